@@ -1,0 +1,3 @@
+"""ci-nix: CI/CD for Nix flake repositories."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,208 @@
+"""ci-nix.yaml -> frozen Config, with errors that name the file, the key and the line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ci_nix.errors import ConfigError
+
+CONFIG_NAME = "ci-nix.yaml"
+OUTPUT_KINDS = ("packages", "devShells", "nixosConfigurations", "checks")
+DEFAULT_IGNORE = ("**/*.md", "docs/**", "LICENSE*")
+
+
+@dataclass(frozen=True)
+class RepoSpec:
+    path: Path  # absolute
+    name: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    type: str | None = None  # attic | cachix | nix
+    server: str | None = None
+    name: str | None = None
+    token_env: str | None = None
+    push: str = "closure"  # closure | outputs | none
+    substituter: str | None = None
+    required: bool = False
+    secret_key_file: str | None = None
+
+
+@dataclass(frozen=True)
+class UpdateConfig:
+    inputs: tuple[str, ...] = ()
+    branch: str = "ci-nix/flake-update"
+    group: bool = True  # one MR for all inputs; False: one per input
+    labels: tuple[str, ...] = ()
+    assignees: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+    auto_merge: bool = False
+    author: str = "ci-nix <ci-nix@users.noreply.github.com>"
+
+
+@dataclass(frozen=True)
+class ForgeConfig:
+    type: str | None = None  # github | gitlab
+    url: str | None = None
+    project: str | None = None
+    token_env: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The settings of one workspace. `file` is None when no ci-nix.yaml was found."""
+
+    file: Path | None = None
+    repos: tuple[RepoSpec, ...] = ()
+    systems: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = OUTPUT_KINDS
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = DEFAULT_IGNORE
+    runners: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    cache: CacheConfig = CacheConfig()
+    update: UpdateConfig = UpdateConfig()
+    forge: ForgeConfig = ForgeConfig()
+
+    @property
+    def has_repos(self) -> bool:
+        return bool(self.repos)
+
+
+# --- validation against a small schema, with line numbers from the YAML nodes ---------------
+
+_STR, _BOOL, _STRS, _RUNNERS = "a string", "true or false", "a list of strings", "runners"
+
+_CACHE = {"type": ("attic", "cachix", "nix"), "server": _STR, "name": _STR, "token-env": _STR,
+          "push": ("closure", "outputs", "none"), "substituter": _STR, "required": _BOOL,
+          "secret-key-file": _STR}
+_UPDATE = {"inputs": _STRS, "branch": _STR, "group": _BOOL, "labels": _STRS,
+           "assignees": _STRS, "reviewers": _STRS, "auto-merge": _BOOL, "author": _STR}
+_FORGE = {"type": ("github", "gitlab"), "url": _STR, "project": _STR, "token-env": _STR}
+_REPO = {"path": _STR, "name": _STR, "url": _STR}
+_TOP: dict[str, Any] = {
+    "repos": [_REPO], "systems": _STRS, "outputs": [OUTPUT_KINDS], "include": _STRS,
+    "exclude": _STRS, "ignore": _STRS, "runners": _RUNNERS, "cache": _CACHE,
+    "update": _UPDATE, "forge": _FORGE,
+}
+
+
+class _Checker:
+    def __init__(self, file: Path) -> None:
+        self.file = file
+
+    def fail(self, node: yaml.Node, message: str) -> ConfigError:
+        return ConfigError(f"{self.file}:{node.start_mark.line + 1}: {message}")
+
+    def check(self, node: yaml.Node, schema: Any, where: str) -> Any:
+        if isinstance(schema, dict):
+            if not isinstance(node, yaml.MappingNode):
+                raise self.fail(node, f"{where} must be a mapping")
+            result = {}
+            for key_node, value_node in node.value:
+                key = key_node.value
+                if key not in schema:
+                    known = ", ".join(schema)
+                    raise self.fail(key_node, f"unknown key '{where}.{key}'".replace("'.", "'")
+                                    + f"; known keys: {known}")
+                result[key] = self.check(value_node, schema[key], f"{where}.{key}")
+            return result
+        if isinstance(schema, list):
+            if not isinstance(node, yaml.SequenceNode):
+                raise self.fail(node, f"'{where.lstrip('.')}' must be a list")
+            return [self.check(item, schema[0], where) for item in node.value]
+        if isinstance(schema, tuple):
+            value = self.scalar(node, where)
+            if value not in schema:
+                raise self.fail(node, f"'{where.lstrip('.')}' is {value!r}; expected one of "
+                                f"{', '.join(schema)}")
+            return value
+        if schema == _STR:
+            return self.scalar(node, where)
+        if schema == _BOOL:
+            value = yaml.safe_load(yaml.serialize(node))
+            if not isinstance(value, bool):
+                raise self.fail(node, f"'{where.lstrip('.')}' must be true or false")
+            return value
+        if schema == _STRS:
+            return self.check(node, [_STR], where)
+        if schema == _RUNNERS:
+            if not isinstance(node, yaml.MappingNode):
+                raise self.fail(node, "'runners' must map a system to a runner label or labels")
+            runners = {}
+            for key_node, value_node in node.value:
+                labels = (self.check(value_node, [_STR], f"runners.{key_node.value}")
+                          if isinstance(value_node, yaml.SequenceNode)
+                          else [self.scalar(value_node, f"runners.{key_node.value}")])
+                runners[key_node.value] = tuple(labels)
+            return runners
+        raise AssertionError(schema)
+
+    def scalar(self, node: yaml.Node, where: str) -> str:
+        if not isinstance(node, yaml.ScalarNode) or node.tag == "tag:yaml.org,2002:null":
+            raise self.fail(node, f"'{where.lstrip('.')}' must be a string")
+        return str(node.value)
+
+
+def load(file: Path) -> Config:
+    """Read and validate a ci-nix.yaml."""
+    try:
+        text = file.read_text()
+    except OSError as err:
+        raise ConfigError(f"{file}: cannot read: {err.strerror}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{file}{line}: not valid YAML: {problem}") from None
+    if node is None:
+        return Config(file=file)
+    data = _Checker(file).check(node, _TOP, "")
+    return from_dict(file, data)
+
+
+def from_dict(file: Path, data: dict[str, Any]) -> Config:
+    base = file.parent
+    repos = tuple(RepoSpec(path=(base / entry["path"]).resolve(strict=False),
+                           name=entry.get("name"), url=entry.get("url"))
+                  for entry in data.get("repos", []))
+    for entry in data.get("repos", []):
+        if "path" not in entry:
+            raise ConfigError(f"{file}: every entry of 'repos' needs a 'path:'")
+
+    def section(cls: Any, values: dict[str, Any]) -> Any:
+        converted = {key.replace("-", "_"): tuple(v) if isinstance(v, list) else v
+                     for key, v in values.items()}
+        return cls(**converted)
+
+    return Config(
+        file=file,
+        repos=repos,
+        systems=tuple(data.get("systems", ())),
+        outputs=tuple(data.get("outputs", OUTPUT_KINDS)),
+        include=tuple(data.get("include", ())),
+        exclude=tuple(data.get("exclude", ())),
+        ignore=tuple(data.get("ignore", DEFAULT_IGNORE)),
+        runners=data.get("runners", {}),
+        cache=section(CacheConfig, data.get("cache", {})),
+        update=section(UpdateConfig, data.get("update", {})),
+        forge=section(ForgeConfig, data.get("forge", {})),
+    )
+
+
+def find(start: Path) -> Path | None:
+    """ci-nix.yaml in start or the nearest parent directory that has one."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        candidate = directory / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return None

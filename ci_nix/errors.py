@@ -1,0 +1,38 @@
+"""The one error hierarchy: the CLI prints a CiNixError as a single line and exits 2."""
+
+from __future__ import annotations
+
+
+class CiNixError(Exception):
+    """ci-nix could not do its job; the message names the thing and what to do."""
+
+    exit_code = 2
+
+
+class ConfigError(CiNixError):
+    """ci-nix.yaml (or a flag) is wrong."""
+
+
+class WorkspaceError(CiNixError):
+    """PATH is not a workspace, or a repo in it is unusable."""
+
+
+class ToolError(CiNixError):
+    """An external program is missing, too old, or failed in a way ci-nix cannot attribute."""
+
+
+class SelectionError(CiNixError):
+    """--only, --base or --head names something that does not exist."""
+
+
+class ForgeError(CiNixError):
+    """A forge (GitHub, GitLab) call failed for good."""
+
+
+class Cancelled(CiNixError):
+    """SIGINT/SIGTERM arrived; exit code follows the signal (130/143)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"cancelled by signal {signum}")
+        self.signum = signum
+        self.exit_code = 128 + signum

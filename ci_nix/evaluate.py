@@ -1,0 +1,163 @@
+"""Flakes -> jobs (attr, system, drvPath, outputs), with every failing attribute isolated.
+
+One Nix process per flake when everything evaluates. An error builtins.tryEval cannot catch
+aborts that process; the attribute list is then bisected, so k failures among n attributes
+cost about k*log2(n) evaluations rather than n. Each failing attribute keeps its own error text.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from ci_nix import diagnose
+from ci_nix.models import FLAKE_CASE, Case, FlakeEval, Job, Status, Target, attr_display
+from ci_nix.tools.nix import Nix, NixCommandError
+
+log = logging.getLogger(__name__)
+
+Path_ = tuple[str, ...]
+
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which attributes to evaluate; applied to every target."""
+
+    systems: tuple[str, ...]
+    outputs: tuple[str, ...]
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    only: frozenset[tuple[str, str]] | None = None  # (flake id, attr display), from --only
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.include or self.exclude or self.only is not None)
+
+    def wants(self, flake_id: str, path: Path_) -> bool:
+        name = attr_display(path)
+        if self.only is not None and (flake_id, name) not in self.only:
+            return False
+        if self.include and not any(fnmatch.fnmatchcase(name, glob) for glob in self.include):
+            return False
+        return not any(fnmatch.fnmatchcase(name, glob) for glob in self.exclude)
+
+
+def default_workers() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
+             workers: int | None = None) -> list[FlakeEval]:
+    """Evaluate all targets in parallel (bounded), in the order given."""
+    with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
+        return list(pool.map(lambda target: _FlakeEvaluator(nix, target, selection).run(),
+                             targets))
+
+
+class _FlakeEvaluator:
+    def __init__(self, nix: Nix, target: Target, selection: Selection) -> None:
+        self.nix, self.target, self.selection = nix, target, selection
+        self.flake_id = target.flake.id
+        self.evaluations = 0
+        self._lock = threading.Lock()
+
+    def call(self, **args: Any) -> Any:
+        with self._lock:
+            self.evaluations += 1
+        overrides = [(o.input, o.ref) for o in self.target.overrides]
+        return self.nix.eval_helper(
+            self.target.flake.ref,
+            {"systems": list(self.selection.systems), "outputs": list(self.selection.outputs),
+             **args},
+            overrides,
+        )
+
+    def run(self) -> FlakeEval:
+        started = time.monotonic()
+        cases: list[Case] = []
+        results: list[dict[str, Any]] = []
+        try:
+            if self.selection.filtered:
+                listing = self.call(listOnly=True)
+                paths = [tuple(p) for p in listing["attrs"] if self.selection.wants(
+                    self.flake_id, tuple(p))]
+                results = self.bisect(paths, known_failing=False) if paths else []
+            else:
+                try:
+                    data = self.call()
+                    listing, results = data, data["results"]
+                except NixCommandError:
+                    listing = self.call(listOnly=True)
+                    paths = [tuple(p) for p in listing["attrs"]]
+                    results = self.bisect(paths, known_failing=True)
+        except NixCommandError as err:
+            # Not even the attribute names: flake.nix or flake.lock is broken.
+            failure = diagnose.eval_failure(err.stderr, self.target.flake)
+            cases.append(Case(self.flake_id, FLAKE_CASE, Status.FAILED, failure=failure,
+                              time=time.monotonic() - started))
+            return FlakeEval(self.target, (), tuple(cases), self.evaluations,
+                             time.monotonic() - started)
+
+        for group in listing.get("groupErrors", []):
+            if self.selection.only is None:  # --only names attributes, not groups
+                results.append(self.strict(tuple(group["path"])))
+        jobs: list[Job] = []
+        for result in results:
+            if result.get("catchable"):
+                result = self.strict(tuple(result["path"]))
+            job_or_case = self.to_job(result)
+            (jobs if isinstance(job_or_case, Job) else cases).append(job_or_case)  # type: ignore[arg-type]
+        elapsed = time.monotonic() - started
+        log.info("evaluated %s: %d jobs, %d failures, %d evaluations in %.1fs", self.flake_id,
+                 len(jobs), len(cases), self.evaluations, elapsed)
+        return FlakeEval(self.target, tuple(jobs), tuple(cases), self.evaluations, elapsed)
+
+    def bisect(self, paths: list[Path_], *, known_failing: bool) -> list[dict[str, Any]]:
+        """Evaluate paths; where the whole set fails, split it until each failure stands alone."""
+        if not paths:
+            return []
+        if not known_failing or len(paths) == 1:
+            try:
+                return list(self.call(select=[list(p) for p in paths])["results"])
+            except NixCommandError as err:
+                if len(paths) == 1:
+                    return [{"path": list(paths[0]), "stderr": err.stderr}]
+        middle = len(paths) // 2
+        return (self.bisect(paths[:middle], known_failing=False)
+                + self.bisect(paths[middle:], known_failing=False))
+
+    def strict(self, path: Path_) -> dict[str, Any]:
+        """Evaluate one path without tryEval, to get the error text tryEval swallows."""
+        try:
+            results = self.call(select=[list(path)], strict=True)["results"]
+            return dict(results[0])
+        except NixCommandError as err:
+            return {"path": list(path), "stderr": err.stderr}
+
+    def to_job(self, result: dict[str, Any]) -> Job | Case:
+        path = tuple(result["path"])
+        name = attr_display(path)
+        if "stderr" in result:
+            return Case(self.flake_id, name, Status.FAILED,
+                        failure=diagnose.eval_failure(result["stderr"], self.target.flake))
+        if "error" in result:
+            return Case(self.flake_id, name, Status.FAILED,
+                        failure=diagnose.simple_eval_failure(result["error"]))
+        system = result.get("system") or "unknown"
+        return Job(flake=self.flake_id, attr=path, system=system, drv_path=result["drvPath"],
+                   outputs=tuple(sorted(result["outputs"].items())))
+
+
+def count_evaluations(evals: Sequence[FlakeEval]) -> int:
+    return sum(e.evaluations for e in evals)
+
+
+ProgressFn = Callable[[FlakeEval], None]

@@ -1,0 +1,45 @@
+"""Secrets known to this process, masked in every log line and announced to GitHub Actions."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+
+
+def add_secret(value: str | None) -> None:
+    """Remember a secret so that logs never show it; in GitHub Actions also ask the runner to mask it."""
+    if not value or len(value) < 4:
+        return
+    with _lock:
+        if value in _secrets:
+            return
+        _secrets.add(value)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        # Workflow command: the runner masks the value in all later log output.
+        sys.stdout.write(f"::add-mask::{value}\n")
+        sys.stdout.flush()
+
+
+def mask(text: str) -> str:
+    """Replace every known secret in text with ***."""
+    with _lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+class MaskingFilter(logging.Filter):
+    """Logging filter that masks known secrets in the formatted message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True

@@ -1,0 +1,188 @@
+"""Frozen values passed between the stages."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Repo:
+    name: str
+    path: Path
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Flake:
+    """A flake.nix tracked in a repo. `subdir` is "" for the repo root."""
+
+    repo: Repo
+    subdir: str
+
+    @property
+    def id(self) -> str:
+        return self.repo.name if not self.subdir else f"{self.repo.name}/{self.subdir}"
+
+    @property
+    def path(self) -> Path:
+        return self.repo.path / self.subdir if self.subdir else self.repo.path
+
+    @property
+    def ref(self) -> str:
+        """The flake reference Nix evaluates: the git checkout, tracked files only."""
+        url = "git+file://" + urllib.parse.quote(str(self.repo.path.resolve()))
+        return f"{url}?dir={urllib.parse.quote(self.subdir)}" if self.subdir else url
+
+
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_'-]*$")
+
+
+def attr_display(path: Sequence[str]) -> str:
+    """An attribute path as `nix build` takes it: packages.x86_64-linux."odd name"."""
+    parts = []
+    for name in path:
+        if _PLAIN.match(name):
+            parts.append(name)
+        else:
+            parts.append('"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return ".".join(parts)
+
+
+def parse_attr(text: str) -> tuple[str, ...]:
+    """Inverse of attr_display: split on dots outside double quotes."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for char in text:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == "." and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return tuple(parts)
+
+
+@dataclass(frozen=True)
+class Override:
+    """--override-input for a downstream flake: its input `input` comes from `ref`."""
+
+    input: str
+    ref: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """A flake to evaluate, with why it was picked and the overrides to test it with."""
+
+    flake: Flake
+    reasons: tuple[str, ...] = ()
+    overrides: tuple[Override, ...] = ()
+
+
+@dataclass(frozen=True)
+class Job:
+    """One evaluated attribute: what to build for it."""
+
+    flake: str
+    attr: tuple[str, ...]
+    system: str
+    drv_path: str
+    outputs: tuple[tuple[str, str], ...]  # (output name, store path)
+
+    @property
+    def name(self) -> str:
+        return attr_display(self.attr)
+
+    @property
+    def out_paths(self) -> tuple[str, ...]:
+        return tuple(path for _, path in self.outputs)
+
+
+class FailureType(str, Enum):
+    EVAL = "eval"
+    BUILD = "build"
+    DEPENDENCY = "dependency"
+    HASH_MISMATCH = "hash-mismatch"
+    TIMEOUT = "timeout"
+    PLATFORM = "platform"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Failure:
+    type: FailureType
+    message: str  # one line
+    log: str = ""  # tail of the relevant log, plain text
+    drv: str | None = None
+    hint: str | None = None
+    file: str | None = None  # repo-relative where known
+    line: int | None = None
+    column: int | None = None
+
+
+class Status(str, Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+# The test case name for a flake as a whole: broken beyond listing its attributes, or skipped.
+FLAKE_CASE = "flake.nix"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One attribute's outcome: a JUnit test case."""
+
+    flake: str
+    name: str
+    status: Status
+    system: str | None = None
+    drv_path: str | None = None
+    failure: Failure | None = None
+    skip_reason: str | None = None
+    time: float = 0.0
+
+
+@dataclass(frozen=True)
+class FlakeEval:
+    """What evaluating one flake gave: jobs to build, cases already decided, evaluation count."""
+
+    target: Target
+    jobs: tuple[Job, ...]
+    cases: tuple[Case, ...]  # eval failures and skips
+    evaluations: int
+    time: float
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """Everything a report writer needs; `suites` fixes the order of flakes."""
+
+    suites: tuple[str, ...]
+    cases: tuple[Case, ...]
+    error: str | None = None  # set when ci-nix could not do its job
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def failed(self) -> list[Case]:
+        return [case for case in self.cases if case.status is Status.FAILED]
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None:
+            return 2
+        return 1 if self.failed else 0

@@ -1,0 +1,192 @@
+"""The only place that chains the stages: detect -> evaluate -> build -> push -> report."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import FrameType
+
+from ci_nix import build as build_mod
+from ci_nix import detect as detect_mod
+from ci_nix import evaluate as evaluate_mod
+from ci_nix import workspace as workspace_mod
+from ci_nix.errors import Cancelled, CiNixError, SelectionError
+from ci_nix.models import FLAKE_CASE, Case, RunReport, Status, attr_display, parse_attr
+from ci_nix.report import json_report, junit, text
+from ci_nix.tools import proc
+from ci_nix.tools.git import Git
+from ci_nix.tools.nix import Nix
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user asked for on the command line."""
+
+    path: Path = Path(".")
+    config_file: Path | None = None
+    all: bool = False
+    base: str | None = None
+    head: str | None = None
+    systems: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
+    push: bool | None = None
+    junit: Path | None = None
+    json: Path | None = None
+    workers: int | None = None
+
+
+class Cancellation:
+    """SIGINT/SIGTERM during a run: stop Nix, remember the signal, let the run report."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum = signum
+            log.warning("received %s: stopping Nix and writing the report",
+                        signal.Signals(signum).name)
+            threading.Thread(target=proc.terminate_all, daemon=True).start()
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def parse_only(values: tuple[str, ...]) -> frozenset[tuple[str, str]] | None:
+    """--only FLAKE#ATTR values as (flake id, normalised attribute)."""
+    if not values:
+        return None
+    pairs = set()
+    for value in values:
+        flake, sep, attr = value.partition("#")
+        if not sep or not flake or not attr:
+            raise SelectionError(f"--only {value!r}: expected FLAKE#ATTR, e.g. "
+                                 "hosts#nixosConfigurations.web")
+        pairs.add((flake, attr_display(parse_attr(attr))))
+    return frozenset(pairs)
+
+
+def run(options: Options, environ: Mapping[str, str] = os.environ) -> RunReport:
+    """Run the whole job and write the requested reports, whatever happens."""
+    cancellation = Cancellation()
+    _check_writable(options)
+    with cancellation.installed():
+        try:
+            report = _run(options, environ, cancellation)
+        except CiNixError as err:
+            report = RunReport(suites=(), cases=(), error=str(err))
+    if cancellation.signum is not None:
+        report = replace(report, error=report.error or f"cancelled by signal {cancellation.signum}")
+    write_reports(report, options)
+    if cancellation.signum is not None:
+        raise Cancelled(cancellation.signum)
+    return report
+
+
+def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation) -> RunReport:
+    nix, git = Nix.from_env(environ), Git.from_env(environ)
+    only = parse_only(options.only)
+    ws = workspace_mod.load(options.path, git, options.config_file)
+    if only is not None:
+        unknown = sorted({flake for flake, _ in only} - {f.id for f in ws.flakes})
+        if unknown:
+            raise SelectionError(f"--only: no flake {unknown[0]!r} in the workspace; flakes: "
+                                 + ", ".join(f.id for f in ws.flakes))
+    log.info("workspace %s: %d repos, %d flakes (%s)", ws.root, len(ws.repos), len(ws.flakes),
+             nix.version)
+    if options.all or only is not None:
+        detection = detect_mod.everything(ws)
+    else:
+        detection = detect_mod.detect(ws, git, options.base, options.head)
+    if only is not None:
+        wanted = {flake for flake, _ in only}
+        detection = replace(detection, targets=tuple(
+            t for t in detection.targets if t.flake.id in wanted))
+    cases: list[Case] = [Case(flake.id, FLAKE_CASE, Status.SKIPPED, skip_reason=f"unaffected: {why}")
+                         for flake, why in detection.unaffected]
+
+    systems = options.systems or ws.config.systems or (nix.current_system,)
+    selection = evaluate_mod.Selection(systems=tuple(systems), outputs=ws.config.outputs,
+                                       include=ws.config.include, exclude=ws.config.exclude,
+                                       only=only)
+    log.info("evaluating %d flakes for %s", len(detection.targets), ", ".join(systems))
+    evals = evaluate_mod.evaluate(nix, detection.targets, selection, options.workers)
+    log.info("%d evaluations", evaluate_mod.count_evaluations(evals))
+    if only is not None:
+        found = {(e.target.flake.id, name) for e in evals
+                 for name in [j.name for j in e.jobs] + [c.name for c in e.cases]}
+        missing = sorted(only - found)
+        if missing:
+            flake, attr = missing[0]
+            raise SelectionError(f"--only {flake}#{attr}: no such attribute; "
+                                 f"`ci-nix matrix --format json` lists what can be built")
+
+    buildable = {nix.current_system}
+    jobs = []
+    for flake_eval in evals:
+        cases.extend(flake_eval.cases)
+        for job in flake_eval.jobs:
+            if job.system in buildable:
+                jobs.append(job)
+            else:
+                cases.append(Case(job.flake, job.name, Status.SKIPPED, system=job.system,
+                                  drv_path=job.drv_path,
+                                  skip_reason=f"unsupported system {job.system} (this machine "
+                                  f"builds {', '.join(sorted(buildable))})"))
+    if cancelled():
+        cases.extend(Case(j.flake, j.name, Status.SKIPPED, system=j.system, drv_path=j.drv_path,
+                          skip_reason="cancelled") for j in jobs)
+    else:
+        log.info("building %d attributes", len(jobs))
+        outcome = build_mod.build(nix, jobs, cancelled=cancelled)
+        cases.extend(outcome.cases)
+
+    order = [t.flake.id for t in detection.targets] + [f.id for f, _ in detection.unaffected]
+    rank = {flake: i for i, flake in enumerate(order)}
+    cases.sort(key=lambda c: (rank.get(c.flake, len(rank)), c.name))
+    return RunReport(suites=tuple(dict.fromkeys(order)), cases=tuple(cases))
+
+
+def _check_writable(options: Options) -> None:
+    for path in (options.junit, options.json):
+        if path is None:
+            continue
+        try:
+            with open(path, "a"):
+                pass
+        except OSError as err:
+            raise CiNixError(f"cannot write report {path}: {err.strerror}; choose a writable "
+                             "path") from None
+
+
+def write_reports(report: RunReport, options: Options) -> None:
+    if options.junit is not None:
+        with open(options.junit, "w", encoding="utf-8") as out:
+            junit.write(report, out)
+    if options.json is not None:
+        with open(options.json, "w", encoding="utf-8") as out:
+            json_report.write(report, out)
+    text.write(report, sys.stdout)
+    if options.junit is not None:
+        sys.stdout.write(f"JUnit report: {options.junit}\n")

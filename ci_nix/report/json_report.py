@@ -1,0 +1,32 @@
+"""The same results as JSON (`--json FILE`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from ci_nix.models import Case, RunReport
+
+
+def case_dict(case: Case) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "flake": case.flake, "attr": case.name, "status": case.status.value,
+        "system": case.system, "drvPath": case.drv_path, "time": round(case.time, 3),
+    }
+    if case.failure is not None:
+        f = case.failure
+        data["failure"] = {"type": f.type.value, "message": f.message, "log": f.log,
+                           "drv": f.drv, "hint": f.hint, "file": f.file, "line": f.line,
+                           "column": f.column}
+    if case.skip_reason is not None:
+        data["skipped"] = case.skip_reason
+    return data
+
+
+def write(report: RunReport, out: TextIO) -> None:
+    totals = {status: sum(c.status.value == status for c in report.cases)
+              for status in ("passed", "failed", "skipped")}
+    json.dump({"exitCode": report.exit_code, "error": report.error, "totals": totals,
+               "notes": list(report.notes), "flakes": list(report.suites),
+               "cases": [case_dict(c) for c in report.cases]}, out, indent=2)
+    out.write("\n")

@@ -1,0 +1,187 @@
+"""The `nix` wrapper: which binary, which version, and the version-dependent flags."""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import json
+import os
+import re
+import shlex
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ci_nix.errors import ToolError
+from ci_nix.tools import proc
+
+MIN_VERSION = (2, 4)
+_TOOL_HINT = "install Nix (e.g. `apt-get install -y nix-bin`) or set CI_NIX_NIX to the nix binary"
+
+
+@dataclass(frozen=True)
+class NixVersion:
+    major: int
+    minor: int
+    patch: int
+    flavor: str  # "nix" or "lix"
+    text: str
+
+    def at_least(self, major: int, minor: int) -> bool:
+        return (self.major, self.minor) >= (major, minor)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_version(output: str) -> NixVersion:
+    """Parse `nix --version` output: `nix (Nix) 2.8.0`, `nix (Lix, like Nix) 2.91.1`."""
+    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", output)
+    if not match:
+        raise ToolError(f"nix --version printed {output.strip()!r}; is CI_NIX_NIX a nix binary?")
+    flavor = "lix" if "lix" in output.lower() else "nix"
+    major, minor, patch = int(match[1]), int(match[2]), int(match[3] or 0)
+    return NixVersion(major, minor, patch, flavor, output.strip().splitlines()[0])
+
+
+class NixCommandError(ToolError):
+    """A nix command failed; `stderr` holds Nix's own text for diagnosis."""
+
+    def __init__(self, message: str, stderr: str, returncode: int) -> None:
+        super().__init__(message)
+        self.stderr = stderr
+        self.returncode = returncode
+
+
+def nix_string(value: str) -> str:
+    """A Nix string literal for value (for the --apply expression; nothing goes through a shell)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("${", "\\${")
+    return f'"{escaped}"'
+
+
+@functools.cache
+def _helper_flake() -> Path:
+    # A private copy under the temp dir: the installed package may live where a chrooted Nix
+    # (nix-modern) cannot see it, and Nix wants to own the directory it reads a flake from.
+    target = Path(tempfile.mkdtemp(prefix="ci-nix-helper-"))
+    atexit.register(shutil.rmtree, target, True)
+    source = resources.files("ci_nix") / "nix"
+    for name in ("flake.nix", "eval.nix"):
+        (target / name).write_text((source / name).read_text())
+    return target
+
+
+@dataclass(frozen=True)
+class Nix:
+    """A nix binary (CI_NIX_NIX, default `nix`) with the flags every call needs."""
+
+    argv0: tuple[str, ...]
+    extra_env: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Nix:
+        return cls(tuple(shlex.split(environ.get("CI_NIX_NIX", "nix")) or ["nix"]))
+
+    def _argv(self, args: Iterable[str]) -> list[str]:
+        return [
+            *self.argv0, "--extra-experimental-features", "nix-command flakes", *args,
+        ]
+
+    def run(self, args: Sequence[str], *, cwd: Path | None = None) -> proc.Result:
+        return proc.run(self._argv(args), cwd=cwd, env=dict(self.extra_env) or None,
+                        tool_hint=_TOOL_HINT)
+
+    def check(self, args: Sequence[str], what: str, *, cwd: Path | None = None) -> str:
+        """Run and return stdout; raise NixCommandError (with Nix's stderr) on failure."""
+        result = self.run(args, cwd=cwd)
+        if not result.ok:
+            raise NixCommandError(f"{what} failed: {last_error_line(result.stderr)}",
+                                  result.stderr, result.returncode)
+        return result.stdout
+
+    @functools.cached_property
+    def version(self) -> NixVersion:
+        result = proc.run([*self.argv0, "--version"], tool_hint=_TOOL_HINT)
+        if not result.ok:
+            raise ToolError(f"`{shlex.join(self.argv0)} --version` failed: "
+                            f"{last_error_line(result.stderr)}; {_TOOL_HINT}")
+        version = parse_version(result.stdout)
+        if not version.at_least(*MIN_VERSION):
+            raise ToolError(f"{version} is too old: ci-nix needs Nix >= 2.4 (flakes); "
+                            "upgrade Nix or set CI_NIX_NIX to a newer one")
+        return version
+
+    @functools.cached_property
+    def current_system(self) -> str:
+        return self.check(["eval", "--impure", "--raw", "--expr", "builtins.currentSystem"],
+                          "asking Nix for the current system").strip()
+
+    def drv_installable(self, drv_path: str) -> str:
+        """How `nix build` names all outputs of a derivation on this Nix version."""
+        self.version  # noqa: B018 - fail early on a missing/old nix
+        return f"{drv_path}^*" if self.version.at_least(2, 13) else drv_path
+
+    def eval_helper(self, flake_ref: str, args: Mapping[str, Any],
+                    overrides: Sequence[tuple[str, str]] = ()) -> Any:
+        """Evaluate ci-nix's eval.nix against a flake; returns its JSON value."""
+        override_args: list[str] = []
+        for name, ref in [("flake", flake_ref), *((f"flake/{n}", r) for n, r in overrides)]:
+            override_args += ["--override-input", name, ref]
+        apply = f"f: f (builtins.fromJSON {nix_string(json.dumps(args))})"
+        out = self.check(
+            ["eval", "--json", "--no-write-lock-file", *override_args,
+             f"path:{_helper_flake()}#lib.ciNix", "--apply", apply],
+            f"evaluating {flake_ref}",
+        )
+        return json.loads(out)
+
+    def build(self, installables: Sequence[str], on_line: Callable[[str], None]) -> proc.Result:
+        """One `nix build --keep-going` over all installables, streaming internal-json events."""
+        return proc.stream(
+            self._argv(["build", "--keep-going", "--no-link", "--log-format", "internal-json",
+                        *installables]),
+            on_line, env=dict(self.extra_env) or None, tool_hint=_TOOL_HINT,
+        )
+
+    def valid_paths(self, paths: Iterable[str]) -> set[str]:
+        """Which of these store paths are valid in the local store."""
+        paths = sorted(set(paths))
+        if not paths:
+            return set()
+        out = self.check(["path-info", "--json", *paths], "checking store paths")
+        return {entry["path"] for entry in _path_info_entries(json.loads(out))
+                if entry.get("valid", True)}
+
+    def closure(self, path: str) -> list[str]:
+        """The closure of a store path (for a .drv: every input derivation and source)."""
+        return self.check(["path-info", "--derivation", "--recursive", path], f"listing the closure of {path}"
+                          ).split()
+
+
+def _path_info_entries(data: Any) -> list[dict[str, Any]]:
+    # Nix < 2.19 prints a list of objects; newer Nix prints {path: info-or-null}.
+    if isinstance(data, list):
+        return data
+    return [{"path": path, **(info or {}), "valid": info is not None}
+            for path, info in data.items()]
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def last_error_line(stderr: str) -> str:
+    """The most telling line of a Nix error, for one-line messages."""
+    lines = [strip_ansi(line).strip() for line in stderr.splitlines()]
+    for line in lines:
+        if line.startswith("error:") and line != "error:":
+            return line[len("error:"):].strip()
+    errors = [line for line in lines if line and not line.startswith("warning:")]
+    return errors[-1] if errors else "no error text"

@@ -1,0 +1,170 @@
+"""The only module that starts processes: logging, masking, timeouts and cancellation live here."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from ci_nix.errors import ToolError
+from ci_nix.mask import mask
+
+log = logging.getLogger("ci_nix.proc")
+
+_children_lock = threading.Lock()
+_children: set[subprocess.Popen[bytes]] = set()
+
+
+@dataclass(frozen=True)
+class Result:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def _describe(argv: Sequence[str]) -> str:
+    return mask(shlex.join(argv))
+
+
+def _spawn(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None,
+    env: Mapping[str, str] | None,
+    stdin: int | None,
+    tool_hint: str,
+) -> subprocess.Popen[bytes]:
+    log.info("$ %s", _describe(argv))
+    full_env = None if env is None else {**os.environ, **env}
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=full_env,
+            stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            # Own process group, so cancellation can stop the whole tree (nix spawns builders).
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise ToolError(f"{argv[0]}: not found; install it or {tool_hint}") from None
+    except PermissionError:
+        raise ToolError(f"{argv[0]}: not executable; check the path ({tool_hint})") from None
+    with _children_lock:
+        _children.add(proc)
+    return proc
+
+
+def _forget(proc: subprocess.Popen[bytes]) -> None:
+    with _children_lock:
+        _children.discard(proc)
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    input: str | None = None,
+    timeout: float | None = None,
+    tool_hint: str = "put it on PATH",
+) -> Result:
+    """Run argv to completion and capture its output (never through a shell)."""
+    proc = _spawn(
+        argv, cwd=cwd, env=env, stdin=subprocess.PIPE if input is not None else None,
+        tool_hint=tool_hint,
+    )
+    try:
+        out, err = proc.communicate(
+            input.encode() if input is not None else None, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        _kill_group(proc, signal.SIGKILL)
+        out, err = proc.communicate()
+        _forget(proc)
+        raise ToolError(f"{argv[0]}: no answer within {timeout:.0f}s ({_describe(argv)[:200]})")
+    finally:
+        _forget(proc)
+    result = Result(
+        tuple(argv), proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+    )
+    if not result.ok:
+        log.debug("exit %d: %s", result.returncode, mask(result.stderr[-2000:]))
+    return result
+
+
+def stream(
+    argv: Sequence[str],
+    on_stderr_line: Callable[[str], None],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    tool_hint: str = "put it on PATH",
+) -> Result:
+    """Run argv, handing each stderr line to a callback as it arrives (bounded memory).
+
+    stdout is captured whole; stderr is not kept (Result.stderr is empty).
+    """
+    proc = _spawn(argv, cwd=cwd, env=env, stdin=None, tool_hint=tool_hint)
+    chunks: list[bytes] = []
+    assert proc.stdout is not None and proc.stderr is not None
+    stdout = proc.stdout
+    reader = threading.Thread(target=lambda: chunks.append(stdout.read()), daemon=True)
+    reader.start()
+    try:
+        for line in _bounded_lines(proc.stderr):
+            on_stderr_line(line)
+        proc.wait()
+        reader.join()
+    finally:
+        _forget(proc)
+    return Result(tuple(argv), proc.returncode, b"".join(chunks).decode(errors="replace"), "")
+
+
+MAX_LINE = 64 * 1024
+
+
+def _bounded_lines(pipe: IO[bytes]) -> Iterator[str]:
+    """Lines of a pipe, each cut at MAX_LINE bytes, so one huge line cannot exhaust memory."""
+    while True:
+        raw = pipe.readline(MAX_LINE)
+        if not raw:
+            return
+        if not raw.endswith(b"\n") and len(raw) >= MAX_LINE:
+            while (rest := pipe.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+                pass  # drop the remainder of an over-long line
+            raw += b" [line cut]"
+        yield raw.decode(errors="replace").rstrip("\r\n")
+
+
+def _kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def terminate_all(grace: float = 5.0) -> None:
+    """Stop every running child process tree: SIGTERM, then SIGKILL after `grace` seconds."""
+    with _children_lock:
+        procs = list(_children)
+    for proc in procs:
+        _kill_group(proc, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc, signal.SIGKILL)

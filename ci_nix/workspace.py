@@ -1,0 +1,98 @@
+"""Find the workspace: its config, its repos, the primary repo and every tracked flake."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ci_nix import config as config_mod
+from ci_nix.config import Config
+from ci_nix.errors import WorkspaceError
+from ci_nix.models import Flake, Repo
+from ci_nix.tools.git import Git
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+    config: Config
+    repos: tuple[Repo, ...]
+    primary: Repo | None  # the repo containing PATH: --base/--head refer to it
+    flakes: tuple[Flake, ...]
+
+    def flake(self, flake_id: str) -> Flake | None:
+        return next((flake for flake in self.flakes if flake.id == flake_id), None)
+
+    def repo(self, name: str) -> Repo | None:
+        return next((repo for repo in self.repos if repo.name == name), None)
+
+
+def load(path: Path, git: Git, config_file: Path | None = None) -> Workspace:
+    """The workspace around PATH, as CONTRACT.md describes."""
+    path = path.resolve()
+    if not path.exists():
+        raise WorkspaceError(f"{path}: no such directory; pass the workspace or repo directory")
+    if config_file is not None:
+        if not config_file.is_file():
+            raise WorkspaceError(f"{config_file}: config file not found; check --config")
+        found: Path | None = config_file.resolve()
+    else:
+        found = config_mod.find(path)
+    config = config_mod.load(found) if found else Config()
+
+    if config.has_repos:
+        assert config.file is not None
+        root = config.file.parent
+        repos = tuple(_repo_from_spec(spec, git) for spec in config.repos)
+    else:
+        top = git.toplevel(path if path.is_dir() else path.parent)
+        if top is None:
+            raise WorkspaceError(
+                f"{path} is not inside a git repository and no ci-nix.yaml with 'repos:' was "
+                "found; run ci-nix in a flake repo (git init && git add flake.nix) or write a "
+                "ci-nix.yaml listing the repos")
+        root = top
+        repos = (Repo(name=top.name, path=top),)
+
+    names = [repo.name for repo in repos]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise WorkspaceError(f"{config.file}: repo name {duplicates[0]!r} is used twice; give "
+                             "each repo a distinct 'name:'")
+
+    primary = next((repo for repo in repos if path == repo.path or repo.path in path.parents),
+                   None)
+    flakes = tuple(flake for repo in repos for flake in _flakes(repo, git))
+    if not flakes:
+        where = ", ".join(str(repo.path) for repo in repos)
+        raise WorkspaceError(f"no tracked flake.nix in {where}; add one and `git add flake.nix` "
+                             "(flakes only see files git tracks)")
+    return Workspace(root=root, config=config, repos=repos, primary=primary, flakes=flakes)
+
+
+def _repo_from_spec(spec: config_mod.RepoSpec, git: Git) -> Repo:
+    name = spec.name or spec.path.name
+    if not spec.path.exists():
+        if not spec.url:
+            raise WorkspaceError(f"repo '{name}': {spec.path} does not exist; check it out there "
+                                 "or give the repo a 'url:' in ci-nix.yaml to clone it")
+        log.info("cloning %s into %s", name, spec.path)
+        git.check(spec.path.parent, ["clone", "--depth", "1", "--", spec.url, str(spec.path)])
+    top = git.toplevel(spec.path)
+    if top is None or top.resolve() != spec.path.resolve():
+        raise WorkspaceError(f"repo '{name}': {spec.path} is not the root of a git checkout; "
+                             "point 'path:' at the repository's top directory")
+    return Repo(name=name, path=spec.path.resolve(), url=spec.url)
+
+
+def _flakes(repo: Repo, git: Git) -> list[Flake]:
+    found = []
+    for name in git.tracked(repo.path, "flake.nix", ":(glob)**/flake.nix"):
+        if not (repo.path / name).is_file():
+            continue  # deleted in the work tree but still in the index
+        subdir = str(PurePosixPath(name).parent)
+        found.append(Flake(repo=repo, subdir="" if subdir == "." else subdir))
+    return sorted(found, key=lambda flake: flake.subdir)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install what ci-nix needs on a fresh Debian machine (as root): Nix, git, a venv with ci-nix.
+# Idempotent; quiet when everything is there already.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v nix >/dev/null || need+=(nix-bin)
+command -v git >/dev/null || need+=(git)
+for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+if ((${#need[@]})); then
+  echo "setup: apt-get install ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+[[ -x .venv/bin/python ]] || python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'

@@ -1,0 +1,81 @@
+"""Shared test fixtures: the Nix implementations to run against, fixture workspaces, the CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "fixtures"))
+
+import make_workspace  # noqa: E402
+
+NIX_MODERN = ROOT.parent / "shared" / "tools" / "nix-modern"
+NIX_CONFIG = "substituters =\nsandbox = false\n"
+
+
+def available_nixes() -> list[tuple[str, str]]:
+    """(label, CI_NIX_NIX value) for every Nix on this machine; CI_NIX_TEST_NIX narrows it."""
+    found = []
+    if shutil.which("nix"):
+        found.append(("nix-system", "nix"))
+    modern_root = Path(os.environ.get("NIX_MODERN_ROOT", "/var/lib/nix-modern"))
+    if NIX_MODERN.exists() and (modern_root / "usr/bin/nix").exists():
+        found.append(("nix-modern", str(NIX_MODERN)))
+    wanted = os.environ.get("CI_NIX_TEST_NIX")
+    if wanted:
+        found = [entry for entry in found if entry[0] == wanted]
+    return found
+
+
+NIXES = available_nixes()
+
+
+@pytest.fixture(autouse=True)
+def _nix_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No test reaches the internet: no substituters, no sandbox (root, single-user).
+    monkeypatch.setenv("NIX_CONFIG", NIX_CONFIG)
+
+
+@pytest.fixture(params=[value for _, value in NIXES] or [None],
+                ids=[label for label, _ in NIXES] or ["no-nix"])
+def nix_bin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """CI_NIX_NIX for each available Nix (2.8 from Debian, 2.26 via nix-modern)."""
+    if request.param is None:
+        pytest.skip("no Nix on this machine")
+    monkeypatch.setenv("CI_NIX_NIX", request.param)
+    return str(request.param)
+
+
+@pytest.fixture
+def fixture_ws(tmp_path: Path, nix_bin: str) -> Path:
+    """A fresh copy of fixtures/workspace as git repos, with its own store paths."""
+    return make_workspace.make(tmp_path / "ws", nonce=uuid.uuid4().hex[:12])
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 600) -> CliResult:
+    """Run `python -m ci_nix ARGS` as a separate process, as CI would."""
+    proc = subprocess.run([sys.executable, "-m", "ci_nix", *map(str, args)], cwd=cwd,
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout)
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli():
+    return run_cli

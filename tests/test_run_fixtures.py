@@ -1,0 +1,90 @@
+"""ci-nix run --all on the fixture workspace, on every available Nix."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.nix
+
+
+def cases_of(junit: Path) -> dict[tuple[str, str], ET.Element]:
+    tree = ET.parse(junit)
+    return {(tc.get("classname"), tc.get("name")): tc for tc in tree.iter("testcase")}
+
+
+def outcome(case: ET.Element) -> str:
+    failure = case.find("failure")
+    if failure is not None:
+        return f"failed:{failure.get('type')}"
+    return "skipped" if case.find("skipped") is not None else "passed"
+
+
+def test_run_all_reports_every_attribute(fixture_ws: Path, tmp_path: Path, cli) -> None:
+    junit, report = tmp_path / "report.xml", tmp_path / "report.json"
+    result = cli("run", "--all", fixture_ws, "--junit", junit, "--json", report)
+    assert result.returncode == 1, result.stderr
+    cases = {key: outcome(case) for key, case in cases_of(junit).items()}
+    assert cases == {
+        ("modules", "packages.x86_64-linux.greeting"): "passed",
+        ("modules", "packages.x86_64-linux.broken"): "failed:build",
+        ("modules", "packages.x86_64-linux.uses-broken"): "failed:dependency",
+        ("modules", "packages.x86_64-linux.thrower"): "failed:eval",
+        ("modules", "devShells.x86_64-linux.default"): "passed",
+        ("modules", "checks.x86_64-linux.fmt"): "passed",
+        ("hosts", "nixosConfigurations.web"): "passed",
+        ("hosts", "nixosConfigurations.db"): "passed",
+        ("hosts", "packages.x86_64-linux.motd"): "passed",
+        ("hosts", "packages.x86_64-linux.missing"): "failed:eval",
+    }
+    suites = [s.get("name") for s in ET.parse(junit).iter("testsuite")]
+    assert suites == ["modules", "hosts"]
+    assert "4 failed" in result.stdout and "JUnit report:" in result.stdout
+
+    junit_cases = cases_of(junit)
+    broken = junit_cases[("modules", "packages.x86_64-linux.broken")].find("failure")
+    assert "exit code 2" in broken.get("message")
+    assert "expected ';' before" in broken.text  # the builder's own log tail
+    missing = junit_cases[("hosts", "packages.x86_64-linux.missing")].find("failure")
+    assert "attribute 'nope' missing" in missing.get("message")
+    thrower = junit_cases[("modules", "packages.x86_64-linux.thrower")].find("failure")
+    assert "marked broken" in thrower.get("message")
+    dependency = junit_cases[("modules", "packages.x86_64-linux.uses-broken")].find("failure")
+    assert "broken-1.0" in dependency.get("message")
+
+    data = json.loads(report.read_text())
+    assert data["exitCode"] == 1 and data["totals"] == {"passed": 6, "failed": 4, "skipped": 0}
+    web = next(c for c in data["cases"] if c["attr"] == "nixosConfigurations.web")
+    assert web["system"] == "x86_64-linux" and web["drvPath"].endswith("nixos-system-web.drv")
+
+
+def test_green_subset_exits_zero(fixture_ws: Path, tmp_path: Path, cli) -> None:
+    junit = tmp_path / "green.xml"
+    result = cli("run", fixture_ws, "--only", "hosts#nixosConfigurations.web",
+                 "--only", "modules#packages.x86_64-linux.greeting", "--junit", junit)
+    assert result.returncode == 0, result.stderr
+    assert {k: outcome(v) for k, v in cases_of(junit).items()} == {
+        ("hosts", "nixosConfigurations.web"): "passed",
+        ("modules", "packages.x86_64-linux.greeting"): "passed",
+    }
+
+
+def test_not_a_workspace_exits_two_and_still_writes_junit(tmp_path: Path, cli, nix_bin) -> None:
+    empty = tmp_path / "plain dir"
+    empty.mkdir()
+    junit = tmp_path / "r.xml"
+    result = cli("run", "--all", empty, "--junit", junit)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("ci-nix: error: ") and "not inside a git repository" in lines[-1]
+    assert "Traceback" not in result.stderr
+    assert ET.parse(junit).find(".//error") is not None
+
+
+def test_missing_nix_exits_two(fixture_ws: Path, tmp_path: Path, cli) -> None:
+    result = cli("run", "--all", fixture_ws, env={"CI_NIX_NIX": str(tmp_path / "no-such-nix")})
+    assert result.returncode == 2
+    assert "not found" in result.stderr and "CI_NIX_NIX" in result.stderr
