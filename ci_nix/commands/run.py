@@ -1,0 +1,40 @@
+"""`ci-nix run`: detect -> evaluate -> skip cached -> build -> push -> report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ci_nix import pipeline
+from ci_nix.commands.common import add_common, add_selection, subparser
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    run = subparser(
+        commands, "run", "detect, evaluate, skip cached, build, push, report",
+        "Evaluate and build the affected flakes of a workspace (every flake with --all) in one "
+        "`nix build --keep-going`, and report one JUnit test case per attribute.")
+    add_selection(run)
+    run.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
+    run.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
+    push = run.add_mutually_exclusive_group()
+    push.add_argument("--push", dest="push", action="store_true", default=None,
+                      help="push built outputs to the cache even where config says not to")
+    push.add_argument("--no-push", dest="push", action="store_false",
+                      help="build, but push nothing to the binary cache")
+    run.add_argument("--workers", type=int, metavar="N",
+                     help="flakes evaluated at once (default: number of CPUs, at most 8)")
+    add_common(run)
+    run.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    options = pipeline.Options(
+        path=args.path, config_file=args.config, all=args.all, base=args.base, head=args.head,
+        systems=tuple(args.systems), only=tuple(args.only), push=args.push, junit=args.junit,
+        json=args.json, workers=args.workers)
+    report = pipeline.run(options)
+    if report.error is not None:
+        print(f"ci-nix: error: {report.error}", file=sys.stderr)
+    return report.exit_code
