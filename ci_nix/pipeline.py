@@ -9,7 +9,7 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 
@@ -18,7 +18,7 @@ from ci_nix import detect as detect_mod
 from ci_nix import evaluate as evaluate_mod
 from ci_nix import workspace as workspace_mod
 from ci_nix.errors import Cancelled, CiNixError, SelectionError
-from ci_nix.models import FLAKE_CASE, Case, RunReport, Status, attr_display, parse_attr
+from ci_nix.models import FLAKE_CASE, Case, Job, RunReport, Status, attr_display, parse_attr
 from ci_nix.report import json_report, junit, text
 from ci_nix.tools import proc
 from ci_nix.tools.git import Git
@@ -47,18 +47,19 @@ class Options:
 class Cancellation:
     """SIGINT/SIGTERM during a run: stop Nix, remember the signal, let the run report."""
 
-    def __init__(self) -> None:
-        self.signum: int | None = None
-
     def __call__(self) -> bool:
-        return self.signum is not None
+        return proc.cancelled() is not None
+
+    @property
+    def signum(self) -> int | None:
+        return proc.cancelled()
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.signum is None:
-            self.signum = signum
+        if proc.cancelled() is None:
             log.warning("received %s: stopping Nix and writing the report",
                         signal.Signals(signum).name)
-            threading.Thread(target=proc.terminate_all, daemon=True).start()
+            # Not in the handler itself: terminating waits for the children.
+            threading.Thread(target=proc.cancel, args=(signum,), daemon=True).start()
 
     @contextmanager
     def installed(self) -> Iterator[None]:
@@ -71,6 +72,26 @@ class Cancellation:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+@dataclass
+class Progress:
+    """What a run has established so far; it survives a later stage failing or a signal."""
+
+    suites: list[str] = field(default_factory=list)
+    cases: list[Case] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    pending: list[Job] = field(default_factory=list)  # evaluated, not yet decided
+
+    def report(self, error: str | None = None) -> RunReport:
+        why = "cancelled" if proc.cancelled() else "not built: ci-nix stopped before building"
+        cases = self.cases + [Case(j.flake, j.name, Status.SKIPPED, system=j.system,
+                                   drv_path=j.drv_path, skip_reason=why)
+                              for j in self.pending]
+        rank = {flake: i for i, flake in enumerate(self.suites)}
+        cases.sort(key=lambda c: (rank.get(c.flake, len(rank)), c.name))
+        return RunReport(suites=tuple(dict.fromkeys(self.suites)), cases=tuple(cases),
+                         error=error, notes=tuple(self.notes))
 
 
 def parse_only(values: tuple[str, ...]) -> frozenset[tuple[str, str]] | None:
@@ -91,11 +112,13 @@ def run(options: Options, environ: Mapping[str, str] = os.environ) -> RunReport:
     """Run the whole job and write the requested reports, whatever happens."""
     cancellation = Cancellation()
     _check_writable(options)
+    progress = Progress()
     with cancellation.installed():
         try:
-            report = _run(options, environ, cancellation)
+            _run(options, environ, cancellation, progress)
+            report = progress.report()
         except CiNixError as err:
-            report = RunReport(suites=(), cases=(), error=str(err))
+            report = progress.report(error=str(err))
     if cancellation.signum is not None:
         report = replace(report, error=report.error or f"cancelled by signal {cancellation.signum}")
     write_reports(report, options)
@@ -104,7 +127,8 @@ def run(options: Options, environ: Mapping[str, str] = os.environ) -> RunReport:
     return report
 
 
-def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation) -> RunReport:
+def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation,
+         progress: Progress) -> None:
     nix, git = Nix.from_env(environ), Git.from_env(environ)
     only = parse_only(options.only)
     ws = workspace_mod.load(options.path, git, options.config_file)
@@ -123,8 +147,10 @@ def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation) 
         wanted = {flake for flake, _ in only}
         detection = replace(detection, targets=tuple(
             t for t in detection.targets if t.flake.id in wanted))
-    cases: list[Case] = [Case(flake.id, FLAKE_CASE, Status.SKIPPED, skip_reason=f"unaffected: {why}")
-                         for flake, why in detection.unaffected]
+    progress.suites += [t.flake.id for t in detection.targets]
+    progress.suites += [f.id for f, _ in detection.unaffected]
+    progress.cases += [Case(flake.id, FLAKE_CASE, Status.SKIPPED, skip_reason=f"unaffected: {why}")
+                       for flake, why in detection.unaffected]
 
     systems = options.systems or ws.config.systems or (nix.current_system,)
     selection = evaluate_mod.Selection(systems=tuple(systems), outputs=ws.config.outputs,
@@ -143,29 +169,22 @@ def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation) 
                                  f"`ci-nix matrix --format json` lists what can be built")
 
     buildable = {nix.current_system}
-    jobs = []
     for flake_eval in evals:
-        cases.extend(flake_eval.cases)
+        progress.cases += flake_eval.cases
         for job in flake_eval.jobs:
             if job.system in buildable:
-                jobs.append(job)
+                progress.pending.append(job)
             else:
-                cases.append(Case(job.flake, job.name, Status.SKIPPED, system=job.system,
-                                  drv_path=job.drv_path,
-                                  skip_reason=f"unsupported system {job.system} (this machine "
-                                  f"builds {', '.join(sorted(buildable))})"))
+                progress.cases.append(Case(
+                    job.flake, job.name, Status.SKIPPED, system=job.system,
+                    drv_path=job.drv_path, skip_reason=f"unsupported system {job.system} (this "
+                    f"machine builds {', '.join(sorted(buildable))})"))
     if cancelled():
-        cases.extend(Case(j.flake, j.name, Status.SKIPPED, system=j.system, drv_path=j.drv_path,
-                          skip_reason="cancelled") for j in jobs)
-    else:
-        log.info("building %d attributes", len(jobs))
-        outcome = build_mod.build(nix, jobs, cancelled=cancelled)
-        cases.extend(outcome.cases)
-
-    order = [t.flake.id for t in detection.targets] + [f.id for f, _ in detection.unaffected]
-    rank = {flake: i for i, flake in enumerate(order)}
-    cases.sort(key=lambda c: (rank.get(c.flake, len(rank)), c.name))
-    return RunReport(suites=tuple(dict.fromkeys(order)), cases=tuple(cases))
+        return
+    log.info("building %d attributes", len(progress.pending))
+    outcome = build_mod.build(nix, progress.pending, cancelled=cancelled)
+    progress.pending = []
+    progress.cases += outcome.cases
 
 
 def _check_writable(options: Options) -> None:

@@ -91,13 +91,15 @@ class Nix:
             *self.argv0, "--extra-experimental-features", "nix-command flakes", *args,
         ]
 
-    def run(self, args: Sequence[str], *, cwd: Path | None = None) -> proc.Result:
+    def run(self, args: Sequence[str], *, cwd: Path | None = None,
+            essential: bool = False) -> proc.Result:
         return proc.run(self._argv(args), cwd=cwd, env=dict(self.extra_env) or None,
-                        tool_hint=_TOOL_HINT)
+                        tool_hint=_TOOL_HINT, essential=essential)
 
-    def check(self, args: Sequence[str], what: str, *, cwd: Path | None = None) -> str:
+    def check(self, args: Sequence[str], what: str, *, cwd: Path | None = None,
+              essential: bool = False) -> str:
         """Run and return stdout; raise NixCommandError (with Nix's stderr) on failure."""
-        result = self.run(args, cwd=cwd)
+        result = self.run(args, cwd=cwd, essential=essential)
         if not result.ok:
             raise NixCommandError(f"{what} failed: {last_error_line(result.stderr)}",
                                   result.stderr, result.returncode)
@@ -152,14 +154,15 @@ class Nix:
         paths = sorted(set(paths))
         if not paths:
             return set()
-        out = self.check(["path-info", "--json", *paths], "checking store paths")
+        out = self.check(["path-info", "--json", *paths], "checking store paths",
+                         essential=True)
         return {entry["path"] for entry in _path_info_entries(json.loads(out))
                 if entry.get("valid", True)}
 
     def closure(self, path: str) -> list[str]:
         """The closure of a store path (for a .drv: every input derivation and source)."""
-        return self.check(["path-info", "--derivation", "--recursive", path], f"listing the closure of {path}"
-                          ).split()
+        return self.check(["path-info", "--derivation", "--recursive", path],
+                          f"listing the closure of {path}", essential=True).split()
 
 
 def _path_info_entries(data: Any) -> list[dict[str, Any]]:

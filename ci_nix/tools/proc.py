@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from ci_nix.errors import ToolError
+from ci_nix.errors import Cancelled, ToolError
 from ci_nix.mask import mask
 
 log = logging.getLogger("ci_nix.proc")
 
 _children_lock = threading.Lock()
 _children: set[subprocess.Popen[bytes]] = set()
+_cancelled: list[int] = []  # the signal that cancelled this process, once one has
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,11 @@ def _spawn(
     env: Mapping[str, str] | None,
     stdin: int | None,
     tool_hint: str,
+    essential: bool = False,
 ) -> subprocess.Popen[bytes]:
+    if _cancelled and not essential:
+        # After SIGINT/SIGTERM only the quick queries needed to report what finished may run.
+        raise Cancelled(_cancelled[0])
     log.info("$ %s", _describe(argv))
     full_env = None if env is None else {**os.environ, **env}
     try:
@@ -81,11 +86,15 @@ def run(
     input: str | None = None,
     timeout: float | None = None,
     tool_hint: str = "put it on PATH",
+    essential: bool = False,
 ) -> Result:
-    """Run argv to completion and capture its output (never through a shell)."""
+    """Run argv to completion and capture its output (never through a shell).
+
+    `essential` commands still run after cancellation (to find out what finished).
+    """
     proc = _spawn(
         argv, cwd=cwd, env=env, stdin=subprocess.PIPE if input is not None else None,
-        tool_hint=tool_hint,
+        tool_hint=tool_hint, essential=essential,
     )
     try:
         out, err = proc.communicate(
@@ -155,6 +164,18 @@ def _kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
         os.killpg(proc.pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def cancel(signum: int, grace: float = 5.0) -> None:
+    """Refuse new (non-essential) commands and stop the running ones."""
+    if not _cancelled:
+        _cancelled.append(signum)
+    terminate_all(grace)
+
+
+def cancelled() -> int | None:
+    """The signal that cancelled this process, if any."""
+    return _cancelled[0] if _cancelled else None
 
 
 def terminate_all(grace: float = 5.0) -> None:
