@@ -1,12 +1,40 @@
-"""Changed files -> affected flakes (+ why), across repos."""
+"""Changed files -> affected flakes (+ why), across repos.
+
+1. Base and head: --base/--head, else the CI environment (GitHub event payload, GitLab
+   variables). No base, or a new branch's all-zero sha: everything.
+2. Changed files: `git diff` from merge-base(base, head) to head (head not given: the work
+   tree, which is what Nix evaluates), in the primary repo; with no primary repo (PATH is the
+   workspace root) in every repo that has the base revision. `ignore:` globs drop files first.
+3. Files -> flakes: a file belongs to the innermost flake directory containing it; a file
+   outside every flake directory affects every flake of its repo.
+4. flake.lock graph: an input locked to a workspace flake (by path, git+file URL or a URL
+   matching the repo's remote) makes its flake a dependent; dependents are affected
+   transitively and evaluated with --override-input pointing at the local checkout.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import logging
+import os
+import re
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
-from ci_nix.models import Flake, Target
+from ci_nix import lockfile
+from ci_nix.errors import SelectionError
+from ci_nix.models import Flake, Override, Repo, Target
 from ci_nix.tools.git import Git
 from ci_nix.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+ZERO_SHA = re.compile(r"^0+$")
+MAX_FILE_REASONS = 10
+# Deepen a shallow clone step by step before giving up on its history being cut short.
+DEEPEN_STEPS = (("--deepen=50",), ("--deepen=500",), ("--unshallow",))
 
 
 @dataclass(frozen=True)
@@ -14,13 +42,387 @@ class Detection:
     targets: tuple[Target, ...]
     unaffected: tuple[tuple[Flake, str], ...]  # (flake, why it was not picked)
     base: str | None = None
-    head: str | None = None
+    head: str | None = None  # None: the work tree
+    notes: tuple[str, ...] = field(default=())  # warnings worth a line in the summary
+
+
+@dataclass(frozen=True)
+class Revisions:
+    """Where base and head came from; base None means "no base: build everything"."""
+
+    base: str | None
+    head: str | None
+    source: str  # "--base", "GitHub pull_request event", ...
+    explicit: bool = False  # base came from --base: a wrong one is the user's error
 
 
 def everything(workspace: Workspace, reason: str = "--all") -> Detection:
     return Detection(tuple(Target(flake, (reason,)) for flake in workspace.flakes), ())
 
 
-def detect(workspace: Workspace, git: Git, base: str | None, head: str | None) -> Detection:
-    """Which flakes a change affects. Until change detection lands: every flake."""
-    return everything(workspace, "change detection not available yet: building everything")
+def detect(workspace: Workspace, git: Git, base: str | None, head: str | None,
+           environ: Mapping[str, str] = os.environ) -> Detection:
+    """Which flakes the change from base to head affects, and why."""
+    revs = revisions(base, head, environ)
+    if revs.base is None:
+        log.info("change detection: %s; building every flake", revs.source)
+        return everything(workspace, revs.source)
+    log.info("change detection: base %s (%s), head %s", revs.base, revs.source,
+             revs.head or "the work tree")
+    if workspace.primary is not None:
+        repos = [workspace.primary]
+    else:
+        repos = list(workspace.repos)
+
+    changed: dict[Repo, list[str]] = {}
+    notes: list[str] = []
+    for repo in repos:
+        files = _changed_files(git, repo, revs, notes, primary=workspace.primary is not None)
+        if files is None:
+            continue
+        changed[repo] = files
+    if not changed:
+        if revs.explicit:
+            raise SelectionError(f"--base {revs.base}: no such revision in "
+                                 + ", ".join(str(r.path) for r in repos)
+                                 + "; pass a commit, branch or tag that exists there")
+        if workspace.primary is not None:
+            note = notes[-1] if notes else f"base {revs.base} not found"
+            log.warning("%s: building every flake", note)
+            return replace_notes(everything(workspace, f"{note}: building everything"), notes)
+        notes.append(f"base {revs.base} ({revs.source}) is in no workspace repo")
+        log.warning("%s: building every flake", notes[-1])
+        return replace_notes(everything(workspace, notes[-1]), notes)
+
+    ignore = workspace.config.ignore
+    direct: dict[Flake, list[str]] = {}
+    for repo, files in changed.items():
+        kept = [name for name in files if not ignored(name, ignore)]
+        for flake, reason in files_to_flakes(repo, workspace.flakes, kept):
+            direct.setdefault(flake, []).append(reason)
+        log.debug("%s: %d changed files, %d after ignore globs", repo.name, len(files), len(kept))
+
+    edges = lock_edges(workspace, git)
+    affected = affected_by(direct, edges)
+    short = revs.base[:12]
+    targets = []
+    unaffected = []
+    for flake in workspace.flakes:
+        if flake not in affected:
+            unaffected.append((flake, f"no change since {short} affects it"))
+            continue
+        reasons = _cap(direct.get(flake, []))
+        overrides = []
+        for edge in edges:
+            if edge.dependent == flake and edge.dependency in affected:
+                reasons.append(f"depends on {edge.dependency.id} (input '{edge.input_name}')")
+                overrides.append(Override(edge.input_name, edge.dependency.ref))
+        targets.append(Target(flake, tuple(dict.fromkeys(reasons)),
+                              tuple(dict.fromkeys(overrides))))
+    return Detection(tuple(targets), tuple(unaffected), base=revs.base, head=revs.head,
+                     notes=tuple(notes))
+
+
+def replace_notes(detection: Detection, notes: Iterable[str]) -> Detection:
+    return Detection(detection.targets, detection.unaffected, detection.base, detection.head,
+                     tuple(notes))
+
+
+# --- base and head ----------------------------------------------------------------------------
+
+def revisions(base: str | None, head: str | None, environ: Mapping[str, str]) -> Revisions:
+    """Base and head from the flags, else from GitHub Actions or GitLab CI."""
+    if base is not None:
+        return _zero_is_everything(Revisions(base, head, "--base", explicit=True))
+    if environ.get("GITHUB_ACTIONS") == "true":
+        found = _github_base(environ)
+        if found is not None:
+            return _zero_is_everything(Revisions(found[0], head, found[1]))
+    if environ.get("GITLAB_CI"):
+        for name in ("CI_MERGE_REQUEST_DIFF_BASE_SHA", "CI_COMMIT_BEFORE_SHA"):
+            if environ.get(name):
+                return _zero_is_everything(Revisions(environ[name], head, name))
+    return Revisions(None, head, "no base revision (pass --base REV, or run in GitHub Actions "
+                     "or GitLab CI)")
+
+
+def _github_base(environ: Mapping[str, str]) -> tuple[str, str] | None:
+    event, path = environ.get("GITHUB_EVENT_NAME", ""), environ.get("GITHUB_EVENT_PATH")
+    if not path:
+        return None
+    try:
+        payload = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        log.warning("cannot read the GitHub event payload %s (%s); no base revision", path, err)
+        return None
+    if not isinstance(payload, dict):
+        return None
+    pull = payload.get("pull_request")
+    if isinstance(pull, dict) and isinstance(pull.get("base"), dict):
+        sha = pull["base"].get("sha")
+        if isinstance(sha, str) and sha:
+            return sha, f"GitHub {event or 'pull_request'} event: pull_request.base.sha"
+    before = payload.get("before")
+    if isinstance(before, str) and before:
+        return before, f"GitHub {event or 'push'} event: before"
+    return None
+
+
+def _zero_is_everything(revs: Revisions) -> Revisions:
+    if revs.base is not None and ZERO_SHA.match(revs.base):
+        return Revisions(None, revs.head, f"new branch ({revs.source} is the all-zero sha)")
+    return revs
+
+
+def _changed_files(git: Git, repo: Repo, revs: Revisions, notes: list[str],
+                   primary: bool) -> list[str] | None:
+    """The files the change touched in repo, or None (with a note) when it cannot tell."""
+    assert revs.base is not None
+    head = git.commit(repo.path, revs.head or "HEAD")
+    if head is None:
+        if revs.head is not None:
+            raise SelectionError(f"--head {revs.head}: no such revision in {repo.path}; pass a "
+                                 "commit, branch or tag that exists there")
+        notes.append(f"{repo.name} has no commit yet")
+        return None
+    base = git.commit(repo.path, revs.base)
+    merge_base = git.merge_base(repo.path, base, head) if base else None
+    if merge_base is None and primary and git.is_shallow(repo.path):
+        merge_base = _deepen(git, repo, revs.base, head)
+        if merge_base is None:
+            notes.append(f"shallow clone of {repo.name}: could not fetch enough history to "
+                         f"find where {revs.base[:12]} ({revs.source}) and {head[:12]} meet "
+                         "(fetch with more depth, e.g. fetch-depth: 0)")
+            return None
+    if merge_base is None:
+        if base is None:
+            notes.append(f"{revs.base} ({revs.source}) is not a commit in {repo.name}")
+        else:
+            notes.append(f"{revs.base[:12]} ({revs.source}) shares no history with "
+                         f"{head[:12]} in {repo.name}")
+        return None
+    return git.changed_files(repo.path, merge_base, None if revs.head is None else head)
+
+
+def _deepen(git: Git, repo: Repo, base: str, head: str) -> str | None:
+    """Fetch the base and deepen a shallow clone until base and head meet."""
+    remotes = git.remotes(repo.path)
+    if not remotes:
+        return None
+    remote = "origin" if "origin" in remotes else remotes[0]
+    if git.commit(repo.path, base) is None:
+        log.info("%s is a shallow clone without %s: fetching it from %s", repo.name, base, remote)
+        result = git.fetch(repo.path, ["--depth=50", remote, base])
+        if not result.ok:
+            log.warning("fetching %s from %s failed: %s", base, remote,
+                        result.stderr.strip().splitlines()[-1:] or result.returncode)
+            return None
+    base_sha = git.commit(repo.path, base)
+    if base_sha is None:
+        return None
+    for step in DEEPEN_STEPS:
+        found = git.merge_base(repo.path, base_sha, head)
+        if found is not None:
+            return found
+        if not git.is_shallow(repo.path):
+            return None
+        log.info("deepening the shallow clone of %s (%s)", repo.name, " ".join(step))
+        if not git.fetch(repo.path, [*step, remote, head, base_sha]).ok:
+            return None
+    return git.merge_base(repo.path, base_sha, head)
+
+
+# --- files -> flakes --------------------------------------------------------------------------
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """A gitignore-like glob: `**` spans directories, `*` and `?` stay within one."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def ignored(name: str, globs: Iterable[str]) -> bool:
+    """Whether a repo-relative path matches an `ignore:` glob; a glob without `/` matches the
+    file name at any depth, as in .gitignore."""
+    for glob in globs:
+        pattern = glob.lstrip("/")
+        target = name if "/" in pattern else PurePosixPath(name).name
+        if glob_regex(pattern).match(target):
+            return True
+    return False
+
+
+def files_to_flakes(repo: Repo, flakes: Iterable[Flake],
+                    files: Iterable[str]) -> list[tuple[Flake, str]]:
+    """(flake, reason) for each changed file: its innermost flake, or every flake of the repo."""
+    own = [flake for flake in flakes if flake.repo == repo]
+    result = []
+    for name in files:
+        inside = [f for f in own if not f.subdir or name.startswith(f.subdir + "/")]
+        if inside:
+            flake = max(inside, key=lambda f: len(f.subdir))
+            lock = f"{flake.subdir}/flake.lock" if flake.subdir else "flake.lock"
+            result.append((flake, "flake.lock changed" if name == lock else f"changed {name}"))
+        else:
+            result.extend((flake, f"changed {name} (outside every flake directory)")
+                          for flake in own)
+    return result
+
+
+def _cap(reasons: list[str]) -> list[str]:
+    unique = list(dict.fromkeys(reasons))
+    if len(unique) <= MAX_FILE_REASONS:
+        return unique
+    return [*unique[:MAX_FILE_REASONS], f"... and {len(unique) - MAX_FILE_REASONS} more changed "
+            "files"]
+
+
+# --- the flake.lock graph ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Edge:
+    """`dependent` locks `dependency` as the input at `input` (a path of input names)."""
+
+    dependent: Flake
+    dependency: Flake
+    input: tuple[str, ...]
+
+    @property
+    def input_name(self) -> str:
+        return "/".join(self.input)
+
+
+_HOSTS = {"github": "github.com", "gitlab": "gitlab.com", "sourcehut": "git.sr.ht"}
+_SCP = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>(?!//).+)$")
+
+
+def normalise_url(url: str) -> tuple[str, str] | None:
+    """A repository URL as (key, subdir): `host/owner/repo` lowercased without `.git`, or
+    `file:<absolute path>`; subdir from `?dir=`. None for what cannot name a repository."""
+    url = url.strip()
+    if url.startswith("git+"):
+        url = url[4:]
+    base, _, query = url.partition("?")
+    subdir = urllib.parse.parse_qs(query).get("dir", [""])[0].strip("/")
+    scheme, sep, rest = base.partition(":")
+    if sep and scheme in _HOSTS and not rest.startswith("//"):
+        parts = [p for p in rest.split("/") if p]
+        if len(parts) < 2:
+            return None
+        return f"{_HOSTS[scheme]}/{parts[0]}/{_strip_git(parts[1])}".lower(), subdir
+    if base.startswith("/"):
+        return _file_key(base), subdir
+    parsed = urllib.parse.urlsplit(base)
+    if parsed.scheme == "file":
+        return _file_key(urllib.parse.unquote(parsed.path)), subdir
+    if parsed.scheme and parsed.netloc:
+        host = (parsed.hostname or "").lower()
+        path = parsed.path.strip("/")
+        return (f"{host}/{_strip_git(path)}".lower(), subdir) if host and path else None
+    scp = _SCP.match(base)
+    if scp:
+        return f"{scp['host']}/{_strip_git(scp['path'].strip('/'))}".lower(), subdir
+    return None
+
+
+def _strip_git(path: str) -> str:
+    path = path.rstrip("/")
+    return path[:-4] if path.lower().endswith(".git") else path
+
+
+def _file_key(path: str) -> str:
+    return "file:" + _strip_git(str(Path(path).resolve()))
+
+
+class _Resolver:
+    """Finds the workspace flake a flake.lock node refers to."""
+
+    def __init__(self, workspace: Workspace, git: Git) -> None:
+        self.flakes = {(f.repo.path.resolve(), f.subdir): f for f in workspace.flakes}
+        self.repos = {repo.path.resolve(): repo for repo in workspace.repos}
+        self.by_key: dict[str, Repo] = {}
+        for repo in workspace.repos:
+            for url in [*git.remote_urls(repo.path), *([repo.url] if repo.url else [])]:
+                found = normalise_url(url)
+                if found is not None:
+                    self.by_key.setdefault(found[0], repo)
+
+    def flake(self, node: lockfile.Node, dependent: Flake) -> Flake | None:
+        locked = node.locked or node.original
+        kind = locked.get("type")
+        dir_attr = str(locked.get("dir") or "").strip("/")
+        if kind == "path" and isinstance(locked.get("path"), str):
+            return self._local(dependent.path / locked["path"], "")
+        if kind in _HOSTS and locked.get("owner") and locked.get("repo"):
+            host = str(locked.get("host") or _HOSTS[str(kind)])
+            key = f"{host}/{locked['owner']}/{_strip_git(str(locked['repo']))}".lower()
+            return self._remote(key, dir_attr)
+        if kind in ("git", "hg", "mercurial") and isinstance(locked.get("url"), str):
+            found = normalise_url(locked["url"])
+            if found is None:
+                return None
+            key, subdir = found
+            subdir = dir_attr or subdir
+            if key.startswith("file:"):
+                return self._local(Path(key.removeprefix("file:")), subdir)
+            return self._remote(key, subdir)
+        return None
+
+    def _local(self, path: Path, subdir: str) -> Flake | None:
+        full = (path / subdir if subdir else path).resolve()
+        for repo_path in self.repos:
+            if full == repo_path or repo_path in full.parents:
+                rel = full.relative_to(repo_path).as_posix()
+                return self.flakes.get((repo_path, "" if rel == "." else rel))
+        # not a checkout in the workspace: maybe a bare repo that is some repo's remote
+        return self._remote(_file_key(str(path)), subdir)
+
+    def _remote(self, key: str, subdir: str) -> Flake | None:
+        repo = self.by_key.get(key)
+        if repo is None:
+            return None
+        return self.flakes.get((repo.path.resolve(), subdir))
+
+
+def lock_edges(workspace: Workspace, git: Git) -> list[Edge]:
+    """Every input of a workspace flake's flake.lock that is another workspace flake."""
+    resolver = _Resolver(workspace, git)
+    edges = []
+    for flake in workspace.flakes:
+        lock = lockfile.read(flake.path / "flake.lock")
+        if lock is None:
+            continue
+        for path, node in lock.walk():
+            dependency = resolver.flake(node, flake)
+            if dependency is not None and dependency != flake:
+                edges.append(Edge(flake, dependency, path))
+    return edges
+
+
+def affected_by(direct: Mapping[Flake, object], edges: Iterable[Edge]) -> set[Flake]:
+    """The changed flakes and everything that depends on them, transitively."""
+    edges = list(edges)
+    affected = set(direct)
+    grew = True
+    while grew:
+        grew = False
+        for edge in edges:
+            if edge.dependency in affected and edge.dependent not in affected:
+                affected.add(edge.dependent)
+                grew = True
+    return affected

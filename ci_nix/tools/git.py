@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,3 +57,89 @@ class Git:
     def remote_urls(self, repo: Path) -> list[str]:
         result = self.run(repo, ["config", "--get-regexp", r"^remote\..*\.url$"])
         return [line.split(" ", 1)[1] for line in result.stdout.splitlines() if " " in line]
+
+    # --- change detection ------------------------------------------------------------------
+
+    def commit(self, repo: Path, rev: str) -> str | None:
+        """The full sha of the commit rev names, or None when this clone does not have it."""
+        result = self.run(repo, ["rev-parse", "--verify", "--quiet", "--end-of-options",
+                                 f"{rev}^{{commit}}"])
+        return result.stdout.strip() if result.ok and result.stdout.strip() else None
+
+    def merge_base(self, repo: Path, a: str, b: str) -> str | None:
+        """The best common ancestor of two commits, or None (unrelated, or history cut short)."""
+        result = self.run(repo, ["merge-base", "--end-of-options", a, b])
+        return result.stdout.strip() if result.ok and result.stdout.strip() else None
+
+    def is_shallow(self, repo: Path) -> bool:
+        result = self.run(repo, ["rev-parse", "--is-shallow-repository"])
+        return result.ok and result.stdout.strip() == "true"
+
+    def remotes(self, repo: Path) -> list[str]:
+        """Remote names, in git's order."""
+        result = self.run(repo, ["remote"])
+        return [line.strip() for line in result.stdout.splitlines() if line.strip()]
+
+    def fetch(self, repo: Path, args: Sequence[str]) -> proc.Result:
+        """`git fetch --no-tags ARGS`; the caller decides what a failure means."""
+        return self.run(repo, ["fetch", "--no-tags", "--quiet", *args])
+
+    def changed_files(self, repo: Path, base: str, head: str | None) -> list[str]:
+        """Files that differ between base and head (None: the work tree, tracked files only).
+
+        Renames count as a deletion plus an addition, so both names are reported.
+        """
+        args = ["diff", "--name-only", "--no-renames", "--no-ext-diff", "-z", base]
+        if head is not None:
+            args.append(head)
+        out = self.check(repo, [*args, "--"])
+        return [name for name in out.split("\0") if name]
+
+    # --- input-update branches (ci-nix update) -----------------------------------------------
+
+    def show_file(self, repo: Path, rev: str, path: str) -> str | None:
+        """A file's content at rev, or None when it does not exist there."""
+        result = self.run(repo, ["show", f"{rev}:{path}"])
+        return result.stdout if result.ok else None
+
+    def tree_and_parents(self, repo: Path, rev: str) -> tuple[str, tuple[str, ...]] | None:
+        """(tree sha, parent shas) of a commit, or None when this clone does not have it."""
+        result = self.run(repo, ["show", "-s", "--format=%T %P", "--end-of-options", rev])
+        if not result.ok or not result.stdout.strip():
+            return None
+        tree, *parents = result.stdout.split()
+        return tree, tuple(parents)
+
+    def commit_files(self, repo: Path, parent: str, files: Mapping[str, str], message: str,
+                     env: Mapping[str, str]) -> str:
+        """A new commit on parent with files (path -> text) replaced; work tree and index untouched."""
+        with tempfile.TemporaryDirectory(prefix="ci-nix-index-") as tmp:
+            # A private index, so the user's staging area and checkout stay as they are.
+            index = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            self.check(repo, ["read-tree", parent], env=index)
+            for path, text in files.items():
+                blob = self.check(repo, ["hash-object", "-w", "--stdin"], input=text).strip()
+                self.check(repo, ["update-index", "--add", "--cacheinfo",
+                                  f"100644,{blob},{path}"], env=index)
+            tree = self.check(repo, ["write-tree"], env=index).strip()
+        return self.check(repo, ["commit-tree", tree, "-p", parent, "-F", "-"],
+                          env=env, input=message).strip()
+
+    def remote_branch(self, repo: Path, remote: str, branch: str,
+                      env: Mapping[str, str] | None = None) -> str | None:
+        """The sha a branch has on the remote, or None when it has no such branch."""
+        out = self.check(repo, ["ls-remote", "--heads", remote, f"refs/heads/{branch}"], env=env)
+        for line in out.splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref == f"refs/heads/{branch}":
+                return sha
+        return None
+
+    def fetch_refs(self, repo: Path, remote: str, refspecs: Sequence[str],
+                   env: Mapping[str, str] | None = None) -> None:
+        self.check(repo, ["fetch", "--quiet", "--no-tags", remote, *refspecs], env=env)
+
+    def push_refs(self, repo: Path, remote: str, refspecs: Sequence[str],
+                  env: Mapping[str, str] | None = None) -> None:
+        """Push refspecs (`+sha:refs/heads/x` forces, `:refs/heads/x` deletes)."""
+        self.check(repo, ["push", "--quiet", remote, *refspecs], env=env)

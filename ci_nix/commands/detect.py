@@ -1,0 +1,93 @@
+"""`ci-nix detect`: the flakes a change affects, with reasons."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, TextIO
+
+from ci_nix import detect as detect_mod
+from ci_nix import workspace as workspace_mod
+from ci_nix.commands.common import add_common, add_selection, subparser
+from ci_nix.errors import SelectionError
+from ci_nix.models import Flake
+from ci_nix.tools.git import Git
+from ci_nix.workspace import Workspace
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparser(
+        commands, "detect", "list the flakes a change affects, and why",
+        "List the flakes the change from --base to --head affects (base and head default to the "
+        "CI environment's), including flakes in other workspace repos that lock a changed one "
+        "in flake.lock. Without --head the work tree is compared, as Nix evaluates it.")
+    add_selection(parser)
+    parser.add_argument("--json", action="store_true",
+                        help='print {"flakes": [{"flake", "path", "reasons"}]} instead of text')
+    add_common(parser)
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    git = Git.from_env()
+    ws = workspace_mod.load(args.path, git, args.config)
+    wanted = {value.partition("#")[0] for value in args.only}
+    unknown = sorted(wanted - {flake.id for flake in ws.flakes})
+    if unknown:
+        raise SelectionError(f"--only: no flake {unknown[0]!r} in the workspace; flakes: "
+                             + ", ".join(flake.id for flake in ws.flakes))
+    if args.all:
+        detection = detect_mod.everything(ws)
+    else:
+        detection = detect_mod.detect(ws, git, args.base, args.head, os.environ)
+    if wanted:
+        detection = detect_mod.Detection(
+            tuple(t for t in detection.targets if t.flake.id in wanted),
+            tuple(u for u in detection.unaffected if u[0].id in wanted),
+            detection.base, detection.head, detection.notes)
+    if args.json:
+        json.dump(as_json(ws, detection), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        write_text(ws, detection, sys.stdout)
+    return 0
+
+
+def _rel(ws: Workspace, flake: Flake) -> str:
+    try:
+        return flake.path.relative_to(ws.root).as_posix()
+    except ValueError:  # a repo outside the workspace directory
+        return str(flake.path)
+
+
+def as_json(ws: Workspace, detection: detect_mod.Detection) -> dict[str, Any]:
+    """`flakes` is the contract; the other keys say what was compared and what was left out."""
+    return {
+        "flakes": [{"flake": t.flake.id, "path": _rel(ws, t.flake), "reasons": list(t.reasons),
+                    "overrides": [{"input": o.input, "ref": o.ref} for o in t.overrides]}
+                   for t in detection.targets],
+        "unaffected": [{"flake": flake.id, "path": _rel(ws, flake), "reason": why}
+                       for flake, why in detection.unaffected],
+        "base": detection.base,
+        "head": detection.head,
+        "notes": list(detection.notes),
+    }
+
+
+def write_text(ws: Workspace, detection: detect_mod.Detection, out: TextIO) -> None:
+    for note in detection.notes:
+        out.write(f"note: {note}\n")
+    if detection.base is not None:
+        out.write(f"changes from {detection.base} to {detection.head or 'the work tree'}\n")
+    if not detection.targets:
+        out.write("no flake is affected\n")
+    for target in detection.targets:
+        out.write(f"{target.flake.id} ({_rel(ws, target.flake)})\n")
+        for reason in target.reasons:
+            out.write(f"  - {reason}\n")
+        for override in target.overrides:
+            out.write(f"  = --override-input {override.input} {override.ref}\n")
+    if detection.unaffected:
+        out.write("unaffected: " + ", ".join(f.id for f, _ in detection.unaffected) + "\n")
