@@ -82,7 +82,7 @@ def detect(workspace: Workspace, git: Git, base: str | None, head: str | None,
             continue
         changed[repo] = files
     if not changed:
-        if revs.explicit:
+        if revs.explicit and workspace.primary is None:
             raise SelectionError(f"--base {revs.base}: no such revision in "
                                  + ", ".join(str(r.path) for r in repos)
                                  + "; pass a commit, branch or tag that exists there")
@@ -195,6 +195,9 @@ def _changed_files(git: Git, repo: Repo, revs: Revisions, notes: list[str],
                          "(fetch with more depth, e.g. fetch-depth: 0)")
             return None
     if merge_base is None:
+        if base is None and revs.explicit and primary:
+            raise SelectionError(f"--base {revs.base}: no such revision in {repo.path}; pass a "
+                                 "commit, branch or tag that exists there")
         if base is None:
             notes.append(f"{revs.base} ({revs.source}) is not a commit in {repo.name}")
         else:
@@ -214,8 +217,10 @@ def _deepen(git: Git, repo: Repo, base: str, head: str) -> str | None:
         log.info("%s is a shallow clone without %s: fetching it from %s", repo.name, base, remote)
         result = git.fetch(repo.path, ["--depth=50", remote, base])
         if not result.ok:
-            log.warning("fetching %s from %s failed: %s", base, remote,
-                        result.stderr.strip().splitlines()[-1:] or result.returncode)
+            lines = result.stderr.strip().splitlines()
+            why = next((line for line in lines if line.startswith("fatal:")),
+                       lines[0] if lines else f"exit {result.returncode}")
+            log.warning("fetching %s from %s failed: %s", base, remote, why)
             return None
     base_sha = git.commit(repo.path, base)
     if base_sha is None:
@@ -404,7 +409,12 @@ def lock_edges(workspace: Workspace, git: Git) -> list[Edge]:
     resolver = _Resolver(workspace, git)
     edges = []
     for flake in workspace.flakes:
-        lock = lockfile.read(flake.path / "flake.lock")
+        try:
+            lock = lockfile.read(flake.path / "flake.lock")
+        except lockfile.LockError as err:
+            # evaluating that flake reports the broken lock; the rest of the graph still counts
+            log.warning("%s; its inputs are left out of change detection", err)
+            continue
         if lock is None:
             continue
         for path, node in lock.walk():

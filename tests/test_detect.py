@@ -1,0 +1,336 @@
+"""Change detection on real git repos (no Nix needed: flake.lock files are written by hand)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ci_nix import detect as detect_mod
+from ci_nix import workspace as workspace_mod
+from ci_nix.errors import SelectionError
+from ci_nix.models import Override
+from ci_nix.tools.git import Git
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com"}
+FLAKE = "{ outputs = { self }: { }; }\n"
+NO_CI: dict[str, str] = {}
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True, env={**os.environ, **GIT_ENV}).stdout.strip()
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def make_repo(path: Path, files: dict[str, str]) -> str:
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    write(path, files)
+    return commit(path, "initial")
+
+
+def commit(repo: Path, message: str = "change") -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def lock(**inputs: dict[str, object]) -> str:
+    """A version 7 flake.lock whose root has the given inputs (name -> locked attrs)."""
+    nodes: dict[str, object] = {"root": {"inputs": {name: name for name in inputs}}}
+    for name, locked in inputs.items():
+        nodes[name] = {"locked": {**locked, "narHash": "sha256-AAAA"}, "original": dict(locked)}
+    return json.dumps({"nodes": nodes, "root": "root", "version": 7}, indent=2)
+
+
+def run_detect(path: Path, base: str | None = None, head: str | None = None,
+               environ: dict[str, str] | None = None) -> detect_mod.Detection:
+    git_tool = Git.from_env()
+    ws = workspace_mod.load(path, git_tool)
+    return detect_mod.detect(ws, git_tool, base, head, NO_CI if environ is None else environ)
+
+
+def picked(detection: detect_mod.Detection) -> dict[str, list[str]]:
+    return {t.flake.id: list(t.reasons) for t in detection.targets}
+
+
+# --- pure pieces ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("url", [
+    "github:Example/Modules", "git+https://github.com/example/modules.git",
+    "https://github.com/Example/modules", "git@github.com:example/modules.git",
+    "ssh://git@github.com:22/example/Modules.git", "git+ssh://git@github.com/example/modules",
+    "https://github.com/example/modules/",
+])
+def test_remote_urls_normalise_to_one_key(url: str) -> None:
+    assert detect_mod.normalise_url(url) == ("github.com/example/modules", "")
+
+
+def test_normalise_keeps_subdir_and_hosts_apart() -> None:
+    assert detect_mod.normalise_url("git+https://gitlab.example.com/grp/mono.git?dir=lib") == (
+        "gitlab.example.com/grp/mono", "lib")
+    assert detect_mod.normalise_url("gitlab:grp/mono?dir=a/b") == ("gitlab.com/grp/mono", "a/b")
+    assert detect_mod.normalise_url("sourcehut:~me/repo")[0] == "git.sr.ht/~me/repo"
+    assert detect_mod.normalise_url("https://github.com/example/other") != (
+        "github.com/example/modules", "")
+
+
+def test_ignore_globs_match_like_gitignore() -> None:
+    default = ("**/*.md", "docs/**", "LICENSE*")
+    for name in ("README.md", "a/b/NOTES.md", "docs/guide/x.nix", "LICENSE", "sub/LICENSE-MIT"):
+        assert detect_mod.ignored(name, default), name
+    for name in ("flake.nix", "a/docs/x.nix", "md", "README.md.nix", "docsx/y"):
+        assert not detect_mod.ignored(name, default), name
+
+
+# --- one repo ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def monorepo(tmp_path: Path) -> tuple[Path, str]:
+    """Root flake, lib/, lib/nested/ and app/ (app locks lib by relative path)."""
+    repo = tmp_path / "mono"
+    base = make_repo(repo, {
+        "flake.nix": FLAKE, "README.md": "# mono\n", "docs/index.txt": "docs\n",
+        "lib/flake.nix": FLAKE, "lib/default.nix": "1\n",
+        "lib/nested/flake.nix": FLAKE, "lib/nested/x.nix": "2\n",
+        "app/flake.nix": FLAKE, "app/flake.lock": lock(lib={"type": "path", "path": "../lib"}),
+    })
+    return repo, base
+
+
+def test_file_belongs_to_innermost_flake(monorepo: tuple[Path, str]) -> None:
+    repo, base = monorepo
+    write(repo, {"lib/nested/x.nix": "3\n"})
+    assert picked(run_detect(repo, base)) == {"mono/lib/nested": ["changed lib/nested/x.nix"]}
+
+
+def test_dependent_in_same_repo_gets_override(monorepo: tuple[Path, str]) -> None:
+    repo, base = monorepo
+    write(repo, {"lib/default.nix": "5\n"})
+    head = commit(repo)
+    detection = run_detect(repo, base, head)
+    assert picked(detection) == {
+        "mono/lib": ["changed lib/default.nix"],
+        "mono/app": ["depends on mono/lib (input 'lib')"],
+    }
+    app = next(t for t in detection.targets if t.flake.id == "mono/app")
+    assert app.overrides == (Override("lib", f"git+file://{repo}?dir=lib"),)
+    assert {f.id for f, _ in detection.unaffected} == {"mono", "mono/lib/nested"}
+    assert detection.head == head
+
+
+def test_docs_only_change_affects_nothing(monorepo: tuple[Path, str]) -> None:
+    repo, base = monorepo
+    write(repo, {"README.md": "# changed\n", "docs/index.txt": "new\n", "lib/NOTES.md": "n\n"})
+    commit(repo)
+    detection = run_detect(repo, base, "HEAD")
+    assert detection.targets == ()
+    assert len(detection.unaffected) == 4
+
+
+def test_change_outside_flake_dirs_affects_every_flake_of_the_repo(tmp_path: Path) -> None:
+    repo = tmp_path / "r"
+    base = make_repo(repo, {"a/flake.nix": FLAKE, "b/flake.nix": FLAKE, "common/x.nix": "1"})
+    write(repo, {"common/x.nix": "2"})
+    assert picked(run_detect(repo, base)) == {
+        "r/a": ["changed common/x.nix (outside every flake directory)"],
+        "r/b": ["changed common/x.nix (outside every flake directory)"],
+    }
+
+
+def test_lock_only_change(monorepo: tuple[Path, str]) -> None:
+    repo, base = monorepo
+    write(repo, {"app/flake.lock": lock(lib={"type": "path", "path": "../lib"}) + "\n"})
+    assert picked(run_detect(repo, base)) == {"mono/app": ["flake.lock changed"]}
+
+
+def test_merge_base_ignores_what_main_did_meanwhile(monorepo: tuple[Path, str]) -> None:
+    repo, _ = monorepo
+    git(repo, "checkout", "-q", "-b", "feature")
+    write(repo, {"app/main.nix": "x"})
+    commit(repo)
+    git(repo, "checkout", "-q", "main")
+    write(repo, {"lib/nested/x.nix": "main moved on"})
+    commit(repo)
+    git(repo, "checkout", "-q", "feature")
+    assert picked(run_detect(repo, "main", "HEAD")) == {"mono/app": ["changed app/main.nix"]}
+
+
+def test_unknown_explicit_base_is_an_error(monorepo: tuple[Path, str]) -> None:
+    repo, _ = monorepo
+    with pytest.raises(SelectionError, match="--base nope: no such revision"):
+        run_detect(repo, "nope")
+
+
+def test_no_base_outside_ci_builds_everything(monorepo: tuple[Path, str]) -> None:
+    repo, _ = monorepo
+    detection = run_detect(repo)
+    assert len(detection.targets) == 4 and "no base revision" in detection.targets[0].reasons[0]
+
+
+# --- across repos -----------------------------------------------------------------------------
+
+def make_workspace(tmp_path: Path, hosts_lock: str, modules_files: dict[str, str] | None = None
+                   ) -> tuple[Path, str]:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "ci-nix.yaml").write_text("repos:\n  - path: modules\n  - path: hosts\n")
+    base = make_repo(ws / "modules", modules_files or {"flake.nix": FLAKE, "lib.nix": "1"})
+    make_repo(ws / "hosts", {"flake.nix": FLAKE, "flake.lock": hosts_lock, "web.nix": "w"})
+    return ws, base
+
+
+def test_cross_repo_dependent_via_git_file_url(tmp_path: Path) -> None:
+    ws, base = make_workspace(tmp_path, lock(modules={
+        "type": "git", "url": f"file://{tmp_path}/ws/modules", "rev": "0" * 40}))
+    write(ws / "modules", {"lib.nix": "2"})
+    detection = run_detect(ws / "modules", base)
+    assert picked(detection) == {"modules": ["changed lib.nix"],
+                                 "hosts": ["depends on modules (input 'modules')"]}
+    hosts = next(t for t in detection.targets if t.flake.id == "hosts")
+    assert hosts.overrides == (Override("modules", f"git+file://{ws}/modules"),)
+
+
+def test_cross_repo_dependent_via_matching_remote(tmp_path: Path) -> None:
+    ws, base = make_workspace(
+        tmp_path,
+        lock(modules={"type": "github", "owner": "Example", "repo": "modules", "rev": "0" * 40},
+             lib={"type": "git", "url": "https://github.com/example/modules.git", "dir": "lib",
+                  "rev": "0" * 40}),
+        {"flake.nix": FLAKE, "lib/flake.nix": FLAKE, "lib/x.nix": "1"})
+    git(ws / "modules", "remote", "add", "origin", "git@github.com:example/Modules.git")
+    write(ws / "modules", {"lib/x.nix": "2"})
+    detection = run_detect(ws / "modules", base)
+    assert picked(detection) == {"modules/lib": ["changed lib/x.nix"],
+                                 "hosts": ["depends on modules/lib (input 'lib')"]}
+    hosts = next(t for t in detection.targets if t.flake.id == "hosts")
+    assert hosts.overrides == (Override("lib", f"git+file://{ws}/modules?dir=lib"),)
+
+
+def test_dependents_are_affected_transitively(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "ci-nix.yaml").write_text("repos:\n  - path: base\n  - path: modules\n"
+                                    "  - path: hosts\n  - path: other\n")
+    base_rev = make_repo(ws / "base", {"flake.nix": FLAKE})
+    make_repo(ws / "modules", {"flake.nix": FLAKE, "flake.lock": lock(
+        base={"type": "path", "path": str(ws / "base")})})
+    make_repo(ws / "hosts", {"flake.nix": FLAKE, "flake.lock": lock(
+        modules={"type": "path", "path": str(ws / "modules")})})
+    make_repo(ws / "other", {"flake.nix": FLAKE})
+    write(ws / "base", {"flake.nix": FLAKE + "# changed\n"})
+    detection = run_detect(ws / "base", base_rev)
+    assert picked(detection) == {"base": ["changed flake.nix"],
+                                 "modules": ["depends on base (input 'base')"],
+                                 "hosts": ["depends on modules (input 'modules')"]}
+    assert [f.id for f, _ in detection.unaffected] == ["other"]
+
+
+def test_workspace_root_diffs_every_repo_with_the_base(tmp_path: Path) -> None:
+    ws, _ = make_workspace(tmp_path, lock(modules={"type": "path", "path": "../modules"}))
+    write(ws / "hosts", {"web.nix": "changed"})
+    assert picked(run_detect(ws, "HEAD")) == {"hosts": ["changed web.nix"]}
+    write(ws / "modules", {"lib.nix": "changed"})
+    assert set(picked(run_detect(ws, "HEAD"))) == {"hosts", "modules"}
+
+
+# --- base and head from CI --------------------------------------------------------------------
+
+def test_github_pull_request_event_gives_the_base(monorepo: tuple[Path, str],
+                                                  tmp_path: Path) -> None:
+    repo, base = monorepo
+    write(repo, {"app/x.nix": "1"})
+    commit(repo)
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 1, "base": {"sha": base}}}))
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request",
+           "GITHUB_EVENT_PATH": str(event)}
+    detection = run_detect(repo, environ=env)
+    assert picked(detection) == {"mono/app": ["changed app/x.nix"]} and detection.base == base
+
+
+def test_github_push_of_new_branch_builds_everything(monorepo: tuple[Path, str],
+                                                     tmp_path: Path) -> None:
+    repo, _ = monorepo
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"before": "0" * 40, "after": "abc"}))
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "GITHUB_EVENT_PATH": str(event)}
+    detection = run_detect(repo, environ=env)
+    assert len(detection.targets) == 4
+    assert "new branch" in detection.targets[0].reasons[0]
+
+
+def test_gitlab_merge_request_base_wins_over_before_sha(monorepo: tuple[Path, str]) -> None:
+    repo, base = monorepo
+    write(repo, {"lib/nested/x.nix": "a"})
+    middle = commit(repo)
+    write(repo, {"app/x.nix": "b"})
+    commit(repo)
+    env = {"GITLAB_CI": "true", "CI_COMMIT_BEFORE_SHA": middle}
+    assert picked(run_detect(repo, environ=env)) == {"mono/app": ["changed app/x.nix"]}
+    env["CI_MERGE_REQUEST_DIFF_BASE_SHA"] = base
+    assert set(picked(run_detect(repo, environ=env))) == {"mono/app", "mono/lib/nested"}
+    # --base beats the environment
+    assert set(picked(run_detect(repo, base=middle, environ=env))) == {"mono/app"}
+
+
+# --- shallow clones ---------------------------------------------------------------------------
+
+def shallow_clone(tmp_path: Path) -> tuple[Path, str]:
+    """A depth-1 clone whose base lies three commits back, only on the remote."""
+    src = tmp_path / "src"
+    base = make_repo(src, {"a/flake.nix": FLAKE, "b/flake.nix": FLAKE})
+    for i in range(3):
+        write(src, {f"b/{i}.nix": str(i)})
+        commit(src)
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(bare)], check=True)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{bare}", str(clone)],
+                   check=True)
+    assert git(clone, "rev-parse", "--is-shallow-repository") == "true"
+    return clone, base
+
+
+def test_shallow_clone_fetches_the_base(tmp_path: Path) -> None:
+    clone, base = shallow_clone(tmp_path)
+    detection = run_detect(clone, base, "HEAD")
+    assert set(picked(detection)) == {"clone/b"}
+    assert detection.notes == ()
+
+
+def test_shallow_clone_without_reachable_base_builds_everything(tmp_path: Path) -> None:
+    clone, base = shallow_clone(tmp_path)
+    git(clone, "remote", "set-url", "origin", f"file://{tmp_path}/gone.git")
+    detection = run_detect(clone, base, "HEAD")
+    assert {t.flake.id for t in detection.targets} == {"clone/a", "clone/b"}
+    assert "shallow clone of clone" in detection.notes[0]
+    assert "shallow clone" in detection.targets[0].reasons[0]
+
+
+# --- the command ------------------------------------------------------------------------------
+
+def test_detect_json_and_text(monorepo: tuple[Path, str], cli) -> None:
+    repo, base = monorepo
+    write(repo, {"lib/default.nix": "9\n"})
+    result = cli("detect", repo, "--base", base, "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [(f["flake"], f["path"], f["reasons"]) for f in data["flakes"]] == [
+        ("mono/app", "app", ["depends on mono/lib (input 'lib')"]),
+        ("mono/lib", "lib", ["changed lib/default.nix"]),
+    ]
+    text = cli("detect", repo, "--base", base)
+    assert text.returncode == 0 and "mono/lib (lib)\n  - changed lib/default.nix" in text.stdout
+    bad = cli("detect", repo, "--base", "no-such-branch")
+    assert bad.returncode == 2 and "ci-nix: error: --base no-such-branch" in bad.stderr
