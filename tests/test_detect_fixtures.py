@@ -1,0 +1,97 @@
+"""Change detection end to end on the fixture workspace, on every available Nix."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.nix
+
+TOPLEVEL = "nixosConfigurations.web.config.system.build.toplevel.drvPath"
+GIT_ENV = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com"}
+
+
+def nix_eval(nix_bin: str, ref: str, *extra: str) -> str:
+    argv = [*shlex.split(nix_bin), "--extra-experimental-features", "nix-command flakes",
+            "eval", "--raw", "--no-write-lock-file", f"{ref}#{TOPLEVEL}", *extra]
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def commit_all(repo: Path, message: str) -> None:
+    for args in (["add", "-A"], ["commit", "-q", "-m", message]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True,
+                       env={**os.environ, **GIT_ENV})
+
+
+def junit_cases(path: Path) -> dict[tuple[str, str], ET.Element]:
+    return {(tc.get("classname"), tc.get("name")): tc for tc in ET.parse(path).iter("testcase")}
+
+
+def test_change_in_modules_rebuilds_hosts_against_it(fixture_ws: Path, nix_bin: str,
+                                                     tmp_path: Path, cli) -> None:
+    modules, hosts = fixture_ws / "modules", fixture_ws / "hosts"
+    locked = nix_eval(nix_bin, f"git+file://{hosts}")
+    flake = modules / "flake.nix"
+    flake.write_text(flake.read_text().replace("echo ${name} > $out/hostname",
+                                               "echo ${name} patched > $out/hostname"))
+    commit_all(modules, "mkHost: patched hostname")
+    expected = nix_eval(nix_bin, f"git+file://{hosts}", "--override-input", "modules",
+                        f"git+file://{modules}")
+    assert expected != locked
+
+    # In the modules pipeline: the change is modules' last commit.
+    result = cli("detect", modules, "--json", env={"GITHUB_ACTIONS": "", "GITLAB_CI": "true",
+                                                    "CI_COMMIT_BEFORE_SHA": "HEAD~1"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["flakes"] == [
+        {"flake": "modules", "path": "modules", "reasons": ["changed flake.nix"],
+         "overrides": []},
+        {"flake": "hosts", "path": "hosts", "reasons": ["depends on modules (input 'modules')"],
+         "overrides": [{"input": "modules", "ref": f"git+file://{modules}"}]},
+    ]
+
+    report = tmp_path / "r.json"
+    run = cli("run", modules, "--base", "HEAD~1", "--json", report)
+    assert run.returncode == 1, run.stderr  # the fixture's broken packages still fail
+    cases = {(c["flake"], c["attr"]): c for c in json.loads(report.read_text())["cases"]}
+    web = cases[("hosts", "nixosConfigurations.web")]
+    assert web["status"] == "passed"
+    assert web["drvPath"] == expected  # built against the working tree of modules
+    assert {flake for flake, _ in cases} == {"modules", "hosts"}
+
+
+def test_change_in_hosts_affects_only_hosts(fixture_ws: Path, cli) -> None:
+    web = fixture_ws / "hosts" / "web.nix"
+    web.write_text("{ }\n")
+    subprocess.run(["git", "-C", str(web.parent), "add", "web.nix"], check=True)
+    result = cli("detect", fixture_ws, "--base", "HEAD", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["flakes"] == [{"flake": "hosts", "path": "hosts", "reasons": ["changed web.nix"],
+                               "overrides": []}]
+    assert [u["flake"] for u in data["unaffected"]] == ["modules"]
+
+
+def test_docs_only_change_builds_nothing(fixture_ws: Path, tmp_path: Path, cli) -> None:
+    modules = fixture_ws / "modules"
+    (modules / "README.md").write_text("# modules\n\nBetter docs.\n")
+    commit_all(modules, "docs")
+    detect = cli("detect", modules, "--base", "HEAD~1", "--head", "HEAD", "--json")
+    assert detect.returncode == 0 and json.loads(detect.stdout)["flakes"] == []
+
+    junit = tmp_path / "docs.xml"
+    run = cli("run", modules, "--base", "HEAD~1", "--junit", junit)
+    assert run.returncode == 0, run.stderr
+    cases = junit_cases(junit)
+    assert set(cases) == {("modules", "flake.nix"), ("hosts", "flake.nix")}
+    for case in cases.values():
+        skipped = case.find("skipped")
+        assert skipped is not None and "unaffected" in skipped.get("message", "")
+    assert "0 passed, 0 failed, 2 skipped" in run.stdout
