@@ -162,6 +162,9 @@ def _github_base(environ: Mapping[str, str]) -> tuple[str, str] | None:
         sha = pull["base"].get("sha")
         if isinstance(sha, str) and sha:
             return sha, f"GitHub {event or 'pull_request'} event: pull_request.base.sha"
+    group = payload.get("merge_group")
+    if isinstance(group, dict) and isinstance(group.get("base_sha"), str) and group["base_sha"]:
+        return group["base_sha"], "GitHub merge_group event: merge_group.base_sha"
     before = payload.get("before")
     if isinstance(before, str) and before:
         return before, f"GitHub {event or 'push'} event: before"

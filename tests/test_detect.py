@@ -225,15 +225,24 @@ def test_dependents_are_affected_transitively(tmp_path: Path) -> None:
     base_rev = make_repo(ws / "base", {"flake.nix": FLAKE})
     make_repo(ws / "modules", {"flake.nix": FLAKE, "flake.lock": lock(
         base={"type": "path", "path": str(ws / "base")})})
-    make_repo(ws / "hosts", {"flake.nix": FLAKE, "flake.lock": lock(
-        modules={"type": "path", "path": str(ws / "modules")})})
+    hosts_lock = json.loads(lock(modules={"type": "path", "path": str(ws / "modules")}))
+    # what Nix writes: the input's own inputs are nodes of the dependent's lock too
+    hosts_lock["nodes"]["modules"]["inputs"] = {"base": "base"}
+    hosts_lock["nodes"]["base"] = {"locked": {"type": "git", "url": f"file://{ws}/base"},
+                                   "original": {"type": "git", "url": f"file://{ws}/base"}}
+    make_repo(ws / "hosts", {"flake.nix": FLAKE, "flake.lock": json.dumps(hosts_lock)})
     make_repo(ws / "other", {"flake.nix": FLAKE})
     write(ws / "base", {"flake.nix": FLAKE + "# changed\n"})
     detection = run_detect(ws / "base", base_rev)
     assert picked(detection) == {"base": ["changed flake.nix"],
                                  "modules": ["depends on base (input 'base')"],
-                                 "hosts": ["depends on modules (input 'modules')"]}
+                                 "hosts": ["depends on modules (input 'modules')",
+                                           "depends on base (input 'modules/base')"]}
     assert [f.id for f, _ in detection.unaffected] == ["other"]
+    hosts = next(t for t in detection.targets if t.flake.id == "hosts")
+    # Nix takes modules' inputs from modules' own lock: base needs its own override
+    assert hosts.overrides == (Override("modules", f"git+file://{ws}/modules"),
+                               Override("modules/base", f"git+file://{ws}/base"))
 
 
 def test_workspace_root_diffs_every_repo_with_the_base(tmp_path: Path) -> None:
