@@ -19,7 +19,7 @@ import logging
 import os
 import re
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -121,6 +121,20 @@ def detect(workspace: Workspace, git: Git, base: str | None, head: str | None,
                               tuple(dict.fromkeys(overrides))))
     return Detection(tuple(targets), tuple(unaffected), base=revs.base, head=revs.head,
                      notes=tuple(notes))
+
+
+def select(workspace: Workspace, git: Git, *, all: bool, base: str | None, head: str | None,
+           only: Collection[str] = (), environ: Mapping[str, str] = os.environ) -> Detection:
+    """The flakes to evaluate for the selection flags: --all, else change detection; --only
+    narrows to the flakes it names, which keep detection's overrides (a matrix job builds a
+    dependent against the changed checkout) and are built even when detection left them out."""
+    detection = everything(workspace) if all else detect(workspace, git, base, head, environ)
+    if not only:
+        return detection
+    picked = {t.flake: t for t in detection.targets}
+    targets = tuple(picked.get(flake, Target(flake, ("--only",))) for flake in workspace.flakes
+                    if flake.id in only)
+    return Detection(targets, (), detection.base, detection.head, detection.notes)
 
 
 def replace_notes(detection: Detection, notes: Iterable[str]) -> Detection:

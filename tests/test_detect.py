@@ -343,3 +343,17 @@ def test_detect_json_and_text(monorepo: tuple[Path, str], cli) -> None:
     assert text.returncode == 0 and "mono/lib (lib)\n  - changed lib/default.nix" in text.stdout
     bad = cli("detect", repo, "--base", "no-such-branch")
     assert bad.returncode == 2 and "ci-nix: error: --base no-such-branch" in bad.stderr
+
+
+def test_only_keeps_the_overrides_of_a_dependent(monorepo: tuple[Path, str]) -> None:
+    repo, base = monorepo
+    write(repo, {"lib/default.nix": "7\n"})
+    git_tool = Git.from_env()
+    ws = workspace_mod.load(repo, git_tool)
+    detection = detect_mod.select(ws, git_tool, all=False, base=base, head=None,
+                                  only={"mono/app", "mono"}, environ=NO_CI)
+    assert [(t.flake.id, t.reasons, t.overrides) for t in detection.targets] == [
+        ("mono", ("--only",), ()),
+        ("mono/app", ("depends on mono/lib (input 'lib')",),
+         (Override("lib", f"git+file://{repo}?dir=lib"),)),
+    ]

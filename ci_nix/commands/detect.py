@@ -38,15 +38,8 @@ def handle(args: argparse.Namespace) -> int:
     if unknown:
         raise SelectionError(f"--only: no flake {unknown[0]!r} in the workspace; flakes: "
                              + ", ".join(flake.id for flake in ws.flakes))
-    if args.all:
-        detection = detect_mod.everything(ws)
-    else:
-        detection = detect_mod.detect(ws, git, args.base, args.head, os.environ)
-    if wanted:
-        detection = detect_mod.Detection(
-            tuple(t for t in detection.targets if t.flake.id in wanted),
-            tuple(u for u in detection.unaffected if u[0].id in wanted),
-            detection.base, detection.head, detection.notes)
+    detection = detect_mod.select(ws, git, all=args.all, base=args.base, head=args.head,
+                                  only=wanted, environ=os.environ)
     if args.json:
         json.dump(as_json(ws, detection), sys.stdout, indent=2)
         sys.stdout.write("\n")
