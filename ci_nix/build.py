@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import logging
 import time
 from collections import deque
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 _ACT_BUILD = 105  # Nix's activity type for "building a derivation"
 _RES_BUILD_LOG_LINE = 101
 _MAX_LINE = 4000
+_LOG_TEXT = re.compile(r'^@nix \{"action":"result","fields":\["(.*)')
 
 
 @dataclass
@@ -41,7 +43,7 @@ class BuildLog:
         try:
             event = json.loads(line[5:])
         except json.JSONDecodeError:
-            self.other.append(line[:_MAX_LINE])
+            self._truncated(line)
             return
         action = event.get("action")
         if action == "start" and event.get("type") == _ACT_BUILD:
@@ -67,6 +69,16 @@ class BuildLog:
                 self.other.append(diagnose.clean(message)[:_MAX_LINE])
             elif error.drv not in self.errors or self.errors[error.drv].type is FailureType.DEPENDENCY:
                 self.errors[error.drv] = error
+
+    def _truncated(self, line: str) -> None:
+        # An event cut short by the line limit (a huge log line). Its activity id comes after the
+        # text, so it is lost; while a single build runs, the line can only be that build's.
+        match = _LOG_TEXT.match(line)
+        running = set(self.activities.values())
+        if match and len(running) == 1:
+            self.logs[running.pop()].append(match.group(1)[:_MAX_LINE] + " [line cut]")
+        else:
+            self.other.append(line[:_MAX_LINE])
 
     def tail(self, drv: str) -> str:
         return diagnose.tail(self.logs.get(drv, ()))

@@ -35,8 +35,15 @@ class Flake:
     @property
     def ref(self) -> str:
         """The flake reference Nix evaluates: the git checkout, tracked files only."""
-        url = "git+file://" + urllib.parse.quote(str(self.repo.path.resolve()))
-        return f"{url}?dir={urllib.parse.quote(self.subdir)}" if self.subdir else url
+        path = str(self.repo.path.resolve())
+        quoted = urllib.parse.quote(path)
+        params = []
+        if quoted != path:
+            # Nix 2.8 cannot read the work tree of a percent-encoded path; name the commit.
+            params.append("ref=HEAD")
+        if self.subdir:
+            params.append(f"dir={urllib.parse.quote(self.subdir)}")
+        return f"git+file://{quoted}" + (f"?{'&'.join(params)}" if params else "")
 
 
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_'-]*$")

@@ -1,0 +1,263 @@
+"""Bad input: a one-line error naming the thing and the fix, the right exit code, no traceback,
+and the JUnit file still written."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, env=GIT_ENV,
+                          capture_output=True, text=True).stdout
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def commit_all(repo: Path) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "change", "--allow-empty")
+
+
+def one_flake_repo(root: Path, text: str, name: str = "repo") -> Path:
+    repo = root / name
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q")
+    write(repo / "flake.nix", text)
+    commit_all(repo)
+    return repo
+
+
+def derivation(name: str, script: str) -> str:
+    # JSON strings without ${ are Nix strings too
+    return (f'derivation {{ name = "{name}"; system = "x86_64-linux"; builder = "/bin/sh"; '
+            f'args = [ "-c" {json.dumps(script)} ]; PATH = "/usr/bin:/bin"; }}')
+
+
+@dataclass
+class Case:
+    """prepare(workspace dir, tmp dir) -> (argv after `ci-nix`, extra env)."""
+
+    prepare: Callable[[Path, Path], tuple[list[str], dict[str, str]]]
+    code: int
+    expect: str  # must appear in the last stderr line (exit 2) or in a JUnit failure message (exit 1)
+    fix: str = ""  # a word of the advice that must be in the same line
+
+
+def in_ws(*extra: str) -> Callable[[Path, Path], tuple[list[str], dict[str, str]]]:
+    return lambda ws, tmp: (["run", "--all", str(ws), *extra], {})
+
+
+def edit(relative: str, transform: Callable[[str], str], *argv: str, commit: bool = False):
+    def prepare(ws: Path, tmp: Path) -> tuple[list[str], dict[str, str]]:
+        target = ws / relative
+        target.write_text(transform(target.read_text() if target.exists() else ""))
+        if commit:
+            commit_all(target.parent)
+        return ["run", *(argv or ("--all",)), str(ws)], {}
+    return prepare
+
+
+def fake_nix(version_output: str) -> Callable[[Path, Path], tuple[list[str], dict[str, str]]]:
+    def prepare(ws: Path, tmp: Path) -> tuple[list[str], dict[str, str]]:
+        script = write(tmp / "bin" / "nix", f"#!/bin/sh\necho '{version_output}'\n")
+        script.chmod(script.stat().st_mode | stat.S_IXUSR)
+        return ["run", "--all", str(ws)], {"CI_NIX_NIX": str(script)}
+    return prepare
+
+
+def plain_dir(ws: Path, tmp: Path) -> tuple[list[str], dict[str, str]]:
+    (tmp / "plain").mkdir()
+    return ["run", "--all", str(tmp / "plain")], {}
+
+
+def repo_without_flake(ws: Path, tmp: Path) -> tuple[list[str], dict[str, str]]:
+    repo = tmp / "noflake"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    write(repo / "README.md", "hi")
+    commit_all(repo)
+    return ["run", "--all", str(repo)], {}
+
+
+def untracked_flake(ws: Path, tmp: Path) -> tuple[list[str], dict[str, str]]:
+    repo = tmp / "untracked"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    write(repo / "flake.nix", "{ outputs = _: { }; }")
+    return ["run", "--all", str(repo)], {}
+
+
+def empty_repo(ws: Path, tmp: Path) -> tuple[list[str], dict[str, str]]:
+    repo = tmp / "empty"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    return ["run", "--all", str(repo)], {}
+
+
+def config_file(text: str, *argv: str) -> Callable[[Path, Path], tuple[list[str], dict[str, str]]]:
+    def prepare(ws: Path, tmp: Path) -> tuple[list[str], dict[str, str]]:
+        (ws / "ci-nix.yaml").write_text(text)
+        return ["run", "--all", *argv, str(ws)], {}
+    return prepare
+
+
+GOOD_REPOS = "repos:\n  - path: modules\n  - path: hosts\n"
+
+CASES: dict[str, Case] = {
+    # ci-nix.yaml
+    "yaml-syntax": Case(config_file("repos:\n  - path: modules\n   bad: [\n"), 2,
+                        "ci-nix.yaml:", "YAML"),
+    "unknown-key": Case(config_file(GOOD_REPOS + "sytems: [x86_64-linux]\n"), 2,
+                        "ci-nix.yaml:4: unknown key 'sytems'", "known keys"),
+    "unknown-nested-key": Case(config_file(GOOD_REPOS + "cache:\n  type: nix\n  srever: x\n"), 2,
+                               "ci-nix.yaml:6: unknown key 'cache.srever'", "known keys"),
+    "wrong-type": Case(config_file(GOOD_REPOS + "systems: x86_64-linux\n"), 2,
+                       "ci-nix.yaml:4: 'systems' must be a list", ""),
+    "bad-enum": Case(config_file(GOOD_REPOS + "outputs: [packages, legacyPackages]\n"), 2,
+                     "'outputs' is 'legacyPackages'", "expected one of"),
+    "bad-bool": Case(config_file(GOOD_REPOS + "cache:\n  required: maybe\n"), 2,
+                     "'cache.required' must be true or false", ""),
+    "repo-missing": Case(config_file("repos:\n  - path: nowhere\n"), 2,
+                         "nowhere does not exist", "url:"),
+    "repo-not-git-root": Case(config_file("repos:\n  - path: modules/sub\n"), 2,
+                              "does not exist", ""),
+    "duplicate-repo-names": Case(config_file("repos:\n  - path: modules\n    name: x\n"
+                                             "  - path: hosts\n    name: x\n"), 2,
+                                 "repo name 'x' is used twice", "distinct"),
+    "config-missing": Case(lambda ws, tmp: (["run", "--all", "--config", str(tmp / "nope.yaml"),
+                                             str(ws)], {}), 2, "config file not found", "--config"),
+    # workspace
+    "non-git-dir": Case(plain_dir, 2, "not inside a git repository", "git init"),
+    "no-flake": Case(repo_without_flake, 2, "no tracked flake.nix", "git add"),
+    "untracked-flake": Case(untracked_flake, 2, "no tracked flake.nix", "git add"),
+    "empty-repo": Case(empty_repo, 2, "no tracked flake.nix", "git add"),
+    # selection
+    "only-unknown-flake": Case(in_ws("--only", "nope#packages.x86_64-linux.a"), 2,
+                               "no flake 'nope'", "flakes:"),
+    "only-unknown-attr": Case(lambda ws, tmp: (["run", str(ws), "--only",
+                                                "hosts#packages.x86_64-linux.nope"], {}), 2,
+                              "hosts#packages.x86_64-linux.nope: no such attribute", "matrix"),
+    "only-malformed": Case(lambda ws, tmp: (["run", str(ws), "--only", "hosts"], {}), 2,
+                           "expected FLAKE#ATTR", ""),
+    # tools
+    "nix-missing": Case(lambda ws, tmp: (["run", "--all", str(ws)],
+                                         {"CI_NIX_NIX": str(tmp / "no-nix")}), 2,
+                        "not found", "CI_NIX_NIX"),
+    "nix-too-old": Case(fake_nix("nix (Nix) 2.3.16"), 2, "2.3.16 is too old", "upgrade"),
+    "nix-not-nix": Case(fake_nix("hello"), 2, "nix --version printed 'hello'", "CI_NIX_NIX"),
+    "unwritable-report": Case(in_ws("--junit", "/proc/ci-nix-report.xml"), 2,
+                              "cannot write report /proc/ci-nix-report.xml", "writable"),
+    # flakes and locks (flake failures: exit 1, the flake's JUnit case says why)
+    "flake-syntax-error": Case(edit("modules/flake.nix", lambda t: t.replace("outputs =", "outputs = = ")),
+                               1, "syntax error", ""),
+    "flake-without-outputs": Case(edit("modules/flake.nix", lambda t: "{ description = \"x\"; }"),
+                                  1, "outputs", ""),
+    "lock-corrupt": Case(edit("hosts/flake.lock", lambda t: "{ this is not json"), 1,
+                         "flake.lock: not valid JSON", "nix flake lock"),
+    "lock-truncated": Case(edit("hosts/flake.lock", lambda t: t[: len(t) // 2]), 1,
+                           "flake.lock: not valid JSON", "nix flake lock"),
+    "lock-wrong-version": Case(edit("hosts/flake.lock", lambda t: t.replace('"version": 7',
+                                                                           '"version": 99')),
+                               1, "lock file version 99 is not supported", "nix flake lock"),
+    "input-offline": Case(edit("hosts/flake.nix", lambda t: t.replace(
+        "inputs.modules.url", 'inputs.extra.url = "github:NixOS/nixpkgs";\n  inputs.modules.url'
+    ).replace("{ self, modules }", "{ self, modules, ... }")), 1, "github", ""),
+}
+
+
+@pytest.mark.nix
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input(name: str, fixture_ws: Path, tmp_path: Path, cli) -> None:
+    case = CASES[name]
+    argv, env = case.prepare(fixture_ws, tmp_path)
+    junit = tmp_path / "report.xml"
+    if "--junit" not in argv:
+        argv = [*argv, "--junit", str(junit)]
+    result = cli(*argv, env=env, timeout=120)
+    assert result.returncode == case.code, result.stderr
+    assert "Traceback" not in result.stderr
+    if case.code == 2:
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("ci-nix: error: ")
+        assert case.expect in last and case.fix in last
+    else:
+        messages = [f.get("message", "") for f in ET.parse(junit).iter("failure")]
+        assert any(case.expect in m and case.fix in m for m in messages), messages
+    if name != "unwritable-report":
+        errors = ET.parse(junit).findall(".//error") + ET.parse(junit).findall(".//failure")
+        assert errors, "the JUnit report names the problem"
+
+
+def test_corpus_is_large_enough() -> None:
+    assert len(CASES) + len(EXTRA_CASES) >= 30
+
+
+# Cases that need their own flakes rather than the fixture workspace.
+SHELL_NAME = "a b;$(touch pwned)'\""
+EXTRA_CASES = ("space-and-unicode-path", "shell-metacharacter-attr", "detached-head",
+               "huge-log-line")
+
+
+@pytest.mark.nix
+def test_workspace_path_with_spaces_and_unicode(tmp_path: Path, nix_bin: str, cli) -> None:
+    import make_workspace
+
+    ws = make_workspace.make(tmp_path / "my wörk space ✓")
+    junit = tmp_path / "r.xml"
+    result = cli("run", ws, "--only", "hosts#nixosConfigurations.web", "--junit", junit)
+    assert result.returncode == 0, result.stderr
+    assert [tc.get("name") for tc in ET.parse(junit).iter("testcase")] == [
+        "nixosConfigurations.web"]
+
+
+@pytest.mark.nix
+def test_attribute_names_never_reach_a_shell(tmp_path: Path, nix_bin: str, cli) -> None:
+    flake = ("{ outputs = { self }: { packages.x86_64-linux = { "
+             + '"a b;$(touch pwned)\'\\"" = ' + derivation("odd", "echo ok > $out")
+             + "; }; }; }")
+    repo = one_flake_repo(tmp_path, flake)
+    junit = tmp_path / "r.xml"
+    attr = 'packages.x86_64-linux."a b;$(touch pwned)\'\\""'
+    result = cli("run", repo, "--only", f"repo#{attr}", "--junit", junit, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    names = [tc.get("name") for tc in ET.parse(junit).iter("testcase")]
+    assert names == [attr]
+    assert not list(tmp_path.rglob("pwned")) and not Path("pwned").exists()
+
+
+@pytest.mark.nix
+def test_detached_head_builds(tmp_path: Path, nix_bin: str, cli) -> None:
+    repo = one_flake_repo(tmp_path, "{ outputs = { self }: { packages.x86_64-linux.a = "
+                          + derivation("a", "echo a > $out") + "; }; }")
+    git(repo, "checkout", "-q", "--detach")
+    result = cli("run", "--all", repo)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.nix
+def test_huge_log_line_is_bounded(tmp_path: Path, nix_bin: str, cli) -> None:
+    script = "dd if=/dev/zero bs=1M count=20 2>/dev/null | tr -c x x; echo; exit 1"
+    repo = one_flake_repo(tmp_path, "{ outputs = { self }: { packages.x86_64-linux.big = "
+                          + derivation("big", script) + "; }; }")
+    junit = tmp_path / "r.xml"
+    result = cli("run", "--all", repo, "--junit", junit)
+    assert result.returncode == 1, result.stderr
+    failure = next(ET.parse(junit).iter("failure"))
+    assert failure.get("type") == "build"
+    assert 0 < len(failure.text or "") < 20000
