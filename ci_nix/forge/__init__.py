@@ -1,0 +1,201 @@
+"""GitHub and GitLab behind one small protocol: find, open, update and close a merge request."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+import tenacity
+
+from ci_nix.errors import ForgeError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class MergeRequest:
+    """A pull request (GitHub) or merge request (GitLab), as far as ci-nix cares."""
+
+    number: int
+    url: str
+    title: str
+    body: str
+    branch: str
+    state: str  # open | closed | merged
+
+
+@dataclass(frozen=True)
+class Project:
+    path: str  # owner/name or group/sub/name
+    web_url: str
+    default_branch: str
+
+
+class Forge(Protocol):
+    kind: str
+
+    def project(self) -> Project: ...
+
+    def find_open(self, branch: str) -> MergeRequest | None: ...
+
+    def create(self, branch: str, base: str, title: str, body: str) -> MergeRequest: ...
+
+    def edit(self, mr: MergeRequest, title: str, body: str) -> MergeRequest: ...
+
+    def close(self, mr: MergeRequest) -> MergeRequest: ...
+
+    def decorate(self, mr: MergeRequest, labels: tuple[str, ...], assignees: tuple[str, ...],
+                 reviewers: tuple[str, ...]) -> None: ...
+
+    def auto_merge(self, mr: MergeRequest) -> None: ...
+
+
+# --- retries -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Failure:
+    """What a failed forge call tells the retry policy."""
+
+    status: int | None  # None: no HTTP answer (connection error)
+    message: str
+    retry_after: float | None = None
+    rate_limited: bool = False
+
+
+MAX_ATTEMPTS = 5
+MAX_WAIT = 120.0
+
+
+def retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from Retry-After (seconds or an HTTP date) or x-ratelimit-reset."""
+    if not headers:
+        return None
+    lower = {key.lower(): value for key, value in headers.items()}
+    value = lower.get("retry-after")
+    if value is not None:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(value)
+            return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+    if lower.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in lower:
+        try:
+            return max(0.0, float(lower["x-ratelimit-reset"]) - time.time())
+        except ValueError:
+            return None
+    return None
+
+
+def transient(failure: Failure) -> bool:
+    """5xx, 429, GitHub's secondary rate limit (a 403 that says so), or no answer at all."""
+    if failure.status is None or failure.status == 429 or failure.status >= 500:
+        return True
+    return failure.status == 403 and failure.rate_limited
+
+
+class _Transient(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def call(what: str, action: Callable[[], T], classify: Callable[[Exception], Failure | None],
+         sleep: Callable[[float], None] = time.sleep) -> T:
+    """Run one forge call with retries on transient failures; ForgeError for the rest."""
+
+    def attempt() -> T:
+        try:
+            return action()
+        except Exception as err:  # noqa: BLE001 - classify() decides what is a forge error
+            failure = classify(err)
+            if failure is None:
+                raise
+            if transient(failure):
+                raise _Transient(failure) from err
+            raise _final(what, failure) from None
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        outcome = state.outcome
+        err = outcome.exception() if outcome is not None else None
+        hint = err.failure.retry_after if isinstance(err, _Transient) else None
+        backoff = min(MAX_WAIT, 2.0 ** (state.attempt_number - 1))
+        delay = min(MAX_WAIT, hint) if hint is not None else backoff
+        log.info("%s: %s; retrying in %.0fs", what,
+                 err.failure.message if isinstance(err, _Transient) else "failed", delay)
+        return delay
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(_Transient), wait=wait,
+        stop=tenacity.stop_after_attempt(MAX_ATTEMPTS), sleep=sleep, reraise=True)
+    try:
+        return retrying(attempt)
+    except _Transient as err:
+        raise ForgeError(f"{what}: {err.failure.message} (gave up after {MAX_ATTEMPTS} "
+                         "attempts); try again later") from None
+
+
+def _final(what: str, failure: Failure) -> ForgeError:
+    if failure.status in (401, 403):
+        return ForgeError(f"{what}: HTTP {failure.status}: token invalid or lacks scope "
+                          f"({failure.message}); check the token in forge.token-env")
+    if failure.status == 404:
+        return ForgeError(f"{what}: HTTP 404: not found ({failure.message}); check forge.url "
+                          "and forge.project (a token without access also sees 404)")
+    return ForgeError(f"{what}: HTTP {failure.status}: {failure.message}")
+
+
+# --- choosing a forge ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ForgeTarget:
+    """Which forge, project and token a repo's merge requests go to (config + CI environment)."""
+
+    kind: str
+    project: str
+    url: str | None
+    token_env: str
+
+
+def resolve(kind: str | None, project: str | None, url: str | None, token_env: str | None,
+            environ: Mapping[str, str]) -> ForgeTarget:
+    """Fill the gaps of a forge: config from GitHub Actions / GitLab CI variables."""
+    if kind is None:
+        kind = ("github" if environ.get("GITHUB_ACTIONS") == "true"
+                else "gitlab" if environ.get("GITLAB_CI") else None)
+    if kind is None:
+        raise ForgeError("no forge configured: set forge.type (github or gitlab) and "
+                         "forge.project in ci-nix.yaml, or use --dry-run")
+    if kind == "github":
+        project = project or environ.get("GITHUB_REPOSITORY")
+        url = url or environ.get("GITHUB_API_URL")
+        token_env = token_env or "GITHUB_TOKEN"
+    else:
+        project = project or environ.get("CI_PROJECT_PATH")
+        url = url or environ.get("CI_SERVER_URL")
+        token_env = token_env or "GITLAB_TOKEN"
+    if not project:
+        raise ForgeError(f"no {kind} project: set forge.project (owner/name) in ci-nix.yaml")
+    return ForgeTarget(kind, project, url, token_env)
+
+
+def connect(target: ForgeTarget, environ: Mapping[str, str],
+            sleep: Callable[[float], None] = time.sleep) -> tuple[Forge, str]:
+    """(forge client, token) for a target; the token comes from the environment only."""
+    from ci_nix.mask import add_secret
+
+    token = environ.get(target.token_env, "")
+    if not token:
+        raise ForgeError(f"{target.token_env} is not set: export a {target.kind} token with "
+                         "permission to push branches and open merge requests")
+    add_secret(token)
+    if target.kind == "github":
+        from ci_nix.forge.github import GitHubForge
+        return GitHubForge(target.project, token, target.url, sleep), token
+    from ci_nix.forge.gitlab import GitLabForge
+    return GitLabForge(target.project, token, target.url, sleep), token

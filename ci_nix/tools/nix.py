@@ -164,6 +164,17 @@ class Nix:
         return self.check(["path-info", "--derivation", "--recursive", path],
                           f"listing the closure of {path}", essential=True).split()
 
+    def flake_update(self, flake_dir: Path, inputs: Sequence[str] = ()) -> None:
+        """Update the flake.lock in flake_dir: every input, or only those named."""
+        if self.version.at_least(2, 19):
+            args = ["flake", "update", *inputs]
+        elif inputs:
+            # Before 2.19 `nix flake update` takes no input names and updates everything.
+            args = ["flake", "lock", *(arg for name in inputs for arg in ("--update-input", name))]
+        else:
+            args = ["flake", "update"]
+        self.check(args, f"updating the inputs of {flake_dir}", cwd=flake_dir)
+
 
 def _path_info_entries(data: Any) -> list[dict[str, Any]]:
     # Nix < 2.19 prints a list of objects; newer Nix prints {path: info-or-null}.

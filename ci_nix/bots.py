@@ -1,0 +1,217 @@
+"""bots.yaml: the nightly input update over many repos, upstream flakes first."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import urllib.parse
+from collections.abc import Callable, Mapping
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ci_nix import changelog, config, lockfile, update
+from ci_nix.config import UpdateConfig
+from ci_nix.errors import CiNixError, ConfigError
+from ci_nix.forge import ForgeTarget, connect, resolve
+from ci_nix.tools.git import Git
+from ci_nix.tools.nix import Nix
+
+log = logging.getLogger(__name__)
+
+_STR, _STRS = config._STR, config._STRS
+_FORGE = {"type": ("github", "gitlab"), "url": _STR, "token-env": _STR, "web-url": _STR}
+_REPO = {"name": _STR, "forge": _STR, "project": _STR, "clone": _STR, "branch": _STR,
+         "base": _STR, "inputs": _STRS, "update": config._UPDATE}
+_KEYS = ("forges", "update", "repos")
+
+
+@dataclass(frozen=True)
+class BotRepo:
+    name: str
+    forge: ForgeTarget
+    clone: str
+    base: str | None
+    inputs: tuple[str, ...]
+    update: UpdateConfig
+    web_url: str  # the project's web page, for compare links from downstream repos
+
+
+@dataclass(frozen=True)
+class RepoResult:
+    repo: str
+    outcomes: tuple[update.Outcome, ...] = ()
+    error: str | None = None
+
+
+def _web_url(forge: Mapping[str, Any], kind: str, project: str) -> str:
+    if forge.get("web-url"):
+        return str(forge["web-url"]).rstrip("/") + "/" + project
+    url = forge.get("url")
+    if not url:
+        return f"https://{'github.com' if kind == 'github' else 'gitlab.com'}/{project}"
+    parts = urllib.parse.urlsplit(str(url))
+    path = parts.path.rstrip("/").removesuffix("/api/v3")  # GitHub Enterprise API root
+    return f"{parts.scheme}://{parts.netloc}{path}/{project}"
+
+
+def load(file: Path, environ: Mapping[str, str] = os.environ) -> tuple[BotRepo, ...]:
+    """Read and validate bots.yaml; errors name the file, the key and the line."""
+    try:
+        node = yaml.compose(file.read_text(), Loader=yaml.SafeLoader)
+    except OSError as err:
+        raise ConfigError(f"{file}: cannot read: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise ConfigError(f"{file}{f':{mark.line + 1}' if mark else ''}: not valid YAML") from None
+    checker = config._Checker(file)
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"{file}: expected a mapping with 'repos:'")
+    forges: dict[str, dict[str, Any]] = {}
+    defaults: dict[str, Any] = {}
+    repo_nodes: list[yaml.Node] = []
+    for key_node, value in node.value:
+        key = key_node.value
+        if key == "forges":
+            if not isinstance(value, yaml.MappingNode):
+                raise checker.fail(value, "'forges' must map a name to a forge")
+            for name_node, forge_node in value.value:
+                forges[name_node.value] = checker.check(forge_node, _FORGE,
+                                                        f"forges.{name_node.value}")
+        elif key == "update":
+            defaults = checker.check(value, config._UPDATE, "update")
+        elif key == "repos":
+            if not isinstance(value, yaml.SequenceNode):
+                raise checker.fail(value, "'repos' must be a list")
+            repo_nodes = list(value.value)
+        else:
+            raise checker.fail(key_node, f"unknown key '{key}'; known keys: {', '.join(_KEYS)}")
+    if not repo_nodes:
+        raise ConfigError(f"{file}: no repos; list them under 'repos:'")
+    repos = []
+    for repo_node in repo_nodes:
+        entry = checker.check(repo_node, _REPO, "repos")
+        for required in ("name", "forge", "project", "clone"):
+            if required not in entry:
+                raise checker.fail(repo_node, f"every entry of 'repos' needs '{required}:'")
+        if entry["forge"] not in forges:
+            raise checker.fail(repo_node, f"forge {entry['forge']!r} is not defined under "
+                               f"'forges:' (defined: {', '.join(forges) or 'none'})")
+        forge = forges[entry["forge"]]
+        target = resolve(forge["type"], entry["project"], forge.get("url"),
+                         forge.get("token-env"), {})
+        values = {**defaults, **entry.get("update", {})}
+        if "branch" in entry:
+            values["branch"] = entry["branch"]
+        upd = config.from_dict(file, {"update": values}).update
+        repos.append(BotRepo(entry["name"], target, entry["clone"], entry.get("base"),
+                             tuple(entry.get("inputs", ())), upd,
+                             _web_url(forge, forge["type"], entry["project"])))
+    names = [repo.name for repo in repos]
+    if len(set(names)) != len(names):
+        dup = next(name for name in names if names.count(name) > 1)
+        raise ConfigError(f"{file}: repo name {dup!r} is used twice; names must be distinct")
+    return tuple(repos)
+
+
+def order(repos: tuple[BotRepo, ...], upstreams: Mapping[str, set[str]]) -> list[BotRepo]:
+    """Repos with their upstreams (other repos they lock as inputs) first; else file order."""
+    by_name = {repo.name: repo for repo in repos}
+    done: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in done or name in visiting:
+            return  # a cycle keeps file order for the rest
+        visiting.add(name)
+        for upstream in sorted(upstreams.get(name, ()), key=list(by_name).index):
+            visit(upstream)
+        visiting.discard(name)
+        done.append(name)
+
+    for repo in repos:
+        visit(repo.name)
+    return [by_name[name] for name in done]
+
+
+def upstreams_of(repo: BotRepo, checkout: Path, repos: tuple[BotRepo, ...], git: Git
+                 ) -> set[str]:
+    """Names of the other repos whose clone URL this repo's lock files point at."""
+    clones = {changelog.normalize_url(other.clone): other.name for other in repos
+              if other.name != repo.name}
+    found = set()
+    for subdir in update.flake_dirs(git, checkout):
+        lock = lockfile.read(checkout / subdir / "flake.lock")
+        for node in lock.root_inputs().values() if lock else ():
+            url = changelog.node_url(node)
+            if url and changelog.normalize_url(url) in clones:
+                found.add(clones[changelog.normalize_url(url)])
+    return found
+
+
+def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
+        environ: Mapping[str, str] = os.environ,
+        sleep: Callable[[float], None] = time.sleep) -> list[RepoResult]:
+    """Clone, update and open/update MRs for every repo in bots.yaml; errors stay per repo."""
+    repos = load(file, environ)
+    results: dict[str, RepoResult] = {}
+    with tempfile.TemporaryDirectory(prefix="ci-nix-bots-") as tmp:
+        checkouts: dict[str, Path] = {}
+        tokens: dict[str, str | None] = {}
+        for repo in repos:
+            try:
+                token = environ.get(repo.forge.token_env) or None
+                env = update.credential_env(repo.clone, repo.forge.kind, token, environ)
+                dest = Path(tmp) / repo.name
+                args = ["clone", "--quiet", "--no-tags"]
+                if repo.base:
+                    args += ["--branch", repo.base]
+                git.check(Path(tmp), [*args, "--", repo.clone, str(dest)], env=env)
+                checkouts[repo.name], tokens[repo.name] = dest, token
+            except CiNixError as err:
+                results[repo.name] = RepoResult(repo.name, error=str(err))
+        upstreams = {repo.name: upstreams_of(repo, checkouts[repo.name], repos, git)
+                     for repo in repos if repo.name in checkouts}
+        web = tuple((repo.clone, repo.web_url) for repo in repos)
+        hosts = tuple((urllib.parse.urlsplit(repo.web_url).hostname or "", repo.forge.kind)
+                      for repo in repos)
+        for repo in order(repos, upstreams):
+            if repo.name not in checkouts:
+                continue
+            log.info("updating %s", repo.name)
+            try:
+                forge, token = (None, None) if dry_run else connect(repo.forge, environ, sleep)
+                target = update.Target(
+                    name=repo.name, checkout=checkouts[repo.name], remote="origin",
+                    remote_url=repo.clone, update=repo.update, inputs=repo.inputs,
+                    base=repo.base, hosts=hosts, repo_urls=web)
+                outcomes = update.run(target, nix, git, forge, token, dry_run)
+                results[repo.name] = RepoResult(repo.name, tuple(outcomes))
+            except CiNixError as err:
+                log.error("%s: %s", repo.name, err)
+                results[repo.name] = RepoResult(repo.name, error=str(err))
+        ordered = [repo.name for repo in order(repos, upstreams)]
+        ordered += [repo.name for repo in repos if repo.name not in ordered]
+    return [results[name] for name in ordered if name in results]
+
+
+def junit(results: list[RepoResult]) -> str:
+    """JUnit XML: one test case per repo (classname ci-nix.update), failed when it errored."""
+    import junit_xml
+
+    cases = []
+    for result in results:
+        case = junit_xml.TestCase(name=result.repo, classname="ci-nix.update")
+        if result.error is not None:
+            case.add_failure_info(message=result.error, failure_type="other")
+        else:
+            case.stdout = "\n".join(f"{o.branch}: {o.operation} {o.url or ''}".rstrip()
+                                    for o in result.outcomes)
+        cases.append(case)
+    suite = junit_xml.TestSuite(name="ci-nix update", test_cases=cases)
+    return str(junit_xml.to_xml_report_string([suite]))
+

@@ -1,0 +1,133 @@
+"""`ci-nix update`: update flake inputs and open/update/close the merge request that carries them."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from ci_nix import bots, update, workspace
+from ci_nix.commands.common import add_path, subparser
+from ci_nix.errors import ConfigError, WorkspaceError
+from ci_nix.forge import connect, resolve
+from ci_nix.mask import mask
+from ci_nix.tools.git import Git
+from ci_nix.tools.nix import Nix
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    cmd = subparser(
+        commands, "update", "update flake inputs, open/update the MR/PR",
+        "Update the flake inputs of this repo (all, or those named with --input), commit the "
+        "new flake.lock files to the update branch, and open or update one merge request whose "
+        "body lists what moved. With nothing left to update, the merge request is closed. "
+        "--config bots.yaml runs this for many repos, upstream flakes first.")
+    add_path(cmd)
+    cmd.add_argument("--input", action="append", default=[], metavar="NAME", dest="inputs",
+                     help="update only this input (repeatable; default: update.inputs, else all)")
+    cmd.add_argument("--dry-run", action="store_true",
+                     help="print the changelog; no commit, no push, no forge call")
+    cmd.add_argument("--config", type=Path, metavar="FILE",
+                     help="ci-nix.yaml to use, or a bots.yaml (a file with 'repos:' entries "
+                     "that have 'clone:') for the nightly many-repo run")
+    cmd.add_argument("--junit", type=Path, metavar="FILE",
+                     help="write a JUnit report: one test case per repo")
+    cmd.add_argument("-v", "--verbose", action="count", default=0,
+                     help="more output: every command ci-nix runs, and debug details")
+    cmd.set_defaults(handler=handle)
+
+
+def _is_bots_file(path: Path) -> bool:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    repos = data.get("repos") if isinstance(data, dict) else None
+    return isinstance(repos, list) and any(isinstance(r, dict) and "clone" in r for r in repos)
+
+
+def handle(args: argparse.Namespace) -> int:
+    nix, git = Nix.from_env(), Git.from_env()
+    if args.config is not None and _is_bots_file(args.config):
+        if args.inputs:
+            raise ConfigError("--input does not apply to a bots.yaml run; set 'inputs:' per repo")
+        results = bots.run(args.config, nix, git, dry_run=args.dry_run)
+        for result in results:
+            if result.error is not None:
+                print(f"{result.repo}: error: {result.error}")
+            for outcome in result.outcomes:
+                _print(outcome, args.dry_run)
+        failed = sum(result.error is not None for result in results)
+        print(f"{len(results)} repos: {len(results) - failed} ok, {failed} failed")
+        if args.junit is not None:
+            args.junit.write_text(bots.junit(results))
+        return 1 if failed else 0
+
+    ws = workspace.load(args.path, git, args.config)
+    repo = ws.primary or (ws.repos[0] if len(ws.repos) == 1 else None)
+    if repo is None:
+        raise WorkspaceError(f"{args.path} is not inside one of the workspace's repos; run "
+                             "`ci-nix update` in the repo to update (or use a bots.yaml)")
+    remote = _remote_name(git, repo.path)
+    remote_url = git.run(repo.path, ["remote", "get-url", remote]).stdout.strip()
+    forge = token = None
+    kind = ws.config.forge.type
+    if not args.dry_run:
+        target = resolve(ws.config.forge.type, ws.config.forge.project, ws.config.forge.url,
+                         ws.config.forge.token_env, os.environ)
+        forge, token = connect(target, os.environ)
+        kind = target.kind
+    hosts = _hosts(ws.config.forge.url, remote_url, kind)
+    target_ = update.Target(name=repo.name, checkout=repo.path, remote=remote,
+                            remote_url=remote_url, update=ws.config.update,
+                            inputs=tuple(args.inputs), hosts=hosts)
+    outcomes = update.run(target_, nix, git, forge, token, args.dry_run)
+    for outcome in outcomes:
+        _print(outcome, args.dry_run)
+    if not args.dry_run and outcomes:
+        _github_output(outcomes[0])
+    if args.junit is not None:
+        args.junit.write_text(bots.junit([bots.RepoResult(repo.name, tuple(outcomes))]))
+    return 0
+
+
+def _remote_name(git: Git, repo: Path) -> str:
+    remotes = git.run(repo, ["remote"]).stdout.split()
+    return "origin" if "origin" in remotes or not remotes else remotes[0]
+
+
+def _hosts(forge_url: str | None, remote_url: str, kind: str | None) -> tuple[tuple[str, str], ...]:
+    """Hosts that serve this forge's web UI, so self-hosted compare links work."""
+    import urllib.parse
+
+    if kind is None:
+        return ()
+    hosts = []
+    for url in (forge_url, remote_url):
+        host = urllib.parse.urlsplit(url or "").hostname
+        if host:
+            hosts.append((host, kind))
+    return tuple(hosts)
+
+
+def _print(outcome: update.Outcome, dry_run: bool) -> None:
+    if dry_run:
+        print(f"# {outcome.repo}: {outcome.title or 'nothing to update'} "
+              f"(branch {outcome.branch}, dry run)\n")
+        if outcome.moved:
+            print(outcome.body)
+        return
+    where = f" #{outcome.number} {outcome.url}" if outcome.number is not None else ""
+    print(mask(f"{outcome.repo}: {outcome.branch}: {outcome.operation}{where}"))
+
+
+def _github_output(outcome: update.Outcome) -> None:
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not path or os.environ.get("GITHUB_ACTIONS") != "true":
+        return
+    with open(path, "a") as out:
+        out.write(f"pull-request-number={outcome.number if outcome.number is not None else ''}\n")
+        out.write(f"pull-request-url={outcome.url or ''}\n")
+        out.write(f"pull-request-operation={outcome.operation}\n")

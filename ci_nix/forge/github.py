@@ -1,0 +1,121 @@
+"""GitHub (and GitHub Enterprise) pull requests through PyGithub."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import github
+from github import Auth, Github, GithubException
+from github.PullRequest import PullRequest
+from github.Repository import Repository
+
+from ci_nix.forge import Failure, MergeRequest, Project, call, retry_after
+
+API_URL = "https://api.github.com"
+T = TypeVar("T")
+
+
+def _classify(err: Exception) -> Failure | None:
+    if isinstance(err, GithubException):
+        data = err.data if isinstance(err.data, dict) else {}
+        message = str(data.get("message") or err.message or f"HTTP {err.status}")
+        headers = dict(err.headers or {})
+        limited = (isinstance(err, github.RateLimitExceededException)
+                   or "rate limit" in message.lower() or "retry-after" in
+                   {key.lower() for key in headers})
+        return Failure(err.status, message, retry_after(headers), limited)
+    if isinstance(err, (ConnectionError, OSError)) or type(err).__module__.startswith("requests"):
+        return Failure(None, str(err) or type(err).__name__)
+    return None
+
+
+def _mr(pr: PullRequest) -> MergeRequest:
+    state = "merged" if pr.merged else str(pr.state)
+    return MergeRequest(number=pr.number, url=pr.html_url, title=pr.title, body=pr.body or "",
+                        branch=pr.head.ref, state=state)
+
+
+class GitHubForge:
+    """One repository on a GitHub instance (`url` is the API root, e.g. https://api.github.com)."""
+
+    kind = "github"
+
+    def __init__(self, project: str, token: str, url: str | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 pace: tuple[float, float] = (0.25, 1.0)) -> None:
+        # pace: PyGithub's spacing between requests / writes, which keeps bots clear of the
+        # secondary rate limits. retry=None: tenacity in forge.call is the one retry policy for both forges.
+        self._gh = Github(auth=Auth.Token(token), base_url=(url or API_URL).rstrip("/"),
+                          retry=None, timeout=30, seconds_between_requests=pace[0],
+                          seconds_between_writes=pace[1])
+        self._name = project
+        self._sleep = sleep
+        self._pulls: dict[int, PullRequest] = {}
+
+    def _call(self, what: str, action: Callable[[], T]) -> T:
+        return call(f"GitHub {self._name}: {what}", action, _classify, self._sleep)
+
+    @functools.cached_property
+    def _repo(self) -> Repository:
+        return self._call("reading the repository", lambda: self._gh.get_repo(self._name))
+
+    def project(self) -> Project:
+        repo = self._repo
+        return Project(path=repo.full_name, web_url=repo.html_url,
+                       default_branch=repo.default_branch)
+
+    def _remember(self, pr: PullRequest) -> MergeRequest:
+        self._pulls[pr.number] = pr
+        return _mr(pr)
+
+    def _pull(self, mr: MergeRequest) -> PullRequest:
+        if mr.number not in self._pulls:
+            self._pulls[mr.number] = self._call(
+                f"reading pull request #{mr.number}", lambda: self._repo.get_pull(mr.number))
+        return self._pulls[mr.number]
+
+    def find_open(self, branch: str) -> MergeRequest | None:
+        owner = self._name.split("/")[0]
+        pulls = self._call("listing open pull requests", lambda: list(
+            self._repo.get_pulls(state="open", head=f"{owner}:{branch}")))
+        mine = [pr for pr in pulls if pr.head.ref == branch]
+        return self._remember(mine[0]) if mine else None
+
+    def create(self, branch: str, base: str, title: str, body: str) -> MergeRequest:
+        pr = self._call("opening a pull request", lambda: self._repo.create_pull(
+            base=base, head=branch, title=title, body=body, maintainer_can_modify=True))
+        return self._remember(pr)
+
+    def edit(self, mr: MergeRequest, title: str, body: str) -> MergeRequest:
+        pr = self._pull(mr)
+        self._call(f"updating pull request #{mr.number}", lambda: pr.edit(title=title, body=body))
+        return self._remember(pr)
+
+    def close(self, mr: MergeRequest) -> MergeRequest:
+        pr = self._pull(mr)
+        self._call(f"closing pull request #{mr.number}", lambda: pr.edit(state="closed"))
+        return self._remember(pr)
+
+    def decorate(self, mr: MergeRequest, labels: tuple[str, ...], assignees: tuple[str, ...],
+                 reviewers: tuple[str, ...]) -> None:
+        pr = self._pull(mr)
+        if labels:
+            self._call("adding labels", lambda: pr.add_to_labels(*labels))
+        if assignees:
+            self._call("adding assignees", lambda: pr.add_to_assignees(*assignees))
+        if reviewers:
+            users = [name for name in reviewers if "/" not in name]
+            teams = [name.split("/", 1)[1] for name in reviewers if "/" in name]  # org/team
+            kwargs: dict[str, Any] = {"reviewers": users}
+            if teams:
+                kwargs["team_reviewers"] = teams
+            self._call("requesting reviews", lambda: pr.create_review_request(**kwargs))
+
+    def auto_merge(self, mr: MergeRequest) -> None:
+        # REST has no auto-merge switch; GraphQL enablePullRequestAutoMerge does (the repository
+        # must allow auto-merge, and branch protection must require a check).
+        pr = self._pull(mr)
+        self._call("enabling auto-merge", lambda: pr.enable_automerge(merge_method="SQUASH"))

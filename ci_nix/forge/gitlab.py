@@ -1,0 +1,145 @@
+"""GitLab (gitlab.com or self-hosted) merge requests through python-gitlab."""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import gitlab
+import requests
+from gitlab.v4.objects import Project as GlProject
+from gitlab.v4.objects import ProjectMergeRequest
+
+from ci_nix.errors import ForgeError
+from ci_nix.forge import Failure, MergeRequest, Project, call, retry_after
+
+URL = "https://gitlab.com"
+T = TypeVar("T")
+
+
+class _Gitlab(gitlab.Gitlab):
+    """python-gitlab without its own retry loop: forge.call (tenacity) is the one policy."""
+
+    def http_request(self, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs["obey_rate_limit"] = False
+        kwargs["retry_transient_errors"] = False
+        kwargs["max_retries"] = 0
+        return super().http_request(*args, **kwargs)  # type: ignore[no-any-return]
+
+
+def _mr(mr: ProjectMergeRequest) -> MergeRequest:
+    state = {"opened": "open"}.get(mr.state, mr.state)
+    return MergeRequest(number=mr.iid, url=mr.web_url, title=mr.title,
+                        body=mr.description or "", branch=mr.source_branch, state=state)
+
+
+class GitLabForge:
+    """One project on a GitLab instance (`url` is the instance root, e.g. https://gitlab.com)."""
+
+    kind = "gitlab"
+
+    def __init__(self, project: str, token: str, url: str | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._last = threading.local()
+        session = requests.Session()
+        # python-gitlab's errors carry no headers; keep the last response's for Retry-After.
+        session.hooks["response"].append(self._keep_headers)
+        self._gl = _Gitlab((url or URL).rstrip("/"), private_token=token, session=session,
+                           timeout=30)
+        self._name = project
+        self._sleep = sleep
+        self._mrs: dict[int, ProjectMergeRequest] = {}
+
+    def _keep_headers(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self._last.headers = dict(response.headers)
+
+    def _classify(self, err: Exception) -> Failure | None:
+        if isinstance(err, gitlab.GitlabError) and err.response_code is not None:
+            headers = getattr(self._last, "headers", {})
+            return Failure(err.response_code, str(err.error_message), retry_after(headers),
+                           err.response_code == 429)
+        if isinstance(err, requests.RequestException):
+            return Failure(None, str(err) or type(err).__name__)
+        return None
+
+    def _call(self, what: str, action: Callable[[], T]) -> T:
+        return call(f"GitLab {self._name}: {what}", action, self._classify, self._sleep)
+
+    @functools.cached_property
+    def _project(self) -> GlProject:
+        return self._call("reading the project", lambda: self._gl.projects.get(self._name))
+
+    def project(self) -> Project:
+        project = self._project
+        return Project(path=project.path_with_namespace, web_url=project.web_url,
+                       default_branch=project.default_branch or "main")
+
+    def _remember(self, mr: ProjectMergeRequest) -> MergeRequest:
+        self._mrs[mr.iid] = mr
+        return _mr(mr)
+
+    def _get(self, mr: MergeRequest) -> ProjectMergeRequest:
+        if mr.number not in self._mrs:
+            self._mrs[mr.number] = self._call(
+                f"reading merge request !{mr.number}",
+                lambda: self._project.mergerequests.get(mr.number))
+        return self._mrs[mr.number]
+
+    def find_open(self, branch: str) -> MergeRequest | None:
+        found = self._call("listing open merge requests", lambda: list(
+            self._project.mergerequests.list(state="opened", source_branch=branch,
+                                             get_all=False)))
+        mine = [mr for mr in found if mr.source_branch == branch]
+        return self._remember(mine[0]) if mine else None  # type: ignore[arg-type]
+
+    def create(self, branch: str, base: str, title: str, body: str) -> MergeRequest:
+        data = {"source_branch": branch, "target_branch": base, "title": title,
+                "description": body, "remove_source_branch": True}
+        mr = self._call("opening a merge request",
+                        lambda: self._project.mergerequests.create(data))
+        return self._remember(mr)  # type: ignore[arg-type]
+
+    def edit(self, mr: MergeRequest, title: str, body: str) -> MergeRequest:
+        obj = self._get(mr)
+        obj.title, obj.description = title, body
+        self._call(f"updating merge request !{mr.number}", obj.save)
+        return self._remember(obj)
+
+    def close(self, mr: MergeRequest) -> MergeRequest:
+        obj = self._get(mr)
+        obj.state_event = "close"
+        self._call(f"closing merge request !{mr.number}", obj.save)
+        return self._remember(obj)
+
+    def _user_ids(self, names: tuple[str, ...]) -> list[int]:
+        ids = []
+        for name in names:
+            users = self._call(f"looking up user {name}",
+                               lambda name=name: list(self._gl.users.list(username=name,
+                                                                          get_all=False)))
+            if not users:
+                raise ForgeError(f"GitLab {self._name}: no user {name!r}; check "
+                                 "update.assignees / update.reviewers")
+            ids.append(int(users[0].id))
+        return ids
+
+    def decorate(self, mr: MergeRequest, labels: tuple[str, ...], assignees: tuple[str, ...],
+                 reviewers: tuple[str, ...]) -> None:
+        if not (labels or assignees or reviewers):
+            return
+        obj = self._get(mr)
+        if labels:
+            obj.add_labels = ",".join(labels)
+        if assignees:
+            obj.assignee_ids = self._user_ids(assignees)
+        if reviewers:
+            obj.reviewer_ids = self._user_ids(reviewers)
+        self._call(f"labelling merge request !{mr.number}", obj.save)
+
+    def auto_merge(self, mr: MergeRequest) -> None:
+        obj = self._get(mr)
+        self._call(f"setting merge request !{mr.number} to merge when the pipeline succeeds",
+                   lambda: obj.merge(merge_when_pipeline_succeeds=True))

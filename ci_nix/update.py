@@ -1,0 +1,261 @@
+"""Update flake inputs, commit the new lock files to a branch, and open/update/close its MR."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ci_nix import changelog, lockfile
+from ci_nix.changelog import FlakeChangelog
+from ci_nix.config import UpdateConfig
+from ci_nix.errors import ConfigError, ForgeError
+from ci_nix.forge import Forge
+from ci_nix.mask import add_secret
+from ci_nix.tools.git import Git
+from ci_nix.tools.nix import Nix
+
+log = logging.getLogger(__name__)
+
+MARKER = "<!-- ci-nix update -->"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One repository to update: its checkout, where to push, and how to name things."""
+
+    name: str
+    checkout: Path
+    remote: str  # remote name or URL the branch is pushed to
+    remote_url: str  # that remote's URL (scopes the credential header)
+    update: UpdateConfig
+    inputs: tuple[str, ...] = ()  # empty: update.inputs, else every input
+    base: str | None = None  # target branch; default: the forge's default branch
+    hosts: tuple[tuple[str, str], ...] = ()  # extra host -> web flavour, for compare links
+    repo_urls: tuple[tuple[str, str], ...] = ()  # clone URL -> web page of known repos
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one update branch and its merge request."""
+
+    repo: str
+    branch: str
+    operation: str  # created | updated | closed | unchanged | dry-run
+    number: int | None = None
+    url: str | None = None
+    title: str = ""
+    body: str = ""
+    moved: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LockUpdate:
+    """The lock files one update produced (path relative to the repo -> text) and what moved."""
+
+    files: tuple[tuple[str, str], ...]
+    logs: tuple[FlakeChangelog, ...]
+
+    @property
+    def moved(self) -> tuple[str, ...]:
+        return tuple(changelog.moved_names(self.logs))
+
+
+# --- credentials ---------------------------------------------------------------------------------
+
+def credential_env(remote_url: str, kind: str, token: str | None,
+                   environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """Environment for git so it authenticates to an HTTPS remote with the token.
+
+    The header goes through GIT_CONFIG_COUNT/KEY/VALUE: never in argv (visible in `ps`), the
+    remote URL, or .git/config, and it is scoped to the remote's host.
+    """
+    env = {"GIT_TERMINAL_PROMPT": "0"}
+    parts = urllib.parse.urlsplit(remote_url)
+    if not token or parts.scheme not in ("https", "http") or not parts.hostname:
+        return env
+    user = "oauth2" if kind == "gitlab" else "x-access-token"
+    basic = base64.b64encode(f"{user}:{token}".encode()).decode()
+    add_secret(token)
+    add_secret(basic)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    count = int(environ.get("GIT_CONFIG_COUNT", "0") or 0)  # keep settings already passed
+    env.update({
+        "GIT_CONFIG_COUNT": str(count + 1),
+        f"GIT_CONFIG_KEY_{count}": f"http.{parts.scheme}://{host}/.extraHeader",
+        f"GIT_CONFIG_VALUE_{count}": f"Authorization: Basic {basic}",
+    })
+    return env
+
+
+def author_env(author: str) -> dict[str, str]:
+    """GIT_AUTHOR_*/GIT_COMMITTER_* from `Name <email>`."""
+    name, _, rest = author.partition("<")
+    email = rest.rstrip().rstrip(">").strip()
+    if not name.strip() or not email:
+        raise ConfigError(f"update.author is {author!r}; write it as 'Name <email>'")
+    return {"GIT_AUTHOR_NAME": name.strip(), "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name.strip(), "GIT_COMMITTER_EMAIL": email}
+
+
+# --- the lock update itself ---------------------------------------------------------------------
+
+def flake_dirs(git: Git, repo: Path) -> list[str]:
+    """Directories (relative, "" for the root) of tracked flakes that have a flake.lock."""
+    dirs = []
+    for name in git.tracked(repo, "flake.nix", ":(glob)**/flake.nix"):
+        subdir = str(PurePosixPath(name).parent)
+        subdir = "" if subdir == "." else subdir
+        if (repo / subdir / "flake.lock").is_file():
+            dirs.append(subdir)
+        else:
+            log.info("%s: no flake.lock next to %s; skipped (run `nix flake lock` and commit it)",
+                     repo.name, name)
+    return sorted(dirs)
+
+
+def input_names(repo: Path, dirs: list[str]) -> list[str]:
+    """Every direct input of the repo's flakes, in first-seen order."""
+    names: list[str] = []
+    for subdir in dirs:
+        lock = lockfile.read(repo / subdir / "flake.lock")
+        for name in lock.nodes[lock.root].inputs if lock else ():
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def update_locks(nix: Nix, target: Target, dirs: list[str], inputs: tuple[str, ...]) -> LockUpdate:
+    """Run the Nix update in each flake, read the new locks, and put the old ones back.
+
+    The work tree is left as it was: the result travels as file contents to a commit.
+    """
+    files, logs = [], []
+    hosts, repo_urls = dict(target.hosts), dict(target.repo_urls)
+    for subdir in dirs:
+        flake_dir = target.checkout / subdir if subdir else target.checkout
+        lock_path = flake_dir / "flake.lock"
+        before_text = lock_path.read_text()
+        before = lockfile.parse(before_text, str(lock_path))
+        names = [name for name in inputs if name in before.nodes[before.root].inputs]
+        if inputs and not names:
+            continue
+        flake_id = target.name if not subdir else f"{target.name}/{subdir}"
+        try:
+            nix.flake_update(flake_dir, names)
+            after_text = lock_path.read_text()
+        finally:
+            lock_path.write_text(before_text)
+        after = lockfile.parse(after_text, str(lock_path))
+        logs.append(changelog.changelog(flake_id, before, after, hosts, repo_urls))
+        if after_text != before_text:
+            rel = str(PurePosixPath(subdir) / "flake.lock") if subdir else "flake.lock"
+            files.append((rel, after_text))
+    return LockUpdate(tuple(files), tuple(logs))
+
+
+def title_for(moved: tuple[str, ...]) -> str:
+    if len(moved) <= 3:
+        return "flake.lock: update " + ", ".join(moved)
+    return f"flake.lock: update {len(moved)} inputs"
+
+
+def body_for(result: LockUpdate) -> str:
+    return (f"{MARKER}\nInputs updated by `ci-nix update`.\n\n{changelog.render(result.logs)}"
+            "\n---\nThis merge request is kept current by ci-nix: it is updated when inputs move "
+            "again and closed when there is nothing left to update.\n")
+
+
+def commit_message(result: LockUpdate) -> str:
+    lines = [title_for(result.moved), ""]
+    for log_ in result.logs:
+        for change in log_.changes:
+            old = change.old.short_rev if change.old else "(new)"
+            new = change.new.short_rev if change.new else "(removed)"
+            lines.append(f"- {log_.flake}: {change.name}: {old} -> {new}")
+    return "\n".join(lines) + "\n"
+
+
+# --- one repo, end to end ----------------------------------------------------------------------
+
+def plans(git: Git, target: Target) -> list[tuple[str, tuple[str, ...]]]:
+    """(branch, inputs) pairs: one branch for everything, or one per input (update.group false)."""
+    dirs = flake_dirs(git, target.checkout)
+    inputs = target.inputs or target.update.inputs
+    known = input_names(target.checkout, dirs)
+    unknown = [name for name in inputs if name not in known]
+    if unknown:
+        raise ConfigError(f"{target.name}: no flake has an input named {unknown[0]!r} "
+                          f"(inputs: {', '.join(known) or 'none'}); check --input / update.inputs")
+    branch = target.update.branch
+    if target.update.group:
+        return [(branch, tuple(inputs))]
+    return [(f"{branch}-{name}", (name,)) for name in (inputs or tuple(known))]
+
+
+def run(target: Target, nix: Nix, git: Git, forge: Forge | None, token: str | None,
+        dry_run: bool = False) -> list[Outcome]:
+    """Update one repo's inputs and bring its merge request(s) in line with the result."""
+    dirs = flake_dirs(git, target.checkout)
+    outcomes = []
+    for branch, inputs in plans(git, target):
+        result = update_locks(nix, target, dirs, inputs)
+        title, body = title_for(result.moved), body_for(result)
+        if dry_run:
+            outcomes.append(Outcome(target.name, branch, "dry-run", title=title, body=body,
+                                    moved=result.moved))
+            continue
+        if forge is None:
+            raise ForgeError(f"{target.name}: no forge to open a merge request on; configure "
+                             "'forge:' or use --dry-run")
+        outcomes.append(_publish(target, git, forge, token, branch, result, title, body))
+    return outcomes
+
+
+def _publish(target: Target, git: Git, forge: Forge, token: str | None, branch: str,
+             result: LockUpdate, title: str, body: str) -> Outcome:
+    repo = target.checkout
+    env = credential_env(target.remote_url, forge.kind, token)
+    existing = forge.find_open(branch)
+    if not result.files:
+        if existing is None:
+            return Outcome(target.name, branch, "unchanged")
+        closed = forge.close(existing)
+        if git.remote_branch(repo, target.remote, branch, env):
+            git.push_refs(repo, target.remote, [f":refs/heads/{branch}"], env)
+        log.info("%s: nothing to update; closed %s", target.name, closed.url)
+        return Outcome(target.name, branch, "closed", closed.number, closed.url)
+
+    base_rev = git.check(repo, ["rev-parse", "HEAD"]).strip()
+    commit = git.commit_files(repo, base_rev, dict(result.files), commit_message(result),
+                              author_env(target.update.author))
+    pushed = True
+    remote_sha = git.remote_branch(repo, target.remote, branch, env)
+    if remote_sha is not None:
+        git.fetch_refs(repo, target.remote, [f"refs/heads/{branch}"], env)
+        # Same tree on the same base: pushing again would only churn CI and notifications.
+        pushed = git.tree_and_parents(repo, remote_sha) != git.tree_and_parents(repo, commit)
+    if pushed:
+        git.push_refs(repo, target.remote, [f"+{commit}:refs/heads/{branch}"], env)
+
+    if existing is None:
+        base = target.base or forge.project().default_branch
+        mr = forge.create(branch, base, title, body)
+        update = target.update
+        forge.decorate(mr, update.labels, update.assignees, update.reviewers)
+        if update.auto_merge:
+            try:
+                forge.auto_merge(mr)
+            except ForgeError as err:  # the MR is still useful without it
+                log.warning("%s: auto-merge not enabled: %s", target.name, err)
+        operation = "created"
+    elif (existing.title, existing.body.strip()) != (title, body.strip()):
+        mr = forge.edit(existing, title, body)
+        operation = "updated"
+    else:
+        mr, operation = existing, "updated" if pushed else "unchanged"
+    return Outcome(target.name, branch, operation, mr.number, mr.url, title, body, result.moved)

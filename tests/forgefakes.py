@@ -1,0 +1,273 @@
+"""Local HTTP fakes of the GitHub and GitLab REST endpoints ci-nix uses, on 127.0.0.1.
+
+Payloads follow the real APIs' shapes (GitHub REST v3 pulls/issues, GraphQL
+enablePullRequestAutoMerge; GitLab v4 projects/merge_requests/users) so the real PyGithub and
+python-gitlab clients can be pointed at them. `fail_next` injects error answers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.parse
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+TOKEN = "fake-token-0123456789"
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    body: Any
+
+
+@dataclass
+class FakeForge:
+    """A running fake: `url` is the base to give the client; `pulls` the PRs/MRs it holds."""
+
+    kind: str
+    project: str
+    server: ThreadingHTTPServer | None = None
+    pulls: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[Recorded] = field(default_factory=list)
+    failures: list[tuple[str, int, dict[str, str], dict[str, Any]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def fail_next(self, method: str, status: int, headers: dict[str, str] | None = None,
+                  body: dict[str, Any] | None = None) -> None:
+        """The next request with this method gets this error answer instead."""
+        self.failures.append((method, status, headers or {}, body or {"message": "injected"}))
+
+    def writes(self) -> list[Recorded]:
+        return [r for r in self.requests if r.method != "GET"]
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+def _user(login: str, uid: int) -> dict[str, Any]:
+    return {"login": login, "id": uid, "node_id": f"U_{uid}", "type": "User",
+            "avatar_url": "", "url": f"/users/{login}", "html_url": f"/{login}"}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeForge
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:  # quiet test output
+        pass
+
+    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = dict(urllib.parse.parse_qsl(raw.decode()))
+        fake = self.fake
+        with fake.lock:
+            fake.requests.append(Recorded(self.command, self.path, body))
+            for index, (method, status, headers, payload) in enumerate(fake.failures):
+                if method == self.command:
+                    del fake.failures[index]
+                    return self._send(status, payload, headers)
+            if not self._authorized():
+                return self._send(401, {"message": "Bad credentials"})
+            parts = urllib.parse.urlsplit(self.path)
+            query = dict(urllib.parse.parse_qsl(parts.query))
+            try:
+                status, payload = self.route(self.command, parts.path, query, body)
+            except KeyError:
+                status, payload = 404, {"message": "Not Found"}
+        self._send(status, payload)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+    def _authorized(self) -> bool:
+        raise NotImplementedError
+
+    def route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        raise NotImplementedError
+
+
+class _GitHub(_Handler):
+    def _authorized(self) -> bool:
+        return self.headers.get("Authorization", "") in (f"token {TOKEN}", f"Bearer {TOKEN}")
+
+    def _repo(self) -> dict[str, Any]:
+        owner, name = self.fake.project.split("/")
+        base = self.fake.url
+        return {"id": 1296269, "node_id": "R_1", "name": name, "full_name": self.fake.project,
+                "owner": _user(owner, 1), "private": False, "default_branch": "main",
+                "html_url": f"{base}/{self.fake.project}",
+                "url": f"{base}/repos/{self.fake.project}"}
+
+    def _pull(self, pr: dict[str, Any]) -> dict[str, Any]:
+        base = self.fake.url
+        api = f"{base}/repos/{self.fake.project}"
+        return {**pr, "id": 1000 + pr["number"], "node_id": f"PR_{pr['number']}",
+                "url": f"{api}/pulls/{pr['number']}",
+                "html_url": f"{base}/{self.fake.project}/pull/{pr['number']}",
+                "issue_url": f"{api}/issues/{pr['number']}", "user": _user("ci-bot", 7),
+                "merged": False, "locked": False, "draft": False,
+                "head": {"label": f"{self.fake.project.split('/')[0]}:{pr['branch']}",
+                         "ref": pr["branch"], "sha": "0" * 40, "repo": self._repo()},
+                "base": {"label": f"{self.fake.project.split('/')[0]}:{pr['base']}",
+                         "ref": pr["base"], "sha": "1" * 40, "repo": self._repo()},
+                "labels": [{"name": name, "id": i, "color": "ededed"}
+                           for i, name in enumerate(pr["labels"])],
+                "assignees": [_user(name, 20 + i) for i, name in enumerate(pr["assignees"])],
+                "requested_reviewers": [_user(n, 40 + i) for i, n in enumerate(pr["reviewers"])]}
+
+    def route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        fake, prefix = self.fake, f"/repos/{self.fake.project}"
+        by_number = {pr["number"]: pr for pr in fake.pulls}
+        if method == "POST" and path in ("/graphql", "/api/graphql"):
+            if "enablePullRequestAutoMerge" not in body["query"]:
+                return 400, {"message": "unsupported query"}
+            node = body["variables"]["input"]["pullRequestId"]
+            pr = next(p for p in fake.pulls if f"PR_{p['number']}" == node)
+            pr["auto_merge"] = body["variables"]["input"].get("mergeMethod", "MERGE")
+            return 200, {"data": {"enablePullRequestAutoMerge": {
+                "actor": {"login": "ci-bot"}, "clientMutationId": None}}}
+        if not path.startswith(prefix):
+            raise KeyError(path)
+        rest = path[len(prefix):]
+        if method == "GET" and rest == "":
+            return 200, self._repo()
+        if rest == "/pulls" and method == "GET":
+            found = [pr for pr in fake.pulls
+                     if query.get("state", "open") in ("all", pr["state"])
+                     and ("head" not in query or query["head"].split(":", 1)[-1] == pr["branch"])]
+            return 200, [self._pull(pr) for pr in found]
+        if rest == "/pulls" and method == "POST":
+            if any(p["branch"] == body["head"] and p["state"] == "open" for p in fake.pulls):
+                return 422, {"message": "Validation Failed", "errors": [
+                    {"message": f"A pull request already exists for {body['head']}."}]}
+            pr = {"number": len(fake.pulls) + 1, "state": "open", "title": body["title"],
+                  "body": body.get("body"), "branch": body["head"], "base": body["base"],
+                  "labels": [], "assignees": [], "reviewers": []}
+            fake.pulls.append(pr)
+            return 201, self._pull(pr)
+        match = re.fullmatch(r"/(pulls|issues)/(\d+)(/\w+)?", rest)
+        if not match:
+            raise KeyError(path)
+        pr = by_number[int(match[2])]
+        sub = match[3]
+        if match[1] == "pulls" and sub is None and method == "GET":
+            return 200, self._pull(pr)
+        if match[1] == "pulls" and sub is None and method == "PATCH":
+            for key in ("title", "body", "state"):
+                if key in body:
+                    pr[key] = body[key]
+            return 200, self._pull(pr)
+        if sub == "/labels" and method == "POST":
+            labels = body if isinstance(body, list) else body["labels"]
+            pr["labels"] += [name for name in labels if name not in pr["labels"]]
+            return 200, self._pull(pr)["labels"]
+        if sub == "/assignees" and method == "POST":
+            pr["assignees"] += body["assignees"]
+            return 201, self._pull(pr)
+        if sub == "/requested_reviewers" and method == "POST":
+            pr["reviewers"] += body.get("reviewers", [])
+            return 201, self._pull(pr)
+        raise KeyError(path)
+
+
+class _GitLab(_Handler):
+    def _authorized(self) -> bool:
+        return self.headers.get("PRIVATE-TOKEN") == TOKEN
+
+    def _project(self) -> dict[str, Any]:
+        name = self.fake.project.rsplit("/", 1)[-1]
+        return {"id": 42, "name": name, "path": name,
+                "path_with_namespace": self.fake.project, "default_branch": "main",
+                "web_url": f"{self.fake.url}/{self.fake.project}",
+                "namespace": {"id": 3, "full_path": self.fake.project.rsplit("/", 1)[0]}}
+
+    def _mr(self, mr: dict[str, Any]) -> dict[str, Any]:
+        return {**mr, "id": 5000 + mr["iid"], "project_id": 42, "source_project_id": 42,
+                "target_project_id": 42, "author": {"id": 7, "username": "ci-bot"},
+                "web_url": f"{self.fake.url}/{self.fake.project}/-/merge_requests/{mr['iid']}",
+                "assignees": [{"id": i, "username": f"user{i}"} for i in mr["assignee_ids"]],
+                "reviewers": [{"id": i, "username": f"user{i}"} for i in mr["reviewer_ids"]],
+                "draft": False, "work_in_progress": False, "merge_status": "can_be_merged"}
+
+    def route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        fake = self.fake
+        encoded = urllib.parse.quote(fake.project, safe="")
+        if method == "GET" and path == "/api/v4/users":
+            name = query["username"]
+            return 200, ([{"id": 100 + len(name), "username": name, "state": "active"}]
+                         if name != "nobody" else [])
+        match = re.fullmatch(r"/api/v4/projects/([^/]+)(/merge_requests(?:/(\d+))?(/merge)?)?",
+                             path)
+        if not match or match[1] not in (encoded, "42"):
+            raise KeyError(path)
+        if match[2] is None and method == "GET":
+            return 200, self._project()
+        if match[3] is None and method == "GET":
+            found = [mr for mr in fake.pulls
+                     if query.get("state", "all") in ("all", mr["state"])
+                     and query.get("source_branch", mr["source_branch"]) == mr["source_branch"]]
+            return 200, [self._mr(mr) for mr in found]
+        if match[3] is None and method == "POST":
+            if any(m["source_branch"] == body["source_branch"] and m["state"] == "opened"
+                   for m in fake.pulls):
+                return 409, {"message": ["Another open merge request already exists for "
+                                         "this source branch"]}
+            mr = {"iid": len(fake.pulls) + 1, "state": "opened", "title": body["title"],
+                  "description": body.get("description"),
+                  "source_branch": body["source_branch"], "target_branch": body["target_branch"],
+                  "labels": [], "assignee_ids": [], "reviewer_ids": [],
+                  "merge_when_pipeline_succeeds": False,
+                  "should_remove_source_branch": body.get("remove_source_branch")}
+            fake.pulls.append(mr)
+            return 201, self._mr(mr)
+        mr = next(m for m in fake.pulls if m["iid"] == int(match[3] or 0))
+        if match[4] and method == "PUT":
+            mr["merge_when_pipeline_succeeds"] = bool(body.get("merge_when_pipeline_succeeds"))
+            return 200, self._mr(mr)
+        if method == "GET":
+            return 200, self._mr(mr)
+        if method == "PUT":
+            for key in ("title", "description", "assignee_ids", "reviewer_ids"):
+                if key in body:
+                    mr[key] = body[key]
+            if "add_labels" in body:
+                mr["labels"] += [n for n in body["add_labels"].split(",") if n not in mr["labels"]]
+            if body.get("state_event") == "close":
+                mr["state"] = "closed"
+            return 200, self._mr(mr)
+        raise KeyError(path)
+
+
+def start(kind: str, project: str) -> FakeForge:
+    """Start a fake GitHub ("github") or GitLab ("gitlab") serving one project."""
+    fake = FakeForge(kind, project)
+    handler = type("Handler", (_GitHub if kind == "github" else _GitLab,), {"fake": fake})
+    fake.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=fake.server.serve_forever, daemon=True).start()
+    return fake
