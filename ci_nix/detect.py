@@ -20,7 +20,7 @@ import os
 import re
 import urllib.parse
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from ci_nix import lockfile
@@ -86,13 +86,12 @@ def detect(workspace: Workspace, git: Git, base: str | None, head: str | None,
             raise SelectionError(f"--base {revs.base}: no such revision in "
                                  + ", ".join(str(r.path) for r in repos)
                                  + "; pass a commit, branch or tag that exists there")
-        if workspace.primary is not None:
-            note = notes[-1] if notes else f"base {revs.base} not found"
-            log.warning("%s: building every flake", note)
-            return replace_notes(everything(workspace, f"{note}: building everything"), notes)
-        notes.append(f"base {revs.base} ({revs.source}) is in no workspace repo")
-        log.warning("%s: building every flake", notes[-1])
-        return replace_notes(everything(workspace, notes[-1]), notes)
+        why = notes[-1] if notes else f"base {revs.base} ({revs.source}) is in no workspace repo"
+        log.warning("%s: building every flake", why)
+        return replace(everything(workspace, f"{why}: building everything"),
+                       notes=tuple(notes) or (why,))
+    for note in notes:  # repos left out of a multi-repo diff
+        log.info("%s: taken as unchanged", note)
 
     ignore = workspace.config.ignore
     direct: dict[Flake, list[str]] = {}
@@ -135,11 +134,6 @@ def select(workspace: Workspace, git: Git, *, all: bool, base: str | None, head:
     targets = tuple(picked.get(flake, Target(flake, ("--only",))) for flake in workspace.flakes
                     if flake.id in only)
     return Detection(targets, (), detection.base, detection.head, detection.notes)
-
-
-def replace_notes(detection: Detection, notes: Iterable[str]) -> Detection:
-    return Detection(detection.targets, detection.unaffected, detection.base, detection.head,
-                     tuple(notes))
 
 
 # --- base and head ----------------------------------------------------------------------------
