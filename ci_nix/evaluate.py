@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 Path_ = tuple[str, ...]
 
 
-
 @dataclass(frozen=True)
 class Selection:
     """Which attributes to evaluate; applied to every target."""
@@ -131,8 +130,11 @@ class _FlakeEvaluator:
                 if len(paths) == 1:
                     return [{"path": list(paths[0]), "stderr": err.stderr}]
         middle = len(paths) // 2
-        return (self.bisect(paths[:middle], known_failing=False)
-                + self.bisect(paths[middle:], known_failing=False))
+        left = self.bisect(paths[:middle], known_failing=False)
+        # The whole set failed: when the left half evaluated cleanly the failure is in the
+        # right half, so evaluating that half as a whole would only fail again.
+        right_fails = not any("stderr" in result for result in left)
+        return left + self.bisect(paths[middle:], known_failing=right_fails)
 
     def strict(self, path: Path_) -> dict[str, Any]:
         """Evaluate one path without tryEval, to get the error text tryEval swallows."""

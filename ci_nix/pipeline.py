@@ -19,6 +19,7 @@ from ci_nix import evaluate as evaluate_mod
 from ci_nix import workspace as workspace_mod
 from ci_nix.errors import Cancelled, CiNixError, SelectionError
 from ci_nix.models import FLAKE_CASE, Case, Job, RunReport, Status, attr_display, parse_attr
+from ci_nix.plan import Plan
 from ci_nix.report import json_report, junit, text
 from ci_nix.tools import proc
 from ci_nix.tools.git import Git
@@ -129,6 +130,22 @@ def run(options: Options, environ: Mapping[str, str] = os.environ) -> RunReport:
 
 def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation,
          progress: Progress) -> None:
+    nix = Nix.from_env(environ)
+    planned = plan(options, environ, progress)
+    progress.cases = [*planned.cases, *planned.unsupported()]
+    progress.pending += planned.local
+    if cancelled():
+        return
+    log.info("building %d attributes", len(progress.pending))
+    outcome = build_mod.build(nix, progress.pending, cancelled=cancelled)
+    progress.pending = []
+    progress.cases += outcome.cases
+
+
+def plan(options: Options, environ: Mapping[str, str] = os.environ,
+         progress: Progress | None = None) -> Plan:
+    """Detection, selection, systems and evaluation: what `run` builds and `matrix` fans out."""
+    progress = Progress() if progress is None else progress
     nix, git = Nix.from_env(environ), Git.from_env(environ)
     only = parse_only(options.only)
     ws = workspace_mod.load(options.path, git, options.config_file)
@@ -158,7 +175,9 @@ def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation,
                                        only=only)
     log.info("evaluating %d flakes for %s", len(detection.targets), ", ".join(systems))
     evals = evaluate_mod.evaluate(nix, detection.targets, selection, options.workers)
-    log.info("%d evaluations", evaluate_mod.count_evaluations(evals))
+    # tests and benchmarks read this line: "evaluated N flakes with M Nix evaluations"
+    log.info("evaluated %d flakes with %d Nix evaluations", len(evals),
+             evaluate_mod.count_evaluations(evals))
     if only is not None:
         found = {(e.target.flake.id, name) for e in evals
                  for name in [j.name for j in e.jobs] + [c.name for c in e.cases]}
@@ -168,23 +187,13 @@ def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation,
             raise SelectionError(f"--only {flake}#{attr}: no such attribute; "
                                  f"`ci-nix matrix --format json` lists what can be built")
 
-    buildable = {nix.current_system}
     for flake_eval in evals:
         progress.cases += flake_eval.cases
-        for job in flake_eval.jobs:
-            if job.system in buildable:
-                progress.pending.append(job)
-            else:
-                progress.cases.append(Case(
-                    job.flake, job.name, Status.SKIPPED, system=job.system,
-                    drv_path=job.drv_path, skip_reason=f"unsupported system {job.system} (this "
-                    f"machine builds {', '.join(sorted(buildable))})"))
-    if cancelled():
-        return
-    log.info("building %d attributes", len(progress.pending))
-    outcome = build_mod.build(nix, progress.pending, cancelled=cancelled)
-    progress.pending = []
-    progress.cases += outcome.cases
+    # The cache step (issue 5) narrows the plan here: planned = planned.skip(cached, reason).
+    return Plan(workspace=ws, suites=tuple(dict.fromkeys(progress.suites)),
+                systems=tuple(systems), current_system=nix.current_system,
+                buildable=nix.platforms | {nix.current_system}, evals=tuple(evals),
+                jobs=tuple(job for e in evals for job in e.jobs), cases=tuple(progress.cases))
 
 
 def _check_writable(options: Options) -> None:

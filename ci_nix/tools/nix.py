@@ -122,6 +122,16 @@ class Nix:
         return self.check(["eval", "--impure", "--raw", "--expr", "builtins.currentSystem"],
                           "asking Nix for the current system").strip()
 
+    @functools.cached_property
+    def platforms(self) -> frozenset[str]:
+        """Systems this machine builds: the `system` setting plus `extra-platforms`."""
+        # `show-config` became `config show` in 2.20 (the old name still works, with a warning).
+        args = ["config", "show"] if self.version.at_least(2, 20) else ["show-config"]
+        settings = json.loads(self.check([*args, "--json"], "reading Nix's settings"))
+        extra = settings.get("extra-platforms", {}).get("value", [])
+        system = settings.get("system", {}).get("value") or self.current_system
+        return frozenset([system, *extra])
+
     def drv_installable(self, drv_path: str) -> str:
         """How `nix build` names all outputs of a derivation on this Nix version."""
         self.version  # noqa: B018 - fail early on a missing/old nix

@@ -1,0 +1,87 @@
+"""`ci-nix matrix`: the jobs `run` would build, as a GitHub matrix, a GitLab child pipeline or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from ci_nix import matrix, pipeline
+from ci_nix.commands.common import add_common, add_selection, subparser
+from ci_nix.errors import CiNixError
+from ci_nix.report import matrix as writers
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparser(
+        commands, "matrix", "the jobs `run` would build, for fan-out over CI runners",
+        "Evaluate the affected flakes (every flake with --all) and print one entry per "
+        "derivation to build, each runnable as `ci-nix run ARGS`: a GitHub Actions matrix "
+        f"(at most {matrix.GITHUB_CAP} entries, grouped per flake and system beyond that), a "
+        "GitLab child pipeline, or JSON. Runners come from 'runners:' in ci-nix.yaml. In GitHub "
+        "Actions, --format github also writes `matrix=<json>` to $GITHUB_OUTPUT.")
+    add_selection(parser)
+    parser.add_argument("--format", choices=("github", "gitlab", "json"), default="json",
+                        help="output format (default: json)")
+    parser.add_argument("--output", type=Path, metavar="FILE",
+                        help="write to FILE instead of stdout")
+    parser.add_argument("--max-jobs", type=int, default=matrix.GITHUB_CAP, metavar="N",
+                        help=f"group entries to stay at N or fewer (default {matrix.GITHUB_CAP})")
+    parser.add_argument("--image", metavar="IMAGE",
+                        help="gitlab: the image every generated job runs in")
+    parser.add_argument("--before-script", action="append", default=[], metavar="CMD",
+                        help="gitlab: a command every generated job runs first, e.g. one "
+                        "that installs ci-nix (repeatable)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="flakes evaluated at once (default: number of CPUs, at most 8)")
+    add_common(parser)
+    parser.set_defaults(handler=handle)
+
+
+def _prefix(args: argparse.Namespace) -> list[str]:
+    """PATH and --config as given, so the matrix job finds the same workspace from the same cwd."""
+    prefix = [] if args.path == Path(".") else [str(args.path)]
+    if args.config is not None:
+        prefix += ["--config", str(args.config)]
+    return prefix
+
+
+def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> int:
+    if args.max_jobs < 1:
+        raise CiNixError(f"--max-jobs {args.max_jobs}: give at least 1")
+    options = pipeline.Options(
+        path=args.path, config_file=args.config, all=args.all, base=args.base, head=args.head,
+        systems=tuple(args.systems), only=tuple(args.only), workers=args.workers)
+    planned = pipeline.plan(options, environ)
+    runners = planned.workspace.config.runners
+    github = args.format == "github"
+    entries = matrix.entries(planned, runners, matrix.GITHUB_RUNNERS if github else {},
+                             args.max_jobs, require_runner=github)
+    prefix = _prefix(args)
+    text = io.StringIO()
+    if github:
+        writers.write_github(entries, text, prefix)
+    elif args.format == "gitlab":
+        job = writers.GitLabJob(image=args.image, before_script=tuple(args.before_script))
+        writers.write_gitlab(entries, text, prefix, job)
+    else:
+        writers.write_json(planned, entries, text, prefix)
+    if args.output is not None:
+        try:
+            args.output.write_text(text.getvalue())
+        except OSError as err:
+            raise CiNixError(f"cannot write {args.output}: {err.strerror}; choose a writable "
+                             "path") from None
+    else:
+        sys.stdout.write(text.getvalue())
+    output = environ.get("GITHUB_OUTPUT")
+    if github and environ.get("GITHUB_ACTIONS") == "true" and output:
+        with open(output, "a", encoding="utf-8") as out:
+            out.write(writers.github_output_line(entries, prefix))
+    print(f"ci-nix: {len(entries)} matrix entries, {len(planned.jobs)} jobs, "
+          f"{len(planned.failures)} evaluation failures, {planned.evaluations} Nix evaluations",
+          file=sys.stderr)
+    return 0
