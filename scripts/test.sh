@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/ci-tools.sh # act, gitlab-ci-local, validators: tests/test_ci_definitions.py
 
 modern=../shared/tools/nix-modern
 if [[ -x $modern ]]; then

