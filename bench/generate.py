@@ -37,7 +37,7 @@ DEFAULT_BROKEN = ("throw", "build", "missing")
 ERROR_TEXT = {
     "build": "bench build failure in",
     "throw": "bench: marked broken",
-    "assert": "assertion",
+    "assert": "bench-assert",
     "missing": "does-not-exist",
     "type": "cannot add",
     "recursion": "infinite recursion",
@@ -121,7 +121,8 @@ def _expr(kind: str | None, flake: str, name: str, previous: str | None, upstrea
     if kind == "throw":
         return f'throw "bench: marked broken ({label})"'
     if kind == "assert":
-        return f'assert builtins.length [ ] == 1; mk "{label}" "" {{ }}'
+        # both the old ("assertion ... failed") and new ("... is not equal to ...") texts name it
+        return f'assert "{label}" == "bench-assert"; mk "{label}" "" {{ }}'
     if kind == "missing":
         return f"self.packages.${{system}}.does-not-exist-{name}"
     if kind == "type":

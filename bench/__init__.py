@@ -1,0 +1,1 @@
+"""Benchmark tooling: generate.py makes synthetic workspaces (also used by the tests)."""

@@ -1,0 +1,156 @@
+"""Evaluation on real Nix: per-attribute error isolation by bisection, selection, systems, dedup."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from ci_nix import evaluate
+from ci_nix.models import Target
+from ci_nix.tools.git import Git
+from ci_nix.tools.nix import Nix
+from ci_nix.workspace import load
+
+pytestmark = pytest.mark.nix
+ROOT = Path(__file__).resolve().parent.parent
+X86, ARM = "x86_64-linux", "aarch64-linux"
+
+
+sys.path.insert(0, str(ROOT))
+from bench import generate  # noqa: E402
+
+
+def evaluations_logged(stderr: str) -> int:
+    match = re.search(r"evaluated \d+ flakes with (\d+) Nix evaluations", stderr)
+    assert match, stderr
+    return int(match[1])
+
+
+def test_every_failing_attribute_is_isolated_with_its_own_error(tmp_path: Path,
+                                                                nix_bin: str) -> None:
+    kinds = ("missing", "type", "recursion", "throw", "assert")
+    gen = generate.generate(tmp_path / "ws", flakes=1, attrs=40, broken=kinds)
+    ws = load(gen.root, Git.from_env())
+    selection = evaluate.Selection(systems=(X86,), outputs=ws.config.outputs)
+    [result] = evaluate.evaluate(Nix.from_env(), [Target(ws.flakes[0])], selection)
+
+    assert sorted(j.name for j in result.jobs) == sorted(a.path for a in gen.good)
+    failures = {case.name: case.failure for case in result.cases}
+    assert set(failures) == {a.path for a in gen.broken}
+    for attr in gen.broken:
+        failure = failures[attr.path]
+        assert failure is not None and failure.type.value == "eval"
+        text = failure.message + failure.log
+        assert generate.ERROR_TEXT[attr.broken] in text, (attr, failure)
+        # each keeps its own text, not a neighbour's
+        others = [generate.ERROR_TEXT[k] for k in kinds if k != attr.broken
+                  and k not in ("assert",)]
+        assert not any(other in failure.message for other in others), (attr, failure)
+
+    # 1 full + 1 listing, then about 2 per halving for each uncatchable failure, plus one
+    # strict re-evaluation per catchable one: far fewer than one per attribute
+    uncatchable = sum(k in generate.UNCATCHABLE for k in kinds)
+    bound = 2 + (len(kinds) - uncatchable) + uncatchable * 2 * math.ceil(math.log2(40))
+    assert result.evaluations <= bound
+    assert result.evaluations < 40
+
+
+def test_clean_flake_costs_one_evaluation(tmp_path: Path, nix_bin: str) -> None:
+    gen = generate.generate(tmp_path / "ws", flakes=3, attrs=6, broken=())
+    ws = load(gen.root, Git.from_env())
+    selection = evaluate.Selection(systems=(X86,), outputs=ws.config.outputs)
+    results = evaluate.evaluate(Nix.from_env(), [Target(f) for f in ws.flakes], selection,
+                                workers=2)
+    assert [r.target.flake.id for r in results] == ["f00", "f01", "f02"]  # order kept
+    assert [r.evaluations for r in results] == [1, 1, 1]
+    assert all(len(r.jobs) == 6 and not r.cases for r in results)
+
+
+def test_outputs_include_exclude_and_systems_from_config(tmp_path: Path, nix_bin: str,
+                                                         cli) -> None:
+    gen = generate.generate(
+        tmp_path / "ws", flakes=2, attrs=10, broken=(), systems=(X86, ARM),
+        config={"systems": [X86, ARM], "outputs": ["packages", "devShells"],
+                "include": ["packages.*", "checks.*"], "exclude": ["*.pkg01"],
+                "runners": {ARM: ["arm64", "nix"]}})
+    result = cli("matrix", "--all", gen.root, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    got = {(j["flake"], j["attr"]) for j in data["jobs"]}
+    want = {(a.flake, a.path) for a in gen.attrs
+            if a.kind == "packages" and not a.name.endswith("01")}  # checks: not an output
+    assert got == want
+    assert {j["system"] for j in data["jobs"]} == {X86, ARM}
+    assert data["systems"] == [X86, ARM] and data["evaluations"] == 4  # listing + select each
+    assert {e["system"]: e["runner"] for e in data["entries"]} == {X86: None,  # not in runners:
+                                                                  ARM: ["arm64", "nix"]}
+
+    # --system narrows the config's systems
+    result = cli("matrix", "--all", gen.root, "--format", "json", "--system", ARM)
+    assert {j["system"] for j in json.loads(result.stdout)["jobs"]} == {ARM}
+
+
+def test_run_skips_systems_this_machine_cannot_build(tmp_path: Path, nix_bin: str, cli) -> None:
+    gen = generate.generate(tmp_path / "ws", flakes=1, attrs=3, broken=(), systems=(X86, ARM),
+                            config={"systems": [X86, ARM]})
+    junit = tmp_path / "r.xml"
+    result = cli("run", "--all", gen.root, "--junit", junit)
+    assert result.returncode == 0, result.stderr
+    outcomes = {}
+    for case in ET.parse(junit).iter("testcase"):
+        skipped = case.find("skipped")
+        outcomes[case.get("name")] = "passed" if skipped is None else skipped.get("message")
+    assert {name for name, o in outcomes.items() if o == "passed"} == {
+        a.path for a in gen.attrs if a.system == X86}
+    for attr in (a for a in gen.attrs if a.system == ARM):
+        assert "unsupported system aarch64-linux" in outcomes[attr.path]
+
+    # extra-platforms (e.g. with qemu-user binfmt) makes aarch64-linux buildable here
+    env = {"NIX_CONFIG": os.environ["NIX_CONFIG"] + "extra-platforms = aarch64-linux\n"}
+    result = cli("matrix", "--all", gen.root, "--format", "json", env=env)
+    assert json.loads(result.stdout)["buildable"] == [ARM, X86]
+
+
+ALIASES = """{
+  outputs = { self }: let
+    mk = name: derivation { inherit name; system = "x86_64-linux"; builder = "/bin/sh";
+      args = [ "-c" "echo @NONCE@ > $out" ]; PATH = "/usr/bin:/bin"; };
+  in {
+    packages.x86_64-linux = rec { hello = mk "hello"; default = hello; other = mk "other"; };
+    checks.x86_64-linux.hello = self.packages.x86_64-linux.hello;
+  };
+}
+"""
+
+
+def test_same_derivation_is_built_once_and_reported_under_each_name(tmp_path: Path,
+                                                                    nix_bin: str, cli) -> None:
+    repo = tmp_path / "aliases"
+    repo.mkdir()
+    (repo / "flake.nix").write_text(ALIASES.replace("@NONCE@", os.urandom(6).hex()))
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "init"]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, env=env)
+
+    report = tmp_path / "r.json"
+    result = cli("run", "--all", repo, "--json", report)
+    assert result.returncode == 0, result.stderr
+    assert "built 2 derivations" in result.stderr  # hello (x3 names) and other
+    cases = {c["attr"]: c for c in json.loads(report.read_text())["cases"]}
+    names = ["packages.x86_64-linux.hello", "packages.x86_64-linux.default",
+             "checks.x86_64-linux.hello"]
+    assert {cases[n]["status"] for n in names} == {"passed"}
+    assert len({cases[n]["drvPath"] for n in names}) == 1
+
+    matrix = cli("matrix", "--all", repo, "--format", "json")
+    entries = json.loads(matrix.stdout)["entries"]
+    assert sorted(len(e["attrs"]) for e in entries) == [1, 3]
