@@ -38,6 +38,19 @@ def available_nixes() -> list[tuple[str, str]]:
 NIXES = available_nixes()
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """nix-modern bind-mounts each working directory it runs in under its chroot; unmount the
+    ones under /tmp so temp dirs can be removed (they pin pytest's basetemp otherwise)."""
+    root = Path(os.environ.get("NIX_MODERN_ROOT", "/var/lib/nix-modern"))
+    prefix = f"{root}/tmp/"
+    try:
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    except OSError:
+        return
+    for mount in sorted((m for m in mounts if m.startswith(prefix)), reverse=True):
+        subprocess.run(["umount", "-l", mount], capture_output=True)
+
+
 @pytest.fixture(autouse=True)
 def _nix_config(monkeypatch: pytest.MonkeyPatch) -> None:
     # No test reaches the internet: no substituters, no sandbox (root, single-user).
