@@ -159,7 +159,9 @@ def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
     """Clone, update and open/update MRs for every repo in bots.yaml; errors stay per repo."""
     repos = load(file, environ)
     results: dict[str, RepoResult] = {}
-    with tempfile.TemporaryDirectory(prefix="ci-nix-bots-") as tmp:
+    # ignore_cleanup_errors: a Nix that runs in its own mount namespace (a chroot store) can
+    # keep a checkout busy for a moment after it exits; a leftover temp dir is harmless.
+    with tempfile.TemporaryDirectory(prefix="ci-nix-bots-", ignore_cleanup_errors=True) as tmp:
         checkouts: dict[str, Path] = {}
         tokens: dict[str, str | None] = {}
         for repo in repos:

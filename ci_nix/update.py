@@ -113,7 +113,7 @@ def flake_dirs(git: Git, repo: Path) -> list[str]:
         if (repo / subdir / "flake.lock").is_file():
             dirs.append(subdir)
         else:
-            log.info("%s: no flake.lock next to %s; skipped (run `nix flake lock` and commit it)",
+            log.debug("%s: no flake.lock next to %s; skipped (run `nix flake lock` and commit it)",
                      repo.name, name)
     return sorted(dirs)
 
@@ -201,6 +201,8 @@ def run(target: Target, nix: Nix, git: Git, forge: Forge | None, token: str | No
         dry_run: bool = False) -> list[Outcome]:
     """Update one repo's inputs and bring its merge request(s) in line with the result."""
     dirs = flake_dirs(git, target.checkout)
+    if not dirs:
+        log.info("%s: no flake with a committed flake.lock; nothing to update", target.name)
     outcomes = []
     for branch, inputs in plans(git, target):
         result = update_locks(nix, target, dirs, inputs)

@@ -32,6 +32,7 @@ class FakeForge:
     kind: str
     project: str
     server: ThreadingHTTPServer | None = None
+    others: list[str] = field(default_factory=list)  # GitLab: more projects, without MRs
     pulls: list[dict[str, Any]] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
     failures: list[tuple[str, int, dict[str, str], dict[str, Any]]] = field(default_factory=list)
@@ -207,6 +208,14 @@ class _GitLab(_Handler):
                 "web_url": f"{self.fake.url}/{self.fake.project}",
                 "namespace": {"id": 3, "full_path": self.fake.project.rsplit("/", 1)[0]}}
 
+    def _other(self, encoded: str) -> dict[str, Any]:
+        path = urllib.parse.unquote(encoded)
+        name = path.rsplit("/", 1)[-1]
+        return {"id": 43 + self.fake.others.index(path), "name": name, "path": name,
+                "path_with_namespace": path, "default_branch": "main",
+                "web_url": f"{self.fake.url}/{path}",
+                "namespace": {"id": 3, "full_path": path.rsplit("/", 1)[0]}}
+
     def _mr(self, mr: dict[str, Any]) -> dict[str, Any]:
         return {**mr, "id": 5000 + mr["iid"], "project_id": 42, "source_project_id": 42,
                 "target_project_id": 42, "author": {"id": 7, "username": "ci-bot"},
@@ -224,6 +233,12 @@ class _GitLab(_Handler):
                          if name != "nobody" else [])
         match = re.fullmatch(r"/api/v4/projects/([^/]+)(/merge_requests(?:/(\d+))?(/merge)?)?",
                              path)
+        ids = {str(43 + i): name for i, name in enumerate(fake.others)}
+        if match and (urllib.parse.unquote(match[1]) in fake.others or match[1] in ids):
+            if match[2] is None and method == "GET":  # other projects: read-only, no MRs
+                return 200, self._other(ids.get(match[1], match[1]))
+            if match[3] is None and method == "GET":
+                return 200, []
         if not match or match[1] not in (encoded, "42"):
             raise KeyError(path)
         if match[2] is None and method == "GET":
@@ -264,9 +279,9 @@ class _GitLab(_Handler):
         raise KeyError(path)
 
 
-def start(kind: str, project: str) -> FakeForge:
-    """Start a fake GitHub ("github") or GitLab ("gitlab") serving one project."""
-    fake = FakeForge(kind, project)
+def start(kind: str, project: str, *others: str) -> FakeForge:
+    """Start a fake GitHub ("github") or GitLab ("gitlab") serving one project (and others)."""
+    fake = FakeForge(kind, project, others=list(others))
     handler = type("Handler", (_GitHub if kind == "github" else _GitLab,), {"fake": fake})
     fake.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=fake.server.serve_forever, daemon=True).start()

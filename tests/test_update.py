@@ -1,0 +1,270 @@
+"""ci-nix update end to end: real Nix, real git with bare remotes, forge fakes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+import forgefakes
+import make_workspace
+from ci_nix.update import credential_env
+
+GIT_ENV = {**os.environ, **make_workspace.GIT_ENV}
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True, env=GIT_ENV).stdout.strip()
+
+
+def new_modules_commit(ws: Path, remotes: Path, text: str) -> str:
+    readme = ws / "modules" / "README.md"
+    readme.write_text(readme.read_text() + text + "\n")
+    git(ws / "modules", "commit", "-qam", text)
+    git(ws / "modules", "push", "-q", str(remotes / "modules.git"), "main")
+    return git(ws / "modules", "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def estate(tmp_path: Path, nix_bin: str) -> tuple[Path, Path]:
+    """The fixture workspace pushed to bare repos, hosts locking modules from its bare repo;
+    then modules gets a new commit. Returns (workspace, remotes dir)."""
+    ws = make_workspace.make(tmp_path / "ws")
+    remotes = tmp_path / "remotes"
+    remotes.mkdir()
+    git(remotes, "clone", "-q", "--bare", str(ws / "modules"), "modules.git")
+    flake = ws / "hosts" / "flake.nix"
+    flake.write_text(flake.read_text().replace(f"git+file://{ws / 'modules'}",
+                                               # Nix 2.8 takes `master` for a bare repo's HEAD
+                                               f"git+file://{remotes / 'modules.git'}?ref=main"))
+    make_workspace.nix("flake", "lock", cwd=ws / "hosts")
+    git(ws / "hosts", "commit", "-qam", "hosts: modules from its remote")
+    for name in ("hosts-gh", "hosts-gl"):
+        git(remotes, "clone", "-q", "--bare", str(ws / "hosts"), f"{name}.git")
+    new_modules_commit(ws, remotes, "modules: a new commit")
+    return ws, remotes
+
+
+@pytest.fixture
+def fakes() -> Iterator[tuple[forgefakes.FakeForge, forgefakes.FakeForge]]:
+    github = forgefakes.start("github", "acme/hosts")
+    gitlab = forgefakes.start("gitlab", "infra/hosts", "infra/modules")
+    yield github, gitlab
+    github.close()
+    gitlab.close()
+
+
+def bots_yaml(path: Path, remotes: Path, github: forgefakes.FakeForge,
+              gitlab: forgefakes.FakeForge) -> Path:
+    # modules is listed last: ci-nix must still do it first (hosts locks it).
+    path.write_text(f"""\
+forges:
+  gh: {{type: github, url: "{github.url}", token-env: FAKE_GH_TOKEN}}
+  gl: {{type: gitlab, url: "{gitlab.url}", token-env: FAKE_GL_TOKEN}}
+update:
+  labels: [dependencies]
+  author: Update Bot <bot@example.com>
+repos:
+  - name: hosts
+    forge: gh
+    project: acme/hosts
+    clone: file://{remotes / 'hosts-gh.git'}
+  - name: hosts-mirror
+    forge: gl
+    project: infra/hosts
+    clone: file://{remotes / 'hosts-gl.git'}
+    update: {{auto-merge: true}}
+  - name: gone
+    forge: gl
+    project: infra/gone
+    clone: file://{remotes / 'gone.git'}
+  - name: modules
+    forge: gl
+    project: infra/modules
+    clone: file://{remotes / 'modules.git'}
+""")
+    return path
+
+
+TOKENS = {"FAKE_GH_TOKEN": forgefakes.TOKEN, "FAKE_GL_TOKEN": forgefakes.TOKEN}
+
+
+@pytest.mark.nix
+def test_nightly_opens_updates_and_closes(estate: tuple[Path, Path], fakes, tmp_path: Path,
+                                          cli) -> None:
+    ws, remotes = estate
+    github, gitlab = fakes
+    old = git(ws / "modules", "rev-parse", "HEAD~1")
+    new = git(ws / "modules", "rev-parse", "HEAD")
+    config, junit = bots_yaml(tmp_path / "bots.yaml", remotes, github, gitlab), tmp_path / "j.xml"
+
+    result = cli("update", "--config", config, "--junit", junit, env=TOKENS)
+    assert result.returncode == 1, result.stdout + result.stderr  # `gone` fails; the others go on
+    lines = result.stdout.splitlines()
+    assert lines, result.stderr
+    order = [line.split(":")[0] for line in lines if line.split(":")[0] != "4 repos"]
+    assert order == ["modules", "hosts", "hosts-mirror", "gone"]  # upstream first
+    assert "modules: ci-nix/flake-update: unchanged" in result.stdout
+    assert "hosts: ci-nix/flake-update: created #1" in result.stdout
+    assert "hosts-mirror: ci-nix/flake-update: created #1" in result.stdout
+    assert "4 repos: 3 ok, 1 failed" in result.stdout
+    cases = {c.get("name"): c for c in ET.parse(junit).iter("testcase")}
+    assert set(cases) == {"modules", "hosts", "hosts-mirror", "gone"}
+    assert cases["gone"].find("failure") is not None and cases["hosts"].find("failure") is None
+
+    (pr,) = github.pulls
+    (mr,) = gitlab.pulls
+    assert pr["title"] == mr["title"] == "flake.lock: update modules"
+    for body in (pr["body"], mr["description"]):
+        assert f"`{old[:7]}` → `{new[:7]}`" in body
+        assert f"[compare]({gitlab.url}/infra/modules/-/compare/{old}...{new})" in body
+        assert "| `modules` |" in body and " → 20" in body  # dates
+    assert pr["labels"] == ["dependencies"] and mr["labels"] == ["dependencies"]
+    assert mr["merge_when_pipeline_succeeds"] is True and "auto_merge" not in pr
+    # the branch carries the new lock, the base branch is untouched
+    branch_lock = git(remotes / "hosts-gh.git", "show", "ci-nix/flake-update:flake.lock")
+    assert new in branch_lock and old not in branch_lock
+    assert old in git(remotes / "hosts-gh.git", "show", "main:flake.lock")
+    assert git(remotes / "hosts-gh.git", "log", "-1", "--format=%an <%ae>",
+               "ci-nix/flake-update") == "Update Bot <bot@example.com>"
+
+    # Again with nothing new: same PR/MR, no writes, no push.
+    writes = (len(github.writes()), len(gitlab.writes()))
+    tip = git(remotes / "hosts-gh.git", "rev-parse", "ci-nix/flake-update")
+    result = cli("update", "--config", config, env=TOKENS)
+    assert "hosts: ci-nix/flake-update: unchanged #1" in result.stdout, result.stderr
+    assert (len(github.writes()), len(gitlab.writes())) == writes
+    assert git(remotes / "hosts-gh.git", "rev-parse", "ci-nix/flake-update") == tip
+
+    # Upstream moves again: the same PR/MR is updated, not duplicated.
+    newer = new_modules_commit(ws, remotes, "modules: another commit")
+    result = cli("update", "--config", config, env=TOKENS)
+    assert "hosts: ci-nix/flake-update: updated #1" in result.stdout, result.stderr
+    assert "hosts-mirror: ci-nix/flake-update: updated #1" in result.stdout
+    assert len(github.pulls) == 1 and len(gitlab.pulls) == 1
+    assert f"`{old[:7]}` → `{newer[:7]}`" in github.pulls[0]["body"]
+    assert f"`{old[:7]}` → `{newer[:7]}`" in gitlab.pulls[0]["description"]
+
+    # The update lands on main (merged by hand): nothing left, so the PR closes, branch goes.
+    for name in ("hosts-gh", "hosts-gl"):
+        git(remotes / f"{name}.git", "update-ref", "refs/heads/main",
+            "refs/heads/ci-nix/flake-update")
+    result = cli("update", "--config", config, env=TOKENS)
+    assert "hosts: ci-nix/flake-update: closed #1" in result.stdout, result.stderr
+    assert "hosts-mirror: ci-nix/flake-update: closed #1" in result.stdout
+    assert github.pulls[0]["state"] == "closed" and gitlab.pulls[0]["state"] == "closed"
+    assert git(remotes / "hosts-gh.git", "branch", "--list", "ci-nix/flake-update") == ""
+
+
+@pytest.mark.nix
+def test_single_repo_dry_run_then_github_outputs(estate: tuple[Path, Path], fakes,
+                                                 tmp_path: Path, cli) -> None:
+    ws, remotes = estate
+    github, _ = fakes
+    checkout = tmp_path / "hosts"
+    git(tmp_path, "clone", "-q", str(remotes / "hosts-gh.git"), str(checkout))
+    config = tmp_path / "ci-nix.yaml"
+    config.write_text(f"forge: {{type: github, url: '{github.url}', project: acme/hosts}}\n"
+                      "update: {branch: bot/lock, reviewers: [carol]}\n")
+    head = git(checkout, "rev-parse", "HEAD")
+
+    result = cli("update", checkout, "--config", config, "--input", "modules", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "flake.lock: update modules" in result.stdout and "| `modules` |" in result.stdout
+    assert github.requests == []  # no forge call at all
+    assert git(remotes / "hosts-gh.git", "branch", "--list", "bot/lock") == ""
+    assert git(checkout, "rev-parse", "HEAD") == head
+    assert git(checkout, "status", "--porcelain") == ""
+
+    outputs = tmp_path / "gh-output"
+    env = {"GITHUB_TOKEN": forgefakes.TOKEN, "GITHUB_ACTIONS": "true",
+           "GITHUB_OUTPUT": str(outputs)}
+    result = cli("update", checkout, "--config", config, env=env)
+    assert result.returncode == 0, result.stderr
+    assert outputs.read_text() == (f"pull-request-number=1\npull-request-url={github.url}/"
+                                   "acme/hosts/pull/1\npull-request-operation=created\n")
+    assert github.pulls[0]["branch"] == "bot/lock" and github.pulls[0]["reviewers"] == ["carol"]
+    assert git(checkout, "status", "--porcelain") == ""  # the lock went to the branch only
+    assert forgefakes.TOKEN not in (checkout / ".git" / "config").read_text()
+
+    result = cli("update", checkout, "--config", config, "--input", "nope", "--dry-run")
+    assert result.returncode == 2 and "no flake has an input named 'nope'" in result.stderr
+
+
+def test_missing_token_is_a_one_line_error(tmp_path: Path, cli) -> None:
+    repo = tmp_path / "r"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "flake.nix").write_text("{ outputs = _: { }; }\n")
+    git(repo, "add", "flake.nix")
+    config = tmp_path / "c.yaml"
+    config.write_text("forge: {type: gitlab, project: g/p, token-env: NO_SUCH_TOKEN_VAR}\n")
+    result = cli("update", repo, "--config", config, env={"NO_SUCH_TOKEN_VAR": ""})
+    assert result.returncode == 2
+    assert "NO_SUCH_TOKEN_VAR is not set" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bots_yaml_errors_name_the_line(tmp_path: Path, cli) -> None:
+    config = tmp_path / "bots.yaml"
+    config.write_text("forges:\n  gl: {type: gitlab}\nrepos:\n  - name: a\n    forge: gh\n"
+                      "    project: g/a\n    clone: https://example.invalid/a.git\n")
+    result = cli("update", "--config", config)
+    assert result.returncode == 2
+    assert f"{config}:4: forge 'gh' is not defined under 'forges:'" in result.stderr
+    config.write_text("repos:\n  - name: a\n    clone: x\n    colour: red\n")
+    result = cli("update", "--config", config)
+    assert f"{config}:4: unknown key 'repos.colour'" in result.stderr
+
+
+# --- credentials: what git is given ------------------------------------------------------------
+
+def test_credential_env_keeps_the_token_out_of_argv_and_config() -> None:
+    env = credential_env("https://gitlab.example.com/g/p.git", "gitlab", "glpat-secret",
+                         environ={"GIT_CONFIG_COUNT": "2"})
+    assert env["GIT_CONFIG_COUNT"] == "3"
+    assert env["GIT_CONFIG_KEY_2"] == "http.https://gitlab.example.com/.extraHeader"
+    expected = base64.b64encode(b"oauth2:glpat-secret").decode()
+    assert env["GIT_CONFIG_VALUE_2"] == f"Authorization: Basic {expected}"
+    gh = credential_env("https://github.com/o/r", "github", "ghs_x1234", environ={})
+    assert base64.b64decode(gh["GIT_CONFIG_VALUE_0"].split()[-1]) == b"x-access-token:ghs_x1234"
+    assert "GIT_CONFIG_COUNT" not in credential_env("file:///srv/r.git", "github", "t0ken", {})
+
+
+def test_git_sends_the_header_from_the_environment(tmp_path: Path) -> None:
+    seen: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/g/p.git"
+        env = credential_env(url, "gitlab", "tok-12345", environ={})
+        repo = tmp_path / "r"
+        repo.mkdir()
+        git(repo, "init", "-q")
+        proc = subprocess.run(["git", "-C", str(repo), "ls-remote", url], capture_output=True,
+                              text=True, env={**os.environ, **env})
+        assert proc.returncode != 0  # the fake has no repository; we only want the request
+        basic = base64.b64encode(b"oauth2:tok-12345").decode()
+        assert seen and seen[0] == f"Basic {basic}"
+        assert "tok-12345" not in (repo / ".git" / "config").read_text()
+    finally:
+        server.shutdown()
+        server.server_close()
