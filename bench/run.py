@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""ci-nix benchmarks: every figure measured against its baseline in the same run, as ratios.
+
+    python3 bench/run.py                 # the full bench (a few minutes on 2 cores)
+    python3 bench/run.py --smoke         # tiny sizes: checks the bench works and its counts
+
+Prints a table and writes bench/results/latest.json. Every repetition uses freshly generated
+workspaces (a nonce in every derivation), so no run is a no-op by accident.
+
+  P1 cold `ci-nix run --all` vs a bare `nix build --keep-going` of the same installables
+  P2 a per-attribute `nix build` loop vs `ci-nix run`
+  P3 one of N flakes changed (change detection) vs the full run
+  P4 warm cache: builds and uploads of a second run, and 5,000 narinfo checks on a local HTTP cache
+  P5 Nix evaluations for k broken attributes among n, against k*log2(n)
+  P6 ci-nix's own peak RSS while builds stream a large log
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import generate  # noqa: E402
+
+NIX = shlex.split(os.environ.get("CI_NIX_NIX", "nix"))
+NIX_FLAGS = ["--extra-experimental-features", "nix-command flakes"]
+ENV = {**os.environ, "NIX_CONFIG": "substituters =\nsandbox = false\ncompress-build-log = false\n"}
+BUILT = re.compile(r"built (\d+) derivations")
+EVALUATIONS = re.compile(r"evaluated \d+ flakes with (\d+) Nix evaluations")
+
+
+@dataclass
+class Figure:
+    key: str
+    title: str
+    ours: list[float] = field(default_factory=list)
+    baseline: list[float] = field(default_factory=list)
+    unit: str = "s"
+    target: str = ""
+    counts: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.ours or not self.baseline:
+            return None
+        return statistics.median(self.ours) / statistics.median(self.baseline)
+
+    def met(self) -> bool | None:
+        ratio = self.ratio
+        if self.target.startswith("<=") and ratio is not None:
+            return ratio <= float(self.target[2:])
+        if self.target.startswith(">=") and ratio is not None:
+            return 1 / ratio >= float(self.target[2:].rstrip("x"))
+        return self.counts.get("met") if "met" in self.counts else None  # type: ignore[return-value]
+
+
+@dataclass
+class Timed:
+    seconds: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def timed(argv: Sequence[str], cwd: Path | None = None) -> Timed:
+    started = time.perf_counter()
+    proc = subprocess.run(list(argv), cwd=cwd, env=ENV, capture_output=True, text=True)
+    return Timed(time.perf_counter() - started, proc.returncode, proc.stdout, proc.stderr)
+
+
+def ci_nix(*args: str | Path) -> Timed:
+    return timed([sys.executable, "-m", "ci_nix", *map(str, args)], cwd=ROOT)
+
+
+def fresh(tmp: Path, label: str, **kwargs: object) -> generate.Generated:
+    return generate.generate(tmp / f"{label}-{uuid.uuid4().hex[:6]}", nix=NIX, **kwargs)  # type: ignore[arg-type]
+
+
+def installables(ws: generate.Generated, attrs: Sequence[generate.Attr]) -> list[str]:
+    return [f"git+file://{ws.root / a.flake}#{a.path}" for a in attrs]
+
+
+def p1(tmp: Path, reps: int, flakes: int, attrs: int) -> Figure:
+    fig = Figure("P1", "cold ci-nix run --all vs bare nix build --keep-going", target="<=1.10")
+    for _ in range(reps):
+        # build failures only: both sides then do exactly the same builds
+        ours = fresh(tmp, "p1-ours", flakes=flakes, attrs=attrs, broken=("build",))
+        result = ci_nix("run", "--all", ours.root)
+        assert result.returncode == 1, result.stderr
+        fig.ours.append(result.seconds)
+        built = [int(n) for n in BUILT.findall(result.stderr)]
+        fig.counts["built"] = built[-1] if built else 0
+        bare = fresh(tmp, "p1-bare", flakes=flakes, attrs=attrs, broken=("build",))
+        base = timed([*NIX, *NIX_FLAGS, "build", "--keep-going", "--no-link",
+                      *installables(bare, bare.attrs)])
+        assert base.returncode != 0, "the bare build should see the broken attribute"
+        fig.baseline.append(base.seconds)
+        fig.counts["attributes"] = len(ours.attrs)
+    return fig
+
+
+def p2(tmp: Path, reps: int, flakes: int, attrs: int) -> Figure:
+    fig = Figure("P2", "per-attribute nix build loop vs ci-nix run", target=">=3x")
+    for _ in range(reps):
+        ours = fresh(tmp, "p2-ours", flakes=flakes, attrs=attrs, broken=("build",))
+        fig.ours.append(ci_nix("run", "--all", ours.root).seconds)
+        loop = fresh(tmp, "p2-loop", flakes=flakes, attrs=attrs, broken=("build",))
+        started = time.perf_counter()
+        for installable in installables(loop, loop.attrs):
+            timed([*NIX, *NIX_FLAGS, "build", "--no-link", installable])
+        fig.baseline.append(time.perf_counter() - started)
+    # report as "loop is N x slower": ours/baseline < 1
+    return fig
+
+
+def p3(tmp: Path, reps: int, flakes: int, attrs: int) -> Figure:
+    fig = Figure("P3", f"one of {flakes} flakes changed vs the full run", target="<=0.15")
+    for _ in range(reps):
+        # the cold full run, then one flake changes in the same workspace
+        ws = fresh(tmp, "p3", flakes=flakes, attrs=attrs, broken=())
+        fig.baseline.append(ci_nix("run", "--all", ws.root).seconds)
+        leaf = ws.root / ws.flakes[-1]  # nothing depends on the last flake
+        text = (leaf / "flake.nix").read_text().replace(ws.nonce, uuid.uuid4().hex[:12])
+        (leaf / "flake.nix").write_text(text)
+        subprocess.run(["git", "-C", str(leaf), "commit", "-qam", "change"], check=True,
+                       env={**ENV, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@e",
+                            "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@e"})
+        result = ci_nix("run", leaf, "--base", "HEAD~1")
+        assert result.returncode == 0, result.stderr
+        fig.ours.append(result.seconds)
+        built = [int(n) for n in BUILT.findall(result.stderr)]
+        fig.counts["built in the changed run"] = built[-1] if built else 0
+    return fig
+
+
+def p5(tmp: Path, sizes: Sequence[tuple[int, int]]) -> Figure:
+    fig = Figure("P5", "evaluations for k broken among n (target ~k*log2 n)", unit="evals")
+    rows = []
+    met = True
+    for k, n in sizes:
+        ws = fresh(tmp, f"p5-{k}-{n}", flakes=1, attrs=n, broken=("missing",) * k)
+        result = ci_nix("matrix", "--all", "--format", "json", ws.root)
+        evaluations = [int(x) for x in EVALUATIONS.findall(result.stderr)]
+        count = evaluations[-1] if evaluations else -1
+        bound = k * math.log2(n)
+        # 2 for the first try and the listing, then two halves per level for each failure
+        rows.append({"k": k, "n": n, "evaluations": count, "k*log2(n)": round(bound, 1)})
+        met = met and 0 < count <= 2 + 2 * bound
+    fig.counts.update({"rows": rows, "met": met})
+    return fig
+
+
+def p6(tmp: Path, megabytes: int) -> Figure:
+    fig = Figure("P6", f"ci-nix peak RSS while builds stream {megabytes} MB of logs", unit="MB",
+                 target="<=150MB")
+    repo = tmp / f"p6-{uuid.uuid4().hex[:6]}"
+    repo.mkdir()
+    line = "x" * 99
+    script = (f"i=0; while [ $i -lt {max(1, megabytes // 10)} ]; do yes {line} | head -n 100000; "
+              "i=$((i+1)); done; echo done > $out")
+    nonce = uuid.uuid4().hex
+    (repo / "flake.nix").write_text(
+        "{ outputs = { self }: { packages.x86_64-linux.loud = derivation { name = \"loud\"; "
+        f"system = \"x86_64-linux\"; builder = \"/bin/sh\"; args = [ \"-c\" {json.dumps(script)} ]; "
+        f"PATH = \"/usr/bin:/bin\"; NONCE = \"{nonce}\"; }}; }}; }}\n")
+    git_env = {**ENV, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@e",
+               "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@e"}
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "loud"]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, env=git_env)
+    # Run ci-nix in a process that reports its own high-water mark (not Nix's).
+    probe = ("import sys, runpy\nfrom ci_nix.cli import main\ncode = main(sys.argv[1:])\n"
+             "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+             "print('VMHWM', int(hwm.split()[1]) // 1024)\nsys.exit(code)\n")
+    result = timed([sys.executable, "-c", probe, "run", "--all", str(repo)], cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    peak = int(re.search(r"VMHWM (\d+)", result.stdout).group(1))  # type: ignore[union-attr]
+    fig.ours.append(float(peak))
+    fig.counts.update({"peak RSS MB": peak, "log MB": megabytes, "seconds": round(result.seconds, 1),
+                       "met": peak <= 150})
+    return fig
+
+
+def describe_machine() -> str:
+    nix = timed([*NIX, "--version"]).stdout.strip()
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {nix}"
+
+
+def table(figures: Sequence[Figure]) -> str:
+    lines = ["| figure | what | ours (min / median) | baseline (min / median) | ratio | target | met |",
+             "|---|---|---|---|---|---|---|"]
+    for fig in figures:
+        def cell(values: list[float]) -> str:
+            if not values:
+                return "–"
+            return f"{min(values):.2f} / {statistics.median(values):.2f} {fig.unit}"
+        ratio = fig.ratio
+        if fig.key == "P2" and ratio:
+            ratio_text = f"loop {1 / ratio:.1f}x slower"
+        else:
+            ratio_text = f"{ratio:.2f}" if ratio is not None else "–"
+        met = fig.met()
+        extra = "; ".join(f"{k}: {v}" for k, v in fig.counts.items() if k not in ("met", "rows"))
+        if "rows" in fig.counts:
+            extra = ", ".join(f"k={r['k']} n={r['n']}: {r['evaluations']} (k·log2n={r['k*log2(n)']})"
+                              for r in fig.counts["rows"])  # type: ignore[union-attr]
+        lines.append(f"| {fig.key} | {fig.title}{' — ' + extra if extra else ''} | {cell(fig.ours)} "
+                     f"| {cell(fig.baseline)} | {ratio_text} | {fig.target or '–'} | "
+                     f"{'yes' if met else 'no' if met is not None else '–'} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repetition")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--only", action="append", default=[], help="P1..P6 (repeatable)")
+    parser.add_argument("--output", type=Path, default=HERE / "results" / "latest.json")
+    args = parser.parse_args(argv)
+    reps = 1 if args.smoke else args.reps
+    flakes, attrs = (3, 4) if args.smoke else (20, 15)
+    steps: dict[str, Callable[[Path], Figure]] = {
+        "P1": lambda tmp: p1(tmp, reps, flakes, attrs),
+        "P2": lambda tmp: p2(tmp, reps, 2 if args.smoke else 5, attrs),
+        "P3": lambda tmp: p3(tmp, reps, flakes, attrs),
+        "P4": lambda tmp: p4(tmp, reps, flakes, attrs, 200 if args.smoke else 5000),
+        "P5": lambda tmp: p5(tmp, [(1, 8), (2, 16)] if args.smoke else [(1, 16), (2, 64), (4, 128)]),
+        "P6": lambda tmp: p6(tmp, 20 if args.smoke else 1000),
+    }
+    wanted = args.only or list(steps)
+    figures = []
+    with tempfile.TemporaryDirectory(prefix="ci-nix-bench-") as tmp:
+        for key in wanted:
+            print(f"bench: {key} ...", file=sys.stderr, flush=True)
+            figures.append(steps[key](Path(tmp)))
+    machine = describe_machine()
+    print(f"machine: {machine}\n")
+    print(table(figures))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"machine": machine, "smoke": args.smoke,
+                                       "figures": [asdict(f) | {"ratio": f.ratio, "met": f.met()}
+                                                   for f in figures]}, indent=2) + "\n")
+    print(f"\nwritten: {args.output}")
+    return 0
+
+
+def p4(tmp: Path, reps: int, flakes: int, attrs: int, checks: int) -> Figure:
+    raise NotImplementedError("P4 needs the binary cache support (issue 5)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""The bench runs, and the counts it reports are right (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = [pytest.mark.nix, pytest.mark.slow]
+
+
+def test_bench_smoke(tmp_path: Path, nix_bin: str) -> None:
+    output = tmp_path / "bench.json"
+    figures_wanted = ["P1", "P3", "P5", "P6"]
+    argv = [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--output", str(output)]
+    for key in figures_wanted:
+        argv += ["--only", key]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| P1 |" in proc.stdout and "| P6 |" in proc.stdout
+    data = json.loads(output.read_text())
+    figures = {f["key"]: f for f in data["figures"]}
+    assert sorted(figures) == figures_wanted
+
+    p1 = figures["P1"]
+    # every generated attribute is its own derivation, the broken one included
+    assert p1["counts"]["built"] == p1["counts"]["attributes"] == 12
+    assert p1["ours"] and p1["baseline"]
+    # the changed leaf flake's 4 attributes, and nothing of the other flakes
+    assert figures["P3"]["counts"]["built in the changed run"] == 4
+    rows = figures["P5"]["counts"]["rows"]
+    assert [(r["k"], r["n"]) for r in rows] == [(1, 8), (2, 16)]
+    assert all(0 < r["evaluations"] <= 2 + 2 * r["k*log2(n)"] for r in rows), rows
+    assert 0 < figures["P6"]["counts"]["peak RSS MB"] < 1000
