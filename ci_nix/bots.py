@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,7 +203,7 @@ def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
 
 def junit(results: list[RepoResult]) -> str:
     """JUnit XML: one test case per repo (classname ci-nix.update), failed when it errored."""
-    import junit_xml
+    import junit_xml  # type: ignore[import-untyped]
 
     cases = []
     for result in results:

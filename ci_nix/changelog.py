@@ -37,7 +37,7 @@ class InputState:
     def date(self) -> str:
         if self.last_modified is None:
             return "—"
-        stamp = datetime.datetime.fromtimestamp(self.last_modified, datetime.timezone.utc)
+        stamp = datetime.datetime.fromtimestamp(self.last_modified, datetime.UTC)
         return stamp.strftime("%Y-%m-%d")
 
 
@@ -143,8 +143,8 @@ def normalize_url(url: str) -> str:
     url = url.removeprefix("git+")
     parts = urllib.parse.urlsplit(url)
     if parts.scheme in ("github", "gitlab", "sourcehut"):
-        host = {"github": "github.com", "gitlab": "gitlab.com", "sourcehut": "git.sr.ht"}
-        return f"{host[parts.scheme]}/{parts.path.strip('/')}".lower()
+        hosts = {"github": "github.com", "gitlab": "gitlab.com", "sourcehut": "git.sr.ht"}
+        return f"{hosts[parts.scheme]}/{parts.path.strip('/')}".lower()
     if parts.scheme == "file" or not parts.scheme:
         return "file:" + parts.path.rstrip("/").removesuffix(".git")
     host = (parts.hostname or "").lower()

@@ -251,8 +251,8 @@ class _GitLab(_Handler):
         if match[3] is None and method == "POST":
             if any(m["source_branch"] == body["source_branch"] and m["state"] == "opened"
                    for m in fake.pulls):
-                return 409, {"message": ["Another open merge request already exists for "
-                                         "this source branch"]}
+                message = "Another open merge request already exists for this source branch"
+                return 409, {"message": [message]}
             mr = {"iid": len(fake.pulls) + 1, "state": "opened", "title": body["title"],
                   "description": body.get("description"),
                   "source_branch": body["source_branch"], "target_branch": body["target_branch"],

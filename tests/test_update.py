@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
-
 import forgefakes
 import make_workspace
+import pytest
+
 from ci_nix.update import credential_env
 
 GIT_ENV = {**os.environ, **make_workspace.GIT_ENV}
@@ -167,7 +167,7 @@ def test_nightly_opens_updates_and_closes(estate: tuple[Path, Path], fakes, tmp_
 @pytest.mark.nix
 def test_single_repo_dry_run_then_github_outputs(estate: tuple[Path, Path], fakes,
                                                  tmp_path: Path, cli) -> None:
-    ws, remotes = estate
+    _, remotes = estate
     github, _ = fakes
     checkout = tmp_path / "hosts"
     git(tmp_path, "clone", "-q", str(remotes / "hosts-gh.git"), str(checkout))
@@ -242,7 +242,7 @@ def test_git_sends_the_header_from_the_environment(tmp_path: Path) -> None:
     seen: list[str | None] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             seen.append(self.headers.get("Authorization"))
             self.send_response(404)
             self.send_header("Content-Length", "0")
@@ -259,7 +259,8 @@ def test_git_sends_the_header_from_the_environment(tmp_path: Path) -> None:
         repo = tmp_path / "r"
         repo.mkdir()
         git(repo, "init", "-q")
-        proc = subprocess.run(["git", "-C", str(repo), "ls-remote", url], capture_output=True,
+        proc = subprocess.run(["git", "-C", str(repo), "ls-remote", url], check=False,
+                              capture_output=True,
                               text=True, env={**os.environ, **env})
         assert proc.returncode != 0  # the fake has no repository; we only want the request
         basic = base64.b64encode(b"oauth2:tok-12345").decode()

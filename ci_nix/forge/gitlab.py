@@ -27,7 +27,7 @@ class _Gitlab(gitlab.Gitlab):
         kwargs["obey_rate_limit"] = False
         kwargs["retry_transient_errors"] = False
         kwargs["max_retries"] = 0
-        return super().http_request(*args, **kwargs)  # type: ignore[no-any-return]
+        return super().http_request(*args, **kwargs)
 
 
 def _mr(mr: ProjectMergeRequest) -> MergeRequest:
@@ -93,14 +93,14 @@ class GitLabForge:
             self._project.mergerequests.list(state="opened", source_branch=branch,
                                              get_all=False)))
         mine = [mr for mr in found if mr.source_branch == branch]
-        return self._remember(mine[0]) if mine else None  # type: ignore[arg-type]
+        return self._remember(mine[0]) if mine else None
 
     def create(self, branch: str, base: str, title: str, body: str) -> MergeRequest:
         data = {"source_branch": branch, "target_branch": base, "title": title,
                 "description": body, "remove_source_branch": True}
         mr = self._call("opening a merge request",
                         lambda: self._project.mergerequests.create(data))
-        return self._remember(mr)  # type: ignore[arg-type]
+        return self._remember(mr)
 
     def edit(self, mr: MergeRequest, title: str, body: str) -> MergeRequest:
         obj = self._get(mr)
@@ -117,9 +117,8 @@ class GitLabForge:
     def _user_ids(self, names: tuple[str, ...]) -> list[int]:
         ids = []
         for name in names:
-            users = self._call(f"looking up user {name}",
-                               lambda name=name: list(self._gl.users.list(username=name,
-                                                                          get_all=False)))
+            users = self._call(f"looking up user {name}", functools.partial(
+                self._gl.users.list, username=name, get_all=False))
             if not users:
                 raise ForgeError(f"GitLab {self._name}: no user {name!r}; check "
                                  "update.assignees / update.reviewers")
