@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import forgefakes
 import pytest
 
-import forgefakes
 from ci_nix.errors import ForgeError
 from ci_nix.forge import Forge
 from ci_nix.forge.github import GitHubForge

@@ -112,7 +112,7 @@ def call(what: str, action: Callable[[], T], classify: Callable[[Exception], Fai
     def attempt() -> T:
         try:
             return action()
-        except Exception as err:  # noqa: BLE001 - classify() decides what is a forge error
+        except Exception as err:  # classify() decides which are forge errors; others re-raise
             failure = classify(err)
             if failure is None:
                 raise
