@@ -1,10 +1,17 @@
-"""Nix output -> typed failures with a one-line message, the log tail and a hint."""
+"""Nix output -> typed failures with a one-line message, the log tail and a hint.
+
+Reads the texts of Nix 2.0 to 2.29+ and Lix: plain `nix build` output (errors are blocks
+that start at `error:` and continue on indented lines), `--log-format internal-json` events,
+and the stderr of a failed `nix eval` through ci-nix's helper flake.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from ci_nix.models import Failure, FailureType, Flake
 from ci_nix.tools.nix import strip_ansi
@@ -31,35 +38,214 @@ def _one_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-_ERROR_LINE = re.compile(r"^\s*error:\s*(.*)$")
-_STORE_POS = re.compile(r"(/nix/store/[a-z0-9]{32}-source)(/[^:\s]*)?:(\d+):(\d+)")
-_AT_POS = re.compile(r"\bat (?:«[^»]*»|(/[^:\s]+)):(\d+):(\d+)")
+def _short(drv: str) -> str:
+    """hello-1.0.drv for /nix/store/<hash>-hello-1.0.drv."""
+    name = drv.rsplit("/", 1)[-1]
+    return name.split("-", 1)[1] if "-" in name else name
 
 
-def eval_failure(stderr: str, flake: Flake | None = None) -> Failure:
-    """An evaluation error from a failed `nix eval`."""
-    text = clean(stderr)
-    lines = [line for line in text.splitlines() if line.strip()]
-    messages = [m.group(1) for m in map(_ERROR_LINE.match, lines) if m and m.group(1).strip()]
-    # Nix 2.8+ put the real message after a bare "error:" plus the trace; take the last one.
-    message = messages[-1] if messages else (lines[-1] if lines else "evaluation failed")
-    if not messages:
-        bare = [i for i, line in enumerate(lines) if line.strip() == "error:"]
-        if bare and bare[-1] + 1 < len(lines):
-            message = lines[bare[-1] + 1].strip()
-    file = line_no = column = None
-    for match in _STORE_POS.finditer(text):
-        file, line_no, column = (match.group(2) or "/").lstrip("/"), int(match.group(3)), int(
-            match.group(4))
-    if file is not None and flake is not None and flake.subdir:
-        file = f"{flake.subdir}/{file}" if not file.startswith(flake.subdir + "/") else file
-    where = f" at {file}:{line_no}:{column}" if file is not None else ""
-    return Failure(type=FailureType.EVAL, message=_one_line(message + where),
-                   log=tail(lines), file=file, line=line_no, column=column)
+def drv_name(drv: str) -> str:
+    """hello-1.0 for /nix/store/<hash>-hello-1.0.drv: a name stable across Nix versions."""
+    return _short(drv).removesuffix(".drv")
 
 
-def simple_eval_failure(message: str) -> Failure:
-    return Failure(type=FailureType.EVAL, message=_one_line(message), log=message)
+@dataclass(frozen=True)
+class Diagnosis:
+    """One failure Nix reported, with every detail the text gives."""
+
+    type: FailureType
+    kind: str  # finer than type: builder, signal, oom, missing-attribute, untracked-file, ...
+    message: str  # one line
+    drv: str | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    dependency: str | None = None  # the failed dependency, where known
+    file: str | None = None  # relative to the flake source (= the repo for git flakes)
+    line: int | None = None
+    column: int | None = None
+    specified: str | None = None  # hash mismatch
+    got: str | None = None
+    hint: str | None = None
+    log: str = ""
+
+    def failure(self) -> Failure:
+        return Failure(type=self.type, message=self.message, log=self.log, drv=self.drv,
+                       hint=self.hint, file=self.file, line=self.line, column=self.column)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hints: what to do about the errors people hit most.
+
+HINTS = {
+    "infinite-recursion": (
+        "a value depends on itself. In NixOS/home-manager modules this is usually `config` used "
+        "inside `imports` (imports are resolved before config exists) or a conditional definition "
+        "written as `if cfg.enable then { ... } else { }` instead of `lib.mkIf cfg.enable { ... }`;"
+        " rerun with --show-trace to see the cycle"),
+    "missing-attribute": (
+        "check the name for a typo (`nix flake show` lists a flake's outputs). If it comes from a "
+        "flake input: the input may be named differently in `inputs`, or pinned through `follows` "
+        "to a version without it (`nix flake metadata` shows what is locked)"),
+    "missing-flake-output": (
+        "the flake has no such output: `nix flake show` lists what it provides; check the "
+        "attribute name and the system (x86_64-linux, aarch64-linux, ...)"),
+    "untracked-file": (
+        "flakes in a git repository see only files git tracks: `git add` the file (or "
+        "`git add -N` to track it without staging its content)"),
+    "missing-store-path": (
+        "the store path is not in the local store: build it first, or configure a binary cache "
+        "that has it (`substituters` and `trusted-public-keys`)"),
+    "oom": (
+        "killed by signal 9, usually the kernel's out-of-memory killer: lower parallelism "
+        "(`cores`, `max-jobs`, enableParallelBuilding), or give the runner more memory or swap; "
+        "`dmesg` on the runner confirms"),
+    "download": (
+        "a download failed: check the URL and the runner's network or proxy; if a binary cache "
+        "is down, `--fallback` builds from source instead"),
+    "substitution": (
+        "fetching from the binary cache failed: check the substituter is reachable, or pass "
+        "`--fallback` to build from source"),
+    "no-output": "the builder exited successfully but did not create its output path ($out)",
+}
+
+
+def _hash_hint(specified: str, got: str) -> str:
+    return (f"the fixed-output hash is out of date: if the new source is expected, replace "
+            f"{specified} with {got} in the derivation")
+
+
+def _platform_hint(wanted: str, features: str, have: str) -> str:
+    if features:
+        return (f"the derivation requires the system features {{{features}}}, which this machine "
+                f"({have}) does not offer: add them to `system-features` in nix.conf, or use a "
+                "remote builder that has them")
+    return (f"the derivation is for {wanted} but this machine is {have}: add a builder for "
+            f"{wanted} (remote `builders`, or emulation via `boot.binfmt.emulatedSystems`), or "
+            "leave that system out of `systems:` in ci-nix.yaml")
+
+
+# ---------------------------------------------------------------------------------------------
+# One error message -> Diagnosis.
+
+_DRV = r"(?P<drv>/nix/store/[a-z0-9]{32}-[^'’\s]+?\.drv)(?:[!^][^'’\s]*)?"
+_Q = "['‘`]"  # Nix 1.x/2.0 used curly quotes
+_QE = "['’]"
+_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("hash-mismatch", re.compile(
+        rf"hash mismatch in fixed-output derivation {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE}:"
+        r".*?(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)", re.S)),
+    ("hash-mismatch-old", re.compile(
+        rf"fixed-output derivation produced path {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE} with "
+        rf"(?P<algo>\w+) hash {_Q}(?P<got>[^'’]+){_QE} instead of the expected hash "
+        rf"{_Q}(?P<specified>[^'’]+){_QE}")),
+    ("cannot-build", re.compile(
+        rf"Cannot build {_Q}{_DRV}{_QE}\.?\s*Reason:\s*(?P<reason>[^\n]*)")),
+    ("builder-exit", re.compile(
+        rf"builder for {_Q}{_DRV}{_QE} failed with exit code (?P<code>\d+)")),
+    ("signal", re.compile(
+        rf"builder for {_Q}{_DRV}{_QE} failed due to signal (?P<signal>\d+)(?: \((?P<name>[^)]*)\))?")),
+    ("no-output", re.compile(
+        rf"builder for {_Q}{_DRV}{_QE} failed to produce output path")),
+    ("timeout", re.compile(
+        rf"building of {_Q}{_DRV}{_QE}(?: from \.drv file)? timed out after (?P<secs>\d+) "
+        r"seconds(?P<silence> of silence)?")),
+    ("platform", re.compile(
+        rf"a {_Q}(?P<wanted>[^'’]+){_QE} with features \{{(?P<features>[^}}]*)\}} is required to "
+        rf"build {_Q}{_DRV}{_QE}, but I am a {_Q}(?P<have>[^'’]+){_QE}")),
+    ("dependencies", re.compile(
+        rf"(?P<n>\d+) dependenc(?:y|ies) of derivation {_Q}{_DRV}{_QE} failed to build")),
+    ("dependencies-old", re.compile(
+        rf"cannot build derivation {_Q}{_DRV}{_QE}: (?P<n>\d+) dependencies couldn't be built")),
+    ("substitution", re.compile(
+        rf"some substitutes for the outputs of derivation {_Q}{_DRV}{_QE} failed")),
+    ("substitution-path", re.compile(
+        rf"could not download {_Q}(?P<path>/nix/store/[^'’\s]+){_QE} from any binary cache")),
+    ("build-summary", re.compile(rf"^(?:error: )?build of {_Q}/nix/store/.*{_QE} failed$")),
+]
+_LOG_LINE = re.compile(r"^\s*> ?(.*)$")
+
+
+def _build_diagnosis(text: str) -> Diagnosis | None:
+    """Classify an error about a derivation; None when the text names none."""
+    for name, pattern in _PATTERNS:
+        m = pattern.search(text)
+        if m is None:
+            continue
+        groups = m.groupdict()
+        drv = groups.get("drv")
+        if name.startswith("hash-mismatch"):
+            specified, got = m["specified"], m["got"]
+            if name == "hash-mismatch-old":
+                specified, got = f"{m['algo']}:{specified}", f"{m['algo']}:{got}"
+            return Diagnosis(FailureType.HASH_MISMATCH, "hash-mismatch",
+                             f"hash mismatch in {_short(drv or '')}: got {got}", drv=drv,
+                             specified=specified, got=got, hint=_hash_hint(specified, got))
+        if name == "cannot-build":
+            reason = m["reason"].strip().rstrip(".")
+            if code := re.search(r"exit code (\d+)", reason):
+                return Diagnosis(FailureType.BUILD, "builder",
+                                 f"builder for {_short(m['drv'])} failed with exit code "
+                                 f"{code[1]}", drv=m["drv"], exit_code=int(code[1]))
+            if "dependenc" in reason:
+                return Diagnosis(FailureType.DEPENDENCY, "dependency",
+                                 f"{_short(m['drv'])}: {reason}", drv=m["drv"])
+            return _signal_or_other(m["drv"], reason)
+        if name == "builder-exit":
+            code = int(m["code"])
+            kind, hint = ("oom", HINTS["oom"]) if code == 137 else ("builder", None)
+            return Diagnosis(FailureType.BUILD, kind,
+                             f"builder for {_short(m['drv'])} failed with exit code {code}",
+                             drv=m["drv"], exit_code=code, hint=hint)
+        if name == "signal":
+            return _signal_or_other(m["drv"], f"killed by signal {m['signal']}"
+                                    + (f" ({m['name']})" if m["name"] else ""))
+        if name == "no-output":
+            return Diagnosis(FailureType.BUILD, "no-output",
+                             f"builder for {_short(m['drv'])} did not produce its output",
+                             drv=m["drv"], hint=HINTS["no-output"])
+        if name == "timeout":
+            secs = m["secs"]
+            if m["silence"]:
+                return Diagnosis(FailureType.TIMEOUT, "max-silent-time",
+                                 f"{_short(m['drv'])} printed nothing for {secs} s "
+                                 "(max-silent-time)", drv=m["drv"],
+                                 hint="the build printed nothing for too long: raise "
+                                 "`max-silent-time`, or make the build print progress")
+            return Diagnosis(FailureType.TIMEOUT, "timeout",
+                             f"{_short(m['drv'])} timed out after {secs} s (timeout)",
+                             drv=m["drv"], hint="the build ran longer than `timeout` allows: "
+                             "raise `timeout` (nix.conf or --option timeout N) or speed it up")
+        if name == "platform":
+            features = m["features"].strip()
+            kind = "system-feature" if features else "platform"
+            need = f"features {{{features}}}" if features else m["wanted"]
+            return Diagnosis(FailureType.PLATFORM, kind,
+                             f"{_short(m['drv'])} needs {need}; this machine is {m['have']}",
+                             drv=m["drv"], hint=_platform_hint(m["wanted"], features, m["have"]))
+        if name.startswith("dependencies"):
+            return Diagnosis(FailureType.DEPENDENCY, "dependency",
+                             f"{m['n']} dependencies of {_short(m['drv'])} failed to build",
+                             drv=m["drv"])
+        if name.startswith("substitution"):
+            drv = groups.get("drv")
+            what = _short(drv) if drv else m["path"].rsplit("/", 1)[-1]
+            return Diagnosis(FailureType.OTHER, "substitution",
+                             f"could not substitute {what} from the binary cache", drv=drv,
+                             hint=HINTS["substitution"])
+        if name == "build-summary":
+            return Diagnosis(FailureType.OTHER, "summary", _one_line(text))
+    return None
+
+
+def _signal_or_other(drv: str, reason: str) -> Diagnosis:
+    sig = re.search(r"signal (\d+)", reason)
+    if sig:
+        number = int(sig[1])
+        oom = number == 9
+        return Diagnosis(FailureType.BUILD, "oom" if oom else "signal",
+                         f"builder for {_short(drv)} was {reason}", drv=drv, signal=number,
+                         hint=HINTS["oom"] if oom else None)
+    return Diagnosis(FailureType.BUILD, "builder", f"{_short(drv)}: {reason}", drv=drv)
 
 
 @dataclass(frozen=True)
@@ -70,36 +256,307 @@ class BuildError:
     type: FailureType
     message: str
     dependencies: int | None = None
-
-
-_BUILDER_FAILED = re.compile(
-    r"builder for '(?P<drv>/nix/store/[^']+\.drv)' failed with exit code (?P<code>\d+)")
-_CANNOT_BUILD = re.compile(
-    r"Cannot build '(?P<drv>/nix/store/[^']+\.drv)'\.?\s*Reason:\s*(?P<reason>[^\n]*)", re.S)
-_DEPS_FAILED = re.compile(
-    r"(?P<n>\d+) dependenc(?:y|ies) of derivation '(?P<drv>/nix/store/[^']+\.drv)' failed to build")
+    diagnosis: Diagnosis | None = None
 
 
 def build_error(message: str) -> BuildError | None:
     """Classify one Nix error message from a build; None when it names no derivation."""
-    text = clean(message)
-    if m := _BUILDER_FAILED.search(text):
-        return BuildError(m["drv"], FailureType.BUILD,
-                          f"builder for {_short(m['drv'])} failed with exit code {m['code']}")
-    if m := _CANNOT_BUILD.search(text):
-        reason = m["reason"].strip().rstrip(".")
-        if re.search(r"dependenc", reason):
-            return BuildError(m["drv"], FailureType.DEPENDENCY,
-                              f"{_short(m['drv'])}: {reason}")
-        return BuildError(m["drv"], FailureType.BUILD, f"{_short(m['drv'])}: {reason}")
-    if m := _DEPS_FAILED.search(text):
-        return BuildError(m["drv"], FailureType.DEPENDENCY,
-                          f"{m['n']} dependencies of {_short(m['drv'])} failed to build",
-                          int(m["n"]))
+    found = _build_diagnosis(clean(message))
+    if found is None or found.drv is None or found.kind == "summary":
+        return None
+    deps = re.search(r"(\d+) dependenc", message)
+    return BuildError(found.drv, found.type, found.message,
+                      int(deps[1]) if deps and found.type is FailureType.DEPENDENCY else None,
+                      found)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation errors.
+
+_ERROR_LINE = re.compile(r"^\s*error:\s?(.*)$")
+_POS = re.compile(
+    r"\bat (?:\"(?P<qpath>[^\"]+)\"|(?P<path>«[^»]*»|<[^>]*>|/[^:\s]+|[A-Za-z]:[^:\s]+))"
+    r":(?P<line>\d+):(?P<col>\d+)")
+_SOURCE = re.compile(r"^/nix/store/(?P<hash>[a-z0-9]{32})-[^/]*source(?P<rel>/.*)?$")
+_MISSING_PATH = re.compile(
+    rf"(?:getting status of|opening file|path|reading file|"
+    rf"source tree referenced by {_Q}[^'’]*{_QE} does not contain a) {_Q}(?P<path>[^'’]+){_QE}"
+    r"(?:: No such file or directory| does not exist| file)")
+_NOISE = (
+    re.compile(r"^warning: not writing modified lock file of flake"),
+    re.compile(r"^warning: Git tree '.*' is dirty$"),
+    re.compile(r"^warning: creating lock file"),
+    re.compile(r"^warning: updating lock file"),
+    re.compile(r"^\s*(?:•|\u2022) (?:Added|Updated|Removed) input"),
+    re.compile(r"^\s+'[^']*' \(\d{4}-\d\d-\d\d\)$"),
+    re.compile(r"^\s+(?:→|\u2192) '"),
+    re.compile(r"^\s+follows '"),
+    re.compile(r"^\(use '--show-trace' to show detailed location information\)$"),
+    re.compile(r"^\s*… while updating the (?:lock file of flake 'path:[^']*ci-nix-helper-|flake input 'flake')"),
+)
+
+
+def strip_noise(text: str) -> list[str]:
+    """Lines of Nix's stderr without what ci-nix's helper flake adds (lock file notes)."""
+    return [line for line in clean(text).splitlines()
+            if not any(p.search(line) for p in _NOISE)]
+
+
+@dataclass(frozen=True)
+class _Pos:
+    index: int  # line number in the error text
+    path: str
+    line: int
+    column: int
+    store_hash: str | None
+    rel: str | None  # path inside a /nix/store/...-source tree
+
+
+def _positions(lines: list[str]) -> list[_Pos]:
+    found = []
+    for index, text in enumerate(lines):
+        for m in _POS.finditer(text):
+            path = m["qpath"] or m["path"]
+            if path.startswith(("«", "<")):
+                continue  # «string», <nix/derivation-internal.nix>: nowhere a user can go
+            source = _SOURCE.match(path)
+            found.append(_Pos(index, path, int(m["line"]), int(m["col"]),
+                              source["hash"] if source else None,
+                              (source["rel"] or "/").lstrip("/") if source else None))
+    # ci-nix's own helper flake: a source tree with eval.nix; none of its positions help anyone
+    helper = {p.store_hash for p in found if p.rel == "eval.nix"}
+    return [p for p in found if p.store_hash is None or p.store_hash not in helper]
+
+
+def _message(lines: list[str]) -> tuple[int, str]:
+    """(line index, text) of the innermost error message: the last `error:` with text."""
+    best: tuple[int, str] | None = None
+    for index, line in enumerate(lines):
+        m = _ERROR_LINE.match(line)
+        if m is None:
+            continue
+        text = m[1].strip()
+        if not text and index + 1 < len(lines):
+            # Nix 2.8 put a bare "error:" line before messages that start on the next line
+            nxt = lines[index + 1].strip()
+            if nxt and not nxt.startswith("…"):
+                text = nxt
+        if text and not text.startswith("--- "):
+            best = (index, text)
+    if best is not None:
+        return best
+    rest = [line.strip() for line in lines if line.strip()]
+    return (len(lines) - 1, rest[-1] if rest else "evaluation failed")
+
+
+def _choose_position(positions: list[_Pos], message_at: int, flake: Flake | None) -> _Pos | None:
+    """The position that says most: right after the message, else the innermost trace frame.
+
+    With a flake known, a position outside its repo (nixpkgs, another input) gives way to the
+    innermost one inside the repo, which is where the user can change something.
+    """
+    after = [p for p in positions if p.index >= message_at]
+    before = [p for p in positions if p.index < message_at]
+    ordered = after[:1] + list(reversed(before)) + after[1:]
+    if not ordered:
+        return None
+    if flake is None:
+        return ordered[0]
+    for pos in ordered:
+        if pos.rel is not None and (flake.repo.path / pos.rel).is_file():
+            return pos
     return None
 
 
-def _short(drv: str) -> str:
-    """hello-1.0.drv for /nix/store/<hash>-hello-1.0.drv."""
-    name = drv.rsplit("/", 1)[-1]
-    return name.split("-", 1)[1] if "-" in name else name
+def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, str, str | None]:
+    """(type, kind, hint) for an evaluation error message."""
+    trace = "\n".join(lines)
+    if "infinite recursion encountered" in trace:
+        return FailureType.EVAL, "infinite-recursion", HINTS["infinite-recursion"]
+    if re.search(r"does not provide attribute", message):
+        did = re.search(r"Did you mean ([^?]+)\?", trace)
+        hint = HINTS["missing-flake-output"] + (f"; did you mean {did[1].strip()}?" if did else "")
+        return FailureType.EVAL, "missing-flake-output", hint
+    if re.search(r"attribute '[^']*' missing", message):
+        return FailureType.EVAL, "missing-attribute", HINTS["missing-attribute"]
+    if "hash mismatch" in message:
+        return FailureType.HASH_MISMATCH, "hash-mismatch", None
+    if re.search(r"unable to download|error: Couldn't resolve host|HTTP error \d+", message):
+        return FailureType.OTHER, "download", HINTS["download"]
+    if re.search(r"assertion .* failed", message) or "condition of the assertion" in trace:
+        return FailureType.EVAL, "assert", None
+    if message.startswith("undefined variable"):
+        return FailureType.EVAL, "undefined-variable", None
+    if message.startswith("syntax error"):
+        return FailureType.EVAL, "syntax", None
+    if re.search(r"^(?:cannot (?:add|coerce|compare|convert)|value is .* while .* was expected"
+                 r"|expected a .* but found)", message):
+        return FailureType.EVAL, "type", None
+    if "while calling the 'throw' builtin" in trace or "while calling the 'abort' builtin" in trace:
+        return FailureType.EVAL, "throw", None
+    return FailureType.EVAL, "error", None
+
+
+def diagnose_eval(stderr: str, flake: Flake | None = None) -> Diagnosis:
+    """An evaluation error (a failed `nix eval` or the eval part of `nix build`)."""
+    lines = [line for line in strip_noise(stderr) if line.strip() or True]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if any(line.strip() == "Killed" for line in lines[-3:]) and not any(
+            _ERROR_LINE.match(line) for line in lines):
+        return Diagnosis(FailureType.OTHER, "oom", "nix was killed (signal 9) while evaluating",
+                         hint=HINTS["oom"], log=tail(lines))
+    at, message = _message(lines)
+    built = _build_diagnosis("\n".join(lines[at:]))
+    if built is not None and built.kind != "summary":
+        # a build during evaluation (import-from-derivation, fetchers): same classification
+        return replace(built, log=tail(lines))
+    kind_type, kind, hint = _eval_kind(message, lines)
+    file = line_no = column = None
+    missing = _MISSING_PATH.search(message)
+    if missing is not None:
+        source = _SOURCE.match(missing["path"])
+        if source is not None and source["rel"] and source["rel"] != "/":
+            kind, hint = "untracked-file", HINTS["untracked-file"]
+            file = source["rel"].lstrip("/")
+            if flake is not None and flake.subdir and not (flake.repo.path / file).exists() \
+                    and (flake.path / file).parent.exists():
+                file = f"{flake.subdir}/{file}"
+        elif "does not contain a" in message:
+            kind, hint, file = "untracked-file", HINTS["untracked-file"], missing["path"].lstrip("/")
+        elif missing["path"].startswith("/nix/store/"):
+            kind, hint = "missing-store-path", HINTS["missing-store-path"]
+    if "condition of the assertion" in "\n".join(lines) and "assertion" not in message:
+        cond = re.search(r"condition of the assertion '(.*)'", "\n".join(lines))
+        message = f"assertion '{cond[1]}' failed: {message}" if cond else message
+    pos = _choose_position(_positions(lines), at, flake)
+    if pos is not None and file is None:
+        file, line_no, column = pos.rel if pos.rel is not None else pos.path, pos.line, pos.column
+    where = f" at {file}:{line_no}:{column}" if line_no is not None else ""
+    return Diagnosis(kind_type, kind, _one_line(message + where), file=file, line=line_no,
+                     column=column, hint=hint, log=tail(lines))
+
+
+def eval_failure(stderr: str, flake: Flake | None = None) -> Failure:
+    """An evaluation error from a failed `nix eval`."""
+    return diagnose_eval(stderr, flake).failure()
+
+
+def simple_eval_failure(message: str) -> Failure:
+    return Failure(type=FailureType.EVAL, message=_one_line(message), log=message)
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole logs (`ci-nix junit`): plain text and internal-json, from any Nix version.
+
+_BLOCK_START = re.compile(
+    r"^(?:error:|builder for '|builder for ‘|cannot build derivation |hash mismatch in "
+    r"fixed-output derivation|fixed-output derivation produced path|building of '|Killed$)")
+# Nix <= 2.3 printed traces and the final message unindented
+_CONTINUATION = re.compile(r"^(?:while |infinite recursion encountered|undefined variable)")
+_SKIP = re.compile(r"^(?:error \(ignored\)|warning:)")
+_ACT_BUILD = 105
+_RES_BUILD_LOG_LINE = 101
+
+
+@dataclass
+class _LogReader:
+    """Folds a captured log into error blocks and per-derivation build output."""
+
+    blocks: list[list[str]]
+    logs: dict[str, list[str]]
+    activities: dict[int, str]
+    current: list[str] | None = None
+
+    def text_line(self, line: str) -> None:
+        line = clean(line).rstrip()
+        if self.current is not None and (not line or line[:1].isspace()
+                                         or _CONTINUATION.match(line)):
+            self.current.append(line)
+            return
+        self.current = None
+        if _SKIP.match(line):
+            return
+        if _BLOCK_START.match(line):
+            self.current = [line]
+            self.blocks.append(self.current)
+
+    def event(self, event: dict[str, object]) -> None:
+        action = event.get("action")
+        fields = event.get("fields")
+        if action == "start" and event.get("type") == _ACT_BUILD and isinstance(fields, list):
+            drv = str(fields[0])
+            self.activities[int(str(event.get("id", -1)))] = drv
+            self.logs.setdefault(drv, [])
+        elif (action == "result" and event.get("type") == _RES_BUILD_LOG_LINE
+              and isinstance(fields, list)):
+            drv_for = self.activities.get(int(str(event.get("id", -1))))
+            if drv_for is not None:
+                self.logs[drv_for].append(clean(str(fields[0])))
+        elif action == "msg" and event.get("level") == 0:
+            self.current = None
+            self.blocks.append(clean(str(event.get("msg", ""))).splitlines())
+
+    def feed(self, line: str) -> None:
+        if line.startswith("@nix "):
+            try:
+                event = json.loads(line[5:])
+            except json.JSONDecodeError:
+                return
+            if isinstance(event, dict):
+                self.event(event)
+            return
+        self.text_line(line)
+
+
+def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
+    """Every failure a captured Nix log reports: one per derivation, evaluation errors after."""
+    reader = _LogReader([], {}, {})
+    for line in lines:
+        reader.feed(line.rstrip("\n"))
+    by_drv: dict[str, Diagnosis] = {}
+    others: list[Diagnosis] = []
+    for block in reader.blocks:
+        text = "\n".join(block).strip()
+        if not text:
+            continue
+        found = _build_diagnosis(text)
+        if found is None:
+            found = diagnose_eval(text)
+        if found.kind == "summary":
+            continue
+        quoted = [m[1] for m in map(_LOG_LINE.match, block[1:]) if m]
+        if found.drv is None:
+            others.append(replace(found, log=found.log or tail(block)))
+            continue
+        log = tail(reader.logs.get(found.drv) or quoted)
+        previous = by_drv.get(found.drv)
+        if previous is None or (previous.type is FailureType.DEPENDENCY
+                                and found.type is not FailureType.DEPENDENCY):
+            by_drv[found.drv] = replace(found, log=log or (previous.log if previous else ""))
+        elif not previous.log and log:
+            by_drv[found.drv] = replace(previous, log=log)
+    failed = [d for d in by_drv.values() if d.type is not FailureType.DEPENDENCY]
+    result = []
+    for diag in by_drv.values():
+        if diag.type is FailureType.DEPENDENCY and failed:
+            culprit = failed[0]
+            diag = replace(diag, dependency=culprit.drv, exit_code=culprit.exit_code,
+                           message=f"dependency failed: {', '.join(_short(d.drv or '') for d in failed)}"
+                                   f" ({culprit.message})", log=diag.log or culprit.log)
+        result.append(_with_oom_hint(diag))
+    return result + others
+
+
+def _with_oom_hint(diag: Diagnosis) -> Diagnosis:
+    # compilers killed by the OOM killer often make the builder exit non-zero, not by signal
+    if diag.hint is None and re.search(r"Killed signal terminated program|Out of memory|"
+                                       r"out of memory|std::bad_alloc|signal: 9, SIGKILL",
+                                       diag.log):
+        return replace(diag, kind="oom", hint=HINTS["oom"])
+    return diag
+
+
+def read_log(path: Path) -> list[str]:
+    """A captured log's lines (undecodable bytes replaced; Nix logs are not always UTF-8)."""
+    return path.read_bytes().decode("utf-8", errors="replace").splitlines()

@@ -1,0 +1,71 @@
+"""Every captured Nix output in tests/data is classified as its sidecar .expected.json says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ci_nix import diagnose
+from ci_nix.diagnose import Diagnosis
+
+DATA = Path(__file__).resolve().parent / "data"
+CORPUS = sorted(DATA.glob("*/*.expected.json"))
+
+
+def load(expected_file: Path) -> tuple[str, dict[str, Any]]:
+    log = Path(str(expected_file).removesuffix(".expected.json") + ".log")
+    return log.read_text(), json.loads(expected_file.read_text())
+
+
+def diagnosis_for(text: str, expected: dict[str, Any]) -> tuple[Diagnosis, list[Diagnosis]]:
+    if expected["mode"] == "helper":
+        found = diagnose.diagnose_eval(text)
+        return found, [found]
+    found_all = diagnose.parse_log(text.splitlines())
+    assert found_all, "no failure found in the log"
+    if "drv" in expected:
+        named = [d for d in found_all if d.drv and d.drv.endswith("-" + expected["drv"])]
+        assert named, f"no failure for {expected['drv']}: {found_all}"
+        return named[0], found_all
+    return found_all[0], found_all
+
+
+@pytest.mark.parametrize("expected_file", CORPUS,
+                         ids=[f"{p.parent.name}/{p.name.removesuffix('.expected.json')}"
+                              for p in CORPUS])
+def test_corpus_entry_is_classified(expected_file: Path) -> None:
+    text, expected = load(expected_file)
+    found, found_all = diagnosis_for(text, expected)
+    assert found.type.value == expected["type"]
+    if "kind" in expected:
+        assert found.kind == expected["kind"]
+    for key in ("message", "log"):
+        if expected.get(key):
+            assert expected[key] in getattr(found, key)
+    if expected.get("hint"):
+        assert found.hint is not None and expected["hint"] in found.hint
+    for key in ("file", "line", "column"):
+        if key in expected:
+            assert getattr(found, key) == expected[key], key
+    for key in ("exit_code", "specified", "got"):
+        if key in expected:
+            assert getattr(found, key) == expected[key], key
+    if "dependency" in expected:
+        assert found.dependency is not None and found.dependency.endswith(
+            "-" + expected["dependency"])
+    if "count" in expected:
+        assert len(found_all) == expected["count"]
+    # what every report shows: one clean line
+    assert "\n" not in found.message and "\x1b" not in found.message
+
+
+def test_corpus_is_large_and_spans_versions() -> None:
+    versions = {json.loads(p.read_text())["nix"] for p in CORPUS}
+    exact = {v for v in versions if not v.startswith("unstated")}
+    assert len(CORPUS) >= 40
+    assert len(exact) >= 4, exact
+    for p in CORPUS:
+        assert json.loads(p.read_text())["source"]
