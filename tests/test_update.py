@@ -195,6 +195,11 @@ def test_single_repo_dry_run_then_github_outputs(estate: tuple[Path, Path], fake
     assert git(checkout, "status", "--porcelain") == ""  # the lock went to the branch only
     assert forgefakes.TOKEN not in (checkout / ".git" / "config").read_text()
 
+    per_input = tmp_path / "per-input.yaml"
+    per_input.write_text("update: {group: false}\n")
+    result = cli("update", checkout, "--config", per_input, "--dry-run")
+    assert "(branch ci-nix/flake-update-modules, dry run)" in result.stdout, result.stderr
+
     result = cli("update", checkout, "--config", config, "--input", "nope", "--dry-run")
     assert result.returncode == 2 and "no flake has an input named 'nope'" in result.stderr
 
