@@ -1,0 +1,174 @@
+"""A small real HTTP binary cache on 127.0.0.1 for tests: stores what Nix PUTs, answers GET/HEAD.
+
+Fault switches (for retry tests): `fail(mode, methods, after, times)` makes matching requests
+answer 500, hang until the cache is stopped or the fault cleared, or drop the connection.
+"""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+CACHE_INFO = b"StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n"
+
+
+@dataclass
+class Fault:
+    mode: str  # "500" | "hang" | "close"
+    methods: frozenset[str]
+    after: int = 0  # let this many matching requests through first
+    times: int | None = None  # then fault this many (None: every one)
+    seen: int = 0
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    status: int | None  # None: the connection was dropped or hung
+
+
+@dataclass
+class BinaryCache:
+    """`with BinaryCache() as cache: cache.url` is a writable http:// binary cache store."""
+
+    files: dict[str, bytes] = field(default_factory=lambda: {"/nix-cache-info": CACHE_INFO})
+    requests: list[Request] = field(default_factory=list)
+    fault: Fault | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _released: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self) -> BinaryCache:
+        cache = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Nix and ci-nix reuse connections
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                cache._serve(self, body=True)
+
+            def do_HEAD(self) -> None:
+                cache._serve(self, body=False)
+
+            def do_PUT(self) -> None:
+                cache._put(self)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def fail(self, mode: str, methods: Iterable[str] = ("GET", "HEAD", "PUT"), after: int = 0,
+             times: int | None = None) -> None:
+        """From now on fault matching requests (after `after` of them went through)."""
+        with self._lock:
+            self.fault = Fault(mode, frozenset(methods), after, times)
+            self._released.clear()
+
+    def heal(self) -> None:
+        """Clear the fault and release hanging requests."""
+        with self._lock:
+            self.fault = None
+        self._released.set()
+
+    def narinfos(self) -> set[str]:
+        """Store path hashes with a .narinfo in the cache."""
+        with self._lock:
+            return {name[1:-len(".narinfo")] for name in self.files if name.endswith(".narinfo")}
+
+    def count(self, method: str, suffix: str = "") -> int:
+        """Requests seen with this method whose path ends with suffix (answered or not)."""
+        with self._lock:
+            return sum(r.method == method and r.path.endswith(suffix) for r in self.requests)
+
+    # --- request handling ------------------------------------------------------------------
+
+    def _faulted(self, handler: http.server.BaseHTTPRequestHandler) -> bool:
+        """Apply the fault to this request, if it matches; True when it was handled."""
+        with self._lock:
+            fault = self.fault
+            if fault is None or handler.command not in fault.methods:
+                return False
+            fault.seen += 1
+            if fault.seen <= fault.after:
+                return False
+            if fault.times is not None and fault.seen > fault.after + fault.times:
+                return False
+        if fault.mode == "500":
+            self._drain(handler)
+            self._answer(handler, 500, b"injected failure\n")
+        elif fault.mode == "hang":
+            self._record(handler, None)
+            self._released.wait()
+            handler.close_connection = True
+        elif fault.mode == "close":
+            self._record(handler, None)
+            handler.close_connection = True
+            handler.connection.close()
+        else:
+            raise AssertionError(fault.mode)
+        return True
+
+    def _record(self, handler: http.server.BaseHTTPRequestHandler, status: int | None) -> None:
+        with self._lock:
+            self.requests.append(Request(handler.command, handler.path.split("?")[0], status))
+
+    def _answer(self, handler: http.server.BaseHTTPRequestHandler, status: int, body: bytes,
+                send_body: bool = True) -> None:
+        self._record(handler, status)
+        handler.send_response(status)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.send_header("Content-Type", "text/plain" if status != 200
+                            else "application/octet-stream")
+        handler.end_headers()
+        if send_body:
+            handler.wfile.write(body)
+
+    def _serve(self, handler: http.server.BaseHTTPRequestHandler, body: bool) -> None:
+        if self._faulted(handler):
+            return
+        path = handler.path.split("?")[0]
+        with self._lock:
+            data = self.files.get(path)
+        if data is None:
+            self._answer(handler, 404, b"not found\n", body)
+        else:
+            self._answer(handler, 200, data, body)
+
+    def _drain(self, handler: http.server.BaseHTTPRequestHandler) -> bytes:
+        if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(handler.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    handler.rfile.readline()
+                    return b"".join(chunks)
+                chunks.append(handler.rfile.read(size))
+                handler.rfile.readline()
+        length = int(handler.headers.get("Content-Length") or 0)
+        return handler.rfile.read(length) if length else b""
+
+    def _put(self, handler: http.server.BaseHTTPRequestHandler) -> None:
+        if self._faulted(handler):
+            return
+        data = self._drain(handler)
+        with self._lock:
+            self.files[handler.path.split("?")[0]] = data
+        self._answer(handler, 200, b"")

@@ -1,0 +1,222 @@
+"""Cache status queries against a real HTTP cache, and pushes through fake attic/cachix binaries."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+from httpcache import BinaryCache
+
+from ci_nix import cache
+from ci_nix.config import CacheConfig
+from ci_nix.models import Case, Job, RunReport, Status
+from ci_nix.tools.nix import Nix
+
+FAKES = Path(__file__).resolve().parent / "fakes"
+TOKEN = "s3cr3t-attic-token-0123456789"
+OUT = "/nix/store/0c8z0jz5gbp3rl4f9dzvhl8m1f0a8y1v-greeting-1.0"
+DEV = "/nix/store/1gk6mq4zf4kj7m4l0ddyqgzjc7r4jdc2-greeting-1.0-dev"
+OTHER = "/nix/store/2dq3pw3bkvf9l0b8w3sbsq1j1qvcsbyd-motd"
+FAST = {"CI_NIX_CACHE_RETRY_BASE": "0.01", "CI_NIX_CACHE_RETRY_TOTAL": "30",
+        "CI_NIX_CACHE_TIMEOUT": "2", "CI_NIX_CACHE_RETRY_ATTEMPTS": "3"}
+
+
+def narinfo(path: str) -> bytes:
+    return f"StorePath: {path}\nURL: nar/x.nar\nCompression: none\n".encode()
+
+
+def jobs_and_cases(*paths: tuple[str, ...], failed: int | None = None
+                   ) -> tuple[list[Job], list[Case]]:
+    jobs, cases = [], []
+    for i, outs in enumerate(paths):
+        job = Job("modules", ("packages", "x86_64-linux", f"p{i}"), "x86_64-linux",
+                  f"/nix/store/{'a' * 32}-p{i}.drv",
+                  tuple((f"o{n}", path) for n, path in enumerate(outs)))
+        jobs.append(job)
+        status = Status.FAILED if i == failed else Status.PASSED
+        cases.append(Case(job.flake, job.name, status, system=job.system))
+    return jobs, cases
+
+
+@pytest.fixture
+def record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "calls.jsonl"
+    monkeypatch.setenv("FAKE_CLIENT_RECORD", str(path))
+    return path
+
+
+def calls(record: Path) -> list[dict]:
+    return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "CI_NIX_ATTIC": str(FAKES / "attic"),
+            "CI_NIX_CACHIX": str(FAKES / "cachix"), "ATTIC_TOKEN": TOKEN, **FAST}
+
+
+def fake_fails(monkeypatch: pytest.MonkeyPatch, times: int, stderr: str) -> None:
+    """The fake client (a child process: it sees os.environ) fails its first `times` calls."""
+    monkeypatch.setenv("FAKE_CLIENT_FAIL_TIMES", str(times))
+    monkeypatch.setenv("FAKE_CLIENT_FAIL_STDERR", stderr)
+
+
+ATTIC = CacheConfig(type="attic", server="https://attic.example.com", name="infra",
+                    token_env="ATTIC_TOKEN")
+CACHIX = CacheConfig(type="cachix", name="mycache", token_env="ATTIC_TOKEN")
+
+
+# --- status queries ----------------------------------------------------------------------------
+
+def test_http_query_reports_each_path_in_one_batch() -> None:
+    with BinaryCache() as server:
+        server.files["/infra/" + cache.narinfo_name(OUT)] = narinfo(OUT)
+        # a narinfo for another path under the same hash prefix is not "cached"
+        server.files["/infra/" + cache.narinfo_name(DEV)] = narinfo(OTHER)
+        answer = cache.query(server.url + "/infra", [OUT, DEV, OTHER, OUT])
+        assert answer.error is None
+        assert answer.cached == {OUT}
+        assert server.count("GET", ".narinfo") == 3  # each distinct path asked once
+
+
+def test_http_query_retries_server_errors_then_answers() -> None:
+    with BinaryCache() as server:
+        server.files["/" + cache.narinfo_name(OUT)] = narinfo(OUT)
+        server.fail("500", methods=["GET"], times=2)
+        answer = cache.query(server.url, [OUT], policy=cache.RetryPolicy.from_env(FAST))
+        assert answer.cached == {OUT}
+        assert [r.status for r in server.requests] == [500, 500, 200]
+
+
+@pytest.mark.parametrize("mode", ["500", "hang", "close"])
+def test_http_query_gives_up_and_says_so(mode: str) -> None:
+    with BinaryCache() as server:
+        server.files["/" + cache.narinfo_name(OUT)] = narinfo(OUT)
+        server.fail(mode, methods=["GET"])
+        answer = cache.query(server.url, [OUT], policy=cache.RetryPolicy.from_env(
+            {**FAST, "CI_NIX_CACHE_TIMEOUT": "0.5"}))
+        server.heal()
+    assert answer.cached == frozenset() and answer.error is not None
+    assert server.url.removeprefix("http://") in answer.error
+    assert server.count("GET") == 3  # bounded attempts
+
+
+def test_file_query_looks_at_narinfo_files(tmp_path: Path) -> None:
+    (tmp_path / cache.narinfo_name(OUT)).write_bytes(narinfo(OUT))
+    answer = cache.query(f"file://{tmp_path}", [OUT, DEV])
+    assert answer.cached == {OUT} and answer.error is None
+
+
+def test_default_substituters() -> None:
+    assert cache.default_substituter(ATTIC) == "https://attic.example.com/infra"
+    assert cache.default_substituter(CACHIX) == "https://mycache.cachix.org"
+    assert cache.default_substituter(CacheConfig(type="nix", server="file:///srv/c?compression=zstd")
+                                     ) == "file:///srv/c"
+    assert cache.default_substituter(CacheConfig(type="nix", server="ssh://builder")) is None
+
+
+# --- attic -------------------------------------------------------------------------------------
+
+def test_attic_push_exact_call_token_only_in_private_config(record: Path, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    jobs, cases = jobs_and_cases((OUT, DEV), (OTHER,), failed=1)
+    outcome = cache.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
+    assert outcome.cases == () and outcome.paths == (OUT, DEV)
+    [call] = calls(record)
+    assert call["argv"] == ["push", "ci-nix:infra", OUT, DEV]  # the failed job is not pushed
+    config = tomllib.loads(call["config"])
+    assert config == {"default-server": "ci-nix",
+                      "servers": {"ci-nix": {"endpoint": "https://attic.example.com",
+                                             "token": TOKEN}}}
+    assert call["config_mode"] == 0o600 and call["config_dir_mode"] == 0o700
+    assert not Path(call["config_path"]).exists()  # removed after the push
+    assert TOKEN not in json.dumps(call["argv"])
+    assert call["env"]["XDG_CONFIG_HOME"] != os.environ.get("XDG_CONFIG_HOME")
+    assert "$ " + str(FAKES / "attic") + " push ci-nix:infra" in caplog.text
+    assert TOKEN not in caplog.text
+
+
+def test_attic_outputs_mode_and_long_lists_use_flags(record: Path) -> None:
+    many = tuple(f"/nix/store/{i:032d}-p{i}" for i in range(250))
+    jobs, cases = jobs_and_cases(many)
+    outputs = CacheConfig(**{**ATTIC.__dict__, "push": "outputs"})
+    cache.push(outputs, None, jobs, cases, Nix(("nix",)), env())
+    [call] = calls(record)
+    assert call["argv"] == ["push", "ci-nix:infra", "--no-closure", "--stdin"]
+    assert call["stdin"].splitlines() == sorted(many)
+
+
+def test_attic_transient_failures_are_retried_and_logged(record: Path, caplog, monkeypatch) -> None:
+    jobs, cases = jobs_and_cases((OUT,))
+    fake_fails(monkeypatch, 2, "Error: error sending request for url (https://attic.example.com"
+               "/_api/v1/cache-config/infra): connection error: Connection reset by peer")
+    outcome = cache.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
+    assert len(calls(record)) == 3 and outcome.cases == ()
+    retries = [r for r in caplog.records if "retrying in" in r.getMessage()]
+    assert len(retries) == 2 and "attempt 1 of 3" in retries[0].getMessage()
+    assert "pushed 1 paths" in outcome.notes[0]
+
+
+def test_attic_gives_up_after_bounded_attempts_and_reports(record: Path, monkeypatch) -> None:
+    jobs, cases = jobs_and_cases((OUT,))
+    fake_fails(monkeypatch, 99, "Error: HTTP 502 Bad Gateway")
+    outcome = cache.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
+    assert len(calls(record)) == 3
+    [case] = outcome.cases
+    assert (case.flake, case.name, case.status) == ("ci-nix.cache", "push", Status.FAILED)
+    assert "502 Bad Gateway" in case.failure.message and not case.required
+    report = RunReport(suites=("modules",), cases=(*cases, case))
+    assert report.exit_code == 0  # not required: the build results decide
+
+    required = CacheConfig(**{**ATTIC.__dict__, "required": True})
+    outcome = cache.push(required, None, jobs, cases, Nix(("nix",)), env())
+    assert RunReport(suites=("modules",), cases=(*cases, *outcome.cases)).exit_code == 1
+
+
+def test_attic_permanent_failure_is_not_retried(record: Path, monkeypatch) -> None:
+    jobs, cases = jobs_and_cases((OUT,))
+    fake_fails(monkeypatch, 99, f"Error: Unauthorized: token {TOKEN} rejected (401)")
+    outcome = cache.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
+    assert len(calls(record)) == 1
+    [case] = outcome.cases
+    assert TOKEN not in case.failure.message + case.failure.log  # masked
+
+
+def test_no_push_and_missing_token(record: Path) -> None:
+    jobs, cases = jobs_and_cases((OUT,))
+    assert cache.push(ATTIC, False, jobs, cases, Nix(("nix",)), env()).paths == ()
+    none = CacheConfig(**{**ATTIC.__dict__, "push": "none"})
+    assert cache.push(none, None, jobs, cases, Nix(("nix",)), env()).paths == ()
+    no_token = {k: v for k, v in env().items() if k != "ATTIC_TOKEN"}
+    outcome = cache.push(ATTIC, None, jobs, cases, Nix(("nix",)), no_token)
+    assert outcome.cases == () and "ATTIC_TOKEN is not set" in outcome.notes[0]
+    assert calls(record) == []
+    assert cache.push(none, True, jobs, cases, Nix(("nix",)), env()).paths == (OUT,)  # --push
+    assert calls(record)[0]["argv"] == ["push", "ci-nix:infra", OUT]
+
+
+# --- cachix ------------------------------------------------------------------------------------
+
+def test_cachix_push_token_in_environment_and_retry(record: Path, caplog, monkeypatch) -> None:
+    jobs, cases = jobs_and_cases((OUT, DEV))
+    fake_fails(monkeypatch, 1, "cachix: HttpExceptionRequest Request { host = \"mycache.cachix.org\""
+               " } (ConnectionFailure Network.Socket.connect: <socket: 11>: does not exist)")
+    outcome = cache.push(CACHIX, None, jobs, cases, Nix(("nix",)), env())
+    _first, second = calls(record)
+    # "does not exist" here is a socket error inside a network failure: the retry still happens
+    assert second["argv"] == ["push", "mycache", OUT, DEV]
+    assert second["env"]["CACHIX_AUTH_TOKEN"] == TOKEN
+    assert TOKEN not in json.dumps(second["argv"]) and TOKEN not in caplog.text
+    assert outcome.cases == ()
+
+
+def test_transient_classification() -> None:
+    assert cache.is_transient("error: unable to upload 'http://c/nar/x': HTTP error 503")
+    assert cache.is_transient("Couldn't connect to server (7)")
+    assert cache.is_transient("ci-nix: attic: no answer within 30s")
+    assert not cache.is_transient("error: unable to upload 'http://c/nar/x': HTTP error 401")
+    assert not cache.is_transient("Error: FileNotFound: The requested cache does not exist.")
+    assert not cache.is_transient("error: path '/nix/store/x' is not valid")
