@@ -181,6 +181,8 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     if only is not None:
         found = {(e.target.flake.id, name) for e in evals
                  for name in [j.name for j in e.jobs] + [c.name for c in e.cases]}
+        # a matrix entry for a flake that failed as a whole is `--only FLAKE#flake.nix`
+        found |= {(c.flake, c.name) for c in progress.cases}
         missing = sorted(only - found)
         if missing:
             flake, attr = missing[0]

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import shlex
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -154,3 +155,23 @@ def test_same_derivation_is_built_once_and_reported_under_each_name(tmp_path: Pa
     matrix = cli("matrix", "--all", repo, "--format", "json")
     entries = json.loads(matrix.stdout)["entries"]
     assert sorted(len(e["attrs"]) for e in entries) == [1, 3]
+
+
+def test_a_flake_broken_as_a_whole_gets_a_runnable_matrix_entry(tmp_path: Path, nix_bin: str,
+                                                                cli) -> None:
+    gen = generate.generate(tmp_path / "ws", flakes=2, attrs=2, broken=())
+    broken = gen.root / "f01"
+    (broken / "flake.nix").write_text("{ outputs = { self }: { packages = ; }; }\n")
+    subprocess.run(["git", "-C", str(broken), "-c", "user.name=t", "-c", "user.email=t@e",
+                    "commit", "-qam", "break"], check=True)
+    result = cli("matrix", "--all", gen.root, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [(f["flake"], f["attr"]) for f in data["failures"]] == [("f01", "flake.nix")]
+    [entry] = [e for e in data["entries"] if e["flake"] == "f01"]
+    junit = tmp_path / "job.xml"
+    result = cli("run", *shlex.split(entry["args"]), "--junit", junit)
+    assert result.returncode == 1, result.stderr
+    [case] = list(ET.parse(junit).iter("testcase"))
+    assert (case.get("classname"), case.get("name")) == ("f01", "flake.nix")
+    assert case.find("failure") is not None
