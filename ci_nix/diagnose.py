@@ -434,7 +434,22 @@ def diagnose_eval(stderr: str, flake: Flake | None = None) -> Diagnosis:
         file, line_no, column = pos.rel if pos.rel is not None else pos.path, pos.line, pos.column
     where = f" at {file}:{line_no}:{column}" if line_no is not None else ""
     return Diagnosis(kind_type, kind, _one_line(message + where), file=file, line=line_no,
-                     column=column, hint=hint, log=tail(lines))
+                     column=column, hint=hint, log=tail(_without_helper_frames(lines)))
+
+
+_FRAME = re.compile(r"^\s*… ")
+
+
+def _without_helper_frames(lines: list[str]) -> list[str]:
+    """The trace without frames inside ci-nix's helper (eval.nix), which only confuse readers."""
+    frames: list[list[str]] = [[]]
+    for line in lines:
+        if _FRAME.match(line) or _ERROR_LINE.match(line) or line.strip().startswith("(stack trace"):
+            frames.append([])
+        frames[-1].append(line)
+    kept = [f for f in frames if not any("-source/eval.nix:" in line for line in f)
+            and not (f and f[0].strip().startswith("(stack trace"))]
+    return [line for frame in kept for line in frame]
 
 
 def eval_failure(stderr: str, flake: Flake | None = None) -> Failure:

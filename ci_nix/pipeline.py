@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -20,7 +21,7 @@ from ci_nix import workspace as workspace_mod
 from ci_nix.errors import Cancelled, CiNixError, SelectionError
 from ci_nix.models import FLAKE_CASE, Case, Job, RunReport, Status, attr_display, parse_attr
 from ci_nix.plan import Plan
-from ci_nix.report import json_report, junit, text
+from ci_nix.report import github, gitlab, json_report, junit, text
 from ci_nix.tools import proc
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import Nix
@@ -220,3 +221,19 @@ def write_reports(report: RunReport, options: Options) -> None:
     text.write(report, sys.stdout)
     if options.junit is not None:
         sys.stdout.write(f"JUnit report: {options.junit}\n")
+    write_ci_reports(report, os.environ)
+
+
+def write_ci_reports(report: RunReport, environ: Mapping[str, str]) -> None:
+    """Annotations and summaries for the CI system ci-nix runs in (detected from its variables)."""
+    if environ.get("GITHUB_ACTIONS") == "true":
+        github.write_annotations(report, sys.stdout)
+        summary = environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            try:
+                with open(summary, "a", encoding="utf-8") as out:
+                    github.write_summary(report, out)
+            except OSError as err:
+                log.warning("cannot write the step summary %s: %s", summary, err.strerror)
+    if environ.get("GITLAB_CI") == "true":
+        gitlab.write(report, sys.stdout, now=int(time.time()))

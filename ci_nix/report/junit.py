@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from typing import TextIO
 
 import junit_xml
@@ -25,6 +26,14 @@ def _case(case: Case) -> junit_xml.TestCase:
     return test
 
 
+def _properties(case: Case) -> list[tuple[str, str]]:
+    props = [("drvPath", case.drv_path), ("system", case.system)]
+    if case.failure is not None and case.failure.file:
+        where = case.failure.file + (f":{case.failure.line}" if case.failure.line else "")
+        props.append(("file", where))
+    return [(name, value) for name, value in props if value]
+
+
 def suites(report: RunReport) -> list[junit_xml.TestSuite]:
     by_flake: dict[str, list[Case]] = {name: [] for name in report.suites}
     for case in report.cases:
@@ -38,5 +47,26 @@ def suites(report: RunReport) -> list[junit_xml.TestSuite]:
     return result
 
 
+def _ordered_cases(report: RunReport) -> list[Case]:
+    """Cases in the order suites() writes them."""
+    by_flake: dict[str, list[Case]] = {name: [] for name in report.suites}
+    for case in report.cases:
+        by_flake.setdefault(case.flake, []).append(case)
+    return [case for cases in by_flake.values() for case in cases]
+
+
 def write(report: RunReport, out: TextIO) -> None:
-    junit_xml.to_xml_report_file(out, suites(report), prettyprint=True, encoding="utf-8")
+    # junit-xml has no per-testcase <properties>: add them to the tree it builds, in its order
+    root = ET.fromstring(junit_xml.to_xml_report_string(suites(report), encoding="utf-8"))
+    elements = root.findall("./testsuite/testcase")
+    for element, case in zip(elements, _ordered_cases(report)):
+        props = _properties(case)
+        if props:
+            holder = ET.Element("properties")
+            for name, value in props:
+                ET.SubElement(holder, "property", name=name, value=value)
+            element.insert(0, holder)
+    ET.indent(root)
+    out.write('<?xml version="1.0" encoding="utf-8"?>\n')
+    out.write(ET.tostring(root, encoding="unicode"))
+    out.write("\n")

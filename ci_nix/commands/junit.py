@@ -1,0 +1,72 @@
+"""`ci-nix junit LOG... [--output FILE]`: JUnit from logs of Nix runs ci-nix did not make."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ci_nix import diagnose
+from ci_nix.commands.common import subparser
+from ci_nix.errors import CiNixError
+from ci_nix.models import Case, FailureType, RunReport, Status
+from ci_nix.report import junit, text
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparser(
+        commands, "junit", "JUnit XML from a captured Nix log",
+        "Read logs of `nix build ... 2>&1` (plain text or --log-format internal-json, any Nix "
+        "version or Lix) and write one JUnit test case per failing derivation or evaluation "
+        "error, with the same types, messages and hints as `ci-nix run`. Exit 1 when a log "
+        "reports failures, 0 when none do, 2 when a log cannot be read.")
+    parser.add_argument("logs", nargs="+", type=Path, metavar="LOG", help="captured Nix log")
+    parser.add_argument("--output", "-o", type=Path, metavar="FILE",
+                        help="write the JUnit XML here (default: standard output)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=argparse.SUPPRESS)
+    parser.set_defaults(handler=handle)
+
+
+def log_cases(suite: str, lines: Sequence[str]) -> list[Case]:
+    """One failed case per failure the log reports, named by derivation where it has one."""
+    cases: list[Case] = []
+    seen: dict[str, int] = {}
+    for found in diagnose.parse_log(lines):
+        if found.drv is not None:
+            name = diagnose.drv_name(found.drv)
+        else:
+            name = "evaluation" if found.type is FailureType.EVAL else found.kind
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name = f"{name} #{seen[name]}"
+        cases.append(Case(suite, name, Status.FAILED, drv_path=found.drv,
+                          failure=found.failure()))
+    return cases
+
+
+def handle(args: argparse.Namespace) -> int:
+    suites: list[str] = []
+    cases: list[Case] = []
+    for path in args.logs:
+        try:
+            lines = diagnose.read_log(path)
+        except OSError as err:
+            raise CiNixError(f"cannot read log {path}: {err.strerror}; pass the file "
+                             "`nix build ... 2>&1 | tee` wrote") from None
+        suites.append(str(path))
+        cases += log_cases(str(path), lines)
+    report = RunReport(suites=tuple(suites), cases=tuple(cases))
+    if args.output is None:
+        junit.write(report, sys.stdout)
+        text.write(report, sys.stderr)
+    else:
+        try:
+            with open(args.output, "w", encoding="utf-8") as out:
+                junit.write(report, out)
+        except OSError as err:
+            raise CiNixError(f"cannot write {args.output}: {err.strerror}; choose a writable "
+                             "path") from None
+        text.write(report, sys.stdout)
+        sys.stdout.write(f"JUnit report: {args.output}\n")
+    return report.exit_code

@@ -1,0 +1,94 @@
+"""GitHub Actions: `::error` annotations, `::group::` log groups, the step summary (markdown)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TextIO
+
+from ci_nix.models import Case, RunReport, Status
+
+SUMMARY_LOG_CHARS = 4000  # GitHub caps a step summary at 1 MiB; keep room for many failures
+
+
+def _data(text: str) -> str:
+    # workflow-command escaping: https://github.com/actions/toolkit/blob/main/packages/core/src/command.ts
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _prop(text: str) -> str:
+    return _data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotation(case: Case) -> str:
+    """One `::error` line for a failed case; with file/line/col where it is a place in the repo."""
+    assert case.failure is not None
+    failure = case.failure
+    props = []
+    if failure.file and failure.line is not None:
+        props += [f"file={_prop(failure.file)}", f"line={failure.line}"]
+        if failure.column is not None:
+            props.append(f"col={failure.column}")
+    elif failure.file and failure.type.value == "eval":
+        props.append(f"file={_prop(failure.file)}")
+    props.append(f"title={_prop(f'{failure.type.value}: {case.flake}#{case.name}')}")
+    message = failure.message + (f"\n\nhint: {failure.hint}" if failure.hint else "")
+    return f"::error {','.join(props)}::{_data(message)}"
+
+
+def write_annotations(report: RunReport, out: TextIO) -> None:
+    """Annotations, then each failure's log tail in a collapsed `::group::`."""
+    for case in report.failed:
+        out.write(annotation(case) + "\n")
+    for case in report.failed:
+        assert case.failure is not None
+        if not case.failure.log:
+            continue
+        out.write(f"::group::{_data(f'{case.flake}#{case.name}: {case.failure.message}')}\n")
+        # a log line that looks like a workflow command must not be run as one
+        for line in case.failure.log.splitlines():
+            out.write(("  " + line if line.startswith("::") else line) + "\n")
+        out.write("::endgroup::\n")
+    if report.error is not None:
+        out.write(f"::error title=ci-nix::{_data(report.error)}\n")
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def write_summary(report: RunReport, out: TextIO) -> None:
+    """The markdown for $GITHUB_STEP_SUMMARY: totals, failures with collapsible logs, skips."""
+    counts = Counter(case.status for case in report.cases)
+    icon = "✅" if report.exit_code == 0 else "❌"
+    out.write(f"## {icon} ci-nix: {counts[Status.FAILED]} failed, {counts[Status.PASSED]} "
+              f"passed, {counts[Status.SKIPPED]} skipped\n\n")
+    if report.error is not None:
+        out.write(f"**ci-nix could not finish:** {_md(report.error)}\n\n")
+    out.write("| flake | passed | failed | skipped |\n|---|---:|---:|---:|\n")
+    for flake in report.suites:
+        mine = Counter(c.status for c in report.cases if c.flake == flake)
+        out.write(f"| {_md(flake)} | {mine[Status.PASSED]} | {mine[Status.FAILED]} | "
+                  f"{mine[Status.SKIPPED]} |\n")
+    if report.failed:
+        out.write("\n### Failed attributes\n\n")
+        for case in report.failed:
+            assert case.failure is not None
+            failure = case.failure
+            where = (f" ({_md(failure.file)}:{failure.line})"
+                     if failure.file and failure.line is not None else "")
+            out.write(f"- **{_md(case.flake)}#{_md(case.name)}** `{failure.type.value}`: "
+                      f"{_md(failure.message)}{where}\n")
+            if failure.hint:
+                out.write(f"  - hint: {_md(failure.hint)}\n")
+            if failure.log:
+                log = failure.log[-SUMMARY_LOG_CHARS:].replace("```", "'''")
+                out.write(f"\n<details><summary>log tail</summary>\n\n```\n{log}\n```\n\n"
+                          "</details>\n\n")
+    skipped = Counter((c.skip_reason or "skipped").split(":")[0] for c in report.cases
+                      if c.status is Status.SKIPPED)
+    if skipped:
+        out.write("\n### Skipped\n\n")
+        for reason, n in sorted(skipped.items()):
+            out.write(f"- {n} {_md(reason)}\n")
+    for note in report.notes:
+        out.write(f"\n> {_md(note)}\n")

@@ -1,0 +1,83 @@
+"""JUnit: the writer's per-testcase properties, and `ci-nix junit` on captured logs."""
+
+from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from ci_nix.models import Case, Failure, FailureType, RunReport, Status
+from ci_nix.report import junit
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def cases(xml: str | Path) -> list[tuple[str | None, str | None, str | None]]:
+    root = ET.parse(xml).getroot() if isinstance(xml, Path) else ET.fromstring(xml)
+    found = []
+    for tc in root.iter("testcase"):
+        failure = tc.find("failure")
+        found.append((tc.get("name"), failure.get("type") if failure is not None else None,
+                      failure.get("message") if failure is not None else None))
+    return found
+
+
+def test_writer_adds_drv_path_and_system_properties_and_cleans_the_log() -> None:
+    failure = Failure(FailureType.BUILD, "builder for a.drv failed with exit code 2",
+                      log="compiling\nbroken.c:3: error", hint="look at broken.c")
+    report = RunReport(("f",), (
+        Case("f", "packages.x86_64-linux.a", Status.FAILED, system="x86_64-linux",
+             drv_path="/nix/store/aaaa-a.drv", failure=failure, time=1.5),
+        Case("f", "packages.x86_64-linux.b", Status.SKIPPED, skip_reason="cached"),
+    ))
+    out = io.StringIO()
+    junit.write(report, out)
+    root = ET.fromstring(out.getvalue())
+    a, b = root.iter("testcase")
+    props = {p.get("name"): p.get("value") for p in a.iter("property")}
+    assert props == {"drvPath": "/nix/store/aaaa-a.drv", "system": "x86_64-linux"}
+    assert a.get("time") == "1.500000" and a.get("classname") == "f"
+    fail = a.find("failure")
+    assert fail is not None and fail.get("type") == "build"
+    assert fail.text is not None and fail.text.startswith("hint: look at broken.c")
+    assert b.find("properties") is None and b.find("skipped") is not None
+
+
+def test_junit_command_gives_the_same_cases_for_nix_2_8_and_2_26(tmp_path: Path, cli) -> None:
+    results = {}
+    for version in ("2.8", "2.26"):
+        logs = [DATA / f"nix-{version}/{name}.text.log"
+                for name in ("dependency", "hash-mismatch", "timeout", "platform", "signal")]
+        out = tmp_path / f"{version}.xml"
+        result = cli("junit", *logs, "--output", out)
+        assert result.returncode == 1, result.stderr
+        results[version] = cases(out)
+    assert results["2.8"] == results["2.26"]
+    assert [(name, kind) for name, kind, _ in results["2.8"]] == [
+        ("broken-dep-1.0", "build"), ("uses-broken-1.0", "dependency"),
+        ("fod-1.0", "hash-mismatch"), ("slow-1.0", "timeout"), ("arm-only-1.0", "platform"),
+        ("killed-1.0", "build")]
+
+
+def test_junit_command_reads_internal_json_like_text(tmp_path: Path, cli) -> None:
+    text_out, json_out = tmp_path / "t.xml", tmp_path / "j.xml"
+    assert cli("junit", DATA / "nix-2.26/builder-exit.text.log", "-o", text_out).returncode == 1
+    assert cli("junit", DATA / "nix-2.26/builder-exit.json.log", "-o", json_out).returncode == 1
+    assert cases(text_out) == cases(json_out) == [
+        ("broken-1.0", "build", "builder for broken-1.0.drv failed with exit code 2")]
+    failure = ET.parse(json_out).getroot().find(".//failure")
+    assert failure is not None and "expected ';' before" in (failure.text or "")
+    assert "\x1b" not in (failure.text or "")
+
+
+def test_junit_command_exit_codes(tmp_path: Path, cli) -> None:
+    clean_log = tmp_path / "ok.log"
+    clean_log.write_text("building '/nix/store/aaaa-x.drv'...\n/nix/store/bbbb-x\n")
+    result = cli("junit", clean_log)
+    assert result.returncode == 0 and cases(result.stdout) == []
+    missing = cli("junit", tmp_path / "absent.log", "--output", tmp_path / "r.xml")
+    assert missing.returncode == 2 and "cannot read log" in missing.stderr
+    evaluation = cli("junit", DATA / "nix-2.8/missing-attribute.text.log")
+    assert evaluation.returncode == 1
+    assert cases(evaluation.stdout) == [
+        ("evaluation", "eval", "attribute 'nope' missing at flake.nix:12:39")]
