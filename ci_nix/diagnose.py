@@ -133,7 +133,7 @@ _QE = "['’]"
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("hash-mismatch", re.compile(
         rf"hash mismatch in fixed-output derivation {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE}:"
-        r".*?(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)", re.S)),
+        r".*?(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)", re.DOTALL)),
     ("hash-mismatch-old", re.compile(
         rf"fixed-output derivation produced path {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE} with "
         rf"(?P<algo>\w+) hash {_Q}(?P<got>[^'’]+){_QE} instead of the expected hash "
@@ -191,11 +191,12 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
                                  f"{_short(m['drv'])}: {reason}", drv=m["drv"])
             return _signal_or_other(m["drv"], reason)
         if name == "builder-exit":
-            code = int(m["code"])
-            kind, hint = ("oom", HINTS["oom"]) if code == 137 else ("builder", None)
+            status = int(m["code"])
+            # 137 = 128 + SIGKILL: a shell reporting its child killed, usually by the OOM killer
+            kind, hint = ("oom", HINTS["oom"]) if status == 137 else ("builder", None)
             return Diagnosis(FailureType.BUILD, kind,
-                             f"builder for {_short(m['drv'])} failed with exit code {code}",
-                             drv=m["drv"], exit_code=code, hint=hint)
+                             f"builder for {_short(m['drv'])} failed with exit code {status}",
+                             drv=m["drv"], exit_code=status, hint=hint)
         if name == "signal":
             return _signal_or_other(m["drv"], f"killed by signal {m['signal']}"
                                     + (f" ({m['name']})" if m["name"] else ""))
