@@ -162,6 +162,8 @@ class Case:
     failure: Failure | None = None
     skip_reason: str | None = None
     time: float = 0.0
+    # False: reported, but does not fail the run (a cache push without `cache.required: true`)
+    required: bool = True
 
 
 @dataclass(frozen=True)
@@ -192,4 +194,4 @@ class RunReport:
     def exit_code(self) -> int:
         if self.error is not None:
             return 2
-        return 1 if self.failed else 0
+        return 1 if any(case.required for case in self.failed) else 0

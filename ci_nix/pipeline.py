@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 from ci_nix import build as build_mod
+from ci_nix import cache as cache_mod
 from ci_nix import detect as detect_mod
 from ci_nix import evaluate as evaluate_mod
 from ci_nix import workspace as workspace_mod
@@ -141,6 +142,12 @@ def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation,
     outcome = build_mod.build(nix, progress.pending, cancelled=cancelled)
     progress.pending = []
     progress.cases += outcome.cases
+    if cancelled():
+        return
+    pushed = cache_mod.push(planned.workspace.config.cache, options.push, planned.local,
+                            outcome.cases, nix, environ)
+    progress.cases += pushed.cases
+    progress.notes += pushed.notes
 
 
 def plan(options: Options, environ: Mapping[str, str] = os.environ,
@@ -192,11 +199,14 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
 
     for flake_eval in evals:
         progress.cases += flake_eval.cases
-    # The cache step (issue 5) narrows the plan here: planned = planned.skip(cached, reason).
-    return Plan(workspace=ws, suites=tuple(dict.fromkeys(progress.suites)),
-                systems=tuple(systems), current_system=nix.current_system,
-                buildable=nix.platforms | {nix.current_system}, evals=tuple(evals),
-                jobs=tuple(job for e in evals for job in e.jobs), cases=tuple(progress.cases))
+    planned = Plan(workspace=ws, suites=tuple(dict.fromkeys(progress.suites)),
+                   systems=tuple(systems), current_system=nix.current_system,
+                   buildable=nix.platforms | {nix.current_system}, evals=tuple(evals),
+                   jobs=tuple(job for e in evals for job in e.jobs), cases=tuple(progress.cases))
+    # What the binary cache already has is reported as skipped ("cached"), not built.
+    planned, notes = cache_mod.skip_cached(planned, environ)
+    progress.notes += notes
+    return planned
 
 
 def _check_writable(options: Options) -> None:

@@ -92,9 +92,9 @@ class Nix:
         ]
 
     def run(self, args: Sequence[str], *, cwd: Path | None = None,
-            essential: bool = False) -> proc.Result:
+            essential: bool = False, timeout: float | None = None) -> proc.Result:
         return proc.run(self._argv(args), cwd=cwd, env=dict(self.extra_env) or None,
-                        tool_hint=_TOOL_HINT, essential=essential)
+                        tool_hint=_TOOL_HINT, essential=essential, timeout=timeout)
 
     def check(self, args: Sequence[str], what: str, *, cwd: Path | None = None,
               essential: bool = False) -> str:

@@ -1,0 +1,148 @@
+"""ci-nix run with a binary cache on real Nix: push with `nix copy`, skip what is cached, survive
+a failing cache; attic through the fake client against a real narinfo endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from ci_nix import cache
+from conftest import NIX_CONFIG
+from httpcache import BinaryCache
+
+pytestmark = pytest.mark.nix
+
+FAKES = Path(__file__).resolve().parent / "fakes"
+FIXTURE_CONFIG = (FAKES.parent.parent / "fixtures" / "workspace" / "ci-nix.yaml").read_text()
+GREEN = ("modules#packages.x86_64-linux.greeting", "modules#devShells.x86_64-linux.default",
+         "modules#checks.x86_64-linux.fmt", "hosts#nixosConfigurations.web",
+         "hosts#nixosConfigurations.db", "hosts#packages.x86_64-linux.motd")
+FAST = {"CI_NIX_CACHE_RETRY_BASE": "0.01", "CI_NIX_CACHE_RETRY_TOTAL": "120",
+        "CI_NIX_CACHE_RETRY_ATTEMPTS": "3"}
+TOKEN = "attic-token-for-the-cli-test-42"
+
+
+def only(*attrs: str) -> list[str]:
+    return [arg for attr in attrs for arg in ("--only", attr)]
+
+
+def configure(ws: Path, **cache_keys: str | bool) -> None:
+    """The fixture's ci-nix.yaml with this `cache:` section."""
+    lines = ["cache:"] + [f"  {key}: {json.dumps(value)}" for key, value in cache_keys.items()]
+    (ws / "ci-nix.yaml").write_text(FIXTURE_CONFIG + "\n" + "\n".join(lines) + "\n")
+
+
+def nix(nix_bin: str, *args: str) -> str:
+    return subprocess.run([*shlex.split(nix_bin), "--extra-experimental-features",
+                           "nix-command flakes", *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def outputs_of(nix_bin: str, drvs: list[str]) -> list[str]:
+    """The output paths of built derivations (nothing is built again)."""
+    modern = "modern" in nix_bin
+    data = json.loads(nix(nix_bin, "build", "--no-link", "--json",
+                          *[f"{d}^*" if modern else d for d in drvs]))
+    return [path for entry in data for path in entry["outputs"].values()]
+
+
+def test_second_run_with_filled_cache_builds_and_pushes_nothing(
+        fixture_ws: Path, tmp_path: Path, cli, nix_bin: str) -> None:
+    key = tmp_path / "cache.key"
+    key.write_text(nix(nix_bin, "key", "generate-secret", "--key-name", "ci-nix-test-1"))
+    with BinaryCache() as server:
+        configure(fixture_ws, type="nix", server=server.url, **{"secret-key-file": str(key)})
+        first = cli("run", fixture_ws, *only(*GREEN), "--json", tmp_path / "1.json", "-v",
+                    env=FAST)
+        assert first.returncode == 0, first.stderr
+        report = json.loads((tmp_path / "1.json").read_text())
+        assert report["totals"] == {"passed": 6, "failed": 0, "skipped": 0}
+        assert any(n.startswith("cache: pushed ") and "(closure)" in n for n in report["notes"])
+        assert " copy --to " in first.stderr
+
+        outs = outputs_of(nix_bin, [c["drvPath"] for c in report["cases"]])
+        assert cache.query(server.url, outs).cached == set(outs)  # the narinfo check agrees
+        for path in outs:
+            narinfo = server.files["/" + cache.narinfo_name(path)].decode()
+            assert f"StorePath: {path}\n" in narinfo and "Sig: ci-nix-test-1:" in narinfo
+        puts = server.count("PUT")
+
+        second = cli("run", fixture_ws, *only(*GREEN), "--json", tmp_path / "2.json", "-v",
+                     env=FAST)
+        assert second.returncode == 0, second.stderr
+        report = json.loads((tmp_path / "2.json").read_text())
+        assert report["totals"] == {"passed": 0, "failed": 0, "skipped": 6}
+        assert {c["skipped"] for c in report["cases"]} == {"cached"}
+        assert "cache: pushed 0 paths (nothing new to push)" in report["notes"]
+        assert server.count("PUT") == puts  # pushed nothing
+        assert " build --keep-going" not in second.stderr and " copy --to " not in second.stderr
+        assert "6 skipped (6 cached)" in second.stdout
+
+
+def test_failing_cache_mid_push_is_retried_then_reported(
+        fixture_ws: Path, tmp_path: Path, cli) -> None:
+    attrs = ("modules#packages.x86_64-linux.greeting", "hosts#packages.x86_64-linux.motd")
+    # Nix retries uploads itself (5 tries with backoff); one try each keeps this test quick.
+    env = {**FAST, "NIX_CONFIG": NIX_CONFIG + "download-attempts = 1\n"}
+    with BinaryCache() as server:
+        configure(fixture_ws, type="nix", server=server.url)
+        server.fail("close", methods=["PUT"], after=1)  # the first upload lands, then it dies
+        junit = tmp_path / "r.xml"
+        result = cli("run", fixture_ws, *only(*attrs), "--junit", junit, env=env)
+        assert result.returncode == 0, result.stderr  # cache.required is false
+        assert result.stderr.count("retrying in") == 2  # 3 attempts
+        assert server.count("PUT") >= 3
+        cases = {(c.get("classname"), c.get("name")): c for c in ET.parse(junit).iter("testcase")}
+        assert set(cases) == {("modules", "packages.x86_64-linux.greeting"),
+                              ("hosts", "packages.x86_64-linux.motd"), ("ci-nix.cache", "push")}
+        for key in [("modules", "packages.x86_64-linux.greeting"),
+                    ("hosts", "packages.x86_64-linux.motd")]:
+            assert cases[key].find("failure") is None  # passed: build results intact
+            assert cases[key].find("skipped") is None
+        failure = cases[("ci-nix.cache", "push")].find("failure")
+        assert failure.get("type") == "other" and server.url in failure.get("message")
+        assert "FAIL ci-nix.cache#push" in result.stdout
+
+        configure(fixture_ws, type="nix", server=server.url, required=True)
+        server.fail("500", methods=["PUT"])
+        result = cli("run", fixture_ws, *only(*attrs), "--json", tmp_path / "r.json", env=env)
+        assert result.returncode == 1, result.stderr
+        report = json.loads((tmp_path / "r.json").read_text())
+        assert report["exitCode"] == 1
+        assert report["totals"] == {"passed": 2, "failed": 1, "skipped": 0}
+
+
+def test_attic_push_through_the_cli_then_skip_from_its_narinfos(
+        fixture_ws: Path, tmp_path: Path, cli, nix_bin: str) -> None:
+    record = tmp_path / "attic.jsonl"
+    env = {**FAST, "CI_NIX_ATTIC": str(FAKES / "attic"), "FAKE_CLIENT_RECORD": str(record),
+           "ATTIC_TOKEN": TOKEN}
+    attrs = ("modules#packages.x86_64-linux.greeting", "hosts#nixosConfigurations.web")
+    with BinaryCache() as server:
+        configure(fixture_ws, type="attic", server=server.url, name="infra",
+                  **{"token-env": "ATTIC_TOKEN", "push": "outputs"})
+        first = cli("run", fixture_ws, *only(*attrs), "--json", tmp_path / "1.json", "-v",
+                    env=env)
+        assert first.returncode == 0, first.stderr
+        report = json.loads((tmp_path / "1.json").read_text())
+        outs = outputs_of(nix_bin, [c["drvPath"] for c in report["cases"]])
+        [call] = [json.loads(line) for line in record.read_text().splitlines()]
+        assert call["argv"] == ["push", "ci-nix:infra", "--no-closure", *sorted(outs)]
+        assert f'token = "{TOKEN}"' in call["config"]
+        assert TOKEN not in first.stderr + first.stdout + json.dumps(call["argv"])
+        assert server.count("GET", ".narinfo") == len(outs)  # asked at <server>/infra/
+
+        for path in outs:  # what attic's server would now answer
+            server.files[f"/infra/{cache.narinfo_name(path)}"] = f"StorePath: {path}\n".encode()
+        second = cli("run", fixture_ws, *only(*attrs), "--json", tmp_path / "2.json", env=env)
+        assert second.returncode == 0, second.stderr
+        report = json.loads((tmp_path / "2.json").read_text())
+        assert {c["skipped"] for c in report["cases"]} == {"cached"}
+        assert len(record.read_text().splitlines()) == 1  # attic not called again
+    assert os.environ.get("ATTIC_TOKEN") != TOKEN
