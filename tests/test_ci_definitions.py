@@ -1,0 +1,365 @@
+"""action.yml and gitlab-ci-template.yml: validated, audited, and run for real on the fixtures.
+
+The GitHub Action runs under act (host mode, no containers, nothing fetched) and the GitLab
+template under gitlab-ci-local (shell executor), each through the README's own example pipeline
+(examples/) made local: the `uses:`/`include:` of the published ci-nix points at this checkout,
+and steps that would download something (install-nix-action, upload-artifact) are left out — Nix
+is already on this machine. Tools come from scripts/ci-tools.sh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import NIX_CONFIG, ROOT, make_workspace
+
+pytestmark = pytest.mark.slow
+
+BIN = ROOT / ".venv" / "bin"
+GITLAB_CI_LOCAL = ROOT / ".venv" / "ci-tools" / "node_modules" / ".bin" / "gitlab-ci-local"
+EXAMPLES = ROOT / "examples"
+PUBLISHED_ACTION = "OWNER/ci-nix@"
+ACTION_DIR = "ci-nix-action"  # where the tests put this checkout inside the act workspace
+GREEN = ("modules#packages.x86_64-linux.greeting", "hosts#nixosConfigurations.web")
+RED = "modules#packages.x86_64-linux.broken"
+
+
+def tool(path: Path) -> str:
+    if not path.exists():
+        pytest.skip(f"{path.name} is not installed: run scripts/ci-tools.sh")
+    return str(path)
+
+
+def has_subcommand(name: str) -> bool:
+    out = subprocess.run([sys.executable, "-m", "ci_nix", "--help"], capture_output=True,
+                         text=True).stdout
+    return any(line.split()[:1] == [name] for line in out.splitlines())
+
+
+def needs_subcommand(name: str) -> None:
+    if not has_subcommand(name):
+        pytest.skip(f"`ci-nix {name}` does not exist yet (not in `ci-nix --help`)")
+
+
+def run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def copy_checkout(dest: Path) -> None:
+    """This checkout's files (tracked and new, not ignored), as a user's `uses:` would get them."""
+    files = run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others",
+                 "--exclude-standard"], check=True).stdout.split("\0")
+    for name in filter(None, files):
+        source = ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+
+
+def cases(junit: Path) -> dict[str, str]:
+    """`flake#attr` -> passed / failed:<type> / skipped."""
+    result = {}
+    for case in ET.parse(junit).iter("testcase"):
+        failure = case.find("failure")
+        state = ("failed:" + str(failure.get("type")) if failure is not None
+                 else "skipped" if case.find("skipped") is not None else "passed")
+        result[f"{case.get('classname')}#{case.get('name')}"] = state
+    return result
+
+
+@pytest.fixture
+def system_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The fixture workspace for the slower, single-Nix runs (Debian's Nix)."""
+    if not shutil.which("nix"):
+        pytest.skip("no nix on PATH")
+    monkeypatch.setenv("CI_NIX_NIX", "nix")
+    return make_workspace.make(tmp_path / "ws", nonce=uuid.uuid4().hex[:12])
+
+
+# --- validators --------------------------------------------------------------------------------
+
+def test_action_matches_the_github_actions_schema() -> None:
+    result = run([tool(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-actions",
+                  str(ROOT / "action.yml")])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_example_pipelines_match_their_schemas() -> None:
+    check = tool(BIN / "check-jsonschema")
+    for workflow in sorted((EXAMPLES / "github").glob("*.yml")):
+        result = run([check, "--builtin-schema", "vendor.github-workflows", str(workflow)])
+        assert result.returncode == 0, result.stdout + result.stderr
+    result = run([check, "--builtin-schema", "vendor.gitlab-ci",
+                  str(EXAMPLES / "gitlab" / ".gitlab-ci.yml")])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_gitlab_template_header_and_body_each_validate(tmp_path: Path) -> None:
+    header, body = yaml.safe_load_all((ROOT / "gitlab-ci-template.yml").read_text())
+    assert set(header) == {"spec"}
+    assert {"stage", "update-stage", "config", "systems", "push", "junit", "image",
+            "fan-out"} <= set(header["spec"]["inputs"])
+    # GitLab's schema knows `spec:` as a document of its own, and the body as a pipeline.
+    for name, document in (("header.yml", header), ("body.yml", body)):
+        (tmp_path / name).write_text(yaml.safe_dump(document))
+        result = run([tool(BIN / "check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci",
+                      str(tmp_path / name)])
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert body["ci-nix-build"]["trigger"] == {
+        "include": [{"artifact": "ci-nix-child.yml", "job": "ci-nix-matrix"}],
+        "strategy": "depend"}
+    assert body["ci-nix-update"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
+    for name in ("ci-nix", "ci-nix-update"):
+        assert body[name]["artifacts"]["reports"]["junit"] == ["$[[ inputs.junit ]]"]
+
+
+def test_zizmor_finds_nothing_in_the_action_or_the_examples() -> None:
+    zizmor = tool(BIN / "zizmor")
+    result = run([zizmor, "--offline", str(ROOT / "action.yml")])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings" in result.stdout
+    # The examples show `@v4`-style tags for readability; everything else must be clean.
+    result = run([zizmor, "--offline", "--config", str(ROOT / "tests/ci/zizmor-examples.yml"),
+                  *map(str, sorted((EXAMPLES / "github").glob("*.yml")))])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_expression_inside_run_scripts() -> None:
+    steps = yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"]
+    for step in steps:
+        assert "${{" not in step.get("run", ""), step["name"]
+
+
+def test_readme_shows_the_tested_examples_verbatim() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for example in [*sorted((EXAMPLES / "github").glob("*.yml")),
+                    EXAMPLES / "gitlab" / ".gitlab-ci.yml"]:
+        assert example.read_text() in readme, f"README.md does not show {example} verbatim"
+
+
+# --- the GitHub Action under act --------------------------------------------------------------
+
+def localize_workflow(example: Path, overrides: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """The example workflow with ci-nix from this checkout; overrides: job -> extra `with:`."""
+    workflow = yaml.safe_load(example.read_text())
+    workflow["on"] = workflow.pop(True)  # YAML 1.1 reads the key `on` as true
+    for job_name, job in workflow["jobs"].items():
+        steps = []
+        for step in job["steps"]:
+            uses = step.get("uses", "")
+            if uses.startswith(PUBLISHED_ACTION):
+                step["uses"] = f"./{ACTION_DIR}"
+                step["with"] = {**step.get("with", {}), **overrides.get(job_name, {})}
+                step.setdefault("id", "ci-nix")
+            elif uses and not uses.startswith("actions/checkout@"):
+                continue  # act runs checkout locally; anything else would be downloaded
+            steps.append(step)
+        ours = next(s["id"] for s in steps if s.get("uses") == f"./{ACTION_DIR}")
+        steps.append({
+            "if": "always()",
+            "name": "keep outputs and report for the test",
+            "run": 'mkdir -p "$KEEP/$KEY"\nprintf %s "$OUTPUTS" > "$KEEP/$KEY/outputs.json"\n'
+                   'if [ -n "$JUNIT" ]; then cp "$JUNIT" "$KEEP/$KEY/junit.xml"; fi\n',
+            "env": {"OUTPUTS": f"${{{{ toJSON(steps.{ours}.outputs) }}}}",
+                    "JUNIT": f"${{{{ steps.{ours}.outputs.junit-path }}}}",
+                    "KEY": f"{job_name}-${{{{ strategy.job-index || 0 }}}}"},
+        })
+        job["steps"] = steps
+    return workflow
+
+
+class Act:
+    """act on a fixture workspace that holds a copy of this checkout."""
+
+    def __init__(self, ws: Path, tmp: Path) -> None:
+        self.ws, self.tmp, self.keep = ws, tmp, tmp / "kept"
+        copy_checkout(ws / ACTION_DIR)
+
+    def run(self, workflow: dict[str, Any], event: str,
+            payload: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        path = self.ws / ".github" / "workflows" / "ci.yml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(workflow, sort_keys=False))
+        (self.tmp / "event.json").write_text(json.dumps(payload))
+        result = run([
+            tool(BIN / "act"), event, "-C", str(self.ws), "-W", str(path),
+            "-e", str(self.tmp / "event.json"),
+            "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--no-cache-server",
+            "--action-cache-path", str(self.tmp / "act-cache"),
+            "--env", f"NIX_CONFIG={NIX_CONFIG}", "--env", f"CI_NIX_NIX={os.environ['CI_NIX_NIX']}",
+            "--env", f"KEEP={self.keep}"])
+        (self.tmp / "act.log").write_text(result.stdout + result.stderr)
+        return result
+
+    def outputs(self, key: str) -> dict[str, str]:
+        return json.loads((self.keep / key / "outputs.json").read_text())
+
+
+def test_action_red_pull_request_from_a_fork(fixture_ws: Path, tmp_path: Path) -> None:
+    act = Act(fixture_ws, tmp_path)
+    workflow = localize_workflow(EXAMPLES / "github" / "ci-nix.yml", {"build": {"all": "true"}})
+    fork_pr = {"pull_request": {"number": 7, "head": {"repo": {"full_name": "mallory/project",
+                                                               "fork": True}}}}
+    result = act.run(workflow, "pull_request", fork_pr)
+    log = result.stdout + result.stderr
+    assert result.returncode != 0, log
+    assert "Failure - Main ci-nix run" in log
+    assert "pull request from the fork mallory/project: not pushing to the cache" in log
+    assert " --no-push" in log
+    outputs = act.outputs("build-0")
+    assert outputs["exit-code"] == "1" and outputs["failed"] == "4", outputs
+    assert outputs["junit-path"] == "ci-nix-junit.xml"
+    found = cases(tmp_path / "kept" / "build-0" / "junit.xml")
+    assert found[RED] == "failed:build" and found[GREEN[0]] == "passed"
+    assert sum(state.startswith("failed") for state in found.values()) == 4
+
+
+def test_action_green_push_passes(system_ws: Path, tmp_path: Path) -> None:
+    act = Act(system_ws, tmp_path)
+    workflow = localize_workflow(EXAMPLES / "github" / "ci-nix.yml",
+                                 {"build": {"all": "true", "only": "\n".join(GREEN)}})
+    result = act.run(workflow, "push", {"ref": "refs/heads/main"})
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log
+    assert "--no-push" not in log
+    outputs = act.outputs("build-0")
+    assert outputs["exit-code"] == "0" and outputs["failed"] == "0", outputs
+    assert cases(tmp_path / "kept" / "build-0" / "junit.xml") == dict.fromkeys(GREEN, "passed")
+
+
+def test_action_matrix_fans_out_one_job_per_entry(system_ws: Path, tmp_path: Path) -> None:
+    needs_subcommand("matrix")
+    act = Act(system_ws, tmp_path)
+    only = " ".join(f"--only {attr}" for attr in (*GREEN, RED))
+    workflow = localize_workflow(EXAMPLES / "github" / "ci-nix-matrix.yml",
+                                 {"matrix": {"all": "true", "args": only}})
+    result = act.run(workflow, "push", {"ref": "refs/heads/main"})
+    log = result.stdout + result.stderr
+    assert result.returncode != 0, log  # the broken entry fails its job
+    matrix = json.loads(act.outputs("matrix-0")["matrix"])
+    assert sorted(entry["attr"] for entry in matrix["include"]) == sorted(
+        attr.split("#")[1] for attr in (*GREEN, RED))
+    outcomes = {}
+    for index in range(3):
+        outputs = act.outputs(f"build-{index}")
+        junit = cases(tmp_path / "kept" / f"build-{index}" / "junit.xml")
+        assert len(junit) == 1, junit
+        outcomes.update(junit)
+        assert outputs["exit-code"] == ("1" if RED in junit else "0"), outputs
+    assert outcomes == {GREEN[0]: "passed", GREEN[1]: "passed", RED: "failed:build"}
+
+
+def test_action_update_dry_run(system_ws: Path, tmp_path: Path) -> None:
+    needs_subcommand("update")
+    act = Act(system_ws, tmp_path)
+    workflow = localize_workflow(EXAMPLES / "github" / "ci-nix-update.yml",
+                                 {"update": {"path": "hosts", "args": "--dry-run"}})
+    result = act.run(workflow, "workflow_dispatch", {})
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log
+    assert "$ ci-nix update hosts --junit ci-nix-junit.xml --dry-run" in log
+    assert "dry run" in log
+    assert act.outputs("update-0")["exit-code"] == "0"
+
+
+# --- the GitLab template under gitlab-ci-local -------------------------------------------------
+
+class GitLabLocal:
+    """gitlab-ci-local on a fixture workspace made a git project that includes the template."""
+
+    def __init__(self, ws: Path, tmp: Path, inputs: dict[str, Any]) -> None:
+        self.ws, self.tmp = ws, tmp
+        copy_checkout(tmp / "ci-nix-src")
+        shutil.copy(ROOT / "gitlab-ci-template.yml", ws / "ci-nix-template.yml")
+        pipeline = yaml.safe_load((EXAMPLES / "gitlab" / ".gitlab-ci.yml").read_text())
+        published = pipeline["include"][0]
+        assert published["project"] and published["file"] == "gitlab-ci-template.yml"
+        pipeline["include"] = [{"local": "ci-nix-template.yml", "inputs": {
+            **published["inputs"], "install": str(tmp / "ci-nix-src"), **inputs}}]
+        (ws / ".gitlab-ci.yml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+        git = ["git", "-C", str(ws), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+        run([*git, "init", "-q", "-b", "main"], check=True)
+        run([*git, "add", ".gitlab-ci.yml", "ci-nix-template.yml", "ci-nix.yaml"], check=True)
+        run([*git, "commit", "-q", "-m", "ci"], check=True)
+
+    def run(self, *args: str, variables: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+        argv = [tool(GITLAB_CI_LOCAL), "--force-shell-executor",
+                "--no-color", "--variable", f"CI_NIX_NIX={os.environ['CI_NIX_NIX']}",
+                "--variable", f"NIX_CONFIG={NIX_CONFIG}"]
+        for name, value in (variables or {}).items():
+            argv += ["--variable", f"{name}={value}"]
+        result = run([*argv, *args], cwd=self.ws, env={**os.environ, "HOME": str(self.tmp)})
+        (self.tmp / "gitlab-ci-local.log").write_text(result.stdout + result.stderr)
+        return result
+
+    def jobs(self, **variables: str) -> list[str]:
+        result = self.run("--list-json", variables=variables)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return sorted(job["name"] for job in json.loads(result.stdout))
+
+    def artifact(self, job: str, name: str) -> Path:
+        return self.ws / ".gitlab-ci-local" / "artifacts" / job / name
+
+
+def test_gitlab_template_rules_pick_the_jobs(system_ws: Path, tmp_path: Path) -> None:
+    single = GitLabLocal(system_ws, tmp_path, {})
+    assert single.jobs() == ["ci-nix"]
+    assert single.jobs(CI_PIPELINE_SOURCE="schedule") == ["ci-nix-update"]
+    fan_out = GitLabLocal(system_ws, tmp_path / "fan-out", {"fan-out": True})
+    assert fan_out.jobs() == ["ci-nix-build", "ci-nix-matrix"]
+
+
+def test_gitlab_single_job_red(fixture_ws: Path, tmp_path: Path) -> None:
+    glcl = GitLabLocal(fixture_ws, tmp_path, {"args": "--all"})
+    result = glcl.run()
+    log = result.stdout + result.stderr
+    assert result.returncode != 0, log
+    assert "4 failed" in log
+    found = cases(glcl.artifact("ci-nix", "ci-nix-junit.xml"))
+    assert found[RED] == "failed:build" and found[GREEN[0]] == "passed"
+    assert sum(state.startswith("failed") for state in found.values()) == 4
+
+
+def test_gitlab_single_job_green(system_ws: Path, tmp_path: Path) -> None:
+    only = " ".join(f"--only {attr}" for attr in GREEN)
+    glcl = GitLabLocal(system_ws, tmp_path, {"args": f"--all {only}"})
+    result = glcl.run()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert cases(glcl.artifact("ci-nix", "ci-nix-junit.xml")) == dict.fromkeys(GREEN, "passed")
+
+
+def test_gitlab_fan_out_child_pipeline(system_ws: Path, tmp_path: Path) -> None:
+    needs_subcommand("matrix")
+    only = " ".join(f"--only {attr}" for attr in (*GREEN, RED))
+    glcl = GitLabLocal(system_ws, tmp_path, {"fan-out": True, "args": f"--all {only}"})
+    result = glcl.run("ci-nix-matrix")
+    assert result.returncode == 0, result.stdout + result.stderr
+    child = glcl.artifact("ci-nix-matrix", "ci-nix-child.yml")
+    check = run([tool(BIN / "check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci",
+                 str(child)])
+    assert check.returncode == 0, check.stdout + check.stderr
+    # gitlab-ci-local does not run `trigger:` jobs, so the child pipeline runs as a second step,
+    # with the variables ci-nix-build forwards to it.
+    shutil.copy(child, system_ws / "ci-nix-child.yml")
+    result = glcl.run("--file", "ci-nix-child.yml", variables={
+        "CI_NIX_INSTALL": str(tmp_path / "ci-nix-src"), "CI_NIX_PYTHON": "python3"})
+    log = result.stdout + result.stderr
+    assert result.returncode != 0, log  # the broken attribute's job fails
+    jobs = [name for name in yaml.safe_load(child.read_text()) if name.startswith("build ")]
+    assert len(jobs) == 3, jobs
+    outcomes: dict[str, str] = {}
+    for job in jobs:
+        outcomes.update(cases(glcl.artifact(job, "junit.xml")))
+    assert outcomes == {GREEN[0]: "passed", GREEN[1]: "passed", RED: "failed:build"}
