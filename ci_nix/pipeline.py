@@ -18,9 +18,21 @@ from ci_nix import build as build_mod
 from ci_nix import cache as cache_mod
 from ci_nix import detect as detect_mod
 from ci_nix import evaluate as evaluate_mod
+from ci_nix import lockfile
 from ci_nix import workspace as workspace_mod
 from ci_nix.errors import Cancelled, CiNixError, SelectionError
-from ci_nix.models import FLAKE_CASE, Case, Job, RunReport, Status, attr_display, parse_attr
+from ci_nix.models import (
+    FLAKE_CASE,
+    Case,
+    Failure,
+    FailureType,
+    Job,
+    RunReport,
+    Status,
+    Target,
+    attr_display,
+    parse_attr,
+)
 from ci_nix.plan import Plan
 from ci_nix.report import github, gitlab, json_report, junit, text
 from ci_nix.tools import proc
@@ -164,18 +176,17 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
                                  + ", ".join(f.id for f in ws.flakes))
     log.info("workspace %s: %d repos, %d flakes (%s)", ws.root, len(ws.repos), len(ws.flakes),
              nix.version)
-    if options.all or only is not None:
-        detection = detect_mod.everything(ws)
-    else:
-        detection = detect_mod.detect(ws, git, options.base, options.head)
-    if only is not None:
-        wanted = {flake for flake, _ in only}
-        detection = replace(detection, targets=tuple(
-            t for t in detection.targets if t.flake.id in wanted))
+    # --only narrows detection rather than replacing it: a matrix job still builds a dependent
+    # against the changed checkout (its overrides come from detection).
+    detection = detect_mod.select(ws, git, all=options.all, base=options.base, head=options.head,
+                                  only={flake for flake, _ in only or ()}, environ=environ)
+    progress.notes += detection.notes
     progress.suites += [t.flake.id for t in detection.targets]
     progress.suites += [f.id for f, _ in detection.unaffected]
     progress.cases += [Case(flake.id, FLAKE_CASE, Status.SKIPPED, skip_reason=f"unaffected: {why}")
                        for flake, why in detection.unaffected]
+
+    detection = replace(detection, targets=_drop_broken_locks(detection.targets, progress))
 
     systems = options.systems or ws.config.systems or (nix.current_system,)
     selection = evaluate_mod.Selection(systems=tuple(systems), outputs=ws.config.outputs,
@@ -207,6 +218,20 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     planned, notes = cache_mod.skip_cached(planned, environ)
     progress.notes += notes
     return planned
+
+
+def _drop_broken_locks(targets: tuple[Target, ...], progress: Progress) -> tuple[Target, ...]:
+    """A flake whose flake.lock cannot be read fails as a whole, with ci-nix's own message."""
+    kept = []
+    for target in targets:
+        try:
+            lockfile.read(target.flake.path / "flake.lock")
+        except lockfile.LockError as err:
+            progress.cases.append(Case(target.flake.id, FLAKE_CASE, Status.FAILED,
+                                       failure=Failure(FailureType.EVAL, str(err))))
+            continue
+        kept.append(target)
+    return tuple(kept)
 
 
 def _check_writable(options: Options) -> None:
