@@ -84,6 +84,10 @@ class BuildLog:
         return diagnose.tail(self.logs.get(drv, ()))
 
 
+def _hint(error: diagnose.BuildError) -> str | None:
+    return error.diagnosis.hint if error.diagnosis is not None else None
+
+
 @dataclass(frozen=True)
 class BuildOutcome:
     cases: tuple[Case, ...]
@@ -115,7 +119,7 @@ def build(nix: Nix, jobs: Sequence[Job], *, on_event: Callable[[str, str], None]
         failure: Failure | None = None
         if own is not None and own.type is not FailureType.DEPENDENCY:
             failure = Failure(type=own.type, message=own.message, log=buildlog.tail(own.drv),
-                              drv=job.drv_path)
+                              drv=job.drv_path, hint=_hint(own))
         else:
             if job.drv_path not in closures:
                 closures[job.drv_path] = set(nix.closure(job.drv_path)) if failed_builders else set()
@@ -125,7 +129,8 @@ def build(nix: Nix, jobs: Sequence[Job], *, on_event: Callable[[str, str], None]
                 names = ", ".join(diagnose._short(drv) for drv in culprits)
                 failure = Failure(type=FailureType.DEPENDENCY,
                                   message=f"dependency failed: {names} ({first.message})",
-                                  log=buildlog.tail(culprits[0]), drv=job.drv_path)
+                                  log=buildlog.tail(culprits[0]), drv=job.drv_path,
+                                  hint=_hint(first))
         if failure is None and cancelled():
             cases.append(Case(status=Status.SKIPPED, skip_reason="cancelled", **base))  # type: ignore[arg-type]
             continue

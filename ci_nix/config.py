@@ -105,8 +105,14 @@ class _Checker:
             if not isinstance(node, yaml.MappingNode):
                 raise self.fail(node, f"{where} must be a mapping")
             result = {}
+            seen: dict[str, int] = {}
             for key_node, value_node in node.value:
                 key = key_node.value
+                if key in seen:
+                    # YAML loaders keep the last one silently; a lost `cache:` block is worse.
+                    raise self.fail(key_node, f"key '{where.lstrip('.')}.{key}'".replace("'.", "'")
+                                    + f" appears twice (first on line {seen[key]}); merge them")
+                seen[key] = key_node.start_mark.line + 1
                 if key not in schema:
                     known = ", ".join(schema)
                     raise self.fail(key_node, f"unknown key '{where}.{key}'".replace("'.", "'")
@@ -171,12 +177,12 @@ def load(file: Path) -> Config:
 
 def from_dict(file: Path, data: dict[str, Any]) -> Config:
     base = file.parent
-    repos = tuple(RepoSpec(path=(base / entry["path"]).resolve(strict=False),
-                           name=entry.get("name"), url=entry.get("url"))
-                  for entry in data.get("repos", []))
     for entry in data.get("repos", []):
         if "path" not in entry:
             raise ConfigError(f"{file}: every entry of 'repos' needs a 'path:'")
+    repos = tuple(RepoSpec(path=(base / entry["path"]).resolve(strict=False),
+                           name=entry.get("name"), url=entry.get("url"))
+                  for entry in data.get("repos", []))
 
     def section(cls: Any, values: dict[str, Any]) -> Any:
         converted = {key.replace("-", "_"): tuple(v) if isinstance(v, list) else v
