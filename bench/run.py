@@ -65,12 +65,14 @@ class Figure:
         return statistics.median(self.ours) / statistics.median(self.baseline)
 
     def met(self) -> bool | None:
+        if "met" in self.counts:  # an absolute target, judged by the figure itself
+            return bool(self.counts["met"])
         ratio = self.ratio
         if self.target.startswith("<=") and ratio is not None:
             return ratio <= float(self.target[2:])
         if self.target.startswith(">=") and ratio is not None:
             return 1 / ratio >= float(self.target[2:].rstrip("x"))
-        return self.counts.get("met") if "met" in self.counts else None  # type: ignore[return-value]
+        return None
 
 
 @dataclass
@@ -263,7 +265,42 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def p4(tmp: Path, reps: int, flakes: int, attrs: int, checks: int) -> Figure:
-    raise NotImplementedError("P4 needs the binary cache support (issue 5)")
+    from httpcache import BinaryCache  # the tests' real HTTP binary cache
+
+    from ci_nix import cache as cache_mod
+
+    fig = Figure("P4", f"warm cache: second run, and {checks} narinfo checks", target="<=2s")
+    with BinaryCache() as server:
+        for _ in range(reps):
+            ws = fresh(tmp, "p4", flakes=flakes, attrs=attrs, broken=(),
+                       config={"cache": {"type": "nix", "server": server.url}})
+            first = ci_nix("run", "--all", ws.root)
+            assert first.returncode == 0, first.stderr[-2000:]
+            puts = server.count("PUT")
+            second = ci_nix("run", "--all", "--json", tmp / "p4.json", ws.root)
+            assert second.returncode == 0, second.stderr[-2000:]
+            report = json.loads((tmp / "p4.json").read_text())
+            built = [int(n) for n in BUILT.findall(second.stderr)]
+            fig.counts.update({
+                "builds in the second run": built[-1] if built else 0,
+                "uploads in the second run": server.count("PUT") - puts,
+                "cached in the second run": report["totals"]["skipped"],
+                "attributes": len(ws.attrs)})
+        # narinfo checks: half of the paths are in the cache
+        paths = [f"/nix/store/{uuid.uuid4().hex[:32].translate(str.maketrans('eou', 'xyz'))}-p{i}"
+                 for i in range(checks)]
+        for path in paths[::2]:
+            name = path.split("/")[-1]
+            server.files[f"/{name[:32]}.narinfo"] = f"StorePath: {path}\n".encode()
+        for _ in range(reps):
+            started = time.perf_counter()
+            found = cache_mod.query(server.url, paths)
+            fig.ours.append(time.perf_counter() - started)
+            fig.counts["narinfo hits"] = len(found.cached)
+    fig.counts["met"] = (bool(fig.ours) and statistics.median(fig.ours) <= 2.0
+                         and fig.counts["builds in the second run"] == 0
+                         and fig.counts["uploads in the second run"] == 0)
+    return fig
 
 
 if __name__ == "__main__":

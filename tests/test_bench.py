@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.nix, pytest.mark.slow]
 
 def test_bench_smoke(tmp_path: Path, nix_bin: str) -> None:
     output = tmp_path / "bench.json"
-    figures_wanted = ["P1", "P3", "P5", "P6"]
+    figures_wanted = ["P1", "P3", "P4", "P5", "P6"]
     argv = [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--output", str(output)]
     for key in figures_wanted:
         argv += ["--only", key]
@@ -33,6 +33,10 @@ def test_bench_smoke(tmp_path: Path, nix_bin: str) -> None:
     assert p1["ours"] and p1["baseline"]
     # the changed leaf flake's 4 attributes, and nothing of the other flakes
     assert figures["P3"]["counts"]["built in the changed run"] == 4
+    p4 = figures["P4"]["counts"]
+    assert p4["builds in the second run"] == 0 and p4["uploads in the second run"] == 0
+    assert p4["cached in the second run"] == p4["attributes"] == 12
+    assert p4["narinfo hits"] == 100  # half of the 200 smoke checks
     rows = figures["P5"]["counts"]["rows"]
     assert [(r["k"], r["n"]) for r in rows] == [(1, 8), (2, 16)]
     assert all(0 < r["evaluations"] <= 2 + 2 * r["k*log2(n)"] for r in rows), rows
