@@ -169,11 +169,13 @@ def localize_workflow(example: Path, overrides: dict[str, dict[str, str]]) -> di
         steps.append({
             "if": "always()",
             "name": "keep outputs and report for the test",
-            "run": 'mkdir -p "$KEEP/$KEY"\nprintf %s "$OUTPUTS" > "$KEEP/$KEY/outputs.json"\n'
-                   'if [ -n "$JUNIT" ]; then cp "$JUNIT" "$KEEP/$KEY/junit.xml"; fi\n',
+            # one directory per job run: matrix jobs share the job name
+            "run": 'mkdir -p "$KEEP"\nkeep=$(mktemp -d "$KEEP/$KEY.XXXXXX")\n'
+                   'printf %s "$OUTPUTS" > "$keep/outputs.json"\n'
+                   'if [ -n "$JUNIT" ]; then cp "$JUNIT" "$keep/junit.xml"; fi\n',
             "env": {"OUTPUTS": f"${{{{ toJSON(steps.{ours}.outputs) }}}}",
                     "JUNIT": f"${{{{ steps.{ours}.outputs.junit-path }}}}",
-                    "KEY": f"{job_name}-${{{{ strategy.job-index || 0 }}}}"},
+                    "KEY": job_name},
         })
         job["steps"] = steps
     return workflow
@@ -202,8 +204,17 @@ class Act:
         (self.tmp / "act.log").write_text(result.stdout + result.stderr)
         return result
 
-    def outputs(self, key: str) -> dict[str, str]:
-        return json.loads((self.keep / key / "outputs.json").read_text())
+    def kept(self, job: str) -> list[Path]:
+        """What the runs of `job` kept: outputs.json and junit.xml, one directory per run."""
+        return sorted(self.keep.glob(f"{job}.*"))
+
+    def outputs(self, job: str) -> dict[str, str]:
+        (only,) = self.kept(job)
+        return json.loads((only / "outputs.json").read_text())
+
+    def junit(self, job: str) -> Path:
+        (only,) = self.kept(job)
+        return only / "junit.xml"
 
 
 def test_action_red_pull_request_from_a_fork(fixture_ws: Path, tmp_path: Path) -> None:
@@ -217,10 +228,10 @@ def test_action_red_pull_request_from_a_fork(fixture_ws: Path, tmp_path: Path) -
     assert "Failure - Main ci-nix run" in log
     assert "pull request from the fork mallory/project: not pushing to the cache" in log
     assert " --no-push" in log
-    outputs = act.outputs("build-0")
+    outputs = act.outputs("build")
     assert outputs["exit-code"] == "1" and outputs["failed"] == "4", outputs
     assert outputs["junit-path"] == "ci-nix-junit.xml"
-    found = cases(tmp_path / "kept" / "build-0" / "junit.xml")
+    found = cases(act.junit("build"))
     assert found[RED] == "failed:build" and found[GREEN[0]] == "passed"
     assert sum(state.startswith("failed") for state in found.values()) == 4
 
@@ -233,9 +244,9 @@ def test_action_green_push_passes(system_ws: Path, tmp_path: Path) -> None:
     log = result.stdout + result.stderr
     assert result.returncode == 0, log
     assert "--no-push" not in log
-    outputs = act.outputs("build-0")
+    outputs = act.outputs("build")
     assert outputs["exit-code"] == "0" and outputs["failed"] == "0", outputs
-    assert cases(tmp_path / "kept" / "build-0" / "junit.xml") == dict.fromkeys(GREEN, "passed")
+    assert cases(act.junit("build")) == dict.fromkeys(GREEN, "passed")
 
 
 def test_action_matrix_fans_out_one_job_per_entry(system_ws: Path, tmp_path: Path) -> None:
@@ -247,13 +258,15 @@ def test_action_matrix_fans_out_one_job_per_entry(system_ws: Path, tmp_path: Pat
     result = act.run(workflow, "push", {"ref": "refs/heads/main"})
     log = result.stdout + result.stderr
     assert result.returncode != 0, log  # the broken entry fails its job
-    matrix = json.loads(act.outputs("matrix-0")["matrix"])
+    matrix = json.loads(act.outputs("matrix")["matrix"])
     assert sorted(entry["attr"] for entry in matrix["include"]) == sorted(
         attr.split("#")[1] for attr in (*GREEN, RED))
     outcomes = {}
-    for index in range(3):
-        outputs = act.outputs(f"build-{index}")
-        junit = cases(tmp_path / "kept" / f"build-{index}" / "junit.xml")
+    runs = act.kept("build")
+    assert len(runs) == 3, runs
+    for kept in runs:
+        outputs = json.loads((kept / "outputs.json").read_text())
+        junit = cases(kept / "junit.xml")
         assert len(junit) == 1, junit
         outcomes.update(junit)
         assert outputs["exit-code"] == ("1" if RED in junit else "0"), outputs
@@ -270,7 +283,7 @@ def test_action_update_dry_run(system_ws: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, log
     assert "$ ci-nix update hosts --junit ci-nix-junit.xml --dry-run" in log
     assert "dry run" in log
-    assert act.outputs("update-0")["exit-code"] == "0"
+    assert act.outputs("update")["exit-code"] == "0"
 
 
 # --- the GitLab template under gitlab-ci-local -------------------------------------------------
@@ -305,9 +318,10 @@ class GitLabLocal:
         return result
 
     def jobs(self, **variables: str) -> list[str]:
-        result = self.run("--list-json", variables=variables)
+        quiet = ["--ignore-predefined-vars", ",".join(variables)] if variables else []
+        result = self.run("--list-json", *quiet, variables=variables)
         assert result.returncode == 0, result.stdout + result.stderr
-        return sorted(job["name"] for job in json.loads(result.stdout))
+        return sorted(job["name"] for job in json.loads(result.stdout) if job["when"] != "never")
 
     def artifact(self, job: str, name: str) -> Path:
         return self.ws / ".gitlab-ci-local" / "artifacts" / job / name
@@ -353,13 +367,17 @@ def test_gitlab_fan_out_child_pipeline(system_ws: Path, tmp_path: Path) -> None:
     # gitlab-ci-local does not run `trigger:` jobs, so the child pipeline runs as a second step,
     # with the variables ci-nix-build forwards to it.
     shutil.copy(child, system_ws / "ci-nix-child.yml")
-    result = glcl.run("--file", "ci-nix-child.yml", variables={
+    # One job at a time: three pip builds from one source directory would share its build/.
+    result = glcl.run("--file", "ci-nix-child.yml", "--concurrency", "1", variables={
         "CI_NIX_INSTALL": str(tmp_path / "ci-nix-src"), "CI_NIX_PYTHON": "python3"})
     log = result.stdout + result.stderr
     assert result.returncode != 0, log  # the broken attribute's job fails
     jobs = [name for name in yaml.safe_load(child.read_text()) if name.startswith("build ")]
     assert len(jobs) == 3, jobs
     outcomes: dict[str, str] = {}
-    for job in jobs:
-        outcomes.update(cases(glcl.artifact(job, "junit.xml")))
+    # gitlab-ci-local escapes job names in artifact directories: find the reports instead
+    reports = sorted((system_ws / ".gitlab-ci-local" / "artifacts").glob("*/junit.xml"))
+    assert len(reports) == 3, reports
+    for report in reports:
+        outcomes.update(cases(report))
     assert outcomes == {GREEN[0]: "passed", GREEN[1]: "passed", RED: "failed:build"}
