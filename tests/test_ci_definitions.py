@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from conftest import NIX_CONFIG, ROOT, make_workspace
 
 pytestmark = pytest.mark.slow
@@ -42,8 +41,8 @@ def tool(path: Path) -> str:
 
 
 def has_subcommand(name: str) -> bool:
-    out = subprocess.run([sys.executable, "-m", "ci_nix", "--help"], capture_output=True,
-                         text=True).stdout
+    out = subprocess.run([sys.executable, "-m", "ci_nix", "--help"], check=True,
+                         capture_output=True, text=True).stdout
     return any(line.split()[:1] == [name] for line in out.splitlines())
 
 
@@ -53,7 +52,9 @@ def needs_subcommand(name: str) -> None:
 
 
 def run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=600, **kwargs)
+    # callers look at the return code themselves, or pass check=True
+    return subprocess.run(argv, capture_output=True, text=True, timeout=600,  # noqa: PLW1510
+                          **kwargs)
 
 
 def copy_checkout(dest: Path) -> None:
