@@ -68,7 +68,7 @@ class _FlakeEvaluator:
         self.evaluations = 0
         self._lock = threading.Lock()
 
-    def call(self, **args: Any) -> Any:
+    def call(self, *, show_trace: bool = False, **args: Any) -> Any:
         with self._lock:
             self.evaluations += 1
         overrides = [(o.input, o.ref) for o in self.target.overrides]
@@ -76,7 +76,7 @@ class _FlakeEvaluator:
             self.target.flake.ref,
             {"systems": list(self.selection.systems), "outputs": list(self.selection.outputs),
              **args},
-            overrides,
+            overrides, show_trace=show_trace,
         )
 
     def run(self) -> FlakeEval:
@@ -139,7 +139,8 @@ class _FlakeEvaluator:
     def strict(self, path: Path_) -> dict[str, Any]:
         """Evaluate one path without tryEval, to get the error text tryEval swallows."""
         try:
-            results = self.call(select=[list(path)], strict=True)["results"]
+            # With the trace: newer Nix cuts a throw's position off inside ci-nix's helper.
+            results = self.call(select=[list(path)], strict=True, show_trace=True)["results"]
             return dict(results[0])
         except NixCommandError as err:
             return {"path": list(path), "stderr": err.stderr}

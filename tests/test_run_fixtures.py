@@ -52,6 +52,8 @@ def test_run_all_reports_every_attribute(fixture_ws: Path, tmp_path: Path, cli) 
     assert "attribute 'nope' missing" in missing.get("message")
     thrower = junit_cases[("modules", "packages.x86_64-linux.thrower")].find("failure")
     assert "marked broken" in thrower.get("message")
+    # where the throw is, on every Nix (2.26 cuts it off without --show-trace)
+    assert " at flake.nix:46:" in thrower.get("message")
     dependency = junit_cases[("modules", "packages.x86_64-linux.uses-broken")].find("failure")
     assert "broken-1.0" in dependency.get("message")
 

@@ -138,15 +138,16 @@ class Nix:
         return f"{drv_path}^*" if self.version.at_least(2, 13) else drv_path
 
     def eval_helper(self, flake_ref: str, args: Mapping[str, Any],
-                    overrides: Sequence[tuple[str, str]] = ()) -> Any:
+                    overrides: Sequence[tuple[str, str]] = (), *,
+                    show_trace: bool = False) -> Any:
         """Evaluate ci-nix's eval.nix against a flake; returns its JSON value."""
         override_args: list[str] = []
         for name, ref in [("flake", flake_ref), *((f"flake/{n}", r) for n, r in overrides)]:
             override_args += ["--override-input", name, ref]
         apply = f"f: f (builtins.fromJSON {nix_string(json.dumps(args))})"
         out = self.check(
-            ["eval", "--json", "--no-write-lock-file", *override_args,
-             f"path:{_helper_flake()}#lib.ciNix", "--apply", apply],
+            ["eval", "--json", "--no-write-lock-file", *(["--show-trace"] if show_trace else []),
+             *override_args, f"path:{_helper_flake()}#lib.ciNix", "--apply", apply],
             f"evaluating {flake_ref}",
         )
         return json.loads(out)
