@@ -94,8 +94,12 @@ def test_failing_cache_mid_push_is_retried_then_reported(
         configure(fixture_ws, type="nix", server=server.url)
         server.fail("close", methods=["PUT"], after=1)  # the first upload lands, then it dies
         junit = tmp_path / "r.xml"
-        result = cli("run", fixture_ws, *only(*attrs), "--junit", junit, env=env)
+        result = cli("run", fixture_ws, *only(*attrs), "--junit", junit,
+                     "--json", tmp_path / "soft.json", env=env)
         assert result.returncode == 0, result.stderr  # cache.required is false
+        soft = json.loads((tmp_path / "soft.json").read_text())
+        push_case = next(c for c in soft["cases"] if c["flake"] == "ci-nix.cache")
+        assert push_case["status"] == "failed" and push_case["required"] is False
         assert result.stderr.count("retrying in") == 2  # 3 attempts
         assert server.count("PUT") >= 3
         cases = {(c.get("classname"), c.get("name")): c for c in ET.parse(junit).iter("testcase")}
@@ -116,6 +120,7 @@ def test_failing_cache_mid_push_is_retried_then_reported(
         report = json.loads((tmp_path / "r.json").read_text())
         assert report["exitCode"] == 1
         assert report["totals"] == {"passed": 2, "failed": 1, "skipped": 0}
+        assert "required" not in next(c for c in report["cases"] if c["flake"] == "ci-nix.cache")
 
 
 def test_attic_push_through_the_cli_then_skip_from_its_narinfos(

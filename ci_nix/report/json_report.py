@@ -20,6 +20,8 @@ def case_dict(case: Case) -> dict[str, Any]:
                            "column": f.column}
     if case.skip_reason is not None:
         data["skipped"] = case.skip_reason
+    if not case.required:
+        data["required"] = False  # reported, but does not fail the run
     return data
 
 
