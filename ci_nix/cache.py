@@ -294,6 +294,7 @@ _TRANSIENT = re.compile(
     r"HTTP error (5\d\d|408|429)|\b5(00|02|03|04)\b|couldn't connect|could not connect|"
     r"connection (refused|reset|closed|aborted)|reset by peer|timed? ?out|timeout|broken pipe|"
     r"send failed|recv failure|failed to open/read local data|server returned nothing|"
+    r"failure when receiving data|empty reply from server|"
     r"error sending request|dns error|resolve host|name resolution|network is unreachable|"
     r"ConnectionFailure|ResponseTimeout|ConnectionTimeout|HttpExceptionRequest|"
     r"unexpected eof|too many requests|no answer within", re.IGNORECASE)

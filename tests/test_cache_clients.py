@@ -217,6 +217,10 @@ def test_transient_classification() -> None:
     assert cache.is_transient("error: unable to upload 'http://c/nar/x': HTTP error 503")
     assert cache.is_transient("Couldn't connect to server (7)")
     assert cache.is_transient("ci-nix: attic: no answer within 30s")
+    # Nix 2.8 when the cache drops the connection mid-upload
+    assert cache.is_transient("error: unable to download 'http://127.0.0.1:1/x.narinfo': HTTP "
+                              "error 100 ('Continue') (curl error: Failure when receiving data "
+                              "from the peer)")
     assert not cache.is_transient("error: unable to upload 'http://c/nar/x': HTTP error 401")
     assert not cache.is_transient("Error: FileNotFound: The requested cache does not exist.")
     assert not cache.is_transient("error: path '/nix/store/x' is not valid")
