@@ -11,10 +11,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
-from ci_nix import cache
 from conftest import NIX_CONFIG
 from httpcache import BinaryCache
+
+from ci_nix import cache
 
 pytestmark = pytest.mark.nix
 
