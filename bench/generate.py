@@ -160,13 +160,15 @@ def flake_text(flake: str, attrs: int, systems: Sequence[str], nonce: str,
             groups.append(f"      {kind} = forAll (system: {{ inherit (all system) {members}; }});")
     inputs = f'  inputs.dep.url = "{dep_url}";\n' if dep_url else ""
     args = "{ self, dep }" if dep_url else "{ self }"
+    for_all = ("forAll = f: builtins.listToAttrs "
+               "(map (system: { name = system; value = f system; }) systems);")
     return f"""{{
   description = "ci-nix bench flake {flake}";
 {inputs}
   outputs = {args}:
     let
       systems = [ {" ".join(json.dumps(s) for s in systems)} ];
-      forAll = f: builtins.listToAttrs (map (system: {{ name = system; value = f system; }}) systems);
+      {for_all}
       all = system:
         let
           mk = name: script: extra: derivation ({{

@@ -203,7 +203,7 @@ def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
 
 def junit(results: list[RepoResult]) -> str:
     """JUnit XML: one test case per repo (classname ci-nix.update), failed when it errored."""
-    import junit_xml  # type: ignore[import-untyped]
+    import junit_xml
 
     cases = []
     for result in results:

@@ -67,7 +67,8 @@ class BuildLog:
             error = diagnose.build_error(message)
             if error is None:
                 self.other.append(diagnose.clean(message)[:_MAX_LINE])
-            elif error.drv not in self.errors or self.errors[error.drv].type is FailureType.DEPENDENCY:
+            elif (error.drv not in self.errors
+                  or self.errors[error.drv].type is FailureType.DEPENDENCY):
                 self.errors[error.drv] = error
 
     def _truncated(self, line: str) -> None:
@@ -122,7 +123,8 @@ def build(nix: Nix, jobs: Sequence[Job], *, on_event: Callable[[str, str], None]
                               drv=job.drv_path, hint=_hint(own))
         else:
             if job.drv_path not in closures:
-                closures[job.drv_path] = set(nix.closure(job.drv_path)) if failed_builders else set()
+                closures[job.drv_path] = (set(nix.closure(job.drv_path)) if failed_builders
+                                          else set())
             culprits = sorted(closures[job.drv_path] & failed_builders)
             if culprits:
                 first = buildlog.errors[culprits[0]]

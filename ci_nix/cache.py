@@ -209,7 +209,7 @@ def query(substituter: str, paths: Iterable[str], token: str | None = None,
         return Query(frozenset(), f"{display_url(substituter)}: {err}")
     finally:
         client.close()
-    return Query(frozenset(p for p, has in zip(wanted, answers) if has))
+    return Query(frozenset(p for p, has in zip(wanted, answers, strict=True) if has))
 
 
 # --- the configured cache --------------------------------------------------------------------
@@ -360,7 +360,8 @@ def push(config: CacheConfig, override: bool | None, jobs: Sequence[Job],
 
 def _failure_case(cache: Cache, message: str, count: int, elapsed: float = 0.0) -> Case:
     text = mask(message)
-    return Case(CACHE_CLASSNAME, "push", Status.FAILED, time=elapsed, required=cache.config.required,
+    return Case(CACHE_CLASSNAME, "push", Status.FAILED, time=elapsed,
+                required=cache.config.required,
                 failure=Failure(FailureType.OTHER,
                                 f"push of {count} paths to {cache.target} failed: "
                                 f"{text.splitlines()[0] if text else 'no error text'}",

@@ -143,7 +143,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("builder-exit", re.compile(
         rf"builder for {_Q}{_DRV}{_QE} failed with exit code (?P<code>\d+)")),
     ("signal", re.compile(
-        rf"builder for {_Q}{_DRV}{_QE} failed due to signal (?P<signal>\d+)(?: \((?P<name>[^)]*)\))?")),
+        rf"builder for {_Q}{_DRV}{_QE} failed due to signal (?P<signal>\d+)"
+        r"(?: \((?P<name>[^)]*)\))?")),
     ("no-output", re.compile(
         rf"builder for {_Q}{_DRV}{_QE} failed to produce output path")),
     ("timeout", re.compile(
@@ -293,7 +294,8 @@ _NOISE = (
     re.compile(r"^\s+(?:→|\u2192) '"),
     re.compile(r"^\s+follows '"),
     re.compile(r"^\(use '--show-trace' to show detailed location information\)$"),
-    re.compile(r"^\s*… while updating the (?:lock file of flake 'path:[^']*ci-nix-helper-|flake input 'flake')"),
+    re.compile(r"^\s*… while updating the "
+               r"(?:lock file of flake 'path:[^']*ci-nix-helper-|flake input 'flake')"),
 )
 
 
@@ -424,7 +426,8 @@ def diagnose_eval(stderr: str, flake: Flake | None = None) -> Diagnosis:
                     and (flake.path / file).parent.exists():
                 file = f"{flake.subdir}/{file}"
         elif "does not contain a" in message:
-            kind, hint, file = "untracked-file", HINTS["untracked-file"], missing["path"].lstrip("/")
+            kind, hint = "untracked-file", HINTS["untracked-file"]
+            file = missing["path"].lstrip("/")
         elif missing["path"].startswith("/nix/store/"):
             kind, hint = "missing-store-path", HINTS["missing-store-path"]
     if "condition of the assertion" in "\n".join(lines) and "assertion" not in message:
@@ -557,9 +560,10 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     for diag in by_drv.values():
         if diag.type is FailureType.DEPENDENCY and failed:
             culprit = failed[0]
+            names = ", ".join(_short(d.drv or "") for d in failed)
             diag = replace(diag, dependency=culprit.drv, exit_code=culprit.exit_code,
-                           message=f"dependency failed: {', '.join(_short(d.drv or '') for d in failed)}"
-                                   f" ({culprit.message})", log=diag.log or culprit.log)
+                           message=f"dependency failed: {names} ({culprit.message})",
+                           log=diag.log or culprit.log)
         result.append(_with_oom_hint(diag))
     return result + others
 

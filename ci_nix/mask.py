@@ -12,7 +12,8 @@ _secrets: set[str] = set()
 
 
 def add_secret(value: str | None) -> None:
-    """Remember a secret so that logs never show it; in GitHub Actions also ask the runner to mask it."""
+    """Remember a secret so that logs never show it; in GitHub Actions also ask the runner to mask
+    it."""
     if not value or len(value) < 4:
         return
     with _lock:

@@ -6,7 +6,7 @@ import re
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 
@@ -118,7 +118,7 @@ class Job:
         return tuple(path for _, path in self.outputs)
 
 
-class FailureType(str, Enum):
+class FailureType(StrEnum):
     EVAL = "eval"
     BUILD = "build"
     DEPENDENCY = "dependency"
@@ -140,7 +140,7 @@ class Failure:
     column: int | None = None
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     SKIPPED = "skipped"

@@ -55,7 +55,8 @@ class Case:
 
     prepare: Callable[[Path, Path], tuple[list[str], dict[str, str]]]
     code: int
-    expect: str  # must appear in the last stderr line (exit 2) or in a JUnit failure message (exit 1)
+    # must appear in the last stderr line (exit 2) or in a JUnit failure message (exit 1)
+    expect: str
     fix: str = ""  # a word of the advice that must be in the same line
 
 
@@ -164,7 +165,8 @@ CASES: dict[str, Case] = {
     "unwritable-report": Case(in_ws("--junit", "/proc/ci-nix-report.xml"), 2,
                               "cannot write report /proc/ci-nix-report.xml", "writable"),
     # flakes and locks (flake failures: exit 1, the flake's JUnit case says why)
-    "flake-syntax-error": Case(edit("modules/flake.nix", lambda t: t.replace("outputs =", "outputs = = ")),
+    "flake-syntax-error": Case(edit("modules/flake.nix",
+                                    lambda t: t.replace("outputs =", "outputs = = ")),
                                1, "syntax error", ""),
     "flake-without-outputs": Case(edit("modules/flake.nix", lambda t: "{ description = \"x\"; }"),
                                   1, "outputs", ""),

@@ -202,7 +202,8 @@ def test_no_push_and_missing_token(record: Path) -> None:
 
 def test_cachix_push_token_in_environment_and_retry(record: Path, caplog, monkeypatch) -> None:
     jobs, cases = jobs_and_cases((OUT, DEV))
-    fake_fails(monkeypatch, 1, "cachix: HttpExceptionRequest Request { host = \"mycache.cachix.org\""
+    fake_fails(monkeypatch, 1, "cachix: HttpExceptionRequest Request "
+               "{ host = \"mycache.cachix.org\""
                " } (ConnectionFailure Network.Socket.connect: <socket: 11>: does not exist)")
     outcome = cache.push(CACHIX, None, jobs, cases, Nix(("nix",)), env())
     _first, second = calls(record)

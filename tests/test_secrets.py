@@ -64,7 +64,8 @@ def test_run_never_shows_the_cache_token(client: str, fixture_ws: Path, tmp_path
                "FAKE_CLIENT_RECORD": str(record), "FAKE_CLIENT_FAIL_TIMES": "1",
                # a client that echoes its token in an error must not leak it through ci-nix
                "FAKE_CLIENT_FAIL_STDERR": f"Error: connection reset (token {secret})"}
-        result = cli("run", "-v", "--all", fixture_ws, "--only", "modules#packages.x86_64-linux.greeting",
+        result = cli("run", "-v", "--all", fixture_ws,
+                     "--only", "modules#packages.x86_64-linux.greeting",
                      "--junit", tmp_path / "r.xml", "--json", tmp_path / "r.json", env=env)
     assert result.returncode == 0, result.stderr
     calls = [json.loads(line) for line in record.read_text().splitlines()]
@@ -129,7 +130,7 @@ def test_mask_is_announced_once_and_applied_to_logs(capsys: pytest.CaptureFixtur
     mask.add_secret("SENTINEL-unit-1234")
     mask.add_secret("SENTINEL-unit-1234")
     assert capsys.readouterr().out == "::add-mask::SENTINEL-unit-1234\n"
-    record = logging.LogRecord("x", logging.INFO, "f", 1, "calling with %s", ("SENTINEL-unit-1234",),
-                               None)
+    record = logging.LogRecord("x", logging.INFO, "f", 1, "calling with %s",
+                               ("SENTINEL-unit-1234",), None)
     assert mask.MaskingFilter().filter(record) and record.getMessage() == "calling with ***"
     assert os.environ["GITHUB_ACTIONS"] == "true"

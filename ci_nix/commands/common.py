@@ -14,7 +14,8 @@ EXIT_CODES = """exit codes:
 
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE",
-                        help="ci-nix.yaml to use (default: PATH or its nearest parent that has one)")
+                        help="ci-nix.yaml to use "
+                             "(default: PATH or its nearest parent that has one)")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more output: every command ci-nix runs, and debug details")
 

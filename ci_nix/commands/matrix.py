@@ -1,4 +1,5 @@
-"""`ci-nix matrix`: the jobs `run` would build, as a GitHub matrix, a GitLab child pipeline or JSON."""
+"""`ci-nix matrix`: the jobs `run` would build, as a GitHub matrix, a GitLab child pipeline or
+JSON."""
 
 from __future__ import annotations
 

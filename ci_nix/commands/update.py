@@ -1,4 +1,5 @@
-"""`ci-nix update`: update flake inputs and open/update/close the merge request that carries them."""
+"""`ci-nix update`: update flake inputs and open/update/close the merge request that carries
+them."""
 
 from __future__ import annotations
 

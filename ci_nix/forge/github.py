@@ -47,7 +47,8 @@ class GitHubForge:
                  sleep: Callable[[float], None] = time.sleep,
                  pace: tuple[float, float] = (0.25, 1.0)) -> None:
         # pace: PyGithub's spacing between requests / writes, which keeps bots clear of the
-        # secondary rate limits. retry=None: tenacity in forge.call is the one retry policy for both forges.
+        # secondary rate limits. retry=None: tenacity in forge.call is the one retry policy for
+        # both forges.
         self._gh = Github(auth=Auth.Token(token), base_url=(url or API_URL).rstrip("/"),
                           retry=None, timeout=30, seconds_between_requests=pace[0],
                           seconds_between_writes=pace[1])

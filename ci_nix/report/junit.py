@@ -59,7 +59,8 @@ def write(report: RunReport, out: TextIO) -> None:
     # junit-xml has no per-testcase <properties>: add them to the tree it builds, in its order
     root = ET.fromstring(junit_xml.to_xml_report_string(suites(report), encoding="utf-8"))
     elements = root.findall("./testsuite/testcase")
-    for element, case in zip(elements, _ordered_cases(report)):
+    # not strict: the error suite's test case, if any, comes last and has no Case
+    for element, case in zip(elements, _ordered_cases(report), strict=False):
         props = _properties(case)
         if props:
             holder = ET.Element("properties")

@@ -99,7 +99,7 @@ def gitlab_pipeline(entries: Sequence[Entry], prefix: Sequence[str] = (),
         pipeline["nothing to build"] = {"stage": job.stage,
                                         "script": ["echo 'ci-nix: nothing to build'"]}
         return pipeline
-    for name, entry in zip(_job_names(entries), entries):
+    for name, entry in zip(_job_names(entries), entries, strict=True):
         spec: dict[str, Any] = {"stage": job.stage}
         if entry.runner:
             spec["tags"] = list(entry.runner)

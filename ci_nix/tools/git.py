@@ -112,7 +112,8 @@ class Git:
 
     def commit_files(self, repo: Path, parent: str, files: Mapping[str, str], message: str,
                      env: Mapping[str, str]) -> str:
-        """A new commit on parent with files (path -> text) replaced; work tree and index untouched."""
+        """A new commit on parent with files (path -> text) replaced; work tree and index
+        untouched."""
         with tempfile.TemporaryDirectory(prefix="ci-nix-index-") as tmp:
             # A private index, so the user's staging area and checkout stay as they are.
             index = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}

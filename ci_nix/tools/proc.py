@@ -104,7 +104,9 @@ def run(
         _kill_group(proc, signal.SIGKILL)
         out, err = proc.communicate()
         _forget(proc)
-        raise ToolError(f"{argv[0]}: no answer within {timeout:.0f}s ({_describe(argv)[:200]})")
+        raise ToolError(
+            f"{argv[0]}: no answer within {timeout:.0f}s ({_describe(argv)[:200]})"
+        ) from None
     finally:
         _forget(proc)
     result = Result(

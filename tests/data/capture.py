@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ci_nix.tools.nix import Nix, NixCommandError
+from ci_nix.tools.nix import Nix, NixCommandError  # noqa: E402 (needs the sys.path insert above)
 
 WORK = Path("/tmp/ci-nix-corpus")  # fixed, so messages that name the flake are stable
 NIXES = {"2.8": "nix", "2.26": str(ROOT.parent / "shared" / "tools" / "nix-modern")}
@@ -100,7 +100,8 @@ CASES = [
           "hint": "mkIf"}, EVAL, at_mark=True),
     Case("undefined-variable",
          "      packages.x86_64-linux.default = @@nosuchthing;\n",
-         {"type": "eval", "kind": "undefined-variable", "message": "undefined variable 'nosuchthing'"},
+         {"type": "eval", "kind": "undefined-variable",
+          "message": "undefined variable 'nosuchthing'"},
          EVAL, at_mark=True),
     Case("syntax-error", "      packages.x86_64-linux.default = { ;\n",
          {"type": "eval", "kind": "syntax", "message": "syntax error", "file": "flake.nix",
@@ -146,7 +147,8 @@ CASES = [
           "specified": "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
           "got": "sha256-DDBxQY5jVuYUiYyE7QZMqV6IVRvAgRtTS98ZUuza5TQ=",
           "hint": "sha256-DDBxQY5jVuYUiYyE7QZMqV6IVRvAgRtTS98ZUuza5TQ="}, BUILD),
-    Case("timeout", '      packages.x86_64-linux.default = mk "slow-1.0" "echo working; sleep 30" { };\n',
+    Case("timeout",
+         '      packages.x86_64-linux.default = mk "slow-1.0" "echo working; sleep 30" { };\n',
          {"type": "timeout", "kind": "timeout", "drv": "slow-1.0.drv"}, BUILD,
          args=("--option", "timeout", "2")),
     Case("max-silent-time",
@@ -154,7 +156,8 @@ CASES = [
          {"type": "timeout", "kind": "max-silent-time", "drv": "silent-1.0.drv"}, BUILD,
          args=("--option", "max-silent-time", "2")),
     Case("platform",
-         '      packages.x86_64-linux.default = mk "arm-only-1.0" "true" { system = "aarch64-linux"; };\n',
+         '      packages.x86_64-linux.default = mk "arm-only-1.0" "true"'
+         ' { system = "aarch64-linux"; };\n',
          {"type": "platform", "kind": "platform", "drv": "arm-only-1.0.drv",
           "hint": "aarch64-linux"}, BUILD),
     Case("system-feature",
@@ -163,7 +166,8 @@ CASES = [
          {"type": "platform", "kind": "system-feature", "drv": "needs-kvm-1.0.drv",
           "hint": "ci-nix-nonexistent"}, BUILD),
     Case("signal",
-         '      packages.x86_64-linux.default = mk "killed-1.0" "echo about to die; kill -9 $$" { };\n',
+         '      packages.x86_64-linux.default ='
+         ' mk "killed-1.0" "echo about to die; kill -9 $$" { };\n',
          {"type": "build", "kind": "oom", "drv": "killed-1.0.drv", "hint": "memory",
           "log": "about to die"}, BUILD),
     Case("no-output",
