@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
+import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from ci_nix.config import UpdateConfig
 from ci_nix.errors import ConfigError, ForgeError
 from ci_nix.forge import Forge
 from ci_nix.mask import add_secret
-from ci_nix.tools.git import Git
+from ci_nix.tools.git import Git, GitError
 from ci_nix.tools.nix import Nix
 
 log = logging.getLogger(__name__)
@@ -218,6 +220,42 @@ def run(target: Target, nix: Nix, git: Git, forge: Forge | None, token: str | No
     return outcomes
 
 
+PUSH_ATTEMPTS = 3
+# The ref changed under us, or the network failed: worth another try. Anything else (a hook or
+# branch protection saying no, a bad token) will say the same again.
+_RETRY_PUSH = re.compile(r"stale info|failed to update ref|cannot lock ref|fetch first|"
+                         r"non-fast-forward|unable to access|could not resolve|connection|"
+                         r"timed out|early EOF|HTTP 5\d\d|remote end hung up", re.IGNORECASE)
+
+
+def _push_branch(target: Target, git: Git, branch: str, commit: str,
+                 env: Mapping[str, str]) -> bool:
+    """Put commit on the update branch; False when the branch already has the same change.
+
+    The push is leased on the tip just read, so a concurrent push to the branch is noticed;
+    then the tip is read again and the push retried.
+    """
+    repo = target.checkout
+    for attempt in range(1, PUSH_ATTEMPTS + 1):
+        remote_sha = git.remote_branch(repo, target.remote, branch, env)
+        if remote_sha is not None:
+            git.fetch_refs(repo, target.remote, [f"refs/heads/{branch}"], env)
+            # Same tree on the same base: pushing again would only churn CI and notifications.
+            if git.tree_and_parents(repo, remote_sha) == git.tree_and_parents(repo, commit):
+                return False
+        try:
+            git.push_refs(repo, target.remote, [f"{commit}:refs/heads/{branch}"], env,
+                          lease=(f"refs/heads/{branch}", remote_sha))
+            return True
+        except GitError as err:
+            if attempt == PUSH_ATTEMPTS or not _RETRY_PUSH.search(err.stderr):
+                raise
+            log.warning("%s: push of %s rejected (%s); retrying (attempt %d of %d)",
+                        target.name, branch, str(err), attempt + 1, PUSH_ATTEMPTS)
+            time.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
+
+
 def _publish(target: Target, git: Git, forge: Forge, token: str | None, branch: str,
              result: LockUpdate, title: str, body: str) -> Outcome:
     repo = target.checkout
@@ -235,14 +273,7 @@ def _publish(target: Target, git: Git, forge: Forge, token: str | None, branch: 
     base_rev = git.check(repo, ["rev-parse", "HEAD"]).strip()
     commit = git.commit_files(repo, base_rev, dict(result.files), commit_message(result),
                               author_env(target.update.author))
-    pushed = True
-    remote_sha = git.remote_branch(repo, target.remote, branch, env)
-    if remote_sha is not None:
-        git.fetch_refs(repo, target.remote, [f"refs/heads/{branch}"], env)
-        # Same tree on the same base: pushing again would only churn CI and notifications.
-        pushed = git.tree_and_parents(repo, remote_sha) != git.tree_and_parents(repo, commit)
-    if pushed:
-        git.push_refs(repo, target.remote, [f"+{commit}:refs/heads/{branch}"], env)
+    pushed = _push_branch(target, git, branch, commit, env)
 
     if existing is None:
         base = target.base or forge.project().default_branch

@@ -21,6 +21,15 @@ class GitError(ToolError):
         self.stderr = stderr
 
 
+def _telling_line(stderr: str) -> str:
+    """The line of git's stderr that says why: a rejection or fatal error, else the last."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if "rejected]" in line or line.startswith("fatal:"):
+            return line
+    return lines[-1] if lines else ""
+
+
 @dataclass(frozen=True)
 class Git:
     argv0: tuple[str, ...]
@@ -38,9 +47,8 @@ class Git:
               input: str | None = None) -> str:
         result = self.run(repo, args, env=env, input=input)
         if not result.ok:
-            detail = result.stderr.strip().splitlines()
             raise GitError(f"git {' '.join(args[:2])} in {repo} failed: "
-                           f"{detail[-1] if detail else f'exit {result.returncode}'}",
+                           f"{_telling_line(result.stderr) or f'exit {result.returncode}'}",
                            result.stderr)
         return result.stdout
 
@@ -141,6 +149,12 @@ class Git:
         self.check(repo, ["fetch", "--quiet", "--no-tags", remote, *refspecs], env=env)
 
     def push_refs(self, repo: Path, remote: str, refspecs: Sequence[str],
-                  env: Mapping[str, str] | None = None) -> None:
-        """Push refspecs (`+sha:refs/heads/x` forces, `:refs/heads/x` deletes)."""
-        self.check(repo, ["push", "--quiet", remote, *refspecs], env=env)
+                  env: Mapping[str, str] | None = None,
+                  lease: tuple[str, str | None] | None = None) -> None:
+        """Push refspecs (`+sha:refs/heads/x` forces, `:refs/heads/x` deletes).
+
+        `lease` (ref, sha we saw or None for "absent") overwrites the ref only if it still
+        has that value, so a push that raced ours is not lost silently.
+        """
+        extra = [f"--force-with-lease={lease[0]}:{lease[1] or ''}"] if lease else []
+        self.check(repo, ["push", "--quiet", *extra, remote, *refspecs], env=env)
