@@ -55,14 +55,17 @@ class PushError(Exception):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Backoff for cache traffic; CI_NIX_CACHE_RETRY_{ATTEMPTS,BASE,TOTAL} and CI_NIX_CACHE_TIMEOUT
-    (seconds) tune it, e.g. to make tests wait milliseconds."""
+    """Backoff for cache traffic; CI_NIX_CACHE_RETRY_{ATTEMPTS,BASE,TOTAL}, CI_NIX_CACHE_TIMEOUT
+    and CI_NIX_CACHE_PUSH_TIMEOUT (seconds) tune it, e.g. to make tests wait milliseconds."""
 
     attempts: int = 4
     base: float = 2.0  # first wait, doubled each retry, with full jitter
     max_wait: float = 60.0
     total: float = 1800.0  # bound on one push or query batch, waits and attempts included
     timeout: float = 30.0  # one narinfo request
+    # One push attempt: big closures take a while, but a cache that stopped answering must not
+    # use up the whole budget in the first attempt.
+    push_timeout: float = 600.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RetryPolicy:
@@ -81,7 +84,8 @@ class RetryPolicy:
                    base=number("CI_NIX_CACHE_RETRY_BASE", default.base),
                    max_wait=default.max_wait,
                    total=number("CI_NIX_CACHE_RETRY_TOTAL", default.total),
-                   timeout=number("CI_NIX_CACHE_TIMEOUT", default.timeout))
+                   timeout=number("CI_NIX_CACHE_TIMEOUT", default.timeout),
+                   push_timeout=number("CI_NIX_CACHE_PUSH_TIMEOUT", default.push_timeout))
 
     def call(self, what: str, attempt: Callable[[float], _T],
              transient: Callable[[BaseException], bool]) -> _T:
@@ -348,7 +352,8 @@ def push(config: CacheConfig, override: bool | None, jobs: Sequence[Job],
     started = time.monotonic()
     try:
         cache.policy.call(f"pushing to {cache.target}",
-                          lambda left: _push_once(cache, mode, paths, nix, environ, left),
+                          lambda left: _push_once(cache, mode, paths, nix, environ,
+                                                  min(left, cache.policy.push_timeout)),
                           lambda err: isinstance(err, PushError) and err.transient)
     except PushError as err:
         log.error("cache: pushing to %s failed: %s", cache.target, mask(str(err)))
