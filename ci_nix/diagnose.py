@@ -106,6 +106,10 @@ HINTS = {
         "fetching from the binary cache failed: check the substituter is reachable, or pass "
         "`--fallback` to build from source"),
     "no-output": "the builder exited successfully but did not create its output path ($out)",
+    "import-from-derivation": (
+        "the expression builds a derivation during evaluation (import-from-derivation), which "
+        "`allow-import-from-derivation = false` forbids: avoid the IFD, or allow it in nix.conf "
+        "(`allow-import-from-derivation = true`)"),
 }
 
 
@@ -384,6 +388,8 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, str, str | 
         return FailureType.EVAL, "missing-attribute", HINTS["missing-attribute"]
     if "hash mismatch" in message:
         return FailureType.HASH_MISMATCH, "hash-mismatch", None
+    if "option 'allow-import-from-derivation' is disabled" in message:
+        return FailureType.EVAL, "import-from-derivation", HINTS["import-from-derivation"]
     if re.search(r"unable to download|error: Couldn't resolve host|HTTP error \d+", message):
         return FailureType.OTHER, "download", HINTS["download"]
     if re.search(r"assertion .* failed", message) or "condition of the assertion" in trace:
@@ -395,7 +401,8 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, str, str | 
     if re.search(r"^(?:cannot (?:add|coerce|compare|convert)|value is .* while .* was expected"
                  r"|expected a .* but found)", message):
         return FailureType.EVAL, "type", None
-    if "while calling the 'throw' builtin" in trace or "while calling the 'abort' builtin" in trace:
+    # Lix names the frame of a `throw` "… caused by explicit throw"
+    if re.search(r"while calling the '(?:throw|abort)' builtin|caused by explicit throw", trace):
         return FailureType.EVAL, "throw", None
     return FailureType.EVAL, "error", None
 
@@ -471,8 +478,9 @@ def simple_eval_failure(message: str) -> Failure:
 _BLOCK_START = re.compile(
     r"^(?:error:|builder for '|builder for ‘|cannot build derivation |hash mismatch in "
     r"fixed-output derivation|fixed-output derivation produced path|building of '|Killed$)")
-# Nix <= 2.3 printed traces and the final message unindented
-_CONTINUATION = re.compile(r"^(?:while |infinite recursion encountered|undefined variable)")
+# Nix <= 2.3 printed traces and the final message unindented; quoted build log lines (`> ...`)
+# lose their indentation when pasted into an issue
+_CONTINUATION = re.compile(r"^(?:while |infinite recursion encountered|undefined variable|> |>$)")
 _SKIP = re.compile(r"^(?:error \(ignored\)|warning:)")
 _ACT_BUILD = 105
 _RES_BUILD_LOG_LINE = 101

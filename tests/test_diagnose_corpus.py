@@ -67,5 +67,6 @@ def test_corpus_is_large_and_spans_versions() -> None:
     exact = {v for v in versions if not v.startswith("unstated")}
     assert len(CORPUS) >= 40
     assert len(exact) >= 4, exact
+    assert any(v.startswith("lix") for v in exact), exact  # the Nix fork, 2.90+
     for p in CORPUS:
         assert json.loads(p.read_text())["source"]
