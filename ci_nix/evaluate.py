@@ -17,8 +17,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ci_nix import diagnose
-from ci_nix.models import FLAKE_CASE, Case, FlakeEval, Job, Status, Target, attr_display
+from ci_nix import diagnose, lockfile
+from ci_nix.models import (
+    FLAKE_CASE,
+    Case,
+    Failure,
+    FailureType,
+    FlakeEval,
+    Job,
+    Status,
+    Target,
+    attr_display,
+)
 from ci_nix.tools.nix import Nix, NixCommandError
 
 log = logging.getLogger(__name__)
@@ -105,6 +115,11 @@ class _FlakeEvaluator:
             return FlakeEval(self.target, (), tuple(cases), self.evaluations,
                              time.monotonic() - started)
 
+        stale = self.stale_lock(listing.get("inputNames", []))
+        only = self.selection.only
+        if stale is not None and (only is None or (self.flake_id, FLAKE_CASE) in only):
+            # The attributes are still built: their results say what the change does.
+            cases.append(Case(self.flake_id, FLAKE_CASE, Status.FAILED, failure=stale))
         for group in listing.get("groupErrors", []):
             if self.selection.only is None:  # --only names attributes, not groups
                 results.append(self.strict(tuple(group["path"])))
@@ -118,6 +133,30 @@ class _FlakeEvaluator:
         log.info("evaluated %s: %d jobs, %d failures, %d evaluations in %.1fs", self.flake_id,
                  len(jobs), len(cases), self.evaluations, elapsed)
         return FlakeEval(self.target, tuple(jobs), tuple(cases), self.evaluations, elapsed)
+
+    def stale_lock(self, declared: list[str]) -> Failure | None:
+        """A failure when flake.nix declares inputs its committed flake.lock does not lock.
+
+        Nix would lock them on the fly, so CI would test whatever they resolve to today rather
+        than what the repository pins.
+        """
+        if not declared:
+            return None
+        lock_path = self.target.flake.path / "flake.lock"
+        lock = lockfile.read(lock_path)
+        locked = set(lock.nodes[lock.root].inputs) if lock is not None else set()
+        missing = sorted(set(declared) - locked)
+        if not missing:
+            return None
+        subdir = self.target.flake.subdir
+        where = f"{subdir}/flake.lock" if subdir else "flake.lock"
+        names = ", ".join(f"'{name}'" for name in missing)
+        what = "has no flake.lock" if lock is None else f"{where} is out of date with flake.nix"
+        return Failure(FailureType.EVAL,
+                       f"{self.flake_id} {what}: input {names} is not locked; run `nix flake "
+                       "lock` and commit flake.lock",
+                       hint="CI evaluates the committed lock; an unlocked input would be "
+                       "fetched at whatever version it resolves to today", file=where)
 
     def bisect(self, paths: list[Path_], *, known_failing: bool) -> list[dict[str, Any]]:
         """Evaluate paths; where the whole set fails, split it until each failure stands alone."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import xml.etree.ElementTree as ET
@@ -177,6 +178,13 @@ CASES: dict[str, Case] = {
     "lock-wrong-version": Case(edit("hosts/flake.lock", lambda t: t.replace('"version": 7',
                                                                            '"version": 99')),
                                1, "lock file version 99 is not supported", "nix flake lock"),
+    "lock-out-of-date": Case(edit("hosts/flake.nix", lambda t: re.sub(
+        r'(inputs.modules.url = ("[^"]*");)', r"\1\n  inputs.extra.url = \2;", t
+    ).replace("{ self, modules }", "{ self, modules, ... }"), commit=True), 1,
+        "hosts flake.lock is out of date with flake.nix: input 'extra' is not locked",
+        "nix flake lock"),
+    "bad-base-ref": Case(lambda ws, tmp: (["run", str(ws / "hosts"), "--base", "no-such-ref"], {}),
+                         2, "no-such-ref", ""),
     "input-offline": Case(edit("hosts/flake.nix", lambda t: t.replace(
         "inputs.modules.url", 'inputs.extra.url = "github:NixOS/nixpkgs";\n  inputs.modules.url'
     ).replace("{ self, modules }", "{ self, modules, ... }")), 1, "github", ""),

@@ -1,7 +1,7 @@
 # What ci-nix asks of a flake, answered as one JSON document.
 #
-#   listOnly = true   -> { attrs = [ path ... ]; groupErrors = [ { path; } ... ]; }
-#   otherwise         -> { attrs; groupErrors; results = [ result ... ]; }
+#   listOnly = true   -> { attrs = [ path ... ]; groupErrors = [ { path; } ... ]; inputNames; }
+#   otherwise         -> { attrs; groupErrors; inputNames; results = [ result ... ]; }
 #
 # A path is a list of attribute names: [ "packages" "x86_64-linux" "hello" ] or
 # [ "nixosConfigurations" "web" ]. A result is
@@ -73,10 +73,13 @@ let
     in if attempt.success then attempt.value else { inherit path; catchable = true; };
 
   paths = if select == null then listed else select;
+
+  # The inputs flake.nix declares: ci-nix checks each is in the committed flake.lock.
+  inputNames = attrNames (flake.inputs or { });
 in
-if listOnly then { attrs = listed; inherit groupErrors; }
+if listOnly then { attrs = listed; inherit groupErrors inputNames; }
 else {
   attrs = if select == null then listed else [ ];
-  inherit groupErrors;
+  inherit groupErrors inputNames;
   results = map (if strict then info else guarded) paths;
 }
