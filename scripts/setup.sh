@@ -15,4 +15,9 @@ if ((${#need[@]})); then
 fi
 
 [[ -x .venv/bin/python ]] || python3 -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+# pip's output goes to a log, shown only when the install fails
+if ! .venv/bin/pip install -q --disable-pip-version-check -e '.[test]' >.venv/pip.log 2>&1; then
+  tail -40 .venv/pip.log
+  echo "setup: pip install failed; the whole log is in .venv/pip.log" >&2
+  exit 1
+fi
