@@ -73,6 +73,14 @@ def fixture_ws(tmp_path: Path, nix_bin: str) -> Path:
     return make_workspace.make(tmp_path / "ws", nonce=uuid.uuid4().hex[:12])
 
 
+def flake_repo(path: Path, flake_text: str) -> Path:
+    """A git repo at path holding one committed flake.nix."""
+    path.mkdir(parents=True)
+    (path / "flake.nix").write_text(flake_text)
+    make_workspace.init_repo(path, "flake")
+    return path
+
+
 @dataclass
 class CliResult:
     returncode: int

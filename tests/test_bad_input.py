@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import flake_repo
 
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
@@ -33,15 +34,6 @@ def write(path: Path, text: str) -> Path:
 def commit_all(repo: Path) -> None:
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "change", "--allow-empty")
-
-
-def one_flake_repo(root: Path, text: str, name: str = "repo") -> Path:
-    repo = root / name
-    repo.mkdir(parents=True)
-    git(repo, "init", "-q")
-    write(repo / "flake.nix", text)
-    commit_all(repo)
-    return repo
 
 
 def derivation(name: str, script: str) -> str:
@@ -241,7 +233,7 @@ def test_attribute_names_never_reach_a_shell(tmp_path: Path, nix_bin: str, cli) 
     flake = ("{ outputs = { self }: { packages.x86_64-linux = { "
              + '"a b;$(touch pwned)\'\\"" = ' + derivation("odd", "echo ok > $out")
              + "; }; }; }")
-    repo = one_flake_repo(tmp_path, flake)
+    repo = flake_repo(tmp_path / "repo", flake)
     junit = tmp_path / "r.xml"
     attr = 'packages.x86_64-linux."a b;$(touch pwned)\'\\""'
     result = cli("run", repo, "--only", f"repo#{attr}", "--junit", junit, cwd=tmp_path)
@@ -253,7 +245,7 @@ def test_attribute_names_never_reach_a_shell(tmp_path: Path, nix_bin: str, cli) 
 
 @pytest.mark.nix
 def test_detached_head_builds(tmp_path: Path, nix_bin: str, cli) -> None:
-    repo = one_flake_repo(tmp_path, "{ outputs = { self }: { packages.x86_64-linux.a = "
+    repo = flake_repo(tmp_path / "repo", "{ outputs = { self }: { packages.x86_64-linux.a = "
                           + derivation("a", "echo a > $out") + "; }; }")
     git(repo, "checkout", "-q", "--detach")
     result = cli("run", "--all", repo)
@@ -263,7 +255,7 @@ def test_detached_head_builds(tmp_path: Path, nix_bin: str, cli) -> None:
 @pytest.mark.nix
 def test_huge_log_line_is_bounded(tmp_path: Path, nix_bin: str, cli) -> None:
     script = "dd if=/dev/zero bs=1M count=20 2>/dev/null | tr -c x x; echo; exit 1"
-    repo = one_flake_repo(tmp_path, "{ outputs = { self }: { packages.x86_64-linux.big = "
+    repo = flake_repo(tmp_path / "repo", "{ outputs = { self }: { packages.x86_64-linux.big = "
                           + derivation("big", script) + "; }; }")
     junit = tmp_path / "r.xml"
     result = cli("run", "--all", repo, "--junit", junit)

@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import flake_repo
 
 pytestmark = pytest.mark.nix
 
@@ -25,16 +26,6 @@ FLAKE = """{
   };
 }
 """
-
-
-def make_repo(path: Path, text: str) -> Path:
-    path.mkdir(parents=True)
-    (path / "flake.nix").write_text(text)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "init"]):
-        subprocess.run(["git", "-C", str(path), *args], check=True, env=env)
-    return path
 
 
 def builder_running(nonce: str) -> bool:
@@ -52,7 +43,7 @@ def builder_running(nonce: str) -> bool:
 def test_signal_during_build_keeps_results(tmp_path: Path, nix_bin: str, signum: int,
                                            code: int) -> None:
     nonce = uuid.uuid4().hex
-    repo = make_repo(tmp_path / "repo", FLAKE.replace("@NONCE@", nonce))
+    repo = flake_repo(tmp_path / "repo", FLAKE.replace("@NONCE@", nonce))
     junit = tmp_path / "report.xml"
     proc = subprocess.Popen([sys.executable, "-m", "ci_nix", "run", "--all", str(repo),
                              "--junit", str(junit)], stderr=subprocess.PIPE, text=True)

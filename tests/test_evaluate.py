@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import flake_repo
 
 from ci_nix import evaluate
 from ci_nix.models import Target
@@ -134,13 +135,7 @@ ALIASES = """{
 
 def test_same_derivation_is_built_once_and_reported_under_each_name(tmp_path: Path,
                                                                     nix_bin: str, cli) -> None:
-    repo = tmp_path / "aliases"
-    repo.mkdir()
-    (repo / "flake.nix").write_text(ALIASES.replace("@NONCE@", os.urandom(6).hex()))
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "init"]):
-        subprocess.run(["git", "-C", str(repo), *args], check=True, env=env)
+    repo = flake_repo(tmp_path / "aliases", ALIASES.replace("@NONCE@", os.urandom(6).hex()))
 
     report = tmp_path / "r.json"
     result = cli("run", "--all", repo, "--json", report)

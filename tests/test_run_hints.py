@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import flake_repo
 
 pytestmark = pytest.mark.nix
 
@@ -26,13 +25,7 @@ FLAKE = """{
 
 
 def test_hash_mismatch_is_typed_with_a_hint(tmp_path: Path, nix_bin: str, cli) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    (repo / "flake.nix").write_text(FLAKE.replace("@NONCE@", uuid.uuid4().hex[:8]))
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "fod"]):
-        subprocess.run(["git", "-C", str(repo), *args], check=True, env=env)
+    repo = flake_repo(tmp_path / "repo", FLAKE.replace("@NONCE@", uuid.uuid4().hex[:8]))
     junit = tmp_path / "r.xml"
     result = cli("run", "--all", repo, "--junit", junit)
     assert result.returncode == 1, result.stderr
