@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -29,11 +29,10 @@ from ci_nix.models import (
     Target,
     attr_display,
 )
-from ci_nix.tools.nix import Nix, NixCommandError
+from ci_nix.tools.nix import AttrPath, HelperAnswer, HelperResult, Nix, NixCommandError
 
 log = logging.getLogger(__name__)
 
-Path_ = tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ class Selection:
     def filtered(self) -> bool:
         return bool(self.include or self.exclude or self.only is not None)
 
-    def wants(self, flake_id: str, path: Path_) -> bool:
+    def wants(self, flake_id: str, path: AttrPath) -> bool:
         name = attr_display(path)
         if self.only is not None and (flake_id, name) not in self.only:
             return False
@@ -78,7 +77,7 @@ class _FlakeEvaluator:
         self.evaluations = 0
         self._lock = threading.Lock()
 
-    def call(self, *, show_trace: bool = False, **args: Any) -> Any:
+    def call(self, *, show_trace: bool = False, **args: Any) -> HelperAnswer:
         with self._lock:
             self.evaluations += 1
         overrides = [(o.input, o.ref) for o in self.target.overrides]
@@ -92,21 +91,19 @@ class _FlakeEvaluator:
     def run(self) -> FlakeEval:
         started = time.monotonic()
         cases: list[Case] = []
-        results: list[dict[str, Any]] = []
+        results: list[HelperResult] = []
         try:
             if self.selection.filtered:
                 listing = self.call(listOnly=True)
-                paths = [tuple(p) for p in listing["attrs"] if self.selection.wants(
-                    self.flake_id, tuple(p))]
+                paths = [p for p in listing.attrs if self.selection.wants(self.flake_id, p)]
                 results = self.bisect(paths, known_failing=False) if paths else []
             else:
                 try:
-                    data = self.call()
-                    listing, results = data, data["results"]
+                    listing = self.call()
+                    results = list(listing.results)
                 except NixCommandError:
                     listing = self.call(listOnly=True)
-                    paths = [tuple(p) for p in listing["attrs"]]
-                    results = self.bisect(paths, known_failing=True)
+                    results = self.bisect(list(listing.attrs), known_failing=True)
         except NixCommandError as err:
             # Not even the attribute names: flake.nix or flake.lock is broken.
             failure = diagnose.eval_failure(err.stderr, self.target.flake)
@@ -115,26 +112,28 @@ class _FlakeEvaluator:
             return FlakeEval(self.target, (), tuple(cases), self.evaluations,
                              time.monotonic() - started)
 
-        stale = self.stale_lock(listing.get("inputNames", []))
+        stale = self.stale_lock(listing.input_names)
         only = self.selection.only
         if stale is not None and (only is None or (self.flake_id, FLAKE_CASE) in only):
             # The attributes are still built: their results say what the change does.
             cases.append(Case(self.flake_id, FLAKE_CASE, Status.FAILED, failure=stale))
-        for group in listing.get("groupErrors", []):
-            if self.selection.only is None:  # --only names attributes, not groups
-                results.append(self.strict(tuple(group["path"])))
+        if only is None:  # --only names attributes, not groups
+            results += [self.strict(group) for group in listing.group_errors]
         jobs: list[Job] = []
         for result in results:
-            if result.get("catchable"):
-                result = self.strict(tuple(result["path"]))
+            if result.catchable:
+                result = self.strict(result.path)
             job_or_case = self.to_job(result)
-            (jobs if isinstance(job_or_case, Job) else cases).append(job_or_case)  # type: ignore[arg-type]
+            if isinstance(job_or_case, Job):
+                jobs.append(job_or_case)
+            else:
+                cases.append(job_or_case)
         elapsed = time.monotonic() - started
         log.info("evaluated %s: %d jobs, %d failures, %d evaluations in %.1fs", self.flake_id,
                  len(jobs), len(cases), self.evaluations, elapsed)
         return FlakeEval(self.target, tuple(jobs), tuple(cases), self.evaluations, elapsed)
 
-    def stale_lock(self, declared: list[str]) -> Failure | None:
+    def stale_lock(self, declared: Sequence[str]) -> Failure | None:
         """A failure when flake.nix declares inputs its committed flake.lock does not lock.
 
         Nix would lock them on the fly, so CI would test whatever they resolve to today rather
@@ -158,48 +157,43 @@ class _FlakeEvaluator:
                        hint="CI evaluates the committed lock; an unlocked input would be "
                        "fetched at whatever version it resolves to today", file=where)
 
-    def bisect(self, paths: list[Path_], *, known_failing: bool) -> list[dict[str, Any]]:
+    def bisect(self, paths: list[AttrPath], *, known_failing: bool) -> list[HelperResult]:
         """Evaluate paths; where the whole set fails, split it until each failure stands alone."""
         if not paths:
             return []
         if not known_failing or len(paths) == 1:
             try:
-                return list(self.call(select=[list(p) for p in paths])["results"])
+                return list(self.call(select=[list(p) for p in paths]).results)
             except NixCommandError as err:
                 if len(paths) == 1:
-                    return [{"path": list(paths[0]), "stderr": err.stderr}]
+                    return [HelperResult(paths[0], stderr=err.stderr)]
         middle = len(paths) // 2
         left = self.bisect(paths[:middle], known_failing=False)
         # The whole set failed: when the left half evaluated cleanly the failure is in the
         # right half, so evaluating that half as a whole would only fail again.
-        right_fails = not any("stderr" in result for result in left)
+        right_fails = not any(result.failed for result in left)
         return left + self.bisect(paths[middle:], known_failing=right_fails)
 
-    def strict(self, path: Path_) -> dict[str, Any]:
+    def strict(self, path: AttrPath) -> HelperResult:
         """Evaluate one path without tryEval, to get the error text tryEval swallows."""
         try:
             # With the trace: newer Nix cuts a throw's position off inside ci-nix's helper.
-            results = self.call(select=[list(path)], strict=True, show_trace=True)["results"]
-            return dict(results[0])
+            return self.call(select=[list(path)], strict=True, show_trace=True).results[0]
         except NixCommandError as err:
-            return {"path": list(path), "stderr": err.stderr}
+            return HelperResult(path, stderr=err.stderr)
 
-    def to_job(self, result: dict[str, Any]) -> Job | Case:
-        path = tuple(result["path"])
-        name = attr_display(path)
-        if "stderr" in result:
+    def to_job(self, result: HelperResult) -> Job | Case:
+        name = attr_display(result.path)
+        if result.stderr is not None:
             return Case(self.flake_id, name, Status.FAILED,
-                        failure=diagnose.eval_failure(result["stderr"], self.target.flake))
-        if "error" in result:
-            return Case(self.flake_id, name, Status.FAILED,
-                        failure=diagnose.simple_eval_failure(result["error"]))
-        system = result.get("system") or "unknown"
-        return Job(flake=self.flake_id, attr=path, system=system, drv_path=result["drvPath"],
-                   outputs=tuple(sorted(result["outputs"].items())))
+                        failure=diagnose.eval_failure(result.stderr, self.target.flake))
+        if result.error is not None or result.drv_path is None:
+            return Case(self.flake_id, name, Status.FAILED, failure=diagnose.simple_eval_failure(
+                result.error or "evaluated to no derivation path"))
+        return Job(flake=self.flake_id, attr=result.path, system=result.system or "unknown",
+                   drv_path=result.drv_path, outputs=result.outputs)
 
 
 def count_evaluations(evals: Sequence[FlakeEval]) -> int:
     return sum(e.evaluations for e in evals)
 
-
-ProgressFn = Callable[[FlakeEval], None]

@@ -75,6 +75,51 @@ def _helper_flake() -> Path:
     return target
 
 
+AttrPath = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HelperResult:
+    """One attribute as eval.nix answered it; `stderr` is set by the caller for an attribute
+    whose evaluation aborted Nix (an error tryEval cannot catch)."""
+
+    path: AttrPath
+    drv_path: str | None = None
+    system: str | None = None
+    outputs: tuple[tuple[str, str], ...] = ()
+    error: str | None = None  # evaluated, but not buildable (not a derivation)
+    catchable: bool = False  # threw under tryEval: re-evaluate strictly for the message
+    stderr: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.stderr is not None
+
+
+@dataclass(frozen=True)
+class HelperAnswer:
+    """What eval.nix returns for one flake."""
+
+    attrs: tuple[AttrPath, ...]
+    group_errors: tuple[AttrPath, ...]  # attribute sets that threw while being listed
+    input_names: tuple[str, ...]  # the inputs flake.nix declares
+    results: tuple[HelperResult, ...]
+
+    @classmethod
+    def parse(cls, data: Any) -> HelperAnswer:
+        def result(entry: dict[str, Any]) -> HelperResult:
+            return HelperResult(
+                path=tuple(entry["path"]), drv_path=entry.get("drvPath"),
+                system=entry.get("system"),
+                outputs=tuple(sorted((entry.get("outputs") or {}).items())),
+                error=entry.get("error"), catchable=bool(entry.get("catchable")))
+
+        return cls(attrs=tuple(tuple(p) for p in data.get("attrs", [])),
+                   group_errors=tuple(tuple(g["path"]) for g in data.get("groupErrors", [])),
+                   input_names=tuple(data.get("inputNames", [])),
+                   results=tuple(result(r) for r in data.get("results", [])))
+
+
 @dataclass(frozen=True)
 class Nix:
     """A nix binary (CI_NIX_NIX, default `nix`) with the flags every call needs."""
@@ -139,8 +184,8 @@ class Nix:
 
     def eval_helper(self, flake_ref: str, args: Mapping[str, Any],
                     overrides: Sequence[tuple[str, str]] = (), *,
-                    show_trace: bool = False) -> Any:
-        """Evaluate ci-nix's eval.nix against a flake; returns its JSON value."""
+                    show_trace: bool = False) -> HelperAnswer:
+        """Evaluate ci-nix's eval.nix against a flake."""
         override_args: list[str] = []
         for name, ref in [("flake", flake_ref), *((f"flake/{n}", r) for n, r in overrides)]:
             override_args += ["--override-input", name, ref]
@@ -150,7 +195,7 @@ class Nix:
              *override_args, f"path:{_helper_flake()}#lib.ciNix", "--apply", apply],
             f"evaluating {flake_ref}",
         )
-        return json.loads(out)
+        return HelperAnswer.parse(json.loads(out))
 
     def build(self, installables: Sequence[str], on_line: Callable[[str], None]) -> proc.Result:
         """One `nix build --keep-going` over all installables, streaming internal-json events."""
