@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ class Attic:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Attic:
-        return cls(tuple(shlex.split(environ.get("CI_NIX_ATTIC", "attic")) or ["attic"]))
+        return cls(proc.command_from_env(environ, "CI_NIX_ATTIC", "attic"))
 
     def push(self, endpoint: str, cache: str, token: str | None, paths: Sequence[str], *,
              closure: bool, timeout: float | None = None) -> proc.Result:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ class Cachix:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Cachix:
-        return cls(tuple(shlex.split(environ.get("CI_NIX_CACHIX", "cachix")) or ["cachix"]))
+        return cls(proc.command_from_env(environ, "CI_NIX_CACHIX", "cachix"))
 
     def push(self, name: str, token: str | None, paths: Sequence[str], *,
              timeout: float | None = None) -> proc.Result:

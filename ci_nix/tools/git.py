@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ class Git:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Git:
-        return cls(tuple(shlex.split(environ.get("CI_NIX_GIT", "git")) or ["git"]))
+        return cls(proc.command_from_env(environ, "CI_NIX_GIT", "git"))
 
     def run(self, repo: Path, args: Sequence[str], *, env: Mapping[str, str] | None = None,
             input: str | None = None) -> proc.Result:

@@ -129,7 +129,7 @@ class Nix:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Nix:
-        return cls(tuple(shlex.split(environ.get("CI_NIX_NIX", "nix")) or ["nix"]))
+        return cls(proc.command_from_env(environ, "CI_NIX_NIX", "nix"))
 
     def _argv(self, args: Iterable[str]) -> list[str]:
         return [

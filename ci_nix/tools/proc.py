@@ -35,6 +35,11 @@ class Result:
         return self.returncode == 0
 
 
+def command_from_env(environ: Mapping[str, str], variable: str, default: str) -> tuple[str, ...]:
+    """The argv prefix of an injectable tool: $variable split like a shell would, or default."""
+    return tuple(shlex.split(environ.get(variable, default))) or (default,)
+
+
 def _describe(argv: Sequence[str]) -> str:
     return mask(shlex.join(argv))
 
