@@ -93,6 +93,13 @@ class _FlakeEvaluator:
         cases: list[Case] = []
         results: list[HelperResult] = []
         try:
+            lock = lockfile.read(self.target.flake.path / "flake.lock")
+        except lockfile.LockError as err:
+            # ci-nix's own message names the file and the fix; Nix's would be a parser error.
+            cases.append(Case(self.flake_id, FLAKE_CASE, Status.FAILED,
+                              failure=Failure(FailureType.EVAL, str(err))))
+            return FlakeEval(self.target, (), tuple(cases), 0, time.monotonic() - started)
+        try:
             if self.selection.filtered:
                 listing = self.call(listOnly=True)
                 paths = [p for p in listing.attrs if self.selection.wants(self.flake_id, p)]
@@ -112,7 +119,7 @@ class _FlakeEvaluator:
             return FlakeEval(self.target, (), tuple(cases), self.evaluations,
                              time.monotonic() - started)
 
-        stale = self.stale_lock(listing.input_names)
+        stale = self.stale_lock(lock, listing.input_names)
         only = self.selection.only
         if stale is not None and (only is None or (self.flake_id, FLAKE_CASE) in only):
             # The attributes are still built: their results say what the change does.
@@ -133,7 +140,7 @@ class _FlakeEvaluator:
                  len(jobs), len(cases), self.evaluations, elapsed)
         return FlakeEval(self.target, tuple(jobs), tuple(cases), self.evaluations, elapsed)
 
-    def stale_lock(self, declared: Sequence[str]) -> Failure | None:
+    def stale_lock(self, lock: lockfile.Lock | None, declared: Sequence[str]) -> Failure | None:
         """A failure when flake.nix declares inputs its committed flake.lock does not lock.
 
         Nix would lock them on the fly, so CI would test whatever they resolve to today rather
@@ -141,8 +148,6 @@ class _FlakeEvaluator:
         """
         if not declared:
             return None
-        lock_path = self.target.flake.path / "flake.lock"
-        lock = lockfile.read(lock_path)
         locked = set(lock.nodes[lock.root].inputs) if lock is not None else set()
         missing = sorted(set(declared) - locked)
         if not missing:

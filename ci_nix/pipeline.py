@@ -18,18 +18,14 @@ from ci_nix import build as build_mod
 from ci_nix import cache as cache_mod
 from ci_nix import detect as detect_mod
 from ci_nix import evaluate as evaluate_mod
-from ci_nix import lockfile
 from ci_nix import workspace as workspace_mod
 from ci_nix.errors import Cancelled, CiNixError, SelectionError
 from ci_nix.models import (
     FLAKE_CASE,
     Case,
-    Failure,
-    FailureType,
     Job,
     RunReport,
     Status,
-    Target,
     attr_display,
     parse_attr,
 )
@@ -144,8 +140,8 @@ def run(options: Options, environ: Mapping[str, str] = os.environ) -> RunReport:
 
 def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation,
          progress: Progress) -> None:
-    nix = Nix.from_env(environ)
-    planned = plan(options, environ, progress)
+    nix = Nix.from_env(environ)  # one instance: it remembers the version and the system
+    planned = plan(options, environ, progress, nix)
     progress.cases = [*planned.cases, *planned.unsupported()]
     progress.pending += planned.local
     if cancelled():
@@ -163,10 +159,11 @@ def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation,
 
 
 def plan(options: Options, environ: Mapping[str, str] = os.environ,
-         progress: Progress | None = None) -> Plan:
+         progress: Progress | None = None, nix: Nix | None = None) -> Plan:
     """Detection, selection, systems and evaluation: what `run` builds and `matrix` fans out."""
     progress = Progress() if progress is None else progress
-    nix, git = Nix.from_env(environ), Git.from_env(environ)
+    nix = nix or Nix.from_env(environ)
+    git = Git.from_env(environ)
     only = parse_only(options.only)
     ws = workspace_mod.load(options.path, git, options.config_file)
     if only is not None:
@@ -186,8 +183,6 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     progress.cases += [Case(flake.id, FLAKE_CASE, Status.SKIPPED, skip_reason=f"unaffected: {why}")
                        for flake, why in detection.unaffected]
 
-    detection = replace(detection, targets=_drop_broken_locks(detection.targets, progress))
-
     systems = options.systems or ws.config.systems or (nix.current_system,)
     selection = evaluate_mod.Selection(systems=tuple(systems), outputs=ws.config.outputs,
                                        include=ws.config.include, exclude=ws.config.exclude,
@@ -200,8 +195,6 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     if only is not None:
         found = {(e.target.flake.id, name) for e in evals
                  for name in [j.name for j in e.jobs] + [c.name for c in e.cases]}
-        # a matrix entry for a flake that failed as a whole is `--only FLAKE#flake.nix`
-        found |= {(c.flake, c.name) for c in progress.cases}
         missing = sorted(only - found)
         if missing:
             flake, attr = missing[0]
@@ -218,20 +211,6 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     planned, notes = cache_mod.skip_cached(planned, environ)
     progress.notes += notes
     return planned
-
-
-def _drop_broken_locks(targets: tuple[Target, ...], progress: Progress) -> tuple[Target, ...]:
-    """A flake whose flake.lock cannot be read fails as a whole, with ci-nix's own message."""
-    kept = []
-    for target in targets:
-        try:
-            lockfile.read(target.flake.path / "flake.lock")
-        except lockfile.LockError as err:
-            progress.cases.append(Case(target.flake.id, FLAKE_CASE, Status.FAILED,
-                                       failure=Failure(FailureType.EVAL, str(err))))
-            continue
-        kept.append(target)
-    return tuple(kept)
 
 
 def _check_writable(options: Options) -> None:
