@@ -33,7 +33,6 @@ class BuildLog:
     started: dict[str, float] = field(default_factory=dict)
     durations: dict[str, float] = field(default_factory=dict)
     other: deque[str] = field(default_factory=lambda: deque(maxlen=diagnose.TAIL_LINES))
-    on_event: Callable[[str, str], None] | None = None  # (drv, "start"|"stop") for progress
 
     def feed(self, line: str) -> None:
         if not line.startswith("@nix "):
@@ -51,13 +50,9 @@ class BuildLog:
             self.activities[event["id"]] = drv
             self.logs.setdefault(drv, deque(maxlen=self.tail_lines))
             self.started[drv] = time.monotonic()
-            if self.on_event:
-                self.on_event(drv, "start")
         elif action == "stop" and event.get("id") in self.activities:
             drv = self.activities.pop(event["id"])
             self.durations[drv] = time.monotonic() - self.started.get(drv, time.monotonic())
-            if self.on_event:
-                self.on_event(drv, "stop")
         elif action == "result" and event.get("type") == _RES_BUILD_LOG_LINE:
             drv = self.activities.get(event.get("id", -1))
             if drv is not None:
@@ -93,15 +88,14 @@ def _hint(error: diagnose.BuildError) -> str | None:
 class BuildOutcome:
     cases: tuple[Case, ...]
     built: tuple[str, ...]  # derivations Nix actually ran a builder for
-    log: BuildLog
 
 
-def build(nix: Nix, jobs: Sequence[Job], *, on_event: Callable[[str, str], None] | None = None,
+def build(nix: Nix, jobs: Sequence[Job], *,
           cancelled: Callable[[], bool] = lambda: False) -> BuildOutcome:
     """Build all jobs in one Nix invocation; a job's result is the validity of its outputs."""
-    buildlog = BuildLog(on_event=on_event)
+    buildlog = BuildLog()
     if not jobs:
-        return BuildOutcome((), (), buildlog)
+        return BuildOutcome((), ())
     drvs = sorted({job.drv_path for job in jobs})  # same drvPath: built once, reported under each
     result = nix.build([nix.drv_installable(drv) for drv in drvs], buildlog.feed)
     valid = nix.valid_paths(path for job in jobs for path in job.out_paths)
@@ -145,4 +139,4 @@ def build(nix: Nix, jobs: Sequence[Job], *, on_event: Callable[[str, str], None]
     built = tuple(sorted(buildlog.durations))
     log.info("built %d derivations; %d of %d jobs failed", len(built),
              sum(c.status is Status.FAILED for c in cases), len(jobs))
-    return BuildOutcome(tuple(cases), built, buildlog)
+    return BuildOutcome(tuple(cases), built)
