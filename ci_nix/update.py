@@ -6,11 +6,12 @@ import base64
 import logging
 import os
 import re
-import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+import tenacity
 
 from ci_nix import changelog, lockfile
 from ci_nix.changelog import FlakeChangelog
@@ -236,24 +237,29 @@ def _push_branch(target: Target, git: Git, branch: str, commit: str,
     then the tip is read again and the push retried.
     """
     repo = target.checkout
-    for attempt in range(1, PUSH_ATTEMPTS + 1):
+
+    def attempt() -> bool:
         remote_sha = git.remote_branch(repo, target.remote, branch, env)
         if remote_sha is not None:
             git.fetch_refs(repo, target.remote, [f"refs/heads/{branch}"], env)
             # Same tree on the same base: pushing again would only churn CI and notifications.
             if git.tree_and_parents(repo, remote_sha) == git.tree_and_parents(repo, commit):
                 return False
-        try:
-            git.push_refs(repo, target.remote, [f"{commit}:refs/heads/{branch}"], env,
-                          lease=(f"refs/heads/{branch}", remote_sha))
-            return True
-        except GitError as err:
-            if attempt == PUSH_ATTEMPTS or not _RETRY_PUSH.search(err.stderr):
-                raise
-            log.warning("%s: push of %s rejected (%s); retrying (attempt %d of %d)",
-                        target.name, branch, str(err), attempt + 1, PUSH_ATTEMPTS)
-            time.sleep(0.5 * attempt)
-    raise AssertionError("unreachable")
+        git.push_refs(repo, target.remote, [f"{commit}:refs/heads/{branch}"], env,
+                      lease=(f"refs/heads/{branch}", remote_sha))
+        return True
+
+    def log_retry(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning("%s: push of %s rejected (%s); retrying (attempt %d of %d)", target.name,
+                    branch, error, state.attempt_number + 1, PUSH_ATTEMPTS)
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(
+            lambda err: isinstance(err, GitError) and bool(_RETRY_PUSH.search(err.stderr))),
+        wait=tenacity.wait_random_exponential(multiplier=0.5, max=10),
+        stop=tenacity.stop_after_attempt(PUSH_ATTEMPTS), before_sleep=log_retry, reraise=True)
+    return retrying(attempt)
 
 
 def _publish(target: Target, git: Git, forge: Forge, token: str | None, branch: str,
