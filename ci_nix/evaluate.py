@@ -195,7 +195,12 @@ class _FlakeEvaluator:
         if result.error is not None or result.drv_path is None:
             return Case(self.flake_id, name, Status.FAILED, failure=diagnose.simple_eval_failure(
                 result.error or "evaluated to no derivation path"))
-        return Job(flake=self.flake_id, attr=result.path, system=result.system or "unknown",
+        if not result.system:
+            # A guessed system would be skipped as unsupported or routed nowhere: a false green.
+            return Case(self.flake_id, name, Status.FAILED, failure=diagnose.simple_eval_failure(
+                f"{name}: cannot tell which system it is for: set nixpkgs.hostPlatform in the "
+                "configuration (its toplevel derivation names no system either)"))
+        return Job(flake=self.flake_id, attr=result.path, system=result.system,
                    drv_path=result.drv_path, outputs=result.outputs)
 
 

@@ -263,3 +263,33 @@ def test_huge_log_line_is_bounded(tmp_path: Path, nix_bin: str, cli) -> None:
     failure = next(ET.parse(junit).iter("failure"))
     assert failure.get("type") == "build"
     assert 0 < len(failure.text or "") < 20000
+
+
+# A stand-in for a NixOS configuration whose nixpkgs.hostPlatform is not set (legacy
+# `nixpkgs.system`, or a hand-made configuration): only the toplevel derivation knows its system.
+HOST_WITHOUT_PLATFORM = """{ outputs = { self }: {
+  nixosConfigurations.plain = { type = "configuration"; options = { };
+    config.system.build.toplevel = %s; };
+  nixosConfigurations.nowhere = { type = "configuration"; options = { };
+    config.system.build.toplevel = (%s) // { system = null; }; };
+}; }"""
+
+
+@pytest.mark.nix
+def test_host_system_comes_from_its_toplevel(tmp_path: Path, nix_bin: str, cli) -> None:
+    flake = HOST_WITHOUT_PLATFORM % (derivation("plain", "mkdir $out"),
+                                     derivation("nowhere", "mkdir $out"))
+    repo = flake_repo(tmp_path / "repo", flake)
+    junit, report = tmp_path / "r.xml", tmp_path / "r.json"
+    result = cli("run", "--all", repo, "--junit", junit, "--json", report)
+    # never a skip: built where the derivation says, or failed with the reason
+    assert result.returncode == 1, result.stderr
+    cases = {c["attr"]: c for c in json.loads(report.read_text())["cases"]}
+    assert cases["nixosConfigurations.plain"]["status"] == "passed"
+    assert cases["nixosConfigurations.plain"]["system"] == "x86_64-linux"
+    nowhere = cases["nixosConfigurations.nowhere"]
+    assert nowhere["status"] == "failed", nowhere
+    message = nowhere["failure"]["message"]
+    assert "which system" in message and "hostPlatform" in message
+    matrix = cli("matrix", "--all", repo, "--format", "gitlab")
+    assert "unknown" not in matrix.stdout

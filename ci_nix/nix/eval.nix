@@ -48,17 +48,21 @@ let
   getPath = path: foldl' (value: name: value.${name}) flake path;
   isNixos = path: head path == "nixosConfigurations";
 
-  nixosSystem = config:
+  # Without nixpkgs.hostPlatform the toplevel derivation still says where it builds;
+  # null (no system known) makes ci-nix fail the host rather than guess.
+  nixosSystem = config: toplevel:
     let hostPlatform = config.config.nixpkgs.hostPlatform or null;
+        own = toplevel.system or null;
     in if isString hostPlatform then hostPlatform
        else if isAttrs hostPlatform && hostPlatform ? system then hostPlatform.system
+       else if isString own then own
        else config.pkgs.stdenv.hostPlatform.system or null;
 
   info = path:
     let
       value = getPath path;
       drv = if isNixos path then value.config.system.build.toplevel else value;
-      system = if isNixos path then nixosSystem value else elemAt path 1;
+      system = if isNixos path then nixosSystem value drv else elemAt path 1;
     in
     if (drv.type or null) != "derivation" then
       { inherit path; error = "not a derivation (${builtins.typeOf drv}); only derivations can be built"; }
