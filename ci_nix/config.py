@@ -69,6 +69,7 @@ class Config:
     cache: CacheConfig = CacheConfig()
     update: UpdateConfig = UpdateConfig()
     forge: ForgeConfig = ForgeConfig()
+    nix_options: tuple[tuple[str, str], ...] = ()  # `--option NAME VALUE` for every Nix call
 
     @property
     def has_repos(self) -> bool:
@@ -78,6 +79,7 @@ class Config:
 # --- validation against a small schema, with line numbers from the YAML nodes ---------------
 
 _STR, _BOOL, _STRS, _RUNNERS = "a string", "true or false", "a list of strings", "runners"
+_NIX_OPTIONS = "nix-options"
 
 _CACHE = {"type": ("attic", "cachix", "nix"), "server": _STR, "name": _STR, "token-env": _STR,
           "push": ("closure", "outputs", "none"), "substituter": _STR, "required": _BOOL,
@@ -89,7 +91,7 @@ _REPO = {"path": _STR, "name": _STR, "url": _STR}
 _TOP: dict[str, Any] = {
     "repos": [_REPO], "systems": _STRS, "outputs": [OUTPUT_KINDS], "include": _STRS,
     "exclude": _STRS, "ignore": _STRS, "runners": _RUNNERS, "cache": _CACHE,
-    "update": _UPDATE, "forge": _FORGE,
+    "update": _UPDATE, "forge": _FORGE, "nix-options": _NIX_OPTIONS,
 }
 
 
@@ -148,7 +150,32 @@ class _Checker:
                           else [self.scalar(value_node, f"runners.{key_node.value}")])
                 runners[key_node.value] = tuple(labels)
             return runners
+        if schema == _NIX_OPTIONS:
+            return self.nix_options(node)
         raise AssertionError(schema)
+
+    def nix_options(self, node: yaml.Node) -> tuple[tuple[str, str], ...]:
+        """`NAME: VALUE` pairs as Nix's `--option` takes them: a list is joined with spaces,
+        true/false and numbers are written as nix.conf writes them."""
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, "'nix-options' must map a Nix setting to its value, "
+                            "e.g. 'max-jobs: 4'")
+        options: list[tuple[str, str]] = []
+        for key_node, value_node in node.value:
+            name = self.scalar(key_node, "nix-options")
+            if name in dict(options):
+                raise self.fail(key_node, f"key 'nix-options.{name}' appears twice; merge them")
+            items = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            words = []
+            for item in items:
+                if not isinstance(item, yaml.ScalarNode):
+                    raise self.fail(item, f"'nix-options.{name}' must be a string, a number, "
+                                    "true/false or a list of those")
+                value = yaml.safe_load(yaml.serialize(item))
+                words.append("" if value is None else
+                             str(value).lower() if isinstance(value, bool) else str(item.value))
+            options.append((name, " ".join(words)))
+        return tuple(options)
 
     def scalar(self, node: yaml.Node, where: str) -> str:
         if not isinstance(node, yaml.ScalarNode) or node.tag == "tag:yaml.org,2002:null":
@@ -201,6 +228,7 @@ def from_dict(file: Path, data: dict[str, Any]) -> Config:
         cache=section(CacheConfig, data.get("cache", {})),
         update=section(UpdateConfig, data.get("update", {})),
         forge=section(ForgeConfig, data.get("forge", {})),
+        nix_options=data.get("nix-options", ()),
     )
 
 

@@ -53,6 +53,8 @@ class Options:
     junit: Path | None = None
     json: Path | None = None
     workers: int | None = None
+    nix_options: tuple[tuple[str, str], ...] = ()  # --option/--builders/--store
+    eval_store: str | None = None
 
 
 class Cancellation:
@@ -147,6 +149,7 @@ def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation,
     if cancelled():
         return
     log.info("building %d attributes", len(progress.pending))
+    nix = planned.nix  # with the workspace's and the command line's Nix options
     outcome = build_mod.build(nix, progress.pending, cancelled=cancelled)
     progress.pending = []
     progress.cases += outcome.cases
@@ -171,6 +174,8 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
         if unknown:
             raise SelectionError(f"--only: no flake {unknown[0]!r} in the workspace; flakes: "
                                  + ", ".join(f.id for f in ws.flakes))
+    # ci-nix.yaml's nix-options first, so the command line's --option overrides them.
+    nix = nix.with_options((*ws.config.nix_options, *options.nix_options), options.eval_store)
     log.info("workspace %s: %d repos, %d flakes (%s)", ws.root, len(ws.repos), len(ws.flakes),
              nix.version)
     # --only narrows detection rather than replacing it: a matrix job still builds a dependent
@@ -203,7 +208,7 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
 
     for flake_eval in evals:
         progress.cases += flake_eval.cases
-    planned = Plan(workspace=ws, suites=tuple(dict.fromkeys(progress.suites)),
+    planned = Plan(workspace=ws, nix=nix, suites=tuple(dict.fromkeys(progress.suites)),
                    systems=tuple(systems), current_system=nix.current_system,
                    buildable=nix.platforms | {nix.current_system}, evals=tuple(evals),
                    jobs=tuple(job for e in evals for job in e.jobs), cases=tuple(progress.cases))

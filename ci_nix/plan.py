@@ -8,9 +8,10 @@ pipeline.plan() makes a Plan; later steps narrow it with Plan.skip() (e.g. the c
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ci_nix.models import Case, FlakeEval, Job, Status
+from ci_nix.tools.nix import Nix
 from ci_nix.workspace import Workspace
 
 
@@ -26,6 +27,7 @@ class Plan:
     evals: tuple[FlakeEval, ...]
     jobs: tuple[Job, ...]
     cases: tuple[Case, ...]
+    nix: Nix = field(default_factory=Nix.from_env)  # with the run's Nix options: build with it
 
     @property
     def evaluations(self) -> int:

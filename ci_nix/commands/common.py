@@ -44,3 +44,30 @@ def subparser(commands: argparse._SubParsersAction,  # type: ignore[type-arg]
               name: str, help: str, description: str) -> argparse.ArgumentParser:
     return commands.add_parser(name, help=help, description=description, epilog=EXIT_CODES,  # type: ignore[no-any-return]
                                formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_nix_options(parser: argparse.ArgumentParser) -> None:
+    """Flags that reach every Nix command ci-nix runs (after 'nix-options:' in ci-nix.yaml)."""
+    group = parser.add_argument_group("Nix settings (for every Nix command ci-nix runs)")
+    group.add_argument("--option", nargs=2, action="append", default=[], dest="nix_options",
+                       metavar=("NAME", "VALUE"),
+                       help="a Nix setting, e.g. --option max-jobs 4 (repeatable; overrides "
+                       "'nix-options:' in ci-nix.yaml)")
+    group.add_argument("--builders", metavar="SPEC",
+                       help="remote builders, as Nix's 'builders' setting: "
+                       "'ssh-ng://host aarch64-linux' or '@/etc/nix/machines'")
+    group.add_argument("--store", metavar="URL",
+                       help="build in this store, e.g. ssh-ng://bigbox (Nix's 'store' setting)")
+    group.add_argument("--eval-store", metavar="URL",
+                       help="evaluate (instantiate derivations) in this store, e.g. auto "
+                       "(the local one) with --store on a remote")
+
+
+def nix_options(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+    """--option, --builders and --store as `--option NAME VALUE` pairs, in the order given."""
+    options = [(name, value) for name, value in args.nix_options]
+    if args.builders is not None:
+        options.append(("builders", args.builders))
+    if args.store is not None:
+        options.append(("store", args.store))
+    return tuple(options)

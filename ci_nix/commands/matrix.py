@@ -11,7 +11,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ci_nix import matrix, pipeline
-from ci_nix.commands.common import add_common, add_selection, subparser
+from ci_nix.commands.common import (
+    add_common,
+    add_nix_options,
+    add_selection,
+    nix_options,
+    subparser,
+)
 from ci_nix.errors import CiNixError
 from ci_nix.report import matrix as writers
 
@@ -38,6 +44,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
                         "that installs ci-nix (repeatable)")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="flakes evaluated at once (default: number of CPUs, at most 8)")
+    add_nix_options(parser)
     add_common(parser)
     parser.set_defaults(handler=handle)
 
@@ -55,7 +62,8 @@ def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) ->
         raise CiNixError(f"--max-jobs {args.max_jobs}: give at least 1")
     options = pipeline.Options(
         path=args.path, config_file=args.config, all=args.all, base=args.base, head=args.head,
-        systems=tuple(args.systems), only=tuple(args.only), workers=args.workers)
+        systems=tuple(args.systems), only=tuple(args.only), workers=args.workers,
+        nix_options=nix_options(args), eval_store=args.eval_store)
     planned = pipeline.plan(options, environ)
     runners = planned.workspace.config.runners
     github = args.format == "github"

@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 from ci_nix import pipeline
-from ci_nix.commands.common import add_common, add_selection, subparser
+from ci_nix.commands.common import (
+    add_common,
+    add_nix_options,
+    add_selection,
+    nix_options,
+    subparser,
+)
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -25,6 +31,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
                       help="build, but push nothing to the binary cache")
     run.add_argument("--workers", type=int, metavar="N",
                      help="flakes evaluated at once (default: number of CPUs, at most 8)")
+    add_nix_options(run)
     add_common(run)
     run.set_defaults(handler=handle)
 
@@ -33,7 +40,8 @@ def handle(args: argparse.Namespace) -> int:
     options = pipeline.Options(
         path=args.path, config_file=args.config, all=args.all, base=args.base, head=args.head,
         systems=tuple(args.systems), only=tuple(args.only), push=args.push, junit=args.junit,
-        json=args.json, workers=args.workers)
+        json=args.json, workers=args.workers, nix_options=nix_options(args),
+        eval_store=args.eval_store)
     report = pipeline.run(options)
     if report.error is not None:
         print(f"ci-nix: error: {report.error}", file=sys.stderr)

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from ci_nix import bots, update, workspace
-from ci_nix.commands.common import add_path, subparser
+from ci_nix.commands.common import add_nix_options, add_path, nix_options, subparser
 from ci_nix.errors import ConfigError, WorkspaceError
 from ci_nix.forge import connect, resolve
 from ci_nix.mask import mask
@@ -35,6 +35,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
                      help="write a JUnit report: one test case per repo")
     cmd.add_argument("-v", "--verbose", action="count", default=0,
                      help="more output: every command ci-nix runs, and debug details")
+    add_nix_options(cmd)
     cmd.set_defaults(handler=handle)
 
 
@@ -50,7 +51,8 @@ def _is_bots_file(path: Path) -> bool:
 
 
 def handle(args: argparse.Namespace) -> int:
-    nix, git = Nix.from_env(), Git.from_env()
+    git = Git.from_env()
+    nix = Nix.from_env().with_options(nix_options(args), args.eval_store)
     if args.config is not None and _is_bots_file(args.config):
         if args.inputs:
             raise ConfigError("--input does not apply to a bots.yaml run; set 'inputs:' per repo")
@@ -67,6 +69,8 @@ def handle(args: argparse.Namespace) -> int:
         return 1 if failed else 0
 
     ws = workspace.load(args.path, git, args.config)
+    # ci-nix.yaml's nix-options first, so the command line's --option overrides them
+    nix = nix.with_options((*ws.config.nix_options, *nix_options(args)))
     repo = ws.primary or (ws.repos[0] if len(ws.repos) == 1 else None)
     if repo is None:
         raise WorkspaceError(f"{args.path} is not inside one of the workspace's repos; run "

@@ -11,12 +11,13 @@ import shlex
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ci_nix.errors import ToolError
+from ci_nix.mask import add_secret
 from ci_nix.tools import proc
 
 MIN_VERSION = (2, 4)
@@ -120,25 +121,63 @@ class HelperAnswer:
                    results=tuple(result(r) for r in data.get("results", [])))
 
 
+NixOptions = tuple[tuple[str, str], ...]
+
+# Subcommands that take `--eval-store` (it is a flag of the evaluating commands, not a setting,
+# so it goes after the subcommand); groups such as `flake update` are two words long.
+_EVAL_STORE_COMMANDS = frozenset({"eval", "build", "path-info", "copy", "flake", "store", "log",
+                                  "derivation", "why-depends", "develop", "run", "shell"})
+_GROUPS = frozenset({"flake", "store", "derivation", "profile", "registry", "config", "nar",
+                     "hash", "key", "realisation"})
+
+
 @dataclass(frozen=True)
 class Nix:
-    """A nix binary (CI_NIX_NIX, default `nix`) with the flags every call needs."""
+    """A nix binary (CI_NIX_NIX, default `nix`) with the flags every call needs.
+
+    `options` (`--option NAME VALUE`, from ci-nix.yaml's `nix-options:` and the command line;
+    `--store` and `--builders` are options too) and `eval_store` reach every Nix command ci-nix
+    runs: build argv through `argv()`, never by hand.
+    """
 
     argv0: tuple[str, ...]
     extra_env: tuple[tuple[str, str], ...] = ()
+    options: NixOptions = ()
+    eval_store: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Nix:
         return cls(proc.command_from_env(environ, "CI_NIX_NIX", "nix"))
 
-    def _argv(self, args: Iterable[str]) -> list[str]:
-        return [
-            *self.argv0, "--extra-experimental-features", "nix-command flakes", *args,
-        ]
+    def with_options(self, options: Iterable[tuple[str, str]],
+                     eval_store: str | None = None) -> Nix:
+        """This Nix with more options (later ones win, as on Nix's command line)."""
+        merged = dict(self.options)
+        for name, value in options:
+            merged.pop(name, None)
+            merged[name] = value
+        for token in merged.get("access-tokens", "").split():
+            add_secret(token.partition("=")[2])  # never in -v's command lines
+        new = replace(self, options=tuple(merged.items()),
+                      eval_store=eval_store or self.eval_store)
+        if "version" in self.__dict__:  # the binary is the same: keep its version
+            new.__dict__["version"] = self.__dict__["version"]
+        return new
+
+    def argv(self, args: Sequence[str]) -> list[str]:
+        """The full argv of `nix ARGS` with the options every call gets."""
+        args = list(args)
+        if self.eval_store and args and args[0] in _EVAL_STORE_COMMANDS:
+            at = 2 if args[0] in _GROUPS and len(args) > 1 else 1
+            args[at:at] = ["--eval-store", self.eval_store]
+        options = [arg for name, value in self.options for arg in ("--option", name, value)]
+        return [*self.argv0, "--extra-experimental-features", "nix-command flakes", *options,
+                *args]
+
 
     def run(self, args: Sequence[str], *, cwd: Path | None = None,
             essential: bool = False, timeout: float | None = None) -> proc.Result:
-        return proc.run(self._argv(args), cwd=cwd, env=dict(self.extra_env) or None,
+        return proc.run(self.argv(args), cwd=cwd, env=dict(self.extra_env) or None,
                         tool_hint=_TOOL_HINT, essential=essential, timeout=timeout)
 
     def check(self, args: Sequence[str], what: str, *, cwd: Path | None = None,
@@ -200,7 +239,7 @@ class Nix:
     def build(self, installables: Sequence[str], on_line: Callable[[str], None]) -> proc.Result:
         """One `nix build --keep-going` over all installables, streaming internal-json events."""
         return proc.stream(
-            self._argv(["build", "--keep-going", "--no-link", "--log-format", "internal-json",
+            self.argv(["build", "--keep-going", "--no-link", "--log-format", "internal-json",
                         *installables]),
             on_line, env=dict(self.extra_env) or None, tool_hint=_TOOL_HINT,
         )
