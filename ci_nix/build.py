@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -12,14 +10,12 @@ from dataclasses import dataclass, field
 
 from ci_nix import diagnose
 from ci_nix.models import Case, Failure, FailureType, Job, Status
+from ci_nix.tools import nixlog
 from ci_nix.tools.nix import Nix
 
 log = logging.getLogger(__name__)
 
-_ACT_BUILD = 105  # Nix's activity type for "building a derivation"
-_RES_BUILD_LOG_LINE = 101
 _MAX_LINE = 4000
-_LOG_TEXT = re.compile(r'^@nix \{"action":"result","fields":\["(.*)')
 
 
 @dataclass
@@ -27,7 +23,7 @@ class BuildLog:
     """Folds Nix's internal-json events into per-derivation log tails, errors and timings."""
 
     tail_lines: int = diagnose.TAIL_LINES
-    activities: dict[int, str] = field(default_factory=dict)  # activity id -> drv
+    parser: nixlog.LogParser = field(default_factory=nixlog.LogParser)
     logs: dict[str, deque[str]] = field(default_factory=dict)
     errors: dict[str, diagnose.BuildError] = field(default_factory=dict)
     started: dict[str, float] = field(default_factory=dict)
@@ -35,46 +31,27 @@ class BuildLog:
     other: deque[str] = field(default_factory=lambda: deque(maxlen=diagnose.TAIL_LINES))
 
     def feed(self, line: str) -> None:
-        if not line.startswith("@nix "):
-            if line.strip():
-                self.other.append(line[:_MAX_LINE])
-            return
-        try:
-            event = json.loads(line[5:])
-        except json.JSONDecodeError:
-            self._truncated(line)
-            return
-        action = event.get("action")
-        if action == "start" and event.get("type") == _ACT_BUILD:
-            drv = event["fields"][0]
-            self.activities[event["id"]] = drv
-            self.logs.setdefault(drv, deque(maxlen=self.tail_lines))
-            self.started[drv] = time.monotonic()
-        elif action == "stop" and event.get("id") in self.activities:
-            drv = self.activities.pop(event["id"])
-            self.durations[drv] = time.monotonic() - self.started.get(drv, time.monotonic())
-        elif action == "result" and event.get("type") == _RES_BUILD_LOG_LINE:
-            drv = self.activities.get(event.get("id", -1))
-            if drv is not None:
-                self.logs[drv].append(str(event["fields"][0])[:_MAX_LINE])
-        elif action == "msg" and event.get("level", 9) == 0:
-            message = str(event.get("msg", ""))
-            error = diagnose.build_error(message)
+        event = self.parser.parse(line)
+        if isinstance(event, nixlog.PlainLine | nixlog.Unreadable):
+            if event.text.strip():
+                self.other.append(event.text[:_MAX_LINE])
+        elif isinstance(event, nixlog.ActivityStart) and event.drv is not None:
+            self.logs.setdefault(event.drv, deque(maxlen=self.tail_lines))
+            self.started[event.drv] = time.monotonic()
+        elif isinstance(event, nixlog.ActivityStop) and event.drv is not None:
+            self.durations[event.drv] = (time.monotonic()
+                                         - self.started.get(event.drv, time.monotonic()))
+        elif (isinstance(event, nixlog.BuildLogLine) and event.drv is not None
+              and not event.post_build):
+            text = event.text[:_MAX_LINE] + (" [line cut]" if event.cut else "")
+            self.logs.setdefault(event.drv, deque(maxlen=self.tail_lines)).append(text)
+        elif isinstance(event, nixlog.Message) and event.is_error:
+            error = diagnose.build_error(event.text)
             if error is None:
-                self.other.append(diagnose.clean(message)[:_MAX_LINE])
+                self.other.append(diagnose.clean(event.text)[:_MAX_LINE])
             elif (error.drv not in self.errors
                   or self.errors[error.drv].type is FailureType.DEPENDENCY):
                 self.errors[error.drv] = error
-
-    def _truncated(self, line: str) -> None:
-        # An event cut short by the line limit (a huge log line). Its activity id comes after the
-        # text, so it is lost; while a single build runs, the line can only be that build's.
-        match = _LOG_TEXT.match(line)
-        running = set(self.activities.values())
-        if match and len(running) == 1:
-            self.logs[running.pop()].append(match.group(1)[:_MAX_LINE] + " [line cut]")
-        else:
-            self.other.append(line[:_MAX_LINE])
 
     def tail(self, drv: str) -> str:
         return diagnose.tail(self.logs.get(drv, ()))

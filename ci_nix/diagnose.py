@@ -7,13 +7,13 @@ and the stderr of a failed `nix eval` through ci-nix's helper flake.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ci_nix.models import Failure, FailureType, Flake
+from ci_nix.tools import nixlog
 from ci_nix.tools.nix import strip_ansi
 
 TAIL_LINES = 40
@@ -482,8 +482,6 @@ _BLOCK_START = re.compile(
 # lose their indentation when pasted into an issue
 _CONTINUATION = re.compile(r"^(?:while |infinite recursion encountered|undefined variable|> |>$)")
 _SKIP = re.compile(r"^(?:error \(ignored\)|warning:)")
-_ACT_BUILD = 105
-_RES_BUILD_LOG_LINE = 101
 
 
 @dataclass
@@ -492,7 +490,7 @@ class _LogReader:
 
     blocks: list[list[str]]
     logs: dict[str, list[str]]
-    activities: dict[int, str]
+    parser: nixlog.LogParser = field(default_factory=nixlog.LogParser)
     current: list[str] | None = None
 
     def text_line(self, line: str) -> None:
@@ -508,37 +506,23 @@ class _LogReader:
             self.current = [line]
             self.blocks.append(self.current)
 
-    def event(self, event: dict[str, object]) -> None:
-        action = event.get("action")
-        fields = event.get("fields")
-        if action == "start" and event.get("type") == _ACT_BUILD and isinstance(fields, list):
-            drv = str(fields[0])
-            self.activities[int(str(event.get("id", -1)))] = drv
-            self.logs.setdefault(drv, [])
-        elif (action == "result" and event.get("type") == _RES_BUILD_LOG_LINE
-              and isinstance(fields, list)):
-            drv_for = self.activities.get(int(str(event.get("id", -1))))
-            if drv_for is not None:
-                self.logs[drv_for].append(clean(str(fields[0])))
-        elif action == "msg" and event.get("level") == 0:
-            self.current = None
-            self.blocks.append(clean(str(event.get("msg", ""))).splitlines())
-
     def feed(self, line: str) -> None:
-        if line.startswith("@nix "):
-            try:
-                event = json.loads(line[5:])
-            except json.JSONDecodeError:
-                return
-            if isinstance(event, dict):
-                self.event(event)
-            return
-        self.text_line(line)
+        event = self.parser.parse(line)
+        if isinstance(event, nixlog.PlainLine):
+            self.text_line(event.text)
+        elif isinstance(event, nixlog.ActivityStart) and event.drv is not None:
+            self.logs.setdefault(event.drv, [])
+        elif (isinstance(event, nixlog.BuildLogLine) and event.drv is not None
+              and not event.post_build and not event.cut):
+            self.logs.setdefault(event.drv, []).append(clean(event.text))
+        elif isinstance(event, nixlog.Message) and event.is_error:
+            self.current = None
+            self.blocks.append(clean(event.text).splitlines())
 
 
 def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     """Every failure a captured Nix log reports: one per derivation, evaluation errors after."""
-    reader = _LogReader([], {}, {})
+    reader = _LogReader([], {})
     for line in lines:
         reader.feed(line.rstrip("\n"))
     by_drv: dict[str, Diagnosis] = {}
