@@ -14,7 +14,7 @@ from ci_nix.errors import Cancelled, CiNixError
 from ci_nix.mask import MaskingFilter
 
 # One module per subcommand, in the order `--help` lists them.
-COMMANDS = ("run", "detect", "matrix", "junit", "update")
+COMMANDS = ("run", "detect", "matrix", "diff", "junit", "update")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,9 @@ from types import FrameType
 
 from ci_nix import build as build_mod
 from ci_nix import cache as cache_mod
+from ci_nix import changes as changes_mod
 from ci_nix import detect as detect_mod
+from ci_nix import diff as diff_mod
 from ci_nix import evaluate as evaluate_mod
 from ci_nix import workspace as workspace_mod
 from ci_nix.errors import Cancelled, CiNixError, SelectionError
@@ -30,6 +32,7 @@ from ci_nix.models import (
     parse_attr,
 )
 from ci_nix.plan import Plan
+from ci_nix.report import changes as changes_report
 from ci_nix.report import github, gitlab, json_report, junit, text
 from ci_nix.tools import proc
 from ci_nix.tools.git import Git
@@ -55,6 +58,7 @@ class Options:
     workers: int | None = None
     nix_options: tuple[tuple[str, str], ...] = ()  # --option/--builders/--store
     eval_store: str | None = None
+    skip_unchanged: bool = False  # run: attributes whose drvPath is the base's are not built
 
 
 class Cancellation:
@@ -95,6 +99,7 @@ class Progress:
     cases: list[Case] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     pending: list[Job] = field(default_factory=list)  # evaluated, not yet decided
+    comparison: changes_mod.Comparison | None = None  # with --skip-unchanged: vs the base
 
     def report(self, error: str | None = None) -> RunReport:
         why = "cancelled" if proc.cancelled() else "not built: ci-nix stopped before building"
@@ -134,7 +139,7 @@ def run(options: Options, environ: Mapping[str, str] = os.environ) -> RunReport:
             report = progress.report(error=str(err))
     if cancellation.signum is not None:
         report = replace(report, error=report.error or f"cancelled by signal {cancellation.signum}")
-    write_reports(report, options)
+    write_reports(report, options, progress.comparison)
     if cancellation.signum is not None:
         raise Cancelled(cancellation.signum)
     return report
@@ -144,6 +149,8 @@ def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation,
          progress: Progress) -> None:
     nix = Nix.from_env(environ)  # one instance: it remembers the version and the system
     planned = plan(options, environ, progress, nix)
+    if options.skip_unchanged:
+        planned = _skip_unchanged(planned, options, environ, progress)
     progress.cases = [*planned.cases, *planned.unsupported()]
     progress.pending += planned.local
     if cancelled():
@@ -159,6 +166,20 @@ def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation,
                             outcome.cases, nix, environ)
     progress.cases += pushed.cases
     progress.notes += pushed.notes
+
+
+def _skip_unchanged(planned: Plan, options: Options, environ: Mapping[str, str],
+                    progress: Progress) -> Plan:
+    """Jobs whose derivation is the base's are skipped `unchanged`: the precise rebuild set."""
+    try:
+        comparison = compare_with_base(planned, options, environ)
+    except SelectionError as err:
+        progress.notes.append(f"--skip-unchanged: {err}; building everything")
+        return planned
+    progress.comparison = comparison
+    unchanged = comparison.unchanged_keys
+    return planned.skip([job for job in planned.jobs if (job.flake, job.name) in unchanged],
+                        f"unchanged: same derivation as at the base {comparison.base[:12]}")
 
 
 def plan(options: Options, environ: Mapping[str, str] = os.environ,
@@ -189,9 +210,7 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
                        for flake, why in detection.unaffected]
 
     systems = options.systems or ws.config.systems or (nix.current_system,)
-    selection = evaluate_mod.Selection(systems=tuple(systems), outputs=ws.config.outputs,
-                                       include=ws.config.include, exclude=ws.config.exclude,
-                                       only=only)
+    selection = _selection(ws, tuple(systems), only)
     log.info("evaluating %d flakes for %s", len(detection.targets), ", ".join(systems))
     evals = evaluate_mod.evaluate(nix, detection.targets, selection, options.workers)
     # tests and benchmarks read this line: "evaluated N flakes with M Nix evaluations"
@@ -218,6 +237,36 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     return planned
 
 
+def _selection(ws: workspace_mod.Workspace, systems: tuple[str, ...],
+               only: frozenset[tuple[str, str]] | None) -> evaluate_mod.Selection:
+    return evaluate_mod.Selection(systems=systems, outputs=ws.config.outputs,
+                                  include=ws.config.include, exclude=ws.config.exclude, only=only)
+
+
+def compare_with_base(planned: Plan, options: Options,
+                      environ: Mapping[str, str] = os.environ) -> changes_mod.Comparison:
+    """The planned (head) evaluation against the same attributes at the merge-base, with
+    package changes for what changed. Raises SelectionError when there is no base."""
+    nix = planned.nix
+    git = Git.from_env(environ)
+    revs = detect_mod.revisions(options.base, options.head, environ)
+    if revs.base is None:
+        raise SelectionError(f"nothing to compare with: {revs.source}")
+    ws = planned.workspace
+    base = diff_mod.find_base(ws, git, revs.base, options.head, revs.source)
+    selection = _selection(ws, planned.systems, parse_only(options.only))
+    base_evals = diff_mod.evaluate_base(nix, git, ws, base, planned.evals, selection,
+                                        options.workers)
+    head = diff_mod.head_commit(ws, git, options.head)
+    comparison = changes_mod.compare(base_evals, planned.evals, base.sha, head)
+    return diff_mod.with_packages(nix, comparison, options.workers)
+
+
+def diff(options: Options, environ: Mapping[str, str] = os.environ) -> changes_mod.Comparison:
+    """`ci-nix diff`: plan (detect, evaluate the head) and compare with the base."""
+    return compare_with_base(plan(options, environ), options, environ)
+
+
 def _check_writable(options: Options) -> None:
     for path in (options.junit, options.json):
         if path is None:
@@ -230,20 +279,24 @@ def _check_writable(options: Options) -> None:
                              "path") from None
 
 
-def write_reports(report: RunReport, options: Options) -> None:
+def write_reports(report: RunReport, options: Options,
+                  comparison: changes_mod.Comparison | None = None) -> None:
     if options.junit is not None:
         with open(options.junit, "w", encoding="utf-8") as out:
             junit.write(report, out)
     if options.json is not None:
         with open(options.json, "w", encoding="utf-8") as out:
             json_report.write(report, out)
+    if comparison is not None:
+        changes_report.write_text(comparison, sys.stdout)
     text.write(report, sys.stdout)
     if options.junit is not None:
         sys.stdout.write(f"JUnit report: {options.junit}\n")
-    write_ci_reports(report, os.environ)
+    write_ci_reports(report, os.environ, comparison)
 
 
-def write_ci_reports(report: RunReport, environ: Mapping[str, str]) -> None:
+def write_ci_reports(report: RunReport, environ: Mapping[str, str],
+                     comparison: changes_mod.Comparison | None = None) -> None:
     """Annotations and summaries for the CI system ci-nix runs in (detected from its variables)."""
     if environ.get("GITHUB_ACTIONS") == "true":
         github.write_annotations(report, sys.stdout)
@@ -252,7 +305,11 @@ def write_ci_reports(report: RunReport, environ: Mapping[str, str]) -> None:
             try:
                 with open(summary, "a", encoding="utf-8") as out:
                     github.write_summary(report, out)
+                    if comparison is not None:
+                        out.write("\n" + changes_report.markdown(comparison, "###") + "\n")
             except OSError as err:
                 log.warning("cannot write the step summary %s: %s", summary, err.strerror)
     if environ.get("GITLAB_CI") == "true":
         gitlab.write(report, sys.stdout, now=int(time.time()))
+        if comparison is not None:
+            changes_report.write_gitlab(comparison, sys.stdout, now=int(time.time()))

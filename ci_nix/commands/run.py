@@ -29,6 +29,10 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
                       help="push built outputs to the cache even where config says not to")
     push.add_argument("--no-push", dest="push", action="store_false",
                       help="build, but push nothing to the binary cache")
+    run.add_argument("--skip-unchanged", action="store_true",
+                     help="compare with the base (evaluated in a temporary worktree) and do "
+                     "not build attributes whose derivation is the same there: they are "
+                     "reported skipped 'unchanged'")
     run.add_argument("--workers", type=int, metavar="N",
                      help="flakes evaluated at once (default: number of CPUs, at most 8)")
     add_nix_options(run)
@@ -41,7 +45,7 @@ def handle(args: argparse.Namespace) -> int:
         path=args.path, config_file=args.config, all=args.all, base=args.base, head=args.head,
         systems=tuple(args.systems), only=tuple(args.only), push=args.push, junit=args.junit,
         json=args.json, workers=args.workers, nix_options=nix_options(args),
-        eval_store=args.eval_store)
+        eval_store=args.eval_store, skip_unchanged=args.skip_unchanged)
     report = pipeline.run(options)
     if report.error is not None:
         print(f"ci-nix: error: {report.error}", file=sys.stderr)

@@ -1,0 +1,147 @@
+"""The base side of a diff: the head's targets evaluated at the merge-base, in temporary git
+worktrees (the user's checkout is never touched), and package changes from derivation closures.
+
+Which repos get a base: the primary repo (where --base/--head point), or with no primary repo
+every repo that has the base revision, as change detection does. A dependent flake in another
+repo is evaluated as checked out, with its override re-pointed at the base worktree, so the
+base side of `hosts` is "hosts with the old modules".
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ci_nix import changes
+from ci_nix import evaluate as evaluate_mod
+from ci_nix.changes import AttrChange, Change, Comparison
+from ci_nix.errors import SelectionError
+from ci_nix.models import Flake, FlakeEval, Override, Repo, Target
+from ci_nix.tools.git import Git, GitError
+from ci_nix.tools.nix import Nix, NixCommandError
+from ci_nix.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Base:
+    """The commit each repo is compared at (merge-base of base and head)."""
+
+    rev: str  # as given (--base or the CI environment)
+    source: str  # where it came from
+    commits: tuple[tuple[Repo, str], ...]  # (repo, merge-base sha)
+
+    @property
+    def sha(self) -> str:
+        return self.commits[0][1]
+
+
+def find_base(workspace: Workspace, git: Git, base: str, head: str | None,
+              source: str) -> Base:
+    """The merge-base of base and head in the primary repo (else in each repo that has it)."""
+    repos = [workspace.primary] if workspace.primary is not None else list(workspace.repos)
+    commits = []
+    for repo in repos:
+        head_sha = git.commit(repo.path, head or "HEAD")
+        base_sha = git.commit(repo.path, base)
+        merge_base = (git.merge_base(repo.path, base_sha, head_sha)
+                      if base_sha and head_sha else None)
+        if merge_base is not None:
+            commits.append((repo, merge_base))
+    if not commits:
+        where = ", ".join(str(r.path) for r in repos)
+        raise SelectionError(f"base {base} ({source}): no common history with the head in "
+                             f"{where}; pass --base with a commit the head descends from")
+    return Base(base, source, tuple(commits))
+
+
+@contextmanager
+def worktrees(git: Git, base: Base) -> Iterator[dict[Repo, Path]]:
+    """A detached worktree of each repo at its base commit, removed afterwards."""
+    made: dict[Repo, Path] = {}
+    top = Path(tempfile.mkdtemp(prefix="ci-nix-base-"))
+    try:
+        for repo, sha in base.commits:
+            path = top / repo.name.replace("/", "_")
+            git.check(repo.path, ["worktree", "add", "--detach", "--quiet", str(path), sha])
+            made[repo] = path
+        yield made
+    finally:
+        for repo, path in made.items():
+            try:
+                git.check(repo.path, ["worktree", "remove", "--force", str(path)])
+            except GitError as err:
+                log.warning("could not remove the base worktree %s: %s", path, err)
+        shutil.rmtree(top, ignore_errors=True)
+        for repo in made:
+            git.run(repo.path, ["worktree", "prune"])
+
+
+def base_targets(workspace: Workspace, targets: Sequence[Target],
+                 trees: Mapping[Repo, Path]) -> list[Target]:
+    """The head's targets as the base has them: flakes of a repo with a base worktree read
+    from it; overrides that point at such a flake point at its base copy."""
+
+    def moved(flake: Flake) -> Flake:
+        tree = trees.get(flake.repo)
+        return flake if tree is None else Flake(replace(flake.repo, path=tree), flake.subdir)
+
+    refs = {flake.ref: moved(flake).ref for flake in workspace.flakes}
+    result = []
+    for target in targets:
+        flake = moved(target.flake)
+        if not (flake.path / "flake.nix").is_file():
+            log.info("%s has no flake.nix at the base: every attribute is new", flake.id)
+            continue
+        overrides = tuple(Override(o.input, refs.get(o.ref, o.ref)) for o in target.overrides)
+        result.append(Target(flake, target.reasons, overrides))
+    return result
+
+
+def evaluate_base(nix: Nix, git: Git, workspace: Workspace, base: Base,
+                  head: Sequence[FlakeEval], selection: evaluate_mod.Selection,
+                  workers: int | None = None) -> list[FlakeEval]:
+    """The head's flakes evaluated at the base, with the same selection."""
+    with worktrees(git, base) as trees:
+        targets = base_targets(workspace, [e.target for e in head], trees)
+        log.info("evaluating %d flakes at the base %s", len(targets), base.sha[:12])
+        return evaluate_mod.evaluate(nix, targets, selection, workers)
+
+
+def with_packages(nix: Nix, comparison: Comparison, workers: int | None = None) -> Comparison:
+    """Package changes for each changed attribute, from the two derivation closures."""
+    changed = comparison.of(Change.CHANGED)
+    if not changed:
+        return comparison
+
+    def describe(attr: AttrChange) -> AttrChange:
+        assert attr.base_drv is not None and attr.head_drv is not None
+        try:
+            before, after = nix.closure(attr.base_drv), nix.closure(attr.head_drv)
+        except NixCommandError as err:
+            log.warning("%s#%s: cannot list the derivation closures: %s", attr.flake,
+                        attr.attr, err)
+            return attr
+        return replace(attr, packages=changes.package_changes(before, after))
+
+    with ThreadPoolExecutor(max_workers=workers or evaluate_mod.default_workers()) as pool:
+        described = dict(zip(changed, pool.map(describe, changed), strict=True))
+    return replace(comparison,
+                   attributes=tuple(described.get(a, a) for a in comparison.attributes))
+
+
+def head_commit(workspace: Workspace, git: Git, head: str | None) -> str | None:
+    """The head's sha, or None when Nix evaluates a work tree with uncommitted changes."""
+    repos = [workspace.primary] if workspace.primary is not None else list(workspace.repos)
+    if head is not None:
+        return git.commit(repos[0].path, head)
+    if any(not git.run(repo.path, ["diff", "--quiet", "HEAD", "--"]).ok for repo in repos):
+        return None
+    return git.commit(repos[0].path, "HEAD")

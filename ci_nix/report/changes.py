@@ -1,0 +1,161 @@
+"""What a change does (changes.Comparison) as JSON, terminal text, markdown (step summary and
+PR comment) and a GitLab job-log section. Pure writers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from ci_nix.changes import Change, Comparison, PackageChanges
+
+MARKER = "<!-- ci-nix: what changes -->"  # finds ci-nix's own PR/MR comment again
+MAX_LISTED = 50  # packages listed per attribute and kind before "... and N more"
+_ESC = "\x1b[0K"
+
+
+def head_label(comparison: Comparison) -> str:
+    return comparison.head or "worktree"
+
+
+def to_json(comparison: Comparison) -> dict[str, Any]:
+    """The `diff --json` document."""
+
+    def packages(p: PackageChanges | None) -> dict[str, Any]:
+        p = p or PackageChanges()
+        return {"changed": [{"name": c.name, "from": c.before, "to": c.after} for c in p.changed],
+                "added": [{"name": a.name, "version": a.version} for a in p.added],
+                "removed": [{"name": r.name, "version": r.version} for r in p.removed]}
+
+    return {"base": comparison.base, "head": head_label(comparison),
+            "attributes": [{"flake": a.flake, "attr": a.attr, "system": a.system,
+                            "status": a.status.value, "baseDrv": a.base_drv,
+                            "headDrv": a.head_drv, "packages": packages(a.packages)}
+                           for a in comparison.attributes]}
+
+
+def write_json(comparison: Comparison, out: TextIO) -> None:
+    json.dump(to_json(comparison), out, indent=2)
+    out.write("\n")
+
+
+def _size(delta: int) -> str:
+    sign = "+" if delta >= 0 else "-"
+    value = float(abs(delta))
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{sign}{value:.0f} {unit}" if unit == "B" else f"{sign}{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _counts(comparison: Comparison) -> str:
+    parts = [f"{len(comparison.of(status))} {status.value}" for status in Change
+             if comparison.of(status)]
+    return ", ".join(parts) or "nothing evaluated"
+
+
+def _package_lines(p: PackageChanges) -> list[str]:
+    lines = [f"{c.name}: {c.before} -> {c.after}" for c in p.changed[:MAX_LISTED]]
+    lines += [f"+ {a.name} {a.version}".rstrip() for a in p.added[:MAX_LISTED]]
+    lines += [f"- {r.name} {r.version}".rstrip() for r in p.removed[:MAX_LISTED]]
+    hidden = sum(max(0, len(x) - MAX_LISTED) for x in (p.changed, p.added, p.removed))
+    if hidden:
+        lines.append(f"... and {hidden} more")
+    return lines
+
+
+def _cost(p: PackageChanges) -> str:
+    text = f"{p.rebuilds} derivation{'s' if p.rebuilds != 1 else ''} to rebuild"
+    if p.size_delta is not None:
+        text += f", closure {_size(p.size_delta)}"
+    return text
+
+
+def write_text(comparison: Comparison, out: TextIO) -> None:
+    """For terminals: one line per attribute that is not unchanged, packages indented."""
+    out.write(f"What changes: {comparison.base[:12]} -> {head_label(comparison)[:12]}: "
+              f"{_counts(comparison)}\n")
+    _write_attributes(comparison, out)
+
+
+def _write_attributes(comparison: Comparison, out: TextIO) -> None:
+    for attr in comparison.attributes:
+        if attr.status is Change.UNCHANGED:
+            continue
+        out.write(f"  {attr.status.value:<9} {attr.flake}#{attr.attr}")
+        if attr.packages is not None:
+            out.write(f" ({_cost(attr.packages)})")
+        out.write("\n")
+        if attr.error:
+            out.write(f"            {attr.error}\n")
+        if attr.packages is not None:
+            for line in _package_lines(attr.packages):
+                out.write(f"            {line}\n")
+    for note in comparison.notes:
+        out.write(f"note: {note}\n")
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def markdown(comparison: Comparison, heading: str = "##") -> str:
+    """The "What changes" section: what was compared, hosts changed/unchanged, package version
+    changes collapsible per attribute. Also the body of the PR/MR comment."""
+    lines = [f"{heading} What changes", ""]
+    head = comparison.head[:12] if comparison.head else "the work tree"
+    lines.append(f"Compared `{comparison.base[:12]}` (base, where the change starts) with "
+                 f"`{head}` (head): {_counts(comparison)}.")
+    lines.append("")
+    if comparison.flakes:
+        lines.append("<details><summary>Why these flakes</summary>\n")
+        for flake in comparison.flakes:
+            why = "; ".join(flake.reasons) or "selected"
+            lines.append(f"- **{_md(flake.flake)}**: {_md(why)}")
+        lines += ["", "</details>", ""]
+    changed = [a for a in comparison.attributes if a.status is not Change.UNCHANGED]
+    if changed:
+        lines += ["| attribute | status | packages |", "|---|---|---|"]
+        for attr in changed:
+            summary = ""
+            if attr.packages is not None:
+                p = attr.packages
+                summary = (f"{len(p.changed)} updated, {len(p.added)} added, {len(p.removed)} "
+                           f"removed; {_cost(p)}")
+            elif attr.error:
+                summary = _md(attr.error[:200])
+            lines.append(f"| `{_md(attr.flake)}#{_md(attr.attr)}` | {attr.status.value} | "
+                         f"{summary} |")
+        lines.append("")
+        for attr in changed:
+            if attr.packages is None or not _package_lines(attr.packages):
+                continue
+            lines.append(f"<details><summary>{_md(attr.flake)}#{_md(attr.attr)}</summary>\n")
+            lines.append("```diff")
+            lines += [line.replace("```", "'''") for line in _package_lines(attr.packages)]
+            lines += ["```", "", "</details>", ""]
+    unchanged = comparison.of(Change.UNCHANGED)
+    if unchanged:
+        names = ", ".join(f"`{_md(a.flake)}#{_md(a.attr)}`" for a in unchanged[:MAX_LISTED])
+        more = f" and {len(unchanged) - MAX_LISTED} more" if len(unchanged) > MAX_LISTED else ""
+        lines += [f"Unchanged: {names}{more}.", ""]
+    for note in comparison.notes:
+        lines += [f"> {_md(note)}", ""]
+    return "\n".join(lines)
+
+
+def comment(comparison: Comparison) -> str:
+    """The body of ci-nix's one PR/MR comment (the marker lets later runs find and edit it)."""
+    return f"{MARKER}\n{markdown(comparison)}"
+
+
+def write_gitlab(comparison: Comparison, out: TextIO, now: int) -> None:
+    """The text output inside a collapsed GitLab job-log section."""
+    name = "ci_nix_what_changes"
+    out.write(f"{_ESC}section_start:{now}:{name}[collapsed=true]\r{_ESC}What changes: "
+              f"{comparison.base[:12]} -> {head_label(comparison)[:12]}: "
+              f"{_counts(comparison)}\n")
+    for flake in comparison.flakes:
+        out.write(f"  {flake.flake}: {'; '.join(flake.reasons) or 'selected'}\n")
+    _write_attributes(comparison, out)
+    out.write(f"{_ESC}section_end:{now}:{name}\r{_ESC}\n")

@@ -1,0 +1,159 @@
+"""changes.py: comparing two evaluations, package changes from closures, parseDrvName."""
+
+from __future__ import annotations
+
+import io
+import json
+import shlex
+import subprocess
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ci_nix.changes import (
+    Change,
+    Package,
+    VersionChange,
+    compare,
+    package_changes,
+    parse_drv_name,
+    store_name,
+)
+from ci_nix.models import (
+    FLAKE_CASE,
+    Case,
+    Failure,
+    FailureType,
+    Flake,
+    FlakeEval,
+    Job,
+    Repo,
+    Status,
+    Target,
+)
+from ci_nix.report import changes as writers
+
+# --- parseDrvName ------------------------------------------------------------------------------
+
+CORPUS = ["hello-2.12.1", "hello", "nixos-system-web-24.05", "a-b-c", "foo-", "-1.0", "-", "",
+          "python3.11-requests-2.31.0", "gcc-wrapper-13.2.0", "x--1", "source", "perl5.38.2-URI-5",
+          "linux-6.6.1-modules", "é-1", "a-é", "a-_b", "name-.9", "glibc-2.38-44-bin", "a-1-b-2"]
+
+
+def test_parse_drv_name_examples() -> None:
+    assert parse_drv_name("hello-2.12.1") == ("hello", "2.12.1")
+    assert parse_drv_name("nixos-system-web-24.05") == ("nixos-system-web", "24.05")
+    assert parse_drv_name("hello") == ("hello", "")
+    assert parse_drv_name("foo-") == ("foo-", "")  # a trailing dash is part of the name
+    assert parse_drv_name("-1.0") == ("", "1.0")
+    assert store_name("/nix/store/0123abcd-hello-2.12.drv") == "hello-2.12"
+
+
+@given(st.text())
+def test_parse_drv_name_splits_at_the_first_dash_before_a_non_letter(text: str) -> None:
+    name, version = parse_drv_name(text)
+    if version:
+        assert text == f"{name}-{version}"
+        assert not (version[0].isascii() and version[0].isalpha())
+        # no earlier split point in the name
+        assert parse_drv_name(name + "-")[1] == ""
+    else:
+        assert name == text
+
+
+@given(st.lists(st.from_regex(r"[a-z]{1,5}(-[0-9][0-9.]{0,3})?", fullmatch=True), max_size=8),
+       st.lists(st.from_regex(r"[a-z]{1,5}(-[0-9][0-9.]{0,3})?", fullmatch=True), max_size=8))
+def test_package_changes_accounts_for_every_name(before: list[str], after: list[str]) -> None:
+    base = [f"/nix/store/{'a' * 32}-{n}.drv" for n in before]
+    head = [f"/nix/store/{'b' * 32}-{n}.drv" for n in after]
+    result = package_changes(base, head)
+    names_before = {parse_drv_name(n)[0] for n in before}
+    names_after = {parse_drv_name(n)[0] for n in after}
+    assert {p.name for p in result.added} == names_after - names_before
+    assert {p.name for p in result.removed} == names_before - names_after
+    assert {c.name for c in result.changed} <= names_before & names_after
+    assert result.rebuilds == len(set(head))
+
+
+@pytest.mark.nix
+def test_parse_drv_name_agrees_with_nix(nix_bin: str) -> None:
+    expr = "map builtins.parseDrvName (builtins.fromJSON ''" + json.dumps(CORPUS) + "'')"
+    out = subprocess.run([*shlex.split(nix_bin), "--extra-experimental-features",
+                          "nix-command flakes", "eval", "--json", "--expr", expr],
+                         capture_output=True, text=True, check=True).stdout
+    expected = [(entry["name"], entry["version"]) for entry in json.loads(out)]
+    assert [parse_drv_name(text) for text in CORPUS] == expected
+
+
+# --- package changes ---------------------------------------------------------------------------
+
+def drv(name: str, hash_char: str = "a") -> str:
+    return f"/nix/store/{hash_char * 32}-{name}.drv"
+
+
+def test_package_changes_lists_versions_and_counts_rebuilds() -> None:
+    base = [drv("libfoo-1.0"), drv("web-1", "w"), drv("bash-5.2"), drv("old-tool-3"),
+            "/nix/store/" + "s" * 32 + "-patch.diff"]
+    head = [drv("libfoo-1.1"), drv("web-1", "x"), drv("bash-5.2"), drv("tool-2.0")]
+    result = package_changes(base, head)
+    assert result.changed == (VersionChange("libfoo", "1.0", "1.1"),)
+    assert result.added == (Package("tool", "2.0"),)
+    assert result.removed == (Package("old-tool", "3"),)
+    # libfoo, the rebuilt web (same name and version: counted, not listed) and tool
+    assert result.rebuilds == 3
+
+
+# --- comparing evaluations ---------------------------------------------------------------------
+
+FLAKE = Flake(Repo("hosts", __import__("pathlib").Path("/x")), "")
+
+
+def evaluation(jobs: dict[str, str], failed: tuple[str, ...] = ()) -> FlakeEval:
+    return FlakeEval(
+        Target(FLAKE, ("changed flake.nix",)),
+        tuple(Job("hosts", tuple(name.split(".")), "x86_64-linux", path, ())
+              for name, path in jobs.items()),
+        tuple(Case("hosts", name, Status.FAILED, failure=Failure(FailureType.EVAL, "boom"))
+              for name in failed), 1, 0.1)
+
+
+def test_compare_gives_every_status() -> None:
+    base = evaluation({"a.same": drv("same"), "a.moved": drv("m-1"), "a.gone": drv("g"),
+                       "a.broke": drv("b")})
+    head = evaluation({"a.same": drv("same"), "a.moved": drv("m-2"), "a.new": drv("n")},
+                      failed=("a.broke",))
+    result = compare([base], [head], "b" * 40, None)
+    statuses = {a.attr: a.status for a in result.attributes}
+    assert statuses == {"a.same": Change.UNCHANGED, "a.moved": Change.CHANGED,
+                        "a.gone": Change.REMOVED, "a.new": Change.ADDED, "a.broke": Change.FAILED}
+    assert result.unchanged_keys == {("hosts", "a.same")}
+
+
+def test_a_base_that_does_not_evaluate_makes_everything_added() -> None:
+    base = FlakeEval(Target(FLAKE), (), (Case("hosts", FLAKE_CASE, Status.FAILED,
+                                              failure=Failure(FailureType.EVAL, "syntax")),),
+                     1, 0.1)
+    head = evaluation({"a.web": drv("web")}, failed=("a.db",))
+    result = compare([base], [head], "b" * 40, "c" * 40)
+    assert {a.attr: a.status for a in result.attributes} == {"a.web": Change.ADDED,
+                                                            "a.db": Change.FAILED}
+    web = result.attributes[1] if result.attributes[1].attr == "a.web" else result.attributes[0]
+    assert web.error is not None and "syntax" in web.error
+
+
+def test_json_shape_and_markdown() -> None:
+    base = evaluation({"a.web": drv("web-1", "a"), "a.db": drv("db")})
+    head = evaluation({"a.web": drv("web-1", "b"), "a.db": drv("db")})
+    result = compare([base], [head], "b" * 40, None)
+    data = writers.to_json(result)
+    assert data["base"] == "b" * 40 and data["head"] == "worktree"
+    assert set(data["attributes"][0]) == {"flake", "attr", "system", "status", "baseDrv",
+                                          "headDrv", "packages"}
+    assert set(data["attributes"][0]["packages"]) == {"changed", "added", "removed"}
+    text = writers.markdown(result)
+    assert "## What changes" in text and "`hosts#a.web` | changed" in text
+    assert "Unchanged: `hosts#a.db`" in text and "changed flake.nix" in text
+    out = io.StringIO()
+    writers.write_text(result, out)
+    assert "changed   hosts#a.web" in out.getvalue() and "a.db" not in out.getvalue()

@@ -1,0 +1,101 @@
+"""`ci-nix diff` and `run --skip-unchanged` on the fixture workspace, on every available Nix."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.nix
+
+OLD_GREETING = 'greeting = script system "greeting-1.0" "echo hello from modules > $out" { };'
+# greeting 1.1 links a new library: a version change and an added package for the web host
+NEW_GREETING = ('greeting = script system "greeting-1.1" "cat $dep > $out" '
+                '{ dep = script system "libgreet-0.1" "echo hi > $out" { }; };')
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def commit_edit(repo: Path, old: str, new: str, message: str) -> None:
+    flake = repo / "flake.nix"
+    text = flake.read_text()
+    assert old in text
+    flake.write_text(text.replace(old, new))
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", message)
+
+
+def attributes(report: Path) -> dict[str, dict]:
+    data = json.loads(report.read_text())
+    return {f"{a['flake']}#{a['attr']}": a for a in data["attributes"]}
+
+
+def test_library_bump_changes_one_host(fixture_ws: Path, tmp_path: Path, cli) -> None:
+    modules = fixture_ws / "modules"
+    commit_edit(modules, OLD_GREETING, NEW_GREETING, "greeting 1.1")
+    report = tmp_path / "diff.json"
+    result = cli("diff", modules, "--base", "HEAD~1", "--json", report)
+    assert result.returncode == 1, result.stderr  # thrower and missing fail at head
+    found = attributes(report)
+    web = found["hosts#nixosConfigurations.web"]
+    assert web["status"] == "changed"
+    assert web["packages"] == {"changed": [{"name": "greeting", "from": "1.0", "to": "1.1"}],
+                               "added": [{"name": "libgreet", "version": "0.1"}],
+                               "removed": []}
+    assert web["baseDrv"] != web["headDrv"] and web["headDrv"].endswith("-nixos-system-web.drv")
+    db = found["hosts#nixosConfigurations.db"]
+    assert db["status"] == "unchanged" and db["baseDrv"] == db["headDrv"]
+    assert db["packages"] == {"changed": [], "added": [], "removed": []}
+    assert found["modules#packages.x86_64-linux.broken"]["status"] == "unchanged"
+    assert found["hosts#packages.x86_64-linux.missing"]["status"] == "failed"
+    data = json.loads(report.read_text())
+    assert data["base"] == git(modules, "rev-parse", "HEAD~1").strip()
+    assert data["head"] == git(modules, "rev-parse", "HEAD").strip()
+    assert "changed   hosts#nixosConfigurations.web" in result.stdout
+    assert "greeting: 1.0 -> 1.1" in result.stdout
+    # the base was read from a temporary worktree, gone now; the checkout is untouched
+    assert len(git(modules, "worktree", "list").splitlines()) == 1
+    assert git(modules, "status", "--porcelain") == ""
+
+
+def test_skip_unchanged_builds_only_what_changed(fixture_ws: Path, tmp_path: Path, cli) -> None:
+    modules = fixture_ws / "modules"
+    commit_edit(modules, OLD_GREETING, NEW_GREETING, "greeting 1.1")
+    report = tmp_path / "run.json"
+    result = cli("run", modules, "--base", "HEAD~1", "--skip-unchanged", "--json", report,
+                 "--only", "hosts#nixosConfigurations.web",
+                 "--only", "hosts#nixosConfigurations.db")
+    assert result.returncode == 0, result.stderr
+    cases = {c["attr"]: c for c in json.loads(report.read_text())["cases"]}
+    assert cases["nixosConfigurations.web"]["status"] == "passed"
+    assert cases["nixosConfigurations.db"]["status"] == "skipped"
+    assert cases["nixosConfigurations.db"]["skipped"].startswith("unchanged")
+    assert "What changes" in result.stdout
+
+
+def test_a_base_that_no_longer_evaluates(fixture_ws: Path, tmp_path: Path, cli) -> None:
+    hosts = fixture_ws / "hosts"
+    commit_edit(hosts, "outputs = { self, modules }:", "outputs = { self, modules }: ((",
+                "break the flake")
+    commit_edit(hosts, "outputs = { self, modules }: ((", "outputs = { self, modules }:",
+                "fix the flake")
+    # an uncommitted change at head: compared as the work tree, and left alone
+    (hosts / "notes.txt").write_text("scratch\n")
+    report = tmp_path / "diff.json"
+    result = cli("diff", hosts, "--base", "HEAD~1", "--json", report)
+    assert result.returncode == 1, result.stderr
+    found = attributes(report)
+    assert found["hosts#nixosConfigurations.web"]["status"] == "added"
+    assert found["hosts#nixosConfigurations.web"]["baseDrv"] is None
+    assert found["hosts#packages.x86_64-linux.missing"]["status"] == "failed"
+    assert (hosts / "notes.txt").read_text() == "scratch\n"
+
+
+def test_no_base_is_a_one_line_error(fixture_ws: Path, cli) -> None:
+    result = cli("diff", fixture_ws / "hosts", env={"GITHUB_ACTIONS": "", "GITLAB_CI": ""})
+    assert result.returncode == 2
+    assert "nothing to compare with" in result.stderr and "Traceback" not in result.stderr
