@@ -8,6 +8,7 @@ and the stderr of a failed `nix eval` through ci-nix's helper flake.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -132,6 +133,8 @@ def _platform_hint(wanted: str, features: str, have: str) -> str:
 # One error message -> Diagnosis.
 
 _DRV = r"(?P<drv>/nix/store/[a-z0-9]{32}-[^'’\s]+?\.drv)(?:[!^][^'’\s]*)?"
+# a derivation (with an optional !out/^out) or an output path
+_STORE_PATH = r"(?P<path>/nix/store/[a-z0-9]{32}-[^'’\s]+?)(?:[!^][^'’\s]*)?"
 _Q = "['‘`]"  # Nix 1.x/2.0 used curly quotes
 _QE = "['’]"
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
@@ -151,12 +154,19 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         r"(?: \((?P<name>[^)]*)\))?")),
     ("no-output", re.compile(
         rf"builder for {_Q}{_DRV}{_QE} failed to produce output path")),
+    # Named by the derivation (nix build) or by an output path (Hydra, `nix-store --serve`)
     ("timeout", re.compile(
-        rf"building of {_Q}{_DRV}{_QE}(?: from \.drv file)? timed out after (?P<secs>\d+) "
-        r"seconds(?P<silence> of silence)?")),
+        rf"building of {_Q}{_STORE_PATH}{_QE}(?: from \.drv file)?(?: on {_Q}[^'’]*{_QE})? "
+        r"timed out after (?P<secs>\d+) seconds(?P<silence> of silence)?")),
+    # the same, reworded or wrapped by a remote builder: "build of '…drv' on '…' failed: …"
+    ("timeout-other", re.compile(
+        rf"{_Q}{_DRV}{_QE}[^\n]*?\btimed out after (?P<secs>\d+) seconds"
+        r"(?P<silence> of silence)?")),
+    # Nix 1.x to 2.28, the features part since 2.1; messages get wrapped across lines
     ("platform", re.compile(
-        rf"a {_Q}(?P<wanted>[^'’]+){_QE} with features \{{(?P<features>[^}}]*)\}} is required to "
-        rf"build {_Q}{_DRV}{_QE}, but I am a {_Q}(?P<have>[^'’]+){_QE}")),
+        rf"a {_Q}(?P<wanted>[^'’]+){_QE}(?:\s+with features \{{(?P<features>[^}}]*)\}})?\s+is "
+        rf"required\s+to\s+build\s+{_Q}{_DRV}{_QE},\s+but\s+I\s+am\s+a\s+"
+        rf"{_Q}(?P<have>[^'’]+){_QE}")),
     ("dependencies", re.compile(
         rf"(?P<n>\d+) dependenc(?:y|ies) of derivation {_Q}{_DRV}{_QE} failed to build")),
     ("dependencies-old", re.compile(
@@ -187,6 +197,12 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
                              specified=specified, got=got, hint=_hash_hint(specified, got))
         if name == "cannot-build":
             reason = m["reason"].strip().rstrip(".")
+            if "required system or feature not available" in reason:
+                return _platform(m["drv"], text)
+            if late := re.search(r"timed out after (\d+) seconds( of silence)?", reason):
+                silent = late[2] is not None
+                return Diagnosis(FailureType.TIMEOUT, "max-silent-time" if silent else "timeout",
+                                 f"{_short(m['drv'])} {reason}", drv=m["drv"])
             if code := re.search(r"exit code (\d+)", reason):
                 return Diagnosis(FailureType.BUILD, "builder",
                                  f"builder for {_short(m['drv'])} failed with exit code "
@@ -209,25 +225,23 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
             return Diagnosis(FailureType.BUILD, "no-output",
                              f"builder for {_short(m['drv'])} did not produce its output",
                              drv=m["drv"], hint=HINTS["no-output"])
-        if name == "timeout":
+        if name.startswith("timeout"):
             secs = m["secs"]
+            path = groups.get("path") or m["drv"]
+            # an output path (Hydra) names no derivation; the message still names the package
+            drv = path if path.endswith(".drv") else None
             if m["silence"]:
                 return Diagnosis(FailureType.TIMEOUT, "max-silent-time",
-                                 f"{_short(m['drv'])} printed nothing for {secs} s "
-                                 "(max-silent-time)", drv=m["drv"],
+                                 f"{_short(path)} printed nothing for {secs} s "
+                                 "(max-silent-time)", drv=drv,
                                  hint="the build printed nothing for too long: raise "
                                  "`max-silent-time`, or make the build print progress")
             return Diagnosis(FailureType.TIMEOUT, "timeout",
-                             f"{_short(m['drv'])} timed out after {secs} s (timeout)",
-                             drv=m["drv"], hint="the build ran longer than `timeout` allows: "
+                             f"{_short(path)} timed out after {secs} s (timeout)",
+                             drv=drv, hint="the build ran longer than `timeout` allows: "
                              "raise `timeout` (nix.conf or --option timeout N) or speed it up")
         if name == "platform":
-            features = m["features"].strip()
-            kind = "system-feature" if features else "platform"
-            need = f"features {{{features}}}" if features else m["wanted"]
-            return Diagnosis(FailureType.PLATFORM, kind,
-                             f"{_short(m['drv'])} needs {need}; this machine is {m['have']}",
-                             drv=m["drv"], hint=_platform_hint(m["wanted"], features, m["have"]))
+            return _platform_diagnosis(m["drv"], m["wanted"], m["features"] or "", m["have"])
         if name.startswith("dependencies"):
             return Diagnosis(FailureType.DEPENDENCY, "dependency",
                              f"{m['n']} dependencies of {_short(m['drv'])} failed to build",
@@ -241,6 +255,35 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
         if name == "build-summary":
             return Diagnosis(FailureType.OTHER, "summary", _one_line(text))
     return None
+
+
+_REQUIRED = re.compile(
+    rf"Required system:\s*{_Q}(?P<wanted>[^'’]+){_QE}"
+    rf"(?:\s+with features \{{(?P<features>[^}}]*)\}})?"
+    rf"\s+Current system:\s*{_Q}(?P<have>[^'’]+){_QE}")
+
+
+def _platform(drv: str, text: str) -> Diagnosis:
+    """Nix 2.29+: "Cannot build '…'. Reason: required system or feature not available"."""
+    m = _REQUIRED.search(text)
+    if m is None:
+        return Diagnosis(FailureType.PLATFORM, "platform",
+                         f"{_short(drv)} needs a system or feature this machine lacks", drv=drv,
+                         hint="add a builder that has them (remote `builders`), or leave that "
+                         "system out of `systems:` in ci-nix.yaml")
+    return _platform_diagnosis(drv, m["wanted"], m["features"] or "", m["have"])
+
+
+def _platform_diagnosis(drv: str, wanted: str, features: str, have: str) -> Diagnosis:
+    features = " ".join(features.split())
+    # another system is the first thing to fix; features matter once the system matches
+    if wanted != have or not features:
+        return Diagnosis(FailureType.PLATFORM, "platform",
+                         f"{_short(drv)} needs {wanted}; this machine is {have}", drv=drv,
+                         hint=_platform_hint(wanted, "", have))
+    return Diagnosis(FailureType.PLATFORM, "system-feature",
+                     f"{_short(drv)} needs features {{{features}}}; this machine is {have}",
+                     drv=drv, hint=_platform_hint(wanted, features, have))
 
 
 def _signal_or_other(drv: str, reason: str) -> Diagnosis:
@@ -422,6 +465,8 @@ def diagnose_eval(stderr: str, flake: Flake | None = None) -> Diagnosis:
         # a build during evaluation (import-from-derivation, fetchers): same classification
         return replace(built, log=tail(lines))
     kind_type, kind, hint = _eval_kind(message, lines)
+    if kind == "download":
+        message, hint = _download(message)
     file = line_no = column = None
     missing = _MISSING_PATH.search(message)
     if missing is not None:
@@ -446,6 +491,21 @@ def diagnose_eval(stderr: str, flake: Flake | None = None) -> Diagnosis:
     where = f" at {file}:{line_no}:{column}" if line_no is not None else ""
     return Diagnosis(kind_type, kind, _one_line(message + where), file=file, line=line_no,
                      column=column, hint=hint, log=tail(_without_helper_frames(lines)))
+
+
+_DOWNLOAD = re.compile(rf"unable to download {_Q}(?P<url>[^'’]+){_QE}(?::\s*(?P<reason>[^\n;]*))?")
+# what only a binary cache serves: substitutes, not sources
+_CACHE_URL = re.compile(r"\.narinfo$|/nar/|/nix-cache-info$|/realisations/|/log/")
+
+
+def _download(message: str) -> tuple[str, str]:
+    """(one-line message naming the URL, hint) for a failed download."""
+    m = _DOWNLOAD.search(message)
+    if m is None:
+        return message, HINTS["download"]
+    reason = (m["reason"] or "").replace(" ()", "").strip()
+    text = f"unable to download {m['url']}" + (f": {reason}" if reason else "")
+    return text, HINTS["substitution" if _CACHE_URL.search(m["url"]) else "download"]
 
 
 _FRAME = re.compile(r"^\s*… ")
@@ -479,9 +539,36 @@ _BLOCK_START = re.compile(
     r"^(?:error:|builder for '|builder for ‘|cannot build derivation |hash mismatch in "
     r"fixed-output derivation|fixed-output derivation produced path|building of '|Killed$)")
 # Nix <= 2.3 printed traces and the final message unindented; quoted build log lines (`> ...`)
-# lose their indentation when pasted into an issue
-_CONTINUATION = re.compile(r"^(?:while |infinite recursion encountered|undefined variable|> |>$)")
+# lose their indentation when pasted into an issue; a message wrapped by the terminal continues
+# with the quoted store path or "but I am a"
+_CONTINUATION = re.compile(r"^(?:while |infinite recursion encountered|undefined variable|> |>$|"
+                           r"['‘`]/nix/store/|but I am a )")
 _SKIP = re.compile(r"^(?:error \(ignored\)|warning:)")
+# Nix's status lines, which say nothing about why a build failed
+_STATUS = re.compile(r"^(?:building '|building path|these |this |  /nix/store/|copying path|"
+                     r"querying |fetching |\$ )")
+# A progress bar ("[1/0/3 built, 2 copied (1.5 MiB)] building foo: <its last log line>"). When
+# a log viewer drops the carriage return and erase codes Nix draws before a message, the message
+# is glued to the bar: it starts at an "error:" right after a non-blank or right after "] ".
+_BAR = re.compile(r"\[(?:\d+/)*\d+ (?:built|copied)[^\]]*\]")
+_GLUED_ERROR = re.compile(r"(?:(?<=\S)|(?<=\] ))error:")
+
+
+def _terminal_line(raw: str) -> str:
+    """What a terminal shows of one line: the text after the last carriage return, cleaned.
+
+    Nix redraws its progress bar with "\\r\\e[K", so a message printed while the bar is up
+    shares the bar's line in a captured log.
+    """
+    segments = [clean(segment).rstrip() for segment in raw.split("\r")]
+    shown = [segment for segment in segments if segment.strip()]
+    line = shown[-1] if shown else ""
+    bars = list(_BAR.finditer(line))
+    if bars:
+        glued = list(_GLUED_ERROR.finditer(line, bars[-1].end() - 1))
+        if glued:
+            return line[glued[-1].start():]
+    return line
 
 
 @dataclass
@@ -492,19 +579,32 @@ class _LogReader:
     logs: dict[str, list[str]]
     parser: nixlog.LogParser = field(default_factory=nixlog.LogParser)
     current: list[str] | None = None
+    # the plain lines before each block: a builder's output and Nix's retry warnings, which in
+    # a text log without `> ` quoting are the only log of a failure
+    before: list[list[str]] = field(default_factory=list)
+    recent: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
 
-    def text_line(self, line: str) -> None:
-        line = clean(line).rstrip()
+    def start_block(self, lines: list[str]) -> None:
+        self.blocks.append(lines)
+        self.before.append(list(self.recent))
+        self.recent.clear()
+
+    def text_line(self, raw: str) -> None:
+        line = _terminal_line(raw)
         if self.current is not None and (not line or line[:1].isspace()
                                          or _CONTINUATION.match(line)):
             self.current.append(line)
             return
         self.current = None
         if _SKIP.match(line):
+            if "unable to download" in line:  # a retry: part of the download error that follows
+                self.recent.append(line)
             return
         if _BLOCK_START.match(line):
             self.current = [line]
-            self.blocks.append(self.current)
+            self.start_block(self.current)
+        elif line.strip() and not _STATUS.match(line) and not _BAR.search(line):
+            self.recent.append(line)
 
     def feed(self, line: str) -> None:
         event = self.parser.parse(line)
@@ -517,7 +617,9 @@ class _LogReader:
             self.logs.setdefault(event.drv, []).append(clean(event.text))
         elif isinstance(event, nixlog.Message) and event.is_error:
             self.current = None
-            self.blocks.append(clean(event.text).splitlines())
+            self.start_block(clean(event.text).splitlines())
+        elif isinstance(event, nixlog.Message) and "unable to download" in event.text:
+            self.recent.append(clean(event.text))  # a retry warning
 
 
 def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
@@ -527,7 +629,8 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         reader.feed(line.rstrip("\n"))
     by_drv: dict[str, Diagnosis] = {}
     others: list[Diagnosis] = []
-    for block in reader.blocks:
+    download: Diagnosis | None = None  # the download error of the block just before
+    for block, before in zip(reader.blocks, reader.before, strict=True):
         text = "\n".join(block).strip()
         if not text:
             continue
@@ -536,11 +639,22 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
             found = diagnose_eval(text)
         if found.kind == "summary":
             continue
+        if found.kind == "builder" and download is not None and found.drv is not None:
+            # builtin:fetchurl reports the download and then its builder's exit: one failure
+            others.remove(download)
+            found = replace(download, drv=found.drv, exit_code=found.exit_code)
+        download = None
         quoted = [m[1] for m in map(_LOG_LINE.match, block[1:]) if m]
         if found.drv is None:
-            others.append(replace(found, log=found.log or tail(block)))
+            if found.kind == "download":
+                download = replace(found, log=tail(before + block))
+                others.append(download)
+            else:
+                others.append(replace(found, log=found.log if quoted or not before
+                                      else tail(before + block)))
             continue
-        log = tail(reader.logs.get(found.drv) or quoted)
+        log = found.log if found.kind == "download" else tail(
+            reader.logs.get(found.drv) or quoted or before)
         previous = by_drv.get(found.drv)
         if previous is None or (previous.type is FailureType.DEPENDENCY
                                 and found.type is not FailureType.DEPENDENCY):

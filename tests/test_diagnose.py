@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ci_nix import diagnose
 from ci_nix.models import FailureType, Flake, Repo
@@ -63,3 +68,58 @@ def test_tail_is_clean_and_bounded() -> None:
     assert "\x1b" not in text and "\x07" not in text and "\x00" not in text
     assert text.endswith("line 999") and len(text.splitlines()) == diagnose.TAIL_LINES
     assert len(diagnose.tail(["x" * 20000])) <= diagnose.TAIL_CHARS + 1
+
+
+# Hydra names a timed-out build by its output path (https://github.com/NixOS/nixpkgs/pull/99119)
+HYDRA_SILENCE = ("building of '/nix/store/m2ks0z3wgixmwq0xrjl9nmxinv1l15qn-noto-fonts-emoji-"
+                 "unstable-2020-08-20' timed out after 7200 seconds of silence")
+
+
+def test_timeout_named_by_output_path_inside_internal_json() -> None:
+    event = {"action": "msg", "level": 0, "msg": "\x1b[31;1merror:\x1b[0m " + HYDRA_SILENCE}
+    found = diagnose.parse_log(["@nix " + json.dumps(event)])
+    assert [(d.type, d.kind, d.drv) for d in found] == [
+        (FailureType.TIMEOUT, "max-silent-time", None)]
+    assert "noto-fonts-emoji-unstable-2020-08-20 printed nothing for 7200 s" in found[0].message
+
+
+@pytest.mark.parametrize("version", ["2.8", "2.26"])
+def test_error_glued_to_the_progress_bar_is_found_and_builder_output_is_not(
+        version: str) -> None:
+    # A log viewer that drops "\r" and the erase codes glues Nix's message to its progress bar
+    # (on 2.8, to the bar that showed the builder's own "error: boom" a moment before).
+    capture = (DATA / f"nix-{version}/progress-bar.tty.log").read_bytes().decode()
+    glued = diagnose.clean(capture).split("\n")
+    assert any("built] building slow-broken-1.0: " in line and "error: builder for" in line
+               for line in glued)
+    found = diagnose.parse_log(glued)
+    assert [(d.type, d.exit_code) for d in found] == [(FailureType.BUILD, 2)]
+    assert found[0].drv is not None and found[0].drv.endswith("-slow-broken-1.0.drv")
+    # the builder's own output on the bar is not an error of Nix's
+    bar_only = "[1/0/1 built] building slow-broken-1.0: main.c:1: error: boom"
+    assert diagnose.parse_log([bar_only]) == []
+
+
+def test_platform_of_nix_2_29_is_read_from_build_py_messages() -> None:
+    # as build.py receives it: one internal-json message (https://github.com/cpick/nix-rosetta-builder/issues/37)
+    err = diagnose.build_error(
+        "error: Cannot build '/nix/store/m18awgr4fck6g56lq7zfv9ri1gkq9ida-nixos-25.11.20250814."
+        "fbcf476.drv'.\n       Reason: required system or feature not available\n"
+        "       Required system: 'aarch64-linux' with features {}\n"
+        "       Current system: 'aarch64-darwin' with features {apple-virt, benchmark}")
+    assert err is not None and err.type is FailureType.PLATFORM
+    assert err.message == ("nixos-25.11.20250814.fbcf476.drv needs aarch64-linux; this machine "
+                           "is aarch64-darwin")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(codec="utf-8")), max_size=20),
+       st.text(alphabet="[]/0123456789 builtcopied:\r\x1b", max_size=40))
+def test_any_text_parses_and_an_error_after_the_bar_is_always_found(
+        noise: list[str], bar: str) -> None:
+    diagnose.parse_log(noise)  # never raises on outside text
+    line = bar + "\r\x1b[K\x1b[31;1merror:\x1b[0m builder for '/nix/store/" + "a" * 32 + (
+        "-x-1.0.drv' failed with exit code 3;")
+    found = diagnose.parse_log([*noise, "", line])
+    assert any(d.drv == "/nix/store/" + "a" * 32 + "-x-1.0.drv" and d.exit_code == 3
+               for d in found)

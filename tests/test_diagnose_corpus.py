@@ -17,14 +17,17 @@ CORPUS = sorted(DATA.glob("*/*.expected.json"))
 
 def load(expected_file: Path) -> tuple[str, dict[str, Any]]:
     log = Path(str(expected_file).removesuffix(".expected.json") + ".log")
-    return log.read_text(), json.loads(expected_file.read_text())
+    # as bytes: a terminal capture's carriage returns must reach the parser (read_text would
+    # turn them into line ends)
+    return log.read_bytes().decode(), json.loads(expected_file.read_text())
 
 
 def diagnosis_for(text: str, expected: dict[str, Any]) -> tuple[Diagnosis, list[Diagnosis]]:
     if expected["mode"] == "helper":
         found = diagnose.diagnose_eval(text)
         return found, [found]
-    found_all = diagnose.parse_log(text.splitlines())
+    # lines as a pipe delivers them: split at line feeds only
+    found_all = diagnose.parse_log(text.split("\n"))
     assert found_all, "no failure found in the log"
     if "drv" in expected:
         named = [d for d in found_all if d.drv and d.drv.endswith("-" + expected["drv"])]

@@ -7,7 +7,8 @@ writes tests/data/nix-<version>/<case>.<mode>.log with Nix's stderr, and a sidec
 <case>.<mode>.expected.json with the classification tests/test_diagnose_corpus.py checks.
 
 Modes: `text` = `nix build REF#ATTR 2>&1`, `json` = the same with `--log-format internal-json`,
-`helper` = the evaluation error as ci-nix sees it through its own helper flake.
+`helper` = the evaluation error as ci-nix sees it through its own helper flake, `tty` = `nix build`
+on a terminal (util-linux `script`), where the progress bar and the error share a line.
 
     .venv/bin/python tests/data/capture.py [--only CASE]...
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -170,6 +172,17 @@ CASES = [
          ' mk "killed-1.0" "echo about to die; kill -9 $$" { };\n',
          {"type": "build", "kind": "oom", "drv": "killed-1.0.drv", "hint": "memory",
           "log": "about to die"}, BUILD),
+    # On a terminal the error is drawn over the progress bar (`\r\e[K`), on the line that showed
+    # the builder's own "error:" output a moment before.
+    Case("progress-bar",
+         '      packages.x86_64-linux.default = mk "slow-broken-1.0" \'\'\n'
+         '        echo "compiling slow-broken-1.0"; sleep 2\n'
+         '        echo "main.c:1: error: boom" >&2\n'
+         "        exit 2\n"
+         "      '' { };\n",
+         {"type": "build", "kind": "builder", "drv": "slow-broken-1.0.drv", "exit_code": 2,
+          "log": "main.c:1: error: boom", "count": 1,
+          "message": "builder for slow-broken-1.0.drv failed with exit code 2"}, ("tty",)),
     Case("no-output",
          '      packages.x86_64-linux.default = mk "lazy-1.0" "echo did nothing" { };\n',
          {"type": "build", "kind": "no-output", "drv": "lazy-1.0.drv"}, BUILD),
@@ -227,6 +240,14 @@ def capture(case: Case, version: str, binary: str, mode: str) -> str:
     argv = [binary, "--extra-experimental-features", "nix-command flakes", "build", "--no-link",
             *case.args, *(("--log-format", "internal-json") if mode == "json" else ()),
             f"{ref}#{case.attr}"]
+    if mode == "tty":
+        # script(1) gives Nix a terminal; what it drew comes out on script's stdout, with the
+        # carriage returns that text mode would turn into line ends
+        tty = subprocess.run(["script", "-qec", shlex.join(argv), "/dev/null"], check=False,
+                             env=env, capture_output=True, timeout=300)
+        if tty.returncode == 0:
+            raise SystemExit(f"{case.name} ({version}, {mode}): nix build succeeded")
+        return tty.stdout.decode()
     proc = subprocess.run(argv, check=False, env=env, capture_output=True, text=True,
                           timeout=300)
     if proc.returncode == 0:
@@ -260,7 +281,7 @@ def main() -> int:
                 stem = out / f"{case.name}.{mode}"
                 if not args.expected_only:
                     text = capture(case, version, binary, mode)
-                    Path(f"{stem}.log").write_text(text)
+                    Path(f"{stem}.log").write_text(text, newline="")
                     print(f"nix {version} {case.name} {mode}: {len(text.splitlines())} lines")
                 Path(f"{stem}.expected.json").write_text(
                     json.dumps(expected(case, version, mode), indent=2) + "\n")
