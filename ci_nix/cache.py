@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import tenacity
 
+from ci_nix import narinfo
 from ci_nix.config import CacheConfig
 from ci_nix.errors import ConfigError, ToolError
 from ci_nix.mask import add_secret, mask
@@ -161,12 +162,19 @@ class _HttpCache:
         try:
             conn.request("GET", f"{self.prefix}/{narinfo_name(path)}", headers=self.headers)
             response = conn.getresponse()
-            body = response.read()
+            body = response.read(narinfo.MAX_SIZE + 1)  # a server that never stops is cut off
+            if len(body) > narinfo.MAX_SIZE:
+                conn.close()  # the rest is unread: the connection cannot be reused
         except (OSError, http.client.HTTPException) as err:
             conn.close()  # reconnects on the next request
             raise TransientError(f"{type(err).__name__}: {err}") from None
         if response.status == 200:
-            return _store_path_of(body) in (path, None)
+            if narinfo.describes(body, path):
+                return True
+            # An error page, a login form, another path's narinfo: the cache does not have it.
+            log.warning("cache: %s answered %s with something that is not its narinfo; "
+                        "building it", self.host, narinfo_name(path))
+            return False
         if response.status in (404, 403, 410):  # S3-style stores answer 403 for a missing key
             return False
         if response.status >= 500 or response.status == 429:
@@ -187,9 +195,12 @@ class CacheQueryError(Exception):
     """The cache answered, but not in a way that says cached or not."""
 
 
-def _store_path_of(narinfo: bytes) -> str | None:
-    match = re.search(rb"^StorePath: (\S+)", narinfo, re.MULTILINE)
-    return match[1].decode() if match else None
+def _file_has(file: Path, path: str) -> bool:
+    try:
+        with open(file, "rb") as f:
+            return narinfo.describes(f.read(narinfo.MAX_SIZE + 1), path)
+    except OSError:
+        return False
 
 
 def query(substituter: str, paths: Iterable[str], token: str | None = None,
@@ -201,7 +212,7 @@ def query(substituter: str, paths: Iterable[str], token: str | None = None,
         return Query(frozenset())
     if scheme == "file":
         root = Path(urllib.parse.unquote(urllib.parse.urlsplit(substituter).path))
-        return Query(frozenset(p for p in wanted if (root / narinfo_name(p)).is_file()))
+        return Query(frozenset(p for p in wanted if _file_has(root / narinfo_name(p), p)))
     if scheme not in ("http", "https"):
         return Query(frozenset(), f"cannot query {display_url(substituter)} (only http(s):// and "
                                   "file:// substituters can be asked); set cache.substituter")

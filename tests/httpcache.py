@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import http.server
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 
 CACHE_INFO = b"StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n"
+
+
+def narinfo_for(path: str) -> bytes:
+    """A narinfo Nix would accept for path (what a cache that has it answers)."""
+    return (f"StorePath: {path}\nURL: nar/{'1' * 52}.nar\nCompression: none\n"
+            f"NarHash: sha256:{'1' * 52}\nNarSize: 120\nReferences: \n").encode()
 
 
 @dataclass
@@ -175,3 +182,30 @@ class BinaryCache:
         with self._lock:
             self.files[handler.path.split("?")[0]] = data
         self._answer(handler, 200, b"")
+
+
+@contextmanager
+def answering(respond: Callable[[str], tuple[int, bytes]]) -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 whose every GET is answered by respond(path)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            status, body = respond(self.path)
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -293,3 +293,30 @@ def test_host_system_comes_from_its_toplevel(tmp_path: Path, nix_bin: str, cli) 
     assert "which system" in message and "hostPlatform" in message
     matrix = cli("matrix", "--all", repo, "--format", "gitlab")
     assert "unknown" not in matrix.stdout
+
+
+# --- a server that lies or stalls ------------------------------------------------------------
+
+def cached_repo(tmp_path: Path, url: str, *extra_cache_keys: str) -> Path:
+    """One flake with one package, and a ci-nix.yaml whose substituter is url."""
+    repo = flake_repo(tmp_path / "repo", "{ outputs = { self }: { packages.x86_64-linux.a = "
+                      + derivation("a", f"echo {tmp_path.name} > $out") + "; }; }")
+    write(repo / "ci-nix.yaml", "cache:\n  type: nix\n  server: file:///nonexistent\n"
+          f"  substituter: {url}\n  push: none\n" + "".join(f"  {k}\n" for k in extra_cache_keys))
+    return repo
+
+
+@pytest.mark.nix
+@pytest.mark.parametrize("body", [b"<html>Welcome to nginx!</html>", b"StorePath: \n", b""])
+def test_a_cache_answering_garbage_is_not_a_cache_hit(tmp_path: Path, nix_bin: str, cli,
+                                                       body: bytes) -> None:
+    from httpcache import answering
+
+    with answering(lambda path: (200, body)) as url:
+        repo = cached_repo(tmp_path, url)
+        junit, report = tmp_path / "r.xml", tmp_path / "r.json"
+        result = cli("run", "--all", repo, "--junit", junit, "--json", report)
+    assert result.returncode == 0, result.stderr
+    [case] = json.loads(report.read_text())["cases"]
+    assert case["status"] == "passed", case  # built, not "skipped (cached)"
+    assert "not its narinfo" in result.stderr

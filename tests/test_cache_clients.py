@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from httpcache import BinaryCache
+from httpcache import BinaryCache, narinfo_for
 
 from ci_nix import cache
 from ci_nix.config import CacheConfig
@@ -25,8 +25,7 @@ FAST = {"CI_NIX_CACHE_RETRY_BASE": "0.01", "CI_NIX_CACHE_RETRY_TOTAL": "30",
         "CI_NIX_CACHE_TIMEOUT": "2", "CI_NIX_CACHE_RETRY_ATTEMPTS": "3"}
 
 
-def narinfo(path: str) -> bytes:
-    return f"StorePath: {path}\nURL: nar/x.nar\nCompression: none\n".encode()
+narinfo = narinfo_for
 
 
 def jobs_and_cases(*paths: tuple[str, ...], failed: int | None = None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import NIX_CONFIG
-from httpcache import BinaryCache
+from httpcache import BinaryCache, narinfo_for
 
 from ci_nix import cache
 
@@ -144,7 +144,7 @@ def test_attic_push_through_the_cli_then_skip_from_its_narinfos(
         assert server.count("GET", ".narinfo") == len(outs)  # asked at <server>/infra/
 
         for path in outs:  # what attic's server would now answer
-            server.files[f"/infra/{cache.narinfo_name(path)}"] = f"StorePath: {path}\n".encode()
+            server.files[f"/infra/{cache.narinfo_name(path)}"] = narinfo_for(path)
         second = cli("run", fixture_ws, *only(*attrs), "--json", tmp_path / "2.json", env=env)
         assert second.returncode == 0, second.stderr
         report = json.loads((tmp_path / "2.json").read_text())

@@ -1,0 +1,87 @@
+"""What counts as "the cache has it": only a narinfo Nix would accept, for exactly that path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from httpcache import answering, narinfo_for
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ci_nix import cache, narinfo
+from ci_nix.errors import CiNixError
+
+DATA = Path(__file__).resolve().parent / "data"
+REAL = (DATA / "nix-2.8" / "copy-to-file.narinfo").read_bytes()  # written by `nix copy --to file://`
+REAL_PATH = "/nix/store/v7rsgpyb39m65r6x0z52bhj95pifrl14-sample-1.0"
+OUT = "/nix/store/0c8z0jz5gbp3rl4f9dzvhl8m1f0a8y1v-greeting-1.0"
+OTHER = "/nix/store/2dq3pw3bkvf9l0b8w3sbsq1j1qvcsbyd-motd"
+FAST = cache.RetryPolicy(attempts=2, base=0.01, timeout=2)
+
+
+def test_a_real_narinfo_parses() -> None:
+    info = narinfo.parse(REAL)
+    assert info.store_path == REAL_PATH and info.nar_size == 120
+    assert info.nar_hash == "sha256:1xmr8jicvzszfzpz46g37mlpvbzjl2wpwvl2b05psipssyp1sm8h"
+    assert narinfo.describes(REAL, REAL_PATH)
+    assert narinfo.describes(narinfo_for(OUT), OUT)
+
+
+GARBAGE = {
+    "html-error-page": b"<html><body>502 Bad Gateway</body></html>",
+    "empty": b"",
+    "no-store-path": REAL.replace(b"StorePath:", b"Storepath:"),
+    "another-path": narinfo_for(OTHER),
+    "truncated": REAL[:60],
+    "zero-size": REAL.replace(b"NarSize: 120", b"NarSize: 0"),
+    "negative-size": REAL.replace(b"NarSize: 120", b"NarSize: -1"),
+    "bad-hash": REAL.replace(b"NarHash: sha256:", b"NarHash: md5:"),
+    "no-url": REAL.replace(b"URL: ", b"Url: "),
+    "not-utf8": REAL.replace(b"Compression: xz", b"Compression: \xff\xfe"),
+    "bad-reference": REAL.replace(b"References: ", b"References: ../../etc/passwd"),
+    "json": b'{"StorePath": "' + REAL_PATH.encode() + b'"}',
+    "huge": REAL + b"X-Padding: " + b"x" * (narinfo.MAX_SIZE + 1) + b"\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(GARBAGE))
+def test_garbage_is_not_a_narinfo(name: str) -> None:
+    assert not narinfo.describes(GARBAGE[name], REAL_PATH)
+
+
+@pytest.mark.parametrize("name", ["html-error-page", "no-store-path", "empty", "huge"])
+def test_a_cache_answering_200_with_garbage_has_nothing(name: str) -> None:
+    with answering(lambda path: (200, GARBAGE[name])) as url:
+        answer = cache.query(url, [REAL_PATH, OUT], policy=FAST)
+    assert answer.error is None and answer.cached == frozenset()
+
+
+def test_a_file_cache_with_garbage_has_nothing(tmp_path: Path) -> None:
+    (tmp_path / cache.narinfo_name(REAL_PATH)).write_bytes(GARBAGE["no-store-path"])
+    (tmp_path / cache.narinfo_name(OUT)).write_bytes(narinfo_for(OUT))
+    (tmp_path / cache.narinfo_name(OTHER)).mkdir()  # a directory where a file should be
+    answer = cache.query(f"file://{tmp_path}", [REAL_PATH, OUT, OTHER])
+    assert answer.cached == {OUT}
+
+
+# --- fuzzing: any bytes give a NarInfo or a NarInfoError, nothing else ------------------------
+
+FIELDS = st.sampled_from(["StorePath", "URL", "NarHash", "NarSize", "References", "Deriver",
+                          "Compression", "Sig", "CA", "", "Store Path"])
+LINES = st.lists(st.tuples(FIELDS, st.one_of(st.text(max_size=80), st.just(REAL_PATH),
+                                             st.just("sha256:" + "1" * 52),
+                                             st.integers().map(str))), max_size=10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=400), LINES.map(
+    lambda lines: "\n".join(f"{k}: {v}" for k, v in lines).encode("utf-8", "surrogatepass")),
+    st.binary(max_size=200).map(lambda tail: REAL + tail)))
+def test_fuzz_narinfo(body: bytes) -> None:
+    try:
+        info = narinfo.parse(body)
+    except CiNixError as err:
+        assert "\n" not in str(err)
+        return
+    assert narinfo.is_store_path(info.store_path) and info.nar_size > 0
