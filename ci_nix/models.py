@@ -162,6 +162,7 @@ class Case:
     failure: Failure | None = None
     skip_reason: str | None = None
     time: float = 0.0
+    machine: str | None = None  # the remote builder that built it (Nix's "building … on …")
     # False: reported, but does not fail the run (a cache push without `cache.required: true`)
     required: bool = True
 

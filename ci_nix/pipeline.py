@@ -34,7 +34,7 @@ from ci_nix.models import (
 from ci_nix.plan import Plan
 from ci_nix.report import changes as changes_report
 from ci_nix.report import github, gitlab, json_report, junit, text
-from ci_nix.tools import proc
+from ci_nix.tools import machines, proc
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import Nix
 
@@ -227,9 +227,14 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
 
     for flake_eval in evals:
         progress.cases += flake_eval.cases
+    builder_systems = machines.systems(nix.builders)
+    if builder_systems:
+        log.info("remote builders: %s", "; ".join(
+            f"{m.uri} ({','.join(m.systems)})" for m in nix.builders if m.enabled))
     planned = Plan(workspace=ws, nix=nix, suites=tuple(dict.fromkeys(progress.suites)),
                    systems=tuple(systems), current_system=nix.current_system,
-                   buildable=nix.platforms | {nix.current_system}, evals=tuple(evals),
+                   buildable=nix.platforms | {nix.current_system} | builder_systems,
+                   evals=tuple(evals),
                    jobs=tuple(job for e in evals for job in e.jobs), cases=tuple(progress.cases))
     # What the binary cache already has is reported as skipped ("cached"), not built.
     planned, notes = cache_mod.skip_cached(planned, environ)

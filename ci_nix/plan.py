@@ -23,7 +23,7 @@ class Plan:
     suites: tuple[str, ...]  # flake ids, in report order
     systems: tuple[str, ...]  # evaluated for
     current_system: str
-    buildable: frozenset[str]  # systems this machine builds: `system` + `extra-platforms`
+    buildable: frozenset[str]  # `system`, `extra-platforms` and the remote builders' systems
     evals: tuple[FlakeEval, ...]
     jobs: tuple[Job, ...]
     cases: tuple[Case, ...]
@@ -40,7 +40,7 @@ class Plan:
 
     @property
     def local(self) -> tuple[Job, ...]:
-        """Jobs this machine can build."""
+        """Jobs this machine can build (itself or on one of its remote builders)."""
         return tuple(job for job in self.jobs if job.system in self.buildable)
 
     @property
@@ -54,8 +54,8 @@ class Plan:
         return tuple(Case(job.flake, job.name, Status.SKIPPED, system=job.system,
                           drv_path=job.drv_path,
                           skip_reason=f"unsupported system {job.system} (this machine builds "
-                                      f"{machine}; set 'extra-platforms' in nix.conf or use a "
-                                      "matrix runner)")
+                                      f"{machine}; set 'extra-platforms' in nix.conf, add a "
+                                      "remote builder for it or use a matrix runner)")
                      for job in self.foreign)
 
     def skip(self, jobs: Collection[Job], reason: str) -> Plan:

@@ -64,11 +64,21 @@ def write_summary(report: RunReport, out: TextIO) -> None:
               f"passed, {counts[Status.SKIPPED]} skipped\n\n")
     if report.error is not None:
         out.write(f"**ci-nix could not finish:** {_md(report.error)}\n\n")
-    out.write("| flake | passed | failed | skipped |\n|---|---:|---:|---:|\n")
+    # "built on": only when something was built on a remote builder
+    remote = any(case.machine for case in report.cases)
+    out.write("| flake | passed | failed | skipped |" + (" built on |" if remote else "")
+              + "\n|---|---:|---:|---:|" + ("---|" if remote else "") + "\n")
     for flake in report.suites:
         mine = Counter(c.status for c in report.cases if c.flake == flake)
         out.write(f"| {_md(flake)} | {mine[Status.PASSED]} | {mine[Status.FAILED]} | "
-                  f"{mine[Status.SKIPPED]} |\n")
+                  f"{mine[Status.SKIPPED]} |")
+        if remote:
+            built = Counter(c.machine or "this machine" for c in report.cases
+                            if c.flake == flake and c.status is not Status.SKIPPED
+                            and c.drv_path)
+            out.write(" " + ", ".join(f"{_md(m)} ({n})" for m, n in sorted(built.items()))
+                      + " |")
+        out.write("\n")
     if report.failed:
         out.write("\n### Failed attributes\n\n")
         for case in report.failed:

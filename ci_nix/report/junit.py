@@ -27,7 +27,7 @@ def _case(case: Case) -> junit_xml.TestCase:
 
 
 def _properties(case: Case) -> list[tuple[str, str]]:
-    props = [("drvPath", case.drv_path), ("system", case.system)]
+    props = [("drvPath", case.drv_path), ("system", case.system), ("machine", case.machine)]
     if case.failure is not None and case.failure.file:
         where = case.failure.file + (f":{case.failure.line}" if case.failure.line else "")
         props.append(("file", where))

@@ -18,7 +18,7 @@ from typing import Any
 
 from ci_nix.errors import ToolError
 from ci_nix.mask import add_secret
-from ci_nix.tools import proc
+from ci_nix.tools import machines, proc
 
 MIN_VERSION = (2, 4)
 _TOOL_HINT = "install Nix (e.g. `apt-get install -y nix-bin`) or set CI_NIX_NIX to the nix binary"
@@ -207,14 +207,31 @@ class Nix:
                           "asking Nix for the current system").strip()
 
     @functools.cached_property
-    def platforms(self) -> frozenset[str]:
-        """Systems this machine builds: the `system` setting plus `extra-platforms`."""
+    def _settings(self) -> dict[str, Any]:
         # `show-config` became `config show` in 2.20 (the old name still works, with a warning).
         args = ["config", "show"] if self.version.at_least(2, 20) else ["show-config"]
-        settings = json.loads(self.check([*args, "--json"], "reading Nix's settings"))
-        extra = settings.get("extra-platforms", {}).get("value", [])
-        system = settings.get("system", {}).get("value") or self.current_system
+        # essential: a build that was cancelled still reports which builder failed
+        settings = json.loads(self.check([*args, "--json"], "reading Nix's settings",
+                                         essential=True))
+        return settings if isinstance(settings, dict) else {}
+
+    def _setting(self, name: str, default: Any) -> Any:
+        entry = self._settings.get(name)
+        return entry.get("value", default) if isinstance(entry, dict) else default
+
+    @functools.cached_property
+    def platforms(self) -> frozenset[str]:
+        """Systems this machine builds: the `system` setting plus `extra-platforms`."""
+        extra = self._setting("extra-platforms", [])
+        system = self._setting("system", None) or self.current_system
         return frozenset([system, *extra])
+
+    @functools.cached_property
+    def builders(self) -> tuple[machines.Machine, ...]:
+        """The remote build machines Nix is configured with (`builders`, incl. `@file`s)."""
+        value = self._setting("builders", "")
+        system = self._setting("system", None) or self.current_system
+        return machines.parse(value if isinstance(value, str) else "", system)
 
     def drv_installable(self, drv_path: str) -> str:
         """How `nix build` names all outputs of a derivation on this Nix version."""

@@ -1,0 +1,59 @@
+"""Which machine built what: from Nix's events to the JUnit property and the step summary."""
+
+from __future__ import annotations
+
+import io
+import json
+import xml.etree.ElementTree as ET
+
+from ci_nix.build import BuildLog
+from ci_nix.models import Case, RunReport, Status
+from ci_nix.report import github, junit
+
+DRV = "/nix/store/0c3i5g0x8a3b1w0v5y8z7k9l2m4n6p1q-hello.drv"
+
+
+def _event(**fields: object) -> str:
+    return "@nix " + json.dumps(fields)
+
+
+def test_build_log_records_the_remote_machine_and_builder_errors() -> None:
+    log = BuildLog()
+    # as Nix 2.8 and 2.26 print them (actBuild = 105: drv, machine, round, rounds)
+    log.feed(_event(action="start", id=7, level=3, type=105, text=f"building '{DRV}' on "
+                    "'ssh://root@127.0.0.1'", fields=[DRV, "ssh://root@127.0.0.1", 1, 1]))
+    log.feed(_event(action="start", id=8, level=3, type=105, text="building 'b.drv'",
+                    fields=["/nix/store/b.drv", "", 1, 1]))
+    log.feed(_event(action="msg", level=0, msg="cannot build on 'ssh://arm': \x1b[31;1merror:"
+                    "\x1b[0m failed to start SSH connection to 'arm': ssh: Could not\n resolve"))
+    assert log.machines == {DRV: "ssh://root@127.0.0.1"}
+    assert log.builder_errors == {
+        "ssh://arm": "failed to start SSH connection to 'arm': ssh: Could not resolve"}
+
+
+REPORT = RunReport(("hosts",), (
+    Case("hosts", "packages.aarch64-linux.a", Status.PASSED, system="aarch64-linux",
+         drv_path=DRV, machine="ssh://arm"),
+    Case("hosts", "packages.x86_64-linux.a", Status.PASSED, system="x86_64-linux",
+         drv_path=DRV),
+    Case("hosts", "packages.x86_64-linux.b", Status.SKIPPED, drv_path=DRV, skip_reason="cached"),
+))
+
+
+def test_junit_names_the_machine_only_for_remote_builds() -> None:
+    out = io.StringIO()
+    junit.write(REPORT, out)
+    props = [{p.get("name"): p.get("value") for p in case.iter("property")}
+             for case in ET.fromstring(out.getvalue()).iter("testcase")]
+    assert props[0]["machine"] == "ssh://arm"
+    assert "machine" not in props[1]
+
+
+def test_step_summary_has_a_built_on_column_when_a_builder_was_used() -> None:
+    out = io.StringIO()
+    github.write_summary(REPORT, out)
+    assert "| flake | passed | failed | skipped | built on |" in out.getvalue()
+    assert "| hosts | 2 | 0 | 1 | ssh://arm (1), this machine (1) |" in out.getvalue()
+    local = io.StringIO()
+    github.write_summary(RunReport(REPORT.suites, REPORT.cases[1:]), local)
+    assert "built on" not in local.getvalue()
