@@ -93,6 +93,33 @@ class BuildOutcome:
     built: tuple[str, ...]  # derivations Nix actually ran a builder for
 
 
+def _unreported(nix: Nix, buildlog: BuildLog, valid: set[str],
+                jobs: Sequence[Job]) -> set[str]:
+    """Derivations whose build started and whose outputs are not valid, though Nix named none.
+
+    Nix starts a build only once every dependency is built, so such a derivation failed its own
+    build. Nix 2.8 with --keep-going prints "builder for … failed" for only one of several
+    failing builds; the others are these.
+    """
+    silent = set(buildlog.started) - set(buildlog.errors)
+    if not silent:
+        return set()
+    outputs = {job.drv_path: job.out_paths for job in jobs if job.drv_path in silent}
+    others = silent - set(outputs)
+    if others:
+        outputs |= nix.output_paths(others)
+        valid = valid | nix.valid_paths(p for drv in others for p in outputs.get(drv, ()))
+    return {drv for drv in silent
+            if outputs.get(drv) and not all(path in valid for path in outputs[drv])}
+
+
+def _unreported_failure(buildlog: BuildLog, drv: str) -> Failure:
+    return Failure(type=FailureType.BUILD,
+                   message=f"builder for {diagnose._short(drv)} failed; Nix did not report "
+                           "its exit status",
+                   log=buildlog.tail(drv), drv=drv)
+
+
 def build(nix: Nix, jobs: Sequence[Job], *,
           cancelled: Callable[[], bool] = lambda: False) -> BuildOutcome:
     """Build all jobs in one Nix invocation; a job's result is the validity of its outputs."""
@@ -102,8 +129,13 @@ def build(nix: Nix, jobs: Sequence[Job], *,
     drvs = sorted({job.drv_path for job in jobs})  # same drvPath: built once, reported under each
     result = nix.build([nix.drv_installable(drv) for drv in drvs], buildlog.feed)
     valid = nix.valid_paths(path for job in jobs for path in job.out_paths)
+    # a message naming an output path (a remote `nix-store --serve` build) is its job's
+    by_output = {path: job.drv_path for job in jobs for path in job.out_paths}
+    for name in [n for n in buildlog.errors if n in by_output]:
+        buildlog.errors.setdefault(by_output[name], buildlog.errors.pop(name))
+    unreported = set() if cancelled() else _unreported(nix, buildlog, valid, jobs)
     failed_builders = {drv for drv, err in buildlog.errors.items()
-                       if err.type is not FailureType.DEPENDENCY}
+                       if err.type is not FailureType.DEPENDENCY} | unreported
     closures: dict[str, set[str]] = {}
     cases = []
     for job in jobs:
@@ -118,18 +150,23 @@ def build(nix: Nix, jobs: Sequence[Job], *,
         if own is not None and own.type is not FailureType.DEPENDENCY:
             failure = Failure(type=own.type, message=own.message, log=buildlog.tail(own.drv),
                               drv=job.drv_path, hint=_hint(own))
+        elif job.drv_path in unreported:
+            failure = _unreported_failure(buildlog, job.drv_path)
         else:
             if job.drv_path not in closures:
                 closures[job.drv_path] = (set(nix.closure(job.drv_path)) if failed_builders
                                           else set())
             culprits = sorted(closures[job.drv_path] & failed_builders)
             if culprits:
-                first = buildlog.errors[culprits[0]]
+                first = (buildlog.errors[culprits[0]] if culprits[0] in buildlog.errors
+                         else None)
+                what = (first.message if first is not None
+                        else _unreported_failure(buildlog, culprits[0]).message)
                 names = ", ".join(diagnose._short(drv) for drv in culprits)
                 failure = Failure(type=FailureType.DEPENDENCY,
-                                  message=f"dependency failed: {names} ({first.message})",
+                                  message=f"dependency failed: {names} ({what})",
                                   log=buildlog.tail(culprits[0]), drv=job.drv_path,
-                                  hint=_hint(first))
+                                  hint=_hint(first) if first is not None else None)
         if failure is None and cancelled():
             cases.append(Case(status=Status.SKIPPED, skip_reason="cancelled", **base))  # type: ignore[arg-type]
             continue

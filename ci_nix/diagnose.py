@@ -61,6 +61,7 @@ class Diagnosis:
     exit_code: int | None = None
     signal: int | None = None
     dependency: str | None = None  # the failed dependency, where known
+    output: str | None = None  # the output path a message names instead of its derivation
     file: str | None = None  # relative to the flake source (= the repo for git flakes)
     line: int | None = None
     column: int | None = None
@@ -230,16 +231,18 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
             path = groups.get("path") or m["drv"]
             # an output path (Hydra) names no derivation; the message still names the package
             drv = path if path.endswith(".drv") else None
+            output = None if drv else path
             if m["silence"]:
                 return Diagnosis(FailureType.TIMEOUT, "max-silent-time",
                                  f"{_short(path)} printed nothing for {secs} s "
-                                 "(max-silent-time)", drv=drv,
+                                 "(max-silent-time)", drv=drv, output=output,
                                  hint="the build printed nothing for too long: raise "
                                  "`max-silent-time`, or make the build print progress")
             return Diagnosis(FailureType.TIMEOUT, "timeout",
                              f"{_short(path)} timed out after {secs} s (timeout)",
-                             drv=drv, hint="the build ran longer than `timeout` allows: "
-                             "raise `timeout` (nix.conf or --option timeout N) or speed it up")
+                             drv=drv, output=output,
+                             hint="the build ran longer than `timeout` allows: raise `timeout` "
+                             "(nix.conf or --option timeout N) or speed it up")
         if name == "platform":
             return _platform_diagnosis(m["drv"], m["wanted"], m["features"] or "", m["have"])
         if name.startswith("dependencies"):
@@ -301,7 +304,7 @@ def _signal_or_other(drv: str, reason: str) -> Diagnosis:
 class BuildError:
     """One error Nix reported while building, tied to the derivation it names."""
 
-    drv: str
+    drv: str  # or the output path, when Nix named only that (a build on `nix-store --serve`)
     type: FailureType
     message: str
     dependencies: int | None = None
@@ -311,10 +314,11 @@ class BuildError:
 def build_error(message: str) -> BuildError | None:
     """Classify one Nix error message from a build; None when it names no derivation."""
     found = _build_diagnosis(clean(message))
-    if found is None or found.drv is None or found.kind == "summary":
+    named = (found.drv or found.output) if found is not None else None
+    if found is None or named is None or found.kind == "summary":
         return None
     deps = re.search(r"(\d+) dependenc", message)
-    return BuildError(found.drv, found.type, found.message,
+    return BuildError(named, found.type, found.message,
                       int(deps[1]) if deps and found.type is FailureType.DEPENDENCY else None,
                       found)
 
