@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from ci_nix import changelog, config, lockfile, update
+from ci_nix import config, lockfile, source, update
 from ci_nix.config import UpdateConfig
 from ci_nix.errors import CiNixError, ConfigError
 from ci_nix.forge import ForgeTarget, connect, resolve
@@ -141,16 +141,19 @@ def order(repos: tuple[BotRepo, ...], upstreams: Mapping[str, set[str]]) -> list
 def upstreams_of(repo: BotRepo, checkout: Path, repos: tuple[BotRepo, ...], git: Git
                  ) -> set[str]:
     """Names of the other repos whose clone URL this repo's lock files point at."""
-    clones = {changelog.normalize_url(other.clone): other.name for other in repos
-              if other.name != repo.name}
-    found = set()
+    clones = {}
+    for other in repos:
+        found = source.parse_url(other.clone)
+        if other.name != repo.name and found is not None and found.key is not None:
+            clones[found.key] = other.name
+    upstream = set()
     for subdir in update.flake_dirs(git, checkout):
         lock = lockfile.read(checkout / subdir / "flake.lock")
         for node in lock.root_inputs().values() if lock else ():
-            url = changelog.node_url(node)
-            if url and changelog.normalize_url(url) in clones:
-                found.add(clones[changelog.normalize_url(url)])
-    return found
+            key = source.of_ref(node.locked or node.original).key
+            if key in clones:
+                upstream.add(clones[key])
+    return upstream
 
 
 def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
@@ -187,7 +190,7 @@ def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
             log.info("updating %s", repo.name)
             try:
                 forge, token = (None, None) if dry_run else connect(repo.forge, environ, sleep)
-                target = update.Target(
+                target = update.UpdateTarget(
                     name=repo.name, checkout=checkouts[repo.name], remote="origin",
                     remote_url=repo.clone, update=repo.update, inputs=repo.inputs,
                     base=repo.base, hosts=hosts, repo_urls=web)

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import datetime
+import enum
 import re
-import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
+from ci_nix import source
 from ci_nix.lockfile import Lock, Node
+from ci_nix.source import Repository, Source
 
-# Web UI flavours we can build compare links for.
-GITHUB, GITLAB, GITEA, SOURCEHUT = "github", "gitlab", "gitea", "sourcehut"
-_KNOWN_HOSTS = {"github.com": GITHUB, "gitlab.com": GITLAB, "codeberg.org": GITEA,
-                "git.sr.ht": SOURCEHUT}
+MAX_COMMITS = 10  # commit subjects listed per input; the rest is "and N more"
+
+# (subjects from old to new, newest first, at most MAX_COMMITS; how many there are in all), or
+# None when the commits cannot be listed (no local clone, no token).
+CommitLister = Callable[[Repository, str, str], "tuple[tuple[str, ...], int] | None"]
+
+
+class ChangeKind(enum.StrEnum):
+    UPDATED = "updated"
+    ADDED = "added"
+    REMOVED = "removed"
+    FOLLOWS = "follows"
+    MOVED = "moved"  # another source repository
 
 
 @dataclass(frozen=True)
@@ -22,16 +33,27 @@ class InputState:
 
     rev: str | None = None
     last_modified: int | None = None
+    nar_hash: str | None = None
+    url: str = ""  # the locked reference, as a flake URL
     follows: tuple[str, ...] | None = None
-    web: str | None = None  # the repository's web page, when the host is known
-    web_kind: str | None = None
-    ref: str = ""  # the lock's `original`, as a flake reference
+    source: Source | None = None
+    web: Repository | None = None  # where to link to: the source's repository or its web page
+
+    @property
+    def revision(self) -> str | None:
+        """The commit (or archive revision) locked, if the lock says one."""
+        return self.rev or (self.source.rev if self.source else None)
 
     @property
     def short_rev(self) -> str:
         if self.follows is not None:
             return "follows " + "/".join(self.follows)
-        return self.rev[:7] if self.rev else "—"
+        rev = self.revision
+        if rev:
+            return rev[:7] if re.fullmatch(r"[0-9a-f]{40}", rev) else rev
+        if self.nar_hash:  # a file or tarball without a revision: its content hash
+            return self.nar_hash[:14]
+        return "—"
 
     @property
     def date(self) -> str:
@@ -40,15 +62,36 @@ class InputState:
         stamp = datetime.datetime.fromtimestamp(self.last_modified, datetime.UTC)
         return stamp.strftime("%Y-%m-%d")
 
+    @property
+    def where(self) -> str:
+        """The source for the reader: `host/owner/repo`, a local path, or the URL itself when
+        the repository alone would not say what is locked (a file or tarball without a rev)."""
+        repo = self.source.repository if self.source else None
+        if repo is None:
+            return self.url
+        bare = self.source is not None and self.source.kind in (source.Kind.FILE,
+                                                                  source.Kind.TARBALL)
+        return self.url if bare and not self.revision else str(repo)
+
+    @property
+    def identity(self) -> str | None:
+        return self.source.key if self.source else None
+
+    def locked_same(self, other: InputState) -> bool:
+        return ((self.rev, self.last_modified, self.nar_hash, self.url)
+                == (other.rev, other.last_modified, other.nar_hash, other.url))
+
 
 @dataclass(frozen=True)
 class InputChange:
     """One input path (`nixpkgs`, `home-manager/nixpkgs`) whose lock entry changed."""
 
     path: tuple[str, ...]
-    kind: str  # updated | added | removed | follows
+    kind: ChangeKind
     old: InputState | None
     new: InputState | None
+    commits: tuple[str, ...] = ()
+    commit_count: int = 0
 
     @property
     def name(self) -> str:
@@ -57,17 +100,11 @@ class InputChange:
     @property
     def compare_url(self) -> str | None:
         old, new = self.old, self.new
-        if not (old and new and old.rev and new.rev and new.web and old.web == new.web):
+        if self.kind is not ChangeKind.UPDATED or not (old and new and new.web):
             return None
-        if new.web_kind == GITHUB:
-            return f"{new.web}/compare/{old.rev}...{new.rev}"
-        if new.web_kind == GITLAB:
-            return f"{new.web}/-/compare/{old.rev}...{new.rev}"
-        if new.web_kind == GITEA:
-            return f"{new.web}/compare/{old.rev}...{new.rev}"
-        if new.web_kind == SOURCEHUT:  # no compare view: the log up to the new revision
-            return f"{new.web}/log/{new.rev}"
-        return None
+        if not (old.revision and new.revision and old.web == new.web):
+            return None
+        return source.compare_url(new.web, old.revision, new.revision)
 
 
 @dataclass(frozen=True)
@@ -79,86 +116,51 @@ class HealthNote:
 
 
 @dataclass(frozen=True)
+class Health:
+    """The nixpkgs copies a lock holds (NixOS/nixpkgs by what is locked, whatever the name)."""
+
+    nixpkgs_copies: int = 0
+    forks: tuple[str, ...] = ()  # other repositories named nixpkgs
+    flakehub_copies: int = 0
+    root_input: str | None = None  # the root input the notes point at
+    notes: tuple[HealthNote, ...] = ()
+
+
+@dataclass(frozen=True)
 class FlakeChangelog:
     flake: str  # flake id
     changes: tuple[InputChange, ...]
-    nixpkgs_copies: int
-    health: tuple[HealthNote, ...]
+    health: Health = Health()
+
+    @property
+    def nixpkgs_copies(self) -> int:
+        return self.health.nixpkgs_copies
 
 
 # --- where an input lives on the web ---------------------------------------------------------
 
-def web_location(locked: Mapping[str, object], hosts: Mapping[str, str] = {},
-                 repo_urls: Mapping[str, str] = {}) -> tuple[str | None, str | None]:
-    """(web page of the repository, its flavour) for a lock node, or (None, None).
+def web_repository(found: Source, hosts: Mapping[str, str] = {},
+                   repo_urls: Mapping[str, str] = {}) -> Repository | None:
+    """The repository to link to: a known repo's web page (by clone URL), else the source's own.
 
     `hosts` maps extra host names to a flavour (self-hosted GitLab/Gitea from the forge config
     or remote URL); `repo_urls` maps clone URLs of known repos to their web pages.
     """
-    kind = str(locked.get("type", ""))
-    owner, repo = str(locked.get("owner", "")), str(locked.get("repo", ""))
-    if kind in (GITHUB, GITLAB, SOURCEHUT) and owner and repo:
-        default = {GITHUB: "github.com", GITLAB: "gitlab.com", SOURCEHUT: "git.sr.ht"}[kind]
-        host = str(locked.get("host") or default)
-        # gitlab:group%2Fsub/repo: subgroups are %2F-quoted in the owner
-        owner = urllib.parse.unquote(owner)
-        if kind == SOURCEHUT and not owner.startswith("~"):
-            owner = "~" + owner
-        return f"https://{host}/{owner}/{repo}", kind
-    url = str(locked.get("url", ""))
-    if not url:
-        return None, None
-    key = normalize_url(url)
+    if found.repository is None:
+        return None
     for clone, web in repo_urls.items():
-        if normalize_url(clone) == key:
-            return web, hosts.get(urllib.parse.urlsplit(web).hostname or "")
-    parts = urllib.parse.urlsplit(url.removeprefix("git+"))
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        return None, None
-    flavour = _flavour(parts.hostname, hosts)
-    if flavour is None:
-        return None, None
-    path = re.sub(r"\.git$", "", parts.path.rstrip("/"))
-    if flavour == GITLAB:
-        path = path.split("/-/")[0]
-    elif flavour in (GITHUB, GITEA):
-        path = "/".join(path.split("/")[:3])  # /owner/repo (tarball URLs go deeper)
-    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}{path}", flavour
-
-
-def _flavour(host: str, hosts: Mapping[str, str]) -> str | None:
-    if host in hosts:
-        return hosts[host]
-    if host in _KNOWN_HOSTS:
-        return _KNOWN_HOSTS[host]
-    for word, kind in (("gitlab", GITLAB), ("github", GITHUB), ("gitea", GITEA),
-                       ("forgejo", GITEA), ("codeberg", GITEA)):
-        if word in host.split(".")[0]:
-            return kind
-    return None
-
-
-def normalize_url(url: str) -> str:
-    """A clone URL reduced to host/path, so git+https://h/a/b.git and https://h/a/b match."""
-    url = url.removeprefix("git+")
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme in ("github", "gitlab", "sourcehut"):
-        hosts = {"github": "github.com", "gitlab": "gitlab.com", "sourcehut": "git.sr.ht"}
-        return f"{hosts[parts.scheme]}/{parts.path.strip('/')}".lower()
-    if parts.scheme == "file" or not parts.scheme:
-        return "file:" + parts.path.rstrip("/").removesuffix(".git")
-    host = (parts.hostname or "").lower()
-    return f"{host}/{parts.path.strip('/').removesuffix('.git')}".lower()
+        known = source.parse_url(clone)
+        if known is not None and known.key == found.key:
+            page = source.parse_url(web, hosts)
+            if page is not None and page.repository is not None:
+                return page.repository
+    return found.repository if found.repository.flavour is not None else None
 
 
 def node_url(node: Node) -> str | None:
     """The clone URL a lock node was fetched from (for matching inputs to known repos)."""
-    locked = node.locked
-    kind = locked.get("type")
-    if kind in ("github", "gitlab", "sourcehut") and locked.get("owner"):
-        return f"{kind}:{locked['owner']}/{locked.get('repo', '')}"
-    url = locked.get("url") or node.original.get("url")
-    return str(url) if url else None
+    ref = node.locked or node.original
+    return ref.display or None
 
 
 # --- lock diff ---------------------------------------------------------------------------------
@@ -182,15 +184,32 @@ def _state(lock: Lock, target: str | tuple[str, ...], hosts: Mapping[str, str],
            repo_urls: Mapping[str, str]) -> InputState:
     if isinstance(target, tuple):
         return InputState(follows=target)
-    node = lock.nodes[target]
-    web, kind = web_location(node.locked, hosts, repo_urls)
-    return InputState(rev=node.rev, last_modified=node.last_modified, web=web, web_kind=kind,
-                      ref=str(node.original.get("url") or node.original.get("type", "")))
+    node = lock.nodes.get(target)
+    if node is None:
+        return InputState()
+    found = source.of_ref(node.locked, hosts)
+    return InputState(rev=node.rev, last_modified=node.last_modified,
+                      nar_hash=node.locked.nar_hash, url=node.locked.display, source=found,
+                      web=web_repository(found, hosts, repo_urls))
+
+
+def _kind(a: InputState, b: InputState) -> ChangeKind | None:
+    if a.follows != b.follows:
+        return ChangeKind.FOLLOWS
+    if a.follows is not None or a.locked_same(b):
+        return None
+    if a.identity is not None and b.identity is not None and a.identity != b.identity:
+        return ChangeKind.MOVED
+    if (a.identity is None) != (b.identity is None):
+        return ChangeKind.MOVED  # e.g. a tarball URL replaced by a git repository
+    return ChangeKind.UPDATED
 
 
 def diff(before: Lock | None, after: Lock, hosts: Mapping[str, str] = {},
-         repo_urls: Mapping[str, str] = {}) -> tuple[InputChange, ...]:
-    """What moved between two lock files: updated, added, removed inputs and follows changes."""
+         repo_urls: Mapping[str, str] = {},
+         commits: CommitLister | None = None) -> tuple[InputChange, ...]:
+    """What moved between two lock files: every input whose locked reference (rev, date,
+    narHash, url) changed, added and removed inputs, follows changes, and sources that moved."""
     old = dict(_entries(before)) if before else {}
     new = dict(_entries(after))
     changes = []
@@ -198,51 +217,104 @@ def diff(before: Lock | None, after: Lock, hosts: Mapping[str, str] = {},
         a = _state(before, old[path], hosts, repo_urls) if before and path in old else None
         b = _state(after, new[path], hosts, repo_urls) if path in new else None
         if a is None and b is not None:
-            changes.append(InputChange(path, "added", None, b))
+            changes.append(InputChange(path, ChangeKind.ADDED, None, b))
         elif b is None and a is not None:
-            changes.append(InputChange(path, "removed", a, None))
+            changes.append(InputChange(path, ChangeKind.REMOVED, a, None))
         elif a is not None and b is not None:
-            if a.follows != b.follows:
-                changes.append(InputChange(path, "follows", a, b))
-            elif a.follows is None and (a.rev, a.last_modified) != (b.rev, b.last_modified):
-                changes.append(InputChange(path, "updated", a, b))
+            kind = _kind(a, b)
+            if kind is None:
+                continue
+            listed: tuple[tuple[str, ...], int] | None = None
+            if (kind is ChangeKind.UPDATED and commits is not None and a.rev and b.rev
+                    and b.source is not None and b.source.repository is not None):
+                listed = commits(b.source.repository, a.rev, b.rev)
+            subjects, count = listed if listed is not None else ((), 0)
+            changes.append(InputChange(path, kind, a, b, subjects, count))
     return tuple(changes)
 
 
 # --- health ------------------------------------------------------------------------------------
 
-def _is_nixpkgs(node: Node) -> bool:
-    return (re.fullmatch(r"nixpkgs(_\d+)?", node.key) is not None
-            or node.locked.get("repo") == "nixpkgs" or node.original.get("repo") == "nixpkgs")
+NIXPKGS = "github.com/nixos/nixpkgs"
 
 
-def health(lock: Lock) -> tuple[int, tuple[HealthNote, ...]]:
-    """How many nixpkgs nodes the lock holds, and follows lines that would unify them."""
-    copies = {node.key for node in lock.nodes.values() if _is_nixpkgs(node)}
+def _nixpkgs_kind(node: Node) -> str | None:
+    """"nixpkgs" for NixOS/nixpkgs however fetched, "flakehub" for a FlakeHub copy, "fork" for
+    another repository called nixpkgs, None for anything else."""
+    found = source.of_ref(node.locked)
+    repo = found.repository
+    if repo is None:
+        return None
+    if found.kind is source.Kind.FLAKEHUB:
+        return "flakehub" if repo.name.lower() == "nixpkgs" else None
+    if repo.key == NIXPKGS:
+        return "nixpkgs"
+    return "fork" if repo.name.lower() == "nixpkgs" else None
+
+
+def health(lock: Lock) -> Health:
+    """The nixpkgs copies in a lock and the follows lines that would unify them.
+
+    nixpkgs is recognised by what is locked, not by the input's name. The root input that the
+    most other inputs already follow (or lock) is the one the suggestions point at.
+    """
+    kinds = {key: _nixpkgs_kind(node) for key, node in lock.nodes.items() if key != lock.root}
+    copies = sorted(key for key, kind in kinds.items() if kind == "nixpkgs")
+    forks = sorted({str(source.of_ref(lock.nodes[key].locked).repository)
+                    for key, kind in kinds.items() if kind == "fork"})
+    flakehub = sum(kind == "flakehub" for kind in kinds.values())
     root_inputs = lock.nodes[lock.root].inputs
-    root_nixpkgs = lock.resolve(root_inputs["nixpkgs"]) if "nixpkgs" in root_inputs else None
-    if len(copies) < 2 or root_nixpkgs is None:
-        return len(copies), ()
+    candidates = {}
+    for name, target in root_inputs.items():
+        node = lock.resolve(target)
+        if node is not None and kinds.get(node.key) == "nixpkgs":
+            candidates[name] = node.key
+    if len(copies) < 2 or not candidates:
+        return Health(len(copies), tuple(forks), flakehub)
+    entries = [(path, target) for path, target in _entries(lock) if len(path) >= 2]
+    users: dict[str, int] = {}
+    for _, target in entries:
+        node = lock.resolve(target)
+        if node is not None:
+            users[node.key] = users.get(node.key, 0) + 1
+    root_name = max(candidates, key=lambda name: (users.get(candidates[name], 0),
+                                                  name == "nixpkgs", -list(candidates).index(name)))
+    root_key = candidates[root_name]
     notes = []
-    for path, target in _entries(lock):
-        if len(path) < 2 or path[-1] != "nixpkgs" or not isinstance(target, str):
-            continue
-        if target != root_nixpkgs.key and target in copies:
-            line = "".join(f"inputs.{name}." for name in path) + 'follows = "nixpkgs";'
+    for path, target in entries:
+        if isinstance(target, str) and target != root_key and kinds.get(target) == "nixpkgs":
+            line = "".join(f"inputs.{name}." for name in path) + f'follows = "{root_name}";'
             notes.append(HealthNote(path, line))
-    return len(copies), tuple(notes)
+    return Health(len(copies), tuple(forks), flakehub, root_name, tuple(notes))
 
 
 def changelog(flake_id: str, before: Lock | None, after: Lock, hosts: Mapping[str, str] = {},
-              repo_urls: Mapping[str, str] = {}) -> FlakeChangelog:
-    copies, notes = health(after)
-    return FlakeChangelog(flake_id, diff(before, after, hosts, repo_urls), copies, notes)
+              repo_urls: Mapping[str, str] = {},
+              commits: CommitLister | None = None) -> FlakeChangelog:
+    return FlakeChangelog(flake_id, diff(before, after, hosts, repo_urls, commits), health(after))
 
 
 # --- markdown ----------------------------------------------------------------------------------
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _html(text: str) -> str:
+    return _cell(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+def _changes_cell(change: InputChange) -> str:
+    parts = []
+    link = change.compare_url
+    if link:
+        parts.append(f"[compare]({link})")
+    if change.commits:
+        lines = [_html(subject) for subject in change.commits]
+        if change.commit_count > len(change.commits):
+            lines.append(f"and {change.commit_count - len(change.commits)} more")
+        parts.append("<br>".join(lines))
+    return "<br>".join(parts) or "—"
 
 
 def render(logs: tuple[FlakeChangelog, ...]) -> str:
@@ -252,30 +324,41 @@ def render(logs: tuple[FlakeChangelog, ...]) -> str:
         if not log.changes:
             continue
         out.append(f"### `{log.flake}`\n")
-        out.append("| input | revision | date | changes |")
-        out.append("|---|---|---|---|")
+        out.append("| input | source | revision | date | changes |")
+        out.append("|---|---|---|---|---|")
         for change in log.changes:
             old, new = change.old, change.new
-            if change.kind == "added" and new is not None:
-                revs, dates = f"added: `{new.short_rev}`", new.date
-            elif change.kind == "removed" and old is not None:
-                revs, dates = f"removed (was `{old.short_rev}`)", old.date
+            if change.kind is ChangeKind.ADDED and new is not None:
+                where, revs, dates = new.where, f"added: `{new.short_rev}`", new.date
+            elif change.kind is ChangeKind.REMOVED and old is not None:
+                where, revs, dates = old.where, f"removed (was `{old.short_rev}`)", old.date
             else:
                 assert old is not None and new is not None
+                where = new.where or old.where
+                if change.kind is ChangeKind.MOVED:
+                    where = f"{old.where} → {new.where}"
                 revs = f"`{old.short_rev}` → `{new.short_rev}`"
                 dates = f"{old.date} → {new.date}"
-            link = change.compare_url
-            out.append(f"| `{_cell(change.name)}` | {_cell(revs)} | {dates} | "
-                       f"{f'[compare]({link})' if link else '—'} |")
+            out.append(f"| `{_cell(change.name)}` | {_cell(where) or '—'} | {_cell(revs)} | "
+                       f"{dates} | {_changes_cell(change)} |")
         out.append("")
-    notes = [log for log in logs if log.health]
+    notes = [log for log in logs if log.health.notes]
     if notes:
         out.append("### flake.lock health\n")
         for log in notes:
-            out.append(f"`{log.flake}` locks {log.nixpkgs_copies} copies of nixpkgs; these "
-                       "lines in its flake.nix would make them follow the root's:\n")
+            health = log.health
+            extra = []
+            if health.forks:
+                extra.append(f"forks of nixpkgs, counted separately: {', '.join(health.forks)}")
+            if health.flakehub_copies:
+                extra.append(f"{health.flakehub_copies} FlakeHub copies of nixpkgs, counted "
+                             "separately")
+            also = f" (also {'; '.join(extra)})" if extra else ""
+            out.append(f"`{log.flake}` locks {health.nixpkgs_copies} copies of NixOS/nixpkgs"
+                       f"{also}; these lines in its flake.nix would make them follow the root "
+                       f"input `{health.root_input}`:\n")
             out.append("```nix")
-            out.extend(note.suggestion for note in log.health)
+            out.extend(note.suggestion for note in health.notes)
             out.append("```\n")
     return "\n".join(out).strip() + "\n" if out else ""
 

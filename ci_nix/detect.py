@@ -18,12 +18,11 @@ import json
 import logging
 import os
 import re
-import urllib.parse
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
-from ci_nix import lockfile
+from ci_nix import lockfile, source
 from ci_nix.errors import SelectionError
 from ci_nix.models import Flake, Override, Repo, Target
 from ci_nix.tools.git import Git
@@ -323,46 +322,15 @@ class Edge:
         return "/".join(self.input)
 
 
-_HOSTS = {"github": "github.com", "gitlab": "gitlab.com", "sourcehut": "git.sr.ht"}
-_SCP = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>(?!//).+)$")
-
-
 def normalise_url(url: str) -> tuple[str, str] | None:
-    """A repository URL as (key, subdir): `host/owner/repo` lowercased without `.git`, or
-    `file:<absolute path>`; subdir from `?dir=`. None for what cannot name a repository."""
-    url = url.strip()
-    if url.startswith("git+"):
-        url = url[4:]
-    base, _, query = url.partition("?")
-    subdir = urllib.parse.parse_qs(query).get("dir", [""])[0].strip("/")
-    scheme, sep, rest = base.partition(":")
-    if sep and scheme in _HOSTS and not rest.startswith("//"):
-        parts = [p for p in rest.split("/") if p]
-        if len(parts) < 2:
-            return None
-        return f"{_HOSTS[scheme]}/{parts[0]}/{_strip_git(parts[1])}".lower(), subdir
-    if base.startswith("/"):
-        return _file_key(base), subdir
-    parsed = urllib.parse.urlsplit(base)
-    if parsed.scheme == "file":
-        return _file_key(urllib.parse.unquote(parsed.path)), subdir
-    if parsed.scheme and parsed.netloc:
-        host = (parsed.hostname or "").lower()
-        path = parsed.path.strip("/")
-        return (f"{host}/{_strip_git(path)}".lower(), subdir) if host and path else None
-    scp = _SCP.match(base)
-    if scp:
-        return f"{scp['host']}/{_strip_git(scp['path'].strip('/'))}".lower(), subdir
-    return None
+    """A repository URL as (identity key, subdir from `?dir=`); None when it names no repository.
 
-
-def _strip_git(path: str) -> str:
-    path = path.rstrip("/")
-    return path[:-4] if path.lower().endswith(".git") else path
-
-
-def _file_key(path: str) -> str:
-    return "file:" + _strip_git(str(Path(path).resolve()))
+    Kept for callers that want the pair; the identity itself lives in `ci_nix.source`.
+    """
+    found = source.parse_url(url)
+    if found is None or found.repository is None:
+        return None
+    return found.repository.key, found.subdir
 
 
 class _Resolver:
@@ -379,25 +347,18 @@ class _Resolver:
                     self.by_key.setdefault(found[0], repo)
 
     def flake(self, node: lockfile.Node, dependent: Flake) -> Flake | None:
-        locked = node.locked or node.original
-        kind = locked.get("type")
-        dir_attr = str(locked.get("dir") or "").strip("/")
-        if kind == "path" and isinstance(locked.get("path"), str):
-            return self._local(dependent.path / locked["path"], "")
-        if kind in _HOSTS and locked.get("owner") and locked.get("repo"):
-            host = str(locked.get("host") or _HOSTS[str(kind)])
-            key = f"{host}/{locked['owner']}/{_strip_git(str(locked['repo']))}".lower()
-            return self._remote(key, dir_attr)
-        if kind in ("git", "hg", "mercurial") and isinstance(locked.get("url"), str):
-            found = normalise_url(locked["url"])
-            if found is None:
-                return None
-            key, subdir = found
-            subdir = dir_attr or subdir
-            if key.startswith("file:"):
-                return self._local(Path(key.removeprefix("file:")), subdir)
-            return self._remote(key, subdir)
-        return None
+        ref = node.locked or node.original
+        if ref.type == "path" and ref.path is not None and not ref.path.startswith("/"):
+            return self._local(dependent.path / ref.path, "")
+        found = source.of_ref(ref)
+        repo = found.repository
+        if repo is None or found.kind not in (source.Kind.GITHUB, source.Kind.GITLAB,
+                                              source.Kind.SOURCEHUT, source.Kind.GIT,
+                                              source.Kind.MERCURIAL, source.Kind.PATH):
+            return None
+        if repo.local:
+            return self._local(Path(repo.path), found.subdir)
+        return self._remote(repo.key, found.subdir)
 
     def _local(self, path: Path, subdir: str) -> Flake | None:
         full = (path / subdir if subdir else path).resolve()
@@ -406,7 +367,7 @@ class _Resolver:
                 rel = full.relative_to(repo_path).as_posix()
                 return self.flakes.get((repo_path, "" if rel == "." else rel))
         # not a checkout in the workspace: maybe a bare repo that is some repo's remote
-        return self._remote(_file_key(str(path)), subdir)
+        return self._remote(source.local(str(path)).key, subdir)
 
     def _remote(self, key: str, subdir: str) -> Flake | None:
         repo = self.by_key.get(key)

@@ -1,12 +1,11 @@
-"""flake.lock (version 7) as typed values: nodes, inputs, follows."""
+"""flake.lock (versions 5 to 7) as typed values: nodes, locked/original references, follows."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ci_nix.errors import CiNixError
 
@@ -17,25 +16,79 @@ class LockError(CiNixError):
     """A flake.lock that cannot be read."""
 
 
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class FlakeRef:
+    """A node's `locked` or `original` attribute set: the fields ci-nix reads, typed.
+
+    Values of the wrong JSON type are dropped (None) rather than trusted: the lock is outside data.
+    """
+
+    type: str = ""
+    owner: str | None = None  # github / gitlab / sourcehut
+    repo: str | None = None
+    host: str | None = None
+    url: str | None = None  # git / hg / tarball / file
+    path: str | None = None  # path
+    id: str | None = None  # indirect (a registry name)
+    rev: str | None = None
+    ref: str | None = None
+    nar_hash: str | None = None
+    last_modified: int | None = None
+    dir: str | None = None
+
+    @classmethod
+    def from_json(cls, data: object) -> FlakeRef:
+        if not isinstance(data, Mapping):
+            return cls()
+        modified = data.get("lastModified")
+        return cls(type=_str(data.get("type")) or "", owner=_str(data.get("owner")),
+                   repo=_str(data.get("repo")), host=_str(data.get("host")),
+                   url=_str(data.get("url")), path=_str(data.get("path")),
+                   id=_str(data.get("id")), rev=_str(data.get("rev")), ref=_str(data.get("ref")),
+                   nar_hash=_str(data.get("narHash")),
+                   last_modified=modified if type(modified) is int else None,
+                   dir=_str(data.get("dir")))
+
+    def __bool__(self) -> bool:
+        return bool(self.type)
+
+    @property
+    def display(self) -> str:
+        """The reference as a flake URL-ish string, for messages."""
+        if self.type in ("github", "gitlab", "sourcehut") and self.owner and self.repo:
+            host = f"?host={self.host}" if self.host else ""
+            return f"{self.type}:{self.owner}/{self.repo}{host}"
+        if self.type == "indirect" and self.id:
+            return f"flake:{self.id}"
+        if self.type == "path" and self.path:
+            return f"path:{self.path}"
+        if self.url:
+            return self.url if self.type in ("tarball", "file") else f"{self.type}+{self.url}"
+        return self.type
+
+
 @dataclass(frozen=True)
 class Node:
     """One node of the lock graph. `inputs` maps an input name to a node key, or to a follows
     path (a tuple of input names starting at the root)."""
 
     key: str
-    locked: dict[str, Any]
-    original: dict[str, Any]
+    locked: FlakeRef
+    original: FlakeRef
     inputs: dict[str, str | tuple[str, ...]]
     flake: bool = True
 
     @property
     def rev(self) -> str | None:
-        return self.locked.get("rev")
+        return self.locked.rev
 
     @property
     def last_modified(self) -> int | None:
-        value = self.locked.get("lastModified")
-        return int(value) if value is not None else None
+        return self.locked.last_modified
 
 
 @dataclass(frozen=True)
@@ -46,13 +99,18 @@ class Lock:
 
     def resolve(self, target: str | tuple[str, ...]) -> Node | None:
         """The node an input points at, following `follows` paths from the root."""
+        return self._resolve(target, 0)
+
+    def _resolve(self, target: str | tuple[str, ...], depth: int) -> Node | None:
         if isinstance(target, str):
             return self.nodes.get(target)
+        if depth > len(self.nodes):  # follows cycles in a hand-edited lock
+            return None
         node: Node | None = self.nodes[self.root]
         for name in target:
             if node is None or name not in node.inputs:
                 return None
-            node = self.resolve(node.inputs[name])
+            node = self._resolve(node.inputs[name], depth + 1)
         return node
 
     def root_inputs(self) -> dict[str, Node]:
@@ -88,34 +146,51 @@ def parse(text: str, source: str = "flake.lock") -> Lock:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise LockError(f"{source}: not valid JSON (line {err.lineno}: {err.msg}); {fix}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("nodes"), dict):
-        raise LockError(f"{source}: no 'nodes' object; {fix}")
+    if not isinstance(data, dict):
+        raise LockError(f"{source}: not a JSON object; {fix}")
     version = data.get("version")
-    if version not in SUPPORTED_VERSIONS:
-        raise LockError(f"{source}: lock file version {version!r} is not supported (expected 7); "
-                        f"{fix} with a current Nix")
+    if type(version) is not int or version not in SUPPORTED_VERSIONS:
+        # Versions 1-3 (Nix 2.3 era) have no `nodes` graph at all: say so before anything else.
+        raise LockError(f"{source}: lock file version {version!r} is not supported (ci-nix reads "
+                        f"versions {SUPPORTED_VERSIONS[0]} to {SUPPORTED_VERSIONS[-1]}); run "
+                        "nix flake lock with a current Nix to regenerate it")
+    if not isinstance(data.get("nodes"), dict):
+        raise LockError(f"{source}: no 'nodes' object; {fix}")
     root = data.get("root", "root")
+    if not isinstance(root, str):
+        raise LockError(f"{source}: 'root' is not a node name; {fix}")
     nodes = {}
     for key, raw in data["nodes"].items():
         if not isinstance(raw, dict):
             raise LockError(f"{source}: node {key!r} is not an object; {fix}")
+        raw_inputs = raw.get("inputs") or {}
+        if not isinstance(raw_inputs, dict):
+            raise LockError(f"{source}: node {key!r}: 'inputs' is not an object; {fix}")
         inputs: dict[str, str | tuple[str, ...]] = {}
-        for name, target in (raw.get("inputs") or {}).items():
-            inputs[name] = tuple(target) if isinstance(target, list) else str(target)
-        nodes[key] = Node(key=key, locked=dict(raw.get("locked") or {}),
-                          original=dict(raw.get("original") or {}), inputs=inputs,
-                          flake=bool(raw.get("flake", True)))
+        for name, target in raw_inputs.items():
+            if isinstance(target, list) and all(isinstance(part, str) for part in target):
+                inputs[name] = tuple(target)
+            elif isinstance(target, str):
+                inputs[name] = target
+            else:
+                raise LockError(f"{source}: node {key!r}: input {name!r} is neither a node name "
+                                f"nor a follows path; {fix}")
+        nodes[key] = Node(key=key, locked=FlakeRef.from_json(raw.get("locked")),
+                          original=FlakeRef.from_json(raw.get("original")), inputs=inputs,
+                          flake=raw.get("flake", True) is not False)
     if root not in nodes:
         raise LockError(f"{source}: root node {root!r} is missing; {fix}")
-    return Lock(version=int(version), root=root, nodes=nodes)
+    return Lock(version=version, root=root, nodes=nodes)
 
 
 def read(path: Path) -> Lock | None:
     """The lock next to a flake.nix, or None when the flake has none."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError:
+        raise LockError(f"{path}: not UTF-8 text; run `nix flake lock` to regenerate it") from None
     except OSError as err:
         raise LockError(f"{path}: cannot read: {err.strerror}") from None
     return parse(text, str(path))

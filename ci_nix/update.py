@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import enum
 import logging
 import os
 import re
@@ -27,8 +28,18 @@ log = logging.getLogger(__name__)
 MARKER = "<!-- ci-nix update -->"
 
 
+class Operation(enum.StrEnum):
+    """What happened to an update branch's merge request."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    CLOSED = "closed"
+    UNCHANGED = "unchanged"
+    DRY_RUN = "dry-run"
+
+
 @dataclass(frozen=True)
-class Target:
+class UpdateTarget:
     """One repository to update: its checkout, where to push, and how to name things."""
 
     name: str
@@ -48,7 +59,7 @@ class Outcome:
 
     repo: str
     branch: str
-    operation: str  # created | updated | closed | unchanged | dry-run
+    operation: Operation
     number: int | None = None
     url: str | None = None
     title: str = ""
@@ -132,7 +143,8 @@ def input_names(repo: Path, dirs: list[str]) -> list[str]:
     return names
 
 
-def update_locks(nix: Nix, target: Target, dirs: list[str], inputs: tuple[str, ...]) -> LockUpdate:
+def update_locks(nix: Nix, target: UpdateTarget, dirs: list[str],
+                 inputs: tuple[str, ...]) -> LockUpdate:
     """Run the Nix update in each flake, read the new locks, and put the old ones back.
 
     The work tree is left as it was: the result travels as file contents to a commit.
@@ -185,7 +197,7 @@ def commit_message(result: LockUpdate) -> str:
 
 # --- one repo, end to end ----------------------------------------------------------------------
 
-def plans(git: Git, target: Target) -> list[tuple[str, tuple[str, ...]]]:
+def plans(git: Git, target: UpdateTarget) -> list[tuple[str, tuple[str, ...]]]:
     """(branch, inputs) pairs: one branch for everything, or one per input (update.group false)."""
     dirs = flake_dirs(git, target.checkout)
     inputs = target.inputs or target.update.inputs
@@ -200,7 +212,7 @@ def plans(git: Git, target: Target) -> list[tuple[str, tuple[str, ...]]]:
     return [(f"{branch}-{name}", (name,)) for name in (inputs or tuple(known))]
 
 
-def run(target: Target, nix: Nix, git: Git, forge: Forge | None, token: str | None,
+def run(target: UpdateTarget, nix: Nix, git: Git, forge: Forge | None, token: str | None,
         dry_run: bool = False) -> list[Outcome]:
     """Update one repo's inputs and bring its merge request(s) in line with the result."""
     dirs = flake_dirs(git, target.checkout)
@@ -211,7 +223,7 @@ def run(target: Target, nix: Nix, git: Git, forge: Forge | None, token: str | No
         result = update_locks(nix, target, dirs, inputs)
         title, body = title_for(result.moved), body_for(result)
         if dry_run:
-            outcomes.append(Outcome(target.name, branch, "dry-run", title=title, body=body,
+            outcomes.append(Outcome(target.name, branch, Operation.DRY_RUN, title=title, body=body,
                                     moved=result.moved))
             continue
         if forge is None:
@@ -229,7 +241,7 @@ _RETRY_PUSH = re.compile(r"stale info|failed to update ref|cannot lock ref|fetch
                          r"timed out|early EOF|HTTP 5\d\d|remote end hung up", re.IGNORECASE)
 
 
-def _push_branch(target: Target, git: Git, branch: str, commit: str,
+def _push_branch(target: UpdateTarget, git: Git, branch: str, commit: str,
                  env: Mapping[str, str]) -> bool:
     """Put commit on the update branch; False when the branch already has the same change.
 
@@ -262,19 +274,19 @@ def _push_branch(target: Target, git: Git, branch: str, commit: str,
     return retrying(attempt)
 
 
-def _publish(target: Target, git: Git, forge: Forge, token: str | None, branch: str,
+def _publish(target: UpdateTarget, git: Git, forge: Forge, token: str | None, branch: str,
              result: LockUpdate, title: str, body: str) -> Outcome:
     repo = target.checkout
     env = credential_env(target.remote_url, forge.kind, token)
     existing = forge.find_open(branch)
     if not result.files:
         if existing is None:
-            return Outcome(target.name, branch, "unchanged")
+            return Outcome(target.name, branch, Operation.UNCHANGED)
         closed = forge.close(existing)
         if git.remote_branch(repo, target.remote, branch, env):
             git.push_refs(repo, target.remote, [f":refs/heads/{branch}"], env)
         log.info("%s: nothing to update; closed %s", target.name, closed.url)
-        return Outcome(target.name, branch, "closed", closed.number, closed.url)
+        return Outcome(target.name, branch, Operation.CLOSED, closed.number, closed.url)
 
     base_rev = git.check(repo, ["rev-parse", "HEAD"]).strip()
     commit = git.commit_files(repo, base_rev, dict(result.files), commit_message(result),
@@ -291,10 +303,10 @@ def _publish(target: Target, git: Git, forge: Forge, token: str | None, branch: 
                 forge.auto_merge(mr)
             except ForgeError as err:  # the MR is still useful without it
                 log.warning("%s: auto-merge not enabled: %s", target.name, err)
-        operation = "created"
+        operation = Operation.CREATED
     elif (existing.title, existing.body.strip()) != (title, body.strip()):
         mr = forge.edit(existing, title, body)
-        operation = "updated"
+        operation = Operation.UPDATED
     else:
-        mr, operation = existing, "updated" if pushed else "unchanged"
+        mr, operation = existing, Operation.UPDATED if pushed else Operation.UNCHANGED
     return Outcome(target.name, branch, operation, mr.number, mr.url, title, body, result.moved)

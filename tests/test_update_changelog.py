@@ -31,7 +31,8 @@ def test_updated_github_input_has_revs_dates_and_compare_link() -> None:
     assert (change.name, change.kind) == ("nixpkgs", "updated")
     assert change.compare_url == f"https://github.com/NixOS/nixpkgs/compare/{OLD}...{NEW}"
     text = changelog.render((changelog.changelog("hosts", before, after),))
-    assert "| `nixpkgs` | `aaaaaaa` → `bbbbbbb` | 2023-11-14 → 2023-11-21 |" in text
+    assert ("| `nixpkgs` | github.com/NixOS/nixpkgs | `aaaaaaa` → `bbbbbbb` | "
+            "2023-11-14 → 2023-11-21 |") in text
     assert f"[compare](https://github.com/NixOS/nixpkgs/compare/{OLD}...{NEW})" in text
 
 
@@ -95,13 +96,15 @@ def test_health_suggests_follows_for_extra_nixpkgs() -> None:
                   "nixpkgs_2": gh("NixOS", "nixpkgs", NEW, DAY2),
                   "tools": gh("acme", "tools", OLD, DAY1, inputs={"nixpkgs": ["nixpkgs"]})},
                  {"nixpkgs": "nixpkgs", "modules": "modules", "tools": "tools"})
-    copies, notes = changelog.health(after)
-    assert copies == 2
-    assert [n.suggestion for n in notes] == ['inputs.modules.inputs.nixpkgs.follows = "nixpkgs";']
+    health = changelog.health(after)
+    assert health.nixpkgs_copies == 2
+    assert [n.suggestion for n in health.notes] == [
+        'inputs.modules.inputs.nixpkgs.follows = "nixpkgs";']
     log = changelog.changelog("hosts", after, after)
     assert not log.changes
     text = changelog.render((log,))
-    assert "locks 2 copies of nixpkgs" in text and 'inputs.modules.inputs.nixpkgs.follows' in text
+    assert "locks 2 copies of NixOS/nixpkgs" in text
+    assert 'inputs.modules.inputs.nixpkgs.follows' in text
 
 
 def test_no_changes_renders_nothing() -> None:

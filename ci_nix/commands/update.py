@@ -85,7 +85,7 @@ def handle(args: argparse.Namespace) -> int:
         forge, token = connect(target, os.environ)
         kind = target.kind
     hosts = _hosts(ws.config.forge.url, remote_url, kind)
-    target_ = update.Target(name=repo.name, checkout=repo.path, remote=remote,
+    target_ = update.UpdateTarget(name=repo.name, checkout=repo.path, remote=remote,
                             remote_url=remote_url, update=ws.config.update,
                             inputs=tuple(args.inputs), hosts=hosts)
     outcomes = update.run(target_, nix, git, forge, token, args.dry_run)
