@@ -1,0 +1,154 @@
+"""A real remote builder: a second Nix with its own store, reached over SSH on 127.0.0.1.
+
+The test starts its own sshd (Debian's openssh-server, installed by scripts/test.sh) on a free
+loopback port with a host key and a client key it makes, and uses as the remote store the
+nix-modern chroot (Nix 2.26, its own /nix/store), whose `nix-store --serve` sshd runs through
+the builder's `?remote-program=`. The local side is Debian's Nix 2.8 with `max-jobs = 0`, so
+nothing can build here: what passes was built over there and copied back.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import NIX_MODERN, flake_repo
+
+pytestmark = pytest.mark.nix
+
+SSHD = Path("/usr/sbin/sshd")
+MODERN_ROOT = Path(os.environ.get("NIX_MODERN_ROOT", "/var/lib/nix-modern"))
+
+FLAKE = """{
+  outputs = { self }: let
+    hello = system: derivation {
+      name = "hello-remote"; inherit system; builder = "/bin/sh";
+      args = [ "-c" "echo NONCE-${system} > $out" ];
+    };
+  in {
+    packages.x86_64-linux.hello = hello "x86_64-linux";
+    packages.aarch64-linux.hello = hello "aarch64-linux";
+  };
+}
+"""
+
+# What sshd runs for Nix: the chroot's nix-store, which also claims aarch64-linux (the builder is
+# /bin/sh, so any "system" this machine can run works) to stand in for an aarch64 box.
+REMOTE_PROGRAM = """#!/bin/sh
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin NIX_MODERN_TOOL=nix-store
+export NIX_CONFIG="extra-platforms = aarch64-linux
+substituters =
+sandbox = false"
+exec {nix_modern} "$@"
+"""
+
+
+@dataclass(frozen=True)
+class Builder:
+    uri: str  # as Nix names it in "building … on …"
+    line: str  # the `builders` entry
+    env: dict[str, str]  # NIX_SSHOPTS: the port
+
+
+def _skip_unless_possible() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: sshd logs in as root and the remote Nix is a chroot")
+    if not SSHD.exists():
+        pytest.skip(f"{SSHD} missing: install openssh-server (scripts/test.sh does)")
+    if not (MODERN_ROOT / "usr/bin/nix").exists() or not NIX_MODERN.exists():
+        pytest.skip("the remote store is the nix-modern chroot, which is not set up here")
+    if not shutil.which("nix") or not shutil.which("ssh-keygen"):
+        pytest.skip("needs Debian's nix (the local side) and ssh-keygen")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def ssh_builder(tmp_path: Path) -> Iterator[Builder]:
+    _skip_unless_possible()
+    home = tmp_path / "ssh"
+    home.mkdir()
+    for key in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ci-nix-test",
+                        "-f", str(home / key)], check=True)
+    (home / "authorized_keys").write_text((home / "client_key.pub").read_text())
+    remote = home / "remote-nix-store"
+    remote.write_text(REMOTE_PROGRAM.format(nix_modern=NIX_MODERN))
+    remote.chmod(0o755)
+    port = _free_port()
+    config = home / "sshd_config"
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\n"
+        f"AuthorizedKeysFile {home / 'authorized_keys'}\nPidFile {home / 'sshd.pid'}\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n")
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # sshd's privilege separation dir
+    log = (home / "sshd.log").open("w")
+    sshd = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            if sshd.poll() is not None:
+                pytest.skip(f"sshd cannot run here: {(home / 'sshd.log').read_text().strip()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.skip(f"sshd did not listen on 127.0.0.1:{port} within 10 s")
+                time.sleep(0.1)
+        uri = f"ssh://root@127.0.0.1?remote-program={remote}"
+        host_key = base64.b64encode((home / "host_key.pub").read_bytes()).decode()
+        line = (f"{uri} x86_64-linux,aarch64-linux {home / 'client_key'} 2 1 - - {host_key}")
+        yield Builder(uri=uri, line=line, env={"NIX_SSHOPTS": f"-p {port}",
+                                               "CI_NIX_NIX": "nix"})
+    finally:
+        sshd.terminate()
+        sshd.wait(timeout=10)
+        log.close()
+
+
+def _outputs(drv: str) -> list[str]:
+    return subprocess.run(["nix-store", "--query", "--outputs", drv], check=True,
+                          capture_output=True, text=True).stdout.split()
+
+
+def test_build_happens_on_the_ssh_builder_and_comes_back(
+        ssh_builder: Builder, tmp_path: Path, cli) -> None:
+    nonce = uuid.uuid4().hex
+    repo = flake_repo(tmp_path / "repo", FLAKE.replace("NONCE", nonce))
+    junit = tmp_path / "junit.xml"
+    result = cli("run", "--all", repo, "--system", "x86_64-linux", "--system", "aarch64-linux",
+                 "--junit", junit, "--option", "max-jobs", "0", "--builders", ssh_builder.line,
+                 env=ssh_builder.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    cases = list(ET.parse(junit).iter("testcase"))
+    assert sorted(c.get("name") for c in cases) == ["packages.aarch64-linux.hello",
+                                                    "packages.x86_64-linux.hello"]
+    for case in cases:
+        assert case.find("failure") is None and case.find("skipped") is None
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert props["machine"] == ssh_builder.uri
+        (out,) = _outputs(props["drvPath"])
+        # built in the remote store ...
+        assert (MODERN_ROOT / out.lstrip("/")).exists(), out
+        # ... and valid here, with what the builder wrote
+        valid = subprocess.run(["nix-store", "--check-validity", out], capture_output=True)
+        assert valid.returncode == 0, valid.stderr
+        assert Path(out).read_text() == f"{nonce}-{props['system']}\n"
+
