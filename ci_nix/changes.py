@@ -81,6 +81,7 @@ class Comparison:
     attributes: tuple[AttrChange, ...]
     flakes: tuple[Compared, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    base_source: str = ""  # e.g. "--base origin/main", "GitHub pull_request event: ..."
 
     def of(self, status: Change) -> tuple[AttrChange, ...]:
         return tuple(a for a in self.attributes if a.status is status)

@@ -17,6 +17,7 @@ from types import FrameType
 from ci_nix import build as build_mod
 from ci_nix import cache as cache_mod
 from ci_nix import changes as changes_mod
+from ci_nix import comment as comment_mod
 from ci_nix import detect as detect_mod
 from ci_nix import diff as diff_mod
 from ci_nix import evaluate as evaluate_mod
@@ -59,6 +60,7 @@ class Options:
     nix_options: tuple[tuple[str, str], ...] = ()  # --option/--builders/--store
     eval_store: str | None = None
     skip_unchanged: bool = False  # run: attributes whose drvPath is the base's are not built
+    comment: bool = False  # post "What changes" as the one PR/MR comment
 
 
 class Cancellation:
@@ -149,7 +151,7 @@ def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation,
          progress: Progress) -> None:
     nix = Nix.from_env(environ)  # one instance: it remembers the version and the system
     planned = plan(options, environ, progress, nix)
-    if options.skip_unchanged:
+    if options.skip_unchanged or options.comment:
         planned = _skip_unchanged(planned, options, environ, progress)
     progress.cases = [*planned.cases, *planned.unsupported()]
     progress.pending += planned.local
@@ -174,9 +176,12 @@ def _skip_unchanged(planned: Plan, options: Options, environ: Mapping[str, str],
     try:
         comparison = compare_with_base(planned, options, environ)
     except SelectionError as err:
-        progress.notes.append(f"--skip-unchanged: {err}; building everything")
+        flag = "--skip-unchanged" if options.skip_unchanged else "--comment"
+        progress.notes.append(f"{flag}: {err}; building everything")
         return planned
     progress.comparison = comparison
+    if not options.skip_unchanged:
+        return planned
     unchanged = comparison.unchanged_keys
     return planned.skip([job for job in planned.jobs if (job.flake, job.name) in unchanged],
                         f"unchanged: same derivation as at the base {comparison.base[:12]}")
@@ -263,8 +268,14 @@ def compare_with_base(planned: Plan, options: Options,
     base_evals = diff_mod.evaluate_base(nix, git, ws, base, planned.evals, selection,
                                         options.workers)
     head = diff_mod.head_commit(ws, git, options.head)
-    comparison = changes_mod.compare(base_evals, planned.evals, base.sha, head)
-    return diff_mod.with_packages(nix, comparison, options.workers)
+    comparison = replace(changes_mod.compare(base_evals, planned.evals, base.sha, head),
+                         base_source=f"{revs.base} from {revs.source}")
+    comparison = diff_mod.with_packages(nix, comparison, options.workers)
+    if options.comment:
+        posted = comment_mod.post(comparison, ws.config.forge, environ)
+        log.info("%s", posted)
+        comparison = replace(comparison, notes=(*comparison.notes, posted))
+    return comparison
 
 
 def diff(options: Options, environ: Mapping[str, str] = os.environ) -> changes_mod.Comparison:

@@ -1,7 +1,7 @@
 """Local HTTP fakes of the GitHub and GitLab REST endpoints ci-nix uses, on 127.0.0.1.
 
-Payloads follow the real APIs' shapes (GitHub REST v3 pulls/issues, GraphQL
-enablePullRequestAutoMerge; GitLab v4 projects/merge_requests/users) so the real PyGithub and
+Payloads follow the real APIs' shapes (GitHub REST v3 pulls/issues/issue comments, GraphQL
+enablePullRequestAutoMerge; GitLab v4 projects/merge_requests/notes/users) so the real PyGithub and
 python-gitlab clients can be pointed at them. `fail_next` injects error answers.
 """
 
@@ -34,6 +34,8 @@ class FakeForge:
     server: ThreadingHTTPServer | None = None
     others: list[str] = field(default_factory=list)  # GitLab: more projects, without MRs
     pulls: list[dict[str, Any]] = field(default_factory=list)
+    # PR conversation comments (GitHub) / MR notes (GitLab): {"id", "number", "body", "system"}
+    comments: list[dict[str, Any]] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
     failures: list[tuple[str, int, dict[str, str], dict[str, Any]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -48,6 +50,13 @@ class FakeForge:
                   body: dict[str, Any] | None = None) -> None:
         """The next request with this method gets this error answer instead."""
         self.failures.append((method, status, headers or {}, body or {"message": "injected"}))
+
+    def add_comment(self, number: int, body: str, system: bool = False) -> dict[str, Any]:
+        """A comment someone else wrote (or, GitLab, a system note) on PR/MR `number`."""
+        comment = {"id": 900 + len(self.comments), "number": number, "body": body,
+                   "system": system, "login": "alice"}
+        self.comments.append(comment)
+        return comment
 
     def writes(self) -> list[Recorded]:
         return [r for r in self.requests if r.method != "GET"]
@@ -142,6 +151,29 @@ class _GitHub(_Handler):
                 "assignees": [_user(name, 20 + i) for i, name in enumerate(pr["assignees"])],
                 "requested_reviewers": [_user(n, 40 + i) for i, n in enumerate(pr["reviewers"])]}
 
+    def _issue(self, pr: dict[str, Any]) -> dict[str, Any]:
+        pull = self._pull(pr)
+        api = f"{self.fake.url}/repos/{self.fake.project}"
+        return {key: pull[key] for key in ("number", "title", "body", "state", "user", "labels",
+                                           "assignees", "locked")} | {
+            "id": 2000 + pr["number"], "node_id": f"I_{pr['number']}",
+            "url": pull["issue_url"], "html_url": pull["html_url"],
+            "comments_url": f"{pull['issue_url']}/comments",
+            "repository_url": api,
+            "comments": sum(c["number"] == pr["number"] for c in self.fake.comments),
+            "pull_request": {"url": pull["url"], "html_url": pull["html_url"]}}
+
+    def _comment(self, comment: dict[str, Any]) -> dict[str, Any]:
+        api = f"{self.fake.url}/repos/{self.fake.project}"
+        return {"id": comment["id"], "node_id": f"IC_{comment['id']}",
+                "url": f"{api}/issues/comments/{comment['id']}",
+                "html_url": f"{self.fake.url}/{self.fake.project}/pull/{comment['number']}"
+                            f"#issuecomment-{comment['id']}",
+                "issue_url": f"{api}/issues/{comment['number']}", "body": comment["body"],
+                "user": _user(comment.get("login", "github-actions[bot]"), 41898282),
+                "created_at": "2026-11-26T10:00:00Z", "updated_at": "2026-11-26T10:00:00Z",
+                "author_association": "NONE"}
+
     def route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
         fake, prefix = self.fake, f"/repos/{self.fake.project}"
         by_number = {pr["number"]: pr for pr in fake.pulls}
@@ -172,11 +204,26 @@ class _GitHub(_Handler):
                   "labels": [], "assignees": [], "reviewers": []}
             fake.pulls.append(pr)
             return 201, self._pull(pr)
+        edit = re.fullmatch(r"/issues/comments/(\d+)", rest)
+        if edit:
+            comment = next(c for c in fake.comments if c["id"] == int(edit[1]))
+            if method == "PATCH":
+                comment["body"] = body["body"]
+            return 200, self._comment(comment)
         match = re.fullmatch(r"/(pulls|issues)/(\d+)(/\w+)?", rest)
         if not match:
             raise KeyError(path)
         pr = by_number[int(match[2])]
         sub = match[3]
+        if match[1] == "issues" and sub is None and method == "GET":
+            return 200, self._issue(pr)
+        if match[1] == "issues" and sub == "/comments" and method == "GET":
+            return 200, [self._comment(c) for c in fake.comments if c["number"] == pr["number"]]
+        if match[1] == "issues" and sub == "/comments" and method == "POST":
+            comment = {"id": 900 + len(fake.comments), "number": pr["number"],
+                       "body": body["body"], "system": False, "login": "github-actions[bot]"}
+            fake.comments.append(comment)
+            return 201, self._comment(comment)
         if match[1] == "pulls" and sub is None and method == "GET":
             return 200, self._pull(pr)
         if match[1] == "pulls" and sub is None and method == "PATCH":
@@ -224,6 +271,32 @@ class _GitLab(_Handler):
                 "reviewers": [{"id": i, "username": f"user{i}"} for i in mr["reviewer_ids"]],
                 "draft": False, "work_in_progress": False, "merge_status": "can_be_merged"}
 
+    def _note(self, note: dict[str, Any]) -> dict[str, Any]:
+        login = note.get("login", "project_42_bot")
+        return {"id": note["id"], "type": None, "body": note["body"], "attachment": None,
+                "author": {"id": 7, "username": login, "name": login, "state": "active"},
+                "created_at": "2026-11-26T10:00:00.000Z", "updated_at": "2026-11-26T10:00:00.000Z",
+                "system": note["system"], "noteable_id": 5000 + note["number"],
+                "noteable_type": "MergeRequest", "project_id": 42,
+                "noteable_iid": note["number"], "resolvable": False, "confidential": False,
+                "internal": False}
+
+    def _notes(self, method: str, iid: int, note_id: str | None, body: Any) -> tuple[int, Any]:
+        fake = self.fake
+        if not any(m["iid"] == iid for m in fake.pulls):
+            raise KeyError(iid)
+        if note_id is None and method == "GET":
+            return 200, [self._note(n) for n in fake.comments if n["number"] == iid]
+        if note_id is None and method == "POST":
+            note = {"id": 900 + len(fake.comments), "number": iid, "body": body["body"],
+                    "system": False, "login": "project_42_bot"}
+            fake.comments.append(note)
+            return 201, self._note(note)
+        note = next(n for n in fake.comments if n["id"] == int(note_id or 0))
+        if method == "PUT":
+            note["body"] = body["body"]
+        return 200, self._note(note)
+
     def route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
         fake = self.fake
         encoded = urllib.parse.quote(fake.project, safe="")
@@ -231,6 +304,12 @@ class _GitLab(_Handler):
             name = query["username"]
             return 200, ([{"id": 100 + len(name), "username": name, "state": "active"}]
                          if name != "nobody" else [])
+        notes = re.fullmatch(r"/api/v4/projects/([^/]+)/merge_requests/(\d+)/notes(?:/(\d+))?",
+                             path)
+        if notes:
+            if notes[1] not in (encoded, "42"):
+                raise KeyError(path)
+            return self._notes(method, int(notes[2]), notes[3], body)
         match = re.fullmatch(r"/api/v4/projects/([^/]+)(/merge_requests(?:/(\d+))?(/merge)?)?",
                              path)
         ids = {str(43 + i): name for i, name in enumerate(fake.others)}

@@ -99,3 +99,44 @@ def test_no_base_is_a_one_line_error(fixture_ws: Path, cli) -> None:
     result = cli("diff", fixture_ws / "hosts", env={"GITHUB_ACTIONS": "", "GITLAB_CI": ""})
     assert result.returncode == 2
     assert "nothing to compare with" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_comment_once_then_edited_and_step_summary(fixture_ws: Path, tmp_path: Path,
+                                                   cli, nix_bin: str) -> None:
+    import forgefakes
+
+    if "nix-modern" in nix_bin:
+        pytest.skip("the forge side does not depend on the Nix version; one Nix is enough")
+
+    modules = fixture_ws / "modules"
+    base = git(modules, "rev-parse", "HEAD").strip()
+    commit_edit(modules, OLD_GREETING, NEW_GREETING, "greeting 1.1")
+    fake = forgefakes.start("github", "acme/modules")
+    fake.pulls.append({"number": 7, "state": "open", "title": "greeting 1.1", "body": "",
+                       "branch": "bump", "base": "main", "labels": [], "assignees": [],
+                       "reviewers": []})
+    event, summary = tmp_path / "event.json", tmp_path / "summary.md"
+    event.write_text(json.dumps({"pull_request": {
+        "number": 7, "base": {"sha": base, "repo": {"full_name": "acme/modules"}},
+        "head": {"sha": "0" * 40, "repo": {"full_name": "acme/modules"}}}}))
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request",
+           "GITHUB_EVENT_PATH": str(event), "GITHUB_REPOSITORY": "acme/modules",
+           "GITHUB_API_URL": fake.url, "GITHUB_TOKEN": forgefakes.TOKEN,
+           "GITHUB_STEP_SUMMARY": str(summary), "GITLAB_CI": ""}
+    try:
+        first = cli("diff", modules, "--comment", "--only", "hosts#nixosConfigurations.web",
+                    env=env)
+        assert "commented on pull request 7" in first.stdout, first.stderr
+        commit_edit(modules, "greeting-1.1", "greeting-1.2", "greeting 1.2")
+        second = cli("diff", modules, "--comment", "--only", "hosts#nixosConfigurations.web",
+                     env=env)
+        assert "updated comment" in second.stdout, second.stderr
+    finally:
+        fake.close()
+    assert len(fake.comments) == 1
+    body = fake.comments[0]["body"]
+    assert "greeting: 1.0 -> 1.2" in body and "`hosts#nixosConfigurations.web` | changed" in body
+    text = summary.read_text()
+    assert text.count("## What changes") == 2
+    assert f"Compared `{base[:12]}` (base, the merge-base with {base} from GitHub" in text
+    assert "**hosts**: --only" in text or "**hosts**: depends on modules" in text

@@ -36,6 +36,11 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     add_selection(parser)
     parser.add_argument("--json", type=Path, metavar="FILE",
                         help="write the comparison as JSON")
+    parser.add_argument("--comment", action="store_true",
+                        help="post the comparison as ci-nix's one pull-request comment (GitHub) "
+                        "or merge-request note (GitLab), edited in place on later runs; forge "
+                        "settings as for `update` ('forge:' in ci-nix.yaml, else the CI "
+                        "environment)")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="flakes evaluated at once (default: number of CPUs, at most 8)")
     add_nix_options(parser)
@@ -47,7 +52,8 @@ def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) ->
     options = pipeline.Options(
         path=args.path, config_file=args.config, all=args.all, base=args.base, head=args.head,
         systems=tuple(args.systems), only=tuple(args.only), json=args.json,
-        workers=args.workers, nix_options=nix_options(args), eval_store=args.eval_store)
+        workers=args.workers, nix_options=nix_options(args), eval_store=args.eval_store,
+        comment=args.comment)
     if args.json is not None:
         try:
             with open(args.json, "a"):

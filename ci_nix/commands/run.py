@@ -33,6 +33,10 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
                      help="compare with the base (evaluated in a temporary worktree) and do "
                      "not build attributes whose derivation is the same there: they are "
                      "reported skipped 'unchanged'")
+    run.add_argument("--comment", action="store_true",
+                     help="post the comparison as ci-nix's one pull-request comment (GitHub) or "
+                     "merge-request note (GitLab), edited in place on later runs; forge settings "
+                     "as for `update` ('forge:' in ci-nix.yaml, else the CI environment)")
     run.add_argument("--workers", type=int, metavar="N",
                      help="flakes evaluated at once (default: number of CPUs, at most 8)")
     add_nix_options(run)
@@ -45,7 +49,8 @@ def handle(args: argparse.Namespace) -> int:
         path=args.path, config_file=args.config, all=args.all, base=args.base, head=args.head,
         systems=tuple(args.systems), only=tuple(args.only), push=args.push, junit=args.junit,
         json=args.json, workers=args.workers, nix_options=nix_options(args),
-        eval_store=args.eval_store, skip_unchanged=args.skip_unchanged)
+        eval_store=args.eval_store, skip_unchanged=args.skip_unchanged,
+        comment=args.comment)
     report = pipeline.run(options)
     if report.error is not None:
         print(f"ci-nix: error: {report.error}", file=sys.stderr)

@@ -31,6 +31,14 @@ class MergeRequest:
 
 
 @dataclass(frozen=True)
+class Comment:
+    """A comment on a pull request (GitHub issue comment) or merge request (GitLab note)."""
+
+    id: int
+    body: str
+
+
+@dataclass(frozen=True)
 class Project:
     path: str  # owner/name or group/sub/name
     web_url: str
@@ -54,6 +62,12 @@ class Forge(Protocol):
                  reviewers: tuple[str, ...]) -> None: ...
 
     def auto_merge(self, mr: MergeRequest) -> None: ...
+
+    def comments(self, number: int) -> list[Comment]: ...
+
+    def add_comment(self, number: int, body: str) -> Comment: ...
+
+    def edit_comment(self, number: int, comment: Comment, body: str) -> Comment: ...
 
 
 # --- retries -----------------------------------------------------------------------------------

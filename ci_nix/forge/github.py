@@ -9,10 +9,12 @@ from typing import Any, TypeVar
 
 import github
 from github import Auth, Github, GithubException
+from github.Issue import Issue
+from github.IssueComment import IssueComment
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
-from ci_nix.forge import Failure, MergeRequest, Project, call, retry_after
+from ci_nix.forge import Comment, Failure, MergeRequest, Project, call, retry_after
 
 API_URL = "https://api.github.com"
 T = TypeVar("T")
@@ -55,6 +57,8 @@ class GitHubForge:
         self._name = project
         self._sleep = sleep
         self._pulls: dict[int, PullRequest] = {}
+        self._issues: dict[int, Issue] = {}
+        self._comments: dict[int, IssueComment] = {}
 
     def _call(self, what: str, action: Callable[[], T]) -> T:
         return call(f"GitHub {self._name}: {what}", action, _classify, self._sleep)
@@ -120,3 +124,33 @@ class GitHubForge:
         # must allow auto-merge, and branch protection must require a check).
         pr = self._pull(mr)
         self._call("enabling auto-merge", lambda: pr.enable_automerge(merge_method="SQUASH"))
+
+    # A pull request's conversation comments are its issue's comments in the REST API.
+    def _issue(self, number: int) -> Issue:
+        if number not in self._issues:
+            self._issues[number] = self._call(f"reading pull request #{number}",
+                                              lambda: self._repo.get_issue(number))
+        return self._issues[number]
+
+    def _comment(self, found: IssueComment) -> Comment:
+        self._comments[found.id] = found
+        return Comment(id=found.id, body=found.body or "")
+
+    def comments(self, number: int) -> list[Comment]:
+        issue = self._issue(number)
+        found = self._call(f"listing the comments of #{number}",
+                           lambda: list(issue.get_comments()))
+        return [self._comment(c) for c in found]
+
+    def add_comment(self, number: int, body: str) -> Comment:
+        issue = self._issue(number)
+        return self._comment(self._call(f"commenting on #{number}",
+                                        lambda: issue.create_comment(body)))
+
+    def edit_comment(self, number: int, comment: Comment, body: str) -> Comment:
+        found = self._comments.get(comment.id)
+        if found is None:
+            found = self._call(f"reading comment {comment.id}",
+                               lambda: self._repo.get_issue(number).get_comment(comment.id))
+        self._call(f"editing comment {comment.id} on #{number}", lambda: found.edit(body))
+        return self._comment(found)

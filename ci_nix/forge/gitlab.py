@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 import gitlab
 import requests
 from gitlab.v4.objects import Project as GlProject
-from gitlab.v4.objects import ProjectMergeRequest
+from gitlab.v4.objects import ProjectMergeRequest, ProjectMergeRequestNote
 
 from ci_nix.errors import ForgeError
-from ci_nix.forge import Failure, MergeRequest, Project, call, retry_after
+from ci_nix.forge import Comment, Failure, MergeRequest, Project, call, retry_after
 
 URL = "https://gitlab.com"
 T = TypeVar("T")
@@ -52,6 +52,7 @@ class GitLabForge:
         self._name = project
         self._sleep = sleep
         self._mrs: dict[int, ProjectMergeRequest] = {}
+        self._notes: dict[int, ProjectMergeRequestNote] = {}
 
     def _keep_headers(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._last.headers = dict(response.headers)
@@ -142,3 +143,31 @@ class GitLabForge:
         obj = self._get(mr)
         self._call(f"setting merge request !{mr.number} to merge when the pipeline succeeds",
                    lambda: obj.merge(merge_when_pipeline_succeeds=True))
+
+    def _note(self, note: ProjectMergeRequestNote) -> Comment:
+        self._notes[int(note.id)] = note
+        return Comment(id=int(note.id), body=str(note.body or ""))
+
+    def _lazy(self, number: int) -> ProjectMergeRequest:
+        return self._mrs.get(number) or self._project.mergerequests.get(number, lazy=True)
+
+    def comments(self, number: int) -> list[Comment]:
+        mr = self._lazy(number)
+        notes = self._call(f"listing the notes of merge request !{number}",
+                           lambda: list(mr.notes.list(get_all=True)))
+        # system notes ("added 1 commit") are GitLab's own, never ci-nix's
+        return [self._note(n) for n in notes if not getattr(n, "system", False)]
+
+    def add_comment(self, number: int, body: str) -> Comment:
+        mr = self._lazy(number)
+        return self._note(self._call(f"commenting on merge request !{number}",
+                                     lambda: mr.notes.create({"body": body})))
+
+    def edit_comment(self, number: int, comment: Comment, body: str) -> Comment:
+        note = self._notes.get(comment.id)
+        if note is None:
+            note = self._call(f"reading note {comment.id}",
+                              lambda: self._lazy(number).notes.get(comment.id))
+        note.body = body
+        self._call(f"editing note {comment.id} on merge request !{number}", note.save)
+        return self._note(note)

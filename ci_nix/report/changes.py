@@ -104,8 +104,10 @@ def markdown(comparison: Comparison, heading: str = "##") -> str:
     changes collapsible per attribute. Also the body of the PR/MR comment."""
     lines = [f"{heading} What changes", ""]
     head = comparison.head[:12] if comparison.head else "the work tree"
-    lines.append(f"Compared `{comparison.base[:12]}` (base, where the change starts) with "
-                 f"`{head}` (head): {_counts(comparison)}.")
+    source = f", the merge-base with {_md(comparison.base_source)}" if comparison.base_source \
+        else ""
+    lines.append(f"Compared `{comparison.base[:12]}` (base{source}) with `{head}` (head): "
+                 f"{_counts(comparison)}.")
     lines.append("")
     if comparison.flakes:
         lines.append("<details><summary>Why these flakes</summary>\n")
