@@ -26,7 +26,7 @@ import tenacity
 from ci_nix import narinfo
 from ci_nix.config import CacheConfig
 from ci_nix.errors import ConfigError, ToolError
-from ci_nix.mask import add_secret, mask
+from ci_nix.mask import mask, secret_from_env
 from ci_nix.models import Case, Failure, FailureType, Job, Status
 from ci_nix.plan import Plan
 from ci_nix.tools import proc
@@ -273,9 +273,20 @@ def open_cache(config: CacheConfig, environ: Mapping[str, str] = os.environ) -> 
                           f"{'attic endpoint' if config.type == 'attic' else 'store URL'})")
     if config.type in ("attic", "cachix") and not config.name:
         raise ConfigError(f"cache.type {config.type} needs cache.name (the cache to push to)")
-    token = environ.get(config.token_env) if config.token_env else None
-    add_secret(token)
+    for key, url in (("cache.server", config.server), ("cache.substituter", config.substituter)):
+        if url:
+            _check_url(key, url)
+    token = secret_from_env(environ, config.token_env) if config.token_env else None
     return Cache(config, token or None, default_substituter(config), RetryPolicy.from_env(environ))
+
+
+def _check_url(key: str, url: str) -> None:
+    try:
+        urllib.parse.urlsplit(url).port  # noqa: B018 - raises for a port out of range
+    except ValueError as err:
+        # The URL itself may hold credentials: only the key and the problem are named.
+        raise ConfigError(f"{key}: not a valid URL ({err}); e.g. https://cache.example.com:8443"
+                          ) from None
 
 
 def skip_cached(plan: Plan, environ: Mapping[str, str] = os.environ) -> tuple[Plan, list[str]]:

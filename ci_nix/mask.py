@@ -6,6 +6,9 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Mapping
+
+from ci_nix.errors import ConfigError
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -24,6 +27,23 @@ def add_secret(value: str | None) -> None:
         # Workflow command: the runner masks the value in all later log output.
         sys.stdout.write(f"::add-mask::{value}\n")
         sys.stdout.flush()
+
+
+def secret_from_env(environ: Mapping[str, str], variable: str) -> str:
+    """The secret in $variable ("" when unset or empty), remembered for masking.
+
+    Surrounding whitespace (a pasted secret's trailing newline) is dropped; a control or
+    non-ASCII character inside is a ConfigError that names the variable, never the value: it
+    would otherwise end up in an HTTP header or a git config value, or in a traceback.
+    """
+    raw = environ.get(variable) or ""
+    add_secret(raw)
+    value = raw.strip()
+    add_secret(value)
+    if any(not (" " <= char <= "~") for char in value):
+        raise ConfigError(f"${variable} holds a control or non-ASCII character (a line break in "
+                          "the middle of a pasted secret?); set it to the token alone")
+    return value
 
 
 def mask(text: str) -> str:

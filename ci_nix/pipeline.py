@@ -200,6 +200,8 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
         if unknown:
             raise SelectionError(f"--only: no flake {unknown[0]!r} in the workspace; flakes: "
                                  + ", ".join(f.id for f in ws.flakes))
+    # Before evaluating, so that a bad cache URL or token costs nothing and loses nothing.
+    cache_mod.open_cache(ws.config.cache, environ)
     # ci-nix.yaml's nix-options first, so the command line's --option overrides them.
     nix = nix.with_options((*ws.config.nix_options, *options.nix_options), options.eval_store)
     log.info("workspace %s: %d repos, %d flakes (%s)", ws.root, len(ws.repos), len(ws.flakes),

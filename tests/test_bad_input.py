@@ -134,6 +134,18 @@ CASES: dict[str, Case] = {
     "duplicate-repo-names": Case(config_file("repos:\n  - path: modules\n    name: x\n"
                                              "  - path: hosts\n    name: x\n"), 2,
                                  "repo name 'x' is used twice", "distinct"),
+    "cache-port-out-of-range": Case(config_file(
+        GOOD_REPOS + "cache:\n  type: nix\n  server: file:///srv/cache\n"
+        "  substituter: http://127.0.0.1:99999\n"), 2,
+        "cache.substituter: not a valid URL (Port out of range", "e.g."),
+    "cache-token-control-char": Case(lambda ws, tmp: config_file(
+        GOOD_REPOS + "cache:\n  type: nix\n  server: file:///srv/cache\n  token-env: TOK\n"
+    )(ws, tmp)[:1] + ({"TOK": "SENTINEL\x1b[2Jtoken"},), 2,
+        "$TOK holds a control or non-ASCII character", "token alone"),
+    "cache-token-inner-newline": Case(lambda ws, tmp: config_file(
+        GOOD_REPOS + "cache:\n  type: nix\n  server: file:///srv/cache\n  token-env: TOK\n"
+    )(ws, tmp)[:1] + ({"TOK": "SENTINEL-first\nSENTINEL-second"},), 2,
+        "$TOK holds a control or non-ASCII character", "token alone"),
     "config-missing": Case(lambda ws, tmp: (["run", "--all", "--config", str(tmp / "nope.yaml"),
                                              str(ws)], {}), 2, "config file not found", "--config"),
     # workspace
@@ -194,6 +206,10 @@ def test_bad_input(name: str, fixture_ws: Path, tmp_path: Path, cli) -> None:
     result = cli(*argv, env=env, timeout=120)
     assert result.returncode == case.code, result.stderr
     assert "Traceback" not in result.stderr
+    report = junit.read_text() if junit.exists() else ""
+    assert "SENTINEL" not in result.stderr + result.stdout + report
+    if case.code == 2 and name not in ("only-unknown-attr", "nix-too-old", "nix-not-nix"):
+        assert "evaluating" not in result.stderr, "bad input is found before evaluating"
     if case.code == 2:
         last = result.stderr.strip().splitlines()[-1]
         assert last.startswith("ci-nix: error: ")
@@ -320,3 +336,23 @@ def test_a_cache_answering_garbage_is_not_a_cache_hit(tmp_path: Path, nix_bin: s
     [case] = json.loads(report.read_text())["cases"]
     assert case["status"] == "passed", case  # built, not "skipped (cached)"
     assert "not its narinfo" in result.stderr
+
+
+@pytest.mark.nix
+def test_a_pasted_token_with_a_trailing_newline_works_and_never_shows(
+        tmp_path: Path, nix_bin: str, cli) -> None:
+    from httpcache import answering
+
+    seen: list[str] = []
+
+    def respond(path: str) -> tuple[int, bytes]:
+        seen.append(path)
+        return 404, b"not found"
+
+    with answering(respond) as url:
+        repo = cached_repo(tmp_path, url, "token-env: TOK")
+        result = cli("run", "--all", "-v", repo, "--junit", tmp_path / "r.xml",
+                     env={"TOK": "  SENTINEL-pasted-token\r\n"})
+    assert result.returncode == 0, result.stderr
+    assert seen, "the cache was asked, with the token in the header"
+    assert "SENTINEL" not in result.stdout + result.stderr + (tmp_path / "r.xml").read_text()
