@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -13,6 +13,7 @@ from ci_nix import diagnose
 from ci_nix.models import Case, Failure, FailureType, Job, Status
 from ci_nix.tools import machines, nixlog
 from ci_nix.tools.nix import Nix
+from ci_nix.words import count
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,8 @@ def build(nix: Nix, jobs: Sequence[Job], *,
         failure = _name_builders(failure, job.system, nix.builders, buildlog.builder_errors)
         cases.append(Case(status=Status.FAILED, failure=failure, **base))  # type: ignore[arg-type]
     built = tuple(sorted(buildlog.durations))
-    log.info("built %d derivations; %d of %d jobs failed", len(built),
-             sum(c.status is Status.FAILED for c in cases), len(jobs))
+    # Same words as the summary's totals, so the two lines can be compared.
+    status = Counter(case.status for case in cases)
+    log.info("built %s for %s: %d passed, %d failed", count(len(built), "derivation"),
+             count(len(jobs), "attribute"), status[Status.PASSED], status[Status.FAILED])
     return BuildOutcome(tuple(cases), built)

@@ -33,6 +33,7 @@ from ci_nix.tools import proc
 from ci_nix.tools.attic import Attic
 from ci_nix.tools.cachix import Cachix
 from ci_nix.tools.nix import Nix, last_error_line
+from ci_nix.words import count
 
 log = logging.getLogger(__name__)
 
@@ -299,15 +300,15 @@ def skip_cached(plan: Plan, environ: Mapping[str, str] = os.environ) -> tuple[Pl
                 "cache.substituter)")
         return plan, [note]
     paths = [path for job in plan.jobs for path in job.out_paths]
-    log.info("asking %s for %d outputs of %d attributes", display_url(cache.substituter),
-             len(set(paths)), len(plan.jobs))
+    log.info("asking %s for %s of %s", display_url(cache.substituter),
+             count(len(set(paths)), "output"), count(len(plan.jobs), "attribute"))
     answer = query(cache.substituter, paths, cache.token, cache.policy)
     if answer.error is not None:
         log.warning("cache: %s; building everything", answer.error)
         return plan, [f"cache: could not query {answer.error}; built everything"]
     cached = [job for job in plan.jobs
               if job.out_paths and all(path in answer.cached for path in job.out_paths)]
-    log.info("%d of %d attributes are cached", len(cached), len(plan.jobs))
+    log.info("cached: %d of %s", len(cached), count(len(plan.jobs), "attribute"))
     return plan.skip(cached, CACHED), []
 
 
@@ -370,7 +371,7 @@ def push(config: CacheConfig, override: bool | None, jobs: Sequence[Job],
             return PushOutcome((), cases=(_failure_case(cache, message, len(paths)),))
         log.warning("cache: %s", message)
         return PushOutcome((), notes=(f"cache: {message}",))
-    log.info("pushing %d paths (%s) to %s", len(paths), mode, cache.target)
+    log.info("pushing %s (%s) to %s", count(len(paths), "path"), mode, cache.target)
     started = time.monotonic()
     try:
         cache.policy.call(f"pushing to {cache.target}",
@@ -381,16 +382,16 @@ def push(config: CacheConfig, override: bool | None, jobs: Sequence[Job],
         log.error("cache: pushing to %s failed: %s", cache.target, mask(str(err)))
         return PushOutcome(paths, cases=(_failure_case(cache, str(err), len(paths),
                                                        time.monotonic() - started),))
-    note = f"cache: pushed {len(paths)} paths ({mode}) to {cache.target}"
+    note = f"cache: pushed {count(len(paths), 'path')} ({mode}) to {cache.target}"
     return PushOutcome(paths, notes=(note,))
 
 
-def _failure_case(cache: Cache, message: str, count: int, elapsed: float = 0.0) -> Case:
+def _failure_case(cache: Cache, message: str, paths: int, elapsed: float = 0.0) -> Case:
     text = mask(message)
     return Case(CACHE_CLASSNAME, "push", Status.FAILED, time=elapsed,
                 required=cache.config.required,
                 failure=Failure(FailureType.OTHER,
-                                f"push of {count} paths to {cache.target} failed: "
+                                f"push of {count(paths, 'path')} to {cache.target} failed: "
                                 f"{text.splitlines()[0] if text else 'no error text'}",
                                 log=text[-4000:],
                                 hint=None if cache.config.required else

@@ -30,6 +30,7 @@ from ci_nix.models import (
     attr_display,
 )
 from ci_nix.tools.nix import AttrPath, HelperAnswer, HelperResult, Nix, NixCommandError
+from ci_nix.words import count
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +137,8 @@ class _FlakeEvaluator:
             else:
                 cases.append(job_or_case)
         elapsed = time.monotonic() - started
-        log.info("evaluated %s: %d jobs, %d failures, %d evaluations in %.1fs", self.flake_id,
-                 len(jobs), len(cases), self.evaluations, elapsed)
+        log.info("evaluated %s: %s, %s, %s in %.1fs", self.flake_id, count(len(jobs), "job"),
+                 count(len(cases), "failure"), count(self.evaluations, "evaluation"), elapsed)
         return FlakeEval(self.target, tuple(jobs), tuple(cases), self.evaluations, elapsed)
 
     def stale_lock(self, lock: lockfile.Lock | None, declared: Sequence[str]) -> Failure | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ci_nix.errors import ConfigError
 from ci_nix.models import FLAKE_CASE, Case, Job, parse_attr
 from ci_nix.plan import Plan
+from ci_nix.words import count
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +117,8 @@ def entries(plan: Plan, runners: Mapping[str, Sequence[str]],
         groups = _by_flake_system(units)
         if len(groups) > cap:
             groups = _squeeze(groups, cap)
-        log.info("matrix: %d derivations in %d grouped entries (cap %d)", len(units),
-                 len(groups), cap)
+        log.info("matrix: %s in %s (cap %d)", count(len(units), "derivation"),
+                 count(len(groups), "grouped entry"), cap)
     result = []
     for system, members in groups:
         runner = runner_for(system, runners, defaults)

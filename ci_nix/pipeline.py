@@ -38,6 +38,7 @@ from ci_nix.report import github, gitlab, json_report, junit, text
 from ci_nix.tools import machines, proc
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import Nix
+from ci_nix.words import count
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation,
     progress.pending += planned.local
     if cancelled():
         return
-    log.info("building %d attributes", len(progress.pending))
+    log.info("building %s", count(len(progress.pending), "attribute"))
     nix = planned.nix  # with the workspace's and the command line's Nix options
     outcome = build_mod.build(nix, progress.pending, cancelled=cancelled)
     progress.pending = []
@@ -204,8 +205,8 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     cache_mod.open_cache(ws.config.cache, environ)
     # ci-nix.yaml's nix-options first, so the command line's --option overrides them.
     nix = nix.with_options((*ws.config.nix_options, *options.nix_options), options.eval_store)
-    log.info("workspace %s: %d repos, %d flakes (%s)", ws.root, len(ws.repos), len(ws.flakes),
-             nix.version)
+    log.info("workspace %s: %s, %s (%s)", ws.root, count(len(ws.repos), "repo"),
+             count(len(ws.flakes), "flake"), nix.version)
     # --only narrows detection rather than replacing it: a matrix job still builds a dependent
     # against the changed checkout (its overrides come from detection).
     detection = detect_mod.select(ws, git, all=options.all, base=options.base, head=options.head,
@@ -218,11 +219,11 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
 
     systems = options.systems or ws.config.systems or (nix.current_system,)
     selection = _selection(ws, tuple(systems), only)
-    log.info("evaluating %d flakes for %s", len(detection.targets), ", ".join(systems))
+    log.info("evaluating %s for %s", count(len(detection.targets), "flake"), ", ".join(systems))
     evals = evaluate_mod.evaluate(nix, detection.targets, selection, options.workers)
     # tests and benchmarks read this line: "evaluated N flakes with M Nix evaluations"
-    log.info("evaluated %d flakes with %d Nix evaluations", len(evals),
-             evaluate_mod.count_evaluations(evals))
+    log.info("evaluated %s with %s", count(len(evals), "flake"),
+             count(evaluate_mod.count_evaluations(evals), "Nix evaluation"))
     if only is not None:
         found = {(e.target.flake.id, name) for e in evals
                  for name in [j.name for j in e.jobs] + [c.name for c in e.cases]}
@@ -310,6 +311,8 @@ def write_reports(report: RunReport, options: Options,
     text.write(report, sys.stdout)
     if options.junit is not None:
         sys.stdout.write(f"JUnit report: {options.junit}\n")
+    if options.json is not None:
+        sys.stdout.write(f"JSON report: {options.json}\n")
     write_ci_reports(report, os.environ, comparison)
 
 

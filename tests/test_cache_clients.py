@@ -156,7 +156,7 @@ def test_attic_transient_failures_are_retried_and_logged(record: Path, caplog, m
     assert len(calls(record)) == 3 and outcome.cases == ()
     retries = [r for r in caplog.records if "retrying in" in r.getMessage()]
     assert len(retries) == 2 and "attempt 1 of 3" in retries[0].getMessage()
-    assert "pushed 1 paths" in outcome.notes[0]
+    assert "pushed 1 path " in outcome.notes[0]
 
 
 def test_attic_gives_up_after_bounded_attempts_and_reports(record: Path, monkeypatch) -> None:

@@ -31,7 +31,7 @@ from bench import generate  # noqa: E402
 
 
 def evaluations_logged(stderr: str) -> int:
-    match = re.search(r"evaluated \d+ flakes with (\d+) Nix evaluations", stderr)
+    match = re.search(r"evaluated \d+ flakes? with (\d+) Nix evaluations?", stderr)
     assert match, stderr
     return int(match[1])
 

@@ -12,14 +12,18 @@ from pathlib import Path
 
 from ci_nix import matrix, pipeline
 from ci_nix.commands.common import (
+    INTERRUPTED,
+    TOOL_ERROR,
     add_common,
     add_nix_options,
     add_selection,
+    exit_codes,
     nix_options,
     subparser,
 )
 from ci_nix.errors import CiNixError
 from ci_nix.report import matrix as writers
+from ci_nix.words import count
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -29,7 +33,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "derivation to build, each runnable as `ci-nix run ARGS`: a GitHub Actions matrix "
         f"(at most {matrix.GITHUB_CAP} entries, grouped per flake and system beyond that), a "
         "GitLab child pipeline, or JSON. Runners come from 'runners:' in ci-nix.yaml. In GitHub "
-        "Actions, --format github also writes `matrix=<json>` to $GITHUB_OUTPUT.")
+        "Actions, --format github also writes `matrix=<json>` to $GITHUB_OUTPUT.",
+        exit_codes((0, "the matrix was written (attributes that fail to evaluate get an entry "
+                    "too, whose job reports the error)"), (2, TOOL_ERROR), (130, INTERRUPTED)))
     add_selection(parser)
     parser.add_argument("--format", choices=("github", "gitlab", "json"), default="json",
                         help="output format (default: json)")
@@ -90,7 +96,7 @@ def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) ->
     if github and environ.get("GITHUB_ACTIONS") == "true" and output:
         with open(output, "a", encoding="utf-8") as out:
             out.write(writers.github_output_line(entries, prefix))
-    print(f"ci-nix: {len(entries)} matrix entries, {len(planned.jobs)} jobs, "
-          f"{len(planned.failures)} evaluation failures, {planned.evaluations} Nix evaluations",
-          file=sys.stderr)
+    print(f"ci-nix: {count(len(entries), 'matrix entry')}, {count(len(planned.jobs), 'job')}, "
+          f"{count(len(planned.failures), 'evaluation failure')}, "
+          f"{count(planned.evaluations, 'Nix evaluation')}", file=sys.stderr)
     return 0

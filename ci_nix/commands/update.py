@@ -8,12 +8,21 @@ import os
 from pathlib import Path
 
 from ci_nix import bots, update, workspace
-from ci_nix.commands.common import add_nix_options, add_path, nix_options, subparser
+from ci_nix.commands.common import (
+    INTERRUPTED,
+    TOOL_ERROR,
+    add_nix_options,
+    add_path,
+    exit_codes,
+    nix_options,
+    subparser,
+)
 from ci_nix.errors import ConfigError, WorkspaceError
 from ci_nix.forge import connect, resolve
 from ci_nix.mask import mask
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import Nix
+from ci_nix.words import count
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -22,7 +31,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "Update the flake inputs of this repo (all, or those named with --input), commit the "
         "new flake.lock files to the update branch, and open or update one merge request whose "
         "body lists what moved. With nothing left to update, the merge request is closed. "
-        "--config bots.yaml runs this for many repos, upstream flakes first.")
+        "--config bots.yaml runs this for many repos, upstream flakes first.",
+        exit_codes((0, "the merge request is up to date (opened, updated or closed), or the "
+                    "dry run printed what would move"),
+                   (1, "with a bots.yaml: at least one repo failed (the others were updated)"),
+                   (2, TOOL_ERROR + "; a forge or git push that fails"),
+                   (130, INTERRUPTED)))
     add_path(cmd)
     cmd.add_argument("--input", action="append", default=[], metavar="NAME", dest="inputs",
                      help="update only this input (repeatable; default: update.inputs, else all)")
@@ -63,7 +77,7 @@ def handle(args: argparse.Namespace) -> int:
             for outcome in result.outcomes:
                 _print(outcome, args.dry_run)
         failed = sum(result.error is not None for result in results)
-        print(f"{len(results)} repos: {len(results) - failed} ok, {failed} failed")
+        print(f"{count(len(results), 'repo')}: {len(results) - failed} ok, {failed} failed")
         if args.junit is not None:
             args.junit.write_text(bots.junit(results))
         return 1 if failed else 0

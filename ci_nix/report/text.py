@@ -6,21 +6,35 @@ from collections import Counter
 from typing import TextIO
 
 from ci_nix.models import RunReport, Status
+from ci_nix.words import count
 
 
 def write(report: RunReport, out: TextIO) -> None:
-    counts = Counter(case.status for case in report.cases)
     for case in report.cases:
         if case.status is Status.FAILED and case.failure is not None:
             out.write(f"FAIL {case.flake}#{case.name} [{case.failure.type.value}] "
                       f"{case.failure.message}\n")
             if case.failure.hint:
                 out.write(f"     hint: {case.failure.hint}\n")
-    skipped = Counter(case.skip_reason or "skipped" for case in report.cases
-                      if case.status is Status.SKIPPED)
     for note in report.notes:
         out.write(f"note: {note}\n")
-    reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
-    out.write(f"ci-nix: {len(report.cases)} attributes in {len(report.suites)} flakes: "
-              f"{counts[Status.PASSED]} passed, {counts[Status.FAILED]} failed, "
-              f"{counts[Status.SKIPPED]} skipped" + (f" ({reasons})" if reasons else "") + "\n")
+    if report.error is not None and not report.cases:
+        return  # the error line says it all; "0 attributes in 0 flakes" would only mislead
+    out.write(f"ci-nix: {totals(report)}\n")
+
+
+def totals(report: RunReport) -> str:
+    """`10 attributes in 2 flakes: 6 passed, 4 failed (2 eval, 2 build), 0 skipped`."""
+    counts = Counter(case.status for case in report.cases)
+    kinds = Counter(case.failure.type.value for case in report.cases
+                    if case.status is Status.FAILED and case.failure is not None)
+    skipped = Counter(case.skip_reason or "skipped" for case in report.cases
+                      if case.status is Status.SKIPPED)
+    return (f"{count(len(report.cases), 'attribute')} in {count(len(report.suites), 'flake')}: "
+            f"{counts[Status.PASSED]} passed, {counts[Status.FAILED]} failed{_breakdown(kinds)}, "
+            f"{counts[Status.SKIPPED]} skipped{_breakdown(skipped)}")
+
+
+def _breakdown(counter: Counter[str]) -> str:
+    return (" (" + ", ".join(f"{n} {what}" for what, n in sorted(counter.items())) + ")"
+            if counter else "")
