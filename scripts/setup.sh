@@ -15,9 +15,14 @@ if ((${#need[@]})); then
 fi
 
 [[ -x .venv/bin/python ]] || python3 -m venv .venv
+# ci-nix is installed editable: only a changed pyproject.toml needs pip again (its hash is kept)
+stamp=$(sha256sum pyproject.toml | cut -d' ' -f1)
+[[ -f .venv/setup.stamp && $(cat .venv/setup.stamp) == "$stamp" ]] && exit 0
+echo "setup: pip install -e '.[test]' into .venv (ci-nix and its test tools; log: .venv/pip.log)"
 # pip's output goes to a log, shown only when the install fails
 if ! .venv/bin/pip install -q --disable-pip-version-check -e '.[test]' >.venv/pip.log 2>&1; then
   tail -40 .venv/pip.log
   echo "setup: pip install failed; the whole log is in .venv/pip.log" >&2
   exit 1
 fi
+echo "$stamp" >.venv/setup.stamp

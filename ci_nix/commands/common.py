@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
 
 EXIT_CODES = """exit codes:
@@ -10,6 +11,16 @@ EXIT_CODES = """exit codes:
   1    at least one attribute failed
   2    ci-nix could not do its job (bad config or input, not a workspace, tool missing)
   130  interrupted (SIGINT), 143 terminated (SIGTERM); the report is still written"""
+
+TOOL_ERROR = "ci-nix could not do its job (bad config or input, not a workspace, tool missing)"
+INTERRUPTED = "interrupted (SIGINT), 143 terminated (SIGTERM)"
+
+
+def exit_codes(*codes: tuple[int, str]) -> str:
+    """An epilog listing the exit codes one command can really return."""
+    return "exit codes:\n" + "\n".join(
+        textwrap.fill(meaning, 79, initial_indent=f"  {code:<4} ", subsequent_indent=" " * 7)
+        for code, meaning in codes)
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -25,24 +36,28 @@ def add_path(parser: argparse.ArgumentParser) -> None:
                         help="workspace directory or a directory inside a repo (default: .)")
 
 
-def add_selection(parser: argparse.ArgumentParser) -> None:
+def add_selection(parser: argparse.ArgumentParser, *, system_help: str | None = None,
+                  only_help: str | None = None) -> None:
     add_path(parser)
     parser.add_argument("--all", action="store_true",
                         help="every flake, ignoring change detection")
     parser.add_argument("--base", metavar="REV",
                         help="compare against REV (default: from the CI environment)")
-    parser.add_argument("--head", metavar="REV", help="the revision under test (default: HEAD)")
+    parser.add_argument("--head", metavar="REV",
+                        help="the revision under test (default: the work tree, as Nix "
+                        "evaluates it, uncommitted changes to tracked files included)")
     parser.add_argument("--system", action="append", default=[], metavar="SYS",
-                        dest="systems", help="system to evaluate for (repeatable; default: "
-                        "'systems:' in ci-nix.yaml, else this machine's)")
+                        dest="systems", help=system_help or "system to evaluate for (repeatable; "
+                        "default: 'systems:' in ci-nix.yaml, else this machine's)")
     parser.add_argument("--only", action="append", default=[], metavar="FLAKE#ATTR",
-                        help="only this attribute, e.g. hosts#nixosConfigurations.web "
-                        "(repeatable; what one matrix job runs)")
+                        help=only_help or "only this attribute, e.g. "
+                        "hosts#nixosConfigurations.web (repeatable; what one matrix job runs)")
 
 
 def subparser(commands: argparse._SubParsersAction,  # type: ignore[type-arg]
-              name: str, help: str, description: str) -> argparse.ArgumentParser:
-    return commands.add_parser(name, help=help, description=description, epilog=EXIT_CODES,  # type: ignore[no-any-return]
+              name: str, help: str, description: str,
+              epilog: str = EXIT_CODES) -> argparse.ArgumentParser:
+    return commands.add_parser(name, help=help, description=description, epilog=epilog,  # type: ignore[no-any-return]
                                formatter_class=argparse.RawDescriptionHelpFormatter)
 
 

@@ -10,7 +10,14 @@ from typing import Any, TextIO
 
 from ci_nix import detect as detect_mod
 from ci_nix import workspace as workspace_mod
-from ci_nix.commands.common import add_common, add_selection, subparser
+from ci_nix.commands.common import (
+    INTERRUPTED,
+    TOOL_ERROR,
+    add_common,
+    add_selection,
+    exit_codes,
+    subparser,
+)
 from ci_nix.errors import SelectionError
 from ci_nix.models import Flake
 from ci_nix.tools.git import Git
@@ -22,8 +29,15 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         commands, "detect", "list the flakes a change affects, and why",
         "List the flakes the change from --base to --head affects (base and head default to the "
         "CI environment's), including flakes in other workspace repos that lock a changed one "
-        "in flake.lock. Without --head the work tree is compared, as Nix evaluates it.")
-    add_selection(parser)
+        "in flake.lock. Without --head the work tree is compared, as Nix evaluates it.",
+        exit_codes((0, "the affected flakes were listed (also when none is)"), (2, TOOL_ERROR),
+                   (130, INTERRUPTED)))
+    add_selection(
+        parser,
+        system_help="accepted so `run`, `matrix` and `detect` take the same flags; which flakes "
+        "a change affects does not depend on the system (repeatable)",
+        only_help="list only the flake FLAKE, even when the change does not affect it; the "
+        "attribute part is checked by `run` and `matrix`, not here (repeatable)")
     parser.add_argument("--json", action="store_true",
                         help='print {"flakes": [{"flake", "path", "reasons"}]} instead of text')
     add_common(parser)

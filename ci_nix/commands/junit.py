@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ci_nix import diagnose
-from ci_nix.commands.common import subparser
+from ci_nix.commands.common import INTERRUPTED, exit_codes, subparser
 from ci_nix.errors import CiNixError
 from ci_nix.models import Case, FailureType, RunReport, Status
 from ci_nix.report import junit, text
@@ -20,7 +20,10 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "Read logs of `nix build ... 2>&1` (plain text or --log-format internal-json, any Nix "
         "version or Lix) and write one JUnit test case per failing derivation or evaluation "
         "error, with the same types, messages and hints as `ci-nix run`. Exit 1 when a log "
-        "reports failures, 0 when none do, 2 when a log cannot be read.")
+        "reports failures, 0 when none do, 2 when a log cannot be read.",
+        exit_codes((0, "no log reports a failure"), (1, "at least one log reports a failure"),
+                   (2, "a log cannot be read, or the report cannot be written"),
+                   (130, INTERRUPTED)))
     parser.add_argument("logs", nargs="+", type=Path, metavar="LOG", help="captured Nix log")
     parser.add_argument("--output", "-o", type=Path, metavar="FILE",
                         help="write the JUnit XML here (default: standard output)")
