@@ -26,6 +26,7 @@ from ci_nix import lockfile, source
 from ci_nix.errors import SelectionError
 from ci_nix.models import Flake, Override, Repo, Target
 from ci_nix.tools.git import Git
+from ci_nix.words import count
 from ci_nix.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,8 @@ def detect(workspace: Workspace, git: Git, base: str | None, head: str | None,
     direct: dict[Flake, list[str]] = {}
     for repo, files in changed.items():
         kept = [name for name in files if not ignored(name, ignore)]
+        if len(kept) < len(files):
+            notes.append(_ignored_note(repo, [name for name in files if name not in kept]))
         for flake, reason in files_to_flakes(repo, workspace.flakes, kept):
             direct.setdefault(flake, []).append(reason)
         log.debug("%s: %d changed files, %d after ignore globs", repo.name, len(files), len(kept))
@@ -297,6 +300,14 @@ def files_to_flakes(repo: Repo, flakes: Iterable[Flake],
             result.extend((flake, f"changed {name} (outside every flake directory)")
                           for flake in own)
     return result
+
+
+def _ignored_note(repo: Repo, names: list[str]) -> str:
+    """Which changed files `ignore:` dropped, so a docs-only change that builds nothing says why."""
+    shown = ", ".join(names[:MAX_FILE_REASONS])
+    more = f" and {len(names) - MAX_FILE_REASONS} more" if len(names) > MAX_FILE_REASONS else ""
+    return f"{repo.name}: ignored {count(len(names), 'changed file')} matching 'ignore:': " \
+           f"{shown}{more}"
 
 
 def _cap(reasons: list[str]) -> list[str]:

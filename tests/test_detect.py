@@ -136,6 +136,9 @@ def test_docs_only_change_affects_nothing(monorepo: tuple[Path, str]) -> None:
     detection = run_detect(repo, base, "HEAD")
     assert detection.targets == ()
     assert len(detection.unaffected) == 4
+    # the user learns why nothing is built, file by file
+    assert detection.notes == ("mono: ignored 3 changed files matching 'ignore:': README.md, "
+                               "docs/index.txt, lib/NOTES.md",)
 
 
 def test_change_outside_flake_dirs_affects_every_flake_of_the_repo(tmp_path: Path) -> None:

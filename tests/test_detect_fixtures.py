@@ -95,3 +95,4 @@ def test_docs_only_change_builds_nothing(fixture_ws: Path, tmp_path: Path, cli) 
         skipped = case.find("skipped")
         assert skipped is not None and "unaffected" in skipped.get("message", "")
     assert "0 passed, 0 failed, 2 skipped" in run.stdout
+    assert "note: modules: ignored 1 changed file matching 'ignore:': README.md" in run.stdout
