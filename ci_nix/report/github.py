@@ -56,6 +56,21 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _position(case: Case) -> tuple[str, str]:
+    """(message, where): the position once, as a place in a named repo, not repeated after the
+    message that already ends with it."""
+    failure = case.failure
+    assert failure is not None
+    if not failure.file or failure.line is None:
+        return failure.message, ""
+    place = f"{failure.file}:{failure.line}"
+    if failure.column is not None:
+        place += f":{failure.column}"
+    message = failure.message.removesuffix(f" at {place}")
+    repo = case.flake.split("/", 1)[0]
+    return message, f" at `{place.replace(chr(96), chr(39))}` in repo {_md(repo)}"
+
+
 def write_summary(report: RunReport, out: TextIO) -> None:
     """The markdown for $GITHUB_STEP_SUMMARY: totals, failures with collapsible logs, skips."""
     counts = Counter(case.status for case in report.cases)
@@ -84,16 +99,17 @@ def write_summary(report: RunReport, out: TextIO) -> None:
         for case in report.failed:
             assert case.failure is not None
             failure = case.failure
-            where = (f" ({_md(failure.file)}:{failure.line})"
-                     if failure.file and failure.line is not None else "")
+            message, where = _position(case)
             out.write(f"- **{_md(case.flake)}#{_md(case.name)}** `{failure.type.value}`: "
-                      f"{_md(failure.message)}{where}\n")
+                      f"{_md(message)}{where}\n")
             if failure.hint:
                 out.write(f"  - hint: {_md(failure.hint)}\n")
             if failure.log:
+                # Indented to the list item's content, so the block renders inside the item.
                 log = failure.log[-SUMMARY_LOG_CHARS:].replace("```", "'''")
-                out.write(f"\n<details><summary>log tail</summary>\n\n```\n{log}\n```\n\n"
-                          "</details>\n\n")
+                body = "".join(f"  {line}\n" for line in log.splitlines())
+                out.write(f"\n  <details><summary>log tail</summary>\n\n  ```\n{body}  ```\n\n"
+                          "  </details>\n\n")
     skipped = Counter((c.skip_reason or "skipped").split(":")[0] for c in report.cases
                       if c.status is Status.SKIPPED)
     if skipped:
