@@ -142,7 +142,8 @@ def build(nix: Nix, jobs: Sequence[Job], *,
     for job in jobs:
         elapsed = buildlog.durations.get(job.drv_path, 0.0)
         base = dict(flake=job.flake, name=job.name, system=job.system, drv_path=job.drv_path,
-                    time=elapsed, machine=buildlog.machines.get(job.drv_path))
+                    time=elapsed, machine=buildlog.machines.get(job.drv_path)
+                    or (nix.remote_store if job.drv_path in buildlog.started else None))
         if all(path in valid for path in job.out_paths):
             cases.append(Case(status=Status.PASSED, **base))  # type: ignore[arg-type]
             continue

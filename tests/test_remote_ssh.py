@@ -45,7 +45,7 @@ FLAKE = """{
 # What sshd runs for Nix: the chroot's nix-store, which also claims aarch64-linux (the builder is
 # /bin/sh, so any "system" this machine can run works) to stand in for an aarch64 box.
 REMOTE_PROGRAM = """#!/bin/sh
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin NIX_MODERN_TOOL=nix-store
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin NIX_MODERN_TOOL={tool}
 export NIX_CONFIG="extra-platforms = aarch64-linux
 substituters =
 sandbox = false"
@@ -57,6 +57,7 @@ exec {nix_modern} "$@"
 class Builder:
     uri: str  # as Nix names it in "building … on …"
     line: str  # the `builders` entry
+    store: str  # the same machine as an ssh-ng:// store (`nix-daemon --stdio` over there)
     env: dict[str, str]  # NIX_SSHOPTS: the port
 
 
@@ -86,9 +87,10 @@ def ssh_builder(tmp_path: Path) -> Iterator[Builder]:
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ci-nix-test",
                         "-f", str(home / key)], check=True)
     (home / "authorized_keys").write_text((home / "client_key.pub").read_text())
-    remote = home / "remote-nix-store"
-    remote.write_text(REMOTE_PROGRAM.format(nix_modern=NIX_MODERN))
-    remote.chmod(0o755)
+    for tool in ("nix-store", "nix-daemon"):
+        (home / f"remote-{tool}").write_text(REMOTE_PROGRAM.format(nix_modern=NIX_MODERN,
+                                                                   tool=tool))
+        (home / f"remote-{tool}").chmod(0o755)
     port = _free_port()
     config = home / "sshd_config"
     config.write_text(
@@ -112,11 +114,13 @@ def ssh_builder(tmp_path: Path) -> Iterator[Builder]:
                 if time.monotonic() > deadline:
                     pytest.skip(f"sshd did not listen on 127.0.0.1:{port} within 10 s")
                 time.sleep(0.1)
-        uri = f"ssh://root@127.0.0.1?remote-program={remote}"
+        uri = f"ssh://root@127.0.0.1?remote-program={home / 'remote-nix-store'}"
         host_key = base64.b64encode((home / "host_key.pub").read_bytes()).decode()
         line = (f"{uri} x86_64-linux,aarch64-linux {home / 'client_key'} 2 1 - - {host_key}")
-        yield Builder(uri=uri, line=line, env={"NIX_SSHOPTS": f"-p {port}",
-                                               "CI_NIX_NIX": "nix"})
+        store = (f"ssh-ng://root@127.0.0.1?remote-program={home / 'remote-nix-daemon'}"
+                 f"&ssh-key={home / 'client_key'}&base64-ssh-public-host-key={host_key}")
+        yield Builder(uri=uri, line=line, store=store,
+                      env={"NIX_SSHOPTS": f"-p {port}", "CI_NIX_NIX": "nix"})
     finally:
         sshd.terminate()
         sshd.wait(timeout=10)
@@ -152,3 +156,22 @@ def test_build_happens_on_the_ssh_builder_and_comes_back(
         assert valid.returncode == 0, valid.stderr
         assert Path(out).read_text() == f"{nonce}-{props['system']}\n"
 
+
+
+def test_store_on_the_remote_with_evaluation_here(ssh_builder: Builder, tmp_path: Path,
+                                                  cli) -> None:
+    """--store ssh-ng://box --eval-store auto: evaluated here, built and kept over there."""
+    nonce = uuid.uuid4().hex
+    repo = flake_repo(tmp_path / "repo", FLAKE.replace("NONCE", nonce))
+    junit = tmp_path / "junit.xml"
+    result = cli("run", "--all", repo, "--system", "x86_64-linux", "--junit", junit,
+                 "--store", ssh_builder.store, "--eval-store", "auto", env=ssh_builder.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (case,) = ET.parse(junit).iter("testcase")
+    assert case.find("failure") is None and case.find("skipped") is None
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert props["machine"] == ssh_builder.store
+    (out,) = _outputs(props["drvPath"])
+    remote = MODERN_ROOT / out.lstrip("/")
+    assert remote.read_text() == f"{nonce}-x86_64-linux\n"
+    assert not Path(out).exists()  # it stays in the store that built it

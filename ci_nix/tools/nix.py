@@ -164,6 +164,18 @@ class Nix:
             new.__dict__["version"] = self.__dict__["version"]
         return new
 
+    def option(self, name: str) -> str | None:
+        """The value this Nix is given for a setting on the command line, if any."""
+        return dict(self.options).get(name)
+
+    @property
+    def remote_store(self) -> str | None:
+        """The `store` URL when it is another machine's store (`ssh-ng://box`): builds run there."""
+        store = self.option("store")
+        if not store or store.startswith(("/", "auto", "local", "daemon", "unix://", "file://")):
+            return None
+        return store
+
     def argv(self, args: Sequence[str]) -> list[str]:
         """The full argv of `nix ARGS` with the options every call gets."""
         args = list(args)
@@ -255,6 +267,15 @@ class Nix:
 
     def build(self, installables: Sequence[str], on_line: Callable[[str], None]) -> proc.Result:
         """One `nix build --keep-going` over all installables, streaming internal-json events."""
+        store = self.option("store")
+        if self.eval_store and store:
+            # The derivations were written to the eval store; before 2.13 (at least) `nix build`
+            # looks for a .drv installable in the build store only. Copy them there first.
+            drvs = [i.removesuffix("^*") for i in installables if ".drv" in i]
+            copied = self.run(["copy", "--from", self.eval_store, "--to", store, "--derivation",
+                               *drvs])
+            for line in copied.stderr.splitlines():
+                on_line(line)
         return proc.stream(
             self.argv(["build", "--keep-going", "--no-link", "--log-format", "internal-json",
                         *installables]),
