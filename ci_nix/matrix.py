@@ -121,7 +121,10 @@ def entries(plan: Plan, runners: Mapping[str, Sequence[str]],
                  count(len(groups), "grouped entry"), cap)
     result = []
     for system, members in groups:
-        runner = runner_for(system, runners, defaults)
+        # A system only the remote builders build goes to a runner like this one, which reaches
+        # them, unless 'runners:' names one for it.
+        via_builder = system in plan.remote_systems and system not in runners
+        runner = runner_for(plan.current_system if via_builder else system, runners, defaults)
         if require_runner and not runner:
             raise ConfigError(f"no runner for system {system}: map it to a runner label under "
                               "'runners:' in ci-nix.yaml")

@@ -28,6 +28,7 @@ class Plan:
     jobs: tuple[Job, ...]
     cases: tuple[Case, ...]
     nix: Nix = field(default_factory=Nix.from_env)  # with the run's Nix options: build with it
+    remote_systems: frozenset[str] = frozenset()  # buildable only on Nix's remote builders
 
     @property
     def evaluations(self) -> int:

@@ -57,3 +57,22 @@ def test_step_summary_has_a_built_on_column_when_a_builder_was_used() -> None:
     local = io.StringIO()
     github.write_summary(RunReport(REPORT.suites, REPORT.cases[1:]), local)
     assert "built on" not in local.getvalue()
+
+
+def test_matrix_sends_builder_only_systems_to_a_runner_that_reaches_the_builders() -> None:
+    from dataclasses import replace
+
+    from test_matrix import ARM, X86, job, make_plan
+
+    from ci_nix import matrix
+
+    plan = make_plan([job("a", "packages.aarch64-linux.x", ARM),
+                      job("a", "packages.riscv64-linux.x", "riscv64-linux")],
+                     buildable=(X86, ARM, "riscv64-linux"))
+    plan = replace(plan, remote_systems=frozenset({ARM, "riscv64-linux"}))
+    entries = matrix.entries(plan, {}, require_runner=True)
+    assert [(e.system, e.runner) for e in entries] == [(ARM, ("ubuntu-latest",)),
+                                                       ("riscv64-linux", ("ubuntu-latest",))]
+    # 'runners:' still wins
+    (arm, _) = matrix.entries(plan, {ARM: ("arm64",)})
+    assert arm.runner == ("arm64",)
