@@ -129,7 +129,8 @@ def with_packages(nix: Nix, comparison: Comparison, workers: int | None = None) 
             log.warning("%s#%s: cannot list the derivation closures: %s", attr.flake,
                         attr.attr, err)
             return attr
-        return replace(attr, packages=changes.package_changes(before, after))
+        size = _size_delta(nix, attr.base_drv, attr.head_drv)
+        return replace(attr, packages=changes.package_changes(before, after, size))
 
     with ThreadPoolExecutor(max_workers=workers or evaluate_mod.default_workers()) as pool:
         described = dict(zip(changed, pool.map(describe, changed), strict=True))
@@ -145,3 +146,17 @@ def head_commit(workspace: Workspace, git: Git, head: str | None) -> str | None:
     if any(not git.run(repo.path, ["diff", "--quiet", "HEAD", "--"]).ok for repo in repos):
         return None
     return git.commit(repos[0].path, "HEAD")
+
+
+def _size_delta(nix: Nix, base_drv: str, head_drv: str) -> int | None:
+    """Head's runtime closure size minus the base's, when both outputs are in the local store
+    (nothing is built or downloaded to find out)."""
+    try:
+        outputs = nix.output_paths([base_drv, head_drv])
+        before, after = outputs.get(base_drv, ()), outputs.get(head_drv, ())
+        if not before or not after or nix.valid_paths([*before, *after]) != {*before, *after}:
+            return None
+        return nix.closure_size(after) - nix.closure_size(before)
+    except NixCommandError as err:
+        log.debug("no closure size for %s: %s", head_drv, err)
+        return None

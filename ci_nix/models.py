@@ -186,6 +186,9 @@ class RunReport:
     cases: tuple[Case, ...]
     error: str | None = None  # set when ci-nix could not do its job
     notes: tuple[str, ...] = field(default=())
+    # what was compared ("base X (source), head Y") and why each flake was selected
+    compared: str | None = None
+    selected: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def failed(self) -> list[Case]:

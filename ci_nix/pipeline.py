@@ -103,6 +103,8 @@ class Progress:
     notes: list[str] = field(default_factory=list)
     pending: list[Job] = field(default_factory=list)  # evaluated, not yet decided
     comparison: changes_mod.Comparison | None = None  # with --skip-unchanged: vs the base
+    compared: str | None = None
+    selected: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
     def report(self, error: str | None = None) -> RunReport:
         why = "cancelled" if proc.cancelled() else "not built: ci-nix stopped before building"
@@ -112,7 +114,8 @@ class Progress:
         rank = {flake: i for i, flake in enumerate(self.suites)}
         cases.sort(key=lambda c: (rank.get(c.flake, len(rank)), c.name))
         return RunReport(suites=tuple(dict.fromkeys(self.suites)), cases=tuple(cases),
-                         error=error, notes=tuple(self.notes))
+                         error=error, notes=tuple(self.notes), compared=self.compared,
+                         selected=tuple(self.selected))
 
 
 def parse_only(values: tuple[str, ...]) -> frozenset[tuple[str, str]] | None:
@@ -212,6 +215,10 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     detection = detect_mod.select(ws, git, all=options.all, base=options.base, head=options.head,
                                   only={flake for flake, _ in only or ()}, environ=environ)
     progress.notes += detection.notes
+    if detection.base is not None:
+        progress.compared = (f"changes from the merge-base with {detection.base} to "
+                             f"{detection.head or 'the work tree'}")
+    progress.selected += [(t.flake.id, t.reasons) for t in detection.targets]
     progress.suites += [t.flake.id for t in detection.targets]
     progress.suites += [f.id for f, _ in detection.unaffected]
     progress.cases += [Case(flake.id, FLAKE_CASE, Status.SKIPPED, skip_reason=f"unaffected: {why}")

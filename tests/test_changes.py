@@ -157,3 +157,19 @@ def test_json_shape_and_markdown() -> None:
     out = io.StringIO()
     writers.write_text(result, out)
     assert "changed   hosts#a.web" in out.getvalue() and "a.db" not in out.getvalue()
+
+
+def test_run_summary_says_what_was_compared_and_why() -> None:
+    from ci_nix.models import RunReport
+    from ci_nix.report import github
+
+    report = RunReport(("modules", "hosts"), (), compared="changes from the merge-base with "
+                       "origin/main to the work tree",
+                       selected=(("modules", ("changed flake.nix",)),
+                                 ("hosts", ("depends on modules (input 'modules')",))))
+    out = io.StringIO()
+    github.write_summary(report, out)
+    text = out.getvalue()
+    assert "<summary>What was compared</summary>" in text
+    assert "merge-base with origin/main to the work tree" in text
+    assert "- **hosts**: depends on modules (input 'modules')" in text

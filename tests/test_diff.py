@@ -64,6 +64,8 @@ def test_library_bump_changes_one_host(fixture_ws: Path, tmp_path: Path, cli) ->
 
 def test_skip_unchanged_builds_only_what_changed(fixture_ws: Path, tmp_path: Path, cli) -> None:
     modules = fixture_ws / "modules"
+    web = "hosts#nixosConfigurations.web"
+    assert cli("run", modules, "--only", web).returncode == 0  # the base's web, built
     commit_edit(modules, OLD_GREETING, NEW_GREETING, "greeting 1.1")
     report = tmp_path / "run.json"
     result = cli("run", modules, "--base", "HEAD~1", "--skip-unchanged", "--json", report,
@@ -75,6 +77,12 @@ def test_skip_unchanged_builds_only_what_changed(fixture_ws: Path, tmp_path: Pat
     assert cases["nixosConfigurations.db"]["status"] == "skipped"
     assert cases["nixosConfigurations.db"]["skipped"].startswith("unchanged")
     assert "What changes" in result.stdout
+    # both webs are in the store now: the runtime closure's size delta is known (greeting's
+    # output shrinks from "hello from modules" to libgreet's "hi")
+    again = cli("diff", modules, "--base", "HEAD~1", "--only", web)
+    assert "3 derivations to rebuild, closure -16 B" in again.stdout, again.stdout
+    before = cli("diff", modules, "--base", "HEAD~1", "--only", "hosts#packages.x86_64-linux.motd")
+    assert "closure" not in before.stdout  # neither motd was built: no size to compare
 
 
 def test_a_base_that_no_longer_evaluates(fixture_ws: Path, tmp_path: Path, cli) -> None:

@@ -110,6 +110,13 @@ def write_summary(report: RunReport, out: TextIO) -> None:
                 body = "".join(f"  {line}\n" for line in log.splitlines())
                 out.write(f"\n  <details><summary>log tail</summary>\n\n  ```\n{body}  ```\n\n"
                           "  </details>\n\n")
+    if report.selected:
+        out.write("\n<details><summary>What was compared</summary>\n\n")
+        if report.compared:
+            out.write(f"{_md(report.compared)}\n\n")
+        for flake, reasons in report.selected:
+            out.write(f"- **{_md(flake)}**: {_md('; '.join(reasons) or 'selected')}\n")
+        out.write("\n</details>\n")
     skipped = Counter((c.skip_reason or "skipped").split(":")[0] for c in report.cases
                       if c.status is Status.SKIPPED)
     if skipped:

@@ -314,6 +314,13 @@ class Nix:
         return self.check(["path-info", "--derivation", "--recursive", path],
                           f"listing the closure of {path}", essential=True).split()
 
+    def closure_size(self, paths: Sequence[str]) -> int:
+        """Bytes in the runtime closure of valid store paths (each path counted once)."""
+        out = self.check(["path-info", "--recursive", "--json", *paths],
+                         "measuring a closure", essential=True)
+        return sum(int(entry.get("narSize") or 0)
+                   for entry in _path_info_entries(json.loads(out)))
+
     def flake_update(self, flake_dir: Path, inputs: Sequence[str] = ()) -> None:
         """Update the flake.lock in flake_dir: every input, or only those named."""
         if self.version.at_least(2, 19):
