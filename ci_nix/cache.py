@@ -12,11 +12,11 @@ import http.client
 import logging
 import os
 import re
+import socket
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -25,7 +25,7 @@ import tenacity
 
 from ci_nix import narinfo
 from ci_nix.config import CacheConfig
-from ci_nix.errors import ConfigError, ToolError
+from ci_nix.errors import Cancelled, ConfigError, ToolError
 from ci_nix.mask import mask, secret_from_env
 from ci_nix.models import Case, Failure, FailureType, Job, Status
 from ci_nix.plan import Plan
@@ -100,11 +100,13 @@ class RetryPolicy:
                         state.attempt_number, self.attempts, mask(str(error))[:300],
                         state.upcoming_sleep)
 
+        # A cancelled run does not retry, and its waits end at once (proc.sleep raises).
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.attempts) | tenacity.stop_after_delay(self.total),
             wait=tenacity.wait_random_exponential(multiplier=self.base, max=self.max_wait),
-            retry=tenacity.retry_if_exception(transient),
-            before_sleep=log_retry, reraise=True)
+            retry=tenacity.retry_if_exception(
+                lambda err: transient(err) and proc.cancelled() is None),
+            before_sleep=log_retry, sleep=proc.sleep, reraise=True)
         return retrying(lambda: attempt(max(1.0, self.total - (time.monotonic() - start))))
 
 
@@ -187,6 +189,17 @@ class _HttpCache:
                                 lambda _left: self.once(path),
                                 lambda err: isinstance(err, TransientError))
 
+    def abort(self) -> None:
+        """Cut every request in flight short (from another thread: on cancellation)."""
+        with self.lock:
+            connections = list(self.connections)
+        for conn in connections:
+            if conn.sock is not None:
+                try:
+                    conn.sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked recv; close() does not
+                except OSError:
+                    pass
+
     def close(self) -> None:
         for conn in self.connections:
             conn.close()
@@ -218,14 +231,60 @@ def query(substituter: str, paths: Iterable[str], token: str | None = None,
         return Query(frozenset(), f"cannot query {display_url(substituter)} (only http(s):// and "
                                   "file:// substituters can be asked); set cache.substituter")
     client = _HttpCache(substituter, token, policy)
+    remove_hook = proc.on_cancel(client.abort)
     try:
-        with ThreadPoolExecutor(max_workers=min(QUERY_WORKERS, len(wanted))) as pool:
-            answers = list(pool.map(client.has, wanted))
+        answers = _in_threads(client.has, wanted, QUERY_WORKERS)
     except (TransientError, CacheQueryError) as err:
         return Query(frozenset(), f"{display_url(substituter)}: {err}")
+    except Cancelled:
+        return Query(frozenset(), "cancelled")
     finally:
+        remove_hook()
         client.close()
     return Query(frozenset(p for p, has in zip(wanted, answers, strict=True) if has))
+
+
+def _in_threads(fn: Callable[[str], bool], items: Sequence[str], workers: int) -> list[bool]:
+    """fn over items, `workers` at a time; the first exception wins.
+
+    Daemon threads, not a pool: on cancellation the caller returns at once, and a thread still
+    stuck connecting to a cache that does not answer cannot hold up the exit.
+    """
+    results: list[bool | None] = [None] * len(items)
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    indices = iter(range(len(items)))
+    left = [len(items)]
+    done = threading.Event()
+
+    def work() -> None:
+        while True:
+            with lock:
+                index = next(indices, None)
+                if index is None or errors:
+                    return
+            try:
+                answer = fn(items[index])
+            except BaseException as err:  # handed to the caller
+                with lock:
+                    errors.append(err)
+                done.set()
+                return
+            with lock:
+                results[index] = answer
+                left[0] -= 1
+                if left[0] == 0:
+                    done.set()
+
+    for _ in range(min(workers, len(items))):
+        threading.Thread(target=work, daemon=True, name="ci-nix-cache-query").start()
+    while not done.wait(0.2):
+        signum = proc.cancelled()
+        if signum is not None:
+            raise Cancelled(signum)
+    if errors:
+        raise errors[0]
+    return [bool(result) for result in results]
 
 
 # --- the configured cache --------------------------------------------------------------------
@@ -303,6 +362,8 @@ def skip_cached(plan: Plan, environ: Mapping[str, str] = os.environ) -> tuple[Pl
     log.info("asking %s for %s of %s", display_url(cache.substituter),
              count(len(set(paths)), "output"), count(len(plan.jobs), "attribute"))
     answer = query(cache.substituter, paths, cache.token, cache.policy)
+    if proc.cancelled() is not None:
+        return plan, []  # the run reports every job as cancelled
     if answer.error is not None:
         log.warning("cache: %s; building everything", answer.error)
         return plan, [f"cache: could not query {answer.error}; built everything"]

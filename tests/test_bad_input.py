@@ -356,3 +356,46 @@ def test_a_pasted_token_with_a_trailing_newline_works_and_never_shows(
     assert result.returncode == 0, result.stderr
     assert seen, "the cache was asked, with the token in the header"
     assert "SENTINEL" not in result.stdout + result.stderr + (tmp_path / "r.xml").read_text()
+
+
+# --- a signal in the middle ------------------------------------------------------------------
+
+@pytest.mark.nix
+@pytest.mark.parametrize("fault", ["hang", "500"])
+def test_sigterm_while_the_cache_stalls_stops_within_seconds(tmp_path: Path, nix_bin: str,
+                                                             fault: str) -> None:
+    """Hung requests (30 s timeout, 4 attempts) and long retry waits (base 60 s) would keep a
+    run alive for minutes; cancellation reaches them."""
+    import signal
+    import sys
+    import time
+
+    from httpcache import BinaryCache
+
+    with BinaryCache() as server:
+        server.fail(fault, methods=["GET"])
+        repo = cached_repo(tmp_path, server.url)
+        junit = tmp_path / "r.xml"
+        proc = subprocess.Popen([sys.executable, "-m", "ci_nix", "run", "--all", str(repo),
+                                 "--junit", str(junit)], stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "CI_NIX_CACHE_RETRY_BASE": "60"})
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "asking" in line:
+                break
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not server.count("GET"):
+            time.sleep(0.1)
+        time.sleep(0.5)  # in the hung request, or in the wait before the next attempt
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+        elapsed = time.monotonic() - started
+        server.heal()
+    err = proc.stderr.read()
+    assert code == 143, err
+    assert elapsed < 10, f"took {elapsed:.1f}s to stop"
+    assert "Traceback" not in err
+    cases = {tc.get("name"): tc for tc in ET.parse(junit).iter("testcase")}
+    skipped = cases["packages.x86_64-linux.a"].find("skipped")
+    assert skipped is not None and skipped.get("message") == "cancelled"

@@ -21,6 +21,8 @@ log = logging.getLogger("ci_nix.proc")
 _children_lock = threading.Lock()
 _children: set[subprocess.Popen[bytes]] = set()
 _cancelled: list[int] = []  # the signal that cancelled this process, once one has
+_cancel_event = threading.Event()
+_cancel_hooks: list[Callable[[], None]] = []  # guarded by _children_lock
 
 
 @dataclass(frozen=True)
@@ -174,10 +176,39 @@ def _kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
 
 
 def cancel(signum: int, grace: float = 5.0) -> None:
-    """Refuse new (non-essential) commands and stop the running ones."""
+    """Refuse new (non-essential) commands, wake sleepers, run the cancel hooks (which cut
+    network calls short) and stop the running commands."""
     if not _cancelled:
         _cancelled.append(signum)
+    _cancel_event.set()
+    with _children_lock:
+        hooks = list(_cancel_hooks)
+    for hook in hooks:
+        try:
+            hook()
+        except Exception as err:  # a hook must not keep the others (or the children) running
+            log.debug("cancel hook failed: %s", err)
     terminate_all(grace)
+
+
+def on_cancel(hook: Callable[[], None]) -> Callable[[], None]:
+    """Call hook when the run is cancelled (at once if it already is); returns the remover."""
+    with _children_lock:
+        _cancel_hooks.append(hook)
+    if _cancelled:
+        hook()
+
+    def remove() -> None:
+        with _children_lock:
+            if hook in _cancel_hooks:
+                _cancel_hooks.remove(hook)
+    return remove
+
+
+def sleep(seconds: float) -> None:
+    """time.sleep that a cancellation ends early, raising Cancelled (for retry waits)."""
+    if _cancel_event.wait(max(0.0, seconds)):
+        raise Cancelled(_cancelled[0])
 
 
 def cancelled() -> int | None:
