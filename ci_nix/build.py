@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from ci_nix import diagnose
 from ci_nix.models import Case, Failure, FailureType, Job, Status
 from ci_nix.tools import machines, nixlog
-from ci_nix.tools.nix import Nix
+from ci_nix.tools.nix import Nix, NixCommandError, last_error_line
 from ci_nix.words import count
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,17 @@ class BuildLog:
 
 def _hint(error: diagnose.BuildError) -> str | None:
     return error.diagnosis.hint if error.diagnosis is not None else None
+
+
+def _valid_outputs(nix: Nix, jobs: Sequence[Job]) -> tuple[set[str], str | None]:
+    """The valid outputs; with `--store` on another machine that cannot be reached: none, and
+    a message naming that store (each job fails with it, rather than the run stopping)."""
+    try:
+        return nix.valid_paths(path for job in jobs for path in job.out_paths), None
+    except NixCommandError as err:
+        if nix.remote_store is None:
+            raise
+        return set(), f"remote store {nix.remote_store} failed: {last_error_line(err.stderr)}"
 
 
 def _name_builders(failure: Failure, system: str, builders: tuple[machines.Machine, ...],
@@ -129,7 +140,7 @@ def build(nix: Nix, jobs: Sequence[Job], *,
         return BuildOutcome((), ())
     drvs = sorted({job.drv_path for job in jobs})  # same drvPath: built once, reported under each
     result = nix.build([nix.drv_installable(drv) for drv in drvs], buildlog.feed)
-    valid = nix.valid_paths(path for job in jobs for path in job.out_paths)
+    valid, store_down = _valid_outputs(nix, jobs)
     # a message naming an output path (a remote `nix-store --serve` build) is its job's
     by_output = {path: job.drv_path for job in jobs for path in job.out_paths}
     for name in [n for n in buildlog.errors if n in by_output]:
@@ -178,6 +189,8 @@ def build(nix: Nix, jobs: Sequence[Job], *,
                                       "naming this derivation",
                               log=diagnose.tail(buildlog.other), drv=job.drv_path)
         failure = _name_builders(failure, job.system, nix.builders, buildlog.builder_errors)
+        if store_down is not None:
+            failure = replace(failure, type=FailureType.OTHER, message=store_down)
         cases.append(Case(status=Status.FAILED, failure=failure, **base))  # type: ignore[arg-type]
     built = tuple(sorted(buildlog.durations))
     # Same words as the summary's totals, so the two lines can be compared.

@@ -64,3 +64,16 @@ def test_a_builder_that_is_down_fails_by_name(tmp_path: Path, nix_bin: str, cli)
     assert f"remote builder for {ARM} failed: {DOWN}:" in failure.get("message")
     assert "builder.invalid" in failure.get("message")  # ssh's own reason
     assert f"nix store ping --store {DOWN}" in failure.text
+
+
+def test_a_remote_store_that_is_down_fails_each_attribute_by_name(tmp_path: Path, nix_bin: str,
+                                                                  cli) -> None:
+    repo, junit = _repo(tmp_path), tmp_path / "junit.xml"
+    store = "ssh-ng://nobody@builder.invalid"
+    result = cli("run", "--all", repo, "--junit", junit, "--store", store, "--eval-store", "auto")
+    assert result.returncode == 1, result.stderr
+    (case,) = ET.parse(junit).iter("testcase")
+    failure = case.find("failure")
+    assert failure.get("type") == "other"
+    assert failure.get("message").startswith(f"remote store {store} failed: ")
+    assert "builder.invalid" in failure.text  # ssh's own reason, from the log
