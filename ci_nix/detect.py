@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
@@ -385,6 +385,12 @@ class _Resolver:
         if repo is None:
             return None
         return self.flakes.get((repo.path.resolve(), subdir))
+
+
+def workspace_flake_of(workspace: Workspace,
+                       git: Git) -> Callable[[lockfile.Node, Flake], Flake | None]:
+    """(lock node, the flake whose lock it is) -> the workspace flake it refers to, or None."""
+    return _Resolver(workspace, git).flake
 
 
 def lock_edges(workspace: Workspace, git: Git) -> list[Edge]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -65,6 +65,7 @@ class Diagnosis:
     file: str | None = None  # relative to the flake source (= the repo for git flakes)
     line: int | None = None
     column: int | None = None
+    repo: str | None = None  # the workspace repo `file` is in, where known
     specified: str | None = None  # hash mismatch
     got: str | None = None
     hint: str | None = None
@@ -72,7 +73,21 @@ class Diagnosis:
 
     def failure(self) -> Failure:
         return Failure(type=self.type, message=self.message, log=self.log, drv=self.drv,
-                       hint=self.hint, file=self.file, line=self.line, column=self.column)
+                       hint=self.hint, file=self.file, line=self.line, column=self.column,
+                       repo=self.repo)
+
+
+@dataclass(frozen=True)
+class SourceTree:
+    """A store path an evaluation reads Nix files from, and the workspace repo they are from.
+
+    The flake's own source, its inputs as locked and as overridden with workspace checkouts:
+    /nix/store/<hash>-source/<rel> is <rel> in `repo`. repo None: outside the workspace
+    (nixpkgs, any other input), where no user of this workspace can change anything.
+    """
+
+    store_path: str
+    repo: str | None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,9 +379,11 @@ class _Pos:
     column: int
     store_hash: str | None
     rel: str | None  # path inside a /nix/store/...-source tree
+    repo: str | None = None  # the workspace repo that tree is, when the sources say so
 
 
-def _positions(lines: list[str]) -> list[_Pos]:
+def _positions(lines: list[str], sources: Sequence[SourceTree] = ()) -> list[_Pos]:
+    repos = {_store_hash(tree.store_path): tree.repo for tree in sources}
     found = []
     for index, text in enumerate(lines):
         for m in _POS.finditer(text):
@@ -376,7 +393,8 @@ def _positions(lines: list[str]) -> list[_Pos]:
             source = _SOURCE.match(path)
             found.append(_Pos(index, path, int(m["line"]), int(m["col"]),
                               source["hash"] if source else None,
-                              (source["rel"] or "/").lstrip("/") if source else None))
+                              (source["rel"] or "/").lstrip("/") if source else None,
+                              repos.get(source["hash"]) if source else None))
     # ci-nix's own helper flake: a source tree with eval.nix; none of its positions help anyone
     helper = {p.store_hash for p in found if p.rel == "eval.nix"}
     return [p for p in found if p.store_hash is None or p.store_hash not in helper]
@@ -403,23 +421,32 @@ def _message(lines: list[str]) -> tuple[int, str]:
     return (len(lines) - 1, rest[-1] if rest else "evaluation failed")
 
 
-def _choose_position(positions: list[_Pos], message_at: int, flake: Flake | None) -> _Pos | None:
+def _choose_position(positions: list[_Pos], message_at: int, flake: Flake | None,
+                     sources: Sequence[SourceTree] = ()) -> _Pos | None:
     """The position that says most: right after the message, else the innermost trace frame.
 
-    With a flake known, a position outside its repo (nixpkgs, another input) gives way to the
-    innermost one inside the repo, which is where the user can change something.
+    With a flake known, a position outside the user's code (nixpkgs, another input) gives way
+    to the innermost one inside it, which is where the user can change something. With the
+    flake's sources known, the user's code is every workspace repo, each store tree mapped to
+    the repo it came from; without them, a file of the flake's repo at the same relative path.
     """
     after = [p for p in positions if p.index >= message_at]
     before = [p for p in positions if p.index < message_at]
     ordered = after[:1] + list(reversed(before)) + after[1:]
     if not ordered:
         return None
+    if sources:
+        return next((pos for pos in ordered if pos.repo is not None), None)
     if flake is None:
         return ordered[0]
     for pos in ordered:
         if pos.rel is not None and (flake.repo.path / pos.rel).is_file():
             return pos
     return None
+
+
+def _store_hash(store_path: str) -> str:
+    return store_path.removeprefix("/nix/store/").split("-", 1)[0]
 
 
 def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, str, str | None]:
@@ -454,8 +481,14 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, str, str | 
     return FailureType.EVAL, "error", None
 
 
-def diagnose_eval(stderr: str, flake: Flake | None = None) -> Diagnosis:
-    """An evaluation error (a failed `nix eval` or the eval part of `nix build`)."""
+def diagnose_eval(stderr: str, flake: Flake | None = None,
+                  sources: Sequence[SourceTree] = ()) -> Diagnosis:
+    """An evaluation error (a failed `nix eval` or the eval part of `nix build`).
+
+    sources: the store trees the flake's evaluation reads (`ci_nix.sources`); with them a
+    position is placed in the workspace repo it is really in, and one in another repo of the
+    workspace is shown as `<repo>/<file>:<line>`.
+    """
     lines = [line for line in strip_noise(stderr) if line.strip() or True]
     while lines and not lines[-1].strip():
         lines.pop()
@@ -489,12 +522,18 @@ def diagnose_eval(stderr: str, flake: Flake | None = None) -> Diagnosis:
     if "condition of the assertion" in "\n".join(lines) and "assertion" not in message:
         cond = re.search(r"condition of the assertion '(.*)'", "\n".join(lines))
         message = f"assertion '{cond[1]}' failed: {message}" if cond else message
-    pos = _choose_position(_positions(lines), at, flake)
+    pos = _choose_position(_positions(lines, sources), at, flake, sources)
+    repo = None
     if pos is not None and file is None:
         file, line_no, column = pos.rel if pos.rel is not None else pos.path, pos.line, pos.column
-    where = f" at {file}:{line_no}:{column}" if line_no is not None else ""
+        repo = pos.repo
+    shown = file
+    if repo is not None and flake is not None and repo != flake.repo.name:
+        shown = f"{repo}/{file}"  # another repo of the workspace
+    where = f" at {shown}:{line_no}:{column}" if line_no is not None else ""
     return Diagnosis(kind_type, kind, _one_line(message + where), file=file, line=line_no,
-                     column=column, hint=hint, log=tail(_without_helper_frames(lines)))
+                     column=column, repo=repo, hint=hint,
+                     log=tail(_without_helper_frames(lines)))
 
 
 _DOWNLOAD = re.compile(rf"unable to download {_Q}(?P<url>[^'’]+){_QE}(?::\s*(?P<reason>[^\n;]*))?")
@@ -527,9 +566,10 @@ def _without_helper_frames(lines: list[str]) -> list[str]:
     return [line for frame in kept for line in frame]
 
 
-def eval_failure(stderr: str, flake: Flake | None = None) -> Failure:
-    """An evaluation error from a failed `nix eval`."""
-    return diagnose_eval(stderr, flake).failure()
+def eval_failure(stderr: str, flake: Flake | None = None,
+                 sources: Sequence[SourceTree] = ()) -> Failure:
+    """An evaluation error from a failed `nix eval` (see diagnose_eval for sources)."""
+    return diagnose_eval(stderr, flake, sources).failure()
 
 
 def simple_eval_failure(message: str) -> Failure:

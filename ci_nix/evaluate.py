@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -63,17 +63,27 @@ def default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
+# target -> the store trees its evaluation reads, each with its workspace repo (origins.Origins.of)
+SourcesOf = Callable[[Target], Sequence[diagnose.SourceTree]]
+
+
 def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
-             workers: int | None = None) -> list[FlakeEval]:
-    """Evaluate all targets in parallel (bounded), in the order given."""
+             workers: int | None = None, sources: SourcesOf | None = None) -> list[FlakeEval]:
+    """Evaluate all targets in parallel (bounded), in the order given.
+
+    sources: where each target's store trees come from, asked only for an error that points
+    into one; it places positions in the right workspace repo.
+    """
     with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
-        return list(pool.map(lambda target: _FlakeEvaluator(nix, target, selection).run(),
-                             targets))
+        return list(pool.map(
+            lambda target: _FlakeEvaluator(nix, target, selection, sources).run(), targets))
 
 
 class _FlakeEvaluator:
-    def __init__(self, nix: Nix, target: Target, selection: Selection) -> None:
+    def __init__(self, nix: Nix, target: Target, selection: Selection,
+                 sources: SourcesOf | None = None) -> None:
         self.nix, self.target, self.selection = nix, target, selection
+        self.sources = sources
         self.flake_id = target.flake.id
         self.evaluations = 0
         self._lock = threading.Lock()
@@ -114,7 +124,7 @@ class _FlakeEvaluator:
                     results = self.bisect(list(listing.attrs), known_failing=True)
         except NixCommandError as err:
             # Not even the attribute names: flake.nix or flake.lock is broken.
-            failure = diagnose.eval_failure(err.stderr, self.target.flake)
+            failure = self.failure(err.stderr)
             cases.append(Case(self.flake_id, FLAKE_CASE, Status.FAILED, failure=failure,
                               time=time.monotonic() - started))
             return FlakeEval(self.target, (), tuple(cases), self.evaluations,
@@ -172,6 +182,10 @@ class _FlakeEvaluator:
                 return list(self.call(select=[list(p) for p in paths]).results)
             except NixCommandError as err:
                 if len(paths) == 1:
+                    if diagnose.diagnose_eval(err.stderr).line is None:
+                        # Nix 2.26 gives an uncatchable error (a type error) no position
+                        # without the trace: ask again with it
+                        return [self.strict(paths[0])]
                     return [HelperResult(paths[0], stderr=err.stderr)]
         middle = len(paths) // 2
         left = self.bisect(paths[:middle], known_failing=False)
@@ -179,6 +193,11 @@ class _FlakeEvaluator:
         # right half, so evaluating that half as a whole would only fail again.
         right_fails = not any(result.failed for result in left)
         return left + self.bisect(paths[middle:], known_failing=right_fails)
+
+    def failure(self, stderr: str) -> Failure:
+        """The failure an evaluation error is, placed in the workspace repo it points into."""
+        trees = self.sources(self.target) if self.sources and "-source/" in stderr else ()
+        return diagnose.eval_failure(stderr, self.target.flake, trees)
 
     def strict(self, path: AttrPath) -> HelperResult:
         """Evaluate one path without tryEval, to get the error text tryEval swallows."""
@@ -192,7 +211,7 @@ class _FlakeEvaluator:
         name = attr_display(result.path)
         if result.stderr is not None:
             return Case(self.flake_id, name, Status.FAILED,
-                        failure=diagnose.eval_failure(result.stderr, self.target.flake))
+                        failure=self.failure(result.stderr))
         if result.error is not None or result.drv_path is None:
             return Case(self.flake_id, name, Status.FAILED, failure=diagnose.simple_eval_failure(
                 result.error or "evaluated to no derivation path"))

@@ -135,9 +135,10 @@ class Failure:
     log: str = ""  # tail of the relevant log, plain text
     drv: str | None = None
     hint: str | None = None
-    file: str | None = None  # repo-relative where known
+    file: str | None = None  # relative to `repo` (the failing flake's repo when None)
     line: int | None = None
     column: int | None = None
+    repo: str | None = None  # the workspace repo `file` is in, where ci-nix could tell
 
 
 class Status(StrEnum):
@@ -189,6 +190,8 @@ class RunReport:
     # what was compared ("base X (source), head Y") and why each flake was selected
     compared: str | None = None
     selected: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # the workspace repo CI checked out (the primary repo): annotations point only into it
+    checkout: str | None = None
 
     @property
     def failed(self) -> list[Case]:

@@ -21,6 +21,7 @@ from ci_nix import comment as comment_mod
 from ci_nix import detect as detect_mod
 from ci_nix import diff as diff_mod
 from ci_nix import evaluate as evaluate_mod
+from ci_nix import origins as origins_mod
 from ci_nix import workspace as workspace_mod
 from ci_nix.errors import Cancelled, CiNixError, SelectionError
 from ci_nix.models import (
@@ -105,6 +106,7 @@ class Progress:
     comparison: changes_mod.Comparison | None = None  # with --skip-unchanged: vs the base
     compared: str | None = None
     selected: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    checkout: str | None = None  # the primary repo's name
 
     def report(self, error: str | None = None) -> RunReport:
         why = "cancelled" if proc.cancelled() else "not built: ci-nix stopped before building"
@@ -115,7 +117,7 @@ class Progress:
         cases.sort(key=lambda c: (rank.get(c.flake, len(rank)), c.name))
         return RunReport(suites=tuple(dict.fromkeys(self.suites)), cases=tuple(cases),
                          error=error, notes=tuple(self.notes), compared=self.compared,
-                         selected=tuple(self.selected))
+                         selected=tuple(self.selected), checkout=self.checkout)
 
 
 def parse_only(values: tuple[str, ...]) -> frozenset[tuple[str, str]] | None:
@@ -199,6 +201,7 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     git = Git.from_env(environ)
     only = parse_only(options.only)
     ws = workspace_mod.load(options.path, git, options.config_file)
+    progress.checkout = ws.primary.name if ws.primary is not None else None
     if only is not None:
         unknown = sorted({flake for flake, _ in only} - {f.id for f in ws.flakes})
         if unknown:
@@ -227,7 +230,10 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     systems = options.systems or ws.config.systems or (nix.current_system,)
     selection = _selection(ws, tuple(systems), only)
     log.info("evaluating %s for %s", count(len(detection.targets), "flake"), ", ".join(systems))
-    evals = evaluate_mod.evaluate(nix, detection.targets, selection, options.workers)
+    # an evaluation error's position belongs to the repo its store tree came from
+    origins = origins_mod.Origins(nix, detect_mod.workspace_flake_of(ws, git))
+    evals = evaluate_mod.evaluate(nix, detection.targets, selection, options.workers,
+                                  sources=origins.of)
     # tests and benchmarks read this line: "evaluated N flakes with M Nix evaluations"
     log.info("evaluated %s with %s", count(len(evals), "flake"),
              count(evaluate_mod.count_evaluations(evals), "Nix evaluation"))

@@ -77,3 +77,25 @@ def test_red_fixture_run_annotates_and_summarises(fixture_ws: Path, tmp_path: Pa
     md = summary.read_text()
     assert md.startswith("## ❌ ci-nix: 4 failed, 6 passed, 0 skipped")
     assert "expected ';' before" in md and "eval.nix" not in md
+
+
+def test_a_file_of_another_workspace_repo_is_not_annotated_in_the_checked_out_one() -> None:
+    cross = Failure(FailureType.EVAL, "cannot coerce an integer to a string at "
+                    "modules/flake.nix:9:42", file="flake.nix", line=9, column=42,
+                    repo="modules")
+    own = Failure(FailureType.EVAL, "attribute 'nope' missing at flake.nix:7:13",
+                  file="flake.nix", line=7, column=13, repo="hosts")
+    report = RunReport(("hosts",), (
+        Case("hosts", "packages.x86_64-linux.db", Status.FAILED, failure=cross),
+        Case("hosts", "packages.x86_64-linux.own", Status.FAILED, failure=own),
+    ), checkout="hosts")
+    out = io.StringIO()
+    github.write_annotations(report, out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("::error title=eval%3A hosts#packages.x86_64-linux.db::")
+    assert "modules/flake.nix:9:42" in lines[0]
+    assert lines[1].startswith("::error file=flake.nix,line=7,col=13,title=")
+    md = io.StringIO()
+    github.write_summary(report, md)
+    assert "at `flake.nix:9:42` in repo modules" in md.getvalue()
+    assert "modules/flake.nix" not in md.getvalue()  # said once, as a place in a named repo

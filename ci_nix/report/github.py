@@ -19,12 +19,16 @@ def _prop(text: str) -> str:
     return _data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def annotation(case: Case) -> str:
-    """One `::error` line for a failed case; with file/line/col where it is a place in the repo."""
+def annotation(case: Case, checkout: str | None = None) -> str:
+    """One `::error` line for a failed case; with file/line/col where it is a place in the repo
+    CI checked out (without one known: the failing flake's repo). A file of another workspace
+    repo is named in the message only: GitHub would pin it on the same path in this one."""
     assert case.failure is not None
     failure = case.failure
     props = []
-    if failure.file and failure.line is not None:
+    if failure.repo is not None and failure.repo != (checkout or case.flake.split("/", 1)[0]):
+        pass
+    elif failure.file and failure.line is not None:
         props += [f"file={_prop(failure.file)}", f"line={failure.line}"]
         if failure.column is not None:
             props.append(f"col={failure.column}")
@@ -38,7 +42,7 @@ def annotation(case: Case) -> str:
 def write_annotations(report: RunReport, out: TextIO) -> None:
     """Annotations, then each failure's log tail in a collapsed `::group::`."""
     for case in report.failed:
-        out.write(annotation(case) + "\n")
+        out.write(annotation(case, report.checkout) + "\n")
     for case in report.failed:
         assert case.failure is not None
         if not case.failure.log:
@@ -66,8 +70,10 @@ def _position(case: Case) -> tuple[str, str]:
     place = f"{failure.file}:{failure.line}"
     if failure.column is not None:
         place += f":{failure.column}"
-    message = failure.message.removesuffix(f" at {place}")
-    repo = case.flake.split("/", 1)[0]
+    own = case.flake.split("/", 1)[0]
+    repo = failure.repo or own
+    # the message names a file of another workspace repo with that repo's name
+    message = failure.message.removesuffix(f" at {place}" if repo == own else f" at {repo}/{place}")
     return message, f" at `{place.replace(chr(96), chr(39))}` in repo {_md(repo)}"
 
 

@@ -17,7 +17,7 @@ def case_dict(case: Case) -> dict[str, Any]:
         f = case.failure
         data["failure"] = {"type": f.type.value, "message": f.message, "log": f.log,
                            "drv": f.drv, "hint": f.hint, "file": f.file, "line": f.line,
-                           "column": f.column}
+                           "column": f.column, "repo": f.repo}
     if case.skip_reason is not None:
         data["skipped"] = case.skip_reason
     if not case.required:

@@ -28,8 +28,12 @@ def _case(case: Case) -> junit_xml.TestCase:
 
 def _properties(case: Case) -> list[tuple[str, str]]:
     props = [("drvPath", case.drv_path), ("system", case.system), ("machine", case.machine)]
-    if case.failure is not None and case.failure.file:
-        where = case.failure.file + (f":{case.failure.line}" if case.failure.line else "")
+    failure = case.failure
+    if failure is not None and failure.file:
+        # a file of another workspace repo than the flake's is named with its repo
+        other = failure.repo is not None and failure.repo != case.flake.split("/", 1)[0]
+        where = (f"{failure.repo}/" if other else "") + failure.file
+        where += f":{failure.line}" if failure.line else ""
         props.append(("file", where))
     return [(name, value) for name, value in props if value]
 
