@@ -96,3 +96,22 @@ def test_option_reaches_every_nix_call(tmp_path: Path, nix_bin: str, cli) -> Non
     assert result.returncode == 0, result.stderr
     lines = _nix_lines(result.stderr)
     assert all("--option max-silent-time 77 --option max-jobs 1" in line for line in lines), lines
+
+
+@pytest.mark.nix
+def test_option_reaches_the_update_commands(tmp_path: Path, nix_bin: str, cli) -> None:
+    import make_workspace
+
+    up = flake_repo(tmp_path / "up", "{ outputs = { self }: { }; }\n")
+    url = f"git+file://{up}?ref=main"
+    down = flake_repo(tmp_path / "down",
+                      f'{{ inputs.up.url = "{url}";\n  outputs = {{ self, up }}: {{ }}; }}\n')
+    make_workspace.lock(down, {"up": up})
+    make_workspace.git(down, "add", "flake.lock")
+    make_workspace.git(down, "commit", "-qm", "lock")
+    make_workspace.git(down, "remote", "add", "origin", str(up))  # any URL: --dry-run pushes none
+    result = cli("update", down, "--dry-run", "-v", "--option", "max-silent-time", "77")
+    assert result.returncode == 0, result.stderr
+    updates = [line for line in _nix_lines(result.stderr) if " flake " in line]
+    assert updates and all("--option max-silent-time 77" in line for line in updates), \
+        result.stderr
