@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 from ci_nix.build import BuildLog
 from ci_nix.models import Case, RunReport, Status
-from ci_nix.report import github, junit
+from ci_nix.report import github, json_report, junit
 
 DRV = "/nix/store/0c3i5g0x8a3b1w0v5y8z7k9l2m4n6p1q-hello.drv"
 
@@ -47,6 +47,13 @@ def test_junit_names_the_machine_only_for_remote_builds() -> None:
              for case in ET.fromstring(out.getvalue()).iter("testcase")]
     assert props[0]["machine"] == "ssh://arm"
     assert "machine" not in props[1]
+
+
+def test_json_report_names_the_machine() -> None:
+    out = io.StringIO()
+    json_report.write(REPORT, out)
+    cases = json.loads(out.getvalue())["cases"]
+    assert [c.get("machine") for c in cases] == ["ssh://arm", None, None]
 
 
 def test_step_summary_has_a_built_on_column_when_a_builder_was_used() -> None:

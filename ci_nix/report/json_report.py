@@ -18,6 +18,8 @@ def case_dict(case: Case) -> dict[str, Any]:
         data["failure"] = {"type": f.type.value, "message": f.message, "log": f.log,
                            "drv": f.drv, "hint": f.hint, "file": f.file, "line": f.line,
                            "column": f.column, "repo": f.repo}
+    if case.machine is not None:
+        data["machine"] = case.machine  # built on this remote builder / in this remote store
     if case.skip_reason is not None:
         data["skipped"] = case.skip_reason
     if not case.required:
