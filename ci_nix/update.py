@@ -7,8 +7,11 @@ import enum
 import logging
 import os
 import re
+import shutil
+import tempfile
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -20,6 +23,7 @@ from ci_nix.config import UpdateConfig
 from ci_nix.errors import ConfigError, ForgeError
 from ci_nix.forge import Forge
 from ci_nix.mask import add_secret
+from ci_nix.source import Repository
 from ci_nix.tools.git import Git, GitError
 from ci_nix.tools.nix import Nix
 
@@ -143,18 +147,57 @@ def input_names(repo: Path, dirs: list[str]) -> list[str]:
     return names
 
 
-def update_locks(nix: Nix, target: UpdateTarget, dirs: list[str],
-                 inputs: tuple[str, ...]) -> LockUpdate:
-    """Run the Nix update in each flake, read the new locks, and put the old ones back.
+@contextmanager
+def private_checkout(git: Git, repo: Path) -> Iterator[tuple[Path, str]]:
+    """A detached worktree of the repo's HEAD in a temporary directory: (its path, HEAD).
 
-    The work tree is left as it was: the result travels as file contents to a commit.
+    Nix updates the locks there, so the user's tree is never written and two runs on one
+    checkout cannot read each other's half-updated flake.lock.
+    """
+    head = git.check(repo, ["rev-parse", "--verify", "HEAD^{commit}"]).strip()
+    # ignore_cleanup_errors: a Nix that runs in its own mount namespace (a chroot store) can
+    # keep the directory busy for a moment after it exits; a leftover temp dir is harmless.
+    with tempfile.TemporaryDirectory(prefix="ci-nix-update-", ignore_cleanup_errors=True) as tmp:
+        work = Path(tmp) / "checkout"
+        git.check(repo, ["worktree", "add", "--quiet", "--detach", str(work), head])
+        try:
+            yield work, head
+        finally:
+            if not git.run(repo, ["worktree", "remove", "--force", str(work)]).ok:
+                shutil.rmtree(work, ignore_errors=True)
+                git.run(repo, ["worktree", "prune"])
+
+
+def local_commits(git: Git) -> changelog.CommitLister:
+    """Commit subjects between two revisions of a repository on this machine (git+file)."""
+
+    def subjects(repo: Repository, old: str, new: str) -> tuple[tuple[str, ...], int] | None:
+        path = Path(repo.path)
+        if not repo.local or not path.is_dir():
+            return None
+        count = git.run(path, ["rev-list", "--count", f"{old}..{new}"])
+        listed = git.run(path, ["log", f"--max-count={changelog.MAX_COMMITS}", "--format=%s",
+                                f"{old}..{new}"])
+        if not (count.ok and listed.ok):
+            return None  # a revision this clone does not have
+        return tuple(listed.stdout.splitlines()), int(count.stdout.strip() or 0)
+
+    return subjects
+
+
+def update_locks(nix: Nix, git: Git, target: UpdateTarget, work: Path, dirs: list[str],
+                 inputs: tuple[str, ...]) -> LockUpdate:
+    """Run the Nix update in each flake of the private worktree, read the new locks, and put
+    the old ones back there (the next branch starts from HEAD again).
+
+    The result travels as file contents to a commit.
     """
     files, logs = [], []
     hosts, repo_urls = dict(target.hosts), dict(target.repo_urls)
     for subdir in dirs:
-        flake_dir = target.checkout / subdir if subdir else target.checkout
+        flake_dir = work / subdir if subdir else work
         lock_path = flake_dir / "flake.lock"
-        before_text = lock_path.read_text()
+        before_text = lock_path.read_text(encoding="utf-8")
         before = lockfile.parse(before_text, str(lock_path))
         names = [name for name in inputs if name in before.nodes[before.root].inputs]
         if inputs and not names:
@@ -162,11 +205,12 @@ def update_locks(nix: Nix, target: UpdateTarget, dirs: list[str],
         flake_id = target.name if not subdir else f"{target.name}/{subdir}"
         try:
             nix.flake_update(flake_dir, names)
-            after_text = lock_path.read_text()
+            after_text = lock_path.read_text(encoding="utf-8")
         finally:
-            lock_path.write_text(before_text)
+            lock_path.write_text(before_text, encoding="utf-8")
         after = lockfile.parse(after_text, str(lock_path))
-        logs.append(changelog.changelog(flake_id, before, after, hosts, repo_urls))
+        logs.append(changelog.changelog(flake_id, before, after, hosts, repo_urls,
+                                        local_commits(git)))
         if after_text != before_text:
             rel = str(PurePosixPath(subdir) / "flake.lock") if subdir else "flake.lock"
             files.append((rel, after_text))
@@ -174,6 +218,8 @@ def update_locks(nix: Nix, target: UpdateTarget, dirs: list[str],
 
 
 def title_for(moved: tuple[str, ...]) -> str:
+    if not moved:
+        return ""
     if len(moved) <= 3:
         return "flake.lock: update " + ", ".join(moved)
     return f"flake.lock: update {len(moved)} inputs"
@@ -197,11 +243,11 @@ def commit_message(result: LockUpdate) -> str:
 
 # --- one repo, end to end ----------------------------------------------------------------------
 
-def plans(git: Git, target: UpdateTarget) -> list[tuple[str, tuple[str, ...]]]:
+def plans(git: Git, target: UpdateTarget, work: Path) -> list[tuple[str, tuple[str, ...]]]:
     """(branch, inputs) pairs: one branch for everything, or one per input (update.group false)."""
-    dirs = flake_dirs(git, target.checkout)
+    dirs = flake_dirs(git, work)
     inputs = target.inputs or target.update.inputs
-    known = input_names(target.checkout, dirs)
+    known = input_names(work, dirs)
     unknown = [name for name in inputs if name not in known]
     if unknown:
         raise ConfigError(f"{target.name}: no flake has an input named {unknown[0]!r} "
@@ -215,21 +261,23 @@ def plans(git: Git, target: UpdateTarget) -> list[tuple[str, tuple[str, ...]]]:
 def run(target: UpdateTarget, nix: Nix, git: Git, forge: Forge | None, token: str | None,
         dry_run: bool = False) -> list[Outcome]:
     """Update one repo's inputs and bring its merge request(s) in line with the result."""
-    dirs = flake_dirs(git, target.checkout)
-    if not dirs:
-        log.info("%s: no flake with a committed flake.lock; nothing to update", target.name)
     outcomes = []
-    for branch, inputs in plans(git, target):
-        result = update_locks(nix, target, dirs, inputs)
-        title, body = title_for(result.moved), body_for(result)
-        if dry_run:
-            outcomes.append(Outcome(target.name, branch, Operation.DRY_RUN, title=title, body=body,
-                                    moved=result.moved))
-            continue
-        if forge is None:
-            raise ForgeError(f"{target.name}: no forge to open a merge request on; configure "
-                             "'forge:' or use --dry-run")
-        outcomes.append(_publish(target, git, forge, token, branch, result, title, body))
+    with private_checkout(git, target.checkout) as (work, head):
+        dirs = flake_dirs(git, work)
+        if not dirs:
+            log.info("%s: no flake with a committed flake.lock; nothing to update", target.name)
+        for branch, inputs in plans(git, target, work):
+            result = update_locks(nix, git, target, work, dirs, inputs)
+            title, body = title_for(result.moved), body_for(result)
+            if dry_run:
+                outcomes.append(Outcome(target.name, branch, Operation.DRY_RUN, title=title,
+                                        body=body, moved=result.moved))
+                continue
+            if forge is None:
+                raise ForgeError(f"{target.name}: no forge to open a merge request on; "
+                                 "configure 'forge:' or use --dry-run")
+            outcomes.append(_publish(target, git, forge, token, branch, head, result, title,
+                                     body))
     return outcomes
 
 
@@ -275,7 +323,7 @@ def _push_branch(target: UpdateTarget, git: Git, branch: str, commit: str,
 
 
 def _publish(target: UpdateTarget, git: Git, forge: Forge, token: str | None, branch: str,
-             result: LockUpdate, title: str, body: str) -> Outcome:
+             base_rev: str, result: LockUpdate, title: str, body: str) -> Outcome:
     repo = target.checkout
     env = credential_env(target.remote_url, forge.kind, token)
     existing = forge.find_open(branch)
@@ -288,7 +336,6 @@ def _publish(target: UpdateTarget, git: Git, forge: Forge, token: str | None, br
         log.info("%s: nothing to update; closed %s", target.name, closed.url)
         return Outcome(target.name, branch, Operation.CLOSED, closed.number, closed.url)
 
-    base_rev = git.check(repo, ["rev-parse", "HEAD"]).strip()
     commit = git.commit_files(repo, base_rev, dict(result.files), commit_message(result),
                               author_env(target.update.author))
     pushed = _push_branch(target, git, branch, commit, env)

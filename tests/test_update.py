@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+import sys
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -274,3 +275,69 @@ def test_git_sends_the_header_from_the_environment(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- failures as a tool, and runs at once ------------------------------------------------------
+
+def failure_of(junit: Path) -> str:
+    (case,) = ET.parse(junit).iter("testcase")
+    failure = case.find("failure")
+    assert failure is not None
+    return str(failure.get("message"))
+
+
+def test_junit_is_written_when_the_path_is_not_a_git_repo(tmp_path: Path, cli) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    junit = tmp_path / "r.xml"
+    result = cli("update", plain, "--dry-run", "--junit", junit)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "git" in failure_of(junit)
+
+
+@pytest.mark.nix
+@pytest.mark.parametrize("status", [500, 429, 401])
+def test_forge_errors_keep_the_status_and_write_the_junit(estate: tuple[Path, Path], fakes,
+                                                         tmp_path: Path, cli,
+                                                         status: int) -> None:
+    _, remotes = estate
+    github, _ = fakes
+    checkout = tmp_path / "hosts"
+    git(tmp_path, "clone", "-q", str(remotes / "hosts-gh.git"), str(checkout))
+    config = tmp_path / "ci-nix.yaml"
+    config.write_text(f"forge: {{type: github, url: '{github.url}', project: acme/hosts}}\n")
+    for _ in range(6):  # more than the retries: the forge never recovers
+        github.fail_next("GET", status, {"Retry-After": "0"}, {"message": "injected"})
+    junit = tmp_path / "r.xml"
+    result = cli("update", checkout, "--config", config, "--junit", junit,
+                 env={"GITHUB_TOKEN": forgefakes.TOKEN})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    message = failure_of(junit)
+    assert f"HTTP {status}" in message and f"HTTP {status}" in result.stderr
+    retries = [line for line in result.stderr.splitlines() if "retrying in" in line]
+    if status == 401:
+        assert retries == []  # a bad token says the same again
+    else:
+        assert len(retries) == 4 and "gave up after 5 attempts" in message
+        assert "attempt 5 of 5" in retries[-1]  # no retry announced before giving up
+
+
+@pytest.mark.nix
+def test_concurrent_updates_of_one_checkout_each_see_the_committed_lock(
+        estate: tuple[Path, Path], tmp_path: Path) -> None:
+    _, remotes = estate
+    checkout = tmp_path / "hosts"
+    git(tmp_path, "clone", "-q", str(remotes / "hosts-gh.git"), str(checkout))
+    lock_before = (checkout / "flake.lock").read_text()
+    runs = [subprocess.Popen([sys.executable, "-m", "ci_nix", "update", str(checkout),
+                              "--dry-run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True) for _ in range(3)]
+    for run in runs:
+        out, err = run.communicate(timeout=600)
+        assert run.returncode == 0, err
+        # every run saw HEAD's lock as "before": the modules row is there in each
+        assert "flake.lock: update modules" in out and "| `modules` |" in out, out + err
+    assert (checkout / "flake.lock").read_text() == lock_before
+    assert git(checkout, "status", "--porcelain") == ""
+    assert git(checkout, "worktree", "list").count("\n") == 0  # private worktrees removed

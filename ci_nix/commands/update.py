@@ -17,7 +17,7 @@ from ci_nix.commands.common import (
     nix_options,
     subparser,
 )
-from ci_nix.errors import ConfigError, WorkspaceError
+from ci_nix.errors import CiNixError, ConfigError, WorkspaceError
 from ci_nix.forge import connect, resolve
 from ci_nix.mask import mask
 from ci_nix.tools.git import Git
@@ -65,30 +65,64 @@ def _is_bots_file(path: Path) -> bool:
 
 
 def handle(args: argparse.Namespace) -> int:
+    """Run the update; with --junit the report is written whatever happens, like `run`'s."""
+    if args.junit is not None:
+        _check_writable(args.junit)
     git = Git.from_env()
     nix = Nix.from_env().with_options(nix_options(args), args.eval_store)
-    if args.config is not None and _is_bots_file(args.config):
-        if args.inputs:
-            raise ConfigError("--input does not apply to a bots.yaml run; set 'inputs:' per repo")
-        results = bots.run(args.config, nix, git, dry_run=args.dry_run)
-        for result in results:
-            if result.error is not None:
-                print(f"{result.repo}: error: {result.error}")
-            for outcome in result.outcomes:
-                _print(outcome, args.dry_run)
-        failed = sum(result.error is not None for result in results)
-        print(f"{count(len(results), 'repo')}: {len(results) - failed} ok, {failed} failed")
+    bots_file = args.config is not None and _is_bots_file(args.config)
+    what = [args.config.name if bots_file else args.path.resolve().name or "update"]
+    try:
+        results = _bots(args, nix, git) if bots_file else [_single(args, nix, git, what)]
+    except CiNixError as err:
         if args.junit is not None:
-            args.junit.write_text(bots.junit(results))
-        return 1 if failed else 0
+            _write_junit(args.junit, [bots.RepoResult(what[0], error=str(err))])
+        raise
+    if args.junit is not None:
+        _write_junit(args.junit, results)
+    return 1 if any(result.error is not None for result in results) else 0
 
+
+def _check_writable(path: Path) -> None:
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as err:
+        raise CiNixError(f"cannot write report {path}: {err.strerror}; choose a writable "
+                         "path") from None
+
+
+def _write_junit(path: Path, results: list[bots.RepoResult]) -> None:
+    try:
+        path.write_text(bots.junit(results), encoding="utf-8")
+    except OSError as err:
+        raise CiNixError(f"cannot write report {path}: {err.strerror}") from None
+
+
+def _bots(args: argparse.Namespace, nix: Nix, git: Git) -> list[bots.RepoResult]:
+    if args.inputs:
+        raise ConfigError("--input does not apply to a bots.yaml run; set 'inputs:' per repo")
+    results = bots.run(args.config, nix, git, dry_run=args.dry_run)
+    for result in results:
+        if result.error is not None:
+            print(f"{result.repo}: error: {result.error}")
+        for outcome in result.outcomes:
+            _print(outcome, args.dry_run)
+    failed = sum(result.error is not None for result in results)
+    print(f"{count(len(results), 'repo')}: {len(results) - failed} ok, {failed} failed")
+    return results
+
+
+def _single(args: argparse.Namespace, nix: Nix, git: Git, what: list[str]) -> bots.RepoResult:
+    """Update the repo at PATH; `what` gets its name as soon as it is known (for the report)."""
     ws = workspace.load(args.path, git, args.config)
-    # ci-nix.yaml's nix-options first, so the command line's --option overrides them
-    nix = nix.with_options((*ws.config.nix_options, *nix_options(args)))
     repo = ws.primary or (ws.repos[0] if len(ws.repos) == 1 else None)
     if repo is None:
         raise WorkspaceError(f"{args.path} is not inside one of the workspace's repos; run "
                              "`ci-nix update` in the repo to update (or use a bots.yaml)")
+    what[0] = repo.name
+    # ci-nix.yaml's nix-options first, so the command line's --option overrides them
+    nix = nix.with_options((*ws.config.nix_options, *nix_options(args)))
     remote = _remote_name(git, repo.path)
     remote_url = git.run(repo.path, ["remote", "get-url", remote]).stdout.strip()
     forge = token = None
@@ -100,16 +134,14 @@ def handle(args: argparse.Namespace) -> int:
         kind = target.kind
     hosts = _hosts(ws.config.forge.url, remote_url, kind)
     target_ = update.UpdateTarget(name=repo.name, checkout=repo.path, remote=remote,
-                            remote_url=remote_url, update=ws.config.update,
-                            inputs=tuple(args.inputs), hosts=hosts)
+                                  remote_url=remote_url, update=ws.config.update,
+                                  inputs=tuple(args.inputs), hosts=hosts)
     outcomes = update.run(target_, nix, git, forge, token, args.dry_run)
     for outcome in outcomes:
         _print(outcome, args.dry_run)
     if not args.dry_run and outcomes:
         _github_output(outcomes[0])
-    if args.junit is not None:
-        args.junit.write_text(bots.junit([bots.RepoResult(repo.name, tuple(outcomes))]))
-    return 0
+    return bots.RepoResult(repo.name, tuple(outcomes))
 
 
 def _remote_name(git: Git, repo: Path) -> str:

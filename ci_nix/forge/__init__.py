@@ -139,19 +139,34 @@ def call(what: str, action: Callable[[], T], classify: Callable[[Exception], Fai
         err = outcome.exception() if outcome is not None else None
         hint = err.failure.retry_after if isinstance(err, _Transient) else None
         backoff = min(MAX_WAIT, 2.0 ** (state.attempt_number - 1))
-        delay = min(MAX_WAIT, hint) if hint is not None else backoff
-        log.info("%s: %s; retrying in %.0fs", what,
-                 err.failure.message if isinstance(err, _Transient) else "failed", delay)
-        return delay
+        return min(MAX_WAIT, hint) if hint is not None else backoff
+
+    def log_retry(state: tenacity.RetryCallState) -> None:
+        # before_sleep, not in wait(): tenacity asks for the wait before it checks the stop, so
+        # logging there would announce a retry right before giving up.
+        outcome = state.outcome
+        err = outcome.exception() if outcome is not None else None
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        log.info("%s: %s; retrying in %.0fs (attempt %d of %d)", what,
+                 _described(err.failure) if isinstance(err, _Transient) else "failed", delay,
+                 state.attempt_number + 1, MAX_ATTEMPTS)
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(_Transient), wait=wait,
-        stop=tenacity.stop_after_attempt(MAX_ATTEMPTS), sleep=sleep, reraise=True)
+        stop=tenacity.stop_after_attempt(MAX_ATTEMPTS), sleep=sleep, before_sleep=log_retry,
+        reraise=True)
     try:
         return retrying(attempt)
     except _Transient as err:
-        raise ForgeError(f"{what}: {err.failure.message} (gave up after {MAX_ATTEMPTS} "
+        raise ForgeError(f"{what}: {_described(err.failure)} (gave up after {MAX_ATTEMPTS} "
                          "attempts); try again later") from None
+
+
+def _described(failure: Failure) -> str:
+    """The failure with its HTTP status, which the server's message may not repeat."""
+    if failure.status is None or f"HTTP {failure.status}" in failure.message:
+        return failure.message
+    return f"HTTP {failure.status}: {failure.message}"
 
 
 def _final(what: str, failure: Failure) -> ForgeError:

@@ -323,14 +323,18 @@ class Nix:
 
     def flake_update(self, flake_dir: Path, inputs: Sequence[str] = ()) -> None:
         """Update the flake.lock in flake_dir: every input, or only those named."""
+        # The flake by path, not as the working directory: a chroot'ed Nix (nix-modern) bind-mounts
+        # its working directory, and a temporary one can vanish under it.
+        flake = str(flake_dir.resolve())
         if self.version.at_least(2, 19):
-            args = ["flake", "update", *inputs]
+            args = ["flake", "update", *inputs, "--flake", flake]
         elif inputs:
             # Before 2.19 `nix flake update` takes no input names and updates everything.
-            args = ["flake", "lock", *(arg for name in inputs for arg in ("--update-input", name))]
+            args = ["flake", "lock", flake,
+                    *(arg for name in inputs for arg in ("--update-input", name))]
         else:
-            args = ["flake", "update"]
-        self.check(args, f"updating the inputs of {flake_dir}", cwd=flake_dir)
+            args = ["flake", "update", flake]
+        self.check(args, f"updating the inputs of {flake_dir}")
 
 
 def _path_info_entries(data: Any) -> list[dict[str, Any]]:
