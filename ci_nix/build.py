@@ -34,9 +34,12 @@ class BuildLog:
     other: deque[str] = field(default_factory=lambda: deque(maxlen=diagnose.TAIL_LINES))
     machines: dict[str, str] = field(default_factory=dict)  # drv -> remote builder that built it
     builder_errors: dict[str, str] = field(default_factory=dict)  # builder URI -> why it failed
+    on_event: Callable[[nixlog.Event], None] | None = None  # progress display (report/progress)
 
     def feed(self, line: str) -> None:
         event = self.parser.parse(line)
+        if self.on_event is not None and event is not None:
+            self.on_event(event)
         if isinstance(event, nixlog.PlainLine | nixlog.Unreadable):
             if event.text.strip():
                 self.other.append(event.text[:_MAX_LINE])
@@ -133,9 +136,10 @@ def _unreported_failure(buildlog: BuildLog, drv: str) -> Failure:
 
 
 def build(nix: Nix, jobs: Sequence[Job], *,
-          cancelled: Callable[[], bool] = lambda: False) -> BuildOutcome:
+          cancelled: Callable[[], bool] = lambda: False,
+          on_event: Callable[[nixlog.Event], None] | None = None) -> BuildOutcome:
     """Build all jobs in one Nix invocation; a job's result is the validity of its outputs."""
-    buildlog = BuildLog()
+    buildlog = BuildLog(on_event=on_event)
     if not jobs:
         return BuildOutcome((), ())
     drvs = sorted({job.drv_path for job in jobs})  # same drvPath: built once, reported under each

@@ -68,15 +68,22 @@ SourcesOf = Callable[[Target], Sequence[diagnose.SourceTree]]
 
 
 def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
-             workers: int | None = None, sources: SourcesOf | None = None) -> list[FlakeEval]:
+             workers: int | None = None, sources: SourcesOf | None = None,
+             on_flake: Callable[[FlakeEval], None] | None = None) -> list[FlakeEval]:
     """Evaluate all targets in parallel (bounded), in the order given.
 
     sources: where each target's store trees come from, asked only for an error that points
-    into one; it places positions in the right workspace repo.
+    into one; it places positions in the right workspace repo. on_flake: hears of each flake as
+    its evaluation ends (progress).
     """
+    def one(target: Target) -> FlakeEval:
+        result = _FlakeEvaluator(nix, target, selection, sources).run()
+        if on_flake is not None:
+            on_flake(result)
+        return result
+
     with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
-        return list(pool.map(
-            lambda target: _FlakeEvaluator(nix, target, selection, sources).run(), targets))
+        return list(pool.map(one, targets))
 
 
 class _FlakeEvaluator:
@@ -147,7 +154,7 @@ class _FlakeEvaluator:
             else:
                 cases.append(job_or_case)
         elapsed = time.monotonic() - started
-        log.info("evaluated %s: %s, %s, %s in %.1fs", self.flake_id, count(len(jobs), "job"),
+        log.debug("evaluated %s: %s, %s, %s in %.1fs", self.flake_id, count(len(jobs), "job"),
                  count(len(cases), "failure"), count(self.evaluations, "evaluation"), elapsed)
         return FlakeEval(self.target, tuple(jobs), tuple(cases), self.evaluations, elapsed)
 

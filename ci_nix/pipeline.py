@@ -36,6 +36,7 @@ from ci_nix.models import (
 from ci_nix.plan import Plan
 from ci_nix.report import changes as changes_report
 from ci_nix.report import github, gitlab, json_report, junit, text
+from ci_nix.report import progress as live
 from ci_nix.tools import machines, proc
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import Nix
@@ -63,6 +64,7 @@ class Options:
     eval_store: str | None = None
     skip_unchanged: bool = False  # run: attributes whose drvPath is the base's are not built
     comment: bool = False  # post "What changes" as the one PR/MR comment
+    print_build_logs: bool = False  # run -L: builder output as it comes, prefixed per attribute
 
 
 class Cancellation:
@@ -165,7 +167,12 @@ def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation,
         return
     log.info("building %s", count(len(progress.pending), "attribute"))
     nix = planned.nix  # with the workspace's and the command line's Nix options
-    outcome = build_mod.build(nix, progress.pending, cancelled=cancelled)
+    monitor = live.BuildMonitor(progress.pending, live.Display.for_stream(sys.stderr, environ),
+                                print_logs=options.print_build_logs)
+    with monitor.running():
+        outcome = build_mod.build(nix, progress.pending, cancelled=cancelled,
+                                  on_event=monitor.event)
+    monitor.finish(outcome.cases)
     progress.pending = []
     progress.cases += outcome.cases
     if cancelled():
@@ -233,7 +240,8 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     # an evaluation error's position belongs to the repo its store tree came from
     origins = origins_mod.Origins(nix, detect_mod.workspace_flake_of(ws, git))
     evals = evaluate_mod.evaluate(nix, detection.targets, selection, options.workers,
-                                  sources=origins.of)
+                                  sources=origins.of,
+                                  on_flake=live.EvalMonitor(len(detection.targets)).flake_done)
     # tests and benchmarks read this line: "evaluated N flakes with M Nix evaluations"
     log.info("evaluated %s with %s", count(len(evals), "flake"),
              count(evaluate_mod.count_evaluations(evals), "Nix evaluation"))

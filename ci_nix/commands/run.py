@@ -39,6 +39,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
                      "as for `update` ('forge:' in ci-nix.yaml, else the CI environment)")
     run.add_argument("--workers", type=int, metavar="N",
                      help="flakes evaluated at once (default: number of CPUs, at most 8)")
+    run.add_argument("-L", "--print-build-logs", action="store_true",
+                     help="print builder output as it comes, each line prefixed with its "
+                     "attribute (in GitHub Actions/GitLab CI: a collapsed group per derivation)")
     add_nix_options(run)
     add_common(run)
     run.set_defaults(handler=handle)
@@ -50,7 +53,7 @@ def handle(args: argparse.Namespace) -> int:
         systems=tuple(args.systems), only=tuple(args.only), push=args.push, junit=args.junit,
         json=args.json, workers=args.workers, nix_options=nix_options(args),
         eval_store=args.eval_store, skip_unchanged=args.skip_unchanged,
-        comment=args.comment)
+        comment=args.comment, print_build_logs=args.print_build_logs)
     report = pipeline.run(options)
     if report.error is not None:
         print(f"ci-nix: error: {report.error}", file=sys.stderr)

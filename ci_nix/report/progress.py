@@ -1,0 +1,321 @@
+"""What a run is doing while it runs: build and evaluation progress, and builder output (-L).
+
+Fed with the events of Nix's internal-json log (tools/nixlog.py) through a hook in build.py.
+Two ways to show it, chosen by `Display.for_stream`:
+
+- live (a terminal, not NO_COLOR/TERM=dumb, no CI detected): one status line kept at the bottom
+  of stderr and redrawn every second; log lines are written above it;
+- plain (a CI log, a pipe): nothing rewrites a line; a status line whenever nothing else was
+  printed for `interval` seconds while builds run, and a PASS/FAIL line per finished attribute.
+
+With -L every builder line is printed prefixed with its attribute (like `nix build -L`); in GitHub
+Actions inside a `::group::` per derivation, in GitLab CI inside a collapsed section.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from ci_nix import diagnose
+from ci_nix.models import Case, FlakeEval, Job, Status
+from ci_nix.tools import nixlog
+from ci_nix.words import count
+
+log = logging.getLogger(__name__)
+
+INTERVAL = 10.0  # seconds without output before a plain status line (CI logs)
+_ESC = "\x1b[0K"  # GitLab's "erase line", hides section markers
+
+
+def _ci(environ: Mapping[str, str]) -> str | None:
+    if environ.get("GITHUB_ACTIONS") == "true":
+        return "github"
+    if environ.get("GITLAB_CI") == "true":
+        return "gitlab"
+    return None
+
+
+def _seconds(elapsed: float) -> str:
+    elapsed = int(elapsed)
+    return f"{elapsed} s" if elapsed < 60 else f"{elapsed // 60} min {elapsed % 60:02d} s"
+
+
+class Display:
+    """stderr, with (live) or without (plain) a status line redrawn at the bottom."""
+
+    def __init__(self, stream: TextIO, *, live: bool, ci: str | None = None) -> None:
+        self.stream, self.live, self.ci = stream, live, ci
+        self.lock = threading.RLock()
+        self.last_output = time.monotonic()
+        self._status = ""
+
+    @classmethod
+    def for_stream(cls, stream: TextIO, environ: Mapping[str, str]) -> Display:
+        ci = _ci(environ) or ("ci" if environ.get("CI") == "true" else None)
+        tty = getattr(stream, "isatty", lambda: False)()
+        live = (tty and ci is None and "NO_COLOR" not in environ
+                and environ.get("TERM", "") not in ("dumb", ""))
+        return cls(stream, live=live, ci=_ci(environ))
+
+    def write(self, text: str) -> int:
+        """Text that stays (a log record, a builder line): above the status line."""
+        with self.lock:
+            if self.live and self._status:
+                self.stream.write("\r\x1b[K")
+            self.stream.write(text)
+            if self.live and self._status:
+                self.stream.write(self._status)
+            self.stream.flush()
+            self.last_output = time.monotonic()
+        return len(text)
+
+    def line(self, text: str) -> None:
+        self.write(text + "\n")
+
+    def flush(self) -> None:
+        with self.lock:
+            self.stream.flush()
+
+    def status(self, text: str) -> None:
+        """Live: replace the status line. Plain: print it as a line of its own."""
+        if not self.live:
+            self.line(text)
+            return
+        with self.lock:
+            self._status = text
+            self.stream.write("\r\x1b[K" + text)
+            self.stream.flush()
+
+    def clear(self) -> None:
+        with self.lock:
+            if self.live and self._status:
+                self.stream.write("\r\x1b[K")
+                self.stream.flush()
+            self._status = ""
+
+    @contextmanager
+    def above_logging(self, logger: logging.Logger) -> Iterator[None]:
+        """While live, route the logger's stream handlers through this display."""
+        handlers = [h for h in logger.handlers if isinstance(h, logging.StreamHandler)
+                    and h.stream is self.stream] if self.live else []
+        for handler in handlers:
+            handler.setStream(self)
+        try:
+            yield
+        finally:
+            for handler in handlers:
+                handler.setStream(self.stream)
+            self.clear()
+
+
+@dataclass
+class _Build:
+    drv: str
+    label: str
+    started: float
+    attribute: bool  # builds a job's derivation (else: a dependency)
+    finished: bool = False
+
+
+@dataclass
+class BuildMonitor:
+    """Folds build events into what runs, what finished and how long each took, and shows it."""
+
+    jobs: Sequence[Job]
+    display: Display
+    print_logs: bool = False
+    interval: float = INTERVAL
+    clock: Callable[[], float] = time.monotonic
+    started: float = field(init=False)
+    builds: dict[str, _Build] = field(default_factory=dict)  # drv -> build, in start order
+    counts: tuple[int, int, int, int] | None = None  # Nix's (done, expected, running, failed)
+    downloads: dict[int, str] = field(default_factory=dict)  # activity id -> what
+    reported: set[str] = field(default_factory=set)  # attributes with a PASS/FAIL line
+    _group: str | None = None  # the drv whose -L group/section is open
+    _sections: int = 0
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+        self.labels: dict[str, list[str]] = {}
+        for job in self.jobs:
+            self.labels.setdefault(job.drv_path, []).append(f"{job.flake}#{job.name}")
+        self._lock = threading.RLock()
+
+    def label(self, drv: str) -> str:
+        names = self.labels.get(drv)
+        if not names:
+            return diagnose.drv_name(drv)
+        return names[0] + (f" (+{len(names) - 1})" if len(names) > 1 else "")
+
+    # --- events (the thread reading Nix's stderr) --------------------------------------------
+
+    def event(self, event: nixlog.Event) -> None:
+        with self._lock:
+            if isinstance(event, nixlog.ActivityStart):
+                self._start(event)
+            elif isinstance(event, nixlog.ActivityStop):
+                self.downloads.pop(event.id, None)
+                if event.drv is not None and event.drv in self.builds:
+                    self._finished(self.builds[event.drv], None)
+            elif (isinstance(event, nixlog.Progress)
+                  and event.activity is nixlog.ActivityType.BUILDS):
+                self._progress(event)
+            elif isinstance(event, nixlog.BuildLogLine) and self.print_logs and event.drv:
+                self._log_line(event.drv, event.text)
+
+    def _start(self, event: nixlog.ActivityStart) -> None:
+        if event.drv is not None:
+            self.builds[event.drv] = _Build(event.drv, self.label(event.drv), self.clock(),
+                                            event.drv in self.labels)
+            where = f" on {event.machine}" if event.machine else ""
+            self._close_group()
+            self.display.line(f"ci-nix: building {self.builds[event.drv].label}{where}")
+        elif event.type in (nixlog.ActivityType.SUBSTITUTE, nixlog.ActivityType.FILE_TRANSFER):
+            self.downloads[event.id] = event.text
+
+    def _progress(self, event: nixlog.Progress) -> None:
+        before = self.counts or (0, 0, 0, 0)
+        self.counts = (event.done, event.expected, event.running, event.failed)
+        # Nix keeps a requested derivation's activity open until the whole build ends, so a
+        # finished build shows only in these counters: it is named when one build was running.
+        running = [b for b in self.builds.values() if not b.finished]
+        if len(running) == 1:
+            if event.done > before[0]:
+                self._finished(running[0], True)
+            elif event.failed > before[3]:
+                self._finished(running[0], False)
+
+    def _finished(self, build: _Build, passed: bool | None) -> None:
+        if build.finished:
+            return
+        build.finished = True
+        if passed is None or not build.attribute:
+            return
+        self._close_group()
+        elapsed = _seconds(self.clock() - build.started)
+        for name in self.labels.get(build.drv, []):
+            self.reported.add(name)
+            self.display.line(f"{'PASS' if passed else 'FAIL'} {name} ({elapsed})")
+
+    # --- -L ----------------------------------------------------------------------------------
+
+    def _log_line(self, drv: str, text: str) -> None:
+        label = self.builds[drv].label if drv in self.builds else self.label(drv)
+        text = diagnose.clean(text)
+        if self.display.ci is not None and self._group != drv:
+            self._close_group()
+            self._open_group(drv, label)
+        if self.display.ci == "github" and text.startswith("::"):
+            text = "  " + text  # a builder line must not run as a workflow command
+        self.display.line(f"{label}> {text}")
+
+    def _open_group(self, drv: str, label: str) -> None:
+        self._group = drv
+        if self.display.ci == "github":
+            self.display.line(f"::group::{label}: builder output")
+        elif self.display.ci == "gitlab":
+            self._sections += 1
+            name = f"ci_nix_build_{self._sections}_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:60]
+            self._group_name = name
+            self.display.line(f"{_ESC}section_start:{int(time.time())}:{name}[collapsed=true]\r"
+                              f"{_ESC}{label}: builder output")
+
+    def _close_group(self) -> None:
+        if self._group is None:
+            return
+        self._group = None
+        if self.display.ci == "github":
+            self.display.line("::endgroup::")
+        elif self.display.ci == "gitlab":
+            self.display.line(f"{_ESC}section_end:{int(time.time())}:{self._group_name}\r{_ESC}")
+
+    # --- status (a timer thread) -------------------------------------------------------------
+
+    def status_text(self) -> str:
+        with self._lock:
+            now = self.clock()
+            running = [b for b in self.builds.values() if not b.finished]
+            if self.counts is not None:
+                done, expected, nix_running, failed = self.counts
+                running = running[-nix_running:] if nix_running else []
+            else:
+                done = sum(b.finished for b in self.builds.values())
+                expected, failed = len(self.builds), 0
+            what = ", ".join(f"{b.label} ({_seconds(now - b.started)})" for b in running[:3])
+            if len(running) > 3:
+                what += f" and {len(running) - 3} more"
+            parts = [f"building {what}" if what else "waiting for Nix",
+                     f"{done} of {count(expected, 'derivation')} built"]
+            if failed:
+                parts.append(f"{failed} failed")
+            left = expected - done - failed
+            if left > 0:
+                parts.append(f"{left} to go")
+            if self.downloads:
+                parts.append(f"downloading {count(len(self.downloads), 'path')}")
+            return f"ci-nix: [{_seconds(now - self.started)}] " + "; ".join(parts)
+
+    def tick(self) -> None:
+        """Called about every second: redraw (live), or a line after `interval` of silence."""
+        if self.display.live:
+            self.display.status(self.status_text())
+        elif self.clock() - self.display.last_output >= self.interval:
+            with self._lock:
+                self._close_group()
+            self.display.status(self.status_text())
+
+    @contextmanager
+    def running(self, tick: float = 1.0) -> Iterator[BuildMonitor]:
+        """Ticks in a daemon thread while the block runs."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(tick):
+                self.tick()
+
+        thread = threading.Thread(target=loop, name="ci-nix-progress", daemon=True)
+        with self.display.above_logging(logging.getLogger("ci_nix")):
+            thread.start()
+            try:
+                yield self
+            finally:
+                stop.set()
+                thread.join()
+                with self._lock:
+                    self._close_group()
+
+    def finish(self, cases: Sequence[Case]) -> None:
+        """A PASS/FAIL line for each built attribute the counters could not name as it ended."""
+        for case in cases:
+            name = f"{case.flake}#{case.name}"
+            if name in self.reported or case.status is Status.SKIPPED:
+                continue
+            self.reported.add(name)
+            verdict = "PASS" if case.status is Status.PASSED else "FAIL"
+            took = (f" ({_seconds(case.time)})" if case.drv_path in self.builds
+                    else " (already built)" if case.status is Status.PASSED else "")
+            self.display.line(f"{verdict} {name}{took}")
+
+
+@dataclass
+class EvalMonitor:
+    """`evaluated 12/32 flakes: hosts: …` as each flake's evaluation ends."""
+
+    total: int
+    done: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def flake_done(self, result: FlakeEval) -> None:
+        with self._lock:
+            self.done += 1
+            log.info("evaluated %d/%s: %s: %s to build, %s, %s in %.1f s", self.done,
+                     count(self.total, "flake"), result.target.flake.id,
+                     count(len(result.jobs), "attribute"), count(len(result.cases), "failure"),
+                     count(result.evaluations, "Nix evaluation"), result.time)
