@@ -61,13 +61,7 @@ def _web_url(forge: Mapping[str, Any], kind: str, project: str) -> str:
 
 def load(file: Path, environ: Mapping[str, str] = os.environ) -> tuple[BotRepo, ...]:
     """Read and validate bots.yaml; errors name the file, the key and the line."""
-    try:
-        node = yaml.compose(file.read_text(), Loader=yaml.SafeLoader)
-    except OSError as err:
-        raise ConfigError(f"{file}: cannot read: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise ConfigError(f"{file}{f':{mark.line + 1}' if mark else ''}: not valid YAML") from None
+    node = config.read_yaml(file)
     checker = config._Checker(file)
     if not isinstance(node, yaml.MappingNode):
         raise ConfigError(f"{file}: expected a mapping with 'repos:'")

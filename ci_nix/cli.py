@@ -6,12 +6,13 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 
 from ci_nix import __version__
 from ci_nix.commands.common import EXIT_CODES
-from ci_nix.errors import Cancelled, CiNixError
-from ci_nix.mask import MaskingFilter
+from ci_nix.errors import Cancelled, CiNixError, internal_error
+from ci_nix.mask import MaskingFilter, mask
 
 # One module per subcommand, in the order `--help` lists them.
 COMMANDS = ("run", "detect", "matrix", "diff", "junit", "update")
@@ -51,7 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Cancelled as err:
         return err.exit_code
     except CiNixError as err:
-        print(f"ci-nix: error: {err}", file=sys.stderr)
+        print(f"ci-nix: error: {mask(str(err))}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as err:  # a bug: its traceback helps, but never with a secret in it
+        print(mask(traceback.format_exc()).rstrip(), file=sys.stderr)
+        print(f"ci-nix: error: {mask(internal_error(err))}", file=sys.stderr)
+        return 2

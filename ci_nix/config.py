@@ -183,19 +183,48 @@ class _Checker:
         return str(node.value)
 
 
-def load(file: Path) -> Config:
-    """Read and validate a ci-nix.yaml."""
+def read_yaml(file: Path) -> yaml.Node | None:
+    """A YAML file's node tree (None when empty), for a checker to validate with line numbers.
+
+    Bytes -> UTF-8 text -> YAML -> plain data: whatever is in the file, the answer is a tree
+    that safe_load would accept (string-able keys, known tags) or a one-line ConfigError.
+    """
     try:
-        text = file.read_text()
+        data = file.read_bytes()
     except OSError as err:
         raise ConfigError(f"{file}: cannot read: {err.strerror}") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        number = data[:err.start].count(b"\n") + 1
+        raise ConfigError(f"{file}:{number}: not UTF-8 text (byte 0x{data[err.start]:02x}); save "
+                          "it as UTF-8") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            # Constructing once finds what the checker must not meet: a list or mapping as a
+            # key (`? [a, b]`), unknown tags (`!!python/object`), `!!int abc`.
+            loader.construct_document(node)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if "unhashable key" in problem:
+            problem = "a key must be a plain string, not a list or mapping"
         raise ConfigError(f"{file}{line}: not valid YAML: {problem}") from None
+    except (ValueError, TypeError, OverflowError) as err:
+        raise ConfigError(f"{file}: not valid YAML: {str(err).splitlines()[0]}") from None
+    except RecursionError:
+        raise ConfigError(f"{file}: not valid YAML: nested too deeply") from None
+    finally:
+        loader.dispose()
+    return node
+
+
+def load(file: Path) -> Config:
+    """Read and validate a ci-nix.yaml."""
+    node = read_yaml(file)
     if node is None:
         return Config(file=file)
     data = _Checker(file).check(node, _TOP, "")

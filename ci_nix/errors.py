@@ -36,3 +36,11 @@ class Cancelled(CiNixError):
         super().__init__(f"cancelled by signal {signum}")
         self.signum = signum
         self.exit_code = 128 + signum
+
+
+def internal_error(err: BaseException) -> str:
+    """The one-line message for an exception that is a bug in ci-nix (mask it before showing)."""
+    lines = str(err).strip().splitlines()
+    detail = f": {lines[0][:200]}" if lines else ""
+    return (f"internal error ({type(err).__name__}{detail}); this is a bug in ci-nix: please "
+            "report it with the traceback above")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+import traceback
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
 from ci_nix import build as build_mod
 from ci_nix import cache as cache_mod
@@ -23,7 +26,8 @@ from ci_nix import diff as diff_mod
 from ci_nix import evaluate as evaluate_mod
 from ci_nix import origins as origins_mod
 from ci_nix import workspace as workspace_mod
-from ci_nix.errors import Cancelled, CiNixError, SelectionError
+from ci_nix.errors import Cancelled, CiNixError, SelectionError, internal_error
+from ci_nix.mask import mask
 from ci_nix.models import (
     FLAKE_CASE,
     Case,
@@ -147,6 +151,9 @@ def run(options: Options, environ: Mapping[str, str] = os.environ) -> RunReport:
             report = progress.report()
         except CiNixError as err:
             report = progress.report(error=str(err))
+        except Exception as err:  # a bug: still report what finished, never show a secret
+            log.error("%s", mask(traceback.format_exc()).rstrip())
+            report = progress.report(error=mask(internal_error(err)))
     if cancellation.signum is not None:
         report = replace(report, error=report.error or f"cancelled by signal {cancellation.signum}")
     write_reports(report, options, progress.comparison)
@@ -322,12 +329,11 @@ def _check_writable(options: Options) -> None:
 
 def write_reports(report: RunReport, options: Options,
                   comparison: changes_mod.Comparison | None = None) -> None:
-    if options.junit is not None:
-        with open(options.junit, "w", encoding="utf-8") as out:
-            junit.write(report, out)
-    if options.json is not None:
-        with open(options.json, "w", encoding="utf-8") as out:
-            json_report.write(report, out)
+    """The report files, then the summary on stdout; CiNixError (after writing everything else)
+    when a report file could not be written, e.g. the disk is full."""
+    failed = [f"cannot write report {path}: {problem}" for path, writer in (
+        (options.junit, junit.write), (options.json, json_report.write))
+        if path is not None and (problem := _write_report(path, writer, report)) is not None]
     if comparison is not None:
         changes_report.write_text(comparison, sys.stdout)
     text.write(report, sys.stdout)
@@ -336,6 +342,21 @@ def write_reports(report: RunReport, options: Options,
     if options.json is not None:
         sys.stdout.write(f"JSON report: {options.json}\n")
     write_ci_reports(report, os.environ, comparison)
+    if failed:
+        raise CiNixError(f"{failed[0]}; free some space or choose another path")
+
+
+def _write_report(path: Path, writer: Callable[[RunReport, TextIO], None],
+                  report: RunReport) -> str | None:
+    """Write one report file (masked); the reason it could not be written, or None."""
+    out = io.StringIO()
+    writer(report, out)
+    try:
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(mask(out.getvalue()))
+    except OSError as err:
+        return err.strerror or str(err)
+    return None
 
 
 def write_ci_reports(report: RunReport, environ: Mapping[str, str],

@@ -111,12 +111,36 @@ def config_file(text: str, *argv: str) -> Callable[[Path, Path], tuple[list[str]
     return prepare
 
 
+def config_bytes(data: bytes) -> Callable[[Path, Path], tuple[list[str], dict[str, str]]]:
+    def prepare(ws: Path, tmp: Path) -> tuple[list[str], dict[str, str]]:
+        (ws / "ci-nix.yaml").write_bytes(data)
+        return ["run", "--all", str(ws)], {}
+    return prepare
+
+
+def edit_bytes(relative: str, transform: Callable[[bytes], bytes]
+               ) -> Callable[[Path, Path], tuple[list[str], dict[str, str]]]:
+    def prepare(ws: Path, tmp: Path) -> tuple[list[str], dict[str, str]]:
+        (ws / relative).write_bytes(transform((ws / relative).read_bytes()))
+        return ["run", "--all", str(ws)], {}
+    return prepare
+
+
 GOOD_REPOS = "repos:\n  - path: modules\n  - path: hosts\n"
 
 CASES: dict[str, Case] = {
     # ci-nix.yaml
     "yaml-syntax": Case(config_file("repos:\n  - path: modules\n   bad: [\n"), 2,
                         "ci-nix.yaml:", "YAML"),
+    "yaml-list-as-key": Case(config_file(GOOD_REPOS + "? [a, b]\n: 1\n"), 2,
+                             "ci-nix.yaml:4: not valid YAML: a key must be a plain string", ""),
+    "yaml-not-utf8": Case(config_bytes(GOOD_REPOS.encode() + b"systems: [x86_64-linux] # \xe9\n"),
+                          2, "ci-nix.yaml:4: not UTF-8 text (byte 0xe9)", "UTF-8"),
+    "yaml-python-tag": Case(config_file(GOOD_REPOS + "cache:\n  required: !!python/object:os."
+                                        "system echo\n"), 2, "ci-nix.yaml:5: not valid YAML", ""),
+    "yaml-bad-int-tag": Case(config_file(GOOD_REPOS + "systems: [!!int abc]\n"), 2,
+                             "not valid YAML: invalid literal", ""),
+    "yaml-nested-too-deep": Case(config_file("[" * 5000), 2, "nested too deeply", ""),
     "unknown-key": Case(config_file(GOOD_REPOS + "sytems: [x86_64-linux]\n"), 2,
                         "ci-nix.yaml:4: unknown key 'sytems'", "known keys"),
     "unknown-nested-key": Case(config_file(GOOD_REPOS + "cache:\n  type: nix\n  srever: x\n"), 2,
@@ -179,6 +203,9 @@ CASES: dict[str, Case] = {
                          "flake.lock: not valid JSON", "nix flake lock"),
     "lock-truncated": Case(edit("hosts/flake.lock", lambda t: t[: len(t) // 2]), 1,
                            "flake.lock: not valid JSON", "nix flake lock"),
+    "lock-not-utf8": Case(edit_bytes("hosts/flake.lock", lambda b: b.replace(b'"version"',
+                                                                           b'"v\xe9rsion"')),
+                          1, "flake.lock: not UTF-8 text", "nix flake lock"),
     "lock-wrong-version": Case(edit("hosts/flake.lock", lambda t: t.replace('"version": 7',
                                                                            '"version": 99')),
                                1, "lock file version 99 is not supported", "nix flake lock"),
@@ -399,3 +426,43 @@ def test_sigterm_while_the_cache_stalls_stops_within_seconds(tmp_path: Path, nix
     cases = {tc.get("name"): tc for tc in ET.parse(junit).iter("testcase")}
     skipped = cases["packages.x86_64-linux.a"].find("skipped")
     assert skipped is not None and skipped.get("message") == "cancelled"
+
+
+
+@pytest.mark.nix
+def test_a_full_disk_under_the_report_is_one_line_and_the_rest_is_written(
+        fixture_ws: Path, tmp_path: Path, cli) -> None:
+    # /dev/full opens for writing (so the up-front check passes) and every write fails ENOSPC
+    result = cli("run", fixture_ws, "--only", "modules#packages.x86_64-linux.greeting",
+                 "--junit", "/dev/full", "--json", tmp_path / "r.json")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "ci-nix: error: cannot write report /dev/full: No space left on device; free some space "
+        "or choose another path")
+    [case] = json.loads((tmp_path / "r.json").read_text())["cases"]
+    assert case["status"] == "passed"  # built, and said so where it could be written
+    assert "1 passed" in result.stdout
+
+
+def test_a_bug_still_writes_the_report_and_never_shows_a_secret(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ci_nix import cli, pipeline
+    from ci_nix.mask import add_secret
+
+    secret = "SENTINEL-in-a-bug-0042"
+    add_secret(secret)
+
+    def broken(*args: object) -> None:
+        raise ValueError(f"Invalid header value b'Bearer {secret}\\n'")
+
+    monkeypatch.setattr(pipeline, "_run", broken)
+    junit = tmp_path / "r.xml"
+    code = cli.main(["run", str(tmp_path), "--junit", str(junit)])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert secret not in out + err + junit.read_text()
+    assert err.strip().splitlines()[-1].startswith(
+        "ci-nix: error: internal error (ValueError: Invalid header value b'Bearer ***")
+    assert "internal error" in junit.read_text()

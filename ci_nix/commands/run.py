@@ -14,6 +14,7 @@ from ci_nix.commands.common import (
     nix_options,
     subparser,
 )
+from ci_nix.mask import mask
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -56,5 +57,5 @@ def handle(args: argparse.Namespace) -> int:
         comment=args.comment, print_build_logs=args.print_build_logs)
     report = pipeline.run(options)
     if report.error is not None:
-        print(f"ci-nix: error: {report.error}", file=sys.stderr)
+        print(f"ci-nix: error: {mask(report.error)}", file=sys.stderr)
     return report.exit_code

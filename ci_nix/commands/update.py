@@ -58,8 +58,8 @@ def _is_bots_file(path: Path) -> bool:
 
     try:
         data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
-        return False
+    except (OSError, ValueError, yaml.YAMLError, RecursionError):
+        return False  # not readable as YAML: loading it as ci-nix.yaml says what is wrong
     repos = data.get("repos") if isinstance(data, dict) else None
     return isinstance(repos, list) and any(isinstance(r, dict) and "clone" in r for r in repos)
 
