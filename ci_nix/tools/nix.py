@@ -186,7 +186,6 @@ class Nix:
         return [*self.argv0, "--extra-experimental-features", "nix-command flakes", *options,
                 *args]
 
-
     def run(self, args: Sequence[str], *, cwd: Path | None = None,
             essential: bool = False, timeout: float | None = None) -> proc.Result:
         return proc.run(self.argv(args), cwd=cwd, env=dict(self.extra_env) or None,
