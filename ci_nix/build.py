@@ -86,11 +86,13 @@ def _valid_outputs(nix: Nix, jobs: Sequence[Job]) -> tuple[set[str], str | None]
 
 
 def _name_builders(failure: Failure, system: str, builders: tuple[machines.Machine, ...],
-                   errors: dict[str, str]) -> Failure:
+                   errors: dict[str, str], local: frozenset[str]) -> Failure:
     """A build that needed a remote builder and did not get one says which builder failed."""
     serving = machines.serving(builders, system)
     if not serving or failure.type not in (FailureType.PLATFORM, FailureType.OTHER):
         return failure
+    if failure.type is FailureType.OTHER and not any(m.uri in errors for m in serving):
+        return failure  # an `other` failure (a download, say) is a builder's only if one failed
     said = "; ".join(f"{m.uri}: {errors[m.uri]}" if m.uri in errors
                      else f"{m.uri} did not take it (busy, or lacks a required feature)"
                      for m in serving)
@@ -98,8 +100,8 @@ def _name_builders(failure: Failure, system: str, builders: tuple[machines.Machi
     return replace(failure, message=f"remote builder for {system} failed: {said}",
                    log="\n".join(filter(None, (f"Nix: {failure.message}", failure.log))),
                    hint=f"check that {uris} is up and reachable from this machine "
-                        f"(`nix store ping --store {serving[0].uri}`), or leave {system} out "
-                        "of `systems:`")
+                        f"(`nix store ping --store {serving[0].uri}`)"
+                        + ("" if system in local else f", or leave {system} out of `systems:`"))
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,8 @@ def build(nix: Nix, jobs: Sequence[Job], *,
                               message=f"not built: nix build exited {result.returncode} without "
                                       "naming this derivation",
                               log=diagnose.tail(buildlog.other), drv=job.drv_path)
-        failure = _name_builders(failure, job.system, nix.builders, buildlog.builder_errors)
+        failure = _name_builders(failure, job.system, nix.builders, buildlog.builder_errors,
+                                 nix.platforms)
         if store_down is not None:
             failure = replace(failure, type=FailureType.OTHER, message=store_down)
         cases.append(Case(status=Status.FAILED, failure=failure, **base))  # type: ignore[arg-type]

@@ -83,3 +83,26 @@ def test_matrix_sends_builder_only_systems_to_a_runner_that_reaches_the_builders
     # 'runners:' still wins
     (arm, _) = matrix.entries(plan, {ARM: ("arm64",)})
     assert arm.runner == ("arm64",)
+
+
+def test_only_failures_a_builder_explains_are_put_on_it() -> None:
+    from ci_nix.build import _name_builders
+    from ci_nix.models import Failure, FailureType
+    from ci_nix.tools.machines import Machine
+
+    arm = (Machine("ssh://arm", ("aarch64-linux", "x86_64-linux")),)
+    local = frozenset({"x86_64-linux"})
+    download = Failure(FailureType.OTHER, "unable to download 'https://x': HTTP error 404")
+    assert _name_builders(download, "aarch64-linux", arm, {}, local) == download
+    build = Failure(FailureType.BUILD, "builder for x.drv failed with exit code 1")
+    assert _name_builders(build, "aarch64-linux", arm, {"ssh://arm": "down"}, local) == build
+    platform = Failure(FailureType.PLATFORM, "x.drv needs aarch64-linux; this machine is x86_64")
+    named = _name_builders(platform, "aarch64-linux", arm, {}, local)
+    assert named.message == ("remote builder for aarch64-linux failed: ssh://arm did not take "
+                             "it (busy, or lacks a required feature)")
+    assert "Nix: x.drv needs aarch64-linux" in named.log
+    assert named.hint is not None and "leave aarch64-linux out of `systems:`" in named.hint
+    other = Failure(FailureType.OTHER, "unable to start any build")
+    named = _name_builders(other, "x86_64-linux", arm, {"ssh://arm": "cannot connect"}, local)
+    assert named.message == "remote builder for x86_64-linux failed: ssh://arm: cannot connect"
+    assert named.hint is not None and "systems:" not in named.hint
