@@ -13,6 +13,7 @@ workspaces (a nonce in every derivation), so no run is a no-op by accident.
   P4 warm cache: builds and uploads of a second run, and 5,000 narinfo checks on a local HTTP cache
   P5 Nix evaluations for k broken attributes among n, against k*log2(n)
   P6 ci-nix's own peak RSS while builds stream a large log
+  P8 `ci-nix diff` (head and base evaluated, package changes) vs one head evaluation
 """
 
 from __future__ import annotations
@@ -202,6 +203,34 @@ def p6(tmp: Path, megabytes: int) -> Figure:
     return fig
 
 
+def p8(tmp: Path, reps: int, flakes: int, attrs: int) -> Figure:
+    fig = Figure("P8", "ci-nix diff vs one head evaluation of the same attributes",
+                 target="<=2.20")
+    for _ in range(reps):
+        # the root flake changes: every flake depends on it, so all of them are compared
+        ws = fresh(tmp, "p8", flakes=flakes, attrs=attrs, broken=())
+        root = ws.root / ws.flakes[0]
+        text = (root / "flake.nix").read_text().replace("seq 1 3000", "seq 1 3001")
+        (root / "flake.nix").write_text(text)
+        subprocess.run(["git", "-C", str(root), "commit", "-qam", "change"], check=True,
+                       env={**ENV, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@e",
+                            "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@e"})
+        evaluation = ["matrix", root, "--base", "HEAD~1", "--format", "json"]
+        assert ci_nix(*evaluation).returncode == 0  # warm-up: the head's sources are fetched
+        head = ci_nix(*evaluation)
+        assert head.returncode == 0, head.stderr[-2000:]
+        fig.baseline.append(head.seconds)
+        report = tmp / f"p8-{uuid.uuid4().hex[:6]}.json"
+        result = ci_nix("diff", root, "--base", "HEAD~1", "--json", report)
+        assert result.returncode == 0, result.stderr[-2000:]
+        fig.ours.append(result.seconds)
+        statuses = [a["status"] for a in json.loads(report.read_text())["attributes"]]
+        fig.counts.update({"attributes": len(statuses),
+                           "changed": statuses.count("changed"),
+                           "unchanged": statuses.count("unchanged")})
+    return fig
+
+
 def describe_machine() -> str:
     nix = timed([*NIX, "--version"]).stdout.strip()
     return (f"{platform.machine()}, {os.cpu_count()} cores, "
@@ -239,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repetition")
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--only", action="append", default=[], help="P1..P6 (repeatable)")
+    parser.add_argument("--only", action="append", default=[], help="P1..P8 (repeatable)")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args(argv)
     reps = 1 if args.smoke else args.reps
@@ -252,6 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "P5": lambda tmp: p5(tmp, [(1, 8), (2, 16)] if args.smoke
                              else [(1, 16), (2, 64), (4, 128)]),
         "P6": lambda tmp: p6(tmp, 20 if args.smoke else 1000),
+        "P8": lambda tmp: p8(tmp, reps, flakes, attrs),
     }
     wanted = args.only or list(steps)
     figures = []

@@ -13,18 +13,17 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ci_nix import changes
 from ci_nix import evaluate as evaluate_mod
-from ci_nix.changes import AttrChange, Change, Comparison
+from ci_nix.changes import Change, Comparison
 from ci_nix.errors import SelectionError
 from ci_nix.models import Flake, FlakeEval, Override, Repo, Target
 from ci_nix.tools.git import Git, GitError
-from ci_nix.tools.nix import Nix, NixCommandError
+from ci_nix.tools.nix import Derivation, Nix, NixCommandError
 from ci_nix.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -115,27 +114,74 @@ def evaluate_base(nix: Nix, git: Git, workspace: Workspace, base: Base,
         return evaluate_mod.evaluate(nix, targets, selection, workers)
 
 
-def with_packages(nix: Nix, comparison: Comparison, workers: int | None = None) -> Comparison:
-    """Package changes for each changed attribute, from the two derivation closures."""
+def with_packages(nix: Nix, comparison: Comparison) -> Comparison:
+    """Package changes for each changed attribute, from the two derivation closures, and the
+    runtime closure's size change where both sides' outputs are valid. Three Nix calls in all,
+    however many attributes changed."""
     changed = comparison.of(Change.CHANGED)
     if not changed:
         return comparison
-
-    def describe(attr: AttrChange) -> AttrChange:
+    pairs = [(a.base_drv, a.head_drv) for a in changed]
+    drvs = {drv for pair in pairs for drv in pair if drv is not None}
+    try:
+        graph = nix.derivations(drvs, recursive=True)
+    except NixCommandError as err:
+        log.warning("cannot read the derivation closures: %s", err)
+        return comparison
+    sizes = _closure_sizes(nix, [graph.get(d, _NONE).outputs for pair in pairs for d in pair
+                                 if d is not None])
+    described = {}
+    for attr in changed:
         assert attr.base_drv is not None and attr.head_drv is not None
-        try:
-            before, after = nix.closure(attr.base_drv), nix.closure(attr.head_drv)
-        except NixCommandError as err:
-            log.warning("%s#%s: cannot list the derivation closures: %s", attr.flake,
-                        attr.attr, err)
-            return attr
-        size = _size_delta(nix, attr.base_drv, attr.head_drv)
-        return replace(attr, packages=changes.package_changes(before, after, size))
-
-    with ThreadPoolExecutor(max_workers=workers or evaluate_mod.default_workers()) as pool:
-        described = dict(zip(changed, pool.map(describe, changed), strict=True))
+        before = graph.get(attr.base_drv, _NONE).outputs
+        after = graph.get(attr.head_drv, _NONE).outputs
+        delta = (sizes[after] - sizes[before]) if before in sizes and after in sizes else None
+        packages = changes.package_changes(_closure(graph, attr.base_drv),
+                                           _closure(graph, attr.head_drv), delta)
+        described[attr] = replace(attr, packages=packages)
     return replace(comparison,
                    attributes=tuple(described.get(a, a) for a in comparison.attributes))
+
+
+_NONE = Derivation((), ())
+
+
+def _closure(graph: Mapping[str, Derivation], root: str) -> set[str]:
+    """root and every derivation it depends on."""
+    seen = {root}
+    todo = [root]
+    while todo:
+        for name in graph.get(todo.pop(), _NONE).inputs:
+            if name not in seen:
+                seen.add(name)
+                todo.append(name)
+    return seen
+
+
+def _closure_sizes(nix: Nix, groups: Sequence[tuple[str, ...]]
+                   ) -> dict[tuple[str, ...], int]:
+    """The runtime closure size of each group of outputs whose paths are all valid (nothing is
+    built or downloaded to find out)."""
+    wanted = {path for group in groups for path in group}
+    try:
+        valid = nix.valid_paths(wanted)
+        complete = [group for group in groups if group and set(group) <= valid]
+        infos = nix.path_infos({p for group in complete for p in group}, recursive=True)
+    except NixCommandError as err:
+        log.debug("no closure sizes: %s", err)
+        return {}
+    sizes = {}
+    for group in complete:
+        seen = set(group)
+        todo = list(group)
+        while todo:
+            info = infos.get(todo.pop())
+            for ref in info.references if info is not None else ():
+                if ref not in seen:
+                    seen.add(ref)
+                    todo.append(ref)
+        sizes[group] = sum(infos[p].nar_size for p in seen if p in infos)
+    return sizes
 
 
 def head_commit(workspace: Workspace, git: Git, head: str | None) -> str | None:
@@ -146,17 +192,3 @@ def head_commit(workspace: Workspace, git: Git, head: str | None) -> str | None:
     if any(not git.run(repo.path, ["diff", "--quiet", "HEAD", "--"]).ok for repo in repos):
         return None
     return git.commit(repos[0].path, "HEAD")
-
-
-def _size_delta(nix: Nix, base_drv: str, head_drv: str) -> int | None:
-    """Head's runtime closure size minus the base's, when both outputs are in the local store
-    (nothing is built or downloaded to find out)."""
-    try:
-        outputs = nix.output_paths([base_drv, head_drv])
-        before, after = outputs.get(base_drv, ()), outputs.get(head_drv, ())
-        if not before or not after or nix.valid_paths([*before, *after]) != {*before, *after}:
-            return None
-        return nix.closure_size(after) - nix.closure_size(before)
-    except NixCommandError as err:
-        log.debug("no closure size for %s: %s", head_drv, err)
-        return None

@@ -302,7 +302,7 @@ def compare_with_base(planned: Plan, options: Options,
     head = diff_mod.head_commit(ws, git, options.head)
     comparison = replace(changes_mod.compare(base_evals, planned.evals, base.sha, head),
                          base_source=f"{revs.base} from {revs.source}")
-    comparison = diff_mod.with_packages(nix, comparison, options.workers)
+    comparison = diff_mod.with_packages(nix, comparison)
     if options.comment:
         posted = comment_mod.post(comparison, ws.config.forge, environ)
         log.info("%s", posted)

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.nix, pytest.mark.slow]
 
 def test_bench_smoke(tmp_path: Path, nix_bin: str) -> None:
     output = tmp_path / "bench.json"
-    figures_wanted = ["P1", "P3", "P4", "P5", "P6"]
+    figures_wanted = ["P1", "P3", "P4", "P5", "P6", "P8"]
     argv = [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--output", str(output)]
     for key in figures_wanted:
         argv += ["--only", key]
@@ -41,3 +41,5 @@ def test_bench_smoke(tmp_path: Path, nix_bin: str) -> None:
     assert [(r["k"], r["n"]) for r in rows] == [(1, 8), (2, 16)]
     assert all(0 < r["evaluations"] <= 2 + 2 * r["k*log2(n)"] for r in rows), rows
     assert 0 < figures["P6"]["counts"]["peak RSS MB"] < 1000
+    # the root flake changed: its 4 attributes and the first chain of both dependents
+    assert figures["P8"]["counts"] == {"attributes": 12, "changed": 12, "unchanged": 0}

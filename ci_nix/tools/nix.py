@@ -313,12 +313,30 @@ class Nix:
         return self.check(["path-info", "--derivation", "--recursive", path],
                           f"listing the closure of {path}", essential=True).split()
 
-    def closure_size(self, paths: Sequence[str]) -> int:
-        """Bytes in the runtime closure of valid store paths (each path counted once)."""
-        out = self.check(["path-info", "--recursive", "--json", *paths],
-                         "measuring a closure", essential=True)
-        return sum(int(entry.get("narSize") or 0)
-                   for entry in _path_info_entries(json.loads(out)))
+    def derivations(self, drvs: Iterable[str], *,
+                    recursive: bool = False) -> dict[str, Derivation]:
+        """Derivations read from the store, with every input derivation when recursive."""
+        drvs = sorted(set(drvs))
+        if not drvs:
+            return {}
+        command = ["derivation", "show"] if self.version.at_least(2, 15) else ["show-derivation"]
+        out = self.check([*command, *(["--recursive"] if recursive else []), *drvs],
+                         "reading derivations", essential=True)
+        return Derivation.parse_all(json.loads(out))
+
+    def path_infos(self, paths: Iterable[str], *,
+                   recursive: bool = False) -> dict[str, PathInfo]:
+        """Size and references of valid store paths (and of their closure when recursive)."""
+        paths = sorted(set(paths))
+        if not paths:
+            return {}
+        out = self.check(["path-info", "--json", *(["--recursive"] if recursive else []),
+                          *paths], "reading store path information", essential=True)
+        return {_store_path(entry["path"]): PathInfo(
+                    int(entry.get("narSize") or 0),
+                    tuple(_store_path(ref) for ref in entry.get("references") or ()))
+                for entry in _path_info_entries(json.loads(out))
+                if entry.get("valid", True)}
 
     def flake_update(self, flake_dir: Path, inputs: Sequence[str] = ()) -> None:
         """Update the flake.lock in flake_dir: every input, or only those named."""
@@ -334,6 +352,43 @@ class Nix:
         else:
             args = ["flake", "update", flake]
         self.check(args, f"updating the inputs of {flake_dir}")
+
+
+def _store_path(name: str) -> str:
+    # newer Nix names store paths in JSON by their base name
+    return name if name.startswith("/") else f"/nix/store/{name}"
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A store derivation, as far as comparing closures needs it."""
+
+    inputs: tuple[str, ...]  # input derivations
+    outputs: tuple[str, ...]  # output paths (none for floating content-addressed outputs)
+
+    @classmethod
+    def parse_all(cls, data: Any) -> dict[str, Derivation]:
+        """`nix show-derivation` / `nix derivation show` JSON, any version."""
+        found: dict[str, Derivation] = {}
+        for key, drv in (data.items() if isinstance(data, dict) else ()):
+            if not isinstance(drv, dict):
+                continue
+            outputs = drv.get("outputs")
+            outputs = outputs if isinstance(outputs, dict) else {}
+            inputs = drv.get("inputDrvs")
+            inputs = inputs if isinstance(inputs, dict) else {}
+            found[_store_path(key)] = cls(
+                inputs=tuple(sorted(_store_path(name) for name in inputs)),
+                outputs=tuple(sorted(_store_path(out["path"]) for out in outputs.values()
+                                     if isinstance(out, dict)
+                                     and isinstance(out.get("path"), str))))
+        return found
+
+
+@dataclass(frozen=True)
+class PathInfo:
+    nar_size: int
+    references: tuple[str, ...]
 
 
 def _path_info_entries(data: Any) -> list[dict[str, Any]]:
