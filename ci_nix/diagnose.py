@@ -16,6 +16,7 @@ from pathlib import Path
 from ci_nix.models import Failure, FailureType, Flake
 from ci_nix.tools import nixlog
 from ci_nix.tools.nix import strip_ansi
+from ci_nix.words import count
 
 TAIL_LINES = 40
 TAIL_CHARS = 8000
@@ -262,7 +263,8 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
             return _platform_diagnosis(m["drv"], m["wanted"], m["features"] or "", m["have"])
         if name.startswith("dependencies"):
             return Diagnosis(FailureType.DEPENDENCY, "dependency",
-                             f"{m['n']} dependencies of {_short(m['drv'])} failed to build",
+                             f"{count(int(m['n']), 'dependency')} of {_short(m['drv'])} failed "
+                             "to build",
                              drv=m["drv"])
         if name.startswith("substitution"):
             drv = groups.get("drv")

@@ -24,6 +24,7 @@ from ci_nix.errors import SelectionError
 from ci_nix.models import Flake, FlakeEval, Override, Repo, Target
 from ci_nix.tools.git import Git, GitError
 from ci_nix.tools.nix import Derivation, Nix, NixCommandError
+from ci_nix.words import count
 from ci_nix.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def evaluate_base(nix: Nix, git: Git, workspace: Workspace, base: Base,
     """The head's flakes evaluated at the base, with the same selection."""
     with worktrees(git, base) as trees:
         targets = base_targets(workspace, [e.target for e in head], trees)
-        log.info("evaluating %d flakes at the base %s", len(targets), base.sha[:12])
+        log.info("evaluating %s at the base %s", count(len(targets), "flake"), base.sha[:12])
         return evaluate_mod.evaluate(nix, targets, selection, workers)
 
 

@@ -61,7 +61,7 @@ class Entry:
     def name(self) -> str:
         if len(self.only) == 1:
             return f"{self.flake} {self.attr}"
-        extra = f" +{len(self.flakes) - 1} flakes" if len(self.flakes) > 1 else ""
+        extra = f" +{count(len(self.flakes) - 1, 'flake')}" if len(self.flakes) > 1 else ""
         return f"{self.flake}{extra} {self.system} ({self.attr})"
 
     def args(self) -> tuple[str, ...]:
@@ -147,8 +147,8 @@ def _squeeze(groups: Sequence[tuple[str, list[_Unit]]],
     for system, members in groups:
         per_system.setdefault(system, []).append(members)
     if len(per_system) > cap:
-        raise ConfigError(f"{len(per_system)} systems do not fit in a matrix of {cap} jobs; "
-                          "narrow 'systems:' in ci-nix.yaml or pass --system")
+        raise ConfigError(f"{len(per_system)} systems do not fit in a matrix of "
+                          f"{count(cap, 'job')}; narrow 'systems:' in ci-nix.yaml or pass --system")
     total = len(groups)
     result: list[tuple[str, list[_Unit]]] = []
     budget = cap

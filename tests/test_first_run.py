@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ci_nix import diagnose
 from ci_nix.cli import build_parser
 from ci_nix.models import Case, Failure, FailureType, RunReport, Status
 from ci_nix.report import text
@@ -24,6 +25,12 @@ def test_counted_nouns_are_singular_for_one() -> None:
     assert count(1, "dependency") == "1 dependency" and count(3, "dependency") == "3 dependencies"
     assert count(2, "matrix entry") == "2 matrix entries" and plural("repo") == "repos"
     assert count(2, "Nix evaluation") == "2 Nix evaluations" and plural("day") == "days"
+
+
+def test_nix_plural_slip_is_not_repeated() -> None:
+    drv = "/nix/store/j2yc6n1b2n9lx16kkgj44fmfz83s0c4x-uses-broken-1.0.drv"
+    error = diagnose.build_error(f"error: 1 dependencies of derivation '{drv}' failed to build")
+    assert error is not None and error.message.startswith("1 dependency of uses-broken-1.0.drv")
 
 
 def summary(report: RunReport) -> str:

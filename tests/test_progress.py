@@ -160,3 +160,29 @@ def test_counters_name_the_build_that_finished() -> None:
     monitor.event(parser.parse(  # type: ignore[arg-type]
         '@nix {"action":"result","id":1,"type":105,"fields":[0,1,0,1]}'))
     assert out.getvalue().splitlines()[-1] == "FAIL f#packages.x86_64-linux.a (1 min 15 s)"
+
+
+def test_print_build_logs_in_gitlab_sections_per_turn() -> None:
+    out = io.StringIO()
+    monitor = progress.BuildMonitor(
+        [_job("a", "/nix/store/aaa-a.drv")], progress.Display(out, live=False, ci="gitlab"),
+        print_logs=True)
+    parser = nixlog.LogParser()
+    for line in [
+        '@nix {"action":"start","id":2,"type":105,"fields":["/nix/store/aaa-a.drv","",1,1],'
+        '"text":"building","level":3}',
+        '@nix {"action":"start","id":3,"type":105,"fields":["/nix/store/bbb-dep-1.0.drv","",1,1],'
+        '"text":"building","level":3}',
+        '@nix {"action":"result","id":2,"type":101,"fields":["one"]}',
+        '@nix {"action":"result","id":2,"type":101,"fields":["two"]}',
+        '@nix {"action":"result","id":3,"type":101,"fields":["dep says"]}',
+    ]:
+        monitor.event(parser.parse(line))  # type: ignore[arg-type]
+    monitor._close_group()
+    lines = out.getvalue().splitlines()
+    assert [line for line in lines if "> " in line] == [
+        "f#packages.x86_64-linux.a> one", "f#packages.x86_64-linux.a> two", "dep-1.0> dep says"]
+    starts = [line for line in lines if "section_start:" in line]
+    ends = [line for line in lines if "section_end:" in line]
+    assert len(starts) == len(ends) == 2
+    assert "ci_nix_build_1_f_packages.x86_64-linux.a[collapsed=true]" in starts[0]

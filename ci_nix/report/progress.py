@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -88,6 +89,8 @@ class Display:
         if not self.live:
             self.line(text)
             return
+        # one screen line, or the carriage return would redraw only its last part
+        text = text[:max(20, shutil.get_terminal_size().columns - 1)]
         with self.lock:
             self._status = text
             self.stream.write("\r\x1b[K" + text)
