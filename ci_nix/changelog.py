@@ -249,7 +249,8 @@ def _nixpkgs_kind(node: Node) -> str | None:
         return "flakehub" if repo.name.lower() == "nixpkgs" else None
     if repo.key == NIXPKGS:
         return "nixpkgs"
-    return "fork" if repo.name.lower() == "nixpkgs" else None
+    name = repo.name.lower()
+    return "fork" if name == "nixpkgs" or name.endswith("-nixpkgs") else None
 
 
 def health(lock: Lock) -> Health:

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
-from ci_nix import changelog, lockfile
+import pytest
+
+from ci_nix import changelog, lockfile, update
+from ci_nix.tools.git import Git
 
 
 def lock(nodes: dict[str, Any], root_inputs: dict[str, Any]) -> lockfile.Lock:
@@ -110,3 +116,163 @@ def test_health_suggests_follows_for_extra_nixpkgs() -> None:
 def test_no_changes_renders_nothing() -> None:
     same = lock({"nixpkgs": gh("NixOS", "nixpkgs", OLD, DAY1)}, {"nixpkgs": "nixpkgs"})
     assert changelog.render((changelog.changelog("x", same, same),)) == ""
+
+
+# --- real lock pairs (tests/data/locks/README.md says where each comes from) -------------------
+
+LOCKS = Path(__file__).parent / "data" / "locks"
+
+
+def pair(name: str) -> tuple[lockfile.Lock, lockfile.Lock]:
+    return (lockfile.parse((LOCKS / f"{name}.before.lock").read_text()),
+            lockfile.parse((LOCKS / f"{name}.after.lock").read_text()))
+
+
+def locked_paths_that_differ(before: lockfile.Lock, after: lockfile.Lock) -> set[tuple[str, ...]]:
+    def entries(lock: lockfile.Lock) -> dict[tuple[str, ...], object]:
+        return {path: target if isinstance(target, tuple) else lock.nodes[target].locked
+                for path, target in changelog._entries(lock)}
+    old, new = entries(before), entries(after)
+    return {path for path in set(old) | set(new) if old.get(path) != new.get(path)}
+
+
+@pytest.mark.parametrize("name", ["hyprland-wlroots", "devenv-ghostty"])
+def test_every_moved_input_of_a_real_pair_is_listed(name: str) -> None:
+    before, after = pair(name)
+    changes = changelog.diff(before, after)
+    assert {c.path for c in changes} == locked_paths_that_differ(before, after)
+
+
+def test_a_source_repository_change_is_old_to_new_without_a_compare_link() -> None:
+    before, after = pair("hyprland-wlroots")
+    (change,) = changelog.diff(before, after)
+    assert (change.name, change.kind) == ("wlroots", changelog.ChangeKind.MOVED)
+    assert change.compare_url is None
+    text = changelog.render((changelog.changelog("hyprland", before, after),))
+    assert ("| `wlroots` | gitlab.freedesktop.org/wlroots/wlroots → "
+            "github.com/hyprwm/wlroots-hyprland | `50eae51` → `62eeffb` |") in text
+    assert "compare" not in text.split("\n", 4)[-1]
+
+    before, after = pair("devenv-ghostty")
+    changes = {c.name: c for c in changelog.diff(before, after)}
+    assert changes["ghostty"].kind is changelog.ChangeKind.MOVED
+    assert changes["ghostty"].compare_url is None
+    zig = changes["ghostty/zon2nix/zig"]  # git on Codeberg: a Gitea compare link
+    assert zig.compare_url is not None
+    assert zig.compare_url.startswith("https://codeberg.org/jcollie/zig-overlay/compare/")
+
+
+def test_health_on_a_real_lock_counts_channel_tarballs_forks_and_flakehub() -> None:
+    before, _ = pair("devenv-ghostty")
+    health = changelog.health(before)
+    # nixpkgs-src (github:NixOS/nixpkgs) and releases.nixos.org channel tarballs are NixOS/nixpkgs
+    assert health.nixpkgs_copies >= 3
+    assert "github.com/cachix/devenv-nixpkgs" in health.forks  # the root's own nixpkgs: a fork
+    assert health.notes == ()  # the root input named nixpkgs is the fork: nothing to follow
+
+
+def test_file_inputs_without_rev_are_listed_by_what_is_locked() -> None:
+    """A `type = "file"` input whose URL moved: no rev, no lastModified (the #17 report)."""
+    def node(url: str, nar: str) -> dict[str, Any]:
+        return {"flake": False, "locked": {"type": "file", "url": url, "narHash": nar},
+                "original": {"type": "file", "url": url}}
+    old = "https://example.org/raw/rev/d43df18a1b2c/macOS"
+    new = "https://example.org/raw/rev/ed16dea3c4d5/macOS"
+    before = lock({"mac": node(old, "sha256-AAAAAAAAAAAAAAAAAAAA")}, {"mac": "mac"})
+    after = lock({"mac": node(new, "sha256-BBBBBBBBBBBBBBBBBBBB")}, {"mac": "mac"})
+    log = changelog.changelog("hosts", before, after)
+    (change,) = log.changes
+    assert change.kind is changelog.ChangeKind.UPDATED
+    text = changelog.render((log,))
+    assert "`sha256-AAAAAAA` → `sha256-BBBBBBB`" in text and new in text
+    assert changelog.moved_names((log,)) == ["mac"]
+
+
+def test_forge_archive_tarballs_give_their_repository_and_links() -> None:
+    rev_a = "a6f0e59c2c21811e02d4e65b0a7c9b779d7869b3"
+    rev_b = "6c95c0b6f73f831226453fc6905c216ab634c30f"
+
+    def node(repo: str, rev: str) -> dict[str, Any]:
+        # the shape Nix locks a Forgejo archive in (immutable link protocol: ?rev=)
+        url = (f"https://git.lix.systems/api/v1/repos/lix-project/{repo}/archive/{rev}.tar.gz"
+               f"?rev={rev}")
+        return {"locked": {"type": "tarball", "url": url, "narHash": "sha256-" + rev[:8],
+                           "lastModified": DAY1}, "original": {"type": "tarball", "url": url}}
+    before = lock({"lix": node("lix", rev_a), "mod": node("nixos-module", rev_a)},
+                  {"lix": "lix", "mod": "mod"})
+    after = lock({"lix": node("lix", rev_b), "mod": node("nixos-module", rev_b)},
+                 {"lix": "lix", "mod": "mod"})
+    changes = {c.name: c for c in changelog.diff(before, after)}
+    assert changes["lix"].compare_url == (
+        f"https://git.lix.systems/lix-project/lix/compare/{rev_a}...{rev_b}")
+    assert changes["mod"].compare_url == (
+        f"https://git.lix.systems/lix-project/nixos-module/compare/{rev_a}...{rev_b}")
+    assert changes["lix"].new is not None and changes["lix"].new.where == (
+        "git.lix.systems/lix-project/lix")
+
+
+def test_health_finds_nixpkgs_under_other_names_and_picks_the_most_followed_root() -> None:
+    tarball = {"locked": {"type": "tarball", "narHash": "sha256-c",
+                          "url": "https://github.com/NixOS/nixpkgs/archive/" + NEW + ".tar.gz"},
+               "original": {"type": "tarball",
+                            "url": "https://github.com/NixOS/nixpkgs/archive/" + NEW + ".tar.gz"}}
+    after = lock({"unstable": gh("NixOS", "nixpkgs", OLD, DAY1),
+                  "stable": gh("NixOS", "nixpkgs", NEW, DAY2),
+                  "hm": gh("nix-community", "home-manager", OLD, DAY1,
+                           inputs={"nixpkgs": ["unstable"]}),
+                  "sops": gh("Mic92", "sops-nix", OLD, DAY1, inputs={"nixpkgs": ["unstable"]}),
+                  "tool": gh("acme", "tool", OLD, DAY1, inputs={"pkgs": "pkgs_2"}),
+                  "pkgs_2": tarball,
+                  "fork": gh("acme", "nixpkgs", OLD, DAY1),
+                  "fh": {"locked": {"type": "tarball", "narHash": "sha256-d", "url":
+                                    "https://api.flakehub.com/f/pinned/NixOS/nixpkgs/0.1/x/"
+                                    "source.tar.gz"}, "original": {"type": "indirect",
+                                                                   "id": "nixpkgs"}}},
+                 {"stable": "stable", "unstable": "unstable", "hm": "hm", "sops": "sops",
+                  "tool": "tool", "fork": "fork", "fh": "fh"})
+    health = changelog.health(after)
+    assert health.nixpkgs_copies == 3  # stable, unstable, the archive tarball
+    assert health.forks == ("github.com/acme/nixpkgs",) and health.flakehub_copies == 1
+    assert health.root_input == "unstable"  # followed by hm and sops
+    assert [n.suggestion for n in health.notes] == [
+        'inputs.tool.inputs.pkgs.follows = "unstable";']
+    text = changelog.render((changelog.changelog("hosts", after, after),))
+    assert "forks of nixpkgs, counted separately: github.com/acme/nixpkgs" in text
+    assert "1 FlakeHub copies" in text
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_old_lock_versions_are_unsupported(version: int) -> None:
+    text = json.dumps({"version": version, "inputs": {}})
+    with pytest.raises(lockfile.LockError, match="run nix flake lock with a current Nix"):
+        lockfile.parse(text)
+
+
+def test_workspace_inputs_list_commit_subjects_at_most_ten(tmp_path: Path) -> None:
+    repo = tmp_path / "modules"
+    repo.mkdir()
+    env = {**os.environ, "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@example.com",
+           "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@example.com"}
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(repo), *args], check=True, text=True,
+                              capture_output=True, env=env).stdout.strip()
+    git("init", "-q")
+    git("commit", "-q", "--allow-empty", "-m", "start")
+    old = git("rev-parse", "HEAD")
+    for n in range(12):
+        git("commit", "-q", "--allow-empty", "-m", f"change {n} <b>|")
+    new = git("rev-parse", "HEAD")
+
+    def node(rev: str) -> dict[str, Any]:
+        return {"locked": {"type": "git", "url": f"file://{repo}", "rev": rev},
+                "original": {"type": "git", "url": f"file://{repo}"}}
+    log = changelog.changelog("hosts", lock({"m": node(old)}, {"m": "m"}),
+                              lock({"m": node(new)}, {"m": "m"}),
+                              commits=update.local_commits(Git.from_env()))
+    (change,) = log.changes
+    assert change.commit_count == 12 and len(change.commits) == 10
+    assert change.commits[0] == "change 11 <b>|"  # newest first
+    text = changelog.render((log,))
+    assert "change 11 &lt;b&gt;\\|<br>" in text and "and 2 more" in text
+    assert "change 1 " not in text  # the oldest two are counted, not listed
