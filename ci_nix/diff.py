@@ -68,8 +68,9 @@ def worktrees(git: Git, base: Base) -> Iterator[dict[Repo, Path]]:
     made: dict[Repo, Path] = {}
     top = Path(tempfile.mkdtemp(prefix="ci-nix-base-"))
     try:
-        for repo, sha in base.commits:
-            path = top / repo.name.replace("/", "_")
+        for index, (repo, sha) in enumerate(base.commits):
+            # a plain name: Nix 2.8 reads a percent-encoded path only at a named ref
+            path = top / f"repo{index}"
             git.check(repo.path, ["worktree", "add", "--detach", "--quiet", str(path), sha])
             made[repo] = path
         yield made

@@ -148,3 +148,34 @@ def test_comment_once_then_edited_and_step_summary(fixture_ws: Path, tmp_path: P
     assert text.count("## What changes") == 2
     assert f"Compared `{base[:12]}` (base, the merge-base with {base} from GitHub" in text
     assert "**hosts**: --only" in text or "**hosts**: depends on modules" in text
+
+
+def test_run_comment_on_a_gitlab_merge_request(fixture_ws: Path, tmp_path: Path, cli,
+                                               nix_bin: str) -> None:
+    import forgefakes
+
+    if "nix-modern" in nix_bin:
+        pytest.skip("the forge side does not depend on the Nix version; one Nix is enough")
+    modules = fixture_ws / "modules"
+    base = git(modules, "rev-parse", "HEAD").strip()
+    commit_edit(modules, OLD_GREETING, NEW_GREETING, "greeting 1.1")
+    fake = forgefakes.start("gitlab", "infra/modules")
+    fake.pulls.append({"iid": 3, "state": "opened", "title": "greeting 1.1", "description": "",
+                       "source_branch": "bump", "target_branch": "main", "labels": [],
+                       "assignee_ids": [], "reviewer_ids": [],
+                       "merge_when_pipeline_succeeds": False})
+    env = {"GITLAB_CI": "true", "CI_MERGE_REQUEST_IID": "3",
+           "CI_MERGE_REQUEST_DIFF_BASE_SHA": base, "CI_PROJECT_PATH": "infra/modules",
+           "CI_SERVER_URL": fake.url, "GITLAB_TOKEN": forgefakes.TOKEN, "GITHUB_ACTIONS": ""}
+    try:
+        result = cli("run", modules, "--comment", "--only", "hosts#nixosConfigurations.db",
+                     env=env)
+    finally:
+        fake.close()
+    assert result.returncode == 0, result.stderr
+    assert "commented on merge request 3" in result.stdout
+    # the job log has the collapsed section; db was built (no --skip-unchanged)
+    assert "section_start:" in result.stdout and "What changes:" in result.stdout
+    assert "0 changed" not in result.stdout and "1 unchanged" in result.stdout
+    assert len(fake.comments) == 1 and "Unchanged: `hosts#nixosConfigurations.db`" in \
+        fake.comments[0]["body"]
