@@ -60,6 +60,13 @@ class BuildLog:
             if cannot:
                 self.builder_errors[cannot[1]] = " ".join(cannot[2].split())[:_MAX_LINE]
             error = diagnose.build_error(event.text)
+            if error is not None and error.diagnosis is not None:
+                # a fetcher's builder failing on its download: its log (already here) says so
+                fetch = diagnose.explained_by_download(error.diagnosis,
+                                                       self.logs.get(error.drv, ()))
+                if fetch is not error.diagnosis:
+                    error = replace(error, type=fetch.type, message=fetch.message,
+                                    diagnosis=fetch)
             if error is None:
                 self.other.append(diagnose.clean(event.text)[:_MAX_LINE])
             elif (error.drv not in self.errors

@@ -466,7 +466,8 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, str, str | 
         return FailureType.HASH_MISMATCH, "hash-mismatch", None
     if "option 'allow-import-from-derivation' is disabled" in message:
         return FailureType.EVAL, "import-from-derivation", HINTS["import-from-derivation"]
-    if re.search(r"unable to download|error: Couldn't resolve host|HTTP error \d+", message):
+    if re.search(r"unable to download|error: Couldn't resolve host|HTTP error \d+|"
+                 r"cannot download \S+ from any mirror", message):
         return FailureType.OTHER, "download", HINTS["download"]
     if re.search(r"assertion .* failed", message) or "condition of the assertion" in trace:
         return FailureType.EVAL, "assert", None
@@ -505,7 +506,7 @@ def diagnose_eval(stderr: str, flake: Flake | None = None,
         return replace(built, log=tail(lines))
     kind_type, kind, hint = _eval_kind(message, lines)
     if kind == "download":
-        message, hint = _download(message)
+        message, hint = _download(message, lines)
     file = line_no = column = None
     missing = _MISSING_PATH.search(message)
     if missing is not None:
@@ -543,14 +544,47 @@ _DOWNLOAD = re.compile(rf"unable to download {_Q}(?P<url>[^'’]+){_QE}(?::\s*(?
 _CACHE_URL = re.compile(r"\.narinfo$|/nar/|/nix-cache-info$|/realisations/|/log/")
 
 
-def _download(message: str) -> tuple[str, str]:
-    """(one-line message naming the URL, hint) for a failed download."""
+# nixpkgs' fetchurl (curl in a builder): "trying URL", "curl: (22) …", "error: cannot download
+# NAME from any mirror"
+_MIRRORS = re.compile(r"cannot download (?P<name>\S+) from any mirror")
+_TRYING = re.compile(r"^\s*(?:> )?trying (?P<url>\S+://\S+)")
+_CURL = re.compile(r"curl: \(\d+\) (?P<reason>.*)$")
+
+
+def _download(message: str, context: Iterable[str] = ()) -> tuple[str, str]:
+    """(one-line message naming the URL, hint) for a failed download.
+
+    context: the lines around the message, where nixpkgs' fetchurl printed the URL it tried.
+    """
     m = _DOWNLOAD.search(message)
     if m is None:
-        return message, HINTS["download"]
+        url = reason = None
+        if _MIRRORS.search(message):
+            for line in context:
+                tried, curl = _TRYING.search(line), _CURL.search(line)
+                url = tried["url"] if tried else url
+                reason = curl["reason"].strip() if curl else reason
+        if url is None:
+            return message, HINTS["download"]
+        return (f"unable to download {url}" + (f": {reason}" if reason else ""),
+                HINTS["download"])
     reason = (m["reason"] or "").replace(" ()", "").strip()
     text = f"unable to download {m['url']}" + (f": {reason}" if reason else "")
     return text, HINTS["substitution" if _CACHE_URL.search(m["url"]) else "download"]
+
+
+def explained_by_download(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
+    """A builder failure whose own log ends in a failed download (builtin:fetchurl, nixpkgs'
+    fetchurl) is that download's failure: type other, naming the URL."""
+    if found.kind != "builder":
+        return found
+    lines = [clean(line) for line in log][-TAIL_LINES:]
+    for line in reversed(lines[-8:]):
+        if _DOWNLOAD.search(line) or _MIRRORS.search(line):
+            message, hint = _download(line, lines)
+            return replace(found, type=FailureType.OTHER, kind="download", message=message,
+                           hint=hint)
+    return found
 
 
 _FRAME = re.compile(r"^\s*… ")
@@ -664,7 +698,7 @@ class _LogReader:
         elif isinstance(event, nixlog.Message) and event.is_error:
             self.current = None
             self.start_block(clean(event.text).splitlines())
-        elif isinstance(event, nixlog.Message) and "unable to download" in event.text:
+        elif isinstance(event, nixlog.Message) and "unable to download" in clean(event.text):
             self.recent.append(clean(event.text))  # a retry warning
 
 
@@ -691,16 +725,20 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
             found = replace(download, drv=found.drv, exit_code=found.exit_code)
         download = None
         quoted = [m[1] for m in map(_LOG_LINE.match, block[1:]) if m]
+        if found.drv is not None:
+            found = explained_by_download(
+                found, reader.logs.get(found.drv) or quoted or before)
         if found.drv is None:
             if found.kind == "download":
-                download = replace(found, log=tail(before + block))
+                message, hint = _download(found.message, before + block)
+                download = replace(found, message=_one_line(message), hint=hint,
+                                   log=tail(before + block))
                 others.append(download)
             else:
                 others.append(replace(found, log=found.log if quoted or not before
                                       else tail(before + block)))
             continue
-        log = found.log if found.kind == "download" else tail(
-            reader.logs.get(found.drv) or quoted or before)
+        log = tail(reader.logs.get(found.drv) or quoted or before) or found.log
         previous = by_drv.get(found.drv)
         if previous is None or (previous.type is FailureType.DEPENDENCY
                                 and found.type is not FailureType.DEPENDENCY):

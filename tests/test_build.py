@@ -69,3 +69,38 @@ def test_every_failed_build_is_a_build_failure_with_its_own_log(
     assert hidden.get("type") == "dependency", hidden.get("message")
     assert "hidden-broken-1.0.drv" in (hidden.get("message") or "")
     assert "compiling hidden" in (hidden.text or "")
+
+
+FETCH_FAILS = """{
+  outputs = { self }: rec {
+    packages.x86_64-linux = rec {
+      src = derivation {
+        name = "src.tar.gz"; system = "x86_64-linux"; builder = "builtin:fetchurl";
+        url = "http://127.0.0.1:9/src.tar.gz"; urls = [ "http://127.0.0.1:9/src.tar.gz" ];
+        unpack = false; executable = false; outputHashMode = "flat"; outputHashAlgo = "sha256";
+        outputHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+      };
+      app = derivation {
+        name = "app-1.0"; system = "x86_64-linux"; builder = "/bin/sh";
+        args = [ "-c" "cp $src $out" ]; inherit src;
+      };
+    };
+  };
+}
+"""
+
+
+def test_a_failed_download_is_other_with_its_url(tmp_path: Path, nix_bin: str, cli) -> None:
+    repo = flake_repo(tmp_path / "fetch", FETCH_FAILS)
+    junit = tmp_path / "junit.xml"
+    result = cli("run", "--all", "--no-push", "--junit", junit, cwd=repo,
+                 env={"NIX_CONFIG": "substituters =\nsandbox = false\nconnect-timeout = 2"})
+    assert result.returncode == 1, result.stderr
+    found = failures(junit)
+    src = found["src"]
+    assert src.get("type") == "other", src.get("message")
+    assert "unable to download http://127.0.0.1:9/src.tar.gz" in (src.get("message") or "")
+    app = found["app"]
+    assert app.get("type") == "dependency"
+    assert "src.tar.gz.drv (unable to download http://127.0.0.1:9/src.tar.gz" in (
+        app.get("message") or "")

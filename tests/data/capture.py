@@ -135,6 +135,18 @@ CASES = [
          {"type": "build", "kind": "builder", "drv": "broken-1.0.drv", "exit_code": 2,
           "log": "expected ';' before", "count": 1,
           "message": "builder for broken-1.0.drv failed with exit code 2"}, BUILD),
+    # builtin:fetchurl: Nix's own download fails in the builder, which then exits 1
+    Case("fetchurl",
+         '      packages.x86_64-linux.default = derivation {\n'
+         '        name = "src.tar.gz"; system = "x86_64-linux"; builder = "builtin:fetchurl";\n'
+         '        url = "http://127.0.0.1:9/src.tar.gz";\n'
+         '        urls = [ "http://127.0.0.1:9/src.tar.gz" ];\n'
+         '        unpack = false; executable = false; outputHashMode = "flat";\n'
+         '        outputHashAlgo = "sha256";\n'
+         '        outputHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; };\n',
+         {"type": "other", "kind": "download", "drv": "src.tar.gz.drv", "count": 1,
+          "message": "unable to download http://127.0.0.1:9/src.tar.gz: Co"}, BUILD,
+         args=("--option", "connect-timeout", "2")),
     Case("dependency",
          '      packages.x86_64-linux.default = mk "uses-broken-1.0" "cat $dep > $out"\n'
          '        { dep = mk "broken-dep-1.0" "echo dep is broken; exit 3" { }; };\n',
