@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -18,12 +19,13 @@ SEVERAL_FAILING = """{
         builder = "/bin/sh";
         args = [ "-c" text ];
         PATH = "/usr/bin:/bin";
+        NONCE = "@NONCE@";  # fresh store paths for every run, shared by no other test
       } // extra);
       fail-a = mk "fail-a-1.0" "echo compiling a; echo 'a.c:1: error: one' >&2; exit 3" { };
     in {
       packages.x86_64-linux = {
         inherit fail-a;
-        fail-b = mk "fail-b-1.0" "echo compiling b; sleep 1; echo 'b.c:2: error: two'; exit 4" { };
+        fail-b = mk "fail-b-1.0" "echo compiling b; echo 'b.c:2: error: two'; exit 4" { };
         fail-c = mk "fail-c-1.0" "echo compiling c; echo 'c.c:3: error: three'; exit 5" { };
         uses-a = mk "uses-a-1.0" "cat $dep > $out" { dep = fail-a; };
         # its failing dependency is no attribute of the flake
@@ -44,7 +46,7 @@ def failures(junit: Path) -> dict[str, ET.Element]:
 
 def test_every_failed_build_is_a_build_failure_with_its_own_log(
         tmp_path: Path, nix_bin: str, cli) -> None:
-    repo = flake_repo(tmp_path / "several", SEVERAL_FAILING)
+    repo = flake_repo(tmp_path / "several", SEVERAL_FAILING.replace("@NONCE@", uuid.uuid4().hex))
     junit = tmp_path / "junit.xml"
     result = cli("run", "--all", "--no-push", "--junit", junit, cwd=repo)
     assert result.returncode == 1, result.stderr
@@ -82,7 +84,7 @@ FETCH_FAILS = """{
       };
       app = derivation {
         name = "app-1.0"; system = "x86_64-linux"; builder = "/bin/sh";
-        args = [ "-c" "cp $src $out" ]; inherit src;
+        args = [ "-c" "cp $src $out" ]; inherit src; NONCE = "@NONCE@";
       };
     };
   };
@@ -91,7 +93,7 @@ FETCH_FAILS = """{
 
 
 def test_a_failed_download_is_other_with_its_url(tmp_path: Path, nix_bin: str, cli) -> None:
-    repo = flake_repo(tmp_path / "fetch", FETCH_FAILS)
+    repo = flake_repo(tmp_path / "fetch", FETCH_FAILS.replace("@NONCE@", uuid.uuid4().hex))
     junit = tmp_path / "junit.xml"
     result = cli("run", "--all", "--no-push", "--junit", junit, cwd=repo,
                  env={"NIX_CONFIG": "substituters =\nsandbox = false\nconnect-timeout = 2"})
