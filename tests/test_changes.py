@@ -173,3 +173,80 @@ def test_run_summary_says_what_was_compared_and_why() -> None:
     assert "<summary>What was compared</summary>" in text
     assert "merge-base with origin/main to the work tree" in text
     assert "- **hosts**: depends on modules (input 'modules')" in text
+
+
+# --- Nix's JSON for derivations and store paths ------------------------------------------------
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=12)
+
+
+@given(JSON)
+def test_nix_json_parsers_take_anything(data: object) -> None:
+    from ci_nix.tools.nix import Derivation, PathInfo
+
+    assert isinstance(Derivation.parse_all(data), dict)
+    assert isinstance(PathInfo.parse_all(data), dict)
+
+
+NAME = st.from_regex(r"[a-z0-9]{32}-[a-z]{1,6}(-[0-9]\.[0-9])?", fullmatch=True)
+
+
+@given(st.dictionaries(NAME, st.lists(NAME, max_size=3), max_size=5), st.booleans(),
+       st.booleans())
+def test_derivations_parse_in_every_nix_format(graph: dict[str, list[str]], new_inputs: bool,
+                                               base_names: bool) -> None:
+    from ci_nix.tools.nix import Derivation
+
+    def name(n: str) -> str:
+        return n if base_names else f"/nix/store/{n}"
+
+    data = {name(f"{drv}.drv"): {
+        "outputs": {"out": {"path": name(drv)}},
+        # 2.8: {drv: [outputs]}; newer: {drv: {"outputs": [...], "dynamicOutputs": {}}}
+        "inputDrvs": {name(f"{i}.drv"): ({"outputs": ["out"], "dynamicOutputs": {}}
+                                         if new_inputs else ["out"]) for i in inputs}}
+        for drv, inputs in graph.items()}
+    parsed = Derivation.parse_all(data)
+    assert parsed == {f"/nix/store/{drv}.drv": Derivation(
+        tuple(sorted({f"/nix/store/{i}.drv" for i in inputs})), (f"/nix/store/{drv}",))
+        for drv, inputs in graph.items()}
+
+
+def test_path_info_in_both_formats() -> None:
+    from ci_nix.tools.nix import PathInfo
+
+    old = [{"path": "/nix/store/a-x", "narSize": 5, "references": ["/nix/store/b-y"]},
+           {"path": "/nix/store/c-z", "valid": False}]
+    new = {"/nix/store/a-x": {"narSize": 5, "references": ["/nix/store/b-y"]},
+           "/nix/store/c-z": None}
+    expected = {"/nix/store/a-x": PathInfo(5, ("/nix/store/b-y",))}
+    assert PathInfo.parse_all(old) == expected == PathInfo.parse_all(new)
+
+
+def test_base_targets_read_from_the_worktree_and_repoint_overrides(tmp_path) -> None:
+    from ci_nix.diff import base_targets
+    from ci_nix.models import Override
+    from ci_nix.workspace import Workspace
+
+    modules, hosts, tree = tmp_path / "modules", tmp_path / "hosts", tmp_path / "base"
+    for path in (modules, hosts, tree, tree / "lib"):
+        path.mkdir()
+        (path / "flake.nix").write_text("{ }")
+    repo_m, repo_h = Repo("modules", modules), Repo("hosts", hosts)
+    (modules / "new").mkdir()
+    (modules / "new" / "flake.nix").write_text("{ }")  # not at the base
+    flakes = (Flake(repo_m, ""), Flake(repo_m, "lib"), Flake(repo_m, "new"), Flake(repo_h, ""))
+    from ci_nix.config import Config
+
+    ws = Workspace(tmp_path, Config(), (repo_m, repo_h), repo_m, flakes)
+    targets = [Target(flakes[0], ("changed x",)), Target(flakes[2], ("changed y",)),
+               Target(flakes[3], ("depends on modules",),
+                      (Override("modules", flakes[0].ref), Override("lib", flakes[1].ref)))]
+    moved = base_targets(ws, targets, {repo_m: tree})
+    assert [t.flake.id for t in moved] == ["modules", "hosts"]  # modules/new: every attr added
+    assert moved[0].flake.path == tree and moved[0].reasons == ("changed x",)
+    assert moved[1].flake.path == hosts  # hosts is taken as checked out
+    assert [o.ref for o in moved[1].overrides] == [Flake(Repo("modules", tree), "").ref,
+                                                   Flake(Repo("modules", tree), "lib").ref]

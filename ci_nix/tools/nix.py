@@ -332,11 +332,7 @@ class Nix:
             return {}
         out = self.check(["path-info", "--json", *(["--recursive"] if recursive else []),
                           *paths], "reading store path information", essential=True)
-        return {_store_path(entry["path"]): PathInfo(
-                    int(entry.get("narSize") or 0),
-                    tuple(_store_path(ref) for ref in entry.get("references") or ()))
-                for entry in _path_info_entries(json.loads(out))
-                if entry.get("valid", True)}
+        return PathInfo.parse_all(json.loads(out))
 
     def flake_update(self, flake_dir: Path, inputs: Sequence[str] = ()) -> None:
         """Update the flake.lock in flake_dir: every input, or only those named."""
@@ -377,8 +373,8 @@ class Derivation:
             outputs = outputs if isinstance(outputs, dict) else {}
             inputs = drv.get("inputDrvs")
             inputs = inputs if isinstance(inputs, dict) else {}
-            found[_store_path(key)] = cls(
-                inputs=tuple(sorted(_store_path(name) for name in inputs)),
+            found[_store_path(str(key))] = cls(
+                inputs=tuple(sorted(_store_path(str(name)) for name in inputs)),
                 outputs=tuple(sorted(_store_path(out["path"]) for out in outputs.values()
                                      if isinstance(out, dict)
                                      and isinstance(out.get("path"), str))))
@@ -389,6 +385,26 @@ class Derivation:
 class PathInfo:
     nar_size: int
     references: tuple[str, ...]
+
+    @classmethod
+    def parse_all(cls, data: Any) -> dict[str, PathInfo]:
+        """`nix path-info --json` of any version: the valid paths, each with its info."""
+        found: dict[str, PathInfo] = {}
+        # Nix < 2.19: a list of objects; newer: {path: info, or null when not valid}
+        entries = data if isinstance(data, list) else [
+            {**info, "path": path} if isinstance(info, dict) else {"path": path, "valid": False}
+            for path, info in data.items()] if isinstance(data, dict) else []
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) \
+                    or entry.get("valid", True) is False:
+                continue
+            size = entry.get("narSize")
+            refs = entry.get("references")
+            found[_store_path(entry["path"])] = cls(
+                size if isinstance(size, int) else 0,
+                tuple(_store_path(r) for r in refs if isinstance(r, str))
+                if isinstance(refs, list) else ())
+        return found
 
 
 def _path_info_entries(data: Any) -> list[dict[str, Any]]:
