@@ -34,6 +34,8 @@ class BuildLog:
     other: deque[str] = field(default_factory=lambda: deque(maxlen=diagnose.TAIL_LINES))
     machines: dict[str, str] = field(default_factory=dict)  # drv -> remote builder that built it
     builder_errors: dict[str, str] = field(default_factory=dict)  # builder URI -> why it failed
+    # Nix's failed downloads (retry warnings too): what a substitution failure was about
+    downloads: deque[str] = field(default_factory=lambda: deque(maxlen=diagnose.TAIL_LINES))
     on_event: Callable[[nixlog.Event], None] | None = None  # progress display (report/progress)
 
     def feed(self, line: str) -> None:
@@ -55,6 +57,10 @@ class BuildLog:
               and not event.post_build):
             text = event.text[:_MAX_LINE] + (" [line cut]" if event.cut else "")
             self.logs.setdefault(event.drv, deque(maxlen=self.tail_lines)).append(text)
+        elif isinstance(event, nixlog.Message) and not event.is_error:
+            text = diagnose.clean(event.text)
+            if "unable to download" in text:
+                self.downloads.append(text[:_MAX_LINE])
         elif isinstance(event, nixlog.Message) and event.is_error:
             cannot = _CANNOT_BUILD_ON.match(diagnose.clean(event.text))
             if cannot:
@@ -64,6 +70,7 @@ class BuildLog:
                 # a fetcher's builder failing on its download: its log (already here) says so
                 fetch = diagnose.explained_by_download(error.diagnosis,
                                                        self.logs.get(error.drv, ()))
+                fetch = diagnose.with_failed_download(fetch, self.downloads)
                 if fetch is not error.diagnosis:
                     error = replace(error, type=fetch.type, message=fetch.message,
                                     diagnosis=fetch)

@@ -573,6 +573,16 @@ def _download(message: str, context: Iterable[str] = ()) -> tuple[str, str]:
     return text, HINTS["substitution" if _CACHE_URL.search(m["url"]) else "download"]
 
 
+def with_failed_download(found: Diagnosis, before: Iterable[str]) -> Diagnosis:
+    """A substitution failure naming the URL whose download failed just before it."""
+    if found.kind != "substitution":
+        return found
+    for line in reversed([clean(line) for line in before]):
+        if _DOWNLOAD.search(line):
+            return replace(found, message=_one_line(f"{found.message}: {_download(line)[0]}"))
+    return found
+
+
 def explained_by_download(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
     """A builder failure whose own log ends in a failed download (builtin:fetchurl, nixpkgs'
     fetchurl) is that download's failure: type other, naming the URL."""
@@ -728,6 +738,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         if found.drv is not None:
             found = explained_by_download(
                 found, reader.logs.get(found.drv) or quoted or before)
+            found = with_failed_download(found, before)
         if found.drv is None:
             if found.kind == "download":
                 message, hint = _download(found.message, before + block)

@@ -123,3 +123,25 @@ def test_any_text_parses_and_an_error_after_the_bar_is_always_found(
     found = diagnose.parse_log([*noise, "", line])
     assert any(d.drv == "/nix/store/" + "a" * 32 + "-x-1.0.drv" and d.exit_code == 3
                for d in found)
+
+
+def test_substitution_failure_names_the_url_that_failed() -> None:
+    # the messages of https://github.com/NixOS/nix/issues/9664, in the order Nix prints them
+    log = [
+        "warning: error: unable to download 'https://cache.nixos.org/nar/03qi02a3l2c9xi42l61fc1"
+        "jqxpk6qczayk5bp4bqp1644p1rq1qy.nar.xz': HTTP error 200 (curl error: Failure when "
+        "receiving data from the peer); retrying from offset 9283328 in 274 ms",
+        "error: some substitutes for the outputs of derivation '/nix/store/2wb3wxcvl6kl8qiws6"
+        "yavn46fsj1srmc-mpv-0.36.0.drv' failed (usually happens due to networking issues); try "
+        "'--fallback' to build derivation from source",
+    ]
+    for lines in (log, ["@nix " + json.dumps({"action": "msg", "level": 1 if i == 0 else 0,
+                                              "msg": line})
+                        for i, line in enumerate(log)]):
+        [found] = diagnose.parse_log(lines)
+        assert (found.type, found.kind) == (FailureType.OTHER, "substitution")
+        assert found.message == (
+            "could not substitute mpv-0.36.0.drv from the binary cache: unable to download "
+            "https://cache.nixos.org/nar/03qi02a3l2c9xi42l61fc1jqxpk6qczayk5bp4bqp1644p1rq1qy."
+            "nar.xz: HTTP error 200 (curl error: Failure when receiving data from the peer)")
+        assert "retrying from offset" in found.log
