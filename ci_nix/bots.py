@@ -18,8 +18,10 @@ from ci_nix import config, lockfile, source, update
 from ci_nix.config import UpdateConfig
 from ci_nix.errors import CiNixError, ConfigError
 from ci_nix.forge import ForgeTarget, connect, resolve
+from ci_nix.models import Status
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import Nix
+from ci_nix.verify import Verification
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,13 @@ class RepoResult:
     repo: str
     outcomes: tuple[update.Outcome, ...] = ()
     error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """An error, or a verified update that fails or holds inputs back."""
+        return self.error is not None or any(
+            outcome.verification is not None and not outcome.verification.ok
+            for outcome in self.outcomes)
 
 
 def _web_url(forge: Mapping[str, Any], kind: str, project: str) -> str:
@@ -187,7 +196,7 @@ def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
                 target = update.UpdateTarget(
                     name=repo.name, checkout=checkouts[repo.name], remote="origin",
                     remote_url=repo.clone, update=repo.update, inputs=repo.inputs,
-                    base=repo.base, hosts=hosts, repo_urls=web)
+                    base=repo.base, hosts=hosts, repo_urls=web, verify=repo.update.verify)
                 outcomes = update.run(target, nix, git, forge, token, dry_run)
                 results[repo.name] = RepoResult(repo.name, tuple(outcomes))
             except CiNixError as err:
@@ -199,10 +208,12 @@ def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
 
 
 def junit(results: list[RepoResult]) -> str:
-    """JUnit XML: one test case per repo (classname ci-nix.update), failed when it errored."""
+    """JUnit XML: one test case per repo (classname ci-nix.update), failed when it errored;
+    with --verify, one per attribute built (classname: the flake) and one per held-back input."""
     import junit_xml
 
     cases = []
+    checked = []
     for result in results:
         case = junit_xml.TestCase(name=result.repo, classname="ci-nix.update")
         if result.error is not None:
@@ -211,6 +222,35 @@ def junit(results: list[RepoResult]) -> str:
             case.stdout = "\n".join(f"{o.branch}: {o.operation} {o.url or ''}".rstrip()
                                     for o in result.outcomes)
         cases.append(case)
-    suite = junit_xml.TestSuite(name="ci-nix update", test_cases=cases)
-    return str(junit_xml.to_xml_report_string([suite]))
+        for outcome in result.outcomes:
+            if outcome.verification is not None:
+                checked += _verification_cases(outcome.verification)
+    suites = [junit_xml.TestSuite(name="ci-nix update", test_cases=cases)]
+    if checked:
+        suites.append(junit_xml.TestSuite(name="ci-nix update --verify", test_cases=checked))
+    return str(junit_xml.to_xml_report_string(suites))
 
+
+def _verification_cases(verification: Verification) -> list[Any]:
+    import junit_xml
+
+    cases = []
+    for built in verification.cases:
+        case = junit_xml.TestCase(name=built.name, classname=built.flake, elapsed_sec=built.time)
+        if built.status is Status.FAILED and built.failure is not None:
+            case.add_failure_info(message=built.failure.message, output=built.failure.log,
+                                  failure_type=str(built.failure.type))
+        elif built.status is Status.SKIPPED:
+            case.add_skipped_info(message=built.skip_reason or "skipped")
+        cases.append(case)
+    for held in verification.held_back:
+        failure = held.case.failure
+        case = junit_xml.TestCase(name=f"{held.case.name} (with {held.input} updated)",
+                                  classname=held.case.flake)
+        case.add_failure_info(
+            message=f"held back {held.input}: its update breaks {held.case.flake}#"
+                    f"{held.case.name}: {failure.message if failure else 'failed'}",
+            output=failure.log if failure else None,
+            failure_type=str(failure.type) if failure else "build")
+        cases.append(case)
+    return cases

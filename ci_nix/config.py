@@ -44,6 +44,7 @@ class UpdateConfig:
     reviewers: tuple[str, ...] = ()
     auto_merge: bool = False
     author: str = "ci-nix <ci-nix@users.noreply.github.com>"
+    verify: bool = False  # build with the new locks first; hold back inputs that break things
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ _CACHE = {"type": ("attic", "cachix", "nix"), "server": _STR, "name": _STR, "tok
           "push": ("closure", "outputs", "none"), "substituter": _STR, "required": _BOOL,
           "secret-key-file": _STR}
 _UPDATE = {"inputs": _STRS, "branch": _STR, "group": _BOOL, "labels": _STRS,
-           "assignees": _STRS, "reviewers": _STRS, "auto-merge": _BOOL, "author": _STR}
+           "assignees": _STRS, "reviewers": _STRS, "auto-merge": _BOOL, "author": _STR,
+           "verify": _BOOL}
 _FORGE = {"type": ("github", "gitlab"), "url": _STR, "project": _STR, "token-env": _STR}
 _REPO = {"path": _STR, "name": _STR, "url": _STR}
 _TOP: dict[str, Any] = {

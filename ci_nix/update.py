@@ -12,20 +12,22 @@ import tempfile
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 import tenacity
 
 from ci_nix import changelog, lockfile
 from ci_nix.changelog import FlakeChangelog
-from ci_nix.config import UpdateConfig
+from ci_nix.config import Config, UpdateConfig
 from ci_nix.errors import ConfigError, ForgeError
 from ci_nix.forge import Forge
 from ci_nix.mask import add_secret
+from ci_nix.models import Status
 from ci_nix.source import Repository
 from ci_nix.tools.git import Git, GitError
 from ci_nix.tools.nix import Nix
+from ci_nix.verify import Verification, Verifier, verify
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ class UpdateTarget:
     base: str | None = None  # target branch; default: the forge's default branch
     hosts: tuple[tuple[str, str], ...] = ()  # extra host -> web flavour, for compare links
     repo_urls: tuple[tuple[str, str], ...] = ()  # clone URL -> web page of known repos
+    verify: bool = False  # --verify / update.verify: build with the new locks first
+    config: Config = Config()  # systems, outputs, include/exclude for --verify's builds
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class Outcome:
     title: str = ""
     body: str = ""
     moved: tuple[str, ...] = ()
+    verification: Verification | None = None
 
 
 @dataclass(frozen=True)
@@ -225,10 +230,46 @@ def title_for(moved: tuple[str, ...]) -> str:
     return f"flake.lock: update {len(moved)} inputs"
 
 
-def body_for(result: LockUpdate) -> str:
+def body_for(result: LockUpdate, verification: Verification | None = None) -> str:
+    checked = render_verification(verification) if verification is not None else ""
     return (f"{MARKER}\nInputs updated by `ci-nix update`.\n\n{changelog.render(result.logs)}"
+            f"{checked}"
             "\n---\nThis merge request is kept current by ci-nix: it is updated when inputs move "
             "again and closed when there is nothing left to update.\n")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def render_verification(verification: Verification) -> str:
+    """The body's section on what `--verify` built, and the inputs it held back."""
+    cases = verification.cases
+    counts = {status: sum(case.status is status for case in cases) for status in Status}
+    out = ["\n### Verification\n",
+           f"Built with the updated locks (`ci-nix update --verify`): "
+           f"{counts[Status.PASSED]} passed, {counts[Status.FAILED]} failed, "
+           f"{counts[Status.SKIPPED]} skipped.\n"]
+    if cases:
+        out += ["| attribute | result |", "|---|---|"]
+        for case in cases:
+            if case.status is Status.FAILED and case.failure is not None:
+                result = f"failed ({case.failure.type}): {_one_line(case.failure.message)}"
+            elif case.status is Status.SKIPPED:
+                result = f"skipped: {_one_line(case.skip_reason or '')}"
+            else:
+                result = str(case.status)
+            out.append(f"| `{case.flake}#{case.name}` | {result} |")
+        out.append("")
+    if verification.held_back:
+        out.append("**Held back**: these inputs are not updated here, because their update "
+                   "breaks attributes that pass on the current lock:\n")
+        for held in verification.held_back:
+            failure = held.case.failure
+            why = f"{failure.type}: {_one_line(failure.message)}" if failure else "failed"
+            out.append(f"- `{held.input}` breaks `{held.case.flake}#{held.case.name}` ({why})")
+        out.append("")
+    return "\n".join(out) + "\n"
 
 
 def commit_message(result: LockUpdate) -> str:
@@ -268,17 +309,54 @@ def run(target: UpdateTarget, nix: Nix, git: Git, forge: Forge | None, token: st
             log.info("%s: no flake with a committed flake.lock; nothing to update", target.name)
         for branch, inputs in plans(git, target, work):
             result = update_locks(nix, git, target, work, dirs, inputs)
-            title, body = title_for(result.moved), body_for(result)
+            verification = None
+            if target.verify and result.files:
+                verification = _verify(nix, git, target, work, dirs, result)
+                if verification.held_back:
+                    log.warning("%s: held back %s: their update breaks attributes that pass on "
+                                "the current lock", target.name,
+                                ", ".join(sorted({h.input for h in verification.held_back})))
+                    result = (update_locks(nix, git, target, work, dirs, verification.kept)
+                              if verification.kept else LockUpdate((), ()))
+            title, body = title_for(result.moved), body_for(result, verification)
             if dry_run:
                 outcomes.append(Outcome(target.name, branch, Operation.DRY_RUN, title=title,
-                                        body=body, moved=result.moved))
+                                        body=body, moved=result.moved,
+                                        verification=verification))
                 continue
             if forge is None:
                 raise ForgeError(f"{target.name}: no forge to open a merge request on; "
                                  "configure 'forge:' or use --dry-run")
-            outcomes.append(_publish(target, git, forge, token, branch, head, result, title,
-                                     body))
+            outcome = _publish(target, git, forge, token, branch, head, result, title, body)
+            outcomes.append(replace(outcome, verification=verification))
     return outcomes
+
+
+def _verify(nix: Nix, git: Git, target: UpdateTarget, work: Path, dirs: list[str],
+            result: LockUpdate) -> Verification:
+    """Build the update in the private worktree, holding back inputs that break attributes."""
+    originals = {subdir: (work / subdir / "flake.lock").read_text(encoding="utf-8")
+                 for subdir in dirs}
+
+    def apply(inputs: tuple[str, ...]) -> list[str]:
+        moved = []
+        for subdir, text in originals.items():
+            lock_path = work / subdir / "flake.lock"
+            lock_path.write_text(text, encoding="utf-8")
+            lock = lockfile.parse(text, str(lock_path))
+            names = [name for name in inputs if name in lock.nodes[lock.root].inputs]
+            if names:
+                nix.flake_update(lock_path.parent, names)
+                if lock_path.read_text(encoding="utf-8") != text:
+                    moved.append(subdir)
+        return moved
+
+    verifier = Verifier(nix, git, target.name, work, target.config)
+    try:
+        return verify(verifier, result.moved, apply)
+    finally:
+        for subdir, text in originals.items():
+            (work / subdir / "flake.lock").write_text(text, encoding="utf-8")
 
 
 PUSH_ATTEMPTS = 3

@@ -42,6 +42,10 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
                      help="update only this input (repeatable; default: update.inputs, else all)")
     cmd.add_argument("--dry-run", action="store_true",
                      help="print the changelog; no commit, no push, no forge call")
+    cmd.add_argument("--verify", action="store_true", default=None,
+                     help="build what the update touches first (flakes whose lock moved and "
+                     "their dependents); inputs whose update breaks an attribute that passes "
+                     "today are held back (default: update.verify)")
     cmd.add_argument("--config", type=Path, metavar="FILE",
                      help="ci-nix.yaml to use, or a bots.yaml (a file with 'repos:' entries "
                      "that have 'clone:') for the nightly many-repo run")
@@ -80,7 +84,7 @@ def handle(args: argparse.Namespace) -> int:
         raise
     if args.junit is not None:
         _write_junit(args.junit, results)
-    return 1 if any(result.error is not None for result in results) else 0
+    return 1 if any(result.failed for result in results) else 0
 
 
 def _check_writable(path: Path) -> None:
@@ -135,7 +139,9 @@ def _single(args: argparse.Namespace, nix: Nix, git: Git, what: list[str]) -> bo
     hosts = _hosts(ws.config.forge.url, remote_url, kind)
     target_ = update.UpdateTarget(name=repo.name, checkout=repo.path, remote=remote,
                                   remote_url=remote_url, update=ws.config.update,
-                                  inputs=tuple(args.inputs), hosts=hosts)
+                                  inputs=tuple(args.inputs), hosts=hosts,
+                                  verify=bool(args.verify or ws.config.update.verify),
+                                  config=ws.config)
     outcomes = update.run(target_, nix, git, forge, token, args.dry_run)
     for outcome in outcomes:
         _print(outcome, args.dry_run)
@@ -167,7 +173,7 @@ def _print(outcome: update.Outcome, dry_run: bool) -> None:
     if dry_run:
         print(f"# {outcome.repo}: {outcome.title or 'nothing to update'} "
               f"(branch {outcome.branch}, dry run)\n")
-        if outcome.moved:
+        if outcome.moved or outcome.verification is not None:
             print(outcome.body)
         return
     where = f" #{outcome.number} {outcome.url}" if outcome.number is not None else ""

@@ -1,0 +1,163 @@
+"""`update --verify`: build what an input update touches, and hold back the inputs that break it.
+
+The locks are updated in the update's private worktree. The flakes whose lock moved, and the
+flakes of that checkout that lock them, are evaluated and built with the new locks (the `run`
+stages: evaluate, then one `nix build`). An attribute that fails with the update is built again
+on the current locks; if it passes there, the update broke it, and the inputs responsible are
+found by updating them alone (bisecting when there are many) and held back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ci_nix import build as build_mod
+from ci_nix import detect as detect_mod
+from ci_nix import evaluate as evaluate_mod
+from ci_nix.config import Config
+from ci_nix.models import Case, Flake, Repo, Status, Target
+from ci_nix.tools.git import Git
+from ci_nix.tools.nix import Nix
+from ci_nix.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+# Inputs tried one by one up to this many; more are bisected.
+SEPARATELY = 4
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """An input whose update breaks an attribute that passes on the current lock."""
+
+    input: str
+    case: Case  # the attribute's failing result with this input updated
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What the proposed update gives, attribute by attribute, and what was held back."""
+
+    cases: tuple[Case, ...]  # with the inputs the merge request carries
+    held_back: tuple[HeldBack, ...] = ()
+    kept: tuple[str, ...] = ()  # the inputs the merge request carries
+
+    @property
+    def failed(self) -> tuple[Case, ...]:
+        return tuple(case for case in self.cases if case.status is Status.FAILED)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.held_back
+
+
+def _key(case: Case) -> tuple[str, str]:
+    return case.flake, case.name
+
+
+class Verifier:
+    """Builds flakes of one checkout (the private worktree) with whatever locks it holds."""
+
+    def __init__(self, nix: Nix, git: Git, name: str, work: Path, config: Config,
+                 workers: int | None = None) -> None:
+        self.nix, self.git, self.config, self.workers = nix, git, config, workers
+        repo = Repo(name=name, path=work)
+        flakes = []
+        for tracked in git.tracked(work, "flake.nix", ":(glob)**/flake.nix"):
+            subdir = str(PurePosixPath(tracked).parent)
+            flakes.append(Flake(repo=repo, subdir="" if subdir == "." else subdir))
+        self.workspace = Workspace(root=work, config=config, repos=(repo,), primary=repo,
+                                   flakes=tuple(flakes))
+
+    def affected(self, moved_dirs: Sequence[str]) -> list[Flake]:
+        """The flakes whose lock moved and the flakes of this checkout that lock them."""
+        moved = {flake for flake in self.workspace.flakes if flake.subdir in moved_dirs}
+        edges = detect_mod.lock_edges(self.workspace, self.git)
+        found = detect_mod.affected_by(dict.fromkeys(moved), edges)
+        return [flake for flake in self.workspace.flakes if flake in found]
+
+    def build(self, flakes: Sequence[Flake],
+              only: frozenset[tuple[str, str]] | None = None) -> list[Case]:
+        """Evaluate and build; one case per attribute (foreign systems skipped)."""
+        systems = self.config.systems or (self.nix.current_system,)
+        selection = evaluate_mod.Selection(systems=tuple(systems), outputs=self.config.outputs,
+                                           include=self.config.include,
+                                           exclude=self.config.exclude, only=only)
+        targets = [Target(flake, ("update --verify",)) for flake in flakes
+                   if only is None or any(flake.id == wanted for wanted, _ in only)]
+        evals = evaluate_mod.evaluate(self.nix, targets, selection, self.workers)
+        cases = [case for flake_eval in evals for case in flake_eval.cases]
+        buildable = self.nix.platforms | {self.nix.current_system}
+        jobs = [job for flake_eval in evals for job in flake_eval.jobs]
+        local = [job for job in jobs if job.system in buildable]
+        cases += [Case(job.flake, job.name, Status.SKIPPED, system=job.system,
+                       drv_path=job.drv_path, skip_reason=f"unsupported system {job.system}")
+                  for job in jobs if job.system not in buildable]
+        if only is not None:
+            cases = [case for case in cases if _key(case) in only]
+        return cases + list(build_mod.build(self.nix, local).cases)
+
+
+# Applies an update of these inputs to the worktree (from the current locks); returns the flake
+# dirs whose lock moved.
+Apply = Callable[[tuple[str, ...]], list[str]]
+
+
+def verify(verifier: Verifier, moved: tuple[str, ...], apply: Apply) -> Verification:
+    """Build with every moved input updated; hold back the inputs that break attributes.
+
+    `apply(inputs)` resets the worktree's locks to the current ones and updates those inputs.
+    """
+    dirs = apply(moved)
+    flakes = verifier.affected(dirs)
+    log.info("verifying the update of %s: building %s", ", ".join(moved),
+             ", ".join(flake.id for flake in flakes) or "nothing")
+    cases = verifier.build(flakes)
+    failing = frozenset(_key(case) for case in cases if case.status is Status.FAILED)
+    if not failing:
+        return Verification(tuple(cases), kept=moved)
+    apply(())  # the current locks
+    baseline = verifier.build(flakes, only=failing)
+    regressed = frozenset(_key(case) for case in baseline if case.status is Status.PASSED)
+    if not regressed:
+        log.info("the failing attributes fail on the current lock too; nothing held back")
+        return Verification(tuple(cases), kept=moved)
+    log.warning("%d attributes pass on the current lock and fail with the update; looking for "
+                "the inputs responsible", len(regressed))
+
+    def breaks(inputs: tuple[str, ...]) -> list[Case]:
+        apply(inputs)
+        return [case for case in verifier.build(flakes, only=regressed)
+                if case.status is Status.FAILED]
+
+    held = _culprits(moved, breaks)
+    kept = tuple(name for name in moved if name not in held)
+    held_back = tuple(HeldBack(name, case) for name, found in held.items() for case in found)
+    if not kept:
+        apply(())
+        return Verification(tuple(baseline), held_back, kept)
+    dirs = apply(kept)
+    final = verifier.build(verifier.affected(dirs))
+    return Verification(tuple(final), held_back, kept)
+
+
+def _culprits(inputs: tuple[str, ...], breaks: Callable[[tuple[str, ...]], list[Case]]
+              ) -> dict[str, list[Case]]:
+    """Inputs whose update on its own breaks an attribute: one by one when few, else by halves
+    (a group that keeps everything green holds no culprit)."""
+    if len(inputs) <= SEPARATELY:
+        found = {}
+        for name in inputs:
+            failures = breaks((name,))
+            if failures:
+                found[name] = failures
+        return found
+    half = len(inputs) // 2
+    found = {}
+    for group in (inputs[:half], inputs[half:]):
+        if breaks(group):
+            found.update(_culprits(group, breaks))
+    return found

@@ -1,0 +1,107 @@
+"""update --verify on real Nix: the update that breaks a package is held back, the rest proposed."""
+
+from __future__ import annotations
+
+import platform
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import make_workspace
+import pytest
+
+SYSTEM = f"{platform.machine()}-linux"
+
+
+def commit_file(repo: Path, name: str, text: str, message: str) -> None:
+    (repo / name).write_text(text)
+    make_workspace.git(repo, "add", name)
+    make_workspace.git(repo, "commit", "-q", "-m", message)
+
+
+@pytest.fixture
+def app(tmp_path: Path, nix_bin: str) -> Path:
+    """`app` locks two plain repos: `dep` (which `pkg` reads) and `other` (which `info` reads).
+    Then `dep` gets a commit that breaks `pkg`, and `other` a harmless one."""
+    nonce = uuid.uuid4().hex[:12]
+    dep, other, app = tmp_path / "dep", tmp_path / "other", tmp_path / "app"
+    for repo, name, text in ((dep, "value.txt", "good\n"), (other, "note.txt", "v1\n")):
+        repo.mkdir()
+        (repo / name).write_text(text)
+        make_workspace.init_repo(repo, "first")
+    app.mkdir()
+    (app / "flake.nix").write_text(f"""{{
+  inputs.dep = {{ url = "git+file://{dep}?ref=main"; flake = false; }};
+  inputs.other = {{ url = "git+file://{other}?ref=main"; flake = false; }};
+  outputs = {{ self, dep, other }}:
+    let
+      sh = name: text: derivation {{
+        inherit name;
+        system = "{SYSTEM}";
+        builder = "/bin/sh";
+        args = [ "-c" text ];
+        PATH = "/usr/bin:/bin";
+        NONCE = "{nonce}";
+      }};
+    in {{
+      packages.{SYSTEM} = {{
+        pkg = sh "pkg" ''
+          read v < ${{dep}}/value.txt
+          if [ "$v" != good ]; then echo "dep says $v" >&2; exit 1; fi
+          echo ok > $out
+        '';
+        info = sh "info" "cat ${{other}}/note.txt > $out";
+      }};
+    }};
+}}
+""")
+    make_workspace.init_repo(app, "app")
+    locked = make_workspace.nix("flake", "lock", f"git+file://{app}")
+    assert locked.returncode == 0, locked.stderr
+    make_workspace.git(app, "add", "flake.lock")
+    make_workspace.git(app, "commit", "-q", "-m", "lock")
+    commit_file(dep, "value.txt", "bad\n", "dep: break pkg")
+    commit_file(other, "note.txt", "v2\n", "other: harmless")
+    return app
+
+
+@pytest.mark.nix
+def test_verify_holds_back_the_input_that_breaks_a_package(app: Path, tmp_path: Path,
+                                                           cli) -> None:
+    lock_before = (app / "flake.lock").read_text()
+    junit = tmp_path / "r.xml"
+    result = cli("update", app, "--dry-run", "--verify", "--junit", junit)
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr  # something was held back
+    assert "flake.lock: update other (branch ci-nix/flake-update, dry run)" in out, out
+    assert "| `other` |" in out and "| `dep` |" not in out  # the table: other only
+    pkg = f"app#packages.{SYSTEM}.pkg"
+    assert f"- `dep` breaks `{pkg}` (build:" in out
+    assert f"| `{pkg}` | passed |" in out  # with `other` alone it builds
+    assert f"| `app#packages.{SYSTEM}.info` | passed |" in out
+    # the user's checkout is untouched
+    assert (app / "flake.lock").read_text() == lock_before
+    assert make_workspace.git(app, "status", "--porcelain").strip() == ""
+
+    suites = {suite.get("name"): suite for suite in ET.parse(junit).iter("testsuite")}
+    verified = suites["ci-nix update --verify"]
+    failures = [case for case in verified.iter("testcase") if case.find("failure") is not None]
+    (held,) = failures
+    assert held.get("name") == f"packages.{SYSTEM}.pkg (with dep updated)"
+    message = held.find("failure").get("message")  # type: ignore[union-attr]
+    assert message.startswith(f"held back dep: its update breaks {pkg}")
+
+
+@pytest.mark.nix
+def test_verify_per_input_says_each_result(app: Path, tmp_path: Path, cli) -> None:
+    config = tmp_path / "ci-nix.yaml"
+    config.write_text("update: {group: false, verify: true}\n")
+    result = cli("update", app, "--config", config, "--dry-run")
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    dep, other = out.split("# app: ")[1:3] if "flake-update-dep" in out.split("# app: ")[1] \
+        else reversed(out.split("# app: ")[1:3])
+    assert dep.startswith("nothing to update (branch ci-nix/flake-update-dep")
+    assert "- `dep` breaks" in dep
+    assert other.startswith("flake.lock: update other (branch ci-nix/flake-update-other")
+    assert "Built with the updated locks" in other and "0 failed" in other
