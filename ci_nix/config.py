@@ -201,8 +201,9 @@ def read_yaml(file: Path) -> yaml.Node | None:
         number = data[:err.start].count(b"\n") + 1
         raise ConfigError(f"{file}:{number}: not UTF-8 text (byte 0x{data[err.start]:02x}); save "
                           "it as UTF-8") from None
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)  # the reader rejects control characters here
         node = loader.get_single_node()
         if node is not None:
             # Constructing once finds what the checker must not meet: a list or mapping as a
@@ -215,12 +216,16 @@ def read_yaml(file: Path) -> yaml.Node | None:
         if "unhashable key" in problem:
             problem = "a key must be a plain string, not a list or mapping"
         raise ConfigError(f"{file}{line}: not valid YAML: {problem}") from None
-    except (ValueError, TypeError, OverflowError) as err:
-        raise ConfigError(f"{file}: not valid YAML: {str(err).splitlines()[0]}") from None
     except RecursionError:
         raise ConfigError(f"{file}: not valid YAML: nested too deeply") from None
+    except Exception as err:  # PyYAML's constructors for explicit tags raise
+        # whatever their conversion raises: ValueError for `!!int abc`, AttributeError for an
+        # empty `!!timestamp`
+        detail = (str(err).splitlines() or [type(err).__name__])[0]
+        raise ConfigError(f"{file}: not valid YAML: {detail}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return node
 
 

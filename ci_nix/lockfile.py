@@ -146,6 +146,8 @@ def parse(text: str, source: str = "flake.lock") -> Lock:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise LockError(f"{source}: not valid JSON (line {err.lineno}: {err.msg}); {fix}") from None
+    except RecursionError:
+        raise LockError(f"{source}: not valid JSON (nested too deeply); {fix}") from None
     if not isinstance(data, dict):
         raise LockError(f"{source}: not a JSON object; {fix}")
     version = data.get("version")

@@ -96,8 +96,12 @@ def retry_after(headers: Mapping[str, str] | None) -> float | None:
         try:
             return max(0.0, float(value))
         except ValueError:
+            pass
+        try:
             parsed = email.utils.parsedate_to_datetime(value)
-            return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+            return max(0.0, parsed.timestamp() - time.time())
+        except (ValueError, TypeError, OverflowError):  # not a date either: use the backoff
+            return None
     if lower.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in lower:
         try:
             return max(0.0, float(lower["x-ratelimit-reset"]) - time.time())

@@ -250,6 +250,8 @@ class LogParser:
             record = json.loads(line[len(PREFIX):])
         except json.JSONDecodeError:
             return self._cut(line)
+        except RecursionError:  # `@nix [[[[…`: no record Nix writes is nested like that
+            return Unreadable(line)
         if not isinstance(record, dict):
             return Unreadable(line)
         try:
