@@ -149,6 +149,21 @@ class _HttpCache:
         self.local = threading.local()
         self.lock = threading.Lock()
         self.connections: list[http.client.HTTPConnection] = []
+        # The socket timeout bounds each recv, not a request: a server that drips a byte now
+        # and then would hold a request forever. A watchdog cuts requests past their deadline.
+        self.deadlines: dict[http.client.HTTPConnection, float] = {}
+        self.expired: set[http.client.HTTPConnection] = set()
+        self.closed = threading.Event()
+        threading.Thread(target=self._watchdog, daemon=True, name="ci-nix-cache-watchdog").start()
+
+    def _watchdog(self) -> None:
+        while not self.closed.wait(min(0.5, self.policy.timeout / 4)):
+            now = time.monotonic()
+            with self.lock:
+                late = [conn for conn, deadline in self.deadlines.items() if now > deadline]
+                self.expired.update(late)
+            for conn in late:
+                _shutdown(conn)
 
     def connection(self) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection | None = getattr(self.local, "conn", None)
@@ -162,6 +177,9 @@ class _HttpCache:
 
     def once(self, path: str) -> bool:
         conn = self.connection()
+        with self.lock:
+            self.deadlines[conn] = time.monotonic() + self.policy.timeout
+        error: str | None = None
         try:
             conn.request("GET", f"{self.prefix}/{narinfo_name(path)}", headers=self.headers)
             response = conn.getresponse()
@@ -170,7 +188,16 @@ class _HttpCache:
                 conn.close()  # the rest is unread: the connection cannot be reused
         except (OSError, http.client.HTTPException) as err:
             conn.close()  # reconnects on the next request
-            raise TransientError(f"{type(err).__name__}: {err}") from None
+            error = f"{type(err).__name__}: {err}"
+        with self.lock:
+            self.deadlines.pop(conn, None)
+            late = conn in self.expired
+            self.expired.discard(conn)
+        if late:  # whatever was read before the cut is not an answer
+            conn.close()
+            raise TransientError(f"no complete answer within {self.policy.timeout:g}s")
+        if error is not None:
+            raise TransientError(error)
         if response.status == 200:
             if narinfo.describes(body, path):
                 return True
@@ -194,15 +221,22 @@ class _HttpCache:
         with self.lock:
             connections = list(self.connections)
         for conn in connections:
-            if conn.sock is not None:
-                try:
-                    conn.sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked recv; close() does not
-                except OSError:
-                    pass
+            _shutdown(conn)
 
     def close(self) -> None:
+        self.closed.set()
         for conn in self.connections:
             conn.close()
+
+
+def _shutdown(conn: http.client.HTTPConnection) -> None:
+    """End a connection's request from another thread (close() would not wake a blocked recv)."""
+    sock = conn.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 class CacheQueryError(Exception):

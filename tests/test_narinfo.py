@@ -85,3 +85,43 @@ def test_fuzz_narinfo(body: bytes) -> None:
         assert "\n" not in str(err)
         return
     assert narinfo.is_store_path(info.store_path) and info.nar_size > 0
+
+
+def test_a_cache_that_drips_its_answer_is_cut_off() -> None:
+    """One byte every 0.2 s never trips a 1 s socket timeout; the request deadline does."""
+    import http.server
+    import threading
+    import time
+
+    class Dripping(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = narinfo_for(OUT)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                for byte in body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Dripping)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    started = time.monotonic()
+    try:
+        answer = cache.query(f"http://127.0.0.1:{server.server_address[1]}", [OUT],
+                             policy=cache.RetryPolicy(attempts=2, base=0.01, timeout=1))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert time.monotonic() - started < 8
+    assert answer.cached == frozenset()
+    assert answer.error is not None and "no complete answer within 1s" in answer.error
