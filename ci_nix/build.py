@@ -138,7 +138,7 @@ def _unreported(nix: Nix, buildlog: BuildLog, valid: set[str],
     outputs = {job.drv_path: job.out_paths for job in jobs if job.drv_path in silent}
     others = silent - set(outputs)
     if others:
-        outputs |= nix.output_paths(others)
+        outputs |= {drv: d.outputs for drv, d in nix.derivations(others).items()}
         valid = valid | nix.valid_paths(p for drv in others for p in outputs.get(drv, ()))
     return {drv for drv in silent
             if outputs.get(drv) and not all(path in valid for path in outputs[drv])}

@@ -291,23 +291,6 @@ class Nix:
         return {entry["path"] for entry in _path_info_entries(json.loads(out))
                 if entry.get("valid", True)}
 
-    def output_paths(self, drvs: Iterable[str]) -> dict[str, tuple[str, ...]]:
-        """The output paths of each derivation (input-addressed ones; floating CA have none)."""
-        drvs = sorted(set(drvs))
-        if not drvs:
-            return {}
-        command = ["derivation", "show"] if self.version.at_least(2, 15) else ["show-derivation"]
-        data = json.loads(self.check([*command, *drvs], "reading derivations", essential=True))
-        found: dict[str, tuple[str, ...]] = {}
-        for key, drv in (data.items() if isinstance(data, dict) else ()):
-            outputs = drv.get("outputs", {}) if isinstance(drv, dict) else {}
-            paths = tuple(out["path"] for out in outputs.values()
-                          if isinstance(out, dict) and isinstance(out.get("path"), str))
-            # newer Nix names derivations and paths by their base name
-            found[key if key.startswith("/") else f"/nix/store/{key}"] = tuple(
-                p if p.startswith("/") else f"/nix/store/{p}" for p in paths)
-        return found
-
     def closure(self, path: str) -> list[str]:
         """The closure of a store path (for a .drv: every input derivation and source)."""
         return self.check(["path-info", "--derivation", "--recursive", path],
