@@ -69,14 +69,17 @@ SourcesOf = Callable[[Target], Sequence[diagnose.SourceTree]]
 
 def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
              workers: int | None = None, sources: SourcesOf | None = None,
-             on_flake: Callable[[FlakeEval], None] | None = None) -> list[FlakeEval]:
+             on_flake: Callable[[FlakeEval], None] | None = None,
+             on_start: Callable[[Target], None] | None = None) -> list[FlakeEval]:
     """Evaluate all targets in parallel (bounded), in the order given.
 
     sources: where each target's store trees come from, asked only for an error that points
-    into one; it places positions in the right workspace repo. on_flake: hears of each flake as
-    its evaluation ends (progress).
+    into one; it places positions in the right workspace repo. on_start/on_flake: hear of each
+    flake as its evaluation starts and ends (progress).
     """
     def one(target: Target) -> FlakeEval:
+        if on_start is not None:
+            on_start(target)
         result = _FlakeEvaluator(nix, target, selection, sources).run()
         if on_flake is not None:
             on_flake(result)

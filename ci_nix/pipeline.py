@@ -181,7 +181,7 @@ def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation,
                                   on_event=monitor.event)
     monitor.finish(outcome.cases)
     progress.pending = []
-    progress.cases += outcome.cases
+    progress.cases += monitor.timed(outcome.cases)
     if cancelled():
         return
     pushed = cache_mod.push(planned.workspace.config.cache, options.push, planned.local,
@@ -246,9 +246,12 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     log.info("evaluating %s for %s", count(len(detection.targets), "flake"), ", ".join(systems))
     # an evaluation error's position belongs to the repo its store tree came from
     origins = origins_mod.Origins(nix, detect_mod.workspace_flake_of(ws, git))
-    evals = evaluate_mod.evaluate(nix, detection.targets, selection, options.workers,
-                                  sources=origins.of,
-                                  on_flake=live.EvalMonitor(len(detection.targets)).flake_done)
+    monitor = live.EvalMonitor(len(detection.targets), live.Display.for_stream(sys.stderr,
+                                                                               environ))
+    with monitor.running():
+        evals = evaluate_mod.evaluate(nix, detection.targets, selection, options.workers,
+                                      sources=origins.of, on_flake=monitor.flake_done,
+                                      on_start=monitor.flake_started)
     # tests and benchmarks read this line: "evaluated N flakes with M Nix evaluations"
     log.info("evaluated %s with %s", count(len(evals), "flake"),
              count(evaluate_mod.count_evaluations(evals), "Nix evaluation"))

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import flake_repo
 
-from ci_nix.models import Job
+from ci_nix.models import Case, Flake, Job, Repo, Status, Target
 from ci_nix.report import progress
 from ci_nix.tools import nixlog
 
@@ -186,3 +186,36 @@ def test_print_build_logs_in_gitlab_sections_per_turn() -> None:
     ends = [line for line in lines if "section_end:" in line]
     assert len(starts) == len(ends) == 2
     assert "ci_nix_build_1_f_packages.x86_64-linux.a[collapsed=true]" in starts[0]
+
+
+def test_a_long_evaluation_gets_status_lines_too() -> None:
+    now = [0.0]
+    out = io.StringIO()
+    display = progress.Display(out, live=False)
+    display.last_output = 0.0
+    monitor = progress.EvalMonitor(3, display, clock=lambda: now[0])
+    monitor.flake_started(Target(Flake(Repo("hosts", Path("/w/hosts")), "")))
+    now[0] = 5.0
+    monitor.tick()
+    assert out.getvalue() == ""  # quiet for less than the interval: nothing to add
+    now[0] = 12.0
+    monitor.tick()
+    assert out.getvalue() == "ci-nix: [12 s] evaluating hosts (12 s); 0 of 3 flakes evaluated\n"
+
+
+def test_cases_get_the_build_time_the_counters_measured() -> None:
+    now = [0.0]
+    job = _job("a", "/nix/store/aaa-a.drv")
+    monitor = progress.BuildMonitor([job], progress.Display(io.StringIO(), live=False),
+                                    clock=lambda: now[0])
+    parser = nixlog.LogParser()
+    monitor.event(parser.parse(  # type: ignore[arg-type]
+        '@nix {"action":"start","id":1,"type":104,"text":"","level":0}'))
+    monitor.event(parser.parse(  # type: ignore[arg-type]
+        '@nix {"action":"start","id":2,"type":105,"fields":["/nix/store/aaa-a.drv","",1,1],'
+        '"text":"building","level":3}'))
+    now[0] = 7.5
+    monitor.event(parser.parse(  # type: ignore[arg-type]
+        '@nix {"action":"result","id":1,"type":105,"fields":[1,1,0,0]}'))
+    case = Case("f", job.name, Status.PASSED, drv_path=job.drv_path, time=99.0)
+    assert [c.time for c in monitor.timed([case])] == [7.5]

@@ -21,11 +21,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 from ci_nix import diagnose
-from ci_nix.models import Case, FlakeEval, Job, Status
+from ci_nix.models import Case, FlakeEval, Job, Status, Target
 from ci_nix.tools import nixlog
 from ci_nix.words import count
 
@@ -127,6 +127,32 @@ class _Build:
     finished: bool = False
 
 
+@contextmanager
+def _ticking(display: Display, tick: Callable[[], None], every: float) -> Iterator[None]:
+    """Call tick about every `every` seconds from a daemon thread while the block runs."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every):
+            tick()
+
+    thread = threading.Thread(target=loop, name="ci-nix-progress", daemon=True)
+    with display.above_logging(logging.getLogger("ci_nix")):
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+def _tick(display: Display, interval: float, clock: Callable[[], float],
+          status: Callable[[], str]) -> None:
+    """Live: redraw the status. Plain: a status line after `interval` without output."""
+    if display.live or clock() - display.last_output >= interval:
+        display.status(status())
+
+
 @dataclass
 class BuildMonitor:
     """Folds build events into what runs, what finished and how long each took, and shows it."""
@@ -141,6 +167,7 @@ class BuildMonitor:
     counts: tuple[int, int, int, int] | None = None  # Nix's (done, expected, running, failed)
     downloads: dict[int, str] = field(default_factory=dict)  # activity id -> what
     reported: set[str] = field(default_factory=set)  # attributes with a PASS/FAIL line
+    took: dict[str, float] = field(default_factory=dict)  # drv -> seconds, where it is known
     _group: str | None = None  # the drv whose -L group/section is open
     _sections: int = 0
 
@@ -201,8 +228,9 @@ class BuildMonitor:
         build.finished = True
         if passed is None or not build.attribute:
             return
+        self.took[build.drv] = self.clock() - build.started
         self._close_group()
-        elapsed = _seconds(self.clock() - build.started)
+        elapsed = _seconds(self.took[build.drv])
         for name in self.labels.get(build.drv, []):
             self.reported.add(name)
             self.display.line(f"{'PASS' if passed else 'FAIL'} {name} ({elapsed})")
@@ -267,32 +295,26 @@ class BuildMonitor:
 
     def tick(self) -> None:
         """Called about every second: redraw (live), or a line after `interval` of silence."""
-        if self.display.live:
-            self.display.status(self.status_text())
-        elif self.clock() - self.display.last_output >= self.interval:
+        if not self.display.live and self.clock() - self.display.last_output >= self.interval:
             with self._lock:
                 self._close_group()
-            self.display.status(self.status_text())
+        _tick(self.display, self.interval, self.clock, self.status_text)
 
     @contextmanager
     def running(self, tick: float = 1.0) -> Iterator[BuildMonitor]:
         """Ticks in a daemon thread while the block runs."""
-        stop = threading.Event()
-
-        def loop() -> None:
-            while not stop.wait(tick):
-                self.tick()
-
-        thread = threading.Thread(target=loop, name="ci-nix-progress", daemon=True)
-        with self.display.above_logging(logging.getLogger("ci_nix")):
-            thread.start()
+        with _ticking(self.display, self.tick, tick):
             try:
                 yield self
             finally:
-                stop.set()
-                thread.join()
                 with self._lock:
                     self._close_group()
+
+    def timed(self, cases: Sequence[Case]) -> list[Case]:
+        """The cases with the build times the counters measured (Nix keeps a requested
+        derivation's activity open until the whole build ends, so its stop says nothing)."""
+        return [replace(case, time=self.took[case.drv_path])
+                if case.drv_path in self.took else case for case in cases]
 
     def finish(self, cases: Sequence[Case]) -> None:
         """A PASS/FAIL line for each built attribute the counters could not name as it ended."""
@@ -309,16 +331,47 @@ class BuildMonitor:
 
 @dataclass
 class EvalMonitor:
-    """`evaluated 12/32 flakes: hosts: …` as each flake's evaluation ends."""
+    """`evaluated 12/32 flakes: hosts: …` as each flake's evaluation ends, and between them the
+    same status as builds get (which flakes are being evaluated, for how long)."""
 
     total: int
+    display: Display
+    interval: float = INTERVAL
+    clock: Callable[[], float] = time.monotonic
     done: int = 0
+    evaluating: dict[str, float] = field(default_factory=dict)  # flake id -> started
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
+    def flake_started(self, target: Target) -> None:
+        with self._lock:
+            self.evaluating[target.flake.id] = self.clock()
 
     def flake_done(self, result: FlakeEval) -> None:
         with self._lock:
             self.done += 1
-            log.info("evaluated %d/%s: %s: %s to build, %s, %s in %.1f s", self.done,
-                     count(self.total, "flake"), result.target.flake.id,
-                     count(len(result.jobs), "attribute"), count(len(result.cases), "failure"),
-                     count(result.evaluations, "Nix evaluation"), result.time)
+            self.evaluating.pop(result.target.flake.id, None)
+            self.display.line(
+                f"ci-nix: evaluated {self.done}/{count(self.total, 'flake')}: "
+                f"{result.target.flake.id}: {count(len(result.jobs), 'attribute')} to build, "
+                f"{count(len(result.cases), 'failure')}, "
+                f"{count(result.evaluations, 'Nix evaluation')} in {result.time:.1f} s")
+
+    def status_text(self) -> str:
+        with self._lock:
+            now = self.clock()
+            names = [f"{flake} ({_seconds(now - since)})"
+                     for flake, since in self.evaluating.items()]
+            what = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            return (f"ci-nix: [{_seconds(now - self.started)}] evaluating {what or '…'}; "
+                    f"{self.done} of {count(self.total, 'flake')} evaluated")
+
+    def tick(self) -> None:
+        _tick(self.display, self.interval, self.clock, self.status_text)
+
+    @contextmanager
+    def running(self, tick: float = 1.0) -> Iterator[EvalMonitor]:
+        with _ticking(self.display, self.tick, tick):
+            yield self
