@@ -24,6 +24,7 @@ from ci_nix.errors import ConfigError, ForgeError
 from ci_nix.forge import Forge
 from ci_nix.mask import add_secret
 from ci_nix.models import Status
+from ci_nix.report import changes as changes_report
 from ci_nix.source import Repository
 from ci_nix.tools.git import Git, GitError
 from ci_nix.tools.nix import Nix
@@ -269,6 +270,8 @@ def render_verification(verification: Verification) -> str:
             why = f"{failure.type}: {_one_line(failure.message)}" if failure else "failed"
             out.append(f"- `{held.input}` breaks `{held.case.flake}#{held.case.name}` ({why})")
         out.append("")
+    if verification.comparison is not None:
+        out.append(changes_report.markdown(verification.comparison, heading="###"))
     return "\n".join(out) + "\n"
 
 
@@ -351,7 +354,8 @@ def _verify(nix: Nix, git: Git, target: UpdateTarget, work: Path, dirs: list[str
                     moved.append(subdir)
         return moved
 
-    verifier = Verifier(nix, git, target.name, work, target.config)
+    head = git.check(work, ["rev-parse", "HEAD"]).strip()
+    verifier = Verifier(nix, git, target.name, work, target.config, head)
     try:
         return verify(verifier, result.moved, apply)
     finally:

@@ -15,10 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ci_nix import build as build_mod
+from ci_nix import changes as changes_mod
 from ci_nix import detect as detect_mod
+from ci_nix import diff as diff_mod
 from ci_nix import evaluate as evaluate_mod
+from ci_nix.changes import Comparison
 from ci_nix.config import Config
-from ci_nix.models import Case, Flake, Repo, Status, Target
+from ci_nix.errors import CiNixError
+from ci_nix.models import Case, Flake, FlakeEval, Repo, Status, Target
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import Nix
 from ci_nix.workspace import Workspace
@@ -44,6 +48,7 @@ class Verification:
     cases: tuple[Case, ...]  # with the inputs the merge request carries
     held_back: tuple[HeldBack, ...] = ()
     kept: tuple[str, ...] = ()  # the inputs the merge request carries
+    comparison: Comparison | None = None  # "What changes": current locks vs the proposed ones
 
     @property
     def failed(self) -> tuple[Case, ...]:
@@ -61,9 +66,11 @@ def _key(case: Case) -> tuple[str, str]:
 class Verifier:
     """Builds flakes of one checkout (the private worktree) with whatever locks it holds."""
 
-    def __init__(self, nix: Nix, git: Git, name: str, work: Path, config: Config,
+    def __init__(self, nix: Nix, git: Git, name: str, work: Path, config: Config, head: str,
                  workers: int | None = None) -> None:
         self.nix, self.git, self.config, self.workers = nix, git, config, workers
+        self.head = head
+        self.last_evals: list[FlakeEval] = []  # of the last build()
         repo = Repo(name=name, path=work)
         flakes = []
         for tracked in git.tracked(work, "flake.nix", ":(glob)**/flake.nix"):
@@ -79,16 +86,21 @@ class Verifier:
         found = detect_mod.affected_by(dict.fromkeys(moved), edges)
         return [flake for flake in self.workspace.flakes if flake in found]
 
-    def build(self, flakes: Sequence[Flake],
-              only: frozenset[tuple[str, str]] | None = None) -> list[Case]:
-        """Evaluate and build; one case per attribute (foreign systems skipped)."""
+    def evaluate(self, flakes: Sequence[Flake],
+                 only: frozenset[tuple[str, str]] | None = None) -> list[FlakeEval]:
         systems = self.config.systems or (self.nix.current_system,)
         selection = evaluate_mod.Selection(systems=tuple(systems), outputs=self.config.outputs,
                                            include=self.config.include,
                                            exclude=self.config.exclude, only=only)
         targets = [Target(flake, ("update --verify",)) for flake in flakes
                    if only is None or any(flake.id == wanted for wanted, _ in only)]
-        evals = evaluate_mod.evaluate(self.nix, targets, selection, self.workers)
+        return evaluate_mod.evaluate(self.nix, targets, selection, self.workers)
+
+    def build(self, flakes: Sequence[Flake],
+              only: frozenset[tuple[str, str]] | None = None) -> list[Case]:
+        """Evaluate and build; one case per attribute (foreign systems skipped)."""
+        evals = self.evaluate(flakes, only)
+        self.last_evals = evals
         cases = [case for flake_eval in evals for case in flake_eval.cases]
         buildable = self.nix.platforms | {self.nix.current_system}
         jobs = [job for flake_eval in evals for job in flake_eval.jobs]
@@ -99,6 +111,20 @@ class Verifier:
         if only is not None:
             cases = [case for case in cases if _key(case) in only]
         return cases + list(build_mod.build(self.nix, local).cases)
+
+    def compare(self, flakes: Sequence[Flake], head_evals: Sequence[FlakeEval],
+                current: Callable[[], object]) -> Comparison | None:
+        """What the proposed locks change against the current ones (the "What changes"
+        section); None when that cannot be told. `current()` puts the current locks back."""
+        try:
+            current()
+            base_evals = self.evaluate(flakes)
+            # base: HEAD with its committed locks; head: the same tree with the proposed locks
+            comparison = changes_mod.compare(base_evals, head_evals, self.head, "update")
+            return diff_mod.with_packages(self.nix, comparison)
+        except CiNixError as err:  # a report section, not worth failing the update for
+            log.warning("cannot compare the update with the current locks: %s", err)
+            return None
 
 
 # Applies an update of these inputs to the worktree (from the current locks); returns the flake
@@ -118,13 +144,15 @@ def verify(verifier: Verifier, moved: tuple[str, ...], apply: Apply) -> Verifica
     cases = verifier.build(flakes)
     failing = frozenset(_key(case) for case in cases if case.status is Status.FAILED)
     if not failing:
-        return Verification(tuple(cases), kept=moved)
+        head_evals = verifier.last_evals
+        return Verification(tuple(cases), kept=moved,
+                            comparison=verifier.compare(flakes, head_evals, lambda: apply(())))
     apply(())  # the current locks
     baseline = verifier.build(flakes, only=failing)
     regressed = frozenset(_key(case) for case in baseline if case.status is Status.PASSED)
     if not regressed:
         log.info("the failing attributes fail on the current lock too; nothing held back")
-        return Verification(tuple(cases), kept=moved)
+        return Verification(tuple(cases), kept=moved)  # head evals are gone: no comparison
     log.warning("%d attributes pass on the current lock and fail with the update; looking for "
                 "the inputs responsible", len(regressed))
 
@@ -140,8 +168,10 @@ def verify(verifier: Verifier, moved: tuple[str, ...], apply: Apply) -> Verifica
         apply(())
         return Verification(tuple(baseline), held_back, kept)
     dirs = apply(kept)
-    final = verifier.build(verifier.affected(dirs))
-    return Verification(tuple(final), held_back, kept)
+    flakes = verifier.affected(dirs)
+    final = verifier.build(flakes)
+    return Verification(tuple(final), held_back, kept,
+                        verifier.compare(flakes, verifier.last_evals, lambda: apply(())))
 
 
 def _culprits(inputs: tuple[str, ...], breaks: Callable[[tuple[str, ...]], list[Case]]

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ci_nix import lockfile
 
@@ -39,3 +41,24 @@ def test_bad_locks_name_the_problem(text: str, expected: str) -> None:
     with pytest.raises(lockfile.LockError, match=expected) as err:
         lockfile.parse(text, "hosts/flake.lock")
     assert "hosts/flake.lock" in str(err.value) and "nix flake lock" in str(err.value)
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+                     lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({"version": st.sampled_from([1, 3, 5, 7, "7", None]),
+                              "root": st.sampled_from(["root", 1, None]),
+                              "nodes": st.dictionaries(st.sampled_from(["root", "a", "b"]),
+                                                       _json, max_size=3)}))
+def test_any_json_is_a_lock_or_a_lock_error(data: dict[str, object]) -> None:
+    try:
+        lock = lockfile.parse(json.dumps(data))
+    except lockfile.LockError as err:
+        assert "\n" not in str(err)
+        return
+    for _, node in lock.walk():
+        assert isinstance(node.locked, lockfile.FlakeRef)
+    lock.root_inputs()

@@ -79,6 +79,8 @@ def test_verify_holds_back_the_input_that_breaks_a_package(app: Path, tmp_path: 
     assert f"- `dep` breaks `{pkg}` (build:" in out
     assert f"| `{pkg}` | passed |" in out  # with `other` alone it builds
     assert f"| `app#packages.{SYSTEM}.info` | passed |" in out
+    # #16's "What changes": the current locks against the proposed ones
+    assert "### What changes" in out and f"| `app#packages.{SYSTEM}.info` | changed |" in out
     # the user's checkout is untouched
     assert (app / "flake.lock").read_text() == lock_before
     assert make_workspace.git(app, "status", "--porcelain").strip() == ""
