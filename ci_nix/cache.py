@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import math
 import os
 import re
 import socket
@@ -78,9 +79,14 @@ class RetryPolicy:
             if not text:
                 return value
             try:
-                return float(text)
+                number = float(text)
             except ValueError:
-                raise ConfigError(f"{name}={text!r}: expected a number, e.g. {value:g}") from None
+                number = math.nan
+            # inf, nan or a negative timeout would fail deep inside the socket or the retry loop
+            if not math.isfinite(number) or number < 0 or (number == 0 and "TIMEOUT" in name):
+                raise ConfigError(f"{name}={text!r}: expected a positive number, e.g. {value:g}"
+                                  ) from None
+            return number
 
         return cls(attempts=max(1, int(number("CI_NIX_CACHE_RETRY_ATTEMPTS", default.attempts))),
                    base=number("CI_NIX_CACHE_RETRY_BASE", default.base),

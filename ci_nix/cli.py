@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -45,6 +46,11 @@ def _setup_logging(verbosity: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Started with stdout or stderr closed (`>&-`), Python sets them to None: a finished run
+    # must not turn into a crash while printing its summary.
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))  # kept open for the whole process
     args = build_parser().parse_args(argv)
     _setup_logging(getattr(args, "verbose", 0))
     try:

@@ -119,6 +119,13 @@ class Progress:
         cases = self.cases + [Case(j.flake, j.name, Status.SKIPPED, system=j.system,
                                    drv_path=j.drv_path, skip_reason=why)
                               for j in self.pending]
+        if error is not None:
+            # A flake the run never got to says so, rather than being an empty (green) suite.
+            reached = {case.flake for case in cases}
+            why = ("cancelled before it was evaluated" if proc.cancelled()
+                   else "not evaluated: ci-nix stopped first")
+            cases += [Case(flake, FLAKE_CASE, Status.SKIPPED, skip_reason=why)
+                      for flake in dict.fromkeys(self.suites) if flake not in reached]
         rank = {flake: i for i, flake in enumerate(self.suites)}
         cases.sort(key=lambda c: (rank.get(c.flake, len(rank)), c.name))
         return RunReport(suites=tuple(dict.fromkeys(self.suites)), cases=tuple(cases),

@@ -170,6 +170,14 @@ CASES: dict[str, Case] = {
         GOOD_REPOS + "cache:\n  type: nix\n  server: file:///srv/cache\n  token-env: TOK\n"
     )(ws, tmp)[:1] + ({"TOK": "SENTINEL-first\nSENTINEL-second"},), 2,
         "$TOK holds a control or non-ASCII character", "token alone"),
+    "cache-timeout-nan": Case(lambda ws, tmp: config_file(
+        GOOD_REPOS + "cache:\n  type: nix\n  server: file:///srv/cache\n"
+    )(ws, tmp)[:1] + ({"CI_NIX_CACHE_TIMEOUT": "nan"},), 2,
+        "CI_NIX_CACHE_TIMEOUT='nan': expected a positive number", "e.g."),
+    "cache-attempts-inf": Case(lambda ws, tmp: config_file(
+        GOOD_REPOS + "cache:\n  type: nix\n  server: file:///srv/cache\n"
+    )(ws, tmp)[:1] + ({"CI_NIX_CACHE_RETRY_ATTEMPTS": "inf"},), 2,
+        "CI_NIX_CACHE_RETRY_ATTEMPTS='inf': expected a positive number", "e.g."),
     "config-missing": Case(lambda ws, tmp: (["run", "--all", "--config", str(tmp / "nope.yaml"),
                                              str(ws)], {}), 2, "config file not found", "--config"),
     # workspace
@@ -466,3 +474,43 @@ def test_a_bug_still_writes_the_report_and_never_shows_a_secret(
     assert err.strip().splitlines()[-1].startswith(
         "ci-nix: error: internal error (ValueError: Invalid header value b'Bearer ***")
     assert "internal error" in junit.read_text()
+
+
+def test_a_closed_stdout_is_not_a_crash(tmp_path: Path) -> None:
+    import sys
+
+    repo = flake_repo(tmp_path / "repo", "{ outputs = { self }: { }; }")
+    result = subprocess.run([sys.executable, "-m", "ci_nix", "detect", "--all", str(repo)],
+                            preexec_fn=lambda: os.close(1), stderr=subprocess.PIPE, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.nix
+def test_sigterm_during_evaluation_stops_within_seconds_and_says_what_was_not_done(
+        tmp_path: Path, nix_bin: str) -> None:
+    import signal
+    import sys
+    import time
+
+    slow = ("builtins.seq (builtins.foldl' (a: b: a + b) 0 (builtins.genList (x: x) 50000000)) ("
+            + derivation("slow", "echo > $out") + ")")
+    repo = flake_repo(tmp_path / "repo", "{ outputs = { self }: { packages.x86_64-linux.slow = "
+                      + slow + "; }; }")
+    junit = tmp_path / "r.xml"
+    proc = subprocess.Popen([sys.executable, "-m", "ci_nix", "run", "--all", str(repo),
+                             "--junit", str(junit)], stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "evaluating" in line:
+            break
+    time.sleep(1)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=60)
+    elapsed = time.monotonic() - started
+    assert code == 143 and elapsed < 10, (code, elapsed)
+    assert "Traceback" not in proc.stderr.read()
+    cases = {(tc.get("classname"), tc.get("name")): tc for tc in ET.parse(junit).iter("testcase")}
+    skipped = cases[("repo", "flake.nix")].find("skipped")
+    assert skipped is not None and skipped.get("message") == "cancelled before it was evaluated"
