@@ -145,3 +145,22 @@ def test_substitution_failure_names_the_url_that_failed() -> None:
             "https://cache.nixos.org/nar/03qi02a3l2c9xi42l61fc1jqxpk6qczayk5bp4bqp1644p1rq1qy."
             "nar.xz: HTTP error 200 (curl error: Failure when receiving data from the peer)")
         assert "retrying from offset" in found.log
+
+
+_CSI = st.builds(lambda params, final: f"\x1b[{params}{final}",
+                 st.text(alphabet="0123456789;?", max_size=8), st.sampled_from("mKAJHhlsu"))
+_OSC = st.builds(lambda payload, end: f"\x1b]{payload}{end}",
+                 st.text(alphabet="8;:/abcdefxyz0123456789.", max_size=20),
+                 st.sampled_from(["\x07", "\x1b\\"]))
+_SHORT = st.sampled_from(["\x1bM", "\x1b7", "\x1b8", "\x1b="])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.text(alphabet=st.characters(blacklist_characters="\x1b"),
+                                  max_size=10),
+                          st.one_of(_CSI, _OSC, _SHORT)), max_size=8))
+def test_clean_removes_every_terminal_escape(pieces: list[tuple[str, str]]) -> None:
+    # colours, cursor moves, hyperlinks (OSC 8) and short escapes leave the text alone
+    plain = "".join(text for text, _ in pieces)
+    drawn = "".join(text + escape for text, escape in pieces)
+    assert diagnose.clean(drawn) == diagnose.clean(plain)

@@ -398,7 +398,9 @@ def _path_info_entries(data: Any) -> list[dict[str, Any]]:
             for path, info in data.items()]
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# CSI (colours, cursor moves, erase: ESC [ … final), OSC (hyperlinks: ESC ] … BEL or ESC \\)
+# and the two-byte escapes (ESC M, ESC 7, …) that terminals and progress bars use
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\^_]|[0-9=>])")
 
 
 def strip_ansi(text: str) -> str:
