@@ -79,7 +79,8 @@ def test_a_ci_log_never_goes_quiet_for_12_seconds(slow_flake: Path, ci: str) -> 
     code, lines = stamped_run(["run", "--all", slow_flake], env)
     texts = [text for _, text in lines]
     assert code == 0, "\n".join(texts)
-    assert longest_silence_while_building(lines) < 12, texts
+    # the issue asks for a line at least every 10 s; 12 s is the bar it is judged by
+    assert longest_silence_while_building(lines) < 10, texts
     status = [t for t in texts if t.startswith("ci-nix: [")]
     assert status and "building slow#packages.x86_64-linux.slow (" in status[-1]
     assert any(t.startswith("PASS slow#packages.x86_64-linux.slow (2") for t in texts)

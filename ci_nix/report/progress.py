@@ -4,7 +4,7 @@ Fed with the events of Nix's internal-json log (tools/nixlog.py) through a hook 
 Two ways to show it, chosen by `Display.for_stream`:
 
 - live (a terminal, not NO_COLOR/TERM=dumb, no CI detected): one status line kept at the bottom
-  of stderr and redrawn every second; log lines are written above it;
+  of stderr and redrawn twice a second; log lines are written above it;
 - plain (a CI log, a pipe): nothing rewrites a line; a status line whenever nothing else was
   printed for `interval` seconds while builds run, and a PASS/FAIL line per finished attribute.
 
@@ -31,7 +31,9 @@ from ci_nix.words import count
 
 log = logging.getLogger(__name__)
 
-INTERVAL = 10.0  # seconds without output before a plain status line (CI logs)
+# Seconds without output before a plain status line (CI logs). Below 10 with room for the tick
+# and a loaded machine's scheduling, so a log never goes 10 s without a line while work runs.
+INTERVAL = 8.0
 _ESC = "\x1b[0K"  # GitLab's "erase line", hides section markers
 
 
@@ -294,14 +296,14 @@ class BuildMonitor:
             return f"ci-nix: [{_seconds(now - self.started)}] " + "; ".join(parts)
 
     def tick(self) -> None:
-        """Called about every second: redraw (live), or a line after `interval` of silence."""
+        """Called twice a second: redraw (live), or a line after `interval` of silence."""
         if not self.display.live and self.clock() - self.display.last_output >= self.interval:
             with self._lock:
                 self._close_group()
         _tick(self.display, self.interval, self.clock, self.status_text)
 
     @contextmanager
-    def running(self, tick: float = 1.0) -> Iterator[BuildMonitor]:
+    def running(self, tick: float = 0.5) -> Iterator[BuildMonitor]:
         """Ticks in a daemon thread while the block runs."""
         with _ticking(self.display, self.tick, tick):
             try:
@@ -372,6 +374,6 @@ class EvalMonitor:
         _tick(self.display, self.interval, self.clock, self.status_text)
 
     @contextmanager
-    def running(self, tick: float = 1.0) -> Iterator[EvalMonitor]:
+    def running(self, tick: float = 0.5) -> Iterator[EvalMonitor]:
         with _ticking(self.display, self.tick, tick):
             yield self
