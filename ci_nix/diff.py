@@ -23,7 +23,7 @@ from ci_nix.changes import Change, Comparison
 from ci_nix.errors import SelectionError
 from ci_nix.models import Flake, FlakeEval, Override, Repo, Target
 from ci_nix.tools.git import Git, GitError
-from ci_nix.tools.nix import Derivation, Nix, NixCommandError
+from ci_nix.tools.nix import Derivation, Nix, NixCommandError, PathInfo
 from ci_nix.words import count
 from ci_nix.workspace import Workspace
 
@@ -162,18 +162,27 @@ def _closure(graph: Mapping[str, Derivation], root: str) -> set[str]:
 
 def _closure_sizes(nix: Nix, groups: Sequence[tuple[str, ...]]
                    ) -> dict[tuple[str, ...], int]:
-    """The runtime closure size of each group of outputs whose paths are all valid (nothing is
-    built or downloaded to find out)."""
-    wanted = {path for group in groups for path in group}
-    try:
-        valid = nix.valid_paths(wanted)
-        complete = [group for group in groups if group and set(group) <= valid]
-        infos = nix.path_infos({p for group in complete for p in group}, recursive=True)
-    except NixCommandError as err:
-        log.debug("no closure sizes: %s", err)
-        return {}
+    """The runtime closure size of each group of outputs that is valid in the local store or
+    in one substituter (nothing is built or downloaded to find out; a cache answers with
+    narinfos)."""
+    remaining = list(dict.fromkeys(group for group in groups if group))
+    infos: dict[str, PathInfo] = {}
+    sized: list[tuple[str, ...]] = []
+    for store in (None, *nix.substituters):
+        if not remaining:
+            break
+        try:
+            present = nix.valid_paths({p for group in remaining for p in group}, store=store)
+            ready = [group for group in remaining if set(group) <= present]
+            infos.update(nix.path_infos({p for group in ready for p in group}, recursive=True,
+                                        store=store))
+        except NixCommandError as err:
+            log.debug("no closure sizes from %s: %s", store or "the local store", err)
+            continue
+        sized += ready
+        remaining = [group for group in remaining if group not in ready]
     sizes = {}
-    for group in complete:
+    for group in sized:
         seen = set(group)
         todo = list(group)
         while todo:

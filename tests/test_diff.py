@@ -179,3 +179,35 @@ def test_run_comment_on_a_gitlab_merge_request(fixture_ws: Path, tmp_path: Path,
     assert "0 changed" not in result.stdout and "1 unchanged" in result.stdout
     assert len(fake.comments) == 1 and "Unchanged: `hosts#nixosConfigurations.db`" in \
         fake.comments[0]["body"]
+
+
+def nix_cli(nix_bin: str, *args: str) -> str:
+    import shlex
+
+    done = subprocess.run([*shlex.split(nix_bin), "--extra-experimental-features",
+                           "nix-command flakes", *args], capture_output=True, text=True)
+    assert done.returncode == 0, f"nix {' '.join(args)}: {done.stderr}"
+    return done.stdout
+
+
+def test_closure_size_from_a_binary_cache(fixture_ws: Path, tmp_path: Path, cli,
+                                          nix_bin: str) -> None:
+    modules, hosts = fixture_ws / "modules", fixture_ws / "hosts"
+    web = "hosts#nixosConfigurations.web"
+    first = cli("run", modules, "--only", web)
+    assert first.returncode == 0, first.stderr
+    toplevel = f"git+file://{hosts}#nixosConfigurations.web.config.system.build.toplevel"
+    base_out = nix_cli(nix_bin, "eval", "--raw", f"{toplevel}.outPath")
+    # the base's web is only in a binary cache now, not in the local store
+    cache = f"file://{tmp_path / 'cache'}"
+    nix_cli(nix_bin, "copy", "--to", cache, base_out)
+    nix_cli(nix_bin, "store", "delete", base_out)
+    commit_edit(modules, OLD_GREETING, NEW_GREETING, "greeting 1.1")
+    # with a base, hosts is built against the changed modules: the head's web
+    second = cli("run", modules, "--base", "HEAD~1", "--only", web)
+    assert second.returncode == 0, second.stderr
+    without = cli("diff", modules, "--base", "HEAD~1", "--only", web)
+    assert "closure" not in without.stdout, without.stdout + without.stderr
+    found = cli("diff", modules, "--base", "HEAD~1", "--only", web,
+                "--option", "substituters", cache)
+    assert "3 derivations to rebuild, closure -16 B" in found.stdout, found.stdout + found.stderr

@@ -238,6 +238,14 @@ class Nix:
         return frozenset([system, *extra])
 
     @functools.cached_property
+    def substituters(self) -> tuple[str, ...]:
+        """The binary caches Nix substitutes from (`substituters` + `extra-substituters`)."""
+        value = self._setting("substituters", [])
+        urls = value.split() if isinstance(value, str) else value if isinstance(value, list) \
+            else []
+        return tuple(url for url in urls if isinstance(url, str) and url)
+
+    @functools.cached_property
     def builders(self) -> tuple[machines.Machine, ...]:
         """The remote build machines Nix is configured with (`builders`, incl. `@file`s)."""
         value = self._setting("builders", "")
@@ -281,12 +289,14 @@ class Nix:
             on_line, env=dict(self.extra_env) or None, tool_hint=_TOOL_HINT,
         )
 
-    def valid_paths(self, paths: Iterable[str]) -> set[str]:
-        """Which of these store paths are valid in the local store."""
+    def valid_paths(self, paths: Iterable[str], store: str | None = None) -> set[str]:
+        """Which of these store paths are valid in the local store (or in `store`, e.g. a
+        binary cache URL)."""
         paths = sorted(set(paths))
         if not paths:
             return set()
-        out = self.check(["path-info", "--json", *paths], "checking store paths",
+        where = ["--store", store] if store is not None else []
+        out = self.check(["path-info", "--json", *where, *paths], "checking store paths",
                          essential=True)
         return {entry["path"] for entry in _path_info_entries(json.loads(out))
                 if entry.get("valid", True)}
@@ -307,14 +317,16 @@ class Nix:
                          "reading derivations", essential=True)
         return Derivation.parse_all(json.loads(out))
 
-    def path_infos(self, paths: Iterable[str], *,
-                   recursive: bool = False) -> dict[str, PathInfo]:
-        """Size and references of valid store paths (and of their closure when recursive)."""
+    def path_infos(self, paths: Iterable[str], *, recursive: bool = False,
+                   store: str | None = None) -> dict[str, PathInfo]:
+        """Size and references of valid store paths (and of their closure when recursive), in
+        the local store or in `store`."""
         paths = sorted(set(paths))
         if not paths:
             return {}
+        where = ["--store", store] if store is not None else []
         out = self.check(["path-info", "--json", *(["--recursive"] if recursive else []),
-                          *paths], "reading store path information", essential=True)
+                          *where, *paths], "reading store path information", essential=True)
         return PathInfo.parse_all(json.loads(out))
 
     def flake_update(self, flake_dir: Path, inputs: Sequence[str] = ()) -> None:
