@@ -106,3 +106,36 @@ def test_a_failed_download_is_other_with_its_url(tmp_path: Path, nix_bin: str, c
     assert app.get("type") == "dependency"
     assert "src.tar.gz.drv (unable to download http://127.0.0.1:9/src.tar.gz" in (
         app.get("message") or "")
+
+
+HASH_MISMATCH = """{
+  outputs = { self }: {
+    packages.x86_64-linux = rec {
+      vendored = derivation {
+        name = "vendored-@NONCE@"; system = "x86_64-linux"; builder = "/bin/sh";
+        args = [ "-c" "echo fixed > $out" ]; PATH = "/usr/bin:/bin";
+        outputHashMode = "flat"; outputHashAlgo = "sha256";
+        outputHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+      };
+      app = derivation {
+        name = "app-1.0"; system = "x86_64-linux"; builder = "/bin/sh";
+        args = [ "-c" "cp $src $out" ]; src = vendored; PATH = "/usr/bin:/bin";
+      };
+    };
+  };
+}
+"""
+
+
+def test_a_dependency_with_a_hash_mismatch_is_a_dependency_failure_saying_so(
+        tmp_path: Path, nix_bin: str, cli) -> None:
+    repo = flake_repo(tmp_path / "hash", HASH_MISMATCH.replace("@NONCE@", uuid.uuid4().hex[:8]))
+    junit = tmp_path / "junit.xml"
+    result = cli("run", "--all", "--no-push", "--junit", junit, cwd=repo)
+    assert result.returncode == 1, result.stderr
+    found = failures(junit)
+    assert found["vendored"].get("type") == "hash-mismatch"
+    app = found["app"]
+    assert app.get("type") == "dependency", app.get("message")
+    message = app.get("message") or ""
+    assert "vendored-" in message and "hash mismatch" in message, message
