@@ -220,3 +220,19 @@ def test_cases_get_the_build_time_the_counters_measured() -> None:
         '@nix {"action":"result","id":1,"type":105,"fields":[1,1,0,0]}'))
     case = Case("f", job.name, Status.PASSED, drv_path=job.drv_path, time=99.0)
     assert [c.time for c in monitor.timed([case])] == [7.5]
+
+
+def test_status_counts_downloads_while_they_run() -> None:
+    out = io.StringIO()
+    monitor = progress.BuildMonitor([], progress.Display(out, live=False), clock=lambda: 3.0)
+    parser = nixlog.LogParser()
+    for line in [
+        '@nix {"action":"start","id":5,"type":108,"fields":["/nix/store/aaa-x","https://c"],'
+        '"text":"copying path","level":3}',
+        '@nix {"action":"start","id":6,"type":101,"fields":["https://c/nar/x.nar.xz"],'
+        '"text":"downloading","level":4}',
+    ]:
+        monitor.event(parser.parse(line))  # type: ignore[arg-type]
+    assert monitor.status_text() == "ci-nix: [0 s] waiting for Nix; downloading 2 paths"
+    monitor.event(parser.parse('@nix {"action":"stop","id":6}'))  # type: ignore[arg-type]
+    assert monitor.status_text().endswith("; downloading 1 path")

@@ -284,8 +284,9 @@ class BuildMonitor:
             what = ", ".join(f"{b.label} ({_seconds(now - b.started)})" for b in running[:3])
             if len(running) > 3:
                 what += f" and {len(running) - 3} more"
-            parts = [f"building {what}" if what else "waiting for Nix",
-                     f"{done} of {count(expected, 'derivation')} built"]
+            parts = [f"building {what}" if what else "waiting for Nix"]
+            if expected:
+                parts.append(f"{done} of {count(expected, 'derivation')} built")
             if failed:
                 parts.append(f"{failed} failed")
             left = expected - done - failed
