@@ -44,7 +44,8 @@ import generate  # noqa: E402
 
 NIX = shlex.split(os.environ.get("CI_NIX_NIX", "nix"))
 NIX_FLAGS = ["--extra-experimental-features", "nix-command flakes"]
-ENV = {**os.environ, "NIX_CONFIG": "substituters =\nsandbox = false\ncompress-build-log = false\n"}
+ENV = {**os.environ, "NIX_CONFIG": "substituters =\nsandbox = false\nbuild-users-group =\n"
+                                   "compress-build-log = false\n"}
 BUILT = re.compile(r"built (\d+) derivations")
 EVALUATIONS = re.compile(r"evaluated \d+ flakes? with (\d+) Nix evaluations?")
 

@@ -7,7 +7,7 @@ echo "      .venv (pip; about a minute the first time, nothing to do after that)
 bash scripts/setup.sh
 
 # This machine is offline: no binary cache to ask, and Debian's Nix runs without a sandbox.
-export NIX_CONFIG=$'substituters =\nsandbox = false'
+export NIX_CONFIG=$'substituters =\nsandbox = false\nbuild-users-group ='
 out=$(mktemp -d /tmp/ci-nix-demo.XXXXXX)
 ws=$(.venv/bin/python fixtures/make_workspace.py "$out/workspace")
 echo "demo: ci-nix run --all $ws"

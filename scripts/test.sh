@@ -10,5 +10,5 @@ modern=../shared/tools/nix-modern
 if [[ -x $modern ]]; then
   "$modern" setup
 fi
-export NIX_CONFIG=$'substituters =\nsandbox = false'
+export NIX_CONFIG=$'substituters =\nsandbox = false\nbuild-users-group ='
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "fixtures"))
 import make_workspace  # noqa: E402
 
 NIX_MODERN = ROOT.parent / "shared" / "tools" / "nix-modern"
-NIX_CONFIG = "substituters =\nsandbox = false\n"
+NIX_CONFIG = "substituters =\nsandbox = false\nbuild-users-group =\n"
 
 
 def available_nixes() -> list[tuple[str, str]]:

@@ -96,7 +96,8 @@ def test_a_failed_download_is_other_with_its_url(tmp_path: Path, nix_bin: str, c
     repo = flake_repo(tmp_path / "fetch", FETCH_FAILS.replace("@NONCE@", uuid.uuid4().hex))
     junit = tmp_path / "junit.xml"
     result = cli("run", "--all", "--no-push", "--junit", junit, cwd=repo,
-                 env={"NIX_CONFIG": "substituters =\nsandbox = false\nconnect-timeout = 2"})
+                 env={"NIX_CONFIG": "substituters =\nsandbox = false\nbuild-users-group =\n"
+                                    "connect-timeout = 2"})
     assert result.returncode == 1, result.stderr
     found = failures(junit)
     src = found["src"]
