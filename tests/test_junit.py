@@ -6,6 +6,7 @@ import io
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from ci_nix.commands.junit import log_cases
 from ci_nix.models import Case, Failure, FailureType, RunReport, Status
 from ci_nix.report import junit
 
@@ -81,3 +82,10 @@ def test_junit_command_exit_codes(tmp_path: Path, cli) -> None:
     assert evaluation.returncode == 1
     assert cases(evaluation.stdout) == [
         ("evaluation", "eval", "attribute 'nope' missing at flake.nix:12:39")]
+
+
+def test_junit_names_a_timeout_hydra_reports_by_output_path_after_its_package() -> None:
+    text = (DATA / "public/cardano-wallet-2703-hydra-silence.text.log").read_text()
+    [case] = log_cases("hydra", text.splitlines())
+    assert case.name == "cardano-wallet-core-test-unit-2021.5.26"
+    assert case.failure is not None and case.failure.type.value == "timeout"

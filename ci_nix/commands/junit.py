@@ -38,6 +38,8 @@ def log_cases(suite: str, lines: Sequence[str]) -> list[Case]:
     for found in diagnose.parse_log(lines):
         if found.drv is not None:
             name = diagnose.drv_name(found.drv)
+        elif found.output is not None:  # Hydra names a timed-out build by its output path
+            name = diagnose.drv_name(found.output)
         else:
             name = "evaluation" if found.type is FailureType.EVAL else found.kind
         seen[name] = seen.get(name, 0) + 1
