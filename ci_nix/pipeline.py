@@ -202,7 +202,10 @@ def _skip_unchanged(planned: Plan, options: Options, environ: Mapping[str, str],
     """Jobs whose derivation is the base's are skipped `unchanged`: the precise rebuild set."""
     try:
         comparison = compare_with_base(planned, options, environ)
-    except SelectionError as err:
+    except Cancelled:
+        raise
+    except CiNixError as err:
+        # the comparison only narrows the build: without it, everything is built as usual
         flag = "--skip-unchanged" if options.skip_unchanged else "--comment"
         progress.notes.append(f"{flag}: {err}; building everything")
         return planned

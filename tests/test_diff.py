@@ -211,3 +211,15 @@ def test_closure_size_from_a_binary_cache(fixture_ws: Path, tmp_path: Path, cli,
     found = cli("diff", modules, "--base", "HEAD~1", "--only", web,
                 "--option", "substituters", cache)
     assert "3 derivations to rebuild, closure -16 B" in found.stdout, found.stdout + found.stderr
+
+
+def test_skip_unchanged_without_a_base_builds_everything(fixture_ws: Path, tmp_path: Path,
+                                                         cli) -> None:
+    report = tmp_path / "run.json"
+    result = cli("run", fixture_ws / "hosts", "--skip-unchanged", "--json", report,
+                 "--only", "hosts#nixosConfigurations.db",
+                 env={"GITHUB_ACTIONS": "", "GITLAB_CI": ""})
+    assert result.returncode == 0, result.stderr
+    assert "--skip-unchanged: nothing to compare with" in result.stdout
+    cases = json.loads(report.read_text())["cases"]
+    assert [(c["attr"], c["status"]) for c in cases] == [("nixosConfigurations.db", "passed")]
