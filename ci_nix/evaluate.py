@@ -1,23 +1,31 @@
 """Flakes -> jobs (attr, system, drvPath, outputs), with every failing attribute isolated.
 
-One Nix process per flake when everything evaluates. An error builtins.tryEval cannot catch
-aborts that process; the attribute list is then bisected, so k failures among n attributes
-cost about k*log2(n) evaluations rather than n. Each failing attribute keeps its own error text.
+A pool of `workers` Nix evaluation processes serves all flakes at once. The first worker on a
+flake lists its attributes and goes on to evaluate them one after another, reporting each as it
+finishes (ci_nix/nix/eval.nix); an idle worker takes over the back half of what a busy one has
+not begun, so one flake of many hosts uses every core. A worker that dies of an error names the
+attribute it was on: that attribute fails with the error (and its position), a fresh worker goes
+on with the rest, so k failures among n attributes cost n + k attribute evaluations, never a
+re-evaluation of the others. A worker that has grown past `memory_mib` is replaced before its next
+attribute; one that spends more than `timeout` seconds on one attribute is killed with its whole
+process group, and that attribute fails as `timeout`.
 """
 
 from __future__ import annotations
 
+import collections
 import fnmatch
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from ci_nix import diagnose, lockfile
+from ci_nix.errors import Cancelled
 from ci_nix.models import (
     FLAKE_CASE,
     Case,
@@ -29,11 +37,27 @@ from ci_nix.models import (
     Target,
     attr_display,
 )
-from ci_nix.tools.nix import AttrPath, HelperAnswer, HelperResult, Nix, NixCommandError
+from ci_nix.tools import proc
+from ci_nix.tools.nix import (
+    AttrPath,
+    Begin,
+    Done,
+    HelperResult,
+    Listed,
+    ListingDone,
+    Nix,
+    WorkerEvent,
+    parse_worker_line,
+)
 from ci_nix.words import count
 
 log = logging.getLogger(__name__)
 
+DEFAULT_MEMORY_MIB = 4096
+_TICK = 0.1  # seconds between checks of the workers' memory and time
+_STDERR_LINES = 2000  # Nix's own lines kept per worker, for the error of the task it dies on
+_MIB = 1024 * 1024
+_OOM_TEXT = ("out of memory", "std::bad_alloc", "Cannot allocate memory")
 
 
 @dataclass(frozen=True)
@@ -60,7 +84,51 @@ class Selection:
 
 
 def default_workers() -> int:
-    return max(1, min(8, os.cpu_count() or 1))
+    """One evaluation worker per CPU."""
+    return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One thing a worker evaluates: an attribute, or a group that threw while being listed
+    (evaluated again on its own for the error text)."""
+
+    path: AttrPath
+    group: bool = False
+
+
+class Backend(Protocol):
+    """How evaluation workers start and speak. eval.nix on `nix eval` is the one there is; a
+    nix-eval-jobs backend would start its process here and translate its JSON lines."""
+
+    def start(self, target: Target, selection: Selection, *, list_attrs: bool,
+              tasks: Sequence[Task] | None) -> proc.Running:
+        """A worker on target: with list_attrs, it lists first; tasks None means every listed
+        attribute, in order."""
+        ...
+
+    def parse(self, line: str) -> WorkerEvent | None:
+        ...
+
+
+@dataclass(frozen=True)
+class NixBackend:
+    """Workers are `nix eval` over ci-nix's eval.nix, answering through builtins.trace."""
+
+    nix: Nix
+
+    def start(self, target: Target, selection: Selection, *, list_attrs: bool,
+              tasks: Sequence[Task] | None) -> proc.Running:
+        args: dict[str, Any] = {
+            "systems": list(selection.systems), "outputs": list(selection.outputs),
+            "subdir": target.flake.subdir, "list": list_attrs,
+            "tasks": None if tasks is None else [{"path": list(t.path), "group": t.group}
+                                                 for t in tasks]}
+        overrides = [(o.input, o.ref) for o in target.overrides]
+        return self.nix.eval_worker(target.flake.ref, args, overrides)
+
+    def parse(self, line: str) -> WorkerEvent | None:
+        return parse_worker_line(line)
 
 
 # target -> the store trees its evaluation reads, each with its workspace repo (origins.Origins.of)
@@ -70,170 +138,454 @@ SourcesOf = Callable[[Target], Sequence[diagnose.SourceTree]]
 def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
              workers: int | None = None, sources: SourcesOf | None = None,
              on_flake: Callable[[FlakeEval], None] | None = None,
-             on_start: Callable[[Target], None] | None = None) -> list[FlakeEval]:
-    """Evaluate all targets in parallel (bounded), in the order given.
+             on_start: Callable[[Target], None] | None = None, *,
+             memory_mib: int = DEFAULT_MEMORY_MIB, timeout: float = 0,
+             backend: Backend | None = None) -> list[FlakeEval]:
+    """Evaluate all targets with a pool of `workers` Nix processes (default: one per CPU);
+    one FlakeEval per target, in the order given.
 
     sources: where each target's store trees come from, asked only for an error that points
     into one; it places positions in the right workspace repo. on_start/on_flake: hear of each
-    flake as its evaluation starts and ends (progress).
+    flake as its evaluation starts and ends (progress). memory_mib: a worker past it is replaced before its next
+    attribute, and an attribute that alone takes a fresh worker past it fails as out of memory.
+    timeout: seconds one attribute may take (0: no limit); past it the attribute fails as
+    `timeout`.
     """
-    def one(target: Target) -> FlakeEval:
-        if on_start is not None:
-            on_start(target)
-        result = _FlakeEvaluator(nix, target, selection, sources).run()
-        if on_flake is not None:
-            on_flake(result)
-        return result
-
-    with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
-        return list(pool.map(one, targets))
-
-
-class _FlakeEvaluator:
-    def __init__(self, nix: Nix, target: Target, selection: Selection,
-                 sources: SourcesOf | None = None) -> None:
-        self.nix, self.target, self.selection = nix, target, selection
-        self.sources = sources
-        self.flake_id = target.flake.id
-        self.evaluations = 0
-        self._lock = threading.Lock()
-
-    def call(self, *, show_trace: bool = False, **args: Any) -> HelperAnswer:
-        with self._lock:
-            self.evaluations += 1
-        overrides = [(o.input, o.ref) for o in self.target.overrides]
-        return self.nix.eval_helper(
-            self.target.flake.ref,
-            {"systems": list(self.selection.systems), "outputs": list(self.selection.outputs),
-             **args},
-            overrides, show_trace=show_trace,
-        )
-
-    def run(self) -> FlakeEval:
-        started = time.monotonic()
-        cases: list[Case] = []
-        results: list[HelperResult] = []
-        try:
-            lock = lockfile.read(self.target.flake.path / "flake.lock")
-        except lockfile.LockError as err:
-            # ci-nix's own message names the file and the fix; Nix's would be a parser error.
-            cases.append(Case(self.flake_id, FLAKE_CASE, Status.FAILED,
-                              failure=Failure(FailureType.EVAL, str(err))))
-            return FlakeEval(self.target, (), tuple(cases), 0, time.monotonic() - started)
-        try:
-            if self.selection.filtered:
-                listing = self.call(listOnly=True)
-                paths = [p for p in listing.attrs if self.selection.wants(self.flake_id, p)]
-                results = self.bisect(paths, known_failing=False) if paths else []
-            else:
-                try:
-                    listing = self.call()
-                    results = list(listing.results)
-                except NixCommandError:
-                    listing = self.call(listOnly=True)
-                    results = self.bisect(list(listing.attrs), known_failing=True)
-        except NixCommandError as err:
-            # Not even the attribute names: flake.nix or flake.lock is broken.
-            failure = self.failure(err.stderr)
-            cases.append(Case(self.flake_id, FLAKE_CASE, Status.FAILED, failure=failure,
-                              time=time.monotonic() - started))
-            return FlakeEval(self.target, (), tuple(cases), self.evaluations,
-                             time.monotonic() - started)
-
-        stale = self.stale_lock(lock, listing.input_names)
-        only = self.selection.only
-        if stale is not None and (only is None or (self.flake_id, FLAKE_CASE) in only):
-            # The attributes are still built: their results say what the change does.
-            cases.append(Case(self.flake_id, FLAKE_CASE, Status.FAILED, failure=stale))
-        if only is None:  # --only names attributes, not groups
-            results += [self.strict(group) for group in listing.group_errors]
-        jobs: list[Job] = []
-        for result in results:
-            if result.catchable:
-                result = self.strict(result.path)
-            job_or_case = self.to_job(result)
-            if isinstance(job_or_case, Job):
-                jobs.append(job_or_case)
-            else:
-                cases.append(job_or_case)
-        elapsed = time.monotonic() - started
-        log.debug("evaluated %s: %s, %s, %s in %.1fs", self.flake_id, count(len(jobs), "job"),
-                 count(len(cases), "failure"), count(self.evaluations, "evaluation"), elapsed)
-        return FlakeEval(self.target, tuple(jobs), tuple(cases), self.evaluations, elapsed)
-
-    def stale_lock(self, lock: lockfile.Lock | None, declared: Sequence[str]) -> Failure | None:
-        """A failure when flake.nix declares inputs its committed flake.lock does not lock.
-
-        Nix would lock them on the fly, so CI would test whatever they resolve to today rather
-        than what the repository pins.
-        """
-        if not declared:
-            return None
-        locked = set(lock.nodes[lock.root].inputs) if lock is not None else set()
-        missing = sorted(set(declared) - locked)
-        if not missing:
-            return None
-        subdir = self.target.flake.subdir
-        where = f"{subdir}/flake.lock" if subdir else "flake.lock"
-        names = ", ".join(f"'{name}'" for name in missing)
-        what = "has no flake.lock" if lock is None else f"{where} is out of date with flake.nix"
-        return Failure(FailureType.EVAL,
-                       f"{self.flake_id} {what}: input {names} is not locked; run `nix flake "
-                       "lock` and commit flake.lock",
-                       hint="CI evaluates the committed lock; an unlocked input would be "
-                       "fetched at whatever version it resolves to today", file=where)
-
-    def bisect(self, paths: list[AttrPath], *, known_failing: bool) -> list[HelperResult]:
-        """Evaluate paths; where the whole set fails, split it until each failure stands alone."""
-        if not paths:
-            return []
-        if not known_failing or len(paths) == 1:
-            try:
-                return list(self.call(select=[list(p) for p in paths]).results)
-            except NixCommandError as err:
-                if len(paths) == 1:
-                    if diagnose.diagnose_eval(err.stderr).line is None:
-                        # Nix 2.26 gives an uncatchable error (a type error) no position
-                        # without the trace: ask again with it
-                        return [self.strict(paths[0])]
-                    return [HelperResult(paths[0], stderr=err.stderr)]
-        middle = len(paths) // 2
-        left = self.bisect(paths[:middle], known_failing=False)
-        # The whole set failed: when the left half evaluated cleanly the failure is in the
-        # right half, so evaluating that half as a whole would only fail again.
-        right_fails = not any(result.failed for result in left)
-        return left + self.bisect(paths[middle:], known_failing=right_fails)
-
-    def failure(self, stderr: str) -> Failure:
-        """The failure an evaluation error is, placed in the workspace repo it points into."""
-        trees = self.sources(self.target) if self.sources and "-source/" in stderr else ()
-        return diagnose.eval_failure(stderr, self.target.flake, trees)
-
-    def strict(self, path: AttrPath) -> HelperResult:
-        """Evaluate one path without tryEval, to get the error text tryEval swallows."""
-        try:
-            # With the trace: newer Nix cuts a throw's position off inside ci-nix's helper.
-            return self.call(select=[list(path)], strict=True, show_trace=True).results[0]
-        except NixCommandError as err:
-            return HelperResult(path, stderr=err.stderr)
-
-    def to_job(self, result: HelperResult) -> Job | Case:
-        name = attr_display(result.path)
-        if result.stderr is not None:
-            return Case(self.flake_id, name, Status.FAILED,
-                        failure=self.failure(result.stderr))
-        if result.error is not None or result.drv_path is None:
-            return Case(self.flake_id, name, Status.FAILED, failure=diagnose.simple_eval_failure(
-                result.error or "evaluated to no derivation path"))
-        if not result.system:
-            # A guessed system would be skipped as unsupported or routed nowhere: a false green.
-            return Case(self.flake_id, name, Status.FAILED, failure=diagnose.simple_eval_failure(
-                f"{name}: cannot tell which system it is for: set nixpkgs.hostPlatform in the "
-                "configuration (its toplevel derivation names no system either)"))
-        return Job(flake=self.flake_id, attr=result.path, system=result.system,
-                   drv_path=result.drv_path, outputs=result.outputs)
+    pool = _Pool(backend or NixBackend(nix), selection, workers or default_workers(),
+                 memory_mib * _MIB, timeout, sources, on_flake, on_start)
+    return pool.run(targets)
 
 
 def count_evaluations(evals: Sequence[FlakeEval]) -> int:
     return sum(e.evaluations for e in evals)
 
+
+@dataclass(eq=False)
+class _Flake:
+    """What is known about one target while the pool works on it."""
+
+    target: Target
+    lock: lockfile.Lock | None
+    attrs: list[AttrPath] = field(default_factory=list)
+    listing: ListingDone | None = None
+    results: dict[Task, HelperResult] = field(default_factory=dict)
+    stopped: dict[Task, Failure] = field(default_factory=dict)  # past --eval-timeout/-memory
+    failure: Failure | None = None  # the flake as a whole: not even its attributes
+    evaluations: int = 0  # Nix processes started for it
+    attr_evaluations: int = 0  # tasks begun, retries included
+    started: float = field(default_factory=time.monotonic)
+    finished: float = 0.0
+    outstanding: int = 0  # units of work queued or running
+    result: FlakeEval | None = None
+
+    @property
+    def id(self) -> str:
+        return self.target.flake.id
+
+
+@dataclass(eq=False)
+class _Worker:
+    flake: _Flake
+    process: proc.Running
+    lists: bool  # lists the flake's attributes first
+    tasks: list[Task]  # filled from the listing when it evaluates what it lists
+    owned: int  # tasks[:owned] are this worker's; the rest went to another worker
+    spawned: float
+    phase_start: float  # when the current task (or the start-up) began
+    next: int = 0  # tasks begun so far
+    current: int | None = None  # begun, not done
+    done: int = 0
+    stop: str | None = None  # why ci-nix stopped it: stolen, replace, timeout, memory
+    peak_rss: int = 0
+    stderr: collections.deque[str] = field(
+        default_factory=lambda: collections.deque(maxlen=_STDERR_LINES))
+    reader: threading.Thread | None = None
+
+    def culprit(self) -> int | None:
+        """The task to blame when the worker ends early: the one it was on, else the next."""
+        if self.current is not None:
+            return self.current
+        return self.next if self.next < self.owned else None
+
+
+@dataclass(frozen=True)
+class _Exit:
+    returncode: int
+
+
+class _Pool:
+    def __init__(self, backend: Backend, selection: Selection, workers: int, memory: int,
+                 timeout: float, sources: SourcesOf | None = None,
+                 on_flake: Callable[[FlakeEval], None] | None = None,
+                 on_start: Callable[[Target], None] | None = None) -> None:
+        self.backend, self.selection = backend, selection
+        self.sources, self.on_flake, self.on_start = sources, on_flake, on_start
+        self.size, self.memory, self.timeout = max(1, workers), memory, timeout
+        self.events: queue.Queue[tuple[_Worker, str | _Exit]] = queue.Queue()
+        self.pending: collections.deque[tuple[_Flake, list[Task] | None]] = collections.deque()
+        self.running: list[_Worker] = []
+        self.startup: float | None = None  # shortest start-up seen: spawn to first task
+        self.peak_rss = 0
+        self.spawned = 0
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def run(self, targets: Sequence[Target]) -> list[FlakeEval]:
+        started = time.monotonic()
+        flakes = [self._prepare(target) for target in targets]
+        for flake in flakes:
+            if flake.failure is None:
+                self._queue(flake, None)
+            else:
+                self._finish(flake)
+        try:
+            while self.pending or self.running:
+                self._fill()
+                try:
+                    worker, item = self.events.get(timeout=_TICK)
+                except queue.Empty:
+                    pass
+                else:
+                    self._handle(worker, item)
+                self._watch()
+        finally:
+            self._stop_all()
+        evals = [f.result or self._result(f) for f in flakes]
+        log.info("evaluation: %d workers, %d Nix processes, %d attribute evaluations, "
+                 "largest worker %d MiB, %.1fs", self.size, self.spawned,
+                 sum(f.attr_evaluations for f in flakes), self.peak_rss // _MIB,
+                 time.monotonic() - started)
+        return evals
+
+    def _prepare(self, target: Target) -> _Flake:
+        try:
+            lock = lockfile.read(target.flake.path / "flake.lock")
+        except lockfile.LockError as err:
+            # ci-nix's own message names the file and the fix; Nix's would be a parser error.
+            flake = _Flake(target, None, failure=Failure(FailureType.EVAL, str(err)))
+            flake.finished = time.monotonic()
+            return flake
+        return _Flake(target, lock)
+
+    def _fill(self) -> None:
+        while len(self.running) < self.size and self.pending:
+            flake, tasks = self.pending.popleft()
+            if tasks is None:
+                if self.on_start is not None:
+                    self.on_start(flake.target)
+                # Unfiltered, the worker that lists goes straight on to evaluate everything.
+                self._spawn(flake, lists=True,
+                            tasks=[] if self.selection.filtered else None)
+            else:
+                self._spawn(flake, lists=False, tasks=tasks)
+        while len(self.running) < self.size and self._steal():
+            pass
+
+    def _queue(self, flake: _Flake, tasks: list[Task] | None, *, front: bool = False) -> None:
+        """Work for a free worker: listing the flake (tasks None), or these tasks."""
+        flake.outstanding += 1
+        if front:
+            self.pending.appendleft((flake, tasks))
+        else:
+            self.pending.append((flake, tasks))
+
+    def _finish(self, flake: _Flake) -> None:
+        """The flake's last unit of work is done: its result, and progress hears of it."""
+        flake.result = self._result(flake)
+        if self.on_flake is not None:
+            self.on_flake(flake.result)
+
+    def _spawn(self, flake: _Flake, *, lists: bool, tasks: list[Task] | None) -> _Worker:
+        """Start a worker on a unit of work taken from `pending` (or split off a busy one's)."""
+        process = self.backend.start(flake.target, self.selection, list_attrs=lists,
+                                     tasks=tasks)
+        now = time.monotonic()
+        worker = _Worker(flake, process, lists, list(tasks or []),
+                         owned=len(tasks or []), spawned=now, phase_start=now)
+        flake.evaluations += 1
+        self.spawned += 1
+        self.running.append(worker)
+        worker.reader = threading.Thread(target=self._read, args=(worker,), daemon=True)
+        worker.reader.start()
+        return worker
+
+    def _read(self, worker: _Worker) -> None:
+        for line in worker.process.lines():
+            self.events.put((worker, line))
+        self.events.put((worker, _Exit(worker.process.wait())))
+
+    def _steal(self) -> bool:
+        """Give an idle worker the back half of what a busy one has not begun."""
+        now = time.monotonic()
+        best: tuple[int, _Worker] | None = None
+        for worker in self.running:
+            unbegun = worker.owned - worker.next
+            if worker.stop is not None or unbegun < 1 or (worker.lists
+                                                          and worker.flake.listing is None):
+                continue
+            take = (unbegun + 1) // 2 if worker.current is not None else unbegun // 2
+            if take < 1 or not self._worth(worker, take, now):
+                continue
+            if best is None or take > best[0]:
+                best = (take, worker)
+        if best is None:
+            return False
+        take, victim = best
+        victim.owned -= take
+        stolen = victim.tasks[victim.owned:victim.owned + take]
+        log.debug("%s: a new worker takes %d of %d unbegun attributes", victim.flake.id, take,
+                  take + victim.owned - victim.next)
+        victim.flake.outstanding += 1
+        self._spawn(victim.flake, lists=False, tasks=stolen)
+        return True
+
+    def _worth(self, victim: _Worker, take: int, now: float) -> bool:
+        """Whether `take` tasks likely outlast a new worker's start-up.
+
+        Judged from what the victim has done so far, so cheap attributes (packages that take
+        milliseconds) stay with their worker, and expensive ones (hosts) are shared within a
+        fraction of the first one's time.
+        """
+        if self.startup is None or victim.next == 0:
+            return False  # nothing seen yet
+        per_task = (now - victim.spawned - self.startup) / victim.next  # the current one too
+        return per_task * take >= self.startup
+
+    def _stop_all(self) -> None:
+        for worker in self.running:
+            worker.process.kill()
+        for worker in self.running:
+            if worker.reader is not None:
+                worker.reader.join(timeout=10)
+        self.running.clear()
+
+    # --- what workers say -------------------------------------------------------------------
+
+    def _handle(self, worker: _Worker, item: str | _Exit) -> None:
+        if isinstance(item, _Exit):
+            self._exited(worker, item.returncode)
+            return
+        event = self.backend.parse(item)
+        if event is None:
+            worker.stderr.append(item)
+            return
+        flake, now = worker.flake, time.monotonic()
+        if isinstance(event, Listed) and worker.lists:
+            flake.attrs.append(event.path)
+            if not self.selection.filtered:
+                worker.tasks.append(Task(event.path))
+        elif isinstance(event, ListingDone) and worker.lists:
+            flake.listing = event
+            if self.selection.filtered:
+                wanted = [Task(p) for p in flake.attrs if self.selection.wants(flake.id, p)]
+                if wanted:
+                    self._queue(flake, wanted)
+            else:
+                worker.owned = len(worker.tasks)
+            if self.selection.only is None and event.group_errors:  # --only names attributes
+                self._queue(flake, [Task(g, group=True) for g in event.group_errors])
+        elif isinstance(event, Begin) and worker.stop is None:
+            if event.index >= worker.owned:
+                worker.stop = "stolen"  # another worker has the rest
+                worker.process.kill()
+                return
+            if self.startup is None or worker.next == 0:
+                took = now - worker.spawned
+                self.startup = took if self.startup is None else min(self.startup, took)
+            if worker.done and self._rss(worker) > self.memory:
+                # grown past the limit: the rest on a fresh worker, before this task runs
+                worker.stop = "replace"
+                worker.process.kill()
+                self._queue(flake, worker.tasks[event.index:worker.owned], front=True)
+                return
+            worker.current, worker.next, worker.phase_start = event.index, event.index + 1, now
+            flake.attr_evaluations += 1
+        elif isinstance(event, Done) and event.index < len(worker.tasks):
+            flake.results[worker.tasks[event.index]] = event.result
+            worker.current, worker.phase_start = None, now
+            worker.done += 1
+
+    def _exited(self, worker: _Worker, returncode: int) -> None:
+        self.running.remove(worker)
+        flake = worker.flake
+        flake.finished = time.monotonic()
+        cancelled = proc.cancelled()
+        if cancelled is not None:
+            raise Cancelled(cancelled)
+        self._blame(worker, returncode)
+        flake.outstanding -= 1
+        if flake.outstanding == 0:
+            self._finish(flake)
+
+    def _blame(self, worker: _Worker, returncode: int) -> None:
+        """Account for a worker that ended: the task it was on, and what it did not begin."""
+        flake = worker.flake
+        text = "\n".join(worker.stderr)
+        if worker.lists and flake.listing is None:
+            # Not even the attribute names: flake.nix or flake.lock is broken (or too big/slow).
+            flake.failure = (self._limit_failure(worker.stop, FLAKE_CASE)
+                             or self._failure(flake, text))
+            return
+        if worker.stop in ("stolen", "replace"):
+            return  # the rest is already someone else's
+        culprit = worker.culprit()
+        if culprit is None:
+            return  # finished everything it owned
+        task = worker.tasks[culprit]
+        rest = worker.tasks[culprit + 1:worker.owned]
+        out_of_memory = worker.stop == "memory" or (
+            worker.stop is None and (returncode == -9 or any(t in text for t in _OOM_TEXT)))
+        if out_of_memory and worker.done:
+            # Grown by earlier tasks: this one gets a fresh worker before it is blamed.
+            rest = worker.tasks[culprit:worker.owned]
+        elif out_of_memory or worker.stop == "timeout":
+            failure = self._limit_failure("memory" if out_of_memory else "timeout",
+                                          attr_display(task.path))
+            assert failure is not None
+            flake.stopped[task] = failure
+        elif returncode == 0:
+            rest = worker.tasks[culprit:worker.owned]  # ended early without an error: go on
+            if worker.next == culprit and not worker.done:
+                # it never began them; do not loop on a worker that cannot start
+                flake.results[task] = HelperResult(task.path, stderr=text or
+                                                   "the evaluation worker ended early")
+                rest = rest[1:]
+        else:
+            flake.results[task] = HelperResult(task.path, stderr=text)
+        if rest:
+            self._queue(flake, rest, front=True)
+
+    def _limit_failure(self, stop: str | None, name: str) -> Failure | None:
+        if stop == "memory":
+            limit = self.memory // _MIB
+            return Failure(
+                FailureType.EVAL,
+                f"evaluation ran out of memory: {name} alone took a fresh worker past "
+                f"--eval-memory {limit} MiB",
+                hint="raise --eval-memory (eval.memory in ci-nix.yaml) if the machine has the "
+                "memory, with fewer --workers so they fit together")
+        if stop == "timeout":
+            return Failure(
+                FailureType.TIMEOUT,
+                f"evaluation of {name} took longer than --eval-timeout {self.timeout:g}s; "
+                "stopped",
+                hint="raise --eval-timeout (eval.timeout in ci-nix.yaml) if it is only slow; "
+                "an evaluation that never ends is usually a loop in the Nix code")
+        return None
+
+    def _failure(self, flake: _Flake, stderr: str) -> Failure:
+        """The failure an evaluation error is, placed in the workspace repo it points into."""
+        trees = self.sources(flake.target) if self.sources and "-source/" in stderr else ()
+        return diagnose.eval_failure(stderr, flake.target.flake, trees)
+
+    # --- limits -----------------------------------------------------------------------------
+
+    def _rss(self, worker: _Worker) -> int:
+        rss = proc.group_rss([worker.process.pid])[worker.process.pid]
+        worker.peak_rss = max(worker.peak_rss, rss)
+        self.peak_rss = max(self.peak_rss, rss)
+        return rss
+
+    def _watch(self) -> None:
+        now = time.monotonic()
+        live = [w for w in self.running if w.stop is None]
+        if not live:
+            return
+        sizes = proc.group_rss(w.process.pid for w in live)
+        for worker in live:
+            rss = sizes.get(worker.process.pid, 0)
+            worker.peak_rss = max(worker.peak_rss, rss)
+            self.peak_rss = max(self.peak_rss, rss)
+            if self.timeout and now - worker.phase_start > self.timeout:
+                worker.stop = "timeout"
+            elif rss > self.memory:
+                worker.stop = "memory"
+            else:
+                continue
+            log.info("%s: stopping a worker (%s) on %s", worker.flake.id, worker.stop,
+                     self._describe(worker))
+            worker.process.kill()
+
+    def _describe(self, worker: _Worker) -> str:
+        culprit = worker.culprit()
+        if worker.lists and worker.flake.listing is None or culprit is None:
+            return "its attribute list"
+        return attr_display(worker.tasks[culprit].path)
+
+    # --- results ----------------------------------------------------------------------------
+
+    def _result(self, flake: _Flake) -> FlakeEval:
+        elapsed = max(0.0, (flake.finished or time.monotonic()) - flake.started)
+        flake_id = flake.id
+        if flake.failure is not None:
+            case = Case(flake_id, FLAKE_CASE, Status.FAILED, failure=flake.failure, time=elapsed)
+            return FlakeEval(flake.target, (), (case,), flake.evaluations, elapsed)
+        assert flake.listing is not None
+        cases: list[Case] = []
+        stale = _stale_lock(flake, flake.lock, flake.listing.input_names)
+        only = self.selection.only
+        if stale is not None and (only is None or (flake_id, FLAKE_CASE) in only):
+            # The attributes are still built: their results say what the change does.
+            cases.append(Case(flake_id, FLAKE_CASE, Status.FAILED, failure=stale))
+        tasks = [Task(p) for p in flake.attrs
+                 if not self.selection.filtered or self.selection.wants(flake_id, p)]
+        if only is None:
+            tasks += [Task(g, group=True) for g in flake.listing.group_errors]
+        jobs: list[Job] = []
+        for task in tasks:
+            if task in flake.stopped:
+                cases.append(Case(flake_id, attr_display(task.path), Status.FAILED,
+                                  failure=flake.stopped[task]))
+                continue
+            result = flake.results.get(task) or HelperResult(
+                task.path, stderr="ci-nix lost track of this attribute's evaluation")
+            job_or_case = _to_job(flake, result, lambda text: self._failure(flake, text))
+            if isinstance(job_or_case, Job):
+                jobs.append(job_or_case)
+            else:
+                cases.append(job_or_case)
+        log.debug("evaluated %s: %s, %s, %s in %.1fs", flake_id, count(len(jobs), "job"),
+                 count(len(cases), "failure"), count(flake.evaluations, "evaluation"), elapsed)
+        return FlakeEval(flake.target, tuple(jobs), tuple(cases), flake.evaluations, elapsed,
+                         flake.attr_evaluations)
+
+
+def _stale_lock(flake: _Flake, lock: lockfile.Lock | None,
+                declared: Sequence[str]) -> Failure | None:
+    """A failure when flake.nix declares inputs its committed flake.lock does not lock.
+
+    Nix would lock them on the fly, so CI would test whatever they resolve to today rather
+    than what the repository pins.
+    """
+    if not declared:
+        return None
+    locked = set(lock.nodes[lock.root].inputs) if lock is not None else set()
+    missing = sorted(set(declared) - locked)
+    if not missing:
+        return None
+    subdir = flake.target.flake.subdir
+    where = f"{subdir}/flake.lock" if subdir else "flake.lock"
+    names = ", ".join(f"'{name}'" for name in missing)
+    what = "has no flake.lock" if lock is None else f"{where} is out of date with flake.nix"
+    return Failure(FailureType.EVAL,
+                   f"{flake.id} {what}: input {names} is not locked; run `nix flake "
+                   "lock` and commit flake.lock",
+                   hint="CI evaluates the committed lock; an unlocked input would be "
+                   "fetched at whatever version it resolves to today", file=where)
+
+
+def _to_job(flake: _Flake, result: HelperResult,
+            failure: Callable[[str], Failure]) -> Job | Case:
+    name = attr_display(result.path)
+    if result.stderr is not None:
+        return Case(flake.id, name, Status.FAILED, failure=failure(result.stderr))
+    if result.error is not None or result.drv_path is None:
+        return Case(flake.id, name, Status.FAILED, failure=diagnose.simple_eval_failure(
+            result.error or "evaluated to no derivation path"))
+    if not result.system:
+        # A guessed system would be skipped as unsupported or routed nowhere: a false green.
+        return Case(flake.id, name, Status.FAILED, failure=diagnose.simple_eval_failure(
+            f"{name}: cannot tell which system it is for: set nixpkgs.hostPlatform in the "
+            "configuration (its toplevel derivation names no system either)"))
+    return Job(flake=flake.id, attr=result.path, system=result.system,
+               drv_path=result.drv_path, outputs=result.outputs)

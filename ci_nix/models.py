@@ -175,8 +175,9 @@ class FlakeEval:
     target: Target
     jobs: tuple[Job, ...]
     cases: tuple[Case, ...]  # eval failures and skips
-    evaluations: int
+    evaluations: int  # Nix processes
     time: float
+    attr_evaluations: int = 0  # attributes begun by those processes, retries included
 
 
 @dataclass(frozen=True)

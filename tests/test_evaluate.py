@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shlex
@@ -57,12 +56,13 @@ def test_every_failing_attribute_is_isolated_with_its_own_error(tmp_path: Path,
                   and k not in ("assert",)]
         assert not any(other in failure.message for other in others), (attr, failure)
 
-    # 1 full + 1 listing, then about 2 per halving for each uncatchable failure, plus one
-    # strict re-evaluation per catchable one: far fewer than one per attribute
-    uncatchable = sum(k in generate.UNCATCHABLE for k in kinds)
-    bound = 2 + (len(kinds) - uncatchable) + uncatchable * 2 * math.ceil(math.log2(40))
-    assert result.evaluations <= bound
-    assert result.evaluations < 40
+        # the position comes from the worker's own error (it runs with --show-trace)
+        assert failure.file == "flake.nix" and failure.line, (attr, failure)
+
+    # no re-evaluation: each attribute is begun once; a failing one ends its worker and a fresh
+    # one takes the rest (plus the odd worker that takes over the tail of a busy one)
+    assert result.attr_evaluations == 40
+    assert result.evaluations <= 1 + len(kinds) + 4
 
 
 def test_clean_flake_costs_one_evaluation(tmp_path: Path, nix_bin: str) -> None:
@@ -72,7 +72,9 @@ def test_clean_flake_costs_one_evaluation(tmp_path: Path, nix_bin: str) -> None:
     results = evaluate.evaluate(Nix.from_env(), [Target(f) for f in ws.flakes], selection,
                                 workers=2)
     assert [r.target.flake.id for r in results] == ["f00", "f01", "f02"]  # order kept
-    assert [r.evaluations for r in results] == [1, 1, 1]
+    # each attribute evaluated once; an idle worker may take over the tail of a busy one
+    assert [r.attr_evaluations for r in results] == [6, 6, 6]
+    assert all(1 <= r.evaluations <= 2 for r in results)
     assert all(len(r.jobs) == 6 and not r.cases for r in results)
 
 
@@ -91,7 +93,9 @@ def test_outputs_include_exclude_and_systems_from_config(tmp_path: Path, nix_bin
             if a.kind == "packages" and not a.name.endswith("01")}  # checks: not an output
     assert got == want
     assert {j["system"] for j in data["jobs"]} == {X86, ARM}
-    assert data["systems"] == [X86, ARM] and data["evaluations"] == 4  # listing + select each
+    assert data["systems"] == [X86, ARM]
+    # a listing and a worker on what it selected, per flake (+ a worker taking over a tail)
+    assert 4 <= data["evaluations"] <= 8
     assert {e["system"]: e["runner"] for e in data["entries"]} == {X86: None,  # not in runners:
                                                                   ARM: ["arm64", "nix"]}
 

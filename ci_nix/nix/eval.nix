@@ -1,27 +1,30 @@
-# What ci-nix asks of a flake, answered as one JSON document.
+# What ci-nix asks of a flake: one evaluation worker's job, answered line by line on stderr.
 #
-#   listOnly = true   -> { attrs = [ path ... ]; groupErrors = [ { path; } ... ]; inputNames; }
-#   otherwise         -> { attrs; groupErrors; inputNames; results = [ result ... ]; }
+# Each answer is a `builtins.trace` line "trace: ci-nix:<json>", written the moment it is known:
 #
-# A path is a list of attribute names: [ "packages" "x86_64-linux" "hello" ] or
-# [ "nixosConfigurations" "web" ]. A result is
+#   list = true:  {"attr": PATH} for every attribute to evaluate, then
+#                 {"listed": {"groupErrors": [PATH ...], "inputNames": [NAME ...]}}
+#   per task i:   {"begin": i} when the task starts, {"done": i, "result": RESULT} when it is done
+#
+# The tasks are `tasks` (a list of { path; group ? false; }), or with tasks = null every listed
+# attribute in order. A PATH is a list of names: [ "packages" "x86_64-linux" "hello" ] or
+# [ "nixosConfigurations" "web" ]. A RESULT is
 #   { path; drvPath; system; outputs = { out = "/nix/store/..."; }; }   evaluated
-#   { path; error = "..."; }                                             not buildable (not a derivation)
-#   { path; catchable = true; }                                          threw (throw/assert): ci-nix
-#                                                                        re-evaluates it with strict = true
-#                                                                        to get the message
-# Errors that builtins.tryEval cannot catch (missing attribute, type error, infinite recursion)
-# abort the whole evaluation; ci-nix then bisects `select` to find the failing paths.
+#   { path; error = "..."; }                                             not buildable
+# Any error in a task (throw, assert, missing attribute, ...) aborts the process: ci-nix reads the
+# error from stderr, blames the task that began last, and starts a fresh worker on the rest.
 { flake
 , systems
 , outputs
-, select ? null
-, listOnly ? false
-, strict ? false
+, subdir ? ""
+, list ? false
+, tasks ? null
 }:
 let
-  inherit (builtins) attrNames concatMap deepSeq elem elemAt filter foldl' head isAttrs
-    isString listToAttrs map tryEval;
+  inherit (builtins) attrNames concatMap elem elemAt foldl' genList head isAttrs isString
+    length listToAttrs map toJSON trace tryEval;
+
+  emit = value: "ci-nix:" + toJSON value;
 
   perSystemKinds = [ "packages" "devShells" "checks" ];
 
@@ -30,7 +33,7 @@ let
     let names = tryEval (attrNames value);
     in if names.success
        then { attrs = map (n: prefix ++ [ n ]) names.value; errors = [ ]; }
-       else { attrs = [ ]; errors = [ { path = prefix; } ]; };
+       else { attrs = [ ]; errors = [ prefix ]; };
 
   groups = concatMap (kind:
     if kind == "nixosConfigurations" then
@@ -43,10 +46,28 @@ let
     else [ ]) outputs;
 
   listed = concatMap (g: g.attrs) groups;
-  groupErrors = concatMap (g: g.errors) groups;
 
-  getPath = path: foldl' (value: name: value.${name}) flake path;
+  # A NixOS configuration is a world of its own (a module system, its own pkgs) that stays
+  # reachable once evaluated through the flake's outputs. Each one is read from a fresh call of
+  # the flake's `outputs` function, as Nix's call-flake.nix makes it, so that it is garbage once
+  # done and a worker's memory stays that of one host. Imported files (nixpkgs, shared modules)
+  # stay cached, so a worker still pays for them once.
+  freshOutputs = _:
+    let
+      src = flake.sourceInfo.outPath;
+      dir = if subdir == "" then src else src + "/${subdir}";
+      self = outputs // flake.sourceInfo // {
+        inherit (flake) outPath inputs sourceInfo;
+        inherit outputs;
+        _type = "flake";
+      };
+      outputs = (import (dir + "/flake.nix")).outputs (flake.inputs // { inherit self; });
+    in if flake ? sourceInfo.outPath && flake ? inputs then outputs else flake;
+
   isNixos = path: head path == "nixosConfigurations";
+
+  getPath = path:
+    foldl' (value: name: value.${name}) (if isNixos path then freshOutputs path else flake) path;
 
   # Without nixpkgs.hostPlatform the toplevel derivation still says where it builds;
   # null (no system known) makes ci-nix fail the host rather than guess.
@@ -72,18 +93,28 @@ let
       outputs = listToAttrs (map (o: { name = o; value = drv.${o}.outPath; }) (drv.outputs or [ "out" ]));
     };
 
-  guarded = path:
-    let attempt = tryEval (let r = info path; in deepSeq r r);
-    in if attempt.success then attempt.value else { inherit path; catchable = true; };
+  # A group that threw under tryEval while listed: listed again without it, for the error text.
+  run = task:
+    if task.group or false
+    then { path = task.path; error = "listed without error on its own: "
+           + toString (length (attrNames (getPath task.path))) + " attributes"; }
+    else info task.path;
 
-  paths = if select == null then listed else select;
+  taskList = if tasks == null then map (path: { inherit path; }) listed else tasks;
+
+  # foldl' is a loop in Nix's evaluator (no deep C++ stack however many tasks), and forcing its
+  # accumulator orders the traces: begin, evaluate, done.
+  evaluateAll = foldl' (count: i:
+    trace (emit { begin = i; })
+      (trace (emit { done = i; result = run (elemAt taskList i); }) (count + 1)))
+    0 (genList (i: i) (length taskList));
+
+  listing = foldl' (count: path: trace (emit { attr = path; }) (count + 1)) 0 listed;
 
   # The inputs flake.nix declares: ci-nix checks each is in the committed flake.lock.
   inputNames = attrNames (flake.inputs or { });
+  groupErrors = concatMap (g: g.errors) groups;
 in
-if listOnly then { attrs = listed; inherit groupErrors inputNames; }
-else {
-  attrs = if select == null then listed else [ ];
-  inherit groupErrors inputNames;
-  results = map (if strict then info else guarded) paths;
-}
+if list
+then builtins.seq listing (trace (emit { listed = { inherit groupErrors inputNames; }; }) evaluateAll)
+else evaluateAll

@@ -82,43 +82,77 @@ AttrPath = tuple[str, ...]
 @dataclass(frozen=True)
 class HelperResult:
     """One attribute as eval.nix answered it; `stderr` is set by the caller for an attribute
-    whose evaluation aborted Nix (an error tryEval cannot catch)."""
+    whose evaluation aborted its worker (Nix's error text, with --show-trace positions)."""
 
     path: AttrPath
     drv_path: str | None = None
     system: str | None = None
     outputs: tuple[tuple[str, str], ...] = ()
     error: str | None = None  # evaluated, but not buildable (not a derivation)
-    catchable: bool = False  # threw under tryEval: re-evaluate strictly for the message
     stderr: str | None = None
 
     @property
     def failed(self) -> bool:
         return self.stderr is not None
 
+    @classmethod
+    def parse(cls, entry: Any) -> HelperResult:
+        return cls(path=tuple(str(name) for name in entry["path"]),
+                   drv_path=entry.get("drvPath"), system=entry.get("system"),
+                   outputs=tuple(sorted((str(k), str(v))
+                                        for k, v in (entry.get("outputs") or {}).items())),
+                   error=entry.get("error"))
+
+
+# What an evaluation worker (eval.nix) says on stderr, one `trace: ci-nix:<json>` line each.
 
 @dataclass(frozen=True)
-class HelperAnswer:
-    """What eval.nix returns for one flake."""
+class Listed:
+    """An attribute to evaluate, in listing order."""
 
-    attrs: tuple[AttrPath, ...]
+    path: AttrPath
+
+
+@dataclass(frozen=True)
+class ListingDone:
     group_errors: tuple[AttrPath, ...]  # attribute sets that threw while being listed
     input_names: tuple[str, ...]  # the inputs flake.nix declares
-    results: tuple[HelperResult, ...]
 
-    @classmethod
-    def parse(cls, data: Any) -> HelperAnswer:
-        def result(entry: dict[str, Any]) -> HelperResult:
-            return HelperResult(
-                path=tuple(entry["path"]), drv_path=entry.get("drvPath"),
-                system=entry.get("system"),
-                outputs=tuple(sorted((entry.get("outputs") or {}).items())),
-                error=entry.get("error"), catchable=bool(entry.get("catchable")))
 
-        return cls(attrs=tuple(tuple(p) for p in data.get("attrs", [])),
-                   group_errors=tuple(tuple(g["path"]) for g in data.get("groupErrors", [])),
-                   input_names=tuple(data.get("inputNames", [])),
-                   results=tuple(result(r) for r in data.get("results", [])))
+@dataclass(frozen=True)
+class Begin:
+    index: int  # into the worker's task list
+
+
+@dataclass(frozen=True)
+class Done:
+    index: int
+    result: HelperResult
+
+
+WorkerEvent = Listed | ListingDone | Begin | Done
+_WORKER_LINE = "trace: ci-nix:"
+
+
+def parse_worker_line(line: str) -> WorkerEvent | None:
+    """The event on one stderr line of a worker; None for anything else (Nix's own output)."""
+    if not line.startswith(_WORKER_LINE):
+        return None
+    try:
+        data = json.loads(line[len(_WORKER_LINE):])
+        if "begin" in data:
+            return Begin(int(data["begin"]))
+        if "done" in data:
+            return Done(int(data["done"]), HelperResult.parse(data["result"]))
+        if "attr" in data:
+            return Listed(tuple(str(name) for name in data["attr"]))
+        if "listed" in data:
+            listed = data["listed"]
+            return ListingDone(tuple(tuple(str(n) for n in g) for g in listed["groupErrors"]),
+                               tuple(str(n) for n in listed["inputNames"]))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return None  # a user's own trace that happens to look like ours: leave it in the text
 
 
 NixOptions = tuple[tuple[str, str], ...]
@@ -257,20 +291,21 @@ class Nix:
         self.version  # noqa: B018 - fail early on a missing/old nix
         return f"{drv_path}^*" if self.version.at_least(2, 13) else drv_path
 
-    def eval_helper(self, flake_ref: str, args: Mapping[str, Any],
-                    overrides: Sequence[tuple[str, str]] = (), *,
-                    show_trace: bool = False) -> HelperAnswer:
-        """Evaluate ci-nix's eval.nix against a flake."""
+    def eval_worker(self, flake_ref: str, args: Mapping[str, Any],
+                    overrides: Sequence[tuple[str, str]] = ()) -> proc.Running:
+        """Start ci-nix's eval.nix against a flake; its answers stream on stderr.
+
+        Always with --show-trace: a task that aborts the worker is reported from that very
+        error, so it must carry its position (newer Nix cuts it off otherwise).
+        """
         override_args: list[str] = []
         for name, ref in [("flake", flake_ref), *((f"flake/{n}", r) for n, r in overrides)]:
             override_args += ["--override-input", name, ref]
         apply = f"f: f (builtins.fromJSON {nix_string(json.dumps(args))})"
-        out = self.check(
-            ["eval", "--json", "--no-write-lock-file", *(["--show-trace"] if show_trace else []),
-             *override_args, f"path:{_helper_flake()}#lib.ciNix", "--apply", apply],
-            f"evaluating {flake_ref}",
-        )
-        return HelperAnswer.parse(json.loads(out))
+        return proc.start(
+            self.argv(["eval", "--json", "--no-write-lock-file", "--show-trace",
+                        *override_args, f"path:{_helper_flake()}#lib.ciNix", "--apply", apply]),
+            env=dict(self.extra_env) or None, tool_hint=_TOOL_HINT)
 
     def build(self, installables: Sequence[str], on_line: Callable[[str], None]) -> proc.Result:
         """One `nix build --keep-going` over all installables, streaming internal-json events."""

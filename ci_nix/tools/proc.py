@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shlex
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -54,6 +55,7 @@ def _spawn(
     stdin: int | None,
     tool_hint: str,
     essential: bool = False,
+    stdout: int = subprocess.PIPE,
 ) -> subprocess.Popen[bytes]:
     if _cancelled and not essential:
         # After SIGINT/SIGTERM only the quick queries needed to report what finished may run.
@@ -66,7 +68,7 @@ def _spawn(
             cwd=cwd,
             env=full_env,
             stdin=stdin if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdout=stdout,
             stderr=subprocess.PIPE,
             # Own process group, so cancellation can stop the whole tree (nix spawns builders).
             start_new_session=True,
@@ -168,6 +170,74 @@ def _bounded_lines(pipe: IO[bytes]) -> Iterator[str]:
         yield raw.decode(errors="replace").rstrip("\r\n")
 
 
+class Running:
+    """A started process whose stderr is read line by line; stdout is discarded.
+
+    For long-lived workers that another thread may stop at any moment (`kill`), and whose
+    memory is watched (`rss`).
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self._proc = proc
+        self.pid = proc.pid
+
+    def lines(self) -> Iterator[str]:
+        """stderr, one line at a time (each cut at MAX_LINE bytes), until the process closes it."""
+        assert self._proc.stderr is not None
+        yield from _bounded_lines(self._proc.stderr)
+
+    def wait(self) -> int:
+        """Wait for the exit; the return code (negative: killed by that signal)."""
+        try:
+            return self._proc.wait()
+        finally:
+            _forget(self._proc)
+            if self._proc.stderr is not None:
+                self._proc.stderr.close()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (the process and everything it started)."""
+        _kill_group(self._proc, signal.SIGKILL)
+
+
+def start(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+          tool_hint: str = "put it on PATH") -> Running:
+    """Start argv in its own process group; read its stderr with Running.lines()."""
+    return Running(_spawn(argv, cwd=None, env=env, stdin=None, tool_hint=tool_hint,
+                          stdout=subprocess.DEVNULL))
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def parse_stat(text: str) -> tuple[int, int]:
+    """(process group, resident bytes) from the text of /proc/PID/stat."""
+    # The command name (field 2) is in parentheses and may itself hold spaces and parentheses.
+    fields = text[text.rindex(")") + 2:].split()
+    # after the name: state ppid pgrp ... rss is field 24 of the whole line, 22nd here
+    return int(fields[2]), int(fields[21]) * _PAGE
+
+
+def group_rss(groups: Iterable[int], proc_dir: Path = Path("/proc")) -> dict[int, int]:
+    """Resident memory in bytes of every process in each process group (Linux /proc)."""
+    wanted = set(groups)
+    total = dict.fromkeys(wanted, 0)
+    try:
+        entries = os.listdir(proc_dir)
+    except OSError:
+        return total
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            group, rss = parse_stat((proc_dir / entry / "stat").read_text(errors="replace"))
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile, or not a process we can read
+        if group in wanted:
+            total[group] += rss
+    return total
+
+
 def _kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
     try:
         os.killpg(proc.pid, sig)
@@ -227,3 +297,7 @@ def terminate_all(grace: float = 5.0) -> None:
             proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             _kill_group(proc, signal.SIGKILL)
+
+
+# A normal exit (or an exception nobody caught) must not leave a Nix process behind.
+atexit.register(terminate_all, 1.0)
