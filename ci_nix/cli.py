@@ -10,10 +10,11 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from ci_nix import __version__
+from ci_nix import __version__, pipeline
 from ci_nix.commands.common import EXIT_CODES
 from ci_nix.errors import Cancelled, CiNixError, internal_error
 from ci_nix.mask import MaskingFilter, mask
+from ci_nix.tools import proc
 
 # One module per subcommand, in the order `--help` lists them.
 COMMANDS = ("run", "detect", "matrix", "diff", "junit", "update")
@@ -54,7 +55,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(getattr(args, "verbose", 0))
     try:
-        return int(args.handler(args))
+        # Every command: SIGINT/SIGTERM stop the Nix processes it started (they run in their own
+        # process groups, so no signal reaches them otherwise) and exit 130/143.
+        with pipeline.Cancellation().installed():
+            code = int(args.handler(args))
+        signum = proc.cancelled()
+        return code if signum is None else 128 + signum
     except Cancelled as err:
         return err.exit_code
     except CiNixError as err:

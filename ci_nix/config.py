@@ -56,6 +56,15 @@ class ForgeConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    """`eval:` the pool of Nix evaluation workers (--workers, --eval-memory, --eval-timeout)."""
+
+    workers: int | None = None  # None: one per CPU
+    memory: int = 4096  # MiB a worker may grow to before it is replaced
+    timeout: float = 0  # seconds per attribute; 0: no limit
+
+
+@dataclass(frozen=True)
 class Config:
     """The settings of one workspace. `file` is None when no ci-nix.yaml was found."""
 
@@ -71,6 +80,7 @@ class Config:
     update: UpdateConfig = UpdateConfig()
     forge: ForgeConfig = ForgeConfig()
     nix_options: tuple[tuple[str, str], ...] = ()  # `--option NAME VALUE` for every Nix call
+    eval: EvalConfig = EvalConfig()
 
     @property
     def has_repos(self) -> bool:
@@ -81,6 +91,8 @@ class Config:
 
 _STR, _BOOL, _STRS, _RUNNERS = "a string", "true or false", "a list of strings", "runners"
 _NIX_OPTIONS = "nix-options"
+_COUNT, _SECONDS = "a whole number of at least 1", "a number of seconds (0 or more)"
+_EVAL = {"workers": _COUNT, "memory": _COUNT, "timeout": _SECONDS}
 
 _CACHE = {"type": ("attic", "cachix", "nix"), "server": _STR, "name": _STR, "token-env": _STR,
           "push": ("closure", "outputs", "none"), "substituter": _STR, "required": _BOOL,
@@ -94,6 +106,7 @@ _TOP: dict[str, Any] = {
     "repos": [_REPO], "systems": _STRS, "outputs": [OUTPUT_KINDS], "include": _STRS,
     "exclude": _STRS, "ignore": _STRS, "runners": _RUNNERS, "cache": _CACHE,
     "update": _UPDATE, "forge": _FORGE, "nix-options": _NIX_OPTIONS,
+    "eval": _EVAL,
 }
 
 
@@ -154,6 +167,13 @@ class _Checker:
             return runners
         if schema == _NIX_OPTIONS:
             return self.nix_options(node)
+        if schema in (_COUNT, _SECONDS):
+            value = yaml.safe_load(yaml.serialize(node))
+            if isinstance(value, bool) or not (
+                    isinstance(value, int) and value >= 1 if schema == _COUNT
+                    else isinstance(value, int | float) and 0 <= value < float("inf")):
+                raise self.fail(node, f"'{where.lstrip('.')}' must be {schema}")
+            return value
         raise AssertionError(schema)
 
     def nix_options(self, node: yaml.Node) -> tuple[tuple[str, str], ...]:
@@ -265,6 +285,7 @@ def from_dict(file: Path, data: dict[str, Any]) -> Config:
         update=section(UpdateConfig, data.get("update", {})),
         forge=section(ForgeConfig, data.get("forge", {})),
         nix_options=data.get("nix-options", ()),
+        eval=section(EvalConfig, data.get("eval", {})),
     )
 
 

@@ -89,6 +89,15 @@ def default_workers() -> int:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """The pool's settings (--workers, --eval-memory, --eval-timeout)."""
+
+    workers: int | None = None  # None: one per CPU
+    memory_mib: int = DEFAULT_MEMORY_MIB
+    timeout: float = 0  # seconds per attribute; 0: none
+
+
+@dataclass(frozen=True)
 class Task:
     """One thing a worker evaluates: an attribute, or a group that threw while being listed
     (evaluated again on its own for the error text)."""
@@ -146,10 +155,10 @@ def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
 
     sources: where each target's store trees come from, asked only for an error that points
     into one; it places positions in the right workspace repo. on_start/on_flake: hear of each
-    flake as its evaluation starts and ends (progress). memory_mib: a worker past it is replaced before its next
-    attribute, and an attribute that alone takes a fresh worker past it fails as out of memory.
-    timeout: seconds one attribute may take (0: no limit); past it the attribute fails as
-    `timeout`.
+    flake as its evaluation starts and ends (progress). memory_mib: a worker past it is
+    replaced before its next attribute, and an attribute that alone takes a fresh worker past
+    it fails as out of memory. timeout: seconds one attribute may take (0: no limit); past it
+    the attribute fails as `timeout`.
     """
     pool = _Pool(backend or NixBackend(nix), selection, workers or default_workers(),
                  memory_mib * _MIB, timeout, sources, on_flake, on_start)
@@ -240,6 +249,9 @@ class _Pool:
                 self._finish(flake)
         try:
             while self.pending or self.running:
+                signum = proc.cancelled()
+                if signum is not None:
+                    raise Cancelled(signum)
                 self._fill()
                 try:
                     worker, item = self.events.get(timeout=_TICK)

@@ -26,7 +26,8 @@ from ci_nix import diff as diff_mod
 from ci_nix import evaluate as evaluate_mod
 from ci_nix import origins as origins_mod
 from ci_nix import workspace as workspace_mod
-from ci_nix.errors import Cancelled, CiNixError, SelectionError, internal_error
+from ci_nix.config import EvalConfig
+from ci_nix.errors import Cancelled, CiNixError, ConfigError, SelectionError, internal_error
 from ci_nix.mask import mask
 from ci_nix.models import (
     FLAKE_CASE,
@@ -63,7 +64,9 @@ class Options:
     push: bool | None = None
     junit: Path | None = None
     json: Path | None = None
-    workers: int | None = None
+    workers: int | None = None  # evaluation: --workers, --eval-memory, --eval-timeout
+    eval_memory: int | None = None
+    eval_timeout: float | None = None
     nix_options: tuple[tuple[str, str], ...] = ()  # --option/--builders/--store
     eval_store: str | None = None
     skip_unchanged: bool = False  # run: attributes whose drvPath is the base's are not built
@@ -258,10 +261,12 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     origins = origins_mod.Origins(nix, detect_mod.workspace_flake_of(ws, git))
     monitor = live.EvalMonitor(len(detection.targets), live.Display.for_stream(sys.stderr,
                                                                                environ))
+    limits = eval_limits(options, ws.config.eval)
     with monitor.running():
-        evals = evaluate_mod.evaluate(nix, detection.targets, selection, options.workers,
+        evals = evaluate_mod.evaluate(nix, detection.targets, selection, limits.workers,
                                       sources=origins.of, on_flake=monitor.flake_done,
-                                      on_start=monitor.flake_started)
+                                      on_start=monitor.flake_started,
+                                      memory_mib=limits.memory_mib, timeout=limits.timeout)
     # tests and benchmarks read this line: "evaluated N flakes with M Nix evaluations"
     log.info("evaluated %s with %s", count(len(evals), "flake"),
              count(evaluate_mod.count_evaluations(evals), "Nix evaluation"))
@@ -292,6 +297,20 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     return planned
 
 
+def eval_limits(options: Options, config: EvalConfig) -> evaluate_mod.Limits:
+    """The evaluation pool's settings: flags over 'eval:' in ci-nix.yaml over defaults."""
+    workers = options.workers if options.workers is not None else config.workers
+    memory = options.eval_memory if options.eval_memory is not None else config.memory
+    timeout = options.eval_timeout if options.eval_timeout is not None else config.timeout
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers {workers}: give at least 1")
+    if memory < 1:
+        raise ConfigError(f"--eval-memory {memory}: give the MiB a worker may use, at least 1")
+    if not 0 <= timeout < float("inf"):
+        raise ConfigError(f"--eval-timeout {timeout:g}: give seconds, or 0 for no limit")
+    return evaluate_mod.Limits(workers, memory, timeout)
+
+
 def _selection(ws: workspace_mod.Workspace, systems: tuple[str, ...],
                only: frozenset[tuple[str, str]] | None) -> evaluate_mod.Selection:
     return evaluate_mod.Selection(systems=systems, outputs=ws.config.outputs,
@@ -310,8 +329,10 @@ def compare_with_base(planned: Plan, options: Options,
     ws = planned.workspace
     base = diff_mod.find_base(ws, git, revs.base, options.head, revs.source)
     selection = _selection(ws, planned.systems, parse_only(options.only))
+    limits = eval_limits(options, ws.config.eval)
     base_evals = diff_mod.evaluate_base(nix, git, ws, base, planned.evals, selection,
-                                        options.workers)
+                                        limits.workers, memory_mib=limits.memory_mib,
+                                        timeout=limits.timeout)
     head = diff_mod.head_commit(ws, git, options.head)
     comparison = replace(changes_mod.compare(base_evals, planned.evals, base.sha, head),
                          base_source=f"{revs.base} from {revs.source}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 from pathlib import Path
+from typing import TypedDict
 
 EXIT_CODES = """exit codes:
   0    every attribute passed (or there was nothing to do)
@@ -86,3 +87,30 @@ def nix_options(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
     if args.store is not None:
         options.append(("store", args.store))
     return tuple(options)
+
+
+def add_eval_options(parser: argparse.ArgumentParser) -> None:
+    """The evaluation worker pool's flags (after 'eval:' in ci-nix.yaml)."""
+    group = parser.add_argument_group("evaluation (a pool of Nix processes across all flakes)")
+    group.add_argument("--workers", type=int, metavar="N",
+                       help="Nix evaluation processes in all, not per flake (default: "
+                       "'eval.workers', else the number of CPUs)")
+    group.add_argument("--eval-memory", type=int, metavar="MIB",
+                       help="a worker grown past MIB MiB is replaced before its next attribute; "
+                       "an attribute that alone needs more fails (default: 'eval.memory', "
+                       "else 4096)")
+    group.add_argument("--eval-timeout", type=float, metavar="SECONDS",
+                       help="seconds one attribute may take to evaluate; past it, it fails as "
+                       "`timeout` (default: 'eval.timeout', else 0 = no limit)")
+
+
+class EvalFlags(TypedDict):
+    workers: int | None
+    eval_memory: int | None
+    eval_timeout: float | None
+
+
+def eval_options(args: argparse.Namespace) -> EvalFlags:
+    """The evaluation flags as pipeline.Options fields."""
+    return {"workers": args.workers, "eval_memory": args.eval_memory,
+            "eval_timeout": args.eval_timeout}

@@ -14,8 +14,10 @@ from ci_nix import pipeline
 from ci_nix.changes import Change, Comparison
 from ci_nix.commands.common import (
     add_common,
+    add_eval_options,
     add_nix_options,
     add_selection,
+    eval_options,
     nix_options,
     subparser,
 )
@@ -41,8 +43,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
                         "or merge-request note (GitLab), edited in place on later runs; forge "
                         "settings as for `update` ('forge:' in ci-nix.yaml, else the CI "
                         "environment)")
-    parser.add_argument("--workers", type=int, metavar="N",
-                        help="flakes evaluated at once (default: number of CPUs, at most 8)")
+    add_eval_options(parser)
     add_nix_options(parser)
     add_common(parser)
     parser.set_defaults(handler=handle)
@@ -52,7 +53,7 @@ def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) ->
     options = pipeline.Options(
         path=args.path, config_file=args.config, all=args.all, base=args.base, head=args.head,
         systems=tuple(args.systems), only=tuple(args.only), json=args.json,
-        workers=args.workers, nix_options=nix_options(args), eval_store=args.eval_store,
+        **eval_options(args), nix_options=nix_options(args), eval_store=args.eval_store,
         comment=args.comment)
     if args.json is not None:
         try:

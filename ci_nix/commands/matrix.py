@@ -15,8 +15,10 @@ from ci_nix.commands.common import (
     INTERRUPTED,
     TOOL_ERROR,
     add_common,
+    add_eval_options,
     add_nix_options,
     add_selection,
+    eval_options,
     exit_codes,
     nix_options,
     subparser,
@@ -48,8 +50,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     parser.add_argument("--before-script", action="append", default=[], metavar="CMD",
                         help="gitlab: a command every generated job runs first, e.g. one "
                         "that installs ci-nix (repeatable)")
-    parser.add_argument("--workers", type=int, metavar="N",
-                        help="flakes evaluated at once (default: number of CPUs, at most 8)")
+    add_eval_options(parser)
     add_nix_options(parser)
     add_common(parser)
     parser.set_defaults(handler=handle)
@@ -68,7 +69,7 @@ def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) ->
         raise CiNixError(f"--max-jobs {args.max_jobs}: give at least 1")
     options = pipeline.Options(
         path=args.path, config_file=args.config, all=args.all, base=args.base, head=args.head,
-        systems=tuple(args.systems), only=tuple(args.only), workers=args.workers,
+        systems=tuple(args.systems), only=tuple(args.only), **eval_options(args),
         nix_options=nix_options(args), eval_store=args.eval_store)
     planned = pipeline.plan(options, environ)
     runners = planned.workspace.config.runners

@@ -9,8 +9,10 @@ from pathlib import Path
 from ci_nix import pipeline
 from ci_nix.commands.common import (
     add_common,
+    add_eval_options,
     add_nix_options,
     add_selection,
+    eval_options,
     nix_options,
     subparser,
 )
@@ -38,8 +40,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
                      help="post the comparison as ci-nix's one pull-request comment (GitHub) or "
                      "merge-request note (GitLab), edited in place on later runs; forge settings "
                      "as for `update` ('forge:' in ci-nix.yaml, else the CI environment)")
-    run.add_argument("--workers", type=int, metavar="N",
-                     help="flakes evaluated at once (default: number of CPUs, at most 8)")
+    add_eval_options(run)
     run.add_argument("-L", "--print-build-logs", action="store_true",
                      help="print builder output as it comes, each line prefixed with its "
                      "attribute (in GitHub Actions/GitLab CI: a collapsed group per derivation)")
@@ -52,7 +53,7 @@ def handle(args: argparse.Namespace) -> int:
     options = pipeline.Options(
         path=args.path, config_file=args.config, all=args.all, base=args.base, head=args.head,
         systems=tuple(args.systems), only=tuple(args.only), push=args.push, junit=args.junit,
-        json=args.json, workers=args.workers, nix_options=nix_options(args),
+        json=args.json, **eval_options(args), nix_options=nix_options(args),
         eval_store=args.eval_store, skip_unchanged=args.skip_unchanged,
         comment=args.comment, print_build_logs=args.print_build_logs)
     report = pipeline.run(options)

@@ -1,0 +1,213 @@
+"""The evaluation worker pool on real Nix: timeouts, memory limits, and no Nix left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import flake_repo
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ci_nix import evaluate
+from ci_nix.models import FLAKE_CASE, FlakeEval, Target
+from ci_nix.tools import proc
+from ci_nix.tools.git import Git
+from ci_nix.tools.nix import Begin, Done, HelperResult, Nix, parse_worker_line
+from ci_nix.workspace import load
+
+X86 = "x86_64-linux"
+
+# Never ends in practice (10^10 additions), in bounded memory.
+FOREVER = ("builtins.foldl' (a: i: a + builtins.foldl' (b: j: b + j) 0 "
+           "(builtins.genList (x: x) 100000)) 0 (builtins.genList (x: x) 100000)")
+
+
+def flake_text(attrs: dict[str, str], nonce: str) -> str:
+    """A flake whose packages.x86_64-linux.NAME = mk NAME, after forcing the given expression."""
+    body = "\n".join(f"      {name} = builtins.seq ({expr}) (mk \"{name}\");"
+                     for name, expr in attrs.items())
+    return f"""{{
+  outputs = {{ self }}: let
+    mk = name: derivation {{ inherit name; system = "{X86}"; builder = "/bin/sh";
+      args = [ "-c" "echo {nonce} > $out" ]; }};
+  in {{
+    packages.{X86} = {{
+{body}
+    }};
+  }};
+}}
+"""
+
+
+def nix_processes(marker: str) -> list[int]:
+    """Processes whose command line mentions marker (a test's own temporary path)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(int(pid))
+            except OSError:
+                pass
+    return found
+
+
+def wait_until(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+@pytest.mark.nix
+def test_a_never_ending_attribute_times_out_and_the_others_pass(tmp_path: Path, nix_bin: str,
+                                                                cli) -> None:
+    repo = flake_repo(tmp_path / "repo", flake_text(
+        {"a": "1", "forever": FOREVER, "z": "2"}, os.urandom(4).hex()))
+    started = time.monotonic()
+    result = cli("matrix", "--all", repo, "--format", "json", "--eval-timeout", "3",
+                 "--workers", "2", timeout=120)
+    took = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert sorted(j["attr"] for j in data["jobs"]) == [f"packages.{X86}.a", f"packages.{X86}.z"]
+    [failure] = data["failures"]
+    assert failure["attr"] == f"packages.{X86}.forever" and failure["type"] == "timeout"
+    assert "--eval-timeout 3s" in failure["message"]
+    assert took < 60
+    assert not nix_processes(str(repo)), "a Nix process outlived ci-nix"
+
+
+@pytest.mark.nix
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_every_worker(tmp_path: Path, nix_bin: str, signum: int,
+                                     code: int) -> None:
+    repo = flake_repo(tmp_path / "repo", flake_text(
+        {"a": FOREVER, "b": FOREVER, "c": FOREVER}, os.urandom(4).hex()))
+    child = subprocess.Popen([sys.executable, "-m", "ci_nix", "matrix", "--all", str(repo),
+                              "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        # both workers busy: one evaluating, one that took over the back of its list
+        assert wait_until(lambda: len(nix_processes(str(repo))) >= 2, 60), \
+            "the workers never started"
+        time.sleep(1)
+        child.send_signal(signum)
+        assert child.wait(timeout=30) == code
+    finally:
+        child.kill()
+    assert "Traceback" not in child.stderr.read() if child.stderr else True
+    assert wait_until(lambda: not nix_processes(str(repo)), 10), "a Nix process outlived ci-nix"
+
+
+@pytest.mark.nix
+def test_timeout_command_leaves_no_nix_behind(tmp_path: Path, nix_bin: str) -> None:
+    repo = flake_repo(tmp_path / "repo", flake_text({"a": FOREVER}, os.urandom(4).hex()))
+    done = subprocess.run(["timeout", "8", sys.executable, "-m", "ci_nix", "matrix", "--all",
+                           str(repo)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 124, done.stderr
+    assert wait_until(lambda: not nix_processes(str(repo)), 10), "a Nix process outlived ci-nix"
+
+
+def _evaluate(repo: Path, **limits: float) -> FlakeEval:
+    ws = load(repo, Git.from_env())
+    selection = evaluate.Selection(systems=(X86,), outputs=ws.config.outputs)
+    [result] = evaluate.evaluate(Nix.from_env(), [Target(ws.flakes[0])], selection,
+                                 **limits)  # type: ignore[arg-type]
+    return result
+
+
+def doubled(times: int) -> str:
+    """A string of 2^times bytes, made by doubling (fast: no per-element allocation)."""
+    return f'builtins.foldl\' (s: _: s + s) "x" (builtins.genList (i: i) {times})'
+
+
+HEAVY = doubled(27)  # 128 MiB, kept reachable through the flake's outputs
+HOG = f"builtins.stringLength ({doubled(33)})"  # 8 GiB: never fits
+
+
+@pytest.mark.nix
+def test_a_worker_past_the_memory_limit_is_replaced(tmp_path: Path, nix_bin: str) -> None:
+    names = ["p1", "p2", "p3", "p4"]
+    text = flake_text(dict.fromkeys(names, "1"), os.urandom(4).hex())
+    for name in names:  # each attribute keeps its own big list alive in the outputs
+        text = text.replace(f'{name} = builtins.seq (1) (mk "{name}");',
+                            f'{name} = let big = {HEAVY}; in builtins.seq big '
+                            f'(mk "{name}" // {{ inherit big; }});')
+    repo = flake_repo(tmp_path / "repo", text)
+    result = _evaluate(repo, workers=1, memory_mib=500)
+    assert not result.cases, result.cases
+    assert sorted(j.attr[-1] for j in result.jobs) == names
+    assert result.evaluations >= 2  # 4 x 128 MiB do not fit in one worker of 500 MiB
+
+
+@pytest.mark.nix
+def test_an_attribute_that_alone_exceeds_the_limit_fails_as_out_of_memory(
+        tmp_path: Path, nix_bin: str) -> None:
+    repo = flake_repo(tmp_path / "repo", flake_text(
+        {"a": "1", "hog": HOG, "z": "2"}, os.urandom(4).hex()))
+    result = _evaluate(repo, workers=1, memory_mib=400)
+    assert sorted(j.attr[-1] for j in result.jobs) == ["a", "z"]
+    [case] = result.cases
+    assert case.name == f"packages.{X86}.hog" and case.failure is not None
+    assert case.failure.type.value == "eval"
+    assert "out of memory" in case.failure.message and "400 MiB" in case.failure.message
+    assert case.failure.hint and "--eval-memory" in case.failure.hint
+
+
+@pytest.mark.nix
+def test_a_flake_that_cannot_be_listed_in_time_fails_as_a_whole(tmp_path: Path,
+                                                                nix_bin: str) -> None:
+    repo = flake_repo(tmp_path / "repo", f"""{{
+  outputs = {{ self }}: builtins.seq ({FOREVER}) {{ packages.{X86} = {{ }}; }};
+}}
+""")
+    result = _evaluate(repo, timeout=2)
+    [case] = result.cases
+    assert case.name == FLAKE_CASE and case.failure is not None
+    assert case.failure.type.value == "timeout"
+
+
+# --- parsers of what the workers and /proc say ----------------------------------------------
+
+def test_worker_lines() -> None:
+    assert parse_worker_line('trace: ci-nix:{"begin":3}') == Begin(3)
+    done = parse_worker_line('trace: ci-nix:{"done":0,"result":{"path":["packages","x","a"],'
+                             '"drvPath":"/nix/store/a.drv","system":"x",'
+                             '"outputs":{"out":"/nix/store/a"}}}')
+    assert done == Done(0, HelperResult(("packages", "x", "a"), "/nix/store/a.drv", "x",
+                                        (("out", "/nix/store/a"),)))
+    assert parse_worker_line("trace: something of the user's") is None
+    assert parse_worker_line('trace: ci-nix:{"begin":') is None  # cut: plain text
+
+
+@given(st.text())
+def test_any_stderr_line_parses_or_is_text(line: str) -> None:
+    parse_worker_line(line)
+    parse_worker_line("trace: ci-nix:" + line)
+
+
+def test_proc_stat() -> None:
+    text = "1234 (nix (odd) name) S 1 1200 1200 0 -1 4194560 " + " ".join(["0"] * 14) + \
+        " 2500 0 0"
+    assert proc.parse_stat(text) == (1200, 2500 * os.sysconf("SC_PAGE_SIZE"))
+    own = Path(f"/proc/{os.getpid()}/stat").read_text()
+    group, rss = proc.parse_stat(own)
+    assert group == os.getpgrp() and rss > 1_000_000
+
+
+@given(st.text())
+def test_proc_stat_garbage_raises_value_errors_only(text: str) -> None:
+    try:
+        proc.parse_stat(text)
+    except (ValueError, IndexError):
+        pass
