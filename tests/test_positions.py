@@ -23,6 +23,17 @@ MODULES = """{
         args = [ "-c" "echo listening on ${port} > $out" ];
         PATH = "/usr/bin:/bin";
       };
+    # the shape of nixpkgs.lib.nixosSystem that CI reads
+    lib.mkHost = { name, port }: {
+      type = "configuration";
+      config = {
+        networking.hostName = name;
+        nixpkgs.hostPlatform = "x86_64-linux";
+        system.build.toplevel = self.lib.mkService { inherit name port; };
+      };
+      pkgs.stdenv.hostPlatform.system = "x86_64-linux";
+      options = { };
+    };
   };
 }
 """
@@ -35,6 +46,7 @@ HOSTS = """{
       web = modules.lib.mkService { name = "web"; port = "80"; };
       own = self.packages.x86_64-linux.nope;
     };
+    nixosConfigurations.db = modules.lib.mkHost { name = "db"; port = 5432; };
   };
 }
 """
@@ -75,6 +87,10 @@ def test_error_in_another_workspace_repo_is_located_there(tmp_path: Path, nix_bi
     own_note = next(line for line in result.stdout.splitlines()
                     if line.startswith("::error") and "#packages.x86_64-linux.own" in line)
     assert "file=flake.nix,line=7" in own_note, own_note
+    # the same error met while evaluating a NixOS host of hosts
+    host = cases["nixosConfigurations.db"].find("failure")
+    assert host is not None and " at modules/flake.nix:9:" in (host.get("message") or ""), (
+        host.get("message") if host is not None else None)
     web = cases["packages.x86_64-linux.web"]
     assert web.find("failure") is None and web.find("skipped") is None
 
