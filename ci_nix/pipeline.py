@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -386,11 +388,34 @@ def _write_report(path: Path, writer: Callable[[RunReport, TextIO], None],
     out = io.StringIO()
     writer(report, out)
     try:
-        with open(path, "w", encoding="utf-8") as file:
-            file.write(mask(out.getvalue()))
+        _replace_file(path, mask(out.getvalue()).encode("utf-8"))
     except OSError as err:
         return err.strerror or str(err)
     return None
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Write path whole: a reader (or a second run writing the same report) never sees half.
+
+    A regular file is replaced by renaming a complete temporary copy over it; anything else
+    (a symlink, /dev/stdout, a pipe) is written in place.
+    """
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        with open(path, "wb") as file:
+            file.write(data)
+        return
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # what open() would have created
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def write_ci_reports(report: RunReport, environ: Mapping[str, str],

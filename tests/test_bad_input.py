@@ -514,3 +514,26 @@ def test_sigterm_during_evaluation_stops_within_seconds_and_says_what_was_not_do
     cases = {(tc.get("classname"), tc.get("name")): tc for tc in ET.parse(junit).iter("testcase")}
     skipped = cases[("repo", "flake.nix")].find("skipped")
     assert skipped is not None and skipped.get("message") == "cancelled before it was evaluated"
+
+
+# --- two runs at once ------------------------------------------------------------------------
+
+def test_a_report_is_replaced_whole_never_rewritten_in_place(tmp_path: Path, cli) -> None:
+    """Two runs writing one --junit path (or CI reading it meanwhile) must never see a mix of
+    two reports: the file is replaced by a complete copy, so an open reader keeps the old one."""
+    junit = tmp_path / "r.xml"
+    junit.write_text("<old-report/>")
+    (tmp_path / "plain").mkdir()
+    with open(junit) as reader:
+        result = cli("run", "--all", tmp_path / "plain", "--junit", junit)
+        assert result.returncode == 2, result.stderr
+        assert reader.read() == "<old-report/>"
+    assert ET.parse(junit).find(".//testcase") is not None
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert stat.S_IMODE(junit.stat().st_mode) == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
