@@ -537,3 +537,42 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@pytest.mark.nix
+def test_sigterm_while_a_push_waits_to_retry_stops_within_seconds(tmp_path: Path,
+                                                                  nix_bin: str) -> None:
+    import signal
+    import sys
+    import time
+
+    from httpcache import BinaryCache
+
+    fakes = Path(__file__).resolve().parent / "fakes"
+    with BinaryCache() as server:
+        repo = flake_repo(tmp_path / "repo", "{ outputs = { self }: { packages.x86_64-linux.a = "
+                          + derivation("a", f"echo {tmp_path.name} > $out") + "; }; }")
+        write(repo / "ci-nix.yaml", f"cache:\n  type: attic\n  server: {server.url}\n"
+              "  name: infra\n  token-env: ATTIC_TOKEN\n  push: outputs\n")
+        junit = tmp_path / "r.xml"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ci_nix", "run", "--all", str(repo), "--junit", str(junit)],
+            stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "CI_NIX_ATTIC": str(fakes / "attic"), "ATTIC_TOKEN": "t0k3n-x",
+                 "FAKE_CLIENT_RECORD": str(tmp_path / "calls.jsonl"),
+                 "FAKE_CLIENT_FAIL_TIMES": "99", "FAKE_CLIENT_FAIL_STDERR": "connection reset",
+                 "CI_NIX_CACHE_RETRY_BASE": "120", "CI_NIX_CACHE_RETRY_TOTAL": "3000"})
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "retrying in" in line:
+                break
+        time.sleep(0.5)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=200)
+        elapsed = time.monotonic() - started
+    assert code == 143 and elapsed < 10, (code, elapsed)
+    assert "Traceback" not in proc.stderr.read()
+    cases = {tc.get("name"): tc for tc in ET.parse(junit).iter("testcase")}
+    assert cases["packages.x86_64-linux.a"].find("failure") is None  # the build result stands
+    assert cases["packages.x86_64-linux.a"].find("skipped") is None
