@@ -60,7 +60,12 @@ class MaskingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        folded = bool(record.exc_info)
+        if record.exc_info:
+            # A logged traceback is formatted after the filters run: fold it in to mask it too.
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+            record.exc_info, record.exc_text = None, None
         masked = mask(message)
-        if masked != message:
+        if masked != message or folded:
             record.msg, record.args = masked, None
         return True

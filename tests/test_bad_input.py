@@ -466,6 +466,8 @@ def test_a_bug_still_writes_the_report_and_never_shows_a_secret(
         raise ValueError(f"Invalid header value b'Bearer {secret}\\n'")
 
     monkeypatch.setattr(pipeline, "_run", broken)
+    # in-process: leave logging as pytest set it up (caplog in later tests relies on it)
+    monkeypatch.setattr(cli, "_setup_logging", lambda verbosity: None)
     junit = tmp_path / "r.xml"
     code = cli.main(["run", str(tmp_path), "--junit", str(junit)])
     out, err = capsys.readouterr()
@@ -576,3 +578,25 @@ def test_sigterm_while_a_push_waits_to_retry_stops_within_seconds(tmp_path: Path
     cases = {tc.get("name"): tc for tc in ET.parse(junit).iter("testcase")}
     assert cases["packages.x86_64-linux.a"].find("failure") is None  # the build result stands
     assert cases["packages.x86_64-linux.a"].find("skipped") is None
+
+
+def test_a_logged_traceback_is_masked_too() -> None:
+    import io
+    import logging
+
+    from ci_nix.mask import MaskingFilter, add_secret
+
+    add_secret("SENTINEL-logged-4711")
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(MaskingFilter())
+    logger = logging.getLogger("ci_nix.test-mask")
+    logger.addHandler(handler)
+    try:
+        raise ValueError("Invalid header value b'Bearer SENTINEL-logged-4711\\n'")
+    except ValueError:
+        logger.exception("querying the cache failed")
+    finally:
+        logger.removeHandler(handler)
+    assert "SENTINEL" not in out.getvalue()
+    assert "Bearer ***" in out.getvalue() and "Traceback" in out.getvalue()
