@@ -71,6 +71,25 @@ class FlakeRef:
         return self.type
 
 
+    def locked_url(self) -> str | None:
+        """This (locked) reference as a flake URL pinning the same revision, for
+        --override-input; None when a URL cannot say it (e.g. an indirect reference)."""
+        def query(url: str, params: dict[str, str | None]) -> str:
+            pairs = [f"{key}={value}" for key, value in params.items() if value]
+            return url + (("&" if "?" in url else "?") + "&".join(pairs) if pairs else "")
+        if self.type in ("github", "gitlab", "sourcehut") and self.owner and self.repo:
+            path = f"{self.type}:{self.owner}/{self.repo}" + (f"/{self.rev}" if self.rev else "")
+            return query(path, {"host": self.host, "dir": self.dir})
+        if self.type in ("git", "hg") and self.url:
+            return query(f"{self.type}+{self.url}", {"ref": self.ref, "rev": self.rev,
+                                                      "dir": self.dir})
+        if self.type in ("tarball", "file") and self.url:
+            return f"{self.type}+{self.url}" if "+" not in self.url.split(":", 1)[0] else self.url
+        if self.type == "path" and self.path:
+            return f"path:{self.path}"
+        return None
+
+
 @dataclass(frozen=True)
 class Node:
     """One node of the lock graph. `inputs` maps an input name to a node key, or to a follows

@@ -28,7 +28,7 @@ from ci_nix.report import changes as changes_report
 from ci_nix.source import Repository
 from ci_nix.tools.git import Git, GitError
 from ci_nix.tools.nix import Nix
-from ci_nix.verify import Verification, Verifier, verify
+from ci_nix.verify import Dependent, Verification, Verifier, verify
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class UpdateTarget:
     repo_urls: tuple[tuple[str, str], ...] = ()  # clone URL -> web page of known repos
     verify: bool = False  # --verify / update.verify: build with the new locks first
     config: Config = Config()  # systems, outputs, include/exclude for --verify's builds
+    dependents: tuple[Dependent, ...] = ()  # other workspace flakes that lock this repo
 
 
 @dataclass(frozen=True)
@@ -355,7 +356,7 @@ def _verify(nix: Nix, git: Git, target: UpdateTarget, work: Path, dirs: list[str
         return moved
 
     head = git.check(work, ["rev-parse", "HEAD"]).strip()
-    verifier = Verifier(nix, git, target.name, work, target.config, head)
+    verifier = Verifier(nix, git, target.name, work, target.config, head, target.dependents)
     try:
         return verify(verifier, result.moved, apply)
     finally:

@@ -19,10 +19,11 @@ from ci_nix import changes as changes_mod
 from ci_nix import detect as detect_mod
 from ci_nix import diff as diff_mod
 from ci_nix import evaluate as evaluate_mod
+from ci_nix import lockfile
 from ci_nix.changes import Comparison
 from ci_nix.config import Config
 from ci_nix.errors import CiNixError
-from ci_nix.models import Case, Flake, FlakeEval, Repo, Status, Target
+from ci_nix.models import Case, Flake, FlakeEval, Override, Repo, Status, Target
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import Nix
 from ci_nix.workspace import Workspace
@@ -59,6 +60,15 @@ class Verification:
         return not self.failed and not self.held_back
 
 
+@dataclass(frozen=True)
+class Dependent:
+    """A flake of another workspace repo that locks a flake of the repo being updated."""
+
+    flake: Flake
+    input: str  # the input path, as --override-input takes it
+    subdir: str  # which flake of the updated repo it locks
+
+
 def _key(case: Case) -> tuple[str, str]:
     return case.flake, case.name
 
@@ -67,9 +77,9 @@ class Verifier:
     """Builds flakes of one checkout (the private worktree) with whatever locks it holds."""
 
     def __init__(self, nix: Nix, git: Git, name: str, work: Path, config: Config, head: str,
-                 workers: int | None = None) -> None:
+                 dependents: Sequence[Dependent] = (), workers: int | None = None) -> None:
         self.nix, self.git, self.config, self.workers = nix, git, config, workers
-        self.head = head
+        self.head, self.dependents = head, tuple(dependents)
         self.last_evals: list[FlakeEval] = []  # of the last build()
         repo = Repo(name=name, path=work)
         flakes = []
@@ -79,24 +89,64 @@ class Verifier:
         self.workspace = Workspace(root=work, config=config, repos=(repo,), primary=repo,
                                    flakes=tuple(flakes))
 
-    def affected(self, moved_dirs: Sequence[str]) -> list[Flake]:
-        """The flakes whose lock moved and the flakes of this checkout that lock them."""
+    def affected(self, moved_dirs: Sequence[str]) -> list[Target]:
+        """The flakes whose lock moved, the flakes of this checkout that lock them, and the
+        other workspace repos' flakes that lock any of those (their input overridden with
+        this checkout, so they build against the new locks)."""
         moved = {flake for flake in self.workspace.flakes if flake.subdir in moved_dirs}
         edges = detect_mod.lock_edges(self.workspace, self.git)
         found = detect_mod.affected_by(dict.fromkeys(moved), edges)
-        return [flake for flake in self.workspace.flakes if flake in found]
+        targets = [Target(flake, ("update --verify: its lock moved" if flake in moved else
+                                  "update --verify: locks a flake whose lock moved",))
+                   for flake in self.workspace.flakes if flake in found]
+        by_subdir = {flake.subdir: flake for flake in found}
+        outside: dict[Flake, list[Dependent]] = {}
+        for dependent in self.dependents:
+            if dependent.subdir in by_subdir:
+                outside.setdefault(dependent.flake, []).append(dependent)
+        for flake, dependents in outside.items():
+            why = ", ".join(f"'{d.input}'" for d in dependents)
+            targets.append(Target(flake, (f"update --verify: locks the updated repo as {why}",)))
+        return targets
 
-    def evaluate(self, flakes: Sequence[Flake],
+    def _overrides(self, target: Target) -> Target:
+        """An outside dependent gets the updated flake from this checkout, and that flake's
+        inputs as this checkout's lock has them now: Nix would keep the dependent's own lock
+        entries for them otherwise. Inputs the dependent makes follow its own are left alone."""
+        overrides: list[Override] = []
+        for dependent in self.dependents:
+            if dependent.flake != target.flake:
+                continue
+            updated = Flake(self.workspace.repos[0], dependent.subdir)
+            overrides.append(Override(dependent.input, updated.ref))
+            try:
+                ours = lockfile.read(updated.path / "flake.lock")
+                theirs = lockfile.read(dependent.flake.path / "flake.lock")
+            except lockfile.LockError:
+                continue
+            if ours is None:
+                continue
+            node = theirs.resolve(tuple(dependent.input.split("/"))) if theirs else None
+            for name, node_key in ours.nodes[ours.root].inputs.items():
+                if node is not None and isinstance(node.inputs.get(name), tuple):
+                    continue  # `follows` in the dependent: its choice stands
+                locked = ours.resolve(node_key)
+                url = locked.locked.locked_url() if locked is not None else None
+                if url is not None and not isinstance(node_key, tuple):
+                    overrides.append(Override(f"{dependent.input}/{name}", url))
+        return Target(target.flake, target.reasons, (*target.overrides, *overrides))
+
+    def evaluate(self, flakes: Sequence[Target],
                  only: frozenset[tuple[str, str]] | None = None) -> list[FlakeEval]:
         systems = self.config.systems or (self.nix.current_system,)
         selection = evaluate_mod.Selection(systems=tuple(systems), outputs=self.config.outputs,
                                            include=self.config.include,
                                            exclude=self.config.exclude, only=only)
-        targets = [Target(flake, ("update --verify",)) for flake in flakes
-                   if only is None or any(flake.id == wanted for wanted, _ in only)]
+        targets = [self._overrides(target) for target in flakes
+                   if only is None or any(target.flake.id == wanted for wanted, _ in only)]
         return evaluate_mod.evaluate(self.nix, targets, selection, self.workers)
 
-    def build(self, flakes: Sequence[Flake],
+    def build(self, flakes: Sequence[Target],
               only: frozenset[tuple[str, str]] | None = None) -> list[Case]:
         """Evaluate and build; one case per attribute (foreign systems skipped)."""
         evals = self.evaluate(flakes, only)
@@ -112,7 +162,7 @@ class Verifier:
             cases = [case for case in cases if _key(case) in only]
         return cases + list(build_mod.build(self.nix, local).cases)
 
-    def compare(self, flakes: Sequence[Flake], head_evals: Sequence[FlakeEval],
+    def compare(self, flakes: Sequence[Target], head_evals: Sequence[FlakeEval],
                 current: Callable[[], object]) -> Comparison | None:
         """What the proposed locks change against the current ones (the "What changes"
         section); None when that cannot be told. `current()` puts the current locks back."""
@@ -140,7 +190,7 @@ def verify(verifier: Verifier, moved: tuple[str, ...], apply: Apply) -> Verifica
     dirs = apply(moved)
     flakes = verifier.affected(dirs)
     log.info("verifying the update of %s: building %s", ", ".join(moved),
-             ", ".join(flake.id for flake in flakes) or "nothing")
+             ", ".join(target.flake.id for target in flakes) or "nothing")
     cases = verifier.build(flakes)
     failing = frozenset(_key(case) for case in cases if case.status is Status.FAILED)
     if not failing:

@@ -62,3 +62,17 @@ def test_any_json_is_a_lock_or_a_lock_error(data: dict[str, object]) -> None:
     for _, node in lock.walk():
         assert isinstance(node.locked, lockfile.FlakeRef)
     lock.root_inputs()
+
+
+def test_locked_refs_as_urls_pin_the_same_revision() -> None:
+    ref = lockfile.FlakeRef.from_json
+    assert ref({"type": "github", "owner": "NixOS", "repo": "nixpkgs", "rev": "a" * 40}
+               ).locked_url() == f"github:NixOS/nixpkgs/{'a' * 40}"
+    assert ref({"type": "gitlab", "owner": "g", "repo": "r", "rev": "b" * 40, "host": "gl.x"}
+               ).locked_url() == f"gitlab:g/r/{'b' * 40}?host=gl.x"
+    assert ref({"type": "git", "url": "file:///srv/m?dir=x", "rev": "c" * 40, "ref": "main"}
+               ).locked_url() == f"git+file:///srv/m?dir=x&ref=main&rev={'c' * 40}"
+    assert ref({"type": "tarball", "url": "https://h/a.tar.gz"}).locked_url() == (
+        "tarball+https://h/a.tar.gz")
+    assert ref({"type": "path", "path": "/srv/p"}).locked_url() == "path:/srv/p"
+    assert ref({"type": "indirect", "id": "nixpkgs"}).locked_url() is None

@@ -107,3 +107,57 @@ def test_verify_per_input_says_each_result(app: Path, tmp_path: Path, cli) -> No
     assert "- `dep` breaks" in dep
     assert other.startswith("flake.lock: update other (branch ci-nix/flake-update-other")
     assert "Built with the updated locks" in other and "0 failed" in other
+
+
+@pytest.mark.nix
+def test_verify_builds_workspace_dependents_against_the_new_locks(tmp_path: Path,
+                                                                  nix_bin: str, cli) -> None:
+    """ws/lib locks `dep`; ws/app (another repo of the workspace) locks lib and re-exports its
+    package. Updating lib's `dep` breaks lib's package and, through it, app's."""
+    nonce = uuid.uuid4().hex[:12]
+    ws = tmp_path / "ws"
+    dep, lib, app = tmp_path / "dep", ws / "lib", ws / "app"
+    dep.mkdir()
+    (dep / "value.txt").write_text("good\n")
+    make_workspace.init_repo(dep, "first")
+    lib.mkdir(parents=True)
+    (lib / "flake.nix").write_text(f"""{{
+  inputs.dep = {{ url = "git+file://{dep}?ref=main"; flake = false; }};
+  outputs = {{ self, dep }}: {{
+    packages.{SYSTEM}.pkg = derivation {{
+      name = "pkg";
+      system = "{SYSTEM}";
+      builder = "/bin/sh";
+      args = [ "-c" ''read v < ${{dep}}/value.txt; [ "$v" = good ] && echo ok > $out'' ];
+      PATH = "/usr/bin:/bin";
+      NONCE = "{nonce}";
+    }};
+  }};
+}}
+""")
+    make_workspace.init_repo(lib, "lib")
+    assert make_workspace.nix("flake", "lock", f"git+file://{lib}").returncode == 0
+    make_workspace.git(lib, "add", "flake.lock")
+    make_workspace.git(lib, "commit", "-q", "-m", "lock")
+    app.mkdir()
+    (app / "flake.nix").write_text(f"""{{
+  inputs.lib.url = "git+file://{lib}?ref=main";
+  outputs = {{ self, lib }}: {{
+    packages.{SYSTEM}.uses = lib.packages.{SYSTEM}.pkg;
+  }};
+}}
+""")
+    make_workspace.init_repo(app, "app")
+    assert make_workspace.nix("flake", "lock", f"git+file://{app}").returncode == 0
+    make_workspace.git(app, "add", "flake.lock")
+    make_workspace.git(app, "commit", "-q", "-m", "lock")
+    (ws / "ci-nix.yaml").write_text("repos:\n  - path: lib\n  - path: app\n")
+    commit_file(dep, "value.txt", "bad\n", "dep: break pkg")
+
+    result = cli("update", lib, "--dry-run", "--verify")
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "# lib: nothing to update" in out  # its only input is held back
+    assert f"- `dep` breaks `lib#packages.{SYSTEM}.pkg`" in out
+    assert f"- `dep` breaks `app#packages.{SYSTEM}.uses`" in out  # the dependent, built too
+    assert f"| `app#packages.{SYSTEM}.uses` | passed |" in out  # on the current locks

@@ -7,7 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
-from ci_nix import bots, update, workspace
+from ci_nix import bots, detect, update, verify, workspace
 from ci_nix.commands.common import (
     INTERRUPTED,
     TOOL_ERROR,
@@ -20,6 +20,7 @@ from ci_nix.commands.common import (
 from ci_nix.errors import CiNixError, ConfigError, WorkspaceError
 from ci_nix.forge import connect, resolve
 from ci_nix.mask import mask
+from ci_nix.models import Repo
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import Nix
 from ci_nix.words import count
@@ -137,17 +138,25 @@ def _single(args: argparse.Namespace, nix: Nix, git: Git, what: list[str]) -> bo
         forge, token = connect(target, os.environ)
         kind = target.kind
     hosts = _hosts(ws.config.forge.url, remote_url, kind)
+    verifying = bool(args.verify or ws.config.update.verify)
     target_ = update.UpdateTarget(name=repo.name, checkout=repo.path, remote=remote,
                                   remote_url=remote_url, update=ws.config.update,
                                   inputs=tuple(args.inputs), hosts=hosts,
-                                  verify=bool(args.verify or ws.config.update.verify),
-                                  config=ws.config)
+                                  verify=verifying, config=ws.config,
+                                  dependents=_dependents(ws, repo, git) if verifying else ())
     outcomes = update.run(target_, nix, git, forge, token, args.dry_run)
     for outcome in outcomes:
         _print(outcome, args.dry_run)
     if not args.dry_run and outcomes:
         _github_output(outcomes[0])
     return bots.RepoResult(repo.name, tuple(outcomes))
+
+
+def _dependents(ws: workspace.Workspace, repo: Repo, git: Git) -> tuple[verify.Dependent, ...]:
+    """Flakes of the workspace's other repos that lock one of this repo's flakes."""
+    return tuple(verify.Dependent(edge.dependent, edge.input_name, edge.dependency.subdir)
+                 for edge in detect.lock_edges(ws, git)
+                 if edge.dependency.repo == repo and edge.dependent.repo != repo)
 
 
 def _remote_name(git: Git, repo: Path) -> str:
