@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -46,6 +47,15 @@ def test_matrix_counts_builder_systems_as_buildable(tmp_path: Path, nix_bin: str
     assert result.returncode == 0, result.stderr
     buildable = json.loads(result.stdout)["buildable"]
     assert {ARM, "armv7l-linux"} <= set(buildable)
+
+    # the jobs get the command line's Nix settings, not its tokens
+    result = cli(*args, "--builders", f"{DOWN} {ARM}", "--option", "max-jobs", "3",
+                 "--option", "access-tokens", "github.com=ghp_notforthematrix")
+    assert result.returncode == 0, result.stderr
+    (entry,) = json.loads(result.stdout)["entries"]
+    assert shlex.split(entry["args"])[1:7] == ["--option", "max-jobs", "3",
+                                               "--option", "builders", f"{DOWN} {ARM}"]
+    assert "ghp_notforthematrix" not in result.stdout
 
 
 def test_a_builder_that_is_down_fails_by_name(tmp_path: Path, nix_bin: str, cli) -> None:

@@ -56,11 +56,21 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     parser.set_defaults(handler=handle)
 
 
+# Nix settings a matrix job must not be handed in its (logged, published) command line.
+_SECRET_OPTIONS = frozenset({"access-tokens"})
+
+
 def _prefix(args: argparse.Namespace) -> list[str]:
-    """PATH and --config as given, so the matrix job finds the same workspace from the same cwd."""
+    """PATH, --config and the Nix settings as given, so the matrix job finds the same workspace
+    from the same cwd and builds with the same builders."""
     prefix = [] if args.path == Path(".") else [str(args.path)]
     if args.config is not None:
         prefix += ["--config", str(args.config)]
+    for name, value in nix_options(args):
+        if name not in _SECRET_OPTIONS:
+            prefix += ["--option", name, value]
+    if args.eval_store is not None:
+        prefix += ["--eval-store", args.eval_store]
     return prefix
 
 
