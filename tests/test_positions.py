@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import make_workspace
 from conftest import flake_repo
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ci_nix import origins
 
@@ -101,3 +105,15 @@ def test_store_path_of_a_locked_input_is_the_one_nix_makes() -> None:
         "/nix/store/3v2ap5w3ljjjggmwiipmb9v5ijyhsk0r-source")
     assert origins.store_path("sha256-short") is None
     assert origins.store_path("sha512-" + "A" * 88) is None
+
+
+@given(st.text(max_size=80))
+def test_store_path_of_any_nar_hash_is_none_or_a_store_path(nar_hash: str) -> None:
+    found = origins.store_path(nar_hash)
+    assert found is None or re.fullmatch(r"/nix/store/[0-9a-df-np-sv-z]{32}-source", found)
+
+
+@given(st.binary(min_size=32, max_size=32))
+def test_store_path_of_every_sha256_is_one(digest: bytes) -> None:
+    found = origins.store_path("sha256-" + base64.b64encode(digest).decode())
+    assert found is not None and re.fullmatch(r"/nix/store/[0-9a-df-np-sv-z]{32}-source", found)
