@@ -27,7 +27,7 @@ import tenacity
 from ci_nix import narinfo
 from ci_nix.config import CacheConfig
 from ci_nix.errors import Cancelled, ConfigError, ToolError
-from ci_nix.mask import mask, secret_from_env
+from ci_nix.mask import add_secret, mask, secret_from_env
 from ci_nix.models import Case, Failure, FailureType, Job, Status
 from ci_nix.plan import Plan
 from ci_nix.tools import proc
@@ -382,7 +382,11 @@ def open_cache(config: CacheConfig, environ: Mapping[str, str] = os.environ) -> 
 
 def _check_url(key: str, url: str) -> None:
     try:
-        urllib.parse.urlsplit(url).port  # noqa: B018 - raises for a port out of range
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port out of range
+        # https://user:secret@host/ goes into `nix copy --to` argv: never into a log line
+        add_secret(parts.password and urllib.parse.unquote(parts.password))
+        add_secret(parts.password)
     except ValueError as err:
         # The URL itself may hold credentials: only the key and the problem are named.
         raise ConfigError(f"{key}: not a valid URL ({err}); e.g. https://cache.example.com:8443"

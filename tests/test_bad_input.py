@@ -600,3 +600,20 @@ def test_a_logged_traceback_is_masked_too() -> None:
         logger.removeHandler(handler)
     assert "SENTINEL" not in out.getvalue()
     assert "Bearer ***" in out.getvalue() and "Traceback" in out.getvalue()
+
+
+@pytest.mark.nix
+def test_a_password_in_the_cache_url_never_shows(tmp_path: Path, nix_bin: str, cli) -> None:
+    from httpcache import BinaryCache
+
+    with BinaryCache() as server:
+        url = server.url.replace("http://", "http://ci:SENTINEL-url-pass@")
+        repo = flake_repo(tmp_path / "repo", "{ outputs = { self }: { packages.x86_64-linux.a = "
+                          + derivation("a", f"echo {tmp_path.name} > $out") + "; }; }")
+        write(repo / "ci-nix.yaml", f"cache:\n  type: nix\n  server: {url}\n  push: closure\n")
+        result = cli("run", "-v", "--all", repo, "--junit", tmp_path / "r.xml",
+                     "--json", tmp_path / "r.json")
+    assert "nix copy --to" in result.stderr or "copy --to" in result.stderr  # the argv is logged
+    observed = result.stdout + result.stderr + (tmp_path / "r.xml").read_text() + (
+        tmp_path / "r.json").read_text()
+    assert "SENTINEL" not in observed
