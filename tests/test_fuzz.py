@@ -184,3 +184,22 @@ def test_fuzz_internal_json_lines(lines: list[str]) -> None:
 def test_fuzz_retry_after(headers: dict[str, str]) -> None:
     wait = retry_after(headers)
     assert wait is None or wait >= 0
+
+
+@SETTINGS
+@given(status=st.one_of(st.none(), st.integers(min_value=-1, max_value=999)),
+       data=st.one_of(JSON_VALUE, st.dictionaries(st.sampled_from(["message", "errors", "x"]),
+                                                  JSON_VALUE, max_size=3)),
+       headers=st.one_of(st.none(), st.dictionaries(st.text(max_size=20), st.text(max_size=30),
+                                                    max_size=3)))
+def test_fuzz_github_error_answers(status: int | None, data: Any,
+                                   headers: dict[str, str] | None) -> None:
+    """What GitHub answers in an error (status, JSON body, headers) becomes a typed Failure."""
+    from github import GithubException
+
+    from ci_nix.forge import Failure
+    from ci_nix.forge.github import _classify
+
+    failure = _classify(GithubException(status, data, headers))  # type: ignore[arg-type]
+    assert isinstance(failure, Failure) and isinstance(failure.message, str)
+    assert failure.retry_after is None or failure.retry_after >= 0
