@@ -1,10 +1,12 @@
 """A real remote builder: a second Nix with its own store, reached over SSH on 127.0.0.1.
 
 The test starts its own sshd (Debian's openssh-server, installed by scripts/test.sh) on a free
-loopback port with a host key and a client key it makes, and uses as the remote store the
-nix-modern chroot (Nix 2.26, its own /nix/store), whose `nix-store --serve` sshd runs through
-the builder's `?remote-program=`. The local side is Debian's Nix 2.8 with `max-jobs = 0`, so
-nothing can build here: what passes was built over there and copied back.
+loopback port with a host key and a client key it makes. The two Nix installations on this
+machine have separate stores, so each is the other's remote: Debian's Nix 2.8 (/nix/store) runs
+ci-nix and the nix-modern chroot (Nix 2.26, its own /nix/store) builds, and the other way round;
+sshd runs the remote's `nix-store --serve` / `nix-daemon --stdio` through `?remote-program=`.
+The local side has `max-jobs = 0`, so nothing can build there: what passes was built over there
+and copied back.
 """
 
 from __future__ import annotations
@@ -48,9 +50,29 @@ REMOTE_PROGRAM = """#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin NIX_MODERN_TOOL={tool}
 export NIX_CONFIG="extra-platforms = aarch64-linux
 substituters =
-sandbox = false"
-exec {nix_modern} "$@"
+sandbox = false
+build-users-group ="
+exec {program} "$@"
 """
+
+
+@dataclass(frozen=True)
+class Side:
+    """Which Nix runs ci-nix (`client`, its store under `local_root`) and which builds."""
+
+    client: str  # CI_NIX_NIX
+    local_root: Path
+    remote_root: Path
+
+    def tool(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """A Nix tool of the client's installation, on the client's store."""
+        modern = self.client != "nix"
+        return subprocess.run([self.client if modern else name, *args], capture_output=True,
+                              text=True, env={**os.environ, "NIX_MODERN_TOOL": name})
+
+
+SIDES = {"nix-2.8-builds-on-nix-modern": Side("nix", Path("/"), MODERN_ROOT),
+         "nix-modern-builds-on-nix-2.8": Side(str(NIX_MODERN), MODERN_ROOT, Path("/"))}
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,7 @@ class Builder:
     line: str  # the `builders` entry
     store: str  # the same machine as an ssh-ng:// store (`nix-daemon --stdio` over there)
     env: dict[str, str]  # NIX_SSHOPTS: the port
+    side: Side
 
 
 def _skip_unless_possible() -> None:
@@ -69,7 +92,7 @@ def _skip_unless_possible() -> None:
     if not (MODERN_ROOT / "usr/bin/nix").exists() or not NIX_MODERN.exists():
         pytest.skip("the remote store is the nix-modern chroot, which is not set up here")
     if not shutil.which("nix") or not shutil.which("ssh-keygen"):
-        pytest.skip("needs Debian's nix (the local side) and ssh-keygen")
+        pytest.skip("needs Debian's nix (one of the two stores) and ssh-keygen")
 
 
 def _free_port() -> int:
@@ -78,9 +101,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def ssh_builder(tmp_path: Path) -> Iterator[Builder]:
+@pytest.fixture(params=list(SIDES))
+def ssh_builder(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Builder]:
     _skip_unless_possible()
+    side = SIDES[request.param]
     home = tmp_path / "ssh"
     home.mkdir()
     for key in ("host_key", "client_key"):
@@ -88,8 +112,8 @@ def ssh_builder(tmp_path: Path) -> Iterator[Builder]:
                         "-f", str(home / key)], check=True)
     (home / "authorized_keys").write_text((home / "client_key.pub").read_text())
     for tool in ("nix-store", "nix-daemon"):
-        (home / f"remote-{tool}").write_text(REMOTE_PROGRAM.format(nix_modern=NIX_MODERN,
-                                                                   tool=tool))
+        program = tool if side.remote_root == Path("/") else NIX_MODERN
+        (home / f"remote-{tool}").write_text(REMOTE_PROGRAM.format(program=program, tool=tool))
         (home / f"remote-{tool}").chmod(0o755)
     port = _free_port()
     config = home / "sshd_config"
@@ -119,17 +143,18 @@ def ssh_builder(tmp_path: Path) -> Iterator[Builder]:
         line = (f"{uri} x86_64-linux,aarch64-linux {home / 'client_key'} 2 1 - - {host_key}")
         store = (f"ssh-ng://root@127.0.0.1?remote-program={home / 'remote-nix-daemon'}"
                  f"&ssh-key={home / 'client_key'}&base64-ssh-public-host-key={host_key}")
-        yield Builder(uri=uri, line=line, store=store,
-                      env={"NIX_SSHOPTS": f"-p {port}", "CI_NIX_NIX": "nix"})
+        yield Builder(uri=uri, line=line, store=store, side=side,
+                      env={"NIX_SSHOPTS": f"-p {port}", "CI_NIX_NIX": side.client})
     finally:
         sshd.terminate()
         sshd.wait(timeout=10)
         log.close()
 
 
-def _outputs(drv: str) -> list[str]:
-    return subprocess.run(["nix-store", "--query", "--outputs", drv], check=True,
-                          capture_output=True, text=True).stdout.split()
+def _outputs(side: Side, drv: str) -> list[str]:
+    result = side.tool("nix-store", "--query", "--outputs", drv)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
 
 
 def test_build_happens_on_the_ssh_builder_and_comes_back(
@@ -148,13 +173,14 @@ def test_build_happens_on_the_ssh_builder_and_comes_back(
         assert case.find("failure") is None and case.find("skipped") is None
         props = {p.get("name"): p.get("value") for p in case.iter("property")}
         assert props["machine"] == ssh_builder.uri
-        (out,) = _outputs(props["drvPath"])
+        side = ssh_builder.side
+        (out,) = _outputs(side, props["drvPath"])
         # built in the remote store ...
-        assert (MODERN_ROOT / out.lstrip("/")).exists(), out
+        assert (side.remote_root / out.lstrip("/")).exists(), out
         # ... and valid here, with what the builder wrote
-        valid = subprocess.run(["nix-store", "--check-validity", out], capture_output=True)
+        valid = side.tool("nix-store", "--check-validity", out)
         assert valid.returncode == 0, valid.stderr
-        assert Path(out).read_text() == f"{nonce}-{props['system']}\n"
+        assert (side.local_root / out.lstrip("/")).read_text() == f"{nonce}-{props['system']}\n"
 
 
 
@@ -171,7 +197,8 @@ def test_store_on_the_remote_with_evaluation_here(ssh_builder: Builder, tmp_path
     assert case.find("failure") is None and case.find("skipped") is None
     props = {p.get("name"): p.get("value") for p in case.iter("property")}
     assert props["machine"] == ssh_builder.store
-    (out,) = _outputs(props["drvPath"])
-    remote = MODERN_ROOT / out.lstrip("/")
+    side = ssh_builder.side
+    (out,) = _outputs(side, props["drvPath"])
+    remote = side.remote_root / out.lstrip("/")
     assert remote.read_text() == f"{nonce}-x86_64-linux\n"
-    assert not Path(out).exists()  # it stays in the store that built it
+    assert not (side.local_root / out.lstrip("/")).exists()  # it stays where it was built
