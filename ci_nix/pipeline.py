@@ -289,8 +289,8 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
             f"{m.uri} ({','.join(m.systems)})" for m in nix.builders if m.enabled))
     planned = Plan(workspace=ws, nix=nix, suites=tuple(dict.fromkeys(progress.suites)),
                    systems=tuple(systems), current_system=nix.current_system,
-                   buildable=nix.platforms | {nix.current_system} | builder_systems,
-                   remote_systems=builder_systems - nix.platforms - {nix.current_system},
+                   buildable=nix.buildable,
+                   remote_systems=nix.buildable - nix.platforms - {nix.current_system},
                    evals=tuple(evals),
                    jobs=tuple(job for e in evals for job in e.jobs), cases=tuple(progress.cases))
     # What the binary cache already has is reported as skipped ("cached"), not built.

@@ -152,7 +152,7 @@ class Verifier:
         evals = self.evaluate(flakes, only)
         self.last_evals = evals
         cases = [case for flake_eval in evals for case in flake_eval.cases]
-        buildable = self.nix.platforms | {self.nix.current_system}
+        buildable = self.nix.buildable  # incl. remote builders' systems
         jobs = [job for flake_eval in evals for job in flake_eval.jobs]
         local = [job for job in jobs if job.system in buildable]
         cases += [Case(job.flake, job.name, Status.SKIPPED, system=job.system,

@@ -279,6 +279,11 @@ class Nix:
             else []
         return tuple(url for url in urls if isinstance(url, str) and url)
 
+    @property
+    def buildable(self) -> frozenset[str]:
+        """Systems a build can be run for: this machine's and its remote builders'."""
+        return self.platforms | {self.current_system} | machines.systems(self.builders)
+
     @functools.cached_property
     def builders(self) -> tuple[machines.Machine, ...]:
         """The remote build machines Nix is configured with (`builders`, incl. `@file`s)."""
