@@ -232,6 +232,118 @@ def p8(tmp: Path, reps: int, flakes: int, attrs: int) -> Figure:
     return fig
 
 
+# Runs commands `parallel` at a time (`xargs -P`) in a process of its own, so that the largest
+# resident set of all its descendants (getrusage) belongs to this measurement alone.
+_MEASURE = """
+import json, resource, subprocess, sys, time
+from concurrent.futures import ThreadPoolExecutor
+spec = json.loads(sys.argv[1])
+def one(argv):
+    done = subprocess.run(argv, capture_output=True, text=True)
+    return done.returncode, done.stdout[-200000:], done.stderr[-20000:]
+started = time.perf_counter()
+with ThreadPoolExecutor(spec["parallel"]) as pool:
+    results = list(pool.map(one, spec["commands"]))
+print(json.dumps({"seconds": time.perf_counter() - started,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+                  "results": results}))
+"""
+
+
+@dataclass
+class Measured:
+    seconds: float
+    rss_mb: float  # the largest process among all that ran
+    results: list[tuple[int, str, str]]  # returncode, stdout, stderr of each command
+
+
+def measured(commands: Sequence[Sequence[str]], parallel: int = 1) -> Measured:
+    spec = json.dumps({"commands": [list(c) for c in commands], "parallel": parallel})
+    done = subprocess.run([sys.executable, "-c", _MEASURE, spec], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, check=True)
+    data = json.loads(done.stdout)
+    return Measured(data["seconds"], data["rss_mb"], [tuple(r) for r in data["results"]])
+
+
+POOL = re.compile(r"evaluation: (\d+) workers, (\d+) Nix processes, (\d+) attribute "
+                  r"evaluations, largest worker (\d+) MiB")
+
+
+def _fleet_run(fleet: generate.Generated, *extra: str) -> tuple[Measured, dict[str, object]]:
+    """`ci-nix matrix --all` on a fleet: the measurement, and what its JSON and log say."""
+    result = measured([[sys.executable, "-m", "ci_nix", "matrix", "--all", str(fleet.root),
+                        "--format", "json", *extra]])
+    code, out, err = result.results[0]
+    assert code == 0, err[-3000:]
+    data = json.loads(out)
+    pool = POOL.search(err)
+    assert pool, err[-3000:]
+    return result, {"jobs": len(data["jobs"]), "failures": len(data["failures"]),
+                    "failure types": sorted({f["type"] for f in data["failures"]}),
+                    "Nix processes": int(pool[2]), "attribute evaluations": int(pool[3])}
+
+
+def _bare_hosts(fleet: generate.Generated) -> Measured:
+    """Bare `nix eval` of each host's toplevel drvPath, `xargs -P cores`."""
+    commands = [[*NIX, *NIX_FLAGS, "eval", "--raw",
+                 f"git+file://{fleet.root / 'fleet'}#{a.path}.config.system.build.toplevel"
+                 ".drvPath"] for a in fleet.attrs]
+    return measured(commands, parallel=os.cpu_count() or 1)
+
+
+def p7(tmp: Path, reps: int, hosts: int, host_mb: int, host_work: int,
+       big_hosts: int | None) -> Figure:
+    fig = Figure("P7", f"evaluating {hosts} heavy hosts (`matrix --all`) vs bare per-host "
+                 "`nix eval`, xargs -P cores", target="<=0.80")
+    sizes = {"host_mb": host_mb, "host_work": host_work}
+    rss_ratios, broken_ratios = [], []
+    for _ in range(reps):
+        fleet = generate.generate_fleet(tmp / f"p7-{uuid.uuid4().hex[:6]}", hosts, **sizes)
+        bare = _bare_hosts(fleet)
+        assert all(code == 0 for code, _, _ in bare.results), bare.results[0][2][-2000:]
+        ours, counts = _fleet_run(fleet)
+        assert counts["jobs"] == hosts and counts["failures"] == 0, counts
+        fig.ours.append(ours.seconds)
+        fig.baseline.append(bare.seconds)
+        rss_ratios.append(ours.rss_mb / bare.rss_mb)
+        fig.counts.update({"largest Nix RSS MB ours": round(ours.rss_mb),
+                           "one host's (bare) MB": round(bare.rss_mb), **counts})
+
+        broken = generate.generate_fleet(tmp / f"p7b-{uuid.uuid4().hex[:6]}", hosts,
+                                         broken="missing", **sizes)
+        bare_broken = _bare_hosts(broken)
+        ours_broken, broken_counts = _fleet_run(broken)
+        assert broken_counts["failures"] == 1, broken_counts
+        broken_ratios.append(ours_broken.seconds / bare_broken.seconds)
+        fig.counts.update({
+            "one uncatchable host: ours s": round(ours_broken.seconds, 1),
+            "bare s": round(bare_broken.seconds, 1),
+            "its attribute evaluations": broken_counts["attribute evaluations"],
+            "its Nix processes": broken_counts["Nix processes"]})
+    rss = statistics.median(rss_ratios)
+    broken_ratio = statistics.median(broken_ratios)
+    fig.counts.update({"RSS ratio": round(rss, 2), "broken-host ratio": round(broken_ratio, 2)})
+
+    # --eval-memory 600 with hosts that fit alone: every worker stays under ~750 MB
+    fleet = generate.generate_fleet(tmp / f"p7m-{uuid.uuid4().hex[:6]}", hosts,
+                                    host_mb=min(host_mb, 128), host_work=host_work)
+    limited, limited_counts = _fleet_run(fleet, "--eval-memory", "600")
+    fig.counts.update({"--eval-memory 600: largest MB": round(limited.rss_mb),
+                       "failures": limited_counts["failures"]})
+    if big_hosts:
+        fleet = generate.generate_fleet(tmp / f"p7l-{uuid.uuid4().hex[:6]}", big_hosts, **sizes)
+        bare = _bare_hosts(fleet)
+        ours, counts = _fleet_run(fleet)
+        fig.counts.update({f"{big_hosts} hosts: ours s": round(ours.seconds, 1),
+                           "bare s": round(bare.seconds, 1),
+                           "ours MB": round(ours.rss_mb), "bare MB": round(bare.rss_mb)})
+    ratio = fig.ratio
+    fig.counts["met"] = (ratio is not None and ratio <= 0.8 and rss <= 1.5
+                         and broken_ratio <= 1.0 and limited.rss_mb <= 750
+                         and limited_counts["failures"] == 0)
+    return fig
+
+
 def describe_machine() -> str:
     nix = timed([*NIX, "--version"]).stdout.strip()
     return (f"{platform.machine()}, {os.cpu_count()} cores, "
@@ -282,6 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "P5": lambda tmp: p5(tmp, [(1, 8), (2, 16)] if args.smoke
                              else [(1, 16), (2, 64), (4, 128)]),
         "P6": lambda tmp: p6(tmp, 20 if args.smoke else 1000),
+        "P7": lambda tmp: p7(tmp, reps, 3 if args.smoke else 8, 8 if args.smoke else 256,
+                             20 if args.smoke else 1000, None if args.smoke else 32),
         "P8": lambda tmp: p8(tmp, reps, flakes, attrs),
     }
     wanted = args.only or list(steps)
