@@ -205,6 +205,7 @@ class _Worker:
     current: int | None = None  # begun, not done
     done: int = 0
     stop: str | None = None  # why ci-nix stopped it: stolen, replace, timeout, memory
+    rss: int = 0  # resident bytes of its process group, sampled every _TICK
     peak_rss: int = 0
     stderr: collections.deque[str] = field(
         default_factory=lambda: collections.deque(maxlen=_STDERR_LINES))
@@ -236,6 +237,7 @@ class _Pool:
         self.startup: float | None = None  # shortest start-up seen: spawn to first task
         self.peak_rss = 0
         self.spawned = 0
+        self.watched = 0.0  # when _watch last looked
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -404,7 +406,7 @@ class _Pool:
             if self.startup is None or worker.next == 0:
                 took = now - worker.spawned
                 self.startup = took if self.startup is None else min(self.startup, took)
-            if worker.done and self._rss(worker) > self.memory:
+            if worker.done and worker.rss > self.memory:
                 # grown past the limit: the rest on a fresh worker, before this task runs
                 worker.stop = "replace"
                 worker.process.kill()
@@ -451,8 +453,8 @@ class _Pool:
             # Grown by earlier tasks: this one gets a fresh worker before it is blamed.
             rest = worker.tasks[culprit:worker.owned]
         elif out_of_memory or worker.stop == "timeout":
-            failure = self._limit_failure("memory" if out_of_memory else "timeout",
-                                          attr_display(task.path))
+            why = worker.stop or "oom"  # oom: the kernel or Nix itself, not --eval-memory
+            failure = self._limit_failure(why, attr_display(task.path))
             assert failure is not None
             flake.stopped[task] = failure
         elif returncode == 0:
@@ -476,6 +478,13 @@ class _Pool:
                 f"--eval-memory {limit} MiB",
                 hint="raise --eval-memory (eval.memory in ci-nix.yaml) if the machine has the "
                 "memory, with fewer --workers so they fit together")
+        if stop == "oom":
+            return Failure(
+                FailureType.EVAL,
+                f"evaluation ran out of memory: the worker evaluating {name} alone was killed "
+                "(signal 9, usually the kernel's out-of-memory killer) or Nix ran out of memory",
+                hint="give the runner more memory, use fewer --workers, or set --eval-memory "
+                "below what the machine has so ci-nix replaces workers before the kernel acts")
         if stop == "timeout":
             return Failure(
                 FailureType.TIMEOUT,
@@ -492,20 +501,17 @@ class _Pool:
 
     # --- limits -----------------------------------------------------------------------------
 
-    def _rss(self, worker: _Worker) -> int:
-        rss = proc.group_rss([worker.process.pid])[worker.process.pid]
-        worker.peak_rss = max(worker.peak_rss, rss)
-        self.peak_rss = max(self.peak_rss, rss)
-        return rss
-
     def _watch(self) -> None:
         now = time.monotonic()
+        if now - self.watched < _TICK:
+            return  # a /proc scan per event would cost more than the events
+        self.watched = now
         live = [w for w in self.running if w.stop is None]
         if not live:
             return
         sizes = proc.group_rss(w.process.pid for w in live)
         for worker in live:
-            rss = sizes.get(worker.process.pid, 0)
+            rss = worker.rss = sizes.get(worker.process.pid, 0)
             worker.peak_rss = max(worker.peak_rss, rss)
             self.peak_rss = max(self.peak_rss, rss)
             if self.timeout and now - worker.phase_start > self.timeout:

@@ -177,6 +177,18 @@ def test_a_flake_that_cannot_be_listed_in_time_fails_as_a_whole(tmp_path: Path,
     assert case.failure.type.value == "timeout"
 
 
+@pytest.mark.nix
+def test_a_group_that_throws_while_listed_fails_alone(tmp_path: Path, nix_bin: str) -> None:
+    text = flake_text({"a": "1", "b": "2"}, os.urandom(4).hex()).replace(
+        "  in {\n", f'  in {{\n    checks.{X86} = throw "no checks today";\n', 1)
+    repo = flake_repo(tmp_path / "repo", text)
+    result = _evaluate(repo, workers=2)
+    assert sorted(j.attr[-1] for j in result.jobs) == ["a", "b"]
+    [case] = result.cases
+    assert case.name == f"checks.{X86}" and case.failure is not None
+    assert "no checks today" in case.failure.message
+
+
 # --- parsers of what the workers and /proc say ----------------------------------------------
 
 def test_worker_lines() -> None:

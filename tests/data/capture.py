@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ci_nix.tools.nix import Nix, NixCommandError  # noqa: E402 (needs the sys.path insert above)
+from ci_nix.tools.nix import Nix, parse_worker_line  # noqa: E402 (needs the sys.path insert above)
 
 WORK = Path("/tmp/ci-nix-corpus")  # fixed, so messages that name the flake are stable
 NIXES = {"2.8": "nix", "2.26": str(ROOT.parent / "shared" / "tools" / "nix-modern")}
@@ -243,11 +243,12 @@ def capture(case: Case, version: str, binary: str, mode: str) -> str:
         os.environ["NIX_CONFIG"] = NIX_CONFIG
         nix = Nix.from_env({"CI_NIX_NIX": binary})
         path = case.attr.split(".")
-        try:
-            nix.eval_helper(ref, {"systems": ["x86_64-linux"], "outputs": ["packages"],
-                                  "select": [path], "strict": True})
-        except NixCommandError as err:
-            return err.stderr
+        # one evaluation worker on the one attribute: what it says besides its own trace lines
+        worker = nix.eval_worker(ref, {"systems": ["x86_64-linux"], "outputs": ["packages"],
+                                       "tasks": [{"path": path}]})
+        text = [line for line in worker.lines() if parse_worker_line(line) is None]
+        if worker.wait() != 0:
+            return "\n".join(text) + "\n"
         raise SystemExit(f"{case.name}: the helper evaluated without an error")
     argv = [binary, "--extra-experimental-features", "nix-command flakes", "build", "--no-link",
             *case.args, *(("--log-format", "internal-json") if mode == "json" else ()),
