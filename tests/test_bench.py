@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.nix, pytest.mark.slow]
 
 def test_bench_smoke(tmp_path: Path, nix_bin: str) -> None:
     output = tmp_path / "bench.json"
-    figures_wanted = ["P1", "P3", "P4", "P5", "P6", "P8"]
+    figures_wanted = ["P1", "P3", "P4", "P5", "P6", "P7", "P8"]
     argv = [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--output", str(output)]
     for key in figures_wanted:
         argv += ["--only", key]
@@ -39,7 +39,13 @@ def test_bench_smoke(tmp_path: Path, nix_bin: str) -> None:
     assert p4["narinfo hits"] == 100  # half of the 200 smoke checks
     rows = figures["P5"]["counts"]["rows"]
     assert [(r["k"], r["n"]) for r in rows] == [(1, 8), (2, 16)]
-    assert all(0 < r["evaluations"] <= 2 + 2 * r["k*log2(n)"] for r in rows), rows
+    # no re-evaluation: each attribute once, one more Nix process per failure (+ take-overs)
+    assert all(r["attribute evaluations"] == r["n"] for r in rows), rows
+    assert all(r["k"] < r["evaluations"] <= r["k"] + 5 for r in rows), rows
+    p7 = figures["P7"]["counts"]
+    assert p7["jobs"] == 3 and p7["failures"] == 0 and p7["--eval-memory 600: failures"] == 0
+    assert p7["its attribute evaluations"] == 3  # the broken host: once, like the others
+    assert p7["largest Nix RSS MB ours"] > 0 and p7["one host's (bare) MB"] > 0
     assert 0 < figures["P6"]["counts"]["peak RSS MB"] < 1000
     # the root flake changed: its 4 attributes and the first chain of both dependents
     assert figures["P8"]["counts"] == {"attributes": 12, "changed": 12, "unchanged": 0}
