@@ -32,7 +32,7 @@ def pull_request(environ: Mapping[str, str]) -> PullRequest | str:
     if environ.get("GITHUB_ACTIONS") == "true":
         try:
             payload = json.loads(Path(environ.get("GITHUB_EVENT_PATH", "")).read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return "no GitHub event payload to read the pull request from"
         pull = payload.get("pull_request") if isinstance(payload, dict) else None
         if not isinstance(pull, dict) or not isinstance(pull.get("number"), int):

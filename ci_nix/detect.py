@@ -162,7 +162,7 @@ def _github_base(environ: Mapping[str, str]) -> tuple[str, str] | None:
         return None
     try:
         payload = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RecursionError) as err:  # [[[[… too
         log.warning("cannot read the GitHub event payload %s (%s); no base revision", path, err)
         return None
     if not isinstance(payload, dict):

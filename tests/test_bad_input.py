@@ -617,3 +617,14 @@ def test_a_password_in_the_cache_url_never_shows(tmp_path: Path, nix_bin: str, c
     observed = result.stdout + result.stderr + (tmp_path / "r.xml").read_text() + (
         tmp_path / "r.json").read_text()
     assert "SENTINEL" not in observed
+
+
+@pytest.mark.parametrize("payload", ["[" * 100_000, "\udcff", "null", '{"pull_request": 7}'])
+def test_a_strange_github_event_payload_means_no_base(tmp_path: Path, cli, payload: str) -> None:
+    repo = flake_repo(tmp_path / "repo", "{ outputs = { self }: { }; }")
+    event = tmp_path / "event.json"
+    event.write_bytes(payload.encode("utf-8", "surrogateescape"))
+    result = cli("detect", repo, env={"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME":
+                                      "pull_request", "GITHUB_EVENT_PATH": str(event)})
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
