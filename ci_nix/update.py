@@ -192,8 +192,37 @@ def local_commits(git: Git) -> changelog.CommitLister:
     return subjects
 
 
+def forge_commits(forge: Forge) -> changelog.CommitLister:
+    """Commit subjects from the forge's compare API, for repositories on that forge's host."""
+    host: list[str] = []
+
+    def subjects(repo: Repository, old: str, new: str) -> tuple[tuple[str, ...], int] | None:
+        try:
+            if not host:
+                host.append(urllib.parse.urlsplit(forge.project().web_url).hostname or "")
+            if repo.local or repo.host != host[0]:
+                return None
+            return forge.commits(repo.path, old, new, changelog.MAX_COMMITS)
+        except ForgeError as err:  # a table cell, not worth failing the update for
+            log.info("no commit list for %s: %s", repo, err)
+            return None
+
+    return subjects
+
+
+def _first_of(*listers: changelog.CommitLister | None) -> changelog.CommitLister:
+    def subjects(repo: Repository, old: str, new: str) -> tuple[tuple[str, ...], int] | None:
+        for lister in listers:
+            found = lister(repo, old, new) if lister is not None else None
+            if found is not None:
+                return found
+        return None
+
+    return subjects
+
+
 def update_locks(nix: Nix, git: Git, target: UpdateTarget, work: Path, dirs: list[str],
-                 inputs: tuple[str, ...]) -> LockUpdate:
+                 inputs: tuple[str, ...], forge: Forge | None = None) -> LockUpdate:
     """Run the Nix update in each flake of the private worktree, read the new locks, and put
     the old ones back there (the next branch starts from HEAD again).
 
@@ -216,8 +245,8 @@ def update_locks(nix: Nix, git: Git, target: UpdateTarget, work: Path, dirs: lis
         finally:
             lock_path.write_text(before_text, encoding="utf-8")
         after = lockfile.parse(after_text, str(lock_path))
-        logs.append(changelog.changelog(flake_id, before, after, hosts, repo_urls,
-                                        local_commits(git)))
+        commits = _first_of(local_commits(git), forge_commits(forge) if forge else None)
+        logs.append(changelog.changelog(flake_id, before, after, hosts, repo_urls, commits))
         if after_text != before_text:
             rel = str(PurePosixPath(subdir) / "flake.lock") if subdir else "flake.lock"
             files.append((rel, after_text))
@@ -312,7 +341,7 @@ def run(target: UpdateTarget, nix: Nix, git: Git, forge: Forge | None, token: st
         if not dirs:
             log.info("%s: no flake with a committed flake.lock; nothing to update", target.name)
         for branch, inputs in plans(git, target, work):
-            result = update_locks(nix, git, target, work, dirs, inputs)
+            result = update_locks(nix, git, target, work, dirs, inputs, forge)
             verification = None
             if target.verify and result.files:
                 verification = _verify(nix, git, target, work, dirs, result)
@@ -320,8 +349,8 @@ def run(target: UpdateTarget, nix: Nix, git: Git, forge: Forge | None, token: st
                     log.warning("%s: held back %s: their update breaks attributes that pass on "
                                 "the current lock", target.name,
                                 ", ".join(sorted({h.input for h in verification.held_back})))
-                    result = (update_locks(nix, git, target, work, dirs, verification.kept)
-                              if verification.kept else LockUpdate((), ()))
+                    result = (update_locks(nix, git, target, work, dirs, verification.kept,
+                                           forge) if verification.kept else LockUpdate((), ()))
             title, body = title_for(result.moved), body_for(result, verification)
             if dry_run:
                 outcomes.append(Outcome(target.name, branch, Operation.DRY_RUN, title=title,

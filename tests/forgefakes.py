@@ -39,6 +39,8 @@ class FakeForge:
     requests: list[Recorded] = field(default_factory=list)
     failures: list[tuple[str, int, dict[str, str], dict[str, Any]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # (project, old, new) -> commit subjects, oldest first, for the compare endpoints
+    compares: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -185,6 +187,14 @@ class _GitHub(_Handler):
             pr["auto_merge"] = body["variables"]["input"].get("mergeMethod", "MERGE")
             return 200, {"data": {"enablePullRequestAutoMerge": {
                 "actor": {"login": "ci-bot"}, "clientMutationId": None}}}
+        compare = re.fullmatch(r"/repos/([^/]+/[^/]+)/compare/(\w+)\.\.\.(\w+)", path)
+        if method == "GET" and compare:
+            subjects = fake.compares[(compare[1], compare[2], compare[3])]
+            per_page, page = int(query.get("per_page", 250)), int(query.get("page", 1))
+            shown = subjects[(page - 1) * per_page:page * per_page]
+            return 200, {"total_commits": len(subjects), "commits": [
+                {"sha": f"{i:040x}", "commit": {"message": f"{subject}\n\nbody"}}
+                for i, subject in enumerate(shown)]}
         if not path.startswith(prefix):
             raise KeyError(path)
         rest = path[len(prefix):]
@@ -304,6 +314,13 @@ class _GitLab(_Handler):
             name = query["username"]
             return 200, ([{"id": 100 + len(name), "username": name, "state": "active"}]
                          if name != "nobody" else [])
+        compare = re.fullmatch(r"/api/v4/projects/([^/]+)/repository/compare", path)
+        if method == "GET" and compare:
+            subjects = fake.compares[(urllib.parse.unquote(compare[1]), query["from"],
+                                      query["to"])]
+            return 200, {"commits": [{"id": f"{i:040x}", "title": subject}
+                                     for i, subject in enumerate(subjects)],
+                         "diffs": [], "compare_timeout": False}
         notes = re.fullmatch(r"/api/v4/projects/([^/]+)/merge_requests/(\d+)/notes(?:/(\d+))?",
                              path)
         if notes:

@@ -276,3 +276,30 @@ def test_workspace_inputs_list_commit_subjects_at_most_ten(tmp_path: Path) -> No
     text = changelog.render((log,))
     assert "change 11 &lt;b&gt;\\|<br>" in text and "and 2 more" in text
     assert "change 1 " not in text  # the oldest two are counted, not listed
+
+
+@pytest.mark.parametrize("kind", ["github", "gitlab"])
+def test_forge_inputs_list_commit_subjects_with_a_token(kind: str) -> None:
+    import forgefakes
+
+    from ci_nix.forge import ForgeTarget, connect
+
+    fake = forgefakes.start(kind, "acme/hosts")
+    try:
+        fake.compares[("acme/modules", OLD, NEW)] = [f"modules: change {n}" for n in range(13)]
+        forge, _ = connect(ForgeTarget(kind, "acme/hosts", fake.url, "T"),
+                           {"T": forgefakes.TOKEN})
+        host = "127.0.0.1"
+        locked = {"type": "git", "url": f"{fake.url}/acme/modules.git"}
+
+        def node(rev: str) -> dict[str, Any]:
+            return {"locked": {**locked, "rev": rev}, "original": locked}
+        log = changelog.changelog("hosts", lock({"m": node(OLD)}, {"m": "m"}),
+                                  lock({"m": node(NEW)}, {"m": "m"}), {host: kind},
+                                  commits=update.forge_commits(forge))
+        (change,) = log.changes
+        assert change.commit_count == 13
+        assert change.commits == tuple(f"modules: change {n}" for n in range(12, 2, -1))
+        assert "and 3 more" in changelog.render((log,))
+    finally:
+        fake.close()

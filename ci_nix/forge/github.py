@@ -126,6 +126,28 @@ class GitHubForge:
         self._call("enabling auto-merge", lambda: pr.enable_automerge(merge_method="SQUASH"))
 
     # A pull request's conversation comments are its issue's comments in the REST API.
+    def commits(self, project: str, old: str, new: str, limit: int
+                ) -> tuple[tuple[str, ...], int]:
+        # The compare API lists oldest first; its last page holds the newest commits.
+        def page(number: int) -> dict[str, Any]:
+            _, data = self._gh.requester.requestJsonAndCheck(
+                "GET", f"/repos/{project}/compare/{old}...{new}",
+                parameters={"per_page": limit, "page": number})
+            return data if isinstance(data, dict) else {}
+
+        first = self._call(f"comparing {project}", lambda: page(1))
+        total = int(first.get("total_commits") or 0)
+        found = list(first.get("commits") or [])
+        if total > limit:
+            last = -(-total // limit)
+            found = [commit for number in (last - 1, last)
+                     for commit in self._call(f"comparing {project}",
+                                              functools.partial(page, number)).get("commits")
+                     or []]
+        subjects = [str(c.get("commit", {}).get("message", "")).split("\n", 1)[0]
+                    for c in found if isinstance(c, dict)]
+        return tuple(reversed(subjects[-limit:])), total
+
     def _issue(self, number: int) -> Issue:
         if number not in self._issues:
             self._issues[number] = self._call(f"reading pull request #{number}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -143,6 +144,15 @@ class GitLabForge:
         obj = self._get(mr)
         self._call(f"setting merge request !{mr.number} to merge when the pipeline succeeds",
                    lambda: obj.merge(merge_when_pipeline_succeeds=True))
+
+    def commits(self, project: str, old: str, new: str, limit: int
+                ) -> tuple[tuple[str, ...], int]:
+        encoded = urllib.parse.quote(project, safe="")
+        data = self._call(f"comparing {project}", lambda: self._gl.http_get(
+            f"/projects/{encoded}/repository/compare", query_data={"from": old, "to": new}))
+        found = data.get("commits") or [] if isinstance(data, dict) else []
+        subjects = [str(c.get("title", "")) for c in found if isinstance(c, dict)]
+        return tuple(reversed(subjects[-limit:])), len(subjects)
 
     def _note(self, note: ProjectMergeRequestNote) -> Comment:
         self._notes[int(note.id)] = note
