@@ -197,10 +197,12 @@ def forge_commits(forge: Forge) -> changelog.CommitLister:
     host: list[str] = []
 
     def subjects(repo: Repository, old: str, new: str) -> tuple[tuple[str, ...], int] | None:
+        if repo.local:
+            return None
         try:
             if not host:
                 host.append(urllib.parse.urlsplit(forge.project().web_url).hostname or "")
-            if repo.local or repo.host != host[0]:
+            if repo.host != host[0]:
                 return None
             return forge.commits(repo.path, old, new, changelog.MAX_COMMITS)
         except ForgeError as err:  # a table cell, not worth failing the update for
