@@ -12,24 +12,66 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ci_nix import config, lockfile, source, update
-from ci_nix.config import UpdateConfig
+from ci_nix.config import ForgeType, UpdateConfig
 from ci_nix.errors import CiNixError, ConfigError
 from ci_nix.forge import ForgeTarget, connect, resolve
 from ci_nix.models import Status
+from ci_nix.schema import (
+    STR,
+    STRS,
+    At,
+    Choice,
+    DictOf,
+    Fields,
+    ListOf,
+    Located,
+    Record,
+    Where,
+    compose,
+    setting,
+)
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import Nix
 from ci_nix.verify import Verification
 
 log = logging.getLogger(__name__)
 
-_STR, _STRS = config._STR, config._STRS
-_FORGE = {"type": ("github", "gitlab"), "url": _STR, "token-env": _STR, "web-url": _STR}
-_REPO = {"name": _STR, "forge": _STR, "project": _STR, "clone": _STR, "branch": _STR,
-         "base": _STR, "inputs": _STRS, "update": config._UPDATE}
-_KEYS = ("forges", "update", "repos")
+
+
+@dataclass(frozen=True)
+class ForgeSpec:
+    """One entry of bots.yaml's `forges:`."""
+
+    type: ForgeType = setting(Choice(ForgeType), required=True)
+    url: str | None = setting(STR)
+    token_env: str | None = setting(STR)
+    web_url: str | None = setting(STR)
+
+
+@dataclass(frozen=True)
+class RepoSpec:
+    """One entry of bots.yaml's `repos:`."""
+
+    name: str = setting(STR, required=True)
+    forge: str = setting(STR, required=True)  # a name under `forges:`
+    project: str = setting(STR, required=True)
+    clone: str = setting(STR, required=True)
+    branch: str | None = setting(STR)
+    base: str | None = setting(STR)
+    inputs: tuple[str, ...] = setting(STRS, ())
+    update: dict[str, Any] = setting(Fields(config.UPDATE), factory=dict)  # over the defaults
+
+
+@dataclass(frozen=True)
+class BotsFile:
+    forges: dict[str, ForgeSpec] = setting(
+        DictOf(Record(ForgeSpec), "map a name to a forge"), factory=dict)
+    update: dict[str, Any] = setting(Fields(config.UPDATE), factory=dict)
+    repos: tuple[At[RepoSpec], ...] = setting(ListOf(Located(Record(RepoSpec))), ())
+
+
+_BOTS_FILE = Record(BotsFile, what="expected a mapping with 'repos:'")
 
 
 @dataclass(frozen=True)
@@ -57,63 +99,38 @@ class RepoResult:
             for outcome in self.outcomes)
 
 
-def _web_url(forge: Mapping[str, Any], kind: str, project: str) -> str:
-    if forge.get("web-url"):
-        return str(forge["web-url"]).rstrip("/") + "/" + project
-    url = forge.get("url")
-    if not url:
-        return f"https://{'github.com' if kind == 'github' else 'gitlab.com'}/{project}"
-    parts = urllib.parse.urlsplit(str(url))
+def _web_url(forge: ForgeSpec, project: str) -> str:
+    if forge.web_url:
+        return forge.web_url.rstrip("/") + "/" + project
+    if not forge.url:
+        return f"https://{'github.com' if forge.type == 'github' else 'gitlab.com'}/{project}"
+    parts = urllib.parse.urlsplit(forge.url)
     path = parts.path.rstrip("/").removesuffix("/api/v3")  # GitHub Enterprise API root
     return f"{parts.scheme}://{parts.netloc}{path}/{project}"
 
 
 def load(file: Path, environ: Mapping[str, str] = os.environ) -> tuple[BotRepo, ...]:
     """Read and validate bots.yaml; errors name the file, the key and the line."""
-    node = config.read_yaml(file)
-    checker = config._Checker(file)
-    if not isinstance(node, yaml.MappingNode):
+    where = Where(file)
+    node = compose(file)
+    if node is None:
         raise ConfigError(f"{file}: expected a mapping with 'repos:'")
-    forges: dict[str, dict[str, Any]] = {}
-    defaults: dict[str, Any] = {}
-    repo_nodes: list[yaml.Node] = []
-    for key_node, value in node.value:
-        key = key_node.value
-        if key == "forges":
-            if not isinstance(value, yaml.MappingNode):
-                raise checker.fail(value, "'forges' must map a name to a forge")
-            for name_node, forge_node in value.value:
-                forges[name_node.value] = checker.check(forge_node, _FORGE,
-                                                        f"forges.{name_node.value}")
-        elif key == "update":
-            defaults = checker.check(value, config._UPDATE, "update")
-        elif key == "repos":
-            if not isinstance(value, yaml.SequenceNode):
-                raise checker.fail(value, "'repos' must be a list")
-            repo_nodes = list(value.value)
-        else:
-            raise checker.fail(key_node, f"unknown key '{key}'; known keys: {', '.join(_KEYS)}")
-    if not repo_nodes:
+    spec = _BOTS_FILE.check(node, where)
+    if not spec.repos:
         raise ConfigError(f"{file}: no repos; list them under 'repos:'")
     repos = []
-    for repo_node in repo_nodes:
-        entry = checker.check(repo_node, _REPO, "repos")
-        for required in ("name", "forge", "project", "clone"):
-            if required not in entry:
-                raise checker.fail(repo_node, f"every entry of 'repos' needs '{required}:'")
-        if entry["forge"] not in forges:
-            raise checker.fail(repo_node, f"forge {entry['forge']!r} is not defined under "
-                               f"'forges:' (defined: {', '.join(forges) or 'none'})")
-        forge = forges[entry["forge"]]
-        target = resolve(forge["type"], entry["project"], forge.get("url"),
-                         forge.get("token-env"), {})
-        values = {**defaults, **entry.get("update", {})}
-        if "branch" in entry:
-            values["branch"] = entry["branch"]
-        upd = config.from_dict(file, {"update": values}).update
-        repos.append(BotRepo(entry["name"], target, entry["clone"], entry.get("base"),
-                             tuple(entry.get("inputs", ())), upd,
-                             _web_url(forge, forge["type"], entry["project"])))
+    for located in spec.repos:
+        entry = located.value
+        forge = spec.forges.get(entry.forge)
+        if forge is None:
+            raise where.fail(located.line, f"forge {entry.forge!r} is not defined under "
+                             f"'forges:' (defined: {', '.join(spec.forges) or 'none'})")
+        target = resolve(forge.type, entry.project, forge.url, forge.token_env, {})
+        values = {**spec.update, **entry.update}
+        if entry.branch is not None:
+            values["branch"] = entry.branch
+        repos.append(BotRepo(entry.name, target, entry.clone, entry.base, entry.inputs,
+                             config.UPDATE.build(values), _web_url(forge, entry.project)))
     names = [repo.name for repo in repos]
     if len(set(names)) != len(names):
         dup = next(name for name in names if names.count(name) > 1)

@@ -131,7 +131,7 @@ def _single(args: argparse.Namespace, nix: Nix, git: Git, what: list[str]) -> bo
     remote = _remote_name(git, repo.path)
     remote_url = git.run(repo.path, ["remote", "get-url", remote]).stdout.strip()
     forge = token = None
-    kind = ws.config.forge.type
+    kind: str | None = ws.config.forge.type
     if not args.dry_run:
         target = resolve(ws.config.forge.type, ws.config.forge.project, ws.config.forge.url,
                          ws.config.forge.token_env, os.environ)
