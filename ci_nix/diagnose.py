@@ -362,6 +362,7 @@ _NOISE = (
     re.compile(r"^\s+(?:→|\u2192) '"),
     re.compile(r"^\s+follows '"),
     re.compile(r"^\(use '--show-trace' to show detailed location information\)$"),
+    re.compile(r"^trace: ci-nix:"),  # the evaluation worker's own answers
     re.compile(r"^\s*… while updating the "
                r"(?:lock file of flake 'path:[^']*ci-nix-helper-|flake input 'flake')"),
 )
@@ -397,9 +398,29 @@ def _positions(lines: list[str], sources: Sequence[SourceTree] = ()) -> list[_Po
                               source["hash"] if source else None,
                               (source["rel"] or "/").lstrip("/") if source else None,
                               repos.get(source["hash"]) if source else None))
-    # ci-nix's own helper flake: a source tree with eval.nix; none of its positions help anyone
-    helper = {p.store_hash for p in found if p.rel == "eval.nix"}
+    # ci-nix's own helper flake: none of its positions help anyone
+    helper = _helper_hashes(lines)
     return [p for p in found if p.store_hash is None or p.store_hash not in helper]
+
+
+# ci-nix's helper flake (ci_nix/nix): eval.nix, and a flake.nix whose lib.ciNix imports it; the
+# --apply expression that passes it its arguments shows as a «string» frame
+_HELPER_CODE = re.compile(r"^\s*\d+\|\s*lib\.ciNix = ")
+_HELPER_APPLY = "f: f (builtins.fromJSON "
+
+
+def _helper_hashes(lines: list[str]) -> set[str]:
+    """The store hashes of ci-nix's helper flake among the positions of a trace."""
+    found = set()
+    for index, text in enumerate(lines):
+        for m in _POS.finditer(text):
+            source = _SOURCE.match(m["qpath"] or m["path"] or "")
+            if source is None:
+                continue
+            if (source["rel"] or "").lstrip("/") == "eval.nix" or any(
+                    _HELPER_CODE.match(line) for line in lines[index + 1:index + 6]):
+                found.add(source["hash"])
+    return found
 
 
 def _message(lines: list[str]) -> tuple[int, str]:
@@ -601,13 +622,20 @@ _FRAME = re.compile(r"^\s*… ")
 
 
 def _without_helper_frames(lines: list[str]) -> list[str]:
-    """The trace without frames inside ci-nix's helper (eval.nix), which only confuse readers."""
+    """The trace without frames inside ci-nix's helper flake, which only confuse readers."""
     frames: list[list[str]] = [[]]
     for line in lines:
         if _FRAME.match(line) or _ERROR_LINE.match(line) or line.strip().startswith("(stack trace"):
             frames.append([])
         frames[-1].append(line)
-    kept = [f for f in frames if not any("-source/eval.nix:" in line for line in f)
+    helper = _helper_hashes(lines)
+
+    def ours(frame: list[str]) -> bool:
+        hashes = {source["hash"] for line in frame for m in _POS.finditer(line)
+                  if (source := _SOURCE.match(m["qpath"] or m["path"] or "")) is not None}
+        return bool(hashes & helper) or any(_HELPER_APPLY in line for line in frame)
+
+    kept = [f for f in frames if not ours(f)
             and not (f and f[0].strip().startswith("(stack trace"))]
     return [line for frame in kept for line in frame]
 
