@@ -330,6 +330,7 @@ def test_concurrent_updates_of_one_checkout_each_see_the_committed_lock(
     checkout = tmp_path / "hosts"
     git(tmp_path, "clone", "-q", str(remotes / "hosts-gh.git"), str(checkout))
     lock_before = (checkout / "flake.lock").read_text()
+    written_before = (checkout / "flake.lock").stat().st_mtime_ns
     runs = [subprocess.Popen([sys.executable, "-m", "ci_nix", "update", str(checkout),
                               "--dry-run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True) for _ in range(3)]
@@ -339,5 +340,7 @@ def test_concurrent_updates_of_one_checkout_each_see_the_committed_lock(
         # every run saw HEAD's lock as "before": the modules row is there in each
         assert "flake.lock: update modules" in out and "| `modules` |" in out, out + err
     assert (checkout / "flake.lock").read_text() == lock_before
+    # never written at all, not even put back: another run could have read it meanwhile
+    assert (checkout / "flake.lock").stat().st_mtime_ns == written_before
     assert git(checkout, "status", "--porcelain") == ""
     assert git(checkout, "worktree", "list").count("\n") == 0  # private worktrees removed
