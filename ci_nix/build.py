@@ -146,7 +146,7 @@ def _unreported(nix: Nix, buildlog: BuildLog, valid: set[str],
 
 def _unreported_failure(buildlog: BuildLog, drv: str) -> Failure:
     return Failure(type=FailureType.BUILD,
-                   message=f"builder for {diagnose._short(drv)} failed; Nix did not report "
+                   message=f"builder for {diagnose.short_drv(drv)} failed; Nix did not report "
                            "its exit status",
                    log=buildlog.tail(drv), drv=drv)
 
@@ -195,7 +195,7 @@ def build(nix: Nix, jobs: Sequence[Job], *,
                          else None)
                 what = (first.message if first is not None
                         else _unreported_failure(buildlog, culprits[0]).message)
-                names = ", ".join(diagnose._short(drv) for drv in culprits)
+                names = ", ".join(diagnose.short_drv(drv) for drv in culprits)
                 failure = Failure(type=FailureType.DEPENDENCY,
                                   message=f"dependency failed: {names} ({what})",
                                   log=buildlog.tail(culprits[0]), drv=job.drv_path,

@@ -38,7 +38,7 @@ from ci_nix.words import count
 
 log = logging.getLogger(__name__)
 
-CACHE_CLASSNAME = "ci-nix.cache"  # CONTRACT.md: cache push problems
+CACHE_CLASSNAME = "ci-nix.cache"  # README "Binary cache": cache push problems
 CACHED = "cached"  # skip reason of an attribute whose outputs are all in the cache
 QUERY_WORKERS = 8  # narinfo requests in flight at once
 _T = TypeVar("_T")

@@ -40,7 +40,7 @@ def _one_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def _short(drv: str) -> str:
+def short_drv(drv: str) -> str:
     """hello-1.0.drv for /nix/store/<hash>-hello-1.0.drv."""
     name = drv.rsplit("/", 1)[-1]
     return name.split("-", 1)[1] if "-" in name else name
@@ -48,7 +48,7 @@ def _short(drv: str) -> str:
 
 def drv_name(drv: str) -> str:
     """hello-1.0 for /nix/store/<hash>-hello-1.0.drv: a name stable across Nix versions."""
-    return _short(drv).removesuffix(".drv")
+    return short_drv(drv).removesuffix(".drv")
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,7 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
             if name == "hash-mismatch-old":
                 specified, got = f"{m['algo']}:{specified}", f"{m['algo']}:{got}"
             return Diagnosis(FailureType.HASH_MISMATCH, "hash-mismatch",
-                             f"hash mismatch in {_short(drv or '')}: got {got}", drv=drv,
+                             f"hash mismatch in {short_drv(drv or '')}: got {got}", drv=drv,
                              specified=specified, got=got, hint=_hash_hint(specified, got))
         if name == "cannot-build":
             reason = m["reason"].strip().rstrip(".")
@@ -219,28 +219,28 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
             if late := re.search(r"timed out after (\d+) seconds( of silence)?", reason):
                 silent = late[2] is not None
                 return Diagnosis(FailureType.TIMEOUT, "max-silent-time" if silent else "timeout",
-                                 f"{_short(m['drv'])} {reason}", drv=m["drv"])
+                                 f"{short_drv(m['drv'])} {reason}", drv=m["drv"])
             if code := re.search(r"exit code (\d+)", reason):
                 return Diagnosis(FailureType.BUILD, "builder",
-                                 f"builder for {_short(m['drv'])} failed with exit code "
+                                 f"builder for {short_drv(m['drv'])} failed with exit code "
                                  f"{code[1]}", drv=m["drv"], exit_code=int(code[1]))
             if "dependenc" in reason:
                 return Diagnosis(FailureType.DEPENDENCY, "dependency",
-                                 f"{_short(m['drv'])}: {reason}", drv=m["drv"])
+                                 f"{short_drv(m['drv'])}: {reason}", drv=m["drv"])
             return _signal_or_other(m["drv"], reason)
         if name == "builder-exit":
             status = int(m["code"])
             # 137 = 128 + SIGKILL: a shell reporting its child killed, usually by the OOM killer
             kind, hint = ("oom", HINTS["oom"]) if status == 137 else ("builder", None)
             return Diagnosis(FailureType.BUILD, kind,
-                             f"builder for {_short(m['drv'])} failed with exit code {status}",
+                             f"builder for {short_drv(m['drv'])} failed with exit code {status}",
                              drv=m["drv"], exit_code=status, hint=hint)
         if name == "signal":
             return _signal_or_other(m["drv"], f"killed by signal {m['signal']}"
                                     + (f" ({m['name']})" if m["name"] else ""))
         if name == "no-output":
             return Diagnosis(FailureType.BUILD, "no-output",
-                             f"builder for {_short(m['drv'])} did not produce its output",
+                             f"builder for {short_drv(m['drv'])} did not produce its output",
                              drv=m["drv"], hint=HINTS["no-output"])
         if name.startswith("timeout"):
             secs = m["secs"]
@@ -250,12 +250,12 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
             output = None if drv else path
             if m["silence"]:
                 return Diagnosis(FailureType.TIMEOUT, "max-silent-time",
-                                 f"{_short(path)} printed nothing for {secs} s "
+                                 f"{short_drv(path)} printed nothing for {secs} s "
                                  "(max-silent-time)", drv=drv, output=output,
                                  hint="the build printed nothing for too long: raise "
                                  "`max-silent-time`, or make the build print progress")
             return Diagnosis(FailureType.TIMEOUT, "timeout",
-                             f"{_short(path)} timed out after {secs} s (timeout)",
+                             f"{short_drv(path)} timed out after {secs} s (timeout)",
                              drv=drv, output=output,
                              hint="the build ran longer than `timeout` allows: raise `timeout` "
                              "(nix.conf or --option timeout N) or speed it up")
@@ -263,12 +263,12 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
             return _platform_diagnosis(m["drv"], m["wanted"], m["features"] or "", m["have"])
         if name.startswith("dependencies"):
             return Diagnosis(FailureType.DEPENDENCY, "dependency",
-                             f"{count(int(m['n']), 'dependency')} of {_short(m['drv'])} failed "
+                             f"{count(int(m['n']), 'dependency')} of {short_drv(m['drv'])} failed "
                              "to build",
                              drv=m["drv"])
         if name.startswith("substitution"):
             drv = groups.get("drv")
-            what = _short(drv) if drv else m["path"].rsplit("/", 1)[-1]
+            what = short_drv(drv) if drv else m["path"].rsplit("/", 1)[-1]
             return Diagnosis(FailureType.OTHER, "substitution",
                              f"could not substitute {what} from the binary cache", drv=drv,
                              hint=HINTS["substitution"])
@@ -288,7 +288,7 @@ def _platform(drv: str, text: str) -> Diagnosis:
     m = _REQUIRED.search(text)
     if m is None:
         return Diagnosis(FailureType.PLATFORM, "platform",
-                         f"{_short(drv)} needs a system or feature this machine lacks", drv=drv,
+                         f"{short_drv(drv)} needs a system or feature this machine lacks", drv=drv,
                          hint="add a builder that has them (remote `builders`), or leave that "
                          "system out of `systems:` in ci-nix.yaml")
     return _platform_diagnosis(drv, m["wanted"], m["features"] or "", m["have"])
@@ -299,10 +299,10 @@ def _platform_diagnosis(drv: str, wanted: str, features: str, have: str) -> Diag
     # another system is the first thing to fix; features matter once the system matches
     if wanted != have or not features:
         return Diagnosis(FailureType.PLATFORM, "platform",
-                         f"{_short(drv)} needs {wanted}; this machine is {have}", drv=drv,
+                         f"{short_drv(drv)} needs {wanted}; this machine is {have}", drv=drv,
                          hint=_platform_hint(wanted, "", have))
     return Diagnosis(FailureType.PLATFORM, "system-feature",
-                     f"{_short(drv)} needs features {{{features}}}; this machine is {have}",
+                     f"{short_drv(drv)} needs features {{{features}}}; this machine is {have}",
                      drv=drv, hint=_platform_hint(wanted, features, have))
 
 
@@ -312,9 +312,9 @@ def _signal_or_other(drv: str, reason: str) -> Diagnosis:
         number = int(sig[1])
         oom = number == 9
         return Diagnosis(FailureType.BUILD, "oom" if oom else "signal",
-                         f"builder for {_short(drv)} was {reason}", drv=drv, signal=number,
+                         f"builder for {short_drv(drv)} was {reason}", drv=drv, signal=number,
                          hint=HINTS["oom"] if oom else None)
-    return Diagnosis(FailureType.BUILD, "builder", f"{_short(drv)}: {reason}", drv=drv)
+    return Diagnosis(FailureType.BUILD, "builder", f"{short_drv(drv)}: {reason}", drv=drv)
 
 
 @dataclass(frozen=True)
@@ -324,7 +324,6 @@ class BuildError:
     drv: str  # or the output path, when Nix named only that (a build on `nix-store --serve`)
     type: FailureType
     message: str
-    dependencies: int | None = None
     diagnosis: Diagnosis | None = None
 
 
@@ -334,10 +333,7 @@ def build_error(message: str) -> BuildError | None:
     named = (found.drv or found.output) if found is not None else None
     if found is None or named is None or found.kind == "summary":
         return None
-    deps = re.search(r"(\d+) dependenc", message)
-    return BuildError(named, found.type, found.message,
-                      int(deps[1]) if deps and found.type is FailureType.DEPENDENCY else None,
-                      found)
+    return BuildError(named, found.type, found.message, found)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -513,7 +509,7 @@ def diagnose_eval(stderr: str, flake: Flake | None = None,
     position is placed in the workspace repo it is really in, and one in another repo of the
     workspace is shown as `<repo>/<file>:<line>`.
     """
-    lines = [line for line in strip_noise(stderr) if line.strip() or True]
+    lines = strip_noise(stderr)
     while lines and not lines[-1].strip():
         lines.pop()
     if any(line.strip() == "Killed" for line in lines[-3:]) and not any(
@@ -789,7 +785,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     for diag in by_drv.values():
         if diag.type is FailureType.DEPENDENCY and failed:
             culprit = failed[0]
-            names = ", ".join(_short(d.drv or "") for d in failed)
+            names = ", ".join(short_drv(d.drv or "") for d in failed)
             diag = replace(diag, dependency=culprit.drv, exit_code=culprit.exit_code,
                            message=f"dependency failed: {names} ({culprit.message})",
                            log=diag.log or culprit.log)

@@ -95,6 +95,7 @@ class Cancellation:
 
     @contextmanager
     def installed(self) -> Iterator[None]:
+        proc.reset_cancellation()  # an earlier run in this process may have been cancelled
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -168,7 +169,7 @@ def run(options: Options, environ: Mapping[str, str] = os.environ) -> RunReport:
             report = progress.report(error=mask(internal_error(err)))
     if cancellation.signum is not None:
         report = replace(report, error=report.error or f"cancelled by signal {cancellation.signum}")
-    write_reports(report, options, progress.comparison)
+    write_reports(report, options, environ, progress.comparison)
     if cancellation.signum is not None:
         raise Cancelled(cancellation.signum)
     return report
@@ -363,7 +364,7 @@ def _check_writable(options: Options) -> None:
                              "path") from None
 
 
-def write_reports(report: RunReport, options: Options,
+def write_reports(report: RunReport, options: Options, environ: Mapping[str, str],
                   comparison: changes_mod.Comparison | None = None) -> None:
     """The report files, then the summary on stdout; CiNixError (after writing everything else)
     when a report file could not be written, e.g. the disk is full."""
@@ -377,7 +378,7 @@ def write_reports(report: RunReport, options: Options,
         sys.stdout.write(f"JUnit report: {options.junit}\n")
     if options.json is not None:
         sys.stdout.write(f"JSON report: {options.json}\n")
-    write_ci_reports(report, os.environ, comparison)
+    write_ci_reports(report, environ, comparison)
     if failed:
         raise CiNixError(f"{failed[0]}; free some space or choose another path")
 

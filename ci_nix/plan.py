@@ -2,7 +2,7 @@
 (which builds the jobs this machine can build) and `matrix` (which fans them out over runners).
 
 pipeline.plan() makes a Plan; later steps narrow it with Plan.skip() (e.g. the cache step:
-`plan = plan.skip(cached_jobs, "cached in attic:main")`), so run and matrix agree on what is left.
+`plan.skip(cached_jobs, "cached")`), so run and matrix agree on what is left.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ class Workspace:
 
 
 def load(path: Path, git: Git, config_file: Path | None = None) -> Workspace:
-    """The workspace around PATH, as CONTRACT.md describes."""
+    """The workspace around PATH, as the README describes."""
     path = path.resolve()
     if not path.exists():
         raise WorkspaceError(f"{path}: no such directory; pass the workspace or repo directory")

@@ -70,3 +70,18 @@ def test_signal_during_build_keeps_results(tmp_path: Path, nix_bin: str, signum:
     while builder_running(nonce) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not builder_running(nonce), "the builder outlived ci-nix"
+
+
+def test_a_new_run_starts_uncancelled() -> None:
+    # In one process (the in-process CLI, a library user) a cancelled run must not cancel the next.
+    from ci_nix.pipeline import Cancellation
+    from ci_nix.tools import proc
+
+    proc.cancel(signal.SIGTERM, grace=0)
+    try:
+        assert proc.cancelled() == signal.SIGTERM
+        with Cancellation().installed():
+            assert proc.cancelled() is None
+            proc.sleep(0)  # does not raise Cancelled
+    finally:
+        proc.reset_cancellation()

@@ -1,4 +1,4 @@
-"""Flags shared by several subcommands (CONTRACT.md: selection, config, verbosity)."""
+"""Flags shared by several subcommands (selection, config, verbosity; see the README)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""JUnit XML per CONTRACT.md: a testsuite per flake, a testcase per attribute."""
+"""JUnit XML as the README describes: a testsuite per flake, a testcase per attribute."""
 
 from __future__ import annotations
 

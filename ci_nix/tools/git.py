@@ -104,11 +104,6 @@ class Git:
 
     # --- input-update branches (ci-nix update) -----------------------------------------------
 
-    def show_file(self, repo: Path, rev: str, path: str) -> str | None:
-        """A file's content at rev, or None when it does not exist there."""
-        result = self.run(repo, ["show", f"{rev}:{path}"])
-        return result.stdout if result.ok else None
-
     def tree_and_parents(self, repo: Path, rev: str) -> tuple[str, tuple[str, ...]] | None:
         """(tree sha, parent shas) of a commit, or None when this clone does not have it."""
         result = self.run(repo, ["show", "-s", "--format=%T %P", "--end-of-options", rev])

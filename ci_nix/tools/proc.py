@@ -281,6 +281,13 @@ def sleep(seconds: float) -> None:
         raise Cancelled(_cancelled[0])
 
 
+def reset_cancellation() -> None:
+    """Forget an earlier cancellation: a new run in the same process starts uncancelled."""
+    with _children_lock:
+        _cancelled.clear()
+        _cancel_event.clear()
+
+
 def cancelled() -> int | None:
     """The signal that cancelled this process, if any."""
     return _cancelled[0] if _cancelled else None
