@@ -71,7 +71,10 @@ def worktrees(git: Git, base: Base) -> Iterator[dict[Repo, Path]]:
         for index, (repo, sha) in enumerate(base.commits):
             # a plain name: Nix 2.8 reads a percent-encoded path only at a named ref
             path = top / f"repo{index}"
-            git.check(repo.path, ["worktree", "add", "--detach", "--quiet", str(path), sha])
+            # no hooks (post-checkout) and no LFS downloads: only Nix reads this checkout
+            git.check(repo.path, ["-c", "core.hooksPath=/dev/null", "worktree", "add",
+                                  "--detach", "--quiet", str(path), sha],
+                      env={"GIT_LFS_SKIP_SMUDGE": "1"})
             made[repo] = path
         yield made
     finally:

@@ -93,8 +93,15 @@ def test_a_base_that_no_longer_evaluates(fixture_ws: Path, tmp_path: Path, cli) 
                 "fix the flake")
     # an uncommitted change at head: compared as the work tree, and left alone
     (hosts / "notes.txt").write_text("scratch\n")
+    # the repo's own hooks do not run when ci-nix checks the base out
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "post-checkout").write_text(f"#!/bin/sh\ntouch {tmp_path / 'hook-ran'}\n")
+    (hooks / "post-checkout").chmod(0o755)
+    git(hosts, "config", "core.hooksPath", str(hooks))
     report = tmp_path / "diff.json"
     result = cli("diff", hosts, "--base", "HEAD~1", "--json", report)
+    assert not (tmp_path / "hook-ran").exists()
     assert result.returncode == 1, result.stderr
     found = attributes(report)
     assert found["hosts#nixosConfigurations.web"]["status"] == "added"
