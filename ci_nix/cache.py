@@ -20,12 +20,12 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import tenacity
 
 from ci_nix import narinfo
-from ci_nix.config import CacheConfig
+from ci_nix.config import CacheConfig, CacheType, Push
 from ci_nix.errors import Cancelled, ConfigError, ToolError
 from ci_nix.mask import add_secret, mask, secret_from_env
 from ci_nix.models import Case, Failure, FailureType, Job, Status
@@ -329,6 +329,85 @@ def _in_threads(fn: Callable[[str], bool], items: Sequence[str], workers: int) -
 
 # --- the configured cache --------------------------------------------------------------------
 
+class Backend(Protocol):
+    """One kind of cache (cache.type): what it needs, how to name it, ask it and push to it."""
+
+    needs: tuple[tuple[str, str], ...]  # (cache.KEY, what it is) the backend cannot do without
+    uses_token: bool  # pushes authenticate with cache.token-env's secret
+
+    def target(self, config: CacheConfig) -> str:
+        """Where pushes go, for messages."""
+
+    def substituter(self, config: CacheConfig) -> str | None:
+        """Where to look for narinfos when `cache.substituter` is not set."""
+
+    def push(self, cache: Cache, mode: Push, paths: Sequence[str], nix: Nix,
+             environ: Mapping[str, str], timeout: float) -> proc.Result:
+        """One push attempt."""
+
+
+class _Attic:
+    needs: tuple[tuple[str, str], ...] = (
+        ("server", "the attic endpoint"), ("name", "the cache to push to"))
+    uses_token: bool = True
+
+    def target(self, config: CacheConfig) -> str:
+        return f"attic {display_url(config.server or '')} cache {config.name}"
+
+    def substituter(self, config: CacheConfig) -> str | None:
+        if config.server and config.name:
+            return f"{config.server.rstrip('/')}/{config.name}"
+        return None
+
+    def push(self, cache: Cache, mode: Push, paths: Sequence[str], nix: Nix,
+             environ: Mapping[str, str], timeout: float) -> proc.Result:
+        config = cache.config
+        assert config.server and config.name
+        return Attic.from_env(environ).push(config.server, config.name, cache.token, paths,
+                                            closure=mode == Push.CLOSURE, timeout=timeout)
+
+
+class _Cachix:
+    needs: tuple[tuple[str, str], ...] = (("name", "the cache to push to"),)
+    uses_token: bool = True
+
+    def target(self, config: CacheConfig) -> str:
+        return f"cachix {config.name}"
+
+    def substituter(self, config: CacheConfig) -> str | None:
+        return f"https://{config.name}.cachix.org" if config.name else None
+
+    def push(self, cache: Cache, mode: Push, paths: Sequence[str], nix: Nix,
+             environ: Mapping[str, str], timeout: float) -> proc.Result:
+        assert cache.config.name
+        if mode == Push.OUTPUTS:
+            log.info("cachix always pushes the closure (it has no outputs-only mode)")
+        return Cachix.from_env(environ).push(cache.config.name, cache.token, paths,
+                                             timeout=timeout)
+
+
+class _NixCopy:
+    needs: tuple[tuple[str, str], ...] = (("server", "the store URL"),)
+    uses_token: bool = False
+
+    def target(self, config: CacheConfig) -> str:
+        return display_url(config.server or "")
+
+    def substituter(self, config: CacheConfig) -> str | None:
+        if config.server and urllib.parse.urlsplit(config.server).scheme in (
+                "http", "https", "file"):
+            return config.server.split("?", 1)[0]
+        return None
+
+    def push(self, cache: Cache, mode: Push, paths: Sequence[str], nix: Nix,
+             environ: Mapping[str, str], timeout: float) -> proc.Result:
+        return _nix_copy(nix, cache.config, paths, timeout)
+
+
+BACKENDS: Mapping[CacheType, Backend] = {
+    CacheType.ATTIC: _Attic(), CacheType.CACHIX: _Cachix(), CacheType.NIX: _NixCopy()}
+
+
 @dataclass(frozen=True)
 class Cache:
     """A configured binary cache with its secret resolved from the environment."""
@@ -339,40 +418,30 @@ class Cache:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
+    def backend(self) -> Backend:
+        assert self.config.type is not None  # open_cache makes a Cache only for a cache.type
+        return BACKENDS[self.config.type]
+
+    @property
     def target(self) -> str:
         """Where pushes go, for messages."""
-        c = self.config
-        if c.type == "attic":
-            return f"attic {display_url(c.server or '')} cache {c.name}"
-        if c.type == "cachix":
-            return f"cachix {c.name}"
-        return display_url(c.server or "")
+        return self.backend.target(self.config)
 
 
 def default_substituter(config: CacheConfig) -> str | None:
     """Where to look for narinfos when `cache.substituter` is not set."""
     if config.substituter:
         return config.substituter
-    if config.type == "attic" and config.server and config.name:
-        return f"{config.server.rstrip('/')}/{config.name}"
-    if config.type == "cachix" and config.name:
-        return f"https://{config.name}.cachix.org"
-    if config.type == "nix" and config.server:
-        scheme = urllib.parse.urlsplit(config.server).scheme
-        if scheme in ("http", "https", "file"):
-            return config.server.split("?", 1)[0]
-    return None
+    return BACKENDS[config.type].substituter(config) if config.type is not None else None
 
 
 def open_cache(config: CacheConfig, environ: Mapping[str, str] = os.environ) -> Cache | None:
     """The workspace's cache, or None when ci-nix.yaml configures none."""
     if config.type is None:
         return None
-    if config.type in ("attic", "nix") and not config.server:
-        raise ConfigError(f"cache.type {config.type} needs cache.server (the "
-                          f"{'attic endpoint' if config.type == 'attic' else 'store URL'})")
-    if config.type in ("attic", "cachix") and not config.name:
-        raise ConfigError(f"cache.type {config.type} needs cache.name (the cache to push to)")
+    for key, what in BACKENDS[config.type].needs:
+        if not getattr(config, key):
+            raise ConfigError(f"cache.type {config.type} needs cache.{key} ({what})")
     for key, url in (("cache.server", config.server), ("cache.substituter", config.substituter)):
         if url:
             _check_url(key, url)
@@ -439,12 +508,12 @@ def is_transient(text: str) -> bool:
     return bool(_TRANSIENT.search(text))
 
 
-def push_mode(config: CacheConfig, override: bool | None) -> str:
-    """closure | outputs | none after --push/--no-push."""
+def push_mode(config: CacheConfig, override: bool | None) -> Push:
+    """cache.push after --push/--no-push."""
     if override is False:
-        return "none"
-    if override is True and config.push == "none":
-        return "closure"
+        return Push.NONE
+    if override is True and config.push == Push.NONE:
+        return Push.CLOSURE
     return config.push
 
 
@@ -465,11 +534,11 @@ def push(config: CacheConfig, override: bool | None, jobs: Sequence[Job],
     passed = {(c.flake, c.name, c.system) for c in cases if c.status is Status.PASSED}
     paths = tuple(sorted({path for job in jobs if (job.flake, job.name, job.system) in passed
                           for path in job.out_paths}))
-    if mode == "none" or not paths:
-        why = "push disabled" if mode == "none" else "nothing new to push"
+    if mode == Push.NONE or not paths:
+        why = "push disabled" if mode == Push.NONE else "nothing new to push"
         log.info("cache: %s", why)
         return PushOutcome((), notes=(f"cache: pushed 0 paths ({why})",))
-    if config.token_env and cache.token is None and config.type != "nix":
+    if config.token_env and cache.token is None and cache.backend.uses_token:
         message = (f"${config.token_env} is not set (as in a pull request from a fork): not "
                    f"pushing to {cache.target}")
         if config.required:
@@ -504,22 +573,10 @@ def _failure_case(cache: Cache, message: str, paths: int, elapsed: float = 0.0) 
                                 "run when the cache cannot be filled"))
 
 
-def _push_once(cache: Cache, mode: str, paths: Sequence[str], nix: Nix,
+def _push_once(cache: Cache, mode: Push, paths: Sequence[str], nix: Nix,
                environ: Mapping[str, str], timeout: float) -> None:
-    config = cache.config
     try:
-        if config.type == "attic":
-            assert config.server and config.name
-            result = Attic.from_env(environ).push(config.server, config.name, cache.token, paths,
-                                                  closure=mode == "closure", timeout=timeout)
-        elif config.type == "cachix":
-            assert config.name
-            if mode == "outputs":
-                log.info("cachix always pushes the closure (it has no outputs-only mode)")
-            result = Cachix.from_env(environ).push(config.name, cache.token, paths,
-                                                   timeout=timeout)
-        else:
-            result = _nix_copy(nix, config, paths, timeout)
+        result = cache.backend.push(cache, mode, paths, nix, environ, timeout)
     except ToolError as err:
         if "no answer within" in str(err):
             raise PushError(str(err), transient=True) from None

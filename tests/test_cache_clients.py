@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tomllib
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from httpcache import BinaryCache, narinfo_for
 
 from ci_nix import cache
 from ci_nix.config import CacheConfig
+from ci_nix.errors import ConfigError
 from ci_nix.models import Case, Job, RunReport, Status
 from ci_nix.tools.nix import Nix
 
@@ -224,3 +226,18 @@ def test_transient_classification() -> None:
     assert not cache.is_transient("error: unable to upload 'http://c/nar/x': HTTP error 401")
     assert not cache.is_transient("Error: FileNotFound: The requested cache does not exist.")
     assert not cache.is_transient("error: path '/nix/store/x' is not valid")
+
+
+def test_every_cache_type_has_one_backend_and_its_needs_are_checked() -> None:
+    from ci_nix.config import CacheType
+
+    assert set(cache.BACKENDS) == set(CacheType)
+    for config, message in (
+            (CacheConfig(type=CacheType.ATTIC, name="x"),
+             "cache.type attic needs cache.server (the attic endpoint)"),
+            (CacheConfig(type=CacheType.ATTIC, server="https://a.example"),
+             "cache.type attic needs cache.name (the cache to push to)"),
+            (CacheConfig(type=CacheType.CACHIX), "cache.type cachix needs cache.name"),
+            (CacheConfig(type=CacheType.NIX), "cache.type nix needs cache.server (the store URL)")):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            cache.open_cache(config, {})
