@@ -11,6 +11,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 
 from ci_nix.models import Failure, FailureType, Flake
@@ -51,12 +52,42 @@ def drv_name(drv: str) -> str:
     return short_drv(drv).removesuffix(".drv")
 
 
+class Kind(StrEnum):
+    """What exactly failed: finer than FailureType, and what a hint is chosen by."""
+
+    BUILDER = "builder"
+    SIGNAL = "signal"
+    OOM = "oom"
+    MISSING_ATTRIBUTE = "missing-attribute"
+    UNTRACKED_FILE = "untracked-file"
+    INFINITE_RECURSION = "infinite-recursion"
+    MISSING_FLAKE_OUTPUT = "missing-flake-output"
+    MISSING_STORE_PATH = "missing-store-path"
+    DOWNLOAD = "download"
+    SUBSTITUTION = "substitution"
+    NO_OUTPUT = "no-output"
+    IMPORT_FROM_DERIVATION = "import-from-derivation"
+    HASH_MISMATCH = "hash-mismatch"
+    MAX_SILENT_TIME = "max-silent-time"
+    TIMEOUT = "timeout"
+    SYSTEM_FEATURE = "system-feature"
+    PLATFORM = "platform"
+    DEPENDENCY = "dependency"
+    SUMMARY = "summary"  # "build of ... failed": Nix's recap of failures named before
+    ASSERT = "assert"
+    UNDEFINED_VARIABLE = "undefined-variable"
+    SYNTAX = "syntax"
+    TYPE = "type"
+    THROW = "throw"
+    ERROR = "error"
+
+
 @dataclass(frozen=True)
 class Diagnosis:
     """One failure Nix reported, with every detail the text gives."""
 
     type: FailureType
-    kind: str  # finer than type: builder, signal, oom, missing-attribute, untracked-file, ...
+    kind: Kind
     message: str  # one line
     drv: str | None = None
     exit_code: int | None = None
@@ -95,36 +126,36 @@ class SourceTree:
 # Hints: what to do about the errors people hit most.
 
 HINTS = {
-    "infinite-recursion": (
+    Kind.INFINITE_RECURSION: (
         "a value depends on itself. In NixOS/home-manager modules this is usually `config` used "
         "inside `imports` (imports are resolved before config exists) or a conditional definition "
         "written as `if cfg.enable then { ... } else { }` instead of `lib.mkIf cfg.enable { ... }`;"
         " rerun with --show-trace to see the cycle"),
-    "missing-attribute": (
+    Kind.MISSING_ATTRIBUTE: (
         "check the name for a typo (`nix flake show` lists a flake's outputs). If it comes from a "
         "flake input: the input may be named differently in `inputs`, or pinned through `follows` "
         "to a version without it (`nix flake metadata` shows what is locked)"),
-    "missing-flake-output": (
+    Kind.MISSING_FLAKE_OUTPUT: (
         "the flake has no such output: `nix flake show` lists what it provides; check the "
         "attribute name and the system (x86_64-linux, aarch64-linux, ...)"),
-    "untracked-file": (
+    Kind.UNTRACKED_FILE: (
         "flakes in a git repository see only files git tracks: `git add` the file (or "
         "`git add -N` to track it without staging its content)"),
-    "missing-store-path": (
+    Kind.MISSING_STORE_PATH: (
         "the store path is not in the local store: build it first, or configure a binary cache "
         "that has it (`substituters` and `trusted-public-keys`)"),
-    "oom": (
+    Kind.OOM: (
         "killed by signal 9, usually the kernel's out-of-memory killer: lower parallelism "
         "(`cores`, `max-jobs`, enableParallelBuilding), or give the runner more memory or swap; "
         "`dmesg` on the runner confirms"),
-    "download": (
+    Kind.DOWNLOAD: (
         "a download failed: check the URL and the runner's network or proxy; if a binary cache "
         "is down, `--fallback` builds from source instead"),
-    "substitution": (
+    Kind.SUBSTITUTION: (
         "fetching from the binary cache failed: check the substituter is reachable, or pass "
         "`--fallback` to build from source"),
-    "no-output": "the builder exited successfully but did not create its output path ($out)",
-    "import-from-derivation": (
+    Kind.NO_OUTPUT: "the builder exited successfully but did not create its output path ($out)",
+    Kind.IMPORT_FROM_DERIVATION: (
         "the expression builds a derivation during evaluation (import-from-derivation), which "
         "`allow-import-from-derivation = false` forbids: avoid the IFD, or allow it in nix.conf "
         "(`allow-import-from-derivation = true`)"),
@@ -209,7 +240,7 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
             specified, got = m["specified"], m["got"]
             if name == "hash-mismatch-old":
                 specified, got = f"{m['algo']}:{specified}", f"{m['algo']}:{got}"
-            return Diagnosis(FailureType.HASH_MISMATCH, "hash-mismatch",
+            return Diagnosis(FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH,
                              f"hash mismatch in {short_drv(drv or '')}: got {got}", drv=drv,
                              specified=specified, got=got, hint=_hash_hint(specified, got))
         if name == "cannot-build":
@@ -218,20 +249,21 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
                 return _platform(m["drv"], text)
             if late := re.search(r"timed out after (\d+) seconds( of silence)?", reason):
                 silent = late[2] is not None
-                return Diagnosis(FailureType.TIMEOUT, "max-silent-time" if silent else "timeout",
+                return Diagnosis(FailureType.TIMEOUT,
+                                 Kind.MAX_SILENT_TIME if silent else Kind.TIMEOUT,
                                  f"{short_drv(m['drv'])} {reason}", drv=m["drv"])
             if code := re.search(r"exit code (\d+)", reason):
-                return Diagnosis(FailureType.BUILD, "builder",
+                return Diagnosis(FailureType.BUILD, Kind.BUILDER,
                                  f"builder for {short_drv(m['drv'])} failed with exit code "
                                  f"{code[1]}", drv=m["drv"], exit_code=int(code[1]))
             if "dependenc" in reason:
-                return Diagnosis(FailureType.DEPENDENCY, "dependency",
+                return Diagnosis(FailureType.DEPENDENCY, Kind.DEPENDENCY,
                                  f"{short_drv(m['drv'])}: {reason}", drv=m["drv"])
             return _signal_or_other(m["drv"], reason)
         if name == "builder-exit":
             status = int(m["code"])
             # 137 = 128 + SIGKILL: a shell reporting its child killed, usually by the OOM killer
-            kind, hint = ("oom", HINTS["oom"]) if status == 137 else ("builder", None)
+            kind, hint = (Kind.OOM, HINTS[Kind.OOM]) if status == 137 else (Kind.BUILDER, None)
             return Diagnosis(FailureType.BUILD, kind,
                              f"builder for {short_drv(m['drv'])} failed with exit code {status}",
                              drv=m["drv"], exit_code=status, hint=hint)
@@ -239,9 +271,9 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
             return _signal_or_other(m["drv"], f"killed by signal {m['signal']}"
                                     + (f" ({m['name']})" if m["name"] else ""))
         if name == "no-output":
-            return Diagnosis(FailureType.BUILD, "no-output",
+            return Diagnosis(FailureType.BUILD, Kind.NO_OUTPUT,
                              f"builder for {short_drv(m['drv'])} did not produce its output",
-                             drv=m["drv"], hint=HINTS["no-output"])
+                             drv=m["drv"], hint=HINTS[Kind.NO_OUTPUT])
         if name.startswith("timeout"):
             secs = m["secs"]
             path = groups.get("path") or m["drv"]
@@ -249,12 +281,12 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
             drv = path if path.endswith(".drv") else None
             output = None if drv else path
             if m["silence"]:
-                return Diagnosis(FailureType.TIMEOUT, "max-silent-time",
+                return Diagnosis(FailureType.TIMEOUT, Kind.MAX_SILENT_TIME,
                                  f"{short_drv(path)} printed nothing for {secs} s "
                                  "(max-silent-time)", drv=drv, output=output,
                                  hint="the build printed nothing for too long: raise "
                                  "`max-silent-time`, or make the build print progress")
-            return Diagnosis(FailureType.TIMEOUT, "timeout",
+            return Diagnosis(FailureType.TIMEOUT, Kind.TIMEOUT,
                              f"{short_drv(path)} timed out after {secs} s (timeout)",
                              drv=drv, output=output,
                              hint="the build ran longer than `timeout` allows: raise `timeout` "
@@ -262,18 +294,18 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
         if name == "platform":
             return _platform_diagnosis(m["drv"], m["wanted"], m["features"] or "", m["have"])
         if name.startswith("dependencies"):
-            return Diagnosis(FailureType.DEPENDENCY, "dependency",
+            return Diagnosis(FailureType.DEPENDENCY, Kind.DEPENDENCY,
                              f"{count(int(m['n']), 'dependency')} of {short_drv(m['drv'])} failed "
                              "to build",
                              drv=m["drv"])
         if name.startswith("substitution"):
             drv = groups.get("drv")
             what = short_drv(drv) if drv else m["path"].rsplit("/", 1)[-1]
-            return Diagnosis(FailureType.OTHER, "substitution",
+            return Diagnosis(FailureType.OTHER, Kind.SUBSTITUTION,
                              f"could not substitute {what} from the binary cache", drv=drv,
-                             hint=HINTS["substitution"])
+                             hint=HINTS[Kind.SUBSTITUTION])
         if name == "build-summary":
-            return Diagnosis(FailureType.OTHER, "summary", _one_line(text))
+            return Diagnosis(FailureType.OTHER, Kind.SUMMARY, _one_line(text))
     return None
 
 
@@ -287,7 +319,7 @@ def _platform(drv: str, text: str) -> Diagnosis:
     """Nix 2.29+: "Cannot build '…'. Reason: required system or feature not available"."""
     m = _REQUIRED.search(text)
     if m is None:
-        return Diagnosis(FailureType.PLATFORM, "platform",
+        return Diagnosis(FailureType.PLATFORM, Kind.PLATFORM,
                          f"{short_drv(drv)} needs a system or feature this machine lacks", drv=drv,
                          hint="add a builder that has them (remote `builders`), or leave that "
                          "system out of `systems:` in ci-nix.yaml")
@@ -298,10 +330,10 @@ def _platform_diagnosis(drv: str, wanted: str, features: str, have: str) -> Diag
     features = " ".join(features.split())
     # another system is the first thing to fix; features matter once the system matches
     if wanted != have or not features:
-        return Diagnosis(FailureType.PLATFORM, "platform",
+        return Diagnosis(FailureType.PLATFORM, Kind.PLATFORM,
                          f"{short_drv(drv)} needs {wanted}; this machine is {have}", drv=drv,
                          hint=_platform_hint(wanted, "", have))
-    return Diagnosis(FailureType.PLATFORM, "system-feature",
+    return Diagnosis(FailureType.PLATFORM, Kind.SYSTEM_FEATURE,
                      f"{short_drv(drv)} needs features {{{features}}}; this machine is {have}",
                      drv=drv, hint=_platform_hint(wanted, features, have))
 
@@ -311,10 +343,10 @@ def _signal_or_other(drv: str, reason: str) -> Diagnosis:
     if sig:
         number = int(sig[1])
         oom = number == 9
-        return Diagnosis(FailureType.BUILD, "oom" if oom else "signal",
+        return Diagnosis(FailureType.BUILD, Kind.OOM if oom else Kind.SIGNAL,
                          f"builder for {short_drv(drv)} was {reason}", drv=drv, signal=number,
-                         hint=HINTS["oom"] if oom else None)
-    return Diagnosis(FailureType.BUILD, "builder", f"{short_drv(drv)}: {reason}", drv=drv)
+                         hint=HINTS[Kind.OOM] if oom else None)
+    return Diagnosis(FailureType.BUILD, Kind.BUILDER, f"{short_drv(drv)}: {reason}", drv=drv)
 
 
 @dataclass(frozen=True)
@@ -331,7 +363,7 @@ def build_error(message: str) -> BuildError | None:
     """Classify one Nix error message from a build; None when it names no derivation."""
     found = _build_diagnosis(clean(message))
     named = (found.drv or found.output) if found is not None else None
-    if found is None or named is None or found.kind == "summary":
+    if found is None or named is None or found.kind == Kind.SUMMARY:
         return None
     return BuildError(named, found.type, found.message, found)
 
@@ -468,37 +500,38 @@ def _store_hash(store_path: str) -> str:
     return store_path.removeprefix("/nix/store/").split("-", 1)[0]
 
 
-def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, str, str | None]:
+def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str | None]:
     """(type, kind, hint) for an evaluation error message."""
     trace = "\n".join(lines)
     if "infinite recursion encountered" in trace:
-        return FailureType.EVAL, "infinite-recursion", HINTS["infinite-recursion"]
+        return FailureType.EVAL, Kind.INFINITE_RECURSION, HINTS[Kind.INFINITE_RECURSION]
     if re.search(r"does not provide attribute", message):
         did = re.search(r"Did you mean ([^?]+)\?", trace)
-        hint = HINTS["missing-flake-output"] + (f"; did you mean {did[1].strip()}?" if did else "")
-        return FailureType.EVAL, "missing-flake-output", hint
+        hint = HINTS[Kind.MISSING_FLAKE_OUTPUT] + (
+            f"; did you mean {did[1].strip()}?" if did else "")
+        return FailureType.EVAL, Kind.MISSING_FLAKE_OUTPUT, hint
     if re.search(r"attribute '[^']*' missing", message):
-        return FailureType.EVAL, "missing-attribute", HINTS["missing-attribute"]
+        return FailureType.EVAL, Kind.MISSING_ATTRIBUTE, HINTS[Kind.MISSING_ATTRIBUTE]
     if "hash mismatch" in message:
-        return FailureType.HASH_MISMATCH, "hash-mismatch", None
+        return FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH, None
     if "option 'allow-import-from-derivation' is disabled" in message:
-        return FailureType.EVAL, "import-from-derivation", HINTS["import-from-derivation"]
+        return FailureType.EVAL, Kind.IMPORT_FROM_DERIVATION, HINTS[Kind.IMPORT_FROM_DERIVATION]
     if re.search(r"unable to download|error: Couldn't resolve host|HTTP error \d+|"
                  r"cannot download \S+ from any mirror", message):
-        return FailureType.OTHER, "download", HINTS["download"]
+        return FailureType.OTHER, Kind.DOWNLOAD, HINTS[Kind.DOWNLOAD]
     if re.search(r"assertion .* failed", message) or "condition of the assertion" in trace:
-        return FailureType.EVAL, "assert", None
+        return FailureType.EVAL, Kind.ASSERT, None
     if message.startswith("undefined variable"):
-        return FailureType.EVAL, "undefined-variable", None
+        return FailureType.EVAL, Kind.UNDEFINED_VARIABLE, None
     if message.startswith("syntax error"):
-        return FailureType.EVAL, "syntax", None
+        return FailureType.EVAL, Kind.SYNTAX, None
     if re.search(r"^(?:cannot (?:add|coerce|compare|convert)|value is .* while .* was expected"
                  r"|expected a .* but found)", message):
-        return FailureType.EVAL, "type", None
+        return FailureType.EVAL, Kind.TYPE, None
     # Lix names the frame of a `throw` "… caused by explicit throw"
     if re.search(r"while calling the '(?:throw|abort)' builtin|caused by explicit throw", trace):
-        return FailureType.EVAL, "throw", None
-    return FailureType.EVAL, "error", None
+        return FailureType.EVAL, Kind.THROW, None
+    return FailureType.EVAL, Kind.ERROR, None
 
 
 def diagnose_eval(stderr: str, flake: Flake | None = None,
@@ -514,31 +547,31 @@ def diagnose_eval(stderr: str, flake: Flake | None = None,
         lines.pop()
     if any(line.strip() == "Killed" for line in lines[-3:]) and not any(
             _ERROR_LINE.match(line) for line in lines):
-        return Diagnosis(FailureType.OTHER, "oom", "nix was killed (signal 9) while evaluating",
-                         hint=HINTS["oom"], log=tail(lines))
+        return Diagnosis(FailureType.OTHER, Kind.OOM, "nix was killed (signal 9) while evaluating",
+                         hint=HINTS[Kind.OOM], log=tail(lines))
     at, message = _message(lines)
     built = _build_diagnosis("\n".join(lines[at:]))
-    if built is not None and built.kind != "summary":
+    if built is not None and built.kind != Kind.SUMMARY:
         # a build during evaluation (import-from-derivation, fetchers): same classification
         return replace(built, log=tail(lines))
     kind_type, kind, hint = _eval_kind(message, lines)
-    if kind == "download":
+    if kind == Kind.DOWNLOAD:
         message, hint = _download(message, lines)
     file = line_no = column = None
     missing = _MISSING_PATH.search(message)
     if missing is not None:
         source = _SOURCE.match(missing["path"])
         if source is not None and source["rel"] and source["rel"] != "/":
-            kind, hint = "untracked-file", HINTS["untracked-file"]
+            kind, hint = Kind.UNTRACKED_FILE, HINTS[Kind.UNTRACKED_FILE]
             file = source["rel"].lstrip("/")
             if flake is not None and flake.subdir and not (flake.repo.path / file).exists() \
                     and (flake.path / file).parent.exists():
                 file = f"{flake.subdir}/{file}"
         elif "does not contain a" in message:
-            kind, hint = "untracked-file", HINTS["untracked-file"]
+            kind, hint = Kind.UNTRACKED_FILE, HINTS[Kind.UNTRACKED_FILE]
             file = missing["path"].lstrip("/")
         elif missing["path"].startswith("/nix/store/"):
-            kind, hint = "missing-store-path", HINTS["missing-store-path"]
+            kind, hint = Kind.MISSING_STORE_PATH, HINTS[Kind.MISSING_STORE_PATH]
     if "condition of the assertion" in "\n".join(lines) and "assertion" not in message:
         cond = re.search(r"condition of the assertion '(.*)'", "\n".join(lines))
         message = f"assertion '{cond[1]}' failed: {message}" if cond else message
@@ -582,17 +615,17 @@ def _download(message: str, context: Iterable[str] = ()) -> tuple[str, str]:
                 url = tried["url"] if tried else url
                 reason = curl["reason"].strip() if curl else reason
         if url is None:
-            return message, HINTS["download"]
+            return message, HINTS[Kind.DOWNLOAD]
         return (f"unable to download {url}" + (f": {reason}" if reason else ""),
-                HINTS["download"])
+                HINTS[Kind.DOWNLOAD])
     reason = (m["reason"] or "").replace(" ()", "").strip()
     text = f"unable to download {m['url']}" + (f": {reason}" if reason else "")
-    return text, HINTS["substitution" if _CACHE_URL.search(m["url"]) else "download"]
+    return text, HINTS[Kind.SUBSTITUTION if _CACHE_URL.search(m["url"]) else Kind.DOWNLOAD]
 
 
 def with_failed_download(found: Diagnosis, before: Iterable[str]) -> Diagnosis:
     """A substitution failure naming the URL whose download failed just before it."""
-    if found.kind != "substitution":
+    if found.kind != Kind.SUBSTITUTION:
         return found
     for line in reversed([clean(line) for line in before]):
         if _DOWNLOAD.search(line):
@@ -603,13 +636,13 @@ def with_failed_download(found: Diagnosis, before: Iterable[str]) -> Diagnosis:
 def explained_by_download(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
     """A builder failure whose own log ends in a failed download (builtin:fetchurl, nixpkgs'
     fetchurl) is that download's failure: type other, naming the URL."""
-    if found.kind != "builder":
+    if found.kind != Kind.BUILDER:
         return found
     lines = [clean(line) for line in log][-TAIL_LINES:]
     for line in reversed(lines[-8:]):
         if _DOWNLOAD.search(line) or _MIRRORS.search(line):
             message, hint = _download(line, lines)
-            return replace(found, type=FailureType.OTHER, kind="download", message=message,
+            return replace(found, type=FailureType.OTHER, kind=Kind.DOWNLOAD, message=message,
                            hint=hint)
     return found
 
@@ -751,9 +784,9 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         found = _build_diagnosis(text)
         if found is None:
             found = diagnose_eval(text)
-        if found.kind == "summary":
+        if found.kind == Kind.SUMMARY:
             continue
-        if found.kind == "builder" and download is not None and found.drv is not None:
+        if found.kind == Kind.BUILDER and download is not None and found.drv is not None:
             # builtin:fetchurl reports the download and then its builder's exit: one failure
             others.remove(download)
             found = replace(download, drv=found.drv, exit_code=found.exit_code)
@@ -764,7 +797,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
                 found, reader.logs.get(found.drv) or quoted or before)
             found = with_failed_download(found, before)
         if found.drv is None:
-            if found.kind == "download":
+            if found.kind == Kind.DOWNLOAD:
                 message, hint = _download(found.message, before + block)
                 download = replace(found, message=_one_line(message), hint=hint,
                                    log=tail(before + block))
@@ -798,7 +831,7 @@ def _with_oom_hint(diag: Diagnosis) -> Diagnosis:
     if diag.hint is None and re.search(r"Killed signal terminated program|Out of memory|"
                                        r"out of memory|std::bad_alloc|signal: 9, SIGKILL",
                                        diag.log):
-        return replace(diag, kind="oom", hint=HINTS["oom"])
+        return replace(diag, kind=Kind.OOM, hint=HINTS[Kind.OOM])
     return diag
 
 

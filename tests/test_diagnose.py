@@ -166,3 +166,11 @@ def test_clean_removes_every_terminal_escape(pieces: list[tuple[str, str]]) -> N
     plain = "".join(text for text, _ in pieces)
     drawn = "".join(text + escape for text, escape in pieces)
     assert diagnose.clean(drawn) == diagnose.clean(plain)
+
+
+def test_kinds_are_one_enum() -> None:
+    assert all(isinstance(kind, diagnose.Kind) for kind in diagnose.HINTS)
+    found = diagnose.build_error("error: builder for '/nix/store/rqvki18y6vnm2ibaz1pfdw933ws5nxim-"
+                                 "x-1.0.drv' failed with exit code 2")
+    assert found is not None and found.diagnosis is not None
+    assert found.diagnosis.kind is diagnose.Kind.BUILDER
