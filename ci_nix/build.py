@@ -172,11 +172,12 @@ def build(nix: Nix, jobs: Sequence[Job], *,
     cases = []
     for job in jobs:
         elapsed = buildlog.durations.get(job.drv_path, 0.0)
-        base = dict(flake=job.flake, name=job.name, system=job.system, drv_path=job.drv_path,
-                    time=elapsed, machine=buildlog.machines.get(job.drv_path)
-                    or (nix.remote_store if job.drv_path in buildlog.started else None))
+        passed = Case(flake=job.flake, name=job.name, status=Status.PASSED, system=job.system,
+                      drv_path=job.drv_path, time=elapsed,
+                      machine=buildlog.machines.get(job.drv_path)
+                      or (nix.remote_store if job.drv_path in buildlog.started else None))
         if all(path in valid for path in job.out_paths):
-            cases.append(Case(status=Status.PASSED, **base))  # type: ignore[arg-type]
+            cases.append(passed)
             continue
         own = buildlog.errors.get(job.drv_path)
         failure: Failure | None = None
@@ -201,7 +202,7 @@ def build(nix: Nix, jobs: Sequence[Job], *,
                                   log=buildlog.tail(culprits[0]), drv=job.drv_path,
                                   hint=_hint(first) if first is not None else None)
         if failure is None and cancelled():
-            cases.append(Case(status=Status.SKIPPED, skip_reason="cancelled", **base))  # type: ignore[arg-type]
+            cases.append(replace(passed, status=Status.SKIPPED, skip_reason="cancelled"))
             continue
         if failure is None:
             failure = Failure(type=FailureType.OTHER,
@@ -212,7 +213,7 @@ def build(nix: Nix, jobs: Sequence[Job], *,
                                  nix.platforms)
         if store_down is not None:
             failure = replace(failure, type=FailureType.OTHER, message=store_down)
-        cases.append(Case(status=Status.FAILED, failure=failure, **base))  # type: ignore[arg-type]
+        cases.append(replace(passed, status=Status.FAILED, failure=failure))
     built = tuple(sorted(buildlog.durations))
     # Same words as the summary's totals, so the two lines can be compared.
     status = Counter(case.status for case in cases)
