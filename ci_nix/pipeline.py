@@ -354,14 +354,18 @@ def diff(options: Options, environ: Mapping[str, str] = os.environ) -> changes_m
 
 def _check_writable(options: Options) -> None:
     for path in (options.junit, options.json):
-        if path is None:
-            continue
-        try:
-            with open(path, "a"):
-                pass
-        except OSError as err:
-            raise CiNixError(f"cannot write report {path}: {err.strerror}; choose a writable "
-                             "path") from None
+        if path is not None:
+            check_writable(path)
+
+
+def check_writable(path: Path) -> None:
+    """Fail now, before any work, when a report could not be written to path."""
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as err:
+        raise CiNixError(f"cannot write report {path}: {err.strerror}; choose a writable "
+                         "path") from None
 
 
 def write_reports(report: RunReport, options: Options, environ: Mapping[str, str],

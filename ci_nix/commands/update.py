@@ -7,7 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
-from ci_nix import bots, detect, update, verify, workspace
+from ci_nix import bots, detect, pipeline, update, verify, workspace
 from ci_nix.commands.common import (
     INTERRUPTED,
     TOOL_ERROR,
@@ -72,7 +72,7 @@ def _is_bots_file(path: Path) -> bool:
 def handle(args: argparse.Namespace) -> int:
     """Run the update; with --junit the report is written whatever happens, like `run`'s."""
     if args.junit is not None:
-        _check_writable(args.junit)
+        pipeline.check_writable(args.junit)
     git = Git.from_env()
     nix = Nix.from_env().with_options(nix_options(args), args.eval_store)
     bots_file = args.config is not None and _is_bots_file(args.config)
@@ -86,15 +86,6 @@ def handle(args: argparse.Namespace) -> int:
     if args.junit is not None:
         _write_junit(args.junit, results)
     return 1 if any(result.failed for result in results) else 0
-
-
-def _check_writable(path: Path) -> None:
-    try:
-        with open(path, "a"):
-            pass
-    except OSError as err:
-        raise CiNixError(f"cannot write report {path}: {err.strerror}; choose a writable "
-                         "path") from None
 
 
 def _write_junit(path: Path, results: list[bots.RepoResult]) -> None:
