@@ -35,7 +35,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "--config bots.yaml runs this for many repos, upstream flakes first.",
         exit_codes((0, "the merge request is up to date (opened, updated or closed), or the "
                     "dry run printed what would move"),
-                   (1, "with a bots.yaml: at least one repo failed (the others were updated)"),
+                   (1, "with a bots.yaml: at least one repo failed (the others were updated); "
+                       "with --verify: an input was held back or an attribute fails"),
                    (2, TOOL_ERROR + "; a forge or git push that fails"),
                    (130, INTERRUPTED)))
     add_path(cmd)
