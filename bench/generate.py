@@ -16,12 +16,13 @@ last three abort a whole evaluation, which is what makes ci-nix bisect.
 
 Heavy hosts (`--hosts N`): instead, one flake `fleet` with N NixOS-like `nixosConfigurations`.
 Each host imports a shared file (a table every host reads: the cost every Nix process pays
-once, like nixpkgs) and then pays its own CPU (`--host-work`, about a second at the default) and
-memory (`--host-mb`, a string that stays reachable from its configuration, as a real host's
-evaluated modules do). `--broken-host missing` makes the second host read a missing attribute
-(an error tryEval cannot catch), `--broken-host forever` makes it never finish.
+once, like nixpkgs) and then pays its own memory and CPU (`--host-mb`: about a second for the
+default 256 MB of small values that stay reachable from its configuration, as a real host's
+evaluated modules do; `--host-work` adds CPU only). `--broken-host missing` makes the second
+host read a missing attribute (an error tryEval cannot catch), `--broken-host forever` makes it
+never finish.
 
-    python3 bench/generate.py DEST --hosts 8 [--host-mb 256] [--host-work 1000]
+    python3 bench/generate.py DEST --hosts 8 [--host-mb 256] [--host-work 0]
 """
 
 from __future__ import annotations
@@ -265,11 +266,11 @@ in { inherit table; size = builtins.length (builtins.attrNames table); }
 """
 
 _HOST_NIX = """# one NixOS-like host: { config.system.build.toplevel; config.nixpkgs.hostPlatform; }
-{ shared, name, nonce, doublings, work, broken ? null }:
+{ shared, name, nonce, values, work, broken ? null }:
 let
-  # memory: a string of about 2^doublings bytes that stays reachable through `config`
-  blob = builtins.foldl' (s: _: s + s) "${name}-" (builtins.genList (i: i) doublings);
-  # CPU: work x 1000 additions, in bounded memory
+  # memory and CPU: many small values (as a module system makes), reachable through `config`
+  data = builtins.genList (i: { v = i; n = name; }) values;
+  # more CPU: work x 1000 additions, in bounded memory
   spin = builtins.foldl' (a: i: a + builtins.foldl' (b: j: b + j) 0 (builtins.genList (x: x) 1000))
     0 (builtins.genList (x: x) work);
   extra = if broken == "missing" then shared.table.does-not-exist
@@ -281,7 +282,7 @@ let
     system = "x86_64-linux";
     builder = "/bin/sh";
     args = [ "-c" "echo ${nonce} > $out" ];
-    blobLength = builtins.stringLength blob;
+    values = builtins.deepSeq data (builtins.length data);
     spin = spin + extra;
     shared = shared.size + shared.table.o7;
   };
@@ -289,21 +290,16 @@ in {
   config = {
     nixpkgs.hostPlatform = "x86_64-linux";
     system.build.toplevel = toplevel;
-    inherit blob;
+    inherit data;
   };
 }
 """
 
 
-def host_mb_doublings(megabytes: int) -> int:
-    """Doublings of a 4-byte seed that give about `megabytes` MiB (at least 1 KiB)."""
-    size, doublings = 4, 0
-    while size * 2 <= megabytes * 1024 * 1024 or size < 1024:
-        size, doublings = size * 2, doublings + 1
-    return doublings
+VALUES_PER_MB = 4000  # small attribute sets per MiB of a host's memory (Nix 2.8, measured)
 
 
-def generate_fleet(dest: Path, hosts: int = 8, *, host_mb: int = 256, host_work: int = 1000,
+def generate_fleet(dest: Path, hosts: int = 8, *, host_mb: int = 256, host_work: int = 0,
                    shared: int = 300_000, broken: str | None = None,
                    nonce: str | None = None) -> Generated:
     """One flake `fleet` with `hosts` heavy nixosConfigurations (h00, h01, ...); with
@@ -322,7 +318,7 @@ def generate_fleet(dest: Path, hosts: int = 8, *, host_mb: int = 256, host_work:
     (repo / "host.nix").write_text(_HOST_NIX)
     entries = "\n".join(
         f'      {name} = import ./host.nix {{ inherit shared nonce; name = "{name}"; '
-        f'doublings = {host_mb_doublings(host_mb)}; work = {host_work}; '
+        f'values = {host_mb * VALUES_PER_MB}; work = {host_work}; '
         + (f'broken = "{broken}"; ' if name == bad else "") + "};"
         for name in names)
     (repo / "flake.nix").write_text(f"""{{
@@ -361,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hosts", type=int,
                         help="instead: one flake of this many heavy nixosConfigurations")
     parser.add_argument("--host-mb", type=int, default=256, help="memory each host keeps")
-    parser.add_argument("--host-work", type=int, default=1000, help="CPU each host costs")
+    parser.add_argument("--host-work", type=int, default=0, help="extra CPU per host")
     parser.add_argument("--broken-host", choices=("missing", "forever"))
     args = parser.parse_args(argv)
     if args.dest.exists():

@@ -88,12 +88,15 @@ def test_a_never_ending_attribute_times_out_and_the_others_pass(tmp_path: Path, 
 
 
 @pytest.mark.nix
-@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_a_signal_stops_every_worker(tmp_path: Path, nix_bin: str, signum: int,
-                                     code: int) -> None:
+@pytest.mark.parametrize("command, signum, code", [
+    (("matrix", "--all"), signal.SIGTERM, 143), (("matrix", "--all"), signal.SIGINT, 130),
+    (("run", "--all"), signal.SIGTERM, 143), (("diff", "--all", "--base", "HEAD"), signal.SIGTERM,
+                                             143)])
+def test_a_signal_stops_every_worker(tmp_path: Path, nix_bin: str, command: tuple[str, ...],
+                                     signum: int, code: int) -> None:
     repo = flake_repo(tmp_path / "repo", flake_text(
         {"a": FOREVER, "b": FOREVER, "c": FOREVER}, os.urandom(4).hex()))
-    child = subprocess.Popen([sys.executable, "-m", "ci_nix", "matrix", "--all", str(repo),
+    child = subprocess.Popen([sys.executable, "-m", "ci_nix", *command, str(repo),
                               "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
     try:
