@@ -226,3 +226,60 @@ def test_proc_stat_garbage_raises_value_errors_only(text: str) -> None:
         proc.parse_stat(text)
     except (ValueError, IndexError):
         pass
+
+
+@pytest.mark.nix
+def test_hosts_read_from_fresh_outputs_have_nix_own_drv_paths(tmp_path: Path,
+                                                              nix_bin: str) -> None:
+    """Each NixOS host is evaluated from a fresh call of the flake's outputs (so a finished one
+    is garbage): the derivations must be exactly those Nix itself gives, `self` included."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench import generate
+
+    fleet = generate.generate_fleet(tmp_path / "ws", 3, host_mb=1, broken="missing")
+    flake = fleet.root / "fleet"
+    text = (flake / "flake.nix").read_text()  # a host that reads its own flake through self
+    text = text.replace("    nixosConfigurations = {\n", "    nixosConfigurations = {\n"
+                        "      self-ref = self.nixosConfigurations.h00 // { config = "
+                        "self.nixosConfigurations.h00.config // { system.build.toplevel = "
+                        "self.nixosConfigurations.h00.config.system.build.toplevel; }; };\n")
+    (flake / "flake.nix").write_text(text)
+    subprocess.run(["git", "-C", str(flake), "-c", "user.name=t", "-c", "user.email=t@e",
+                    "commit", "-qam", "self"], check=True)
+    ws = load(fleet.root, Git.from_env())
+    selection = evaluate.Selection(systems=(X86,), outputs=ws.config.outputs)
+    [result] = evaluate.evaluate(Nix.from_env(), [Target(ws.flakes[0])], selection, workers=2)
+    assert [c.name for c in result.cases] == ["nixosConfigurations.h01"]  # the missing one
+    nix = Nix.from_env()
+    for job in result.jobs:
+        bare = nix.check(["eval", "--raw", f"git+file://{flake}#{job.name}.config.system.build"
+                          ".toplevel.drvPath"], "bare eval")
+        assert job.drv_path == bare.strip() and job.system == X86, job
+    assert {j.name for j in result.jobs} == {"nixosConfigurations.h00",
+                                             "nixosConfigurations.h02",
+                                             "nixosConfigurations.self-ref"}
+
+
+@pytest.mark.nix
+def test_hosts_of_a_flake_in_a_subdirectory(tmp_path: Path, nix_bin: str) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench import generate
+
+    fleet = generate.generate_fleet(tmp_path / "gen", 2, host_mb=1)
+    repo = tmp_path / "mono"
+    (repo / "hosts").mkdir(parents=True)
+    for name in ("flake.nix", "shared.nix", "host.nix"):
+        (repo / "hosts" / name).write_text((fleet.root / "fleet" / name).read_text())
+    (repo / "README").write_text("hosts live in hosts/\n")
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@e",
+                                                   "commit", "-qm", "hosts"]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True)
+    ws = load(repo, Git.from_env())
+    [flake] = ws.flakes
+    assert flake.subdir == "hosts"
+    selection = evaluate.Selection(systems=(X86,), outputs=ws.config.outputs)
+    [result] = evaluate.evaluate(Nix.from_env(), [Target(flake)], selection)
+    assert not result.cases, result.cases
+    bare = Nix.from_env().check(["eval", "--raw", f"{flake.ref}#nixosConfigurations.h01.config"
+                                 ".system.build.toplevel.drvPath"], "bare eval").strip()
+    assert {j.name: j.drv_path for j in result.jobs}["nixosConfigurations.h01"] == bare
