@@ -69,6 +69,8 @@ class RetryPolicy:
     # One push attempt: big closures take a while, but a cache that stopped answering must not
     # use up the whole budget in the first attempt.
     push_timeout: float = 600.0
+    # How to wait between attempts: proc.sleep ends at once on cancellation; tests record.
+    sleep: Callable[[float], None] = field(default=proc.sleep, compare=False, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RetryPolicy:
@@ -112,7 +114,7 @@ class RetryPolicy:
             wait=tenacity.wait_random_exponential(multiplier=self.base, max=self.max_wait),
             retry=tenacity.retry_if_exception(
                 lambda err: transient(err) and proc.cancelled() is None),
-            before_sleep=log_retry, sleep=proc.sleep, reraise=True)
+            before_sleep=log_retry, sleep=self.sleep, reraise=True)
         return retrying(lambda: attempt(max(1.0, self.total - (time.monotonic() - start))))
 
 

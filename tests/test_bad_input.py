@@ -12,9 +12,14 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import flake_repo
+
+from ci_nix import config
+from ci_nix.errors import ConfigError
+from ci_nix.schema import Record
 
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
@@ -257,8 +262,28 @@ def test_bad_input(name: str, fixture_ws: Path, tmp_path: Path, cli) -> None:
         assert errors, "the JUnit report names the problem"
 
 
-def test_corpus_is_large_enough() -> None:
-    assert len(CASES) + len(EXTRA_CASES) >= 30
+def _settings_of(record: Record[Any], prefix: str = "") -> list[str]:
+    keys = []
+    for key, (_, spec) in record.settings.items():
+        keys.append(prefix + key)
+        if isinstance(spec.schema, Record):
+            keys += _settings_of(spec.schema, f"{prefix}{key}.")
+    return keys
+
+
+@pytest.mark.parametrize("key", _settings_of(Record(config.Config)))
+def test_every_setting_rejects_a_value_of_the_wrong_shape(tmp_path: Path, key: str) -> None:
+    # Read from the schema, so a key added tomorrow is covered too: a nested list where each
+    # setting wants a scalar, a list of scalars or a mapping is a one-line error naming it.
+    *outer, last = key.split(".")
+    text = "".join(f"{'  ' * i}{part}:\n" for i, part in enumerate(outer))
+    text += f"{'  ' * len(outer)}{last}: [[[]]]\n"
+    file = tmp_path / "ci-nix.yaml"
+    file.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        config.load(file)
+    message = str(err.value)
+    assert message.startswith(f"{file}:{len(outer) + 1}: '{key}") and "\n" not in message
 
 
 # Cases that need their own flakes rather than the fixture workspace.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -84,12 +85,16 @@ def test_http_query_reports_each_path_in_one_batch() -> None:
 
 
 def test_http_query_retries_server_errors_then_answers() -> None:
+    waits: list[float] = []
+    policy = dataclasses.replace(cache.RetryPolicy(), sleep=waits.append)  # the real backoff
     with BinaryCache() as server:
         server.files["/" + cache.narinfo_name(OUT)] = narinfo(OUT)
         server.fail("500", methods=["GET"], times=2)
-        answer = cache.query(server.url, [OUT], policy=cache.RetryPolicy.from_env(FAST))
+        answer = cache.query(server.url, [OUT], policy=policy)
         assert answer.cached == {OUT}
         assert [r.status for r in server.requests] == [500, 500, 200]
+    # two waits, with full jitter under base * 2^n, and none of them spent for real
+    assert len(waits) == 2 and 0 <= waits[0] <= 2.0 and 0 <= waits[1] <= 4.0
 
 
 @pytest.mark.parametrize("mode", ["500", "hang", "close"])
