@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 from pathlib import Path
-from typing import TypedDict
+from typing import TypeAlias, TypedDict
 
 EXIT_CODES = """exit codes:
   0    every attribute passed (or there was nothing to do)
@@ -55,10 +55,14 @@ def add_selection(parser: argparse.ArgumentParser, *, system_help: str | None = 
                         "hosts#nixosConfigurations.web (repeatable; what one matrix job runs)")
 
 
-def subparser(commands: argparse._SubParsersAction,  # type: ignore[type-arg]
-              name: str, help: str, description: str,
+# argparse has no public name for what add_subparsers() returns; this is the one place that
+# spells it.
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def subparser(commands: Subcommands, name: str, help: str, description: str,
               epilog: str = EXIT_CODES) -> argparse.ArgumentParser:
-    return commands.add_parser(name, help=help, description=description, epilog=epilog,  # type: ignore[no-any-return]
+    return commands.add_parser(name, help=help, description=description, epilog=epilog,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
 
 

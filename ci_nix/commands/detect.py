@@ -13,6 +13,7 @@ from ci_nix import workspace as workspace_mod
 from ci_nix.commands.common import (
     INTERRUPTED,
     TOOL_ERROR,
+    Subcommands,
     add_common,
     add_selection,
     exit_codes,
@@ -24,7 +25,7 @@ from ci_nix.tools.git import Git
 from ci_nix.workspace import Workspace
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: Subcommands) -> None:
     parser = subparser(
         commands, "detect", "list the flakes a change affects, and why",
         "List the flakes the change from --base to --head affects (base and head default to the "

@@ -13,6 +13,7 @@ from pathlib import Path
 from ci_nix import pipeline
 from ci_nix.changes import Change, Comparison
 from ci_nix.commands.common import (
+    Subcommands,
     add_common,
     add_eval_options,
     add_nix_options,
@@ -27,7 +28,7 @@ from ci_nix.report import changes as writers
 log = logging.getLogger(__name__)
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: Subcommands) -> None:
     parser = subparser(
         commands, "diff", "what the change does per attribute vs the base, without building",
         "Evaluate the affected attributes at the head and at the base (the merge-base of "

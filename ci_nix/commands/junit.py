@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ci_nix import diagnose
-from ci_nix.commands.common import INTERRUPTED, exit_codes, subparser
+from ci_nix.commands.common import INTERRUPTED, Subcommands, exit_codes, subparser
 from ci_nix.errors import CiNixError
 from ci_nix.models import Case, FailureType, RunReport, Status
 from ci_nix.report import junit, text
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: Subcommands) -> None:
     parser = subparser(
         commands, "junit", "JUnit XML from a captured Nix log",
         "Read logs of `nix build ... 2>&1` (plain text or --log-format internal-json, any Nix "

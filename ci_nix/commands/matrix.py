@@ -14,6 +14,7 @@ from ci_nix import matrix, pipeline
 from ci_nix.commands.common import (
     INTERRUPTED,
     TOOL_ERROR,
+    Subcommands,
     add_common,
     add_eval_options,
     add_nix_options,
@@ -28,7 +29,7 @@ from ci_nix.report import matrix as writers
 from ci_nix.words import count
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: Subcommands) -> None:
     parser = subparser(
         commands, "matrix", "the jobs `run` would build, for fan-out over CI runners",
         "Evaluate the affected flakes (every flake with --all) and print one entry per "

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ci_nix import pipeline
 from ci_nix.commands.common import (
+    Subcommands,
     add_common,
     add_eval_options,
     add_nix_options,
@@ -19,7 +20,7 @@ from ci_nix.commands.common import (
 from ci_nix.mask import mask
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: Subcommands) -> None:
     run = subparser(
         commands, "run", "detect, evaluate, skip cached, build, push, report",
         "Evaluate and build the affected flakes of a workspace (every flake with --all) in one "

@@ -11,6 +11,7 @@ from ci_nix import bots, detect, pipeline, update, verify, workspace
 from ci_nix.commands.common import (
     INTERRUPTED,
     TOOL_ERROR,
+    Subcommands,
     add_nix_options,
     add_path,
     exit_codes,
@@ -26,7 +27,7 @@ from ci_nix.tools.nix import Nix
 from ci_nix.words import count
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: Subcommands) -> None:
     cmd = subparser(
         commands, "update", "update flake inputs, open/update the MR/PR",
         "Update the flake inputs of this repo (all, or those named with --input), commit the "
