@@ -9,6 +9,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -97,6 +98,13 @@ def run_cli(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | No
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+class Cli(Protocol):
+    """The `cli` fixture: run_cli's signature."""
+
+    def __call__(self, *args: str | Path, cwd: Path | None = None,
+                 env: dict[str, str] | None = None, timeout: float = 600) -> CliResult: ...
+
+
 @pytest.fixture
-def cli():
+def cli() -> Cli:
     return run_cli

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import flake_repo
+from conftest import Cli, flake_repo
 
 from ci_nix import config
 from ci_nix.errors import ConfigError
@@ -237,7 +237,7 @@ CASES: dict[str, Case] = {
 
 @pytest.mark.nix
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_bad_input(name: str, fixture_ws: Path, tmp_path: Path, cli) -> None:
+def test_bad_input(name: str, fixture_ws: Path, tmp_path: Path, cli: Cli) -> None:
     case = CASES[name]
     argv, env = case.prepare(fixture_ws, tmp_path)
     junit = tmp_path / "report.xml"
@@ -293,7 +293,7 @@ EXTRA_CASES = ("space-and-unicode-path", "shell-metacharacter-attr", "detached-h
 
 
 @pytest.mark.nix
-def test_workspace_path_with_spaces_and_unicode(tmp_path: Path, nix_bin: str, cli) -> None:
+def test_workspace_path_with_spaces_and_unicode(tmp_path: Path, nix_bin: str, cli: Cli) -> None:
     import make_workspace
 
     ws = make_workspace.make(tmp_path / "my wörk space ✓")
@@ -305,7 +305,7 @@ def test_workspace_path_with_spaces_and_unicode(tmp_path: Path, nix_bin: str, cl
 
 
 @pytest.mark.nix
-def test_attribute_names_never_reach_a_shell(tmp_path: Path, nix_bin: str, cli) -> None:
+def test_attribute_names_never_reach_a_shell(tmp_path: Path, nix_bin: str, cli: Cli) -> None:
     flake = ("{ outputs = { self }: { packages.x86_64-linux = { "
              + '"a b;$(touch pwned)\'\\"" = ' + derivation("odd", "echo ok > $out")
              + "; }; }; }")
@@ -320,7 +320,7 @@ def test_attribute_names_never_reach_a_shell(tmp_path: Path, nix_bin: str, cli) 
 
 
 @pytest.mark.nix
-def test_detached_head_builds(tmp_path: Path, nix_bin: str, cli) -> None:
+def test_detached_head_builds(tmp_path: Path, nix_bin: str, cli: Cli) -> None:
     repo = flake_repo(tmp_path / "repo", "{ outputs = { self }: { packages.x86_64-linux.a = "
                           + derivation("a", "echo a > $out") + "; }; }")
     git(repo, "checkout", "-q", "--detach")
@@ -329,7 +329,7 @@ def test_detached_head_builds(tmp_path: Path, nix_bin: str, cli) -> None:
 
 
 @pytest.mark.nix
-def test_huge_log_line_is_bounded(tmp_path: Path, nix_bin: str, cli) -> None:
+def test_huge_log_line_is_bounded(tmp_path: Path, nix_bin: str, cli: Cli) -> None:
     script = "dd if=/dev/zero bs=1M count=20 2>/dev/null | tr -c x x; echo; exit 1"
     repo = flake_repo(tmp_path / "repo", "{ outputs = { self }: { packages.x86_64-linux.big = "
                           + derivation("big", script) + "; }; }")
@@ -352,7 +352,7 @@ HOST_WITHOUT_PLATFORM = """{ outputs = { self }: {
 
 
 @pytest.mark.nix
-def test_host_system_comes_from_its_toplevel(tmp_path: Path, nix_bin: str, cli) -> None:
+def test_host_system_comes_from_its_toplevel(tmp_path: Path, nix_bin: str, cli: Cli) -> None:
     flake = HOST_WITHOUT_PLATFORM % (derivation("plain", "mkdir $out"),
                                      derivation("nowhere", "mkdir $out"))
     repo = flake_repo(tmp_path / "repo", flake)
@@ -384,7 +384,7 @@ def cached_repo(tmp_path: Path, url: str, *extra_cache_keys: str) -> Path:
 
 @pytest.mark.nix
 @pytest.mark.parametrize("body", [b"<html>Welcome to nginx!</html>", b"StorePath: \n", b""])
-def test_a_cache_answering_garbage_is_not_a_cache_hit(tmp_path: Path, nix_bin: str, cli,
+def test_a_cache_answering_garbage_is_not_a_cache_hit(tmp_path: Path, nix_bin: str, cli: Cli,
                                                        body: bytes) -> None:
     from httpcache import answering
 
@@ -400,7 +400,7 @@ def test_a_cache_answering_garbage_is_not_a_cache_hit(tmp_path: Path, nix_bin: s
 
 @pytest.mark.nix
 def test_a_pasted_token_with_a_trailing_newline_works_and_never_shows(
-        tmp_path: Path, nix_bin: str, cli) -> None:
+        tmp_path: Path, nix_bin: str, cli: Cli) -> None:
     from httpcache import answering
 
     seen: list[str] = []
@@ -464,7 +464,7 @@ def test_sigterm_while_the_cache_stalls_stops_within_seconds(tmp_path: Path, nix
 
 @pytest.mark.nix
 def test_a_full_disk_under_the_report_is_one_line_and_the_rest_is_written(
-        fixture_ws: Path, tmp_path: Path, cli) -> None:
+        fixture_ws: Path, tmp_path: Path, cli: Cli) -> None:
     # /dev/full opens for writing (so the up-front check passes) and every write fails ENOSPC
     result = cli("run", fixture_ws, "--only", "modules#packages.x86_64-linux.greeting",
                  "--junit", "/dev/full", "--json", tmp_path / "r.json")
@@ -545,7 +545,7 @@ def test_sigterm_during_evaluation_stops_within_seconds_and_says_what_was_not_do
 
 # --- two runs at once ------------------------------------------------------------------------
 
-def test_a_report_is_replaced_whole_never_rewritten_in_place(tmp_path: Path, cli) -> None:
+def test_a_report_is_replaced_whole_never_rewritten_in_place(tmp_path: Path, cli: Cli) -> None:
     """Two runs writing one --junit path (or CI reading it meanwhile) must never see a mix of
     two reports: the file is replaced by a complete copy, so an open reader keeps the old one."""
     junit = tmp_path / "r.xml"
@@ -628,7 +628,7 @@ def test_a_logged_traceback_is_masked_too() -> None:
 
 
 @pytest.mark.nix
-def test_a_password_in_the_cache_url_never_shows(tmp_path: Path, nix_bin: str, cli) -> None:
+def test_a_password_in_the_cache_url_never_shows(tmp_path: Path, nix_bin: str, cli: Cli) -> None:
     from httpcache import BinaryCache
 
     with BinaryCache() as server:
@@ -645,7 +645,8 @@ def test_a_password_in_the_cache_url_never_shows(tmp_path: Path, nix_bin: str, c
 
 
 @pytest.mark.parametrize("payload", ["[" * 100_000, "\udcff", "null", '{"pull_request": 7}'])
-def test_a_strange_github_event_payload_means_no_base(tmp_path: Path, cli, payload: str) -> None:
+def test_a_strange_github_event_payload_means_no_base(tmp_path: Path, cli: Cli,
+                                                      payload: str) -> None:
     repo = flake_repo(tmp_path / "repo", "{ outputs = { self }: { }; }")
     event = tmp_path / "event.json"
     event.write_bytes(payload.encode("utf-8", "surrogateescape"))

@@ -6,7 +6,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conftest import flake_repo
+from conftest import Cli, flake_repo
 
 # Several builds failing at once under --keep-going: Nix 2.8 prints "builder for … failed" for
 # only one of them, and names none of the others anywhere.
@@ -45,7 +45,7 @@ def failures(junit: Path) -> dict[str, ET.Element]:
 
 
 def test_every_failed_build_is_a_build_failure_with_its_own_log(
-        tmp_path: Path, nix_bin: str, cli) -> None:
+        tmp_path: Path, nix_bin: str, cli: Cli) -> None:
     repo = flake_repo(tmp_path / "several", SEVERAL_FAILING.replace("@NONCE@", uuid.uuid4().hex))
     junit = tmp_path / "junit.xml"
     result = cli("run", "--all", "--no-push", "--junit", junit, cwd=repo)
@@ -92,7 +92,7 @@ FETCH_FAILS = """{
 """
 
 
-def test_a_failed_download_is_other_with_its_url(tmp_path: Path, nix_bin: str, cli) -> None:
+def test_a_failed_download_is_other_with_its_url(tmp_path: Path, nix_bin: str, cli: Cli) -> None:
     repo = flake_repo(tmp_path / "fetch", FETCH_FAILS.replace("@NONCE@", uuid.uuid4().hex))
     junit = tmp_path / "junit.xml"
     result = cli("run", "--all", "--no-push", "--junit", junit, cwd=repo,
@@ -129,7 +129,7 @@ HASH_MISMATCH = """{
 
 
 def test_a_dependency_with_a_hash_mismatch_is_a_dependency_failure_saying_so(
-        tmp_path: Path, nix_bin: str, cli) -> None:
+        tmp_path: Path, nix_bin: str, cli: Cli) -> None:
     repo = flake_repo(tmp_path / "hash", HASH_MISMATCH.replace("@NONCE@", uuid.uuid4().hex[:8]))
     junit = tmp_path / "junit.xml"
     result = cli("run", "--all", "--no-push", "--junit", junit, cwd=repo)

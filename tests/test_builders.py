@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import flake_repo
+from conftest import Cli, flake_repo
 
 pytestmark = pytest.mark.nix
 
@@ -34,7 +34,7 @@ def _repo(tmp_path: Path) -> Path:
     return flake_repo(tmp_path / "repo", FLAKE.replace("NONCE", uuid.uuid4().hex))
 
 
-def test_matrix_counts_builder_systems_as_buildable(tmp_path: Path, nix_bin: str, cli) -> None:
+def test_matrix_counts_builder_systems_as_buildable(tmp_path: Path, nix_bin: str, cli: Cli) -> None:
     repo = _repo(tmp_path)
     args = ("matrix", "--all", repo, "--system", ARM, "--format", "json")
     without = json.loads(cli(*args).stdout)
@@ -58,7 +58,7 @@ def test_matrix_counts_builder_systems_as_buildable(tmp_path: Path, nix_bin: str
     assert "ghp_notforthematrix" not in result.stdout
 
 
-def test_a_builder_that_is_down_fails_by_name(tmp_path: Path, nix_bin: str, cli) -> None:
+def test_a_builder_that_is_down_fails_by_name(tmp_path: Path, nix_bin: str, cli: Cli) -> None:
     repo, junit = _repo(tmp_path), tmp_path / "junit.xml"
     skipped = cli("run", "--all", repo, "--system", ARM, "--junit", junit)
     assert skipped.returncode == 0, skipped.stderr
@@ -77,7 +77,7 @@ def test_a_builder_that_is_down_fails_by_name(tmp_path: Path, nix_bin: str, cli)
 
 
 def test_a_remote_store_that_is_down_fails_each_attribute_by_name(tmp_path: Path, nix_bin: str,
-                                                                  cli) -> None:
+                                                                  cli: Cli) -> None:
     repo, junit = _repo(tmp_path), tmp_path / "junit.xml"
     store = "ssh-ng://nobody@builder.invalid"
     result = cli("run", "--all", repo, "--junit", junit, "--store", store, "--eval-store", "auto")

@@ -126,7 +126,8 @@ def test_default_substituters() -> None:
 
 # --- attic -------------------------------------------------------------------------------------
 
-def test_attic_push_exact_call_token_only_in_private_config(record: Path, caplog) -> None:
+def test_attic_push_exact_call_token_only_in_private_config(
+        record: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     jobs, cases = jobs_and_cases((OUT, DEV), (OTHER,), failed=1)
     outcome = cache.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
@@ -155,7 +156,8 @@ def test_attic_outputs_mode_and_long_lists_use_flags(record: Path) -> None:
     assert call["stdin"].splitlines() == sorted(many)
 
 
-def test_attic_transient_failures_are_retried_and_logged(record: Path, caplog, monkeypatch) -> None:
+def test_attic_transient_failures_are_retried_and_logged(
+        record: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     jobs, cases = jobs_and_cases((OUT,))
     fake_fails(monkeypatch, 2, "Error: error sending request for url (https://attic.example.com"
                "/_api/v1/cache-config/infra): connection error: Connection reset by peer")
@@ -166,7 +168,8 @@ def test_attic_transient_failures_are_retried_and_logged(record: Path, caplog, m
     assert "pushed 1 path " in outcome.notes[0]
 
 
-def test_attic_gives_up_after_bounded_attempts_and_reports(record: Path, monkeypatch) -> None:
+def test_attic_gives_up_after_bounded_attempts_and_reports(
+        record: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     jobs, cases = jobs_and_cases((OUT,))
     fake_fails(monkeypatch, 99, "Error: HTTP 502 Bad Gateway")
     outcome = cache.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
@@ -182,7 +185,8 @@ def test_attic_gives_up_after_bounded_attempts_and_reports(record: Path, monkeyp
     assert RunReport(suites=("modules",), cases=(*cases, *outcome.cases)).exit_code == 1
 
 
-def test_attic_permanent_failure_is_not_retried(record: Path, monkeypatch) -> None:
+def test_attic_permanent_failure_is_not_retried(
+        record: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     jobs, cases = jobs_and_cases((OUT,))
     fake_fails(monkeypatch, 99, f"Error: Unauthorized: token {TOKEN} rejected (401)")
     outcome = cache.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
@@ -206,7 +210,8 @@ def test_no_push_and_missing_token(record: Path) -> None:
 
 # --- cachix ------------------------------------------------------------------------------------
 
-def test_cachix_push_token_in_environment_and_retry(record: Path, caplog, monkeypatch) -> None:
+def test_cachix_push_token_in_environment_and_retry(
+        record: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     jobs, cases = jobs_and_cases((OUT, DEV))
     fake_fails(monkeypatch, 1, "cachix: HttpExceptionRequest Request "
                "{ host = \"mycache.cachix.org\""

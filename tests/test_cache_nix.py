@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import NIX_CONFIG
+from conftest import NIX_CONFIG, Cli
 from httpcache import BinaryCache, narinfo_for
 
 from ci_nix import cache
@@ -53,7 +53,7 @@ def outputs_of(nix_bin: str, drvs: list[str]) -> list[str]:
 
 
 def test_second_run_with_filled_cache_builds_and_pushes_nothing(
-        fixture_ws: Path, tmp_path: Path, cli, nix_bin: str) -> None:
+        fixture_ws: Path, tmp_path: Path, cli: Cli, nix_bin: str) -> None:
     key = tmp_path / "cache.key"
     key.write_text(nix(nix_bin, "key", "generate-secret", "--key-name", "ci-nix-test-1"))
     with BinaryCache() as server:
@@ -86,7 +86,7 @@ def test_second_run_with_filled_cache_builds_and_pushes_nothing(
 
 
 def test_failing_cache_mid_push_is_retried_then_reported(
-        fixture_ws: Path, tmp_path: Path, cli) -> None:
+        fixture_ws: Path, tmp_path: Path, cli: Cli) -> None:
     attrs = ("modules#packages.x86_64-linux.greeting", "hosts#packages.x86_64-linux.motd")
     # Nix retries uploads itself (5 tries with backoff); one try each keeps this test quick.
     env = {**FAST, "NIX_CONFIG": NIX_CONFIG + "download-attempts = 1\n"}
@@ -124,7 +124,7 @@ def test_failing_cache_mid_push_is_retried_then_reported(
 
 
 def test_attic_push_through_the_cli_then_skip_from_its_narinfos(
-        fixture_ws: Path, tmp_path: Path, cli, nix_bin: str) -> None:
+        fixture_ws: Path, tmp_path: Path, cli: Cli, nix_bin: str) -> None:
     record = tmp_path / "attic.jsonl"
     env = {**FAST, "CI_NIX_ATTIC": str(FAKES / "attic"), "FAKE_CLIENT_RECORD": str(record),
            "ATTIC_TOKEN": TOKEN}
@@ -154,7 +154,7 @@ def test_attic_push_through_the_cli_then_skip_from_its_narinfos(
 
 
 def test_hanging_cache_during_push_times_out_retries_and_reports(
-        fixture_ws: Path, tmp_path: Path, cli) -> None:
+        fixture_ws: Path, tmp_path: Path, cli: Cli) -> None:
     attrs = ("modules#packages.x86_64-linux.greeting",)
     env = {**FAST, "CI_NIX_CACHE_RETRY_ATTEMPTS": "2", "CI_NIX_CACHE_PUSH_TIMEOUT": "3",
            "NIX_CONFIG": NIX_CONFIG + "download-attempts = 1\n"}

@@ -6,6 +6,7 @@ import io
 import json
 import shlex
 import subprocess
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -235,7 +236,7 @@ def test_path_info_in_both_formats() -> None:
     assert PathInfo.parse_all(old) == expected == PathInfo.parse_all(new)
 
 
-def test_base_targets_read_from_the_worktree_and_repoint_overrides(tmp_path) -> None:
+def test_base_targets_read_from_the_worktree_and_repoint_overrides(tmp_path: Path) -> None:
     from ci_nix.diff import base_targets
     from ci_nix.models import Override
     from ci_nix.workspace import Workspace

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import Cli
 
 from ci_nix import detect as detect_mod
 from ci_nix import workspace as workspace_mod
@@ -332,7 +333,7 @@ def test_shallow_clone_without_reachable_base_builds_everything(tmp_path: Path) 
 
 # --- the command ------------------------------------------------------------------------------
 
-def test_detect_json_and_text(monorepo: tuple[Path, str], cli) -> None:
+def test_detect_json_and_text(monorepo: tuple[Path, str], cli: Cli) -> None:
     repo, base = monorepo
     write(repo, {"lib/default.nix": "9\n"})
     result = cli("detect", repo, "--base", base, "--json")

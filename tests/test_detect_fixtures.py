@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import Cli
 
 pytestmark = pytest.mark.nix
 
@@ -35,7 +36,7 @@ def junit_cases(path: Path) -> dict[tuple[str, str], ET.Element]:
 
 
 def test_change_in_modules_rebuilds_hosts_against_it(fixture_ws: Path, nix_bin: str,
-                                                     tmp_path: Path, cli) -> None:
+                                                     tmp_path: Path, cli: Cli) -> None:
     modules, hosts = fixture_ws / "modules", fixture_ws / "hosts"
     locked = nix_eval(nix_bin, f"git+file://{hosts}")
     flake = modules / "flake.nix"
@@ -67,7 +68,7 @@ def test_change_in_modules_rebuilds_hosts_against_it(fixture_ws: Path, nix_bin: 
     assert {flake for flake, _ in cases} == {"modules", "hosts"}
 
 
-def test_change_in_hosts_affects_only_hosts(fixture_ws: Path, cli) -> None:
+def test_change_in_hosts_affects_only_hosts(fixture_ws: Path, cli: Cli) -> None:
     web = fixture_ws / "hosts" / "web.nix"
     web.write_text("{ }\n")
     subprocess.run(["git", "-C", str(web.parent), "add", "web.nix"], check=True)
@@ -79,7 +80,7 @@ def test_change_in_hosts_affects_only_hosts(fixture_ws: Path, cli) -> None:
     assert [u["flake"] for u in data["unaffected"]] == ["modules"]
 
 
-def test_docs_only_change_builds_nothing(fixture_ws: Path, tmp_path: Path, cli) -> None:
+def test_docs_only_change_builds_nothing(fixture_ws: Path, tmp_path: Path, cli: Cli) -> None:
     modules = fixture_ws / "modules"
     (modules / "README.md").write_text("# modules\n\nBetter docs.\n")
     commit_all(modules, "docs")

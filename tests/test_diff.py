@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import Cli
 
 pytestmark = pytest.mark.nix
 
@@ -34,7 +35,7 @@ def attributes(report: Path) -> dict[str, dict]:
     return {f"{a['flake']}#{a['attr']}": a for a in data["attributes"]}
 
 
-def test_library_bump_changes_one_host(fixture_ws: Path, tmp_path: Path, cli) -> None:
+def test_library_bump_changes_one_host(fixture_ws: Path, tmp_path: Path, cli: Cli) -> None:
     modules = fixture_ws / "modules"
     commit_edit(modules, OLD_GREETING, NEW_GREETING, "greeting 1.1")
     report = tmp_path / "diff.json"
@@ -62,7 +63,8 @@ def test_library_bump_changes_one_host(fixture_ws: Path, tmp_path: Path, cli) ->
     assert git(modules, "status", "--porcelain") == ""
 
 
-def test_skip_unchanged_builds_only_what_changed(fixture_ws: Path, tmp_path: Path, cli) -> None:
+def test_skip_unchanged_builds_only_what_changed(fixture_ws: Path, tmp_path: Path,
+                                                 cli: Cli) -> None:
     modules = fixture_ws / "modules"
     web = "hosts#nixosConfigurations.web"
     assert cli("run", modules, "--only", web).returncode == 0  # the base's web, built
@@ -85,7 +87,7 @@ def test_skip_unchanged_builds_only_what_changed(fixture_ws: Path, tmp_path: Pat
     assert "closure" not in before.stdout  # neither motd was built: no size to compare
 
 
-def test_a_base_that_no_longer_evaluates(fixture_ws: Path, tmp_path: Path, cli) -> None:
+def test_a_base_that_no_longer_evaluates(fixture_ws: Path, tmp_path: Path, cli: Cli) -> None:
     hosts = fixture_ws / "hosts"
     commit_edit(hosts, "outputs = { self, modules }:", "outputs = { self, modules }: ((",
                 "break the flake")
@@ -110,14 +112,14 @@ def test_a_base_that_no_longer_evaluates(fixture_ws: Path, tmp_path: Path, cli) 
     assert (hosts / "notes.txt").read_text() == "scratch\n"
 
 
-def test_no_base_is_a_one_line_error(fixture_ws: Path, cli) -> None:
+def test_no_base_is_a_one_line_error(fixture_ws: Path, cli: Cli) -> None:
     result = cli("diff", fixture_ws / "hosts", env={"GITHUB_ACTIONS": "", "GITLAB_CI": ""})
     assert result.returncode == 2
     assert "nothing to compare with" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_comment_once_then_edited_and_step_summary(fixture_ws: Path, tmp_path: Path,
-                                                   cli, nix_bin: str) -> None:
+                                                   cli: Cli, nix_bin: str) -> None:
     import forgefakes
 
     if "nix-modern" in nix_bin:
@@ -157,7 +159,7 @@ def test_comment_once_then_edited_and_step_summary(fixture_ws: Path, tmp_path: P
     assert "**hosts**: --only" in text or "**hosts**: depends on modules" in text
 
 
-def test_run_comment_on_a_gitlab_merge_request(fixture_ws: Path, tmp_path: Path, cli,
+def test_run_comment_on_a_gitlab_merge_request(fixture_ws: Path, tmp_path: Path, cli: Cli,
                                                nix_bin: str) -> None:
     import forgefakes
 
@@ -197,7 +199,7 @@ def nix_cli(nix_bin: str, *args: str) -> str:
     return done.stdout
 
 
-def test_closure_size_from_a_binary_cache(fixture_ws: Path, tmp_path: Path, cli,
+def test_closure_size_from_a_binary_cache(fixture_ws: Path, tmp_path: Path, cli: Cli,
                                           nix_bin: str) -> None:
     modules, hosts = fixture_ws / "modules", fixture_ws / "hosts"
     web = "hosts#nixosConfigurations.web"
@@ -221,7 +223,7 @@ def test_closure_size_from_a_binary_cache(fixture_ws: Path, tmp_path: Path, cli,
 
 
 def test_skip_unchanged_without_a_base_builds_everything(fixture_ws: Path, tmp_path: Path,
-                                                         cli) -> None:
+                                                         cli: Cli) -> None:
     report = tmp_path / "run.json"
     result = cli("run", fixture_ws / "hosts", "--skip-unchanged", "--json", report,
                  "--only", "hosts#nixosConfigurations.db",

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import flake_repo
+from conftest import Cli, flake_repo
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -70,7 +70,7 @@ def wait_until(condition, seconds: float) -> bool:
 
 @pytest.mark.nix
 def test_a_never_ending_attribute_times_out_and_the_others_pass(tmp_path: Path, nix_bin: str,
-                                                                cli) -> None:
+                                                                cli: Cli) -> None:
     repo = flake_repo(tmp_path / "repo", flake_text(
         {"a": "1", "forever": FOREVER, "z": "2"}, os.urandom(4).hex()))
     started = time.monotonic()

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import flake_repo
+from conftest import Cli, flake_repo
 
 from ci_nix import evaluate
 from ci_nix.models import Target
@@ -79,7 +79,7 @@ def test_clean_flake_costs_one_evaluation(tmp_path: Path, nix_bin: str) -> None:
 
 
 def test_outputs_include_exclude_and_systems_from_config(tmp_path: Path, nix_bin: str,
-                                                         cli) -> None:
+                                                         cli: Cli) -> None:
     gen = generate.generate(
         tmp_path / "ws", flakes=2, attrs=10, broken=(), systems=(X86, ARM),
         config={"systems": [X86, ARM], "outputs": ["packages", "devShells"],
@@ -104,7 +104,8 @@ def test_outputs_include_exclude_and_systems_from_config(tmp_path: Path, nix_bin
     assert {j["system"] for j in json.loads(result.stdout)["jobs"]} == {ARM}
 
 
-def test_run_skips_systems_this_machine_cannot_build(tmp_path: Path, nix_bin: str, cli) -> None:
+def test_run_skips_systems_this_machine_cannot_build(tmp_path: Path, nix_bin: str,
+                                                     cli: Cli) -> None:
     gen = generate.generate(tmp_path / "ws", flakes=1, attrs=3, broken=(), systems=(X86, ARM),
                             config={"systems": [X86, ARM]})
     junit = tmp_path / "r.xml"
@@ -138,7 +139,7 @@ ALIASES = """{
 
 
 def test_same_derivation_is_built_once_and_reported_under_each_name(tmp_path: Path,
-                                                                    nix_bin: str, cli) -> None:
+                                                                    nix_bin: str, cli: Cli) -> None:
     repo = flake_repo(tmp_path / "aliases", ALIASES.replace("@NONCE@", os.urandom(6).hex()))
 
     report = tmp_path / "r.json"
@@ -157,7 +158,7 @@ def test_same_derivation_is_built_once_and_reported_under_each_name(tmp_path: Pa
 
 
 def test_a_flake_broken_as_a_whole_gets_a_runnable_matrix_entry(tmp_path: Path, nix_bin: str,
-                                                                cli) -> None:
+                                                                cli: Cli) -> None:
     gen = generate.generate(tmp_path / "ws", flakes=2, attrs=2, broken=())
     broken = gen.root / "f01"
     (broken / "flake.nix").write_text("{ outputs = { self }: { packages = ; }; }\n")

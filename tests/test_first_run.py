@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import Cli
 
 from ci_nix import diagnose
 from ci_nix.cli import build_parser
@@ -59,7 +60,7 @@ def test_a_tool_error_prints_no_empty_totals() -> None:
     assert summary(RunReport((), (), error="no ci-nix.yaml")) == ""
 
 
-def test_tool_error_run_says_only_the_error(tmp_path: Path, cli) -> None:
+def test_tool_error_run_says_only_the_error(tmp_path: Path, cli: Cli) -> None:
     result = cli("run", tmp_path)  # not a git repo, no ci-nix.yaml
     assert result.returncode == 2
     assert "attributes in" not in result.stdout + result.stderr

@@ -6,6 +6,8 @@ import io
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from conftest import Cli
+
 from ci_nix.commands.junit import log_cases
 from ci_nix.models import Case, Failure, FailureType, RunReport, Status
 from ci_nix.report import junit
@@ -44,7 +46,7 @@ def test_writer_adds_drv_path_and_system_properties_and_cleans_the_log() -> None
     assert b.find("properties") is None and b.find("skipped") is not None
 
 
-def test_junit_command_gives_the_same_cases_for_nix_2_8_and_2_26(tmp_path: Path, cli) -> None:
+def test_junit_command_gives_the_same_cases_for_nix_2_8_and_2_26(tmp_path: Path, cli: Cli) -> None:
     results = {}
     for version in ("2.8", "2.26"):
         logs = [DATA / f"nix-{version}/{name}.text.log"
@@ -60,7 +62,7 @@ def test_junit_command_gives_the_same_cases_for_nix_2_8_and_2_26(tmp_path: Path,
         ("killed-1.0", "build")]
 
 
-def test_junit_command_reads_internal_json_like_text(tmp_path: Path, cli) -> None:
+def test_junit_command_reads_internal_json_like_text(tmp_path: Path, cli: Cli) -> None:
     text_out, json_out = tmp_path / "t.xml", tmp_path / "j.xml"
     assert cli("junit", DATA / "nix-2.26/builder-exit.text.log", "-o", text_out).returncode == 1
     assert cli("junit", DATA / "nix-2.26/builder-exit.json.log", "-o", json_out).returncode == 1
@@ -71,7 +73,7 @@ def test_junit_command_reads_internal_json_like_text(tmp_path: Path, cli) -> Non
     assert "\x1b" not in (failure.text or "")
 
 
-def test_junit_command_exit_codes(tmp_path: Path, cli) -> None:
+def test_junit_command_exit_codes(tmp_path: Path, cli: Cli) -> None:
     clean_log = tmp_path / "ok.log"
     clean_log.write_text("building '/nix/store/aaaa-x.drv'...\n/nix/store/bbbb-x\n")
     result = cli("junit", clean_log)

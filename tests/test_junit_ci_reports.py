@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import pytest
+from conftest import Cli
 
 from ci_nix.models import Case, Failure, FailureType, RunReport, Status
 from ci_nix.report import github, gitlab
@@ -60,7 +61,8 @@ def test_gitlab_sections_are_collapsed_and_closed() -> None:
 
 
 @pytest.mark.nix
-def test_red_fixture_run_annotates_and_summarises(fixture_ws: Path, tmp_path: Path, cli) -> None:
+def test_red_fixture_run_annotates_and_summarises(fixture_ws: Path, tmp_path: Path,
+                                                  cli: Cli) -> None:
     summary = tmp_path / "summary.md"
     result = cli("run", "--all", fixture_ws, env={
         "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})

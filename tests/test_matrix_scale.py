@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import Cli
 
 pytestmark = pytest.mark.nix
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +26,7 @@ def evaluations_logged(stderr: str) -> int:
     return int(match[1])
 
 
-def test_twenty_flakes_matrix_and_run(tmp_path: Path, nix_bin: str, cli) -> None:
+def test_twenty_flakes_matrix_and_run(tmp_path: Path, nix_bin: str, cli: Cli) -> None:
     gen = generate.generate(tmp_path / "ws", flakes=20, attrs=15,
                             broken=("throw", "build", "missing"),
                             config={"runners": {"x86_64-linux": ["nix", "x64"]}})

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import flake_repo
+from conftest import Cli, flake_repo
 
 from ci_nix import config
 from ci_nix.errors import ConfigError
@@ -77,7 +77,7 @@ def _nix_lines(stderr: str) -> list[str]:
 
 
 @pytest.mark.nix
-def test_option_reaches_every_nix_call(tmp_path: Path, nix_bin: str, cli) -> None:
+def test_option_reaches_every_nix_call(tmp_path: Path, nix_bin: str, cli: Cli) -> None:
     repo = flake_repo(tmp_path / "repo", FLAKE.replace("NONCE", uuid.uuid4().hex))
     junit = tmp_path / "junit.xml"
     # max-jobs 0 and no builders: Nix refuses to build, which shows the option took effect
@@ -99,7 +99,7 @@ def test_option_reaches_every_nix_call(tmp_path: Path, nix_bin: str, cli) -> Non
 
 
 @pytest.mark.nix
-def test_option_reaches_the_update_commands(tmp_path: Path, nix_bin: str, cli) -> None:
+def test_option_reaches_the_update_commands(tmp_path: Path, nix_bin: str, cli: Cli) -> None:
     import make_workspace
 
     up = flake_repo(tmp_path / "up", "{ outputs = { self }: { }; }\n")

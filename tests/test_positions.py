@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import make_workspace
-from conftest import flake_repo
+from conftest import Cli, flake_repo
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -67,7 +67,7 @@ def workspace(root: Path) -> Path:
 
 
 def test_error_in_another_workspace_repo_is_located_there(tmp_path: Path, nix_bin: str,
-                                                          cli) -> None:
+                                                          cli: Cli) -> None:
     hosts = workspace(tmp_path / "ws")
     junit = tmp_path / "junit.xml"
     result = cli("run", "--all", "--no-push", "--junit", junit, cwd=hosts,

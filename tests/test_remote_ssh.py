@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import NIX_MODERN, flake_repo
+from conftest import NIX_MODERN, Cli, flake_repo
 
 pytestmark = pytest.mark.nix
 
@@ -158,7 +158,7 @@ def _outputs(side: Side, drv: str) -> list[str]:
 
 
 def test_build_happens_on_the_ssh_builder_and_comes_back(
-        ssh_builder: Builder, tmp_path: Path, cli) -> None:
+        ssh_builder: Builder, tmp_path: Path, cli: Cli) -> None:
     nonce = uuid.uuid4().hex
     repo = flake_repo(tmp_path / "repo", FLAKE.replace("NONCE", nonce))
     junit = tmp_path / "junit.xml"
@@ -185,7 +185,7 @@ def test_build_happens_on_the_ssh_builder_and_comes_back(
 
 
 def test_store_on_the_remote_with_evaluation_here(ssh_builder: Builder, tmp_path: Path,
-                                                  cli) -> None:
+                                                  cli: Cli) -> None:
     """--store ssh-ng://box --eval-store auto: evaluated here, built and kept over there."""
     nonce = uuid.uuid4().hex
     repo = flake_repo(tmp_path / "repo", FLAKE.replace("NONCE", nonce))

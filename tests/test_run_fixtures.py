@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import Cli
 
 pytestmark = pytest.mark.nix
 
@@ -23,7 +24,7 @@ def outcome(case: ET.Element) -> str:
     return "skipped" if case.find("skipped") is not None else "passed"
 
 
-def test_run_all_reports_every_attribute(fixture_ws: Path, tmp_path: Path, cli) -> None:
+def test_run_all_reports_every_attribute(fixture_ws: Path, tmp_path: Path, cli: Cli) -> None:
     junit, report = tmp_path / "report.xml", tmp_path / "report.json"
     result = cli("run", "--all", fixture_ws, "--junit", junit, "--json", report)
     assert result.returncode == 1, result.stderr
@@ -63,7 +64,7 @@ def test_run_all_reports_every_attribute(fixture_ws: Path, tmp_path: Path, cli) 
     assert web["system"] == "x86_64-linux" and web["drvPath"].endswith("nixos-system-web.drv")
 
 
-def test_green_subset_exits_zero(fixture_ws: Path, tmp_path: Path, cli) -> None:
+def test_green_subset_exits_zero(fixture_ws: Path, tmp_path: Path, cli: Cli) -> None:
     junit = tmp_path / "green.xml"
     result = cli("run", fixture_ws, "--only", "hosts#nixosConfigurations.web",
                  "--only", "modules#packages.x86_64-linux.greeting", "--junit", junit)
@@ -74,7 +75,8 @@ def test_green_subset_exits_zero(fixture_ws: Path, tmp_path: Path, cli) -> None:
     }
 
 
-def test_not_a_workspace_exits_two_and_still_writes_junit(tmp_path: Path, cli, nix_bin) -> None:
+def test_not_a_workspace_exits_two_and_still_writes_junit(tmp_path: Path, cli: Cli,
+                                                          nix_bin: str) -> None:
     empty = tmp_path / "plain dir"
     empty.mkdir()
     junit = tmp_path / "r.xml"
@@ -86,7 +88,7 @@ def test_not_a_workspace_exits_two_and_still_writes_junit(tmp_path: Path, cli, n
     assert ET.parse(junit).find(".//error") is not None
 
 
-def test_missing_nix_exits_two(fixture_ws: Path, tmp_path: Path, cli) -> None:
+def test_missing_nix_exits_two(fixture_ws: Path, tmp_path: Path, cli: Cli) -> None:
     result = cli("run", "--all", fixture_ws, env={"CI_NIX_NIX": str(tmp_path / "no-such-nix")})
     assert result.returncode == 2
     assert "not found" in result.stderr and "CI_NIX_NIX" in result.stderr

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import flake_repo
+from conftest import Cli, flake_repo
 
 pytestmark = pytest.mark.nix
 
@@ -24,7 +24,7 @@ FLAKE = """{
 """
 
 
-def test_hash_mismatch_is_typed_with_a_hint(tmp_path: Path, nix_bin: str, cli) -> None:
+def test_hash_mismatch_is_typed_with_a_hint(tmp_path: Path, nix_bin: str, cli: Cli) -> None:
     repo = flake_repo(tmp_path / "repo", FLAKE.replace("@NONCE@", uuid.uuid4().hex[:8]))
     junit = tmp_path / "r.xml"
     result = cli("run", "--all", repo, "--junit", junit)

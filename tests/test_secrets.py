@@ -11,6 +11,7 @@ from pathlib import Path
 
 import forgefakes
 import pytest
+from conftest import Cli
 from httpcache import BinaryCache
 from test_update import estate  # noqa: F401 - fixture: the fixture workspace on bare remotes
 
@@ -50,7 +51,7 @@ def without_mask_lines(stdout: str, secret: str) -> str:
 @pytest.mark.nix
 @pytest.mark.parametrize("client", ["attic", "cachix"])
 def test_run_never_shows_the_cache_token(client: str, fixture_ws: Path, tmp_path: Path,
-                                         cli) -> None:
+                                         cli: Cli) -> None:
     secret = f"SENTINEL-{client}-7f3c9a1e5d"
     record = tmp_path / "calls.jsonl"
     with BinaryCache() as server:
@@ -83,7 +84,7 @@ def test_run_never_shows_the_cache_token(client: str, fixture_ws: Path, tmp_path
 
 
 @pytest.mark.nix
-def test_update_never_shows_the_forge_token(estate, tmp_path: Path, cli) -> None:  # noqa: F811
+def test_update_never_shows_the_forge_token(estate, tmp_path: Path, cli: Cli) -> None:  # noqa: F811
     _, remotes = estate
     github = forgefakes.start("github", "acme/hosts")
     secret = forgefakes.TOKEN

@@ -15,6 +15,7 @@ from pathlib import Path
 import forgefakes
 import make_workspace
 import pytest
+from conftest import Cli
 
 from ci_nix.update import credential_env
 
@@ -100,7 +101,7 @@ TOKENS = {"FAKE_GH_TOKEN": forgefakes.TOKEN, "FAKE_GL_TOKEN": forgefakes.TOKEN}
 
 @pytest.mark.nix
 def test_nightly_opens_updates_and_closes(estate: tuple[Path, Path], fakes, tmp_path: Path,
-                                          cli) -> None:
+                                          cli: Cli) -> None:
     ws, remotes = estate
     github, gitlab = fakes
     old = git(ws / "modules", "rev-parse", "HEAD~1")
@@ -167,7 +168,7 @@ def test_nightly_opens_updates_and_closes(estate: tuple[Path, Path], fakes, tmp_
 
 @pytest.mark.nix
 def test_single_repo_dry_run_then_github_outputs(estate: tuple[Path, Path], fakes,
-                                                 tmp_path: Path, cli) -> None:
+                                                 tmp_path: Path, cli: Cli) -> None:
     _, remotes = estate
     github, _ = fakes
     checkout = tmp_path / "hosts"
@@ -205,7 +206,7 @@ def test_single_repo_dry_run_then_github_outputs(estate: tuple[Path, Path], fake
     assert result.returncode == 2 and "no flake has an input named 'nope'" in result.stderr
 
 
-def test_missing_token_is_a_one_line_error(tmp_path: Path, cli) -> None:
+def test_missing_token_is_a_one_line_error(tmp_path: Path, cli: Cli) -> None:
     repo = tmp_path / "r"
     repo.mkdir()
     git(repo, "init", "-q")
@@ -218,7 +219,7 @@ def test_missing_token_is_a_one_line_error(tmp_path: Path, cli) -> None:
     assert "NO_SUCH_TOKEN_VAR is not set" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_bots_yaml_errors_name_the_line(tmp_path: Path, cli) -> None:
+def test_bots_yaml_errors_name_the_line(tmp_path: Path, cli: Cli) -> None:
     config = tmp_path / "bots.yaml"
     config.write_text("forges:\n  gl: {type: gitlab}\nrepos:\n  - name: a\n    forge: gh\n"
                       "    project: g/a\n    clone: https://example.invalid/a.git\n")
@@ -286,7 +287,7 @@ def failure_of(junit: Path) -> str:
     return str(failure.get("message"))
 
 
-def test_junit_is_written_when_the_path_is_not_a_git_repo(tmp_path: Path, cli) -> None:
+def test_junit_is_written_when_the_path_is_not_a_git_repo(tmp_path: Path, cli: Cli) -> None:
     plain = tmp_path / "plain"
     plain.mkdir()
     junit = tmp_path / "r.xml"
@@ -298,7 +299,7 @@ def test_junit_is_written_when_the_path_is_not_a_git_repo(tmp_path: Path, cli) -
 @pytest.mark.nix
 @pytest.mark.parametrize("status", [500, 429, 401])
 def test_forge_errors_keep_the_status_and_write_the_junit(estate: tuple[Path, Path], fakes,
-                                                         tmp_path: Path, cli,
+                                                         tmp_path: Path, cli: Cli,
                                                          status: int) -> None:
     _, remotes = estate
     github, _ = fakes

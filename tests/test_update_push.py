@@ -8,6 +8,7 @@ from pathlib import Path
 
 import forgefakes
 import pytest
+from conftest import Cli
 from test_update import estate, git  # noqa: F401 - estate is a fixture
 
 pytestmark = pytest.mark.nix
@@ -29,7 +30,7 @@ def setup(tmp_path: Path, remotes: Path) -> tuple[Path, Path, forgefakes.FakeFor
     return checkout, config, github
 
 
-def test_a_push_that_raced_ours_is_retried(estate, tmp_path: Path, cli) -> None:  # noqa: F811
+def test_a_push_that_raced_ours_is_retried(estate, tmp_path: Path, cli: Cli) -> None:  # noqa: F811
     _, remotes = estate
     bare = remotes / "hosts-gh.git"
     checkout, config, github = setup(tmp_path, remotes)
@@ -55,7 +56,7 @@ fi
         github.close()
 
 
-def test_a_refused_push_is_reported_once(estate, tmp_path: Path, cli) -> None:  # noqa: F811
+def test_a_refused_push_is_reported_once(estate, tmp_path: Path, cli: Cli) -> None:  # noqa: F811
     _, remotes = estate
     bare = remotes / "hosts-gh.git"
     checkout, config, github = setup(tmp_path, remotes)

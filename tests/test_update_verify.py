@@ -9,6 +9,7 @@ from pathlib import Path
 
 import make_workspace
 import pytest
+from conftest import Cli
 
 SYSTEM = f"{platform.machine()}-linux"
 
@@ -67,7 +68,7 @@ def app(tmp_path: Path, nix_bin: str) -> Path:
 
 @pytest.mark.nix
 def test_verify_holds_back_the_input_that_breaks_a_package(app: Path, tmp_path: Path,
-                                                           cli) -> None:
+                                                           cli: Cli) -> None:
     lock_before = (app / "flake.lock").read_text()
     junit = tmp_path / "r.xml"
     result = cli("update", app, "--dry-run", "--verify", "--junit", junit)
@@ -95,7 +96,7 @@ def test_verify_holds_back_the_input_that_breaks_a_package(app: Path, tmp_path: 
 
 
 @pytest.mark.nix
-def test_verify_per_input_says_each_result(app: Path, tmp_path: Path, cli) -> None:
+def test_verify_per_input_says_each_result(app: Path, tmp_path: Path, cli: Cli) -> None:
     config = tmp_path / "ci-nix.yaml"
     config.write_text("update: {group: false, verify: true}\n")
     result = cli("update", app, "--config", config, "--dry-run")
@@ -111,7 +112,7 @@ def test_verify_per_input_says_each_result(app: Path, tmp_path: Path, cli) -> No
 
 @pytest.mark.nix
 def test_verify_builds_workspace_dependents_against_the_new_locks(tmp_path: Path,
-                                                                  nix_bin: str, cli) -> None:
+                                                                  nix_bin: str, cli: Cli) -> None:
     """ws/lib locks `dep`; ws/app (another repo of the workspace) locks lib and re-exports its
     package. Updating lib's `dep` breaks lib's package and, through it, app's."""
     nonce = uuid.uuid4().hex[:12]
