@@ -91,7 +91,6 @@ class Diagnosis:
     message: str  # one line
     drv: str | None = None
     exit_code: int | None = None
-    signal: int | None = None
     dependency: str | None = None  # the failed dependency, where known
     output: str | None = None  # the output path a message names instead of its derivation
     file: str | None = None  # relative to the flake source (= the repo for git flakes)
@@ -344,7 +343,7 @@ def _signal_or_other(drv: str, reason: str) -> Diagnosis:
         number = int(sig[1])
         oom = number == 9
         return Diagnosis(FailureType.BUILD, Kind.OOM if oom else Kind.SIGNAL,
-                         f"builder for {short_drv(drv)} was {reason}", drv=drv, signal=number,
+                         f"builder for {short_drv(drv)} was {reason}", drv=drv,
                          hint=HINTS[Kind.OOM] if oom else None)
     return Diagnosis(FailureType.BUILD, Kind.BUILDER, f"{short_drv(drv)}: {reason}", drv=drv)
 
