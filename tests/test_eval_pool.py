@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -283,3 +284,38 @@ def test_hosts_of_a_flake_in_a_subdirectory(tmp_path: Path, nix_bin: str) -> Non
     bare = Nix.from_env().check(["eval", "--raw", f"{flake.ref}#nixosConfigurations.h01.config"
                                  ".system.build.toplevel.drvPath"], "bare eval").strip()
     assert {j.name: j.drv_path for j in result.jobs}["nixosConfigurations.h01"] == bare
+
+
+@pytest.mark.nix
+@pytest.mark.parametrize("flag, value, says", [
+    ("--eval-timeout", "-1", "--eval-timeout -1: give seconds"),
+    ("--eval-memory", "0", "--eval-memory 0: give the MiB"),
+    ("--workers", "0", "--workers 0: give at least 1")])
+def test_bad_pool_flags_are_one_line_errors_with_the_report_written(
+        tmp_path: Path, nix_bin: str, cli, flag: str, value: str, says: str) -> None:
+    repo = flake_repo(tmp_path / "repo", flake_text({"a": "1"}, os.urandom(4).hex()))
+    junit = tmp_path / "r.xml"
+    result = cli("run", "--all", repo, flag, value, "--junit", junit)
+    assert result.returncode == 2 and says in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and junit.is_file()
+
+
+def test_eval_keys_in_ci_nix_yaml(tmp_path: Path) -> None:
+    from ci_nix import config
+    from ci_nix.errors import ConfigError
+    from ci_nix.pipeline import Options, eval_limits
+
+    file = tmp_path / "ci-nix.yaml"
+    file.write_text("eval:\n  workers: 3\n  memory: 600\n  timeout: 2.5\n")
+    loaded = config.load(file).eval
+    assert (loaded.workers, loaded.memory, loaded.timeout) == (3, 600, 2.5)
+    # flags win over the file, the file over the defaults
+    assert eval_limits(Options(eval_memory=900), loaded) == evaluate.Limits(3, 900, 2.5)
+    assert eval_limits(Options(), config.EvalConfig()) == evaluate.Limits(None, 4096, 0)
+    for text, says in (("eval:\n  memory: -1\n", "2: 'eval.memory' must be a whole number"),
+                       ("eval:\n  timeout: .inf\n", "2: 'eval.timeout' must be a number"),
+                       ("eval:\n  workers: true\n", "2: 'eval.workers' must be a whole"),
+                       ("eval:\n  cores: 2\n", "unknown key 'eval.cores'")):
+        file.write_text(text)
+        with pytest.raises(ConfigError, match=re.escape(says)):
+            config.load(file)
