@@ -142,6 +142,8 @@ class NixBackend:
 
 # target -> the store trees its evaluation reads, each with its workspace repo (origins.Origins.of)
 SourcesOf = Callable[[Target], Sequence[diagnose.SourceTree]]
+# (target, attributes evaluated, attributes to evaluate) for a flake, once its listing is known
+OnAttr = Callable[[Target, int, int], None]
 
 
 def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
@@ -149,7 +151,7 @@ def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
              on_flake: Callable[[FlakeEval], None] | None = None,
              on_start: Callable[[Target], None] | None = None, *,
              memory_mib: int = DEFAULT_MEMORY_MIB, timeout: float = 0,
-             backend: Backend | None = None) -> list[FlakeEval]:
+             backend: Backend | None = None, on_attr: OnAttr | None = None) -> list[FlakeEval]:
     """Evaluate all targets with a pool of `workers` Nix processes (default: one per CPU);
     one FlakeEval per target, in the order given.
 
@@ -158,10 +160,12 @@ def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
     flake as its evaluation starts and ends (progress). memory_mib: a worker past it is
     replaced before its next attribute, and an attribute that alone takes a fresh worker past
     it fails as out of memory. timeout: seconds one attribute may take (0: no limit); past it
-    the attribute fails as `timeout`.
+    the attribute fails as `timeout`. on_attr: hears a flake's (target, done, total) attribute
+    counts when its listing ends and as each attribute's result comes back (progress).
     """
     pool = _Pool(backend or NixBackend(nix), selection, workers or default_workers(),
                  memory_mib * _MIB, timeout, sources, on_flake, on_start)
+    pool.on_attr = on_attr
     return pool.run(targets)
 
 
@@ -185,6 +189,8 @@ class _Flake:
     started: float = field(default_factory=time.monotonic)
     finished: float = 0.0
     outstanding: int = 0  # units of work queued or running
+    total: int = 0  # attributes to evaluate, once listed
+    counted: int = -1  # attributes evaluated, as on_attr last heard
     result: FlakeEval | None = None
 
     @property
@@ -238,6 +244,7 @@ class _Pool:
         self.peak_rss = 0
         self.spawned = 0
         self.watched = 0.0  # when _watch last looked
+        self.on_attr: OnAttr | None = None
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -398,6 +405,10 @@ class _Pool:
                 worker.owned = len(worker.tasks)
             if self.selection.only is None and event.group_errors:  # --only names attributes
                 self._queue(flake, [Task(g, group=True) for g in event.group_errors])
+            flake.total = (sum(1 for p in flake.attrs if not self.selection.filtered
+                               or self.selection.wants(flake.id, p))
+                           + (len(event.group_errors) if self.selection.only is None else 0))
+            self._counted(flake)
         elif isinstance(event, Begin) and worker.stop is None:
             if event.index >= worker.owned:
                 worker.stop = "stolen"  # another worker has the rest
@@ -418,6 +429,7 @@ class _Pool:
             flake.results[worker.tasks[event.index]] = event.result
             worker.current, worker.phase_start = None, now
             worker.done += 1
+            self._counted(flake)
 
     def _exited(self, worker: _Worker, returncode: int) -> None:
         self.running.remove(worker)
@@ -427,9 +439,17 @@ class _Pool:
         if cancelled is not None:
             raise Cancelled(cancelled)
         self._blame(worker, returncode)
+        self._counted(flake)
         flake.outstanding -= 1
         if flake.outstanding == 0:
             self._finish(flake)
+
+    def _counted(self, flake: _Flake) -> None:
+        """on_attr hears of a new count (listed, or an attribute's result or failure)."""
+        done = len(flake.results) + len(flake.stopped)
+        if self.on_attr is not None and flake.listing is not None and done != flake.counted:
+            flake.counted = done
+            self.on_attr(flake.target, done, flake.total)
 
     def _blame(self, worker: _Worker, returncode: int) -> None:
         """Account for a worker that ended: the task it was on, and what it did not begin."""

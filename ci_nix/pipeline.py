@@ -265,10 +265,12 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     monitor = live.EvalMonitor(len(detection.targets), live.Display.for_stream(sys.stderr,
                                                                                environ))
     limits = eval_limits(options, ws.config.eval)
+    monitor.workers = limits.workers or evaluate_mod.default_workers()
     with monitor.running():
         evals = evaluate_mod.evaluate(nix, detection.targets, selection, limits.workers,
                                       sources=origins.of, on_flake=monitor.flake_done,
                                       on_start=monitor.flake_started,
+                                      on_attr=monitor.attr_progress,
                                       memory_mib=limits.memory_mib, timeout=limits.timeout)
     # tests and benchmarks read this line: "evaluated N flakes with M Nix evaluations"
     log.info("evaluated %s with %s", count(len(evals), "flake"),

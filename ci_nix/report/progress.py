@@ -334,8 +334,9 @@ class BuildMonitor:
 
 @dataclass
 class EvalMonitor:
-    """`evaluated 12/32 flakes: hosts: …` as each flake's evaluation ends, and between them the
-    same status as builds get (which flakes are being evaluated, for how long)."""
+    """`evaluated 12/32 flakes: hosts: …` as each flake's evaluation ends; between them a status
+    that counts attributes once flakes are listed (`evaluating: 12 of 32 attributes (hosts:
+    12/32), 2 workers, 41 s`), or names the flakes being listed; at the end the final count."""
 
     total: int
     display: Display
@@ -343,6 +344,8 @@ class EvalMonitor:
     clock: Callable[[], float] = time.monotonic
     done: int = 0
     evaluating: dict[str, float] = field(default_factory=dict)  # flake id -> started
+    workers: int = 0  # the pool's size, when known
+    attrs: dict[str, tuple[int, int]] = field(default_factory=dict)  # flake id -> (done, total)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -352,18 +355,45 @@ class EvalMonitor:
         with self._lock:
             self.evaluating[target.flake.id] = self.clock()
 
+    def attr_progress(self, target: Target, done: int, total: int) -> None:
+        """evaluate.evaluate's on_attr: a flake's attribute counts (its scheduler thread)."""
+        with self._lock:
+            self.attrs[target.flake.id] = (done, total)
+
     def flake_done(self, result: FlakeEval) -> None:
         with self._lock:
             self.done += 1
-            self.evaluating.pop(result.target.flake.id, None)
+            flake = result.target.flake.id
+            self.evaluating.pop(flake, None)
+            if flake in self.attrs:  # every attribute has its result now
+                self.attrs[flake] = (self.attrs[flake][1], self.attrs[flake][1])
             self.display.line(
                 f"ci-nix: evaluated {self.done}/{count(self.total, 'flake')}: "
-                f"{result.target.flake.id}: {count(len(result.jobs), 'attribute')} to build, "
+                f"{flake}: {count(len(result.jobs), 'attribute')} to build, "
                 f"{count(len(result.cases), 'failure')}, "
                 f"{count(result.evaluations, 'Nix evaluation')} in {result.time:.1f} s")
 
+    def _counts(self, verb: str, flakes: Sequence[str]) -> str:
+        """`evaluating: 12 of 32 attributes (hosts: 12/32), 2 workers, 41 s` (under the lock)."""
+        done = sum(d for d, _ in self.attrs.values())
+        total = sum(t for _, t in self.attrs.values())
+        each = [f"{f}: {self.attrs[f][0]}/{self.attrs[f][1]}" if f in self.attrs
+                else f"{f}: listing" for f in flakes]
+        text = f"ci-nix: {verb}: {done} of {count(total, 'attribute')}"
+        if each:
+            text += (f" ({', '.join(each[:3])}"
+                     + (f" and {len(each) - 3} more" if len(each) > 3 else "") + ")")
+        if self.workers:
+            text += f", {count(self.workers, 'worker')}"
+        text += f", {_seconds(self.clock() - self.started)}"
+        if self.total > 1:
+            text += f"; {self.done} of {count(self.total, 'flake')} evaluated"
+        return text
+
     def status_text(self) -> str:
         with self._lock:
+            if self.attrs:
+                return self._counts("evaluating", list(self.evaluating))
             now = self.clock()
             names = [f"{flake} ({_seconds(now - since)})"
                      for flake, since in self.evaluating.items()]
@@ -371,10 +401,19 @@ class EvalMonitor:
             return (f"ci-nix: [{_seconds(now - self.started)}] evaluating {what or '…'}; "
                     f"{self.done} of {count(self.total, 'flake')} evaluated")
 
+    def final_text(self) -> str | None:
+        """`evaluated: 32 of 32 attributes (hosts: 32/32), 2 workers, 41 s`, once counted."""
+        with self._lock:
+            return self._counts("evaluated", list(self.attrs)) if self.attrs else None
+
     def tick(self) -> None:
         _tick(self.display, self.interval, self.clock, self.status_text)
 
     @contextmanager
     def running(self, tick: float = 0.5) -> Iterator[EvalMonitor]:
+        """Ticks while the block runs; the final count after it, unless it raised."""
         with _ticking(self.display, self.tick, tick):
             yield self
+            final = self.final_text()
+            if final is not None:
+                self.display.line(final)
