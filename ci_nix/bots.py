@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from ci_nix.schema import (
     compose,
     setting,
 )
+from ci_nix.tools import proc
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import Nix
 from ci_nix.verify import Verification
@@ -178,7 +178,7 @@ def upstreams_of(repo: BotRepo, checkout: Path, repos: tuple[BotRepo, ...], git:
 
 def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
         environ: Mapping[str, str] = os.environ,
-        sleep: Callable[[float], None] = time.sleep) -> list[RepoResult]:
+        sleep: Callable[[float], None] = proc.sleep) -> list[RepoResult]:
     """Clone, update and open/update MRs for every repo in bots.yaml; errors stay per repo."""
     repos = load(file, environ)
     results: dict[str, RepoResult] = {}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from ci_nix.config import ForgeConfig
 from ci_nix.errors import ForgeError
 from ci_nix.forge import Forge, connect, resolve
 from ci_nix.report import changes as writers
+from ci_nix.tools import proc
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def pull_request(environ: Mapping[str, str]) -> PullRequest | str:
 
 
 def post(comparison: Comparison, settings: ForgeConfig, environ: Mapping[str, str],
-         sleep: Callable[[float], None] = time.sleep) -> str:
+         sleep: Callable[[float], None] = proc.sleep) -> str:
     """Create or edit ci-nix's comment; returns one line saying what happened (or why not).
 
     A forge that refuses is reported, not raised: the comparison itself is still right.

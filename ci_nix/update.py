@@ -26,6 +26,7 @@ from ci_nix.mask import add_secret
 from ci_nix.models import Status
 from ci_nix.report import changes as changes_report
 from ci_nix.source import Repository
+from ci_nix.tools import proc
 from ci_nix.tools.git import Git, GitError
 from ci_nix.tools.nix import Nix
 from ci_nix.verify import Dependent, Verification, Verifier, verify
@@ -432,7 +433,8 @@ def _push_branch(target: UpdateTarget, git: Git, branch: str, commit: str,
         retry=tenacity.retry_if_exception(
             lambda err: isinstance(err, GitError) and bool(_RETRY_PUSH.search(err.stderr))),
         wait=tenacity.wait_random_exponential(multiplier=0.5, max=10),
-        stop=tenacity.stop_after_attempt(PUSH_ATTEMPTS), before_sleep=log_retry, reraise=True)
+        stop=tenacity.stop_after_attempt(PUSH_ATTEMPTS), before_sleep=log_retry,
+        sleep=proc.sleep, reraise=True)  # a cancelled run stops waiting at once
     return retrying(attempt)
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -345,3 +347,39 @@ def test_concurrent_updates_of_one_checkout_each_see_the_committed_lock(
     assert (checkout / "flake.lock").stat().st_mtime_ns == written_before
     assert git(checkout, "status", "--porcelain") == ""
     assert git(checkout, "worktree", "list").count("\n") == 0  # private worktrees removed
+
+
+@pytest.mark.nix
+@pytest.mark.parametrize("status", [502, 429])
+def test_sigterm_ends_a_forge_retry_wait(estate: tuple[Path, Path], fakes, tmp_path: Path,
+                                         status: int) -> None:
+    """A forge that asks to come back in minutes does not hold a cancelled update (#14)."""
+    _, remotes = estate
+    github, _ = fakes
+    checkout = tmp_path / "hosts"
+    git(tmp_path, "clone", "-q", str(remotes / "hosts-gh.git"), str(checkout))
+    config = tmp_path / "ci-nix.yaml"
+    config.write_text(f"forge: {{type: github, url: '{github.url}', project: acme/hosts}}\n")
+    for _ in range(6):
+        github.fail_next("GET", status, {"Retry-After": "600"}, {"message": "injected"})
+    junit = tmp_path / "r.xml"
+    run = subprocess.Popen([sys.executable, "-m", "ci_nix", "update", str(checkout), "--config",
+                            str(config), "--junit", str(junit)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "GITHUB_TOKEN": forgefakes.TOKEN})
+    try:
+        deadline = time.monotonic() + 300
+        while not github.requests and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)  # Nix updates the lock first; the forge is asked after
+        time.sleep(2)  # now waiting out the Retry-After
+        assert run.poll() is None, run.communicate()
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=10)  # the #14 promise: ends within 10 s
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 143, out + err
+    assert "Traceback" not in err
+    assert "retrying in 120s" in err  # it was waiting (Retry-After capped at forge.MAX_WAIT)
+    assert "cancelled by signal 15" in failure_of(junit)

@@ -12,6 +12,7 @@ from typing import Protocol, TypeVar
 import tenacity
 
 from ci_nix.errors import ForgeError
+from ci_nix.tools import proc
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ class _Transient(Exception):
 
 
 def call(what: str, action: Callable[[], T], classify: Callable[[Exception], Failure | None],
-         sleep: Callable[[float], None] = time.sleep) -> T:
+         sleep: Callable[[float], None] = proc.sleep) -> T:
     """Run one forge call with retries on transient failures; ForgeError for the rest."""
 
     def attempt() -> T:
@@ -224,7 +225,7 @@ def resolve(kind: str | None, project: str | None, url: str | None, token_env: s
 
 
 def connect(target: ForgeTarget, environ: Mapping[str, str],
-            sleep: Callable[[float], None] = time.sleep) -> tuple[Forge, str]:
+            sleep: Callable[[float], None] = proc.sleep) -> tuple[Forge, str]:
     """(forge client, token) for a target; the token comes from the environment only."""
     from ci_nix.mask import add_secret
 

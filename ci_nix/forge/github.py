@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -15,6 +14,7 @@ from github.PullRequest import PullRequest
 from github.Repository import Repository
 
 from ci_nix.forge import Comment, Failure, MergeRequest, Project, call, retry_after
+from ci_nix.tools import proc
 
 API_URL = "https://api.github.com"
 T = TypeVar("T")
@@ -46,7 +46,7 @@ class GitHubForge:
     kind = "github"
 
     def __init__(self, project: str, token: str, url: str | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
+                 sleep: Callable[[float], None] = proc.sleep,
                  pace: tuple[float, float] = (0.25, 1.0)) -> None:
         # pace: PyGithub's spacing between requests / writes, which keeps bots clear of the
         # secondary rate limits. retry=None: tenacity in forge.call is the one retry policy for

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -16,6 +15,7 @@ from gitlab.v4.objects import ProjectMergeRequest, ProjectMergeRequestNote
 
 from ci_nix.errors import ForgeError
 from ci_nix.forge import Comment, Failure, MergeRequest, Project, call, retry_after
+from ci_nix.tools import proc
 
 URL = "https://gitlab.com"
 T = TypeVar("T")
@@ -43,7 +43,7 @@ class GitLabForge:
     kind = "gitlab"
 
     def __init__(self, project: str, token: str, url: str | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = proc.sleep) -> None:
         self._last = threading.local()
         session = requests.Session()
         # python-gitlab's errors carry no headers; keep the last response's for Retry-After.
