@@ -109,8 +109,12 @@ def _web_url(forge: ForgeSpec, project: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}/{project}"
 
 
-def load(file: Path, environ: Mapping[str, str] = os.environ) -> tuple[BotRepo, ...]:
-    """Read and validate bots.yaml; errors name the file, the key and the line."""
+def load(file: Path) -> tuple[BotRepo, ...]:
+    """Read and validate bots.yaml; errors name the file, the key and the line.
+
+    The file alone says where each repo lives: the CI job that runs the bots is no repo's
+    forge, so its GITHUB_*/CI_* variables fill no gap (a forge without `url:` is the public one).
+    """
     where = Where(file)
     node = compose(file)
     if node is None:
@@ -180,7 +184,7 @@ def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
         environ: Mapping[str, str] = os.environ,
         sleep: Callable[[float], None] = proc.sleep) -> list[RepoResult]:
     """Clone, update and open/update MRs for every repo in bots.yaml; errors stay per repo."""
-    repos = load(file, environ)
+    repos = load(file)
     results: dict[str, RepoResult] = {}
     # ignore_cleanup_errors: a Nix that runs in its own mount namespace (a chroot store) can
     # keep a checkout busy for a moment after it exits; a leftover temp dir is harmless.

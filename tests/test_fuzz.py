@@ -102,7 +102,7 @@ def test_fuzz_bots_yaml(scratch: Path, data: bytes) -> None:
     file = scratch / "bots.yaml"
     file.write_bytes(data)
     try:
-        repos = bots.load(file, environ={})
+        repos = bots.load(file)
     except CiNixError as err:
         one_line_error(err)
         return

@@ -19,6 +19,7 @@ import make_workspace
 import pytest
 from conftest import Cli
 
+from ci_nix import bots
 from ci_nix.update import credential_env
 
 GIT_ENV = {**os.environ, **make_workspace.GIT_ENV}
@@ -231,6 +232,20 @@ def test_bots_yaml_errors_name_the_line(tmp_path: Path, cli: Cli) -> None:
     config.write_text("repos:\n  - name: a\n    clone: x\n    colour: red\n")
     result = cli("update", "--config", config)
     assert f"{config}:4: unknown key 'repos.colour'" in result.stderr
+
+
+def test_bots_yaml_targets_come_from_the_file_not_the_ci_job(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the nightly job runs in some repo's CI: its variables name that repo, not the listed ones
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_API_URL", "https://ghe.example.com/api/v3")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/bots")
+    config = tmp_path / "bots.yaml"
+    config.write_text("forges:\n  gh: {type: github}\nrepos:\n  - name: a\n    forge: gh\n"
+                      "    project: acme/a\n    clone: https://github.com/acme/a.git\n")
+    (repo,) = bots.load(config)
+    assert (repo.forge.kind, repo.forge.project, repo.forge.url) == ("github", "acme/a", None)
+    assert repo.forge.token_env == "GITHUB_TOKEN" and repo.web_url == "https://github.com/acme/a"
 
 
 # --- credentials: what git is given ------------------------------------------------------------
