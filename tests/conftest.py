@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -37,6 +38,7 @@ def available_nixes() -> list[tuple[str, str]]:
 
 
 NIXES = available_nixes()
+NIX_PARAMS: list[str | None] = [value for _, value in NIXES] or [None]  # None: skip, no Nix
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -58,7 +60,7 @@ def _nix_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NIX_CONFIG", NIX_CONFIG)
 
 
-@pytest.fixture(params=[value for _, value in NIXES] or [None],
+@pytest.fixture(params=NIX_PARAMS,
                 ids=[label for label, _ in NIXES] or ["no-nix"])
 def nix_bin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """CI_NIX_NIX for each available Nix (2.8 from Debian, 2.26 via nix-modern)."""
@@ -80,6 +82,31 @@ def flake_repo(path: Path, flake_text: str) -> Path:
     (path / "flake.nix").write_text(flake_text)
     make_workspace.init_repo(path, "flake")
     return path
+
+
+def xml_find(element: ET.Element | ET.ElementTree[ET.Element], path: str) -> ET.Element:
+    """`element.find(path)` for a report element the test needs: fails naming what is missing."""
+    found = element.find(path)
+    assert found is not None, f"no {path!r} in the report: {_xml(element)}"
+    return found
+
+
+def xml_attr(element: ET.Element, name: str) -> str:
+    """An attribute the report must have."""
+    value = element.get(name)
+    assert value is not None, f"<{element.tag}> has no {name!r} attribute: {_xml(element)}"
+    return value
+
+
+def xml_text(element: ET.Element) -> str:
+    """The text the report element must have."""
+    assert element.text is not None, f"<{element.tag}> has no text: {_xml(element)}"
+    return element.text
+
+
+def _xml(element: ET.Element | ET.ElementTree[ET.Element]) -> str:
+    root = element.getroot() if isinstance(element, ET.ElementTree) else element
+    return ET.tostring(root, encoding="unicode")[:2000] if root is not None else "(empty)"
 
 
 @dataclass

@@ -46,6 +46,7 @@ class FakeForge:
     def url(self) -> str:
         assert self.server is not None
         host, port = self.server.server_address[:2]
+        assert isinstance(host, str), f"the fake listens on a host name, not {host!r}"
         return f"http://{host}:{port}"
 
     def fail_next(self, method: str, status: int, headers: dict[str, str] | None = None,

@@ -164,7 +164,7 @@ class BinaryCache:
 
     def _drain(self, handler: http.server.BaseHTTPRequestHandler) -> bytes:
         if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(handler.rfile.readline().split(b";")[0], 16)
                 if size == 0:

@@ -62,7 +62,8 @@ def in_ws(*extra: str) -> Callable[[Path, Path], tuple[list[str], dict[str, str]
     return lambda ws, tmp: (["run", "--all", str(ws), *extra], {})
 
 
-def edit(relative: str, transform: Callable[[str], str], *argv: str, commit: bool = False):
+def edit(relative: str, transform: Callable[[str], str], *argv: str,
+         commit: bool = False) -> Callable[[Path, Path], tuple[list[str], dict[str, str]]]:
     def prepare(ws: Path, tmp: Path) -> tuple[list[str], dict[str, str]]:
         target = ws / relative
         target.write_text(transform(target.read_text() if target.exists() else ""))

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import Cli, flake_repo
+from conftest import Cli, flake_repo, xml_attr, xml_find, xml_text
 
 pytestmark = pytest.mark.nix
 
@@ -62,18 +62,19 @@ def test_a_builder_that_is_down_fails_by_name(tmp_path: Path, nix_bin: str, cli:
     repo, junit = _repo(tmp_path), tmp_path / "junit.xml"
     skipped = cli("run", "--all", repo, "--system", ARM, "--junit", junit)
     assert skipped.returncode == 0, skipped.stderr
-    assert "unsupported system aarch64-linux" in ET.parse(junit).find(".//skipped").get("message")
+    skipped_case = xml_find(ET.parse(junit), ".//skipped")
+    assert "unsupported system aarch64-linux" in xml_attr(skipped_case, "message")
 
     result = cli("run", "--all", repo, "--system", ARM, "--junit", junit,
                  "--builders", f"{DOWN} {ARM}")
     assert result.returncode == 1, result.stderr
     (case,) = ET.parse(junit).iter("testcase")
     assert case.find("skipped") is None
-    failure = case.find("failure")
-    assert failure.get("type") in ("platform", "other")
-    assert f"remote builder for {ARM} failed: {DOWN}:" in failure.get("message")
-    assert "builder.invalid" in failure.get("message")  # ssh's own reason
-    assert f"nix store ping --store {DOWN}" in failure.text
+    failure = xml_find(case, "failure")
+    assert xml_attr(failure, "type") in ("platform", "other")
+    assert f"remote builder for {ARM} failed: {DOWN}:" in xml_attr(failure, "message")
+    assert "builder.invalid" in xml_attr(failure, "message")  # ssh's own reason
+    assert f"nix store ping --store {DOWN}" in xml_text(failure)
 
 
 def test_a_remote_store_that_is_down_fails_each_attribute_by_name(tmp_path: Path, nix_bin: str,
@@ -83,7 +84,7 @@ def test_a_remote_store_that_is_down_fails_each_attribute_by_name(tmp_path: Path
     result = cli("run", "--all", repo, "--junit", junit, "--store", store, "--eval-store", "auto")
     assert result.returncode == 1, result.stderr
     (case,) = ET.parse(junit).iter("testcase")
-    failure = case.find("failure")
-    assert failure.get("type") == "other"
-    assert failure.get("message").startswith(f"remote store {store} failed: ")
-    assert "builder.invalid" in failure.text  # ssh's own reason, from the log
+    failure = xml_find(case, "failure")
+    assert xml_attr(failure, "type") == "other"
+    assert xml_attr(failure, "message").startswith(f"remote store {store} failed: ")
+    assert "builder.invalid" in xml_text(failure)  # ssh's own reason, from the log

@@ -9,12 +9,13 @@ import os
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from httpcache import BinaryCache, narinfo_for
 
 from ci_nix import cache
-from ci_nix.config import CacheConfig
+from ci_nix.config import CacheConfig, CacheType
 from ci_nix.errors import ConfigError
 from ci_nix.models import Case, Job, RunReport, Status
 from ci_nix.tools.nix import Nix
@@ -51,7 +52,7 @@ def record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def calls(record: Path) -> list[dict]:
+def calls(record: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
 
 
@@ -66,9 +67,9 @@ def fake_fails(monkeypatch: pytest.MonkeyPatch, times: int, stderr: str) -> None
     monkeypatch.setenv("FAKE_CLIENT_FAIL_STDERR", stderr)
 
 
-ATTIC = CacheConfig(type="attic", server="https://attic.example.com", name="infra",
+ATTIC = CacheConfig(type=CacheType.ATTIC, server="https://attic.example.com", name="infra",
                     token_env="ATTIC_TOKEN")
-CACHIX = CacheConfig(type="cachix", name="mycache", token_env="ATTIC_TOKEN")
+CACHIX = CacheConfig(type=CacheType.CACHIX, name="mycache", token_env="ATTIC_TOKEN")
 
 
 # --- status queries ----------------------------------------------------------------------------
@@ -119,9 +120,10 @@ def test_file_query_looks_at_narinfo_files(tmp_path: Path) -> None:
 def test_default_substituters() -> None:
     assert cache.default_substituter(ATTIC) == "https://attic.example.com/infra"
     assert cache.default_substituter(CACHIX) == "https://mycache.cachix.org"
-    assert cache.default_substituter(CacheConfig(type="nix", server="file:///srv/c?compression=zstd")
-                                     ) == "file:///srv/c"
-    assert cache.default_substituter(CacheConfig(type="nix", server="ssh://builder")) is None
+    zstd = CacheConfig(type=CacheType.NIX, server="file:///srv/c?compression=zstd")
+    assert cache.default_substituter(zstd) == "file:///srv/c"
+    ssh = CacheConfig(type=CacheType.NIX, server="ssh://builder")
+    assert cache.default_substituter(ssh) is None
 
 
 # --- attic -------------------------------------------------------------------------------------
@@ -176,6 +178,7 @@ def test_attic_gives_up_after_bounded_attempts_and_reports(
     assert len(calls(record)) == 3
     [case] = outcome.cases
     assert (case.flake, case.name, case.status) == ("ci-nix.cache", "push", Status.FAILED)
+    assert case.failure is not None, "a failed push has a failure"
     assert "502 Bad Gateway" in case.failure.message and not case.required
     report = RunReport(suites=("modules",), cases=(*cases, case))
     assert report.exit_code == 0  # not required: the build results decide
@@ -192,6 +195,7 @@ def test_attic_permanent_failure_is_not_retried(
     outcome = cache.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
     assert len(calls(record)) == 1
     [case] = outcome.cases
+    assert case.failure is not None, "a failed push has a failure"
     assert TOKEN not in case.failure.message + case.failure.log  # masked
 
 
@@ -239,7 +243,6 @@ def test_transient_classification() -> None:
 
 
 def test_every_cache_type_has_one_backend_and_its_needs_are_checked() -> None:
-    from ci_nix.config import CacheType
 
     assert set(cache.BACKENDS) == set(CacheType)
     for config, message in (

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import NIX_CONFIG, Cli
+from conftest import NIX_CONFIG, Cli, xml_attr, xml_find
 from httpcache import BinaryCache, narinfo_for
 
 from ci_nix import cache
@@ -109,8 +109,8 @@ def test_failing_cache_mid_push_is_retried_then_reported(
                     ("hosts", "packages.x86_64-linux.motd")]:
             assert cases[key].find("failure") is None  # passed: build results intact
             assert cases[key].find("skipped") is None
-        failure = cases[("ci-nix.cache", "push")].find("failure")
-        assert failure.get("type") == "other" and server.url in failure.get("message")
+        failure = xml_find(cases[("ci-nix.cache", "push")], "failure")
+        assert xml_attr(failure, "type") == "other" and server.url in xml_attr(failure, "message")
         assert "FAIL ci-nix.cache#push" in result.stdout
 
         configure(fixture_ws, type="nix", server=server.url, required=True)

@@ -19,9 +19,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import make_workspace
 import pytest
 import yaml
-from conftest import NIX_CONFIG, ROOT, make_workspace
+from conftest import NIX_CONFIG, ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -153,7 +154,7 @@ def test_readme_shows_the_tested_examples_verbatim() -> None:
 
 def localize_workflow(example: Path, overrides: dict[str, dict[str, str]]) -> dict[str, Any]:
     """The example workflow with ci-nix from this checkout; overrides: job -> extra `with:`."""
-    workflow = yaml.safe_load(example.read_text())
+    workflow: dict[Any, Any] = yaml.safe_load(example.read_text())
     workflow["on"] = workflow.pop(True)  # YAML 1.1 reads the key `on` as true
     for job_name, job in workflow["jobs"].items():
         steps = []
@@ -211,7 +212,8 @@ class Act:
 
     def outputs(self, job: str) -> dict[str, str]:
         (only,) = self.kept(job)
-        return json.loads((only / "outputs.json").read_text())
+        outputs: dict[str, str] = json.loads((only / "outputs.json").read_text())
+        return outputs
 
     def junit(self, job: str) -> Path:
         (only,) = self.kept(job)

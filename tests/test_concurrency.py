@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import xml_attr
 
 pytestmark = pytest.mark.nix
 
@@ -17,7 +18,7 @@ def outcomes(junit: Path) -> dict[tuple[str | None, str | None], str]:
     for case in ET.parse(junit).iter("testcase"):
         failure = case.find("failure")
         result[(case.get("classname"), case.get("name"))] = (
-            failure.get("type") if failure is not None else "passed")
+            xml_attr(failure, "type") if failure is not None else "passed")
     return result
 
 

@@ -30,7 +30,8 @@ update: {branch: bot/update, group: false, labels: [deps], auto-merge: true}
 forge: {type: gitlab, url: "https://gitlab.example", project: infra/hosts}
 """)
     assert [r.path for r in cfg.repos] == [tmp_path / "modules", tmp_path / "hosts"]
-    assert cfg.repos[1].name == "hosts" and cfg.repos[1].url.endswith("hosts.git")
+    url = cfg.repos[1].url
+    assert cfg.repos[1].name == "hosts" and url is not None and url.endswith("hosts.git")
     assert cfg.systems == ("x86_64-linux", "aarch64-linux")
     assert cfg.runners == {"aarch64-linux": ("self-hosted", "arm64"),
                            "x86_64-linux": ("ubuntu-latest",)}

@@ -81,7 +81,8 @@ def test_normalise_keeps_subdir_and_hosts_apart() -> None:
     assert detect_mod.normalise_url("git+https://gitlab.example.com/grp/mono.git?dir=lib") == (
         "gitlab.example.com/grp/mono", "lib")
     assert detect_mod.normalise_url("gitlab:grp/mono?dir=a/b") == ("gitlab.com/grp/mono", "a/b")
-    assert detect_mod.normalise_url("sourcehut:~me/repo")[0] == "git.sr.ht/~me/repo"
+    sourcehut = detect_mod.normalise_url("sourcehut:~me/repo")
+    assert sourcehut is not None and sourcehut[0] == "git.sr.ht/~me/repo"
     assert detect_mod.normalise_url("https://github.com/example/other") != (
         "github.com/example/modules", "")
 

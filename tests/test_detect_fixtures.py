@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import Cli
+from conftest import Cli, xml_attr
 
 pytestmark = pytest.mark.nix
 
@@ -32,7 +32,8 @@ def commit_all(repo: Path, message: str) -> None:
 
 
 def junit_cases(path: Path) -> dict[tuple[str, str], ET.Element]:
-    return {(tc.get("classname"), tc.get("name")): tc for tc in ET.parse(path).iter("testcase")}
+    return {(xml_attr(tc, "classname"), xml_attr(tc, "name")): tc
+            for tc in ET.parse(path).iter("testcase")}
 
 
 def test_change_in_modules_rebuilds_hosts_against_it(fixture_ws: Path, nix_bin: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Cli
@@ -30,7 +31,7 @@ def commit_edit(repo: Path, old: str, new: str, message: str) -> None:
     git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", message)
 
 
-def attributes(report: Path) -> dict[str, dict]:
+def attributes(report: Path) -> dict[str, dict[str, Any]]:
     data = json.loads(report.read_text())
     return {f"{a['flake']}#{a['attr']}": a for a in data["attributes"]}
 

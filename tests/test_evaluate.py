@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import Cli, flake_repo
+from conftest import Cli, flake_repo, xml_attr
 
 from ci_nix import evaluate
 from ci_nix.models import Target
@@ -50,6 +50,7 @@ def test_every_failing_attribute_is_isolated_with_its_own_error(tmp_path: Path,
         failure = failures[attr.path]
         assert failure is not None and failure.type.value == "eval"
         text = failure.message + failure.log
+        assert attr.broken is not None, f"{attr} is one of the broken attributes"
         assert generate.ERROR_TEXT[attr.broken] in text, (attr, failure)
         # each keeps its own text, not a neighbour's
         others = [generate.ERROR_TEXT[k] for k in kinds if k != attr.broken
@@ -114,7 +115,8 @@ def test_run_skips_systems_this_machine_cannot_build(tmp_path: Path, nix_bin: st
     outcomes = {}
     for case in ET.parse(junit).iter("testcase"):
         skipped = case.find("skipped")
-        outcomes[case.get("name")] = "passed" if skipped is None else skipped.get("message")
+        outcomes[xml_attr(case, "name")] = ("passed" if skipped is None
+                                            else xml_attr(skipped, "message"))
     assert {name for name, o in outcomes.items() if o == "passed"} == {
         a.path for a in gen.attrs if a.system == X86}
     for attr in (a for a in gen.attrs if a.system == ARM):

@@ -117,7 +117,8 @@ def test_demo_explains_itself_and_its_counts_agree(nix_bin: str) -> None:
 
     built, totals = _BUILT.search(result.stderr), _TOTALS.search(out)
     assert built is not None and totals is not None, (out, result.stderr)
-    kinds = dict(reversed(part.split(" ")) for part in (totals[3] or "").split(", ") if part)
+    kinds = {kind: count for count, kind in
+             (part.split(" ") for part in (totals[3] or "").split(", ") if part)}
     # the build line counts the attributes that reached the build, the totals every attribute
     assert built[1] == totals[1]
     assert int(built[2]) == int(totals[2]) - int(kinds.get("eval", 0))

@@ -26,8 +26,11 @@ LOCK = {
 def test_follows_resolve_to_the_followed_node() -> None:
     lock = lockfile.parse(json.dumps(LOCK))
     assert set(lock.root_inputs()) == {"modules", "nixpkgs"}
-    assert lock.resolve(("nixpkgs",)).key == "nixpkgs"
-    assert lock.resolve(lock.nodes["modules"].inputs["nixpkgs"]).rev == "b" * 40
+    nixpkgs = lock.resolve(("nixpkgs",))
+    followed = lock.resolve(lock.nodes["modules"].inputs["nixpkgs"])
+    assert nixpkgs is not None and followed is not None, "both input paths resolve to a node"
+    assert nixpkgs.key == "nixpkgs"
+    assert followed.rev == "b" * 40
     assert [path for path, _ in lock.walk()] == [("modules",), ("nixpkgs",)]
 
 

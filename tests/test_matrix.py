@@ -7,6 +7,7 @@ import json
 import shlex
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def failure(flake: str, attr: str) -> Case:
     return Case(flake, attr, Status.FAILED, failure=Failure(FailureType.EVAL, f"{attr} broke"))
 
 
-def make_plan(jobs: list[Job], cases: list[Case] = (), buildable: tuple[str, ...] = (X86,),
+def make_plan(jobs: list[Job], cases: Sequence[Case] = (), buildable: tuple[str, ...] = (X86,),
               runners: dict[str, tuple[str, ...]] | None = None) -> Plan:
     repo = Repo("r", Path("/tmp/r"))
     flakes = tuple(dict.fromkeys(j.flake for j in jobs))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import NIX_MODERN, Cli, flake_repo
+from conftest import NIX_MODERN, Cli, flake_repo, xml_attr
 
 pytestmark = pytest.mark.nix
 
@@ -167,11 +167,11 @@ def test_build_happens_on_the_ssh_builder_and_comes_back(
                  env=ssh_builder.env)
     assert result.returncode == 0, result.stdout + result.stderr
     cases = list(ET.parse(junit).iter("testcase"))
-    assert sorted(c.get("name") for c in cases) == ["packages.aarch64-linux.hello",
+    assert sorted(xml_attr(c, "name") for c in cases) == ["packages.aarch64-linux.hello",
                                                     "packages.x86_64-linux.hello"]
     for case in cases:
         assert case.find("failure") is None and case.find("skipped") is None
-        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        props = {xml_attr(p, "name"): xml_attr(p, "value") for p in case.iter("property")}
         assert props["machine"] == ssh_builder.uri
         side = ssh_builder.side
         (out,) = _outputs(side, props["drvPath"])
@@ -195,7 +195,7 @@ def test_store_on_the_remote_with_evaluation_here(ssh_builder: Builder, tmp_path
     assert result.returncode == 0, result.stdout + result.stderr
     (case,) = ET.parse(junit).iter("testcase")
     assert case.find("failure") is None and case.find("skipped") is None
-    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    props = {xml_attr(p, "name"): xml_attr(p, "value") for p in case.iter("property")}
     assert props["machine"] == ssh_builder.store
     side = ssh_builder.side
     (out,) = _outputs(side, props["drvPath"])

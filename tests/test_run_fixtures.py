@@ -7,14 +7,14 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import Cli
+from conftest import Cli, xml_attr, xml_find, xml_text
 
 pytestmark = pytest.mark.nix
 
 
 def cases_of(junit: Path) -> dict[tuple[str, str], ET.Element]:
     tree = ET.parse(junit)
-    return {(tc.get("classname"), tc.get("name")): tc for tc in tree.iter("testcase")}
+    return {(xml_attr(tc, "classname"), xml_attr(tc, "name")): tc for tc in tree.iter("testcase")}
 
 
 def outcome(case: ET.Element) -> str:
@@ -46,17 +46,17 @@ def test_run_all_reports_every_attribute(fixture_ws: Path, tmp_path: Path, cli: 
     assert "4 failed" in result.stdout and "JUnit report:" in result.stdout
 
     junit_cases = cases_of(junit)
-    broken = junit_cases[("modules", "packages.x86_64-linux.broken")].find("failure")
-    assert "exit code 2" in broken.get("message")
-    assert "expected ';' before" in broken.text  # the builder's own log tail
-    missing = junit_cases[("hosts", "packages.x86_64-linux.missing")].find("failure")
-    assert "attribute 'nope' missing" in missing.get("message")
-    thrower = junit_cases[("modules", "packages.x86_64-linux.thrower")].find("failure")
-    assert "marked broken" in thrower.get("message")
+    broken = xml_find(junit_cases[("modules", "packages.x86_64-linux.broken")], "failure")
+    assert "exit code 2" in xml_attr(broken, "message")
+    assert "expected ';' before" in xml_text(broken)  # the builder's own log tail
+    missing = xml_find(junit_cases[("hosts", "packages.x86_64-linux.missing")], "failure")
+    assert "attribute 'nope' missing" in xml_attr(missing, "message")
+    thrower = xml_find(junit_cases[("modules", "packages.x86_64-linux.thrower")], "failure")
+    assert "marked broken" in xml_attr(thrower, "message")
     # where the throw is, on every Nix (2.26 cuts it off without --show-trace)
-    assert " at flake.nix:46:" in thrower.get("message")
-    dependency = junit_cases[("modules", "packages.x86_64-linux.uses-broken")].find("failure")
-    assert "broken-1.0" in dependency.get("message")
+    assert " at flake.nix:46:" in xml_attr(thrower, "message")
+    dependency = xml_find(junit_cases[("modules", "packages.x86_64-linux.uses-broken")], "failure")
+    assert "broken-1.0" in xml_attr(dependency, "message")
 
     data = json.loads(report.read_text())
     assert data["exitCode"] == 1 and data["totals"] == {"passed": 6, "failed": 4, "skipped": 0}

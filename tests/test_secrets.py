@@ -84,7 +84,8 @@ def test_run_never_shows_the_cache_token(client: str, fixture_ws: Path, tmp_path
 
 
 @pytest.mark.nix
-def test_update_never_shows_the_forge_token(estate, tmp_path: Path, cli: Cli) -> None:  # noqa: F811
+def test_update_never_shows_the_forge_token(
+        estate: tuple[Path, Path], tmp_path: Path, cli: Cli) -> None:  # noqa: F811
     _, remotes = estate
     github = forgefakes.start("github", "acme/hosts")
     secret = forgefakes.TOKEN

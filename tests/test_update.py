@@ -58,8 +58,11 @@ def estate(tmp_path: Path, nix_bin: str) -> tuple[Path, Path]:
     return ws, remotes
 
 
+Fakes = tuple[forgefakes.FakeForge, forgefakes.FakeForge]  # the fakes fixture: (github, gitlab)
+
+
 @pytest.fixture
-def fakes() -> Iterator[tuple[forgefakes.FakeForge, forgefakes.FakeForge]]:
+def fakes() -> Iterator[Fakes]:
     github = forgefakes.start("github", "acme/hosts")
     gitlab = forgefakes.start("gitlab", "infra/hosts", "infra/modules")
     yield github, gitlab
@@ -103,7 +106,7 @@ TOKENS = {"FAKE_GH_TOKEN": forgefakes.TOKEN, "FAKE_GL_TOKEN": forgefakes.TOKEN}
 
 
 @pytest.mark.nix
-def test_nightly_opens_updates_and_closes(estate: tuple[Path, Path], fakes, tmp_path: Path,
+def test_nightly_opens_updates_and_closes(estate: tuple[Path, Path], fakes: Fakes, tmp_path: Path,
                                           cli: Cli) -> None:
     ws, remotes = estate
     github, gitlab = fakes
@@ -170,7 +173,7 @@ def test_nightly_opens_updates_and_closes(estate: tuple[Path, Path], fakes, tmp_
 
 
 @pytest.mark.nix
-def test_single_repo_dry_run_then_github_outputs(estate: tuple[Path, Path], fakes,
+def test_single_repo_dry_run_then_github_outputs(estate: tuple[Path, Path], fakes: Fakes,
                                                  tmp_path: Path, cli: Cli) -> None:
     _, remotes = estate
     github, _ = fakes
@@ -315,7 +318,7 @@ def test_junit_is_written_when_the_path_is_not_a_git_repo(tmp_path: Path, cli: C
 
 @pytest.mark.nix
 @pytest.mark.parametrize("status", [500, 429, 401])
-def test_forge_errors_keep_the_status_and_write_the_junit(estate: tuple[Path, Path], fakes,
+def test_forge_errors_keep_the_status_and_write_the_junit(estate: tuple[Path, Path], fakes: Fakes,
                                                          tmp_path: Path, cli: Cli,
                                                          status: int) -> None:
     _, remotes = estate

@@ -30,7 +30,8 @@ def setup(tmp_path: Path, remotes: Path) -> tuple[Path, Path, forgefakes.FakeFor
     return checkout, config, github
 
 
-def test_a_push_that_raced_ours_is_retried(estate, tmp_path: Path, cli: Cli) -> None:  # noqa: F811
+def test_a_push_that_raced_ours_is_retried(
+        estate: tuple[Path, Path], tmp_path: Path, cli: Cli) -> None:  # noqa: F811
     _, remotes = estate
     bare = remotes / "hosts-gh.git"
     checkout, config, github = setup(tmp_path, remotes)
@@ -56,7 +57,8 @@ fi
         github.close()
 
 
-def test_a_refused_push_is_reported_once(estate, tmp_path: Path, cli: Cli) -> None:  # noqa: F811
+def test_a_refused_push_is_reported_once(
+        estate: tuple[Path, Path], tmp_path: Path, cli: Cli) -> None:  # noqa: F811
     _, remotes = estate
     bare = remotes / "hosts-gh.git"
     checkout, config, github = setup(tmp_path, remotes)

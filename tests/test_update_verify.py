@@ -9,7 +9,7 @@ from pathlib import Path
 
 import make_workspace
 import pytest
-from conftest import Cli
+from conftest import Cli, xml_attr, xml_find
 
 SYSTEM = f"{platform.machine()}-linux"
 
@@ -91,7 +91,7 @@ def test_verify_holds_back_the_input_that_breaks_a_package(app: Path, tmp_path: 
     failures = [case for case in verified.iter("testcase") if case.find("failure") is not None]
     (held,) = failures
     assert held.get("name") == f"packages.{SYSTEM}.pkg (with dep updated)"
-    message = held.find("failure").get("message")  # type: ignore[union-attr]
+    message = xml_attr(xml_find(held, "failure"), "message")
     assert message.startswith(f"held back dep: its update breaks {pkg}")
 
 
