@@ -37,10 +37,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import generate  # noqa: E402
+from bench import generate  # noqa: E402
 
 NIX = shlex.split(os.environ.get("CI_NIX_NIX", "nix"))
 NIX_FLAGS = ["--extra-experimental-features", "nix-command flakes"]
@@ -221,7 +221,7 @@ def p8(tmp: Path, reps: int, flakes: int, attrs: int) -> Figure:
         subprocess.run(["git", "-C", str(root), "commit", "-qam", "change"], check=True,
                        env={**ENV, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@e",
                             "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@e"})
-        evaluation = ["matrix", root, "--base", "HEAD~1", "--format", "json"]
+        evaluation: list[str | Path] = ["matrix", root, "--base", "HEAD~1", "--format", "json"]
         assert ci_nix(*evaluation).returncode == 0  # warm-up: the head's sources are fetched
         head = ci_nix(*evaluation)
         assert head.returncode == 0, head.stderr[-2000:]
@@ -300,10 +300,10 @@ def p7(tmp: Path, reps: int, hosts: int, host_mb: int, host_work: int,
        big_hosts: int | None) -> Figure:
     fig = Figure("P7", f"evaluating {hosts} heavy hosts (`matrix --all`) vs bare per-host "
                  "`nix eval`, xargs -P cores", target="<=0.80")
-    sizes = {"host_mb": host_mb, "host_work": host_work}
     rss_ratios, broken_ratios = [], []
     for _ in range(reps):
-        fleet = generate.generate_fleet(tmp / f"p7-{uuid.uuid4().hex[:6]}", hosts, **sizes)
+        fleet = generate.generate_fleet(tmp / f"p7-{uuid.uuid4().hex[:6]}", hosts,
+                                        host_mb=host_mb, host_work=host_work)
         bare = _bare_hosts(fleet)
         assert all(code == 0 for code, _, _ in bare.results), bare.results[0][2][-2000:]
         ours, counts = _fleet_run(fleet)
@@ -315,7 +315,7 @@ def p7(tmp: Path, reps: int, hosts: int, host_mb: int, host_work: int,
                            "one host's (bare) MB": round(bare.rss_mb), **counts})
 
         broken = generate.generate_fleet(tmp / f"p7b-{uuid.uuid4().hex[:6]}", hosts,
-                                         broken="missing", **sizes)
+                                         broken="missing", host_mb=host_mb, host_work=host_work)
         bare_broken = _bare_hosts(broken)
         ours_broken, broken_counts = _fleet_run(broken)
         assert broken_counts["failures"] == 1, broken_counts
@@ -336,7 +336,8 @@ def p7(tmp: Path, reps: int, hosts: int, host_mb: int, host_work: int,
     fig.counts.update({"--eval-memory 600: largest MB": round(limited.rss_mb),
                        "--eval-memory 600: failures": limited_counts["failures"]})
     if big_hosts:
-        fleet = generate.generate_fleet(tmp / f"p7l-{uuid.uuid4().hex[:6]}", big_hosts, **sizes)
+        fleet = generate.generate_fleet(tmp / f"p7l-{uuid.uuid4().hex[:6]}", big_hosts,
+                                        host_mb=host_mb, host_work=host_work)
         bare = _bare_hosts(fleet)
         ours, counts = _fleet_run(fleet)
         fig.counts.update({f"{big_hosts} hosts: ours s": round(ours.seconds, 1),
@@ -374,9 +375,11 @@ def table(figures: Sequence[Figure]) -> str:
         met = fig.met()
         extra = "; ".join(f"{k}: {v}" for k, v in fig.counts.items() if k not in ("met", "rows"))
         if "rows" in fig.counts:
+            rows = fig.counts["rows"]
+            assert isinstance(rows, list), f"{fig.key}: rows is a list of dicts, not {rows!r}"
             extra = ", ".join(f"k={r['k']} n={r['n']}: {r['evaluations']} processes, "
                               f"{r['attribute evaluations']} attribute evaluations"
-                              for r in fig.counts["rows"])  # type: ignore[union-attr]
+                              for r in rows)
         title = f"{fig.title}{' — ' + extra if extra else ''}"
         lines.append(f"| {fig.key} | {title} | {cell(fig.ours)} "
                      f"| {cell(fig.baseline)} | {ratio_text} | {fig.target or '–'} | "
