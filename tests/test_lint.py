@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,18 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("argv", [
     pytest.param(("ruff", "check", "ci_nix", "bench", "tests", "fixtures"), id="ruff"),
-    pytest.param(("mypy",), id="mypy"),  # strict, packages from [tool.mypy]
+    pytest.param(("mypy",), id="mypy"),  # strict, over the files in [tool.mypy]
 ])
 def test_clean(argv: tuple[str, ...]) -> None:
     result = _run(*argv)
     assert result.returncode == 0, (f"{' '.join(argv)} exited {result.returncode}:\n"
                                     f"{result.stdout}{result.stderr}")
+
+
+def test_mypy_checks_the_tests_too() -> None:
+    """Tests, bench and fixtures are held to the same strict typing as the package: a narrowed
+    [tool.mypy] files list would let them rot unnoticed."""
+    mypy = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert mypy["strict"] is True
+    assert {"ci_nix", "tests", "bench", "fixtures"} <= set(mypy["files"]), mypy["files"]
+    assert "exclude" not in mypy, mypy["exclude"]
