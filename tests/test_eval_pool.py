@@ -293,7 +293,7 @@ def test_hosts_of_a_flake_in_a_subdirectory(tmp_path: Path, nix_bin: str) -> Non
     ("--eval-memory", "0", "--eval-memory 0: give the MiB"),
     ("--workers", "0", "--workers 0: give at least 1")])
 def test_bad_pool_flags_are_one_line_errors_with_the_report_written(
-        tmp_path: Path, nix_bin: str, cli, flag: str, value: str, says: str) -> None:
+        tmp_path: Path, nix_bin: str, cli: Cli, flag: str, value: str, says: str) -> None:
     repo = flake_repo(tmp_path / "repo", flake_text({"a": "1"}, os.urandom(4).hex()))
     junit = tmp_path / "r.xml"
     result = cli("run", "--all", repo, flag, value, "--junit", junit)
