@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -95,8 +95,10 @@ def ci_nix(*args: str | Path) -> Timed:
     return timed([sys.executable, "-m", "ci_nix", *map(str, args)], cwd=ROOT)
 
 
-def fresh(tmp: Path, label: str, **kwargs: object) -> generate.Generated:
-    return generate.generate(tmp / f"{label}-{uuid.uuid4().hex[:6]}", nix=NIX, **kwargs)  # type: ignore[arg-type]
+def fresh(tmp: Path, label: str, *, flakes: int, attrs: int, broken: Sequence[str],
+          config: Mapping[str, object] | None = None) -> generate.Generated:
+    return generate.generate(tmp / f"{label}-{uuid.uuid4().hex[:6]}", flakes, attrs, broken,
+                             config=config, nix=NIX)
 
 
 def installables(ws: generate.Generated, attrs: Sequence[generate.Attr]) -> list[str]:
@@ -202,7 +204,9 @@ def p6(tmp: Path, megabytes: int) -> Figure:
              "print('VMHWM', int(hwm.split()[1]) // 1024)\nsys.exit(code)\n")
     result = timed([sys.executable, "-c", probe, "run", "--all", str(repo)], cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
-    peak = int(re.search(r"VMHWM (\d+)", result.stdout).group(1))  # type: ignore[union-attr]
+    hwm = re.search(r"VMHWM (\d+)", result.stdout)
+    assert hwm is not None, f"the probe printed no VMHWM line: {result.stdout[-2000:]}"
+    peak = int(hwm.group(1))
     fig.ours.append(float(peak))
     fig.counts.update({"peak RSS MB": peak, "log MB": megabytes,
                        "seconds": round(result.seconds, 1), "met": peak <= 150})

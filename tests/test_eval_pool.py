@@ -123,11 +123,12 @@ def test_timeout_command_leaves_no_nix_behind(tmp_path: Path, nix_bin: str) -> N
     assert wait_until(lambda: not nix_processes(str(repo)), 10), "a Nix process outlived ci-nix"
 
 
-def _evaluate(repo: Path, **limits: float) -> FlakeEval:
+def _evaluate(repo: Path, workers: int | None = None, *,
+              memory_mib: int = evaluate.DEFAULT_MEMORY_MIB, timeout: float = 0) -> FlakeEval:
     ws = load(repo, Git.from_env())
     selection = evaluate.Selection(systems=(X86,), outputs=ws.config.outputs)
-    [result] = evaluate.evaluate(Nix.from_env(), [Target(ws.flakes[0])], selection,
-                                 **limits)  # type: ignore[arg-type]
+    [result] = evaluate.evaluate(Nix.from_env(), [Target(ws.flakes[0])], selection, workers,
+                                 memory_mib=memory_mib, timeout=timeout)
     return result
 
 

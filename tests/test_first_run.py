@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import re
@@ -70,7 +71,8 @@ def test_tool_error_run_says_only_the_error(tmp_path: Path, cli: Cli) -> None:
 def _help(command: str) -> str:
     parser = build_parser()
     action = next(a for a in parser._actions if a.dest == "command")
-    return " ".join(action.choices[command].format_help().split())  # type: ignore[index]
+    assert isinstance(action, argparse._SubParsersAction), action
+    return " ".join(action.choices[command].format_help().split())
 
 
 def _exit_codes(command: str) -> list[int]:

@@ -142,6 +142,13 @@ def _job(name: str, drv: str) -> Job:
     return Job("f", ("packages", "x86_64-linux", name), "x86_64-linux", drv, (("out", "/o"),))
 
 
+def feed(monitor: progress.BuildMonitor, parser: nixlog.LogParser, line: str) -> None:
+    """One internal-json line to the monitor, as build.py hands it over (events only)."""
+    event = parser.parse(line)
+    if event is not None:
+        monitor.event(event)
+
+
 def test_counters_name_the_build_that_finished() -> None:
     now = [0.0]
     out = io.StringIO()
@@ -154,12 +161,11 @@ def test_counters_name_the_build_that_finished() -> None:
         '"text":"building","level":3}',
         '@nix {"action":"result","id":1,"type":105,"fields":[0,1,1,0]}',
     ]:
-        monitor.event(parser.parse(line))  # type: ignore[arg-type]
+        feed(monitor, parser, line)
     now[0] = 75.0
     assert monitor.status_text() == ("ci-nix: [1 min 15 s] building f#packages.x86_64-linux.a "
                                      "(1 min 15 s); 0 of 1 derivation built; 1 to go")
-    monitor.event(parser.parse(  # type: ignore[arg-type]
-        '@nix {"action":"result","id":1,"type":105,"fields":[0,1,0,1]}'))
+    feed(monitor, parser, '@nix {"action":"result","id":1,"type":105,"fields":[0,1,0,1]}')
     assert out.getvalue().splitlines()[-1] == "FAIL f#packages.x86_64-linux.a (1 min 15 s)"
 
 
@@ -178,7 +184,7 @@ def test_print_build_logs_in_gitlab_sections_per_turn() -> None:
         '@nix {"action":"result","id":2,"type":101,"fields":["two"]}',
         '@nix {"action":"result","id":3,"type":101,"fields":["dep says"]}',
     ]:
-        monitor.event(parser.parse(line))  # type: ignore[arg-type]
+        feed(monitor, parser, line)
     monitor._close_group()
     lines = out.getvalue().splitlines()
     assert [line for line in lines if "> " in line] == [
@@ -210,14 +216,11 @@ def test_cases_get_the_build_time_the_counters_measured() -> None:
     monitor = progress.BuildMonitor([job], progress.Display(io.StringIO(), live=False),
                                     clock=lambda: now[0])
     parser = nixlog.LogParser()
-    monitor.event(parser.parse(  # type: ignore[arg-type]
-        '@nix {"action":"start","id":1,"type":104,"text":"","level":0}'))
-    monitor.event(parser.parse(  # type: ignore[arg-type]
-        '@nix {"action":"start","id":2,"type":105,"fields":["/nix/store/aaa-a.drv","",1,1],'
-        '"text":"building","level":3}'))
+    feed(monitor, parser, '@nix {"action":"start","id":1,"type":104,"text":"","level":0}')
+    feed(monitor, parser, '@nix {"action":"start","id":2,"type":105,'
+         '"fields":["/nix/store/aaa-a.drv","",1,1],"text":"building","level":3}')
     now[0] = 7.5
-    monitor.event(parser.parse(  # type: ignore[arg-type]
-        '@nix {"action":"result","id":1,"type":105,"fields":[1,1,0,0]}'))
+    feed(monitor, parser, '@nix {"action":"result","id":1,"type":105,"fields":[1,1,0,0]}')
     case = Case("f", job.name, Status.PASSED, drv_path=job.drv_path, time=99.0)
     assert [c.time for c in monitor.timed([case])] == [7.5]
 
@@ -232,7 +235,7 @@ def test_status_counts_downloads_while_they_run() -> None:
         '@nix {"action":"start","id":6,"type":101,"fields":["https://c/nar/x.nar.xz"],'
         '"text":"downloading","level":4}',
     ]:
-        monitor.event(parser.parse(line))  # type: ignore[arg-type]
+        feed(monitor, parser, line)
     assert monitor.status_text() == "ci-nix: [0 s] waiting for Nix; downloading 2 paths"
-    monitor.event(parser.parse('@nix {"action":"stop","id":6}'))  # type: ignore[arg-type]
+    feed(monitor, parser, '@nix {"action":"stop","id":6}')
     assert monitor.status_text().endswith("; downloading 1 path")

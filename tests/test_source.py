@@ -117,7 +117,9 @@ def test_the_two_old_normalisers_agree_now(tmp_path: Path) -> None:
         "root": {"inputs": {"r": "r"}},
         "r": {"locked": {"type": "github", "owner": "org", "repo": "repo", "rev": "a" * 40},
               "original": {"type": "github", "owner": "org", "repo": "repo"}}}})).nodes["r"]
-    assert source.of_ref(node.locked).key == source.parse_url(scp).key  # type: ignore[union-attr]
+    parsed = source.parse_url(scp)
+    assert parsed is not None, f"{scp} names a repository"
+    assert source.of_ref(node.locked).key == parsed.key
     # a bots.yaml clone URL in scp form now links to its web page for compare links
     found = source.of_ref(FlakeRef.from_json({"type": "git", "url": scp}))
     web = changelog.web_repository(found, {}, {scp: "https://github.com/Org/Repo"})
