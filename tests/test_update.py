@@ -370,7 +370,7 @@ def test_concurrent_updates_of_one_checkout_each_see_the_committed_lock(
 @pytest.mark.nix
 @pytest.mark.parametrize("status", [502, 429])
 def test_sigterm_ends_a_forge_retry_wait(
-        estate: tuple[Path, Path], fakes: tuple[forgefakes.FakeForge, forgefakes.FakeForge],
+        estate: tuple[Path, Path], fakes: Fakes,
         tmp_path: Path, status: int) -> None:
     """A forge that asks to come back in minutes does not hold a cancelled update (#14)."""
     _, remotes = estate
