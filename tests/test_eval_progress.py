@@ -9,6 +9,10 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,8 +31,8 @@ COUNT = re.compile(r"ci-nix: evaluat(?:ing|ed): (\d+) of (\d+) attributes \(slow
                    r", 1 worker, \d+ s")
 
 
-def slow_flake(nonce: str) -> str:
-    """N packages, each a fold over two million numbers before its derivation exists."""
+def slow_flake(nonce: str, size: int = 2000000) -> str:
+    """N packages, each a fold over `size` numbers before its derivation exists."""
     return f"""{{
   outputs = {{ self }}: {{
     packages.{X86} = builtins.listToAttrs (builtins.genList (n: {{
@@ -36,7 +40,7 @@ def slow_flake(nonce: str) -> str:
       value = derivation {{
         name = "p${{toString n}}"; system = "{X86}"; builder = "/bin/sh";
         args = [ "-c" "echo > $out" ]; nonce = "{nonce}";
-        sum = toString (builtins.foldl' (a: b: a + b) 0 (builtins.genList (x: x + n) 2000000));
+        sum = toString (builtins.foldl' (a: b: a + b) 0 (builtins.genList (x: x + n) {size}));
       }};
     }}) {N});
   }};
@@ -90,6 +94,38 @@ def test_a_ci_log_ends_evaluation_with_the_count(tmp_path: Path, nix_bin: str,
     counts = [m.groups() for m in map(COUNT.match, result.stderr.splitlines()) if m]
     assert counts and counts[-1] == (str(N), str(N), str(N), str(N)), result.stderr
     assert "\r" not in result.stderr  # a CI log: no line is rewritten
+
+
+@pytest.mark.nix
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_a_terminal_shows_the_count_on_its_status_line(tmp_path: Path, nix_bin: str) -> None:
+    repo = flake_repo(tmp_path / "slow", slow_flake(os.urandom(4).hex(), size=4000000))
+    session = f"ci-nix-{os.urandom(4).hex()}"
+    env = [f"{k}={v}" for k, v in {
+        "CI_NIX_NIX": nix_bin, "NIX_CONFIG": os.environ["NIX_CONFIG"], "TERM": "xterm",
+        "PATH": os.environ["PATH"], "PYTHONPATH": str(Path(__file__).parent.parent)}.items()]
+    command = ["env", "-i", *env, sys.executable, "-m", "ci_nix", "matrix", "--all", str(repo),
+               "--workers", "1"]
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "20",
+                    *command, ";", "set-option", "remain-on-exit", "on"], check=True)
+    try:
+        screens = []  # with the scrollback: the JSON on stdout comes after the status
+        for _ in range(300):
+            time.sleep(0.2)
+            screen = subprocess.run(["tmux", "capture-pane", "-p", "-S", "-", "-t", session],
+                                    capture_output=True, text=True).stdout
+            screens.append(screen)
+            if "Pane is dead" in screen:
+                break
+        live = [s for s in screens if "ci-nix: evaluating: " in s]
+        assert live, screens[-1]
+        # one status line, redrawn in place with the count
+        assert all(s.count("ci-nix: evaluating: ") == 1 for s in live)
+        assert re.search(rf"ci-nix: evaluating: [0-{N - 1}] of {N} attributes \(slow: ", live[0])
+        assert f"ci-nix: evaluated: {N} of {N} attributes (slow: {N}/{N}), 1 worker" in screens[-1]
+        assert "ci-nix: evaluating: " not in screens[-1]  # the status line is gone at the end
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
 
 def _eval(target: Target) -> FlakeEval:
