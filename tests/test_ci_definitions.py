@@ -295,6 +295,26 @@ def test_action_update_dry_run(system_ws: Path, tmp_path: Path) -> None:
     assert act.outputs("update")["exit-code"] == "0"
 
 
+def test_action_diff_writes_the_comparison(system_ws: Path, tmp_path: Path) -> None:
+    needs_subcommand("diff")
+    act = Act(system_ws, tmp_path)
+    report = tmp_path / "diff.json"
+    # --base HEAD instead of the example's --comment: no forge and no base commit here
+    workflow = localize_workflow(EXAMPLES / "github" / "ci-nix-diff.yml", {"diff": {
+        "all": "true", "only": "\n".join(GREEN), "args": "--base HEAD", "json": str(report)}})
+    result = act.run(workflow, "pull_request", {"pull_request": {"number": 7}})
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log
+    only = " ".join(f"--only {attr}" for attr in GREEN)
+    assert f"$ ci-nix diff --all {only} --json {report} --base HEAD" in log
+    outputs = act.outputs("diff")
+    assert outputs["exit-code"] == "0" and outputs["failed"] == "0", outputs
+    assert outputs["json-path"] == str(report) and outputs["junit-path"] == ""
+    attributes = json.loads(report.read_text())["attributes"]
+    assert sorted((f"{a['flake']}#{a['attr']}", a["status"]) for a in attributes) == sorted(
+        (attr, "unchanged") for attr in GREEN)
+
+
 # --- the GitLab template under gitlab-ci-local -------------------------------------------------
 
 class GitLabLocal:
