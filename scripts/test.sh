@@ -11,4 +11,7 @@ if [[ -x $modern ]]; then
   "$modern" setup
 fi
 export NIX_CONFIG=$'substituters =\nsandbox = false\nbuild-users-group ='
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# One pytest worker per core (CI_NIX_TEST_WORKERS=0 runs serially); a test file stays on one
+# worker, in order, so files that share a fake server or a timing assumption are not split.
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n "${CI_NIX_TEST_WORKERS:-auto}" \
+  --dist loadfile "$@"
