@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from ci_nix.models import FLAKE_CASE, FlakeEval, Status
+from ci_nix.models import FLAKE_CASE, FlakeEval, Status, parse_attr
 
 
 class Change(StrEnum):
@@ -95,23 +95,45 @@ class Comparison:
 _Entry = tuple[str | None, str | None, str | None]  # (system, drvPath, error)
 
 
-def _entries(evals: Sequence[FlakeEval]) -> tuple[dict[tuple[str, str], _Entry], dict[str, str]]:
-    """{(flake, attr): (system, drv, error)} and {flake: error} for flakes that did not list."""
-    found: dict[tuple[str, str], _Entry] = {}
-    broken: dict[str, str] = {}
+@dataclass(frozen=True)
+class _Side:
+    """One evaluation, keyed for comparing."""
+
+    found: dict[tuple[str, str], _Entry]  # (flake, attr) -> (system, drv, error)
+    broken: dict[str, str]  # flake -> error, for flakes whose attributes could not be listed
+    flake_errors: dict[str, str]  # flake -> error of its failed flake.nix case (lock, listing)
+    groups: dict[str, list[tuple[tuple[str, ...], str]]]  # flake -> (failed group path, name)
+
+
+def _side(evals: Sequence[FlakeEval]) -> _Side:
+    side = _Side({}, {}, {}, {})
     for flake_eval in evals:
         for job in flake_eval.jobs:
-            found[(job.flake, job.name)] = (job.system, job.drv_path, None)
+            side.found[(job.flake, job.name)] = (job.system, job.drv_path, None)
         for case in flake_eval.cases:
             if case.status is not Status.FAILED:
                 continue
             message = case.failure.message if case.failure else "evaluation failed"
             if case.name == FLAKE_CASE:
+                side.flake_errors[case.flake] = message
                 if not flake_eval.jobs and not any(c.name != FLAKE_CASE for c in flake_eval.cases):
-                    broken[case.flake] = message
+                    side.broken[case.flake] = message
                 continue
-            found[(case.flake, case.name)] = (case.system, None, message)
-    return found, broken
+            side.found[(case.flake, case.name)] = (case.system, None, message)
+            side.groups.setdefault(case.flake, []).append((parse_attr(case.name), case.name))
+    return side
+
+
+def _not_evaluated(head: _Side, flake: str, attr: str) -> str | None:
+    """Why an attribute of the base has no result at head although it may still exist: its
+    flake, or an attribute set above it, failed to evaluate there."""
+    if flake in head.broken:
+        return f"not evaluated: {FLAKE_CASE} does not evaluate at head"
+    path = parse_attr(attr)
+    for group, name in head.groups.get(flake, ()):
+        if path[:len(group)] == group:
+            return f"not evaluated: {name} does not evaluate at head"
+    return None
 
 
 def compare(base: Sequence[FlakeEval], head: Sequence[FlakeEval], base_rev: str,
@@ -119,27 +141,38 @@ def compare(base: Sequence[FlakeEval], head: Sequence[FlakeEval], base_rev: str,
     """Each attribute of either side: changed, added, removed, unchanged, or failed (at head).
 
     An attribute that evaluates at head but not at the base (or whose flake does not evaluate
-    there) is `added`: there is nothing to compare it with.
+    there) is `added`: there is nothing to compare it with. One the base has and the head
+    cannot say (its flake or an attribute set above it fails at head) is `failed`, never
+    `removed`; a flake whose flake.nix fails at head (it does not evaluate, or its lock is
+    stale) has a `failed` entry of its own named flake.nix.
     """
-    before, base_broken = _entries(base)
-    after, _ = _entries(head)
+    before, after = _side(base), _side(head)
     order = [e.target.flake.id for e in head] + [e.target.flake.id for e in base]
     rank = {flake: i for i, flake in enumerate(dict.fromkeys(order))}
+    keys = set(before.found) | set(after.found) | {(f, FLAKE_CASE) for f in after.flake_errors}
     result = []
-    for key in sorted(set(before) | set(after), key=lambda k: (rank.get(k[0], len(rank)), k[1])):
+    for key in sorted(keys, key=lambda k: (rank.get(k[0], len(rank)), k[1] != FLAKE_CASE,
+                                           k[1])):
         flake, attr = key
-        base_system, base_drv, base_error = before.get(key, (None, None, None))
-        if key not in after:
-            if base_drv is not None:
-                result.append(AttrChange(flake, attr, base_system, Change.REMOVED, base_drv,
-                                         None))
-            continue  # failed at the base and gone at head: nothing to say
-        system, drv, error = after[key]
+        base_system, base_drv, base_error = before.found.get(key, (None, None, None))
+        if attr == FLAKE_CASE:
+            result.append(AttrChange(flake, attr, None, Change.FAILED, None, None,
+                                     error=after.flake_errors[flake]))
+            continue
+        if key not in after.found:
+            if base_drv is None:
+                continue  # failed at the base and gone at head: nothing to say
+            why = _not_evaluated(after, flake, attr)
+            result.append(AttrChange(flake, attr, base_system,
+                                     Change.REMOVED if why is None else Change.FAILED,
+                                     base_drv, None, error=why))
+            continue
+        system, drv, error = after.found[key]
         if drv is None:
             status = Change.FAILED
         elif base_drv is None:
             status = Change.ADDED
-            error = base_error or base_broken.get(flake)
+            error = base_error or before.broken.get(flake)
             if error is not None:
                 error = f"the base did not evaluate: {error}"
         else:

@@ -668,6 +668,30 @@ def _without_helper_frames(lines: list[str]) -> list[str]:
     return [line for frame in kept for line in frame]
 
 
+# Errors of the machine ci-nix runs on, not of the code: no verdict on an attribute can be drawn
+# from them. (pattern, what to do). libarchive says "Write failed" when Nix 2.8 unpacks a flake's
+# source into a full TMPDIR.
+_HOST_PROBLEMS = (
+    (re.compile(r"No space left on device|Disk quota exceeded|"
+                r"failed to extract archive \(Write failed\)"),
+     "free space on the disk of TMPDIR ({tmpdir}) and of the Nix store, or point TMPDIR at a "
+     "disk with room"),
+    (re.compile(r"Read-only file system"),
+     "make TMPDIR ({tmpdir}) and the Nix store writable"),
+    (re.compile(r"Too many open files"), "raise the open-file limit (ulimit -n)"),
+)
+
+
+def host_problem(stderr: str, tmpdir: str) -> str | None:
+    """What to do, when Nix failed because of the machine (a full or read-only disk, too many
+    open files) rather than the flake; None for any other error. tmpdir: the TMPDIR Nix had."""
+    _, message = _message(strip_noise(stderr))
+    for pattern, fix in _HOST_PROBLEMS:
+        if pattern.search(message):
+            return f"{_one_line(message, 200)}: {fix.format(tmpdir=tmpdir)}"
+    return None
+
+
 def eval_failure(stderr: str, flake: Flake | None = None,
                  sources: Sequence[SourceTree] = ()) -> Failure:
     """An evaluation error from a failed `nix eval` (see diagnose_eval for sources)."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ci_nix import diagnose, lockfile
-from ci_nix.errors import Cancelled
+from ci_nix.errors import Cancelled, ToolError
 from ci_nix.models import (
     FLAKE_CASE,
     Case,
@@ -515,7 +515,14 @@ class _Pool:
         return None
 
     def _failure(self, flake: _Flake, stderr: str) -> Failure:
-        """The failure an evaluation error is, placed in the workspace repo it points into."""
+        """The failure an evaluation error is, placed in the workspace repo it points into.
+
+        Raises ToolError when the error is the machine's (a full disk): blaming the flake would
+        be wrong, and a comparison that lost both sides to it would look green.
+        """
+        problem = diagnose.host_problem(stderr, os.environ.get("TMPDIR") or "/tmp")
+        if problem is not None:
+            raise ToolError(f"Nix could not evaluate {flake.id} on this machine: {problem}")
         trees = self.sources(flake.target) if self.sources and "-source/" in stderr else ()
         return diagnose.eval_failure(stderr, flake.target.flake, trees)
 

@@ -148,6 +148,50 @@ def test_a_base_that_does_not_evaluate_makes_everything_added() -> None:
     assert web.error is not None and "syntax" in web.error
 
 
+def broken(message: str) -> FlakeEval:
+    """A flake whose attributes could not even be listed (flake.nix does not parse)."""
+    return FlakeEval(Target(FLAKE), (), (Case("hosts", FLAKE_CASE, Status.FAILED,
+                                              failure=Failure(FailureType.EVAL, message)),),
+                     1, 0.1)
+
+
+def test_a_head_that_does_not_evaluate_fails_every_attribute_not_removes_it() -> None:
+    base = evaluation({"a.web": drv("web"), "a.db": drv("db")})
+    result = compare([base], [broken("syntax error, unexpected ';'")], "b" * 40, None)
+    assert [(a.attr, a.status) for a in result.attributes] == [
+        (FLAKE_CASE, Change.FAILED), ("a.db", Change.FAILED), ("a.web", Change.FAILED)]
+    assert result.attributes[0].error == "syntax error, unexpected ';'"
+    assert result.attributes[1].base_drv == drv("db") and result.attributes[1].head_drv is None
+    assert not result.of(Change.REMOVED)
+    # a new flake that does not evaluate, and one broken on both sides: still a failure
+    for base_side in ([], [broken("old")]):
+        again = compare(base_side, [broken("new")], "b" * 40, None)
+        assert [(a.attr, a.status, a.error) for a in again.attributes] == [
+            (FLAKE_CASE, Change.FAILED, "new")]
+
+
+def test_an_attribute_set_that_fails_at_head_fails_what_the_base_had_under_it() -> None:
+    base = evaluation({"packages.x86_64-linux.hello": drv("hello"), "checks.x.fmt": drv("fmt")})
+    head = evaluation({"checks.x.fmt": drv("fmt")}, failed=("packages.x86_64-linux",))
+    statuses = {a.attr: (a.status, a.error) for a in compare([base], [head], "b" * 40,
+                                                             None).attributes}
+    assert statuses == {
+        "packages.x86_64-linux": (Change.FAILED, "boom"),
+        "packages.x86_64-linux.hello": (
+            Change.FAILED, "not evaluated: packages.x86_64-linux does not evaluate at head"),
+        "checks.x.fmt": (Change.UNCHANGED, None)}
+
+
+def test_a_stale_lock_at_head_is_a_failed_flake_entry() -> None:
+    head = evaluation({"a.web": drv("web")})
+    stale = Case("hosts", FLAKE_CASE, Status.FAILED,
+                 failure=Failure(FailureType.EVAL, "flake.lock is out of date"))
+    head = FlakeEval(head.target, head.jobs, (stale,), 1, 0.1)
+    result = compare([evaluation({"a.web": drv("web")})], [head], "b" * 40, None)
+    assert {a.attr: a.status for a in result.attributes} == {FLAKE_CASE: Change.FAILED,
+                                                            "a.web": Change.UNCHANGED}
+
+
 def test_json_shape_and_markdown() -> None:
     base = evaluation({"a.web": drv("web-1", "a"), "a.db": drv("db")})
     head = evaluation({"a.web": drv("web-1", "b"), "a.db": drv("db")})

@@ -174,3 +174,20 @@ def test_kinds_are_one_enum() -> None:
                                  "x-1.0.drv' failed with exit code 2")
     assert found is not None and found.diagnosis is not None
     assert found.diagnosis.kind is diagnose.Kind.BUILDER
+
+
+def test_host_problems_are_the_machines_not_the_flakes() -> None:
+    nix28 = ("error: failed to extract archive (Write failed)\n"
+             "(use '--show-trace' to show detailed location information)\n")
+    problem = diagnose.host_problem(nix28, "/tmp/full")
+    assert problem is not None and problem.startswith("failed to extract archive")
+    assert "TMPDIR (/tmp/full)" in problem
+    written = diagnose.host_problem("error: writing to file: No space left on device", "/tmp")
+    assert written is not None and "free space" in written
+    read_only = diagnose.host_problem(
+        "error: creating directory '/nix/store/x': Read-only file system", "/tmp")
+    assert read_only is not None and "writable" in read_only
+    assert diagnose.host_problem("error: syntax error, unexpected ';'", "/tmp") is None
+    # the words in a trace frame, not in the error itself, do not count
+    frame = "… while evaluating 'No space left on device'\nerror: boom"
+    assert diagnose.host_problem(frame, "/tmp") is None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,56 @@ def test_a_base_that_no_longer_evaluates(fixture_ws: Path, tmp_path: Path, cli: 
     assert found["hosts#nixosConfigurations.web"]["baseDrv"] is None
     assert found["hosts#packages.x86_64-linux.missing"]["status"] == "failed"
     assert (hosts / "notes.txt").read_text() == "scratch\n"
+
+
+def test_a_head_that_no_longer_parses_fails(fixture_ws: Path, tmp_path: Path,
+                                           cli: Cli) -> None:
+    hosts = fixture_ws / "hosts"
+    commit_edit(hosts, "outputs = { self, modules }:", "outputs = { self, modules }: ((",
+                "break the flake")
+    report = tmp_path / "diff.json"
+    result = cli("diff", hosts, "--base", "HEAD~1", "--json", report)
+    assert result.returncode == 1, result.stdout + result.stderr
+    found = attributes(report)
+    assert found["hosts#flake.nix"]["status"] == "failed"
+    web = found["hosts#nixosConfigurations.web"]
+    assert web["status"] == "failed" and web["baseDrv"] and web["headDrv"] is None
+    assert {a["status"] for a in found.values()} == {"failed"}  # nothing "removed"
+    assert "syntax error" in result.stdout
+
+
+@pytest.fixture
+def full_tmpdir(tmp_path: Path, nix_bin: str) -> Iterator[Path]:
+    """A TMPDIR on a tmpfs with no space left (root only)."""
+    if nix_bin != "nix":
+        # nix-modern's chroot binds /tmp without its submounts, and Nix 2.26 reads a git flake
+        # without unpacking it into TMPDIR: only the system Nix meets the full disk
+        pytest.skip("only the system Nix (2.8) writes a flake's source to TMPDIR")
+    full = tmp_path / "full"
+    full.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(full)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.strip()}")
+    try:
+        with open(full / "fill", "wb") as out, contextlib.suppress(OSError):
+            out.write(b"\0" * 65536)
+        yield full
+    finally:
+        subprocess.run(["umount", "-l", str(full)], check=True)
+
+
+def test_a_full_tmpdir_is_a_tool_failure(fixture_ws: Path, full_tmpdir: Path,
+                                         cli: Cli) -> None:
+    hosts = fixture_ws / "hosts"
+    commit_edit(hosts, "outputs = { self, modules }:", "outputs = { self, modules }: ",
+                "touch the flake")
+    result = cli("diff", hosts, "--base", "HEAD~1", env={"TMPDIR": str(full_tmpdir)})
+    assert result.returncode == 2, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "Nix could not evaluate hosts on this machine" in errors[0]
+    assert f"TMPDIR ({full_tmpdir})" in errors[0] and "Traceback" not in result.stderr
+    assert "nothing evaluated" not in result.stdout
 
 
 def test_no_base_is_a_one_line_error(fixture_ws: Path, cli: Cli) -> None:
