@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import shutil
 import subprocess
 import sys
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -17,7 +20,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "fixtures"))
 
+import fakeproc  # noqa: E402
 import make_workspace  # noqa: E402
+from fakeproc import FakeProc  # noqa: E402
 
 NIX_MODERN = ROOT.parent / "shared" / "tools" / "nix-modern"
 NIX_CONFIG = "substituters =\nsandbox = false\nbuild-users-group =\n"
@@ -125,8 +130,46 @@ def run_cli(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | No
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+def run_main(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
+             timeout: float = 600) -> CliResult:
+    """Run the CLI's `main(argv)` in this process, as `python -m ci_nix ARGS` would run it:
+    cwd and env set for the call only, stdout and stderr captured, the exit code returned.
+
+    What a run leaves in the process is reset first: known secrets (masked, announced once),
+    a cancellation, the ci_nix logger. `timeout` is accepted for run_cli's signature only.
+    """
+    from ci_nix import cli, mask
+    from ci_nix.tools import proc
+
+    out, err = io.StringIO(), io.StringIO()
+    logger = logging.getLogger("ci_nix")
+    saved = (set(mask._secrets), logger.handlers[:], logger.propagate, logger.level)
+    with pytest.MonkeyPatch.context() as patch:
+        if cwd is not None:
+            patch.chdir(cwd)
+        for name, value in (env or {}).items():
+            patch.setenv(name, value)
+        patch.setattr(sys, "stdout", out)
+        patch.setattr(sys, "stderr", err)
+        mask._secrets.clear()
+        proc.reset_cancellation()
+        try:
+            code = cli.main([str(arg) for arg in args])
+        except SystemExit as exit_:  # argparse: --help, --version, usage errors
+            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
+            if isinstance(exit_.code, str):
+                err.write(exit_.code + "\n")
+        finally:
+            mask._secrets.clear()
+            mask._secrets.update(saved[0])
+            proc.reset_cancellation()
+            logger.handlers[:], logger.propagate = saved[1], saved[2]
+            logger.setLevel(saved[3])
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
 class Cli(Protocol):
-    """The `cli` fixture: run_cli's signature."""
+    """The `cli` and `cli_process` fixtures: run_main's and run_cli's signature."""
 
     def __call__(self, *args: str | Path, cwd: Path | None = None,
                  env: dict[str, str] | None = None, timeout: float = 600) -> CliResult: ...
@@ -134,4 +177,24 @@ class Cli(Protocol):
 
 @pytest.fixture
 def cli() -> Cli:
+    """The CLI run in-process (`main(argv)`), the fast tier: use it for every CLI test that does
+    not need a process of its own. Combine with `fake_proc` to answer commands without running
+    them."""
+    return run_main
+
+
+@pytest.fixture
+def cli_process() -> Cli:
+    """The CLI as a separate `python -m ci_nix` process: for what only a process shows (the entry
+    point, signals, closed stdout, a terminal)."""
     return run_cli
+
+
+@pytest.fixture
+def fake_proc(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProc]:
+    """The fake at proc.py's spawn point (tests/fakeproc.py): `fake_proc.on("nix", "eval",
+    stdout=...)` answers matching commands, the rest run for real; `fake_proc.calls` records
+    all. `fake_proc.strict = True` fails on a command nothing answers."""
+    fake = fakeproc.install(FakeProc(), monkeypatch)
+    yield fake
+    assert not fake.unexpected, f"commands nothing answered: {fake.unexpected}"
