@@ -432,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def p4(tmp: Path, reps: int, flakes: int, attrs: int, checks: int) -> Figure:
     from httpcache import BinaryCache  # the tests' real HTTP binary cache
 
-    from ci_nix import cache as cache_mod
+    from ci_nix.cache.client import query
 
     fig = Figure("P4", f"warm cache: second run, and {checks} narinfo checks", target="<=2s")
     with BinaryCache() as server:
@@ -474,7 +474,7 @@ def p4(tmp: Path, reps: int, flakes: int, attrs: int, checks: int) -> Figure:
         url = server_proc.stdout.readline().strip()
         for _ in range(reps):
             started = time.perf_counter()
-            found = cache_mod.query(url, paths)
+            found = query(url, paths)
             fig.ours.append(time.perf_counter() - started)
             fig.counts["narinfo hits"] = len(found.cached)
     finally:

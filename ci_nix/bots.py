@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ci_nix import config, lockfile, source, update
+from ci_nix import config, lockfile, source
 from ci_nix.config import ForgeType, UpdateConfig
 from ci_nix.errors import CiNixError, ConfigError
 from ci_nix.forge import ForgeTarget, connect, resolve
@@ -33,6 +33,10 @@ from ci_nix.schema import (
 from ci_nix.tools import proc
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import Nix
+from ci_nix.update import repo as update_repo
+from ci_nix.update.credentials import credential_env
+from ci_nix.update.locks import flake_dirs
+from ci_nix.update.models import Outcome, UpdateTarget
 from ci_nix.verify import Verification
 
 log = logging.getLogger(__name__)
@@ -88,7 +92,7 @@ class BotRepo:
 @dataclass(frozen=True)
 class RepoResult:
     repo: str
-    outcomes: tuple[update.Outcome, ...] = ()
+    outcomes: tuple[Outcome, ...] = ()
     error: str | None = None
 
     @property
@@ -171,7 +175,7 @@ def upstreams_of(repo: BotRepo, checkout: Path, repos: tuple[BotRepo, ...], git:
         if other.name != repo.name and found is not None and found.key is not None:
             clones[found.key] = other.name
     upstream = set()
-    for subdir in update.flake_dirs(git, checkout):
+    for subdir in flake_dirs(git, checkout):
         lock = lockfile.read(checkout / subdir / "flake.lock")
         for node in lock.root_inputs().values() if lock else ():
             key = source.of_ref(node.locked or node.original).key
@@ -194,7 +198,7 @@ def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
         for repo in repos:
             try:
                 token = environ.get(repo.forge.token_env) or None
-                env = update.credential_env(repo.clone, repo.forge.kind, token, environ)
+                env = credential_env(repo.clone, repo.forge.kind, token, environ)
                 dest = Path(tmp) / repo.name
                 args = ["clone", "--quiet", "--no-tags"]
                 if repo.base:
@@ -214,11 +218,11 @@ def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
             log.info("updating %s", repo.name)
             try:
                 forge, token = (None, None) if dry_run else connect(repo.forge, environ, sleep)
-                target = update.UpdateTarget(
+                target = UpdateTarget(
                     name=repo.name, checkout=checkouts[repo.name], remote="origin",
                     remote_url=repo.clone, update=repo.update, inputs=repo.inputs,
                     base=repo.base, hosts=hosts, repo_urls=web, verify=repo.update.verify)
-                outcomes = update.run(target, nix, git, forge, token, dry_run)
+                outcomes = update_repo.run(target, nix, git, forge, token, dry_run)
                 results[repo.name] = RepoResult(repo.name, tuple(outcomes))
             except CiNixError as err:
                 log.error("%s: %s", repo.name, err)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ci_nix.errors import CiNixError
+from ci_nix.flakeref import FlakeRef
 
 SUPPORTED_VERSIONS = (5, 6, 7)
 
@@ -15,79 +16,6 @@ SUPPORTED_VERSIONS = (5, 6, 7)
 class LockError(CiNixError):
     """A flake.lock that cannot be read."""
 
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-@dataclass(frozen=True)
-class FlakeRef:
-    """A node's `locked` or `original` attribute set: the fields ci-nix reads, typed.
-
-    Values of the wrong JSON type are dropped (None) rather than trusted: the lock is outside data.
-    """
-
-    type: str = ""
-    owner: str | None = None  # github / gitlab / sourcehut
-    repo: str | None = None
-    host: str | None = None
-    url: str | None = None  # git / hg / tarball / file
-    path: str | None = None  # path
-    id: str | None = None  # indirect (a registry name)
-    rev: str | None = None
-    ref: str | None = None
-    nar_hash: str | None = None
-    last_modified: int | None = None
-    dir: str | None = None
-
-    @classmethod
-    def from_json(cls, data: object) -> FlakeRef:
-        if not isinstance(data, Mapping):
-            return cls()
-        modified = data.get("lastModified")
-        return cls(type=_str(data.get("type")) or "", owner=_str(data.get("owner")),
-                   repo=_str(data.get("repo")), host=_str(data.get("host")),
-                   url=_str(data.get("url")), path=_str(data.get("path")),
-                   id=_str(data.get("id")), rev=_str(data.get("rev")), ref=_str(data.get("ref")),
-                   nar_hash=_str(data.get("narHash")),
-                   last_modified=modified if type(modified) is int else None,
-                   dir=_str(data.get("dir")))
-
-    def __bool__(self) -> bool:
-        return bool(self.type)
-
-    @property
-    def display(self) -> str:
-        """The reference as a flake URL-ish string, for messages."""
-        if self.type in ("github", "gitlab", "sourcehut") and self.owner and self.repo:
-            host = f"?host={self.host}" if self.host else ""
-            return f"{self.type}:{self.owner}/{self.repo}{host}"
-        if self.type == "indirect" and self.id:
-            return f"flake:{self.id}"
-        if self.type == "path" and self.path:
-            return f"path:{self.path}"
-        if self.url:
-            return self.url if self.type in ("tarball", "file") else f"{self.type}+{self.url}"
-        return self.type
-
-
-    def locked_url(self) -> str | None:
-        """This (locked) reference as a flake URL pinning the same revision, for
-        --override-input; None when a URL cannot say it (e.g. an indirect reference)."""
-        def query(url: str, params: dict[str, str | None]) -> str:
-            pairs = [f"{key}={value}" for key, value in params.items() if value]
-            return url + (("&" if "?" in url else "?") + "&".join(pairs) if pairs else "")
-        if self.type in ("github", "gitlab", "sourcehut") and self.owner and self.repo:
-            path = f"{self.type}:{self.owner}/{self.repo}" + (f"/{self.rev}" if self.rev else "")
-            return query(path, {"host": self.host, "dir": self.dir})
-        if self.type in ("git", "hg") and self.url:
-            return query(f"{self.type}+{self.url}", {"ref": self.ref, "rev": self.rev,
-                                                      "dir": self.dir})
-        if self.type in ("tarball", "file") and self.url:
-            return f"{self.type}+{self.url}" if "+" not in self.url.split(":", 1)[0] else self.url
-        if self.type == "path" and self.path:
-            return f"path:{self.path}"
-        return None
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+
+from ci_nix import flakeref
 
 
 @dataclass(frozen=True)
@@ -35,15 +36,7 @@ class Flake:
     @property
     def ref(self) -> str:
         """The flake reference Nix evaluates: the git checkout, tracked files only."""
-        path = str(self.repo.path.resolve())
-        quoted = urllib.parse.quote(path)
-        params = []
-        if quoted != path:
-            # Nix 2.8 cannot read the work tree of a percent-encoded path; name the commit.
-            params.append("ref=HEAD")
-        if self.subdir:
-            params.append(f"dir={urllib.parse.quote(self.subdir)}")
-        return f"git+file://{quoted}" + (f"?{'&'.join(params)}" if params else "")
+        return flakeref.checkout(self.repo.path, self.subdir)
 
 
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_'-]*$")

@@ -7,6 +7,7 @@ form or another path's narinfo must not turn an unbuilt attribute green.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
@@ -20,6 +21,11 @@ _NAR_HASH = re.compile(rf"sha256:(?:[{_NIX_BASE32}]{{52}}|[0-9a-f]{{64}})"
                        r"|sha256-[A-Za-z0-9+/]{43}="
                        rf"|sha512:(?:[{_NIX_BASE32}]{{103}}|[0-9a-f]{{128}})"
                        r"|sha512-[A-Za-z0-9+/]{86}==")
+
+
+def narinfo_name(store_path: str) -> str:
+    """`/nix/store/<hash>-name` -> `<hash>.narinfo`."""
+    return os.path.basename(store_path).split("-", 1)[0] + ".narinfo"
 
 
 class NarInfoError(CiNixError):

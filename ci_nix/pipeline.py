@@ -20,7 +20,6 @@ from types import FrameType
 from typing import TextIO
 
 from ci_nix import build as build_mod
-from ci_nix import cache as cache_mod
 from ci_nix import changes as changes_mod
 from ci_nix import comment as comment_mod
 from ci_nix import detect as detect_mod
@@ -28,6 +27,9 @@ from ci_nix import diff as diff_mod
 from ci_nix import evaluate as evaluate_mod
 from ci_nix import origins as origins_mod
 from ci_nix import workspace as workspace_mod
+from ci_nix.cache import push as push_mod
+from ci_nix.cache.backends import open_cache
+from ci_nix.cache.skip import skip_cached
 from ci_nix.config import EvalConfig
 from ci_nix.errors import Cancelled, CiNixError, ConfigError, SelectionError, internal_error
 from ci_nix.mask import mask
@@ -197,7 +199,7 @@ def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation,
     progress.cases += monitor.timed(outcome.cases)
     if cancelled():
         return
-    pushed = cache_mod.push(planned.workspace.config.cache, options.push, planned.local,
+    pushed = push_mod.push(planned.workspace.config.cache, options.push, planned.local,
                             outcome.cases, nix, environ)
     progress.cases += pushed.cases
     progress.notes += pushed.notes
@@ -238,7 +240,7 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
             raise SelectionError(f"--only: no flake {unknown[0]!r} in the workspace; flakes: "
                                  + ", ".join(f.id for f in ws.flakes))
     # Before evaluating, so that a bad cache URL or token costs nothing and loses nothing.
-    cache_mod.open_cache(ws.config.cache, environ)
+    open_cache(ws.config.cache, environ)
     # ci-nix.yaml's nix-options first, so the command line's --option overrides them.
     nix = nix.with_options((*ws.config.nix_options, *options.nix_options), options.eval_store)
     log.info("workspace %s: %s, %s (%s)", ws.root, count(len(ws.repos), "repo"),
@@ -297,7 +299,7 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
                    evals=tuple(evals),
                    jobs=tuple(job for e in evals for job in e.jobs), cases=tuple(progress.cases))
     # What the binary cache already has is reported as skipped ("cached"), not built.
-    planned, notes = cache_mod.skip_cached(planned, environ)
+    planned, notes = skip_cached(planned, environ)
     progress.notes += notes
     return planned
 

@@ -1,7 +1,7 @@
 """Which repository a flake URL or a flake.lock node names, and where it lives on the web.
 
-The one place that knows flake reference syntax (`github:o/r`, `git+https://…`, scp-form
-`git@host:o/r.git`, forge archive tarballs, `path:`, `flake:` ids) and the forge host table.
+Reads flake references (`github:o/r`, `git+https://…`, scp-form `git@host:o/r.git`, forge
+archive tarballs, `path:`, `flake:` ids) with flakeref.py's syntax, and keeps the forge host table.
 Change detection links workspace flakes by `Repository.key`; the update changelog and the bots'
 ordering use the same key and this module's links.
 """
@@ -15,7 +15,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ci_nix.lockfile import FlakeRef
+from ci_nix.flakeref import FlakeRef, query_dir, typed_url
 
 
 class Flavour(enum.StrEnum):
@@ -161,10 +161,6 @@ def _strip_git_local(path: str) -> str:
     return path[:-4] if path.lower().endswith(".git") and len(path) > 4 else path
 
 
-def _subdir(query: str) -> str:
-    return urllib.parse.parse_qs(query).get("dir", [""])[0].strip("/")
-
-
 def _hosted(host: str, path: str, hosts: Mapping[str, str],
             root: str | None = None) -> Repository | None:
     host = host.lower()
@@ -224,7 +220,7 @@ def parse_url(url: str, hosts: Mapping[str, str] = {}) -> Source | None:
     if not url:
         return None
     base, _, query = url.partition("?")
-    subdir = _subdir(query)
+    subdir = query_dir(query)
     scheme, sep, rest = base.partition(":")
     scheme = scheme.lower()
     if sep and scheme in SHORTHANDS and not rest.startswith("//"):
@@ -282,13 +278,6 @@ def parse_url(url: str, hosts: Mapping[str, str] = {}) -> Source | None:
 _URL_KINDS = {"git": Kind.GIT, "hg": Kind.MERCURIAL, "tarball": Kind.TARBALL, "file": Kind.FILE}
 
 
-def _with_prefix(kind: str, url: str) -> str:
-    """A lock's `url` with the flake-URL prefix its type implies (scp-form and paths as is)."""
-    if re.match(r"^[\w.-]+\+[\w.-]+:", url) or not re.match(r"^[\w.-]+://", url):
-        return url
-    return f"{kind}+{url}"
-
-
 def of_ref(ref: FlakeRef, hosts: Mapping[str, str] = {}) -> Source:
     """The Source of a lock node's `locked` (or `original`) reference."""
     subdir = (ref.dir or "").strip("/")
@@ -310,7 +299,7 @@ def of_ref(ref: FlakeRef, hosts: Mapping[str, str] = {}) -> Source:
         return Source(Kind.PATH, local(path) if path.startswith("/") else None, subdir)
     own = _URL_KINDS.get(kind)
     if own is not None:
-        found = parse_url(_with_prefix(kind, ref.url), hosts) if ref.url else None
+        found = parse_url(typed_url(kind, ref.url), hosts) if ref.url else None
         if found is None:
             return Source(own, subdir=subdir)
         return Source(Kind.FLAKEHUB if found.kind is Kind.FLAKEHUB else own, found.repository,

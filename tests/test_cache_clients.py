@@ -14,10 +14,13 @@ from typing import Any
 import pytest
 from httpcache import BinaryCache, narinfo_for
 
-from ci_nix import cache
+from ci_nix.cache import backends, push
+from ci_nix.cache.client import query
+from ci_nix.cache.retry import RetryPolicy
 from ci_nix.config import CacheConfig, CacheType
 from ci_nix.errors import ConfigError
 from ci_nix.models import Case, Job, RunReport, Status
+from ci_nix.narinfo import narinfo_name
 from ci_nix.tools.nix import Nix
 
 FAKES = Path(__file__).resolve().parent / "fakes"
@@ -76,10 +79,10 @@ CACHIX = CacheConfig(type=CacheType.CACHIX, name="mycache", token_env="ATTIC_TOK
 
 def test_http_query_reports_each_path_in_one_batch() -> None:
     with BinaryCache() as server:
-        server.files["/infra/" + cache.narinfo_name(OUT)] = narinfo(OUT)
+        server.files["/infra/" + narinfo_name(OUT)] = narinfo(OUT)
         # a narinfo for another path under the same hash prefix is not "cached"
-        server.files["/infra/" + cache.narinfo_name(DEV)] = narinfo(OTHER)
-        answer = cache.query(server.url + "/infra", [OUT, DEV, OTHER, OUT])
+        server.files["/infra/" + narinfo_name(DEV)] = narinfo(OTHER)
+        answer = query(server.url + "/infra", [OUT, DEV, OTHER, OUT])
         assert answer.error is None
         assert answer.cached == {OUT}
         assert server.count("GET", ".narinfo") == 3  # each distinct path asked once
@@ -87,11 +90,11 @@ def test_http_query_reports_each_path_in_one_batch() -> None:
 
 def test_http_query_retries_server_errors_then_answers() -> None:
     waits: list[float] = []
-    policy = dataclasses.replace(cache.RetryPolicy(), sleep=waits.append)  # the real backoff
+    policy = dataclasses.replace(RetryPolicy(), sleep=waits.append)  # the real backoff
     with BinaryCache() as server:
-        server.files["/" + cache.narinfo_name(OUT)] = narinfo(OUT)
+        server.files["/" + narinfo_name(OUT)] = narinfo(OUT)
         server.fail("500", methods=["GET"], times=2)
-        answer = cache.query(server.url, [OUT], policy=policy)
+        answer = query(server.url, [OUT], policy=policy)
         assert answer.cached == {OUT}
         assert [r.status for r in server.requests] == [500, 500, 200]
     # two waits, with full jitter under base * 2^n, and none of them spent for real
@@ -101,9 +104,9 @@ def test_http_query_retries_server_errors_then_answers() -> None:
 @pytest.mark.parametrize("mode", ["500", "hang", "close"])
 def test_http_query_gives_up_and_says_so(mode: str) -> None:
     with BinaryCache() as server:
-        server.files["/" + cache.narinfo_name(OUT)] = narinfo(OUT)
+        server.files["/" + narinfo_name(OUT)] = narinfo(OUT)
         server.fail(mode, methods=["GET"])
-        answer = cache.query(server.url, [OUT], policy=cache.RetryPolicy.from_env(
+        answer = query(server.url, [OUT], policy=RetryPolicy.from_env(
             {**FAST, "CI_NIX_CACHE_TIMEOUT": "0.5"}))
         server.heal()
     assert answer.cached == frozenset() and answer.error is not None
@@ -112,18 +115,18 @@ def test_http_query_gives_up_and_says_so(mode: str) -> None:
 
 
 def test_file_query_looks_at_narinfo_files(tmp_path: Path) -> None:
-    (tmp_path / cache.narinfo_name(OUT)).write_bytes(narinfo(OUT))
-    answer = cache.query(f"file://{tmp_path}", [OUT, DEV])
+    (tmp_path / narinfo_name(OUT)).write_bytes(narinfo(OUT))
+    answer = query(f"file://{tmp_path}", [OUT, DEV])
     assert answer.cached == {OUT} and answer.error is None
 
 
 def test_default_substituters() -> None:
-    assert cache.default_substituter(ATTIC) == "https://attic.example.com/infra"
-    assert cache.default_substituter(CACHIX) == "https://mycache.cachix.org"
+    assert backends.default_substituter(ATTIC) == "https://attic.example.com/infra"
+    assert backends.default_substituter(CACHIX) == "https://mycache.cachix.org"
     zstd = CacheConfig(type=CacheType.NIX, server="file:///srv/c?compression=zstd")
-    assert cache.default_substituter(zstd) == "file:///srv/c"
+    assert backends.default_substituter(zstd) == "file:///srv/c"
     ssh = CacheConfig(type=CacheType.NIX, server="ssh://builder")
-    assert cache.default_substituter(ssh) is None
+    assert backends.default_substituter(ssh) is None
 
 
 # --- attic -------------------------------------------------------------------------------------
@@ -132,7 +135,7 @@ def test_attic_push_exact_call_token_only_in_private_config(
         record: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     jobs, cases = jobs_and_cases((OUT, DEV), (OTHER,), failed=1)
-    outcome = cache.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
+    outcome = push.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
     assert outcome.cases == () and outcome.paths == (OUT, DEV)
     [call] = calls(record)
     assert call["argv"] == ["push", "ci-nix:infra", OUT, DEV]  # the failed job is not pushed
@@ -152,7 +155,7 @@ def test_attic_outputs_mode_and_long_lists_use_flags(record: Path) -> None:
     many = tuple(f"/nix/store/{i:032d}-p{i}" for i in range(250))
     jobs, cases = jobs_and_cases(many)
     outputs = CacheConfig(**{**ATTIC.__dict__, "push": "outputs"})
-    cache.push(outputs, None, jobs, cases, Nix(("nix",)), env())
+    push.push(outputs, None, jobs, cases, Nix(("nix",)), env())
     [call] = calls(record)
     assert call["argv"] == ["push", "ci-nix:infra", "--no-closure", "--stdin"]
     assert call["stdin"].splitlines() == sorted(many)
@@ -163,7 +166,7 @@ def test_attic_transient_failures_are_retried_and_logged(
     jobs, cases = jobs_and_cases((OUT,))
     fake_fails(monkeypatch, 2, "Error: error sending request for url (https://attic.example.com"
                "/_api/v1/cache-config/infra): connection error: Connection reset by peer")
-    outcome = cache.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
+    outcome = push.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
     assert len(calls(record)) == 3 and outcome.cases == ()
     retries = [r for r in caplog.records if "retrying in" in r.getMessage()]
     assert len(retries) == 2 and "attempt 1 of 3" in retries[0].getMessage()
@@ -174,7 +177,7 @@ def test_attic_gives_up_after_bounded_attempts_and_reports(
         record: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     jobs, cases = jobs_and_cases((OUT,))
     fake_fails(monkeypatch, 99, "Error: HTTP 502 Bad Gateway")
-    outcome = cache.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
+    outcome = push.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
     assert len(calls(record)) == 3
     [case] = outcome.cases
     assert (case.flake, case.name, case.status) == ("ci-nix.cache", "push", Status.FAILED)
@@ -184,7 +187,7 @@ def test_attic_gives_up_after_bounded_attempts_and_reports(
     assert report.exit_code == 0  # not required: the build results decide
 
     required = CacheConfig(**{**ATTIC.__dict__, "required": True})
-    outcome = cache.push(required, None, jobs, cases, Nix(("nix",)), env())
+    outcome = push.push(required, None, jobs, cases, Nix(("nix",)), env())
     assert RunReport(suites=("modules",), cases=(*cases, *outcome.cases)).exit_code == 1
 
 
@@ -192,7 +195,7 @@ def test_attic_permanent_failure_is_not_retried(
         record: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     jobs, cases = jobs_and_cases((OUT,))
     fake_fails(monkeypatch, 99, f"Error: Unauthorized: token {TOKEN} rejected (401)")
-    outcome = cache.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
+    outcome = push.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
     assert len(calls(record)) == 1
     [case] = outcome.cases
     assert case.failure is not None, "a failed push has a failure"
@@ -201,14 +204,14 @@ def test_attic_permanent_failure_is_not_retried(
 
 def test_no_push_and_missing_token(record: Path) -> None:
     jobs, cases = jobs_and_cases((OUT,))
-    assert cache.push(ATTIC, False, jobs, cases, Nix(("nix",)), env()).paths == ()
+    assert push.push(ATTIC, False, jobs, cases, Nix(("nix",)), env()).paths == ()
     none = CacheConfig(**{**ATTIC.__dict__, "push": "none"})
-    assert cache.push(none, None, jobs, cases, Nix(("nix",)), env()).paths == ()
+    assert push.push(none, None, jobs, cases, Nix(("nix",)), env()).paths == ()
     no_token = {k: v for k, v in env().items() if k != "ATTIC_TOKEN"}
-    outcome = cache.push(ATTIC, None, jobs, cases, Nix(("nix",)), no_token)
+    outcome = push.push(ATTIC, None, jobs, cases, Nix(("nix",)), no_token)
     assert outcome.cases == () and "ATTIC_TOKEN is not set" in outcome.notes[0]
     assert calls(record) == []
-    assert cache.push(none, True, jobs, cases, Nix(("nix",)), env()).paths == (OUT,)  # --push
+    assert push.push(none, True, jobs, cases, Nix(("nix",)), env()).paths == (OUT,)  # --push
     assert calls(record)[0]["argv"] == ["push", "ci-nix:infra", OUT]
 
 
@@ -220,7 +223,7 @@ def test_cachix_push_token_in_environment_and_retry(
     fake_fails(monkeypatch, 1, "cachix: HttpExceptionRequest Request "
                "{ host = \"mycache.cachix.org\""
                " } (ConnectionFailure Network.Socket.connect: <socket: 11>: does not exist)")
-    outcome = cache.push(CACHIX, None, jobs, cases, Nix(("nix",)), env())
+    outcome = push.push(CACHIX, None, jobs, cases, Nix(("nix",)), env())
     _first, second = calls(record)
     # "does not exist" here is a socket error inside a network failure: the retry still happens
     assert second["argv"] == ["push", "mycache", OUT, DEV]
@@ -230,21 +233,21 @@ def test_cachix_push_token_in_environment_and_retry(
 
 
 def test_transient_classification() -> None:
-    assert cache.is_transient("error: unable to upload 'http://c/nar/x': HTTP error 503")
-    assert cache.is_transient("Couldn't connect to server (7)")
-    assert cache.is_transient("ci-nix: attic: no answer within 30s")
+    assert push.is_transient("error: unable to upload 'http://c/nar/x': HTTP error 503")
+    assert push.is_transient("Couldn't connect to server (7)")
+    assert push.is_transient("ci-nix: attic: no answer within 30s")
     # Nix 2.8 when the cache drops the connection mid-upload
-    assert cache.is_transient("error: unable to download 'http://127.0.0.1:1/x.narinfo': HTTP "
+    assert push.is_transient("error: unable to download 'http://127.0.0.1:1/x.narinfo': HTTP "
                               "error 100 ('Continue') (curl error: Failure when receiving data "
                               "from the peer)")
-    assert not cache.is_transient("error: unable to upload 'http://c/nar/x': HTTP error 401")
-    assert not cache.is_transient("Error: FileNotFound: The requested cache does not exist.")
-    assert not cache.is_transient("error: path '/nix/store/x' is not valid")
+    assert not push.is_transient("error: unable to upload 'http://c/nar/x': HTTP error 401")
+    assert not push.is_transient("Error: FileNotFound: The requested cache does not exist.")
+    assert not push.is_transient("error: path '/nix/store/x' is not valid")
 
 
 def test_every_cache_type_has_one_backend_and_its_needs_are_checked() -> None:
 
-    assert set(cache.BACKENDS) == set(CacheType)
+    assert set(backends.BACKENDS) == set(CacheType)
     for config, message in (
             (CacheConfig(type=CacheType.ATTIC, name="x"),
              "cache.type attic needs cache.server (the attic endpoint)"),
@@ -253,4 +256,4 @@ def test_every_cache_type_has_one_backend_and_its_needs_are_checked() -> None:
             (CacheConfig(type=CacheType.CACHIX), "cache.type cachix needs cache.name"),
             (CacheConfig(type=CacheType.NIX), "cache.type nix needs cache.server (the store URL)")):
         with pytest.raises(ConfigError, match=re.escape(message)):
-            cache.open_cache(config, {})
+            backends.open_cache(config, {})

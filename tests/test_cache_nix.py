@@ -14,7 +14,8 @@ import pytest
 from conftest import NIX_CONFIG, Cli, xml_attr, xml_find
 from httpcache import BinaryCache, narinfo_for
 
-from ci_nix import cache
+from ci_nix.cache.client import query
+from ci_nix.narinfo import narinfo_name
 
 pytestmark = pytest.mark.nix
 
@@ -67,9 +68,9 @@ def test_second_run_with_filled_cache_builds_and_pushes_nothing(
         assert " copy --to " in first.stderr
 
         outs = outputs_of(nix_bin, [c["drvPath"] for c in report["cases"]])
-        assert cache.query(server.url, outs).cached == set(outs)  # the narinfo check agrees
+        assert query(server.url, outs).cached == set(outs)  # the narinfo check agrees
         for path in outs:
-            narinfo = server.files["/" + cache.narinfo_name(path)].decode()
+            narinfo = server.files["/" + narinfo_name(path)].decode()
             assert f"StorePath: {path}\n" in narinfo and "Sig: ci-nix-test-1:" in narinfo
         puts = server.count("PUT")
 
@@ -144,7 +145,7 @@ def test_attic_push_through_the_cli_then_skip_from_its_narinfos(
         assert server.count("GET", ".narinfo") == len(outs)  # asked at <server>/infra/
 
         for path in outs:  # what attic's server would now answer
-            server.files[f"/infra/{cache.narinfo_name(path)}"] = narinfo_for(path)
+            server.files[f"/infra/{narinfo_name(path)}"] = narinfo_for(path)
         second = cli("run", fixture_ws, *only(*attrs), "--json", tmp_path / "2.json", env=env)
         assert second.returncode == 0, second.stderr
         report = json.loads((tmp_path / "2.json").read_text())

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ci_nix import lockfile
+from ci_nix.flakeref import FlakeRef
 
 LOCK = {
     "nodes": {
@@ -63,12 +64,12 @@ def test_any_json_is_a_lock_or_a_lock_error(data: dict[str, object]) -> None:
         assert "\n" not in str(err)
         return
     for _, node in lock.walk():
-        assert isinstance(node.locked, lockfile.FlakeRef)
+        assert isinstance(node.locked, FlakeRef)
     lock.root_inputs()
 
 
 def test_locked_refs_as_urls_pin_the_same_revision() -> None:
-    ref = lockfile.FlakeRef.from_json
+    ref = FlakeRef.from_json
     assert ref({"type": "github", "owner": "NixOS", "repo": "nixpkgs", "rev": "a" * 40}
                ).locked_url() == f"github:NixOS/nixpkgs/{'a' * 40}"
     assert ref({"type": "gitlab", "owner": "g", "repo": "r", "rev": "b" * 40, "host": "gl.x"}

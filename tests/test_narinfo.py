@@ -9,15 +9,18 @@ from httpcache import answering, narinfo_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ci_nix import cache, narinfo
+from ci_nix import narinfo
+from ci_nix.cache.client import query
+from ci_nix.cache.retry import RetryPolicy
 from ci_nix.errors import CiNixError
+from ci_nix.narinfo import narinfo_name
 
 DATA = Path(__file__).resolve().parent / "data"
 REAL = (DATA / "nix-2.8" / "copy-to-file.narinfo").read_bytes()  # written by `nix copy --to file://`
 REAL_PATH = "/nix/store/v7rsgpyb39m65r6x0z52bhj95pifrl14-sample-1.0"
 OUT = "/nix/store/0c8z0jz5gbp3rl4f9dzvhl8m1f0a8y1v-greeting-1.0"
 OTHER = "/nix/store/2dq3pw3bkvf9l0b8w3sbsq1j1qvcsbyd-motd"
-FAST = cache.RetryPolicy(attempts=2, base=0.01, timeout=2)
+FAST = RetryPolicy(attempts=2, base=0.01, timeout=2)
 
 
 def test_a_real_narinfo_parses() -> None:
@@ -53,15 +56,15 @@ def test_garbage_is_not_a_narinfo(name: str) -> None:
 @pytest.mark.parametrize("name", ["html-error-page", "no-store-path", "empty", "huge"])
 def test_a_cache_answering_200_with_garbage_has_nothing(name: str) -> None:
     with answering(lambda path: (200, GARBAGE[name])) as url:
-        answer = cache.query(url, [REAL_PATH, OUT], policy=FAST)
+        answer = query(url, [REAL_PATH, OUT], policy=FAST)
     assert answer.error is None and answer.cached == frozenset()
 
 
 def test_a_file_cache_with_garbage_has_nothing(tmp_path: Path) -> None:
-    (tmp_path / cache.narinfo_name(REAL_PATH)).write_bytes(GARBAGE["no-store-path"])
-    (tmp_path / cache.narinfo_name(OUT)).write_bytes(narinfo_for(OUT))
-    (tmp_path / cache.narinfo_name(OTHER)).mkdir()  # a directory where a file should be
-    answer = cache.query(f"file://{tmp_path}", [REAL_PATH, OUT, OTHER])
+    (tmp_path / narinfo_name(REAL_PATH)).write_bytes(GARBAGE["no-store-path"])
+    (tmp_path / narinfo_name(OUT)).write_bytes(narinfo_for(OUT))
+    (tmp_path / narinfo_name(OTHER)).mkdir()  # a directory where a file should be
+    answer = query(f"file://{tmp_path}", [REAL_PATH, OUT, OTHER])
     assert answer.cached == {OUT}
 
 
@@ -117,8 +120,8 @@ def test_a_cache_that_drips_its_answer_is_cut_off() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     started = time.monotonic()
     try:
-        answer = cache.query(f"http://127.0.0.1:{server.server_address[1]}", [OUT],
-                             policy=cache.RetryPolicy(attempts=2, base=0.01, timeout=1))
+        answer = query(f"http://127.0.0.1:{server.server_address[1]}", [OUT],
+                             policy=RetryPolicy(attempts=2, base=0.01, timeout=1))
     finally:
         server.shutdown()
         server.server_close()

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ci_nix import changelog, detect, lockfile, source
-from ci_nix.lockfile import FlakeRef
+from ci_nix.flakeref import FlakeRef
 from ci_nix.source import Flavour, Kind
 
 # (flake URL, expected kind, identity key, subdir)

@@ -20,7 +20,7 @@ import pytest
 from conftest import Cli
 
 from ci_nix import bots
-from ci_nix.update import credential_env
+from ci_nix.update.credentials import credential_env
 
 GIT_ENV = {**os.environ, **make_workspace.GIT_ENV}
 

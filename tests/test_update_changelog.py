@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from ci_nix import changelog, lockfile, update
+from ci_nix import changelog, lockfile
 from ci_nix.tools.git import Git
+from ci_nix.update import locks
 
 
 def lock(nodes: dict[str, Any], root_inputs: dict[str, Any]) -> lockfile.Lock:
@@ -269,7 +270,7 @@ def test_workspace_inputs_list_commit_subjects_at_most_ten(tmp_path: Path) -> No
                 "original": {"type": "git", "url": f"file://{repo}"}}
     log = changelog.changelog("hosts", lock({"m": node(old)}, {"m": "m"}),
                               lock({"m": node(new)}, {"m": "m"}),
-                              commits=update.local_commits(Git.from_env()))
+                              commits=locks.local_commits(Git.from_env()))
     (change,) = log.changes
     assert change.commit_count == 12 and len(change.commits) == 10
     assert change.commits[0] == "change 11 <b>|"  # newest first
@@ -296,7 +297,7 @@ def test_forge_inputs_list_commit_subjects_with_a_token(kind: str) -> None:
             return {"locked": {**locked, "rev": rev}, "original": locked}
         log = changelog.changelog("hosts", lock({"m": node(OLD)}, {"m": "m"}),
                                   lock({"m": node(NEW)}, {"m": "m"}), {host: kind},
-                                  commits=update.forge_commits(forge))
+                                  commits=locks.forge_commits(forge))
         (change,) = log.changes
         assert change.commit_count == 13
         assert change.commits == tuple(f"modules: change {n}" for n in range(12, 2, -1))

@@ -7,7 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
-from ci_nix import bots, detect, pipeline, update, verify, workspace
+from ci_nix import bots, detect, pipeline, verify, workspace
 from ci_nix.commands.common import (
     INTERRUPTED,
     TOOL_ERROR,
@@ -24,6 +24,8 @@ from ci_nix.mask import mask
 from ci_nix.models import Repo
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import Nix
+from ci_nix.update import repo as update_repo
+from ci_nix.update.models import Outcome, UpdateTarget
 from ci_nix.words import count
 
 
@@ -132,12 +134,12 @@ def _single(args: argparse.Namespace, nix: Nix, git: Git, what: list[str]) -> bo
         kind = target.kind
     hosts = _hosts(ws.config.forge.url, remote_url, kind)
     verifying = bool(args.verify or ws.config.update.verify)
-    target_ = update.UpdateTarget(name=repo.name, checkout=repo.path, remote=remote,
+    target_ = UpdateTarget(name=repo.name, checkout=repo.path, remote=remote,
                                   remote_url=remote_url, update=ws.config.update,
                                   inputs=tuple(args.inputs), hosts=hosts,
                                   verify=verifying, config=ws.config,
                                   dependents=_dependents(ws, repo, git) if verifying else ())
-    outcomes = update.run(target_, nix, git, forge, token, args.dry_run)
+    outcomes = update_repo.run(target_, nix, git, forge, token, args.dry_run)
     for outcome in outcomes:
         _print(outcome, args.dry_run)
     if not args.dry_run and outcomes:
@@ -171,7 +173,7 @@ def _hosts(forge_url: str | None, remote_url: str, kind: str | None) -> tuple[tu
     return tuple(hosts)
 
 
-def _print(outcome: update.Outcome, dry_run: bool) -> None:
+def _print(outcome: Outcome, dry_run: bool) -> None:
     if dry_run:
         print(f"# {outcome.repo}: {outcome.title or 'nothing to update'} "
               f"(branch {outcome.branch}, dry run)\n")
@@ -182,7 +184,7 @@ def _print(outcome: update.Outcome, dry_run: bool) -> None:
     print(mask(f"{outcome.repo}: {outcome.branch}: {outcome.operation}{where}"))
 
 
-def _github_output(outcome: update.Outcome) -> None:
+def _github_output(outcome: Outcome) -> None:
     path = os.environ.get("GITHUB_OUTPUT")
     if not path or os.environ.get("GITHUB_ACTIONS") != "true":
         return

@@ -1,0 +1,179 @@
+"""The configured cache: one backend per cache.type (attic, cachix, `nix copy`) behind one
+protocol, and the `Cache` that ci-nix.yaml and the environment's token make of it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ci_nix.cache.client import display_url
+from ci_nix.cache.retry import RetryPolicy
+from ci_nix.config import CacheConfig, CacheType, Push
+from ci_nix.errors import ConfigError
+from ci_nix.mask import add_secret, secret_from_env
+from ci_nix.tools import proc
+from ci_nix.tools.attic import Attic
+from ci_nix.tools.cachix import Cachix
+from ci_nix.tools.nix import Nix
+
+log = logging.getLogger(__name__)
+
+
+class Backend(Protocol):
+    """One kind of cache (cache.type): what it needs, how to name it, ask it and push to it."""
+
+    needs: tuple[tuple[str, str], ...]  # (cache.KEY, what it is) the backend cannot do without
+    uses_token: bool  # pushes authenticate with cache.token-env's secret
+
+    def target(self, config: CacheConfig) -> str:
+        """Where pushes go, for messages."""
+
+    def substituter(self, config: CacheConfig) -> str | None:
+        """Where to look for narinfos when `cache.substituter` is not set."""
+
+    def push(self, cache: Cache, mode: Push, paths: Sequence[str], nix: Nix,
+             environ: Mapping[str, str], timeout: float) -> proc.Result:
+        """One push attempt."""
+
+
+class _Attic:
+    needs: tuple[tuple[str, str], ...] = (
+        ("server", "the attic endpoint"), ("name", "the cache to push to"))
+    uses_token: bool = True
+
+    def target(self, config: CacheConfig) -> str:
+        return f"attic {display_url(config.server or '')} cache {config.name}"
+
+    def substituter(self, config: CacheConfig) -> str | None:
+        if config.server and config.name:
+            return f"{config.server.rstrip('/')}/{config.name}"
+        return None
+
+    def push(self, cache: Cache, mode: Push, paths: Sequence[str], nix: Nix,
+             environ: Mapping[str, str], timeout: float) -> proc.Result:
+        config = cache.config
+        assert config.server and config.name
+        return Attic.from_env(environ).push(config.server, config.name, cache.token, paths,
+                                            closure=mode == Push.CLOSURE, timeout=timeout)
+
+
+class _Cachix:
+    needs: tuple[tuple[str, str], ...] = (("name", "the cache to push to"),)
+    uses_token: bool = True
+
+    def target(self, config: CacheConfig) -> str:
+        return f"cachix {config.name}"
+
+    def substituter(self, config: CacheConfig) -> str | None:
+        return f"https://{config.name}.cachix.org" if config.name else None
+
+    def push(self, cache: Cache, mode: Push, paths: Sequence[str], nix: Nix,
+             environ: Mapping[str, str], timeout: float) -> proc.Result:
+        assert cache.config.name
+        if mode == Push.OUTPUTS:
+            log.info("cachix always pushes the closure (it has no outputs-only mode)")
+        return Cachix.from_env(environ).push(cache.config.name, cache.token, paths,
+                                             timeout=timeout)
+
+
+class _NixCopy:
+    needs: tuple[tuple[str, str], ...] = (("server", "the store URL"),)
+    uses_token: bool = False
+
+    def target(self, config: CacheConfig) -> str:
+        return display_url(config.server or "")
+
+    def substituter(self, config: CacheConfig) -> str | None:
+        if config.server and urllib.parse.urlsplit(config.server).scheme in (
+                "http", "https", "file"):
+            return config.server.split("?", 1)[0]
+        return None
+
+    def push(self, cache: Cache, mode: Push, paths: Sequence[str], nix: Nix,
+             environ: Mapping[str, str], timeout: float) -> proc.Result:
+        return _nix_copy(nix, cache.config, paths, timeout)
+
+
+BACKENDS: Mapping[CacheType, Backend] = {
+    CacheType.ATTIC: _Attic(), CacheType.CACHIX: _Cachix(), CacheType.NIX: _NixCopy()}
+
+
+@dataclass(frozen=True)
+class Cache:
+    """A configured binary cache with its secret resolved from the environment."""
+
+    config: CacheConfig
+    token: str | None
+    substituter: str | None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def backend(self) -> Backend:
+        assert self.config.type is not None  # open_cache makes a Cache only for a cache.type
+        return BACKENDS[self.config.type]
+
+    @property
+    def target(self) -> str:
+        """Where pushes go, for messages."""
+        return self.backend.target(self.config)
+
+
+def default_substituter(config: CacheConfig) -> str | None:
+    """Where to look for narinfos when `cache.substituter` is not set."""
+    if config.substituter:
+        return config.substituter
+    return BACKENDS[config.type].substituter(config) if config.type is not None else None
+
+
+def open_cache(config: CacheConfig, environ: Mapping[str, str] = os.environ) -> Cache | None:
+    """The workspace's cache, or None when ci-nix.yaml configures none."""
+    if config.type is None:
+        return None
+    for key, what in BACKENDS[config.type].needs:
+        if not getattr(config, key):
+            raise ConfigError(f"cache.type {config.type} needs cache.{key} ({what})")
+    for key, url in (("cache.server", config.server), ("cache.substituter", config.substituter)):
+        if url:
+            _check_url(key, url)
+    token = secret_from_env(environ, config.token_env) if config.token_env else None
+    return Cache(config, token or None, default_substituter(config), RetryPolicy.from_env(environ))
+
+
+def _check_url(key: str, url: str) -> None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port out of range
+        # https://user:secret@host/ goes into `nix copy --to` argv: never into a log line
+        add_secret(parts.password and urllib.parse.unquote(parts.password))
+        add_secret(parts.password)
+    except ValueError as err:
+        # The URL itself may hold credentials: only the key and the problem are named.
+        raise ConfigError(f"{key}: not a valid URL ({err}); e.g. https://cache.example.com:8443"
+                          ) from None
+
+
+
+def copy_url(config: CacheConfig) -> str:
+    """The `nix copy --to` URL: cache.server, signing with secret-key-file where it can."""
+    assert config.server
+    url = config.server
+    scheme = urllib.parse.urlsplit(url).scheme
+    if config.secret_key_file and scheme in ("http", "https", "file", "s3"):
+        # Binary cache stores sign what they receive with their `secret-key` setting.
+        sep = "&" if "?" in url else "?"
+        url += f"{sep}secret-key={urllib.parse.quote(config.secret_key_file)}"
+    return url
+
+
+def _nix_copy(nix: Nix, config: CacheConfig, paths: Sequence[str],
+              timeout: float) -> proc.Result:
+    scheme = urllib.parse.urlsplit(config.server or "").scheme
+    if config.secret_key_file and scheme not in ("http", "https", "file", "s3"):
+        # Other stores (ssh://, local) keep the signatures the paths carry: sign them here.
+        nix.check(["store", "sign", "--key-file", config.secret_key_file, "--recursive", *paths],
+                  "signing the paths to push")
+    return nix.run(["copy", "--to", copy_url(config), *paths], timeout=timeout)
