@@ -61,20 +61,21 @@ class RepoSpec:
 
 @dataclass(frozen=True)
 class CacheConfig:
-    type: CacheType | None = setting(Choice(CacheType))
-    server: str | None = setting(STR)
-    name: str | None = setting(STR)
-    token_env: str | None = setting(STR)
+    # trusted=True: where the token and the pushes go, which key signs (ci_nix/trust.py)
+    type: CacheType | None = setting(Choice(CacheType), trusted=True)
+    server: str | None = setting(STR, trusted=True)
+    name: str | None = setting(STR, trusted=True)
+    token_env: str | None = setting(STR, trusted=True)
     push: Push = setting(Choice(Push), Push.CLOSURE)
-    substituter: str | None = setting(STR)
+    substituter: str | None = setting(STR, trusted=True)
     required: bool = setting(BOOL, False)
-    secret_key_file: str | None = setting(STR)
+    secret_key_file: str | None = setting(STR, trusted=True)
 
 
 @dataclass(frozen=True)
 class UpdateConfig:
     inputs: tuple[str, ...] = setting(STRS, ())
-    branch: str = setting(STR, "ci-nix/flake-update")
+    branch: str = setting(STR, "ci-nix/flake-update", trusted=True)  # what gets force-pushed
     group: bool = setting(BOOL, True)  # one MR for all inputs; False: one per input
     labels: tuple[str, ...] = setting(STRS, ())
     assignees: tuple[str, ...] = setting(STRS, ())
@@ -90,10 +91,11 @@ UPDATE = Record(UpdateConfig)
 
 @dataclass(frozen=True)
 class ForgeConfig:
-    type: ForgeType | None = setting(Choice(ForgeType))
-    url: str | None = setting(STR)
-    project: str | None = setting(STR)
-    token_env: str | None = setting(STR)
+    # where the forge token goes and what it may write to (ci_nix/trust.py)
+    type: ForgeType | None = setting(Choice(ForgeType), trusted=True)
+    url: str | None = setting(STR, trusted=True)
+    project: str | None = setting(STR, trusted=True)
+    token_env: str | None = setting(STR, trusted=True)
 
 
 @dataclass(frozen=True)
@@ -154,9 +156,10 @@ class Config:
         return bool(self.repos)
 
 
-def load(file: Path) -> Config:
-    """Read and validate a ci-nix.yaml."""
-    node = compose(file)
+def load(file: Path, data: bytes | None = None) -> Config:
+    """Read and validate a ci-nix.yaml; `data`: its bytes from elsewhere (a git revision),
+    `file` then names them in errors."""
+    node = compose(file, data)
     if node is None:
         return Config(file=file)
     return replace(Record(Config).check(node, Where(file)), file=file)

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -22,7 +21,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
-from ci_nix import lockfile, source
+from ci_nix import lockfile, source, trust
 from ci_nix.errors import SelectionError
 from ci_nix.models import Flake, Override, Repo, Target
 from ci_nix.tools.git import Git
@@ -157,24 +156,14 @@ def revisions(base: str | None, head: str | None, environ: Mapping[str, str]) ->
 
 
 def _github_base(environ: Mapping[str, str]) -> tuple[str, str] | None:
-    event, path = environ.get("GITHUB_EVENT_NAME", ""), environ.get("GITHUB_EVENT_PATH")
-    if not path:
+    event = environ.get("GITHUB_EVENT_NAME", "")
+    payload = trust.github_event(environ)
+    if payload is None:
         return None
-    try:
-        payload = json.loads(Path(path).read_text())
-    except (OSError, ValueError, RecursionError) as err:  # [[[[… too
-        log.warning("cannot read the GitHub event payload %s (%s); no base revision", path, err)
-        return None
-    if not isinstance(payload, dict):
-        return None
-    pull = payload.get("pull_request")
-    if isinstance(pull, dict) and isinstance(pull.get("base"), dict):
-        sha = pull["base"].get("sha")
-        if isinstance(sha, str) and sha:
-            return sha, f"GitHub {event or 'pull_request'} event: pull_request.base.sha"
-    group = payload.get("merge_group")
-    if isinstance(group, dict) and isinstance(group.get("base_sha"), str) and group["base_sha"]:
-        return group["base_sha"], "GitHub merge_group event: merge_group.base_sha"
+    found = trust.github_pull_base(payload)
+    if found is not None:
+        default = "merge_group" if found[1].startswith("merge_group") else "pull_request"
+        return found[0], f"GitHub {event or default} event: {found[1]}"
     before = payload.get("before")
     if isinstance(before, str) and before:
         return before, f"GitHub {event or 'push'} event: before"

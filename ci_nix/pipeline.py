@@ -26,6 +26,7 @@ from ci_nix import detect as detect_mod
 from ci_nix import diff as diff_mod
 from ci_nix import evaluate as evaluate_mod
 from ci_nix import origins as origins_mod
+from ci_nix import trust
 from ci_nix import workspace as workspace_mod
 from ci_nix.cache import push as push_mod
 from ci_nix.cache.backends import open_cache
@@ -232,7 +233,8 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     nix = nix or Nix.from_env(environ)
     git = Git.from_env(environ)
     only = parse_only(options.only)
-    ws = workspace_mod.load(options.path, git, options.config_file)
+    ws = workspace_mod.load(options.path, git, options.config_file,
+                            trust.side(options.base, environ))
     progress.checkout = ws.primary.name if ws.primary is not None else None
     if only is not None:
         unknown = sorted({flake for flake, _ in only} - {f.id for f in ws.flakes})

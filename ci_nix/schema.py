@@ -178,18 +178,27 @@ class _Setting:
     schema: Schema[Any]
     key: str | None  # the YAML key, when it is not the field name with dashes
     required: bool
+    # decides where a secret goes or what runs with privileges: read from the trusted side
+    # (ci_nix/trust.py), never from a pull request's head
+    trusted: bool = False
 
 
 def setting(schema: Schema[T], default: T | None = None, *,
             factory: Callable[[], T] | None = None, key: str | None = None,
-            required: bool = False) -> Any:
-    """A dataclass field read from YAML with `schema` (the field's default otherwise)."""
-    meta = {_SCHEMA: _Setting(schema, key, required)}
+            required: bool = False, trusted: bool = False) -> Any:
+    """A dataclass field read from YAML with `schema` (the field's default otherwise);
+    `trusted`: a pull request's head may not change it (see ci_nix/trust.py)."""
+    meta = {_SCHEMA: _Setting(schema, key, required, trusted)}
     if required:
         return dataclasses.field(metadata=meta)
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+def settings_of(cls: type[Any]) -> dict[str, tuple[str, bool]]:
+    """YAML key -> (field name, trusted) of a record's settings, in field order."""
+    return {key: (name, spec.trusted) for key, (name, spec) in _settings(cls).items()}
 
 
 def _settings(cls: type[Any]) -> dict[str, tuple[str, _Setting]]:
@@ -276,16 +285,18 @@ class Located(Schema[At[T]]):
         return At(self.schema.check(node, at), node.start_mark.line + 1)
 
 
-def compose(file: Path) -> yaml.Node | None:
-    """A YAML file's node tree (None when empty), or a one-line ConfigError.
+def compose(file: Path, data: bytes | None = None) -> yaml.Node | None:
+    """A YAML file's node tree (None when empty), or a one-line ConfigError; `data`: the file's
+    bytes when they come from elsewhere (a git revision), `file` then only names them.
 
     Bytes -> UTF-8 text -> YAML -> plain data: whatever is in the file, the answer is a tree
     that safe_load would accept (string-able keys, known tags) or a one-line ConfigError.
     """
-    try:
-        data = file.read_bytes()
-    except OSError as err:
-        raise ConfigError(f"{file}: cannot read: {err.strerror}") from None
+    if data is None:
+        try:
+            data = file.read_bytes()
+        except OSError as err:
+            raise ConfigError(f"{file}: cannot read: {err.strerror}") from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ci_nix import config as config_mod
+from ci_nix import trust
 from ci_nix.config import Config
 from ci_nix.errors import WorkspaceError
 from ci_nix.models import Flake, Repo
@@ -30,8 +32,10 @@ class Workspace:
         return next((repo for repo in self.repos if repo.name == name), None)
 
 
-def load(path: Path, git: Git, config_file: Path | None = None) -> Workspace:
-    """The workspace around PATH, as the README describes."""
+def load(path: Path, git: Git, config_file: Path | None = None,
+         trusted: trust.Side | None = None) -> Workspace:
+    """The workspace around PATH, as the README describes; its trusted settings checked
+    against `trusted` (default: this process's CI environment, no --base)."""
     path = path.resolve()
     if not path.exists():
         raise WorkspaceError(f"{path}: no such directory; pass the workspace or repo directory")
@@ -65,6 +69,8 @@ def load(path: Path, git: Git, config_file: Path | None = None) -> Workspace:
 
     primary = next((repo for repo in repos if path == repo.path or repo.path in path.parents),
                    None)
+    config = trust.settle(config, git, primary,
+                          trusted if trusted is not None else trust.side(None, os.environ))
     flakes = tuple(flake for repo in repos for flake in _flakes(repo, git))
     if not flakes:
         where = ", ".join(str(repo.path) for repo in repos)

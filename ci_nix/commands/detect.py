@@ -9,6 +9,7 @@ import sys
 from typing import Any, TextIO
 
 from ci_nix import detect as detect_mod
+from ci_nix import trust
 from ci_nix import workspace as workspace_mod
 from ci_nix.commands.common import (
     INTERRUPTED,
@@ -47,7 +48,7 @@ def register(commands: Subcommands) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     git = Git.from_env()
-    ws = workspace_mod.load(args.path, git, args.config)
+    ws = workspace_mod.load(args.path, git, args.config, trust.side(args.base, os.environ))
     wanted = {value.partition("#")[0] for value in args.only}
     unknown = sorted(wanted - {flake.id for flake in ws.flakes})
     if unknown:

@@ -211,14 +211,14 @@ def resolve(kind: str | None, project: str | None, url: str | None, token_env: s
     if kind is None:
         raise ForgeError("no forge configured: set forge.type (github or gitlab) and "
                          "forge.project in ci-nix.yaml, or use --dry-run")
-    if kind == "github":
-        project = project or environ.get("GITHUB_REPOSITORY")
-        url = url or environ.get("GITHUB_API_URL")
-        token_env = token_env or "GITHUB_TOKEN"
-    else:
-        project = project or environ.get("CI_PROJECT_PATH")
-        url = url or environ.get("CI_SERVER_URL")
-        token_env = token_env or "GITLAB_TOKEN"
+    variables = (("GITHUB_REPOSITORY", "GITHUB_API_URL", "GITHUB_TOKEN") if kind == "github"
+                 else ("CI_PROJECT_PATH", "CI_SERVER_URL", "GITLAB_TOKEN"))
+    for key, value, variable in (("project", project, variables[0]), ("url", url, variables[1])):
+        if value is None and environ.get(variable):
+            log.debug("trusted setting forge.%s: from the CI variable %s", key, variable)
+    project = project or environ.get(variables[0])
+    url = url or environ.get(variables[1])
+    token_env = token_env or variables[2]
     if not project:
         raise ForgeError(f"no {kind} project: set forge.project (owner/name) in ci-nix.yaml")
     return ForgeTarget(kind, project, url, token_env)

@@ -1,0 +1,277 @@
+"""The trust boundary: settings that decide where secrets go or what runs with privileges come
+from the base revision's ci-nix.yaml (or CI variables), never from a pull request's head."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+from pathlib import Path
+
+import forgefakes
+import make_workspace
+import pytest
+from conftest import Cli, flake_repo
+from httpcache import BinaryCache
+
+from ci_nix import trust
+from ci_nix import workspace as workspace_mod
+from ci_nix.errors import ConfigError
+from ci_nix.tools.git import Git
+
+FLAKE = """{
+  outputs = { self }: {
+    packages.x86_64-linux.hello = derivation {
+      name = "hello"; system = "x86_64-linux"; builder = "/bin/sh";
+      args = [ "-c" "echo hi > $out" ];
+    };
+  };
+}
+"""
+BASE_YAML = """\
+cache:
+  type: attic
+  server: https://cache.corp.example
+  name: infra
+  token-env: CACHE_TOKEN
+  substituter: https://cache.corp.example/infra
+forge:
+  type: github
+  project: acme/hosts
+nix-options:
+  max-jobs: 2
+  trusted-public-keys: infra:AAAA
+"""
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True, env=make_workspace.GIT_ENV | {"PATH": "/usr/bin:/bin"}
+                          ).stdout.strip()
+
+
+def pr_repo(tmp_path: Path, base_yaml: str | None = BASE_YAML) -> tuple[Path, str]:
+    """A repo whose first commit (the base) has base_yaml as ci-nix.yaml; returns it and the
+    base sha. Tests then write the pull request's ci-nix.yaml into the work tree."""
+    repo = tmp_path / "hosts"
+    repo.mkdir()
+    (repo / "flake.nix").write_text(FLAKE)
+    if base_yaml is not None:
+        (repo / "ci-nix.yaml").write_text(base_yaml)
+    make_workspace.init_repo(repo, "base")
+    return repo, git(repo, "rev-parse", "HEAD")
+
+
+def load(repo: Path, side: trust.Side) -> workspace_mod.Workspace:
+    return workspace_mod.load(repo, Git.from_env(), trusted=side)
+
+
+def pull_request(base: str) -> trust.Side:
+    return trust.Side(base, "GitHub pull_request_target event: pull_request.base.sha",
+                      pull_request=True)
+
+
+# --- which side is trusted ---------------------------------------------------------------------
+
+def event(tmp_path: Path, payload: object) -> str:
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(payload))
+    return str(path)
+
+
+def test_a_pull_request_event_trusts_its_base(tmp_path: Path) -> None:
+    payload = {"pull_request": {"number": 3, "base": {"sha": "b" * 40}, "head": {"sha": "c" * 40}}}
+    for name in ("pull_request", "pull_request_target"):
+        side = trust.side(None, {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": name,
+                                 "GITHUB_EVENT_PATH": event(tmp_path, payload)})
+        assert (side.base, side.pull_request) == ("b" * 40, True)
+        assert name in side.why
+    group = trust.side(None, {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "merge_group",
+                              "GITHUB_EVENT_PATH": event(tmp_path, {"merge_group": {
+                                  "base_sha": "d" * 40}})})
+    assert group.base == "d" * 40
+    gitlab = trust.side(None, {"GITLAB_CI": "true", "CI_MERGE_REQUEST_IID": "4",
+                               "CI_MERGE_REQUEST_DIFF_BASE_SHA": "e" * 40})
+    assert gitlab.base == "e" * 40 and gitlab.pull_request
+    assert trust.side("origin/main", {}).base == "origin/main"
+
+
+def test_a_push_a_schedule_and_a_local_run_trust_the_work_tree(tmp_path: Path) -> None:
+    push = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push",
+            "GITHUB_EVENT_PATH": event(tmp_path, {"before": "a" * 40, "after": "b" * 40})}
+    assert trust.side(None, push).trusts_worktree  # `before` is a diff base, not a trust base
+    assert trust.side(None, {"GITLAB_CI": "true", "CI_COMMIT_BEFORE_SHA": "a" * 40}
+                      ).trusts_worktree
+    assert trust.side(None, {}).trusts_worktree
+
+
+def test_a_pull_request_whose_base_cannot_be_read_trusts_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "event.json"
+    bad.write_text("[" * 1000)
+    side = trust.side(None, {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request_target",
+                             "GITHUB_EVENT_PATH": str(bad)})
+    assert side.pull_request and side.base is None and not side.trusts_worktree
+    assert not trust.side(None, {"GITLAB_CI": "true", "CI_MERGE_REQUEST_IID": "4"}
+                          ).trusts_worktree
+
+
+# --- the head may not change them --------------------------------------------------------------
+
+@pytest.mark.parametrize(("edit", "key"), [
+    (("server: https://cache.corp.example", "server: http://127.0.0.1:9"), "cache.server"),
+    (("substituter: https://cache.corp.example/infra", "substituter: http://127.0.0.1:9"),
+     "cache.substituter"),
+    (("token-env: CACHE_TOKEN", "token-env: GITHUB_TOKEN"), "cache.token-env"),
+    (("project: acme/hosts", "project: acme/hosts\n  url: http://127.0.0.1:9"), "forge.url"),
+    (("type: github", "type: gitlab"), "forge.type"),
+    (("max-jobs: 2", "max-jobs: 2\n  post-build-hook: /tmp/steal"), "nix-options.post-build-hook"),
+    (("max-jobs: 2", "max-jobs: 2\n  extra-substituters: http://127.0.0.1:9"),
+     "nix-options.extra-substituters"),
+    (("  trusted-public-keys: infra:AAAA\n", "  require-sigs: false\n"),
+     "nix-options.require-sigs"),
+    (("forge:", "update: {branch: main}\nforge:"), "update.branch"),
+])
+def test_the_head_changing_a_trusted_setting_stops_the_run(tmp_path: Path, edit: tuple[str, str],
+                                                           key: str) -> None:
+    repo, base = pr_repo(tmp_path)
+    text = BASE_YAML.replace(*edit)
+    assert text != BASE_YAML
+    (repo / "ci-nix.yaml").write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load(repo, pull_request(base))
+    message = str(raised.value)
+    assert f"'{key}'" in message and base[:12] in message and "\n" not in message
+    section, name = key.split(".", 1)
+    rows = text.splitlines()
+    start = next(n for n, row in enumerate(rows) if row.startswith(section + ":"))
+    line = next(n for n, row in enumerate(rows[start:], start + 1)
+                if row.strip().removeprefix(section + ": {").startswith(name + ":"))
+    assert message.startswith(f"{repo / 'ci-nix.yaml'}:{line}: ")
+    # the same file is the trusted one on a push or a local run
+    assert load(repo, trust.side(None, {})).config.file == repo / "ci-nix.yaml"
+
+
+def test_the_head_may_change_what_is_not_trusted(tmp_path: Path) -> None:
+    repo, base = pr_repo(tmp_path)
+    text = (BASE_YAML.replace("max-jobs: 2", "max-jobs: 8\n  keep-going: true\n  cores: 4")
+            + "systems: [x86_64-linux]\nupdate: {labels: [deps]}\n")
+    (repo / "ci-nix.yaml").write_text(text.replace("  name: infra", "  name: infra\n  push: none"))
+    ws = load(repo, pull_request(base))
+    assert ("max-jobs", "8") in ws.config.nix_options
+    assert ws.config.cache.server == "https://cache.corp.example"
+
+
+def test_a_new_ci_nix_yaml_in_a_pull_request_may_not_point_secrets_anywhere(
+        tmp_path: Path) -> None:
+    repo, base = pr_repo(tmp_path, base_yaml=None)
+    (repo / "ci-nix.yaml").write_text("cache: {type: nix, server: 'http://127.0.0.1:9'}\n")
+    with pytest.raises(ConfigError, match="'cache.type' \\(and cache.server\\) differs"):
+        load(repo, pull_request(base))
+    (repo / "ci-nix.yaml").write_text("systems: [x86_64-linux]\n")
+    assert load(repo, pull_request(base)).config.systems == ("x86_64-linux",)
+
+
+def test_without_a_readable_base_the_head_may_set_no_trusted_setting(tmp_path: Path) -> None:
+    repo, _ = pr_repo(tmp_path)
+    unreadable = trust.Side(None, "GitHub pull_request_target event without a readable base sha",
+                            pull_request=True)
+    with pytest.raises(ConfigError, match="trusted side cannot be read"):
+        load(repo, unreadable)
+    with pytest.raises(ConfigError, match="not in this clone"):
+        load(repo, pull_request("f" * 40))
+    (repo / "ci-nix.yaml").write_text("systems: [x86_64-linux]\n")
+    assert load(repo, unreadable).config.systems == ("x86_64-linux",)
+
+
+def test_a_shallow_checkout_fetches_the_base_to_read_its_config(tmp_path: Path) -> None:
+    origin, base = pr_repo(tmp_path)
+    (origin / "README").write_text("head\n")
+    git(origin, "add", "README")
+    git(origin, "commit", "-qm", "head")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth=1", f"file://{origin}", str(clone))
+    assert subprocess.run(["git", "-C", str(clone), "cat-file", "-e", base],
+                          capture_output=True).returncode != 0
+    (clone / "ci-nix.yaml").write_text(BASE_YAML.replace("name: infra", "name: other"))
+    with pytest.raises(ConfigError, match=f"'cache.name' differs from the base revision's "
+                       f"ci-nix.yaml \\({base[:12]}"):
+        load(clone, pull_request(base))
+
+
+def test_a_config_outside_the_repo_under_test_is_trusted(tmp_path: Path) -> None:
+    repo, base = pr_repo(tmp_path)
+    outside = tmp_path / "trusted.yaml"
+    outside.write_text("cache: {type: nix, server: 'file:///srv/cache'}\n")
+    ws = workspace_mod.load(repo, Git.from_env(), outside, trusted=pull_request(base))
+    assert ws.config.cache.server == "file:///srv/cache"
+
+
+def test_verbose_says_where_each_trusted_setting_came_from(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    repo, base = pr_repo(tmp_path)
+    with caplog.at_level(logging.DEBUG, logger="ci_nix.trust"):
+        load(repo, pull_request(base))
+        load(repo, trust.side(None, {}))
+    lines = [r.getMessage() for r in caplog.records]
+    assert (f"trusted setting cache.server: from {base[:12]}:ci-nix.yaml, the base revision "
+            "(GitHub pull_request_target event: pull_request.base.sha)") in lines
+    assert "trusted setting nix-options.trusted-public-keys: from the working tree's " \
+        f"{repo / 'ci-nix.yaml'} (no pull request: a local run without --base)" in lines
+    assert not any("max-jobs" in line for line in lines)
+
+
+# --- through the command line, with the PR's hosts listening -----------------------------------
+
+def pull_request_target(tmp_path: Path, base: str) -> dict[str, str]:
+    return {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request_target",
+            "GITHUB_EVENT_PATH": event(tmp_path, {"pull_request": {
+                "number": 5, "base": {"sha": base, "repo": {"full_name": "acme/hosts"}},
+                "head": {"sha": "c" * 40, "repo": {"full_name": "mallory/hosts"}}}}),
+            "GITHUB_REPOSITORY": "acme/hosts", "GITHUB_STEP_SUMMARY": str(tmp_path / "s.md")}
+
+
+def test_the_cache_token_never_goes_to_a_server_the_pull_request_names(
+        tmp_path: Path, cli: Cli, nix_bin: str) -> None:
+    if "nix-modern" in nix_bin:
+        pytest.skip("stops before Nix runs; one Nix is enough")
+    repo, base = pr_repo(tmp_path, "cache: {type: attic, server: 'https://cache.corp.example', "
+                         "name: infra, token-env: CACHE_TOKEN}\n")
+    with BinaryCache() as mallory:
+        (repo / "ci-nix.yaml").write_text(
+            f"cache: {{type: attic, server: 'https://cache.corp.example', name: infra, "
+            f"token-env: CACHE_TOKEN, substituter: '{mallory.url}'}}\n")
+        env = pull_request_target(tmp_path, base) | {"CACHE_TOKEN": "SENTINEL-cache-4d1f"}
+        result = cli("run", repo, "--no-push", "--junit", tmp_path / "r.xml", env=env)
+        requests = list(mallory.requests)
+    assert result.returncode == 2, result.stderr
+    assert requests == []
+    error = [line for line in result.stderr.splitlines() if line.startswith("ci-nix: error:")]
+    assert len(error) == 1 and "'cache.substituter' differs from the base revision's" in error[0]
+    assert "cache.substituter" in (tmp_path / "r.xml").read_text()  # the report says why
+
+
+@pytest.mark.parametrize("command", [("diff", "--comment"), ("run", "--comment")])
+def test_the_forge_token_never_goes_to_a_forge_the_pull_request_names(
+        tmp_path: Path, cli: Cli, command: tuple[str, str], nix_bin: str) -> None:
+    if "nix-modern" in nix_bin:
+        pytest.skip("stops before Nix runs; one Nix is enough")
+    repo, base = pr_repo(tmp_path, "systems: [x86_64-linux]\n")
+    mallory = forgefakes.start("github", "acme/hosts")
+    try:
+        (repo / "ci-nix.yaml").write_text(
+            f"systems: [x86_64-linux]\nforge: {{url: '{mallory.url}'}}\n")
+        env = pull_request_target(tmp_path, base) | {"GITHUB_TOKEN": forgefakes.TOKEN}
+        result = cli(*command, repo, env=env)
+    finally:
+        mallory.close()
+    assert result.returncode == 2, result.stderr
+    assert "'forge.url' differs from the base revision's ci-nix.yaml" in result.stderr
+    assert mallory.requests == []
+
+
+def test_detect_says_which_side_under_verbose(tmp_path: Path, cli: Cli) -> None:
+    repo = flake_repo(tmp_path / "repo", FLAKE)
+    (repo / "ci-nix.yaml").write_text("forge: {type: github, project: acme/hosts}\n")
+    result = cli("detect", "-v", repo, env={"GITHUB_ACTIONS": "", "GITLAB_CI": ""})
+    assert result.returncode == 0, result.stderr
+    assert "trusted setting forge.project: from the working tree's" in result.stderr
