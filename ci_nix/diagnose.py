@@ -14,19 +14,14 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
+from ci_nix import logshape
+from ci_nix.logshape import clean as clean
 from ci_nix.models import Failure, FailureType, Flake
 from ci_nix.tools import nixlog
-from ci_nix.tools.nix import strip_ansi
 from ci_nix.words import count
 
 TAIL_LINES = 40
 TAIL_CHARS = 8000
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def clean(text: str) -> str:
-    """Plain text: no ANSI escapes or control characters (JUnit and XML need this)."""
-    return _CONTROL.sub("", strip_ansi(text))
 
 
 def tail(lines: Iterable[str], max_lines: int = TAIL_LINES, max_chars: int = TAIL_CHARS) -> str:
@@ -101,6 +96,7 @@ class Diagnosis:
     got: str | None = None
     hint: str | None = None
     log: str = ""
+    log_line: int | None = None  # where in a captured log Nix reported it (1-based)
 
     def failure(self) -> Failure:
         return Failure(type=self.type, message=self.message, log=self.log, drv=self.drv,
@@ -703,67 +699,78 @@ def simple_eval_failure(message: str) -> Failure:
 
 
 # ---------------------------------------------------------------------------------------------
-# Whole logs (`ci-nix junit`): plain text and internal-json, from any Nix version.
+# Whole logs (`ci-nix junit`): plain text and internal-json, from any Nix version, as captured
+# (ci_nix.logshape undoes what CI systems and wrapping tools did to the lines first).
 
+# What starts an error report. Nix prints errors at the start of a line, but copies indent
+# them, and a fragment may hold only the indented lines of a 2.29+ "Cannot build" block.
 _BLOCK_START = re.compile(
-    r"^(?:error:|builder for '|builder for ‘|cannot build derivation |hash mismatch in "
-    r"fixed-output derivation|fixed-output derivation produced path|building of '|Killed$)")
+    r"^\s*(?:error:|builder for '|builder for ‘|cannot build derivation |hash mismatch in "
+    r"fixed-output derivation|fixed-output derivation produced path|building of '|Killed$|"
+    r"Cannot build '|Reason: |Required system: |Required features: |specified: |"
+    r"Unable to start any build|unable to start any build|"
+    r"(?:\S+ )?timed out after \d+ seconds)")
 # Nix <= 2.3 printed traces and the final message unindented; quoted build log lines (`> ...`)
-# lose their indentation when pasted into an issue; a message wrapped by the terminal continues
-# with the quoted store path or "but I am a"
-_CONTINUATION = re.compile(r"^(?:while |infinite recursion encountered|undefined variable|> |>$|"
-                           r"['‘`]/nix/store/|but I am a )")
-_SKIP = re.compile(r"^(?:error \(ignored\)|warning:)")
+# lose their indentation when pasted into an issue, and so do the lines of a 2.29+ "Cannot
+# build" block; a message wrapped by the terminal continues with the quoted store path or
+# "but I am a"
+_CONTINUATION = re.compile(
+    r"^(?:while |infinite recursion encountered|undefined variable|> |>$|"
+    r"['‘`]/nix/store/|but I am a |Reason: |Required system: |Current system: |"
+    r"Required features: |Available features: |Output paths:|/nix/store/|Last \d+ log lines:|"
+    r"last \d+ log lines:|For full logs, run|nix log |nix-store -l |Note: |Hint: |wanted: |"
+    r"specified: |got: |likely URL: |expected path: |got path: |… |at \S+:\d+:\d+:|\d*\|)")
+_SKIP = re.compile(r"^\s*(?:error \(ignored\)|warning:)")
 # Nix's status lines, which say nothing about why a build failed
 _STATUS = re.compile(r"^(?:building '|building path|these |this |  /nix/store/|copying path|"
                      r"querying |fetching |\$ )")
-# A progress bar ("[1/0/3 built, 2 copied (1.5 MiB)] building foo: <its last log line>"). When
-# a log viewer drops the carriage return and erase codes Nix draws before a message, the message
-# is glued to the bar: it starts at an "error:" right after a non-blank or right after "] ".
-_BAR = re.compile(r"\[(?:\d+/)*\d+ (?:built|copied)[^\]]*\]")
-_GLUED_ERROR = re.compile(r"(?:(?<=\S)|(?<=\] ))error:")
+_BUILDING = re.compile(rf"^building {_Q}{_DRV}{_QE}")
+# what makes a line an error report, wherever it is: the rule against a silent zero
+_ERROR_ANYWHERE = re.compile(
+    r"^\s*error:|^\s*Cannot build |^\s*Reason: |builder for \S+ failed|hash mismatch|"
+    r"timed out after")
 
 
-def _terminal_line(raw: str) -> str:
-    """What a terminal shows of one line: the text after the last carriage return, cleaned.
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
 
-    Nix redraws its progress bar with "\\r\\e[K", so a message printed while the bar is up
-    shares the bar's line in a captured log.
-    """
-    segments = [clean(segment).rstrip() for segment in raw.split("\r")]
-    shown = [segment for segment in segments if segment.strip()]
-    line = shown[-1] if shown else ""
-    bars = list(_BAR.finditer(line))
-    if bars:
-        glued = list(_GLUED_ERROR.finditer(line, bars[-1].end() - 1))
-        if glued:
-            return line[glued[-1].start():]
-    return line
+
+@dataclass
+class _Block:
+    lines: list[str]
+    origin: int  # the captured log's line it starts at
+    before: list[str]  # the plain lines before it (see _LogReader.recent)
+    building: str | None  # the derivation Nix said it was building last
 
 
 @dataclass
 class _LogReader:
     """Folds a captured log into error blocks and per-derivation build output."""
 
-    blocks: list[list[str]]
-    logs: dict[str, list[str]]
+    blocks: list[_Block] = field(default_factory=list)
+    logs: dict[str, list[str]] = field(default_factory=dict)
+    # `nix build -L` output, by the derivation name it is prefixed with
+    named_logs: dict[str, list[str]] = field(default_factory=dict)
     parser: nixlog.LogParser = field(default_factory=nixlog.LogParser)
-    current: list[str] | None = None
+    current: _Block | None = None
     # the plain lines before each block: a builder's output and Nix's retry warnings, which in
     # a text log without `> ` quoting are the only log of a failure
-    before: list[list[str]] = field(default_factory=list)
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+    building: str | None = None
 
-    def start_block(self, lines: list[str]) -> None:
-        self.blocks.append(lines)
-        self.before.append(list(self.recent))
+    def start_block(self, lines: list[str], origin: int) -> _Block:
+        block = _Block(lines, origin, list(self.recent), self.building)
+        self.blocks.append(block)
         self.recent.clear()
+        return block
 
-    def text_line(self, raw: str) -> None:
-        line = _terminal_line(raw)
-        if self.current is not None and (not line or line[:1].isspace()
-                                         or _CONTINUATION.match(line)):
-            self.current.append(line)
+    def text_line(self, line: str, origin: int) -> None:
+        current = self.current
+        if current is not None and (
+                not line.strip() or _CONTINUATION.match(line.lstrip())
+                or _indent(line) > _indent(current.lines[0])
+                or _awaits_message(current.lines)):
+            current.lines.append(line)
             return
         self.current = None
         if _SKIP.match(line):
@@ -771,44 +778,91 @@ class _LogReader:
                 self.recent.append(line)
             return
         if _BLOCK_START.match(line):
-            self.current = [line]
-            self.start_block(self.current)
-        elif line.strip() and not _STATUS.match(line) and not _BAR.search(line):
+            self.current = self.start_block([line], origin)
+            return
+        building = _BUILDING.match(line)
+        if building is not None:
+            self.building = building["drv"]
+        if line.strip() and not _STATUS.match(line) and not logshape.BAR.search(line):
             self.recent.append(line)
 
-    def feed(self, line: str) -> None:
-        event = self.parser.parse(line)
+    def feed(self, line: logshape.Line) -> None:
+        if line.builder is not None:
+            self.current = None
+            self.named_logs.setdefault(line.builder, []).append(line.text)
+            self.recent.append(line.text)
+            return
+        event = self.parser.parse(line.text)
         if isinstance(event, nixlog.PlainLine):
-            self.text_line(event.text)
+            self.text_line(event.text, line.origin)
         elif isinstance(event, nixlog.ActivityStart) and event.drv is not None:
             self.logs.setdefault(event.drv, [])
+            self.building = event.drv
         elif (isinstance(event, nixlog.BuildLogLine) and event.drv is not None
               and not event.post_build and not event.cut):
             self.logs.setdefault(event.drv, []).append(clean(event.text))
         elif isinstance(event, nixlog.Message) and event.is_error:
             self.current = None
-            self.start_block(clean(event.text).splitlines())
+            self.start_block(clean(event.text).splitlines(), line.origin)
         elif isinstance(event, nixlog.Message) and "unable to download" in clean(event.text):
             self.recent.append(clean(event.text))  # a retry warning
 
+    def log_of(self, drv: str) -> list[str]:
+        """The build output of drv this log holds."""
+        return self.logs.get(drv) or self.named_logs.get(_pname(drv)) or []
+
+
+def _awaits_message(lines: list[str]) -> bool:
+    """Whether an error block is a trace (a bare `error:`, then frames) still without its
+    message: the next `error:` line is that message, even where a copy lost its indentation."""
+    return (lines[0].strip() == "error:" and len(lines) < 400
+            and not any(_ERROR_LINE.match(x) for x in lines[1:])
+            and (len(lines) == 1 or any(x.lstrip().startswith("… ") for x in lines[1:])))
+
+
+def _pname(drv: str) -> str:
+    """hello for /nix/store/<hash>-hello-1.0.drv: the name `nix build -L` prefixes lines with
+    (as Nix's DrvName splits it: the version starts at the first dash not followed by a letter)."""
+    m = re.match(r"^(.*?)-[^A-Za-z]", drv_name(drv))
+    return m[1] if m else drv_name(drv)
+
+
+def _unclassified(line: str, origin: int | None = None) -> Diagnosis:
+    """A failure nothing finer fits: type other, the error line as its message."""
+    text = line.strip()
+    text = text[len("error:"):].strip() if text.startswith("error:") else text
+    return Diagnosis(FailureType.OTHER, Kind.ERROR, _one_line(text or line), log_line=origin)
+
 
 def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
-    """Every failure a captured Nix log reports: one per derivation, evaluation errors after."""
-    reader = _LogReader([], {})
-    for line in lines:
-        reader.feed(line.rstrip("\n"))
+    """Every failure a captured Nix log reports: one per derivation, evaluation errors after.
+
+    Never none for a log that holds an error line: what nothing finer fits is type other,
+    with that line as its message.
+    """
+    shaped = logshape.normalise(lines)
+    reader = _LogReader()
+    for line in shaped:
+        reader.feed(line)
     by_drv: dict[str, Diagnosis] = {}
     others: list[Diagnosis] = []
     download: Diagnosis | None = None  # the download error of the block just before
-    for block, before in zip(reader.blocks, reader.before, strict=True):
+    for block_ in reader.blocks:
+        block, before = block_.lines, block_.before
         text = "\n".join(block).strip()
         if not text:
             continue
         found = _build_diagnosis(text)
         if found is None:
             found = diagnose_eval(text)
+        found = replace(found, log_line=block_.origin + 1)
         if found.kind == Kind.SUMMARY:
             continue
+        if found.drv is None and found.kind in (Kind.TIMEOUT, Kind.MAX_SILENT_TIME) \
+                and block_.building is not None:
+            # Nix 2.34+ names no derivation in a timeout: it is the one it was building
+            found = replace(found, drv=block_.building,
+                            message=f"{short_drv(block_.building)} {found.message}")
         if found.kind == Kind.BUILDER and download is not None and found.drv is not None:
             # builtin:fetchurl reports the download and then its builder's exit: one failure
             others.remove(download)
@@ -816,8 +870,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         download = None
         quoted = [m[1] for m in map(_LOG_LINE.match, block[1:]) if m]
         if found.drv is not None:
-            found = explained_by_download(
-                found, reader.logs.get(found.drv) or quoted or before)
+            found = explained_by_download(found, reader.log_of(found.drv) or quoted or before)
             found = with_failed_download(found, before)
         if found.drv is None:
             if found.kind == Kind.DOWNLOAD:
@@ -829,7 +882,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
                 others.append(replace(found, log=found.log if quoted or not before
                                       else tail(before + block)))
             continue
-        log = tail(reader.logs.get(found.drv) or quoted or before) or found.log
+        log = tail(reader.log_of(found.drv) or quoted or before) or found.log
         previous = by_drv.get(found.drv)
         if previous is None or (previous.type is FailureType.DEPENDENCY
                                 and found.type is not FailureType.DEPENDENCY):
@@ -846,7 +899,16 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
                            message=f"dependency failed: {names} ({culprit.message})",
                            log=diag.log or culprit.log)
         result.append(_with_oom_hint(diag))
-    return result + others
+    if result:
+        # Nix 2.33+ says "Build failed due to failed dependency" naming no derivation: the
+        # failures named above already say which
+        others = [d for d in others if not (d.type is FailureType.DEPENDENCY and d.drv is None)]
+    found_all = result + others
+    if not found_all:
+        for line in shaped:
+            if line.builder is None and _ERROR_ANYWHERE.search(line.text):
+                return [_unclassified(line.text, line.origin + 1)]
+    return found_all
 
 
 def _with_oom_hint(diag: Diagnosis) -> Diagnosis:

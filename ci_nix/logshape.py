@@ -1,0 +1,173 @@
+"""A captured log as Nix wrote it: undo what CI systems and wrapping tools did to its lines.
+
+Users hand `ci-nix junit` logs the way they got them, not the way Nix printed them:
+
+- downloaded from a CI system: a timestamp on every line (GitHub's raw log,
+  `2024-05-01T12:00:00.1234567Z `; GitLab's `2024-05-01T12:00:00.123456Z 00O `), journald's
+  `May 01 12:00:00 host unit[123]: `, ANSI colours, carriage returns and a progress bar that
+  a message got glued to;
+- as structured records: one JSON object a line (devbox, Stackdriver-style loggers,
+  `journalctl -o json`) whose message holds Nix's stderr, or text with `\\n` escapes;
+- through a wrapper: nix-output-monitor (and nh, which runs it) puts tree and box glyphs in
+  front of lines, devenv shows errors in miette boxes, tracing-style loggers prefix a level;
+- copied into an issue: every line indented, or dedented, by the same amount;
+- with `nix build -L`: each line of a builder's output prefixed `name> `.
+
+`normalise` undoes all of that. Each resulting `Line` keeps the index of the captured line it
+came from, so a report can point back into the log the user has.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+
+from ci_nix.tools.nix import strip_ansi
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def clean(text: str) -> str:
+    """Plain text: no ANSI escapes or control characters (JUnit and XML need this)."""
+    return _CONTROL.sub("", strip_ansi(text))
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of Nix's own text."""
+
+    text: str
+    origin: int  # index of the captured line it came from
+    builder: str | None = None  # `nix build -L`: the name of the derivation whose output it is
+
+
+# GitHub: "2024-05-01T12:00:00.1234567Z "; GitLab adds a stream tag: "00O ", "01E+"
+_TIMESTAMP = re.compile(
+    r"^\ufeff?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)"
+    r"(?: \d\d[OE]\+?)?(?: |$)")
+# journald (short and short-iso): "May 01 12:00:00 host nixos-upgrade[1234]: "
+_JOURNALD = re.compile(
+    r"^(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}) "
+    r"\S+ [^\s:\[]+(?:\[\d+\])?: ")
+# tracing / log-level prefixes of wrappers (nh's tracing output, Python loggers)
+_LEVEL = re.compile(r"^\s*(?:ERROR|WARN|INFO|DEBUG|TRACE)\s+(?:[\w:]+: )?(?=\S)")
+# nix-output-monitor's tree and box glyphs (U+2500-U+257F) and miette's (devenv) arrows and
+# crosses. Nix itself never starts a line with them; "…" and "•" (its own) are not among them.
+_GLYPHS = re.compile(r"^\s*(?:Error:\s+)?(?:[\u2500-\u257f\u25b6\u25b8\u276f×]+ ?)+")
+# `nix build -L` (and nom): "hello> text"; the name is a derivation name (no version)
+_BUILDER_PREFIX = re.compile(r"^(?P<name>[A-Za-z0-9+_.?=][A-Za-z0-9+_.?=-]*)>(?: (?P<text>.*))?$")
+# a progress bar ("[1/0/3 built, 2 copied (1.5 MiB)] building foo: <its last log line>"). When a
+# log viewer drops the carriage return and erase codes Nix draws before a message, the message
+# is glued to the bar: it starts at an "error:" right after a non-blank or right after "] ".
+BAR = re.compile(r"\[(?:\d+/)*\d+ (?:built|copied)[^\]]*\]")
+_GLUED_ERROR = re.compile(r"(?:(?<=\S)|(?<=\] ))error:|(?<= )error: (?=builder for|Cannot build|"
+                          r"hash mismatch|build of|\d+ dependenc|$)")
+# a message carried with its line ends escaped (logfmt, a Python repr, a JSON string cut out):
+# a line that holds an escaped line end and an error, not at its start (where Nix's own lines
+# have them; an error message may quote a string with "\n" in it)
+_ESCAPED = re.compile(r"\\n")
+_QUOTED_FIELD = re.compile(r'\b(?:msg|message|error|err|stderr|output)="((?:[^"\\]|\\.)*)"')
+_ERRORISH = re.compile(r"error:|[Cc]annot build|Reason:|builder for|hash mismatch|timed out|"
+                       r"fixed-output derivation|Killed|failed")
+_MESSAGE_KEYS = ("message", "msg", "MESSAGE", "textPayload", "log", "text", "error", "err")
+_NESTED_KEYS = ("jsonPayload", "fields", "payload", "data")
+_MAX_DEPTH = 3
+
+
+def terminal_line(raw: str) -> str:
+    """What a terminal shows of one line: the text after the last carriage return, cleaned.
+
+    Nix redraws its progress bar with "\\r\\e[K", so a message printed while the bar is up
+    shares the bar's line in a captured log.
+    """
+    segments = [clean(segment).rstrip() for segment in raw.split("\r")]
+    shown = [segment for segment in segments if segment.strip()]
+    line = shown[-1] if shown else ""
+    bars = list(BAR.finditer(line))
+    if bars:
+        glued = list(_GLUED_ERROR.finditer(line, bars[-1].end() - 1))
+        if glued:
+            return line[glued[-1].start():]
+    return line
+
+
+def _record_message(line: str) -> str | None:
+    """The message of a structured (JSON) log record, None when the line is not one.
+
+    Of the fields a logger puts messages in, the one holding Nix's text: a record often has
+    a short summary beside it ("msg": "nix build failed", "error": <stderr>).
+    """
+    text = line.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        return None
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    holders = [record] + [record[k] for k in _NESTED_KEYS if isinstance(record.get(k), dict)]
+    found = [value for holder in holders for key in _MESSAGE_KEYS
+             if isinstance(value := holder.get(key), str)]
+    return max(found, key=lambda value: ("\n" in value, bool(_ERRORISH.search(value)),
+                                         len(value)), default=None)
+
+
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "e": "\x1b"}
+
+
+def _unescape(text: str) -> str:
+    def one(m: re.Match[str]) -> str:
+        code = m[1]
+        if len(code) > 1:
+            return chr(int(code[1:], 16))
+        return _ESCAPES.get(code, code)
+    return _ESCAPE.sub(one, text)
+
+
+def _unwrap(raw: str, depth: int = 0) -> Iterator[str]:
+    """The lines of Nix's text one captured line holds (a JSON record can hold many)."""
+    line = raw
+    while True:  # prefixes stack: journald inside a CI log, a timestamp inside journald
+        stripped = _JOURNALD.sub("", _TIMESTAMP.sub("", line.lstrip("\ufeff"), count=1), count=1)
+        if stripped == line:
+            break
+        line = stripped
+    if line.lstrip().startswith("@nix "):  # internal-json: its reader takes records as they are
+        yield line.lstrip()
+        return
+    if depth < _MAX_DEPTH:
+        message = _record_message(clean(line))
+        if message is None and _ESCAPED.search(line) and _ERRORISH.search(line) \
+                and not _ERRORISH.match(line.lstrip()):
+            field = _QUOTED_FIELD.search(line)
+            message = _unescape(field[1] if field else line)
+        if message is not None:
+            for part in message.split("\n"):
+                yield from _unwrap(part, depth + 1)
+            return
+    shown = terminal_line(line)
+    shown = _GLYPHS.sub("", shown, count=1) if _GLYPHS.match(shown) else shown
+    yield _LEVEL.sub("", shown, count=1)
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip(" "))
+
+
+def normalise(lines: Iterable[str]) -> list[Line]:
+    """Nix's own lines of a captured log, each with the index of the line it came from."""
+    found = [Line(text, index) for index, raw in enumerate(lines) for text in _unwrap(raw)]
+    # a whole log indented (copied from a quote, a YAML block, a one-space paste) is dedented
+    indents = [_indent(line.text) for line in found if line.text.strip()]
+    shift = min(indents, default=0)
+    if shift:
+        found = [replace(line, text=line.text[shift:]) for line in found]
+    result = []
+    for line in found:
+        m = _BUILDER_PREFIX.match(line.text)
+        result.append(replace(line, text=m["text"] or "", builder=m["name"]) if m else line)
+    return result

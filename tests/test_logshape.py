@@ -1,0 +1,196 @@
+"""Logs as users capture them: every wrapping of a recorded log keeps its classification."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ci_nix import diagnose, logshape
+
+DATA = Path(__file__).resolve().parent / "data"
+# every captured log with a sidecar, both Nix versions' captures among them
+SAMPLES = sorted(p for p in DATA.glob("*/*.expected.json")
+                 if json.loads(p.read_text())["mode"] != "helper")
+ALL_LOGS = sorted(DATA.rglob("*.log"))
+
+
+def text_of(expected: Path) -> str:
+    return Path(str(expected).removesuffix(".expected.json") + ".log").read_bytes().decode()
+
+
+def is_json(text: str) -> bool:
+    return text.lstrip().startswith("@nix ")
+
+
+def signature(lines: list[str]) -> list[tuple[str, str, str | None, int | None, str]]:
+    return [(d.type.value, d.kind.value, d.drv, d.exit_code, d.message)
+            for d in diagnose.parse_log(lines)]
+
+
+Wrap = Callable[[str], str]
+
+
+def per_line(f: Callable[[int, str], str]) -> Wrap:
+    return lambda text: "\n".join(f(i, line) for i, line in enumerate(text.split("\n")))
+
+
+def github(text: str) -> str:  # the raw log download of GitHub Actions
+    return per_line(lambda i, line: f"2024-05-01T12:00:{i % 60:02d}.{i:07d}Z {line}")(text)
+
+
+def gitlab(text: str) -> str:  # GitLab's timestamped job log
+    return per_line(lambda i, line: f"2024-05-01T12:00:00.{i:06d}Z 01E {line}")(text)
+
+
+def journald(text: str) -> str:
+    return per_line(lambda i, line: f"May 01 12:00:{i % 60:02d} web nixos-upgrade[1234]: {line}")(
+        text)
+
+
+def ansi(text: str) -> str:  # colours as a terminal capture keeps them
+    return per_line(lambda i, line: re.sub(r"^(\s*)(error:)", "\\1\x1b[31;1m\\2\x1b[0m",
+                                           line.replace("'/nix/store/", "'\x1b[35;1m/nix/store/")))(
+        text)
+
+
+def one_space(text: str) -> str:
+    return per_line(lambda i, line: " " + line)(text)
+
+
+def indented(text: str) -> str:  # pasted into a quote or a YAML block
+    return per_line(lambda i, line: "    " + line if line else line)(text)
+
+
+def dedented(text: str) -> str:  # copied without its indentation
+    return per_line(lambda i, line: line.lstrip(" "))(text)
+
+
+def nom(text: str) -> str:  # nix-output-monitor (and nh, which runs it)
+    return per_line(lambda i, line: f"┃ {line}")(text) + "\n┗━ ∑ ⚠ Exited with 1 errors"
+
+
+def miette(text: str) -> str:  # devenv
+    lines = text.split("\n")
+    return "\n".join(["Error:   × Command `nix build` failed"]
+                     + [f"  ╰─▶ {lines[0]}"] + [f"      │ {line}" for line in lines[1:]])
+
+
+def json_records(text: str) -> str:  # one structured record a line (Stackdriver-style)
+    return per_line(lambda i, line: json.dumps({"severity": "ERROR", "message": line}))(text)
+
+
+def json_record(text: str) -> str:  # devbox: the whole stderr in one record
+    return json.dumps({"level": "error", "msg": "nix build failed", "error": text})
+
+
+def escaped(text: str) -> str:  # logfmt: the stderr with its line ends escaped
+    body = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'time=2024-05-01T12:00:00Z level=error msg="{body}"'
+
+
+def progress_bar(text: str) -> str:  # the message glued to the bar a viewer left behind
+    return re.sub(r"^error:", "[1/0/2 built] building hello: make[1]: Leaving directory"
+                  "error:", text, count=1, flags=re.MULTILINE)
+
+
+def print_build_logs(text: str) -> str:  # `nix build -L` output of another build before it
+    return "\n".join(["helper> compiling", "helper> error: not this one", "helper>"]) + "\n" + text
+
+
+TOOL: dict[str, Wrap] = {"ansi": ansi, "one-space": one_space, "indented": indented,
+                         "dedented": dedented, "nom": nom, "miette": miette,
+                         "progress-bar": progress_bar, "build-logs": print_build_logs}
+RECORD: dict[str, Wrap] = {"json-records": json_records, "json-record": json_record,
+                           "escaped": escaped}
+TRANSPORT: dict[str, Wrap] = {"github": github, "gitlab": gitlab, "journald": journald}
+# internal-json comes straight from Nix to a file: only records and transport wrap it
+FOR_JSON = {"one-space", "indented", "dedented"} | set(RECORD) | set(TRANSPORT)
+WRAPPINGS = TOOL | RECORD | TRANSPORT
+
+
+def applies(name: str, text: str) -> bool:
+    return name in FOR_JSON or not is_json(text)
+
+
+@pytest.mark.parametrize("name", sorted(WRAPPINGS))
+@pytest.mark.parametrize("expected", SAMPLES,
+                         ids=[f"{p.parent.name}/{p.name.removesuffix('.expected.json')}"
+                              for p in SAMPLES])
+def test_wrapping_keeps_classification(expected: Path, name: str) -> None:
+    text = text_of(expected)
+    if not applies(name, text):
+        pytest.skip("not a shape internal-json reaches users in")
+    plain = signature(text.split("\n"))
+    assert plain, "the recorded sample itself is classified"
+    assert signature(WRAPPINGS[name](text).split("\n")) == plain
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(SAMPLES), st.sampled_from([None, *TOOL]),
+       st.sampled_from([None, *RECORD]), st.sampled_from([None, *TRANSPORT]))
+def test_stacked_wrappings_keep_classification(expected: Path, tool: str | None,
+                                               record: str | None,
+                                               transport: str | None) -> None:
+    text = text_of(expected)
+    wrapped = text
+    for name in (tool, record, transport):
+        if name is not None and applies(name, text):
+            wrapped = WRAPPINGS[name](wrapped)
+    assert signature(wrapped.split("\n")) == signature(text.split("\n"))
+
+
+def holds_error_line(lines: list[str]) -> bool:
+    return any(re.search(r"^\s*error:|^\s*Cannot build |^\s*Reason: |builder for \S+ failed|"
+                         r"hash mismatch|timed out after", line.text)
+               for line in logshape.normalise(lines) if line.builder is None)
+
+
+@pytest.mark.parametrize("log", ALL_LOGS, ids=[str(p.relative_to(DATA)) for p in ALL_LOGS])
+def test_no_log_with_an_error_line_yields_nothing(log: Path) -> None:
+    lines = log.read_bytes().decode("utf-8", errors="replace").split("\n")
+    if holds_error_line(lines):
+        assert diagnose.parse_log(lines)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(ALL_LOGS), st.integers(0, 400), st.integers(1, 60),
+       st.sampled_from([None, *WRAPPINGS]))
+def test_no_fragment_with_an_error_line_yields_nothing(log: Path, start: int, length: int,
+                                                       wrapping: str | None) -> None:
+    """Any piece of a recorded log, as pasted into an issue, under any wrapping."""
+    lines = log.read_bytes().decode("utf-8", errors="replace").split("\n")
+    start = start % len(lines)
+    piece = "\n".join(lines[start:start + length])
+    if wrapping is not None and applies(wrapping, piece):
+        piece = WRAPPINGS[wrapping](piece)
+    if holds_error_line(piece.split("\n")):
+        assert diagnose.parse_log(piece.split("\n"))
+
+
+def test_lines_keep_their_origin() -> None:
+    text = github("building '/nix/store/x.drv'...\n" + json_record("error: a\n       b"))
+    shaped = logshape.normalise(text.split("\n"))
+    assert [(line.text, line.origin) for line in shaped] == [
+        ("building '/nix/store/x.drv'...", 0), ("error: a", 1), ("       b", 1)]
+
+
+def test_build_log_prefix_is_kept_apart() -> None:
+    shaped = logshape.normalise(["hello> make: *** [all] Error 1", "       > quoted"])
+    assert [(line.builder, line.text) for line in shaped] == [
+        ("hello", "make: *** [all] Error 1"), (None, "       > quoted")]
+
+
+def test_builder_output_saying_error_is_not_a_failure() -> None:
+    assert diagnose.parse_log(["hello> error: expected ';' before '}' token"]) == []
+
+
+def test_internal_json_is_not_unescaped() -> None:
+    record = '@nix {"action":"msg","level":0,"msg":"error: a\\n       b"}'
+    assert [line.text for line in logshape.normalise([f"2024-05-01T12:00:00Z {record}"])] == [
+        record]
