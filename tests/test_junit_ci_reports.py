@@ -35,7 +35,7 @@ def test_github_annotations_escape_and_point_at_the_file() -> None:
     assert lines[1].startswith("::error title=build%3A modules#packages.x86_64-linux.a::")
     assert "::group::hosts#packages.x86_64-linux.missing: attribute 'nope'" in lines[2]
     # a log line that looks like a workflow command is not one any more
-    assert "  ::set-output name=x::y" in lines and "::endgroup::" in lines
+    assert "\\::set-output name=x::y" in lines and "::endgroup::" in lines
     assert "50%25 done" not in out.getvalue()  # only command data is escaped, not log text
 
 

@@ -16,6 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
+import ghrunner
 import pytest
 from conftest import flake_repo
 
@@ -96,11 +97,15 @@ def test_print_build_logs_prefixes_lines_and_groups_them_on_github(slow_flake: P
     assert code == 0, "\n".join(texts)
     starting = texts.index(next(t for t in texts if "slow> starting" in t))
     assert texts[starting].startswith("slow#packages.x86_64-linux.slow> starting ")
-    assert texts[starting - 1] == "::group::slow#packages.x86_64-linux.slow: builder output"
+    assert texts[starting - 2] == "::group::slow#packages.x86_64-linux.slow: builder output"
+    assert texts[starting - 1].startswith("::stop-commands::ci-nix-")
     assert "slow#packages.x86_64-linux.slow> halfway" in texts
-    # a builder's line that looks like a workflow command is not run as one
-    assert "slow#packages.x86_64-linux.quick>   ::warning::not a command" in texts
-    assert texts.count("::endgroup::") == sum(t.startswith("::group::") for t in texts)
+    # a builder's line that looks like a workflow command is shown, and not run as one
+    assert "slow#packages.x86_64-linux.quick> ::warning::not a command" in texts
+    runner = ghrunner.Runner()
+    runner.feed("\n".join(t.removeprefix("stdout: ") for t in texts))
+    groups = texts.count("::endgroup::")
+    assert groups and runner.names() == ["group", "stop-commands", "resume", "endgroup"] * groups
     # the halfway line came while the build ran, not at its end
     halfway = next(s for s, t in lines if t.endswith("> halfway"))
     built = next(s for s, t in lines if t.startswith("ci-nix: built "))

@@ -6,17 +6,10 @@ from collections import Counter
 from typing import TextIO
 
 from ci_nix.models import Case, RunReport, Status
+from ci_nix.report import untrusted
+from ci_nix.report.untrusted import md_text as _md
 
 SUMMARY_LOG_CHARS = 4000  # GitHub caps a step summary at 1 MiB; keep room for many failures
-
-
-def _data(text: str) -> str:
-    # workflow-command escaping: https://github.com/actions/toolkit/blob/main/packages/core/src/command.ts
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _prop(text: str) -> str:
-    return _data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def annotation(case: Case, checkout: str | None = None) -> str:
@@ -25,18 +18,18 @@ def annotation(case: Case, checkout: str | None = None) -> str:
     repo is named in the message only: GitHub would pin it on the same path in this one."""
     assert case.failure is not None
     failure = case.failure
-    props = []
+    props: dict[str, str] = {}
     if failure.repo is not None and failure.repo != (checkout or case.flake.split("/", 1)[0]):
         pass
     elif failure.file and failure.line is not None:
-        props += [f"file={_prop(failure.file)}", f"line={failure.line}"]
+        props |= {"file": failure.file, "line": str(failure.line)}
         if failure.column is not None:
-            props.append(f"col={failure.column}")
+            props["col"] = str(failure.column)
     elif failure.file and failure.type.value == "eval":
-        props.append(f"file={_prop(failure.file)}")
-    props.append(f"title={_prop(f'{failure.type.value}: {case.flake}#{case.name}')}")
+        props["file"] = failure.file
+    props["title"] = f"{failure.type.value}: {case.flake}#{case.name}"
     message = failure.message + (f"\n\nhint: {failure.hint}" if failure.hint else "")
-    return f"::error {','.join(props)}::{_data(message)}"
+    return untrusted.github_command("error", message, **props)
 
 
 def write_annotations(report: RunReport, out: TextIO) -> None:
@@ -47,17 +40,13 @@ def write_annotations(report: RunReport, out: TextIO) -> None:
         assert case.failure is not None
         if not case.failure.log:
             continue
-        out.write(f"::group::{_data(f'{case.flake}#{case.name}: {case.failure.message}')}\n")
-        # a log line that looks like a workflow command must not be run as one
-        for line in case.failure.log.splitlines():
-            out.write(("  " + line if line.startswith("::") else line) + "\n")
+        title = untrusted.log_line(f"{case.flake}#{case.name}: {case.failure.message}")
+        out.write(untrusted.github_command("group", title) + "\n")
+        # builder output: no line of it may run as a workflow command
+        out.write(untrusted.github_block(case.failure.log.splitlines()))
         out.write("::endgroup::\n")
     if report.error is not None:
-        out.write(f"::error title=ci-nix::{_data(report.error)}\n")
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+        out.write(untrusted.github_command("error", report.error, title="ci-nix") + "\n")
 
 
 def _position(case: Case) -> tuple[str, str]:
@@ -74,7 +63,7 @@ def _position(case: Case) -> tuple[str, str]:
     repo = failure.repo or own
     # the message names a file of another workspace repo with that repo's name
     message = failure.message.removesuffix(f" at {place}" if repo == own else f" at {repo}/{place}")
-    return message, f" at `{place.replace(chr(96), chr(39))}` in repo {_md(repo)}"
+    return message, f" at {untrusted.md_code(place)} in repo {_md(repo)}"
 
 
 def write_summary(report: RunReport, out: TextIO) -> None:
@@ -106,15 +95,15 @@ def write_summary(report: RunReport, out: TextIO) -> None:
             assert case.failure is not None
             failure = case.failure
             message, where = _position(case)
-            out.write(f"- **{_md(case.flake)}#{_md(case.name)}** `{failure.type.value}`: "
+            out.write(f"- **{_md(f'{case.flake}#{case.name}')}** `{failure.type.value}`: "
                       f"{_md(message)}{where}\n")
             if failure.hint:
                 out.write(f"  - hint: {_md(failure.hint)}\n")
             if failure.log:
                 # Indented to the list item's content, so the block renders inside the item.
-                log = failure.log[-SUMMARY_LOG_CHARS:].replace("```", "'''")
-                body = "".join(f"  {line}\n" for line in log.splitlines())
-                out.write(f"\n  <details><summary>log tail</summary>\n\n  ```\n{body}  ```\n\n"
+                block = untrusted.md_fence(failure.log[-SUMMARY_LOG_CHARS:])
+                body = "".join(f"  {line}\n" for line in block.splitlines())
+                out.write(f"\n  <details><summary>log tail</summary>\n\n{body}\n"
                           "  </details>\n\n")
     if report.selected:
         out.write("\n<details><summary>What was compared</summary>\n\n")

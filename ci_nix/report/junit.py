@@ -8,21 +8,27 @@ from typing import TextIO
 import junit_xml
 
 from ci_nix.models import Case, RunReport, Status
+from ci_nix.report.untrusted import xml
 
 ERROR_SUITE = "ci-nix"
 
 
 def _case(case: Case) -> junit_xml.TestCase:
-    test = junit_xml.TestCase(name=case.name, classname=case.flake, elapsed_sec=case.time)
+    # every text is the build's: characters XML cannot hold are escaped, not dropped
+    test = junit_xml.TestCase(name=xml(case.name, attribute=True),
+                              classname=xml(case.flake, attribute=True),
+                              elapsed_sec=case.time)
     if case.status is Status.FAILED and case.failure is not None:
         failure = case.failure
         text = failure.log
         if failure.hint:
             text = f"hint: {failure.hint}\n\n{text}" if text else f"hint: {failure.hint}"
-        test.add_failure_info(message=failure.message, output=text,
+        # junit-xml writes no <failure> for an empty message and output: a pass
+        test.add_failure_info(message=xml(failure.message, attribute=True) or failure.type.value,
+                              output=xml(text),
                               failure_type=failure.type.value)
     elif case.status is Status.SKIPPED:
-        test.add_skipped_info(message=case.skip_reason or "skipped")
+        test.add_skipped_info(message=xml(case.skip_reason or "skipped", attribute=True))
     return test
 
 
@@ -35,18 +41,19 @@ def _properties(case: Case) -> list[tuple[str, str]]:
         where = (f"{failure.repo}/" if other else "") + failure.file
         where += f":{failure.line}" if failure.line else ""
         props.append(("file", where))
-    return [(name, value) for name, value in props if value]
+    return [(name, xml(value, attribute=True)) for name, value in props if value]
 
 
 def suites(report: RunReport) -> list[junit_xml.TestSuite]:
     by_flake: dict[str, list[Case]] = {name: [] for name in report.suites}
     for case in report.cases:
         by_flake.setdefault(case.flake, []).append(case)
-    result = [junit_xml.TestSuite(name=name, test_cases=[_case(c) for c in cases])
+    result = [junit_xml.TestSuite(name=xml(name, attribute=True),
+                                  test_cases=[_case(c) for c in cases])
               for name, cases in by_flake.items()]
     if report.error is not None:
         error_case = junit_xml.TestCase(name="ci-nix", classname=ERROR_SUITE)
-        error_case.add_error_info(message=report.error, error_type="ci-nix")
+        error_case.add_error_info(message=xml(report.error, attribute=True), error_type="ci-nix")
         result.append(junit_xml.TestSuite(name=ERROR_SUITE, test_cases=[error_case]))
     return result
 

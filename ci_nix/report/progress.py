@@ -15,7 +15,6 @@ Actions inside a `::group::` per derivation, in GitLab CI inside a collapsed sec
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import threading
 import time
@@ -26,6 +25,7 @@ from typing import TextIO
 
 from ci_nix import diagnose
 from ci_nix.models import Case, FlakeEval, Job, Status, Target
+from ci_nix.report import untrusted
 from ci_nix.tools import nixlog
 from ci_nix.words import count
 
@@ -80,6 +80,11 @@ class Display:
         return len(text)
 
     def line(self, text: str) -> None:
+        """A line that may hold names or builder output: never a CI log command."""
+        self.write(untrusted.log_line(text) + "\n")
+
+    def command(self, text: str) -> None:
+        """A line of ci-nix's own for the CI log (a group or section marker): written as is."""
         self.write(text + "\n")
 
     def flush(self) -> None:
@@ -92,7 +97,7 @@ class Display:
             self.line(text)
             return
         # one screen line, or the carriage return would redraw only its last part
-        text = text[:max(20, shutil.get_terminal_size().columns - 1)]
+        text = untrusted.name(text)[:max(20, shutil.get_terminal_size().columns - 1)]
         with self.lock:
             self._status = text
             self.stream.write("\r\x1b[K" + text)
@@ -171,6 +176,7 @@ class BuildMonitor:
     reported: set[str] = field(default_factory=set)  # attributes with a PASS/FAIL line
     took: dict[str, float] = field(default_factory=dict)  # drv -> seconds, where it is known
     _group: str | None = None  # the drv whose -L group/section is open
+    _resume: str = ""  # GitHub: the line that ends the open group's stop-commands
     _sections: int = 0
 
     def __post_init__(self) -> None:
@@ -245,29 +251,33 @@ class BuildMonitor:
         if self.display.ci is not None and self._group != drv:
             self._close_group()
             self._open_group(drv, label)
-        if self.display.ci == "github" and text.startswith("::"):
-            text = "  " + text  # a builder line must not run as a workflow command
         self.display.line(f"{label}> {text}")
 
     def _open_group(self, drv: str, label: str) -> None:
         self._group = drv
         if self.display.ci == "github":
-            self.display.line(f"::group::{label}: builder output")
+            self.display.command(untrusted.github_command("group", f"{label}: builder output"))
+            # and nothing a builder prints runs, whatever escaping missed, until the group ends
+            stop, self._resume = untrusted.stop_commands()
+            self.display.command(stop)
         elif self.display.ci == "gitlab":
             self._sections += 1
-            name = f"ci_nix_build_{self._sections}_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:60]
+            name = f"ci_nix_build_{self._sections}_" + untrusted.gitlab_section_name(label)
             self._group_name = name
-            self.display.line(f"{_ESC}section_start:{int(time.time())}:{name}[collapsed=true]\r"
-                              f"{_ESC}{label}: builder output")
+            self.display.command(f"{_ESC}section_start:{int(time.time())}:{name}"
+                                 f"[collapsed=true]\r{_ESC}{untrusted.log_line(label)}: "
+                                 "builder output")
 
     def _close_group(self) -> None:
         if self._group is None:
             return
         self._group = None
         if self.display.ci == "github":
-            self.display.line("::endgroup::")
+            self.display.command(self._resume)
+            self.display.command("::endgroup::")
         elif self.display.ci == "gitlab":
-            self.display.line(f"{_ESC}section_end:{int(time.time())}:{self._group_name}\r{_ESC}")
+            self.display.command(f"{_ESC}section_end:{int(time.time())}:{self._group_name}\r"
+                                 f"{_ESC}")
 
     # --- status (a timer thread) -------------------------------------------------------------
 

@@ -6,21 +6,23 @@ from collections import Counter
 from typing import TextIO
 
 from ci_nix.models import RunReport, Status
+from ci_nix.report.untrusted import log_line
 from ci_nix.words import count
 
 
 def write(report: RunReport, out: TextIO) -> None:
     for case in report.cases:
         if case.status is Status.FAILED and case.failure is not None:
-            out.write(f"FAIL {case.flake}#{case.name} [{case.failure.type.value}] "
-                      f"{case.failure.message}\n")
+            # names and messages come from the build: never a terminal control or CI command
+            out.write(log_line(f"FAIL {case.flake}#{case.name} [{case.failure.type.value}] "
+                               f"{case.failure.message}") + "\n")
             if case.failure.hint:
-                out.write(f"     hint: {case.failure.hint}\n")
+                out.write(f"     hint: {log_line(case.failure.hint)}\n")
     for note in report.notes:
-        out.write(f"note: {note}\n")
+        out.write(f"note: {log_line(note)}\n")
     if report.error is not None and not report.cases:
         return  # the error line says it all; "0 attributes in 0 flakes" would only mislead
-    out.write(f"ci-nix: {totals(report)}\n")
+    out.write(f"ci-nix: {log_line(totals(report))}\n")
 
 
 def totals(report: RunReport) -> str:

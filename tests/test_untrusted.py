@@ -1,0 +1,267 @@
+"""Text a build or a pull request controls stays text in every channel ci-nix writes to.
+
+The GitHub log is read by an emulation of the runner's command parser (tests/ghrunner.py), the
+GitLab log by GitLab's section-marker pattern, JUnit by an XML parser, markdown by
+markdown-it-py: for any text, no command runs, no section opens, the XML parses and the
+markdown shows the text literally.
+"""
+
+from __future__ import annotations
+
+import html.parser
+import io
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import ghrunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markdown_it import MarkdownIt
+
+from ci_nix.models import Case, Failure, FailureType, Job, RunReport, Status
+from ci_nix.report import github, gitlab, junit, progress, text, untrusted
+from ci_nix.tools import nixlog
+
+# What a hostile build or pull request prints or names its attributes: workflow commands at a
+# line start (after whitespace the runner trims, after a lone \r), mid-line `##[...]`, GitLab
+# section markers, terminal escapes, markdown that breaks out of code or pings a team.
+HOSTILE = [
+    "::add-mask::hunter2",
+    "  ::error file=README.md,line=1::forged",
+    "ok\r::stop-commands::x",
+    "text ##[error]mid-line",
+    "##[set-output name=x]y",
+    "\t::warning::tabbed",
+    "::Add-Mask::upper",
+    ":\u200b:add-mask::zero-width",
+    "#\u200b#[error]zero-width",
+    "\x1b[0Ksection_start:1:forged[collapsed=true]\r\x1b[0Kforged section",
+    "\x1b[0Ksection_end:1:ci_nix_0_x\r\x1b[0K",
+    "a`b``c",
+    "x\n\n# heading\n![img](https://evil.example/p.png)",
+    "@org/admins please look <img src=x onerror=alert(1)>",
+    "\ud800 lone surrogate \x00 nul \ufffe",
+    "\u202eevil bidi",
+]
+
+# Any text, with the interesting characters made likely.
+texts = st.text(alphabet=st.one_of(
+    st.sampled_from(list(":#[]` \t\r\n\x1b\x00\u200b\u2028@!|<>*_\\%,=-")),
+    st.characters(codec=None)), max_size=60)
+
+
+def runner(output: str) -> ghrunner.Runner:
+    run = ghrunner.Runner()
+    run.feed(output)
+    return run
+
+
+# --- the emulation itself reads commands as the runner does --------------------------------
+
+def test_the_emulated_runner_runs_what_the_real_one_runs() -> None:
+    run = runner("  ::add-mask::a\nx ##[error]b\nok\r::warning file=a%3Ab,line=2::c%0Ad\n"
+                 "::nope::x\n::stop-commands::T\n::error::hidden\n::t::\n::debug::after")
+    assert [(c.name, c.properties, c.data) for c in run.executed] == [
+        ("add-mask", {}, "a"), ("error", {}, "b"),
+        ("warning", {"file": "a:b", "line": "2"}, "c\nd"),
+        ("stop-commands", {}, "T"), ("t", {}, ""), ("debug", {}, "after")]
+
+
+# --- GitHub Actions log --------------------------------------------------------------------
+
+@given(texts)
+def test_no_text_runs_as_a_workflow_command(value: str) -> None:
+    line = untrusted.log_line(value)
+    assert runner(line).executed == []
+    assert not re.search("[\r\n\x1b]", line)
+
+
+@given(st.lists(texts, max_size=5))
+def test_a_stopped_block_runs_nothing_but_its_own_stop_and_resume(lines: list[str]) -> None:
+    run = runner(untrusted.github_block(lines) + "::debug::after\n")
+    assert run.names() == ["stop-commands", "resume", "debug"]
+
+
+@given(texts, texts.filter(bool))  # the runner drops an empty property
+def test_a_command_carries_data_and_properties_unchanged(data: str, place: str) -> None:
+    run = runner(untrusted.github_command("error", data, file=place, title="t") + "\n")
+    assert [(c.name, c.properties, c.data) for c in run.executed] == [
+        ("error", {"file": untrusted.text(place), "title": "t"}, untrusted.text(data))]
+
+
+def _failed(name: str, message: str, log: str) -> Case:
+    return Case("f", name, Status.FAILED, system="x86_64-linux",
+                failure=Failure(FailureType.BUILD, message, log=log, hint=message,
+                                file="flake.nix", line=3))
+
+
+def hostile_report() -> RunReport:
+    cases = tuple(_failed(f"packages.x86_64-linux.{text}", f"builder said {text}",
+                          "\n".join(HOSTILE)) for text in HOSTILE)
+    return RunReport(suites=("f",), cases=cases, error="\n".join(HOSTILE),
+                     notes=tuple(HOSTILE))
+
+
+def test_annotations_and_log_groups_run_only_ci_nix_commands() -> None:
+    report = hostile_report()
+    out = io.StringIO()
+    github.write_annotations(report, out)
+    run = runner(out.getvalue())
+    n = len(HOSTILE)
+    assert run.names() == (["error"] * n + ["group", "stop-commands", "resume", "endgroup"] * n
+                           + ["error"])
+    errors = [c for c in run.executed if c.name == "error"]
+    assert [c.properties.get("file") for c in errors] == ["flake.nix"] * n + [None]
+    assert errors[0].data.startswith("builder said ::add-mask::hunter2")
+
+
+def test_the_text_summary_runs_no_command_and_moves_no_cursor() -> None:
+    out = io.StringIO()
+    text.write(hostile_report(), out)
+    assert runner(out.getvalue()).executed == []
+    assert "\x1b" not in out.getvalue() and "\r" not in out.getvalue()
+    assert "FAIL f#packages.x86_64-linux.\\e[0Ksection_start" in out.getvalue()
+
+
+def test_builder_output_with_print_build_logs_runs_no_command() -> None:
+    out = io.StringIO()
+    names = HOSTILE[:4]
+    jobs = [Job("f", ("packages", "x86_64-linux", n), "x86_64-linux",
+                f"/nix/store/{i:032d}-a.drv", (("out", "/o"),)) for i, n in enumerate(names)]
+    monitor = progress.BuildMonitor(jobs, progress.Display(out, live=False, ci="github"),
+                                    print_logs=True)
+    parser = nixlog.LogParser()
+    for index, job in enumerate(jobs):
+        records = [{"action": "start", "id": index, "type": 105, "text": "building",
+                    "fields": [job.drv_path, "", 1, 1], "level": 3}]
+        records += [{"action": "result", "id": index, "type": 101, "fields": [line]}
+                    for line in HOSTILE]
+        for record in records:
+            event = parser.parse("@nix " + json.dumps(record))
+            assert event is not None
+            monitor.event(event)
+    monitor._close_group()
+    run = runner(out.getvalue())
+    assert run.names() == ["group", "stop-commands", "resume", "endgroup"] * len(jobs)
+    assert 'f#packages.x86_64-linux."::add-mask::hunter2"> ::add-mask::hunter2' in out.getvalue()
+
+
+# --- GitLab job log ------------------------------------------------------------------------
+
+# GitLab's own pattern (lib/gitlab/regex.rb build_trace_section_regex, with the options)
+SECTION = re.compile(r"section_((?:start)|(?:end)):(\d+):([a-zA-Z0-9_.-]+)"
+                     r"(\[(?:\w+=\w+)(?:, ?(?:\w+=\w+))*\])?\r\033\[0K")
+
+
+def test_gitlab_sections_are_only_ci_nix_s_own() -> None:
+    out = io.StringIO()
+    gitlab.write(hostile_report(), out, now=7)
+    found = SECTION.findall(out.getvalue())
+    assert len(found) == 2 * len(HOSTILE)
+    assert all(when == "7" and name.startswith("ci_nix_") for _, when, name, _ in found)
+
+
+@given(texts)
+def test_no_text_forges_a_gitlab_section(value: str) -> None:
+    assert not SECTION.search(untrusted.log_line(value))
+    assert not SECTION.search("\n".join(untrusted.log_lines(value)))
+
+
+# --- JUnit ---------------------------------------------------------------------------------
+
+@settings(max_examples=60)
+@given(texts, texts, texts)
+def test_junit_is_valid_xml_whatever_the_text(name: str, message: str, log: str) -> None:
+    report = RunReport(suites=(name or "f",), cases=(
+        Case(name or "f", name, Status.FAILED, system=name,
+             failure=Failure(FailureType.BUILD, message, log=log, hint=message)),
+        Case(name or "f", name + "2", Status.SKIPPED, skip_reason=message)), error=message)
+    out = io.StringIO()
+    junit.write(report, out)
+    root = ET.fromstring(out.getvalue().encode("utf-8"))
+    case = root.find("./testsuite/testcase")
+    assert case is not None and case.get("name") == untrusted.xml(name, attribute=True)
+    failure = case.find("failure")
+    assert failure is not None
+    assert failure.get("message") == (untrusted.xml(message, attribute=True) or "build")
+
+
+# --- markdown ------------------------------------------------------------------------------
+
+MD = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+
+
+class _Html(html.parser.HTMLParser):
+    """The tags and the text of rendered HTML."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
+
+
+def rendered(markdown: str) -> _Html:
+    parser = _Html()
+    parser.feed(MD.render(markdown))
+    return parser
+
+
+def shown(value: str) -> str:
+    """What a reader should see: the text with controls escaped, mentions defused."""
+    return untrusted.name(value).replace("@", "@\u200b")
+
+
+@given(texts)
+def test_markdown_text_is_shown_literally(value: str) -> None:
+    page = rendered(f"before {untrusted.md_text(value)} after")
+    assert page.tags == ["p"]
+    assert page.text == f"before {shown(value)} after\n"
+
+
+@given(texts)
+def test_markdown_text_is_shown_literally_at_a_line_start(value: str) -> None:
+    page = rendered(untrusted.md_text(value) + " end")
+    assert page.tags == ["p"]
+    assert page.text.strip(" \t\n") == f"{shown(value)} end".strip(" \t\n")
+
+
+@given(texts)
+def test_markdown_text_stays_in_its_table_cell(value: str) -> None:
+    page = rendered(f"| a | b |\n|---|---|\n| {untrusted.md_text(value)} | "
+                    f"{untrusted.md_code(value, table=True)} |\n")
+    assert page.tags.count("td") == 2 and "a" not in page.tags and "img" not in page.tags
+
+
+@given(texts)
+def test_a_code_span_holds_any_name(value: str) -> None:
+    page = rendered(f"x {untrusted.md_code(value)} y")
+    assert page.tags == ["p", "code"] if value else ["p"]
+    assert page.text == f"x {untrusted.name(value)} y\n"
+
+
+@given(texts)
+def test_a_fence_holds_any_log(value: str) -> None:
+    page = rendered(f"- item\n\n  <details><summary>{untrusted.md_html(value)}</summary>\n\n"
+                    + "".join(f"  {line}\n" for line in untrusted.md_fence(value).splitlines())
+                    + "\n  </details>\n")
+    assert "img" not in page.tags and "a" not in page.tags and page.tags.count("pre") == 1
+    assert untrusted.text(value) + "\n" in page.text
+
+
+def test_the_step_summary_shows_hostile_names_as_text() -> None:
+    out = io.StringIO()
+    github.write_summary(hostile_report(), out)
+    page = rendered(out.getvalue())
+    assert "img" not in page.tags and "a" not in page.tags
+    assert page.tags.count("h1") == 0 and page.tags.count("h3") == 1  # "Failed attributes"
+    # a mention pings outside code only (GitHub does not link inside code)
+    outside = re.sub(r"<pre>.*?</pre>|<code>.*?</code>", "", MD.render(out.getvalue()), flags=re.S)
+    assert "@org/admins" not in outside and "@\u200borg/admins" in outside
+    assert "packages.x86_64-linux.a`b``c" in page.text
