@@ -150,6 +150,8 @@ class Config:
     # `--option NAME VALUE` for every Nix call
     nix_options: tuple[tuple[str, str], ...] = setting(NixOptions(), ())
     eval: EvalConfig = setting(Record(EvalConfig), EvalConfig())
+    # inputs as flake.lock has them, never from the workspace's checkouts (--locked)
+    locked: bool = setting(BOOL, False)
 
     @property
     def has_repos(self) -> bool:

@@ -9,7 +9,8 @@
    outside every flake directory affects every flake of its repo.
 4. flake.lock graph: an input locked to a workspace flake (by path, git+file URL or a URL
    matching the repo's remote) makes its flake a dependent; dependents are affected
-   transitively and evaluated with --override-input pointing at the local checkout.
+   transitively. Which inputs are evaluated from the local checkouts (--override-input) is
+   ci_nix/inputs.py's business, the same with a base or without.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path, PurePosixPath
 
 from ci_nix import lockfile, source, trust
 from ci_nix.errors import SelectionError
-from ci_nix.models import Flake, Override, Repo, Target
+from ci_nix.models import Flake, Repo, Target
 from ci_nix.tools.git import Git
 from ci_nix.words import count
 from ci_nix.workspace import Workspace
@@ -112,13 +113,11 @@ def detect(workspace: Workspace, git: Git, base: str | None, head: str | None,
             unaffected.append((flake, f"no change since {short} affects it"))
             continue
         reasons = _cap(direct.get(flake, []))
-        overrides = []
         for edge in edges:
             if edge.dependent == flake and edge.dependency in affected:
                 reasons.append(f"depends on {edge.dependency.id} (input '{edge.input_name}')")
-                overrides.append(Override(edge.input_name, edge.dependency.ref))
-        targets.append(Target(flake, tuple(dict.fromkeys(reasons)),
-                              tuple(dict.fromkeys(overrides))))
+        # which inputs come from the workspace's checkouts: ci_nix/inputs.py, base or not
+        targets.append(Target(flake, tuple(dict.fromkeys(reasons))))
     return Detection(tuple(targets), tuple(unaffected), base=revs.base, head=revs.head,
                      notes=tuple(notes))
 
@@ -126,8 +125,8 @@ def detect(workspace: Workspace, git: Git, base: str | None, head: str | None,
 def select(workspace: Workspace, git: Git, *, all: bool, base: str | None, head: str | None,
            only: Collection[str] = (), environ: Mapping[str, str] = os.environ) -> Detection:
     """The flakes to evaluate for the selection flags: --all, else change detection; --only
-    narrows to the flakes it names, which keep detection's overrides (a matrix job builds a
-    dependent against the changed checkout) and are built even when detection left them out."""
+    narrows to the flakes it names, which keep detection's reasons and are built even when
+    detection left them out."""
     detection = everything(workspace) if all else detect(workspace, git, base, head, environ)
     if not only:
         return detection

@@ -95,7 +95,9 @@ def base_targets(workspace: Workspace, targets: Sequence[Target],
 
     def moved(flake: Flake) -> Flake:
         tree = trees.get(flake.repo)
-        return flake if tree is None else Flake(replace(flake.repo, path=tree), flake.subdir)
+        # the base worktree's own commit, whatever --pin said about the head
+        return flake if tree is None else Flake(replace(flake.repo, path=tree, rev=None),
+                                                flake.subdir)
 
     refs = {flake.ref: moved(flake).ref for flake in workspace.flakes}
     result = []

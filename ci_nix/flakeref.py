@@ -42,14 +42,17 @@ def query_dir(query: str) -> str:
     return urllib.parse.parse_qs(query).get("dir", [""])[0].strip("/")
 
 
-def checkout(path: Path, subdir: str) -> str:
-    """The reference Nix evaluates for a flake in a git checkout: tracked files only."""
+def checkout(path: Path, subdir: str, rev: str | None = None) -> str:
+    """The reference Nix evaluates for a flake in a git checkout: tracked files only (with
+    rev: that commit of it, not the work tree)."""
     resolved = str(path.resolve())
     quoted = urllib.parse.quote(resolved)
     params = []
     if quoted != resolved:
         # Nix 2.8 cannot read the work tree of a percent-encoded path; name the commit.
         params.append("ref=HEAD")
+    if rev is not None:
+        params.append(f"rev={rev}")
     if subdir:
         params.append(f"dir={urllib.parse.quote(subdir)}")
     return f"git+file://{quoted}" + (f"?{'&'.join(params)}" if params else "")

@@ -1,6 +1,10 @@
 """Plan -> matrix entries: one per derivation, grouped per flake and system when over the cap.
 
-Every entry is runnable on its own: `ci-nix run --system SYS --only FLAKE#ATTR...` (Entry.args).
+Every entry is runnable on its own, with no CI variables: `ci-nix run --system SYS
+[--locked] --pin=REPO=SHA... --only=FLAKE#ATTR... --expect-drv=FLAKE#ATTR=DRV...` (Entry.args).
+The pins are the commits the plan read from each repo the entry's flakes are read from
+(the flake's own and those of its workspace inputs), so the job evaluates what was planned;
+the expected drvPaths make any difference a failure naming both paths rather than a pass.
 Attributes that failed to evaluate get entries too, so the job that runs them reports the
 failure in its JUnit, next to the builds.
 """
@@ -39,6 +43,10 @@ class Entry:
     runner: tuple[str, ...]  # runner labels (GitHub runs-on, GitLab tags); () = any runner
     only: tuple[tuple[str, str], ...]  # (flake id, attribute), in plan order
     grouped: bool = False  # several derivations: grouped to stay under the cap
+    # what decides the entry's derivations, as the plan had it (see the module docstring)
+    pins: tuple[tuple[str, str], ...] = ()  # (repo name, commit)
+    locked: bool = False
+    expect: tuple[tuple[str, str, str], ...] = ()  # (flake id, attribute, drvPath)
 
     @property
     def flake(self) -> str:
@@ -66,9 +74,11 @@ class Entry:
 
     def args(self) -> tuple[str, ...]:
         """What `ci-nix run` needs to run exactly this entry (after any PATH/--config)."""
-        args = ["--system", self.system]
-        for flake, attr in self.only:
-            args += ["--only", f"{flake}#{attr}"]
+        # `--flag=value`: a value starting with `-` (a flake id can) stays a value
+        args = ["--system", self.system, *(["--locked"] if self.locked else [])]
+        args += [f"--pin={repo}={rev}" for repo, rev in self.pins]
+        args += [f"--only={flake}#{attr}" for flake, attr in self.only]
+        args += [f"--expect-drv={flake}#{attr}={drv}" for flake, attr, drv in self.expect]
         return tuple(args)
 
 
@@ -93,6 +103,7 @@ class _Unit:
 
     system: str
     only: tuple[tuple[str, str], ...]
+    drv: str | None = None  # None: an evaluation failure
 
 
 def _units(jobs: Sequence[Job], failures: Sequence[Case], current_system: str) -> list[_Unit]:
@@ -100,8 +111,8 @@ def _units(jobs: Sequence[Job], failures: Sequence[Case], current_system: str) -
     for job in jobs:
         # same drvPath (an alias, or one package re-exported by several flakes): built once
         by_drv.setdefault(job.drv_path, []).append(job)
-    units = [_Unit(same[0].system, tuple((j.flake, j.name) for j in same))
-             for same in by_drv.values()]
+    units = [_Unit(same[0].system, tuple((j.flake, j.name) for j in same), drv)
+             for drv, same in by_drv.items()]
     units += [_Unit(case_system(case, current_system), ((case.flake, case.name),))
               for case in failures]
     return units
@@ -129,8 +140,37 @@ def entries(plan: Plan, runners: Mapping[str, Sequence[str]],
             raise ConfigError(f"no runner for system {system}: map it to a runner label under "
                               "'runners:' in ci-nix.yaml")
         only = tuple(pair for unit in members for pair in unit.only)
-        result.append(Entry(system, runner, only, grouped=len(members) > 1))
+        expect = tuple((flake, attr, unit.drv) for unit in members if unit.drv is not None
+                       for flake, attr in unit.only)
+        result.append(Entry(system, runner, only, grouped=len(members) > 1,
+                            pins=_pins(plan, {flake for flake, _ in only}), locked=plan.locked,
+                            expect=expect))
     return tuple(result)
+
+
+def _pins(plan: Plan, flakes: set[str]) -> tuple[tuple[str, str], ...]:
+    """The commit of each repo these flakes are read from: their own repos and those of their
+    workspace inputs. A repo with uncommitted changes has no commit to pin (unpinned_repos)."""
+    repos = _repos_read(plan, flakes)
+    return tuple((c.repo, c.rev) for c in plan.checkouts
+                 if c.repo in repos and c.rev is not None and not c.dirty)
+
+
+def _repos_read(plan: Plan, flakes: set[str]) -> set[str]:
+    by_id = {flake.id: flake for flake in plan.workspace.flakes}
+    repos = {by_id[flake].repo.name for flake in flakes if flake in by_id}
+    for flake_eval in plan.evals:
+        if flake_eval.target.flake.id in flakes:
+            repos |= {by_id[o.source].repo.name for o in flake_eval.target.overrides
+                      if o.source in by_id}
+    return repos
+
+
+def unpinned_repos(plan: Plan) -> tuple[str, ...]:
+    """Repos the plan read with uncommitted changes: a matrix job cannot be pinned to them and
+    evaluates its own checkout (its expected drvPaths still catch a difference)."""
+    repos = _repos_read(plan, {e.target.flake.id for e in plan.evals})
+    return tuple(c.repo for c in plan.checkouts if c.repo in repos and c.dirty)
 
 
 def _by_flake_system(units: Sequence[_Unit]) -> list[tuple[str, list[_Unit]]]:

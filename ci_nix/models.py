@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -16,6 +16,9 @@ class Repo:
     name: str
     path: Path
     url: str | None = None
+    # --pin: Nix reads this commit of the checkout, not its work tree (a matrix job evaluates
+    # what its plan evaluated)
+    rev: str | None = None
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class Flake:
     @property
     def ref(self) -> str:
         """The flake reference Nix evaluates: the git checkout, tracked files only."""
-        return flakeref.checkout(self.repo.path, self.subdir)
+        return flakeref.checkout(self.repo.path, self.subdir, self.repo.rev)
 
 
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_'-]*$")
@@ -51,6 +54,17 @@ def attr_display(path: Sequence[str]) -> str:
         else:
             parts.append('"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"')
     return ".".join(parts)
+
+
+def split_flake_attr(value: str, flake_ids: Collection[str] = ()) -> tuple[str, str] | None:
+    """FLAKE#ATTR as (flake id, attribute), or None without a `#`. A flake id may hold a `#`
+    (a directory name can): the cut is after the longest known id, else at the first `#`."""
+    cuts = [i for i, char in enumerate(value) if char == "#"]
+    if not cuts:
+        return None
+    known = [i for i in cuts if value[:i] in flake_ids]
+    cut = max(known) if known else cuts[0]
+    return value[:cut], value[cut + 1:]
 
 
 def parse_attr(text: str) -> tuple[str, ...]:
@@ -77,10 +91,27 @@ def parse_attr(text: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Override:
-    """--override-input for a downstream flake: its input `input` comes from `ref`."""
+    """--override-input for a downstream flake: its input `input` comes from `ref`.
+
+    A workspace input also says which checkout it is, so every report can say what was built:
+    `source` is the workspace flake, `rev` its checkout's commit (`dirty`: with uncommitted
+    changes, which Nix reads too) and `locked` the revision flake.lock has."""
 
     input: str
     ref: str
+    source: str | None = None
+    rev: str | None = None
+    dirty: bool = False
+    locked: str | None = None
+
+    def describe(self) -> str:
+        """`pkgs: the workspace's pkgs at 1a2b3c4d5e6f (flake.lock: 0f9e8d7c6b5a)`."""
+        if self.source is None:
+            return f"{self.input}: {self.ref}"
+        at = f" at {self.rev[:12]}" if self.rev else ""
+        dirty = " with uncommitted changes" if self.dirty else ""
+        lock = f"flake.lock: {self.locked[:12]}" if self.locked else "flake.lock has no rev"
+        return f"{self.input}: the workspace's {self.source}{at}{dirty} ({lock})"
 
 
 @dataclass(frozen=True)
@@ -186,6 +217,9 @@ class RunReport:
     selected: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # the workspace repo CI checked out (the primary repo): annotations point only into it
     checkout: str | None = None
+    # per flake, the inputs evaluated from workspace checkouts instead of flake.lock
+    inputs: tuple[tuple[str, tuple[Override, ...]], ...] = ()
+    locked: bool = False  # --locked: every input as flake.lock has it
 
     @property
     def failed(self) -> list[Case]:

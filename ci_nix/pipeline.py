@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +25,7 @@ from ci_nix import comment as comment_mod
 from ci_nix import detect as detect_mod
 from ci_nix import diff as diff_mod
 from ci_nix import evaluate as evaluate_mod
+from ci_nix import inputs as inputs_mod
 from ci_nix import origins as origins_mod
 from ci_nix import trust
 from ci_nix import workspace as workspace_mod
@@ -37,11 +38,16 @@ from ci_nix.mask import mask
 from ci_nix.models import (
     FLAKE_CASE,
     Case,
+    Failure,
+    FailureType,
+    FlakeEval,
     Job,
+    Override,
     RunReport,
     Status,
     attr_display,
     parse_attr,
+    split_flake_attr,
 )
 from ci_nix.plan import Plan
 from ci_nix.report import changes as changes_report
@@ -77,6 +83,9 @@ class Options:
     skip_unchanged: bool = False  # run: attributes whose drvPath is the base's are not built
     comment: bool = False  # post "What changes" as the one PR/MR comment
     print_build_logs: bool = False  # run -L: builder output as it comes, prefixed per attribute
+    locked: bool = False  # --locked: inputs as flake.lock has them, not the workspace checkouts
+    pins: tuple[tuple[str, str], ...] = ()  # --pin REPO=SHA: read that commit, not the work tree
+    expect: tuple[str, ...] = ()  # run --expect-drv FLAKE#ATTR=DRV: what the plan evaluated
 
 
 class Cancellation:
@@ -122,6 +131,8 @@ class Progress:
     compared: str | None = None
     selected: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
     checkout: str | None = None  # the primary repo's name
+    inputs: list[tuple[str, tuple[Override, ...]]] = field(default_factory=list)
+    locked: bool = False
 
     def report(self, error: str | None = None) -> RunReport:
         why = "cancelled" if proc.cancelled() else "not built: ci-nix stopped before building"
@@ -139,21 +150,75 @@ class Progress:
         cases.sort(key=lambda c: (rank.get(c.flake, len(rank)), c.name))
         return RunReport(suites=tuple(dict.fromkeys(self.suites)), cases=tuple(cases),
                          error=error, notes=tuple(self.notes), compared=self.compared,
-                         selected=tuple(self.selected), checkout=self.checkout)
+                         selected=tuple(self.selected), checkout=self.checkout,
+                         inputs=tuple(self.inputs), locked=self.locked)
 
 
-def parse_only(values: tuple[str, ...]) -> frozenset[tuple[str, str]] | None:
+def parse_only(values: tuple[str, ...],
+               flake_ids: Collection[str] = ()) -> frozenset[tuple[str, str]] | None:
     """--only FLAKE#ATTR values as (flake id, normalised attribute)."""
     if not values:
         return None
-    pairs = set()
+    return frozenset(_flake_attr("--only", value, flake_ids) for value in values)
+
+
+def _flake_attr(flag: str, value: str, flake_ids: Collection[str]) -> tuple[str, str]:
+    found = split_flake_attr(value, flake_ids)
+    if found is None or not found[0] or not found[1]:
+        raise SelectionError(f"{flag} {value!r}: expected FLAKE#ATTR, e.g. "
+                             "hosts#nixosConfigurations.web")
+    return found[0], attr_display(parse_attr(found[1]))
+
+
+def parse_expect(values: tuple[str, ...],
+                 flake_ids: Collection[str] = ()) -> dict[tuple[str, str], str]:
+    """--expect-drv FLAKE#ATTR=DRVPATH values: (flake id, attribute) -> the planned drvPath.
+    The path is absolute, so the cut is at the last `=/` (an attribute name may hold a `=`)."""
+    expected = {}
     for value in values:
-        flake, sep, attr = value.partition("#")
-        if not sep or not flake or not attr:
-            raise SelectionError(f"--only {value!r}: expected FLAKE#ATTR, e.g. "
-                                 "hosts#nixosConfigurations.web")
-        pairs.add((flake, attr_display(parse_attr(attr))))
-    return frozenset(pairs)
+        cut = value.rfind("=/")
+        if cut <= 0 or not value.endswith(".drv"):
+            raise SelectionError(f"--expect-drv {value!r}: expected FLAKE#ATTR=DRVPATH, e.g. "
+                                 "hosts#nixosConfigurations.web=/nix/store/…-nixos-system.drv")
+        expected[_flake_attr("--expect-drv", value[:cut], flake_ids)] = value[cut + 1:]
+    return expected
+
+
+def check_planned(evals: Sequence[FlakeEval],
+                  expected: Mapping[tuple[str, str], str]) -> list[FlakeEval]:
+    """Each expected attribute must evaluate to its planned drvPath: one that does not is a
+    failure naming both paths and is not built (it is not what the plan vouched for)."""
+    if not expected:
+        return list(evals)
+    seen = {(e.target.flake.id, name) for e in evals
+            for name in [j.name for j in e.jobs] + [c.name for c in e.cases]}
+    missing = sorted(set(expected) - seen)
+    if missing:
+        flake, attr = missing[0]
+        raise SelectionError(f"--expect-drv {flake}#{attr}: not evaluated; select it with "
+                             f"--only {flake}#{attr}")
+    result = []
+    for flake_eval in evals:
+        keep, differ = [], []
+        for job in flake_eval.jobs:
+            planned = expected.get((job.flake, job.name))
+            if planned is None or planned == job.drv_path:
+                keep.append(job)
+                continue
+            log.warning("%s#%s: evaluated %s, planned %s", job.flake, job.name, job.drv_path,
+                        planned)
+            differ.append(Case(job.flake, job.name, Status.FAILED, system=job.system,
+                               drv_path=job.drv_path, failure=Failure(
+                                   FailureType.OTHER,
+                                   f"evaluated {job.drv_path}, but the plan has {planned}",
+                                   drv=job.drv_path,
+                                   hint="this job's checkouts or inputs differ from the ones "
+                                   "`ci-nix matrix` evaluated (another commit, uncommitted "
+                                   "changes, or --locked); run the matrix again, or run this "
+                                   "entry where its --pin commits exist")))
+        result.append(replace(flake_eval, jobs=tuple(keep),
+                              cases=(*flake_eval.cases, *differ)))
+    return result
 
 
 def run(options: Options, environ: Mapping[str, str] = os.environ) -> RunReport:
@@ -232,9 +297,12 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     progress = Progress() if progress is None else progress
     nix = nix or Nix.from_env(environ)
     git = Git.from_env(environ)
-    only = parse_only(options.only)
-    ws = workspace_mod.load(options.path, git, options.config_file,
-                            trust.side(options.base, environ))
+    ws = inputs_mod.pinned(workspace_mod.load(options.path, git, options.config_file,
+                                              trust.side(options.base, environ)),
+                           git, options.pins)
+    flake_ids = {flake.id for flake in ws.flakes}
+    only = parse_only(options.only, flake_ids)
+    expected = parse_expect(options.expect, flake_ids)
     progress.checkout = ws.primary.name if ws.primary is not None else None
     if only is not None:
         unknown = sorted({flake for flake, _ in only} - {f.id for f in ws.flakes})
@@ -256,6 +324,13 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
         progress.compared = (f"changes from the merge-base with {detection.base} to "
                              f"{detection.head or 'the work tree'}")
     progress.selected += [(t.flake.id, t.reasons) for t in detection.targets]
+    # What decides a derivation: the checkouts (and --locked), never the base.
+    locked = options.locked or ws.config.locked
+    states = inputs_mod.checkouts(ws, git)
+    targets = inputs_mod.with_workspace_inputs(ws, git, detection.targets, states,
+                                               locked=locked)
+    progress.locked = locked
+    progress.inputs += [(t.flake.id, t.overrides) for t in targets if t.overrides]
     progress.suites += [t.flake.id for t in detection.targets]
     progress.suites += [f.id for f, _ in detection.unaffected]
     progress.cases += [Case(flake.id, FLAKE_CASE, Status.SKIPPED, skip_reason=f"unaffected: {why}")
@@ -263,15 +338,14 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
 
     systems = options.systems or ws.config.systems or (nix.current_system,)
     selection = _selection(ws, tuple(systems), only)
-    log.info("evaluating %s for %s", count(len(detection.targets), "flake"), ", ".join(systems))
+    log.info("evaluating %s for %s", count(len(targets), "flake"), ", ".join(systems))
     # an evaluation error's position belongs to the repo its store tree came from
     origins = origins_mod.Origins(nix, detect_mod.workspace_flake_of(ws, git))
-    monitor = live.EvalMonitor(len(detection.targets), live.Display.for_stream(sys.stderr,
-                                                                               environ))
+    monitor = live.EvalMonitor(len(targets), live.Display.for_stream(sys.stderr, environ))
     limits = eval_limits(options, ws.config.eval)
     monitor.workers = limits.workers or evaluate_mod.default_workers()
     with monitor.running():
-        evals = evaluate_mod.evaluate(nix, detection.targets, selection, limits.workers,
+        evals = evaluate_mod.evaluate(nix, targets, selection, limits.workers,
                                       sources=origins.of, on_flake=monitor.flake_done,
                                       on_start=monitor.flake_started,
                                       on_attr=monitor.attr_progress,
@@ -288,6 +362,7 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
             raise SelectionError(f"--only {flake}#{attr}: no such attribute; "
                                  f"`ci-nix matrix --format json` lists what can be built")
 
+    evals = check_planned(evals, expected)
     for flake_eval in evals:
         progress.cases += flake_eval.cases
     builder_systems = machines.systems(nix.builders)
@@ -299,7 +374,8 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
                    buildable=nix.buildable,
                    remote_systems=nix.buildable - nix.platforms - {nix.current_system},
                    evals=tuple(evals),
-                   jobs=tuple(job for e in evals for job in e.jobs), cases=tuple(progress.cases))
+                   jobs=tuple(job for e in evals for job in e.jobs), cases=tuple(progress.cases),
+                   checkouts=tuple(states.values()), locked=locked)
     # What the binary cache already has is reported as skipped ("cached"), not built.
     planned, notes = skip_cached(planned, environ)
     progress.notes += notes
@@ -337,7 +413,8 @@ def compare_with_base(planned: Plan, options: Options,
         raise SelectionError(f"nothing to compare with: {revs.source}")
     ws = planned.workspace
     base = diff_mod.find_base(ws, git, revs.base, options.head, revs.source)
-    selection = _selection(ws, planned.systems, parse_only(options.only))
+    selection = _selection(ws, planned.systems,
+                           parse_only(options.only, {flake.id for flake in ws.flakes}))
     limits = eval_limits(options, ws.config.eval)
     base_evals = diff_mod.evaluate_base(nix, git, ws, base, planned.evals, selection,
                                         limits.workers, memory_mib=limits.memory_mib,

@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import Cli
 
 from ci_nix import detect as detect_mod
+from ci_nix import inputs as inputs_mod
 from ci_nix import workspace as workspace_mod
 from ci_nix.errors import SelectionError
-from ci_nix.models import Override
+from ci_nix.models import Target
 from ci_nix.tools.git import Git
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com",
@@ -56,9 +58,23 @@ def lock(**inputs: dict[str, object]) -> str:
 
 def run_detect(path: Path, base: str | None = None, head: str | None = None,
                environ: dict[str, str] | None = None) -> detect_mod.Detection:
+    """Detection with each target's workspace inputs, as `ci-nix detect` shows them."""
     git_tool = Git.from_env()
     ws = workspace_mod.load(path, git_tool)
-    return detect_mod.detect(ws, git_tool, base, head, NO_CI if environ is None else environ)
+    detection = detect_mod.detect(ws, git_tool, base, head,
+                                  NO_CI if environ is None else environ)
+    return with_inputs(ws, git_tool, detection)
+
+
+def with_inputs(ws: workspace_mod.Workspace, git_tool: Git,
+                detection: detect_mod.Detection) -> detect_mod.Detection:
+    targets = inputs_mod.with_workspace_inputs(ws, git_tool, detection.targets,
+                                               inputs_mod.checkouts(ws, git_tool), locked=False)
+    return replace(detection, targets=targets)
+
+
+def overrides(target: Target) -> list[tuple[str, str]]:
+    return [(o.input, o.ref) for o in target.overrides]
 
 
 def picked(detection: detect_mod.Detection) -> dict[str, list[str]]:
@@ -126,7 +142,7 @@ def test_dependent_in_same_repo_gets_override(monorepo: tuple[Path, str]) -> Non
         "mono/app": ["depends on mono/lib (input 'lib')"],
     }
     app = next(t for t in detection.targets if t.flake.id == "mono/app")
-    assert app.overrides == (Override("lib", f"git+file://{repo}?dir=lib"),)
+    assert overrides(app) == [("lib", f"git+file://{repo}?dir=lib")]
     assert {f.id for f, _ in detection.unaffected} == {"mono", "mono/lib/nested"}
     assert detection.head == head
 
@@ -203,7 +219,7 @@ def test_cross_repo_dependent_via_git_file_url(tmp_path: Path) -> None:
     assert picked(detection) == {"modules": ["changed lib.nix"],
                                  "hosts": ["depends on modules (input 'modules')"]}
     hosts = next(t for t in detection.targets if t.flake.id == "hosts")
-    assert hosts.overrides == (Override("modules", f"git+file://{ws}/modules"),)
+    assert overrides(hosts) == [("modules", f"git+file://{ws}/modules")]
 
 
 def test_cross_repo_dependent_via_matching_remote(tmp_path: Path) -> None:
@@ -219,7 +235,9 @@ def test_cross_repo_dependent_via_matching_remote(tmp_path: Path) -> None:
     assert picked(detection) == {"modules/lib": ["changed lib/x.nix"],
                                  "hosts": ["depends on modules/lib (input 'lib')"]}
     hosts = next(t for t in detection.targets if t.flake.id == "hosts")
-    assert hosts.overrides == (Override("lib", f"git+file://{ws}/modules?dir=lib"),)
+    # modules is not what the lock has either: the workspace as checked out, changed or not
+    assert overrides(hosts) == [("lib", f"git+file://{ws}/modules?dir=lib"),
+                                ("modules", f"git+file://{ws}/modules")]
 
 
 def test_dependents_are_affected_transitively(tmp_path: Path) -> None:
@@ -246,8 +264,8 @@ def test_dependents_are_affected_transitively(tmp_path: Path) -> None:
     assert [f.id for f, _ in detection.unaffected] == ["other"]
     hosts = next(t for t in detection.targets if t.flake.id == "hosts")
     # Nix takes modules' inputs from modules' own lock: base needs its own override
-    assert hosts.overrides == (Override("modules", f"git+file://{ws}/modules"),
-                               Override("modules/base", f"git+file://{ws}/base"))
+    assert overrides(hosts) == [("modules", f"git+file://{ws}/modules"),
+                                ("modules/base", f"git+file://{ws}/base")]
 
 
 def test_workspace_root_diffs_every_repo_with_the_base(tmp_path: Path) -> None:
@@ -355,10 +373,10 @@ def test_only_keeps_the_overrides_of_a_dependent(monorepo: tuple[Path, str]) -> 
     write(repo, {"lib/default.nix": "7\n"})
     git_tool = Git.from_env()
     ws = workspace_mod.load(repo, git_tool)
-    detection = detect_mod.select(ws, git_tool, all=False, base=base, head=None,
-                                  only={"mono/app", "mono"}, environ=NO_CI)
-    assert [(t.flake.id, t.reasons, t.overrides) for t in detection.targets] == [
-        ("mono", ("--only",), ()),
+    detection = with_inputs(ws, git_tool, detect_mod.select(
+        ws, git_tool, all=False, base=base, head=None, only={"mono/app", "mono"}, environ=NO_CI))
+    assert [(t.flake.id, t.reasons, overrides(t)) for t in detection.targets] == [
+        ("mono", ("--only",), []),
         ("mono/app", ("depends on mono/lib (input 'lib')",),
-         (Override("lib", f"git+file://{repo}?dir=lib"),)),
+         [("lib", f"git+file://{repo}?dir=lib")]),
     ]

@@ -31,6 +31,11 @@ def commit_all(repo: Path, message: str) -> None:
                        env={**os.environ, **GIT_ENV})
 
 
+def head_of(repo: Path, rev: str = "HEAD") -> str:
+    return subprocess.run(["git", "-C", str(repo), "rev-parse", rev], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
 def junit_cases(path: Path) -> dict[tuple[str, str], ET.Element]:
     return {(xml_attr(tc, "classname"), xml_attr(tc, "name")): tc
             for tc in ET.parse(path).iter("testcase")}
@@ -56,7 +61,9 @@ def test_change_in_modules_rebuilds_hosts_against_it(fixture_ws: Path, nix_bin: 
         {"flake": "modules", "path": "modules", "reasons": ["changed flake.nix"],
          "overrides": []},
         {"flake": "hosts", "path": "hosts", "reasons": ["depends on modules (input 'modules')"],
-         "overrides": [{"input": "modules", "ref": f"git+file://{modules}"}]},
+         "overrides": [{"input": "modules", "ref": f"git+file://{modules}", "flake": "modules",
+                        "rev": head_of(modules), "dirty": False,
+                        "locked": head_of(modules, "HEAD~1")}]},
     ]
 
     report = tmp_path / "r.json"

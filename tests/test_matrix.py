@@ -8,14 +8,18 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
-from ci_nix import matrix
+from ci_nix import inputs as inputs_mod
+from ci_nix import matrix, pipeline
+from ci_nix.cli import build_parser
 from ci_nix.config import Config
 from ci_nix.errors import ConfigError
+from ci_nix.inputs import Checkout
 from ci_nix.models import (
     FLAKE_CASE,
     Case,
@@ -59,10 +63,11 @@ def only_pairs(entries: tuple[matrix.Entry, ...]) -> list[tuple[str, str]]:
 
 def test_one_entry_per_derivation_and_aliases_share_one() -> None:
     shared = "/nix/store/" + "1" * 32 + "-hello.drv"
+    tool = job("b", f"packages.{ARM}.tool", system=ARM)
     jobs = [job("a", f"packages.{X86}.hello", drv=shared),
             job("a", f"packages.{X86}.default", drv=shared),
             job("b", f"packages.{X86}.hello", drv=shared),  # re-exported by another flake
-            job("b", f"packages.{ARM}.tool", system=ARM)]
+            tool]
     entries = matrix.entries(make_plan(jobs), {ARM: ("arm64", "nix")})
     assert [e.only for e in entries] == [
         (("a", f"packages.{X86}.hello"), ("a", f"packages.{X86}.default"),
@@ -71,7 +76,9 @@ def test_one_entry_per_derivation_and_aliases_share_one() -> None:
     ]
     assert [(e.system, e.runner) for e in entries] == [(X86, ("ubuntu-latest",)),
                                                        (ARM, ("arm64", "nix"))]
-    assert entries[1].args() == ("--system", ARM, "--only", f"b#packages.{ARM}.tool")
+    assert entries[1].args() == ("--system", ARM, f"--only=b#packages.{ARM}.tool",
+                                 f"--expect-drv=b#packages.{ARM}.tool={tool.drv_path}")
+    assert [e[2] for e in entries[0].expect] == [shared] * 3
 
 
 def test_eval_failures_become_entries_on_their_system() -> None:
@@ -134,10 +141,32 @@ def test_github_matrix_args_survive_the_shell() -> None:
     assert first["flake"] == "my repo/sub" and first["attr"] == odd
     assert first["system"] == X86 and first["runner"] == ["self-hosted", "nix"]
     # what `ci-nix run ${{ matrix.args }}` hands to ci-nix after bash word-splitting
-    assert shlex.split(first["args"]) == ["ws dir", "--system", X86, "--only", f"my repo/sub#{odd}"]
+    assert shlex.split(first["args"]) == [
+        "ws dir", "--system", X86, f"--only=my repo/sub#{odd}",
+        f"--expect-drv=my repo/sub#{odd}={plan.jobs[0].drv_path}"]
     line = writers.github_output_line(entries, ["ws dir"])
     assert line.startswith("matrix=") and line.count("\n") == 1
     assert json.loads(line[len("matrix="):]) == data
+
+
+@pytest.mark.parametrize("flake", ["-dash", "has#hash", "a=b/-x"])
+def test_entry_args_parse_back_for_any_flake_id(flake: str) -> None:
+    """What `ci-nix run` makes of an entry's args: the same flakes, attributes and drvPaths,
+    even for a flake id argparse would take for an option or that holds a `#`."""
+    attr = f'packages.{X86}."x=/y#z"'
+    drv = "/nix/store/" + "2" * 32 + "-x=y.drv"  # a store path name may hold a `=`
+    plan = replace(make_plan([job(flake, attr, drv=drv), job("plain", f"packages.{X86}.p")]),
+                   checkouts=(Checkout(flake, "a" * 40, False),
+                              Checkout("plain", "b" * 40, True)),
+                   locked=True)
+    entry = matrix.entries(plan, {}, {})[0]
+    assert entry.pins == ((flake, "a" * 40),)  # its own repo; not the dirty one it never reads
+    args = build_parser().parse_args(["run", *shlex.split(shlex.join(entry.args()))])
+    ids = {flake, "plain"}
+    assert args.locked and inputs_mod.parse_pins(args.pins) == ((flake, "a" * 40),)
+    assert pipeline.parse_only(tuple(args.only), ids) == frozenset({(flake, attr)})
+    assert pipeline.parse_expect(tuple(args.expect_drv), ids) == {(flake, attr): drv}
+    assert matrix.unpinned_repos(plan) == ()  # no evals: no repo was read
 
 
 def validate_gitlab(path: Path) -> subprocess.CompletedProcess[str]:
@@ -166,8 +195,9 @@ def test_gitlab_child_pipeline_validates(tmp_path: Path) -> None:
     assert len(jobs) == 4
     arm = jobs[f"build a packages.{ARM}.y"]
     assert arm["tags"] == ["arm64"]
-    assert arm["script"] == [f"ci-nix run --system {ARM} --only 'a#packages.{ARM}.y' "
-                             "--junit junit.xml"]
+    drv = plan.jobs[1].drv_path
+    assert arm["script"] == [f"ci-nix run --system {ARM} '--only=a#packages.{ARM}.y' "
+                             f"'--expect-drv=a#packages.{ARM}.y={drv}' --junit junit.xml"]
     assert arm["artifacts"]["reports"] == {"junit": "junit.xml"}
     assert arm["artifacts"]["when"] == "always"
     assert "tags" not in jobs[f"build a packages.{X86}.x"]  # no runner configured: any runner

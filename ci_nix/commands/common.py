@@ -7,6 +7,8 @@ import textwrap
 from pathlib import Path
 from typing import TypeAlias, TypedDict
 
+from ci_nix.inputs import parse_pins
+
 EXIT_CODES = """exit codes:
   0    every attribute passed (or there was nothing to do)
   1    at least one attribute failed
@@ -53,6 +55,13 @@ def add_selection(parser: argparse.ArgumentParser, *, system_help: str | None = 
     parser.add_argument("--only", action="append", default=[], metavar="FLAKE#ATTR",
                         help=only_help or "only this attribute, e.g. "
                         "hosts#nixosConfigurations.web (repeatable; what one matrix job runs)")
+    parser.add_argument("--locked", action="store_true",
+                        help="evaluate every input as flake.lock has it (default: an input that "
+                        "is a workspace repo comes from its checkout where that differs from "
+                        "the lock; also 'locked: true' in ci-nix.yaml)")
+    parser.add_argument("--pin", action="append", default=[], metavar="REPO=COMMIT",
+                        dest="pins", help="read COMMIT of workspace repo REPO instead of its "
+                        "work tree (repeatable; matrix entries carry the commits they planned)")
 
 
 # argparse has no public name for what add_subparsers() returns; this is the one place that
@@ -106,6 +115,25 @@ def add_eval_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--eval-timeout", type=float, metavar="SECONDS",
                        help="seconds one attribute may take to evaluate; past it, it fails as "
                        "`timeout` (default: 'eval.timeout', else 0 = no limit)")
+
+
+class SelectionFlags(TypedDict):
+    path: Path
+    config_file: Path | None
+    all: bool
+    base: str | None
+    head: str | None
+    systems: tuple[str, ...]
+    only: tuple[str, ...]
+    locked: bool
+    pins: tuple[tuple[str, str], ...]
+
+
+def selection_options(args: argparse.Namespace) -> SelectionFlags:
+    """PATH, --config and the selection flags as pipeline.Options fields."""
+    return {"path": args.path, "config_file": args.config, "all": args.all, "base": args.base,
+            "head": args.head, "systems": tuple(args.systems), "only": tuple(args.only),
+            "locked": args.locked, "pins": parse_pins(args.pins)}
 
 
 class EvalFlags(TypedDict):

@@ -6,9 +6,11 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from typing import Any, TextIO
 
 from ci_nix import detect as detect_mod
+from ci_nix import inputs as inputs_mod
 from ci_nix import trust
 from ci_nix import workspace as workspace_mod
 from ci_nix.commands.common import (
@@ -21,7 +23,9 @@ from ci_nix.commands.common import (
     subparser,
 )
 from ci_nix.errors import SelectionError
-from ci_nix.models import Flake
+from ci_nix.inputs import parse_pins
+from ci_nix.models import Flake, split_flake_attr
+from ci_nix.report.json_report import override_json
 from ci_nix.tools.git import Git
 from ci_nix.workspace import Workspace
 
@@ -48,20 +52,33 @@ def register(commands: Subcommands) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     git = Git.from_env()
-    ws = workspace_mod.load(args.path, git, args.config, trust.side(args.base, os.environ))
-    wanted = {value.partition("#")[0] for value in args.only}
+    ws = inputs_mod.pinned(workspace_mod.load(args.path, git, args.config,
+                                              trust.side(args.base, os.environ)),
+                           git, parse_pins(args.pins))
+    ids = {flake.id for flake in ws.flakes}
+    wanted = {_flake_of(value, ids) for value in args.only}
     unknown = sorted(wanted - {flake.id for flake in ws.flakes})
     if unknown:
         raise SelectionError(f"--only: no flake {unknown[0]!r} in the workspace; flakes: "
                              + ", ".join(flake.id for flake in ws.flakes))
     detection = detect_mod.select(ws, git, all=args.all, base=args.base, head=args.head,
                                   only=wanted, environ=os.environ)
+    targets = inputs_mod.with_workspace_inputs(ws, git, detection.targets,
+                                               inputs_mod.checkouts(ws, git),
+                                               locked=args.locked or ws.config.locked)
+    detection = replace(detection, targets=targets)
     if args.json:
         json.dump(as_json(ws, detection), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         write_text(ws, detection, sys.stdout)
     return 0
+
+
+def _flake_of(value: str, ids: set[str]) -> str:
+    """The flake of an --only value: FLAKE or FLAKE#ATTR (a flake id may hold a `#`)."""
+    found = split_flake_attr(value, ids)
+    return value if found is None or value in ids else found[0]
 
 
 def _rel(ws: Workspace, flake: Flake) -> str:
@@ -75,7 +92,7 @@ def as_json(ws: Workspace, detection: detect_mod.Detection) -> dict[str, Any]:
     """`flakes` is the contract; the other keys say what was compared and what was left out."""
     return {
         "flakes": [{"flake": t.flake.id, "path": _rel(ws, t.flake), "reasons": list(t.reasons),
-                    "overrides": [{"input": o.input, "ref": o.ref} for o in t.overrides]}
+                    "overrides": [override_json(o) for o in t.overrides]}
                    for t in detection.targets],
         "unaffected": [{"flake": flake.id, "path": _rel(ws, flake), "reason": why}
                        for flake, why in detection.unaffected],
@@ -97,6 +114,6 @@ def write_text(ws: Workspace, detection: detect_mod.Detection, out: TextIO) -> N
         for reason in target.reasons:
             out.write(f"  - {reason}\n")
         for override in target.overrides:
-            out.write(f"  = --override-input {override.input} {override.ref}\n")
+            out.write(f"  = input {override.describe()}\n")
     if detection.unaffected:
         out.write("unaffected: " + ", ".join(f.id for f, _ in detection.unaffected) + "\n")

@@ -20,6 +20,7 @@ from ci_nix.commands.common import (
     add_selection,
     eval_options,
     nix_options,
+    selection_options,
     subparser,
 )
 from ci_nix.errors import CiNixError
@@ -52,8 +53,7 @@ def register(commands: Subcommands) -> None:
 
 def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> int:
     options = pipeline.Options(
-        path=args.path, config_file=args.config, all=args.all, base=args.base, head=args.head,
-        systems=tuple(args.systems), only=tuple(args.only), json=args.json,
+        **selection_options(args), json=args.json,
         **eval_options(args), nix_options=nix_options(args), eval_store=args.eval_store,
         comment=args.comment)
     if args.json is not None:

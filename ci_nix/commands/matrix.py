@@ -22,6 +22,7 @@ from ci_nix.commands.common import (
     eval_options,
     exit_codes,
     nix_options,
+    selection_options,
     subparser,
 )
 from ci_nix.errors import CiNixError
@@ -79,14 +80,17 @@ def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) ->
     if args.max_jobs < 1:
         raise CiNixError(f"--max-jobs {args.max_jobs}: give at least 1")
     options = pipeline.Options(
-        path=args.path, config_file=args.config, all=args.all, base=args.base, head=args.head,
-        systems=tuple(args.systems), only=tuple(args.only), **eval_options(args),
+        **selection_options(args), **eval_options(args),
         nix_options=nix_options(args), eval_store=args.eval_store)
     planned = pipeline.plan(options, environ)
     runners = planned.workspace.config.runners
     github = args.format == "github"
     entries = matrix.entries(planned, runners, matrix.GITHUB_RUNNERS if github else {},
                              args.max_jobs, require_runner=github)
+    for repo in matrix.unpinned_repos(planned):
+        print(f"ci-nix: note: {repo} has uncommitted changes: matrix jobs cannot be pinned to "
+              "them and evaluate their own checkout of it (a different drvPath fails)",
+              file=sys.stderr)
     prefix = _prefix(args)
     text = io.StringIO()
     if github:

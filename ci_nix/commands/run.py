@@ -15,6 +15,7 @@ from ci_nix.commands.common import (
     add_selection,
     eval_options,
     nix_options,
+    selection_options,
     subparser,
 )
 from ci_nix.mask import mask
@@ -41,6 +42,9 @@ def register(commands: Subcommands) -> None:
                      help="post the comparison as ci-nix's one pull-request comment (GitHub) or "
                      "merge-request note (GitLab), edited in place on later runs; forge settings "
                      "as for `update` ('forge:' in ci-nix.yaml, else the CI environment)")
+    run.add_argument("--expect-drv", action="append", default=[], metavar="FLAKE#ATTR=DRV",
+                     help="fail the attribute, naming both paths, unless it evaluates to the "
+                     "derivation DRV (repeatable; matrix entries carry what they planned)")
     add_eval_options(run)
     run.add_argument("-L", "--print-build-logs", action="store_true",
                      help="print builder output as it comes, each line prefixed with its "
@@ -52,11 +56,11 @@ def register(commands: Subcommands) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     options = pipeline.Options(
-        path=args.path, config_file=args.config, all=args.all, base=args.base, head=args.head,
-        systems=tuple(args.systems), only=tuple(args.only), push=args.push, junit=args.junit,
+        **selection_options(args), push=args.push, junit=args.junit,
         json=args.json, **eval_options(args), nix_options=nix_options(args),
         eval_store=args.eval_store, skip_unchanged=args.skip_unchanged,
-        comment=args.comment, print_build_logs=args.print_build_logs)
+        comment=args.comment, print_build_logs=args.print_build_logs,
+        expect=tuple(args.expect_drv))
     report = pipeline.run(options)
     if report.error is not None:
         print(f"ci-nix: error: {mask(report.error)}", file=sys.stderr)

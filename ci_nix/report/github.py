@@ -105,6 +105,13 @@ def write_summary(report: RunReport, out: TextIO) -> None:
                 body = "".join(f"  {line}\n" for line in block.splitlines())
                 out.write(f"\n  <details><summary>log tail</summary>\n\n{body}\n"
                           "  </details>\n\n")
+    if report.inputs or report.locked:
+        out.write("\n### Inputs from the workspace\n\n")
+        if report.locked:
+            out.write("Every input as flake.lock has it (`--locked`).\n")
+        for flake, overrides in report.inputs:
+            out.write(f"- **{_md(flake)}**: "
+                      + "; ".join(_md(o.describe()) for o in overrides) + "\n")
     if report.selected:
         out.write("\n<details><summary>What was compared</summary>\n\n")
         if report.compared:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
-from ci_nix.models import Case, RunReport
+from ci_nix.models import Case, Override, RunReport
+
+
+def override_json(override: Override) -> dict[str, Any]:
+    """An input evaluated from a workspace checkout: which one, at what, and what was locked."""
+    return {"input": override.input, "ref": override.ref, "flake": override.source,
+            "rev": override.rev, "dirty": override.dirty, "locked": override.locked}
 
 
 def case_dict(case: Case) -> dict[str, Any]:
@@ -32,5 +38,9 @@ def write(report: RunReport, out: TextIO) -> None:
               for status in ("passed", "failed", "skipped")}
     json.dump({"exitCode": report.exit_code, "error": report.error, "totals": totals,
                "notes": list(report.notes), "flakes": list(report.suites),
+               # per flake, its inputs taken from workspace checkouts (none with --locked)
+               "locked": report.locked,
+               "inputs": {flake: [override_json(o) for o in overrides]
+                          for flake, overrides in report.inputs},
                "cases": [case_dict(c) for c in report.cases]}, out, indent=2)
     out.write("\n")

@@ -69,6 +69,14 @@ def _ordered_cases(report: RunReport) -> list[Case]:
 def write(report: RunReport, out: TextIO) -> None:
     # junit-xml has no per-testcase <properties>: add them to the tree it builds, in its order
     root = ET.fromstring(junit_xml.to_xml_report_string(suites(report), encoding="utf-8"))
+    for suite in root.findall("./testsuite"):
+        # which inputs the flake was evaluated with, where they were not flake.lock's
+        overrides = dict(report.inputs).get(suite.get("name", ""), ())
+        if overrides:
+            holder = ET.Element("properties")
+            for override in overrides:
+                ET.SubElement(holder, "property", name="override", value=override.describe())
+            suite.insert(0, holder)
     elements = root.findall("./testsuite/testcase")
     # not strict: the error suite's test case, if any, comes last and has no Case
     for element, case in zip(elements, _ordered_cases(report), strict=False):

@@ -18,6 +18,11 @@ def write(report: RunReport, out: TextIO) -> None:
                                f"{case.failure.message}") + "\n")
             if case.failure.hint:
                 out.write(f"     hint: {log_line(case.failure.hint)}\n")
+    for flake, overrides in report.inputs:
+        out.write(log_line(f"inputs of {flake} from the workspace: "
+                           + "; ".join(o.describe() for o in overrides)) + "\n")
+    if report.locked:
+        out.write("inputs as flake.lock has them (--locked): workspace checkouts not used\n")
     for note in report.notes:
         out.write(f"note: {log_line(note)}\n")
     if report.error is not None and not report.cases:

@@ -1,0 +1,126 @@
+"""Workspace inputs: a flake is evaluated against the workspace's checkout of every workspace
+repo it takes as an input, wherever that checkout differs from what its flake.lock has.
+
+What decides a derivation is the flake's source and the source of each of its inputs, never
+the base revision change detection compares with; so `run --all`, `run --base`, `matrix`,
+a matrix entry's own `run` and `diff`'s head side all evaluate the same thing. `--locked`
+(`locked: true`) evaluates every input as flake.lock has it instead.
+
+`--pin REPO=SHA` makes Nix read that commit of a repo's checkout rather than its work tree:
+a matrix entry carries the commits its plan evaluated, so its job evaluates exactly them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from ci_nix import detect as detect_mod
+from ci_nix import lockfile
+from ci_nix.errors import SelectionError
+from ci_nix.models import Flake, Override, Repo, Target
+from ci_nix.tools.git import Git
+from ci_nix.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """What Nix reads from a workspace repo: its commit, and whether tracked files differ."""
+
+    repo: str
+    rev: str | None  # None: no commit yet
+    dirty: bool  # uncommitted changes to tracked files (Nix evaluates them)
+
+
+def parse_pins(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """--pin REPO=SHA values as (repo name, sha)."""
+    pins = []
+    for value in values:
+        name, sep, sha = value.rpartition("=")
+        if not sep or not name or not sha:
+            raise SelectionError(f"--pin {value!r}: expected REPO=COMMIT, e.g. pkgs=1a2b3c4")
+        pins.append((name, sha))
+    return tuple(pins)
+
+
+def pinned(workspace: Workspace, git: Git, pins: Sequence[tuple[str, str]]) -> Workspace:
+    """The workspace with each pinned repo read at its commit (Repo.rev) rather than as the
+    work tree; a pin naming no repo or no commit of it is an error before any evaluation."""
+    if not pins:
+        return workspace
+    revs: dict[str, str] = {}
+    for name, rev in pins:
+        repo = workspace.repo(name)
+        if repo is None:
+            raise SelectionError(f"--pin {name}={rev}: no repo {name!r} in the workspace; "
+                                 "repos: " + ", ".join(r.name for r in workspace.repos))
+        sha = git.commit(repo.path, rev)
+        if sha is None:
+            raise SelectionError(f"--pin {name}={rev}: no such commit in {repo.path}; fetch it "
+                                 f"(git -C {repo.path} fetch origin {rev}) or drop the pin")
+        revs[name] = sha
+    repos = {repo: replace(repo, rev=revs.get(repo.name)) for repo in workspace.repos}
+    primary = repos[workspace.primary] if workspace.primary is not None else None
+    flakes = tuple(Flake(repos[flake.repo], flake.subdir) for flake in workspace.flakes)
+    return replace(workspace, repos=tuple(repos.values()), primary=primary, flakes=flakes)
+
+
+def checkouts(workspace: Workspace, git: Git) -> dict[str, Checkout]:
+    """Each repo's state as Nix reads it (a pinned repo: its pinned commit, clean)."""
+    found = {}
+    for repo in workspace.repos:
+        found[repo.name] = _checkout(repo, git)
+    return found
+
+
+def _checkout(repo: Repo, git: Git) -> Checkout:
+    if repo.rev is not None:
+        return Checkout(repo.name, repo.rev, False)
+    rev = git.commit(repo.path, "HEAD")
+    dirty = rev is not None and not git.run(repo.path, ["diff", "--quiet", "HEAD", "--"]).ok
+    return Checkout(repo.name, rev, dirty)
+
+
+def workspace_overrides(workspace: Workspace, git: Git,
+                        states: Mapping[str, Checkout]) -> dict[Flake, tuple[Override, ...]]:
+    """For each flake, an override for every input (at any depth of its flake.lock) that is a
+    workspace flake whose checkout is not the locked revision."""
+    result: dict[Flake, list[Override]] = {}
+    locks: dict[Flake, lockfile.Lock | None] = {}
+    for edge in detect_mod.lock_edges(workspace, git):
+        if edge.dependent not in locks:
+            try:
+                locks[edge.dependent] = lockfile.read(edge.dependent.path / "flake.lock")
+            except lockfile.LockError:
+                locks[edge.dependent] = None  # lock_edges found it readable a moment ago
+        lock = locks[edge.dependent]
+        node = lock.resolve(edge.input) if lock is not None else None
+        locked = node.locked.rev if node is not None else None
+        state = states[edge.dependency.repo.name]
+        if state.rev is None:
+            continue  # nothing committed: Nix cannot read it as a git input either
+        if state.rev == locked and not state.dirty:
+            continue  # the checkout is what flake.lock has: the same source either way
+        result.setdefault(edge.dependent, []).append(
+            Override(edge.input_name, edge.dependency.ref, source=edge.dependency.id,
+                     rev=state.rev, dirty=state.dirty, locked=locked))
+    return {flake: tuple(overrides) for flake, overrides in result.items()}
+
+
+def with_workspace_inputs(workspace: Workspace, git: Git, targets: Sequence[Target],
+                          states: Mapping[str, Checkout], *,
+                          locked: bool) -> tuple[Target, ...]:
+    """The targets with their workspace inputs as overrides (none with --locked)."""
+    if locked:
+        return tuple(replace(target, overrides=()) for target in targets)
+    overrides = workspace_overrides(workspace, git, states)
+    result = []
+    for target in targets:
+        mine = overrides.get(target.flake, ())
+        for override in mine:
+            log.info("%s: input %s", target.flake.id, override.describe())
+        result.append(replace(target, overrides=mine))
+    return tuple(result)

@@ -1,0 +1,102 @@
+"""Workspace inputs (ci_nix/inputs.py) on real git repos: which inputs come from checkouts,
+--locked and --pin (no Nix needed: flake.lock files are written by hand)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ci_nix import inputs as inputs_mod
+from ci_nix import workspace as workspace_mod
+from ci_nix.errors import SelectionError
+from ci_nix.models import Override, Target
+from ci_nix.tools.git import Git
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com"}
+FLAKE = "{ outputs = { self }: { }; }\n"
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True, env={**os.environ, **GIT_ENV}).stdout.strip()
+
+
+def commit_files(repo: Path, files: dict[str, str]) -> str:
+    for name, text in files.items():
+        (repo / name).write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "change")
+    return git(repo, "rev-parse", "HEAD")
+
+
+def git_lock(**revs: tuple[Path, str]) -> str:
+    nodes: dict[str, object] = {"root": {"inputs": {name: name for name in revs}}}
+    for name, (path, rev) in revs.items():
+        ref = {"type": "git", "url": f"file://{path}"}
+        nodes[name] = {"locked": {**ref, "rev": rev, "narHash": "sha256-AAAA"}, "original": ref}
+    return json.dumps({"nodes": nodes, "root": "root", "version": 7})
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    """modules and hosts; hosts' flake.lock has modules at its current commit."""
+    root = tmp_path / "ws"
+    for name in ("modules", "hosts"):
+        (root / name).mkdir(parents=True)
+        git(root / name, "init", "-q", "-b", "main")
+    (root / "ci-nix.yaml").write_text("repos:\n  - path: modules\n  - path: hosts\n")
+    rev = commit_files(root / "modules", {"flake.nix": FLAKE})
+    commit_files(root / "hosts", {"flake.nix": FLAKE,
+                                  "flake.lock": git_lock(modules=(root / "modules", rev))})
+    return root
+
+
+def hosts_inputs(root: Path, *, locked: bool = False,
+                 pins: tuple[tuple[str, str], ...] = ()) -> tuple[Override, ...]:
+    tool = Git.from_env()
+    workspace = inputs_mod.pinned(workspace_mod.load(root, tool), tool, pins)
+    hosts = workspace.flake("hosts")
+    assert hosts is not None
+    [target] = inputs_mod.with_workspace_inputs(
+        workspace, tool, [Target(hosts)], inputs_mod.checkouts(workspace, tool), locked=locked)
+    return target.overrides
+
+
+def test_a_checkout_at_the_locked_commit_is_not_overridden(ws: Path) -> None:
+    assert hosts_inputs(ws) == ()
+
+
+def test_another_commit_or_uncommitted_changes_are_what_is_built(ws: Path) -> None:
+    modules = ws / "modules"
+    old = git(modules, "rev-parse", "HEAD")
+    (modules / "flake.nix").write_text(FLAKE + "# edited\n")
+    [dirty] = hosts_inputs(ws)
+    assert dirty == Override("modules", f"git+file://{modules}", source="modules", rev=old,
+                             dirty=True, locked=old)
+    assert dirty.describe() == (f"modules: the workspace's modules at {old[:12]} with "
+                                f"uncommitted changes (flake.lock: {old[:12]})")
+    new = commit_files(modules, {})
+    [moved] = hosts_inputs(ws)
+    assert (moved.rev, moved.dirty, moved.locked) == (new, False, old)
+    assert hosts_inputs(ws, locked=True) == ()  # --locked: flake.lock, whatever is checked out
+
+
+def test_a_pin_reads_that_commit_and_is_checked(ws: Path) -> None:
+    modules = ws / "modules"
+    old = git(modules, "rev-parse", "HEAD")
+    new = commit_files(modules, {"flake.nix": FLAKE + "# new\n"})
+    assert hosts_inputs(ws, pins=(("modules", old[:10]),)) == ()  # pinned to the locked commit
+    (modules / "flake.nix").write_text("dirty")  # a pinned repo's work tree is not read
+    [pinned] = hosts_inputs(ws, pins=(("modules", new),))
+    assert pinned.ref == f"git+file://{modules}?rev={new}" and not pinned.dirty
+    with pytest.raises(SelectionError, match="--pin nope=1: no repo 'nope'.*modules, hosts"):
+        hosts_inputs(ws, pins=(("nope", "1"),))
+    with pytest.raises(SelectionError, match=f"--pin modules=f00: no such commit in {modules}"):
+        hosts_inputs(ws, pins=(("modules", "f00"),))
+    with pytest.raises(SelectionError, match="expected REPO=COMMIT"):
+        inputs_mod.parse_pins(["modules"])
