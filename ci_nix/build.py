@@ -37,6 +37,8 @@ class BuildLog:
     # Nix's failed downloads (retry warnings too): what a substitution failure was about
     downloads: deque[str] = field(default_factory=lambda: deque(maxlen=diagnose.TAIL_LINES))
     on_event: Callable[[nixlog.Event], None] | None = None  # progress display (report/progress)
+    # errors Nix reported without naming a derivation (2.34+ timeouts), in order
+    unattributed: list[diagnose.Diagnosis] = field(default_factory=list)
 
     def feed(self, line: str) -> None:
         event = self.parser.parse(line)
@@ -76,6 +78,9 @@ class BuildLog:
                                     diagnosis=fetch)
             if error is None:
                 self.other.append(diagnose.clean(event.text)[:_MAX_LINE])
+                unattributed = diagnose.unattributed_error(event.text)
+                if unattributed is not None:
+                    self.unattributed.append(unattributed)
             elif (error.drv not in self.errors
                   or self.errors[error.drv].type is FailureType.DEPENDENCY):
                 self.errors[error.drv] = error
@@ -151,6 +156,21 @@ def _unreported_failure(buildlog: BuildLog, drv: str) -> Failure:
                    log=buildlog.tail(drv), drv=drv)
 
 
+def _unnamed_failure(buildlog: BuildLog, returncode: int, drv: str) -> Failure:
+    """A job that failed although no error named its derivation: what Nix did say, classified
+    where it can be (a 2.34+ timeout names no derivation), else its last error line."""
+    own = [d for d in buildlog.unattributed if d.type is not FailureType.DEPENDENCY]
+    if own and drv in buildlog.started:
+        return Failure(type=own[0].type, message=own[0].message, log=buildlog.tail(drv),
+                       drv=drv, hint=own[0].hint)
+    said = next((line for line in reversed(buildlog.other) if "error:" in line), None)
+    return Failure(type=FailureType.OTHER,
+                   message=f"not built: nix build exited {returncode} without naming this "
+                           "derivation" + (f": {diagnose.clean(said).strip()[:300]}" if said
+                                           else ""),
+                   log=diagnose.tail(buildlog.other), drv=drv)
+
+
 def build(nix: Nix, jobs: Sequence[Job], *,
           cancelled: Callable[[], bool] = lambda: False,
           on_event: Callable[[nixlog.Event], None] | None = None) -> BuildOutcome:
@@ -205,10 +225,7 @@ def build(nix: Nix, jobs: Sequence[Job], *,
             cases.append(replace(passed, status=Status.SKIPPED, skip_reason="cancelled"))
             continue
         if failure is None:
-            failure = Failure(type=FailureType.OTHER,
-                              message=f"not built: nix build exited {result.returncode} without "
-                                      "naming this derivation",
-                              log=diagnose.tail(buildlog.other), drv=job.drv_path)
+            failure = _unnamed_failure(buildlog, result.returncode, job.drv_path)
         failure = _name_builders(failure, job.system, nix.builders, buildlog.builder_errors,
                                  nix.platforms)
         if store_down is not None:

@@ -68,6 +68,8 @@ class Kind(StrEnum):
     SYSTEM_FEATURE = "system-feature"
     PLATFORM = "platform"
     DEPENDENCY = "dependency"
+    LOG_LIMIT = "log-limit"
+    FOD_REFERENCES = "fod-references"
     SUMMARY = "summary"  # "build of ... failed": Nix's recap of failures named before
     ASSERT = "assert"
     UNDEFINED_VARIABLE = "undefined-variable"
@@ -219,7 +221,66 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("substitution-path", re.compile(
         rf"could not download {_Q}(?P<path>/nix/store/[^'’\s]+){_QE} from any binary cache")),
     ("build-summary", re.compile(rf"^(?:error: )?build of {_Q}/nix/store/.*{_QE} failed$")),
+    # the rest name no derivation, or name it in a wording only some versions use
+    ("builder-other", re.compile(rf"builder for {_Q}{_DRV}{_QE} (?P<status>failed[^;\n]*)")),
+    ("log-limit", re.compile(rf"{_Q}{_DRV}{_QE}[^\n]* killed after writing more than "
+                             r"(?P<bytes>\d+) bytes of log output")),
+    ("fod-references", re.compile(rf"fixed-output derivations must not reference store paths: "
+                                  rf"{_Q}{_DRV}{_QE}")),
+    ("no-substituter", re.compile(
+        rf"(?:path|derivation output) {_Q}(?P<path>[^'’\s]+){_QE} is required, but there is no "
+        r"substituter that can (?:build|provide) it")),
+    ("dependency-missing", re.compile(
+        rf"dependency {_Q}(?P<path>[^'’\s]+){_QE} of {_Q}{_DRV}{_QE} does not exist, and "
+        r"substitution is disabled")),
+    ("remote-features", re.compile(r"[Uu]nable to start any build; (?:remote machines may not have "
+                                   r"all required system features|either)")),
+    ("resolved", re.compile(rf"build of resolved derivation {_Q}/nix/store/[^'’\s]+{_QE} failed")),
+    ("failed-dependency", re.compile(r"Build failed due to failed dependency")),
+    # Nix 2.34+: the derivation is the one it was building (parse_log knows which)
+    ("bare-timeout", re.compile(r"^(?:error: )?timed out after (?P<secs>\d+) seconds")),
+    # a 2.29+ "Cannot build" block of which only the indented lines survived a copy
+    ("reason", re.compile(r"^\s*Reason:\s*(?P<reason>[^\n]*)")),
+    ("required", re.compile(r"^\s*(?:Required system|Required features):")),
+    ("hash-bare", re.compile(r"^\s*(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*"
+                             r"(?P<got>\S+)")),
 ]
+
+_TIMEOUT_HINT = ("the build ran longer than `timeout` allows: raise `timeout` (nix.conf or "
+                 "--option timeout N) or speed it up")
+_SILENCE_HINT = ("the build printed nothing for too long: raise `max-silent-time`, or make the "
+                 "build print progress")
+# pattern name -> (kind, type, message (str.format with the match's groups), hint)
+DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
+    "log-limit": (Kind.LOG_LIMIT, FailureType.BUILD,
+                  "{drv} was killed after writing more than {bytes} bytes of log",
+                  "the build printed more than `max-log-size` allows: raise it, or make the "
+                  "build quieter"),
+    "fod-references": (Kind.FOD_REFERENCES, FailureType.HASH_MISMATCH,
+                       "the fixed-output derivation {drv} refers to other store paths",
+                       "a fixed-output derivation's output must not refer to store paths: "
+                       "remove the references (e.g. patchShebangs, wrappers) from its output"),
+    "no-substituter": (Kind.SUBSTITUTION, FailureType.OTHER,
+                       "{path} is required, but no substituter can provide it",
+                       HINTS[Kind.SUBSTITUTION]),
+    "dependency-missing": (Kind.SUBSTITUTION, FailureType.OTHER,
+                           "{path} is missing and substitution is disabled",
+                           HINTS[Kind.MISSING_STORE_PATH]),
+    "remote-features": (Kind.PLATFORM, FailureType.PLATFORM,
+                        "no machine can build it: remote builders may lack required features",
+                        "add a builder with the system and features the derivation needs "
+                        "(`builders`, `system-features`), or leave that system out of "
+                        "`systems:` in ci-nix.yaml"),
+    "resolved": (Kind.DEPENDENCY, FailureType.DEPENDENCY,
+                 "the build of its resolved (content-addressed) derivation failed", None),
+    "failed-dependency": (Kind.DEPENDENCY, FailureType.DEPENDENCY,
+                          "build failed due to a failed dependency", None),
+    "bare-timeout": (Kind.TIMEOUT, FailureType.TIMEOUT,
+                     "timed out after {secs} s (timeout or max-silent-time)",
+                     "the build ran longer than `timeout`, or printed nothing for longer than "
+                     "`max-silent-time` (Nix 2.34+ does not say which): raise that limit, or "
+                     "speed the build up or make it print progress"),
+}
 _LOG_LINE = re.compile(r"^\s*> ?(.*)$")
 
 
@@ -238,23 +299,25 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
             return Diagnosis(FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH,
                              f"hash mismatch in {short_drv(drv or '')}: got {got}", drv=drv,
                              specified=specified, got=got, hint=_hash_hint(specified, got))
-        if name == "cannot-build":
-            reason = m["reason"].strip().rstrip(".")
-            if "required system or feature not available" in reason:
-                return _platform(m["drv"], text)
-            if late := re.search(r"timed out after (\d+) seconds( of silence)?", reason):
-                silent = late[2] is not None
-                return Diagnosis(FailureType.TIMEOUT,
-                                 Kind.MAX_SILENT_TIME if silent else Kind.TIMEOUT,
-                                 f"{short_drv(m['drv'])} {reason}", drv=m["drv"])
-            if code := re.search(r"exit code (\d+)", reason):
-                return Diagnosis(FailureType.BUILD, Kind.BUILDER,
-                                 f"builder for {short_drv(m['drv'])} failed with exit code "
-                                 f"{code[1]}", drv=m["drv"], exit_code=int(code[1]))
-            if "dependenc" in reason:
-                return Diagnosis(FailureType.DEPENDENCY, Kind.DEPENDENCY,
-                                 f"{short_drv(m['drv'])}: {reason}", drv=m["drv"])
-            return _signal_or_other(m["drv"], reason)
+        if name in ("cannot-build", "reason"):
+            return _reason_diagnosis(groups.get("drv"), m["reason"], text)
+        if name == "required":
+            return _platform(None, text)
+        if name in DRVLESS:
+            kind, type_, message, hint = DRVLESS[name]
+            named = {key: short_drv(value) if key in ("drv", "path") else value
+                     for key, value in groups.items() if value is not None}
+            return Diagnosis(type_, kind, message.format(**named), drv=groups.get("drv"),
+                             hint=hint)
+        if name == "builder-other":
+            return Diagnosis(FailureType.BUILD, Kind.BUILDER,
+                             f"builder for {short_drv(m['drv'])} {m['status'].strip()}",
+                             drv=m["drv"])
+        if name == "hash-bare":
+            return Diagnosis(FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH,
+                             f"hash mismatch in a fixed-output derivation: got {m['got']}",
+                             specified=m["specified"], got=m["got"],
+                             hint=_hash_hint(m["specified"], m["got"]))
         if name == "builder-exit":
             status = int(m["code"])
             # 137 = 128 + SIGKILL: a shell reporting its child killed, usually by the OOM killer
@@ -279,13 +342,10 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
                 return Diagnosis(FailureType.TIMEOUT, Kind.MAX_SILENT_TIME,
                                  f"{short_drv(path)} printed nothing for {secs} s "
                                  "(max-silent-time)", drv=drv, output=output,
-                                 hint="the build printed nothing for too long: raise "
-                                 "`max-silent-time`, or make the build print progress")
+                                 hint=_SILENCE_HINT)
             return Diagnosis(FailureType.TIMEOUT, Kind.TIMEOUT,
                              f"{short_drv(path)} timed out after {secs} s (timeout)",
-                             drv=drv, output=output,
-                             hint="the build ran longer than `timeout` allows: raise `timeout` "
-                             "(nix.conf or --option timeout N) or speed it up")
+                             drv=drv, output=output, hint=_TIMEOUT_HINT)
         if name == "platform":
             return _platform_diagnosis(m["drv"], m["wanted"], m["features"] or "", m["have"])
         if name.startswith("dependencies"):
@@ -308,40 +368,85 @@ _REQUIRED = re.compile(
     rf"Required system:\s*{_Q}(?P<wanted>[^'’]+){_QE}"
     rf"(?:\s+with features \{{(?P<features>[^}}]*)\}})?"
     rf"\s+Current system:\s*{_Q}(?P<have>[^'’]+){_QE}")
+# Nix 2.34+: features in lines of their own
+_REQUIRED_FEATURES = re.compile(r"Required features:\s*\{(?P<features>[^}]*)\}"
+                                r"(?:\s+Available features:\s*\{(?P<have>[^}]*)\})?")
 
 
-def _platform(drv: str, text: str) -> Diagnosis:
-    """Nix 2.29+: "Cannot build '…'. Reason: required system or feature not available"."""
-    m = _REQUIRED.search(text)
-    if m is None:
+def _what(drv: str | None) -> str:
+    return short_drv(drv) if drv else "the derivation"
+
+
+def _reason_diagnosis(drv: str | None, reason: str, text: str) -> Diagnosis:
+    """Nix 2.29+: "Cannot build '…'." and a "Reason:" line (drv None: only the lines from
+    "Reason:" on survived)."""
+    reason = reason.strip().rstrip(".")
+    if re.search(r"required system or feature not available|platform mismatch|"
+                 r"missing system features", reason):
+        return _platform(drv, text)
+    if "local builds are disabled" in reason:
         return Diagnosis(FailureType.PLATFORM, Kind.PLATFORM,
-                         f"{short_drv(drv)} needs a system or feature this machine lacks", drv=drv,
-                         hint="add a builder that has them (remote `builders`), or leave that "
-                         "system out of `systems:` in ci-nix.yaml")
-    return _platform_diagnosis(drv, m["wanted"], m["features"] or "", m["have"])
+                         f"{_what(drv)} cannot be built here: {reason}", drv=drv,
+                         hint="local builds are disabled (`max-jobs = 0`): configure remote "
+                         "`builders`, or set `max-jobs` above 0")
+    if late := re.search(r"timed out after (\d+) seconds( of silence)?", reason):
+        silent = late[2] is not None
+        return Diagnosis(FailureType.TIMEOUT, Kind.MAX_SILENT_TIME if silent else Kind.TIMEOUT,
+                         f"{_what(drv)} {reason}", drv=drv,
+                         hint=_SILENCE_HINT if silent else _TIMEOUT_HINT)
+    if code := re.search(r"exit code (\d+)", reason):
+        status = int(code[1])
+        kind, hint = (Kind.OOM, HINTS[Kind.OOM]) if status == 137 else (Kind.BUILDER, None)
+        return Diagnosis(FailureType.BUILD, kind,
+                         f"builder for {_what(drv)} failed with exit code {status}", drv=drv,
+                         exit_code=status, hint=hint)
+    if "dependenc" in reason:
+        return Diagnosis(FailureType.DEPENDENCY, Kind.DEPENDENCY, f"{_what(drv)}: {reason}",
+                         drv=drv)
+    return _signal_or_other(drv, reason)
 
 
-def _platform_diagnosis(drv: str, wanted: str, features: str, have: str) -> Diagnosis:
+def _platform(drv: str | None, text: str) -> Diagnosis:
+    """Nix 2.29+: "Cannot build '…'. Reason: required system or feature not available" (2.34:
+    "platform mismatch", "missing system features"), with the systems and features it names."""
+    m = _REQUIRED.search(text)
+    features = _REQUIRED_FEATURES.search(text)
+    if m is not None:
+        return _platform_diagnosis(drv, m["wanted"], m["features"] or (
+            features["features"] if features else ""), m["have"])
+    if features is not None:
+        wanted, available = (" ".join((group or "").split()) for group in features.groups())
+        return Diagnosis(FailureType.PLATFORM, Kind.SYSTEM_FEATURE,
+                         f"{_what(drv)} needs features {{{wanted}}}; this machine has "
+                         f"{{{available}}}", drv=drv,
+                         hint=_platform_hint("", wanted, f"with features {{{available}}}"))
+    return Diagnosis(FailureType.PLATFORM, Kind.PLATFORM,
+                     f"{_what(drv)} needs a system or feature this machine lacks", drv=drv,
+                     hint="add a builder that has them (remote `builders`), or leave that "
+                     "system out of `systems:` in ci-nix.yaml")
+
+
+def _platform_diagnosis(drv: str | None, wanted: str, features: str, have: str) -> Diagnosis:
     features = " ".join(features.split())
     # another system is the first thing to fix; features matter once the system matches
     if wanted != have or not features:
         return Diagnosis(FailureType.PLATFORM, Kind.PLATFORM,
-                         f"{short_drv(drv)} needs {wanted}; this machine is {have}", drv=drv,
+                         f"{_what(drv)} needs {wanted}; this machine is {have}", drv=drv,
                          hint=_platform_hint(wanted, "", have))
     return Diagnosis(FailureType.PLATFORM, Kind.SYSTEM_FEATURE,
-                     f"{short_drv(drv)} needs features {{{features}}}; this machine is {have}",
+                     f"{_what(drv)} needs features {{{features}}}; this machine is {have}",
                      drv=drv, hint=_platform_hint(wanted, features, have))
 
 
-def _signal_or_other(drv: str, reason: str) -> Diagnosis:
+def _signal_or_other(drv: str | None, reason: str) -> Diagnosis:
     sig = re.search(r"signal (\d+)", reason)
     if sig:
         number = int(sig[1])
         oom = number == 9
         return Diagnosis(FailureType.BUILD, Kind.OOM if oom else Kind.SIGNAL,
-                         f"builder for {short_drv(drv)} was {reason}", drv=drv,
+                         f"builder for {_what(drv)} was {reason}", drv=drv,
                          hint=HINTS[Kind.OOM] if oom else None)
-    return Diagnosis(FailureType.BUILD, Kind.BUILDER, f"{short_drv(drv)}: {reason}", drv=drv)
+    return Diagnosis(FailureType.BUILD, Kind.BUILDER, f"{_what(drv)}: {reason}", drv=drv)
 
 
 @dataclass(frozen=True)
@@ -352,6 +457,16 @@ class BuildError:
     type: FailureType
     message: str
     diagnosis: Diagnosis | None = None
+
+
+def unattributed_error(message: str) -> Diagnosis | None:
+    """A build error that names no derivation (Nix 2.34+'s "timed out after N seconds", 2.33's
+    "Build failed due to failed dependency"), classified; None for anything else."""
+    found = _build_diagnosis(clean(message))
+    if found is None or found.drv is not None or found.output is not None \
+            or found.kind == Kind.SUMMARY:
+        return None
+    return found
 
 
 def build_error(message: str) -> BuildError | None:
