@@ -90,8 +90,11 @@ def post(comparison: Comparison, settings: ForgeConfig, environ: Mapping[str, st
 
 
 def upsert(forge: Forge, number: int, body: str, kind: str = "pull request") -> str:
-    """Edit the comment that carries ci-nix's marker, or create it."""
-    mine = [c for c in forge.comments(number) if c.body.startswith(writers.MARKER)]
+    """Edit ci-nix's comment, or create it: one that carries ci-nix's marker AND was written
+    by the token's user (anyone can paste the marker into a comment of theirs)."""
+    marked = [c for c in forge.comments(number) if c.body.startswith(writers.MARKER)]
+    me = forge.me().lower() if marked else ""
+    mine = [c for c in marked if c.author.lower() == me]
     if not mine:
         created = forge.add_comment(number, body)
         return f"commented on {kind} {number} (comment {created.id})"

@@ -41,6 +41,16 @@ class FakeForge:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # (project, old, new) -> commit subjects, oldest first, for the compare endpoints
     compares: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    # GitHub: the login of a personal token's user; None: an app installation token (as
+    # GITHUB_TOKEN), for which GET /user is 403 and GraphQL's viewer is the app's bot
+    token_user: str | None = None
+
+    @property
+    def me(self) -> str:
+        """Who the token writes comments as."""
+        if self.kind == "gitlab":
+            return "project_42_bot"
+        return self.token_user or "github-actions[bot]"
 
     @property
     def url(self) -> str:
@@ -54,10 +64,11 @@ class FakeForge:
         """The next request with this method gets this error answer instead."""
         self.failures.append((method, status, headers or {}, body or {"message": "injected"}))
 
-    def add_comment(self, number: int, body: str, system: bool = False) -> dict[str, Any]:
+    def add_comment(self, number: int, body: str, system: bool = False,
+                    login: str = "alice") -> dict[str, Any]:
         """A comment someone else wrote (or, GitLab, a system note) on PR/MR `number`."""
         comment = {"id": 900 + len(self.comments), "number": number, "body": body,
-                   "system": system, "login": "alice"}
+                   "system": system, "login": login}
         self.comments.append(comment)
         return comment
 
@@ -71,7 +82,8 @@ class FakeForge:
 
 
 def _user(login: str, uid: int) -> dict[str, Any]:
-    return {"login": login, "id": uid, "node_id": f"U_{uid}", "type": "User",
+    return {"login": login, "id": uid, "node_id": f"U_{uid}",
+            "type": "Bot" if login.endswith("[bot]") else "User",
             "avatar_url": "", "url": f"/users/{login}", "html_url": f"/{login}"}
 
 
@@ -180,6 +192,15 @@ class _GitHub(_Handler):
     def route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
         fake, prefix = self.fake, f"/repos/{self.fake.project}"
         by_number = {pr["number"]: pr for pr in fake.pulls}
+        if method == "GET" and path == "/user":
+            if fake.token_user is None:
+                return 403, {"message": "Resource not accessible by integration",
+                             "documentation_url": "https://docs.github.com/rest/users/users"
+                                                  "#get-the-authenticated-user", "status": "403"}
+            return 200, _user(fake.token_user, 77) | {"name": None, "site_admin": False}
+        if method == "POST" and path in ("/graphql", "/api/graphql") and \
+                "viewer" in body["query"]:
+            return 200, {"data": {"viewer": {"login": fake.me}}}
         if method == "POST" and path in ("/graphql", "/api/graphql"):
             if "enablePullRequestAutoMerge" not in body["query"]:
                 return 400, {"message": "unsupported query"}
@@ -232,7 +253,7 @@ class _GitHub(_Handler):
             return 200, [self._comment(c) for c in fake.comments if c["number"] == pr["number"]]
         if match[1] == "issues" and sub == "/comments" and method == "POST":
             comment = {"id": 900 + len(fake.comments), "number": pr["number"],
-                       "body": body["body"], "system": False, "login": "github-actions[bot]"}
+                       "body": body["body"], "system": False, "login": fake.me}
             fake.comments.append(comment)
             return 201, self._comment(comment)
         if match[1] == "pulls" and sub is None and method == "GET":
@@ -300,7 +321,7 @@ class _GitLab(_Handler):
             return 200, [self._note(n) for n in fake.comments if n["number"] == iid]
         if note_id is None and method == "POST":
             note = {"id": 900 + len(fake.comments), "number": iid, "body": body["body"],
-                    "system": False, "login": "project_42_bot"}
+                    "system": False, "login": fake.me}
             fake.comments.append(note)
             return 201, self._note(note)
         note = next(n for n in fake.comments if n["id"] == int(note_id or 0))
@@ -311,6 +332,10 @@ class _GitLab(_Handler):
     def route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
         fake = self.fake
         encoded = urllib.parse.quote(fake.project, safe="")
+        if method == "GET" and path == "/api/v4/user":
+            return 200, {"id": 7, "username": fake.me, "name": "ci-nix bot", "state": "active",
+                         "locked": False, "bot": True, "avatar_url": "",
+                         "web_url": f"{fake.url}/{fake.me}"}
         if method == "GET" and path == "/api/v4/users":
             name = query["username"]
             return 200, ([{"id": 100 + len(name), "username": name, "state": "active"}]

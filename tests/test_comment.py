@@ -75,7 +75,7 @@ def test_created_once_then_edited_in_place(fake: forgefakes.FakeForge, tmp_path:
     assert "`hosts#nixosConfigurations.web` | changed" in mine[0]["body"]
     assert [c["body"] for c in fake.comments if c not in mine][0] == "LGTM"
     edits = [r for r in fake.writes() if r.method in ("PATCH", "PUT")]
-    creates = [r for r in fake.writes() if r.method == "POST"]
+    creates = [r for r in fake.writes() if r.method == "POST" and r.path != "/graphql"]
     assert len(edits) == 1 and len(creates) == 1
 
 
@@ -108,3 +108,22 @@ def test_a_refusing_forge_is_reported_not_raised(fake: forgefakes.FakeForge,
     fake.fail_next("GET", 403, body={"message": "Resource not accessible by integration"})
     said = comment.post(comparison("1.1"), ForgeConfig(), environ(fake, tmp_path))
     assert "HTTP 403" in said and "no comment posted" in said
+
+
+@pytest.mark.parametrize("token_user", [None, "Ci-Nix-Bot"])
+def test_only_the_token_user_s_marked_comment_is_edited(fake: forgefakes.FakeForge,
+                                                       tmp_path: Path,
+                                                       token_user: str | None) -> None:
+    # GitHub: GITHUB_TOKEN (an app token: GET /user is 403, GraphQL's viewer names the bot) or
+    # a personal token (GET /user); GitLab: GET /user
+    fake.token_user = token_user
+    forged = fake.add_comment(1, f"{writers.MARKER}\n@org/admins see ![x](https://e.example/x)")
+    env = environ(fake, tmp_path)
+    first = comment.post(comparison("1.1"), ForgeConfig(), env, sleep=lambda _: None)
+    assert first.startswith("commented on"), first
+    second = comment.post(comparison("1.2"), ForgeConfig(), env, sleep=lambda _: None)
+    assert second.startswith("updated comment"), second
+    assert forged["body"].endswith("(https://e.example/x)")  # someone else's: untouched
+    mine = [c for c in fake.comments if c["login"] == fake.me]
+    assert len(mine) == 1 and "greeting: 1.0 -> 1.2" in mine[0]["body"]
+    assert not [r for r in fake.writes() if str(forged["id"]) in r.path]

@@ -8,6 +8,7 @@ markdown shows the text literally.
 
 from __future__ import annotations
 
+import html
 import html.parser
 import io
 import json
@@ -19,7 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
+from ci_nix.changes import AttrChange, Change, Compared, Comparison, PackageChanges, VersionChange
 from ci_nix.models import Case, Failure, FailureType, Job, RunReport, Status
+from ci_nix.report import changes as changes_report
 from ci_nix.report import github, gitlab, junit, progress, text, untrusted
 from ci_nix.tools import nixlog
 
@@ -39,6 +42,7 @@ HOSTILE = [
     "\x1b[0Ksection_start:1:forged[collapsed=true]\r\x1b[0Kforged section",
     "\x1b[0Ksection_end:1:ci_nix_0_x\r\x1b[0K",
     "a`b``c",
+    "cell | break",
     "x\n\n# heading\n![img](https://evil.example/p.png)",
     "@org/admins please look <img src=x onerror=alert(1)>",
     "\ud800 lone surrogate \x00 nul \ufffe",
@@ -97,8 +101,8 @@ def _failed(name: str, message: str, log: str) -> Case:
 
 
 def hostile_report() -> RunReport:
-    cases = tuple(_failed(f"packages.x86_64-linux.{text}", f"builder said {text}",
-                          "\n".join(HOSTILE)) for text in HOSTILE)
+    cases = tuple(_failed(f"packages.x86_64-linux.{value}", f"builder said {value}",
+                          "\n".join(HOSTILE)) for value in HOSTILE)
     return RunReport(suites=("f",), cases=cases, error="\n".join(HOSTILE),
                      notes=tuple(HOSTILE))
 
@@ -265,3 +269,31 @@ def test_the_step_summary_shows_hostile_names_as_text() -> None:
     outside = re.sub(r"<pre>.*?</pre>|<code>.*?</code>", "", MD.render(out.getvalue()), flags=re.S)
     assert "@org/admins" not in outside and "@\u200borg/admins" in outside
     assert "packages.x86_64-linux.a`b``c" in page.text
+
+
+def test_the_pr_comment_shows_hostile_names_errors_and_packages_as_value() -> None:
+    bad = HOSTILE
+    changed = tuple(AttrChange(f"f{i}", f"packages.x86_64-linux.{value}", "x86_64-linux",
+                               Change.CHANGED, "/nix/store/a-x.drv", "/nix/store/b-x.drv",
+                               PackageChanges(changed=(VersionChange(value, "1", "2"),)))
+                    for i, value in enumerate(bad))
+    failed = tuple(AttrChange("f", f"checks.{value}", None, Change.FAILED, None, None,
+                              error=f"error: {value}") for value in bad)
+    unchanged = tuple(AttrChange("f", f"u.{value}", None, Change.UNCHANGED, "/d", "/d")
+                      for value in bad)
+    body = changes_report.comment(Comparison(
+        "1" * 40, "2" * 40, changed + failed + unchanged,
+        flakes=(Compared("f", tuple(bad)),), notes=tuple(bad), base_source="@org/admins"))
+    html_out = MD.render(body)
+    page = rendered(body)
+    assert "img" not in page.tags and "a" not in page.tags and "h1" not in page.tags
+    outside = re.sub(r"<pre>.*?</pre>|<code>.*?</code>", "", html_out, flags=re.S)
+    assert "@org/admins" not in outside
+    # one table row per changed or failed attribute, each name whole in its code span
+    assert page.tags.count("tr") == 1 + len(changed) + len(failed)
+    codes = re.findall(r"<code>(.*?)</code>", html_out, flags=re.S)
+    for i, value in enumerate(bad):
+        assert html.escape(untrusted.name(f"f{i}#packages.x86_64-linux.{value}"),
+                           quote=False) in codes
+        assert untrusted.name(f"f#u.{value}").replace("&", "&amp;").replace("<", "&lt;") \
+            .replace(">", "&gt;") in codes

@@ -37,6 +37,7 @@ class Comment:
 
     id: int
     body: str
+    author: str  # login (GitHub) / username (GitLab) of who wrote it
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,10 @@ class Forge(Protocol):
                 ) -> tuple[tuple[str, ...], int]:
         """Subjects of the commits from old to new in a project on this forge (newest first,
         at most limit) and how many there are in all."""
+        ...
+
+    def me(self) -> str:
+        """The login of the token's user: who ci-nix's own comments are by."""
         ...
 
     def comments(self, number: int) -> list[Comment]: ...

@@ -156,7 +156,25 @@ class GitHubForge:
 
     def _comment(self, found: IssueComment) -> Comment:
         self._comments[found.id] = found
-        return Comment(id=found.id, body=found.body or "")
+        return Comment(id=found.id, body=found.body or "", author=found.user.login)
+
+    @functools.cache  # noqa: B019 - one forge object per run; the login does not change
+    def me(self) -> str:
+        def login() -> str | None:
+            try:
+                return str(self._gh.get_user().login)  # GET /user: a personal or OAuth token
+            except GithubException as err:
+                if err.status == 403:  # an app installation token such as GITHUB_TOKEN
+                    return None
+                raise
+
+        found = self._call("reading the token's user", login)
+        if found is not None:
+            return found
+        # GraphQL's viewer is the app's bot user (github-actions[bot] for GITHUB_TOKEN)
+        _, data = self._call("reading the token's user", lambda: self._gh.requester.graphql_query(
+            "query { viewer { login } }", {}))
+        return str(data["data"]["viewer"]["login"])
 
     def comments(self, number: int) -> list[Comment]:
         issue = self._issue(number)

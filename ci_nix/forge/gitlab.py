@@ -156,10 +156,20 @@ class GitLabForge:
 
     def _note(self, note: ProjectMergeRequestNote) -> Comment:
         self._notes[int(note.id)] = note
-        return Comment(id=int(note.id), body=str(note.body or ""))
+        return Comment(id=int(note.id), body=str(note.body or ""),
+                       author=str((note.author or {}).get("username", "")))
 
     def _lazy(self, number: int) -> ProjectMergeRequest:
         return self._mrs.get(number) or self._project.mergerequests.get(number, lazy=True)
+
+    @functools.cache  # noqa: B019 - one forge object per run; the user does not change
+    def me(self) -> str:
+        def user() -> str:
+            self._gl.auth()  # GET /user
+            assert self._gl.user is not None
+            return str(self._gl.user.username)
+
+        return self._call("reading the token's user", user)
 
     def comments(self, number: int) -> list[Comment]:
         mr = self._lazy(number)

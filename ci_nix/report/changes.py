@@ -7,6 +7,8 @@ import json
 from typing import Any, TextIO
 
 from ci_nix.changes import Change, Comparison, PackageChanges
+from ci_nix.report.untrusted import log_line, md_code, md_fence, md_html
+from ci_nix.report.untrusted import md_text as _md
 
 MARKER = "<!-- ci-nix: what changes -->"  # finds ci-nix's own PR/MR comment again
 MAX_LISTED = 50  # packages listed per attribute and kind before "... and N more"
@@ -82,21 +84,16 @@ def _write_attributes(comparison: Comparison, out: TextIO) -> None:
     for attr in comparison.attributes:
         if attr.status is Change.UNCHANGED:
             continue
-        out.write(f"  {attr.status.value:<9} {attr.flake}#{attr.attr}")
-        if attr.packages is not None:
-            out.write(f" ({_cost(attr.packages)})")
-        out.write("\n")
+        # names, errors and package names are the flake's text: lines that stay text
+        cost = f" ({_cost(attr.packages)})" if attr.packages is not None else ""
+        out.write(f"  {attr.status.value:<9} {log_line(f'{attr.flake}#{attr.attr}')}{cost}\n")
         if attr.error:
-            out.write(f"            {attr.error}\n")
+            out.write(f"            {log_line(attr.error)}\n")
         if attr.packages is not None:
             for line in _package_lines(attr.packages):
-                out.write(f"            {line}\n")
+                out.write(f"            {log_line(line)}\n")
     for note in comparison.notes:
-        out.write(f"note: {note}\n")
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+        out.write(f"note: {log_line(note)}\n")
 
 
 def markdown(comparison: Comparison, heading: str = "##") -> str:
@@ -106,7 +103,8 @@ def markdown(comparison: Comparison, heading: str = "##") -> str:
     head = comparison.head[:12] if comparison.head else "the work tree"
     source = f", the merge-base with {_md(comparison.base_source)}" if comparison.base_source \
         else ""
-    lines.append(f"Compared `{comparison.base[:12]}` (base{source}) with `{head}` (head): "
+    lines.append(f"Compared {md_code(comparison.base[:12])} (base{source}) with {md_code(head)} "
+                 "(head): "
                  f"{_counts(comparison)}.")
     lines.append("")
     if comparison.flakes:
@@ -126,19 +124,18 @@ def markdown(comparison: Comparison, heading: str = "##") -> str:
                            f"removed; {_cost(p)}")
             elif attr.error:
                 summary = _md(attr.error[:200])
-            lines.append(f"| `{_md(attr.flake)}#{_md(attr.attr)}` | {attr.status.value} | "
-                         f"{summary} |")
+            lines.append(f"| {md_code(f'{attr.flake}#{attr.attr}', table=True)} | "
+                         f"{attr.status.value} | {summary} |")
         lines.append("")
         for attr in changed:
             if attr.packages is None or not _package_lines(attr.packages):
                 continue
-            lines.append(f"<details><summary>{_md(attr.flake)}#{_md(attr.attr)}</summary>\n")
-            lines.append("```diff")
-            lines += [line.replace("```", "'''") for line in _package_lines(attr.packages)]
-            lines += ["```", "", "</details>", ""]
+            lines.append(f"<details><summary>{md_html(f'{attr.flake}#{attr.attr}')}</summary>\n")
+            lines.append(md_fence("\n".join(_package_lines(attr.packages)), "diff"))
+            lines += ["</details>", ""]
     unchanged = comparison.of(Change.UNCHANGED)
     if unchanged:
-        names = ", ".join(f"`{_md(a.flake)}#{_md(a.attr)}`" for a in unchanged[:MAX_LISTED])
+        names = ", ".join(md_code(f"{a.flake}#{a.attr}") for a in unchanged[:MAX_LISTED])
         more = f" and {len(unchanged) - MAX_LISTED} more" if len(unchanged) > MAX_LISTED else ""
         lines += [f"Unchanged: {names}{more}.", ""]
     for note in comparison.notes:
@@ -158,6 +155,6 @@ def write_gitlab(comparison: Comparison, out: TextIO, now: int) -> None:
               f"{comparison.base[:12]} -> {head_label(comparison)[:12]}: "
               f"{_counts(comparison)}\n")
     for flake in comparison.flakes:
-        out.write(f"  {flake.flake}: {'; '.join(flake.reasons) or 'selected'}\n")
+        out.write(f"  {log_line(f'{flake.flake}: ' + ('; '.join(flake.reasons) or 'selected'))}\n")
     _write_attributes(comparison, out)
     out.write(f"{_ESC}section_end:{now}:{name}\r{_ESC}\n")
