@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from ci_nix import __version__, pipeline
 from ci_nix.commands.common import EXIT_CODES
 from ci_nix.errors import Cancelled, CiNixError, internal_error
-from ci_nix.mask import MaskingFilter, mask
+from ci_nix.mask import MaskingFilter, mask, masked_output
 from ci_nix.tools import proc
 
 # One module per subcommand, in the order `--help` lists them.
@@ -52,6 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("stdout", "stderr"):
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, "w"))  # kept open for the whole process
+    # Whatever a command prints (summaries, JSON, errors, builder output) passes the masking.
+    with masked_output():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(getattr(args, "verbose", 0))
     try:

@@ -13,6 +13,7 @@ from ci_nix.changes import Comparison
 from ci_nix.config import ForgeConfig
 from ci_nix.errors import ForgeError
 from ci_nix.forge import Forge, connect, resolve
+from ci_nix.mask import mask
 from ci_nix.report import changes as writers
 from ci_nix.tools import proc
 
@@ -80,7 +81,7 @@ def post(comparison: Comparison, settings: ForgeConfig, environ: Mapping[str, st
     if found.fork and target.kind == "github":
         return ("--comment: a pull request from a fork gets a read-only token on GitHub "
                 "(use pull_request_target to comment); no comment posted")
-    body = writers.comment(comparison)
+    body = mask(writers.comment(comparison))
     try:
         forge, _ = connect(target, environ, sleep)
         return upsert(forge, found.number, body, kind)

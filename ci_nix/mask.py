@@ -1,12 +1,18 @@
-"""Secrets known to this process, masked in every log line and announced to GitHub Actions."""
+"""Secrets known to this process, and credentials in URLs, masked in every log line, report and
+stream ci-nix writes; known secrets are announced to GitHub Actions (on stderr, so stdout stays
+clean data: `matrix --format json > f`)."""
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import re
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TextIO, cast
 
 from ci_nix.errors import ConfigError
 
@@ -24,9 +30,14 @@ def add_secret(value: str | None) -> None:
             return
         _secrets.add(value)
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        # Workflow command: the runner masks the value in all later log output.
-        sys.stdout.write(f"::add-mask::{value}\n")
-        sys.stdout.flush()
+        # Workflow command: the runner masks the value in all later log output. It reads
+        # commands from stderr as well; on stdout it would land in `matrix --format json > f`.
+        stream = sys.stderr
+        if isinstance(stream, MaskedStream):
+            stream.write_unmasked_line(f"::add-mask::{value}")
+        else:
+            stream.write(f"::add-mask::{value}\n")
+            stream.flush()
 
 
 def secret_from_env(environ: Mapping[str, str], variable: str) -> str:
@@ -46,13 +57,96 @@ def secret_from_env(environ: Mapping[str, str], variable: str) -> str:
     return value
 
 
+# `scheme://userinfo@` up to the last @ before the host's end. A password is a credential; so is
+# a lone user name in http(s)-like URLs (`https://TOKEN@github.com/...`, `TOKEN:x-oauth-basic`),
+# unlike the `git@` of ssh URLs.
+# (Not \s: it counts \x1c-\x1f as space, which would end the match before a password does.)
+_NOT_USERINFO = "/?#@'\"`<> \t\n\r\f\v"
+_URL_USERINFO = re.compile(
+    rf"\b([A-Za-z][A-Za-z0-9+.-]*://)([^{_NOT_USERINFO}]*(?:@[^{_NOT_USERINFO}]*)*)@")
+
+
+def _userinfo(match: re.Match[str]) -> str:
+    scheme, userinfo = match.group(1), match.group(2)
+    if ":" in userinfo or scheme.lower().rstrip(":/").endswith(("http", "https")):
+        return f"{scheme}***@"
+    return match.group(0)
+
+
 def mask(text: str) -> str:
-    """Replace every known secret in text with ***."""
+    """Replace every known secret, and the credentials of every URL, in text with ***."""
     with _lock:
         secrets = sorted(_secrets, key=len, reverse=True)
     for secret in secrets:
         text = text.replace(secret, "***")
-    return text
+    return _URL_USERINFO.sub(_userinfo, text) if "@" in text else text
+
+
+class MaskedStream(io.TextIOBase):
+    """A text stream that passes on what is written to it masked.
+
+    Text is held until its line ends (`\n` or `\r`) or the stream is flushed, so a secret
+    written in pieces (print() writes each argument separately) is still seen whole.
+    """
+
+    def __init__(self, raw: TextIO) -> None:
+        super().__init__()
+        self.raw = raw
+        self._pending = ""
+        self._line_start = True
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._pending += text
+            cut = max(self._pending.rfind("\n"), self._pending.rfind("\r")) + 1
+            if cut:
+                done, self._pending = self._pending[:cut], self._pending[cut:]
+                self._emit(done)
+        return len(text)
+
+    def _emit(self, text: str) -> None:
+        if text:
+            self.raw.write(mask(text))
+            self._line_start = text.endswith(("\n", "\r"))
+
+    def flush(self) -> None:
+        with self._lock:
+            self._emit(self._pending)
+            self._pending = ""
+            self.raw.flush()
+
+    def write_unmasked_line(self, line: str) -> None:
+        """A line that must pass as it is (a workflow command naming a secret), on its own."""
+        with self._lock:
+            self._emit(self._pending)
+            self._pending = ""
+            self.raw.write(line + "\n" if self._line_start else "\n" + line + "\n")
+            self._line_start = True
+            self.raw.flush()
+
+    def isatty(self) -> bool:
+        return self.raw.isatty()
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+
+@contextmanager
+def masked_output() -> Iterator[None]:
+    """sys.stdout and sys.stderr masked for the duration: every output ci-nix prints."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout = cast(TextIO, MaskedStream(saved[0]))
+    sys.stderr = cast(TextIO, MaskedStream(saved[1]))
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe: nothing more can be shown
+                pass
+        sys.stdout, sys.stderr = saved
 
 
 class MaskingFilter(logging.Filter):

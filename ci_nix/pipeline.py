@@ -514,10 +514,12 @@ def write_ci_reports(report: RunReport, environ: Mapping[str, str],
         summary = environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             try:
-                with open(summary, "a", encoding="utf-8") as out:
-                    github.write_summary(report, out)
-                    if comparison is not None:
-                        out.write("\n" + changes_report.markdown(comparison, "###") + "\n")
+                out = io.StringIO()
+                github.write_summary(report, out)
+                if comparison is not None:
+                    out.write("\n" + changes_report.markdown(comparison, "###") + "\n")
+                with open(summary, "a", encoding="utf-8") as file:
+                    file.write(mask(out.getvalue()))
             except OSError as err:
                 log.warning("cannot write the step summary %s: %s", summary, err.strerror)
     if environ.get("GITLAB_CI") == "true":

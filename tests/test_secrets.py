@@ -11,8 +11,10 @@ from pathlib import Path
 
 import forgefakes
 import pytest
-from conftest import Cli
+from conftest import Cli, flake_repo
 from httpcache import BinaryCache
+from hypothesis import given
+from hypothesis import strategies as st
 from test_update import estate  # noqa: F401 - fixture: the fixture workspace on bare remotes
 
 FAKES = Path(__file__).resolve().parent / "fakes"
@@ -42,8 +44,9 @@ def github_env(tmp_path: Path) -> dict[str, str]:
             "GITHUB_OUTPUT": str(tmp_path / "output.txt")}
 
 
-def without_mask_lines(stdout: str, secret: str) -> str:
-    lines = stdout.splitlines()
+def without_mask_lines(stderr: str, secret: str) -> str:
+    """stderr without the `::add-mask::` line, which must be there (stdout is clean data)."""
+    lines = stderr.splitlines()
     assert f"::add-mask::{secret}" in lines, "the secret is masked before anything else"
     return "\n".join(line for line in lines if line != f"::add-mask::{secret}")
 
@@ -71,7 +74,7 @@ def test_run_never_shows_the_cache_token(client: str, fixture_ws: Path, tmp_path
     calls = [json.loads(line) for line in record.read_text().splitlines()]
     assert len(calls) == 2 and all(call["program"] == client for call in calls)
     assert "retry" in result.stderr.lower()  # the echoed error was seen, and retried
-    observed = {"stdout": without_mask_lines(result.stdout, secret), "stderr": result.stderr,
+    observed = {"stdout": result.stdout, "stderr": without_mask_lines(result.stderr, secret),
                 **{f"argv of call {i}": json.dumps(c["argv"]) + c["stdin"]
                    for i, c in enumerate(calls)},
                 **files_under(tmp_path, fixture_ws, skip=[record])}
@@ -103,8 +106,9 @@ def test_update_never_shows_the_forge_token(
                                      "--show-origin"], capture_output=True, text=True).stdout
         remotes_v = subprocess.run(["git", "-C", str(checkout), "remote", "-v"],
                                    capture_output=True, text=True).stdout
-        observed = {"stdout": without_mask_lines(result.stdout, secret),
-                    "stderr": result.stderr, "git config": git_config, "remotes": remotes_v,
+        observed = {"stdout": result.stdout,
+                    "stderr": without_mask_lines(result.stderr, secret),
+                    "git config": git_config, "remotes": remotes_v,
                     **files_under(tmp_path, remotes)}
         assert leaks(secret, observed) == []
 
@@ -114,8 +118,9 @@ def test_update_never_shows_the_forge_token(
                      env={**github_env(tmp_path), "GITHUB_TOKEN": bad})
         assert result.returncode == 2
         assert "token invalid or lacks scope" in result.stderr.strip().splitlines()[-1]
-        assert leaks(bad, {"stdout": without_mask_lines(result.stdout, bad),
-                           "stderr": result.stderr, **files_under(tmp_path)}) == []
+        assert leaks(bad, {"stdout": result.stdout,
+                           "stderr": without_mask_lines(result.stderr, bad),
+                           **files_under(tmp_path)}) == []
     finally:
         github.close()
 
@@ -130,12 +135,124 @@ def test_mask_is_announced_once_and_applied_to_logs(capsys: pytest.CaptureFixtur
     monkeypatch.setattr(mask, "_secrets", set())
     mask.add_secret("SENTINEL-unit-1234")
     mask.add_secret("SENTINEL-unit-1234")
-    assert capsys.readouterr().out == "::add-mask::SENTINEL-unit-1234\n"
+    assert capsys.readouterr() == ("", "::add-mask::SENTINEL-unit-1234\n")
     record = logging.LogRecord("x", logging.INFO, "f", 1, "calling with %s",
                                ("SENTINEL-unit-1234",), None)
     assert mask.MaskingFilter().filter(record) and record.getMessage() == "calling with ***"
     # Outside GitHub Actions nothing is printed, and the secret is masked all the same.
     monkeypatch.delenv("GITHUB_ACTIONS")
     mask.add_secret("SENTINEL-unit-5678")
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr() == ("", "")
     assert mask.mask("token SENTINEL-unit-5678.") == "token ***."
+
+
+# --- credentials in URLs, and stdout as clean data -------------------------------------------
+
+URL_FLAKE = """{
+  inputs.secret.url = "git+https://deploy:SENTINEL-url-9c2e@127.0.0.1:9/infra/secret.git";
+  inputs.secret.flake = false;
+  outputs = { self, secret }: {
+    packages.x86_64-linux.hello = derivation {
+      name = "hello"; system = "x86_64-linux"; builder = "/bin/sh";
+      args = [ "-c" "echo ${secret} > $out" ];
+    };
+  };
+}
+"""
+
+
+@pytest.mark.nix
+def test_credentials_in_a_flake_input_url_are_masked_everywhere(tmp_path: Path, cli: Cli,
+                                                                nix_bin: str) -> None:
+    repo = flake_repo(tmp_path / "repo", URL_FLAKE)
+    env = github_env(tmp_path) | {"GITLAB_CI": ""}
+    result = cli("run", "-v", "--all", repo, "--junit", tmp_path / "r.xml",
+                 "--json", tmp_path / "r.json", env=env)
+    assert result.returncode == 1, result.stderr
+    junit = (tmp_path / "r.xml").read_text()
+    # the failure still says which input could not be fetched, without its credentials
+    assert "git+https://***@127.0.0.1:9/infra/secret.git" in junit
+    observed = {"stdout": result.stdout, "stderr": result.stderr,
+                **files_under(tmp_path, skip=[repo / "flake.nix"])}
+    assert "summary.md" in " ".join(observed)  # the step summary was written, and scanned
+    assert leaks("SENTINEL-url-9c2e", observed) == []
+
+
+def test_a_token_in_a_repo_url_is_masked_under_verbose(tmp_path: Path, cli: Cli) -> None:
+    (tmp_path / "ci-nix.yaml").write_text(
+        "repos:\n  - path: gone\n    url: https://ci:SENTINEL-repo-77ab@127.0.0.1:9/x.git\n"
+        "  - path: other\n    url: https://SENTINEL-lone-31cd@127.0.0.1:9/y.git\n")
+    result = cli("detect", "-v", tmp_path, env={"GIT_TERMINAL_PROMPT": "0"})
+    assert result.returncode == 2
+    assert "git clone" in result.stderr and "https://***@127.0.0.1:9/x.git" in result.stderr
+    assert leaks("SENTINEL", {"stdout": result.stdout, "stderr": result.stderr}) == []
+
+
+@pytest.mark.nix
+def test_matrix_json_on_stdout_stays_clean_data(tmp_path: Path, cli: Cli, nix_bin: str) -> None:
+    if "nix-modern" in nix_bin:
+        pytest.skip("where the mask goes does not depend on the Nix version")
+    repo = flake_repo(tmp_path / "repo", URL_FLAKE.replace("deploy:SENTINEL-url-9c2e@", "")
+                      .replace("inputs.secret", "# inputs.secret").replace(", secret }", " }")
+                      .replace("${secret}", "hi"))
+    (repo / "ci-nix.yaml").write_text(
+        f"cache: {{type: nix, server: 'file://{tmp_path}/cache', token-env: CACHE_TOKEN}}\n")
+    env = github_env(tmp_path) | {"CACHE_TOKEN": "SENTINEL-json-5e6f", "GITLAB_CI": ""}
+    result = cli("matrix", "--all", "--format", "json", repo, env=env)
+    assert result.returncode == 0, result.stderr
+    entries = json.loads(result.stdout)  # the whole of stdout is the JSON document
+    assert entries and "SENTINEL" not in result.stdout
+    assert "::add-mask::SENTINEL-json-5e6f" in result.stderr.splitlines()
+
+
+def test_mask_hides_url_credentials_but_not_ssh_user_names() -> None:
+    from ci_nix.mask import mask
+
+    cases = {
+        "fetching 'git+https://deploy:tok3n@host/x.git'": "fetching 'git+https://***@host/x.git'",
+        "https://ghp_lonetoken@github.com/a/b": "https://***@github.com/a/b",
+        "https://user:p@ss@host:8443/p?q=1": "https://***@host:8443/p?q=1",
+        "s3://key:secret@bucket": "s3://***@bucket",
+        "git+ssh://git@github.com/a/b and ssh://git@host": "git+ssh://git@github.com/a/b and "
+                                                          "ssh://git@host",
+        "mail me@example.com, see https://example.com/a@b": "mail me@example.com, see "
+                                                            "https://example.com/a@b",
+    }
+    for text, masked in cases.items():
+        assert mask(text) == masked
+
+
+URL_ENDS = "/?#'\"`<> \t\n\r\f\v"  # what ends a URL's user:password part in text
+
+
+@given(user=st.text(st.characters(codec="ascii", exclude_characters=URL_ENDS + "@"),
+                    min_size=1, max_size=20),
+       secret=st.text(st.characters(codec="ascii", exclude_characters=URL_ENDS),
+                      min_size=8, max_size=40),
+       scheme=st.sampled_from(["https", "git+https", "http", "git+ssh", "s3", "ssh"]),
+       before=st.sampled_from(["", "error: ", "'", "… while fetching the input '", "(", "\n"]))
+def test_mask_never_shows_a_url_password(user: str, secret: str, scheme: str,
+                                         before: str) -> None:
+    from ci_nix.mask import mask
+
+    text = f"{before}{scheme}://{user}:{secret}@host.example/repo.git'"
+    assert secret not in mask(text) or secret in f"{before}{scheme}://host.example/repo.git'***"
+
+
+def test_masked_stream_sees_a_secret_written_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from ci_nix import mask
+
+    monkeypatch.setattr(mask, "_secrets", set())
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    raw = io.StringIO()
+    stream = mask.MaskedStream(raw)
+    monkeypatch.setattr("sys.stderr", stream)
+    stream.write("status: ")
+    mask.add_secret("SENTINEL-piece-9911")  # announced on a line of its own, unmasked
+    for piece in ("token SENTINEL-", "piece-", "9911 and https://u:pw", "@h/x\rnext"):
+        stream.write(piece)
+    stream.flush()
+    assert raw.getvalue() == ("status: \n::add-mask::SENTINEL-piece-9911\n"
+                              "token *** and https://***@h/x\rnext")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import sys
@@ -24,6 +25,7 @@ from ci_nix.commands.common import (
     subparser,
 )
 from ci_nix.errors import CiNixError
+from ci_nix.mask import mask
 from ci_nix.report import changes as writers
 
 log = logging.getLogger(__name__)
@@ -65,8 +67,10 @@ def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) ->
                              "path") from None
     comparison = pipeline.diff(options, environ)
     if args.json is not None:
-        with open(args.json, "w", encoding="utf-8") as out:
-            writers.write_json(comparison, out)
+        out = io.StringIO()
+        writers.write_json(comparison, out)
+        with open(args.json, "w", encoding="utf-8") as file:
+            file.write(mask(out.getvalue()))
     writers.write_text(comparison, sys.stdout)
     write_ci(comparison, environ)
     return 1 if comparison.of(Change.FAILED) else 0
@@ -79,7 +83,7 @@ def write_ci(comparison: Comparison, environ: Mapping[str, str]) -> None:
         if summary:
             try:
                 with open(summary, "a", encoding="utf-8") as out:
-                    out.write(writers.markdown(comparison) + "\n")
+                    out.write(mask(writers.markdown(comparison)) + "\n")
             except OSError as err:
                 log.warning("cannot write the step summary %s: %s", summary, err.strerror)
     if environ.get("GITLAB_CI") == "true":

@@ -26,6 +26,7 @@ from ci_nix.commands.common import (
     subparser,
 )
 from ci_nix.errors import CiNixError
+from ci_nix.mask import mask
 from ci_nix.report import matrix as writers
 from ci_nix.words import count
 
@@ -102,7 +103,7 @@ def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) ->
         writers.write_json(planned, entries, text, prefix)
     if args.output is not None:
         try:
-            args.output.write_text(text.getvalue())
+            args.output.write_text(mask(text.getvalue()))
         except OSError as err:
             raise CiNixError(f"cannot write {args.output}: {err.strerror}; choose a writable "
                              "path") from None
@@ -111,7 +112,7 @@ def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) ->
     output = environ.get("GITHUB_OUTPUT")
     if github and environ.get("GITHUB_ACTIONS") == "true" and output:
         with open(output, "a", encoding="utf-8") as out:
-            out.write(writers.github_output_line(entries, prefix))
+            out.write(mask(writers.github_output_line(entries, prefix)))
     print(f"ci-nix: {count(len(entries), 'matrix entry')}, {count(len(planned.jobs), 'job')}, "
           f"{count(len(planned.failures), 'evaluation failure')}, "
           f"{count(planned.evaluations, 'Nix evaluation')}", file=sys.stderr)

@@ -94,7 +94,7 @@ def handle(args: argparse.Namespace) -> int:
 
 def _write_junit(path: Path, results: list[bots.RepoResult]) -> None:
     try:
-        path.write_text(bots.junit(results), encoding="utf-8")
+        path.write_text(mask(bots.junit(results)), encoding="utf-8")
     except OSError as err:
         raise CiNixError(f"cannot write report {path}: {err.strerror}") from None
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from ci_nix import lockfile
 from ci_nix.errors import ConfigError, ForgeError
 from ci_nix.forge import Forge
+from ci_nix.mask import mask
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import Nix
 from ci_nix.update.locks import (
@@ -60,7 +61,8 @@ def run(target: UpdateTarget, nix: Nix, git: Git, forge: Forge | None, token: st
                                 ", ".join(sorted({h.input for h in verification.held_back})))
                     result = (update_locks(nix, git, target, work, dirs, verification.kept,
                                            forge) if verification.kept else LockUpdate((), ()))
-            title, body = title_for(result.moved), body_for(result, verification)
+            # the body lists input URLs, which may carry credentials (`https://user:TOKEN@…`)
+            title, body = mask(title_for(result.moved)), mask(body_for(result, verification))
             if dry_run:
                 outcomes.append(Outcome(target.name, branch, Operation.DRY_RUN, title=title,
                                         body=body, moved=result.moved,
