@@ -88,6 +88,11 @@ class BuildLog:
     def tail(self, drv: str) -> str:
         return diagnose.tail(self.logs.get(drv, ()))
 
+    def forget(self, drv: str) -> None:
+        """drv's build was killed, not failed: it is built again from scratch."""
+        for seen in (self.logs, self.started, self.durations, self.machines):
+            seen.pop(drv, None)
+
 
 def _hint(error: diagnose.BuildError) -> str | None:
     return error.diagnosis.hint if error.diagnosis is not None else None
@@ -171,24 +176,69 @@ def _unnamed_failure(buildlog: BuildLog, returncode: int, drv: str) -> Failure:
                    log=diagnose.tail(buildlog.other), drv=drv)
 
 
+def _stopped_early(nix: Nix, buildlog: BuildLog, jobs: Sequence[Job], drvs: Sequence[str],
+                   closures: dict[str, set[str]]) -> list[str]:
+    """The derivations of this pass that Nix left unattempted when it stopped, to build again
+    without the ones that failed; empty when there is nothing new to try.
+
+    `--keep-going` does not keep going past a derivation that needs a system no builder can
+    give it (a remote builder that is down): Nix stops the whole build there, killing builds
+    in progress (NixOS/nix#8321). What did not need the failed derivations gets another pass.
+    """
+    named = {drv for drv, err in buildlog.errors.items() if err.type is not FailureType.DEPENDENCY}
+    if not named:
+        return []  # nothing failed by name: another pass would stop at the same place
+    outputs = {job.drv_path: job.out_paths for job in jobs}
+    valid = nix.valid_paths(path for job in jobs for path in job.out_paths)
+    # Builds in progress when a builder error stopped Nix were killed, not failed. Without one,
+    # a build that started and reported nothing failed on its own (see _unreported).
+    builder_error = bool(buildlog.builder_errors) or any(
+        buildlog.errors[drv].type is FailureType.PLATFORM for drv in named)
+    killed = _unreported(nix, buildlog, valid, jobs) if builder_error else set()
+    again = []
+    for drv in drvs:
+        if all(path in valid for path in outputs[drv]) or drv in buildlog.errors:
+            continue
+        if drv in buildlog.started and drv not in killed:
+            continue
+        if drv not in closures:
+            closures[drv] = set(nix.closure(drv))
+        if not closures[drv] & named:
+            again.append(drv)
+    if len(again) == len(drvs):
+        return []
+    for drv in killed:
+        buildlog.forget(drv)
+    return again
+
+
 def build(nix: Nix, jobs: Sequence[Job], *,
           cancelled: Callable[[], bool] = lambda: False,
           on_event: Callable[[nixlog.Event], None] | None = None) -> BuildOutcome:
-    """Build all jobs in one Nix invocation; a job's result is the validity of its outputs."""
+    """Build all jobs with `nix build --keep-going` (another pass for what Nix did not attempt
+    after a builder error); a job's result is the validity of its outputs."""
     buildlog = BuildLog(on_event=on_event)
     if not jobs:
         return BuildOutcome((), ())
     drvs = sorted({job.drv_path for job in jobs})  # same drvPath: built once, reported under each
-    result = nix.build([nix.drv_installable(drv) for drv in drvs], buildlog.feed)
-    valid, store_down = _valid_outputs(nix, jobs)
     # a message naming an output path (a remote `nix-store --serve` build) is its job's
     by_output = {path: job.drv_path for job in jobs for path in job.out_paths}
-    for name in [n for n in buildlog.errors if n in by_output]:
-        buildlog.errors.setdefault(by_output[name], buildlog.errors.pop(name))
+    closures: dict[str, set[str]] = {}
+    while True:
+        result = nix.build([nix.drv_installable(drv) for drv in drvs], buildlog.feed)
+        for name in [n for n in buildlog.errors if n in by_output]:
+            buildlog.errors.setdefault(by_output[name], buildlog.errors.pop(name))
+        if result.returncode == 0 or cancelled() or nix.remote_store is not None:
+            break
+        drvs = _stopped_early(nix, buildlog, jobs, drvs, closures)
+        if not drvs:
+            break
+        log.warning("nix build stopped at a failure it does not keep going past; building the "
+                    "%s it did not attempt in another pass", count(len(drvs), "derivation"))
+    valid, store_down = _valid_outputs(nix, jobs)
     unreported = set() if cancelled() else _unreported(nix, buildlog, valid, jobs)
     failed_builders = {drv for drv, err in buildlog.errors.items()
                        if err.type is not FailureType.DEPENDENCY} | unreported
-    closures: dict[str, set[str]] = {}
     cases = []
     for job in jobs:
         elapsed = buildlog.durations.get(job.drv_path, 0.0)
@@ -216,6 +266,11 @@ def build(nix: Nix, jobs: Sequence[Job], *,
                          else None)
                 what = (first.message if first is not None
                         else _unreported_failure(buildlog, culprits[0]).message)
+                needed = first.diagnosis.system if first and first.diagnosis else None
+                if needed is not None:  # it needed a remote builder: name the one that failed
+                    what = _name_builders(Failure(FailureType.PLATFORM, what), needed,
+                                          nix.builders, buildlog.builder_errors,
+                                          nix.platforms).message
                 names = ", ".join(diagnose.short_drv(drv) for drv in culprits)
                 failure = Failure(type=FailureType.DEPENDENCY,
                                   message=f"dependency failed: {names} ({what})",

@@ -99,6 +99,7 @@ class Diagnosis:
     hint: str | None = None
     log: str = ""
     log_line: int | None = None  # where in a captured log Nix reported it (1-based)
+    system: str | None = None  # the system a platform failure needed
 
     def failure(self) -> Failure:
         return Failure(type=self.type, message=self.message, log=self.log, drv=self.drv,
@@ -432,10 +433,10 @@ def _platform_diagnosis(drv: str | None, wanted: str, features: str, have: str) 
     if wanted != have or not features:
         return Diagnosis(FailureType.PLATFORM, Kind.PLATFORM,
                          f"{_what(drv)} needs {wanted}; this machine is {have}", drv=drv,
-                         hint=_platform_hint(wanted, "", have))
+                         hint=_platform_hint(wanted, "", have), system=wanted)
     return Diagnosis(FailureType.PLATFORM, Kind.SYSTEM_FEATURE,
                      f"{_what(drv)} needs features {{{features}}}; this machine is {have}",
-                     drv=drv, hint=_platform_hint(wanted, features, have))
+                     drv=drv, hint=_platform_hint(wanted, features, have), system=wanted)
 
 
 def _signal_or_other(drv: str | None, reason: str) -> Diagnosis:

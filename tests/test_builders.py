@@ -88,3 +88,40 @@ def test_a_remote_store_that_is_down_fails_each_attribute_by_name(tmp_path: Path
     assert xml_attr(failure, "type") == "other"
     assert xml_attr(failure, "message").startswith(f"remote store {store} failed: ")
     assert "builder.invalid" in xml_text(failure)  # ssh's own reason, from the log
+
+
+# x86_64 work that takes a while (b waits for a), and aarch64 work that needs the down builder
+# (hello2 through hello)
+MIXED = """{
+  outputs = { self }: let
+    mk = system: name: cmd: deps: derivation ({
+      inherit name system; builder = "/bin/sh";
+      args = [ "-c" "${cmd}; echo NONCE ${name} > $out" ];
+    } // deps);
+  in rec {
+    packages.x86_64-linux.a = mk "x86_64-linux" "a" "/bin/sleep 2" { };
+    packages.x86_64-linux.b = mk "x86_64-linux" "b" "true" { inherit (packages.x86_64-linux) a; };
+    packages.aarch64-linux.hello = mk "aarch64-linux" "hello" "true" { };
+    packages.aarch64-linux.hello2 = mk "aarch64-linux" "hello2" "true" {
+      inherit (packages.aarch64-linux) hello; };
+  };
+}
+"""
+
+
+def test_a_builder_that_is_down_fails_only_its_own_work(tmp_path: Path, nix_bin: str,
+                                                        cli: Cli) -> None:
+    repo = flake_repo(tmp_path / "repo", MIXED.replace("NONCE", uuid.uuid4().hex))
+    report = tmp_path / "run.json"
+    # Nix stops the whole build at hello, killing a and never starting b (NixOS/nix#8321)
+    result = cli("run", "--all", repo, "--system", "x86_64-linux", "--system", ARM,
+                 "--builders", f"{DOWN} {ARM}", "--option", "max-jobs", "2", "--json", report)
+    assert result.returncode == 1, result.stderr
+    cases = {c["attr"]: c for c in json.loads(report.read_text())["cases"]}
+    assert cases["packages.x86_64-linux.a"]["status"] == "passed", cases
+    assert cases["packages.x86_64-linux.b"]["status"] == "passed", cases
+    hello, hello2 = cases[f"packages.{ARM}.hello"], cases[f"packages.{ARM}.hello2"]
+    assert hello["failure"]["message"].startswith(f"remote builder for {ARM} failed: {DOWN}:")
+    assert hello2["failure"]["type"] == "dependency"
+    assert f"remote builder for {ARM} failed: {DOWN}:" in hello2["failure"]["message"]
+    assert "in another pass" in result.stderr
