@@ -11,6 +11,10 @@
    matching the repo's remote) makes its flake a dependent; dependents are affected
    transitively. Which inputs are evaluated from the local checkouts (--override-input) is
    ci_nix/inputs.py's business, the same with a base or without.
+5. Path rules only prune: Nix copies a flake's whole git repo into the store, so any changed
+   file of a repo (ignored or in another flake's directory) can be read by every flake of that
+   repo and by its dependents. Those flakes that steps 2-4 leave out are `pruned`: the pipeline
+   evaluates them at head and at the base and builds every attribute whose drvPath differs.
 """
 
 from __future__ import annotations
@@ -32,6 +36,10 @@ from ci_nix.workspace import Workspace
 log = logging.getLogger(__name__)
 
 ZERO_SHA = re.compile(r"^0+$")
+# what a flake that path rules leave out is told in the summary, and its unchanged attributes
+PRUNED = ("path rules leave it out, but a changed file is in its source: evaluated at the "
+          "base too, built where its derivation differs")
+PRUNED_SAME = "path rules leave it out and its derivation is the one at the base"
 MAX_FILE_REASONS = 10
 # Deepen a shallow clone step by step before giving up on its history being cut short.
 DEEPEN_STEPS = (("--deepen=50",), ("--deepen=500",), ("--unshallow",))
@@ -40,10 +48,13 @@ DEEPEN_STEPS = (("--deepen=50",), ("--deepen=500",), ("--unshallow",))
 @dataclass(frozen=True)
 class Detection:
     targets: tuple[Target, ...]
-    unaffected: tuple[tuple[Flake, str], ...]  # (flake, why it was not picked)
+    unaffected: tuple[tuple[Flake, str], ...]  # (flake, why no change can reach it)
     base: str | None = None
     head: str | None = None  # None: the work tree
     notes: tuple[str, ...] = field(default=())  # warnings worth a line in the summary
+    # Flakes that can read a changed file but that path rules (`ignore:`, flake directories)
+    # leave out: only evaluation can tell whether the change reaches them (compare drvPaths).
+    pruned: tuple[Target, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,31 +106,40 @@ def detect(workspace: Workspace, git: Git, base: str | None, head: str | None,
 
     ignore = workspace.config.ignore
     direct: dict[Flake, list[str]] = {}
+    readers: dict[Flake, list[str]] = {}  # every flake of a changed repo: Nix copies it whole
     for repo, files in changed.items():
         kept = [name for name in files if not ignored(name, ignore)]
         if len(kept) < len(files):
             notes.append(_ignored_note(repo, [name for name in files if name not in kept]))
         for flake, reason in files_to_flakes(repo, workspace.flakes, kept):
             direct.setdefault(flake, []).append(reason)
+        for flake in workspace.flakes:
+            if flake.repo == repo and files:
+                readers[flake] = _unread(flake, workspace.flakes, files, kept)
         log.debug("%s: %d changed files, %d after ignore globs", repo.name, len(files), len(kept))
 
     edges = lock_edges(workspace, git)
     affected = affected_by(direct, edges)
+    reading = affected_by(readers, edges)
     short = revs.base[:12]
-    targets = []
+    targets: list[Target] = []
+    pruned: list[Target] = []
     unaffected = []
     for flake in workspace.flakes:
-        if flake not in affected:
+        if flake not in reading:
             unaffected.append((flake, f"no change since {short} affects it"))
             continue
-        reasons = _cap(direct.get(flake, []))
+        picked = flake in affected
+        reasons = _cap(direct.get(flake, []) if picked else readers.get(flake, []))
         for edge in edges:
-            if edge.dependent == flake and edge.dependency in affected:
+            # a picked flake names the dependencies that picked it; a pruned one, every one
+            # that can read the change
+            if edge.dependent == flake and edge.dependency in (affected if picked else reading):
                 reasons.append(f"depends on {edge.dependency.id} (input '{edge.input_name}')")
         # which inputs come from the workspace's checkouts: ci_nix/inputs.py, base or not
-        targets.append(Target(flake, tuple(dict.fromkeys(reasons))))
+        (targets if picked else pruned).append(Target(flake, tuple(dict.fromkeys(reasons))))
     return Detection(tuple(targets), tuple(unaffected), base=revs.base, head=revs.head,
-                     notes=tuple(notes))
+                     notes=tuple(notes), pruned=tuple(pruned))
 
 
 def select(workspace: Workspace, git: Git, *, all: bool, base: str | None, head: str | None,
@@ -130,7 +150,8 @@ def select(workspace: Workspace, git: Git, *, all: bool, base: str | None, head:
     detection = everything(workspace) if all else detect(workspace, git, base, head, environ)
     if not only:
         return detection
-    picked = {t.flake: t for t in detection.targets}
+    # asked for by name: built as evaluated, not pruned
+    picked = {t.flake: t for t in (*detection.targets, *detection.pruned)}
     targets = tuple(picked.get(flake, Target(flake, ("--only",))) for flake in workspace.flakes
                     if flake.id in only)
     return Detection(targets, (), detection.base, detection.head, detection.notes)
@@ -279,15 +300,35 @@ def files_to_flakes(repo: Repo, flakes: Iterable[Flake],
     own = [flake for flake in flakes if flake.repo == repo]
     result = []
     for name in files:
-        inside = [f for f in own if not f.subdir or name.startswith(f.subdir + "/")]
-        if inside:
-            flake = max(inside, key=lambda f: len(f.subdir))
+        flake = _innermost(own, name)
+        if flake is not None:
             lock = f"{flake.subdir}/flake.lock" if flake.subdir else "flake.lock"
             result.append((flake, "flake.lock changed" if name == lock else f"changed {name}"))
         else:
             result.extend((flake, f"changed {name} (outside every flake directory)")
                           for flake in own)
     return result
+
+
+def _innermost(own: list[Flake], name: str) -> Flake | None:
+    """The innermost of a repo's flakes whose directory holds the file, if any."""
+    inside = [f for f in own if not f.subdir or name.startswith(f.subdir + "/")]
+    return max(inside, key=lambda f: len(f.subdir)) if inside else None
+
+
+def _unread(flake: Flake, flakes: Iterable[Flake], files: list[str],
+            kept: list[str]) -> list[str]:
+    """Why each changed file of flake's repo may reach it although path rules leave it out:
+    Nix copies the whole repo into the store, so an ignored file or one in another flake's
+    directory is still in its source."""
+    own = [f for f in flakes if f.repo == flake.repo]
+    why = []
+    for name in files:
+        if name not in kept:
+            why.append(f"changed {name} (matches 'ignore:', but is in its source)")
+        elif _innermost(own, name) not in (flake, None):
+            why.append(f"changed {name} (in another flake's directory, but in its source)")
+    return why
 
 
 def _ignored_note(repo: Repo, names: list[str]) -> str:

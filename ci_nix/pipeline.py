@@ -324,14 +324,16 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
         progress.compared = (f"changes from the merge-base with {detection.base} to "
                              f"{detection.head or 'the work tree'}")
     progress.selected += [(t.flake.id, t.reasons) for t in detection.targets]
+    progress.selected += [(t.flake.id, (*t.reasons, detect_mod.PRUNED)) for t in detection.pruned]
     # What decides a derivation: the checkouts (and --locked), never the base.
     locked = options.locked or ws.config.locked
     states = inputs_mod.checkouts(ws, git)
-    targets = inputs_mod.with_workspace_inputs(ws, git, detection.targets, states,
-                                               locked=locked)
+    # flakes path rules leave out are evaluated too: their drvPaths decide (_confirm_pruned)
+    targets = inputs_mod.with_workspace_inputs(ws, git, (*detection.targets, *detection.pruned),
+                                               states, locked=locked)
     progress.locked = locked
     progress.inputs += [(t.flake.id, t.overrides) for t in targets if t.overrides]
-    progress.suites += [t.flake.id for t in detection.targets]
+    progress.suites += [t.flake.id for t in targets]
     progress.suites += [f.id for f, _ in detection.unaffected]
     progress.cases += [Case(flake.id, FLAKE_CASE, Status.SKIPPED, skip_reason=f"unaffected: {why}")
                        for flake, why in detection.unaffected]
@@ -376,6 +378,9 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
                    evals=tuple(evals),
                    jobs=tuple(job for e in evals for job in e.jobs), cases=tuple(progress.cases),
                    checkouts=tuple(states.values()), locked=locked)
+    if detection.pruned:
+        planned = _confirm_pruned(planned, {t.flake.id for t in detection.pruned}, options,
+                                  environ, progress)
     # What the binary cache already has is reported as skipped ("cached"), not built.
     planned, notes = skip_cached(planned, environ)
     progress.notes += notes
@@ -402,26 +407,60 @@ def _selection(ws: workspace_mod.Workspace, systems: tuple[str, ...],
                                   include=ws.config.include, exclude=ws.config.exclude, only=only)
 
 
-def compare_with_base(planned: Plan, options: Options,
-                      environ: Mapping[str, str] = os.environ) -> changes_mod.Comparison:
-    """The planned (head) evaluation against the same attributes at the merge-base, with
-    package changes for what changed. Raises SelectionError when there is no base."""
-    nix = planned.nix
+def _confirm_pruned(planned: Plan, pruned: set[str], options: Options,
+                    environ: Mapping[str, str], progress: Progress) -> Plan:
+    """Path rules left these flakes out, yet a changed file is in their source: skip only the
+    attributes whose derivation is the base's; the rest are built like any selected one."""
+    evals = [e for e in planned.evals if e.target.flake.id in pruned]
+    try:
+        base, base_evals = _evaluate_base(planned, evals, options, environ)
+    except Cancelled:
+        raise
+    except CiNixError as err:
+        names = ", ".join(sorted(pruned))
+        progress.notes.append(f"cannot evaluate {names} at the base to confirm that path rules "
+                              f"may leave them out ({err}); building them")
+        return planned
+    same = changes_mod.compare(base_evals, evals, base.sha, None).unchanged_keys
+    planned = replace(planned, base_evals=planned.base_evals + tuple(base_evals))
+    return planned.skip([job for job in planned.jobs if (job.flake, job.name) in same],
+                        f"unaffected: {detect_mod.PRUNED_SAME} {base.sha[:12]}")
+
+
+def _evaluate_base(planned: Plan, evals: Sequence[FlakeEval], options: Options,
+                   environ: Mapping[str, str]) -> tuple[diff_mod.Base, list[FlakeEval]]:
+    """The head's flakes evals evaluated at the merge-base, with the run's selection and limits;
+    flakes the plan already evaluated there are not evaluated again. Raises SelectionError when
+    there is no base."""
     git = Git.from_env(environ)
     revs = detect_mod.revisions(options.base, options.head, environ)
     if revs.base is None:
         raise SelectionError(f"nothing to compare with: {revs.source}")
     ws = planned.workspace
     base = diff_mod.find_base(ws, git, revs.base, options.head, revs.source)
+    wanted = {e.target.flake.id for e in evals}
+    done = [e for e in planned.base_evals if e.target.flake.id in wanted]
+    todo = [e for e in evals if e.target.flake.id not in {d.target.flake.id for d in done}]
     selection = _selection(ws, planned.systems,
                            parse_only(options.only, {flake.id for flake in ws.flakes}))
     limits = eval_limits(options, ws.config.eval)
-    base_evals = diff_mod.evaluate_base(nix, git, ws, base, planned.evals, selection,
-                                        limits.workers, memory_mib=limits.memory_mib,
-                                        timeout=limits.timeout)
+    fresh = diff_mod.evaluate_base(planned.nix, git, ws, base, todo, selection, limits.workers,
+                                   memory_mib=limits.memory_mib,
+                                   timeout=limits.timeout) if todo else []
+    return base, [*done, *fresh]
+
+
+def compare_with_base(planned: Plan, options: Options,
+                      environ: Mapping[str, str] = os.environ) -> changes_mod.Comparison:
+    """The planned (head) evaluation against the same attributes at the merge-base, with
+    package changes for what changed. Raises SelectionError when there is no base."""
+    nix = planned.nix
+    git = Git.from_env(environ)
+    ws = planned.workspace
+    base, base_evals = _evaluate_base(planned, planned.evals, options, environ)
     head = diff_mod.head_commit(ws, git, options.head)
     comparison = replace(changes_mod.compare(base_evals, planned.evals, base.sha, head),
-                         base_source=f"{revs.base} from {revs.source}")
+                         base_source=f"{base.rev} from {base.source}")
     comparison = diff_mod.with_packages(nix, comparison)
     if options.comment:
         posted = comment_mod.post(comparison, ws.config.forge, environ)

@@ -34,6 +34,8 @@ class Plan:
     # with the overrides in `evals`, what decides every derivation (a matrix entry pins it)
     checkouts: tuple[Checkout, ...] = ()
     locked: bool = False
+    # flakes already evaluated at the base (to confirm path rules), reused by a comparison
+    base_evals: tuple[FlakeEval, ...] = ()
 
     @property
     def evaluations(self) -> int:

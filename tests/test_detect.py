@@ -81,6 +81,10 @@ def picked(detection: detect_mod.Detection) -> dict[str, list[str]]:
     return {t.flake.id: list(t.reasons) for t in detection.targets}
 
 
+def pruned(detection: detect_mod.Detection) -> dict[str, list[str]]:
+    return {t.flake.id: list(t.reasons) for t in detection.pruned}
+
+
 # --- pure pieces ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("url", [
@@ -143,8 +147,26 @@ def test_dependent_in_same_repo_gets_override(monorepo: tuple[Path, str]) -> Non
     }
     app = next(t for t in detection.targets if t.flake.id == "mono/app")
     assert overrides(app) == [("lib", f"git+file://{repo}?dir=lib")]
-    assert {f.id for f, _ in detection.unaffected} == {"mono", "mono/lib/nested"}
+    # the other flakes' source is the whole repo: path rules prune them, evaluation decides
+    assert pruned(detection) == {
+        "mono": ["changed lib/default.nix (in another flake's directory, but in its source)"],
+        "mono/lib/nested": ["changed lib/default.nix (in another flake's directory, but in "
+                            "its source)"]}
+    assert detection.unaffected == ()
     assert detection.head == head
+
+
+def test_flake_in_a_subdirectory_can_read_the_whole_repo(tmp_path: Path) -> None:
+    """app/flake.nix may import ../common/lib.nix: a change there must reach app (#23)."""
+    repo = tmp_path / "r"
+    base = make_repo(repo, {"flake.nix": FLAKE, "common/lib.nix": "1",
+                            "app/flake.nix": "{ outputs = { self }: import ../common/lib.nix; }"})
+    write(repo, {"common/lib.nix": "throw \"broken\""})
+    detection = run_detect(repo, base)
+    assert picked(detection) == {"r": ["changed common/lib.nix"]}
+    assert pruned(detection) == {
+        "r/app": ["changed common/lib.nix (in another flake's directory, but in its source)"]}
+    assert detection.unaffected == ()
 
 
 def test_docs_only_change_affects_nothing(monorepo: tuple[Path, str]) -> None:
@@ -153,7 +175,12 @@ def test_docs_only_change_affects_nothing(monorepo: tuple[Path, str]) -> None:
     commit(repo)
     detection = run_detect(repo, base, "HEAD")
     assert detection.targets == ()
-    assert len(detection.unaffected) == 4
+    # ignored files are still in every flake's source: evaluation at both sides decides
+    assert pruned(detection)["mono/app"] == [
+        f"changed {name} (matches 'ignore:', but is in its source)"
+        for name in ("README.md", "docs/index.txt", "lib/NOTES.md")] + [
+        "depends on mono/lib (input 'lib')"]
+    assert len(detection.pruned) == 4 and detection.unaffected == ()
     # the user learns why nothing is built, file by file
     assert detection.notes == ("mono: ignored 3 changed files matching 'ignore:': README.md, "
                                "docs/index.txt, lib/NOTES.md",)
@@ -234,6 +261,9 @@ def test_cross_repo_dependent_via_matching_remote(tmp_path: Path) -> None:
     detection = run_detect(ws / "modules", base)
     assert picked(detection) == {"modules/lib": ["changed lib/x.nix"],
                                  "hosts": ["depends on modules/lib (input 'lib')"]}
+    # the root flake of modules can read lib/x.nix too: hosts reads it as checked out as well
+    assert pruned(detection) == {"modules": [
+        "changed lib/x.nix (in another flake's directory, but in its source)"]}
     hosts = next(t for t in detection.targets if t.flake.id == "hosts")
     # modules is not what the lock has either: the workspace as checked out, changed or not
     assert overrides(hosts) == [("lib", f"git+file://{ws}/modules?dir=lib"),
@@ -376,7 +406,8 @@ def test_only_keeps_the_overrides_of_a_dependent(monorepo: tuple[Path, str]) -> 
     detection = with_inputs(ws, git_tool, detect_mod.select(
         ws, git_tool, all=False, base=base, head=None, only={"mono/app", "mono"}, environ=NO_CI))
     assert [(t.flake.id, t.reasons, overrides(t)) for t in detection.targets] == [
-        ("mono", ("--only",), []),
+        ("mono", ("changed lib/default.nix (in another flake's directory, but in its "
+                  "source)",), []),
         ("mono/app", ("depends on mono/lib (input 'lib')",),
          [("lib", f"git+file://{repo}?dir=lib")]),
     ]

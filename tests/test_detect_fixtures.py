@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import subprocess
+import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -93,15 +94,94 @@ def test_docs_only_change_builds_nothing(fixture_ws: Path, tmp_path: Path, cli: 
     (modules / "README.md").write_text("# modules\n\nBetter docs.\n")
     commit_all(modules, "docs")
     detect = cli("detect", modules, "--base", "HEAD~1", "--head", "HEAD", "--json")
-    assert detect.returncode == 0 and json.loads(detect.stdout)["flakes"] == []
+    assert detect.returncode == 0, detect.stderr
+    found = json.loads(detect.stdout)
+    assert found["flakes"] == [] and [p["flake"] for p in found["pruned"]] == ["modules", "hosts"]
 
     junit = tmp_path / "docs.xml"
     run = cli("run", modules, "--base", "HEAD~1", "--junit", junit)
-    assert run.returncode == 0, run.stderr
+    # README.md is in both flakes' source: both are evaluated at head and base, nothing whose
+    # derivation is the base's is built, and what does not evaluate at head still fails
+    assert run.returncode == 1, run.stderr
     cases = junit_cases(junit)
-    assert set(cases) == {("modules", "flake.nix"), ("hosts", "flake.nix")}
-    for case in cases.values():
-        skipped = case.find("skipped")
-        assert skipped is not None and "unaffected" in skipped.get("message", "")
-    assert "0 passed, 0 failed, 2 skipped" in run.stdout
+    failed = {key for key, case in cases.items() if case.find("failure") is not None}
+    assert failed == {("modules", "packages.x86_64-linux.thrower"),
+                      ("hosts", "packages.x86_64-linux.missing")}
+    for key, case in cases.items():
+        if key not in failed:
+            skipped = case.find("skipped")
+            assert skipped is not None, key
+            assert "derivation is the one at the base" in skipped.get("message", ""), key
+    assert " 0 passed, 2 failed" in run.stdout
     assert "note: modules: ignored 1 changed file matching 'ignore:': README.md" in run.stdout
+
+ROOT_FLAKE = """{
+  outputs = { self }:
+    let
+      sh = name: text: extra: derivation ({
+        inherit name;
+        system = "x86_64-linux";
+        builder = "/bin/sh";
+        args = [ "-c" text ];
+        PATH = "/usr/bin:/bin";
+        NONCE = "@NONCE@";
+      } // extra);
+    in {
+      packages.x86_64-linux = {
+        site = sh "site" "cat $page > $out" { page = ./docs/index.txt; };
+        tool = sh "tool" "echo tool > $out" { };
+      };
+    };
+}
+"""
+APP_FLAKE = """{
+  outputs = { self }:
+    let lib = import ../common/lib.nix; in {
+      packages.x86_64-linux.app = derivation {
+        name = "app-${lib.version}";
+        system = "x86_64-linux";
+        builder = "/bin/sh";
+        args = [ "-c" "echo app > $out" ];
+        NONCE = "@NONCE@";
+      };
+    };
+}
+"""
+
+
+def test_path_rules_only_prune_what_evaluation_confirms(tmp_path: Path, nix_bin: str,
+                                                        cli: Cli) -> None:
+    """#23: a flake's source is its whole repo, and `ignore:` cannot hide a derivation change."""
+    nonce = uuid.uuid4().hex[:12]
+    repo = tmp_path / "mono"
+    for name, text in {"flake.nix": ROOT_FLAKE, "app/flake.nix": APP_FLAKE,
+                       "common/lib.nix": '{ version = "1"; }\n',
+                       "docs/index.txt": "docs\n"}.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text.replace("@NONCE@", nonce))
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    commit_all(repo, "initial")
+
+    # app/ imports ../common/lib.nix, which path rules give to the root flake
+    (repo / "common/lib.nix").write_text('throw "common/lib.nix is broken"\n')
+    commit_all(repo, "break the library")
+    report = tmp_path / "broken.json"
+    broken = cli("run", repo, "--base", "HEAD~1", "--json", report)
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    cases = {(c["flake"], c["attr"]): c for c in json.loads(report.read_text())["cases"]}
+    assert cases[("mono/app", "packages.x86_64-linux.app")]["status"] == "failed"
+    assert "common/lib.nix is broken" in broken.stdout
+
+    (repo / "common/lib.nix").write_text('{ version = "1"; }\n')
+    commit_all(repo, "fix the library")
+    # a docs-only change: `ignore:` matches it, but the site is built from docs/
+    (repo / "docs/index.txt").write_text("better docs\n")
+    commit_all(repo, "docs")
+    report = tmp_path / "docs.json"
+    docs = cli("run", repo, "--base", "HEAD~1", "--json", report)
+    assert docs.returncode == 0, docs.stdout + docs.stderr
+    cases = {(c["flake"], c["attr"]): c for c in json.loads(report.read_text())["cases"]}
+    assert cases[("mono", "packages.x86_64-linux.site")]["status"] == "passed"
+    for key in (("mono", "packages.x86_64-linux.tool"), ("mono/app", "packages.x86_64-linux.app")):
+        assert cases[key]["status"] == "skipped", cases[key]
+        assert "derivation is the one at the base" in cases[key]["skipped"], cases[key]

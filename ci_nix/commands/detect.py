@@ -24,7 +24,7 @@ from ci_nix.commands.common import (
 )
 from ci_nix.errors import SelectionError
 from ci_nix.inputs import parse_pins
-from ci_nix.models import Flake, split_flake_attr
+from ci_nix.models import Flake, Target, split_flake_attr
 from ci_nix.report.json_report import override_json
 from ci_nix.tools.git import Git
 from ci_nix.workspace import Workspace
@@ -45,7 +45,8 @@ def register(commands: Subcommands) -> None:
         only_help="list only the flake FLAKE, even when the change does not affect it; the "
         "attribute part is checked by `run` and `matrix`, not here (repeatable)")
     parser.add_argument("--json", action="store_true",
-                        help='print {"flakes": [{"flake", "path", "reasons"}]} instead of text')
+                        help='print {"flakes": [{"flake", "path", "reasons"}], "pruned": [...]} '
+                        'instead of text')
     add_common(parser)
     parser.set_defaults(handler=handle)
 
@@ -63,10 +64,13 @@ def handle(args: argparse.Namespace) -> int:
                              + ", ".join(flake.id for flake in ws.flakes))
     detection = detect_mod.select(ws, git, all=args.all, base=args.base, head=args.head,
                                   only=wanted, environ=os.environ)
-    targets = inputs_mod.with_workspace_inputs(ws, git, detection.targets,
-                                               inputs_mod.checkouts(ws, git),
-                                               locked=args.locked or ws.config.locked)
-    detection = replace(detection, targets=targets)
+    states = inputs_mod.checkouts(ws, git)
+    locked = args.locked or ws.config.locked
+    detection = replace(
+        detection,
+        targets=inputs_mod.with_workspace_inputs(ws, git, detection.targets, states,
+                                                 locked=locked),
+        pruned=inputs_mod.with_workspace_inputs(ws, git, detection.pruned, states, locked=locked))
     if args.json:
         json.dump(as_json(ws, detection), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -90,10 +94,14 @@ def _rel(ws: Workspace, flake: Flake) -> str:
 
 def as_json(ws: Workspace, detection: detect_mod.Detection) -> dict[str, Any]:
     """`flakes` is the contract; the other keys say what was compared and what was left out."""
+    def target(t: Target) -> dict[str, Any]:
+        return {"flake": t.flake.id, "path": _rel(ws, t.flake), "reasons": list(t.reasons),
+                "overrides": [override_json(o) for o in t.overrides]}
+
     return {
-        "flakes": [{"flake": t.flake.id, "path": _rel(ws, t.flake), "reasons": list(t.reasons),
-                    "overrides": [override_json(o) for o in t.overrides]}
-                   for t in detection.targets],
+        "flakes": [target(t) for t in detection.targets],
+        # `run` evaluates these at head and base and builds the attributes that differ
+        "pruned": [target(t) for t in detection.pruned],
         "unaffected": [{"flake": flake.id, "path": _rel(ws, flake), "reason": why}
                        for flake, why in detection.unaffected],
         "base": detection.base,
@@ -110,10 +118,19 @@ def write_text(ws: Workspace, detection: detect_mod.Detection, out: TextIO) -> N
     if not detection.targets:
         out.write("no flake is affected\n")
     for target in detection.targets:
-        out.write(f"{target.flake.id} ({_rel(ws, target.flake)})\n")
-        for reason in target.reasons:
-            out.write(f"  - {reason}\n")
-        for override in target.overrides:
-            out.write(f"  = input {override.describe()}\n")
+        _write_target(ws, target, out)
+    if detection.pruned:
+        out.write("left out by path rules, but a changed file is in their source (`run` "
+                  "evaluates them at head and base and builds what differs):\n")
+    for target in detection.pruned:
+        _write_target(ws, target, out)
     if detection.unaffected:
         out.write("unaffected: " + ", ".join(f.id for f, _ in detection.unaffected) + "\n")
+
+
+def _write_target(ws: Workspace, target: Target, out: TextIO) -> None:
+    out.write(f"{target.flake.id} ({_rel(ws, target.flake)})\n")
+    for reason in target.reasons:
+        out.write(f"  - {reason}\n")
+    for override in target.overrides:
+        out.write(f"  = input {override.describe()}\n")
