@@ -54,7 +54,8 @@ class ForgeType(StrEnum):
 
 @dataclass(frozen=True)
 class RepoSpec:
-    path: Path = setting(FilePath(), required=True)  # absolute
+    # absolute; inside the workspace: a clone or checkout never lands elsewhere on the runner
+    path: Path = setting(FilePath(inside=True), required=True)
     name: str | None = setting(STR)
     url: str | None = setting(STR)
 

@@ -42,9 +42,9 @@ def query_dir(query: str) -> str:
     return urllib.parse.parse_qs(query).get("dir", [""])[0].strip("/")
 
 
-def checkout(path: Path, subdir: str, rev: str | None = None) -> str:
+def checkout(path: Path, subdir: str, rev: str | None = None, shallow: bool = False) -> str:
     """The reference Nix evaluates for a flake in a git checkout: tracked files only (with
-    rev: that commit of it, not the work tree)."""
+    rev: that commit of it, not the work tree; shallow: the checkout is a shallow clone)."""
     resolved = str(path.resolve())
     quoted = urllib.parse.quote(resolved)
     params = []
@@ -53,6 +53,10 @@ def checkout(path: Path, subdir: str, rev: str | None = None) -> str:
         params.append("ref=HEAD")
     if rev is not None:
         params.append(f"rev={rev}")
+    if shallow:
+        # Nix 2.8 refuses a shallow clone ("a non-shallow repository is needed") unless told;
+        # later versions read it either way. The flake then has no revCount.
+        params.append("shallow=1")
     if subdir:
         params.append(f"dir={urllib.parse.quote(subdir)}")
     return f"git+file://{quoted}" + (f"?{'&'.join(params)}" if params else "")

@@ -19,6 +19,8 @@ class Repo:
     # --pin: Nix reads this commit of the checkout, not its work tree (a matrix job evaluates
     # what its plan evaluated)
     rev: str | None = None
+    # a shallow clone: Nix 2.8 reads one only when the reference says so (`shallow=1`)
+    shallow: bool = False
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Flake:
     @property
     def ref(self) -> str:
         """The flake reference Nix evaluates: the git checkout, tracked files only."""
-        return flakeref.checkout(self.repo.path, self.subdir, self.repo.rev)
+        return flakeref.checkout(self.repo.path, self.subdir, self.repo.rev, self.repo.shallow)
 
 
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_'-]*$")
@@ -101,6 +103,8 @@ class Override:
     ref: str
     source: str | None = None
     rev: str | None = None
+    # a shallow clone: Nix 2.8 reads one only when the reference says so (`shallow=1`)
+    shallow: bool = False
     dirty: bool = False
     locked: str | None = None
 

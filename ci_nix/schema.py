@@ -167,10 +167,20 @@ class DictOf(Schema[dict[str, T]]):
 
 
 class FilePath(Schema[Path]):
-    """A path, relative to the directory of the file that names it."""
+    """A path, relative to the directory of the file that names it; `inside`: it may not leave
+    that directory (`../../..`, an absolute path, a symlink out)."""
+
+    def __init__(self, inside: bool = False) -> None:
+        self.inside = inside
 
     def check(self, node: yaml.Node, at: Where) -> Path:
-        return (at.file.parent / STR.check(node, at)).resolve(strict=False)
+        text = STR.check(node, at)
+        path = (at.file.parent / text).resolve(strict=False)
+        top = at.file.parent.resolve(strict=False)
+        if self.inside and path != top and top not in path.parents:
+            raise at.fail(node, f"'{at.key}' is {text!r}, which leaves {top}; give a directory "
+                          "in it (relative to this file)")
+        return path
 
 
 @dataclass(frozen=True)

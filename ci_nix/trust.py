@@ -25,7 +25,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -213,7 +213,9 @@ def _base_config(git: Git, top: Path, rel: str, trusted: Side) -> Config | None:
     found = git.run(top, ["cat-file", "blob", f"{sha}:{rel}"])
     if not found.ok:
         return Config()  # no ci-nix.yaml at the base: nothing trusted was set
-    return config_mod.load(Path(f"{sha[:12]}:{rel}"), found.stdout.encode("utf-8"))
+    # named like git's REV:PATH, beside the head's file so relative paths resolve alike
+    named = top / PurePosixPath(rel).parent / f"{sha[:12]}:{PurePosixPath(rel).name}"
+    return config_mod.load(named, found.stdout.encode("utf-8"))
 
 
 def _line(file: Path, key: str) -> int:

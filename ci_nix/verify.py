@@ -81,7 +81,7 @@ class Verifier:
         self.nix, self.git, self.config, self.workers = nix, git, config, workers
         self.head, self.dependents = head, tuple(dependents)
         self.last_evals: list[FlakeEval] = []  # of the last build()
-        repo = Repo(name=name, path=work)
+        repo = Repo(name=name, path=work, shallow=git.is_shallow(work))
         flakes = []
         for tracked in git.tracked(work, "flake.nix", ":(glob)**/flake.nix"):
             subdir = str(PurePosixPath(tracked).parent)

@@ -59,7 +59,7 @@ def load(path: Path, git: Git, config_file: Path | None = None,
                 "found; run ci-nix in a flake repo (git init && git add flake.nix) or write a "
                 "ci-nix.yaml listing the repos")
         root = top
-        repos = (Repo(name=top.name, path=top),)
+        repos = (Repo(name=top.name, path=top, shallow=git.is_shallow(top)),)
 
     names = [repo.name for repo in repos]
     duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -91,7 +91,8 @@ def _repo_from_spec(spec: config_mod.RepoSpec, git: Git) -> Repo:
     if top is None or top.resolve() != spec.path.resolve():
         raise WorkspaceError(f"repo '{name}': {spec.path} is not the root of a git checkout; "
                              "point 'path:' at the repository's top directory")
-    return Repo(name=name, path=spec.path.resolve(), url=spec.url)
+    return Repo(name=name, path=spec.path.resolve(), url=spec.url,
+                shallow=git.is_shallow(spec.path))
 
 
 def _flakes(repo: Repo, git: Git) -> list[Flake]:

@@ -20,6 +20,14 @@ class GitError(ToolError):
         self.stderr = stderr
 
 
+def _named(args: Sequence[str]) -> str:
+    """`git worktree add` for ["-c", "core.hooksPath=/dev/null", "worktree", "add", ...]."""
+    words = list(args)
+    while len(words) >= 2 and words[0] == "-c":
+        words = words[2:]
+    return " ".join(words[:2])
+
+
 def _telling_line(stderr: str) -> str:
     """The line of git's stderr that says why: a rejection or fatal error, else the last."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
@@ -46,9 +54,11 @@ class Git:
               input: str | None = None) -> str:
         result = self.run(repo, args, env=env, input=input)
         if not result.ok:
-            raise GitError(f"git {' '.join(args[:2])} in {repo} failed: "
-                           f"{_telling_line(result.stderr) or f'exit {result.returncode}'}",
-                           result.stderr)
+            why = _telling_line(result.stderr) or f"exit {result.returncode}"
+            if "Read-only file system" in result.stderr:
+                why = (f"{repo} is on a read-only file system and git must write to its .git "
+                       f"here; run on a writable checkout ({why})")
+            raise GitError(f"git {_named(args)} in {repo} failed: {why}", result.stderr)
         return result.stdout
 
     def toplevel(self, path: Path) -> Path | None:

@@ -1,0 +1,86 @@
+"""Clean faults at the trust boundary: a workspace path that leaves the workspace, a shallow
+checkout, a read-only checkout — each a one-line error naming the cause, or made to work."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+
+import make_workspace
+import pytest
+from conftest import Cli, flake_repo
+
+from ci_nix import config as config_mod
+from ci_nix.errors import ConfigError
+from ci_nix.tools.git import Git, GitError
+
+
+def test_a_repo_path_may_not_leave_the_workspace(tmp_path: Path, cli: Cli) -> None:
+    ws = tmp_path / "a" / "b" / "ws"
+    ws.mkdir(parents=True)
+    source = flake_repo(tmp_path / "source", "{ outputs = { self }: { }; }")
+    for path in ("../../..", "/tmp", "inner/../../elsewhere"):
+        (ws / "ci-nix.yaml").write_text(
+            f"systems: [x86_64-linux]\nrepos:\n  - path: {path}\n    url: file://{source}\n")
+        with pytest.raises(ConfigError, match=f"ci-nix.yaml:3: 'repos.path' is '{path}', which "
+                           f"leaves {ws}; give a directory in it"):
+            config_mod.load(ws / "ci-nix.yaml")
+        result = cli("detect", ws)
+        assert result.returncode == 2 and "leaves" in result.stderr.strip().splitlines()[-1]
+    (ws / "out").symlink_to(tmp_path)  # a symlink out counts as leaving
+    (ws / "ci-nix.yaml").write_text("repos:\n  - path: out/source\n")
+    with pytest.raises(ConfigError, match="'repos.path' is 'out/source', which leaves"):
+        config_mod.load(ws / "ci-nix.yaml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "source"]  # nothing was cloned
+    (ws / "ci-nix.yaml").write_text("repos:\n  - path: .\n  - path: sub/dir\n")
+    assert [s.path for s in config_mod.load(ws / "ci-nix.yaml").repos] == [ws, ws / "sub/dir"]
+
+
+SHALLOW_FLAKE = """{
+  outputs = { self }: {
+    packages.x86_64-linux.hello = derivation {
+      name = "shallow-@NONCE@"; system = "x86_64-linux"; builder = "/bin/sh";
+      args = [ "-c" "echo hi > $out" ];
+    };
+  };
+}
+"""
+
+
+@pytest.mark.nix
+def test_a_depth_one_checkout_is_built(tmp_path: Path, cli: Cli, nix_bin: str) -> None:
+    source = flake_repo(tmp_path / "source",
+                        SHALLOW_FLAKE.replace("@NONCE@", uuid.uuid4().hex[:10]))
+    (source / "README").write_text("second commit\n")
+    make_workspace.git(source, "add", "README")
+    make_workspace.git(source, "commit", "-qm", "second")
+    clone = tmp_path / "clone"
+    make_workspace.git(tmp_path, "clone", "-q", "--depth=1", f"file://{source}", str(clone))
+    assert make_workspace.git(clone, "rev-parse", "--is-shallow-repository").strip() == "true"
+    result = cli("run", "--all", clone, "--junit", tmp_path / "r.xml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stderr + result.stdout
+
+
+def test_a_read_only_checkout_is_named_as_the_cause(tmp_path: Path) -> None:
+    repo = flake_repo(tmp_path / "repo", "{ outputs = { self }: { }; }")
+    view = tmp_path / "view"
+    view.mkdir()
+    mounted = subprocess.run(["mount", "--bind", "-o", "ro", str(repo), str(view)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot make a read-only bind mount here: {mounted.stderr!r}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], check=True)
+        git = Git.from_env()
+        with pytest.raises(GitError) as raised:
+            git.check(view, ["-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach",
+                             str(tmp_path / "tree"), "HEAD"])
+    finally:
+        subprocess.run(["umount", str(view)], check=True)
+    message = str(raised.value)
+    assert message.startswith(f"git worktree add in {view} failed: {view} is on a read-only file "
+                              "system and git must write to its .git here; run on a writable "
+                              "checkout")
+    assert "\n" not in message
