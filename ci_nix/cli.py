@@ -14,6 +14,7 @@ from ci_nix import __version__, pipeline
 from ci_nix.commands.common import EXIT_CODES
 from ci_nix.errors import Cancelled, CiNixError, internal_error
 from ci_nix.mask import MaskingFilter, mask, masked_output
+from ci_nix.report.untrusted import LogFormatter, log_line
 from ci_nix.tools import proc
 
 # One module per subcommand, in the order `--help` lists them.
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _setup_logging(verbosity: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("ci-nix: %(message)s"))
+    handler.setFormatter(LogFormatter("ci-nix: %(message)s"))
     handler.addFilter(MaskingFilter())
     root = logging.getLogger("ci_nix")
     root.handlers[:] = [handler]
@@ -70,7 +71,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except Cancelled as err:
         return err.exit_code
     except CiNixError as err:
-        print(f"ci-nix: error: {mask(str(err))}", file=sys.stderr)
+        print(f"ci-nix: error: {log_line(mask(str(err)))}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         return 130

@@ -17,6 +17,7 @@ from pathlib import Path
 from ci_nix import logshape
 from ci_nix.logshape import clean as clean
 from ci_nix.models import Failure, FailureType, Flake
+from ci_nix.report import untrusted
 from ci_nix.tools import nixlog
 from ci_nix.words import count
 
@@ -163,6 +164,10 @@ HINTS = {
 def _hash_hint(specified: str, got: str) -> str:
     return (f"the fixed-output hash is out of date: if the new source is expected, replace "
             f"{specified} with {got} in the derivation")
+
+
+# what a system name looks like (x86_64-linux, aarch64-darwin, i686-freebsd13, wasm32-wasi)
+_SYSTEM_NAME = re.compile(r"[A-Za-z0-9_.+-]+")
 
 
 def _platform_hint(wanted: str, features: str, have: str) -> str:
@@ -429,6 +434,15 @@ def _platform(drv: str | None, text: str) -> Diagnosis:
 
 def _platform_diagnosis(drv: str | None, wanted: str, features: str, have: str) -> Diagnosis:
     features = " ".join(features.split())
+    if not _SYSTEM_NAME.fullmatch(wanted) or (wanted == have and not features):
+        # Nix drops escape sequences and turns a \r into a line break when it prints the
+        # system: one that reads like this machine's, or with a break, holds characters that
+        # did not print. Saying "needs x86_64-linux; this machine is x86_64-linux" would mislead.
+        return Diagnosis(FailureType.PLATFORM, Kind.PLATFORM,
+                         f"{_what(drv)} has a system that Nix prints as \"{untrusted.name(wanted)}"
+                         f"\", not {have}: it holds control characters that do not print",
+                         drv=drv, hint=f"set the derivation's `system` to a plain system name "
+                         f"such as {have}")
     # another system is the first thing to fix; features matter once the system matches
     if wanted != have or not features:
         return Diagnosis(FailureType.PLATFORM, Kind.PLATFORM,

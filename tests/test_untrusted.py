@@ -12,14 +12,17 @@ import html
 import html.parser
 import io
 import json
+import logging
 import re
 import xml.etree.ElementTree as ET
 
 import ghrunner
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
+from ci_nix import cli
 from ci_nix.changes import AttrChange, Change, Compared, Comparison, PackageChanges, VersionChange
 from ci_nix.models import Case, Failure, FailureType, Job, RunReport, Status
 from ci_nix.report import changes as changes_report
@@ -297,3 +300,43 @@ def test_the_pr_comment_shows_hostile_names_errors_and_packages_as_value() -> No
                            quote=False) in codes
         assert untrusted.name(f"f#u.{value}").replace("&", "&amp;").replace("<", "&lt;") \
             .replace(">", "&gt;") in codes
+
+
+# What Nix 2.8 and 2.26 print for `system = "x86_64-linux\e[2K\r"` (captured): the escape
+# sequence dropped, the \r turned into a line break; and for `"x86_64-linux\e[2K"`: nothing.
+PLATFORM_ERRORS = [
+    "error: a 'x86_64-linux\n       ' with features {} is required to build "
+    "'/nix/store/lr64ylqganc96q084298pfwy7i1vk79b-bad.drv', but I am a 'x86_64-linux' with "
+    "features {benchmark, big-parallel, kvm, nixos-test}",
+    "error: a 'x86_64-linux' with features {} is required to build "
+    "'/nix/store/lr64ylqganc96q084298pfwy7i1vk79b-bad.drv', but I am a 'x86_64-linux' with "
+    "features {benchmark, big-parallel, kvm, nixos-test, uid-range}",
+]
+
+
+def test_a_system_with_control_characters_is_not_reported_as_this_machine_s() -> None:
+    from ci_nix import diagnose
+
+    for error in PLATFORM_ERRORS:
+        found = diagnose.parse_log(error.splitlines())
+        assert len(found) == 1 and found[0].type is FailureType.PLATFORM
+        message = found[0].message
+        assert "this machine is x86_64-linux" not in message, message
+        assert "control characters" in message and "\n" not in message
+        assert "\x1b" not in (found[0].hint or "")
+
+
+def test_log_records_naming_hostile_attributes_stay_text(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    logger = logging.getLogger("ci_nix")
+    saved = (logger.handlers[:], logger.propagate, logger.level)
+    try:
+        cli._setup_logging(0)
+        for value in HOSTILE:
+            logging.getLogger("ci_nix.build").warning("cannot push %s: %s", value, value)
+    finally:
+        logger.handlers[:], logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
+    err = capsys.readouterr().err
+    assert runner(err).executed == []
+    assert len(err.splitlines()) == len(HOSTILE) and "\x1b" not in err

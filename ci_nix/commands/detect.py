@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TextIO
 
@@ -26,6 +27,7 @@ from ci_nix.errors import SelectionError
 from ci_nix.inputs import parse_pins
 from ci_nix.models import Flake, Target, split_flake_attr
 from ci_nix.report.json_report import override_json
+from ci_nix.report.untrusted import log_line
 from ci_nix.tools.git import Git
 from ci_nix.workspace import Workspace
 
@@ -111,26 +113,30 @@ def as_json(ws: Workspace, detection: detect_mod.Detection) -> dict[str, Any]:
 
 
 def write_text(ws: Workspace, detection: detect_mod.Detection, out: TextIO) -> None:
+    # file names, flake ids and reasons are the change's: each line stays text
+    def line(text: str) -> None:
+        out.write(log_line(text) + "\n")
+
     for note in detection.notes:
-        out.write(f"note: {note}\n")
+        line(f"note: {note}")
     if detection.base is not None:
-        out.write(f"changes from {detection.base} to {detection.head or 'the work tree'}\n")
+        line(f"changes from {detection.base} to {detection.head or 'the work tree'}")
     if not detection.targets:
-        out.write("no flake is affected\n")
+        line("no flake is affected")
     for target in detection.targets:
-        _write_target(ws, target, out)
+        _write_target(ws, target, line)
     if detection.pruned:
-        out.write("left out by path rules, but a changed file is in their source (`run` "
-                  "evaluates them at head and base and builds what differs):\n")
+        line("left out by path rules, but a changed file is in their source (`run` "
+             "evaluates them at head and base and builds what differs):")
     for target in detection.pruned:
-        _write_target(ws, target, out)
+        _write_target(ws, target, line)
     if detection.unaffected:
-        out.write("unaffected: " + ", ".join(f.id for f, _ in detection.unaffected) + "\n")
+        line("unaffected: " + ", ".join(f.id for f, _ in detection.unaffected))
 
 
-def _write_target(ws: Workspace, target: Target, out: TextIO) -> None:
-    out.write(f"{target.flake.id} ({_rel(ws, target.flake)})\n")
+def _write_target(ws: Workspace, target: Target, line: Callable[[str], None]) -> None:
+    line(f"{target.flake.id} ({_rel(ws, target.flake)})")
     for reason in target.reasons:
-        out.write(f"  - {reason}\n")
+        line(f"  - {reason}")
     for override in target.overrides:
-        out.write(f"  = input {override.describe()}\n")
+        line(f"  = input {override.describe()}")

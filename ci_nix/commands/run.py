@@ -19,6 +19,7 @@ from ci_nix.commands.common import (
     subparser,
 )
 from ci_nix.mask import mask
+from ci_nix.report.untrusted import log_line
 
 
 def register(commands: Subcommands) -> None:
@@ -63,5 +64,5 @@ def handle(args: argparse.Namespace) -> int:
         expect=tuple(args.expect_drv))
     report = pipeline.run(options)
     if report.error is not None:
-        print(f"ci-nix: error: {mask(report.error)}", file=sys.stderr)
+        print(f"ci-nix: error: {log_line(mask(report.error))}", file=sys.stderr)
     return report.exit_code

@@ -17,6 +17,7 @@ lone surrogate makes the JUnit report unreadable. One function per channel, used
 from __future__ import annotations
 
 import html
+import logging
 import re
 import secrets
 from collections.abc import Iterable
@@ -71,6 +72,19 @@ def log_line(value: str) -> str:
 def log_lines(value: str) -> list[str]:
     """Lines of untrusted text (a log tail, a build's output), each made inert."""
     return [log_line(line) for line in value.replace("\r\n", "\n").split("\n")]
+
+
+class LogFormatter(logging.Formatter):
+    """ci-nix's log records as lines that stay text: the message's arguments (names, Nix's
+    and a forge's texts) on one line each, every line of the result as `log_line` makes it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        args = record.args
+        if isinstance(args, tuple) and args:
+            record = logging.makeLogRecord(record.__dict__)
+            record.args = tuple(arg if isinstance(arg, int | float) else name(str(arg))
+                                for arg in args)
+        return "\n".join(log_line(line) for line in super().format(record).split("\n"))
 
 
 def stop_commands() -> tuple[str, str]:
@@ -164,8 +178,9 @@ def md_code(value: str, *, table: bool = False) -> str:
     if not line:
         return ""  # markdown has no empty code span
     fence = "`" * (max((len(run) for run in re.findall("`+", line)), default=0) + 1)
-    if not line.strip(" ") or line[0] in "` " or line[-1] in "` ":
-        line = f" {line} "  # one space each side is removed again when rendered
+    if line.strip(" ") and (line[0] in "` " or line[-1] in "` "):
+        line = f" {line} "  # one space each side is removed again when rendered (unless
+        # the span holds spaces only, which is shown as it is)
     if table:
         line = line.replace("|", "\\|")
     return f"{fence}{line}{fence}"
