@@ -183,9 +183,11 @@ def _platform_hint(wanted: str, features: str, have: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # One error message -> Diagnosis.
 
-_DRV = r"(?P<drv>/nix/store/[a-z0-9]{32}-[^'’\s]+?\.drv)(?:[!^][^'’\s]*)?"
+# the hash part: Nix's 32 characters, or what people put there when they paste ("<hash>", "...")
+_HASH = r"(?:[a-z0-9]{32}|<hash>|\.\.\.|…|x+)"
+_DRV = rf"(?P<drv>/nix/store/{_HASH}-[^'’\s]+?\.drv)(?:[!^][^'’\s]*)?"
 # a derivation (with an optional !out/^out) or an output path
-_STORE_PATH = r"(?P<path>/nix/store/[a-z0-9]{32}-[^'’\s]+?)(?:[!^][^'’\s]*)?"
+_STORE_PATH = rf"(?P<path>/nix/store/{_HASH}-[^'’\s]+?)(?:[!^][^'’\s]*)?"
 _Q = "['‘`]"  # Nix 1.x/2.0 used curly quotes
 _QE = "['’]"
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
@@ -229,6 +231,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("build-summary", re.compile(rf"^(?:error: )?build of {_Q}/nix/store/.*{_QE} failed$")),
     # the rest name no derivation, or name it in a wording only some versions use
     ("builder-other", re.compile(rf"builder for {_Q}{_DRV}{_QE} (?P<status>failed[^;\n]*)")),
+    # a "builder for" line cut short by a copy: a build failure, of a derivation not known
+    ("builder-cut", re.compile(r"^(?:error: )?builder for ['‘`]/nix/store/[^'’\s]*$")),
     ("log-limit", re.compile(rf"{_Q}{_DRV}{_QE}[^\n]* killed after writing more than "
                              r"(?P<bytes>\d+) bytes of log output")),
     ("fod-references", re.compile(rf"fixed-output derivations must not reference store paths: "
@@ -277,6 +281,8 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
                         "add a builder with the system and features the derivation needs "
                         "(`builders`, `system-features`), or leave that system out of "
                         "`systems:` in ci-nix.yaml"),
+    "builder-cut": (Kind.BUILDER, FailureType.BUILD,
+                    "a builder failed (the log is cut off before it says which)", None),
     "resolved": (Kind.DEPENDENCY, FailureType.DEPENDENCY,
                  "the build of its resolved (content-addressed) derivation failed", None),
     "failed-dependency": (Kind.DEPENDENCY, FailureType.DEPENDENCY,
@@ -388,6 +394,7 @@ def _reason_diagnosis(drv: str | None, reason: str, text: str) -> Diagnosis:
     "Reason:" on survived)."""
     reason = reason.strip().rstrip(".")
     if re.search(r"required system or feature not available|platform mismatch|"
+                 r"unmet system or feature|"
                  r"missing system features", reason):
         return _platform(drv, text)
     if "local builds are disabled" in reason:
@@ -957,6 +964,16 @@ def _pname(drv: str) -> str:
     return m[1] if m else drv_name(drv)
 
 
+_FETCHING = re.compile(r"curl: \(\d+\)|\*\*\* Downloading|unable to download|HTTP error \d+|"
+                       r"Couldn't resolve host|Could not resolve host")
+
+
+def _looks_evaluated(lines: Sequence[str]) -> bool:
+    """Whether an error text comes from the evaluator: a trace, a position or a code frame."""
+    return any(re.search(r"^\s*… |\bat (?:«[^»]*»|\S+):\d+:\d+|^\s*\d+\| |while evaluating|"
+                         r"while calling|--show-trace", line) for line in lines)
+
+
 def _unclassified(line: str, origin: int | None = None) -> Diagnosis:
     """A failure nothing finer fits: type other, the error line as its message."""
     text = line.strip()
@@ -970,7 +987,8 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     Never none for a log that holds an error line: what nothing finer fits is type other,
     with that line as its message.
     """
-    shaped = logshape.normalise(lines)
+    raw = list(lines)
+    shaped = logshape.normalise(raw)
     reader = _LogReader()
     for line in shaped:
         reader.feed(line)
@@ -985,6 +1003,12 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         found = _build_diagnosis(text)
         if found is None:
             found = diagnose_eval(text)
+            if found.kind is Kind.ERROR and not _looks_evaluated(block) \
+                    and any(_FETCHING.search(line) for line in before):
+                # Nix 1.x's substituter piping curl into bzip2: "error: unexpected
+                # end-of-file" after curl's own error is a failed download, not evaluation
+                found = replace(found, type=FailureType.OTHER, kind=Kind.DOWNLOAD,
+                                hint=HINTS[Kind.DOWNLOAD])
         found = replace(found, log_line=block_.origin + 1)
         if found.kind == Kind.SUMMARY:
             continue
@@ -1034,11 +1058,40 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         # failures named above already say which
         others = [d for d in others if not (d.type is FailureType.DEPENDENCY and d.drv is None)]
     found_all = result + others
-    if not found_all:
-        for line in shaped:
-            if line.builder is None and _ERROR_ANYWHERE.search(line.text):
-                return [_unclassified(line.text, line.origin + 1)]
-    return found_all
+    return found_all or _fallback(shaped, raw, reader.named_logs)
+
+
+_WRAPPER_ERROR = re.compile(r"^\s*(?:Error:|ERROR\b|✖|×)")
+
+
+def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
+              named_logs: dict[str, list[str]]) -> list[Diagnosis]:
+    """What a log whose errors fit no block says failed: never nothing when it says anything.
+
+    In order: an error line of Nix's (`other`, that line as message); a fetcher's "cannot
+    download … from any mirror" in `nix build -L` output, the only trace of a failed download
+    in a log cut short; an evaluation trace without its message (`eval`); a wrapper's own
+    error line (devenv, nh, a CI step)."""
+    for line in shaped:
+        if line.builder is None and _ERROR_ANYWHERE.search(line.text):
+            return [_unclassified(line.text, line.origin + 1)]
+    for output in named_logs.values():
+        for text in output:
+            if _MIRRORS.search(text):
+                message, hint = _download(text, output)
+                return [Diagnosis(FailureType.OTHER, Kind.DOWNLOAD, _one_line(message),
+                                  hint=hint, log=tail(output))]
+    frames = [line for line in shaped if _FRAME.match(line.text) and line.builder is None]
+    if frames:  # an evaluation trace whose message was cut off
+        return [Diagnosis(FailureType.EVAL, Kind.ERROR,
+                          _one_line("evaluation failed (the log holds only its trace, last: "
+                                    f"{frames[-1].text.strip()})"), log_line=frames[0].origin + 1,
+                          log=tail([line.text for line in shaped]))]
+    for origin, text in enumerate(raw):
+        if _WRAPPER_ERROR.match(logshape.terminal_line(text)):
+            said = [line.text for line in shaped if line.origin == origin and line.text.strip()]
+            return [_unclassified(said[0] if said else clean(text), origin + 1)]
+    return []
 
 
 def _with_oom_hint(diag: Diagnosis) -> Diagnosis:

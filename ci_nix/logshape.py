@@ -161,6 +161,13 @@ def _indent(text: str) -> int:
 def normalise(lines: Iterable[str]) -> list[Line]:
     """Nix's own lines of a captured log, each with the index of the line it came from."""
     found = [Line(text, index) for index, raw in enumerate(lines) for text in _unwrap(raw)]
+    # a log pasted as a markdown quote: "> " before every line (Nix's own quoted build log
+    # lines are indented, so a log never has them at the start of all its lines)
+    texts = [line.text for line in found if line.text.strip()]
+    if texts and all(text.startswith(">") for text in texts) \
+            and any(_ERRORISH.search(text) for text in texts):
+        found = [replace(line, text=line.text[2:] if line.text.startswith("> ") else
+                         line.text[1:]) for line in found]
     # a whole log indented (copied from a quote, a YAML block, a one-space paste) is dedented
     indents = [_indent(line.text) for line in found if line.text.strip()]
     shift = min(indents, default=0)
