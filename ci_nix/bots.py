@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from ci_nix import config, lockfile, source
-from ci_nix.config import ForgeType, UpdateConfig
+from ci_nix.config import DEFAULT_TIMEOUT, ForgeType, UpdateConfig
 from ci_nix.errors import CiNixError, ConfigError
 from ci_nix.forge import ForgeTarget, connect, resolve
 from ci_nix.models import Status
 from ci_nix.schema import (
+    SECONDS,
     STR,
     STRS,
     At,
@@ -51,6 +52,7 @@ class ForgeSpec:
     url: str | None = setting(STR)
     token_env: str | None = setting(STR)
     web_url: str | None = setting(STR)
+    timeout: float = setting(SECONDS, DEFAULT_TIMEOUT)  # as forge.timeout in ci-nix.yaml
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,8 @@ def load(file: Path) -> tuple[BotRepo, ...]:
         if forge is None:
             raise where.fail(located.line, f"forge {entry.forge!r} is not defined under "
                              f"'forges:' (defined: {', '.join(spec.forges) or 'none'})")
-        target = resolve(forge.type, entry.project, forge.url, forge.token_env, {})
+        target = resolve(forge.type, entry.project, forge.url, forge.token_env, {},
+                         forge.timeout)
         values = {**spec.update, **entry.update}
         if entry.branch is not None:
             values["branch"] = entry.branch

@@ -69,7 +69,7 @@ def post(comparison: Comparison, settings: ForgeConfig, environ: Mapping[str, st
         return f"--comment: {found}; no comment posted"
     try:
         target = resolve(settings.type, settings.project, settings.url, settings.token_env,
-                         environ)
+                         environ, settings.timeout)
     except ForgeError as err:
         return f"--comment: {err}; no comment posted"
     kind = "merge request" if target.kind == "gitlab" else "pull request"

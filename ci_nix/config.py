@@ -31,6 +31,9 @@ from ci_nix.schema import (
 CONFIG_NAME = "ci-nix.yaml"
 OUTPUT_KINDS = ("packages", "devShells", "nixosConfigurations", "checks")
 DEFAULT_IGNORE = ("**/*.md", "docs/**", "LICENSE*")
+# forge.timeout / cache.timeout: seconds one forge or cache operation may take in all (attempts
+# and the waits between them, a server's Retry-After included)
+DEFAULT_TIMEOUT = 60.0
 
 
 class CacheType(StrEnum):
@@ -71,6 +74,8 @@ class CacheConfig:
     substituter: str | None = setting(STR, trusted=True)
     required: bool = setting(BOOL, False)
     secret_key_file: str | None = setting(STR, trusted=True)
+    # seconds asking the cache what it has may take in all (every narinfo, retries included)
+    timeout: float = setting(SECONDS, DEFAULT_TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,8 @@ class ForgeConfig:
     url: str | None = setting(STR, trusted=True)
     project: str | None = setting(STR, trusted=True)
     token_env: str | None = setting(STR, trusted=True)
+    # seconds one forge operation may take in all, retries and Retry-After waits included
+    timeout: float = setting(SECONDS, DEFAULT_TIMEOUT)
 
 
 @dataclass(frozen=True)

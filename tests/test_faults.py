@@ -7,12 +7,20 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import forgefakes
 import make_workspace
 import pytest
 from conftest import Cli, flake_repo
+from httpcache import BinaryCache
 
 from ci_nix import config as config_mod
-from ci_nix.errors import ConfigError
+from ci_nix.cache.client import query
+from ci_nix.cache.retry import RetryPolicy
+from ci_nix.config import DEFAULT_TIMEOUT
+from ci_nix.errors import ConfigError, ForgeError
+from ci_nix.forge import resolve
+from ci_nix.forge.github import GitHubForge
+from ci_nix.forge.gitlab import GitLabForge
 from ci_nix.tools.git import Git, GitError
 
 
@@ -84,3 +92,64 @@ def test_a_read_only_checkout_is_named_as_the_cause(tmp_path: Path) -> None:
                               "system and git must write to its .git here; run on a writable "
                               "checkout")
     assert "\n" not in message
+
+
+# --- bounded waits -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["github", "gitlab"])
+def test_a_huge_retry_after_gives_up_within_forge_timeout(kind: str) -> None:
+    fake = forgefakes.start(kind, "acme/hosts" if kind == "github" else "infra/hosts")
+    try:
+        sleeps: list[float] = []
+
+        def forge(budget: float) -> GitHubForge | GitLabForge:
+            if kind == "github":
+                return GitHubForge(fake.project, forgefakes.TOKEN, fake.url, sleeps.append,
+                                   pace=(0, 0), budget=budget)
+            return GitLabForge(fake.project, forgefakes.TOKEN, fake.url, sleeps.append,
+                               budget=budget)
+
+        for _ in range(5):
+            fake.fail_next("GET", 429, {"Retry-After": "480"}, {"message": "slow down"})
+        with pytest.raises(ForgeError) as raised:
+            forge(DEFAULT_TIMEOUT).project()
+        assert sleeps == []  # not a second of the 480 (nor 4 x 120) was waited
+        assert "gave up rather than wait 480s more, past forge.timeout (60s in all)" in \
+            str(raised.value)
+        assert len(fake.requests) == 1
+        fake.failures.clear()
+        # backoff that fits the budget is waited out; a budget that allows it, a capped wait
+        fake.requests.clear()
+        for _ in range(3):
+            fake.fail_next("GET", 502)
+        assert forge(DEFAULT_TIMEOUT).project().path == fake.project
+        assert sleeps == [1.0, 2.0, 4.0]
+        sleeps.clear()
+        fake.fail_next("GET", 429, {"Retry-After": "480"}, {"message": "slow down"})
+        assert forge(1000).project().path == fake.project and sleeps == [120.0]
+    finally:
+        fake.close()
+
+
+def test_forge_timeout_is_read_from_ci_nix_yaml(tmp_path: Path) -> None:
+    (tmp_path / "ci-nix.yaml").write_text("forge: {timeout: 5}\ncache: {timeout: 2.5}\n")
+    loaded = config_mod.load(tmp_path / "ci-nix.yaml")
+    assert (loaded.forge.timeout, loaded.cache.timeout) == (5, 2.5)
+    assert resolve("github", "a/b", None, None, {}, loaded.forge.timeout).timeout == 5
+    assert config_mod.Config().forge.timeout == config_mod.Config().cache.timeout == 60
+    (tmp_path / "ci-nix.yaml").write_text("forge: {timeout: forever}\n")
+    with pytest.raises(ConfigError, match="ci-nix.yaml:1: 'forge.timeout' must be a number"):
+        config_mod.load(tmp_path / "ci-nix.yaml")
+
+
+def test_a_cache_that_hangs_is_given_up_within_cache_timeout() -> None:
+    paths = [f"/nix/store/{str(i) * 32}-p{i}" for i in range(1, 5)]
+    with BinaryCache() as server:
+        server.fail("hang", methods=("GET",))
+        # each request alone could wait 30 s and be retried 4 times; the batch gets 1 s
+        answer = query(server.url, paths, "tok", RetryPolicy(timeout=30, sleep=lambda _: None),
+                       budget=1.0)
+        server.heal()
+    assert answer.cached == frozenset()
+    assert answer.error is not None and answer.error.endswith(
+        "no complete answer within 1s in all (cache.timeout)")

@@ -378,7 +378,9 @@ def test_sigterm_ends_a_forge_retry_wait(
     checkout = tmp_path / "hosts"
     git(tmp_path, "clone", "-q", str(remotes / "hosts-gh.git"), str(checkout))
     config = tmp_path / "ci-nix.yaml"
-    config.write_text(f"forge: {{type: github, url: '{github.url}', project: acme/hosts}}\n")
+    # a budget that lets it wait (the default, 60 s, would give up at once: test_faults.py)
+    config.write_text(f"forge: {{type: github, url: '{github.url}', project: acme/hosts, "
+                      "timeout: 1000}\n")
     for _ in range(6):
         github.fail_next("GET", status, {"Retry-After": "600"}, {"message": "injected"})
     junit = tmp_path / "r.xml"

@@ -6,8 +6,10 @@ a watchdog cuts requests that outlive their deadline (a server that drips bytes)
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import logging
+import math
 import socket
 import threading
 import time
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from ci_nix import narinfo
 from ci_nix.cache.retry import RetryPolicy, TransientError
+from ci_nix.config import DEFAULT_TIMEOUT
 from ci_nix.errors import Cancelled
 from ci_nix.narinfo import narinfo_name
 from ci_nix.tools import proc
@@ -162,9 +165,12 @@ def _file_has(file: Path, path: str) -> bool:
 
 
 def query(substituter: str, paths: Iterable[str], token: str | None = None,
-          policy: RetryPolicy | None = None) -> Query:
-    """Which of these store paths the binary cache at `substituter` has (one batch)."""
+          policy: RetryPolicy | None = None, budget: float = DEFAULT_TIMEOUT) -> Query:
+    """Which of these store paths the binary cache at `substituter` has (one batch, all of it
+    within `budget` seconds, retries included: cache.timeout)."""
     policy = policy or RetryPolicy()
+    # one request may not outlast the whole batch's budget
+    policy = dataclasses.replace(policy, timeout=max(0.1, min(policy.timeout, budget)))
     wanted = sorted(set(paths))
     scheme = urllib.parse.urlsplit(substituter).scheme
     if not wanted:
@@ -178,7 +184,12 @@ def query(substituter: str, paths: Iterable[str], token: str | None = None,
     client = _HttpCache(substituter, token, policy)
     remove_hook = proc.on_cancel(client.abort)
     try:
-        answers = _in_threads(client.has, wanted, QUERY_WORKERS)
+        answers = _in_threads(client.has, wanted, QUERY_WORKERS,
+                              deadline=time.monotonic() + budget)
+    except TimeoutError:
+        client.abort()
+        return Query(frozenset(), f"{display_url(substituter)}: no complete answer within "
+                                  f"{budget:g}s in all (cache.timeout)")
     except (TransientError, CacheQueryError) as err:
         return Query(frozenset(), f"{display_url(substituter)}: {err}")
     except Cancelled:
@@ -189,8 +200,10 @@ def query(substituter: str, paths: Iterable[str], token: str | None = None,
     return Query(frozenset(p for p, has in zip(wanted, answers, strict=True) if has))
 
 
-def _in_threads(fn: Callable[[str], bool], items: Sequence[str], workers: int) -> list[bool]:
-    """fn over items, `workers` at a time; the first exception wins.
+def _in_threads(fn: Callable[[str], bool], items: Sequence[str], workers: int,
+                deadline: float = math.inf) -> list[bool]:
+    """fn over items, `workers` at a time; the first exception wins; TimeoutError past the
+    deadline (time.monotonic()).
 
     Daemon threads, not a pool: on cancellation the caller returns at once, and a thread still
     stuck connecting to a cache that does not answer cannot hold up the exit.
@@ -223,10 +236,14 @@ def _in_threads(fn: Callable[[str], bool], items: Sequence[str], workers: int) -
 
     for _ in range(min(workers, len(items))):
         threading.Thread(target=work, daemon=True, name="ci-nix-cache-query").start()
-    while not done.wait(0.2):
+    while not done.wait(max(0.0, min(0.2, deadline - time.monotonic()))):
         signum = proc.cancelled()
         if signum is not None:
             raise Cancelled(signum)
+        if time.monotonic() >= deadline:
+            with lock:
+                errors.append(TimeoutError())  # the workers take no more paths
+            raise TimeoutError()
     if errors:
         raise errors[0]
     return [bool(result) for result in results]

@@ -29,7 +29,7 @@ def skip_cached(plan: Plan, environ: Mapping[str, str] = os.environ) -> tuple[Pl
     paths = [path for job in plan.jobs for path in job.out_paths]
     log.info("asking %s for %s of %s", display_url(cache.substituter),
              count(len(set(paths)), "output"), count(len(plan.jobs), "attribute"))
-    answer = query(cache.substituter, paths, cache.token, cache.policy)
+    answer = query(cache.substituter, paths, cache.token, cache.policy, cache.config.timeout)
     if proc.cancelled() is not None:
         return plan, []  # the run reports every job as cancelled
     if answer.error is not None:

@@ -129,7 +129,7 @@ def _single(args: argparse.Namespace, nix: Nix, git: Git, what: list[str]) -> bo
     kind: str | None = ws.config.forge.type
     if not args.dry_run:
         target = resolve(ws.config.forge.type, ws.config.forge.project, ws.config.forge.url,
-                         ws.config.forge.token_env, os.environ)
+                         ws.config.forge.token_env, os.environ, ws.config.forge.timeout)
         forge, token = connect(target, os.environ)
         kind = target.kind
     hosts = _hosts(ws.config.forge.url, remote_url, kind)

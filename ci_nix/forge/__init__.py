@@ -11,6 +11,7 @@ from typing import Protocol, TypeVar
 
 import tenacity
 
+from ci_nix.config import DEFAULT_TIMEOUT
 from ci_nix.errors import ForgeError
 from ci_nix.tools import proc
 
@@ -96,6 +97,12 @@ class Failure:
 
 MAX_ATTEMPTS = 5
 MAX_WAIT = 120.0
+REQUEST_TIMEOUT = 30.0  # one HTTP request (at most the budget)
+
+
+def request_timeout(budget: float) -> float:
+    """The HTTP client's timeout for one request under a budget for the whole operation."""
+    return max(1.0, min(REQUEST_TIMEOUT, budget))
 
 
 def retry_after(headers: Mapping[str, str] | None) -> float | None:
@@ -135,11 +142,21 @@ class _Transient(Exception):
         self.failure = failure
 
 
+class _OverBudget(Exception):
+    def __init__(self, failure: Failure, wait: float) -> None:
+        super().__init__(failure.message)
+        self.failure, self.wait = failure, wait
+
+
 def call(what: str, action: Callable[[], T], classify: Callable[[Exception], Failure | None],
-         sleep: Callable[[float], None] = proc.sleep) -> T:
-    """Run one forge call with retries on transient failures; ForgeError for the rest."""
+         sleep: Callable[[float], None] = proc.sleep, budget: float = DEFAULT_TIMEOUT) -> T:
+    """Run one forge call with retries on transient failures; ForgeError for the rest, and
+    when the next wait would end past `budget` seconds (attempts and waits counted)."""
+    spent = [0.0]  # time in attempts plus the waits asked for: not the wall clock, so a test's
+    # recording sleep counts the same as a real one
 
     def attempt() -> T:
+        started = time.monotonic()
         try:
             return action()
         except Exception as err:  # classify() decides which are forge errors; others re-raise
@@ -149,13 +166,19 @@ def call(what: str, action: Callable[[], T], classify: Callable[[Exception], Fai
             if transient(failure):
                 raise _Transient(failure) from err
             raise _final(what, failure) from None
+        finally:
+            spent[0] += time.monotonic() - started
 
     def wait(state: tenacity.RetryCallState) -> float:
         outcome = state.outcome
         err = outcome.exception() if outcome is not None else None
         hint = err.failure.retry_after if isinstance(err, _Transient) else None
         backoff = min(MAX_WAIT, 2.0 ** (state.attempt_number - 1))
-        return min(MAX_WAIT, hint) if hint is not None else backoff
+        delay = min(MAX_WAIT, hint) if hint is not None else backoff
+        if isinstance(err, _Transient) and spent[0] + delay > budget:
+            raise _OverBudget(err.failure, hint if hint is not None else delay)
+        spent[0] += delay
+        return delay
 
     def log_retry(state: tenacity.RetryCallState) -> None:
         # before_sleep, not in wait(): tenacity asks for the wait before it checks the stop, so
@@ -176,6 +199,10 @@ def call(what: str, action: Callable[[], T], classify: Callable[[Exception], Fai
     except _Transient as err:
         raise ForgeError(f"{what}: {_described(err.failure)} (gave up after {MAX_ATTEMPTS} "
                          "attempts); try again later") from None
+    except _OverBudget as err:
+        raise ForgeError(f"{what}: {_described(err.failure)}; gave up rather than wait "
+                         f"{err.wait:.0f}s more, past forge.timeout ({budget:g}s in all); try "
+                         "again later or raise forge.timeout") from None
 
 
 def _described(failure: Failure) -> str:
@@ -205,10 +232,11 @@ class ForgeTarget:
     project: str
     url: str | None
     token_env: str
+    timeout: float = DEFAULT_TIMEOUT  # forge.timeout: one operation, retries included
 
 
 def resolve(kind: str | None, project: str | None, url: str | None, token_env: str | None,
-            environ: Mapping[str, str]) -> ForgeTarget:
+            environ: Mapping[str, str], timeout: float = DEFAULT_TIMEOUT) -> ForgeTarget:
     """Fill the gaps of a forge: config from GitHub Actions / GitLab CI variables."""
     if kind is None:
         kind = ("github" if environ.get("GITHUB_ACTIONS") == "true"
@@ -226,7 +254,7 @@ def resolve(kind: str | None, project: str | None, url: str | None, token_env: s
     token_env = token_env or variables[2]
     if not project:
         raise ForgeError(f"no {kind} project: set forge.project (owner/name) in ci-nix.yaml")
-    return ForgeTarget(kind, project, url, token_env)
+    return ForgeTarget(kind, project, url, token_env, timeout)
 
 
 def connect(target: ForgeTarget, environ: Mapping[str, str],
@@ -241,6 +269,7 @@ def connect(target: ForgeTarget, environ: Mapping[str, str],
     add_secret(token)
     if target.kind == "github":
         from ci_nix.forge.github import GitHubForge
-        return GitHubForge(target.project, token, target.url, sleep), token
+        return GitHubForge(target.project, token, target.url, sleep,
+                           budget=target.timeout), token
     from ci_nix.forge.gitlab import GitLabForge
-    return GitLabForge(target.project, token, target.url, sleep), token
+    return GitLabForge(target.project, token, target.url, sleep, budget=target.timeout), token

@@ -13,7 +13,16 @@ from github.IssueComment import IssueComment
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
-from ci_nix.forge import Comment, Failure, MergeRequest, Project, call, retry_after
+from ci_nix.config import DEFAULT_TIMEOUT
+from ci_nix.forge import (
+    Comment,
+    Failure,
+    MergeRequest,
+    Project,
+    call,
+    request_timeout,
+    retry_after,
+)
 from ci_nix.tools import proc
 
 API_URL = "https://api.github.com"
@@ -47,21 +56,23 @@ class GitHubForge:
 
     def __init__(self, project: str, token: str, url: str | None = None,
                  sleep: Callable[[float], None] = proc.sleep,
-                 pace: tuple[float, float] = (0.25, 1.0)) -> None:
+                 pace: tuple[float, float] = (0.25, 1.0), budget: float = DEFAULT_TIMEOUT
+                 ) -> None:
         # pace: PyGithub's spacing between requests / writes, which keeps bots clear of the
         # secondary rate limits. retry=None: tenacity in forge.call is the one retry policy for
         # both forges.
         self._gh = Github(auth=Auth.Token(token), base_url=(url or API_URL).rstrip("/"),
-                          retry=None, timeout=30, seconds_between_requests=pace[0],
+                          retry=None, timeout=round(request_timeout(budget)),
+                          seconds_between_requests=pace[0],
                           seconds_between_writes=pace[1])
         self._name = project
-        self._sleep = sleep
+        self._sleep, self._budget = sleep, budget
         self._pulls: dict[int, PullRequest] = {}
         self._issues: dict[int, Issue] = {}
         self._comments: dict[int, IssueComment] = {}
 
     def _call(self, what: str, action: Callable[[], T]) -> T:
-        return call(f"GitHub {self._name}: {what}", action, _classify, self._sleep)
+        return call(f"GitHub {self._name}: {what}", action, _classify, self._sleep, self._budget)
 
     @functools.cached_property
     def _repo(self) -> Repository:

@@ -13,8 +13,17 @@ import requests
 from gitlab.v4.objects import Project as GlProject
 from gitlab.v4.objects import ProjectMergeRequest, ProjectMergeRequestNote
 
+from ci_nix.config import DEFAULT_TIMEOUT
 from ci_nix.errors import ForgeError
-from ci_nix.forge import Comment, Failure, MergeRequest, Project, call, retry_after
+from ci_nix.forge import (
+    Comment,
+    Failure,
+    MergeRequest,
+    Project,
+    call,
+    request_timeout,
+    retry_after,
+)
 from ci_nix.tools import proc
 
 URL = "https://gitlab.com"
@@ -43,15 +52,16 @@ class GitLabForge:
     kind = "gitlab"
 
     def __init__(self, project: str, token: str, url: str | None = None,
-                 sleep: Callable[[float], None] = proc.sleep) -> None:
+                 sleep: Callable[[float], None] = proc.sleep,
+                 budget: float = DEFAULT_TIMEOUT) -> None:
         self._last = threading.local()
         session = requests.Session()
         # python-gitlab's errors carry no headers; keep the last response's for Retry-After.
         session.hooks["response"].append(self._keep_headers)
         self._gl = _Gitlab((url or URL).rstrip("/"), private_token=token, session=session,
-                           timeout=30)
+                           timeout=request_timeout(budget))
         self._name = project
-        self._sleep = sleep
+        self._sleep, self._budget = sleep, budget
         self._mrs: dict[int, ProjectMergeRequest] = {}
         self._notes: dict[int, ProjectMergeRequestNote] = {}
 
@@ -68,7 +78,8 @@ class GitLabForge:
         return None
 
     def _call(self, what: str, action: Callable[[], T]) -> T:
-        return call(f"GitLab {self._name}: {what}", action, self._classify, self._sleep)
+        return call(f"GitLab {self._name}: {what}", action, self._classify, self._sleep,
+                    self._budget)
 
     @functools.cached_property
     def _project(self) -> GlProject:
