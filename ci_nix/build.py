@@ -70,8 +70,8 @@ class BuildLog:
             error = diagnose.build_error(event.text)
             if error is not None and error.diagnosis is not None:
                 # a fetcher's builder failing on its download: its log (already here) says so
-                fetch = diagnose.explained_by_download(error.diagnosis,
-                                                       self.logs.get(error.drv, ()))
+                fetch = diagnose.explained_by_log(error.diagnosis,
+                                                 self.logs.get(error.drv, ()))
                 fetch = diagnose.with_failed_download(fetch, self.downloads)
                 if fetch is not error.diagnosis:
                     error = replace(error, type=fetch.type, message=fetch.message,

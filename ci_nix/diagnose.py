@@ -69,6 +69,7 @@ class Kind(StrEnum):
     SYSTEM_FEATURE = "system-feature"
     PLATFORM = "platform"
     DEPENDENCY = "dependency"
+    NO_NETWORK = "no-network"  # a builder could not reach the network (the sandbox has none)
     LOG_LIMIT = "log-limit"
     FOD_REFERENCES = "fod-references"
     SUMMARY = "summary"  # "build of ... failed": Nix's recap of failures named before
@@ -154,11 +155,20 @@ HINTS = {
         "fetching from the binary cache failed: check the substituter is reachable, or pass "
         "`--fallback` to build from source"),
     Kind.NO_OUTPUT: "the builder exited successfully but did not create its output path ($out)",
+    Kind.NO_NETWORK: (
+        "the build could not reach the network. A derivation without a fixed output hash builds "
+        "in a sandbox without network: fetch what it needs in a fixed-output derivation (a "
+        "fetcher such as fetchurl/fetchgit, or `outputHash` + `outputHashMode`) and pass the "
+        "result in; if this is a fetcher, check the runner's DNS and proxy"),
     Kind.IMPORT_FROM_DERIVATION: (
         "the expression builds a derivation during evaluation (import-from-derivation), which "
         "`allow-import-from-derivation = false` forbids: avoid the IFD, or allow it in nix.conf "
         "(`allow-import-from-derivation = true`)"),
 }
+
+
+_PULL_IMAGE = ("; for a container image (`skopeo copy docker://…`), use "
+               "`dockerTools.pullImage` (imageName, imageDigest, sha256) instead")
 
 
 def _hash_hint(specified: str, got: str) -> str:
@@ -765,9 +775,24 @@ def with_failed_download(found: Diagnosis, before: Iterable[str]) -> Diagnosis:
     return found
 
 
-def explained_by_download(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
-    """A builder failure whose own log ends in a failed download (builtin:fetchurl, nixpkgs'
-    fetchurl) is that download's failure: type other, naming the URL."""
+# a program in a builder failing to reach the network: DNS first, then connections (not
+# "connection refused", which a build's own test servers print when they fail)
+_NO_NETWORK = re.compile(
+    r"[Cc]ould(?:n't| not) resolve host|Temporary failure in name resolution|"
+    r"TemporaryNameServerFailure|Name or service not known|nodename nor servname provided|"
+    r"no such host|dial tcp: lookup|getaddrinfo|failed to lookup address information|"
+    r"EAI_AGAIN|ENOTFOUND|Network is unreachable|Failed to establish a new connection|"
+    r"unable to access '[^']*': Could not|Could not connect to [\w.-]+ port")
+_IMAGE_PULL = re.compile(r"docker://|skopeo|container registry|registry-1\.docker\.io")
+
+
+def explained_by_log(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
+    """A builder failure explained by the end of its own log.
+
+    A failed download (builtin:fetchurl, nixpkgs' fetchurl) is that download's failure: type
+    other, naming the URL. A program that could not reach the network stays a build failure,
+    with the hint that the sandbox has no network for a derivation without a fixed output
+    (`skopeo copy docker://…` in a runCommand, a `git clone`, a package manager's install)."""
     if found.kind != Kind.BUILDER:
         return found
     lines = [clean(line) for line in log][-TAIL_LINES:]
@@ -776,6 +801,11 @@ def explained_by_download(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
             message, hint = _download(line, lines)
             return replace(found, type=FailureType.OTHER, kind=Kind.DOWNLOAD, message=message,
                            hint=hint)
+    offline = [line for line in lines[-15:] if _NO_NETWORK.search(line)]
+    if offline:
+        image = any(_IMAGE_PULL.search(line) for line in lines)
+        return replace(found, kind=Kind.NO_NETWORK,
+                       hint=HINTS[Kind.NO_NETWORK] + (_PULL_IMAGE if image else ""))
     return found
 
 
@@ -864,8 +894,10 @@ _STATUS = re.compile(r"^(?:building '|building path|these |this |  /nix/store/|c
 _BUILDING = re.compile(rf"^building {_Q}{_DRV}{_QE}")
 # what makes a line an error report, wherever it is: the rule against a silent zero
 _ERROR_ANYWHERE = re.compile(
-    r"^\s*error:|^\s*Cannot build |^\s*Reason: |builder for \S+ failed|hash mismatch|"
+    r"^\s*error:|Cannot build '|Reason: |builder for \S+ failed|hash mismatch|"
     r"timed out after")
+# what a sentence about a log adds around Nix's words ("it stops with: Reason: **…**")
+_EMPHASIS = re.compile(r"\*\*|__|`")
 
 
 def _indent(line: str) -> int:
@@ -916,6 +948,12 @@ class _LogReader:
             return
         if _BLOCK_START.match(line):
             self.current = self.start_block([line], origin)
+            return
+        quoted = line[2:] if line.startswith("> ") else ""
+        if _BLOCK_START.match(quoted) and not _CONTINUATION.match(quoted):
+            # one line of a paste quoted in markdown, outside any error block: Nix's own line
+            # ("> error: cannot download … from any mirror" before the builder's failure)
+            self.current = self.start_block([quoted], origin)
             return
         building = _BUILDING.match(line)
         if building is not None:
@@ -1024,7 +1062,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         download = None
         quoted = [m[1] for m in map(_LOG_LINE.match, block[1:]) if m]
         if found.drv is not None:
-            found = explained_by_download(found, reader.log_of(found.drv) or quoted or before)
+            found = explained_by_log(found, reader.log_of(found.drv) or quoted or before)
             found = with_failed_download(found, before)
         if found.drv is None:
             if found.kind == Kind.DOWNLOAD:
@@ -1073,7 +1111,12 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     in a log cut short; an evaluation trace without its message (`eval`); a wrapper's own
     error line (devenv, nh, a CI step)."""
     for line in shaped:
-        if line.builder is None and _ERROR_ANYWHERE.search(line.text):
+        m = _ERROR_ANYWHERE.search(line.text) if line.builder is None else None
+        if m is not None:
+            # Nix's words inside a sentence or markdown: classified where they say enough
+            found = _build_diagnosis(_EMPHASIS.sub("", line.text[m.start():]))
+            if found is not None and found.kind != Kind.SUMMARY:
+                return [replace(found, log_line=line.origin + 1, log=tail([line.text]))]
             return [_unclassified(line.text, line.origin + 1)]
     for output in named_logs.values():
         for text in output:
@@ -1087,10 +1130,10 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                           _one_line("evaluation failed (the log holds only its trace, last: "
                                     f"{frames[-1].text.strip()})"), log_line=frames[0].origin + 1,
                           log=tail([line.text for line in shaped]))]
-    for origin, text in enumerate(raw):
-        if _WRAPPER_ERROR.match(logshape.terminal_line(text)):
-            said = [line.text for line in shaped if line.origin == origin and line.text.strip()]
-            return [_unclassified(said[0] if said else clean(text), origin + 1)]
+    for origin, captured in enumerate(raw):
+        if _WRAPPER_ERROR.match(logshape.terminal_line(captured)):
+            shown = [line.text for line in shaped if line.origin == origin and line.text.strip()]
+            return [_unclassified(shown[0] if shown else clean(captured), origin + 1)]
     return []
 
 

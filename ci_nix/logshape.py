@@ -71,6 +71,7 @@ _ESCAPED = re.compile(r"\\n")
 _QUOTED_FIELD = re.compile(r'\b(?:msg|message|error|err|stderr|output)="((?:[^"\\]|\\.)*)"')
 _ERRORISH = re.compile(r"error:|[Cc]annot build|Reason:|builder for|hash mismatch|timed out|"
                        r"fixed-output derivation|Killed|failed")
+_CODE_BULLET = re.compile(r"^\s*(?:[-*+]|\d+\.)\s+`(?P<code>[^`]+)`\s*$")
 _MESSAGE_KEYS = ("message", "msg", "MESSAGE", "textPayload", "log", "text", "error", "err")
 _NESTED_KEYS = ("jsonPayload", "fields", "payload", "data")
 _MAX_DEPTH = 3
@@ -151,7 +152,9 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[str]:
             return
     shown = terminal_line(line)
     shown = _GLYPHS.sub("", shown, count=1) if _GLYPHS.match(shown) else shown
-    yield _LEVEL.sub("", shown, count=1)
+    shown = _LEVEL.sub("", shown, count=1)
+    bullet = _CODE_BULLET.match(shown)  # "- `error: …`": a line of the log in a markdown list
+    yield bullet["code"] if bullet else shown
 
 
 def _indent(text: str) -> int:

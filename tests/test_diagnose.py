@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ci_nix import diagnose
+from ci_nix.diagnose import Kind
 from ci_nix.models import FailureType, Flake, Repo
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -191,3 +192,36 @@ def test_host_problems_are_the_machines_not_the_flakes() -> None:
     # the words in a trace frame, not in the error itself, do not count
     frame = "… while evaluating 'No space left on device'\nerror: boom"
     assert diagnose.host_problem(frame, "/tmp") is None
+
+
+# #28: a build that needs the network inside the sandbox (a plain runCommand running
+# `skopeo copy docker://…`)
+_SKOPEO = (DATA / "sources" / "nix-2.26-skopeo-no-network.text.log").read_text()
+
+
+def test_a_build_without_network_hints_at_a_fixed_output_derivation_and_pull_image() -> None:
+    [found] = diagnose.parse_log(_SKOPEO.split("\n"))
+    assert found.type is FailureType.BUILD and found.kind is Kind.NO_NETWORK
+    assert found.exit_code == 1
+    assert found.hint is not None
+    assert "fixed-output derivation" in found.hint and "dockerTools.pullImage" in found.hint
+
+
+def test_a_compiler_fetching_at_build_time_gets_the_sandbox_hint_without_pull_image() -> None:
+    text = (DATA / "fresh" / "heldout" / "zmx-69-cannot-build-dns.text.log").read_text()
+    [found] = diagnose.parse_log(text.split("\n"))
+    assert found.kind is Kind.NO_NETWORK and found.hint is not None
+    assert "outputHash" in found.hint and "pullImage" not in found.hint
+
+
+def test_a_refused_connection_of_a_test_server_is_no_network_failure() -> None:
+    log = _SKOPEO.replace("dial tcp: lookup registry-1.docker.io on [::1]:53: read udp "
+                          "[::1]:40135->[::1]:53: read: ", "dial tcp 127.0.0.1:5000: ")
+    [found] = diagnose.parse_log(log.split("\n"))
+    assert found.kind is Kind.BUILDER and found.hint is None
+
+
+def test_a_fetcher_that_cannot_resolve_its_host_stays_a_download_failure() -> None:
+    text = (DATA / "fresh" / "dev" / "autofirma-743-dns-mirror.text.log").read_text()
+    [found] = diagnose.parse_log(text.split("\n"))
+    assert found.type is FailureType.OTHER and found.kind is Kind.DOWNLOAD
