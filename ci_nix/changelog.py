@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ci_nix import source
 from ci_nix.lockfile import Lock, Node
+from ci_nix.report.untrusted import md_code, md_text
 from ci_nix.source import Repository, Source
 
 MAX_COMMITS = 10  # commit subjects listed per input; the rest is "and N more"
@@ -297,21 +298,14 @@ def changelog(flake_id: str, before: Lock | None, after: Lock, hosts: Mapping[st
 
 # --- markdown ----------------------------------------------------------------------------------
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _html(text: str) -> str:
-    return _cell(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
-
-
 def _changes_cell(change: InputChange) -> str:
     parts = []
     link = change.compare_url
     if link:
         parts.append(f"[compare]({link})")
     if change.commits:
-        lines = [_html(subject) for subject in change.commits]
+        # upstream's commit subjects: shown as text, their @mentions ping nobody
+        lines = [md_text(subject) for subject in change.commits]
         if change.commit_count > len(change.commits):
             lines.append(f"and {change.commit_count - len(change.commits)} more")
         parts.append("<br>".join(lines))
@@ -324,7 +318,7 @@ def render(logs: tuple[FlakeChangelog, ...]) -> str:
     for log in logs:
         if not log.changes:
             continue
-        out.append(f"### `{log.flake}`\n")
+        out.append(f"### {md_code(log.flake)}\n")
         out.append("| input | source | revision | date | changes |")
         out.append("|---|---|---|---|---|")
         for change in log.changes:
@@ -340,8 +334,8 @@ def render(logs: tuple[FlakeChangelog, ...]) -> str:
                     where = f"{old.where} → {new.where}"
                 revs = f"`{old.short_rev}` → `{new.short_rev}`"
                 dates = f"{old.date} → {new.date}"
-            out.append(f"| `{_cell(change.name)}` | {_cell(where) or '—'} | {_cell(revs)} | "
-                       f"{dates} | {_changes_cell(change)} |")
+            out.append(f"| {md_code(change.name, table=True)} | {md_text(where) or '—'} | "
+                       f"{revs} | {dates} | {_changes_cell(change)} |")
         out.append("")
     notes = [log for log in logs if log.health.notes]
     if notes:

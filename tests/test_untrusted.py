@@ -340,3 +340,21 @@ def test_log_records_naming_hostile_attributes_stay_text(
     err = capsys.readouterr().err
     assert runner(err).executed == []
     assert len(err.splitlines()) == len(HOSTILE) and "\x1b" not in err
+
+
+def test_an_update_body_quotes_upstream_commit_subjects_without_pinging() -> None:
+    from ci_nix import changelog
+
+    subjects = ("Thanks @alice and @org/admins", "![x](https://e.example/x.png)",
+                "</td></tr></table><img src=x>", "a `code` | pipe")
+    old, new = (changelog.InputState(rev=rev * 40, url=f"git+file:///m?rev={rev * 40}")
+                for rev in "12")
+    change = changelog.InputChange(("m",), changelog.ChangeKind.UPDATED, old, new, subjects,
+                                   len(subjects))
+    log = changelog.FlakeChangelog("hosts", (change,), changelog.Health())
+    body = changelog.render((log,))
+    page = rendered(body)
+    assert "img" not in page.tags and "a" not in page.tags
+    assert page.tags.count("td") == 5 and "@alice" not in page.text
+    for subject in subjects:
+        assert shown(subject) in page.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ci_nix import changelog
 from ci_nix.models import Status
 from ci_nix.report import changes as changes_report
+from ci_nix.report.untrusted import md_code, md_text
 from ci_nix.update.locks import LockUpdate
 from ci_nix.verify import Verification
 
@@ -27,10 +28,6 @@ def body_for(result: LockUpdate, verification: Verification | None = None) -> st
             "again and closed when there is nothing left to update.\n")
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
-
-
 def render_verification(verification: Verification) -> str:
     """The body's section on what `--verify` built, and the inputs it held back."""
     cases = verification.cases
@@ -43,20 +40,21 @@ def render_verification(verification: Verification) -> str:
         out += ["| attribute | result |", "|---|---|"]
         for case in cases:
             if case.status is Status.FAILED and case.failure is not None:
-                result = f"failed ({case.failure.type}): {_one_line(case.failure.message)}"
+                result = f"failed ({case.failure.type}): {md_text(case.failure.message)}"
             elif case.status is Status.SKIPPED:
-                result = f"skipped: {_one_line(case.skip_reason or '')}"
+                result = f"skipped: {md_text(case.skip_reason or '')}"
             else:
                 result = str(case.status)
-            out.append(f"| `{case.flake}#{case.name}` | {result} |")
+            out.append(f"| {md_code(f'{case.flake}#{case.name}', table=True)} | {result} |")
         out.append("")
     if verification.held_back:
         out.append("**Held back**: these inputs are not updated here, because their update "
                    "breaks attributes that pass on the current lock:\n")
         for held in verification.held_back:
             failure = held.case.failure
-            why = f"{failure.type}: {_one_line(failure.message)}" if failure else "failed"
-            out.append(f"- `{held.input}` breaks `{held.case.flake}#{held.case.name}` ({why})")
+            why = f"{failure.type}: {md_text(failure.message)}" if failure else "failed"
+            out.append(f"- {md_code(held.input)} breaks "
+                       f"{md_code(f'{held.case.flake}#{held.case.name}')} ({why})")
         out.append("")
     if verification.comparison is not None:
         out.append(changes_report.markdown(verification.comparison, heading="###"))
