@@ -38,7 +38,7 @@ from ci_nix.update import repo as update_repo
 from ci_nix.update.credentials import credential_env
 from ci_nix.update.locks import flake_dirs
 from ci_nix.update.models import Outcome, UpdateTarget
-from ci_nix.verify import Verification
+from ci_nix.update.verify import Verification
 
 log = logging.getLogger(__name__)
 
@@ -187,10 +187,21 @@ def upstreams_of(repo: BotRepo, checkout: Path, repos: tuple[BotRepo, ...], git:
     return upstream
 
 
+def repo_config(checkout: Path) -> config.Config:
+    """The repo's own ci-nix.yaml as cloned (its default or `base:` branch, not a pull request):
+    the systems, outputs, `eval:` limits and nix-options `--verify` builds with, as `run` would."""
+    file = checkout / config.CONFIG_NAME
+    return config.load(file) if file.is_file() else config.Config()
+
+
 def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
         environ: Mapping[str, str] = os.environ,
-        sleep: Callable[[float], None] = proc.sleep) -> list[RepoResult]:
-    """Clone, update and open/update MRs for every repo in bots.yaml; errors stay per repo."""
+        sleep: Callable[[float], None] = proc.sleep,
+        nix_options: tuple[tuple[str, str], ...] = ()) -> list[RepoResult]:
+    """Clone, update and open/update MRs for every repo in bots.yaml; errors stay per repo.
+
+    nix_options: the command line's, which `nix` has already; they win over a repo's
+    nix-options as they do in `run`."""
     repos = load(file)
     results: dict[str, RepoResult] = {}
     # ignore_cleanup_errors: a Nix that runs in its own mount namespace (a chroot store) can
@@ -221,11 +232,14 @@ def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
             log.info("updating %s", repo.name)
             try:
                 forge, token = (None, None) if dry_run else connect(repo.forge, environ, sleep)
+                settings = repo_config(checkouts[repo.name])
                 target = UpdateTarget(
                     name=repo.name, checkout=checkouts[repo.name], remote="origin",
                     remote_url=repo.clone, update=repo.update, inputs=repo.inputs,
-                    base=repo.base, hosts=hosts, repo_urls=web, verify=repo.update.verify)
-                outcomes = update_repo.run(target, nix, git, forge, token, dry_run)
+                    base=repo.base, hosts=hosts, repo_urls=web, verify=repo.update.verify,
+                    config=settings)
+                repo_nix = nix.with_options((*settings.nix_options, *nix_options))
+                outcomes = update_repo.run(target, repo_nix, git, forge, token, dry_run)
                 results[repo.name] = RepoResult(repo.name, tuple(outcomes))
             except CiNixError as err:
                 log.error("%s: %s", repo.name, err)

@@ -106,12 +106,16 @@ class ForgeConfig:
     timeout: float = setting(SECONDS, DEFAULT_TIMEOUT)
 
 
+DEFAULT_EVAL_MEMORY_MIB = 4096  # eval.memory / --eval-memory when neither is given
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """`eval:` the pool of Nix evaluation workers (--workers, --eval-memory, --eval-timeout)."""
 
     workers: int | None = setting(COUNT)  # None: one per CPU
-    memory: int = setting(COUNT, 4096)  # MiB a worker may grow to before it is replaced
+    # MiB a worker may grow to before it is replaced
+    memory: int = setting(COUNT, DEFAULT_EVAL_MEMORY_MIB)
     timeout: float = setting(SECONDS, 0)  # seconds per attribute; 0: no limit
 
 

@@ -113,15 +113,12 @@ def base_targets(workspace: Workspace, targets: Sequence[Target],
 
 def evaluate_base(nix: Nix, git: Git, workspace: Workspace, base: Base,
                   head: Sequence[FlakeEval], selection: evaluate_mod.Selection,
-                  workers: int | None = None, *,
-                  memory_mib: int = evaluate_mod.DEFAULT_MEMORY_MIB,
-                  timeout: float = 0) -> list[FlakeEval]:
+                  limits: evaluate_mod.Limits) -> list[FlakeEval]:
     """The head's flakes evaluated at the base, with the same selection and worker limits."""
     with worktrees(git, base) as trees:
         targets = base_targets(workspace, [e.target for e in head], trees)
         log.info("evaluating %s at the base %s", count(len(targets), "flake"), base.sha[:12])
-        return evaluate_mod.evaluate(nix, targets, selection, workers, memory_mib=memory_mib,
-                                     timeout=timeout)
+        return evaluate_mod.evaluate(nix, targets, selection, limits)
 
 
 def with_packages(nix: Nix, comparison: Comparison) -> Comparison:

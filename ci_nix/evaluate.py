@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ci_nix import diagnose, lockfile
-from ci_nix.errors import Cancelled, ToolError
+from ci_nix.config import DEFAULT_EVAL_MEMORY_MIB, EvalConfig
+from ci_nix.errors import Cancelled, ConfigError, ToolError
 from ci_nix.models import (
     FLAKE_CASE,
     Case,
@@ -53,7 +54,6 @@ from ci_nix.words import count
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MEMORY_MIB = 4096
 _TICK = 0.1  # seconds between checks of the workers' memory and time
 _STDERR_LINES = 2000  # Nix's own lines kept per worker, for the error of the task it dies on
 _MIB = 1024 * 1024
@@ -90,11 +90,34 @@ def default_workers() -> int:
 
 @dataclass(frozen=True)
 class Limits:
-    """The pool's settings (--workers, --eval-memory, --eval-timeout)."""
+    """The pool's settings (--workers, --eval-memory, --eval-timeout): carried whole from the
+    command line and ci-nix.yaml to the pool, the same for every command that evaluates."""
 
     workers: int | None = None  # None: one per CPU
-    memory_mib: int = DEFAULT_MEMORY_MIB
+    memory_mib: int = DEFAULT_EVAL_MEMORY_MIB
     timeout: float = 0  # seconds per attribute; 0: none
+
+
+@dataclass(frozen=True)
+class EvalFlags:
+    """--workers, --eval-memory and --eval-timeout as given; None where not given."""
+
+    workers: int | None = None
+    memory_mib: int | None = None
+    timeout: float | None = None
+
+    def limits(self, config: EvalConfig) -> Limits:
+        """The pool's settings: these flags over 'eval:' in ci-nix.yaml (over its defaults)."""
+        workers = self.workers if self.workers is not None else config.workers
+        memory = self.memory_mib if self.memory_mib is not None else config.memory
+        timeout = self.timeout if self.timeout is not None else config.timeout
+        if workers is not None and workers < 1:
+            raise ConfigError(f"--workers {workers}: give at least 1")
+        if memory < 1:
+            raise ConfigError(f"--eval-memory {memory}: give the MiB a worker may use, at least 1")
+        if not 0 <= timeout < float("inf"):
+            raise ConfigError(f"--eval-timeout {timeout:g}: give seconds, or 0 for no limit")
+        return Limits(workers, memory, timeout)
 
 
 @dataclass(frozen=True)
@@ -147,24 +170,23 @@ OnAttr = Callable[[Target, int, int], None]
 
 
 def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
-             workers: int | None = None, sources: SourcesOf | None = None,
+             limits: Limits = Limits(), sources: SourcesOf | None = None,
              on_flake: Callable[[FlakeEval], None] | None = None,
              on_start: Callable[[Target], None] | None = None, *,
-             memory_mib: int = DEFAULT_MEMORY_MIB, timeout: float = 0,
              backend: Backend | None = None, on_attr: OnAttr | None = None) -> list[FlakeEval]:
-    """Evaluate all targets with a pool of `workers` Nix processes (default: one per CPU);
-    one FlakeEval per target, in the order given.
+    """Evaluate all targets with a pool of `limits.workers` Nix processes (default: one per
+    CPU); one FlakeEval per target, in the order given.
 
     sources: where each target's store trees come from, asked only for an error that points
     into one; it places positions in the right workspace repo. on_start/on_flake: hear of each
-    flake as its evaluation starts and ends (progress). memory_mib: a worker past it is
+    flake as its evaluation starts and ends (progress). limits.memory_mib: a worker past it is
     replaced before its next attribute, and an attribute that alone takes a fresh worker past
-    it fails as out of memory. timeout: seconds one attribute may take (0: no limit); past it
-    the attribute fails as `timeout`. on_attr: hears a flake's (target, done, total) attribute
-    counts when its listing ends and as each attribute's result comes back (progress).
+    it fails as out of memory. limits.timeout: seconds one attribute may take (0: no limit);
+    past it the attribute fails as `timeout`. on_attr: hears a flake's (target, done, total)
+    attribute counts when its listing ends and as each attribute's result comes back (progress).
     """
-    pool = _Pool(backend or NixBackend(nix), selection, workers or default_workers(),
-                 memory_mib * _MIB, timeout, sources, on_flake, on_start)
+    pool = _Pool(backend or NixBackend(nix), selection, limits.workers or default_workers(),
+                 limits.memory_mib * _MIB, limits.timeout, sources, on_flake, on_start)
     pool.on_attr = on_attr
     return pool.run(targets)
 

@@ -32,8 +32,8 @@ from ci_nix import workspace as workspace_mod
 from ci_nix.cache import push as push_mod
 from ci_nix.cache.backends import open_cache
 from ci_nix.cache.skip import skip_cached
-from ci_nix.config import EvalConfig
-from ci_nix.errors import Cancelled, CiNixError, ConfigError, SelectionError, internal_error
+from ci_nix.errors import Cancelled, CiNixError, SelectionError, internal_error
+from ci_nix.evaluate import EvalFlags
 from ci_nix.mask import mask
 from ci_nix.models import (
     FLAKE_CASE,
@@ -45,6 +45,7 @@ from ci_nix.models import (
     Override,
     RunReport,
     Status,
+    Target,
     attr_display,
     parse_attr,
     split_flake_attr,
@@ -75,9 +76,7 @@ class Options:
     push: bool | None = None
     junit: Path | None = None
     json: Path | None = None
-    workers: int | None = None  # evaluation: --workers, --eval-memory, --eval-timeout
-    eval_memory: int | None = None
-    eval_timeout: float | None = None
+    eval: EvalFlags = EvalFlags()  # --workers, --eval-memory, --eval-timeout
     nix_options: tuple[tuple[str, str], ...] = ()  # --option/--builders/--store
     eval_store: str | None = None
     skip_unchanged: bool = False  # run: attributes whose drvPath is the base's are not built
@@ -253,22 +252,31 @@ def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation,
     progress.pending += planned.local
     if cancelled():
         return
-    log.info("building %s", count(len(progress.pending), "attribute"))
     nix = planned.nix  # with the workspace's and the command line's Nix options
-    monitor = live.BuildMonitor(progress.pending, live.Display.for_stream(sys.stderr, environ),
-                                print_logs=options.print_build_logs)
-    with monitor.running():
-        outcome = build_mod.build(nix, progress.pending, cancelled=cancelled,
-                                  on_event=monitor.event)
-    monitor.finish(outcome.cases)
+    built = build_jobs(nix, progress.pending, environ, print_logs=options.print_build_logs,
+                       cancelled=cancelled)
     progress.pending = []
-    progress.cases += monitor.timed(outcome.cases)
+    progress.cases += built
     if cancelled():
         return
     pushed = push_mod.push(planned.workspace.config.cache, options.push, planned.local,
-                            outcome.cases, nix, environ)
+                           built, nix, environ)
     progress.cases += pushed.cases
     progress.notes += pushed.notes
+
+
+def build_jobs(nix: Nix, jobs: Sequence[Job], environ: Mapping[str, str] = os.environ, *,
+               print_logs: bool = False, cancelled: Callable[[], bool] = lambda: False
+               ) -> list[Case]:
+    """The build stage, as `run` and `update --verify` do it: one `nix build` of the jobs, with
+    live progress; one case per job, timed."""
+    log.info("building %s", count(len(jobs), "attribute"))
+    monitor = live.BuildMonitor(list(jobs), live.Display.for_stream(sys.stderr, environ),
+                                print_logs=print_logs)
+    with monitor.running():
+        outcome = build_mod.build(nix, jobs, cancelled=cancelled, on_event=monitor.event)
+    monitor.finish(outcome.cases)
+    return monitor.timed(outcome.cases)
 
 
 def _skip_unchanged(planned: Plan, options: Options, environ: Mapping[str, str],
@@ -339,22 +347,8 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
                        for flake, why in detection.unaffected]
 
     systems = options.systems or ws.config.systems or (nix.current_system,)
-    selection = _selection(ws, tuple(systems), only)
-    log.info("evaluating %s for %s", count(len(targets), "flake"), ", ".join(systems))
-    # an evaluation error's position belongs to the repo its store tree came from
-    origins = origins_mod.Origins(nix, detect_mod.workspace_flake_of(ws, git))
-    monitor = live.EvalMonitor(len(targets), live.Display.for_stream(sys.stderr, environ))
-    limits = eval_limits(options, ws.config.eval)
-    monitor.workers = limits.workers or evaluate_mod.default_workers()
-    with monitor.running():
-        evals = evaluate_mod.evaluate(nix, targets, selection, limits.workers,
-                                      sources=origins.of, on_flake=monitor.flake_done,
-                                      on_start=monitor.flake_started,
-                                      on_attr=monitor.attr_progress,
-                                      memory_mib=limits.memory_mib, timeout=limits.timeout)
-    # tests and benchmarks read this line: "evaluated N flakes with M Nix evaluations"
-    log.info("evaluated %s with %s", count(len(evals), "flake"),
-             count(evaluate_mod.count_evaluations(evals), "Nix evaluation"))
+    evals = evaluate_targets(ws, nix, git, targets, tuple(systems), only,
+                             options.eval.limits(ws.config.eval), environ)
     if only is not None:
         found = {(e.target.flake.id, name) for e in evals
                  for name in [j.name for j in e.jobs] + [c.name for c in e.cases]}
@@ -367,17 +361,8 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     evals = check_planned(evals, expected)
     for flake_eval in evals:
         progress.cases += flake_eval.cases
-    builder_systems = machines.systems(nix.builders)
-    if builder_systems:
-        log.info("remote builders: %s", "; ".join(
-            f"{m.uri} ({','.join(m.systems)})" for m in nix.builders if m.enabled))
-    planned = Plan(workspace=ws, nix=nix, suites=tuple(dict.fromkeys(progress.suites)),
-                   systems=tuple(systems), current_system=nix.current_system,
-                   buildable=nix.buildable,
-                   remote_systems=nix.buildable - nix.platforms - {nix.current_system},
-                   evals=tuple(evals),
-                   jobs=tuple(job for e in evals for job in e.jobs), cases=tuple(progress.cases),
-                   checkouts=tuple(states.values()), locked=locked)
+    planned = replace(plan_of(ws, nix, tuple(systems), evals, progress.suites, progress.cases),
+                      checkouts=tuple(states.values()), locked=locked)
     if detection.pruned:
         planned = _confirm_pruned(planned, {t.flake.id for t in detection.pruned}, options,
                                   environ, progress)
@@ -387,18 +372,39 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     return planned
 
 
-def eval_limits(options: Options, config: EvalConfig) -> evaluate_mod.Limits:
-    """The evaluation pool's settings: flags over 'eval:' in ci-nix.yaml over defaults."""
-    workers = options.workers if options.workers is not None else config.workers
-    memory = options.eval_memory if options.eval_memory is not None else config.memory
-    timeout = options.eval_timeout if options.eval_timeout is not None else config.timeout
-    if workers is not None and workers < 1:
-        raise ConfigError(f"--workers {workers}: give at least 1")
-    if memory < 1:
-        raise ConfigError(f"--eval-memory {memory}: give the MiB a worker may use, at least 1")
-    if not 0 <= timeout < float("inf"):
-        raise ConfigError(f"--eval-timeout {timeout:g}: give seconds, or 0 for no limit")
-    return evaluate_mod.Limits(workers, memory, timeout)
+def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
+                     targets: Sequence[Target], systems: tuple[str, ...],
+                     only: frozenset[tuple[str, str]] | None, limits: evaluate_mod.Limits,
+                     environ: Mapping[str, str] = os.environ) -> list[FlakeEval]:
+    """The evaluation stage, as `run`, `matrix`, `diff` and `update --verify` do it: the
+    workspace config's selection and the given limits, with live progress."""
+    log.info("evaluating %s for %s", count(len(targets), "flake"), ", ".join(systems))
+    # an evaluation error's position belongs to the repo its store tree came from
+    origins = origins_mod.Origins(nix, detect_mod.workspace_flake_of(ws, git))
+    monitor = live.EvalMonitor(len(targets), live.Display.for_stream(sys.stderr, environ))
+    monitor.workers = limits.workers or evaluate_mod.default_workers()
+    with monitor.running():
+        evals = evaluate_mod.evaluate(nix, targets, _selection(ws, systems, only), limits,
+                                      sources=origins.of, on_flake=monitor.flake_done,
+                                      on_start=monitor.flake_started,
+                                      on_attr=monitor.attr_progress)
+    # tests and benchmarks read this line: "evaluated N flakes with M Nix evaluations"
+    log.info("evaluated %s with %s", count(len(evals), "flake"),
+             count(evaluate_mod.count_evaluations(evals), "Nix evaluation"))
+    return evals
+
+
+def plan_of(ws: workspace_mod.Workspace, nix: Nix, systems: tuple[str, ...],
+            evals: Sequence[FlakeEval], suites: Sequence[str], cases: Sequence[Case]) -> Plan:
+    """The evaluated jobs as a Plan: what this machine (and its remote builders) can build."""
+    if machines.systems(nix.builders):
+        log.info("remote builders: %s", "; ".join(
+            f"{m.uri} ({','.join(m.systems)})" for m in nix.builders if m.enabled))
+    return Plan(workspace=ws, nix=nix, suites=tuple(dict.fromkeys(suites)), systems=systems,
+                current_system=nix.current_system, buildable=nix.buildable,
+                remote_systems=nix.buildable - nix.platforms - {nix.current_system},
+                evals=tuple(evals), jobs=tuple(job for e in evals for job in e.jobs),
+                cases=tuple(cases))
 
 
 def _selection(ws: workspace_mod.Workspace, systems: tuple[str, ...],
@@ -443,10 +449,8 @@ def _evaluate_base(planned: Plan, evals: Sequence[FlakeEval], options: Options,
     todo = [e for e in evals if e.target.flake.id not in {d.target.flake.id for d in done}]
     selection = _selection(ws, planned.systems,
                            parse_only(options.only, {flake.id for flake in ws.flakes}))
-    limits = eval_limits(options, ws.config.eval)
-    fresh = diff_mod.evaluate_base(planned.nix, git, ws, base, todo, selection, limits.workers,
-                                   memory_mib=limits.memory_mib,
-                                   timeout=limits.timeout) if todo else []
+    fresh = diff_mod.evaluate_base(planned.nix, git, ws, base, todo, selection,
+                                   options.eval.limits(ws.config.eval)) if todo else []
     return base, [*done, *fresh]
 
 

@@ -17,7 +17,7 @@ from conftest import Cli, flake_repo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ci_nix import evaluate
+from ci_nix import config, evaluate
 from ci_nix.models import FLAKE_CASE, FlakeEval, Target
 from ci_nix.tools import proc
 from ci_nix.tools.git import Git
@@ -124,11 +124,11 @@ def test_timeout_command_leaves_no_nix_behind(tmp_path: Path, nix_bin: str) -> N
 
 
 def _evaluate(repo: Path, workers: int | None = None, *,
-              memory_mib: int = evaluate.DEFAULT_MEMORY_MIB, timeout: float = 0) -> FlakeEval:
+              memory_mib: int = config.DEFAULT_EVAL_MEMORY_MIB, timeout: float = 0) -> FlakeEval:
     ws = load(repo, Git.from_env())
     selection = evaluate.Selection(systems=(X86,), outputs=ws.config.outputs)
-    [result] = evaluate.evaluate(Nix.from_env(), [Target(ws.flakes[0])], selection, workers,
-                                 memory_mib=memory_mib, timeout=timeout)
+    limits = evaluate.Limits(workers, memory_mib, timeout)
+    [result] = evaluate.evaluate(Nix.from_env(), [Target(ws.flakes[0])], selection, limits)
     return result
 
 
@@ -251,7 +251,8 @@ def test_hosts_read_from_fresh_outputs_have_nix_own_drv_paths(tmp_path: Path,
                     "commit", "-qam", "self"], check=True)
     ws = load(fleet.root, Git.from_env())
     selection = evaluate.Selection(systems=(X86,), outputs=ws.config.outputs)
-    [result] = evaluate.evaluate(Nix.from_env(), [Target(ws.flakes[0])], selection, workers=2)
+    [result] = evaluate.evaluate(Nix.from_env(), [Target(ws.flakes[0])], selection,
+                                 evaluate.Limits(workers=2))
     assert [c.name for c in result.cases] == ["nixosConfigurations.h01"]  # the missing one
     nix = Nix.from_env()
     for job in result.jobs:
@@ -303,17 +304,15 @@ def test_bad_pool_flags_are_one_line_errors_with_the_report_written(
 
 
 def test_eval_keys_in_ci_nix_yaml(tmp_path: Path) -> None:
-    from ci_nix import config
     from ci_nix.errors import ConfigError
-    from ci_nix.pipeline import Options, eval_limits
 
     file = tmp_path / "ci-nix.yaml"
     file.write_text("eval:\n  workers: 3\n  memory: 600\n  timeout: 2.5\n")
     loaded = config.load(file).eval
     assert (loaded.workers, loaded.memory, loaded.timeout) == (3, 600, 2.5)
     # flags win over the file, the file over the defaults
-    assert eval_limits(Options(eval_memory=900), loaded) == evaluate.Limits(3, 900, 2.5)
-    assert eval_limits(Options(), config.EvalConfig()) == evaluate.Limits(None, 4096, 0)
+    assert evaluate.EvalFlags(memory_mib=900).limits(loaded) == evaluate.Limits(3, 900, 2.5)
+    assert evaluate.EvalFlags().limits(config.EvalConfig()) == evaluate.Limits(None, 4096, 0)
     for text, says in (("eval:\n  memory: -1\n", "2: 'eval.memory' must be a whole number"),
                        ("eval:\n  timeout: .inf\n", "2: 'eval.timeout' must be a number"),
                        ("eval:\n  workers: true\n", "2: 'eval.workers' must be a whole"),

@@ -65,7 +65,7 @@ def test_the_count_rises_with_each_attribute_to_n_of_n(tmp_path: Path, nix_bin: 
     selection = evaluate.Selection(systems=(X86,), outputs=ws.config.outputs)
     with monitor.running(tick=0.05):
         [result] = evaluate.evaluate(Nix.from_env(), [Target(ws.flakes[0])], selection,
-                                     workers=1, on_flake=monitor.flake_done,
+                                     evaluate.Limits(workers=1), on_flake=monitor.flake_done,
                                      on_start=monitor.flake_started, on_attr=on_attr)
     assert len(result.jobs) == N and not result.cases
 

@@ -71,7 +71,7 @@ def test_clean_flake_costs_one_evaluation(tmp_path: Path, nix_bin: str) -> None:
     ws = load(gen.root, Git.from_env())
     selection = evaluate.Selection(systems=(X86,), outputs=ws.config.outputs)
     results = evaluate.evaluate(Nix.from_env(), [Target(f) for f in ws.flakes], selection,
-                                workers=2)
+                                evaluate.Limits(workers=2))
     assert [r.target.flake.id for r in results] == ["f00", "f01", "f02"]  # order kept
     # each attribute evaluated once; an idle worker may take over the tail of a busy one
     assert [r.attr_evaluations for r in results] == [6, 6, 6]

@@ -7,6 +7,8 @@ import textwrap
 from pathlib import Path
 from typing import TypeAlias, TypedDict
 
+from ci_nix.config import DEFAULT_EVAL_MEMORY_MIB
+from ci_nix.evaluate import EvalFlags
 from ci_nix.inputs import parse_pins
 
 EXIT_CODES = """exit codes:
@@ -111,7 +113,7 @@ def add_eval_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--eval-memory", type=int, metavar="MIB",
                        help="a worker grown past MIB MiB is replaced before its next attribute; "
                        "an attribute that alone needs more fails (default: 'eval.memory', "
-                       "else 4096)")
+                       f"else {DEFAULT_EVAL_MEMORY_MIB})")
     group.add_argument("--eval-timeout", type=float, metavar="SECONDS",
                        help="seconds one attribute may take to evaluate; past it, it fails as "
                        "`timeout` (default: 'eval.timeout', else 0 = no limit)")
@@ -136,13 +138,6 @@ def selection_options(args: argparse.Namespace) -> SelectionFlags:
             "locked": args.locked, "pins": parse_pins(args.pins)}
 
 
-class EvalFlags(TypedDict):
-    workers: int | None
-    eval_memory: int | None
-    eval_timeout: float | None
-
-
-def eval_options(args: argparse.Namespace) -> EvalFlags:
-    """The evaluation flags as pipeline.Options fields."""
-    return {"workers": args.workers, "eval_memory": args.eval_memory,
-            "eval_timeout": args.eval_timeout}
+def eval_flags(args: argparse.Namespace) -> EvalFlags:
+    """The evaluation flags, as given (over 'eval:' in ci-nix.yaml)."""
+    return EvalFlags(args.workers, args.eval_memory, args.eval_timeout)

@@ -19,7 +19,7 @@ from ci_nix.commands.common import (
     add_eval_options,
     add_nix_options,
     add_selection,
-    eval_options,
+    eval_flags,
     nix_options,
     selection_options,
     subparser,
@@ -56,7 +56,7 @@ def register(commands: Subcommands) -> None:
 def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> int:
     options = pipeline.Options(
         **selection_options(args), json=args.json,
-        **eval_options(args), nix_options=nix_options(args), eval_store=args.eval_store,
+        eval=eval_flags(args), nix_options=nix_options(args), eval_store=args.eval_store,
         comment=args.comment)
     if args.json is not None:
         try:

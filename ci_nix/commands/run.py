@@ -13,7 +13,7 @@ from ci_nix.commands.common import (
     add_eval_options,
     add_nix_options,
     add_selection,
-    eval_options,
+    eval_flags,
     nix_options,
     selection_options,
     subparser,
@@ -58,7 +58,7 @@ def register(commands: Subcommands) -> None:
 def handle(args: argparse.Namespace) -> int:
     options = pipeline.Options(
         **selection_options(args), push=args.push, junit=args.junit,
-        json=args.json, **eval_options(args), nix_options=nix_options(args),
+        json=args.json, eval=eval_flags(args), nix_options=nix_options(args),
         eval_store=args.eval_store, skip_unchanged=args.skip_unchanged,
         comment=args.comment, print_build_logs=args.print_build_logs,
         expect=tuple(args.expect_drv))

@@ -7,7 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
-from ci_nix import bots, detect, pipeline, verify, workspace
+from ci_nix import bots, detect, pipeline, workspace
 from ci_nix.commands.common import (
     INTERRUPTED,
     TOOL_ERROR,
@@ -26,6 +26,7 @@ from ci_nix.tools.git import Git
 from ci_nix.tools.nix import Nix
 from ci_nix.update import repo as update_repo
 from ci_nix.update.models import Outcome, UpdateTarget
+from ci_nix.update.verify import Dependent
 from ci_nix.words import count
 
 
@@ -102,7 +103,8 @@ def _write_junit(path: Path, results: list[bots.RepoResult]) -> None:
 def _bots(args: argparse.Namespace, nix: Nix, git: Git) -> list[bots.RepoResult]:
     if args.inputs:
         raise ConfigError("--input does not apply to a bots.yaml run; set 'inputs:' per repo")
-    results = bots.run(args.config, nix, git, dry_run=args.dry_run)
+    results = bots.run(args.config, nix, git, dry_run=args.dry_run,
+                       nix_options=nix_options(args))
     for result in results:
         if result.error is not None:
             print(f"{result.repo}: error: {result.error}")
@@ -147,9 +149,9 @@ def _single(args: argparse.Namespace, nix: Nix, git: Git, what: list[str]) -> bo
     return bots.RepoResult(repo.name, tuple(outcomes))
 
 
-def _dependents(ws: workspace.Workspace, repo: Repo, git: Git) -> tuple[verify.Dependent, ...]:
+def _dependents(ws: workspace.Workspace, repo: Repo, git: Git) -> tuple[Dependent, ...]:
     """Flakes of the workspace's other repos that lock one of this repo's flakes."""
-    return tuple(verify.Dependent(edge.dependent, edge.input_name, edge.dependency.subdir)
+    return tuple(Dependent(edge.dependent, edge.input_name, edge.dependency.subdir)
                  for edge in detect.lock_edges(ws, git)
                  if edge.dependency.repo == repo and edge.dependent.repo != repo)
 

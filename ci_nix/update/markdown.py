@@ -7,7 +7,7 @@ from ci_nix.models import Status
 from ci_nix.report import changes as changes_report
 from ci_nix.report.untrusted import md_code, md_text
 from ci_nix.update.locks import LockUpdate
-from ci_nix.verify import Verification
+from ci_nix.update.verify import Verification
 
 MARKER = "<!-- ci-nix update -->"
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ci_nix.config import Config, UpdateConfig
-from ci_nix.verify import Dependent, Verification
+from ci_nix.update.verify import Dependent, Verification
 
 
 class Operation(enum.StrEnum):

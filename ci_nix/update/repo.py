@@ -22,7 +22,7 @@ from ci_nix.update.locks import (
 from ci_nix.update.markdown import body_for, title_for
 from ci_nix.update.models import Operation, Outcome, UpdateTarget
 from ci_nix.update.publish import publish
-from ci_nix.verify import Verification, Verifier, verify
+from ci_nix.update.verify import Verification, Verifier, verify
 
 log = logging.getLogger(__name__)
 

@@ -1,28 +1,30 @@
 """`update --verify`: build what an input update touches, and hold back the inputs that break it.
 
 The locks are updated in the update's private worktree. The flakes whose lock moved, and the
-flakes of that checkout that lock them, are evaluated and built with the new locks (the `run`
-stages: evaluate, then one `nix build`). An attribute that fails with the update is built again
-on the current locks; if it passes there, the update broke it, and the inputs responsible are
-found by updating them alone (bisecting when there are many) and held back.
+flakes of that checkout that lock them, are evaluated and built with the new locks by `run`'s
+own stages (pipeline.evaluate_targets, plan_of, build_jobs), with the repo's ci-nix.yaml: its
+systems, outputs, include/exclude, `eval:` limits and nix-options. An attribute that fails
+with the update is built again on the current locks; if it passes there, the update broke it,
+and the inputs responsible are found by updating them alone (bisecting when there are many)
+and held back.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ci_nix import build as build_mod
 from ci_nix import changes as changes_mod
 from ci_nix import detect as detect_mod
 from ci_nix import diff as diff_mod
-from ci_nix import evaluate as evaluate_mod
-from ci_nix import lockfile
+from ci_nix import lockfile, pipeline
 from ci_nix.changes import Comparison
 from ci_nix.config import Config
 from ci_nix.errors import CiNixError
+from ci_nix.evaluate import EvalFlags
 from ci_nix.models import Case, Flake, FlakeEval, Override, Repo, Status, Target
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import Nix
@@ -77,8 +79,11 @@ class Verifier:
     """Builds flakes of one checkout (the private worktree) with whatever locks it holds."""
 
     def __init__(self, nix: Nix, git: Git, name: str, work: Path, config: Config, head: str,
-                 dependents: Sequence[Dependent] = (), workers: int | None = None) -> None:
-        self.nix, self.git, self.config, self.workers = nix, git, config, workers
+                 dependents: Sequence[Dependent] = (),
+                 environ: Mapping[str, str] = os.environ) -> None:
+        self.nix, self.git, self.config, self.environ = nix, git, config, environ
+        self.limits = EvalFlags().limits(config.eval)  # the repo's `eval:`, as `run` reads it
+        self.systems = tuple(config.systems or (nix.current_system,))
         self.head, self.dependents = head, tuple(dependents)
         self.last_evals: list[FlakeEval] = []  # of the last build()
         repo = Repo(name=name, path=work, shallow=git.is_shallow(work))
@@ -138,29 +143,24 @@ class Verifier:
 
     def evaluate(self, flakes: Sequence[Target],
                  only: frozenset[tuple[str, str]] | None = None) -> list[FlakeEval]:
-        systems = self.config.systems or (self.nix.current_system,)
-        selection = evaluate_mod.Selection(systems=tuple(systems), outputs=self.config.outputs,
-                                           include=self.config.include,
-                                           exclude=self.config.exclude, only=only)
+        """`run`'s evaluation stage on these flakes, with the repo's config and limits."""
         targets = [self._overrides(target) for target in flakes
                    if only is None or any(target.flake.id == wanted for wanted, _ in only)]
-        return evaluate_mod.evaluate(self.nix, targets, selection, self.workers)
+        return pipeline.evaluate_targets(self.workspace, self.nix, self.git, targets,
+                                         self.systems, only, self.limits, self.environ)
 
     def build(self, flakes: Sequence[Target],
               only: frozenset[tuple[str, str]] | None = None) -> list[Case]:
-        """Evaluate and build; one case per attribute (foreign systems skipped)."""
+        """Evaluate and build as `run` does; one case per attribute (foreign systems skipped)."""
         evals = self.evaluate(flakes, only)
         self.last_evals = evals
-        cases = [case for flake_eval in evals for case in flake_eval.cases]
-        buildable = self.nix.buildable  # incl. remote builders' systems
-        jobs = [job for flake_eval in evals for job in flake_eval.jobs]
-        local = [job for job in jobs if job.system in buildable]
-        cases += [Case(job.flake, job.name, Status.SKIPPED, system=job.system,
-                       drv_path=job.drv_path, skip_reason=f"unsupported system {job.system}")
-                  for job in jobs if job.system not in buildable]
+        planned = pipeline.plan_of(self.workspace, self.nix, self.systems, evals,
+                                   [e.target.flake.id for e in evals],
+                                   [case for e in evals for case in e.cases])
+        cases = [*planned.cases, *planned.unsupported()]
         if only is not None:
             cases = [case for case in cases if _key(case) in only]
-        return cases + list(build_mod.build(self.nix, local).cases)
+        return cases + pipeline.build_jobs(self.nix, planned.local, self.environ)
 
     def compare(self, flakes: Sequence[Target], head_evals: Sequence[FlakeEval],
                 current: Callable[[], object]) -> Comparison | None:
