@@ -14,10 +14,13 @@ import io
 import json
 import logging
 import re
+import uuid
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import ghrunner
 import pytest
+from conftest import Cli, flake_repo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
@@ -358,3 +361,39 @@ def test_an_update_body_quotes_upstream_commit_subjects_without_pinging() -> Non
     assert page.tags.count("td") == 5 and "@alice" not in page.text
     for subject in subjects:
         assert shown(subject) in page.text
+
+
+HOSTILE_FLAKE = r"""{
+  outputs = { self }: let
+    sh = name: text: derivation { inherit name; system = "x86_64-linux"; builder = "/bin/sh";
+      args = [ "-c" text ]; };
+  in {
+    packages.x86_64-linux."::add-mask::attr" = sh "bad" ''
+      echo '::add-mask::hunter2 @NONCE@'; echo '  ::error file=README.md,line=1::forged'
+      echo '::stop-commands::x'; echo 'text ##[error]mid-line'
+      echo '@org/admins ![i](https://e.example/i.png)'; exit 1'';
+    packages.x86_64-linux."a`b\n\n# h ##[warning]x" = sh "good" ''
+      echo '::warning::w @NONCE@'; echo > $out'';
+  };
+}
+"""
+
+
+@pytest.mark.nix
+def test_a_hostile_build_runs_no_command_in_a_github_job(tmp_path: Path, cli: Cli,
+                                                          nix_bin: str) -> None:
+    repo = flake_repo(tmp_path / "r", HOSTILE_FLAKE.replace("@NONCE@", uuid.uuid4().hex))
+    summary, junit_file = tmp_path / "summary.md", tmp_path / "junit.xml"
+    result = cli("run", "--all", "-L", "--junit", junit_file, repo,
+                 env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
+    assert result.returncode == 1, result.stderr
+    run = runner(result.stderr + result.stdout)
+    # two -L groups, the failure's annotation, its log tail's group: nothing else runs
+    assert run.names() == (["group", "stop-commands", "resume", "endgroup"] * 2 + ["error"]
+                           + ["group", "stop-commands", "resume", "endgroup"])
+    (error,) = [c for c in run.executed if c.name == "error"]
+    assert error.properties == {"title": 'build: r#packages.x86_64-linux."::add-mask::attr"'}
+    assert "> ::add-mask::hunter2" in result.stderr  # shown, not run
+    ET.parse(junit_file)
+    page = rendered(summary.read_text())
+    assert "img" not in page.tags and "a" not in page.tags and "h1" not in page.tags

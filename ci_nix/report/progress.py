@@ -256,7 +256,8 @@ class BuildMonitor:
     def _open_group(self, drv: str, label: str) -> None:
         self._group = drv
         if self.display.ci == "github":
-            self.display.command(untrusted.github_command("group", f"{label}: builder output"))
+            self.display.command(untrusted.github_command(
+                "group", untrusted.name(f"{label}: builder output")))
             # and nothing a builder prints runs, whatever escaping missed, until the group ends
             stop, self._resume = untrusted.stop_commands()
             self.display.command(stop)
