@@ -69,6 +69,7 @@ class Kind(StrEnum):
     SYSTEM_FEATURE = "system-feature"
     PLATFORM = "platform"
     DEPENDENCY = "dependency"
+    NIX = "nix"  # Nix itself, its store, daemon or configuration failed, not the expression
     NO_NETWORK = "no-network"  # a builder could not reach the network (the sandbox has none)
     LOG_LIMIT = "log-limit"
     FOD_REFERENCES = "fod-references"
@@ -155,6 +156,10 @@ HINTS = {
         "fetching from the binary cache failed: check the substituter is reachable, or pass "
         "`--fallback` to build from source"),
     Kind.NO_OUTPUT: "the builder exited successfully but did not create its output path ($out)",
+    Kind.NIX: (
+        "Nix itself failed, not the expression or a build: check that the daemon runs and its "
+        "socket is reachable, the disk has space, and `substituters` / `trusted-public-keys` "
+        "are well-formed and match the caches' signing keys"),
     Kind.NO_NETWORK: (
         "the build could not reach the network. A derivation without a fixed output hash builds "
         "in a sandbox without network: fetch what it needs in a fixed-output derivation (a "
@@ -642,6 +647,17 @@ def _store_hash(store_path: str) -> str:
     return store_path.removeprefix("/nix/store/").split("-", 1)[0]
 
 
+# Errors of Nix itself, its store, daemon or configuration, not of the expression: they end an
+# evaluation too (a trace is printed around them), but no change to the code fixes them
+_NIX_ITSELF = re.compile(
+    r"cannot connect to (?:socket|daemon)|could not connect to any \S+ socket|"
+    r"cannot open connection to remote store|lacks a valid signature|"
+    r"not signed by any of the keys|invalid character in Base64|compressed (?:log )?file|"
+    r"No space left on device|database is locked|SQLite database|cannot allocate memory|"
+    r"Too many open files|unable to start build process|read-only file system|"
+    r"unexpected end-of-file|preallocating file|error: interrupted by the user")
+
+
 def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str | None]:
     """(type, kind, hint) for an evaluation error message."""
     trace = "\n".join(lines)
@@ -661,6 +677,8 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
     if re.search(r"unable to download|error: Couldn't resolve host|HTTP error \d+|"
                  r"cannot download \S+ from any mirror", message):
         return FailureType.OTHER, Kind.DOWNLOAD, HINTS[Kind.DOWNLOAD]
+    if _NIX_ITSELF.search(message):
+        return FailureType.OTHER, Kind.NIX, HINTS[Kind.NIX]
     if re.search(r"assertion .* failed", message) or "condition of the assertion" in trace:
         return FailureType.EVAL, Kind.ASSERT, None
     if message.startswith("undefined variable"):
@@ -1041,7 +1059,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         found = _build_diagnosis(text)
         if found is None:
             found = diagnose_eval(text)
-            if found.kind is Kind.ERROR and not _looks_evaluated(block) \
+            if found.kind in (Kind.ERROR, Kind.NIX) and not _looks_evaluated(block) \
                     and any(_FETCHING.search(line) for line in before):
                 # Nix 1.x's substituter piping curl into bzip2: "error: unexpected
                 # end-of-file" after curl's own error is a failed download, not evaluation
