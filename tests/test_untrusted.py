@@ -397,3 +397,24 @@ def test_a_hostile_build_runs_no_command_in_a_github_job(tmp_path: Path, cli: Cl
     ET.parse(junit_file)
     page = rendered(summary.read_text())
     assert "img" not in page.tags and "a" not in page.tags and "h1" not in page.tags
+
+
+@given(st.dictionaries(texts, st.lists(texts, max_size=3), max_size=4))
+def test_json_for_a_log_runs_nothing_and_keeps_its_value(value: dict[str, list[str]]) -> None:
+    for indent in (None, 2):
+        shown_json = untrusted.json_for_log(json.dumps(value, indent=indent))
+        assert json.loads(shown_json) == value
+        assert runner(shown_json).executed == []
+
+
+@settings(max_examples=60)
+@given(texts, texts)
+def test_junit_for_a_log_runs_nothing_and_keeps_its_document(name: str, log: str) -> None:
+    report = RunReport(suites=("f",), cases=(
+        Case("f", name, Status.FAILED, failure=Failure(FailureType.BUILD, name, log=log)),))
+    out = io.StringIO()
+    junit.write(report, out)
+    shown_xml = untrusted.xml_for_log(out.getvalue())
+    assert runner(shown_xml).executed == []
+    assert ET.tostring(ET.fromstring(shown_xml.encode())) == \
+        ET.tostring(ET.fromstring(out.getvalue().encode()))

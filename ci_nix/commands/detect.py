@@ -27,7 +27,7 @@ from ci_nix.errors import SelectionError
 from ci_nix.inputs import parse_pins
 from ci_nix.models import Flake, Target, split_flake_attr
 from ci_nix.report.json_report import override_json
-from ci_nix.report.untrusted import log_line
+from ci_nix.report.untrusted import json_for_log, log_line
 from ci_nix.tools.git import Git
 from ci_nix.workspace import Workspace
 
@@ -74,7 +74,7 @@ def handle(args: argparse.Namespace) -> int:
                                                  locked=locked),
         pruned=inputs_mod.with_workspace_inputs(ws, git, detection.pruned, states, locked=locked))
     if args.json:
-        json.dump(as_json(ws, detection), sys.stdout, indent=2)
+        sys.stdout.write(json_for_log(json.dumps(as_json(ws, detection), indent=2)))
         sys.stdout.write("\n")
     else:
         write_text(ws, detection, sys.stdout)

@@ -28,6 +28,7 @@ from ci_nix.commands.common import (
 from ci_nix.errors import CiNixError
 from ci_nix.mask import mask
 from ci_nix.report import matrix as writers
+from ci_nix.report.untrusted import json_for_log
 from ci_nix.words import count
 
 
@@ -107,8 +108,10 @@ def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) ->
         except OSError as err:
             raise CiNixError(f"cannot write {args.output}: {err.strerror}; choose a writable "
                              "path") from None
-    else:
+    elif args.format == "gitlab":
         sys.stdout.write(text.getvalue())
+    else:  # JSON, maybe into a GitHub log
+        sys.stdout.write(json_for_log(text.getvalue()))
     output = environ.get("GITHUB_OUTPUT")
     if github and environ.get("GITHUB_ACTIONS") == "true" and output:
         with open(output, "a", encoding="utf-8") as out:

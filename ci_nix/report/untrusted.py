@@ -74,6 +74,25 @@ def log_lines(value: str) -> list[str]:
     return [log_line(line) for line in value.replace("\r\n", "\n").split("\n")]
 
 
+def json_for_log(serialized: str) -> str:
+    """JSON (as json.dumps wrote it) that a CI log shows without running a command, same value:
+    `##[` can only stand inside a string, where `#\\u0023[` means the same; no line of it
+    starts with `::` (json.dumps escapes line breaks inside strings)."""
+    return serialized.replace("##[", "#\\u0023[")
+
+
+def xml_for_log(serialized: str) -> str:
+    """XML (as ElementTree wrote it) that a CI log shows without running a command, same
+    document: `##[` as `#&#35;[`; a text line starting with `::` as `&#58;:` (attribute values
+    hold no line break, ElementTree writes them as `&#10;`)."""
+    lines = serialized.replace("##[", "#&#35;[").split("\n")
+    for index, line in enumerate(lines):
+        stripped = line.lstrip()
+        if stripped.startswith("::"):
+            lines[index] = line[:len(line) - len(stripped)] + "&#58;" + stripped[1:]
+    return "\n".join(lines)
+
+
 class LogFormatter(logging.Formatter):
     """ci-nix's log records as lines that stay text: the message's arguments (names, Nix's
     and a forge's texts) on one line each, every line of the result as `log_line` makes it."""
