@@ -1033,7 +1033,8 @@ def _looks_evaluated(lines: Sequence[str]) -> bool:
 def _unclassified(line: str, origin: int | None = None) -> Diagnosis:
     """A failure nothing finer fits: type other, the error line as its message."""
     text = line.strip()
-    text = text[len("error:"):].strip() if text.startswith("error:") else text
+    for prefix in ("error:", "Error:"):
+        text = text[len(prefix):].strip() if text.startswith(prefix) else text
     return Diagnosis(FailureType.OTHER, Kind.ERROR, _one_line(text or line), log_line=origin)
 
 
@@ -1148,7 +1149,10 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                           _one_line("evaluation failed (the log holds only its trace, last: "
                                     f"{frames[-1].text.strip()})"), log_line=frames[0].origin + 1,
                           log=tail([line.text for line in shaped]))]
-    for origin, captured in enumerate(raw):
+    for line in shaped:
+        if line.builder is None and _WRAPPER_ERROR.match(line.text):
+            return [_unclassified(line.text, line.origin + 1)]
+    for origin, captured in enumerate(raw):  # glyphs the normalising took away (devenv's "×")
         if _WRAPPER_ERROR.match(logshape.terminal_line(captured)):
             shown = [line.text for line in shaped if line.origin == origin and line.text.strip()]
             return [_unclassified(shown[0] if shown else clean(captured), origin + 1)]

@@ -47,6 +47,9 @@ class Line:
 _TIMESTAMP = re.compile(
     r"^\ufeff?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)"
     r"(?: \d\d[OE]\+?)?(?: |$)")
+# GitHub's log commands as a raw download keeps them: "##[group]Run nix build", "##[error]…"
+_GITHUB_COMMAND = re.compile(r"^##\[(?P<command>group|endgroup|error|warning|notice|debug|section|"
+                             r"command)\]")
 # journald (short and short-iso): "May 01 12:00:00 host nixos-upgrade[1234]: "
 _JOURNALD = re.compile(
     r"^(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}) "
@@ -137,6 +140,10 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[str]:
         if stripped == line:
             break
         line = stripped
+    command = _GITHUB_COMMAND.match(line)
+    if command is not None:  # shown as GitHub shows it: an error annotation reads "Error: …"
+        rest = line[command.end():]
+        line = f"Error: {rest}" if command["command"] == "error" else rest
     if line.lstrip().startswith("@nix "):  # internal-json: its reader takes records as they are
         yield line.lstrip()
         return

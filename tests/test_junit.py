@@ -91,3 +91,14 @@ def test_junit_names_a_timeout_hydra_reports_by_output_path_after_its_package() 
     [case] = log_cases("hydra", text.splitlines())
     assert case.name == "cardano-wallet-core-test-unit-2021.5.26"
     assert case.failure is not None and case.failure.type.value == "timeout"
+
+
+def test_junit_case_points_at_the_line_of_the_log_as_captured() -> None:
+    """A GitHub raw log download: the case says where in that file Nix reported the error."""
+    text = (Path(__file__).parent / "data" / "nix-2.26" / "builder-exit.text.log").read_text()
+    lines = [f"2024-05-01T12:00:00.{i:07d}Z {line}" for i, line in enumerate(text.splitlines())]
+    lines = ["2024-05-01T11:59:59.0000000Z ##[group]Run nix build", *lines]
+    [case] = log_cases("build.log", lines)
+    assert case.failure is not None
+    at = next(i for i, line in enumerate(lines, 1) if "error:" in line)
+    assert case.failure.log.endswith(f"(reported at line {at} of build.log)")

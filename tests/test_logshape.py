@@ -42,7 +42,9 @@ def per_line(f: Callable[[int, str], str]) -> Wrap:
 
 
 def github(text: str) -> str:  # the raw log download of GitHub Actions
-    return per_line(lambda i, line: f"2024-05-01T12:00:{i % 60:02d}.{i:07d}Z {line}")(text)
+    step = (f"##[group]Run nix build\n{text}\n##[endgroup]\n"
+            "##[error]Process completed with exit code 1.")
+    return per_line(lambda i, line: f"2024-05-01T12:00:{i % 60:02d}.{i:07d}Z {line}")(step)
 
 
 def gitlab(text: str) -> str:  # GitLab's timestamped job log
@@ -174,8 +176,15 @@ def test_no_fragment_with_an_error_line_yields_nothing(log: Path, start: int, le
         assert diagnose.parse_log(piece.split("\n"))
 
 
+def test_a_github_step_that_failed_without_nix_saying_why_is_other() -> None:
+    lines = github("nix build .#hello").split("\n")
+    [found] = diagnose.parse_log(lines)
+    assert found.type.value == "other" and found.message == "Process completed with exit code 1."
+    assert found.log_line == len(lines)
+
+
 def test_lines_keep_their_origin() -> None:
-    text = github("building '/nix/store/x.drv'...\n" + json_record("error: a\n       b"))
+    text = journald("building '/nix/store/x.drv'...\n" + json_record("error: a\n       b"))
     shaped = logshape.normalise(text.split("\n"))
     assert [(line.text, line.origin) for line in shaped] == [
         ("building '/nix/store/x.drv'...", 0), ("error: a", 1), ("       b", 1)]

@@ -6,6 +6,7 @@ import argparse
 import io
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from ci_nix import diagnose
@@ -47,8 +48,12 @@ def log_cases(suite: str, lines: Sequence[str]) -> list[Case]:
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
             name = f"{name} #{seen[name]}"
-        cases.append(Case(suite, name, Status.FAILED, drv_path=found.drv,
-                          failure=found.failure()))
+        failure = found.failure()
+        if found.log_line is not None:
+            # where to look in the log the user has (timestamps, wrappers and all)
+            failure = replace(failure, log=f"{failure.log}\n(reported at line {found.log_line} "
+                                           f"of {suite})".lstrip("\n"))
+        cases.append(Case(suite, name, Status.FAILED, drv_path=found.drv, failure=failure))
     return cases
 
 
