@@ -732,6 +732,8 @@ def diagnose_eval(stderr: str, flake: Flake | None = None,
             file = missing["path"].lstrip("/")
         elif missing["path"].startswith("/nix/store/"):
             kind, hint = Kind.MISSING_STORE_PATH, HINTS[Kind.MISSING_STORE_PATH]
+    if kind == Kind.UNTRACKED_FILE and file is not None and flake is not None:
+        message, hint = _untracked(flake, file, message)
     if "condition of the assertion" in "\n".join(lines) and "assertion" not in message:
         cond = re.search(r"condition of the assertion '(.*)'", "\n".join(lines))
         message = f"assertion '{cond[1]}' failed: {message}" if cond else message
@@ -747,6 +749,17 @@ def diagnose_eval(stderr: str, flake: Flake | None = None,
     return Diagnosis(kind_type, kind, _one_line(message + where), file=file, line=line_no,
                      column=column, repo=repo, hint=hint,
                      log=tail(_without_helper_frames(lines)))
+
+
+def _untracked(flake: Flake, file: str, message: str) -> tuple[str, str]:
+    """(message, hint) naming the file in the workspace: Nix names only its store copy."""
+    path = flake.repo.path / file
+    if path.exists():
+        return (f"{path} is not tracked by git, so Nix does not see it ({message})",
+                f"`git -C {flake.repo.path} add {file}` (or `git add -N` to track it without "
+                "staging its content): flakes in a git repository see only tracked files")
+    return (f"{path} does not exist in the workspace ({message})",
+            "check the path that reads it: a file a flake reads must exist and be tracked by git")
 
 
 _DOWNLOAD = re.compile(rf"unable to download {_Q}(?P<url>[^'’]+){_QE}(?::\s*(?P<reason>[^\n;]*))?")

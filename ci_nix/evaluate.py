@@ -614,7 +614,7 @@ class _Pool:
         log.debug("evaluated %s: %s, %s, %s in %.1fs", flake_id, count(len(jobs), "job"),
                  count(len(cases), "failure"), count(flake.evaluations, "evaluation"), elapsed)
         return FlakeEval(flake.target, tuple(jobs), tuple(cases), flake.evaluations, elapsed,
-                         flake.attr_evaluations)
+                         flake.attr_evaluations, tuple(attr_display(p) for p in flake.attrs))
 
 
 def _stale_lock(flake: _Flake, lock: lockfile.Lock | None,

@@ -206,6 +206,7 @@ class FlakeEval:
     evaluations: int  # Nix processes
     time: float
     attr_evaluations: int = 0  # attributes begun by those processes, retries included
+    listed: tuple[str, ...] = ()  # every attribute the flake lists (as `nix build` takes it)
 
 
 @dataclass(frozen=True)

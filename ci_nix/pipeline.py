@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import io
 import logging
 import os
@@ -355,7 +356,11 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
         missing = sorted(only - found)
         if missing:
             flake, attr = missing[0]
-            raise SelectionError(f"--only {flake}#{attr}: no such attribute; "
+            near = nearest_attrs(attr, [name for e in evals if e.target.flake.id == flake
+                                        for name in e.listed])
+            guess = ("did you mean " + " or ".join(f"{flake}#{name}" for name in near) + "? "
+                     if near else "")
+            raise SelectionError(f"--only {flake}#{attr}: no such attribute; {guess}"
                                  f"`ci-nix matrix --format json` lists what can be built")
 
     evals = check_planned(evals, expected)
@@ -405,6 +410,16 @@ def plan_of(ws: workspace_mod.Workspace, nix: Nix, systems: tuple[str, ...],
                 remote_systems=nix.buildable - nix.platforms - {nix.current_system},
                 evals=tuple(evals), jobs=tuple(job for e in evals for job in e.jobs),
                 cases=tuple(cases))
+
+
+def nearest_attrs(attr: str, names: Sequence[str]) -> list[str]:
+    """The listed attributes closest to a misspelt one: its siblings by their last name (the
+    shared `packages.x86_64-linux.` would make every sibling look close), else whole names."""
+    parent, _, leaf = attr.rpartition(".")
+    siblings = {name.rpartition(".")[2]: name for name in names
+                if name.rpartition(".")[0] == parent}
+    near = [siblings[name] for name in difflib.get_close_matches(leaf, list(siblings), n=3)]
+    return near or difflib.get_close_matches(attr, list(names), n=3, cutoff=0.8)
 
 
 def _selection(ws: workspace_mod.Workspace, systems: tuple[str, ...],
@@ -475,6 +490,9 @@ def compare_with_base(planned: Plan, options: Options,
 
 def diff(options: Options, environ: Mapping[str, str] = os.environ) -> changes_mod.Comparison:
     """`ci-nix diff`: plan (detect, evaluate the head) and compare with the base."""
+    revs = detect_mod.revisions(options.base, options.head, environ)
+    if revs.base is None:  # before evaluating anything: the comparison is the whole point
+        raise SelectionError(f"nothing to compare with: {revs.source}")
     return compare_with_base(plan(options, environ), options, environ)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from conftest import Cli, flake_repo
 
-from ci_nix import config
+from ci_nix import config, pipeline
 from ci_nix.errors import ConfigError
 from ci_nix.schema import Record
 
@@ -197,6 +197,10 @@ CASES: dict[str, Case] = {
     "only-unknown-attr": Case(lambda ws, tmp: (["run", str(ws), "--only",
                                                 "hosts#packages.x86_64-linux.nope"], {}), 2,
                               "hosts#packages.x86_64-linux.nope: no such attribute", "matrix"),
+    "only-misspelt-attr": Case(lambda ws, tmp: (["run", str(ws), "--only",
+                                                 "hosts#packages.x86_64-linux.mtod"], {}), 2,
+                               "hosts#packages.x86_64-linux.mtod: no such attribute",
+                               "did you mean hosts#packages.x86_64-linux.motd?"),
     "only-malformed": Case(lambda ws, tmp: (["run", str(ws), "--only", "hosts"], {}), 2,
                            "expected FLAKE#ATTR", ""),
     # tools
@@ -249,7 +253,8 @@ def test_bad_input(name: str, fixture_ws: Path, tmp_path: Path, cli: Cli) -> Non
     assert "Traceback" not in result.stderr
     report = junit.read_text() if junit.exists() else ""
     assert "SENTINEL" not in result.stderr + result.stdout + report
-    if case.code == 2 and name not in ("only-unknown-attr", "nix-too-old", "nix-not-nix"):
+    if case.code == 2 and name not in ("only-unknown-attr", "only-misspelt-attr", "nix-too-old",
+                                       "nix-not-nix"):
         assert "evaluating" not in result.stderr, "bad input is found before evaluating"
     if case.code == 2:
         last = result.stderr.strip().splitlines()[-1]
@@ -655,3 +660,15 @@ def test_a_strange_github_event_payload_means_no_base(tmp_path: Path, cli: Cli,
                                       "pull_request", "GITHUB_EVENT_PATH": str(event)})
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_nearest_attrs_compares_siblings_by_their_own_name() -> None:
+    names = ["packages.x86_64-linux.motd", "packages.x86_64-linux.missing",
+             "nixosConfigurations.web"]
+    assert pipeline.nearest_attrs("packages.x86_64-linux.mtod", names) == [
+        "packages.x86_64-linux.motd"]
+    assert pipeline.nearest_attrs("packages.x86_64-linux.nope", names) == []
+    assert pipeline.nearest_attrs("packages.x86_64-linx.motd", names) == [
+        "packages.x86_64-linux.motd"]
+    assert pipeline.nearest_attrs("nixosConfigurations.webb", names) == [
+        "nixosConfigurations.web"]

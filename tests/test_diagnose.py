@@ -56,6 +56,19 @@ def test_failure_carries_hint_and_position() -> None:
     assert "git add" in (failure.hint or "")
 
 
+def test_untracked_file_is_named_by_its_workspace_path(tmp_path: Path) -> None:
+    """#23: Nix names the store copy; the user needs the file in the checkout."""
+    log = (DATA / "nix-2.8/untracked-file.text.log").read_text()
+    (tmp_path / "generated.nix").write_text("{ }")
+    failure = diagnose.eval_failure(log, Flake(Repo("r", tmp_path), ""))
+    assert failure.message.startswith(f"{tmp_path}/generated.nix is not tracked by git")
+    assert f"`git -C {tmp_path} add generated.nix`" in (failure.hint or "")
+    (tmp_path / "generated.nix").unlink()
+    failure = diagnose.eval_failure(log, Flake(Repo("r", tmp_path), ""))
+    assert failure.message.startswith(f"{tmp_path}/generated.nix does not exist in the workspace")
+    assert "git add" not in (failure.hint or "")
+
+
 def test_build_error_keeps_the_entry_point_build_py_uses() -> None:
     err = diagnose.build_error(
         "\x1b[31;1merror:\x1b[0m building of '/nix/store/rqvki18y6vnm2ibaz1pfdw933ws5nxim-"

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Cli
+from conftest import Cli, flake_repo
+from fakeproc import FakeProc
 
 pytestmark = pytest.mark.nix
 
@@ -165,10 +166,15 @@ def test_a_full_tmpdir_is_a_tool_failure(fixture_ws: Path, full_tmpdir: Path,
     assert "nothing evaluated" not in result.stdout
 
 
-def test_no_base_is_a_one_line_error(fixture_ws: Path, cli: Cli) -> None:
-    result = cli("diff", fixture_ws / "hosts", env={"GITHUB_ACTIONS": "", "GITLAB_CI": ""})
+def test_no_base_is_a_one_line_error(tmp_path: Path, cli: Cli, fake_proc: FakeProc) -> None:
+    repo = flake_repo(tmp_path / "repo", "{ outputs = { self }: { }; }\n")
+    result = cli("diff", repo, env={"GITHUB_ACTIONS": "", "GITLAB_CI": ""})
     assert result.returncode == 2
-    assert "nothing to compare with" in result.stderr and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("ci-nix: error: nothing to compare with") and "--base REV" in last
+    assert "Traceback" not in result.stderr
+    # said before evaluating anything (#23): no Nix evaluation ran
+    assert not fake_proc.ran("nix", "eval") and "evaluating" not in result.stderr
 
 
 def test_comment_once_then_edited_and_step_summary(fixture_ws: Path, tmp_path: Path,
