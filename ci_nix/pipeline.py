@@ -414,12 +414,14 @@ def plan_of(ws: workspace_mod.Workspace, nix: Nix, systems: tuple[str, ...],
 
 def nearest_attrs(attr: str, names: Sequence[str]) -> list[str]:
     """The listed attributes closest to a misspelt one: its siblings by their last name (the
-    shared `packages.x86_64-linux.` would make every sibling look close), else whole names."""
+    shared `packages.x86_64-linux.` would make every sibling look close); with no sibling (a
+    misspelt system or output), whole names."""
     parent, _, leaf = attr.rpartition(".")
     siblings = {name.rpartition(".")[2]: name for name in names
                 if name.rpartition(".")[0] == parent}
-    near = [siblings[name] for name in difflib.get_close_matches(leaf, list(siblings), n=3)]
-    return near or difflib.get_close_matches(attr, list(names), n=3, cutoff=0.8)
+    if siblings:
+        return [siblings[name] for name in difflib.get_close_matches(leaf, list(siblings), n=3)]
+    return difflib.get_close_matches(attr, list(names), n=3, cutoff=0.8)
 
 
 def _selection(ws: workspace_mod.Workspace, systems: tuple[str, ...],
