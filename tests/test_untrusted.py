@@ -57,7 +57,8 @@ HOSTILE = [
 
 # Any text, with the interesting characters made likely.
 texts = st.text(alphabet=st.one_of(
-    st.sampled_from(list(":#[]` \t\r\n\x1b\x00\u200b\u2028@!|<>*_\\%,=-")),
+    st.sampled_from([*":#[]` \t\r\n\x1b\x00\u200b\u2028@!|<>*_\\%,=-", "\ud800", "\udfff",
+                     "\ufffe", "\x85", "\u202e", "\u3000"]),
     st.characters(codec=None)), max_size=60)
 
 
