@@ -16,24 +16,11 @@ from typing import Any
 
 import pytest
 from conftest import Cli, flake_repo
+from helpers import git, write
 
 from ci_nix import config, pipeline
 from ci_nix.errors import ConfigError
 from ci_nix.schema import Record
-
-GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, env=GIT_ENV,
-                          capture_output=True, text=True).stdout
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def commit_all(repo: Path) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import Cli
+from helpers import git
 
 from ci_nix import detect as detect_mod
 from ci_nix import inputs as inputs_mod
@@ -18,15 +18,8 @@ from ci_nix.errors import SelectionError
 from ci_nix.models import Target
 from ci_nix.tools.git import Git
 
-GIT_ENV = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com"}
 FLAKE = "{ outputs = { self }: { }; }\n"
 NO_CI: dict[str, str] = {}
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
-                          text=True, env={**os.environ, **GIT_ENV}).stdout.strip()
 
 
 def write(root: Path, files: dict[str, str]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
 import uuid
@@ -12,12 +11,11 @@ from pathlib import Path
 
 import pytest
 from conftest import Cli, xml_attr
+from helpers import git
 
 pytestmark = pytest.mark.nix
 
 TOPLEVEL = "nixosConfigurations.web.config.system.build.toplevel.drvPath"
-GIT_ENV = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com"}
 
 
 def nix_eval(nix_bin: str, ref: str, *extra: str) -> str:
@@ -27,9 +25,8 @@ def nix_eval(nix_bin: str, ref: str, *extra: str) -> str:
 
 
 def commit_all(repo: Path, message: str) -> None:
-    for args in (["add", "-A"], ["commit", "-q", "-m", message]):
-        subprocess.run(["git", "-C", str(repo), *args], check=True,
-                       env={**os.environ, **GIT_ENV})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
 
 
 def head_of(repo: Path, rev: str = "HEAD") -> str:

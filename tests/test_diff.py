@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from conftest import Cli, flake_repo
 from fakeproc import FakeProc
+from helpers import git
 
 pytestmark = pytest.mark.nix
 
@@ -19,11 +20,6 @@ OLD_GREETING = 'greeting = script system "greeting-1.0" "echo hello from modules
 # greeting 1.1 links a new library: a version change and an added package for the web host
 NEW_GREETING = ('greeting = script system "greeting-1.1" "cat $dep > $out" '
                 '{ dep = script system "libgreet-0.1" "echo hi > $out" { }; };')
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
-                          text=True).stdout
 
 
 def commit_edit(repo: Path, old: str, new: str, message: str) -> None:

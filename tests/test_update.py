@@ -18,16 +18,10 @@ import forgefakes
 import make_workspace
 import pytest
 from conftest import Cli
+from helpers import git
 
 from ci_nix import bots
 from ci_nix.update.credentials import credential_env
-
-GIT_ENV = {**os.environ, **make_workspace.GIT_ENV}
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
-                          text=True, env=GIT_ENV).stdout.strip()
 
 
 def new_modules_commit(ws: Path, remotes: Path, text: str) -> str:

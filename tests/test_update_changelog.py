@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import git
 
 from ci_nix import changelog, lockfile
 from ci_nix.tools.git import Git
@@ -252,18 +251,12 @@ def test_old_lock_versions_are_unsupported(version: int) -> None:
 def test_workspace_inputs_list_commit_subjects_at_most_ten(tmp_path: Path) -> None:
     repo = tmp_path / "modules"
     repo.mkdir()
-    env = {**os.environ, "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@example.com",
-           "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@example.com"}
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(repo), *args], check=True, text=True,
-                              capture_output=True, env=env).stdout.strip()
-    git("init", "-q")
-    git("commit", "-q", "--allow-empty", "-m", "start")
-    old = git("rev-parse", "HEAD")
+    git(repo, "init", "-q")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "start")
+    old = git(repo, "rev-parse", "HEAD")
     for n in range(12):
-        git("commit", "-q", "--allow-empty", "-m", f"change {n} <b>|")
-    new = git("rev-parse", "HEAD")
+        git(repo, "commit", "-q", "--allow-empty", "-m", f"change {n} <b>|")
+    new = git(repo, "rev-parse", "HEAD")
 
     def node(rev: str) -> dict[str, Any]:
         return {"locked": {"type": "git", "url": f"file://{repo}", "rev": rev},

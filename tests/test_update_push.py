@@ -9,7 +9,8 @@ from pathlib import Path
 import forgefakes
 import pytest
 from conftest import Cli
-from test_update import estate, git  # noqa: F401 - estate is a fixture
+from helpers import git
+from test_update import estate  # noqa: F401 - estate is a fixture
 
 pytestmark = pytest.mark.nix
 

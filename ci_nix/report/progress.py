@@ -53,10 +53,12 @@ def _seconds(elapsed: float) -> str:
 class Display:
     """stderr, with (live) or without (plain) a status line redrawn at the bottom."""
 
-    def __init__(self, stream: TextIO, *, live: bool, ci: str | None = None) -> None:
+    def __init__(self, stream: TextIO, *, live: bool, ci: str | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.stream, self.live, self.ci = stream, live, ci
+        self.clock = clock  # the monitors' clock, so a test can drive both
         self.lock = threading.RLock()
-        self.last_output = time.monotonic()
+        self.last_output = clock()
         self._status = ""
 
     @classmethod
@@ -76,7 +78,7 @@ class Display:
             if self.live and self._status:
                 self.stream.write(self._status)
             self.stream.flush()
-            self.last_output = time.monotonic()
+            self.last_output = self.clock()
         return len(text)
 
     def line(self, text: str) -> None:
@@ -309,10 +311,14 @@ class BuildMonitor:
 
     def tick(self) -> None:
         """Called twice a second: redraw (live), or a line after `interval` of silence."""
-        if not self.display.live and self.clock() - self.display.last_output >= self.interval:
+        if self.display.live:
+            self.display.status(self.status_text())
+        elif self.clock() - self.display.last_output >= self.interval:
             with self._lock:
+                # Not inside a collapsed group; the group's end marker is no line a reader sees,
+                # so the status line follows it now, not another interval later.
                 self._close_group()
-        _tick(self.display, self.interval, self.clock, self.status_text)
+            self.display.status(self.status_text())
 
     @contextmanager
     def running(self, tick: float = 0.5) -> Iterator[BuildMonitor]:
