@@ -142,8 +142,9 @@ def run_main(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | N
     from ci_nix.tools import proc
 
     out, err = io.StringIO(), io.StringIO()
-    logger = logging.getLogger("ci_nix")
-    saved = (set(mask._secrets), logger.handlers[:], logger.propagate, logger.level)
+    logger, commands = logging.getLogger("ci_nix"), logging.getLogger("ci_nix.proc")
+    saved = (set(mask._secrets), logger.handlers[:], logger.propagate, logger.level,
+             commands.level)
     with pytest.MonkeyPatch.context() as patch:
         if cwd is not None:
             patch.chdir(cwd)
@@ -165,6 +166,7 @@ def run_main(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | N
             proc.reset_cancellation()
             logger.handlers[:], logger.propagate = saved[1], saved[2]
             logger.setLevel(saved[3])
+            commands.setLevel(saved[4])  # main() sets it; caplog tests rely on the default
     return CliResult(code, out.getvalue(), err.getvalue())
 
 

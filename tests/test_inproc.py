@@ -3,6 +3,7 @@ commands at proc.py's spawn point and records every command ci-nix starts."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,15 @@ def test_cli_runs_in_the_given_directory_with_the_given_env(cli: Cli, tmp_path: 
     result = cli("detect", cwd=tmp_path, env={"CI_NIX_NIX": "nix"})
     assert result.returncode == 2 and "bogus-key" in result.stderr
     assert Path.cwd() != tmp_path  # only for the call
+
+
+def test_the_loggers_are_left_as_they_were(cli: Cli, caplog: pytest.LogCaptureFixture) -> None:
+    # main() configures the ci_nix loggers; a later test's caplog must still see `$ command`
+    cli("--version")
+    cli("detect", "/nonexistent")
+    with caplog.at_level(logging.INFO):
+        proc.run(["git", "--version"])
+    assert "$ git --version" in caplog.text
 
 
 def test_each_run_starts_with_what_a_new_process_knows(cli: Cli, tmp_path: Path) -> None:
