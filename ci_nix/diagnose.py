@@ -922,7 +922,7 @@ _SKIP = re.compile(r"^\s*(?:error \(ignored\)|warning:)")
 # Nix's status lines, which say nothing about why a build failed
 _STATUS = re.compile(r"^(?:building '|building path|these |this |  /nix/store/|copying path|"
                      r"querying |fetching |\$ )")
-_BUILDING = re.compile(rf"^building {_Q}{_DRV}{_QE}")
+_BUILDING = re.compile(rf"^\s*building {_Q}{_DRV}{_QE}")
 # what makes a line an error report, wherever it is: the rule against a silent zero
 _ERROR_ANYWHERE = re.compile(
     r"^\s*error:|Cannot build '|Reason: |builder for \S+ failed|hash mismatch|"
