@@ -7,12 +7,18 @@ import json
 from typing import Any, TextIO
 
 from ci_nix.changes import Change, Comparison, PackageChanges
-from ci_nix.report.untrusted import log_line, md_code, md_fence, md_html
+from ci_nix.report.untrusted import (
+    gitlab_section_end,
+    gitlab_section_start,
+    log_line,
+    md_code,
+    md_fence,
+    md_html,
+)
 from ci_nix.report.untrusted import md_text as _md
 
 MARKER = "<!-- ci-nix: what changes -->"  # finds ci-nix's own PR/MR comment again
 MAX_LISTED = 50  # packages listed per attribute and kind before "... and N more"
-_ESC = "\x1b[0K"
 
 
 def head_label(comparison: Comparison) -> str:
@@ -151,10 +157,10 @@ def comment(comparison: Comparison) -> str:
 def write_gitlab(comparison: Comparison, out: TextIO, now: int) -> None:
     """The text output inside a collapsed GitLab job-log section."""
     name = "ci_nix_what_changes"
-    out.write(f"{_ESC}section_start:{now}:{name}[collapsed=true]\r{_ESC}What changes: "
-              f"{comparison.base[:12]} -> {head_label(comparison)[:12]}: "
-              f"{_counts(comparison)}\n")
+    out.write(gitlab_section_start(name, f"What changes: {comparison.base[:12]} -> "
+                                   f"{head_label(comparison)[:12]}: {_counts(comparison)}", now)
+              + "\n")
     for flake in comparison.flakes:
         out.write(f"  {log_line(f'{flake.flake}: ' + ('; '.join(flake.reasons) or 'selected'))}\n")
     _write_attributes(comparison, out)
-    out.write(f"{_ESC}section_end:{now}:{name}\r{_ESC}\n")
+    out.write(gitlab_section_end(name, now) + "\n")

@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 # Seconds without output before a plain status line (CI logs). Below 10 with room for the tick
 # and a loaded machine's scheduling, so a log never goes 10 s without a line while work runs.
 INTERVAL = 8.0
-_ESC = "\x1b[0K"  # GitLab's "erase line", hides section markers
 
 
 def _ci(environ: Mapping[str, str]) -> str | None:
@@ -179,6 +178,7 @@ class BuildMonitor:
     took: dict[str, float] = field(default_factory=dict)  # drv -> seconds, where it is known
     _group: str | None = None  # the drv whose -L group/section is open
     _resume: str = ""  # GitHub: the line that ends the open group's stop-commands
+    _section: str = ""  # GitLab: the open section's name
     _sections: int = 0
 
     def __post_init__(self) -> None:
@@ -265,11 +265,9 @@ class BuildMonitor:
             self.display.command(stop)
         elif self.display.ci == "gitlab":
             self._sections += 1
-            name = f"ci_nix_build_{self._sections}_" + untrusted.gitlab_section_name(label)
-            self._group_name = name
-            self.display.command(f"{_ESC}section_start:{int(time.time())}:{name}"
-                                 f"[collapsed=true]\r{_ESC}{untrusted.log_line(label)}: "
-                                 "builder output")
+            self._section = f"ci_nix_build_{self._sections}_{label}"
+            self.display.command(untrusted.gitlab_section_start(
+                self._section, f"{label}: builder output", int(time.time())))
 
     def _close_group(self) -> None:
         if self._group is None:
@@ -279,8 +277,7 @@ class BuildMonitor:
             self.display.command(self._resume)
             self.display.command("::endgroup::")
         elif self.display.ci == "gitlab":
-            self.display.command(f"{_ESC}section_end:{int(time.time())}:{self._group_name}\r"
-                                 f"{_ESC}")
+            self.display.command(untrusted.gitlab_section_end(self._section, int(time.time())))
 
     # --- status (a timer thread) -------------------------------------------------------------
 

@@ -9,7 +9,7 @@ lone surrogate makes the JUnit report unreadable. One function per channel, used
 - `name` / `text`: control, bidi and zero-width characters as escapes (pieces of a line);
 - `log_line` / `log_lines`: whole lines for terminals and the GitHub and GitLab logs;
 - `github_command`, `stop_commands`, `github_block`: GitHub workflow commands around them;
-- `gitlab_section_name`: a GitLab section name from any text;
+- `gitlab_section_start` / `gitlab_section_end`: a collapsed GitLab job-log section;
 - `xml`: JUnit;
 - `md_text`, `md_code`, `md_html`, `md_fence`: markdown (step summary, PR/MR comment).
 """
@@ -142,9 +142,25 @@ def github_command(command: str, data: str, **properties: str) -> str:
 
 # --- GitLab job log ----------------------------------------------------------------------------
 
+_ERASE = "\x1b[0K"  # GitLab's "erase line": hides the markers in the rendered log
+
+
 def gitlab_section_name(value: str) -> str:
     """A section name from any text: GitLab allows letters, digits, `_`, `.` and `-`."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", value)[:60]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", value)[:80]
+
+
+def gitlab_section_start(name: str, header: str, now: int) -> str:
+    """The line that opens a collapsed job-log section under `header` (both any text) at the
+    Unix time `now`."""
+    return (f"{_ERASE}section_start:{now}:{gitlab_section_name(name)}[collapsed=true]\r"
+            f"{_ERASE}{log_line(header)}")
+
+
+def gitlab_section_end(name: str, now: int) -> str:
+    """The line that closes the section `name` at the Unix time `now` (GitLab shows the
+    section's duration)."""
+    return f"{_ERASE}section_end:{now}:{gitlab_section_name(name)}\r{_ERASE}"
 
 
 # --- XML (JUnit) -------------------------------------------------------------------------------
