@@ -7,6 +7,7 @@ python-gitlab clients can be pointed at them. `fail_next` injects error answers.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import threading
@@ -41,6 +42,8 @@ class FakeForge:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # (project, old, new) -> commit subjects, oldest first, for the compare endpoints
     compares: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    # branch protection: names or GitLab wildcards (`release/*`)
+    protected: list[str] = field(default_factory=list)
     # GitHub: the login of a personal token's user; None: an app installation token (as
     # GITHUB_TOKEN), for which GET /user is 403 and GraphQL's viewer is the app's bot
     token_user: str | None = None
@@ -164,7 +167,11 @@ class _GitHub(_Handler):
                 "labels": [{"name": name, "id": i, "color": "ededed"}
                            for i, name in enumerate(pr["labels"])],
                 "assignees": [_user(name, 20 + i) for i, name in enumerate(pr["assignees"])],
-                "requested_reviewers": [_user(n, 40 + i) for i, n in enumerate(pr["reviewers"])]}
+                "requested_reviewers": [_user(n, 40 + i) for i, n in enumerate(pr["reviewers"])],
+                "requested_teams": [],
+                "auto_merge": {"enabled_by": _user("ci-bot", 7), "merge_method":
+                               str(pr["auto_merge"]).lower(), "commit_title": "",
+                               "commit_message": ""} if pr.get("auto_merge") else None}
 
     def _issue(self, pr: dict[str, Any]) -> dict[str, Any]:
         pull = self._pull(pr)
@@ -222,6 +229,11 @@ class _GitHub(_Handler):
         rest = path[len(prefix):]
         if method == "GET" and rest == "":
             return 200, self._repo()
+        branch = re.fullmatch(r"/branches/(.+)", rest)
+        if method == "GET" and branch:
+            name = urllib.parse.unquote(branch[1])
+            return 200, {"name": name, "commit": {"sha": "1" * 40, "url": ""},
+                         "protected": any(fnmatch.fnmatchcase(name, p) for p in fake.protected)}
         if rest == "/pulls" and method == "GET":
             found = [pr for pr in fake.pulls
                      if query.get("state", "open") in ("all", pr["state"])
@@ -273,6 +285,11 @@ class _GitHub(_Handler):
         if sub == "/requested_reviewers" and method == "POST":
             pr["reviewers"] += body.get("reviewers", [])
             return 201, self._pull(pr)
+        if sub == "/reviews" and method == "GET":  # `reviewed`: who has reviewed it
+            return 200, [{"id": 7000 + i, "node_id": f"RV_{i}", "user": _user(name, 60 + i),
+                          "body": "", "state": "APPROVED", "commit_id": "0" * 40,
+                          "html_url": "", "pull_request_url": ""}
+                         for i, name in enumerate(pr.get("reviewed", []))]
         raise KeyError(path)
 
 
@@ -347,6 +364,10 @@ class _GitLab(_Handler):
             return 200, {"commits": [{"id": f"{i:040x}", "title": subject}
                                      for i, subject in enumerate(subjects)],
                          "diffs": [], "compare_timeout": False}
+        if method == "GET" and re.fullmatch(r"/api/v4/projects/[^/]+/protected_branches", path):
+            return 200, [{"id": i, "name": name, "push_access_levels": [],
+                          "merge_access_levels": [], "allow_force_push": False}
+                         for i, name in enumerate(fake.protected, 1)]
         notes = re.fullmatch(r"/api/v4/projects/([^/]+)/merge_requests/(\d+)/notes(?:/(\d+))?",
                              path)
         if notes:

@@ -100,6 +100,17 @@ class GitHubForge:
         mine = [pr for pr in pulls if pr.head.ref == branch]
         return self._remember(mine[0]) if mine else None
 
+    def protected(self, branch: str) -> bool:
+        def ask() -> bool:
+            try:
+                return bool(self._repo.get_branch(branch).protected)
+            except GithubException as err:
+                if err.status == 404:  # no such branch yet: rules by pattern are not shown
+                    return False
+                raise
+
+        return self._call(f"reading branch {branch}", ask)
+
     def create(self, branch: str, base: str, title: str, body: str) -> MergeRequest:
         pr = self._call("opening a pull request", lambda: self._repo.create_pull(
             base=base, head=branch, title=title, body=body, maintainer_can_modify=True))
@@ -117,23 +128,39 @@ class GitHubForge:
 
     def decorate(self, mr: MergeRequest, labels: tuple[str, ...], assignees: tuple[str, ...],
                  reviewers: tuple[str, ...]) -> None:
+        # Only what is missing: a rerun completes what an interrupted one left, and nobody who
+        # already reviewed is asked again.
         pr = self._pull(mr)
+        labels = tuple(n for n in labels if n not in {label.name for label in pr.labels})
         if labels:
             self._call("adding labels", lambda: pr.add_to_labels(*labels))
+        assignees = tuple(n for n in assignees if n not in {u.login for u in pr.assignees})
         if assignees:
             self._call("adding assignees", lambda: pr.add_to_assignees(*assignees))
         if reviewers:
-            users = [name for name in reviewers if "/" not in name]
-            teams = [name.split("/", 1)[1] for name in reviewers if "/" in name]  # org/team
+            asked = {u.login for u in pr.requested_reviewers}
+            asked |= {f"{t.organization.login}/{t.slug}" if t.organization else t.slug
+                      for t in pr.requested_teams}
+            if any("/" not in name for name in reviewers if name not in asked):
+                asked |= {review.user.login for review in self._call(
+                    f"listing the reviews of #{mr.number}", lambda: list(pr.get_reviews()))
+                    if review.user is not None}
+            wanted = [name for name in reviewers if name not in asked
+                      and name.split("/", 1)[-1] not in asked]
+            users = [name for name in wanted if "/" not in name]
+            teams = [name.split("/", 1)[1] for name in wanted if "/" in name]  # org/team
             kwargs: dict[str, Any] = {"reviewers": users}
             if teams:
                 kwargs["team_reviewers"] = teams
-            self._call("requesting reviews", lambda: pr.create_review_request(**kwargs))
+            if wanted:
+                self._call("requesting reviews", lambda: pr.create_review_request(**kwargs))
 
     def auto_merge(self, mr: MergeRequest) -> None:
         # REST has no auto-merge switch; GraphQL enablePullRequestAutoMerge does (the repository
         # must allow auto-merge, and branch protection must require a check).
         pr = self._pull(mr)
+        if pr.auto_merge is not None:  # enabled by an earlier run
+            return
         self._call("enabling auto-merge", lambda: pr.enable_automerge(merge_method="SQUASH"))
 
     # A pull request's conversation comments are its issue's comments in the REST API.

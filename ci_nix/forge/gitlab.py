@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import threading
 import urllib.parse
@@ -108,6 +109,12 @@ class GitLabForge:
         mine = [mr for mr in found if mr.source_branch == branch]
         return self._remember(mine[0]) if mine else None
 
+    def protected(self, branch: str) -> bool:
+        found = self._call("listing protected branches", lambda: list(
+            self._project.protectedbranches.list(get_all=True)))
+        # names may be wildcards (`release/*`), where * matches anything
+        return any(fnmatch.fnmatchcase(branch, str(rule.name)) for rule in found)
+
     def create(self, branch: str, base: str, title: str, body: str) -> MergeRequest:
         data = {"source_branch": branch, "target_branch": base, "title": title,
                 "description": body, "remove_source_branch": True}
@@ -142,17 +149,26 @@ class GitLabForge:
                  reviewers: tuple[str, ...]) -> None:
         if not (labels or assignees or reviewers):
             return
+        # Only what is missing (a rerun completes an interrupted one), keeping others' choices.
         obj = self._get(mr)
+        missing = False
+        labels = tuple(name for name in labels if name not in (obj.labels or []))
         if labels:
-            obj.add_labels = ",".join(labels)
-        if assignees:
-            obj.assignee_ids = self._user_ids(assignees)
-        if reviewers:
-            obj.reviewer_ids = self._user_ids(reviewers)
-        self._call(f"labelling merge request !{mr.number}", obj.save)
+            obj.add_labels, missing = ",".join(labels), True
+        for key, field, names in (("assignees", "assignee_ids", assignees),
+                                  ("reviewers", "reviewer_ids", reviewers)):
+            have = [int(user["id"]) for user in getattr(obj, key, None) or []]
+            wanted = self._user_ids(names) if names else []
+            if any(uid not in have for uid in wanted):
+                setattr(obj, field, have + [uid for uid in wanted if uid not in have])
+                missing = True
+        if missing:
+            self._call(f"labelling merge request !{mr.number}", obj.save)
 
     def auto_merge(self, mr: MergeRequest) -> None:
         obj = self._get(mr)
+        if getattr(obj, "merge_when_pipeline_succeeds", False):  # set by an earlier run
+            return
         self._call(f"setting merge request !{mr.number} to merge when the pipeline succeeds",
                    lambda: obj.merge(merge_when_pipeline_succeeds=True))
 

@@ -88,6 +88,10 @@ class Git:
         result = self.run(repo, ["merge-base", "--end-of-options", a, b])
         return result.stdout.strip() if result.ok and result.stdout.strip() else None
 
+    def is_ancestor(self, repo: Path, a: str, b: str) -> bool:
+        """Whether commit a is b or one of b's ancestors (b's history holds all of a)."""
+        return self.run(repo, ["merge-base", "--is-ancestor", "--end-of-options", a, b]).ok
+
     def is_shallow(self, repo: Path) -> bool:
         result = self.run(repo, ["rev-parse", "--is-shallow-repository"])
         return result.ok and result.stdout.strip() == "true"
@@ -146,6 +150,16 @@ class Git:
             sha, _, ref = line.partition("\t")
             if ref == f"refs/heads/{branch}":
                 return sha
+        return None
+
+    def remote_head(self, repo: Path, remote: str,
+                    env: Mapping[str, str] | None = None) -> str | None:
+        """The branch the remote's HEAD points at (its default branch), or None."""
+        out = self.check(repo, ["ls-remote", "--symref", remote, "HEAD"], env=env)
+        for line in out.splitlines():
+            target, _, ref = line.partition("\t")
+            if ref == "HEAD" and target.startswith("ref: refs/heads/"):
+                return target.removeprefix("ref: refs/heads/")
         return None
 
     def fetch_refs(self, repo: Path, remote: str, refspecs: Sequence[str],
