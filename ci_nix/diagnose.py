@@ -1131,7 +1131,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     return found_all or _fallback(shaped, raw, reader.named_logs)
 
 
-_WRAPPER_ERROR = re.compile(r"^\s*(?:Error:|ERROR\b|✖|×)")
+_WRAPPER_ERROR = re.compile(r"^\s*(?:Error:|ERROR\b|\[ERROR ?\]|✖|×|\S+ ❌)")
 
 
 def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],

@@ -54,8 +54,10 @@ _GITHUB_COMMAND = re.compile(r"^##\[(?P<command>group|endgroup|error|warning|not
 _JOURNALD = re.compile(
     r"^(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}) "
     r"\S+ [^\s:\[]+(?:\[\d+\])?: ")
-# tracing / log-level prefixes of wrappers (nh's tracing output, Python loggers)
-_LEVEL = re.compile(r"^\s*(?:ERROR|WARN|INFO|DEBUG|TRACE)\s+(?:[\w:]+: )?(?=\S)")
+# tracing / log-level prefixes of wrappers (nh's tracing output, Python loggers), and
+# colmena's "[ERROR]   stderr) " before each line of the Nix output it relays
+_LEVEL = re.compile(r"^\s*(?:ERROR|WARN|INFO|DEBUG|TRACE)\s+(?:[\w:]+: )?(?=\S)|"
+                    r"^\[(?:ERROR|WARN|INFO|DEBUG|TRACE) ?\] +(?:(?:stderr|stdout)\) ?)?")
 # nix-output-monitor's tree and box glyphs (U+2500-U+257F) and miette's (devenv) arrows and
 # crosses. Nix itself never starts a line with them; "…" and "•" (its own) are not among them.
 _GLYPHS = re.compile(r"^\s*(?:Error:\s+)?(?:[\u2500-\u257f\u25b6\u25b8\u276f×]+ ?)+")

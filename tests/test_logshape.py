@@ -102,12 +102,17 @@ def progress_bar(text: str) -> str:  # the message glued to the bar a viewer lef
                   "error:", text, count=1, flags=re.MULTILINE)
 
 
+def colmena(text: str) -> str:  # colmena relaying Nix's stderr
+    return "[ERROR] Failed to build host - Last 20 lines of logs:\n" + per_line(
+        lambda i, line: f"[ERROR]   stderr) {line}")(text)
+
+
 def print_build_logs(text: str) -> str:  # `nix build -L` output of another build before it
     return "\n".join(["helper> compiling", "helper> error: not this one", "helper>"]) + "\n" + text
 
 
 TOOL: dict[str, Wrap] = {"ansi": ansi, "one-space": one_space, "indented": indented,
-                         "dedented": dedented, "nom": nom, "miette": miette,
+                         "dedented": dedented, "nom": nom, "miette": miette, "colmena": colmena,
                          "progress-bar": progress_bar, "build-logs": print_build_logs}
 RECORD: dict[str, Wrap] = {"json-records": json_records, "json-record": json_record,
                            "escaped": escaped}
