@@ -9,7 +9,8 @@ from pathlib import Path
 import forgefakes
 import pytest
 from conftest import Cli
-from test_update import estate, git, new_modules_commit  # noqa: F401 - estate is a fixture
+from helpers import git
+from test_update import estate, new_modules_commit  # noqa: F401 - estate is a fixture
 
 from ci_nix.forge.github import GitHubForge
 from ci_nix.forge.gitlab import GitLabForge
@@ -48,11 +49,11 @@ def someone_pushes(tmp_path: Path, remotes: Path, branch: str, name: str) -> str
     git(other, "add", f"{name}.txt")
     git(other, "commit", "-qm", f"{name}: work by a person")
     git(other, "push", "-q", "origin", branch)
-    return git(other, "rev-parse", "HEAD")
+    return git(other, "rev-parse", "HEAD").strip()
 
 
 def tip(remotes: Path, branch: str) -> str:
-    return git(remotes / "hosts-gh.git", "rev-parse", f"refs/heads/{branch}")
+    return git(remotes / "hosts-gh.git", "rev-parse", f"refs/heads/{branch}").strip()
 
 
 @pytest.mark.nix
@@ -123,7 +124,8 @@ def test_work_by_others_on_the_update_branch_is_never_dropped(
     git(remotes / "hosts-gh.git", "update-ref", f"refs/heads/{BRANCH}", f"{fix}~1")
     third = cli("update", repo, "--config", config, env=env)
     assert third.returncode == 0 and "updated #1" in third.stdout, third.stderr
-    assert git(remotes / "hosts-gh.git", "rev-parse", f"{BRANCH}~1") == tip(remotes, "main")
+    assert git(remotes / "hosts-gh.git", "rev-parse", f"{BRANCH}~1").strip() == tip(remotes,
+                                                                                     "main")
 
 
 @pytest.mark.nix
