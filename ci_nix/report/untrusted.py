@@ -185,22 +185,29 @@ def xml(value: str, *, attribute: bool = False) -> str:
 # table cells, strikethrough, GitHub math); `_` only where it could open or close emphasis
 # (not between two letters or digits, as in x86_64).
 _INLINE = re.compile(r"[\\`*\[\]<>&|~$]|(?<![^\W_])_|_(?![^\W_])")
-# `@name` and `@org/team` mention: a zero-width space after `@` keeps the text and loses the
-# ping (what Dependabot and Renovate do when they quote commit messages).
-_MENTION = "@\u200b"
+# `@name` and `@org/team` mention people; `#12`, `owner/repo#12` (GitHub) and `!12` (GitLab)
+# put a "mentioned in" note on another issue or merge request. A zero-width space after the `@`,
+# `#` or `!` keeps the text and drops the link (what Dependabot and Renovate do with the
+# commit messages they quote).
+_REFERENCE = re.compile(r"@|(?<=[#!])(?=\d)")
+
+
+def _unlinked(text: str) -> str:
+    return _REFERENCE.sub(lambda m: m.group() + "\u200b", text)
 
 
 def md_text(value: str) -> str:
     """Inline markdown that shows `value` literally on one line: what could be markup
     backslash-escaped (no emphasis, link, image, HTML, table cell break; nothing that opens a
-    block where the line starts), line breaks and controls as escapes, mentions defused."""
-    line = _INLINE.sub(lambda m: "\\" + m.group(), name(value)).replace("@", _MENTION)
+    block where the line starts, no GitLab quick action), line breaks and controls as escapes,
+    mentions and issue references defused."""
+    line = _unlinked(_INLINE.sub(lambda m: "\\" + m.group(), name(value)))
     stripped = line.lstrip()
     lead = line[:len(line) - len(stripped)]
     ordered = re.match(r"\d{1,9}(?=[.)])", stripped)
     if ordered:
         stripped = f"{ordered.group()}\\{stripped[ordered.end():]}"
-    elif stripped[:1] in ("#", ">", "-", "+", "="):
+    elif stripped[:1] in ("#", ">", "-", "+", "=", "/"):  # `/`: a GitLab quick action
         stripped = "\\" + stripped
     # leading spaces would make an indented code block, or be dropped: keep them as entities
     return "".join(f"&#{ord(char)};" for char in lead) + stripped
@@ -223,8 +230,8 @@ def md_code(value: str, *, table: bool = False) -> str:
 
 def md_html(value: str) -> str:
     """Text inside an HTML element of the markdown (`<summary>…</summary>`), where markdown is
-    not parsed: HTML-escaped, on one line, mentions defused."""
-    return html.escape(name(value), quote=True).replace("@", _MENTION)
+    not parsed: HTML-escaped, on one line, mentions and issue references defused."""
+    return _unlinked(html.escape(name(value), quote=True))
 
 
 def md_fence(value: str, info: str = "") -> str:
