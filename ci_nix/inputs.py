@@ -8,6 +8,7 @@ a matrix entry's own `run` and `diff`'s head side all evaluate the same thing. `
 
 `--pin REPO=SHA` makes Nix read that commit of a repo's checkout rather than its work tree:
 a matrix entry carries the commits its plan evaluated, so its job evaluates exactly them.
+`--head REV` pins the repo it refers to (head_pins): the revision under test is what is built.
 """
 
 from __future__ import annotations
@@ -66,6 +67,23 @@ def pinned(workspace: Workspace, git: Git, pins: Sequence[tuple[str, str]]) -> W
     primary = repos[workspace.primary] if workspace.primary is not None else None
     flakes = tuple(Flake(repos[flake.repo], flake.subdir) for flake in workspace.flakes)
     return replace(workspace, repos=tuple(repos.values()), primary=primary, flakes=flakes)
+
+
+def as_evaluated(workspace: Workspace, git: Git, head: str | None,
+                 pins: Sequence[tuple[str, str]]) -> Workspace:
+    """The workspace as Nix will read it: --head's repo at it, then each --pin (which wins)."""
+    return pinned(workspace, git, (*head_pins(workspace, git, head), *pins))
+
+
+def head_pins(workspace: Workspace, git: Git, head: str | None) -> tuple[tuple[str, str], ...]:
+    """--head REV is the revision under test, so it is what Nix reads: a pin of the primary
+    repo (no primary repo: of every repo that has REV) to it. A repo without it is left to
+    change detection, which names the missing revision."""
+    if head is None:
+        return ()
+    repos = [workspace.primary] if workspace.primary is not None else list(workspace.repos)
+    return tuple((repo.name, sha) for repo in repos
+                 if (sha := git.commit(repo.path, head)) is not None)
 
 
 def checkouts(workspace: Workspace, git: Git) -> dict[str, Checkout]:

@@ -306,9 +306,9 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     progress = Progress() if progress is None else progress
     nix = nix or Nix.from_env(environ)
     git = Git.from_env(environ)
-    ws = inputs_mod.pinned(workspace_mod.load(options.path, git, options.config_file,
-                                              trust.side(options.base, environ)),
-                           git, options.pins)
+    loaded = workspace_mod.load(options.path, git, options.config_file,
+                                trust.side(options.base, environ))
+    ws = inputs_mod.as_evaluated(loaded, git, options.head, options.pins)
     flake_ids = {flake.id for flake in ws.flakes}
     only = parse_only(options.only, flake_ids)
     expected = parse_expect(options.expect, flake_ids)

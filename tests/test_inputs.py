@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
+import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,8 @@ import pytest
 from ci_nix import inputs as inputs_mod
 from ci_nix import workspace as workspace_mod
 from ci_nix.errors import SelectionError
-from ci_nix.models import Override, Target
+from ci_nix.models import Case, Override, RunReport, Status, Target
+from ci_nix.report import github, json_report, junit, text
 from ci_nix.tools.git import Git
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com",
@@ -27,8 +31,8 @@ def git(repo: Path, *args: str) -> str:
 
 
 def commit_files(repo: Path, files: dict[str, str]) -> str:
-    for name, text in files.items():
-        (repo / name).write_text(text)
+    for name, content in files.items():
+        (repo / name).write_text(content)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "change")
     return git(repo, "rev-parse", "HEAD")
@@ -100,3 +104,55 @@ def test_a_pin_reads_that_commit_and_is_checked(ws: Path) -> None:
         hosts_inputs(ws, pins=(("modules", "f00"),))
     with pytest.raises(SelectionError, match="expected REPO=COMMIT"):
         inputs_mod.parse_pins(["modules"])
+
+
+def test_head_is_the_revision_evaluated(ws: Path) -> None:
+    """--head REV pins the repo it refers to: the work tree is not what is under test."""
+    modules = ws / "modules"
+    old = git(modules, "rev-parse", "HEAD")
+    commit_files(modules, {"flake.nix": FLAKE + "# new\n"})
+    (modules / "flake.nix").write_text("uncommitted")
+    tool = Git.from_env()
+    loaded = workspace_mod.load(modules, tool)
+    evaluated = inputs_mod.as_evaluated(loaded, tool, "HEAD~1", ())
+    flake = evaluated.flake("modules")
+    assert flake is not None and flake.ref == f"git+file://{modules}?rev={old}"
+    hosts = evaluated.flake("hosts")
+    assert hosts is not None and hosts.repo.rev is None  # not the primary repo: as checked out
+    # an explicit --pin wins over --head's
+    pinned = inputs_mod.as_evaluated(loaded, tool, "HEAD~1", (("modules", "HEAD"),))
+    repo = pinned.repo("modules")
+    assert repo is not None and repo.rev == git(modules, "rev-parse", "HEAD")
+    assert inputs_mod.as_evaluated(loaded, tool, "no-such-rev", ()) == loaded
+
+
+def report_with_inputs() -> RunReport:
+    override = Override("pkgs", "git+file:///ws/pkgs", source="pkgs", rev="1" * 40,
+                        locked="2" * 40)
+    return RunReport(suites=("pkgs", "hosts"),
+                     cases=(Case("hosts", "nixosConfigurations.db1", Status.PASSED),),
+                     inputs=(("hosts", (override,)),))
+
+
+def test_every_report_names_the_workspace_inputs() -> None:
+    report = report_with_inputs()
+    said = "pkgs: the workspace's pkgs at 111111111111 (flake.lock: 222222222222)"
+    out = io.StringIO()
+    text.write(report, out)
+    assert f"inputs of hosts from the workspace: {said}\n" in out.getvalue()
+    out = io.StringIO()
+    github.write_summary(report, out)
+    assert f"### Inputs from the workspace\n\n- **hosts**: {said}\n" in out.getvalue()
+    out = io.StringIO()
+    junit.write(report, out)
+    suites = {s.get("name"): s for s in ET.fromstring(out.getvalue()).iter("testsuite")}
+    assert [(p.get("name"), p.get("value")) for p in suites["hosts"].iter("property")][0] == (
+        "override", said)
+    assert not list(suites["pkgs"].iter("property"))
+    out = io.StringIO()
+    json_report.write(replace(report, inputs=(), locked=True), out)
+    data = json.loads(out.getvalue())
+    assert data["locked"] is True and data["inputs"] == {}
+    out = io.StringIO()
+    text.write(replace(report, inputs=(), locked=True), out)
+    assert "inputs as flake.lock has them (--locked)" in out.getvalue()

@@ -55,9 +55,9 @@ def register(commands: Subcommands) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     git = Git.from_env()
-    ws = inputs_mod.pinned(workspace_mod.load(args.path, git, args.config,
-                                              trust.side(args.base, os.environ)),
-                           git, parse_pins(args.pins))
+    ws = inputs_mod.as_evaluated(workspace_mod.load(args.path, git, args.config,
+                                                    trust.side(args.base, os.environ)),
+                                 git, args.head, parse_pins(args.pins))
     ids = {flake.id for flake in ws.flakes}
     wanted = {_flake_of(value, ids) for value in args.only}
     unknown = sorted(wanted - {flake.id for flake in ws.flakes})
