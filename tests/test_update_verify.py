@@ -154,6 +154,9 @@ def test_verify_builds_workspace_dependents_against_the_new_locks(tmp_path: Path
     make_workspace.git(app, "commit", "-q", "-m", "lock")
     (ws / "ci-nix.yaml").write_text("repos:\n  - path: lib\n  - path: app\n")
     commit_file(dep, "value.txt", "bad\n", "dep: break pkg")
+    # lib's checkout is not what app locks: `run` would build app against it (workspace
+    # inputs), but verification builds the updated lock, never the checkout that undoes it
+    (lib / "flake.nix").write_text((lib / "flake.nix").read_text() + "# uncommitted\n")
 
     result = cli("update", lib, "--dry-run", "--verify")
     out = result.stdout
