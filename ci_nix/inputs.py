@@ -58,15 +58,34 @@ def pinned(workspace: Workspace, git: Git, pins: Sequence[tuple[str, str]]) -> W
         if repo is None:
             raise SelectionError(f"--pin {name}={rev}: no repo {name!r} in the workspace; "
                                  "repos: " + ", ".join(r.name for r in workspace.repos))
-        sha = git.commit(repo.path, rev)
+        sha = git.commit(repo.path, rev) or _fetch(git, repo, rev)
         if sha is None:
-            raise SelectionError(f"--pin {name}={rev}: no such commit in {repo.path}; fetch it "
-                                 f"(git -C {repo.path} fetch origin {rev}) or drop the pin")
+            raise SelectionError(f"--pin {name}={rev}: no such commit in {repo.path}, nor on "
+                                 f"its remote; fetch it (git -C {repo.path} fetch origin {rev}) "
+                                 "or drop the pin")
         revs[name] = sha
     repos = {repo: replace(repo, rev=revs.get(repo.name)) for repo in workspace.repos}
     primary = repos[workspace.primary] if workspace.primary is not None else None
     flakes = tuple(Flake(repos[flake.repo], flake.subdir) for flake in workspace.flakes)
     return replace(workspace, repos=tuple(repos.values()), primary=primary, flakes=flakes)
+
+
+def _fetch(git: Git, repo: Repo, rev: str) -> str | None:
+    """A pinned commit a matrix job's checkout lacks (a shallow clone of a branch that moved
+    on since the plan): fetched from the repo's remote, as deep as the clone already is."""
+    remotes = git.remotes(repo.path)
+    if not remotes:
+        return None
+    remote = "origin" if "origin" in remotes else remotes[0]
+    log.info("%s: fetching the pinned commit %s from %s", repo.name, rev, remote)
+    depth = ["--depth=1"] if git.is_shallow(repo.path) else []
+    result = git.fetch(repo.path, [*depth, remote, rev])
+    if not result.ok:
+        lines = result.stderr.strip().splitlines()
+        log.warning("%s: fetching %s from %s failed: %s", repo.name, rev, remote,
+                    lines[-1] if lines else f"exit {result.returncode}")
+        return None
+    return git.commit(repo.path, rev)
 
 
 def as_evaluated(workspace: Workspace, git: Git, head: str | None,

@@ -156,3 +156,22 @@ def test_every_report_names_the_workspace_inputs() -> None:
     out = io.StringIO()
     text.write(replace(report, inputs=(), locked=True), out)
     assert "inputs as flake.lock has them (--locked)" in out.getvalue()
+
+
+def test_a_pinned_commit_a_shallow_clone_lacks_is_fetched(ws: Path, tmp_path: Path) -> None:
+    """A matrix job's clone of a workspace repo is shallow, and its branch moved on (or the plan
+    read another branch): the pinned commit is fetched from the remote."""
+    modules = ws / "modules"
+    git(modules, "checkout", "-q", "-b", "feature")
+    planned = commit_files(modules, {"flake.nix": FLAKE + "# feature\n"})
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "clone", "-q", "--bare", str(modules), str(origin))
+    subprocess.run(["rm", "-rf", str(modules)], check=True)
+    git(tmp_path, "clone", "-q", "--depth", "1", "--branch", "main", f"file://{origin}",
+        str(modules))
+    assert git(modules, "rev-parse", "--is-shallow-repository") == "true"
+    [override] = hosts_inputs(ws, pins=(("modules", planned),))
+    assert override.rev == planned and override.ref.startswith(f"git+file://{modules}?rev=")
+    assert git(modules, "rev-parse", "--is-shallow-repository") == "true"  # still shallow
+    with pytest.raises(SelectionError, match="nor on its remote"):
+        hosts_inputs(ws, pins=(("modules", "0" * 40),))
