@@ -280,17 +280,11 @@ def test_an_entry_evaluates_its_plan_or_fails_naming_both(feature: Feature, tmp_
         git(modules, "reset", "-q", "--hard", "HEAD~1")
 
 
-def gitlab_cases(junit: Path) -> dict[str, tuple[str, str]]:
-    """`flake#attr` -> (verdict, drvPath property) from a JUnit report."""
-    found = {}
-    for case in ET.parse(junit).iter("testcase"):
-        failure = case.find("failure")
-        verdict = ("failed:" + str(failure.get("type")) if failure is not None
-                   else "skipped" if case.find("skipped") is not None else "passed")
-        drv = next((xml_attr(p, "value") for p in case.iter("property")
-                    if p.get("name") == "drvPath"), "")
-        found[f"{case.get('classname')}#{case.get('name')}"] = (verdict, drv)
-    return found
+def drv_paths(junit: Path) -> dict[str, str]:
+    """`flake#attr` -> the drvPath property of each test case in a JUnit report."""
+    return {f"{case.get('classname')}#{case.get('name')}": xml_attr(prop, "value")
+            for case in ET.parse(junit).iter("testcase") for prop in case.iter("property")
+            if prop.get("name") == "drvPath"}
 
 
 @pytest.mark.slow
@@ -298,7 +292,7 @@ def test_gitlab_child_pipeline_without_merge_request_variables(feature: Feature,
                                                                cli: Cli) -> None:
     """The template's parent job as a merge-request pipeline, then its child pipeline file as
     a child may get it: without the merge request's variables."""
-    from test_ci_definitions import BIN, GitLabLocal, run, tool  # the same harness
+    from test_ci_definitions import BIN, GitLabLocal, cases, run, tool  # the same harness
 
     if feature.nix != "nix":
         pytest.skip("gitlab-ci-local runs on the system Nix only (as the template tests do)")
@@ -326,9 +320,6 @@ def test_gitlab_child_pipeline_without_merge_request_variables(feature: Feature,
         "CI_NIX_INSTALL": str(tmp_path / "glcl" / "ci-nix-src"), "CI_NIX_PYTHON": "python3",
         **cache})
     assert result.returncode != 0, result.stdout + result.stderr  # exporter and monitor fail
-    outcomes: dict[str, tuple[str, str]] = {}
-    for report in sorted((ws / ".gitlab-ci-local" / "artifacts").glob("*/junit.xml")):
-        outcomes.update(gitlab_cases(report))
-    assert {key: verdict for key, (verdict, _) in outcomes.items()} == VERDICTS
-    assert {key: drv for key, (_, drv) in outcomes.items()} == {
-        key: drv for key, (_, drv) in expected.items()}
+    [report] = (ws / ".gitlab-ci-local" / "artifacts").glob("*/junit.xml")
+    assert cases(report) == VERDICTS
+    assert drv_paths(report) == {key: drv for key, (_, drv) in expected.items()}
