@@ -107,12 +107,26 @@ def colmena(text: str) -> str:  # colmena relaying Nix's stderr
         lambda i, line: f"[ERROR]   stderr) {line}")(text)
 
 
+def nixos_rebuild_ng(text: str) -> str:  # its own lines around Nix's, and str() of the error
+    return ("building the system configuration...\n" + text + "\nCommand '['nix', "
+            "'--extra-experimental-features', 'nix-command flakes', 'build', "
+            "'.#nixosConfigurations.\"web\".config.system.build.toplevel']' returned non-zero "
+            "exit status 1.")
+
+
+def nh(text: str) -> str:  # nh: its banner, Nix through nom, its color-eyre report
+    return ("> Building NixOS configuration\n" + nom(text) + "\nError:\n   0: Failed to build "
+            "configuration\n   1: Command exited with status Exited(1)\n\nLocation:\n"
+            "   src/commands.rs:57")
+
+
 def print_build_logs(text: str) -> str:  # `nix build -L` output of another build before it
     return "\n".join(["helper> compiling", "helper> error: not this one", "helper>"]) + "\n" + text
 
 
 TOOL: dict[str, Wrap] = {"ansi": ansi, "one-space": one_space, "indented": indented,
                          "dedented": dedented, "nom": nom, "miette": miette, "colmena": colmena,
+                         "nixos-rebuild-ng": nixos_rebuild_ng, "nh": nh,
                          "progress-bar": progress_bar, "build-logs": print_build_logs}
 RECORD: dict[str, Wrap] = {"json-records": json_records, "json-record": json_record,
                            "escaped": escaped}
