@@ -160,13 +160,17 @@ def settle(config: Config, git: Git, primary: Repo | None, trusted: Side) -> Con
     if top is None or (primary is not None and top.resolve() != primary.path.resolve()):
         _explain(config, f"{config.file}, outside the repo under test ({trusted.why})")
         return config
-    rel = config.file.resolve().relative_to(top.resolve()).as_posix()
+    rel = (config.file.parent.resolve() / config.file.name).relative_to(top.resolve()).as_posix()
     head = trusted_values(config)
-    base = _base_config(git, top, rel, trusted) if trusted.base is not None else None
+    # A symbolic link lets the pull request choose which file is read: nothing to compare.
+    linked = config.file.is_symlink()
+    base = (_base_config(git, top, rel, trusted) if trusted.base is not None and not linked
+            else None)
     if base is None:
         changed = [key for key, value in head.items() if value != DEFAULTS.get(key)]
         if changed:
-            where = (f"the base revision {trusted.base[:12]} is not in this clone (fetch it: "
+            where = (f"{rel} is a symbolic link" if linked else
+                     f"the base revision {trusted.base[:12]} is not in this clone (fetch it: "
                      "fetch-depth: 0)" if trusted.base is not None else trusted.why)
             raise ConfigError(
                 f"{config.file}:{_line(config.file, changed[0])}: '{changed[0]}' is set, but "

@@ -183,6 +183,17 @@ def test_without_a_readable_base_the_head_may_set_no_trusted_setting(tmp_path: P
     assert load(repo, unreadable).config.systems == ("x86_64-linux",)
 
 
+def test_a_config_linked_from_elsewhere_may_set_no_trusted_setting(tmp_path: Path) -> None:
+    repo, base = pr_repo(tmp_path)
+    elsewhere = tmp_path / "runner-config.yaml"
+    elsewhere.write_text(BASE_YAML)  # the same settings, but the pull request picked the file
+    (repo / "ci-nix.yaml").unlink()
+    (repo / "ci-nix.yaml").symlink_to(elsewhere)
+    with pytest.raises(ConfigError, match="'cache.type' is set, but the trusted side cannot be "
+                       "read \\(ci-nix.yaml is a symbolic link\\)"):
+        load(repo, pull_request(base))
+
+
 def test_a_shallow_checkout_fetches_the_base_to_read_its_config(tmp_path: Path) -> None:
     origin, base = pr_repo(tmp_path)
     (origin / "README").write_text("head\n")

@@ -56,8 +56,8 @@ class Git:
         if not result.ok:
             why = _telling_line(result.stderr) or f"exit {result.returncode}"
             if "Read-only file system" in result.stderr:
-                why = (f"{repo} is on a read-only file system and git must write to its .git "
-                       f"here; run on a writable checkout ({why})")
+                why = (f"{repo} is on a read-only file system and git must write there; run "
+                       f"on a writable checkout ({why})")
             raise GitError(f"git {_named(args)} in {repo} failed: {why}", result.stderr)
         return result.stdout
 
