@@ -7,7 +7,8 @@ a backtick ends a markdown code span, `@org/admins` pings a team from ci-nix's P
 lone surrogate makes the JUnit report unreadable. One function per channel, used by every writer:
 
 - `name` / `text`: control, bidi and zero-width characters as escapes (pieces of a line);
-- `log_line` / `log_lines`: whole lines for terminals and the GitHub and GitLab logs;
+- `log_line` / `log_lines` / `LogFormatter`: whole lines for terminals and the GitHub and GitLab
+  logs; `json_for_log` / `xml_for_log`: a JSON or XML document printed into such a log;
 - `github_command`, `stop_commands`, `github_block`: GitHub workflow commands around them;
 - `gitlab_section_start` / `gitlab_section_end`: a collapsed GitLab job-log section;
 - `xml`: JUnit;
@@ -110,8 +111,9 @@ def stop_commands() -> tuple[str, str]:
     """(start, end): lines that make the runner ignore every workflow command between them.
 
     The token is random, so text printed in between cannot guess it to resume commands early.
-    Between them ci-nix itself runs no command either (a group must open before, an
-    annotation or a mask is written after).
+    Between them no command of ci-nix's runs either: a group opens before, annotations come
+    after, and every secret is registered (`::add-mask::`) while the workspace is loaded, before
+    anything builds.
     """
     token = f"ci-nix-{secrets.token_hex(16)}"
     return f"::stop-commands::{token}", f"::{token}::"
