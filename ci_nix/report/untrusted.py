@@ -112,8 +112,8 @@ def stop_commands() -> tuple[str, str]:
 
     The token is random, so text printed in between cannot guess it to resume commands early.
     Between them no command of ci-nix's runs either: a group opens before, annotations come
-    after, and every secret is registered (`::add-mask::`) while the workspace is loaded, before
-    anything builds.
+    after, and secrets are registered (`::add-mask::`) when the workspace is loaded or when a
+    forge is called after the builds, never while builder output is being printed.
     """
     token = f"ci-nix-{secrets.token_hex(16)}"
     return f"::stop-commands::{token}", f"::{token}::"
