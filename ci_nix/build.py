@@ -275,7 +275,8 @@ def build(nix: Nix, jobs: Sequence[Job], *,
                 failure = Failure(type=FailureType.DEPENDENCY,
                                   message=f"dependency failed: {names} ({what})",
                                   log=buildlog.tail(culprits[0]), drv=job.drv_path,
-                                  hint=_hint(first) if first is not None else None)
+                                  hint=_hint(first) if first is not None else None,
+                                  cause=culprits[0])
         if failure is None and cancelled():
             cases.append(replace(passed, status=Status.SKIPPED, skip_reason="cancelled"))
             continue

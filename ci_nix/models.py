@@ -167,6 +167,9 @@ class Failure:
     line: int | None = None
     column: int | None = None
     repo: str | None = None  # the workspace repo `file` is in, where ci-nix could tell
+    # a `dependency` failure: the failed derivation it comes from (its root), so reports can
+    # list it under that root's failure instead of repeating the root's log
+    cause: str | None = None
 
 
 class Status(StrEnum):
@@ -221,7 +224,10 @@ class RunReport:
     compared: str | None = None
     selected: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # the workspace repo CI checked out (the primary repo): annotations point only into it
+    # when CI's workspace directory is not known
     checkout: str | None = None
+    # (repo name, absolute directory) of every workspace repo: where an annotation's file is
+    repo_dirs: tuple[tuple[str, str], ...] = ()
     # per flake, the inputs evaluated from workspace checkouts instead of flake.lock
     inputs: tuple[tuple[str, tuple[Override, ...]], ...] = ()
     locked: bool = False  # --locked: every input as flake.lock has it

@@ -131,6 +131,7 @@ class Progress:
     compared: str | None = None
     selected: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
     checkout: str | None = None  # the primary repo's name
+    repo_dirs: list[tuple[str, str]] = field(default_factory=list)
     inputs: list[tuple[str, tuple[Override, ...]]] = field(default_factory=list)
     locked: bool = False
 
@@ -151,6 +152,7 @@ class Progress:
         return RunReport(suites=tuple(dict.fromkeys(self.suites)), cases=tuple(cases),
                          error=error, notes=tuple(self.notes), compared=self.compared,
                          selected=tuple(self.selected), checkout=self.checkout,
+                         repo_dirs=tuple(self.repo_dirs),
                          inputs=tuple(self.inputs), locked=self.locked)
 
 
@@ -313,6 +315,7 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     only = parse_only(options.only, flake_ids)
     expected = parse_expect(options.expect, flake_ids)
     progress.checkout = ws.primary.name if ws.primary is not None else None
+    progress.repo_dirs = [(repo.name, str(repo.path.resolve())) for repo in ws.repos]
     if only is not None:
         unknown = sorted({flake for flake, _ in only} - {f.id for f in ws.flakes})
         if unknown:
@@ -573,7 +576,9 @@ def write_ci_reports(report: RunReport, environ: Mapping[str, str],
                      comparison: changes_mod.Comparison | None = None) -> None:
     """Annotations and summaries for the CI system ci-nix runs in (detected from its variables)."""
     if environ.get("GITHUB_ACTIONS") == "true":
-        github.write_annotations(report, sys.stdout)
+        root = environ.get("GITHUB_WORKSPACE")
+        github.write_annotations(report, sys.stdout,
+                                 os.path.realpath(root) if root else None)
         summary = environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             try:

@@ -241,8 +241,9 @@ def test_action_red_pull_request_from_a_fork(fixture_ws: Path, tmp_path: Path) -
     # summary is tested on a direct run (test_junit_ci_reports): act resets it per step
     annotations = [line for line in log.splitlines() if "::error " in line]
     assert len(annotations) == 4, annotations
-    assert any("file=flake.nix,line=35,col=19,title=eval%3A hosts#packages.x86_64-linux.missing"
-               in line for line in annotations)
+    # file= is relative to GITHUB_WORKSPACE, where the repos are subdirectories (#23)
+    assert any("file=hosts/flake.nix,line=35,col=19,title=eval%3A "
+               "hosts#packages.x86_64-linux.missing" in line for line in annotations), annotations
 
 
 def test_action_green_push_passes(system_ws: Path, tmp_path: Path) -> None:

@@ -70,8 +70,10 @@ def test_error_in_another_workspace_repo_is_located_there(tmp_path: Path, nix_bi
                                                           cli: Cli) -> None:
     hosts = workspace(tmp_path / "ws")
     junit = tmp_path / "junit.xml"
+    # a one-repo job: GITHUB_WORKSPACE is the hosts checkout, modules is elsewhere
     result = cli("run", "--all", "--no-push", "--junit", junit, cwd=hosts,
-                 env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": ""})
+                 env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": "",
+                      "GITHUB_WORKSPACE": str(hosts)})
     assert result.returncode == 1, result.stderr
     cases = {case.get("name"): case for case in ET.parse(junit).getroot().iter("testcase")}
     assert "packages.x86_64-linux.db" in cases, (result.stdout, result.stderr[-3000:])
@@ -83,7 +85,8 @@ def test_error_in_another_workspace_repo_is_located_there(tmp_path: Path, nix_bi
     assert " at modules/flake.nix:9:" in message, message
     props = {p.get("name"): p.get("value") for p in db.iter("property")}
     assert props.get("file") == "modules/flake.nix:9"
-    # the annotation: hosts is the checked-out repo, so hosts' flake.nix:9 must not be marked
+    # the annotation: modules is outside GITHUB_WORKSPACE, so hosts' flake.nix:9 must not be
+    # marked
     db_note = next(line for line in result.stdout.splitlines()
                    if line.startswith("::error") and "#packages.x86_64-linux.db" in line)
     assert "file=" not in db_note.split("::")[1], db_note

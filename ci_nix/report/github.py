@@ -2,41 +2,67 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import TextIO
 
 from ci_nix.models import Case, RunReport, Status
-from ci_nix.report import untrusted
+from ci_nix.report import failures, untrusted
 from ci_nix.report.untrusted import md_text as _md
+from ci_nix.words import count
 
 SUMMARY_LOG_CHARS = 4000  # GitHub caps a step summary at 1 MiB; keep room for many failures
 
 
-def annotation(case: Case, checkout: str | None = None) -> str:
-    """One `::error` line for a failed case; with file/line/col where it is a place in the repo
-    CI checked out (without one known: the failing flake's repo). A file of another workspace
-    repo is named in the message only: GitHub would pin it on the same path in this one."""
+def annotation(case: Case, checkout: str | None = None,
+               places: Mapping[str, str] | None = None) -> str:
+    """One `::error` line for a failed case, with file/line/col where its file can be placed.
+
+    places: each workspace repo's directory relative to GITHUB_WORKSPACE (repos outside it
+    absent), which is what GitHub resolves `file=` against; a multi-repo job checks repos out
+    into subdirectories (actions/checkout `path:`). Without it, only a file of the repo CI
+    checked out is placed (relative to that repo); a file of another workspace repo is named
+    in the message only: GitHub would pin it on the same path in this one."""
     assert case.failure is not None
     failure = case.failure
     props: dict[str, str] = {}
-    if failure.repo is not None and failure.repo != (checkout or case.flake.split("/", 1)[0]):
-        pass
-    elif failure.file and failure.line is not None:
-        props |= {"file": failure.file, "line": str(failure.line)}
+    repo = failure.repo or case.flake.split("/", 1)[0]
+    file: str | None = None
+    if failure.file and places is not None:
+        if repo in places:
+            file = posixpath.normpath(posixpath.join(places[repo], failure.file))
+    elif failure.file and (failure.repo is None or failure.repo == (checkout or repo)):
+        file = failure.file
+    if file is not None and failure.line is not None:
+        props |= {"file": file, "line": str(failure.line)}
         if failure.column is not None:
             props["col"] = str(failure.column)
-    elif failure.file and failure.type.value == "eval":
-        props["file"] = failure.file
+    elif file is not None and failure.type.value == "eval":
+        props["file"] = file
     props["title"] = f"{failure.type.value}: {case.flake}#{case.name}"
     message = failure.message + (f"\n\nhint: {failure.hint}" if failure.hint else "")
     return untrusted.github_command("error", message, **props)
 
 
-def write_annotations(report: RunReport, out: TextIO) -> None:
-    """Annotations, then each failure's log tail in a collapsed `::group::`."""
+def places(repo_dirs: Iterable[tuple[str, str]], root: str) -> dict[str, str]:
+    """{repo name: its directory relative to root} for the repos inside root (both absolute)."""
+    found = {}
+    for name, directory in repo_dirs:
+        rel = posixpath.relpath(directory, root)
+        if rel != ".." and not rel.startswith("../"):
+            found[name] = rel
+    return found
+
+
+def write_annotations(report: RunReport, out: TextIO, root: str | None = None) -> None:
+    """Annotations (files relative to root, GITHUB_WORKSPACE, when given), then each failure's
+    log tail in a collapsed `::group::`."""
+    where = places(report.repo_dirs, root) if root and report.repo_dirs else None
     for case in report.failed:
-        out.write(annotation(case, report.checkout) + "\n")
-    for case in report.failed:
+        out.write(annotation(case, report.checkout, where) + "\n")
+    for group in failures.groups(report.cases):
+        case = group.lead  # a root failure's log once, not again for each dependent
         assert case.failure is not None
         if not case.failure.log:
             continue
@@ -68,7 +94,8 @@ def _position(case: Case) -> tuple[str, str]:
 
 def write_summary(report: RunReport, out: TextIO) -> None:
     """The markdown for $GITHUB_STEP_SUMMARY: totals, failures with collapsible logs, skips."""
-    counts = Counter(case.status for case in report.cases)
+    attributes = failures.attributes(report.cases)
+    counts = Counter(case.status for case in attributes)
     icon = "✅" if report.exit_code == 0 else "❌"
     out.write(f"## {icon} ci-nix: {counts[Status.FAILED]} failed, {counts[Status.PASSED]} "
               f"passed, {counts[Status.SKIPPED]} skipped\n\n")
@@ -79,7 +106,7 @@ def write_summary(report: RunReport, out: TextIO) -> None:
     out.write("| flake | passed | failed | skipped |" + (" built on |" if remote else "")
               + "\n|---|---:|---:|---:|" + ("---|" if remote else "") + "\n")
     for flake in report.suites:
-        mine = Counter(c.status for c in report.cases if c.flake == flake)
+        mine = Counter(c.status for c in attributes if c.flake == flake)
         out.write(f"| {_md(flake)} | {mine[Status.PASSED]} | {mine[Status.FAILED]} | "
                   f"{mine[Status.SKIPPED]} |")
         if remote:
@@ -91,7 +118,8 @@ def write_summary(report: RunReport, out: TextIO) -> None:
         out.write("\n")
     if report.failed:
         out.write("\n### Failed attributes\n\n")
-        for case in report.failed:
+        for group in failures.groups(report.cases):
+            case = group.lead
             assert case.failure is not None
             failure = case.failure
             message, where = _position(case)
@@ -99,6 +127,10 @@ def write_summary(report: RunReport, out: TextIO) -> None:
                       f"{_md(message)}{where}\n")
             if failure.hint:
                 out.write(f"  - hint: {_md(failure.hint)}\n")
+            if group.dependents:
+                out.write("  - failed because of it: "
+                          + ", ".join(f"**{_md(failures.label(d))}**" for d in group.dependents)
+                          + "\n")
             if failure.log:
                 # Indented to the list item's content, so the block renders inside the item.
                 block = untrusted.md_fence(failure.log[-SUMMARY_LOG_CHARS:])
@@ -119,11 +151,15 @@ def write_summary(report: RunReport, out: TextIO) -> None:
         for flake, reasons in report.selected:
             out.write(f"- **{_md(flake)}**: {_md('; '.join(reasons) or 'selected')}\n")
         out.write("\n</details>\n")
-    skipped = Counter((c.skip_reason or "skipped").split(":")[0] for c in report.cases
+    skipped = Counter(failures.reason_kind(c.skip_reason) for c in attributes
                       if c.status is Status.SKIPPED)
-    if skipped:
+    whole = Counter(failures.reason_kind(c.skip_reason)
+                    for c in failures.skipped_flakes(report.cases))
+    if skipped or whole:
         out.write("\n### Skipped\n\n")
         for reason, n in sorted(skipped.items()):
-            out.write(f"- {n} {_md(reason)}\n")
+            out.write(f"- {_md(reason)}: {count(n, 'attribute')}\n")
+        for reason, n in sorted(whole.items()):
+            out.write(f"- {_md(reason)}: {count(n, 'flake')} (not evaluated)\n")
     for note in report.notes:
         out.write(f"\n> {_md(note)}\n")

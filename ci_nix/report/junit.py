@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from typing import TextIO
 
 import junit_xml
 
 from ci_nix.models import Case, RunReport, Status
+from ci_nix.report import failures
 from ci_nix.report.untrusted import xml
 
 ERROR_SUITE = "ci-nix"
 
 
-def _case(case: Case) -> junit_xml.TestCase:
+def _case(case: Case, root: Case | None = None) -> junit_xml.TestCase:
+    """root: the failure this one is a dependent of; its message points there and the root's
+    log is not repeated."""
     # every text is the build's: characters XML cannot hold are escaped, not dropped
     test = junit_xml.TestCase(name=xml(case.name, attribute=True),
                               classname=xml(case.flake, attribute=True),
@@ -21,6 +25,10 @@ def _case(case: Case) -> junit_xml.TestCase:
     if case.status is Status.FAILED and case.failure is not None:
         failure = case.failure
         text = failure.log
+        if root is not None:
+            failure = replace(failure, message=f"{failure.message}; root failure: "
+                                               f"{failures.label(root)}")
+            text = f"the log is on {failures.label(root)}"
         if failure.hint:
             text = f"hint: {failure.hint}\n\n{text}" if text else f"hint: {failure.hint}"
         # junit-xml writes no <failure> for an empty message and output: a pass
@@ -48,8 +56,10 @@ def suites(report: RunReport) -> list[junit_xml.TestSuite]:
     by_flake: dict[str, list[Case]] = {name: [] for name in report.suites}
     for case in report.cases:
         by_flake.setdefault(case.flake, []).append(case)
+    roots = failures.root_of(report.cases)
     result = [junit_xml.TestSuite(name=xml(name, attribute=True),
-                                  test_cases=[_case(c) for c in cases])
+                                  test_cases=[_case(c, roots.get((c.flake, c.name)))
+                                              for c in cases])
               for name, cases in by_flake.items()]
     if report.error is not None:
         error_case = junit_xml.TestCase(name="ci-nix", classname=ERROR_SUITE)
