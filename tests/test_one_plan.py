@@ -201,6 +201,7 @@ def test_every_command_plans_and_builds_the_same_derivations(feature: Feature, t
                  env=feature.env())
     assert matrix.returncode == 0, matrix.stderr
     plan = json.loads(matrix.stdout)
+    assert sorted(plan["inputs"]) == ["hosts", "pkgs"]  # the plan says what it overrode, too
     planned = {f"{job['flake']}#{job['attr']}": job["drvPath"] for job in plan["jobs"]}
     assert planned == {key: drv for key, (_, drv) in every.items()}
     fanned: dict[str, tuple[str, str | None]] = {}

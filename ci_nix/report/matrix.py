@@ -12,6 +12,7 @@ import yaml
 
 from ci_nix.matrix import Entry
 from ci_nix.plan import Plan
+from ci_nix.report.json_report import override_json
 
 JUNIT_FILE = "junit.xml"
 
@@ -126,6 +127,10 @@ def write_json(plan: Plan, entries: Sequence[Entry], out: TextIO,
         "systems": list(plan.systems),
         "buildable": sorted(plan.buildable),
         "flakes": list(plan.suites),
+        # per flake, the inputs evaluated from workspace checkouts (see json_report)
+        "locked": plan.locked,
+        "inputs": {e.target.flake.id: [override_json(o) for o in e.target.overrides]
+                   for e in plan.evals if e.target.overrides},
         "entries": [github_entry(entry, prefix) for entry in entries],
         "jobs": [{"flake": job.flake, "attr": job.name, "system": job.system,
                   "drvPath": job.drv_path, "outputs": dict(job.outputs)} for job in plan.jobs],
