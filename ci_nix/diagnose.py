@@ -655,7 +655,9 @@ _NIX_ITSELF = re.compile(
     r"not signed by any of the keys|invalid character in Base64|compressed (?:log )?file|"
     r"No space left on device|database is locked|SQLite database|cannot allocate memory|"
     r"Too many open files|unable to start build process|read-only file system|"
-    r"unexpected end-of-file|preallocating file|error: interrupted by the user")
+    r"unexpected end-of-file|preallocating file|error: interrupted by the user|"
+    r"unable to execute 'ssh'|failed to start SSH connection|Host key verification failed|"
+    r"unable to open SSH connection")
 
 
 def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str | None]:
@@ -926,7 +928,9 @@ _BUILDING = re.compile(rf"^\s*building {_Q}{_DRV}{_QE}")
 # what makes a line an error report, wherever it is: the rule against a silent zero
 _ERROR_ANYWHERE = re.compile(
     r"^\s*error:|Cannot build '|Reason: |builder for \S+ failed|hash mismatch|"
-    r"timed out after")
+    r"timed out after|cannot build on '")
+# "cannot build on 'ssh://host': <why>": a remote builder Nix could not use
+_BUILDER_DOWN = re.compile(r"cannot build on ['‘](?P<uri>[^'’]+)['’]: (?:error: )?(?P<why>.*)")
 # what a sentence about a log adds around Nix's words ("it stops with: Reason: **…**")
 _EMPHASIS = re.compile(r"\*\*|__|`")
 
@@ -1082,6 +1086,10 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         found = replace(found, log_line=block_.origin + 1)
         if found.kind == Kind.SUMMARY:
             continue
+        down = next((m for line in reversed(before) if (m := _BUILDER_DOWN.search(line))), None)
+        if found.type is FailureType.PLATFORM and found.drv is None and down is not None:
+            # "unable to start any build" after a builder failed: that builder is the reason
+            found = replace(_builder_down(down), log_line=found.log_line)
         if found.drv is None and found.kind in (Kind.TIMEOUT, Kind.MAX_SILENT_TIME) \
                 and block_.building is not None:
             # Nix 2.34+ names no derivation in a timeout: it is the one it was building
@@ -1134,6 +1142,14 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
 _WRAPPER_ERROR = re.compile(r"^\s*(?:Error:|ERROR\b|\[ERROR ?\]|✖|×|\S+ ❌)")
 
 
+def _builder_down(m: re.Match[str]) -> Diagnosis:
+    return Diagnosis(FailureType.OTHER, Kind.NIX,
+                     _one_line(f"remote builder {m['uri']} could not be used: {m['why']}"),
+                     hint="the remote builder could not be reached or used: check that `ssh` "
+                     "exists for the Nix daemon, root (the daemon's user) accepts the builder's "
+                     "host key, and the key has no passphrase (`nix store ping --store URI`)")
+
+
 def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
               named_logs: dict[str, list[str]]) -> list[Diagnosis]:
     """What a log whose errors fit no block says failed: never nothing when it says anything.
@@ -1146,7 +1162,14 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
         m = _ERROR_ANYWHERE.search(line.text) if line.builder is None else None
         if m is not None:
             # Nix's words inside a sentence or markdown: classified where they say enough
-            found = _build_diagnosis(_EMPHASIS.sub("", line.text[m.start():]))
+            said = _EMPHASIS.sub("", line.text[m.start():])
+            found = _build_diagnosis(said)
+            if found is None and "error:" in line.text:
+                found = diagnose_eval(_EMPHASIS.sub("", line.text[line.text.index("error:"):]))
+                found = found if found.kind not in (Kind.ERROR, Kind.SUMMARY) else None
+            down = _BUILDER_DOWN.search(said)
+            if found is None and down is not None:
+                found = _builder_down(down)
             if found is not None and found.kind != Kind.SUMMARY:
                 return [replace(found, log_line=line.origin + 1, log=tail([line.text]))]
             return [_unclassified(line.text, line.origin + 1)]
