@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
+import uuid
 from pathlib import Path
 
 import forgefakes
 import make_workspace
 import pytest
-from conftest import Cli, flake_repo
+from conftest import NIX_CONFIG, Cli, flake_repo
 from httpcache import BinaryCache
 
 from ci_nix import trust
@@ -286,3 +287,37 @@ def test_detect_says_which_side_under_verbose(tmp_path: Path, cli: Cli) -> None:
     result = cli("detect", "-v", repo, env={"GITHUB_ACTIONS": "", "GITLAB_CI": ""})
     assert result.returncode == 0, result.stderr
     assert "trusted setting forge.project: from the working tree's" in result.stderr
+
+
+HOOKED_FLAKE = """{
+  nixConfig.post-build-hook = "@HOOK@";
+  outputs = { self }: {
+    packages.x86_64-linux.hello = derivation {
+      name = "hooked-@NONCE@"; system = "x86_64-linux"; builder = "/bin/sh";
+      args = [ "-c" "echo hi > $out" ];
+    };
+  };
+}
+"""
+
+
+@pytest.mark.nix
+def test_a_pull_requests_flake_nixconfig_never_applies(tmp_path: Path, cli: Cli,
+                                                       nix_bin: str) -> None:
+    """A flake's nixConfig is the pull request's nix-options: ci-nix evaluates through its own
+    helper flake (the PR's flake is an input), so it never applies, even where nix.conf says
+    accept-flake-config = true. Guards that design."""
+    if "nix-modern" in nix_bin:
+        pytest.skip("which options apply does not depend on the Nix version here")
+    marker = tmp_path / "HOOK-RAN"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(0o755)
+    repo = flake_repo(tmp_path / "repo", HOOKED_FLAKE.replace("@HOOK@", str(hook))
+                      .replace("@NONCE@", uuid.uuid4().hex[:10]))
+    env = pull_request_target(tmp_path, git(repo, "rev-parse", "HEAD")) | {
+        "NIX_CONFIG": NIX_CONFIG + "accept-flake-config = true\n", "GITLAB_CI": ""}
+    result = cli("run", "--all", repo, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "1 passed" in result.stdout + result.stderr  # it was built: the hook had its chance
+    assert not marker.exists()
