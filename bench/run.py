@@ -85,14 +85,16 @@ class Timed:
     stderr: str
 
 
-def timed(argv: Sequence[str], cwd: Path | None = None) -> Timed:
+def timed(argv: Sequence[str], cwd: Path | None = None,
+          env: Mapping[str, str] | None = None) -> Timed:
     started = time.perf_counter()
-    proc = subprocess.run(list(argv), cwd=cwd, env=ENV, capture_output=True, text=True)
+    proc = subprocess.run(list(argv), cwd=cwd, env=dict(env or ENV), capture_output=True,
+                          text=True)
     return Timed(time.perf_counter() - started, proc.returncode, proc.stdout, proc.stderr)
 
 
-def ci_nix(*args: str | Path) -> Timed:
-    return timed([sys.executable, "-m", "ci_nix", *map(str, args)], cwd=ROOT)
+def ci_nix(*args: str | Path, env: Mapping[str, str] | None = None) -> Timed:
+    return timed([sys.executable, "-m", "ci_nix", *map(str, args)], cwd=ROOT, env=env)
 
 
 def fresh(tmp: Path, label: str, *, flakes: int, attrs: int, broken: Sequence[str],
@@ -430,19 +432,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def p4(tmp: Path, reps: int, flakes: int, attrs: int, checks: int) -> Figure:
-    from httpcache import BinaryCache  # the tests' real HTTP binary cache
+    from httpcache import TEST_KEY, BinaryCache, entry  # the tests' real HTTP binary cache
 
     from ci_nix.cache.client import query
 
     fig = Figure("P4", f"warm cache: second run, and {checks} narinfo checks", target="<=2s")
+    # what a real cache holds: narinfos signed by a key Nix trusts (require-sigs stays on)
+    secret, public = tmp / "p4-key.sec", tmp / "p4-key.pub"
+    subprocess.run(["nix-store", "--generate-binary-cache-key", "ci-nix-bench-1", str(secret),
+                    str(public)], check=True)
+    env = {**ENV, "NIX_CONFIG": ENV["NIX_CONFIG"]
+           + f"trusted-public-keys = {public.read_text().strip()}\n"}
     with BinaryCache() as server:
         for _ in range(reps):
             ws = fresh(tmp, "p4", flakes=flakes, attrs=attrs, broken=(),
-                       config={"cache": {"type": "nix", "server": server.url}})
-            first = ci_nix("run", "--all", ws.root)
+                       config={"cache": {"type": "nix", "server": server.url,
+                                         "secret-key-file": str(secret)}})
+            first = ci_nix("run", "--all", ws.root, env=env)
             assert first.returncode == 0, first.stderr[-2000:]
             puts = server.count("PUT")
-            second = ci_nix("run", "--all", "--json", tmp / "p4.json", ws.root)
+            second = ci_nix("run", "--all", "--json", tmp / "p4.json", ws.root, env=env)
             assert second.returncode == 0, second.stderr[-2000:]
             report = json.loads((tmp / "p4.json").read_text())
             built = [int(n) for n in BUILT.findall(second.stderr)]
@@ -451,30 +460,30 @@ def p4(tmp: Path, reps: int, flakes: int, attrs: int, checks: int) -> Figure:
                 "uploads in the second run": server.count("PUT") - puts,
                 "cached in the second run": report["totals"]["skipped"],
                 "attributes": len(ws.attrs)})
-    # narinfo checks: half of the paths are in the cache, served from another process (a cache
-    # server in this one would share the GIL with the client it is measuring)
+    # narinfo checks: half of the paths are in the cache (a signed narinfo and its NAR, each
+    # verified and HEADed), served from another process (a cache server in this one would share
+    # the GIL with the client it is measuring)
     paths = [f"/nix/store/{uuid.uuid4().hex[:32].translate(str.maketrans('eou', 'xyz'))}-p{i}"
              for i in range(checks)]
     narinfos = tmp / f"narinfos-{uuid.uuid4().hex[:6]}"
-    narinfos.mkdir()
+    (narinfos / "nar").mkdir(parents=True)
     for path in paths[::2]:
-        name = path.split("/")[-1]
-        (narinfos / f"{name[:32]}.narinfo").write_text(  # what Nix would accept
-            f"StorePath: {path}\nURL: nar/{'1' * 52}.nar\nCompression: none\n"
-            f"NarHash: sha256:{'1' * 52}\nNarSize: 120\nReferences: \n")
+        for name, data in entry(path).items():
+            (narinfos / name).write_bytes(data)
     serve = ("import pathlib, sys\nfrom httpcache import BinaryCache\n"
              "cache = BinaryCache().__enter__()\n"
-             "for p in pathlib.Path(sys.argv[1]).iterdir(): cache.files['/' + p.name] = "
+             "root = pathlib.Path(sys.argv[1])\n"
+             "for p in root.rglob('*.nar*'): cache.files['/' + str(p.relative_to(root))] = "
              "p.read_bytes()\nprint(cache.url, flush=True)\nsys.stdin.read()\n")
     server_proc = subprocess.Popen([sys.executable, "-c", serve, str(narinfos)],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                   env={**ENV, "PYTHONPATH": str(ROOT / "tests")})
+                                   env={**ENV, "PYTHONPATH": f"{ROOT / 'tests'}:{ROOT}"})
     try:
         assert server_proc.stdout is not None
         url = server_proc.stdout.readline().strip()
         for _ in range(reps):
             started = time.perf_counter()
-            found = query(url, paths)
+            found = query(url, paths, trust=TEST_KEY.trust)
             fig.ours.append(time.perf_counter() - started)
             fig.counts["narinfo hits"] = len(found.cached)
     finally:

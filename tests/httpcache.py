@@ -6,6 +6,8 @@ answer 500, hang until the cache is stopped or the fault cleared, or drop the co
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.server
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -13,13 +15,62 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from ci_nix import narinfo
+
 CACHE_INFO = b"StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n"
 
 
 def narinfo_for(path: str) -> bytes:
-    """A narinfo Nix would accept for path (what a cache that has it answers)."""
+    """A well-formed narinfo for path, unsigned and with no NAR behind it (for the parser)."""
     return (f"StorePath: {path}\nURL: nar/{'1' * 52}.nar\nCompression: none\n"
             f"NarHash: sha256:{'1' * 52}\nNarSize: 120\nReferences: \n").encode()
+
+
+@dataclass(frozen=True)
+class Key:
+    """An ed25519 signing key in Nix's `name:base64` form (tests only)."""
+
+    name: str
+    seed: bytes
+
+    @property
+    def public(self) -> str:
+        raw = Ed25519PrivateKey.from_private_bytes(self.seed).public_key().public_bytes(
+            Encoding.Raw, PublicFormat.Raw)
+        return f"{self.name}:{base64.b64encode(raw).decode()}"
+
+    @property
+    def trust(self) -> narinfo.Trust:
+        """Nix's settings with this key in trusted-public-keys and require-sigs on."""
+        return narinfo.Trust(True, (narinfo.parse_public_key(self.public),))
+
+    def sign(self, info: narinfo.NarInfo) -> str:
+        signature = Ed25519PrivateKey.from_private_bytes(self.seed).sign(
+            narinfo.fingerprint(info).encode())
+        return f"{self.name}:{base64.b64encode(signature).decode()}"
+
+
+TEST_KEY = Key("ci-nix-test-1", bytes(range(32)))
+
+
+def entry(path: str, key: Key | None = TEST_KEY, nar: bytes | None = None,
+          references: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """What a binary cache holds for path: `<hash>.narinfo` (signed by key) and its NAR file
+    (by default one of its own), by file name relative to the cache."""
+    nar = f"the NAR of {path}".encode() if nar is None else nar
+    digest = narinfo.nix32_encode(hashlib.sha256(nar).digest())
+    url = f"nar/{digest}.nar"
+    info = narinfo.NarInfo(path, url, f"sha256:{digest}", len(nar), references,
+                           file_size=len(nar))
+    lines = [f"StorePath: {path}", f"URL: {url}", "Compression: none",
+             f"FileHash: sha256:{digest}", f"FileSize: {len(nar)}", f"NarHash: sha256:{digest}",
+             f"NarSize: {len(nar)}", f"References: {' '.join(references)}"]
+    if key is not None:
+        lines.append(f"Sig: {key.sign(info)}")
+    return {narinfo.narinfo_name(path): "\n".join(lines + [""]).encode(), url: nar}
 
 
 @dataclass
@@ -97,6 +148,11 @@ class BinaryCache:
         with self._lock:
             self.fault = None
         self._released.set()
+
+    def add(self, path: str, prefix: str = "", key: Key | None = TEST_KEY) -> None:
+        """Hold path as a cache that has it does (see entry()), under prefix."""
+        for name, data in entry(path, key).items():
+            self.files[f"{prefix}/{name}"] = data
 
     def narinfos(self) -> set[str]:
         """Store path hashes with a .narinfo in the cache."""

@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from httpcache import BinaryCache, narinfo_for
+from httpcache import TEST_KEY, BinaryCache, Key, entry, narinfo_for
 
 from ci_nix.cache import backends, push
-from ci_nix.cache.client import query
+from ci_nix.cache.client import Verdict, query
 from ci_nix.cache.retry import RetryPolicy
 from ci_nix.config import CacheConfig, CacheType
 from ci_nix.errors import ConfigError
 from ci_nix.models import Case, Job, RunReport, Status
-from ci_nix.narinfo import narinfo_name
+from ci_nix.narinfo import Trust, narinfo_name
 from ci_nix.tools.nix import Nix
 
 FAKES = Path(__file__).resolve().parent / "fakes"
@@ -77,26 +77,69 @@ CACHIX = CacheConfig(type=CacheType.CACHIX, name="mycache", token_env="ATTIC_TOK
 
 # --- status queries ----------------------------------------------------------------------------
 
+TRUST = TEST_KEY.trust
+
+
 def test_http_query_reports_each_path_in_one_batch() -> None:
     with BinaryCache() as server:
-        server.files["/infra/" + narinfo_name(OUT)] = narinfo(OUT)
+        server.add(OUT, "/infra")
         # a narinfo for another path under the same hash prefix is not "cached"
         server.files["/infra/" + narinfo_name(DEV)] = narinfo(OTHER)
-        answer = query(server.url + "/infra", [OUT, DEV, OTHER, OUT])
+        answer = query(server.url + "/infra", [OUT, DEV, OTHER, OUT], trust=TRUST)
         assert answer.error is None
         assert answer.cached == {OUT}
         assert server.count("GET", ".narinfo") == 3  # each distinct path asked once
+        assert server.count("HEAD", ".nar") == 1  # the NAR of what counts, at <cache>/infra/
+
+
+def test_only_what_nix_would_substitute_counts() -> None:
+    """No Sig, a bogus Sig, a key Nix does not trust, a NAR that is gone or short: each is
+    "not cached" (so built), and said so, with require-sigs on; with it off, only the NAR
+    counts."""
+    paths = [f"/nix/store/{c * 32}-p" for c in "abcdfghij"]
+    unsigned, bogus, untrusted, no_nar, short, elsewhere, good, other_host, sub = paths
+    with BinaryCache() as server:
+        for path in paths:
+            server.add(path)
+        server.add(unsigned, key=None)
+        server.add(untrusted, key=Key("someone-else-1", bytes(32)))
+        name = "/" + narinfo_name(bogus)
+        text = server.files[name].decode()
+        sig = text.split("Sig: ")[1].split(":")[1].strip()
+        forged = sig[:10] + ("A" if sig[10] != "A" else "B") + sig[11:]
+        server.files[name] = text.replace(sig, forged).encode()
+        [nar_of] = [k for k in entry(no_nar) if k.startswith("nar/")]
+        del server.files["/" + nar_of]
+        [nar_of] = [k for k in entry(short) if k.startswith("nar/")]
+        server.files["/" + nar_of] = server.files["/" + nar_of][:50]  # truncated
+        for path, url in ((elsewhere, "http://cache.invalid/nar/x.nar"),
+                          (other_host, "https://127.0.0.1/nar/x.nar"),
+                          (sub, f"{server.url}/nar/sub/x.nar")):
+            name = "/" + narinfo_name(path)
+            old = server.files[name].decode().split("URL: ")[1].split("\n")[0]
+            server.files[name] = server.files[name].decode().replace(old, url).encode()
+        # absolute, on the cache's own host: fine (the URL is not part of what is signed)
+        [nar_of] = [k for k in entry(sub) if k.startswith("nar/")]
+        server.files["/nar/sub/x.nar"] = server.files["/" + nar_of]
+        answer = query(server.url, paths, policy=RetryPolicy(attempts=1, timeout=2),
+                       trust=TRUST)
+        assert answer.error is None
+        assert answer.cached == {good, sub}
+        assert dict(answer.refused) == {
+            Verdict.UNSIGNED: 3, Verdict.NO_NAR: 2, Verdict.NAR_ELSEWHERE: 2}
+        off = query(server.url, paths, trust=Trust(require_sigs=False))
+        assert off.cached == {unsigned, bogus, untrusted, good, sub}
 
 
 def test_http_query_retries_server_errors_then_answers() -> None:
     waits: list[float] = []
     policy = dataclasses.replace(RetryPolicy(), sleep=waits.append)  # the real backoff
     with BinaryCache() as server:
-        server.files["/" + narinfo_name(OUT)] = narinfo(OUT)
+        server.add(OUT)
         server.fail("500", methods=["GET"], times=2)
-        answer = query(server.url, [OUT], policy=policy)
+        answer = query(server.url, [OUT], policy=policy, trust=TRUST)
         assert answer.cached == {OUT}
-        assert [r.status for r in server.requests] == [500, 500, 200]
+        assert [r.status for r in server.requests] == [500, 500, 200, 200]  # then HEAD
     # two waits, with full jitter under base * 2^n, and none of them spent for real
     assert len(waits) == 2 and 0 <= waits[0] <= 2.0 and 0 <= waits[1] <= 4.0
 
@@ -104,20 +147,40 @@ def test_http_query_retries_server_errors_then_answers() -> None:
 @pytest.mark.parametrize("mode", ["500", "hang", "close"])
 def test_http_query_gives_up_and_says_so(mode: str) -> None:
     with BinaryCache() as server:
-        server.files["/" + narinfo_name(OUT)] = narinfo(OUT)
+        server.add(OUT)
         server.fail(mode, methods=["GET"])
         answer = query(server.url, [OUT], policy=RetryPolicy.from_env(
-            {**FAST, "CI_NIX_CACHE_TIMEOUT": "0.5"}))
+            {**FAST, "CI_NIX_CACHE_TIMEOUT": "0.5"}), trust=TRUST)
         server.heal()
     assert answer.cached == frozenset() and answer.error is not None
     assert server.url.removeprefix("http://") in answer.error
     assert server.count("GET") == 3  # bounded attempts
 
 
-def test_file_query_looks_at_narinfo_files(tmp_path: Path) -> None:
-    (tmp_path / narinfo_name(OUT)).write_bytes(narinfo(OUT))
-    answer = query(f"file://{tmp_path}", [OUT, DEV])
-    assert answer.cached == {OUT} and answer.error is None
+def write_entry(root: Path, path: str, key: Key | None = TEST_KEY) -> dict[str, bytes]:
+    files = entry(path, key)
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return files
+
+
+def test_file_query_looks_at_narinfo_files_and_nars(tmp_path: Path) -> None:
+    paths = [f"/nix/store/{c * 32}-p" for c in "abcdf"]
+    good, unsigned, no_nar, short, escapes = paths
+    write_entry(tmp_path, good)
+    write_entry(tmp_path, unsigned, key=None)
+    for path in (no_nar, short):
+        [nar] = [tmp_path / k for k in write_entry(tmp_path, path) if k.startswith("nar/")]
+        nar.unlink() if path == no_nar else nar.write_bytes(nar.read_bytes()[:-1])
+    info = (tmp_path / narinfo_name(escapes))
+    write_entry(tmp_path, escapes)
+    old = info.read_text().split("URL: ")[1].split("\n")[0]
+    info.write_text(info.read_text().replace(old, "../../etc/passwd"))
+    answer = query(f"file://{tmp_path}", [*paths, DEV], trust=TRUST)
+    assert answer.cached == {good} and answer.error is None
+    assert dict(answer.refused) == {Verdict.UNSIGNED: 1, Verdict.NO_NAR: 2,
+                                    Verdict.NAR_ELSEWHERE: 1}
 
 
 def test_default_substituters() -> None:

@@ -3,6 +3,7 @@ a failing cache; attic through the fake client against a real narinfo endpoint."
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shlex
@@ -12,8 +13,9 @@ from pathlib import Path
 
 import pytest
 from conftest import NIX_CONFIG, Cli, xml_attr, xml_find
-from httpcache import BinaryCache, narinfo_for
+from httpcache import TEST_KEY, BinaryCache, Key, narinfo_for
 
+from ci_nix import narinfo
 from ci_nix.cache.client import query
 from ci_nix.narinfo import narinfo_name
 
@@ -57,10 +59,13 @@ def test_second_run_with_filled_cache_builds_and_pushes_nothing(
         fixture_ws: Path, tmp_path: Path, cli: Cli, nix_bin: str) -> None:
     key = tmp_path / "cache.key"
     key.write_text(nix(nix_bin, "key", "generate-secret", "--key-name", "ci-nix-test-1"))
+    public = narinfo.public_key_of_secret(key.read_text())
+    # Nix substitutes only what a trusted key signed (require-sigs is on)
+    env = {**FAST, "NIX_CONFIG": NIX_CONFIG + f"trusted-public-keys = {public_text(key)}\n"}
     with BinaryCache() as server:
         configure(fixture_ws, type="nix", server=server.url, **{"secret-key-file": str(key)})
         first = cli("run", fixture_ws, *only(*GREEN), "--json", tmp_path / "1.json", "-v",
-                    env=FAST)
+                    env=env)
         assert first.returncode == 0, first.stderr
         report = json.loads((tmp_path / "1.json").read_text())
         assert report["totals"] == {"passed": 6, "failed": 0, "skipped": 0}
@@ -68,22 +73,28 @@ def test_second_run_with_filled_cache_builds_and_pushes_nothing(
         assert " copy --to " in first.stderr
 
         outs = outputs_of(nix_bin, [c["drvPath"] for c in report["cases"]])
-        assert query(server.url, outs).cached == set(outs)  # the narinfo check agrees
+        trust = narinfo.Trust(True, (public,))
+        assert query(server.url, outs, trust=trust).cached == set(outs)  # the check agrees
         for path in outs:
-            narinfo = server.files["/" + narinfo_name(path)].decode()
-            assert f"StorePath: {path}\n" in narinfo and "Sig: ci-nix-test-1:" in narinfo
+            text = server.files["/" + narinfo_name(path)].decode()
+            assert f"StorePath: {path}\n" in text and "Sig: ci-nix-test-1:" in text
         puts = server.count("PUT")
 
         second = cli("run", fixture_ws, *only(*GREEN), "--json", tmp_path / "2.json", "-v",
-                     env=FAST)
+                     env=env)
         assert second.returncode == 0, second.stderr
         report = json.loads((tmp_path / "2.json").read_text())
-        assert report["totals"] == {"passed": 0, "failed": 0, "skipped": 6}
+        assert report["totals"] == {"passed": 0, "failed": 0, "skipped": 6}, report["notes"]
         assert {c["skipped"] for c in report["cases"]} == {"cached"}
         assert "cache: pushed 0 paths (nothing new to push)" in report["notes"]
         assert server.count("PUT") == puts  # pushed nothing
         assert " build --keep-going" not in second.stderr and " copy --to " not in second.stderr
         assert "6 skipped (6 cached)" in second.stdout
+
+
+def public_text(secret_file: Path) -> str:
+    key = narinfo.public_key_of_secret(secret_file.read_text())
+    return f"{key.name}:{base64.b64encode(key.key).decode()}"
 
 
 def test_failing_cache_mid_push_is_retried_then_reported(
@@ -128,7 +139,8 @@ def test_attic_push_through_the_cli_then_skip_from_its_narinfos(
         fixture_ws: Path, tmp_path: Path, cli: Cli, nix_bin: str) -> None:
     record = tmp_path / "attic.jsonl"
     env = {**FAST, "CI_NIX_ATTIC": str(FAKES / "attic"), "FAKE_CLIENT_RECORD": str(record),
-           "ATTIC_TOKEN": TOKEN}
+           "ATTIC_TOKEN": TOKEN,
+           "NIX_CONFIG": NIX_CONFIG + f"trusted-public-keys = {TEST_KEY.public}\n"}
     attrs = ("modules#packages.x86_64-linux.greeting", "hosts#nixosConfigurations.web")
     with BinaryCache() as server:
         configure(fixture_ws, type="attic", server=server.url, name="infra",
@@ -144,8 +156,8 @@ def test_attic_push_through_the_cli_then_skip_from_its_narinfos(
         assert TOKEN not in first.stderr + first.stdout + json.dumps(call["argv"])
         assert server.count("GET", ".narinfo") == len(outs)  # asked at <server>/infra/
 
-        for path in outs:  # what attic's server would now answer
-            server.files[f"/infra/{narinfo_name(path)}"] = narinfo_for(path)
+        for path in outs:  # what attic's server would now answer (signed, NAR and all)
+            server.add(path, "/infra")
         second = cli("run", fixture_ws, *only(*attrs), "--json", tmp_path / "2.json", env=env)
         assert second.returncode == 0, second.stderr
         report = json.loads((tmp_path / "2.json").read_text())
@@ -171,3 +183,54 @@ def test_hanging_cache_during_push_times_out_retries_and_reports(
     cases = {(c.get("classname"), c.get("name")): c for c in ET.parse(junit).iter("testcase")}
     assert cases[("modules", "packages.x86_64-linux.greeting")].find("failure") is None
     assert cases[("ci-nix.cache", "push")].find("failure") is not None
+
+
+def test_what_nix_would_not_substitute_is_built(fixture_ws: Path, tmp_path: Path, cli: Cli,
+                                                nix_bin: str) -> None:
+    """The false greens: a narinfo with no Sig and no NAR behind it, and one with a bogus Sig
+    and a truncated NAR, in front of two attributes that fail to build."""
+    attrs = ("modules#packages.x86_64-linux.broken", "modules#packages.x86_64-linux.uses-broken")
+    ref = f"git+file://{fixture_ws / 'modules'}#packages.x86_64-linux"
+    broken, uses = (nix(nix_bin, "eval", "--raw", f"{ref}.{name}.outPath")
+                    for name in ("broken", "uses-broken"))
+    env = {**FAST, "NIX_CONFIG": NIX_CONFIG + f"trusted-public-keys = {TEST_KEY.public}\n"}
+    with BinaryCache() as server:
+        configure(fixture_ws, type="nix", server=server.url)
+        server.files["/" + narinfo_name(broken)] = narinfo_for(broken)  # no Sig, no NAR
+        # a Sig by the trusted key's name that is not its signature, and half a NAR
+        server.add(uses, key=Key(TEST_KEY.name, bytes(32)))
+        nar = next(name for name in server.files if name.startswith("/nar/"))
+        server.files[nar] = server.files[nar][:10]
+        report = tmp_path / "run.json"
+        result = cli("run", fixture_ws, *only(*attrs), "--json", report, env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    cases = {c["attr"]: c for c in json.loads(report.read_text())["cases"]}
+    assert cases["packages.x86_64-linux.broken"]["failure"]["type"] == "build"
+    assert cases["packages.x86_64-linux.uses-broken"]["failure"]["type"] == "dependency"
+    [note] = [n for n in json.loads(report.read_text())["notes"] if "not taken as cached" in n]
+    assert "2 outputs" in note and "no valid signature by a key in trusted-public-keys" in note
+
+
+def test_a_file_cache_signed_by_nix_counts_once_its_key_is_trusted(
+        fixture_ws: Path, tmp_path: Path, cli: Cli, nix_bin: str) -> None:
+    greeting = "modules#packages.x86_64-linux.greeting"
+    ref = f"git+file://{fixture_ws / 'modules'}#packages.x86_64-linux.greeting"
+    nix(nix_bin, "build", "--no-link", ref)
+    out = nix(nix_bin, "eval", "--raw", f"{ref}.outPath")
+    secret, public = tmp_path / "key.sec", tmp_path / "key.pub"
+    subprocess.run(["nix-store", "--generate-binary-cache-key", "ci-nix-file-1", str(secret),
+                    str(public)], check=True)
+    cache = tmp_path / "cache"
+    nix(nix_bin, "copy", "--to", f"file://{cache}?secret-key={secret}", out)
+    configure(fixture_ws, type="nix", server=f"file://{cache}")
+    untrusted = cli("run", fixture_ws, *only(greeting), "--json", tmp_path / "1.json", env=FAST)
+    assert untrusted.returncode == 0, untrusted.stderr
+    report = json.loads((tmp_path / "1.json").read_text())
+    assert report["cases"][0]["status"] == "passed"  # checked, not taken from the cache
+    assert any("no valid signature" in note for note in report["notes"])
+    trusted = cli("run", fixture_ws, *only(greeting), "--json", tmp_path / "2.json",
+                  env={**FAST, "NIX_CONFIG": NIX_CONFIG + "require-sigs = true\n"
+                       f"trusted-public-keys = {public.read_text().strip()}\n"})
+    assert trusted.returncode == 0, trusted.stderr
+    case = json.loads((tmp_path / "2.json").read_text())["cases"][0]
+    assert case["status"] == "skipped" and case["skipped"] == "cached"

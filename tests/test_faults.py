@@ -11,7 +11,7 @@ import forgefakes
 import make_workspace
 import pytest
 from conftest import Cli, flake_repo
-from httpcache import BinaryCache
+from httpcache import TEST_KEY, BinaryCache
 
 from ci_nix import config as config_mod
 from ci_nix.cache.client import query
@@ -147,7 +147,7 @@ def test_a_cache_that_hangs_is_given_up_within_cache_timeout() -> None:
         server.fail("hang", methods=("GET",))
         # each request alone could wait 30 s and be retried 4 times; the batch gets 1 s
         answer = query(server.url, paths, "tok", RetryPolicy(timeout=30, sleep=lambda _: None),
-                       budget=1.0)
+                       budget=1.0, trust=TEST_KEY.trust)
         server.heal()
     assert answer.cached == frozenset()
     assert answer.error is not None and answer.error.endswith(

@@ -1,4 +1,6 @@
-"""Which outputs a binary cache has: `<hash>.narinfo` queries over HTTP(S) or file://.
+"""Which outputs a binary cache has, as Nix would substitute them: `<hash>.narinfo` queries over
+HTTP(S) or file://, each narinfo checked against Nix's signature settings (narinfo.Trust) and
+its NAR looked for (HTTP HEAD; for file://, the file and its size).
 
 HTTP requests run in daemon threads over keep-alive connections, retried per the RetryPolicy;
 a watchdog cuts requests that outlive their deadline (a server that drips bytes).
@@ -14,8 +16,10 @@ import socket
 import threading
 import time
 import urllib.parse
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from ci_nix import narinfo
@@ -39,18 +43,51 @@ def display_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+class Verdict(StrEnum):
+    """What the cache's answer about one store path comes to."""
+
+    CACHED = "cached"
+    ABSENT = "absent"  # no narinfo
+    NOT_NARINFO = "no narinfo for exactly that path"
+    UNSIGNED = "no valid signature by a key in trusted-public-keys"
+    NO_NAR = "its NAR file is missing or short"
+    NAR_ELSEWHERE = "its NAR is on another host"
+
+
 @dataclass(frozen=True)
 class Query:
     """What the cache said about a batch of store paths."""
 
     cached: frozenset[str]
     error: str | None = None  # the cache could not be asked; nothing is taken as cached
+    # paths with a narinfo that Nix would not substitute from, counted by why
+    refused: tuple[tuple[Verdict, int], ...] = ()
+
+
+def judge(body: bytes, path: str, trust: narinfo.Trust) -> narinfo.NarInfo | Verdict:
+    """The narinfo in a cache's answer for path when Nix would take it (its NAR still to be
+    found), else why not."""
+    try:
+        info = narinfo.parse(body)
+    except narinfo.NarInfoError:
+        return Verdict.NOT_NARINFO
+    if info.store_path != path:
+        return Verdict.NOT_NARINFO
+    return info if trust.accepts(info) else Verdict.UNSIGNED
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    length: str | None  # Content-Length
+    body: bytes
 
 
 class _HttpCache:
     """GET `<substituter>/<hash>.narinfo` with one keep-alive connection per worker thread."""
 
-    def __init__(self, url: str, token: str | None, policy: RetryPolicy) -> None:
+    def __init__(self, url: str, token: str | None, policy: RetryPolicy,
+                 trust: narinfo.Trust) -> None:
         parts = urllib.parse.urlsplit(url)
         self.https = parts.scheme == "https"
         self.host, self.port = parts.hostname or "", parts.port
@@ -58,7 +95,7 @@ class _HttpCache:
         self.headers = {"User-Agent": "ci-nix"}
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
-        self.policy = policy
+        self.policy, self.trust = policy, trust
         self.local = threading.local()
         self.lock = threading.Lock()
         self.connections: list[http.client.HTTPConnection] = []
@@ -88,16 +125,19 @@ class _HttpCache:
                 self.connections.append(conn)
         return conn
 
-    def once(self, path: str) -> bool:
+    def _request(self, method: str, target: str, limit: int,
+                 headers: dict[str, str] | None = None) -> _Reply:
+        """One request on this thread's connection, within the deadline; at most `limit`
+        bytes of the body are read."""
         conn = self.connection()
         with self.lock:
             self.deadlines[conn] = time.monotonic() + self.policy.timeout
         error: str | None = None
         try:
-            conn.request("GET", f"{self.prefix}/{narinfo_name(path)}", headers=self.headers)
+            conn.request(method, target, headers={**self.headers, **(headers or {})})
             response = conn.getresponse()
-            body = response.read(narinfo.MAX_SIZE + 1)  # a server that never stops is cut off
-            if len(body) > narinfo.MAX_SIZE:
+            body = response.read(limit + 1)  # a server that never stops is cut off
+            if len(body) > limit:
                 conn.close()  # the rest is unread: the connection cannot be reused
         except (OSError, http.client.HTTPException) as err:
             conn.close()  # reconnects on the next request
@@ -111,20 +151,49 @@ class _HttpCache:
             raise TransientError(f"no complete answer within {self.policy.timeout:g}s")
         if error is not None:
             raise TransientError(error)
-        if response.status == 200:
-            if narinfo.describes(body, path):
-                return True
-            # An error page, a login form, another path's narinfo: the cache does not have it.
-            log.warning("cache: %s answered %s with something that is not its narinfo; "
-                        "building it", self.host, narinfo_name(path))
-            return False
-        if response.status in (404, 403, 410):  # S3-style stores answer 403 for a missing key
-            return False
-        if response.status >= 500 or response.status == 429:
-            raise TransientError(f"HTTP {response.status}")
-        raise CacheQueryError(f"HTTP {response.status} for {narinfo_name(path)}")
+        return _Reply(response.status, response.getheader("Content-Length"), body)
 
-    def has(self, path: str) -> bool:
+    def once(self, path: str) -> Verdict:
+        response = self._request("GET", f"{self.prefix}/{narinfo_name(path)}", narinfo.MAX_SIZE)
+        if response.status == 200:
+            found = judge(response.body, path, self.trust)
+            if found is Verdict.NOT_NARINFO:
+                # An error page, a login form, another path's narinfo: not the path's narinfo.
+                log.warning("cache: %s answered %s with something that is not its narinfo; "
+                            "building it", self.host, narinfo_name(path))
+            return found if isinstance(found, Verdict) else self._nar(found)
+        _check_status(response.status, narinfo_name(path))
+        return Verdict.ABSENT
+
+    def _nar(self, info: narinfo.NarInfo) -> Verdict:
+        """Whether the NAR the narinfo points at can be fetched (HEAD, of the right size)."""
+        target = self._same_origin(info.url)
+        if target is None:
+            return Verdict.NAR_ELSEWHERE
+        response = self._request("HEAD", target, 0)
+        if response.status in (405, 501):  # no HEAD here: the first byte tells as much
+            response = self._request("GET", target, 0, {"Range": "bytes=0-0"})
+        if response.status in (200, 206):
+            length = response.length
+            if (response.status == 200 and info.file_size is not None and length is not None
+                    and length.strip() != str(info.file_size)):
+                return Verdict.NO_NAR  # truncated (or another file)
+            return Verdict.CACHED
+        _check_status(response.status, info.url)
+        return Verdict.NO_NAR
+
+    def _same_origin(self, url: str) -> str | None:
+        """The request target of a narinfo's URL: relative to the cache, as Nix takes it; an
+        absolute URL only on the cache's own host (the token goes nowhere else)."""
+        parts = urllib.parse.urlsplit(url)
+        if not parts.scheme:
+            return f"{self.prefix}/{urllib.parse.quote(url.lstrip('/'), safe='/@:+=,;~!$&()*')}"
+        if (parts.scheme, parts.hostname, parts.port) != (
+                "https" if self.https else "http", self.host, self.port):
+            return None
+        return urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+
+    def has(self, path: str) -> Verdict:
         return self.policy.call(f"asking {self.host} for {narinfo_name(path)}",
                                 lambda _left: self.once(path),
                                 lambda err: isinstance(err, TransientError))
@@ -156,18 +225,43 @@ class CacheQueryError(Exception):
     """The cache answered, but not in a way that says cached or not."""
 
 
-def _file_has(file: Path, path: str) -> bool:
+def _check_status(status: int, what: str) -> None:
+    """Raise unless status says plainly that the cache does not have it."""
+    if status in (404, 403, 410):  # S3-style stores answer 403 for a missing key
+        return
+    if status >= 500 or status == 429:
+        raise TransientError(f"HTTP {status}")
+    raise CacheQueryError(f"HTTP {status} for {what}")
+
+
+def _file_has(root: Path, path: str, trust: narinfo.Trust) -> Verdict:
     try:
-        with open(file, "rb") as f:
-            return narinfo.describes(f.read(narinfo.MAX_SIZE + 1), path)
+        with open(root / narinfo_name(path), "rb") as f:
+            found = judge(f.read(narinfo.MAX_SIZE + 1), path, trust)
     except OSError:
-        return False
+        return Verdict.ABSENT
+    if isinstance(found, Verdict):
+        return found
+    if urllib.parse.urlsplit(found.url).scheme:
+        return Verdict.NAR_ELSEWHERE
+    nar = root / found.url
+    try:
+        if not nar.resolve().is_relative_to(root.resolve()):
+            return Verdict.NAR_ELSEWHERE
+        size = nar.stat().st_size
+    except OSError:
+        return Verdict.NO_NAR
+    if not nar.is_file() or (found.file_size is not None and size != found.file_size):
+        return Verdict.NO_NAR
+    return Verdict.CACHED
 
 
 def query(substituter: str, paths: Iterable[str], token: str | None = None,
-          policy: RetryPolicy | None = None, budget: float = DEFAULT_TIMEOUT) -> Query:
+          policy: RetryPolicy | None = None, budget: float = DEFAULT_TIMEOUT, *,
+          trust: narinfo.Trust) -> Query:
     """Which of these store paths the binary cache at `substituter` has (one batch, all of it
-    within `budget` seconds, retries included: cache.timeout)."""
+    within `budget` seconds, retries included: cache.timeout), as Nix would substitute them
+    under `trust` (its signature settings)."""
     policy = policy or RetryPolicy()
     # one request may not outlast the whole batch's budget
     policy = dataclasses.replace(policy, timeout=max(0.1, min(policy.timeout, budget)))
@@ -177,11 +271,11 @@ def query(substituter: str, paths: Iterable[str], token: str | None = None,
         return Query(frozenset())
     if scheme == "file":
         root = Path(urllib.parse.unquote(urllib.parse.urlsplit(substituter).path))
-        return Query(frozenset(p for p in wanted if _file_has(root / narinfo_name(p), p)))
+        return _tally(wanted, [_file_has(root, p, trust) for p in wanted])
     if scheme not in ("http", "https"):
         return Query(frozenset(), f"cannot query {display_url(substituter)} (only http(s):// and "
                                   "file:// substituters can be asked); set cache.substituter")
-    client = _HttpCache(substituter, token, policy)
+    client = _HttpCache(substituter, token, policy, trust)
     remove_hook = proc.on_cancel(client.abort)
     try:
         answers = _in_threads(client.has, wanted, QUERY_WORKERS,
@@ -197,18 +291,25 @@ def query(substituter: str, paths: Iterable[str], token: str | None = None,
     finally:
         remove_hook()
         client.close()
-    return Query(frozenset(p for p, has in zip(wanted, answers, strict=True) if has))
+    return _tally(wanted, answers)
 
 
-def _in_threads(fn: Callable[[str], bool], items: Sequence[str], workers: int,
-                deadline: float = math.inf) -> list[bool]:
+def _tally(paths: Sequence[str], verdicts: Sequence[Verdict]) -> Query:
+    refused = Counter(v for v in verdicts if v not in (Verdict.CACHED, Verdict.ABSENT))
+    return Query(frozenset(p for p, v in zip(paths, verdicts, strict=True)
+                           if v is Verdict.CACHED),
+                 refused=tuple(sorted(refused.items())))
+
+
+def _in_threads(fn: Callable[[str], Verdict], items: Sequence[str], workers: int,
+                deadline: float = math.inf) -> list[Verdict]:
     """fn over items, `workers` at a time; the first exception wins; TimeoutError past the
     deadline (time.monotonic()).
 
     Daemon threads, not a pool: on cancellation the caller returns at once, and a thread still
     stuck connecting to a cache that does not answer cannot hold up the exit.
     """
-    results: list[bool | None] = [None] * len(items)
+    results: list[Verdict] = [Verdict.ABSENT] * len(items)
     errors: list[BaseException] = []
     lock = threading.Lock()
     indices = iter(range(len(items)))
@@ -246,5 +347,5 @@ def _in_threads(fn: Callable[[str], bool], items: Sequence[str], workers: int,
             raise TimeoutError()
     if errors:
         raise errors[0]
-    return [bool(result) for result in results]
+    return results
 

@@ -6,10 +6,12 @@ import logging
 import os
 from collections.abc import Mapping
 
+from ci_nix import narinfo
 from ci_nix.cache.backends import open_cache
 from ci_nix.cache.client import display_url, query
 from ci_nix.plan import Plan
 from ci_nix.tools import proc
+from ci_nix.tools.nix import Nix
 from ci_nix.words import count
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,8 @@ def skip_cached(plan: Plan, environ: Mapping[str, str] = os.environ) -> tuple[Pl
     paths = [path for job in plan.jobs for path in job.out_paths]
     log.info("asking %s for %s of %s", display_url(cache.substituter),
              count(len(set(paths)), "output"), count(len(plan.jobs), "attribute"))
-    answer = query(cache.substituter, paths, cache.token, cache.policy, cache.config.timeout)
+    answer = query(cache.substituter, paths, cache.token, cache.policy, cache.config.timeout,
+                   trust=trust(plan.nix))
     if proc.cancelled() is not None:
         return plan, []  # the run reports every job as cancelled
     if answer.error is not None:
@@ -38,5 +41,34 @@ def skip_cached(plan: Plan, environ: Mapping[str, str] = os.environ) -> tuple[Pl
     cached = [job for job in plan.jobs
               if job.out_paths and all(path in answer.cached for path in job.out_paths)]
     log.info("cached: %d of %s", len(cached), count(len(plan.jobs), "attribute"))
-    return plan.skip(cached, CACHED), []
+    notes = []
+    if answer.refused:
+        why = ", ".join(f"{n}: {verdict}" for verdict, n in answer.refused)
+        notes.append(f"cache: {count(sum(n for _, n in answer.refused), 'output')} in "
+                     f"{display_url(cache.substituter)} not taken as cached, as Nix would not "
+                     f"substitute them ({why}); built")
+        log.warning("%s", notes[-1])
+    return plan.skip(cached, CACHED), notes
+
+
+def trust(nix: Nix) -> narinfo.Trust:
+    """Nix's own rule for substituting (`require-sigs`, the keys of `trusted-public-keys` and
+    of `secret-key-files`), read from the Nix this run uses, with ci-nix's options."""
+    if not nix.require_sigs:
+        return narinfo.Trust(require_sigs=False)
+    keys = []
+    for text in nix.trusted_public_keys:
+        try:
+            keys.append(narinfo.parse_public_key(text))
+        except narinfo.NarInfoError as err:
+            log.warning("trusted-public-keys: %s; nothing signed with it counts", err)
+    for file in nix.secret_key_files:
+        try:
+            with open(file, encoding="utf-8") as secret:
+                keys.append(narinfo.public_key_of_secret(secret.read()))
+        except (OSError, UnicodeDecodeError, narinfo.NarInfoError):
+            log.warning("secret-key-files: cannot read a public key from %s", file)
+    log.info("cache: Nix substitutes only what is signed by %s (require-sigs)",
+             ", ".join(key.name for key in keys) or "no key")
+    return narinfo.Trust(require_sigs=True, keys=tuple(keys))
 

@@ -274,10 +274,28 @@ class Nix:
     @functools.cached_property
     def substituters(self) -> tuple[str, ...]:
         """The binary caches Nix substitutes from (`substituters` + `extra-substituters`)."""
-        value = self._setting("substituters", [])
-        urls = value.split() if isinstance(value, str) else value if isinstance(value, list) \
+        return self._words("substituters")
+
+    @property
+    def require_sigs(self) -> bool:
+        """Whether Nix substitutes only paths signed by a trusted key (`require-sigs`)."""
+        return self._setting("require-sigs", True) is not False
+
+    @property
+    def trusted_public_keys(self) -> tuple[str, ...]:
+        """`trusted-public-keys` (with `extra-trusted-public-keys`), as Nix has them."""
+        return self._words("trusted-public-keys")
+
+    @property
+    def secret_key_files(self) -> tuple[str, ...]:
+        """`secret-key-files`: Nix trusts their public halves too."""
+        return self._words("secret-key-files")
+
+    def _words(self, name: str) -> tuple[str, ...]:
+        value = self._setting(name, [])
+        words = value.split() if isinstance(value, str) else value if isinstance(value, list) \
             else []
-        return tuple(url for url in urls if isinstance(url, str) and url)
+        return tuple(word for word in words if isinstance(word, str) and word)
 
     @property
     def buildable(self) -> frozenset[str]:
