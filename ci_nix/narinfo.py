@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 import re
 from collections.abc import Iterable
@@ -110,6 +111,8 @@ def describes(body: bytes, store_path: str) -> bool:
 # --- signatures ---------------------------------------------------------------------------------
 
 _HASH_BYTES = {"sha256": 32, "sha512": 64}
+_NIX32_LENGTH = {algo: (size * 8 - 1) // 5 + 1 for algo, size in _HASH_BYTES.items()}
+_NIX32_DIGITS = frozenset(_NIX_BASE32)
 
 
 def nix32_encode(data: bytes) -> str:
@@ -148,6 +151,9 @@ def nix32_decode(text: str, size: int) -> bytes:
 def hash_nix32(nar_hash: str) -> str:
     """A NarHash in any form Nix writes (base32, hex, SRI) as `<algo>:<base32>`, the form a
     narinfo's fingerprint uses."""
+    algo, sep, digest = nar_hash.partition(":")
+    if sep and len(digest) == _NIX32_LENGTH.get(algo) and not set(digest) - _NIX32_DIGITS:
+        return nar_hash  # already so (what Nix writes): no need to decode it
     if "-" in nar_hash and ":" not in nar_hash:  # SRI: sha256-<base64>
         algo, _, digest = nar_hash.partition("-")
         raw = base64.b64decode(digest, validate=True)
@@ -206,24 +212,7 @@ def signed_by(info: NarInfo, keys: Iterable[PublicKey]) -> PublicKey | None:
     """The trusted key one of the narinfo's signatures verifies with, or None (as Nix's
     verifyDetached: the signature's key name picks the key; a malformed one counts for
     nothing)."""
-    by_name = {key.name: key for key in keys}
-    try:
-        message = fingerprint(info).encode()
-    except ValueError:
-        return None
-    for sig in info.sigs:
-        name, _, payload = sig.partition(":")
-        key = by_name.get(name)
-        if key is None or not payload:
-            continue
-        try:
-            signature = base64.b64decode(payload, validate=True)
-            if len(signature) == 64:
-                Ed25519PublicKey.from_public_bytes(key.key).verify(signature, message)
-                return key
-        except (binascii.Error, ValueError, InvalidSignature):
-            continue
-    return None
+    return Trust(True, tuple(keys)).signer(info)
 
 
 @dataclass(frozen=True)
@@ -234,4 +223,33 @@ class Trust:
     keys: tuple[PublicKey, ...] = ()
 
     def accepts(self, info: NarInfo) -> bool:
-        return not self.require_sigs or signed_by(info, self.keys) is not None
+        return not self.require_sigs or self.signer(info) is not None
+
+    def signer(self, info: NarInfo) -> PublicKey | None:
+        """The key that signed info, among these (see signed_by)."""
+        try:
+            message = fingerprint(info).encode()
+        except ValueError:
+            return None
+        for sig in info.sigs:
+            name, _, payload = sig.partition(":")
+            found = self._verifiers.get(name)
+            if found is None or not payload:
+                continue
+            key, verifier = found
+            try:
+                signature = base64.b64decode(payload, validate=True)
+                if len(signature) == 64:
+                    verifier.verify(signature, message)
+                    return key
+            except (binascii.Error, ValueError, InvalidSignature):
+                continue
+        return None
+
+    @functools.cached_property
+    def _verifiers(self) -> dict[str, tuple[PublicKey, Ed25519PublicKey]]:
+        # made once: thousands of narinfos are checked against the same few keys
+        verifiers: dict[str, tuple[PublicKey, Ed25519PublicKey]] = {}
+        for key in self.keys:  # two keys of one name: the first counts, as in Nix
+            verifiers.setdefault(key.name, (key, Ed25519PublicKey.from_public_bytes(key.key)))
+        return verifiers
