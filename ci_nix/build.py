@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from ci_nix import diagnose
 from ci_nix.models import Case, Failure, FailureType, Job, Status
 from ci_nix.tools import machines, nixlog
-from ci_nix.tools.nix import Nix, NixCommandError, last_error_line
+from ci_nix.tools.nix import Nix, NixCommandError, drv_closure, last_error_line
 from ci_nix.words import count
 
 log = logging.getLogger(__name__)
@@ -195,16 +195,14 @@ def _stopped_early(nix: Nix, buildlog: BuildLog, jobs: Sequence[Job], drvs: Sequ
     builder_error = bool(buildlog.builder_errors) or any(
         buildlog.errors[drv].type is FailureType.PLATFORM for drv in named)
     killed = _unreported(nix, buildlog, valid, jobs) if builder_error else set()
-    again = []
-    for drv in drvs:
-        if all(path in valid for path in outputs[drv]) or drv in buildlog.errors:
-            continue
-        if drv in buildlog.started and drv not in killed:
-            continue
-        if drv not in closures:
-            closures[drv] = set(nix.closure(drv))
-        if not closures[drv] & named:
-            again.append(drv)
+    unresolved = [drv for drv in drvs
+                  if not all(path in valid for path in outputs[drv])
+                  and drv not in buildlog.errors
+                  and (drv not in buildlog.started or drv in killed)]
+    graph = nix.derivations((d for d in unresolved if d not in closures), recursive=True)
+    for drv in unresolved:
+        closures.setdefault(drv, drv_closure(graph, drv))
+    again = [drv for drv in unresolved if not closures[drv] & named]
     if len(again) == len(drvs):
         return []
     for drv in killed:

@@ -23,7 +23,7 @@ from ci_nix.changes import Change, Comparison
 from ci_nix.errors import SelectionError
 from ci_nix.models import Flake, FlakeEval, Override, Repo, Target
 from ci_nix.tools.git import Git, GitError
-from ci_nix.tools.nix import Derivation, Nix, NixCommandError, PathInfo
+from ci_nix.tools.nix import Derivation, Nix, NixCommandError, PathInfo, drv_closure
 from ci_nix.words import count
 from ci_nix.workspace import Workspace
 
@@ -143,26 +143,14 @@ def with_packages(nix: Nix, comparison: Comparison) -> Comparison:
         before = graph.get(attr.base_drv, _NONE).outputs
         after = graph.get(attr.head_drv, _NONE).outputs
         delta = (sizes[after] - sizes[before]) if before in sizes and after in sizes else None
-        packages = changes.package_changes(_closure(graph, attr.base_drv),
-                                           _closure(graph, attr.head_drv), delta)
+        packages = changes.package_changes(drv_closure(graph, attr.base_drv),
+                                           drv_closure(graph, attr.head_drv), delta)
         described[attr] = replace(attr, packages=packages)
     return replace(comparison,
                    attributes=tuple(described.get(a, a) for a in comparison.attributes))
 
 
 _NONE = Derivation((), ())
-
-
-def _closure(graph: Mapping[str, Derivation], root: str) -> set[str]:
-    """root and every derivation it depends on."""
-    seen = {root}
-    todo = [root]
-    while todo:
-        for name in graph.get(todo.pop(), _NONE).inputs:
-            if name not in seen:
-                seen.add(name)
-                todo.append(name)
-    return seen
 
 
 def _closure_sizes(nix: Nix, groups: Sequence[tuple[str, ...]]

@@ -434,6 +434,19 @@ class Derivation:
         return found
 
 
+def drv_closure(graph: Mapping[str, Derivation], root: str) -> set[str]:
+    """root and every derivation it depends on, in a graph from Nix.derivations(recursive)."""
+    seen = {root}
+    todo = [root]
+    while todo:
+        found = graph.get(todo.pop())
+        for name in found.inputs if found is not None else ():
+            if name not in seen:
+                seen.add(name)
+                todo.append(name)
+    return seen
+
+
 @dataclass(frozen=True)
 class PathInfo:
     nar_size: int
