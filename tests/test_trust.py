@@ -3,10 +3,14 @@ from the base revision's ci-nix.yaml (or CI variables), never from a pull reques
 
 from __future__ import annotations
 
+import http.server
 import json
 import logging
 import subprocess
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import forgefakes
@@ -14,6 +18,7 @@ import make_workspace
 import pytest
 from conftest import NIX_CONFIG, Cli, flake_repo
 from httpcache import BinaryCache
+from test_faults import SHALLOW_FLAKE
 
 from ci_nix import trust
 from ci_nix import workspace as workspace_mod
@@ -321,3 +326,48 @@ def test_a_pull_requests_flake_nixconfig_never_applies(tmp_path: Path, cli: Cli,
     assert result.returncode == 0, result.stderr
     assert "1 passed" in result.stdout + result.stderr  # it was built: the hook had its chance
     assert not marker.exists()
+
+
+@contextmanager
+def recording() -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
+    """An HTTP cache on 127.0.0.1 that has nothing; yields its URL and (path, Authorization)."""
+    seen: list[tuple[str, str | None]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            seen.append((self.path, self.headers.get("Authorization")))
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.nix
+def test_the_cache_token_goes_only_to_the_push_host(tmp_path: Path, cli: Cli,
+                                                    nix_bin: str) -> None:
+    if "nix-modern" in nix_bin:
+        pytest.skip("where the token goes does not depend on the Nix version")
+    repo = flake_repo(tmp_path / "repo", SHALLOW_FLAKE.replace("@NONCE@", uuid.uuid4().hex[:10]))
+    secret = "SENTINEL-query-6b1d"
+    with recording() as (server, at_server), recording() as (mirror, at_mirror):
+        cache = f"{{type: attic, server: '{server}', name: infra, token-env: CACHE_TOKEN"
+        for extra in (f", substituter: '{mirror}'}}", "}"):
+            (repo / "ci-nix.yaml").write_text(f"cache: {cache}{extra}\n")
+            result = cli("run", "--all", "--no-push", repo, env={"CACHE_TOKEN": secret,
+                                                                 "GITHUB_ACTIONS": ""})
+            assert result.returncode == 0, result.stderr
+    # another host named as cache.substituter is asked without the token
+    assert at_mirror and all(auth is None for _, auth in at_mirror)
+    # the attic server itself (the default substituter, SERVER/NAME) gets it
+    assert at_server and all(path.startswith("/infra/") and auth == f"Bearer {secret}"
+                             for path, auth in at_server)

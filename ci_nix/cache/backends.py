@@ -121,6 +121,23 @@ class Cache:
         """Where pushes go, for messages."""
         return self.backend.target(self.config)
 
+    @property
+    def query_token(self) -> str | None:
+        """The token to send with narinfo queries: only to the origin the cache's own
+        substituter has (attic's server, NAME.cachix.org, nix's http(s) store), never to another
+        host that cache.substituter names (a public cache, a mirror)."""
+        own = self.backend.substituter(self.config)
+        if self.token is None or self.substituter is None or own is None:
+            return None
+        return self.token if _origin(self.substituter) == _origin(own) else None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """scheme, host and port of a URL, as a browser compares origins."""
+    parts = urllib.parse.urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
+
 
 def default_substituter(config: CacheConfig) -> str | None:
     """Where to look for narinfos when `cache.substituter` is not set."""

@@ -31,8 +31,11 @@ def skip_cached(plan: Plan, environ: Mapping[str, str] = os.environ) -> tuple[Pl
     paths = [path for job in plan.jobs for path in job.out_paths]
     log.info("asking %s for %s of %s", display_url(cache.substituter),
              count(len(set(paths)), "output"), count(len(plan.jobs), "attribute"))
-    answer = query(cache.substituter, paths, cache.token, cache.policy, cache.config.timeout,
-                   trust=trust(plan.nix))
+    if cache.token is not None and cache.query_token is None:
+        log.debug("cache: asking %s without the token: it goes only to %s",
+                  display_url(cache.substituter), cache.target)
+    answer = query(cache.substituter, paths, cache.query_token, cache.policy,
+                   cache.config.timeout, trust=trust(plan.nix))
     if proc.cancelled() is not None:
         return plan, []  # the run reports every job as cancelled
     if answer.error is not None:
