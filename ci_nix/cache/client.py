@@ -188,8 +188,13 @@ class _HttpCache:
         parts = urllib.parse.urlsplit(url)
         if not parts.scheme:
             return f"{self.prefix}/{urllib.parse.quote(url.lstrip('/'), safe='/@:+=,;~!$&()*')}"
-        if (parts.scheme, parts.hostname, parts.port) != (
-                "https" if self.https else "http", self.host, self.port):
+        scheme = "https" if self.https else "http"
+        default = 443 if self.https else 80
+        try:
+            origin = (parts.scheme, parts.hostname, parts.port or default)
+        except ValueError:  # a port out of range
+            return None
+        if origin != (scheme, self.host, self.port or default):
             return None
         return urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
 
