@@ -56,6 +56,12 @@ def find_base(workspace: Workspace, git: Git, base: str, head: str | None,
         if merge_base is not None:
             commits.append((repo, merge_base))
     if not commits:
+        shallow = [r for r in repos if git.is_shallow(r.path)]
+        if shallow:  # the history is there, but not in this clone (detection tried fetching it)
+            raise SelectionError(
+                f"base {base} ({source}): {shallow[0].path} is a shallow clone without the "
+                "history where base and head meet, and fetching it failed; fetch more (e.g. "
+                "actions/checkout fetch-depth: 0, GIT_DEPTH: 0 on GitLab)")
         where = ", ".join(str(r.path) for r in repos)
         raise SelectionError(f"base {base} ({source}): no common history with the head in "
                              f"{where}; pass --base with a commit the head descends from")

@@ -152,3 +152,25 @@ def test_a_cache_that_hangs_is_given_up_within_cache_timeout() -> None:
     assert answer.cached == frozenset()
     assert answer.error is not None and answer.error.endswith(
         "no complete answer within 1s in all (cache.timeout)")
+
+
+@pytest.mark.nix
+def test_a_shallow_clone_without_the_base_is_named_as_the_cause(tmp_path: Path, cli: Cli,
+                                                                nix_bin: str) -> None:
+    if "nix-modern" in nix_bin:
+        pytest.skip("the git side does not depend on the Nix version")
+    source = flake_repo(tmp_path / "source",
+                        SHALLOW_FLAKE.replace("@NONCE@", uuid.uuid4().hex[:10]))
+    base = make_workspace.git(source, "rev-parse", "HEAD").strip()
+    (source / "README").write_text("second commit\n")
+    make_workspace.git(source, "add", "README")
+    make_workspace.git(source, "commit", "-qm", "second")
+    clone = tmp_path / "clone"
+    make_workspace.git(tmp_path, "clone", "-q", "--depth=1", f"file://{source}", str(clone))
+    make_workspace.git(clone, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
+    result = cli("diff", clone, "--base", base)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"ci-nix: error: base {base} (--base): {clone} is a shallow clone without the history "
+        "where base and head meet, and fetching it failed; fetch more (e.g. actions/checkout "
+        "fetch-depth: 0, GIT_DEPTH: 0 on GitLab)")
