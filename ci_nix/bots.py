@@ -6,16 +6,17 @@ import logging
 import os
 import tempfile
 import urllib.parse
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ci_nix import config, lockfile, source
 from ci_nix.config import DEFAULT_TIMEOUT, ForgeType, UpdateConfig
 from ci_nix.errors import CiNixError, ConfigError
 from ci_nix.forge import ForgeTarget, connect, resolve
-from ci_nix.models import Status
+from ci_nix.models import Case, Failure, FailureType, Status
+from ci_nix.report import junit as junit_report
 from ci_nix.schema import (
     SECONDS,
     STR,
@@ -249,50 +250,38 @@ def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
     return [results[name] for name in ordered if name in results]
 
 
-def junit(results: list[RepoResult]) -> str:
-    """JUnit XML: one test case per repo (classname ci-nix.update), failed when it errored;
-    with --verify, one per attribute built (classname: the flake) and one per held-back input."""
-    import junit_xml
+UPDATE_CLASSNAME = "ci-nix.update"  # a repo's test case in the update's JUnit report
 
-    cases = []
-    checked = []
+
+def junit(results: Sequence[RepoResult], out: TextIO) -> None:
+    """JUnit XML (report/junit.py's shape): one test case per repo (classname ci-nix.update),
+    failed when it errored; with --verify, one per attribute built (classname: the flake) and
+    one per held-back input."""
+    repos, checked = [], []
     for result in results:
-        case = junit_xml.TestCase(name=result.repo, classname="ci-nix.update")
         if result.error is not None:
-            case.add_failure_info(message=result.error, failure_type="other")
+            repos.append(Case(UPDATE_CLASSNAME, result.repo, Status.FAILED,
+                              failure=Failure(FailureType.OTHER, result.error)))
         else:
-            case.stdout = "\n".join(f"{o.branch}: {o.operation} {o.url or ''}".rstrip()
-                                    for o in result.outcomes)
-        cases.append(case)
+            repos.append(Case(UPDATE_CLASSNAME, result.repo, Status.PASSED, output="\n".join(
+                f"{o.branch}: {o.operation} {o.url or ''}".rstrip() for o in result.outcomes)))
         for outcome in result.outcomes:
             if outcome.verification is not None:
                 checked += _verification_cases(outcome.verification)
-    suites = [junit_xml.TestSuite(name="ci-nix update", test_cases=cases)]
+    suites: list[tuple[str, Sequence[Case]]] = [("ci-nix update", repos)]
     if checked:
-        suites.append(junit_xml.TestSuite(name="ci-nix update --verify", test_cases=checked))
-    return str(junit_xml.to_xml_report_string(suites))
+        suites.append(("ci-nix update --verify", checked))
+    junit_report.write_suites(suites, out)
 
 
-def _verification_cases(verification: Verification) -> list[Any]:
-    import junit_xml
-
-    cases = []
-    for built in verification.cases:
-        case = junit_xml.TestCase(name=built.name, classname=built.flake, elapsed_sec=built.time)
-        if built.status is Status.FAILED and built.failure is not None:
-            case.add_failure_info(message=built.failure.message, output=built.failure.log,
-                                  failure_type=str(built.failure.type))
-        elif built.status is Status.SKIPPED:
-            case.add_skipped_info(message=built.skip_reason or "skipped")
-        cases.append(case)
+def _verification_cases(verification: Verification) -> list[Case]:
+    cases = list(verification.cases)
     for held in verification.held_back:
-        failure = held.case.failure
-        case = junit_xml.TestCase(name=f"{held.case.name} (with {held.input} updated)",
-                                  classname=held.case.flake)
-        case.add_failure_info(
-            message=f"held back {held.input}: its update breaks {held.case.flake}#"
-                    f"{held.case.name}: {failure.message if failure else 'failed'}",
-            output=failure.log if failure else None,
-            failure_type=str(failure.type) if failure else "build")
-        cases.append(case)
+        failure = held.case.failure or Failure(FailureType.BUILD, "failed")
+        cases.append(replace(
+            held.case, name=f"{held.case.name} (with {held.input} updated)",
+            status=Status.FAILED,
+            failure=replace(failure, message=f"held back {held.input}: its update breaks "
+                                             f"{held.case.flake}#{held.case.name}: "
+                                             f"{failure.message}")))
     return cases

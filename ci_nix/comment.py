@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ci_nix.changes import Comparison
+from ci_nix.ci import CiEnv
 from ci_nix.config import ForgeConfig
 from ci_nix.errors import ForgeError
 from ci_nix.forge import Forge, connect, resolve
@@ -30,7 +31,7 @@ class PullRequest:
 
 def pull_request(environ: Mapping[str, str]) -> PullRequest | str:
     """The PR/MR from the CI environment, or why there is none."""
-    if environ.get("GITHUB_ACTIONS") == "true":
+    if CiEnv.detect(environ).github:
         try:
             payload = json.loads(Path(environ.get("GITHUB_EVENT_PATH", "")).read_text())
         except (OSError, ValueError, RecursionError):
@@ -48,7 +49,7 @@ def pull_request(environ: Mapping[str, str]) -> PullRequest | str:
         fork = (repo("head") != repo("base")
                 and environ.get("GITHUB_EVENT_NAME") != "pull_request_target")
         return PullRequest(pull["number"], fork)
-    if environ.get("GITLAB_CI") == "true":
+    if CiEnv.detect(environ).gitlab:
         iid = environ.get("CI_MERGE_REQUEST_IID", "")
         if not iid.isdigit():
             return "not a merge request pipeline (no CI_MERGE_REQUEST_IID)"

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from ci_nix import lockfile, source, trust
+from ci_nix.ci import CiEnv
 from ci_nix.errors import SelectionError
 from ci_nix.models import Flake, Repo, Target
 from ci_nix.tools.git import Git
@@ -163,11 +164,11 @@ def revisions(base: str | None, head: str | None, environ: Mapping[str, str]) ->
     """Base and head from the flags, else from GitHub Actions or GitLab CI."""
     if base is not None:
         return _zero_is_everything(Revisions(base, head, "--base", explicit=True))
-    if environ.get("GITHUB_ACTIONS") == "true":
+    if CiEnv.detect(environ).github:
         found = _github_base(environ)
         if found is not None:
             return _zero_is_everything(Revisions(found[0], head, found[1]))
-    if environ.get("GITLAB_CI"):
+    if CiEnv.detect(environ).gitlab:
         for name in ("CI_MERGE_REQUEST_DIFF_BASE_SHA", "CI_COMMIT_BEFORE_SHA"):
             if environ.get(name):
                 return _zero_is_everything(Revisions(environ[name], head, name))

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TextIO, cast
 
+from ci_nix.ci import CiEnv
 from ci_nix.errors import ConfigError
 
 _lock = threading.Lock()
@@ -29,7 +30,7 @@ def add_secret(value: str | None) -> None:
         if value in _secrets:
             return
         _secrets.add(value)
-    if os.environ.get("GITHUB_ACTIONS") == "true":
+    if CiEnv.detect(os.environ).github:
         # Workflow command: the runner masks the value in all later log output. It reads
         # commands from stderr as well; on stdout it would land in `matrix --format json > f`.
         stream = sys.stderr

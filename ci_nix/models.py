@@ -197,6 +197,7 @@ class Case:
     machine: str | None = None  # the remote builder that built it (Nix's "building … on …")
     # False: reported, but does not fail the run (a cache push without `cache.required: true`)
     required: bool = True
+    output: str = ""  # what else to say about it (JUnit <system-out>), e.g. an update's branch
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import io
 import logging
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -28,11 +26,12 @@ from ci_nix import diff as diff_mod
 from ci_nix import evaluate as evaluate_mod
 from ci_nix import inputs as inputs_mod
 from ci_nix import origins as origins_mod
-from ci_nix import trust
+from ci_nix import outputs, trust
 from ci_nix import workspace as workspace_mod
 from ci_nix.cache import push as push_mod
 from ci_nix.cache.backends import open_cache
 from ci_nix.cache.skip import skip_cached
+from ci_nix.ci import CiEnv
 from ci_nix.errors import Cancelled, CiNixError, SelectionError, internal_error
 from ci_nix.evaluate import EvalFlags
 from ci_nix.mask import mask
@@ -504,93 +503,47 @@ def diff(options: Options, environ: Mapping[str, str] = os.environ) -> changes_m
 def _check_writable(options: Options) -> None:
     for path in (options.junit, options.json):
         if path is not None:
-            check_writable(path)
+            outputs.check_writable(path)
 
 
-def check_writable(path: Path) -> None:
-    """Fail now, before any work, when a report could not be written to path."""
-    try:
-        with open(path, "a"):
-            pass
-    except OSError as err:
-        raise CiNixError(f"cannot write report {path}: {err.strerror}; choose a writable "
-                         "path") from None
+def _render(writer: Callable[[RunReport, TextIO], None], report: RunReport) -> str:
+    out = io.StringIO()
+    writer(report, out)
+    return out.getvalue()
 
 
 def write_reports(report: RunReport, options: Options, environ: Mapping[str, str],
                   comparison: changes_mod.Comparison | None = None) -> None:
     """The report files, then the summary on stdout; CiNixError (after writing everything else)
     when a report file could not be written, e.g. the disk is full."""
-    failed = [f"cannot write report {path}: {problem}" for path, writer in (
-        (options.junit, junit.write), (options.json, json_report.write))
-        if path is not None and (problem := _write_report(path, writer, report)) is not None]
+    files = [(label, path, _render(writer, report)) for label, path, writer in (
+        ("JUnit report", options.junit, junit.write), ("JSON report", options.json,
+                                                        json_report.write)) if path is not None]
     if comparison is not None:
         changes_report.write_text(comparison, sys.stdout)
     text.write(report, sys.stdout)
-    if options.junit is not None:
-        sys.stdout.write(f"JUnit report: {options.junit}\n")
-    if options.json is not None:
-        sys.stdout.write(f"JSON report: {options.json}\n")
-    write_ci_reports(report, environ, comparison)
+    failed = outputs.write_files(files, sys.stdout)  # announced only where written
+    write_ci_reports(CiEnv.detect(environ), report, comparison)
     if failed:
         raise CiNixError(f"{failed[0]}; free some space or choose another path")
 
 
-def _write_report(path: Path, writer: Callable[[RunReport, TextIO], None],
-                  report: RunReport) -> str | None:
-    """Write one report file (masked); the reason it could not be written, or None."""
-    out = io.StringIO()
-    writer(report, out)
-    try:
-        _replace_file(path, mask(out.getvalue()).encode("utf-8"))
-    except OSError as err:
-        return err.strerror or str(err)
-    return None
-
-
-def _replace_file(path: Path, data: bytes) -> None:
-    """Write path whole: a reader (or a second run writing the same report) never sees half.
-
-    A regular file is replaced by renaming a complete temporary copy over it; anything else
-    (a symlink, /dev/stdout, a pipe) is written in place.
-    """
-    if path.is_symlink() or (path.exists() and not path.is_file()):
-        with open(path, "wb") as file:
-            file.write(data)
-        return
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # what open() would have created
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
-def write_ci_reports(report: RunReport, environ: Mapping[str, str],
+def write_ci_reports(ci: CiEnv, report: RunReport | None,
                      comparison: changes_mod.Comparison | None = None) -> None:
-    """Annotations and summaries for the CI system ci-nix runs in (detected from its variables)."""
-    if environ.get("GITHUB_ACTIONS") == "true":
-        root = environ.get("GITHUB_WORKSPACE")
-        github.write_annotations(report, sys.stdout,
-                                 os.path.realpath(root) if root else None)
-        summary = environ.get("GITHUB_STEP_SUMMARY")
-        if summary:
-            try:
-                out = io.StringIO()
-                github.write_summary(report, out)
-                if comparison is not None:
-                    out.write("\n" + changes_report.markdown(comparison, "###") + "\n")
-                with open(summary, "a", encoding="utf-8") as file:
-                    file.write(mask(out.getvalue()))
-            except OSError as err:
-                log.warning("cannot write the step summary %s: %s", summary, err.strerror)
-    if environ.get("GITLAB_CI") == "true":
-        gitlab.write(report, sys.stdout, now=int(time.time()))
+    """Annotations and summaries for the CI system ci-nix runs in: a run's report and what the
+    change does (`run --skip-unchanged`/`--comment`, `diff`)."""
+    if ci.github:
+        summary = io.StringIO()
+        if report is not None:
+            github.write_annotations(report, sys.stdout, ci.workspace)
+            github.write_summary(report, summary)
+        if comparison is not None:
+            heading = "###" if report is not None else "##"
+            summary.write(("\n" if report is not None else "")
+                          + changes_report.markdown(comparison, heading) + "\n")
+        outputs.step_summary(ci, summary.getvalue())
+    if ci.gitlab:
+        if report is not None:
+            gitlab.write(report, sys.stdout, now=int(time.time()))
         if comparison is not None:
             changes_report.write_gitlab(comparison, sys.stdout, now=int(time.time()))

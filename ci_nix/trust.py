@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from ci_nix import config as config_mod
+from ci_nix.ci import CiEnv
 from ci_nix.config import Config
 from ci_nix.errors import ConfigError
 from ci_nix.models import Repo
@@ -79,7 +80,7 @@ def side(base: str | None, environ: Mapping[str, str]) -> Side:
     """The trusted side for `--base` (None: not given) in this CI environment."""
     if base is not None:
         return Side(base, f"--base {base}", pull_request=True)
-    if environ.get("GITHUB_ACTIONS") == "true":
+    if CiEnv.detect(environ).github:
         event = environ.get("GITHUB_EVENT_NAME") or "unknown"
         found = github_pull_base(github_event(environ) or {})
         if found is not None:
@@ -88,14 +89,14 @@ def side(base: str | None, environ: Mapping[str, str]) -> Side:
             return Side(None, f"GitHub {event} event without a readable base sha",
                         pull_request=True)
         return Side(None, f"GitHub {event} event: not a pull request")
-    if environ.get("GITLAB_CI") and environ.get("CI_MERGE_REQUEST_IID"):
+    if CiEnv.detect(environ).gitlab and environ.get("CI_MERGE_REQUEST_IID"):
         for name in ("CI_MERGE_REQUEST_DIFF_BASE_SHA", "CI_MERGE_REQUEST_TARGET_BRANCH_SHA"):
             if environ.get(name):
                 return Side(environ[name], f"GitLab merge request pipeline: {name}",
                             pull_request=True)
         return Side(None, "GitLab merge request pipeline without CI_MERGE_REQUEST_DIFF_BASE_SHA",
                     pull_request=True)
-    if environ.get("GITLAB_CI"):
+    if CiEnv.detect(environ).gitlab:
         return Side(None, "GitLab pipeline: not a merge request")
     return Side(None, "no pull request: a local run without --base")
 

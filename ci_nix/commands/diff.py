@@ -7,12 +7,12 @@ import io
 import logging
 import os
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from ci_nix import pipeline
-from ci_nix.changes import Change, Comparison
+from ci_nix import outputs, pipeline
+from ci_nix.changes import Change
+from ci_nix.ci import CiEnv
 from ci_nix.commands.common import (
     Subcommands,
     add_common,
@@ -25,7 +25,6 @@ from ci_nix.commands.common import (
     subparser,
 )
 from ci_nix.errors import CiNixError
-from ci_nix.mask import mask
 from ci_nix.report import changes as writers
 
 log = logging.getLogger(__name__)
@@ -59,32 +58,17 @@ def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) ->
         eval=eval_flags(args), nix_options=nix_options(args), eval_store=args.eval_store,
         comment=args.comment)
     if args.json is not None:
-        try:
-            with open(args.json, "a"):
-                pass
-        except OSError as err:
-            raise CiNixError(f"cannot write {args.json}: {err.strerror}; choose a writable "
-                             "path") from None
+        outputs.check_writable(args.json)
     comparison = pipeline.diff(options, environ)
+    problem = None
     if args.json is not None:
         out = io.StringIO()
         writers.write_json(comparison, out)
-        with open(args.json, "w", encoding="utf-8") as file:
-            file.write(mask(out.getvalue()))
+        problem = outputs.write_file(args.json, out.getvalue())
     writers.write_text(comparison, sys.stdout)
-    write_ci(comparison, environ)
+    pipeline.write_ci_reports(CiEnv.detect(environ), None, comparison)
+    if problem is not None:
+        raise CiNixError(f"cannot write {args.json}: {problem}; free some space or choose "
+                         "another path")
     return 1 if comparison.of(Change.FAILED) else 0
 
-
-def write_ci(comparison: Comparison, environ: Mapping[str, str]) -> None:
-    """The "What changes" section in the GitHub step summary or the GitLab job log."""
-    if environ.get("GITHUB_ACTIONS") == "true":
-        summary = environ.get("GITHUB_STEP_SUMMARY")
-        if summary:
-            try:
-                with open(summary, "a", encoding="utf-8") as out:
-                    out.write(mask(writers.markdown(comparison)) + "\n")
-            except OSError as err:
-                log.warning("cannot write the step summary %s: %s", summary, err.strerror)
-    if environ.get("GITLAB_CI") == "true":
-        writers.write_gitlab(comparison, sys.stdout, now=int(time.time()))

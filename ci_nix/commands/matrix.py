@@ -10,7 +10,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from ci_nix import matrix, pipeline
+from ci_nix import matrix, outputs, pipeline
+from ci_nix.ci import CiEnv
 from ci_nix.commands.common import (
     INTERRUPTED,
     TOOL_ERROR,
@@ -26,7 +27,6 @@ from ci_nix.commands.common import (
     subparser,
 )
 from ci_nix.errors import CiNixError
-from ci_nix.mask import mask
 from ci_nix.report import matrix as writers
 from ci_nix.report.untrusted import json_for_log
 from ci_nix.words import count
@@ -103,19 +103,16 @@ def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) ->
     else:
         writers.write_json(planned, entries, text, prefix)
     if args.output is not None:
-        try:
-            args.output.write_text(mask(text.getvalue()))
-        except OSError as err:
-            raise CiNixError(f"cannot write {args.output}: {err.strerror}; choose a writable "
-                             "path") from None
+        problem = outputs.write_file(args.output, text.getvalue())
+        if problem is not None:
+            raise CiNixError(f"cannot write {args.output}: {problem}; choose a writable path")
     elif args.format == "gitlab":
         sys.stdout.write(text.getvalue())
     else:  # JSON, maybe into a GitHub log
         sys.stdout.write(json_for_log(text.getvalue()))
-    output = environ.get("GITHUB_OUTPUT")
-    if github and environ.get("GITHUB_ACTIONS") == "true" and output:
-        with open(output, "a", encoding="utf-8") as out:
-            out.write(mask(writers.github_output_line(entries, prefix)))
+    if github:
+        outputs.step_outputs(CiEnv.detect(environ),
+                             {"matrix": writers.github_output_value(entries, prefix)})
     print(f"ci-nix: {count(len(entries), 'matrix entry')}, {count(len(planned.jobs), 'job')}, "
           f"{count(len(planned.failures), 'evaluation failure')}, "
           f"{count(planned.evaluations, 'Nix evaluation')}", file=sys.stderr)

@@ -4,10 +4,13 @@ them."""
 from __future__ import annotations
 
 import argparse
+import io
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
-from ci_nix import bots, detect, pipeline, workspace
+from ci_nix import bots, detect, outputs, workspace
+from ci_nix.ci import CiEnv
 from ci_nix.commands.common import (
     INTERRUPTED,
     TOOL_ERROR,
@@ -74,16 +77,17 @@ def _is_bots_file(path: Path) -> bool:
     return isinstance(repos, list) and any(isinstance(r, dict) and "clone" in r for r in repos)
 
 
-def handle(args: argparse.Namespace) -> int:
+def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> int:
     """Run the update; with --junit the report is written whatever happens, like `run`'s."""
     if args.junit is not None:
-        pipeline.check_writable(args.junit)
-    git = Git.from_env()
-    nix = Nix.from_env().with_options(nix_options(args), args.eval_store)
+        outputs.check_writable(args.junit)
+    git = Git.from_env(environ)
+    nix = Nix.from_env(environ).with_options(nix_options(args), args.eval_store)
     bots_file = args.config is not None and _is_bots_file(args.config)
     what = [args.config.name if bots_file else args.path.resolve().name or "update"]
     try:
-        results = _bots(args, nix, git) if bots_file else [_single(args, nix, git, what)]
+        results = (_bots(args, nix, git, environ) if bots_file
+                   else [_single(args, nix, git, what, environ)])
     except CiNixError as err:
         if args.junit is not None:
             _write_junit(args.junit, [bots.RepoResult(what[0], error=str(err))])
@@ -94,16 +98,19 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _write_junit(path: Path, results: list[bots.RepoResult]) -> None:
-    try:
-        path.write_text(mask(bots.junit(results)), encoding="utf-8")
-    except OSError as err:
-        raise CiNixError(f"cannot write report {path}: {err.strerror}") from None
+    out = io.StringIO()
+    bots.junit(results, out)
+    problem = outputs.write_file(path, out.getvalue())
+    if problem is not None:
+        raise CiNixError(f"cannot write report {path}: {problem}; free some space or choose "
+                         "another path")
 
 
-def _bots(args: argparse.Namespace, nix: Nix, git: Git) -> list[bots.RepoResult]:
+def _bots(args: argparse.Namespace, nix: Nix, git: Git,
+          environ: Mapping[str, str]) -> list[bots.RepoResult]:
     if args.inputs:
         raise ConfigError("--input does not apply to a bots.yaml run; set 'inputs:' per repo")
-    results = bots.run(args.config, nix, git, dry_run=args.dry_run,
+    results = bots.run(args.config, nix, git, dry_run=args.dry_run, environ=environ,
                        nix_options=nix_options(args))
     for result in results:
         if result.error is not None:
@@ -115,7 +122,8 @@ def _bots(args: argparse.Namespace, nix: Nix, git: Git) -> list[bots.RepoResult]
     return results
 
 
-def _single(args: argparse.Namespace, nix: Nix, git: Git, what: list[str]) -> bots.RepoResult:
+def _single(args: argparse.Namespace, nix: Nix, git: Git, what: list[str],
+            environ: Mapping[str, str]) -> bots.RepoResult:
     """Update the repo at PATH; `what` gets its name as soon as it is known (for the report)."""
     ws = workspace.load(args.path, git, args.config)
     repo = ws.primary or (ws.repos[0] if len(ws.repos) == 1 else None)
@@ -131,8 +139,8 @@ def _single(args: argparse.Namespace, nix: Nix, git: Git, what: list[str]) -> bo
     kind: str | None = ws.config.forge.type
     if not args.dry_run:
         target = resolve(ws.config.forge.type, ws.config.forge.project, ws.config.forge.url,
-                         ws.config.forge.token_env, os.environ, ws.config.forge.timeout)
-        forge, token = connect(target, os.environ)
+                         ws.config.forge.token_env, environ, ws.config.forge.timeout)
+        forge, token = connect(target, environ)
         kind = target.kind
     hosts = _hosts(ws.config.forge.url, remote_url, kind)
     verifying = bool(args.verify or ws.config.update.verify)
@@ -145,7 +153,7 @@ def _single(args: argparse.Namespace, nix: Nix, git: Git, what: list[str]) -> bo
     for outcome in outcomes:
         _print(outcome, args.dry_run)
     if not args.dry_run and outcomes:
-        _github_output(outcomes[0])
+        _github_output(CiEnv.detect(environ), outcomes[0])
     return bots.RepoResult(repo.name, tuple(outcomes))
 
 
@@ -186,11 +194,8 @@ def _print(outcome: Outcome, dry_run: bool) -> None:
     print(mask(f"{outcome.repo}: {outcome.branch}: {outcome.operation}{where}"))
 
 
-def _github_output(outcome: Outcome) -> None:
-    path = os.environ.get("GITHUB_OUTPUT")
-    if not path or os.environ.get("GITHUB_ACTIONS") != "true":
-        return
-    with open(path, "a") as out:
-        out.write(f"pull-request-number={outcome.number if outcome.number is not None else ''}\n")
-        out.write(f"pull-request-url={outcome.url or ''}\n")
-        out.write(f"pull-request-operation={outcome.operation}\n")
+def _github_output(ci: CiEnv, outcome: Outcome) -> None:
+    outputs.step_outputs(ci, {
+        "pull-request-number": str(outcome.number) if outcome.number is not None else "",
+        "pull-request-url": outcome.url or "",
+        "pull-request-operation": str(outcome.operation)})

@@ -11,6 +11,7 @@ from typing import Protocol, TypeVar
 
 import tenacity
 
+from ci_nix.ci import CiEnv
 from ci_nix.config import DEFAULT_TIMEOUT
 from ci_nix.errors import ForgeError
 from ci_nix.tools import proc
@@ -243,8 +244,8 @@ def resolve(kind: str | None, project: str | None, url: str | None, token_env: s
             environ: Mapping[str, str], timeout: float = DEFAULT_TIMEOUT) -> ForgeTarget:
     """Fill the gaps of a forge: config from GitHub Actions / GitLab CI variables."""
     if kind is None:
-        kind = ("github" if environ.get("GITHUB_ACTIONS") == "true"
-                else "gitlab" if environ.get("GITLAB_CI") else None)
+        ci = CiEnv.detect(environ).kind
+        kind = str(ci) if ci is not None else None
     if kind is None:
         raise ForgeError("no forge configured: set forge.type (github or gitlab) and "
                          "forge.project in ci-nix.yaml, or use --dry-run")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TextIO
 
@@ -21,7 +22,7 @@ def _case(case: Case, root: Case | None = None) -> junit_xml.TestCase:
     # every text is the build's: characters XML cannot hold are escaped, not dropped
     test = junit_xml.TestCase(name=xml(case.name, attribute=True),
                               classname=xml(case.flake, attribute=True),
-                              elapsed_sec=case.time)
+                              elapsed_sec=case.time, stdout=xml(case.output) or None)
     if case.status is Status.FAILED and case.failure is not None:
         failure = case.failure
         text = failure.log
@@ -49,54 +50,56 @@ def _properties(case: Case) -> list[tuple[str, str]]:
         where = (f"{failure.repo}/" if other else "") + failure.file
         where += f":{failure.line}" if failure.line else ""
         props.append(("file", where))
-    return [(name, xml(value, attribute=True)) for name, value in props if value]
+    return [(name, value) for name, value in props if value]
 
 
-def suites(report: RunReport) -> list[junit_xml.TestSuite]:
+def _by_flake(report: RunReport) -> list[tuple[str, list[Case]]]:
+    """The report's cases as one suite per flake, in the report's order."""
     by_flake: dict[str, list[Case]] = {name: [] for name in report.suites}
     for case in report.cases:
         by_flake.setdefault(case.flake, []).append(case)
-    roots = failures.root_of(report.cases)
-    result = [junit_xml.TestSuite(name=xml(name, attribute=True),
-                                  test_cases=[_case(c, roots.get((c.flake, c.name)))
-                                              for c in cases])
-              for name, cases in by_flake.items()]
-    if report.error is not None:
-        error_case = junit_xml.TestCase(name="ci-nix", classname=ERROR_SUITE)
-        error_case.add_error_info(message=xml(report.error, attribute=True), error_type="ci-nix")
-        result.append(junit_xml.TestSuite(name=ERROR_SUITE, test_cases=[error_case]))
-    return result
-
-
-def _ordered_cases(report: RunReport) -> list[Case]:
-    """Cases in the order suites() writes them."""
-    by_flake: dict[str, list[Case]] = {name: [] for name in report.suites}
-    for case in report.cases:
-        by_flake.setdefault(case.flake, []).append(case)
-    return [case for cases in by_flake.values() for case in cases]
+    return list(by_flake.items())
 
 
 def write(report: RunReport, out: TextIO) -> None:
+    """A run's report: one suite per flake, with the inputs each was evaluated with."""
+    # which inputs the flake was evaluated with, where they were not flake.lock's
+    properties = {flake: [("override", override.describe()) for override in overrides]
+                  for flake, overrides in report.inputs}
+    write_suites(_by_flake(report), out, report.error, properties)
+
+
+def write_suites(named: Sequence[tuple[str, Sequence[Case]]], out: TextIO,
+                 error: str | None = None,
+                 suite_properties: Mapping[str, Sequence[tuple[str, str]]] | None = None) -> None:
+    """Suites of cases (named; a case's classname is its `flake`), and a `ci-nix` error suite
+    when ci-nix could not do its job. Every report ci-nix writes is this one shape."""
+    roots = failures.root_of([case for _, cases in named for case in cases])
+    suites = [junit_xml.TestSuite(name=xml(name, attribute=True),
+                                  test_cases=[_case(c, roots.get((c.flake, c.name)))
+                                              for c in cases])
+              for name, cases in named]
+    if error is not None:
+        error_case = junit_xml.TestCase(name="ci-nix", classname=ERROR_SUITE)
+        error_case.add_error_info(message=xml(error, attribute=True), error_type="ci-nix")
+        suites.append(junit_xml.TestSuite(name=ERROR_SUITE, test_cases=[error_case]))
     # junit-xml has no per-testcase <properties>: add them to the tree it builds, in its order
-    root = ET.fromstring(junit_xml.to_xml_report_string(suites(report), encoding="utf-8"))
-    for suite in root.findall("./testsuite"):
-        # which inputs the flake was evaluated with, where they were not flake.lock's
-        overrides = dict(report.inputs).get(suite.get("name", ""), ())
-        if overrides:
-            holder = ET.Element("properties")
-            for override in overrides:
-                ET.SubElement(holder, "property", name="override", value=override.describe())
-            suite.insert(0, holder)
+    root = ET.fromstring(junit_xml.to_xml_report_string(suites, encoding="utf-8"))
+    for suite, (name, _) in zip(root.findall("./testsuite"), named, strict=False):
+        _add_properties(suite, (suite_properties or {}).get(name, ()))
     elements = root.findall("./testsuite/testcase")
     # not strict: the error suite's test case, if any, comes last and has no Case
-    for element, case in zip(elements, _ordered_cases(report), strict=False):
-        props = _properties(case)
-        if props:
-            holder = ET.Element("properties")
-            for name, value in props:
-                ET.SubElement(holder, "property", name=name, value=value)
-            element.insert(0, holder)
+    for element, case in zip(elements, [c for _, cases in named for c in cases], strict=False):
+        _add_properties(element, _properties(case))
     ET.indent(root)
     out.write('<?xml version="1.0" encoding="utf-8"?>\n')
     out.write(ET.tostring(root, encoding="unicode"))
     out.write("\n")
+
+
+def _add_properties(element: ET.Element, properties: Sequence[tuple[str, str]]) -> None:
+    if properties:
+        holder = ET.Element("properties")
+        for name, value in properties:
+            ET.SubElement(holder, "property", name=name, value=xml(value, attribute=True))
+        element.insert(0, holder)

@@ -61,9 +61,9 @@ def write_github(entries: Sequence[Entry], out: TextIO, prefix: Sequence[str] = 
     out.write("\n")
 
 
-def github_output_line(entries: Sequence[Entry], prefix: Sequence[str] = ()) -> str:
-    """`matrix=<json>` for $GITHUB_OUTPUT (compact: the value must stay on one line)."""
-    return "matrix=" + json.dumps(github_matrix(entries, prefix), separators=(",", ":")) + "\n"
+def github_output_value(entries: Sequence[Entry], prefix: Sequence[str] = ()) -> str:
+    """The `matrix` step output for $GITHUB_OUTPUT (compact: the value must stay on one line)."""
+    return json.dumps(github_matrix(entries, prefix), separators=(",", ":"))
 
 
 # Top-level keys GitLab reserves; a job must not be named like one.

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 from ci_nix import diagnose
+from ci_nix.ci import CiEnv
 from ci_nix.models import Case, FlakeEval, Job, Status, Target
 from ci_nix.report import untrusted
 from ci_nix.tools import nixlog
@@ -34,14 +35,6 @@ log = logging.getLogger(__name__)
 # Seconds without output before a plain status line (CI logs). Below 10 with room for the tick
 # and a loaded machine's scheduling, so a log never goes 10 s without a line while work runs.
 INTERVAL = 8.0
-
-
-def _ci(environ: Mapping[str, str]) -> str | None:
-    if environ.get("GITHUB_ACTIONS") == "true":
-        return "github"
-    if environ.get("GITLAB_CI") == "true":
-        return "gitlab"
-    return None
 
 
 def _seconds(elapsed: float) -> str:
@@ -62,11 +55,11 @@ class Display:
 
     @classmethod
     def for_stream(cls, stream: TextIO, environ: Mapping[str, str]) -> Display:
-        ci = _ci(environ) or ("ci" if environ.get("CI") == "true" else None)
+        ci = CiEnv.detect(environ)
         tty = getattr(stream, "isatty", lambda: False)()
-        live = (tty and ci is None and "NO_COLOR" not in environ
+        live = (tty and not ci.ci and "NO_COLOR" not in environ
                 and environ.get("TERM", "") not in ("dumb", ""))
-        return cls(stream, live=live, ci=_ci(environ))
+        return cls(stream, live=live, ci=ci.kind)
 
     def write(self, text: str) -> int:
         """Text that stays (a log record, a builder line): above the status line."""
