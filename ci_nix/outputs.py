@@ -60,7 +60,7 @@ def write_files(files: Sequence[tuple[str, Path, str]], announce: TextIO) -> lis
         if problem is None:
             announce.write(f"{label}: {path}\n")
         else:
-            problems.append(f"cannot write {label.lower()} {path}: {problem}")
+            problems.append(f"cannot write report {path}: {problem}")
     return problems
 
 

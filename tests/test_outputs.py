@@ -94,7 +94,7 @@ def test_dev_full_report_is_not_announced(tmp_path: Path, cli: Cli) -> None:
     assert result.returncode == 2, result.stdout + result.stderr
     assert "JUnit report:" not in result.stdout
     assert f"JSON report: {json_path}" in result.stdout and json_path.stat().st_size > 0
-    assert "cannot write junit report /dev/full: No space left on device" in result.stderr
+    assert "cannot write report /dev/full: No space left on device" in result.stderr
 
 
 def test_an_append_that_fails_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
