@@ -237,6 +237,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"{_Q}(?P<have>[^'’]+){_QE}")),
     ("dependencies", re.compile(
         rf"(?P<n>\d+) dependenc(?:y|ies) of derivation {_Q}{_DRV}{_QE} failed to build")),
+    ("dependencies-cut", re.compile(
+        r"(?P<n>\d+) dependenc(?:y|ies) of derivation ['‘`]/nix/store/[^'’\s]*$")),
     ("dependencies-old", re.compile(
         rf"cannot build derivation {_Q}{_DRV}{_QE}: (?P<n>\d+) dependencies couldn't be built")),
     ("substitution", re.compile(
@@ -248,8 +250,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("builder-other", re.compile(rf"builder for {_Q}{_DRV}{_QE} (?P<status>failed[^;\n]*)")),
     # a "builder for" line cut short by a copy: a build failure, of a derivation not known
     ("builder-cut", re.compile(r"^(?:error: )?builder for ['‘`]/nix/store/[^'’\s]*$")),
-    ("log-limit", re.compile(rf"{_Q}{_DRV}{_QE}[^\n]* killed after writing more than "
-                             r"(?P<bytes>\d+) bytes of log output")),
+    ("log-limit", re.compile(rf"{_Q}(?:{_DRV}|{_STORE_PATH}){_QE}[^\n]* killed after writing more "
+                             r"than (?P<bytes>\d+) bytes of log output")),
     ("fod-references", re.compile(rf"fixed-output derivations must not reference store paths: "
                                   rf"{_Q}{_DRV}{_QE}")),
     ("no-substituter", re.compile(
@@ -278,7 +280,7 @@ _SILENCE_HINT = ("the build printed nothing for too long: raise `max-silent-time
 # pattern name -> (kind, type, message (str.format with the match's groups), hint)
 DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
     "log-limit": (Kind.LOG_LIMIT, FailureType.BUILD,
-                  "{drv} was killed after writing more than {bytes} bytes of log",
+                  "{what} was killed after writing more than {bytes} bytes of log",
                   "the build printed more than `max-log-size` allows: raise it, or make the "
                   "build quieter"),
     "fod-references": (Kind.FOD_REFERENCES, FailureType.HASH_MISMATCH,
@@ -334,6 +336,7 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
             kind, type_, message, hint = DRVLESS[name]
             named = {key: short_drv(value) if key in ("drv", "path") else value
                      for key, value in groups.items() if value is not None}
+            named["what"] = named.get("drv") or named.get("path") or "the build"
             return Diagnosis(type_, kind, message.format(**named), drv=groups.get("drv"),
                              hint=hint)
         if name == "builder-other":
@@ -377,9 +380,9 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
             return _platform_diagnosis(m["drv"], m["wanted"], m["features"] or "", m["have"])
         if name.startswith("dependencies"):
             return Diagnosis(FailureType.DEPENDENCY, Kind.DEPENDENCY,
-                             f"{count(int(m['n']), 'dependency')} of {short_drv(m['drv'])} failed "
-                             "to build",
-                             drv=m["drv"])
+                             f"{count(int(m['n']), 'dependency')} of {_what(groups.get('drv'))} "
+                             "failed to build",
+                             drv=groups.get("drv"))
         if name.startswith("substitution"):
             drv = groups.get("drv")
             what = short_drv(drv) if drv else m["path"].rsplit("/", 1)[-1]
@@ -611,6 +614,9 @@ def _message(lines: list[str]) -> tuple[int, str]:
             nxt = lines[index + 1].strip()
             if nxt and not nxt.startswith("…"):
                 text = nxt
+        if text.startswith("--- ") and index + 1 < len(lines) and lines[index + 1].strip() \
+                and not _ERROR_LINE.match(lines[index + 1]):
+            text = lines[index + 1].strip()  # Nix 2.4pre: "error: --- Error --- nix", then it
         if text and not text.startswith("--- "):
             best = (index, text)
     if best is not None:
@@ -657,7 +663,7 @@ _NIX_ITSELF = re.compile(
     r"Too many open files|unable to start build process|read-only file system|"
     r"unexpected end-of-file|preallocating file|error: interrupted by the user|"
     r"unable to execute 'ssh'|failed to start SSH connection|Host key verification failed|"
-    r"unable to open SSH connection")
+    r"unable to open SSH connection|experimental Nix feature '[^']*' is disabled")
 
 
 def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str | None]:
@@ -927,8 +933,9 @@ _STATUS = re.compile(r"^(?:building '|building path|these |this |  /nix/store/|c
 _BUILDING = re.compile(rf"^\s*building {_Q}{_DRV}{_QE}")
 # what makes a line an error report, wherever it is: the rule against a silent zero
 _ERROR_ANYWHERE = re.compile(
-    r"^\s*error:|Cannot build '|Reason: |builder for \S+ failed|hash mismatch|"
-    r"timed out after|cannot build on '")
+    r"^\s*error:|(?<=[\s`'\"(])error: |Cannot build '|Reason: |builder for \S+ failed|"
+    r"hash mismatch|timed out after|cannot build on '|killed after writing more than|"
+    r"(?:transient failure|uncaught exception) building ")
 # "cannot build on 'ssh://host': <why>": a remote builder Nix could not use
 _BUILDER_DOWN = re.compile(r"cannot build on ['‘](?P<uri>[^'’]+)['’]: (?:error: )?(?P<why>.*)")
 # what a sentence about a log adds around Nix's words ("it stops with: Reason: **…**")
@@ -973,7 +980,10 @@ class _LogReader:
         if current is not None and (
                 not line.strip() or _CONTINUATION.match(line.lstrip())
                 or _indent(line) > _indent(current.lines[0])
-                or _awaits_message(current.lines)):
+                or _awaits_message(current.lines)
+                # Nix 2.4pre: "error: --- Error --- nix", then the message unindented
+                or (len(current.lines) == 1 and current.lines[0].lstrip().startswith(
+                    "error: --- "))):
             current.lines.append(line)
             return
         self.current = None
@@ -1160,10 +1170,12 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     error line (devenv, nh, a CI step)."""
     for line in shaped:
         m = _ERROR_ANYWHERE.search(line.text) if line.builder is None else None
+        if m is not None and line.text[:m.start()].strip() and logshape.BAR.search(line.text):
+            continue  # a progress bar showing a builder's last line: the builder's words
         if m is not None:
             # Nix's words inside a sentence or markdown: classified where they say enough
             said = _EMPHASIS.sub("", line.text[m.start():])
-            found = _build_diagnosis(said)
+            found = _build_diagnosis(_EMPHASIS.sub("", line.text)) or _build_diagnosis(said)
             if found is None and "error:" in line.text:
                 found = diagnose_eval(_EMPHASIS.sub("", line.text[line.text.index("error:"):]))
                 found = found if found.kind not in (Kind.ERROR, Kind.SUMMARY) else None

@@ -163,7 +163,13 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[str]:
     shown = _GLYPHS.sub("", shown, count=1) if _GLYPHS.match(shown) else shown
     shown = _LEVEL.sub("", shown, count=1)
     bullet = _CODE_BULLET.match(shown)  # "- `error: …`": a line of the log in a markdown list
-    yield bullet["code"] if bullet else shown
+    shown = bullet["code"] if bullet else shown
+    # a line pasted as inline code ("`error: …`"), or the ends of a code span cut by a line break
+    if shown.startswith("`") and not shown.startswith("``"):
+        shown = shown[1:]
+    if shown.endswith("`") and not shown.endswith("``"):
+        shown = shown[:-1]
+    yield shown
 
 
 def _indent(text: str) -> int:
