@@ -74,6 +74,24 @@ class Compared:
     reasons: tuple[str, ...]
 
 
+WORKTREE = "worktree"  # a head (or checked-out side) with uncommitted changes Nix evaluates
+
+
+@dataclass(frozen=True)
+class RepoRevisions:
+    """What one workspace repo was compared at: `base` is its merge-base commit when it has a
+    base checkout, else what it is checked out at (the same on both sides); `head` is a commit,
+    or "worktree" for uncommitted changes Nix evaluates."""
+
+    repo: str
+    base: str
+    head: str
+
+    @property
+    def as_checked_out(self) -> bool:
+        return self.base == self.head
+
+
 @dataclass(frozen=True)
 class Comparison:
     base: str  # the commit the head is compared with (merge-base of base and head)
@@ -82,6 +100,7 @@ class Comparison:
     flakes: tuple[Compared, ...] = ()
     notes: tuple[str, ...] = field(default=())
     base_source: str = ""  # e.g. "--base origin/main", "GitHub pull_request event: ..."
+    repos: tuple[RepoRevisions, ...] = ()  # every workspace repo; base/head are the primary's
 
     def of(self, status: Change) -> tuple[AttrChange, ...]:
         return tuple(a for a in self.attributes if a.status is status)

@@ -56,6 +56,25 @@ class Detection:
     # Flakes that can read a changed file but that path rules (`ignore:`, flake directories)
     # leave out: only evaluation can tell whether the change reaches them (compare drvPaths).
     pruned: tuple[Target, ...] = ()
+    # (repo name, merge-base commit) of each repo whose files were compared; the others are
+    # taken as checked out
+    merge_bases: tuple[tuple[str, str], ...] = ()
+
+    def compared(self, workspace: Workspace) -> str | None:
+        """What was compared, per repo: `modules: changes from abc… (merge-base with main) to
+        the work tree; hosts, pkgs: as checked out`."""
+        if self.base is None:
+            return None
+        head = self.head or "the work tree"
+        parts = [f"{name}: changes from {sha[:12]} (merge-base with {self.base}) to {head}"
+                 for name, sha in self.merge_bases]
+        if not parts:
+            return f"changes from the merge-base with {self.base} to {head}"
+        done = {name for name, _ in self.merge_bases}
+        others = [repo.name for repo in workspace.repos if repo.name not in done]
+        if others:
+            parts.append(f"{', '.join(others)}: as checked out")
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -88,8 +107,10 @@ def detect(workspace: Workspace, git: Git, base: str | None, head: str | None,
 
     changed: dict[Repo, list[str]] = {}
     notes: list[str] = []
+    merge_bases: dict[str, str] = {}
     for repo in repos:
-        files = _changed_files(git, repo, revs, notes, primary=workspace.primary is not None)
+        files = _changed_files(git, repo, revs, notes, primary=workspace.primary is not None,
+                               merge_bases=merge_bases)
         if files is None:
             continue
         changed[repo] = files
@@ -122,13 +143,13 @@ def detect(workspace: Workspace, git: Git, base: str | None, head: str | None,
     edges = lock_edges(workspace, git)
     affected = affected_by(direct, edges)
     reading = affected_by(readers, edges)
-    short = revs.base[:12]
+    since = ", ".join(f"{name} since {sha[:12]}" for name, sha in merge_bases.items())
     targets: list[Target] = []
     pruned: list[Target] = []
     unaffected = []
     for flake in workspace.flakes:
         if flake not in reading:
-            unaffected.append((flake, f"no change since {short} affects it"))
+            unaffected.append((flake, f"no change in {since} can reach it"))
             continue
         picked = flake in affected
         reasons = _cap(direct.get(flake, []) if picked else readers.get(flake, []))
@@ -140,7 +161,8 @@ def detect(workspace: Workspace, git: Git, base: str | None, head: str | None,
         # which inputs come from the workspace's checkouts: ci_nix/inputs.py, base or not
         (targets if picked else pruned).append(Target(flake, tuple(dict.fromkeys(reasons))))
     return Detection(tuple(targets), tuple(unaffected), base=revs.base, head=revs.head,
-                     notes=tuple(notes), pruned=tuple(pruned))
+                     notes=tuple(notes), pruned=tuple(pruned),
+                     merge_bases=tuple(merge_bases.items()))
 
 
 def select(workspace: Workspace, git: Git, *, all: bool, base: str | None, head: str | None,
@@ -155,7 +177,8 @@ def select(workspace: Workspace, git: Git, *, all: bool, base: str | None, head:
     picked = {t.flake: t for t in (*detection.targets, *detection.pruned)}
     targets = tuple(picked.get(flake, Target(flake, ("--only",))) for flake in workspace.flakes
                     if flake.id in only)
-    return Detection(targets, (), detection.base, detection.head, detection.notes)
+    return Detection(targets, (), detection.base, detection.head, detection.notes,
+                     merge_bases=detection.merge_bases)
 
 
 # --- base and head ----------------------------------------------------------------------------
@@ -198,8 +221,9 @@ def _zero_is_everything(revs: Revisions) -> Revisions:
 
 
 def _changed_files(git: Git, repo: Repo, revs: Revisions, notes: list[str],
-                   primary: bool) -> list[str] | None:
-    """The files the change touched in repo, or None (with a note) when it cannot tell."""
+                   primary: bool, merge_bases: dict[str, str]) -> list[str] | None:
+    """The files the change touched in repo, or None (with a note) when it cannot tell; the
+    merge-base it compared from goes in merge_bases."""
     assert revs.base is not None
     head = git.commit(repo.path, revs.head or "HEAD")
     if head is None:
@@ -227,6 +251,7 @@ def _changed_files(git: Git, repo: Repo, revs: Revisions, notes: list[str],
             notes.append(f"{revs.base[:12]} ({revs.source}) shares no history with "
                          f"{head[:12]} in {repo.name}")
         return None
+    merge_bases[repo.name] = merge_base
     return git.changed_files(repo.path, merge_base, None if revs.head is None else head)
 
 

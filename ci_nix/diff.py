@@ -19,8 +19,9 @@ from pathlib import Path
 
 from ci_nix import changes
 from ci_nix import evaluate as evaluate_mod
-from ci_nix.changes import Change, Comparison
+from ci_nix.changes import WORKTREE, Change, Comparison, RepoRevisions
 from ci_nix.errors import SelectionError
+from ci_nix.inputs import Checkout
 from ci_nix.models import Flake, FlakeEval, Override, Repo, Target
 from ci_nix.tools.git import Git, GitError
 from ci_nix.tools.nix import Derivation, Nix, NixCommandError, PathInfo, drv_closure
@@ -41,6 +42,29 @@ class Base:
     @property
     def sha(self) -> str:
         return self.commits[0][1]
+
+    def describe(self) -> str:
+        """`abc123456789`, or per repo where several have a base: `modules abc…, hosts def…`."""
+        if len(self.commits) == 1:
+            return self.sha[:12]
+        return ", ".join(f"{repo.name} {sha[:12]}" for repo, sha in self.commits)
+
+
+def repo_revisions(workspace: Workspace, git: Git, base: Base, head: str | None,
+                   checkouts: Sequence[Checkout]) -> tuple[RepoRevisions, ...]:
+    """Each workspace repo's base and head: a repo with a base checkout from its merge-base to
+    the head; the others as checked out, on both sides."""
+    states = {state.repo: state for state in checkouts}
+    at_base = {repo.name: sha for repo, sha in base.commits}
+    result = []
+    for repo in workspace.repos:
+        state = states.get(repo.name)
+        now = (state.rev if state is not None and state.rev is not None and not state.dirty
+               else WORKTREE)
+        if repo.name in at_base and head is not None:
+            now = git.commit(repo.path, head) or now
+        result.append(RepoRevisions(repo.name, at_base.get(repo.name, now), now))
+    return tuple(result)
 
 
 def find_base(workspace: Workspace, git: Git, base: str, head: str | None,

@@ -298,7 +298,8 @@ def _skip_unchanged(planned: Plan, options: Options, environ: Mapping[str, str],
         return planned
     unchanged = comparison.unchanged_keys
     return planned.skip([job for job in planned.jobs if (job.flake, job.name) in unchanged],
-                        f"unchanged: same derivation as at the base {comparison.base[:12]}")
+                        "unchanged: same derivation as at the base "
+                        + comparison_base(comparison))
 
 
 def plan(options: Options, environ: Mapping[str, str] = os.environ,
@@ -331,9 +332,7 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
     detection = detect_mod.select(ws, git, all=options.all, base=options.base, head=options.head,
                                   only={flake for flake, _ in only or ()}, environ=environ)
     progress.notes += detection.notes
-    if detection.base is not None:
-        progress.compared = (f"changes from the merge-base with {detection.base} to "
-                             f"{detection.head or 'the work tree'}")
+    progress.compared = detection.compared(ws)
     progress.selected += [(t.flake.id, t.reasons) for t in detection.targets]
     progress.selected += [(t.flake.id, (*t.reasons, detect_mod.PRUNED)) for t in detection.pruned]
     # What decides a derivation: the checkouts (and --locked), never the base.
@@ -449,7 +448,16 @@ def _confirm_pruned(planned: Plan, pruned: set[str], options: Options,
     same = changes_mod.compare(base_evals, evals, base.sha, None).unchanged_keys
     planned = replace(planned, base_evals=planned.base_evals + tuple(base_evals))
     return planned.skip([job for job in planned.jobs if (job.flake, job.name) in same],
-                        f"unaffected: {detect_mod.PRUNED_SAME} {base.sha[:12]}")
+                        f"unaffected: {detect_mod.PRUNED_SAME} {base.describe()}")
+
+
+def comparison_base(comparison: changes_mod.Comparison) -> str:
+    """The base a comparison was made at: the primary repo's commit, or per repo where
+    several repos have a base checkout."""
+    at_base = [r for r in comparison.repos if not r.as_checked_out]
+    if len(at_base) < 2:
+        return comparison.base[:12]
+    return ", ".join(f"{r.repo} {r.base[:12]}" for r in at_base)
 
 
 def _evaluate_base(planned: Plan, evals: Sequence[FlakeEval], options: Options,
@@ -483,7 +491,9 @@ def compare_with_base(planned: Plan, options: Options,
     base, base_evals = _evaluate_base(planned, planned.evals, options, environ)
     head = diff_mod.head_commit(ws, git, options.head)
     comparison = replace(changes_mod.compare(base_evals, planned.evals, base.sha, head),
-                         base_source=f"{base.rev} from {base.source}")
+                         base_source=f"{base.rev} from {base.source}",
+                         repos=diff_mod.repo_revisions(ws, git, base, options.head,
+                                                       planned.checkouts))
     comparison = diff_mod.with_packages(nix, comparison)
     if options.comment:
         posted = comment_mod.post(comparison, ws.config.forge, environ)

@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 from ci_nix.changes import (
     Change,
+    Comparison,
     Package,
+    RepoRevisions,
     VersionChange,
     compare,
     package_changes,
@@ -207,6 +209,31 @@ def test_json_shape_and_markdown() -> None:
     out = io.StringIO()
     writers.write_text(result, out)
     assert "changed   hosts#a.web" in out.getvalue() and "a.db" not in out.getvalue()
+
+
+def test_each_repo_says_what_it_was_compared_at() -> None:
+    """#23: base/head are the primary repo's; a multi-repo workspace names every repo's."""
+    base, head, hosts = "a" * 40, "b" * 40, "c" * 40
+    result = Comparison(base, None, (), repos=(RepoRevisions("modules", base, "worktree"),
+                                               RepoRevisions("hosts", hosts, hosts)))
+    data = writers.to_json(result)
+    assert (data["base"], data["head"]) == (base, "worktree")
+    assert data["repos"] == {"modules": {"base": base, "head": "worktree"},
+                             "hosts": {"base": hosts, "head": hosts}}
+    assert list(data) == ["base", "head", "repos", "attributes"]
+    out = io.StringIO()
+    writers.write_text(result, out)
+    assert out.getvalue().splitlines()[1:3] == [
+        f"  modules: {base[:12]} -> worktree", f"  hosts: as checked out ({hosts[:12]}) on both "
+        "sides"]
+    assert f"- modules: `{base[:12]}` → `worktree`" in writers.markdown(result)
+    lab = io.StringIO()
+    writers.write_gitlab(result, lab, now=1)
+    assert f"  hosts: as checked out ({hosts[:12]}) on both sides" in lab.getvalue()
+    # one repo: nothing more than base and head
+    alone = Comparison(base, head, (), repos=(RepoRevisions("modules", base, head),))
+    assert "repos" not in writers.to_json(alone)
+    assert head[:12] in writers.markdown(alone) and "- modules" not in writers.markdown(alone)
 
 
 def test_run_summary_says_what_was_compared_and_why() -> None:

@@ -291,6 +291,25 @@ def test_dependents_are_affected_transitively(tmp_path: Path) -> None:
                                 ("modules/base", f"git+file://{ws}/base")]
 
 
+def test_skip_reasons_and_summary_name_each_repo_compared(tmp_path: Path) -> None:
+    """#23: in a multi-repo workspace, say which repo was compared from where."""
+    ws, _ = make_workspace(tmp_path, lock(modules={"type": "path", "path": "../modules"}))
+    make_repo(ws / "other", {"flake.nix": FLAKE})
+    (ws / "ci-nix.yaml").write_text("repos:\n  - path: modules\n  - path: hosts\n"
+                                    "  - path: other\n")
+    write(ws / "hosts", {"web.nix": "changed"})
+    git_tool = Git.from_env()
+    workspace = workspace_mod.load(ws / "hosts", git_tool)
+    hosts_base = git(ws / "hosts", "rev-parse", "HEAD")
+    detection = detect_mod.detect(workspace, git_tool, "HEAD", None, NO_CI)
+    assert {flake.id: why for flake, why in detection.unaffected} == {
+        "modules": f"no change in hosts since {hosts_base[:12]} can reach it",
+        "other": f"no change in hosts since {hosts_base[:12]} can reach it"}
+    assert detection.compared(workspace) == (
+        f"hosts: changes from {hosts_base[:12]} (merge-base with HEAD) to the work tree; "
+        "modules, other: as checked out")
+
+
 def test_workspace_root_diffs_every_repo_with_the_base(tmp_path: Path) -> None:
     ws, _ = make_workspace(tmp_path, lock(modules={"type": "path", "path": "../modules"}))
     write(ws / "hosts", {"web.nix": "changed"})

@@ -56,6 +56,11 @@ def test_library_bump_changes_one_host(fixture_ws: Path, tmp_path: Path, cli: Cl
     data = json.loads(report.read_text())
     assert data["base"] == git(modules, "rev-parse", "HEAD~1").strip()
     assert data["head"] == git(modules, "rev-parse", "HEAD").strip()
+    # every repo says what it was compared at: hosts is taken as checked out, both sides (#23)
+    hosts_sha = git(fixture_ws / "hosts", "rev-parse", "HEAD").strip()
+    assert data["repos"] == {"modules": {"base": data["base"], "head": data["head"]},
+                             "hosts": {"base": hosts_sha, "head": hosts_sha}}
+    assert f"  hosts: as checked out ({hosts_sha[:12]}) on both sides\n" in result.stdout
     assert "changed   hosts#nixosConfigurations.web" in result.stdout
     assert "greeting: 1.0 -> 1.1" in result.stdout
     # the base was read from a temporary worktree, gone now; the checkout is untouched

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
-from ci_nix.changes import Change, Comparison, PackageChanges
+from ci_nix.changes import WORKTREE, Change, Comparison, PackageChanges
 from ci_nix.report.untrusted import (
     gitlab_section_end,
     gitlab_section_start,
@@ -22,7 +22,16 @@ MAX_LISTED = 50  # packages listed per attribute and kind before "... and N more
 
 
 def head_label(comparison: Comparison) -> str:
-    return comparison.head or "worktree"
+    return comparison.head or WORKTREE
+
+
+def _repo_lines(comparison: Comparison) -> list[str]:
+    """In a multi-repo workspace, what each repo was compared at (the header names only the
+    primary repo's base and head)."""
+    if len(comparison.repos) < 2:
+        return []
+    return [f"{r.repo}: as checked out ({r.head[:12]}) on both sides" if r.as_checked_out
+            else f"{r.repo}: {r.base[:12]} -> {r.head[:12]}" for r in comparison.repos]
 
 
 def to_json(comparison: Comparison) -> dict[str, Any]:
@@ -34,11 +43,14 @@ def to_json(comparison: Comparison) -> dict[str, Any]:
                 "added": [{"name": a.name, "version": a.version} for a in p.added],
                 "removed": [{"name": r.name, "version": r.version} for r in p.removed]}
 
-    return {"base": comparison.base, "head": head_label(comparison),
-            "attributes": [{"flake": a.flake, "attr": a.attr, "system": a.system,
-                            "status": a.status.value, "baseDrv": a.base_drv,
-                            "headDrv": a.head_drv, "packages": packages(a.packages)}
-                           for a in comparison.attributes]}
+    document: dict[str, Any] = {"base": comparison.base, "head": head_label(comparison)}
+    if len(comparison.repos) > 1:  # multi-repo: base/head above are the primary repo's
+        document["repos"] = {r.repo: {"base": r.base, "head": r.head} for r in comparison.repos}
+    document["attributes"] = [{"flake": a.flake, "attr": a.attr, "system": a.system,
+                               "status": a.status.value, "baseDrv": a.base_drv,
+                               "headDrv": a.head_drv, "packages": packages(a.packages)}
+                              for a in comparison.attributes]
+    return document
 
 
 def write_json(comparison: Comparison, out: TextIO) -> None:
@@ -83,6 +95,8 @@ def write_text(comparison: Comparison, out: TextIO) -> None:
     """For terminals: one line per attribute that is not unchanged, packages indented."""
     out.write(f"What changes: {comparison.base[:12]} -> {head_label(comparison)[:12]}: "
               f"{_counts(comparison)}\n")
+    for line in _repo_lines(comparison):
+        out.write(f"  {log_line(line)}\n")
     _write_attributes(comparison, out)
 
 
@@ -113,6 +127,11 @@ def markdown(comparison: Comparison, heading: str = "##") -> str:
                  "(head): "
                  f"{_counts(comparison)}.")
     lines.append("")
+    if len(comparison.repos) > 1:
+        lines += [f"- {_md(r.repo)}: as checked out ({md_code(r.head[:12])}) on both sides"
+                  if r.as_checked_out else
+                  f"- {_md(r.repo)}: {md_code(r.base[:12])} → {md_code(r.head[:12])}"
+                  for r in comparison.repos] + [""]
     if comparison.flakes:
         lines.append("<details><summary>Why these flakes</summary>\n")
         for flake in comparison.flakes:
@@ -160,6 +179,8 @@ def write_gitlab(comparison: Comparison, out: TextIO, now: int) -> None:
     out.write(gitlab_section_start(name, f"What changes: {comparison.base[:12]} -> "
                                    f"{head_label(comparison)[:12]}: {_counts(comparison)}", now)
               + "\n")
+    for line in _repo_lines(comparison):
+        out.write(f"  {log_line(line)}\n")
     for flake in comparison.flakes:
         out.write(f"  {log_line(f'{flake.flake}: ' + ('; '.join(flake.reasons) or 'selected'))}\n")
     _write_attributes(comparison, out)
