@@ -223,3 +223,17 @@ def test_internal_json_is_not_unescaped() -> None:
     record = '@nix {"action":"msg","level":0,"msg":"error: a\\n       b"}'
     assert [line.text for line in logshape.normalise([f"2024-05-01T12:00:00Z {record}"])] == [
         record]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(codec="utf-8")) | st.sampled_from([
+    "@nix {", '{"message": "error: x\\n  y"}', "┃ error:", "hello> error: x", "\r\x1b[K",
+    "2024-05-01T12:00:00Z ", "##[error]", "> error: builder for '/nix/store/x", "`error: a`"]),
+    max_size=12))
+def test_any_text_normalises_and_parses(lines: list[str]) -> None:
+    """Odd bytes, half records, glyphs and prefixes in any order: no exception, origins valid."""
+    shaped = logshape.normalise(lines)
+    assert all(0 <= line.origin < len(lines) for line in shaped)
+    for found in diagnose.parse_log(lines):
+        assert "\n" not in found.message
+        assert found.log_line is None or 1 <= found.log_line <= len(lines)
