@@ -167,6 +167,9 @@ def test_the_forge_says_which_branches_are_protected(kind: str) -> None:
                  if kind == "github" else GitLabForge(fake.project, forgefakes.TOKEN, fake.url))
         assert [forge.protected(b) for b in ("main", "release/2.0", BRANCH)] == \
             [True, True, False]
+        if kind == "gitlab":  # a role that may not list them: GitLab's own refusal stands
+            fake.fail_next("GET", 403, body={"message": "403 Forbidden"})
+            assert forge.protected("main") is False
     finally:
         fake.close()
 
