@@ -8,9 +8,10 @@ import subprocess
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import Cli, xml_attr
+from conftest import Cli, CliResult, xml_attr
 from helpers import git
 
 pytestmark = pytest.mark.nix
@@ -112,6 +113,7 @@ def test_docs_only_change_builds_nothing(fixture_ws: Path, tmp_path: Path, cli: 
     assert " 0 passed, 2 failed" in run.stdout
     assert "note: modules: ignored 1 changed file matching 'ignore:': README.md" in run.stdout
 
+
 ROOT_FLAKE = """{
   outputs = { self }:
     let
@@ -146,6 +148,13 @@ APP_FLAKE = """{
 """
 
 
+def run_last_commit(cli: Cli, repo: Path, report: Path
+                    ) -> tuple[CliResult, dict[tuple[str, str], dict[str, Any]]]:
+    """`run --base HEAD~1`: the result and its JSON report's cases by (flake, attr)."""
+    result = cli("run", repo, "--base", "HEAD~1", "--json", report)
+    return result, {(c["flake"], c["attr"]): c for c in json.loads(report.read_text())["cases"]}
+
+
 def test_path_rules_only_prune_what_evaluation_confirms(tmp_path: Path, nix_bin: str,
                                                         cli: Cli) -> None:
     """#23: a flake's source is its whole repo, and `ignore:` cannot hide a derivation change."""
@@ -162,10 +171,8 @@ def test_path_rules_only_prune_what_evaluation_confirms(tmp_path: Path, nix_bin:
     # app/ imports ../common/lib.nix, which path rules give to the root flake
     (repo / "common/lib.nix").write_text('throw "common/lib.nix is broken"\n')
     commit_all(repo, "break the library")
-    report = tmp_path / "broken.json"
-    broken = cli("run", repo, "--base", "HEAD~1", "--json", report)
+    broken, cases = run_last_commit(cli, repo, tmp_path / "broken.json")
     assert broken.returncode == 1, broken.stdout + broken.stderr
-    cases = {(c["flake"], c["attr"]): c for c in json.loads(report.read_text())["cases"]}
     assert cases[("mono/app", "packages.x86_64-linux.app")]["status"] == "failed"
     assert "common/lib.nix is broken" in broken.stdout
 
@@ -174,10 +181,8 @@ def test_path_rules_only_prune_what_evaluation_confirms(tmp_path: Path, nix_bin:
     # a docs-only change: `ignore:` matches it, but the site is built from docs/
     (repo / "docs/index.txt").write_text("better docs\n")
     commit_all(repo, "docs")
-    report = tmp_path / "docs.json"
-    docs = cli("run", repo, "--base", "HEAD~1", "--json", report)
+    docs, cases = run_last_commit(cli, repo, tmp_path / "docs.json")
     assert docs.returncode == 0, docs.stdout + docs.stderr
-    cases = {(c["flake"], c["attr"]): c for c in json.loads(report.read_text())["cases"]}
     assert cases[("mono", "packages.x86_64-linux.site")]["status"] == "passed"
     for key in (("mono", "packages.x86_64-linux.tool"), ("mono/app", "packages.x86_64-linux.app")):
         assert cases[key]["status"] == "skipped", cases[key]
