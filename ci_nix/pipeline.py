@@ -63,8 +63,9 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Options:
-    """What the user asked for on the command line."""
+class PlanOptions:
+    """What `matrix` asks for, and what `run` and `diff` plan with: the selection, the
+    evaluation limits and the Nix settings, as given on the command line."""
 
     path: Path = Path(".")
     config_file: Path | None = None
@@ -73,18 +74,30 @@ class Options:
     head: str | None = None
     systems: tuple[str, ...] = ()
     only: tuple[str, ...] = ()
-    push: bool | None = None
-    junit: Path | None = None
-    json: Path | None = None
-    eval: EvalFlags = EvalFlags()  # --workers, --eval-memory, --eval-timeout
-    nix_options: tuple[tuple[str, str], ...] = ()  # --option/--builders/--store
-    eval_store: str | None = None
-    skip_unchanged: bool = False  # run: attributes whose drvPath is the base's are not built
-    comment: bool = False  # post "What changes" as the one PR/MR comment
-    print_build_logs: bool = False  # run -L: builder output as it comes, prefixed per attribute
     locked: bool = False  # --locked: inputs as flake.lock has them, not the workspace checkouts
     pins: tuple[tuple[str, str], ...] = ()  # --pin REPO=SHA: read that commit, not the work tree
     expect: tuple[str, ...] = ()  # run --expect-drv FLAKE#ATTR=DRV: what the plan evaluated
+    eval: EvalFlags = EvalFlags()  # --workers, --eval-memory, --eval-timeout
+    nix_options: tuple[tuple[str, str], ...] = ()  # --option/--builders/--store
+    eval_store: str | None = None
+
+
+@dataclass(frozen=True)
+class DiffOptions(PlanOptions):
+    """`diff`: the plan, and where the comparison goes."""
+
+    json: Path | None = None
+    comment: bool = False  # post "What changes" as the one PR/MR comment
+
+
+@dataclass(frozen=True)
+class RunOptions(DiffOptions):
+    """`run`: the plan, the comparison (--skip-unchanged, --comment), the build and the reports."""
+
+    junit: Path | None = None
+    push: bool | None = None
+    skip_unchanged: bool = False  # attributes whose drvPath is the base's are not built
+    print_build_logs: bool = False  # -L: builder output as it comes, prefixed per attribute
 
 
 class Cancellation:
@@ -222,7 +235,7 @@ def check_planned(evals: Sequence[FlakeEval],
     return result
 
 
-def run(options: Options, environ: Mapping[str, str] = os.environ) -> RunReport:
+def run(options: RunOptions, environ: Mapping[str, str] = os.environ) -> RunReport:
     """Run the whole job and write the requested reports, whatever happens."""
     cancellation = Cancellation()
     _check_writable(options)
@@ -244,7 +257,7 @@ def run(options: Options, environ: Mapping[str, str] = os.environ) -> RunReport:
     return report
 
 
-def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation,
+def _run(options: RunOptions, environ: Mapping[str, str], cancelled: Cancellation,
          progress: Progress) -> None:
     nix = Nix.from_env(environ)  # one instance: it remembers the version and the system
     planned = plan(options, environ, progress, nix)
@@ -261,7 +274,7 @@ def _run(options: Options, environ: Mapping[str, str], cancelled: Cancellation,
     progress.cases += built
     if cancelled():
         return
-    pushed = push_mod.push(planned.workspace.config.cache, options.push, planned.local,
+    pushed = push_mod.push(planned.cache, options.push, planned.local,
                            built, nix, environ)
     progress.cases += pushed.cases
     progress.notes += pushed.notes
@@ -281,7 +294,7 @@ def build_jobs(nix: Nix, jobs: Sequence[Job], environ: Mapping[str, str] = os.en
     return monitor.timed(outcome.cases)
 
 
-def _skip_unchanged(planned: Plan, options: Options, environ: Mapping[str, str],
+def _skip_unchanged(planned: Plan, options: RunOptions, environ: Mapping[str, str],
                     progress: Progress) -> Plan:
     """Jobs whose derivation is the base's are skipped `unchanged`: the precise rebuild set."""
     try:
@@ -302,7 +315,7 @@ def _skip_unchanged(planned: Plan, options: Options, environ: Mapping[str, str],
                         + comparison_base(comparison))
 
 
-def plan(options: Options, environ: Mapping[str, str] = os.environ,
+def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
          progress: Progress | None = None, nix: Nix | None = None) -> Plan:
     """Detection, selection, systems and evaluation: what `run` builds and `matrix` fans out."""
     progress = Progress() if progress is None else progress
@@ -322,7 +335,7 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
             raise SelectionError(f"--only: no flake {unknown[0]!r} in the workspace; flakes: "
                                  + ", ".join(f.id for f in ws.flakes))
     # Before evaluating, so that a bad cache URL or token costs nothing and loses nothing.
-    open_cache(ws.config.cache, environ)
+    cache = open_cache(ws.config.cache, environ)
     # ci-nix.yaml's nix-options first, so the command line's --option overrides them.
     nix = nix.with_options((*ws.config.nix_options, *options.nix_options), options.eval_store)
     log.info("workspace %s: %s, %s (%s)", ws.root, count(len(ws.repos), "repo"),
@@ -373,7 +386,7 @@ def plan(options: Options, environ: Mapping[str, str] = os.environ,
         planned = _confirm_pruned(planned, {t.flake.id for t in detection.pruned}, options,
                                   environ, progress)
     # What the binary cache already has is reported as skipped ("cached"), not built.
-    planned, notes = skip_cached(planned, environ)
+    planned, notes = skip_cached(replace(planned, cache=cache))
     progress.notes += notes
     return planned
 
@@ -431,7 +444,7 @@ def _selection(ws: workspace_mod.Workspace, systems: tuple[str, ...],
                                   include=ws.config.include, exclude=ws.config.exclude, only=only)
 
 
-def _confirm_pruned(planned: Plan, pruned: set[str], options: Options,
+def _confirm_pruned(planned: Plan, pruned: set[str], options: PlanOptions,
                     environ: Mapping[str, str], progress: Progress) -> Plan:
     """Path rules left these flakes out, yet a changed file is in their source: skip only the
     attributes whose derivation is the base's; the rest are built like any selected one."""
@@ -460,7 +473,7 @@ def comparison_base(comparison: changes_mod.Comparison) -> str:
     return ", ".join(f"{r.repo} {r.base[:12]}" for r in at_base)
 
 
-def _evaluate_base(planned: Plan, evals: Sequence[FlakeEval], options: Options,
+def _evaluate_base(planned: Plan, evals: Sequence[FlakeEval], options: PlanOptions,
                    environ: Mapping[str, str]) -> tuple[diff_mod.Base, list[FlakeEval]]:
     """The head's flakes evals evaluated at the merge-base, with the run's selection and limits;
     flakes the plan already evaluated there are not evaluated again. Raises SelectionError when
@@ -481,7 +494,7 @@ def _evaluate_base(planned: Plan, evals: Sequence[FlakeEval], options: Options,
     return base, [*done, *fresh]
 
 
-def compare_with_base(planned: Plan, options: Options,
+def compare_with_base(planned: Plan, options: DiffOptions,
                       environ: Mapping[str, str] = os.environ) -> changes_mod.Comparison:
     """The planned (head) evaluation against the same attributes at the merge-base, with
     package changes for what changed. Raises SelectionError when there is no base."""
@@ -502,7 +515,7 @@ def compare_with_base(planned: Plan, options: Options,
     return comparison
 
 
-def diff(options: Options, environ: Mapping[str, str] = os.environ) -> changes_mod.Comparison:
+def diff(options: DiffOptions, environ: Mapping[str, str] = os.environ) -> changes_mod.Comparison:
     """`ci-nix diff`: plan (detect, evaluate the head) and compare with the base."""
     revs = detect_mod.revisions(options.base, options.head, environ)
     if revs.base is None:  # before evaluating anything: the comparison is the whole point
@@ -510,7 +523,7 @@ def diff(options: Options, environ: Mapping[str, str] = os.environ) -> changes_m
     return compare_with_base(plan(options, environ), options, environ)
 
 
-def _check_writable(options: Options) -> None:
+def _check_writable(options: RunOptions) -> None:
     for path in (options.junit, options.json):
         if path is not None:
             outputs.check_writable(path)
@@ -522,7 +535,7 @@ def _render(writer: Callable[[RunReport, TextIO], None], report: RunReport) -> s
     return out.getvalue()
 
 
-def write_reports(report: RunReport, options: Options, environ: Mapping[str, str],
+def write_reports(report: RunReport, options: RunOptions, environ: Mapping[str, str],
                   comparison: changes_mod.Comparison | None = None) -> None:
     """The report files, then the summary on stdout; CiNixError (after writing everything else)
     when a report file could not be written, e.g. the disk is full."""

@@ -23,6 +23,14 @@ from ci_nix.models import Case, Job, RunReport, Status
 from ci_nix.narinfo import Trust, narinfo_name
 from ci_nix.tools.nix import Nix
 
+
+def pushed(config: CacheConfig, override: bool | None, jobs: list[Job], cases: list[Case],
+           environ: dict[str, str]) -> push.PushOutcome:
+    """What `run` does: open the cache once, then push to it."""
+    return push.push(backends.open_cache(config, environ), override, jobs, cases,
+                     Nix(("nix",)), environ)
+
+
 FAKES = Path(__file__).resolve().parent / "fakes"
 TOKEN = "s3cr3t-attic-token-0123456789"
 OUT = "/nix/store/0c8z0jz5gbp3rl4f9dzvhl8m1f0a8y1v-greeting-1.0"
@@ -199,7 +207,7 @@ def test_attic_push_exact_call_token_only_in_private_config(
         record: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     jobs, cases = jobs_and_cases((OUT, DEV), (OTHER,), failed=1)
-    outcome = push.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
+    outcome = pushed(ATTIC, None, jobs, cases, env())
     assert outcome.cases == () and outcome.paths == (OUT, DEV)
     [call] = calls(record)
     assert call["argv"] == ["push", "ci-nix:infra", OUT, DEV]  # the failed job is not pushed
@@ -219,7 +227,7 @@ def test_attic_outputs_mode_and_long_lists_use_flags(record: Path) -> None:
     many = tuple(f"/nix/store/{i:032d}-p{i}" for i in range(250))
     jobs, cases = jobs_and_cases(many)
     outputs = CacheConfig(**{**ATTIC.__dict__, "push": "outputs"})
-    push.push(outputs, None, jobs, cases, Nix(("nix",)), env())
+    pushed(outputs, None, jobs, cases, env())
     [call] = calls(record)
     assert call["argv"] == ["push", "ci-nix:infra", "--no-closure", "--stdin"]
     assert call["stdin"].splitlines() == sorted(many)
@@ -230,7 +238,7 @@ def test_attic_transient_failures_are_retried_and_logged(
     jobs, cases = jobs_and_cases((OUT,))
     fake_fails(monkeypatch, 2, "Error: error sending request for url (https://attic.example.com"
                "/_api/v1/cache-config/infra): connection error: Connection reset by peer")
-    outcome = push.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
+    outcome = pushed(ATTIC, None, jobs, cases, env())
     assert len(calls(record)) == 3 and outcome.cases == ()
     retries = [r for r in caplog.records if "retrying in" in r.getMessage()]
     assert len(retries) == 2 and "attempt 1 of 3" in retries[0].getMessage()
@@ -241,7 +249,7 @@ def test_attic_gives_up_after_bounded_attempts_and_reports(
         record: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     jobs, cases = jobs_and_cases((OUT,))
     fake_fails(monkeypatch, 99, "Error: HTTP 502 Bad Gateway")
-    outcome = push.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
+    outcome = pushed(ATTIC, None, jobs, cases, env())
     assert len(calls(record)) == 3
     [case] = outcome.cases
     assert (case.flake, case.name, case.status) == ("ci-nix.cache", "push", Status.FAILED)
@@ -251,7 +259,7 @@ def test_attic_gives_up_after_bounded_attempts_and_reports(
     assert report.exit_code == 0  # not required: the build results decide
 
     required = CacheConfig(**{**ATTIC.__dict__, "required": True})
-    outcome = push.push(required, None, jobs, cases, Nix(("nix",)), env())
+    outcome = pushed(required, None, jobs, cases, env())
     assert RunReport(suites=("modules",), cases=(*cases, *outcome.cases)).exit_code == 1
 
 
@@ -259,7 +267,7 @@ def test_attic_permanent_failure_is_not_retried(
         record: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     jobs, cases = jobs_and_cases((OUT,))
     fake_fails(monkeypatch, 99, f"Error: Unauthorized: token {TOKEN} rejected (401)")
-    outcome = push.push(ATTIC, None, jobs, cases, Nix(("nix",)), env())
+    outcome = pushed(ATTIC, None, jobs, cases, env())
     assert len(calls(record)) == 1
     [case] = outcome.cases
     assert case.failure is not None, "a failed push has a failure"
@@ -268,14 +276,14 @@ def test_attic_permanent_failure_is_not_retried(
 
 def test_no_push_and_missing_token(record: Path) -> None:
     jobs, cases = jobs_and_cases((OUT,))
-    assert push.push(ATTIC, False, jobs, cases, Nix(("nix",)), env()).paths == ()
+    assert pushed(ATTIC, False, jobs, cases, env()).paths == ()
     none = CacheConfig(**{**ATTIC.__dict__, "push": "none"})
-    assert push.push(none, None, jobs, cases, Nix(("nix",)), env()).paths == ()
+    assert pushed(none, None, jobs, cases, env()).paths == ()
     no_token = {k: v for k, v in env().items() if k != "ATTIC_TOKEN"}
-    outcome = push.push(ATTIC, None, jobs, cases, Nix(("nix",)), no_token)
+    outcome = pushed(ATTIC, None, jobs, cases, no_token)
     assert outcome.cases == () and "ATTIC_TOKEN is not set" in outcome.notes[0]
     assert calls(record) == []
-    assert push.push(none, True, jobs, cases, Nix(("nix",)), env()).paths == (OUT,)  # --push
+    assert pushed(none, True, jobs, cases, env()).paths == (OUT,)  # --push
     assert calls(record)[0]["argv"] == ["push", "ci-nix:infra", OUT]
 
 
@@ -287,7 +295,7 @@ def test_cachix_push_token_in_environment_and_retry(
     fake_fails(monkeypatch, 1, "cachix: HttpExceptionRequest Request "
                "{ host = \"mycache.cachix.org\""
                " } (ConnectionFailure Network.Socket.connect: <socket: 11>: does not exist)")
-    outcome = push.push(CACHIX, None, jobs, cases, Nix(("nix",)), env())
+    outcome = pushed(CACHIX, None, jobs, cases, env())
     _first, second = calls(record)
     # "does not exist" here is a socket error inside a network failure: the retry still happens
     assert second["argv"] == ["push", "mycache", OUT, DEV]

@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ci_nix.cache.backends import Cache, open_cache
+from ci_nix.cache.backends import Cache
 from ci_nix.config import CacheConfig, Push
 from ci_nix.errors import ToolError
 from ci_nix.mask import mask
@@ -68,12 +68,13 @@ class PushOutcome:
     notes: tuple[str, ...] = ()
 
 
-def push(config: CacheConfig, override: bool | None, jobs: Sequence[Job],
+def push(cache: Cache | None, override: bool | None, jobs: Sequence[Job],
          cases: Sequence[Case], nix: Nix, environ: Mapping[str, str] = os.environ) -> PushOutcome:
-    """Push the outputs of the jobs that passed (and, per cache.push, their closure)."""
-    cache = open_cache(config, environ)
+    """Push the outputs of the jobs that passed (and, per cache.push, their closure) to the
+    cache the run opened (open_cache)."""
     if cache is None:
         return PushOutcome(())
+    config = cache.config
     mode = push_mode(config, override)
     passed = {(c.flake, c.name, c.system) for c in cases if c.status is Status.PASSED}
     paths = tuple(sorted({path for job in jobs if (job.flake, job.name, job.system) in passed

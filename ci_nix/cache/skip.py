@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
 
 from ci_nix import narinfo
-from ci_nix.cache.backends import open_cache
 from ci_nix.cache.client import display_url, query
 from ci_nix.plan import Plan
 from ci_nix.tools import proc
@@ -19,9 +16,9 @@ log = logging.getLogger(__name__)
 CACHED = "cached"  # skip reason of an attribute whose outputs are all in the cache
 
 
-def skip_cached(plan: Plan, environ: Mapping[str, str] = os.environ) -> tuple[Plan, list[str]]:
-    """Take the jobs whose outputs are all in the cache out of the plan (skipped: "cached")."""
-    cache = open_cache(plan.workspace.config.cache, environ)
+def skip_cached(plan: Plan) -> tuple[Plan, list[str]]:
+    """Take the jobs whose outputs are all in the plan's cache out of it (skipped: "cached")."""
+    cache = plan.cache
     if cache is None or not plan.jobs:
         return plan, []
     if cache.substituter is None:

@@ -133,7 +133,7 @@ class SelectionFlags(TypedDict):
 
 
 def selection_options(args: argparse.Namespace) -> SelectionFlags:
-    """PATH, --config and the selection flags as pipeline.Options fields."""
+    """PATH, --config and the selection flags as pipeline.PlanOptions fields."""
     return {"path": args.path, "config_file": args.config, "all": args.all, "base": args.base,
             "head": args.head, "systems": tuple(args.systems), "only": tuple(args.only),
             "locked": args.locked, "pins": parse_pins(args.pins)}

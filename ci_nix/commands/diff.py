@@ -53,7 +53,7 @@ def register(commands: Subcommands) -> None:
 
 
 def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> int:
-    options = pipeline.Options(
+    options = pipeline.DiffOptions(
         **selection_options(args), json=args.json,
         eval=eval_flags(args), nix_options=nix_options(args), eval_store=args.eval_store,
         comment=args.comment)

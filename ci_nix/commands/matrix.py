@@ -81,7 +81,7 @@ def _prefix(args: argparse.Namespace) -> list[str]:
 def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> int:
     if args.max_jobs < 1:
         raise CiNixError(f"--max-jobs {args.max_jobs}: give at least 1")
-    options = pipeline.Options(
+    options = pipeline.PlanOptions(
         **selection_options(args), eval=eval_flags(args),
         nix_options=nix_options(args), eval_store=args.eval_store)
     planned = pipeline.plan(options, environ)

@@ -56,7 +56,7 @@ def register(commands: Subcommands) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    options = pipeline.Options(
+    options = pipeline.RunOptions(
         **selection_options(args), push=args.push, junit=args.junit,
         json=args.json, eval=eval_flags(args), nix_options=nix_options(args),
         eval_store=args.eval_store, skip_unchanged=args.skip_unchanged,
