@@ -154,8 +154,11 @@ class Config:
     include: tuple[str, ...] = setting(STRS, ())
     exclude: tuple[str, ...] = setting(STRS, ())
     ignore: tuple[str, ...] = setting(STRS, DEFAULT_IGNORE)
+    # which machines the matrix jobs (the pull request's code) run on: a self-hosted runner
+    # with deploy keys is a privilege (ci_nix/trust.py)
     runners: dict[str, tuple[str, ...]] = setting(
-        DictOf(OneOrMany(STR), "map a system to a runner label or labels"), factory=dict)
+        DictOf(OneOrMany(STR), "map a system to a runner label or labels"), factory=dict,
+        trusted=True)
     cache: CacheConfig = setting(Record(CacheConfig), CacheConfig())
     update: UpdateConfig = setting(UPDATE, UpdateConfig())
     forge: ForgeConfig = setting(Record(ForgeConfig), ForgeConfig())

@@ -136,6 +136,7 @@ def test_a_pull_request_whose_base_cannot_be_read_trusts_nothing(tmp_path: Path)
     (("  trusted-public-keys: infra:AAAA\n", "  require-sigs: false\n"),
      "nix-options.require-sigs"),
     (("forge:", "update: {branch: main}\nforge:"), "update.branch"),
+    (("forge:", "runners: {x86_64-linux: [self-hosted, deployer]}\nforge:"), "runners"),
 ])
 def test_the_head_changing_a_trusted_setting_stops_the_run(tmp_path: Path, edit: tuple[str, str],
                                                            key: str) -> None:
@@ -147,11 +148,11 @@ def test_the_head_changing_a_trusted_setting_stops_the_run(tmp_path: Path, edit:
         load(repo, pull_request(base))
     message = str(raised.value)
     assert f"'{key}'" in message and base[:12] in message and "\n" not in message
-    section, name = key.split(".", 1)
+    section, _, name = key.partition(".")
     rows = text.splitlines()
     start = next(n for n, row in enumerate(rows) if row.startswith(section + ":"))
     line = next(n for n, row in enumerate(rows[start:], start + 1)
-                if row.strip().removeprefix(section + ": {").startswith(name + ":"))
+                if not name or row.strip().removeprefix(section + ": {").startswith(name + ":"))
     assert message.startswith(f"{repo / 'ci-nix.yaml'}:{line}: ")
     # the same file is the trusted one on a push or a local run
     assert load(repo, trust.side(None, {})).config.file == repo / "ci-nix.yaml"
