@@ -120,7 +120,9 @@ def add_eval_options(parser: argparse.ArgumentParser) -> None:
                        "`timeout` (default: 'eval.timeout', else 0 = no limit)")
 
 
-class SelectionFlags(TypedDict):
+class PlanFlags(TypedDict):
+    """The command line's pipeline.PlanOptions fields (all but run's --expect-drv)."""
+
     path: Path
     config_file: Path | None
     all: bool
@@ -130,15 +132,24 @@ class SelectionFlags(TypedDict):
     only: tuple[str, ...]
     locked: bool
     pins: tuple[tuple[str, str], ...]
+    eval: EvalFlags
+    nix_options: tuple[tuple[str, str], ...]
+    eval_store: str | None
 
 
-def selection_options(args: argparse.Namespace) -> SelectionFlags:
-    """PATH, --config and the selection flags as pipeline.PlanOptions fields."""
+def plan_options(args: argparse.Namespace) -> PlanFlags:
+    """PATH, --config, the selection, evaluation and Nix flags: what `run`, `diff` and `matrix`
+    plan with (add_selection, add_eval_options and add_nix_options registered them)."""
     return {"path": args.path, "config_file": args.config, "all": args.all, "base": args.base,
             "head": args.head, "systems": tuple(args.systems), "only": tuple(args.only),
-            "locked": args.locked, "pins": parse_pins(args.pins)}
+            "locked": args.locked, "pins": parse_pins(args.pins),
+            "eval": EvalFlags(args.workers, args.eval_memory, args.eval_timeout),
+            "nix_options": nix_options(args), "eval_store": args.eval_store}
 
 
-def eval_flags(args: argparse.Namespace) -> EvalFlags:
-    """The evaluation flags, as given (over 'eval:' in ci-nix.yaml)."""
-    return EvalFlags(args.workers, args.eval_memory, args.eval_timeout)
+def add_comment(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--comment", action="store_true",
+                        help="post the comparison as ci-nix's one pull-request comment (GitHub) "
+                        "or merge-request note (GitLab), edited in place on later runs; forge "
+                        "settings as for `update` ('forge:' in ci-nix.yaml, else the CI "
+                        "environment)")

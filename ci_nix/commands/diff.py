@@ -15,13 +15,12 @@ from ci_nix.changes import Change
 from ci_nix.ci import CiEnv
 from ci_nix.commands.common import (
     Subcommands,
+    add_comment,
     add_common,
     add_eval_options,
     add_nix_options,
     add_selection,
-    eval_flags,
-    nix_options,
-    selection_options,
+    plan_options,
     subparser,
 )
 from ci_nix.errors import CiNixError
@@ -41,11 +40,7 @@ def register(commands: Subcommands) -> None:
     add_selection(parser)
     parser.add_argument("--json", type=Path, metavar="FILE",
                         help="write the comparison as JSON")
-    parser.add_argument("--comment", action="store_true",
-                        help="post the comparison as ci-nix's one pull-request comment (GitHub) "
-                        "or merge-request note (GitLab), edited in place on later runs; forge "
-                        "settings as for `update` ('forge:' in ci-nix.yaml, else the CI "
-                        "environment)")
+    add_comment(parser)
     add_eval_options(parser)
     add_nix_options(parser)
     add_common(parser)
@@ -54,9 +49,7 @@ def register(commands: Subcommands) -> None:
 
 def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> int:
     options = pipeline.DiffOptions(
-        **selection_options(args), json=args.json,
-        eval=eval_flags(args), nix_options=nix_options(args), eval_store=args.eval_store,
-        comment=args.comment)
+        **plan_options(args), json=args.json, comment=args.comment)
     if args.json is not None:
         outputs.check_writable(args.json)
     comparison = pipeline.diff(options, environ)

@@ -20,10 +20,9 @@ from ci_nix.commands.common import (
     add_eval_options,
     add_nix_options,
     add_selection,
-    eval_flags,
     exit_codes,
     nix_options,
-    selection_options,
+    plan_options,
     subparser,
 )
 from ci_nix.errors import CiNixError
@@ -82,8 +81,7 @@ def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) ->
     if args.max_jobs < 1:
         raise CiNixError(f"--max-jobs {args.max_jobs}: give at least 1")
     options = pipeline.PlanOptions(
-        **selection_options(args), eval=eval_flags(args),
-        nix_options=nix_options(args), eval_store=args.eval_store)
+        **plan_options(args))
     planned = pipeline.plan(options, environ)
     runners = planned.workspace.config.runners
     github = args.format == "github"

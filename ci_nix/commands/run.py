@@ -9,13 +9,12 @@ from pathlib import Path
 from ci_nix import pipeline
 from ci_nix.commands.common import (
     Subcommands,
+    add_comment,
     add_common,
     add_eval_options,
     add_nix_options,
     add_selection,
-    eval_flags,
-    nix_options,
-    selection_options,
+    plan_options,
     subparser,
 )
 from ci_nix.mask import mask
@@ -39,10 +38,7 @@ def register(commands: Subcommands) -> None:
                      help="compare with the base (evaluated in a temporary worktree) and do "
                      "not build attributes whose derivation is the same there: they are "
                      "reported skipped 'unchanged'")
-    run.add_argument("--comment", action="store_true",
-                     help="post the comparison as ci-nix's one pull-request comment (GitHub) or "
-                     "merge-request note (GitLab), edited in place on later runs; forge settings "
-                     "as for `update` ('forge:' in ci-nix.yaml, else the CI environment)")
+    add_comment(run)
     run.add_argument("--expect-drv", action="append", default=[], metavar="FLAKE#ATTR=DRV",
                      help="fail the attribute, naming both paths, unless it evaluates to the "
                      "derivation DRV (repeatable; matrix entries carry what they planned)")
@@ -57,9 +53,8 @@ def register(commands: Subcommands) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     options = pipeline.RunOptions(
-        **selection_options(args), push=args.push, junit=args.junit,
-        json=args.json, eval=eval_flags(args), nix_options=nix_options(args),
-        eval_store=args.eval_store, skip_unchanged=args.skip_unchanged,
+        **plan_options(args), push=args.push, junit=args.junit,
+        json=args.json, skip_unchanged=args.skip_unchanged,
         comment=args.comment, print_build_logs=args.print_build_logs,
         expect=tuple(args.expect_drv))
     report = pipeline.run(options)
