@@ -14,6 +14,7 @@ a matrix entry carries the commits its plan evaluated, so its job evaluates exac
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -25,6 +26,8 @@ from ci_nix.tools.git import Git
 from ci_nix.workspace import Workspace
 
 log = logging.getLogger(__name__)
+
+_FULL_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,8 @@ def _fetch(git: Git, repo: Repo, rev: str) -> str | None:
     """A pinned commit a matrix job's checkout lacks (a shallow clone of a branch that moved
     on since the plan): fetched from the repo's remote, as deep as the clone already is."""
     remotes = git.remotes(repo.path)
-    if not remotes:
-        return None
+    if not remotes or not _FULL_SHA.match(rev):
+        return None  # only a commit id is fetched: never a name git could take for an option
     remote = "origin" if "origin" in remotes else remotes[0]
     log.info("%s: fetching the pinned commit %s from %s", repo.name, rev, remote)
     depth = ["--depth=1"] if git.is_shallow(repo.path) else []

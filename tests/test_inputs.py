@@ -173,5 +173,6 @@ def test_a_pinned_commit_a_shallow_clone_lacks_is_fetched(ws: Path, tmp_path: Pa
     [override] = hosts_inputs(ws, pins=(("modules", planned),))
     assert override.rev == planned and override.ref.startswith(f"git+file://{modules}?rev=")
     assert git(modules, "rev-parse", "--is-shallow-repository") == "true"  # still shallow
-    with pytest.raises(SelectionError, match="nor on its remote"):
-        hosts_inputs(ws, pins=(("modules", "0" * 40),))
+    for missing in ("0" * 40, "--upload-pack=touch /tmp/pwned", "feature"):
+        with pytest.raises(SelectionError, match="nor on its remote"):
+            hosts_inputs(ws, pins=(("modules", missing),))
