@@ -49,9 +49,9 @@ def add_selection(parser: argparse.ArgumentParser, *, system_help: str | None = 
     parser.add_argument("--base", metavar="REV",
                         help="compare against REV (default: from the CI environment)")
     parser.add_argument("--head", metavar="REV",
-                        help="the revision under test: compared with the base, evaluated and "
-                        "built (default: the work tree, as Nix evaluates it, uncommitted "
-                        "changes to tracked files included)")
+                        help="the revision under test (default: the work tree, as Nix "
+                        "evaluates it, uncommitted changes to tracked files included): compared "
+                        "with the base, and what is evaluated and built")
     parser.add_argument("--system", action="append", default=[], metavar="SYS",
                         dest="systems", help=system_help or "system to evaluate for (repeatable; "
                         "default: 'systems:' in ci-nix.yaml, else this machine's)")
