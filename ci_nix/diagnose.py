@@ -912,7 +912,9 @@ def simple_eval_failure(message: str) -> Failure:
 # them, and a fragment may hold only the indented lines of a 2.29+ "Cannot build" block.
 _BLOCK_START = re.compile(
     r"^\s*(?:error:|builder for '|builder for ‘|cannot build derivation |hash mismatch in "
-    r"fixed-output derivation|fixed-output derivation produced path|building of '|Killed$|"
+    r"fixed-output derivation|fixed-output derivation produced path|Killed$|"
+    # not Nix's -vvvv "building of '…': woken up", only what ends a build
+    r"building of ['‘][^'’]*['’].*(?:timed out|killed after)|"
     r"Cannot build '|Reason: |Required system: |Required features: |specified: |"
     r"Unable to start any build|unable to start any build|"
     r"(?:\S+ )?timed out after \d+ seconds)")
