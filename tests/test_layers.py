@@ -1,0 +1,73 @@
+"""The package's layering, read from its imports: no cycles, and no lower layer importing a
+higher one (tools < domain and stages < pipeline < commands < cli)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "ci_nix"
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """ci_nix modules imported at module level (function-level imports load lazily, e.g. a
+    forge's implementation, and cannot form an import cycle)."""
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ci_nix"):
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                found.add(full if full in modules else node.module)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("ci_nix.")}
+    return {name for name in found if name in modules and name != "ci_nix"}
+
+
+GRAPH = {name: _imports(path, _modules()) - {name} for name, path in _modules().items()}
+
+
+def test_no_import_cycles() -> None:
+    done: set[str] = set()
+
+    def visit(name: str, stack: tuple[str, ...]) -> None:
+        assert name not in stack, "import cycle: " + " -> ".join((*stack, name))
+        if name in done:
+            return
+        for imported in sorted(GRAPH[name]):
+            visit(imported, (*stack, name))
+        done.add(name)
+
+    for name in sorted(GRAPH):
+        visit(name, ())
+
+
+def _importers(target: str) -> set[str]:
+    return {name for name, imported in GRAPH.items()
+            if any(i == target or i.startswith(target + ".") for i in imported)}
+
+
+def test_no_back_arrows() -> None:
+    # adapters (external programs) know nothing of ci-nix's domain
+    for name, imported in GRAPH.items():
+        if name.startswith("ci_nix.tools"):
+            assert imported <= {"ci_nix.errors", "ci_nix.mask"} | {
+                i for i in imported if i.startswith("ci_nix.tools")}, (name, imported)
+    # report writers are pure: they never drive the run or write files themselves
+    for name in _importers("ci_nix.pipeline") | _importers("ci_nix.outputs"):
+        assert not name.startswith("ci_nix.report"), name
+    # the CLI sits on top: only it (and python -m) reach the command modules
+    assert _importers("ci_nix.commands") <= {"ci_nix.cli", "ci_nix.__main__"} | {
+        name for name in GRAPH if name.startswith("ci_nix.commands")}
+    assert _importers("ci_nix.cli") <= {"ci_nix.__main__"}
+    # the pipeline is used by the commands, and by update --verify, which builds with its stages
+    assert _importers("ci_nix.pipeline") <= {"ci_nix.cli", "ci_nix.update.verify"} | {
+        name for name in GRAPH if name.startswith("ci_nix.commands")}
