@@ -167,6 +167,21 @@ def test_a_full_tmpdir_is_a_tool_failure(fixture_ws: Path, full_tmpdir: Path,
     assert "nothing evaluated" not in result.stdout
 
 
+def test_no_space_is_a_tool_failure_on_any_nix(fixture_ws: Path, nix_bin: str, cli: Cli,
+                                               fake_proc: FakeProc) -> None:
+    """The other wordings of a full disk, as Nix 2.26 (or a full store) would say them."""
+    hosts = fixture_ws / "hosts"
+    commit_edit(hosts, "outputs = { self, modules }:", "outputs = { self, modules }: ",
+                "touch the flake")
+    fake_proc.on(Path(nix_bin).name, "eval", "--apply", returncode=1,
+                 stderr="error: writing to file: No space left on device\n")
+    result = cli("diff", hosts, "--base", "HEAD~1", env={"TMPDIR": "/tmp"})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Nix could not evaluate hosts on this machine: writing to file: No space left on " \
+           "device: free space on the disk of TMPDIR (/tmp)" in result.stderr
+    assert fake_proc.ran(Path(nix_bin).name, "eval", "--apply")
+
+
 def test_no_base_is_a_one_line_error(tmp_path: Path, cli: Cli, fake_proc: FakeProc) -> None:
     repo = flake_repo(tmp_path / "repo", "{ outputs = { self }: { }; }\n")
     result = cli("diff", repo, env={"GITHUB_ACTIONS": "", "GITLAB_CI": ""})
