@@ -260,6 +260,13 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("dependency-missing", re.compile(
         rf"dependency {_Q}(?P<path>[^'’\s]+){_QE} of {_Q}{_DRV}{_QE} does not exist, and "
         r"substitution is disabled")),
+    ("no-write-access", re.compile(rf"cannot substitute path {_Q}(?P<path>[^'’\s]+){_QE} - no "
+                                   r"write access to the Nix store")),
+    ("references-unrealised", re.compile(
+        rf"some references of path {_Q}(?P<path>[^'’\s]+){_QE} could not be realised|"
+        rf"reference {_Q}[^'’\s]+{_QE} of path {_Q}(?P<path2>[^'’\s]+){_QE} is not a valid path")),
+    ("transfer-interrupted", re.compile(rf"(?:download|upload) of {_Q}(?P<url>[^'’]+){_QE} was "
+                                        r"interrupted")),
     ("remote-features", re.compile(r"[Uu]nable to start any build; (?:remote machines may not have "
                                    r"all required system features|either)")),
     ("resolved", re.compile(rf"build of resolved derivation {_Q}/nix/store/[^'’\s]+{_QE} failed")),
@@ -293,6 +300,15 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
     "dependency-missing": (Kind.SUBSTITUTION, FailureType.OTHER,
                            "{path} is missing and substitution is disabled",
                            HINTS[Kind.MISSING_STORE_PATH]),
+    "no-write-access": (Kind.NIX, FailureType.OTHER,
+                        "cannot substitute {path}: no write access to the Nix store",
+                        "the Nix store is read-only to this process: run the build through the "
+                        "daemon (`NIX_REMOTE=daemon`) or as the store's owner"),
+    "references-unrealised": (Kind.SUBSTITUTION, FailureType.OTHER,
+                              "the references of {what} could not be substituted",
+                              HINTS[Kind.SUBSTITUTION]),
+    "transfer-interrupted": (Kind.DOWNLOAD, FailureType.OTHER,
+                             "the download of {url} was interrupted", HINTS[Kind.DOWNLOAD]),
     "remote-features": (Kind.PLATFORM, FailureType.PLATFORM,
                         "no machine can build it: remote builders may lack required features",
                         "add a builder with the system and features the derivation needs "
@@ -336,7 +352,8 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
             kind, type_, message, hint = DRVLESS[name]
             named = {key: short_drv(value) if key in ("drv", "path") else value
                      for key, value in groups.items() if value is not None}
-            named["what"] = named.get("drv") or named.get("path") or "the build"
+            named["what"] = (named.get("drv") or named.get("path")
+                             or short_drv(groups.get("path2") or "") or "the build")
             return Diagnosis(type_, kind, message.format(**named), drv=groups.get("drv"),
                              hint=hint)
         if name == "builder-other":
