@@ -201,7 +201,8 @@ def _stopped_early(nix: Nix, buildlog: BuildLog, jobs: Sequence[Job], drvs: Sequ
                   and (drv not in buildlog.started or drv in killed)]
     graph = nix.derivations((d for d in unresolved if d not in closures), recursive=True)
     for drv in unresolved:
-        closures.setdefault(drv, drv_closure(graph, drv))
+        if drv not in closures:
+            closures[drv] = drv_closure(graph, drv)
     again = [drv for drv in unresolved if not closures[drv] & named]
     if len(again) == len(drvs):
         return []
