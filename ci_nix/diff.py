@@ -18,14 +18,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ci_nix import changes
-from ci_nix import evaluate as evaluate_mod
 from ci_nix.changes import WORKTREE, Change, Comparison, RepoRevisions
 from ci_nix.errors import SelectionError
 from ci_nix.inputs import Checkout
-from ci_nix.models import Flake, FlakeEval, Override, Repo, Target
+from ci_nix.models import Flake, Override, Repo, Target
 from ci_nix.tools.git import Git, GitError
 from ci_nix.tools.nix import Derivation, Nix, NixCommandError, PathInfo, drv_closure
-from ci_nix.words import count
 from ci_nix.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -139,16 +137,6 @@ def base_targets(workspace: Workspace, targets: Sequence[Target],
         overrides = tuple(Override(o.input, refs.get(o.ref, o.ref)) for o in target.overrides)
         result.append(Target(flake, target.reasons, overrides))
     return result
-
-
-def evaluate_base(nix: Nix, git: Git, workspace: Workspace, base: Base,
-                  head: Sequence[FlakeEval], selection: evaluate_mod.Selection,
-                  limits: evaluate_mod.Limits) -> list[FlakeEval]:
-    """The head's flakes evaluated at the base, with the same selection and worker limits."""
-    with worktrees(git, base) as trees:
-        targets = base_targets(workspace, [e.target for e in head], trees)
-        log.info("evaluating %s at the base %s", count(len(targets), "flake"), base.sha[:12])
-        return evaluate_mod.evaluate(nix, targets, selection, limits)
 
 
 def with_packages(nix: Nix, comparison: Comparison) -> Comparison:

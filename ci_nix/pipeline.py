@@ -487,10 +487,15 @@ def _evaluate_base(planned: Plan, evals: Sequence[FlakeEval], options: PlanOptio
     wanted = {e.target.flake.id for e in evals}
     done = [e for e in planned.base_evals if e.target.flake.id in wanted]
     todo = [e for e in evals if e.target.flake.id not in {d.target.flake.id for d in done}]
-    selection = _selection(ws, planned.systems,
-                           parse_only(options.only, {flake.id for flake in ws.flakes}))
-    fresh = diff_mod.evaluate_base(planned.nix, git, ws, base, todo, selection,
-                                   options.eval.limits(ws.config.eval)) if todo else []
+    fresh: list[FlakeEval] = []
+    if todo:
+        only = parse_only(options.only, {flake.id for flake in ws.flakes})
+        with diff_mod.worktrees(git, base) as trees:
+            # the same evaluation stage as the head's: selection, limits, positions, progress
+            targets = diff_mod.base_targets(ws, [e.target for e in todo], trees)
+            log.info("at the base %s:", base.sha[:12])
+            fresh = evaluate_targets(ws, planned.nix, git, targets, planned.systems, only,
+                                     options.eval.limits(ws.config.eval), environ)
     return base, [*done, *fresh]
 
 
