@@ -56,9 +56,10 @@ def test_failure_carries_hint_and_position() -> None:
     assert "git add" in (failure.hint or "")
 
 
-def test_untracked_file_is_named_by_its_workspace_path(tmp_path: Path) -> None:
+@pytest.mark.parametrize("nix", ["nix-2.8", "nix-2.26"])
+def test_untracked_file_is_named_by_its_workspace_path(tmp_path: Path, nix: str) -> None:
     """#23: Nix names the store copy; the user needs the file in the checkout."""
-    log = (DATA / "nix-2.8/untracked-file.text.log").read_text()
+    log = (DATA / nix / "untracked-file.text.log").read_text()
     (tmp_path / "generated.nix").write_text("{ }")
     failure = diagnose.eval_failure(log, Flake(Repo("r", tmp_path), ""))
     assert failure.message.startswith(f"{tmp_path}/generated.nix is not tracked by git")
