@@ -362,8 +362,8 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
                        for flake, why in detection.unaffected]
 
     systems = options.systems or ws.config.systems or (nix.current_system,)
-    evals = evaluate_targets(ws, nix, git, targets, tuple(systems), only,
-                             options.eval.limits(ws.config.eval), environ)
+    limits = options.eval.limits(ws.config.eval)
+    evals = evaluate_targets(ws, nix, git, targets, tuple(systems), only, limits, environ)
     if only is not None:
         found = {(e.target.flake.id, name) for e in evals
                  for name in [j.name for j in e.jobs] + [c.name for c in e.cases]}
@@ -381,7 +381,7 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
     for flake_eval in evals:
         progress.cases += flake_eval.cases
     planned = replace(plan_of(ws, nix, tuple(systems), evals, progress.suites, progress.cases),
-                      checkouts=tuple(states.values()), locked=locked)
+                      checkouts=tuple(states.values()), locked=locked, limits=limits)
     if detection.pruned:
         planned = _confirm_pruned(planned, {t.flake.id for t in detection.pruned}, options,
                                   environ, progress)
@@ -495,7 +495,7 @@ def _evaluate_base(planned: Plan, evals: Sequence[FlakeEval], options: PlanOptio
             targets = diff_mod.base_targets(ws, [e.target for e in todo], trees)
             log.info("at the base %s:", base.sha[:12])
             fresh = evaluate_targets(ws, planned.nix, git, targets, planned.systems, only,
-                                     options.eval.limits(ws.config.eval), environ)
+                                     planned.limits, environ)
     return base, [*done, *fresh]
 
 

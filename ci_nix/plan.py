@@ -11,6 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
 from ci_nix.cache.backends import Cache
+from ci_nix.evaluate import Limits
 from ci_nix.inputs import Checkout
 from ci_nix.models import Case, FlakeEval, Job, Status
 from ci_nix.tools.nix import Nix
@@ -31,6 +32,7 @@ class Plan:
     cases: tuple[Case, ...]
     nix: Nix = field(default_factory=Nix.from_env)  # with the run's Nix options: build with it
     cache: Cache | None = None  # ci-nix.yaml's binary cache, opened once for the whole run
+    limits: Limits = Limits()  # the evaluation's, worked out once: the base side uses them too
     remote_systems: frozenset[str] = frozenset()  # buildable only on Nix's remote builders
     # what Nix read from each repo, and whether inputs came from flake.lock only (--locked):
     # with the overrides in `evals`, what decides every derivation (a matrix entry pins it)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from ci_nix import diagnose
+from ci_nix import diagnose, outputs
 from ci_nix.commands.common import INTERRUPTED, Subcommands, exit_codes, subparser
 from ci_nix.errors import CiNixError
 from ci_nix.models import Case, FailureType, RunReport, Status
@@ -75,12 +75,11 @@ def handle(args: argparse.Namespace) -> int:
         sys.stdout.write(xml_for_log(xml.getvalue()))
         text.write(report, sys.stderr)
     else:
-        try:
-            with open(args.output, "w", encoding="utf-8") as out:
-                junit.write(report, out)
-        except OSError as err:
-            raise CiNixError(f"cannot write {args.output}: {err.strerror}; choose a writable "
-                             "path") from None
+        xml = io.StringIO()
+        junit.write(report, xml)
         text.write(report, sys.stdout)
-        sys.stdout.write(f"JUnit report: {args.output}\n")
+        problems = outputs.write_files([("JUnit report", args.output, xml.getvalue())],
+                                       sys.stdout)
+        if problems:
+            raise CiNixError(f"{problems[0]}; choose a writable path")
     return report.exit_code
