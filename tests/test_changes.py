@@ -250,6 +250,12 @@ def test_run_summary_says_what_was_compared_and_why() -> None:
     assert "<summary>What was compared</summary>" in text
     assert "merge-base with origin/main to the work tree" in text
     assert "- **hosts**: depends on modules (input 'modules')" in text
+    from ci_nix.report import text as text_report
+
+    terminal = io.StringIO()  # also the GitLab job log
+    text_report.write(report, terminal)
+    assert ("compared: changes from the merge-base with origin/main to the work tree\n"
+            in terminal.getvalue())
 
 
 # --- Nix's JSON for derivations and store paths ------------------------------------------------

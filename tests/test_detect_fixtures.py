@@ -68,6 +68,11 @@ def test_change_in_modules_rebuilds_hosts_against_it(fixture_ws: Path, nix_bin: 
     report = tmp_path / "r.json"
     run = cli("run", modules, "--base", "HEAD~1", "--json", report)
     assert run.returncode == 1, run.stderr  # the fixture's broken packages still fail
+    # what was compared, per repo (#23)
+    base = subprocess.run(["git", "-C", str(modules), "rev-parse", "HEAD~1"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    assert (f"compared: modules: changes from {base[:12]} (merge-base with HEAD~1) to the work "
+            "tree; hosts: as checked out\n") in run.stdout
     cases = {(c["flake"], c["attr"]): c for c in json.loads(report.read_text())["cases"]}
     web = cases[("hosts", "nixosConfigurations.web")]
     assert web["status"] == "passed"

@@ -29,6 +29,8 @@ def write(report: RunReport, out: TextIO) -> None:
                            + "; ".join(o.describe() for o in overrides)) + "\n")
     if report.locked:
         out.write("inputs as flake.lock has them (--locked): workspace checkouts not used\n")
+    if report.compared is not None:  # per repo: which base, or taken as checked out
+        out.write(f"compared: {log_line(report.compared)}\n")
     for note in report.notes:
         out.write(f"note: {log_line(note)}\n")
     if report.error is not None and not report.cases:
