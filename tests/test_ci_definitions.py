@@ -356,6 +356,17 @@ class GitLabLocal:
     def artifact(self, job: str, name: str) -> Path:
         return self.ws / ".gitlab-ci-local" / "artifacts" / job / name
 
+    def child_pipeline(self) -> Path:
+        """The child pipeline ci-nix-matrix wrote, valid against GitLab's schema, put in the
+        project: gitlab-ci-local does not run `trigger:` jobs, so the child pipeline runs as a
+        second step (`--file ci-nix-child.yml`)."""
+        child = self.artifact("ci-nix-matrix", "ci-nix-child.yml")
+        check = run([tool(BIN / "check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci",
+                     str(child)])
+        assert check.returncode == 0, check.stdout + check.stderr
+        shutil.copy(child, self.ws / "ci-nix-child.yml")
+        return child
+
 
 def test_gitlab_template_rules_pick_the_jobs(system_ws: Path, tmp_path: Path) -> None:
     single = GitLabLocal(system_ws, tmp_path, {})
@@ -390,13 +401,8 @@ def test_gitlab_fan_out_child_pipeline(system_ws: Path, tmp_path: Path) -> None:
     glcl = GitLabLocal(system_ws, tmp_path, {"fan-out": True, "args": f"--all {only}"})
     result = glcl.run("ci-nix-matrix")
     assert result.returncode == 0, result.stdout + result.stderr
-    child = glcl.artifact("ci-nix-matrix", "ci-nix-child.yml")
-    check = run([tool(BIN / "check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci",
-                 str(child)])
-    assert check.returncode == 0, check.stdout + check.stderr
-    # gitlab-ci-local does not run `trigger:` jobs, so the child pipeline runs as a second step,
-    # with the variables ci-nix-build forwards to it.
-    shutil.copy(child, system_ws / "ci-nix-child.yml")
+    # the child pipeline runs with the variables ci-nix-build forwards to it
+    child = glcl.child_pipeline()
     # One job at a time: three pip builds from one source directory would share its build/.
     result = glcl.run("--file", "ci-nix-child.yml", "--concurrency", "1", variables={
         "CI_NIX_INSTALL": str(tmp_path / "ci-nix-src"), "CI_NIX_PYTHON": "python3"})
