@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import Cli, CliResult, xml_attr
+from fakeproc import FakeProc
 from helpers import git
 
 pytestmark = pytest.mark.nix
@@ -192,3 +193,28 @@ def test_path_rules_only_prune_what_evaluation_confirms(tmp_path: Path, nix_bin:
     for key in (("mono", "packages.x86_64-linux.tool"), ("mono/app", "packages.x86_64-linux.app")):
         assert cases[key]["status"] == "skipped", cases[key]
         assert "derivation is the one at the base" in cases[key]["skipped"], cases[key]
+
+
+def test_pruned_flakes_are_built_when_the_base_cannot_be_evaluated(
+        tmp_path: Path, nix_bin: str, cli: Cli, fake_proc: FakeProc) -> None:
+    """Path rules may skip only what the base confirms: no base side, no skip (#23)."""
+    repo = tmp_path / "mono"
+    for name, text in {"flake.nix": ROOT_FLAKE, "app/flake.nix": APP_FLAKE,
+                       "common/lib.nix": '{ version = "1"; }\n',
+                       "docs/index.txt": "docs\n"}.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text.replace("@NONCE@", uuid.uuid4().hex[:12]))
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    commit_all(repo, "initial")
+    (repo / "README.md").write_text("# mono\n")
+    commit_all(repo, "docs")
+    fake_proc.on("git", "worktree", "add", returncode=128,
+                 stderr="fatal: could not create work tree dir: No space left on device\n")
+    result, cases = run_last_commit(cli, repo, tmp_path / "r.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {key: c["status"] for key, c in cases.items()} == {
+        ("mono", "packages.x86_64-linux.site"): "passed",
+        ("mono", "packages.x86_64-linux.tool"): "passed",
+        ("mono/app", "packages.x86_64-linux.app"): "passed"}
+    assert "note: cannot evaluate mono, mono/app at the base to confirm" in result.stdout
+    assert "No space left on device" in result.stdout
