@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 from conftest import Cli, xml_attr, xml_find
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ci_nix.models import Case, Failure, FailureType, RunReport, Status
-from ci_nix.report import github, gitlab, junit, text
+from ci_nix.report import failures, github, gitlab, junit, text
 
 EVAL = Failure(FailureType.EVAL, "attribute 'nope' missing at hosts/flake.nix:13:17",
                log="error: attribute 'nope' missing\n::set-output name=x::y", hint="check, typo",
@@ -209,3 +211,25 @@ def test_skip_counts_count_attributes_not_flakes() -> None:
     assert "- cached: 1 attribute\n" in md.getvalue()
     assert "- unaffected: 1 flake (not evaluated)\n" in md.getvalue()
     assert "| other | 0 | 0 | 0 |" in md.getvalue()
+
+
+DRVS = [f"/nix/store/{c * 32}-p.drv" for c in "abcd"]
+CASES = st.lists(st.builds(
+    lambda flake, name, kind, drv, cause: Case(
+        flake, name, Status.FAILED, failure=Failure(
+            kind, "m", drv=drv, cause=cause if kind is FailureType.DEPENDENCY else None)),
+    st.sampled_from(["a", "b"]), st.sampled_from(["x", "y", "z"]),
+    st.sampled_from([FailureType.BUILD, FailureType.DEPENDENCY, FailureType.EVAL]),
+    st.sampled_from([None, *DRVS]), st.sampled_from([None, *DRVS])), max_size=12)
+
+
+@given(CASES)
+def test_every_failure_is_in_exactly_one_group(cases: list[Case]) -> None:
+    found = failures.groups(cases)
+    members = [id(c) for g in found for c in (g.lead, *g.dependents)]
+    assert sorted(members) == sorted(id(c) for c in cases)
+    for group in found:
+        assert group.lead.failure is not None
+        for dependent in group.dependents:  # only a dependency failure follows another
+            assert dependent.failure is not None
+            assert dependent.failure.type is FailureType.DEPENDENCY
