@@ -154,6 +154,19 @@ APP_FLAKE = """{
 """
 
 
+def mono_repo(repo: Path) -> Path:
+    """A root flake (a site built from docs/) and app/, which imports ../common/lib.nix."""
+    nonce = uuid.uuid4().hex[:12]
+    for name, text in {"flake.nix": ROOT_FLAKE, "app/flake.nix": APP_FLAKE,
+                       "common/lib.nix": '{ version = "1"; }\n',
+                       "docs/index.txt": "docs\n"}.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text.replace("@NONCE@", nonce))
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    commit_all(repo, "initial")
+    return repo
+
+
 def run_last_commit(cli: Cli, repo: Path, report: Path
                     ) -> tuple[CliResult, dict[tuple[str, str], dict[str, Any]]]:
     """`run --base HEAD~1`: the result and its JSON report's cases by (flake, attr)."""
@@ -164,15 +177,7 @@ def run_last_commit(cli: Cli, repo: Path, report: Path
 def test_path_rules_only_prune_what_evaluation_confirms(tmp_path: Path, nix_bin: str,
                                                         cli: Cli) -> None:
     """#23: a flake's source is its whole repo, and `ignore:` cannot hide a derivation change."""
-    nonce = uuid.uuid4().hex[:12]
-    repo = tmp_path / "mono"
-    for name, text in {"flake.nix": ROOT_FLAKE, "app/flake.nix": APP_FLAKE,
-                       "common/lib.nix": '{ version = "1"; }\n',
-                       "docs/index.txt": "docs\n"}.items():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text(text.replace("@NONCE@", nonce))
-    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
-    commit_all(repo, "initial")
+    repo = mono_repo(tmp_path / "mono")
 
     # app/ imports ../common/lib.nix, which path rules give to the root flake
     (repo / "common/lib.nix").write_text('throw "common/lib.nix is broken"\n')
@@ -198,14 +203,7 @@ def test_path_rules_only_prune_what_evaluation_confirms(tmp_path: Path, nix_bin:
 def test_pruned_flakes_are_built_when_the_base_cannot_be_evaluated(
         tmp_path: Path, nix_bin: str, cli: Cli, fake_proc: FakeProc) -> None:
     """Path rules may skip only what the base confirms: no base side, no skip (#23)."""
-    repo = tmp_path / "mono"
-    for name, text in {"flake.nix": ROOT_FLAKE, "app/flake.nix": APP_FLAKE,
-                       "common/lib.nix": '{ version = "1"; }\n',
-                       "docs/index.txt": "docs\n"}.items():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text(text.replace("@NONCE@", uuid.uuid4().hex[:12]))
-    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
-    commit_all(repo, "initial")
+    repo = mono_repo(tmp_path / "mono")
     (repo / "README.md").write_text("# mono\n")
     commit_all(repo, "docs")
     fake_proc.on("git", "worktree", "add", returncode=128,
