@@ -23,7 +23,7 @@ from ci_nix.errors import SelectionError
 from ci_nix.inputs import Checkout
 from ci_nix.models import Flake, Override, Repo, Target
 from ci_nix.tools.git import Git, GitError
-from ci_nix.tools.nix import Derivation, Nix, NixCommandError, PathInfo, drv_closure
+from ci_nix.tools.nix import Derivation, Nix, NixCommandError, PathInfo, closure, drv_closure
 from ci_nix.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -194,14 +194,7 @@ def _closure_sizes(nix: Nix, groups: Sequence[tuple[str, ...]]
         remaining = [group for group in remaining if group not in ready]
     sizes = {}
     for group in sized:
-        seen = set(group)
-        todo = list(group)
-        while todo:
-            info = infos.get(todo.pop())
-            for ref in info.references if info is not None else ():
-                if ref not in seen:
-                    seen.add(ref)
-                    todo.append(ref)
+        seen = closure(group, lambda path: infos[path].references if path in infos else ())
         sizes[group] = sum(infos[p].nar_size for p in seen if p in infos)
     return sizes
 

@@ -436,11 +436,16 @@ class Derivation:
 
 def drv_closure(graph: Mapping[str, Derivation], root: str) -> set[str]:
     """root and every derivation it depends on, in a graph from Nix.derivations(recursive)."""
-    seen = {root}
-    todo = [root]
+    return closure([root], lambda name: graph[name].inputs if name in graph else ())
+
+
+def closure(roots: Iterable[str], edges: Callable[[str], Iterable[str]]) -> set[str]:
+    """The roots and everything reachable from them (a derivation's inputs, a path's
+    references); what a graph does not know ends a branch."""
+    seen = set(roots)
+    todo = list(seen)
     while todo:
-        found = graph.get(todo.pop())
-        for name in found.inputs if found is not None else ():
+        for name in edges(todo.pop()):
             if name not in seen:
                 seen.add(name)
                 todo.append(name)
