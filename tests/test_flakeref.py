@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ci_nix import source
 from ci_nix.flakeref import FlakeRef, checkout, query_dir, typed_url, with_query
 
 
@@ -33,3 +38,28 @@ def test_checkout_names_head_for_a_quoted_path(tmp_path: Path) -> None:
     assert checkout(plain, "") == f"git+file://{plain.resolve()}"
     odd = tmp_path / "my repo"
     assert checkout(odd, "sub dir").endswith("my%20repo?ref=HEAD&dir=sub%20dir")
+
+
+NAME = st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=1, max_size=12)
+REV = st.text(alphabet="0123456789abcdef", min_size=40, max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(kind=st.sampled_from(["github", "gitlab", "sourcehut", "git"]), owner=NAME, repo=NAME,
+       rev=REV, subdir=st.one_of(st.none(), NAME))
+def test_a_locked_url_names_the_repository_its_lock_node_does(kind: str, owner: str, repo: str,
+                                                              rev: str, subdir: str | None
+                                                              ) -> None:
+    """What ci-nix writes for --override-input reads back (source.parse_url) as the same
+    repository, revision-pinned, as the lock node it came from (source.of_ref)."""
+    if kind == "git":
+        ref = FlakeRef(type="git", url=f"https://git.example.com/{owner}/{repo}.git", rev=rev,
+                       dir=subdir)
+    else:
+        ref = FlakeRef(type=kind, owner=owner, repo=repo, rev=rev, dir=subdir)
+    url = ref.locked_url()
+    assert url is not None and rev in url
+    parsed = source.parse_url(url)
+    assert parsed is not None, url
+    assert parsed.key == source.of_ref(ref).key, url
+    assert parsed.subdir == (subdir or ""), url
