@@ -14,9 +14,21 @@ from pathlib import Path
 import pytest
 
 from ci_nix import inputs as inputs_mod
+from ci_nix import pipeline
 from ci_nix import workspace as workspace_mod
 from ci_nix.errors import SelectionError
-from ci_nix.models import Case, Override, RunReport, Status, Target
+from ci_nix.models import (
+    Case,
+    FailureType,
+    Flake,
+    FlakeEval,
+    Job,
+    Override,
+    Repo,
+    RunReport,
+    Status,
+    Target,
+)
 from ci_nix.report import github, json_report, junit, text
 from ci_nix.tools.git import Git
 
@@ -176,3 +188,23 @@ def test_a_pinned_commit_a_shallow_clone_lacks_is_fetched(ws: Path, tmp_path: Pa
     for missing in ("0" * 40, "--upload-pack=touch /tmp/pwned", "feature"):
         with pytest.raises(SelectionError, match="nor on its remote"):
             hosts_inputs(ws, pins=(("modules", missing),))
+
+
+def test_a_planned_drv_that_differs_fails_naming_both_and_is_not_built() -> None:
+    drv = "/nix/store/" + "a" * 32 + "-nixos-system-db1.drv"
+    other = "/nix/store/" + "b" * 32 + "-nixos-system-db1.drv"
+    job = Job("hosts", ("nixosConfigurations", "db1"), "x86_64-linux", other, ())
+    evals = [FlakeEval(Target(Flake(Repo("hosts", Path("/ws/hosts")), "")), (job,), (), 1, 0.0)]
+    key = ("hosts", "nixosConfigurations.db1")
+    assert pipeline.check_planned(evals, {key: other}) == evals  # as planned: built
+    [checked] = pipeline.check_planned(evals, {key: drv})
+    assert checked.jobs == ()
+    [case] = checked.cases
+    assert case.status is Status.FAILED and case.failure is not None
+    assert case.failure.type is FailureType.OTHER
+    assert case.failure.message == f"evaluated {other}, but the plan has {drv}"
+    with pytest.raises(SelectionError, match="--expect-drv hosts#nixosConfigurations.web: not "
+                       "evaluated; select it with --only hosts#nixosConfigurations.web"):
+        pipeline.check_planned(evals, {("hosts", "nixosConfigurations.web"): drv})
+    with pytest.raises(SelectionError, match="expected FLAKE#ATTR=DRVPATH"):
+        pipeline.parse_expect(("hosts#nixosConfigurations.db1",))
