@@ -113,6 +113,9 @@ def describes(body: bytes, store_path: str) -> bool:
 _HASH_BYTES = {"sha256": 32, "sha512": 64}
 _NIX32_LENGTH = {algo: (size * 8 - 1) // 5 + 1 for algo, size in _HASH_BYTES.items()}
 _NIX32_DIGITS = frozenset(_NIX_BASE32)
+# the first digit holds the bits past the hash's end, which must be zero
+_NIX32_TOP = {algo: 1 << (size * 8 - (_NIX32_LENGTH[algo] - 1) * 5)
+              for algo, size in _HASH_BYTES.items()}
 
 
 def nix32_encode(data: bytes) -> str:
@@ -152,7 +155,8 @@ def hash_nix32(nar_hash: str) -> str:
     """A NarHash in any form Nix writes (base32, hex, SRI) as `<algo>:<base32>`, the form a
     narinfo's fingerprint uses."""
     algo, sep, digest = nar_hash.partition(":")
-    if sep and len(digest) == _NIX32_LENGTH.get(algo) and not set(digest) - _NIX32_DIGITS:
+    if (sep and len(digest) == _NIX32_LENGTH.get(algo) and not set(digest) - _NIX32_DIGITS
+            and _NIX_BASE32.index(digest[0]) < _NIX32_TOP[algo]):
         return nar_hash  # already so (what Nix writes): no need to decode it
     if "-" in nar_hash and ":" not in nar_hash:  # SRI: sha256-<base64>
         algo, _, digest = nar_hash.partition("-")

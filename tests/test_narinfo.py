@@ -183,11 +183,17 @@ def test_nix_secret_keys_trust_their_public_half() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=64))
+@given(st.one_of(st.binary(max_size=64), st.binary(min_size=32, max_size=32),
+                 st.binary(min_size=64, max_size=64)))
 def test_nix32_round_trips(data: bytes) -> None:
     encoded = narinfo.nix32_encode(data)
     assert set(encoded) <= set("0123456789abcdfghijklmnpqrsvwxyz")
     assert narinfo.nix32_decode(encoded, len(data)) == data
+    if len(data) in (32, 64):
+        algo = "sha256" if len(data) == 32 else "sha512"
+        assert narinfo.hash_nix32(f"{algo}:{encoded}") == f"{algo}:{encoded}"
+        with pytest.raises(ValueError):  # digits for bits past the hash's end
+            narinfo.hash_nix32(f"{algo}:z{encoded[1:]}")
 
 
 SIG_TEXT = st.one_of(st.text(max_size=120), st.binary(max_size=80).map(
