@@ -20,6 +20,7 @@ from ci_nix.schema import (
     ListOf,
     OneOf,
     OneOrMany,
+    PathOrSwitch,
     Record,
     Schema,
     Where,
@@ -117,6 +118,9 @@ class EvalConfig:
     # MiB a worker may grow to before it is replaced
     memory: int = setting(COUNT, DEFAULT_EVAL_MEMORY_MIB)
     timeout: float = setting(SECONDS, 0)  # seconds per attribute; 0: no limit
+    # the evaluation cache's directory; True: $XDG_CACHE_HOME/ci-nix/eval, False: off.
+    # trusted: a pull request may not point it at entries of its own making
+    cache: Path | bool = setting(PathOrSwitch(), True, trusted=True)
 
 
 class NixOptions(Schema[tuple[tuple[str, str], ...]]):

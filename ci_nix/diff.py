@@ -139,30 +139,42 @@ def base_targets(workspace: Workspace, targets: Sequence[Target],
     return result
 
 
-def with_packages(nix: Nix, comparison: Comparison) -> Comparison:
+def with_packages(nix: Nix, comparison: Comparison,
+                  remembered: Mapping[str, tuple[Sequence[str], tuple[str, ...]]] | None = None
+                  ) -> Comparison:
     """Package changes for each changed attribute, from the two derivation closures, and the
     runtime closure's size change where both sides' outputs are valid. Three Nix calls in all,
-    however many attributes changed."""
+    however many attributes changed. remembered: drvPath -> (its closure's .drv base names,
+    its outputs), from the evaluation cache: such a derivation is not read from the store."""
+    remembered = remembered or {}
     changed = comparison.of(Change.CHANGED)
     if not changed:
         return comparison
     pairs = [(a.base_drv, a.head_drv) for a in changed]
     drvs = {drv for pair in pairs for drv in pair if drv is not None}
     try:
-        graph = nix.derivations(drvs, recursive=True)
+        graph = nix.derivations(drvs - set(remembered), recursive=True)
     except NixCommandError as err:
         log.warning("cannot read the derivation closures: %s", err)
         return comparison
-    sizes = _closure_sizes(nix, [graph.get(d, _NONE).outputs for pair in pairs for d in pair
-                                 if d is not None])
+
+    def outputs(drv: str) -> tuple[str, ...]:
+        return remembered[drv][1] if drv in remembered else graph.get(drv, _NONE).outputs
+
+    def closure(drv: str) -> set[str]:
+        if drv not in remembered:
+            return drv_closure(graph, drv)
+        store = drv.rsplit("/", 1)[0]
+        return {f"{store}/{name}" for name in remembered[drv][0]}
+
+    sizes = _closure_sizes(nix, [outputs(d) for pair in pairs for d in pair if d is not None])
     described = {}
     for attr in changed:
         assert attr.base_drv is not None and attr.head_drv is not None
-        before = graph.get(attr.base_drv, _NONE).outputs
-        after = graph.get(attr.head_drv, _NONE).outputs
+        before, after = outputs(attr.base_drv), outputs(attr.head_drv)
         delta = (sizes[after] - sizes[before]) if before in sizes and after in sizes else None
-        packages = changes.package_changes(drv_closure(graph, attr.base_drv),
-                                           drv_closure(graph, attr.head_drv), delta)
+        packages = changes.package_changes(closure(attr.base_drv), closure(attr.head_drv),
+                                           delta)
         described[attr] = replace(attr, packages=packages)
     return replace(comparison,
                    attributes=tuple(described.get(a, a) for a in comparison.attributes))

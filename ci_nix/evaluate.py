@@ -100,11 +100,14 @@ class Limits:
 
 @dataclass(frozen=True)
 class EvalFlags:
-    """--workers, --eval-memory and --eval-timeout as given; None where not given."""
+    """--workers, --eval-memory, --eval-timeout, --no-eval-cache and --verify-eval-cache as
+    given; None where not given."""
 
     workers: int | None = None
     memory_mib: int | None = None
     timeout: float | None = None
+    cache: bool | None = None  # False: --no-eval-cache
+    verify_cache: bool = False  # --verify-eval-cache
 
     def limits(self, config: EvalConfig) -> Limits:
         """The pool's settings: these flags over 'eval:' in ci-nix.yaml (over its defaults)."""

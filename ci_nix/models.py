@@ -211,6 +211,9 @@ class FlakeEval:
     time: float
     attr_evaluations: int = 0  # attributes begun by those processes, retries included
     listed: tuple[str, ...] = ()  # every attribute the flake lists (as `nix build` takes it)
+    cached: bool = False  # taken from the evaluation cache (ci_nix/evalcache.py), not evaluated
+    # from the evaluation cache: each job's derivation closure (drvPath -> .drv base names)
+    closures: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)

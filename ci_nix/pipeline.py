@@ -23,14 +23,14 @@ from ci_nix import changes as changes_mod
 from ci_nix import comment as comment_mod
 from ci_nix import detect as detect_mod
 from ci_nix import diff as diff_mod
+from ci_nix import evalcache, outputs, trust
 from ci_nix import evaluate as evaluate_mod
 from ci_nix import inputs as inputs_mod
 from ci_nix import origins as origins_mod
-from ci_nix import outputs, trust
 from ci_nix import workspace as workspace_mod
 from ci_nix.cache import push as push_mod
 from ci_nix.cache.backends import open_cache
-from ci_nix.cache.skip import skip_cached
+from ci_nix.cache.skip import CACHED, skip_cached
 from ci_nix.ci import CiEnv
 from ci_nix.errors import Cancelled, CiNixError, SelectionError, internal_error
 from ci_nix.evaluate import EvalFlags
@@ -56,7 +56,7 @@ from ci_nix.report import github, gitlab, json_report, junit, text
 from ci_nix.report import progress as live
 from ci_nix.tools import machines, proc
 from ci_nix.tools.git import Git
-from ci_nix.tools.nix import Nix
+from ci_nix.tools.nix import Nix, NixCommandError
 from ci_nix.words import count
 
 log = logging.getLogger(__name__)
@@ -363,7 +363,9 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
 
     systems = options.systems or ws.config.systems or (nix.current_system,)
     limits = options.eval.limits(ws.config.eval)
-    evals = evaluate_targets(ws, nix, git, targets, tuple(systems), only, limits, environ)
+    remembered = eval_cache(options.eval, ws, environ)
+    evals = evaluate_targets(ws, nix, git, targets, tuple(systems), only, limits, environ,
+                             remembered)
     if only is not None:
         found = {(e.target.flake.id, name) for e in evals
                  for name in [j.name for j in e.jobs] + [c.name for c in e.cases]}
@@ -388,25 +390,87 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
     # What the binary cache already has is reported as skipped ("cached"), not built.
     planned, notes = skip_cached(replace(planned, cache=cache))
     progress.notes += notes
+    if any(e.cached for e in planned.evals):
+        planned = _settle_cached(planned, git, only, options, environ, remembered, progress)
     return planned
+
+
+def eval_cache(flags: EvalFlags, ws: workspace_mod.Workspace,
+               environ: Mapping[str, str]) -> evalcache.Settings:
+    """The evaluation cache a command uses: --no-eval-cache / --verify-eval-cache over
+    'eval.cache' in ci-nix.yaml."""
+    return evalcache.Settings.resolve(flags.cache, ws.config.eval.cache, flags.verify_cache,
+                                      environ)
+
+
+def _settle_cached(planned: Plan, git: Git, only: frozenset[tuple[str, str]] | None,
+                   options: PlanOptions, environ: Mapping[str, str], cache: evalcache.Settings,
+                   progress: Progress) -> Plan:
+    """Attributes from the evaluation cache: `cached` ones say where they came from; ones to
+    build keep their cached drvPaths when the .drv files are in the local store, and their
+    flakes are evaluated again when not (an entry alone never decides what is built)."""
+    hits = {e.target.flake.id for e in planned.evals if e.cached}
+    note = f"{CACHED} (from the evaluation cache)"
+    cases = tuple(replace(c, skip_reason=note) if c.flake in hits and c.skip_reason == CACHED
+                  else c for c in planned.cases)
+    planned = replace(planned, cases=cases)
+    pending = [job for job in planned.jobs if job.flake in hits]
+    if not pending:
+        return planned
+    drvs = {job.drv_path for job in pending}
+    try:
+        present = planned.nix.valid_paths(drvs, derivations=True)
+    except NixCommandError:
+        present = set()  # Nix 2.8 fails on a missing path rather than saying so
+    again = {job.flake for job in pending if job.drv_path not in present}
+    if not again:
+        log.info("evaluation cache: building %s from cached derivations",
+                 count(len(pending), "attribute"))
+        return planned
+    log.info("evaluation cache: %s not in the local store; evaluating %s again",
+             count(len(drvs - present), "derivation"), ", ".join(sorted(again)))
+    evals = [e for e in planned.evals if e.target.flake.id in again]
+    fresh = evaluate_targets(planned.workspace, planned.nix, git, [e.target for e in evals],
+                             planned.systems, only, planned.limits, environ,
+                             replace(cache, read=False, verify=False))
+    fresh = check_planned(fresh, parse_expect(options.expect,
+                                              {f.id for f in planned.workspace.flakes}))
+    new_cases = [c for e in fresh for c in e.cases]
+    progress.cases = [c for c in progress.cases if c.flake not in again] + new_cases
+    sub, notes = skip_cached(replace(planned, evals=tuple(fresh),
+                                     jobs=tuple(j for e in fresh for j in e.jobs), cases=()))
+    progress.notes += notes
+    return replace(planned,
+                   evals=tuple(next((f for f in fresh if f.target == e.target), e)
+                               for e in planned.evals),
+                   jobs=tuple(j for j in planned.jobs if j.flake not in again) + sub.jobs,
+                   cases=tuple(c for c in planned.cases if c.flake not in again)
+                   + tuple(new_cases) + sub.cases)
 
 
 def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
                      targets: Sequence[Target], systems: tuple[str, ...],
                      only: frozenset[tuple[str, str]] | None, limits: evaluate_mod.Limits,
-                     environ: Mapping[str, str] = os.environ) -> list[FlakeEval]:
+                     environ: Mapping[str, str] = os.environ,
+                     cache: evalcache.Settings | None = None) -> list[FlakeEval]:
     """The evaluation stage, as `run`, `matrix`, `diff` and `update --verify` do it: the
-    workspace config's selection and the given limits, with live progress."""
+    workspace config's selection and the given limits, with live progress; flakes the
+    evaluation cache has (`cache`, when given) start no evaluation worker."""
     log.info("evaluating %s for %s", count(len(targets), "flake"), ", ".join(systems))
-    # an evaluation error's position belongs to the repo its store tree came from
-    origins = origins_mod.Origins(nix, detect_mod.workspace_flake_of(ws, git))
-    monitor = live.EvalMonitor(len(targets), live.Display.for_stream(sys.stderr, environ))
-    monitor.workers = limits.workers or evaluate_mod.default_workers()
-    with monitor.running():
-        evals = evaluate_mod.evaluate(nix, targets, _selection(ws, systems, only), limits,
-                                      sources=origins.of, on_flake=monitor.flake_done,
-                                      on_start=monitor.flake_started,
-                                      on_attr=monitor.attr_progress)
+    selection = _selection(ws, systems, only)
+
+    def evaluate(todo: Sequence[Target]) -> list[FlakeEval]:
+        # an evaluation error's position belongs to the repo its store tree came from
+        origins = origins_mod.Origins(nix, detect_mod.workspace_flake_of(ws, git))
+        monitor = live.EvalMonitor(len(todo), live.Display.for_stream(sys.stderr, environ))
+        monitor.workers = limits.workers or evaluate_mod.default_workers()
+        with monitor.running():
+            return evaluate_mod.evaluate(nix, todo, selection, limits, sources=origins.of,
+                                         on_flake=monitor.flake_done,
+                                         on_start=monitor.flake_started,
+                                         on_attr=monitor.attr_progress)
+
+    evals = evalcache.evaluate(targets, selection, cache, nix, git, evaluate)
     # tests and benchmarks read this line: "evaluated N flakes with M Nix evaluations"
     log.info("evaluated %s with %s", count(len(evals), "flake"),
              count(evaluate_mod.count_evaluations(evals), "Nix evaluation"))
@@ -494,8 +558,10 @@ def _evaluate_base(planned: Plan, evals: Sequence[FlakeEval], options: PlanOptio
             # the same evaluation stage as the head's: selection, limits, positions, progress
             targets = diff_mod.base_targets(ws, [e.target for e in todo], trees)
             log.info("at the base %s:", base.sha[:12])
+            # a base CI evaluated before (when it was pushed) comes from the evaluation cache
             fresh = evaluate_targets(ws, planned.nix, git, targets, planned.systems, only,
-                                     planned.limits, environ)
+                                     planned.limits, environ,
+                                     eval_cache(options.eval, ws, environ))
     return base, [*done, *fresh]
 
 
@@ -512,7 +578,12 @@ def compare_with_base(planned: Plan, options: DiffOptions,
                          base_source=f"{base.rev} from {base.source}",
                          repos=diff_mod.repo_revisions(ws, git, base, options.head,
                                                        planned.checkouts))
-    comparison = diff_mod.with_packages(nix, comparison)
+    # closures the evaluation cache remembers need no .drv read (nor the .drv files)
+    evals = (*base_evals, *planned.evals)
+    outputs_of = {job.drv_path: job.out_paths for e in evals for job in e.jobs}
+    known = {drv: (closure, outputs_of.get(drv, ())) for e in evals
+             for drv, closure in e.closures}
+    comparison = diff_mod.with_packages(nix, comparison, known)
     if options.comment:
         posted = comment_mod.post(comparison, ws.config.forge, environ)
         log.info("%s", posted)

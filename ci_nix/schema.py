@@ -183,6 +183,19 @@ class FilePath(Schema[Path]):
         return path
 
 
+class PathOrSwitch(Schema[Path | bool]):
+    """A directory (relative to the file that names it), or true/false to keep the default
+    one or turn the feature off (`eval.cache`)."""
+
+    def check(self, node: yaml.Node, at: Where) -> Path | bool:
+        value = _plain(node)
+        if isinstance(value, bool):
+            return value
+        if not isinstance(value, str) or not value:
+            raise at.fail(node, f"'{at.key}' must be a directory or false")
+        return FilePath().check(node, at)
+
+
 @dataclass(frozen=True)
 class _Setting:
     schema: Schema[Any]

@@ -60,9 +60,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _nix_config(monkeypatch: pytest.MonkeyPatch) -> None:
+def _nix_config(monkeypatch: pytest.MonkeyPatch,
+                tmp_path_factory: pytest.TempPathFactory) -> None:
     # No test reaches the internet: no substituters, no sandbox (root, single-user).
     monkeypatch.setenv("NIX_CONFIG", NIX_CONFIG)
+    # Each test its own evaluation cache (ci_nix/evalcache.py): no test answers another's.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
 
 
 @pytest.fixture(params=NIX_PARAMS,

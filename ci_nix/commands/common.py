@@ -118,6 +118,12 @@ def add_eval_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--eval-timeout", type=float, metavar="SECONDS",
                        help="seconds one attribute may take to evaluate; past it, it fails as "
                        "`timeout` (default: 'eval.timeout', else 0 = no limit)")
+    group.add_argument("--no-eval-cache", action="store_false", dest="eval_cache", default=None,
+                       help="neither read nor write the evaluation cache (default: "
+                       "'eval.cache', else $XDG_CACHE_HOME/ci-nix/eval)")
+    group.add_argument("--verify-eval-cache", action="store_true",
+                       help="evaluate again up to 3 randomly chosen flakes the evaluation cache "
+                       "answered, and fail when an entry differs")
 
 
 class PlanFlags(TypedDict):
@@ -143,7 +149,8 @@ def plan_options(args: argparse.Namespace) -> PlanFlags:
     return {"path": args.path, "config_file": args.config, "all": args.all, "base": args.base,
             "head": args.head, "systems": tuple(args.systems), "only": tuple(args.only),
             "locked": args.locked, "pins": parse_pins(args.pins),
-            "eval": EvalFlags(args.workers, args.eval_memory, args.eval_timeout),
+            "eval": EvalFlags(args.workers, args.eval_memory, args.eval_timeout, args.eval_cache,
+                              args.verify_eval_cache),
             "nix_options": nix_options(args), "eval_store": args.eval_store}
 
 

@@ -260,6 +260,11 @@ class Nix:
                                          essential=True))
         return settings if isinstance(settings, dict) else {}
 
+    def setting_values(self) -> dict[str, Any]:
+        """Every Nix setting's value as this Nix (with its options) has it."""
+        return {name: entry.get("value") for name, entry in self._settings.items()
+                if isinstance(entry, dict)}
+
     def _setting(self, name: str, default: Any) -> Any:
         entry = self._settings.get(name)
         return entry.get("value", default) if isinstance(entry, dict) else default
@@ -347,15 +352,19 @@ class Nix:
             on_line, env=dict(self.extra_env) or None, tool_hint=_TOOL_HINT,
         )
 
-    def valid_paths(self, paths: Iterable[str], store: str | None = None) -> set[str]:
+    def valid_paths(self, paths: Iterable[str], store: str | None = None, *,
+                    derivations: bool = False) -> set[str]:
         """Which of these store paths are valid in the local store (or in `store`, e.g. a
-        binary cache URL)."""
+        binary cache URL). derivations: the paths are .drv files, asked about themselves (Nix
+        2.8 would ask about their outputs). Before 2.9 (at least) Nix fails on an invalid
+        path rather than saying so: NixCommandError."""
         paths = sorted(set(paths))
         if not paths:
             return set()
         where = ["--store", store] if store is not None else []
-        out = self.check(["path-info", "--json", *where, *paths], "checking store paths",
-                         essential=True)
+        derivation = ["--derivation"] if derivations else []
+        out = self.check(["path-info", "--json", *derivation, *where, *paths],
+                         "checking store paths", essential=True)
         return {entry["path"] for entry in _path_info_entries(json.loads(out))
                 if entry.get("valid", True)}
 

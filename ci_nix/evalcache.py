@@ -1,0 +1,488 @@
+"""The evaluation cache: what a flake evaluated to, remembered under everything that decides it.
+
+A key covers the flake's source as Nix reads it (the commit and, for a work tree with uncommitted
+changes, the tree of its tracked files; untracked files do not count, as Nix does not see them),
+its flake.lock, each --override-input and that input's source, the systems and the selection,
+the Nix version and every Nix setting but those that only concern building or fetching
+(`_BUILD_ONLY`), and ci-nix's own evaluator (its .nix files and version). An entry holds what
+the evaluation gave per attribute: drvPath, outputs and system, or a deterministic evaluation
+error. Timeouts, out-of-memory kills and failures of Nix itself are never stored.
+
+Entries are JSON files `DIR/v1/ab/<key>.json`, each written whole (a temporary file renamed
+over it), so concurrent runs and a cache restored mid-write see a complete entry or none. A
+corrupt entry, one of another format or one whose key is not its name is ignored (logged) and
+removed. The directory is kept under `MAX_BYTES`: the least recently used entries go first.
+
+What an entry is trusted with is decided by the pipeline (README "Evaluation cache"): an
+attribute counts as `cached` only when the binary cache has its outputs signed by a trusted
+key; otherwise its cached drvPath is built only when the .drv is in the local store, and the
+flake is evaluated again when it is not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import random
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import ci_nix
+from ci_nix.evaluate import Selection
+from ci_nix.mask import mask
+from ci_nix.models import (
+    FLAKE_CASE,
+    Case,
+    Failure,
+    FailureType,
+    FlakeEval,
+    Job,
+    Status,
+    Target,
+)
+from ci_nix.tools.git import Git
+from ci_nix.tools.nix import Nix, NixCommandError
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1  # the entry layout; another one is ignored
+MAX_BYTES = 512 * 1024 * 1024  # the directory's bound: past it, the oldest entries go
+_HELPER = Path(ci_nix.__file__).parent / "nix"
+
+# Nix settings that decide how derivations are built or fetched, never what a pure flake
+# evaluation gives; every other setting is part of the key (an unknown one misses rather than
+# risk a wrong hit). Fetching settings may stay out: a flake evaluation reads locked inputs.
+_BUILD_ONLY = frozenset({
+    "access-tokens", "auto-optimise-store", "build-dir", "build-hook", "build-poll-interval",
+    "build-users-group", "builders", "builders-use-substitutes", "connect-timeout", "cores",
+    "diff-hook", "download-attempts", "download-buffer-size", "download-speed", "fallback",
+    "fsync-metadata", "gc-reserved-space", "http-connections", "http2", "keep-build-log",
+    "keep-derivations", "keep-env-derivations", "keep-failed", "keep-going", "keep-outputs",
+    "log-lines", "max-build-log-size", "max-free", "max-jobs", "max-silent-time",
+    "max-substitution-jobs", "min-free", "min-free-check-interval", "narinfo-cache-negative-ttl",
+    "narinfo-cache-positive-ttl", "netrc-file", "post-build-hook", "pre-build-hook",
+    "print-missing", "require-sigs", "run-diff-hook", "sandbox", "sandbox-build-dir",
+    "sandbox-dev-shm-size", "sandbox-fallback", "sandbox-paths", "ssl-cert-file",
+    "stalled-download-timeout", "substitute", "substituters", "extra-substituters",
+    "timeout", "trusted-public-keys", "extra-trusted-public-keys", "trusted-substituters",
+    "trusted-users", "allowed-users", "user-agent-suffix", "upgrade-nix-store-path-url",
+    "use-cgroups", "show-trace", "warn-dirty", "log-format", "print-build-logs",
+    "system-features", "extra-platforms", "tarball-ttl", "plugin-files",
+})
+# An evaluation error that says this may go away on its own: never stored.
+_TRANSIENT = ("out of memory", "bad_alloc", "cannot allocate memory", "unable to download",
+              "download", "substitut", "connect", "network", "timed out", "timeout",
+              "resolve host", "no space left", "too many open files", "killed", "signal")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the cache lives (None: off) and whether to check a sample of its hits."""
+
+    directory: Path | None
+    verify: bool = False
+    max_bytes: int = MAX_BYTES
+    read: bool = True  # False: evaluate everything, only remember the results
+
+    @classmethod
+    def resolve(cls, enabled: bool | None, configured: Path | bool, verify: bool,
+                environ: Mapping[str, str]) -> Settings:
+        """--no-eval-cache (enabled False) or `eval.cache: false` turn it off; `eval.cache: DIR`
+        moves it; the default is $XDG_CACHE_HOME/ci-nix/eval (~/.cache when unset)."""
+        if enabled is False or configured is False:
+            return cls(None, verify)
+        if isinstance(configured, Path):
+            return cls(configured, verify)
+        return cls(default_directory(environ), verify)
+
+
+def default_directory(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME") or "~").expanduser()
+                                                 / ".cache")
+    return Path(base) / "ci-nix" / "eval"
+
+
+def evaluator_version() -> str:
+    """ci-nix's evaluator: its version and the .nix files the workers run."""
+    digest = hashlib.sha256(ci_nix.__version__.encode())
+    for name in ("eval.nix", "flake.nix"):
+        digest.update(name.encode() + b"\0" + (_HELPER / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class Keys:
+    """Computes entry keys; each repo's state is read once per run."""
+
+    nix: Nix
+    git: Git
+    selection: Selection
+    _repos: dict[str, str | None] = field(default_factory=dict)
+    _common: str | None = None
+
+    def of(self, target: Target) -> str | None:
+        """The target's key, or None when ci-nix cannot tell what Nix would read (not cached)."""
+        source = self._source(target.flake.ref)
+        if source is None:
+            return None
+        overrides = []
+        for override in target.overrides:
+            found = self._source(override.ref)
+            if found is None:
+                return None
+            overrides.append([override.input, found])
+        try:
+            lock = hashlib.sha256((target.flake.path / "flake.lock").read_bytes()).hexdigest()
+        except OSError:
+            lock = None
+        selection = self.selection
+        only = (None if selection.only is None
+                else sorted(attr for flake, attr in selection.only if flake == target.flake.id))
+        document = {"common": self._settings(), "flake": target.flake.id, "source": source,
+                    "lock": lock, "overrides": overrides, "systems": list(selection.systems),
+                    "outputs": list(selection.outputs), "include": list(selection.include),
+                    "exclude": list(selection.exclude), "only": only}
+        return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+    def _settings(self) -> str:
+        """Nix's version and evaluation settings, and ci-nix's evaluator, as one digest."""
+        if self._common is None:
+            settings = {name: value for name, value in self.nix.setting_values().items()
+                        if name not in _BUILD_ONLY}
+            options = {name: value for name, value in self.nix.options
+                       if name not in _BUILD_ONLY}
+            document = {"format": FORMAT, "evaluator": evaluator_version(),
+                        "nix": str(self.nix.version), "system": self.nix.current_system,
+                        "settings": settings, "options": options,
+                        "eval-store": self.nix.eval_store}
+            self._common = hashlib.sha256(
+                json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
+        return self._common
+
+    def _source(self, ref: str) -> str | None:
+        """What Nix reads for a flake reference: a git checkout's commit (and its tracked
+        files' tree when they have uncommitted changes), independent of where it is checked
+        out; a locked reference as it is. None: an unlocked reference ci-nix cannot pin."""
+        parsed = urllib.parse.urlsplit(ref)
+        query = urllib.parse.parse_qs(parsed.query)
+        if parsed.scheme != "git+file":
+            return ref if ("rev" in query or "narHash" in query) else None
+        params = sorted((k, v) for k, values in query.items() for v in values)
+        if "rev" in query:
+            return json.dumps(["git", params])
+        path = urllib.parse.unquote(parsed.path)
+        # ref=HEAD: Nix reads the commit, never the work tree
+        state = self._repo_state(path, work_tree=query.get("ref") != ["HEAD"])
+        return None if state is None else json.dumps(["git", state, params])
+
+    def _repo_state(self, path: str, *, work_tree: bool) -> str | None:
+        memo = f"{path}\0{work_tree}"
+        if memo not in self._repos:
+            self._repos[memo] = self._read_state(Path(path), work_tree)
+        return self._repos[memo]
+
+    def _read_state(self, repo: Path, work_tree: bool) -> str | None:
+        head = self.git.commit(repo, "HEAD")
+        if head is None:
+            return None
+        if not work_tree:
+            return head
+        # `git stash create` writes the tracked files' work-tree state as a commit object (no
+        # ref moves, untracked files are left out, as Nix leaves them out); nothing: clean.
+        result = self.git.run(repo, ["stash", "create"], env=_IDENTITY)
+        if not result.ok:
+            log.info("evaluation cache: cannot read the state of %s (%s); not cached", repo,
+                     result.stderr.strip().splitlines()[-1:] or result.returncode)
+            return None
+        stash = result.stdout.strip()
+        if not stash:
+            return head
+        tree = self.git.run(repo, ["rev-parse", f"{stash}^{{tree}}"])
+        return f"{head}+{tree.stdout.strip()}" if tree.ok else None
+
+
+# `git stash create` makes a commit object; CI runners often have no git identity configured.
+_IDENTITY = {"GIT_AUTHOR_NAME": "ci-nix", "GIT_AUTHOR_EMAIL": "ci-nix@localhost",
+             "GIT_COMMITTER_NAME": "ci-nix", "GIT_COMMITTER_EMAIL": "ci-nix@localhost"}
+
+
+def storable(flake_eval: FlakeEval) -> bool:
+    """Whether an evaluation may be remembered: every failure in it is a deterministic
+    evaluation error (not a timeout, an out-of-memory kill or a failure of Nix itself)."""
+    for case in flake_eval.cases:
+        failure = case.failure
+        if failure is None or case.status is not Status.FAILED:
+            return False
+        if failure.type is not FailureType.EVAL:
+            return False
+        text = f"{failure.message}\n{failure.log}".lower()
+        if any(word in text for word in _TRANSIENT):
+            return False
+    return True
+
+
+class EvalCache:
+    """The entries in one directory."""
+
+    def __init__(self, directory: Path, max_bytes: int = MAX_BYTES) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self.root = directory / f"v{FORMAT}"
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.json"
+
+    def load(self, key: str, target: Target) -> FlakeEval | None:
+        """The remembered evaluation of target under key, or None (a miss)."""
+        path = self._path(key)
+        try:
+            data = json.loads(path.read_bytes())
+            flake_eval = _decode(data, key, target)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError, KeyError) as err:
+            log.warning("evaluation cache: ignoring %s: %s", path, str(err)[:200] or
+                        type(err).__name__)
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used: evicted last
+        return flake_eval
+
+    def store(self, key: str, flake_eval: FlakeEval,
+              packages: Mapping[str, Sequence[str]] | None = None) -> bool:
+        """Remember an evaluation (False when it may not be or cannot be written)."""
+        if not storable(flake_eval):
+            log.debug("evaluation cache: not storing %s (a failure that may not recur)",
+                      flake_eval.target.flake.id)
+            return False
+        data = _encode(flake_eval, key, packages or {})
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    file.write(mask(json.dumps(data, separators=(",", ":"))).encode())
+                os.replace(temporary, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+                raise
+        except OSError as err:
+            log.warning("evaluation cache: cannot write %s: %s", path, err.strerror or err)
+            return False
+        return True
+
+    def remove(self, key: str) -> None:
+        with contextlib.suppress(OSError):
+            self._path(key).unlink()
+
+    def evict(self) -> int:
+        """Remove the least recently used entries (and stale temporary files) until the
+        directory is within its bound; how many entries went."""
+        entries: list[tuple[float, int, Path]] = []
+        now = time.time()
+        for path in self.directory.glob("v*/*/*"):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue  # another run removed it
+            if path.name.endswith(".tmp"):
+                if now - stat.st_mtime > 3600:  # left by a killed run
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                continue
+            entries.append((stat.st_mtime, stat.st_size, path))
+        total = sum(size for _, size, _ in entries)
+        removed = 0
+        for _, size, path in sorted(entries):
+            if total <= self.max_bytes:
+                break
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed += 1
+            total -= size
+        if removed:
+            log.info("evaluation cache: removed %d least recently used entries (bound %d MiB)",
+                     removed, self.max_bytes // (1024 * 1024))
+        return removed
+
+
+def closures_of(nix: Nix, jobs: Iterable[Job]) -> dict[str, list[str]]:
+    """Each job's derivation closure (the .drv names, `<hash>-name-version.drv`), so `diff`
+    can compare a cached side without reading its .drv files. Empty when Nix cannot say."""
+    jobs = list(jobs)
+    if not jobs:
+        return {}
+    try:
+        graph = nix.derivations({job.drv_path for job in jobs}, recursive=True)
+    except NixCommandError as err:
+        log.debug("evaluation cache: no package lists: %s", err)
+        return {}
+    result = {}
+    for job in jobs:
+        seen, todo = {job.drv_path}, [job.drv_path]
+        while todo:
+            drv = graph.get(todo.pop())
+            for name in drv.inputs if drv is not None else ():
+                if name not in seen:
+                    seen.add(name)
+                    todo.append(name)
+        result[job.drv_path] = sorted(path.rsplit("/", 1)[-1] for path in seen)
+    return result
+
+
+def _encode(flake_eval: FlakeEval, key: str,
+            packages: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    return {
+        "format": FORMAT, "key": key, "ciNix": ci_nix.__version__, "evaluator": evaluator_version(),
+        "flake": flake_eval.target.flake.id, "created": int(time.time()),
+        "listed": list(flake_eval.listed),
+        "jobs": [{"attr": list(job.attr), "system": job.system, "drvPath": job.drv_path,
+                  "outputs": [list(pair) for pair in job.outputs],
+                  "closure": list(packages.get(job.drv_path, ()))}
+                 for job in flake_eval.jobs],
+        "failures": [{"name": case.name, "system": case.system, "drvPath": case.drv_path,
+                      **_failure(case.failure)}
+                     for case in flake_eval.cases if case.failure is not None],
+    }
+
+
+def _failure(failure: Failure) -> dict[str, Any]:
+    return {"type": failure.type.value, "message": failure.message, "log": failure.log,
+            "drv": failure.drv, "hint": failure.hint, "file": failure.file, "line": failure.line,
+            "column": failure.column, "repo": failure.repo}
+
+
+def _str(value: Any, what: str, optional: bool = False) -> Any:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{what} is not a string")
+    return value
+
+
+def _int(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int:
+        raise ValueError(f"{what} is not a number")
+    return value
+
+
+def _decode(data: Any, key: str, target: Target) -> FlakeEval:
+    """An entry as the FlakeEval it remembers; ValueError when it is not a sound entry."""
+    if not isinstance(data, dict):
+        raise ValueError("not an entry")
+    if data.get("format") != FORMAT or data.get("evaluator") != evaluator_version():
+        raise ValueError(f"written by another ci-nix (format {data.get('format')!r}, evaluator "
+                         f"{data.get('evaluator')!r})")
+    if data.get("key") != key:
+        raise ValueError("its key is not its name")
+    flake = target.flake.id
+    jobs = []
+    for item in data["jobs"]:
+        attr = tuple(_str(part, "attr") for part in item["attr"])
+        outputs = tuple((_str(name, "output"), _str(path, "output path"))
+                        for name, path in item["outputs"])
+        drv = _str(item["drvPath"], "drvPath")
+        if not drv.startswith("/") or not drv.endswith(".drv") or not attr:
+            raise ValueError(f"bad drvPath {drv[:80]!r}")
+        jobs.append(Job(flake, attr, _str(item["system"], "system"), drv, outputs))
+    cases = []
+    for item in data["failures"]:
+        failure = Failure(FailureType(item["type"]), _str(item["message"], "message"),
+                          _str(item["log"], "log"), _str(item["drv"], "drv", True),
+                          _str(item["hint"], "hint", True), _str(item["file"], "file", True),
+                          _int(item["line"], "line"), _int(item["column"], "column"),
+                          _str(item["repo"], "repo", True))
+        cases.append(Case(flake, _str(item["name"], "name"), Status.FAILED,
+                          system=_str(item["system"], "system", True),
+                          drv_path=_str(item["drvPath"], "drvPath", True), failure=failure))
+    listed = tuple(_str(name, "listed") for name in data["listed"])
+    closures = tuple((job.drv_path, tuple(_str(name, "closure") for name in item["closure"]))
+                     for job, item in zip(jobs, data["jobs"], strict=True) if item["closure"])
+    return FlakeEval(target, tuple(jobs), tuple(cases), 0, 0.0, 0, listed, cached=True,
+                     closures=closures)
+
+
+
+VERIFY_SAMPLE = 3  # --verify-eval-cache: flakes evaluated again, chosen at random among the hits
+
+Evaluator = Callable[[Sequence[Target]], list[FlakeEval]]
+
+
+def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings | None,
+             nix: Nix, git: Git, evaluator: Evaluator) -> list[FlakeEval]:
+    """What each target evaluates to: from the cache where it has an entry, else from
+    `evaluator` (which then is remembered); one FlakeEval per target, in order. With
+    settings.verify, up to VERIFY_SAMPLE hits are evaluated again: an entry that differs is
+    removed and its flake fails (`other`), the fresh evaluation is used."""
+    if settings is None or settings.directory is None or not targets:
+        return evaluator(targets)
+    cache = EvalCache(settings.directory, settings.max_bytes)
+    keys = Keys(nix, git, selection)
+    key_of = [keys.of(target) for target in targets]
+    found: dict[int, FlakeEval] = {}
+    for index, (target, key) in enumerate(zip(targets, key_of, strict=True)):
+        if settings.read and key is not None:
+            hit = cache.load(key, target)
+            if hit is not None:
+                found[index] = hit
+    sample = (random.SystemRandom().sample(sorted(found), min(VERIFY_SAMPLE, len(found)))
+              if settings.verify and found else [])
+    if found:
+        log.info("evaluation cache %s: %d of %d flakes%s", settings.directory, len(found),
+                 len(targets), f"; evaluating {len(sample)} again to verify" if sample else "")
+    todo = [i for i in range(len(targets)) if i not in found or i in sample]
+    fresh = dict(zip(todo, evaluator([targets[i] for i in todo]), strict=True)) if todo else {}
+    for index in sample:
+        cached, evaluated = found.pop(index), fresh[index]
+        difference = _difference(cached, evaluated)
+        if difference is None:
+            log.info("evaluation cache: %s verified", evaluated.target.flake.id)
+            continue
+        key = key_of[index]
+        assert key is not None
+        cache.remove(key)
+        flake = evaluated.target.flake.id
+        log.error("evaluation cache: the entry for %s differs from its evaluation: %s", flake,
+                  difference)
+        fresh[index] = replace(evaluated, cases=(*evaluated.cases, Case(
+            flake, FLAKE_CASE, Status.FAILED, failure=Failure(
+                FailureType.OTHER,
+                f"--verify-eval-cache: the evaluation cache's entry differs from a fresh "
+                f"evaluation ({difference}); the entry is removed and the fresh result used",
+                hint="the cache directory holds an entry ci-nix did not write for this "
+                "source: find who writes to it (README: Evaluation cache)"))))
+    stored = {i: e for i, e in fresh.items() if key_of[i] is not None and i not in sample}
+    closures = closures_of(nix, [job for e in stored.values() for job in e.jobs])
+    for index, flake_eval in stored.items():
+        key = key_of[index]
+        assert key is not None
+        cache.store(key, flake_eval, closures)
+    cache.evict()
+    return [found.get(i) or fresh[i] for i in range(len(targets))]
+
+
+def _difference(cached: FlakeEval, evaluated: FlakeEval) -> str | None:
+    """How a cache entry differs from a fresh evaluation of the same flake, or None."""
+    before = {job.name: job.drv_path for job in cached.jobs}
+    after = {job.name: job.drv_path for job in evaluated.jobs}
+    before.update({c.name: "a failure" for c in cached.cases if c.status is Status.FAILED})
+    after.update({c.name: "a failure" for c in evaluated.cases if c.status is Status.FAILED})
+    for name in sorted(set(before) | set(after)):
+        if before.get(name) != after.get(name):
+            return (f"{name}: cached {before.get(name, 'nothing')}, evaluated "
+                    f"{after.get(name, 'nothing')}")
+    return None

@@ -1,0 +1,342 @@
+"""The evaluation cache (ci_nix/evalcache.py): keys, entries, and a run that remembers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from conftest import Cli
+from fakeproc import FakeProc
+from helpers import git, write
+
+from ci_nix import evalcache
+from ci_nix.evaluate import Selection
+from ci_nix.models import (
+    Case,
+    Failure,
+    FailureType,
+    Flake,
+    FlakeEval,
+    Job,
+    Override,
+    Repo,
+    Status,
+    Target,
+)
+from ci_nix.tools.git import Git
+from ci_nix.tools.nix import Nix
+
+SETTINGS = {"pure-eval": {"value": True}, "max-jobs": {"value": 4},
+            "allow-import-from-derivation": {"value": True}}
+
+
+def _repo(path: Path, text: str = "{ outputs = _: { }; }") -> Path:
+    write(path / "flake.nix", text)
+    write(path / "flake.lock", '{"nodes": {"root": {}}, "root": "root", "version": 7}')
+    git(path.parent, "init", "-q", str(path))
+    git(path, "add", ".")
+    git(path, "commit", "-q", "-m", "init")
+    return path
+
+
+def _fake_nix(fake_proc: FakeProc, settings: dict[str, object] = SETTINGS,
+              version: str = "2.8.0") -> None:
+    fake_proc._rules.clear()
+    fake_proc.on("nix", "--version", stdout=f"nix (Nix) {version}\n")
+    fake_proc.on("nix", "show-config", stdout=json.dumps(settings))
+    fake_proc.on("nix", "config", "show", stdout=json.dumps(settings))
+    fake_proc.on("nix", "eval", stdout="x86_64-linux")
+
+
+def _keys(selection: Selection | None = None, nix: Nix | None = None) -> evalcache.Keys:
+    return evalcache.Keys(nix or Nix(("nix",)), Git(("git",)),
+                          selection or Selection(("x86_64-linux",), ("packages",)))
+
+
+def test_the_key_changes_with_what_decides_the_evaluation(tmp_path: Path,
+                                                          fake_proc: FakeProc) -> None:
+    _fake_nix(fake_proc)
+    repo = _repo(tmp_path / "a")
+    dep = _repo(tmp_path / "dep")
+    target = Target(Flake(Repo("a", repo), ""))
+    first = _keys().of(target)
+    assert first is not None and first == _keys().of(target)  # stable
+    # untracked files: Nix does not see them, neither does the key
+    write(repo / "notes.txt", "scratch")
+    assert _keys().of(target) == first
+    # an uncommitted change to a tracked file
+    write(repo / "flake.nix", "{ outputs = _: { x = 1; }; }")
+    dirty = _keys().of(target)
+    assert dirty not in (None, first)
+    git(repo, "checkout", "flake.nix")
+    assert _keys().of(target) == first
+    # a commit that changes flake.lock
+    write(repo / "flake.lock", '{"nodes": {"root": {}}, "root": "root", "version": 7} ')
+    assert _keys().of(target) not in (None, first)
+    git(repo, "commit", "-qam", "lock")
+    locked = _keys().of(target)
+    assert locked not in (None, first)
+    # an override, and a change to the override's source
+    overridden = replace(target, overrides=(Override("dep", Flake(Repo("d", dep), "").ref),))
+    with_dep = _keys().of(overridden)
+    assert with_dep not in (None, locked)
+    write(dep / "flake.nix", "{ outputs = _: { y = 1; }; }")
+    assert _keys().of(overridden) not in (None, with_dep)
+    # the systems and the selection
+    assert _keys(Selection(("aarch64-linux",), ("packages",))).of(target) != locked
+    assert _keys(Selection(("x86_64-linux",), ("checks",))).of(target) != locked
+    assert _keys(Selection(("x86_64-linux",), ("packages",), include=("*.x",))).of(
+        target) != locked
+    only = frozenset({("a", "packages.x86_64-linux.x")})
+    assert _keys(Selection(("x86_64-linux",), ("packages",), only=only)).of(target) != locked
+    # --only of another flake does not concern this one
+    other = frozenset({("b", "packages.x86_64-linux.x")})
+    assert _keys(Selection(("x86_64-linux",), ("packages",), only=other)).of(target) == _keys(
+        Selection(("x86_64-linux",), ("packages",), only=frozenset({("b", "y")}))).of(target)
+    # a Nix option that changes evaluation misses; one that only concerns building does not
+    nix = Nix(("nix",))
+    assert _keys(nix=nix.with_options([("max-jobs", "8")])).of(target) == locked
+    assert _keys(nix=nix.with_options([("allow-import-from-derivation", "false")])).of(
+        target) != locked
+
+
+def test_the_key_follows_nix_settings_and_version(tmp_path: Path, fake_proc: FakeProc) -> None:
+    repo = _repo(tmp_path / "a")
+    target = Target(Flake(Repo("a", repo), ""))
+    _fake_nix(fake_proc)
+    before = _keys().of(target)
+    _fake_nix(fake_proc, {**SETTINGS, "pure-eval": {"value": False}})
+    assert _keys().of(target) != before
+    _fake_nix(fake_proc, {**SETTINGS, "cores": {"value": 64}})  # build-only
+    assert _keys().of(target) == before
+    _fake_nix(fake_proc, version="2.26.3")
+    assert _keys().of(target) != before
+
+
+def test_an_unlocked_reference_is_never_cached(tmp_path: Path, fake_proc: FakeProc) -> None:
+    _fake_nix(fake_proc)
+    repo = _repo(tmp_path / "a")
+    target = Target(Flake(Repo("a", repo), ""), overrides=(Override("x", "path:/srv/x"),))
+    assert _keys().of(target) is None
+    locked = replace(target, overrides=(Override("x", "github:o/r/" + "a" * 40 + "?rev=" +
+                                                 "a" * 40),))
+    assert _keys().of(locked) is not None
+
+
+def _eval(tmp_path: Path, cases: tuple[Case, ...] = ()) -> FlakeEval:
+    target = Target(Flake(Repo("a", tmp_path), ""))
+    job = Job("a", ("packages", "x86_64-linux", "hello"), "x86_64-linux",
+              "/nix/store/" + "a" * 32 + "-hello.drv",
+              (("out", "/nix/store/" + "b" * 32 + "-hello"),))
+    return FlakeEval(target, (job,), cases, 1, 0.5, 1, ("packages.x86_64-linux.hello",))
+
+
+def test_an_entry_remembers_jobs_and_deterministic_errors(tmp_path: Path) -> None:
+    cache = evalcache.EvalCache(tmp_path / "cache")
+    error = Case("a", "packages.x86_64-linux.broken", Status.FAILED, failure=Failure(
+        FailureType.EVAL, "attribute 'nope' missing", file="flake.nix", line=3))
+    flake_eval = _eval(tmp_path, (error,))
+    assert cache.store("k" * 64, flake_eval, {flake_eval.jobs[0].drv_path: ["x-dep-1.0.drv"]})
+    hit = cache.load("k" * 64, flake_eval.target)
+    assert hit is not None and hit.cached and hit.evaluations == 0
+    assert hit.jobs == flake_eval.jobs and hit.cases == flake_eval.cases
+    assert hit.listed == flake_eval.listed
+    assert hit.closures == ((flake_eval.jobs[0].drv_path, ("x-dep-1.0.drv",)),)
+    assert cache.load("j" * 64, flake_eval.target) is None
+
+
+@pytest.mark.parametrize("failure", [
+    Failure(FailureType.TIMEOUT, "evaluation of x took longer than --eval-timeout 5s"),
+    Failure(FailureType.EVAL, "evaluation ran out of memory: x alone took a fresh worker"),
+    Failure(FailureType.OTHER, "cannot connect to socket at '/nix/var/nix/daemon-socket'"),
+    Failure(FailureType.EVAL, "unable to download 'https://example.org/x': HTTP error 503"),
+])
+def test_failures_that_may_not_recur_are_not_stored(tmp_path: Path, failure: Failure) -> None:
+    cache = evalcache.EvalCache(tmp_path / "cache")
+    flake_eval = _eval(tmp_path, (Case("a", "x", Status.FAILED, failure=failure),))
+    assert not cache.store("k" * 64, flake_eval)
+    assert cache.load("k" * 64, flake_eval.target) is None
+
+
+@pytest.mark.parametrize("body", [
+    b"{not json", b"\xff\xfe", b"[]", b'{"format": 1}', b"",
+    b'{"format": 99, "key": "KEY", "jobs": [], "failures": [], "listed": []}',
+])
+def test_a_corrupt_or_foreign_entry_is_ignored_and_removed(
+        tmp_path: Path, body: bytes, caplog: pytest.LogCaptureFixture) -> None:
+    cache = evalcache.EvalCache(tmp_path / "cache")
+    flake_eval = _eval(tmp_path)
+    key = "c" * 64
+    assert cache.store(key, flake_eval)
+    entry = next((tmp_path / "cache").rglob("*.json"))
+    entry.write_bytes(body.replace(b"KEY", key.encode()))
+    with caplog.at_level(logging.WARNING, "ci_nix.evalcache"):
+        assert cache.load(key, flake_eval.target) is None
+    assert "evaluation cache: ignoring" in caplog.text
+    assert not entry.exists()
+
+
+def test_an_entry_under_another_name_is_ignored(tmp_path: Path) -> None:
+    cache = evalcache.EvalCache(tmp_path / "cache")
+    flake_eval = _eval(tmp_path)
+    assert cache.store("a" * 64, flake_eval)
+    entry = next((tmp_path / "cache").rglob("*.json"))
+    moved = entry.parent.parent / "bb" / ("b" * 64 + ".json")
+    moved.parent.mkdir()
+    entry.rename(moved)
+    assert cache.load("b" * 64, flake_eval.target) is None
+
+
+def test_concurrent_writers_and_readers_see_whole_entries(tmp_path: Path) -> None:
+    cache = evalcache.EvalCache(tmp_path / "cache")
+    flake_eval = _eval(tmp_path)
+    key = "d" * 64
+    seen: list[FlakeEval | None] = []
+
+    def write_many() -> None:
+        for _ in range(50):
+            cache.store(key, flake_eval)
+
+    def read_many() -> None:
+        for _ in range(50):
+            seen.append(cache.load(key, flake_eval.target))
+
+    threads = [threading.Thread(target=f) for f in (write_many, write_many, read_many,
+                                                    read_many)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # every read is a miss (not yet written) or the whole entry, never a torn one
+    assert all(hit is None or hit.jobs == flake_eval.jobs for hit in seen)
+    assert cache.load(key, flake_eval.target) is not None
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+def test_the_directory_stays_within_its_bound(tmp_path: Path) -> None:
+    cache = evalcache.EvalCache(tmp_path / "cache")
+    flake_eval = _eval(tmp_path)
+    for index in range(10):
+        assert cache.store(f"{index:064d}", flake_eval)
+    size = sum(p.stat().st_size for p in (tmp_path / "cache").rglob("*.json"))
+    cache.load(f"{0:064d}", flake_eval.target)  # recently used: kept
+    small = evalcache.EvalCache(tmp_path / "cache", max_bytes=size // 2)
+    assert small.evict() >= 5
+    assert small.load(f"{0:064d}", flake_eval.target) is not None
+
+
+def test_settings_follow_flags_config_and_xdg(tmp_path: Path) -> None:
+    env = {"XDG_CACHE_HOME": str(tmp_path), "HOME": "/home/u"}
+    resolve = evalcache.Settings.resolve
+    assert resolve(None, True, False, env).directory == tmp_path / "ci-nix" / "eval"
+    assert resolve(None, True, False, {"HOME": "/home/u"}).directory == Path(
+        "/home/u/.cache/ci-nix/eval")
+    assert resolve(False, True, False, env).directory is None
+    assert resolve(None, False, False, env).directory is None
+    assert resolve(None, tmp_path / "x", True, env) == evalcache.Settings(tmp_path / "x", True)
+
+
+def test_eval_cache_in_ci_nix_yaml(tmp_path: Path) -> None:
+    from ci_nix import config
+    from ci_nix.errors import ConfigError
+
+    file = write(tmp_path / "ci-nix.yaml", "eval:\n  cache: .eval-cache\n")
+    assert config.load(file).eval.cache == tmp_path / ".eval-cache"
+    write(file, "eval:\n  cache: false\n")
+    assert config.load(file).eval.cache is False
+    write(file, "eval:\n  cache: [1]\n")
+    with pytest.raises(ConfigError, match="eval.cache' must be a directory or false"):
+        config.load(file)
+
+
+# --- real Nix: a run that remembers ------------------------------------------------------
+
+
+def _workers(fake_proc: FakeProc, nix_bin: str) -> list[str]:
+    """The flake each evaluation worker started on (its --override-input flake REF)."""
+    name = Path(nix_bin).name
+    refs = []
+    for call in fake_proc.ran(name, "eval", "--show-trace"):
+        argv = list(call.argv)
+        at = argv.index("flake", argv.index("--override-input"))
+        refs.append(argv[at + 1])
+    return refs
+
+
+def _report(path: Path) -> dict[str, dict[str, object]]:
+    data = json.loads(path.read_text())
+    return {f"{c['flake']}#{c['attr']}": c for c in data["cases"]}
+
+
+def test_a_second_run_starts_no_evaluation_worker(fixture_ws: Path, nix_bin: str, cli: Cli,
+                                                  fake_proc: FakeProc, tmp_path: Path) -> None:
+    args = ("run", "--all", str(fixture_ws), "--system", "x86_64-linux")
+    first = cli(*args, "--json", tmp_path / "1.json")
+    assert first.returncode == 1, first.stderr  # hosts#packages.x86_64-linux.missing
+    assert _workers(fake_proc, nix_bin)
+    cold = _report(tmp_path / "1.json")
+
+    fake_proc.calls.clear()
+    second = cli(*args, "--json", tmp_path / "2.json")
+    assert second.returncode == 1, second.stderr
+    assert _workers(fake_proc, nix_bin) == [], second.stderr
+    assert "with 0 Nix evaluations" in second.stderr
+    warm = _report(tmp_path / "2.json")
+    assert {k: (c["status"], c.get("drvPath")) for k, c in warm.items()} == {
+        k: (c["status"], c.get("drvPath")) for k, c in cold.items()}
+
+    # an untracked file: still a hit; an uncommitted change to a tracked file: hosts misses
+    hosts = fixture_ws / "hosts"
+    write(hosts / "scratch.nix", "throw \"untracked\"")
+    fake_proc.calls.clear()
+    assert cli(*args).returncode == 1
+    assert _workers(fake_proc, nix_bin) == []
+    flake_nix = hosts / "flake.nix"
+    flake_nix.write_text(flake_nix.read_text() + "\n# touched\n")
+    fake_proc.calls.clear()
+    assert cli(*args).returncode == 1
+    assert [ref for ref in _workers(fake_proc, nix_bin) if "hosts" in ref]
+    assert not [ref for ref in _workers(fake_proc, nix_bin) if "modules" in ref]
+
+    # forged: the red attribute turned into a job whose outputs no cache has -> evaluated
+    # again, and it fails as it should
+    cache = Path(os.environ["XDG_CACHE_HOME"]) / "ci-nix" / "eval"
+    forged = 0
+    for entry in cache.rglob("*.json"):
+        data = json.loads(entry.read_text())
+        if data["flake"] != "hosts":
+            continue
+        for failure in data["failures"]:
+            data["jobs"].append({"attr": failure["name"].split("."), "system": "x86_64-linux",
+                                 "drvPath": "/nix/store/" + "0" * 32 + "-forged.drv",
+                                 "outputs": [["out", "/nix/store/" + "1" * 32 + "-forged"]],
+                                 "closure": []})
+        data["failures"] = []
+        entry.write_text(json.dumps(data))
+        forged += 1
+    assert forged
+    fake_proc.calls.clear()
+    third = cli(*args, "--json", tmp_path / "3.json")
+    assert third.returncode == 1, third.stderr
+    assert [ref for ref in _workers(fake_proc, nix_bin) if "hosts" in ref]
+    assert _report(tmp_path / "3.json")["hosts#packages.x86_64-linux.missing"]["status"] == \
+        "failed"
+
+    # a corrupt entry: ignored, evaluated again, no traceback
+    for entry in cache.rglob("*.json"):
+        entry.write_bytes(b"\x00garbage")
+    fake_proc.calls.clear()
+    fourth = cli(*args)
+    assert fourth.returncode == 1 and "Traceback" not in fourth.stderr
+    assert "evaluation cache: ignoring" in fourth.stderr
+    assert _workers(fake_proc, nix_bin)
+
+    # --no-eval-cache evaluates everything
+    fake_proc.calls.clear()
+    assert cli(*args, "--no-eval-cache").returncode == 1
+    assert len(_workers(fake_proc, nix_bin)) >= 2
