@@ -98,7 +98,9 @@ def test_an_eval_setting_reaches_run_diff_verify_and_bots(tmp_path: Path, cli: C
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Written once in ci-nix.yaml, the evaluation limits arrive whole in every command that
     evaluates (one Nix: what is checked is ci-nix's plumbing, not Nix)."""
-    app = app_with_input(tmp_path, "eval:\n  workers: 1\n  memory: 777\n  timeout: 33\n")
+    # cache: false, so that diff evaluates what run just evaluated
+    app = app_with_input(tmp_path, "eval:\n  workers: 1\n  memory: 777\n  timeout: 33\n"
+                         "  cache: false\n")
     seen: list[tuple[str, evaluate.Limits]] = []
     command = [""]
     real = evaluate.evaluate
