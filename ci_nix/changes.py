@@ -45,7 +45,13 @@ class PackageChanges:
     added: tuple[Package, ...] = ()
     removed: tuple[Package, ...] = ()
     rebuilds: int = 0  # derivations in the head closure that the base closure lacks
-    size_delta: int | None = None  # runtime closure size, head minus base, when both are valid
+    # runtime closure sizes in bytes (base, head), when both sides' outputs are valid
+    sizes: tuple[int, int] | None = None
+
+    @property
+    def size_delta(self) -> int | None:
+        """The runtime closure's growth (head minus base), when both sizes are known."""
+        return self.sizes[1] - self.sizes[0] if self.sizes is not None else None
 
     @property
     def empty(self) -> bool:
@@ -243,7 +249,7 @@ def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
 
 
 def package_changes(base_closure: Iterable[str], head_closure: Iterable[str],
-                    size_delta: int | None = None) -> PackageChanges:
+                    sizes: tuple[int, int] | None = None) -> PackageChanges:
     """Version changes, added and removed packages, and how many derivations differ.
 
     A derivation that changes only because a dependency did (same name and version) is
@@ -257,4 +263,4 @@ def package_changes(base_closure: Iterable[str], head_closure: Iterable[str],
     removed = tuple(Package(name, _join(before[name]))
                     for name in sorted(set(before) - set(after)))
     rebuilds = sum(1 for path in head_set - base_set if path.endswith(".drv"))
-    return PackageChanges(changed, added, removed, rebuilds, size_delta)
+    return PackageChanges(changed, added, removed, rebuilds, sizes)

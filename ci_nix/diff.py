@@ -17,13 +17,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ci_nix import changes
+from ci_nix import changes, closure
 from ci_nix.changes import WORKTREE, Change, Comparison, RepoRevisions
 from ci_nix.errors import SelectionError
 from ci_nix.inputs import Checkout
 from ci_nix.models import Flake, Override, Repo, Target
 from ci_nix.tools.git import Git, GitError
-from ci_nix.tools.nix import Derivation, Nix, NixCommandError, PathInfo, closure, drv_closure
+from ci_nix.tools.nix import Derivation, Nix, NixCommandError, drv_closure
 from ci_nix.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -161,54 +161,26 @@ def with_packages(nix: Nix, comparison: Comparison,
     def outputs(drv: str) -> tuple[str, ...]:
         return remembered[drv][1] if drv in remembered else graph.get(drv, _NONE).outputs
 
-    def closure(drv: str) -> set[str]:
+    def drvs_of(drv: str) -> set[str]:
         if drv not in remembered:
             return drv_closure(graph, drv)
         store = drv.rsplit("/", 1)[0]
         return {f"{store}/{name}" for name in remembered[drv][0]}
 
-    sizes = _closure_sizes(nix, [outputs(d) for pair in pairs for d in pair if d is not None])
+    found = closure.sizes(nix, [outputs(d) for pair in pairs for d in pair if d is not None])
     described = {}
     for attr in changed:
         assert attr.base_drv is not None and attr.head_drv is not None
-        before, after = outputs(attr.base_drv), outputs(attr.head_drv)
-        delta = (sizes[after] - sizes[before]) if before in sizes and after in sizes else None
-        packages = changes.package_changes(closure(attr.base_drv), closure(attr.head_drv),
-                                           delta)
+        before, after = found.get(outputs(attr.base_drv)), found.get(outputs(attr.head_drv))
+        sizes = (before.size, after.size) if before and after else None
+        packages = changes.package_changes(drvs_of(attr.base_drv), drvs_of(attr.head_drv),
+                                           sizes)
         described[attr] = replace(attr, packages=packages)
     return replace(comparison,
                    attributes=tuple(described.get(a, a) for a in comparison.attributes))
 
 
 _NONE = Derivation((), ())
-
-
-def _closure_sizes(nix: Nix, groups: Sequence[tuple[str, ...]]
-                   ) -> dict[tuple[str, ...], int]:
-    """The runtime closure size of each group of outputs that is valid in the local store or
-    in one substituter (nothing is built or downloaded to find out; a cache answers with
-    narinfos)."""
-    remaining = list(dict.fromkeys(group for group in groups if group))
-    infos: dict[str, PathInfo] = {}
-    sized: list[tuple[str, ...]] = []
-    for store in (None, *nix.substituters):
-        if not remaining:
-            break
-        try:
-            present = nix.valid_paths({p for group in remaining for p in group}, store=store)
-            ready = [group for group in remaining if set(group) <= present]
-            infos.update(nix.path_infos({p for group in ready for p in group}, recursive=True,
-                                        store=store))
-        except NixCommandError as err:
-            log.debug("no closure sizes from %s: %s", store or "the local store", err)
-            continue
-        sized += ready
-        remaining = [group for group in remaining if group not in ready]
-    sizes = {}
-    for group in sized:
-        seen = closure(group, lambda path: infos[path].references if path in infos else ())
-        sizes[group] = sum(infos[p].nar_size for p in seen if p in infos)
-    return sizes
 
 
 def head_commit(workspace: Workspace, git: Git, head: str | None) -> str | None:

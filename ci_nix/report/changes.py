@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
+from ci_nix import closure
 from ci_nix.changes import WORKTREE, Change, Comparison, PackageChanges
 from ci_nix.report.untrusted import (
     gitlab_section_end,
@@ -48,24 +49,23 @@ def to_json(comparison: Comparison) -> dict[str, Any]:
         document["repos"] = {r.repo: {"base": r.base, "head": r.head} for r in comparison.repos}
     document["attributes"] = [{"flake": a.flake, "attr": a.attr, "system": a.system,
                                "status": a.status.value, "baseDrv": a.base_drv,
-                               "headDrv": a.head_drv, "packages": packages(a.packages)}
+                               "headDrv": a.head_drv, "packages": packages(a.packages),
+                               **_closure_size(a.packages)}
                               for a in comparison.attributes]
     return document
+
+
+def _closure_size(p: PackageChanges | None) -> dict[str, Any]:
+    """`closureSize`: the runtime closure in bytes at the base and the head, where both are
+    known (their outputs are in the store or a binary cache)."""
+    if p is None or p.sizes is None:
+        return {}
+    return {"closureSize": {"base": p.sizes[0], "head": p.sizes[1]}}
 
 
 def write_json(comparison: Comparison, out: TextIO) -> None:
     json.dump(to_json(comparison), out, indent=2)
     out.write("\n")
-
-
-def _size(delta: int) -> str:
-    sign = "+" if delta >= 0 else "-"
-    value = float(abs(delta))
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{sign}{value:.0f} {unit}" if unit == "B" else f"{sign}{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def _counts(comparison: Comparison) -> str:
@@ -87,7 +87,9 @@ def _package_lines(p: PackageChanges) -> list[str]:
 def _cost(p: PackageChanges) -> str:
     text = f"{p.rebuilds} derivation{'s' if p.rebuilds != 1 else ''} to rebuild"
     if p.size_delta is not None:
-        text += f", closure {_size(p.size_delta)}"
+        assert p.sizes is not None
+        text += (f", closure {closure.human(p.sizes[0])} -> {closure.human(p.sizes[1])} "
+                 f"({closure.signed(p.size_delta)})")
     return text
 
 

@@ -1,0 +1,126 @@
+"""Runtime closures and their sizes: the one place that asks Nix how big an output's closure is
+(`nix path-info --json --recursive`, parsed into PathInfo in tools/nix.py) and the size limits
+that gate growth (`--max-closure-growth 10%|50MiB`).
+
+    found = closure.sizes(nix, [job.out_paths for job in jobs])   # {outputs: Closure}
+    found[outputs].size, found[outputs].new_paths(base_closure)[:3]
+
+`diff`, `run` (closure sizes, the growth gate) and `bundle` (manifest closureSize) read it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ci_nix.errors import ConfigError
+from ci_nix.tools.nix import Nix, NixCommandError, PathInfo
+from ci_nix.tools.nix import closure as graph_closure
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Closure:
+    """The runtime closure of some store paths (an attribute's outputs): every path in it with
+    its NAR size, largest first."""
+
+    roots: tuple[str, ...]
+    paths: tuple[tuple[str, int], ...]  # (store path, NAR size in bytes)
+
+    @property
+    def size(self) -> int:
+        return sum(size for _, size in self.paths)
+
+    def new_paths(self, base: Closure) -> list[tuple[str, int]]:
+        """The paths this closure has and `base` lacks, largest first."""
+        old = {path for path, _ in base.paths}
+        return [(path, size) for path, size in self.paths if path not in old]
+
+
+def of(infos: Mapping[str, PathInfo], roots: Sequence[str]) -> Closure:
+    """The closure of roots from path infos that hold it (`path_infos(..., recursive=True)`)."""
+    seen = graph_closure(roots, lambda path: infos[path].references if path in infos else ())
+    paths = sorted(((p, infos[p].nar_size) for p in seen if p in infos),
+                   key=lambda item: (-item[1], item[0]))
+    return Closure(tuple(roots), tuple(paths))
+
+
+def sizes(nix: Nix, groups: Iterable[Sequence[str]], *, substituters: bool = True
+          ) -> dict[tuple[str, ...], Closure]:
+    """The runtime closure of each group of store paths (an attribute's outputs) that is valid
+    in the local store or, with `substituters`, in one of Nix's substituters (a binary cache
+    answers with narinfos: nothing is built or downloaded to find out). Groups found nowhere
+    are left out. One `path-info` call per store asked, however many groups."""
+    remaining = list(dict.fromkeys(tuple(group) for group in groups if group))
+    found: dict[tuple[str, ...], Closure] = {}
+    for store in (None, *(nix.substituters if substituters else ())):
+        if not remaining:
+            break
+        try:
+            present = nix.valid_paths({p for group in remaining for p in group}, store=store)
+            ready = [group for group in remaining if set(group) <= present]
+            infos = nix.path_infos({p for group in ready for p in group}, recursive=True,
+                                   store=store)
+        except NixCommandError as err:
+            log.debug("no closure sizes from %s: %s", store or "the local store", err)
+            continue
+        for group in ready:
+            found[group] = of(infos, group)
+        remaining = [group for group in remaining if group not in ready]
+    return found
+
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
+          "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
+_LIMIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|[a-zA-Z]*)\s*$")
+
+
+@dataclass(frozen=True)
+class Growth:
+    """How much a closure may grow: a percentage of the base's size, or a number of bytes."""
+
+    text: str  # as the user wrote it, for messages
+    percent: float | None = None
+    bytes: int | None = None
+
+    @classmethod
+    def parse(cls, text: str, where: str = "--max-closure-growth") -> Growth:
+        """`10%`, `50MiB`, `1.5 GiB`, `200000` (bytes); ConfigError naming `where` otherwise."""
+        match = _LIMIT.match(text)
+        unit = match.group(2).lower() if match else ""
+        if match is None or (unit != "%" and unit not in _UNITS):
+            raise ConfigError(f"{where} {text!r}: give a percentage or a size, e.g. 10% or "
+                              "50MiB")
+        number = float(match.group(1))
+        if unit == "%":
+            return cls(text.strip(), percent=number)
+        return cls(text.strip(), bytes=int(number * _UNITS[unit]))
+
+    def exceeded(self, base: int, head: int) -> bool:
+        """Whether growing from base to head bytes is past this limit."""
+        grown = head - base
+        if self.percent is not None:
+            return grown > base * self.percent / 100
+        assert self.bytes is not None
+        return grown > self.bytes
+
+
+def human(size: int) -> str:
+    """1536 -> `1.5 KiB`."""
+    value = float(abs(size))
+    sign = "-" if size < 0 else ""
+    if value < 1024:
+        return f"{sign}{value:.0f} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            return f"{sign}{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def signed(delta: int) -> str:
+    """A size change: `+1.5 KiB`, `-3 B`."""
+    return ("+" if delta >= 0 else "") + human(delta)

@@ -1,0 +1,53 @@
+"""closure.py: closures from path infos, sizes, growth limits."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ci_nix import closure
+from ci_nix.closure import Growth
+from ci_nix.errors import ConfigError
+from ci_nix.tools.nix import PathInfo
+
+A, B, C, D = (f"/nix/store/{c * 32}-{n}"
+              for c, n in zip("abcd", ("app", "lib", "glibc", "x"), strict=True))
+
+
+def test_a_closure_follows_references_and_counts_each_path_once() -> None:
+    infos = {A: PathInfo(100, (B, C)), B: PathInfo(50, (C,)), C: PathInfo(1000, ()),
+             D: PathInfo(7, ())}
+    found = closure.of(infos, [A])
+    assert found.size == 1150
+    assert [p for p, _ in found.paths] == [C, A, B]  # largest first
+    base = closure.of(infos, [B])
+    assert found.new_paths(base) == [(A, 100)]
+
+
+def test_growth_limits_parse_and_compare() -> None:
+    assert Growth.parse("10%").exceeded(1000, 1101)
+    assert not Growth.parse("10%").exceeded(1000, 1100)
+    assert Growth.parse("50MiB").bytes == 50 * 1024**2
+    assert Growth.parse("1.5 GiB").bytes == int(1.5 * 1024**3)
+    assert Growth.parse("2000").exceeded(0, 2001)
+    assert not Growth.parse("0%").exceeded(1000, 900)  # shrinking is never growth
+    for bad in ("", "ten%", "10 parsecs", "-5%", "%"):
+        with pytest.raises(ConfigError, match="percentage or a size"):
+            Growth.parse(bad)
+
+
+@given(st.text(max_size=20))
+def test_any_limit_text_parses_or_is_a_config_error(text: str) -> None:
+    try:
+        limit = Growth.parse(text)
+    except ConfigError:
+        return
+    assert (limit.percent is None) != (limit.bytes is None)
+
+
+def test_sizes_read_humanly() -> None:
+    assert closure.human(0) == "0 B"
+    assert closure.human(1536) == "1.5 KiB"
+    assert closure.signed(-16) == "-16 B"
+    assert closure.signed(3 * 1024**3) == "+3.0 GiB"
