@@ -50,6 +50,8 @@ class NarInfo:
     references: tuple[str, ...] = ()  # store path names (<hash>-<name>), as the narinfo has them
     sigs: tuple[str, ...] = ()  # `Sig:` lines, `<key name>:<base64 signature>`
     file_size: int | None = None  # of the NAR file at url, when the narinfo says
+    compression: str = "bzip2"  # of the file at url (Nix's default when the field is missing)
+    file_hash: str | None = None  # of the file at url, when the narinfo says
 
 
 def is_store_path(text: str) -> bool:
@@ -91,7 +93,11 @@ def parse(body: bytes) -> NarInfo:
     references = tuple(fields.get("References", "").split())
     if any(not _STORE_PATH.fullmatch(f"/nix/store/{ref}") for ref in references):
         raise NarInfoError("narinfo: References holds something that is not a store path name")
-    return NarInfo(store_path, url, nar_hash, size, references, tuple(sigs), file_size)
+    file_hash = fields.get("FileHash")
+    if file_hash is not None and _NAR_HASH.fullmatch(file_hash) is None:
+        raise NarInfoError("narinfo: FileHash is not a sha256/sha512 hash")
+    return NarInfo(store_path, url, nar_hash, size, references, tuple(sigs), file_size,
+                   fields.get("Compression") or "bzip2", file_hash)
 
 
 def _positive(text: str, field: str) -> int:

@@ -396,6 +396,13 @@ class Nix:
                           *where, *paths], "reading store path information", essential=True)
         return PathInfo.parse_all(json.loads(out))
 
+    def copy_to(self, paths: Iterable[str], store: str, *, recursive: bool = True) -> None:
+        """`nix copy` these store paths (with their closures when recursive) to a store URL."""
+        paths = sorted(set(paths))
+        if paths:
+            self.check(["copy", *([] if recursive else ["--no-recursive"]), "--to", store,
+                        *paths], f"copying {len(paths)} store paths to {store.split('?')[0]}")
+
     def flake_update(self, flake_dir: Path, inputs: Sequence[str] = ()) -> None:
         """Update the flake.lock in flake_dir: every input, or only those named."""
         # The flake by path, not as the working directory: a chroot'ed Nix (nix-modern) bind-mounts
@@ -418,11 +425,23 @@ def _store_path(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class FixedOutput:
+    """What a fixed-output derivation (a download) promises: its hash, and where it fetches."""
+
+    algo: str  # sha256, sha1, sha512, md5
+    hash: str  # as the derivation has it (hex in `derivation show`; SRI or base32 in env)
+    recursive: bool  # a NAR hash of a tree (fetchzip, fetchgit), not of a file
+    urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Derivation:
-    """A store derivation, as far as comparing closures needs it."""
+    """A store derivation, as far as comparing closures and an SBOM need it."""
 
     inputs: tuple[str, ...]  # input derivations
     outputs: tuple[str, ...]  # output paths (none for floating content-addressed outputs)
+    name: str = ""  # the derivation's `name` (as builtins.parseDrvName splits it)
+    fixed: FixedOutput | None = None  # set for a fixed-output derivation
 
     @classmethod
     def parse_all(cls, data: Any) -> dict[str, Derivation]:
@@ -435,12 +454,32 @@ class Derivation:
             outputs = outputs if isinstance(outputs, dict) else {}
             inputs = drv.get("inputDrvs")
             inputs = inputs if isinstance(inputs, dict) else {}
+            env = drv.get("env")
+            env = env if isinstance(env, dict) else {}
+            name = env.get("name", drv.get("name"))
             found[_store_path(str(key))] = cls(
                 inputs=tuple(sorted(_store_path(str(name)) for name in inputs)),
                 outputs=tuple(sorted(_store_path(out["path"]) for out in outputs.values()
                                      if isinstance(out, dict)
-                                     and isinstance(out.get("path"), str))))
+                                     and isinstance(out.get("path"), str))),
+                name=name if isinstance(name, str) else
+                _store_path(str(key)).split("-", 1)[-1].removesuffix(".drv"),
+                fixed=_fixed_output(outputs, env))
         return found
+
+
+def _fixed_output(outputs: dict[str, Any], env: dict[str, Any]) -> FixedOutput | None:
+    """A fixed-output derivation's hash (its one output's `hash`/`hashAlgo`, as every Nix
+    version prints them; `r:` marks a recursive hash) and the URLs its `url`/`urls` env names."""
+    out = outputs.get("out")
+    if len(outputs) != 1 or not isinstance(out, dict) or not isinstance(out.get("hash"), str):
+        return None
+    algo = str(out.get("hashAlgo", env.get("outputHashAlgo", "")))
+    # before 2.2x: hashAlgo `r:sha256`; since: `method` nar (or git) beside a bare algorithm
+    recursive = algo.startswith("r:") or out.get("method") in ("nar", "git")
+    urls = [str(env.get("url", "")), *str(env.get("urls", "")).split()]
+    return FixedOutput(algo.removeprefix("r:"), out["hash"], recursive,
+                       tuple(dict.fromkeys(url for url in urls if url)))
 
 
 def drv_closure(graph: Mapping[str, Derivation], root: str) -> set[str]:
@@ -465,6 +504,8 @@ def closure(roots: Iterable[str], edges: Callable[[str], Iterable[str]]) -> set[
 class PathInfo:
     nar_size: int
     references: tuple[str, ...]
+    nar_hash: str = ""  # as Nix prints it (sha256:base32 before 2.19, SRI after)
+    deriver: str | None = None
 
     @classmethod
     def parse_all(cls, data: Any) -> dict[str, PathInfo]:
@@ -480,10 +521,13 @@ class PathInfo:
                 continue
             size = entry.get("narSize")
             refs = entry.get("references")
+            nar_hash, deriver = entry.get("narHash"), entry.get("deriver")
             found[_store_path(entry["path"])] = cls(
                 size if isinstance(size, int) else 0,
                 tuple(_store_path(r) for r in refs if isinstance(r, str))
-                if isinstance(refs, list) else ())
+                if isinstance(refs, list) else (),
+                nar_hash if isinstance(nar_hash, str) else "",
+                _store_path(deriver) if isinstance(deriver, str) else None)
         return found
 
 

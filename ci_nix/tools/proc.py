@@ -154,6 +154,26 @@ def stream(
     return Result(tuple(argv), proc.returncode, b"".join(chunks).decode(errors="replace"), "")
 
 
+def chunks(argv: Sequence[str], on_chunk: Callable[[bytes], None], *,
+           tool_hint: str = "put it on PATH") -> Result:
+    """Run argv, handing its stdout to on_chunk piece by piece (for output too large to hold,
+    e.g. a decompressed NAR); Result.stdout is empty, stderr is captured."""
+    proc = _spawn(argv, cwd=None, env=None, stdin=None, tool_hint=tool_hint)
+    assert proc.stdout is not None and proc.stderr is not None
+    errors: list[bytes] = []
+    stderr = proc.stderr
+    reader = threading.Thread(target=lambda: errors.append(stderr.read()), daemon=True)
+    reader.start()
+    try:
+        while piece := proc.stdout.read(1 << 20):
+            on_chunk(piece)
+        proc.wait()
+        reader.join()
+    finally:
+        _forget(proc)
+    return Result(tuple(argv), proc.returncode, "", b"".join(errors).decode(errors="replace"))
+
+
 MAX_LINE = 64 * 1024
 
 

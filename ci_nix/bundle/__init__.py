@@ -1,0 +1,1 @@
+"""Airgap bundles: write (make), check (verify), their manifest and signing key."""

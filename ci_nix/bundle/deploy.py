@@ -1,0 +1,50 @@
+"""DEPLOY.md: how to check and import a bundle on the far side, written into every bundle."""
+
+from __future__ import annotations
+
+import base64
+
+from ci_nix.bundle.manifest import Manifest
+from ci_nix.narinfo import PublicKey
+from ci_nix.report.untrusted import md_code
+
+DEPLOY = "DEPLOY.md"
+
+
+def public_key_text(key: PublicKey) -> str:
+    """A public key as `trusted-public-keys` lists it."""
+    return f"{key.name}:{base64.b64encode(key.key).decode()}"
+
+
+def text(manifest: Manifest, key: PublicKey) -> str:
+    public = public_key_text(key)
+    lines = [
+        "# Importing this bundle", "",
+        f"A signed Nix binary cache (`file://`) of {len(manifest.attributes)} attributes' "
+        f"runtime closures: {len(manifest.paths)} store paths, signed by `{key.name}`.", "",
+    ]
+    if manifest.since is not None:
+        lines += [
+            f"This is a **delta**: it leaves out {len(manifest.requires)} paths that the bundle "
+            f"whose manifest.json has sha256 `{manifest.since}` (or one before it) carried. "
+            "Import that one first.", "",
+        ]
+    lines += [
+        "Copy this directory to the target machine, then, in it:", "",
+        "```sh",
+        "# optional: check the NARs, signatures and closure (needs ci-nix)",
+        f"ci-nix bundle --verify . --key '{public}'", "",
+        "# import: only paths signed by this key are accepted (require-sigs stays on)",
+        f"nix copy --all --no-recursive --from \"file://$PWD\" "
+        f"--option extra-trusted-public-keys '{public}'",
+        "```", "",
+        "Or trust the key for good in `/etc/nix/nix.conf`:", "",
+        "```", f"extra-trusted-public-keys = {public}", "```", "",
+        "Then activate what arrived, e.g. for a NixOS host "
+        "`nix-env -p /nix/var/nix/profiles/system --set PATH && PATH/bin/switch-to-configuration "
+        "switch`, or load an image with `docker load < PATH`.", "",
+        "| attribute | store path |", "|---|---|",
+    ]
+    lines += [f"| {md_code(name, table=True)} | {md_code(attr.store_path, table=True)} |"
+              for name, attr in sorted(manifest.attributes.items())]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,92 @@
+"""The secret key a bundle is signed with: where it comes from, and that it is never shown.
+
+It comes from a file (`--key-file`, else ci-nix.yaml's trusted `cache.secret-key-file`) or from
+an environment variable (`--key-env NAME`: how CI systems hand out secrets), never from argv.
+Nix reads it from a private copy (mode 0600, removed afterwards) whose path has no characters a
+store URL would misread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ci_nix.errors import ConfigError
+from ci_nix.mask import add_secret, secret_from_env
+from ci_nix.narinfo import NarInfoError, PublicKey, public_key_of_secret
+
+_MAX_SIZE = 4096  # `name:base64(64 bytes)`: a key file is a line
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    public: PublicKey
+    text: str = field(repr=False)  # `name:base64`, the secret itself
+
+    @property
+    def name(self) -> str:
+        return self.public.name
+
+    @contextlib.contextmanager
+    def file(self) -> Iterator[Path]:
+        """The key in a private temporary file, for `nix copy --to file://…?secret-key=FILE`."""
+        directory = Path(tempfile.mkdtemp(prefix="ci-nix-key-"))  # 0700
+        try:
+            path = directory / "secret-key"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(self.text)
+            yield path
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def load(key_file: Path | None, key_env: str | None, config_file: str | None,
+         environ: Mapping[str, str]) -> SigningKey:
+    """The signing key from the first source given (--key-file, --key-env, the config's
+    `cache.secret-key-file`); ConfigError naming the source (never the key) otherwise."""
+    if key_file is not None:
+        return _parse(_read(key_file, "--key-file"), f"--key-file {key_file}")
+    if key_env is not None:
+        text = secret_from_env(environ, key_env)
+        if not text:
+            raise ConfigError(f"--key-env {key_env}: ${key_env} is unset or empty; set it to "
+                              "the secret key (nix-store --generate-binary-cache-key)")
+        return _parse(text, f"${key_env}")
+    if config_file:
+        path = Path(config_file)
+        return _parse(_read(path, "cache.secret-key-file"), f"cache.secret-key-file {path}")
+    raise ConfigError("a bundle is signed: give --key-file FILE or --key-env NAME, or set "
+                      "cache.secret-key-file in ci-nix.yaml (make a key with "
+                      "`nix-store --generate-binary-cache-key NAME secret public`)")
+
+
+def _read(path: Path, source: str) -> str:
+    try:
+        with path.open("rb") as file:
+            data = file.read(_MAX_SIZE + 1)
+    except OSError as err:
+        raise ConfigError(f"{source} {path}: cannot read it ({err.strerror or err}); give the "
+                          "secret key file nix-store --generate-binary-cache-key wrote") from None
+    text = data.decode("utf-8", errors="replace")
+    add_secret(text)
+    add_secret(text.strip())
+    return text.strip()
+
+
+def _parse(text: str, source: str) -> SigningKey:
+    name, _, payload = text.partition(":")
+    add_secret(payload)
+    try:
+        if len(text) > _MAX_SIZE:
+            raise NarInfoError("too long")
+        public = public_key_of_secret(text)
+    except NarInfoError:
+        raise ConfigError(f"{source}: not a Nix secret key (NAME:BASE64 of 64 bytes, as "
+                          "nix-store --generate-binary-cache-key writes it)") from None
+    return SigningKey(public, text)

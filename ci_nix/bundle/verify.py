@@ -1,0 +1,229 @@
+"""`bundle --verify`: a bundle is what its manifest says, signed by the key, and complete.
+
+Every path the manifest lists has a narinfo for exactly that path, signed by the key; its NAR
+file is inside the bundle, is the size and hash the narinfo gives (FileHash, FileSize) and
+decompresses to the NarSize bytes hashing to NarHash; every reference is in the bundle or in
+the manifest's `requires` (a delta: what an earlier bundle carried). With the earlier
+manifest at hand (`--since`), its digest must be the delta's `since` and it (or what it
+requires) must provide every required path. Nothing in a bundle is trusted until checked:
+it may have crossed an air gap on a USB stick.
+"""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import lzma
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ci_nix.bundle.make import CACHE_INFO
+from ci_nix.bundle.manifest import Manifest
+from ci_nix.errors import CiNixError
+from ci_nix.narinfo import (
+    NarInfo,
+    NarInfoError,
+    PublicKey,
+    Trust,
+    hash_nix32,
+    narinfo_name,
+    nix32_encode,
+)
+from ci_nix.narinfo import parse as parse_narinfo
+from ci_nix.tools import proc
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Verification:
+    manifest: Manifest
+    problems: dict[str, str]  # store path -> what is wrong with it (the first thing found)
+    attributes: dict[str, list[str]]  # "<flake>#<attr>" -> what is wrong with it, [] when good
+    general: list[str] = field(default_factory=list)  # wrong with the bundle as a whole
+
+    @property
+    def ok(self) -> bool:
+        return not self.general and not any(self.attributes.values())
+
+
+def check_directory(directory: Path) -> None:
+    """CiNixError (exit 2) for a DIR that is not a binary cache at all."""
+    if not directory.is_dir():
+        raise CiNixError(f"--verify {directory}: not a directory; give the bundle's directory")
+    if not (directory / CACHE_INFO).is_file():
+        raise CiNixError(f"--verify {directory}: no {CACHE_INFO}, so not a bundle (a Nix "
+                         "binary cache); give the directory `ci-nix bundle --output` wrote")
+
+
+def verify(directory: Path, manifest: Manifest, keys: Iterable[PublicKey],
+           previous: Manifest | None = None, previous_digest: str | None = None) -> Verification:
+    """Check every path of the bundle in directory (see the module docstring)."""
+    trust = Trust(True, tuple(keys))
+    root = directory.resolve()
+    problems: dict[str, str] = {}
+    references: dict[str, tuple[str, ...]] = {}
+    available = manifest.available
+    for path in manifest.paths:
+        try:
+            info = _narinfo(root, path)
+            references[path] = tuple(f"/nix/store/{ref}" for ref in info.references)
+            if trust.signer(info) is None:
+                names = ", ".join(key.name for key in trust.keys) or "none given"
+                raise _Bad(f"no valid signature by a trusted key ({names})")
+            _check_nar(root, info)
+            absent = [ref for ref in references[path] if ref not in available and ref != path]
+            if absent:
+                raise _Bad(f"refers to {absent[0]}, which is neither in the bundle nor in the "
+                           "manifest's 'requires': the closure is incomplete")
+        except _Bad as bad:
+            problems[path] = str(bad)
+    general = _chain(manifest, previous, previous_digest)
+    attributes: dict[str, list[str]] = {}
+    for name, attr in sorted(manifest.attributes.items()):
+        found: list[str] = []
+        if attr.store_path not in available:
+            found.append(f"{attr.store_path} is not in the bundle")
+        elif attr.store_path in references:
+            info = _narinfo_or_none(root, attr.store_path)
+            if info is not None and _same_hash(info.nar_hash, attr.nar_hash) is False:
+                found.append(f"{attr.store_path}: manifest narHash {attr.nar_hash} is not the "
+                             f"narinfo's {info.nar_hash}")
+        for path in sorted(_closure(attr.store_path, references)):
+            if path in problems:
+                found.append(f"{path}: {problems[path]}")
+        attributes[name] = found
+    return Verification(manifest, problems, attributes, general)
+
+
+class _Bad(Exception):
+    pass
+
+
+def _narinfo(root: Path, path: str) -> NarInfo:
+    file = root / narinfo_name(path)
+    try:
+        with file.open("rb") as handle:
+            body = handle.read(1 << 21)
+    except OSError as err:
+        raise _Bad(f"no narinfo ({file.name}: {err.strerror or err})") from None
+    try:
+        info = parse_narinfo(body)
+    except NarInfoError as err:
+        raise _Bad(f"{file.name}: {err}") from None
+    if info.store_path != path:
+        raise _Bad(f"{file.name} describes {info.store_path}, another path")
+    return info
+
+
+def _narinfo_or_none(root: Path, path: str) -> NarInfo | None:
+    try:
+        return _narinfo(root, path)
+    except _Bad:
+        return None
+
+
+def _same_hash(a: str, b: str) -> bool | None:
+    try:
+        return hashnix32_encode(a) == hashnix32_encode(b)
+    except ValueError:
+        return None
+
+
+def _check_nar(root: Path, info: NarInfo) -> None:
+    nar = Path(os.path.realpath(root / info.url))
+    if not nar.is_relative_to(root) or nar == root:
+        raise _Bad(f"URL {info.url} points outside the bundle")
+    try:
+        size = nar.stat().st_size
+    except OSError as err:
+        raise _Bad(f"NAR {info.url} is missing ({err.strerror or err})") from None
+    if info.file_size is not None and size != info.file_size:
+        raise _Bad(f"NAR {info.url} is {size} bytes, the narinfo says {info.file_size} "
+                   "(truncated or replaced)")
+    algo = hashnix32_encode(info.nar_hash).split(":", 1)[0]
+    nar_hash = hashlib.new(algo)
+    file_hash = hashlib.new(hashnix32_encode(info.file_hash).split(":", 1)[0]) if info.file_hash \
+        else None
+    nar_size = 0
+
+    def take(data: bytes) -> None:
+        nonlocal nar_size
+        nar_hash.update(data)
+        nar_size += len(data)
+
+    try:
+        _decompress(nar, info.compression, take, file_hash)
+    except (OSError, EOFError, lzma.LZMAError, ValueError) as err:
+        raise _Bad(f"NAR {info.url} does not decompress as {info.compression} ({err})") from None
+    if file_hash is not None and info.file_hash is not None and \
+            f"{file_hash.name}:{nix32_encode(file_hash.digest())}" != hashnix32_encode(info.file_hash):
+        raise _Bad(f"NAR {info.url} does not hash to the narinfo's FileHash")
+    if nar_size != info.nar_size:
+        raise _Bad(f"NAR {info.url} unpacks to {nar_size} bytes, the narinfo says "
+                   f"{info.nar_size} (truncated?)")
+    if f"{algo}:{nix32_encode(nar_hash.digest())}" != hashnix32_encode(info.nar_hash):
+        raise _Bad(f"NAR {info.url} does not hash to its NarHash {info.nar_hash}")
+
+
+def _decompress(file: Path, compression: str, take: Callable[[bytes], None],
+                raw_hash: hashlib._Hash | None) -> None:
+    """Stream file's decompressed bytes to take (and its raw bytes to raw_hash)."""
+    if compression == "zstd":  # no zstd in Python before 3.14: the zstd tool streams it
+        if raw_hash is not None:
+            _feed(file, raw_hash.update, None)
+        result = proc.chunks(["zstd", "-dc", "--", str(file)], take,
+                             tool_hint="install zstd (apt-get install zstd)")
+        if not result.ok:
+            raise ValueError(result.stderr.strip().splitlines()[-1] if result.stderr.strip()
+                             else f"zstd exit {result.returncode}")
+        return
+    decompressors: dict[str, Callable[[], lzma.LZMADecompressor | bz2.BZ2Decompressor]] = {
+        "xz": lzma.LZMADecompressor, "bzip2": bz2.BZ2Decompressor}
+    if compression == "none":
+        _feed(file, take, raw_hash)
+        return
+    if compression not in decompressors:
+        raise ValueError(f"ci-nix cannot decompress {compression!r} (xz, zstd, bzip2, none)")
+    unpack = decompressors[compression]()
+    _feed(file, lambda data: take(unpack.decompress(data)), raw_hash)
+    if not unpack.eof:
+        raise EOFError("the compressed stream ends early")
+
+
+def _feed(file: Path, take: Callable[[bytes], None], raw_hash: hashlib._Hash | None) -> None:
+    with file.open("rb") as handle:
+        while data := handle.read(_CHUNK):
+            if raw_hash is not None:
+                raw_hash.update(data)
+            take(data)
+
+
+def _closure(root: str, references: dict[str, tuple[str, ...]]) -> set[str]:
+    """root and what it refers to, as far as this bundle holds it."""
+    seen = {root}
+    todo = [root]
+    while todo:
+        for ref in references.get(todo.pop(), ()):
+            if ref not in seen:
+                seen.add(ref)
+                todo.append(ref)
+    return seen
+
+
+def _chain(manifest: Manifest, previous: Manifest | None, digest: str | None) -> list[str]:
+    """The delta follows the previous manifest given, which provides what it requires."""
+    if previous is None:
+        return []
+    if manifest.since is None:
+        return ["--since was given, but this bundle is not a delta (its 'since' is null)"]
+    if digest != manifest.since:
+        return [f"the bundle follows the manifest with sha256 {manifest.since}, not the one "
+                f"given (sha256 {digest})"]
+    lacking = sorted(set(manifest.requires) - previous.available)
+    if lacking:
+        return [f"requires {lacking[0]} (and {len(lacking) - 1} more), which the previous "
+                "bundle does not provide"]
+    return []
