@@ -18,7 +18,7 @@ from ci_nix.report.untrusted import LogFormatter, log_line
 from ci_nix.tools import proc
 
 # One module per subcommand, in the order `--help` lists them.
-COMMANDS = ("run", "detect", "matrix", "diff", "junit", "update")
+COMMANDS = ("run", "detect", "matrix", "diff", "junit", "update", "bundle")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,9 @@ from ci_nix.narinfo import PublicKey
 from ci_nix.report.untrusted import md_code
 
 DEPLOY = "DEPLOY.md"
+# manifest.json's `paths`, one a line, for the shell: `nix copy --all` on a file:// cache does not
+# know the paths' names, so with --no-recursive it cannot order them (Nix 2.8 and 2.26 alike)
+STORE_PATHS = "store-paths"
 
 
 def public_key_text(key: PublicKey) -> str:
@@ -35,8 +38,8 @@ def text(manifest: Manifest, key: PublicKey) -> str:
         "# optional: check the NARs, signatures and closure (needs ci-nix)",
         f"ci-nix bundle --verify . --key '{public}'", "",
         "# import: only paths signed by this key are accepted (require-sigs stays on)",
-        f"nix copy --all --no-recursive --from \"file://$PWD\" "
-        f"--option extra-trusted-public-keys '{public}'",
+        f"nix --extra-experimental-features nix-command copy --no-recursive --from \"file://$PWD\" "
+        f"--option extra-trusted-public-keys '{public}' $(cat {STORE_PATHS})",
         "```", "",
         "Or trust the key for good in `/etc/nix/nix.conf`:", "",
         "```", f"extra-trusted-public-keys = {public}", "```", "",

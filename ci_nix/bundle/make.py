@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ci_nix import __version__
+from ci_nix import closure as closure_mod
 from ci_nix.bundle import deploy
 from ci_nix.bundle.key import SigningKey
 from ci_nix.bundle.manifest import MANIFEST, Attribute, Manifest
@@ -51,17 +52,6 @@ def main_output(job: Job) -> str:
     return outputs.get("out") or job.outputs[0][1]
 
 
-def closure_of(roots: Sequence[str], infos: Mapping[str, PathInfo]) -> set[str]:
-    seen = set(roots)
-    todo = list(roots)
-    while todo:
-        for ref in infos[todo.pop()].references:
-            if ref not in seen:
-                seen.add(ref)
-                todo.append(ref)
-    return seen
-
-
 def contents(jobs: Sequence[Job], infos: Mapping[str, PathInfo],
              previous: Manifest | None) -> Contents:
     """The attributes' entries and the paths to ship: all of their closures, or for a delta
@@ -69,15 +59,14 @@ def contents(jobs: Sequence[Job], infos: Mapping[str, PathInfo],
     attributes: dict[str, Attribute] = {}
     closure: set[str] = set()
     for job in jobs:
-        roots = [path for _, path in job.outputs]
-        needed = closure_of(roots, infos)
-        closure |= needed
+        found = closure_mod.of(infos, job.out_paths)
+        closure |= {path for path, _ in found.paths}
         main = main_output(job)
         attributes[f"{job.flake}#{job.name}"] = Attribute(
-            main, hash_nix32(infos[main].nar_hash), sum(infos[path].nar_size for path in needed))
+            main, hash_nix32(infos[main].nar_hash), found.size)
     have = previous.available if previous is not None else frozenset()
     paths = sorted(closure - have)
-    requires = sorted({ref for path in paths for ref in infos[path].references} - set(paths))
+    requires = sorted(closure - set(paths))  # all the far side must have from before
     return Contents(attributes, tuple(paths), tuple(requires), tuple(sorted(closure)))
 
 
@@ -122,6 +111,7 @@ def write(nix: Nix, jobs: Sequence[Job], directory: Path, key: SigningKey,
                         previous.digest if previous is not None else None, __version__,
                         str(nix.version), found.requires)
     (directory / MANIFEST).write_text(manifest.dump())
+    (directory / deploy.STORE_PATHS).write_text("".join(f"{path}\n" for path in manifest.paths))
     (directory / deploy.DEPLOY).write_text(deploy.text(manifest, key.public))
     return manifest, found, infos
 

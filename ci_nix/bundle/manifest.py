@@ -1,9 +1,9 @@
 """A bundle's manifest.json: what it holds, for whom, signed by which key (README "Bundles").
 
-`requires` is ci-nix's addition to the contract's shape: the store paths a delta bundle's paths
-refer to but leave out, because the bundle named by `since` (or one before it) carries them. A
-full bundle requires nothing; the closure of a bundle is complete when every reference of its
-paths is in `paths` or `requires`.
+`requires` is ci-nix's addition to the contract's shape: the store paths of the attributes'
+closures that a delta bundle leaves out, because the bundle named by `since` (or one before it)
+carries them. A full bundle requires nothing; the closure of a bundle is complete when every
+reference of its paths, and every attribute's store path, is in `paths` or `requires`.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from ci_nix.narinfo import (
 )
 from ci_nix.narinfo import parse as parse_narinfo
 from ci_nix.tools import proc
+from ci_nix.tools.nix import closure
 
 _CHUNK = 1 << 20
 
@@ -87,11 +88,12 @@ def verify(directory: Path, manifest: Manifest, keys: Iterable[PublicKey],
         if attr.store_path not in available:
             found.append(f"{attr.store_path} is not in the bundle")
         elif attr.store_path in references:
-            info = _narinfo_or_none(root, attr.store_path)
-            if info is not None and _same_hash(info.nar_hash, attr.nar_hash) is False:
+            main = _narinfo_or_none(root, attr.store_path)
+            if main is not None and _same_hash(main.nar_hash, attr.nar_hash) is False:
                 found.append(f"{attr.store_path}: manifest narHash {attr.nar_hash} is not the "
-                             f"narinfo's {info.nar_hash}")
-        for path in sorted(_closure(attr.store_path, references)):
+                             f"narinfo's {main.nar_hash}")
+        # as far as this bundle holds it
+        for path in sorted(closure([attr.store_path], lambda p: references.get(p, ()))):
             if path in problems:
                 found.append(f"{path}: {problems[path]}")
         attributes[name] = found
@@ -127,7 +129,7 @@ def _narinfo_or_none(root: Path, path: str) -> NarInfo | None:
 
 def _same_hash(a: str, b: str) -> bool | None:
     try:
-        return hashnix32_encode(a) == hashnix32_encode(b)
+        return bool(hash_nix32(a) == hash_nix32(b))
     except ValueError:
         return None
 
@@ -143,9 +145,9 @@ def _check_nar(root: Path, info: NarInfo) -> None:
     if info.file_size is not None and size != info.file_size:
         raise _Bad(f"NAR {info.url} is {size} bytes, the narinfo says {info.file_size} "
                    "(truncated or replaced)")
-    algo = hashnix32_encode(info.nar_hash).split(":", 1)[0]
+    algo = hash_nix32(info.nar_hash).split(":", 1)[0]
     nar_hash = hashlib.new(algo)
-    file_hash = hashlib.new(hashnix32_encode(info.file_hash).split(":", 1)[0]) if info.file_hash \
+    file_hash = hashlib.new(hash_nix32(info.file_hash).split(":", 1)[0]) if info.file_hash \
         else None
     nar_size = 0
 
@@ -158,13 +160,14 @@ def _check_nar(root: Path, info: NarInfo) -> None:
         _decompress(nar, info.compression, take, file_hash)
     except (OSError, EOFError, lzma.LZMAError, ValueError) as err:
         raise _Bad(f"NAR {info.url} does not decompress as {info.compression} ({err})") from None
-    if file_hash is not None and info.file_hash is not None and \
-            f"{file_hash.name}:{nix32_encode(file_hash.digest())}" != hashnix32_encode(info.file_hash):
+    if file_hash is not None and info.file_hash is not None \
+            and f"{file_hash.name}:{nix32_encode(file_hash.digest())}" \
+            != hash_nix32(info.file_hash):
         raise _Bad(f"NAR {info.url} does not hash to the narinfo's FileHash")
     if nar_size != info.nar_size:
         raise _Bad(f"NAR {info.url} unpacks to {nar_size} bytes, the narinfo says "
                    f"{info.nar_size} (truncated?)")
-    if f"{algo}:{nix32_encode(nar_hash.digest())}" != hashnix32_encode(info.nar_hash):
+    if f"{algo}:{nix32_encode(nar_hash.digest())}" != hash_nix32(info.nar_hash):
         raise _Bad(f"NAR {info.url} does not hash to its NarHash {info.nar_hash}")
 
 
@@ -199,18 +202,6 @@ def _feed(file: Path, take: Callable[[bytes], None], raw_hash: hashlib._Hash | N
             if raw_hash is not None:
                 raw_hash.update(data)
             take(data)
-
-
-def _closure(root: str, references: dict[str, tuple[str, ...]]) -> set[str]:
-    """root and what it refers to, as far as this bundle holds it."""
-    seen = {root}
-    todo = [root]
-    while todo:
-        for ref in references.get(todo.pop(), ()):
-            if ref not in seen:
-                seen.add(ref)
-                todo.append(ref)
-    return seen
 
 
 def _chain(manifest: Manifest, previous: Manifest | None, digest: str | None) -> list[str]:

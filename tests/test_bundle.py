@@ -1,0 +1,372 @@
+"""`ci-nix bundle`: airgap bundles written with real Nix, imported into an empty store, checked
+by `--verify` (real Nix, module-scoped per Nix version); the verifier's and the delta's logic
+in process on bundles made here."""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import json
+import lzma
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import NIX_CONFIG, NIX_PARAMS, NIXES, Cli, flake_repo, run_main, xml_attr
+from helpers import git
+from httpcache import TEST_KEY, Key
+
+from ci_nix import narinfo
+from ci_nix.bundle import make
+from ci_nix.bundle.manifest import Manifest, read
+from ci_nix.models import Job
+from ci_nix.tools.nix import PathInfo
+
+SYSTEM = "x86_64-linux"
+
+FLAKE = """{
+  outputs = { self }:
+    let
+      system = "x86_64-linux";
+      sh = name: text: extra: derivation ({ inherit name system; builder = "/bin/sh";
+        args = [ "-c" text ]; NONCE = "@NONCE@"; } // extra);
+      src = derivation { name = "tool-src-2.1.tar"; inherit system; builder = "/bin/sh";
+        args = [ "-c" "printf x > $out" ]; outputHashAlgo = "sha256"; outputHashMode = "flat";
+        outputHash = "sha256-LXEWQrcmsEQBYnyp+6wy9chTD7GQPMTbAiWHF5IaSIE=";
+        urls = "https://example.org/tool-2.1.tar https://mirror.example/tool-2.1.tar"; };
+      lib = sh "libshared-1.4" "echo lib > $out" { };
+      tool = sh "tool-2.1" "read x < $src; echo $x ${lib} > $out" { inherit src; };
+      # a stand-in for nixpkgs.lib.nixosSystem: what ci-nix looks at
+      host = name: release: {
+        type = "configuration";
+        config = { networking.hostName = name; nixpkgs.hostPlatform = system;
+          system.build.toplevel =
+            sh "nixos-system-${name}" "echo ${name} ${tool} ${release} > $out" { }; };
+        pkgs.stdenv.hostPlatform.system = system; options = { };
+      };
+    in {
+      nixosConfigurations.web = host "web" "@WEB@";
+      nixosConfigurations.db = host "db" "1";
+      packages.${system}.image = sh "image-1.0.tar" "echo ${tool} > $out" { };
+    };
+}
+"""
+
+WEB = "fleet#nixosConfigurations.web"
+DB = "fleet#nixosConfigurations.db"
+IMAGE = f"fleet#packages.{SYSTEM}.image"
+
+
+@dataclass(frozen=True)
+class Bundles:
+    nix: str
+    tmp: Path
+    full: Path
+    delta: Path
+    public: str  # the public key, as trusted-public-keys lists it
+    delta_stdout: str
+
+
+def _nix(nix: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([nix, "--extra-experimental-features", "nix-command", *args],
+                          capture_output=True, text=True, env=_env())
+
+
+def _env() -> dict[str, str]:
+    import os
+    return {**os.environ, "NIX_CONFIG": NIX_CONFIG}
+
+
+@pytest.fixture(scope="module", params=NIX_PARAMS, ids=[label for label, _ in NIXES] or ["none"])
+def bundles(request: pytest.FixtureRequest,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bundles]:
+    nix = request.param
+    if nix is None:
+        pytest.skip("no Nix on this machine")
+    tmp = tmp_path_factory.mktemp("bundle")
+    subprocess.run(["nix-store", "--generate-binary-cache-key", "fleet-1", tmp / "secret",
+                    tmp / "public"], check=True)
+    nonce = uuid.uuid4().hex[:12]
+    repo = flake_repo(tmp / "fleet", FLAKE.replace("@NONCE@", nonce).replace("@WEB@", "1"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CI_NIX_NIX", nix)
+        patch.setenv("NIX_CONFIG", NIX_CONFIG)
+        first = run_main("bundle", repo, "--all", "--output", tmp / "full", "--key-file",
+                         tmp / "secret", "--junit", tmp / "full.xml")
+        assert first.returncode == 0, first.stderr + first.stdout
+        # the one-host change the next transfer carries
+        (repo / "flake.nix").write_text(FLAKE.replace("@NONCE@", nonce).replace("@WEB@", "2"))
+        git(repo, "commit", "-qam", "web: release 2")
+        second = run_main("bundle", repo, "--all", "--output", tmp / "delta", "--key-file",
+                          tmp / "secret", "--since", tmp / "full" / "manifest.json")
+        assert second.returncode == 0, second.stderr + second.stdout
+        yield Bundles(nix, tmp, tmp / "full", tmp / "delta",
+                      (tmp / "public").read_text().strip(), second.stdout)
+
+
+def _import(b: Bundles, bundle: Path, store: Path, key: str | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    """What DEPLOY.md says, into a local store rooted at `store`, require-sigs on."""
+    paths = (bundle / "store-paths").read_text().split()
+    return _nix(b.nix, "copy", "--no-recursive", "--from", f"file://{bundle}", "--to",
+                str(store), "--option", "require-sigs", "true", "--option",
+                "trusted-public-keys", key or b.public, *paths)
+
+
+def test_a_bundle_of_two_hosts_and_an_image_imports_into_an_empty_store(bundles: Bundles
+                                                                          ) -> None:
+    manifest, _ = read(bundles.full)
+    assert set(manifest.attributes) == {WEB, DB, IMAGE}
+    assert manifest.key == "fleet-1" and manifest.since is None and manifest.requires == ()
+    store = bundles.tmp / "store-full"
+    imported = _import(bundles, bundles.full, store)
+    assert imported.returncode == 0, imported.stderr
+    roots = [attr.store_path for attr in manifest.attributes.values()]
+    valid = _nix(bundles.nix, "path-info", "--recursive", "--store", str(store), *roots)
+    assert valid.returncode == 0, valid.stderr
+    assert set(valid.stdout.split()) == set(manifest.paths)
+    # nothing was (or could be) built there: no derivation reached the store
+    assert not [p for p in (store / "nix" / "store").iterdir() if p.name.endswith(".drv")]
+    deploy = (bundles.full / "DEPLOY.md").read_text()
+    assert bundles.public in deploy and "store-paths" in deploy
+    assert "SEC" not in deploy and (bundles.tmp / "secret").read_text().split(":")[1] not in \
+        (bundles.full / "manifest.json").read_text() + deploy
+
+
+def test_an_untrusted_key_imports_nothing(bundles: Bundles) -> None:
+    other = Key("fleet-1", bytes(range(1, 33))).public  # same name, another key
+    imported = _import(bundles, bundles.full, bundles.tmp / "store-untrusted", key=other)
+    assert imported.returncode != 0
+    assert "signature" in imported.stderr or "trusted" in imported.stderr
+
+
+def test_a_delta_holds_only_the_changed_host_and_imports_on_top(bundles: Bundles) -> None:
+    full, digest = read(bundles.full)
+    delta, _ = read(bundles.delta)
+    assert delta.since == digest
+    new_web = delta.attributes[WEB].store_path
+    assert delta.paths == (new_web,)
+    assert delta.attributes[DB] == full.attributes[DB]
+    assert set(delta.requires) <= set(full.paths)
+    assert "% smaller than a full bundle" in bundles.delta_stdout
+    store = bundles.tmp / "store-delta"
+    assert _import(bundles, bundles.full, store).returncode == 0
+    imported = _import(bundles, bundles.delta, store)
+    assert imported.returncode == 0, imported.stderr
+    valid = _nix(bundles.nix, "path-info", "--recursive", "--store", str(store), new_web)
+    assert valid.returncode == 0, valid.stderr
+    # alone, the delta is not enough: what it requires is missing
+    assert _import(bundles, bundles.delta, bundles.tmp / "store-delta-alone").returncode != 0
+
+
+def _junit_cases(path: Path) -> dict[str, str]:
+    import xml.etree.ElementTree as ET
+    cases = {}
+    for case in ET.parse(path).iter("testcase"):
+        name = f"{xml_attr(case, 'classname')}#{xml_attr(case, 'name')}"
+        cases[name] = "failed" if case.find("failure") is not None else "passed"
+    return cases
+
+
+def test_verify_passes_a_good_bundle_and_its_delta(bundles: Bundles, cli: Cli) -> None:
+    result = cli("bundle", "--verify", bundles.full, "--key", bundles.public, "--junit",
+                 bundles.tmp / "verify.xml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _junit_cases(bundles.tmp / "verify.xml") == {WEB: "passed", DB: "passed",
+                                                        IMAGE: "passed"}
+    chained = cli("bundle", "--verify", bundles.delta, "--key", bundles.public, "--since",
+                  bundles.full / "manifest.json")
+    assert chained.returncode == 0, chained.stdout + chained.stderr
+    wrong = cli("bundle", "--verify", bundles.delta, "--key", bundles.public, "--since",
+                bundles.delta / "manifest.json")
+    assert wrong.returncode == 1 and "not the one given" in wrong.stdout
+
+
+def test_verify_catches_a_truncated_nar(bundles: Bundles, cli: Cli, tmp_path: Path) -> None:
+    copy = shutil.copytree(bundles.full, tmp_path / "b")
+    manifest, _ = read(copy)
+    web = manifest.attributes[WEB].store_path
+    info = narinfo.parse((copy / narinfo.narinfo_name(web)).read_bytes())
+    nar = copy / info.url
+    nar.write_bytes(nar.read_bytes()[: nar.stat().st_size // 2])
+    result = cli("bundle", "--verify", copy, "--key", bundles.public, "--junit",
+                 tmp_path / "v.xml")
+    assert result.returncode == 1
+    assert _junit_cases(tmp_path / "v.xml") == {WEB: "failed", DB: "passed", IMAGE: "passed"}
+    assert "truncated" in result.stdout
+
+
+def test_verify_catches_a_bad_signature(bundles: Bundles, cli: Cli, tmp_path: Path) -> None:
+    copy = shutil.copytree(bundles.full, tmp_path / "b")
+    manifest, _ = read(copy)
+    db = manifest.attributes[DB].store_path
+    file = copy / narinfo.narinfo_name(db)
+    forged = Key("fleet-1", bytes(range(2, 34)))  # the key's name, not its secret
+    info = narinfo.parse(file.read_bytes())
+    lines = [line for line in file.read_text().splitlines() if not line.startswith("Sig:")]
+    file.write_text("\n".join([*lines, f"Sig: {forged.sign(info)}"]) + "\n")
+    result = cli("bundle", "--verify", copy, "--key", bundles.public, "--junit",
+                 tmp_path / "v.xml")
+    assert result.returncode == 1
+    assert _junit_cases(tmp_path / "v.xml") == {WEB: "passed", DB: "failed", IMAGE: "passed"}
+    assert "no valid signature" in result.stdout
+    # and a bundle checked against another key fails every attribute
+    other = cli("bundle", "--verify", bundles.full, "--key", forged.public)
+    assert other.returncode == 1
+
+
+# --- in process: bundles made here, no Nix ------------------------------------------------------
+
+def _path(name: str) -> str:
+    digest = hashlib.sha256(name.encode()).hexdigest()[:32]
+    return f"/nix/store/{digest.translate(str.maketrans('e', 'z'))}-{name}"  # no e in base32
+
+
+def _compress(data: bytes, how: str) -> bytes:
+    if how == "xz":
+        return lzma.compress(data)
+    if how == "bzip2":
+        return bz2.compress(data)
+    if how == "zstd":
+        return subprocess.run(["zstd", "-q", "-c"], input=data, capture_output=True,
+                              check=True).stdout
+    return data
+
+
+def _synthetic(root: Path, paths: dict[str, tuple[str, ...]], compression: str = "xz",
+               key: Key = TEST_KEY, attributes: dict[str, str] | None = None,
+               requires: tuple[str, ...] = ()) -> Manifest:
+    """A bundle in root as ci-nix writes one: narinfos signed by key, compressed NARs."""
+    (root / "nar").mkdir(parents=True)
+    (root / "nix-cache-info").write_text("StoreDir: /nix/store\n")
+    for path, refs in paths.items():
+        nar = f"NAR of {path}".encode() * 50
+        packed = _compress(nar, compression)
+        nar_hash = "sha256:" + narinfo.nix32_encode(hashlib.sha256(nar).digest())
+        file_hash = "sha256:" + narinfo.nix32_encode(hashlib.sha256(packed).digest())
+        url = f"nar/{file_hash[7:]}.nar"
+        (root / url).write_bytes(packed)
+        names = tuple(ref.removeprefix("/nix/store/") for ref in refs)
+        info = narinfo.NarInfo(path, url, nar_hash, len(nar), names)
+        (root / narinfo.narinfo_name(path)).write_text(
+            f"StorePath: {path}\nURL: {url}\nCompression: {compression}\n"
+            f"FileHash: {file_hash}\nFileSize: {len(packed)}\nNarHash: {nar_hash}\n"
+            f"NarSize: {len(nar)}\nReferences: {' '.join(names)}\nSig: {key.sign(info)}\n")
+    from ci_nix.bundle.manifest import Attribute
+    attrs = {name: Attribute(path, "sha256:" + narinfo.nix32_encode(
+        hashlib.sha256(f"NAR of {path}".encode() * 50).digest()), 1)
+        for name, path in (attributes or {}).items()}
+    manifest = Manifest(attrs, tuple(sorted(paths)), key.name, None, "0", "nix", requires)
+    (root / "manifest.json").write_text(manifest.dump())
+    return manifest
+
+
+LIB, APP = _path("lib-1.0"), _path("app-2.0")
+
+
+@pytest.mark.parametrize("compression", ["xz", "bzip2", "zstd", "none"])
+def test_verify_reads_every_compression_nix_writes(compression: str, cli: Cli,
+                                                   tmp_path: Path) -> None:
+    _synthetic(tmp_path / "b", {LIB: (), APP: (LIB,)}, compression, attributes={"f#app": APP})
+    result = cli("bundle", "--verify", tmp_path / "b", "--key", TEST_KEY.public)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_verify_finds_an_incomplete_closure(cli: Cli, tmp_path: Path) -> None:
+    _synthetic(tmp_path / "b", {APP: (LIB,)}, attributes={"f#app": APP})
+    result = cli("bundle", "--verify", tmp_path / "b", "--key", TEST_KEY.public)
+    assert result.returncode == 1
+    assert f"refers to {LIB}" in result.stdout and "closure is incomplete" in result.stdout
+    # the same bundle as a delta that says the earlier one carried lib: complete
+    _synthetic(tmp_path / "d", {APP: (LIB,)}, attributes={"f#app": APP}, requires=(LIB,))
+    assert cli("bundle", "--verify", tmp_path / "d", "--key", TEST_KEY.public).returncode == 0
+
+
+def test_verify_refuses_a_nar_outside_the_bundle(cli: Cli, tmp_path: Path) -> None:
+    _synthetic(tmp_path / "b", {LIB: ()}, attributes={"f#lib": LIB})
+    file = tmp_path / "b" / narinfo.narinfo_name(LIB)
+    text = file.read_text()
+    url = text.split("URL: ")[1].split("\n")[0]
+    shutil.copy(tmp_path / "b" / url, tmp_path / "outside.nar")
+    file.write_text(text.replace(f"URL: {url}", "URL: ../outside.nar"))
+    result = cli("bundle", "--verify", tmp_path / "b", "--key", TEST_KEY.public)
+    assert result.returncode == 1 and "outside the bundle" in result.stdout
+
+
+@pytest.mark.parametrize("setup, message", [
+    ("missing-dir", "not a directory"),
+    ("no-cache-info", "no nix-cache-info"),
+    ("garbage-manifest", "not a bundle manifest"),
+    ("no-manifest", "cannot read the manifest"),
+    ("bad-key", "neither a public key"),
+])
+def test_verify_bad_input_is_one_line_and_exit_2(setup: str, message: str, cli: Cli,
+                                                 tmp_path: Path) -> None:
+    bundle = tmp_path / "b"
+    key = TEST_KEY.public
+    if setup != "missing-dir":
+        _synthetic(bundle, {LIB: ()}, attributes={"f#lib": LIB})
+    if setup == "no-cache-info":
+        (bundle / "nix-cache-info").unlink()
+    elif setup == "garbage-manifest":
+        (bundle / "manifest.json").write_text('{"attributes": [1]}')
+    elif setup == "no-manifest":
+        (bundle / "manifest.json").unlink()
+    elif setup == "bad-key":
+        key = "not-a-key"
+    result = cli("bundle", "--verify", bundle, "--key", key, "--junit", tmp_path / "j.xml")
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert "<failure" in (tmp_path / "j.xml").read_text() or \
+        "error" in (tmp_path / "j.xml").read_text()
+
+
+def test_a_bundle_needs_a_key_and_never_prints_it(cli: Cli, tmp_path: Path) -> None:
+    repo = flake_repo(tmp_path / "fleet", "{ outputs = { self }: { }; }")
+    missing = cli("bundle", repo, "--all", "--output", tmp_path / "out", "--key-env",
+                  "CI_NIX_TEST_UNSET_KEY")
+    assert missing.returncode == 2 and "CI_NIX_TEST_UNSET_KEY" in missing.stderr
+    secret = "fleet-1:" + "QUJD" * 10  # base64, but not the 64 bytes of a key
+    bad = cli("bundle", repo, "--all", "--output", tmp_path / "out2", "--key-env", "KEY",
+              env={"KEY": secret})
+    assert bad.returncode == 2 and "not a Nix secret key" in bad.stderr
+    assert "QUJD" not in bad.stderr + bad.stdout
+
+
+def test_output_must_be_new_or_empty(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old").write_text("x")
+    result = cli("bundle", tmp_path, "--output", tmp_path / "out", "--key-file", "/nonexistent")
+    assert result.returncode == 2 and "not empty" in result.stderr
+
+
+def _job(name: str, out: str) -> Job:
+    return Job("f", ("packages", SYSTEM, name), SYSTEM, f"/nix/store/{'d' * 32}-{name}.drv",
+               (("out", out),))
+
+
+def test_a_delta_ships_what_the_previous_bundle_lacks() -> None:
+    old_app, new_app = _path("app-1.0"), APP
+    infos = {LIB: PathInfo(100, (), "sha256-" + "A" * 43 + "="),
+             old_app: PathInfo(10, (LIB,), "sha256-" + "B" * 43 + "="),
+             new_app: PathInfo(20, (LIB,), "sha256-" + "C" * 43 + "=")}
+    first = make.contents([_job("app", old_app)], infos, None)
+    assert first.paths == tuple(sorted((LIB, old_app))) and first.requires == ()
+    previous = Manifest(first.attributes, first.paths, "k", None, "0", "nix")
+    delta = make.contents([_job("app", new_app)], infos, previous)
+    assert delta.paths == (new_app,) and delta.requires == (LIB,)
+    assert delta.attributes[f"f#packages.{SYSTEM}.app"].closure_size == 120
+    assert delta.nar_size(infos, delta.paths) == 20
+
+
+def test_the_manifest_round_trips_and_names_its_digest(tmp_path: Path) -> None:
+    manifest = _synthetic(tmp_path / "b", {LIB: ()}, attributes={"f#lib": LIB})
+    again, digest = read(tmp_path / "b" / "manifest.json")
+    assert again == manifest
+    assert digest == hashlib.sha256((tmp_path / "b" / "manifest.json").read_bytes()).hexdigest()
+    assert json.loads(manifest.dump())["since"] is None
