@@ -12,6 +12,7 @@ if [[ -x $modern ]]; then
 fi
 export NIX_CONFIG=$'substituters =\nsandbox = false\nbuild-users-group ='
 # One pytest worker per core (CI_NIX_TEST_WORKERS=0 runs serially); a test file stays on one
-# worker, in order, so files that share a fake server or a timing assumption are not split.
+# worker, in order, so files that share a fake server are not split, but each `slow` test is
+# handed out on its own, first (tests/conftest.py's pytest_collection_modifyitems orders them).
 exec .venv/bin/python -m pytest -q -p no:cacheprovider -n "${CI_NIX_TEST_WORKERS:-auto}" \
-  --dist loadfile "$@"
+  --dist loadgroup --no-loadscope-reorder "$@"

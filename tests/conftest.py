@@ -46,6 +46,46 @@ NIXES = available_nixes()
 NIX_PARAMS: list[str | None] = [value for _, value in NIXES] or [None]  # None: skip, no Nix
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """How scripts/test.sh spreads the suite over its workers (`--dist loadgroup`): a test file
+    stays on one worker, in order (files that share a fake server or a module fixture), except
+    tests marked `slow`, each of which is a unit of its own; slow tests are handed out first and
+    then the files, biggest first, so no long test starts last while the other worker idles.
+    A test that uses a module-scoped fixture stays with the others using it (built once)."""
+    files: dict[str, int] = {}  # tests per file
+    slow: dict[str, int] = {}  # slow tests per file
+    for index, item in enumerate(items):
+        files[item.path.name] = files.get(item.path.name, 0) + 1
+        if item.get_closest_marker("slow") is not None:
+            slow[item.path.name] = slow.get(item.path.name, 0) + 1
+        if item.get_closest_marker("xdist_group") is None:
+            shared = _module_fixtures(item)
+            if shared is not None:  # built once per worker: keep its users together
+                group = f"{item.path.stem}-{shared}"
+            elif item.get_closest_marker("slow") is not None:
+                group = f"{item.path.stem}-slow-{index}"
+            else:
+                group = item.path.name
+            item.add_marker(pytest.mark.xdist_group(group))
+    order = {id(item): index for index, item in enumerate(items)}
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None,
+                                 -slow.get(item.path.name, 0), -files[item.path.name],
+                                 item.path.name, order[id(item)]))
+
+
+def _module_fixtures(item: pytest.Item) -> str | None:
+    """The module-scoped fixtures a test uses, with their parameters ("" for none), or None."""
+    info = getattr(item, "_fixtureinfo", None)
+    callspec = getattr(item, "callspec", None)
+    names = sorted(name for name, defs in (info.name2fixturedefs.items() if info else ())
+                   if defs and defs[-1].scope == "module")
+    if not names:
+        return None
+    params = callspec.params if callspec is not None else {}
+    return "-".join(f"{name}={params.get(name, '')}" for name in names)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """nix-modern bind-mounts each working directory it runs in under its chroot; unmount the
     ones under /tmp so temp dirs can be removed (they pin pytest's basetemp otherwise)."""

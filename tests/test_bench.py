@@ -8,12 +8,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import NIX_PARAMS, NIXES
 
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.nix, pytest.mark.slow]
 
 
+# One Nix: this proves the bench harness and its counts; how each Nix version evaluates, fails
+# and is cancelled is tested on both by test_eval_pool, test_matrix_scale and the rest.
+@pytest.mark.parametrize("nix_bin", NIX_PARAMS[:1], ids=[label for label, _ in NIXES[:1]] or
+                         ["no-nix"], indirect=True)
 def test_bench_smoke(tmp_path: Path, nix_bin: str) -> None:
     output = tmp_path / "bench.json"
     figures_wanted = ["P1", "P3", "P4", "P5", "P6", "P7", "P8"]

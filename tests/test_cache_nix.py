@@ -166,6 +166,7 @@ def test_attic_push_through_the_cli_then_skip_from_its_narinfos(
     assert os.environ.get("ATTIC_TOKEN") != TOKEN
 
 
+@pytest.mark.slow
 def test_hanging_cache_during_push_times_out_retries_and_reports(
         fixture_ws: Path, tmp_path: Path, cli: Cli) -> None:
     attrs = ("modules#packages.x86_64-linux.greeting",)

@@ -22,6 +22,7 @@ def outcomes(junit: Path) -> dict[tuple[str | None, str | None], str]:
     return result
 
 
+@pytest.mark.slow
 def test_two_runs_at_once(fixture_ws: Path, tmp_path: Path) -> None:
     reports = [tmp_path / f"r{i}.xml" for i in range(2)]
     procs = [subprocess.Popen([sys.executable, "-m", "ci_nix", "run", "--all", str(fixture_ws),

@@ -114,6 +114,7 @@ def test_a_signal_stops_every_worker(tmp_path: Path, nix_bin: str, command: tupl
     assert wait_until(lambda: not nix_processes(str(repo)), 10), "a Nix process outlived ci-nix"
 
 
+@pytest.mark.slow
 @pytest.mark.nix
 def test_timeout_command_leaves_no_nix_behind(tmp_path: Path, nix_bin: str) -> None:
     repo = flake_repo(tmp_path / "repo", flake_text({"a": FOREVER}, os.urandom(4).hex()))

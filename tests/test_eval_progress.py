@@ -96,6 +96,7 @@ def test_a_ci_log_ends_evaluation_with_the_count(tmp_path: Path, nix_bin: str,
     assert "\r" not in result.stderr  # a CI log: no line is rewritten
 
 
+@pytest.mark.slow
 @pytest.mark.nix
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 def test_a_terminal_shows_the_count_on_its_status_line(tmp_path: Path, nix_bin: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from conftest import Cli
 
-pytestmark = pytest.mark.nix
+pytestmark = [pytest.mark.nix, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench import generate  # noqa: E402

@@ -87,6 +87,7 @@ CI_PLAIN = {"GITHUB_ACTIONS": "", "GITLAB_CI": "", "CI": "true"}
 SLOW = "slow#packages.x86_64-linux.slow"
 
 
+@pytest.mark.slow
 @pytest.mark.nix
 def test_a_silent_build_brings_status_lines_and_l_streams_the_builder(slow_flake: Path) -> None:
     # GitHub Actions, -L: the builder prints one line, then stays silent until the test has seen
@@ -123,6 +124,7 @@ def test_a_silent_build_brings_status_lines_and_l_streams_the_builder(slow_flake
     assert not any("\r" in t or "\x1b[" in t for t in texts)  # nothing rewrites a line
 
 
+@pytest.mark.slow
 @pytest.mark.nix
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 def test_a_terminal_shows_a_live_status(slow_flake: Path, nix_bin: str, tmp_path: Path) -> None:

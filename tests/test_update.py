@@ -99,6 +99,7 @@ repos:
 TOKENS = {"FAKE_GH_TOKEN": forgefakes.TOKEN, "FAKE_GL_TOKEN": forgefakes.TOKEN}
 
 
+@pytest.mark.slow
 @pytest.mark.nix
 def test_nightly_opens_updates_and_closes(estate: tuple[Path, Path], fakes: Fakes, tmp_path: Path,
                                           cli: Cli) -> None:
