@@ -111,11 +111,18 @@ class Cancellation:
         return proc.cancelled()
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
-        if proc.cancelled() is None:
-            log.warning("received %s: stopping Nix and writing the report",
-                        signal.Signals(signum).name)
-            # Not in the handler itself: terminating waits for the children.
-            threading.Thread(target=proc.cancel, args=(signum,), daemon=True).start()
+        # The handler runs in the main thread between two of its bytecodes, which may hold any
+        # lock at that moment (the masking lock while it logs a line, a thread being started):
+        # taking one here can deadlock the run for good. So the handler only writes the signal
+        # to a pipe, a syscall; the watcher thread logs and cancels.
+        os.write(self._pipe[1], bytes([signum]))
+
+    def _watch(self) -> None:
+        while (signum := os.read(self._pipe[0], 1)[0]) != 0:
+            if proc.cancelled() is None:
+                log.warning("received %s: stopping Nix and writing the report",
+                            signal.Signals(signum).name)
+                proc.cancel(signum)
 
     @contextmanager
     def installed(self) -> Iterator[None]:
@@ -123,12 +130,20 @@ class Cancellation:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
+        self._pipe = os.pipe()
+        watcher = threading.Thread(target=self._watch, name="ci-nix-signals", daemon=True)
+        watcher.start()
         previous = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            # a signal that came meanwhile is handled (the run's exit code) before 0 ends it
+            os.write(self._pipe[1], b"\0")
+            watcher.join()
+            for fd in self._pipe:
+                os.close(fd)
 
 
 @dataclass

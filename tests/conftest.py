@@ -88,7 +88,11 @@ def _module_fixtures(item: pytest.Item) -> str | None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """nix-modern bind-mounts each working directory it runs in under its chroot; unmount the
-    ones under /tmp so temp dirs can be removed (they pin pytest's basetemp otherwise)."""
+    ones under /tmp so temp dirs can be removed (they pin pytest's basetemp otherwise).
+    Only once every worker is done (xdist's controller): a worker finishing first would pull
+    the directory out from under the other worker's running Nix ("cannot get cwd")."""
+    if hasattr(session.config, "workerinput"):
+        return
     root = Path(os.environ.get("NIX_MODERN_ROOT", "/var/lib/nix-modern"))
     prefix = f"{root}/tmp/"
     try:
@@ -97,6 +101,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     for mount in sorted((m for m in mounts if m.startswith(prefix)), reverse=True):
         subprocess.run(["umount", "-l", mount], capture_output=True)
+
+
+@pytest.fixture(autouse=True)
+def _ci_nix_loggers() -> Iterator[None]:
+    """The ci_nix loggers as each test found them: main() (in-process runs, tests that set up
+    its logging) configures them process-wide, and a later test's caplog must still see
+    ci-nix's `$ command` records."""
+    loggers = [logging.getLogger(name) for name in ("ci_nix", "ci_nix.proc")]
+    saved = [(logger.handlers[:], logger.propagate, logger.level) for logger in loggers]
+    yield
+    for logger, (handlers, propagate, level) in zip(loggers, saved, strict=True):
+        logger.handlers[:], logger.propagate = handlers, propagate
+        logger.setLevel(level)
 
 
 @pytest.fixture(autouse=True)

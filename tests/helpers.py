@@ -3,6 +3,7 @@ sleep), writing files."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import TypeVar
 
 from make_workspace import GIT_ENV, git
 
-__all__ = ["GIT_ENV", "git", "wait_for", "write"]
+__all__ = ["GIT_ENV", "git", "processes_with", "wait_for", "write"]
 
 T = TypeVar("T")
 
@@ -34,3 +35,17 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def processes_with(marker: str) -> list[int]:
+    """Processes (but this one) whose command line mentions marker, e.g. a test's own temporary
+    path or nonce: what a test waits for before it signals, and what must be gone after."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(int(pid))
+            except OSError:
+                pass  # gone meanwhile
+    return found

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import Cli, flake_repo
-from helpers import git, write
+from helpers import git, processes_with, wait_for, write
 
 from ci_nix import config, pipeline
 from ci_nix.errors import ConfigError
@@ -415,39 +415,36 @@ def test_a_pasted_token_with_a_trailing_newline_works_and_never_shows(
 
 @pytest.mark.nix
 @pytest.mark.parametrize("fault", ["hang", "500"])
-def test_sigterm_while_the_cache_stalls_stops_within_seconds(tmp_path: Path, nix_bin: str,
-                                                             fault: str) -> None:
-    """Hung requests (30 s timeout, 4 attempts) and long retry waits (base 60 s) would keep a
-    run alive for minutes; cancellation reaches them."""
+def test_sigterm_while_the_cache_stalls_stops_the_run(tmp_path: Path, nix_bin: str,
+                                                      fault: str) -> None:
+    """A hung request (here: up to 600 s) and retry waits (here: a budget of 3000 s) would keep
+    a run alive for minutes; cancellation reaches them."""
     import signal
     import sys
-    import time
 
     from httpcache import BinaryCache
 
     with BinaryCache() as server:
         server.fail(fault, methods=["GET"])
-        repo = cached_repo(tmp_path, server.url)
+        repo = cached_repo(tmp_path, server.url, "timeout: 3000")
         junit = tmp_path / "r.xml"
         proc = subprocess.Popen([sys.executable, "-m", "ci_nix", "run", "--all", str(repo),
                                  "--junit", str(junit)], stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "CI_NIX_CACHE_RETRY_BASE": "60"})
+                                env={**os.environ, "CI_NIX_CACHE_RETRY_BASE": "60",
+                                     "CI_NIX_CACHE_RETRY_ATTEMPTS": "1000",
+                                     "CI_NIX_CACHE_TIMEOUT": "600"})
         assert proc.stderr is not None
-        for line in proc.stderr:
-            if "asking" in line:
-                break
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not server.count("GET"):
-            time.sleep(0.1)
-        time.sleep(0.5)  # in the hung request, or in the wait before the next attempt
-        started = time.monotonic()
+        if fault == "hang":  # the request is in the server, which does not answer
+            wait_for(lambda: server.count("GET"), 60, "the cache request")
+        else:  # the first answer was a 500: waiting before the next attempt
+            for line in proc.stderr:
+                if "retrying in" in line:
+                    break
         proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=60)
-        elapsed = time.monotonic() - started
+        code = proc.wait(timeout=60)  # a guard only: uncancelled, this takes many minutes
         server.heal()
     err = proc.stderr.read()
     assert code == 143, err
-    assert elapsed < 10, f"took {elapsed:.1f}s to stop"
     assert "Traceback" not in err
     cases = {tc.get("name"): tc for tc in ET.parse(junit).iter("testcase")}
     skipped = cases["packages.x86_64-linux.a"].find("skipped")
@@ -507,11 +504,10 @@ def test_a_closed_stdout_is_not_a_crash(tmp_path: Path) -> None:
 
 
 @pytest.mark.nix
-def test_sigterm_during_evaluation_stops_within_seconds_and_says_what_was_not_done(
+def test_sigterm_during_evaluation_stops_and_says_what_was_not_done(
         tmp_path: Path, nix_bin: str) -> None:
     import signal
     import sys
-    import time
 
     slow = ("builtins.seq (builtins.foldl' (a: b: a + b) 0 (builtins.genList (x: x) 50000000)) ("
             + derivation("slow", "echo > $out") + ")")
@@ -524,12 +520,9 @@ def test_sigterm_during_evaluation_stops_within_seconds_and_says_what_was_not_do
     for line in proc.stderr:
         if "evaluating" in line:
             break
-    time.sleep(1)
-    started = time.monotonic()
+    wait_for(lambda: processes_with(str(repo)), 60, "Nix evaluating the flake")
     proc.send_signal(signal.SIGTERM)
-    code = proc.wait(timeout=60)
-    elapsed = time.monotonic() - started
-    assert code == 143 and elapsed < 10, (code, elapsed)
+    assert proc.wait(timeout=60) == 143
     assert "Traceback" not in proc.stderr.read()
     cases = {(tc.get("classname"), tc.get("name")): tc for tc in ET.parse(junit).iter("testcase")}
     skipped = cases[("repo", "flake.nix")].find("skipped")
@@ -560,11 +553,9 @@ def _umask() -> int:
 
 
 @pytest.mark.nix
-def test_sigterm_while_a_push_waits_to_retry_stops_within_seconds(tmp_path: Path,
-                                                                  nix_bin: str) -> None:
+def test_sigterm_while_a_push_waits_to_retry_stops_the_run(tmp_path: Path, nix_bin: str) -> None:
     import signal
     import sys
-    import time
 
     from httpcache import BinaryCache
 
@@ -586,12 +577,10 @@ def test_sigterm_while_a_push_waits_to_retry_stops_within_seconds(tmp_path: Path
         for line in proc.stderr:
             if "retrying in" in line:
                 break
-        time.sleep(0.5)
-        started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
+        # a guard only: the wait itself ends at once (test_cancellation's hour-long wait)
         code = proc.wait(timeout=200)
-        elapsed = time.monotonic() - started
-    assert code == 143 and elapsed < 10, (code, elapsed)
+    assert code == 143
     assert "Traceback" not in proc.stderr.read()
     cases = {tc.get("name"): tc for tc in ET.parse(junit).iter("testcase")}
     assert cases["packages.x86_64-linux.a"].find("failure") is None  # the build result stands

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from conftest import flake_repo
+from helpers import processes_with, wait_for
 
 pytestmark = pytest.mark.nix
 
@@ -28,17 +27,6 @@ FLAKE = """{
 """
 
 
-def builder_running(nonce: str) -> bool:
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                if nonce.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    return True
-            except OSError:
-                pass
-    return False
-
-
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_during_build_keeps_results(tmp_path: Path, nix_bin: str, signum: int,
                                            code: int) -> None:
@@ -48,14 +36,10 @@ def test_signal_during_build_keeps_results(tmp_path: Path, nix_bin: str, signum:
     proc = subprocess.Popen([sys.executable, "-m", "ci_nix", "run", "--all", str(repo),
                              "--junit", str(junit)], stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
-    for line in proc.stderr:
-        if "building 2 attributes" in line:
+    for line in proc.stderr:  # the quick one built and reported, the slow one still building
+        if line.startswith("PASS repo#packages.x86_64-linux.quick"):
             break
-    deadline = time.monotonic() + 60
-    while not builder_running(nonce) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert builder_running(nonce), "the slow builder never started"
-    time.sleep(1)  # let the quick one finish
+    wait_for(lambda: processes_with(nonce), 60, "the slow builder running")
     proc.send_signal(signum)
     assert proc.wait(timeout=30) == code
     err = proc.stderr.read()
@@ -66,10 +50,7 @@ def test_signal_during_build_keeps_results(tmp_path: Path, nix_bin: str, signum:
     assert cases["packages.x86_64-linux.quick"].find("skipped") is None
     skipped = cases["packages.x86_64-linux.slow"].find("skipped")
     assert skipped is not None and skipped.get("message") == "cancelled"
-    deadline = time.monotonic() + 10
-    while builder_running(nonce) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not builder_running(nonce), "the builder outlived ci-nix"
+    wait_for(lambda: not processes_with(nonce), 30, "no builder outliving ci-nix")
 
 
 def test_a_new_run_starts_uncancelled() -> None:
@@ -83,5 +64,31 @@ def test_a_new_run_starts_uncancelled() -> None:
         with Cancellation().installed():
             assert proc.cancelled() is None
             proc.sleep(0)  # does not raise Cancelled
+    finally:
+        proc.reset_cancellation()
+
+
+def test_a_cancellation_ends_a_long_wait_at_once() -> None:
+    # Retry waits (cache, forge) sleep through proc.sleep: a signal ends an hour's wait at once,
+    # so a cancelled run never waits out a Retry-After or a backoff.
+    import threading
+
+    from ci_nix.errors import Cancelled
+    from ci_nix.tools import proc
+
+    raised: list[int] = []
+
+    def wait_an_hour() -> None:
+        try:
+            proc.sleep(3600)
+        except Cancelled as err:
+            raised.append(err.signum)
+
+    sleeper = threading.Thread(target=wait_an_hour, daemon=True)
+    sleeper.start()
+    try:
+        proc.cancel(signal.SIGTERM, grace=0)
+        sleeper.join(timeout=60)  # a guard only: without the cancellation it sleeps an hour
+        assert raised == [signal.SIGTERM]
     finally:
         proc.reset_cancellation()

@@ -8,12 +8,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import Cli, flake_repo
+from helpers import processes_with, wait_for
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -48,45 +47,20 @@ def flake_text(attrs: dict[str, str], nonce: str) -> str:
 """
 
 
-def nix_processes(marker: str) -> list[int]:
-    """Processes whose command line mentions marker (a test's own temporary path)."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit() and int(pid) != os.getpid():
-            try:
-                if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    found.append(int(pid))
-            except OSError:
-                pass
-    return found
-
-
-def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
-
-
 @pytest.mark.nix
 def test_a_never_ending_attribute_times_out_and_the_others_pass(tmp_path: Path, nix_bin: str,
                                                                 cli: Cli) -> None:
     repo = flake_repo(tmp_path / "repo", flake_text(
         {"a": "1", "forever": FOREVER, "z": "2"}, os.urandom(4).hex()))
-    started = time.monotonic()
     result = cli("matrix", "--all", repo, "--format", "json", "--eval-timeout", "3",
                  "--workers", "2", timeout=120)
-    took = time.monotonic() - started
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert sorted(j["attr"] for j in data["jobs"]) == [f"packages.{X86}.a", f"packages.{X86}.z"]
     [failure] = data["failures"]
     assert failure["attr"] == f"packages.{X86}.forever" and failure["type"] == "timeout"
     assert "--eval-timeout 3s" in failure["message"]
-    assert took < 60
-    assert not nix_processes(str(repo)), "a Nix process outlived ci-nix"
+    assert not processes_with(str(repo)), "a Nix process outlived ci-nix"
 
 
 @pytest.mark.nix
@@ -103,15 +77,14 @@ def test_a_signal_stops_every_worker(tmp_path: Path, nix_bin: str, command: tupl
                              text=True)
     try:
         # both workers busy: one evaluating, one that took over the back of its list
-        assert wait_until(lambda: len(nix_processes(str(repo))) >= 2, 60), \
-            "the workers never started"
-        time.sleep(1)
+        wait_for(lambda: len(processes_with(str(repo))) >= 2, 60, "both workers busy")
         child.send_signal(signum)
-        assert child.wait(timeout=30) == code
+        out, err = child.communicate(timeout=30)
+        assert child.returncode == code, err
     finally:
         child.kill()
-    assert "Traceback" not in child.stderr.read() if child.stderr else True
-    assert wait_until(lambda: not nix_processes(str(repo)), 10), "a Nix process outlived ci-nix"
+    assert "Traceback" not in err
+    wait_for(lambda: not processes_with(str(repo)), 30, "no Nix process outliving ci-nix")
 
 
 @pytest.mark.slow
@@ -121,7 +94,7 @@ def test_timeout_command_leaves_no_nix_behind(tmp_path: Path, nix_bin: str) -> N
     done = subprocess.run(["timeout", "8", sys.executable, "-m", "ci_nix", "matrix", "--all",
                            str(repo)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 124, done.stderr
-    assert wait_until(lambda: not nix_processes(str(repo)), 10), "a Nix process outlived ci-nix"
+    wait_for(lambda: not processes_with(str(repo)), 30, "no Nix process outliving ci-nix")
 
 
 def _evaluate(repo: Path, workers: int | None = None, *,

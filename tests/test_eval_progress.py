@@ -50,20 +50,24 @@ def slow_flake(nonce: str, size: int = 2000000) -> str:
 
 @pytest.mark.nix
 def test_the_count_rises_with_each_attribute_to_n_of_n(tmp_path: Path, nix_bin: str) -> None:
-    repo = flake_repo(tmp_path / "slow", slow_flake(os.urandom(4).hex()))
+    repo = flake_repo(tmp_path / "slow", slow_flake(os.urandom(4).hex(), size=1000))
     ws = load(repo, Git.from_env())
     out = io.StringIO()
-    # a short interval so a few seconds of evaluation give status lines in a plain log
-    monitor = progress.EvalMonitor(1, progress.Display(out, live=False), interval=0.2,
-                                   workers=1)
+    # Each attribute real Nix reports "takes" a second on the monitor's fake clock, one
+    # interval, and the ticker's beat comes right after it: a status line per attribute.
+    now = [0.0]
+    monitor = progress.EvalMonitor(1, progress.Display(out, live=False, clock=lambda: now[0]),
+                                   interval=1.0, workers=1, clock=lambda: now[0])
     calls: list[tuple[str, int, int]] = []
 
     def on_attr(target: Target, done: int, total: int) -> None:
         calls.append((target.flake.id, done, total))
         monitor.attr_progress(target, done, total)
+        now[0] += 1
+        monitor.tick()
 
     selection = evaluate.Selection(systems=(X86,), outputs=ws.config.outputs)
-    with monitor.running(tick=0.05):
+    with monitor.running(tick=3600):  # the beats are on_attr's; running() ends with the count
         [result] = evaluate.evaluate(Nix.from_env(), [Target(ws.flakes[0])], selection,
                                      evaluate.Limits(workers=1), on_flake=monitor.flake_done,
                                      on_start=monitor.flake_started, on_attr=on_attr)
@@ -87,7 +91,7 @@ def test_the_count_rises_with_each_attribute_to_n_of_n(tmp_path: Path, nix_bin: 
 @pytest.mark.nix
 def test_a_ci_log_ends_evaluation_with_the_count(tmp_path: Path, nix_bin: str,
                                                  cli: Cli) -> None:
-    repo = flake_repo(tmp_path / "slow", slow_flake(os.urandom(4).hex()))
+    repo = flake_repo(tmp_path / "slow", slow_flake(os.urandom(4).hex(), size=1000))
     result = cli("matrix", "--all", repo, "--format", "json", "--workers", "1",
                  env={"CI": "true"}, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -100,7 +104,7 @@ def test_a_ci_log_ends_evaluation_with_the_count(tmp_path: Path, nix_bin: str,
 @pytest.mark.nix
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 def test_a_terminal_shows_the_count_on_its_status_line(tmp_path: Path, nix_bin: str) -> None:
-    repo = flake_repo(tmp_path / "slow", slow_flake(os.urandom(4).hex(), size=4000000))
+    repo = flake_repo(tmp_path / "slow", slow_flake(os.urandom(4).hex(), size=2000000))
     session = f"ci-nix-{os.urandom(4).hex()}"
     env = [f"{k}={v}" for k, v in {
         "CI_NIX_NIX": nix_bin, "NIX_CONFIG": os.environ["NIX_CONFIG"], "TERM": "xterm",

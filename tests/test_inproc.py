@@ -35,9 +35,11 @@ def test_cli_runs_in_the_given_directory_with_the_given_env(cli: Cli, tmp_path: 
 
 def test_the_loggers_are_left_as_they_were(cli: Cli, caplog: pytest.LogCaptureFixture) -> None:
     # main() configures the ci_nix loggers; a later test's caplog must still see `$ command`
+    proc_level = logging.getLogger("ci_nix.proc").level
     cli("--version")
     cli("detect", "/nonexistent")
-    with caplog.at_level(logging.INFO):
+    assert logging.getLogger("ci_nix.proc").level == proc_level
+    with caplog.at_level(logging.INFO, logger="ci_nix.proc"):
         proc.run(["git", "--version"])
     assert "$ git --version" in caplog.text
 
