@@ -330,7 +330,7 @@ def test_action_diff_writes_the_comparison(system_ws: Path, tmp_path: Path,
     result = act.run(workflow, "pull_request", {"pull_request": {"number": 7}})
     log = result.stdout + result.stderr
     assert result.returncode == 0, log
-    only = " ".join(f"--only {attr}" for attr in GREEN)
+    only = " ".join(f"--only={attr}" for attr in GREEN)  # one word: an id is never a flag
     assert f"$ ci-nix diff --all {only} --json {report} --base HEAD" in log
     outputs = act.outputs("diff")
     assert outputs["exit-code"] == "0" and outputs["failed"] == "0", outputs
