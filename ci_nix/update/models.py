@@ -29,12 +29,15 @@ class UpdateTarget:
     remote: str  # remote name or URL the branch is pushed to
     remote_url: str  # that remote's URL (scopes the credential header)
     update: UpdateConfig
+    # The repo's ci-nix.yaml: --verify builds with its systems, outputs, include/exclude and
+    # eval limits, as `run` does. No default: a Config() here once made the bots verify with
+    # defaults instead of the repo's settings.
+    config: Config
     inputs: tuple[str, ...] = ()  # empty: update.inputs, else every input
     base: str | None = None  # target branch; default: the forge's default branch
     hosts: tuple[tuple[str, str], ...] = ()  # extra host -> web flavour, for compare links
     repo_urls: tuple[tuple[str, str], ...] = ()  # clone URL -> web page of known repos
     verify: bool = False  # --verify / update.verify: build with the new locks first
-    config: Config = Config()  # systems, outputs, include/exclude for --verify's builds
     dependents: tuple[Dependent, ...] = ()  # other workspace flakes that lock this repo
 
 
