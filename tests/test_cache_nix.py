@@ -80,8 +80,9 @@ def test_second_run_with_filled_cache_builds_and_pushes_nothing(
             assert f"StorePath: {path}\n" in text and "Sig: ci-nix-test-1:" in text
         puts = server.count("PUT")
 
+        # evaluated afresh (--no-eval-cache): the skip is the binary cache's alone
         second = cli("run", fixture_ws, *only(*GREEN), "--json", tmp_path / "2.json", "-v",
-                     env=env)
+                     "--no-eval-cache", env=env)
         assert second.returncode == 0, second.stderr
         report = json.loads((tmp_path / "2.json").read_text())
         assert report["totals"] == {"passed": 0, "failed": 0, "skipped": 6}, report["notes"]
@@ -158,7 +159,8 @@ def test_attic_push_through_the_cli_then_skip_from_its_narinfos(
 
         for path in outs:  # what attic's server would now answer (signed, NAR and all)
             server.add(path, "/infra")
-        second = cli("run", fixture_ws, *only(*attrs), "--json", tmp_path / "2.json", env=env)
+        second = cli("run", fixture_ws, *only(*attrs), "--json", tmp_path / "2.json",
+                     "--no-eval-cache", env=env)
         assert second.returncode == 0, second.stderr
         report = json.loads((tmp_path / "2.json").read_text())
         assert {c["skipped"] for c in report["cases"]} == {"cached"}
@@ -230,7 +232,7 @@ def test_a_file_cache_signed_by_nix_counts_once_its_key_is_trusted(
     assert report["cases"][0]["status"] == "passed"  # checked, not taken from the cache
     assert any("no valid signature" in note for note in report["notes"])
     trusted = cli("run", fixture_ws, *only(greeting), "--json", tmp_path / "2.json",
-                  env={**FAST, "NIX_CONFIG": NIX_CONFIG + "require-sigs = true\n"
+                  "--no-eval-cache", env={**FAST, "NIX_CONFIG": NIX_CONFIG + "require-sigs = true\n"
                        f"trusted-public-keys = {public.read_text().strip()}\n"})
     assert trusted.returncode == 0, trusted.stderr
     case = json.loads((tmp_path / "2.json").read_text())["cases"][0]
