@@ -952,7 +952,7 @@ _STATUS = re.compile(r"^(?:building '|building path|these |this |  /nix/store/|c
 _BUILDING = re.compile(rf"^\s*building {_Q}{_DRV}{_QE}")
 # what makes a line an error report, wherever it is: the rule against a silent zero
 _ERROR_ANYWHERE = re.compile(
-    r"^\s*error:|(?<=[\s`'\"(])error: |Cannot build '|Reason: |builder for \S+ failed|"
+    r"^\s*error:|(?<=[\s`'\"(*_])error: |Cannot build '|Reason: |builder for \S+ failed|"
     r"hash mismatch|timed out after|cannot build on '|killed after writing more than|"
     r"(?:transient failure|uncaught exception) building ")
 # "cannot build on 'ssh://host': <why>": a remote builder Nix could not use
@@ -1186,24 +1186,15 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     In order: an error line of Nix's (`other`, that line as message); a fetcher's "cannot
     download … from any mirror" in `nix build -L` output, the only trace of a failed download
     in a log cut short; an evaluation trace without its message (`eval`); a wrapper's own
-    error line (devenv, nh, a CI step)."""
+    error line (devenv, nh, a CI step); last, any line that says something failed (see
+    `failure_line`)."""
     for line in shaped:
-        m = _ERROR_ANYWHERE.search(line.text) if line.builder is None else None
+        m = _ERROR_ANYWHERE.search(line.text) if line.builder is None \
+            and not _NOT_A_FAILURE.match(line.text) and not _a_record(line.text) else None
         if m is not None and line.text[:m.start()].strip() and logshape.BAR.search(line.text):
             continue  # a progress bar showing a builder's last line: the builder's words
         if m is not None:
-            # Nix's words inside a sentence or markdown: classified where they say enough
-            said = _EMPHASIS.sub("", line.text[m.start():])
-            found = _build_diagnosis(_EMPHASIS.sub("", line.text)) or _build_diagnosis(said)
-            if found is None and "error:" in line.text:
-                found = diagnose_eval(_EMPHASIS.sub("", line.text[line.text.index("error:"):]))
-                found = found if found.kind not in (Kind.ERROR, Kind.SUMMARY) else None
-            down = _BUILDER_DOWN.search(said)
-            if found is None and down is not None:
-                found = _builder_down(down)
-            if found is not None and found.kind != Kind.SUMMARY:
-                return [replace(found, log_line=line.origin + 1, log=tail([line.text]))]
-            return [_unclassified(line.text, line.origin + 1)]
+            return [_line_failure(line.text, line.origin)]
     for output in named_logs.values():
         for text in output:
             if _MIRRORS.search(text):
@@ -1223,7 +1214,90 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
         if _WRAPPER_ERROR.match(logshape.terminal_line(captured)):
             shown = [line.text for line in shaped if line.origin == origin and line.text.strip()]
             return [_unclassified(shown[0] if shown else clean(captured), origin + 1)]
-    return []
+    said = failure_line(shaped, raw)
+    return [] if said is None else [_line_failure(said[1], said[0])]
+
+
+def _line_failure(text: str, origin: int) -> Diagnosis:
+    """One line that says something failed, outside any error block: classified where Nix's
+    words in it (inside a sentence or markdown) say enough, else `other` with it as message."""
+    m = _ERROR_ANYWHERE.search(text) or FAILURE_MARK.search(text)
+    said = _EMPHASIS.sub("", text[m.start():] if m else text)
+    found = _build_diagnosis(_EMPHASIS.sub("", text)) or _build_diagnosis(said)
+    at = text.lower().find("error:")
+    if found is None and at >= 0:
+        found = diagnose_eval(_EMPHASIS.sub("", "error:" + text[at + len("error:"):]))
+        found = found if found.kind not in (Kind.ERROR, Kind.SUMMARY) else None
+    down = _BUILDER_DOWN.search(said)
+    if found is None and down is not None:
+        found = _builder_down(down)
+    if found is not None and found.kind != Kind.SUMMARY:
+        return replace(found, log_line=origin + 1, log=tail([text]))
+    return _unclassified(text, origin + 1)
+
+
+# The rule against a silent zero: words that say something failed, in any case, wherever they
+# are in a line. A log holding one outside what is not Nix's own report (below) yields at least
+# one failure.
+FAILURE_MARK = re.compile(
+    r"error\s?:|cannot build|reason:|builder for\b|hash mismatch|timed out|"
+    r"failed with exit code", re.IGNORECASE)
+# lines that say it and are no failure: Nix's warnings and traces, an error Nix ignored
+_NOT_A_FAILURE = re.compile(r"^\s*(?:warning:|evaluation warning:|trace:|error \(ignored\):)",
+                            re.IGNORECASE)
+
+
+def _a_record(text: str) -> bool:
+    """Whether a line is a whole internal-json record (which its reader has read)."""
+    return text.startswith(nixlog.PREFIX) and not isinstance(nixlog.LogParser().parse(text),
+                                                             nixlog.Unreadable)
+
+
+def _says_failed(line: logshape.Line) -> str | None:
+    """The text of a normalised line that says something failed; None for a line that does not,
+    or is not Nix's own report: a builder's output (`nix build -L`'s `name> `, or a progress bar
+    showing a build's last line), a warning, trace or ignored error, an internal-json record
+    other than an error message."""
+    if line.builder is not None or _NOT_A_FAILURE.match(line.text):
+        return None
+    if line.text.startswith(nixlog.PREFIX):
+        event = nixlog.LogParser().parse(line.text)
+        if isinstance(event, nixlog.Message) and event.is_error:
+            text = clean(event.text)
+        elif isinstance(event, nixlog.Unreadable):
+            text = line.text  # cut short or garbled: its words are all there is
+        else:
+            return None
+    else:
+        text = line.text
+    m = FAILURE_MARK.search(text)
+    bar = logshape.BAR.search(text)
+    if m is None or (bar is not None and bar.start() < m.start()):
+        return None
+    return text
+
+
+def failure_line(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> tuple[int, str] | None:
+    """(origin, text) of the first line of a captured log that says something failed.
+
+    Looks at Nix's lines as normalised and, in case normalising lost the words (a record
+    field it did not take the message from, a prefix it misread), at each captured line whose
+    normalised lines are neither such a report nor what is excluded from it (`_says_failed`)."""
+    excluded: set[int] = set()
+    for line in shaped:
+        text = _says_failed(line)
+        if text is not None:
+            return line.origin, text
+        if line.builder is not None or _NOT_A_FAILURE.match(line.text) \
+                or line.text.startswith(nixlog.PREFIX) or logshape.BAR.search(line.text):
+            excluded.add(line.origin)
+    for origin, captured in enumerate(raw):
+        if origin in excluded:
+            continue
+        text = clean(captured)  # every part, also what a carriage return hid on a terminal
+        if FAILURE_MARK.search(text) and not _NOT_A_FAILURE.match(text):
+            return origin, text.strip()
+    return None
 
 
 def _with_oom_hint(diag: Diagnosis) -> Diagnosis:

@@ -75,7 +75,7 @@ _GLUED_ERROR = re.compile(r"(?:(?<=\S)|(?<=\] ))error:|(?<= )error: (?=builder f
 _ESCAPED = re.compile(r"\\n")
 _QUOTED_FIELD = re.compile(r'\b(?:msg|message|error|err|stderr|output)="((?:[^"\\]|\\.)*)"')
 _ERRORISH = re.compile(r"error:|[Cc]annot build|Reason:|builder for|hash mismatch|timed out|"
-                       r"fixed-output derivation|Killed|failed")
+                       r"fixed-output derivation|Killed|failed", re.IGNORECASE)
 _CODE_BULLET = re.compile(r"^\s*(?:[-*+]|\d+\.)\s+`(?P<code>[^`]+)`\s*$")
 _MESSAGE_KEYS = ("message", "msg", "MESSAGE", "textPayload", "log", "text", "error", "err")
 _NESTED_KEYS = ("jsonPayload", "fields", "payload", "data")

@@ -237,3 +237,53 @@ def test_any_text_normalises_and_parses(lines: list[str]) -> None:
     for found in diagnose.parse_log(lines):
         assert "\n" not in found.message
         assert found.log_line is None or 1 <= found.log_line <= len(lines)
+
+
+# what says a build or evaluation failed, as Nix and the tools around it write it
+FAILURE_WORDS = ["error: attribute 'x' missing", "error:", "Cannot build '/nix/store/"
+                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x.drv'.", "Reason: builder failed",
+                 "builder for '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x.drv' failed with "
+                 "exit code 2", "hash mismatch in fixed-output derivation", "timed out",
+                 "program 'git' failed with exit code 128", "error: opening lock file 'x': "
+                 "Permission denied"]
+CASES: list[Callable[[str], str]] = [str, str.lower, str.upper, str.title, str.swapcase]
+# what may stand around those words in a line (a sentence, markdown, a tool's prefix), without
+# what makes a line a builder's output (`name> `), a warning, or an internal-json record
+AROUND = st.text(alphabet="abcXYZ 09.,;:*_`'()-/|#\t", max_size=24)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(codec="utf-8"), max_size=40), max_size=8),
+       st.lists(st.text(alphabet=st.characters(codec="utf-8"), max_size=40), max_size=8),
+       AROUND, st.sampled_from(FAILURE_WORDS), st.sampled_from(CASES), AROUND,
+       st.sampled_from([None, *WRAPPINGS]))
+def test_a_line_saying_it_failed_is_never_a_silent_zero(
+        before: list[str], after: list[str], prefix: str, words: str,
+        case: Callable[[str], str], suffix: str, wrapping: str | None) -> None:
+    """Any text around it, any case, indentation and wrapping: at least one failure."""
+    text = "\n".join([*before, prefix + case(words) + suffix, *after])
+    if wrapping is not None:
+        text = WRAPPINGS[wrapping](text)
+    found = diagnose.parse_log(text.split("\n"))
+    assert found
+    assert all(f.log_line is None or 1 <= f.log_line <= len(text.split("\n")) for f in found)
+
+
+def test_a_record_field_normalising_does_not_read_still_counts() -> None:
+    record = json.dumps({"level": "info", "msg": "nix finished", "stderr": "error: opening "
+                         "lock file '/nix/var/nix/db/big-lock': Permission denied"})
+    [found] = diagnose.parse_log([record])
+    assert found.log_line == 1 and "big-lock" in found.message
+
+
+def test_what_is_not_nix_reporting_a_failure_stays_none() -> None:
+    """Builder output, Nix's warnings and traces, and errors Nix ignored are no failure."""
+    assert diagnose.parse_log([
+        "hello> error: expected ';' before '}' token",
+        "[1/0/2 built] building hello: test_connect ... timed out",
+        "warning: unable to download 'https://cache.example/x.narinfo': Timeout was reached "
+        "(28); retrying in 281 ms",
+        "trace: error: this is only a trace",
+        "error (ignored): error: opening file 'x': No such file or directory",
+        '@nix {"action":"msg","level":1,"msg":"warning: hash mismatch is only a warning"}',
+    ]) == []
