@@ -112,12 +112,15 @@ DEFAULT_EVAL_MEMORY_MIB = 4096  # eval.memory / --eval-memory when neither is gi
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """`eval:` the pool of Nix evaluation workers (--workers, --eval-memory, --eval-timeout)."""
+    """`eval:` the pool of Nix evaluation workers (--workers, --eval-memory,
+    --eval-memory-total, --eval-timeout)."""
 
     workers: int | None = setting(COUNT)  # None: one per CPU
     # MiB a worker may grow to before it is replaced
     memory: int = setting(COUNT, DEFAULT_EVAL_MEMORY_MIB)
     timeout: float = setting(SECONDS, 0)  # seconds per attribute; 0: no limit
+    # MiB all workers together may use; None: half the machine's memory (evaluate.Limits)
+    memory_total: int | None = setting(COUNT)
     # the evaluation cache's directory; True: $XDG_CACHE_HOME/ci-nix/eval, False: off.
     # trusted: a pull request may not point it at entries of its own making
     cache: Path | bool = setting(PathOrSwitch(), True, trusted=True)

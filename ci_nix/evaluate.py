@@ -8,7 +8,12 @@ attribute it was on: that attribute fails with the error (and its position), a f
 on with the rest, so k failures among n attributes cost n + k attribute evaluations, never a
 re-evaluation of the others. A worker that has grown past `memory_mib` is replaced before its next
 attribute; one that spends more than `timeout` seconds on one attribute is killed with its whole
-process group, and that attribute fails as `timeout`.
+process group, and that attribute fails as `timeout`. All workers together stay within
+`memory_total_mib`: a new worker starts only where one more of the largest size seen fits, a
+worker that has finished an attribute is replaced while the sum is past it, and past it mid-way
+the worker whose attribute began last is stopped and its attributes wait for room. An attribute
+whose worker something else killed (SIGKILL: the kernel's out-of-memory killer) is tried once
+more alone before it fails as out of memory.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import fnmatch
 import logging
 import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +36,7 @@ from ci_nix.errors import Cancelled, ConfigError, ToolError
 from ci_nix.models import (
     FLAKE_CASE,
     Case,
+    EvalCost,
     Failure,
     FailureType,
     FlakeEval,
@@ -57,6 +64,8 @@ log = logging.getLogger(__name__)
 _TICK = 0.1  # seconds between checks of the workers' memory and time
 _STDERR_LINES = 2000  # Nix's own lines kept per worker, for the error of the task it dies on
 _MIB = 1024 * 1024
+# SIGKILL, as the worker's exit or as a wrapper script's (128 + 9) whose Nix was killed
+_KILLED = (-signal.SIGKILL, 128 + signal.SIGKILL)
 _OOM_TEXT = ("out of memory", "std::bad_alloc", "Cannot allocate memory")
 
 
@@ -88,6 +97,12 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def default_memory_total_mib() -> int | None:
+    """Half the machine's memory (None where /proc/meminfo cannot tell: no total budget)."""
+    total = proc.machine_memory()
+    return None if total is None else max(1, total // 2 // _MIB)
+
+
 @dataclass(frozen=True)
 class Limits:
     """The pool's settings (--workers, --eval-memory, --eval-timeout): carried whole from the
@@ -96,31 +111,38 @@ class Limits:
     workers: int | None = None  # None: one per CPU
     memory_mib: int = DEFAULT_EVAL_MEMORY_MIB
     timeout: float = 0  # seconds per attribute; 0: none
+    memory_total_mib: int | None = None  # all workers together; None: half the machine's
 
 
 @dataclass(frozen=True)
 class EvalFlags:
-    """--workers, --eval-memory, --eval-timeout, --no-eval-cache and --verify-eval-cache as
-    given; None where not given."""
+    """--workers, --eval-memory, --eval-timeout, --no-eval-cache, --verify-eval-cache and
+    --eval-memory-total as given; None where not given."""
 
     workers: int | None = None
     memory_mib: int | None = None
     timeout: float | None = None
     cache: bool | None = None  # False: --no-eval-cache
     verify_cache: bool = False  # --verify-eval-cache
+    memory_total_mib: int | None = None
 
     def limits(self, config: EvalConfig) -> Limits:
         """The pool's settings: these flags over 'eval:' in ci-nix.yaml (over its defaults)."""
         workers = self.workers if self.workers is not None else config.workers
         memory = self.memory_mib if self.memory_mib is not None else config.memory
         timeout = self.timeout if self.timeout is not None else config.timeout
+        total = (self.memory_total_mib if self.memory_total_mib is not None
+                 else config.memory_total)
         if workers is not None and workers < 1:
             raise ConfigError(f"--workers {workers}: give at least 1")
         if memory < 1:
             raise ConfigError(f"--eval-memory {memory}: give the MiB a worker may use, at least 1")
         if not 0 <= timeout < float("inf"):
             raise ConfigError(f"--eval-timeout {timeout:g}: give seconds, or 0 for no limit")
-        return Limits(workers, memory, timeout)
+        if total is not None and total < 1:
+            raise ConfigError(f"--eval-memory-total {total}: give the MiB all workers together "
+                              "may use, at least 1")
+        return Limits(workers, memory, timeout, total)
 
 
 @dataclass(frozen=True)
@@ -166,6 +188,15 @@ class NixBackend:
         return parse_worker_line(line)
 
 
+@dataclass(frozen=True)
+class Probe:
+    """How the pool reads its workers' memory: every process group's resident bytes (sampled
+    every _TICK), and one process's (read as each attribute begins and ends)."""
+
+    groups: Callable[[Sequence[int]], dict[int, int]] = proc.group_rss
+    process: Callable[[int], int] = proc.rss
+
+
 # target -> the store trees its evaluation reads, each with its workspace repo (origins.Origins.of)
 SourcesOf = Callable[[Target], Sequence[diagnose.SourceTree]]
 # (target, attributes evaluated, attributes to evaluate) for a flake, once its listing is known
@@ -176,7 +207,8 @@ def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
              limits: Limits = Limits(), sources: SourcesOf | None = None,
              on_flake: Callable[[FlakeEval], None] | None = None,
              on_start: Callable[[Target], None] | None = None, *,
-             backend: Backend | None = None, on_attr: OnAttr | None = None) -> list[FlakeEval]:
+             backend: Backend | None = None, on_attr: OnAttr | None = None,
+             probe: Probe = Probe()) -> list[FlakeEval]:
     """Evaluate all targets with a pool of `limits.workers` Nix processes (default: one per
     CPU); one FlakeEval per target, in the order given.
 
@@ -187,9 +219,13 @@ def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
     it fails as out of memory. limits.timeout: seconds one attribute may take (0: no limit);
     past it the attribute fails as `timeout`. on_attr: hears a flake's (target, done, total)
     attribute counts when its listing ends and as each attribute's result comes back (progress).
+    limits.memory_total_mib: what all workers together may use (None: half the machine's).
     """
+    total = (limits.memory_total_mib if limits.memory_total_mib is not None
+             else default_memory_total_mib())
     pool = _Pool(backend or NixBackend(nix), selection, limits.workers or default_workers(),
-                 limits.memory_mib * _MIB, limits.timeout, sources, on_flake, on_start)
+                 limits.memory_mib * _MIB, limits.timeout, sources, on_flake, on_start,
+                 total=None if total is None else total * _MIB, probe=probe)
     pool.on_attr = on_attr
     return pool.run(targets)
 
@@ -208,6 +244,8 @@ class _Flake:
     listing: ListingDone | None = None
     results: dict[Task, HelperResult] = field(default_factory=dict)
     stopped: dict[Task, Failure] = field(default_factory=dict)  # past --eval-timeout/-memory
+    costs: dict[Task, EvalCost] = field(default_factory=dict)
+    retried: set[Task] = field(default_factory=set)  # killed once, tried again alone
     failure: Failure | None = None  # the flake as a whole: not even its attributes
     evaluations: int = 0  # Nix processes started for it
     attr_evaluations: int = 0  # tasks begun, retries included
@@ -232,10 +270,15 @@ class _Worker:
     owned: int  # tasks[:owned] are this worker's; the rest went to another worker
     spawned: float
     phase_start: float  # when the current task (or the start-up) began
+    alone: bool = False  # one task killed by something else, tried again: no worker joins it
+    task_rss: int = 0  # the process's resident bytes as the current task began
+    task_start: float = 0.0  # when its begin was read
     next: int = 0  # tasks begun so far
     current: int | None = None  # begun, not done
     done: int = 0
-    stop: str | None = None  # why ci-nix stopped it: stolen, replace, timeout, memory
+    # why ci-nix stopped it: stolen, replace (past --eval-memory or the total, between two
+    # tasks), budget (past the total mid-task: its tasks wait for room), timeout, memory
+    stop: str | None = None
     rss: int = 0  # resident bytes of its process group, sampled every _TICK
     peak_rss: int = 0
     stderr: collections.deque[str] = field(
@@ -254,19 +297,38 @@ class _Exit:
     returncode: int
 
 
+@dataclass(frozen=True)
+class _Line:
+    """A line a worker wrote, parsed by its reader thread; an attribute's begin and end carry
+    when they were read and the process's memory then (the loop may take them up later)."""
+
+    text: str
+    event: WorkerEvent | None
+    at: float = 0.0
+    rss: int = 0
+
+
 class _Pool:
     def __init__(self, backend: Backend, selection: Selection, workers: int, memory: int,
                  timeout: float, sources: SourcesOf | None = None,
                  on_flake: Callable[[FlakeEval], None] | None = None,
-                 on_start: Callable[[Target], None] | None = None) -> None:
+                 on_start: Callable[[Target], None] | None = None, *,
+                 total: int | None = None, probe: Probe = Probe()) -> None:
         self.backend, self.selection = backend, selection
+        # a worker alone past the total is past the limit too
+        memory = min(memory, total) if total is not None else memory
+        self.total, self.probe = total, probe
         self.sources, self.on_flake, self.on_start = sources, on_flake, on_start
         self.size, self.memory, self.timeout = max(1, workers), memory, timeout
-        self.events: queue.Queue[tuple[_Worker, str | _Exit]] = queue.Queue()
-        self.pending: collections.deque[tuple[_Flake, list[Task] | None]] = collections.deque()
+        self.events: queue.Queue[tuple[_Worker, _Line | _Exit]] = queue.Queue()
+        # (flake, its tasks or None to list it, whether the worker runs them alone)
+        self.pending: collections.deque[tuple[_Flake, list[Task] | None, bool]] = \
+            collections.deque()
         self.running: list[_Worker] = []
         self.startup: float | None = None  # shortest start-up seen: spawn to first task
-        self.peak_rss = 0
+        self.peak_rss = 0  # the largest worker seen: what a new one is expected to grow to
+        self.peak_sum = 0  # all workers together, at most
+        self.held = 0  # times a worker did not start for want of memory
         self.spawned = 0
         self.watched = 0.0  # when _watch last looked
         self.on_attr: OnAttr | None = None
@@ -297,9 +359,11 @@ class _Pool:
         finally:
             self._stop_all()
         evals = [f.result or self._result(f) for f in flakes]
+        budget = (f", all workers at most {self.peak_sum // _MIB} of {self.total // _MIB} MiB"
+                  if self.total is not None else "")
         log.info("evaluation: %d workers, %d Nix processes, %d attribute evaluations, "
-                 "largest worker %d MiB, %.1fs", self.size, self.spawned,
-                 sum(f.attr_evaluations for f in flakes), self.peak_rss // _MIB,
+                 "largest worker %d MiB%s, %.1fs", self.size, self.spawned,
+                 sum(f.attr_evaluations for f in flakes), self.peak_rss // _MIB, budget,
                  time.monotonic() - started)
         return evals
 
@@ -314,8 +378,8 @@ class _Pool:
         return _Flake(target, lock)
 
     def _fill(self) -> None:
-        while len(self.running) < self.size and self.pending:
-            flake, tasks = self.pending.popleft()
+        while len(self.running) < self.size and self.pending and self._room():
+            flake, tasks, alone = self.pending.popleft()
             if tasks is None:
                 if self.on_start is not None:
                     self.on_start(flake.target)
@@ -323,17 +387,35 @@ class _Pool:
                 self._spawn(flake, lists=True,
                             tasks=[] if self.selection.filtered else None)
             else:
-                self._spawn(flake, lists=False, tasks=tasks)
-        while len(self.running) < self.size and self._steal():
+                self._spawn(flake, lists=False, tasks=tasks).alone = alone
+        while len(self.running) < self.size and self._room() and self._steal():
             pass
 
-    def _queue(self, flake: _Flake, tasks: list[Task] | None, *, front: bool = False) -> None:
+    def _room(self) -> bool:
+        """Whether one more worker fits: none runs alone, and the workers' memory (each at least
+        the largest worker seen, as a young one will grow to that) plus one more stays within
+        the total. The first worker always starts."""
+        if not self.running:
+            return True
+        if any(w.alone and w.stop is None for w in self.running):
+            return False
+        if self.total is None:
+            return True
+        used = sum(w.rss if w.stop is not None else max(w.rss, self.peak_rss)
+                   for w in self.running)
+        if used + self.peak_rss <= self.total:
+            return True
+        self.held += 1
+        return False
+
+    def _queue(self, flake: _Flake, tasks: list[Task] | None, *, front: bool = False,
+               alone: bool = False) -> None:
         """Work for a free worker: listing the flake (tasks None), or these tasks."""
         flake.outstanding += 1
         if front:
-            self.pending.appendleft((flake, tasks))
+            self.pending.appendleft((flake, tasks, alone))
         else:
-            self.pending.append((flake, tasks))
+            self.pending.append((flake, tasks, alone))
 
     def _finish(self, flake: _Flake) -> None:
         """The flake's last unit of work is done: its result, and progress hears of it."""
@@ -357,7 +439,12 @@ class _Pool:
 
     def _read(self, worker: _Worker) -> None:
         for line in worker.process.lines():
-            self.events.put((worker, line))
+            event = self.backend.parse(line)
+            if isinstance(event, Begin | Done):
+                self.events.put((worker, _Line(line, event, time.monotonic(),
+                                               self.probe.process(worker.process.pid))))
+            else:
+                self.events.put((worker, _Line(line, event)))
         self.events.put((worker, _Exit(worker.process.wait())))
 
     def _steal(self) -> bool:
@@ -366,8 +453,8 @@ class _Pool:
         best: tuple[int, _Worker] | None = None
         for worker in self.running:
             unbegun = worker.owned - worker.next
-            if worker.stop is not None or unbegun < 1 or (worker.lists
-                                                          and worker.flake.listing is None):
+            if (worker.stop is not None or worker.alone or unbegun < 1
+                    or (worker.lists and worker.flake.listing is None)):
                 continue
             take = (unbegun + 1) // 2 if worker.current is not None else unbegun // 2
             if take < 1 or not self._worth(worker, take, now):
@@ -407,13 +494,13 @@ class _Pool:
 
     # --- what workers say -------------------------------------------------------------------
 
-    def _handle(self, worker: _Worker, item: str | _Exit) -> None:
+    def _handle(self, worker: _Worker, item: _Line | _Exit) -> None:
         if isinstance(item, _Exit):
             self._exited(worker, item.returncode)
             return
-        event = self.backend.parse(item)
+        event = item.event
         if event is None:
-            worker.stderr.append(item)
+            worker.stderr.append(item.text)
             return
         flake, now = worker.flake, time.monotonic()
         if isinstance(event, Listed) and worker.lists:
@@ -442,16 +529,22 @@ class _Pool:
             if self.startup is None or worker.next == 0:
                 took = now - worker.spawned
                 self.startup = took if self.startup is None else min(self.startup, took)
-            if worker.done and worker.rss > self.memory:
-                # grown past the limit: the rest on a fresh worker, before this task runs
+            if worker.done and (worker.rss > self.memory or self._over_total()):
+                # grown past the limit (or all workers past the total): the rest on a fresh
+                # worker, before this task runs
                 worker.stop = "replace"
                 worker.process.kill()
                 self._queue(flake, worker.tasks[event.index:worker.owned], front=True)
                 return
             worker.current, worker.next, worker.phase_start = event.index, event.index + 1, now
+            worker.task_rss, worker.task_start = item.rss, item.at
             flake.attr_evaluations += 1
         elif isinstance(event, Done) and event.index < len(worker.tasks):
-            flake.results[worker.tasks[event.index]] = event.result
+            task = worker.tasks[event.index]
+            flake.results[task] = event.result
+            if worker.current == event.index:
+                flake.costs[task] = EvalCost(max(0.0, item.at - worker.task_start),
+                                             max(0, item.rss - worker.task_rss) / _MIB)
             worker.current, worker.phase_start = None, now
             worker.done += 1
             self._counted(flake)
@@ -485,19 +578,35 @@ class _Pool:
             flake.failure = (self._limit_failure(worker.stop, FLAKE_CASE)
                              or self._failure(flake, text))
             return
-        if worker.stop in ("stolen", "replace"):
+        if worker.stop in ("stolen", "replace", "budget"):
             return  # the rest is already someone else's
         culprit = worker.culprit()
         if culprit is None:
             return  # finished everything it owned
         task = worker.tasks[culprit]
         rest = worker.tasks[culprit + 1:worker.owned]
-        out_of_memory = worker.stop == "memory" or (
-            worker.stop is None and (returncode == -9 or any(t in text for t in _OOM_TEXT)))
-        if out_of_memory and worker.done:
+        if worker.current is not None:
+            grown = worker.peak_rss - worker.task_rss
+            flake.costs[task] = EvalCost(max(0.0, time.monotonic() - worker.task_start),
+                                         max(0, grown) / _MIB)
+        # Killed by something else (the kernel's OOM killer sends SIGKILL), or Nix out of memory
+        killed = worker.stop is None and (returncode in _KILLED
+                                          or any(t in text for t in _OOM_TEXT))
+        if worker.stop == "memory" and worker.done:
             # Grown by earlier tasks: this one gets a fresh worker before it is blamed.
             rest = worker.tasks[culprit:worker.owned]
-        elif out_of_memory or worker.stop == "timeout":
+        elif killed and task not in flake.retried:
+            # Perhaps the other workers' memory, not its own: once more, on a worker of its
+            # own that no other worker joins until it is done.
+            flake.retried.add(task)
+            log.info("%s: the worker on %s was killed (%s); trying it again alone", flake.id,
+                     attr_display(task.path), "SIGKILL" if returncode in _KILLED
+                     else "out of memory")
+            if rest:
+                self._queue(flake, rest, front=True)
+            self._queue(flake, [task], front=True, alone=True)
+            return
+        elif killed or worker.stop in ("memory", "timeout"):
             why = worker.stop or "oom"  # oom: the kernel or Nix itself, not --eval-memory
             failure = self._limit_failure(why, attr_display(task.path))
             assert failure is not None
@@ -526,10 +635,12 @@ class _Pool:
         if stop == "oom":
             return Failure(
                 FailureType.EVAL,
-                f"evaluation ran out of memory: the worker evaluating {name} alone was killed "
-                "(signal 9, usually the kernel's out-of-memory killer) or Nix ran out of memory",
-                hint="give the runner more memory, use fewer --workers, or set --eval-memory "
-                "below what the machine has so ci-nix replaces workers before the kernel acts")
+                f"evaluation ran out of memory: the worker evaluating {name} was killed (signal "
+                "9, usually the kernel's out-of-memory killer) or Nix ran out of memory, again "
+                "when tried alone",
+                hint="give the runner more memory, or set --eval-memory-total (eval.memory-total"
+                " in ci-nix.yaml) below what the machine has free, so ci-nix runs fewer workers "
+                "and replaces them before the kernel acts")
         if stop == "timeout":
             return Failure(
                 FailureType.TIMEOUT,
@@ -561,7 +672,7 @@ class _Pool:
         live = [w for w in self.running if w.stop is None]
         if not live:
             return
-        sizes = proc.group_rss(w.process.pid for w in live)
+        sizes = self.probe.groups([w.process.pid for w in live])
         for worker in live:
             rss = worker.rss = sizes.get(worker.process.pid, 0)
             worker.peak_rss = max(worker.peak_rss, rss)
@@ -575,6 +686,33 @@ class _Pool:
             log.info("%s: stopping a worker (%s) on %s", worker.flake.id, worker.stop,
                      self._describe(worker))
             worker.process.kill()
+        used = sum(w.rss for w in self.running)  # a stopped worker holds its memory until it ends
+        self.peak_sum = max(self.peak_sum, used)
+        if self.total is not None and used > self.total:
+            self._make_room(used)
+
+    def _over_total(self) -> bool:
+        return self.total is not None and sum(w.rss for w in self.running) > self.total
+
+    def _make_room(self, used: int) -> None:
+        """All workers are past the total: stop the one whose attribute began last (the least
+        work lost); its attributes go back to the front of the queue and wait for room. One
+        that lists, runs alone or is the last one running is left to --eval-memory."""
+        if any(w.stop is not None for w in self.running):
+            return  # one is already ending, which frees its memory
+        live = [w for w in self.running if not w.alone
+                and not (w.lists and w.flake.listing is None)]
+        if len(self.running) < 2 or not live:
+            return
+        victim = max(live, key=lambda w: w.phase_start)
+        start = victim.current if victim.current is not None else victim.next
+        victim.stop = "budget"
+        log.info("%s: all workers at %d MiB, past --eval-memory-total %d MiB: stopping the "
+                 "worker on %s until there is room", victim.flake.id, used // _MIB,
+                 (self.total or 0) // _MIB, self._describe(victim))
+        victim.process.kill()
+        if start < victim.owned:
+            self._queue(victim.flake, victim.tasks[start:victim.owned], front=True)
 
     def _describe(self, worker: _Worker) -> str:
         culprit = worker.culprit()
@@ -616,8 +754,11 @@ class _Pool:
                 cases.append(job_or_case)
         log.debug("evaluated %s: %s, %s, %s in %.1fs", flake_id, count(len(jobs), "job"),
                  count(len(cases), "failure"), count(flake.evaluations, "evaluation"), elapsed)
+        costs = tuple((attr_display(t.path), flake.costs[t]) for t in tasks
+                      if not t.group and t in flake.costs)
         return FlakeEval(flake.target, tuple(jobs), tuple(cases), flake.evaluations, elapsed,
-                         flake.attr_evaluations, tuple(attr_display(p) for p in flake.attrs))
+                         flake.attr_evaluations, tuple(attr_display(p) for p in flake.attrs),
+                         costs=costs)
 
 
 def _stale_lock(flake: _Flake, lock: lockfile.Lock | None,

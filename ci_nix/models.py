@@ -172,6 +172,16 @@ class Failure:
     cause: str | None = None
 
 
+@dataclass(frozen=True)
+class EvalCost:
+    """What evaluating one attribute cost: seconds on its worker, and how far that worker's
+    resident memory grew meanwhile (the first attribute on a worker also pays for what every
+    attribute shares, e.g. nixpkgs)."""
+
+    seconds: float
+    memory_mib: float
+
+
 class Status(StrEnum):
     PASSED = "passed"
     FAILED = "failed"
@@ -198,6 +208,7 @@ class Case:
     # False: reported, but does not fail the run (a cache push without `cache.required: true`)
     required: bool = True
     output: str = ""  # what else to say about it (JUnit <system-out>), e.g. an update's branch
+    eval_cost: EvalCost | None = None  # what evaluating it cost (None: not evaluated here)
 
 
 @dataclass(frozen=True)
@@ -214,6 +225,7 @@ class FlakeEval:
     cached: bool = False  # taken from the evaluation cache (ci_nix/evalcache.py), not evaluated
     # from the evaluation cache: each job's derivation closure (drvPath -> .drv base names)
     closures: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    costs: tuple[tuple[str, EvalCost], ...] = ()  # attribute (as `nix build` takes it) -> cost
 
 
 @dataclass(frozen=True)

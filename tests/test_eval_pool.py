@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -294,3 +295,47 @@ def test_eval_keys_in_ci_nix_yaml(tmp_path: Path) -> None:
         file.write_text(text)
         with pytest.raises(ConfigError, match=re.escape(says)):
             config.load(file)
+
+
+@pytest.mark.nix
+def test_a_worker_killed_by_sigkill_is_retried_alone_once_then_fails_out_of_memory(
+        tmp_path: Path, nix_bin: str) -> None:
+    """The kernel's OOM killer SIGKILLs the Nix process; here the test does."""
+
+    repo = flake_repo(tmp_path / "repo", flake_text(
+        {"a": "1", "hog": FOREVER, "z": "2"}, os.urandom(4).hex()))
+    ws = load(repo, Git.from_env())
+    selection = evaluate.Selection(systems=(X86,), outputs=ws.config.outputs)
+    first_done = threading.Event()
+    killed: list[int] = []
+
+    def nix_on_hog() -> list[int] | None:
+        found = []
+        for pid in processes_with(str(repo)):
+            try:  # the Nix itself, not a wrapper script (nix-modern): what the kernel would pick
+                if pid not in killed and Path(f"/proc/{pid}/comm").read_text().strip() == "nix":
+                    found.append(pid)
+            except OSError:
+                pass
+        return found or None
+
+    def killer() -> None:
+        first_done.wait(120)  # `a` is done: the worker is on `hog`
+        for _ in range(2):  # its worker, then the one that tries it again alone
+            pids = wait_for(nix_on_hog, 60, "a Nix process evaluating hog")
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+            killed.extend(pids)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    [result] = evaluate.evaluate(
+        Nix.from_env(), [Target(ws.flakes[0])], selection, evaluate.Limits(workers=1),
+        on_attr=lambda _target, done, _total: first_done.set() if done >= 1 else None)
+    thread.join(10)
+    assert sorted(j.attr[-1] for j in result.jobs) == ["a", "z"]
+    [case] = result.cases
+    assert case.name == f"packages.{X86}.hog" and case.failure is not None
+    assert case.failure.type.value == "eval"
+    assert "out of memory" in case.failure.message and "alone" in case.failure.message
+    assert len(killed) >= 2 and result.evaluations == 3  # the first, hog alone, then z

@@ -115,6 +115,10 @@ def add_eval_options(parser: argparse.ArgumentParser) -> None:
                        help="a worker grown past MIB MiB is replaced before its next attribute; "
                        "an attribute that alone needs more fails (default: 'eval.memory', "
                        f"else {DEFAULT_EVAL_MEMORY_MIB})")
+    group.add_argument("--eval-memory-total", type=int, metavar="MIB",
+                       help="MiB all workers together may use: fewer workers start, and they "
+                       "are replaced sooner, rather than the kernel killing one (default: "
+                       "'eval.memory-total', else half the machine's memory)")
     group.add_argument("--eval-timeout", type=float, metavar="SECONDS",
                        help="seconds one attribute may take to evaluate; past it, it fails as "
                        "`timeout` (default: 'eval.timeout', else 0 = no limit)")
@@ -150,7 +154,7 @@ def plan_options(args: argparse.Namespace) -> PlanFlags:
             "head": args.head, "systems": tuple(args.systems), "only": tuple(args.only),
             "locked": args.locked, "pins": parse_pins(args.pins),
             "eval": EvalFlags(args.workers, args.eval_memory, args.eval_timeout, args.eval_cache,
-                              args.verify_eval_cache),
+                              args.verify_eval_cache, args.eval_memory_total),
             "nix_options": nix_options(args), "eval_store": args.eval_store}
 
 

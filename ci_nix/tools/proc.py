@@ -258,6 +258,27 @@ def group_rss(groups: Iterable[int], proc_dir: Path = Path("/proc")) -> dict[int
     return total
 
 
+def rss(pid: int, proc_dir: Path = Path("/proc")) -> int:
+    """Resident bytes of one process (0 when it is gone): cheap enough to read per event."""
+    try:
+        return int((proc_dir / str(pid) / "statm").read_text().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def machine_memory(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    """The machine's memory in bytes (MemTotal), None where /proc/meminfo cannot tell."""
+    try:
+        for line in meminfo.read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name == "MemTotal":
+                number, _, unit = value.strip().partition(" ")
+                return int(number) * (1024 if unit.strip().lower() == "kb" else 1)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def _kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
     try:
         os.killpg(proc.pid, sig)

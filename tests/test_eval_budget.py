@@ -1,0 +1,282 @@
+"""The evaluation pool's total memory budget, kernel kills and per-attribute cost, in memory: a
+scripted backend stands in for Nix and the test decides what each worker's memory reads."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from ci_nix import config, evaluate
+from ci_nix.errors import ConfigError
+from ci_nix.evaluate import Probe, Selection, Task
+from ci_nix.models import Flake, FlakeEval, Repo, Status, Target
+from ci_nix.tools import proc
+from ci_nix.tools.nix import Nix, WorkerEvent, parse_worker_line
+
+X86 = "x86_64-linux"
+MIB = 1024 * 1024
+
+
+def _say(value: object) -> str:
+    return "trace: ci-nix:" + json.dumps(value)
+
+
+class FakeWorker(proc.Running):
+    """A worker process that lists its flake's attributes and answers its tasks, holding each
+    until the test opens the attribute's gate; killed, it ends with -9 as a SIGKILLed one."""
+
+    def __init__(self, backend: ScriptedNix, pid: int, flake: str, attrs: Sequence[str],
+                 tasks: Sequence[Task] | None, list_attrs: bool) -> None:
+        self.pid, self.backend, self.flake = pid, backend, flake
+        self.attrs, self.tasks, self.list_attrs = list(attrs), tasks, list_attrs
+        self.killed = threading.Event()
+        self.ended = threading.Event()
+
+    def names(self) -> list[str]:
+        return [t.path[-1] for t in self.tasks or ()]
+
+    def lines(self) -> Iterator[str]:
+        try:
+            paths = [["packages", X86, name] for name in self.attrs]
+            if self.list_attrs:
+                for path in paths:
+                    yield _say({"attr": path})
+                yield _say({"listed": {"groupErrors": [], "inputNames": []}})
+            tasks = ([list(t.path) for t in self.tasks] if self.tasks is not None else paths)
+            for index, path in enumerate(tasks):
+                if self.killed.is_set():
+                    return
+                yield _say({"begin": index})
+                self.backend.begun(self, path[-1])
+                gate = self.backend.gates.get(path[-1])
+                while gate is not None and not gate.wait(0.01):
+                    if self.killed.is_set():
+                        return
+                if self.killed.is_set():
+                    return
+                self.backend.rss[self.pid] += self.backend.grows.get(path[-1], 0)
+                yield _say({"done": index, "result": {
+                    "path": path, "drvPath": f"/nix/store/{'a' * 32}-{path[-1]}.drv",
+                    "system": X86, "outputs": {"out": f"/nix/store/{'b' * 32}-{path[-1]}"}}})
+        finally:
+            self.backend.ended(self)
+
+    def wait(self) -> int:
+        self.ended.wait(10)
+        return -9 if self.killed.is_set() else 0
+
+    def kill(self) -> None:
+        self.killed.set()
+
+
+@dataclass
+class ScriptedNix:
+    """evaluate.Backend over FakeWorkers; rss (by pid) is what the pool's Probe reads."""
+
+    attrs: dict[str, list[str]]  # flake id -> attribute names
+    size: dict[str, int] = field(default_factory=dict)  # attribute -> worker bytes once begun
+    grows: dict[str, int] = field(default_factory=dict)  # attribute -> bytes it adds when done
+    gates: dict[str, threading.Event] = field(default_factory=dict)
+    die_on: dict[str, int] = field(default_factory=dict)  # attribute -> kernel kills left
+    born: int = 10 * MIB  # a worker's bytes from its start
+    rss: dict[int, int] = field(default_factory=dict)
+    workers: list[FakeWorker] = field(default_factory=list)
+    alive: set[int] = field(default_factory=set)
+    history: list[tuple[str, int]] = field(default_factory=list)  # ("start"/"end", pid)
+    peak_sum: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self, target: Target, selection: Selection, *, list_attrs: bool,
+              tasks: Sequence[Task] | None) -> proc.Running:
+        with self.lock:
+            worker = FakeWorker(self, 5_000_000 + len(self.workers), target.flake.id,
+                                self.attrs[target.flake.subdir], tasks, list_attrs)
+            self.workers.append(worker)
+            self.alive.add(worker.pid)
+            self.rss[worker.pid] = self.born
+            self.history.append(("start", worker.pid))
+        return worker
+
+    def parse(self, line: str) -> WorkerEvent | None:
+        return parse_worker_line(line)
+
+    def begun(self, worker: FakeWorker, name: str) -> None:
+        with self.lock:
+            self.rss[worker.pid] = max(self.rss[worker.pid], self.size.get(name, 0))
+            if self.die_on.get(name, 0) > 0:  # the kernel's OOM killer, as the pool sees it
+                self.die_on[name] -= 1
+                worker.killed.set()
+
+    def ended(self, worker: FakeWorker) -> None:
+        with self.lock:
+            self.alive.discard(worker.pid)
+            self.history.append(("end", worker.pid))
+        worker.ended.set()
+
+    def probe(self) -> Probe:
+        def groups(pids: Sequence[int]) -> dict[int, int]:
+            with self.lock:
+                sizes = {pid: self.rss[pid] if pid in self.alive else 0 for pid in pids}
+                self.peak_sum = max(self.peak_sum, sum(self.rss[p] for p in self.alive))
+                return sizes
+        return Probe(groups=groups, process=lambda pid: self.rss.get(pid, 0))
+
+
+def _targets(tmp_path: Path, ids: Sequence[str]) -> list[Target]:
+    repo = Repo("ws", tmp_path)
+    for flake_id in ids:
+        (tmp_path / flake_id).mkdir(exist_ok=True)
+    return [Target(Flake(repo, flake_id)) for flake_id in ids]
+
+
+def _evaluate(backend: ScriptedNix, targets: Sequence[Target],
+              limits: evaluate.Limits) -> list[FlakeEval]:
+    selection = Selection(systems=(X86,), outputs=("packages",))
+    return evaluate.evaluate(cast(Nix, None), targets, selection, limits, backend=backend,
+                             probe=backend.probe())
+
+
+def _run_in_thread(backend: ScriptedNix, targets: Sequence[Target],
+                   limits: evaluate.Limits) -> tuple[threading.Thread, list[FlakeEval]]:
+    results: list[FlakeEval] = []
+    thread = threading.Thread(target=lambda: results.extend(_evaluate(backend, targets, limits)),
+                              daemon=True)
+    thread.start()
+    return thread, results
+
+
+def _wait(condition: object, what: str) -> None:
+    from helpers import wait_for
+    wait_for(condition, 20, what)  # type: ignore[arg-type]
+
+
+def test_workers_past_the_total_make_room_and_nothing_fails(tmp_path: Path) -> None:
+    """Three workers of 400 MiB under a 1000 MiB total: the one whose attribute began last
+    is stopped, its attribute waits for room, and every attribute still evaluates."""
+    names = {"f1": ["a"], "f2": ["b"], "f3": ["c"]}
+    backend = ScriptedNix(names, size=dict.fromkeys("abc", 400 * MIB),
+                          gates={n: threading.Event() for n in "abc"})
+    thread, results = _run_in_thread(backend, _targets(tmp_path, list(names)),
+                                     evaluate.Limits(workers=3, memory_total_mib=1000))
+    _wait(lambda: any(w.killed.is_set() for w in backend.workers) or None,
+          "a worker stopped for room")
+    _wait(lambda: len(backend.alive) == 2 or None, "the stopped worker ended")
+    [stopped] = [w for w in backend.workers if w.killed.is_set()]
+    # two of 400 MiB run: a third does not fit in 1000 MiB, so the attribute waits
+    assert len(backend.workers) == 3
+    running = next(w for w in backend.workers if w is not stopped)
+    backend.gates[running.attrs[0]].set()
+    _wait(lambda: len(backend.workers) == 4 or None, "the stopped attribute started again")
+    assert backend.workers[3].names() == stopped.attrs  # alone, as the task it was on
+    for gate in backend.gates.values():
+        gate.set()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert [sorted(j.attr[-1] for j in e.jobs) for e in results] == [["a"], ["b"], ["c"]]
+    assert not [c for e in results for c in e.cases]
+
+
+def test_a_new_worker_starts_only_where_one_more_of_the_largest_fits(tmp_path: Path) -> None:
+    """Workers of 600 MiB under a 1500 MiB total: of 4 allowed, 2 run at a time."""
+    names = [f"a{i}" for i in range(6)]
+    backend = ScriptedNix({"fleet": names}, born=600 * MIB,
+                          gates={n: threading.Event() for n in names[1:]})
+    most_alive = 0
+    done = threading.Event()
+
+    def watch() -> None:
+        nonlocal most_alive
+        while not done.is_set():
+            with backend.lock:
+                most_alive = max(most_alive, len(backend.alive))
+            done.wait(0.002)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    thread, results = _run_in_thread(backend, _targets(tmp_path, ["fleet"]),
+                                     evaluate.Limits(workers=4, memory_total_mib=1500))
+    _wait(lambda: len(backend.workers) >= 2 or None, "a second worker")
+    for gate in backend.gates.values():
+        gate.set()
+    thread.join(20)
+    done.set()
+    watcher.join(5)
+    assert not thread.is_alive()
+    assert sorted(j.attr[-1] for e in results for j in e.jobs) == names
+    assert not [c for e in results for c in e.cases]
+    assert most_alive == 2
+    assert backend.peak_sum <= 1500 * MIB
+
+
+def test_a_kernel_killed_attribute_is_retried_alone_once_then_fails_out_of_memory(
+        tmp_path: Path) -> None:
+    backend = ScriptedNix({"fleet": ["a", "hog", "z"], "other": ["o"]},
+                          die_on={"hog": 2})
+    [fleet, other] = _evaluate(backend, _targets(tmp_path, ["fleet", "other"]),
+                               evaluate.Limits(workers=2, memory_total_mib=100_000))
+    assert sorted(j.attr[-1] for j in fleet.jobs) == ["a", "z"]
+    assert [j.attr[-1] for j in other.jobs] == ["o"]
+    [case] = fleet.cases
+    assert case.name == f"packages.{X86}.hog" and case.status is Status.FAILED
+    assert case.failure is not None and case.failure.type.value == "eval"
+    assert "out of memory" in case.failure.message and "again when tried alone" in \
+        case.failure.message
+    assert case.failure.hint and "--eval-memory-total" in case.failure.hint
+    [retry] = [w for w in backend.workers if w.names() == ["hog"]]
+    # alone: no other worker started while it ran
+    began = backend.history.index(("start", retry.pid))
+    ended = backend.history.index(("end", retry.pid))
+    assert not [e for e in backend.history[began + 1:ended] if e[0] == "start"]
+
+
+def test_one_kernel_kill_costs_one_retry_and_the_attribute_passes(tmp_path: Path) -> None:
+    backend = ScriptedNix({"fleet": ["a", "hog", "z"]}, die_on={"hog": 1})
+    [fleet] = _evaluate(backend, _targets(tmp_path, ["fleet"]),
+                        evaluate.Limits(workers=1, memory_total_mib=100_000))
+    assert sorted(j.attr[-1] for j in fleet.jobs) == ["a", "hog", "z"]
+    assert not fleet.cases
+    assert fleet.attr_evaluations == 4  # a, hog, hog again, z
+
+
+def test_each_attribute_has_its_evaluation_time_and_memory_growth(tmp_path: Path) -> None:
+    backend = ScriptedNix({"fleet": ["a", "b"]}, born=100 * MIB,
+                          grows={"a": 250 * MIB, "b": 30 * MIB})
+    [fleet] = _evaluate(backend, _targets(tmp_path, ["fleet"]), evaluate.Limits(workers=1))
+    costs = dict(fleet.costs)
+    assert set(costs) == {f"packages.{X86}.a", f"packages.{X86}.b"}
+    assert costs[f"packages.{X86}.a"].memory_mib == 250
+    assert costs[f"packages.{X86}.b"].memory_mib == 30
+    assert all(cost.seconds >= 0 for cost in costs.values())
+
+
+def test_memory_total_flag_and_key(tmp_path: Path) -> None:
+    file = tmp_path / "ci-nix.yaml"
+    file.write_text("eval:\n  memory-total: 1500\n")
+    loaded = config.load(file).eval
+    assert loaded.memory_total == 1500
+    assert evaluate.EvalFlags().limits(loaded).memory_total_mib == 1500
+    assert evaluate.EvalFlags(memory_total_mib=900).limits(loaded).memory_total_mib == 900
+    assert evaluate.EvalFlags().limits(config.EvalConfig()).memory_total_mib is None
+    with pytest.raises(ConfigError, match="--eval-memory-total 0: give the MiB"):
+        evaluate.EvalFlags(memory_total_mib=0).limits(loaded)
+    file.write_text("eval:\n  memory-total: 0\n")
+    with pytest.raises(ConfigError, match="'eval.memory-total' must be a whole number"):
+        config.load(file)
+
+
+def test_the_default_total_is_half_the_machine(tmp_path: Path) -> None:
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       16384000 kB\nMemFree:  100 kB\n")
+    assert proc.machine_memory(meminfo) == 16384000 * 1024
+    assert proc.machine_memory(tmp_path / "missing") is None
+    meminfo.write_text("MemTotal: lots\n")
+    assert proc.machine_memory(meminfo) is None
+    machine = proc.machine_memory()
+    assert machine is not None
+    assert evaluate.default_memory_total_mib() == machine // 2 // MIB
