@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
 import pytest
+from helpers import wait_for
 
 from ci_nix import config, evaluate
 from ci_nix.errors import ConfigError
@@ -90,6 +91,7 @@ class ScriptedNix:
     alive: set[int] = field(default_factory=set)
     history: list[tuple[str, int]] = field(default_factory=list)  # ("start"/"end", pid)
     peak_sum: int = 0
+    most_alive: int = 0  # workers alive at once, at most
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self, target: Target, selection: Selection, *, list_attrs: bool,
@@ -99,6 +101,7 @@ class ScriptedNix:
                                 self.attrs[target.flake.subdir], tasks, list_attrs)
             self.workers.append(worker)
             self.alive.add(worker.pid)
+            self.most_alive = max(self.most_alive, len(self.alive))
             self.rss[worker.pid] = self.born
             self.history.append(("start", worker.pid))
         return worker
@@ -151,9 +154,8 @@ def _run_in_thread(backend: ScriptedNix, targets: Sequence[Target],
     return thread, results
 
 
-def _wait(condition: object, what: str) -> None:
-    from helpers import wait_for
-    wait_for(condition, 20, what)  # type: ignore[arg-type]
+def _wait(condition: Callable[[], object], what: str) -> None:
+    wait_for(condition, 20, what)
 
 
 def test_workers_past_the_total_make_room_and_nothing_fails(tmp_path: Path) -> None:
@@ -187,30 +189,16 @@ def test_a_new_worker_starts_only_where_one_more_of_the_largest_fits(tmp_path: P
     names = [f"a{i}" for i in range(6)]
     backend = ScriptedNix({"fleet": names}, born=600 * MIB,
                           gates={n: threading.Event() for n in names[1:]})
-    most_alive = 0
-    done = threading.Event()
-
-    def watch() -> None:
-        nonlocal most_alive
-        while not done.is_set():
-            with backend.lock:
-                most_alive = max(most_alive, len(backend.alive))
-            done.wait(0.002)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
     thread, results = _run_in_thread(backend, _targets(tmp_path, ["fleet"]),
                                      evaluate.Limits(workers=4, memory_total_mib=1500))
     _wait(lambda: len(backend.workers) >= 2 or None, "a second worker")
     for gate in backend.gates.values():
         gate.set()
     thread.join(20)
-    done.set()
-    watcher.join(5)
     assert not thread.is_alive()
     assert sorted(j.attr[-1] for e in results for j in e.jobs) == names
     assert not [c for e in results for c in e.cases]
-    assert most_alive == 2
+    assert backend.most_alive == 2
     assert backend.peak_sum <= 1500 * MIB
 
 

@@ -301,7 +301,6 @@ def test_eval_keys_in_ci_nix_yaml(tmp_path: Path) -> None:
 def test_a_worker_killed_by_sigkill_is_retried_alone_once_then_fails_out_of_memory(
         tmp_path: Path, nix_bin: str) -> None:
     """The kernel's OOM killer SIGKILLs the Nix process; here the test does."""
-
     repo = flake_repo(tmp_path / "repo", flake_text(
         {"a": "1", "hog": FOREVER, "z": "2"}, os.urandom(4).hex()))
     ws = load(repo, Git.from_env())
