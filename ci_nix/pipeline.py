@@ -27,6 +27,7 @@ from ci_nix import evalcache, outputs, trust
 from ci_nix import evaluate as evaluate_mod
 from ci_nix import inputs as inputs_mod
 from ci_nix import origins as origins_mod
+from ci_nix import sbom as sbom_mod
 from ci_nix import workspace as workspace_mod
 from ci_nix.cache import push as push_mod
 from ci_nix.cache.backends import open_cache
@@ -60,6 +61,8 @@ from ci_nix.tools.nix import Nix, NixCommandError
 from ci_nix.words import count
 
 log = logging.getLogger(__name__)
+
+SBOM_CLASSNAME = "ci-nix.sbom"  # README "SBOM": SBOMs that could not be written
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class RunOptions(DiffOptions):
     push: bool | None = None
     skip_unchanged: bool = False  # attributes whose drvPath is the base's are not built
     print_build_logs: bool = False  # -L: builder output as it comes, prefixed per attribute
+    sbom: Path | None = None  # --sbom DIR: a CycloneDX SBOM per attribute that passed
 
 
 class Cancellation:
@@ -289,6 +293,8 @@ def _run(options: RunOptions, environ: Mapping[str, str], cancelled: Cancellatio
     progress.cases += built
     if cancelled():
         return
+    if options.sbom is not None:
+        progress.cases += write_sboms(nix, planned, built, options.sbom, progress.notes)
     pushed = push_mod.push(planned.cache, options.push, planned.local,
                            built, nix, environ)
     progress.cases += pushed.cases
@@ -307,6 +313,33 @@ def build_jobs(nix: Nix, jobs: Sequence[Job], environ: Mapping[str, str] = os.en
         outcome = build_mod.build(nix, jobs, cancelled=cancelled, on_event=monitor.event)
     monitor.finish(outcome.cases)
     return monitor.timed(outcome.cases)
+
+
+def write_sboms(nix: Nix, planned: Plan, built: Sequence[Case], directory: Path,
+                notes: list[str]) -> list[Case]:
+    """`run --sbom DIR`: an SBOM of each attribute that passed, and of each cached one whose
+    outputs happen to be in this machine's store (the others are named in a note); a failed
+    `ci-nix.sbom` case when they could not be written."""
+    passed = {(case.flake, case.name) for case in built if case.status is Status.PASSED}
+    jobs = [job for e in planned.evals for job in e.jobs]
+    ready = [job for job in jobs if (job.flake, job.name) in passed]
+    cached = {(case.flake, case.name) for case in planned.cases
+              if case.status is Status.SKIPPED and case.skip_reason == CACHED}
+    others = [job for job in jobs if (job.flake, job.name) in cached]
+    try:
+        valid = nix.valid_paths([p for job in others for p in job.out_paths])
+        here = [job for job in others if set(job.out_paths) <= valid]
+        missing = [job for job in others if job not in here]
+        if missing:
+            notes.append(f"--sbom: no SBOM for {count(len(missing), 'cached attribute')} "
+                         f"(e.g. {missing[0].flake}#{missing[0].name}): its outputs are in "
+                         "the binary cache, not in this machine's store")
+        sbom_mod.write(nix, [*ready, *here], directory)
+    except (CiNixError, OSError) as err:
+        problem = err.strerror if isinstance(err, OSError) else str(err)
+        return [Case(SBOM_CLASSNAME, "sbom", Status.FAILED, failure=Failure(
+            FailureType.OTHER, f"SBOMs not written to {directory}: {problem}"))]
+    return []
 
 
 def _skip_unchanged(planned: Plan, options: RunOptions, environ: Mapping[str, str],
@@ -618,6 +651,12 @@ def _check_writable(options: RunOptions) -> None:
     for path in (options.junit, options.json):
         if path is not None:
             outputs.check_writable(path)
+    if options.sbom is not None:
+        try:
+            options.sbom.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise CiNixError(f"--sbom {options.sbom}: cannot create it ({err.strerror}); "
+                             "choose a writable directory") from None
 
 
 def _render(writer: Callable[[RunReport, TextIO], None], report: RunReport) -> str:

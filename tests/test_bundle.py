@@ -4,6 +4,7 @@ in process on bundles made here."""
 
 from __future__ import annotations
 
+import base64
 import bz2
 import hashlib
 import json
@@ -14,19 +15,25 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import NIX_CONFIG, NIX_PARAMS, NIXES, Cli, flake_repo, run_main, xml_attr
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
 from helpers import git
 from httpcache import TEST_KEY, Key
+from hypothesis import given
+from hypothesis import strategies as st
 
-from ci_nix import narinfo
+from ci_nix import narinfo, sbom
 from ci_nix.bundle import make
 from ci_nix.bundle.manifest import Manifest, read
 from ci_nix.models import Job
-from ci_nix.tools.nix import PathInfo
+from ci_nix.tools.nix import Derivation, PathInfo
 
 SYSTEM = "x86_64-linux"
+DATA = Path(__file__).parent / "data" / "derivations"  # `nix derivation show` as each Nix prints it
 
 FLAKE = """{
   outputs = { self }:
@@ -69,6 +76,7 @@ class Bundles:
     delta: Path
     public: str  # the public key, as trusted-public-keys lists it
     delta_stdout: str
+    repo: Path
 
 
 def _nix(nix: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -105,7 +113,7 @@ def bundles(request: pytest.FixtureRequest,
                           tmp / "secret", "--since", tmp / "full" / "manifest.json")
         assert second.returncode == 0, second.stderr + second.stdout
         yield Bundles(nix, tmp, tmp / "full", tmp / "delta",
-                      (tmp / "public").read_text().strip(), second.stdout)
+                      (tmp / "public").read_text().strip(), second.stdout, repo)
 
 
 def _import(b: Bundles, bundle: Path, store: Path, key: str | None = None
@@ -370,3 +378,99 @@ def test_the_manifest_round_trips_and_names_its_digest(tmp_path: Path) -> None:
     assert again == manifest
     assert digest == hashlib.sha256((tmp_path / "b" / "manifest.json").read_bytes()).hexdigest()
     assert json.loads(manifest.dump())["since"] is None
+
+
+# --- SBOM -------------------------------------------------------------------------------------
+
+def _sbom(path: Path) -> dict[str, Any]:
+    text = path.read_text()
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def _by_name(sbom: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in [sbom["metadata"]["component"], *sbom.get("components", [])]}
+
+
+def test_the_bundle_holds_a_valid_sbom_per_attribute(bundles: Bundles) -> None:
+    manifest, _ = read(bundles.full)
+    for name, attr in manifest.attributes.items():
+        found = _sbom(bundles.full / "sbom" / sbom.filename(name))
+        outputs = {p["value"] for c in _by_name(found).values()
+                   for p in c.get("properties", []) if p["name"] == "nix:output_path"}
+        assert attr.store_path in outputs
+    web = _sbom(bundles.full / "sbom" / sbom.filename(WEB))
+    assert web["metadata"]["component"]["type"] == "operating-system"
+    components = _by_name(web)
+    assert set(components) == {"nixos-system-web", "tool", "libshared"}
+    assert components["tool"]["version"] == "2.1" and components["libshared"]["version"] == "1.4"
+    # the download tool is built from: its URLs and the fixed-output hash, from the derivation
+    refs = {r["url"]: r for r in components["tool"]["externalReferences"]}
+    assert set(refs) == {"https://example.org/tool-2.1.tar", "https://mirror.example/tool-2.1.tar"}
+    assert refs["https://example.org/tool-2.1.tar"]["hashes"] == [
+        {"alg": "SHA-256", "content": hashlib.sha256(b"x").hexdigest()}]
+    depends = {d["ref"]: set(d.get("dependsOn", [])) for d in web["dependencies"]}
+    web_ref, tool_ref = components["nixos-system-web"]["bom-ref"], components["tool"]["bom-ref"]
+    assert depends[web_ref] == {tool_ref}
+    assert depends[tool_ref] == {components["libshared"]["bom-ref"]}
+
+
+def test_run_sbom_writes_one_per_built_attribute(bundles: Bundles, cli: Cli,
+                                                tmp_path: Path) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CI_NIX_NIX", bundles.nix)
+        result = cli("run", bundles.repo, "--all", "--sbom", tmp_path / "sbom")
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = sorted(path.name for path in (tmp_path / "sbom").iterdir())
+    assert names == sorted(sbom.filename(name) for name in (WEB, DB, IMAGE))
+    for path in (tmp_path / "sbom").iterdir():
+        _sbom(path)
+
+
+@pytest.mark.parametrize("version", ["nix-2.8", "nix-2.26"])
+def test_fixed_output_derivations_read_alike_on_both_nix_versions(version: str) -> None:
+    data = json.loads((DATA / f"{version}.json").read_text())
+    drvs = Derivation.parse_all(data)
+    flat = next(d for d in drvs.values() if d.name == "src-1.2.tar.gz")
+    tree = next(d for d in drvs.values() if d.name == "tree")
+    assert flat.fixed is not None and tree.fixed is not None
+    assert (flat.fixed.algo, flat.fixed.recursive) == ("sha256", False)
+    assert flat.fixed.urls == ("https://example.org/src-1.2.tar.gz",
+                               "https://mirror.example/src-1.2.tar.gz")
+    # as declared (outputHash sha256-LcCQ…), printed in hex by both versions
+    assert flat.fixed.hash == base64.b64decode("LcCQ6R4vt4bA3gBr7I1XQKwGEEfhmE8PkD1bOHCKAt0=").hex()
+    assert (tree.fixed.algo, tree.fixed.recursive) == ("sha256", True)
+    assert tree.fixed.urls == ("https://example.org/tree.git",)
+    assert all(d.fixed is None for d in drvs.values() if d.name == "web-toplevel")
+
+
+def test_a_recursive_source_hash_is_not_claimed_as_the_download_s(tmp_path: Path) -> None:
+    drvs = Derivation.parse_all(json.loads((DATA / "nix-2.26.json").read_text()))
+    tree_drv = next(k for k, d in drvs.items() if d.name == "tree")
+    out = drvs[tree_drv].outputs[0]
+    app_drv = f"/nix/store/{'a' * 32}-app-3.0.drv"
+    app_out = _path("app-3.0")
+    graph = {**drvs, app_drv: Derivation((tree_drv,), (app_out,), "app-3.0")}
+    infos = {app_out: PathInfo(10, (), "sha256-" + "A" * 43 + "=", app_drv)}
+    job = Job("f", ("packages", SYSTEM, "app"), SYSTEM, app_drv, (("out", app_out),))
+    found = json.loads(sbom.document("f#app", job, infos, graph))
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(found)) is None
+    root = found["metadata"]["component"]
+    assert (root["name"], root["version"]) == ("app", "3.0")
+    assert root["externalReferences"] == [{"type": "distribution",
+                                           "url": "https://example.org/tree.git",
+                                           "comment": "tree"}]
+    fixed = drvs[tree_drv].fixed
+    assert fixed is not None
+    assert {"name": "nix:source_nar_hash", "value": f"sha256:{fixed.hash}"} in root["properties"]
+    assert out not in json.dumps(found)  # the source is not in the runtime closure
+
+
+@given(st.text(min_size=1, max_size=400))
+def test_sbom_file_names_are_safe_and_distinct(name: str) -> None:
+    file = sbom.filename(name)
+    assert "/" not in file and "\0" not in file and not file.startswith(".")
+    assert len(file.encode()) <= 255
+    assert file == sbom.filename(name)
+    assert sbom.filename(name + "x") != file

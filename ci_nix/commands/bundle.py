@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from ci_nix import closure, outputs, pipeline
+from ci_nix import closure, outputs, pipeline, sbom
 from ci_nix.bundle import key as key_mod
 from ci_nix.bundle import make, verify
 from ci_nix.bundle.manifest import Manifest
@@ -37,6 +37,7 @@ from ci_nix.tools.nix import Nix, PathInfo
 from ci_nix.words import count
 
 BUNDLE_CASE = "ci-nix.bundle"  # JUnit classname of problems with the bundle as a whole
+SBOM_DIR = "sbom"  # in the bundle: one CycloneDX JSON per attribute
 
 
 def register(commands: Subcommands) -> None:
@@ -130,6 +131,9 @@ def _write(args: argparse.Namespace, environ: Mapping[str, str]) -> list[Case]:
     passed = {(case.flake, case.name) for case in built if case.status is Status.PASSED}
     ready = [job for job in everything.local if (job.flake, job.name) in passed]
     manifest, found, infos = make.write(planned.nix, ready, args.output, signing, previous)
+    written = sbom.write(planned.nix, ready, args.output / SBOM_DIR, infos)
+    if written:
+        print(f"ci-nix: {count(len(written), 'SBOM')} (CycloneDX): {args.output / SBOM_DIR}")
     bundled = {case.flake + "#" + case.name: case for case in built}
     for name, attr in manifest.attributes.items():
         bundled[name] = replace(bundled[name], output=f"bundled {attr.store_path} (closure "

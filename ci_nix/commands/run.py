@@ -38,6 +38,9 @@ def register(commands: Subcommands) -> None:
                      help="compare with the base (evaluated in a temporary worktree) and do "
                      "not build attributes whose derivation is the same there: they are "
                      "reported skipped 'unchanged'")
+    run.add_argument("--sbom", type=Path, metavar="DIR",
+                     help="write a CycloneDX SBOM of each built attribute's runtime closure "
+                     "to DIR/<flake>#<attr>.cdx.json")
     add_comment(run)
     run.add_argument("--expect-drv", action="append", default=[], metavar="FLAKE#ATTR=DRV",
                      help="fail the attribute, naming both paths, unless it evaluates to the "
@@ -55,7 +58,7 @@ def handle(args: argparse.Namespace) -> int:
     options = pipeline.RunOptions(
         **plan_options(args), push=args.push, junit=args.junit,
         json=args.json, skip_unchanged=args.skip_unchanged,
-        comment=args.comment, print_build_logs=args.print_build_logs,
+        comment=args.comment, print_build_logs=args.print_build_logs, sbom=args.sbom,
         expect=tuple(args.expect_drv))
     report = pipeline.run(options)
     if report.error is not None:
