@@ -39,6 +39,7 @@ from ci_nix.mask import mask
 from ci_nix.models import (
     FLAKE_CASE,
     Case,
+    EvalCost,
     Failure,
     FailureType,
     FlakeEval,
@@ -165,6 +166,13 @@ class Progress:
     repo_dirs: list[tuple[str, str]] = field(default_factory=list)
     inputs: list[tuple[str, tuple[Override, ...]]] = field(default_factory=list)
     locked: bool = False
+    # (flake id, attribute) -> what evaluating it cost, for every report of its case
+    costs: dict[tuple[str, str], EvalCost] = field(default_factory=dict)
+
+    def evaluated(self, evals: Sequence[FlakeEval]) -> None:
+        """Remember what evaluating each attribute cost (a cached flake evaluated nothing)."""
+        self.costs.update({(e.target.flake.id, name): cost for e in evals
+                           for name, cost in e.costs})
 
     def report(self, error: str | None = None) -> RunReport:
         why = "cancelled" if proc.cancelled() else "not built: ci-nix stopped before building"
@@ -178,6 +186,8 @@ class Progress:
                    else "not evaluated: ci-nix stopped first")
             cases += [Case(flake, FLAKE_CASE, Status.SKIPPED, skip_reason=why)
                       for flake in dict.fromkeys(self.suites) if flake not in reached]
+        cases = [replace(c, eval_cost=self.costs.get((c.flake, c.name), c.eval_cost))
+                 for c in cases]
         rank = {flake: i for i, flake in enumerate(self.suites)}
         cases.sort(key=lambda c: (rank.get(c.flake, len(rank)), c.name))
         return RunReport(suites=tuple(dict.fromkeys(self.suites)), cases=tuple(cases),
@@ -428,6 +438,7 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
                                  f"`ci-nix matrix --format json` lists what can be built")
 
     evals = check_planned(evals, expected)
+    progress.evaluated(evals)
     for flake_eval in evals:
         progress.cases += flake_eval.cases
     planned = replace(plan_of(ws, nix, tuple(systems), evals, progress.suites, progress.cases),
@@ -484,6 +495,7 @@ def _settle_cached(planned: Plan, git: Git, only: frozenset[tuple[str, str]] | N
     fresh = check_planned(fresh, parse_expect(options.expect,
                                               {f.id for f in planned.workspace.flakes}))
     new_cases = [c for e in fresh for c in e.cases]
+    progress.evaluated(fresh)
     progress.cases = [c for c in progress.cases if c.flake not in again] + new_cases
     sub, notes = skip_cached(replace(planned, evals=tuple(fresh),
                                      jobs=tuple(j for e in fresh for j in e.jobs), cases=()))

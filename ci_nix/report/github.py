@@ -13,6 +13,7 @@ from ci_nix.report.untrusted import md_text as _md
 from ci_nix.words import count
 
 SUMMARY_LOG_CHARS = 4000  # GitHub caps a step summary at 1 MiB; keep room for many failures
+SLOWEST = 5  # attributes in the summary's "Slowest evaluations"
 
 
 def annotation(case: Case, checkout: str | None = None,
@@ -161,5 +162,13 @@ def write_summary(report: RunReport, out: TextIO) -> None:
             out.write(f"- {_md(reason)}: {count(n, 'attribute')}\n")
         for reason, n in sorted(whole.items()):
             out.write(f"- {_md(reason)}: {count(n, 'flake')} (not evaluated)\n")
+    costs = sorted(((c.eval_cost, c) for c in report.cases if c.eval_cost is not None),
+                   key=lambda pair: -pair[0].seconds)[:SLOWEST]
+    if costs:
+        out.write("\n### Slowest evaluations\n\n| attribute | seconds | worker memory growth |"
+                  "\n|---|---:|---:|\n")
+        for cost, case in costs:
+            out.write(f"| {_md(f'{case.flake}#{case.name}')} | {cost.seconds:.1f} | "
+                      f"{cost.memory_mib:.0f} MiB |\n")
     for note in report.notes:
         out.write(f"\n> {_md(note)}\n")

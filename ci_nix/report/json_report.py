@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
-from ci_nix.models import Case, Override, RunReport
+from ci_nix.models import Case, EvalCost, Override, RunReport
 
 
 def override_json(override: Override) -> dict[str, Any]:
     """An input evaluated from a workspace checkout: which one, at what, and what was locked."""
     return {"input": override.input, "ref": override.ref, "flake": override.source,
             "rev": override.rev, "dirty": override.dirty, "locked": override.locked}
+
+
+def eval_cost_json(cost: EvalCost) -> dict[str, float]:
+    """What evaluating an attribute cost: seconds, and its worker's memory growth in MiB."""
+    return {"seconds": round(cost.seconds, 3), "memoryMiB": round(cost.memory_mib, 1)}
 
 
 def case_dict(case: Case) -> dict[str, Any]:
@@ -24,6 +29,8 @@ def case_dict(case: Case) -> dict[str, Any]:
         data["failure"] = {"type": f.type.value, "message": f.message, "log": f.log,
                            "drv": f.drv, "hint": f.hint, "file": f.file, "line": f.line,
                            "column": f.column, "repo": f.repo}
+    if case.eval_cost is not None:
+        data["eval"] = eval_cost_json(case.eval_cost)
     if case.machine is not None:
         data["machine"] = case.machine  # built on this remote builder / in this remote store
     if case.skip_reason is not None:

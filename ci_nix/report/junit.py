@@ -43,6 +43,9 @@ def _case(case: Case, root: Case | None = None) -> junit_xml.TestCase:
 
 def _properties(case: Case) -> list[tuple[str, str]]:
     props = [("drvPath", case.drv_path), ("system", case.system), ("machine", case.machine)]
+    if case.eval_cost is not None:
+        props += [("eval-seconds", f"{case.eval_cost.seconds:.3f}"),
+                  ("eval-memory-mib", f"{case.eval_cost.memory_mib:.1f}")]
     failure = case.failure
     if failure is not None and failure.file:
         # a file of another workspace repo than the flake's is named with its repo

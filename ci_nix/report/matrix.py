@@ -12,7 +12,7 @@ import yaml
 
 from ci_nix.matrix import Entry
 from ci_nix.plan import Plan
-from ci_nix.report.json_report import override_json
+from ci_nix.report.json_report import eval_cost_json, override_json
 
 JUNIT_FILE = "junit.xml"
 
@@ -121,7 +121,15 @@ def write_gitlab(entries: Sequence[Entry], out: TextIO, prefix: Sequence[str] = 
 
 def write_json(plan: Plan, entries: Sequence[Entry], out: TextIO,
                prefix: Sequence[str] = ()) -> None:
-    """Everything `run` would do, for scripts: entries, jobs, failures, evaluation count."""
+    """Everything `run` would do, for scripts: entries, jobs, failures, evaluation count, and
+    what evaluating each attribute cost ("eval")."""
+    costs = {(e.target.flake.id, name): eval_cost_json(cost) for e in plan.evals
+             for name, cost in e.costs}
+
+    def cost(flake: str, attr: str) -> dict[str, Any]:
+        found = costs.get((flake, attr))
+        return {} if found is None else {"eval": found}
+
     data = {
         "evaluations": plan.evaluations,
         "systems": list(plan.systems),
@@ -133,10 +141,12 @@ def write_json(plan: Plan, entries: Sequence[Entry], out: TextIO,
                    for e in plan.evals if e.target.overrides},
         "entries": [github_entry(entry, prefix) for entry in entries],
         "jobs": [{"flake": job.flake, "attr": job.name, "system": job.system,
-                  "drvPath": job.drv_path, "outputs": dict(job.outputs)} for job in plan.jobs],
+                  "drvPath": job.drv_path, "outputs": dict(job.outputs),
+                  **cost(job.flake, job.name)} for job in plan.jobs],
         "failures": [{"flake": case.flake, "attr": case.name,
                       "type": case.failure.type.value if case.failure else None,
-                      "message": case.failure.message if case.failure else None}
+                      "message": case.failure.message if case.failure else None,
+                      **cost(case.flake, case.name)}
                      for case in plan.failures],
         "skipped": [{"flake": case.flake, "attr": case.name, "reason": case.skip_reason}
                     for case in plan.cases if case.skip_reason is not None],
