@@ -474,3 +474,55 @@ def test_sbom_file_names_are_safe_and_distinct(name: str) -> None:
     assert len(file.encode()) <= 255
     assert file == sbom.filename(name)
     assert sbom.filename(name + "x") != file
+
+
+def test_verify_stops_unpacking_past_the_nar_size(cli: Cli, tmp_path: Path) -> None:
+    _synthetic(tmp_path / "b", {LIB: ()}, attributes={"f#lib": LIB})
+    file = tmp_path / "b" / narinfo.narinfo_name(LIB)
+    info = narinfo.parse(file.read_bytes())
+    bomb = lzma.compress(bytes(50 << 20))  # 50 MiB of zeros in a few KiB
+    (tmp_path / "b" / info.url).write_bytes(bomb)
+    text = file.read_text()
+    for line in text.splitlines():
+        if line.startswith(("FileHash:", "FileSize:")):
+            text = text.replace(line + "\n", "")
+    file.write_text(text)
+    result = cli("bundle", "--verify", tmp_path / "b", "--key", TEST_KEY.public)
+    assert result.returncode == 1 and "unpacks to more than" in result.stdout
+
+
+def test_verify_defaults_to_the_keys_nix_trusts(cli: Cli, tmp_path: Path) -> None:
+    if not NIXES:
+        pytest.skip("no Nix on this machine")
+    _synthetic(tmp_path / "b", {LIB: ()}, attributes={"f#lib": LIB})
+    trusted = cli("bundle", "--verify", tmp_path / "b",
+                  env={"NIX_CONFIG": f"{NIX_CONFIG}trusted-public-keys = {TEST_KEY.public}\n"})
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    other = Key("other-1", bytes(range(3, 35)))
+    untrusted = cli("bundle", "--verify", tmp_path / "b",
+                    env={"NIX_CONFIG": f"{NIX_CONFIG}trusted-public-keys = {other.public}\n"})
+    assert untrusted.returncode == 1 and "other-1" in untrusted.stdout
+
+
+def test_an_unreadable_since_manifest_is_one_line_and_exit_2(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "old.json").write_text("{not json")
+    for since in (tmp_path / "missing.json", tmp_path / "old.json"):
+        result = cli("bundle", tmp_path, "--output", tmp_path / f"out-{since.stem}", "--since",
+                     since, "--key-file", tmp_path / "none")
+        errors = [line for line in result.stderr.splitlines() if "error:" in line]
+        assert result.returncode == 2 and len(errors) == 1 and str(since) in errors[0]
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=80),
+                    lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.sampled_from(
+                        ["attributes", "paths", "key", "since", "requires", "storePath",
+                         "narHash", "closureSize", LIB]), inner, max_size=6),
+                    max_leaves=20))
+def test_a_manifest_parser_only_ever_says_value_error(data: object) -> None:
+    from ci_nix.bundle.manifest import parse
+    try:
+        manifest = parse(data)
+    except ValueError:
+        return
+    assert all(narinfo.is_store_path(path) for path in manifest.paths)

@@ -155,6 +155,9 @@ def _check_nar(root: Path, info: NarInfo) -> None:
         nonlocal nar_size
         nar_hash.update(data)
         nar_size += len(data)
+        if nar_size > info.nar_size:  # a decompression bomb is not unpacked to the end
+            raise _Bad(f"NAR {info.url} unpacks to more than the narinfo's {info.nar_size} "
+                       "bytes")
 
     try:
         _decompress(nar, info.compression, take, file_hash)
