@@ -23,6 +23,7 @@ from ci_nix.bundle.make import CACHE_INFO
 from ci_nix.bundle.manifest import Manifest
 from ci_nix.errors import CiNixError
 from ci_nix.narinfo import (
+    MAX_SIZE,
     NarInfo,
     NarInfoError,
     PublicKey,
@@ -108,7 +109,7 @@ def _narinfo(root: Path, path: str) -> NarInfo:
     file = root / narinfo_name(path)
     try:
         with file.open("rb") as handle:
-            body = handle.read(1 << 21)
+            body = handle.read(MAX_SIZE + 1)  # parse() refuses anything larger
     except OSError as err:
         raise _Bad(f"no narinfo ({file.name}: {err.strerror or err})") from None
     try:
