@@ -21,6 +21,7 @@ import pytest
 from conftest import NIX_CONFIG, NIX_PARAMS, NIXES, Cli, flake_repo, run_main, xml_attr
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
+from fakeproc import FakeProc
 from helpers import git
 from httpcache import TEST_KEY, Key
 from hypothesis import given
@@ -526,3 +527,35 @@ def test_a_manifest_parser_only_ever_says_value_error(data: object) -> None:
     except ValueError:
         return
     assert all(narinfo.is_store_path(path) for path in manifest.paths)
+
+
+def test_sboms_that_cannot_be_written_fail_their_own_case_and_keep_the_builds(
+        bundles: Bundles, cli: Cli, fake_proc: FakeProc, tmp_path: Path) -> None:
+    for words in (("show-derivation",), ("derivation", "show")):
+        fake_proc.on(Path(bundles.nix).name, *words, returncode=1,
+                     stderr="error: reading derivations: boom\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CI_NIX_NIX", bundles.nix)
+        result = cli("run", bundles.repo, "--all", "--sbom", tmp_path / "sbom", "--junit",
+                     tmp_path / "run.xml")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert _junit_cases(tmp_path / "run.xml") == {
+        WEB: "passed", DB: "passed", IMAGE: "passed", "ci-nix.sbom#sbom": "failed"}
+    assert "boom" in (tmp_path / "run.xml").read_text()
+
+
+def test_run_sbom_into_an_unwritable_place_is_exit_2_before_any_work(cli: Cli,
+                                                                      tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    result = cli("run", tmp_path, "--all", "--sbom", tmp_path / "file" / "sbom")
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert result.returncode == 2 and len(errors) == 1 and "--sbom" in errors[0]
+
+
+def test_a_secret_key_given_as_key_is_refused_without_showing_it(cli: Cli,
+                                                                 tmp_path: Path) -> None:
+    _synthetic(tmp_path / "b", {LIB: ()}, attributes={"f#lib": LIB})
+    secret = "fleet-1:" + base64.b64encode(bytes(range(64))).decode()
+    result = cli("bundle", "--verify", tmp_path / "b", "--key", secret)
+    assert result.returncode == 2 and "neither a public key" in result.stderr
+    assert secret.split(":")[1][:12] not in result.stderr + result.stdout

@@ -29,9 +29,9 @@ from ci_nix.commands.common import (
     subparser,
 )
 from ci_nix.errors import CiNixError, ConfigError
-from ci_nix.models import Case, Failure, FailureType, Status, split_flake_attr
+from ci_nix.models import Case, Failure, FailureType, RunReport, Status, split_flake_attr
 from ci_nix.narinfo import NarInfoError, PublicKey, parse_public_key
-from ci_nix.report import junit
+from ci_nix.report import junit, text
 from ci_nix.report.untrusted import log_line
 from ci_nix.tools.nix import Nix, PathInfo
 from ci_nix.words import count
@@ -132,13 +132,15 @@ def _write(args: argparse.Namespace, environ: Mapping[str, str]) -> list[Case]:
     ready = [job for job in everything.local if (job.flake, job.name) in passed]
     manifest, found, infos = make.write(planned.nix, ready, args.output, signing, previous)
     written = sbom.write(planned.nix, ready, args.output / SBOM_DIR, infos)
-    if written:
-        print(f"ci-nix: {count(len(written), 'SBOM')} (CycloneDX): {args.output / SBOM_DIR}")
+    notes = [f"{count(len(written), 'SBOM')} (CycloneDX): {args.output / SBOM_DIR}"]
     bundled = {case.flake + "#" + case.name: case for case in built}
     for name, attr in manifest.attributes.items():
         bundled[name] = replace(bundled[name], output=f"bundled {attr.store_path} (closure "
                                 f"{closure.human(attr.closure_size)})")
     cases += bundled.values()
+    # every attribute's outcome, as `run` reports it: a failure or a skip is never silent
+    text.write(RunReport(suites=planned.suites, cases=tuple(cases), notes=tuple(notes)),
+               sys.stdout)
     _summary(args.output, manifest, found, infos, args.since)
     return cases
 
@@ -195,23 +197,24 @@ def _verify(args: argparse.Namespace, environ: Mapping[str, str]) -> list[Case]:
 
 def _public_keys(given: Sequence[str], environ: Mapping[str, str]) -> list[PublicKey]:
     keys = []
-    for text in given:
+    for given_key in given:
         try:
-            keys.append(parse_public_key(text))
+            keys.append(parse_public_key(given_key))
             continue
         except NarInfoError:
             pass
         try:
-            content = Path(text).read_text(errors="replace")[:4096]
+            content = Path(given_key).read_text(errors="replace")[:4096]
             keys.append(parse_public_key(content))
         except (OSError, NarInfoError):
-            raise ConfigError(f"--key {text[:80]}: neither a public key (NAME:BASE64, as "
-                              "nix-store --generate-binary-cache-key writes it) nor a file "
-                              "holding one") from None
+            # named, never shown whole: it may be a secret key given by mistake
+            raise ConfigError(f"--key {given_key.partition(':')[0][:80]}…: neither a public key "
+                              "(NAME:BASE64, as nix-store --generate-binary-cache-key writes "
+                              "it) nor a file holding one") from None
     if not keys:
-        for text in Nix.from_env(environ).trusted_public_keys:
+        for trusted in Nix.from_env(environ).trusted_public_keys:
             try:
-                keys.append(parse_public_key(text))
+                keys.append(parse_public_key(trusted))
             except NarInfoError:
                 continue
     if not keys:
