@@ -8,6 +8,7 @@ then ci-nix draws no live terminal status, though it knows no log commands for t
 from __future__ import annotations
 
 import enum
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,16 +32,22 @@ class CiEnv:
     step_summary: Path | None = None  # GitHub: $GITHUB_STEP_SUMMARY, markdown shown on the run
     output: Path | None = None  # GitHub: $GITHUB_OUTPUT, the step's `key=value` outputs
     workspace: str | None = None  # GitHub: $GITHUB_WORKSPACE, symlinks resolved (annotations)
+    branch: str | None = None  # the branch the pipeline runs for (not a tag, not a PR's merge)
+    default_branch: str | None = None  # the project's default branch, where CI says it
 
     @classmethod
     def detect(cls, environ: Mapping[str, str]) -> CiEnv:
         if environ.get("GITHUB_ACTIONS") == "true":
             root = environ.get("GITHUB_WORKSPACE")
+            ref = environ.get("GITHUB_REF") or ""
             return cls(Ci.GITHUB, True, _path(environ.get("GITHUB_STEP_SUMMARY")),
                        _path(environ.get("GITHUB_OUTPUT")),
-                       os.path.realpath(root) if root else None)
+                       os.path.realpath(root) if root else None,
+                       ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None,
+                       _github_default_branch(environ.get("GITHUB_EVENT_PATH")))
         if environ.get("GITLAB_CI") == "true":
-            return cls(Ci.GITLAB, True)
+            return cls(Ci.GITLAB, True, branch=environ.get("CI_COMMIT_BRANCH") or None,
+                       default_branch=environ.get("CI_DEFAULT_BRANCH") or None)
         return cls(None, environ.get("CI") == "true")
 
     @property
@@ -50,6 +57,18 @@ class CiEnv:
     @property
     def gitlab(self) -> bool:
         return self.kind is Ci.GITLAB
+
+
+def _github_default_branch(event_path: str | None) -> str | None:
+    """repository.default_branch of the GitHub event payload (push, pull_request, schedule...)."""
+    try:
+        with open(event_path or "", encoding="utf-8") as f:
+            event = json.load(f)
+    except (OSError, ValueError):
+        return None
+    repo = event.get("repository") if isinstance(event, dict) else None
+    found = repo.get("default_branch") if isinstance(repo, dict) else None
+    return found if isinstance(found, str) and found else None
 
 
 def _path(value: str | None) -> Path | None:

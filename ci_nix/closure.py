@@ -124,3 +124,43 @@ def human(size: int) -> str:
 def signed(delta: int) -> str:
     """A size change: `+1.5 KiB`, `-3 B`."""
     return ("+" if delta >= 0 else "") + human(delta)
+
+
+def growth_message(limit: Growth, base: Closure, head: Closure) -> str | None:
+    """Why head's closure has grown past the limit against base's, or None when it has not:
+    both sizes, the change, and the three largest paths the base closure lacks."""
+    if not limit.exceeded(base.size, head.size):
+        return None
+    grown = head.size - base.size
+    percent = f", {grown * 100 / base.size:+.1f}%" if base.size else ""
+    new = head.new_paths(base)[:3]
+    largest = ("; largest new paths: " + ", ".join(f"{path} ({human(size)})"
+                                                    for path, size in new)) if new else ""
+    return (f"runtime closure grew from {human(base.size)} to {human(head.size)} "
+            f"({signed(grown)}{percent}), past max-closure-growth {limit.text}{largest}")
+
+
+def gate(nix: Nix, limit: Growth, changed: Sequence[tuple[str, tuple[str, ...]]]
+         ) -> tuple[dict[str, str], list[str]]:
+    """The growth gate for attributes whose derivation changed: (base drvPath, head outputs)
+    pairs. Returns {base drvPath: failure message} for those grown past the limit, and the base
+    drvPaths whose closure could not be sized (their outputs are in no store or cache Nix
+    reads: the base was never built), which the gate cannot vouch for."""
+    try:
+        drvs = nix.derivations({base for base, _ in changed})
+    except NixCommandError as err:
+        log.warning("max-closure-growth: cannot read the base derivations: %s", err)
+        return {}, [base for base, _ in changed]
+    base_outputs = {base: drvs[base].outputs if base in drvs else () for base, _ in changed}
+    found = sizes(nix, [*base_outputs.values(), *(head for _, head in changed)])
+    failed: dict[str, str] = {}
+    unknown = []
+    for base, head in changed:
+        before, after = found.get(base_outputs[base]), found.get(tuple(head))
+        if before is None or after is None:
+            unknown.append(base)
+            continue
+        message = growth_message(limit, before, after)
+        if message is not None:
+            failed[base] = message
+    return failed, unknown

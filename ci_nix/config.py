@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from ci_nix.closure import Growth
+from ci_nix.errors import ConfigError
 from ci_nix.schema import (
     BOOL,
     COUNT,
@@ -126,6 +128,53 @@ class EvalConfig:
     cache: Path | bool = setting(PathOrSwitch(), True, trusted=True)
 
 
+class ImagePush(StrEnum):
+    """When `run` pushes images (`--push-images`/`--no-push-images` override it)."""
+
+    DEFAULT_BRANCH = "default-branch"  # CI on the default branch, never a pull request
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+DEFAULT_IMAGE_TAGS = ("{attr}-{short_sha}",)
+
+
+@dataclass(frozen=True)
+class ImagesConfig:
+    """`images:` which attributes are container images and where they are pushed."""
+
+    attrs: tuple[str, ...] = setting(STRS, ())  # attribute globs, e.g. packages.*.image
+    # trusted=True: where the registry token goes and what it may overwrite (ci_nix/trust.py);
+    # `http://HOST` is a registry without TLS (a loopback or in-cluster one)
+    registry: str | None = setting(STR, trusted=True)
+    repository: str | None = setting(STR, trusted=True)
+    tags: tuple[str, ...] = setting(STRS, DEFAULT_IMAGE_TAGS)
+    token_env: str | None = setting(STR, trusted=True)  # USER:PASSWORD, or a bare token
+    # a pull request may not decide to push its own images with the registry token
+    push: ImagePush = setting(Choice(ImagePush), ImagePush.DEFAULT_BRANCH, trusted=True)
+
+
+class Images(Schema[ImagesConfig]):
+    """`images:` a list of attribute globs, or the whole mapping."""
+
+    record = Record(ImagesConfig)
+
+    def check(self, node: yaml.Node, at: Where) -> ImagesConfig:
+        if isinstance(node, yaml.SequenceNode):
+            return ImagesConfig(attrs=STRS.check(node, at))
+        return self.record.check(node, at)
+
+
+class GrowthLimit(Schema[Growth]):
+    """`max-closure-growth: 10%` or `50MiB`."""
+
+    def check(self, node: yaml.Node, at: Where) -> Growth:
+        try:
+            return Growth.parse(str(STR.check(node, at)), f"'{at.key}'")
+        except ConfigError as err:
+            raise at.fail(node, str(err)) from None
+
+
 class NixOptions(Schema[tuple[tuple[str, str], ...]]):
     """`NAME: VALUE` pairs as Nix's `--option` takes them: a list is joined with spaces,
     true/false and numbers are written as nix.conf writes them."""
@@ -174,6 +223,9 @@ class Config:
     eval: EvalConfig = setting(Record(EvalConfig), EvalConfig())
     # inputs as flake.lock has them, never from the workspace's checkouts (--locked)
     locked: bool = setting(BOOL, False)
+    images: ImagesConfig = setting(Images(), ImagesConfig())
+    # an attribute whose runtime closure grows past this (vs the base) fails (`run`)
+    max_closure_growth: Growth | None = setting(GrowthLimit())
 
     @property
     def has_repos(self) -> bool:

@@ -209,6 +209,10 @@ class Case:
     required: bool = True
     output: str = ""  # what else to say about it (JUnit <system-out>), e.g. an update's branch
     eval_cost: EvalCost | None = None  # what evaluating it cost (None: not evaluated here)
+    # a container image pushed (or found already pushed): its manifest digest and references
+    digest: str | None = None
+    images: tuple[str, ...] = ()
+    closure_size: int | None = None  # bytes: the runtime closure of what was built
 
 
 @dataclass(frozen=True)

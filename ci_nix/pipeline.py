@@ -20,11 +20,12 @@ from typing import TextIO
 
 from ci_nix import build as build_mod
 from ci_nix import changes as changes_mod
+from ci_nix import closure, evalcache, outputs, trust
 from ci_nix import comment as comment_mod
 from ci_nix import detect as detect_mod
 from ci_nix import diff as diff_mod
-from ci_nix import evalcache, outputs, trust
 from ci_nix import evaluate as evaluate_mod
+from ci_nix import images as images_mod
 from ci_nix import inputs as inputs_mod
 from ci_nix import origins as origins_mod
 from ci_nix import sbom as sbom_mod
@@ -33,6 +34,7 @@ from ci_nix.cache import push as push_mod
 from ci_nix.cache.backends import open_cache
 from ci_nix.cache.skip import CACHED, skip_cached
 from ci_nix.ci import CiEnv
+from ci_nix.closure import Growth
 from ci_nix.errors import Cancelled, CiNixError, SelectionError, internal_error
 from ci_nix.evaluate import EvalFlags
 from ci_nix.mask import mask
@@ -103,6 +105,8 @@ class RunOptions(DiffOptions):
     skip_unchanged: bool = False  # attributes whose drvPath is the base's are not built
     print_build_logs: bool = False  # -L: builder output as it comes, prefixed per attribute
     sbom: Path | None = None  # --sbom DIR: a CycloneDX SBOM per attribute that passed
+    push_images: bool | None = None  # --push-images/--no-push-images over images.push
+    max_closure_growth: Growth | None = None  # over max-closure-growth in ci-nix.yaml
 
 
 class Cancellation:
@@ -290,7 +294,9 @@ def _run(options: RunOptions, environ: Mapping[str, str], cancelled: Cancellatio
          progress: Progress) -> None:
     nix = Nix.from_env(environ)  # one instance: it remembers the version and the system
     planned = plan(options, environ, progress, nix)
-    if options.skip_unchanged or options.comment:
+    config = planned.workspace.config
+    growth = options.max_closure_growth or config.max_closure_growth
+    if options.skip_unchanged or options.comment or growth:
         planned = _skip_unchanged(planned, options, environ, progress)
     progress.cases = [*planned.cases, *planned.unsupported()]
     progress.pending += planned.local
@@ -299,7 +305,11 @@ def _run(options: RunOptions, environ: Mapping[str, str], cancelled: Cancellatio
     nix = planned.nix  # with the workspace's and the command line's Nix options
     built = build_jobs(nix, progress.pending, environ, print_logs=options.print_build_logs,
                        cancelled=cancelled)
+    built = _with_closure_sizes(nix, planned.local, built)
     progress.pending = []
+    if growth is not None and progress.comparison is not None:
+        built = _gate_growth(nix, growth, progress.comparison, planned.local, built,
+                             progress)
     progress.cases += built
     if cancelled():
         return
@@ -309,6 +319,73 @@ def _run(options: RunOptions, environ: Mapping[str, str], cancelled: Cancellatio
                            built, nix, environ)
     progress.cases += pushed.cases
     progress.notes += pushed.notes
+    if cancelled():
+        return
+    delivered = images_mod.deliver(
+        config.images, options.push_images, planned.local, progress.cases, nix,
+        _revision(planned, options, environ),
+        pull_request=trust.side(options.base, environ).pull_request, environ=environ)
+    progress.cases = [*delivered.cases, *delivered.failures]
+    progress.notes += delivered.notes
+
+
+def _with_closure_sizes(nix: Nix, jobs: Sequence[Job], cases: Sequence[Case]) -> list[Case]:
+    """Each built attribute's runtime closure size (one `path-info` call for all)."""
+    outputs: dict[tuple[str, str, str | None], tuple[str, ...]] = {
+        (j.flake, j.name, j.system): j.out_paths for j in jobs}
+    passed = [outputs[key] for c in cases if c.status is Status.PASSED
+              and (key := (c.flake, c.name, c.system)) in outputs]
+    found = closure.sizes(nix, passed, substituters=False)
+    sized = []
+    for case in cases:
+        got = found.get(tuple(outputs.get((case.flake, case.name, case.system), ())))
+        sized.append(replace(case, closure_size=got.size) if got is not None
+                     and case.status is Status.PASSED else case)
+    return sized
+
+
+def _gate_growth(nix: Nix, limit: Growth, comparison: changes_mod.Comparison,
+                 jobs: Sequence[Job], cases: Sequence[Case], progress: Progress) -> list[Case]:
+    """--max-closure-growth: a built attribute whose runtime closure grew past the limit
+    against the base's fails (type other), naming both sizes and the largest new paths."""
+    base_of = {(a.flake, a.attr): a.base_drv for a in comparison.of(changes_mod.Change.CHANGED)
+               if a.base_drv is not None}
+    outputs = {(j.flake, j.name): j.out_paths for j in jobs}
+    checked = {(c.flake, c.name): base_of[(c.flake, c.name)] for c in cases
+               if c.status is Status.PASSED and (c.flake, c.name) in base_of
+               and (c.flake, c.name) in outputs}
+    if not checked:
+        return list(cases)
+    failed, unknown = closure.gate(nix, limit, [(base, outputs[key])
+                                                for key, base in checked.items()])
+    if unknown:
+        names = sorted(f"{flake}#{attr}" for (flake, attr), base in checked.items()
+                       if base in unknown)
+        progress.notes.append(f"max-closure-growth: not checked for {', '.join(names)}: the "
+                              "base's outputs are in no store or binary cache ci-nix can read "
+                              "(build the base once, or push it to the cache)")
+    result = []
+    for case in cases:
+        base = checked.get((case.flake, case.name))
+        message = failed.get(base) if base is not None else None
+        result.append(case if message is None else replace(
+            case, status=Status.FAILED, failure=Failure(
+                FailureType.OTHER, message, drv=case.drv_path,
+                hint=f"the build succeeded; raise max-closure-growth ({limit.text}) if the "
+                "growth is intended, or drop what pulled these paths in")))
+    return result
+
+
+def _revision(planned: Plan, options: RunOptions, environ: Mapping[str, str]
+              ) -> images_mod.Revision:
+    """The commit and branch image tags are made of."""
+    primary = planned.workspace.primary or planned.workspace.repos[0]
+    git = Git.from_env(environ)
+    branch = CiEnv.detect(environ).branch
+    if branch is None and options.head is None:
+        found = git.run(primary.path, ["symbolic-ref", "--quiet", "--short", "HEAD"])
+        branch = found.stdout.strip() if found.ok else None
+    return images_mod.Revision(git.commit(primary.path, options.head or "HEAD"), branch)
 
 
 def build_jobs(nix: Nix, jobs: Sequence[Job], environ: Mapping[str, str] = os.environ, *,
@@ -361,6 +438,9 @@ def _skip_unchanged(planned: Plan, options: RunOptions, environ: Mapping[str, st
         raise
     except CiNixError as err:
         # the comparison only narrows the build: without it, everything is built as usual
+        if not (options.skip_unchanged or options.comment):
+            progress.notes.append(f"max-closure-growth: not checked: {err}")
+            return planned
         flag = "--skip-unchanged" if options.skip_unchanged else "--comment"
         progress.notes.append(f"{flag}: {err}; building everything")
         return planned

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ci_nix import pipeline
+from ci_nix.closure import Growth
 from ci_nix.commands.common import (
     Subcommands,
     add_comment,
@@ -34,6 +35,14 @@ def register(commands: Subcommands) -> None:
                       help="push built outputs to the cache even where config says not to")
     push.add_argument("--no-push", dest="push", action="store_false",
                       help="build, but push nothing to the binary cache")
+    images = run.add_mutually_exclusive_group()
+    images.add_argument("--push-images", dest="push_images", action="store_true", default=None,
+                        help="push the images `images:` names, whatever images.push says")
+    images.add_argument("--no-push-images", dest="push_images", action="store_false",
+                        help="build images, but push none to the registry")
+    run.add_argument("--max-closure-growth", metavar="LIMIT",
+                     help="fail an attribute whose runtime closure grew past LIMIT against the "
+                     "base (10%% or 50MiB; also max-closure-growth: in ci-nix.yaml)")
     run.add_argument("--skip-unchanged", action="store_true",
                      help="compare with the base (evaluated in a temporary worktree) and do "
                      "not build attributes whose derivation is the same there: they are "
@@ -59,7 +68,9 @@ def handle(args: argparse.Namespace) -> int:
         **plan_options(args), push=args.push, junit=args.junit,
         json=args.json, skip_unchanged=args.skip_unchanged,
         comment=args.comment, print_build_logs=args.print_build_logs, sbom=args.sbom,
-        expect=tuple(args.expect_drv))
+        expect=tuple(args.expect_drv), push_images=args.push_images,
+        max_closure_growth=(Growth.parse(args.max_closure_growth)
+                            if args.max_closure_growth is not None else None))
     report = pipeline.run(options)
     if report.error is not None:
         print(f"ci-nix: error: {log_line(mask(report.error))}", file=sys.stderr)

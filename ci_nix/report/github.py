@@ -7,11 +7,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import TextIO
 
+from ci_nix import closure
 from ci_nix.models import Case, RunReport, Status
 from ci_nix.report import failures, untrusted
 from ci_nix.report.untrusted import md_text as _md
 from ci_nix.words import count
 
+SUMMARY_CLOSURES = 50  # closure sizes listed in the step summary (the JSON report has all)
 SUMMARY_LOG_CHARS = 4000  # GitHub caps a step summary at 1 MiB; keep room for many failures
 SLOWEST = 5  # attributes in the summary's "Slowest evaluations"
 
@@ -93,6 +95,32 @@ def _position(case: Case) -> tuple[str, str]:
     return message, f" at {untrusted.md_code(place)} in repo {_md(repo)}"
 
 
+def _write_delivered(report: RunReport, out: TextIO) -> None:
+    """Images delivered (digest, references) and runtime closure sizes, largest first."""
+    delivered = [c for c in report.cases if c.digest]
+    if delivered:
+        out.write("\n### Images\n\n| attribute | digest | pushed as |\n|---|---|---|\n")
+        for case in delivered:
+            assert case.digest is not None
+            out.write(f"| {untrusted.md_code(f'{case.flake}#{case.name}', table=True)} | "
+                      f"{untrusted.md_code(case.digest, table=True)} | "
+                      + ", ".join(untrusted.md_code(ref, table=True) for ref in case.images)
+                      + " |\n")
+    sized = sorted((c for c in report.cases if c.closure_size is not None),
+                   key=lambda c: -(c.closure_size or 0))
+    if sized:
+        out.write("\n<details><summary>Runtime closure sizes</summary>\n\n"
+                  "| attribute | closure |\n|---|---:|\n")
+        for case in sized[:SUMMARY_CLOSURES]:
+            assert case.closure_size is not None
+            out.write(f"| {untrusted.md_code(f'{case.flake}#{case.name}', table=True)} | "
+                      f"{closure.human(case.closure_size)} |\n")
+        if len(sized) > SUMMARY_CLOSURES:
+            out.write(f"\n{len(sized) - SUMMARY_CLOSURES} more in the JSON report "
+                      "(`closureSize`).\n")
+        out.write("\n</details>\n")
+
+
 def write_summary(report: RunReport, out: TextIO) -> None:
     """The markdown for $GITHUB_STEP_SUMMARY: totals, failures with collapsible logs, skips."""
     attributes = failures.attributes(report.cases)
@@ -138,6 +166,7 @@ def write_summary(report: RunReport, out: TextIO) -> None:
                 body = "".join(f"  {line}\n" for line in block.splitlines())
                 out.write(f"\n  <details><summary>log tail</summary>\n\n{body}\n"
                           "  </details>\n\n")
+    _write_delivered(report, out)
     if report.inputs or report.locked:
         out.write("\n### Inputs from the workspace\n\n")
         if report.locked:

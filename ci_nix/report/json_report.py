@@ -33,6 +33,10 @@ def case_dict(case: Case) -> dict[str, Any]:
         data["eval"] = eval_cost_json(case.eval_cost)
     if case.machine is not None:
         data["machine"] = case.machine  # built on this remote builder / in this remote store
+    if case.closure_size is not None:
+        data["closureSize"] = case.closure_size  # bytes, the built outputs' runtime closure
+    if case.digest is not None:
+        data["image"] = {"digest": case.digest, "refs": list(case.images)}  # delivered image
     if case.skip_reason is not None:
         data["skipped"] = case.skip_reason
     if not case.required:

@@ -42,7 +42,9 @@ def _case(case: Case, root: Case | None = None) -> junit_xml.TestCase:
 
 
 def _properties(case: Case) -> list[tuple[str, str]]:
-    props = [("drvPath", case.drv_path), ("system", case.system), ("machine", case.machine)]
+    props = [("drvPath", case.drv_path), ("system", case.system), ("machine", case.machine),
+             ("closureSize", None if case.closure_size is None else str(case.closure_size)),
+             ("digest", case.digest), *(("image", ref) for ref in case.images)]
     if case.eval_cost is not None:
         props += [("eval-seconds", f"{case.eval_cost.seconds:.3f}"),
                   ("eval-memory-mib", f"{case.eval_cost.memory_mib:.1f}")]

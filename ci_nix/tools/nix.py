@@ -10,7 +10,7 @@ import re
 import shlex
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -403,6 +403,33 @@ class Nix:
             self.check(["copy", *([] if recursive else ["--no-recursive"]), "--to", store,
                         *paths], f"copying {len(paths)} store paths to {store.split('?')[0]}")
 
+    def local_copy(self, path: str, dest: Path) -> Path:
+        """A store path as a file or directory this machine can read: itself where this
+        machine's /nix/store has it, else copied to `dest` through `nix store ls`/`cat` (a
+        chroot or remote store; paths are content-addressed by name, so either is the same)."""
+        if os.path.lexists(path):
+            return Path(path)
+        listing = json.loads(self.check(["store", "ls", "--json", "--recursive", path],
+                                        f"listing {path}"))
+        for rel, entry in _entries(listing, ""):
+            target = dest / rel if rel else dest
+            kind = entry.get("type")
+            if kind == "directory":
+                target.mkdir(parents=True, exist_ok=True)
+            elif kind == "symlink" and isinstance(entry.get("target"), str):
+                target.symlink_to(entry["target"])
+            elif kind == "regular":
+                result = proc.run(self.argv(["store", "cat", f"{path}/{rel}" if rel else path]),
+                                  env=dict(self.extra_env) or None, tool_hint=_TOOL_HINT,
+                                  output=target)
+                if not result.ok:
+                    raise NixCommandError(f"copying {path} out of the store failed: "
+                                          f"{last_error_line(result.stderr)}",
+                                          result.stderr, result.returncode)
+                if entry.get("executable"):
+                    target.chmod(0o755)
+        return dest
+
     def flake_update(self, flake_dir: Path, inputs: Sequence[str] = ()) -> None:
         """Update the flake.lock in flake_dir: every input, or only those named."""
         # The flake by path, not as the working directory: a chroot'ed Nix (nix-modern) bind-mounts
@@ -417,6 +444,19 @@ class Nix:
         else:
             args = ["flake", "update", flake]
         self.check(args, f"updating the inputs of {flake_dir}")
+
+
+def _entries(entry: Any, rel: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """`nix store ls --json --recursive` as (relative path, entry), parents first; names that
+    would leave the copy (`..`, `/`) are skipped."""
+    if not isinstance(entry, dict):
+        return
+    yield rel, entry
+    children = entry.get("entries")
+    for name, child in (children.items() if isinstance(children, dict) else ()):
+        if name in ("", ".", "..") or "/" in name:
+            continue
+        yield from _entries(child, f"{rel}/{name}" if rel else name)
 
 
 def _store_path(name: str) -> str:

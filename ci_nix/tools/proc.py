@@ -56,12 +56,15 @@ def _spawn(
     tool_hint: str,
     essential: bool = False,
     stdout: int = subprocess.PIPE,
+    inherit_env: bool = True,
 ) -> subprocess.Popen[bytes]:
     if _cancelled and not essential:
         # After SIGINT/SIGTERM only the quick queries needed to report what finished may run.
         raise Cancelled(_cancelled[0])
     log.info("$ %s", _describe(argv))
-    full_env = None if env is None else {**os.environ, **env}
+    # inherit_env=False: only `env` (a program the build made must not see ci-nix's secrets)
+    full_env = (dict(env or {}) if not inherit_env
+                else None if env is None else {**os.environ, **env})
     try:
         proc = subprocess.Popen(
             list(argv),
@@ -96,19 +99,34 @@ def run(
     timeout: float | None = None,
     tool_hint: str = "put it on PATH",
     essential: bool = False,
+    output: Path | None = None,
+    inherit_env: bool = True,
 ) -> Result:
     """Run argv to completion and capture its output (never through a shell).
 
     `essential` commands still run after cancellation (to find out what finished).
+    `output`: stdout goes to this file (bytes, however large), not into Result.stdout.
+    `inherit_env` False: the process gets only `env`, none of ci-nix's environment.
     """
-    proc = _spawn(
-        argv, cwd=cwd, env=env, stdin=subprocess.PIPE if input is not None else None,
-        tool_hint=tool_hint, essential=essential,
-    )
+    sink = open(output, "wb") if output is not None else None  # noqa: SIM115 (closed below)
+    try:
+        proc = _spawn(
+            argv, cwd=cwd, env=env, stdin=subprocess.PIPE if input is not None else None,
+            tool_hint=tool_hint, essential=essential,
+            stdout=sink.fileno() if sink is not None else subprocess.PIPE,
+            inherit_env=inherit_env,
+        )
+    except BaseException:
+        if sink is not None:
+            sink.close()
+        raise
     try:
         out, err = proc.communicate(
             input.encode() if input is not None else None, timeout=timeout
         )
+        if sink is not None:
+            sink.write(out or b"")  # a process writes to the file itself; a fake answers here
+            out = b""
     except subprocess.TimeoutExpired:
         _kill_group(proc, signal.SIGKILL)
         out, err = proc.communicate()
@@ -118,6 +136,8 @@ def run(
         ) from None
     finally:
         _forget(proc)
+        if sink is not None:
+            sink.close()
     result = Result(
         tuple(argv), proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
     )
