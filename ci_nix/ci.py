@@ -8,7 +8,6 @@ then ci-nix draws no live terminal status, though it knows no log commands for t
 from __future__ import annotations
 
 import enum
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,7 +32,9 @@ class CiEnv:
     output: Path | None = None  # GitHub: $GITHUB_OUTPUT, the step's `key=value` outputs
     workspace: str | None = None  # GitHub: $GITHUB_WORKSPACE, symlinks resolved (annotations)
     branch: str | None = None  # the branch the pipeline runs for (not a tag, not a PR's merge)
-    default_branch: str | None = None  # the project's default branch, where CI says it
+    # the project's default branch where CI names it in a variable (GitLab); on GitHub it is in
+    # the event payload: trust.github_default_branch
+    default_branch: str | None = None
 
     @classmethod
     def detect(cls, environ: Mapping[str, str]) -> CiEnv:
@@ -43,8 +44,7 @@ class CiEnv:
             return cls(Ci.GITHUB, True, _path(environ.get("GITHUB_STEP_SUMMARY")),
                        _path(environ.get("GITHUB_OUTPUT")),
                        os.path.realpath(root) if root else None,
-                       ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None,
-                       _github_default_branch(environ.get("GITHUB_EVENT_PATH")))
+                       ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None)
         if environ.get("GITLAB_CI") == "true":
             return cls(Ci.GITLAB, True, branch=environ.get("CI_COMMIT_BRANCH") or None,
                        default_branch=environ.get("CI_DEFAULT_BRANCH") or None)
@@ -57,18 +57,6 @@ class CiEnv:
     @property
     def gitlab(self) -> bool:
         return self.kind is Ci.GITLAB
-
-
-def _github_default_branch(event_path: str | None) -> str | None:
-    """repository.default_branch of the GitHub event payload (push, pull_request, schedule...)."""
-    try:
-        with open(event_path or "", encoding="utf-8") as f:
-            event = json.load(f)
-    except (OSError, ValueError):
-        return None
-    repo = event.get("repository") if isinstance(event, dict) else None
-    found = repo.get("default_branch") if isinstance(repo, dict) else None
-    return found if isinstance(found, str) and found else None
 
 
 def _path(value: str | None) -> Path | None:

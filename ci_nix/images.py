@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
+from ci_nix import trust
 from ci_nix.changes import parse_drv_name, store_name
 from ci_nix.ci import CiEnv
 from ci_nix.config import ImagePush, ImagesConfig
@@ -195,7 +196,10 @@ def deliver(config: ImagesConfig, override: bool | None, jobs: Sequence[Job],
              and case.status is Status.PASSED]
     if not built:
         return Delivered(tuple(cases), notes=("images: none built in this run",))
-    pushing, why = push_decision(config, override, CiEnv.detect(environ), pull_request)
+    ci = CiEnv.detect(environ)
+    if ci.github:
+        ci = replace(ci, default_branch=trust.github_default_branch(environ))
+    pushing, why = push_decision(config, override, ci, pull_request)
     failures: list[Case] = []
     done: dict[tuple[str, str, str | None], tuple[str, tuple[str, ...]]] = {}
     notes = [] if pushing else [f"images: not pushed ({why})"]

@@ -114,6 +114,13 @@ def github_event(environ: Mapping[str, str]) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else None
 
 
+def github_default_branch(environ: Mapping[str, str]) -> str | None:
+    """repository.default_branch of the GitHub event payload (push, pull_request, schedule…)."""
+    repo = (github_event(environ) or {}).get("repository")
+    found = repo.get("default_branch") if isinstance(repo, dict) else None
+    return found if isinstance(found, str) and found else None
+
+
 def github_pull_base(payload: Mapping[str, Any]) -> tuple[str, str] | None:
     """(base sha, its key) of the pull request or merge queue entry an event payload is about."""
     pull = payload.get("pull_request")

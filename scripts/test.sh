@@ -3,7 +3,7 @@
 # ../shared/tools/nix-modern exists, on Nix 2.26 too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh openssh-server # sshd for tests/test_remote_ssh.py's loopback builder
+bash scripts/setup.sh openssh-server docker-registry skopeo apache2-utils # sshd: test_remote_ssh.py; registry, skopeo, htpasswd: test_images.py
 bash scripts/ci-tools.sh # act, gitlab-ci-local, validators: tests/test_ci_definitions.py
 
 modern=../shared/tools/nix-modern

@@ -1,0 +1,281 @@
+"""The image stage's logic without a registry: recognising image outputs, tag templates, when to
+push, credentials, the config, and the stage against a faked skopeo."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from fakeproc import Call, FakeProc, Reply
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ci_nix import config as config_mod
+from ci_nix import images, trust
+from ci_nix.ci import CiEnv
+from ci_nix.config import ImagePush, ImagesConfig
+from ci_nix.errors import ConfigError
+from ci_nix.images import Format, Revision
+from ci_nix.models import Case, Job, Status
+from ci_nix.tools.nix import Nix
+from ci_nix.tools.skopeo import Manifest, auth_file, auth_json
+
+DRV = "/nix/store/" + "d" * 32 + "-app-image-1.0.drv"
+
+
+def _tar(path: Path, names: list[str], compress: bool = False) -> Path:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name in names:
+            info = tarfile.TarInfo(name)
+            info.size = 2
+            archive.addfile(info, io.BytesIO(b"{}"))
+    data = buffer.getvalue()
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path
+
+
+def test_image_outputs_are_recognised(tmp_path: Path) -> None:
+    layout = tmp_path / "layout"
+    layout.mkdir()
+    (layout / "oci-layout").write_text("{}")
+    (layout / "index.json").write_text("{}")
+    assert images.recognise(layout) is Format.OCI
+    assert images.recognise(_tar(tmp_path / "d.tar.gz", ["./manifest.json", "./abc/layer.tar"],
+                                 compress=True)) is Format.DOCKER_ARCHIVE
+    assert images.recognise(_tar(tmp_path / "o.tar", ["oci-layout", "index.json"])) \
+        is Format.OCI_ARCHIVE
+    script = tmp_path / "stream"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    assert images.recognise(script) is None  # not executable: no stream script
+    script.chmod(0o755)
+    assert images.recognise(script) is Format.STREAM
+    for other in (_tar(tmp_path / "x.tar", ["etc/passwd"]), tmp_path / "missing",
+                  tmp_path / "layout" / "index.json"):
+        assert images.recognise(other) is None
+    (tmp_path / "empty").mkdir()
+    assert images.recognise(tmp_path / "empty") is None
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_are_an_image_or_not_never_an_error(data: bytes) -> None:
+    import tempfile
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "out"
+        path.write_bytes(data)
+        assert images.recognise(path) in (None, *Format)
+
+
+def _job(attr: str = "image", system: str = "x86_64-linux", out: str = "/nix/store/x") -> Job:
+    return Job("app", ("packages", system, attr), system, DRV, (("out", out),))
+
+
+def test_tags_come_from_templates_and_are_cleaned() -> None:
+    revision = Revision("0123456789abcdef0123", "feature/ünï code")
+    job = _job()
+    assert images.tags(["{attr}-{short_sha}", "v{version}", "{branch}", "{system}-{sha}",
+                        "latest", "latest"], job, revision) == [
+        "image-0123456789ab", "v1.0", "feature-n-code", "x86_64-linux-0123456789abcdef0123",
+        "latest"]
+    with pytest.raises(ValueError, match=r"unknown placeholder \{tag\}"):
+        images.tags(["{tag}"], job, revision)
+    with pytest.raises(ValueError, match=r"no \{branch\}"):
+        images.tags(["{branch}"], job, Revision("abc", None))
+    with pytest.raises(ValueError, match="no valid tag"):
+        images.tags(["-{attr}"], job, revision)
+
+
+@given(st.text(max_size=200))
+def test_a_pull_request_controlled_name_never_breaks_out_of_a_tag(name: str) -> None:
+    value = images.tag_value(name)
+    assert all(c.isascii() and (c.isalnum() or c in "_.-") for c in value)
+    assert len(value) <= 128 and not value.startswith((".", "-"))
+
+
+def test_when_images_are_pushed() -> None:
+    config = ImagesConfig(attrs=("packages.*.image",))
+    main = CiEnv(branch="main", default_branch="main")
+    assert images.push_decision(config, None, main, pull_request=False)[0]
+    assert not images.push_decision(config, None, main, pull_request=True)[0]
+    assert not images.push_decision(config, None, CiEnv(branch="dev", default_branch="main"),
+                                    False)[0]
+    assert not images.push_decision(config, None, CiEnv(), False)[0]  # a local run
+    assert images.push_decision(config, True, CiEnv(), True) == (True, "--push-images")
+    assert not images.push_decision(config, False, main, False)[0]
+    never = ImagesConfig(push=ImagePush.NEVER)
+    assert images.push_decision(never, None, main, False) == (False, "images.push: never")
+
+
+def test_ci_names_the_branch_and_the_default_branch(tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"repository": {"default_branch": "trunk"}}))
+    environ = {"GITHUB_ACTIONS": "true", "GITHUB_REF": "refs/heads/trunk",
+               "GITHUB_EVENT_PATH": str(event)}
+    assert CiEnv.detect(environ).branch == "trunk"
+    assert trust.github_default_branch(environ) == "trunk"
+    event.write_text("[" * 100_000)  # a hostile payload: no default branch, no crash
+    assert trust.github_default_branch(environ) is None
+    tag = CiEnv.detect({"GITHUB_ACTIONS": "true", "GITHUB_REF": "refs/tags/v1"})
+    assert tag.branch is None
+    gitlab = CiEnv.detect({"GITLAB_CI": "true", "CI_COMMIT_BRANCH": "dev",
+                           "CI_DEFAULT_BRANCH": "main"})
+    assert (gitlab.branch, gitlab.default_branch) == ("dev", "main")
+
+
+def test_credentials_go_to_a_private_auth_file() -> None:
+    data = json.loads(auth_json("reg:5000", "user:pa:ss"))
+    assert base64.b64decode(data["auths"]["reg:5000"]["auth"]) == b"user:pa:ss"
+    bare = json.loads(auth_json("ghcr.io", "tok3n"))
+    assert base64.b64decode(bare["auths"]["ghcr.io"]["auth"]) == b"ci-nix:tok3n"
+    assert json.loads(auth_json("x", None)) == {"auths": {}}
+    with auth_file("reg:5000", "user:pw") as path:
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert not path.exists()
+
+
+def test_a_manifest_names_its_image_by_config() -> None:
+    raw = json.dumps({"schemaVersion": 2, "config": {"digest": "sha256:abc"}})
+    found = Manifest.parse(raw)
+    assert found.config == "sha256:abc" and found.digest.startswith("sha256:")
+    assert Manifest.parse(json.dumps({"manifests": []})).config is None  # an index
+    assert Manifest.parse("not json").config is None
+
+
+def test_images_config(tmp_path: Path) -> None:
+    file = tmp_path / "ci-nix.yaml"
+    file.write_text("images: ['packages.*.image']\nmax-closure-growth: 50MiB\n")
+    loaded = config_mod.load(file)
+    assert loaded.images.attrs == ("packages.*.image",)
+    assert loaded.images.push is ImagePush.DEFAULT_BRANCH
+    assert loaded.max_closure_growth is not None
+    assert loaded.max_closure_growth.bytes == 50 * 1024**2
+    file.write_text("images:\n  attrs: [x]\n  registry: ghcr.io\n  repository: o/app\n"
+                    "  token-env: REG\n  push: always\n  tags: ['{sha}']\n")
+    loaded = config_mod.load(file)
+    assert (loaded.images.registry, loaded.images.push) == ("ghcr.io", ImagePush.ALWAYS)
+    for text, message in (("images:\n  nope: 1\n", "unknown key 'images.nope'"),
+                          ("max-closure-growth: lots\n", ":1: 'max-closure-growth' 'lots'"),
+                          ("images:\n  push: sometimes\n", "images.push")):
+        file.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            config_mod.load(file)
+    # a pull request may not choose where the registry token goes, or to push with it
+    for key in ("images.registry", "images.repository", "images.token-env", "images.push"):
+        assert key in trust.DEFAULTS
+
+
+def _case(job: Job) -> Case:
+    return Case(job.flake, job.name, Status.PASSED, system=job.system, drv_path=job.drv_path)
+
+
+def _layout(tmp_path: Path) -> Path:
+    layout = tmp_path / "image-out"
+    layout.mkdir()
+    (layout / "oci-layout").write_text("{}")
+    (layout / "index.json").write_text("{}")
+    return layout
+
+
+CONFIG = ImagesConfig(attrs=("packages.*.image",), registry="http://reg.test:5000",
+                      repository="o/app", tags=("{attr}",), token_env="REG_AUTH")
+LOCAL = json.dumps({"config": {"digest": "sha256:1d"}})
+
+
+def test_an_image_the_registry_holds_is_not_pushed(tmp_path: Path, fake_proc: FakeProc) -> None:
+    fake_proc.strict = True
+    job = _job(out=str(_layout(tmp_path)))
+    fake_proc.on("skopeo", "inspect", stdout=LOCAL)  # local and remote: the same image
+    done = images.deliver(CONFIG, True, [job], [_case(job)], Nix(("nix",)), Revision("a", None),
+                          pull_request=False, environ={"REG_AUTH": "u:secret-pw"})
+    assert not done.failures and not fake_proc.ran("skopeo", "copy")
+    assert done.cases[0].digest == Manifest.parse(LOCAL).digest
+    assert done.cases[0].images == ("reg.test:5000/o/app:image",)
+    remote = fake_proc.ran("skopeo", "inspect", "docker://reg.test:5000/o/app:image")[0]
+    assert "--tls-verify=false" in remote.argv  # http:// said so
+    assert all("secret-pw" not in " ".join(call.argv) for call in fake_proc.calls)
+
+
+def test_a_missing_tag_is_pushed_and_a_refusal_is_a_failure(tmp_path: Path,
+                                                            fake_proc: FakeProc) -> None:
+    fake_proc.strict = True
+    job = _job(out=str(_layout(tmp_path)))
+
+    def inspect(call: Call) -> Reply:
+        if any(arg.startswith("docker://") for arg in call.argv):
+            return Reply(stderr='level=fatal msg="reading manifest: manifest unknown"',
+                         returncode=1)
+        return Reply(stdout=LOCAL)
+
+    def copy(call: Call) -> Reply:
+        Path(call.argv[call.argv.index("--digestfile") + 1]).write_text("sha256:pushed\n")
+        auth = Path(call.argv[call.argv.index("--authfile") + 1])
+        assert json.loads(auth.read_text())["auths"]["reg.test:5000"]
+        return Reply()
+
+    fake_proc.on("skopeo", "inspect", handler=inspect)
+    fake_proc.on("skopeo", "copy", handler=copy)
+    environ = {"REG_AUTH": "u:secret-pw"}
+    done = images.deliver(CONFIG, True, [job], [_case(job)], Nix(("nix",)), Revision("a", None),
+                          pull_request=False, environ=environ)
+    assert done.cases[0].digest == "sha256:pushed"
+
+    fake_proc.on("skopeo", "copy", stderr='level=fatal msg="writing blob: unauthorized"',
+                 returncode=1)
+    failed = images.deliver(CONFIG, True, [job], [_case(job)], Nix(("nix",)),
+                            Revision("a", None), pull_request=False, environ=environ)
+    assert failed.cases[0].status is Status.PASSED and failed.cases[0].digest is None
+    [failure] = failed.failures
+    assert failure.flake == images.IMAGES_CLASSNAME and failure.failure is not None
+    assert failure.failure.message == ("pushing to reg.test:5000/o/app:image failed: "
+                                       "writing blob: unauthorized")
+
+
+def test_what_cannot_be_pushed_says_why(tmp_path: Path, fake_proc: FakeProc) -> None:
+    fake_proc.strict = True
+    plain = tmp_path / "plain"
+    plain.write_text("not an image")
+    job = _job(out=str(plain))
+    no_token = images.deliver(CONFIG, True, [job], [_case(job)], Nix(("nix",)),
+                              Revision("a", None), pull_request=False, environ={})
+    assert no_token.failures[0].failure is not None
+    assert "$REG_AUTH (images.token-env) is not set" in no_token.failures[0].failure.message
+    not_image = images.deliver(CONFIG, True, [job], [_case(job)], Nix(("nix",)),
+                               Revision("a", None), pull_request=False,
+                               environ={"REG_AUTH": "u:p"})
+    assert not_image.failures[0].failure is not None
+    assert "is not a container image" in not_image.failures[0].failure.message
+    # in a pull request nothing is pushed, but an output that is no image still fails
+    assert images.deliver(CONFIG, None, [job], [_case(job)], Nix(("nix",)), Revision("a", None),
+                          pull_request=True, environ={}).failures
+    image = _job(out=str(_layout(tmp_path)))
+    skipped = images.deliver(CONFIG, None, [image], [_case(image)], Nix(("nix",)),
+                             Revision("a", None), pull_request=True, environ={})
+    assert not skipped.failures
+    assert skipped.notes == ("images: not pushed (a pull request (images.push: "
+                             "default-branch))",)
+    assert not fake_proc.calls
+
+
+def test_a_stream_script_runs_without_ci_nix_environment(
+        tmp_path: Path, fake_proc: FakeProc, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = tmp_path / "seen-env"
+    script = tmp_path / "stream-image"
+    script.write_text(f"#!/bin/sh\nenv > {seen}\nprintf archive\n")
+    script.chmod(0o755)
+    fake_proc.on("skopeo", "inspect", returncode=1, stderr="cannot read")
+    monkeypatch.setenv("CI_NIX_TEST_SECRET", "must-not-leak")
+    done = images.deliver(CONFIG, True, [_job(out=str(script))], [_case(_job(out=str(script)))],
+                          Nix(("nix",)), Revision("a", None), pull_request=False,
+                          environ={"REG_AUTH": "u:p"})
+    local = fake_proc.ran("skopeo", "inspect")[0]
+    assert local.argv[-1].startswith("docker-archive:") and local.argv[-1].endswith("stream.tar")
+    assert done.failures  # the fake skopeo could not read the stream; the script did run
+    names = {line.split("=", 1)[0] for line in seen.read_text().splitlines()}
+    assert "CI_NIX_TEST_SECRET" not in names and "REG_AUTH" not in names
+    assert {"PATH", "HOME", "TMPDIR"} <= names
