@@ -64,7 +64,7 @@ def sizes(nix: Nix, groups: Iterable[Sequence[str]], *, substituters: bool = Tru
             ready = [group for group in remaining if set(group) <= present]
             infos = nix.path_infos({p for group in ready for p in group}, recursive=True,
                                    store=store)
-        except NixCommandError as err:
+        except (NixCommandError, ValueError, KeyError, TypeError) as err:  # or odd JSON
             log.debug("no closure sizes from %s: %s", store or "the local store", err)
             continue
         for group in ready:
