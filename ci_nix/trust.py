@@ -10,6 +10,9 @@ from the trusted side:
   `pull_request.base.sha` or `merge_group.base_sha`, a GitLab merge request pipeline's
   `CI_MERGE_REQUEST_DIFF_BASE_SHA`): the base revision's ci-nix.yaml (`git show BASE:PATH`).
   The head may not change them: ci-nix stops with one line naming the key (exit 2).
+- **A default-branch workflow about a pull request** (`workflow_run` of a run a pull request
+  triggered, `issue_comment` on a pull request: jobs that often check out its head): the
+  ci-nix.yaml of `GITHUB_SHA`, the commit whose workflow runs, compared the same way.
 - **No pull request** (a push, a schedule, a local run without --base): whoever could change the
   working tree's ci-nix.yaml could change the CI definition too, so it is trusted.
 
@@ -88,6 +91,14 @@ def side(base: str | None, environ: Mapping[str, str]) -> Side:
         if event.startswith("pull_request") or event == "merge_group":
             return Side(None, f"GitHub {event} event without a readable base sha",
                         pull_request=True)
+        about = github_pull_request_trigger(event, github_event(environ) or {})
+        if about is not None:
+            # The default branch's workflow runs, often on a checkout of the pull request's
+            # head: the trusted side is the commit whose workflow runs.
+            sha = environ.get("GITHUB_SHA") or None
+            return Side(sha, f"GitHub {event} event {about}: "
+                        + ("GITHUB_SHA, the commit whose workflow runs" if sha
+                           else "without GITHUB_SHA"), pull_request=True)
         return Side(None, f"GitHub {event} event: not a pull request")
     if CiEnv.detect(environ).gitlab and environ.get("CI_MERGE_REQUEST_IID"):
         for name in ("CI_MERGE_REQUEST_DIFF_BASE_SHA", "CI_MERGE_REQUEST_TARGET_BRANCH_SHA"):
@@ -131,6 +142,26 @@ def github_pull_base(payload: Mapping[str, Any]) -> tuple[str, str] | None:
     group = payload.get("merge_group")
     if isinstance(group, dict) and isinstance(group.get("base_sha"), str) and group["base_sha"]:
         return group["base_sha"], "merge_group.base_sha"
+    return None
+
+
+def github_pull_request_trigger(event: str, payload: Mapping[str, Any]) -> str | None:
+    """How an event that runs the default branch's workflow is about a pull request (its job
+    may check out the pull request's head), or None: a `workflow_run` of a workflow a pull
+    request triggered, an `issue_comment` on a pull request."""
+    if event == "workflow_run":
+        run = payload.get("workflow_run")
+        if isinstance(run, dict):
+            trigger = run.get("event")
+            if isinstance(trigger, str) and (trigger.startswith("pull_request")
+                                             or trigger == "merge_group"):
+                return f"of a run triggered by {trigger}"
+            if run.get("pull_requests"):
+                return "of a run for a pull request"
+    if event == "issue_comment":
+        issue = payload.get("issue")
+        if isinstance(issue, dict) and issue.get("pull_request"):
+            return "on a pull request"
     return None
 
 

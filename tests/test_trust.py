@@ -111,6 +111,32 @@ def test_a_push_a_schedule_and_a_local_run_trust_the_work_tree(tmp_path: Path) -
     assert trust.side(None, {}).trusts_worktree
 
 
+def test_a_default_branch_workflow_run_for_a_pull_request_trusts_its_own_commit(
+        tmp_path: Path) -> None:
+    """workflow_run and issue_comment run the default branch's workflow with secrets; a job
+    that checks out the pull request's head must not take its ci-nix.yaml as trusted."""
+    repo, base = pr_repo(tmp_path)
+    (repo / "ci-nix.yaml").write_text(BASE_YAML.replace("project: acme/hosts",
+                                                        "url: http://127.0.0.1:9"))
+    payloads = {"workflow_run": {"workflow_run": {"event": "pull_request", "pull_requests": []}},
+                "issue_comment": {"issue": {"number": 3, "pull_request": {"url": "u"}}}}
+    for name, payload in payloads.items():
+        environ = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": name, "GITHUB_SHA": base,
+                   "GITHUB_EVENT_PATH": event(tmp_path, payload)}
+        side = trust.side(None, environ)
+        assert (side.base, side.pull_request) == (base, True) and "GITHUB_SHA" in side.why
+        with pytest.raises(ConfigError, match="'forge.url' .*differs from the base revision"):
+            load(repo, side)
+        assert not trust.side(None, environ | {"GITHUB_SHA": ""}).trusts_worktree
+    # the same events about no pull request: a push to the default branch, a plain issue
+    for name, payload in (("workflow_run", {"workflow_run": {"event": "push",
+                                                             "pull_requests": []}}),
+                          ("issue_comment", {"issue": {"number": 4}})):
+        assert trust.side(None, {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": name,
+                                 "GITHUB_SHA": base, "GITHUB_EVENT_PATH": event(tmp_path, payload)}
+                          ).trusts_worktree
+
+
 def test_a_pull_request_whose_base_cannot_be_read_trusts_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "event.json"
     bad.write_text("[" * 1000)
