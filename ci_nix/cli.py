@@ -72,7 +72,10 @@ def _main(argv: Sequence[str] | None) -> int:
         return err.exit_code
     except CiNixError as err:
         print(f"ci-nix: error: {log_line(mask(str(err)))}", file=sys.stderr)
-        return err.exit_code
+        # A command killed by the stop (git dying mid-way reads as "not a repository") is the
+        # interruption, not a broken workspace: CI must see 130/143, not 2.
+        signum = proc.cancelled()
+        return err.exit_code if signum is None else 128 + signum
     except KeyboardInterrupt:
         return 130
     except Exception as err:  # a bug: its traceback helps, but never with a secret in it
