@@ -271,6 +271,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
                                    r"all required system features|either)")),
     ("resolved", re.compile(rf"build of resolved derivation {_Q}/nix/store/[^'’\s]+{_QE} failed")),
     ("failed-dependency", re.compile(r"Build failed due to failed dependency")),
+    # nixpkgs' buildEnv (a NixOS system-path, home-manager-path, a user environment) dying on
+    # two packages with the same file: a builder's own words, copied without its failure line
+    ("collision", re.compile(rf"collision between {_Q}(?P<path>/nix/store/[^'’\s]+){_QE} and "
+                             rf"{_Q}(?P<other>/nix/store/[^'’\s]+){_QE}")),
     # Nix 2.34+: the derivation is the one it was building (parse_log knows which)
     ("bare-timeout", re.compile(r"^(?:error: )?timed out after (?P<secs>\d+) seconds")),
     # a 2.29+ "Cannot build" block of which only the indented lines survived a copy
@@ -318,6 +322,10 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
                     "a builder failed (the log is cut off before it says which)", None),
     "resolved": (Kind.DEPENDENCY, FailureType.DEPENDENCY,
                  "the build of its resolved (content-addressed) derivation failed", None),
+    "collision": (Kind.BUILDER, FailureType.BUILD,
+                  "buildEnv found {path} in two packages (the other: {other})",
+                  "two packages in one environment provide the same file: keep one, or give "
+                  "one priority (`lib.hiPrio` / `lib.lowPrio`), or set `ignoreCollisions`"),
     "failed-dependency": (Kind.DEPENDENCY, FailureType.DEPENDENCY,
                           "build failed due to a failed dependency", None),
     "bare-timeout": (Kind.TIMEOUT, FailureType.TIMEOUT,
@@ -680,7 +688,14 @@ _NIX_ITSELF = re.compile(
     r"Too many open files|unable to start build process|read-only file system|"
     r"unexpected end-of-file|preallocating file|error: interrupted by the user|"
     r"unable to execute 'ssh'|failed to start SSH connection|Host key verification failed|"
-    r"unable to open SSH connection|experimental Nix feature '[^']*' is disabled")
+    r"unable to open SSH connection|experimental Nix feature '[^']*' is disabled|"
+    # the machine refused Nix (a store, profile or lock file it may not touch), or the store
+    # lacks a path it was told is there: store and system errors, never the expression's
+    r"Permission denied|Operation not permitted|opening lock file|big-lock|"
+    r"^path '[^']*' is not (?:valid|in the Nix store)|don't know how to build these paths|"
+    r"the store is not owned by|Input/output error|Resource temporarily unavailable|"
+    r"cloning builder process|unable to fork|cannot fork|(?:user|group) '[^']*' .*does not "
+    r"exist|suspicious ownership or permission")
 
 
 def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str | None]:

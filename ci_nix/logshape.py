@@ -19,6 +19,7 @@ came from, so a report can point back into the log the user has.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -121,6 +122,8 @@ def _record_message(line: str) -> str | None:
                                          len(value)), default=None)
 
 
+_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|quot|apos|lt|gt|amp);")
+_QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"'})
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "e": "\x1b"}
 
@@ -159,7 +162,10 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[str]:
             for part in message.split("\n"):
                 yield from _unwrap(part, depth + 1)
             return
-    shown = terminal_line(line)
+    if _ENTITY.search(line):  # copied from a page's HTML source or an HTML-escaping logger
+        line = html.unescape(line)
+    # typographic quotes a chat, forum or editor put in (and Nix 1.x's own): as Nix writes now
+    shown = terminal_line(line.translate(_QUOTES))
     shown = _GLYPHS.sub("", shown, count=1) if _GLYPHS.match(shown) else shown
     shown = _LEVEL.sub("", shown, count=1)
     bullet = _CODE_BULLET.match(shown)  # "- `error: …`": a line of the log in a markdown list
@@ -176,9 +182,63 @@ def _indent(text: str) -> int:
     return len(text) - len(text.lstrip(" "))
 
 
+# Where Nix's own text starts in a line; what stands before it on many lines is a prefix some
+# tool put there (docker compose's "web_1  | ", Jenkins' or Buildkite's timestamps, git's
+# "remote: ", kubectl's "… stderr F ", a viewer's line numbers, a markdown list)
+_NIX_START = re.compile(r"(?:error|warning):|building ['‘]|these \d+ |copying path |"
+                        r"Cannot build |builder for |hash mismatch|… (?:while|from|in|caused)|"
+                        r"evaluating |Killed$|Reason: |Required (?:system|features)|"
+                        r"Current system|specified: |got: ",
+                        re.IGNORECASE)
+# what is no tool's prefix: Nix's own words, a `nix build -L` name, a markdown quote
+_NOT_PREFIX = re.compile(r"error|warning|trace|>\s*$|^\s*$", re.IGNORECASE)
+_PREFIX_PARTS = re.compile(r"(\d+|\s+)")
+
+
+def _prefix_shape(prefix: str) -> re.Pattern[str]:
+    """The lines a tool's prefix stands on: its digits may change (times, counters, line
+    numbers), its padding may widen; Nix's own indentation after it is kept."""
+    parts = [part for part in _PREFIX_PARTS.split(prefix) if part]
+    shape = []
+    for index, part in enumerate(parts):
+        if part.isdigit():
+            shape.append(r"\d+")
+        elif part.isspace() and index == len(parts) - 1:
+            # the separator (what follows is Nix's indentation), or the end of an empty line
+            shape.append(f"(?:{re.escape(part)}|\\s*$)")
+        elif part.isspace():
+            shape.append(r"\s*" if index == 0 else r"\s+")
+        else:
+            shape.append(re.escape(part))
+    return re.compile("".join(shape))
+
+
+def _tool_prefix(found: list[Line]) -> re.Pattern[str] | None:
+    """The prefix a tool put before most lines, learnt from what stands before Nix's own
+    words; None when no such prefix stands on at least half of the lines."""
+    texts = [line.text for line in found if line.text.strip()]
+    best: tuple[int, re.Pattern[str]] | None = None
+    tried: set[str] = set()
+    for text in texts:
+        m = _NIX_START.search(text)
+        if m is None or m.start() == 0 or _NOT_PREFIX.search(text[:m.start()]):
+            continue
+        shape = _prefix_shape(text[:m.start()])
+        if shape.pattern in tried:
+            continue
+        tried.add(shape.pattern)
+        on = sum(1 for other in texts if shape.match(other))
+        if on >= 2 and 2 * on >= len(texts) and (best is None or on > best[0]):
+            best = (on, shape)
+    return best[1] if best else None
+
+
 def normalise(lines: Iterable[str]) -> list[Line]:
     """Nix's own lines of a captured log, each with the index of the line it came from."""
     found = [Line(text, index) for index, raw in enumerate(lines) for text in _unwrap(raw)]
+    prefix = _tool_prefix(found)
+    if prefix is not None:
+        found = [replace(line, text=prefix.sub("", line.text, count=1)) for line in found]
     # a log pasted as a markdown quote: "> " before every line (Nix's own quoted build log
     # lines are indented, so a log never has them at the start of all its lines)
     texts = [line.text for line in found if line.text.strip()]

@@ -124,19 +124,52 @@ def print_build_logs(text: str) -> str:  # `nix build -L` output of another buil
     return "\n".join(["helper> compiling", "helper> error: not this one", "helper>"]) + "\n" + text
 
 
+def compose(text: str) -> str:  # docker compose: the service before every line
+    return per_line(lambda i, line: f"builder_1  | {line}")(text)
+
+
+def git_remote(text: str) -> str:  # a build in a git hook: git prefixes what the remote says
+    return per_line(lambda i, line: f"remote: {line}")(text)
+
+
+def bracket_time(text: str) -> str:  # Buildkite, Jenkins' timestamper
+    return per_line(lambda i, line: f"[2024-05-01 12:{i // 60 % 60:02d}:{i % 60:02d}] {line}")(
+        text)
+
+
+def line_numbers(text: str) -> str:  # copied from a log viewer with its line numbers
+    return per_line(lambda i, line: f"{i + 1:4d} {line}")(text)
+
+
+def html_escaped(text: str) -> str:  # copied from a page's HTML source
+    return text.replace("&", "&amp;").replace("'", "&#39;").replace('"', "&quot;").replace(
+        "<", "&lt;").replace(">", "&gt;")
+
+
+def smart_quotes(text: str) -> str:  # a forum or chat that typesets quotes
+    return re.sub(r"'([^'\n]*)'", "\u2018\\1\u2019", text)
+
+
 TOOL: dict[str, Wrap] = {"ansi": ansi, "one-space": one_space, "indented": indented,
                          "dedented": dedented, "nom": nom, "miette": miette, "colmena": colmena,
                          "nixos-rebuild-ng": nixos_rebuild_ng, "nh": nh,
-                         "progress-bar": progress_bar, "build-logs": print_build_logs}
+                         "progress-bar": progress_bar, "build-logs": print_build_logs,
+                         "html": html_escaped, "smart-quotes": smart_quotes}
+# a prefix on every line, unknown to the normaliser: learnt from the lines, so it takes two
+# (on a single line it cannot be told from a sentence around Nix's words)
+PREFIX: dict[str, Wrap] = {"compose": compose, "git-remote": git_remote,
+                           "bracket-time": bracket_time, "line-numbers": line_numbers}
 RECORD: dict[str, Wrap] = {"json-records": json_records, "json-record": json_record,
                            "escaped": escaped}
 TRANSPORT: dict[str, Wrap] = {"github": github, "gitlab": gitlab, "journald": journald}
 # internal-json comes straight from Nix to a file: only records and transport wrap it
 FOR_JSON = {"one-space", "indented", "dedented"} | set(RECORD) | set(TRANSPORT)
-WRAPPINGS = TOOL | RECORD | TRANSPORT
+WRAPPINGS = TOOL | RECORD | TRANSPORT | PREFIX
 
 
 def applies(name: str, text: str) -> bool:
+    if name in PREFIX and sum(1 for line in text.split("\n") if line.strip()) < 2:
+        return False
     return name in FOR_JSON or not is_json(text)
 
 
