@@ -22,6 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from ci_nix import trust
+from ci_nix.cache.skip import CACHED
 from ci_nix.changes import parse_drv_name, store_name
 from ci_nix.ci import CiEnv
 from ci_nix.config import ImagePush, ImagesConfig
@@ -191,15 +192,16 @@ def deliver(config: ImagesConfig, override: bool | None, jobs: Sequence[Job],
     if not images:
         return Delivered(tuple(cases))
     by_key = {(c.flake, c.name, c.system): c for c in cases}
-    built = [job for job in images
-             if (case := by_key.get((job.flake, job.name, job.system))) is not None
-             and case.status is Status.PASSED]
-    if not built:
-        return Delivered(tuple(cases), notes=("images: none built in this run",))
+    status = {job: _ready(by_key.get((job.flake, job.name, job.system))) for job in images}
     ci = CiEnv.detect(environ)
     if ci.github:
         ci = replace(ci, default_branch=trust.github_default_branch(environ))
     pushing, why = push_decision(config, override, ci, pull_request)
+    # an image not built in this run (cached, unchanged) is fetched only to be pushed
+    built = [job for job in images if status[job] == "built"
+             or (pushing and status[job] == "elsewhere")]
+    if not built:
+        return Delivered(tuple(cases), notes=("images: none built in this run",))
     failures: list[Case] = []
     done: dict[tuple[str, str, str | None], tuple[str, tuple[str, ...]]] = {}
     notes = [] if pushing else [f"images: not pushed ({why})"]
@@ -210,7 +212,12 @@ def deliver(config: ImagesConfig, override: bool | None, jobs: Sequence[Job],
             credentials = _credentials(config, environ)
         except ConfigError as err:
             failures += [_failure(job, str(err)) for job in built]
-            pushing = False
+            built = []
+    fetch = [job for job in built if status[job] == "elsewhere"]
+    if fetch:
+        failures += _fetch(nix, fetch)
+        failed = {f.name for f in failures}
+        built = [job for job in built if f"{job.flake}#{job.name}" not in failed]
     skopeo = Skopeo.from_env(environ)
     for job in built:
         with tempfile.TemporaryDirectory(prefix="ci-nix-image-") as scratch:
@@ -222,13 +229,41 @@ def deliver(config: ImagesConfig, override: bool | None, jobs: Sequence[Job],
                         skopeo, source, registry, credentials, tags(config.tags, job, revision))
             except (ImageError, ValueError, ToolError) as err:
                 failures.append(_failure(job, str(err), getattr(err, "log", "")))
-    pushed = [key for key in done]
     if pushing:
-        notes.append(f"images: {count(len(pushed), 'image')} delivered to "
+        notes.append(f"images: {count(len(done), 'image')} delivered to "
                      f"{registry.host if registry else '?'} ({why})")
     result = tuple(replace(c, digest=done[k][0], images=done[k][1])
                    if (k := (c.flake, c.name, c.system)) in done else c for c in cases)
     return Delivered(result, tuple(failures), tuple(notes))
+
+
+def _ready(case: Case | None) -> str | None:
+    """`built` in this run, `elsewhere` (cached, or unchanged since the base: its output is
+    in a cache or this store, not necessarily here), or None (failed, not selected, foreign)."""
+    if case is None:
+        return None
+    if case.status is Status.PASSED:
+        return "built"
+    reason = case.skip_reason or ""
+    if case.status is Status.SKIPPED and (reason.startswith(CACHED)
+                                          or reason.startswith("unchanged")):
+        return "elsewhere"
+    return None
+
+
+def _fetch(nix: Nix, jobs: Sequence[Job]) -> list[Case]:
+    """Substitute the outputs of images this run did not build (never build them: --max-jobs
+    0); an image that is in no cache is a failure naming why."""
+    failures = []
+    for job in jobs:
+        result = nix.run(["build", "--no-link", "--max-jobs", "0",
+                          nix.drv_installable(job.drv_path)])
+        if not result.ok:
+            failures.append(_failure(
+                job, "not built in this run and not in a binary cache Nix substitutes from: "
+                f"{last_error_line(result.stderr)}; build it (e.g. without --skip-unchanged) "
+                "to deliver it", result.stderr))
+    return failures
 
 
 def _credentials(config: ImagesConfig, environ: Mapping[str, str]) -> str | None:

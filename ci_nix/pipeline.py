@@ -307,10 +307,11 @@ def _run(options: RunOptions, environ: Mapping[str, str], cancelled: Cancellatio
                        cancelled=cancelled)
     built = _with_closure_sizes(nix, planned.local, built)
     progress.pending = []
-    if growth is not None and progress.comparison is not None:
-        built = _gate_growth(nix, growth, progress.comparison, planned.local, built,
-                             progress)
     progress.cases += built
+    evaluated = [job for e in planned.evals for job in e.jobs]
+    if growth is not None and progress.comparison is not None:
+        progress.cases = _gate_growth(nix, growth, progress.comparison, evaluated,
+                                      progress.cases, progress)
     if cancelled():
         return
     if options.sbom is not None:
@@ -322,7 +323,7 @@ def _run(options: RunOptions, environ: Mapping[str, str], cancelled: Cancellatio
     if cancelled():
         return
     delivered = images_mod.deliver(
-        config.images, options.push_images, planned.local, progress.cases, nix,
+        config.images, options.push_images, evaluated, progress.cases, nix,
         _revision(planned, options, environ),
         pull_request=trust.side(options.base, environ).pull_request, environ=environ)
     progress.cases = [*delivered.cases, *delivered.failures]
@@ -346,13 +347,16 @@ def _with_closure_sizes(nix: Nix, jobs: Sequence[Job], cases: Sequence[Case]) ->
 
 def _gate_growth(nix: Nix, limit: Growth, comparison: changes_mod.Comparison,
                  jobs: Sequence[Job], cases: Sequence[Case], progress: Progress) -> list[Case]:
-    """--max-closure-growth: a built attribute whose runtime closure grew past the limit
-    against the base's fails (type other), naming both sizes and the largest new paths."""
+    """--max-closure-growth: an attribute built (or found in the cache) whose runtime closure
+    grew past the limit against the base's fails (type other), naming both sizes and the
+    largest new paths. A cached one is checked too: a re-run must not turn the gate green."""
     base_of = {(a.flake, a.attr): a.base_drv for a in comparison.of(changes_mod.Change.CHANGED)
                if a.base_drv is not None}
     outputs = {(j.flake, j.name): j.out_paths for j in jobs}
     checked = {(c.flake, c.name): base_of[(c.flake, c.name)] for c in cases
-               if c.status is Status.PASSED and (c.flake, c.name) in base_of
+               if (c.status is Status.PASSED or c.status is Status.SKIPPED
+                   and (c.skip_reason or "").startswith(CACHED))
+               and (c.flake, c.name) in base_of
                and (c.flake, c.name) in outputs}
     if not checked:
         return list(cases)
@@ -369,9 +373,9 @@ def _gate_growth(nix: Nix, limit: Growth, comparison: changes_mod.Comparison,
         base = checked.get((case.flake, case.name))
         message = failed.get(base) if base is not None else None
         result.append(case if message is None else replace(
-            case, status=Status.FAILED, failure=Failure(
+            case, status=Status.FAILED, skip_reason=None, failure=Failure(
                 FailureType.OTHER, message, drv=case.drv_path,
-                hint=f"the build succeeded; raise max-closure-growth ({limit.text}) if the "
+                hint=f"the outputs were built; raise max-closure-growth ({limit.text}) if the "
                 "growth is intended, or drop what pulled these paths in")))
     return result
 

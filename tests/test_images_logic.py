@@ -15,9 +15,11 @@ from fakeproc import Call, FakeProc, Reply
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ci_nix import changes as changes_mod
 from ci_nix import config as config_mod
-from ci_nix import images, trust
+from ci_nix import images, pipeline, trust
 from ci_nix.ci import CiEnv
+from ci_nix.closure import Growth
 from ci_nix.config import ImagePush, ImagesConfig
 from ci_nix.errors import ConfigError
 from ci_nix.images import Format, Revision
@@ -279,3 +281,62 @@ def test_a_stream_script_runs_without_ci_nix_environment(
     names = {line.split("=", 1)[0] for line in seen.read_text().splitlines()}
     assert "CI_NIX_TEST_SECRET" not in names and "REG_AUTH" not in names
     assert {"PATH", "HOME", "TMPDIR"} <= names
+
+
+def test_an_image_this_run_did_not_build_is_fetched_to_be_pushed(
+        tmp_path: Path, fake_proc: FakeProc) -> None:
+    fake_proc.strict = True
+    job = _job(out=str(_layout(tmp_path)))
+    cached = Case(job.flake, job.name, Status.SKIPPED, system=job.system, drv_path=job.drv_path,
+                  skip_reason="cached")
+    fake_proc.on("nix", "--version", stdout="nix (Nix) 2.8.0\n")
+    fake_proc.on("nix", "build", "--max-jobs", "0", returncode=1,
+                 stderr="error: cannot build on 'local' (max-jobs = 0)\n")
+    environ = {"REG_AUTH": "u:p"}
+    # not pushing: nothing fetched, nothing failed
+    quiet = images.deliver(CONFIG, False, [job], [cached], Nix(("nix",)), Revision("a", None),
+                           pull_request=False, environ=environ)
+    assert not quiet.failures and not fake_proc.ran("nix", "build")
+    # pushing, but the cache does not have it: a failure that says so, never a build
+    missing = images.deliver(CONFIG, True, [job], [cached], Nix(("nix",)), Revision("a", None),
+                             pull_request=False, environ=environ)
+    assert missing.failures[0].failure is not None
+    assert "not built in this run and not in a binary cache" in missing.failures[0].failure.message
+    # substituted: pushed like a built one
+    fake_proc.on("nix", "build", "--max-jobs", "0")
+    fake_proc.on("skopeo", "inspect", stdout=LOCAL)
+    fetched = images.deliver(CONFIG, True, [job], [cached], Nix(("nix",)), Revision("a", None),
+                             pull_request=False, environ=environ)
+    assert not fetched.failures and fetched.cases[0].digest == Manifest.parse(LOCAL).digest
+    assert fake_proc.ran("nix", "build", "--no-link", "--max-jobs", "0", DRV)
+
+
+def test_the_growth_gate_also_holds_for_a_cached_attribute(fake_proc: FakeProc) -> None:
+    fake_proc.strict = True
+    store = "/nix/store/"
+    base_drv, base_out = store + "b" * 32 + "-app.drv", store + "b" * 32 + "-app"
+    head_out, big = store + "h" * 32 + "-app", store + "z" * 32 + "-big-dep"
+    infos = [{"path": base_out, "narSize": 1000, "references": []},
+             {"path": head_out, "narSize": 1000, "references": [big]},
+             {"path": big, "narSize": 500, "references": []}]
+    fake_proc.on("nix", "--version", stdout="nix (Nix) 2.8.0\n")
+    fake_proc.on("nix", "show-config", stdout='{"substituters": {"value": []}}')
+    fake_proc.on("nix", "show-derivation", stdout=json.dumps(
+        {base_drv: {"outputs": {"out": {"path": base_out}}, "inputDrvs": {}}}))
+    fake_proc.on("nix", "path-info", stdout=json.dumps(infos))
+    job = Job("app", ("packages", "x86_64-linux", "app"), "x86_64-linux", DRV,
+              (("out", head_out),))
+    cached = Case("app", job.name, Status.SKIPPED, system=job.system, drv_path=DRV,
+                  skip_reason="cached")
+    comparison = changes_mod.Comparison("b", "h", (changes_mod.AttrChange(
+        "app", job.name, job.system, changes_mod.Change.CHANGED, base_drv, DRV),))
+    progress = pipeline.Progress()
+    [gated] = pipeline._gate_growth(Nix(("nix",)), Growth.parse("10%"), comparison, [job],
+                                    [cached], progress)
+    assert gated.status is Status.FAILED and gated.skip_reason is None
+    assert gated.failure is not None and gated.failure.message == (
+        "runtime closure grew from 1000 B to 1.5 KiB (+500 B, +50.0%), past max-closure-growth "
+        f"10%; largest new paths: {head_out} (1000 B), {big} (500 B)")  # largest first
+    [within] = pipeline._gate_growth(Nix(("nix",)), Growth.parse("50%"), comparison, [job],
+                                     [cached], progress)
+    assert within == cached and not progress.notes
