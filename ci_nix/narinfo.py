@@ -241,7 +241,12 @@ class Trust:
             message = fingerprint(info).encode()
         except ValueError:
             return None
-        for sig in info.sigs:
+        return self.signer_of(message, info.sigs)
+
+    def signer_of(self, message: bytes, sigs: Iterable[str]) -> PublicKey | None:
+        """The key, among these, of one of the `<key name>:<base64>` detached signatures that
+        verifies over message (Nix's verifyDetached)."""
+        for sig in sigs:
             name, _, payload = sig.partition(":")
             found = self._verifiers.get(name)
             if found is None or not payload:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from conftest import NIX_CONFIG, NIX_PARAMS, NIXES, Cli, flake_repo, run_main, xml_attr
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from fakeproc import FakeProc
@@ -271,7 +272,14 @@ def _synthetic(root: Path, paths: dict[str, tuple[str, ...]], compression: str =
         for name, path in (attributes or {}).items()}
     manifest = Manifest(attrs, tuple(sorted(paths)), key.name, None, "0", "nix", requires)
     (root / "manifest.json").write_text(manifest.dump())
+    _sign_manifest(root, key)
     return manifest
+
+
+def _sign_manifest(root: Path, key: Key) -> None:
+    signature = Ed25519PrivateKey.from_private_bytes(key.seed).sign(
+        (root / "manifest.json").read_bytes())
+    (root / "manifest.json.sig").write_text(f"{key.name}:{base64.b64encode(signature).decode()}\n")
 
 
 LIB, APP = _path("lib-1.0"), _path("app-2.0")
@@ -559,3 +567,17 @@ def test_a_secret_key_given_as_key_is_refused_without_showing_it(cli: Cli,
     result = cli("bundle", "--verify", tmp_path / "b", "--key", secret)
     assert result.returncode == 2 and "neither a public key" in result.stderr
     assert secret.split(":")[1][:12] not in result.stderr + result.stdout
+
+
+def test_verify_catches_an_altered_or_unsigned_manifest(cli: Cli, tmp_path: Path) -> None:
+    _synthetic(tmp_path / "b", {LIB: (), APP: (LIB,)}, attributes={"f#app": APP})
+    manifest = tmp_path / "b" / "manifest.json"
+    original = manifest.read_text()
+    # the attribute now names another signed path of the bundle
+    manifest.write_text(original.replace(f'"storePath": "{APP}"', f'"storePath": "{LIB}"'))
+    altered = cli("bundle", "--verify", tmp_path / "b", "--key", TEST_KEY.public)
+    assert altered.returncode == 1 and "not signed by a trusted key" in altered.stdout
+    manifest.write_text(original)
+    (tmp_path / "b" / "manifest.json.sig").unlink()
+    unsigned = cli("bundle", "--verify", tmp_path / "b", "--key", TEST_KEY.public)
+    assert unsigned.returncode == 1 and "unsigned" in unsigned.stdout

@@ -8,6 +8,7 @@ store URL would misread.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import shutil
@@ -15,6 +16,8 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ci_nix.errors import ConfigError
 from ci_nix.mask import add_secret, secret_from_env
@@ -31,6 +34,12 @@ class SigningKey:
     @property
     def name(self) -> str:
         return self.public.name
+
+    def sign(self, data: bytes) -> str:
+        """A detached ed25519 signature over data, `<key name>:<base64>` as Nix writes them."""
+        seed = base64.b64decode(self.text.partition(":")[2])[:32]
+        signature = Ed25519PrivateKey.from_private_bytes(seed).sign(data)
+        return f"{self.name}:{base64.b64encode(signature).decode()}"
 
     @contextlib.contextmanager
     def file(self) -> Iterator[Path]:

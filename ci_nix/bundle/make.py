@@ -14,7 +14,7 @@ from ci_nix import __version__
 from ci_nix import closure as closure_mod
 from ci_nix.bundle import deploy
 from ci_nix.bundle.key import SigningKey
-from ci_nix.bundle.manifest import MANIFEST, Attribute, Manifest
+from ci_nix.bundle.manifest import MANIFEST, SIGNATURE, Attribute, Manifest
 from ci_nix.errors import CiNixError
 from ci_nix.models import Job
 from ci_nix.narinfo import hash_nix32, narinfo_name
@@ -110,7 +110,9 @@ def write(nix: Nix, jobs: Sequence[Job], directory: Path, key: SigningKey,
     manifest = Manifest(found.attributes, found.paths, key.name,
                         previous.digest if previous is not None else None, __version__,
                         str(nix.version), found.requires)
-    (directory / MANIFEST).write_text(manifest.dump())
+    dumped = manifest.dump().encode()
+    (directory / MANIFEST).write_bytes(dumped)
+    (directory / SIGNATURE).write_text(key.sign(dumped) + "\n")
     (directory / deploy.STORE_PATHS).write_text("".join(f"{path}\n" for path in manifest.paths))
     (directory / deploy.DEPLOY).write_text(deploy.text(manifest, key.public))
     return manifest, found, infos

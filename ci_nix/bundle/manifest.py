@@ -19,6 +19,9 @@ from ci_nix.errors import CiNixError
 from ci_nix.narinfo import is_store_path
 
 MANIFEST = "manifest.json"
+# the signing key's detached signature over manifest.json's bytes: the attributes' store paths,
+# `since` and `requires` are vouched for like the NARs
+SIGNATURE = "manifest.json.sig"
 MAX_SIZE = 256 << 20  # a manifest lists store paths: even a fleet's is a few MiB
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ci_nix.bundle.make import CACHE_INFO
-from ci_nix.bundle.manifest import Manifest
+from ci_nix.bundle.manifest import MANIFEST, SIGNATURE, Manifest
 from ci_nix.errors import CiNixError
 from ci_nix.narinfo import (
     MAX_SIZE,
@@ -82,7 +82,7 @@ def verify(directory: Path, manifest: Manifest, keys: Iterable[PublicKey],
                            "manifest's 'requires': the closure is incomplete")
         except _Bad as bad:
             problems[path] = str(bad)
-    general = _chain(manifest, previous, previous_digest)
+    general = [*_signed(root, trust), *_chain(manifest, previous, previous_digest)]
     attributes: dict[str, list[str]] = {}
     for name, attr in sorted(manifest.attributes.items()):
         found: list[str] = []
@@ -206,6 +206,19 @@ def _feed(file: Path, take: Callable[[bytes], None], raw_hash: hashlib._Hash | N
             if raw_hash is not None:
                 raw_hash.update(data)
             take(data)
+
+
+def _signed(root: Path, trust: Trust) -> list[str]:
+    """manifest.json is signed by the key, as the NARs are."""
+    try:
+        data = (root / MANIFEST).read_bytes()
+        sigs = (root / SIGNATURE).read_text(errors="replace")[:4096].split()
+    except OSError as err:
+        return [f"{SIGNATURE}: cannot read it ({err.strerror or err}): the manifest is "
+                "unsigned"]
+    if trust.signer_of(data, sigs) is None:
+        return [f"{MANIFEST} is not signed by a trusted key (altered after signing?)"]
+    return []
 
 
 def _chain(manifest: Manifest, previous: Manifest | None, digest: str | None) -> list[str]:
