@@ -79,6 +79,8 @@ def is_image(config: ImagesConfig, job: Job) -> bool:
 # what a registry accepts as a tag (distribution's reference grammar)
 _TAG_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_REPOSITORY = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+                         r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 _FIELDS = ("sha", "short_sha", "branch", "attr", "version", "system")
 
 
@@ -161,7 +163,11 @@ class Registry:
         if not host or "/" in host or "@" in host:
             raise ConfigError(f"images.registry {config.registry!r}: give a host[:port], e.g. "
                               "ghcr.io (credentials come from images.token-env)")
-        return cls(host, config.repository.strip("/"), tls)
+        repository = config.repository.strip("/")
+        if not _REPOSITORY.match(repository):
+            raise ConfigError(f"images.repository {config.repository!r}: lower-case path "
+                              "components of letters, digits and . _ - (e.g. my-org/app)")
+        return cls(host, repository, tls)
 
     def ref(self, tag: str) -> str:
         return f"{self.host}/{self.repository}:{tag}"
@@ -232,6 +238,8 @@ def deliver(config: ImagesConfig, override: bool | None, jobs: Sequence[Job],
     if pushing:
         notes.append(f"images: {count(len(done), 'image')} delivered to "
                      f"{registry.host if registry else '?'} ({why})")
+        notes += [f"image {flake}#{name}: {digest} as {', '.join(refs)}"
+                  for (flake, name, _), (digest, refs) in done.items()]
     result = tuple(replace(c, digest=done[k][0], images=done[k][1])
                    if (k := (c.flake, c.name, c.system)) in done else c for c in cases)
     return Delivered(result, tuple(failures), tuple(notes))

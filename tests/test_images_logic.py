@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -226,6 +227,13 @@ def test_a_missing_tag_is_pushed_and_a_refusal_is_a_failure(tmp_path: Path,
     done = images.deliver(CONFIG, True, [job], [_case(job)], Nix(("nix",)), Revision("a", None),
                           pull_request=False, environ=environ)
     assert done.cases[0].digest == "sha256:pushed"
+    assert done.notes[-1] == ("image app#packages.x86_64-linux.image: sha256:pushed as "
+                              "reg.test:5000/o/app:image")
+    bad = replace(CONFIG, repository="My Org/app")
+    refused = images.deliver(bad, True, [job], [_case(job)], Nix(("nix",)), Revision("a", None),
+                             pull_request=False, environ=environ)
+    assert refused.failures[0].failure is not None
+    assert "images.repository 'My Org/app'" in refused.failures[0].failure.message
 
     fake_proc.on("skopeo", "copy", stderr='level=fatal msg="writing blob: unauthorized"',
                  returncode=1)

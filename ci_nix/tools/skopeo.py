@@ -16,7 +16,8 @@ from typing import Any
 from ci_nix.tools import proc
 
 _TOOL_HINT = "install skopeo (Debian: apt-get install skopeo) or set CI_NIX_SKOPEO to its path"
-DEFAULT_TIMEOUT = 900.0  # seconds one skopeo call may take: a large image on a slow link
+PUSH_TIMEOUT = 900.0  # seconds one push may take: a large image on a slow link
+INSPECT_TIMEOUT = 120.0  # seconds asking for one manifest may take (a registry that hangs)
 
 
 def auth_json(host: str, credentials: str | None) -> str:
@@ -78,7 +79,7 @@ class Skopeo:
                 "XDG_CONFIG_HOME": str(home / "config")}
 
     def inspect_raw(self, image: str, authfile: Path | None = None, *, tls_verify: bool = True,
-                    timeout: float = DEFAULT_TIMEOUT) -> proc.Result:
+                    timeout: float = INSPECT_TIMEOUT) -> proc.Result:
         """`skopeo inspect --raw IMAGE`: the manifest as stored."""
         argv = [*self.argv0, "inspect", "--raw", "--retry-times", "2"]
         if authfile is not None:
@@ -90,7 +91,7 @@ class Skopeo:
                         tool_hint=_TOOL_HINT)
 
     def copy(self, source: str, dest: str, authfile: Path, digestfile: Path, *,
-             tls_verify: bool = True, timeout: float = DEFAULT_TIMEOUT) -> proc.Result:
+             tls_verify: bool = True, timeout: float = PUSH_TIMEOUT) -> proc.Result:
         """`skopeo copy SOURCE DEST`, the pushed manifest's digest written to digestfile."""
         argv = [*self.argv0, "copy", "--retry-times", "2", "--authfile", str(authfile),
                 "--digestfile", str(digestfile)]
