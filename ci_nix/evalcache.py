@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import random
-import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -36,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import ci_nix
+from ci_nix import outputs
 from ci_nix.evaluate import Selection
-from ci_nix.mask import mask
 from ci_nix.models import (
     FLAKE_CASE,
     Case,
@@ -269,17 +268,13 @@ class EvalCache:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as file:
-                    file.write(mask(json.dumps(data, separators=(",", ":"))).encode())
-                os.replace(temporary, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-                raise
         except OSError as err:
             log.warning("evaluation cache: cannot write %s: %s", path, err.strerror or err)
+            return False
+        # masked and whole: a reader (another run) never sees half an entry
+        problem = outputs.write_file(path, json.dumps(data, separators=(",", ":")))
+        if problem is not None:
+            log.warning("evaluation cache: cannot write %s: %s", path, problem)
             return False
         return True
 

@@ -30,9 +30,10 @@ from cyclonedx.model.bom import Bom
 from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.output.json import JsonV1Dot6
 
-from ci_nix import __version__
+from ci_nix import __version__, outputs
 from ci_nix import closure as closure_mod
 from ci_nix.changes import parse_drv_name, store_name
+from ci_nix.errors import CiNixError
 from ci_nix.models import Job
 from ci_nix.tools.nix import Derivation, FixedOutput, Nix, PathInfo
 
@@ -152,6 +153,8 @@ def write(nix: Nix, jobs: Sequence[Job], directory: Path,
     for job in jobs:
         name = f"{job.flake}#{job.name}"
         target = directory / filename(name)
-        target.write_text(document(name, job, infos, drvs))
+        problem = outputs.write_file(target, document(name, job, infos, drvs))
+        if problem is not None:
+            raise CiNixError(f"cannot write {target}: {problem}")
         written.append(target)
     return written
