@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -207,6 +208,15 @@ class Act:
     def __init__(self, ws: Path, tmp: Path, pip: dict[str, str] | None = None) -> None:
         self.ws, self.tmp, self.keep, self.pip = ws, tmp, tmp / "kept", pip or {}
         copy_checkout(ws / ACTION_DIR)
+        # act fetches every action a composite uses, run or not, and nothing may be downloaded:
+        # the evaluation cache's actions/cache steps go (the runner's XDG_CACHE_HOME, kept
+        # between runs of one test, stands for what they restore)
+        action = ws / ACTION_DIR / "action.yml"
+        definition = yaml.safe_load(action.read_text())
+        steps = definition["runs"]["steps"]
+        definition["runs"]["steps"] = [step for step in steps if "uses" not in step]
+        assert len(definition["runs"]["steps"]) == len(steps) - 2
+        action.write_text(yaml.safe_dump(definition, sort_keys=False))
 
     def run(self, workflow: dict[str, Any], event: str,
             payload: dict[str, Any]) -> subprocess.CompletedProcess[str]:
@@ -220,7 +230,7 @@ class Act:
             "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--no-cache-server",
             "--action-cache-path", str(self.tmp / "act-cache"),
             "--env", f"NIX_CONFIG={NIX_CONFIG}", "--env", f"CI_NIX_NIX={os.environ['CI_NIX_NIX']}",
-            "--env", f"KEEP={self.keep}",
+            "--env", f"KEEP={self.keep}", "--env", f"XDG_CACHE_HOME={self.tmp / 'xdg-cache'}",
             *(arg for name, value in self.pip.items() for arg in ("--env", f"{name}={value}"))])
         (self.tmp / "act.log").write_text(result.stdout + result.stderr)
         return result
@@ -250,6 +260,8 @@ def test_action_red_pull_request_from_a_fork(system_ws: Path, tmp_path: Path,
     assert result.returncode != 0, log
     assert "Failure - Main ci-nix run" in log
     assert "pull request from the fork mallory/project: not pushing to the cache" in log
+    # its evaluation cache is saved under a key only this pull request restores
+    assert re.search(r"::set-output:: key=ci-nix-eval-\S*-pr-7-", log), log
     assert " --no-push" in log
     outputs = act.outputs("build")
     assert outputs["exit-code"] == "1" and outputs["failed"] == "4", outputs
@@ -277,6 +289,16 @@ def test_action_green_push_passes(system_ws: Path, tmp_path: Path,
     assert "--no-push" not in log
     outputs = act.outputs("build")
     assert outputs["exit-code"] == "0" and outputs["failed"] == "0", outputs
+    assert cases(act.junit("build")) == dict.fromkeys(GREEN, "passed")
+    assert "with 0 Nix evaluations" not in log
+    # a push saves under its branch and restores its branch's, then the default branch's
+    assert re.search(r"::set-output:: key=ci-nix-eval-\S*-ref-refs-heads-main-", log), log
+    # the second workflow run finds the evaluation cache the first one wrote: no evaluation
+    shutil.rmtree(act.keep)
+    again = act.run(workflow, "push", {"ref": "refs/heads/main"})
+    log = again.stdout + again.stderr
+    assert again.returncode == 0, log
+    assert "evaluated 2 flakes with 0 Nix evaluations" in log, log
     assert cases(act.junit("build")) == dict.fromkeys(GREEN, "passed")
 
 
@@ -420,6 +442,16 @@ def test_gitlab_single_job_green(system_ws: Path, tmp_path: Path,
     glcl = GitLabLocal(system_ws, tmp_path, {"args": f"--all {only}"}, offline_pip)
     result = glcl.run()
     assert result.returncode == 0, result.stdout + result.stderr
+    assert cases(glcl.artifact("ci-nix", "ci-nix-junit.xml")) == dict.fromkeys(GREEN, "passed")
+    assert "with 0 Nix evaluations" not in result.stdout + result.stderr
+    # the second pipeline finds the evaluation cache the first one left in the project
+    # directory (what the template's `cache:` keeps; gitlab-ci-local's shell executor runs in
+    # place and restores no `cache:` itself): no evaluation
+    assert list((system_ws / ".ci-nix-cache" / "ci-nix" / "eval").rglob("*.json"))
+    again = glcl.run()
+    log = again.stdout + again.stderr
+    assert again.returncode == 0, log
+    assert "evaluated 2 flakes with 0 Nix evaluations" in log, log
     assert cases(glcl.artifact("ci-nix", "ci-nix-junit.xml")) == dict.fromkeys(GREEN, "passed")
 
 

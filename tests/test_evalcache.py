@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -340,3 +341,42 @@ def test_a_second_run_starts_no_evaluation_worker(fixture_ws: Path, nix_bin: str
     fake_proc.calls.clear()
     assert cli(*args, "--no-eval-cache").returncode == 1
     assert len(_workers(fake_proc, nix_bin)) >= 2
+
+
+def test_verify_eval_cache_fails_a_flake_whose_entry_differs(tmp_path: Path,
+                                                             fake_proc: FakeProc) -> None:
+    _fake_nix(fake_proc)
+    fake_proc.on("nix", "derivation", "show", stdout="{}")
+    fake_proc.on("nix", "show-derivation", stdout="{}")
+    repo = _repo(tmp_path / "a")
+    target = Target(Flake(Repo("a", repo), ""))
+    honest = replace(_eval(tmp_path), target=target)
+    selection = Selection(("x86_64-linux",), ("packages",))
+    settings = evalcache.Settings(tmp_path / "cache")
+    evaluated: list[Target] = []
+
+    def evaluator(targets: Sequence[Target]) -> list[FlakeEval]:
+        evaluated.extend(targets)
+        return [honest for _ in targets]
+
+    def run(settings: evalcache.Settings) -> FlakeEval:
+        (result,) = evalcache.evaluate([target], selection, settings, Nix(("nix",)),
+                                       Git(("git",)), evaluator)
+        return result
+
+    assert not run(settings).cached and evaluated == [target]  # a miss, remembered
+    evaluated.clear()
+    assert run(settings).cached and evaluated == []  # a hit: nothing evaluated
+    assert run(replace(settings, verify=True)).cases == ()  # verified: the same
+    assert evaluated == [target]
+    # forge the entry: another drvPath for the attribute
+    entry = next((tmp_path / "cache").rglob("*.json"))
+    data = json.loads(entry.read_text())
+    data["jobs"][0]["drvPath"] = "/nix/store/" + "f" * 32 + "-forged.drv"
+    entry.write_text(json.dumps(data))
+    assert run(settings).jobs[0].drv_path.endswith("-forged.drv")  # what --verify is for
+    checked = run(replace(settings, verify=True))
+    assert checked.jobs == honest.jobs and not checked.cached
+    (failure,) = [c.failure for c in checked.cases if c.failure is not None]
+    assert failure.type is FailureType.OTHER and "forged.drv" in failure.message
+    assert not entry.exists()  # removed: the next run evaluates and remembers afresh
