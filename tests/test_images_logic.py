@@ -348,3 +348,23 @@ def test_the_growth_gate_also_holds_for_a_cached_attribute(fake_proc: FakeProc) 
     [within] = pipeline._gate_growth(Nix(("nix",)), Growth.parse("50%"), comparison, [job],
                                      [cached], progress)
     assert within == cached and not progress.notes
+
+
+def test_a_github_push_to_the_default_branch_pushes(tmp_path: Path, fake_proc: FakeProc) -> None:
+    fake_proc.strict = True
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"repository": {"default_branch": "main"}}))
+    job = _job(out=str(_layout(tmp_path)))
+    fake_proc.on("skopeo", "inspect", stdout=LOCAL)
+    config = replace(CONFIG, push=ImagePush.DEFAULT_BRANCH)
+    github = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_PATH": str(event), "REG_AUTH": "u:p"}
+    on_main = images.deliver(config, None, [job], [_case(job)], Nix(("nix",)),
+                             Revision("a", "main"), pull_request=False,
+                             environ={**github, "GITHUB_REF": "refs/heads/main"})
+    assert on_main.cases[0].digest is not None
+    assert "(the default branch main)" in on_main.notes[0]
+    on_dev = images.deliver(config, None, [job], [_case(job)], Nix(("nix",)),
+                            Revision("a", "dev"), pull_request=False,
+                            environ={**github, "GITHUB_REF": "refs/heads/dev"})
+    assert on_dev.cases[0].digest is None
+    assert on_dev.notes == ("images: not pushed (branch dev, not the default branch main)",)
