@@ -240,7 +240,8 @@ def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
                     base=repo.base, hosts=hosts, repo_urls=web, verify=repo.update.verify,
                     config=settings)
                 repo_nix = nix.with_options((*settings.nix_options, *nix_options))
-                outcomes = update_repo.run(target, repo_nix, git, forge, token, dry_run)
+                outcomes = update_repo.run(target, repo_nix, git, forge, token, dry_run,
+                                           environ)
                 results[repo.name] = RepoResult(repo.name, tuple(outcomes))
             except CiNixError as err:
                 log.error("%s: %s", repo.name, err)

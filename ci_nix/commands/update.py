@@ -149,7 +149,7 @@ def _single(args: argparse.Namespace, nix: Nix, git: Git, what: list[str],
                                   inputs=tuple(args.inputs), hosts=hosts,
                                   verify=verifying, config=ws.config,
                                   dependents=_dependents(ws, repo, git) if verifying else ())
-    outcomes = update_repo.run(target_, nix, git, forge, token, args.dry_run)
+    outcomes = update_repo.run(target_, nix, git, forge, token, args.dry_run, environ)
     for outcome in outcomes:
         _print(outcome, args.dry_run)
     if not args.dry_run and outcomes:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,8 +45,9 @@ def plans(git: Git, target: UpdateTarget, work: Path) -> list[tuple[str, tuple[s
 
 
 def run(target: UpdateTarget, nix: Nix, git: Git, forge: Forge | None, token: str | None,
-        dry_run: bool = False) -> list[Outcome]:
-    """Update one repo's inputs and bring its merge request(s) in line with the result."""
+        dry_run: bool = False, environ: Mapping[str, str] = os.environ) -> list[Outcome]:
+    """Update one repo's inputs and bring its merge request(s) in line with the result;
+    environ: the command's (--verify's progress display and CI detection read it)."""
     outcomes = []
     with private_checkout(git, target.checkout) as (work, head):
         dirs = flake_dirs(git, work)
@@ -54,7 +57,7 @@ def run(target: UpdateTarget, nix: Nix, git: Git, forge: Forge | None, token: st
             result = update_locks(nix, git, target, work, dirs, inputs, forge)
             verification = None
             if target.verify and result.files:
-                verification = _verify(nix, git, target, work, dirs, result)
+                verification = _verify(nix, git, target, work, dirs, result, environ)
                 if verification.held_back:
                     log.warning("%s: held back %s: their update breaks attributes that pass on "
                                 "the current lock", target.name,
@@ -77,7 +80,7 @@ def run(target: UpdateTarget, nix: Nix, git: Git, forge: Forge | None, token: st
 
 
 def _verify(nix: Nix, git: Git, target: UpdateTarget, work: Path, dirs: list[str],
-            result: LockUpdate) -> Verification:
+            result: LockUpdate, environ: Mapping[str, str]) -> Verification:
     """Build the update in the private worktree, holding back inputs that break attributes."""
     originals = {subdir: (work / subdir / "flake.lock").read_text(encoding="utf-8")
                  for subdir in dirs}
@@ -96,7 +99,8 @@ def _verify(nix: Nix, git: Git, target: UpdateTarget, work: Path, dirs: list[str
         return moved
 
     head = git.check(work, ["rev-parse", "HEAD"]).strip()
-    verifier = Verifier(nix, git, target.name, work, target.config, head, target.dependents)
+    verifier = Verifier(nix, git, target.name, work, target.config, head, target.dependents,
+                        environ)
     try:
         return verify(verifier, result.moved, apply)
     finally:
