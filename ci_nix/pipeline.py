@@ -425,7 +425,8 @@ def write_sboms(nix: Nix, planned: Plan, built: Sequence[Case], directory: Path,
             notes.append(f"--sbom: no SBOM for {count(len(missing), 'cached attribute')} "
                          f"(e.g. {missing[0].flake}#{missing[0].name}): its outputs are in "
                          "the binary cache, not in this machine's store")
-        sbom_mod.write(nix, [*ready, *here], directory)
+        sbom_mod.write(nix, [*ready, *here], directory,
+                       images=planned.workspace.config.images)
     except (CiNixError, OSError) as err:
         problem = err.strerror if isinstance(err, OSError) else str(err)
         return [Case(SBOM_CLASSNAME, "sbom", Status.FAILED, failure=Failure(

@@ -33,7 +33,9 @@ from cyclonedx.output.json import JsonV1Dot6
 from ci_nix import __version__, outputs
 from ci_nix import closure as closure_mod
 from ci_nix.changes import parse_drv_name, store_name
+from ci_nix.config import ImagesConfig
 from ci_nix.errors import CiNixError
+from ci_nix.images import is_image
 from ci_nix.models import Job
 from ci_nix.tools.nix import Derivation, FixedOutput, Nix, PathInfo
 
@@ -64,9 +66,9 @@ def filename(name: str) -> str:
 
 
 def document(name: str, job: Job, infos: Mapping[str, PathInfo],
-             drvs: Mapping[str, Derivation]) -> str:
+             drvs: Mapping[str, Derivation], image: bool = False) -> str:
     """The SBOM of job's runtime closure (infos: path-info of it, recursive; drvs: its
-    derivation graph, recursive) as CycloneDX 1.6 JSON."""
+    derivation graph, recursive) as CycloneDX 1.6 JSON; image: `images:` names it."""
     found = closure_mod.of(infos, job.out_paths)
     built_by = {out: drv for drv, d in drvs.items() for out in d.outputs}
     groups: dict[str, list[str]] = {}  # component ref -> its paths in the closure
@@ -75,8 +77,7 @@ def document(name: str, job: Job, infos: Mapping[str, PathInfo],
     root_ref = built_by.get(job.out_paths[0]) if job.out_paths else None
     components: dict[str, Component] = {}
     for ref, paths in groups.items():
-        kind = (ComponentType.OPERATING_SYSTEM if job.attr[:1] == ("nixosConfigurations",)
-                else ComponentType.APPLICATION) if ref == root_ref else ComponentType.LIBRARY
+        kind = _root_kind(job, image) if ref == root_ref else ComponentType.LIBRARY
         components[ref] = _component(ref, paths, drvs, infos, kind)
     bom = Bom()
     root = components.get(root_ref or "")
@@ -93,6 +94,14 @@ def document(name: str, job: Job, infos: Mapping[str, PathInfo],
                 if dep in owner and owner[dep] != ref}
         bom.register_dependency(components[ref], [components[d] for d in sorted(deps)])
     return JsonV1Dot6(bom).output_as_string(indent=2) + "\n"
+
+
+def _root_kind(job: Job, image: bool) -> ComponentType:
+    if image:
+        return ComponentType.CONTAINER
+    if job.attr[:1] == ("nixosConfigurations",):
+        return ComponentType.OPERATING_SYSTEM
+    return ComponentType.APPLICATION
 
 
 def _component(ref: str, paths: Sequence[str], drvs: Mapping[str, Derivation],
@@ -140,9 +149,11 @@ def _hash(fixed: FixedOutput) -> HashType | None:
 
 
 def write(nix: Nix, jobs: Sequence[Job], directory: Path,
-          infos: Mapping[str, PathInfo] | None = None) -> list[Path]:
+          infos: Mapping[str, PathInfo] | None = None,
+          images: ImagesConfig | None = None) -> list[Path]:
     """One SBOM per job (its outputs must be in the store) in directory; the files written.
-    infos: the jobs' closures' path-info when the caller has them already."""
+    infos: the jobs' closures' path-info when the caller has them already; images: which
+    attributes are container images (ci-nix.yaml's `images:`)."""
     if not jobs:
         return []
     if infos is None:
@@ -153,7 +164,8 @@ def write(nix: Nix, jobs: Sequence[Job], directory: Path,
     for job in jobs:
         name = f"{job.flake}#{job.name}"
         target = directory / filename(name)
-        problem = outputs.write_file(target, document(name, job, infos, drvs))
+        image = images is not None and is_image(images, job)
+        problem = outputs.write_file(target, document(name, job, infos, drvs, image))
         if problem is not None:
             raise CiNixError(f"cannot write {target}: {problem}")
         written.append(target)

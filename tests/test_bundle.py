@@ -474,6 +474,9 @@ def test_a_recursive_source_hash_is_not_claimed_as_the_download_s(tmp_path: Path
     assert fixed is not None
     assert {"name": "nix:source_nar_hash", "value": f"sha256:{fixed.hash}"} in root["properties"]
     assert out not in json.dumps(found)  # the source is not in the runtime closure
+    # an attribute `images:` names is a container
+    image = json.loads(sbom.document("f#app", job, infos, graph, image=True))
+    assert image["metadata"]["component"]["type"] == "container"
 
 
 @given(st.text(min_size=1, max_size=400))

@@ -131,7 +131,8 @@ def _write(args: argparse.Namespace, environ: Mapping[str, str]) -> list[Case]:
     passed = {(case.flake, case.name) for case in built if case.status is Status.PASSED}
     ready = [job for job in everything.local if (job.flake, job.name) in passed]
     manifest, found, infos = make.write(planned.nix, ready, args.output, signing, previous)
-    written = sbom.write(planned.nix, ready, args.output / SBOM_DIR, infos)
+    written = sbom.write(planned.nix, ready, args.output / SBOM_DIR, infos,
+                         planned.workspace.config.images)
     notes = [f"{count(len(written), 'SBOM')} (CycloneDX): {args.output / SBOM_DIR}"]
     bundled = {case.flake + "#" + case.name: case for case in built}
     for name, attr in manifest.attributes.items():
