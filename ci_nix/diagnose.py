@@ -678,6 +678,10 @@ def _store_hash(store_path: str) -> str:
     return store_path.removeprefix("/nix/store/").split("-", 1)[0]
 
 
+# a program that crashed: a C assertion, a signal, an uncaught C++ exception, a Rust panic
+_CRASH = re.compile(r"Assertion `[^']*' failed|Segmentation fault|core dumped|"
+                    r"terminate called after throwing|died with <Signals\.SIG|panicked at")
+
 # Errors of Nix itself, its store, daemon or configuration, not of the expression: they end an
 # evaluation too (a trace is printed around them), but no change to the code fixes them
 _NIX_ITSELF = re.compile(
@@ -695,7 +699,8 @@ _NIX_ITSELF = re.compile(
     r"^path '[^']*' is not (?:valid|in the Nix store)|don't know how to build these paths|"
     r"the store is not owned by|Input/output error|Resource temporarily unavailable|"
     r"cloning builder process|unable to fork|cannot fork|(?:user|group) '[^']*' .*does not "
-    r"exist|suspicious ownership or permission")
+    r"exist|suspicious ownership or permission|requires non-existent output|"
+    r"some outputs of '[^']*' are not valid|" + _CRASH.pattern)
 
 
 def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str | None]:
@@ -881,6 +886,8 @@ def explained_by_log(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
 
 
 _FRAME = re.compile(r"^\s*… ")
+# a frame of Nix <= 2.3's traces: "while evaluating ‘f’ at "…":1:2, called from …:"
+_OLD_FRAME = re.compile(r"^while (?:evaluating|calling|checking) .*\bat \S+:\d+:\d+")
 
 
 def _without_helper_frames(lines: list[str]) -> list[str]:
@@ -1216,7 +1223,8 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                 message, hint = _download(text, output)
                 return [Diagnosis(FailureType.OTHER, Kind.DOWNLOAD, _one_line(message),
                                   hint=hint, log=tail(output))]
-    frames = [line for line in shaped if _FRAME.match(line.text) and line.builder is None]
+    frames = [line for line in shaped if line.builder is None and (
+        _FRAME.match(line.text) or _OLD_FRAME.match(line.text))]
     if frames:  # an evaluation trace whose message was cut off
         return [Diagnosis(FailureType.EVAL, Kind.ERROR,
                           _one_line("evaluation failed (the log holds only its trace, last: "
@@ -1248,6 +1256,9 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
         found = _builder_down(down)
     if found is not None and found.kind != Kind.SUMMARY:
         return replace(found, log_line=origin + 1, log=tail([text]))
+    if _NIX_ITSELF.search(text):  # Nix crashed (a C assertion, a signal) or its store failed
+        return replace(_unclassified(text, origin + 1), kind=Kind.NIX, hint=HINTS[Kind.NIX],
+                       log=tail([text]))
     return _unclassified(text, origin + 1)
 
 
@@ -1256,7 +1267,7 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
 # one failure.
 FAILURE_MARK = re.compile(
     r"error\s?:|cannot build|reason:|builder for\b|hash mismatch|timed out|"
-    r"failed with exit code", re.IGNORECASE)
+    r"failed with exit code|" + _CRASH.pattern, re.IGNORECASE)
 # lines that say it and are no failure: Nix's warnings and traces, an error Nix ignored
 _NOT_A_FAILURE = re.compile(r"^\s*(?:warning:|evaluation warning:|trace:|error \(ignored\):)",
                             re.IGNORECASE)

@@ -44,10 +44,11 @@ class Line:
     builder: str | None = None  # `nix build -L`: the name of the derivation whose output it is
 
 
-# GitHub: "2024-05-01T12:00:00.1234567Z "; GitLab adds a stream tag: "00O ", "01E+"
+# GitHub: "2024-05-01T12:00:00.1234567Z "; GitLab adds a stream tag: "00O ", "01E+"; containerd
+# and Kubernetes (`kubectl logs` of a CI pod) add "stderr F "
 _TIMESTAMP = re.compile(
     r"^\ufeff?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)"
-    r"(?: \d\d[OE]\+?)?(?: |$)")
+    r"(?: \d\d[OE]\+?| (?:stdout|stderr) [FP])?(?: |$)")
 # GitHub's log commands as a raw download keeps them: "##[group]Run nix build", "##[error]…"
 _GITHUB_COMMAND = re.compile(r"^##\[(?P<command>group|endgroup|error|warning|notice|debug|section|"
                              r"command)\]")
@@ -187,12 +188,14 @@ def _indent(text: str) -> int:
 # "remote: ", kubectl's "… stderr F ", a viewer's line numbers, a markdown list)
 _NIX_START = re.compile(r"(?:error|warning):|building ['‘]|these \d+ |copying path |"
                         r"Cannot build |builder for |hash mismatch|… (?:while|from|in|caused)|"
-                        r"evaluating |Killed$|Reason: |Required (?:system|features)|"
-                        r"Current system|specified: |got: ",
+                        r"evaluating flake|while (?:evaluating|calling) |Killed$|Reason: |"
+                        r"Required (?:system|features)|Current system|specified: |got: ",
                         re.IGNORECASE)
 # what is no tool's prefix: Nix's own words, a `nix build -L` name, a markdown quote
 _NOT_PREFIX = re.compile(r"error|warning|trace|>\s*$|^\s*$", re.IGNORECASE)
 _PREFIX_PARTS = re.compile(r"(\d+|\s+)")
+# words alone are Nix's own sentence ("while evaluating"); a tool's prefix has a mark or digit
+_WORDS = re.compile(r"[^\W\d_]+(?:\s+[^\W\d_]+)*\s*")
 
 
 def _prefix_shape(prefix: str) -> re.Pattern[str]:
@@ -221,7 +224,8 @@ def _tool_prefix(found: list[Line]) -> re.Pattern[str] | None:
     tried: set[str] = set()
     for text in texts:
         m = _NIX_START.search(text)
-        if m is None or m.start() == 0 or _NOT_PREFIX.search(text[:m.start()]):
+        if m is None or m.start() == 0 or _NOT_PREFIX.search(text[:m.start()]) \
+                or _WORDS.fullmatch(text[:m.start()]):
             continue
         shape = _prefix_shape(text[:m.start()])
         if shape.pattern in tried:

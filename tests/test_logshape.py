@@ -51,6 +51,11 @@ def gitlab(text: str) -> str:  # GitLab's timestamped job log
     return per_line(lambda i, line: f"2024-05-01T12:00:00.{i:06d}Z 01E {line}")(text)
 
 
+def kubectl(text: str) -> str:  # a CI pod's log as containerd writes it
+    return per_line(lambda i, line: f"2024-05-01T12:00:{i % 60:02d}.000000001Z stderr F {line}")(
+        text)
+
+
 def journald(text: str) -> str:
     return per_line(lambda i, line: f"May 01 12:00:{i % 60:02d} web nixos-upgrade[1234]: {line}")(
         text)
@@ -161,7 +166,8 @@ PREFIX: dict[str, Wrap] = {"compose": compose, "git-remote": git_remote,
                            "bracket-time": bracket_time, "line-numbers": line_numbers}
 RECORD: dict[str, Wrap] = {"json-records": json_records, "json-record": json_record,
                            "escaped": escaped}
-TRANSPORT: dict[str, Wrap] = {"github": github, "gitlab": gitlab, "journald": journald}
+TRANSPORT: dict[str, Wrap] = {"github": github, "gitlab": gitlab, "journald": journald,
+                              "kubectl": kubectl}
 # internal-json comes straight from Nix to a file: only records and transport wrap it
 FOR_JSON = {"one-space", "indented", "dedented"} | set(RECORD) | set(TRANSPORT)
 WRAPPINGS = TOOL | RECORD | TRANSPORT | PREFIX
@@ -278,7 +284,8 @@ FAILURE_WORDS = ["error: attribute 'x' missing", "error:", "Cannot build '/nix/s
                  "builder for '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x.drv' failed with "
                  "exit code 2", "hash mismatch in fixed-output derivation", "timed out",
                  "program 'git' failed with exit code 128", "error: opening lock file 'x': "
-                 "Permission denied"]
+                 "Permission denied", "nix-build: derivation-goal.cc:326: void f(): Assertion "
+                 "`false' failed."]
 CASES: list[Callable[[str], str]] = [str, str.lower, str.upper, str.title, str.swapcase]
 # what may stand around those words in a line (a sentence, markdown, a tool's prefix), without
 # what makes a line a builder's output (`name> `), a warning, or an internal-json record
@@ -307,6 +314,20 @@ def test_a_record_field_normalising_does_not_read_still_counts() -> None:
                          "lock file '/nix/var/nix/db/big-lock': Permission denied"})
     [found] = diagnose.parse_log([record])
     assert found.log_line == 1 and "big-lock" in found.message
+
+
+def test_a_trace_of_old_nix_without_its_message_is_eval() -> None:
+    [found] = diagnose.parse_log([
+        "while evaluating 'fold'' at \"/nix/store/x/lib/lists.nix\":23:15, called from "
+        "\"/nix/store/x/lib/lists.nix\":26:34:"] * 3)
+    assert found.type.value == "eval"
+
+
+def test_nix_crashing_is_nix() -> None:
+    [found] = diagnose.parse_log([
+        "nix-build: ../build/derivation-goal.cc:186: nix::Goal::Co nix::DerivationGoal::"
+        "haveDerivation(): Assertion `x > 0' failed."])
+    assert (found.type.value, found.kind) == ("other", diagnose.Kind.NIX)
 
 
 def test_what_is_not_nix_reporting_a_failure_stays_none() -> None:
