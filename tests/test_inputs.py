@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers import git
 
 from ci_nix import inputs as inputs_mod
 from ci_nix import pipeline
@@ -32,14 +32,7 @@ from ci_nix.models import (
 from ci_nix.report import github, json_report, junit, text
 from ci_nix.tools.git import Git
 
-GIT_ENV = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com"}
 FLAKE = "{ outputs = { self }: { }; }\n"
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
-                          text=True, env={**os.environ, **GIT_ENV}).stdout.strip()
 
 
 def commit_files(repo: Path, files: dict[str, str]) -> str:

@@ -26,6 +26,7 @@ import make_workspace
 import pytest
 import yaml
 from conftest import NIX_CONFIG, NIX_PARAMS, NIXES, Cli, xml_attr
+from helpers import git
 
 pytestmark = pytest.mark.nix
 
@@ -107,10 +108,6 @@ class Feature:
 
     def env(self, **extra: str) -> dict[str, str]:
         return {**NO_CI, "CI_NIX_NIX": self.nix, "NIX_CONFIG": NIX_CONFIG, **extra}
-
-
-def git(repo: Path, *args: str) -> str:
-    return make_workspace.git(repo, *args).strip()
 
 
 def commit(repo: Path, files: dict[str, str], message: str) -> None:
