@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 # Nix settings a pull request may set in nix-options: how much and how long, never where from,
 # where to, or what else runs. The first four are what nix-daemon lets an untrusted user set;
 # the rest only size, pace or word the work. Every other setting — post-build-hook,
+# allow-import-from-derivation (it runs builders while evaluating: a base that turns it off
+# for an evaluate-only job, `diff --comment` under pull_request_target, keeps it off),
 # substituters, trusted-public-keys, require-sigs, builders, sandbox, extra-sandbox-paths,
 # allow-unsafe-native-code-during-evaluation, pure-eval, netrc-file, access-tokens,
 # plugin-files, secret-key-files, store, accept-flake-config, experimental-features, unknown
@@ -57,7 +59,7 @@ PR_SETTABLE_NIX_OPTIONS = frozenset({
     "max-build-log-size", "build-max-log-size", "download-attempts", "http-connections",
     "stalled-download-timeout", "min-free", "max-free", "tarball-ttl",
     "narinfo-cache-negative-ttl", "narinfo-cache-positive-ttl", "warn-dirty", "eval-cache",
-    "allow-import-from-derivation", "keep-outputs", "keep-derivations", "print-missing",
+    "keep-outputs", "keep-derivations", "print-missing",
 })
 
 

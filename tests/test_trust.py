@@ -159,6 +159,9 @@ def test_a_pull_request_whose_base_cannot_be_read_trusts_nothing(tmp_path: Path)
     (("max-jobs: 2", "max-jobs: 2\n  post-build-hook: /tmp/steal"), "nix-options.post-build-hook"),
     (("max-jobs: 2", "max-jobs: 2\n  extra-substituters: http://127.0.0.1:9"),
      "nix-options.extra-substituters"),
+    # builders run while evaluating: an evaluate-only job's base turns it off
+    (("max-jobs: 2", "max-jobs: 2\n  allow-import-from-derivation: true"),
+     "nix-options.allow-import-from-derivation"),
     (("  trusted-public-keys: infra:AAAA\n", "  require-sigs: false\n"),
      "nix-options.require-sigs"),
     (("forge:", "update: {branch: main}\nforge:"), "update.branch"),
