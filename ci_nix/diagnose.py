@@ -626,6 +626,10 @@ def _helper_hashes(lines: list[str]) -> set[str]:
     return found
 
 
+# Nix 2.4pre's header before a message on the next line: "--- Error --- nix", "---SysError---"
+_PRE_HEADER = re.compile(r"-{3}\s*\w*\s*-{3}")
+
+
 def _message(lines: list[str]) -> tuple[int, str]:
     """(line index, text) of the innermost error message: the last `error:` with text."""
     best: tuple[int, str] | None = None
@@ -639,10 +643,10 @@ def _message(lines: list[str]) -> tuple[int, str]:
             nxt = lines[index + 1].strip()
             if nxt and not nxt.startswith("…"):
                 text = nxt
-        if text.startswith("--- ") and index + 1 < len(lines) and lines[index + 1].strip() \
+        if _PRE_HEADER.match(text) and index + 1 < len(lines) and lines[index + 1].strip() \
                 and not _ERROR_LINE.match(lines[index + 1]):
             text = lines[index + 1].strip()  # Nix 2.4pre: "error: --- Error --- nix", then it
-        if text and not text.startswith("--- "):
+        if text and not _PRE_HEADER.match(text):
             best = (index, text)
     if best is not None:
         return best
@@ -678,6 +682,8 @@ def _store_hash(store_path: str) -> str:
     return store_path.removeprefix("/nix/store/").split("-", 1)[0]
 
 
+# nixpkgs refusing a broken, unfree, insecure or unsupported package: an evaluation error
+_REFUSAL = re.compile(r"refusing to evaluate")
 # a program that crashed: a C assertion, a signal, an uncaught C++ exception, a Rust panic
 _CRASH = re.compile(r"Assertion `[^']*' failed|Segmentation fault|core dumped|"
                     r"terminate called after throwing|died with <Signals\.SIG|panicked at")
@@ -1023,8 +1029,8 @@ class _LogReader:
                 or _indent(line) > _indent(current.lines[0])
                 or _awaits_message(current.lines)
                 # Nix 2.4pre: "error: --- Error --- nix", then the message unindented
-                or (len(current.lines) == 1 and current.lines[0].lstrip().startswith(
-                    "error: --- "))):
+                or (len(current.lines) == 1 and _PRE_HEADER.match(
+                    current.lines[0].lstrip().removeprefix("error:").lstrip()))):
             current.lines.append(line)
             return
         self.current = None
@@ -1256,6 +1262,9 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
         found = _builder_down(down)
     if found is not None and found.kind != Kind.SUMMARY:
         return replace(found, log_line=origin + 1, log=tail([text]))
+    if found is None and _REFUSAL.search(text):  # nixpkgs' check-meta throw, its prefix cut
+        return replace(diagnose_eval(f"error: {_EMPHASIS.sub('', text).strip()}"),
+                       log_line=origin + 1, log=tail([text]))
     if _NIX_ITSELF.search(text):  # Nix crashed (a C assertion, a signal) or its store failed
         return replace(_unclassified(text, origin + 1), kind=Kind.NIX, hint=HINTS[Kind.NIX],
                        log=tail([text]))
@@ -1267,7 +1276,7 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
 # one failure.
 FAILURE_MARK = re.compile(
     r"error\s?:|cannot build|reason:|builder for\b|hash mismatch|timed out|"
-    r"failed with exit code|" + _CRASH.pattern, re.IGNORECASE)
+    r"failed with exit code|" + _REFUSAL.pattern + "|" + _CRASH.pattern, re.IGNORECASE)
 # lines that say it and are no failure: Nix's warnings and traces, an error Nix ignored
 _NOT_A_FAILURE = re.compile(r"^\s*(?:warning:|evaluation warning:|trace:|error \(ignored\):)",
                             re.IGNORECASE)

@@ -18,7 +18,7 @@ DATA = Path(__file__).resolve().parent / "data"
 SAMPLES = sorted(p for p in DATA.glob("*/*.expected.json")
                  if json.loads(p.read_text())["mode"] != "helper")
 # a part of the fresh corpus still held out is for measuring (scripts/measure_diagnosis.py) only
-ALL_LOGS = sorted(p for p in DATA.rglob("*.log") if "heldout-8" not in p.parts)
+ALL_LOGS = sorted(p for p in DATA.rglob("*.log") if "heldout-9" not in p.parts)
 
 
 def text_of(expected: Path) -> str:
@@ -321,6 +321,12 @@ def test_a_trace_of_old_nix_without_its_message_is_eval() -> None:
         "while evaluating 'fold'' at \"/nix/store/x/lib/lists.nix\":23:15, called from "
         "\"/nix/store/x/lib/lists.nix\":26:34:"] * 3)
     assert found.type.value == "eval"
+
+
+def test_nixpkgs_refusing_a_package_without_error_prefix_is_eval() -> None:
+    [found] = diagnose.parse_log(["Package 'x-1.0' in /p/default.nix:3 is marked as broken, "
+                                  "refusing to evaluate."])
+    assert found.type.value == "eval" and found.log_line == 1
 
 
 def test_nix_crashing_is_nix() -> None:
