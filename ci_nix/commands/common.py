@@ -32,6 +32,10 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE",
                         help="ci-nix.yaml to use "
                              "(default: PATH or its nearest parent that has one)")
+    add_verbose(parser)
+
+
+def add_verbose(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more output: every command ci-nix runs, and debug details")
 

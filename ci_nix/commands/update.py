@@ -17,6 +17,7 @@ from ci_nix.commands.common import (
     Subcommands,
     add_nix_options,
     add_path,
+    add_verbose,
     exit_codes,
     nix_options,
     subparser,
@@ -60,8 +61,7 @@ def register(commands: Subcommands) -> None:
                      "that have 'clone:') for the nightly many-repo run")
     cmd.add_argument("--junit", type=Path, metavar="FILE",
                      help="write a JUnit report: one test case per repo")
-    cmd.add_argument("-v", "--verbose", action="count", default=0,
-                     help="more output: every command ci-nix runs, and debug details")
+    add_verbose(cmd)
     add_nix_options(cmd)
     cmd.set_defaults(handler=handle)
 

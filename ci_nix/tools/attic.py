@@ -13,7 +13,6 @@ from ci_nix.tools import proc
 
 _TOOL_HINT = "install the attic client or set CI_NIX_ATTIC to its path"
 SERVER_NAME = "ci-nix"  # the name ci-nix gives the server in its private attic config
-STDIN_THRESHOLD = 200  # more paths than this go through `--stdin`, not argv
 
 
 def _toml_string(value: str) -> str:
@@ -52,11 +51,7 @@ class Attic:
             argv = [*self.argv0, "push", f"{SERVER_NAME}:{cache}"]
             if not closure:
                 argv.append("--no-closure")
-            stdin = None
-            if len(paths) > STDIN_THRESHOLD:
-                argv.append("--stdin")
-                stdin = "".join(f"{path}\n" for path in paths)
-            else:
-                argv += paths
+            stdin = proc.paths_stdin(paths)
+            argv += ["--stdin"] if stdin is not None else paths
             return proc.run(argv, env={"XDG_CONFIG_HOME": home}, input=stdin, timeout=timeout,
                             tool_hint=_TOOL_HINT)

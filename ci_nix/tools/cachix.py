@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from ci_nix.tools import proc
 
 _TOOL_HINT = "install cachix or set CI_NIX_CACHIX to its path"
-STDIN_THRESHOLD = 200  # more paths than this are piped to `cachix push NAME` on stdin
 
 
 @dataclass(frozen=True)
@@ -26,10 +25,8 @@ class Cachix:
              timeout: float | None = None) -> proc.Result:
         """`cachix push NAME PATHS` (always the closure: cachix has no outputs-only mode)."""
         argv = [*self.argv0, "push", name]
-        stdin = None
-        if len(paths) > STDIN_THRESHOLD:
-            stdin = "".join(f"{path}\n" for path in paths)  # read when no path is given
-        else:
+        stdin = proc.paths_stdin(paths)  # `cachix push NAME` reads stdin when no path is given
+        if stdin is None:
             argv += paths
         env = {"CACHIX_AUTH_TOKEN": token} if token else None
         return proc.run(argv, env=env, input=stdin, timeout=timeout, tool_hint=_TOOL_HINT)

@@ -43,6 +43,17 @@ def command_from_env(environ: Mapping[str, str], variable: str, default: str) ->
     return tuple(shlex.split(environ.get(variable, default))) or (default,)
 
 
+PATHS_ON_STDIN = 200  # more store paths than this go to a client on stdin, not argv
+
+
+def paths_stdin(paths: Sequence[str]) -> str | None:
+    """The paths as stdin lines when they are too many for one argv (ARG_MAX), else None:
+    the caller then passes them as arguments."""
+    if len(paths) > PATHS_ON_STDIN:
+        return "".join(f"{path}\n" for path in paths)
+    return None
+
+
 def _describe(argv: Sequence[str]) -> str:
     return mask(shlex.join(argv))
 
