@@ -300,8 +300,10 @@ def test_gitlab_child_pipeline_without_merge_request_variables(feature: Feature,
     glcl = GitLabLocal(ws, tmp_path / "glcl", {"fan-out": True, "args": "--max-jobs 1"})
     # the base as a branch name: the project is the workspace directory, not one of its repos
     cache = {"PIP_CACHE_DIR": str(tmp_path / "pip-cache")}  # the child reuses the parent's
+    # from a fork: the parent decides not to push, and its children must keep to that
     merge_request = {"CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": "7",
-                     "CI_MERGE_REQUEST_DIFF_BASE_SHA": "main", **cache}
+                     "CI_MERGE_REQUEST_DIFF_BASE_SHA": "main",
+                     "CI_MERGE_REQUEST_SOURCE_PROJECT_ID": "424242", **cache}
     parent = glcl.run("ci-nix-matrix", variables=merge_request)
     assert parent.returncode == 0, parent.stdout + parent.stderr
     child = glcl.child_pipeline()
@@ -309,6 +311,7 @@ def test_gitlab_child_pipeline_without_merge_request_variables(feature: Feature,
     jobs = [name for name in pipeline if name.startswith("build ")]
     assert len(jobs) == 1, jobs
     assert "--base" not in pipeline[jobs[0]]["script"][0]
+    assert "--no-push" in shlex.split(pipeline[jobs[0]]["script"][0])
     result = glcl.run("--file", "ci-nix-child.yml", "--concurrency", "1", variables={
         "CI_NIX_INSTALL": str(tmp_path / "glcl" / "ci-nix-src"), "CI_NIX_PYTHON": "python3",
         **cache})

@@ -53,6 +53,14 @@ def register(commands: Subcommands) -> None:
     parser.add_argument("--before-script", action="append", default=[], metavar="CMD",
                         help="gitlab: a command every generated job runs first, e.g. one "
                         "that installs ci-nix (repeatable)")
+    # A GitLab child pipeline does not get the merge request's variables, so its jobs cannot
+    # tell a fork's merge request: the parent decides and hands the decision down.
+    push = parser.add_mutually_exclusive_group()
+    push.add_argument("--push", dest="push", action="store_true", default=None,
+                      help="every entry's `ci-nix run` gets --push")
+    push.add_argument("--no-push", dest="push", action="store_false",
+                      help="every entry's `ci-nix run` gets --no-push (e.g. a merge request "
+                      "from a fork)")
     add_eval_options(parser)
     add_nix_options(parser)
     add_common(parser)
@@ -64,8 +72,8 @@ _SECRET_OPTIONS = frozenset({"access-tokens"})
 
 
 def _prefix(args: argparse.Namespace) -> list[str]:
-    """PATH, --config and the Nix settings as given, so the matrix job finds the same workspace
-    from the same cwd and builds with the same builders."""
+    """PATH, --config, the Nix settings and --push/--no-push as given, so the matrix job finds
+    the same workspace from the same cwd, builds with the same builders and pushes as decided."""
     prefix = [] if args.path == Path(".") else [str(args.path)]
     if args.config is not None:
         prefix += ["--config", str(args.config)]
@@ -74,6 +82,8 @@ def _prefix(args: argparse.Namespace) -> list[str]:
             prefix += ["--option", name, value]
     if args.eval_store is not None:
         prefix += ["--eval-store", args.eval_store]
+    if args.push is not None:
+        prefix.append("--push" if args.push else "--no-push")
     return prefix
 
 
