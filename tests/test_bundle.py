@@ -9,6 +9,7 @@ import bz2
 import hashlib
 import json
 import lzma
+import shlex
 import shutil
 import subprocess
 import uuid
@@ -173,6 +174,40 @@ def test_a_delta_holds_only_the_changed_host_and_imports_on_top(bundles: Bundles
     assert _import(bundles, bundles.delta, bundles.tmp / "store-delta-alone").returncode != 0
 
 
+def _deploy(b: Bundles, bundle: Path, store: Path) -> subprocess.CompletedProcess[str]:
+    """DEPLOY.md's import command word for word (by bash, in the bundle), into `store`."""
+    command = next(line for line in (bundle / "DEPLOY.md").read_text().splitlines()
+                   if line.startswith("nix "))
+    return subprocess.run(["bash", "-c", f"{shlex.quote(b.nix)} {command[4:]}"], cwd=bundle,
+                          capture_output=True, text=True,
+                          env={**_env(), "NIX_CONFIG": f"{NIX_CONFIG}\nstore = {store}\n"
+                               "require-sigs = true\n"})
+
+
+def test_deploy_md_imports_and_its_unsigned_path_list_cannot_turn_signatures_off(
+        bundles: Bundles, cli: Cli, tmp_path: Path) -> None:
+    copy = shutil.copytree(bundles.full, tmp_path / "b")
+    manifest, _ = read(copy)
+    imported = _deploy(bundles, copy, tmp_path / "store")
+    assert imported.returncode == 0, imported.stderr
+    assert {p.name for p in (tmp_path / "store" / "nix" / "store").iterdir()} >= {
+        Path(p).name for p in manifest.paths}
+    # in transit: every narinfo unsigned, and an option added to the (unsigned) path list
+    for info in copy.glob("*.narinfo"):
+        info.write_text("".join(line for line in info.read_text().splitlines(keepends=True)
+                                if not line.startswith("Sig:")))
+    paths = copy / "store-paths"
+    paths.write_text("--no-check-sigs\n" + paths.read_text())
+    tampered = _deploy(bundles, copy, tmp_path / "store-tampered")
+    assert tampered.returncode != 0, tampered.stderr
+    store = tmp_path / "store-tampered" / "nix" / "store"
+    assert not store.exists() or not [p for p in store.iterdir() if not p.name.startswith(".")]
+    checked = cli("bundle", "--verify", copy, "--key", bundles.public)
+    assert checked.returncode == 1
+    assert "store-paths is not the signed manifest's 'paths': it lists '--no-check-sigs'" \
+        in checked.stdout
+
+
 def _junit_cases(path: Path) -> dict[str, str]:
     import xml.etree.ElementTree as ET
     cases = {}
@@ -272,6 +307,7 @@ def _synthetic(root: Path, paths: dict[str, tuple[str, ...]], compression: str =
         for name, path in (attributes or {}).items()}
     manifest = Manifest(attrs, tuple(sorted(paths)), key.name, None, "0", "nix", requires)
     (root / "manifest.json").write_text(manifest.dump())
+    (root / "store-paths").write_text("".join(f"{path}\n" for path in manifest.paths))
     _sign_manifest(root, key)
     return manifest
 

@@ -10,7 +10,10 @@ from ci_nix.report.untrusted import md_code
 
 DEPLOY = "DEPLOY.md"
 # manifest.json's `paths`, one a line, for the shell: `nix copy --all` on a file:// cache does not
-# know the paths' names, so with --no-recursive it cannot order them (Nix 2.8 and 2.26 alike)
+# know the paths' names, so with --no-recursive it cannot order them (Nix 2.8 and 2.26 alike).
+# It is not signed: the import command puts it after `--`, so a word in it is only ever a path
+# (an added `--no-check-sigs` would otherwise turn require-sigs off), and --verify checks it
+# lists exactly the signed manifest's paths.
 STORE_PATHS = "store-paths"
 
 
@@ -39,7 +42,7 @@ def text(manifest: Manifest, key: PublicKey) -> str:
         f"ci-nix bundle --verify . --key '{public}'", "",
         "# import: only paths signed by this key are accepted (require-sigs stays on)",
         f"nix --extra-experimental-features nix-command copy --no-recursive --from \"file://$PWD\" "
-        f"--option extra-trusted-public-keys '{public}' $(cat {STORE_PATHS})",
+        f"--option extra-trusted-public-keys '{public}' -- $(cat {STORE_PATHS})",
         "```", "",
         "Or trust the key for good in `/etc/nix/nix.conf`:", "",
         "```", f"extra-trusted-public-keys = {public}", "```", "",

@@ -19,8 +19,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ci_nix.bundle.deploy import STORE_PATHS
 from ci_nix.bundle.make import CACHE_INFO
 from ci_nix.bundle.manifest import MANIFEST, SIGNATURE, Manifest
+from ci_nix.bundle.manifest import MAX_SIZE as MAX_MANIFEST
 from ci_nix.errors import CiNixError
 from ci_nix.narinfo import (
     MAX_SIZE,
@@ -82,7 +84,8 @@ def verify(directory: Path, manifest: Manifest, keys: Iterable[PublicKey],
                            "manifest's 'requires': the closure is incomplete")
         except _Bad as bad:
             problems[path] = str(bad)
-    general = [*_signed(root, trust), *_chain(manifest, previous, previous_digest)]
+    general = [*_signed(root, trust), *_listed(root, manifest),
+               *_chain(manifest, previous, previous_digest)]
     attributes: dict[str, list[str]] = {}
     for name, attr in sorted(manifest.attributes.items()):
         found: list[str] = []
@@ -218,6 +221,25 @@ def _signed(root: Path, trust: Trust) -> list[str]:
                 "unsigned"]
     if trust.signer_of(data, sigs) is None:
         return [f"{MANIFEST} is not signed by a trusted key (altered after signing?)"]
+    return []
+
+
+def _listed(root: Path, manifest: Manifest) -> list[str]:
+    """store-paths (what the import command copies; unsigned) lists the manifest's paths."""
+    try:
+        with (root / STORE_PATHS).open("rb") as handle:
+            listed = handle.read(MAX_MANIFEST + 1).decode(errors="replace").splitlines()
+    except OSError as err:
+        return [f"{STORE_PATHS}: cannot read it ({err.strerror or err}): DEPLOY.md's import "
+                "command needs it"]
+    if listed != list(manifest.paths):
+        extra = sorted(set(listed) - set(manifest.paths))
+        left = sorted(set(manifest.paths) - set(listed))
+        what = (f"lists {extra[0]!r}, which the manifest does not" if extra else
+                f"leaves out {left[0]}" if left else "lists the manifest's paths out of order "
+                "or twice")
+        return [f"{STORE_PATHS} is not the signed manifest's 'paths': it {what} (altered "
+                "after signing?)"]
     return []
 
 
