@@ -125,6 +125,28 @@ def _nix_config(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
 
 
+@pytest.fixture(scope="session")
+def offline_pip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """pip settings for act/gitlab-ci-local jobs (tests/test_ci_definitions.py's harness):
+    ci-nix's dependencies (and its build backend) as wheels in a local directory, no index.
+    Every job still pip-installs ci-nix from the checkout as the action and the template do;
+    it just no longer asks PyPI about each dependency again. scripts/setup.sh's wheelhouse
+    where there is one (.venv/wheelhouse), else made here."""
+    # A job's venv lives for one or two ci-nix runs: Python compiles what they import, not
+    # every module of every dependency up front (pip reads "0" here as --no-compile).
+    settings = {"PIP_NO_INDEX": "1", "PIP_NO_COMPILE": "0"}
+    kept = ROOT / ".venv" / "wheelhouse"
+    if (kept / "complete").exists():
+        return {"PIP_FIND_LINKS": str(kept.resolve()), **settings}
+    wheels = tmp_path_factory.mktemp("wheels")
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q",
+                           "--disable-pip-version-check", "--wheel-dir", str(wheels), str(ROOT),
+                           "setuptools>=68", "wheel"], capture_output=True, timeout=600)
+    if done.returncode != 0:  # no wheels: the jobs ask the index as a user's runner would
+        return {}
+    return {"PIP_FIND_LINKS": str(wheels), **settings}
+
+
 @pytest.fixture(params=NIX_PARAMS,
                 ids=[label for label, _ in NIXES] or ["no-nix"])
 def nix_bin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:

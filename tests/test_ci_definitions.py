@@ -84,26 +84,6 @@ def cases(junit: Path) -> dict[str, str]:
     return result
 
 
-@pytest.fixture(scope="session")
-def offline_pip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """pip settings for the jobs: ci-nix's dependencies (and its build backend) as wheels in a
-    local directory, no index. Every job still pip-installs ci-nix from the checkout as the
-    action and the template do; it just no longer asks PyPI about each dependency again.
-    scripts/setup.sh's wheelhouse where there is one (.venv/wheelhouse), else made here."""
-    # A job's venv lives for one or two ci-nix runs: Python compiles what they import, not
-    # every module of every dependency up front (pip reads "0" here as --no-compile).
-    settings = {"PIP_NO_INDEX": "1", "PIP_NO_COMPILE": "0"}
-    kept = ROOT / ".venv" / "wheelhouse"
-    if (kept / "complete").exists():
-        return {"PIP_FIND_LINKS": str(kept.resolve()), **settings}
-    wheels = tmp_path_factory.mktemp("wheels")
-    done = run([sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check",
-                "--wheel-dir", str(wheels), str(ROOT), "setuptools>=68", "wheel"])
-    if done.returncode != 0:  # no wheels: the jobs ask the index as a user's runner would
-        return {}
-    return {"PIP_FIND_LINKS": str(wheels), **settings}
-
-
 @pytest.fixture
 def system_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The fixture workspace, on Debian's Nix only: these tests prove the CI definitions (the

@@ -286,7 +286,8 @@ def drv_paths(junit: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_gitlab_child_pipeline_without_merge_request_variables(feature: Feature, tmp_path: Path,
-                                                               cli: Cli) -> None:
+                                                               cli: Cli,
+                                                               offline_pip: dict[str, str]) -> None:
     """The template's parent job as a merge-request pipeline, then its child pipeline file as
     a child may get it: without the merge request's variables."""
     from test_ci_definitions import GitLabLocal, cases  # the same harness
@@ -297,7 +298,8 @@ def test_gitlab_child_pipeline_without_merge_request_variables(feature: Feature,
     # the workspace directory becomes the GitLab project (the last test on this workspace)
     ws = feature.root
     # one child job for all six attributes: each job pip-installs ci-nix (~25 s)
-    glcl = GitLabLocal(ws, tmp_path / "glcl", {"fan-out": True, "args": "--max-jobs 1"})
+    glcl = GitLabLocal(ws, tmp_path / "glcl", {"fan-out": True, "args": "--max-jobs 1"},
+                       offline_pip)
     # the base as a branch name: the project is the workspace directory, not one of its repos
     cache = {"PIP_CACHE_DIR": str(tmp_path / "pip-cache")}  # the child reuses the parent's
     # from a fork: the parent decides not to push, and its children must keep to that
