@@ -728,6 +728,13 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
     if re.search(r"unable to download|error: Couldn't resolve host|HTTP error \d+|"
                  r"cannot download \S+ from any mirror", message):
         return FailureType.OTHER, Kind.DOWNLOAD, HINTS[Kind.DOWNLOAD]
+    if re.search(r"\bsubstituter\b", message):  # disabled, died, unreachable: not the code
+        return FailureType.OTHER, Kind.SUBSTITUTION, HINTS[Kind.SUBSTITUTION]
+    frames = [line for line in lines if _FRAME.match(line)]
+    if frames and _FETCHING_FRAME.match(frames[-1]) and not _MISSING_PATH.search(message):
+        # the innermost frame: Nix was fetching a flake input or a source, not evaluating
+        # (git failing, a fetcher's own error)
+        return FailureType.OTHER, Kind.DOWNLOAD, HINTS[Kind.DOWNLOAD]
     if _NIX_ITSELF.search(message):
         return FailureType.OTHER, Kind.NIX, HINTS[Kind.NIX]
     if re.search(r"assertion .* failed", message) or "condition of the assertion" in trace:
@@ -892,6 +899,7 @@ def explained_by_log(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
 
 
 _FRAME = re.compile(r"^\s*… ")
+_FETCHING_FRAME = re.compile(r"^\s*… while fetching (?:the input|the source|from) ")
 # a frame of Nix <= 2.3's traces: "while evaluating ‘f’ at "…":1:2, called from …:"
 _OLD_FRAME = re.compile(r"^while (?:evaluating|calling|checking) .*\bat \S+:\d+:\d+")
 

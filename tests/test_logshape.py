@@ -18,7 +18,7 @@ DATA = Path(__file__).resolve().parent / "data"
 SAMPLES = sorted(p for p in DATA.glob("*/*.expected.json")
                  if json.loads(p.read_text())["mode"] != "helper")
 # a part of the fresh corpus still held out is for measuring (scripts/measure_diagnosis.py) only
-ALL_LOGS = sorted(p for p in DATA.rglob("*.log") if "heldout-9" not in p.parts)
+ALL_LOGS = sorted(p for p in DATA.rglob("*.log") if "heldout-10" not in p.parts)
 
 
 def text_of(expected: Path) -> str:
@@ -327,6 +327,19 @@ def test_nixpkgs_refusing_a_package_without_error_prefix_is_eval() -> None:
     [found] = diagnose.parse_log(["Package 'x-1.0' in /p/default.nix:3 is marked as broken, "
                                   "refusing to evaluate."])
     assert found.type.value == "eval" and found.log_line == 1
+
+
+def test_a_fetch_failing_under_a_trace_is_no_evaluation_error() -> None:
+    [found] = diagnose.parse_log([
+        "error:", "       … while updating the lock file of flake 'git+file:///w'", "",
+        "       … while fetching the input 'git+ssh://git@example.org/b'", "",
+        "       error: program 'git' failed with exit code 128"])
+    assert (found.type.value, found.kind) == ("other", diagnose.Kind.DOWNLOAD)
+
+
+def test_a_substituter_failing_is_substitution() -> None:
+    [found] = diagnose.parse_log(["error: substituter 'https://cache.example/' is disabled"])
+    assert (found.type.value, found.kind) == ("other", diagnose.Kind.SUBSTITUTION)
 
 
 def test_nix_crashing_is_nix() -> None:
