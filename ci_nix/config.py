@@ -148,7 +148,9 @@ class ImagesConfig:
     # `http://HOST` is a registry without TLS (a loopback or in-cluster one)
     registry: str | None = setting(STR, trusted=True)
     repository: str | None = setting(STR, trusted=True)
-    tags: tuple[str, ...] = setting(STRS, DEFAULT_IMAGE_TAGS)
+    # trusted: which tags the token overwrites (a pull request's `latest` or `v1.0`, where it
+    # pushes at all: push: always, --push-images); a pull request fills only {attr}, {branch}...
+    tags: tuple[str, ...] = setting(STRS, DEFAULT_IMAGE_TAGS, trusted=True)
     token_env: str | None = setting(STR, trusted=True)  # USER:PASSWORD, or a bare token
     # a pull request may not decide to push its own images with the registry token
     push: ImagePush = setting(Choice(ImagePush), ImagePush.DEFAULT_BRANCH, trusted=True)

@@ -166,6 +166,12 @@ def test_a_pull_request_whose_base_cannot_be_read_trusts_nothing(tmp_path: Path)
      "nix-options.require-sigs"),
     (("forge:", "update: {branch: main}\nforge:"), "update.branch"),
     (("forge:", "runners: {x86_64-linux: [self-hosted, deployer]}\nforge:"), "runners"),
+    # where the registry token goes, when it is used, and which tags it overwrites
+    (("forge:", "images: {registry: 127.0.0.1:9}\nforge:"), "images.registry"),
+    (("forge:", "images: {repository: other/app}\nforge:"), "images.repository"),
+    (("forge:", "images: {token-env: CACHE_TOKEN}\nforge:"), "images.token-env"),
+    (("forge:", "images: {push: always}\nforge:"), "images.push"),
+    (("forge:", "images: {tags: [latest]}\nforge:"), "images.tags"),
 ])
 def test_the_head_changing_a_trusted_setting_stops_the_run(tmp_path: Path, edit: tuple[str, str],
                                                            key: str) -> None:
