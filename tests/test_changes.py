@@ -298,7 +298,8 @@ def test_derivations_parse_in_every_nix_format(graph: dict[str, list[str]], new_
         for drv, inputs in graph.items()}
     parsed = Derivation.parse_all(data)
     assert parsed == {f"/nix/store/{drv}.drv": Derivation(
-        tuple(sorted({f"/nix/store/{i}.drv" for i in inputs})), (f"/nix/store/{drv}",))
+        tuple(sorted({f"/nix/store/{i}.drv" for i in inputs})), (f"/nix/store/{drv}",),
+        name=drv.split("-", 1)[1])  # no env: the name is read off the store path
         for drv, inputs in graph.items()}
 
 
