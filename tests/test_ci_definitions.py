@@ -265,6 +265,23 @@ def test_action_red_pull_request_from_a_fork(system_ws: Path, tmp_path: Path,
                "hosts#packages.x86_64-linux.missing" in line for line in annotations), annotations
 
 
+def test_action_workflow_run_of_a_fork_pull_request_does_not_push(
+        system_ws: Path, tmp_path: Path, offline_pip: dict[str, str]) -> None:
+    """A workflow_run job runs with the default branch's secrets; one that builds the fork's
+    head must not push what that code built (push: auto)."""
+    act = Act(system_ws, tmp_path, offline_pip)
+    workflow = localize_workflow(EXAMPLES / "github" / "ci-nix.yml",
+                                 {"build": {"all": "true", "only": GREEN[0]}})
+    workflow["on"] = {"workflow_run": {"workflows": ["ci"], "types": ["completed"]}}
+    fork_run = {"workflow_run": {"event": "pull_request", "pull_requests": [],
+                                 "head_repository": {"full_name": "mallory/project"}}}
+    result = act.run(workflow, "workflow_run", fork_run)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log
+    assert "pull request from the fork mallory/project: not pushing to the cache" in log
+    assert " --no-push" in log
+
+
 def test_action_green_push_passes(system_ws: Path, tmp_path: Path,
     offline_pip: dict[str, str]) -> None:
     act = Act(system_ws, tmp_path, offline_pip)
