@@ -75,7 +75,7 @@ def sizes(nix: Nix, groups: Iterable[Sequence[str]], *, substituters: bool = Tru
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
           "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
-_LIMIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|[a-zA-Z]*)\s*$")
+_LIMIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|[a-zA-Z]*)\s*$", re.ASCII)  # ASCII: no ٣%
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
 import pytest
+from conftest import Cli
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -32,7 +36,7 @@ def test_growth_limits_parse_and_compare() -> None:
     assert Growth.parse("1.5 GiB").bytes == int(1.5 * 1024**3)
     assert Growth.parse("2000").exceeded(0, 2001)
     assert not Growth.parse("0%").exceeded(1000, 900)  # shrinking is never growth
-    for bad in ("", "ten%", "10 parsecs", "-5%", "%"):
+    for bad in ("", "ten%", "10 parsecs", "-5%", "%", "٣%", "1e400"):
         with pytest.raises(ConfigError, match="percentage or a size"):
             Growth.parse(bad)
 
@@ -44,6 +48,18 @@ def test_any_limit_text_parses_or_is_a_config_error(text: str) -> None:
     except ConfigError:
         return
     assert (limit.percent is None) != (limit.bytes is None)
+
+
+@pytest.mark.parametrize("limit", ["ten%", "-5%", ""])
+def test_a_bad_limit_flag_is_one_line_exit_2_and_the_junit_report_is_written(
+        limit: str, cli: Cli, tmp_path: Path) -> None:
+    junit = tmp_path / "report.xml"
+    result = cli("run", "--all", tmp_path, f"--max-closure-growth={limit}", "--junit", junit)
+    assert result.returncode == 2
+    assert result.stderr == (f"ci-nix: error: --max-closure-growth {limit!r}: give a "
+                             "percentage or a size, e.g. 10% or 50MiB\n")
+    error = ET.parse(junit).getroot().find(".//error")
+    assert error is not None and "--max-closure-growth" in str(error.get("message"))
 
 
 def test_sizes_read_humanly() -> None:

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from ci_nix import pipeline
-from ci_nix.closure import Growth
 from ci_nix.commands.common import (
     Subcommands,
     add_comment,
@@ -69,8 +68,7 @@ def handle(args: argparse.Namespace) -> int:
         json=args.json, skip_unchanged=args.skip_unchanged,
         comment=args.comment, print_build_logs=args.print_build_logs, sbom=args.sbom,
         expect=tuple(args.expect_drv), push_images=args.push_images,
-        max_closure_growth=(Growth.parse(args.max_closure_growth)
-                            if args.max_closure_growth is not None else None))
+        max_closure_growth=args.max_closure_growth)
     report = pipeline.run(options)
     if report.error is not None:
         print(f"ci-nix: error: {log_line(mask(report.error))}", file=sys.stderr)
