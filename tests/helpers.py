@@ -1,17 +1,18 @@
 """Helpers the tests share: git in a fixture repo, waiting for a condition (never a fixed
-sleep), writing files."""
+sleep), writing files, a free loopback port."""
 
 from __future__ import annotations
 
 import os
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
 from make_workspace import GIT_ENV, git
 
-__all__ = ["GIT_ENV", "git", "processes_with", "wait_for", "write"]
+__all__ = ["GIT_ENV", "commit", "free_port", "git", "processes_with", "wait_for", "write"]
 
 T = TypeVar("T")
 
@@ -35,6 +36,22 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def commit(repo: Path, message: str = "change", files: Mapping[str, str] | None = None) -> str:
+    """Write files (name -> text) into repo, commit everything with message; the new HEAD."""
+    for name, text in (files or {}).items():
+        write(repo / name, text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def processes_with(marker: str) -> list[int]:

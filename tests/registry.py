@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -14,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import wait_for
+from helpers import free_port, wait_for
 
 USER = "ci-nix-test"
 PASSWORD = "registry-secret-for-the-image-test-7"
@@ -44,13 +43,6 @@ class Registry:
             check=True, capture_output=True, text=True).stdout.strip()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _answers(url: str) -> bool:
     try:
         urllib.request.urlopen(url, timeout=2)  # noqa: S310 (loopback)
@@ -69,7 +61,7 @@ def running(directory: Path) -> Iterator[Registry]:
     line = subprocess.run(["htpasswd", "-Bbn", USER, PASSWORD], check=True,
                           capture_output=True, text=True).stdout.strip()
     passwords.write_text(line + "\n")
-    port = _free_port()
+    port = free_port()
     config = directory / "config.yml"
     config.write_text(f"""version: 0.1
 log:

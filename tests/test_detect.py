@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Cli
-from helpers import git
+from helpers import commit, git
 
 from ci_nix import detect as detect_mod
 from ci_nix import inputs as inputs_mod
@@ -33,12 +33,6 @@ def make_repo(path: Path, files: dict[str, str]) -> str:
     git(path, "init", "-q", "-b", "main")
     write(path, files)
     return commit(path, "initial")
-
-
-def commit(repo: Path, message: str = "change") -> str:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
 
 
 def lock(**inputs: dict[str, object]) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import Cli, CliResult, xml_attr
 from fakeproc import FakeProc
-from helpers import git
+from helpers import commit, git
 
 pytestmark = pytest.mark.nix
 
@@ -24,16 +24,6 @@ def nix_eval(nix_bin: str, ref: str, *extra: str) -> str:
     argv = [*shlex.split(nix_bin), "--extra-experimental-features", "nix-command flakes",
             "eval", "--raw", "--no-write-lock-file", f"{ref}#{TOPLEVEL}", *extra]
     return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def commit_all(repo: Path, message: str) -> None:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-
-
-def head_of(repo: Path, rev: str = "HEAD") -> str:
-    return subprocess.run(["git", "-C", str(repo), "rev-parse", rev], check=True,
-                          capture_output=True, text=True).stdout.strip()
 
 
 def junit_cases(path: Path) -> dict[tuple[str, str], ET.Element]:
@@ -48,7 +38,7 @@ def test_change_in_modules_rebuilds_hosts_against_it(fixture_ws: Path, nix_bin: 
     flake = modules / "flake.nix"
     flake.write_text(flake.read_text().replace("echo ${name} > $out/hostname",
                                                "echo ${name} patched > $out/hostname"))
-    commit_all(modules, "mkHost: patched hostname")
+    commit(modules, "mkHost: patched hostname")
     expected = nix_eval(nix_bin, f"git+file://{hosts}", "--override-input", "modules",
                         f"git+file://{modules}")
     assert expected != locked
@@ -62,16 +52,15 @@ def test_change_in_modules_rebuilds_hosts_against_it(fixture_ws: Path, nix_bin: 
          "overrides": []},
         {"flake": "hosts", "path": "hosts", "reasons": ["depends on modules (input 'modules')"],
          "overrides": [{"input": "modules", "ref": f"git+file://{modules}", "flake": "modules",
-                        "rev": head_of(modules), "dirty": False,
-                        "locked": head_of(modules, "HEAD~1")}]},
+                        "rev": git(modules, "rev-parse", "HEAD"), "dirty": False,
+                        "locked": git(modules, "rev-parse", "HEAD~1")}]},
     ]
 
     report = tmp_path / "r.json"
     run = cli("run", modules, "--base", "HEAD~1", "--json", report)
     assert run.returncode == 1, run.stderr  # the fixture's broken packages still fail
     # what was compared, per repo (#23)
-    base = subprocess.run(["git", "-C", str(modules), "rev-parse", "HEAD~1"], check=True,
-                          capture_output=True, text=True).stdout.strip()
+    base = git(modules, "rev-parse", "HEAD~1")
     assert (f"compared: modules: changes from {base[:12]} (merge-base with HEAD~1) to the work "
             "tree; hosts: as checked out\n") in run.stdout
     cases = {(c["flake"], c["attr"]): c for c in json.loads(report.read_text())["cases"]}
@@ -96,7 +85,7 @@ def test_change_in_hosts_affects_only_hosts(fixture_ws: Path, cli: Cli) -> None:
 def test_docs_only_change_builds_nothing(fixture_ws: Path, tmp_path: Path, cli: Cli) -> None:
     modules = fixture_ws / "modules"
     (modules / "README.md").write_text("# modules\n\nBetter docs.\n")
-    commit_all(modules, "docs")
+    commit(modules, "docs")
     detect = cli("detect", modules, "--base", "HEAD~1", "--head", "HEAD", "--json")
     assert detect.returncode == 0, detect.stderr
     found = json.loads(detect.stdout)
@@ -163,7 +152,7 @@ def mono_repo(repo: Path) -> Path:
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         (repo / name).write_text(text.replace("@NONCE@", nonce))
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
-    commit_all(repo, "initial")
+    commit(repo, "initial")
     return repo
 
 
@@ -181,17 +170,17 @@ def test_path_rules_only_prune_what_evaluation_confirms(tmp_path: Path, nix_bin:
 
     # app/ imports ../common/lib.nix, which path rules give to the root flake
     (repo / "common/lib.nix").write_text('throw "common/lib.nix is broken"\n')
-    commit_all(repo, "break the library")
+    commit(repo, "break the library")
     broken, cases = run_last_commit(cli, repo, tmp_path / "broken.json")
     assert broken.returncode == 1, broken.stdout + broken.stderr
     assert cases[("mono/app", "packages.x86_64-linux.app")]["status"] == "failed"
     assert "common/lib.nix is broken" in broken.stdout
 
     (repo / "common/lib.nix").write_text('{ version = "1"; }\n')
-    commit_all(repo, "fix the library")
+    commit(repo, "fix the library")
     # a docs-only change: `ignore:` matches it, but the site is built from docs/
     (repo / "docs/index.txt").write_text("better docs\n")
-    commit_all(repo, "docs")
+    commit(repo, "docs")
     docs, cases = run_last_commit(cli, repo, tmp_path / "docs.json")
     assert docs.returncode == 0, docs.stdout + docs.stderr
     assert cases[("mono", "packages.x86_64-linux.site")]["status"] == "passed"
@@ -205,7 +194,7 @@ def test_pruned_flakes_are_built_when_the_base_cannot_be_evaluated(
     """Path rules may skip only what the base confirms: no base side, no skip (#23)."""
     repo = mono_repo(tmp_path / "mono")
     (repo / "README.md").write_text("# mono\n")
-    commit_all(repo, "docs")
+    commit(repo, "docs")
     fake_proc.on("git", "worktree", "add", returncode=128,
                  stderr="fatal: could not create work tree dir: No space left on device\n")
     result, cases = run_last_commit(cli, repo, tmp_path / "r.json")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -27,12 +26,6 @@ X86, ARM = "x86_64-linux", "aarch64-linux"
 
 sys.path.insert(0, str(ROOT))
 from bench import generate  # noqa: E402
-
-
-def evaluations_logged(stderr: str) -> int:
-    match = re.search(r"evaluated \d+ flakes? with (\d+) Nix evaluations?", stderr)
-    assert match, stderr
-    return int(match[1])
 
 
 def test_every_failing_attribute_is_isolated_with_its_own_error(tmp_path: Path,

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from helpers import git
+from helpers import commit, git
 
 from ci_nix import inputs as inputs_mod
 from ci_nix import pipeline
@@ -35,14 +35,6 @@ from ci_nix.tools.git import Git
 FLAKE = "{ outputs = { self }: { }; }\n"
 
 
-def commit_files(repo: Path, files: dict[str, str]) -> str:
-    for name, content in files.items():
-        (repo / name).write_text(content)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "change")
-    return git(repo, "rev-parse", "HEAD")
-
-
 def git_lock(**revs: tuple[Path, str]) -> str:
     nodes: dict[str, object] = {"root": {"inputs": {name: name for name in revs}}}
     for name, (path, rev) in revs.items():
@@ -59,8 +51,8 @@ def ws(tmp_path: Path) -> Path:
         (root / name).mkdir(parents=True)
         git(root / name, "init", "-q", "-b", "main")
     (root / "ci-nix.yaml").write_text("repos:\n  - path: modules\n  - path: hosts\n")
-    rev = commit_files(root / "modules", {"flake.nix": FLAKE})
-    commit_files(root / "hosts", {"flake.nix": FLAKE,
+    rev = commit(root / "modules", files={"flake.nix": FLAKE})
+    commit(root / "hosts", files={"flake.nix": FLAKE,
                                   "flake.lock": git_lock(modules=(root / "modules", rev))})
     return root
 
@@ -89,7 +81,7 @@ def test_another_commit_or_uncommitted_changes_are_what_is_built(ws: Path) -> No
                              dirty=True, locked=old)
     assert dirty.describe() == (f"modules: the workspace's modules at {old[:12]} with "
                                 f"uncommitted changes (flake.lock: {old[:12]})")
-    new = commit_files(modules, {})
+    new = commit(modules, files={})
     [moved] = hosts_inputs(ws)
     assert (moved.rev, moved.dirty, moved.locked) == (new, False, old)
     assert hosts_inputs(ws, locked=True) == ()  # --locked: flake.lock, whatever is checked out
@@ -98,7 +90,7 @@ def test_another_commit_or_uncommitted_changes_are_what_is_built(ws: Path) -> No
 def test_a_pin_reads_that_commit_and_is_checked(ws: Path) -> None:
     modules = ws / "modules"
     old = git(modules, "rev-parse", "HEAD")
-    new = commit_files(modules, {"flake.nix": FLAKE + "# new\n"})
+    new = commit(modules, files={"flake.nix": FLAKE + "# new\n"})
     assert hosts_inputs(ws, pins=(("modules", old[:10]),)) == ()  # pinned to the locked commit
     (modules / "flake.nix").write_text("dirty")  # a pinned repo's work tree is not read
     [pinned] = hosts_inputs(ws, pins=(("modules", new),))
@@ -115,7 +107,7 @@ def test_head_is_the_revision_evaluated(ws: Path) -> None:
     """--head REV pins the repo it refers to: the work tree is not what is under test."""
     modules = ws / "modules"
     old = git(modules, "rev-parse", "HEAD")
-    commit_files(modules, {"flake.nix": FLAKE + "# new\n"})
+    commit(modules, files={"flake.nix": FLAKE + "# new\n"})
     (modules / "flake.nix").write_text("uncommitted")
     tool = Git.from_env()
     loaded = workspace_mod.load(modules, tool)
@@ -168,7 +160,7 @@ def test_a_pinned_commit_a_shallow_clone_lacks_is_fetched(ws: Path, tmp_path: Pa
     read another branch): the pinned commit is fetched from the remote."""
     modules = ws / "modules"
     git(modules, "checkout", "-q", "-b", "feature")
-    planned = commit_files(modules, {"flake.nix": FLAKE + "# feature\n"})
+    planned = commit(modules, files={"flake.nix": FLAKE + "# feature\n"})
     origin = tmp_path / "origin.git"
     git(tmp_path, "clone", "-q", "--bare", str(modules), str(origin))
     subprocess.run(["rm", "-rf", str(modules)], check=True)

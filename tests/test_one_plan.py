@@ -26,7 +26,7 @@ import make_workspace
 import pytest
 import yaml
 from conftest import NIX_CONFIG, NIX_PARAMS, NIXES, Cli, xml_attr
-from helpers import git
+from helpers import commit, git
 
 pytestmark = pytest.mark.nix
 
@@ -110,13 +110,6 @@ class Feature:
         return {**NO_CI, "CI_NIX_NIX": self.nix, "NIX_CONFIG": NIX_CONFIG, **extra}
 
 
-def commit(repo: Path, files: dict[str, str], message: str) -> None:
-    for name, text in files.items():
-        (repo / name).write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-
-
 def make(root: Path) -> Path:
     nonce = uuid.uuid4().hex[:12]
     modules, pkgs, hosts = root / "modules", root / "pkgs", root / "hosts"
@@ -137,16 +130,16 @@ def make(root: Path) -> Path:
         make_workspace.init_repo(repo, f"{repo.name}: initial")
         if repo is not modules:
             make_workspace.lock(repo, {})
-            commit(repo, {}, f"{repo.name}: lock")
+            commit(repo, f"{repo.name}: lock")
     # the feature branches: a module change, one broken package, a new host
     for repo in (modules, pkgs, hosts):
         git(repo, "checkout", "-q", "-b", "feature")
-    commit(modules, {"flake.nix": text(MODULES).replace('"15"', '"16"')}, "PostgreSQL 16")
-    commit(pkgs, {"flake.nix": text(PKGS).replace('"echo exporter > $out"', BROKEN_EXPORTER)},
-           "exporter: new parser")
-    commit(hosts, {"flake.nix": text(HOSTS).replace(
+    commit(modules, "PostgreSQL 16", files={"flake.nix": text(MODULES).replace('"15"', '"16"')})
+    commit(pkgs, "exporter: new parser", files={
+        "flake.nix": text(PKGS).replace('"echo exporter > $out"', BROKEN_EXPORTER)})
+    commit(hosts, "web host", files={"flake.nix": text(HOSTS).replace(
         "    };\n}", '      nixosConfigurations.web = modules.lib.mkHost { name = "web"; };\n'
-        "    };\n}")}, "web host")
+        "    };\n}")})
     return root
 
 
@@ -256,8 +249,8 @@ def test_an_entry_evaluates_its_plan_or_fails_naming_both(feature: Feature, tmp_
     args = shlex.split(entry["args"])
     modules = feature.root / "modules"
     # the checkout moves on after the plan (PostgreSQL 17), and is left with an uncommitted edit
-    commit(modules, {"flake.nix": (modules / "flake.nix").read_text().replace('"16"', '"17"')},
-           "PostgreSQL 17")
+    commit(modules, "PostgreSQL 17",
+           files={"flake.nix": (modules / "flake.nix").read_text().replace('"16"', '"17"')})
     (modules / "flake.nix").write_text((modules / "flake.nix").read_text() + "# edited\n")
     try:
         pinned = run_json(cli, feature, tmp_path, "pinned", *args, code=0)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from conftest import NIX_MODERN, Cli, flake_repo, xml_attr
+from helpers import free_port
 
 pytestmark = pytest.mark.nix
 
@@ -95,12 +96,6 @@ def _skip_unless_possible() -> None:
         pytest.skip("needs Debian's nix (one of the two stores) and ssh-keygen")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(params=list(SIDES))
 def ssh_builder(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Builder]:
     _skip_unless_possible()
@@ -115,7 +110,7 @@ def ssh_builder(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Buil
         program = tool if side.remote_root == Path("/") else NIX_MODERN
         (home / f"remote-{tool}").write_text(REMOTE_PROGRAM.format(program=program, tool=tool))
         (home / f"remote-{tool}").chmod(0o755)
-    port = _free_port()
+    port = free_port()
     config = home / "sshd_config"
     config.write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\n"
