@@ -74,8 +74,9 @@ _BUILD_ONLY = frozenset({
     "timeout", "trusted-public-keys", "extra-trusted-public-keys", "trusted-substituters",
     "trusted-users", "allowed-users", "user-agent-suffix", "upgrade-nix-store-path-url",
     "use-cgroups", "show-trace", "warn-dirty", "log-format", "print-build-logs",
-    "system-features", "extra-platforms", "tarball-ttl", "plugin-files",
+    "system-features", "extra-platforms", "tarball-ttl",
 })
+# not build-only: plugin-files (a plugin adds builtins, so what a flake evaluates to)
 # An evaluation error that says this may go away on its own: never stored.
 _TRANSIENT = ("out of memory", "bad_alloc", "cannot allocate memory", "unable to download",
               "download", "substitut", "connect", "network", "timed out", "timeout",

@@ -104,6 +104,9 @@ def test_the_key_changes_with_what_decides_the_evaluation(tmp_path: Path,
     assert _keys(nix=nix.with_options([("max-jobs", "8")])).of(target) == locked
     assert _keys(nix=nix.with_options([("allow-import-from-derivation", "false")])).of(
         target) != locked
+    # a plugin adds builtins: what the flake evaluates to may change
+    assert _keys(nix=nix.with_options([("plugin-files", "/opt/plugin.so")])).of(
+        target) != locked
 
 
 def test_the_key_follows_nix_settings_and_version(tmp_path: Path, fake_proc: FakeProc) -> None:
