@@ -13,6 +13,10 @@ workspaces (a nonce in every derivation), so no run is a no-op by accident.
   P4 warm cache: builds and uploads of a second run, and 5,000 narinfo checks on a local HTTP cache
   P5 Nix processes and attribute evaluations for k broken attributes among n
   P6 ci-nix's own peak RSS while builds stream a large log
+  P7 heavy NixOS-like hosts: `matrix` vs bare per-host `nix eval`, `xargs -P cores`
+  P7s P7 at fleet size only (32 hosts), with CPU seconds and the load average
+  P7t the same hosts under one memory budget (--eval-memory-total): peak summed RSS of all Nix
+      processes, vs the same evaluation without a budget
   P8 `ci-nix diff` (head and base evaluated, package changes) vs one head evaluation
 """
 
@@ -255,8 +259,9 @@ def one(argv):
 started = time.perf_counter()
 with ThreadPoolExecutor(spec["parallel"]) as pool:
     results = list(pool.map(one, spec["commands"]))
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"seconds": time.perf_counter() - started,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+                  "rss_mb": usage.ru_maxrss / 1024, "cpu": usage.ru_utime + usage.ru_stime,
                   "results": results}))
 """
 
@@ -266,6 +271,7 @@ class Measured:
     seconds: float
     rss_mb: float  # the largest process among all that ran
     results: list[tuple[int, str, str]]  # returncode, stdout, stderr of each command
+    cpu: float = 0.0  # CPU seconds (user + system) of all of them
 
 
 def measured(commands: Sequence[Sequence[str]], parallel: int = 1) -> Measured:
@@ -273,7 +279,8 @@ def measured(commands: Sequence[Sequence[str]], parallel: int = 1) -> Measured:
     done = subprocess.run([sys.executable, "-c", _MEASURE, spec], cwd=ROOT, env=ENV,
                           capture_output=True, text=True, check=True)
     data = json.loads(done.stdout)
-    return Measured(data["seconds"], data["rss_mb"], [tuple(r) for r in data["results"]])
+    return Measured(data["seconds"], data["rss_mb"], [tuple(r) for r in data["results"]],
+                    data["cpu"])
 
 
 POOL = re.compile(r"evaluation: (\d+) workers, (\d+) Nix processes, (\d+) attribute "
@@ -358,6 +365,119 @@ def p7(tmp: Path, reps: int, hosts: int, host_mb: int, host_work: int,
     return fig
 
 
+def p7s(tmp: Path, reps: int, hosts: int, host_mb: int) -> Figure:
+    """P7 at fleet size: only `matrix` of `hosts` heavy hosts vs bare per-host `nix eval`,
+    alternating which goes first, with CPU seconds beside wall time (on a loaded machine the
+    CPU ratio says more than the wall ratio) and the load average around each repetition."""
+    fig = Figure("P7s", f"{hosts} heavy hosts: `matrix --all` vs bare per-host `nix eval`, "
+                 "xargs -P cores", target="<=0.85")
+    cpu_ours, cpu_bare, loads = [], [], []
+    for rep_no in range(reps):
+        fleet = generate.generate_fleet(tmp / f"p7s-{uuid.uuid4().hex[:6]}", hosts,
+                                        host_mb=host_mb)
+        loads.append(os.getloadavg()[0])
+        if rep_no % 2:
+            bare = _bare_hosts(fleet)
+            ours, counts = _fleet_run(fleet, "--no-eval-cache")
+        else:
+            ours, counts = _fleet_run(fleet, "--no-eval-cache")
+            bare = _bare_hosts(fleet)
+        loads.append(os.getloadavg()[0])
+        assert counts["jobs"] == hosts and counts["failures"] == 0, counts
+        assert all(code == 0 for code, _, _ in bare.results), bare.results[0][2][-2000:]
+        fig.ours.append(ours.seconds)
+        fig.baseline.append(bare.seconds)
+        cpu_ours.append(ours.cpu)
+        cpu_bare.append(bare.cpu)
+        fig.counts.update({"Nix processes": counts["Nix processes"],
+                           "largest Nix RSS MB ours": round(ours.rss_mb)})
+    fig.counts.update({
+        "CPU s ours (median)": round(statistics.median(cpu_ours), 1),
+        "CPU s bare (median)": round(statistics.median(cpu_bare), 1),
+        "CPU ratio": round(statistics.median(cpu_ours) / statistics.median(cpu_bare), 2),
+        "load average (1 min) around the runs": f"{min(loads):.1f}–{max(loads):.1f}"})
+    return fig
+
+
+def _peak_sum(argv: Sequence[str], marker: str) -> tuple[Timed, int, float]:
+    """Run argv, summing every 20 ms the resident memory of all processes (but argv's own)
+    whose command line holds marker: (the run, the largest sum in bytes, CPU seconds of argv
+    and its children)."""
+    import threading
+
+    page = os.sysconf("SC_PAGE_SIZE")
+    started = time.perf_counter()
+    before = os.times()
+    child = subprocess.Popen(list(argv), cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            total = 0
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit() or int(pid) in (child.pid, os.getpid()):
+                    continue
+                try:
+                    if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+                except (OSError, ValueError, IndexError):
+                    pass
+            peak = max(peak, total)
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = child.communicate()
+    done.set()
+    sampler.join()
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system
+                                                          - before.children_system)
+    return Timed(time.perf_counter() - started, child.returncode, out, err), peak, cpu
+
+
+def p7t(tmp: Path, reps: int, hosts: int, host_mb: int, workers: int, total_mib: int) -> Figure:
+    """P7t: heavy hosts, `--workers N`, `--eval-memory-total`: the Nix processes' summed RSS
+    stays within it and nothing fails; vs the same evaluation with no budget to speak of."""
+    fig = Figure("P7t", f"{hosts} heavy hosts, --workers {workers}, --eval-memory-total "
+                 f"{total_mib} MiB, vs no budget", target="<=budget")
+    peaks: list[float] = []
+    free_peaks: list[float] = []
+    failures: list[int] = []
+    for _ in range(reps):
+        fleet = generate.generate_fleet(tmp / f"p7t-{uuid.uuid4().hex[:6]}", hosts,
+                                        host_mb=host_mb)
+        marker = str(fleet.root / "fleet")
+        for budget, into in ((total_mib, peaks), (1_000_000, free_peaks)):
+            run, peak, cpu = _peak_sum(
+                [sys.executable, "-m", "ci_nix", "matrix", "--all", str(fleet.root), "--format",
+                 "json", "--no-eval-cache", "--workers", str(workers), "--eval-memory-total",
+                 str(budget)], marker)
+            assert run.returncode == 0, run.stderr[-3000:]
+            data = json.loads(run.stdout)
+            pool = POOL.search(run.stderr)
+            assert pool, run.stderr[-3000:]
+            into.append(peak / 1024 / 1024)
+            (fig.ours if budget == total_mib else fig.baseline).append(run.seconds)
+            if budget == total_mib:
+                failures.append(len(data["failures"]))
+                said = re.search(r"all workers at most (\d+) of", run.stderr)
+                fig.counts["the pool's own peak MiB"] = int(said[1]) if said else None
+                fig.counts["workers stopped for room"] = run.stderr.count("until there is room")
+                fig.counts.update({"jobs": len(data["jobs"]),
+                                   "Nix processes": int(pool[2]), "CPU s": round(cpu, 1)})
+            else:
+                fig.counts["no budget: CPU s"] = round(cpu, 1)
+    fig.counts.update({"peak summed Nix RSS MiB": round(max(peaks)),
+                       "no budget: peak MiB": round(max(free_peaks)),
+                       "failures": max(failures)})
+    fig.counts["met"] = max(peaks) <= total_mib and max(failures) == 0
+    return fig
+
+
 def describe_machine() -> str:
     nix = timed([*NIX, "--version"]).stdout.strip()
     return (f"{platform.machine()}, {os.cpu_count()} cores, "
@@ -397,7 +517,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repetition")
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--only", action="append", default=[], help="P1..P8 (repeatable)")
+    parser.add_argument("--only", action="append", default=[],
+                        help="P1..P8, P7s, P7t (repeatable)")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args(argv)
     reps = 1 if args.smoke else args.reps
@@ -412,6 +533,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "P6": lambda tmp: p6(tmp, 20 if args.smoke else 1000),
         "P7": lambda tmp: p7(tmp, reps, 3 if args.smoke else 8, 8 if args.smoke else 256,
                              20 if args.smoke else 1000, None if args.smoke else 32),
+        "P7s": lambda tmp: p7s(tmp, reps, 3 if args.smoke else 32, 8 if args.smoke else 256),
+        "P7t": lambda tmp: p7t(tmp, reps, 3 if args.smoke else 32, 8 if args.smoke else 256,
+                               4, 1536),
         "P8": lambda tmp: p8(tmp, reps, flakes, attrs),
     }
     wanted = args.only or list(steps)

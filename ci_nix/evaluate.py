@@ -62,6 +62,11 @@ from ci_nix.words import count
 log = logging.getLogger(__name__)
 
 _TICK = 0.1  # seconds between checks of the workers' memory and time
+# Memory is read every _TICK, and a worker grows meanwhile: the pool acts before the total.
+# A new worker starts, and workers go on between two tasks, within _SOFT_TOTAL of it; past
+# _HARD_TOTAL of it the worker whose task began last is stopped mid-way.
+_SOFT_TOTAL = 0.9
+_HARD_TOTAL = 0.97
 _STDERR_LINES = 2000  # Nix's own lines kept per worker, for the error of the task it dies on
 _MIB = 1024 * 1024
 # SIGKILL, as the worker's exit or as a wrapper script's (128 + 9) whose Nix was killed
@@ -329,6 +334,10 @@ class _Pool:
         self.peak_rss = 0  # the largest worker seen: what a new one is expected to grow to
         self.peak_sum = 0  # all workers together, at most
         self.held = 0  # times a worker did not start for want of memory
+        # Workers x --eval-memory could pass the total: the first worker's size is learnt (an
+        # attribute done) before a second starts.
+        self.careful = total is not None and self.size * self.memory > total
+        self.fresh = 0  # the largest worker seen just after its first attribute
         self.spawned = 0
         self.watched = 0.0  # when _watch last looked
         self.on_attr: OnAttr | None = None
@@ -393,17 +402,20 @@ class _Pool:
 
     def _room(self) -> bool:
         """Whether one more worker fits: none runs alone, and the workers' memory (each at least
-        the largest worker seen, as a young one will grow to that) plus one more stays within
-        the total. The first worker always starts."""
+        the size a worker has after its first attribute, as a young one will grow to that)
+        plus one more of that size stays within _SOFT_TOTAL of the total. The first worker
+        always starts."""
         if not self.running:
             return True
         if any(w.alone and w.stop is None for w in self.running):
             return False
         if self.total is None:
             return True
-        used = sum(w.rss if w.stop is not None else max(w.rss, self.peak_rss)
-                   for w in self.running)
-        if used + self.peak_rss <= self.total:
+        if self.careful and not self.fresh:
+            return False  # how big a worker grows is not known before one has done a task
+        size = self.fresh or self.peak_rss
+        used = sum(w.rss if w.stop is not None else max(w.rss, size) for w in self.running)
+        if used + size <= self.total * _SOFT_TOTAL:
             return True
         self.held += 1
         return False
@@ -547,6 +559,10 @@ class _Pool:
                                              max(0, item.rss - worker.task_rss) / _MIB)
             worker.current, worker.phase_start = None, now
             worker.done += 1
+            worker.rss = max(worker.rss, item.rss)
+            self.peak_rss = max(self.peak_rss, worker.rss)
+            if worker.done == 1:
+                self.fresh = max(self.fresh, worker.rss)
             self._counted(flake)
 
     def _exited(self, worker: _Worker, returncode: int) -> None:
@@ -688,11 +704,15 @@ class _Pool:
             worker.process.kill()
         used = sum(w.rss for w in self.running)  # a stopped worker holds its memory until it ends
         self.peak_sum = max(self.peak_sum, used)
-        if self.total is not None and used > self.total:
+        if self.total is not None and used > self.total * _HARD_TOTAL:
             self._make_room(used)
 
     def _over_total(self) -> bool:
-        return self.total is not None and sum(w.rss for w in self.running) > self.total
+        """Whether the workers are near the total: a worker between two attributes is then
+        replaced (a fresh one is smaller than one grown over many), before the sum gets
+        past it and one has to be stopped mid-way."""
+        return (self.total is not None
+                and sum(w.rss for w in self.running) > self.total * _SOFT_TOTAL)
 
     def _make_room(self, used: int) -> None:
         """All workers are past the total: stop the one whose attribute began last (the least

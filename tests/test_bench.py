@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.nix, pytest.mark.slow]
                          ["no-nix"], indirect=True)
 def test_bench_smoke(tmp_path: Path, nix_bin: str) -> None:
     output = tmp_path / "bench.json"
-    figures_wanted = ["P1", "P3", "P4", "P5", "P6", "P7", "P8"]
+    figures_wanted = ["P1", "P3", "P4", "P5", "P6", "P7", "P7t", "P8"]
     argv = [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--output", str(output)]
     for key in figures_wanted:
         argv += ["--only", key]
@@ -51,6 +51,9 @@ def test_bench_smoke(tmp_path: Path, nix_bin: str) -> None:
     assert p7["jobs"] == 3 and p7["failures"] == 0 and p7["--eval-memory 600: failures"] == 0
     assert p7["its attribute evaluations"] == 3  # the broken host: once, like the others
     assert p7["largest Nix RSS MB ours"] > 0 and p7["one host's (bare) MB"] > 0
+    p7t = figures["P7t"]["counts"]
+    assert p7t["jobs"] == 3 and p7t["failures"] == 0
+    assert 0 < p7t["peak summed Nix RSS MiB"] and 0 < p7t["no budget: peak MiB"]
     assert 0 < figures["P6"]["counts"]["peak RSS MB"] < 1000
     # the root flake changed: its 4 attributes and the first chain of both dependents
     assert figures["P8"]["counts"] == {"attributes": 12, "changed": 12, "unchanged": 0}

@@ -62,6 +62,8 @@ class FakeWorker(proc.Running):
                 if self.killed.is_set():
                     return
                 self.backend.rss[self.pid] += self.backend.grows.get(path[-1], 0)
+                with self.backend.lock:
+                    self.backend.history.append(("done", self.pid))
                 yield _say({"done": index, "result": {
                     "path": path, "drvPath": f"/nix/store/{'a' * 32}-{path[-1]}.drv",
                     "system": X86, "outputs": {"out": f"/nix/store/{'b' * 32}-{path[-1]}"}}})
@@ -89,7 +91,7 @@ class ScriptedNix:
     rss: dict[int, int] = field(default_factory=dict)
     workers: list[FakeWorker] = field(default_factory=list)
     alive: set[int] = field(default_factory=set)
-    history: list[tuple[str, int]] = field(default_factory=list)  # ("start"/"end", pid)
+    history: list[tuple[str, int]] = field(default_factory=list)  # ("start"/"done"/"end", pid)
     peak_sum: int = 0
     most_alive: int = 0  # workers alive at once, at most
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -159,18 +161,20 @@ def _wait(condition: Callable[[], object], what: str) -> None:
 
 
 def test_workers_past_the_total_make_room_and_nothing_fails(tmp_path: Path) -> None:
-    """Three workers of 400 MiB under a 1000 MiB total: the one whose attribute began last
-    is stopped, its attribute waits for room, and every attribute still evaluates."""
+    """Three workers grow to 295 MiB under a 900 MiB total (3 x --eval-memory 300 fit, so
+    they start at once): past 97% of it the one whose attribute began last is stopped, its
+    attribute waits for room, and every attribute still evaluates."""
     names = {"f1": ["a"], "f2": ["b"], "f3": ["c"]}
-    backend = ScriptedNix(names, size=dict.fromkeys("abc", 400 * MIB),
+    backend = ScriptedNix(names, size=dict.fromkeys("abc", 295 * MIB),
                           gates={n: threading.Event() for n in "abc"})
     thread, results = _run_in_thread(backend, _targets(tmp_path, list(names)),
-                                     evaluate.Limits(workers=3, memory_total_mib=1000))
+                                     evaluate.Limits(workers=3, memory_mib=300,
+                                                     memory_total_mib=900))
     _wait(lambda: any(w.killed.is_set() for w in backend.workers) or None,
           "a worker stopped for room")
     _wait(lambda: len(backend.alive) == 2 or None, "the stopped worker ended")
     [stopped] = [w for w in backend.workers if w.killed.is_set()]
-    # two of 400 MiB run: a third does not fit in 1000 MiB, so the attribute waits
+    # two of 295 MiB run: a third does not fit in 90% of 900 MiB, so the attribute waits
     assert len(backend.workers) == 3
     running = next(w for w in backend.workers if w is not stopped)
     backend.gates[running.attrs[0]].set()
@@ -200,6 +204,23 @@ def test_a_new_worker_starts_only_where_one_more_of_the_largest_fits(tmp_path: P
     assert not [c for e in results for c in e.cases]
     assert backend.most_alive == 2
     assert backend.peak_sum <= 1500 * MIB
+    # 4 x --eval-memory 4096 could pass the total: the second started after the first was done
+    starts = [i for i, (what, _) in enumerate(backend.history) if what == "start"]
+    assert starts[1] > backend.history.index(("done", backend.workers[0].pid))
+
+
+def test_workers_that_fit_anyway_start_at_once(tmp_path: Path) -> None:
+    """--workers 3 x --eval-memory 300 fit in 1000 MiB: no waiting for a first size."""
+    names = {"f1": ["a"], "f2": ["b"], "f3": ["c"]}
+    backend = ScriptedNix(names, gates={n: threading.Event() for n in "abc"})
+    thread, results = _run_in_thread(backend, _targets(tmp_path, list(names)),
+                                     evaluate.Limits(workers=3, memory_mib=300,
+                                                     memory_total_mib=1000))
+    _wait(lambda: len(backend.alive) == 3 or None, "three workers before any attribute is done")
+    for gate in backend.gates.values():
+        gate.set()
+    thread.join(20)
+    assert [sorted(j.attr[-1] for j in e.jobs) for e in results] == [["a"], ["b"], ["c"]]
 
 
 def test_a_kernel_killed_attribute_is_retried_alone_once_then_fails_out_of_memory(
