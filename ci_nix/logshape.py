@@ -256,7 +256,54 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     if shift:
         found = [replace(line, text=line.text[shift:]) for line in found]
     result = []
-    for line in found:
+    for line in _rejoined(found):
         m = _BUILDER_PREFIX.match(line.text)
         result.append(replace(line, text=m["text"] or "", builder=m["name"]) if m else line)
     return result
+
+
+# what starts a line of its own in a Nix log (Nix's messages, its status lines, a quoted or
+# indented line): never the rest of a line a terminal or pager broke
+_OWN_LINE = re.compile(
+    r"^(?:\s|$|(?:error|warning|trace|note|evaluation warning):|error \(ignored\)|"
+    r"building|builder for|cannot build|Cannot build|build of|these |this |copying |querying |"
+    r"fetching |downloading |unpacking |evaluating |installing |replacing |created |"
+    r"hash mismatch|fixed-output|some |\d+ dependenc|don't know|path |Killed|\S+> |> |"
+    r"… |\[\d+/|\$ |# |Reason:|Required|Current|For full|Last \d+|last \d+|curl: |trying |"
+    r"while |\(use |Try |Did you mean|[A-Z][a-z]+:|at \S|\d+\||\|)")
+_ERROR_START = re.compile(r"^error: \S")
+_TERMINAL_WIDTHS = frozenset({80, 100, 120, 132})
+_WRAP_SLACK = 12  # a word wrap leaves at most about a word's width free at a line's end
+_MIN_WIDTH = 60
+
+
+def _rejoined(found: list[Line]) -> list[Line]:
+    """Lines a terminal, pager or nix-output-monitor broke at a fixed width, joined again.
+
+    A log is taken as broken at width W when no line is longer than W and at least three lines
+    (and a tenth of them) end within a word of W; such a line continues on the next one unless
+    that starts a line of its own. A cut at exactly W fell inside a word (a terminal's hard
+    wrap, which may split a store path); a shorter one at a blank the wrap dropped."""
+    texts = [line.text for line in found if line.text.strip()]
+    width = max((len(text) for text in texts), default=0)
+    full = sum(1 for text in texts if len(text) >= width - _WRAP_SLACK)
+    wrapped = width >= _MIN_WIDTH and full >= 3 and 10 * full >= len(texts)
+    # a terminal's hard wrap cuts many lines at exactly the width, inside words
+    hard = wrapped and sum(1 for text in texts if len(text) == width) >= 3
+    joined: list[Line] = []
+    in_error = False  # the last line joined to is (the rest of) an unindented error line
+    for line in found:
+        last = joined[-1] if joined else None
+        if last is not None and not _OWN_LINE.match(line.text) and (
+                in_error or (wrapped and len(last.text) >= width - _WRAP_SLACK)):
+            # Nix indents what continues an error; an unindented line right after one that
+            # starts no line of its own is the rest of it
+            # cut inside a word: at the width many lines fill, or at a terminal's usual width
+            # (a word wrap drops the blank it broke at, so its lines end short of the width)
+            inside = (hard and len(last.text) == width) or len(last.text) in _TERMINAL_WIDTHS
+            gap = "" if inside else " "
+            joined[-1] = replace(last, text=last.text + gap + line.text)
+            continue
+        in_error = _ERROR_START.match(line.text) is not None
+        joined.append(line)
+    return joined

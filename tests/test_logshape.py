@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -360,3 +361,30 @@ def test_what_is_not_nix_reporting_a_failure_stays_none() -> None:
         "error (ignored): error: opening file 'x': No such file or directory",
         '@nix {"action":"msg","level":1,"msg":"warning: hash mismatch is only a warning"}',
     ]) == []
+
+
+def word_wrapped(text: str, width: int = 80) -> str:  # a pager or nom breaking at blanks
+    return "\n".join(piece for line in text.split("\n") for piece in (
+        textwrap.wrap(line, width, drop_whitespace=False, break_on_hyphens=False) or [""]))
+
+
+def hard_wrapped(text: str, width: int = 80) -> str:  # a terminal cutting inside words
+    return "\n".join(line[i:i + width] for line in text.split("\n")
+                     for i in range(0, max(len(line), 1), width))
+
+
+CAPTURED = sorted(p for part in ("nix-2.8", "nix-2.26")
+                  for p in (DATA / part).glob("*.text.expected.json"))
+
+
+@pytest.mark.parametrize("expected", CAPTURED, ids=[f"{p.parent.name}/{p.name}" for p in CAPTURED])
+def test_lines_broken_at_a_width_keep_type_and_derivation(expected: Path) -> None:
+    """Both Nix versions' captures, broken at 80 columns at blanks or inside words."""
+    text = text_of(expected)
+
+    def first(lines: str) -> tuple[str, str | None] | None:
+        found = diagnose.parse_log(lines.split("\n"))
+        return (found[0].type.value, found[0].drv) if found else None
+
+    assert first(word_wrapped(text)) == first(text)
+    assert first(hard_wrapped(text)) == first(text)
