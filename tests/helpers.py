@@ -3,16 +3,18 @@ sleep), writing files, a free loopback port."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from make_workspace import GIT_ENV, git
 
-__all__ = ["GIT_ENV", "commit", "free_port", "git", "processes_with", "wait_for", "write"]
+__all__ = ["GIT_ENV", "commit", "free_port", "git", "json_cases", "processes_with", "wait_for",
+           "write"]
 
 T = TypeVar("T")
 
@@ -52,6 +54,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def json_cases(report: Path) -> dict[str, dict[str, Any]]:
+    """The cases of a `run --json` report by FLAKE#ATTR."""
+    return {f"{c['flake']}#{c['attr']}": c for c in json.loads(report.read_text())["cases"]}
 
 
 def processes_with(marker: str) -> list[int]:

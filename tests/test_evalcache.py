@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import Cli
 from fakeproc import FakeProc
-from helpers import git, write
+from helpers import git, json_cases, write
 
 from ci_nix import evalcache
 from ci_nix.evaluate import Selection
@@ -272,25 +272,20 @@ def _workers(fake_proc: FakeProc, nix_bin: str) -> list[str]:
     return refs
 
 
-def _report(path: Path) -> dict[str, dict[str, object]]:
-    data = json.loads(path.read_text())
-    return {f"{c['flake']}#{c['attr']}": c for c in data["cases"]}
-
-
 def test_a_second_run_starts_no_evaluation_worker(fixture_ws: Path, nix_bin: str, cli: Cli,
                                                   fake_proc: FakeProc, tmp_path: Path) -> None:
     args = ("run", "--all", str(fixture_ws), "--system", "x86_64-linux")
     first = cli(*args, "--json", tmp_path / "1.json")
     assert first.returncode == 1, first.stderr  # hosts#packages.x86_64-linux.missing
     assert _workers(fake_proc, nix_bin)
-    cold = _report(tmp_path / "1.json")
+    cold = json_cases(tmp_path / "1.json")
 
     fake_proc.calls.clear()
     second = cli(*args, "--json", tmp_path / "2.json")
     assert second.returncode == 1, second.stderr
     assert _workers(fake_proc, nix_bin) == [], second.stderr
     assert "with 0 Nix evaluations" in second.stderr
-    warm = _report(tmp_path / "2.json")
+    warm = json_cases(tmp_path / "2.json")
     assert {k: (c["status"], c.get("drvPath")) for k, c in warm.items()} == {
         k: (c["status"], c.get("drvPath")) for k, c in cold.items()}
 
@@ -328,7 +323,7 @@ def test_a_second_run_starts_no_evaluation_worker(fixture_ws: Path, nix_bin: str
     third = cli(*args, "--json", tmp_path / "3.json")
     assert third.returncode == 1, third.stderr
     assert [ref for ref in _workers(fake_proc, nix_bin) if "hosts" in ref]
-    assert _report(tmp_path / "3.json")["hosts#packages.x86_64-linux.missing"]["status"] == \
+    assert json_cases(tmp_path / "3.json")["hosts#packages.x86_64-linux.missing"]["status"] == \
         "failed"
 
     # a corrupt entry: ignored, evaluated again, no traceback

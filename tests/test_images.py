@@ -5,20 +5,18 @@ password is a ci-nix.images failure with the build intact; a closure that grows 
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import make_workspace
 import pytest
 import registry
 from conftest import Cli, xml_attr, xml_find
-from helpers import git, write
+from helpers import git, json_cases, write
 
 pytestmark = [pytest.mark.nix,
               pytest.mark.skipif(not registry.AVAILABLE,
@@ -73,10 +71,6 @@ def _repo(path: Path, nonce: str, size: int, config: str) -> Path:
     return path
 
 
-def _cases(report: Path) -> dict[str, dict[str, Any]]:
-    return {f"{c['flake']}#{c['attr']}": c for c in json.loads(report.read_text())["cases"]}
-
-
 def test_an_image_is_pushed_once_with_its_digest_reported(
         tmp_path: Path, nix_bin: str, cli: Cli, running_registry: registry.Registry) -> None:
     nonce = uuid.uuid4().hex[:12]
@@ -95,7 +89,7 @@ def test_an_image_is_pushed_once_with_its_digest_reported(
     first = cli("run", "--all", repo, "--push-images", "--json", report, "--junit", junit,
                 env=GOOD)
     assert first.returncode == 0, first.stdout + first.stderr
-    case = _cases(report)[image]
+    case = json_cases(report)[image]
     assert case["status"] == "passed"
     digest = running_registry.digest(f"{repository}:v1.0")
     assert case["image"]["digest"] == digest
@@ -113,13 +107,13 @@ def test_an_image_is_pushed_once_with_its_digest_reported(
     second = cli("run", "--all", repo, "--push-images", "--json", report, env=GOOD)
     assert second.returncode == 0, second.stdout + second.stderr
     assert running_registry.manifest_puts(repository) == 2
-    assert _cases(report)[image]["image"]["digest"] == digest
+    assert json_cases(report)[image]["image"]["digest"] == digest
 
     # a wrong password: the build stands, the delivery is a ci-nix.images failure
     wrong = cli("run", "--all", repo, "--push-images", "--json", report, "--junit", junit,
                 env={AUTH: f"{registry.USER}:not-the-password"})
     assert wrong.returncode == 1, wrong.stdout + wrong.stderr
-    cases = _cases(report)
+    cases = json_cases(report)
     assert cases[image]["status"] == "passed"
     assert "image" not in cases[image]
     failed = cases[f"ci-nix.images#{image}"]
@@ -147,7 +141,7 @@ def test_a_closure_grown_past_the_limit_fails_its_attribute(
     grown = cli("run", "--all", repo, "--base", "HEAD~1", "--max-closure-growth", "10%",
                 "--json", report)
     assert grown.returncode == 1, grown.stdout + grown.stderr
-    failure = _cases(report)[app]["failure"]
+    failure = json_cases(report)[app]["failure"]
     assert failure["type"] == "other"
     message = failure["message"]
     # both sizes (100000 and 120000 zero bytes, plus NAR framing and the app's few bytes), the
@@ -158,9 +152,9 @@ def test_a_closure_grown_past_the_limit_fails_its_attribute(
     assert found is not None, message
     assert 19.5 < float(found.group(1)) < 20.5
     assert found.group(2).endswith(f"-dep-{nonce}") and found.group(3).endswith(f"-app-{nonce}")
-    assert _cases(report)["flake#packages.x86_64-linux.image"]["status"] == "passed"
+    assert json_cases(report)["flake#packages.x86_64-linux.image"]["status"] == "passed"
 
     within = cli("run", "--all", repo, "--base", "HEAD~1", "--max-closure-growth", "30%",
                  "--json", report)
     assert within.returncode == 0, within.stdout + within.stderr
-    assert _cases(report)[app]["closureSize"] > 120_000
+    assert json_cases(report)[app]["closureSize"] > 120_000
