@@ -15,7 +15,10 @@ from conftest import Cli, flake_repo
 from httpcache import BinaryCache
 from hypothesis import given
 from hypothesis import strategies as st
-from test_update import estate  # noqa: F401 - fixture: the fixture workspace on bare remotes
+from test_update import (  # noqa: F401 - estate: the fixture workspace on bare remotes
+    estate,
+    github_checkout,
+)
 
 FAKES = Path(__file__).resolve().parent / "fakes"
 FAST = {"CI_NIX_CACHE_RETRY_BASE": "0.01", "CI_NIX_CACHE_RETRY_TOTAL": "60",
@@ -90,14 +93,9 @@ def test_run_never_shows_the_cache_token(client: str, fixture_ws: Path, tmp_path
 def test_update_never_shows_the_forge_token(
         estate: tuple[Path, Path], tmp_path: Path, cli: Cli) -> None:  # noqa: F811
     _, remotes = estate
-    github = forgefakes.start("github", "acme/hosts")
+    checkout, config, github = github_checkout(tmp_path, remotes)
     secret = forgefakes.TOKEN
     try:
-        checkout = tmp_path / "hosts"
-        subprocess.run(["git", "clone", "-q", str(remotes / "hosts-gh.git"), str(checkout)],
-                       check=True)
-        config = tmp_path / "ci-nix.yaml"
-        config.write_text(f"forge: {{type: github, url: '{github.url}', project: acme/hosts}}\n")
         env = {**github_env(tmp_path), "GITHUB_TOKEN": secret}
         result = cli("update", "-v", checkout, "--config", config, env=env)
         assert result.returncode == 0, result.stderr

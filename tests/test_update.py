@@ -51,6 +51,17 @@ def estate(tmp_path: Path, nix_bin: str) -> tuple[Path, Path]:
     return ws, remotes
 
 
+def github_checkout(tmp_path: Path, remotes: Path) -> tuple[Path, Path, forgefakes.FakeForge]:
+    """A clone of the estate's hosts-gh remote, a ci-nix.yaml whose forge is a fresh GitHub
+    fake for acme/hosts, and that fake (the caller closes it)."""
+    github = forgefakes.start("github", "acme/hosts")
+    checkout = tmp_path / "hosts"
+    git(tmp_path, "clone", "-q", str(remotes / "hosts-gh.git"), str(checkout))
+    config = tmp_path / "ci-nix.yaml"
+    config.write_text(f"forge: {{type: github, url: '{github.url}', project: acme/hosts}}\n")
+    return checkout, config, github
+
+
 Fakes = tuple[forgefakes.FakeForge, forgefakes.FakeForge]  # the fakes fixture: (github, gitlab)
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import stat
-import subprocess
 from pathlib import Path
 
 import forgefakes
 import pytest
 from conftest import Cli
 from helpers import git
-from test_update import estate  # noqa: F401 - estate is a fixture
+from test_update import estate, github_checkout  # noqa: F401 - estate is a fixture
 
 pytestmark = pytest.mark.nix
 
@@ -21,21 +20,11 @@ def hook(bare: Path, script: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
 
 
-def setup(tmp_path: Path, remotes: Path) -> tuple[Path, Path, forgefakes.FakeForge]:
-    github = forgefakes.start("github", "acme/hosts")
-    checkout = tmp_path / "hosts"
-    subprocess.run(["git", "clone", "-q", str(remotes / "hosts-gh.git"), str(checkout)],
-                   check=True)
-    config = tmp_path / "ci-nix.yaml"
-    config.write_text(f"forge: {{type: github, url: '{github.url}', project: acme/hosts}}\n")
-    return checkout, config, github
-
-
 def test_a_push_that_raced_ours_is_retried(
         estate: tuple[Path, Path], tmp_path: Path, cli: Cli) -> None:  # noqa: F811
     _, remotes = estate
     bare = remotes / "hosts-gh.git"
-    checkout, config, github = setup(tmp_path, remotes)
+    checkout, config, github = github_checkout(tmp_path, remotes)
     marker = tmp_path / "raced"
     # The first push finds the branch moved under it (another bot run got there first).
     hook(bare, f"""if [ ! -e {marker} ]; then
@@ -62,7 +51,7 @@ def test_a_refused_push_is_reported_once(
         estate: tuple[Path, Path], tmp_path: Path, cli: Cli) -> None:  # noqa: F811
     _, remotes = estate
     bare = remotes / "hosts-gh.git"
-    checkout, config, github = setup(tmp_path, remotes)
+    checkout, config, github = github_checkout(tmp_path, remotes)
     count = tmp_path / "pushes"
     hook(bare, f'echo x >> {count}\necho "branch is protected" >&2\nexit 1\n')
     try:
