@@ -21,6 +21,10 @@ class ToolError(CiNixError):
     """An external program is missing, too old, or failed in a way ci-nix cannot attribute."""
 
 
+class ToolTimeout(ToolError):
+    """An external program gave no answer within its time (a server that hangs)."""
+
+
 class SelectionError(CiNixError):
     """--only, --base or --head names something that does not exist."""
 

@@ -26,7 +26,7 @@ from ci_nix.cache.skip import CACHED
 from ci_nix.changes import parse_drv_name, store_name
 from ci_nix.ci import CiEnv
 from ci_nix.config import ImagePush, ImagesConfig
-from ci_nix.errors import ConfigError, ToolError
+from ci_nix.errors import ConfigError, ToolError, ToolTimeout
 from ci_nix.mask import add_secret, mask, secret_from_env
 from ci_nix.models import Case, Failure, FailureType, Job, Status
 from ci_nix.tools import proc
@@ -190,6 +190,11 @@ class ImageError(Exception):
         self.log = log
 
 
+class Unanswered(ImageError):
+    """The registry did not answer a manifest query in time: the other images are not tried
+    (each would wait as long again)."""
+
+
 def deliver(config: ImagesConfig, override: bool | None, jobs: Sequence[Job],
             cases: Sequence[Case], nix: Nix, revision: Revision, *, pull_request: bool,
             environ: Mapping[str, str] = os.environ) -> Delivered:
@@ -225,7 +230,11 @@ def deliver(config: ImagesConfig, override: bool | None, jobs: Sequence[Job],
         failed = {f.name for f in failures}
         built = [job for job in built if f"{job.flake}#{job.name}" not in failed]
     skopeo = Skopeo.from_env(environ)
+    unanswered: str | None = None  # the registry hung for this image: not asked again
     for job in built:
+        if unanswered is not None:
+            failures.append(_failure(job, f"not pushed: {unanswered}"))
+            continue
         with tempfile.TemporaryDirectory(prefix="ci-nix-image-") as scratch:
             try:
                 source = _source(nix, job, Path(scratch))
@@ -235,6 +244,9 @@ def deliver(config: ImagesConfig, override: bool | None, jobs: Sequence[Job],
                         skopeo, source, registry, credentials, tags(config.tags, job, revision))
             except (ImageError, ValueError, ToolError) as err:
                 failures.append(_failure(job, str(err), getattr(err, "log", "")))
+                if isinstance(err, Unanswered) and registry is not None:
+                    unanswered = (f"{registry.host} did not answer for {job.flake}#{job.name} "
+                                  "in this run, so it was not asked again")
     if pushing:
         notes.append(f"images: {count(len(done), 'image')} delivered to "
                      f"{registry.host if registry else '?'} ({why})")
@@ -325,7 +337,10 @@ def _push(skopeo: Skopeo, source: str, registry: Registry, credentials: str | No
     with auth_file(registry.host, credentials) as auth:
         for tag in tags:
             ref = registry.ref(tag)
-            remote = skopeo.inspect_raw(f"docker://{ref}", auth, tls_verify=registry.tls)
+            try:
+                remote = skopeo.inspect_raw(f"docker://{ref}", auth, tls_verify=registry.tls)
+            except ToolTimeout as err:
+                raise Unanswered(f"cannot read {ref}: {err}") from None
             if remote.ok and image_id and Manifest.parse(remote.stdout).config == image_id:
                 log.info("images: %s already holds this image; not pushed again", ref)
                 digest = digest or Manifest.parse(remote.stdout).digest

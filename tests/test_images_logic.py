@@ -7,6 +7,8 @@ import base64
 import gzip
 import io
 import json
+import shutil
+import socket
 import tarfile
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +27,7 @@ from ci_nix.config import ImagePush, ImagesConfig
 from ci_nix.errors import ConfigError
 from ci_nix.images import Format, Revision
 from ci_nix.models import Case, Job, Status
+from ci_nix.tools import skopeo as skopeo_mod
 from ci_nix.tools.nix import Nix
 from ci_nix.tools.skopeo import Manifest, auth_file, auth_json
 
@@ -368,3 +371,34 @@ def test_a_github_push_to_the_default_branch_pushes(tmp_path: Path, fake_proc: F
                             environ={**github, "GITHUB_REF": "refs/heads/dev"})
     assert on_dev.cases[0].digest is None
     assert on_dev.notes == ("images: not pushed (branch dev, not the default branch main)",)
+
+
+@pytest.mark.skipif(not shutil.which("skopeo"), reason="skopeo is not installed "
+                    "(scripts/test.sh installs it)")
+def test_a_registry_that_hangs_is_waited_for_once_not_per_image(
+        tmp_path: Path, fake_proc: FakeProc, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real skopeo against a socket that accepts and never answers: the manifest query is
+    cut off, that image fails, and the next image does not wait as long again."""
+    monkeypatch.setattr(skopeo_mod, "INSPECT_TIMEOUT", 2.0)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        host = f"127.0.0.1:{server.getsockname()[1]}"
+        layout = _layout(tmp_path)
+        first, second = _job("image", out=str(layout)), _job("image2", out=str(layout))
+        fake_proc.on("skopeo", "inspect", f"oci:{layout}", stdout=LOCAL)  # the local image
+        config = replace(CONFIG, attrs=("packages.*.image*",),
+                         registry=f"http://{host}")
+        done = images.deliver(config, True, [first, second], [_case(first), _case(second)],
+                              Nix(("nix",)), Revision("a", None), pull_request=False,
+                              environ={"REG_AUTH": "u:secret-pw"})
+    assert [case.status for case in done.cases] == [Status.PASSED, Status.PASSED]  # builds stand
+    messages = [f.failure.message for f in done.failures if f.failure is not None]
+    assert len(messages) == 2
+    assert messages[0].startswith(f"cannot read {host}/o/app:image: skopeo: no answer "
+                                  "within 2s")
+    assert messages[1] == (f"not pushed: {host} did not answer "
+                           "for app#packages.x86_64-linux.image in this run, so it was not "
+                           "asked again")
+    assert len(fake_proc.ran("skopeo", "inspect", "--tls-verify=false")) == 1  # asked once
+    assert "secret-pw" not in "".join(messages)

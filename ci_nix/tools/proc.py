@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from ci_nix.errors import Cancelled, ToolError
+from ci_nix.errors import Cancelled, ToolError, ToolTimeout
 from ci_nix.mask import mask
 
 log = logging.getLogger("ci_nix.proc")
@@ -142,7 +142,7 @@ def run(
         _kill_group(proc, signal.SIGKILL)
         out, err = proc.communicate()
         _forget(proc)
-        raise ToolError(
+        raise ToolTimeout(
             f"{argv[0]}: no answer within {timeout:.0f}s ({_describe(argv)[:200]})"
         ) from None
     finally:

@@ -79,7 +79,7 @@ class Skopeo:
                 "XDG_CONFIG_HOME": str(home / "config")}
 
     def inspect_raw(self, image: str, authfile: Path | None = None, *, tls_verify: bool = True,
-                    timeout: float = INSPECT_TIMEOUT) -> proc.Result:
+                    timeout: float | None = None) -> proc.Result:
         """`skopeo inspect --raw IMAGE`: the manifest as stored."""
         argv = [*self.argv0, "inspect", "--raw", "--retry-times", "2"]
         if authfile is not None:
@@ -87,7 +87,8 @@ class Skopeo:
         if not tls_verify:
             argv.append("--tls-verify=false")
         home = authfile.parent if authfile is not None else Path(tempfile.gettempdir())
-        return proc.run([*argv, image], env=self._env(home), timeout=timeout,
+        return proc.run([*argv, image], env=self._env(home),
+                        timeout=INSPECT_TIMEOUT if timeout is None else timeout,
                         tool_hint=_TOOL_HINT)
 
     def copy(self, source: str, dest: str, authfile: Path, digestfile: Path, *,
