@@ -6,6 +6,7 @@ Pure functions on report values, shared by every writer (text, GitHub, GitLab, J
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -61,6 +62,15 @@ def attributes(cases: Iterable[Case]) -> list[Case]:
 def skipped_flakes(cases: Iterable[Case]) -> list[Case]:
     """Whole flakes skipped: change detection left them out or the run stopped first."""
     return [c for c in cases if c.name == FLAKE_CASE and c.status is Status.SKIPPED]
+
+
+def skip_counts(cases: Iterable[Case]) -> tuple[Counter[str], Counter[str]]:
+    """The attributes skipped and the flakes skipped whole, each counted by reason_kind."""
+    cases = list(cases)
+    skipped = Counter(reason_kind(c.skip_reason) for c in attributes(cases)
+                      if c.status is Status.SKIPPED)
+    whole = Counter(reason_kind(c.skip_reason) for c in skipped_flakes(cases))
+    return skipped, whole
 
 
 def reason_kind(reason: str | None) -> str:

@@ -181,10 +181,7 @@ def write_summary(report: RunReport, out: TextIO) -> None:
         for flake, reasons in report.selected:
             out.write(f"- **{_md(flake)}**: {_md('; '.join(reasons) or 'selected')}\n")
         out.write("\n</details>\n")
-    skipped = Counter(failures.reason_kind(c.skip_reason) for c in attributes
-                      if c.status is Status.SKIPPED)
-    whole = Counter(failures.reason_kind(c.skip_reason)
-                    for c in failures.skipped_flakes(report.cases))
+    skipped, whole = failures.skip_counts(report.cases)
     if skipped or whole:
         out.write("\n### Skipped\n\n")
         for reason, n in sorted(skipped.items()):

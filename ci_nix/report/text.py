@@ -45,10 +45,7 @@ def totals(report: RunReport) -> str:
     counts = Counter(case.status for case in cases)
     kinds = Counter(case.failure.type.value for case in cases
                     if case.status is Status.FAILED and case.failure is not None)
-    skipped = Counter(failures.reason_kind(case.skip_reason) for case in cases
-                      if case.status is Status.SKIPPED)
-    whole = Counter(failures.reason_kind(case.skip_reason)
-                    for case in failures.skipped_flakes(report.cases))
+    skipped, whole = failures.skip_counts(report.cases)
     flakes = "".join(f"; {count(n, 'flake')} {why}" for why, n in sorted(whole.items()))
     return (f"{count(len(cases), 'attribute')} in {count(len(report.suites), 'flake')}: "
             f"{counts[Status.PASSED]} passed, {counts[Status.FAILED]} failed{_breakdown(kinds)}, "
