@@ -13,7 +13,8 @@ FENCE = re.compile(r"^(\s*)```(\S*)\s*$")
 
 def _blocks() -> list[tuple[int, str, str]]:
     """(line, language, text) of each fenced block; AssertionError for one left open."""
-    blocks, current = [], None
+    blocks: list[tuple[int, str, str]] = []
+    current: tuple[int, str, list[str]] | None = None
     for number, line in enumerate(README.read_text().splitlines(), 1):
         found = FENCE.match(line)
         if found is None:
