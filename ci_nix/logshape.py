@@ -194,6 +194,7 @@ _NIX_START = re.compile(r"(?:error|warning):|building ['‘]|these \d+ |copying 
 # what is no tool's prefix: Nix's own words, a `nix build -L` name, a markdown quote
 _NOT_PREFIX = re.compile(r"error|warning|trace|>\s*$|^\s*$", re.IGNORECASE)
 _PREFIX_PARTS = re.compile(r"(\d+|\s+)")
+_MAX_SHAPES = 16
 # words alone are Nix's own sentence ("while evaluating"); a tool's prefix has a mark or digit
 _WORDS = re.compile(r"[^\W\d_]+(?:\s+[^\W\d_]+)*\s*")
 
@@ -230,6 +231,8 @@ def _tool_prefix(found: list[Line]) -> re.Pattern[str] | None:
         shape = _prefix_shape(text[:m.start()])
         if shape.pattern in tried:
             continue
+        if len(tried) == _MAX_SHAPES:  # each is matched against every line: bound the work
+            break
         tried.add(shape.pattern)
         on = sum(1 for other in texts if shape.match(other))
         if on >= 2 and 2 * on >= len(texts) and (best is None or on > best[0]):
