@@ -191,25 +191,37 @@ def _collect(record: object, prefix: str, values: dict[str, object]) -> None:
 DEFAULTS = trusted_values(Config())
 
 
-def settle(config: Config, git: Git, primary: Repo | None, trusted: Side) -> Config:
+def settle(config: Config, git: Git, primary: Repo | None, trusted: Side,
+           start: Path | None = None) -> Config:
     """The config with its trusted settings from the trusted side; ConfigError (one line, exit
-    2) when a pull request's head changes one of them."""
-    if config.file is None or trusted.trusts_worktree:
+    2) when a pull request's head changes one of them. `start`: the directory ci-nix looked for
+    ci-nix.yaml from (None: --config named it); the base revision's file is the one the same
+    lookup finds there, so a pull request cannot drop the trusted file's settings by deleting it
+    or by adding a nearer one."""
+    if trusted.trusts_worktree or (config.file is None and (start is None or primary is None)):
         _explain(config, f"the working tree's {config.file or 'defaults'} ({trusted.why})")
         return config
-    top = git.toplevel(config.file.parent)
-    if top is None or (primary is not None and top.resolve() != primary.path.resolve()):
-        _explain(config, f"{config.file}, outside the repo under test ({trusted.why})")
-        return config
-    rel = (config.file.parent.resolve() / config.file.name).relative_to(top.resolve()).as_posix()
+    if config.file is not None:
+        top = git.toplevel(config.file.parent)
+        if top is None or (primary is not None and top.resolve() != primary.path.resolve()):
+            _explain(config, f"{config.file}, outside the repo under test ({trusted.why})")
+            return config
+        rel: str | None = (config.file.parent.resolve() / config.file.name).relative_to(
+            top.resolve()).as_posix()
+    else:
+        assert primary is not None
+        top, rel = primary.path, None
     head = trusted_values(config)
     # A symbolic link lets the pull request choose which file is read: nothing to compare.
-    linked = config.file.is_symlink()
-    base = (_base_config(git, top, rel, trusted) if trusted.base is not None and not linked
-            else None)
-    if base is None:
+    linked = config.file is not None and config.file.is_symlink()
+    # With no file at head nothing was set: read the base if this clone has it, never fetch
+    # for it (a repo without ci-nix.yaml costs nothing)
+    sha = (_base_sha(git, top, trusted, fetch=config.file is not None)
+           if trusted.base is not None and not linked else None)
+    if sha is None:
         changed = [key for key, value in head.items() if value != DEFAULTS.get(key)]
         if changed:
+            assert config.file is not None and rel is not None  # defaults differ from nothing
             where = (f"{rel} is a symbolic link" if linked else
                      f"the base revision {trusted.base[:12]} is not in this clone (fetch it: "
                      "fetch-depth: 0)" if trusted.base is not None else trusted.why)
@@ -219,17 +231,22 @@ def settle(config: Config, git: Git, primary: Repo | None, trusted: Side) -> Con
                 "secrets go come from the base revision's ci-nix.yaml (pass --base REV)")
         return config
     assert trusted.base is not None
+    base_rel = _nearest_at(git, top, sha, start) if start is not None else rel
+    base = _config_at(git, top, sha, base_rel) if base_rel is not None else Config()
     values = trusted_values(base)
     changed = [key for key in dict.fromkeys([*head, *values])
                if head.get(key, DEFAULTS.get(key)) != values.get(key, DEFAULTS.get(key))]
+    shown = base_rel or rel or config_mod.CONFIG_NAME
     if changed:
         more = f" (and {', '.join(changed[1:])})" if changed[1:] else ""
+        here = (f"{config.file}:{_line(config.file, changed[0])}" if config.file is not None
+                else f"{start} has no {config_mod.CONFIG_NAME}")
         raise ConfigError(
-            f"{config.file}:{_line(config.file, changed[0])}: '{changed[0]}'{more} differs from "
-            f"the base revision's {rel} ({trusted.base[:12]}, {trusted.why}): settings that "
-            "decide where secrets go or what runs with privileges are read from the trusted "
-            "side, never from a pull request; change them on the base branch first")
-    _explain(config, f"{trusted.base[:12]}:{rel}, the base revision ({trusted.why})")
+            f"{here}: '{changed[0]}'{more} differs from the base revision's {shown} "
+            f"({trusted.base[:12]}, {trusted.why}): settings that decide where secrets go or "
+            "what runs with privileges are read from the trusted side, never from a pull "
+            "request; change them on the base branch first")
+    _explain(config, f"{trusted.base[:12]}:{shown}, the base revision ({trusted.why})")
     return config
 
 
@@ -240,21 +257,39 @@ def _explain(config: Config, origin: str) -> None:
             log.debug("trusted setting %s: from %s", key, origin)
 
 
-def _base_config(git: Git, top: Path, rel: str, trusted: Side) -> Config | None:
-    """The base revision's config (an empty one when the file did not exist there), or None
-    when the base revision cannot be had."""
+def _base_sha(git: Git, top: Path, trusted: Side, fetch: bool) -> str | None:
+    """The base revision's commit in this clone (fetched when missing and `fetch`), or None."""
     assert trusted.base is not None
     sha = git.commit(top, trusted.base)
-    remotes = git.remotes(top) if sha is None else []
+    remotes = git.remotes(top) if sha is None and fetch else []
     if remotes:
         remote = "origin" if "origin" in remotes else remotes[0]
-        log.info("fetching the base revision %s to read its %s", trusted.base[:12], rel)
+        log.info("fetching the base revision %s to read its %s", trusted.base[:12],
+                 config_mod.CONFIG_NAME)
         # a shallow checkout stays shallow; a full one must not become one
         depth = ["--depth=1"] if git.is_shallow(top) else []
         git.fetch(top, [*depth, remote, trusted.base])
         sha = git.commit(top, trusted.base)
-    if sha is None:
+    return sha
+
+
+def _nearest_at(git: Git, top: Path, sha: str, start: Path) -> str | None:
+    """What config.find would have found at the base revision: the nearest ci-nix.yaml from
+    start up to the repo's top, as a path in the repo, or None."""
+    directory = start.resolve() if start.is_dir() else start.parent.resolve()
+    try:
+        parts = PurePosixPath(directory.relative_to(top.resolve()).as_posix()).parts
+    except ValueError:
         return None
+    for depth in range(len(parts), -1, -1):
+        rel = PurePosixPath(*parts[:depth], config_mod.CONFIG_NAME).as_posix()
+        if git.run(top, ["cat-file", "-e", f"{sha}:{rel}"]).ok:
+            return rel
+    return None
+
+
+def _config_at(git: Git, top: Path, sha: str, rel: str) -> Config:
+    """The base revision's config at rel (an empty one when the file did not exist there)."""
     found = git.run(top, ["cat-file", "blob", f"{sha}:{rel}"])
     if not found.ok:
         return Config()  # no ci-nix.yaml at the base: nothing trusted was set

@@ -70,7 +70,8 @@ def load(path: Path, git: Git, config_file: Path | None = None,
     primary = next((repo for repo in repos if path == repo.path or repo.path in path.parents),
                    None)
     config = trust.settle(config, git, primary,
-                          trusted if trusted is not None else trust.side(None, os.environ))
+                          trusted if trusted is not None else trust.side(None, os.environ),
+                          start=None if config_file is not None else path)
     flakes = tuple(flake for repo in repos for flake in _flakes(repo, git))
     if not flakes:
         where = ", ".join(str(repo.path) for repo in repos)

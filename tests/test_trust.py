@@ -213,6 +213,27 @@ def test_a_new_ci_nix_yaml_in_a_pull_request_may_not_point_secrets_anywhere(
     assert load(repo, pull_request(base)).config.systems == ("x86_64-linux",)
 
 
+def test_a_pull_request_cannot_drop_the_trusted_file(tmp_path: Path) -> None:
+    """The base's file is the one ci-nix's lookup finds at the base: deleting it, or adding a
+    nearer one, does not leave the head's defaults unchecked."""
+    repo, base = pr_repo(tmp_path)
+    (repo / "ci-nix.yaml").unlink()
+    with pytest.raises(ConfigError, match=f"{repo} has no ci-nix.yaml: 'cache.type' .*differs "
+                       "from the base revision's ci-nix.yaml"):
+        load(repo, pull_request(base))
+    git(repo, "checkout", "-q", "--", "ci-nix.yaml")
+    nearer = repo / "hosts"
+    nearer.mkdir()
+    (nearer / "ci-nix.yaml").write_text("systems: [x86_64-linux]\n")
+    with pytest.raises(ConfigError, match="hosts/ci-nix.yaml:1: 'cache.type' .*differs from "
+                       "the base revision's ci-nix.yaml"):
+        workspace_mod.load(nearer, Git.from_env(), trusted=pull_request(base))
+    # the nearer file may keep the trusted settings and change the rest
+    (nearer / "ci-nix.yaml").write_text(BASE_YAML + "systems: [x86_64-linux]\n")
+    ws = workspace_mod.load(nearer, Git.from_env(), trusted=pull_request(base))
+    assert ws.config.systems == ("x86_64-linux",)
+
+
 def test_without_a_readable_base_the_head_may_set_no_trusted_setting(tmp_path: Path) -> None:
     repo, _ = pr_repo(tmp_path)
     unreadable = trust.Side(None, "GitHub pull_request_target event without a readable base sha",
