@@ -17,7 +17,10 @@ workspaces (a nonce in every derivation), so no run is a no-op by accident.
   P7s P7 at fleet size only (32 hosts), with CPU seconds and the load average
   P7t the same hosts under one memory budget (--eval-memory-total): peak summed RSS of all Nix
       processes, vs the same evaluation without a budget
-  P8 `ci-nix diff` (head and base evaluated, package changes) vs one head evaluation
+  P8 `ci-nix diff` with the base in the evaluation cache vs one head evaluation
+  P9 no-op: a second `run --all` of an unchanged fleet (outputs in a local HTTP cache,
+     evaluation cache warm) vs the first run's evaluation; P9c the same with the evaluation
+     cache restored into a fresh XDG_CACHE_HOME and a fresh store (a new runner)
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ ENV = {**os.environ, "NIX_CONFIG": "substituters =\nsandbox = false\nbuild-users
                                    "compress-build-log = false\n"}
 BUILT = re.compile(r"built (\d+) derivations")
 EVALUATIONS = re.compile(r"evaluated \d+ flakes? with (\d+) Nix evaluations?")
+EVAL_SECONDS = re.compile(r"evaluation: \d+ workers, .*, ([\d.]+)s$", re.M)
 
 
 @dataclass
@@ -220,31 +224,98 @@ def p6(tmp: Path, megabytes: int) -> Figure:
 
 
 def p8(tmp: Path, reps: int, flakes: int, attrs: int) -> Figure:
-    fig = Figure("P8", "ci-nix diff vs one head evaluation of the same attributes",
-                 target="<=2.20")
+    fig = Figure("P8", "ci-nix diff with the base in the evaluation cache vs one head "
+                 "evaluation of the same attributes", target="<=1.10")
     for _ in range(reps):
         # the root flake changes: every flake depends on it, so all of them are compared
         ws = fresh(tmp, "p8", flakes=flakes, attrs=attrs, broken=())
         root = ws.root / ws.flakes[0]
+        env = {**ENV, "XDG_CACHE_HOME": str(tmp / f"p8-xdg-{uuid.uuid4().hex[:6]}")}
+        # CI evaluated the base when it landed: its entries are in the evaluation cache
+        landed = ci_nix("matrix", root, "--all", "--format", "json", env=env)
+        assert landed.returncode == 0, landed.stderr[-2000:]
         text = (root / "flake.nix").read_text().replace("seq 1 3000", "seq 1 3001")
         (root / "flake.nix").write_text(text)
         subprocess.run(["git", "-C", str(root), "commit", "-qam", "change"], check=True,
                        env={**ENV, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@e",
                             "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@e"})
-        evaluation: list[str | Path] = ["matrix", root, "--base", "HEAD~1", "--format", "json"]
+        evaluation: list[str | Path] = ["matrix", root, "--base", "HEAD~1", "--format", "json",
+                                        "--no-eval-cache"]
         assert ci_nix(*evaluation).returncode == 0  # warm-up: the head's sources are fetched
         head = ci_nix(*evaluation)
         assert head.returncode == 0, head.stderr[-2000:]
         fig.baseline.append(head.seconds)
         report = tmp / f"p8-{uuid.uuid4().hex[:6]}.json"
-        result = ci_nix("diff", root, "--base", "HEAD~1", "--json", report)
+        result = ci_nix("diff", root, "--base", "HEAD~1", "--json", report, env=env)
         assert result.returncode == 0, result.stderr[-2000:]
         fig.ours.append(result.seconds)
         statuses = [a["status"] for a in json.loads(report.read_text())["attributes"]]
+        counts = [int(n) for n in EVALUATIONS.findall(result.stderr)]
         fig.counts.update({"attributes": len(statuses),
                            "changed": statuses.count("changed"),
-                           "unchanged": statuses.count("unchanged")})
+                           "unchanged": statuses.count("unchanged"),
+                           "Nix evaluations (head, base)": counts})
     return fig
+
+
+def p9(tmp: Path, reps: int, hosts: int, host_mb: int) -> list[Figure]:
+    """P9 and P9c: a no-op second run of a fleet whose outputs are all in a local HTTP cache,
+    against the first run's evaluation."""
+    import shutil
+
+    from httpcache import BinaryCache  # the tests' real HTTP binary cache
+
+    warm = Figure("P9", f"no-op second run --all of {hosts} hosts (eval cache warm, outputs in "
+                  "a local HTTP cache) vs the first run's evaluation", target="<=0.05")
+    restored = Figure("P9c", "the same with the eval cache restored into a fresh "
+                      "XDG_CACHE_HOME and a fresh store (a new runner)", target="<=0.10")
+    secret, public = tmp / "p9-key.sec", tmp / "p9-key.pub"
+    subprocess.run(["nix-store", "--generate-binary-cache-key", "ci-nix-bench-9", str(secret),
+                    str(public)], check=True)
+    trusted = ENV["NIX_CONFIG"] + f"trusted-public-keys = {public.read_text().strip()}\n"
+    with BinaryCache() as server:
+        for _ in range(reps):
+            fleet = generate.generate_fleet(tmp / f"p9-{uuid.uuid4().hex[:6]}", hosts,
+                                            host_mb=host_mb)
+            (fleet.root / "ci-nix.yaml").write_text(json.dumps({
+                "repos": [{"path": "fleet"}],
+                "cache": {"type": "nix", "server": server.url,
+                          "secret-key-file": str(secret)}}) + "\n")
+            xdg = tmp / f"p9-xdg-{uuid.uuid4().hex[:6]}"
+            env = {**ENV, "NIX_CONFIG": trusted, "XDG_CACHE_HOME": str(xdg)}
+            first = ci_nix("run", "--all", fleet.root, env=env)
+            assert first.returncode == 0, first.stderr[-3000:]
+            seconds = EVAL_SECONDS.search(first.stderr)
+            assert seconds, first.stderr[-3000:]
+            for fig in (warm, restored):
+                fig.baseline.append(float(seconds[1]))
+            report = tmp / "p9.json"
+            second = ci_nix("run", "--all", "--json", report, fleet.root, env=env)
+            warm.ours.append(second.seconds)
+            warm.counts.update(_noop_counts(second, report, hosts))
+            # a new runner: the cache directory restored elsewhere, an empty store
+            new_xdg = tmp / f"p9c-xdg-{uuid.uuid4().hex[:6]}"
+            shutil.copytree(xdg / "ci-nix" / "eval", new_xdg / "ci-nix" / "eval")
+            store = tmp / f"p9c-store-{uuid.uuid4().hex[:6]}"
+            third = ci_nix("run", "--all", "--json", report, fleet.root, "--store",
+                           f"local?root={store}", env={**env, "XDG_CACHE_HOME": str(new_xdg)})
+            restored.ours.append(third.seconds)
+            restored.counts.update(_noop_counts(third, report, hosts))
+    return [warm, restored]
+
+
+def _noop_counts(run: Timed, report: Path, hosts: int) -> dict[str, object]:
+    """What a no-op run must show: nothing evaluated, built or uploaded; every host cached."""
+    assert run.returncode == 0, run.stderr[-3000:]
+    data = json.loads(report.read_text())
+    from_cache = sum("from the evaluation cache" in (c.get("skipped") or "")
+                     for c in data["cases"])
+    evaluations = [int(n) for n in EVALUATIONS.findall(run.stderr)]
+    built = [int(n) for n in BUILT.findall(run.stderr)]
+    assert evaluations == [0] and not built and from_cache == hosts, (
+        evaluations, built, from_cache, run.stderr[-3000:])
+    return {"hosts": hosts, "Nix evaluations": 0, "built": 0,
+            "cached (from the evaluation cache)": from_cache}
 
 
 # Runs commands `parallel` at a time (`xargs -P`) in a process of its own, so that the largest
@@ -518,12 +589,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repetition")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--only", action="append", default=[],
-                        help="P1..P8, P7s, P7t (repeatable)")
+                        help="P1..P9, P7s, P7t (repeatable; P9 measures P9c too)")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args(argv)
     reps = 1 if args.smoke else args.reps
     flakes, attrs = (3, 4) if args.smoke else (20, 15)
-    steps: dict[str, Callable[[Path], Figure]] = {
+    steps: dict[str, Callable[[Path], Figure | list[Figure]]] = {
         "P1": lambda tmp: p1(tmp, reps, flakes, attrs),
         "P2": lambda tmp: p2(tmp, reps, 2 if args.smoke else 5, attrs),
         "P3": lambda tmp: p3(tmp, reps, flakes, attrs),
@@ -537,13 +608,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "P7t": lambda tmp: p7t(tmp, reps, 3 if args.smoke else 32, 8 if args.smoke else 256,
                                4, 1536),
         "P8": lambda tmp: p8(tmp, reps, flakes, attrs),
+        "P9": lambda tmp: p9(tmp, reps, 4 if args.smoke else 32, 8 if args.smoke else 256),
     }
     wanted = args.only or list(steps)
     figures = []
     with tempfile.TemporaryDirectory(prefix="ci-nix-bench-") as tmp:
         for key in wanted:
             print(f"bench: {key} ...", file=sys.stderr, flush=True)
-            figures.append(steps[key](Path(tmp)))
+            done = steps[key](Path(tmp))
+            figures += done if isinstance(done, list) else [done]
     machine = describe_machine()
     print(f"machine: {machine}\n")
     print(table(figures))

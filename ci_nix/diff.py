@@ -117,9 +117,12 @@ def worktrees(git: Git, base: Base) -> Iterator[dict[Repo, Path]]:
 
 
 def base_targets(workspace: Workspace, targets: Sequence[Target],
-                 trees: Mapping[Repo, Path]) -> list[Target]:
+                 trees: Mapping[Repo, Path],
+                 commits: Mapping[Repo, str] | None = None) -> list[Target]:
     """The head's targets as the base has them: flakes of a repo with a base worktree read
-    from it; overrides that point at such a flake point at its base copy."""
+    from it; overrides that point at such a flake point at its base copy, unless that copy is
+    at the commit flake.lock pins (`commits`: each worktree's commit): then the lock alone
+    says it, as it did when the base was evaluated on its own (its evaluation cache entry)."""
 
     def moved(flake: Flake) -> Flake:
         tree = trees.get(flake.repo)
@@ -128,13 +131,15 @@ def base_targets(workspace: Workspace, targets: Sequence[Target],
                                                 flake.subdir)
 
     refs = {flake.ref: moved(flake).ref for flake in workspace.flakes}
+    at = {flake.ref: (commits or {}).get(flake.repo) for flake in workspace.flakes}
     result = []
     for target in targets:
         flake = moved(target.flake)
         if not (flake.path / "flake.nix").is_file():
             log.info("%s has no flake.nix at the base: every attribute is new", flake.id)
             continue
-        overrides = tuple(Override(o.input, refs.get(o.ref, o.ref)) for o in target.overrides)
+        overrides = tuple(Override(o.input, refs.get(o.ref, o.ref)) for o in target.overrides
+                          if o.locked is None or at.get(o.ref) != o.locked)
         result.append(Target(flake, target.reasons, overrides))
     return result
 

@@ -75,6 +75,9 @@ _BUILD_ONLY = frozenset({
     "trusted-users", "allowed-users", "user-agent-suffix", "upgrade-nix-store-path-url",
     "use-cgroups", "show-trace", "warn-dirty", "log-format", "print-build-logs",
     "system-features", "extra-platforms", "tarball-ttl",
+    # where builds happen; the store directory (/nix/store) is in every drvPath a hit gives,
+    # and a hit whose paths this store does not have is evaluated again
+    "store",
 })
 # not build-only: plugin-files (a plugin adds builtins, so what a flake evaluates to)
 # An evaluation error that says this may go away on its own: never stored.

@@ -705,7 +705,8 @@ def _evaluate_base(planned: Plan, evals: Sequence[FlakeEval], options: PlanOptio
         only = parse_only(options.only, {flake.id for flake in ws.flakes})
         with diff_mod.worktrees(git, base) as trees:
             # the same evaluation stage as the head's: selection, limits, positions, progress
-            targets = diff_mod.base_targets(ws, [e.target for e in todo], trees)
+            targets = diff_mod.base_targets(ws, [e.target for e in todo], trees,
+                                            dict(base.commits))
             log.info("at the base %s:", base.sha[:12])
             # a base CI evaluated before (when it was pushed) comes from the evaluation cache
             fresh = evaluate_targets(ws, planned.nix, git, targets, planned.systems, only,

@@ -339,3 +339,27 @@ def test_base_targets_read_from_the_worktree_and_repoint_overrides(tmp_path: Pat
     assert moved[1].flake.path == hosts  # hosts is taken as checked out
     assert [o.ref for o in moved[1].overrides] == [Flake(Repo("modules", tree), "").ref,
                                                    Flake(Repo("modules", tree), "lib").ref]
+
+
+def test_a_base_override_at_the_locked_commit_is_left_to_the_lock(tmp_path: Path) -> None:
+    """At the base, a workspace input at the very commit flake.lock pins needs no override:
+    the base is evaluated as it was on its own (and its evaluation cache entry is found)."""
+    from ci_nix.config import Config
+    from ci_nix.diff import base_targets
+    from ci_nix.models import Override
+    from ci_nix.workspace import Workspace
+
+    modules, hosts, tree = tmp_path / "modules", tmp_path / "hosts", tmp_path / "base"
+    for path in (modules, hosts, tree):
+        path.mkdir()
+        (path / "flake.nix").write_text("{ }")
+    repo_m, repo_h = Repo("modules", modules), Repo("hosts", hosts)
+    flakes = (Flake(repo_m, ""), Flake(repo_h, ""))
+    ws = Workspace(tmp_path, Config(), (repo_m, repo_h), repo_m, flakes)
+    override = Override("modules", flakes[0].ref, source="modules", rev="b" * 40,
+                        locked="a" * 40)
+    target = Target(flakes[1], ("depends on modules",), (override,))
+    (at_lock,) = base_targets(ws, [target], {repo_m: tree}, {repo_m: "a" * 40})
+    assert at_lock.overrides == ()
+    (elsewhere,) = base_targets(ws, [target], {repo_m: tree}, {repo_m: "c" * 40})
+    assert [o.ref for o in elsewhere.overrides] == [Flake(Repo("modules", tree), "").ref]
