@@ -128,6 +128,9 @@ class Keys:
     nix: Nix
     git: Git
     selection: Selection
+    # what the caller already knows: repo directory -> (HEAD commit, uncommitted changes to
+    # tracked files); a clean one needs no git call here
+    known: Mapping[str, tuple[str | None, bool]] = field(default_factory=dict)
     _repos: dict[str, str | None] = field(default_factory=dict)
     _common: str | None = None
 
@@ -178,9 +181,12 @@ class Keys:
         query = urllib.parse.parse_qs(parsed.query)
         if parsed.scheme != "git+file":
             return ref if ("rev" in query or "narHash" in query) else None
-        params = sorted((k, v) for k, values in query.items() for v in values)
+        # a commit named by rev= reads as a clean checkout at that commit does (Nix gives the
+        # flake the same source, rev and revCount): a matrix job's --pin finds the entry its
+        # plan wrote, a base the entry of its own run
+        params = sorted((k, v) for k, values in query.items() for v in values if k != "rev")
         if "rev" in query:
-            return json.dumps(["git", params])
+            return json.dumps(["git", query["rev"][0], params])
         path = urllib.parse.unquote(parsed.path)
         # ref=HEAD: Nix reads the commit, never the work tree
         state = self._repo_state(path, work_tree=query.get("ref") != ["HEAD"])
@@ -193,6 +199,9 @@ class Keys:
         return self._repos[memo]
 
     def _read_state(self, repo: Path, work_tree: bool) -> str | None:
+        rev, dirty = self.known.get(str(repo), (None, True))
+        if rev is not None and not dirty:
+            return rev
         head = self.git.commit(repo, "HEAD")
         if head is None:
             return None
@@ -422,15 +431,17 @@ Evaluator = Callable[[Sequence[Target]], list[FlakeEval]]
 
 
 def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings | None,
-             nix: Nix, git: Git, evaluator: Evaluator) -> list[FlakeEval]:
+             nix: Nix, git: Git, evaluator: Evaluator,
+             known: Mapping[str, tuple[str | None, bool]] | None = None) -> list[FlakeEval]:
     """What each target evaluates to: from the cache where it has an entry, else from
-    `evaluator` (which then is remembered); one FlakeEval per target, in order. With
-    settings.verify, up to VERIFY_SAMPLE hits are evaluated again: an entry that differs is
-    removed and its flake fails (`other`), the fresh evaluation is used."""
+    `evaluator` (which then is remembered, with its derivation closures); one FlakeEval per
+    target, in order. With settings.verify, up to VERIFY_SAMPLE hits are evaluated again: an
+    entry that differs is removed and its flake fails (`other`), the fresh evaluation is used.
+    known: repo directory (resolved) -> (HEAD commit, dirty), as the caller read them."""
     if settings is None or settings.directory is None or not targets:
         return evaluator(targets)
     cache = EvalCache(settings.directory, settings.max_bytes)
-    keys = Keys(nix, git, selection)
+    keys = Keys(nix, git, selection, dict(known or {}))
     key_of = [keys.of(target) for target in targets]
     found: dict[int, FlakeEval] = {}
     for index, (target, key) in enumerate(zip(targets, key_of, strict=True)):
@@ -470,6 +481,10 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
         key = key_of[index]
         assert key is not None
         cache.store(key, flake_eval, closures)
+        # known now: a diff of this evaluation need not read the .drv files again
+        fresh[index] = replace(flake_eval, closures=tuple(
+            (job.drv_path, tuple(closures[job.drv_path])) for job in flake_eval.jobs
+            if job.drv_path in closures))
     cache.evict()
     return [found.get(i) or fresh[i] for i in range(len(targets))]
 

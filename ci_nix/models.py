@@ -227,7 +227,8 @@ class FlakeEval:
     attr_evaluations: int = 0  # attributes begun by those processes, retries included
     listed: tuple[str, ...] = ()  # every attribute the flake lists (as `nix build` takes it)
     cached: bool = False  # taken from the evaluation cache (ci_nix/evalcache.py), not evaluated
-    # from the evaluation cache: each job's derivation closure (drvPath -> .drv base names)
+    # each job's derivation closure (drvPath -> .drv base names), where the evaluation cache
+    # knows it (ci_nix/evalcache.py): `diff` then reads no .drv file
     closures: tuple[tuple[str, tuple[str, ...]], ...] = ()
     costs: tuple[tuple[str, EvalCost], ...] = ()  # attribute (as `nix build` takes it) -> cost
 

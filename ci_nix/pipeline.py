@@ -512,7 +512,7 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
     limits = options.eval.limits(ws.config.eval)
     remembered = eval_cache(options.eval, ws, environ)
     evals = evaluate_targets(ws, nix, git, targets, tuple(systems), only, limits, environ,
-                             remembered)
+                             remembered, tuple(states.values()))
     if only is not None:
         found = {(e.target.flake.id, name) for e in evals
                  for name in [j.name for j in e.jobs] + [c.name for c in e.cases]}
@@ -580,7 +580,7 @@ def _settle_cached(planned: Plan, git: Git, only: frozenset[tuple[str, str]] | N
     evals = [e for e in planned.evals if e.target.flake.id in again]
     fresh = evaluate_targets(planned.workspace, planned.nix, git, [e.target for e in evals],
                              planned.systems, only, planned.limits, environ,
-                             replace(cache, read=False, verify=False))
+                             replace(cache, read=False, verify=False), planned.checkouts)
     fresh = check_planned(fresh, parse_expect(options.expect,
                                               {f.id for f in planned.workspace.flakes}))
     new_cases = [c for e in fresh for c in e.cases]
@@ -601,7 +601,8 @@ def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
                      targets: Sequence[Target], systems: tuple[str, ...],
                      only: frozenset[tuple[str, str]] | None, limits: evaluate_mod.Limits,
                      environ: Mapping[str, str] = os.environ,
-                     cache: evalcache.Settings | None = None) -> list[FlakeEval]:
+                     cache: evalcache.Settings | None = None,
+                     checkouts: Sequence[inputs_mod.Checkout] = ()) -> list[FlakeEval]:
     """The evaluation stage, as `run`, `matrix`, `diff` and `update --verify` do it: the
     workspace config's selection and the given limits, with live progress; flakes the
     evaluation cache has (`cache`, when given) start no evaluation worker."""
@@ -619,7 +620,10 @@ def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
                                          on_start=monitor.flake_started,
                                          on_attr=monitor.attr_progress)
 
-    evals = evalcache.evaluate(targets, selection, cache, nix, git, evaluate)
+    # the repos' states as the plan read them: the cache's keys need no second look
+    known = {str(repo.path.resolve()): (c.rev, c.dirty) for c in checkouts
+             for repo in ws.repos if repo.name == c.repo}
+    evals = evalcache.evaluate(targets, selection, cache, nix, git, evaluate, known)
     # tests and benchmarks read this line: "evaluated N flakes with M Nix evaluations"
     log.info("evaluated %s with %s", count(len(evals), "flake"),
              count(evaluate_mod.count_evaluations(evals), "Nix evaluation"))
@@ -711,7 +715,7 @@ def _evaluate_base(planned: Plan, evals: Sequence[FlakeEval], options: PlanOptio
             # a base CI evaluated before (when it was pushed) comes from the evaluation cache
             fresh = evaluate_targets(ws, planned.nix, git, targets, planned.systems, only,
                                      planned.limits, environ,
-                                     eval_cache(options.eval, ws, environ))
+                                     eval_cache(options.eval, ws, environ), planned.checkouts)
     return base, [*done, *fresh]
 
 

@@ -378,3 +378,23 @@ def test_verify_eval_cache_fails_a_flake_whose_entry_differs(tmp_path: Path,
     (failure,) = [c.failure for c in checked.cases if c.failure is not None]
     assert failure.type is FailureType.OTHER and "forged.drv" in failure.message
     assert not entry.exists()  # removed: the next run evaluates and remembers afresh
+
+
+def test_a_pinned_commit_keys_as_a_clean_checkout_of_it(tmp_path: Path,
+                                                         fake_proc: FakeProc) -> None:
+    """A matrix job's --pin (rev=) finds what its plan remembered of the clean checkout, and a
+    base worktree what the base's own run remembered; a dirty checkout is another source."""
+    _fake_nix(fake_proc)
+    repo = _repo(tmp_path / "a")
+    head = git(repo, "rev-parse", "HEAD")
+    clean = _keys().of(Target(Flake(Repo("a", repo), "")))
+    pinned = _keys().of(Target(Flake(Repo("a", repo, rev=head), "")))
+    assert clean is not None and pinned == clean
+    # what the plan read (HEAD, clean) spares the git calls, and gives the same key
+    calls = len(fake_proc.calls)
+    known = evalcache.Keys(Nix(("nix",)), Git(("git",)), Selection(("x86_64-linux",),
+                           ("packages",)), {str(repo.resolve()): (head, False)})
+    assert known.of(Target(Flake(Repo("a", repo), ""))) == clean
+    assert not [c for c in fake_proc.calls[calls:] if c.argv[0] == "git"]
+    write(repo / "flake.nix", "{ outputs = _: { z = 1; }; }")
+    assert _keys().of(Target(Flake(Repo("a", repo), ""))) != pinned
