@@ -182,8 +182,7 @@ class Keys:
         if parsed.scheme != "git+file":
             return ref if ("rev" in query or "narHash" in query) else None
         # a commit named by rev= reads as a clean checkout at that commit does (Nix gives the
-        # flake the same source, rev and revCount): a matrix job's --pin finds the entry its
-        # plan wrote, a base the entry of its own run
+        # flake the same source, rev and revCount): a base worktree finds its own run's entry
         params = sorted((k, v) for k, values in query.items() for v in values if k != "rev")
         if "rev" in query:
             return json.dumps(["git", query["rev"][0], params])

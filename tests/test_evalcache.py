@@ -382,8 +382,8 @@ def test_verify_eval_cache_fails_a_flake_whose_entry_differs(tmp_path: Path,
 
 def test_a_pinned_commit_keys_as_a_clean_checkout_of_it(tmp_path: Path,
                                                          fake_proc: FakeProc) -> None:
-    """A matrix job's --pin (rev=) finds what its plan remembered of the clean checkout, and a
-    base worktree what the base's own run remembered; a dirty checkout is another source."""
+    """A --pin (rev=) of a commit reads what a clean checkout of it gave, as a base worktree
+    finds what the base's own run remembered; a dirty checkout is another source."""
     _fake_nix(fake_proc)
     repo = _repo(tmp_path / "a")
     head = git(repo, "rev-parse", "HEAD")
