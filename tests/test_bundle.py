@@ -620,3 +620,49 @@ def test_verify_catches_an_altered_or_unsigned_manifest(cli: Cli, tmp_path: Path
     (tmp_path / "b" / "manifest.json.sig").unlink()
     unsigned = cli("bundle", "--verify", tmp_path / "b", "--key", TEST_KEY.public)
     assert unsigned.returncode == 1 and "unsigned" in unsigned.stdout
+
+
+GONE = _path("gone-1.0")
+
+
+def _swap_nar(root: Path, path: str) -> None:
+    """Another NAR of the same size behind path's narinfo, its unsigned fields (URL, FileHash,
+    FileSize) made to fit: only the signed NarHash can tell."""
+    file = root / narinfo.narinfo_name(path)
+    info = narinfo.parse(file.read_bytes())
+    nar = bytearray(lzma.decompress((root / info.url).read_bytes()))
+    nar[-1] ^= 1
+    packed = lzma.compress(bytes(nar))
+    (root / "nar" / "other.nar.xz").write_bytes(packed)
+    file_hash = "sha256:" + narinfo.nix32_encode(hashlib.sha256(packed).digest())
+    file.write_text("".join(
+        "URL: nar/other.nar.xz\n" if line.startswith("URL:") else
+        f"FileHash: {file_hash}\n" if line.startswith("FileHash:") else
+        f"FileSize: {len(packed)}\n" if line.startswith("FileSize:") else line
+        for line in file.read_text().splitlines(keepends=True)))
+
+
+@pytest.mark.parametrize(("tamper", "case", "expected"), [
+    (lambda root: _swap_nar(root, LIB), "f#app", "does not hash to its NarHash"),
+    (lambda root: (root / narinfo.narinfo_name(LIB)).unlink(), "f#app", "no narinfo"),
+    # signed by the key, but naming a path the bundle does not hold
+    (lambda root: (root / "manifest.json").write_text((root / "manifest.json").read_text()
+                                                      .replace(f'"storePath": "{APP}"',
+                                                               f'"storePath": "{GONE}"')),
+     "f#app", f"{GONE} is not in the bundle"),
+    # a broken path no attribute's closure reaches still fails the bundle
+    (lambda root: _swap_nar(root, _path("orphan-1.0")), "ci-nix.bundle#manifest",
+     "does not hash to its NarHash"),
+])
+def test_verify_catches_what_was_swapped_or_left_out(
+        tamper: Any, case: str, expected: str, cli: Cli, tmp_path: Path) -> None:
+    root = tmp_path / "b"
+    _synthetic(root, {LIB: (), APP: (LIB,), _path("orphan-1.0"): ()}, attributes={"f#app": APP})
+    assert cli("bundle", "--verify", root, "--key", TEST_KEY.public).returncode == 0
+    tamper(root)
+    _sign_manifest(root, TEST_KEY)  # as its maker would have: only a mistake, no forgery
+    result = cli("bundle", "--verify", root, "--key", TEST_KEY.public, "--junit",
+                 tmp_path / "v.xml")
+    assert result.returncode == 1, result.stdout
+    assert expected in result.stdout
+    assert _junit_cases(tmp_path / "v.xml")[case] == "failed"

@@ -87,6 +87,7 @@ def verify(directory: Path, manifest: Manifest, keys: Iterable[PublicKey],
     general = [*_signed(root, trust), *_listed(root, manifest),
                *_chain(manifest, previous, previous_digest)]
     attributes: dict[str, list[str]] = {}
+    reached: set[str] = set()
     for name, attr in sorted(manifest.attributes.items()):
         found: list[str] = []
         if attr.store_path not in available:
@@ -101,6 +102,9 @@ def verify(directory: Path, manifest: Manifest, keys: Iterable[PublicKey],
             if path in problems:
                 found.append(f"{path}: {problems[path]}")
         attributes[name] = found
+        reached |= closure([attr.store_path], lambda p: references.get(p, ()))
+    # a broken path no attribute reaches is still a broken bundle (the import copies it)
+    general += [f"{path}: {problems[path]}" for path in sorted(set(problems) - reached)]
     return Verification(manifest, problems, attributes, general)
 
 
