@@ -230,8 +230,12 @@ def deliver(config: ImagesConfig, override: bool | None, jobs: Sequence[Job],
         failed = {f.name for f in failures}
         built = [job for job in built if f"{job.flake}#{job.name}" not in failed]
     skopeo = Skopeo.from_env(environ)
+    shared = _shared_tags(config.tags, built, revision) if pushing else {}
     unanswered: str | None = None  # the registry hung for this image: not asked again
     for job in built:
+        if job in shared:
+            failures.append(_failure(job, shared[job]))
+            continue
         if unanswered is not None:
             failures.append(_failure(job, f"not pushed: {unanswered}"))
             continue
@@ -255,6 +259,28 @@ def deliver(config: ImagesConfig, override: bool | None, jobs: Sequence[Job],
     result = tuple(replace(c, digest=done[k][0], images=done[k][1])
                    if (k := (c.flake, c.name, c.system)) in done else c for c in cases)
     return Delivered(result, tuple(failures), tuple(notes))
+
+
+def _shared_tags(templates: Sequence[str], jobs: Sequence[Job],
+                 revision: Revision) -> dict[Job, str]:
+    """The images whose tags another image of this run also gets (`{attr}` alone cannot tell
+    packages.x86_64-linux.image from packages.aarch64-linux.image, or two flakes' `image`):
+    none of them is pushed, since whichever came last would silently own the tag."""
+    owners: dict[str, list[Job]] = {}
+    for job in jobs:
+        try:
+            for tag in tags(templates, job, revision):
+                owners.setdefault(tag, []).append(job)
+        except ValueError:
+            continue  # said when this image's turn comes
+    shared: dict[Job, str] = {}
+    for tag, jobs_of_tag in owners.items():
+        for job in jobs_of_tag if len(jobs_of_tag) > 1 else ():
+            others = ", ".join(f"{o.flake}#{o.name}" for o in jobs_of_tag if o is not job)
+            shared.setdefault(job, f"not pushed: tag {tag!r} would also be {others}'s in this "
+                              "run; make images.tags tell them apart (e.g. add {system} or "
+                              "{version})")
+    return shared
 
 
 def _ready(case: Case | None) -> str | None:

@@ -402,3 +402,25 @@ def test_a_registry_that_hangs_is_waited_for_once_not_per_image(
                            "asked again")
     assert len(fake_proc.ran("skopeo", "inspect", "--tls-verify=false")) == 1  # asked once
     assert "secret-pw" not in "".join(messages)
+
+
+def test_two_images_of_a_run_never_share_a_tag(tmp_path: Path, fake_proc: FakeProc) -> None:
+    fake_proc.strict = True
+    fake_proc.on("skopeo", "inspect", stdout=LOCAL)  # the registry holds it: nothing to copy
+    layout = str(_layout(tmp_path))
+    x86, arm = _job(out=layout), _job(system="aarch64-linux", out=layout)
+    x86_case, arm_case = _case(x86), _case(arm)
+    clash = images.deliver(CONFIG, True, [x86, arm], [x86_case, arm_case], Nix(("nix",)),
+                           Revision("a", None), pull_request=False, environ={"REG_AUTH": "u:p"})
+    assert [case.digest for case in clash.cases] == [None, None]  # neither owns the tag
+    messages = [f.failure.message for f in clash.failures if f.failure is not None]
+    assert messages[0] == ("not pushed: tag 'image' would also be "
+                           "app#packages.aarch64-linux.image's in this run; make images.tags "
+                           "tell them apart (e.g. add {system} or {version})")
+    assert len(messages) == 2 and not fake_proc.ran("skopeo", "inspect", "--tls-verify=false")
+    apart = images.deliver(replace(CONFIG, tags=("{attr}-{system}",)), True, [x86, arm],
+                           [x86_case, arm_case], Nix(("nix",)), Revision("a", None),
+                           pull_request=False, environ={"REG_AUTH": "u:p"})
+    assert not apart.failures
+    assert [case.images for case in apart.cases] == [("reg.test:5000/o/app:image-x86_64-linux",),
+                                                     ("reg.test:5000/o/app:image-aarch64-linux",)]
