@@ -171,8 +171,9 @@ class GrowthLimit(Schema[Growth]):
     """`max-closure-growth: 10%` or `50MiB`."""
 
     def check(self, node: yaml.Node, at: Where) -> Growth:
+        text = STR.check(node, at)  # its own error already names file and line
         try:
-            return Growth.parse(str(STR.check(node, at)), f"'{at.key}'")
+            return Growth.parse(text, f"'{at.key}'")
         except ConfigError as err:
             raise at.fail(node, str(err)) from None
 
