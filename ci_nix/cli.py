@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import logging
 import os
 import sys
 import traceback
+import typing
 from collections.abc import Sequence
+from pathlib import Path
 
-from ci_nix import __version__, pipeline
+from ci_nix import __version__, outputs, pipeline
 from ci_nix.commands.common import EXIT_CODES
 from ci_nix.errors import Cancelled, CiNixError, internal_error
 from ci_nix.mask import MaskingFilter, mask, masked_output
+from ci_nix.models import RunReport
+from ci_nix.report import junit
 from ci_nix.report.untrusted import LogFormatter, log_line
 from ci_nix.tools import proc
 
@@ -21,8 +26,19 @@ from ci_nix.tools import proc
 COMMANDS = ("run", "detect", "matrix", "diff", "junit", "update", "bundle")
 
 
+class UsageError(Exception):
+    """A command line argparse rejects (exit 2); its message is argparse's own."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse exits on a bad command line; ci-nix must still write the --junit report first.
+    def error(self, message: str) -> typing.NoReturn:
+        self.print_usage(sys.stderr)
+        raise UsageError(f"{self.prog}: error: {message}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ci-nix",
         description="CI for Nix flake repositories: find the flakes a change affects (across "
         "repos), evaluate and build them, push to a binary cache, and report as JUnit.",
@@ -59,7 +75,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as err:
+        print(mask(str(err)), file=sys.stderr)
+        _usage_report(argv, str(err))
+        return 2
     _setup_logging(getattr(args, "verbose", 0))
     try:
         # Every command: SIGINT/SIGTERM stop the Nix processes it started (they run in their own
@@ -82,3 +104,25 @@ def _main(argv: Sequence[str] | None) -> int:
         print(mask(traceback.format_exc()).rstrip(), file=sys.stderr)
         print(f"ci-nix: error: {mask(internal_error(err))}", file=sys.stderr)
         return 2
+
+
+def _usage_report(argv: Sequence[str], message: str) -> None:
+    """A rejected command line still writes the JUnit report it names (`--junit FILE`), with the
+    usage error as its one failure, so CI shows why the step failed."""
+    path: str | None = None
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg.startswith("--junit="):
+            path = arg.removeprefix("--junit=")
+        elif arg == "--junit" and i + 1 < len(argv):
+            path = argv[i + 1]
+    if not path:
+        return
+    out = io.StringIO()
+    junit.write(RunReport(suites=(), cases=(), error=f"bad command line: {message}"), out)
+    problem = outputs.write_file(Path(path), out.getvalue())
+    if problem is None:
+        print(f"JUnit report: {path}")
+    else:
+        print(f"ci-nix: cannot write report {path}: {problem}", file=sys.stderr)

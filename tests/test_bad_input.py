@@ -648,3 +648,33 @@ def test_nearest_attrs_compares_siblings_by_their_own_name() -> None:
         "packages.x86_64-linux.motd")  # best first
     assert pipeline.nearest_attrs("nixosConfigurations.webb", names) == [
         "nixosConfigurations.web"]
+
+
+@pytest.mark.parametrize(("argv", "expect"), [
+    (["run", "--workers", "abc", "--junit", "REPORT"],
+     "argument --workers: invalid int value: 'abc'"),
+    (["run", "--junit=REPORT", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (["bundle", "--junit", "REPORT", "--since"], "argument --since: expected one argument"),
+])
+def test_a_rejected_command_line_still_writes_the_junit_report(argv: list[str], expect: str,
+                                                               tmp_path: Path, cli: Cli) -> None:
+    report = tmp_path / "report.xml"
+    result = cli(*[arg.replace("REPORT", str(report)) for arg in argv], cwd=tmp_path)
+    assert result.returncode == 2
+    assert expect in result.stderr and "usage: ci-nix" in result.stderr
+    assert "Traceback" not in result.stderr
+    errors = ET.parse(report).findall(".//error")
+    messages = [e.get("message") or "" for e in errors]
+    assert len(messages) == 1, messages
+    assert messages[0].startswith("bad command line: ci-nix") and messages[0].endswith(expect)
+    assert f"JUnit report: {report}" in result.stdout
+
+
+def test_a_rejected_command_line_without_junit_writes_nothing(tmp_path: Path, cli: Cli) -> None:
+    result = cli("run", "--workers", "abc", cwd=tmp_path)
+    assert result.returncode == 2 and "invalid int value" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+    unwritable = cli("run", "--workers", "abc", "--junit", str(tmp_path / "no" / "r.xml"),
+                     cwd=tmp_path)
+    assert unwritable.returncode == 2
+    assert f"cannot write report {tmp_path / 'no' / 'r.xml'}" in unwritable.stderr
