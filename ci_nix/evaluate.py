@@ -642,6 +642,13 @@ class _Pool:
     def _limit_failure(self, stop: str | None, name: str) -> Failure | None:
         if stop == "memory":
             limit = self.memory // _MIB
+            if self.total is not None and self.memory == self.total:  # the total binds
+                return Failure(
+                    FailureType.EVAL,
+                    f"evaluation ran out of memory: {name} alone took a fresh worker past "
+                    f"--eval-memory-total {limit} MiB",
+                    hint="raise --eval-memory-total (eval.memory-total in ci-nix.yaml) if "
+                    "the machine has the memory")
             return Failure(
                 FailureType.EVAL,
                 f"evaluation ran out of memory: {name} alone took a fresh worker past "

@@ -289,3 +289,15 @@ def test_the_default_total_is_half_the_machine(tmp_path: Path) -> None:
     machine = proc.machine_memory()
     assert machine is not None
     assert evaluate.default_memory_total_mib() == machine // 2 // MIB
+
+
+def test_an_attribute_past_a_total_below_eval_memory_names_the_total(tmp_path: Path) -> None:
+    backend = ScriptedNix({"fleet": ["a", "big"]}, size={"big": 700 * MIB},
+                          gates={"big": threading.Event()})
+    [fleet] = _evaluate(backend, _targets(tmp_path, ["fleet"]),
+                        evaluate.Limits(workers=1, memory_mib=4096, memory_total_mib=600))
+    assert [j.attr[-1] for j in fleet.jobs] == ["a"]
+    [case] = fleet.cases
+    assert case.failure is not None and case.failure.type.value == "eval"
+    assert "past --eval-memory-total 600 MiB" in case.failure.message
+    assert case.failure.hint and "eval.memory-total" in case.failure.hint
