@@ -73,9 +73,11 @@ def test_a_signal_stops_every_worker(tmp_path: Path, nix_bin: str, command: tupl
                                      signum: int, code: int) -> None:
     repo = flake_repo(tmp_path / "repo", flake_text(
         {"a": FOREVER, "b": FOREVER, "c": FOREVER}, os.urandom(4).hex()))
+    # a total that 2 x --eval-memory fits on any machine: the second worker need not wait for
+    # the first one's size (never known here: no attribute ends)
     child = subprocess.Popen([sys.executable, "-m", "ci_nix", *command, str(repo),
-                              "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+                              "--workers", "2", "--eval-memory-total", "1000000"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # both workers busy: one evaluating, one that took over the back of its list
         wait_for(lambda: len(processes_with(str(repo))) >= 2, 60, "both workers busy")
