@@ -424,3 +424,25 @@ def test_two_images_of_a_run_never_share_a_tag(tmp_path: Path, fake_proc: FakePr
     assert not apart.failures
     assert [case.images for case in apart.cases] == [("reg.test:5000/o/app:image-x86_64-linux",),
                                                      ("reg.test:5000/o/app:image-aarch64-linux",)]
+
+
+def test_the_step_summary_lists_delivered_images_and_closure_sizes() -> None:
+    from ci_nix.models import RunReport
+    from ci_nix.report import github
+    hostile = "packages.x86_64-linux.im|age`<b>"  # a pull request names attributes
+    image = replace(_case(_job()), digest="sha256:" + "a" * 64,
+                    images=("reg.test:5000/o/app:image-1", "reg.test:5000/o/app:v1.0"),
+                    closure_size=3 * 1024**2)
+    other = replace(_case(_job()), name=hostile, closure_size=1024**3)
+    out = io.StringIO()
+    github.write_summary(RunReport(("app",), (image, other)), out)
+    summary = out.getvalue()
+    images_table = summary.split("### Images", 1)[1].split("\n\n", 2)[1]
+    assert images_table.splitlines()[2:] == [
+        f"| `app#packages.x86_64-linux.image` | `sha256:{'a' * 64}` | "
+        "`reg.test:5000/o/app:image-1`, `reg.test:5000/o/app:v1.0` |"]
+    sizes = summary.split("Runtime closure sizes", 1)[1]
+    assert sizes.index("1.0 GiB") < sizes.index("3.0 MiB")  # largest first
+    rows = [line for line in sizes.splitlines() if line.startswith("| `")]
+    assert len(rows) == 2 and all(row.count(" | ") == 1 for row in rows)  # no cell broken out
+    assert "| ``app#packages.x86_64-linux.im\\|age`<b>`` |" in summary  # code: never HTML
