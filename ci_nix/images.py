@@ -241,7 +241,7 @@ def deliver(config: ImagesConfig, override: bool | None, jobs: Sequence[Job],
             continue
         with tempfile.TemporaryDirectory(prefix="ci-nix-image-") as scratch:
             try:
-                source = _source(nix, job, Path(scratch))
+                source = _source(nix, job, Path(scratch), run_script=pushing)
                 if pushing:
                     assert registry is not None
                     done[(job.flake, job.name, job.system)] = _push(
@@ -323,8 +323,10 @@ def _credentials(config: ImagesConfig, environ: Mapping[str, str]) -> str | None
     return value
 
 
-def _source(nix: Nix, job: Job, scratch: Path) -> str:
-    """The image as a skopeo source reference (`oci:DIR`, `docker-archive:FILE`, ...)."""
+def _source(nix: Nix, job: Job, scratch: Path, *, run_script: bool = True) -> str:
+    """The image as a skopeo source reference (`oci:DIR`, `docker-archive:FILE`, ...).
+    A stream script is the build's own program running outside the sandbox: only run when
+    the image is pushed (a pushing run is the trusted side's decision), never just to look."""
     out = dict(job.outputs).get("out") or (job.out_paths[0] if job.out_paths else None)
     if out is None:
         raise ImageError("the attribute has no output to push")
@@ -337,6 +339,8 @@ def _source(nix: Nix, job: Job, scratch: Path) -> str:
         raise ImageError(f"{out} is not a container image (an OCI layout directory, an "
                          "oci-archive or docker-archive tarball, or a streamLayeredImage script); "
                          "check images.attrs")
+    if found is Format.STREAM and not run_script:
+        return f"{found}:{path}"
     if found is Format.STREAM:
         stream = scratch / "stream.tar"
         # the build's own program: it gets none of ci-nix's environment (tokens)

@@ -446,3 +446,19 @@ def test_the_step_summary_lists_delivered_images_and_closure_sizes() -> None:
     rows = [line for line in sizes.splitlines() if line.startswith("| `")]
     assert len(rows) == 2 and all(row.count(" | ") == 1 for row in rows)  # no cell broken out
     assert "| ``app#packages.x86_64-linux.im\\|age`<b>`` |" in summary  # code: never HTML
+
+
+def test_a_stream_script_is_not_run_where_nothing_is_pushed(tmp_path: Path,
+                                                            fake_proc: FakeProc) -> None:
+    """A pull request's stream script would run outside the sandbox, on the runner, next to
+    its signing keys and credentials: only a pushing run runs it."""
+    fake_proc.strict = True
+    ran = tmp_path / "ran"
+    script = tmp_path / "stream-image"
+    script.write_text(f"#!/bin/sh\ntouch {ran}\nprintf archive\n")
+    script.chmod(0o755)
+    job = _job(out=str(script))
+    done = images.deliver(CONFIG, None, [job], [_case(job)], Nix(("nix",)), Revision("a", None),
+                          pull_request=True, environ={})
+    assert not done.failures and not ran.exists() and not fake_proc.calls
+    assert done.notes == ("images: not pushed (a pull request (images.push: default-branch))",)
