@@ -92,6 +92,15 @@ def test_second_run_with_filled_cache_builds_and_pushes_nothing(
         assert " build --keep-going" not in second.stderr and " copy --to " not in second.stderr
         assert "6 skipped (6 cached)" in second.stdout
 
+        # the evaluation cache the first run wrote and the binary cache together: no
+        # evaluation worker starts, nothing is built, every attribute is said to be cached
+        third = cli("run", fixture_ws, *only(*GREEN), "--json", tmp_path / "3.json", env=env)
+        assert third.returncode == 0, third.stderr
+        report = json.loads((tmp_path / "3.json").read_text())
+        assert {c["skipped"] for c in report["cases"]} == {"cached (from the evaluation cache)"}
+        assert "evaluated 2 flakes with 0 Nix evaluations" in third.stderr
+        assert " build --keep-going" not in third.stderr and server.count("PUT") == puts
+
 
 def public_text(secret_file: Path) -> str:
     key = narinfo.public_key_of_secret(secret_file.read_text())
