@@ -41,6 +41,33 @@ def add_secret(value: str | None) -> None:
             stream.flush()
 
 
+# Variables CI systems put tokens in. No child process inherits them (nor any variable that
+# holds a known secret or that ci-nix read a secret from): a pull request's fixed-output
+# derivation may list them in `impureEnvVars`, and Nix without a daemon hands its own
+# environment's values to such a builder, which has the network.
+CI_TOKEN_VARIABLES = frozenset({
+    "GITHUB_TOKEN", "GH_TOKEN", "GITLAB_TOKEN", "CI_JOB_TOKEN", "CI_JOB_JWT", "CI_JOB_JWT_V1",
+    "CI_JOB_JWT_V2", "CI_REGISTRY_PASSWORD", "CI_DEPLOY_PASSWORD", "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "CACHIX_AUTH_TOKEN", "CACHIX_SIGNING_KEY"})
+_withheld: set[str] = set(CI_TOKEN_VARIABLES)
+
+
+def withhold(variable: str | None) -> None:
+    """Never hand $variable to a child process (a configured token variable)."""
+    if variable:
+        with _lock:
+            _withheld.add(variable)
+
+
+def child_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """environ without the variables a child process must not inherit: CI token variables,
+    those withheld, and any whose value is a known secret."""
+    with _lock:
+        withheld, secrets = set(_withheld), set(_secrets)
+    return {name: value for name, value in environ.items() if name not in withheld
+            and (len(value) < 8 or (value not in secrets and value.strip() not in secrets))}
+
+
 def secret_from_env(environ: Mapping[str, str], variable: str) -> str:
     """The secret in $variable ("" when unset or empty), remembered for masking.
 
@@ -48,6 +75,7 @@ def secret_from_env(environ: Mapping[str, str], variable: str) -> str:
     non-ASCII character inside is a ConfigError that names the variable, never the value: it
     would otherwise end up in an HTTP header or a git config value, or in a traceback.
     """
+    withhold(variable)
     raw = environ.get(variable) or ""
     add_secret(raw)
     value = raw.strip()

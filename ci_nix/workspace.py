@@ -11,6 +11,7 @@ from ci_nix import config as config_mod
 from ci_nix import trust
 from ci_nix.config import Config
 from ci_nix.errors import WorkspaceError
+from ci_nix.mask import withhold
 from ci_nix.models import Flake, Repo
 from ci_nix.tools.git import Git
 
@@ -72,6 +73,8 @@ def load(path: Path, git: Git, config_file: Path | None = None,
     config = trust.settle(config, git, primary,
                           trusted if trusted is not None else trust.side(None, os.environ),
                           start=None if config_file is not None else path)
+    for variable in (config.cache.token_env, config.forge.token_env, config.images.token_env):
+        withhold(variable)  # no Nix, git or builder process inherits a token
     flakes = tuple(flake for repo in repos for flake in _flakes(repo, git))
     if not flakes:
         where = ", ".join(str(repo.path) for repo in repos)

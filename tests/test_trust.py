@@ -428,3 +428,35 @@ def test_the_cache_token_goes_only_to_the_push_host(tmp_path: Path, cli: Cli,
     # the attic server itself (the default substituter, SERVER/NAME) gets it
     assert at_server and all(path.startswith("/infra/") and auth == f"Bearer {secret}"
                              for path, auth in at_server)
+
+
+LEAK_FLAKE = """{
+  outputs = { self }: {
+    packages.x86_64-linux.fetch = derivation {
+      name = "fetch-@NONCE@"; system = "x86_64-linux"; builder = "/bin/sh";
+      args = [ "-c" "echo \\"$GITHUB_TOKEN|$DEPLOY_TOKEN|$BUILD_LABEL\\" > @SEEN@; : > $out" ];
+      # what a fetcher lists for proxies: Nix without a daemon passes its own environment's
+      impureEnvVars = [ "GITHUB_TOKEN" "DEPLOY_TOKEN" "BUILD_LABEL" ];
+      outputHashMode = "flat"; outputHashAlgo = "sha256";
+      outputHash = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+    };
+  };
+}
+"""
+
+
+def test_a_fixed_output_builder_never_sees_a_token(tmp_path: Path, cli: Cli,
+                                                   nix_bin: str) -> None:
+    """A pull request's fixed-output derivation (its path: name and hash, so the name is
+    new each run) has the network and may name any variable in
+    impureEnvVars: none of ci-nix's tokens reaches it (CI's, a configured token-env)."""
+    seen = tmp_path / "seen"
+    repo = flake_repo(tmp_path / "repo", LEAK_FLAKE.replace("@NONCE@", uuid.uuid4().hex)
+                      .replace("@SEEN@", str(seen)))
+    (repo / "ci-nix.yaml").write_text("forge: {type: github, project: acme/hosts, "
+                                      "token-env: DEPLOY_TOKEN}\n")
+    result = cli("run", "--all", repo, env={
+        "GITHUB_TOKEN": "ghs_SENTINEL_0123456789", "DEPLOY_TOKEN": "SENTINEL_deploy_987654",
+        "BUILD_LABEL": "nightly-build-label"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert seen.read_text() == "||nightly-build-label\n"  # what is no token still is

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO
 
 from ci_nix.errors import Cancelled, ToolError, ToolTimeout
-from ci_nix.mask import mask
+from ci_nix.mask import child_environ, mask
 
 log = logging.getLogger("ci_nix.proc")
 
@@ -73,9 +73,11 @@ def _spawn(
         # After SIGINT/SIGTERM only the quick queries needed to report what finished may run.
         raise Cancelled(_cancelled[0])
     log.info("$ %s", _describe(argv))
-    # inherit_env=False: only `env` (a program the build made must not see ci-nix's secrets)
+    # inherit_env=False: only `env` (a program the build made must not see ci-nix's secrets);
+    # otherwise ci-nix's environment without its secrets (mask.child_environ), plus `env`,
+    # which may hand a secret on deliberately (CACHIX_AUTH_TOKEN to cachix)
     full_env = (dict(env or {}) if not inherit_env
-                else None if env is None else {**os.environ, **env})
+                else {**child_environ(os.environ), **(env or {})})
     try:
         proc = subprocess.Popen(
             list(argv),
