@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1  # the entry layout; another one is ignored
 MAX_BYTES = 512 * 1024 * 1024  # the directory's bound: past it, the oldest entries go
+MAX_ENTRY_BYTES = 64 * 1024 * 1024  # an entry past it is not read (a restored cache is data)
 _HELPER = Path(ci_nix.__file__).parent / "nix"
 
 # Nix settings that decide how derivations are built or fetched, never what a pure flake
@@ -255,11 +256,13 @@ class EvalCache:
         """The remembered evaluation of target under key, or None (a miss)."""
         path = self._path(key)
         try:
+            if path.stat().st_size > MAX_ENTRY_BYTES:
+                raise ValueError(f"larger than {MAX_ENTRY_BYTES // (1024 * 1024)} MiB")
             data = json.loads(path.read_bytes())
             flake_eval = _decode(data, key, target)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, TypeError, KeyError) as err:
+        except (OSError, ValueError, TypeError, KeyError, RecursionError) as err:
             log.warning("evaluation cache: ignoring %s: %s", path, str(err)[:200] or
                         type(err).__name__)
             with contextlib.suppress(OSError):
@@ -379,6 +382,19 @@ def _str(value: Any, what: str, optional: bool = False) -> Any:
     return value
 
 
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError(f"{what} is not a list")
+    return value
+
+
+def _store_path(value: Any, what: str) -> str:
+    path = _str(value, what)
+    if not path.startswith("/") or "\n" in path or "/../" in path:
+        raise ValueError(f"{what} {path[:80]!r} is not a store path")
+    return str(path)
+
+
 def _int(value: Any, what: str) -> int | None:
     if value is None:
         return None
@@ -398,16 +414,17 @@ def _decode(data: Any, key: str, target: Target) -> FlakeEval:
         raise ValueError("its key is not its name")
     flake = target.flake.id
     jobs = []
-    for item in data["jobs"]:
-        attr = tuple(_str(part, "attr") for part in item["attr"])
-        outputs = tuple((_str(name, "output"), _str(path, "output path"))
-                        for name, path in item["outputs"])
-        drv = _str(item["drvPath"], "drvPath")
-        if not drv.startswith("/") or not drv.endswith(".drv") or not attr:
-            raise ValueError(f"bad drvPath {drv[:80]!r}")
+    for item in _list(data["jobs"], "jobs"):
+        attr = tuple(_str(part, "attr") for part in _list(item["attr"], "attr"))
+        outputs = tuple((_str(pair[0], "output"), _store_path(pair[1], "output path"))
+                        for pair in _list(item["outputs"], "outputs")
+                        if len(_list(pair, "output")) == 2)
+        drv = _store_path(item["drvPath"], "drvPath")
+        if not drv.endswith(".drv") or not attr or len(outputs) != len(item["outputs"]):
+            raise ValueError(f"bad job {drv[:80]!r}")
         jobs.append(Job(flake, attr, _str(item["system"], "system"), drv, outputs))
     cases = []
-    for item in data["failures"]:
+    for item in _list(data["failures"], "failures"):
         failure = Failure(FailureType(item["type"]), _str(item["message"], "message"),
                           _str(item["log"], "log"), _str(item["drv"], "drv", True),
                           _str(item["hint"], "hint", True), _str(item["file"], "file", True),
@@ -416,8 +433,9 @@ def _decode(data: Any, key: str, target: Target) -> FlakeEval:
         cases.append(Case(flake, _str(item["name"], "name"), Status.FAILED,
                           system=_str(item["system"], "system", True),
                           drv_path=_str(item["drvPath"], "drvPath", True), failure=failure))
-    listed = tuple(_str(name, "listed") for name in data["listed"])
-    closures = tuple((job.drv_path, tuple(_str(name, "closure") for name in item["closure"]))
+    listed = tuple(_str(name, "listed") for name in _list(data["listed"], "listed"))
+    closures = tuple((job.drv_path, tuple(_str(name, "closure")
+                                          for name in _list(item["closure"], "closure")))
                      for job, item in zip(jobs, data["jobs"], strict=True) if item["closure"])
     return FlakeEval(target, tuple(jobs), tuple(cases), 0, 0.0, 0, listed, cached=True,
                      closures=closures)

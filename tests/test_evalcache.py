@@ -14,6 +14,8 @@ import pytest
 from conftest import Cli
 from fakeproc import FakeProc
 from helpers import git, json_cases, write
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ci_nix import evalcache
 from ci_nix.evaluate import Selection
@@ -398,3 +400,48 @@ def test_a_pinned_commit_keys_as_a_clean_checkout_of_it(tmp_path: Path,
     assert not [c for c in fake_proc.calls[calls:] if c.argv[0] == "git"]
     write(repo / "flake.nix", "{ outputs = _: { z = 1; }; }")
     assert _keys().of(Target(Flake(Repo("a", repo), ""))) != pinned
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                     lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=30)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fields=st.dictionaries(st.sampled_from(["jobs", "failures", "listed", "format", "key",
+                                               "evaluator", "flake"]), _JSON),
+       job=st.dictionaries(st.sampled_from(["attr", "system", "drvPath", "outputs", "closure"]),
+                           _JSON))
+def test_any_entry_loads_as_an_evaluation_or_a_miss(tmp_path: Path, fields: dict[str, object],
+                                                    job: dict[str, object]) -> None:
+    """A restored cache is outside data: whatever an entry holds, load gives a FlakeEval of
+    well-formed jobs or a miss, never an exception."""
+    cache = evalcache.EvalCache(tmp_path / "cache")
+    flake_eval = _eval(tmp_path)
+    key = "e" * 64
+    assert cache.store(key, flake_eval)
+    entry = next((tmp_path / "cache").rglob("*.json"))
+    data = json.loads(entry.read_text())
+    data["jobs"] = [{**data["jobs"][0], **job}]
+    data.update(fields)
+    entry.write_text(json.dumps(data))
+    loaded = cache.load(key, flake_eval.target)
+    if loaded is not None:
+        for loaded_job in loaded.jobs:
+            assert loaded_job.drv_path.startswith("/") and loaded_job.drv_path.endswith(".drv")
+            assert all(path.startswith("/") for path in loaded_job.out_paths)
+
+
+def test_a_deeply_nested_or_huge_entry_is_a_miss(tmp_path: Path) -> None:
+    cache = evalcache.EvalCache(tmp_path / "cache")
+    flake_eval = _eval(tmp_path)
+    key = "f" * 64
+    assert cache.store(key, flake_eval)
+    entry = next((tmp_path / "cache").rglob("*.json"))
+    entry.write_text("[" * 100_000 + "]" * 100_000)
+    assert cache.load(key, flake_eval.target) is None
+    assert cache.store(key, flake_eval)
+    with entry.open("r+b") as file:
+        file.truncate(evalcache.MAX_ENTRY_BYTES + 1)
+    assert cache.load(key, flake_eval.target) is None and not entry.exists()
