@@ -37,6 +37,14 @@ RED = "modules#packages.x86_64-linux.broken"
 # The fan-out runs: one green entry and the red one make "one job per entry, the red one fails
 # alone"; every job pip-installs ci-nix, so each entry costs a venv.
 FAN_OUT = (GREEN[1], RED)
+# A virtualenv that holds this checkout's ci-nix (scripts/setup.sh's), for the action's `venv`
+# input and the template's: a job that uses it installs nothing. Creating a venv and
+# pip-installing ci-nix is ~7 CPU seconds per job, so only the runs that prove the install
+# (test_action_red_pull_request_from_a_fork, test_gitlab_single_job_red and the fan-out child
+# jobs) install ci-nix as a user's runner does; the others use this.
+INSTALLED = str(ROOT / ".venv")
+# what the template's `install` is where `venv` is given: a job that tried pip would fail
+NOT_INSTALLED = "/nonexistent/ci-nix-is-not-installed-here"
 
 
 def tool(path: Path) -> str:
@@ -246,6 +254,7 @@ def test_action_red_pull_request_from_a_fork(system_ws: Path, tmp_path: Path,
     log = result.stdout + result.stderr
     assert result.returncode != 0, log
     assert "Failure - Main ci-nix run" in log
+    assert re.search(r"::set-output:: ci-nix=\S*/ci-nix-venv/bin/ci-nix", log), log  # installed
     assert "pull request from the fork mallory/project: not pushing to the cache" in log
     # its evaluation cache is saved under a key only this pull request restores
     assert re.search(r"::set-output:: key=ci-nix-eval-\S*-pr-7-", log), log
@@ -266,12 +275,12 @@ def test_action_red_pull_request_from_a_fork(system_ws: Path, tmp_path: Path,
 
 
 def test_action_workflow_run_of_a_fork_pull_request_does_not_push(
-        system_ws: Path, tmp_path: Path, offline_pip: dict[str, str]) -> None:
+        system_ws: Path, tmp_path: Path) -> None:
     """A workflow_run job runs with the default branch's secrets; one that builds the fork's
     head must not push what that code built (push: auto)."""
-    act = Act(system_ws, tmp_path, offline_pip)
+    act = Act(system_ws, tmp_path)
     workflow = localize_workflow(EXAMPLES / "github" / "ci-nix.yml",
-                                 {"build": {"all": "true", "only": GREEN[0]}})
+                                 {"build": {"all": "true", "only": GREEN[0], "venv": INSTALLED}})
     workflow["on"] = {"workflow_run": {"workflows": ["ci"], "types": ["completed"]}}
     fork_run = {"workflow_run": {"event": "pull_request", "pull_requests": [],
                                  "head_repository": {"full_name": "mallory/project"}}}
@@ -282,14 +291,14 @@ def test_action_workflow_run_of_a_fork_pull_request_does_not_push(
     assert " --no-push" in log
 
 
-def test_action_green_push_passes(system_ws: Path, tmp_path: Path,
-    offline_pip: dict[str, str]) -> None:
-    act = Act(system_ws, tmp_path, offline_pip)
-    workflow = localize_workflow(EXAMPLES / "github" / "ci-nix.yml",
-                                 {"build": {"all": "true", "only": "\n".join(GREEN)}})
+def test_action_green_push_passes(system_ws: Path, tmp_path: Path) -> None:
+    act = Act(system_ws, tmp_path)
+    workflow = localize_workflow(EXAMPLES / "github" / "ci-nix.yml", {"build": {
+        "all": "true", "only": "\n".join(GREEN), "venv": INSTALLED}})
     result = act.run(workflow, "push", {"ref": "refs/heads/main"})
     log = result.stdout + result.stderr
     assert result.returncode == 0, log
+    assert f"::set-output:: ci-nix={INSTALLED}/bin/ci-nix" in log, log  # nothing installed
     assert "--no-push" not in log
     outputs = act.outputs("build")
     assert outputs["exit-code"] == "0" and outputs["failed"] == "0", outputs
@@ -306,13 +315,13 @@ def test_action_green_push_passes(system_ws: Path, tmp_path: Path,
     assert cases(act.junit("build")) == dict.fromkeys(GREEN, "passed")
 
 
-def test_action_matrix_fans_out_one_job_per_entry(system_ws: Path, tmp_path: Path,
-    offline_pip: dict[str, str]) -> None:
+def test_action_matrix_fans_out_one_job_per_entry(system_ws: Path, tmp_path: Path) -> None:
     needs_subcommand("matrix")
-    act = Act(system_ws, tmp_path, offline_pip)
+    act = Act(system_ws, tmp_path)
     only = " ".join(f"--only {attr}" for attr in FAN_OUT)
-    workflow = localize_workflow(EXAMPLES / "github" / "ci-nix-matrix.yml",
-                                 {"matrix": {"all": "true", "args": only}})
+    workflow = localize_workflow(EXAMPLES / "github" / "ci-nix-matrix.yml", {
+        "matrix": {"all": "true", "args": only, "venv": INSTALLED},
+        "build": {"venv": INSTALLED}})
     result = act.run(workflow, "push", {"ref": "refs/heads/main"})
     log = result.stdout + result.stderr
     assert result.returncode != 0, log  # the broken entry fails its job
@@ -331,12 +340,11 @@ def test_action_matrix_fans_out_one_job_per_entry(system_ws: Path, tmp_path: Pat
     assert outcomes == {GREEN[1]: "passed", RED: "failed:build"}
 
 
-def test_action_update_dry_run(system_ws: Path, tmp_path: Path,
-    offline_pip: dict[str, str]) -> None:
+def test_action_update_dry_run(system_ws: Path, tmp_path: Path) -> None:
     needs_subcommand("update")
-    act = Act(system_ws, tmp_path, offline_pip)
-    workflow = localize_workflow(EXAMPLES / "github" / "ci-nix-update.yml",
-                                 {"update": {"path": "hosts", "args": "--dry-run"}})
+    act = Act(system_ws, tmp_path)
+    workflow = localize_workflow(EXAMPLES / "github" / "ci-nix-update.yml", {
+        "update": {"path": "hosts", "args": "--dry-run", "venv": INSTALLED}})
     result = act.run(workflow, "workflow_dispatch", {})
     log = result.stdout + result.stderr
     assert result.returncode == 0, log
@@ -345,14 +353,14 @@ def test_action_update_dry_run(system_ws: Path, tmp_path: Path,
     assert act.outputs("update")["exit-code"] == "0"
 
 
-def test_action_diff_writes_the_comparison(system_ws: Path, tmp_path: Path,
-    offline_pip: dict[str, str]) -> None:
+def test_action_diff_writes_the_comparison(system_ws: Path, tmp_path: Path) -> None:
     needs_subcommand("diff")
-    act = Act(system_ws, tmp_path, offline_pip)
+    act = Act(system_ws, tmp_path)
     report = tmp_path / "diff.json"
     # --base HEAD instead of the example's --comment: no forge and no base commit here
     workflow = localize_workflow(EXAMPLES / "github" / "ci-nix-diff.yml", {"diff": {
-        "all": "true", "only": "\n".join(GREEN), "args": "--base HEAD", "json": str(report)}})
+        "all": "true", "only": "\n".join(GREEN), "args": "--base HEAD", "json": str(report),
+        "venv": INSTALLED}})
     result = act.run(workflow, "pull_request", {"pull_request": {"number": 7}})
     log = result.stdout + result.stderr
     assert result.returncode == 0, log
@@ -387,12 +395,12 @@ class GitLabLocal:
         run([*git, "add", ".gitlab-ci.yml", "ci-nix-template.yml", "ci-nix.yaml"], check=True)
         run([*git, "commit", "-q", "-m", "ci"], check=True)
 
-    def run(self, *args: str, variables: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, variables: dict[str, str] | None = None,
+            pip: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         argv = [tool(GITLAB_CI_LOCAL), "--force-shell-executor",
                 "--no-color", "--variable", f"CI_NIX_NIX={os.environ['CI_NIX_NIX']}",
                 "--variable", f"NIX_CONFIG={NIX_CONFIG}"]
-        for name, value in {**self.pip, **(variables or {})}.items():
+        for name, value in {**self.pip, **(pip or {}), **(variables or {})}.items():
             argv += ["--variable", f"{name}={value}"]
         result = run([*argv, *args], cwd=self.ws, env={**os.environ, "HOME": str(self.tmp)})
         (self.tmp / "gitlab-ci-local.log").write_text(result.stdout + result.stderr)
@@ -419,12 +427,11 @@ class GitLabLocal:
         return child
 
 
-def test_gitlab_template_rules_pick_the_jobs(system_ws: Path, tmp_path: Path,
-    offline_pip: dict[str, str]) -> None:
-    single = GitLabLocal(system_ws, tmp_path, {}, offline_pip)
+def test_gitlab_template_rules_pick_the_jobs(system_ws: Path, tmp_path: Path) -> None:
+    single = GitLabLocal(system_ws, tmp_path, {})
     assert single.jobs() == ["ci-nix"]
     assert single.jobs(CI_PIPELINE_SOURCE="schedule") == ["ci-nix-update"]
-    fan_out = GitLabLocal(system_ws, tmp_path / "fan-out", {"fan-out": True}, offline_pip)
+    fan_out = GitLabLocal(system_ws, tmp_path / "fan-out", {"fan-out": True})
     assert fan_out.jobs() == ["ci-nix-build", "ci-nix-matrix"]
 
 
@@ -440,10 +447,10 @@ def test_gitlab_single_job_red(system_ws: Path, tmp_path: Path,
     assert sum(state.startswith("failed") for state in found.values()) == 4
 
 
-def test_gitlab_single_job_green(system_ws: Path, tmp_path: Path,
-    offline_pip: dict[str, str]) -> None:
+def test_gitlab_single_job_green(system_ws: Path, tmp_path: Path) -> None:
     only = " ".join(f"--only {attr}" for attr in GREEN)
-    glcl = GitLabLocal(system_ws, tmp_path, {"args": f"--all {only}"}, offline_pip)
+    glcl = GitLabLocal(system_ws, tmp_path, {"args": f"--all {only}", "venv": INSTALLED,
+                                             "install": NOT_INSTALLED})
     result = glcl.run()
     assert result.returncode == 0, result.stdout + result.stderr
     assert cases(glcl.artifact("ci-nix", "ci-nix-junit.xml")) == dict.fromkeys(GREEN, "passed")
@@ -463,15 +470,18 @@ def test_gitlab_fan_out_child_pipeline(system_ws: Path, tmp_path: Path,
     offline_pip: dict[str, str]) -> None:
     needs_subcommand("matrix")
     only = " ".join(f"--only {attr}" for attr in FAN_OUT)
-    glcl = GitLabLocal(system_ws, tmp_path, {"fan-out": True, "args": f"--all {only}"},
-                       offline_pip)
+    # the parent job uses the installed ci-nix; the child jobs install it (their own
+    # before_script, written by ci-nix matrix)
+    glcl = GitLabLocal(system_ws, tmp_path, {"fan-out": True, "args": f"--all {only}",
+                                             "venv": INSTALLED, "install": NOT_INSTALLED})
     result = glcl.run("ci-nix-matrix")
     assert result.returncode == 0, result.stdout + result.stderr
     # the child pipeline runs with the variables ci-nix-build forwards to it
     child = glcl.child_pipeline()
     # One job at a time: pip builds from one source directory would share its build/.
     result = glcl.run("--file", "ci-nix-child.yml", "--concurrency", "1", variables={
-        "CI_NIX_INSTALL": str(tmp_path / "ci-nix-src"), "CI_NIX_PYTHON": "python3"})
+        "CI_NIX_INSTALL": str(tmp_path / "ci-nix-src"), "CI_NIX_PYTHON": "python3",
+        "CI_NIX_INSTALLED": ""}, pip=offline_pip)
     log = result.stdout + result.stderr
     assert result.returncode != 0, log  # the broken attribute's job fails
     jobs = [name for name in yaml.safe_load(child.read_text()) if name.startswith("build ")]

@@ -279,26 +279,25 @@ def drv_paths(junit: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_gitlab_child_pipeline_without_merge_request_variables(feature: Feature, tmp_path: Path,
-                                                               cli: Cli,
-                                                               offline_pip: dict[str, str]) -> None:
+                                                               cli: Cli) -> None:
     """The template's parent job as a merge-request pipeline, then its child pipeline file as
     a child may get it: without the merge request's variables."""
-    from test_ci_definitions import GitLabLocal, cases  # the same harness
+    from test_ci_definitions import INSTALLED, NOT_INSTALLED, GitLabLocal, cases
 
     if feature.nix != "nix":
         pytest.skip("gitlab-ci-local runs on the system Nix only (as the template tests do)")
     expected = run_json(cli, feature, tmp_path, "expected", "--base", "main")
     # the workspace directory becomes the GitLab project (the last test on this workspace)
     ws = feature.root
-    # one child job for all six attributes: each job pip-installs ci-nix (~25 s)
-    glcl = GitLabLocal(ws, tmp_path / "glcl", {"fan-out": True, "args": "--max-jobs 1"},
-                       offline_pip)
+    # one child job for all six attributes; parent and child use the installed ci-nix (the
+    # template's `venv` input; test_ci_definitions' fan-out children pip-install it)
+    glcl = GitLabLocal(ws, tmp_path / "glcl", {"fan-out": True, "args": "--max-jobs 1",
+                                               "venv": INSTALLED, "install": NOT_INSTALLED})
     # the base as a branch name: the project is the workspace directory, not one of its repos
-    cache = {"PIP_CACHE_DIR": str(tmp_path / "pip-cache")}  # the child reuses the parent's
     # from a fork: the parent decides not to push, and its children must keep to that
     merge_request = {"CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": "7",
                      "CI_MERGE_REQUEST_DIFF_BASE_SHA": "main",
-                     "CI_MERGE_REQUEST_SOURCE_PROJECT_ID": "424242", **cache}
+                     "CI_MERGE_REQUEST_SOURCE_PROJECT_ID": "424242"}
     parent = glcl.run("ci-nix-matrix", variables=merge_request)
     assert parent.returncode == 0, parent.stdout + parent.stderr
     child = glcl.child_pipeline()
@@ -307,9 +306,10 @@ def test_gitlab_child_pipeline_without_merge_request_variables(feature: Feature,
     assert len(jobs) == 1, jobs
     assert "--base" not in pipeline[jobs[0]]["script"][0]
     assert "--no-push" in shlex.split(pipeline[jobs[0]]["script"][0])
+    # what ci-nix-build forwards to the child (CI_NIX_INSTALL and CI_NIX_INSTALLED)
     result = glcl.run("--file", "ci-nix-child.yml", "--concurrency", "1", variables={
-        "CI_NIX_INSTALL": str(tmp_path / "glcl" / "ci-nix-src"), "CI_NIX_PYTHON": "python3",
-        **cache})
+        "CI_NIX_INSTALL": NOT_INSTALLED, "CI_NIX_PYTHON": "python3",
+        "CI_NIX_INSTALLED": INSTALLED})
     assert result.returncode != 0, result.stdout + result.stderr  # exporter and monitor fail
     [report] = (ws / ".gitlab-ci-local" / "artifacts").glob("*/junit.xml")
     assert cases(report) == VERDICTS
