@@ -399,7 +399,10 @@ class GitLabLocal:
             pip: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         argv = [tool(GITLAB_CI_LOCAL), "--force-shell-executor",
                 "--no-color", "--variable", f"CI_NIX_NIX={os.environ['CI_NIX_NIX']}",
-                "--variable", f"NIX_CONFIG={NIX_CONFIG}"]
+                "--variable", f"NIX_CONFIG={NIX_CONFIG}",
+                # the template's per-job venvs (${TMPDIR:-/tmp}/ci-nix-venv-JOB, ~60 MB each)
+                # go where pytest removes them, not into the machine's /tmp
+                "--variable", f"TMPDIR={self.tmp}"]
         for name, value in {**self.pip, **(pip or {}), **(variables or {})}.items():
             argv += ["--variable", f"{name}={value}"]
         result = run([*argv, *args], cwd=self.ws, env={**os.environ, "HOME": str(self.tmp)})
