@@ -666,3 +666,17 @@ def test_verify_catches_what_was_swapped_or_left_out(
     assert result.returncode == 1, result.stdout
     assert expected in result.stdout
     assert _junit_cases(tmp_path / "v.xml")[case] == "failed"
+
+
+def test_verify_refuses_a_named_pipe_instead_of_blocking_on_it(cli_process: Cli,
+                                                                tmp_path: Path) -> None:
+    import os
+    _synthetic(tmp_path / "b", {LIB: ()}, attributes={"f#lib": LIB})
+    info = tmp_path / "b" / narinfo.narinfo_name(LIB)
+    info.unlink()
+    os.mkfifo(info)  # opening it would wait for a writer forever
+    # its own process: were it to block, the timeout fails the test instead of hanging the suite
+    result = cli_process("bundle", "--verify", tmp_path / "b", "--key", TEST_KEY.public,
+                         timeout=30)
+    assert result.returncode == 2
+    assert f"{info.name} is neither a file nor a directory" in result.stderr

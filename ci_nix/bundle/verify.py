@@ -60,6 +60,13 @@ def check_directory(directory: Path) -> None:
     if not (directory / CACHE_INFO).is_file():
         raise CiNixError(f"--verify {directory}: no {CACHE_INFO}, so not a bundle (a Nix "
                          "binary cache); give the directory `ci-nix bundle --output` wrote")
+    # a named pipe (or device) would block reading it for good, past SIGTERM: a bundle that
+    # crossed an air gap holds directories and files, nothing else
+    for entry in directory.rglob("*"):
+        if not (entry.is_dir() or entry.is_file()) and entry.exists():
+            raise CiNixError(f"--verify {directory}: {entry.relative_to(directory)} is neither "
+                             "a file nor a directory (a named pipe or a device?): not a bundle "
+                             "ci-nix wrote")
 
 
 def verify(directory: Path, manifest: Manifest, keys: Iterable[PublicKey],
