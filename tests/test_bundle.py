@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -680,3 +680,14 @@ def test_verify_refuses_a_named_pipe_instead_of_blocking_on_it(cli_process: Cli,
                          timeout=30)
     assert result.returncode == 2
     assert f"{info.name} is neither a file nor a directory" in result.stderr
+
+
+def test_an_empty_delta_says_there_is_nothing_to_import() -> None:
+    """`nix copy --from file://… --` with no paths falls back to the flake in the current
+    directory and fails: an empty delta's DEPLOY.md has no import command."""
+    from ci_nix.bundle import deploy
+    empty = Manifest({}, (), TEST_KEY.name, "0" * 64, "0", "nix", (LIB,))
+    text = deploy.text(empty, narinfo.parse_public_key(TEST_KEY.public))
+    assert "nothing to import" in text and "copy --no-recursive" not in text
+    full = replace(empty, paths=(LIB,), since=None, requires=())
+    assert "copy --no-recursive" in deploy.text(full, narinfo.parse_public_key(TEST_KEY.public))

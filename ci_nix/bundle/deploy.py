@@ -40,9 +40,12 @@ def text(manifest: Manifest, key: PublicKey) -> str:
         "```sh",
         "# optional: check the NARs, signatures and closure (needs ci-nix)",
         f"ci-nix bundle --verify . --key '{public}'", "",
-        "# import: only paths signed by this key are accepted (require-sigs stays on)",
-        f"nix --extra-experimental-features nix-command copy --no-recursive --from \"file://$PWD\" "
-        f"--option extra-trusted-public-keys '{public}' -- $(cat {STORE_PATHS})",
+        *(["# import: only paths signed by this key are accepted (require-sigs stays on)",
+            "nix --extra-experimental-features nix-command copy --no-recursive --from "
+            f"\"file://$PWD\" --option extra-trusted-public-keys '{public}' -- "
+            f"$(cat {STORE_PATHS})"] if manifest.paths else
+          # `nix copy` without paths would copy the flake in the current directory
+          ["# nothing to import: every store path is in the earlier bundles"]),
         "```", "",
         "Or trust the key for good in `/etc/nix/nix.conf`:", "",
         "```", f"extra-trusted-public-keys = {public}", "```", "",
