@@ -67,3 +67,19 @@ def test_sizes_read_humanly() -> None:
     assert closure.human(1536) == "1.5 KiB"
     assert closure.signed(-16) == "-16 B"
     assert closure.signed(3 * 1024**3) == "+3.0 GiB"
+
+
+def test_the_growth_message_names_the_three_largest_new_paths() -> None:
+    """Five new paths (the head's root among them): the three largest are named, largest
+    first; what the base has too is not."""
+    new1, new2, new3, new4 = (f"/nix/store/{c * 32}-new{n}" for c, n in zip("fghi", "1234",
+                                                                            strict=True))
+    infos = {A: PathInfo(100, (C,)), C: PathInfo(1000, ()),
+             D: PathInfo(7, (C, new1, new2, new3, new4)), new1: PathInfo(5, ()),
+             new2: PathInfo(400, ()), new3: PathInfo(30, ()), new4: PathInfo(2000, ())}
+    base, head = closure.of(infos, (A,)), closure.of(infos, (D,))
+    message = closure.growth_message(Growth.parse("10%"), base, head)
+    assert message is not None and message.endswith(
+        f"; largest new paths: {new4} (2.0 KiB), {new2} (400 B), {new3} (30 B)")
+    assert new1 not in message and D not in message and C not in message
+    assert closure.growth_message(Growth.parse("10%"), head, head) is None
