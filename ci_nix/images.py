@@ -244,8 +244,12 @@ def deliver(config: ImagesConfig, override: bool | None, jobs: Sequence[Job],
                 source = _source(nix, job, Path(scratch), run_script=pushing)
                 if pushing:
                     assert registry is not None
+                    image_tags = tags(config.tags, job, revision)
+                    # a registry may take minutes to answer: say what is being waited for
+                    log.info("images: delivering %s#%s to %s as %s", job.flake, job.name,
+                             registry.host, ", ".join(image_tags))
                     done[(job.flake, job.name, job.system)] = _push(
-                        skopeo, source, registry, credentials, tags(config.tags, job, revision))
+                        skopeo, source, registry, credentials, image_tags)
             except (ImageError, ValueError, ToolError) as err:
                 failures.append(_failure(job, str(err), getattr(err, "log", "")))
                 if isinstance(err, Unanswered) and registry is not None:

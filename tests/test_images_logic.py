@@ -7,6 +7,7 @@ import base64
 import gzip
 import io
 import json
+import logging
 import shutil
 import socket
 import tarfile
@@ -376,10 +377,12 @@ def test_a_github_push_to_the_default_branch_pushes(tmp_path: Path, fake_proc: F
 @pytest.mark.skipif(not shutil.which("skopeo"), reason="skopeo is not installed "
                     "(scripts/test.sh installs it)")
 def test_a_registry_that_hangs_is_waited_for_once_not_per_image(
-        tmp_path: Path, fake_proc: FakeProc, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, fake_proc: FakeProc, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
     """A real skopeo against a socket that accepts and never answers: the manifest query is
     cut off, that image fails, and the next image does not wait as long again."""
     monkeypatch.setattr(skopeo_mod, "INSPECT_TIMEOUT", 2.0)
+    caplog.set_level(logging.INFO, "ci_nix.images")
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen(16)
@@ -401,6 +404,9 @@ def test_a_registry_that_hangs_is_waited_for_once_not_per_image(
                            "for app#packages.x86_64-linux.image in this run, so it was not "
                            "asked again")
     assert len(fake_proc.ran("skopeo", "inspect", "--tls-verify=false")) == 1  # asked once
+    # while it waits, the log says for what
+    assert f"images: delivering app#packages.x86_64-linux.image to {host} as image" \
+        in caplog.messages
     assert "secret-pw" not in "".join(messages)
 
 
