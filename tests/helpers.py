@@ -73,3 +73,16 @@ def processes_with(marker: str) -> list[int]:
             except OSError:
                 pass  # gone meanwhile
     return found
+
+
+def nix_processes_with(marker: str) -> list[int]:
+    """processes_with(marker) that are Nix itself (not ci-nix, git or a wrapper whose command
+    line holds the same path): what "Nix is evaluating it" waits for."""
+    found = []
+    for pid in processes_with(marker):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "nix":
+                found.append(pid)
+        except OSError:
+            pass  # gone meanwhile
+    return found
