@@ -47,7 +47,11 @@ def text(manifest: Manifest, key: PublicKey) -> str:
           # `nix copy` without paths would copy the flake in the current directory
           ["# nothing to import: every store path is in the earlier bundles"]),
         "```", "",
-        "Or trust the key for good in `/etc/nix/nix.conf`:", "",
+        "`--option extra-trusted-public-keys` counts only for root or a `trusted-users` member "
+        "on a multi-user (daemon) install; anyone else is told the paths lack a valid "
+        "signature. There, trust the key in the daemon's configuration instead.", "",
+        "Or trust the key for good in `/etc/nix/nix.conf` (restart nix-daemon on a "
+        "multi-user install):", "",
         "```", f"extra-trusted-public-keys = {public}", "```", "",
         "Then activate what arrived, e.g. for a NixOS host "
         "`nix-env -p /nix/var/nix/profiles/system --set PATH && PATH/bin/switch-to-configuration "
