@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Cli, flake_repo
+from conftest import NIX_CONFIG, Cli, flake_repo
 from helpers import git, processes_with, wait_for, write
 
 from ci_nix import config, pipeline
@@ -109,6 +109,14 @@ def config_bytes(data: bytes) -> Callable[[Path, Path], tuple[list[str], dict[st
         (ws / "ci-nix.yaml").write_bytes(data)
         return ["run", "--all", str(ws)], {}
     return prepare
+
+
+def with_env(prepare: Callable[[Path, Path], tuple[list[str], dict[str, str]]],
+             **env: str) -> Callable[[Path, Path], tuple[list[str], dict[str, str]]]:
+    def with_it(ws: Path, tmp: Path) -> tuple[list[str], dict[str, str]]:
+        argv, more = prepare(ws, tmp)
+        return argv, {**more, **env}
+    return with_it
 
 
 def edit_bytes(relative: str, transform: Callable[[bytes], bytes]
@@ -221,9 +229,11 @@ CASES: dict[str, Case] = {
         "nix flake lock"),
     "bad-base-ref": Case(lambda ws, tmp: (["run", str(ws / "hosts"), "--base", "no-such-ref"], {}),
                          2, "no-such-ref", ""),
-    "input-offline": Case(edit("hosts/flake.nix", lambda t: t.replace(
+    # one download attempt: Nix's default retries an unreachable host with back-off (~5 s)
+    "input-offline": Case(with_env(edit("hosts/flake.nix", lambda t: t.replace(
         "inputs.modules.url", 'inputs.extra.url = "github:NixOS/nixpkgs";\n  inputs.modules.url'
-    ).replace("{ self, modules }", "{ self, modules, ... }")), 1, "github", ""),
+    ).replace("{ self, modules }", "{ self, modules, ... }")),
+        NIX_CONFIG=NIX_CONFIG + "download-attempts = 1\n"), 1, "github", ""),
 }
 
 
