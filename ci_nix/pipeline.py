@@ -403,7 +403,7 @@ def build_jobs(nix: Nix, jobs: Sequence[Job], environ: Mapping[str, str] = os.en
     live progress; one case per job, timed."""
     log.info("building %s", count(len(jobs), "attribute"))
     monitor = live.BuildMonitor(list(jobs), live.Display.for_stream(sys.stderr, environ),
-                                print_logs=print_logs)
+                                print_logs=print_logs, interval=live.interval_of(environ))
     with monitor.running():
         outcome = build_mod.build(nix, jobs, cancelled=cancelled, on_event=monitor.event)
     monitor.finish(outcome.cases)
@@ -612,7 +612,8 @@ def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
     def evaluate(todo: Sequence[Target]) -> list[FlakeEval]:
         # an evaluation error's position belongs to the repo its store tree came from
         origins = origins_mod.Origins(nix, detect_mod.workspace_flake_of(ws, git))
-        monitor = live.EvalMonitor(len(todo), live.Display.for_stream(sys.stderr, environ))
+        monitor = live.EvalMonitor(len(todo), live.Display.for_stream(sys.stderr, environ),
+                                   interval=live.interval_of(environ))
         monitor.workers = limits.workers or evaluate_mod.default_workers()
         with monitor.running():
             return evaluate_mod.evaluate(nix, todo, selection, limits, sources=origins.of,

@@ -24,6 +24,7 @@ import pytest
 from conftest import flake_repo
 from helpers import wait_for
 
+from ci_nix.errors import ConfigError
 from ci_nix.models import Case, Flake, Job, Repo, Status, Target
 from ci_nix.report import progress
 from ci_nix.tools import nixlog
@@ -101,9 +102,10 @@ def test_a_silent_build_brings_status_lines_and_l_streams_the_builder(slow_flake
             release(slow_flake)
         return bool(seen)
 
+    # a 1 s status interval (CI_NIX_STATUS_INTERVAL) instead of the default 8 s of waiting
     with released_at_exit(slow_flake):
-        code, texts = run_until(["run", "--all", slow_flake, "-L"],
-                                dict(CI_PLAIN, GITHUB_ACTIONS="true"), on_line)
+        code, texts = run_until(["run", "--all", slow_flake, "-L"], dict(
+            CI_PLAIN, GITHUB_ACTIONS="true", CI_NIX_STATUS_INTERVAL="1"), on_line)
     assert code == 0, "\n".join(texts)
     assert seen, texts
     starting = texts.index(next(t for t in texts if "slow> starting" in t))
@@ -160,6 +162,15 @@ def test_a_terminal_shows_a_live_status(slow_flake: Path, nix_bin: str, tmp_path
         (tmp_path / "screen.txt").write_text(last)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_the_status_interval_is_a_positive_number_of_seconds() -> None:
+    assert progress.interval_of({}) == progress.INTERVAL == 8
+    assert progress.interval_of({"CI_NIX_STATUS_INTERVAL": "0.5"}) == 0.5
+    for bad in ("abc", "0", "-1", "inf", "nan"):
+        with pytest.raises(ConfigError, match=f"CI_NIX_STATUS_INTERVAL='{bad}': expected a "
+                                              "positive number of seconds, e.g. 8"):
+            progress.interval_of({"CI_NIX_STATUS_INTERVAL": bad})
 
 
 def test_a_silent_build_brings_a_status_line_at_least_every_interval() -> None:

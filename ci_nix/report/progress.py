@@ -15,6 +15,7 @@ Actions inside a `::group::` per derivation, in GitLab CI inside a collapsed sec
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import threading
 import time
@@ -25,6 +26,7 @@ from typing import TextIO
 
 from ci_nix import diagnose
 from ci_nix.ci import CiEnv
+from ci_nix.errors import ConfigError
 from ci_nix.models import Case, FlakeEval, Job, Status, Target
 from ci_nix.report import untrusted
 from ci_nix.tools import nixlog
@@ -35,6 +37,22 @@ log = logging.getLogger(__name__)
 # Seconds without output before a plain status line (CI logs). Below 10 with room for the tick
 # and a loaded machine's scheduling, so a log never goes 10 s without a line while work runs.
 INTERVAL = 8.0
+STATUS_INTERVAL_VARIABLE = "CI_NIX_STATUS_INTERVAL"
+
+
+def interval_of(environ: Mapping[str, str]) -> float:
+    """The plain status line's interval: CI_NIX_STATUS_INTERVAL seconds, else INTERVAL."""
+    text = environ.get(STATUS_INTERVAL_VARIABLE, "")
+    if not text:
+        return INTERVAL
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"{STATUS_INTERVAL_VARIABLE}={text!r}: expected a positive number of "
+                          f"seconds, e.g. {INTERVAL:g}")
+    return seconds
 
 
 def _seconds(elapsed: float) -> str:
