@@ -35,7 +35,7 @@ ACTION_DIR = "ci-nix-action"  # where the tests put this checkout inside the act
 GREEN = ("modules#packages.x86_64-linux.greeting", "hosts#nixosConfigurations.web")
 RED = "modules#packages.x86_64-linux.broken"
 # The fan-out runs: one green entry and the red one make "one job per entry, the red one fails
-# alone"; every job pip-installs ci-nix, so each entry costs a venv.
+# alone"; each GitLab child job pip-installs ci-nix, so each entry costs a venv there.
 FAN_OUT = (GREEN[1], RED)
 # A virtualenv that holds this checkout's ci-nix (scripts/setup.sh's), for the action's `venv`
 # input and the template's: a job that uses it installs nothing. Creating a venv and
