@@ -117,10 +117,15 @@ def test_a_terminal_shows_the_count_on_its_status_line(tmp_path: Path, nix_bin: 
         screens = []  # with the scrollback: the JSON on stdout comes after the status
         for _ in range(300):
             time.sleep(0.2)
+            # ended: ask tmux (before capturing, so the last screen is the final one) rather
+            # than look for its "Pane is dead" text, which tmux 3.3 does not put into the
+            # captured pane (the loop then ran its full minute)
+            dead = subprocess.run(["tmux", "display-message", "-p", "-t", session,
+                                   "#{pane_dead}"], capture_output=True, text=True).stdout
             screen = subprocess.run(["tmux", "capture-pane", "-p", "-S", "-", "-t", session],
                                     capture_output=True, text=True).stdout
             screens.append(screen)
-            if "Pane is dead" in screen:
+            if "Pane is dead" in screen or dead.strip() == "1":
                 break
         live = [s for s in screens if "ci-nix: evaluating: " in s]
         assert live, screens[-1]
