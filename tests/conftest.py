@@ -125,6 +125,15 @@ def _nix_config(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
 
 
+@pytest.fixture(autouse=True)
+def _github_unpaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    # PyGithub spaces requests (0.25 s) and writes (1 s) for GitHub's secondary rate limits;
+    # the local fakes have none, and the suite would sleep through it (in-process runs only).
+    from ci_nix.forge import github
+
+    monkeypatch.setattr(github, "PACE", (0.0, 0.0))
+
+
 @pytest.fixture(scope="session")
 def offline_pip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """pip settings for act/gitlab-ci-local jobs (tests/test_ci_definitions.py's harness):

@@ -48,6 +48,9 @@ def _mr(pr: PullRequest) -> MergeRequest:
     return MergeRequest(number=pr.number, url=pr.html_url, title=pr.title, body=pr.body or "",
                         branch=pr.head.ref, state=state)
 
+# seconds between requests, and between writes (GitHub's secondary rate limits)
+PACE = (0.25, 1.0)
+
 
 class GitHubForge:
     """One repository on a GitHub instance (`url` is the API root, e.g. https://api.github.com)."""
@@ -56,11 +59,12 @@ class GitHubForge:
 
     def __init__(self, project: str, token: str, url: str | None = None,
                  sleep: Callable[[float], None] = proc.sleep,
-                 pace: tuple[float, float] = (0.25, 1.0), budget: float = DEFAULT_TIMEOUT
+                 pace: tuple[float, float] | None = None, budget: float = DEFAULT_TIMEOUT
                  ) -> None:
-        # pace: PyGithub's spacing between requests / writes, which keeps bots clear of the
-        # secondary rate limits. retry=None: tenacity in forge.call is the one retry policy for
-        # both forges.
+        # pace: PyGithub's spacing between requests / writes (default PACE), which keeps bots
+        # clear of the secondary rate limits. retry=None: tenacity in forge.call is the one
+        # retry policy for both forges.
+        pace = PACE if pace is None else pace
         self._gh = Github(auth=Auth.Token(token), base_url=(url or API_URL).rstrip("/"),
                           retry=None, timeout=round(request_timeout(budget)),
                           seconds_between_requests=pace[0],
