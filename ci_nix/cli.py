@@ -121,8 +121,6 @@ def _usage_report(argv: Sequence[str], message: str) -> None:
         return
     out = io.StringIO()
     junit.write(RunReport(suites=(), cases=(), error=f"bad command line: {message}"), out)
-    problem = outputs.write_file(Path(path), out.getvalue())
-    if problem is None:
-        print(f"JUnit report: {path}")
-    else:
-        print(f"ci-nix: cannot write report {path}: {problem}", file=sys.stderr)
+    for problem in outputs.write_files([("JUnit report", Path(path), out.getvalue())],
+                                       sys.stdout):
+        print(f"ci-nix: {problem}", file=sys.stderr)
