@@ -57,7 +57,7 @@ def test_corpus_entry_is_classified(expected_file: Path) -> None:
     for key in ("file", "line", "column"):
         if key in expected:
             assert getattr(found, key) == expected[key], key
-    for key in ("exit_code", "specified", "got"):
+    for key in ("exit_code", "specified", "got", "system"):
         if key in expected:
             assert getattr(found, key) == expected[key], key
     if "dependency" in expected:
