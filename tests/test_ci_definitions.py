@@ -140,6 +140,30 @@ def test_gitlab_template_header_and_body_each_validate(tmp_path: Path) -> None:
         assert body[name]["artifacts"]["reports"]["junit"] == ["$[[ inputs.junit ]]"]
 
 
+def expand(text: str, variables: dict[str, str]) -> str:
+    """GitLab's expansion of $NAME / ${NAME} in a cache key (an unset variable is empty)."""
+    return re.sub(r"\$\{?([A-Za-z_]\w*)\}?", lambda m: variables.get(m.group(1), ""), text)
+
+
+def test_gitlab_eval_cache_keys_keep_merge_requests_apart() -> None:
+    """gitlab-ci-local ignores `fallback_keys` (test_gitlab_single_job_green runs the rest):
+    a new branch falls back to exactly the key the default branch saves under; no merge
+    request or external pull request, whatever its branch's name, saves under a key the
+    default branch restores."""
+    _, body = yaml.safe_load_all((ROOT / "gitlab-ci-template.yml").read_text())
+    (cache,) = body[".ci-nix"]["cache"]
+    (fallback,) = cache["fallback_keys"]
+    default = {"CI_DEFAULT_BRANCH": "main"}
+    main = expand(cache["key"], {**default, "CI_COMMIT_REF_SLUG": "main"})
+    assert expand(fallback, default) == main
+    assert expand(cache["key"], {**default, "CI_COMMIT_REF_SLUG": "feature"}) != main
+    for slug in ("main", "main-mr", "main-mr7", "feature"):
+        for request in ("CI_MERGE_REQUEST_IID", "CI_EXTERNAL_PULL_REQUEST_IID"):
+            key = expand(cache["key"], {**default, "CI_COMMIT_REF_SLUG": slug, request: "7"})
+            assert key not in (main, expand(fallback, default)), key
+    assert body["ci-nix-update"]["cache"] == []
+
+
 def test_zizmor_finds_nothing_in_the_action_or_the_examples() -> None:
     zizmor = tool(BIN / "zizmor")
     result = run([zizmor, "--offline", str(ROOT / "action.yml")])
@@ -380,8 +404,8 @@ class GitLabLocal:
     """gitlab-ci-local on a fixture workspace made a git project that includes the template."""
 
     def __init__(self, ws: Path, tmp: Path, inputs: dict[str, Any],
-                 pip: dict[str, str] | None = None) -> None:
-        self.ws, self.tmp, self.pip = ws, tmp, pip or {}
+                 pip: dict[str, str] | None = None, isolated: bool = False) -> None:
+        self.ws, self.tmp, self.pip, self.isolated = ws, tmp, pip or {}, isolated
         copy_checkout(tmp / "ci-nix-src")
         shutil.copy(ROOT / "gitlab-ci-template.yml", ws / "ci-nix-template.yml")
         pipeline = yaml.safe_load((EXAMPLES / "gitlab" / ".gitlab-ci.yml").read_text())
@@ -393,11 +417,19 @@ class GitLabLocal:
         git = ["git", "-C", str(ws), "-c", "user.name=t", "-c", "user.email=t@example.com"]
         run([*git, "init", "-q", "-b", "main"], check=True)
         run([*git, "add", ".gitlab-ci.yml", "ci-nix-template.yml", "ci-nix.yaml"], check=True)
+        if isolated:
+            # --shell-isolation copies the tracked files into the job's directory: the
+            # workspace's repos go along as gitlinks (rsync copies them whole, .git included)
+            run([*git, "add", "modules", "hosts"], check=True)
         run([*git, "commit", "-q", "-m", "ci"], check=True)
 
     def run(self, *args: str, variables: dict[str, str] | None = None,
             pip: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         argv = [tool(GITLAB_CI_LOCAL), "--force-shell-executor",
+                # isolated: each job runs in .gitlab-ci-local/builds/JOB, a fresh copy of the
+                # project, and gets `cache:` only by gitlab-ci-local restoring it from
+                # .gitlab-ci-local/cache/KEY (by `key`; 4.65 ignores `fallback_keys`)
+                *(["--shell-isolation"] if self.isolated else []),
                 "--no-color", "--variable", f"CI_NIX_NIX={os.environ['CI_NIX_NIX']}",
                 "--variable", f"NIX_CONFIG={NIX_CONFIG}",
                 # the template's per-job venvs (${TMPDIR:-/tmp}/ci-nix-venv-JOB, ~60 MB each)
@@ -451,22 +483,38 @@ def test_gitlab_single_job_red(system_ws: Path, tmp_path: Path,
 
 
 def test_gitlab_single_job_green(system_ws: Path, tmp_path: Path) -> None:
+    """Three pipelines, each job in a fresh directory: a fork's merge request from its own
+    `main`, then two on the default branch `main`. The evaluation cache reaches a job only
+    through the template's `cache:`, and a merge request's never reaches the default branch."""
     only = " ".join(f"--only {attr}" for attr in GREEN)
     glcl = GitLabLocal(system_ws, tmp_path, {"args": f"--all {only}", "venv": INSTALLED,
-                                             "install": NOT_INSTALLED})
-    result = glcl.run()
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert cases(glcl.artifact("ci-nix", "ci-nix-junit.xml")) == dict.fromkeys(GREEN, "passed")
-    assert "with 0 Nix evaluations" not in result.stdout + result.stderr
-    # the second pipeline finds the evaluation cache the first one left in the project
-    # directory (what the template's `cache:` keeps; gitlab-ci-local's shell executor runs in
-    # place and restores no `cache:` itself): no evaluation
-    assert list((system_ws / ".ci-nix-cache" / "ci-nix" / "eval").rglob("*.json"))
-    again = glcl.run()
-    log = again.stdout + again.stderr
-    assert again.returncode == 0, log
+                                             "install": NOT_INSTALLED}, isolated=True)
+    caches = system_ws / ".gitlab-ci-local" / "cache"
+    job_dir = system_ws / ".gitlab-ci-local" / "builds" / "ci-nix"
+
+    def pipeline(**variables: str) -> str:
+        shutil.rmtree(job_dir, ignore_errors=True)  # a new runner: nothing left by the last job
+        result = glcl.run(variables=variables)
+        log = result.stdout + result.stderr
+        assert result.returncode == 0, log
+        assert cases(glcl.artifact("ci-nix", "ci-nix-junit.xml")) == dict.fromkeys(
+            GREEN, "passed")
+        return log
+
+    log = pipeline(CI_PIPELINE_SOURCE="merge_request_event", CI_MERGE_REQUEST_IID="7",
+                   CI_MERGE_REQUEST_SOURCE_PROJECT_ID="999")
+    assert "with 0 Nix evaluations" not in log
+    assert list((caches / "ci-nix-eval-main-mr7").rglob("*.json"))  # kept under its own key
+    assert not (system_ws / ".ci-nix-cache").exists()  # the job ran elsewhere
+    # the default branch does not get the merge request's entries: it evaluates
+    log = pipeline()
+    assert "imported cache" not in log, log
+    assert "with 0 Nix evaluations" not in log, log
+    assert list((caches / "ci-nix-eval-main-mr").rglob("*.json"))
+    # the next default-branch pipeline restores its own branch's: no evaluation
+    log = pipeline()
+    assert "imported cache 'ci-nix-eval-main-mr'" in log, log
     assert "evaluated 2 flakes with 0 Nix evaluations" in log, log
-    assert cases(glcl.artifact("ci-nix", "ci-nix-junit.xml")) == dict.fromkeys(GREEN, "passed")
 
 
 def test_gitlab_fan_out_child_pipeline(system_ws: Path, tmp_path: Path,
