@@ -16,19 +16,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ci_nix import build as build_mod
 from ci_nix import changes as changes_mod
 from ci_nix import closure, evalcache, outputs, trust
-from ci_nix import comment as comment_mod
 from ci_nix import detect as detect_mod
 from ci_nix import diff as diff_mod
 from ci_nix import evaluate as evaluate_mod
-from ci_nix import images as images_mod
 from ci_nix import inputs as inputs_mod
 from ci_nix import origins as origins_mod
-from ci_nix import sbom as sbom_mod
 from ci_nix import workspace as workspace_mod
 from ci_nix.cache import push as push_mod
 from ci_nix.cache.backends import open_cache
@@ -62,6 +59,12 @@ from ci_nix.tools import machines, proc
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import Nix, NixCommandError
 from ci_nix.words import count
+
+# images, sbom (CycloneDX) and comment (a forge client) are imported where they are used: a
+# run that delivers no image, writes no SBOM and posts no comment (a no-op run is mostly
+# Python's start-up) does not load them.
+if TYPE_CHECKING:
+    from ci_nix import images as images_mod
 
 log = logging.getLogger(__name__)
 
@@ -326,6 +329,10 @@ def _run(options: RunOptions, environ: Mapping[str, str], cancelled: Cancellatio
     progress.notes += pushed.notes
     if cancelled():
         return
+    if not config.images.attrs:
+        return  # no images: no registry code loaded, no git call for tags
+    from ci_nix import images as images_mod
+
     delivered = images_mod.deliver(
         config.images, options.push_images, evaluated, progress.cases, nix,
         _revision(planned, options, environ),
@@ -387,6 +394,8 @@ def _gate_growth(nix: Nix, limit: Growth, comparison: changes_mod.Comparison,
 def _revision(planned: Plan, options: RunOptions, environ: Mapping[str, str]
               ) -> images_mod.Revision:
     """The commit and branch image tags are made of."""
+    from ci_nix import images as images_mod
+
     primary = planned.workspace.primary or planned.workspace.repos[0]
     git = Git.from_env(environ)
     branch = CiEnv.detect(environ).branch
@@ -429,6 +438,8 @@ def write_sboms(nix: Nix, planned: Plan, built: Sequence[Case], directory: Path,
             notes.append(f"--sbom: no SBOM for {count(len(missing), 'cached attribute')} "
                          f"(e.g. {missing[0].flake}#{missing[0].name}): its outputs are in "
                          "the binary cache, not in this machine's store")
+        from ci_nix import sbom as sbom_mod  # CycloneDX: loaded only for --sbom
+
         sbom_mod.write(nix, [*ready, *here], directory,
                        images=planned.workspace.config.images)
     except (CiNixError, OSError) as err:
@@ -740,6 +751,8 @@ def compare_with_base(planned: Plan, options: DiffOptions,
              for drv, closure in e.closures}
     comparison = diff_mod.with_packages(nix, comparison, known)
     if options.comment:
+        from ci_nix import comment as comment_mod  # a forge client: loaded only for --comment
+
         posted = comment_mod.post(comparison, ws.config.forge, environ)
         log.info("%s", posted)
         comparison = replace(comparison, notes=(*comparison.notes, posted))

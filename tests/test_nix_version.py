@@ -1,11 +1,14 @@
-"""`nix --version` as Nix and Lix print it."""
+"""`nix --version` as Nix and Lix print it, and what else ci-nix asks Nix about itself."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from fakeproc import FakeProc
 
 from ci_nix.errors import ToolError
-from ci_nix.tools.nix import NixVersion, parse_version
+from ci_nix.tools.nix import Nix, NixVersion, parse_version
 
 
 @pytest.mark.parametrize(("output", "expected"), [
@@ -26,3 +29,21 @@ def test_versions(output: str, expected: NixVersion) -> None:
 def test_not_a_version() -> None:
     with pytest.raises(ToolError, match="is CI_NIX_NIX a nix binary"):
         parse_version("bash: nix: command not found")
+
+
+@pytest.mark.parametrize(("settings", "expected", "evaluates"), [
+    # Nix 2.19+: `eval-system` decides builtins.currentSystem when it is set
+    ({"system": {"value": "x86_64-linux"}, "eval-system": {"value": "aarch64-linux"}},
+     "aarch64-linux", False),
+    ({"system": {"value": "x86_64-linux"}, "eval-system": {"value": ""}}, "x86_64-linux", False),
+    ({"system": {"value": "i686-linux"}}, "i686-linux", False),  # Nix 2.8: `system` alone
+    ({}, "riscv64-linux", True),  # a Nix whose settings do not say: ask it
+])
+def test_the_current_system_comes_from_the_settings(fake_proc: FakeProc, settings: object,
+                                                    expected: str, evaluates: bool) -> None:
+    fake_proc.strict = True
+    fake_proc.on("nix", "--version", stdout="nix (Nix) 2.26.0\n")
+    fake_proc.on("nix", "config", "show", stdout=json.dumps(settings))
+    fake_proc.on("nix", "eval", stdout="riscv64-linux")
+    assert Nix(("nix",)).current_system == expected
+    assert bool(fake_proc.ran("nix", "eval")) is evaluates

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from ci_nix import closure, outputs, pipeline, sbom
+from ci_nix import closure, outputs, pipeline
 from ci_nix.bundle import key as key_mod
 from ci_nix.bundle import make, verify
 from ci_nix.bundle.manifest import Manifest
@@ -112,6 +112,8 @@ def _junit(path: Path | None, cases: Sequence[Case], error: str | None) -> None:
 # --- writing ------------------------------------------------------------------------------------
 
 def _write(args: argparse.Namespace, environ: Mapping[str, str]) -> list[Case]:
+    from ci_nix import sbom  # CycloneDX loads only for a bundle: other commands start faster
+
     make.check_output(args.output)
     previous = None
     if args.since is not None:

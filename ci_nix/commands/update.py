@@ -8,8 +8,9 @@ import io
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ci_nix import bots, detect, outputs, workspace
+from ci_nix import detect, outputs, workspace
 from ci_nix.ci import CiEnv
 from ci_nix.commands.common import (
     INTERRUPTED,
@@ -23,15 +24,18 @@ from ci_nix.commands.common import (
     subparser,
 )
 from ci_nix.errors import CiNixError, ConfigError, WorkspaceError
-from ci_nix.forge import connect, resolve
 from ci_nix.mask import mask
 from ci_nix.models import Repo
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import Nix
-from ci_nix.update import repo as update_repo
-from ci_nix.update.models import Outcome, UpdateTarget
-from ci_nix.update.verify import Dependent
 from ci_nix.words import count
+
+# The update machinery (forges, the bots, the verifier) loads when `update` runs: every other
+# command's start-up (a no-op `run` is mostly start-up) would pay for it.
+if TYPE_CHECKING:
+    from ci_nix import bots
+    from ci_nix.update.models import Outcome
+    from ci_nix.update.verify import Dependent
 
 
 def register(commands: Subcommands) -> None:
@@ -79,6 +83,8 @@ def _is_bots_file(path: Path) -> bool:
 
 def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> int:
     """Run the update; with --junit the report is written whatever happens, like `run`'s."""
+    from ci_nix import bots
+
     if args.junit is not None:
         outputs.check_writable(args.junit)
     git = Git.from_env(environ)
@@ -98,6 +104,8 @@ def handle(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) ->
 
 
 def _write_junit(path: Path, results: list[bots.RepoResult]) -> None:
+    from ci_nix import bots
+
     out = io.StringIO()
     bots.junit(results, out)
     problem = outputs.write_file(path, out.getvalue())
@@ -108,6 +116,8 @@ def _write_junit(path: Path, results: list[bots.RepoResult]) -> None:
 
 def _bots(args: argparse.Namespace, nix: Nix, git: Git,
           environ: Mapping[str, str]) -> list[bots.RepoResult]:
+    from ci_nix import bots
+
     if args.inputs:
         raise ConfigError("--input does not apply to a bots.yaml run; set 'inputs:' per repo")
     results = bots.run(args.config, nix, git, dry_run=args.dry_run, environ=environ,
@@ -125,6 +135,11 @@ def _bots(args: argparse.Namespace, nix: Nix, git: Git,
 def _single(args: argparse.Namespace, nix: Nix, git: Git, what: list[str],
             environ: Mapping[str, str]) -> bots.RepoResult:
     """Update the repo at PATH; `what` gets its name as soon as it is known (for the report)."""
+    from ci_nix import bots
+    from ci_nix.forge import connect, resolve
+    from ci_nix.update import repo as update_repo
+    from ci_nix.update.models import UpdateTarget
+
     ws = workspace.load(args.path, git, args.config)
     repo = ws.primary or (ws.repos[0] if len(ws.repos) == 1 else None)
     if repo is None:
@@ -159,6 +174,8 @@ def _single(args: argparse.Namespace, nix: Nix, git: Git, what: list[str],
 
 def _dependents(ws: workspace.Workspace, repo: Repo, git: Git) -> tuple[Dependent, ...]:
     """Flakes of the workspace's other repos that lock one of this repo's flakes."""
+    from ci_nix.update.verify import Dependent
+
     return tuple(Dependent(edge.dependent, edge.input_name, edge.dependency.subdir)
                  for edge in detect.lock_edges(ws, git)
                  if edge.dependency.repo == repo and edge.dependent.repo != repo)
