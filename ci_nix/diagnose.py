@@ -205,6 +205,14 @@ _DRV = rf"(?P<drv>/nix/store/{_HASH}-[^'’\s]+?\.drv)(?:[!^][^'’\s]*)?"
 _STORE_PATH = rf"(?P<path>/nix/store/{_HASH}-[^'’\s]+?)(?:[!^][^'’\s]*)?"
 _Q = "['‘`]"  # Nix 1.x/2.0 used curly quotes
 _QE = "['’]"
+# build-remote (a warning, then the local build's own refusal, or nothing more): no machine of
+# `builders` has the system and features; it names the derivation without the store dir (its
+# lines may come joined: they are short and unindented, like a hard wrap)
+_NO_MACHINE = re.compile(
+    r"Failed to find a machine for remote build!\s*derivation: (?P<name>\S+)\s*"
+    r"required \(system, features\): \((?P<wanted>[^,()]+), \[(?P<features>[^\]]*)\]\)"
+    r"(?P<machines>(?:\s*\d+ available machines:\s*\(systems[^)]*\))?"
+    r"(?:\s*\(\[[^\]]*\], [^,]*, \[[^\]]*\], \[[^\]]*\]\))*)")
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("hash-mismatch", re.compile(
         rf"hash mismatch in fixed-output derivation {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE}:"
@@ -213,6 +221,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"fixed-output derivation produced path {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE} with "
         rf"(?P<algo>\w+) hash {_Q}(?P<got>[^'’]+){_QE} instead of the expected hash "
         rf"{_Q}(?P<specified>[^'’]+){_QE}")),
+    # builtins.fetchurl / fetchTarball during evaluation
+    ("hash-mismatch-download", re.compile(
+        rf"hash mismatch in file downloaded from {_Q}(?P<url>[^'’]+){_QE}:?\s*"
+        r"specified:\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)")),
     ("cannot-build", re.compile(
         rf"Cannot build {_Q}{_DRV}{_QE}\.?\s*Reason:\s*(?P<reason>[^\n]*)")),
     ("builder-exit", re.compile(
@@ -247,7 +259,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"could not download {_Q}(?P<path>/nix/store/[^'’\s]+){_QE} from any binary cache")),
     ("build-summary", re.compile(rf"^(?:error: )?build of {_Q}/nix/store/.*{_QE} failed$")),
     # the rest name no derivation, or name it in a wording only some versions use
-    ("builder-other", re.compile(rf"builder for {_Q}{_DRV}{_QE} (?P<status>failed[^;\n]*)")),
+    ("builder-other", re.compile(
+        rf"builder for {_Q}{_DRV}{_QE} (?P<status>failed[^;\n]*|died abnormally)")),
     # a "builder for" line cut short by a copy: a build failure, of a derivation not known
     ("builder-cut", re.compile(r"^(?:error: )?builder for ['‘`]/nix/store/[^'’\s]*$")),
     ("log-limit", re.compile(rf"{_Q}(?:{_DRV}|{_STORE_PATH}){_QE}[^\n]* killed after writing more "
@@ -267,10 +280,22 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"reference {_Q}[^'’\s]+{_QE} of path {_Q}(?P<path2>[^'’\s]+){_QE} is not a valid path")),
     ("transfer-interrupted", re.compile(rf"(?:download|upload) of {_Q}(?P<url>[^'’]+){_QE} was "
                                         r"interrupted")),
-    ("remote-features", re.compile(r"[Uu]nable to start any build; (?:remote machines may not have "
-                                   r"all required system features|either)")),
+    # 2.21-2.29 print a raw string literal: a line break and indentation after the semicolon
+    ("remote-features", re.compile(r"[Uu]nable to start any build;\s+remote machines may not "
+                                   r"have all required system features")),
+    ("no-local-builds", re.compile(r"[Uu]nable to start any build;\s+either (?:increase|set) "
+                                   r"'--max-jobs'")),
+    ("store-not-local", re.compile(r"[Uu]nable to build with a primary store that isn't a local "
+                                   r"store")),
+    ("no-machine", _NO_MACHINE),
     ("resolved", re.compile(rf"build of resolved derivation {_Q}/nix/store/[^'’\s]+{_QE} failed")),
     ("failed-dependency", re.compile(r"Build failed due to failed dependency")),
+    ("dependencies-missing", re.compile(rf"some dependencies of {_Q}{_DRV}{_QE} are missing")),
+    ("missing-derivation", re.compile(rf"cannot build missing derivation {_Q}{_DRV}{_QE}")),
+    # a substituted or imported path whose NAR is not what its narinfo (or the import) says
+    ("import-mismatch", re.compile(
+        rf"(?P<what>(?:ca )?hash|size) mismatch importing path {_Q}(?P<path>[^'’\s]+){_QE};?"
+        r"\s*specified:\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)")),
     # nixpkgs' buildEnv (a NixOS system-path, home-manager-path, a user environment) dying on
     # two packages with the same file: a builder's own words, copied without its failure line
     ("collision", re.compile(rf"collision between {_Q}(?P<path>/nix/store/[^'’\s]+){_QE} and "
@@ -284,6 +309,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
                              r"(?P<got>\S+)")),
 ]
 
+_NO_MACHINE_HINT = ("add a builder with the system and features the derivation needs "
+                    "(`builders`, `system-features`), or leave that system out of `systems:` in "
+                    "ci-nix.yaml")
 _TIMEOUT_HINT = ("the build ran longer than `timeout` allows: raise `timeout` (nix.conf or "
                  "--option timeout N) or speed it up")
 _SILENCE_HINT = ("the build printed nothing for too long: raise `max-silent-time`, or make the "
@@ -315,9 +343,20 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
                              "the download of {url} was interrupted", HINTS[Kind.DOWNLOAD]),
     "remote-features": (Kind.PLATFORM, FailureType.PLATFORM,
                         "no machine can build it: remote builders may lack required features",
-                        "add a builder with the system and features the derivation needs "
-                        "(`builders`, `system-features`), or leave that system out of "
-                        "`systems:` in ci-nix.yaml"),
+                        _NO_MACHINE_HINT),
+    "no-local-builds": (Kind.PLATFORM, FailureType.PLATFORM,
+                        "no machine can build it: local builds are disabled (max-jobs = 0) and no "
+                        "remote builder is configured",
+                        "set `max-jobs` above 0, or configure remote `builders`"),
+    "store-not-local": (Kind.PLATFORM, FailureType.PLATFORM,
+                        "no machine can build it: the store is not a local store and no remote "
+                        "builder is configured",
+                        "build with a local `--store`, or configure remote `builders`"),
+    "dependencies-missing": (Kind.DEPENDENCY, FailureType.DEPENDENCY,
+                             "dependencies of {drv} are missing after they were built", None),
+    "missing-derivation": (Kind.SUBSTITUTION, FailureType.OTHER,
+                           "{drv} is not in the store and could not be substituted",
+                           HINTS[Kind.MISSING_STORE_PATH]),
     "builder-cut": (Kind.BUILDER, FailureType.BUILD,
                     "a builder failed (the log is cut off before it says which)", None),
     "resolved": (Kind.DEPENDENCY, FailureType.DEPENDENCY,
@@ -349,6 +388,12 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
             specified, got = m["specified"], m["got"]
             if name == "hash-mismatch-old":
                 specified, got = f"{m['algo']}:{specified}", f"{m['algo']}:{got}"
+            if name == "hash-mismatch-download":
+                return Diagnosis(FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH,
+                                 f"hash mismatch in the file downloaded from {m['url']}: got "
+                                 f"{got}", specified=specified, got=got,
+                                 hint=_hash_hint(specified, got).replace(
+                                     "in the derivation", "in the fetch call"))
             return Diagnosis(FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH,
                              f"hash mismatch in {short_drv(drv or '')}: got {got}", drv=drv,
                              specified=specified, got=got, hint=_hash_hint(specified, got))
@@ -356,6 +401,16 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
             return _reason_diagnosis(groups.get("drv"), m["reason"], text)
         if name == "required":
             return _platform(None, text)
+        if name == "no-machine":
+            return _no_machine(m)
+        if name == "import-mismatch":
+            what = "size" if m["what"] == "size" else "hash"
+            return Diagnosis(FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH,
+                             f"{what} mismatch importing {short_drv(m['path'])}: got {m['got']}",
+                             specified=m["specified"], got=m["got"],
+                             hint="the path's contents are not what its binary cache (narinfo) "
+                             "says: the cache entry is corrupt or was replaced; check the "
+                             "substituter, or rebuild with `--option substitute false`")
         if name in DRVLESS:
             kind, type_, message, hint = DRVLESS[name]
             named = {key: short_drv(value) if key in ("drv", "path") else value
@@ -501,6 +556,30 @@ def _platform_diagnosis(drv: str | None, wanted: str, features: str, have: str) 
     return Diagnosis(FailureType.PLATFORM, Kind.SYSTEM_FEATURE,
                      f"{_what(drv)} needs features {{{features}}}; this machine is {have}",
                      drv=drv, hint=_platform_hint(wanted, features, have), system=wanted)
+
+
+# one machine of build-remote's list: "([x86_64-linux, i686-linux], 4, [kvm], [])"
+_MACHINE = re.compile(r"\(\[(?P<systems>[^\]]*)\], [^,]*, \[(?P<features>[^\]]*)\]")
+
+
+def _no_machine(m: re.Match[str]) -> Diagnosis:
+    """build-remote's "Failed to find a machine for remote build!", with the system and features
+    the derivation needs and the machines `builders` has."""
+    drv = f"/nix/store/{m['name']}" if m["name"].endswith(".drv") else None
+    wanted, features = m["wanted"].strip(), " ".join(m["features"].split())
+    machines = [(set(filter(None, (s.strip() for s in x["systems"].split(",")))),
+                 x["features"]) for x in _MACHINE.finditer(m["machines"] or "")]
+    have = ", ".join(sorted({s for systems, _ in machines for s in systems})) or "none"
+    # the system is the first thing to fix; features matter once some machine has it
+    has_system = any(wanted in systems for systems, _ in machines)
+    if features and (has_system or not machines):
+        return Diagnosis(FailureType.PLATFORM, Kind.SYSTEM_FEATURE,
+                         f"no builder for {_what(drv)}: it needs {wanted} with features "
+                         f"{{{features}}} (builders: {have})", drv=drv, system=wanted,
+                         hint=_platform_hint(wanted, features, f"builders: {have}"))
+    return Diagnosis(FailureType.PLATFORM, Kind.PLATFORM,
+                     f"no builder for {_what(drv)}: it needs {wanted} (builders: {have})",
+                     drv=drv, system=wanted, hint=_platform_hint(wanted, "", f"builders: {have}"))
 
 
 def _signal_or_other(drv: str | None, reason: str) -> Diagnosis:
@@ -699,6 +778,10 @@ _NIX_ITSELF = re.compile(
     r"unexpected end-of-file|preallocating file|error: interrupted by the user|"
     r"unable to execute 'ssh'|failed to start SSH connection|Host key verification failed|"
     r"unable to open SSH connection|experimental Nix feature '[^']*' is disabled|"
+    r"SSH to '[^']*' failed|lacks a signature by a trusted key|"
+    # the build sandbox could not be set up: the machine's kernel or Nix's settings
+    r"sandbox network setup|sandboxed build|sandboxing|kernel namespaces|user namespace|"
+    r"seccomp|unable to make '/' private|cannot pivot old root|setgroups failed|landlock|"
     # the machine refused Nix (a store, profile or lock file it may not touch), or the store
     # lacks a path it was told is there: store and system errors, never the expression's
     r"Permission denied|Operation not permitted|opening lock file|big-lock|"
@@ -726,7 +809,7 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
     if "option 'allow-import-from-derivation' is disabled" in message:
         return FailureType.EVAL, Kind.IMPORT_FROM_DERIVATION, HINTS[Kind.IMPORT_FROM_DERIVATION]
     if re.search(r"unable to download|error: Couldn't resolve host|HTTP error \d+|"
-                 r"cannot download \S+ from any mirror", message):
+                 r"cannot download \S+ from any mirror|is not built with S3 support", message):
         return FailureType.OTHER, Kind.DOWNLOAD, HINTS[Kind.DOWNLOAD]
     if re.search(r"\bsubstituter\b", message):  # disabled, died, unreachable: not the code
         return FailureType.OTHER, Kind.SUBSTITUTION, HINTS[Kind.SUBSTITUTION]
@@ -970,6 +1053,7 @@ _BLOCK_START = re.compile(
     r"building of ['‘][^'’]*['’].*(?:timed out|killed after)|"
     r"Cannot build '|Reason: |Required system: |Required features: |specified: |"
     r"Unable to start any build|unable to start any build|"
+    r"Failed to find a machine for remote build!|"
     r"(?:\S+ )?timed out after \d+ seconds)")
 # Nix <= 2.3 printed traces and the final message unindented; quoted build log lines (`> ...`)
 # lose their indentation when pasted into an issue, and so do the lines of a 2.29+ "Cannot
@@ -980,7 +1064,10 @@ _CONTINUATION = re.compile(
     r"['‘`]/nix/store/|but I am a |Reason: |Required system: |Current system: |"
     r"Required features: |Available features: |Output paths:|/nix/store/|Last \d+ log lines:|"
     r"last \d+ log lines:|For full logs, run|nix log |nix-store -l |Note: |Hint: |wanted: |"
-    r"specified: |got: |likely URL: |expected path: |got path: |… |at \S+:\d+:\d+:|\d*\|)")
+    r"specified: |got: |likely URL: |expected path: |got path: |… |at \S+:\d+:\d+:|\d*\||"
+    # build-remote's "Failed to find a machine" lines; 2.21-2.29's raw string literals dedented
+    r"derivation: |required \(system, features\)|\d+ available machines:|\(systems, |\(\[|"
+    r"either (?:increase|set|pass) '--|remote machines may not have|For more information )")
 _SKIP = re.compile(r"^\s*(?:error \(ignored\)|warning:)")
 # Nix's status lines, which say nothing about why a build failed
 _STATUS = re.compile(r"^(?:building '|building path|these |this |  /nix/store/|copying path|"
@@ -1152,8 +1239,10 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         if found.kind == Kind.SUMMARY:
             continue
         down = next((m for line in reversed(before) if (m := _BUILDER_DOWN.search(line))), None)
-        if found.type is FailureType.PLATFORM and found.drv is None and down is not None:
-            # "unable to start any build" after a builder failed: that builder is the reason
+        if found.type is FailureType.PLATFORM and down is not None and (
+                found.drv is None or _NO_MACHINE.search(text)):
+            # "unable to start any build" or build-remote's "Failed to find a machine" after a
+            # remote builder could not be used: that builder is the reason
             found = replace(_builder_down(down), log_line=found.log_line)
         if found.drv is None and found.kind in (Kind.TIMEOUT, Kind.MAX_SILENT_TIME) \
                 and block_.building is not None:
@@ -1284,7 +1373,8 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
 # one failure.
 FAILURE_MARK = re.compile(
     r"error\s?:|cannot build|reason:|builder for\b|hash mismatch|timed out|"
-    r"failed with exit code|" + _REFUSAL.pattern + "|" + _CRASH.pattern, re.IGNORECASE)
+    r"failed with exit code|failed to find a machine|required (?:system|features):|"
+    r"specified:\s*\S+\s+got:|" + _REFUSAL.pattern + "|" + _CRASH.pattern, re.IGNORECASE)
 # lines that say it and are no failure: Nix's warnings and traces, an error Nix ignored
 _NOT_A_FAILURE = re.compile(r"^\s*(?:warning:|evaluation warning:|trace:|error \(ignored\):)",
                             re.IGNORECASE)

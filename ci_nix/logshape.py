@@ -77,7 +77,9 @@ _GLUED_ERROR = re.compile(r"(?:(?<=\S)|(?<=\] ))error:|(?<= )error: (?=builder f
 _ESCAPED = re.compile(r"\\n")
 _QUOTED_FIELD = re.compile(r'\b(?:msg|message|error|err|stderr|output)="((?:[^"\\]|\\.)*)"')
 _ERRORISH = re.compile(r"error:|[Cc]annot build|Reason:|builder for|hash mismatch|timed out|"
-                       r"fixed-output derivation|Killed|failed", re.IGNORECASE)
+                       r"fixed-output derivation|Killed|failed|"
+                       # what is left of a "Cannot build" block or a hash mismatch cut short
+                       r"Required (?:system|features):|specified:", re.IGNORECASE)
 _CODE_BULLET = re.compile(r"^\s*(?:[-*+]|\d+\.)\s+`(?P<code>[^`]+)`\s*$")
 _MESSAGE_KEYS = ("message", "msg", "MESSAGE", "textPayload", "log", "text", "error", "err")
 _NESTED_KEYS = ("jsonPayload", "fields", "payload", "data")
@@ -189,7 +191,9 @@ def _indent(text: str) -> int:
 _NIX_START = re.compile(r"(?:error|warning):|building ['‘]|these \d+ |copying path |"
                         r"Cannot build |builder for |hash mismatch|… (?:while|from|in|caused)|"
                         r"evaluating flake|while (?:evaluating|calling) |Killed$|Reason: |"
-                        r"Required (?:system|features)|Current system|specified: |got: ",
+                        r"Required (?:system|features)|Current system|specified: |got: |"
+                        r"Failed to find a machine|required \(system, features\)|"
+                        r"Unable to start any build|Unable to build with a primary store",
                         re.IGNORECASE)
 # what is no tool's prefix: Nix's own words, a `nix build -L` name, a markdown quote
 _NOT_PREFIX = re.compile(r"error|warning|trace|>\s*$|^\s*$", re.IGNORECASE)
