@@ -832,7 +832,59 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
     # Lix names the frame of a `throw` "… caused by explicit throw"
     if re.search(r"while calling the '(?:throw|abort)' builtin|caused by explicit throw", trace):
         return FailureType.EVAL, Kind.THROW, None
-    return FailureType.EVAL, Kind.ERROR, None
+    if frames and _BUILD_SETUP_FRAME.match(frames[-1]):
+        return FailureType.OTHER, Kind.NIX, HINTS[Kind.NIX]  # Nix preparing a build's sandbox
+    if _evaluated(message, lines):
+        return FailureType.EVAL, Kind.ERROR, None
+    # no sign of the evaluator: Nix's own command line, store, fetcher or daemon said it
+    return FailureType.OTHER, Kind.ERROR, None
+
+
+# What only the evaluator says, in the message itself: the errors of the Nix language and its
+# builtins, of nixpkgs' module system and meta checks, and of a flake's outputs and lock file
+_EVAL_MESSAGE = re.compile(
+    r"\battributes? ['‘`\"]|['’`] attribute\b|does not provide attribute|undefined variable|"
+    r"infinite recursion|"
+    r"assertion .*failed|syntax error|"
+    r"value is .* while .* was expected|expected a .* but (?:found|got)|"
+    r"cannot (?:coerce|compare|convert|add .* to|call 'getFlake')|"
+    r"called (?:without required argument|with unexpected argument) ['‘]|"
+    r"attempt to call something which is not a function|is not a function|"
+    r"[Tt]he option [`'‘][^`'’]*[`'’] (?:does not exist|is used but not defined|"
+    r"has conflicting definition|is read-only)|is not of type|Failed assertions:|"
+    r"was not found in the Nix search path|"
+    r"is forbidden in (?:pure|restricted) (?:evaluation )?mode|"
+    r"access to (?:absolute |canonical )?path .* is forbidden|" + _REFUSAL.pattern + "|"
+    r"is not available on the requested hostPlatform|marked (?:as )?broken|"
+    r"is not a (?:derivation|string|store path)\b|flake reference|"
+    r"has been (?:removed|renamed|deprecated)|evaluation aborted|stack overflow|"
+    r"max-call-depth|list index .* is out of bounds|division by zero|"
+    r"not allowed to refer to a store path|has a context|does not have attribute|"
+    r"lock file|flake input|does not contain a ['‘]flake\.nix['’]|"
+    r"/flake\.nix['’] does not exist|is not a (?:valid )?flake|"
+    r"while evaluating|\bbuiltins\.\w+|string ['‘][^'’]*['’] doesn't represent")
+# A frame of a trace the evaluator printed, and a position in Nix code with its code frame.
+# Frames Nix adds outside evaluation (fetching a source, setting up a build) are no sign of it.
+_EVAL_FRAME = re.compile(
+    r"^\s*… (?!while (?:fetching|setting up the build environment|copying|querying|"
+    r"downloading|adding|uploading|building|realising (?!the context)))|"
+    r"\bat (?:«[^»]*»|/\S+|\S+\.nix):\d+(?::\d+)?|^\s*\d+\| |"
+    r"\(use '--show-trace'|\(stack trace truncated|"
+    r"^while (?:evaluating|calling|checking) .*\bat \S+:\d+:\d+")  # Nix <= 2.3
+
+
+def _evaluated(message: str, lines: list[str]) -> bool:
+    """Whether an error text shows the evaluator: its own words in the message, or a trace frame
+    or code position outside ci-nix's helper flake (whose frames surround every error of `run`'s
+    evaluation, also Nix's own). Without either, the error is Nix's (command line, store,
+    fetcher, daemon, configuration). Nix 2.13+ prints a `throw` with its frame; 2.4-2.12 print
+    it bare, so such a message is `other` there unless its words are the evaluator's."""
+    own = [line for line in _without_helper_frames(lines) if not _SKIP.match(line)]
+    # the message as Nix wrote it, also where a terminal or pager broke it over lines
+    said = " ".join(" ".join([message, *own]).split())
+    if _EVAL_MESSAGE.search(said) or _MISSING_PATH.search(said):
+        return True
+    return any(_EVAL_FRAME.search(line) for line in own)
 
 
 def diagnose_eval(stderr: str, flake: Flake | None = None,
@@ -984,6 +1036,7 @@ def explained_by_log(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
 _FRAME = re.compile(r"^\s*… ")
 _FETCHING_FRAME = re.compile(r"^\s*… while fetching (?:the input|the source|from) ")
 # a frame of Nix <= 2.3's traces: "while evaluating ‘f’ at "…":1:2, called from …:"
+_BUILD_SETUP_FRAME = re.compile(r"^\s*… while setting up the build environment")
 _OLD_FRAME = re.compile(r"^while (?:evaluating|calling|checking) .*\bat \S+:\d+:\d+")
 
 

@@ -239,3 +239,68 @@ def test_a_fetcher_that_cannot_resolve_its_host_stays_a_download_failure() -> No
     text = (DATA / "fresh" / "dev" / "autofirma-743-dns-mirror.text.log").read_text()
     [found] = diagnose.parse_log(text.split("\n"))
     assert found.type is FailureType.OTHER and found.kind is Kind.DOWNLOAD
+
+
+# An error text is evaluation's only on the evaluator's own evidence: a trace frame, a position
+# in Nix code, or words only the evaluator says. Without any, it is Nix's own (its command line,
+# store, fetcher, daemon, configuration): `other`, whatever the words.
+_UNKNOWN_WORDS = st.text(alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyz '-:/."),
+                         min_size=1, max_size=80).filter(
+    lambda s: s.strip(" '-:/.") and not diagnose._evaluated(s, []))
+
+
+@given(_UNKNOWN_WORDS)
+def test_an_error_nothing_shows_the_evaluator_said_is_other(words: str) -> None:
+    message = f"frobnicating {words}"
+    found = diagnose.diagnose_eval(f"error: {message}\n")
+    assert found.type is FailureType.OTHER, found
+    assert found.message.startswith("frobnicating")
+
+
+@given(_UNKNOWN_WORDS, st.sampled_from([
+    "       … while evaluating the attribute 'packages.x86_64-linux.default'\n",
+    "       … while calling the 'derivationStrict' builtin\n",
+    "       at /nix/store/00000000000000000000000000000000-source/flake.nix:4:7:\n",
+    "            4|   x = y;\n",
+    "while evaluating 'f' at /home/u/default.nix:1:2, called from undefined position:\n",
+]))
+def test_the_same_error_with_a_frame_of_the_evaluator_is_eval(words: str, frame: str) -> None:
+    found = diagnose.diagnose_eval(f"error:\n{frame}\n       error: frobnicating {words}\n")
+    assert found.type is FailureType.EVAL, found
+
+
+@pytest.mark.parametrize("text", [
+    "error: 'config' is not a recognised command\nTry 'nix --help' for more information.",
+    "error: installable '/nix/store/g465zjjhbkgn0ni9cqmpcd21b6ss3wbz-profile' does not "
+    "correspond to a Nix language value",
+    "error: Failed to fetch git repository https://example.org/r.git : error: RPC failed; "
+    "HTTP 405 curl 22 The requested URL returned error: 405",
+    "error:\n       … while setting up the build environment\n\n       error: getting attributes "
+    "of path \"/nix/store/52bwzii258w7dk5qh031ivhb62rsc9hl-remain-0.2.12.tar.gz\": No such file "
+    "or directory",
+])
+def test_nix_own_errors_are_other(text: str) -> None:
+    assert diagnose.diagnose_eval(text).type is FailureType.OTHER
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("error: the package is marked broken", Kind.ERROR),  # Nix 2.4-2.12 print a throw bare
+    ("error: function 'anonymous lambda' called without required argument 'lib'", Kind.ERROR),
+    ("error: The option `gtk.enable' does not exist.", Kind.ERROR),
+    ("error: cannot write modified lock file of flake 'github:o/r' (use "
+     "'--no-write-lock-file' to ignore)", Kind.ERROR),
+    ("error: getting status of '/nix/store/rxg7a90h63psxij6qq9hfw7kmwkm3bm3-source/gen.nix': "
+     "No such file or directory", Kind.UNTRACKED_FILE),
+])
+def test_words_only_the_evaluator_says_are_eval_without_a_frame(text: str, kind: Kind) -> None:
+    found = diagnose.diagnose_eval(text)
+    assert (found.type, found.kind) == (FailureType.EVAL, kind)
+
+
+def test_frames_of_the_helper_flake_are_no_evidence_of_evaluation() -> None:
+    # `run` evaluates through ci-nix's helper flake: its frames surround every error, Nix's too
+    text = (DATA / "nix-2.26/throw.helper.log").read_text()
+    helper_only = text[:text.index("       … while evaluating the attribute 'default'")]
+    nix_own = helper_only + "       error: frobnicating the widget socket failed\n"
+    assert diagnose.diagnose_eval(nix_own).type is FailureType.OTHER
+    assert diagnose.diagnose_eval(text).type is FailureType.EVAL
