@@ -168,12 +168,28 @@ def _unnamed_failure(buildlog: BuildLog, returncode: int, drv: str) -> Failure:
     if own and drv in buildlog.started:
         return Failure(type=own[0].type, message=own[0].message, log=buildlog.tail(drv),
                        drv=drv, hint=own[0].hint)
-    said = next((line for line in reversed(buildlog.other) if "error:" in line), None)
+    said, hint = _best_error_line(list(buildlog.other))
     return Failure(type=FailureType.OTHER,
                    message=f"not built: nix build exited {returncode} without naming this "
-                           "derivation" + (f": {diagnose.clean(said).strip()[:300]}" if said
-                                           else ""),
-                   log=diagnose.tail(buildlog.other), drv=drv)
+                           "derivation" + (f": {said[:300]}" if said
+                                           else " and printed nothing about it"),
+                   log=diagnose.tail(buildlog.other), drv=drv, hint=hint)
+
+
+def _best_error_line(lines: list[str]) -> tuple[str | None, str | None]:
+    """(line, hint) saying best why a red Nix failed, where no error named a derivation: its
+    last `error:` line, else the line the log reader finds that says something failed (a crash,
+    `Killed`, a timeout; classified where it can be: Nix's own errors get their hint), else its
+    last line. Never nothing while Nix printed anything (no silent zero in `run` either)."""
+    found = diagnose.parse_log(lines)
+    hint = found[0].hint if found and found[0].type is FailureType.OTHER else None
+    said = next((line for line in reversed(lines) if "error:" in line), None)
+    if said is None and found:
+        at = found[0].log_line
+        said = lines[at - 1] if at is not None and 0 < at <= len(lines) else found[0].message
+    if said is None:
+        said = next((line for line in reversed(lines) if line.strip()), None)
+    return (diagnose.clean(said).strip() if said is not None else None), hint
 
 
 def _stopped_early(nix: Nix, buildlog: BuildLog, jobs: Sequence[Job], drvs: Sequence[str],

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from fakeproc import FakeProc
+
 from ci_nix import build
-from ci_nix.models import FailureType
+from ci_nix.models import FailureType, Job, Status
+from ci_nix.tools.nix import Nix
 
 DRV = "/nix/store/9kc1fnxqy8ryh2bjaflf0fmzp4hyry10-hello-2.12.drv"
 
@@ -35,3 +39,36 @@ def test_an_unclassified_error_is_named_in_the_message() -> None:
     assert failure.type is FailureType.OTHER
     assert failure.message.endswith("without naming this derivation: error: unexpected "
                                     "end-of-file")
+
+
+# The run path: `nix build` exits non-zero and names no derivation (Nix crashed, was killed or
+# printed something ci-nix does not read). Each job it did not build still fails, type other,
+# with the line that says best why: never a green or silent case for a red Nix.
+JOB = Job("ws", ("packages", "x86_64-linux", "hello"), "x86_64-linux", DRV,
+          (("out", "/nix/store/0d7wjxrvf0r3ikl9imydf6ffrw4hhnmz-hello-2.12"),))
+
+
+@pytest.mark.parametrize(("stderr", "returncode", "said", "kind_hint"), [
+    ("nix: src/libstore/build/derivation-goal.cc:326: void nix::DerivationGoal::outputs"
+     "SubstitutionTried(): Assertion `false' failed.\n", 134, "Assertion `false' failed",
+     "Nix itself failed"),
+    ("Killed\n", 137, "Killed", "out-of-memory killer"),
+    ("the frobnicator gave up\n", 1, "the frobnicator gave up", None),
+    ("", 1, "printed nothing about it", None),
+])
+def test_a_red_nix_build_naming_nothing_fails_each_unbuilt_job(
+        fake_proc: FakeProc, stderr: str, returncode: int, said: str,
+        kind_hint: str | None) -> None:
+    fake_proc.on("nix", "--version", stdout="nix (Nix) 2.26.3\n")
+    fake_proc.on("nix", "config", "show", stdout="{}")
+    fake_proc.on("nix", "build", stderr=stderr, returncode=returncode)
+    fake_proc.on("nix", "path-info", stdout=json.dumps({JOB.out_paths[0]: None}))
+    outcome = build.build(Nix.from_env({"CI_NIX_NIX": "nix"}), [JOB])
+    [case] = outcome.cases
+    assert case.status is Status.FAILED and case.failure is not None
+    assert case.failure.type is FailureType.OTHER
+    assert case.failure.message.startswith(f"not built: nix build exited {returncode} ")
+    assert said in case.failure.message
+    assert (kind_hint is None) == (case.failure.hint is None)
+    if kind_hint is not None:
+        assert case.failure.hint is not None and kind_hint in case.failure.hint
