@@ -8,7 +8,7 @@ and the stderr of a failed `nix eval` through ci-nix's helper flake.
 from __future__ import annotations
 
 import re
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -73,6 +73,9 @@ class Kind(StrEnum):
     NO_NETWORK = "no-network"  # a builder could not reach the network (the sandbox has none)
     LOG_LIMIT = "log-limit"
     FOD_REFERENCES = "fod-references"
+    # an output broke a check its derivation declares: allowed/disallowed references, a size
+    # limit, a reference cycle, `--check` finding it not reproducible
+    OUTPUT_CHECK = "output-check"
     SUMMARY = "summary"  # "build of ... failed": Nix's recap of failures named before
     ASSERT = "assert"
     UNDEFINED_VARIABLE = "undefined-variable"
@@ -267,6 +270,25 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
                              r"than (?P<bytes>\d+) bytes of log output")),
     ("fod-references", re.compile(rf"fixed-output derivations must not reference store paths: "
                                   rf"{_Q}{_DRV}{_QE}")),
+    # the same, as Nix 2.18-2.26, 2.20-2.30 (naming only the derivation's name) and Lix 2.93+
+    ("fod-references-old", re.compile(
+        rf"illegal path references in fixed-output derivation {_Q}{_DRV}{_QE}")),
+    ("fod-references-name", re.compile(
+        rf"fixed output derivation {_Q}(?P<name>[^'’]+){_QE} is not allowed to refer to other "
+        r"store paths")),
+    ("fod-references-lix", re.compile(
+        rf"the fixed-output derivation {_Q}{_DRV}{_QE} must not reference store paths")),
+    # output checks of the build's result (Nix names the output path or the derivation)
+    ("output-references", re.compile(
+        rf"output {_Q}{_STORE_PATH}{_QE} is not allowed to (?P<how>refer to|have direct "
+        r"references to) the following paths")),
+    ("output-cycle", re.compile(rf"cycle detected in build of {_Q}{_DRV}{_QE}")),
+    ("output-size", re.compile(
+        rf"(?P<closure>closure of )?path {_Q}{_STORE_PATH}{_QE} is too large at (?P<size>\d+) "
+        r"bytes; limit is (?P<limit>\d+) bytes")),
+    ("not-deterministic", re.compile(
+        rf"derivation {_Q}(?P<name>(?:/nix/store/)?[^'’\s/]+\.drv){_QE} may not be "
+        r"deterministic")),
     ("no-substituter", re.compile(
         rf"(?:path|derivation output) {_Q}(?P<path>[^'’\s]+){_QE} is required, but there is no "
         r"substituter that can (?:build|provide) it")),
@@ -309,6 +331,14 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
                              r"(?P<got>\S+)")),
 ]
 
+_FOD_REFERENCES = (Kind.FOD_REFERENCES, FailureType.HASH_MISMATCH,
+                   "the fixed-output derivation {what} refers to other store paths",
+                   "a fixed-output derivation's output must not refer to store paths: remove the "
+                   "references (e.g. patchShebangs, wrappers) from its output")
+_OUTPUT_CHECK_HINT = ("the build's output broke a check its derivation declares "
+                      "(allowedReferences/disallowedReferences, maxSize/maxClosureSize, outputs "
+                      "referring to each other, or `--check` finding it not reproducible): change "
+                      "the output or the check")
 _NO_MACHINE_HINT = ("add a builder with the system and features the derivation needs "
                     "(`builders`, `system-features`), or leave that system out of `systems:` in "
                     "ci-nix.yaml")
@@ -322,10 +352,22 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
                   "{what} was killed after writing more than {bytes} bytes of log",
                   "the build printed more than `max-log-size` allows: raise it, or make the "
                   "build quieter"),
-    "fod-references": (Kind.FOD_REFERENCES, FailureType.HASH_MISMATCH,
-                       "the fixed-output derivation {drv} refers to other store paths",
-                       "a fixed-output derivation's output must not refer to store paths: "
-                       "remove the references (e.g. patchShebangs, wrappers) from its output"),
+    "fod-references": _FOD_REFERENCES,
+    "fod-references-old": _FOD_REFERENCES,
+    "fod-references-name": _FOD_REFERENCES,
+    "fod-references-lix": _FOD_REFERENCES,
+    "output-references": (Kind.OUTPUT_CHECK, FailureType.BUILD,
+                          "the output {path} refers to paths its derivation forbids",
+                          _OUTPUT_CHECK_HINT),
+    "output-cycle": (Kind.OUTPUT_CHECK, FailureType.BUILD,
+                     "the outputs of {drv} refer to each other in a cycle", _OUTPUT_CHECK_HINT),
+    "output-size": (Kind.OUTPUT_CHECK, FailureType.BUILD,
+                    "{closure}{what} is too large ({size} bytes; the derivation allows "
+                    "{limit})",
+                    _OUTPUT_CHECK_HINT),
+    "not-deterministic": (Kind.OUTPUT_CHECK, FailureType.BUILD,
+                          "{drv} is not reproducible: a rebuild (--check) gave different output",
+                          _OUTPUT_CHECK_HINT),
     "no-substituter": (Kind.SUBSTITUTION, FailureType.OTHER,
                        "{path} is required, but no substituter can provide it",
                        HINTS[Kind.SUBSTITUTION]),
@@ -413,12 +455,15 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
                              "substituter, or rebuild with `--option substitute false`")
         if name in DRVLESS:
             kind, type_, message, hint = DRVLESS[name]
+            if (groups.get("name") or "").endswith(".drv") and not groups.get("drv"):
+                groups["drv"] = "/nix/store/" + groups["name"].removeprefix("/nix/store/")
             named = {key: short_drv(value) if key in ("drv", "path") else value
                      for key, value in groups.items() if value is not None}
             named["what"] = (named.get("drv") or named.get("path")
-                             or short_drv(groups.get("path2") or "") or "the build")
-            return Diagnosis(type_, kind, message.format(**named), drv=groups.get("drv"),
-                             hint=hint)
+                             or short_drv(groups.get("path2") or "") or named.get("name")
+                             or "the build")
+            return Diagnosis(type_, kind, message.format_map(defaultdict(str, named)),
+                             drv=groups.get("drv"), hint=hint)
         if name == "builder-other":
             return Diagnosis(FailureType.BUILD, Kind.BUILDER,
                              f"builder for {short_drv(m['drv'])} {m['status'].strip()}",
@@ -779,6 +824,9 @@ _NIX_ITSELF = re.compile(
     r"unable to execute 'ssh'|failed to start SSH connection|Host key verification failed|"
     r"unable to open SSH connection|experimental Nix feature '[^']*' is disabled|"
     r"SSH to '[^']*' failed|lacks a signature by a trusted key|"
+    r"protocol mismatch|cannot connect to '|remote machine failed to import closure|"
+    r"failed to add path '[^']*' to remote host|don't know how to open Nix store|"
+    r"error reading daemon response|"
     # the build sandbox could not be set up: the machine's kernel or Nix's settings
     r"sandbox network setup|sandboxed build|sandboxing|kernel namespaces|user namespace|"
     r"seccomp|unable to make '/' private|cannot pivot old root|setgroups failed|landlock|"
@@ -811,7 +859,8 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
     if re.search(r"unable to download|error: Couldn't resolve host|HTTP error \d+|"
                  r"cannot download \S+ from any mirror|is not built with S3 support", message):
         return FailureType.OTHER, Kind.DOWNLOAD, HINTS[Kind.DOWNLOAD]
-    if re.search(r"\bsubstituter\b", message):  # disabled, died, unreachable: not the code
+    if re.search(r"\bsubstituter\b|binary cache|NAR for '[^']*' fetched from|NAR info file",
+                 message):  # disabled, died, unreachable, corrupt: not the code
         return FailureType.OTHER, Kind.SUBSTITUTION, HINTS[Kind.SUBSTITUTION]
     frames = [line for line in lines if _FRAME.match(line)]
     if frames and _FETCHING_FRAME.match(frames[-1]) and not _MISSING_PATH.search(message):
