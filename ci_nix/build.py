@@ -18,6 +18,7 @@ from ci_nix.words import count
 log = logging.getLogger(__name__)
 
 _MAX_LINE = 4000
+BUILD_CLASSNAME = "ci-nix.build"  # README "JUnit": nix build failing though every output is valid
 _CANNOT_BUILD_ON = re.compile(r"^cannot build on '([^']+)': (?:error: )?(.*)", re.DOTALL)
 
 
@@ -176,6 +177,19 @@ def _unnamed_failure(buildlog: BuildLog, returncode: int, drv: str) -> Failure:
                    log=diagnose.tail(buildlog.other), drv=drv, hint=hint)
 
 
+def _red_nix_case(buildlog: BuildLog, returncode: int) -> Case:
+    """`nix build` failed though every attribute's outputs are valid (a post-build hook, say):
+    the attributes pass, and Nix's failure is a case of its own, never a silent green."""
+    said, hint = _best_error_line(list(buildlog.other))
+    return Case(BUILD_CLASSNAME, "nix build", Status.FAILED, failure=Failure(
+        FailureType.OTHER,
+        f"nix build exited {returncode} although every attribute's outputs are valid"
+        + (f": {said[:300]}" if said else ", and printed nothing about why"),
+        log=diagnose.tail(buildlog.other),
+        hint=hint or "the attributes were built; what failed is Nix's own step around the "
+        "builds (a post-build hook, the store, the daemon): see Nix's lines in the log"))
+
+
 def _best_error_line(lines: list[str]) -> tuple[str | None, str | None]:
     """(line, hint) saying best why a red Nix failed, where no error named a derivation: its
     last `error:` line, else the line the log reader finds that says something failed (a crash,
@@ -302,6 +316,9 @@ def build(nix: Nix, jobs: Sequence[Job], *,
         if store_down is not None:
             failure = replace(failure, type=FailureType.OTHER, message=store_down)
         cases.append(replace(passed, status=Status.FAILED, failure=failure))
+    if result.returncode != 0 and not cancelled() and cases \
+            and not any(case.status is Status.FAILED for case in cases):
+        cases.append(_red_nix_case(buildlog, result.returncode))
     built = tuple(sorted(buildlog.durations))
     # Same words as the summary's totals, so the two lines can be compared.
     status = Counter(case.status for case in cases)

@@ -72,3 +72,23 @@ def test_a_red_nix_build_naming_nothing_fails_each_unbuilt_job(
     assert (kind_hint is None) == (case.failure.hint is None)
     if kind_hint is not None:
         assert case.failure.hint is not None and kind_hint in case.failure.hint
+
+
+def test_a_red_nix_build_whose_outputs_are_all_valid_is_a_failure_of_its_own(
+        fake_proc: FakeProc) -> None:
+    # every attribute was built, yet Nix exited 1 (its own step failed): the attribute passes,
+    # and Nix's failure is a ci-nix.build case with its line, not a silent green run
+    fake_proc.on("nix", "--version", stdout="nix (Nix) 2.26.3\n")
+    fake_proc.on("nix", "config", "show", stdout="{}")
+    fake_proc.on("nix", "build", stderr="error: the frobnicator gave up\n", returncode=1)
+    fake_proc.on("nix", "path-info", stdout=json.dumps({JOB.out_paths[0]: {"narSize": 1}}))
+    outcome = build.build(Nix.from_env({"CI_NIX_NIX": "nix"}), [JOB])
+    attribute, red = outcome.cases
+    assert attribute.status is Status.PASSED
+    assert (red.flake, red.name, red.status) == (build.BUILD_CLASSNAME, "nix build",
+                                                Status.FAILED)
+    assert red.failure is not None and red.failure.type is FailureType.OTHER
+    assert "exited 1" in red.failure.message and "the frobnicator gave up" in red.failure.message
+    fake_proc.on("nix", "build", stderr="", returncode=0)  # the same, green: nothing extra
+    assert [c.status for c in build.build(Nix.from_env({"CI_NIX_NIX": "nix"}),
+                                          [JOB]).cases] == [Status.PASSED]
