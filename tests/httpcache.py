@@ -20,6 +20,16 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ci_nix import narinfo
 
+
+class Server(http.server.ThreadingHTTPServer):
+    """socketserver listens with a backlog of 5: when 8 clients connect at once (ci-nix's
+    narinfo workers, Nix's substituter threads) while the accepting thread waits for the GIL,
+    the connections past the backlog have their SYN dropped and retried a second later (TCP's
+    initial retransmission timeout). Real caches (nginx: a backlog of 511) do not stall so."""
+
+    request_queue_size = 128
+
+
 CACHE_INFO = b"StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n"
 
 
@@ -120,7 +130,7 @@ class BinaryCache:
             def do_PUT(self) -> None:
                 cache._put(self)
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -257,7 +267,7 @@ def answering(respond: Callable[[str], tuple[int, bytes]]) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
