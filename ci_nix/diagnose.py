@@ -1430,10 +1430,16 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                                   hint=hint, log=tail(output))]
     frames = [line for line in shaped if line.builder is None and (
         _FRAME.match(line.text) or _OLD_FRAME.match(line.text))]
-    if frames:  # an evaluation trace whose message was cut off
-        return [Diagnosis(FailureType.EVAL, Kind.ERROR,
-                          _one_line("evaluation failed (the log holds only its trace, last: "
-                                    f"{frames[-1].text.strip()})"), log_line=frames[0].origin + 1,
+    if frames:  # a trace whose message was cut off: its innermost frame says what Nix did
+        innermost = frames[-1].text
+        fetching, setup = _FETCHING_FRAME.match(innermost), _BUILD_SETUP_FRAME.match(innermost)
+        what = "fetching" if fetching else "setting up a build" if setup else "evaluation"
+        return [Diagnosis(FailureType.OTHER if fetching or setup else FailureType.EVAL,
+                          Kind.DOWNLOAD if fetching else Kind.NIX if setup else Kind.ERROR,
+                          _one_line(f"{what} failed (the log holds only its trace, last: "
+                                    f"{innermost.strip()})"), log_line=frames[0].origin + 1,
+                          hint=HINTS[Kind.DOWNLOAD] if fetching else
+                          HINTS[Kind.NIX] if setup else None,
                           log=tail([line.text for line in shaped]))]
     for line in shaped:
         if line.builder is None and _WRAPPER_ERROR.match(line.text):

@@ -324,6 +324,16 @@ def test_a_trace_of_old_nix_without_its_message_is_eval() -> None:
     assert found.type.value == "eval"
 
 
+def test_a_trace_cut_short_inside_a_fetch_is_a_download_not_eval() -> None:
+    # the innermost frame says what Nix was doing when the message was cut off
+    [found] = diagnose.parse_log([
+        "       … while updating the lock file of flake 'git+file:///src/app'",
+        "       … while fetching the input 'github:NixOS/nixpkgs/nixos-unstable'"])
+    assert (found.type.value, found.kind.value) == ("other", "download")
+    [evaluating] = diagnose.parse_log(["       … while evaluating the attribute 'x'"])
+    assert evaluating.type.value == "eval"
+
+
 def test_nixpkgs_refusing_a_package_without_error_prefix_is_eval() -> None:
     [found] = diagnose.parse_log(["Package 'x-1.0' in /p/default.nix:3 is marked as broken, "
                                   "refusing to evaluate."])
