@@ -826,7 +826,7 @@ _NIX_ITSELF = re.compile(
     r"SSH to '[^']*' failed|lacks a signature by a trusted key|"
     r"protocol mismatch|cannot connect to '|remote machine failed to import closure|"
     r"failed to add path '[^']*' to remote host|don't know how to open Nix store|"
-    r"error reading daemon response|"
+    r"error reading daemon response|bad machine specification|error parsing derivation|"
     # the build sandbox could not be set up: the machine's kernel or Nix's settings
     r"sandbox network setup|sandboxed build|sandboxing|kernel namespaces|user namespace|"
     r"seccomp|unable to make '/' private|cannot pivot old root|setgroups failed|landlock|"
