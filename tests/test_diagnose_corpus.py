@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +79,30 @@ def test_corpus_is_large_and_spans_versions() -> None:
     assert any(v.startswith("lix") for v in exact), exact  # the Nix fork, 2.90+
     for p in CORPUS:
         assert json.loads(p.read_text())["source"]
+
+
+SOURCES = DATA / "sources"
+# what a row of its table classifies as: "type" or "type/kind", several separated by commas
+_CLASSIFIED = re.compile(r"[a-z-]+(?:/[a-z-]+)?")
+
+
+def test_sources_table_matches_the_samples() -> None:
+    """tests/data/sources/README.md lists each failure message of the sources with the samples
+    recording it: every sample named there exists and classifies as its row says, and every
+    sample has a row."""
+    named: set[str] = set()
+    for line in (SOURCES / "README.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+        if not line.startswith("| ") or cells[-1] == "Samples":
+            continue  # not a message row (the header, its rule, prose)
+        allowed = set(_CLASSIFIED.findall(cells[-2].split(":")[-1]))
+        stems = re.findall(r"`([^`]+)`", cells[-1])
+        assert allowed and stems, line
+        for stem in stems:
+            text, expected = load(SOURCES / f"{stem}.text.expected.json")
+            found, _ = diagnosis_for(text, expected)
+            assert {found.type.value, f"{found.type.value}/{found.kind}"} & allowed, (stem, found)
+            named.add(stem)
+    recorded = {p.name.removesuffix(".text.expected.json")
+                for p in SOURCES.glob("*.expected.json")}
+    assert recorded - named == set(), "samples without a row in the table"
