@@ -260,6 +260,10 @@ class _Flake:
     total: int = 0  # attributes to evaluate, once listed
     counted: int = -1  # attributes evaluated, as on_attr last heard
     result: FlakeEval | None = None
+    # seconds each task took: a worker's first (which pays what the flake's tasks share, such as
+    # nixpkgs or a shared module, once per process), and its later ones
+    first: list[float] = field(default_factory=list)
+    later: list[float] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -313,6 +317,51 @@ class _Line:
     rss: int = 0
 
 
+@dataclass
+class _Timeline:
+    """Where the pool's time goes, logged with -v (bench P7q reads it): how many workers ran
+    when, so the slots left free show — before every slot had a worker, between, and after
+    the last worker started (the tail, one worker finishing while the other has nothing left)."""
+
+    slots: int
+    begun: float = field(default_factory=time.monotonic)
+    cpu: float = field(default_factory=time.process_time)  # ci-nix's own, the pool loop's
+    changes: list[tuple[float, int]] = field(default_factory=list)  # (when, workers running)
+    startups: list[float] = field(default_factory=list)  # each worker: spawn to first task
+
+    def running(self, count: int) -> None:
+        self.changes.append((time.monotonic(), count))
+
+    def summary(self) -> str:
+        end = time.monotonic()
+        free = free_slots(self.slots, self.begun, self.changes, end)
+        startup = (f"{min(self.startups):.2f}–{max(self.startups):.2f}s" if self.startups
+                   else "none")
+        return (f"evaluation timeline: {self.slots} slots, {end - self.begun:.2f}s; free "
+                f"slot-seconds {free[0]:.2f} until all started, {free[1]:.2f} between, "
+                f"{free[2]:.2f} after the last start; workers' start-up {startup}; "
+                f"ci-nix's own CPU {time.process_time() - self.cpu:.2f}s")
+
+
+def free_slots(slots: int, begun: float, changes: Sequence[tuple[float, int]],
+               end: float) -> tuple[float, float, float]:
+    """Slot-seconds without a worker, from (when, workers running) changes: until every slot
+    first had one (or the last start, if they never all did), between, and after the last
+    start (the tail)."""
+    steps = [(begun, 0), *changes, (end, 0)]
+    starts = [t for (t, n), (_, before) in zip(steps[1:], steps, strict=False) if n > before]
+    last = starts[-1] if starts else end
+    full = next((t for t, n in steps if n >= slots), last)
+    free = [0.0, 0.0, 0.0]
+    for (t, n), (t_next, _) in zip(steps, steps[1:], strict=False):
+        idle = max(0, slots - n)
+        for phase, (lo, hi) in enumerate(((t, min(t_next, full)),
+                                          (max(t, full), min(t_next, last)),
+                                          (max(t, last), t_next))):
+            free[phase] += idle * max(0.0, hi - lo)
+    return free[0], free[1], free[2]
+
+
 class _Pool:
     def __init__(self, backend: Backend, selection: Selection, workers: int, memory: int,
                  timeout: float, sources: SourcesOf | None = None,
@@ -341,11 +390,13 @@ class _Pool:
         self.spawned = 0
         self.watched = 0.0  # when _watch last looked
         self.on_attr: OnAttr | None = None
+        self.timeline = _Timeline(self.size)
 
     # --- the loop ---------------------------------------------------------------------------
 
     def run(self, targets: Sequence[Target]) -> list[FlakeEval]:
         started = time.monotonic()
+        self.timeline = _Timeline(self.size)
         flakes = [self._prepare(target) for target in targets]
         for flake in flakes:
             if flake.failure is None:
@@ -374,6 +425,7 @@ class _Pool:
                  "largest worker %d MiB%s, %.1fs", self.size, self.spawned,
                  sum(f.attr_evaluations for f in flakes), self.peak_rss // _MIB, budget,
                  time.monotonic() - started)
+        log.debug("%s", self.timeline.summary())
         return evals
 
     def _prepare(self, target: Target) -> _Flake:
@@ -445,6 +497,7 @@ class _Pool:
         flake.evaluations += 1
         self.spawned += 1
         self.running.append(worker)
+        self.timeline.running(len(self.running))
         worker.reader = threading.Thread(target=self._read, args=(worker,), daemon=True)
         worker.reader.start()
         return worker
@@ -460,7 +513,8 @@ class _Pool:
         self.events.put((worker, _Exit(worker.process.wait())))
 
     def _steal(self) -> bool:
-        """Give an idle worker the back half of what a busy one has not begun."""
+        """Give an idle worker the back of what a busy one has not begun, where that ends the
+        flake sooner."""
         now = time.monotonic()
         best: tuple[int, _Worker] | None = None
         for worker in self.running:
@@ -468,10 +522,8 @@ class _Pool:
             if (worker.stop is not None or worker.alone or unbegun < 1
                     or (worker.lists and worker.flake.listing is None)):
                 continue
-            take = (unbegun + 1) // 2 if worker.current is not None else unbegun // 2
-            if take < 1 or not self._worth(worker, take, now):
-                continue
-            if best is None or take > best[0]:
+            take = self._share(worker, now)
+            if take >= 1 and (best is None or take > best[0]):
                 best = (take, worker)
         if best is None:
             return False
@@ -484,17 +536,35 @@ class _Pool:
         self._spawn(victim.flake, lists=False, tasks=stolen)
         return True
 
-    def _worth(self, victim: _Worker, take: int, now: float) -> bool:
-        """Whether `take` tasks likely outlast a new worker's start-up.
+    def _share(self, victim: _Worker, now: float) -> int:
+        """How many of the victim's unbegun tasks a new worker should take (0: none).
 
-        Judged from what the victim has done so far, so cheap attributes (packages that take
-        milliseconds) stay with their worker, and expensive ones (hosts) are shared within a
-        fraction of the first one's time.
+        A new worker pays its start-up and, in its first task, what the flake's tasks share (a
+        fresh Nix imports nixpkgs or a fleet's shared modules again): it takes k tasks only
+        where it ends them before the victim would have ended all it has left, and k balances
+        the two. Judged from the flake's tasks so far, so cheap attributes (packages that take
+        milliseconds) stay with their worker, expensive ones (hosts) are shared within a
+        fraction of the first one's time, and the last host or two at the tail are left to the
+        worker that already paid for the shared part.
         """
         if self.startup is None or victim.next == 0:
-            return False  # nothing seen yet
-        per_task = (now - victim.spawned - self.startup) / victim.next  # the current one too
-        return per_task * take >= self.startup
+            return 0  # nothing seen yet
+        flake, unbegun = victim.flake, victim.owned - victim.next
+        if not flake.later:
+            # No worker has ended a second task: half of the rest (the current one counts as
+            # half), where it likely outlasts a new worker's start-up at the victim's pace.
+            take = (unbegun + 1) // 2 if victim.current is not None else unbegun // 2
+            pace = (now - victim.spawned - self.startup) / victim.next  # the current one too
+            return take if take >= 1 and pace * take >= self.startup else 0
+        per_task = sum(flake.later) / len(flake.later)
+        extra = max(0.0, sum(flake.first) / len(flake.first) - per_task) if flake.first else 0
+        left = unbegun * per_task  # the victim's work still to do
+        if victim.current is not None:
+            expected = per_task + (extra if victim.done == 0 else 0.0)
+            left += max(0.0, expected - (now - victim.task_start))
+        fresh = self.startup + extra  # what a new worker pays before its share's own work
+        take = min(unbegun, int((left - fresh) / (2 * per_task) + 0.5)) if per_task > 0 else 0
+        return take if take >= 1 and fresh + take * per_task < left else 0
 
     def _stop_all(self) -> None:
         for worker in self.running:
@@ -541,6 +611,7 @@ class _Pool:
             if self.startup is None or worker.next == 0:
                 took = now - worker.spawned
                 self.startup = took if self.startup is None else min(self.startup, took)
+                self.timeline.startups.append(took)
             if worker.done and (worker.rss > self.memory or self._over_total()):
                 # grown past the limit (or all workers past the total): the rest on a fresh
                 # worker, before this task runs
@@ -555,8 +626,9 @@ class _Pool:
             task = worker.tasks[event.index]
             flake.results[task] = event.result
             if worker.current == event.index:
-                flake.costs[task] = EvalCost(max(0.0, item.at - worker.task_start),
-                                             max(0, item.rss - worker.task_rss) / _MIB)
+                took = max(0.0, item.at - worker.task_start)
+                flake.costs[task] = EvalCost(took, max(0, item.rss - worker.task_rss) / _MIB)
+                (flake.later if worker.done else flake.first).append(took)
             worker.current, worker.phase_start = None, now
             worker.done += 1
             worker.rss = max(worker.rss, item.rss)
@@ -567,6 +639,7 @@ class _Pool:
 
     def _exited(self, worker: _Worker, returncode: int) -> None:
         self.running.remove(worker)
+        self.timeline.running(len(self.running))
         flake = worker.flake
         flake.finished = time.monotonic()
         cancelled = proc.cancelled()
