@@ -810,7 +810,11 @@ def _store_hash(store_path: str) -> str:
 _REFUSAL = re.compile(r"refusing to evaluate")
 # a program that crashed: a C assertion, a signal, an uncaught C++ exception, a Rust panic
 _CRASH = re.compile(r"Assertion `[^']*' failed|Segmentation fault|core dumped|"
-                    r"terminate called after throwing|died with <Signals\.SIG|panicked at")
+                    r"terminate called after throwing|died with <Signals\.SIG|panicked at|"
+                    # a shell's report of a child a signal killed: "script: line 226:  5362
+                    # Bus error   nix-build …" (strsignal's words, after the job's pid)
+                    r"\bline \d+: +\d+ (?:Bus error|Segmentation fault|Illegal instruction|"
+                    r"Aborted|Floating point exception|Killed|Terminated)\b")
 
 # Errors of Nix itself, its store, daemon or configuration, not of the expression: they end an
 # evaluation too (a trace is printed around them), but no change to the code fixes them
@@ -881,7 +885,7 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
     # Lix names the frame of a `throw` "… caused by explicit throw"
     if re.search(r"while calling the '(?:throw|abort)' builtin|caused by explicit throw", trace):
         return FailureType.EVAL, Kind.THROW, None
-    if frames and _BUILD_SETUP_FRAME.match(frames[-1]):
+    if (frames and _BUILD_SETUP_FRAME.match(frames[-1])) or _SANDBOX_PATH.search(message):
         return FailureType.OTHER, Kind.NIX, HINTS[Kind.NIX]  # Nix preparing a build's sandbox
     if _evaluated(message, lines):
         return FailureType.EVAL, Kind.ERROR, None
@@ -960,7 +964,7 @@ def diagnose_eval(stderr: str, flake: Flake | None = None,
     if kind == Kind.DOWNLOAD:
         message, hint = _download(message, lines)
     file = line_no = column = None
-    missing = _MISSING_PATH.search(message)
+    missing = _MISSING_PATH.search(message) if kind_type is FailureType.EVAL else None
     if missing is not None:
         source = _SOURCE.match(missing["path"])
         if source is not None and source["rel"] and source["rel"] != "/":
@@ -1085,6 +1089,8 @@ def explained_by_log(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
 _FRAME = re.compile(r"^\s*… ")
 _FETCHING_FRAME = re.compile(r"^\s*… while fetching (?:the input|the source|from) ")
 # a frame of Nix <= 2.3's traces: "while evaluating ‘f’ at "…":1:2, called from …:"
+# a path inside a build's sandbox (Nix's `<drv>.chroot` directory): Nix setting up a build
+_SANDBOX_PATH = re.compile(r"\.drv\.chroot/")
 _BUILD_SETUP_FRAME = re.compile(r"^\s*… while setting up the build environment")
 _OLD_FRAME = re.compile(r"^while (?:evaluating|calling|checking) .*\bat \S+:\d+:\d+")
 

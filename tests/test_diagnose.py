@@ -304,3 +304,21 @@ def test_frames_of_the_helper_flake_are_no_evidence_of_evaluation() -> None:
     nix_own = helper_only + "       error: frobnicating the widget socket failed\n"
     assert diagnose.diagnose_eval(nix_own).type is FailureType.OTHER
     assert diagnose.diagnose_eval(text).type is FailureType.EVAL
+
+
+@pytest.mark.parametrize("signal", ["Bus error", "Segmentation fault", "Killed", "Aborted"])
+def test_a_shell_reporting_nix_killed_by_a_signal_is_a_failure_of_nix(signal: str) -> None:
+    # bash's job report: "script: line N:  PID <strsignal>   command" - no `error:` anywhere
+    [found] = diagnose.parse_log([
+        "building '/nix/store/1zmvs5xfj14y44lx6lmnpcrp6ygiz4r0-unit-a.service.drv'...",
+        f"/root/.nix-profile/bin/nixos-install: line 226:  5362 {signal}               "
+        "nix-build --out-link \"$outLink\" '<nixpkgs/nixos>' -A system"])
+    assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
+    assert signal in found.message
+
+
+def test_a_path_in_a_build_sandbox_is_nix_setting_up_the_build_not_evaluation() -> None:
+    found = diagnose.diagnose_eval(
+        "error: getting status of '/nix/store/p7nqvdpvmlmhkhlx01awlplvvk1nkmp8-a.drv.chroot/root/"
+        "nix/store/ygkr8vyp8l40kzlx75sn5kg7xrcwp7f0-a': No such file or directory")
+    assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
