@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from ci_nix import diagnose
 from ci_nix.models import Case, Failure, FailureType, Job, Status
-from ci_nix.tools import machines, nixlog
+from ci_nix.tools import machines, nixlog, proc
 from ci_nix.tools.nix import Nix, NixCommandError, drv_closure, last_error_line
 from ci_nix.words import count
 
@@ -325,3 +326,84 @@ def build(nix: Nix, jobs: Sequence[Job], *,
     log.info("built %s for %s: %d passed, %d failed", count(len(built), "derivation"),
              count(len(jobs), "attribute"), status[Status.PASSED], status[Status.FAILED])
     return BuildOutcome(tuple(cases), built)
+
+
+@dataclass(frozen=True)
+class Fed:
+    """What a Feed did: the cases of its builds, the jobs it never began (the run stopped
+    first) and the error that stopped it, if one did."""
+
+    cases: tuple[Case, ...]
+    unbuilt: tuple[Job, ...]
+    error: BaseException | None
+    batches: int
+
+
+class Feed:
+    """Builds jobs as they are handed over while the caller goes on (evaluating): the jobs that
+    arrive while one `nix build` runs become the next one. One build at a time, as `run` always
+    did, so Nix's max-jobs and cores bound the builds as before; only the wait for the whole
+    evaluation goes. A batch is a complete build: a dependency that failed in an earlier one is
+    tried again by the next that needs it, so the failure is traced to its attribute there.
+
+    build_batch: the jobs of one batch -> their cases (a thread of the Feed's calls it)."""
+
+    def __init__(self, build_batch: Callable[[Sequence[Job]], Sequence[Case]]) -> None:
+        self._build_batch = build_batch
+        self._queue: list[Job] = []
+        self._cases: list[Case] = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self._error: BaseException | None = None
+        self._batches = 0
+        self._thread: threading.Thread | None = None
+
+    def submit(self, jobs: Sequence[Job]) -> None:
+        """Queue jobs for the next build; the first ones start the builder."""
+        if not jobs:
+            return
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("Feed.submit after close")
+            self._queue.extend(jobs)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="ci-nix-builds",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
+    def wait(self) -> Fed:
+        """No more jobs: build what is queued, and return everything once it is done."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+        with self._cond:
+            unbuilt, self._queue = tuple(self._queue), []
+            return Fed(tuple(self._cases), unbuilt, self._error, self._batches)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue or self._error is not None or proc.cancelled() is not None:
+                    return  # what is queued stays unbuilt: the run reports it
+                batch, self._queue = self._queue, []
+                self._batches += 1
+            try:
+                cases = self._build_batch(batch)
+            except BaseException as err:  # noqa: BLE001 - handed to the caller by wait()
+                with self._cond:
+                    self._queue[:0] = batch
+                    self._error = err
+                    self._batches -= 1
+                return
+            with self._cond:
+                self._cases.extend(cases)

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -242,9 +243,7 @@ def check_planned(evals: Sequence[FlakeEval],
     failure naming both paths and is not built (it is not what the plan vouched for)."""
     if not expected:
         return list(evals)
-    seen = {(e.target.flake.id, name) for e in evals
-            for name in [j.name for j in e.jobs] + [c.name for c in e.cases]}
-    missing = sorted(set(expected) - seen)
+    missing = _missing(expected, evals)
     if missing:
         flake, attr = missing[0]
         raise SelectionError(f"--expect-drv {flake}#{attr}: not evaluated; select it with "
@@ -271,6 +270,14 @@ def check_planned(evals: Sequence[FlakeEval],
         result.append(replace(flake_eval, jobs=tuple(keep),
                               cases=(*flake_eval.cases, *differ)))
     return result
+
+
+def _missing(wanted: Collection[tuple[str, str]],
+             evals: Sequence[FlakeEval]) -> list[tuple[str, str]]:
+    """The (flake id, attribute) pairs wanted that these evaluations have no result for."""
+    seen = {(e.target.flake.id, name) for e in evals
+            for name in [j.name for j in e.jobs] + [c.name for c in e.cases]}
+    return sorted(set(wanted) - seen)
 
 
 def run(options: RunOptions, environ: Mapping[str, str] = os.environ) -> RunReport:
@@ -300,20 +307,36 @@ def _run(options: RunOptions, environ: Mapping[str, str], cancelled: Cancellatio
     given = (Growth.parse(options.max_closure_growth)  # before any work
              if options.max_closure_growth is not None else None)
     nix = Nix.from_env(environ)  # one instance: it remembers the version and the system
-    planned = plan(options, environ, progress, nix)
-    config = planned.workspace.config
-    growth = given or config.max_closure_growth
-    if options.skip_unchanged or options.comment or growth:
-        planned = _skip_unchanged(planned, options, environ, progress)
+    # Builds start as flakes are evaluated, unless what is built waits for the base's drvPaths.
+    early = (None if options.skip_unchanged else
+             EarlyBuild(environ, cancelled, print_logs=options.print_build_logs))
+    try:
+        planned = plan(options, environ, progress, nix, early)
+        config = planned.workspace.config
+        growth = given or config.max_closure_growth
+        if options.skip_unchanged or options.comment or growth:
+            planned = _skip_unchanged(planned, options, environ, progress)
+    except BaseException:
+        if early is not None:  # what was handed over is built (or cancelled) and reported
+            _settle_early(early, None, progress)
+        raise
     progress.cases = [*planned.cases, *planned.unsupported()]
-    progress.pending += planned.local
-    if cancelled():
-        return
     nix = planned.nix  # with the workspace's and the command line's Nix options
-    built = build_jobs(nix, progress.pending, environ, print_logs=options.print_build_logs,
-                       cancelled=cancelled)
+    if early is None:
+        progress.pending += planned.local
+        if cancelled():
+            return
+        built = build_jobs(nix, progress.pending, environ, print_logs=options.print_build_logs,
+                           cancelled=cancelled)
+        progress.pending = []
+    else:
+        built = _settle_early(early, planned, progress)
+        # from here on the plan holds what was handed over too: pushed, SBOMs, images
+        known = set(planned.jobs)
+        planned = replace(planned, jobs=(*planned.jobs, *(j for j in early.jobs
+                                                         if j not in known)),
+                          cases=(*planned.cases, *early.skipped))
     built = _with_closure_sizes(nix, planned.local, built)
-    progress.pending = []
     progress.cases += built
     evaluated = [job for e in planned.evals for job in e.jobs]
     if growth is not None and progress.comparison is not None:
@@ -339,6 +362,22 @@ def _run(options: RunOptions, environ: Mapping[str, str], cancelled: Cancellatio
         pull_request=trust.side(options.base, environ).pull_request, environ=environ)
     progress.cases = [*delivered.cases, *delivered.failures]
     progress.notes += delivered.notes
+
+
+def _settle_early(early: EarlyBuild, planned: Plan | None, progress: Progress) -> list[Case]:
+    """Build the plan's jobs after the handed-over ones and wait for all: the build cases.
+    What was handed over and skipped (cached) goes into `progress`, and what was never built
+    (cancelled, or the builder failed: raised here) into its pending jobs."""
+    fed = early.finish(planned)
+    progress.notes += early.notes
+    progress.cases += early.skipped
+    progress.pending += fed.unbuilt
+    if planned is not None and fed.error is None:
+        return list(fed.cases)
+    progress.cases += fed.cases
+    if planned is not None and fed.error is not None:
+        raise fed.error
+    return []
 
 
 def _with_closure_sizes(nix: Nix, jobs: Sequence[Job], cases: Sequence[Case]) -> list[Case]:
@@ -474,8 +513,11 @@ def _skip_unchanged(planned: Plan, options: RunOptions, environ: Mapping[str, st
 
 
 def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
-         progress: Progress | None = None, nix: Nix | None = None) -> Plan:
-    """Detection, selection, systems and evaluation: what `run` builds and `matrix` fans out."""
+         progress: Progress | None = None, nix: Nix | None = None,
+         early: EarlyBuild | None = None) -> Plan:
+    """Detection, selection, systems and evaluation: what `run` builds and `matrix` fans out.
+    With `early`, each flake's jobs go to its builder as the flake's evaluation ends (see
+    _handed_over); the Plan returned then holds only the jobs it was not given."""
     progress = Progress() if progress is None else progress
     nix = nix or Nix.from_env(environ)
     git = Git.from_env(environ)
@@ -522,12 +564,21 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
     systems = options.systems or ws.config.systems or (nix.current_system,)
     limits = options.eval.limits(ws.config.eval)
     remembered = eval_cache(options.eval, ws, environ)
+    skeleton = replace(plan_of(ws, nix, tuple(systems), (), progress.suites, ()),
+                       checkouts=tuple(states.values()), locked=locked, limits=limits,
+                       cache=cache)
+    handed: set[str] = set()  # flakes whose jobs went to `early` as they were evaluated
+    on_flake = None
+    if early is not None:
+        # flakes path rules left out wait for their comparison with the base
+        on_flake = _handed_over(early, skeleton, only, expected, handed,
+                                {t.flake.id for t in detection.pruned})
     evals = evaluate_targets(ws, nix, git, targets, tuple(systems), only, limits, environ,
-                             remembered, tuple(states.values()))
+                             remembered, tuple(states.values()),
+                             display=early.display if early is not None else None,
+                             on_flake=on_flake)
     if only is not None:
-        found = {(e.target.flake.id, name) for e in evals
-                 for name in [j.name for j in e.jobs] + [c.name for c in e.cases]}
-        missing = sorted(only - found)
+        missing = _missing(only, evals)
         if missing:
             flake, attr = missing[0]
             near = nearest_attrs(attr, [name for e in evals if e.target.flake.id == flake
@@ -541,17 +592,113 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
     progress.evaluated(evals)
     for flake_eval in evals:
         progress.cases += flake_eval.cases
-    planned = replace(plan_of(ws, nix, tuple(systems), evals, progress.suites, progress.cases),
-                      checkouts=tuple(states.values()), locked=locked, limits=limits)
+    planned = replace(skeleton, evals=tuple(evals), cases=tuple(progress.cases),
+                      jobs=tuple(job for e in evals if e.target.flake.id not in handed
+                                 for job in e.jobs))
     if detection.pruned:
         planned = _confirm_pruned(planned, {t.flake.id for t in detection.pruned}, options,
                                   environ, progress)
     # What the binary cache already has is reported as skipped ("cached"), not built.
-    planned, notes = skip_cached(replace(planned, cache=cache))
+    planned, notes = skip_cached(planned)
     progress.notes += notes
     if any(e.cached for e in planned.evals):
         planned = _settle_cached(planned, git, only, options, environ, remembered, progress)
     return planned
+
+
+def _handed_over(early: EarlyBuild, skeleton: Plan, only: frozenset[tuple[str, str]] | None,
+                 expected: Mapping[tuple[str, str], str], handed: set[str],
+                 held: Collection[str]) -> Callable[[FlakeEval], None]:
+    """The evaluation's on_flake for a run that builds while it evaluates: a flake's jobs, as
+    check_planned leaves them, go to `early` (its flake id into `handed`). A flake missing an
+    --only or --expect-drv attribute stops the handing over: plan() then fails, and only what
+    was handed over before is built. Flakes in `held` stay in the plan."""
+    stopped = False
+
+    def take(flake_eval: FlakeEval) -> None:
+        nonlocal stopped
+        flake = flake_eval.target.flake.id
+        if stopped or flake in held:
+            return
+        wanted = [key for key in [*(only or ()), *expected] if key[0] == flake]
+        if _missing(wanted, [flake_eval]):
+            stopped = True
+            return
+        [checked] = check_planned([flake_eval], {k: v for k, v in expected.items()
+                                                 if k[0] == flake})
+        handed.add(flake)
+        early.take(replace(skeleton, evals=(checked,), jobs=checked.jobs, cases=()))
+
+    return take
+
+
+class EarlyBuild:
+    """A run's builds while it evaluates (README "How `run` works"): each flake's jobs, as
+    its evaluation ends, are checked against the binary cache and handed to one builder
+    (build.Feed), while the other flakes are still evaluated; what the plan keeps (flakes from
+    the evaluation cache, ones path rules left out) follows when the plan is done."""
+
+    def __init__(self, environ: Mapping[str, str], cancelled: Callable[[], bool], *,
+                 print_logs: bool = False) -> None:
+        self.display = live.Display.for_stream(sys.stderr, environ)
+        self.monitor = live.BuildMonitor([], self.display, print_logs=print_logs,
+                                         interval=live.interval_of(environ))
+        self.cancelled = cancelled
+        self.feed = build_mod.Feed(self._batch)
+        self._lock = threading.Lock()
+        self._skeleton: Plan | None = None
+        self._checked: set[Job] = set()  # asked of the binary cache already (by plan())
+        self.jobs: list[Job] = []  # handed over and not cached: built, or to be built
+        self.skipped: list[Case] = []  # handed over and not built: cached, unsupported system
+        self.notes: list[str] = []
+        self._built = 0  # derivations Nix ran a builder for
+
+    def take(self, part: Plan) -> None:
+        """One flake's evaluated jobs, as a Plan (for the run's Nix and binary cache)."""
+        with self._lock:
+            self._skeleton = part
+        self.feed.submit(part.jobs)
+
+    def finish(self, planned: Plan | None) -> build_mod.Fed:
+        """The plan's own jobs (their cache already asked) after the handed-over ones; once
+        everything is built, every case. None: nothing more (the plan failed)."""
+        if planned is not None:
+            with self._lock:
+                self._skeleton = self._skeleton or planned
+                self._checked.update(planned.local)
+            self.feed.submit(planned.local)
+        with self.monitor.running():
+            fed = self.feed.wait()
+        if fed.batches > 1:  # the totals, in build.build's words
+            status = Counter(case.status for case in fed.cases)
+            log.info("built %s for %s: %d passed, %d failed", count(self._built, "derivation"),
+                     count(len(fed.cases), "attribute"), status[Status.PASSED],
+                     status[Status.FAILED])
+        return fed
+
+    def _batch(self, jobs: Sequence[Job]) -> list[Case]:
+        with self._lock:
+            skeleton = self._skeleton
+            checked = [job for job in jobs if job in self._checked]
+        assert skeleton is not None
+        todo = tuple(job for job in jobs if job not in checked)
+        sub, notes = skip_cached(replace(skeleton, jobs=todo, cases=())) if todo else (
+            replace(skeleton, jobs=(), cases=()), [])
+        ready = [*sub.local, *checked]
+        with self._lock:
+            self.notes += [note for note in notes if note not in self.notes]
+            self.skipped += [*sub.cases, *sub.unsupported()]
+            self.jobs += ready
+        if not ready:
+            return []
+        log.info("building %s", count(len(ready), "attribute"))
+        self.monitor.add(ready)
+        outcome = build_mod.build(skeleton.nix, ready, cancelled=self.cancelled,
+                                  on_event=self.monitor.event)
+        self.monitor.finish(outcome.cases)
+        with self._lock:
+            self._built += len(outcome.built)
+        return self.monitor.timed(outcome.cases)
 
 
 def eval_cache(flags: EvalFlags, ws: workspace_mod.Workspace,
@@ -613,22 +760,32 @@ def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
                      only: frozenset[tuple[str, str]] | None, limits: evaluate_mod.Limits,
                      environ: Mapping[str, str] = os.environ,
                      cache: evalcache.Settings | None = None,
-                     checkouts: Sequence[inputs_mod.Checkout] = ()) -> list[FlakeEval]:
+                     checkouts: Sequence[inputs_mod.Checkout] = (), *,
+                     display: live.Display | None = None,
+                     on_flake: Callable[[FlakeEval], None] | None = None) -> list[FlakeEval]:
     """The evaluation stage, as `run`, `matrix`, `diff` and `update --verify` do it: the
-    workspace config's selection and the given limits, with live progress; flakes the
-    evaluation cache has (`cache`, when given) start no evaluation worker."""
+    workspace config's selection and the given limits, with live progress (on `display`, which
+    a run's builds share); flakes the evaluation cache has (`cache`, when given) start no
+    evaluation worker. on_flake hears of each flake evaluated, as its evaluation ends."""
     log.info("evaluating %s for %s", count(len(targets), "flake"), ", ".join(systems))
     selection = _selection(ws, systems, only)
 
     def evaluate(todo: Sequence[Target]) -> list[FlakeEval]:
         # an evaluation error's position belongs to the repo its store tree came from
         origins = origins_mod.Origins(nix, detect_mod.workspace_flake_of(ws, git))
-        monitor = live.EvalMonitor(len(todo), live.Display.for_stream(sys.stderr, environ),
+        monitor = live.EvalMonitor(len(todo),
+                                   display or live.Display.for_stream(sys.stderr, environ),
                                    interval=live.interval_of(environ))
         monitor.workers = limits.workers or evaluate_mod.default_workers()
+
+        def done(result: FlakeEval) -> None:
+            monitor.flake_done(result)
+            if on_flake is not None:
+                on_flake(result)
+
         with monitor.running():
             return evaluate_mod.evaluate(nix, todo, selection, limits, sources=origins.of,
-                                         on_flake=monitor.flake_done,
+                                         on_flake=done,
                                          on_start=monitor.flake_started,
                                          on_attr=monitor.attr_progress)
 

@@ -199,6 +199,14 @@ class BuildMonitor:
             self.labels.setdefault(job.drv_path, []).append(f"{job.flake}#{job.name}")
         self._lock = threading.RLock()
 
+    def add(self, jobs: Sequence[Job]) -> None:
+        """More jobs to name (builds that start while evaluation goes on)."""
+        with self._lock:
+            for job in jobs:
+                names = self.labels.setdefault(job.drv_path, [])
+                if f"{job.flake}#{job.name}" not in names:
+                    names.append(f"{job.flake}#{job.name}")
+
     def label(self, drv: str) -> str:
         names = self.labels.get(drv)
         if not names:
