@@ -1,0 +1,204 @@
+"""Building while evaluating (README "How `run` works"): build.Feed's batches, what the
+evaluation hands over (pipeline._handed_over), and one real-Nix run whose second flake cannot
+finish evaluating before the first flake's build has run."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+from conftest import Cli, flake_repo
+
+from ci_nix import pipeline
+from ci_nix.build import Feed
+from ci_nix.models import Case, Flake, FlakeEval, Job, Repo, Status, Target
+from ci_nix.plan import Plan
+from ci_nix.tools.nix import Nix
+from ci_nix.workspace import Workspace
+
+
+def _job(flake: str, name: str) -> Job:
+    return Job(flake, ("packages", "x86_64-linux", name), "x86_64-linux",
+               f"/nix/store/{'a' * 32}-{flake}-{name}.drv",
+               (("out", f"/nix/store/{'b' * 32}-{flake}-{name}"),))
+
+
+class Builder:
+    """A batch function that records its batches and holds each until the test lets it go."""
+
+    def __init__(self, hold: bool = True) -> None:
+        self.batches: list[list[str]] = []
+        self.started = threading.Semaphore(0)
+        self.go = threading.Event()
+        if not hold:
+            self.go.set()
+        self.fail: BaseException | None = None
+
+    def __call__(self, jobs: Sequence[Job]) -> list[Case]:
+        self.batches.append([f"{j.flake}#{j.attr[-1]}" for j in jobs])
+        self.started.release()
+        assert self.go.wait(10), "the test did not let the batch finish"
+        if self.fail is not None:
+            raise self.fail
+        return [Case(j.flake, j.name, Status.PASSED, drv_path=j.drv_path) for j in jobs]
+
+
+def test_jobs_that_arrive_during_a_build_are_the_next_build() -> None:
+    builder = Builder()
+    feed = Feed(builder)
+    assert not feed.started  # no thread before there is something to build
+    feed.submit([_job("a", "x")])
+    assert builder.started.acquire(timeout=10)
+    feed.submit([_job("b", "y")])  # while the first build runs
+    feed.submit([_job("c", "z")])
+    builder.go.set()
+    fed = feed.wait()
+    assert builder.batches == [["a#x"], ["b#y", "c#z"]]  # one build at a time, never more
+    assert fed.batches == 2 and fed.unbuilt == () and fed.error is None
+    assert [(c.flake, c.status) for c in fed.cases] == [("a", Status.PASSED), ("b", Status.PASSED),
+                                                        ("c", Status.PASSED)]
+
+
+def test_wait_builds_what_is_queued_and_a_feed_with_nothing_starts_no_builder() -> None:
+    assert Feed(Builder(hold=False)).wait().batches == 0
+    builder = Builder(hold=False)
+    feed = Feed(builder)
+    feed.submit([])
+    assert not feed.started
+    feed.submit([_job("a", "x"), _job("a", "y")])
+    fed = feed.wait()
+    assert len(fed.cases) == 2 and fed.error is None
+    with pytest.raises(RuntimeError):
+        feed.submit([_job("b", "z")])  # after wait: a job would be lost, not built
+
+
+def test_a_failed_build_stops_the_feed_and_leaves_its_jobs_unbuilt() -> None:
+    builder = Builder()
+    builder.fail = OSError("no space left on device")
+    feed = Feed(builder)
+    feed.submit([_job("a", "x")])
+    assert builder.started.acquire(timeout=10)
+    feed.submit([_job("b", "y")])
+    builder.go.set()
+    fed = feed.wait()
+    assert fed.error is builder.fail and fed.cases == ()
+    # the run reports these as not built (pipeline.Progress.pending), none is lost
+    assert [j.flake for j in fed.unbuilt] == ["a", "b"]
+    assert builder.batches == [["a#x"]]
+
+
+class Taken:
+    """pipeline.EarlyBuild's `take`, recording what was handed over."""
+
+    def __init__(self) -> None:
+        self.parts: list[Plan] = []
+
+    def take(self, part: Plan) -> None:
+        self.parts.append(part)
+
+
+def _eval(flake: str, *jobs: Job, cases: tuple[Case, ...] = ()) -> FlakeEval:
+    repo = Repo(flake, Path("/nonexistent") / flake)
+    return FlakeEval(Target(Flake(repo, "")), tuple(jobs), cases, 1, 0.1)
+
+
+def _skeleton() -> Plan:
+    return Plan(workspace=Workspace(Path("/nonexistent"), None, (), None, ()),  # type: ignore[arg-type]
+                suites=("a", "b"), systems=("x86_64-linux",), current_system="x86_64-linux",
+                buildable=frozenset({"x86_64-linux"}), evals=(), jobs=(), cases=(),
+                nix=Nix(("nix",)))
+
+
+def _handed(taken: Taken, handed: set[str], *, only: frozenset[tuple[str, str]] | None = None,
+            expected: dict[tuple[str, str], str] | None = None, held: set[str] | None = None
+            ) -> Callable[[FlakeEval], None]:
+    return pipeline._handed_over(taken, _skeleton(), only, expected or {},  # type: ignore[arg-type]
+                                 handed, held or set())
+
+
+def test_each_evaluated_flake_is_handed_over_with_its_jobs_only() -> None:
+    taken, handed = Taken(), set[str]()
+    take = _handed(taken, handed, held={"pruned"})
+    take(_eval("a", _job("a", "x"), _job("a", "y")))
+    take(_eval("pruned", _job("pruned", "x")))  # waits for its comparison with the base
+    take(_eval("b", _job("b", "z")))
+    assert [[j.name for j in p.jobs] for p in taken.parts] == [
+        ["packages.x86_64-linux.x", "packages.x86_64-linux.y"], ["packages.x86_64-linux.z"]]
+    assert handed == {"a", "b"}
+    assert all(p.cases == () and p.nix.argv0 == ("nix",) for p in taken.parts)
+
+
+def test_a_flake_missing_an_only_attribute_stops_the_handing_over() -> None:
+    taken, handed = Taken(), set[str]()
+    only = frozenset({("a", "packages.x86_64-linux.x"), ("b", "packages.x86_64-linux.typo")})
+    take = _handed(taken, handed, only=only)
+    take(_eval("a", _job("a", "x")))
+    take(_eval("b", _job("b", "z")))  # plan() fails on the typo: nothing more is built
+    take(_eval("c", _job("c", "w")))
+    assert handed == {"a"} and len(taken.parts) == 1
+
+
+def test_an_attribute_not_as_planned_is_not_handed_over() -> None:
+    taken, handed = Taken(), set[str]()
+    good, moved = _job("a", "x"), _job("a", "y")
+    expected = {("a", good.name): good.drv_path,
+                ("a", moved.name): "/nix/store/" + "c" * 32 + "-other.drv"}
+    take = _handed(taken, handed, expected=expected)
+    take(_eval("a", good, moved))
+    [part] = taken.parts
+    assert part.jobs == (good,)  # check_planned fails the other (plan() reports it)
+    take(_eval("b", _job("b", "z")))  # expected names none of b's: handed over as it is
+    assert handed == {"a", "b"}
+
+
+# The slow flake's attribute imports from a derivation that waits until the fast flake's
+# build has run (it writes a marker): this evaluation cannot end before a build has begun.
+FAST = """{
+  outputs = { self }: {
+    packages.x86_64-linux.fast = derivation { name = "fast-@NONCE@"; system = "x86_64-linux";
+      builder = "/bin/sh"; args = [ "-c" "echo built > @MARK@; echo ok > $out" ]; };
+  };
+}
+"""
+SLOW = """{
+  outputs = { self }: let
+    wait = derivation { name = "wait-@NONCE@"; system = "x86_64-linux"; builder = "/bin/sh";
+      PATH = "/usr/bin:/bin";
+      args = [ "-c" ''
+        i=0; while [ ! -e @MARK@ ] && [ $i -lt 600 ]; do i=$((i+1)); sleep 0.05; done
+        [ -e @MARK@ ] || { echo "fast was not built meanwhile" >&2; exit 1; }
+        echo '"slow-@NONCE@"' > $out'' ]; };
+  in {
+    packages.x86_64-linux.slow = derivation { name = import wait; system = "x86_64-linux";
+      builder = "/bin/sh"; args = [ "-c" "echo ok > $out" ]; };
+  };
+}
+"""
+
+
+@pytest.mark.nix
+def test_a_build_runs_while_another_flake_is_still_evaluated(tmp_path: Path, nix_bin: str,
+                                                             cli: Cli) -> None:
+    nonce, mark = uuid.uuid4().hex[:12], tmp_path / "fast-was-built"
+    for name, text in (("fast", FAST), ("slow", SLOW)):
+        flake_repo(tmp_path / "ws" / name, text.replace("@NONCE@", nonce)
+                   .replace("@MARK@", str(mark)))
+    (tmp_path / "ws" / "ci-nix.yaml").write_text("repos:\n  - path: fast\n  - path: slow\n")
+    report = tmp_path / "report.json"
+    result = cli("run", "--all", "--workers", "2", "--eval-memory", "1024", "--json", report,
+                 tmp_path / "ws")
+    assert result.returncode == 0, result.stdout + result.stderr
+    cases = {(c["flake"], c["attr"]): c["status"] for c in json.loads(report.read_text())["cases"]}
+    assert cases == {("fast", "packages.x86_64-linux.fast"): "passed",
+                     ("slow", "packages.x86_64-linux.slow"): "passed"}
+    # and the log says so in order: the fast build began before the last evaluation ended
+    lines = result.stderr.splitlines()
+    began = next(i for i, line in enumerate(lines)
+                 if line.startswith("ci-nix: building fast#packages.x86_64-linux.fast"))
+    ended = next(i for i, line in enumerate(lines) if "evaluated 2/2 flakes" in line)
+    assert began < ended, result.stderr
+    assert mark.exists()
