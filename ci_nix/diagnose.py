@@ -327,6 +327,13 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # a 2.29+ "Cannot build" block of which only the indented lines survived a copy
     ("reason", re.compile(r"^\s*Reason:\s*(?P<reason>[^\n]*)")),
     ("required", re.compile(r"^\s*(?:Required system|Required features):")),
+    # Nix prints a builder's last log lines, and where to find the rest, only when it failed
+    ("log-tail-named", re.compile(
+        rf"For full logs, run:?\s*['‘]?(?:\x1b\[[0-9;]*m)?(?:nix log|nix-store -l) {_DRV}")),
+    ("log-tail", re.compile(r"^\s*[Ll]ast \d+ log lines:")),
+    # Lix 2.92+ adds it to its platform refusal only
+    ("platform-hint", re.compile(r"the failing derivation has \S+ set to \S+, forcing it to be "
+                                 r"built rather than substituted")),
     ("hash-bare", re.compile(r"^\s*(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*"
                              r"(?P<got>\S+)")),
 ]
@@ -399,6 +406,15 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
     "missing-derivation": (Kind.SUBSTITUTION, FailureType.OTHER,
                            "{drv} is not in the store and could not be substituted",
                            HINTS[Kind.MISSING_STORE_PATH]),
+    "log-tail-named": (Kind.BUILDER, FailureType.BUILD,
+                       "builder for {drv} failed (the log holds only its last lines)", None),
+    "platform-hint": (Kind.PLATFORM, FailureType.PLATFORM,
+                      "no machine here can build it, and substituting it is not allowed",
+                      "the derivation sets allowSubstitutes = false: pass "
+                      "--always-allow-substitutes if a substituter has it, or add a builder for "
+                      "its system (`builders`)"),
+    "log-tail": (Kind.BUILDER, FailureType.BUILD,
+                 "a builder failed (the log holds only its last lines)", None),
     "builder-cut": (Kind.BUILDER, FailureType.BUILD,
                     "a builder failed (the log is cut off before it says which)", None),
     "resolved": (Kind.DEPENDENCY, FailureType.DEPENDENCY,
@@ -1154,6 +1170,34 @@ def simple_eval_failure(message: str) -> Failure:
 
 # What starts an error report. Nix prints errors at the start of a line, but copies indent
 # them, and a fragment may hold only the indented lines of a 2.29+ "Cannot build" block.
+# How Nix's failure messages begin (tests/data/sources/README.md lists them by file and
+# version): a copy that lost the "error: " before one (cut at it, a tool printing the message
+# alone) still starts an error block with it, classified as if the prefix were there.
+_NIX_MESSAGE = re.compile(
+    r"^\s*(?:\d+ dependenc(?:y|ies) of derivation '|Build failed due to failed dependency|"
+    r"build of resolved derivation '|some dependencies of '|dependency '[^']*' of '|"
+    r"cannot build missing derivation '|a '[^']*'(?: with features \{[^}]*\})? is required to "
+    r"build '|[Uu]nable to build with a primary store|output '/nix/store/[^']*' is not allowed "
+    r"to|cycle detected in build of '|(?:closure of )?path '[^']*' is too large at|"
+    r"derivation '[^']*' may not be deterministic|illegal path references in fixed-output|"
+    r"fixed-output derivations must not reference|fixed output derivation '[^']*' is not "
+    r"allowed to refer|the fixed-output derivation '[^']*' must not reference|"
+    r"(?:(?:ca )?hash|size) mismatch importing path '|hash mismatch in file downloaded from '|"
+    r"NAR hash mismatch in input '|unable to (?:download|upload) '|(?:download|upload) of '[^']*' "
+    r"was interrupted|cannot download '[^']*' because|some substitutes for the outputs of "
+    r"derivation '|path '[^']*' is required, but there is no substituter|some references of "
+    r"path '|reference '[^']*' of path '[^']*' is not a valid path|substituter '[^']*' is "
+    r"disabled|file '[^']*' does not exist in binary cache|'[^']*' does not appear to be a "
+    r"binary cache|NAR info file '|NAR for '[^']*' fetched from|cannot add '[^']*' to the "
+    r"binary cache|cannot add path '[^']*' because it lacks a signature|cannot substitute path "
+    r"'|some outputs of '[^']*' are not valid|cannot open connection to remote store '|failed "
+    r"to start SSH (?:master )?connection to '|'nix-store --serve' protocol mismatch|cannot "
+    r"connect to '|failed to add path '[^']*' to remote host|remote machine failed to import "
+    r"closure|build hook died unexpectedly|error reading daemon response|could not connect to "
+    r"any \S+ socket|don't know how to open Nix store|this system does not support the kernel "
+    r"namespaces|cannot perform a sandboxed build|unable to start build process|sandbox network "
+    r"setup timed out|bad machine specification|error parsing derivation ')")
+_LOG_TAIL = re.compile(r"^\s*(?:[Ll]ast \d+ log lines:|For full logs, run)")
 _BLOCK_START = re.compile(
     r"^\s*(?:error:|builder for '|builder for ‘|cannot build derivation |hash mismatch in "
     r"fixed-output derivation|fixed-output derivation produced path|Killed$|"
@@ -1162,7 +1206,9 @@ _BLOCK_START = re.compile(
     r"Cannot build '|Reason: |Required system: |Required features: |specified: |"
     r"Unable to start any build|unable to start any build|"
     r"Failed to find a machine for remote build!|"
-    r"(?:\S+ )?timed out after \d+ seconds)")
+    # a builder's log tail, all that is left of its failure
+    r"[Ll]ast \d+ log lines:|For full logs, run|Hint: the failing derivation has|"
+    r"(?:\S+ )?timed out after \d+ seconds)|" + _NIX_MESSAGE.pattern)
 # Nix <= 2.3 printed traces and the final message unindented; quoted build log lines (`> ...`)
 # lose their indentation when pasted into an issue, and so do the lines of a 2.29+ "Cannot
 # build" block; a message wrapped by the terminal continues with the quoted store path or
@@ -1329,6 +1375,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     by_drv: dict[str, Diagnosis] = {}
     others: list[Diagnosis] = []
     download: Diagnosis | None = None  # the download error of the block just before
+    tails: list[Diagnosis] = []
     for block_ in reader.blocks:
         block, before = block_.lines, block_.before
         text = "\n".join(block).strip()
@@ -1336,7 +1383,9 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
             continue
         found = _build_diagnosis(text)
         if found is None:
-            found = diagnose_eval(text)
+            # a message of Nix's whose "error: " a copy lost: read as Nix printed it
+            found = diagnose_eval(f"error: {text}" if _NIX_MESSAGE.match(text)
+                                  and not _ERROR_LINE.match(text) else text)
             if found.kind in (Kind.ERROR, Kind.NIX) and not _looks_evaluated(block) \
                     and any(_FETCHING.search(line) for line in before):
                 # Nix 1.x's substituter piping curl into bzip2: "error: unexpected
@@ -1345,6 +1394,11 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
                                 hint=HINTS[Kind.DOWNLOAD])
         found = replace(found, log_line=block_.origin + 1)
         if found.kind == Kind.SUMMARY:
+            continue
+        if _LOG_TAIL.match(block[0]):
+            # a builder's log tail outside its error block: what failed, when nothing else
+            # in the log says
+            tails.append(replace(found, log=tail(block)))
             continue
         down = next((m for line in reversed(before) if (m := _BUILDER_DOWN.search(line))), None)
         if found.type is FailureType.PLATFORM and down is not None and (
@@ -1397,7 +1451,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         # Nix 2.33+ says "Build failed due to failed dependency" naming no derivation: the
         # failures named above already say which
         others = [d for d in others if not (d.type is FailureType.DEPENDENCY and d.drv is None)]
-    found_all = result + others
+    found_all = result + others or tails[:1]
     return found_all or _fallback(shaped, raw, reader.named_logs)
 
 

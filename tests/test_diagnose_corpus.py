@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,42 @@ def test_sources_table_matches_the_samples() -> None:
     recorded = {p.name.removesuffix(".text.expected.json")
                 for p in SOURCES.glob("*.expected.json")}
     assert recorded - named == set(), "samples without a row in the table"
+
+
+_RED, _MAGENTA, _NORMAL = "\x1b[31;1m", "\x1b[35;1m", "\x1b[0m"
+# what survives when a copy keeps only the indented part of Nix's block: a line that says why
+_BLOCK_BODY = re.compile(
+    r"^\s+(?:Reason:|Required|specified:|[Ll]ast \d+ log lines:|For full logs)")
+
+
+def _only_indented(text: str) -> str | None:
+    kept = [line for line in text.split("\n") if line.startswith(" ")]
+    return "\n".join(kept) if any(_BLOCK_BODY.match(line) for line in kept) else None
+
+
+DEGRADATIONS: dict[str, Callable[[str], str | None]] = {
+    # a copy cut at Nix's message, or a tool printing the message alone
+    "no error: prefix": lambda text: re.sub(r"(?m)^(\s*)error: ", r"\1", text),
+    "error: indented": lambda text: re.sub(r"(?m)^error:", "    error:", text),
+    # a terminal's colours, as Nix 2.29+ and Lix put them on the prefix and the store paths
+    "ansi": lambda text: re.sub(r"'(/nix/store/[^']+)'", rf"'{_MAGENTA}\1{_NORMAL}'", re.sub(
+        r"(?m)^error:", f"{_RED}error:{_NORMAL}", text)),
+    "only the indented lines": _only_indented,
+}
+
+
+@pytest.mark.parametrize("degradation", DEGRADATIONS)
+def test_sources_keep_their_type_when_degraded(degradation: str) -> None:
+    """Each wording from the sources keeps its type when a copy drops or indents `error:`, adds
+    a terminal's colours, or keeps only the indented lines of a block that say why."""
+    changed = {}
+    for expected_file in sorted(SOURCES.glob("*.expected.json")):
+        text, _ = load(expected_file)
+        plain = diagnose.parse_log(text.split("\n"))
+        degraded = DEGRADATIONS[degradation](text)
+        if degraded is None or degraded == text:
+            continue
+        found = diagnose.parse_log(degraded.split("\n"))
+        if not found or found[0].type != plain[0].type:
+            changed[expected_file.name] = found[0].type.value if found else None
+    assert not changed, changed
