@@ -15,6 +15,8 @@ workspaces (a nonce in every derivation), so no run is a no-op by accident.
   P6 ci-nix's own peak RSS while builds stream a large log
   P7 heavy NixOS-like hosts: `matrix` vs bare per-host `nix eval`, `xargs -P cores`
   P7s P7 at fleet size only (32 hosts), with CPU seconds and the load average
+  P7q P7s for a quiet machine: several repetitions, the load and CPU pressure around each run,
+      and where ci-nix's time goes (outside the pool, free worker slots, its own CPU)
   P7t the same hosts under one memory budget (--eval-memory-total): peak summed RSS of all Nix
       processes, vs the same evaluation without a budget
   P8 `ci-nix diff` with the base in the evaluation cache vs one head evaluation
@@ -486,6 +488,79 @@ def p7s(tmp: Path, reps: int, hosts: int, host_mb: int) -> Figure:
     return fig
 
 
+TIMELINE = re.compile(r"evaluation timeline: \d+ slots, [\d.]+s; free slot-seconds ([\d.]+) "
+                      r"until all started, ([\d.]+) between, ([\d.]+) after the last start; "
+                      r".*ci-nix's own CPU ([\d.]+)s")
+
+
+def _cpu_pressure() -> float:
+    """Seconds, since boot, in which some runnable task waited for a CPU (Linux PSI; 0 where
+    the kernel has none): its growth over a run says how quiet the machine was (the kernel
+    updates it every few seconds, so a short run's share is rough and may pass 100%)."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return 0.0
+    return int(line.rsplit("total=", 1)[1]) / 1e6
+
+
+def p7q(tmp: Path, reps: int, hosts: int, host_mb: int) -> Figure:
+    """P7s for the quiet machine the target is set on: `matrix` of `hosts` heavy hosts vs bare
+    per-host `nix eval`, alternating which goes first, with what tells a quiet run from a
+    loaded one (the load average before each repetition, the share of each run's time in
+    which some task waited for a CPU) and where ci-nix's time goes: its run outside the pool
+    (Python start, workspace, output), the pool's worker slots left free before every slot had
+    a worker, between, and after the last start (the tail), and ci-nix's own CPU in the pool."""
+    fig = Figure("P7q", f"{hosts} heavy hosts on a quiet machine: `matrix --all` vs bare "
+                 "per-host `nix eval`, xargs -P cores", target="<=0.85")
+    cpu: dict[str, list[float]] = {"ours": [], "bare": []}
+    waited: dict[str, list[float]] = {"ours": [], "bare": []}
+    loads: list[float] = []
+    outside: list[float] = []
+    free: list[tuple[float, float, float]] = []
+    own: list[float] = []
+    for rep_no in range(reps):
+        fleet = generate.generate_fleet(tmp / f"p7q-{uuid.uuid4().hex[:6]}", hosts,
+                                        host_mb=host_mb)
+        loads.append(os.getloadavg()[0])
+        for side in (("bare", "ours") if rep_no % 2 else ("ours", "bare")):
+            pressure = _cpu_pressure()
+            if side == "bare":
+                bare = _bare_hosts(fleet)
+                assert all(code == 0 for code, _, _ in bare.results), bare.results[0][2][-2000:]
+                fig.baseline.append(bare.seconds)
+                cpu["bare"].append(bare.cpu)
+                pressure = (_cpu_pressure() - pressure) / bare.seconds
+            else:
+                ours, counts = _fleet_run(fleet, "--no-eval-cache", "-v")
+                pressure = (_cpu_pressure() - pressure) / ours.seconds
+                assert counts["jobs"] == hosts and counts["failures"] == 0, counts
+                err = ours.results[0][2]
+                pool, line = EVAL_SECONDS.search(err), TIMELINE.search(err)
+                assert pool and line, err[-3000:]
+                fig.ours.append(ours.seconds)
+                cpu["ours"].append(ours.cpu)
+                outside.append(ours.seconds - float(pool[1]))
+                free.append((float(line[1]), float(line[2]), float(line[3])))
+                own.append(float(line[4]))
+                fig.counts["Nix processes"] = counts["Nix processes"]
+            waited[side].append(pressure)
+    loads.append(os.getloadavg()[0])
+    med = statistics.median
+    fig.counts.update({
+        "load average (1 min) before each repetition and after": " ".join(
+            f"{load:.1f}" for load in loads),
+        "time some task waited for a CPU, ours / bare (median)":
+            f"{med(waited['ours']):.0%} / {med(waited['bare']):.0%}",
+        "CPU s ours / bare (median)": f"{med(cpu['ours']):.1f} / {med(cpu['bare']):.1f}",
+        "CPU ratio": round(med(cpu["ours"]) / med(cpu["bare"]), 2),
+        "ours outside the pool s (median)": round(med(outside), 2),
+        "free worker slot-seconds until all started / between / after the last start (median)":
+            " / ".join(f"{med(f[i] for f in free):.2f}" for i in range(3)),
+        "ci-nix's own CPU in the pool s (median)": round(med(own), 2)})
+    return fig
+
+
 def _peak_sum(argv: Sequence[str], marker: str) -> tuple[Timed, int, float]:
     """Run argv, summing every 20 ms the resident memory of all processes (but argv's own)
     whose command line holds marker: (the run, the largest sum in bytes, CPU seconds of argv
@@ -605,7 +680,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repetition")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--only", action="append", default=[],
-                        help="P1..P9, P7s, P7t (repeatable; P9 measures P9c too)")
+                        help="P1..P9, P7s, P7q, P7t (repeatable; P9 measures P9c too)")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args(argv)
     reps = 1 if args.smoke else args.reps
@@ -621,6 +696,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "P7": lambda tmp: p7(tmp, reps, 3 if args.smoke else 8, 8 if args.smoke else 256,
                              20 if args.smoke else 1000, None if args.smoke else 32),
         "P7s": lambda tmp: p7s(tmp, reps, 3 if args.smoke else 32, 8 if args.smoke else 256),
+        "P7q": lambda tmp: p7q(tmp, reps, 3 if args.smoke else 32, 8 if args.smoke else 256),
         "P7t": lambda tmp: p7t(tmp, reps, 3 if args.smoke else 32, 8 if args.smoke else 256,
                                4, 1536),
         "P8": lambda tmp: p8(tmp, reps, flakes, attrs),
