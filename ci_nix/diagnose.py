@@ -790,7 +790,8 @@ def _message(lines: list[str]) -> tuple[int, str]:
             best = (index, text)
     if best is not None:
         return best
-    rest = [line.strip() for line in lines if line.strip()]
+    # no `error:` line (Nix crashed or was killed): its last line that is not a warning
+    rest = [line.strip() for line in lines if line.strip() and not _SKIP.match(line)]
     return (len(lines) - 1, rest[-1] if rest else "evaluation failed")
 
 
@@ -919,14 +920,14 @@ _EVAL_MESSAGE = re.compile(
     r"cannot (?:coerce|compare|convert|add .* to|call 'getFlake')|"
     r"called (?:without required argument|with unexpected argument) ['‘]|"
     r"attempt to call something which is not a function|is not a function|"
-    r"[Tt]he option [`'‘][^`'’]*[`'’] (?:does not exist|is used but not defined|"
-    r"has conflicting definition|is read-only)|is not of type|Failed assertions:|"
+    r"[Tt]he option (?:definition )?[`'‘]|is not of type|Failed assertions:|"
     r"was not found in the Nix search path|"
     r"is forbidden in (?:pure|restricted) (?:evaluation )?mode|"
     r"access to (?:absolute |canonical )?path .* is forbidden|" + _REFUSAL.pattern + "|"
     r"is not available on the requested hostPlatform|marked (?:as )?broken|"
     r"is not a (?:derivation|string|store path)\b|flake reference|"
-    r"has been (?:removed|renamed|deprecated)|evaluation aborted|stack overflow|"
+    r"(?:has been|was) (?:removed|renamed|deprecated|dropped)|evaluation aborted|"
+    r"stack overflow|"
     r"max-call-depth|list index .* is out of bounds|division by zero|"
     r"not allowed to refer to a store path|has a context|does not have attribute|"
     r"lock file|flake input|does not contain a ['‘]flake\.nix['’]|"

@@ -287,6 +287,9 @@ def test_nix_own_errors_are_other(text: str) -> None:
     ("error: the package is marked broken", Kind.ERROR),  # Nix 2.4-2.12 print a throw bare
     ("error: function 'anonymous lambda' called without required argument 'lib'", Kind.ERROR),
     ("error: The option `gtk.enable' does not exist.", Kind.ERROR),
+    ("error: The option definition `services.foo.bar' in `/etc/nixos/configuration.nix' no "
+     "longer has any effect; please remove it.", Kind.ERROR),  # NixOS' mkRemovedOptionModule
+    ("error: 'nodePackages.foo' was removed because it was unmaintained", Kind.ERROR),
     ("error: cannot write modified lock file of flake 'github:o/r' (use "
      "'--no-write-lock-file' to ignore)", Kind.ERROR),
     ("error: getting status of '/nix/store/rxg7a90h63psxij6qq9hfw7kmwkm3bm3-source/gen.nix': "
@@ -322,3 +325,8 @@ def test_a_path_in_a_build_sandbox_is_nix_setting_up_the_build_not_evaluation() 
         "error: getting status of '/nix/store/p7nqvdpvmlmhkhlx01awlplvvk1nkmp8-a.drv.chroot/root/"
         "nix/store/ygkr8vyp8l40kzlx75sn5kg7xrcwp7f0-a': No such file or directory")
     assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
+
+
+def test_a_red_evaluation_without_an_error_line_names_its_last_line_not_a_warning() -> None:
+    found = diagnose.diagnose_eval("Segmentation fault (core dumped)\nwarning: ignoring x\n")
+    assert (found.type, found.message) == (FailureType.OTHER, "Segmentation fault (core dumped)")
