@@ -1,7 +1,8 @@
 """The evaluation cache: what a flake evaluated to, remembered under everything that decides it.
 
-A key covers the flake's source as Nix reads it (the commit and, for a work tree with uncommitted
-changes, the tree of its tracked files; untracked files do not count, as Nix does not see them),
+A key covers the flake's source as Nix reads it (the tree of its tracked files, uncommitted changes
+included, and whether there are any; untracked files do not count, as Nix does not see them; the
+commit too where the evaluation read it, FlakeEval.commit_read, or a lock may hand it on),
 its flake.lock, each --override-input and that input's source, the systems and the selection,
 the Nix version and every Nix setting but those that only concern building or fetching
 (`_BUILD_ONLY`), and ci-nix's own evaluator (its .nix files and version). An entry holds what
@@ -132,24 +133,40 @@ class Keys:
     # what the caller already knows: repo directory -> (HEAD commit, uncommitted changes to
     # tracked files); a clean one needs no git call here
     known: Mapping[str, tuple[str | None, bool]] = field(default_factory=dict)
-    _repos: dict[str, str | None] = field(default_factory=dict)
+    _repos: dict[str, tuple[str, str | None] | None] = field(default_factory=dict)
+    _trees: dict[str, str | None] = field(default_factory=dict)
     _common: str | None = None
 
     def of(self, target: Target) -> str | None:
-        """The target's key, or None when ci-nix cannot tell what Nix would read (not cached)."""
-        source = self._source(target.flake.ref)
+        """The target's key by its commit, or None when ci-nix cannot tell what Nix would read
+        (not cached)."""
+        return self._key(target, by_tree=False)
+
+    def by_tree(self, target: Target) -> str | None:
+        """The key for an evaluation that read nothing of its flake's commit (rev, lastModified,
+        ...: FlakeEval.commit_read is empty): the tree of the source instead of its commit, so
+        another commit of the same tree (a merge commit whose tree a pull request tested, an
+        amended message) finds it. None where the key by commit is the only one."""
+        return self._key(target, by_tree=True)
+
+    def _key(self, target: Target, *, by_tree: bool) -> str | None:
+        source = (self._tree_source if by_tree else self._source)(target.flake.ref)
         if source is None:
             return None
         overrides = []
         for override in target.overrides:
+            # by commit even in a key by tree: the flake may read the input's rev
             found = self._source(override.ref)
             if found is None:
                 return None
             overrides.append([override.input, found])
         try:
-            lock = hashlib.sha256((target.flake.path / "flake.lock").read_bytes()).hexdigest()
+            text = (target.flake.path / "flake.lock").read_bytes()
+            lock = hashlib.sha256(text).hexdigest()
         except OSError:
-            lock = None
+            text, lock = None, None  # none (a flake without inputs), or Nix cannot read it
+        if by_tree and text is not None and _lock_reaches_root(text):
+            return None
         selection = self.selection
         only = (None if selection.only is None
                 else sorted(attr for flake, attr in selection.only if flake == target.flake.id))
@@ -184,29 +201,61 @@ class Keys:
             return ref if ("rev" in query or "narHash" in query) else None
         # a commit named by rev= reads as a clean checkout at that commit does (Nix gives the
         # flake the same source, rev and revCount): a base worktree finds its own run's entry
-        params = sorted((k, v) for k, values in query.items() for v in values if k != "rev")
+        params = _params(query)
         if "rev" in query:
             return json.dumps(["git", query["rev"][0], params])
         path = urllib.parse.unquote(parsed.path)
         # ref=HEAD: Nix reads the commit, never the work tree
         state = self._repo_state(path, work_tree=query.get("ref") != ["HEAD"])
-        return None if state is None else json.dumps(["git", state, params])
+        if state is None:
+            return None
+        head, dirty = state
+        return json.dumps(["git", head if dirty is None else f"{head}+{dirty}", params])
 
-    def _repo_state(self, path: str, *, work_tree: bool) -> str | None:
+    def _tree_source(self, ref: str) -> str | None:
+        """What Nix reads for a git checkout (or a rev= of one) without its commit: the
+        tracked files' tree and whether they are uncommitted (a dirty tree's self has no rev:
+        `self ? rev` tells them apart without reading it). None for anything else."""
+        parsed = urllib.parse.urlsplit(ref)
+        query = urllib.parse.parse_qs(parsed.query)
+        if parsed.scheme != "git+file":
+            return None
+        path = urllib.parse.unquote(parsed.path)
+        if "rev" in query:
+            tree, dirty = self._tree(path, query["rev"][0]), False
+        else:
+            state = self._repo_state(path, work_tree=query.get("ref") != ["HEAD"])
+            if state is None:
+                return None
+            head, uncommitted = state
+            tree = uncommitted if uncommitted is not None else self._tree(path, head)
+            dirty = uncommitted is not None
+        return None if tree is None else json.dumps(["git-tree", tree, dirty, _params(query)])
+
+    def _tree(self, path: str, commit: str) -> str | None:
+        memo = f"{path}\0tree\0{commit}"
+        if memo not in self._trees:
+            result = self.git.run(Path(path), ["rev-parse", "--verify", "--quiet",
+                                               f"{commit}^{{tree}}"])
+            self._trees[memo] = result.stdout.strip() if result.ok else None
+        return self._trees[memo]
+
+    def _repo_state(self, path: str, *, work_tree: bool) -> tuple[str, str | None] | None:
+        """(HEAD commit, the tracked files' tree when they differ from it) or None."""
         memo = f"{path}\0{work_tree}"
         if memo not in self._repos:
             self._repos[memo] = self._read_state(Path(path), work_tree)
         return self._repos[memo]
 
-    def _read_state(self, repo: Path, work_tree: bool) -> str | None:
+    def _read_state(self, repo: Path, work_tree: bool) -> tuple[str, str | None] | None:
         rev, dirty = self.known.get(str(repo), (None, True))
         if rev is not None and not dirty:
-            return rev
+            return rev, None
         head = self.git.commit(repo, "HEAD")
         if head is None:
             return None
         if not work_tree:
-            return head
+            return head, None
         # `git stash create` writes the tracked files' work-tree state as a commit object (no
         # ref moves, untracked files are left out, as Nix leaves them out); nothing: clean.
         result = self.git.run(repo, ["stash", "create"], env=_IDENTITY)
@@ -216,9 +265,33 @@ class Keys:
             return None
         stash = result.stdout.strip()
         if not stash:
-            return head
+            return head, None
         tree = self.git.run(repo, ["rev-parse", f"{stash}^{{tree}}"])
-        return f"{head}+{tree.stdout.strip()}" if tree.ok else None
+        return (head, tree.stdout.strip()) if tree.ok else None
+
+
+def _params(query: Mapping[str, list[str]]) -> list[tuple[str, str]]:
+    """A git+file reference's parameters but rev= (dir, ref, shallow, submodules, ...)."""
+    return sorted((k, v) for k, values in query.items() for v in values if k != "rev")
+
+
+def _lock_reaches_root(text: bytes) -> bool:
+    """Whether a flake.lock gives an input the flake's own commit, which eval.nix cannot see
+    being read: a relative path input (Nix >= 2.25 hands it the parent's sourceInfo, rev
+    included) or an input that follows the root. An unreadable lock counts as one."""
+    try:
+        nodes = json.loads(text)["nodes"]
+        for node in nodes.values():
+            if "parent" in node:
+                return True
+            locked = node.get("locked") or {}
+            if locked.get("type") == "path" and not str(locked.get("path", "/")).startswith("/"):
+                return True
+            if any(spec == [] for spec in (node.get("inputs") or {}).values()):
+                return True
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return True
+    return False
 
 
 # `git stash create` makes a commit object; CI runners often have no git identity configured.
@@ -460,12 +533,23 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
     cache = EvalCache(settings.directory, settings.max_bytes)
     keys = Keys(nix, git, selection, dict(known or {}))
     key_of = [keys.of(target) for target in targets]
+    tree_keys: dict[int, str | None] = {}
+
+    def tree_key(index: int) -> str | None:  # a git call per repo: only where needed
+        if index not in tree_keys:
+            tree_keys[index] = keys.by_tree(targets[index]) if key_of[index] else None
+        return tree_keys[index]
+
     found: dict[int, FlakeEval] = {}
-    for index, (target, key) in enumerate(zip(targets, key_of, strict=True)):
-        if settings.read and key is not None:
-            hit = cache.load(key, target)
+    hit_key: dict[int, str] = {}
+    for index, target in enumerate(targets):
+        if not settings.read or key_of[index] is None:
+            continue
+        for key in (key_of[index], tree_key(index)):
+            hit = cache.load(key, target) if key is not None else None
             if hit is not None:
-                found[index] = hit
+                found[index], hit_key[index] = hit, str(key)
+                break
     sample = (random.SystemRandom().sample(sorted(found), min(VERIFY_SAMPLE, len(found)))
               if settings.verify and found else [])
     if found:
@@ -479,9 +563,7 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
         if difference is None:
             log.info("evaluation cache: %s verified", evaluated.target.flake.id)
             continue
-        key = key_of[index]
-        assert key is not None
-        cache.remove(key)
+        cache.remove(hit_key[index])
         flake = evaluated.target.flake.id
         log.error("evaluation cache: the entry for %s differs from its evaluation: %s", flake,
                   difference)
@@ -492,11 +574,17 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
                 f"evaluation ({difference}); the entry is removed and the fresh result used",
                 hint="the cache directory holds an entry ci-nix did not write for this "
                 "source: find who writes to it (README: Evaluation cache)"))))
-    stored = {i: e for i, e in fresh.items() if key_of[i] is not None and i not in sample}
+    # an evaluation that read nothing of its commit is remembered by its tree
+    store_key = {i: (tree_key(i) if e.commit_read == () else None) or key_of[i]
+                 for i, e in fresh.items() if key_of[i] is not None and i not in sample}
+    stored = {i: fresh[i] for i in store_key}
     closures = closures_of(nix, [job for e in stored.values() for job in e.jobs])
     for index, flake_eval in stored.items():
-        key = key_of[index]
+        key = store_key[index]
         assert key is not None
+        if flake_eval.commit_read:
+            log.debug("evaluation cache: %s reads its commit (%s): remembered by commit",
+                      flake_eval.target.flake.id, ", ".join(flake_eval.commit_read))
         cache.store(key, flake_eval, closures)
         # known now: a diff of this evaluation need not read the .drv files again
         fresh[index] = replace(flake_eval, closures=tuple(

@@ -49,6 +49,7 @@ from ci_nix.tools import proc
 from ci_nix.tools.nix import (
     AttrPath,
     Begin,
+    CommitRead,
     Done,
     HelperResult,
     Listed,
@@ -250,6 +251,7 @@ class _Flake:
     results: dict[Task, HelperResult] = field(default_factory=dict)
     stopped: dict[Task, Failure] = field(default_factory=dict)  # past --eval-timeout/-memory
     costs: dict[Task, EvalCost] = field(default_factory=dict)
+    commit_read: set[str] = field(default_factory=set)  # CommitRead names, from every worker
     retried: set[Task] = field(default_factory=set)  # killed once, tried again alone
     failure: Failure | None = None  # the flake as a whole: not even its attributes
     evaluations: int = 0  # Nix processes started for it
@@ -585,7 +587,9 @@ class _Pool:
             worker.stderr.append(item.text)
             return
         flake, now = worker.flake, time.monotonic()
-        if isinstance(event, Listed) and worker.lists:
+        if isinstance(event, CommitRead):
+            flake.commit_read.add(event.name)
+        elif isinstance(event, Listed) and worker.lists:
             flake.attrs.append(event.path)
             if not self.selection.filtered:
                 worker.tasks.append(Task(event.path))
@@ -858,7 +862,7 @@ class _Pool:
                       if not t.group and t in flake.costs)
         return FlakeEval(flake.target, tuple(jobs), tuple(cases), flake.evaluations, elapsed,
                          flake.attr_evaluations, tuple(attr_display(p) for p in flake.attrs),
-                         costs=costs)
+                         costs=costs, commit_read=tuple(sorted(flake.commit_read)))
 
 
 def _stale_lock(flake: _Flake, lock: lockfile.Lock | None,

@@ -231,6 +231,9 @@ class FlakeEval:
     # knows it (ci_nix/evalcache.py): `diff` then reads no .drv file
     closures: tuple[tuple[str, tuple[str, ...]], ...] = ()
     costs: tuple[tuple[str, EvalCost], ...] = ()  # attribute (as `nix build` takes it) -> cost
+    # what the evaluation read of the flake's commit (rev, lastModified, ...; eval.nix): () for
+    # nothing, so another commit of the same tree evaluates the same; None when not known
+    commit_read: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

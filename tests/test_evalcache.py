@@ -32,7 +32,7 @@ from ci_nix.models import (
     Target,
 )
 from ci_nix.tools.git import Git
-from ci_nix.tools.nix import Nix
+from ci_nix.tools.nix import CommitRead, Nix, parse_worker_line
 
 SETTINGS = {"pure-eval": {"value": True}, "max-jobs": {"value": 4},
             "allow-import-from-derivation": {"value": True}}
@@ -445,3 +445,109 @@ def test_a_deeply_nested_or_huge_entry_is_a_miss(tmp_path: Path) -> None:
     with entry.open("r+b") as file:
         file.truncate(evalcache.MAX_ENTRY_BYTES + 1)
     assert cache.load(key, flake_eval.target) is None and not entry.exists()
+
+
+def _amend(repo: Path, message: str) -> str:
+    """Another commit of the same tree (as a merge commit whose tree a pull request tested)."""
+    git(repo, "commit", "-q", "--amend", "--allow-empty", "-m", message,
+        "--date", "2001-01-01T00:00:00")
+    return git(repo, "rev-parse", "HEAD")
+
+
+def test_the_key_by_tree_is_the_same_at_every_commit_of_a_tree(tmp_path: Path,
+                                                                fake_proc: FakeProc) -> None:
+    _fake_nix(fake_proc)
+    repo = _repo(tmp_path / "a")
+    target = Target(Flake(Repo("a", repo), ""))
+    by_commit, by_tree = _keys().of(target), _keys().by_tree(target)
+    assert None not in (by_commit, by_tree) and by_commit != by_tree
+    head = _amend(repo, "the same tree")
+    assert _keys().of(target) != by_commit and _keys().by_tree(target) == by_tree
+    # a rev= pin of the commit: what a clean checkout of it gives
+    assert _keys().by_tree(Target(Flake(Repo("a", repo, rev=head), ""))) == by_tree
+    # the same files uncommitted on another commit: a dirty tree (no self.rev) is another key
+    write(repo / "flake.nix", "{ outputs = _: { x = 1; }; }")
+    dirty = _keys().by_tree(target)
+    git(repo, "commit", "-qam", "x")
+    assert dirty not in (None, by_tree, _keys().by_tree(target))
+    git(repo, "reset", "-q", "--soft", "HEAD^")
+    assert _keys().by_tree(target) == dirty
+    # a lock that hands an input the flake's own commit (a relative path input, Nix >= 2.25,
+    # or one that follows the root): keyed by commit only
+    nodes: list[dict[str, object]] = [
+        {"locked": {"type": "path", "path": "./sub"}, "parent": []}, {"inputs": {"me": []}}]
+    for node in nodes:
+        write(repo / "flake.lock", json.dumps({"nodes": {"root": {"inputs": {"x": "x"}},
+                                                         "x": node}, "root": "root"}))
+        assert _keys().of(target) is not None and _keys().by_tree(target) is None
+
+
+@pytest.mark.parametrize("read, hits", [((), True), (("lastModified",), False),
+                                         (None, False)])
+def test_an_evaluation_that_reads_no_commit_is_found_at_another_commit(
+        tmp_path: Path, fake_proc: FakeProc, read: tuple[str, ...] | None, hits: bool) -> None:
+    """The push of a merge commit whose tree was evaluated before hits, unless the evaluation
+    read the commit (self.rev, self.lastModified, ...: eval.nix says so) or it is not known."""
+    _fake_nix(fake_proc)
+    fake_proc.on("nix", "derivation", "show", stdout="{}")
+    fake_proc.on("nix", "show-derivation", stdout="{}")
+    repo = _repo(tmp_path / "a")
+    target = Target(Flake(Repo("a", repo), ""))
+    evaluation = replace(_eval(tmp_path), target=target, commit_read=read)
+    evaluated: list[Target] = []
+
+    def evaluator(targets: Sequence[Target]) -> list[FlakeEval]:
+        evaluated.extend(targets)
+        return [evaluation for _ in targets]
+
+    def run() -> FlakeEval:
+        (result,) = evalcache.evaluate([target], Selection(("x86_64-linux",), ("packages",)),
+                                       evalcache.Settings(tmp_path / "cache"), Nix(("nix",)),
+                                       Git(("git",)), evaluator)
+        return result
+
+    assert not run().cached and evaluated == [target]
+    assert run().cached and evaluated == [target]  # the same commit: a hit either way
+    _amend(repo, "merged")
+    assert run().cached is hits and len(evaluated) == (1 if hits else 2)
+
+
+def test_a_worker_says_when_the_evaluation_reads_the_commit() -> None:
+    assert parse_worker_line('trace: ci-nix:{"commit":"rev"}') == CommitRead("rev")
+    assert parse_worker_line('trace: ci-nix:{"commit":"rev","x":1}') is None  # not ours
+
+
+@pytest.mark.nix
+def test_a_new_commit_of_the_same_tree_evaluates_only_what_reads_its_commit(
+        tmp_path: Path, nix_bin: str, cli: Cli, fake_proc: FakeProc) -> None:
+    """Real Nix: a flake naming a package after self.shortRev is evaluated again at another
+    commit of the same tree (its drvPath changes with it); one that reads nothing of its
+    commit is not."""
+    nonce = os.urandom(4).hex()
+    drvs: dict[str, list[str]] = {}
+    for name, version in (("plain", '"1"'), ("stamped", 'self.shortRev or "dirty"')):
+        repo = tmp_path / name
+        write(repo / "flake.nix", f"""{{
+  outputs = {{ self }}: {{
+    packages.x86_64-linux.{name} = derivation {{
+      name = "{name}-{nonce}-${{{version}}}"; system = "x86_64-linux";
+      builder = "/bin/sh"; args = [ "-c" "echo > $out" ];
+    }};
+  }};
+}}""")
+        git(tmp_path, "init", "-q", str(repo))
+        git(repo, "add", ".")
+        git(repo, "commit", "-q", "-m", "init")
+        for message in ("first", "merged"):
+            if message == "merged":
+                _amend(repo, message)
+            fake_proc.calls.clear()
+            result = cli("matrix", "--all", repo, "--format", "json")
+            assert result.returncode == 0, result.stderr
+            (job,) = json.loads(result.stdout)["jobs"]
+            drvs.setdefault(name, []).append(job["drvPath"])
+            evaluations = int(result.stderr.split("flake with ")[1].split()[0])
+            assert evaluations == (0 if (name, message) == ("plain", "merged") else 1), (
+                name, message, result.stderr)
+    assert drvs["plain"][0] == drvs["plain"][1]
+    assert drvs["stamped"][0] != drvs["stamped"][1]

@@ -5,6 +5,7 @@
 #   list = true:  {"attr": PATH} for every attribute to evaluate, then
 #                 {"listed": {"groupErrors": [PATH ...], "inputNames": [NAME ...]}}
 #   per task i:   {"begin": i} when the task starts, {"done": i, "result": RESULT} when it is done
+#   any time:     {"commit": NAME} when the evaluation first reads the flake's NAME (rev, ...)
 #
 # The tasks are `tasks` (a list of { path; group ? false; }), or with tasks = null every listed
 # attribute in order. A PATH is a list of names: [ "packages" "x86_64-linux" "hello" ] or
@@ -35,13 +36,40 @@ let
        then { attrs = map (n: prefix ++ [ n ]) names.value; errors = [ ]; }
        else { attrs = [ ]; errors = [ prefix ]; };
 
+  # What the flake's source says about its commit (rev, shortRev, lastModified, revCount,
+  # dirtyRev, ...: every sourceInfo attribute but outPath and narHash, which the tree's contents
+  # decide) answers {"commit": NAME} when this worker's evaluation first reads it. A flake whose
+  # evaluation reads none evaluates the same at every commit of the same tree: the evaluation
+  # cache keys it by the tree (ci_nix/evalcache.py).
+  callable = flake ? sourceInfo.outPath && flake ? inputs;
+  sourceInfo = builtins.mapAttrs (name: value:
+    if name == "outPath" || name == "narHash" then value
+    else trace (emit { commit = name; }) value) flake.sourceInfo;
+
+  # The flake's outputs from a call of its `outputs` function as Nix's call-flake.nix makes it,
+  # with that self (modules of other repos reading it through specialArgs included).
+  callOutputs = _:
+    let
+      src = flake.sourceInfo.outPath;
+      dir = if subdir == "" then src else src + "/${subdir}";
+      self = outputs // sourceInfo // {
+        inherit (flake) outPath inputs;
+        inherit outputs sourceInfo;
+        _type = "flake";
+      };
+      outputs = (import (dir + "/flake.nix")).outputs (flake.inputs // { inherit self; });
+    in outputs;
+
+  # Nix's own value when the flake cannot be called so: then its commit counts as read.
+  top = if callable then callOutputs null else trace (emit { commit = "?"; }) flake;
+
   groups = concatMap (kind:
     if kind == "nixosConfigurations" then
-      (if flake ? nixosConfigurations then [ (group [ kind ] flake.nixosConfigurations) ] else [ ])
+      (if top ? nixosConfigurations then [ (group [ kind ] top.nixosConfigurations) ] else [ ])
     else if elem kind perSystemKinds then
       concatMap (system:
-        if flake ? ${kind} && flake.${kind} ? ${system}
-        then [ (group [ kind system ] flake.${kind}.${system}) ]
+        if top ? ${kind} && top.${kind} ? ${system}
+        then [ (group [ kind system ] top.${kind}.${system}) ]
         else [ ]) systems
     else [ ]) outputs;
 
@@ -49,25 +77,15 @@ let
 
   # A NixOS configuration is a world of its own (a module system, its own pkgs) that stays
   # reachable once evaluated through the flake's outputs. Each one is read from a fresh call of
-  # the flake's `outputs` function, as Nix's call-flake.nix makes it, so that it is garbage once
-  # done and a worker's memory stays that of one host. Imported files (nixpkgs, shared modules)
-  # stay cached, so a worker still pays for them once.
-  freshOutputs = _:
-    let
-      src = flake.sourceInfo.outPath;
-      dir = if subdir == "" then src else src + "/${subdir}";
-      self = outputs // flake.sourceInfo // {
-        inherit (flake) outPath inputs sourceInfo;
-        inherit outputs;
-        _type = "flake";
-      };
-      outputs = (import (dir + "/flake.nix")).outputs (flake.inputs // { inherit self; });
-    in if flake ? sourceInfo.outPath && flake ? inputs then outputs else flake;
+  # the flake's `outputs` function, so that it is garbage once done and a worker's memory stays
+  # that of one host. Imported files (nixpkgs, shared modules) stay cached, so a worker still
+  # pays for them once.
+  freshOutputs = path: if callable then callOutputs path else top;
 
   isNixos = path: head path == "nixosConfigurations";
 
   getPath = path:
-    foldl' (value: name: value.${name}) (if isNixos path then freshOutputs path else flake) path;
+    foldl' (value: name: value.${name}) (if isNixos path then freshOutputs path else top) path;
 
   # Without nixpkgs.hostPlatform the toplevel derivation still says where it builds;
   # null (no system known) makes ci-nix fail the host rather than guess.

@@ -130,7 +130,16 @@ class Done:
     result: HelperResult
 
 
-WorkerEvent = Listed | ListingDone | Begin | Done
+@dataclass(frozen=True)
+class CommitRead:
+    """The evaluation read what the flake's source says about its commit (`name`: rev,
+    lastModified, ...; `?` when ci-nix cannot tell): it may differ at another commit of the
+    same tree."""
+
+    name: str
+
+
+WorkerEvent = Listed | ListingDone | Begin | Done | CommitRead
 _WORKER_LINE = "trace: ci-nix:"
 
 
@@ -150,6 +159,8 @@ def parse_worker_line(line: str) -> WorkerEvent | None:
             listed = data["listed"]
             return ListingDone(tuple(tuple(str(n) for n in g) for g in listed["groupErrors"]),
                                tuple(str(n) for n in listed["inputNames"]))
+        if set(data) == {"commit"}:
+            return CommitRead(str(data["commit"]))
     except (ValueError, KeyError, TypeError, AttributeError):
         pass
     return None  # a user's own trace that happens to look like ours: leave it in the text
