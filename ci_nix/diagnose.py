@@ -531,7 +531,14 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
                              f"could not substitute {what} from the binary cache", drv=drv,
                              hint=HINTS[Kind.SUBSTITUTION])
         if name == "build-summary":
-            return Diagnosis(FailureType.OTHER, Kind.SUMMARY, _one_line(text))
+            # nix-build's recap of what failed, where the log keeps nothing else (parse_log):
+            # a derivation's build; output paths (nix-store -r) failed to be substituted
+            first = re.search(_DRV, text)
+            if first is None:
+                return Diagnosis(FailureType.OTHER, Kind.SUMMARY, _one_line(text))
+            return Diagnosis(FailureType.BUILD, Kind.SUMMARY, f"the build of "
+                             f"{short_drv(first['drv'])} failed (the log does not say why)",
+                             drv=first["drv"])
     return None
 
 
@@ -1176,6 +1183,7 @@ def simple_eval_failure(message: str) -> Failure:
 # alone) still starts an error block with it, classified as if the prefix were there.
 _NIX_MESSAGE = re.compile(
     r"^\s*(?:\d+ dependenc(?:y|ies) of derivation '|Build failed due to failed dependency|"
+    r"build of '/nix/store/|"
     r"build of resolved derivation '|some dependencies of '|dependency '[^']*' of '|"
     r"cannot build missing derivation '|a '[^']*'(?: with features \{[^}]*\})? is required to "
     r"build '|[Uu]nable to build with a primary store|output '/nix/store/[^']*' is not allowed "
@@ -1376,7 +1384,10 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     by_drv: dict[str, Diagnosis] = {}
     others: list[Diagnosis] = []
     download: Diagnosis | None = None  # the download error of the block just before
+    # what stands for failures only when nothing else in the log does: a builder's log tail
+    # outside its error block, nix-build's "build of … failed" recap
     tails: list[Diagnosis] = []
+    summaries: list[Diagnosis] = []
     for block_ in reader.blocks:
         block, before = block_.lines, block_.before
         text = "\n".join(block).strip()
@@ -1395,6 +1406,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
                                 hint=HINTS[Kind.DOWNLOAD])
         found = replace(found, log_line=block_.origin + 1)
         if found.kind == Kind.SUMMARY:
+            summaries.append(replace(found, log=tail(before + block)))
             continue
         if _LOG_TAIL.match(block[0]):
             # a builder's log tail outside its error block: what failed, when nothing else
@@ -1452,7 +1464,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         # Nix 2.33+ says "Build failed due to failed dependency" naming no derivation: the
         # failures named above already say which
         others = [d for d in others if not (d.type is FailureType.DEPENDENCY and d.drv is None)]
-    found_all = result + others or tails[:1]
+    found_all = result + others or tails[:1] or summaries[:1]
     return found_all or _fallback(shaped, raw, reader.named_logs)
 
 
