@@ -199,7 +199,7 @@ class Probe:
     """How the pool reads its workers' memory: every process group's resident bytes (sampled
     every _TICK), and one process's (read as each attribute begins and ends)."""
 
-    groups: Callable[[Sequence[int]], dict[int, int]] = proc.group_rss
+    groups: Callable[[Sequence[int]], dict[int, int]] = field(default_factory=proc.GroupSampler)
     process: Callable[[int], int] = proc.rss
 
 
@@ -214,7 +214,7 @@ def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
              on_flake: Callable[[FlakeEval], None] | None = None,
              on_start: Callable[[Target], None] | None = None, *,
              backend: Backend | None = None, on_attr: OnAttr | None = None,
-             probe: Probe = Probe()) -> list[FlakeEval]:
+             probe: Probe | None = None) -> list[FlakeEval]:
     """Evaluate all targets with a pool of `limits.workers` Nix processes (default: one per
     CPU); one FlakeEval per target, in the order given.
 
@@ -231,7 +231,7 @@ def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
              else default_memory_total_mib())
     pool = _Pool(backend or NixBackend(nix), selection, limits.workers or default_workers(),
                  limits.memory_mib * _MIB, limits.timeout, sources, on_flake, on_start,
-                 total=None if total is None else total * _MIB, probe=probe)
+                 total=None if total is None else total * _MIB, probe=probe or Probe())
     pool.on_attr = on_attr
     return pool.run(targets)
 
@@ -369,11 +369,11 @@ class _Pool:
                  timeout: float, sources: SourcesOf | None = None,
                  on_flake: Callable[[FlakeEval], None] | None = None,
                  on_start: Callable[[Target], None] | None = None, *,
-                 total: int | None = None, probe: Probe = Probe()) -> None:
+                 total: int | None = None, probe: Probe | None = None) -> None:
         self.backend, self.selection = backend, selection
         # a worker alone past the total is past the limit too
         memory = min(memory, total) if total is not None else memory
-        self.total, self.probe = total, probe
+        self.total, self.probe = total, probe or Probe()
         self.sources, self.on_flake, self.on_start = sources, on_flake, on_start
         self.size, self.memory, self.timeout = max(1, workers), memory, timeout
         self.events: queue.Queue[tuple[_Worker, _Line | _Exit]] = queue.Queue()

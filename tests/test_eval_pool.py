@@ -211,6 +211,30 @@ def test_proc_stat() -> None:
     assert group == os.getpgrp() and rss > 1_000_000
 
 
+def test_group_sampler_reads_all_of_proc_only_for_new_groups_and_now_and_then(
+        tmp_path: Path) -> None:
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def process(pid: int, group: int, pages: int) -> None:
+        (tmp_path / str(pid)).mkdir(exist_ok=True)
+        (tmp_path / str(pid) / "stat").write_text(
+            f"{pid} (nix) S 1 {group} {group} 0 -1 0 " + " ".join(["0"] * 14) + f" {pages} 0")
+
+    process(100, 100, 10)
+    process(101, 100, 5)  # the worker's child
+    process(200, 200, 7)  # some other process group
+    sampler = proc.GroupSampler(rescan=3600, proc_dir=tmp_path)
+    assert sampler([100]) == {100: 15 * page}
+    process(102, 100, 1)  # started since: found at the next scan of all of /proc
+    process(101, 100, 8)  # grown: read between scans
+    assert sampler([100]) == {100: 18 * page}
+    process(101, 300, 8)  # gone, its pid reused by a process of another group
+    assert sampler([100]) == {100: 10 * page}
+    # a group new to the sampler (a new worker) is looked for in all of /proc at once
+    assert sampler([100, 200]) == {100: 11 * page, 200: 7 * page}
+    assert proc.group_rss([100, 300], tmp_path) == {100: 11 * page, 300: 8 * page}
+
+
 @given(st.text())
 def test_proc_stat_garbage_raises_value_errors_only(text: str) -> None:
     try:
