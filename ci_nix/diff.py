@@ -21,7 +21,7 @@ from ci_nix import changes, closure
 from ci_nix.changes import WORKTREE, Change, Comparison, RepoRevisions
 from ci_nix.errors import SelectionError
 from ci_nix.inputs import Checkout
-from ci_nix.models import Flake, Override, Repo, Target
+from ci_nix.models import Flake, FlakeEval, Override, Repo, Target
 from ci_nix.tools.git import Git, GitError
 from ci_nix.tools.nix import Derivation, Nix, NixCommandError, drv_closure
 from ci_nix.workspace import Workspace
@@ -142,6 +142,14 @@ def base_targets(workspace: Workspace, targets: Sequence[Target],
                           if o.locked is None or at.get(o.ref) != o.locked)
         result.append(Target(flake, target.reasons, overrides))
     return result
+
+
+def remembered(*evals: FlakeEval) -> dict[str, tuple[Sequence[str], tuple[str, ...]]]:
+    """drvPath -> (its closure's .drv base names, its outputs) where the evaluations know the
+    closure (the evaluation cache keeps it): with_packages need not read those .drv files."""
+    outputs_of = {job.drv_path: job.out_paths for e in evals for job in e.jobs}
+    return {drv: (closure, outputs_of.get(drv, ())) for e in evals
+            for drv, closure in e.closures}
 
 
 def with_packages(nix: Nix, comparison: Comparison,

@@ -260,6 +260,11 @@ class Keys:
         # ref moves, untracked files are left out, as Nix leaves them out); nothing: clean.
         result = self.git.run(repo, ["stash", "create"], env=_IDENTITY)
         if not result.ok:
+            # git (2.39) fails silently on a file whose stat changed but content did not (a
+            # lock written back, a touched file); refreshed as `git status` would, it answers
+            self.git.run(repo, ["update-index", "-q", "--refresh"])
+            result = self.git.run(repo, ["stash", "create"], env=_IDENTITY)
+        if not result.ok:
             log.info("evaluation cache: cannot read the state of %s (%s); not cached", repo,
                      result.stderr.strip().splitlines()[-1:] or result.returncode)
             return None

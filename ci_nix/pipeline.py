@@ -723,18 +723,9 @@ def _settle_cached(planned: Plan, git: Git, only: frozenset[tuple[str, str]] | N
     pending = [job for job in planned.jobs if job.flake in hits]
     if not pending:
         return planned
-    drvs = {job.drv_path for job in pending}
-    try:
-        present = planned.nix.valid_paths(drvs, derivations=True)
-    except NixCommandError:
-        present = set()  # Nix 2.8 fails on a missing path rather than saying so
-    again = {job.flake for job in pending if job.drv_path not in present}
+    again = without_derivations(planned.nix, pending)
     if not again:
-        log.info("evaluation cache: building %s from cached derivations",
-                 count(len(pending), "attribute"))
         return planned
-    log.info("evaluation cache: %s not in the local store; evaluating %s again",
-             count(len(drvs - present), "derivation"), ", ".join(sorted(again)))
     evals = [e for e in planned.evals if e.target.flake.id in again]
     fresh = evaluate_targets(planned.workspace, planned.nix, git, [e.target for e in evals],
                              planned.systems, only, planned.limits, environ,
@@ -753,6 +744,41 @@ def _settle_cached(planned: Plan, git: Git, only: frozenset[tuple[str, str]] | N
                    jobs=tuple(j for j in planned.jobs if j.flake not in again) + sub.jobs,
                    cases=tuple(c for c in planned.cases if c.flake not in again)
                    + tuple(new_cases) + sub.cases)
+
+
+def without_derivations(nix: Nix, jobs: Sequence[Job]) -> set[str]:
+    """The flakes of these jobs (from the evaluation cache, to be built) with a .drv file not
+    in the local store: a build needs it, so they are evaluated again."""
+    drvs = {job.drv_path for job in jobs}
+    try:
+        present = nix.valid_paths(drvs, derivations=True)
+    except NixCommandError:
+        present = set()  # Nix 2.8 fails on a missing path rather than saying so
+    again = {job.flake for job in jobs if job.drv_path not in present}
+    if again:
+        log.info("evaluation cache: %s not in the local store; evaluating %s again",
+                 count(len(drvs - present), "derivation"), ", ".join(sorted(again)))
+    elif jobs:
+        log.info("evaluation cache: building %s from cached derivations",
+                 count(len(jobs), "attribute"))
+    return again
+
+
+def evaluate_to_build(ws: workspace_mod.Workspace, nix: Nix, git: Git,
+                      targets: Sequence[Target], systems: tuple[str, ...],
+                      only: frozenset[tuple[str, str]] | None, limits: evaluate_mod.Limits,
+                      environ: Mapping[str, str], cache: evalcache.Settings
+                      ) -> list[FlakeEval]:
+    """evaluate_targets for a build of every job (`update --verify`): a flake from the
+    evaluation cache whose .drv files are not all in the local store is evaluated again."""
+    evals = evaluate_targets(ws, nix, git, targets, systems, only, limits, environ, cache)
+    again = without_derivations(nix, [job for e in evals if e.cached for job in e.jobs])
+    if not again:
+        return evals
+    fresh = {e.target: e for e in evaluate_targets(
+        ws, nix, git, [e.target for e in evals if e.target.flake.id in again], systems, only,
+        limits, environ, replace(cache, read=False, verify=False))}
+    return [fresh.get(e.target, e) for e in evals]
 
 
 def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
@@ -902,11 +928,8 @@ def compare_with_base(planned: Plan, options: DiffOptions,
                          repos=diff_mod.repo_revisions(ws, git, base, options.head,
                                                        planned.checkouts))
     # closures the evaluation cache remembers need no .drv read (nor the .drv files)
-    evals = (*base_evals, *planned.evals)
-    outputs_of = {job.drv_path: job.out_paths for e in evals for job in e.jobs}
-    known = {drv: (closure, outputs_of.get(drv, ())) for e in evals
-             for drv, closure in e.closures}
-    comparison = diff_mod.with_packages(nix, comparison, known)
+    comparison = diff_mod.with_packages(nix, comparison,
+                                        diff_mod.remembered(*base_evals, *planned.evals))
     if options.comment:
         from ci_nix import comment as comment_mod  # a forge client: loaded only for --comment
 

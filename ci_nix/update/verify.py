@@ -93,6 +93,7 @@ class Verifier:
             flakes.append(Flake(repo=repo, subdir="" if subdir == "." else subdir))
         self.workspace = Workspace(root=work, config=config, repos=(repo,), primary=repo,
                                    flakes=tuple(flakes))
+        self.cache = pipeline.eval_cache(EvalFlags(), self.workspace, environ)  # `eval.cache`
 
     def affected(self, moved_dirs: Sequence[str]) -> list[Target]:
         """The flakes whose lock moved, the flakes of this checkout that lock them, and the
@@ -146,8 +147,12 @@ class Verifier:
         """`run`'s evaluation stage on these flakes, with the repo's config and limits."""
         targets = [self._overrides(target) for target in flakes
                    if only is None or any(target.flake.id == wanted for wanted, _ in only)]
-        return pipeline.evaluate_targets(self.workspace, self.nix, self.git, targets,
-                                         self.systems, only, self.limits, self.environ)
+        # the evaluation cache: the current locks' side is often a commit CI evaluated, and a
+        # nightly bot re-proposing the same update finds its own entries (the updated locks are
+        # uncommitted changes to tracked files: a key of their own)
+        return pipeline.evaluate_to_build(self.workspace, self.nix, self.git, targets,
+                                          self.systems, only, self.limits, self.environ,
+                                          self.cache)
 
     def build(self, flakes: Sequence[Target],
               only: frozenset[tuple[str, str]] | None = None) -> list[Case]:
@@ -171,7 +176,8 @@ class Verifier:
             base_evals = self.evaluate(flakes)
             # base: HEAD with its committed locks; head: the same tree with the proposed locks
             comparison = changes_mod.compare(base_evals, head_evals, self.head, "update")
-            return diff_mod.with_packages(self.nix, comparison)
+            return diff_mod.with_packages(self.nix, comparison,
+                                          diff_mod.remembered(*base_evals, *head_evals))
         except CiNixError as err:  # a report section, not worth failing the update for
             log.warning("cannot compare the update with the current locks: %s", err)
             return None
