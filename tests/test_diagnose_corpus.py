@@ -116,8 +116,12 @@ _BLOCK_BODY = re.compile(
 
 
 def _only_indented(text: str) -> str | None:
-    kept = [line for line in text.split("\n") if line.startswith(" ")]
-    return "\n".join(kept) if any(_BLOCK_BODY.match(line) for line in kept) else None
+    """The indented lines of a log holding one error block (of several, each would lose its
+    first line, which may be the only one saying why)."""
+    lines = text.split("\n")
+    kept = [line for line in lines if line.startswith(" ")]
+    one = sum(1 for line in lines if line.startswith("error:")) == 1
+    return "\n".join(kept) if one and any(_BLOCK_BODY.match(line) for line in kept) else None
 
 
 DEGRADATIONS: dict[str, Callable[[str], str | None]] = {
