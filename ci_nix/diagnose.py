@@ -833,7 +833,8 @@ def _store_hash(store_path: str) -> str:
 # nixpkgs refusing a broken, unfree, insecure or unsupported package: an evaluation error
 _REFUSAL = re.compile(r"refusing to evaluate")
 # a program that crashed: a C assertion, a signal, an uncaught C++ exception, a Rust panic
-_CRASH = re.compile(r"Assertion `[^']*' failed|Segmentation fault|core dumped|"
+_CRASH = re.compile(r"Assertion [`'][^']*' failed|Segmentation fault|core dumped|Nix crashed|"
+                    r"unexpected unrecoverable internal error|"
                     r"terminate called after throwing|died with <Signals\.SIG|panicked at|"
                     # a shell's report of a child a signal killed: "script: line 226:  5362
                     # Bus error   nix-build …" (strsignal's words, after the job's pid)

@@ -330,3 +330,13 @@ def test_a_path_in_a_build_sandbox_is_nix_setting_up_the_build_not_evaluation() 
 def test_a_red_evaluation_without_an_error_line_names_its_last_line_not_a_warning() -> None:
     found = diagnose.diagnose_eval("Segmentation fault (core dumped)\nwarning: ignoring x\n")
     assert (found.type, found.message) == (FailureType.OTHER, "Segmentation fault (core dumped)")
+
+
+def test_nix_crashing_with_a_quoted_assertion_is_a_failure_of_nix() -> None:
+    # Nix 2.3x: "terminating due to unexpected unrecoverable internal error: Assertion 'x'
+    # failed in …" then "Nix crashed. This is a bug."
+    [found] = diagnose.parse_log([
+        "terminating due to unexpected unrecoverable internal error: Assertion 'maybeOutputPath'"
+        " failed in void main_nix_build(int, char**) at ../nix-build/nix-build.cc:730",
+        "Nix crashed. This is a bug. Please report this at https://github.com/NixOS/nix/issues"])
+    assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
