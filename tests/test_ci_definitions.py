@@ -296,7 +296,7 @@ def test_action_red_pull_request_from_a_fork(system_ws: Path, tmp_path: Path,
     assert re.search(r"::set-output:: ci-nix=\S*/ci-nix-venv/bin/ci-nix", log), log  # installed
     assert "pull request from the fork mallory/project: not pushing to the cache" in log
     # its evaluation cache is saved under a key only this pull request restores
-    assert re.search(r"::set-output:: key=ci-nix-eval-\S*-pr-7-", log), log
+    assert re.search(r"::set-output:: key=ci-nix-eval-\S*-pr-7:", log), log
     assert " --no-push" in log
     outputs = act.outputs("build")
     assert outputs["exit-code"] == "1" and outputs["failed"] == "4", outputs
@@ -354,18 +354,75 @@ def test_action_green_push_passes(system_ws: Path, tmp_path: Path) -> None:
     log = workflow_run("pull_request", {"pull_request": {"number": 8}, "number": 8})
     assert f"::set-output:: ci-nix={INSTALLED}/bin/ci-nix" in log, log  # nothing installed
     assert "with 0 Nix evaluations" not in log
-    assert re.search(r"Cache saved with key: ci-nix-eval-\S*-pr-8-", log), log
+    assert re.search(r"Cache saved with key: ci-nix-eval-\S*-pr-8:", log), log
     # the default branch restores only its own entries: none yet, so it evaluates
     log = workflow_run("push", {"ref": "refs/heads/main"})
-    assert re.search(r"::set-output:: key=ci-nix-eval-\S*-ref-refs-heads-main-", log), log
+    assert re.search(r"::set-output:: key=ci-nix-eval-\S*-ref-refs-heads-main:", log), log
     assert "Cache not found for input keys" in log, log
     assert "with 0 Nix evaluations" not in log, log
     # a new branch has none of its own and restores the default branch's: no evaluation
     log = workflow_run("push", {"ref": "refs/heads/feature"})
-    assert re.search(r"Cache restored from key: ci-nix-eval-\S*-ref-refs-heads-main-", log,
+    assert re.search(r"Cache restored from key: ci-nix-eval-\S*-ref-refs-heads-main:", log,
                      re.IGNORECASE), log
     assert "evaluated 2 flakes with 0 Nix evaluations" in log, log
-    assert re.search(r"Cache saved with key: ci-nix-eval-\S*-ref-refs-heads-feature-", log), log
+    assert re.search(r"Cache saved with key: ci-nix-eval-\S*-ref-refs-heads-feature:", log), log
+
+
+def action_cache_keys(tmp_path: Path, ref: str, **env: str) -> tuple[str, list[str]]:
+    """(key, restore keys) the action's "Evaluation cache key" step computes, run by bash as
+    the runner does; env: its env: as GitHub fills it in for the event."""
+    steps = yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"]
+    (step,) = [s for s in steps if s.get("id") == "eval-cache"]
+    assert set(step["env"]) == {"PR_NUMBER", "RUN_EVENT", "RUN_ID", "DEFAULT_BRANCH"}
+    output = tmp_path / "github-output"
+    output.write_text("")
+    run(["bash", "-c", step["run"]], check=True, env={
+        "PATH": os.environ["PATH"], "HOME": str(tmp_path), "GITHUB_OUTPUT": str(output),
+        "GITHUB_REF": ref, "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64", "GITHUB_RUN_ID": "41",
+        "GITHUB_RUN_ATTEMPT": "1", "GITHUB_JOB": "build", "PR_NUMBER": "", "RUN_EVENT": "",
+        "RUN_ID": "", "DEFAULT_BRANCH": "main", **env})
+    text = output.read_text()
+    key = re.search(r"^key=(.*)$", text, re.MULTILINE)
+    restore = re.search(r"^restore<<CI_NIX_EOF\n(.*?)^CI_NIX_EOF$", text, re.MULTILINE | re.DOTALL)
+    assert key and restore, text
+    return key.group(1), restore.group(1).splitlines()
+
+
+def test_action_eval_cache_keys_keep_pull_requests_off_the_default_branch(
+        tmp_path: Path) -> None:
+    """No entry a pull request (or a job GitHub runs on the default branch's ref for one:
+    issue_comment, workflow_run) or another branch saves matches a restore key of the default
+    branch, even on a cache server that does not scope by ref; a new branch and a pull request
+    restore the default branch's. What GitHub puts into the step's env per event:
+    PR_NUMBER = pull_request.number, else issue.number for a comment on a pull request;
+    RUN_EVENT/RUN_ID = workflow_run.event/id."""
+    steps = yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"]
+    (step,) = [s for s in steps if s.get("id") == "eval-cache"]
+    assert "github.event.pull_request.number" in step["env"]["PR_NUMBER"]
+    assert "github.event.issue.pull_request && github.event.issue.number" in step["env"][
+        "PR_NUMBER"]
+    main_key, main_restore = action_cache_keys(tmp_path, "refs/heads/main")
+    assert len(set(main_restore)) == 1 and main_key.startswith(main_restore[0])
+    others = {
+        "branch main-x": action_cache_keys(tmp_path, "refs/heads/main-x"),
+        "branch main/x": action_cache_keys(tmp_path, "refs/heads/main/x"),
+        "branch main.x": action_cache_keys(tmp_path, "refs/heads/main.x"),
+        "branch feature": action_cache_keys(tmp_path, "refs/heads/feature"),
+        "tag main": action_cache_keys(tmp_path, "refs/tags/main"),
+        "pull request 7": action_cache_keys(tmp_path, "refs/pull/7/merge", PR_NUMBER="7"),
+        "pull request 70": action_cache_keys(tmp_path, "refs/pull/70/merge", PR_NUMBER="70"),
+        "comment on 7": action_cache_keys(tmp_path, "refs/heads/main", PR_NUMBER="7"),
+        "workflow_run of a PR": action_cache_keys(tmp_path, "refs/heads/main",
+                                                  RUN_EVENT="pull_request", RUN_ID="9"),
+        "workflow_run of a PR target": action_cache_keys(
+            tmp_path, "refs/heads/main", RUN_EVENT="pull_request_target", RUN_ID="9"),
+    }
+    for name, (key, restore) in others.items():
+        assert not any(key.startswith(prefix) for prefix in main_restore), (name, key)
+        # ... and each starts from its own entries, then the default branch's
+        assert restore[-1] == main_restore[0] and len(restore) == 2, (name, restore)
+    pr7, pr70 = others["pull request 7"], others["pull request 70"]
+    assert not pr70[0].startswith(pr7[1][0]) and pr7[1] == others["comment on 7"][1]
 
 
 def test_action_matrix_fans_out_one_job_per_entry(system_ws: Path, tmp_path: Path) -> None:
