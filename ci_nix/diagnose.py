@@ -478,8 +478,10 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
             named["what"] = (named.get("drv") or named.get("path")
                              or short_drv(groups.get("path2") or "") or named.get("name")
                              or "the build")
+            # an output check names the output path: `run` finds its job by it
+            output = groups.get("path") if kind is Kind.OUTPUT_CHECK else None
             return Diagnosis(type_, kind, message.format_map(defaultdict(str, named)),
-                             drv=groups.get("drv"), hint=hint)
+                             drv=groups.get("drv"), output=output, hint=hint)
         if name == "builder-other":
             return Diagnosis(FailureType.BUILD, Kind.BUILDER,
                              f"builder for {short_drv(m['drv'])} {m['status'].strip()}",

@@ -340,3 +340,14 @@ def test_nix_crashing_with_a_quoted_assertion_is_a_failure_of_nix() -> None:
         " failed in void main_nix_build(int, char**) at ../nix-build/nix-build.cc:730",
         "Nix crashed. This is a bug. Please report this at https://github.com/NixOS/nix/issues"])
     assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
+
+
+def test_an_output_check_names_the_output_run_finds_its_job_by() -> None:
+    out = "/nix/store/q9bkzp7lb6hpalflsvy6bjjss6ijkh8s-hello-2.12"
+    found = diagnose.build_error(
+        f"error: output '{out}' is not allowed to refer to the following paths:\n"
+        "         /nix/store/hgmk0ymv2r0w5ygr1bsgmp4wc2x0nzqa-gcc-13.2.0")
+    assert found is not None and found.drv == out and found.type is FailureType.BUILD
+    assert found.diagnosis is not None and found.diagnosis.kind is Kind.OUTPUT_CHECK
+    sized = diagnose.build_error(f"error: path '{out}' is too large at 9 bytes; limit is 8 bytes")
+    assert sized is not None and sized.drv == out
