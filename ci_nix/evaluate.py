@@ -207,6 +207,8 @@ class Probe:
 SourcesOf = Callable[[Target], Sequence[diagnose.SourceTree]]
 # (target, attributes evaluated, attributes to evaluate) for a flake, once its listing is known
 OnAttr = Callable[[Target, int, int], None]
+# an attribute that evaluated to a derivation, as its result comes (run builds it meanwhile)
+OnJob = Callable[[Target, Job], None]
 
 
 def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
@@ -214,7 +216,7 @@ def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
              on_flake: Callable[[FlakeEval], None] | None = None,
              on_start: Callable[[Target], None] | None = None, *,
              backend: Backend | None = None, on_attr: OnAttr | None = None,
-             probe: Probe | None = None) -> list[FlakeEval]:
+             on_job: OnJob | None = None, probe: Probe | None = None) -> list[FlakeEval]:
     """Evaluate all targets with a pool of `limits.workers` Nix processes (default: one per
     CPU); one FlakeEval per target, in the order given.
 
@@ -225,6 +227,8 @@ def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
     it fails as out of memory. limits.timeout: seconds one attribute may take (0: no limit);
     past it the attribute fails as `timeout`. on_attr: hears a flake's (target, done, total)
     attribute counts when its listing ends and as each attribute's result comes back (progress).
+    on_job: hears of each attribute that evaluated to a derivation, as its result comes back
+    (the same Job its FlakeEval will hold).
     limits.memory_total_mib: what all workers together may use (None: half the machine's).
     """
     total = (limits.memory_total_mib if limits.memory_total_mib is not None
@@ -232,7 +236,7 @@ def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
     pool = _Pool(backend or NixBackend(nix), selection, limits.workers or default_workers(),
                  limits.memory_mib * _MIB, limits.timeout, sources, on_flake, on_start,
                  total=None if total is None else total * _MIB, probe=probe or Probe())
-    pool.on_attr = on_attr
+    pool.on_attr, pool.on_job = on_attr, on_job
     return pool.run(targets)
 
 
@@ -392,6 +396,7 @@ class _Pool:
         self.spawned = 0
         self.watched = 0.0  # when _watch last looked
         self.on_attr: OnAttr | None = None
+        self.on_job: OnJob | None = None
         self.timeline = _Timeline(self.size)
 
     # --- the loop ---------------------------------------------------------------------------
@@ -629,6 +634,7 @@ class _Pool:
         elif isinstance(event, Done) and event.index < len(worker.tasks):
             task = worker.tasks[event.index]
             flake.results[task] = event.result
+            self._job_done(flake, task, event.result)
             if worker.current == event.index:
                 took = max(0.0, item.at - worker.task_start)
                 flake.costs[task] = EvalCost(took, max(0, item.rss - worker.task_rss) / _MIB)
@@ -654,6 +660,16 @@ class _Pool:
         flake.outstanding -= 1
         if flake.outstanding == 0:
             self._finish(flake)
+
+    def _job_done(self, flake: _Flake, task: Task, result: HelperResult) -> None:
+        """on_job hears of an attribute that evaluated to a derivation (as _result will have
+        it); an error waits for the flake's end, where it is placed and reported."""
+        if (self.on_job is None or task.group or result.stderr is not None
+                or self.selection.filtered and not self.selection.wants(flake.id, task.path)):
+            return
+        found = _to_job(flake, result, lambda text: diagnose.simple_eval_failure(text))
+        if isinstance(found, Job):
+            self.on_job(flake.target, found)
 
     def _counted(self, flake: _Flake) -> None:
         """on_attr hears of a new count (listed, or an attribute's result or failure)."""

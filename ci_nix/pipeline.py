@@ -516,8 +516,8 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
          progress: Progress | None = None, nix: Nix | None = None,
          early: EarlyBuild | None = None) -> Plan:
     """Detection, selection, systems and evaluation: what `run` builds and `matrix` fans out.
-    With `early`, each flake's jobs go to its builder as the flake's evaluation ends (see
-    _handed_over); the Plan returned then holds only the jobs it was not given."""
+    With `early`, each attribute goes to its builder as its evaluation returns a derivation
+    (see _Handover); the Plan returned then holds only the jobs it was not given."""
     progress = Progress() if progress is None else progress
     nix = nix or Nix.from_env(environ)
     git = Git.from_env(environ)
@@ -567,16 +567,14 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
     skeleton = replace(plan_of(ws, nix, tuple(systems), (), progress.suites, ()),
                        checkouts=tuple(states.values()), locked=locked, limits=limits,
                        cache=cache)
-    handed: set[str] = set()  # flakes whose jobs went to `early` as they were evaluated
-    on_flake = None
-    if early is not None:
-        # flakes path rules left out wait for their comparison with the base
-        on_flake = _handed_over(early, skeleton, only, expected, handed,
-                                {t.flake.id for t in detection.pruned})
+    # flakes path rules left out wait for their comparison with the base
+    handover = (None if early is None else
+                _Handover(early, skeleton, only, expected, {t.flake.id for t in detection.pruned}))
     evals = evaluate_targets(ws, nix, git, targets, tuple(systems), only, limits, environ,
                              remembered, tuple(states.values()),
                              display=early.display if early is not None else None,
-                             on_flake=on_flake)
+                             on_flake=handover.flake if handover is not None else None,
+                             on_job=handover.job if handover is not None else None)
     if only is not None:
         missing = _missing(only, evals)
         if missing:
@@ -592,9 +590,9 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
     progress.evaluated(evals)
     for flake_eval in evals:
         progress.cases += flake_eval.cases
+    handed = handover.jobs if handover is not None else set()
     planned = replace(skeleton, evals=tuple(evals), cases=tuple(progress.cases),
-                      jobs=tuple(job for e in evals if e.target.flake.id not in handed
-                                 for job in e.jobs))
+                      jobs=tuple(job for e in evals for job in e.jobs if job not in handed))
     if detection.pruned:
         planned = _confirm_pruned(planned, {t.flake.id for t in detection.pruned}, options,
                                   environ, progress)
@@ -606,37 +604,40 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
     return planned
 
 
-def _handed_over(early: EarlyBuild, skeleton: Plan, only: frozenset[tuple[str, str]] | None,
-                 expected: Mapping[tuple[str, str], str], handed: set[str],
-                 held: Collection[str]) -> Callable[[FlakeEval], None]:
-    """The evaluation's on_flake for a run that builds while it evaluates: a flake's jobs, as
-    check_planned leaves them, go to `early` (its flake id into `handed`). A flake missing an
-    --only or --expect-drv attribute stops the handing over: plan() then fails, and only what
-    was handed over before is built. Flakes in `held` stay in the plan."""
-    stopped = False
+class _Handover:
+    """What a run that builds while it evaluates hands to `early`: each attribute as its
+    evaluation returns a derivation (evaluate's on_job), unless --expect-drv plans another one
+    (check_planned then fails it). A flake that ends missing an --only or --expect-drv
+    attribute (evaluate's on_flake) stops the handing over: plan() then fails, and only what
+    was handed over before is built. Flakes in `held` are not handed over."""
 
-    def take(flake_eval: FlakeEval) -> None:
-        nonlocal stopped
+    def __init__(self, early: EarlyBuild, skeleton: Plan, only: frozenset[tuple[str, str]] | None,
+                 expected: Mapping[tuple[str, str], str], held: Collection[str]) -> None:
+        self.early, self.skeleton, self.only, self.expected = early, skeleton, only, expected
+        self.held = held
+        self.jobs: set[Job] = set()  # handed over: the plan leaves them out
+        self.stopped = False
+
+    def job(self, target: Target, job: Job) -> None:
+        planned = self.expected.get((job.flake, job.name))
+        if (self.stopped or target.flake.id in self.held or job in self.jobs
+                or planned is not None and planned != job.drv_path):
+            return
+        self.jobs.add(job)
+        self.early.take(replace(self.skeleton, jobs=(job,)))
+
+    def flake(self, flake_eval: FlakeEval) -> None:
         flake = flake_eval.target.flake.id
-        if stopped or flake in held:
-            return
-        wanted = [key for key in [*(only or ()), *expected] if key[0] == flake]
+        wanted = [key for key in [*(self.only or ()), *self.expected] if key[0] == flake]
         if _missing(wanted, [flake_eval]):
-            stopped = True
-            return
-        [checked] = check_planned([flake_eval], {k: v for k, v in expected.items()
-                                                 if k[0] == flake})
-        handed.add(flake)
-        early.take(replace(skeleton, evals=(checked,), jobs=checked.jobs, cases=()))
-
-    return take
+            self.stopped = True
 
 
 class EarlyBuild:
-    """A run's builds while it evaluates (README "How `run` works"): each flake's jobs, as
-    its evaluation ends, are checked against the binary cache and handed to one builder
-    (build.Feed), while the other flakes are still evaluated; what the plan keeps (flakes from
-    the evaluation cache, ones path rules left out) follows when the plan is done."""
+    """A run's builds while it evaluates (README "How `run` works"): each attribute, as its
+    evaluation returns a derivation, is checked against the binary cache and handed to one
+    builder (build.Feed), while the others are still evaluated; what the plan keeps (flakes
+    from the evaluation cache, ones path rules left out) follows when the plan is done."""
 
     def __init__(self, environ: Mapping[str, str], cancelled: Callable[[], bool], *,
                  print_logs: bool = False) -> None:
@@ -654,7 +655,7 @@ class EarlyBuild:
         self._built = 0  # derivations Nix ran a builder for
 
     def take(self, part: Plan) -> None:
-        """One flake's evaluated jobs, as a Plan (for the run's Nix and binary cache)."""
+        """Evaluated jobs, as a Plan (for the run's Nix and binary cache)."""
         with self._lock:
             self._skeleton = part
         self.feed.submit(part.jobs)
@@ -788,11 +789,13 @@ def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
                      cache: evalcache.Settings | None = None,
                      checkouts: Sequence[inputs_mod.Checkout] = (), *,
                      display: live.Display | None = None,
-                     on_flake: Callable[[FlakeEval], None] | None = None) -> list[FlakeEval]:
+                     on_flake: Callable[[FlakeEval], None] | None = None,
+                     on_job: evaluate_mod.OnJob | None = None) -> list[FlakeEval]:
     """The evaluation stage, as `run`, `matrix`, `diff` and `update --verify` do it: the
     workspace config's selection and the given limits, with live progress (on `display`, which
     a run's builds share); flakes the evaluation cache has (`cache`, when given) start no
-    evaluation worker. on_flake hears of each flake evaluated, as its evaluation ends."""
+    evaluation worker. on_flake hears of each flake evaluated, as its evaluation ends; on_job
+    of each attribute that evaluated to a derivation, as it did (not of cached flakes)."""
     log.info("evaluating %s for %s", count(len(targets), "flake"), ", ".join(systems))
     selection = _selection(ws, systems, only)
 
@@ -813,7 +816,7 @@ def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
             return evaluate_mod.evaluate(nix, todo, selection, limits, sources=origins.of,
                                          on_flake=done,
                                          on_start=monitor.flake_started,
-                                         on_attr=monitor.attr_progress)
+                                         on_attr=monitor.attr_progress, on_job=on_job)
 
     # the repos' states as the plan read them: the cache's keys need no second look
     known = {str(repo.path.resolve()): (c.rev, c.dirty) for c in checkouts

@@ -1,13 +1,13 @@
 """Building while evaluating (README "How `run` works"): build.Feed's batches, what the
-evaluation hands over (pipeline._handed_over), and one real-Nix run whose second flake cannot
-finish evaluating before the first flake's build has run."""
+evaluation hands over (pipeline._Handover), and real-Nix runs where one attribute cannot finish
+evaluating before another one's build has run."""
 
 from __future__ import annotations
 
 import json
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -113,92 +113,90 @@ def _skeleton() -> Plan:
                 nix=Nix(("nix",)))
 
 
-def _handed(taken: Taken, handed: set[str], *, only: frozenset[tuple[str, str]] | None = None,
-            expected: dict[tuple[str, str], str] | None = None, held: set[str] | None = None
-            ) -> Callable[[FlakeEval], None]:
-    return pipeline._handed_over(taken, _skeleton(), only, expected or {},  # type: ignore[arg-type]
-                                 handed, held or set())
+def _handover(taken: Taken, *, only: frozenset[tuple[str, str]] | None = None,
+              expected: dict[tuple[str, str], str] | None = None,
+              held: set[str] | None = None) -> pipeline._Handover:
+    return pipeline._Handover(taken, _skeleton(), only, expected or {},  # type: ignore[arg-type]
+                              held or set())
 
 
-def test_each_evaluated_flake_is_handed_over_with_its_jobs_only() -> None:
-    taken, handed = Taken(), set[str]()
-    take = _handed(taken, handed, held={"pruned"})
-    take(_eval("a", _job("a", "x"), _job("a", "y")))
-    take(_eval("pruned", _job("pruned", "x")))  # waits for its comparison with the base
-    take(_eval("b", _job("b", "z")))
+def _evaluated(handover: pipeline._Handover, flake_eval: FlakeEval) -> None:
+    """As the pool tells it: each attribute as it evaluates, then the flake."""
+    for job in flake_eval.jobs:
+        handover.job(flake_eval.target, job)
+    handover.flake(flake_eval)
+
+
+def test_each_evaluated_attribute_is_handed_over_once() -> None:
+    taken = Taken()
+    handover = _handover(taken, held={"pruned"})
+    _evaluated(handover, _eval("a", _job("a", "x"), _job("a", "y")))
+    _evaluated(handover, _eval("pruned", _job("pruned", "x")))  # waits for the base's drvPaths
+    handover.job(_eval("a").target, _job("a", "x"))  # told twice (a retried worker): once
+    _evaluated(handover, _eval("b", _job("b", "z")))
     assert [[j.name for j in p.jobs] for p in taken.parts] == [
-        ["packages.x86_64-linux.x", "packages.x86_64-linux.y"], ["packages.x86_64-linux.z"]]
-    assert handed == {"a", "b"}
+        ["packages.x86_64-linux.x"], ["packages.x86_64-linux.y"], ["packages.x86_64-linux.z"]]
+    assert handover.jobs == {_job("a", "x"), _job("a", "y"), _job("b", "z")}
     assert all(p.cases == () and p.nix.argv0 == ("nix",) for p in taken.parts)
 
 
 def test_a_flake_missing_an_only_attribute_stops_the_handing_over() -> None:
-    taken, handed = Taken(), set[str]()
+    taken = Taken()
     only = frozenset({("a", "packages.x86_64-linux.x"), ("b", "packages.x86_64-linux.typo")})
-    take = _handed(taken, handed, only=only)
-    take(_eval("a", _job("a", "x")))
-    take(_eval("b", _job("b", "z")))  # plan() fails on the typo: nothing more is built
-    take(_eval("c", _job("c", "w")))
-    assert handed == {"a"} and len(taken.parts) == 1
+    handover = _handover(taken, only=only)
+    _evaluated(handover, _eval("a", _job("a", "x")))
+    _evaluated(handover, _eval("b"))  # plan() fails on the typo: nothing more is built
+    _evaluated(handover, _eval("c", _job("c", "w")))
+    assert handover.jobs == {_job("a", "x")} and len(taken.parts) == 1
 
 
 def test_an_attribute_not_as_planned_is_not_handed_over() -> None:
-    taken, handed = Taken(), set[str]()
+    taken = Taken()
     good, moved = _job("a", "x"), _job("a", "y")
     expected = {("a", good.name): good.drv_path,
                 ("a", moved.name): "/nix/store/" + "c" * 32 + "-other.drv"}
-    take = _handed(taken, handed, expected=expected)
-    take(_eval("a", good, moved))
-    [part] = taken.parts
-    assert part.jobs == (good,)  # check_planned fails the other (plan() reports it)
-    take(_eval("b", _job("b", "z")))  # expected names none of b's: handed over as it is
-    assert handed == {"a", "b"}
+    handover = _handover(taken, expected=expected)
+    _evaluated(handover, _eval("a", good, moved))
+    assert [p.jobs for p in taken.parts] == [(good,)]  # check_planned fails the other
+    _evaluated(handover, _eval("b", _job("b", "z")))  # expected names none of b's
+    assert handover.jobs == {good, _job("b", "z")} and not handover.stopped
 
 
-# The slow flake's attribute imports from a derivation that waits until the fast flake's
-# build has run (it writes a marker): this evaluation cannot end before a build has begun.
-FAST = """{
-  outputs = { self }: {
-    packages.x86_64-linux.fast = derivation { name = "fast-@NONCE@"; system = "x86_64-linux";
-      builder = "/bin/sh"; args = [ "-c" "echo built > @MARK@; echo ok > $out" ]; };
-  };
-}
-"""
-SLOW = """{
+# `slow` imports from a derivation that waits until `fast` has been built (its builder writes
+# a marker): its evaluation cannot end before a build has begun. One flake, as a fleet is: the
+# builds start per attribute, not per flake. (Attributes are evaluated in name order.)
+FLAKE = """{
   outputs = { self }: let
-    wait = derivation { name = "wait-@NONCE@"; system = "x86_64-linux"; builder = "/bin/sh";
-      PATH = "/usr/bin:/bin";
-      args = [ "-c" ''
-        i=0; while [ ! -e @MARK@ ] && [ $i -lt 600 ]; do i=$((i+1)); sleep 0.05; done
-        [ -e @MARK@ ] || { echo "fast was not built meanwhile" >&2; exit 1; }
-        echo '"slow-@NONCE@"' > $out'' ]; };
+    sh = name: text: derivation { inherit name; system = "x86_64-linux"; builder = "/bin/sh";
+      args = [ "-c" text ]; PATH = "/usr/bin:/bin"; };
+    wait = sh "wait-@NONCE@" ''
+      i=0; while [ ! -e @MARK@ ] && [ $i -lt 600 ]; do i=$((i+1)); sleep 0.05; done
+      [ -e @MARK@ ] || { echo "fast was not built meanwhile" >&2; exit 1; }
+      echo '"slow-@NONCE@"' > $out'';
   in {
-    packages.x86_64-linux.slow = derivation { name = import wait; system = "x86_64-linux";
-      builder = "/bin/sh"; args = [ "-c" "echo ok > $out" ]; };
+    packages.x86_64-linux.fast = sh "fast-@NONCE@" "echo built > @MARK@; echo ok > $out";
+    packages.x86_64-linux.slow = sh (import wait) "echo ok > $out";
   };
 }
 """
 
 
 @pytest.mark.nix
-def test_a_build_runs_while_another_flake_is_still_evaluated(tmp_path: Path, nix_bin: str,
-                                                             cli: Cli) -> None:
-    nonce, mark = uuid.uuid4().hex[:12], tmp_path / "fast-was-built"
-    for name, text in (("fast", FAST), ("slow", SLOW)):
-        flake_repo(tmp_path / "ws" / name, text.replace("@NONCE@", nonce)
-                   .replace("@MARK@", str(mark)))
-    (tmp_path / "ws" / "ci-nix.yaml").write_text("repos:\n  - path: fast\n  - path: slow\n")
+def test_a_build_runs_while_the_flake_is_still_evaluated(tmp_path: Path, nix_bin: str,
+                                                         cli: Cli) -> None:
+    mark = tmp_path / "fast-was-built"
+    flake = flake_repo(tmp_path / "fleet", FLAKE.replace("@NONCE@", uuid.uuid4().hex[:12])
+                       .replace("@MARK@", str(mark)))
     report = tmp_path / "report.json"
-    result = cli("run", "--all", "--workers", "2", "--eval-memory", "1024", "--json", report,
-                 tmp_path / "ws")
+    result = cli("run", "--all", "--json", report, flake)
     assert result.returncode == 0, result.stdout + result.stderr
-    cases = {(c["flake"], c["attr"]): c["status"] for c in json.loads(report.read_text())["cases"]}
-    assert cases == {("fast", "packages.x86_64-linux.fast"): "passed",
-                     ("slow", "packages.x86_64-linux.slow"): "passed"}
-    # and the log says so in order: the fast build began before the last evaluation ended
+    cases = {c["attr"]: c["status"] for c in json.loads(report.read_text())["cases"]}
+    assert cases == {"packages.x86_64-linux.fast": "passed",
+                     "packages.x86_64-linux.slow": "passed"}
+    # and the log says so in order: the build began before the evaluation ended
     lines = result.stderr.splitlines()
     began = next(i for i, line in enumerate(lines)
-                 if line.startswith("ci-nix: building fast#packages.x86_64-linux.fast"))
-    ended = next(i for i, line in enumerate(lines) if "evaluated 2/2 flakes" in line)
+                 if line.startswith("ci-nix: building fleet#packages.x86_64-linux.fast"))
+    ended = next(i for i, line in enumerate(lines) if "evaluated 1/1 flake:" in line)
     assert began < ended, result.stderr
     assert mark.exists()
