@@ -30,7 +30,8 @@ from ci_nix import origins as origins_mod
 from ci_nix import workspace as workspace_mod
 from ci_nix.cache import push as push_mod
 from ci_nix.cache.backends import open_cache
-from ci_nix.cache.skip import CACHED, skip_cached
+from ci_nix.cache.client import Verdict
+from ci_nix.cache.skip import CACHED, refused_note, skip_cached
 from ci_nix.ci import CiEnv
 from ci_nix.closure import Growth
 from ci_nix.errors import Cancelled, CiNixError, SelectionError, internal_error
@@ -653,6 +654,7 @@ class EarlyBuild:
         self.skipped: list[Case] = []  # handed over and not built: cached, unsupported system
         self.notes: list[str] = []
         self._built = 0  # derivations Nix ran a builder for
+        self._refused: Counter[Verdict] = Counter()  # outputs the cache has, Nix would not take
 
     def take(self, part: Plan) -> None:
         """Evaluated jobs, as a Plan (for the run's Nix and binary cache)."""
@@ -670,6 +672,10 @@ class EarlyBuild:
             self.feed.submit(planned.local)
         with self.monitor.running():
             fed = self.feed.wait()
+        asked = self._skeleton or planned
+        cache = asked.cache if asked is not None else None
+        if self._refused and cache is not None and cache.substituter is not None:
+            self.notes.append(refused_note(cache.substituter, self._refused))
         if fed.batches > 1:  # the totals, in build.build's words
             status = Counter(case.status for case in fed.cases)
             log.info("built %s for %s: %d passed, %d failed", count(self._built, "derivation"),
@@ -683,8 +689,8 @@ class EarlyBuild:
             checked = [job for job in jobs if job in self._checked]
         assert skeleton is not None
         todo = tuple(job for job in jobs if job not in checked)
-        sub, notes = skip_cached(replace(skeleton, jobs=todo, cases=())) if todo else (
-            replace(skeleton, jobs=(), cases=()), [])
+        sub, notes = skip_cached(replace(skeleton, jobs=todo, cases=()), self._refused) \
+            if todo else (replace(skeleton, jobs=(), cases=()), [])
         ready = [*sub.local, *checked]
         with self._lock:
             self.notes += [note for note in notes if note not in self.notes]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from ci_nix import narinfo
-from ci_nix.cache.client import display_url, query
+from ci_nix.cache.client import Verdict, display_url, query
 from ci_nix.plan import Plan
 from ci_nix.tools import proc
 from ci_nix.tools.nix import Nix
@@ -16,8 +17,10 @@ log = logging.getLogger(__name__)
 CACHED = "cached"  # skip reason of an attribute whose outputs are all in the cache
 
 
-def skip_cached(plan: Plan) -> tuple[Plan, list[str]]:
-    """Take the jobs whose outputs are all in the plan's cache out of it (skipped: "cached")."""
+def skip_cached(plan: Plan, refused: Counter[Verdict] | None = None) -> tuple[Plan, list[str]]:
+    """Take the jobs whose outputs are all in the plan's cache out of it (skipped: "cached").
+    refused: where a run asks in several parts, the outputs Nix would not substitute are
+    counted there (for one refused_note at the end) rather than noted per part."""
     cache = plan.cache
     if cache is None or not plan.jobs:
         return plan, []
@@ -42,13 +45,20 @@ def skip_cached(plan: Plan) -> tuple[Plan, list[str]]:
               if job.out_paths and all(path in answer.cached for path in job.out_paths)]
     log.info("cached: %d of %s", len(cached), count(len(plan.jobs), "attribute"))
     notes = []
-    if answer.refused:
-        why = ", ".join(f"{n}: {verdict}" for verdict, n in answer.refused)
-        notes.append(f"cache: {count(sum(n for _, n in answer.refused), 'output')} in "
-                     f"{display_url(cache.substituter)} not taken as cached, as Nix would not "
-                     f"substitute them ({why}); built")
-        log.warning("%s", notes[-1])
+    if refused is not None:
+        refused.update(dict(answer.refused))
+    elif answer.refused:
+        notes.append(refused_note(cache.substituter, Counter(dict(answer.refused))))
     return plan.skip(cached, CACHED), notes
+
+
+def refused_note(substituter: str, refused: Counter[Verdict]) -> str:
+    """The note (and warning) on outputs the cache has that Nix would not substitute."""
+    why = ", ".join(f"{n}: {verdict}" for verdict, n in sorted(refused.items()))
+    note = (f"cache: {count(refused.total(), 'output')} in {display_url(substituter)} not "
+            f"taken as cached, as Nix would not substitute them ({why}); built")
+    log.warning("%s", note)
+    return note
 
 
 def trust(nix: Nix) -> narinfo.Trust:
