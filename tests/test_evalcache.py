@@ -343,6 +343,25 @@ def test_a_second_run_starts_no_evaluation_worker(fixture_ws: Path, nix_bin: str
     assert json_cases(tmp_path / "3.json")["hosts#packages.x86_64-linux.missing"]["status"] == \
         "failed"
 
+    # forged with a derivation that is in the local store and whose outputs no cache has (the
+    # broken package's): it is built, not passed on the entry's word, and fails as that build
+    broken = cold["modules#packages.x86_64-linux.broken"]["drvPath"]
+    for entry in cache.rglob("*.json"):
+        data = json.loads(entry.read_text())
+        if data["flake"] == "hosts":
+            data["jobs"] += [{"attr": f["name"].split("."), "system": "x86_64-linux",
+                              "drvPath": broken, "outputs": [["out", "/nix/store/" + "2" * 32
+                                                              + "-forged"]], "closure": []}
+                             for f in data["failures"]]
+            data["failures"] = []
+            entry.write_text(json.dumps(data))
+    fake_proc.calls.clear()
+    built = cli(*args, "--json", tmp_path / "built.json")
+    assert built.returncode == 1, built.stderr
+    assert not [ref for ref in _workers(fake_proc, nix_bin) if "hosts" in ref], built.stderr
+    missing = json_cases(tmp_path / "built.json")["hosts#packages.x86_64-linux.missing"]
+    assert missing["status"] == "failed" and missing["failure"]["type"] == "build", missing
+
     # a corrupt entry: ignored, evaluated again, no traceback
     for entry in cache.rglob("*.json"):
         entry.write_bytes(b"\x00garbage")
