@@ -323,7 +323,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("collision", re.compile(rf"collision between {_Q}(?P<path>/nix/store/[^'’\s]+){_QE} and "
                              rf"{_Q}(?P<other>/nix/store/[^'’\s]+){_QE}")),
     # Nix 2.34+: the derivation is the one it was building (parse_log knows which)
-    ("bare-timeout", re.compile(r"^(?:error: )?timed out after (?P<secs>\d+) seconds")),
+    ("bare-timeout", re.compile(r"^(?:error: )?timed out after (?P<secs>\d+) seconds"
+                                r"(?P<silence> of silence)?")),
     # a 2.29+ "Cannot build" block of which only the indented lines survived a copy
     ("reason", re.compile(r"^\s*Reason:\s*(?P<reason>[^\n]*)")),
     ("required", re.compile(r"^\s*(?:Required system|Required features):")),
@@ -469,6 +470,10 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
                              hint="the path's contents are not what its binary cache (narinfo) "
                              "says: the cache entry is corrupt or was replaced; check the "
                              "substituter, or rebuild with `--option substitute false`")
+        if name == "bare-timeout" and m["silence"]:  # a remote's words relayed, or a copy's
+            return Diagnosis(FailureType.TIMEOUT, Kind.MAX_SILENT_TIME,
+                             f"printed nothing for {m['secs']} s (max-silent-time)",
+                             hint=_SILENCE_HINT)
         if name in DRVLESS:
             kind, type_, message, hint = DRVLESS[name]
             if (groups.get("name") or "").endswith(".drv") and not groups.get("drv"):

@@ -351,3 +351,12 @@ def test_an_output_check_names_the_output_run_finds_its_job_by() -> None:
     assert found.diagnosis is not None and found.diagnosis.kind is Kind.OUTPUT_CHECK
     sized = diagnose.build_error(f"error: path '{out}' is too large at 9 bytes; limit is 8 bytes")
     assert sized is not None and sized.drv == out
+
+
+def test_a_bare_timeout_that_says_of_silence_is_max_silent_time() -> None:
+    """Nix 2.34+ says only "timed out after N seconds"; where the words "of silence" follow (a
+    remote builder of an older version relaying its own), the limit is max-silent-time."""
+    found = diagnose.parse_log(["error: timed out after 600 seconds of silence"])
+    assert [(d.type, d.kind) for d in found] == [(FailureType.TIMEOUT, Kind.MAX_SILENT_TIME)]
+    plain = diagnose.parse_log(["error: timed out after 600 seconds"])
+    assert [(d.type, d.kind) for d in plain] == [(FailureType.TIMEOUT, Kind.TIMEOUT)]
