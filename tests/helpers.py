@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 from make_workspace import GIT_ENV, git
 
-__all__ = ["GIT_ENV", "commit", "free_port", "git", "json_cases", "processes_with", "wait_for",
-           "write"]
+__all__ = ["GIT_ENV", "check_jsonschema", "commit", "free_port", "git", "json_cases",
+           "processes_with", "wait_for", "write"]
 
 T = TypeVar("T")
 
@@ -47,6 +47,19 @@ def commit(repo: Path, message: str = "change", files: Mapping[str, str] | None 
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", message)
     return git(repo, "rev-parse", "HEAD")
+
+
+def check_jsonschema(schema: str, *paths: Path) -> tuple[int, str]:
+    """`check-jsonschema --builtin-schema SCHEMA PATHS...` (the test extras' validator), run in
+    this process: (exit code, output). The same command and schemas as the executable, without
+    its ~1 CPU second of imports per call (a dozen calls in the suite)."""
+    from check_jsonschema import main  # type: ignore[import-untyped]
+    from click.testing import CliRunner
+
+    done = CliRunner().invoke(main, ["--builtin-schema", schema, *map(str, paths)])
+    if done.exception is not None and not isinstance(done.exception, SystemExit):
+        raise done.exception
+    return done.exit_code, done.output
 
 
 def free_port() -> int:

@@ -97,7 +97,7 @@ def test_a_failed_download_is_other_with_its_url(tmp_path: Path, nix_bin: str, c
     junit = tmp_path / "junit.xml"
     result = cli("run", "--all", "--no-push", "--junit", junit, cwd=repo,
                  env={"NIX_CONFIG": "substituters =\nsandbox = false\nbuild-users-group =\n"
-                                    "connect-timeout = 2"})
+                                    "connect-timeout = 2\ndownload-attempts = 1"})
     assert result.returncode == 1, result.stderr
     found = failures(junit)
     src = found["src"]

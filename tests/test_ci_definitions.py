@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -25,7 +24,8 @@ from typing import Any
 import make_workspace
 import pytest
 import yaml
-from conftest import NIX_CONFIG, ROOT
+from conftest import NIX_CONFIG, ROOT, run_main
+from helpers import check_jsonschema
 
 pytestmark = pytest.mark.slow
 
@@ -56,8 +56,7 @@ def tool(path: Path) -> str:
 
 
 def has_subcommand(name: str) -> bool:
-    out = subprocess.run([sys.executable, "-m", "ci_nix", "--help"], check=True,
-                         capture_output=True, text=True).stdout
+    out = run_main("--help").stdout  # in-process: `python -m ci_nix --help`'s text
     return any(line.split()[:1] == [name] for line in out.splitlines())
 
 
@@ -108,19 +107,17 @@ def system_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # --- validators --------------------------------------------------------------------------------
 
 def test_action_matches_the_github_actions_schema() -> None:
-    result = run([tool(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-actions",
-                  str(ROOT / "action.yml")])
-    assert result.returncode == 0, result.stdout + result.stderr
+    code, output = check_jsonschema("vendor.github-actions", ROOT / "action.yml")
+    assert code == 0, output
 
 
 def test_example_pipelines_match_their_schemas() -> None:
-    check = tool(BIN / "check-jsonschema")
-    for workflow in sorted((EXAMPLES / "github").glob("*.yml")):
-        result = run([check, "--builtin-schema", "vendor.github-workflows", str(workflow)])
-        assert result.returncode == 0, result.stdout + result.stderr
-    result = run([check, "--builtin-schema", "vendor.gitlab-ci",
-                  str(EXAMPLES / "gitlab" / ".gitlab-ci.yml")])
-    assert result.returncode == 0, result.stdout + result.stderr
+    workflows = sorted((EXAMPLES / "github").glob("*.yml"))
+    assert len(workflows) >= 4, workflows  # one call checks each file (it names a bad one)
+    code, output = check_jsonschema("vendor.github-workflows", *workflows)
+    assert code == 0, output
+    code, output = check_jsonschema("vendor.gitlab-ci", EXAMPLES / "gitlab" / ".gitlab-ci.yml")
+    assert code == 0, output
 
 
 def test_gitlab_template_header_and_body_each_validate(tmp_path: Path) -> None:
@@ -131,9 +128,8 @@ def test_gitlab_template_header_and_body_each_validate(tmp_path: Path) -> None:
     # GitLab's schema knows `spec:` as a document of its own, and the body as a pipeline.
     for name, document in (("header.yml", header), ("body.yml", body)):
         (tmp_path / name).write_text(yaml.safe_dump(document))
-        result = run([tool(BIN / "check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci",
-                      str(tmp_path / name)])
-        assert result.returncode == 0, result.stdout + result.stderr
+        code, output = check_jsonschema("vendor.gitlab-ci", tmp_path / name)
+        assert code == 0, output
     assert body["ci-nix-build"]["trigger"] == {
         "include": [{"artifact": "ci-nix-child.yml", "job": "ci-nix-matrix"}],
         "strategy": "depend"}
@@ -541,9 +537,8 @@ class GitLabLocal:
         project: gitlab-ci-local does not run `trigger:` jobs, so the child pipeline runs as a
         second step (`--file ci-nix-child.yml`)."""
         child = self.artifact("ci-nix-matrix", "ci-nix-child.yml")
-        check = run([tool(BIN / "check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci",
-                     str(child)])
-        assert check.returncode == 0, check.stdout + check.stderr
+        code, output = check_jsonschema("vendor.gitlab-ci", child)
+        assert code == 0, output
         shutil.copy(child, self.ws / "ci-nix-child.yml")
         return child
 
@@ -615,14 +610,31 @@ def test_gitlab_fan_out_child_pipeline(system_ws: Path, tmp_path: Path,
     assert result.returncode == 0, result.stdout + result.stderr
     # the child pipeline runs with the variables ci-nix-build forwards to it
     child = glcl.child_pipeline()
+    pipeline = yaml.safe_load(child.read_text())
+    jobs = [name for name in pipeline if name.startswith("build ")]
+    assert len(jobs) == len(FAN_OUT), jobs
+    # Every child job runs the one `default: before_script` ci-nix matrix wrote (no job has its
+    # own): the broken attribute's job proves that script installs ci-nix and runs it. The
+    # green job is given the installed venv (a job variable, as a runner with ci-nix would
+    # have), saving a second identical install (~7 CPU s).
+    install = pipeline["default"]["before_script"]
+    assert any("pip install" in line for line in install), install
+    assert not [name for name in jobs if "before_script" in pipeline[name]], pipeline
+    [green] = [name for name in jobs if GREEN[1].split("#")[1] in name]
+    pipeline[green]["variables"] = {**pipeline[green].get("variables", {}),
+                                    "CI_NIX_INSTALLED": INSTALLED}
+    (system_ws / "ci-nix-child.yml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
     # One job at a time: pip builds from one source directory would share its build/.
+    # CI_NIX_INSTALLED (forwarded empty) is left out: a pipeline variable would override the
+    # green job's own.
     result = glcl.run("--file", "ci-nix-child.yml", "--concurrency", "1", variables={
-        "CI_NIX_INSTALL": str(tmp_path / "ci-nix-src"), "CI_NIX_PYTHON": "python3",
-        "CI_NIX_INSTALLED": ""}, pip=offline_pip)
+        "CI_NIX_INSTALL": str(tmp_path / "ci-nix-src"), "CI_NIX_PYTHON": "python3"},
+        pip=offline_pip)
     log = result.stdout + result.stderr
     assert result.returncode != 0, log  # the broken attribute's job fails
-    jobs = [name for name in yaml.safe_load(child.read_text()) if name.startswith("build ")]
-    assert len(jobs) == len(FAN_OUT), jobs
+    # the broken attribute's job made its venv (under the TMPDIR GitLabLocal gives), the green
+    # one used the installed ci-nix
+    assert len(list(tmp_path.glob("ci-nix-venv-*/bin/ci-nix"))) == 1, log
     outcomes: dict[str, str] = {}
     # gitlab-ci-local escapes job names in artifact directories: find the reports instead
     reports = sorted((system_ws / ".gitlab-ci-local" / "artifacts").glob("*/junit.xml"))

@@ -5,14 +5,13 @@ from __future__ import annotations
 import io
 import json
 import shlex
-import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
+from helpers import check_jsonschema
 
 from ci_nix import inputs as inputs_mod
 from ci_nix import matrix, pipeline
@@ -168,10 +167,6 @@ def test_entry_args_parse_back_for_any_flake_id(flake: str) -> None:
     assert matrix.unpinned_repos(plan) == ()  # no evals: no repo was read
 
 
-def validate_gitlab(path: Path) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).with_name("check-jsonschema")
-    return subprocess.run([str(exe), "--builtin-schema", "vendor.gitlab-ci", str(path)],
-                          capture_output=True, text=True)
 
 
 def test_gitlab_child_pipeline_validates(tmp_path: Path) -> None:
@@ -184,8 +179,8 @@ def test_gitlab_child_pipeline_validates(tmp_path: Path) -> None:
         image="nixos/nix:2.24.9", before_script=("pip install ci-nix",)))
     child = tmp_path / "child.yml"
     child.write_text(out.getvalue())
-    result = validate_gitlab(child)
-    assert result.returncode == 0, result.stdout + result.stderr
+    code, output = check_jsonschema("vendor.gitlab-ci", child)
+    assert code == 0, output
 
     pipeline = yaml.safe_load(out.getvalue())
     assert pipeline["default"] == {"image": "nixos/nix:2.24.9",
@@ -207,8 +202,8 @@ def test_gitlab_pipeline_without_jobs_is_still_valid(tmp_path: Path) -> None:
     writers.write_gitlab((), out)
     child = tmp_path / "empty.yml"
     child.write_text(out.getvalue())
-    result = validate_gitlab(child)
-    assert result.returncode == 0, result.stdout + result.stderr
+    code, output = check_jsonschema("vendor.gitlab-ci", child)
+    assert code == 0, output
     assert "nothing to build" in yaml.safe_load(out.getvalue())
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import Cli
+from helpers import check_jsonschema
 
 pytestmark = [pytest.mark.nix, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,10 +55,8 @@ def test_twenty_flakes_matrix_and_run(tmp_path: Path, nix_bin: str, cli: Cli) ->
     child = tmp_path / "child.yml"
     result = cli("matrix", "--all", gen.root, "--format", "gitlab", "--output", child)
     assert result.returncode == 0, result.stderr
-    check = subprocess.run([str(Path(sys.executable).with_name("check-jsonschema")),
-                            "--builtin-schema", "vendor.gitlab-ci", str(child)],
-                           capture_output=True, text=True)
-    assert check.returncode == 0, check.stdout + check.stderr
+    code, said = check_jsonschema("vendor.gitlab-ci", child)
+    assert code == 0, said
     jobs = {k: v for k, v in yaml.safe_load(child.read_text()).items() if k.startswith("build")}
     assert len(jobs) == len(entries) and all(v["tags"] == ["nix", "x64"] for v in jobs.values())
 
