@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import random
+import stat
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -334,9 +335,7 @@ class EvalCache:
         """The remembered evaluation of target under key, or None (a miss)."""
         path = self._path(key)
         try:
-            if path.stat().st_size > MAX_ENTRY_BYTES:
-                raise ValueError(f"larger than {MAX_ENTRY_BYTES // (1024 * 1024)} MiB")
-            data = json.loads(path.read_bytes())
+            data = json.loads(_read_entry(path))
             flake_eval = _decode(data, key, target)
         except FileNotFoundError:
             return None
@@ -361,6 +360,8 @@ class EvalCache:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_symlink() or (path.exists() and not path.is_file()):
+                path.unlink()  # replaced, never written through (a restored cache is data)
         except OSError as err:
             log.warning("evaluation cache: cannot write %s: %s", path, err.strerror or err)
             return False
@@ -382,15 +383,15 @@ class EvalCache:
         now = time.time()
         for path in self.directory.glob("v*/*/*"):
             try:
-                stat = path.stat()
+                info = path.lstat()
             except OSError:
                 continue  # another run removed it
             if path.name.endswith(".tmp"):
-                if now - stat.st_mtime > 3600:  # left by a killed run
+                if now - info.st_mtime > 3600:  # left by a killed run
                     with contextlib.suppress(OSError):
                         path.unlink()
                 continue
-            entries.append((stat.st_mtime, stat.st_size, path))
+            entries.append((info.st_mtime, info.st_size, path))
         total = sum(size for _, size, _ in entries)
         removed = 0
         for _, size, path in sorted(entries):
@@ -404,6 +405,19 @@ class EvalCache:
             log.info("evaluation cache: removed %d least recently used entries (bound %d MiB)",
                      removed, self.max_bytes // (1024 * 1024))
         return removed
+
+
+def _read_entry(path: Path) -> bytes:
+    """An entry's bytes: a regular file (not through a symlink) of at most MAX_ENTRY_BYTES;
+    ValueError for anything else (a pipe or device would block or never end)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        data = file.read(MAX_ENTRY_BYTES + 1)
+    if len(data) > MAX_ENTRY_BYTES:
+        raise ValueError(f"larger than {MAX_ENTRY_BYTES // (1024 * 1024)} MiB")
+    return data
 
 
 def closures_of(nix: Nix, jobs: Iterable[Job]) -> dict[str, list[str]]:

@@ -213,30 +213,73 @@ def test_an_entry_under_another_name_is_ignored(tmp_path: Path) -> None:
     assert cache.load("b" * 64, flake_eval.target) is None
 
 
-def test_concurrent_writers_and_readers_see_whole_entries(tmp_path: Path) -> None:
+def test_concurrent_writers_and_readers_see_whole_entries(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     cache = evalcache.EvalCache(tmp_path / "cache")
-    flake_eval = _eval(tmp_path)
+    job = _eval(tmp_path).jobs[0]
+    # a big entry (~1 MB): a write in place would be seen half done
+    flake_eval = replace(_eval(tmp_path), jobs=tuple(
+        replace(job, attr=("packages", "x86_64-linux", f"p{i}")) for i in range(4000)))
     key = "d" * 64
     seen: list[FlakeEval | None] = []
 
     def write_many() -> None:
-        for _ in range(50):
+        for _ in range(20):
             cache.store(key, flake_eval)
 
     def read_many() -> None:
-        for _ in range(50):
+        for _ in range(40):
             seen.append(cache.load(key, flake_eval.target))
 
     threads = [threading.Thread(target=f) for f in (write_many, write_many, read_many,
                                                     read_many)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    # every read is a miss (not yet written) or the whole entry, never a torn one
+    with caplog.at_level(logging.WARNING, "ci_nix.evalcache"):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    # every read is a miss (not yet written) or the whole entry, never a torn one (which
+    # would be logged as corrupt and removed)
+    assert "ignoring" not in caplog.text
     assert all(hit is None or hit.jobs == flake_eval.jobs for hit in seen)
+    assert sum(hit is not None for hit in seen) > 0
     assert cache.load(key, flake_eval.target) is not None
     assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+def test_an_entry_that_is_no_regular_file_is_neither_followed_nor_waited_for(
+        tmp_path: Path) -> None:
+    """A restored cache is data: an entry that is a named pipe (reading it would block for
+    good) or a symlink (to a file elsewhere, which a store would overwrite) is a miss, removed,
+    and a store replaces it rather than writing through it."""
+    cache = evalcache.EvalCache(tmp_path / "cache")
+    flake_eval = _eval(tmp_path)
+    outside = tmp_path / "outside.json"
+    for key, make in (("e" * 64, lambda path: os.mkfifo(path)),
+                      ("f" * 64, lambda path: path.symlink_to(outside))):
+        assert cache.store(key, flake_eval)
+        entry = next((tmp_path / "cache").rglob(f"{key}.json"))
+        outside.write_bytes(entry.read_bytes())  # a sound entry behind the link
+        entry.unlink()
+        make(entry)
+        assert cache.load(key, flake_eval.target) is None
+        assert not entry.exists() and not entry.is_symlink()
+        make(entry)
+        assert cache.store(key, flake_eval) and entry.is_file() and not entry.is_symlink()
+        assert cache.load(key, flake_eval.target) is not None
+    assert json.loads(outside.read_text())["key"] == "f" * 64  # never written through
+
+
+def test_a_temporary_file_of_a_killed_run_goes_after_an_hour(tmp_path: Path) -> None:
+    cache = evalcache.EvalCache(tmp_path / "cache")
+    assert cache.store("a" * 64, _eval(tmp_path))
+    directory = next((tmp_path / "cache").rglob("*.json")).parent
+    old, new = directory / ".x.json.1.tmp", directory / ".x.json.2.tmp"
+    for path in (old, new):
+        path.write_text("{")
+    os.utime(old, (0, 0))
+    cache.evict()
+    assert not old.exists() and new.exists()  # another run may be writing the new one
 
 
 def test_the_directory_stays_within_its_bound(tmp_path: Path) -> None:
