@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from ci_nix.tools.nix import strip_ansi
+from ci_nix.tools.nixlog import PREFIX
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -199,6 +200,7 @@ _NIX_START = re.compile(r"(?:error|warning):|building ['‘]|these \d+ |copying 
 _NOT_PREFIX = re.compile(r"error|warning|trace|>\s*$|^\s*$", re.IGNORECASE)
 _PREFIX_PARTS = re.compile(r"(\d+|\s+)")
 _MAX_SHAPES = 16
+_RECORD = PREFIX + "{"  # an internal-json record
 # words alone are Nix's own sentence ("while evaluating"); a tool's prefix has a mark or digit
 _WORDS = re.compile(r"[^\W\d_]+(?:\s+[^\W\d_]+)*\s*")
 
@@ -229,10 +231,13 @@ def _tool_prefix(found: list[Line]) -> re.Pattern[str] | None:
     tried: set[str] = set()
     for text in texts:
         m = _NIX_START.search(text)
-        if m is None or m.start() == 0 or _NOT_PREFIX.search(text[:m.start()]) \
-                or _WORDS.fullmatch(text[:m.start()]):
+        # in an internal-json record Nix's words are inside it: what precedes the record is
+        # the prefix (a record's own start is not: two error records alike would lose theirs)
+        start = min(m.start(), text.find(_RECORD)) if m and _RECORD in text else (
+            m.start() if m else 0)
+        if start == 0 or _NOT_PREFIX.search(text[:start]) or _WORDS.fullmatch(text[:start]):
             continue
-        shape = _prefix_shape(text[:m.start()])
+        shape = _prefix_shape(text[:start])
         if shape.pattern in tried:
             continue
         if len(tried) == _MAX_SHAPES:  # each is matched against every line: bound the work

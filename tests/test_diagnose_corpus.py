@@ -124,7 +124,26 @@ def _only_indented(text: str) -> str | None:
     return "\n".join(kept) if one and any(_BLOCK_BODY.match(line) for line in kept) else None
 
 
+def _records(text: str) -> str | None:
+    """The log as `--log-format internal-json` gives it: each error block one message record
+    (None for a fragment whose failure is not an `error:` line, which no record could hold)."""
+    if not re.search(r"(?m)^(?:\x1b\[[0-9;]*m)?error:", text):
+        return None
+    records: list[tuple[int, list[str]]] = []
+    for line in text.split("\n"):
+        if re.match(r"^(?:\x1b\[[0-9;]*m)?error:", line):
+            records.append((0, [line]))
+        elif records and records[-1][0] == 0 and (line.startswith(" ") or not line):
+            records[-1][1].append(line)
+        elif line:
+            records.append((3, [line]))
+    return "\n".join("@nix " + json.dumps({"action": "msg", "level": level,
+                                            "msg": "\n".join(lines)}, separators=(",", ":"))
+                     for level, lines in records)
+
+
 DEGRADATIONS: dict[str, Callable[[str], str | None]] = {
+    "internal-json records": _records,
     # a copy cut at Nix's message, or a tool printing the message alone
     "no error: prefix": lambda text: re.sub(r"(?m)^(\s*)error: ", r"\1", text),
     "error: indented": lambda text: re.sub(r"(?m)^error:", "    error:", text),
