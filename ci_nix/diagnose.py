@@ -336,8 +336,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("platform-hint", re.compile(r"the failing derivation has \S+ set to \S+, forcing it to be "
                                  r"built rather than substituted")),
     ("hash-bare", re.compile(r"^\s*(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*"
-                             r"(?P<got>\S+)")),
+                             r"(?P<got>\S+)", re.MULTILINE)),
 ]
+# a remote builder's failure relayed: "build of '…drv' on 'ssh://…' failed: <its reason>"; the
+# derivation is the one named here even when the reason names none (or a copy broke its path)
+_REMOTE_FAILED = re.compile(rf"build of {_Q}{_DRV}{_QE} on {_Q}[^'’\n]*{_QE} failed:")
 
 _FOD_REFERENCES = (Kind.FOD_REFERENCES, FailureType.HASH_MISMATCH,
                    "the fixed-output derivation {what} refers to other store paths",
@@ -437,6 +440,16 @@ _LOG_LINE = re.compile(r"^\s*> ?(.*)$")
 
 def _build_diagnosis(text: str) -> Diagnosis | None:
     """Classify an error about a derivation; None when the text names none."""
+    found = _pattern_diagnosis(text)
+    remote = _REMOTE_FAILED.search(text)
+    if found is not None and found.drv is None and remote is not None:
+        drv = remote["drv"]
+        message = found.message.replace("a fixed-output derivation", short_drv(drv))
+        return replace(found, drv=drv, message=message)
+    return found
+
+
+def _pattern_diagnosis(text: str) -> Diagnosis | None:
     for name, pattern in _PATTERNS:
         m = pattern.search(text)
         if m is None:

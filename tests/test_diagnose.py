@@ -360,3 +360,19 @@ def test_a_bare_timeout_that_says_of_silence_is_max_silent_time() -> None:
     assert [(d.type, d.kind) for d in found] == [(FailureType.TIMEOUT, Kind.MAX_SILENT_TIME)]
     plain = diagnose.parse_log(["error: timed out after 600 seconds"])
     assert [(d.type, d.kind) for d in plain] == [(FailureType.TIMEOUT, Kind.TIMEOUT)]
+
+
+def test_a_remote_builders_hash_mismatch_is_its_derivations_even_when_the_path_is_broken() -> None:
+    """build-remote relays "build of 'X.drv' on 'ssh://…' failed: <reason>": the failure is X's,
+    even when the reason's own path was broken by a copy (nixpkgs#419585, a line cut inside it)."""
+    drv = "/nix/store/faq4pwsviv51h41w860wycxwi4qa191a-lix-doc-2.91.2-vendor.tar.gz.drv"
+    found = diagnose.parse_log([
+        f"error: build of '{drv}' on 'ssh://root@builder' failed: hash mismatch in fixed-output "
+        "derivation '/nix/store/faq4pwsviv51h41w860wycxwi4qa191a-lix-doc-2",
+        "1.2-vendor.tar.gz.drv':",
+        "        likely URL: (unknown)",
+        "         specified: sha256-F6Ld0HfRvW9r5zn8eMTP6djnV/jvwjYQet4Ghp2T90k=",
+        "            got:    sha256-Z5NcBtDRsUGtHsquLYZ933jN6MXJAT2CmU1E/c8S7SU=",
+        f"error: builder for '{drv}' failed with exit code 1;"])
+    assert [(d.type, d.drv) for d in found] == [(FailureType.HASH_MISMATCH, drv)]
+    assert found[0].got == "sha256-Z5NcBtDRsUGtHsquLYZ933jN6MXJAT2CmU1E/c8S7SU="
