@@ -852,8 +852,9 @@ def _store_hash(store_path: str) -> str:
 
 # nixpkgs refusing a broken, unfree, insecure or unsupported package: an evaluation error
 _REFUSAL = re.compile(r"refusing to evaluate")
-# a program that crashed: a C assertion, a signal, an uncaught C++ exception, a Rust panic
-_CRASH = re.compile(r"Assertion [`'][^']*' failed|Segmentation fault|core dumped|Nix crashed|"
+# a program that crashed: a C assertion (its backquote may be gone: a copy read it as markdown),
+# a signal, an uncaught C++ exception, a Rust panic
+_CRASH = re.compile(r"Assertion [`']?[^']*' failed|Segmentation fault|core dumped|Nix crashed|"
                     r"unexpected unrecoverable internal error|"
                     r"terminate called after throwing|died with <Signals\.SIG|panicked at|"
                     # a shell's report of a child a signal killed: "script: line 226:  5362
@@ -1236,6 +1237,8 @@ _BLOCK_START = re.compile(
     r"Cannot build '|Reason: |Required system: |Required features: |specified: |"
     r"Unable to start any build|unable to start any build|"
     r"Failed to find a machine for remote build!|"
+    # Nix itself failing an assertion: "nix: src/libstore/….cc:188: …: Assertion `…' failed."
+    r"nix(?:-[a-z]+)?: \S+\.cc:\d+: |"
     # a builder's log tail, all that is left of its failure
     r"[Ll]ast \d+ log lines:|For full logs, run|Hint: the failing derivation has|"
     r"(?:\S+ )?timed out after \d+ seconds)|" + _NIX_MESSAGE.pattern)
