@@ -3,11 +3,14 @@ where its time went: in memory, on made-up task times (no Nix, no clock waits)."
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 from pathlib import Path
 from typing import cast
 
 import pytest
+from test_eval_budget import ScriptedNix, _evaluate, _targets
 
 from ci_nix import evaluate
 from ci_nix.evaluate import Selection, Task, free_slots
@@ -15,6 +18,8 @@ from ci_nix.models import Flake, Repo, Target
 from ci_nix.tools import proc
 
 X86 = "x86_64-linux"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import run as bench  # noqa: E402
 
 
 def _victim(tmp_path: Path, *, hosts: int, begun: int, first: list[float],
@@ -84,3 +89,15 @@ def test_free_slots_before_between_and_after_the_last_start() -> None:
     # never all busy: everything up to the last start counts as before
     assert free_slots(4, 0.0, [(0.0, 1), (1.0, 2), (3.0, 0)], 3.0) == pytest.approx(
         (4 * 0.0 + 3 * 1.0, 0.0, 2 * 2.0))
+
+
+def test_the_pool_logs_its_timeline_as_bench_p7q_reads_it(tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    backend = ScriptedNix({"fleet": ["a", "b", "c"]})
+    with caplog.at_level(logging.DEBUG, logger="ci_nix.evaluate"):
+        [fleet] = _evaluate(backend, _targets(tmp_path, ["fleet"]),
+                            evaluate.Limits(workers=2, memory_total_mib=100_000))
+    assert len(fleet.jobs) == 3
+    line = bench.TIMELINE.search(caplog.text)
+    assert line, caplog.text
+    assert all(float(value) >= 0 for value in line.groups())
