@@ -718,10 +718,12 @@ _POS = re.compile(
     r"\bat (?:\"(?P<qpath>[^\"]+)\"|(?P<path>«[^»]*»|<[^>]*>|/[^:\s]+|[A-Za-z]:[^:\s]+))"
     r":(?P<line>\d+):(?P<col>\d+)")
 _SOURCE = re.compile(r"^/nix/store/(?P<hash>[a-z0-9]{32})-[^/]*source(?P<rel>/.*)?$")
+# a file the evaluator looked for; not the store's "does not exist and cannot be created" (a path
+# it failed to realise or substitute, e.g. `nix upgrade-nix`, `nix-store -r`)
 _MISSING_PATH = re.compile(
     rf"(?:getting status of|opening file|path|reading file|"
     rf"source tree referenced by {_Q}[^'’]*{_QE} does not contain a) {_Q}(?P<path>[^'’]+){_QE}"
-    r"(?:: No such file or directory| does not exist| file)")
+    r"(?:: No such file or directory| does not exist(?! and cannot be created)| file)")
 _NOISE = (
     re.compile(r"^warning: not writing modified lock file of flake"),
     re.compile(r"^warning: Git tree '.*' is dirty$"),

@@ -376,3 +376,16 @@ def test_a_remote_builders_hash_mismatch_is_its_derivations_even_when_the_path_i
         f"error: builder for '{drv}' failed with exit code 1;"])
     assert [(d.type, d.drv) for d in found] == [(FailureType.HASH_MISMATCH, drv)]
     assert found[0].got == "sha256-Z5NcBtDRsUGtHsquLYZ933jN6MXJAT2CmU1E/c8S7SU="
+
+
+def test_a_store_path_that_cannot_be_created_is_the_stores_failure_not_evaluation() -> None:
+    """Nix's realisation says "path '/nix/store/…' does not exist and cannot be created" (a
+    substitution that failed, `nix upgrade-nix`); the evaluator's missing file says only "does not
+    exist" (DeterminateSystems/nix-installer#1539)."""
+    [found] = diagnose.parse_log([
+        "downloading '/nix/store/ap91h6abir7rhm00ypwhyw1qqsmzl2k2-determinate-nix-3.4.1'......",
+        "error: path '/nix/store/ap91h6abir7rhm00ypwhyw1qqsmzl2k2-determinate-nix-3.4.1' does not "
+        "exist and cannot be created"])
+    assert found.type is FailureType.OTHER
+    [evaluated] = diagnose.parse_log(["error: path '/home/u/src/flake.nix' does not exist"])
+    assert evaluated.type is FailureType.EVAL
