@@ -208,14 +208,18 @@ _DRV = rf"(?P<drv>/nix/store/{_HASH}-[^'’\s]+?\.drv)(?:[!^][^'’\s]*)?"
 _STORE_PATH = rf"(?P<path>/nix/store/{_HASH}-[^'’\s]+?)(?:[!^][^'’\s]*)?"
 _Q = "['‘`]"  # Nix 1.x/2.0 used curly quotes
 _QE = "['’]"
+# one machine of build-remote's list: "([x86_64-linux, i686-linux], 4, [kvm], [])" (Nix <= 2.17
+# without the brackets: "(x86_64-linux, 4, kvm, )")
+_MACHINE = re.compile(r"\(\[?(?P<systems>[^\]()]*?)\]?, \d+, \[?(?P<features>[^\]()]*?)\]?, "
+                      r"\[?[^\]()]*\]?\)")
 # build-remote (a warning, then the local build's own refusal, or nothing more): no machine of
 # `builders` has the system and features; it names the derivation without the store dir (its
 # lines may come joined: they are short and unindented, like a hard wrap)
 _NO_MACHINE = re.compile(
     r"Failed to find a machine for remote build!\s*derivation: (?P<name>\S+)\s*"
-    r"required \(system, features\): \((?P<wanted>[^,()]+), \[(?P<features>[^\]]*)\]\)"
+    r"required \(system, features\): \((?P<wanted>[^,()]+), \[?(?P<features>[^\]()]*)\]?\)"
     r"(?P<machines>(?:\s*\d+ available machines:\s*\(systems[^)]*\))?"
-    r"(?:\s*\(\[[^\]]*\], [^,]*, \[[^\]]*\], \[[^\]]*\]\))*)")
+    r"(?:\s*\(\[?[^\]()]*\]?, \d+, \[?[^\]()]*\]?, \[?[^\]()]*\]?\))*)")
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("hash-mismatch", re.compile(
         rf"hash mismatch in fixed-output derivation {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE}:"
@@ -644,10 +648,6 @@ def _platform_diagnosis(drv: str | None, wanted: str, features: str, have: str) 
     return Diagnosis(FailureType.PLATFORM, Kind.SYSTEM_FEATURE,
                      f"{_what(drv)} needs features {{{features}}}; this machine is {have}",
                      drv=drv, hint=_platform_hint(wanted, features, have), system=wanted)
-
-
-# one machine of build-remote's list: "([x86_64-linux, i686-linux], 4, [kvm], [])"
-_MACHINE = re.compile(r"\(\[(?P<systems>[^\]]*)\], [^,]*, \[(?P<features>[^\]]*)\]")
 
 
 def _no_machine(m: re.Match[str]) -> Diagnosis:

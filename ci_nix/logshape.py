@@ -282,7 +282,9 @@ _OWN_LINE = re.compile(
     r"fetching |downloading |unpacking |evaluating |installing |replacing |created |"
     r"hash mismatch|fixed-output|some |\d+ dependenc|don't know|path |Killed|\S+> |> |"
     r"… |\[\d+/|\$ |# |Reason:|Required|Current|For full|Last \d+|last \d+|curl: |trying |"
-    r"while |\(use |Try |Did you mean|[A-Z][a-z]+:|at \S|\d+\||\|)")
+    r"while |\(use |Try |Did you mean|[A-Z][a-z]+:|at \S|\d+\||\||"
+    # build-remote's "Failed to find a machine for remote build!" and the lines it lists
+    r"Failed to find|derivation: |required \(system|\d+ available machines|\(systems, |\(\[)")
 _ERROR_START = re.compile(r"^error: \S")
 _TERMINAL_WIDTHS = frozenset({80, 100, 120, 132})
 _WRAP_SLACK = 12  # a word wrap leaves at most about a word's width free at a line's end

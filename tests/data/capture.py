@@ -217,6 +217,18 @@ CASES = [
          {"type": "hash-mismatch", "kind": "fod-references"}, BUILD,
          # Nix 2.8 fails an assertion on it (makeFixedOutputPath: references.empty())
          by_version={"2.8": {"type": "other", "kind": "nix"}}),
+    # build-remote: no builder has the system ("Failed to find a machine for remote build!",
+    # then "Unable to start any build"); the one builder with it cannot be reached
+    Case("no-machine",
+         '      packages.x86_64-linux.default = mk "remote-1.0" "true" { };\n',
+         {"type": "platform", "kind": "platform", "drv": "remote-1.0.drv"}, ("text",),
+         args=("--option", "max-jobs", "0", "--option", "builders",
+               "ssh://127.0.0.1:1 aarch64-linux")),
+    Case("builder-down",
+         '      packages.x86_64-linux.default = mk "remote-1.0" "true" { };\n',
+         {"type": "other", "kind": "nix"}, ("text",),
+         args=("--option", "max-jobs", "0", "--option", "builders",
+               "ssh://nobody@127.0.0.1:1 x86_64-linux")),
 ]
 
 
