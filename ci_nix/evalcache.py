@@ -134,6 +134,7 @@ class Keys:
     # what the caller already knows: repo directory -> (HEAD commit, uncommitted changes to
     # tracked files); a clean one needs no git call here
     known: Mapping[str, tuple[str | None, bool]] = field(default_factory=dict)
+    trees: Mapping[str, str] = field(default_factory=dict)  # commit -> its tree, where known
     _repos: dict[str, tuple[str, str | None] | None] = field(default_factory=dict)
     _trees: dict[str, str | None] = field(default_factory=dict)
     _common: str | None = None
@@ -234,6 +235,8 @@ class Keys:
         return None if tree is None else json.dumps(["git-tree", tree, dirty, _params(query)])
 
     def _tree(self, path: str, commit: str) -> str | None:
+        if commit in self.trees:
+            return self.trees[commit]
         memo = f"{path}\0tree\0{commit}"
         if memo not in self._trees:
             result = self.git.run(Path(path), ["rev-parse", "--verify", "--quiet",
@@ -541,16 +544,18 @@ Evaluator = Callable[[Sequence[Target]], list[FlakeEval]]
 
 def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings | None,
              nix: Nix, git: Git, evaluator: Evaluator,
-             known: Mapping[str, tuple[str | None, bool]] | None = None) -> list[FlakeEval]:
+             known: Mapping[str, tuple[str | None, bool]] | None = None,
+             trees: Mapping[str, str] | None = None) -> list[FlakeEval]:
     """What each target evaluates to: from the cache where it has an entry, else from
     `evaluator` (which then is remembered, with its derivation closures); one FlakeEval per
     target, in order. With settings.verify, up to VERIFY_SAMPLE hits are evaluated again: an
     entry that differs is removed and its flake fails (`other`), the fresh evaluation is used.
-    known: repo directory (resolved) -> (HEAD commit, dirty), as the caller read them."""
+    known: repo directory (resolved) -> (HEAD commit, dirty), as the caller read them; trees:
+    commit -> its tree, where the caller read it."""
     if settings is None or settings.directory is None or not targets:
         return evaluator(targets)
     cache = EvalCache(settings.directory, settings.max_bytes)
-    keys = Keys(nix, git, selection, dict(known or {}))
+    keys = Keys(nix, git, selection, dict(known or {}), dict(trees or {}))
     key_of = [keys.of(target) for target in targets]
     tree_keys: dict[int, str | None] = {}
 

@@ -37,6 +37,7 @@ class Checkout:
     repo: str
     rev: str | None  # None: no commit yet
     dirty: bool  # uncommitted changes to tracked files (Nix evaluates them)
+    tree: str | None = None  # rev's tree, where it was read (the evaluation cache keys by it)
 
 
 def parse_pins(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -119,9 +120,10 @@ def checkouts(workspace: Workspace, git: Git) -> dict[str, Checkout]:
 def _checkout(repo: Repo, git: Git) -> Checkout:
     if repo.rev is not None:
         return Checkout(repo.name, repo.rev, False)
-    rev = git.commit(repo.path, "HEAD")
+    found = git.commit_and_tree(repo.path, "HEAD")
+    rev, tree = found if found is not None else (None, None)
     dirty = rev is not None and not git.run(repo.path, ["diff", "--quiet", "HEAD", "--"]).ok
-    return Checkout(repo.name, rev, dirty)
+    return Checkout(repo.name, rev, dirty, tree)
 
 
 def workspace_overrides(workspace: Workspace, git: Git,

@@ -531,6 +531,23 @@ def _amend(repo: Path, message: str) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
+def test_the_checkouts_read_tree_needs_no_git_call(tmp_path: Path, fake_proc: FakeProc,
+                                                   ) -> None:
+    # run/diff read each repo's commit and tree once (inputs.checkouts): the key by tree asks
+    # git nothing more (a diff of 20 repos ran 40 `rev-parse TREE` before)
+    _fake_nix(fake_proc)
+    repo = _repo(tmp_path / "a")
+    target = Target(Flake(Repo("a", repo), ""))
+    state = Git(("git",)).commit_and_tree(repo, "HEAD")
+    assert state is not None and state[1] == git(repo, "rev-parse", "HEAD^{tree}")
+    expected = _keys().by_tree(target)
+    fake_proc.calls.clear()
+    keys = evalcache.Keys(Nix(("nix",)), Git(("git",)), Selection(("x86_64-linux",),
+                          ("packages",)), {str(repo): (state[0], False)}, {state[0]: state[1]})
+    assert keys.by_tree(target) == expected
+    assert not fake_proc.ran("git"), fake_proc.calls
+
+
 def test_the_key_by_tree_is_the_same_at_every_commit_of_a_tree(tmp_path: Path,
                                                                 fake_proc: FakeProc) -> None:
     _fake_nix(fake_proc)

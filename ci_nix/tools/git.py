@@ -83,6 +83,14 @@ class Git:
                                  f"{rev}^{{commit}}"])
         return result.stdout.strip() if result.ok and result.stdout.strip() else None
 
+    def commit_and_tree(self, repo: Path, rev: str) -> tuple[str, str] | None:
+        """The full sha of the commit rev names and of its tree (one git call), or None."""
+        if rev.startswith("-"):  # without --verify, rev-parse takes no --end-of-options
+            return None
+        result = self.run(repo, ["rev-parse", f"{rev}^{{commit}}", f"{rev}^{{tree}}"])
+        found = result.stdout.split() if result.ok else []
+        return (found[0], found[1]) if len(found) == 2 else None
+
     def merge_base(self, repo: Path, a: str, b: str) -> str | None:
         """The best common ancestor of two commits, or None (unrelated, or history cut short)."""
         result = self.run(repo, ["merge-base", "--end-of-options", a, b])
