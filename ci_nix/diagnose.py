@@ -446,8 +446,17 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
     """Classify an error about a derivation; None when the text names none."""
     found = _pattern_diagnosis(text)
     remote = _REMOTE_FAILED.search(text)
-    if found is not None and found.drv is None and remote is not None:
-        drv = remote["drv"]
+    if remote is None:
+        return found
+    drv = remote["drv"]
+    if found is None:
+        # a reason nothing finer fits (the remote Nix refusing, its store failing): still the
+        # failure of that derivation, and Nix's own, not its builder's
+        reason = _ERROR_LINE.sub(r"\1", text[remote.end():].strip().split("\n")[0].strip())
+        return Diagnosis(FailureType.OTHER, Kind.NIX,
+                         f"{short_drv(drv)} failed on a remote builder: {_one_line(reason)}",
+                         drv=drv)
+    if found.drv is None:
         message = found.message.replace("a fixed-output derivation", short_drv(drv))
         return replace(found, drv=drv, message=message)
     return found

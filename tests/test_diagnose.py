@@ -389,3 +389,15 @@ def test_a_store_path_that_cannot_be_created_is_the_stores_failure_not_evaluatio
     assert found.type is FailureType.OTHER
     [evaluated] = diagnose.parse_log(["error: path '/home/u/src/flake.nix' does not exist"])
     assert evaluated.type is FailureType.EVAL
+
+
+def test_a_remote_builders_own_refusal_is_that_derivations_failure_of_nix() -> None:
+    """build-remote relays a reason nothing finer fits (garnix-io/issues#93: the remote refuses
+    `__noChroot`); the local "builder for X failed with exit code 1" after it is only the relay."""
+    drv = "/nix/store/6nky25d60hj1ffhd2nv2i6fhngjmjha2-validate-default.drv"
+    found = diagnose.parse_log([
+        f"error: build of '{drv}' on 'ssh-ng://nix-ssh@builder' failed: error: derivation "
+        f"'{drv}' has '__noChroot' set, but that's not allowed when 'sandbox' is 'true'",
+        f"error: builder for '{drv}' failed with exit code 1"])
+    assert [(d.type, d.kind, d.drv) for d in found] == [(FailureType.OTHER, Kind.NIX, drv)]
+    assert "__noChroot" in found[0].message
