@@ -231,11 +231,17 @@ def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
     (the same Job its FlakeEval will hold).
     limits.memory_total_mib: what all workers together may use (None: half the machine's).
     """
-    total = (limits.memory_total_mib if limits.memory_total_mib is not None
-             else default_memory_total_mib())
-    pool = _Pool(backend or NixBackend(nix), selection, limits.workers or default_workers(),
+    given = limits.memory_total_mib is not None
+    total = limits.memory_total_mib if given else default_memory_total_mib()
+    workers = limits.workers or default_workers()
+    # The default total leaves the machine its other half: where every worker at --eval-memory
+    # fits in what the machine has free, a second worker need not wait for the first one's
+    # size (the total is kept by replacing and stopping workers as they grow).
+    free = None if given else proc.machine_memory(key="MemAvailable")
+    pool = _Pool(backend or NixBackend(nix), selection, workers,
                  limits.memory_mib * _MIB, limits.timeout, sources, on_flake, on_start,
-                 total=None if total is None else total * _MIB, probe=probe or Probe())
+                 total=None if total is None else total * _MIB, probe=probe or Probe(),
+                 learn_size=free is None or workers * limits.memory_mib * _MIB > free)
     pool.on_attr, pool.on_job = on_attr, on_job
     return pool.run(targets)
 
@@ -373,7 +379,8 @@ class _Pool:
                  timeout: float, sources: SourcesOf | None = None,
                  on_flake: Callable[[FlakeEval], None] | None = None,
                  on_start: Callable[[Target], None] | None = None, *,
-                 total: int | None = None, probe: Probe | None = None) -> None:
+                 total: int | None = None, probe: Probe | None = None,
+                 learn_size: bool = True) -> None:
         self.backend, self.selection = backend, selection
         # a worker alone past the total is past the limit too
         memory = min(memory, total) if total is not None else memory
@@ -390,8 +397,9 @@ class _Pool:
         self.peak_sum = 0  # all workers together, at most
         self.held = 0  # times a worker did not start for want of memory
         # Workers x --eval-memory could pass the total: the first worker's size is learnt (an
-        # attribute done) before a second starts.
-        self.careful = total is not None and self.size * self.memory > total
+        # attribute done) before a second starts — unless the machine clearly has room for all
+        # of them at --eval-memory (learn_size False; evaluate() decides).
+        self.careful = learn_size and total is not None and self.size * self.memory > total
         self.fresh = 0  # the largest worker seen just after its first attribute
         self.spawned = 0
         self.watched = 0.0  # when _watch last looked

@@ -223,6 +223,41 @@ def test_workers_that_fit_anyway_start_at_once(tmp_path: Path) -> None:
     assert [sorted(j.attr[-1] for j in e.jobs) for e in results] == [["a"], ["b"], ["c"]]
 
 
+def _runner_16gb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 16 GB runner: MemTotal 15.6 GiB (the default total, 7.8 GiB, is below 2 x 4096 MiB),
+    14 GiB of it free."""
+    sizes = {"MemTotal": 15_600 * MIB, "MemAvailable": 14_000 * MIB}
+    monkeypatch.setattr(proc, "machine_memory",
+                        lambda meminfo=None, key="MemTotal": sizes[key])
+
+
+def test_with_the_default_total_two_workers_start_at_once_where_the_machine_has_room(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _runner_16gb(monkeypatch)
+    names = {"f1": ["a"], "f2": ["b"]}
+    backend = ScriptedNix(names, gates={n: threading.Event() for n in "ab"})
+    thread, results = _run_in_thread(backend, _targets(tmp_path, list(names)),
+                                     evaluate.Limits(workers=2))
+    # 2 x 4096 MiB fit in the 14 GiB free: no waiting for the first one's size
+    _wait(lambda: len(backend.alive) == 2 or None, "two workers before any attribute is done")
+    for gate in backend.gates.values():
+        gate.set()
+    thread.join(20)
+    assert [sorted(j.attr[-1] for j in e.jobs) for e in results] == [["a"], ["b"]]
+
+
+def test_with_the_default_total_a_second_worker_waits_where_all_could_pass_what_is_free(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _runner_16gb(monkeypatch)
+    names = {f"f{i}": [f"a{i}"] for i in range(4)}
+    backend = ScriptedNix(names)
+    results = _evaluate(backend, _targets(tmp_path, list(names)), evaluate.Limits(workers=4))
+    assert [len(e.jobs) for e in results] == [1, 1, 1, 1]
+    # 4 x 4096 MiB could pass the 14 GiB free: the second started after the first was done
+    starts = [i for i, (what, _) in enumerate(backend.history) if what == "start"]
+    assert starts[1] > backend.history.index(("done", backend.workers[0].pid))
+
+
 def test_a_kernel_killed_attribute_is_retried_alone_once_then_fails_out_of_memory(
         tmp_path: Path) -> None:
     backend = ScriptedNix({"fleet": ["a", "hog", "z"], "other": ["o"]},

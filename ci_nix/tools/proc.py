@@ -338,12 +338,13 @@ def rss(pid: int, proc_dir: Path = Path("/proc")) -> int:
         return 0
 
 
-def machine_memory(meminfo: Path = Path("/proc/meminfo")) -> int | None:
-    """The machine's memory in bytes (MemTotal), None where /proc/meminfo cannot tell."""
+def machine_memory(meminfo: Path = Path("/proc/meminfo"), key: str = "MemTotal") -> int | None:
+    """The machine's memory in bytes (MemTotal; MemAvailable: what it has free), None where
+    /proc/meminfo cannot tell."""
     try:
         for line in meminfo.read_text().splitlines():
             name, _, value = line.partition(":")
-            if name == "MemTotal":
+            if name == key:
                 number, _, unit = value.strip().partition(" ")
                 return int(number) * (1024 if unit.strip().lower() == "kb" else 1)
     except (OSError, ValueError):
