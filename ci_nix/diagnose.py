@@ -1575,6 +1575,9 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
         found = _builder_down(down)
     if found is not None and found.kind != Kind.SUMMARY:
         return replace(found, log_line=origin + 1, log=tail([text]))
+    if found is None and at < 0 and _NIX_HINT.search(text):  # Nix's message, "error:" lost
+        return replace(diagnose_eval(f"error: {_EMPHASIS.sub('', text).strip()}"),
+                       log_line=origin + 1, log=tail([text]))
     if found is None and _REFUSAL.search(text):  # nixpkgs' check-meta throw, its prefix cut
         return replace(diagnose_eval(f"error: {_EMPHASIS.sub('', text).strip()}"),
                        log_line=origin + 1, log=tail([text]))
@@ -1587,7 +1590,11 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
 # The rule against a silent zero: words that say something failed, in any case, wherever they
 # are in a line. A log holding one outside what is not Nix's own report (below) yields at least
 # one failure.
+# Nix ends an error message with the flag that would avoid or explain it: "(use '--show-trace'
+# to …)", "(use '--no-write-lock-file' to ignore)"; a message quoted without its "error:" keeps it
+_NIX_HINT = re.compile(r"\(use ['‘`]--[a-z][a-z-]*['’`]")
 FAILURE_MARK = re.compile(
+    _NIX_HINT.pattern + "|"
     r"error\s?:|cannot build|reason:|builder for\b|hash mismatch|timed out|"
     r"failed with exit code|failed to find a machine|required (?:system|features):|"
     r"specified:\s*\S+\s+got:|" + _REFUSAL.pattern + "|" + _CRASH.pattern, re.IGNORECASE)

@@ -401,3 +401,17 @@ def test_a_remote_builders_own_refusal_is_that_derivations_failure_of_nix() -> N
         f"error: builder for '{drv}' failed with exit code 1"])
     assert [(d.type, d.kind, d.drv) for d in found] == [(FailureType.OTHER, Kind.NIX, drv)]
     assert "__noChroot" in found[0].message
+
+
+def test_a_message_quoted_without_error_keeps_nixs_flag_hint_and_is_no_silent_zero() -> None:
+    """Nix ends a message with the flag that avoids or explains it ("(use '--no-write-lock-file'
+    to ignore)"); quoted without its "error:" (NixOS/nix#10343) it still says Nix failed."""
+    [found] = diagnose.parse_log([
+        "Assuming the error is:", "", "```",
+        "cannot write modified lock file of flake 'git+https://example.org/x' (use "
+        "'--no-write-lock-file' to ignore)", "```"])
+    assert found.type is FailureType.EVAL and "lock file" in found.message
+    [bare] = diagnose.parse_log(["unexpected thing happened (use '--show-trace' to show detailed "
+                                 "location information)"])
+    assert bare.message.startswith("unexpected thing happened")
+    assert diagnose.parse_log(["warning: x (use '--impure' to allow it)"]) == []
