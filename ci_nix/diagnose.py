@@ -1233,9 +1233,11 @@ _NIX_MESSAGE = re.compile(
     r"binary cache|NAR info file '|NAR for '[^']*' fetched from|cannot add '[^']*' to the "
     r"binary cache|cannot add path '[^']*' because it lacks a signature|cannot substitute path "
     r"'|some outputs of '[^']*' are not valid|cannot open connection to remote store '|failed "
-    r"to start SSH (?:master )?connection to '|'nix-store --serve' protocol mismatch|cannot "
-    r"connect to '|failed to add path '[^']*' to remote host|remote machine failed to import "
-    r"closure|build hook died unexpectedly|error reading daemon response|could not connect to "
+    r"to start SSH (?:master )?connection to '|'nix-store --serve' protocol mismatch|"
+    # (the whole line: a builder's own "cannot connect to 'db': …" is no message of Nix's)
+    r"cannot connect to '[^']*'$|failed to add path '[^']*' to remote host|remote machine failed "
+    r"to import closure|build hook died unexpectedly|error reading daemon response|could not "
+    r"connect to "
     r"any \S+ socket|don't know how to open Nix store|this system does not support the kernel "
     r"namespaces|cannot perform a sandboxed build|unable to start build process|sandbox network "
     r"setup timed out|bad machine specification|error parsing derivation ')")
