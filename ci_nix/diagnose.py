@@ -888,6 +888,8 @@ _NIX_ITSELF = re.compile(
     r"protocol mismatch|cannot connect to '|remote machine failed to import closure|"
     r"failed to add path '[^']*' to remote host|don't know how to open Nix store|"
     r"error reading daemon response|bad machine specification|error parsing derivation|"
+    r"has no valid outputs registered|are registered and valid in this store|"
+    r"pasta (?:exited|killed)|"
     # the build sandbox could not be set up: the machine's kernel or Nix's settings
     r"sandbox network setup|sandboxed build|sandboxing|kernel namespaces|user namespace|"
     r"seccomp|unable to make '/' private|cannot pivot old root|setgroups failed|landlock|"
@@ -1240,7 +1242,8 @@ _NIX_MESSAGE = re.compile(
     r"connect to "
     r"any \S+ socket|don't know how to open Nix store|this system does not support the kernel "
     r"namespaces|cannot perform a sandboxed build|unable to start build process|sandbox network "
-    r"setup timed out|bad machine specification|error parsing derivation ')")
+    r"setup timed out|bad machine specification|error parsing derivation '|Not all outputs of '|"
+    r"'[^']*' has no valid outputs registered|pasta (?:exited|killed))")
 _LOG_TAIL = re.compile(r"^\s*(?:[Ll]ast \d+ log lines:|For full logs, run)")
 _BLOCK_START = re.compile(
     r"^\s*(?:error:|builder for '|builder for ‘|cannot build derivation |hash mismatch in "
