@@ -862,7 +862,7 @@ def _store_hash(store_path: str) -> str:
 
 
 # nixpkgs refusing a broken, unfree, insecure or unsupported package: an evaluation error
-_REFUSAL = re.compile(r"refusing to evaluate")
+_REFUSAL = re.compile(r"[Rr]efusing to evaluate")  # nixpkgs 25.05+ starts with it
 # a program that crashed: a C assertion (its backquote may be gone: a copy read it as markdown),
 # a signal, an uncaught C++ exception, a Rust panic
 _CRASH = re.compile(r"Assertion [`']?[^']*' failed|Segmentation fault|core dumped|Nix crashed|"
@@ -1079,6 +1079,23 @@ _TRYING = re.compile(r"^\s*(?:> )?trying (?P<url>\S+://\S+)")
 _CURL = re.compile(r"curl: \(\d+\) (?P<reason>.*)$")
 
 
+# what curl prints while it tries a URL: its progress meter, its errors and retries
+_CURL_OUTPUT = re.compile(r"^\s*(?:> )?(?:$|[\d\s%.:kMG-]+$|% Total|Dload|curl: \(\d+\)|"
+                          r"Warning: )")
+
+
+def _fetch_cut_short(lines: list[str]) -> tuple[str, str] | None:
+    """(URL, curl's last error) where a builder's log ends inside nixpkgs' fetchurl: its last
+    "trying URL" followed by nothing but curl's own output, one error at least (a log tail cut
+    before fetchurl's "cannot download … from any mirror")."""
+    at = next((i for i in range(len(lines) - 1, -1, -1) if _TRYING.search(lines[i])), None)
+    if at is None or not all(_CURL_OUTPUT.match(line) for line in lines[at + 1:]):
+        return None
+    errors = [m["reason"].strip() for line in lines[at + 1:] if (m := _CURL.search(line))]
+    tried = _TRYING.search(lines[at])
+    return (tried["url"], errors[-1]) if errors and tried else None
+
+
 def _download(message: str, context: Iterable[str] = ()) -> tuple[str, str]:
     """(one-line message naming the URL, hint) for a failed download.
 
@@ -1137,6 +1154,11 @@ def explained_by_log(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
             message, hint = _download(line, lines)
             return replace(found, type=FailureType.OTHER, kind=Kind.DOWNLOAD, message=message,
                            hint=hint)
+    tried = _fetch_cut_short(lines)
+    if tried is not None:
+        return replace(found, type=FailureType.OTHER, kind=Kind.DOWNLOAD,
+                       message=f"unable to download {tried[0]}: {tried[1]}",
+                       hint=HINTS[Kind.DOWNLOAD])
     offline = [line for line in lines[-15:] if _NO_NETWORK.search(line)]
     if offline:
         image = any(_IMAGE_PULL.search(line) for line in lines)
