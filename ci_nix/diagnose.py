@@ -974,7 +974,25 @@ _EVAL_MESSAGE = re.compile(
     r"not allowed to refer to a store path|has a context|does not have attribute|"
     r"lock file|flake input|does not contain a ['‘]flake\.nix['’]|"
     r"/flake\.nix['’] does not exist|is not a (?:valid )?flake|"
-    r"while evaluating|\bbuiltins\.\w+|string ['‘][^'’]*['’] doesn't represent")
+    r"while evaluating|\bbuiltins\.\w+|string ['‘][^'’]*['’] doesn't represent|" + "|".join(
+        # the evaluator's own messages with no other word above, read from Nix's libexpr
+        # (eval.cc, primops*.cc, get-drvs.cc, attr-path.cc): also frameless, they are its
+        (r"['’] is not equal to ", r"attribute names? (?:of attribute set )?['‘]",
+         r"is not allowed in pure evaluation mode", r"integer overflow in \w+ ",
+         r"expected an? \w+ but found", r"derivation name missing",
+         r"invalid derivation (?:output )?name", r"derivation cannot (?:be|have) ",
+         r"duplicate derivation output", r"not supported in fixed-output derivations",
+         r"does not evaluate to a derivation", r"selected by the selection path",
+         r"requires a function", r"start position in ['‘]substring['’]",
+         r"(?:has|its) context\b|context of string", r"cannot be appended to a path",
+         r"cannot create list of size", r"builtin ['‘][^'’]+['’] not found",
+         r"while parsing TOML", r"regular expression ['‘]", r"abort-on-warn",
+         r"file names are not allowed to end in", r"may not reference derivations",
+         # and Lix's (lix/libexpr) where its wording differs
+         r"['’] is not an? (?:Boolean|list|attribute set|integer|float|function)\b",
+         r"called on an empty list", r"out of range for Nix integer",
+         r"derivation names are not allowed to end in", r"indexed in the selection path",
+         r"expected to be a derivation or collection of derivations")))
 # A frame of a trace the evaluator printed, and a position in Nix code with its code frame.
 # Frames Nix adds outside evaluation (fetching a source, setting up a build) are no sign of it.
 _EVAL_FRAME = re.compile(

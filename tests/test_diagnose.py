@@ -449,3 +449,30 @@ def test_nixpkgs_refusal_starting_the_message_is_evaluation() -> None:
         "error: Refusing to evaluate package 'lobster-2026.1' in .../lobster/package.nix:42",
         "because it has problems:", "- broken: This package is broken."])
     assert found.type is FailureType.EVAL
+
+
+@pytest.mark.parametrize("message", [
+    "integer '1' is not equal to integer '2'",  # Nix 2.2x assert a == b
+    "attribute name 'foo' is missing in 'a', but is contained in 'b'",
+    "'builtins.getEnv' is not allowed in pure evaluation mode",
+    "integer overflow in adding 9223372036854775807 + 1",
+    "expected an integer but found a string: \"1\"",
+    "derivation name missing",
+    "expression does not evaluate to a derivation (or a set or list of those)",
+    "the expression selected by the selection path 'a.b' should be a set but is a list",
+    "invalid regular expression '('",
+    "'tail' called on an empty list",  # Lix
+    "'x' is not an attribute set",  # Lix
+])
+def test_the_evaluators_own_messages_are_evaluation_also_without_a_trace(message: str) -> None:
+    """The evaluator's messages (Nix's and Lix's libexpr) pasted alone, without the frame Nix
+    2.13+ prints around them: their words are evidence enough."""
+    [found] = diagnose.parse_log([f"error: {message}"])
+    assert found.type is FailureType.EVAL
+
+
+def test_store_words_shared_with_the_evaluator_stay_nixs_own() -> None:
+    for message in ("path '/foo/nix/store/x-y' is not in the Nix store",
+                    "unknown hash algorithm 'md4'"):
+        [found] = diagnose.parse_log([f"error: {message}"])
+        assert found.type is FailureType.OTHER
