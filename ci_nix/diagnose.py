@@ -862,7 +862,7 @@ def _store_hash(store_path: str) -> str:
 
 
 # nixpkgs refusing a broken, unfree, insecure or unsupported package: an evaluation error
-_REFUSAL = re.compile(r"[Rr]efusing to evaluate")  # nixpkgs 25.05+ starts with it
+_REFUSAL = re.compile(r"refusing to evaluate")
 # a program that crashed: a C assertion (its backquote may be gone: a copy read it as markdown),
 # a signal, an uncaught C++ exception, a Rust panic
 _CRASH = re.compile(r"Assertion [`']?[^']*' failed|Segmentation fault|core dumped|Nix crashed|"
@@ -888,8 +888,6 @@ _NIX_ITSELF = re.compile(
     r"protocol mismatch|cannot connect to '|remote machine failed to import closure|"
     r"failed to add path '[^']*' to remote host|don't know how to open Nix store|"
     r"error reading daemon response|bad machine specification|error parsing derivation|"
-    r"has no valid outputs registered|are registered and valid in this store|"
-    r"pasta (?:exited|killed)|"
     # the build sandbox could not be set up: the machine's kernel or Nix's settings
     r"sandbox network setup|sandboxed build|sandboxing|kernel namespaces|user namespace|"
     r"seccomp|unable to make '/' private|cannot pivot old root|setgroups failed|landlock|"
@@ -974,25 +972,7 @@ _EVAL_MESSAGE = re.compile(
     r"not allowed to refer to a store path|has a context|does not have attribute|"
     r"lock file|flake input|does not contain a ['‘]flake\.nix['’]|"
     r"/flake\.nix['’] does not exist|is not a (?:valid )?flake|"
-    r"while evaluating|\bbuiltins\.\w+|string ['‘][^'’]*['’] doesn't represent|" + "|".join(
-        # the evaluator's own messages with no other word above, read from Nix's libexpr
-        # (eval.cc, primops*.cc, get-drvs.cc, attr-path.cc): also frameless, they are its
-        (r"['’] is not equal to ", r"attribute names? (?:of attribute set )?['‘]",
-         r"is not allowed in pure evaluation mode", r"integer overflow in \w+ ",
-         r"expected an? \w+ but found", r"derivation name missing",
-         r"invalid derivation (?:output )?name", r"derivation cannot (?:be|have) ",
-         r"duplicate derivation output", r"not supported in fixed-output derivations",
-         r"does not evaluate to a derivation", r"selected by the selection path",
-         r"requires a function", r"start position in ['‘]substring['’]",
-         r"(?:has|its) context\b|context of string", r"cannot be appended to a path",
-         r"cannot create list of size", r"builtin ['‘][^'’]+['’] not found",
-         r"while parsing TOML", r"regular expression ['‘]", r"abort-on-warn",
-         r"file names are not allowed to end in", r"may not reference derivations",
-         # and Lix's (lix/libexpr) where its wording differs
-         r"['’] is not an? (?:Boolean|list|attribute set|integer|float|function)\b",
-         r"called on an empty list", r"out of range for Nix integer",
-         r"derivation names are not allowed to end in", r"indexed in the selection path",
-         r"expected to be a derivation or collection of derivations")))
+    r"while evaluating|\bbuiltins\.\w+|string ['‘][^'’]*['’] doesn't represent")
 # A frame of a trace the evaluator printed, and a position in Nix code with its code frame.
 # Frames Nix adds outside evaluation (fetching a source, setting up a build) are no sign of it.
 _EVAL_FRAME = re.compile(
@@ -1097,23 +1077,6 @@ _TRYING = re.compile(r"^\s*(?:> )?trying (?P<url>\S+://\S+)")
 _CURL = re.compile(r"curl: \(\d+\) (?P<reason>.*)$")
 
 
-# what curl prints while it tries a URL: its progress meter, its errors and retries
-_CURL_OUTPUT = re.compile(r"^\s*(?:> )?(?:$|[\d\s%.:kMG-]+$|% Total|Dload|curl: \(\d+\)|"
-                          r"Warning: )")
-
-
-def _fetch_cut_short(lines: list[str]) -> tuple[str, str] | None:
-    """(URL, curl's last error) where a builder's log ends inside nixpkgs' fetchurl: its last
-    "trying URL" followed by nothing but curl's own output, one error at least (a log tail cut
-    before fetchurl's "cannot download … from any mirror")."""
-    at = next((i for i in range(len(lines) - 1, -1, -1) if _TRYING.search(lines[i])), None)
-    if at is None or not all(_CURL_OUTPUT.match(line) for line in lines[at + 1:]):
-        return None
-    errors = [m["reason"].strip() for line in lines[at + 1:] if (m := _CURL.search(line))]
-    tried = _TRYING.search(lines[at])
-    return (tried["url"], errors[-1]) if errors and tried else None
-
-
 def _download(message: str, context: Iterable[str] = ()) -> tuple[str, str]:
     """(one-line message naming the URL, hint) for a failed download.
 
@@ -1172,11 +1135,6 @@ def explained_by_log(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
             message, hint = _download(line, lines)
             return replace(found, type=FailureType.OTHER, kind=Kind.DOWNLOAD, message=message,
                            hint=hint)
-    tried = _fetch_cut_short(lines)
-    if tried is not None:
-        return replace(found, type=FailureType.OTHER, kind=Kind.DOWNLOAD,
-                       message=f"unable to download {tried[0]}: {tried[1]}",
-                       hint=HINTS[Kind.DOWNLOAD])
     offline = [line for line in lines[-15:] if _NO_NETWORK.search(line)]
     if offline:
         image = any(_IMAGE_PULL.search(line) for line in lines)
@@ -1282,8 +1240,7 @@ _NIX_MESSAGE = re.compile(
     r"connect to "
     r"any \S+ socket|don't know how to open Nix store|this system does not support the kernel "
     r"namespaces|cannot perform a sandboxed build|unable to start build process|sandbox network "
-    r"setup timed out|bad machine specification|error parsing derivation '|Not all outputs of '|"
-    r"'[^']*' has no valid outputs registered|pasta (?:exited|killed))")
+    r"setup timed out|bad machine specification|error parsing derivation ')")
 _LOG_TAIL = re.compile(r"^\s*(?:[Ll]ast \d+ log lines:|For full logs, run)")
 _BLOCK_START = re.compile(
     r"^\s*(?:error:|builder for '|builder for ‘|cannot build derivation |hash mismatch in "
@@ -1365,7 +1322,14 @@ class _LogReader:
         if current is not None and (
                 not line.strip() or _CONTINUATION.match(line.lstrip())
                 or _indent(line) > _indent(current.lines[0])
-                or _awaits_message(current.lines)
+                # a message that goes on after a colon ("… failed with exit code 1:"), also
+                # where a copy lost the indentation of the line it goes on with
+                or current.lines[-1].rstrip().endswith(":")
+                # a bare "error:"'s message, also where a copy lost its indentation; after
+                # frames, not a wrapper's line after a trace cut short ("Command '[…]' returned
+                # non-zero exit status 1.")
+                or (_awaits_message(current.lines) and (
+                    len(current.lines) == 1 or _TRACE_END.match(line.lstrip())))
                 # Nix 2.4pre: "error: --- Error --- nix", then the message unindented
                 or (len(current.lines) == 1 and _PRE_HEADER.match(
                     current.lines[0].lstrip().removeprefix("error:").lstrip()))):
@@ -1415,6 +1379,12 @@ class _LogReader:
     def log_of(self, drv: str) -> list[str]:
         """The build output of drv this log holds."""
         return self.logs.get(drv) or self.named_logs.get(_pname(drv)) or []
+
+
+# what ends a trace (a bare "error:", then frames): its message, or Nix saying it cut the trace
+# (and the lines of its frames a copy lost the indentation of)
+_TRACE_END = re.compile(r"error:|\(stack trace truncated|whose name attribute is located at |"
+                        r"at \S")
 
 
 def _awaits_message(lines: list[str]) -> bool:
@@ -1538,7 +1508,8 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
             names = ", ".join(short_drv(d.drv or "") for d in failed)
             diag = replace(diag, dependency=culprit.drv, exit_code=culprit.exit_code,
                            message=f"dependency failed: {names} ({culprit.message})",
-                           log=diag.log or culprit.log)
+                           # (what stands before Nix's line is other builds' output)
+                           log=culprit.log or diag.log)
         result.append(_with_oom_hint(diag))
     if result:
         # Nix 2.33+ says "Build failed due to failed dependency" naming no derivation: the
@@ -1565,9 +1536,10 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
 
     In order: an error line of Nix's (`other`, that line as message); a fetcher's "cannot
     download … from any mirror" in `nix build -L` output, the only trace of a failed download
-    in a log cut short; an evaluation trace without its message (`eval`); a wrapper's own
-    error line (devenv, nh, a CI step); last, any line that says something failed (see
-    `failure_line`)."""
+    in a log cut short; an evaluation trace without its message (`eval`); a line that says
+    something failed (see `failure_line`) in words of Nix's that say what (a crash, nixpkgs
+    refusing a package, a missing derivation, without `error:`); a wrapper's own error line
+    (devenv, nh, colmena, a CI step); last, the line that says something failed, as it is."""
     for line in shaped:
         m = _ERROR_ANYWHERE.search(line.text) if line.builder is None \
             and not _NOT_A_FAILURE.match(line.text) and not _a_record(line.text) else None
@@ -1594,15 +1566,14 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                           hint=HINTS[Kind.DOWNLOAD] if fetching else
                           HINTS[Kind.NIX] if setup else None,
                           log=tail([line.text for line in shaped]))]
-    for line in shaped:
-        if line.builder is None and _WRAPPER_ERROR.match(line.text):
-            return [_unclassified(line.text, line.origin + 1)]
-    for origin, captured in enumerate(raw):  # glyphs the normalising took away (devenv's "×")
-        if _WRAPPER_ERROR.match(logshape.terminal_line(captured)):
-            shown = [line.text for line in shaped if line.origin == origin and line.text.strip()]
-            return [_unclassified(shown[0] if shown else clean(captured), origin + 1)]
     said = failure_line(shaped, raw)
-    return [] if said is None else [_line_failure(said[1], said[0])]
+    found = None if said is None else _line_failure(said[1], said[0])
+    if found is not None and (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR):
+        return [found]  # Nix's own words say what failed, a wrapper's line only that it did
+    for line in shaped:
+        if line.builder is None and (line.marked or _WRAPPER_ERROR.match(line.text)):
+            return [_unclassified(line.text, line.origin + 1)]
+    return [] if found is None else [found]
 
 
 def _line_failure(text: str, origin: int) -> Diagnosis:

@@ -43,6 +43,8 @@ class Line:
     text: str
     origin: int  # index of the captured line it came from
     builder: str | None = None  # `nix build -L`: the name of the derivation whose output it is
+    # a wrapper's own error mark stood before it (devenv's "Error: ×", colmena's "[ERROR]")
+    marked: bool = False
 
 
 # GitHub: "2024-05-01T12:00:00.1234567Z "; GitLab adds a stream tag: "00O ", "01E+"; containerd
@@ -63,7 +65,11 @@ _LEVEL = re.compile(r"^\s*(?:ERROR|WARN|INFO|DEBUG|TRACE)\s+(?:[\w:]+: )?(?=\S)|
                     r"^\[(?:ERROR|WARN|INFO|DEBUG|TRACE) ?\] +(?:(?:stderr|stdout)\) ?)?")
 # nix-output-monitor's tree and box glyphs (U+2500-U+257F) and miette's (devenv) arrows and
 # crosses. Nix itself never starts a line with them; "…" and "•" (its own) are not among them.
-_GLYPHS = re.compile(r"^\s*(?:Error:\s+)?(?:[\u2500-\u257f\u25b6\u25b8\u276f×]+ ?)+")
+_GLYPH = "[\u2500-\u257f\u25b6\u25b8\u276f×]"
+_GLYPHS = re.compile(rf"^\s*(?:(?:Error:\s+)?(?:{_GLYPH}+ ?)+)+")
+# nix-output-monitor's own status line ("┗━ ∑ ⚠ Exited with 1 errors reported by nix at …"):
+# no line of Nix's, and one that would end a trace whose message it is waiting for
+_NOM_STATUS = re.compile(r"^\s*(?:[\u2500-\u257f]+\s*)*∑ ")
 # `nix build -L` (and nom): "hello> text"; the name is a derivation name (no version)
 _BUILDER_PREFIX = re.compile(r"^(?P<name>[A-Za-z0-9+_.?=][A-Za-z0-9+_.?=-]*)>(?: (?P<text>.*))?$")
 # a progress bar ("[1/0/3 built, 2 copied (1.5 MiB)] building foo: <its last log line>"). When a
@@ -73,9 +79,12 @@ BAR = re.compile(r"\[(?:\d+/)*\d+ (?:built|copied)[^\]]*\]")
 _GLUED_ERROR = re.compile(r"(?:(?<=\S)|(?<=\] ))error:|(?<= )error: (?=builder for|Cannot build|"
                           r"hash mismatch|build of|\d+ dependenc|$)")
 # a message carried with its line ends escaped (logfmt, a Python repr, a JSON string cut out):
-# a line that holds an escaped line end and an error, not at its start (where Nix's own lines
-# have them; an error message may quote a string with "\n" in it)
+# a line that holds an escaped line end and an error, unless it is an error line of Nix's own
+# (its message may quote a string with "\n" in it)
 _ESCAPED = re.compile(r"\\n")
+# text copied from GitHub's log viewer: digits that happen to look like a line number of the
+# step became links to it ("x8[6](https://github.com/o/r/actions/runs/1/job/2#step:5:7)_64")
+_STEP_LINK = re.compile(r"\[(\d+)\]\(https://github\.com/[^)\s]*#step:\d+:\d+\)")
 _QUOTED_FIELD = re.compile(r'\b(?:msg|message|error|err|stderr|output)="((?:[^"\\]|\\.)*)"')
 _ERRORISH = re.compile(r"error:|[Cc]annot build|Reason:|builder for|hash mismatch|timed out|"
                        r"fixed-output derivation|Killed|failed|"
@@ -141,9 +150,10 @@ def _unescape(text: str) -> str:
     return _ESCAPE.sub(one, text)
 
 
-def _unwrap(raw: str, depth: int = 0) -> Iterator[str]:
-    """The lines of Nix's text one captured line holds (a JSON record can hold many)."""
-    line = raw
+def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
+    """The lines of Nix's text one captured line holds (a JSON record can hold many), each
+    with whether a wrapper marked it as its error."""
+    line = _STEP_LINK.sub(r"\1", raw) if "](https://github.com/" in raw else raw
     while True:  # prefixes stack: journald inside a CI log, a timestamp inside journald
         stripped = _JOURNALD.sub("", _TIMESTAMP.sub("", line.lstrip("\ufeff"), count=1), count=1)
         if stripped == line:
@@ -154,14 +164,18 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[str]:
         rest = line[command.end():]
         line = f"Error: {rest}" if command["command"] == "error" else rest
     if line.lstrip().startswith("@nix "):  # internal-json: its reader takes records as they are
-        yield line.lstrip()
+        yield line.lstrip(), False
         return
     if depth < _MAX_DEPTH:
-        message = _record_message(clean(line))
-        if message is None and _ESCAPED.search(line) and _ERRORISH.search(line) \
-                and not _ERRORISH.match(line.lstrip()):
-            field = _QUOTED_FIELD.search(line)
-            message = _unescape(field[1] if field else line)
+        # a record copied from a page's HTML source has its quotes as entities
+        source = html.unescape(line) if _ENTITY.search(line) else line
+        message = _record_message(clean(source))
+        field = _QUOTED_FIELD.search(source) if message is None else None
+        if field is not None and _ESCAPED.search(field[1]):  # logfmt: msg="…\n…"
+            message = _unescape(field[1])
+        elif message is None and _ESCAPED.search(line) and _ERRORISH.search(line) \
+                and not _shown_start(line).startswith("error:"):  # Nix's own may quote "\n"
+            message = _unescape(line)
         if message is not None:
             for part in message.split("\n"):
                 yield from _unwrap(part, depth + 1)
@@ -169,9 +183,19 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[str]:
     if _ENTITY.search(line):  # copied from a page's HTML source or an HTML-escaping logger
         line = html.unescape(line)
     # typographic quotes a chat, forum or editor put in (and Nix 1.x's own): as Nix writes now
-    shown = terminal_line(line.translate(_QUOTES))
-    shown = _GLYPHS.sub("", shown, count=1) if _GLYPHS.match(shown) else shown
-    shown = _LEVEL.sub("", shown, count=1)
+    shown = _unprefixed(terminal_line(line.translate(_QUOTES)))
+    if shown is not None:
+        yield shown
+
+
+def _shown_start(line: str) -> str:
+    """How a line starts past the prefixes of wrappers (whose own lines may hold an error)."""
+    unprefixed = _unprefixed(clean(line))
+    return unprefixed[0] if unprefixed else ""
+
+
+def _code(shown: str) -> str:
+    """A line pasted as inline code or a markdown list of it, as the log had it."""
     bullet = _CODE_BULLET.match(shown)  # "- `error: …`": a line of the log in a markdown list
     shown = bullet["code"] if bullet else shown
     # a line pasted as inline code ("`error: …`"), or the ends of a code span cut by a line break
@@ -179,7 +203,30 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[str]:
         shown = shown[1:]
     if shown.endswith("`") and not shown.endswith("``"):
         shown = shown[:-1]
-    yield shown
+    return shown
+
+
+_MARK = re.compile(r"Error:|×|ERROR")
+
+
+def _unprefixed(shown: str) -> tuple[str, bool] | None:
+    """A shown line without the prefixes wrappers and transports put before it, in any order
+    (nom around journald, a level inside a timestamp) and without markdown code marks, and
+    whether one of them marked it as an error; None for a wrapper's own status line."""
+    marked = False
+    while True:
+        if _NOM_STATUS.match(shown):
+            return None
+        glyphs = _GLYPHS.match(shown)
+        stripped = shown[glyphs.end():] if glyphs else shown
+        level = _LEVEL.match(stripped)
+        marked = marked or bool(glyphs and _MARK.search(glyphs[0])) \
+            or bool(level and _MARK.search(level[0]))
+        stripped = stripped[level.end():] if level else stripped
+        stripped = _JOURNALD.sub("", _TIMESTAMP.sub("", stripped, count=1), count=1)
+        if stripped == shown:
+            return _code(shown), marked
+        shown = stripped
 
 
 def _indent(text: str) -> int:
@@ -196,9 +243,14 @@ _NIX_START = re.compile(r"(?:error|warning):|building ['‘]|these \d+ |copying 
                         r"Failed to find a machine|required \(system, features\)|"
                         r"Unable to start any build|Unable to build with a primary store",
                         re.IGNORECASE)
-# what is no tool's prefix: Nix's own words, a `nix build -L` name, a markdown quote
-_NOT_PREFIX = re.compile(r"error|warning|trace|>\s*$|^\s*$", re.IGNORECASE)
+# what is no tool's prefix: Nix's own words, a `nix build -L` name, a markdown quote, the mark
+# of an internal-json record or of a frame of Nix's traces
+_NOT_PREFIX = re.compile(r"error|warning|trace|>\s*$|^\s*$|^@nix |…", re.IGNORECASE)
 _PREFIX_PARTS = re.compile(r"(\d+|\s+)")
+# a markdown quote, code span or `nix build -L` name after a tool's prefix (a line that starts
+# with a `-L` name has no blank before its ">", and is not taken for a tool's prefix)
+_LEVEL_INSIDE = re.compile(r"(?<=\s)\[(?:ERROR|WARN|INFO|DEBUG|TRACE) ?\]")
+_QUOTED_AFTER = re.compile(r"^(.*[\s|:\]])(?:>\s*|`|[A-Za-z0-9+_.?=][A-Za-z0-9+_.?=-]*> )$")
 _MAX_SHAPES = 16
 _RECORD = PREFIX + "{"  # an internal-json record
 # words alone are Nix's own sentence ("while evaluating"); a tool's prefix has a mark or digit
@@ -214,19 +266,20 @@ def _prefix_shape(prefix: str) -> re.Pattern[str]:
         if part.isdigit():
             shape.append(r"\d+")
         elif part.isspace() and index == len(parts) - 1:
-            # the separator (what follows is Nix's indentation), or the end of an empty line
-            shape.append(f"(?:{re.escape(part)}|\\s*$)")
+            # the separator (what follows it is Nix's indentation, which the line it was
+            # learnt from may have had too), or the end of an empty line
+            shape.append(r"(?:[ \t]|\s*$)")
         elif part.isspace():
             shape.append(r"\s*" if index == 0 else r"\s+")
         else:
             shape.append(re.escape(part))
-    return re.compile("".join(shape))
+    # padding before it may differ from line to line (right-aligned line numbers)
+    return re.compile(("" if shape[0] == r"\s*" else r"\s*") + "".join(shape))
 
 
-def _tool_prefix(found: list[Line]) -> re.Pattern[str] | None:
-    """The prefix a tool put before most lines, learnt from what stands before Nix's own
-    words; None when no such prefix stands on at least half of the lines."""
-    texts = [line.text for line in found if line.text.strip()]
+def _tool_prefix(texts: list[str]) -> re.Pattern[str] | None:
+    """The prefix a tool put before many lines, learnt from what stands before Nix's own
+    words; None when no such prefix stands on at least a third of the lines."""
     best: tuple[int, re.Pattern[str]] | None = None
     tried: set[str] = set()
     for text in texts:
@@ -235,42 +288,130 @@ def _tool_prefix(found: list[Line]) -> re.Pattern[str] | None:
         # the prefix (a record's own start is not: two error records alike would lose theirs)
         start = min(m.start(), text.find(_RECORD)) if m and _RECORD in text else (
             m.start() if m else 0)
-        if start == 0 or _NOT_PREFIX.search(text[:start]) or _WORDS.fullmatch(text[:start]):
+        if start == 0:
             continue
-        shape = _prefix_shape(text[:start])
+        before = text[:start]
+        # "web_1  | > …", "remote: `error: …": the tool's, then a markdown quote or code span
+        quoted = _QUOTED_AFTER.match(before)
+        before = quoted[1] if quoted else before
+        # "web_1  | [ERROR] …": a level the tool relayed, which goes with what follows
+        before = before[:level.start()] if (level := _LEVEL_INSIDE.search(before)) else before
+        if _NOT_PREFIX.search(before) or _WORDS.fullmatch(before):
+            continue
+        shape = _prefix_shape(before)
         if shape.pattern in tried:
             continue
         if len(tried) == _MAX_SHAPES:  # each is matched against every line: bound the work
             break
         tried.add(shape.pattern)
         on = sum(1 for other in texts if shape.match(other))
-        if on >= 2 and 2 * on >= len(texts) and (best is None or on > best[0]):
+        if on >= 2 and 3 * on >= len(texts) and (best is None or on > best[0]):
             best = (on, shape)
     return best[1] if best else None
 
 
+_MAX_PREFIX = 48
+_LEARN_FROM = 4000
+# prefixes normalising knows, which go with what follows a tool's prefix (compose around nom)
+_KNOWN_INSIDE = re.compile("|".join(f"(?:{pattern.pattern.removeprefix('^')})"
+                                    for pattern in (_TIMESTAMP, _JOURNALD)) + f"|{_GLYPH}")
+
+
+def _common_prefix(texts: list[str]) -> re.Pattern[str] | None:
+    """A prefix most lines have, also where too few lines hold Nix's known words to learn it
+    from them (a short log, Nix's lesser-known messages): the longest start of one of the first
+    lines, up to a blank, that two in three lines have in the same shape (not all: a message
+    glued to a progress bar lost it, a CI system added its own lines)."""
+    if len(set(texts)) < 2:
+        return None
+    candidates: dict[str, None] = {}
+    for first in texts[:8]:
+        # where Nix's own words or a prefix normalising knows start, the prefix ends
+        words = _NIX_START.search(first)
+        known = _KNOWN_INSIDE.search(first)
+        end = min(_MAX_PREFIX, known.start() if known else _MAX_PREFIX)
+        for blank in re.finditer(r"\s+", first[:end]):
+            before = first[:blank.end()]
+            if not (before.isspace() or _NOT_PREFIX.search(before) or _WORDS.fullmatch(before)
+                    or (words is not None and words.start() < blank.end())):
+                candidates[before] = None
+    # the longest first: a short line's only blank may stand inside the prefix
+    for before in sorted(candidates, key=len, reverse=True)[:2 * _MAX_SHAPES]:
+        # what it starts with literally, on enough lines, before its shape is compiled
+        lead = before.lstrip().split(maxsplit=1)[0].rstrip("0123456789")
+        if 3 * sum(1 for text in texts if text.lstrip().startswith(lead)) < 2 * len(texts):
+            continue
+        shape = _prefix_shape(before)
+        if 3 * sum(1 for text in texts if shape.match(text)) >= 2 * len(texts):
+            return shape
+    return None
+
+
 def normalise(lines: Iterable[str]) -> list[Line]:
     """Nix's own lines of a captured log, each with the index of the line it came from."""
-    found = [Line(text, index) for index, raw in enumerate(lines) for text in _unwrap(raw)]
-    prefix = _tool_prefix(found)
-    if prefix is not None:
-        found = [replace(line, text=prefix.sub("", line.text, count=1)) for line in found]
-    # a log pasted as a markdown quote: "> " before every line (Nix's own quoted build log
-    # lines are indented, so a log never has them at the start of all its lines)
-    texts = [line.text for line in found if line.text.strip()]
-    if texts and all(text.startswith(">") for text in texts) \
-            and any(_ERRORISH.search(text) for text in texts):
-        found = [replace(line, text=line.text[2:] if line.text.startswith("> ") else
-                         line.text[1:]) for line in found]
-    # a whole log indented (copied from a quote, a YAML block, a one-space paste) is dedented
-    indents = [_indent(line.text) for line in found if line.text.strip()]
-    shift = min(indents, default=0)
-    if shift:
-        found = [replace(line, text=line.text[shift:]) for line in found]
+    raw = list(lines)
+    # a whole capture indented (a one-space paste): before any prefix a line's text starts with
+    margin = min((_indent(line) for line in raw if line.strip(" ")), default=0)
+    found = [Line(text, index, marked=marked) for index, line in enumerate(raw)
+             for text, marked in _unwrap(line[margin:])]
+    # a prefix on most lines, then one on many (stacked: docker compose around buildkit),
+    # learnt from the first lines (bounded work on a huge log)
+    for learn in (_common_prefix, _tool_prefix):
+        prefix = learn([line.text for line in found[:_LEARN_FROM] if line.text.strip()])
+        if prefix is not None:  # and what stood behind it (journald, nom, a level)
+            found = [replace(line, text=text, marked=line.marked or marked) for line in found
+                     if (unprefixed := _unprefixed(_after(prefix, line.text))) is not None
+                     for text, marked in [unprefixed]]
+    # a whole log indented (copied from a quote, a YAML block, a one-space paste) is dedented,
+    # before and after taking away the marks of a markdown quote
+    found = _unquoted(_dedented(found))
     result = []
-    for line in _rejoined(found):
+    for line in _rejoined(_dedented(found)):
         m = _BUILDER_PREFIX.match(line.text)
         result.append(replace(line, text=m["text"] or "", builder=m["name"]) if m else line)
+    return result
+
+
+def _after(prefix: re.Pattern[str], text: str) -> str:
+    m = prefix.match(text)  # at the start only: a line that lost it may have its shape inside
+    return text[m.end():] if m else text
+
+
+def _dedented(found: list[Line]) -> list[Line]:
+    shift = min((_indent(line.text) for line in found if line.text.strip()), default=0)
+    return [replace(line, text=line.text[shift:]) for line in found] if shift else found
+
+
+# what introduces a builder's own output quoted by Nix ("> …" once a copy lost its indentation)
+_LOG_INTRO = re.compile(r"(?:last|Last) \d+ log lines:\s*$")
+
+
+def _unquoted(found: list[Line]) -> list[Line]:
+    """Markdown quotes ("> " before each line) around Nix's own lines, taken away.
+
+    A quote is a run of lines starting with ">"; it holds Nix's lines when it says something
+    failed and is the whole log, or holds a line of Nix's and does not follow Nix's "last N log
+    lines:" (whose quoted builder output keeps its marks)."""
+    texts = [line.text for line in found if line.text.strip()]
+    whole = bool(texts) and all(text.startswith(">") for text in texts)
+    result = list(found)
+    start = 0
+    while start < len(found):
+        if not found[start].text.startswith(">"):
+            start += 1
+            continue
+        end = start
+        while end < len(found) and found[end].text.startswith(">"):
+            end += 1
+        body = [line.text[2:] if line.text.startswith("> ") else line.text[1:]
+                for line in found[start:end]]
+        before = found[start - 1].text if start else ""
+        if any(_ERRORISH.search(text) for text in body) and (whole or (
+                any(_NIX_START.match(text.lstrip()) for text in body)
+                and not _LOG_INTRO.search(before))):
+            result[start:end] = [replace(line, text=text)
+                                 for line, text in zip(found[start:end], body, strict=True)]
+        start = end
     return result
 
 
@@ -282,7 +423,8 @@ _OWN_LINE = re.compile(
     r"fetching |downloading |unpacking |evaluating |installing |replacing |created |"
     r"hash mismatch|fixed-output|some |\d+ dependenc|don't know|path |Killed|\S+> |> |"
     r"… |\[\d+/|\$ |# |Reason:|Required|Current|For full|Last \d+|last \d+|curl: |trying |"
-    r"while |\(use |Try |Did you mean|[A-Z][a-z]+:|at \S|\d+\||\||"
+    r"while |\(use |Try |Did you mean|[A-Z][a-z]+(?: [A-Z][a-z]+)*:|at \S|\d+\||\||"
+    r"specified: |got: |wanted: |```|"
     # build-remote's "Failed to find a machine for remote build!" and the lines it lists
     r"Failed to find|derivation: |required \(system|\d+ available machines|\(systems, |\(\[)")
 _ERROR_START = re.compile(r"^error: \S")
@@ -303,7 +445,8 @@ def _rejoined(found: list[Line]) -> list[Line]:
     full = sum(1 for text in texts if len(text) >= width - _WRAP_SLACK)
     wrapped = width >= _MIN_WIDTH and full >= 3 and 10 * full >= len(texts)
     # a terminal's hard wrap cuts many lines at exactly the width, inside words
-    hard = wrapped and sum(1 for text in texts if len(text) == width) >= 3
+    # (three different ones: a message repeated is no wrap)
+    hard = wrapped and len({text for text in texts if len(text) == width}) >= 3
     joined: list[Line] = []
     in_error = False  # the last line joined to is (the rest of) an unindented error line
     for line in found:
