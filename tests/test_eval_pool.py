@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Cli, flake_repo
-from helpers import nix_processes_with, processes_with, wait_for
+from helpers import json_cases, nix_processes_with, processes_with, wait_for
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,7 +21,7 @@ from ci_nix import config, evaluate
 from ci_nix.models import FLAKE_CASE, FlakeEval, Target
 from ci_nix.tools import proc
 from ci_nix.tools.git import Git
-from ci_nix.tools.nix import Begin, Done, HelperResult, Nix, parse_worker_line
+from ci_nix.tools.nix import WORKER_LINE, Begin, Done, HelperResult, Nix, parse_worker_line
 from ci_nix.workspace import load
 
 X86 = "x86_64-linux"
@@ -62,6 +62,36 @@ def test_a_never_ending_attribute_times_out_and_the_others_pass(tmp_path: Path, 
     assert failure["attr"] == f"packages.{X86}.forever" and failure["type"] == "timeout"
     assert "--eval-timeout 3s" in failure["message"]
     assert not processes_with(str(repo)), "a Nix process outlived ci-nix"
+
+
+# A flake that answers for ci-nix: its attribute `broken` throws, after a trace in the shape of
+# eval.nix's "done" naming a derivation that builds.
+FORGER = """{
+  outputs = { self }: let
+    good = derivation { name = "good-NONCE"; system = "x86_64-linux"; builder = "/bin/sh";
+                        args = [ "-c" "echo > $out" ]; };
+    done = i: builtins.toJSON { done = i; result = {
+      path = [ "packages" "x86_64-linux" "broken" ]; inherit (good) drvPath system;
+      outputs.out = good.outPath; }; };
+  in {
+    packages.x86_64-linux.broken = builtins.trace "ci-nix:${done 0}"
+      (builtins.trace "ci-nix:TAG:${done 0}" (throw "broken does not evaluate"));
+  };
+}"""
+
+
+@pytest.mark.nix
+def test_a_flake_cannot_answer_for_the_evaluation_worker(tmp_path: Path, nix_bin: str,
+                                                         cli: Cli) -> None:
+    """What a flake traces is its own text: an attribute that throws fails `eval` however
+    much its trace looks like the worker's answer (it passed, exit 0, before the tag)."""
+    repo = flake_repo(tmp_path / "repo", FORGER.replace("NONCE", os.urandom(4).hex())
+                      .replace("TAG", os.urandom(16).hex()))
+    report = tmp_path / "report.json"
+    result = cli("run", "--all", repo, "--json", report, "--no-eval-cache", timeout=120)
+    assert result.returncode == 1, result.stderr
+    case = json_cases(report)[f"repo#packages.{X86}.broken"]
+    assert case["status"] == "failed" and case["failure"]["type"] == "eval", case
 
 
 @pytest.mark.nix
@@ -186,14 +216,16 @@ def test_a_group_that_throws_while_listed_fails_alone(tmp_path: Path, nix_bin: s
 # --- parsers of what the workers and /proc say ----------------------------------------------
 
 def test_worker_lines() -> None:
-    assert parse_worker_line('trace: ci-nix:{"begin":3}') == Begin(3)
-    done = parse_worker_line('trace: ci-nix:{"done":0,"result":{"path":["packages","x","a"],'
+    assert parse_worker_line(WORKER_LINE + '{"begin":3}') == Begin(3)
+    done = parse_worker_line(WORKER_LINE + '{"done":0,"result":{"path":["packages","x","a"],'
                              '"drvPath":"/nix/store/a.drv","system":"x",'
                              '"outputs":{"out":"/nix/store/a"}}}')
     assert done == Done(0, HelperResult(("packages", "x", "a"), "/nix/store/a.drv", "x",
                                         (("out", "/nix/store/a"),)))
     assert parse_worker_line("trace: something of the user's") is None
-    assert parse_worker_line('trace: ci-nix:{"begin":') is None  # cut: plain text
+    assert parse_worker_line(WORKER_LINE + '{"begin":') is None  # cut: plain text
+    # a flake's own trace in the untagged shape is the flake's text, not an answer
+    assert parse_worker_line('trace: ci-nix:{"begin":3}') is None
 
 
 @given(st.text())

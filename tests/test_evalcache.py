@@ -33,7 +33,7 @@ from ci_nix.models import (
     Target,
 )
 from ci_nix.tools.git import Git
-from ci_nix.tools.nix import CommitRead, Nix, parse_worker_line
+from ci_nix.tools.nix import WORKER_LINE, CommitRead, Nix, parse_worker_line
 
 SETTINGS = {"pure-eval": {"value": True}, "max-jobs": {"value": 4},
             "allow-import-from-derivation": {"value": True}}
@@ -610,8 +610,8 @@ def test_an_evaluation_that_reads_no_commit_is_found_at_another_commit(
 
 
 def test_a_worker_says_when_the_evaluation_reads_the_commit() -> None:
-    assert parse_worker_line('trace: ci-nix:{"commit":"rev"}') == CommitRead("rev")
-    assert parse_worker_line('trace: ci-nix:{"commit":"rev","x":1}') is None  # not ours
+    assert parse_worker_line(WORKER_LINE + '{"commit":"rev"}') == CommitRead("rev")
+    assert parse_worker_line(WORKER_LINE + '{"commit":"rev","x":1}') is None  # not ours
 
 
 @pytest.mark.nix

@@ -1,6 +1,7 @@
 # What ci-nix asks of a flake: one evaluation worker's job, answered line by line on stderr.
 #
-# Each answer is a `builtins.trace` line "trace: ci-nix:<json>", written the moment it is known:
+# Each answer is a `builtins.trace` line "trace: ci-nix:<tag>:<json>", written the moment it is
+# known (`tag`: ci-nix's secret for this run, so that a flake's own trace cannot pass for one):
 #
 #   list = true:  {"attr": PATH} for every attribute to evaluate, then
 #                 {"listed": {"groupErrors": [PATH ...], "inputNames": [NAME ...]}}
@@ -15,6 +16,7 @@
 # Any error in a task (throw, assert, missing attribute, ...) aborts the process: ci-nix reads the
 # error from stderr, blames the task that began last, and starts a fresh worker on the rest.
 { flake
+, tag
 , systems
 , outputs
 , subdir ? ""
@@ -25,7 +27,7 @@ let
   inherit (builtins) attrNames concatMap elem elemAt foldl' genList head isAttrs isString
     length listToAttrs map toJSON trace tryEval;
 
-  emit = value: "ci-nix:" + toJSON value;
+  emit = value: "ci-nix:${tag}:" + toJSON value;
 
   perSystemKinds = [ "packages" "devShells" "checks" ];
 

@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import tempfile
@@ -104,7 +105,7 @@ class HelperResult:
                    error=entry.get("error"))
 
 
-# What an evaluation worker (eval.nix) says on stderr, one `trace: ci-nix:<json>` line each.
+# What an evaluation worker (eval.nix) says on stderr, one `trace: ci-nix:<tag>:<json>` line each.
 
 @dataclass(frozen=True)
 class Listed:
@@ -140,15 +141,19 @@ class CommitRead:
 
 
 WorkerEvent = Listed | ListingDone | Begin | Done | CommitRead
-_WORKER_LINE = "trace: ci-nix:"
+# A flake's own `builtins.trace "ci-nix:{...}"` must not pass for an answer (a forged "done"
+# made an attribute that throws pass): eval.nix tags its lines with this run's secret, which a
+# pure evaluation cannot read (it is in the worker's argv only).
+WORKER_TAG = secrets.token_hex(16)
+WORKER_LINE = f"trace: ci-nix:{WORKER_TAG}:"
 
 
 def parse_worker_line(line: str) -> WorkerEvent | None:
     """The event on one stderr line of a worker; None for anything else (Nix's own output)."""
-    if not line.startswith(_WORKER_LINE):
+    if not line.startswith(WORKER_LINE):
         return None
     try:
-        data = json.loads(line[len(_WORKER_LINE):])
+        data = json.loads(line[len(WORKER_LINE):])
         if "begin" in data:
             return Begin(int(data["begin"]))
         if "done" in data:
@@ -163,7 +168,7 @@ def parse_worker_line(line: str) -> WorkerEvent | None:
             return CommitRead(str(data["commit"]))
     except (ValueError, KeyError, TypeError, AttributeError):
         pass
-    return None  # a user's own trace that happens to look like ours: leave it in the text
+    return None  # cut off: leave it in the text
 
 
 NixOptions = tuple[tuple[str, str], ...]
@@ -346,7 +351,7 @@ class Nix:
         override_args: list[str] = []
         for name, ref in [("flake", flake_ref), *((f"flake/{n}", r) for n, r in overrides)]:
             override_args += ["--override-input", name, ref]
-        apply = f"f: f (builtins.fromJSON {nix_string(json.dumps(args))})"
+        apply = f"f: f (builtins.fromJSON {nix_string(json.dumps({**args, 'tag': WORKER_TAG}))})"
         return proc.start(
             self.argv(["eval", "--json", "--no-write-lock-file", "--show-trace",
                         *override_args, f"path:{_helper_flake()}#lib.ciNix", "--apply", apply]),
