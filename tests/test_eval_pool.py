@@ -252,19 +252,29 @@ def test_group_sampler_reads_all_of_proc_only_for_new_groups_and_now_and_then(
         (tmp_path / str(pid) / "stat").write_text(
             f"{pid} (nix) S 1 {group} {group} 0 -1 0 " + " ".join(["0"] * 14) + f" {pages} 0")
 
+    now = [0.0]
     process(100, 100, 10)
     process(101, 100, 5)  # the worker's child
     process(200, 200, 7)  # some other process group
-    sampler = proc.GroupSampler(rescan=3600, proc_dir=tmp_path)
+    sampler = proc.GroupSampler(rescan=1.0, proc_dir=tmp_path, clock=lambda: now[0])
     assert sampler([100]) == {100: 15 * page}
-    process(102, 100, 1)  # started since: found at the next scan of all of /proc
+    now[0] = 0.9
+    process(102, 100, 1)  # in a young group's first second (a wrapper starting Nix): found
+    assert sampler([100]) == {100: 16 * page}
+    now[0] = 1.2
+    process(103, 100, 1)  # started since: found at the next scan of all of /proc
     process(101, 100, 8)  # grown: read between scans
-    assert sampler([100]) == {100: 18 * page}
+    assert sampler([100]) == {100: 19 * page}
+    now[0] = 1.3
     process(101, 300, 8)  # gone, its pid reused by a process of another group
-    assert sampler([100]) == {100: 10 * page}
+    assert sampler([100]) == {100: 11 * page}
+    now[0] = 1.95
+    assert sampler([100]) == {100: 12 * page}  # a second after the last scan: all of /proc
+    now[0] = 2.0
     # a group new to the sampler (a new worker) is looked for in all of /proc at once
-    assert sampler([100, 200]) == {100: 11 * page, 200: 7 * page}
-    assert proc.group_rss([100, 300], tmp_path) == {100: 11 * page, 300: 8 * page}
+    process(104, 100, 1)
+    assert sampler([100, 200]) == {100: 13 * page, 200: 7 * page}
+    assert proc.group_rss([100, 300], tmp_path) == {100: 13 * page, 300: 8 * page}
 
 
 @given(st.text())

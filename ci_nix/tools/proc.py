@@ -278,21 +278,25 @@ def group_rss(groups: Iterable[int], proc_dir: Path = Path("/proc")) -> dict[int
 
 
 class GroupSampler:
-    """group_rss for a loop that asks every tenth of a second: the whole of /proc is read only
-    when a group is new to it and every `rescan` seconds (to find what a group's processes
-    have started since), and in between only the processes found then. A scan reads every
-    process's stat file: on a runner with hundreds of processes, ten scans a second cost the
-    evaluation pool more CPU than all else it does, CPU its Nix workers could use."""
+    """group_rss for a loop that asks every tenth of a second: the whole of /proc is read
+    while a group is new to it (its first `rescan` seconds, when a wrapper starts the real
+    Nix) and every `rescan` seconds after (to find what a group's processes have started
+    since), and in between only the processes found then. A scan reads every process's stat
+    file: on a runner with hundreds of processes, ten scans a second cost the evaluation pool
+    more CPU than all else it does, CPU its Nix workers could use."""
 
-    def __init__(self, rescan: float = 1.0, proc_dir: Path = Path("/proc")) -> None:
-        self.rescan, self.proc_dir = rescan, proc_dir
+    def __init__(self, rescan: float = 1.0, proc_dir: Path = Path("/proc"),
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rescan, self.proc_dir, self.clock = rescan, proc_dir, clock
         self.members: dict[int, set[int]] = {}  # group -> the pids last found in it
+        self.seen: dict[int, float] = {}  # group -> when it was first asked for
         self.scanned = float("-inf")
 
     def __call__(self, groups: Iterable[int]) -> dict[int, int]:
         wanted = set(groups)
-        now = time.monotonic()
-        if now - self.scanned >= self.rescan or not wanted <= set(self.members):
+        now = self.clock()
+        young = any(now - self.seen.setdefault(group, now) < self.rescan for group in wanted)
+        if young or now - self.scanned >= self.rescan or not wanted <= set(self.members):
             self.scanned = now
             return self._scan(wanted)
         total = dict.fromkeys(wanted, 0)
