@@ -151,6 +151,12 @@ class Keys:
         amended message) finds it. None where the key by commit is the only one."""
         return self._key(target, by_tree=True)
 
+    def impure(self) -> bool:
+        """Whether Nix evaluates impurely (`pure-eval = false`): then a flake may read what
+        no key can hold (builtins.getEnv, currentTime, its own checkout by fetchGit), and
+        nothing is cached."""
+        return self.nix.setting_values().get("pure-eval") is False
+
     def _key(self, target: Target, *, by_tree: bool) -> str | None:
         source = (self._tree_source if by_tree else self._source)(target.flake.ref)
         if source is None:
@@ -554,8 +560,12 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
     commit -> its tree, where the caller read it."""
     if settings is None or settings.directory is None or not targets:
         return evaluator(targets)
-    cache = EvalCache(settings.directory, settings.max_bytes)
     keys = Keys(nix, git, selection, dict(known or {}), dict(trees or {}))
+    if keys.impure():
+        log.info("evaluation cache: not used: pure-eval is false (an impure evaluation may "
+                 "read the environment, the clock or its checkout's .git, which no key holds)")
+        return evaluator(targets)
+    cache = EvalCache(settings.directory, settings.max_bytes)
     key_of = [keys.of(target) for target in targets]
     tree_keys: dict[int, str | None] = {}
 

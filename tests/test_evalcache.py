@@ -462,6 +462,27 @@ def test_verify_eval_cache_fails_a_flake_whose_entry_differs(tmp_path: Path,
     assert not entry.exists()  # removed: the next run evaluates and remembers afresh
 
 
+def test_an_impure_evaluation_is_never_cached(tmp_path: Path, fake_proc: FakeProc) -> None:
+    """pure-eval = false (nix-options, NIX_CONFIG, --option): a flake may read its checkout's
+    HEAD by fetchGit, the environment or the clock; an entry was found at the next commit of
+    the same tree with the old commit's drvPath (both Nix versions, by hand)."""
+    _fake_nix(fake_proc, {**SETTINGS, "pure-eval": {"value": False}})
+    target = Target(Flake(Repo("a", _repo(tmp_path / "a")), ""))
+    evaluated: list[Target] = []
+
+    def evaluator(targets: Sequence[Target]) -> list[FlakeEval]:
+        evaluated.extend(targets)
+        return [replace(_eval(tmp_path), target=t, commit_read=()) for t in targets]
+
+    for _ in range(2):
+        (result,) = evalcache.evaluate([target], Selection(("x86_64-linux",), ("packages",)),
+                                       evalcache.Settings(tmp_path / "cache"), Nix(("nix",)),
+                                       Git(("git",)), evaluator)
+        assert not result.cached
+    assert evaluated == [target, target]
+    assert not list((tmp_path / "cache").rglob("*.json"))
+
+
 def test_a_pinned_commit_keys_as_a_clean_checkout_of_it(tmp_path: Path,
                                                          fake_proc: FakeProc) -> None:
     """A --pin (rev=) of a commit reads what a clean checkout of it gave, as a base worktree
