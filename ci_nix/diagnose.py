@@ -862,7 +862,7 @@ def _store_hash(store_path: str) -> str:
 
 
 # nixpkgs refusing a broken, unfree, insecure or unsupported package: an evaluation error
-_REFUSAL = re.compile(r"refusing to evaluate")
+_REFUSAL = re.compile(r"[Rr]efusing to evaluate")  # nixpkgs 25.05+ starts with it
 # a program that crashed: a C assertion (its backquote may be gone: a copy read it as markdown),
 # a signal, an uncaught C++ exception, a Rust panic
 _CRASH = re.compile(r"Assertion [`']?[^']*' failed|Segmentation fault|core dumped|Nix crashed|"
@@ -888,6 +888,8 @@ _NIX_ITSELF = re.compile(
     r"protocol mismatch|cannot connect to '|remote machine failed to import closure|"
     r"failed to add path '[^']*' to remote host|don't know how to open Nix store|"
     r"error reading daemon response|bad machine specification|error parsing derivation|"
+    r"has no valid outputs registered|are registered and valid in this store|"
+    r"pasta (?:exited|killed)|"
     # the build sandbox could not be set up: the machine's kernel or Nix's settings
     r"sandbox network setup|sandboxed build|sandboxing|kernel namespaces|user namespace|"
     r"seccomp|unable to make '/' private|cannot pivot old root|setgroups failed|landlock|"
@@ -972,7 +974,25 @@ _EVAL_MESSAGE = re.compile(
     r"not allowed to refer to a store path|has a context|does not have attribute|"
     r"lock file|flake input|does not contain a ['‘]flake\.nix['’]|"
     r"/flake\.nix['’] does not exist|is not a (?:valid )?flake|"
-    r"while evaluating|\bbuiltins\.\w+|string ['‘][^'’]*['’] doesn't represent")
+    r"while evaluating|\bbuiltins\.\w+|string ['‘][^'’]*['’] doesn't represent|" + "|".join(
+        # the evaluator's own messages with no other word above, read from Nix's libexpr
+        # (eval.cc, primops*.cc, get-drvs.cc, attr-path.cc): also frameless, they are its
+        (r"['’] is not equal to ", r"attribute names? (?:of attribute set )?['‘]",
+         r"is not allowed in pure evaluation mode", r"integer overflow in \w+ ",
+         r"expected an? \w+ but found", r"derivation name missing",
+         r"invalid derivation (?:output )?name", r"derivation cannot (?:be|have) ",
+         r"duplicate derivation output", r"not supported in fixed-output derivations",
+         r"does not evaluate to a derivation", r"selected by the selection path",
+         r"requires a function", r"start position in ['‘]substring['’]",
+         r"(?:has|its) context\b|context of string", r"cannot be appended to a path",
+         r"cannot create list of size", r"builtin ['‘][^'’]+['’] not found",
+         r"while parsing TOML", r"regular expression ['‘]", r"abort-on-warn",
+         r"file names are not allowed to end in", r"may not reference derivations",
+         # and Lix's (lix/libexpr) where its wording differs
+         r"['’] is not an? (?:Boolean|list|attribute set|integer|float|function)\b",
+         r"called on an empty list", r"out of range for Nix integer",
+         r"derivation names are not allowed to end in", r"indexed in the selection path",
+         r"expected to be a derivation or collection of derivations")))
 # A frame of a trace the evaluator printed, and a position in Nix code with its code frame.
 # Frames Nix adds outside evaluation (fetching a source, setting up a build) are no sign of it.
 _EVAL_FRAME = re.compile(
@@ -1077,6 +1097,23 @@ _TRYING = re.compile(r"^\s*(?:> )?trying (?P<url>\S+://\S+)")
 _CURL = re.compile(r"curl: \(\d+\) (?P<reason>.*)$")
 
 
+# what curl prints while it tries a URL: its progress meter, its errors and retries
+_CURL_OUTPUT = re.compile(r"^\s*(?:> )?(?:$|[\d\s%.:kMG-]+$|% Total|Dload|curl: \(\d+\)|"
+                          r"Warning: )")
+
+
+def _fetch_cut_short(lines: list[str]) -> tuple[str, str] | None:
+    """(URL, curl's last error) where a builder's log ends inside nixpkgs' fetchurl: its last
+    "trying URL" followed by nothing but curl's own output, one error at least (a log tail cut
+    before fetchurl's "cannot download … from any mirror")."""
+    at = next((i for i in range(len(lines) - 1, -1, -1) if _TRYING.search(lines[i])), None)
+    if at is None or not all(_CURL_OUTPUT.match(line) for line in lines[at + 1:]):
+        return None
+    errors = [m["reason"].strip() for line in lines[at + 1:] if (m := _CURL.search(line))]
+    tried = _TRYING.search(lines[at])
+    return (tried["url"], errors[-1]) if errors and tried else None
+
+
 def _download(message: str, context: Iterable[str] = ()) -> tuple[str, str]:
     """(one-line message naming the URL, hint) for a failed download.
 
@@ -1135,6 +1172,11 @@ def explained_by_log(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
             message, hint = _download(line, lines)
             return replace(found, type=FailureType.OTHER, kind=Kind.DOWNLOAD, message=message,
                            hint=hint)
+    tried = _fetch_cut_short(lines)
+    if tried is not None:
+        return replace(found, type=FailureType.OTHER, kind=Kind.DOWNLOAD,
+                       message=f"unable to download {tried[0]}: {tried[1]}",
+                       hint=HINTS[Kind.DOWNLOAD])
     offline = [line for line in lines[-15:] if _NO_NETWORK.search(line)]
     if offline:
         image = any(_IMAGE_PULL.search(line) for line in lines)
@@ -1240,7 +1282,8 @@ _NIX_MESSAGE = re.compile(
     r"connect to "
     r"any \S+ socket|don't know how to open Nix store|this system does not support the kernel "
     r"namespaces|cannot perform a sandboxed build|unable to start build process|sandbox network "
-    r"setup timed out|bad machine specification|error parsing derivation ')")
+    r"setup timed out|bad machine specification|error parsing derivation '|Not all outputs of '|"
+    r"'[^']*' has no valid outputs registered|pasta (?:exited|killed))")
 _LOG_TAIL = re.compile(r"^\s*(?:[Ll]ast \d+ log lines:|For full logs, run)")
 _BLOCK_START = re.compile(
     r"^\s*(?:error:|builder for '|builder for ‘|cannot build derivation |hash mismatch in "

@@ -23,6 +23,7 @@ flake is evaluated again when it is not.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -116,6 +117,7 @@ def default_directory(environ: Mapping[str, str]) -> Path:
     return Path(base) / "ci-nix" / "eval"
 
 
+@functools.cache  # read once: every entry written or read checks it
 def evaluator_version() -> str:
     """ci-nix's evaluator: its version and the .nix files the workers run."""
     digest = hashlib.sha256(ci_nix.__version__.encode())

@@ -825,8 +825,8 @@ def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
                                          on_attr=monitor.attr_progress, on_job=on_job)
 
     # the repos' states as the plan read them: the cache's keys need no second look
-    known = {str(repo.path.resolve()): (c.rev, c.dirty) for c in checkouts
-             for repo in ws.repos if repo.name == c.repo}
+    paths = {repo.name: str(repo.path.resolve()) for repo in ws.repos}
+    known = {paths[c.repo]: (c.rev, c.dirty) for c in checkouts if c.repo in paths}
     trees = {c.rev: c.tree for c in checkouts if c.rev is not None and c.tree is not None}
     evals = evalcache.evaluate(targets, selection, cache, nix, git, evaluate, known, trees)
     # tests and benchmarks read this line: "evaluated N flakes with M Nix evaluations"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -92,3 +93,49 @@ def test_a_cancellation_ends_a_long_wait_at_once() -> None:
         assert raised == [signal.SIGTERM]
     finally:
         proc.reset_cancellation()
+
+
+def test_a_command_starting_as_the_signal_comes_is_stopped_too(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker thread may be starting a Nix process at the moment SIGINT/SIGTERM arrives: the
+    cancellation must refuse it or stop it with the rest. One the cancellation missed kept
+    evaluating and its thread kept waiting: ci-nix hung (test_eval_pool's signal test, now and
+    then). Here the start is held until the cancellation is through (or 1 s)."""
+    import threading
+
+    from ci_nix.errors import Cancelled
+    from ci_nix.tools import proc
+
+    nonce = uuid.uuid4().hex
+    starting, cancelled = threading.Event(), threading.Event()
+    real_popen = subprocess.Popen
+
+    def slow_popen(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+        starting.set()
+        cancelled.wait(1)  # the cancellation goes first if nothing holds it up
+        return real_popen(*args, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+    monkeypatch.setattr(subprocess, "Popen", slow_popen)  # what proc._spawn calls
+    outcome: list[object] = []
+
+    def start() -> None:
+        try:
+            outcome.append(proc.run(["sh", "-c", f"sleep 60 # {nonce}"]).returncode)
+        except Cancelled as err:
+            outcome.append(err)
+
+    worker = threading.Thread(target=start, daemon=True)
+    worker.start()
+    try:
+        assert starting.wait(60)
+        proc.cancel(signal.SIGTERM, grace=5)
+        cancelled.set()
+        worker.join(timeout=30)  # a guard: a missed command keeps it for 60 s
+        assert not worker.is_alive(), "the command that started as the signal came still runs"
+        assert outcome and outcome[0] != 0, outcome
+    finally:
+        cancelled.set()
+        proc.reset_cancellation()
+        for pid in processes_with(nonce):
+            os.kill(pid, signal.SIGKILL)
+    assert not processes_with(nonce)

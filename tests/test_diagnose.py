@@ -415,3 +415,64 @@ def test_a_message_quoted_without_error_keeps_nixs_flag_hint_and_is_no_silent_ze
                                  "location information)"])
     assert bare.message.startswith("unexpected thing happened")
     assert diagnose.parse_log(["warning: x (use '--impure' to allow it)"]) == []
+
+
+def test_a_fetchurl_log_cut_inside_curls_retries_is_that_download_failing() -> None:
+    """A log tail that ends in nixpkgs' fetchurl ("trying URL", then only curl's meter, errors
+    and retries) is the download failing, also before "cannot download … from any mirror"."""
+    drv = "/nix/store/a69n6rmyasa1f35ax5wxnw7cy1h8m12x-fix.patch.drv"
+    [found] = diagnose.parse_log([
+        f"error: Cannot build '{drv}'.",
+        "       Reason: builder failed with exit code 1.",
+        "       Last 6 log lines:",
+        "       > trying https://example.org/1944.patch",
+        "       >   0      0   0      0   0      0      0      0           00:01              0",
+        "       > curl: (22) The requested URL returned error: 404",
+        "       > Warning: Problem (retrying all errors). Retrying in 1 second. 3 retries left.",
+        "       >   0      0   0      0   0      0      0      0                              0",
+        "       > curl: (22) The requested URL returned error: 404"])
+    assert (found.type, found.kind, found.drv) == (FailureType.OTHER, Kind.DOWNLOAD, drv)
+    assert "https://example.org/1944.patch" in found.message
+    built = diagnose.parse_log([
+        f"error: builder for '{drv}' failed with exit code 1;",
+        "       last 3 log lines:",
+        "       > trying https://example.org/x.tar.gz",
+        "       > curl: (22) The requested URL returned error: 404",
+        "       > make: *** [Makefile:3: all] Error 2"])
+    assert built[0].type is FailureType.BUILD
+
+
+def test_nixpkgs_refusal_starting_the_message_is_evaluation() -> None:
+    """nixpkgs 25.05+ words it "Refusing to evaluate package '…' in … because it has problems"
+    (cachix/devenv-nixpkgs#33)."""
+    [found] = diagnose.parse_log([
+        "error: Refusing to evaluate package 'lobster-2026.1' in .../lobster/package.nix:42",
+        "because it has problems:", "- broken: This package is broken."])
+    assert found.type is FailureType.EVAL
+
+
+@pytest.mark.parametrize("message", [
+    "integer '1' is not equal to integer '2'",  # Nix 2.2x assert a == b
+    "attribute name 'foo' is missing in 'a', but is contained in 'b'",
+    "'builtins.getEnv' is not allowed in pure evaluation mode",
+    "integer overflow in adding 9223372036854775807 + 1",
+    "expected an integer but found a string: \"1\"",
+    "derivation name missing",
+    "expression does not evaluate to a derivation (or a set or list of those)",
+    "the expression selected by the selection path 'a.b' should be a set but is a list",
+    "invalid regular expression '('",
+    "'tail' called on an empty list",  # Lix
+    "'x' is not an attribute set",  # Lix
+])
+def test_the_evaluators_own_messages_are_evaluation_also_without_a_trace(message: str) -> None:
+    """The evaluator's messages (Nix's and Lix's libexpr) pasted alone, without the frame Nix
+    2.13+ prints around them: their words are evidence enough."""
+    [found] = diagnose.parse_log([f"error: {message}"])
+    assert found.type is FailureType.EVAL
+
+
+def test_store_words_shared_with_the_evaluator_stay_nixs_own() -> None:
+    for message in ("path '/foo/nix/store/x-y' is not in the Nix store",
+                    "unknown hash algorithm 'md4'"):
+        [found] = diagnose.parse_log([f"error: {message}"])
+        assert found.type is FailureType.OTHER

@@ -17,7 +17,8 @@ DATA = Path(__file__).resolve().parent / "data"
 # tests/data/fresh: dev and the held-out batches once measured (then used); a batch still held
 # out is for measuring only, see its README
 SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
-    "", "-2", "-3", "-4", "-5", "-6", "-7", "-9", "-10", "-11", "-12", "-14", "-15", "-16", "-17")))
+    "", "-2", "-3", "-4", "-5", "-6", "-7", "-9", "-10", "-11", "-12", "-14", "-15", "-16", "-17",
+    "-18", "-19", "-20")))
 CORPUS = sorted([*DATA.glob("*/*.expected.json"),
                  *(p for part in SPENT for p in DATA.glob(f"fresh/{part}/*.expected.json"))])
 

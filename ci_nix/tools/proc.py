@@ -79,22 +79,29 @@ def _spawn(
     # which may hand a secret on deliberately (CACHIX_AUTH_TOKEN to cachix)
     full_env = (dict(env or {}) if not inherit_env
                 else {**child_environ(os.environ), **(env or {})})
-    try:
-        proc = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            env=full_env,
-            stdin=stdin if stdin is not None else subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=subprocess.PIPE,
-            # Own process group, so cancellation can stop the whole tree (nix spawns builders).
-            start_new_session=True,
-        )
-    except FileNotFoundError:
-        raise ToolError(f"{argv[0]}: not found; install it or {tool_hint}") from None
-    except PermissionError:
-        raise ToolError(f"{argv[0]}: not executable; check the path ({tool_hint})") from None
+    # Checked, started and recorded under the lock cancel() takes to mark the run cancelled and
+    # to collect the children it stops: a command that starts while a signal comes is either
+    # refused or stopped, never left running (a worker's Nix spinning on, with ci-nix waiting
+    # for it for good: SIGINT/SIGTERM then hung the run).
     with _children_lock:
+        if _cancelled and not essential:
+            raise Cancelled(_cancelled[0])
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env=full_env,
+                stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=subprocess.PIPE,
+                # Own process group, so cancellation can stop the whole tree (nix spawns
+                # builders).
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise ToolError(f"{argv[0]}: not found; install it or {tool_hint}") from None
+        except PermissionError:
+            raise ToolError(f"{argv[0]}: not executable; check the path ({tool_hint})") from None
         _children.add(proc)
     return proc
 
@@ -366,8 +373,9 @@ def _kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
 def cancel(signum: int, grace: float = 5.0) -> None:
     """Refuse new (non-essential) commands, wake sleepers, run the cancel hooks (which cut
     network calls short) and stop the running commands."""
-    if not _cancelled:
-        _cancelled.append(signum)
+    with _children_lock:  # after any command being started now (see _spawn)
+        if not _cancelled:
+            _cancelled.append(signum)
     _cancel_event.set()
     with _children_lock:
         hooks = list(_cancel_hooks)
