@@ -632,8 +632,14 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
 
 def _difference(cached: FlakeEval, evaluated: FlakeEval) -> str | None:
     """How a cache entry differs from a fresh evaluation of the same flake, or None."""
-    before = {job.name: job.drv_path for job in cached.jobs}
-    after = {job.name: job.drv_path for job in evaluated.jobs}
+    # the outputs too: they decide `cached`, so an entry with the true drvPath and another
+    # derivation's (cached) outputs would pass the binary cache step green
+    def shown(job: Job) -> str:
+        return " ".join([job.drv_path, *(f"{name}={path}" for name, path in job.outputs),
+                         f"({job.system})"])
+
+    before = {job.name: shown(job) for job in cached.jobs}
+    after = {job.name: shown(job) for job in evaluated.jobs}
     before.update({c.name: "a failure" for c in cached.cases if c.status is Status.FAILED})
     after.update({c.name: "a failure" for c in evaluated.cases if c.status is Status.FAILED})
     for name in sorted(set(before) | set(after)):

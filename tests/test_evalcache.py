@@ -483,6 +483,41 @@ def test_an_impure_evaluation_is_never_cached(tmp_path: Path, fake_proc: FakePro
     assert not list((tmp_path / "cache").rglob("*.json"))
 
 
+OLDER = "/nix/store/" + "c" * 32 + "-hello-0.9"  # an older build of the attribute, cached
+
+
+@pytest.mark.parametrize("field, value, shown", [
+    ("outputs", [["out", OLDER]], OLDER), ("system", "aarch64-linux", "aarch64-linux")])
+def test_verify_eval_cache_checks_what_decides_cached(tmp_path: Path, fake_proc: FakeProc,
+                                                      field: str, value: object,
+                                                      shown: str) -> None:
+    """An entry with the attribute's true drvPath but another build's outputs: `cached` asks
+    the binary cache for the outputs, so it would pass green; --verify-eval-cache said
+    "verified" (it compared drvPaths only)."""
+    _fake_nix(fake_proc)
+    fake_proc.on("nix", "derivation", "show", stdout="{}")
+    fake_proc.on("nix", "show-derivation", stdout="{}")
+    target = Target(Flake(Repo("a", _repo(tmp_path / "a")), ""))
+    honest = replace(_eval(tmp_path), target=target)
+
+    def run(verify: bool) -> FlakeEval:
+        (result,) = evalcache.evaluate(
+            [target], Selection(("x86_64-linux",), ("packages",)),
+            evalcache.Settings(tmp_path / "cache", verify), Nix(("nix",)), Git(("git",)),
+            lambda targets: [honest for _ in targets])
+        return result
+
+    run(False)
+    entry = next((tmp_path / "cache").rglob("*.json"))
+    data = json.loads(entry.read_text())
+    data["jobs"][0][field] = value
+    entry.write_text(json.dumps(data))
+    checked = run(True)
+    (failure,) = [c.failure for c in checked.cases if c.failure is not None]
+    assert "--verify-eval-cache" in failure.message and shown in failure.message
+    assert checked.jobs == honest.jobs and not entry.exists()
+
+
 def test_a_pinned_commit_keys_as_a_clean_checkout_of_it(tmp_path: Path,
                                                          fake_proc: FakeProc) -> None:
     """A --pin (rev=) of a commit reads what a clean checkout of it gave, as a base worktree
