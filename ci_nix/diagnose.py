@@ -224,6 +224,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("hash-mismatch", re.compile(
         rf"hash mismatch in fixed-output derivation {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE}:"
         r".*?(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)", re.DOTALL)),
+    # the same with the path's quotes lost (a copy through markdown, a tool re-printing it)
+    ("hash-mismatch-unquoted", re.compile(
+        r"hash mismatch in fixed-output derivation (?P<drv>/nix/store/[^'’\s:]+):"
+        r".*?(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)", re.DOTALL)),
     ("hash-mismatch-old", re.compile(
         rf"fixed-output derivation produced path {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE} with "
         rf"(?P<algo>\w+) hash {_Q}(?P<got>[^'’]+){_QE} instead of the expected hash "

@@ -476,3 +476,12 @@ def test_store_words_shared_with_the_evaluator_stay_nixs_own() -> None:
                     "unknown hash algorithm 'md4'"):
         [found] = diagnose.parse_log([f"error: {message}"])
         assert found.type is FailureType.OTHER
+
+
+def test_a_hash_mismatch_whose_path_lost_its_quotes_still_names_its_derivation() -> None:
+    drv = "/nix/store/88dk30z7d77yx9hs35whnz8dq3r435p8-beads-1.0.0-go-modules.drv"
+    [found] = diagnose.parse_log([
+        f"error: hash mismatch in fixed-output derivation {drv}:",
+        "         specified: sha256-7eb7u47f4/OCnK/T56Zd6b5XUyV6vkBmissryBxANBU=",
+        "            got:    sha256-7DJgqJX2HDa9gcGD8fLNHLIXvGAEivYeDYx3snCUyCE="])
+    assert (found.type, found.drv) == (FailureType.HASH_MISMATCH, drv)
