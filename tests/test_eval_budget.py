@@ -18,14 +18,14 @@ from ci_nix.errors import ConfigError
 from ci_nix.evaluate import Probe, Selection, Task
 from ci_nix.models import Flake, FlakeEval, Repo, Status, Target
 from ci_nix.tools import proc
-from ci_nix.tools.nix import Nix, WorkerEvent, parse_worker_line
+from ci_nix.tools.nix import WORKER_LINE, Nix, WorkerEvent, parse_worker_line
 
 X86 = "x86_64-linux"
 MIB = 1024 * 1024
 
 
 def _say(value: object) -> str:
-    return "trace: ci-nix:" + json.dumps(value)
+    return WORKER_LINE + json.dumps(value)
 
 
 class FakeWorker(proc.Running):
