@@ -65,7 +65,11 @@ log = logging.getLogger(__name__)
 _TICK = 0.1  # seconds between checks of the workers' memory and time
 # Memory is read every _TICK, and a worker grows meanwhile: the pool acts before the total.
 # A new worker starts, and workers go on between two tasks, within _SOFT_TOTAL of it; past
-# _HARD_TOTAL of it the worker whose task began last is stopped mid-way.
+# _HARD_TOTAL of it the worker whose task began last is stopped mid-way. Past _NEAR of the total
+# (or a worker past _NEAR of --eval-memory) memory is read every _FAST_TICK: a worker on an
+# idle core grows by some 60 MiB in a _TICK, two of them past the little that is left.
+_NEAR = 0.8
+_FAST_TICK = 0.02
 _SOFT_TOTAL = 0.9
 _HARD_TOTAL = 0.97
 _STDERR_LINES = 2000  # Nix's own lines kept per worker, for the error of the task it dies on
@@ -403,6 +407,7 @@ class _Pool:
         self.fresh = 0  # the largest worker seen just after its first attribute
         self.spawned = 0
         self.watched = 0.0  # when _watch last looked
+        self.tick = _TICK  # how often it looks: more often near a limit
         self.on_attr: OnAttr | None = None
         self.on_job: OnJob | None = None
         self.timeline = _Timeline(self.size)
@@ -425,7 +430,7 @@ class _Pool:
                     raise Cancelled(signum)
                 self._fill()
                 try:
-                    worker, item = self.events.get(timeout=_TICK)
+                    worker, item = self.events.get(timeout=self.tick)
                 except queue.Empty:
                     pass
                 else:
@@ -790,7 +795,7 @@ class _Pool:
 
     def _watch(self) -> None:
         now = time.monotonic()
-        if now - self.watched < _TICK:
+        if now - self.watched < self.tick:
             return  # a /proc scan per event would cost more than the events
         self.watched = now
         live = [w for w in self.running if w.stop is None]
@@ -812,6 +817,9 @@ class _Pool:
             worker.process.kill()
         used = sum(w.rss for w in self.running)  # a stopped worker holds its memory until it ends
         self.peak_sum = max(self.peak_sum, used)
+        near = ((self.total is not None and used > self.total * _NEAR)
+                or any(w.rss > self.memory * _NEAR for w in live))
+        self.tick = _FAST_TICK if near else _TICK
         if self.total is not None and used > self.total * _HARD_TOTAL:
             self._make_room(used)
 

@@ -101,3 +101,25 @@ def test_the_pool_logs_its_timeline_as_bench_p7q_reads_it(tmp_path: Path,
     line = bench.TIMELINE.search(caplog.text)
     assert line, caplog.text
     assert all(float(value) >= 0 for value in line.groups())
+
+
+@pytest.mark.parametrize("sizes, fast", [((100, 100), False), ((500, 400), True),
+                                         ((850, 10), True)])
+def test_memory_is_read_more_often_near_a_limit(tmp_path: Path, sizes: tuple[int, int],
+                                                fast: bool) -> None:
+    """Two workers under a 1000 MiB total (--eval-memory 1000): past 80% of the total, or one
+    worker past 80% of its own limit, the pool reads their memory every 20 ms, not 100 ms."""
+    mib = 1024 * 1024
+    read: dict[int, int] = {}
+    pool = evaluate._Pool(cast(evaluate.Backend, None),
+                          Selection(systems=(X86,), outputs=("packages",)), workers=2,
+                          memory=1000 * mib, timeout=0, total=1000 * mib,
+                          probe=evaluate.Probe(groups=lambda pids: {p: read[p] for p in pids}))
+    flake = evaluate._Flake(Target(Flake(Repo("ws", tmp_path), "f")), None)
+    for pid, size in zip((11, 12), sizes, strict=True):
+        read[pid] = size * mib
+        process = cast(proc.Running, type("P", (), {"pid": pid})())
+        pool.running.append(evaluate._Worker(flake, process, lists=False, tasks=[], owned=0,
+                                             spawned=0.0, phase_start=time.monotonic()))
+    pool._watch()
+    assert pool.tick == (0.02 if fast else 0.1)
