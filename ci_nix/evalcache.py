@@ -23,6 +23,7 @@ flake is evaluated again when it is not.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import functools
 import hashlib
 import json
@@ -32,7 +33,7 @@ import random
 import stat
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -342,9 +343,25 @@ class EvalCache:
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
 
+    def _linked(self, path: Path) -> bool:
+        """Whether a directory between the cache's own directory and an entry is a symlink (a
+        restored cache or a checkout can hold one): then it is removed, never followed, as
+        reading, writing or evicting through it would reach files elsewhere."""
+        found = False
+        for directory in (self.root, path.parent):
+            if directory.is_symlink():
+                log.warning("evaluation cache: removing %s: a symlink, not a directory",
+                            directory)
+                with contextlib.suppress(OSError):
+                    directory.unlink()
+                found = True
+        return found
+
     def load(self, key: str, target: Target) -> FlakeEval | None:
         """The remembered evaluation of target under key, or None (a miss)."""
         path = self._path(key)
+        if self._linked(path):
+            return None
         try:
             data = json.loads(_read_entry(path))
             flake_eval = _decode(data, key, target)
@@ -370,6 +387,7 @@ class EvalCache:
         data = _encode(flake_eval, key, packages or {})
         path = self._path(key)
         try:
+            self._linked(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             if path.is_symlink() or (path.exists() and not path.is_file()):
                 path.unlink()  # replaced, never written through (a restored cache is data)
@@ -392,7 +410,7 @@ class EvalCache:
         directory is within its bound; how many entries went."""
         entries: list[tuple[float, int, Path]] = []
         now = time.time()
-        for path in self.directory.glob("v*/*/*"):
+        for path in _files(self.directory):
             try:
                 info = path.lstat()
             except OSError:
@@ -416,6 +434,25 @@ class EvalCache:
             log.info("evaluation cache: removed %d least recently used entries (bound %d MiB)",
                      removed, self.max_bytes // (1024 * 1024))
         return removed
+
+
+def _files(directory: Path) -> Iterator[Path]:
+    """The entries and temporary files in DIR/v*/??/, no symlink followed on the way (Path.glob
+    follows them: an evict deleted the files of any directory a restored cache linked to)."""
+    def dirs(path: Path, pattern: str) -> Iterator[Path]:
+        with contextlib.suppress(OSError), os.scandir(path) as found:
+            for entry in found:
+                if entry.is_dir(follow_symlinks=False) and fnmatch.fnmatchcase(entry.name,
+                                                                               pattern):
+                    yield Path(entry.path)
+
+    for version in dirs(directory, "v*"):
+        for shard in dirs(version, "*"):
+            with contextlib.suppress(OSError), os.scandir(shard) as found:
+                for entry in found:
+                    if entry.name.endswith((".json", ".tmp")) and not entry.is_dir(
+                            follow_symlinks=False):
+                        yield Path(entry.path)
 
 
 def _read_entry(path: Path) -> bytes:

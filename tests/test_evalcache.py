@@ -273,6 +273,30 @@ def test_an_entry_that_is_no_regular_file_is_neither_followed_nor_waited_for(
     assert json.loads(outside.read_text())["key"] == "f" * 64  # never written through
 
 
+@pytest.mark.parametrize("linked", ["v1", "v1/zz"])
+def test_a_symlinked_directory_in_the_cache_is_never_followed(tmp_path: Path,
+                                                              linked: str) -> None:
+    """A restored cache (or a checkout) whose v1 or v1/<shard> is a symlink to a directory
+    elsewhere: evict deleted that directory's files once the bound was passed, and a store
+    wrote into it. Now the link is a miss, removed; the directory behind it is untouched."""
+    outside = tmp_path / "outside"
+    precious = outside / "zz" / "precious.json" if linked == "v1" else outside / "precious.json"
+    write(precious, "x" * 5000)
+    cache = evalcache.EvalCache(tmp_path / "cache", max_bytes=100)
+    (tmp_path / "cache" / linked).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "cache" / linked).symlink_to(outside)
+    cache.evict()
+    assert precious.exists()
+    flake_eval = _eval(tmp_path)
+    key = "zz" + "0" * 62  # its shard is v1/zz
+    assert cache.load(key, flake_eval.target) is None
+    assert not (tmp_path / "cache" / linked).is_symlink()
+    (tmp_path / "cache" / linked).symlink_to(outside)
+    assert cache.store(key, flake_eval)
+    assert cache.load(key, flake_eval.target) is not None
+    assert sorted(p.name for p in outside.rglob("*") if p.is_file()) == ["precious.json"]
+
+
 def test_a_temporary_file_of_a_killed_run_goes_after_an_hour(tmp_path: Path) -> None:
     cache = evalcache.EvalCache(tmp_path / "cache")
     assert cache.store("a" * 64, _eval(tmp_path))
