@@ -1014,9 +1014,12 @@ def _evaluated(message: str, lines: list[str]) -> bool:
     fetcher, daemon, configuration). Nix 2.13+ prints a `throw` with its frame; 2.4-2.12 print
     it bare, so such a message is `other` there unless its words are the evaluator's."""
     own = [line for line in _without_helper_frames(lines) if not _SKIP.match(line)]
-    # the message as Nix wrote it, also where a terminal or pager broke it over lines
-    said = " ".join(" ".join([message, *own]).split())
-    if _EVAL_MESSAGE.search(said) or _MISSING_PATH.search(said):
+    # the message as Nix wrote it, also where a terminal or pager broke it over lines; each
+    # line without its "error:", and the message apart, so that no words join across them
+    # ("… syntax" + "error: …" is no "syntax error")
+    said = " ".join(" ".join(_ERROR_LINE.sub(r"\1", line) for line in own).split())
+    if any(_EVAL_MESSAGE.search(text) or _MISSING_PATH.search(text)
+           for text in (" ".join(message.split()), said)):
         return True
     return any(_EVAL_FRAME.search(line) for line in own)
 
