@@ -112,6 +112,30 @@ class Settings:
         return cls(default_directory(environ), verify)
 
 
+def tracked(directory: Path, repos: Iterable[Path], git: Git) -> str | None:
+    """Why a cache directory inside a workspace repo is not ci-nix's own, or None: the repo
+    tracks files in it (a pull request can commit entries there, e.g. a forged base side that
+    --skip-unchanged takes as unchanged), or a symlink in the repo on the way (a pull request
+    can commit one), or git cannot look.
+    One git call for each repo the directory lies in, none for one outside them all."""
+    places = {Path(os.path.abspath(directory)), directory.resolve()}
+    for repo in repos:
+        for place in sorted(p for p in places if p.is_relative_to(repo)):
+            relative = str(place.relative_to(repo))
+            linked = next((p for p in (place, *place.parents) if p.is_relative_to(repo)
+                           and p != repo and p.is_symlink()), None)
+            if linked is not None:  # git answers nothing for a path beyond a symlink
+                return f"{linked} is a symlink in {repo}"
+            result = git.run(repo, ["ls-files", "-z", "--", relative])
+            if not result.ok:
+                return (f"git cannot list {relative} in {repo}: "
+                        f"{(result.stderr.strip().splitlines() or ['failed'])[-1]}")
+            if result.stdout:
+                first = result.stdout.split("\0", 1)[0]
+                return f"{repo} tracks files in it ({first[:200]})"
+    return None
+
+
 def default_directory(environ: Mapping[str, str]) -> Path:
     base = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME") or "~").expanduser()
                                                  / ".cache")

@@ -712,8 +712,16 @@ def eval_cache(flags: EvalFlags, ws: workspace_mod.Workspace,
                environ: Mapping[str, str]) -> evalcache.Settings:
     """The evaluation cache a command uses: --no-eval-cache / --verify-eval-cache over
     'eval.cache' in ci-nix.yaml."""
-    return evalcache.Settings.resolve(flags.cache, ws.config.eval.cache, flags.verify_cache,
-                                      environ)
+    settings = evalcache.Settings.resolve(flags.cache, ws.config.eval.cache,
+                                          flags.verify_cache, environ)
+    if settings.directory is not None:
+        problem = evalcache.tracked(settings.directory, [repo.path for repo in ws.repos],
+                                    Git.from_env(environ))
+        if problem is not None:
+            log.warning("evaluation cache %s not used: %s; keep it out of the repositories "
+                        "(README: Evaluation cache)", settings.directory, problem)
+            return replace(settings, directory=None)
+    return settings
 
 
 def _settle_cached(planned: Plan, git: Git, only: frozenset[tuple[str, str]] | None,

@@ -18,8 +18,8 @@ from helpers import git, json_cases, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ci_nix import evalcache
-from ci_nix.evaluate import Selection
+from ci_nix import evalcache, pipeline
+from ci_nix.evaluate import EvalFlags, Selection
 from ci_nix.models import (
     Case,
     Failure,
@@ -34,6 +34,7 @@ from ci_nix.models import (
 )
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import WORKER_LINE, CommitRead, Nix, parse_worker_line
+from ci_nix.workspace import load
 
 SETTINGS = {"pure-eval": {"value": True}, "max-jobs": {"value": 4},
             "allow-import-from-derivation": {"value": True}}
@@ -330,6 +331,35 @@ def test_settings_follow_flags_config_and_xdg(tmp_path: Path) -> None:
     assert resolve(False, True, False, env).directory is None
     assert resolve(None, False, False, env).directory is None
     assert resolve(None, tmp_path / "x", True, env) == evalcache.Settings(tmp_path / "x", True)
+
+
+@pytest.mark.parametrize("committed", ["entry", "symlink", None])
+def test_a_cache_directory_the_repo_tracks_files_in_is_not_used(
+        tmp_path: Path, committed: str | None, caplog: pytest.LogCaptureFixture) -> None:
+    """The GitLab template keeps the cache in the checkout (.ci-nix-cache), as may
+    `eval.cache: DIR`: a pull request could commit entries there (a forged base side makes
+    --skip-unchanged skip what it changed) or commit the directory as a symlink. Untracked,
+    as CI's cache restores it, the directory is used."""
+    repo = _repo(tmp_path / "a")
+    cache = repo / ".ci-nix-cache"
+    if committed == "entry":
+        write(cache / "ci-nix" / "eval" / "v1" / "ab" / ("ab" * 32 + ".json"), "{}")
+    elif committed == "symlink":
+        (tmp_path / "elsewhere").mkdir()
+        cache.symlink_to(tmp_path / "elsewhere")
+    if committed is not None:
+        git(repo, "add", ".")
+        git(repo, "commit", "-q", "-m", "a cache of my own")
+    else:
+        write(cache / "ci-nix" / "eval" / "v1" / "ab" / ("ab" * 32 + ".json"), "{}")
+    ws = load(repo, Git(("git",)))
+    with caplog.at_level(logging.WARNING):
+        settings = pipeline.eval_cache(EvalFlags(), ws, {"XDG_CACHE_HOME": str(cache)})
+    if committed is None:
+        assert settings.directory == cache / "ci-nix" / "eval" and not caplog.text
+    else:
+        assert settings.directory is None
+        assert "not used" in caplog.text and ".ci-nix-cache" in caplog.text
 
 
 def test_eval_cache_in_ci_nix_yaml(tmp_path: Path) -> None:
