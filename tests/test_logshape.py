@@ -64,6 +64,17 @@ def plain(expected: Path) -> tuple[str, Signature, Signature]:
     return text, classified(text), classified(text, ("dedented",))
 
 
+def lines_reported(lines: list[str]) -> list[int | None]:
+    """Where each failure was reported (as its message, not for the line a wrapper adds)."""
+    return [d.log_line if (d.type.value, d.kind) != ("other", diagnose.Kind.ERROR) else None
+            for d in diagnose.parse_log(lines)]
+
+
+@functools.cache
+def reported_at(expected: Path) -> list[int | None]:
+    return lines_reported(text_of(expected).split("\n"))
+
+
 Wrap = Callable[[str], str]
 # where Nix starts a message (it writes each whole, so what else runs comes between them)
 MESSAGE_START = re.compile(r"(?:error|warning|trace):|building |these |copying ")
@@ -242,6 +253,12 @@ TRANSPORT: dict[str, Wrap] = {"github": github, "timestamps": timestamps, "gitla
 # internal-json comes straight from Nix to a file: only records and transport wrap it
 FOR_JSON = {"one-space", "indented", "dedented"} | set(RECORD) | set(TRANSPORT)
 WRAPPINGS = TOOL | COPY | RECORD | TRANSPORT | PREFIX
+# how many lines a wrapping adds before the sample's own (line for line after that)
+LINES_AFTER = {"ansi": 0, "nom": 0, "nom-tree": 1, "miette": 1, "colmena": 1,
+               "nixos-rebuild-ng": 1, "nh": 1, "progress-bar": 0, "bar-glued": 0,
+               "bar-redrawn": 0, "build-logs": 3, **dict.fromkeys(COPY, 0),
+               **dict.fromkeys(PREFIX, 0), "json-records": 0, "github": 1, "timestamps": 0,
+               "gitlab": 0, "journald": 0, "kubectl": 0}
 
 
 def applies(name: str, text: str) -> bool:
@@ -265,14 +282,24 @@ def test_every_sample_is_classified() -> None:
 def test_a_wrapping_keeps_every_samples_classification(name: str) -> None:
     """Every recorded sample under one wrapping (one case per wrapping: a case per sample and
     wrapping would cost more in pytest than in parsing); every change reported at once."""
-    changed = []
+    changed, moved = [], []
     for expected in SAMPLES:
         text, own, bare = plain(expected)
         if applies(name, text):
-            got = classified(WRAPPINGS[name](text), (name,))
+            wrapped = WRAPPINGS[name](text).split("\n")
+            got = classified("\n".join(wrapped), (name,))
             if got != (bare if name == "dedented" else own):
                 changed.append(f"{expected.relative_to(DATA)}:\n  plain:   {own}\n  wrapped: {got}")
+            # the line each failure was reported at is the user's own line, wrapping and all
+            at = lines_reported(wrapped)
+            if name in LINES_AFTER:
+                if at != [None if line is None else line + LINES_AFTER[name]
+                          for line in reported_at(expected)]:
+                    moved.append(f"{expected.relative_to(DATA)}: {reported_at(expected)} -> {at}")
+            elif name in RECORD and set(at) - {None, 1}:
+                moved.append(f"{expected.relative_to(DATA)}: one record, but lines {at}")
     assert not changed, f"{len(changed)} of {len(SAMPLES)} changed:\n" + "\n".join(changed)
+    assert not moved, f"{len(moved)} reported at another line:\n" + "\n".join(moved)
 
 
 # derandomized: a fixed set of combinations per run, so the suite is not flaky; one in about
