@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ci_nix import diagnose
@@ -265,6 +265,9 @@ def test_an_error_nothing_shows_the_evaluator_said_is_other(words: str) -> None:
     "while evaluating 'f' at /home/u/default.nix:1:2, called from undefined position:\n",
 ]))
 def test_the_same_error_with_a_frame_of_the_evaluator_is_eval(words: str, frame: str) -> None:
+    # words that name a failure of Nix's own (a download, a substituter, Nix crashing) decide it
+    # before any frame does: only the words that leave it to the evidence
+    assume(diagnose.diagnose_eval(f"error: frobnicating {words}\n").kind is Kind.ERROR)
     found = diagnose.diagnose_eval(f"error:\n{frame}\n       error: frobnicating {words}\n")
     assert found.type is FailureType.EVAL, found
 
