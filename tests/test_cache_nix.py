@@ -203,8 +203,8 @@ def test_what_nix_would_not_substitute_is_built(fixture_ws: Path, tmp_path: Path
     and a truncated NAR, in front of two attributes that fail to build."""
     attrs = ("modules#packages.x86_64-linux.broken", "modules#packages.x86_64-linux.uses-broken")
     ref = f"git+file://{fixture_ws / 'modules'}#packages.x86_64-linux"
-    broken, uses = (nix(nix_bin, "eval", "--raw", f"{ref}.{name}.outPath")
-                    for name in ("broken", "uses-broken"))
+    broken, uses = json.loads(nix(nix_bin, "eval", "--json", ref, "--apply",
+                                  "p: [ p.broken.outPath p.uses-broken.outPath ]"))
     env = {**FAST, "NIX_CONFIG": NIX_CONFIG + f"trusted-public-keys = {TEST_KEY.public}\n"}
     with BinaryCache() as server:
         configure(fixture_ws, type="nix", server=server.url)
