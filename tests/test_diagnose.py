@@ -253,7 +253,9 @@ _UNKNOWN_WORDS = st.text(alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyz '-
 def test_an_error_nothing_shows_the_evaluator_said_is_other(words: str) -> None:
     message = f"frobnicating {words}"
     found = diagnose.diagnose_eval(f"error: {message}\n")
-    assert found.type is FailureType.OTHER, found
+    # never evaluation; words that name a failure of Nix's own (a hash mismatch, a download)
+    # may make it that failure
+    assert found.type is not FailureType.EVAL, found
     assert found.message.startswith("frobnicating")
 
 
