@@ -74,10 +74,15 @@ def test_every_recorded_corpus_log_parses(path: Path) -> None:
     parser = nixlog.LogParser()
     events = list(parser.events(_lines(path)))
     assert not any(isinstance(e, Unreadable) for e in events)
-    assert any(isinstance(e, Message) and e.is_error for e in events)
     for event in events:
         if isinstance(event, BuildLogLine):
             assert event.drv is not None and event.drv.endswith(".drv")
+    # a crashed Nix (Nix 2.8 asserts on a fixed-output derivation with references)
+    # prints its assertion plain, not as a record, and stops no activity
+    if any(isinstance(e, PlainLine) and "Assertion" in e.text for e in events):
+        assert not any(isinstance(e, Message) and e.is_error for e in events)
+        return
+    assert any(isinstance(e, Message) and e.is_error for e in events)
     assert parser.builds() == []  # every build activity stopped
 
 
