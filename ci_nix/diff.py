@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -130,13 +130,41 @@ def base_targets(workspace: Workspace, targets: Sequence[Target],
         return flake if tree is None else Flake(replace(flake.repo, path=tree, rev=None),
                                                 flake.subdir)
 
+    def present(flake: Flake) -> bool:
+        if (flake.path / "flake.nix").is_file():
+            return True
+        log.info("%s has no flake.nix at the base: every attribute is new", flake.id)
+        return False
+
+    return _at_base(workspace, targets, moved, present, commits or {})
+
+
+def pinned_base_targets(workspace: Workspace, git: Git, targets: Sequence[Target],
+                        commits: Mapping[Repo, str]) -> list[Target]:
+    """base_targets without a worktree: each repo with a base read at its base commit (`rev=`,
+    which the evaluation cache keys as a clean checkout of it), to find the base's entries."""
+
+    def moved(flake: Flake) -> Flake:
+        sha = commits.get(flake.repo)
+        return flake if sha is None else Flake(replace(flake.repo, rev=sha), flake.subdir)
+
+    def present(flake: Flake) -> bool:
+        if flake.repo.rev is None:
+            return (flake.path / "flake.nix").is_file()
+        name = f"{flake.subdir}/flake.nix" if flake.subdir else "flake.nix"
+        return git.run(flake.repo.path, ["cat-file", "-e", f"{flake.repo.rev}:{name}"]).ok
+
+    return _at_base(workspace, targets, moved, present, commits)
+
+
+def _at_base(workspace: Workspace, targets: Sequence[Target], moved: Callable[[Flake], Flake],
+             present: Callable[[Flake], bool], commits: Mapping[Repo, str]) -> list[Target]:
     refs = {flake.ref: moved(flake).ref for flake in workspace.flakes}
-    at = {flake.ref: (commits or {}).get(flake.repo) for flake in workspace.flakes}
+    at = {flake.ref: commits.get(flake.repo) for flake in workspace.flakes}
     result = []
     for target in targets:
         flake = moved(target.flake)
-        if not (flake.path / "flake.nix").is_file():
-            log.info("%s has no flake.nix at the base: every attribute is new", flake.id)
+        if not present(flake):
             continue
         overrides = tuple(Override(o.input, refs.get(o.ref, o.ref)) for o in target.overrides
                           if o.locked is None or at.get(o.ref) != o.locked)

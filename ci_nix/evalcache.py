@@ -46,6 +46,7 @@ from ci_nix.models import (
     Case,
     Failure,
     FailureType,
+    Flake,
     FlakeEval,
     Job,
     Status,
@@ -164,6 +165,7 @@ class Keys:
     trees: Mapping[str, str] = field(default_factory=dict)  # commit -> its tree, where known
     _repos: dict[str, tuple[str, str | None] | None] = field(default_factory=dict)
     _trees: dict[str, str | None] = field(default_factory=dict)
+    _locks: dict[str, bytes | None] = field(default_factory=dict)
     _common: str | None = None
 
     def of(self, target: Target) -> str | None:
@@ -195,11 +197,8 @@ class Keys:
             if found is None:
                 return None
             overrides.append([override.input, found])
-        try:
-            text = (target.flake.path / "flake.lock").read_bytes()
-            lock = hashlib.sha256(text).hexdigest()
-        except OSError:
-            text, lock = None, None  # none (a flake without inputs), or Nix cannot read it
+        text = self._lock(target.flake)
+        lock = hashlib.sha256(text).hexdigest() if text is not None else None
         if by_tree and text is not None and _lock_reaches_root(text):
             return None
         selection = self.selection
@@ -210,6 +209,23 @@ class Keys:
                     "outputs": list(selection.outputs), "include": list(selection.include),
                     "exclude": list(selection.exclude), "only": only}
         return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+    def _lock(self, flake: Flake) -> bytes | None:
+        """The flake.lock Nix reads: the pinned commit's (`rev=`, e.g. `diff`'s base looked up
+        without a worktree) or the work tree's; None: none (a flake without inputs), or Nix
+        cannot read it either."""
+        if flake.repo.rev is None:
+            try:
+                return (flake.path / "flake.lock").read_bytes()
+            except OSError:
+                return None
+        name = f"{flake.subdir}/flake.lock" if flake.subdir else "flake.lock"
+        memo = f"{flake.repo.path}\0{flake.repo.rev}:{name}"
+        if memo not in self._locks:
+            found = self.git.run(flake.repo.path,
+                                 ["cat-file", "blob", f"{flake.repo.rev}:{name}"])
+            self._locks[memo] = found.stdout.encode() if found.ok else None
+        return self._locks[memo]
 
     def _settings(self) -> str:
         """Nix's version and evaluation settings, and ci-nix's evaluator, as one digest."""

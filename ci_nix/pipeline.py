@@ -833,14 +833,22 @@ def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
                                          on_attr=monitor.attr_progress, on_job=on_job)
 
     # the repos' states as the plan read them: the cache's keys need no second look
-    paths = {repo.name: str(repo.path.resolve()) for repo in ws.repos}
-    known = {paths[c.repo]: (c.rev, c.dirty) for c in checkouts if c.repo in paths}
-    trees = {c.rev: c.tree for c in checkouts if c.rev is not None and c.tree is not None}
+    known, trees = _known_states(ws, checkouts)
     evals = evalcache.evaluate(targets, selection, cache, nix, git, evaluate, known, trees)
     # tests and benchmarks read this line: "evaluated N flakes with M Nix evaluations"
     log.info("evaluated %s with %s", count(len(evals), "flake"),
              count(evaluate_mod.count_evaluations(evals), "Nix evaluation"))
     return evals
+
+
+def _known_states(ws: workspace_mod.Workspace, checkouts: Sequence[inputs_mod.Checkout]
+                  ) -> tuple[dict[str, tuple[str | None, bool]], dict[str, str]]:
+    """The repos' states as the plan read them, for the evaluation cache's keys (no second
+    look): repo directory -> (commit, dirty), and commit -> tree."""
+    paths = {repo.name: str(repo.path.resolve()) for repo in ws.repos}
+    known = {paths[c.repo]: (c.rev, c.dirty) for c in checkouts if c.repo in paths}
+    trees = {c.rev: c.tree for c in checkouts if c.rev is not None and c.tree is not None}
+    return known, trees
 
 
 def plan_of(ws: workspace_mod.Workspace, nix: Nix, systems: tuple[str, ...],
@@ -920,6 +928,10 @@ def _evaluate_base(planned: Plan, evals: Sequence[FlakeEval], options: PlanOptio
     fresh: list[FlakeEval] = []
     if todo:
         only = parse_only(options.only, {flake.id for flake in ws.flakes})
+        cache = eval_cache(options.eval, ws, environ)
+        cached = _cached_base(planned, git, base, [e.target for e in todo], only, cache)
+        if cached is not None:
+            return base, [*done, *cached]
         with diff_mod.worktrees(git, base) as trees:
             # the same evaluation stage as the head's: selection, limits, positions, progress
             targets = diff_mod.base_targets(ws, [e.target for e in todo], trees,
@@ -927,9 +939,38 @@ def _evaluate_base(planned: Plan, evals: Sequence[FlakeEval], options: PlanOptio
             log.info("at the base %s:", base.sha[:12])
             # a base CI evaluated before (when it was pushed) comes from the evaluation cache
             fresh = evaluate_targets(ws, planned.nix, git, targets, planned.systems, only,
-                                     planned.limits, environ,
-                                     eval_cache(options.eval, ws, environ), planned.checkouts)
+                                     planned.limits, environ, cache, planned.checkouts)
     return base, [*done, *fresh]
+
+
+class _NotCached(Exception):
+    """A base flake the evaluation cache does not have: the base needs its worktree."""
+
+
+def _cached_base(planned: Plan, git: Git, base: diff_mod.Base, targets: Sequence[Target],
+                 only: frozenset[tuple[str, str]] | None, cache: evalcache.Settings
+                 ) -> list[FlakeEval] | None:
+    """The base's evaluations when the evaluation cache has every one of them, looked up at
+    the base commits (`rev=`) with no worktree checked out; None (nothing evaluated) when one
+    is missing, or --verify-eval-cache wants some evaluated again."""
+    if cache.directory is None or not cache.read or cache.verify:
+        return None
+
+    def evaluate(todo: Sequence[Target]) -> list[FlakeEval]:
+        raise _NotCached
+
+    ws = planned.workspace
+    pinned = diff_mod.pinned_base_targets(ws, git, targets, dict(base.commits))
+    known, trees = _known_states(ws, planned.checkouts)
+    try:
+        found = evalcache.evaluate(pinned, _selection(ws, planned.systems, only), cache,
+                                   planned.nix, git, evaluate, known, trees)
+    except _NotCached:
+        return None
+    log.info("at the base %s: %s from the evaluation cache (no worktree)", base.sha[:12],
+             count(len(found), "flake"))
+    log.info("evaluated %s with 0 Nix evaluations", count(len(found), "flake"))
+    return found
 
 
 def compare_with_base(planned: Plan, options: DiffOptions,

@@ -294,8 +294,12 @@ def test_closure_size_from_a_binary_cache(fixture_ws: Path, tmp_path: Path, cli:
     without = cli("diff", modules, "--base", "HEAD~1", "--only", web)
     assert "closure" not in without.stdout, without.stdout + without.stderr
     found = cli("diff", modules, "--base", "HEAD~1", "--only", web,
-                "--option", "substituters", cache)
+                "--option", "substituters", cache, "-v")
     assert "3 derivations to rebuild, closure " in found.stdout, found.stdout + found.stderr
+    # the base evaluated by the diff before (substituters only concern building): all of it
+    # from the evaluation cache, looked up at the base commit with no worktree checked out
+    assert "from the evaluation cache (no worktree)" in found.stderr, found.stderr
+    assert "worktree add" not in found.stderr
     assert "(-16 B)" in found.stdout, found.stdout
 
 
