@@ -272,7 +272,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # the rest name no derivation, or name it in a wording only some versions use
     ("builder-other", re.compile(
         rf"builder for {_Q}{_DRV}{_QE} (?P<status>failed[^;\n]*|died abnormally)")),
-    # a "builder for" line cut short by a copy: a build failure, of a derivation not known
+    # a "builder for" line cut short by a copy: a build failure, of the derivation its path
+    # names where the cut came after it, else of one not known
+    ("builder-cut-named", re.compile(rf"^(?:error: )?builder for {_Q}{_DRV}$")),
     ("builder-cut", re.compile(r"^(?:error: )?builder for ['‘`]/nix/store/[^'’\s]*$")),
     ("log-limit", re.compile(rf"{_Q}(?:{_DRV}|{_STORE_PATH}){_QE}[^\n]* killed after writing more "
                              r"than (?P<bytes>\d+) bytes of log output")),
@@ -427,6 +429,8 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
                       "its system (`builders`)"),
     "log-tail": (Kind.BUILDER, FailureType.BUILD,
                  "a builder failed (the log holds only its last lines)", None),
+    "builder-cut-named": (Kind.BUILDER, FailureType.BUILD,
+                          "builder for {drv} failed (the log is cut off before its reason)", None),
     "builder-cut": (Kind.BUILDER, FailureType.BUILD,
                     "a builder failed (the log is cut off before it says which)", None),
     "resolved": (Kind.DEPENDENCY, FailureType.DEPENDENCY,

@@ -85,7 +85,13 @@ _ESCAPED = re.compile(r"\\n")
 # text copied from GitHub's log viewer: digits that happen to look like a line number of the
 # step became links to it ("x8[6](https://github.com/o/r/actions/runs/1/job/2#step:5:7)_64")
 _STEP_LINK = re.compile(r"\[(\d+)\]\(https://github\.com/[^)\s]*#step:\d+:\d+\)")
-_QUOTED_FIELD = re.compile(r'\b(?:msg|message|error|err|stderr|output)="((?:[^"\\]|\\.)*)"')
+# a logfmt field a message can be in (also under a namespace: Go's slog writes `cmd.stderr="…"`),
+# its value up to its closing quote or, where a copy cut the record, to the line's end
+_QUOTED_FIELD = re.compile(r'(?<![\w.-])(?:[\w-]+\.)*(?P<key>msg|message|error|err|stderr|output)'
+                           r'="(?P<value>(?:[^"\\]|\\.)*)(?:"|\\?$)')
+# the fields that hold a child process's own output, not the logger's summary of it
+_OUTPUT_KEYS = frozenset({"stderr", "error", "err", "output"})
+_LOGFMT_KEY = re.compile(r'(?:^|\s)[\w.-]+=')
 _ERRORISH = re.compile(r"error:|[Cc]annot build|Reason:|builder for|hash mismatch|timed out|"
                        r"fixed-output derivation|Killed|failed|"
                        # what is left of a "Cannot build" block or a hash mismatch cut short
@@ -141,6 +147,28 @@ _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "e": "\x1b"}
 
 
+def _logfmt_message(line: str) -> str | None:
+    """Of a logfmt record (`time=… level=… msg="…" cmd.stderr="…"`), the field holding Nix's
+    text, still escaped; None when no field holds lines or a child's output, or the line is
+    not such a record.
+
+    A record holds its message on one line with `\\n` escapes; a field holding a child
+    process's stderr (devbox logs each Nix command's) is Nix's own text even on one line and
+    even cut short, where a logger's `msg=` beside it is its own summary."""
+    fields = list(_QUOTED_FIELD.finditer(line))
+    if not fields:
+        return None
+    best = max(fields, key=lambda f: (bool(_ESCAPED.search(f["value"])),
+                                      bool(_ERRORISH.search(f["value"])),
+                                      f["key"] in _OUTPUT_KEYS, len(f["value"])))
+    if _ESCAPED.search(best["value"]):
+        return best["value"]
+    if len(_LOGFMT_KEY.findall(line)) >= 2 and best["value"].strip() \
+            and (best["key"] in _OUTPUT_KEYS or _ERRORISH.search(best["value"])):
+        return best["value"]
+    return None
+
+
 def _unescape(text: str) -> str:
     def one(m: re.Match[str]) -> str:
         code = m[1]
@@ -170,9 +198,9 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
         # a record copied from a page's HTML source has its quotes as entities
         source = html.unescape(line) if _ENTITY.search(line) else line
         message = _record_message(clean(source))
-        field = _QUOTED_FIELD.search(source) if message is None else None
-        if field is not None and _ESCAPED.search(field[1]):  # logfmt: msg="…\n…"
-            message = _unescape(field[1])
+        field = _logfmt_message(source) if message is None else None
+        if field is not None:
+            message = _unescape(field)
         elif message is None and _ESCAPED.search(line) and _ERRORISH.search(line) \
                 and not _shown_start(line).startswith("error:"):  # Nix's own may quote "\n"
             message = _unescape(line)

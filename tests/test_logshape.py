@@ -505,6 +505,34 @@ def test_a_record_field_normalising_does_not_read_still_counts() -> None:
     assert found.log_line == 1 and "big-lock" in found.message
 
 
+def test_a_child_stderr_field_of_a_logfmt_record_is_nix_text_on_one_line_and_cut() -> None:
+    # devbox logs each Nix command as a Go slog record: its msg= is the logger's summary, the
+    # command's stderr (one line here, no "\\n" to say it holds lines) is Nix's own text
+    drv = "/nix/store/4iz1ykjv5jai03bd1iy29mwz3165n5k7-nix-shell-env.drv"
+    record = ('time=2024-10-02T22:26:37.629+02:00 level=DEBUG source=devbox/nix/command.go:67 '
+              'msg="nix command exited" cmd.args="nix print-dev-env --json path:/p" '
+              f'cmd.stderr="1 dependencies of derivation \'{drv}\' failed to build" cmd.code=1')
+    [found] = diagnose.parse_log([record])
+    assert (found.type.value, found.drv) == ("dependency", drv)
+    cut = record[:record.index("-nix-shell-env")]  # the copy ends inside the value
+    both = diagnose.parse_log([cut, 'Error: error running script "test" in Devbox'])
+    assert both[0].type.value == "dependency"
+    # a record without a child's output or an error in a field stays as it was
+    summary = 'time=2024-10-02T22:26:37Z level=DEBUG msg="nix command starting" cmd.args="nix"'
+    assert [line.text for line in logshape.normalise([summary])] == [summary]
+
+
+def test_an_internal_json_failure_cut_after_its_derivation_names_it() -> None:
+    drv = "/nix/store/0y0jz1i6sia87lh1z70g0b8w8737imb9-asdf-b.drv"
+    [found] = diagnose.parse_log([
+        '@nix {"action":"stop","id":126284923404289}',
+        '@nix {"action":"msg","column":null,"file":null,"level":0,"line":null,"msg":"\\u001b'
+        f'[31;1merror:\\u001b[0m \\u001b[0mbuilder for \'\\u001b[35;1m{drv}'])
+    assert (found.type.value, found.drv) == ("build", drv)
+    [unknown] = diagnose.parse_log([f"error: builder for '{drv[:30]}"])
+    assert (unknown.type.value, unknown.drv) == ("build", None)
+
+
 def test_a_trace_of_old_nix_without_its_message_is_eval() -> None:
     [found] = diagnose.parse_log([
         "while evaluating 'fold'' at \"/nix/store/x/lib/lists.nix\":23:15, called from "

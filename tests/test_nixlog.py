@@ -153,6 +153,12 @@ def test_lix_plain_text_logs_pass_through(path: Path) -> None:
     ("@nix [1, 2]", Unreadable("@nix [1, 2]")),
     ("@nix {", Unreadable("@nix {")),
     ('@nix {"action":"msg","msg":"hi"}', Message(nixlog.Verbosity.VOMIT, "hi")),
+    # a message record a copy cut inside its text: what is left of the text, at its level
+    ('@nix {"action":"msg","column":null,"file":null,"level":0,"line":null,"msg":"\\u001b[31;1m'
+     'error:\\u001b[0m builder for \'/nix/store/x-a.drv',
+     Message(nixlog.Verbosity.ERROR, "\x1b[31;1merror:\x1b[0m builder for '/nix/store/x-a.drv")),
+    ('@nix {"action":"msg","level":0,"msg":"cut inside \\u00', Message(nixlog.Verbosity.ERROR,
+                                                                    "cut inside ")),
     ("plain\r\n", PlainLine("plain")),
 ])
 def test_malformed_records_are_tolerated(line: str, expected: nixlog.Event | None) -> None:
@@ -179,3 +185,18 @@ def test_any_input_parses_without_raising(lines: list[str]) -> None:
     for line in lines:
         parser.parse(line)
         parser.parse(line[: len(line) // 2])
+
+
+@settings(deadline=None)
+@given(st.text(max_size=30), st.integers(0, 7), st.booleans(), st.data())
+def test_a_message_record_cut_inside_its_text_keeps_what_is_left(
+        text: str, level: int, ascii_only: bool, data: st.DataObject) -> None:
+    # as Nix writes it: keys sorted, no blanks; cut anywhere inside the message's string
+    line = "@nix " + json.dumps({"action": "msg", "column": None, "file": None, "level": level,
+                                 "line": None, "msg": text, "raw_msg": text},
+                                separators=(",", ":"), ensure_ascii=ascii_only)
+    start = line.index(',"msg":"') + len(',"msg":"')
+    end = start + len(json.dumps(text, ensure_ascii=ascii_only)) - 2
+    event = nixlog.LogParser().parse(line[:data.draw(st.integers(start, end))])
+    assert isinstance(event, Message) and event.level == level
+    assert text.startswith(event.text)

@@ -204,6 +204,14 @@ Event = (ActivityStart | ActivityStop | BuildLogLine | PhaseChange | Progress | 
 # text, so it is lost. What is left is the start of the (JSON-escaped) text.
 _CUT_LOG_LINE = re.compile(
     r'^@nix \{"action":"result","fields":\["(.*)')
+# A message record a copy (or a line limit) cut inside its text: Nix writes its keys sorted, so
+# the level comes before the text, and what is left of the text is still the message's start
+# ("error: builder for '…-x.drv" of a build failure).
+_CUT_MESSAGE = re.compile(r'^@nix \{"action":"msg",(?P<before>(?:[^"]|"[^"]*")*?)"msg":"'
+                          r'(?P<text>(?:[^"\\]|\\.)*)\\?$')
+_PARTIAL_ESCAPE = re.compile(r'\\u[0-9a-fA-F]{0,3}$|\\$')
+_LEVEL = re.compile(r'"level":(\d+)')
+_HIGH_SURROGATES = "".join(map(chr, range(0xD800, 0xDC00)))
 
 
 class _Malformed(Exception):
@@ -266,6 +274,15 @@ class LogParser:
                 yield event
 
     def _cut(self, line: str) -> Event:
+        message = _CUT_MESSAGE.match(line)
+        level = _LEVEL.search(message["before"]) if message is not None else None
+        if message is not None and level is not None:
+            try:
+                text = json.loads(f'"{_PARTIAL_ESCAPE.sub("", message["text"])}"')
+            except json.JSONDecodeError:  # an escape the JSON decoder does not take
+                return Unreadable(line)
+            # a cut between the two halves of an escaped surrogate pair leaves half a character
+            return Message(_known(Verbosity, int(level[1])), text.rstrip(_HIGH_SURROGATES))
         # While a single build runs, a cut-off log line can only be that build's.
         match = _CUT_LOG_LINE.match(line)
         drvs = {a.drv for a in self.builds()}
