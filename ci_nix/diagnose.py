@@ -737,9 +737,16 @@ _POS = re.compile(
 _SOURCE = re.compile(r"^/nix/store/(?P<hash>[a-z0-9]{32})-[^/]*source(?P<rel>/.*)?$")
 # a file the evaluator looked for; not the store's "does not exist and cannot be created" (a path
 # it failed to realise or substitute, e.g. `nix upgrade-nix`, `nix-store -r`)
+# not a profile or out-link Nix keeps (`nix build`'s result, a profile or a generation of it,
+# direnv's flake-profile, a link among the profiles or GC roots): Nix's own bookkeeping, where
+# Nix setting or reading one fails (`nix-env --set`, `print-dev-env --profile`)
+_PROFILE_LINK = (r"(?![^'’]*/nix/var/nix/(?:profiles|gcroots)/(?:per-user/[^/'’]+/)?[^/'’]+['’])"
+                 r"(?!(?:[^'’]*/)?(?:result(?:-[^'’/]*)?|[^'’/.]*profile(?:[-.](?!nix['’])"
+                 r"[^'’/.]*)*|[^'’/]*-\d+-link)['’])")
 _MISSING_PATH = re.compile(
     rf"(?:getting status of|opening file|path|reading file|"
-    rf"source tree referenced by {_Q}[^'’]*{_QE} does not contain a) {_Q}(?P<path>[^'’]+){_QE}"
+    rf"source tree referenced by {_Q}[^'’]*{_QE} does not contain a) {_Q}{_PROFILE_LINK}"
+    rf"(?P<path>[^'’]+){_QE}"
     r"(?:: No such file or directory| does not exist(?! and cannot be created)| file)")
 _NOISE = (
     re.compile(r"^warning: not writing modified lock file of flake"),
@@ -906,6 +913,7 @@ _NIX_ITSELF = re.compile(
     r"Permission denied|Operation not permitted|opening lock file|big-lock|"
     r"^path '[^']*' is not (?:valid|in the Nix store)|don't know how to build these paths|"
     r"the store is not owned by|Input/output error|Resource temporarily unavailable|"
+    r"Broken pipe|Connection reset by peer|Disk quota exceeded|Cannot allocate memory|"
     r"cloning builder process|unable to fork|cannot fork|(?:user|group) '[^']*' .*does not "
     r"exist|suspicious ownership or permission|requires non-existent output|"
     r"some outputs of '[^']*' are not valid|" + _CRASH.pattern)
@@ -981,6 +989,9 @@ _EVAL_MESSAGE = re.compile(
     r"max-call-depth|list index .* is out of bounds|division by zero|"
     r"not allowed to refer to a store path|has a context|does not have attribute|"
     r"lock file|flake input|does not contain a ['‘]flake\.nix['’]|"
+    # libflake computing the lock file (flake.cc, lockfile.cc; framed "… while updating the
+    # lock file" by newer Nix, bare by older)
+    r"follows a non-existent input|circular import of flake|"
     r"/flake\.nix['’] does not exist|is not a (?:valid )?flake|"
     r"while evaluating|\bbuiltins\.\w+|string ['‘][^'’]*['’] doesn't represent|" + "|".join(
         # the evaluator's own messages with no other word above, read from Nix's libexpr
@@ -1441,10 +1452,16 @@ _TRACE_END = re.compile(r"error:|\(stack trace truncated|whose name attribute is
                         r"at \S")
 
 
+# an error line whose message is another error still to come: a bare "error:", or one that
+# wraps the error it relays ("… does not have valid outputs: error:", nix-eval-jobs' and Hydra's)
+_AWAITING = re.compile(r"^error:$|\S:\s*error:$")
+
+
 def _awaits_message(lines: list[str]) -> bool:
-    """Whether an error block is a trace (a bare `error:`, then frames) still without its
-    message: the next `error:` line is that message, even where a copy lost its indentation."""
-    return (lines[0].strip() == "error:" and len(lines) < 400
+    """Whether an error block is a trace (a bare `error:`, or an error relaying the one that
+    follows, then frames) still without its message: the next `error:` line is that message,
+    even where a copy lost its indentation."""
+    return (_AWAITING.search(lines[0].strip()) is not None and len(lines) < 400
             and not any(_ERROR_LINE.match(x) for x in lines[1:])
             and (len(lines) == 1 or any(x.lstrip().startswith("… ") for x in lines[1:])))
 

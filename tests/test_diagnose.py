@@ -490,3 +490,39 @@ def test_a_hash_mismatch_whose_path_lost_its_quotes_still_names_its_derivation()
         "         specified: sha256-7eb7u47f4/OCnK/T56Zd6b5XUyV6vkBmissryBxANBU=",
         "            got:    sha256-7DJgqJX2HDa9gcGD8fLNHLIXvGAEivYeDYx3snCUyCE="])
     assert (found.type, found.drv) == (FailureType.HASH_MISMATCH, drv)
+
+
+def test_an_error_relaying_the_next_one_takes_its_message() -> None:
+    # nix-eval-jobs (buildbot-nix, Hydra): "…: error:", the relayed error's trace, its message
+    [found] = diagnose.parse_log([
+        "error: derivation 'x86_64-linux.tests' does not have valid outputs: error:",
+        "… while calling the 'derivationStrict' builtin",
+        "at <nix/derivation-internal.nix>:9:12:",
+        "(stack trace truncated; use '--show-trace' to show the full, detailed trace)",
+        "error: writing to file: Broken pipe"])
+    assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
+    assert found.message == "writing to file: Broken pipe"
+
+
+@pytest.mark.parametrize(("path", "type_"), [
+    ("/Users/u/p/.direnv/flake-profile.73977", FailureType.OTHER),  # nix-direnv's profile
+    ("/private/var/folders/jy/T/nh-osYxaNng/result", FailureType.OTHER),  # an out-link
+    ("/home/u/p/result-dev", FailureType.OTHER),
+    ("/nix/var/nix/profiles/system-42-link", FailureType.OTHER),
+    ("/nix/var/nix/gcroots/per-user/u/current-home", FailureType.OTHER),
+    # files the evaluation reads, also through a profile or named like one
+    ("/home/u/cfg/profile.nix", FailureType.EVAL),
+    ("/nix/var/nix/profiles/per-user/root/channels/nixos/default.nix", FailureType.EVAL),
+    ("/home/u/dotfiles", FailureType.EVAL),
+])
+def test_a_missing_profile_or_out_link_is_nixs_not_the_evaluations(
+        path: str, type_: FailureType) -> None:
+    [found] = diagnose.parse_log([f"error: getting status of '{path}': No such file or directory"])
+    assert found.type is type_
+
+
+def test_a_flake_lock_computation_error_is_evaluation_also_without_its_frame() -> None:
+    # libflake's own words; Nix 2.13+ frames them "… while updating the lock file of flake"
+    [found] = diagnose.parse_log(
+        ["error: input 'emanote/nixpkgs' follows a non-existent input 'ema/nixpkgs'"])
+    assert found.type is FailureType.EVAL
