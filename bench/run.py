@@ -8,6 +8,7 @@ Prints a table and writes bench/results/latest.json. Every repetition uses fresh
 workspaces (a nonce in every derivation), so no run is a no-op by accident.
 
   P1 cold `ci-nix run --all` vs a bare `nix build --keep-going` of the same installables
+  P1j the same with `max-jobs = auto` on both sides (CI installers' setting; Nix's default is 1)
   P2 a per-attribute `nix build` loop vs `ci-nix run`
   P3 one of N flakes changed (change detection) vs the full run
   P4 warm cache: builds and uploads of a second run, and 5,000 narinfo checks on a local HTTP cache
@@ -140,19 +141,37 @@ def installables(ws: generate.Generated, attrs: Sequence[generate.Attr]) -> list
     return [f"git+file://{ws.root / a.flake}#{a.path}" for a in attrs]
 
 
-def p1(tmp: Path, reps: int, flakes: int, attrs: int) -> Figure:
-    fig = Figure("P1", "cold ci-nix run --all vs bare nix build --keep-going", target="<=1.10")
+def early_builds(stderr: str) -> int:
+    """Attributes a run handed to its builder before its evaluation ended (its log's
+    `building N attributes` lines before `evaluated N flakes with ...`)."""
+    ended = EVALUATIONS.search(stderr)
+    before = stderr[:ended.start()] if ended else ""
+    return sum(int(n) for n in re.findall(r"ci-nix: building (\d+) attributes?$", before, re.M))
+
+
+def p1(tmp: Path, reps: int, flakes: int, attrs: int, max_jobs: str | None = None) -> Figure:
+    """P1; with max_jobs, P1j: both sides with that Nix `max-jobs` (the default is 1)."""
+    env = ENV if max_jobs is None else {
+        **ENV, "NIX_CONFIG": ENV["NIX_CONFIG"] + f"max-jobs = {max_jobs}\n"}
+    fig = Figure("P1" if max_jobs is None else "P1j",
+                 "cold ci-nix run --all vs bare nix build --keep-going"
+                 + (f", both with max-jobs = {max_jobs}" if max_jobs else ""),
+                 target="<=0.50" if max_jobs is None else "")
+    early = []
     for _ in range(reps):
         # build failures only: both sides then do exactly the same builds
         ours = fresh(tmp, "p1-ours", flakes=flakes, attrs=attrs, broken=("build",))
-        result = ci_nix("run", "--all", ours.root)
+        result = ci_nix("run", "--all", ours.root, env=env)
         assert result.returncode == 1, result.stderr
         fig.ours.append(result.seconds)
         built = [int(n) for n in BUILT.findall(result.stderr)]
         fig.counts["built"] = built[-1] if built else 0
+        early.append(early_builds(result.stderr))
+        fig.counts["handed to the builder before evaluation ended"] = (
+            f"{min(early)}-{max(early)} of {len(ours.attrs)}")
         bare = fresh(tmp, "p1-bare", flakes=flakes, attrs=attrs, broken=("build",))
         base = timed([*NIX, *NIX_FLAGS, "build", "--keep-going", "--no-link",
-                      *installables(bare, bare.attrs)])
+                      *installables(bare, bare.attrs)], env=env)
         assert base.returncode != 0, "the bare build should see the broken attribute"
         fig.baseline.append(base.seconds)
         fig.counts["attributes"] = len(ours.attrs)
@@ -713,6 +732,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     flakes, attrs = (3, 4) if args.smoke else (20, 15)
     steps: dict[str, Callable[[Path], Figure | list[Figure]]] = {
         "P1": lambda tmp: p1(tmp, reps, flakes, attrs),
+        "P1j": lambda tmp: p1(tmp, reps, flakes, attrs, max_jobs="auto"),
         "P2": lambda tmp: p2(tmp, reps, 2 if args.smoke else 5, attrs),
         "P3": lambda tmp: p3(tmp, reps, flakes, attrs),
         "P4": lambda tmp: p4(tmp, reps, flakes, attrs, 200 if args.smoke else 5000),
