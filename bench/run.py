@@ -142,7 +142,7 @@ def installables(ws: generate.Generated, attrs: Sequence[generate.Attr]) -> list
 
 
 def early_builds(stderr: str) -> int:
-    """Attributes a run handed to its builder before its evaluation ended (its log's
+    """Attributes in builds a run began before its evaluation stage ended (its log's
     `building N attributes` lines before `evaluated N flakes with ...`)."""
     ended = EVALUATIONS.search(stderr)
     before = stderr[:ended.start()] if ended else ""
@@ -167,7 +167,7 @@ def p1(tmp: Path, reps: int, flakes: int, attrs: int, max_jobs: str | None = Non
         built = [int(n) for n in BUILT.findall(result.stderr)]
         fig.counts["built"] = built[-1] if built else 0
         early.append(early_builds(result.stderr))
-        fig.counts["handed to the builder before evaluation ended"] = (
+        fig.counts["attributes in builds begun before the evaluation stage ended"] = (
             f"{min(early)}-{max(early)} of {len(ours.attrs)}")
         bare = fresh(tmp, "p1-bare", flakes=flakes, attrs=attrs, broken=("build",))
         base = timed([*NIX, *NIX_FLAGS, "build", "--keep-going", "--no-link",
