@@ -455,7 +455,8 @@ _OWN_LINE = re.compile(
     r"specified: |got: |wanted: |```|"
     # build-remote's "Failed to find a machine for remote build!" and the lines it lists
     r"Failed to find|derivation: |required \(system|\d+ available machines|\(systems, |\(\[)")
-_ERROR_START = re.compile(r"^error: \S")
+_ERROR_START = re.compile(r"^\s*error: \S")  # (indented: the continuation is then less so)
+_OPEN_PATH = re.compile(r"/nix/store/[0-9a-z]{0,32}(?:-[A-Za-z0-9+._?=-]*)?$")
 _TERMINAL_WIDTHS = frozenset({80, 100, 120, 132})
 _WRAP_SLACK = 12  # a word wrap leaves at most about a word's width free at a line's end
 _MIN_WIDTH = 60
@@ -477,18 +478,23 @@ def _rejoined(found: list[Line]) -> list[Line]:
     hard = wrapped and len({text for text in texts if len(text) == width}) >= 3
     joined: list[Line] = []
     in_error = False  # the last line joined to is (the rest of) an unindented error line
+    piece = ""  # the captured line just taken: where it was cut says how it goes on
     for line in found:
         last = joined[-1] if joined else None
         if last is not None and not _OWN_LINE.match(line.text) and (
-                in_error or (wrapped and len(last.text) >= width - _WRAP_SLACK)):
+                in_error or (wrapped and len(piece) >= width - _WRAP_SLACK)):
             # Nix indents what continues an error; an unindented line right after one that
             # starts no line of its own is the rest of it
             # cut inside a word: at the width many lines fill, or at a terminal's usual width
             # (a word wrap drops the blank it broke at, so its lines end short of the width)
-            inside = (hard and len(last.text) == width) or len(last.text) in _TERMINAL_WIDTHS
-            gap = "" if inside else " "
+            inside = (hard and len(piece) == width) or len(piece) in _TERMINAL_WIDTHS
+            # a store path has no blanks: one a wrap cut went on without any (wherever a
+            # copy's indentation or a colour code left the cut)
+            gap = "" if inside or (wrapped and _OPEN_PATH.search(last.text)) else " "
             joined[-1] = replace(last, text=last.text + gap + line.text)
+            piece = line.text
             continue
         in_error = _ERROR_START.match(line.text) is not None
         joined.append(line)
+        piece = line.text
     return joined

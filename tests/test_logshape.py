@@ -6,7 +6,6 @@ import functools
 import html
 import json
 import re
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -589,9 +588,17 @@ def test_what_is_not_nix_reporting_a_failure_stays_none() -> None:
     ]) == []
 
 
-def word_wrapped(text: str, width: int = 80) -> str:  # a pager or nom breaking at blanks
-    return "\n".join(piece for line in text.split("\n") for piece in (
-        textwrap.wrap(line, width, drop_whitespace=False, break_on_hyphens=False) or [""]))
+def word_wrapped(text: str, width: int = 80) -> str:
+    """A pager, `fold -s` or nom breaking at blanks: after the last blank that fits (which
+    stays at the end of the line), inside a word only where none does."""
+    def pieces(line: str) -> list[str]:
+        out = []
+        while len(line) > width:
+            cut = line.rfind(" ", 0, width) + 1 or width
+            out.append(line[:cut])
+            line = line[cut:]
+        return [*out, line]
+    return "\n".join(piece for line in text.split("\n") for piece in pieces(line))
 
 
 def hard_wrapped(text: str, width: int = 80) -> str:  # a terminal cutting inside words
