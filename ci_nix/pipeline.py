@@ -179,6 +179,9 @@ class Progress:
     locked: bool = False
     # (flake id, attribute) -> what evaluating it cost, for every report of its case
     costs: dict[tuple[str, str], EvalCost] = field(default_factory=dict)
+    # flakes with attributes handed to the builder while their evaluation went on, until it
+    # ends: stopped meanwhile, the report says the rest of the flake was not evaluated
+    unfinished: set[str] = field(default_factory=set)
 
     def evaluated(self, evals: Sequence[FlakeEval]) -> None:
         """Remember what evaluating each attribute cost (a cached flake evaluated nothing)."""
@@ -191,11 +194,15 @@ class Progress:
                                    drv_path=j.drv_path, skip_reason=why)
                               for j in self.pending]
         if error is not None:
-            # A flake the run never got to says so, rather than being an empty (green) suite.
-            reached = {case.flake for case in cases}
+            # A flake the run never got to says so, rather than being an empty (green) suite;
+            # one whose evaluation was cut short after some attributes were built, too.
+            reached = {case.flake for case in cases} - self.unfinished
             why = ("cancelled before it was evaluated" if proc.cancelled()
                    else "not evaluated: ci-nix stopped first")
-            cases += [Case(flake, FLAKE_CASE, Status.SKIPPED, skip_reason=why)
+            cut = ("cancelled before its evaluation ended" if proc.cancelled()
+                   else "evaluation not finished: ci-nix stopped first")
+            cases += [Case(flake, FLAKE_CASE, Status.SKIPPED,
+                           skip_reason=cut if flake in self.unfinished else why)
                       for flake in dict.fromkeys(self.suites) if flake not in reached]
         cases = [replace(c, eval_cost=self.costs.get((c.flake, c.name), c.eval_cost))
                  for c in cases]
@@ -570,7 +577,8 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
                        cache=cache)
     # flakes path rules left out wait for their comparison with the base
     handover = (None if early is None else
-                _Handover(early, skeleton, only, expected, {t.flake.id for t in detection.pruned}))
+                _Handover(early, skeleton, only, expected, {t.flake.id for t in detection.pruned},
+                          progress.unfinished))
     evals = evaluate_targets(ws, nix, git, targets, tuple(systems), only, limits, environ,
                              remembered, tuple(states.values()),
                              display=early.display if early is not None else None,
@@ -613,11 +621,14 @@ class _Handover:
     was handed over before is built. Flakes in `held` are not handed over."""
 
     def __init__(self, early: EarlyBuild, skeleton: Plan, only: frozenset[tuple[str, str]] | None,
-                 expected: Mapping[tuple[str, str], str], held: Collection[str]) -> None:
+                 expected: Mapping[tuple[str, str], str], held: Collection[str],
+                 unfinished: set[str] | None = None) -> None:
         self.early, self.skeleton, self.only, self.expected = early, skeleton, only, expected
         self.held = held
         self.jobs: set[Job] = set()  # handed over: the plan leaves them out
         self.stopped = False
+        # flakes with jobs handed over whose evaluation has not ended (Progress.unfinished)
+        self.unfinished = unfinished if unfinished is not None else set()
 
     def job(self, target: Target, job: Job) -> None:
         planned = self.expected.get((job.flake, job.name))
@@ -625,10 +636,12 @@ class _Handover:
                 or planned is not None and planned != job.drv_path):
             return
         self.jobs.add(job)
+        self.unfinished.add(target.flake.id)
         self.early.take(replace(self.skeleton, jobs=(job,)))
 
     def flake(self, flake_eval: FlakeEval) -> None:
         flake = flake_eval.target.flake.id
+        self.unfinished.discard(flake)
         wanted = [key for key in [*(self.only or ()), *self.expected] if key[0] == flake]
         if _missing(wanted, [flake_eval]):
             self.stopped = True

@@ -1,4 +1,6 @@
-"""SIGTERM/SIGINT during a build: Nix stops, finished results are kept, the rest is cancelled."""
+"""SIGTERM/SIGINT during a build: Nix stops, finished results are kept, the rest is cancelled.
+The build runs while the flake's last attribute is still evaluated (README "How `run` works"):
+that evaluation stops too, and the report says the flake's evaluation did not end."""
 
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ FLAKE = """{
   in {
     packages.x86_64-linux.quick = sh "quick" "echo @NONCE@ > $out";
     packages.x86_64-linux.slow = sh "slow" "echo started; sleep 300 # @NONCE@";
+    # evaluated last (name order), and never done: it imports from a derivation that sleeps
+    packages.x86_64-linux.zlate = sh (import (sh "wait" "sleep 300 # eval-@NONCE@")) "";
   };
 }
 """
@@ -40,7 +44,8 @@ def test_signal_during_build_keeps_results(tmp_path: Path, nix_bin: str, signum:
     for line in proc.stderr:  # the quick one built and reported, the slow one still building
         if line.startswith("PASS repo#packages.x86_64-linux.quick"):
             break
-    wait_for(lambda: processes_with(nonce), 60, "the slow builder running")
+    wait_for(lambda: processes_with(f"# {nonce}"), 60, "the slow builder running")
+    wait_for(lambda: processes_with(f"eval-{nonce}"), 60, "zlate's evaluation waiting")
     proc.send_signal(signum)
     assert proc.wait(timeout=30) == code
     err = proc.stderr.read()
@@ -51,7 +56,9 @@ def test_signal_during_build_keeps_results(tmp_path: Path, nix_bin: str, signum:
     assert cases["packages.x86_64-linux.quick"].find("skipped") is None
     skipped = cases["packages.x86_64-linux.slow"].find("skipped")
     assert skipped is not None and skipped.get("message") == "cancelled"
-    wait_for(lambda: not processes_with(nonce), 30, "no builder outliving ci-nix")
+    cut = cases["flake.nix"].find("skipped")  # zlate: not evaluated, and not a silent gap
+    assert cut is not None and cut.get("message") == "cancelled before its evaluation ended"
+    wait_for(lambda: not processes_with(nonce), 30, "no builder or evaluation outliving ci-nix")
 
 
 def test_a_new_run_starts_uncancelled() -> None:
