@@ -276,6 +276,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # names where the cut came after it, else of one not known
     ("builder-cut-named", re.compile(rf"^(?:error: )?builder for {_Q}{_DRV}$")),
     ("builder-cut", re.compile(r"^(?:error: )?builder for ['‘`]/nix/store/[^'’\s]*$")),
+    # a "Cannot build" whose Reason line a copy left out: the build of it failed, how is not said
+    ("cannot-build-unreasoned",
+     re.compile(rf"(?m)^\s*(?:error: )?Cannot build {_Q}{_DRV}{_QE}\.?\s*$")),
     ("log-limit", re.compile(rf"{_Q}(?:{_DRV}|{_STORE_PATH}){_QE}[^\n]* killed after writing more "
                              r"than (?P<bytes>\d+) bytes of log output")),
     ("fod-references", re.compile(rf"fixed-output derivations must not reference store paths: "
@@ -431,6 +434,8 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
                  "a builder failed (the log holds only its last lines)", None),
     "builder-cut-named": (Kind.BUILDER, FailureType.BUILD,
                           "builder for {drv} failed (the log is cut off before its reason)", None),
+    "cannot-build-unreasoned": (Kind.BUILDER, FailureType.BUILD,
+                                "{drv} could not be built (the log leaves out why)", None),
     "builder-cut": (Kind.BUILDER, FailureType.BUILD,
                     "a builder failed (the log is cut off before it says which)", None),
     "resolved": (Kind.DEPENDENCY, FailureType.DEPENDENCY,

@@ -526,3 +526,19 @@ def test_a_flake_lock_computation_error_is_evaluation_also_without_its_frame() -
     [found] = diagnose.parse_log(
         ["error: input 'emanote/nixpkgs' follows a non-existent input 'ema/nixpkgs'"])
     assert found.type is FailureType.EVAL
+
+
+def test_a_cannot_build_whose_reason_a_copy_left_out_is_that_derivations_build_failure() -> None:
+    # devenv's output as reported: indented, hashes elided, the root's Reason line left out
+    found = diagnose.parse_log([
+        "  error: Cannot build '/nix/store/…-always-fails.drv'.",
+        "  error: Cannot build '/nix/store/…-tasks.json.drv'.        Reason: 1 dependency failed.",
+        "    × Failed to realize shell derivation"])
+    assert [(d.type, d.drv) for d in found] == [
+        (FailureType.BUILD, "/nix/store/…-always-fails.drv"),
+        (FailureType.DEPENDENCY, "/nix/store/…-tasks.json.drv")]
+    # with its Reason the reason decides, as before
+    [reasoned] = diagnose.parse_log([
+        "error: Cannot build '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x.drv'.",
+        "       Reason: 1 dependency failed."])
+    assert reasoned.type is FailureType.DEPENDENCY
