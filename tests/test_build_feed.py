@@ -8,10 +8,12 @@ import json
 import threading
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import Cli, flake_repo
+from fakeproc import Call, FakeProc, Reply
 
 from ci_nix import pipeline
 from ci_nix.build import Feed
@@ -160,6 +162,47 @@ def test_an_attribute_not_as_planned_is_not_handed_over() -> None:
     assert [p.jobs for p in taken.parts] == [(good,)]  # check_planned fails the other
     _evaluated(handover, _eval("b", _job("b", "z")))  # expected names none of b's
     assert handover.jobs == {good, _job("b", "z")} and not handover.stopped
+
+
+def test_the_builder_builds_each_batch_with_one_nix_build(fake_proc: FakeProc) -> None:
+    """EarlyBuild with Nix answered at the spawn point: what arrives during a `nix build` is the
+    next one; a job for a system this machine cannot build is skipped, never built; the plan's
+    own jobs come last; every case is there once."""
+    a, b, c, e = (_job("f", name) for name in ("a", "b", "c", "e"))
+    foreign = replace(_job("f", "d"), system="aarch64-darwin")
+    first_build, go = threading.Event(), threading.Event()
+
+    def build(call: Call) -> Reply:
+        if not first_build.is_set():
+            first_build.set()
+            assert go.wait(10), "the test did not let the first build finish"
+        return Reply()
+
+    fake_proc.strict = True
+    fake_proc.on("nix", "--version", stdout="nix (Nix) 2.26.3\n")
+    fake_proc.on("nix", "config", "show", stdout="{}")
+    fake_proc.on("nix", "build", handler=build)
+    fake_proc.on("nix", "path-info", stdout=json.dumps(
+        {p: {"narSize": 1} for j in (a, b, c, e) for p in j.out_paths}))
+    nix = Nix.from_env({"CI_NIX_NIX": "nix"})
+    skeleton = replace(_skeleton(), nix=nix)
+    early = pipeline.EarlyBuild({}, lambda: False)
+    early.take(replace(skeleton, jobs=(a,)))
+    assert first_build.wait(10)
+    for job in (b, foreign, c):  # while `a` builds
+        early.take(replace(skeleton, jobs=(job,)))
+    go.set()
+    fed = early.finish(replace(skeleton, jobs=(e,)))  # the plan's own: after the rest
+    built = [[d for d in (j.drv_path for j in (a, b, c, e)) if f"{d}^*" in call.argv]
+             for call in fake_proc.ran("nix", "build")]
+    assert built in ([[a.drv_path], [b.drv_path, c.drv_path], [e.drv_path]],
+                     [[a.drv_path], [b.drv_path, c.drv_path, e.drv_path]])
+    assert sorted(case.name for case in fed.cases) == [j.name for j in (a, b, c, e)]
+    assert {case.status for case in fed.cases} == {Status.PASSED}
+    assert fed.error is None and fed.unbuilt == ()
+    [skipped] = early.skipped
+    assert skipped.name == foreign.name and "unsupported system" in (skipped.skip_reason or "")
+    assert set(early.jobs) == {a, b, c, e}
 
 
 # `slow` imports from a derivation that waits until `fast` has been built (its builder writes
