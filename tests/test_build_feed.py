@@ -207,7 +207,9 @@ def test_the_builder_builds_each_batch_with_one_nix_build(fake_proc: FakeProc) -
 
 # `slow` imports from a derivation that waits until `fast` has been built (its builder writes
 # a marker): its evaluation cannot end before a build has begun. One flake, as a fleet is: the
-# builds start per attribute, not per flake. (Attributes are evaluated in name order.)
+# builds start per attribute, not per flake. Then `zfull`'s evaluation fails the way a full disk
+# does, which stops the whole evaluation (exit 2): what was evaluated before is built all the
+# same. One worker evaluates the attributes in name order.
 FLAKE = """{
   outputs = { self }: let
     sh = name: text: derivation { inherit name; system = "x86_64-linux"; builder = "/bin/sh";
@@ -219,6 +221,7 @@ FLAKE = """{
   in {
     packages.x86_64-linux.fast = sh "fast-@NONCE@" "echo built > @MARK@; echo ok > $out";
     packages.x86_64-linux.slow = sh (import wait) "echo ok > $out";
+    packages.x86_64-linux.zfull = abort "writing to file: No space left on device";
   };
 }
 """
@@ -231,15 +234,19 @@ def test_a_build_runs_while_the_flake_is_still_evaluated(tmp_path: Path, nix_bin
     flake = flake_repo(tmp_path / "fleet", FLAKE.replace("@NONCE@", uuid.uuid4().hex[:12])
                        .replace("@MARK@", str(mark)))
     report = tmp_path / "report.json"
-    result = cli("run", "--all", "--json", report, flake)
-    assert result.returncode == 0, result.stdout + result.stderr
-    cases = {c["attr"]: c["status"] for c in json.loads(report.read_text())["cases"]}
-    assert cases == {"packages.x86_64-linux.fast": "passed",
-                     "packages.x86_64-linux.slow": "passed"}
+    result = cli("run", "--all", "--workers", "1", "--json", report, flake)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "No space left on device" in result.stdout + result.stderr
+    data = json.loads(report.read_text())
+    cases = {c["attr"]: (c["status"], c.get("skipped")) for c in data["cases"]}
+    assert cases == {"packages.x86_64-linux.fast": ("passed", None),
+                     "packages.x86_64-linux.slow": ("passed", None),
+                     # the rest of the flake is said to be unevaluated, not left out silently
+                     "flake.nix": ("skipped", "evaluation not finished: ci-nix stopped first")}
     # and the log says so in order: the build began before the evaluation ended
     lines = result.stderr.splitlines()
     began = next(i for i, line in enumerate(lines)
                  if line.startswith("ci-nix: building fleet#packages.x86_64-linux.fast"))
-    ended = next(i for i, line in enumerate(lines) if "evaluated 1/1 flake:" in line)
+    ended = next(i for i, line in enumerate(lines) if "No space left on device" in line)
     assert began < ended, result.stderr
     assert mark.exists()
