@@ -383,6 +383,22 @@ class EvalCache:
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
 
+    def foreign(self) -> str | None:
+        """Why the directory may hold entries another user wrote, or None: it (or its v1) is
+        owned by another user, or anyone may write it (an unsandboxed builder of another
+        user, e.g. a pull request's, could create `eval.cache: /tmp/...` first or add entries).
+        What is inside is only as trusted as who can write there."""
+        for directory in (self.directory, self.root):
+            try:
+                info = directory.stat()
+            except OSError:
+                continue  # not there yet: this run creates it
+            if info.st_uid != os.geteuid():
+                return f"{directory} belongs to uid {info.st_uid}, not to this user"
+            if info.st_mode & stat.S_IWOTH:
+                return f"{directory} is writable by every user"
+        return None
+
     def _linked(self, path: Path) -> bool:
         """Whether a directory between the cache's own directory and an entry is a symlink (a
         restored cache or a checkout can hold one): then it is removed, never followed, as
@@ -645,6 +661,10 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
                  "read the environment, the clock or its checkout's .git, which no key holds)")
         return evaluator(targets)
     cache = EvalCache(settings.directory, settings.max_bytes)
+    foreign = cache.foreign()
+    if foreign is not None:
+        log.warning("evaluation cache %s not used: %s", settings.directory, foreign)
+        return evaluator(targets)
     key_of = [keys.of(target) for target in targets]
     tree_keys: dict[int, str | None] = {}
 

@@ -298,6 +298,41 @@ def test_a_symlinked_directory_in_the_cache_is_never_followed(tmp_path: Path,
     assert sorted(p.name for p in outside.rglob("*") if p.is_file()) == ["precious.json"]
 
 
+@pytest.mark.parametrize("change", ["chown", "chmod"])
+def test_a_cache_directory_others_can_write_is_not_used(
+        tmp_path: Path, fake_proc: FakeProc, change: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """`eval.cache: /tmp/x` that another user (an unsandboxed builder's nixbld user) created
+    first, or that every user may write: its entries are not read, nothing is written."""
+    _fake_nix(fake_proc)
+    target = Target(Flake(Repo("a", _repo(tmp_path / "a")), ""))
+    evaluated: list[Target] = []
+
+    def evaluator(targets: Sequence[Target]) -> list[FlakeEval]:
+        evaluated.extend(targets)
+        return [replace(_eval(tmp_path), target=t) for t in targets]
+
+    def run() -> FlakeEval:
+        (result,) = evalcache.evaluate([target], Selection(("x86_64-linux",), ("packages",)),
+                                       evalcache.Settings(tmp_path / "cache"), Nix(("nix",)),
+                                       Git(("git",)), evaluator)
+        return result
+
+    run()
+    assert run().cached  # an entry, written by this user
+    directory = tmp_path / "cache" / "v1" if change == "chown" else tmp_path / "cache"
+    if change == "chown":
+        if os.geteuid() != 0:
+            pytest.skip("chown to another user needs root")
+        os.chown(directory, 12345, 12345)
+    else:
+        directory.chmod(0o777)
+    with caplog.at_level(logging.WARNING, "ci_nix.evalcache"):
+        assert not run().cached
+    assert "not used" in caplog.text and str(directory) in caplog.text
+    assert len(evaluated) == 2
+
+
 def test_a_temporary_file_of_a_killed_run_goes_after_an_hour(tmp_path: Path) -> None:
     cache = evalcache.EvalCache(tmp_path / "cache")
     assert cache.store("a" * 64, _eval(tmp_path))
