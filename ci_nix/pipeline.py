@@ -583,7 +583,8 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
                              remembered, tuple(states.values()),
                              display=early.display if early is not None else None,
                              on_flake=handover.flake if handover is not None else None,
-                             on_job=handover.job if handover is not None else None)
+                             on_job=handover.job if handover is not None else None,
+                             beside=early.doing if early is not None else None)
     if only is not None:
         missing = _missing(only, evals)
         if missing:
@@ -668,6 +669,10 @@ class EarlyBuild:
         self.notes: list[str] = []
         self._built = 0  # derivations Nix ran a builder for
         self._refused: Counter[Verdict] = Counter()  # outputs the cache has, Nix would not take
+
+    def doing(self) -> str:
+        """The builds, for the evaluation's status line while they overlap it ("" before)."""
+        return self.monitor.doing() if self.feed.started else ""
 
     def take(self, part: Plan) -> None:
         """Evaluated jobs, as a Plan (for the run's Nix and binary cache)."""
@@ -817,12 +822,14 @@ def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
                      checkouts: Sequence[inputs_mod.Checkout] = (), *,
                      display: live.Display | None = None,
                      on_flake: Callable[[FlakeEval], None] | None = None,
-                     on_job: evaluate_mod.OnJob | None = None) -> list[FlakeEval]:
+                     on_job: evaluate_mod.OnJob | None = None,
+                     beside: Callable[[], str] | None = None) -> list[FlakeEval]:
     """The evaluation stage, as `run`, `matrix`, `diff` and `update --verify` do it: the
     workspace config's selection and the given limits, with live progress (on `display`, which
     a run's builds share); flakes the evaluation cache has (`cache`, when given) start no
     evaluation worker. on_flake hears of each flake evaluated, as its evaluation ends; on_job
-    of each attribute that evaluated to a derivation, as it did (not of cached flakes)."""
+    of each attribute that evaluated to a derivation, as it did (not of cached flakes); beside:
+    what else runs meanwhile (a run's builds), for the status line."""
     log.info("evaluating %s for %s", count(len(targets), "flake"), ", ".join(systems))
     selection = _selection(ws, systems, only)
 
@@ -831,7 +838,7 @@ def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
         origins = origins_mod.Origins(nix, detect_mod.workspace_flake_of(ws, git))
         monitor = live.EvalMonitor(len(todo),
                                    display or live.Display.for_stream(sys.stderr, environ),
-                                   interval=live.interval_of(environ))
+                                   interval=live.interval_of(environ), beside=beside)
         monitor.workers = limits.workers or evaluate_mod.default_workers()
 
         def done(result: FlakeEval) -> None:

@@ -297,6 +297,32 @@ def test_a_long_evaluation_gets_status_lines_too() -> None:
     assert out.getvalue() == "ci-nix: [12 s] evaluating hosts (12 s); 0 of 3 flakes evaluated\n"
 
 
+def test_builds_that_overlap_the_evaluation_share_its_status_line() -> None:
+    # run builds while it evaluates: one status line says both, the evaluation's clock first
+    now = [0.0]
+    out = io.StringIO()
+    display = progress.Display(out, live=False, clock=lambda: now[0])
+    builds = progress.BuildMonitor([], display, clock=lambda: now[0])
+    builds.add([_job("a", "/nix/store/aaa-a.drv")])  # handed over as it was evaluated
+    started = [""]
+    monitor = progress.EvalMonitor(3, display, clock=lambda: now[0],
+                                   beside=lambda: started[0] and builds.doing())
+    monitor.flake_started(Target(Flake(Repo("hosts", Path("/w/hosts")), "")))
+    now[0] = 12.0
+    monitor.tick()  # no build yet: the evaluation alone
+    assert out.getvalue() == "ci-nix: [12 s] evaluating hosts (12 s); 0 of 3 flakes evaluated\n"
+    started[0] = "yes"
+    feed(builds, nixlog.LogParser(),
+         '@nix {"action":"start","id":2,"type":105,"fields":["/nix/store/aaa-a.drv","",1,1],'
+         '"text":"building","level":3}')
+    assert out.getvalue().splitlines()[-1] == "ci-nix: building f#packages.x86_64-linux.a"
+    now[0] = 30.0
+    monitor.tick()
+    assert out.getvalue().splitlines()[-1] == (
+        "ci-nix: [30 s] evaluating hosts (30 s); 0 of 3 flakes evaluated; building "
+        "f#packages.x86_64-linux.a (18 s); 0 of 1 derivation built; 1 to go")
+
+
 def test_cases_get_the_build_time_the_counters_measured() -> None:
     now = [0.0]
     job = _job("a", "/nix/store/aaa-a.drv")

@@ -302,6 +302,12 @@ class BuildMonitor:
 
     def status_text(self) -> str:
         with self._lock:
+            return f"ci-nix: [{_seconds(self.clock() - self.started)}] " + self.doing()
+
+    def doing(self) -> str:
+        """`building hosts#web (48 s); 3 of 9 derivations built; 6 to go`: the status line
+        without its clock (an evaluation's status line carries it while builds overlap it)."""
+        with self._lock:
             now = self.clock()
             running = [b for b in self.builds.values() if not b.finished]
             if self.counts is not None:
@@ -323,7 +329,7 @@ class BuildMonitor:
                 parts.append(f"{left} to go")
             if self.downloads:
                 parts.append(f"downloading {count(len(self.downloads), 'path')}")
-            return f"ci-nix: [{_seconds(now - self.started)}] " + "; ".join(parts)
+            return "; ".join(parts)
 
     def tick(self) -> None:
         """Called twice a second: redraw (live), or a line after `interval` of silence."""
@@ -379,6 +385,8 @@ class EvalMonitor:
     evaluating: dict[str, float] = field(default_factory=dict)  # flake id -> started
     workers: int = 0  # the pool's size, when known
     attrs: dict[str, tuple[int, int]] = field(default_factory=dict)  # flake id -> (done, total)
+    # what runs beside the evaluation, for its status line (builds that overlap it), or ""
+    beside: Callable[[], str] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -424,6 +432,10 @@ class EvalMonitor:
         return text
 
     def status_text(self) -> str:
+        beside = self.beside() if self.beside is not None else ""
+        return self._evaluating() + (f"; {beside}" if beside else "")
+
+    def _evaluating(self) -> str:
         with self._lock:
             if self.attrs:
                 return self._counts("evaluating", list(self.evaluating))
