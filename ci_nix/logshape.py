@@ -383,9 +383,13 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     found = [Line(text, index, marked=marked) for index, line in enumerate(raw)
              for text, marked in _unwrap(line[margin:])]
     # a prefix on most lines, then one on many (stacked: docker compose around buildkit),
-    # learnt from the first lines (bounded work on a huge log)
+    # learnt from the first lines (bounded work on a huge log), not from the CI system's own
+    # (GitHub's `##[group]`, `##[error]`: what a tool in the step printed has the prefix)
+    ci_own = {index for index, line in enumerate(raw[:_LEARN_FROM]) if "##[" in line[:64]
+              and _GITHUB_COMMAND.match(_JOURNALD.sub("", _TIMESTAMP.sub("", line[margin:])))}
     for learn in (_common_prefix, _tool_prefix):
-        prefix = learn([line.text for line in found[:_LEARN_FROM] if line.text.strip()])
+        prefix = learn([line.text for line in found[:_LEARN_FROM]
+                        if line.text.strip() and line.origin not in ci_own])
         if prefix is not None:  # and what stood behind it (journald, nom, a level)
             found = [replace(line, text=text, marked=line.marked or marked) for line in found
                      if (unprefixed := _unprefixed(_after(prefix, line.text))) is not None

@@ -42,13 +42,21 @@ def is_json(text: str) -> bool:
 Signature = list[tuple[str, str, str | None, int | None, str | None]]
 
 
+def nothing_finer(d: diagnose.Diagnosis) -> bool:
+    """A failure nothing finer fits: its message and line are the line that said it failed,
+    and a wrapper adding its own such line may bring another."""
+    return (d.type.value, d.kind) == ("other", diagnose.Kind.ERROR)
+
+
 def signature(lines: list[str], messages: bool = True) -> Signature:
     """What a log is classified as: each failure's type, kind, derivation, exit code and
-    message. The message of an `other` failure nothing finer fits is the line that said it
-    failed; a wrapper adding its own such line may bring another, so it is left out."""
+    message (not for a failure nothing finer fits)."""
+    return signature_of(diagnose.parse_log(lines), messages)
+
+
+def signature_of(found: list[diagnose.Diagnosis], messages: bool = True) -> Signature:
     return [(d.type.value, d.kind.value, d.drv, d.exit_code,
-             d.message if messages and (d.type.value, d.kind) != ("other", diagnose.Kind.ERROR)
-             else None) for d in diagnose.parse_log(lines)]
+             d.message if messages and not nothing_finer(d) else None) for d in found]
 
 
 def classified(text: str, wrappings: tuple[str, ...] = ()) -> Signature:
@@ -56,22 +64,18 @@ def classified(text: str, wrappings: tuple[str, ...] = ()) -> Signature:
     return signature(text.split("\n"), messages="dedented" not in wrappings)
 
 
+def lines_of(found: list[diagnose.Diagnosis]) -> list[int | None]:
+    """Where each failure was reported (not for a failure nothing finer fits)."""
+    return [None if nothing_finer(d) else d.log_line for d in found]
+
+
 @functools.cache
-def plain(expected: Path) -> tuple[str, Signature, Signature]:
-    """A sample's text and its own classification, with and without messages."""
+def plain(expected: Path) -> tuple[str, Signature, Signature, list[int | None]]:
+    """A sample's text, its own classification with and without messages, and the lines its
+    failures were reported at."""
     text = text_of(expected)
-    return text, classified(text), classified(text, ("dedented",))
-
-
-def lines_reported(lines: list[str]) -> list[int | None]:
-    """Where each failure was reported (as its message, not for the line a wrapper adds)."""
-    return [d.log_line if (d.type.value, d.kind) != ("other", diagnose.Kind.ERROR) else None
-            for d in diagnose.parse_log(lines)]
-
-
-@functools.cache
-def reported_at(expected: Path) -> list[int | None]:
-    return lines_reported(text_of(expected).split("\n"))
+    found = diagnose.parse_log(text.split("\n"))
+    return text, signature_of(found), signature_of(found, False), lines_of(found)
 
 
 Wrap = Callable[[str], str]
@@ -283,18 +287,17 @@ def test_a_wrapping_keeps_every_samples_classification(name: str) -> None:
     wrapping would cost more in pytest than in parsing); every change reported at once."""
     changed, moved = [], []
     for expected in SAMPLES:
-        text, own, bare = plain(expected)
+        text, own, bare, plain_at = plain(expected)
         if applies(name, text):
-            wrapped = WRAPPINGS[name](text).split("\n")
-            got = classified("\n".join(wrapped), (name,))
+            found = diagnose.parse_log(WRAPPINGS[name](text).split("\n"))
+            got = signature_of(found, messages=name != "dedented")
             if got != (bare if name == "dedented" else own):
                 changed.append(f"{expected.relative_to(DATA)}:\n  plain:   {own}\n  wrapped: {got}")
             # the line each failure was reported at is the user's own line, wrapping and all
-            at = lines_reported(wrapped)
+            at = lines_of(found)
             if name in LINES_AFTER:
-                if at != [None if line is None else line + LINES_AFTER[name]
-                          for line in reported_at(expected)]:
-                    moved.append(f"{expected.relative_to(DATA)}: {reported_at(expected)} -> {at}")
+                if at != [None if line is None else line + LINES_AFTER[name] for line in plain_at]:
+                    moved.append(f"{expected.relative_to(DATA)}: {plain_at} -> {at}")
             elif name in RECORD and set(at) - {None, 1}:
                 moved.append(f"{expected.relative_to(DATA)}: one record, but lines {at}")
     assert not changed, f"{len(changed)} of {len(SAMPLES)} changed:\n" + "\n".join(changed)
@@ -318,7 +321,7 @@ def test_stacked_wrappings_keep_classification(expected: Path, tool: str | None,
     # Known limit: a prefix before a terminal's redraws ("web_1 | \\r\\e[K[1/0/3 built] …\\r\\e[K
     # error: …") is lost the way a terminal loses it, from some lines and not others
     assume(tool != "bar-redrawn" or prefix is None)
-    text, own, bare = plain(expected)
+    text, own, bare, _ = plain(expected)
     wrapped, used = text, tuple(name for name in (tool, prefix, record, transport, copy)
                                 if name is not None and applies(name, text))
     for name in used:
