@@ -152,9 +152,15 @@ def test_gitlab_eval_cache_keys_keep_merge_requests_apart() -> None:
     (cache,) = body[".ci-nix"]["cache"]
     (fallback,) = cache["fallback_keys"]
     default = {"CI_DEFAULT_BRANCH": "main"}
-    main = expand(cache["key"], {**default, "CI_COMMIT_REF_SLUG": "main"})
+    main = expand(cache["key"], {**default, "CI_COMMIT_REF_SLUG": "main",
+                                 "CI_COMMIT_REF_PROTECTED": "true"})
     assert expand(fallback, default) == main
     assert expand(cache["key"], {**default, "CI_COMMIT_REF_SLUG": "feature"}) != main
+    # an unprotected tag `main` or branch `Main` has the default branch's slug: another key
+    # (it saved into the default branch's cache where "separate caches" was off)
+    for ref in ({"CI_COMMIT_TAG": "main"}, {"CI_COMMIT_BRANCH": "Main"}):
+        assert expand(cache["key"], {**default, **ref, "CI_COMMIT_REF_SLUG": "main",
+                                     "CI_COMMIT_REF_PROTECTED": "false"}) != main
     for slug in ("main", "main-mr", "main-mr7", "feature"):
         for request in ("CI_MERGE_REQUEST_IID", "CI_EXTERNAL_PULL_REQUEST_IID"):
             key = expand(cache["key"], {**default, "CI_COMMIT_REF_SLUG": slug, request: "7"})
@@ -585,16 +591,17 @@ def test_gitlab_single_job_green(system_ws: Path, tmp_path: Path) -> None:
     log = pipeline(CI_PIPELINE_SOURCE="merge_request_event", CI_MERGE_REQUEST_IID="7",
                    CI_MERGE_REQUEST_SOURCE_PROJECT_ID="999")
     assert "with 0 Nix evaluations" not in log
-    assert list((caches / "ci-nix-eval-main-mr7").rglob("*.json"))  # kept under its own key
+    assert list((caches / "ci-nix-eval-main-mr7-false").rglob("*.json"))  # kept under its own key
     assert not (system_ws / ".ci-nix-cache").exists()  # the job ran elsewhere
     # the default branch does not get the merge request's entries: it evaluates
-    log = pipeline()
+    # (protected, as a default branch is)
+    log = pipeline(CI_COMMIT_REF_PROTECTED="true")
     assert "imported cache" not in log, log
     assert "with 0 Nix evaluations" not in log, log
-    assert list((caches / "ci-nix-eval-main-mr").rglob("*.json"))
+    assert list((caches / "ci-nix-eval-main-mr-true").rglob("*.json"))
     # the next default-branch pipeline restores its own branch's: no evaluation
-    log = pipeline()
-    assert "imported cache 'ci-nix-eval-main-mr'" in log, log
+    log = pipeline(CI_COMMIT_REF_PROTECTED="true")
+    assert "imported cache 'ci-nix-eval-main-mr-true'" in log, log
     assert "evaluated 2 flakes with 0 Nix evaluations" in log, log
 
 
