@@ -275,9 +275,10 @@ _NIX_START = re.compile(r"(?:error|warning):|building ['‘]|these \d+ |copying 
 # of an internal-json record or of a frame of Nix's traces
 _NOT_PREFIX = re.compile(r"error|warning|trace|>\s*$|^\s*$|^@nix |…", re.IGNORECASE)
 _PREFIX_PARTS = re.compile(r"(\d+|\s+)")
+# a level a tool relayed after its own prefix ("web_1  | [ERROR] …")
+_LEVEL_INSIDE = re.compile(r"(?<=\s)\[(?:ERROR|WARN|INFO|DEBUG|TRACE) ?\]")
 # a markdown quote, code span or `nix build -L` name after a tool's prefix (a line that starts
 # with a `-L` name has no blank before its ">", and is not taken for a tool's prefix)
-_LEVEL_INSIDE = re.compile(r"(?<=\s)\[(?:ERROR|WARN|INFO|DEBUG|TRACE) ?\]")
 _QUOTED_AFTER = re.compile(r"^(.*[\s|:\]])(?:>\s*|`|[A-Za-z0-9+_.?=][A-Za-z0-9+_.?=-]*> )$")
 _MAX_SHAPES = 16
 _RECORD = PREFIX + "{"  # an internal-json record
