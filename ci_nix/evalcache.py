@@ -119,7 +119,8 @@ def tracked(directory: Path, repos: Iterable[Path], git: Git) -> str | None:
     --skip-unchanged takes as unchanged), or a symlink in the repo on the way (a pull request
     can commit one), or git cannot look.
     One git call for each repo the directory lies in, none for one outside them all."""
-    places = {Path(os.path.abspath(directory)), directory.resolve()}
+    # realpath, not resolve(): a committed symlink loop must not raise
+    places = {Path(os.path.abspath(directory)), Path(os.path.realpath(directory))}
     for repo in repos:
         for place in sorted(p for p in places if p.is_relative_to(repo)):
             relative = str(place.relative_to(repo))

@@ -368,7 +368,7 @@ def test_settings_follow_flags_config_and_xdg(tmp_path: Path) -> None:
     assert resolve(None, tmp_path / "x", True, env) == evalcache.Settings(tmp_path / "x", True)
 
 
-@pytest.mark.parametrize("committed", ["entry", "symlink", None])
+@pytest.mark.parametrize("committed", ["entry", "symlink", "loop", None])
 def test_a_cache_directory_the_repo_tracks_files_in_is_not_used(
         tmp_path: Path, committed: str | None, caplog: pytest.LogCaptureFixture) -> None:
     """The GitLab template keeps the cache in the checkout (.ci-nix-cache), as may
@@ -382,6 +382,8 @@ def test_a_cache_directory_the_repo_tracks_files_in_is_not_used(
     elif committed == "symlink":
         (tmp_path / "elsewhere").mkdir()
         cache.symlink_to(tmp_path / "elsewhere")
+    elif committed == "loop":  # raised RuntimeError (a traceback) from Path.resolve
+        cache.symlink_to(cache.name)
     if committed is not None:
         git(repo, "add", ".")
         git(repo, "commit", "-q", "-m", "a cache of my own")
