@@ -1427,7 +1427,10 @@ class _LogReader:
 
     def feed(self, line: logshape.Line) -> None:
         if line.builder is not None:
-            self.current = None
+            # Nix writes an error whole: another build's line inside a trace still awaiting
+            # its message is where a terminal interleaved them, and the trace goes on after it
+            if self.current is not None and not _awaits_message(self.current.lines):
+                self.current = None
             self.named_logs.setdefault(line.builder, []).append(line.text)
             self.recent.append(line.text)
             return

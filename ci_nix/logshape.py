@@ -45,6 +45,9 @@ class Line:
     builder: str | None = None  # `nix build -L`: the name of the derivation whose output it is
     # a wrapper's own error mark stood before it (devenv's "Error: ×", colmena's "[ERROR]")
     marked: bool = False
+    # read from inside a structured record (a JSON or logfmt field): the captured line's
+    # prefixes stood before the record, not before these lines
+    inner: bool = False
 
 
 # GitHub: "2024-05-01T12:00:00.1234567Z "; GitLab adds a stream tag: "00O ", "01E+"; containerd
@@ -178,9 +181,9 @@ def _unescape(text: str) -> str:
     return _ESCAPE.sub(one, text)
 
 
-def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
+def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
     """The lines of Nix's text one captured line holds (a JSON record can hold many), each
-    with whether a wrapper marked it as its error."""
+    with whether a wrapper marked it as its error and whether it came from inside a record."""
     line = _STEP_LINK.sub(r"\1", raw) if "](https://github.com/" in raw else raw
     while True:  # prefixes stack: journald inside a CI log, a timestamp inside journald
         stripped = _JOURNALD.sub("", _TIMESTAMP.sub("", line.lstrip("\ufeff"), count=1), count=1)
@@ -192,7 +195,7 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
         rest = line[command.end():]
         line = f"Error: {rest}" if command["command"] == "error" else rest
     if line.lstrip().startswith("@nix "):  # internal-json: its reader takes records as they are
-        yield line.lstrip(), False
+        yield line.lstrip(), False, depth > 0
         return
     if depth < _MAX_DEPTH:
         # a record copied from a page's HTML source has its quotes as entities
@@ -213,7 +216,7 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
     # typographic quotes a chat, forum or editor put in (and Nix 1.x's own): as Nix writes now
     shown = _unprefixed(terminal_line(line.translate(_QUOTES)))
     if shown is not None:
-        yield shown
+        yield shown[0], shown[1], depth > 0
 
 
 def _shown_start(line: str) -> str:
@@ -381,20 +384,17 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     raw = list(lines)
     # a whole capture indented (a one-space paste): before any prefix a line's text starts with
     margin = min((_indent(line) for line in raw if line.strip(" ")), default=0)
-    found = [Line(text, index, marked=marked) for index, line in enumerate(raw)
-             for text, marked in _unwrap(line[margin:])]
-    # a prefix on most lines, then one on many (stacked: docker compose around buildkit),
-    # learnt from the first lines (bounded work on a huge log), not from the CI system's own
-    # (GitHub's `##[group]`, `##[error]`: what a tool in the step printed has the prefix)
+    found = [Line(text, index, marked=marked, inner=inner) for index, line in enumerate(raw)
+             for text, marked, inner in _unwrap(line[margin:])]
+    # prefixes are learnt not from the CI system's own lines (GitHub's `##[group]`,
+    # `##[error]`: what a tool in the step printed has the prefix)
     ci_own = {index for index, line in enumerate(raw[:_LEARN_FROM]) if "##[" in line[:64]
               and _GITHUB_COMMAND.match(_JOURNALD.sub("", _TIMESTAMP.sub("", line[margin:])))}
-    for learn in (_common_prefix, _tool_prefix):
-        prefix = learn([line.text for line in found[:_LEARN_FROM]
-                        if line.text.strip() and line.origin not in ci_own])
-        if prefix is not None:  # and what stood behind it (journald, nom, a level)
-            found = [replace(line, text=text, marked=line.marked or marked) for line in found
-                     if (unprefixed := _unprefixed(_after(prefix, line.text))) is not None
-                     for text, marked in [unprefixed]]
+    # and the lines a record held apart from the captured lines: a prefix of these (a
+    # viewer's line numbers) never stood before those, and a record's may have its own
+    found = sorted(_without_prefix([line for line in found if not line.inner], ci_own)
+                   + _without_prefix([line for line in found if line.inner], ci_own),
+                   key=lambda line: line.origin)
     # a whole log indented (copied from a quote, a YAML block, a one-space paste) is dedented,
     # before and after taking away the marks of a markdown quote
     found = _unquoted(_dedented(found))
@@ -403,6 +403,20 @@ def normalise(lines: Iterable[str]) -> list[Line]:
         m = _BUILDER_PREFIX.match(line.text)
         result.append(replace(line, text=m["text"] or "", builder=m["name"]) if m else line)
     return result
+
+
+def _without_prefix(found: list[Line], ci_own: set[int]) -> list[Line]:
+    """Lines without a prefix on most of them, then one on many (stacked: docker compose
+    around buildkit), learnt from the first lines (bounded work on a huge log), not from the
+    CI system's own (origins in ci_own)."""
+    for learn in (_common_prefix, _tool_prefix):
+        prefix = learn([line.text for line in found[:_LEARN_FROM]
+                        if line.text.strip() and line.origin not in ci_own])
+        if prefix is not None:  # and what stood behind it (journald, nom, a level)
+            found = [replace(line, text=text, marked=line.marked or marked) for line in found
+                     if (unprefixed := _unprefixed(_after(prefix, line.text))) is not None
+                     for text, marked in [unprefixed]]
+    return found
 
 
 def _after(prefix: re.Pattern[str], text: str) -> str:

@@ -542,3 +542,16 @@ def test_a_cannot_build_whose_reason_a_copy_left_out_is_that_derivations_build_f
         "error: Cannot build '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x.drv'.",
         "       Reason: 1 dependency failed."])
     assert reasoned.type is FailureType.DEPENDENCY
+
+
+def test_another_builds_line_inside_a_trace_awaiting_its_message_does_not_end_it() -> None:
+    # `nix build -L`: Nix writes an error whole, a terminal may show another build's line
+    # inside it; a copy that lost the indentation leaves the message at the line start
+    trace = ["error: derivation 'x86_64-linux.tests' does not have valid outputs: error:",
+             "… while calling the 'derivationStrict' builtin",
+             "at <nix/derivation-internal.nix>:9:12:",
+             "error: writing to file: Broken pipe"]
+    for log in (trace, [*trace[:3], "other-1.0> compiling 3", trace[3]]):
+        [found] = diagnose.parse_log(log)
+        assert (found.type, found.kind, found.message) == (
+            FailureType.OTHER, Kind.NIX, "writing to file: Broken pipe")

@@ -524,6 +524,21 @@ def test_a_child_stderr_field_of_a_logfmt_record_is_nix_text_on_one_line_and_cut
     assert [line.text for line in logshape.normalise([summary])] == [summary]
 
 
+def test_a_prefix_of_the_captured_lines_is_not_taken_from_the_lines_a_record_held() -> None:
+    # devbox's records copied from a viewer with its line numbers: "1 dependencies …" read
+    # from a record's field never had "   1 " before it, its count is Nix's
+    drv = "/nix/store/4iz1ykjv5jai03bd1iy29mwz3165n5k7-nix-shell-env.drv"
+    lines = ['time=2024-10-02T22:26:37Z level=DEBUG msg="nix command starting" cmd.args="nix"',
+             "⣾ Computing the Devbox environment...",
+             'time=2024-10-02T22:26:37Z level=DEBUG msg="nix command exited" cmd.stderr="1 '
+             f"dependencies of derivation '{drv}' failed to build\" cmd.code=1",
+             "Error: nix: command error: nix print-dev-env"]
+    numbered = [f"{i + 1:4d} {line}" for i, line in enumerate(lines)]
+    for log in (lines, numbered):
+        found = diagnose.parse_log(log)
+        assert (found[0].type.value, found[0].drv) == ("dependency", drv)
+
+
 def test_an_internal_json_failure_cut_after_its_derivation_names_it() -> None:
     drv = "/nix/store/0y0jz1i6sia87lh1z70g0b8w8737imb9-asdf-b.drv"
     [found] = diagnose.parse_log([
