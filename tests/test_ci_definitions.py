@@ -25,7 +25,7 @@ import make_workspace
 import pytest
 import yaml
 from conftest import NIX_CONFIG, ROOT, run_main
-from helpers import check_jsonschema
+from helpers import check_jsonschema, git, write
 
 pytestmark = pytest.mark.slow
 
@@ -166,6 +166,31 @@ def test_gitlab_eval_cache_keys_keep_merge_requests_apart() -> None:
             key = expand(cache["key"], {**default, "CI_COMMIT_REF_SLUG": slug, request: "7"})
             assert key not in (main, expand(fallback, default)), key
     assert body["ci-nix-update"]["cache"] == []
+
+
+@pytest.mark.parametrize("committed", ["fetcher cache", "symlink", None])
+def test_gitlab_template_refuses_caches_from_the_repository(tmp_path: Path,
+                                                            committed: str | None) -> None:
+    """The template points XDG_CACHE_HOME into the project directory. A merge request that
+    commits .ci-nix-cache/nix/fetcher-cache-v1.sqlite decides which store path Nix takes for
+    a commit (Nix 2.8, by hand: a forged row made rev=B evaluate as A's source); the job
+    stops (exit 2) before ci-nix runs. Untracked (GitLab's cache restored it), it goes on."""
+    _, body = yaml.safe_load_all((ROOT / "gitlab-ci-template.yml").read_text())
+    guard = body[".ci-nix"]["before_script"][0]
+    repo = tmp_path / "repo"
+    write(repo / "flake.nix", "{ outputs = _: { }; }")
+    if committed == "symlink":
+        (repo / ".ci-nix-cache").symlink_to(tmp_path)
+    else:
+        write(repo / ".ci-nix-cache" / "nix" / "fetcher-cache-v1.sqlite", "forged")
+    git(tmp_path, "init", "-q", str(repo))
+    git(repo, "add", "flake.nix", *([".ci-nix-cache"] if committed else []))
+    result = subprocess.run(["sh", "-c", guard], cwd=repo, capture_output=True, text=True,
+                            check=False)
+    if committed is None:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode == 2 and ".ci-nix-cache is in the repository" in result.stderr
 
 
 def test_zizmor_finds_nothing_in_the_action_or_the_examples() -> None:
