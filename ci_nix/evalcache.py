@@ -697,6 +697,12 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
         if difference is None:
             log.info("evaluation cache: %s verified", evaluated.target.flake.id)
             continue
+        if not storable(evaluated):
+            # a timeout or out-of-memory kill says nothing about the entry: the evaluation
+            # (with that failure) is used, and the entry is not called forged
+            log.warning("evaluation cache: %s not verified: its evaluation failed in a way "
+                        "that may not recur", evaluated.target.flake.id)
+            continue
         cache.remove(hit_key[index])
         flake = evaluated.target.flake.id
         log.error("evaluation cache: the entry for %s differs from its evaluation: %s", flake,

@@ -609,6 +609,32 @@ def test_verify_eval_cache_checks_what_decides_cached(tmp_path: Path, fake_proc:
     assert checked.jobs == honest.jobs and not entry.exists()
 
 
+def test_verify_eval_cache_blames_no_entry_for_a_timeout(tmp_path: Path,
+                                                         fake_proc: FakeProc) -> None:
+    """The evaluation that verifies an entry times out: the run reports that timeout, but the
+    entry is neither called forged (an `other` failure) nor removed."""
+    _fake_nix(fake_proc)
+    fake_proc.on("nix", "derivation", "show", stdout="{}")
+    fake_proc.on("nix", "show-derivation", stdout="{}")
+    target = Target(Flake(Repo("a", _repo(tmp_path / "a")), ""))
+    honest = replace(_eval(tmp_path), target=target)
+    timeout = Case("a", "packages.x86_64-linux.hello", Status.FAILED, failure=Failure(
+        FailureType.TIMEOUT, "evaluation took longer than --eval-timeout 5s"))
+    results = [honest, replace(honest, jobs=(), cases=(timeout,))]
+
+    def run(verify: bool) -> FlakeEval:
+        (result,) = evalcache.evaluate(
+            [target], Selection(("x86_64-linux",), ("packages",)),
+            evalcache.Settings(tmp_path / "cache", verify), Nix(("nix",)), Git(("git",)),
+            lambda targets: [results.pop(0) for _ in targets])
+        return result
+
+    run(False)
+    checked = run(True)
+    assert [c.failure.type for c in checked.cases if c.failure] == [FailureType.TIMEOUT]
+    assert list((tmp_path / "cache").rglob("*.json"))  # kept
+
+
 def test_a_pinned_commit_keys_as_a_clean_checkout_of_it(tmp_path: Path,
                                                          fake_proc: FakeProc) -> None:
     """A --pin (rev=) of a commit reads what a clean checkout of it gave, as a base worktree
