@@ -475,6 +475,7 @@ _OWN_LINE = re.compile(
     # build-remote's "Failed to find a machine for remote build!" and the lines it lists
     r"Failed to find|derivation: |required \(system|\d+ available machines|\(systems, |\(\[)")
 _ERROR_START = re.compile(r"^\s*error: \S")  # (indented: the continuation is then less so)
+_QUOTED_PATH = re.compile(r"^['‘`]/nix/store/")
 _OPEN_PATH = re.compile(r"/nix/store/[0-9a-z]{0,32}(?:-[A-Za-z0-9+._?=-]*)?$")
 _TERMINAL_WIDTHS = frozenset({80, 100, 120, 132})
 _WRAP_SLACK = 12  # a word wrap leaves at most about a word's width free at a line's end
@@ -500,8 +501,12 @@ def _rejoined(found: list[Line]) -> list[Line]:
     piece = ""  # the captured line just taken: where it was cut says how it goes on
     for line in found:
         last = joined[-1] if joined else None
+        # a word wrap broke the line before a word that did not fit (a quoted store path is
+        # a long one; Nix starts no line with it)
+        pushed = width >= _MIN_WIDTH and len(piece) + 1 + len(line.text.split(" ", 1)[0]) > width \
+            and (wrapped or _QUOTED_PATH.match(line.text) is not None)
         if last is not None and not _OWN_LINE.match(line.text) and (
-                in_error or (wrapped and len(piece) >= width - _WRAP_SLACK)):
+                in_error or pushed or (wrapped and len(piece) >= width - _WRAP_SLACK)):
             # Nix indents what continues an error; an unindented line right after one that
             # starts no line of its own is the rest of it
             # cut inside a word: at the width many lines fill, or at a terminal's usual width
