@@ -475,6 +475,7 @@ _OWN_LINE = re.compile(
     # build-remote's "Failed to find a machine for remote build!" and the lines it lists
     r"Failed to find|derivation: |required \(system|\d+ available machines|\(systems, |\(\[)")
 _ERROR_START = re.compile(r"^\s*error: \S")  # (indented: the continuation is then less so)
+_ONE_BLANK = re.compile(r" \S")
 _QUOTED_PATH = re.compile(r"^['‘`]/nix/store/")
 _OPEN_PATH = re.compile(r"/nix/store/[0-9a-z]{0,32}(?:-[A-Za-z0-9+._?=-]*)?$")
 _TERMINAL_WIDTHS = frozenset({80, 100, 120, 132})
@@ -505,8 +506,10 @@ def _rejoined(found: list[Line]) -> list[Line]:
         # a long one; Nix starts no line with it)
         pushed = width >= _MIN_WIDTH and len(piece) + 1 + len(line.text.split(" ", 1)[0]) > width \
             and (wrapped or _QUOTED_PATH.match(line.text) is not None)
-        if last is not None and not _OWN_LINE.match(line.text) and (
-                in_error or pushed or (wrapped and len(piece) >= width - _WRAP_SLACK)):
+        # a terminal's cut that fell on a blank: the rest starts with it (Nix indents by more)
+        cut_at_blank = hard and len(piece) == width and _ONE_BLANK.match(line.text) is not None
+        if last is not None and (cut_at_blank or (not _OWN_LINE.match(line.text) and (
+                in_error or pushed or (wrapped and len(piece) >= width - _WRAP_SLACK)))):
             # Nix indents what continues an error; an unindented line right after one that
             # starts no line of its own is the rest of it
             # cut inside a word: at the width many lines fill, or at a terminal's usual width
@@ -514,7 +517,8 @@ def _rejoined(found: list[Line]) -> list[Line]:
             inside = (hard and len(piece) == width) or len(piece) in _TERMINAL_WIDTHS
             # a store path has no blanks: one a wrap cut went on without any (wherever a
             # copy's indentation or a colour code left the cut)
-            gap = "" if inside or (wrapped and _OPEN_PATH.search(last.text)) else " "
+            gap = "" if inside or cut_at_blank or (wrapped and _OPEN_PATH.search(last.text)) \
+                else " "
             joined[-1] = replace(last, text=last.text + gap + line.text)
             piece = line.text
             continue
