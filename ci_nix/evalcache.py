@@ -182,10 +182,13 @@ class Keys:
         return self._key(target, by_tree=True)
 
     def impure(self) -> bool:
-        """Whether Nix evaluates impurely (`pure-eval = false`): then a flake may read what
-        no key can hold (builtins.getEnv, currentTime, its own checkout by fetchGit), and
-        nothing is cached."""
-        return self.nix.setting_values().get("pure-eval") is False
+        """Whether Nix evaluates impurely: `pure-eval = false` (builtins.getEnv, currentTime,
+        its own checkout by fetchGit) or `allow-unsafe-native-code-during-evaluation`
+        (builtins.exec runs any command, pure or not). A flake may then read what no key can
+        hold, and nothing is cached."""
+        values = self.nix.setting_values()
+        return (values.get("pure-eval") is False
+                or values.get("allow-unsafe-native-code-during-evaluation") is True)
 
     def _key(self, target: Target, *, by_tree: bool) -> str | None:
         source = (self._tree_source if by_tree else self._source)(target.flake.ref)
@@ -658,8 +661,9 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
         return evaluator(targets)
     keys = Keys(nix, git, selection, dict(known or {}), dict(trees or {}))
     if keys.impure():
-        log.info("evaluation cache: not used: pure-eval is false (an impure evaluation may "
-                 "read the environment, the clock or its checkout's .git, which no key holds)")
+        log.info("evaluation cache: not used: Nix evaluates impurely (pure-eval false or "
+                 "allow-unsafe-native-code-during-evaluation): a flake may read the "
+                 "environment, the clock or its checkout's .git, which no key holds")
         return evaluator(targets)
     cache = EvalCache(settings.directory, settings.max_bytes)
     foreign = cache.foreign()

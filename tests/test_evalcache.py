@@ -553,11 +553,15 @@ def test_verify_eval_cache_fails_a_flake_whose_entry_differs(tmp_path: Path,
     assert not entry.exists()  # removed: the next run evaluates and remembers afresh
 
 
-def test_an_impure_evaluation_is_never_cached(tmp_path: Path, fake_proc: FakeProc) -> None:
+@pytest.mark.parametrize("setting, value", [
+    ("pure-eval", False), ("allow-unsafe-native-code-during-evaluation", True)])
+def test_an_impure_evaluation_is_never_cached(tmp_path: Path, fake_proc: FakeProc,
+                                              setting: str, value: bool) -> None:
     """pure-eval = false (nix-options, NIX_CONFIG, --option): a flake may read its checkout's
-    HEAD by fetchGit, the environment or the clock; an entry was found at the next commit of
-    the same tree with the old commit's drvPath (both Nix versions, by hand)."""
-    _fake_nix(fake_proc, {**SETTINGS, "pure-eval": {"value": False}})
+    HEAD by fetchGit, the environment or the clock; with unsafe native code, by
+    builtins.exec (pure-eval does not stop it). An entry was found at the next commit of the
+    same tree with the old commit's drvPath (both Nix versions, by hand)."""
+    _fake_nix(fake_proc, {**SETTINGS, setting: {"value": value}})
     target = Target(Flake(Repo("a", _repo(tmp_path / "a")), ""))
     evaluated: list[Target] = []
 
