@@ -85,7 +85,7 @@ _BUILD_ONLY = frozenset({
     # and a hit whose paths this store does not have is evaluated again
     "store",
 })
-# not build-only: plugin-files (a plugin adds builtins, so what a flake evaluates to)
+# plugin-files: a plugin adds builtins (nix-plugins' exec): no cache at all (Keys.impure)
 # An evaluation error that says this may go away on its own: never stored.
 _TRANSIENT = ("out of memory", "bad_alloc", "cannot allocate memory", "unable to download",
               "download", "substitut", "connect", "network", "timed out", "timeout",
@@ -184,11 +184,12 @@ class Keys:
     def impure(self) -> bool:
         """Whether Nix evaluates impurely: `pure-eval = false` (builtins.getEnv, currentTime,
         its own checkout by fetchGit) or `allow-unsafe-native-code-during-evaluation`
-        (builtins.exec runs any command, pure or not). A flake may then read what no key can
-        hold, and nothing is cached."""
+        (builtins.exec runs any command, pure or not), or plugins (builtins of their own). A
+        flake may then read what no key can hold, and nothing is cached."""
         values = self.nix.setting_values()
         return (values.get("pure-eval") is False
-                or values.get("allow-unsafe-native-code-during-evaluation") is True)
+                or values.get("allow-unsafe-native-code-during-evaluation") is True
+                or bool(values.get("plugin-files")))  # builtins of their own, e.g. exec
 
     def _key(self, target: Target, *, by_tree: bool) -> str | None:
         source = (self._tree_source if by_tree else self._source)(target.flake.ref)
@@ -661,9 +662,9 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
         return evaluator(targets)
     keys = Keys(nix, git, selection, dict(known or {}), dict(trees or {}))
     if keys.impure():
-        log.info("evaluation cache: not used: Nix evaluates impurely (pure-eval false or "
-                 "allow-unsafe-native-code-during-evaluation): a flake may read the "
-                 "environment, the clock or its checkout's .git, which no key holds")
+        log.info("evaluation cache: not used: Nix evaluates impurely (pure-eval false, "
+                 "allow-unsafe-native-code-during-evaluation or plugin-files): a flake may "
+                 "read the environment, the clock or its checkout's .git, which no key holds")
         return evaluator(targets)
     cache = EvalCache(settings.directory, settings.max_bytes)
     foreign = cache.foreign()

@@ -554,9 +554,10 @@ def test_verify_eval_cache_fails_a_flake_whose_entry_differs(tmp_path: Path,
 
 
 @pytest.mark.parametrize("setting, value", [
-    ("pure-eval", False), ("allow-unsafe-native-code-during-evaluation", True)])
+    ("pure-eval", False), ("allow-unsafe-native-code-during-evaluation", True),
+    ("plugin-files", ["/nix/store/x-nix-plugins/lib/nix/plugins"])])
 def test_an_impure_evaluation_is_never_cached(tmp_path: Path, fake_proc: FakeProc,
-                                              setting: str, value: bool) -> None:
+                                              setting: str, value: object) -> None:
     """pure-eval = false (nix-options, NIX_CONFIG, --option): a flake may read its checkout's
     HEAD by fetchGit, the environment or the clock; with unsafe native code, by
     builtins.exec (pure-eval does not stop it). An entry was found at the next commit of the
