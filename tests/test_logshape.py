@@ -334,7 +334,7 @@ def test_stacked_wrappings_keep_classification(expected: Path, tool: str | None,
 ERROR_WORDS = re.compile(r"(?:^|(?<=[\s`'\"(*_>|\]]))(?:error:|Cannot build '|Reason: |"
                          r"builder for \S+ failed|hash mismatch|timed out after)")
 # what says so and is not Nix reporting a failure: a warning, a trace, an error Nix ignored
-NOT_NIXS = re.compile(r"(?:warning|trace):\s*$|error \(ignored\)")
+NOT_NIXS = re.compile(r"\b(?:warning|trace):|error \(ignored\)")
 BUILDER_LINE = re.compile(r"(?:^|\s)[A-Za-z0-9+_.?=-]+> ")  # `nix build -L`'s `name> `
 PROGRESS = re.compile(r"\[(?:\d+/)*\d+ (?:built|copied)[^\]]*\]")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -344,8 +344,7 @@ def says_it_failed(text: str) -> bool:
     """Whether one line of text holds an error line, read without the normaliser."""
     m = ERROR_WORDS.search(text)
     before = text[:m.start()] if m else ""
-    if m is None or NOT_NIXS.search(before) or "error (ignored)" in text \
-            or re.match(r"\W*(?:warning|trace|evaluation warning):", text):
+    if m is None or NOT_NIXS.search(before) or "error (ignored)" in text:
         return False
     return not BUILDER_LINE.search(before) and not (PROGRESS.search(before)
                                                       and m[0] != "error:")
@@ -376,16 +375,19 @@ def record_texts(record_line: str) -> list[str] | None:
     return strings
 
 
-def texts_of(raw: str) -> list[str]:
+def texts_of(raw: str, depth: int = 0) -> list[str]:
     """The lines of text one captured line holds: a record's (wherever it starts), else the
-    line itself with escaped line ends taken as line ends."""
+    line itself with escaped line ends taken as line ends (and each of those read again)."""
     shown = html.unescape(ANSI.sub("", raw).split("\r")[-1]).strip()
     for mark in ("@nix {", "{"):
         at = shown.find(mark)
         held = record_texts(shown[at:]) if at >= 0 else None
         if held is not None:
             return held
-    return shown.replace("\\n", "\n").split("\n")
+    if depth or "\\n" not in shown:
+        return [shown]
+    unescaped = shown.replace('\\"', '"').replace("\\n", "\n").split("\n")
+    return [text for line in unescaped for text in texts_of(line, depth + 1)]
 
 
 def holds_error_line(lines: list[str]) -> bool:
