@@ -166,6 +166,7 @@ class Keys:
     trees: Mapping[str, str] = field(default_factory=dict)  # commit -> its tree, where known
     _repos: dict[str, tuple[str, str | None] | None] = field(default_factory=dict)
     _trees: dict[str, str | None] = field(default_factory=dict)
+    _substs: dict[str, bool] = field(default_factory=dict)
     _locks: dict[str, bytes | None] = field(default_factory=dict)
     _common: str | None = None
 
@@ -286,7 +287,30 @@ class Keys:
             head, uncommitted = state
             tree = uncommitted if uncommitted is not None else self._tree(path, head)
             dirty = uncommitted is not None
-        return None if tree is None else json.dumps(["git-tree", tree, dirty, _params(query)])
+        if tree is None or self._substitutes(path, tree):
+            return None
+        return json.dumps(["git-tree", tree, dirty, _params(query)])
+
+    def _substitutes(self, path: str, tree: str) -> bool:
+        """Whether Nix's source of this tree may hold its commit: a `.gitattributes` in it (or
+        the repo's info/attributes) names `export-subst`, which `git archive` (how Nix before
+        2.20, and Lix, read a clean checkout) expands to the commit's hash in the files, read
+        by no `self` attribute. Such a tree is keyed by commit only; so is one git cannot look
+        into."""
+        version = self.nix.version
+        if version.flavor == "nix" and version.at_least(2, 20):
+            return False  # libgit2 since 2.20 (NixOS/nix#9240): no export-subst, no git call
+        memo = f"{path}\0{tree}"
+        if memo not in self._substs:
+            found = self.git.run(Path(path), ["grep", "-q", "-F", "export-subst", tree, "--",
+                                              ":(glob)**/.gitattributes"])
+            info = Path(path) / ".git" / "info" / "attributes"
+            try:
+                local = b"export-subst" in info.read_bytes()
+            except OSError:
+                local = False  # none (or a linked worktree's, not read: rare)
+            self._substs[memo] = found.returncode != 1 or local  # 1: no match
+        return self._substs[memo]
 
     def _tree(self, path: str, commit: str) -> str | None:
         if commit in self.trees:

@@ -715,8 +715,10 @@ def _amend(repo: Path, message: str) -> str:
 def test_the_checkouts_read_tree_needs_no_git_call(tmp_path: Path, fake_proc: FakeProc,
                                                    ) -> None:
     # run/diff read each repo's commit and tree once (inputs.checkouts): the key by tree asks
-    # git nothing more (a diff of 20 repos ran 40 `rev-parse TREE` before)
-    _fake_nix(fake_proc)
+    # git nothing more (a diff of 20 repos ran 40 `rev-parse TREE` before) on a Nix that reads
+    # sources with libgit2 (before 2.20, `git archive`: one `git grep` for export-subst,
+    # test_a_tree_whose_files_get_their_commit_keys_by_commit)
+    _fake_nix(fake_proc, version="2.26.3")
     repo = _repo(tmp_path / "a")
     target = Target(Flake(Repo("a", repo), ""))
     state = Git(("git",)).commit_and_tree(repo, "HEAD")
@@ -755,6 +757,29 @@ def test_the_key_by_tree_is_the_same_at_every_commit_of_a_tree(tmp_path: Path,
         write(repo / "flake.lock", json.dumps({"nodes": {"root": {"inputs": {"x": "x"}},
                                                          "x": node}, "root": "root"}))
         assert _keys().of(target) is not None and _keys().by_tree(target) is None
+
+
+def test_a_tree_whose_files_get_their_commit_keys_by_commit(tmp_path: Path,
+                                                            fake_proc: FakeProc) -> None:
+    """`version.txt export-subst` in .gitattributes: Nix 2.8 reads a clean checkout with git
+    archive, which writes the commit's hash into version.txt; a flake that reads the file got
+    the previous commit's drvPath at the next commit of the same tree (by hand)."""
+    _fake_nix(fake_proc)  # Nix 2.8
+    repo = _repo(tmp_path / "a")
+    target = Target(Flake(Repo("a", repo), ""))
+    assert _keys().by_tree(target) is not None
+    write(repo / "version.txt", "$Format:%H$")
+    write(repo / "nested" / ".gitattributes", "*.txt export-subst\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "stamped")
+    assert _keys().of(target) is not None and _keys().by_tree(target) is None
+    git(repo, "rm", "-q", "nested/.gitattributes")
+    git(repo, "commit", "-qm", "unstamped")
+    assert _keys().by_tree(target) is not None
+    write(repo / ".git" / "info" / "attributes", "version.txt export-subst\n")
+    assert _keys().by_tree(target) is None
+    _fake_nix(fake_proc, version="2.26.3")  # libgit2: no export-subst
+    assert _keys().by_tree(target) is not None
 
 
 @pytest.mark.parametrize("read, hits", [((), True), (("lastModified",), False),
