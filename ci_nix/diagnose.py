@@ -1546,8 +1546,9 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         if found.type is FailureType.PLATFORM and down is not None and (
                 found.drv is None or _NO_MACHINE.search(text)):
             # "unable to start any build" or build-remote's "Failed to find a machine" after a
-            # remote builder could not be used: that builder is the reason
-            found = replace(_builder_down(down), log_line=found.log_line)
+            # remote builder could not be used: that builder is the reason, for the derivation
+            # Nix was offloading (so its local refusal of that derivation after is no other)
+            found = replace(_builder_down(down), log_line=found.log_line, drv=found.drv)
         if found.drv is None and found.kind in (Kind.TIMEOUT, Kind.MAX_SILENT_TIME) \
                 and block_.building is not None:
             # Nix 2.34+ names no derivation in a timeout: it is the one it was building

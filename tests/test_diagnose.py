@@ -555,3 +555,21 @@ def test_another_builds_line_inside_a_trace_awaiting_its_message_does_not_end_it
         [found] = diagnose.parse_log(log)
         assert (found.type, found.kind, found.message) == (
             FailureType.OTHER, Kind.NIX, "writing to file: Broken pipe")
+
+
+def test_a_builder_that_could_not_be_reached_explains_the_local_refusal_after_it() -> None:
+    # build-remote tried the one matching builder, then the local build refused the same
+    # derivation: one failure, the builder's, for that derivation
+    drv = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x.drv"
+    [found] = diagnose.parse_log([
+        "cannot build on 'ssh-ng://b': error: failed to start SSH connection to 'b'",
+        "Failed to find a machine for remote build!",
+        f"derivation: {drv.removeprefix('/nix/store/')}",
+        "required (system, features): (aarch64-linux, [])",
+        "1 available machines:",
+        "(systems, maxjobs, supportedFeatures, mandatoryFeatures)",
+        "([aarch64-linux], 1, [], [])",
+        f"error: a 'aarch64-linux' with features {{}} is required to build '{drv}', "
+        "but I am a 'x86_64-linux' with features {}"])
+    assert (found.type, found.kind, found.drv) == (FailureType.OTHER, Kind.NIX, drv)
+    assert "ssh-ng://b" in found.message
