@@ -202,10 +202,15 @@ def _platform_hint(wanted: str, features: str, have: str) -> str:
 # One error message -> Diagnosis.
 
 # the hash part: Nix's 32 characters, or what people put there when they paste ("<hash>", "...")
-_HASH = r"(?:[a-z0-9]{32}|<hash>|\.\.\.|…|x+)"
-_DRV = rf"(?P<drv>/nix/store/{_HASH}-[^'’\s]+?\.drv)(?:[!^][^'’\s]*)?"
+_HASH = r"(?:[a-z0-9]{32}|<hash>|\.\.\.|…|x{1,32})"
+_NAME = 255  # a store path's name is at most 211 characters (a name read from a search stops)
+_DRV = rf"(?P<drv>/nix/store/{_HASH}-[^'’\s]{{1,{_NAME}}}?\.drv)(?:[!^][^'’\s]*+)?"
+# How far apart the parts of one message of Nix's stand, at most (a regex that looks further
+# from each of many starts in one line takes time quadratic in the line: a build prints those)
+_NEAR = 500
+_GAP = r".{0,1000}?"  # from a hash mismatch's first line to its "specified:" (Lix: a URL between)
 # a derivation (with an optional !out/^out) or an output path
-_STORE_PATH = rf"(?P<path>/nix/store/{_HASH}-[^'’\s]+?)(?:[!^][^'’\s]*)?"
+_STORE_PATH = rf"(?P<path>/nix/store/{_HASH}-[^'’\s]{{1,{_NAME}}}?)(?:[!^][^'’\s]*+)?"
 _Q = "['‘`]"  # Nix 1.x/2.0 used curly quotes
 _QE = "['’]"
 # one machine of build-remote's list: "([x86_64-linux, i686-linux], 4, [kvm], [])" (Nix <= 2.17
@@ -223,11 +228,11 @@ _NO_MACHINE = re.compile(
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("hash-mismatch", re.compile(
         rf"hash mismatch in fixed-output derivation {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE}:"
-        r".*?(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)", re.DOTALL)),
+        rf"{_GAP}(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)", re.DOTALL)),
     # the same with the path's quotes lost (a copy through markdown, a tool re-printing it)
     ("hash-mismatch-unquoted", re.compile(
         r"hash mismatch in fixed-output derivation (?P<drv>/nix/store/[^'’\s:]+):"
-        r".*?(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)", re.DOTALL)),
+        rf"{_GAP}(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)", re.DOTALL)),
     ("hash-mismatch-old", re.compile(
         rf"fixed-output derivation produced path {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE} with "
         rf"(?P<algo>\w+) hash {_Q}(?P<got>[^'’]+){_QE} instead of the expected hash "
@@ -251,7 +256,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         r"timed out after (?P<secs>\d+) seconds(?P<silence> of silence)?")),
     # the same, reworded or wrapped by a remote builder: "build of '…drv' on '…' failed: …"
     ("timeout-other", re.compile(
-        rf"{_Q}{_DRV}{_QE}[^\n]*?\btimed out after (?P<secs>\d+) seconds"
+        rf"{_Q}{_DRV}{_QE}[^\n]{{0,{_NEAR}}}?\btimed out after (?P<secs>\d+) seconds"
         r"(?P<silence> of silence)?")),
     # Nix 1.x to 2.28, the features part since 2.1; messages get wrapped across lines
     ("platform", re.compile(
@@ -259,9 +264,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"required\s+to\s+build\s+{_Q}{_DRV}{_QE},\s+but\s+I\s+am\s+a\s+"
         rf"{_Q}(?P<have>[^'’]+){_QE}")),
     ("dependencies", re.compile(
-        rf"(?P<n>\d+) dependenc(?:y|ies) of derivation {_Q}{_DRV}{_QE} failed to build")),
+        rf"(?<!\d)(?P<n>\d+) dependenc(?:y|ies) of derivation {_Q}{_DRV}{_QE} failed to build")),
     ("dependencies-cut", re.compile(
-        r"(?P<n>\d+) dependenc(?:y|ies) of derivation ['‘`]/nix/store/[^'’\s]*$")),
+        r"(?<!\d)(?P<n>\d+) dependenc(?:y|ies) of derivation ['‘`]/nix/store/[^'’\s]*$")),
     ("dependencies-old", re.compile(
         rf"cannot build derivation {_Q}{_DRV}{_QE}: (?P<n>\d+) dependencies couldn't be built")),
     ("substitution", re.compile(
@@ -278,8 +283,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("builder-cut", re.compile(r"^(?:error: )?builder for ['‘`]/nix/store/[^'’\s]*$")),
     # a "Cannot build" whose Reason line a copy left out: the build of it failed, how is not said
     ("cannot-build-unreasoned",
-     re.compile(rf"(?m)^\s*(?:error: )?Cannot build {_Q}{_DRV}{_QE}\.?\s*$")),
-    ("log-limit", re.compile(rf"{_Q}(?:{_DRV}|{_STORE_PATH}){_QE}[^\n]* killed after writing more "
+     re.compile(rf"(?m)^[ \t]*(?:error: )?Cannot build {_Q}{_DRV}{_QE}\.?[ \t]*$")),
+    ("log-limit", re.compile(rf"{_Q}(?:{_DRV}|{_STORE_PATH}){_QE}[^\n]{{0,{_NEAR}}} killed after "
+                             r"writing more "
                              r"than (?P<bytes>\d+) bytes of log output")),
     ("fod-references", re.compile(rf"fixed-output derivations must not reference store paths: "
                                   rf"{_Q}{_DRV}{_QE}")),
@@ -348,7 +354,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # Lix 2.92+ adds it to its platform refusal only
     ("platform-hint", re.compile(r"the failing derivation has \S+ set to \S+, forcing it to be "
                                  r"built rather than substituted")),
-    ("hash-bare", re.compile(r"^\s*(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*"
+    ("hash-bare", re.compile(r"^[ \t]*(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*"
                              r"(?P<got>\S+)", re.MULTILINE)),
 ]
 # a remote builder's failure relayed: "build of '…drv' on 'ssh://…' failed: <its reason>"; the
@@ -455,8 +461,29 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
 _LOG_LINE = re.compile(r"^\s*> ?(.*)$")
 
 
+# Nix's message quotes a failed builder's last log lines after this; from there on the text is
+# the builder's (indented, `> ` since Nix 2.4) but for Nix's closing "For full logs, run …"
+_TAIL_INTRO = re.compile(r"[Ll]ast \d+ log lines:")
+_FULL_LOGS = re.compile(r"^\s*For full logs, run")
+
+
+def _nix_words(text: str) -> str:
+    """An error text without the builder output Nix quotes in it: a build prints what it likes
+    there ("error: hash mismatch in fixed-output derivation '…-other.drv'"), which must not
+    name another derivation as failed, nor hide the builder's own failure."""
+    intro = _TAIL_INTRO.search(text)
+    if intro is None:
+        return text
+    end = text.find("\n", intro.end())
+    if end < 0:
+        return text
+    closing = [line for line in text[end + 1:].split("\n") if _FULL_LOGS.match(line)]
+    return "\n".join([text[:end], *closing])
+
+
 def _build_diagnosis(text: str) -> Diagnosis | None:
     """Classify an error about a derivation; None when the text names none."""
+    text = _nix_words(text)
     found = _pattern_diagnosis(text)
     remote = _REMOTE_FAILED.search(text)
     if remote is None:
@@ -1125,7 +1152,7 @@ _CURL = re.compile(r"curl: \(\d+\) (?P<reason>.*)$")
 
 
 # what curl prints while it tries a URL: its progress meter, its errors and retries
-_CURL_OUTPUT = re.compile(r"^\s*(?:> )?(?:$|[\d\s%.:kMG-]+$|% Total|Dload|curl: \(\d+\)|"
+_CURL_OUTPUT = re.compile(r"^\s*+(?:> )?(?:$|[\d\s%.:kMG-]++$|% Total|Dload|curl: \(\d+\)|"
                           r"Warning: )")
 
 

@@ -202,9 +202,10 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
         source = html.unescape(line) if _ENTITY.search(line) else line
         message = _record_message(clean(source))
         field = _logfmt_message(source) if message is None else None
-        if field is not None:
+        if field is not None and not _builders(source, source.find(field)):
             message = _unescape(field)
-        elif message is None and _ESCAPED.search(line) and _ERRORISH.search(line) \
+        elif message is None and (escape := _ESCAPED.search(line)) and _ERRORISH.search(line) \
+                and not _builders(line, escape.start()) \
                 and not _shown_start(line).startswith("error:"):  # Nix's own may quote "\n"
             message = _unescape(line)
         if message is not None:
@@ -217,6 +218,18 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
     shown = _unprefixed(terminal_line(line.translate(_QUOTES)))
     if shown is not None:
         yield shown[0], shown[1], depth > 0
+
+
+# a `nix build -L` name ("hello> ") at a word's start: what follows it is a builder's output
+_BUILDER_NAME = re.compile(r"(?:^|\s)[A-Za-z0-9+_.?=][A-Za-z0-9+_.?=-]*> ")
+
+
+def _builders(line: str, end: int) -> bool:
+    """Whether escaped text that starts at `end` is a builder's own: a `nix build -L` name
+    stands before it. Nix puts the builder's name before every line it prints, so a builder can
+    print "\\n" but never start a line of Nix's; read as a line end, its "\\nerror: builder
+    for '…-other.drv' failed" would be another derivation's failure."""
+    return _BUILDER_NAME.search(line, 0, end) is not None
 
 
 def _shown_start(line: str) -> str:
