@@ -18,7 +18,7 @@ from helpers import git, json_cases, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ci_nix import evalcache, pipeline
+from ci_nix import evalcache, inputs, pipeline
 from ci_nix.evaluate import EvalFlags, Selection
 from ci_nix.models import (
     Case,
@@ -710,6 +710,23 @@ def _amend(repo: Path, message: str) -> str:
     git(repo, "commit", "-q", "--amend", "--allow-empty", "-m", message,
         "--date", "2001-01-01T00:00:00")
     return git(repo, "rev-parse", "HEAD")
+
+
+def test_a_change_staged_and_undone_is_uncommitted(tmp_path: Path) -> None:
+    """Nix 2.26 reads a checkout whose index differs from HEAD (a change staged, then undone
+    in the work tree) as dirty: no self.rev (by hand: `self.shortRev or "dirty"` gave
+    "dirty"). `git diff HEAD` called it clean, so that evaluation was remembered under the
+    clean commit's keys. A touched file with unchanged content stays clean."""
+    repo = _repo(tmp_path / "a")
+    checkout = inputs.checkouts(load(repo, Git(("git",))), Git(("git",)))["a"]
+    assert checkout.rev and not checkout.dirty
+    os.utime(repo / "flake.nix", (0, 0))
+    assert not inputs.checkouts(load(repo, Git(("git",))), Git(("git",)))["a"].dirty
+    text = (repo / "flake.nix").read_text()
+    write(repo / "flake.nix", text + "\n")
+    git(repo, "add", "flake.nix")
+    write(repo / "flake.nix", text)
+    assert inputs.checkouts(load(repo, Git(("git",))), Git(("git",)))["a"].dirty
 
 
 def test_the_checkouts_read_tree_needs_no_git_call(tmp_path: Path, fake_proc: FakeProc,
