@@ -229,6 +229,6 @@ def head_commit(workspace: Workspace, git: Git, head: str | None) -> str | None:
     repos = [workspace.primary] if workspace.primary is not None else list(workspace.repos)
     if head is not None:
         return git.commit(repos[0].path, head)
-    if any(not git.run(repo.path, ["diff", "--quiet", "HEAD", "--"]).ok for repo in repos):
+    if any(git.uncommitted(repo.path) for repo in repos):
         return None
     return git.commit(repos[0].path, "HEAD")

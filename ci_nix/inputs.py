@@ -17,7 +17,6 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from ci_nix import detect as detect_mod
 from ci_nix import lockfile
@@ -123,18 +122,8 @@ def _checkout(repo: Repo, git: Git) -> Checkout:
         return Checkout(repo.name, repo.rev, False)
     found = git.commit_and_tree(repo.path, "HEAD")
     rev, tree = found if found is not None else (None, None)
-    # Dirty as Nix sees it: a tracked file's content differs from HEAD in the work tree OR in
-    # the index (Nix >= 2.20 calls a change staged and then undone in the work tree dirty: no
-    # rev; `git diff HEAD` called it clean, so such an evaluation was remembered as the
-    # commit's). status refreshes stat data: a file touched, content unchanged, is clean.
-    dirty = rev is not None and _uncommitted(repo.path, git)
+    dirty = rev is not None and git.uncommitted(repo.path)  # as Nix tells it
     return Checkout(repo.name, rev, dirty, tree)
-
-
-def _uncommitted(path: Path, git: Git) -> bool:
-    result = git.run(path, ["--no-optional-locks", "status", "--porcelain",
-                            "--untracked-files=no"])
-    return not result.ok or bool(result.stdout.strip())
 
 
 def workspace_overrides(workspace: Workspace, git: Git,

@@ -91,6 +91,15 @@ class Git:
         found = result.stdout.split() if result.ok else []
         return (found[0], found[1]) if len(found) == 2 else None
 
+    def uncommitted(self, repo: Path) -> bool:
+        """Whether a tracked file differs from HEAD in the work tree or in the index, as Nix
+        (>= 2.20) tells a dirty checkout (no rev): a change staged and then undone in the work
+        tree counts, which `git diff HEAD` missed. status refreshes stat data first: a file
+        touched with its content unchanged does not count. A failure counts."""
+        result = self.run(repo, ["--no-optional-locks", "status", "--porcelain",
+                                 "--untracked-files=no"])
+        return not result.ok or bool(result.stdout.strip())
+
     def merge_base(self, repo: Path, a: str, b: str) -> str | None:
         """The best common ancestor of two commits, or None (unrelated, or history cut short)."""
         result = self.run(repo, ["merge-base", "--end-of-options", a, b])
