@@ -1626,6 +1626,10 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     return found_all or _fallback(shaped, raw, reader.named_logs)
 
 
+# the build's child after setting up the sandbox (libstore's "executing '%1%'"): the builder
+# program could not be exec'd
+_EXEC_FAILED = re.compile(r"^\s*error: executing ['‘](?P<program>[^'’\n]{1,4096})['’]: "
+                          r"(?P<why>[^\n]{1,500})")
 _WRAPPER_ERROR = re.compile(r"^\s*(?:Error:|ERROR\b|\[ERROR ?\]|✖|×|\S+ ❌)")
 
 
@@ -1660,6 +1664,16 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                 message, hint = _download(text, output)
                 return [Diagnosis(FailureType.OTHER, Kind.DOWNLOAD, _one_line(message),
                                   hint=hint, log=tail(output))]
+    for line in shaped:
+        exec_failed = _EXEC_FAILED.match(line.text) if line.builder is not None else None
+        if exec_failed is not None:
+            # Nix's own words from the build's child, printed into the build log: the builder
+            # program could not be run, so that build failed ("builder for … failed", which
+            # the capture left out, is what Nix says after it)
+            return [Diagnosis(FailureType.BUILD, Kind.BUILDER, _one_line(
+                f"{line.builder}: its builder could not be run: executing "
+                f"{exec_failed['program']}: {exec_failed['why']}"),
+                log_line=line.origin + 1, log=tail([line.text]))]
     frames = [line for line in shaped if line.builder is None and (
         _FRAME.match(line.text) or _OLD_FRAME.match(line.text))]
     if frames:  # a trace whose message was cut off: its innermost frame says what Nix did

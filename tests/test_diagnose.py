@@ -573,3 +573,12 @@ def test_a_builder_that_could_not_be_reached_explains_the_local_refusal_after_it
         "but I am a 'x86_64-linux' with features {}"])
     assert (found.type, found.kind, found.drv) == (FailureType.OTHER, Kind.NIX, drv)
     assert "ssh-ng://b" in found.message
+
+
+def test_nixs_own_exec_failure_in_a_builders_output_is_that_builds_failure() -> None:
+    # `nix build -L` through nom, the "builder for … failed" line lost: the child's words say
+    [found] = diagnose.parse_log(["hello> error: executing '/bin/sh': No such file or directory"])
+    assert (found.type, found.kind) == (FailureType.BUILD, Kind.BUILDER)
+    assert "hello" in found.message and "/bin/sh" in found.message
+    # a builder's own error line is still its output, not a failure
+    assert diagnose.parse_log(["hello> error: test 3 failed, retrying"]) == []
