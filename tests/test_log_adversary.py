@@ -7,14 +7,21 @@ hide the builder's own failure, or cost more than time linear in the log.
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ci_nix import diagnose
-from ci_nix.models import FailureType
+from ci_nix import build, diagnose
+from ci_nix.commands import junit as junit_command
+from ci_nix.models import FailureType, RunReport
+from ci_nix.report import failures, github, gitlab, junit
 
 ATTACKER = "/nix/store/" + "a" * 32 + "-attacker-1.0.drv"
 VICTIM = "/nix/store/" + "b" * 32 + "-victim-2.0.drv"
@@ -100,3 +107,58 @@ def test_classifying_a_line_takes_time_linear_in_its_length(name: str) -> None:
                             ["trying https://x/y", *text.split("\n")]))
     small = _cpu(classify(3000))
     assert _cpu(classify(24000)) < 24 * max(small, 1e-3), name
+
+
+# What a build can put into its output: controls, a lone surrogate (a JSON "\ud800" in an
+# internal-json record), terminal escapes (CSI, a long one, OSC, DCS), a BOM, bidi overrides,
+# DEL and C1, carriage-return storms, CI log commands, and Nix's own words around a derivation
+_ODD = st.sampled_from([
+    "\x00", "\ud800", "\udfff", "\x1b[31;1m", "\x1b[" + "1;" * 300 + "m", "\x1b]8;;http://x\x07",
+    "\x1b]0;title\x1b\\", "\x1bP1$r0m\x1b\\", "\ufeff", "\u202e", "\u2066", "\x7f", "\x85",
+    "\r" * 20, "\r\n", "\x0b", "\x0c", "\u2028", "::error::x", "::stop-commands::t",
+    "##[error]x", "##[group]", "section_start:1:x\r\x1b[0K", "`", "]]>", "<![CDATA[", "&#0;",
+    "@nix ", '{"msg":"', "\\n", "error: ", "> ", "hello> ", f"'{ATTACKER}'", "failed",
+    "builder for ", "with exit code 1", "\t", " ", "a", "\udcff"])
+_ODD_LINES = st.lists(st.lists(_ODD, max_size=12).map("".join), max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_ODD_LINES)
+def test_odd_bytes_never_raise_and_every_report_stays_what_it_is(lines: list[str]) -> None:
+    # a failed line of each log at the end, so that every writer has a case to write
+    log = [*lines, f"error: builder for '{ATTACKER}' failed with exit code 1;",
+           "       last 2 log lines:", *(f"       > {line}" for line in lines[-2:])]
+    # `ci-nix run` reads the same text from Nix's internal-json (a JSON "\\ud800" is a lone
+    # surrogate once read)
+    buildlog = build.BuildLog()
+    for line in log:
+        buildlog.feed("@nix " + json.dumps({"action": "msg", "level": 0, "msg": line}))
+        buildlog.feed(line)
+    assert ATTACKER in buildlog.errors
+    cases = junit_command.log_cases("build.log", log)
+    assert cases
+    report = RunReport(suites=("build.log",), cases=tuple(cases))
+    xml = io.StringIO()
+    junit.write(report, xml)
+    ET.fromstring(xml.getvalue().encode())  # well-formed: no raw control, no lone surrogate
+    out = io.StringIO()
+    github.write_annotations(report, out)
+    # every line the runner reads (it splits at \n, \r\n and a lone \r) is one ci-nix wrote:
+    # an annotation, a group, or inside stop-commands whose token the text cannot know
+    stopped = None
+    for line in re.split(r"\r\n|\r|\n", out.getvalue().rstrip("\n")):
+        if stopped is not None:
+            stopped = None if line == stopped else stopped
+            assert "##[" not in line
+            continue
+        assert line.startswith(("::error ", "::group::", "::endgroup::", "::stop-commands::"))
+        if line.startswith("::stop-commands::"):
+            stopped = "::" + line.removeprefix("::stop-commands::") + "::"
+    sections = io.StringIO()
+    gitlab.write(report, sections, now=1)
+    text = sections.getvalue()
+    # a marker needs ESC and a carriage return, which the data only has as visible escapes
+    sections_written = len(failures.groups(report.cases))
+    assert text.count("\x1b[0Ksection_start:") == text.count("\x1b[0Ksection_end:") \
+        == sections_written and text.count("\r") == 2 * sections_written
+    assert "\ud800" not in text and "\x00" not in text
