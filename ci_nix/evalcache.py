@@ -746,6 +746,15 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
     # an evaluation that read nothing of its commit is remembered by its tree
     store_key = {i: (tree_key(i) if e.commit_read == () else None) or key_of[i]
                  for i, e in fresh.items() if key_of[i] is not None and i not in sample}
+    # The checkouts as they are now, read afresh: one that changed while Nix read it (a
+    # branch switched, a file saved, another run's `git checkout`) may have given Nix the new
+    # state, which must not be remembered under the old state's key.
+    after = Keys(nix, git, selection) if store_key else None
+    for index in list(store_key):
+        if after is not None and after.of(targets[index]) != key_of[index]:
+            log.warning("evaluation cache: %s changed while it was evaluated; not remembered",
+                        targets[index].flake.id)
+            del store_key[index]
     stored = {i: fresh[i] for i in store_key}
     closures = closures_of(nix, [job for e in stored.values() for job in e.jobs])
     for index, flake_eval in stored.items():

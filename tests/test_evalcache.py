@@ -640,6 +640,29 @@ def test_verify_eval_cache_blames_no_entry_for_a_timeout(tmp_path: Path,
     assert list((tmp_path / "cache").rglob("*.json"))  # kept
 
 
+def test_a_checkout_that_changes_during_evaluation_is_not_remembered(
+        tmp_path: Path, fake_proc: FakeProc) -> None:
+    """Two runs in one checkout (or a branch switched while ci-nix evaluates): Nix may read
+    the new state, and its result was remembered under the old state's key, so going back to
+    the old state found the new state's drvPaths."""
+    _fake_nix(fake_proc)
+    fake_proc.on("nix", "derivation", "show", stdout="{}")
+    fake_proc.on("nix", "show-derivation", stdout="{}")
+    repo = _repo(tmp_path / "a")
+    target = Target(Flake(Repo("a", repo), ""))
+
+    def evaluator(targets: Sequence[Target]) -> list[FlakeEval]:
+        write(repo / "flake.nix", "{ outputs = _: { changed = true; }; }")  # meanwhile
+        git(repo, "commit", "-qam", "meanwhile")
+        return [replace(_eval(tmp_path), target=t, commit_read=()) for t in targets]
+
+    (result,) = evalcache.evaluate([target], Selection(("x86_64-linux",), ("packages",)),
+                                   evalcache.Settings(tmp_path / "cache"), Nix(("nix",)),
+                                   Git(("git",)), evaluator)
+    assert not result.cached
+    assert not list((tmp_path / "cache").rglob("*.json"))
+
+
 def test_a_pinned_commit_keys_as_a_clean_checkout_of_it(tmp_path: Path,
                                                          fake_proc: FakeProc) -> None:
     """A --pin (rev=) of a commit reads what a clean checkout of it gave, as a base worktree
