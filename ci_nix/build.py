@@ -7,13 +7,20 @@ import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from ci_nix import diagnose
 from ci_nix.models import Case, Failure, FailureType, Job, Status
 from ci_nix.tools import machines, nixlog, proc
-from ci_nix.tools.nix import Nix, NixCommandError, drv_closure, last_error_line
+from ci_nix.tools.nix import (
+    Nix,
+    NixCommandError,
+    drv_closure,
+    last_error_line,
+    read_input_drvs,
+)
+from ci_nix.tools.nix import closure as graph_closure
 from ci_nix.words import count
 
 log = logging.getLogger(__name__)
@@ -207,6 +214,105 @@ def _best_error_line(lines: list[str]) -> tuple[str | None, str | None]:
     return (diagnose.clean(said).strip() if said is not None else None), hint
 
 
+def _failure_of(nix: Nix, buildlog: BuildLog, drv: str) -> Failure:
+    """Why a derivation whose builder failed failed, as an attribute that needs it is told."""
+    first = buildlog.errors.get(drv)
+    if first is None:
+        return _unreported_failure(buildlog, drv)
+    what = first.message
+    needed = first.diagnosis.system if first.diagnosis else None
+    if needed is not None:  # it needed a remote builder: name the one that failed
+        what = _name_builders(Failure(FailureType.PLATFORM, what), needed, nix.builders,
+                              buildlog.builder_errors, nix.platforms).message
+    return Failure(first.type, what, log=buildlog.tail(drv), drv=drv, hint=_hint(first))
+
+
+def _dependency_failure(drv: str, culprits: Sequence[str], first: Failure,
+                        earlier: str = "") -> Failure:
+    """drv failed (or is not built) because the culprits, its dependencies, failed."""
+    names = ", ".join(diagnose.short_drv(culprit) for culprit in culprits)
+    return Failure(type=FailureType.DEPENDENCY,
+                   message=f"dependency failed: {names} ({first.message}{earlier})",
+                   log=first.log, drv=drv, hint=first.hint, cause=culprits[0])
+
+
+@dataclass(frozen=True)
+class _Failed:
+    failure: Failure  # as an attribute of this derivation is told
+    attr: str  # flake#attr: the attribute whose build it failed in
+
+
+@dataclass
+class Earlier:
+    """What a run's earlier builds (build.Feed's batches) found that a later one must know.
+    Nix keeps no record of a failed build: a later `nix build` needing a derivation that
+    failed would build it again (20 minutes again, for a 20-minute failure) and its attribute
+    would be reported failing twice. So a job whose closure holds one is not built: it fails
+    at once, as `dependency` naming it, as one `nix build` of every job would have said."""
+
+    failed: dict[str, _Failed] = field(default_factory=dict)  # derivation -> its failure
+    inputs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # drv -> input drvs
+
+    def failures(self, nix: Nix, jobs: Sequence[Job]) -> dict[str, Failure]:
+        """{drvPath: its failure} for the jobs that need a derivation that failed before."""
+        if not self.failed:
+            return {}  # a green run reads no derivation
+        roots = {job.drv_path for job in jobs}
+        self._read(nix, roots)
+        found = {}
+        for drv in sorted(roots):
+            if drv in self.failed:  # another attribute of that very derivation
+                found[drv] = self.failed[drv].failure
+                continue
+            needed = graph_closure([drv], lambda d: self.inputs.get(d, ()))
+            culprits = sorted(needed & self.failed.keys())
+            if culprits:
+                first = self.failed[culprits[0]]
+                found[drv] = _dependency_failure(
+                    drv, culprits, first.failure,
+                    f"; failed earlier in this run, building {first.attr}: not built again")
+        return found
+
+    def _read(self, nix: Nix, roots: Iterable[str]) -> None:
+        """The closures of roots into `inputs`: each .drv file read once per run, directly
+        (no Nix process); what is not in /nix/store here is asked of Nix, once per batch."""
+        todo, elsewhere = [r for r in roots if r not in self.inputs], []
+        while todo:
+            drv = todo.pop()
+            if drv in self.inputs:
+                continue
+            inputs = read_input_drvs(drv)
+            if inputs is None:
+                elsewhere.append(drv)
+                continue
+            self.inputs[drv] = inputs
+            todo += [i for i in inputs if i not in self.inputs]
+        if not elsewhere:
+            return
+        try:
+            graph = nix.derivations(elsewhere, recursive=True)
+        except NixCommandError as err:  # then Nix builds them, and says what failed again
+            log.debug("cannot read derivations %s: %s", ", ".join(elsewhere), err)
+            return
+        for drv, derivation in graph.items():
+            self.inputs.setdefault(drv, derivation.inputs)
+
+    def remember(self, nix: Nix, buildlog: BuildLog, failed: Iterable[str],
+                 cases: Sequence[Case]) -> None:
+        """A build's failed derivations, each with the attribute it failed for: its own, or
+        the first that needed it."""
+        for drv in sorted(failed):
+            own = next((c for c in cases if c.drv_path == drv and c.failure is not None
+                        and c.failure.type is not FailureType.DEPENDENCY), None)
+            needing = own or next((c for c in cases if c.failure is not None
+                                   and c.failure.cause == drv), None)
+            if needing is None or drv in self.failed:
+                continue
+            failure = own.failure if own is not None and own.failure is not None \
+                else _failure_of(nix, buildlog, drv)
+            self.failed[drv] = _Failed(failure, f"{needing.flake}#{needing.name}")
+
+
 def _stopped_early(nix: Nix, buildlog: BuildLog, jobs: Sequence[Job], drvs: Sequence[str],
                    closures: dict[str, set[str]]) -> list[str]:
     """The derivations of this pass that Nix left unattempted when it stopped, to build again
@@ -244,17 +350,23 @@ def _stopped_early(nix: Nix, buildlog: BuildLog, jobs: Sequence[Job], drvs: Sequ
 
 def build(nix: Nix, jobs: Sequence[Job], *,
           cancelled: Callable[[], bool] = lambda: False,
-          on_event: Callable[[nixlog.Event], None] | None = None) -> BuildOutcome:
+          on_event: Callable[[nixlog.Event], None] | None = None,
+          earlier: Earlier | None = None) -> BuildOutcome:
     """Build all jobs with `nix build --keep-going` (another pass for what Nix did not attempt
-    after a builder error); a job's result is the validity of its outputs."""
+    after a builder error); a job's result is the validity of its outputs. earlier: what the
+    run's earlier builds found (a job needing what failed there is not built), and is told
+    what failed in this one."""
     buildlog = BuildLog(on_event=on_event)
     if not jobs:
         return BuildOutcome((), ())
-    drvs = sorted({job.drv_path for job in jobs})  # same drvPath: built once, reported under each
+    known = earlier.failures(nix, jobs) if earlier is not None else {}
+    # same drvPath: built once, reported under each
+    drvs = sorted({job.drv_path for job in jobs} - known.keys())
     # a message naming an output path (a remote `nix-store --serve` build) is its job's
     by_output = {path: job.drv_path for job in jobs for path in job.out_paths}
     closures: dict[str, set[str]] = {}
-    while True:
+    result = proc.Result((), 0, "", "")  # nothing to build: every job failed before
+    while drvs:
         result = nix.build([nix.drv_installable(drv) for drv in drvs], buildlog.feed)
         for name in [n for n in buildlog.errors if n in by_output]:
             buildlog.errors.setdefault(by_output[name], buildlog.errors.pop(name))
@@ -279,6 +391,10 @@ def build(nix: Nix, jobs: Sequence[Job], *,
         if all(path in valid for path in job.out_paths):
             cases.append(passed)
             continue
+        if job.drv_path in known:
+            cases.append(replace(passed, status=Status.FAILED, time=0.0,
+                                 failure=replace(known[job.drv_path], drv=job.drv_path)))
+            continue
         own = buildlog.errors.get(job.drv_path)
         failure: Failure | None = None
         if own is not None and own.type is not FailureType.DEPENDENCY:
@@ -292,21 +408,8 @@ def build(nix: Nix, jobs: Sequence[Job], *,
                                           else set())
             culprits = sorted(closures[job.drv_path] & failed_builders)
             if culprits:
-                first = (buildlog.errors[culprits[0]] if culprits[0] in buildlog.errors
-                         else None)
-                what = (first.message if first is not None
-                        else _unreported_failure(buildlog, culprits[0]).message)
-                needed = first.diagnosis.system if first and first.diagnosis else None
-                if needed is not None:  # it needed a remote builder: name the one that failed
-                    what = _name_builders(Failure(FailureType.PLATFORM, what), needed,
-                                          nix.builders, buildlog.builder_errors,
-                                          nix.platforms).message
-                names = ", ".join(diagnose.short_drv(drv) for drv in culprits)
-                failure = Failure(type=FailureType.DEPENDENCY,
-                                  message=f"dependency failed: {names} ({what})",
-                                  log=buildlog.tail(culprits[0]), drv=job.drv_path,
-                                  hint=_hint(first) if first is not None else None,
-                                  cause=culprits[0])
+                failure = _dependency_failure(job.drv_path, culprits,
+                                              _failure_of(nix, buildlog, culprits[0]))
         if failure is None and cancelled():
             cases.append(replace(passed, status=Status.SKIPPED, skip_reason="cancelled"))
             continue
@@ -320,6 +423,8 @@ def build(nix: Nix, jobs: Sequence[Job], *,
     if result.returncode != 0 and not cancelled() and cases \
             and not any(case.status is Status.FAILED for case in cases):
         cases.append(_red_nix_case(buildlog, result.returncode))
+    if earlier is not None:
+        earlier.remember(nix, buildlog, failed_builders, cases)
     built = tuple(sorted(buildlog.durations))
     # Same words as the summary's totals, so the two lines can be compared.
     status = Counter(case.status for case in cases)
@@ -343,8 +448,9 @@ class Feed:
     """Builds jobs as they are handed over while the caller goes on (evaluating): the jobs that
     arrive while one `nix build` runs become the next one. One build at a time, as `run` always
     did, so Nix's max-jobs and cores bound the builds as before; only the wait for the whole
-    evaluation goes. A batch is a complete build: a dependency that failed in an earlier one is
-    tried again by the next that needs it, so the failure is traced to its attribute there.
+    evaluation goes. A dependency that failed in an earlier batch is not tried again: the jobs
+    of a later one that need it fail as `dependency` without a build (build.Earlier, which
+    build_batch keeps).
 
     build_batch: the jobs of one batch -> their cases (a thread of the Feed's calls it)."""
 

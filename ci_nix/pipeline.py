@@ -668,6 +668,7 @@ class EarlyBuild:
         self.skipped: list[Case] = []  # handed over and not built: cached, unsupported system
         self.notes: list[str] = []
         self._built = 0  # derivations Nix ran a builder for
+        self._earlier = build_mod.Earlier()  # what failed in a batch is not built again
         self._refused: Counter[Verdict] = Counter()  # outputs the cache has, Nix would not take
 
     def doing(self) -> str:
@@ -719,7 +720,7 @@ class EarlyBuild:
         log.info("building %s", count(len(ready), "attribute"))
         self.monitor.add(ready)
         outcome = build_mod.build(skeleton.nix, ready, cancelled=self.cancelled,
-                                  on_event=self.monitor.event)
+                                  on_event=self.monitor.event, earlier=self._earlier)
         self.monitor.finish(outcome.cases)
         with self._lock:
             self._built += len(outcome.built)

@@ -5,6 +5,7 @@ evaluating before another one's build has run."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Sequence
@@ -14,12 +15,14 @@ from pathlib import Path
 import pytest
 from conftest import Cli, flake_repo
 from fakeproc import Call, FakeProc, Reply
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ci_nix import pipeline
 from ci_nix.build import Feed
-from ci_nix.models import Case, Flake, FlakeEval, Job, Repo, Status, Target
+from ci_nix.models import Case, FailureType, Flake, FlakeEval, Job, Repo, Status, Target
 from ci_nix.plan import Plan
-from ci_nix.tools.nix import Nix
+from ci_nix.tools.nix import Nix, input_drvs, read_input_drvs
 from ci_nix.workspace import Workspace
 
 
@@ -250,3 +253,129 @@ def test_a_build_runs_while_the_flake_is_still_evaluated(tmp_path: Path, nix_bin
     ended = next(i for i, line in enumerate(lines) if "No space left on device" in line)
     assert began < ended, result.stderr
     assert mark.exists()
+
+
+def _nix_json(**record: object) -> str:
+    return "@nix " + json.dumps(record) + "\n"
+
+
+def test_a_derivation_that_failed_in_a_batch_is_not_built_by_a_later_one(
+        fake_proc: FakeProc, caplog: pytest.LogCaptureFixture) -> None:
+    """Nix keeps no record of a failed build: batch 2's `uses` needs `broken`, which failed in
+    batch 1, and would be built again. It fails as `dependency` naming it without a build; an
+    attribute of the very derivation that failed fails as it did; `fine` is built."""
+    broken, uses, fine = (_job("f", name) for name in ("broken", "uses", "fine"))
+    alias = replace(_job("f", "alias"), drv_path=broken.drv_path, outputs=broken.outputs)
+    first_build, go = threading.Event(), threading.Event()
+    failing = {broken.out_paths[0], uses.out_paths[0]}
+
+    def build(call: Call) -> Reply:
+        if not first_build.is_set():
+            first_build.set()
+            assert go.wait(10), "the test did not let the first build finish"
+        if f"{broken.drv_path}^*" not in call.argv:
+            return Reply()
+        return Reply(returncode=1, stderr="".join((
+            _nix_json(action="start", id=7, level=3, type=105, text="building",
+                      fields=[broken.drv_path, "", 1, 1]),
+            _nix_json(action="stop", id=7),
+            _nix_json(action="msg", level=0, msg=f"error: builder for '{broken.drv_path}' "
+                                                 "failed with exit code 1"))))
+
+    def path_info(call: Call) -> Reply:
+        return Reply(stdout=json.dumps({p: None if p in failing else {"narSize": 1}
+                                        for p in call.argv if p.startswith("/nix/store/")}))
+
+    def drv(job: Job, *inputs: Job) -> dict[str, object]:
+        return {"inputDrvs": {i.drv_path: {"outputs": ["out"]} for i in inputs},
+                "outputs": {"out": {"path": job.out_paths[0]}}, "env": {}}
+
+    fake_proc.strict = True
+    fake_proc.on("nix", "--version", stdout="nix (Nix) 2.26.3\n")
+    fake_proc.on("nix", "config", "show", stdout="{}")
+    fake_proc.on("nix", "build", handler=build)
+    fake_proc.on("nix", "path-info", handler=path_info)
+    fake_proc.on("nix", "eval", "builtins.currentSystem", stdout="x86_64-linux")
+    # these .drv files are in no store: their inputs are asked of Nix
+    fake_proc.on("nix", "derivation", "show", "--recursive", stdout=json.dumps({
+        uses.drv_path: drv(uses, broken), broken.drv_path: drv(broken),
+        fine.drv_path: drv(fine)}))
+    skeleton = replace(_skeleton(), nix=Nix.from_env({"CI_NIX_NIX": "nix"}))
+    early = pipeline.EarlyBuild({}, lambda: False)
+    early.take(replace(skeleton, jobs=(broken,)))
+    assert first_build.wait(10)
+    for job in (uses, alias, fine):  # while `broken` builds
+        early.take(replace(skeleton, jobs=(job,)))
+    go.set()
+    with caplog.at_level(logging.INFO, logger="ci_nix"):
+        fed = early.finish(None)
+    builds = [[j.attr[-1] for j in (broken, uses, fine) if f"{j.drv_path}^*" in call.argv]
+              for call in fake_proc.ran("nix", "build")]
+    assert builds == [["broken"], ["fine"]]  # broken once, and nothing that needs it
+    cases = {case.name.rsplit(".", 1)[-1]: case for case in fed.cases}
+    assert sorted(cases) == ["alias", "broken", "fine", "uses"]
+    assert cases["fine"].status is Status.PASSED
+    failed = {name: c.failure for name, c in cases.items() if c.failure is not None}
+    assert failed.keys() == {"alias", "broken", "uses"}
+    assert failed["broken"].type is failed["alias"].type is FailureType.BUILD
+    assert failed["alias"].message == failed["broken"].message
+    dep = failed["uses"]
+    assert dep.type is FailureType.DEPENDENCY and dep.cause == broken.drv_path
+    assert dep.drv == uses.drv_path
+    assert dep.message.startswith("dependency failed: f-broken.drv (builder for f-broken.drv "
+                                  "failed with exit code 1; ")
+    assert "failed earlier in this run, building f#packages.x86_64-linux.broken" in dep.message
+    assert len(fake_proc.ran("nix", "derivation", "show")) == 1
+    # the run's total counts broken's build once (Nix ran no other builder here)
+    assert caplog.messages[-1] == "built 1 derivation for 4 attributes: 1 passed, 3 failed"
+    assert fed.error is None and fed.unbuilt == ()
+
+
+def _aterm(value: str) -> str:
+    """A string as Nix writes it into a .drv (printString)."""
+    escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+               .replace("\r", "\\r").replace("\t", "\\t"))
+    return f'"{escaped}"'
+
+
+def _drv_text(inputs: Sequence[str], env: Sequence[tuple[str, str]]) -> str:
+    out = _aterm("/nix/store/" + "d" * 32 + "-x")
+    inputs_text = ",".join(f'({_aterm(i)},["out","dev"])' for i in inputs)
+    env_text = ",".join(f"({_aterm(k)},{_aterm(v)})" for k, v in env)
+    return (f'Derive([("out",{out},"","")],[{inputs_text}],["/nix/store/{"s" * 32}-src"],'
+            f'"x86_64-linux","/bin/sh",["-c","echo ]) ("],[{env_text}])')
+
+
+_STORE_DRVS = st.builds(lambda h, n: f"/nix/store/{h}-{n}.drv",
+                        st.text("0123456789abcdfghijklmnpqrsvwxyz", min_size=32, max_size=32),
+                        st.from_regex(r"[a-zA-Z0-9+._?=-]{1,30}", fullmatch=True))
+
+
+@given(st.lists(_STORE_DRVS, max_size=5), st.lists(st.tuples(st.text(), st.text()), max_size=4))
+def test_a_drv_files_input_derivations_are_read_whatever_its_strings_hold(
+        inputs: list[str], env: list[tuple[str, str]]) -> None:
+    text = _drv_text(inputs, env)
+    assert input_drvs(text) == tuple(inputs)
+    # newer Nix's experimental kinds wrap the same fields
+    assert input_drvs(f'DrvWithVersion("xp-dyn-drv",{text.removeprefix("Derive(")}') \
+        == tuple(inputs)
+    cut = text[:text.index("],[\"/nix/store/")]  # the inputs cut off: no answer, not a short one
+    with pytest.raises(ValueError):
+        input_drvs(cut)
+
+
+@given(st.text())
+def test_any_text_is_a_derivation_or_a_value_error(text: str) -> None:
+    try:
+        assert isinstance(input_drvs(text), tuple)
+    except ValueError:
+        pass
+
+
+def test_a_drv_read_directly_must_be_a_store_derivation(tmp_path: Path) -> None:
+    fake = tmp_path / "x.drv"
+    fake.write_text(_drv_text([], []))
+    assert read_input_drvs(str(fake)) is None  # not in /nix/store: asked of Nix instead
+    assert read_input_drvs(f"/nix/store/{'0' * 32}-absent.drv") is None
+    with pytest.raises(ValueError, match="no store derivation"):
+        input_drvs(_drv_text(["/etc/passwd"], []))

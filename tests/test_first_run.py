@@ -128,3 +128,6 @@ def test_demo_explains_itself_and_its_counts_agree(nix_bin: str) -> None:
     # the build line counts the attributes that reached the build, the totals every attribute
     assert built[1] == totals[1]
     assert int(built[2]) == int(totals[2]) - int(kinds.get("eval", 0))
+    # broken fails once, whichever batch needs it later (uses-broken): never built again
+    assert result.stderr.count("FAIL modules#packages.x86_64-linux.broken ") == 1, result.stderr
+    assert result.stderr.count("building modules#packages.x86_64-linux.broken\n") == 1

@@ -10,6 +10,7 @@ import re
 import secrets
 import shlex
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -547,6 +548,80 @@ def _fixed_output(outputs: dict[str, Any], env: dict[str, Any]) -> FixedOutput |
 def drv_closure(graph: Mapping[str, Derivation], root: str) -> set[str]:
     """root and every derivation it depends on, in a graph from Nix.derivations(recursive)."""
     return closure([root], lambda name: graph[name].inputs if name in graph else ())
+
+
+# A store derivation's file: /nix/store/<32 chars of Nix's base32>-<name>.drv
+_STORE_DRV = re.compile(r"/nix/store/[0-9a-df-np-sv-z]{32}-[^/]+\.drv", re.ASCII)
+# ATerm's tokens: a string (backslash escapes), a bracket or comma, a constructor's name
+_ATERM = re.compile(r'"(?:[^"\\]|\\.)*"|[][(),]|[A-Za-z]+', re.DOTALL)
+_NESTING = {"[": 1, "(": 1, "]": -1, ")": -1}
+
+
+def input_drvs(text: str) -> tuple[str, ...]:
+    """The input derivations a .drv file names: the second field of its ATerm
+    `Derive([outputs], [("/nix/store/….drv", [outputs]), …], …)` (`DrvWithVersion("v", …)`
+    for newer Nix's experimental kinds). ValueError when the text is no derivation (or cut)."""
+    at = 0
+
+    def tokens() -> Iterator[str]:
+        nonlocal at
+        for match in _ATERM.finditer(text):
+            if match.start() != at:
+                raise ValueError(f"not ATerm at offset {at}")
+            at = match.end()
+            yield match.group()
+
+    read = tokens()
+
+    def expect(*wanted: str) -> str:
+        token = next(read, None)
+        if token is None or wanted and token not in wanted:
+            raise ValueError(f"expected {' or '.join(wanted) or 'more'} at offset {at}")
+        return token
+
+    if expect("Derive", "DrvWithVersion") == "DrvWithVersion":
+        expect("(")
+        if not expect().startswith('"'):
+            raise ValueError("DrvWithVersion without its version")
+        expect(",")
+    else:
+        expect("(")
+    expect("[")
+    depth = 1
+    for token in read:  # the outputs: skipped
+        depth += _NESTING.get(token, 0)
+        if depth == 0:
+            break
+    expect(",")
+    expect("[")
+    inputs, depth, after_open = [], 1, False
+    for token in read:
+        if after_open and depth == 2 and token.startswith('"'):
+            inputs.append(token[1:-1])
+        after_open = token == "("
+        depth += _NESTING.get(token, 0)
+        if depth == 0:
+            if not all(_STORE_DRV.fullmatch(drv) for drv in inputs):
+                raise ValueError("an input derivation that is no store derivation path")
+            return tuple(inputs)
+    raise ValueError("the input derivations are cut off")
+
+
+def read_input_drvs(drv: str) -> tuple[str, ...] | None:
+    """A store derivation's input derivations read from its file in /nix/store: no Nix process
+    (a .drv's path is the hash of its text, so a file there is that derivation). None where
+    there is no such file (the run's store is elsewhere) or it is no derivation."""
+    if not _STORE_DRV.fullmatch(drv):
+        return None
+    try:
+        # O_NONBLOCK: a FIFO where a file should be must not hang the run
+        fd = os.open(drv, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                return None
+            return input_drvs(file.read().decode("utf-8", "surrogateescape"))
+    except (OSError, ValueError):
+        return None
 
 
 def closure(roots: Iterable[str], edges: Callable[[str], Iterable[str]]) -> set[str]:
