@@ -23,6 +23,7 @@ from ci_nix.build import Feed
 from ci_nix.models import Case, FailureType, Flake, FlakeEval, Job, Repo, Status, Target
 from ci_nix.plan import Plan
 from ci_nix.tools.nix import Nix, input_drvs, read_input_drvs
+from ci_nix.tools.nix import closure as graph_closure
 from ci_nix.workspace import Workspace
 
 
@@ -259,6 +260,59 @@ def _nix_json(**record: object) -> str:
     return "@nix " + json.dumps(record) + "\n"
 
 
+class FailingNix:
+    """Nix answered at the spawn point for jobs whose derivations' inputs are `graph` (none of
+    these .drv files is in a store: their inputs are asked of Nix): the builder of `failing`
+    fails, and the jobs in `unbuilt` have no valid outputs after. The first build waits for
+    `go`, so that what is handed over meanwhile is the next batch."""
+
+    def __init__(self, fake_proc: FakeProc, failing: str, unbuilt: Sequence[Job],
+                 graph: dict[str, Sequence[str]]) -> None:
+        self.first_build, self.go = threading.Event(), threading.Event()
+        self.failing = failing
+        self.needs = {drv for drv in graph
+                      if failing in graph_closure([drv], lambda d: graph.get(d, ()))}
+        invalid = {path for job in unbuilt for path in job.out_paths}
+        fake_proc.strict = True
+        fake_proc.on("nix", "--version", stdout="nix (Nix) 2.26.3\n")
+        fake_proc.on("nix", "config", "show", stdout="{}")
+        fake_proc.on("nix", "build", handler=self.build)
+        fake_proc.on("nix", "path-info", handler=lambda call: Reply(stdout=json.dumps(
+            {p: None if p in invalid else {"narSize": 1}
+             for p in call.argv if p.startswith("/nix/store/")})))
+        fake_proc.on("nix", "path-info", "--derivation", "--recursive", handler=lambda call: Reply(
+            stdout="\n".join(graph_closure([call.argv[-1]], lambda d: graph.get(d, ())))))
+        fake_proc.on("nix", "eval", "builtins.currentSystem", stdout="x86_64-linux")
+        fake_proc.on("nix", "derivation", "show", "--recursive", stdout=json.dumps({
+            drv: {"inputDrvs": {i: {"outputs": ["out"]} for i in inputs}, "env": {}}
+            for drv, inputs in graph.items()}))
+        self.skeleton = replace(_skeleton(), nix=Nix.from_env({"CI_NIX_NIX": "nix"}))
+
+    def build(self, call: Call) -> Reply:
+        if not self.first_build.is_set():
+            self.first_build.set()
+            assert self.go.wait(10), "the test did not let the first build finish"
+        if not self.needs & {arg.removesuffix("^*") for arg in call.argv}:
+            return Reply()
+        return Reply(returncode=1, stderr="".join((
+            _nix_json(action="start", id=7, level=3, type=105, text="building",
+                      fields=[self.failing, "", 1, 1]),
+            _nix_json(action="stop", id=7),
+            _nix_json(action="msg", level=0, msg=f"error: builder for '{self.failing}' "
+                                                 "failed with exit code 1"))))
+
+    def run(self, first: Job, *meanwhile: Job) -> pipeline.EarlyBuild:
+        """Hand `first` over, the others while it builds: the EarlyBuild, finished."""
+        early = pipeline.EarlyBuild({}, lambda: False)
+        early.take(replace(self.skeleton, jobs=(first,)))
+        assert self.first_build.wait(10)
+        for job in meanwhile:
+            early.take(replace(self.skeleton, jobs=(job,)))
+        self.go.set()
+        self.fed = early.finish(None)
+        return early
+
+
 def test_a_derivation_that_failed_in_a_batch_is_not_built_by_a_later_one(
         fake_proc: FakeProc, caplog: pytest.LogCaptureFixture) -> None:
     """Nix keeps no record of a failed build: batch 2's `uses` needs `broken`, which failed in
@@ -266,49 +320,11 @@ def test_a_derivation_that_failed_in_a_batch_is_not_built_by_a_later_one(
     attribute of the very derivation that failed fails as it did; `fine` is built."""
     broken, uses, fine = (_job("f", name) for name in ("broken", "uses", "fine"))
     alias = replace(_job("f", "alias"), drv_path=broken.drv_path, outputs=broken.outputs)
-    first_build, go = threading.Event(), threading.Event()
-    failing = {broken.out_paths[0], uses.out_paths[0]}
-
-    def build(call: Call) -> Reply:
-        if not first_build.is_set():
-            first_build.set()
-            assert go.wait(10), "the test did not let the first build finish"
-        if f"{broken.drv_path}^*" not in call.argv:
-            return Reply()
-        return Reply(returncode=1, stderr="".join((
-            _nix_json(action="start", id=7, level=3, type=105, text="building",
-                      fields=[broken.drv_path, "", 1, 1]),
-            _nix_json(action="stop", id=7),
-            _nix_json(action="msg", level=0, msg=f"error: builder for '{broken.drv_path}' "
-                                                 "failed with exit code 1"))))
-
-    def path_info(call: Call) -> Reply:
-        return Reply(stdout=json.dumps({p: None if p in failing else {"narSize": 1}
-                                        for p in call.argv if p.startswith("/nix/store/")}))
-
-    def drv(job: Job, *inputs: Job) -> dict[str, object]:
-        return {"inputDrvs": {i.drv_path: {"outputs": ["out"]} for i in inputs},
-                "outputs": {"out": {"path": job.out_paths[0]}}, "env": {}}
-
-    fake_proc.strict = True
-    fake_proc.on("nix", "--version", stdout="nix (Nix) 2.26.3\n")
-    fake_proc.on("nix", "config", "show", stdout="{}")
-    fake_proc.on("nix", "build", handler=build)
-    fake_proc.on("nix", "path-info", handler=path_info)
-    fake_proc.on("nix", "eval", "builtins.currentSystem", stdout="x86_64-linux")
-    # these .drv files are in no store: their inputs are asked of Nix
-    fake_proc.on("nix", "derivation", "show", "--recursive", stdout=json.dumps({
-        uses.drv_path: drv(uses, broken), broken.drv_path: drv(broken),
-        fine.drv_path: drv(fine)}))
-    skeleton = replace(_skeleton(), nix=Nix.from_env({"CI_NIX_NIX": "nix"}))
-    early = pipeline.EarlyBuild({}, lambda: False)
-    early.take(replace(skeleton, jobs=(broken,)))
-    assert first_build.wait(10)
-    for job in (uses, alias, fine):  # while `broken` builds
-        early.take(replace(skeleton, jobs=(job,)))
-    go.set()
+    nix = FailingNix(fake_proc, broken.drv_path, [broken, uses], {
+        uses.drv_path: [broken.drv_path], broken.drv_path: [], fine.drv_path: []})
     with caplog.at_level(logging.INFO, logger="ci_nix"):
-        fed = early.finish(None)
+        nix.run(broken, uses, alias, fine)
+    fed = nix.fed
     builds = [[j.attr[-1] for j in (broken, uses, fine) if f"{j.drv_path}^*" in call.argv]
               for call in fake_proc.ran("nix", "build")]
     assert builds == [["broken"], ["fine"]]  # broken once, and nothing that needs it
@@ -329,6 +345,25 @@ def test_a_derivation_that_failed_in_a_batch_is_not_built_by_a_later_one(
     # the run's total counts broken's build once (Nix ran no other builder here)
     assert caplog.messages[-1] == "built 1 derivation for 4 attributes: 1 passed, 3 failed"
     assert fed.error is None and fed.unbuilt == ()
+
+
+def test_a_failed_dependency_that_is_no_attribute_is_named_with_the_first_that_needed_it(
+        fake_proc: FakeProc) -> None:
+    """`lib` is no attribute: it failed building `app` (batch 1); `tool` (batch 2) needs it
+    too, and fails at once naming it and `app`: no `nix build` for batch 2 at all."""
+    app, tool = _job("f", "app"), _job("f", "tool")
+    lib = f"/nix/store/{'c' * 32}-lib.drv"
+    nix = FailingNix(fake_proc, lib, [app, tool], {
+        app.drv_path: [lib], tool.drv_path: [lib], lib: []})
+    nix.run(app, tool)
+    assert len(fake_proc.ran("nix", "build")) == 1
+    failures = {case.name: case.failure for case in nix.fed.cases}
+    first, later = failures[app.name], failures[tool.name]
+    assert first is not None and later is not None
+    assert first.type is later.type is FailureType.DEPENDENCY
+    assert first.cause == later.cause == lib
+    assert later.message == first.message.removesuffix(")") + (
+        "; failed earlier in this run, building f#packages.x86_64-linux.app: not built again)")
 
 
 def _aterm(value: str) -> str:
