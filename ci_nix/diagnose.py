@@ -1730,11 +1730,17 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
 # Nix ends an error message with the flag that would avoid or explain it: "(use '--show-trace'
 # to …)", "(use '--no-write-lock-file' to ignore)"; a message quoted without its "error:" keeps it
 _NIX_HINT = re.compile(r"\(use ['‘`]--[a-z][a-z-]*['’`]")
+# a shell script's fatal error (bash, dash: "<script>: line 868: syntax error near unexpected
+# token …", "<script>: line 19: x: unbound variable" under `set -u`): a wrapper (nixos-rebuild,
+# an install script) that died before Nix said anything
+_SHELL_FATAL = (r"(?<!\S)[^\s:]{1,4096}: line \d{1,9}: "
+                r"(?:syntax error|[^\s:]{1,200}: unbound variable)")
 FAILURE_MARK = re.compile(
     _NIX_HINT.pattern + "|"
     r"error\s?:|cannot build|reason:|builder for\b|hash mismatch|timed out|"
     r"failed with exit code|failed to find a machine|required (?:system|features):|"
-    r"specified:\s*\S+\s+got:|" + _REFUSAL.pattern + "|" + _CRASH.pattern, re.IGNORECASE)
+    r"specified:\s*\S+\s+got:|" + _SHELL_FATAL + "|" + _REFUSAL.pattern + "|" + _CRASH.pattern,
+    re.IGNORECASE)
 # lines that say it and are no failure: Nix's warnings and traces, an error Nix ignored
 _NOT_A_FAILURE = re.compile(r"^\s*(?:warning:|evaluation warning:|trace:|error \(ignored\):)",
                             re.IGNORECASE)

@@ -582,3 +582,15 @@ def test_nixs_own_exec_failure_in_a_builders_output_is_that_builds_failure() -> 
     assert "hello" in found.message and "/bin/sh" in found.message
     # a builder's own error line is still its output, not a failure
     assert diagnose.parse_log(["hello> error: test 3 failed, retrying"]) == []
+
+
+def test_a_wrapper_scripts_fatal_shell_error_is_a_failure_not_silence() -> None:
+    # nixos-rebuild (a bash script) died on its own syntax error before Nix said anything
+    line = ("/nix/store/x-nixos-rebuild/bin/nixos-rebuild: line 868: "
+            "syntax error near unexpected token `|'")
+    [found] = diagnose.parse_log(["$ cat /proc/sys/kernel/hostname", line])
+    assert found.type is FailureType.OTHER and "line 868" in found.message
+    [unbound] = diagnose.parse_log(["./run.sh: line 19: input[x]: unbound variable"])
+    assert unbound.type is FailureType.OTHER
+    # the same words in a builder's output are its own
+    assert diagnose.parse_log([f"hello> {line}"]) == []
