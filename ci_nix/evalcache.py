@@ -469,7 +469,12 @@ class EvalCache:
             log.debug("evaluation cache: not storing %s (a failure that may not recur)",
                       flake_eval.target.flake.id)
             return False
-        data = _encode(flake_eval, key, packages or {})
+        text = json.dumps(_encode(flake_eval, key, packages or {}), separators=(",", ":"))
+        if len(text) > MAX_ENTRY_BYTES:  # load() would refuse it: every run would write it
+            log.info("evaluation cache: not storing %s: %d MiB is past the %d MiB an entry may "
+                     "have", flake_eval.target.flake.id, len(text) // (1024 * 1024),
+                     MAX_ENTRY_BYTES // (1024 * 1024))
+            return False
         path = self._path(key)
         try:
             self._linked(path)
@@ -480,7 +485,7 @@ class EvalCache:
             log.warning("evaluation cache: cannot write %s: %s", path, err.strerror or err)
             return False
         # masked and whole: a reader (another run) never sees half an entry
-        problem = outputs.write_file(path, json.dumps(data, separators=(",", ":")))
+        problem = outputs.write_file(path, text)
         if problem is not None:
             log.warning("evaluation cache: cannot write %s: %s", path, problem)
             return False

@@ -333,6 +333,17 @@ def test_a_cache_directory_others_can_write_is_not_used(
     assert len(evaluated) == 2
 
 
+def test_an_entry_too_large_to_load_is_not_written(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """An entry past MAX_ENTRY_BYTES was written and then refused (and removed) by every
+    load: each run evaluated and wrote its megabytes again."""
+    cache = evalcache.EvalCache(tmp_path / "cache")
+    flake_eval = _eval(tmp_path)
+    monkeypatch.setattr(evalcache, "MAX_ENTRY_BYTES", 100)
+    assert not cache.store("a" * 64, flake_eval)
+    assert not (tmp_path / "cache").exists()
+
+
 def test_a_temporary_file_of_a_killed_run_goes_after_an_hour(tmp_path: Path) -> None:
     cache = evalcache.EvalCache(tmp_path / "cache")
     assert cache.store("a" * 64, _eval(tmp_path))
