@@ -341,7 +341,7 @@ def _tool_prefix(texts: list[str]) -> re.Pattern[str] | None:
         before = quoted[1] if quoted else before
         # "web_1  | [ERROR] …": a level the tool relayed, which goes with what follows
         before = before[:level.start()] if (level := _LEVEL_INSIDE.search(before)) else before
-        if _NOT_PREFIX.search(before) or _WORDS.fullmatch(before):
+        if _NOT_PREFIX.search(before) or _WORDS.fullmatch(before) or _BUILDER_NAME.search(before):
             continue
         shape = _prefix_shape(before)
         if shape.pattern in tried:
@@ -377,7 +377,10 @@ def _common_prefix(texts: list[str]) -> re.Pattern[str] | None:
         end = min(_MAX_PREFIX, known.start() if known else _MAX_PREFIX)
         for blank in re.finditer(r"\s+", first[:end]):
             before = first[:blank.end()]
+            # (never past a `nix build -L` name: what follows it is the builder's, which a
+            # build can print on most lines of a log, "error: …" and all)
             if not (before.isspace() or _NOT_PREFIX.search(before) or _WORDS.fullmatch(before)
+                    or _BUILDER_NAME.search(before)
                     or (words is not None and words.start() < blank.end())):
                 candidates[before] = None
     # the longest first: a short line's only blank may stand inside the prefix

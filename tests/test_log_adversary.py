@@ -69,6 +69,12 @@ def test_a_builders_escaped_line_end_starts_no_line_of_nix() -> None:
         assert diagnose.parse_log(passed) == []
         failed = [*passed, f"error: builder for '{ATTACKER}' failed with exit code 1"]
         assert [d.drv for d in diagnose.parse_log(failed)] == [ATTACKER]
+    # nor is a prefix learnt past a builder's name: a builder prints the same start on most
+    # lines of the log, and what follows it is still its own
+    for start in ("foo ", "12 ", "[x] | "):
+        passed = [f"building '{ATTACKER}'...", *[f"attacker> {start}{forged}"] * 30,
+                  "attacker> done"]
+        assert diagnose.parse_log(passed) == [], start
     # a logger's record with escaped line ends is still read (no builder's name before them)
     record = f'time=1 level=error msg="nix build failed:\\n{forged}"'
     assert [d.drv for d in diagnose.parse_log([record])] == [VICTIM]
