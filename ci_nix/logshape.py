@@ -74,7 +74,8 @@ _GLYPHS = re.compile(rf"^\s*(?:(?:Error:\s+)?(?:{_GLYPH}+ ?)+)+")
 # no line of Nix's, and one that would end a trace whose message it is waiting for
 _NOM_STATUS = re.compile(r"^\s*(?:[\u2500-\u257f]+\s*)*∑ ")
 # `nix build -L` (and nom): "hello> text"; the name is a derivation name (no version)
-_BUILDER_PREFIX = re.compile(r"^(?P<name>[A-Za-z0-9+_.?=][A-Za-z0-9+_.?=-]*)>(?: (?P<text>.*))?$")
+_DRV_NAME = r"[A-Za-z0-9+_.?=][A-Za-z0-9+_.?=-]*"
+_BUILDER_PREFIX = re.compile(rf"^(?P<name>{_DRV_NAME})>(?: (?P<text>.*))?$")
 # a progress bar ("[1/0/3 built, 2 copied (1.5 MiB)] building foo: <its last log line>"). When a
 # log viewer drops the carriage return and erase codes Nix draws before a message, the message
 # is glued to the bar: it starts at an "error:" right after a non-blank or right after "] ".
@@ -221,7 +222,7 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
 
 
 # a `nix build -L` name ("hello> ") at a word's start: what follows it is a builder's output
-_BUILDER_NAME = re.compile(r"(?:^|\s)[A-Za-z0-9+_.?=][A-Za-z0-9+_.?=-]*> ")
+_BUILDER_NAME = re.compile(rf"(?:^|\s){_DRV_NAME}> ")
 
 
 def _builders(line: str, end: int) -> bool:
@@ -295,7 +296,7 @@ _PREFIX_PARTS = re.compile(r"(\d+|\s+)")
 _LEVEL_INSIDE = re.compile(r"(?<=\s)\[(?:ERROR|WARN|INFO|DEBUG|TRACE) ?\]")
 # a markdown quote, code span or `nix build -L` name after a tool's prefix (a line that starts
 # with a `-L` name has no blank before its ">", and is not taken for a tool's prefix)
-_QUOTED_AFTER = re.compile(r"^(.*[\s|:\]])(?:>\s*|`|[A-Za-z0-9+_.?=][A-Za-z0-9+_.?=-]*> )$")
+_QUOTED_AFTER = re.compile(rf"^(.*[\s|:\]])(?:>\s*|`|{_DRV_NAME}> )$")
 _MAX_SHAPES = 16
 _RECORD = PREFIX + "{"  # an internal-json record
 # words alone are Nix's own sentence ("while evaluating"); a tool's prefix has a mark or digit
