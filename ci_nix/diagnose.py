@@ -1630,6 +1630,9 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
 # program could not be exec'd
 _EXEC_FAILED = re.compile(r"^\s*error: executing ['‘](?P<program>[^'’\n]{1,4096})['’]: "
                           r"(?P<why>[^\n]{1,500})")
+# a shell's "<script>: line 149: nix-build: command not found"
+_SHELL_NOT_FOUND = re.compile(r"(?<!\S)[^\s:]{1,4096}: line \d{1,9}: [^\n:]{1,200}: "
+                              r"command not found\s*$")
 _WRAPPER_ERROR = re.compile(r"^\s*(?:Error:|ERROR\b|\[ERROR ?\]|✖|×|\S+ ❌)")
 
 
@@ -1694,6 +1697,12 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     for line in shaped:
         if line.builder is None and (line.marked or _WRAPPER_ERROR.match(line.text)):
             return [_unclassified(line.text, line.origin + 1)]
+    last = next((line for line in reversed(shaped) if line.text.strip()), None)
+    if found is None and last is not None and last.builder is None \
+            and _SHELL_NOT_FOUND.search(last.text):
+        # a script's "command not found" is no failure of its own (configure scripts print it
+        # and go on), but a capture that ends on it ended there: the wrapper died of it
+        return [_unclassified(last.text, last.origin + 1)]
     return [] if found is None else [found]
 
 

@@ -594,3 +594,12 @@ def test_a_wrapper_scripts_fatal_shell_error_is_a_failure_not_silence() -> None:
     assert unbound.type is FailureType.OTHER
     # the same words in a builder's output are its own
     assert diagnose.parse_log([f"hello> {line}"]) == []
+
+
+def test_a_capture_that_ends_on_a_scripts_command_not_found_ended_of_it() -> None:
+    line = "/nix/store/x-home-manager-generation/activate: line 149: nix-build: command not found"
+    [found] = diagnose.parse_log(["Starting Home Manager activation", line])
+    assert found.type is FailureType.OTHER and "nix-build" in found.message
+    # configure scripts print it and go on: not where the log goes on
+    assert diagnose.parse_log(["./configure: line 9: xyz: command not found",
+                               "checking for cc... cc"]) == []
