@@ -495,6 +495,7 @@ _ERROR_START = re.compile(r"^\s*error: \S")  # (indented: the continuation is th
 _ONE_BLANK = re.compile(r" \S")
 _QUOTED_PATH = re.compile(r"^['‘`]/nix/store/")
 _OPEN_PATH = re.compile(r"/nix/store/[0-9a-z]{0,32}(?:-[A-Za-z0-9+._?=-]*)?$")
+_PATH_CHARS = 300  # a store path is at most 11 + 32 + 1 + 211 characters: where one can end
 _TERMINAL_WIDTHS = frozenset({80, 100, 120, 132})
 _WRAP_SLACK = 12  # a word wrap leaves at most about a word's width free at a line's end
 _MIN_WIDTH = 60
@@ -515,6 +516,10 @@ def _rejoined(found: list[Line]) -> list[Line]:
     # (three different ones: a message repeated is no wrap)
     hard = wrapped and len({text for text in texts if len(text) == width}) >= 3
     joined: list[Line] = []
+    # the text of each joined line in pieces, joined once at the end (appending to one string
+    # each time copies it: quadratic in a long run of continued lines), and its last characters
+    pieces: list[list[str]] = []
+    end = ""
     in_error = False  # the last line joined to is (the rest of) an unindented error line
     piece = ""  # the captured line just taken: where it was cut says how it goes on
     for line in found:
@@ -534,12 +539,16 @@ def _rejoined(found: list[Line]) -> list[Line]:
             inside = (hard and len(piece) == width) or len(piece) in _TERMINAL_WIDTHS
             # a store path has no blanks: one a wrap cut went on without any (wherever a
             # copy's indentation or a colour code left the cut)
-            gap = "" if inside or cut_at_blank or (wrapped and _OPEN_PATH.search(last.text)) \
+            gap = "" if inside or cut_at_blank or (wrapped and _OPEN_PATH.search(end)) \
                 else " "
-            joined[-1] = replace(last, text=last.text + gap + line.text)
+            pieces[-1] += [gap, line.text]
+            end = (end + gap + line.text)[-_PATH_CHARS:]
             piece = line.text
             continue
         in_error = _ERROR_START.match(line.text) is not None
         joined.append(line)
+        pieces.append([line.text])
+        end = line.text[-_PATH_CHARS:]
         piece = line.text
-    return joined
+    return [replace(line, text="".join(texts)) if len(texts) > 1 else line
+            for line, texts in zip(joined, pieces, strict=True)]

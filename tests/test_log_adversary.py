@@ -115,6 +115,17 @@ def test_classifying_a_line_takes_time_linear_in_its_length(name: str) -> None:
     assert _cpu(classify(24000)) < 24 * max(small, 1e-3), name
 
 
+
+def test_a_log_of_lines_broken_at_one_width_takes_time_linear_in_its_lines() -> None:
+    # every line as long as the longest: read as a terminal's wrap, all of them continue one
+    # line, whose end was searched for a cut store path again at each line joined to it
+    line = " ".join(f"/nix/store/{'a' * 32}-p{i}" for i in range(6))
+
+    def classify(n: int) -> Callable[[], object]:
+        return lambda: diagnose.parse_log([line] * n)
+    small = _cpu(classify(200))
+    assert _cpu(classify(1600)) < 24 * max(small, 1e-3)
+
 # What a build can put into its output: controls, a lone surrogate (a JSON "\ud800" in an
 # internal-json record), terminal escapes (CSI, a long one, OSC, DCS), a BOM, bidi overrides,
 # DEL and C1, carriage-return storms, CI log commands, and Nix's own words around a derivation
