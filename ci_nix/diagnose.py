@@ -1623,7 +1623,27 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         # failures named above already say which
         others = [d for d in others if not (d.type is FailureType.DEPENDENCY and d.drv is None)]
     found_all = result + others or tails[:1] or summaries[:1]
-    return found_all or _fallback(shaped, raw, reader.named_logs)
+    return _evaluated_per_jobs(found_all, raw) or _fallback(shaped, raw, reader.named_logs)
+
+
+# a record of nix-eval-jobs (Hydra's, nix-fast-build's, buildbot-nix's evaluator): one attribute
+# and, where it failed to evaluate, "error" (kept also when a copy cut the record short)
+_EVAL_JOBS_ERROR = re.compile(r'^\s*\{"attr":"[^"\n]{0,1000}",.{0,4000}?"error":"'
+                              r'(?P<error>(?:[^"\\\n]|\\.){1,4000})')
+
+
+def _evaluated_per_jobs(found: list[Diagnosis], raw: Sequence[str]) -> list[Diagnosis]:
+    """`found`, where nix-eval-jobs records an error as an attribute's evaluation error: Nix's
+    message there (`other` for want of a frame, e.g. a bare `throw`) is the evaluation's."""
+    said = [" ".join(m["error"].replace("\\n", " ").replace('\\"', '"').split())
+            for line in raw if (m := _EVAL_JOBS_ERROR.match(line))]
+    if not said:
+        return found
+    def by_jobs(d: Diagnosis) -> bool:
+        message = " ".join(d.message.split())
+        return (d.type, d.kind) == (FailureType.OTHER, Kind.ERROR) and len(message) >= 20 \
+            and any(message in error for error in said)
+    return [replace(d, type=FailureType.EVAL) if by_jobs(d) else d for d in found]
 
 
 # the build's child after setting up the sandbox (libstore's "executing '%1%'"): the builder

@@ -603,3 +603,15 @@ def test_a_capture_that_ends_on_a_scripts_command_not_found_ended_of_it() -> Non
     # configure scripts print it and go on: not where the log goes on
     assert diagnose.parse_log(["./configure: line 9: xyz: command not found",
                                "checking for cc... cc"]) == []
+
+
+def test_an_error_nix_eval_jobs_records_for_an_attribute_is_the_evaluations() -> None:
+    # a bare throw (no frame: `other` alone), which nix-eval-jobs' record, cut short by the
+    # copy, files under an attribute
+    stderr = ["error: Please be informed that this pseudo-package is not the only part of",
+              "       Nixpkgs that fails to evaluate."]
+    assert diagnose.parse_log(stderr)[0].type is FailureType.OTHER
+    record = ('{"attr":"AAA","attrPath":["AAA"],"error":"error: Please be informed that this '
+              'pseudo-package is not the only part of\\n       Nixpkgs that fa')
+    [found] = diagnose.parse_log([*stderr, record])
+    assert found.type is FailureType.EVAL
