@@ -946,7 +946,7 @@ _NIX_ITSELF = re.compile(
     r"^path '[^']*' is not (?:valid|in the Nix store)|don't know how to build these paths|"
     r"the store is not owned by|Input/output error|Resource temporarily unavailable|"
     r"Broken pipe|Connection reset by peer|Disk quota exceeded|Cannot allocate memory|"
-    r"cloning builder process|unable to fork|cannot fork|(?:user|group) '[^']*' .*does not "
+    r"cloning builder process|unable to fork|cannot fork|(?:user|group) '[^']*' .{0,200}does not "
     r"exist|suspicious ownership or permission|requires non-existent output|"
     r"some outputs of '[^']*' are not valid|" + _CRASH.pattern)
 
@@ -980,14 +980,14 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         return FailureType.OTHER, Kind.DOWNLOAD, HINTS[Kind.DOWNLOAD]
     if _NIX_ITSELF.search(message):
         return FailureType.OTHER, Kind.NIX, HINTS[Kind.NIX]
-    if re.search(r"assertion .* failed", message) or "condition of the assertion" in trace:
+    if re.search(r"assertion .{0,1000} failed", message) or "condition of the assertion" in trace:
         return FailureType.EVAL, Kind.ASSERT, None
     if message.startswith("undefined variable"):
         return FailureType.EVAL, Kind.UNDEFINED_VARIABLE, None
     if message.startswith("syntax error"):
         return FailureType.EVAL, Kind.SYNTAX, None
-    if re.search(r"^(?:cannot (?:add|coerce|compare|convert)|value is .* while .* was expected"
-                 r"|expected a .* but found)", message):
+    if re.search(r"^(?:cannot (?:add|coerce|compare|convert)|value is .{0,200} while .{0,200} "
+                 r"was expected|expected a .{0,200} but found)", message):
         return FailureType.EVAL, Kind.TYPE, None
     # Lix names the frame of a `throw` "… caused by explicit throw"
     if re.search(r"while calling the '(?:throw|abort)' builtin|caused by explicit throw", trace):
@@ -1005,20 +1005,22 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
 _EVAL_MESSAGE = re.compile(
     r"\battributes? ['‘`\"]|['’`] attribute\b|does not provide attribute|undefined variable|"
     r"infinite recursion|"
-    r"assertion .*failed|syntax error|"
-    r"value is .* while .* was expected|expected a .* but (?:found|got)|"
-    r"cannot (?:coerce|compare|convert|add .* to|call 'getFlake')|"
+    # (what stands between two words is bounded: from each of many starts in a long message,
+    # an unbounded `.*` would try the rest of it, and two of them every pair of places)
+    r"assertion .{0,1000}failed|syntax error|"
+    r"value is .{0,200} while .{0,200} was expected|expected a .{0,200} but (?:found|got)|"
+    r"cannot (?:coerce|compare|convert|add .{0,200} to|call 'getFlake')|"
     r"called (?:without required argument|with unexpected argument) ['‘]|"
     r"attempt to call something which is not a function|is not a function|"
     r"[Tt]he option (?:definition )?[`'‘]|is not of type|Failed assertions:|"
     r"was not found in the Nix search path|"
     r"is forbidden in (?:pure|restricted) (?:evaluation )?mode|"
-    r"access to (?:absolute |canonical )?path .* is forbidden|" + _REFUSAL.pattern + "|"
+    r"access to (?:absolute |canonical )?path .{0,1000} is forbidden|" + _REFUSAL.pattern + "|"
     r"is not available on the requested hostPlatform|marked (?:as )?broken|"
     r"is not a (?:derivation|string|store path)\b|flake reference|"
     r"(?:has been|was) (?:removed|renamed|deprecated|dropped)|evaluation aborted|"
     r"stack overflow|"
-    r"max-call-depth|list index .* is out of bounds|division by zero|"
+    r"max-call-depth|list index .{0,100} is out of bounds|division by zero|"
     r"not allowed to refer to a store path|has a context|does not have attribute|"
     r"lock file|flake input|does not contain a ['‘]flake\.nix['’]|"
     # libflake computing the lock file (flake.cc, lockfile.cc; framed "… while updating the

@@ -98,6 +98,8 @@ _LINES: dict[str, Callable[[int], str]] = {
     "hash mismatches": lambda n: (f"hash mismatch in fixed-output derivation '{VICTIM}':"
                                   * (n // 90)),
     "blank lines": lambda n: "\n" * n,  # "^\s*specified:" from every line start
+    # "value is .* while .* was expected": every pair of places (cubic)
+    "evaluator words": lambda n: "value is x while " * (n // 17),
 }
 
 
