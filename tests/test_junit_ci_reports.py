@@ -145,9 +145,10 @@ def test_annotation_files_are_relative_to_the_github_workspace() -> None:
 
 
 ROOT_DRV = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-broken-1.0.drv"
-ROOT = Case("modules", "packages.x86_64-linux.broken", Status.FAILED, failure=Failure(
-    FailureType.BUILD, "builder for broken-1.0 failed with exit code 2",
-    log="broken.c:3: error: expected ';'", drv=ROOT_DRV))
+# a build failure: its case is the derivation's (a root is a case failing for its own drv)
+ROOT = Case("modules", "packages.x86_64-linux.broken", Status.FAILED, drv_path=ROOT_DRV,
+            failure=Failure(FailureType.BUILD, "builder for broken-1.0 failed with exit code 2",
+                            log="broken.c:3: error: expected ';'", drv=ROOT_DRV))
 
 
 def dependent(flake: str, name: str) -> Case:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from ci_nix import build, diagnose
 from ci_nix.commands import junit as junit_command
-from ci_nix.models import FailureType, RunReport
+from ci_nix.models import Case, Failure, FailureType, RunReport, Status
 from ci_nix.report import failures, github, gitlab, junit
 
 ATTACKER = "/nix/store/" + "a" * 32 + "-attacker-1.0.drv"
@@ -181,3 +181,21 @@ def test_odd_bytes_never_raise_and_every_report_stays_what_it_is(lines: list[str
     assert text.count("\x1b[0Ksection_start:") == text.count("\x1b[0Ksection_end:") \
         == sections_written and text.count("\r") == 2 * sections_written
     assert "\ud800" not in text and "\x00" not in text
+
+
+def test_an_evaluation_error_naming_another_derivation_leads_no_group() -> None:
+    # `throw "error: builder for '${victim.drvPath}' failed …"`: the attribute that threw fails,
+    # and the victim's real failure still leads what failed because of it
+    said = diagnose.eval_failure(f"error: builder for '{VICTIM}' failed with exit code 1")
+    thrower = Case("f", "packages.x86_64-linux.attacker", Status.FAILED, failure=said)
+    victim = Case("f", "packages.x86_64-linux.victim", Status.FAILED, drv_path=VICTIM,
+                  failure=Failure(FailureType.BUILD, "builder for victim-2.0.drv failed with exit "
+                                  "code 2", drv=VICTIM))
+    needing = Case("f", "packages.x86_64-linux.app", Status.FAILED, drv_path=ATTACKER,
+                   failure=Failure(FailureType.DEPENDENCY, "dependency failed: victim-2.0.drv",
+                                   drv=ATTACKER, cause=VICTIM))
+    for cases in ([victim, needing, thrower], [thrower, victim, needing]):
+        leads = {group.lead.name: [d.name for d in group.dependents]
+                 for group in failures.groups(cases)}
+        assert leads == {"packages.x86_64-linux.victim": ["packages.x86_64-linux.app"],
+                         "packages.x86_64-linux.attacker": []}

@@ -30,8 +30,10 @@ def label(case: Case) -> str:
 def groups(cases: Iterable[Case]) -> list[Group]:
     """The failed cases as groups, in the order their first case comes."""
     failed = [c for c in cases if c.status is Status.FAILED and c.failure is not None]
+    # a root is a case that failed for its own derivation: an evaluation error's text may name
+    # any derivation (a `throw` quoting Nix's words), which makes it no other case's root
     own = {c.failure.drv: c for c in failed
-           if c.failure is not None and c.failure.drv
+           if c.failure is not None and c.failure.drv and c.failure.drv == c.drv_path
            and c.failure.type is not FailureType.DEPENDENCY}
     members: dict[object, list[Case]] = {}
     for case in failed:
