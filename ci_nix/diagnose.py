@@ -990,7 +990,7 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
                  r"was expected|expected a .{0,200} but found)", message):
         return FailureType.EVAL, Kind.TYPE, None
     # Lix names the frame of a `throw` "… caused by explicit throw"
-    if re.search(r"while calling the '(?:throw|abort)' builtin|caused by explicit throw", trace):
+    if _THROWN.search(trace):
         return FailureType.EVAL, Kind.THROW, None
     if (frames and _BUILD_SETUP_FRAME.match(frames[-1])) or _SANDBOX_PATH.search(message):
         return FailureType.OTHER, Kind.NIX, HINTS[Kind.NIX]  # Nix preparing a build's sandbox
@@ -1283,10 +1283,20 @@ _HOST_PROBLEMS = (
 )
 
 
+# the frame Nix 2.13+ (and Lix) print around a `throw`/`abort`: the message is the expression's
+_THROWN = re.compile(r"while calling the '(?:throw|abort)' builtin|caused by explicit throw")
+
+
 def host_problem(stderr: str, tmpdir: str) -> str | None:
     """What to do, when Nix failed because of the machine (a full or read-only disk, too many
-    open files) rather than the flake; None for any other error. tmpdir: the TMPDIR Nix had."""
-    _, message = _message(strip_noise(stderr))
+    open files) rather than the flake; None for any other error. tmpdir: the TMPDIR Nix had.
+
+    A message the flake threw is the flake's, whatever it says: `throw "No space left on
+    device"` fails its attribute, it does not stop the run as the machine's problem."""
+    lines = strip_noise(stderr)
+    if any(_THROWN.search(line) for line in lines):
+        return None
+    _, message = _message(lines)
     for pattern, fix in _HOST_PROBLEMS:
         if pattern.search(message):
             return f"{_one_line(message, 200)}: {fix.format(tmpdir=tmpdir)}"

@@ -199,3 +199,14 @@ def test_an_evaluation_error_naming_another_derivation_leads_no_group() -> None:
                  for group in failures.groups(cases)}
         assert leads == {"packages.x86_64-linux.victim": ["packages.x86_64-linux.app"],
                          "packages.x86_64-linux.attacker": []}
+
+
+def test_a_thrown_message_is_no_problem_of_the_machine() -> None:
+    # a flake's `throw` in Nix's (2.13+) and Lix's frames: the attribute fails, the run goes on
+    full = "error: writing to file: No space left on device"
+    assert diagnose.host_problem(full, "/tmp") is not None
+    for frame in ("… while calling the 'throw' builtin", "… caused by explicit throw"):
+        thrown = (f"error:\n       … while evaluating the attribute 'packages.x86_64-linux.x'\n"
+                  f"\n       {frame}\n         at /nix/store/{'a' * 32}-source/flake.nix:5:9:\n"
+                  f"\n       {full}")
+        assert diagnose.host_problem(thrown, "/tmp") is None
