@@ -182,6 +182,22 @@ class Keys:
         amended message) finds it. None where the key by commit is the only one."""
         return self._key(target, by_tree=True)
 
+    def reread(self) -> Keys:
+        """Keys for the repos as they are now, read the way the caller read them: each repo the
+        caller knew gets its commit, tree and dirtiness again (2 git calls; a dirty one is read
+        whole, as before); the rest is read afresh. Whether a tree substitutes its commit
+        depends on the tree alone, so that answer is kept."""
+        known: dict[str, tuple[str | None, bool]] = {}
+        trees: dict[str, str] = {}
+        for path in self.known:
+            found = self.git.commit_and_tree(Path(path), "HEAD")
+            if found is None:
+                continue  # no commit now: read afresh (and found unkeyable) below
+            known[path] = (found[0], self.git.uncommitted(Path(path)))
+            trees[found[0]] = found[1]
+        return Keys(self.nix, self.git, self.selection, known, trees,
+                    _substs=dict(self._substs))
+
     def impure(self) -> bool:
         """Whether Nix evaluates impurely: `pure-eval = false` (builtins.getEnv, currentTime,
         its own checkout by fetchGit) or `allow-unsafe-native-code-during-evaluation`
@@ -754,7 +770,7 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
     # The checkouts as they are now, read afresh: one that changed while Nix read it (a
     # branch switched, a file saved, another run's `git checkout`) may have given Nix the new
     # state, which must not be remembered under the old state's key.
-    after = Keys(nix, git, selection) if store_key else None
+    after = keys.reread() if store_key else None
     for index in list(store_key):
         if after is not None and after.of(targets[index]) != key_of[index]:
             log.warning("evaluation cache: %s changed while it was evaluated; not remembered",
