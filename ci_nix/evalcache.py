@@ -53,7 +53,7 @@ from ci_nix.models import (
     Target,
 )
 from ci_nix.tools.git import Git
-from ci_nix.tools.nix import Nix, NixCommandError
+from ci_nix.tools.nix import Nix, NixCommandError, closure, read_input_drvs
 
 log = logging.getLogger(__name__)
 
@@ -576,26 +576,42 @@ def _read_entry(path: Path) -> bytes:
 
 def closures_of(nix: Nix, jobs: Iterable[Job]) -> dict[str, list[str]]:
     """Each job's derivation closure (the .drv names, `<hash>-name-version.drv`), so `diff`
-    can compare a cached side without reading its .drv files. Empty when Nix cannot say."""
+    can compare a cached side without reading its .drv files. Read from the .drv files in
+    /nix/store where all of them are there (no Nix process: a .drv's path is the hash of its
+    text, so the file there is that derivation whichever store Nix evaluates into), else from
+    Nix. Empty when Nix cannot say."""
     jobs = list(jobs)
     if not jobs:
         return {}
-    try:
-        graph = nix.derivations({job.drv_path for job in jobs}, recursive=True)
-    except NixCommandError as err:
-        log.debug("evaluation cache: no package lists: %s", err)
-        return {}
-    result = {}
-    for job in jobs:
-        seen, todo = {job.drv_path}, [job.drv_path]
-        while todo:
-            drv = graph.get(todo.pop())
-            for name in drv.inputs if drv is not None else ():
-                if name not in seen:
-                    seen.add(name)
-                    todo.append(name)
-        result[job.drv_path] = sorted(path.rsplit("/", 1)[-1] for path in seen)
-    return result
+    edges = _local_inputs(job.drv_path for job in jobs)
+    if edges is None:
+        try:
+            graph = nix.derivations({job.drv_path for job in jobs}, recursive=True)
+        except NixCommandError as err:
+            log.debug("evaluation cache: no package lists: %s", err)
+            return {}
+        edges = {path: tuple(drv.inputs) for path, drv in graph.items()}
+    known = edges
+    return {job.drv_path: sorted(path.rsplit("/", 1)[-1] for path in
+                                 closure([job.drv_path], lambda drv: known.get(drv, ())))
+            for job in jobs}
+
+
+def _local_inputs(roots: Iterable[str]) -> dict[str, tuple[str, ...]] | None:
+    """Every derivation reachable from roots with its input derivations, read from the files
+    in /nix/store; None as soon as one is not there (the store is elsewhere)."""
+    edges: dict[str, tuple[str, ...]] = {}
+    todo = list(dict.fromkeys(roots))
+    while todo:
+        drv = todo.pop()
+        if drv in edges:
+            continue
+        inputs = read_input_drvs(drv)
+        if inputs is None:
+            return None
+        edges[drv] = inputs
+        todo.extend(name for name in inputs if name not in edges)
+    return edges
 
 
 def _encode(flake_eval: FlakeEval, key: str,
