@@ -18,7 +18,7 @@ from ci_nix.tools.nix import (
     NixCommandError,
     drv_closure,
     last_error_line,
-    read_input_drvs,
+    read_input_graph,
 )
 from ci_nix.tools.nix import closure as graph_closure
 from ci_nix.words import count
@@ -274,28 +274,11 @@ class Earlier:
         return found
 
     def _read(self, nix: Nix, roots: Iterable[str]) -> None:
-        """The closures of roots into `inputs`: each .drv file read once per run, directly
-        (no Nix process); what is not in /nix/store here is asked of Nix, once per batch."""
-        todo, elsewhere = [r for r in roots if r not in self.inputs], []
-        while todo:
-            drv = todo.pop()
-            if drv in self.inputs:
-                continue
-            inputs = read_input_drvs(drv)
-            if inputs is None:
-                elsewhere.append(drv)
-                continue
-            self.inputs[drv] = inputs
-            todo += [i for i in inputs if i not in self.inputs]
-        if not elsewhere:
-            return
+        """The closures of roots into `inputs`, each .drv read once per run (read_input_graph)."""
         try:
-            graph = nix.derivations(elsewhere, recursive=True)
+            read_input_graph(nix, roots, self.inputs)
         except NixCommandError as err:  # then Nix builds them, and says what failed again
-            log.debug("cannot read derivations %s: %s", ", ".join(elsewhere), err)
-            return
-        for drv, derivation in graph.items():
-            self.inputs.setdefault(drv, derivation.inputs)
+            log.debug("cannot read derivations of %s: %s", ", ".join(sorted(roots)), err)
 
     def remember(self, nix: Nix, buildlog: BuildLog, failed: Iterable[str],
                  cases: Sequence[Case]) -> None:

@@ -53,7 +53,7 @@ from ci_nix.models import (
     Target,
 )
 from ci_nix.tools.git import Git
-from ci_nix.tools.nix import Nix, NixCommandError, closure, read_input_drvs
+from ci_nix.tools.nix import Nix, NixCommandError, closure, read_input_graph
 
 log = logging.getLogger(__name__)
 
@@ -576,42 +576,20 @@ def _read_entry(path: Path) -> bytes:
 
 def closures_of(nix: Nix, jobs: Iterable[Job]) -> dict[str, list[str]]:
     """Each job's derivation closure (the .drv names, `<hash>-name-version.drv`), so `diff`
-    can compare a cached side without reading its .drv files. Read from the .drv files in
-    /nix/store where all of them are there (no Nix process: a .drv's path is the hash of its
-    text, so the file there is that derivation whichever store Nix evaluates into), else from
-    Nix. Empty when Nix cannot say."""
+    can compare a cached side without reading its .drv files (read_input_graph: from the files
+    in /nix/store where they are, from Nix otherwise). Empty when Nix cannot say."""
     jobs = list(jobs)
     if not jobs:
         return {}
-    edges = _local_inputs(job.drv_path for job in jobs)
-    if edges is None:
-        try:
-            graph = nix.derivations({job.drv_path for job in jobs}, recursive=True)
-        except NixCommandError as err:
-            log.debug("evaluation cache: no package lists: %s", err)
-            return {}
-        edges = {path: tuple(drv.inputs) for path, drv in graph.items()}
-    known = edges
+    inputs: dict[str, tuple[str, ...]] = {}
+    try:
+        read_input_graph(nix, {job.drv_path for job in jobs}, inputs)
+    except NixCommandError as err:
+        log.debug("evaluation cache: no package lists: %s", err)
+        return {}
     return {job.drv_path: sorted(path.rsplit("/", 1)[-1] for path in
-                                 closure([job.drv_path], lambda drv: known.get(drv, ())))
+                                 closure([job.drv_path], lambda drv: inputs.get(drv, ())))
             for job in jobs}
-
-
-def _local_inputs(roots: Iterable[str]) -> dict[str, tuple[str, ...]] | None:
-    """Every derivation reachable from roots with its input derivations, read from the files
-    in /nix/store; None as soon as one is not there (the store is elsewhere)."""
-    edges: dict[str, tuple[str, ...]] = {}
-    todo = list(dict.fromkeys(roots))
-    while todo:
-        drv = todo.pop()
-        if drv in edges:
-            continue
-        inputs = read_input_drvs(drv)
-        if inputs is None:
-            return None
-        edges[drv] = inputs
-        todo.extend(name for name in inputs if name not in edges)
-    return edges
 
 
 def _encode(flake_eval: FlakeEval, key: str,

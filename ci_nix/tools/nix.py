@@ -624,6 +624,27 @@ def read_input_drvs(drv: str) -> tuple[str, ...] | None:
         return None
 
 
+def read_input_graph(nix: Nix, roots: Iterable[str], inputs: dict[str, tuple[str, ...]]) -> None:
+    """Fills `inputs` (derivation -> its input derivations) for roots and everything they
+    reach: each .drv file in /nix/store read directly, no Nix process; what is not there (the
+    run's store is elsewhere) is asked of Nix in one call. What was read stays in `inputs`
+    when Nix then fails (NixCommandError)."""
+    todo, elsewhere = [r for r in roots if r not in inputs], []
+    while todo:
+        drv = todo.pop()
+        if drv in inputs:
+            continue
+        found = read_input_drvs(drv)
+        if found is None:
+            elsewhere.append(drv)
+            continue
+        inputs[drv] = found
+        todo += [i for i in found if i not in inputs]
+    if elsewhere:
+        for drv, derivation in nix.derivations(elsewhere, recursive=True).items():
+            inputs.setdefault(drv, derivation.inputs)
+
+
 def closure(roots: Iterable[str], edges: Callable[[str], Iterable[str]]) -> set[str]:
     """The roots and everything reachable from them (a derivation's inputs, a path's
     references); what a graph does not know ends a branch."""
