@@ -52,6 +52,7 @@ from ci_nix.models import (
     Status,
     Target,
 )
+from ci_nix.tools.files import read_regular
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import Nix, NixCommandError, closure, read_input_graph
 
@@ -564,14 +565,7 @@ def _files(directory: Path) -> Iterator[Path]:
 def _read_entry(path: Path) -> bytes:
     """An entry's bytes: a regular file (not through a symlink) of at most MAX_ENTRY_BYTES;
     ValueError for anything else (a pipe or device would block or never end)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as file:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError("not a regular file")
-        data = file.read(MAX_ENTRY_BYTES + 1)
-    if len(data) > MAX_ENTRY_BYTES:
-        raise ValueError(f"larger than {MAX_ENTRY_BYTES // (1024 * 1024)} MiB")
-    return data
+    return read_regular(path, MAX_ENTRY_BYTES)
 
 
 def closures_of(nix: Nix, jobs: Iterable[Job]) -> dict[str, list[str]]:

@@ -10,7 +10,6 @@ import re
 import secrets
 import shlex
 import shutil
-import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -21,6 +20,7 @@ from typing import Any
 from ci_nix.errors import ToolError
 from ci_nix.mask import add_secret
 from ci_nix.tools import machines, proc
+from ci_nix.tools.files import read_regular
 
 MIN_VERSION = (2, 4)
 _TOOL_HINT = "install Nix (e.g. `apt-get install -y nix-bin`) or set CI_NIX_NIX to the nix binary"
@@ -614,12 +614,7 @@ def read_input_drvs(drv: str) -> tuple[str, ...] | None:
     if not _STORE_DRV.fullmatch(drv):
         return None
     try:
-        # O_NONBLOCK: a FIFO where a file should be must not hang the run
-        fd = os.open(drv, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-        with os.fdopen(fd, "rb") as file:
-            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-                return None
-            return input_drvs(file.read().decode("utf-8", "surrogateescape"))
+        return input_drvs(read_regular(drv).decode("utf-8", "surrogateescape"))
     except (OSError, ValueError):
         return None
 
