@@ -191,11 +191,11 @@ class Keys:
         known: dict[str, tuple[str | None, bool]] = {}
         trees: dict[str, str] = {}
         for path in self.known:
-            found = self.git.commit_and_tree(Path(path), "HEAD")
-            if found is None:
+            state = self.git.head_state(Path(path))
+            if state is None:
                 continue  # no commit now: read afresh (and found unkeyable) below
-            known[path] = (found[0], self.git.uncommitted(Path(path)))
-            trees[found[0]] = found[1]
+            rev, tree, dirty = state
+            known[path], trees[rev] = (rev, dirty), tree
         return Keys(self.nix, self.git, self.selection, known, trees,
                     _substs=dict(self._substs))
 

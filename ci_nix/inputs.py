@@ -120,9 +120,10 @@ def checkouts(workspace: Workspace, git: Git) -> dict[str, Checkout]:
 def _checkout(repo: Repo, git: Git) -> Checkout:
     if repo.rev is not None:
         return Checkout(repo.name, repo.rev, False)
-    found = git.commit_and_tree(repo.path, "HEAD")
-    rev, tree = found if found is not None else (None, None)
-    dirty = rev is not None and git.uncommitted(repo.path)  # as Nix tells it
+    state = git.head_state(repo.path)
+    if state is None:
+        return Checkout(repo.name, None, False, None)
+    rev, tree, dirty = state
     return Checkout(repo.name, rev, dirty, tree)
 
 

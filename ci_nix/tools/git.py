@@ -91,6 +91,12 @@ class Git:
         found = result.stdout.split() if result.ok else []
         return (found[0], found[1]) if len(found) == 2 else None
 
+    def head_state(self, repo: Path) -> tuple[str, str, bool] | None:
+        """HEAD's commit, its tree, and whether tracked files differ from it (uncommitted), as
+        Nix reads a checkout; None when nothing is committed."""
+        found = self.commit_and_tree(repo, "HEAD")
+        return None if found is None else (*found, self.uncommitted(repo))
+
     def uncommitted(self, repo: Path) -> bool:
         """Whether a tracked file differs from HEAD in the work tree or in the index, as Nix
         (>= 2.20) tells a dirty checkout (no rev): a change staged and then undone in the work
