@@ -8,7 +8,8 @@ attribute it was on: that attribute fails with the error (and its position), a f
 on with the rest, so k failures among n attributes cost n + k attribute evaluations, never a
 re-evaluation of the others. A worker that has grown past `memory_mib` is replaced before its next
 attribute; one that spends more than `timeout` seconds on one attribute is killed with its whole
-process group, and that attribute fails as `timeout`. All workers together stay within
+process group, and that attribute fails as `timeout`. All workers together, with the commands
+ci-nix runs beside them (a run's `nix build` and the builders it forks), stay within
 `memory_total_mib`: a new worker starts only where one more of the largest size seen fits, a
 worker that has finished an attribute is replaced while the sum is past it, and past it mid-way
 the worker whose attribute began last is stopped and its attributes wait for room. An attribute
@@ -26,7 +27,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -201,10 +202,14 @@ class NixBackend:
 @dataclass(frozen=True)
 class Probe:
     """How the pool reads its workers' memory: every process group's resident bytes (sampled
-    every _TICK), and one process's (read as each attribute begins and ends)."""
+    every _TICK), and one process's (read as each attribute begins and ends). beside: the
+    resident bytes of ci-nix's other commands meanwhile and all they started (a run's `nix
+    build` while it evaluates, and its builders), given the workers' pids to leave out; they
+    count against the total too."""
 
     groups: Callable[[Sequence[int]], dict[int, int]] = field(default_factory=proc.GroupSampler)
     process: Callable[[int], int] = proc.rss
+    beside: Callable[[Collection[int]], int] = field(default_factory=proc.TreeSampler)
 
 
 # target -> the store trees its evaluation reads, each with its workspace repo (origins.Origins.of)
@@ -398,7 +403,11 @@ class _Pool:
         self.running: list[_Worker] = []
         self.startup: float | None = None  # shortest start-up seen: spawn to first task
         self.peak_rss = 0  # the largest worker seen: what a new one is expected to grow to
-        self.peak_sum = 0  # all workers together, at most
+        self.peak_sum = 0  # all workers together (and what runs beside them), at most
+        # ci-nix's other commands meanwhile (a run's builds while it evaluates): their bytes
+        # as last read count against the total as the workers' do, and their most
+        self.beside = 0
+        self.peak_beside = 0
         self.held = 0  # times a worker did not start for want of memory
         # Workers x --eval-memory could pass the total: the first worker's size is learnt (an
         # attribute done) before a second starts — unless the machine clearly has room for all
@@ -441,6 +450,8 @@ class _Pool:
         evals = [f.result or self._result(f) for f in flakes]
         budget = (f", all workers at most {self.peak_sum // _MIB} of {self.total // _MIB} MiB"
                   if self.total is not None else "")
+        if self.total is not None and self.peak_beside:
+            budget += f" with the builds beside them (those at most {self.peak_beside // _MIB} MiB)"
         log.info("evaluation: %d workers, %d Nix processes, %d attribute evaluations, "
                  "largest worker %d MiB%s, %.1fs", self.size, self.spawned,
                  sum(f.attr_evaluations for f in flakes), self.peak_rss // _MIB, budget,
@@ -486,7 +497,8 @@ class _Pool:
         if self.careful and not self.fresh:
             return False  # how big a worker grows is not known before one has done a task
         size = self.fresh or self.peak_rss
-        used = sum(w.rss if w.stop is not None else max(w.rss, size) for w in self.running)
+        used = self.beside + sum(w.rss if w.stop is not None else max(w.rss, size)
+                                 for w in self.running)
         if used + size <= self.total * _SOFT_TOTAL:
             return True
         self.held += 1
@@ -802,6 +814,8 @@ class _Pool:
         if not live:
             return
         sizes = self.probe.groups([w.process.pid for w in live])
+        self.beside = self.probe.beside({w.process.pid for w in self.running})
+        self.peak_beside = max(self.peak_beside, self.beside)
         for worker in live:
             rss = worker.rss = sizes.get(worker.process.pid, 0)
             worker.peak_rss = max(worker.peak_rss, rss)
@@ -815,7 +829,8 @@ class _Pool:
             log.info("%s: stopping a worker (%s) on %s", worker.flake.id, worker.stop,
                      self._describe(worker))
             worker.process.kill()
-        used = sum(w.rss for w in self.running)  # a stopped worker holds its memory until it ends
+        # a stopped worker holds its memory until it ends
+        used = self.beside + sum(w.rss for w in self.running)
         self.peak_sum = max(self.peak_sum, used)
         near = ((self.total is not None and used > self.total * _NEAR)
                 or any(w.rss > self.memory * _NEAR for w in live))
@@ -828,12 +843,14 @@ class _Pool:
         replaced (a fresh one is smaller than one grown over many), before the sum gets
         past it and one has to be stopped mid-way."""
         return (self.total is not None
-                and sum(w.rss for w in self.running) > self.total * _SOFT_TOTAL)
+                and self.beside + sum(w.rss for w in self.running) > self.total * _SOFT_TOTAL)
 
     def _make_room(self, used: int) -> None:
-        """All workers are past the total: stop the one whose attribute began last (the least
-        work lost); its attributes go back to the front of the queue and wait for room. One
-        that lists, runs alone or is the last one running is left to --eval-memory."""
+        """All workers (with the builds beside them) are past the total: stop the one whose
+        attribute began last (the least work lost); its attributes go back to the front of the
+        queue and wait for room. One that lists, runs alone or is the last one running is left
+        to --eval-memory: a build alone past the total slows evaluation to one worker, never
+        stops it (the build is bounded by Nix's max-jobs and cores)."""
         if any(w.stop is not None for w in self.running):
             return  # one is already ending, which frees its memory
         live = [w for w in self.running if not w.alone
@@ -843,9 +860,10 @@ class _Pool:
         victim = max(live, key=lambda w: w.phase_start)
         start = victim.current if victim.current is not None else victim.next
         victim.stop = "budget"
-        log.info("%s: all workers at %d MiB, past --eval-memory-total %d MiB: stopping the "
+        log.info("%s: all workers at %d MiB%s, past --eval-memory-total %d MiB: stopping the "
                  "worker on %s until there is room", victim.flake.id, used // _MIB,
-                 (self.total or 0) // _MIB, self._describe(victim))
+                 f" with the builds beside them ({self.beside // _MIB} MiB)" if self.beside
+                 else "", (self.total or 0) // _MIB, self._describe(victim))
         victim.process.kill()
         if start < victim.owned:
             self._queue(victim.flake, victim.tasks[start:victim.owned], front=True)

@@ -4,8 +4,9 @@ scripted backend stands in for Nix and the test decides what each worker's memor
 from __future__ import annotations
 
 import json
+import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -93,6 +94,7 @@ class ScriptedNix:
     alive: set[int] = field(default_factory=set)
     history: list[tuple[str, int]] = field(default_factory=list)  # ("start"/"done"/"end", pid)
     peak_sum: int = 0
+    beside: dict[int, int] = field(default_factory=dict)  # ci-nix's other commands -> bytes
     most_alive: int = 0  # workers alive at once, at most
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -130,7 +132,12 @@ class ScriptedNix:
                 sizes = {pid: self.rss[pid] if pid in self.alive else 0 for pid in pids}
                 self.peak_sum = max(self.peak_sum, sum(self.rss[p] for p in self.alive))
                 return sizes
-        return Probe(groups=groups, process=lambda pid: self.rss.get(pid, 0))
+
+        def beside(workers: Collection[int]) -> int:
+            assert set(workers) <= set(self.rss)
+            with self.lock:
+                return sum(self.beside.values())
+        return Probe(groups=groups, process=lambda pid: self.rss.get(pid, 0), beside=beside)
 
 
 def _targets(tmp_path: Path, ids: Sequence[str]) -> list[Target]:
@@ -336,3 +343,87 @@ def test_an_attribute_past_a_total_below_eval_memory_names_the_total(tmp_path: P
     assert case.failure is not None and case.failure.type.value == "eval"
     assert "past --eval-memory-total 600 MiB" in case.failure.message
     assert case.failure.hint and "eval.memory-total" in case.failure.hint
+
+
+def test_a_build_beside_the_workers_counts_against_the_total(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A run builds while it evaluates: its `nix build` (and, with single-user Nix, the builders
+    it forks) is in the total. Three workers of 295 MiB fit 900 MiB alone; beside a build of
+    400 MiB, workers are stopped for room until one runs, and the attributes wait instead of
+    failing; once the build has ended they go on."""
+    caplog.set_level("INFO", logger="ci_nix.evaluate")
+    names = {"f1": ["a"], "f2": ["b"], "f3": ["c"]}
+    backend = ScriptedNix(names, size=dict.fromkeys("abc", 295 * MIB),
+                          gates={n: threading.Event() for n in "abc"},
+                          beside={4_000_000: 400 * MIB})
+    thread, results = _run_in_thread(backend, _targets(tmp_path, list(names)),
+                                     evaluate.Limits(workers=3, memory_mib=300,
+                                                     memory_total_mib=900))
+    _wait(lambda: sum(w.killed.is_set() for w in backend.workers) == 2 or None,
+          "two workers stopped for room beside the build")
+    _wait(lambda: len(backend.alive) == 1 or None, "one worker left beside the build")
+    assert "with the builds beside them (400 MiB), past --eval-memory-total 900" in caplog.text
+    with backend.lock:
+        backend.beside.clear()  # the build ended
+    for gate in backend.gates.values():
+        gate.set()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert [sorted(j.attr[-1] for j in e.jobs) for e in results] == [["a"], ["b"], ["c"]]
+    assert not [c for e in results for c in e.cases]
+    assert "with the builds beside them (those at most 400 MiB)" in caplog.text
+
+
+def test_what_runs_beside_the_workers_is_every_command_and_all_it_started() -> None:
+    """What the pool counts beside its workers: every command ci-nix has running and every
+    process under it, also one in a session of its own (Nix setsid()s each builder, so the
+    builders are not in the `nix build`'s process group); not the workers; nothing once the
+    command has ended."""
+    sampler = proc.TreeSampler()
+    builder = "/bin/sleep 30 & echo $!; wait"  # the builder: new session, a child under it
+    running = proc.start(["setsid", "-w", "sh", "-c", builder])
+    try:
+        assert running.pid in proc.child_groups()
+        wait_for(lambda: len(sampler.members) >= 3 or (sampler(), None)[1], 10,
+                 "the builder and its child found")
+        assert running.pid not in {os.getpgid(p) for p in sampler.members - {running.pid}}
+        assert sampler() > 0
+        assert sampler(exclude=[running.pid]) == 0  # a worker the pool reads itself
+    finally:
+        running.kill()
+        running.wait()
+    assert running.pid not in proc.child_groups()
+    assert sampler() == 0
+
+
+def test_tree_sampler_counts_descendants_in_other_sessions_and_scans_now_and_then(
+        tmp_path: Path) -> None:
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def process(pid: int, parent: int, group: int, pages: int) -> None:
+        (tmp_path / str(pid)).mkdir(exist_ok=True)
+        (tmp_path / str(pid) / "stat").write_text(
+            f"{pid} (n ) x) S {parent} {group} {group} 0 -1 0 " + " ".join(["0"] * 14)
+            + f" {pages} 0")
+
+    now, roots = [0.0], [100, 300]
+    process(100, 1, 100, 10)  # nix build
+    process(101, 100, 101, 5)  # its builder, setsid()
+    process(102, 101, 101, 3)  # the builder's child
+    process(103, 1, 100, 1)  # in the command's group, whatever its parent
+    process(200, 1, 200, 7)  # something else
+    process(300, 1, 300, 2)  # an evaluation worker: excluded
+    process(400, 401, 400, 1)  # a parent loop (pids reused), not under anything
+    process(401, 400, 401, 1)
+    sampler = proc.TreeSampler(rescan=1.0, proc_dir=tmp_path, clock=lambda: now[0],
+                               roots=lambda: roots)
+    assert sampler(exclude=[300]) == 19 * page
+    now[0] = 0.5
+    process(101, 100, 101, 50)  # grown: read between scans
+    process(104, 101, 101, 1)  # started since: not seen before the next scan
+    assert sampler(exclude=[300]) == 64 * page
+    now[0] = 1.0
+    assert sampler(exclude=[300]) == 65 * page
+    assert sampler() == 67 * page  # the roots changed: a scan at once
+    roots.clear()
+    assert sampler() == 0

@@ -273,10 +273,16 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 def parse_stat(text: str) -> tuple[int, int]:
     """(process group, resident bytes) from the text of /proc/PID/stat."""
+    _, group, size = _stat(text)
+    return group, size
+
+
+def _stat(text: str) -> tuple[int, int, int]:
+    """(parent, process group, resident bytes) from the text of /proc/PID/stat."""
     # The command name (field 2) is in parentheses and may itself hold spaces and parentheses.
     fields = text[text.rindex(")") + 2:].split()
     # after the name: state ppid pgrp ... rss is field 24 of the whole line, 22nd here
-    return int(fields[2]), int(fields[21]) * _PAGE
+    return int(fields[1]), int(fields[2]), int(fields[21]) * _PAGE
 
 
 def group_rss(groups: Iterable[int], proc_dir: Path = Path("/proc")) -> dict[int, int]:
@@ -339,6 +345,81 @@ class GroupSampler:
                 total[group] += size
                 self.members[group].add(int(entry))
         return total
+
+
+def child_groups() -> list[int]:
+    """The process groups of the commands ci-nix runs now (each starts its own: its group is its
+    pid), e.g. a `nix build`."""
+    with _children_lock:
+        return [child.pid for child in _children if child.returncode is None]
+
+
+class TreeSampler:
+    """The resident bytes of every command ci-nix runs (child_groups) but the ones excluded
+    (the evaluation pool's workers, which it reads itself), with every process they started
+    at any depth. By descent, not process group: Nix puts each builder in a session of its
+    own (setsid), so a `nix build`'s group holds none of its builders. Descent needs all of
+    /proc, read at most every `rescan` seconds (and when the commands change); in between only
+    the processes found then are read again, as GroupSampler does."""
+
+    def __init__(self, rescan: float = 1.0, proc_dir: Path = Path("/proc"),
+                 clock: Callable[[], float] = time.monotonic,
+                 roots: Callable[[], Iterable[int]] = child_groups) -> None:
+        self.rescan, self.proc_dir, self.clock, self.roots = rescan, proc_dir, clock, roots
+        self.found: frozenset[int] = frozenset()  # the roots of the last scan
+        self.members: set[int] = set()  # the pids it found under them
+        self.scanned = float("-inf")
+
+    def __call__(self, exclude: Iterable[int] = ()) -> int:
+        roots = frozenset(self.roots()) - frozenset(exclude)
+        if not roots:
+            self.found, self.members = roots, set()
+            return 0
+        now = self.clock()
+        if roots != self.found or now - self.scanned >= self.rescan:
+            self.found, self.scanned = roots, now
+            return self._scan(roots)
+        total = 0
+        for pid in list(self.members):
+            try:
+                total += _stat((self.proc_dir / str(pid) / "stat").read_text(errors="replace"))[2]
+            except (OSError, ValueError, IndexError):
+                self.members.discard(pid)  # gone (a reused pid is found again at the next scan)
+        return total
+
+    def _scan(self, roots: frozenset[int]) -> int:
+        stats: dict[int, tuple[int, int, int]] = {}
+        try:
+            entries = os.listdir(self.proc_dir)
+        except OSError:
+            entries = []
+        for entry in entries:
+            if entry.isdigit():
+                try:
+                    stats[int(entry)] = _stat((self.proc_dir / entry / "stat")
+                                              .read_text(errors="replace"))
+                except (OSError, ValueError, IndexError):
+                    continue  # gone meanwhile, or not a process we can read
+        under: dict[int, bool] = {}
+
+        def counted(pid: int) -> bool:
+            chain = []
+            while pid not in under:
+                stat = stats.get(pid)
+                if stat is None or stat[1] in roots:
+                    under[pid] = stat is not None
+                    break
+                chain.append(pid)
+                pid = stat[0]
+                if len(chain) > len(stats):  # a loop (pids reused meanwhile)
+                    under[pid] = False
+                    break
+            for link in chain:
+                under[link] = under[pid]
+            return under[pid]
+
+        self.members = {pid for pid in stats if counted(pid)}
+        return sum(stats[pid][2] for pid in self.members)
 
 
 def rss(pid: int, proc_dir: Path = Path("/proc")) -> int:
