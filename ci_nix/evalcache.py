@@ -176,12 +176,16 @@ class Keys:
         (not cached)."""
         return self._key(target, by_tree=False)
 
-    def by_tree(self, target: Target) -> str | None:
+    def by_tree(self, target: Target, *, to_read: bool = False) -> str | None:
         """The key for an evaluation that read nothing of its flake's commit (rev, lastModified,
         ...: FlakeEval.commit_read is empty): the tree of the source instead of its commit, so
         another commit of the same tree (a merge commit whose tree a pull request tested, an
-        amended message) finds it. None where the key by commit is the only one."""
-        return self._key(target, by_tree=True)
+        amended message) finds it. None where the key by commit is the only one.
+        to_read: the key to look an entry up by, which skips the check whether the tree's
+        files get their commit (`_substitutes`, a git call per tree) where a writer alone can
+        settle it: an entry is only written under a tree's key after that check found the tree
+        clean (see _tree_source)."""
+        return self._key(target, by_tree=True, to_read=to_read)
 
     def reread(self) -> Keys:
         """Keys for the repos as they are now, read the way the caller read them: each repo the
@@ -209,8 +213,9 @@ class Keys:
                 or values.get("allow-unsafe-native-code-during-evaluation") is True
                 or bool(values.get("plugin-files")))  # builtins of their own, e.g. exec
 
-    def _key(self, target: Target, *, by_tree: bool) -> str | None:
-        source = (self._tree_source if by_tree else self._source)(target.flake.ref)
+    def _key(self, target: Target, *, by_tree: bool, to_read: bool = False) -> str | None:
+        source = (self._tree_source(target.flake.ref, to_read) if by_tree
+                  else self._source(target.flake.ref))
         if source is None:
             return None
         overrides = []
@@ -286,10 +291,15 @@ class Keys:
         head, dirty = state
         return json.dumps(["git", head if dirty is None else f"{head}+{dirty}", params])
 
-    def _tree_source(self, ref: str) -> str | None:
+    def _tree_source(self, ref: str, to_read: bool = False) -> str | None:
         """What Nix reads for a git checkout (or a rev= of one) without its commit: the
         tracked files' tree and whether they are uncommitted (a dirty tree's self has no rev:
-        `self ? rev` tells them apart without reading it). None for anything else."""
+        `self ? rev` tells them apart without reading it). None for anything else.
+        to_read: without asking git whether the tree's .gitattributes name export-subst. That
+        answer depends on the tree alone, and the tree (its hash, so every .gitattributes in
+        it) and the Nix version and flavor are all in the key: an entry under this key was
+        written by a run that asked git about the very same tree and found it clean. The
+        repo's own info/attributes is outside the tree, so it is read (a file) either way."""
         parsed = urllib.parse.urlsplit(ref)
         query = urllib.parse.parse_qs(parsed.query)
         if parsed.scheme != "git+file":
@@ -304,9 +314,12 @@ class Keys:
             head, uncommitted = state
             tree = uncommitted if uncommitted is not None else self._tree(path, head)
             dirty = uncommitted is not None
-        if tree is None or self._substitutes(path, tree):
+        if tree is None or (self._local_substitutes(path) if to_read
+                            else self._substitutes(path, tree)):
             return None
-        return json.dumps(["git-tree", tree, dirty, _params(query)])
+        # "checked": keys written before the tree was checked (ci-nix 0.1.0 had tree keys
+        # for trees with export-subst) are never read as checked ones
+        return json.dumps(["git-tree", tree, dirty, _params(query), "checked"])
 
     def _substitutes(self, path: str, tree: str) -> bool:
         """Whether Nix's source of this tree may hold its commit: a `.gitattributes` in it (or
@@ -314,20 +327,31 @@ class Keys:
         2.20, and Lix, read a clean checkout) expands to the commit's hash in the files, read
         by no `self` attribute. Such a tree is keyed by commit only; so is one git cannot look
         into."""
-        version = self.nix.version
-        if version.flavor == "nix" and version.at_least(2, 20):
-            return False  # libgit2 since 2.20 (NixOS/nix#9240): no export-subst, no git call
+        if not self._archived():
+            return False
         memo = f"{path}\0{tree}"
         if memo not in self._substs:
             found = self.git.run(Path(path), ["grep", "-q", "-F", "export-subst", tree, "--",
                                               ":(glob)**/.gitattributes"])
-            info = Path(path) / ".git" / "info" / "attributes"
-            try:
-                local = b"export-subst" in info.read_bytes()
-            except OSError:
-                local = False  # none (or a linked worktree's, not read: rare)
-            self._substs[memo] = found.returncode != 1 or local  # 1: no match
+            # 1: no match
+            self._substs[memo] = found.returncode != 1 or self._local_substitutes(path)
         return self._substs[memo]
+
+    def _archived(self) -> bool:
+        """Whether Nix reads a clean checkout with `git archive`, which applies export-subst:
+        Nix before 2.20, and Lix. Since 2.20 Nix reads it with libgit2 (NixOS/nix#9240)."""
+        version = self.nix.version
+        return not (version.flavor == "nix" and version.at_least(2, 20))
+
+    def _local_substitutes(self, path: str) -> bool:
+        """Whether the repo's own info/attributes (not in any tree) names export-subst."""
+        if not self._archived():
+            return False
+        info = Path(path) / ".git" / "info" / "attributes"
+        try:
+            return b"export-subst" in info.read_bytes()
+        except OSError:
+            return False  # none (or a linked worktree's, not read: rare)
 
     def _tree(self, path: str, commit: str) -> str | None:
         if commit in self.trees:
@@ -712,12 +736,16 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
             tree_keys[index] = keys.by_tree(targets[index]) if key_of[index] else None
         return tree_keys[index]
 
+    def tree_key_to_read(index: int) -> str | None:  # no git call (Keys.by_tree)
+        return (tree_keys.get(index) if index in tree_keys
+                else keys.by_tree(targets[index], to_read=True) if key_of[index] else None)
+
     found: dict[int, FlakeEval] = {}
     hit_key: dict[int, str] = {}
     for index, target in enumerate(targets):
         if not settings.read or key_of[index] is None:
             continue
-        for key in (key_of[index], tree_key(index)):
+        for key in (key_of[index], tree_key_to_read(index)):
             hit = cache.load(key, target) if key is not None else None
             if hit is not None:
                 found[index], hit_key[index] = hit, str(key)

@@ -829,6 +829,8 @@ def test_a_tree_whose_files_get_their_commit_keys_by_commit(tmp_path: Path,
     assert _keys().by_tree(target) is not None
     write(repo / ".git" / "info" / "attributes", "version.txt export-subst\n")
     assert _keys().by_tree(target) is None
+    # the repo's own attributes are in no tree, so no writer can have checked them for a reader
+    assert _keys().by_tree(target, to_read=True) is None
     _fake_nix(fake_proc, version="2.26.3")  # libgit2: no export-subst
     assert _keys().by_tree(target) is not None
 
@@ -858,9 +860,14 @@ def test_an_evaluation_that_reads_no_commit_is_found_at_another_commit(
         return result
 
     assert not run().cached and evaluated == [target]
+    # on Nix 2.8 (git archive), whether the tree's files get its commit is asked when the
+    # entry is written under the tree, never when it is read (its writer asked)
+    assert bool(fake_proc.ran("git", "grep")) is hits
+    fake_proc.calls.clear()
     assert run().cached and evaluated == [target]  # the same commit: a hit either way
     _amend(repo, "merged")
     assert run().cached is hits and len(evaluated) == (1 if hits else 2)
+    assert not fake_proc.ran("git", "grep")
 
 
 def test_a_worker_says_when_the_evaluation_reads_the_commit() -> None:
