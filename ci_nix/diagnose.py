@@ -1776,11 +1776,18 @@ _NIX_HINT = re.compile(r"\(use ['‘`]--[a-z][a-z-]*['’`]")
 # an install script) that died before Nix said anything
 _SHELL_FATAL = (r"(?<!\S)[^\s:]{1,4096}: line \d{1,9}: "
                 r"(?:syntax error|[^\s:]{1,200}: unbound variable)")
+# an error value a program printed as it died: its type's name (a class or constructor named for
+# what it is, `…Error`/`…Exception`, in every language's convention) followed by its contents, as
+# a Haskell `show` (`DecodeError {message = …}`), Rust's `{:?}` (`Error { kind: … }`), Node
+# (`SystemError [ERR_…]`) or Python/Java/JS (`ValueError:`, `java.io.IOException:`) print it; in
+# words of its own, so case-sensitive (a lower-case `error` is a word, `decodeerror` is none)
+_ERROR_VALUE = r"(?-i:\b(?:[A-Z][A-Za-z0-9]{0,60}[a-z0-9])?(?:Error|Exception)(?= ?[{\[:]))"
 FAILURE_MARK = re.compile(
     _NIX_HINT.pattern + "|"
     r"error\s?:|cannot build|reason:|builder for\b|hash mismatch|timed out|"
     r"failed with exit code|failed to find a machine|required (?:system|features):|"
-    r"specified:\s*\S+\s+got:|" + _SHELL_FATAL + "|" + _REFUSAL.pattern + "|" + _CRASH.pattern,
+    r"specified:\s*\S+\s+got:|" + _SHELL_FATAL + "|" + _ERROR_VALUE + "|" + _REFUSAL.pattern
+    + "|" + _CRASH.pattern,
     re.IGNORECASE)
 # lines that say it and are no failure: Nix's warnings and traces, an error Nix ignored
 _NOT_A_FAILURE = re.compile(r"^\s*(?:warning:|evaluation warning:|trace:|error \(ignored\):)",

@@ -615,3 +615,34 @@ def test_an_error_nix_eval_jobs_records_for_an_attribute_is_the_evaluations() ->
               'pseudo-package is not the only part of\\n       Nixpkgs that fa')
     [found] = diagnose.parse_log([*stderr, record])
     assert found.type is FailureType.EVAL
+
+
+# what may stand around a line (a tool's prefix, a sentence, a record), without what makes it a
+# builder's `name> ` line, a warning or an internal-json record
+AROUND_VALUE = st.text(alphabet="abcXYZ 09.,;=*_`'\"()-/|#\t", max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.from_regex(r"[A-Z][a-z]{1,8}(?:[A-Z][a-z0-9]{1,8}){0,2}", fullmatch=True),
+       st.sampled_from(["Error", "Exception"]), st.sampled_from([" {", "{", " [", "[", ":"]),
+       AROUND_VALUE, AROUND_VALUE)
+def test_an_error_value_a_program_printed_is_no_silent_zero(name: str, kind: str, opening: str,
+                                                            before: str, after: str) -> None:
+    """An error value printed as a program died (Garnix's Haskell `DecodeError {message = …}`,
+    garnix-io/issues#66; Rust's `Error { kind: … }`, Node's `SystemError [ERR_…]`, Java's
+    `java.io.IOException: …`) names its type for what it is: a failure, `other` with that line."""
+    line = f"{before} {name}{kind}{opening}{after}"
+    found = diagnose.parse_log(["some output", line, ""])
+    assert found and found[0].log_line == 2
+    assert (found[0].type, found[0].kind) == (FailureType.OTHER, Kind.ERROR)
+    assert f"{name}{kind}" in found[0].message
+
+
+def test_an_error_value_needs_its_type_name_and_contents() -> None:
+    # words that merely hold "error": no type name with its contents after it
+    for line in ["configure: checking for strerror_r... yes", "ErrorKind is re-exported",
+                 "3 errors fixed {see notes}", "handle decodeerror [x]", "TheErrors: 0",
+                 "RuntimeError", "class ParseError extends Base"]:
+        assert diagnose.parse_log([line]) == [], line
+    # a builder's line stays its own output
+    assert diagnose.parse_log(["app> DecodeError {message = \"x\"}"]) == []
