@@ -224,11 +224,23 @@ def with_packages(nix: Nix, comparison: Comparison,
 _NONE = Derivation((), ())
 
 
-def head_commit(workspace: Workspace, git: Git, head: str | None) -> str | None:
-    """The head's sha, or None when Nix evaluates a work tree with uncommitted changes."""
+def head_commit(workspace: Workspace, git: Git, head: str | None,
+                checkouts: Sequence[Checkout] = ()) -> str | None:
+    """The head's sha, or None when Nix evaluates a work tree with uncommitted changes.
+    checkouts: the repos as the plan read them for Nix (inputs.checkouts), so that a repo read
+    there (not pinned) needs no git call, and the head named is the one evaluated."""
     repos = [workspace.primary] if workspace.primary is not None else list(workspace.repos)
     if head is not None:
         return git.commit(repos[0].path, head)
-    if any(git.uncommitted(repo.path) for repo in repos):
+    read = {state.repo: state for state in checkouts}
+
+    def state(repo: Repo) -> Checkout:
+        found = read.get(repo.name)
+        if found is not None and repo.rev is None:
+            return found
+        return Checkout(repo.name, git.commit(repo.path, "HEAD"), git.uncommitted(repo.path))
+
+    states = [state(repo) for repo in repos]
+    if any(found.dirty for found in states):
         return None
-    return git.commit(repos[0].path, "HEAD")
+    return states[0].rev

@@ -574,7 +574,7 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
     remembered = eval_cache(options.eval, ws, environ)
     skeleton = replace(plan_of(ws, nix, tuple(systems), (), progress.suites, ()),
                        checkouts=tuple(states.values()), locked=locked, limits=limits,
-                       cache=cache)
+                       cache=cache, merge_bases=detection.merge_bases)
     # flakes path rules left out wait for their comparison with the base
     handover = (None if early is None else
                 _Handover(early, skeleton, only, expected, {t.flake.id for t in detection.pruned},
@@ -942,7 +942,7 @@ def _evaluate_base(planned: Plan, evals: Sequence[FlakeEval], options: PlanOptio
     if revs.base is None:
         raise SelectionError(f"nothing to compare with: {revs.source}")
     ws = planned.workspace
-    base = diff_mod.find_base(ws, git, revs.base, options.head, revs.source)
+    base = _base_of(planned, git, revs)
     wanted = {e.target.flake.id for e in evals}
     done = [e for e in planned.base_evals if e.target.flake.id in wanted]
     todo = [e for e in evals if e.target.flake.id not in {d.target.flake.id for d in done}]
@@ -962,6 +962,18 @@ def _evaluate_base(planned: Plan, evals: Sequence[FlakeEval], options: PlanOptio
             fresh = evaluate_targets(ws, planned.nix, git, targets, planned.systems, only,
                                      planned.limits, environ, cache, planned.checkouts)
     return base, [*done, *fresh]
+
+
+def _base_of(planned: Plan, git: Git, revs: detect_mod.Revisions) -> diff_mod.Base:
+    """The merge-bases change detection compared from (the same revisions, the same repos, a
+    shallow clone already deepened), else found now (--all detects nothing)."""
+    assert revs.base is not None
+    ws = planned.workspace
+    repos = {repo.name: repo for repo in ws.repos}
+    if planned.merge_bases and all(name in repos for name, _ in planned.merge_bases):
+        return diff_mod.Base(revs.base, revs.source, tuple(
+            (repos[name], sha) for name, sha in planned.merge_bases))
+    return diff_mod.find_base(ws, git, revs.base, revs.head, revs.source)
 
 
 class _NotCached(Exception):
@@ -1002,7 +1014,7 @@ def compare_with_base(planned: Plan, options: DiffOptions,
     git = Git.from_env(environ)
     ws = planned.workspace
     base, base_evals = _evaluate_base(planned, planned.evals, options, environ)
-    head = diff_mod.head_commit(ws, git, options.head)
+    head = diff_mod.head_commit(ws, git, options.head, planned.checkouts)
     comparison = replace(changes_mod.compare(base_evals, planned.evals, base.sha, head),
                          base_source=f"{base.rev} from {base.source}",
                          repos=diff_mod.repo_revisions(ws, git, base, options.head,

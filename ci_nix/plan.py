@@ -40,6 +40,8 @@ class Plan:
     locked: bool = False
     # flakes already evaluated at the base (to confirm path rules), reused by a comparison
     base_evals: tuple[FlakeEval, ...] = ()
+    # (repo name, merge-base) change detection compared from: a comparison's base
+    merge_bases: tuple[tuple[str, str], ...] = ()
 
     @property
     def evaluations(self) -> int:

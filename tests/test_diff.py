@@ -300,6 +300,10 @@ def test_closure_size_from_a_binary_cache(fixture_ws: Path, tmp_path: Path, cli:
     # from the evaluation cache, looked up at the base commit with no worktree checked out
     assert "from the evaluation cache (no worktree)" in found.stderr, found.stderr
     assert "worktree add" not in found.stderr
+    # the merge-base change detection found is the base's; the head's commit and state are
+    # the checkouts the plan read (modules, hosts): git is asked each once
+    assert found.stderr.count(" merge-base ") == 1, found.stderr
+    assert found.stderr.count(" status --porcelain") == 2, found.stderr
     assert "(-16 B)" in found.stdout, found.stdout
 
 
