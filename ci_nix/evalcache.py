@@ -708,13 +708,15 @@ Evaluator = Callable[[Sequence[Target]], list[FlakeEval]]
 def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings | None,
              nix: Nix, git: Git, evaluator: Evaluator,
              known: Mapping[str, tuple[str | None, bool]] | None = None,
-             trees: Mapping[str, str] | None = None) -> list[FlakeEval]:
+             trees: Mapping[str, str] | None = None,
+             on_hit: Callable[[FlakeEval], None] | None = None) -> list[FlakeEval]:
     """What each target evaluates to: from the cache where it has an entry, else from
     `evaluator` (which then is remembered, with its derivation closures); one FlakeEval per
     target, in order. With settings.verify, up to VERIFY_SAMPLE hits are evaluated again: an
     entry that differs is removed and its flake fails (`other`), the fresh evaluation is used.
     known: repo directory (resolved) -> (HEAD commit, dirty), as the caller read them; trees:
-    commit -> its tree, where the caller read it."""
+    commit -> its tree, where the caller read it. on_hit: hears of each entry found, before
+    `evaluator` runs."""
     if settings is None or settings.directory is None or not targets:
         return evaluator(targets)
     keys = Keys(nix, git, selection, dict(known or {}), dict(trees or {}))
@@ -756,6 +758,9 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
         log.info("evaluation cache %s: %d of %d flakes%s", settings.directory, len(found),
                  len(targets), f"; evaluating {len(sample)} again to verify" if sample else "")
     todo = [i for i in range(len(targets)) if i not in found or i in sample]
+    if on_hit is not None:
+        for index in sorted(found):
+            on_hit(found[index])
     fresh = dict(zip(todo, evaluator([targets[i] for i in todo]), strict=True)) if todo else {}
     for index in sample:
         cached, evaluated = found.pop(index), fresh[index]

@@ -218,6 +218,8 @@ SourcesOf = Callable[[Target], Sequence[diagnose.SourceTree]]
 OnAttr = Callable[[Target, int, int], None]
 # an attribute that evaluated to a derivation, as its result comes (run builds it meanwhile)
 OnJob = Callable[[Target, Job], None]
+# a flake's listed attributes, as its listing ends
+OnListed = Callable[[Target, Sequence[AttrPath]], None]
 
 
 def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
@@ -225,7 +227,8 @@ def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
              on_flake: Callable[[FlakeEval], None] | None = None,
              on_start: Callable[[Target], None] | None = None, *,
              backend: Backend | None = None, on_attr: OnAttr | None = None,
-             on_job: OnJob | None = None, probe: Probe | None = None) -> list[FlakeEval]:
+             on_job: OnJob | None = None, probe: Probe | None = None,
+             on_listed: OnListed | None = None) -> list[FlakeEval]:
     """Evaluate all targets with a pool of `limits.workers` Nix processes (default: one per
     CPU); one FlakeEval per target, in the order given.
 
@@ -237,7 +240,10 @@ def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
     past it the attribute fails as `timeout`. on_attr: hears a flake's (target, done, total)
     attribute counts when its listing ends and as each attribute's result comes back (progress).
     on_job: hears of each attribute that evaluated to a derivation, as its result comes back
-    (the same Job its FlakeEval will hold).
+    (the same Job its FlakeEval will hold). on_listed: hears each flake's attribute names as
+    its listing ends; given, on_job hears of nothing before every flake has been listed (or
+    has failed), so that a selection naming an attribute no flake has (--only) stops the caller
+    before it acts on any (run builds nothing).
     limits.memory_total_mib: what all workers together may use (None: half the machine's).
     """
     given = limits.memory_total_mib is not None
@@ -251,7 +257,7 @@ def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
                  limits.memory_mib * _MIB, limits.timeout, sources, on_flake, on_start,
                  total=None if total is None else total * _MIB, probe=probe or Probe(),
                  learn_size=free is None or workers * limits.memory_mib * _MIB > free)
-    pool.on_attr, pool.on_job = on_attr, on_job
+    pool.on_attr, pool.on_job, pool.on_listed = on_attr, on_job, on_listed
     return pool.run(targets)
 
 
@@ -419,6 +425,11 @@ class _Pool:
         self.tick = _TICK  # how often it looks: more often near a limit
         self.on_attr: OnAttr | None = None
         self.on_job: OnJob | None = None
+        self.on_listed: OnListed | None = None
+        # with on_listed: the flakes not yet listed (nor failed), and the jobs on_job has not
+        # heard of meanwhile
+        self.unlisted: set[_Flake] = set()
+        self.held_jobs: list[tuple[Target, Job]] = []
         self.timeline = _Timeline(self.size)
 
     # --- the loop ---------------------------------------------------------------------------
@@ -427,6 +438,7 @@ class _Pool:
         started = time.monotonic()
         self.timeline = _Timeline(self.size)
         flakes = [self._prepare(target) for target in targets]
+        self.unlisted = {f for f in flakes if f.failure is None} if self.on_listed else set()
         for flake in flakes:
             if flake.failure is None:
                 self._queue(flake, None)
@@ -518,6 +530,20 @@ class _Pool:
         flake.result = self._result(flake)
         if self.on_flake is not None:
             self.on_flake(flake.result)
+        self._listed(flake)
+
+    def _listed(self, flake: _Flake) -> None:
+        """The flake's attributes are known (or it has failed): on_listed hears of them, and
+        once every flake's are, on_job of the jobs held meanwhile."""
+        if flake not in self.unlisted:
+            return
+        self.unlisted.discard(flake)
+        if self.on_listed is not None and flake.listing is not None:
+            self.on_listed(flake.target, tuple(flake.attrs))
+        if not self.unlisted and self.on_job is not None:
+            held, self.held_jobs = self.held_jobs, []
+            for target, job in held:
+                self.on_job(target, job)
 
     def _spawn(self, flake: _Flake, *, lists: bool, tasks: list[Task] | None) -> _Worker:
         """Start a worker on a unit of work taken from `pending` (or split off a busy one's)."""
@@ -637,6 +663,7 @@ class _Pool:
                                or self.selection.wants(flake.id, p))
                            + (len(event.group_errors) if self.selection.only is None else 0))
             self._counted(flake)
+            self._listed(flake)
         elif isinstance(event, Begin) and worker.stop is None:
             if event.index >= worker.owned:
                 worker.stop = "stolen"  # another worker has the rest
@@ -693,7 +720,9 @@ class _Pool:
                 or self.selection.filtered and not self.selection.wants(flake.id, task.path)):
             return
         found = _to_job(flake, result, lambda text: diagnose.simple_eval_failure(text))
-        if isinstance(found, Job):
+        if isinstance(found, Job) and self.unlisted:
+            self.held_jobs.append((flake.target, found))
+        elif isinstance(found, Job):
             self.on_job(flake.target, found)
 
     def _counted(self, flake: _Flake) -> None:

@@ -59,7 +59,7 @@ from ci_nix.report import github, gitlab, json_report, junit, text
 from ci_nix.report import progress as live
 from ci_nix.tools import machines, proc
 from ci_nix.tools.git import Git
-from ci_nix.tools.nix import Nix, NixCommandError
+from ci_nix.tools.nix import AttrPath, Nix, NixCommandError
 from ci_nix.words import count
 
 # images, sbom (CycloneDX) and comment (a forge client) are imported where they are used: a
@@ -584,6 +584,8 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
                              display=early.display if early is not None else None,
                              on_flake=handover.flake if handover is not None else None,
                              on_job=handover.job if handover is not None else None,
+                             on_listed=handover.listed if handover is not None
+                             and handover.names_attributes else None,
                              beside=early.doing if early is not None else None)
     if only is not None:
         missing = _missing(only, evals)
@@ -617,9 +619,11 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
 class _Handover:
     """What a run that builds while it evaluates hands to `early`: each attribute as its
     evaluation returns a derivation (evaluate's on_job), unless --expect-drv plans another one
-    (check_planned then fails it). A flake that ends missing an --only or --expect-drv
-    attribute (evaluate's on_flake) stops the handing over: plan() then fails, and only what
-    was handed over before is built. Flakes in `held` are not handed over."""
+    (check_planned then fails it). Where --only or --expect-drv name attributes, nothing is
+    handed over before every flake's attributes are listed (evaluate's on_listed; a flake from
+    the evaluation cache is told as on_flake): a flake without one of those attributes stops
+    the handing over, and plan() then fails (exit 2) with nothing built. Flakes in `held` are
+    not handed over."""
 
     def __init__(self, early: EarlyBuild, skeleton: Plan, only: frozenset[tuple[str, str]] | None,
                  expected: Mapping[tuple[str, str], str], held: Collection[str],
@@ -640,11 +644,23 @@ class _Handover:
         self.unfinished.add(target.flake.id)
         self.early.take(replace(self.skeleton, jobs=(job,)))
 
+    @property
+    def names_attributes(self) -> bool:
+        """Whether the selection names attributes (--only, --expect-drv) a flake may lack."""
+        return bool(self.only or self.expected)
+
+    def _wanted(self, flake: str) -> list[tuple[str, str]]:
+        return [key for key in [*(self.only or ()), *self.expected] if key[0] == flake]
+
+    def listed(self, target: Target, attrs: Sequence[AttrPath]) -> None:
+        names = {(target.flake.id, attr_display(path)) for path in attrs}
+        if any(key not in names for key in self._wanted(target.flake.id)):
+            self.stopped = True
+
     def flake(self, flake_eval: FlakeEval) -> None:
         flake = flake_eval.target.flake.id
         self.unfinished.discard(flake)
-        wanted = [key for key in [*(self.only or ()), *self.expected] if key[0] == flake]
-        if _missing(wanted, [flake_eval]):
+        if _missing(self._wanted(flake), [flake_eval]):
             self.stopped = True
 
 
@@ -824,13 +840,16 @@ def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
                      display: live.Display | None = None,
                      on_flake: Callable[[FlakeEval], None] | None = None,
                      on_job: evaluate_mod.OnJob | None = None,
+                     on_listed: evaluate_mod.OnListed | None = None,
                      beside: Callable[[], str] | None = None) -> list[FlakeEval]:
     """The evaluation stage, as `run`, `matrix`, `diff` and `update --verify` do it: the
     workspace config's selection and the given limits, with live progress (on `display`, which
     a run's builds share); flakes the evaluation cache has (`cache`, when given) start no
     evaluation worker. on_flake hears of each flake evaluated, as its evaluation ends; on_job
-    of each attribute that evaluated to a derivation, as it did (not of cached flakes); beside:
-    what else runs meanwhile (a run's builds), for the status line."""
+    of each attribute that evaluated to a derivation, as it did (not of cached flakes); given
+    on_listed (each evaluated flake's attribute names as they are listed), on_job hears of none
+    before every flake is listed and on_flake hears of the cached flakes first; beside: what
+    else runs meanwhile (a run's builds), for the status line."""
     log.info("evaluating %s for %s", count(len(targets), "flake"), ", ".join(systems))
     selection = _selection(ws, systems, only)
 
@@ -851,11 +870,13 @@ def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
             return evaluate_mod.evaluate(nix, todo, selection, limits, sources=origins.of,
                                          on_flake=done,
                                          on_start=monitor.flake_started,
-                                         on_attr=monitor.attr_progress, on_job=on_job)
+                                         on_attr=monitor.attr_progress, on_job=on_job,
+                                         on_listed=on_listed)
 
     # the repos' states as the plan read them: the cache's keys need no second look
     known, trees = _known_states(ws, checkouts)
-    evals = evalcache.evaluate(targets, selection, cache, nix, git, evaluate, known, trees)
+    evals = evalcache.evaluate(targets, selection, cache, nix, git, evaluate, known, trees,
+                               on_hit=on_flake if on_listed is not None else None)
     # tests and benchmarks read this line: "evaluated N flakes with M Nix evaluations"
     log.info("evaluated %s with %s", count(len(evals), "flake"),
              count(evaluate_mod.count_evaluations(evals), "Nix evaluation"))

@@ -192,8 +192,10 @@ CASES: dict[str, Case] = {
     "only-unknown-attr": Case(lambda ws, tmp: (["run", str(ws), "--only",
                                                 "hosts#packages.x86_64-linux.nope"], {}), 2,
                               "hosts#packages.x86_64-linux.nope: no such attribute", "matrix"),
+    # with an attribute that exists beside the typo: nothing is built before exit 2
     "only-misspelt-attr": Case(lambda ws, tmp: (["run", str(ws), "--only",
-                                                 "hosts#packages.x86_64-linux.mtod"], {}), 2,
+                                                 "hosts#packages.x86_64-linux.mtod", "--only",
+                                                 "hosts#packages.x86_64-linux.motd"], {}), 2,
                                "hosts#packages.x86_64-linux.mtod: no such attribute",
                                "did you mean hosts#packages.x86_64-linux.motd?"),
     "only-malformed": Case(lambda ws, tmp: (["run", str(ws), "--only", "hosts"], {}), 2,
@@ -253,6 +255,9 @@ def test_bad_input(name: str, fixture_ws: Path, tmp_path: Path, cli: Cli) -> Non
     if case.code == 2 and name not in ("only-unknown-attr", "only-misspelt-attr", "nix-too-old",
                                        "nix-not-nix"):
         assert "evaluating" not in result.stderr, "bad input is found before evaluating"
+    if name.startswith("only-"):
+        assert not re.search(r"^ci-nix: building \d", result.stderr, re.M), \
+            "an unknown selection builds nothing"
     if case.code == 2:
         last = result.stderr.strip().splitlines()[-1]
         assert last.startswith("ci-nix: error: ")

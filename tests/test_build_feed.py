@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import pytest
 from conftest import Cli, flake_repo
@@ -18,7 +19,7 @@ from fakeproc import Call, FakeProc, Reply
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ci_nix import pipeline
+from ci_nix import evaluate, pipeline
 from ci_nix.build import Feed
 from ci_nix.models import Case, FailureType, Flake, FlakeEval, Job, Repo, Status, Target
 from ci_nix.plan import Plan
@@ -154,6 +155,37 @@ def test_a_flake_missing_an_only_attribute_stops_the_handing_over() -> None:
     _evaluated(handover, _eval("b"))  # plan() fails on the typo: nothing more is built
     _evaluated(handover, _eval("c", _job("c", "w")))
     assert handover.jobs == {_job("a", "x")} and len(taken.parts) == 1
+
+
+@pytest.mark.parametrize("typo", [True, False])
+def test_an_only_attribute_no_flake_has_stops_everything_before_it_is_handed_over(
+        tmp_path: Path, typo: bool) -> None:
+    """--only f#a --only f#typo: a was handed over (and built) as it evaluated, before the
+    flake ended without `typo` and the run failed (exit 2). With an attribute named, the pool
+    hands nothing over before every flake is listed: a listing without `typo` stops it."""
+    from test_eval_budget import ScriptedNix  # a scripted evaluation pool's backend
+
+    backend = ScriptedNix({"f": ["a", "b"], "g": ["c"]})
+    targets = [Target(Flake(Repo("ws", tmp_path), name)) for name in ("f", "g")]
+    for name in ("f", "g"):
+        (tmp_path / name).mkdir()
+    last = "typo" if typo else "b"
+    only = frozenset({("ws/f", "packages.x86_64-linux.a"), ("ws/g", "packages.x86_64-linux.c"),
+                      ("ws/f", f"packages.x86_64-linux.{last}")})
+    taken = Taken()
+    handover = _handover(taken, only=only)
+    assert handover.names_attributes
+    evals = evaluate.evaluate(
+        cast(Nix, None), targets, evaluate.Selection(("x86_64-linux",), ("packages",), only=only),
+        evaluate.Limits(workers=2), backend=backend, probe=backend.probe(),
+        on_job=handover.job, on_flake=handover.flake, on_listed=handover.listed)
+    assert [sorted(j.attr[-1] for j in e.jobs) for e in evals] == (
+        [["a"], ["c"]] if typo else [["a", "b"], ["c"]])
+    if typo:
+        assert handover.stopped and not taken.parts and not handover.jobs
+    else:
+        assert not handover.stopped
+        assert sorted(j.attr[-1] for p in taken.parts for j in p.jobs) == ["a", "b", "c"]
 
 
 def test_an_attribute_not_as_planned_is_not_handed_over() -> None:

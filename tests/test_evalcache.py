@@ -909,3 +909,27 @@ def test_a_new_commit_of_the_same_tree_evaluates_only_what_reads_its_commit(
                 name, message, result.stderr)
     assert drvs["plain"][0] == drvs["plain"][1]
     assert drvs["stamped"][0] != drvs["stamped"][1]
+
+
+def test_a_hit_is_told_before_anything_is_evaluated(tmp_path: Path, fake_proc: FakeProc) -> None:
+    """on_hit hears of each flake the cache has before the evaluator starts: run checks a
+    cached flake for an --only attribute it lacks before it builds anything."""
+    _fake_nix(fake_proc)
+    cached = Target(Flake(Repo("a", _repo(tmp_path / "a")), ""))
+    fresh = Target(Flake(Repo("b", _repo(tmp_path / "b")), ""))
+    heard: list[str] = []
+
+    def evaluator(targets: Sequence[Target]) -> list[FlakeEval]:
+        heard.extend(f"evaluate {t.flake.id}" for t in targets)
+        return [replace(_eval(tmp_path), target=t) for t in targets]
+
+    def run(targets: list[Target]) -> list[FlakeEval]:
+        return evalcache.evaluate(targets, Selection(("x86_64-linux",), ("packages",)),
+                                  evalcache.Settings(tmp_path / "cache"), Nix(("nix",)),
+                                  Git(("git",)), evaluator,
+                                  on_hit=lambda e: heard.append(f"hit {e.target.flake.id}"))
+
+    run([cached])
+    heard.clear()
+    assert [e.cached for e in run([cached, fresh])] == [True, False]
+    assert heard == ["hit a", "evaluate b"]
