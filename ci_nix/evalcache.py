@@ -189,17 +189,17 @@ class Keys:
 
     def reread(self) -> Keys:
         """Keys for the repos as they are now, read the way the caller read them: each repo the
-        caller knew gets its commit, tree and dirtiness again (2 git calls; a dirty one is read
-        whole, as before); the rest is read afresh. Whether a tree substitutes its commit
-        depends on the tree alone, so that answer is kept."""
+        caller knew gets its commit and dirtiness again (one git call; a dirty one is read
+        whole, as before); the rest is read afresh. A commit's tree is the commit's for good,
+        and whether a tree substitutes its commit depends on the tree alone: both are kept."""
         known: dict[str, tuple[str | None, bool]] = {}
-        trees: dict[str, str] = {}
         for path in self.known:
-            state = self.git.head_state(Path(path))
+            state = self.git.head_status(Path(path))
             if state is None:
-                continue  # no commit now: read afresh (and found unkeyable) below
-            rev, tree, dirty = state
-            known[path], trees[rev] = (rev, dirty), tree
+                continue  # no commit now (or no answer): read afresh below
+            known[path] = state
+        trees = {rev: self.trees[rev] for rev, _ in known.values()
+                 if rev is not None and rev in self.trees}
         return Keys(self.nix, self.git, self.selection, known, trees,
                     _substs=dict(self._substs))
 

@@ -674,6 +674,46 @@ def test_a_checkout_that_changes_during_evaluation_is_not_remembered(
     assert not list((tmp_path / "cache").rglob("*.json"))
 
 
+@pytest.mark.parametrize("change", ["commit", "edit", "staged", "none"])
+def test_a_known_checkout_is_read_again_in_one_git_call(
+        tmp_path: Path, fake_proc: FakeProc, change: str) -> None:
+    """The pipeline hands over each repo's commit, tree and dirtiness (inputs.checkouts);
+    after the evaluation one `git status` per repo says whether it is still that state."""
+    _fake_nix(fake_proc)
+    fake_proc.on("nix", "derivation", "show", stdout="{}")
+    fake_proc.on("nix", "show-derivation", stdout="{}")
+    repo = _repo(tmp_path / "a")
+    target = Target(Flake(Repo("a", repo), ""))
+    state = Git(("git",)).head_state(repo)
+    assert state is not None
+    rev, tree, dirty = state
+    assert Git(("git",)).head_status(repo) == (rev, dirty)
+    git(tmp_path, "init", "-q", str(tmp_path / "empty"))
+    assert Git(("git",)).head_status(tmp_path / "empty") is None  # nothing committed
+
+    def evaluator(targets: Sequence[Target]) -> list[FlakeEval]:
+        fake_proc.calls.clear()
+        text = (repo / "flake.nix").read_text()
+        if change != "none":  # meanwhile
+            write(repo / "flake.nix", "{ outputs = _: { changed = true; }; }")
+        if change == "commit":
+            git(repo, "commit", "-qam", "meanwhile")
+        elif change == "staged":  # staged, then undone in the work tree: dirty to Nix 2.26
+            git(repo, "add", "flake.nix")
+            write(repo / "flake.nix", text)
+        return [replace(_eval(tmp_path), target=t, commit_read=()) for t in targets]
+
+    (result,) = evalcache.evaluate([target], Selection(("x86_64-linux",), ("packages",)),
+                                   evalcache.Settings(tmp_path / "cache"), Nix(("nix",)),
+                                   Git(("git",)), evaluator, {str(repo): (rev, dirty)},
+                                   {rev: tree})
+    assert not result.cached
+    assert bool(list((tmp_path / "cache").rglob("*.json"))) is (change == "none")
+    if change in ("commit", "none"):  # read again: one call (a dirty repo is read whole)
+        assert len(fake_proc.ran("git", "status")) == 1, fake_proc.calls
+        assert not fake_proc.ran("git", "rev-parse"), fake_proc.calls
+
+
 def test_a_pinned_commit_keys_as_a_clean_checkout_of_it(tmp_path: Path,
                                                          fake_proc: FakeProc) -> None:
     """A --pin (rev=) of a commit reads what a clean checkout of it gave, as a base worktree

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -96,6 +97,23 @@ class Git:
         Nix reads a checkout; None when nothing is committed."""
         found = self.commit_and_tree(repo, "HEAD")
         return None if found is None else (*found, self.uncommitted(repo))
+
+    def head_status(self, repo: Path) -> tuple[str, bool] | None:
+        """HEAD's commit and whether tracked files differ from it (as `uncommitted` tells), in
+        one git call; None when nothing is committed or git cannot say."""
+        result = self.run(repo, ["--no-optional-locks", "status", "--porcelain=v2", "--branch",
+                                 "--no-ahead-behind", "--untracked-files=no"])
+        if not result.ok:
+            return None
+        head, dirty = None, False
+        for line in result.stdout.splitlines():
+            if line.startswith("# branch.oid "):
+                head = line.removeprefix("# branch.oid ").strip()
+            elif line and not line.startswith("#"):  # a changed entry ("1 ", "2 ", "u ")
+                dirty = True
+        if head is None or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", head):
+            return None  # "(initial)": nothing committed
+        return head, dirty
 
     def uncommitted(self, repo: Path) -> bool:
         """Whether a tracked file differs from HEAD in the work tree or in the index, as Nix
