@@ -48,6 +48,12 @@ class BuildLog:
     on_event: Callable[[nixlog.Event], None] | None = None  # progress display (report/progress)
     # errors Nix reported without naming a derivation (2.34+ timeouts), in order
     unattributed: list[diagnose.Diagnosis] = field(default_factory=list)
+    # output path -> derivation: a message naming only an output path (a remote
+    # `nix-store --serve` build) is about that derivation
+    outputs: dict[str, str] = field(default_factory=dict)
+    # every error taken for a derivation, in order, and whether Nix attested it (`errors` holds
+    # the one that speaks for it: see `_claim`)
+    claims: dict[str, list[tuple[diagnose.BuildError, bool]]] = field(default_factory=dict)
 
     def feed(self, line: str) -> None:
         event = self.parser.parse(line)
@@ -59,6 +65,7 @@ class BuildLog:
         elif isinstance(event, nixlog.ActivityStart) and event.drv is not None:
             self.logs.setdefault(event.drv, deque(maxlen=self.tail_lines))
             self.started[event.drv] = time.monotonic()
+            self._withdraw(event.drv, _NOT_RUN)
             if event.machine is not None:  # "building '…' on 'ssh://…'"
                 self.machines[event.drv] = event.machine
         elif isinstance(event, nixlog.ActivityStop) and event.drv is not None:
@@ -68,6 +75,7 @@ class BuildLog:
               and not event.post_build):
             text = event.text[:_MAX_LINE] + (" [line cut]" if event.cut else "")
             self.logs.setdefault(event.drv, deque(maxlen=self.tail_lines)).append(text)
+            self._withdraw(event.drv, _RAN)
         elif isinstance(event, nixlog.Message) and not event.is_error:
             text = diagnose.clean(event.text)
             if "unable to download" in text:
@@ -90,9 +98,50 @@ class BuildLog:
                 unattributed = diagnose.unattributed_error(event.text)
                 if unattributed is not None:
                     self.unattributed.append(unattributed)
-            elif (error.drv not in self.errors
-                  or self.errors[error.drv].type is FailureType.DEPENDENCY):
-                self.errors[error.drv] = error
+            else:
+                self._claim(error, event.attested)
+
+    def _claim(self, error: diagnose.BuildError, attested: bool) -> None:
+        """Take an error Nix reported for a derivation, unless it cannot be Nix's report.
+
+        A builder can print an error record of its own (`@nix {"action":"msg","level":0,…}`),
+        which Nix relays like its own: without the `raw_msg` Nix's own error records carry
+        (`Message.attested`), and without anything that says which build printed it. So a
+        failing build could speak for another failing derivation. An unattested error is kept
+        only where Nix itself could have said it at that point: that a derivation's build ran
+        and failed (builder, hash mismatch, timeout, output checks) only after its build
+        started and until it prints again (Nix reports a build's end after its last output
+        line); that it never ran (a dependency failed, no machine for its platform) only until
+        it starts. An attested error speaks before any unattested one (a daemon forwards its
+        errors unattested, so those stay possible), then a derivation's own failure before a
+        dependency's, then the first."""
+        drv = self.outputs.get(error.drv, error.drv)
+        ran = error.type in _RAN
+        if not attested and (drv in self.started) != ran and (ran or error.type in _NOT_RUN):
+            log.debug("not taken as Nix's error for %s (its build %s started): %s", drv,
+                      "has" if drv in self.started else "has not", error.message)
+            return
+        self.claims.setdefault(drv, []).append((error, attested))
+        self._settle(drv)
+
+    def _settle(self, drv: str) -> None:
+        claims = self.claims.get(drv, [])
+        if not claims:
+            self.errors.pop(drv, None)
+            return
+        best = max(claims, key=lambda claim: (claim[1],
+                                              claim[0].type is not FailureType.DEPENDENCY))
+        self.errors[drv] = best[0]
+
+    def _withdraw(self, drv: str, said: frozenset[FailureType]) -> None:
+        """drv's build started (or printed): an unattested report that it never ran (or that
+        its build ended) was no report of Nix's."""
+        claims = self.claims.get(drv, [])
+        kept = [claim for claim in claims if claim[1] or claim[0].type not in said]
+        if len(kept) != len(claims):
+            log.debug("an unattested error for %s withdrawn: its build went on", drv)
+            self.claims[drv] = kept
+            self._settle(drv)
 
     def tail(self, drv: str) -> str:
         return diagnose.tail(self.logs.get(drv, ()))
@@ -101,6 +150,11 @@ class BuildLog:
         """drv's build was killed, not failed: it is built again from scratch."""
         for seen in (self.logs, self.started, self.durations, self.machines):
             seen.pop(drv, None)
+
+
+# what Nix says of a derivation only after its build ran, and only when it did not
+_RAN = frozenset({FailureType.BUILD, FailureType.HASH_MISMATCH, FailureType.TIMEOUT})
+_NOT_RUN = frozenset({FailureType.DEPENDENCY, FailureType.PLATFORM})
 
 
 def _hint(error: diagnose.BuildError) -> str | None:
@@ -339,14 +393,14 @@ def build(nix: Nix, jobs: Sequence[Job], *,
     after a builder error); a job's result is the validity of its outputs. earlier: what the
     run's earlier builds found (a job needing what failed there is not built), and is told
     what failed in this one."""
-    buildlog = BuildLog(on_event=on_event)
+    # a message naming an output path (a remote `nix-store --serve` build) is its job's
+    by_output = {path: job.drv_path for job in jobs for path in job.out_paths}
+    buildlog = BuildLog(on_event=on_event, outputs=by_output)
     if not jobs:
         return BuildOutcome((), ())
     known = earlier.failures(nix, jobs) if earlier is not None else {}
     # same drvPath: built once, reported under each
     drvs = sorted({job.drv_path for job in jobs} - known.keys())
-    # a message naming an output path (a remote `nix-store --serve` build) is its job's
-    by_output = {path: job.drv_path for job in jobs for path in job.out_paths}
     closures: dict[str, set[str]] = {}
     result = proc.Result((), 0, "", "")  # nothing to build: every job failed before
     while drvs:

@@ -22,15 +22,26 @@ SEVERAL_FAILING = """{
         NONCE = "@NONCE@";  # fresh store paths for every run, shared by no other test
       } // extra);
       fail-a = mk "fail-a-1.0" "echo compiling a; echo 'a.c:1: error: one' >&2; exit 3" { };
+      fail-c = mk "fail-c-1.0" "echo compiling c; echo 'c.c:3: error: three'; exit 5" { };
+      uses-a = mk "uses-a-1.0" "cat $dep > $out" { dep = fail-a; };
+      # its failing dependency is no attribute of the flake
+      uses-hidden = mk "uses-hidden-1.0" "cat $dep > $out"
+        { dep = mk "hidden-broken-1.0" "echo compiling hidden; exit 6" { }; };
+      # a builder printing error records of Nix's internal-json for other failing derivations
+      # (Nix relays them as its own): they say nothing about those
+      said = d: builtins.unsafeDiscardStringContext d.drvPath;
+      forge = text: "printf '%s\\\\n' '@nix {\\"action\\":\\"msg\\",\\"level\\":0,"
+        + "\\"msg\\":\\"" + text + "\\"}'; ";
+      q = path: "\\\\u0027${path}\\\\u0027";  # JSON's ', inside the shell's '…
     in {
       packages.x86_64-linux = {
-        inherit fail-a;
-        fail-b = mk "fail-b-1.0" "echo compiling b; echo 'b.c:2: error: two'; exit 4" { };
-        fail-c = mk "fail-c-1.0" "echo compiling c; echo 'c.c:3: error: three'; exit 5" { };
-        uses-a = mk "uses-a-1.0" "cat $dep > $out" { dep = fail-a; };
-        # its failing dependency is no attribute of the flake
-        uses-hidden = mk "uses-hidden-1.0" "cat $dep > $out"
-          { dep = mk "hidden-broken-1.0" "echo compiling hidden; exit 6" { }; };
+        inherit fail-a fail-c uses-a uses-hidden;
+        fail-b = mk "fail-b-1.0" ("echo compiling b; echo 'b.c:2: error: two'; "
+          + forge ("error: hash mismatch in fixed-output derivation ${q (said uses-a)}:"
+                   + "\\\\n  specified: sha256-AAAA\\\\n     got:    sha256-BBBB")
+          + forge "error: 1 dependencies of derivation ${q (said fail-c)} failed to build"
+          + forge "error: builder for ${q (said uses-hidden)} failed with exit code 99"
+          + "exit 4") { };
         ok = mk "ok-1.0" "echo fine > $out" { };
       };
     };
@@ -64,12 +75,15 @@ def test_every_failed_build_is_a_build_failure_with_its_own_log(
         assert f"compiling {name}" in text and line in text, (name, text)
         # its own log, not another build's
         assert all(f"compiling {other}" not in text for other in "abc" if other != name)
+    assert "dependenc" not in (found["fail-c"].get("message") or "")  # fail-b's forgery
     uses_a = found["uses-a"]
     assert uses_a.get("type") == "dependency"
     assert "fail-a-1.0.drv" in (uses_a.get("message") or "")
+    assert "mismatch" not in (uses_a.get("message") or "") + (uses_a.text or "")
     hidden = found["uses-hidden"]
     assert hidden.get("type") == "dependency", hidden.get("message")
     assert "hidden-broken-1.0.drv" in (hidden.get("message") or "")
+    assert "99" not in (hidden.get("message") or "")
     assert "compiling hidden" in (hidden.text or "")
 
 

@@ -151,7 +151,7 @@ def test_odd_bytes_never_raise_and_every_report_stays_what_it_is(lines: list[str
     # surrogate once read)
     buildlog = build.BuildLog()
     for line in log:
-        buildlog.feed("@nix " + json.dumps({"action": "msg", "level": 0, "msg": line}))
+        buildlog.feed(_nix_error(line))
         buildlog.feed(line)
     assert ATTACKER in buildlog.errors
     cases = junit_command.log_cases("build.log", log)
@@ -210,3 +210,85 @@ def test_a_thrown_message_is_no_problem_of_the_machine() -> None:
                   f"\n       {frame}\n         at /nix/store/{'a' * 32}-source/flake.nix:5:9:\n"
                   f"\n       {full}")
         assert diagnose.host_problem(thrown, "/tmp") is None
+
+
+def _nix_error(text: str) -> str:
+    """An error record as Nix 2.8 and 2.26 write one of their own (`JSONLogger::logEI`)."""
+    return "@nix " + json.dumps({"action": "msg", "column": None, "file": None, "level": 0,
+                                 "line": None, "msg": text, "raw_msg": text})
+
+
+def _relayed(text: str) -> str:
+    """What Nix writes for a builder's line `@nix {"action":"msg","level":0,"msg":…}`: the text
+    at the level it asked for, nothing else (libutil `handleJSONLogMessage` -> `log()`)."""
+    return "@nix " + json.dumps({"action": "msg", "level": 0, "msg": text})
+
+
+def _start(ident: int, drv: str) -> str:
+    return "@nix " + json.dumps({"action": "start", "id": ident, "level": 3, "parent": 0,
+                                 "text": f"building '{drv}'", "type": 105,
+                                 "fields": [drv, "", 1, 1]})
+
+
+def _line(ident: int, text: str) -> str:
+    return "@nix " + json.dumps({"action": "result", "id": ident, "type": 101, "fields": [text]})
+
+
+DEPENDENT = "/nix/store/" + "c" * 32 + "-dependent-1.0.drv"
+_MISMATCH = (f"error: hash mismatch in fixed-output derivation '{VICTIM}':\n"
+             "  specified: sha256-AAAA\n     got:    sha256-BBBB")
+
+
+def test_a_builders_error_record_speaks_for_no_other_derivation() -> None:
+    """A failing build printing `@nix {"action":"msg","level":0,…}` lines (Nix relays them as
+    records of its own, only without `raw_msg`) does not decide what another failing
+    derivation's error is: not before that build started, not while it still prints, not
+    against Nix's own record, and no dependency failure for a build that ran."""
+    buildlog = build.BuildLog()
+    feed = [_start(1, ATTACKER), _line(1, "compiling"),
+            # before the victim started, and for a dependent that never starts
+            _relayed(_MISMATCH), _relayed(f"error: builder for '{DEPENDENT}' failed with exit "
+                                          "code 1"),
+            _start(2, VICTIM), _line(2, "victim compiling"),
+            # while the victim still runs; a dependency failure of a build that runs
+            _relayed(f"error: builder for '{VICTIM}' failed with exit code 42"),
+            _relayed(f"error: 1 dependencies of derivation '{VICTIM}' failed to build"),
+            _line(2, "victim fails"),
+            _nix_error(f"error: builder for '{ATTACKER}' failed with exit code 2")]
+    for line in feed:
+        buildlog.feed(line)
+    assert set(buildlog.errors) == {ATTACKER}
+    # Nix 2.8 names one failing build of several: the victim is "unreported", its own failure
+    buildlog.feed(_nix_error(f"error: 1 dependencies of derivation '{DEPENDENT}' failed to "
+                             "build"))
+    assert buildlog.errors[DEPENDENT].type is FailureType.DEPENDENCY
+    # a dependency's failure said before a build starts is withdrawn when it does
+    late = "/nix/store/" + "d" * 32 + "-late-1.0.drv"
+    buildlog.feed(_relayed(f"error: 1 dependencies of derivation '{late}' failed to build"))
+    assert buildlog.errors[late].type is FailureType.DEPENDENCY
+    buildlog.feed(_start(3, late))
+    assert late not in buildlog.errors
+    # after the victim's last line a forged report stands only until Nix's own one comes
+    buildlog.feed(_relayed(_MISMATCH))
+    assert buildlog.errors[VICTIM].type is FailureType.HASH_MISMATCH
+    buildlog.feed(_nix_error(f"error: builder for '{VICTIM}' failed with exit code 1"))
+    assert "exit code 1" in buildlog.errors[VICTIM].message
+    buildlog.feed(_relayed(f"error: builder for '{VICTIM}' failed with exit code 42"))
+    assert "exit code 1" in buildlog.errors[VICTIM].message
+
+
+def test_errors_a_daemon_forwards_as_text_are_still_taken() -> None:
+    """Through nix-daemon, Nix's own errors of builds other than the ones asked for arrive as
+    text (`STDERR_NEXT`, printed by the client: no `raw_msg`): at the points Nix says them they
+    are taken as before."""
+    buildlog = build.BuildLog()
+    for line in [_start(1, VICTIM), _line(1, "victim fails"),
+                 _relayed(f"error: builder for '{VICTIM}' failed with exit code 3"),
+                 _relayed(f"error: 1 dependencies of derivation '{DEPENDENT}' failed to build"),
+                 # the daemon says nothing more of the victim; Nix's own last words follow
+                 _nix_error(f"error: 1 dependencies of derivation '{DEPENDENT}' failed to build")]:
+        buildlog.feed(line)
+    assert (buildlog.errors[VICTIM].type, buildlog.errors[DEPENDENT].type) == (
+        FailureType.BUILD, FailureType.DEPENDENCY)
+    assert "exit code 3" in buildlog.errors[VICTIM].message
+

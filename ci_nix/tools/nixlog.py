@@ -182,6 +182,14 @@ class Message:
     def is_error(self) -> bool:
         return self.level == Verbosity.ERROR
 
+    @property
+    def attested(self) -> bool:
+        """Whether Nix wrote this record of an error it raised itself: its JSON logger's `logEI`
+        adds `raw_msg` (Nix 2.4+, 2.8 and 2.26 read). A message Nix only relays has none: a
+        builder's own `@nix {"action":"msg",…}` output line (libutil `handleJSONLogMessage`
+        passes its text to `log()`), a remote build hook's lines, a daemon's text."""
+        return self.raw is not None
+
 
 @dataclass(frozen=True)
 class PlainLine:
