@@ -281,6 +281,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # names where the cut came after it, else of one not known
     ("builder-cut-named", re.compile(rf"^(?:error: )?builder for {_Q}{_DRV}$")),
     ("builder-cut", re.compile(r"^(?:error: )?builder for ['‘`]/nix/store/[^'’\s]*$")),
+    # a "builder for" line whose derivation is no store path Nix prints: a reporter's stand-in
+    # for it ("/nix/store/file-name.drv", "<drv>"); a build failure of a derivation not known
+    ("builder-unnamed", re.compile(
+        rf"builder for {_Q}(?P<quoted>[^'’`\s]{{1,{_NAME}}}){_QE} "
+        rf"(?P<status>failed (?:with exit code \d+|due to signal \d+|to produce output path)|"
+        r"died abnormally)")),
     # a "Cannot build" whose Reason line a copy left out: the build of it failed, how is not said
     ("cannot-build-unreasoned",
      re.compile(rf"(?m)^[ \t]*(?:error: )?Cannot build {_Q}{_DRV}{_QE}\.?[ \t]*$")),
@@ -444,6 +450,7 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
                                 "{drv} could not be built (the log leaves out why)", None),
     "builder-cut": (Kind.BUILDER, FailureType.BUILD,
                     "a builder failed (the log is cut off before it says which)", None),
+    "builder-unnamed": (Kind.BUILDER, FailureType.BUILD, "builder for {quoted} {status}", None),
     "resolved": (Kind.DEPENDENCY, FailureType.DEPENDENCY,
                  "the build of its resolved (content-addressed) derivation failed", None),
     "collision": (Kind.BUILDER, FailureType.BUILD,
@@ -857,6 +864,16 @@ _PRE_HEADER = re.compile(r"-{3}\s*\w*\s*-{3}")
 
 def _message(lines: list[str]) -> tuple[int, str]:
     """(line index, text) of the innermost error message: the last `error:` with text."""
+    best = _message_at(lines)
+    if best is not None:
+        return best
+    # no `error:` line (Nix crashed or was killed): its last line that is not a warning
+    rest = [line.strip() for line in lines if line.strip() and not _SKIP.match(line)]
+    return (len(lines) - 1, rest[-1] if rest else "evaluation failed")
+
+
+def _message_at(lines: list[str]) -> tuple[int, str] | None:
+    """(line index, text) of the last `error:` line with a message; None when none has one."""
     best: tuple[int, str] | None = None
     for index, line in enumerate(lines):
         m = _ERROR_LINE.match(line)
@@ -873,11 +890,29 @@ def _message(lines: list[str]) -> tuple[int, str]:
             text = lines[index + 1].strip()  # Nix 2.4pre: "error: --- Error --- nix", then it
         if text and not _PRE_HEADER.match(text):
             best = (index, text)
-    if best is not None:
-        return best
-    # no `error:` line (Nix crashed or was killed): its last line that is not a warning
-    rest = [line.strip() for line in lines if line.strip() and not _SKIP.match(line)]
-    return (len(lines) - 1, rest[-1] if rest else "evaluation failed")
+    return best
+
+
+def _cut_trace(lines: list[str]) -> str | None:
+    """The innermost frame of a trace whose message a copy cut off: an `error:` line (Nix
+    2.13+ starts a trace with a bare one) and frames, but no message; None otherwise."""
+    frames = [line for line in lines if _FRAME.match(line) or _OLD_FRAME.match(line)]
+    if not frames or _message_at(lines) is not None \
+            or not any(_ERROR_LINE.match(line) for line in lines):
+        return None
+    return frames[-1]
+
+
+def _trace_only(innermost: str, lines: list[str]) -> Diagnosis:
+    """A trace without its message: its innermost frame says what Nix was doing."""
+    fetching, setup = _FETCHING_FRAME.match(innermost), _BUILD_SETUP_FRAME.match(innermost)
+    what = "fetching" if fetching else "setting up a build" if setup else "evaluation"
+    return Diagnosis(FailureType.OTHER if fetching or setup else FailureType.EVAL,
+                     Kind.DOWNLOAD if fetching else Kind.NIX if setup else Kind.ERROR,
+                     _one_line(f"{what} failed (the log holds only its trace, last: "
+                               f"{innermost.strip()})"),
+                     hint=HINTS[Kind.DOWNLOAD] if fetching else HINTS[Kind.NIX] if setup
+                     else None, log=tail(lines))
 
 
 def _choose_position(positions: list[_Pos], message_at: int, flake: Flake | None,
@@ -1088,7 +1123,13 @@ def diagnose_eval(stderr: str, flake: Flake | None = None,
             _ERROR_LINE.match(line) for line in lines):
         return Diagnosis(FailureType.OTHER, Kind.OOM, "nix was killed (signal 9) while evaluating",
                          hint=HINTS[Kind.OOM], log=tail(lines))
+    innermost = _cut_trace(lines)
+    if innermost is not None and (_FETCHING_FRAME.match(innermost)
+                                  or _BUILD_SETUP_FRAME.match(innermost)):
+        return _trace_only(innermost, lines)  # Nix's own step, not the evaluation
     at, message = _message(lines)
+    if innermost is not None:  # its position comes from the frames, as for any trace
+        message = _trace_only(innermost, lines).message
     built = _build_diagnosis("\n".join(lines[at:]))
     if built is not None and built.kind != Kind.SUMMARY:
         # a build during evaluation (import-from-derivation, fetchers): same classification
@@ -1403,6 +1444,8 @@ class _Block:
     origin: int  # the captured log's line it starts at
     before: list[str]  # the plain lines before it (see _LogReader.recent)
     building: str | None  # the derivation Nix said it was building last
+    # what Nix said last before it, when that was retrying a download ("unable to download …")
+    retried: str | None = None
 
 
 @dataclass
@@ -1419,11 +1462,13 @@ class _LogReader:
     # a text log without `> ` quoting are the only log of a failure
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
     building: str | None = None
+    retried: str | None = None  # see _Block.retried (builders' lines between do not count)
 
     def start_block(self, lines: list[str], origin: int) -> _Block:
-        block = _Block(lines, origin, list(self.recent), self.building)
+        block = _Block(lines, origin, list(self.recent), self.building, self.retried)
         self.blocks.append(block)
         self.recent.clear()
+        self.retried = None
         return block
 
     def text_line(self, line: str, origin: int) -> None:
@@ -1446,6 +1491,8 @@ class _LogReader:
             return
         self.current = None
         if _SKIP.match(line):
+            retry = _RETRYING.match(line)
+            self.retried = retry["said"] if retry else None
             if "unable to download" in line:  # a retry: part of the download error that follows
                 self.recent.append(line)
             return
@@ -1461,6 +1508,8 @@ class _LogReader:
         building = _BUILDING.match(line)
         if building is not None:
             self.building = building["drv"]
+        if line.strip():
+            self.retried = None  # Nix went on after its retries
         if line.strip() and not _STATUS.match(line) and not logshape.BAR.search(line):
             self.recent.append(line)
 
@@ -1487,6 +1536,8 @@ class _LogReader:
             self.start_block(clean(event.text).splitlines(), line.origin)
         elif isinstance(event, nixlog.Message) and "unable to download" in clean(event.text):
             self.recent.append(clean(event.text))  # a retry warning
+            retry = _RETRYING.match(clean(event.text))
+            self.retried = retry["said"] if retry else None
 
     def log_of(self, drv: str) -> list[str]:
         """The build output of drv this log holds."""
@@ -1520,6 +1571,9 @@ def _pname(drv: str) -> str:
     return m[1] if m else drv_name(drv)
 
 
+# Nix's warning before it tries a download again (older Nix without the inner "error: ")
+_RETRYING = re.compile(r"^\s*warning: (?:error: )?(?P<said>unable to download .{0,4096}); "
+                       r"retrying in \d+ ms")
 _FETCHING = re.compile(r"curl: \(\d+\)|\*\*\* Downloading|unable to download|HTTP error \d+|"
                        r"Couldn't resolve host|Could not resolve host")
 
@@ -1566,6 +1620,14 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
             # a message of Nix's whose "error: " a copy lost: read as Nix printed it
             found = diagnose_eval(f"error: {text}" if _NIX_MESSAGE.match(text)
                                   and not _ERROR_LINE.match(text) else text)
+            retried = block_.retried if _cut_trace(block) is not None else None
+            if retried is not None:
+                # a trace cut before its message, right after Nix retried a download: the
+                # download is what failed (Nix gives up after its last retry with that error)
+                message, hint = _download(retried)
+                found = Diagnosis(FailureType.OTHER, Kind.DOWNLOAD, _one_line(
+                    f"{message} (retried; the log is cut off before Nix's error)"), hint=hint,
+                    log=found.log)
             if found.kind in (Kind.ERROR, Kind.NIX) and not _looks_evaluated(block) \
                     and any(_FETCHING.search(line) for line in before):
                 # Nix 1.x's substituter piping curl into bzip2: "error: unexpected
@@ -1712,16 +1774,8 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     frames = [line for line in shaped if line.builder is None and (
         _FRAME.match(line.text) or _OLD_FRAME.match(line.text))]
     if frames:  # a trace whose message was cut off: its innermost frame says what Nix did
-        innermost = frames[-1].text
-        fetching, setup = _FETCHING_FRAME.match(innermost), _BUILD_SETUP_FRAME.match(innermost)
-        what = "fetching" if fetching else "setting up a build" if setup else "evaluation"
-        return [Diagnosis(FailureType.OTHER if fetching or setup else FailureType.EVAL,
-                          Kind.DOWNLOAD if fetching else Kind.NIX if setup else Kind.ERROR,
-                          _one_line(f"{what} failed (the log holds only its trace, last: "
-                                    f"{innermost.strip()})"), log_line=frames[0].origin + 1,
-                          hint=HINTS[Kind.DOWNLOAD] if fetching else
-                          HINTS[Kind.NIX] if setup else None,
-                          log=tail([line.text for line in shaped]))]
+        return [replace(_trace_only(frames[-1].text, [line.text for line in shaped]),
+                        log_line=frames[0].origin + 1)]
     said = failure_line(shaped, raw)
     found = None if said is None else _line_failure(said[1], said[0])
     if found is not None and (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR):
@@ -1747,7 +1801,10 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
     at = text.lower().find("error:")
     if found is None and at >= 0:
         found = diagnose_eval(_EMPHASIS.sub("", "error:" + text[at + len("error:"):]))
-        found = found if found.kind not in (Kind.ERROR, Kind.SUMMARY) else None
+        # the evaluator's own words in the quoted message say `eval` (the evidence rule), as do
+        # finer kinds; what nothing fits stays the line as it is
+        found = found if found.type is FailureType.EVAL or found.kind not in (
+            Kind.ERROR, Kind.SUMMARY) else None
     down = _BUILDER_DOWN.search(said)
     if found is None and down is not None:
         found = _builder_down(down)

@@ -646,3 +646,78 @@ def test_an_error_value_needs_its_type_name_and_contents() -> None:
         assert diagnose.parse_log([line]) == [], line
     # a builder's line stays its own output
     assert diagnose.parse_log(["app> DecodeError {message = \"x\"}"]) == []
+
+
+@pytest.mark.parametrize("stand_in", ["/nix/store/file-name.service.drv", "<drv>", "foo.drv"])
+@pytest.mark.parametrize("status", ["failed with exit code 2", "failed due to signal 9",
+                                    "failed to produce output path for output 'out' at '/x'"])
+def test_a_builder_line_naming_a_stand_in_for_its_derivation_is_a_build_failure(
+        stand_in: str, status: str) -> None:
+    """A report that put a stand-in where Nix printed the store path (no hash, a placeholder)
+    is still a build failure, as a line of its own or quoted in a sentence; no derivation is
+    named (the stand-in is none)."""
+    line = f"builder for '{stand_in}' {status}"
+    for log in ([f"error: {line}"], [f"Builds fail with the error message `{line}`. Help?"]):
+        [found] = diagnose.parse_log(log)
+        assert (found.type, found.kind, found.drv) == (FailureType.BUILD, Kind.BUILDER, None)
+        assert found.message == f"builder for {stand_in} {status.split(' for output')[0]}"
+    # a sentence with the words but no wording of Nix's stays the line as it is
+    [prose] = diagnose.parse_log([f"builder for '{stand_in}' failed, see the log"])
+    assert (prose.type, prose.kind) == (FailureType.OTHER, Kind.ERROR)
+
+
+def test_an_evaluators_message_quoted_in_a_sentence_is_evaluation() -> None:
+    # NixVirt#66: the abort builtin's words in inline code inside a sentence
+    [found] = diagnose.parse_log([
+        "When a domain sets cpu.model.name the evaluation is aborted with: `error: evaluation "
+        "aborted with the following error message: 'NixVirt: expected set or null'`."])
+    assert (found.type, found.message) == (
+        FailureType.EVAL, "evaluation aborted with the following error message: "
+        "'NixVirt: expected set or null'.")
+    # words no evaluator says keep the sentence, type other
+    [other] = diagnose.parse_log(["I get this error: the disk broke badly."])
+    assert (other.type, other.message) == (FailureType.OTHER, "I get this error: the disk broke "
+                                            "badly.")
+
+
+TRACE_CUT = ["error:",
+             "       … while evaluating the attribute 'config.system.build.toplevel'",
+             "         at /nix/store/bbdy3rh57z41in83s2g0vl8bbdy3rh5x-source/lib/eval-config.nix"
+             ":12:3:",
+             "           12|   config = x;",
+             "             |   ^"]
+RETRIES = [f"warning: error: unable to download 'https://github.com/o/r/archive/c.tar.gz': "
+           f"Failure when receiving data from the peer (56); retrying in {ms} ms"
+           for ms in (292, 690)]
+
+
+def test_a_trace_cut_before_its_message_is_typed_by_its_innermost_frame() -> None:
+    """A copy that ends inside the trace (Nix 2.13+ starts it with a bare "error:"): what the
+    innermost frame says Nix was doing, at the frames' position; never a code line as message."""
+    [found] = diagnose.parse_log(TRACE_CUT)
+    assert (found.type, found.file, found.line) == (FailureType.EVAL, "lib/eval-config.nix", 12)
+    assert found.message.startswith("evaluation failed (the log holds only its trace, last: "
+                                    "… while evaluating the attribute 'config.system")
+    [fetch] = diagnose.parse_log(["error:", "       … while fetching the input 'github:o/r'"])
+    assert (fetch.type, fetch.kind) == (FailureType.OTHER, Kind.DOWNLOAD)
+    # with its message the message decides, as ever
+    [whole] = diagnose.parse_log([*TRACE_CUT, "", "       error: attribute 'x' missing"])
+    assert (whole.type, whole.kind) == (FailureType.EVAL, Kind.MISSING_ATTRIBUTE)
+
+
+def test_a_trace_cut_right_after_nix_retried_a_download_is_that_download_failing() -> None:
+    # nix#11352: the retries, then the trace of the evaluation that wanted it, cut off
+    [found] = diagnose.parse_log(["building the system configuration...", *RETRIES, *TRACE_CUT])
+    assert (found.type, found.kind) == (FailureType.OTHER, Kind.DOWNLOAD)
+    assert found.message.startswith("unable to download https://github.com/o/r/archive/c.tar.gz"
+                                    ": Failure when receiving data from the peer (56)")
+    # another build's `-L` line between them is no word of Nix's
+    [beside] = diagnose.parse_log([*RETRIES, "other-1.0> compiling 3", *TRACE_CUT])
+    assert beside.kind is Kind.DOWNLOAD
+    # older Nix: the warning without the inner "error: "
+    [old] = diagnose.parse_log([RETRIES[0].replace("warning: error: ", "warning: "), *TRACE_CUT])
+    assert old.kind is Kind.DOWNLOAD
+    # the retry is not the last thing Nix said (it went on), or the message is there: not it
+    for log in ([*RETRIES, "unpacking 'github:o/r' into the Git cache...", *TRACE_CUT],
+                [*RETRIES, *TRACE_CUT, "       error: attribute 'x' missing"]):
+        assert diagnose.parse_log(log)[0].type is FailureType.EVAL
