@@ -19,10 +19,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from ci_nix import detect as detect_mod
-from ci_nix import lockfile
-from ci_nix.errors import SelectionError
+from ci_nix import flakeref, lockfile
+from ci_nix.errors import SelectionError, ToolError
 from ci_nix.models import Flake, Override, Repo, Target
 from ci_nix.tools.git import Git
+from ci_nix.tools.nix import NixVersion
 from ci_nix.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,23 @@ def checkouts(workspace: Workspace, git: Git) -> dict[str, Checkout]:
     for repo in workspace.repos:
         found[repo.name] = _checkout(repo, git)
     return found
+
+
+def check_readable(workspace: Workspace, states: Mapping[str, Checkout],
+                   version: NixVersion) -> None:
+    """Raises ToolError where Nix would not evaluate what a checkout holds: before 2.10, Nix
+    reads a checkout whose path is percent-encoded (a space, a non-ASCII character) at its
+    last commit, so its uncommitted changes would be left out of a green run unsaid."""
+    if version.at_least(2, 10):
+        return
+    for repo in workspace.repos:
+        state = states.get(repo.name)
+        if state is not None and state.dirty and flakeref.needs_encoding(repo.path):
+            raise ToolError(
+                f"{repo.path}: uncommitted changes in a checkout whose path has a space or a "
+                f"non-ASCII character, which Nix {version.major}.{version.minor} cannot read "
+                "(it evaluates the last commit); commit them, check out at a plain path, or "
+                "use Nix 2.10 or later")
 
 
 def _checkout(repo: Repo, git: Git) -> Checkout:

@@ -72,9 +72,11 @@ class Origins:
             return self._cache[target]
 
     def _ask(self, target: Target) -> tuple[SourceTree, ...]:
-        overrides = [arg for o in target.overrides for arg in ("--override-input", o.input, o.ref)]
+        overrides = [arg for o in target.overrides
+                     for arg in ("--override-input", o.input, self.nix.flake_ref(o.ref))]
         try:
-            out = self.nix.check(["flake", "metadata", "--json", *overrides, target.flake.ref],
+            out = self.nix.check(["flake", "metadata", "--json", *overrides,
+                                  self.nix.flake_ref(target.flake.ref)],
                                  f"reading the inputs of {target.flake.id}")
             data = json.loads(out)
             lock = lockfile.parse(json.dumps(data.get("locks") or {"version": 7, "root": "root",

@@ -559,6 +559,7 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
     # What decides a derivation: the checkouts (and --locked), never the base.
     locked = options.locked or ws.config.locked
     states = inputs_mod.checkouts(ws, git)
+    inputs_mod.check_readable(ws, states, nix.version)
     # flakes path rules leave out are evaluated too: their drvPaths decide (_confirm_pruned)
     targets = inputs_mod.with_workspace_inputs(ws, git, (*detection.targets, *detection.pruned),
                                                states, locked=locked)

@@ -306,10 +306,28 @@ def test_workspace_path_with_spaces_and_unicode(tmp_path: Path, nix_bin: str, cl
 
     ws = make_workspace.make(tmp_path / "my wörk space ✓")
     junit = tmp_path / "r.xml"
-    result = cli("run", ws, "--only", "hosts#nixosConfigurations.web", "--junit", junit)
+    report = tmp_path / "r.json"
+    result = cli("run", ws, "--only", "hosts#nixosConfigurations.web", "--junit", junit,
+                 "--json", report)
     assert result.returncode == 0, result.stderr
     assert [tc.get("name") for tc in ET.parse(junit).iter("testcase")] == [
         "nixosConfigurations.web"]
+    [case] = json.loads(report.read_text())["cases"]
+    # An uncommitted change there is what Nix 2.10+ evaluates (ci-nix named HEAD, so the last
+    # commit was built green); Nix 2.8 can only read the commit: exit 2 says so.
+    flake = ws / "hosts" / "flake.nix"
+    flake.write_text(flake.read_text().replace('name = "web";', 'name = "web-uncommitted";'))
+    result = cli("run", ws, "--only", "hosts#nixosConfigurations.web", "--json", report)
+    if "nix-modern" in nix_bin:
+        assert result.returncode == 0, result.stderr
+        [changed] = json.loads(report.read_text())["cases"]
+        assert "web-uncommitted" in changed["drvPath"] and changed["status"] == "passed"
+        assert case["drvPath"] != changed["drvPath"]
+    else:
+        assert result.returncode == 2, result.stderr
+        last = result.stderr.strip().splitlines()[-1]
+        assert "uncommitted changes in a checkout whose path has a space" in last
+        assert str(ws / "hosts") in last and "Nix 2.10 or later" in last
 
 
 @pytest.mark.nix

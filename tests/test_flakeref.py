@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import string
 from pathlib import Path
+from urllib.parse import quote
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ci_nix import source
-from ci_nix.flakeref import FlakeRef, checkout, query_dir, typed_url, with_query
+from ci_nix.flakeref import (
+    FlakeRef,
+    checkout,
+    for_old_nix,
+    needs_encoding,
+    query_dir,
+    typed_url,
+    with_query,
+)
 
 
 def test_typed_url_prefixes_only_a_bare_transport() -> None:
@@ -33,11 +42,22 @@ def test_query_helpers() -> None:
     assert query_dir("ref=x&dir=/nested/") == "nested"
 
 
-def test_checkout_names_head_for_a_quoted_path(tmp_path: Path) -> None:
+def test_a_quoted_path_names_head_for_old_nix_only(tmp_path: Path) -> None:
+    """A checkout's reference is its work tree however its path is written (Nix 2.10+ reads
+    it so); Nix before 2.10 is given ref=HEAD for a percent-encoded path, which it would take
+    for a remote's `master` branch otherwise."""
     plain = tmp_path / "repo"
     assert checkout(plain, "") == f"git+file://{plain.resolve()}"
+    assert for_old_nix(checkout(plain, "")) == checkout(plain, "")
     odd = tmp_path / "my repo"
-    assert checkout(odd, "sub dir").endswith("my%20repo?ref=HEAD&dir=sub%20dir")
+    assert not needs_encoding(plain) and needs_encoding(odd) and needs_encoding(tmp_path / "ö")
+    assert checkout(odd, "sub dir").endswith("my%20repo?dir=sub%20dir")
+    assert for_old_nix(checkout(odd, "sub dir")).endswith("my%20repo?ref=HEAD&dir=sub%20dir")
+    assert for_old_nix(checkout(odd, "")) == f"git+file://{quote(str(odd.resolve()))}?ref=HEAD"
+    pinned = checkout(odd, "", rev="a" * 40)
+    assert for_old_nix(pinned).endswith(f"?ref=HEAD&rev={'a' * 40}")
+    assert for_old_nix(for_old_nix(pinned)) == for_old_nix(pinned)  # a ref= is kept as it is
+    assert for_old_nix("github:o/r%20x") == "github:o/r%20x"
 
 
 NAME = st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=1, max_size=12)

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ci_nix import flakeref
 from ci_nix.errors import ToolError
 from ci_nix.mask import add_secret
 from ci_nix.tools import machines, proc
@@ -342,6 +343,11 @@ class Nix:
         self.version  # noqa: B018 - fail early on a missing/old nix
         return f"{drv_path}^*" if self.version.at_least(2, 13) else drv_path
 
+    def flake_ref(self, ref: str) -> str:
+        """A flake reference as this Nix reads it: before 2.10, a checkout at a path that is
+        percent-encoded names its HEAD (flakeref.for_old_nix)."""
+        return ref if self.version.at_least(2, 10) else flakeref.for_old_nix(ref)
+
     def eval_worker(self, flake_ref: str, args: Mapping[str, Any],
                     overrides: Sequence[tuple[str, str]] = ()) -> proc.Running:
         """Start ci-nix's eval.nix against a flake; its answers stream on stderr.
@@ -351,7 +357,7 @@ class Nix:
         """
         override_args: list[str] = []
         for name, ref in [("flake", flake_ref), *((f"flake/{n}", r) for n, r in overrides)]:
-            override_args += ["--override-input", name, ref]
+            override_args += ["--override-input", name, self.flake_ref(ref)]
         apply = f"f: f (builtins.fromJSON {nix_string(json.dumps({**args, 'tag': WORKER_TAG}))})"
         return proc.start(
             self.argv(["eval", "--json", "--no-write-lock-file", "--show-trace",
