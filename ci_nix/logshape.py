@@ -58,10 +58,35 @@ _TIMESTAMP = re.compile(
 # GitHub's log commands as a raw download keeps them: "##[group]Run nix build", "##[error]…"
 _GITHUB_COMMAND = re.compile(r"^##\[(?P<command>group|endgroup|error|warning|notice|debug|section|"
                              r"command)\]")
-# journald (short and short-iso): "May 01 12:00:00 host nixos-upgrade[1234]: "
+# journald in each of journalctl's short formats, then host and unit: short "May 01 12:00:00",
+# short-precise "May 01 12:00:00.123456", short-iso(-precise) "2024-05-01T12:00:00(.123456)+0200"
+# (rsyslog's RFC 3339 has "+02:00"), short-full "Wed 2024-05-01 12:00:00 CEST", short-unix
+# "1714564800.123456", short-monotonic "[ 1234.567890]"; "… host nixos-upgrade[1234]: "
 _JOURNALD = re.compile(
-    r"^(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}) "
-    r"\S+ [^\s:\[]+(?:\[\d+\])?: ")
+    r"^(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9})?"
+    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d{1,9})?[+-]\d\d:?\d\d"
+    r"|[A-Z][a-z]{2} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})? [A-Z][A-Za-z0-9+-]{0,5}"
+    r"|\d{9,11}\.\d{1,9}|\[ {0,12}\d{1,12}\.\d{1,9}\]) "
+    r"[^\s:>]+ [^\s:\[]+(?:\[\d+\])?: ")
+# a terminal's string commands carry no text: Buildkite's raw log starts each line with one
+# ("ESC _bk;t=1745322209921 BEL"), before whatever else the line has
+_MAX_STACK = 8  # prefixes stacked on one line, at most
+_STRING_COMMANDS = re.compile(r"^(?:\x1b[P^_X\]][^\x07\x1b]*(?:\x07|\x1b\\))+")
+
+
+def _transported(line: str) -> str:
+    """A line without what CI systems and log collectors put before it, stacked in any order
+    (journald inside a CI log, a timestamp inside journald); a few deep, not a line of
+    thousands of timestamps (each taken away copies the line: quadratic)."""
+    for _ in range(_MAX_STACK):
+        stripped = _STRING_COMMANDS.sub("", line.lstrip("\ufeff"), count=1)
+        # journald first: its ISO forms are a timestamp too, and the host and unit follow
+        stripped = _JOURNALD.sub("", stripped, count=1)
+        stripped = _JOURNALD.sub("", _TIMESTAMP.sub("", stripped, count=1), count=1)
+        if stripped == line:
+            break
+        line = stripped
+    return line
 # tracing / log-level prefixes of wrappers (nh's tracing output, Python loggers), and
 # colmena's "[ERROR]   stderr) " before each line of the Nix output it relays
 _LEVEL = re.compile(r"^\s*(?:ERROR|WARN|INFO|DEBUG|TRACE)\s+(?:[\w:]+: )?(?=\S)|"
@@ -186,11 +211,7 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
     """The lines of Nix's text one captured line holds (a JSON record can hold many), each
     with whether a wrapper marked it as its error and whether it came from inside a record."""
     line = _STEP_LINK.sub(r"\1", raw) if "](https://github.com/" in raw else raw
-    while True:  # prefixes stack: journald inside a CI log, a timestamp inside journald
-        stripped = _JOURNALD.sub("", _TIMESTAMP.sub("", line.lstrip("\ufeff"), count=1), count=1)
-        if stripped == line:
-            break
-        line = stripped
+    line = _transported(line)
     command = _GITHUB_COMMAND.match(line)
     if command is not None:  # shown as GitHub shows it: an error annotation reads "Error: …"
         rest = line[command.end():]
@@ -259,7 +280,7 @@ def _unprefixed(shown: str) -> tuple[str, bool] | None:
     (nom around journald, a level inside a timestamp) and without markdown code marks, and
     whether one of them marked it as an error; None for a wrapper's own status line."""
     marked = False
-    while True:
+    for _ in range(_MAX_STACK):
         if _NOM_STATUS.match(shown):
             return None
         glyphs = _GLYPHS.match(shown)
@@ -268,10 +289,11 @@ def _unprefixed(shown: str) -> tuple[str, bool] | None:
         marked = marked or bool(glyphs and _MARK.search(glyphs[0])) \
             or bool(level and _MARK.search(level[0]))
         stripped = stripped[level.end():] if level else stripped
-        stripped = _JOURNALD.sub("", _TIMESTAMP.sub("", stripped, count=1), count=1)
+        stripped = _transported(stripped)
         if stripped == shown:
-            return _code(shown), marked
+            break
         shown = stripped
+    return _code(shown), marked
 
 
 def _indent(text: str) -> int:
@@ -298,6 +320,7 @@ _LEVEL_INSIDE = re.compile(r"(?<=\s)\[(?:ERROR|WARN|INFO|DEBUG|TRACE) ?\]")
 # with a `-L` name has no blank before its ">", and is not taken for a tool's prefix)
 _QUOTED_AFTER = re.compile(rf"^(.*[\s|:\]])(?:>\s*|`|{_DRV_NAME}> )$")
 _MAX_SHAPES = 16
+_MAX_TOOL_PREFIX = 200
 _RECORD = PREFIX + "{"  # an internal-json record
 # words alone are Nix's own sentence ("while evaluating"); a tool's prefix has a mark or digit
 _WORDS = re.compile(r"[^\W\d_]+(?:\s+[^\W\d_]+)*\s*")
@@ -334,7 +357,9 @@ def _tool_prefix(texts: list[str]) -> re.Pattern[str] | None:
         # the prefix (a record's own start is not: two error records alike would lose theirs)
         start = min(m.start(), text.find(_RECORD)) if m and _RECORD in text else (
             m.start() if m else 0)
-        if start == 0:
+        # (no tool's prefix is longer than a few fields: what stands before Nix's words in a
+        # long line is text, and compiling its shape costs more than linear time)
+        if start == 0 or start > _MAX_TOOL_PREFIX:
             continue
         before = text[:start]
         # "web_1  | > …", "remote: `error: …": the tool's, then a markdown quote or code span
@@ -398,28 +423,53 @@ def _common_prefix(texts: list[str]) -> re.Pattern[str] | None:
 
 def normalise(lines: Iterable[str]) -> list[Line]:
     """Nix's own lines of a captured log, each with the index of the line it came from."""
-    raw = list(lines)
-    # a whole capture indented (a one-space paste): before any prefix a line's text starts with
-    margin = min((_indent(line) for line in raw if line.strip(" ")), default=0)
+    # a whole capture indented (a one-space paste) or quoted (a reply, an email: "> ", "> > ",
+    # ">> "): before any prefix a line's text starts with
+    raw = _whole_quote_off(list(lines))
     found = [Line(text, index, marked=marked, inner=inner) for index, line in enumerate(raw)
-             for text, marked, inner in _unwrap(line[margin:])]
+             for text, marked, inner in _unwrap(line)]
     # prefixes are learnt not from the CI system's own lines (GitHub's `##[group]`,
     # `##[error]`: what a tool in the step printed has the prefix)
     ci_own = {index for index, line in enumerate(raw[:_LEARN_FROM]) if "##[" in line[:64]
-              and _GITHUB_COMMAND.match(_JOURNALD.sub("", _TIMESTAMP.sub("", line[margin:])))}
+              and _GITHUB_COMMAND.match(_transported(line))}
     # and the lines a record held apart from the captured lines: a prefix of these (a
     # viewer's line numbers) never stood before those, and a record's may have its own
     found = sorted(_without_prefix([line for line in found if not line.inner], ci_own)
                    + _without_prefix([line for line in found if line.inner], ci_own),
                    key=lambda line: line.origin)
     # a whole log indented (copied from a quote, a YAML block, a one-space paste) is dedented,
-    # before and after taking away the marks of a markdown quote
-    found = _unquoted(_dedented(found))
+    # before and after taking away the marks of a markdown quote, level by level (a reply
+    # quoting a quote: "> > error: …", an email's ">> ")
+    found = _dedented(found)
+    for _ in range(_MAX_QUOTES):
+        unquoted = _dedented(_unquoted(found))
+        if unquoted == found:
+            break
+        found = unquoted
     result = []
-    for line in _rejoined(_dedented(found)):
+    for line in _rejoined(found):
         m = _BUILDER_PREFIX.match(line.text)
         result.append(replace(line, text=m["text"] or "", builder=m["name"]) if m else line)
     return result
+
+
+def _margin_off(raw: list[str]) -> list[str]:
+    margin = min((_indent(line) for line in raw if line.strip(" ")), default=0)
+    return [line[margin:] for line in raw] if margin else raw
+
+
+def _whole_quote_off(raw: list[str]) -> list[str]:
+    """The captured lines without a common indentation and the marks of quotes around the
+    whole capture, level by level (Nix quotes a builder's lines only after lines of its own,
+    so a capture quoted throughout is a quote of the whole log). What a quote holds is then
+    read as any captured line: a CI system's timestamps, journald, nom's glyphs."""
+    raw = _margin_off(raw)
+    for _ in range(_MAX_QUOTES):
+        shown = [line for line in raw if line.strip()]
+        if not shown or not all(line.startswith(">") for line in shown):
+            break
+        raw = _margin_off([line[2:] if line.startswith("> ") else line[1:] for line in raw])
+    return raw
 
 
 def _without_prefix(found: list[Line], ci_own: set[int]) -> list[Line]:
@@ -446,6 +496,8 @@ def _dedented(found: list[Line]) -> list[Line]:
     return [replace(line, text=line.text[shift:]) for line in found] if shift else found
 
 
+_MAX_QUOTES = 4
+_QUOTE_MARKS = re.compile(r"^[ \t]{0,8}(?:>[ \t]?)+")
 # what introduces a builder's own output quoted by Nix ("> …" once a copy lost its indentation)
 _LOG_INTRO = re.compile(r"(?:last|Last) \d+ log lines:\s*$")
 
@@ -453,9 +505,10 @@ _LOG_INTRO = re.compile(r"(?:last|Last) \d+ log lines:\s*$")
 def _unquoted(found: list[Line]) -> list[Line]:
     """Markdown quotes ("> " before each line) around Nix's own lines, taken away.
 
-    A quote is a run of lines starting with ">"; it holds Nix's lines when it says something
-    failed and is the whole log, or holds a line of Nix's and does not follow Nix's "last N log
-    lines:" (whose quoted builder output keeps its marks)."""
+    A quote is a run of lines starting with ">"; it holds Nix's lines when it is the whole log
+    (Nix quotes a builder's lines only after its own), or says something failed, holds a line
+    of Nix's and does not follow Nix's "last N log lines:" (whose quoted builder output keeps
+    its marks)."""
     texts = [line.text for line in found if line.text.strip()]
     whole = bool(texts) and all(text.startswith(">") for text in texts)
     result = list(found)
@@ -470,9 +523,11 @@ def _unquoted(found: list[Line]) -> list[Line]:
         body = [line.text[2:] if line.text.startswith("> ") else line.text[1:]
                 for line in found[start:end]]
         before = found[start - 1].text if start else ""
-        if any(_ERRORISH.search(text) for text in body) and (whole or (
-                any(_NIX_START.match(text.lstrip()) for text in body)
-                and not _LOG_INTRO.search(before))):
+        # (Nix's words under the marks of the quotes inside it)
+        if whole or (any(_ERRORISH.search(text) for text in body)
+                     and any(_NIX_START.match(_QUOTE_MARKS.sub("", text).lstrip())
+                             for text in body)
+                     and not _LOG_INTRO.search(before)):
             result[start:end] = [replace(line, text=text)
                                  for line, text in zip(found[start:end], body, strict=True)]
         start = end

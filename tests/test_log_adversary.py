@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ci_nix import build, diagnose
+from ci_nix import build, diagnose, logshape
 from ci_nix.commands import junit as junit_command
 from ci_nix.models import Case, Failure, FailureType, RunReport, Status
 from ci_nix.report import failures, github, gitlab, junit
@@ -100,7 +100,21 @@ _LINES: dict[str, Callable[[int], str]] = {
     "blank lines": lambda n: "\n" * n,  # "^\s*specified:" from every line start
     # "value is .* while .* was expected": every pair of places (cubic)
     "evaluator words": lambda n: "value is x while " * (n // 17),
+    "string commands": lambda n: "\x1b_bk;t=1\x07" * (n // 10) + "\x1b_" * (n // 4),
+    "quote marks": lambda n: "> " * (n // 2),
 }
+# prefixes a transport or wrapper stacks on a line, thousands deep: each taken away copied the
+# rest of the line (quadratic, but only visible from some 100 kB on)
+_STACKED = ("May 01 12:00:00 host unit[1]: ", "2024-05-01T12:00:00.123+02:00 ", "┃ ERROR ",
+            "\x1b_bk;t=1\x07")
+
+
+def test_a_line_of_stacked_prefixes_takes_time_linear_in_its_length() -> None:
+    def normalise(n: int) -> Callable[[], object]:
+        lines = [prefix * (n // len(prefix)) + "error: x" for prefix in _STACKED]
+        return lambda: logshape.normalise(lines)
+    small = _cpu(normalise(40_000))
+    assert _cpu(normalise(320_000)) < 24 * max(small, 1e-3)
 
 
 @pytest.mark.parametrize("name", list(_LINES))
@@ -133,7 +147,8 @@ def test_a_log_of_lines_broken_at_one_width_takes_time_linear_in_its_lines() -> 
 # DEL and C1, carriage-return storms, CI log commands, and Nix's own words around a derivation
 _ODD = st.sampled_from([
     "\x00", "\ud800", "\udfff", "\x1b[31;1m", "\x1b[" + "1;" * 300 + "m", "\x1b]8;;http://x\x07",
-    "\x1b]0;title\x1b\\", "\x1bP1$r0m\x1b\\", "\ufeff", "\u202e", "\u2066", "\x7f", "\x85",
+    "\x1b]0;title\x1b\\", "\x1bP1$r0m\x1b\\", "\x1b_bk;t=1745322209921\x07", "\ufeff",
+    "\u202e", "\u2066", "\x7f", "\x85",
     "\r" * 20, "\r\n", "\x0b", "\x0c", "\u2028", "::error::x", "::stop-commands::t",
     "##[error]x", "##[group]", "section_start:1:x\r\x1b[0K", "`", "]]>", "<![CDATA[", "&#0;",
     "@nix ", '{"msg":"', "\\n", "error: ", "> ", "hello> ", f"'{ATTACKER}'", "failed",

@@ -6,6 +6,7 @@ import functools
 import html
 import json
 import re
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -97,8 +98,34 @@ def timestamps(text: str) -> str:  # a timestamp on every line, nothing else
     return per_line(lambda i, line: f"2025-01-01T00:00:00.0000000Z {line}")(text)
 
 
-def gitlab(text: str) -> str:  # GitLab's timestamped job log
-    return per_line(lambda i, line: f"2024-05-01T12:00:00.{i:06d}Z 01E {line}")(text)
+# GitLab's raw job log (as downloaded): the runner's own lines, collapsible sections
+# ("section_start:<epoch>:<name>[collapsed=true]\r\e[0K<header>"), the "$ command" echo, and
+# with FF_TIMESTAMPS (runner 17+) a timestamp and stream tag on every line
+GITLAB_HEAD = ("\x1b[0KRunning with gitlab-runner 17.5.0 (abcdef12)\x1b[0;m\n"
+               "section_start:1730000000:prepare_script[collapsed=true]\r\x1b[0K\x1b[0K"
+               "\x1b[36;1mPreparing environment\x1b[0;m\x1b[0;m\n"
+               "Running on runner-abc via host...\n"
+               "section_end:1730000001:prepare_script\r\x1b[0K\n"
+               "section_start:1730000001:step_script\r\x1b[0K\x1b[0K\x1b[36;1mExecuting "
+               "\"step_script\" stage of the job script\x1b[0;m\x1b[0;m\n"
+               "\x1b[32;1m$ nix build .#default\x1b[0;m")
+GITLAB_TAIL = ("section_end:1730000100:step_script\r\x1b[0K\n"
+               "\x1b[31;1mERROR: Job failed: exit code 1\n\x1b[0;m")
+
+
+def gitlab(text: str) -> str:  # GitLab's timestamped raw job log
+    return per_line(lambda i, line: f"2024-05-01T12:00:00.{i:06d}Z 01E {line}")(
+        f"{GITLAB_HEAD}\n{text}\n{GITLAB_TAIL}")
+
+
+def buildkite(text: str) -> str:
+    """Buildkite's raw log: each line starts with an APC string command holding a timestamp
+    ("\\x1b_bk;t=1745322209921\\x07", github.com/buildkite/buildkite-logs' README), groups
+    (`~~~`, `+++`) and the agent's "$ command" echo."""
+    step = ("~~~ Running global environment hook\n$ /buildkite/hooks/environment\n"
+            f"+++ :nix: Build\n$ nix build .#default\n{text}\n"
+            "🚨 Error: The command exited with status 1")
+    return per_line(lambda i, line: f"\x1b_bk;t={1745322209921 + 37 * i}\x07{line}")(step)
 
 
 def kubectl(text: str) -> str:  # a CI pod's log as containerd writes it
@@ -106,9 +133,23 @@ def kubectl(text: str) -> str:  # a CI pod's log as containerd writes it
         text)
 
 
+# journalctl's short output formats (journalctl(1); short-iso's offset has no colon,
+# systemd/systemd#26639, rsyslog's RFC 3339 has one): one per log, picked by its text
+JOURNAL_TIMES: list[Callable[[int], str]] = [
+    lambda i: f"May 01 12:00:{i % 60:02d}",  # short
+    lambda i: f"May 01 12:00:{i % 60:02d}.{i:06d}",  # short-precise
+    lambda i: f"2024-05-01T12:00:{i % 60:02d}+0200",  # short-iso
+    lambda i: f"2024-05-01T12:00:{i % 60:02d}.{i:06d}+0200",  # short-iso-precise
+    lambda i: f"2024-05-01T12:00:{i % 60:02d}.{i:06d}+02:00",  # rsyslog RFC 3339
+    lambda i: f"Wed 2024-05-01 12:00:{i % 60:02d} CEST",  # short-full
+    lambda i: f"1714564800.{i:06d}",  # short-unix
+    lambda i: f"[{1.5 * i:12.6f}]",  # short-monotonic
+]
+
+
 def journald(text: str) -> str:
-    return per_line(lambda i, line: f"May 01 12:00:{i % 60:02d} web nixos-upgrade[1234]: {line}")(
-        text)
+    time = JOURNAL_TIMES[zlib.crc32(text.encode()) % len(JOURNAL_TIMES)]
+    return per_line(lambda i, line: f"{time(i)} web nixos-upgrade[1234]: {line}")(text)
 
 
 def ansi(text: str) -> str:  # colours as a terminal capture keeps them
@@ -225,6 +266,14 @@ def line_numbers(text: str) -> str:  # copied from a log viewer with its line nu
     return per_line(lambda i, line: f"{i + 1:4d} {line}")(text)
 
 
+QUOTES = ["> ", "> > ", ">> ", ">"]
+
+
+def quoted(text: str) -> str:  # a reply quoting the log, or quoting a quote of it (an email)
+    mark = QUOTES[zlib.crc32(text.encode()) % len(QUOTES)]
+    return per_line(lambda i, line: mark + line if line else mark.rstrip())(text)
+
+
 def html_escaped(text: str) -> str:  # copied from a page's HTML source
     return text.replace("&", "&amp;").replace("'", "&#39;").replace('"', "&quot;").replace(
         "<", "&lt;").replace(">", "&gt;")
@@ -242,7 +291,7 @@ TOOL: dict[str, Wrap] = {"ansi": ansi, "nom": nom, "miette": miette, "colmena": 
                          }
 # what copying a log into an issue, chat or page does to it (last, around everything else)
 COPY: dict[str, Wrap] = {"one-space": one_space, "indented": indented, "dedented": dedented,
-                         "html": html_escaped, "smart-quotes": smart_quotes}
+                         "html": html_escaped, "smart-quotes": smart_quotes, "quoted": quoted}
 # a prefix on every line, unknown to the normaliser: learnt from the lines, so it takes two
 # (on a single line it cannot be told from a sentence around Nix's words)
 PREFIX: dict[str, Wrap] = {"compose": compose, "git-remote": git_remote,
@@ -251,7 +300,7 @@ RECORD: dict[str, Wrap] = {"json-records": json_records, "json-record": json_rec
                            "stackdriver": stackdriver,
                            "escaped": escaped}
 TRANSPORT: dict[str, Wrap] = {"github": github, "timestamps": timestamps, "gitlab": gitlab,
-                              "journald": journald,
+                              "journald": journald, "buildkite": buildkite,
                               "kubectl": kubectl}
 # internal-json comes straight from Nix to a file: only records and transport wrap it
 FOR_JSON = {"one-space", "indented", "dedented"} | set(RECORD) | set(TRANSPORT)
@@ -261,7 +310,8 @@ LINES_AFTER = {"ansi": 0, "nom": 0, "nom-tree": 1, "miette": 1, "colmena": 1,
                "nixos-rebuild-ng": 1, "nh": 1, "progress-bar": 0, "bar-glued": 0,
                "bar-redrawn": 0, "build-logs": 3, **dict.fromkeys(COPY, 0),
                **dict.fromkeys(PREFIX, 0), "json-records": 0, "github": 1, "timestamps": 0,
-               "gitlab": 0, "journald": 0, "kubectl": 0}
+               "gitlab": GITLAB_HEAD.count("\n") + 1, "journald": 0, "kubectl": 0,
+               "buildkite": 4}
 
 
 def applies(name: str, text: str) -> bool:

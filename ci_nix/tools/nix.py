@@ -698,9 +698,12 @@ def _path_info_entries(data: Any) -> list[dict[str, Any]]:
             for path, info in data.items()]
 
 
-# CSI (colours, cursor moves, erase: ESC [ … final), OSC (hyperlinks: ESC ] … BEL or ESC \\)
-# and the two-byte escapes (ESC M, ESC 7, …) that terminals and progress bars use
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\^_]|[0-9=>])")
+# CSI (colours, cursor moves, erase: ESC [ … final), OSC (hyperlinks: ESC ] … BEL or ESC \\),
+# the other string commands (DCS, SOS, PM, APC: Buildkite's raw log starts every line with
+# "ESC _bk;t=<ms> BEL") up to their terminator, and the two-byte escapes (ESC M, ESC 7, …) that
+# terminals and progress bars use
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|"
+                   r"[P^_X][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\^_]|[0-9=>])")
 
 
 def strip_ansi(text: str) -> str:
