@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import random
+import re
 import stat
 import time
 import urllib.parse
@@ -62,6 +63,7 @@ FORMAT = 1  # the entry layout; another one is ignored
 MAX_BYTES = 512 * 1024 * 1024  # the directory's bound: past it, the oldest entries go
 MAX_ENTRY_BYTES = 64 * 1024 * 1024  # an entry past it is not read (a restored cache is data)
 _HELPER = Path(ci_nix.__file__).parent / "nix"
+_GIT_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # sha1 or sha256 object names
 
 # Nix settings that decide how derivations are built or fetched, never what a pure flake
 # evaluation gives; every other setting is part of the key (an unknown one misses rather than
@@ -170,6 +172,8 @@ class Keys:
     _substs: dict[str, bool] = field(default_factory=dict)
     _locks: dict[str, bytes | None] = field(default_factory=dict)
     _common: str | None = None
+    # where trees found free of export-subst are remembered across runs
+    cache: EvalCache | None = None
 
     def of(self, target: Target) -> str | None:
         """The target's key by its commit, or None when ci-nix cannot tell what Nix would read
@@ -201,7 +205,7 @@ class Keys:
         trees = {rev: self.trees[rev] for rev, _ in known.values()
                  if rev is not None and rev in self.trees}
         return Keys(self.nix, self.git, self.selection, known, trees,
-                    _substs=dict(self._substs))
+                    _substs=dict(self._substs), cache=self.cache)
 
     def impure(self) -> bool:
         """Whether Nix evaluates impurely: `pure-eval = false` (builtins.getEnv, currentTime,
@@ -331,11 +335,23 @@ class Keys:
             return False
         memo = f"{path}\0{tree}"
         if memo not in self._substs:
-            found = self.git.run(Path(path), ["grep", "-q", "-F", "export-subst", tree, "--",
-                                              ":(glob)**/.gitattributes"])
-            # 1: no match
-            self._substs[memo] = found.returncode != 1 or self._local_substitutes(path)
+            self._substs[memo] = (not self._clean_tree(path, tree)
+                                  or self._local_substitutes(path))
         return self._substs[memo]
+
+    def _clean_tree(self, path: str, tree: str) -> bool:
+        """Whether no .gitattributes in the tree names export-subst: a fact of the tree alone,
+        so an earlier run's answer (in the cache directory) holds in any repo and at any
+        commit with this tree; else git is asked, and a clean tree remembered."""
+        if self.cache is not None and self.cache.known_clean(tree):
+            return True
+        found = self.git.run(Path(path), ["grep", "-q", "-F", "export-subst", tree, "--",
+                                          ":(glob)**/.gitattributes"])
+        if found.returncode != 1:  # 0: a match; anything else: git could not look
+            return False
+        if self.cache is not None:
+            self.cache.remember_clean(tree)
+        return True
 
     def _archived(self) -> bool:
         """Whether Nix reads a clean checkout with `git archive`, which applies export-subst:
@@ -517,6 +533,9 @@ class EvalCache:
                      MAX_ENTRY_BYTES // (1024 * 1024))
             return False
         path = self._path(key)
+        return self._write(path, text)
+
+    def _write(self, path: Path, text: str) -> bool:
         try:
             self._linked(path)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -531,6 +550,31 @@ class EvalCache:
             log.warning("evaluation cache: cannot write %s: %s", path, problem)
             return False
         return True
+
+    def _checked_path(self, tree: str) -> Path | None:
+        # beside the entries (bounded and evicted with them: _files), named apart from them
+        if not _GIT_HASH.fullmatch(tree):
+            return None
+        return self._path(tree).with_suffix(".clean")
+
+    def known_clean(self, tree: str) -> bool:
+        """Whether a run found the git tree's .gitattributes free of export-subst
+        (remember_clean). As trusted as an entry: whoever can write one can write the other."""
+        path = self._checked_path(tree)
+        if path is None or self._linked(path):
+            return False
+        try:
+            data = json.loads(_read_entry(path))
+        except (OSError, ValueError, RecursionError):
+            return False
+        return isinstance(data, dict) and data.get("format") == FORMAT and data.get(
+            "clean-tree") == tree
+
+    def remember_clean(self, tree: str) -> None:
+        """Remember that the tree's .gitattributes name no export-subst."""
+        path = self._checked_path(tree)
+        if path is not None:
+            self._write(path, json.dumps({"format": FORMAT, "clean-tree": tree}))
 
     def remove(self, key: str) -> None:
         with contextlib.suppress(OSError):
@@ -568,8 +612,9 @@ class EvalCache:
 
 
 def _files(directory: Path) -> Iterator[Path]:
-    """The entries and temporary files in DIR/v*/??/, no symlink followed on the way (Path.glob
-    follows them: an evict deleted the files of any directory a restored cache linked to)."""
+    """The entries, clean trees and temporary files in DIR/v*/??/, no symlink followed on the
+    way (Path.glob follows them: an evict deleted the files of any directory a restored cache
+    linked to)."""
     def dirs(path: Path, pattern: str) -> Iterator[Path]:
         with contextlib.suppress(OSError), os.scandir(path) as found:
             for entry in found:
@@ -581,7 +626,7 @@ def _files(directory: Path) -> Iterator[Path]:
         for shard in dirs(version, "*"):
             with contextlib.suppress(OSError), os.scandir(shard) as found:
                 for entry in found:
-                    if entry.name.endswith((".json", ".tmp")) and not entry.is_dir(
+                    if entry.name.endswith((".json", ".clean", ".tmp")) and not entry.is_dir(
                             follow_symlinks=False):
                         yield Path(entry.path)
 
@@ -719,13 +764,13 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
     `evaluator` runs."""
     if settings is None or settings.directory is None or not targets:
         return evaluator(targets)
-    keys = Keys(nix, git, selection, dict(known or {}), dict(trees or {}))
+    cache = EvalCache(settings.directory, settings.max_bytes)
+    keys = Keys(nix, git, selection, dict(known or {}), dict(trees or {}), cache=cache)
     if keys.impure():
         log.info("evaluation cache: not used: Nix evaluates impurely (pure-eval false, "
                  "allow-unsafe-native-code-during-evaluation or plugin-files): a flake may "
                  "read the environment, the clock or its checkout's .git, which no key holds")
         return evaluator(targets)
-    cache = EvalCache(settings.directory, settings.max_bytes)
     foreign = cache.foreign()
     if foreign is not None:
         log.warning("evaluation cache %s not used: %s", settings.directory, foreign)

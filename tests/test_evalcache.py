@@ -910,6 +910,48 @@ def test_an_evaluation_that_reads_no_commit_is_found_at_another_commit(
     assert not fake_proc.ran("git", "grep")
 
 
+def test_a_tree_found_clean_is_not_asked_about_again(tmp_path: Path,
+                                                     fake_proc: FakeProc) -> None:
+    """Whether a tree's .gitattributes name export-subst (Nix 2.8, Lix) is a fact of the tree:
+    once found clean, a later evaluation of the same tree (another selection, another run, a
+    dependent of a changed flake) is stored by tree without asking git again."""
+    _fake_nix(fake_proc)  # Nix 2.8
+    fake_proc.on("nix", "show-derivation", stdout="{}")
+    repo = _repo(tmp_path / "a")
+    target = Target(Flake(Repo("a", repo), ""))
+
+    def run(system: str, cache: str = "cache") -> FlakeEval:
+        (result,) = evalcache.evaluate(
+            [target], Selection((system,), ("packages",)), evalcache.Settings(tmp_path / cache),
+            Nix(("nix",)), Git(("git",)),
+            lambda targets: [replace(_eval(tmp_path), target=t, commit_read=()) for t in targets])
+        return result
+
+    def greps() -> int:
+        return len(fake_proc.ran("git", "grep"))
+
+    run("x86_64-linux")
+    assert greps() == 1
+    run("aarch64-linux")  # another key, the same tree: stored by it, git not asked
+    assert greps() == 1 and len(list((tmp_path / "cache").rglob("*.json"))) == 2
+    run("aarch64-linux", "other")  # another cache directory knows nothing of it
+    assert greps() == 2
+    (clean,) = (tmp_path / "cache").rglob("*.clean")
+    clean.write_text('{"format": 1, "clean-tree": "another tree"}')
+    run("riscv64-linux")  # what it says is not this tree: asked again
+    assert greps() == 3
+    # a tree that names export-subst is never remembered clean, and keys by commit only
+    write(repo / ".gitattributes", "*.txt export-subst\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "stamped")
+    for system in ("x86_64-linux", "i686-linux"):
+        run(system)
+    assert greps() == 5
+    # bounded with the entries
+    evalcache.EvalCache(tmp_path / "cache", max_bytes=0).evict()
+    assert not list((tmp_path / "cache").rglob("*.clean"))
+
+
 def test_a_worker_says_when_the_evaluation_reads_the_commit() -> None:
     assert parse_worker_line(WORKER_LINE + '{"commit":"rev"}') == CommitRead("rev")
     assert parse_worker_line(WORKER_LINE + '{"commit":"rev","x":1}') is None  # not ours
