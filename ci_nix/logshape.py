@@ -58,6 +58,11 @@ _TIMESTAMP = re.compile(
 # GitHub's log commands as a raw download keeps them: "##[group]Run nix build", "##[error]…"
 _GITHUB_COMMAND = re.compile(r"^##\[(?P<command>group|endgroup|error|warning|notice|debug|section|"
                              r"command)\]")
+# GitLab's runner writes its own lines of a job log with an erase code, a section marker
+# ("section_start:1730000001:step_script\r\e[0K"), or in bold colours: the echo of a script
+# line ("\e[32;1m$ nix build\e[0;m") and its verdict ("\e[31;1mERROR: Job failed: …")
+_GITLAB_OWN = re.compile(r"\x1b\[0K|section_(?:start|end):\d+:|"
+                         r"\x1b\[3[12];1m(?:\$ |ERROR: Job failed)")
 # journald in each of journalctl's short formats, then host and unit: short "May 01 12:00:00",
 # short-precise "May 01 12:00:00.123456", short-iso(-precise) "2024-05-01T12:00:00(.123456)+0200"
 # (rsyslog's RFC 3339 has "+02:00"), short-full "Wed 2024-05-01 12:00:00 CEST", short-unix
@@ -429,9 +434,10 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     found = [Line(text, index, marked=marked, inner=inner) for index, line in enumerate(raw)
              for text, marked, inner in _unwrap(line)]
     # prefixes are learnt not from the CI system's own lines (GitHub's `##[group]`,
-    # `##[error]`: what a tool in the step printed has the prefix)
-    ci_own = {index for index, line in enumerate(raw[:_LEARN_FROM]) if "##[" in line[:64]
-              and _GITHUB_COMMAND.match(_transported(line))}
+    # `##[error]`, GitLab's runner lines: what a tool in the step printed has the prefix)
+    ci_own = {index for index, line in enumerate(raw[:_LEARN_FROM])
+              if ("##[" in line[:64] and _GITHUB_COMMAND.match(_transported(line)))
+              or _GITLAB_OWN.match(_transported(line[:64]))}
     # and the lines a record held apart from the captured lines: a prefix of these (a
     # viewer's line numbers) never stood before those, and a record's may have its own
     found = sorted(_without_prefix([line for line in found if not line.inner], ci_own)
