@@ -1777,7 +1777,7 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
         return [replace(_trace_only(frames[-1].text, [line.text for line in shaped]),
                         log_line=frames[0].origin + 1)]
     said = failure_line(shaped, raw)
-    found = None if said is None else _line_failure(said[1], said[0])
+    found = None if said is None else _line_failure(*_announced(said, shaped))
     if found is not None and (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR):
         return [found]  # Nix's own words say what failed, a wrapper's line only that it did
     for line in shaped:
@@ -1790,6 +1790,30 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
         # and go on), but a capture that ends on it ended there: the wrapper died of it
         return [_unclassified(last.text, last.origin + 1)]
     return [] if found is None else [found]
+
+
+# a line that ends on its error mark ("… produce the very confusing error:"): what it announces
+# follows, as Nix's own bare "error:" is followed by its trace and message
+_ANNOUNCES = re.compile(r"\berror:$", re.IGNORECASE)
+_QUOTE_MARK = re.compile(r"^\s*(?:>\s?)+|^\s*`{3}\w*\s*$")
+
+
+def _announced(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> tuple[str, int]:
+    """(text, origin) of the line that says something failed, or, where that line ends on its
+    `error:`, of the line after it that says what (a markdown quote's `> ` taken off)."""
+    origin, text = said
+    if not _ANNOUNCES.search(_EMPHASIS.sub("", text).rstrip()):
+        return text, origin
+    # (the lines a record held share its origin: the one said is found by its text too)
+    at = next((i for i, line in enumerate(shaped) if line.origin == origin
+               and line.text.strip() == text.strip()), None)
+    for line in shaped[at + 1:] if at is not None else ():
+        if line.builder is not None:
+            continue
+        shown = _EMPHASIS.sub("", _QUOTE_MARK.sub("", line.text)).strip()
+        if shown:
+            return (text if _NOT_A_FAILURE.match(shown) else f"error: {shown}"), line.origin
+    return text, origin
 
 
 def _line_failure(text: str, origin: int) -> Diagnosis:

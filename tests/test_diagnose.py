@@ -721,3 +721,25 @@ def test_a_trace_cut_right_after_nix_retried_a_download_is_that_download_failing
     for log in ([*RETRIES, "unpacking 'github:o/r' into the Git cache...", *TRACE_CUT],
                 [*RETRIES, *TRACE_CUT, "       error: attribute 'x' missing"]):
         assert diagnose.parse_log(log)[0].type is FailureType.EVAL
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.from_regex(r"[A-Za-z][a-zXYZ .,;`*()-]{0,39}", fullmatch=True),
+       st.sampled_from(["error:", "Error:", "**error:**"]),
+       st.lists(st.sampled_from(["", "```", "```text", "  "]), max_size=3),
+       st.sampled_from(["> ", "", "    ", "`"]),
+       st.sampled_from([("cannot coerce a set to a string", FailureType.EVAL),
+                        ("attribute 'x' missing", FailureType.EVAL),
+                        ("opening lock file '/nix/var/nix/db/big-lock': Permission denied",
+                         FailureType.OTHER)]))
+def test_a_line_ending_on_error_says_what_on_the_next(sentence: str, mark: str, between: list[str],
+                                                      quote: str,
+                                                      message: tuple[str, FailureType]) -> None:
+    """A sentence ending on "error:" (nixpkgs#97455: "… will produce the very confusing error:")
+    announces the message on the next line that holds anything, quoted, fenced or indented:
+    that message is the failure, classified as Nix's words say."""
+    text, kind = message
+    lines = [f"{sentence} {mark}", *between, f"{quote}{text}{'`' if quote == '`' else ''}", ""]
+    [found, *_] = diagnose.parse_log(lines)
+    assert found.type is kind and text.split("'")[0] in found.message
+    assert found.log_line == len(lines) - 1
