@@ -166,7 +166,8 @@ def _at_base(workspace: Workspace, targets: Sequence[Target], moved: Callable[[F
         flake = moved(target.flake)
         if not present(flake):
             continue
-        overrides = tuple(Override(o.input, refs.get(o.ref, o.ref)) for o in target.overrides
+        overrides = tuple(Override(o.input, refs.get(o.ref, o.ref), submodules=o.submodules)
+                          for o in target.overrides
                           if o.locked is None or at.get(o.ref) != o.locked)
         result.append(Target(flake, target.reasons, overrides))
     return result

@@ -170,6 +170,7 @@ class Keys:
     _repos: dict[str, tuple[str, str | None] | None] = field(default_factory=dict)
     _trees: dict[str, str | None] = field(default_factory=dict)
     _substs: dict[str, bool] = field(default_factory=dict)
+    _submods: dict[str, list[list[str]] | None] = field(default_factory=dict)
     _locks: dict[str, bytes | None] = field(default_factory=dict)
     _common: str | None = None
     # where trees found free of export-subst are remembered across runs
@@ -225,7 +226,7 @@ class Keys:
         overrides = []
         for override in target.overrides:
             # by commit even in a key by tree: the flake may read the input's rev
-            found = self._source(override.ref)
+            found = self._source(override.url)
             if found is None:
                 return None
             overrides.append([override.input, found])
@@ -289,11 +290,14 @@ class Keys:
             return json.dumps(["git", query["rev"][0], params])
         path = urllib.parse.unquote(parsed.path)
         # ref=HEAD: Nix reads the commit, never the work tree
-        state = self._repo_state(path, work_tree=query.get("ref") != ["HEAD"])
-        if state is None:
+        work_tree = query.get("ref") != ["HEAD"]
+        state = self._repo_state(path, work_tree=work_tree)
+        submodules = self._submodules(path) if work_tree else ()
+        if state is None or submodules is None:
             return None
         head, dirty = state
-        return json.dumps(["git", head if dirty is None else f"{head}+{dirty}", params])
+        return json.dumps(["git", head if dirty is None else f"{head}+{dirty}", params,
+                           *([submodules] if submodules else [])])
 
     def _tree_source(self, ref: str, to_read: bool = False) -> str | None:
         """What Nix reads for a git checkout (or a rev= of one) without its commit: the
@@ -309,11 +313,14 @@ class Keys:
         if parsed.scheme != "git+file":
             return None
         path = urllib.parse.unquote(parsed.path)
+        submodules: list[list[str]] | None = []
         if "rev" in query:
             tree, dirty = self._tree(path, query["rev"][0]), False
         else:
-            state = self._repo_state(path, work_tree=query.get("ref") != ["HEAD"])
-            if state is None:
+            work_tree = query.get("ref") != ["HEAD"]
+            state = self._repo_state(path, work_tree=work_tree)
+            submodules = self._submodules(path) if work_tree else []
+            if state is None or submodules is None:
                 return None
             head, uncommitted = state
             tree = uncommitted if uncommitted is not None else self._tree(path, head)
@@ -323,7 +330,8 @@ class Keys:
             return None
         # "checked": keys written before the tree was checked (ci-nix 0.1.0 had tree keys
         # for trees with export-subst) are never read as checked ones
-        return json.dumps(["git-tree", tree, dirty, _params(query), "checked"])
+        return json.dumps(["git-tree", tree, dirty, _params(query), "checked",
+                           *([submodules] if submodules else [])])
 
     def _substitutes(self, path: str, tree: str) -> bool:
         """Whether Nix's source of this tree may hold its commit: a `.gitattributes` in it (or
@@ -368,6 +376,39 @@ class Keys:
             return b"export-subst" in info.read_bytes()
         except OSError:
             return False  # none (or a linked worktree's, not read: rare)
+
+    def _submodules(self, path: str) -> list[list[str]] | None:
+        """The checkout's submodules as Nix reads them from its work tree (`submodules=1`, or
+        a flake's `self.submodules`): each one's path, commit and whether it is checked out,
+        nested ones too; [] without a .gitmodules (no git call). None where one has
+        uncommitted changes to tracked files: Nix reads them, but `git stash create` of the
+        superproject holds none of them, so no key can (not cached)."""
+        if not (Path(path) / ".gitmodules").is_file():
+            return []
+        memo = f"{path}\0submodules"
+        if memo not in self._submods:
+            self._submods[memo] = self._read_submodules(Path(path))
+        return self._submods[memo]
+
+    def _read_submodules(self, repo: Path) -> list[list[str]] | None:
+        listed = self.git.run(repo, ["submodule", "status", "--recursive"])
+        if not listed.ok:
+            log.info("evaluation cache: cannot read the submodules of %s; not cached", repo)
+            return None
+        found = []
+        for line in listed.stdout.splitlines():
+            # "<state><commit> <path>[ (<describe>)]"; state: ' ', '-' (not checked out), '+'
+            # (checked out at another commit than the superproject records), 'U' (conflict)
+            state, commit, rest = line[:1], line[1:41], line[42:]
+            where = rest.rsplit(" (", 1)[0] if rest.endswith(")") else rest
+            if state in ("+", " ") and self.git.run(
+                    repo / where, ["--no-optional-locks", "status", "--porcelain",
+                                   "--untracked-files=no"]).stdout.strip():
+                log.info("evaluation cache: %s has uncommitted changes in its submodule %s, "
+                         "which Nix reads and no key holds; not cached", repo, where)
+                return None
+            found.append([state, commit, where])
+        return found
 
     def _tree(self, path: str, commit: str) -> str | None:
         if commit in self.trees:

@@ -192,7 +192,7 @@ class NixBackend:
             "subdir": target.flake.subdir, "list": list_attrs,
             "tasks": None if tasks is None else [{"path": list(t.path), "group": t.group}
                                                  for t in tasks]}
-        overrides = [(o.input, o.ref) for o in target.overrides]
+        overrides = [(o.input, o.url) for o in target.overrides]
         return self.nix.eval_worker(target.flake.ref, args, overrides)
 
     def parse(self, line: str) -> WorkerEvent | None:

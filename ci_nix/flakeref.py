@@ -104,6 +104,7 @@ class FlakeRef:
     nar_hash: str | None = None
     last_modified: int | None = None
     dir: str | None = None
+    submodules: bool = False  # a git input fetched with its submodules
 
     @classmethod
     def from_json(cls, data: object) -> FlakeRef:
@@ -116,7 +117,7 @@ class FlakeRef:
                    id=_str(data.get("id")), rev=_str(data.get("rev")), ref=_str(data.get("ref")),
                    nar_hash=_str(data.get("narHash")),
                    last_modified=modified if type(modified) is int else None,
-                   dir=_str(data.get("dir")))
+                   dir=_str(data.get("dir")), submodules=data.get("submodules") is True)
 
     def __bool__(self) -> bool:
         return bool(self.type)

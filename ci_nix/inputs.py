@@ -165,9 +165,10 @@ def workspace_overrides(workspace: Workspace, git: Git,
             continue  # nothing committed: Nix cannot read it as a git input either
         if state.rev == locked and not state.dirty:
             continue  # the checkout is what flake.lock has: the same source either way
+        submodules = node is not None and (node.locked.submodules or node.original.submodules)
         result.setdefault(edge.dependent, []).append(
             Override(edge.input_name, edge.dependency.ref, source=edge.dependency.id,
-                     rev=state.rev, dirty=state.dirty, locked=locked))
+                     rev=state.rev, dirty=state.dirty, locked=locked, submodules=submodules))
     return {flake: tuple(overrides) for flake, overrides in result.items()}
 
 

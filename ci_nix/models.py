@@ -107,6 +107,13 @@ class Override:
     shallow: bool = False
     dirty: bool = False
     locked: str | None = None
+    # flake.lock fetches the input with its git submodules: so must the checkout's reference
+    submodules: bool = False
+
+    @property
+    def url(self) -> str:
+        """The reference Nix is given: `ref`, with `submodules=1` where the lock asks."""
+        return flakeref.with_query(self.ref, {"submodules": "1" if self.submodules else None})
 
     def describe(self) -> str:
         """`pkgs: the workspace's pkgs at 1a2b3c4d5e6f (flake.lock: 0f9e8d7c6b5a)`."""

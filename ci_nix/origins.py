@@ -73,7 +73,7 @@ class Origins:
 
     def _ask(self, target: Target) -> tuple[SourceTree, ...]:
         overrides = [arg for o in target.overrides
-                     for arg in ("--override-input", o.input, self.nix.flake_ref(o.ref))]
+                     for arg in ("--override-input", o.input, self.nix.flake_ref(o.url))]
         try:
             out = self.nix.check(["flake", "metadata", "--json", *overrides,
                                   self.nix.flake_ref(target.flake.ref)],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Sequence
@@ -1015,3 +1016,89 @@ def test_a_hit_is_told_before_anything_is_evaluated(tmp_path: Path, fake_proc: F
     heard.clear()
     assert [e.cached for e in run([cached, fresh])] == [True, False]
     assert heard == ["hit a", "evaluate b"]
+
+
+def _with_submodule(tmp_path: Path, name: str = "a") -> tuple[Path, Path]:
+    """A repo whose `s` is a git submodule holding s.txt: (the repo, the submodule's source)."""
+    source = tmp_path / "subsrc"
+    write(source / "s.txt", "a")
+    git(tmp_path, "init", "-q", str(source))
+    git(source, "add", ".")
+    git(source, "commit", "-q", "-m", "s")
+    repo = _repo(tmp_path / name)
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "-q", "add", str(source), "s")
+    git(repo, "commit", "-q", "-m", "submodule")
+    return repo, source
+
+
+@pytest.mark.parametrize("submodules", ["", "?submodules=1"])
+def test_a_submodule_change_misses_or_is_not_cached(tmp_path: Path, fake_proc: FakeProc,
+                                                    submodules: str) -> None:
+    """Nix reads a checkout's submodules from their work trees (`submodules=1`, as a lock that
+    fetches an input with its submodules asks; a flake's `self.submodules` since Nix 2.27).
+    The superproject's `git stash create` sees none of a change inside one: two contents got
+    one key. Now a submodule checked out elsewhere is another key, and one with uncommitted
+    changes is not cached; a repo without submodules asks git nothing more."""
+    _fake_nix(fake_proc)
+    repo, _ = _with_submodule(tmp_path)
+    target = Target(Flake(Repo("a", repo), ""),
+                    overrides=(Override("dep", "git+file://" + str(repo) + submodules),))
+    plain = Target(Flake(Repo("a", repo), ""))
+    clean = _keys().of(target)
+    assert clean is not None and _keys().of(plain) is not None
+    write(repo / "s" / "s.txt", "b")  # inside the submodule, uncommitted
+    assert _keys().of(target) is None and _keys().of(plain) is None
+    git(repo / "s", "commit", "-q", "-am", "b")  # the submodule at another commit
+    moved = _keys().of(target)
+    assert moved is not None and moved != clean
+    git(repo, "commit", "-q", "-am", "bump")  # the superproject records it
+    assert _keys().of(target) not in (None, clean, moved)
+    other = _repo(tmp_path / "other")
+    fake_proc.calls.clear()
+    assert _keys().of(Target(Flake(Repo("other", other), ""))) is not None
+    assert not [c for c in fake_proc.ran("git") if "submodule" in c.argv]
+
+
+@pytest.mark.nix
+def test_an_input_fetched_with_its_submodules_is_read_from_the_checkout(
+        tmp_path: Path, nix_bin: str, cli: Cli) -> None:
+    """Real Nix: a flake.lock fetches the workspace input `dep` with its submodules; its
+    checkout differs (uncommitted changes in the submodule), so `dep` comes from it — with its
+    submodules (the override dropped them: Nix could not read s/s.txt), and each change there
+    is what is evaluated, never an entry from the evaluation cache."""
+    nonce = os.urandom(4).hex()
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    dep, _ = _with_submodule(ws, "dep")
+    app = ws / "app"
+    write(app / "flake.nix", f"""{{
+  inputs.dep.url = "git+file://{dep}?submodules=1";
+  inputs.dep.flake = false;
+  outputs = {{ self, dep }}: {{
+    packages.x86_64-linux.p = derivation {{
+      name = "p-{nonce}-${{builtins.readFile "${{dep}}/s/s.txt"}}"; system = "x86_64-linux";
+      builder = "/bin/sh"; args = [ "-c" "echo > $out" ];
+    }};
+  }};
+}}""")
+    git(tmp_path, "init", "-q", str(app))
+    git(app, "add", ".")
+    locked = subprocess.run([*nix_bin.split(), "--extra-experimental-features",
+                             "nix-command flakes", "flake", "lock", f"git+file://{app}"],
+                            capture_output=True, text=True, env={
+                                **os.environ, "GIT_CONFIG_COUNT": "1",  # a local submodule
+                                "GIT_CONFIG_KEY_0": "protocol.file.allow",
+                                "GIT_CONFIG_VALUE_0": "always"})
+    assert locked.returncode == 0, locked.stderr
+    git(app, "add", ".")
+    git(app, "commit", "-q", "-m", "init")
+    write(ws / "ci-nix.yaml", "repos:\n  - path: dep\n  - path: app\n")
+    drvs = []
+    for content in ("c", "d"):
+        write(dep / "s" / "s.txt", content)
+        result = cli("matrix", "--all", ws, "--only", "app#packages.x86_64-linux.p",
+                     "--format", "json")
+        assert result.returncode == 0, result.stderr
+        (job,) = json.loads(result.stdout)["jobs"]
+        drvs.append(job["drvPath"])
+    assert drvs[0].endswith(f"p-{nonce}-c.drv") and drvs[1].endswith(f"p-{nonce}-d.drv")
