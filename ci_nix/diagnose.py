@@ -243,13 +243,14 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         r"specified:\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)")),
     ("cannot-build", re.compile(
         rf"Cannot build {_Q}{_DRV}{_QE}\.?\s*Reason:\s*(?P<reason>[^\n]*)")),
+    # (the path's quotes may be lost: a page's rendering takes ‘…’ or `…' for markup)
     ("builder-exit", re.compile(
-        rf"builder for {_Q}{_DRV}{_QE} failed with exit code (?P<code>\d+)")),
+        rf"builder for {_Q}?{_DRV}{_QE}? failed with exit code (?P<code>\d+)")),
     ("signal", re.compile(
-        rf"builder for {_Q}{_DRV}{_QE} failed due to signal (?P<signal>\d+)"
+        rf"builder for {_Q}?{_DRV}{_QE}? failed due to signal (?P<signal>\d+)"
         r"(?: \((?P<name>[^)]*)\))?")),
     ("no-output", re.compile(
-        rf"builder for {_Q}{_DRV}{_QE} failed to produce output path")),
+        rf"builder for {_Q}?{_DRV}{_QE}? failed to produce output path")),
     # Named by the derivation (nix build) or by an output path (Hydra, `nix-store --serve`)
     ("timeout", re.compile(
         rf"building of {_Q}{_STORE_PATH}{_QE}(?: from \.drv file)?(?: on {_Q}[^'’]*{_QE})? "
@@ -273,7 +274,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"some substitutes for the outputs of derivation {_Q}{_DRV}{_QE} failed")),
     ("substitution-path", re.compile(
         rf"could not download {_Q}(?P<path>/nix/store/[^'’\s]+){_QE} from any binary cache")),
-    ("build-summary", re.compile(rf"^(?:error: )?build of {_Q}/nix/store/.*{_QE} failed$")),
+    ("build-summary", re.compile(rf"^(?:error: )?build of {_Q}?/nix/store/.*{_QE}? failed$")),
+    # `nix flake check`: "failed to build attribute 'checks.…', build of '….drv^*' failed: <why>"
+    # (a why the patterns above read comes first; without one, that build failed)
+    ("check-build", re.compile(
+        rf"failed to build attribute {_Q}[^'’\n]{{1,{_NAME}}}{_QE}, build of {_Q}{_DRV}{_QE} "
+        r"failed")),
     # the rest name no derivation, or name it in a wording only some versions use
     ("builder-other", re.compile(
         rf"builder for {_Q}{_DRV}{_QE} (?P<status>failed[^;\n]*|died abnormally)")),
@@ -451,6 +457,8 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
     "builder-cut": (Kind.BUILDER, FailureType.BUILD,
                     "a builder failed (the log is cut off before it says which)", None),
     "builder-unnamed": (Kind.BUILDER, FailureType.BUILD, "builder for {quoted} {status}", None),
+    "check-build": (Kind.BUILDER, FailureType.BUILD,
+                    "build of {drv} failed (nix flake check leaves out why)", None),
     "resolved": (Kind.DEPENDENCY, FailureType.DEPENDENCY,
                  "the build of its resolved (content-addressed) derivation failed", None),
     "collision": (Kind.BUILDER, FailureType.BUILD,
@@ -974,6 +982,7 @@ _NIX_ITSELF = re.compile(
     r"pasta (?:exited|killed)|"
     # the build sandbox could not be set up: the machine's kernel or Nix's settings
     r"sandbox network setup|sandboxed build|sandboxing|kernel namespaces|user namespace|"
+    r"(?:mount|network|pid|ipc|uts|cgroup) namespace|\bsandbox\b|"
     r"seccomp|unable to make '/' private|cannot pivot old root|setgroups failed|landlock|"
     # the machine refused Nix (a store, profile or lock file it may not touch), or the store
     # lacks a path it was told is there: store and system errors, never the expression's
@@ -1393,7 +1402,8 @@ _NIX_MESSAGE = re.compile(
     r"'[^']*' has no valid outputs registered|pasta (?:exited|killed))")
 _LOG_TAIL = re.compile(r"^\s*(?:[Ll]ast \d+ log lines:|For full logs, run)")
 _BLOCK_START = re.compile(
-    r"^\s*(?:error:|builder for '|builder for ‘|cannot build derivation |hash mismatch in "
+    r"^\s*(?:error:|builder for '|builder for ‘|builder for /nix/store/|"
+    r"cannot build derivation |hash mismatch in "
     r"fixed-output derivation|fixed-output derivation produced path|Killed$|"
     # not Nix's -vvvv "building of '…': woken up", only what ends a build
     r"building of ['‘][^'’]*['’].*(?:timed out|killed after)|"
@@ -1816,6 +1826,22 @@ def _announced(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> tuple[
     return text, origin
 
 
+# a quote a sentence opens right before the "error:" it quotes, and the mark that closes it
+_QUOTE_CLOSE = {'"': '"', "`": "`", "“": "”", "«": "»", "„": "“"}
+
+
+def _quoted_error(text: str, at: int) -> str:
+    """The message a sentence quotes from its "error:" at `at` on: up to the close of a quote
+    opened right before it (the sentence goes on after), as it is inside (a NixOS message quotes
+    with `…', which removing markdown's backticks would break); else the rest of the line
+    without markdown emphasis."""
+    close = _QUOTE_CLOSE.get(text[at - 1]) if at > 0 else None
+    end = text.find(close, at) if close is not None else -1
+    if end > at:
+        return "error:" + text[at + len("error:"):end]
+    return _EMPHASIS.sub("", "error:" + text[at + len("error:"):])
+
+
 def _line_failure(text: str, origin: int) -> Diagnosis:
     """One line that says something failed, outside any error block: classified where Nix's
     words in it (inside a sentence or markdown) say enough, else `other` with it as message."""
@@ -1824,7 +1850,7 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
     found = _build_diagnosis(_EMPHASIS.sub("", text)) or _build_diagnosis(said)
     at = text.lower().find("error:")
     if found is None and at >= 0:
-        found = diagnose_eval(_EMPHASIS.sub("", "error:" + text[at + len("error:"):]))
+        found = diagnose_eval(_quoted_error(text, at))
         # the evaluator's own words in the quoted message say `eval` (the evidence rule), as do
         # finer kinds; what nothing fits stays the line as it is
         found = found if found.type is FailureType.EVAL or found.kind not in (

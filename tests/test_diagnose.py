@@ -673,7 +673,13 @@ def test_an_evaluators_message_quoted_in_a_sentence_is_evaluation() -> None:
         "aborted with the following error message: 'NixVirt: expected set or null'`."])
     assert (found.type, found.message) == (
         FailureType.EVAL, "evaluation aborted with the following error message: "
-        "'NixVirt: expected set or null'.")
+        "'NixVirt: expected set or null'")
+    # nh#229: in double quotes, NixOS' `…' quoting inside; the sentence goes on after the quote
+    [option] = diagnose.parse_log([
+        'it fails with the error "error: The option `stylix.targets.plymouth\' does not exist.",'
+        " but when i rebuild with nixos-rebuild it succeeds"])
+    assert (option.type, option.message) == (
+        FailureType.EVAL, "The option `stylix.targets.plymouth' does not exist.")
     # words no evaluator says keep the sentence, type other
     [other] = diagnose.parse_log(["I get this error: the disk broke badly."])
     assert (other.type, other.message) == (FailureType.OTHER, "I get this error: the disk broke "
@@ -743,3 +749,37 @@ def test_a_line_ending_on_error_says_what_on_the_next(sentence: str, mark: str, 
     [found, *_] = diagnose.parse_log(lines)
     assert found.type is kind and text.split("'")[0] in found.message
     assert found.log_line == len(lines) - 1
+
+
+def test_nixs_sandbox_and_namespace_setup_failing_is_nixs_own() -> None:
+    # nix-installer#1666: the build's sandbox could not be set up (the machine, not the build)
+    for message in ("getting sandbox mount namespace: No such file or directory",
+                    "setting up a private network namespace: Operation not supported"):
+        [found] = diagnose.parse_log([f"error: {message}"])
+        assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
+
+
+def test_flake_checks_failed_build_names_its_derivation() -> None:
+    """`nix flake check`: "failed to build attribute 'checks.…', build of '….drv^*' failed:"; a
+    reason after it that says more decides (deploy-rs#362 printed none)."""
+    drv = "/nix/store/6iiidqv9f9fn92g4h09rsk3h3s2km1a2-jsonschema-deploy-system.drv"
+    line = (f"error: failed to build attribute 'checks.x86_64-linux.deploy-schema', build of "
+            f"'{drv}^*' failed:")
+    [found] = diagnose.parse_log([line])
+    assert (found.type, found.drv) == (FailureType.BUILD, drv)
+    [mismatch] = diagnose.parse_log([
+        f"{line} error: hash mismatch in fixed-output derivation '{drv}':",
+        "         specified: sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        "            got:    sha256-vVzERis1W3QZB/i6SQR9dQR56yDWadKWvFr+nLTQY9Y="])
+    assert (mismatch.type, mismatch.drv) == (FailureType.HASH_MISMATCH, drv)
+
+
+def test_a_builder_line_whose_quotes_a_page_lost_still_names_its_derivation() -> None:
+    # home-manager's FAQ as a forge renders it: Nix 1.x's ‘…’ taken for markup
+    drv = "/nix/store/b37x3s7pzxbasfqhaca5dqbf3pjjw0ip-user-environment.drv"
+    found = diagnose.parse_log([
+        "collision between /nix/store/fmwa4axzghz11cnln5absh31nbhs9lq1-a/bin/hello and "
+        "/nix/store/c2wyl8b9p4afivpcz8jplc9kis8rj36d-hello-2.10/bin/hello",
+        f"builder for {drv} failed with exit code 2",
+        f"error: build of {drv} failed"])
+    assert [(d.type, d.drv, d.exit_code) for d in found] == [(FailureType.BUILD, drv, 2)]
