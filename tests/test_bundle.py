@@ -12,6 +12,7 @@ import lzma
 import shlex
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 from conftest import NIX_CONFIG, NIX_PARAMS, NIXES, Cli, flake_repo, run_main, xml_attr
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fakeproc import FakeProc
 from helpers import git
 from httpcache import TEST_KEY, Key
@@ -699,3 +701,120 @@ def test_an_empty_delta_says_there_is_nothing_to_import() -> None:
     assert "nothing to import" in text and "copy --no-recursive" not in text
     full = replace(empty, paths=(LIB,), since=None, requires=())
     assert "copy --no-recursive" in deploy.text(full, narinfo.parse_public_key(TEST_KEY.public))
+
+
+def _secret_text(key: Key) -> str:
+    private = Ed25519PrivateKey.from_private_bytes(key.seed)
+    raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return f"{key.name}:{base64.b64encode(key.seed + raw).decode()}"
+
+
+def test_a_key_file_given_as_a_pipe_is_read_and_a_silent_one_does_not_hang(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--key-file <(pass show nix-key)`: /dev/fd/N, a symlink to a pipe, is the operator's way
+    to hand a secret; it is read to its end. A FIFO nobody writes to stops with an error after
+    files.PIPE_TIMEOUT instead of hanging the run (it waited for a writer for good)."""
+    import os
+    import threading
+
+    from ci_nix.bundle import key as key_mod
+    from ci_nix.errors import ConfigError
+    from ci_nix.tools import files
+
+    read, write = os.pipe()
+
+    def writer() -> None:
+        time.sleep(0.2)  # the reader is waiting: it must wait for the end
+        os.write(write, (_secret_text(TEST_KEY) + "\n").encode())
+        os.close(write)
+    threading.Thread(target=writer, daemon=True).start()
+    try:
+        loaded = key_mod.load(Path(f"/dev/fd/{read}"), None, None, {})
+    finally:
+        os.close(read)
+    assert loaded.public.name == TEST_KEY.name
+    monkeypatch.setattr(files, "PIPE_TIMEOUT", 0.3)
+    fifo = tmp_path / "key.fifo"
+    os.mkfifo(fifo)
+    outcome: list[object] = []
+
+    def load() -> None:
+        try:
+            outcome.append(key_mod.load(fifo, None, None, {}))
+        except ConfigError as err:
+            outcome.append(err)
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(10)
+    if thread.is_alive():  # blocked opening it: let it go, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("reading a FIFO nobody writes to hung")
+    [error] = outcome
+    assert isinstance(error, ConfigError) and "not written and closed within 0.3s" in str(error)
+
+
+@pytest.mark.parametrize("link", ["file", "directory", "fifo", None])
+def test_the_config_key_file_is_never_read_through_a_link_in_a_checkout(
+        tmp_path: Path, link: str | None) -> None:
+    """cache.secret-key-file names a path; in a checkout its files are a pull request's: a
+    link there (the file, or a directory on the way) to the runner's own signing key would
+    sign the bundle with it. Refused, as is a FIFO (which would hang); a link above the
+    checkout (a machine's /run/secrets) and a plain file are read."""
+    import os
+
+    from ci_nix.bundle import key as key_mod
+    from ci_nix.errors import ConfigError
+
+    runner = tmp_path / "etc" / "nix" / "cache.sec"  # the runner's own key
+    runner.parent.mkdir(parents=True)
+    runner.write_text(_secret_text(TEST_KEY))
+    checkout = tmp_path / "above" / "checkout"
+    (checkout / "keys").mkdir(parents=True)
+    named = checkout / "keys" / "ci.sec"
+    if link == "file":
+        named.symlink_to(runner)
+    elif link == "directory":
+        (checkout / "keys").rmdir()
+        (checkout / "keys").symlink_to(runner.parent)
+        named = checkout / "keys" / "cache.sec"
+    elif link == "fifo":
+        os.mkfifo(named)
+    else:
+        named.write_text(_secret_text(TEST_KEY))
+    if link is None:
+        above = tmp_path / "linked-above"
+        above.symlink_to(tmp_path / "above")
+        for path in (named, above / "checkout" / "keys" / "ci.sec"):
+            loaded = key_mod.load(None, None, str(path), {}, [checkout])
+            assert loaded.public.name == TEST_KEY.name
+        return
+    with pytest.raises(ConfigError) as raised:
+        key_mod.load(None, None, str(named), {}, [checkout])
+    assert "cache.secret-key-file" in str(raised.value)
+    assert ("cannot read it (not a regular file)" if link == "fifo" else
+            "symbolic link inside a checkout") in str(raised.value)
+
+
+def test_a_bundles_manifest_is_never_read_through_a_link_out_of_it(tmp_path: Path) -> None:
+    """A bundle is outside data: its manifest.json linking to another file is not read (that
+    file's JSON, or its error text, would be the bundle's); one named directly (`--since
+    old.json`, or `<(curl …)`) is the operator's and is read through a link or a pipe."""
+    import os
+
+    from ci_nix.bundle.manifest import ManifestError
+
+    _synthetic(tmp_path / "b", {LIB: ()}, attributes={"f#lib": LIB})
+    manifest, digest = read(tmp_path / "b")
+    elsewhere = tmp_path / "elsewhere.json"
+    os.replace(tmp_path / "b" / "manifest.json", elsewhere)
+    (tmp_path / "b" / "manifest.json").symlink_to(elsewhere)
+    with pytest.raises(ManifestError, match="cannot read the manifest"):
+        read(tmp_path / "b")
+    assert read(tmp_path / "b" / "manifest.json") == (manifest, digest)  # named: followed
+    piped, write = os.pipe()
+    os.write(write, elsewhere.read_bytes())
+    os.close(write)
+    try:
+        assert read(Path(f"/dev/fd/{piped}")) == (manifest, digest)
+    finally:
+        os.close(piped)

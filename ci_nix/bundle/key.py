@@ -13,7 +13,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ci_nix.errors import ConfigError
 from ci_nix.mask import add_secret, secret_from_env
 from ci_nix.narinfo import NarInfoError, PublicKey, public_key_of_secret
+from ci_nix.tools import files
 
 _MAX_SIZE = 4096  # `name:base64(64 bytes)`: a key file is a line
 
@@ -56,11 +57,17 @@ class SigningKey:
 
 
 def load(key_file: Path | None, key_env: str | None, config_file: str | None,
-         environ: Mapping[str, str]) -> SigningKey:
+         environ: Mapping[str, str], checkouts: Sequence[Path] = ()) -> SigningKey:
     """The signing key from the first source given (--key-file, --key-env, the config's
-    `cache.secret-key-file`); ConfigError naming the source (never the key) otherwise."""
+    `cache.secret-key-file`); ConfigError naming the source (never the key) otherwise.
+
+    --key-file is the operator's: a symlink is followed and a pipe read (`<(pass show …)`,
+    within files.PIPE_TIMEOUT). The config's file may lie in a checkout (`checkouts`: the
+    workspace's repos), whose files a pull request decides: a symlink there, in the file's
+    name or any directory below the checkout, would sign with whatever it points to (the
+    runner's own cache key), so it is refused, as is anything but a regular file."""
     if key_file is not None:
-        return _parse(_read(key_file, "--key-file"), f"--key-file {key_file}")
+        return _parse(_read(key_file, "--key-file", given=True), f"--key-file {key_file}")
     if key_env is not None:
         text = secret_from_env(environ, key_env)
         if not text:
@@ -69,19 +76,25 @@ def load(key_file: Path | None, key_env: str | None, config_file: str | None,
         return _parse(text, f"${key_env}")
     if config_file:
         path = Path(config_file)
+        link = files.symlink_under(path, checkouts)
+        if link is not None:
+            raise ConfigError(f"cache.secret-key-file {path}: {link} is a symbolic link inside "
+                              "a checkout, which a pull request can point anywhere; keep the "
+                              "key outside the repositories (or give --key-file / --key-env)")
         return _parse(_read(path, "cache.secret-key-file"), f"cache.secret-key-file {path}")
     raise ConfigError("a bundle is signed: give --key-file FILE or --key-env NAME, or set "
                       "cache.secret-key-file in ci-nix.yaml (make a key with "
                       "`nix-store --generate-binary-cache-key NAME secret public`)")
 
 
-def _read(path: Path, source: str) -> str:
+def _read(path: Path, source: str, *, given: bool = False) -> str:
     try:
-        with path.open("rb") as file:
-            data = file.read(_MAX_SIZE + 1)
-    except OSError as err:
-        raise ConfigError(f"{source} {path}: cannot read it ({err.strerror or err}); give the "
-                          "secret key file nix-store --generate-binary-cache-key wrote") from None
+        data = (files.read_given(path, _MAX_SIZE) if given
+                else files.read_regular(path, _MAX_SIZE))
+    except (OSError, ValueError) as err:
+        why = err.strerror or err if isinstance(err, OSError) else err
+        raise ConfigError(f"{source} {path}: cannot read it ({why}); give the secret key "
+                          "file nix-store --generate-binary-cache-key wrote") from None
     text = data.decode("utf-8", errors="replace")
     add_secret(text)
     add_secret(text.strip())

@@ -17,6 +17,7 @@ from typing import Any
 
 from ci_nix.errors import CiNixError
 from ci_nix.narinfo import is_store_path
+from ci_nix.tools.files import read_given, read_regular
 
 MANIFEST = "manifest.json"
 # the signing key's detached signature over manifest.json's bytes: the attributes' store paths,
@@ -68,17 +69,19 @@ def digest(data: bytes) -> str:
 
 def read(path: Path) -> tuple[Manifest, str]:
     """The manifest at path (a manifest.json or the bundle directory holding one) and its
-    digest; ManifestError naming the file and what is wrong."""
-    if path.is_dir():
+    digest; ManifestError naming the file and what is wrong. A file named directly is the
+    operator's (a symlink followed, a pipe such as `<(curl …)` read); one in a bundle directory
+    is the bundle's, outside data: a regular file, never a symlink out of it or a FIFO."""
+    inside = path.is_dir()
+    if inside:
         path = path / MANIFEST
     try:
-        with path.open("rb") as file:
-            data = file.read(MAX_SIZE + 1)
+        data = read_regular(path, MAX_SIZE) if inside else read_given(path, MAX_SIZE)
     except OSError as err:
         raise ManifestError(f"{path}: cannot read the manifest ({err.strerror or err}); "
                             "give the manifest.json of a bundle ci-nix wrote") from None
-    if len(data) > MAX_SIZE:
-        raise ManifestError(f"{path}: larger than {MAX_SIZE >> 20} MiB, not a bundle manifest")
+    except ValueError as err:
+        raise ManifestError(f"{path}: {err}, not a bundle manifest") from None
     try:
         return parse(json.loads(data)), digest(data)
     except (ValueError, UnicodeDecodeError) as err:

@@ -15,6 +15,7 @@ import bz2
 import hashlib
 import lzma
 import os
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from ci_nix.narinfo import (
 )
 from ci_nix.narinfo import parse as parse_narinfo
 from ci_nix.tools import proc
+from ci_nix.tools.files import open_regular, read_regular
 from ci_nix.tools.nix import closure
 
 _CHUNK = 1 << 20
@@ -122,10 +124,12 @@ class _Bad(Exception):
 def _narinfo(root: Path, path: str) -> NarInfo:
     file = root / narinfo_name(path)
     try:
-        with file.open("rb") as handle:
+        with open_regular(file) as handle:
             body = handle.read(MAX_SIZE + 1)  # parse() refuses anything larger
     except OSError as err:
         raise _Bad(f"no narinfo ({file.name}: {err.strerror or err})") from None
+    except ValueError as err:
+        raise _Bad(f"{file.name}: {err}") from None
     try:
         info = parse_narinfo(body)
     except NarInfoError as err:
@@ -154,9 +158,12 @@ def _check_nar(root: Path, info: NarInfo) -> None:
     if not nar.is_relative_to(root) or nar == root:
         raise _Bad(f"URL {info.url} points outside the bundle")
     try:
-        size = nar.stat().st_size
+        found = nar.stat()
     except OSError as err:
         raise _Bad(f"NAR {info.url} is missing ({err.strerror or err})") from None
+    if not stat.S_ISREG(found.st_mode):  # a FIFO would hang the check (and zstd reading it)
+        raise _Bad(f"NAR {info.url} is not a regular file")
+    size = found.st_size
     if info.file_size is not None and size != info.file_size:
         raise _Bad(f"NAR {info.url} is {size} bytes, the narinfo says {info.file_size} "
                    "(truncated or replaced)")
@@ -215,7 +222,7 @@ def _decompress(file: Path, compression: str, take: Callable[[bytes], None],
 
 
 def _feed(file: Path, take: Callable[[bytes], None], raw_hash: hashlib._Hash | None) -> None:
-    with file.open("rb") as handle:
+    with open_regular(file) as handle:
         while data := handle.read(_CHUNK):
             if raw_hash is not None:
                 raw_hash.update(data)
@@ -225,11 +232,13 @@ def _feed(file: Path, take: Callable[[bytes], None], raw_hash: hashlib._Hash | N
 def _signed(root: Path, trust: Trust) -> list[str]:
     """manifest.json is signed by the key, as the NARs are."""
     try:
-        data = (root / MANIFEST).read_bytes()
-        sigs = (root / SIGNATURE).read_text(errors="replace")[:4096].split()
+        data = read_regular(root / MANIFEST, MAX_MANIFEST)
+        sigs = read_regular(root / SIGNATURE, 4096).decode(errors="replace").split()
     except OSError as err:
         return [f"{SIGNATURE}: cannot read it ({err.strerror or err}): the manifest is "
                 "unsigned"]
+    except ValueError as err:
+        return [f"{MANIFEST} or {SIGNATURE}: {err}: the manifest is unsigned"]
     if trust.signer_of(data, sigs) is None:
         return [f"{MANIFEST} is not signed by a trusted key (altered after signing?)"]
     return []
@@ -238,11 +247,13 @@ def _signed(root: Path, trust: Trust) -> list[str]:
 def _listed(root: Path, manifest: Manifest) -> list[str]:
     """store-paths (what the import command copies; unsigned) lists the manifest's paths."""
     try:
-        with (root / STORE_PATHS).open("rb") as handle:
-            listed = handle.read(MAX_MANIFEST + 1).decode(errors="replace").splitlines()
+        listed = read_regular(root / STORE_PATHS, MAX_MANIFEST).decode(
+            errors="replace").splitlines()
     except OSError as err:
         return [f"{STORE_PATHS}: cannot read it ({err.strerror or err}): DEPLOY.md's import "
                 "command needs it"]
+    except ValueError as err:
+        return [f"{STORE_PATHS}: {err}: DEPLOY.md's import command needs a file"]
     if listed != list(manifest.paths):
         extra = sorted(set(listed) - set(manifest.paths))
         left = sorted(set(manifest.paths) - set(listed))

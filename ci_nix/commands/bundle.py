@@ -33,6 +33,7 @@ from ci_nix.models import Case, Failure, FailureType, RunReport, Status, split_f
 from ci_nix.narinfo import NarInfoError, PublicKey, parse_public_key
 from ci_nix.report import junit, text
 from ci_nix.report.untrusted import log_line
+from ci_nix.tools.files import read_given
 from ci_nix.tools.nix import Nix, PathInfo
 from ci_nix.words import count
 
@@ -122,7 +123,8 @@ def _write(args: argparse.Namespace, environ: Mapping[str, str]) -> list[Case]:
     options = pipeline.PlanOptions(**plan_options(args))
     planned = pipeline.plan(options, environ)
     signing = key_mod.load(args.key_file, args.key_env,
-                           planned.workspace.config.cache.secret_key_file, environ)
+                           planned.workspace.config.cache.secret_key_file, environ,
+                           [repo.path for repo in planned.workspace.repos])
     # every selected attribute is shipped, cached or not (Nix substitutes what a cache has)
     jobs = [job for e in planned.evals for job in e.jobs]
     selected = {(job.flake, job.name) for job in jobs}
@@ -207,9 +209,9 @@ def _public_keys(given: Sequence[str], environ: Mapping[str, str]) -> list[Publi
         except NarInfoError:
             pass
         try:
-            content = Path(given_key).read_text(errors="replace")[:4096]
+            content = read_given(given_key, 4096).decode(errors="replace")
             keys.append(parse_public_key(content))
-        except (OSError, NarInfoError):
+        except (OSError, ValueError, NarInfoError):
             # named, never shown whole: it may be a secret key given by mistake
             raise ConfigError(f"--key {given_key.partition(':')[0][:80]}…: neither a public key "
                               "(NAME:BASE64, as nix-store --generate-binary-cache-key writes "

@@ -1,22 +1,99 @@
-"""Reading files ci-nix did not write (a restored cache, the store) without trusting their kind."""
+"""Reading files ci-nix did not write (a restored cache, the store, a bundle) without trusting
+their kind, and files the operator names on the command line (a key passed as `<(…)`)."""
 
 from __future__ import annotations
 
 import os
+import select
 import stat
+import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
+
+_CHUNK = 1 << 16
+PIPE_TIMEOUT = 30.0  # seconds a pipe the operator named may take to be written and closed
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """A regular file opened for reading without following a symlink: OSError when it cannot
+    be opened, ValueError for anything else (a pipe or device would block or never end)."""
+    # O_NONBLOCK: opening a FIFO where a file should be must not hang the run
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    file = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        file.close()
+        raise ValueError("not a regular file")
+    return file
 
 
 def read_regular(path: str | Path, limit: int | None = None) -> bytes:
     """A regular file's bytes, opened without following a symlink: OSError when it cannot be
     opened, ValueError for anything else (a pipe or device would block or never end) or a file
     larger than limit bytes (MiB in the message)."""
-    # O_NONBLOCK: opening a FIFO where a file should be must not hang the run
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as file:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError("not a regular file")
+    with open_regular(path) as file:
         data = file.read() if limit is None else file.read(limit + 1)
+    return _bounded(data, limit)
+
+
+def read_given(path: str | Path, limit: int, timeout: float | None = None) -> bytes:
+    """A file the operator named on the command line: a symlink is followed (theirs to choose,
+    and `<(…)` is /dev/fd/N); a pipe (process substitution, a FIFO) is read to its end, for at
+    most `timeout` seconds (default PIPE_TIMEOUT: one nobody writes to or closes does not hang
+    the run); a regular file as it is. OSError when it cannot be opened, ValueError for another
+    kind of file, a pipe not closed in time, or more than limit bytes."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as file:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISREG(mode):
+            return _bounded(file.read(limit + 1), limit)
+        if not stat.S_ISFIFO(mode):
+            raise ValueError("not a file or a pipe")
+        chunks: list[bytes] = []
+        timeout = PIPE_TIMEOUT if timeout is None else timeout
+        size, deadline = 0, time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ValueError(f"a pipe not written and closed within {timeout:g}s")
+            # a read before select says so would take a FIFO no writer has opened yet for
+            # its end
+            if not select.select([fd], [], [], left)[0]:
+                continue
+            try:
+                data = os.read(fd, _CHUNK)
+            except BlockingIOError:
+                continue
+            if not data:
+                return b"".join(chunks)
+            chunks.append(data)
+            size += len(data)
+            if size > limit:
+                raise ValueError(f"larger than {limit} bytes")
+
+
+def symlink_under(path: str | Path, roots: Sequence[str | Path]) -> Path | None:
+    """The first symlink among path's components below any of `roots` (a checkout whose files
+    a pull request decides), None when there is none; components above a root are not looked
+    at (a machine's own /run/secrets may well be a link)."""
+    target = Path(os.path.abspath(path))
+    for root in roots:
+        top = Path(os.path.abspath(root))
+        if target == top or top not in target.parents:
+            continue
+        current = top
+        for part in target.relative_to(top).parts:
+            current = current / part
+            try:
+                if stat.S_ISLNK(os.lstat(current).st_mode):
+                    return current
+            except OSError:
+                return None  # not there: opening it fails and says so
+    return None
+
+
+def _bounded(data: bytes, limit: int | None) -> bytes:
     if limit is not None and len(data) > limit:
-        raise ValueError(f"larger than {limit // (1024 * 1024)} MiB")
+        raise ValueError(f"larger than {limit // (1024 * 1024)} MiB" if limit >= 1 << 20
+                         else f"larger than {limit} bytes")
     return data
