@@ -358,10 +358,10 @@ def test_action_workflow_run_of_a_fork_pull_request_does_not_push(
 
 
 def test_action_green_push_passes(system_ws: Path, tmp_path: Path) -> None:
-    """Three workflow runs, each on a new runner (empty XDG_CACHE_HOME), the evaluation cache
+    """Four workflow runs, each on a new runner (empty XDG_CACHE_HOME), the evaluation cache
     kept only by the action's actions/cache steps: a pull request, then a push to the default
     branch (which must not get the pull request's entries), then a push to a new branch
-    (which starts from the default branch's)."""
+    (which starts from the default branch's), then a check_suite job (restores, saves nothing)."""
     act = Act(system_ws, tmp_path)
     workflow = localize_workflow(EXAMPLES / "github" / "ci-nix.yml", {"build": {
         "all": "true", "only": "\n".join(GREEN), "venv": INSTALLED}})
@@ -393,11 +393,20 @@ def test_action_green_push_passes(system_ws: Path, tmp_path: Path) -> None:
                      re.IGNORECASE), log
     assert "evaluated 2 flakes with 0 Nix evaluations" in log, log
     assert re.search(r"Cache saved with key: ci-nix-eval-\S*-ref-refs-heads-feature:", log), log
+    # a check_suite job runs on the default branch's ref and may build a pull request's head:
+    # it starts from the default branch's entries, and saves none for it
+    workflow["on"]["check_suite"] = {"types": ["requested"]}
+    log = workflow_run("check_suite", {"action": "requested",
+                                       "check_suite": {"head_sha": "0" * 40}})
+    assert "restored, not saved" in log and "Cache saved" not in log, log
+    assert "evaluated 2 flakes with 0 Nix evaluations" in log, log
 
 
-def action_cache_keys(tmp_path: Path, ref: str, **env: str) -> tuple[str, list[str]]:
+def action_cache_keys(tmp_path: Path, ref: str, event: str = "push",
+                      **env: str) -> tuple[str, list[str]]:
     """(key, restore keys) the action's "Evaluation cache key" step computes, run by bash as
-    the runner does; env: its env: as GitHub fills it in for the event."""
+    the runner does, for GITHUB_EVENT_NAME `event`; env: its env: as GitHub fills it in for
+    the event. The key is "" where the job saves nothing."""
     steps = yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"]
     (step,) = [s for s in steps if s.get("id") == "eval-cache"]
     assert set(step["env"]) == {"PR_NUMBER", "RUN_EVENT", "RUN_ID", "DEFAULT_BRANCH"}
@@ -407,12 +416,13 @@ def action_cache_keys(tmp_path: Path, ref: str, **env: str) -> tuple[str, list[s
         "PATH": os.environ["PATH"], "HOME": str(tmp_path), "GITHUB_OUTPUT": str(output),
         "GITHUB_REF": ref, "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64", "GITHUB_RUN_ID": "41",
         "GITHUB_RUN_ATTEMPT": "1", "GITHUB_JOB": "build", "PR_NUMBER": "", "RUN_EVENT": "",
-        "RUN_ID": "", "DEFAULT_BRANCH": "main", **env})
+        "RUN_ID": "", "DEFAULT_BRANCH": "main", "GITHUB_EVENT_NAME": event, **env})
     text = output.read_text()
     key = re.search(r"^key=(.*)$", text, re.MULTILINE)
+    save = re.search(r"^save=(true|false)$", text, re.MULTILINE)
     restore = re.search(r"^restore<<CI_NIX_EOF\n(.*?)^CI_NIX_EOF$", text, re.MULTILINE | re.DOTALL)
-    assert key and restore, text
-    return key.group(1), restore.group(1).splitlines()
+    assert key and save and restore, text
+    return key.group(1) if save.group(1) == "true" else "", restore.group(1).splitlines()
 
 
 def test_action_eval_cache_keys_keep_pull_requests_off_the_default_branch(
@@ -436,16 +446,36 @@ def test_action_eval_cache_keys_keep_pull_requests_off_the_default_branch(
         "branch main.x": action_cache_keys(tmp_path, "refs/heads/main.x"),
         "branch feature": action_cache_keys(tmp_path, "refs/heads/feature"),
         "tag main": action_cache_keys(tmp_path, "refs/tags/main"),
-        "pull request 7": action_cache_keys(tmp_path, "refs/pull/7/merge", PR_NUMBER="7"),
-        "pull request 70": action_cache_keys(tmp_path, "refs/pull/70/merge", PR_NUMBER="70"),
-        "comment on 7": action_cache_keys(tmp_path, "refs/heads/main", PR_NUMBER="7"),
-        "workflow_run of a PR": action_cache_keys(tmp_path, "refs/heads/main",
+        "pull request 7": action_cache_keys(tmp_path, "refs/pull/7/merge", "pull_request",
+                                            PR_NUMBER="7"),
+        "pull request 70": action_cache_keys(tmp_path, "refs/pull/70/merge", "pull_request",
+                                             PR_NUMBER="70"),
+        "comment on 7": action_cache_keys(tmp_path, "refs/heads/main", "issue_comment",
+                                          PR_NUMBER="7"),
+        "workflow_run of a PR": action_cache_keys(tmp_path, "refs/heads/main", "workflow_run",
                                                   RUN_EVENT="pull_request", RUN_ID="9"),
         "workflow_run of a PR target": action_cache_keys(
-            tmp_path, "refs/heads/main", RUN_EVENT="pull_request_target", RUN_ID="9"),
+            tmp_path, "refs/heads/main", "workflow_run", RUN_EVENT="pull_request_target",
+            RUN_ID="9"),
     }
+    # GitHub runs these on the default branch's ref (a deployment: on the ref it names, which
+    # may be a fork's branch called main), with no pull_request in the payload; a job may
+    # check out and build a pull request's head there: it restores but never saves
+    unsaved = {
+        event: action_cache_keys(tmp_path, "refs/heads/main", event)
+        for event in ("check_run", "check_suite", "status", "deployment_status", "deployment",
+                      "issues", "discussion", "some_future_event", "")}
+    unsaved["workflow_run of a check_suite"] = action_cache_keys(
+        tmp_path, "refs/heads/main", "workflow_run", RUN_EVENT="check_suite", RUN_ID="9")
+    for name, (key, restore) in unsaved.items():
+        assert key == "" and restore[-1] == main_restore[0], (name, key, restore)
+    # what a branch's own code runs saves under the branch (main: the default branch's)
+    for event in ("push", "schedule", "workflow_dispatch", "repository_dispatch"):
+        assert action_cache_keys(tmp_path, "refs/heads/main", event)[1] == main_restore, event
+    assert action_cache_keys(tmp_path, "refs/heads/main", "workflow_run", RUN_EVENT="push",
+                             RUN_ID="9")[1] == main_restore
     for name, (key, restore) in others.items():
-        assert not any(key.startswith(prefix) for prefix in main_restore), (name, key)
+        assert key and not any(key.startswith(prefix) for prefix in main_restore), (name, key)
         # ... and each starts from its own entries, then the default branch's
         assert restore[-1] == main_restore[0] and len(restore) == 2, (name, restore)
     pr7, pr70 = others["pull request 7"], others["pull request 70"]
