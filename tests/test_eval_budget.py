@@ -167,6 +167,17 @@ def _wait(condition: Callable[[], object], what: str) -> None:
     wait_for(condition, 20, what)
 
 
+def _all_evaluated(backend: ScriptedNix, thread: threading.Thread,
+                   results: list[FlakeEval]) -> None:
+    """Let every attribute end: f1, f2 and f3 each evaluated their one, and nothing failed."""
+    for gate in backend.gates.values():
+        gate.set()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert [sorted(j.attr[-1] for j in e.jobs) for e in results] == [["a"], ["b"], ["c"]]
+    assert not [c for e in results for c in e.cases]
+
+
 def test_workers_past_the_total_make_room_and_nothing_fails(tmp_path: Path) -> None:
     """Three workers grow to 295 MiB under a 900 MiB total (3 x --eval-memory 300 fit, so
     they start at once): past 97% of it the one whose attribute began last is stopped, its
@@ -187,12 +198,7 @@ def test_workers_past_the_total_make_room_and_nothing_fails(tmp_path: Path) -> N
     backend.gates[running.attrs[0]].set()
     _wait(lambda: len(backend.workers) == 4 or None, "the stopped attribute started again")
     assert backend.workers[3].names() == stopped.attrs  # alone, as the task it was on
-    for gate in backend.gates.values():
-        gate.set()
-    thread.join(20)
-    assert not thread.is_alive()
-    assert [sorted(j.attr[-1] for j in e.jobs) for e in results] == [["a"], ["b"], ["c"]]
-    assert not [c for e in results for c in e.cases]
+    _all_evaluated(backend, thread, results)
 
 
 def test_a_new_worker_starts_only_where_one_more_of_the_largest_fits(tmp_path: Path) -> None:
@@ -365,12 +371,7 @@ def test_a_build_beside_the_workers_counts_against_the_total(
     assert "with the builds beside them (400 MiB), past --eval-memory-total 900" in caplog.text
     with backend.lock:
         backend.beside.clear()  # the build ended
-    for gate in backend.gates.values():
-        gate.set()
-    thread.join(20)
-    assert not thread.is_alive()
-    assert [sorted(j.attr[-1] for j in e.jobs) for e in results] == [["a"], ["b"], ["c"]]
-    assert not [c for e in results for c in e.cases]
+    _all_evaluated(backend, thread, results)
     assert "with the builds beside them (those at most 400 MiB)" in caplog.text
 
 
