@@ -1040,8 +1040,35 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         return FailureType.OTHER, Kind.NIX, HINTS[Kind.NIX]  # Nix preparing a build's sandbox
     if _evaluated(message, lines):
         return FailureType.EVAL, Kind.ERROR, None
+    if _bare_throw(message, lines):
+        return FailureType.EVAL, Kind.THROW, None
     # no sign of the evaluator: Nix's own command line, store, fetcher or daemon said it
     return FailureType.OTHER, Kind.ERROR, None
+
+
+# A message written as a sentence: a capital first, a full stop last, and nothing Nix's own
+# messages name in between (a quoted name, a path, a URL): how nixpkgs' and flakes' `throw`s
+# read ("Neither nixpkgs.hostPlatform nor the legacy option nixpkgs.system has been set.").
+# Of the ~1,000 error format strings of Nix 2.4 to 2.12 none has that form (libstore,
+# libexpr, libfetchers, libcmd and nix read at 2.4, 2.8 and 2.12); master's 1,422 have four
+# ("No packages specified." …), from versions that print a throw with its frame.
+_SENTENCE = re.compile(r"^[A-Z][^'‘’\"`/\n]{0,1000}?[a-z0-9)]\.$")
+# what only Nix 2.13+ and Lix print, which frame every throw ("… while calling the 'throw'
+# builtin", "… caused by explicit throw")
+_FRAMES_THROWS = re.compile(r"^\s*… |\(stack trace truncated|^\s*Reason: |Cannot build '|"
+                            r"Build failed due to failed dependency", re.MULTILINE)
+
+
+def _bare_throw(message: str, lines: list[str]) -> bool:
+    """Whether an error without any sign of the evaluator is a `throw` (or `abort`) as Nix 2.4 to
+    2.12 print one: its message alone, no frame, no position, on Nix's own `error: ` line. Only
+    a message written as a sentence (`_SENTENCE`) counts, and not where the text shows a Nix
+    that frames throws."""
+    first = message.strip().split("\n", 1)[0].strip()
+    # Nix's own line, "error: " as Nix writes it (a wrapper's "Error: …" is no throw of Nix's)
+    said = any(line.lstrip().startswith(f"error: {first}") for line in lines)
+    return said and _SENTENCE.match(first) is not None and not any(
+        _FRAMES_THROWS.search(line) or _OLD_FRAME.match(line) for line in lines)
 
 
 # What only the evaluator says, in the message itself: the errors of the Nix language and its
@@ -1707,7 +1734,13 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         # failures named above already say which
         others = [d for d in others if not (d.type is FailureType.DEPENDENCY and d.drv is None)]
     found_all = result + others or tails[:1] or summaries[:1]
-    return _evaluated_per_jobs(found_all, raw) or _fallback(shaped, raw, reader.named_logs)
+    found_all = _evaluated_per_jobs(found_all, raw) or _fallback(shaped, raw, reader.named_logs)
+    if any(_FRAMES_THROWS.search(line.text) for line in shaped):
+        # a Nix that frames every throw printed this log: a message without the frame is its own
+        found_all = [replace(d, type=FailureType.OTHER, kind=Kind.ERROR)
+                     if d.kind is Kind.THROW and not _THROWN.search(d.log) else d
+                     for d in found_all]
+    return found_all
 
 
 # a record of nix-eval-jobs (Hydra's, nix-fast-build's, buildbot-nix's evaluator): one attribute
@@ -1853,8 +1886,11 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
         found = diagnose_eval(_quoted_error(text, at))
         # the evaluator's own words in the quoted message say `eval` (the evidence rule), as do
         # finer kinds; what nothing fits stays the line as it is
-        found = found if found.type is FailureType.EVAL or found.kind not in (
-            Kind.ERROR, Kind.SUMMARY) else None
+        # (a sentence after "error:" in a line of prose or a wrapper's is no bare throw: that
+        # is Nix's own error line alone)
+        bare = found.kind is Kind.THROW and not _THROWN.search(text)
+        found = found if not bare and (found.type is FailureType.EVAL or found.kind not in (
+            Kind.ERROR, Kind.SUMMARY)) else None
     down = _BUILDER_DOWN.search(said)
     if found is None and down is not None:
         found = _builder_down(down)

@@ -783,3 +783,49 @@ def test_a_builder_line_whose_quotes_a_page_lost_still_names_its_derivation() ->
         f"builder for {drv} failed with exit code 2",
         f"error: build of {drv} failed"])
     assert [(d.type, d.drv, d.exit_code) for d in found] == [(FailureType.BUILD, drv, 2)]
+
+
+SENTENCE_WORDS = st.lists(st.sampled_from(["the", "option", "nixpkgs.system", "has", "been", "set",
+                                           "not", "found", "any", "render", "for", "flake-parts",
+                                           "2", "x86_64-linux", "(see", "docs)", "and"]),
+                          min_size=1, max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["Neither", "Did", "Please", "Package", "Unsupported"]), SENTENCE_WORDS,
+       st.sampled_from(["", "       ", " "]))
+def test_a_bare_sentence_is_a_throw_as_nix_2_4_to_2_12_print_it(first: str, words: list[str],
+                                                                indent: str) -> None:
+    """Nix 2.4-2.12 print a `throw` as its message alone (morph#228, nix-instantiate:
+    "error: Neither nixpkgs.hostPlatform nor the legacy option nixpkgs.system has been set.";
+    a flake-parts throw pasted alone): a capitalised sentence naming nothing in quotes, no path
+    and no URL is `eval`; no error format string of Nix 2.4-2.12 has that form."""
+    message = " ".join([first, *words]) + "."
+    [found] = diagnose.parse_log([f"{indent}error: {message}"])
+    assert (found.type, found.kind) == (FailureType.EVAL, Kind.THROW), found
+    # what Nix's own messages name: a quoted name, a path, a URL (and its lower-case start)
+    for own in (f"{message[:-1]} '/nix/var/nix/db'.", f"{message[:-1]} at https://x.org.",
+                f"{message[:-1]} in /etc/nix.", message[0].lower() + message[1:],
+                f"{message[:-1]} ({first.lower()})?"):
+        [found] = diagnose.parse_log([f"error: {own}"])
+        assert found.type is FailureType.OTHER, own
+
+
+def test_a_bare_sentence_is_nixs_own_where_the_log_shows_a_nix_framing_throws() -> None:
+    # Nix 2.13+ and Lix print every throw with its frame: where their traces are in the same
+    # log, a sentence without one is Nix's own (master's "No packages specified.")
+    trace = ["error:", "       … while calling the 'throw' builtin",
+             "         at /tmp/f/flake.nix:3:5:", "       error: Something is wrong."]
+    found = diagnose.parse_log(["error: No packages specified.", *trace])
+    assert [(d.type, d.kind) for d in found] == [
+        (FailureType.OTHER, Kind.ERROR), (FailureType.EVAL, Kind.THROW)]
+    # alone, nothing tells the version: read as a throw (the rule's known price); `run`
+    # evaluates with --show-trace under ci-nix's helper, whose frames are always there
+    assert diagnose.diagnose_eval("error: No packages specified.").type is FailureType.EVAL
+    helper = ("error:\n       … while evaluating the attribute 'x'\n         at «string»:1:1:\n"
+              "       error: No packages specified.")
+    assert diagnose.diagnose_eval(helper).kind is not Kind.THROW
+    # only Nix's own `error: ` line alone: not a wrapper's `Error:`, not a sentence about it
+    for line in ["##[error]Process completed with exit code 1.", "Error: Job failed.",
+                 "Then I get error: Something went wrong."]:
+        assert [d.type for d in diagnose.parse_log([line])] == [FailureType.OTHER], line
