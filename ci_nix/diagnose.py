@@ -1049,10 +1049,15 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
 # A message written as a sentence: a capital first, a full stop last, and nothing Nix's own
 # messages name in between (a quoted name, a path, a URL): how nixpkgs' and flakes' `throw`s
 # read ("Neither nixpkgs.hostPlatform nor the legacy option nixpkgs.system has been set.").
-# Of the ~1,000 error format strings of Nix 2.4 to 2.12 none has that form (libstore,
-# libexpr, libfetchers, libcmd and nix read at 2.4, 2.8 and 2.12); master's 1,422 have four
-# ("No packages specified." …), from versions that print a throw with its frame.
+# Of the ~1,000 error format strings of Nix 2.4 to 2.12 none has that form (every
+# `…Error(`/`hintfmt(`/`printError(` literal of src/ at 2.4, 2.8 and 2.12). Nix 2.13 to 2.35,
+# Lix 2.9x and Determinate Nix 3.x (which frame every throw) have about fifteen, each about
+# Nix's own machinery: builds, derivations, the store, the daemon, the sandbox, cgroups, Nix or
+# Lix by name, a C++ name, and "No packages specified." (_NIX_SENTENCE); such a sentence is no
+# throw in any version.
 _SENTENCE = re.compile(r"^[A-Z][^'‘’\"`/\n]{0,1000}?[a-z0-9)]\.$")
+_NIX_SENTENCE = re.compile(r"\b(?:[Bb]uild(?:s|ing)?|[Dd]erivations?|[Ss]tore|[Dd]aemon|"
+                           r"[Ss]andbox(?:ing|ed)?|cgroups?|Nix|Lix|specified)\b|::")
 # what only Nix 2.13+ and Lix print, which frame every throw ("… while calling the 'throw'
 # builtin", "… caused by explicit throw")
 _FRAMES_THROWS = re.compile(r"^\s*… |\(stack trace truncated|^\s*Reason: |Cannot build '|"
@@ -1067,8 +1072,8 @@ def _bare_throw(message: str, lines: list[str]) -> bool:
     first = message.strip().split("\n", 1)[0].strip()
     # Nix's own line, "error: " as Nix writes it (a wrapper's "Error: …" is no throw of Nix's)
     said = any(line.lstrip().startswith(f"error: {first}") for line in lines)
-    return said and _SENTENCE.match(first) is not None and not any(
-        _FRAMES_THROWS.search(line) or _OLD_FRAME.match(line) for line in lines)
+    return said and _SENTENCE.match(first) is not None and not _NIX_SENTENCE.search(first) \
+        and not any(_FRAMES_THROWS.search(line) or _OLD_FRAME.match(line) for line in lines)
 
 
 # What only the evaluator says, in the message itself: the errors of the Nix language and its

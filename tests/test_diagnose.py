@@ -813,18 +813,47 @@ def test_a_bare_sentence_is_a_throw_as_nix_2_4_to_2_12_print_it(first: str, word
 
 def test_a_bare_sentence_is_nixs_own_where_the_log_shows_a_nix_framing_throws() -> None:
     # Nix 2.13+ and Lix print every throw with its frame: where their traces are in the same
-    # log, a sentence without one is Nix's own (master's "No packages specified.")
+    # log, a sentence without one is no throw
     trace = ["error:", "       … while calling the 'throw' builtin",
              "         at /tmp/f/flake.nix:3:5:", "       error: Something is wrong."]
-    found = diagnose.parse_log(["error: No packages specified.", *trace])
+    found = diagnose.parse_log(["error: Something else is not right.", *trace])
     assert [(d.type, d.kind) for d in found] == [
         (FailureType.OTHER, Kind.ERROR), (FailureType.EVAL, Kind.THROW)]
-    # alone, nothing tells the version: read as a throw (the rule's known price); `run`
-    # evaluates with --show-trace under ci-nix's helper, whose frames are always there
-    assert diagnose.diagnose_eval("error: No packages specified.").type is FailureType.EVAL
+    # alone, nothing tells the version: read as a throw; `run` evaluates with --show-trace
+    # under ci-nix's helper, whose frames are always there
+    assert diagnose.diagnose_eval("error: Something else is not right.").kind is Kind.THROW
     helper = ("error:\n       … while evaluating the attribute 'x'\n         at «string»:1:1:\n"
-              "       error: No packages specified.")
+              "       error: Something else is not right.")
     assert diagnose.diagnose_eval(helper).kind is not Kind.THROW
+
+
+# every error message written as a sentence in Nix 2.13-2.35, Lix 2.9x and Determinate Nix 3.x
+# (a scan of their sources' error format strings; none in Nix 2.4-2.12): Nix's own, not a throw
+NIX_OWN_SENTENCES = [
+    "Building dynamic derivations in one shot is not yet implemented.",
+    "Building derivations not yet implemented on windows.", "No packages specified.",
+    "Your daemon version is too old to support deleting referrers.",
+    "Only derivation format version 3 is currently supported.",
+    "Unsupported derivation JSON format version 4, only format version 3 is currently "
+    "supported.",
+    "The program must call nix::initNix() before calling any libstore library functions.",
+    "Running a build with cgroups requires cgroups v2 support on the system.",
+    "Running all builds with cgroups requires privilege separation for build users but Lix is "
+    "not configured to use build users.",
+    "Unexpected exception on the Lix daemon; this is a bug in Lix.",
+    "Your Nix store may contain immutable inodes, which is no longer supported. To convert to "
+    "the new format please run the original Lix version 2.92 first.",
+    "Sandboxing is enabled due to using a diverted store, but this system does not support the "
+    "kernel namespaces that are required. Pass --debug for diagnostics on what is broken."]
+
+
+@pytest.mark.parametrize("sentence", NIX_OWN_SENTENCES)
+def test_nixs_own_sentences_are_no_throw(sentence: str) -> None:
+    [found] = diagnose.parse_log([f"error: {sentence}"])
+    assert found.type is FailureType.OTHER, found
+
+
+def test_a_bare_sentence_only_on_nixs_own_error_line() -> None:
     # only Nix's own `error: ` line alone: not a wrapper's `Error:`, not a sentence about it
     for line in ["##[error]Process completed with exit code 1.", "Error: Job failed.",
                  "Then I get error: Something went wrong."]:
