@@ -990,6 +990,8 @@ _NIX_ITSELF = re.compile(
     r"^path '[^']*' is not (?:valid|in the Nix store)|don't know how to build these paths|"
     r"the store is not owned by|Input/output error|Resource temporarily unavailable|"
     r"Broken pipe|Connection reset by peer|Disk quota exceeded|Cannot allocate memory|"
+    # a program Nix itself ran for one of its steps (git for a lock file, a post-build hook)
+    r"\bprogram ['‘][^'’\n]{1,4096}['’] failed with exit code|"
     r"cloning builder process|unable to fork|cannot fork|(?:user|group) '[^']*' .{0,200}does not "
     r"exist|suspicious ownership or permission|requires non-existent output|"
     r"some outputs of '[^']*' are not valid|" + _CRASH.pattern)
@@ -1858,10 +1860,26 @@ def _announced(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> tuple[
     for line in shaped[at + 1:] if at is not None else ():
         if line.builder is not None:
             continue
-        shown = _EMPHASIS.sub("", _QUOTE_MARK.sub("", line.text)).strip()
-        if shown:
+        shown = _EMPHASIS.sub("", _QUOTE_MARK.sub("", _after_shared_start(line.text, text)))
+        if shown.strip():
+            shown = shown.strip()
             return (text if _NOT_A_FAILURE.match(shown) else f"error: {shown}"), line.origin
     return text, origin
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _after_shared_start(line: str, announcing: str) -> str:
+    """line without the leading words it shares with the announcing line: a tool's prefix
+    normalising did not learn from so few lines (`remote: `, a viewer's line number, a
+    timestamp: numbers count as the same word), so a prefix alone is no message."""
+    words, theirs = line.split(), announcing.split()
+    shared = 0
+    while shared < min(len(words), len(theirs)) and \
+            _DIGITS.sub("0", words[shared]) == _DIGITS.sub("0", theirs[shared]):
+        shared += 1
+    return " ".join(words[shared:]) if shared else line
 
 
 # a quote a sentence opens right before the "error:" it quotes, and the mark that closes it

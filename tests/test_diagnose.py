@@ -858,3 +858,29 @@ def test_a_bare_sentence_only_on_nixs_own_error_line() -> None:
     for line in ["##[error]Process completed with exit code 1.", "Error: Job failed.",
                  "Then I get error: Something went wrong."]:
         assert [d.type for d in diagnose.parse_log([line])] == [FailureType.OTHER], line
+
+
+def test_a_program_nix_ran_for_its_own_step_failing_is_nixs_also_under_a_frame() -> None:
+    # nix#6101: `nix flake lock --commit-lock-file`, git failing under the lock-file frame
+    [found] = diagnose.parse_log([
+        "error: program 'git' failed with exit code 1",
+        "",
+        "       … while updating the lock file of flake 'git+file:///home/u/cfg'"])
+    assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
+    # the lock computation's own words under that frame stay the evaluation's
+    [lock] = diagnose.parse_log([
+        "error: input 'a/nixpkgs' follows a non-existent input 'b/nixpkgs'",
+        "       … while updating the lock file of flake 'git+file:///home/u/cfg'"])
+    assert lock.type is FailureType.EVAL
+
+
+@pytest.mark.parametrize("prefix", ["", "remote: ", "{n:4d} "])
+def test_a_line_announcing_its_error_takes_the_next_line_also_under_an_unlearnt_prefix(
+        prefix: str) -> None:
+    # nix#7947 as git's `remote: ` or a viewer's line numbers pass it on: a prefix normalising
+    # cannot learn from so few lines, and the prefix alone on a blank line is no message
+    text = (DATA / "fresh/heldout-26/nix-7947-insecure-prose-no-prefix.text.log").read_text()
+    lines = [prefix.format(n=i + 1) + line for i, line in enumerate(text.split("\n"))]
+    [found] = diagnose.parse_log(lines)
+    assert found.type is FailureType.EVAL
+    assert found.message.startswith("Package")
