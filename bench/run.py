@@ -9,6 +9,7 @@ workspaces (a nonce in every derivation), so no run is a no-op by accident.
 
   P1 cold `ci-nix run --all` vs a bare `nix build --keep-going` of the same installables
   P1j the same with `max-jobs = auto` on both sides (CI installers' setting; Nix's default is 1)
+  P1s the same with `max-jobs = 1` set on both sides (ci-nix keeps a max-jobs that is set)
   P2 a per-attribute `nix build` loop vs `ci-nix run`
   P3 one of N flakes changed (change detection) vs the full run
   P4 warm cache: builds and uploads of a second run, and 5,000 narinfo checks on a local HTTP cache
@@ -150,12 +151,15 @@ def early_builds(stderr: str) -> int:
 
 
 def p1(tmp: Path, reps: int, flakes: int, attrs: int, max_jobs: str | None = None) -> Figure:
-    """P1; with max_jobs, P1j: both sides with that Nix `max-jobs` (the default is 1)."""
+    """P1: each side with its own default max-jobs (Nix's is 1; ci-nix's builds take `auto`
+    when Nix's configuration sets none, README "Parallel builds"). With max_jobs, both sides
+    with that Nix `max-jobs`: P1j (auto), P1s (1: ci-nix keeps a max-jobs that is set)."""
     env = ENV if max_jobs is None else {
         **ENV, "NIX_CONFIG": ENV["NIX_CONFIG"] + f"max-jobs = {max_jobs}\n"}
-    fig = Figure("P1" if max_jobs is None else "P1j",
-                 "cold ci-nix run --all vs bare nix build --keep-going"
-                 + (f", both with max-jobs = {max_jobs}" if max_jobs else ""),
+    key = {None: "P1", "auto": "P1j", "1": "P1s"}.get(max_jobs, f"P1-{max_jobs}")
+    fig = Figure(key, "cold ci-nix run --all vs bare nix build --keep-going"
+                 + (f", both with max-jobs = {max_jobs}" if max_jobs else
+                    ", each with its default max-jobs"),
                  target="<=0.50" if max_jobs is None else "")
     early = []
     for _ in range(reps):
@@ -169,11 +173,16 @@ def p1(tmp: Path, reps: int, flakes: int, attrs: int, max_jobs: str | None = Non
         early.append(early_builds(result.stderr))
         fig.counts["attributes in builds begun before the evaluation stage ended"] = (
             f"{min(early)}-{max(early)} of {len(ours.attrs)}")
+        # what ci-nix's builds ran with, from its log (README "Parallel builds")
+        fig.counts["ci-nix's max-jobs"] = (
+            "auto (Nix's configuration sets none)" if "building with max-jobs = auto"
+            in result.stderr else f"Nix's ({max_jobs or 1})")
         bare = fresh(tmp, "p1-bare", flakes=flakes, attrs=attrs, broken=("build",))
         base = timed([*NIX, *NIX_FLAGS, "build", "--keep-going", "--no-link",
                       *installables(bare, bare.attrs)], env=env)
         assert base.returncode != 0, "the bare build should see the broken attribute"
         fig.baseline.append(base.seconds)
+        fig.counts["bare nix build's max-jobs"] = max_jobs or "1 (Nix's default)"
         fig.counts["attributes"] = len(ours.attrs)
     return fig
 
@@ -725,7 +734,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repetition")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--only", action="append", default=[],
-                        help="P1..P9, P7s, P7q, P7t (repeatable; P9 measures P9c too)")
+                        help="P1..P9, P1j, P1s, P7s, P7q, P7t (repeatable; P9 measures P9c too)")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args(argv)
     reps = 1 if args.smoke else args.reps
@@ -733,6 +742,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     steps: dict[str, Callable[[Path], Figure | list[Figure]]] = {
         "P1": lambda tmp: p1(tmp, reps, flakes, attrs),
         "P1j": lambda tmp: p1(tmp, reps, flakes, attrs, max_jobs="auto"),
+        "P1s": lambda tmp: p1(tmp, reps, flakes, attrs, max_jobs="1"),
         "P2": lambda tmp: p2(tmp, reps, 2 if args.smoke else 5, attrs),
         "P3": lambda tmp: p3(tmp, reps, flakes, attrs),
         "P4": lambda tmp: p4(tmp, reps, flakes, attrs, 200 if args.smoke else 5000),

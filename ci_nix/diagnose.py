@@ -150,8 +150,9 @@ HINTS = {
         "that has it (`substituters` and `trusted-public-keys`)"),
     Kind.OOM: (
         "killed by signal 9, usually the kernel's out-of-memory killer: lower parallelism "
-        "(`cores`, `max-jobs`, enableParallelBuilding), or give the runner more memory or swap; "
-        "`dmesg` on the runner confirms"),
+        "(`cores`, `max-jobs`, enableParallelBuilding; ci-nix builds with `max-jobs = auto` "
+        "unless Nix's configuration sets it, e.g. `nix-options: {max-jobs: 1}`), or give the "
+        "runner more memory or swap; `dmesg` on the runner confirms"),
     Kind.DOWNLOAD: (
         "a download failed: check the URL and the runner's network or proxy; if a binary cache "
         "is down, `--fallback` builds from source instead"),

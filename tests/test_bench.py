@@ -37,6 +37,9 @@ def test_bench_smoke(tmp_path: Path, nix_bin: str) -> None:
     # every generated attribute is its own derivation, the broken one included
     assert p1["counts"]["built"] == p1["counts"]["attributes"] == 12
     assert p1["ours"] and p1["baseline"]
+    # each side with its default: ci-nix's builds one per CPU, bare Nix one at a time
+    assert p1["counts"]["ci-nix's max-jobs"] == "auto (Nix's configuration sets none)"
+    assert p1["counts"]["bare nix build's max-jobs"] == "1 (Nix's default)"
     # the changed leaf flake's 4 attributes, and nothing of the other flakes
     assert figures["P3"]["counts"]["built in the changed run"] == 4
     p4 = figures["P4"]["counts"]

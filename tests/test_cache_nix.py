@@ -71,6 +71,10 @@ def test_second_run_with_filled_cache_builds_and_pushes_nothing(
         assert report["totals"] == {"passed": 6, "failed": 0, "skipped": 0}
         assert any(n.startswith("cache: pushed ") and "(closure)" in n for n in report["notes"])
         assert " copy --to " in first.stderr
+        # the test's NIX_CONFIG sets no max-jobs: ci-nix builds one per CPU (README "Parallel
+        # builds"), and says so
+        assert " build --option max-jobs auto --keep-going " in first.stderr
+        assert "building with max-jobs = auto" in first.stderr
 
         outs = outputs_of(nix_bin, [c["drvPath"] for c in report["cases"]])
         trust = narinfo.Trust(True, (public,))
@@ -89,7 +93,8 @@ def test_second_run_with_filled_cache_builds_and_pushes_nothing(
         assert {c["skipped"] for c in report["cases"]} == {"cached"}
         assert "cache: pushed 0 paths (nothing new to push)" in report["notes"]
         assert server.count("PUT") == puts  # pushed nothing
-        assert " build --keep-going" not in second.stderr and " copy --to " not in second.stderr
+        assert " --keep-going --no-link " not in second.stderr
+        assert " copy --to " not in second.stderr
         assert "6 skipped (6 cached)" in second.stdout
 
         # the evaluation cache the first run wrote and the binary cache together: no
@@ -99,7 +104,7 @@ def test_second_run_with_filled_cache_builds_and_pushes_nothing(
         report = json.loads((tmp_path / "3.json").read_text())
         assert {c["skipped"] for c in report["cases"]} == {"cached (from the evaluation cache)"}
         assert "evaluated 2 flakes with 0 Nix evaluations" in third.stderr
-        assert " build --keep-going" not in third.stderr and server.count("PUT") == puts
+        assert " --keep-going --no-link " not in third.stderr and server.count("PUT") == puts
 
 
 def public_text(secret_file: Path) -> str:

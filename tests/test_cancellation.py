@@ -38,8 +38,12 @@ def test_signal_during_build_keeps_results(tmp_path: Path, nix_bin: str, signum:
     nonce = uuid.uuid4().hex
     repo = flake_repo(tmp_path / "repo", FLAKE.replace("@NONCE@", nonce))
     junit = tmp_path / "report.xml"
+    # max-jobs = 1, set (README "Parallel builds": ci-nix keeps it): quick and slow may share a
+    # `nix build`, and Nix says which of its builds finished only while one runs at a time, so
+    # quick's PASS line comes before the signal only then
+    env = {**os.environ, "NIX_CONFIG": os.environ.get("NIX_CONFIG", "") + "\nmax-jobs = 1\n"}
     proc = subprocess.Popen([sys.executable, "-m", "ci_nix", "run", "--all", str(repo),
-                             "--junit", str(junit)], stderr=subprocess.PIPE, text=True)
+                             "--junit", str(junit)], stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stderr is not None
     for line in proc.stderr:  # the quick one built and reported, the slow one still building
         if line.startswith("PASS repo#packages.x86_64-linux.quick"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 import xml.etree.ElementTree as ET
@@ -9,6 +10,9 @@ from pathlib import Path
 
 import pytest
 from conftest import Cli, flake_repo
+from fakeproc import FakeProc
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ci_nix import config
 from ci_nix.errors import ConfigError
@@ -96,6 +100,8 @@ def test_option_reaches_every_nix_call(tmp_path: Path, nix_bin: str, cli: Cli) -
     assert result.returncode == 0, result.stderr
     lines = _nix_lines(result.stderr)
     assert all("--option max-silent-time 77 --option max-jobs 1" in line for line in lines), lines
+    # max-jobs given (to Nix's default of 1): ci-nix's builds keep it (README "Parallel builds")
+    assert not any("max-jobs auto" in line for line in lines), lines
 
 
 @pytest.mark.nix
@@ -115,3 +121,112 @@ def test_option_reaches_the_update_commands(tmp_path: Path, nix_bin: str, cli: C
     updates = [line for line in _nix_lines(result.stderr) if " flake " in line]
     assert updates and all("--option max-silent-time 77" in line for line in updates), \
         result.stderr
+
+
+# --- max-jobs: ci-nix's builds run one per CPU unless Nix's configuration says otherwise -------
+
+def _max_jobs_nix(fake_proc: FakeProc, tmp_path: Path, *, value: int = 1,
+                  options: tuple[tuple[str, str], ...] = ()) -> Nix:
+    """A Nix whose settings say max-jobs = value (default 1) and whose configuration files are
+    tmp_path/etc/nix.conf and tmp_path/home/nix.conf (`nix -v --version` names them)."""
+    fake_proc.on("nix", "show-config", stdout=json.dumps({"max-jobs": {
+        "aliases": ["build-max-jobs"], "defaultValue": 1, "value": value}}))
+    fake_proc.on("nix", "--version", stdout="nix (Nix) 2.8.0\n")
+    fake_proc.on("nix", "-v", "--version", stdout=(  # later rules win
+        "nix (Nix) 2.8.0\nSystem type: x86_64-linux\n"
+        f"System configuration file: {tmp_path}/etc/nix.conf\n"
+        f"User configuration files: {tmp_path}/home/nix.conf:{tmp_path}/xdg/nix.conf\n"))
+    fake_proc.on("nix", "build", stdout="")
+    (tmp_path / "etc").mkdir(exist_ok=True)
+    (tmp_path / "etc" / "nix.conf").write_text("sandbox = false  # max-jobs = 3 in a comment\n")
+    return Nix(("nix",)).with_options(options)
+
+
+def _build_argv(fake_proc: FakeProc, nix: Nix) -> list[str]:
+    nix.build(["/nix/store/0d7wjxrvf0r3ikl9imydf6ffrw4hhnmz-hello.drv"], lambda line: None)
+    return list(fake_proc.ran("nix", "build")[-1].argv)
+
+
+def test_builds_run_one_per_cpu_when_nix_leaves_max_jobs_at_its_default(
+        fake_proc: FakeProc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("NIX_CONFIG", "substituters =\nsandbox = false\n")
+    nix = _max_jobs_nix(fake_proc, tmp_path)
+    with caplog.at_level("INFO"):
+        argv = _build_argv(fake_proc, nix)
+        _build_argv(fake_proc, nix)
+    assert argv[argv.index("build"):][:4] == ["build", "--option", "max-jobs", "auto"]
+    said = [r.getMessage() for r in caplog.records if "max-jobs = auto" in r.getMessage()]
+    assert len(said) == 1, said  # once per run, not per batch
+    assert "does not set max-jobs" in said[0]
+    assert len(fake_proc.ran("nix", "-v", "--version")) == 1
+
+
+@pytest.mark.parametrize("where", [
+    "system file", "user file", "included file", "!included file", "NIX_CONFIG", "alias",
+    "extra-", "option", "nix-options alias"])
+def test_a_max_jobs_set_anywhere_is_kept_even_at_nix_s_default(
+        fake_proc: FakeProc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """`max-jobs = 1` written down is a choice (a small runner, a memory-hungry build): the value
+    Nix shows equals its default, so ci-nix reads where Nix reads it from."""
+    monkeypatch.setenv("NIX_CONFIG", "substituters =\n")
+    options: tuple[tuple[str, str], ...] = ()
+    nix = _max_jobs_nix(fake_proc, tmp_path)
+    etc, home = tmp_path / "etc" / "nix.conf", tmp_path / "home" / "nix.conf"
+    home.parent.mkdir()
+    if where == "system file":
+        etc.write_text("sandbox = false\nmax-jobs = 1\n")
+    elif where == "user file":
+        home.write_text("  max-jobs   =   1   # one at a time\n")
+    elif where == "included file":
+        (tmp_path / "etc" / "more.conf").write_text("max-jobs = 1\n")
+        etc.write_text("include more.conf\n")
+    elif where == "!included file":
+        (tmp_path / "limits.conf").write_text("max-jobs = 1\n")
+        home.write_text(f"!include {tmp_path}/missing.conf\n!include {tmp_path}/limits.conf\n")
+    elif where == "NIX_CONFIG":
+        monkeypatch.setenv("NIX_CONFIG", "substituters =\nmax-jobs = 1\n")
+    elif where == "alias":
+        etc.write_text("build-max-jobs = 1\n")
+    elif where == "extra-":
+        etc.write_text("extra-max-jobs = 1\n")
+    elif where == "option":
+        options = (("max-jobs", "1"),)
+    else:
+        options = (("build-max-jobs", "1"),)
+    argv = _build_argv(fake_proc, nix.with_options(options))
+    assert "max-jobs auto" not in " ".join(argv), argv
+
+
+@pytest.mark.parametrize("case", ["set to 4", "remote store", "no defaultValue",
+                                  "files not said", "unreadable file", "include cycle",
+                                  "settings fail"])
+def test_max_jobs_is_left_to_nix_when_ci_nix_cannot_tell_or_it_is_set(
+        fake_proc: FakeProc, tmp_path: Path, case: str) -> None:
+    nix = _max_jobs_nix(fake_proc, tmp_path, value=4 if case == "set to 4" else 1,
+                        options=(("store", "ssh-ng://box"),) if case == "remote store" else ())
+    if case == "no defaultValue":  # a Nix whose settings JSON lacks it: no guess
+        fake_proc.on("nix", "show-config", stdout='{"max-jobs": {"value": 1}}')
+    elif case == "files not said":
+        fake_proc.on("nix", "-v", "--version", stdout="nix (Nix) 2.8.0\n")
+    elif case == "unreadable file":  # a directory where Nix reads a file: not known
+        (tmp_path / "home" / "nix.conf").mkdir(parents=True)
+    elif case == "include cycle":
+        (tmp_path / "etc" / "nix.conf").write_text("include nix.conf\n")
+    elif case == "settings fail":
+        fake_proc.on("nix", "show-config", stderr="error: bad config\n", returncode=1)
+    argv = _build_argv(fake_proc, nix)
+    assert "max-jobs" not in " ".join(argv), argv
+
+
+@given(st.lists(st.text(alphabet=st.characters(codec="utf-8"), max_size=40),
+                max_size=12), st.integers(min_value=0, max_value=12))
+def test_nix_conf_reading_never_raises_and_finds_a_setting_among_noise(
+        lines: list[str], at: int) -> None:
+    """Odd bytes in a nix.conf (or NIX_CONFIG) never stop a run; the one assignment is found."""
+    from ci_nix.tools import nixconf
+
+    noise = [line.replace("=", " ").replace("include", "inc") for line in lines]
+    assert "max-jobs" not in nixconf.names((), "\n".join(noise))
+    noise.insert(min(at, len(noise)), "max-jobs = 1")
+    assert "max-jobs" in nixconf.names((), "\n".join(noise))

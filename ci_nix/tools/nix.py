@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import functools
 import json
+import logging
 import os
 import re
 import secrets
@@ -20,8 +21,10 @@ from typing import Any
 from ci_nix import flakeref
 from ci_nix.errors import ToolError
 from ci_nix.mask import add_secret
-from ci_nix.tools import machines, proc
+from ci_nix.tools import machines, nixconf, proc
 from ci_nix.tools.files import read_regular
+
+log = logging.getLogger(__name__)
 
 MIN_VERSION = (2, 4)
 _TOOL_HINT = "install Nix (e.g. `apt-get install -y nix-bin`) or set CI_NIX_NIX to the nix binary"
@@ -338,6 +341,38 @@ class Nix:
         system = self._setting("system", None) or self.current_system
         return machines.parse(value if isinstance(value, str) else "", system)
 
+    @functools.cached_property
+    def build_max_jobs(self) -> str | None:
+        """`auto` (one build per CPU) when ci-nix's builds set max-jobs themselves: Nix's
+        configuration leaves it at Nix's built-in 1 and the builds run on this machine (README
+        "Parallel builds"). None: the max-jobs Nix is configured with applies, because a
+        nix.conf, NIX_CONFIG or `--option`/`nix-options:` sets it (to 1 too), or the store is
+        another machine's, or what the configuration sets cannot be read."""
+        try:
+            entry = self._settings.get("max-jobs")
+        except NixCommandError:  # then Nix fails the build too, and says why
+            return None
+        if (self.remote_store is not None or not isinstance(entry, dict)
+                or "defaultValue" not in entry or entry.get("value") != entry["defaultValue"]):
+            return None
+        aliases = entry.get("aliases")
+        named = {"max-jobs", *(aliases if isinstance(aliases, list) else ())}
+        if any(name.removeprefix("extra-") in named for name, _ in self.options):
+            return None
+        said = proc.run([*self.argv0, "-v", "--version"], env=dict(self.extra_env) or None,
+                        tool_hint=_TOOL_HINT)
+        files = nixconf.files(said.stdout) if said.ok else None
+        environ = {**os.environ, **dict(self.extra_env)}
+        try:
+            if files is None or nixconf.names(files, environ.get("NIX_CONFIG")) & named:
+                return None
+        except nixconf.Unknown as err:
+            log.debug("keeping Nix's max-jobs: %s", err)
+            return None
+        log.info("building with max-jobs = auto (%s CPUs): Nix's configuration does not set "
+                 "max-jobs (Nix's own default is 1 build at a time)", os.cpu_count() or 1)
+        return "auto"
+
     def drv_installable(self, drv_path: str) -> str:
         """How `nix build` names all outputs of a derivation on this Nix version."""
         self.version  # noqa: B018 - fail early on a missing/old nix
@@ -375,9 +410,10 @@ class Nix:
                                *drvs])
             for line in copied.stderr.splitlines():
                 on_line(line)
+        jobs = ["--option", "max-jobs", self.build_max_jobs] if self.build_max_jobs else []
         return proc.stream(
-            self.argv(["build", "--keep-going", "--no-link", "--log-format", "internal-json",
-                        *installables]),
+            self.argv(["build", *jobs, "--keep-going", "--no-link", "--log-format",
+                       "internal-json", *installables]),
             on_line, env=dict(self.extra_env) or None, tool_hint=_TOOL_HINT,
         )
 
