@@ -163,8 +163,8 @@ def test_builds_run_one_per_cpu_when_nix_leaves_max_jobs_at_its_default(
 
 
 @pytest.mark.parametrize("where", [
-    "system file", "user file", "included file", "!included file", "NIX_CONFIG", "alias",
-    "extra-", "option", "nix-options alias"])
+    "system file", "linked file", "user file", "included file", "!included file", "NIX_CONFIG",
+    "alias", "extra-", "option", "nix-options alias"])
 def test_a_max_jobs_set_anywhere_is_kept_even_at_nix_s_default(
         fake_proc: FakeProc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
     """`max-jobs = 1` written down is a choice (a small runner, a memory-hungry build): the value
@@ -176,6 +176,10 @@ def test_a_max_jobs_set_anywhere_is_kept_even_at_nix_s_default(
     home.parent.mkdir()
     if where == "system file":
         etc.write_text("sandbox = false\nmax-jobs = 1\n")
+    elif where == "linked file":  # NixOS: /etc/nix/nix.conf -> /etc/static/nix/nix.conf
+        (tmp_path / "static.conf").write_text("max-jobs = 1\n")
+        etc.unlink()
+        etc.symlink_to(tmp_path / "static.conf")
     elif where == "user file":
         home.write_text("  max-jobs   =   1   # one at a time\n")
     elif where == "included file":
