@@ -203,9 +203,9 @@ class NixBackend:
 class Probe:
     """How the pool reads its workers' memory: every process group's resident bytes (sampled
     every _TICK), and one process's (read as each attribute begins and ends). beside: the
-    resident bytes of ci-nix's other commands meanwhile and all they started (a run's `nix
-    build` while it evaluates, and its builders), given the workers' pids to leave out; they
-    count against the total too."""
+    resident bytes of all else ci-nix's commands started meanwhile (a run's `nix build` while
+    it evaluates and its builders, a worker's import-from-derivation builders), given the
+    workers' groups to leave out; they count against the total too."""
 
     groups: Callable[[Sequence[int]], dict[int, int]] = field(default_factory=proc.GroupSampler)
     process: Callable[[int], int] = proc.rss

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Sequence
@@ -255,6 +256,7 @@ FLAKE = """{
     wait = sh "wait-@NONCE@" ''
       i=0; while [ ! -e @MARK@ ] && [ $i -lt 600 ]; do i=$((i+1)); sleep 0.05; done
       [ -e @MARK@ ] || { echo "fast was not built meanwhile" >&2; exit 1; }
+      sleep 1.2  # past a TreeSampler rescan: found beside the worker, in the total
       echo '"slow-@NONCE@"' > $out'';
   in {
     packages.x86_64-linux.fast = sh "fast-@NONCE@" "echo built > @MARK@; echo ok > $out";
@@ -281,6 +283,10 @@ def test_a_build_runs_while_the_flake_is_still_evaluated(tmp_path: Path, nix_bin
     if "nix-modern" in nix_bin:  # the abort is the flake's: its attribute fails
         assert result.returncode == 1, result.stdout + result.stderr
         assert cases == {**built, "packages.x86_64-linux.zfull": ("failed", None)}
+        # `slow`'s import-from-derivation builder (in a session of its own, under the worker)
+        # and the build counted in --eval-memory-total (2.8 stops before the summary)
+        assert re.search(r"with the builds beside them \(those at most \d+ MiB\)",
+                         result.stderr), result.stderr
     else:  # taken for the machine's full disk: the evaluation stops
         assert result.returncode == 2, result.stdout + result.stderr
         # the rest of the flake is said to be unevaluated, not left out silently

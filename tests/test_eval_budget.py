@@ -378,8 +378,9 @@ def test_a_build_beside_the_workers_counts_against_the_total(
 def test_what_runs_beside_the_workers_is_every_command_and_all_it_started() -> None:
     """What the pool counts beside its workers: every command ci-nix has running and every
     process under it, also one in a session of its own (Nix setsid()s each builder, so the
-    builders are not in the `nix build`'s process group); not the workers; nothing once the
-    command has ended."""
+    builders are not in the `nix build`'s process group, nor an evaluation's import-from-
+    derivation builder in its worker's); not a worker's own group, which the pool reads;
+    nothing once the command has ended."""
     sampler = proc.TreeSampler()
     builder = "/bin/sleep 30 & echo $!; wait"  # the builder: new session, a child under it
     running = proc.start(["setsid", "-w", "sh", "-c", builder])
@@ -387,9 +388,11 @@ def test_what_runs_beside_the_workers_is_every_command_and_all_it_started() -> N
         assert running.pid in proc.child_groups()
         wait_for(lambda: len(sampler.members) >= 3 or (sampler(), None)[1], 10,
                  "the builder and its child found")
-        assert running.pid not in {os.getpgid(p) for p in sampler.members - {running.pid}}
+        builders = sampler.members - {running.pid}
+        assert len(builders) == 2 and running.pid not in {os.getpgid(p) for p in builders}
         assert sampler() > 0
-        assert sampler(exclude=[running.pid]) == 0  # a worker the pool reads itself
+        # as a worker: its own group is the pool's to read, the builder under it is not
+        assert sampler(exclude=[running.pid]) > 0 and sampler.members == builders
     finally:
         running.kill()
         running.wait()
@@ -414,17 +417,19 @@ def test_tree_sampler_counts_descendants_in_other_sessions_and_scans_now_and_the
     process(103, 1, 100, 1)  # in the command's group, whatever its parent
     process(200, 1, 200, 7)  # something else
     process(300, 1, 300, 2)  # an evaluation worker: excluded
+    process(301, 300, 300, 2)  # in its group (a wrapper's Nix): excluded too
+    process(302, 301, 302, 4)  # its import-from-derivation builder, setsid(): counted
     process(400, 401, 400, 1)  # a parent loop (pids reused), not under anything
     process(401, 400, 401, 1)
     sampler = proc.TreeSampler(rescan=1.0, proc_dir=tmp_path, clock=lambda: now[0],
                                roots=lambda: roots)
-    assert sampler(exclude=[300]) == 19 * page
+    assert sampler(exclude=[300]) == 23 * page
     now[0] = 0.5
     process(101, 100, 101, 50)  # grown: read between scans
     process(104, 101, 101, 1)  # started since: not seen before the next scan
-    assert sampler(exclude=[300]) == 64 * page
+    assert sampler(exclude=[300]) == 68 * page
     now[0] = 1.0
-    assert sampler(exclude=[300]) == 65 * page
-    assert sampler() == 67 * page  # the roots changed: a scan at once
+    assert sampler(exclude=[300]) == 69 * page
+    assert sampler() == 73 * page  # nothing excluded now: a scan at once
     roots.clear()
     assert sampler() == 0

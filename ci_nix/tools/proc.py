@@ -355,30 +355,33 @@ def child_groups() -> list[int]:
 
 
 class TreeSampler:
-    """The resident bytes of every command ci-nix runs (child_groups) but the ones excluded
-    (the evaluation pool's workers, which it reads itself), with every process they started
-    at any depth. By descent, not process group: Nix puts each builder in a session of its
-    own (setsid), so a `nix build`'s group holds none of its builders. Descent needs all of
-    /proc, read at most every `rescan` seconds (and when the commands change); in between only
-    the processes found then are read again, as GroupSampler does."""
+    """The resident bytes of everything the commands ci-nix runs (child_groups) have started,
+    at any depth, but the process groups excluded (the evaluation pool's workers, which it
+    reads itself by group). By descent, not process group: Nix puts each builder in a session
+    of its own (setsid), so neither a `nix build`'s group nor a worker's holds the builders
+    it runs (a build, or an evaluation's import-from-derivation). Descent needs all of /proc,
+    read at most every `rescan` seconds (and when the commands change); in between only the
+    processes found then are read again, as GroupSampler does."""
 
     def __init__(self, rescan: float = 1.0, proc_dir: Path = Path("/proc"),
                  clock: Callable[[], float] = time.monotonic,
                  roots: Callable[[], Iterable[int]] = child_groups) -> None:
         self.rescan, self.proc_dir, self.clock, self.roots = rescan, proc_dir, clock, roots
-        self.found: frozenset[int] = frozenset()  # the roots of the last scan
-        self.members: set[int] = set()  # the pids it found under them
+        self.found: frozenset[int] = frozenset()  # the commands of the last scan, but workers
+        self.members: set[int] = set()  # the pids it counted at the last scan
         self.scanned = float("-inf")
 
     def __call__(self, exclude: Iterable[int] = ()) -> int:
-        roots = frozenset(self.roots()) - frozenset(exclude)
+        roots, left_out = frozenset(self.roots()), frozenset(exclude)
         if not roots:
             self.found, self.members = roots, set()
             return 0
         now = self.clock()
-        if roots != self.found or now - self.scanned >= self.rescan:
-            self.found, self.scanned = roots, now
-            return self._scan(roots)
+        # a new command (a build) is looked for at once; workers come and go too often for a
+        # scan each: what they start is found by the next one
+        if roots - left_out != self.found or now - self.scanned >= self.rescan:
+            self.found, self.scanned = roots - left_out, now
+            return self._scan(roots, left_out)
         total = 0
         for pid in list(self.members):
             try:
@@ -387,7 +390,7 @@ class TreeSampler:
                 self.members.discard(pid)  # gone (a reused pid is found again at the next scan)
         return total
 
-    def _scan(self, roots: frozenset[int]) -> int:
+    def _scan(self, roots: frozenset[int], left_out: frozenset[int]) -> int:
         stats: dict[int, tuple[int, int, int]] = {}
         try:
             entries = os.listdir(self.proc_dir)
@@ -402,7 +405,7 @@ class TreeSampler:
                     continue  # gone meanwhile, or not a process we can read
         under: dict[int, bool] = {}
 
-        def counted(pid: int) -> bool:
+        def ours(pid: int) -> bool:  # in a command's group, or below one
             chain = []
             while pid not in under:
                 stat = stats.get(pid)
@@ -418,7 +421,8 @@ class TreeSampler:
                 under[link] = under[pid]
             return under[pid]
 
-        self.members = {pid for pid in stats if counted(pid)}
+        self.members = {pid for pid, stat in stats.items()
+                        if stat[1] not in left_out and ours(pid)}
         return sum(stats[pid][2] for pid in self.members)
 
 
