@@ -1805,7 +1805,7 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
         if m is not None and line.text[:m.start()].strip() and logshape.BAR.search(line.text):
             continue  # a progress bar showing a builder's last line: the builder's words
         if m is not None:
-            return [_line_failure(line.text, line.origin)]
+            return [_builders_own(_line_failure(line.text, line.origin), line.text)]
     for output in named_logs.values():
         for text in output:
             if _MIRRORS.search(text):
@@ -1833,14 +1833,31 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
         return [found]  # Nix's own words say what failed, a wrapper's line only that it did
     for line in shaped:
         if line.builder is None and (line.marked or _WRAPPER_ERROR.match(line.text)):
-            return [_unclassified(line.text, line.origin + 1)]
+            return [_builders_own(_unclassified(line.text, line.origin + 1), line.text)]
     last = next((line for line in reversed(shaped) if line.text.strip()), None)
     if found is None and last is not None and last.builder is None \
             and _SHELL_NOT_FOUND.search(last.text):
         # a script's "command not found" is no failure of its own (configure scripts print it
         # and go on), but a capture that ends on it ended there: the wrapper died of it
         return [_unclassified(last.text, last.origin + 1)]
-    return [] if found is None else [found]
+    return [] if found is None or said is None else [_builders_own(found, said[1])]
+
+
+# a path in the directory Nix runs a build in: the sandbox's `/build` (sandbox-build-dir), or
+# `nix-build-<name>.drv-<n>` under $TMPDIR (no sandbox, macOS's /private/tmp)
+_BUILD_DIR = re.compile(r"(?<![\w./-])/build/|(?<![\w-])nix-build-[^/\s'\"]{1,255}?\.drv-\d+/")
+
+
+def _builders_own(found: Diagnosis, text: str) -> Diagnosis:
+    """A failure nothing finer fits whose line is a build's own output: a builder's (or its
+    setup hook's) error line about a file in the build directory (omen-space#236, a text fence
+    of Nix's log tail without its header: "> ERROR: Missing Cargo.lock from src. Expected to find
+    it at: /build/source/Cargo.lock") says that build failed, not Nix: `build`. Nix's own
+    `error:` lines (it names the build directory when it cannot set it up) stay as they are."""
+    if (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR) or _ERROR_LINE.match(text) \
+            or not _BUILD_DIR.search(text):
+        return found
+    return replace(found, type=FailureType.BUILD, kind=Kind.BUILDER)
 
 
 # a line that ends on its error mark ("… produce the very confusing error:"): what it announces

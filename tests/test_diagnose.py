@@ -884,3 +884,28 @@ def test_a_line_announcing_its_error_takes_the_next_line_also_under_an_unlearnt_
     [found] = diagnose.parse_log(lines)
     assert found.type is FailureType.EVAL
     assert found.message.startswith("Package")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(["> ", "", "       > "]),
+       st.sampled_from(["ERROR: Missing Cargo.lock from src. Expected to find it at: {}",
+                        "{}main.c:3:1: error: expected ';' before '}}' token",
+                        "Error: cannot open {}config.json"]),
+       st.sampled_from(["/build/source/", "/tmp/nix-build-foo-1.0.drv-0/source/",
+                        "/private/tmp/nix-build-bar.drv-3/"]))
+def test_an_error_line_about_the_build_directory_is_the_builds_own(quote: str, said: str,
+                                                                   where: str) -> None:
+    """A build's output whose error line names a file in the directory Nix builds in (its
+    sandbox's /build, or nix-build-<name>.drv-<n> under $TMPDIR), Nix's header lost
+    (omen-space#236: a text fence of the log tail), is that build failing."""
+    [found] = diagnose.parse_log([f"{quote}{said.format(where)}", ""])
+    assert (found.type, found.kind) == (FailureType.BUILD, Kind.BUILDER), found
+
+
+def test_an_error_line_not_about_a_build_directory_stays_what_it_was() -> None:
+    for line in ["error: getting status of '/build/x': Permission denied",  # Nix's own
+                 "error: creating directory '/tmp/nix-build-x.drv-0/': No such file or directory",
+                 "ERROR: cannot open /nix/store/" + "a" * 32 + "-source/build/x",
+                 "Error: Process completed with exit code 1."]:
+        [found] = diagnose.parse_log([line])
+        assert found.type is FailureType.OTHER, line
