@@ -63,6 +63,7 @@ _GITHUB_COMMAND = re.compile(r"^##\[(?P<command>group|endgroup|error|warning|not
 # line ("\e[32;1m$ nix build\e[0;m") and its verdict ("\e[31;1mERROR: Job failed: …")
 _GITLAB_OWN = re.compile(r"\x1b\[0K|section_(?:start|end):\d+:|"
                          r"\x1b\[3[12];1m(?:\$ |ERROR: Job failed)")
+_GITLAB_SECTION = re.compile(r"^section_(?:start|end):\d+:[^\s\r]{0,200}\r(?:\x1b\[0K)?")
 # journald in each of journalctl's short formats, then host and unit: short "May 01 12:00:00",
 # short-precise "May 01 12:00:00.123456", short-iso(-precise) "2024-05-01T12:00:00(.123456)+0200"
 # (rsyslog's RFC 3339 has "+02:00"), short-full "Wed 2024-05-01 12:00:00 CEST", short-unix
@@ -170,11 +171,32 @@ def _record_message(line: str) -> str | None:
         return None
     holders = [record] + [record[k] for k in _NESTED_KEYS if isinstance(record.get(k), dict)]
     found = [value for holder in holders for key in _MESSAGE_KEYS
-             if isinstance(value := holder.get(key), str)]
+             if (value := _text_of(holder.get(key))) is not None]
     return max(found, key=lambda value: ("\n" in value, bool(_ERRORISH.search(value)),
                                          len(value)), default=None)
 
 
+_MAX_FIELD_BYTES = 1 << 20
+
+
+def _text_of(value: object) -> str | None:
+    """A record field's text: a string, or the array of bytes `journalctl -o json` writes a
+    MESSAGE holding a control character as (an ANSI colour, a carriage return)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and 0 < len(value) <= _MAX_FIELD_BYTES \
+            and all(type(byte) is int and 0 <= byte < 256 for byte in value):
+        return bytes(value).decode("utf-8", errors="replace")
+    return None
+
+
+# the markup around a log in a page's HTML source (GitHub issue bodies, forums, mailing list
+# archives): `<details><summary>log</summary>`, `<pre><code>`, a `<br>` ending a line; Nix writes
+# none of these tags (its `<nixpkgs>` is none). A `<br>` inside a line stays: a builder could
+# print one before words of Nix's
+_HTML_TAG = re.compile(r"</?(?:pre|code|samp|kbd|tt|details|summary|p|div|span|b|strong|em|i|"
+                       r"blockquote)(?:\s[^<>]{0,200})?>", re.IGNORECASE)
+_HTML_BREAK = re.compile(r"<br\s{0,8}/?>\s*$", re.IGNORECASE)
 _ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|quot|apos|lt|gt|amp);")
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"'})
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)")
@@ -217,10 +239,14 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
     with whether a wrapper marked it as its error and whether it came from inside a record."""
     line = _STEP_LINK.sub(r"\1", raw) if "](https://github.com/" in raw else raw
     line = _transported(line)
+    if line.startswith("section_"):  # GitLab shows a section's header, never its markers
+        line = _GITLAB_SECTION.sub("", line, count=1)
     command = _GITHUB_COMMAND.match(line)
     if command is not None:  # shown as GitHub shows it: an error annotation reads "Error: …"
         rest = line[command.end():]
         line = f"Error: {rest}" if command["command"] == "error" else rest
+    if "<" in line:  # copied from a page's HTML source
+        line = _HTML_BREAK.sub("", _HTML_TAG.sub("", line))
     if line.lstrip().startswith("@nix "):  # internal-json: its reader takes records as they are
         yield line.lstrip(), False, depth > 0
         return
@@ -236,7 +262,10 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
                 and not _shown_start(line).startswith("error:"):  # Nix's own may quote "\n"
             message = _unescape(line)
         if message is not None:
-            for part in message.split("\n"):
+            # a record of one line of output keeps its line end (Docker's json-file log
+            # driver: {"log":"error: …\n","stream":"stderr"}): no empty line after it
+            one_line = message.endswith("\n") and message.count("\n") == 1
+            for part in (message[:-1] if one_line else message).split("\n"):
                 yield from _unwrap(part, depth + 1)
             return
     if _ENTITY.search(line):  # copied from a page's HTML source or an HTML-escaping logger
@@ -318,6 +347,14 @@ _NIX_START = re.compile(r"(?:error|warning):|building ['‘]|these \d+ |copying 
 # what is no tool's prefix: Nix's own words, a `nix build -L` name, a markdown quote, the mark
 # of an internal-json record or of a frame of Nix's traces
 _NOT_PREFIX = re.compile(r"error|warning|trace|>\s*$|^\s*$|^@nix |…", re.IGNORECASE)
+# a chat log's speaker ("[12:00] <alice> "), whose ">" is no markdown quote
+_NICK = re.compile(r"<[^<>\s]{1,32}>\s*$")
+
+
+def _not_prefix(before: str) -> bool:
+    return _NOT_PREFIX.search(_NICK.sub("", before) if ">" in before else before) is not None
+
+
 _PREFIX_PARTS = re.compile(r"(\d+|\s+)")
 # a level a tool relayed after its own prefix ("web_1  | [ERROR] …")
 _LEVEL_INSIDE = re.compile(r"(?<=\s)\[(?:ERROR|WARN|INFO|DEBUG|TRACE) ?\]")
@@ -372,7 +409,7 @@ def _tool_prefix(texts: list[str]) -> re.Pattern[str] | None:
         before = quoted[1] if quoted else before
         # "web_1  | [ERROR] …": a level the tool relayed, which goes with what follows
         before = before[:level.start()] if (level := _LEVEL_INSIDE.search(before)) else before
-        if _NOT_PREFIX.search(before) or _WORDS.fullmatch(before) or _BUILDER_NAME.search(before):
+        if _not_prefix(before) or _WORDS.fullmatch(before) or _BUILDER_NAME.search(before):
             continue
         shape = _prefix_shape(before)
         if shape.pattern in tried:
@@ -410,14 +447,16 @@ def _common_prefix(texts: list[str]) -> re.Pattern[str] | None:
             before = first[:blank.end()]
             # (never past a `nix build -L` name: what follows it is the builder's, which a
             # build can print on most lines of a log, "error: …" and all)
-            if not (before.isspace() or _NOT_PREFIX.search(before) or _WORDS.fullmatch(before)
+            if not (before.isspace() or _not_prefix(before) or _WORDS.fullmatch(before)
                     or _BUILDER_NAME.search(before)
                     or (words is not None and words.start() < blank.end())):
                 candidates[before] = None
     # the longest first: a short line's only blank may stand inside the prefix
     for before in sorted(candidates, key=len, reverse=True)[:2 * _MAX_SHAPES]:
         # what it starts with literally, on enough lines, before its shape is compiled
-        lead = before.lstrip().split(maxsplit=1)[0].rstrip("0123456789")
+        # (up to its first digit: a chat's or viewer's "[12:00] " changes from line to line)
+        lead = before.lstrip().split(maxsplit=1)[0]
+        lead = lead[:next((i for i, char in enumerate(lead) if char.isdigit()), len(lead))]
         if 3 * sum(1 for text in texts if text.lstrip().startswith(lead)) < 2 * len(texts):
             continue
         shape = _prefix_shape(before)
@@ -503,6 +542,12 @@ def _dedented(found: list[Line]) -> list[Line]:
 
 
 _MAX_QUOTES = 4
+# a wrapper saying it shows only the end of a log ("Last 20 lines of logs:")
+_CUT_INTRO = re.compile(r"\b(?:last|Last|LAST) \d+ (?:\w+ )?lines\b")
+# what only Nix starts a line with, never a builder's output it quotes
+_NIX_OWN = re.compile(r"(?:error: )?(?:builder for |Cannot build |build of |\d+ dependenc)|"
+                      r"building ['‘]|these \d+ (?:derivations|paths)|this (?:derivation|path) |"
+                      r"copying path |… (?:while|from|in|caused)|while evaluating ")
 _QUOTE_MARKS = re.compile(r"^[ \t]{0,8}(?:>[ \t]?)+")
 # what introduces a builder's own output quoted by Nix ("> …" once a copy lost its indentation)
 _LOG_INTRO = re.compile(r"(?:last|Last) \d+ log lines:\s*$")
@@ -511,29 +556,47 @@ _LOG_INTRO = re.compile(r"(?:last|Last) \d+ log lines:\s*$")
 def _unquoted(found: list[Line]) -> list[Line]:
     """Markdown quotes ("> " before each line) around Nix's own lines, taken away.
 
-    A quote is a run of lines starting with ">"; it holds Nix's lines when it is the whole log
-    (Nix quotes a builder's lines only after its own), or says something failed, holds a line
-    of Nix's and does not follow Nix's "last N log lines:" (whose quoted builder output keeps
-    its marks)."""
+    A quote is a run of lines starting with ">" at one indentation; it holds Nix's lines when
+    it is the whole log (Nix quotes a builder's lines only after its own), or says something
+    failed, holds a line of Nix's and does not follow Nix's "last N log lines:" (whose quoted
+    builder output keeps its marks). An indented one is a tool quoting the output of the Nix
+    it ran inside its own report (Bazel's rules_nixpkgs: "    Error output:" and then
+    "      > error: builder for …")."""
     texts = [line.text for line in found if line.text.strip()]
     whole = bool(texts) and all(text.startswith(">") for text in texts)
     result = list(found)
     start = 0
     while start < len(found):
-        if not found[start].text.startswith(">"):
+        indent = _indent(found[start].text)
+        if found[start].text[indent:indent + 1] != ">":
             start += 1
             continue
         end = start
-        while end < len(found) and found[end].text.startswith(">"):
+        while end < len(found) and _indent(found[end].text) == indent \
+                and found[end].text[indent:indent + 1] == ">":
             end += 1
-        body = [line.text[2:] if line.text.startswith("> ") else line.text[1:]
-                for line in found[start:end]]
+        body = [text[indent + 2:] if text[indent:].startswith("> ") else text[indent + 1:]
+                for text in (line.text for line in found[start:end])]
         before = found[start - 1].text if start else ""
+        # an indented run is a tool's quote only right after that tool's intro, less indented
+        # ("    Error output:"): Nix's own indented quote of a builder's lines, whose "last N
+        # log lines:" a copy or a terminal's wrap cut off, stays the builder's
+        # and starts where Nix's output starts, with a line of Nix's own (a wrapper's "Last 20
+        # lines of logs:" or nom's "Nix output:" may stand before a cut quote of a builder's,
+        # which then starts with a builder's line)
+        first = next((text for text in body if text.strip()), "")
+        # (never the rest of a quoted line a terminal's wrap broke: that follows a quote)
+        prior = found[start - 2].text if start > 1 else ""
+        introduced = not indent or (before.rstrip().endswith(":") and _indent(before) < indent
+                                    and not _CUT_INTRO.search(before)
+                                    and prior[indent:indent + 1] != ">"
+                                    and (_NIX_START.match(first.lstrip()) is not None
+                                         or any(_NIX_OWN.match(text) for text in body)))
         # (Nix's words under the marks of the quotes inside it)
-        if whole or (any(_ERRORISH.search(text) for text in body)
-                     and any(_NIX_START.match(_QUOTE_MARKS.sub("", text).lstrip())
-                             for text in body)
-                     and not _LOG_INTRO.search(before)):
+        if (whole and not indent) or introduced and (any(_ERRORISH.search(text) for text in body)
+                                      and any(_NIX_START.match(_QUOTE_MARKS.sub("", text).lstrip())
+                                              for text in body)
+                                      and not _LOG_INTRO.search(before)):
             result[start:end] = [replace(line, text=text)
                                  for line, text in zip(found[start:end], body, strict=True)]
         start = end

@@ -185,6 +185,24 @@ def json_records(text: str) -> str:  # one structured record a line (Stackdriver
     return per_line(lambda i, line: json.dumps({"severity": "ERROR", "message": line}))(text)
 
 
+def journal_json(text: str) -> str:
+    """`journalctl -o json`: a record a line; a MESSAGE holding a control character (Nix's
+    colours) is written as an array of its bytes (systemd's JSON format; tstack/lnav#1087)."""
+    def record(i: int, line: str) -> str:
+        message = re.sub(r"^(\s*)(error:)", "\\1\x1b[31;1m\\2\x1b[0m", line)
+        value: str | list[int] = list(message.encode()) if message != line else line
+        return json.dumps({"__CURSOR": f"s=739ad463;i={i}", "__REALTIME_TIMESTAMP":
+                           str(1714564800000000 + i), "_HOSTNAME": "web", "_PID": "1234",
+                           "SYSLOG_IDENTIFIER": "nixos-upgrade", "PRIORITY": "6",
+                           "MESSAGE": value})
+    return per_line(record)(text)
+
+
+def docker_json(text: str) -> str:  # Docker's json-file log driver: each line with its line end
+    return per_line(lambda i, line: json.dumps({"log": line + "\n", "stream": "stderr",
+                                                "time": f"2019-04-30T02:12:41.{i:07d}Z"}))(text)
+
+
 def json_record(text: str) -> str:  # devbox: the whole stderr in one record
     return json.dumps({"level": "error", "msg": "nix build failed", "error": text})
 
@@ -263,6 +281,10 @@ def bracket_time(text: str) -> str:  # Buildkite, Jenkins' timestamper
         text)
 
 
+def chat(text: str) -> str:  # an IRC or Matrix log: the time and the speaker's nick
+    return per_line(lambda i, line: f"[12:{i % 60:02d}] <alice> {line}")(text)
+
+
 def line_numbers(text: str) -> str:  # copied from a log viewer with its line numbers
     return per_line(lambda i, line: f"{i + 1:4d} {line}")(text)
 
@@ -275,9 +297,10 @@ def quoted(text: str) -> str:  # a reply quoting the log, or quoting a quote of 
     return per_line(lambda i, line: mark + line if line else mark.rstrip())(text)
 
 
-def html_escaped(text: str) -> str:  # copied from a page's HTML source
-    return text.replace("&", "&amp;").replace("'", "&#39;").replace('"', "&quot;").replace(
-        "<", "&lt;").replace(">", "&gt;")
+def html_escaped(text: str) -> str:  # copied from a page's HTML source, markup and all
+    return "<details><summary>Build log</summary>\n<pre><code>" + text.replace(
+        "&", "&amp;").replace("'", "&#39;").replace('"', "&quot;").replace("<", "&lt;").replace(
+        ">", "&gt;") + "</code></pre>\n</details>"
 
 
 def smart_quotes(text: str) -> str:  # a forum or chat that typesets quotes
@@ -296,10 +319,11 @@ COPY: dict[str, Wrap] = {"one-space": one_space, "indented": indented, "dedented
 # a prefix on every line, unknown to the normaliser: learnt from the lines, so it takes two
 # (on a single line it cannot be told from a sentence around Nix's words)
 PREFIX: dict[str, Wrap] = {"compose": compose, "git-remote": git_remote,
-                           "bracket-time": bracket_time, "line-numbers": line_numbers}
+                           "bracket-time": bracket_time, "line-numbers": line_numbers,
+                           "chat": chat}
 RECORD: dict[str, Wrap] = {"json-records": json_records, "json-record": json_record,
-                           "stackdriver": stackdriver,
-                           "escaped": escaped}
+                           "stackdriver": stackdriver, "journal-json": journal_json,
+                           "docker-json": docker_json, "escaped": escaped}
 TRANSPORT: dict[str, Wrap] = {"github": github, "timestamps": timestamps, "gitlab": gitlab,
                               "journald": journald, "buildkite": buildkite,
                               "kubectl": kubectl}
@@ -309,8 +333,9 @@ WRAPPINGS = TOOL | COPY | RECORD | TRANSPORT | PREFIX
 # how many lines a wrapping adds before the sample's own (line for line after that)
 LINES_AFTER = {"ansi": 0, "nom": 0, "nom-tree": 1, "miette": 1, "colmena": 1,
                "nixos-rebuild-ng": 1, "nh": 1, "progress-bar": 0, "bar-glued": 0,
-               "bar-redrawn": 0, "build-logs": 3, **dict.fromkeys(COPY, 0),
-               **dict.fromkeys(PREFIX, 0), "json-records": 0, "github": 1, "timestamps": 0,
+               "bar-redrawn": 0, "build-logs": 3, **dict.fromkeys(COPY, 0), "html": 1,
+               **dict.fromkeys(PREFIX, 0), "json-records": 0, "journal-json": 0,
+               "docker-json": 0, "github": 1, "timestamps": 0,
                "gitlab": GITLAB_HEAD.count("\n") + 1, "journald": 0, "kubectl": 0,
                "buildkite": 4}
 
@@ -692,3 +717,49 @@ def test_lines_broken_at_a_width_keep_type_and_derivation(expected: Path) -> Non
 
     assert first(word_wrapped(text)) == first(text)
     assert first(hard_wrapped(text)) == first(text)
+
+
+# Bazel's rules_nixpkgs quoting the output of the nix-build it ran, indented after its own intro
+# (the shape of tweag/rules_nixpkgs#389's description)
+BAZEL_DRV = "/nix/store/" + "q" * 32 + "-foo-1.0.drv"
+BAZEL = ["ERROR: An error occurred during the fetch of repository 'foo':",
+         "   Traceback (most recent call last):",
+         '        File ".../external/rules_nixpkgs_core/nixpkgs.bzl", line 312, column 34, in '
+         "_nixpkgs_package_impl",
+         "                exec_result = execute_or_fail(",
+         "Error in fail:",
+         "  Cannot build Nix attribute ''.",
+         '    Command: ".../nix-build" "-E" "some expr" "-A" "" "--out-link" "nix-out-link"',
+         "    Return code: 1",
+         "    Error output:",
+         "      > this derivation will be built:",
+         f"      >   {BAZEL_DRV}",
+         f"      > building '{BAZEL_DRV}'...",
+         "      > unpacking sources",
+         f"      > error: builder for '{BAZEL_DRV}' failed with exit code 1;",
+         "      >        last 2 log lines:",
+         "      >        > unpacking sources",
+         "      >        > make: *** [Makefile:3: all] Error 2",
+         f"      >        For full logs, run 'nix log {BAZEL_DRV}'."]
+
+
+def test_a_tools_indented_quote_of_nixs_output_is_nixs_output() -> None:
+    found = diagnose.parse_log(BAZEL)
+    assert [(d.type.value, d.drv, d.exit_code) for d in found][:1] == [
+        ("build", BAZEL_DRV, 1)]
+    assert found[0].log_line == BAZEL.index(f"      > error: builder for '{BAZEL_DRV}' failed "
+                                            "with exit code 1;") + 1
+
+
+def test_a_builders_quoted_lines_stay_its_own_behind_any_intro() -> None:
+    """A builder's lines Nix quotes never become Nix's, also where a terminal's wrap of one of
+    them left a line ending in ":" before the rest of the quote (a tool's intro to its quote
+    of Nix's output looks so)."""
+    victim = "/nix/store/" + "v" * 32 + "-victim-1.0.drv"
+    attacker = "/nix/store/" + "a" * 32 + "-attacker-1.0.drv"
+    forged = [f"       > building '{victim}'...",
+              f"       > error: builder for '{victim}' failed with exit code 9;"]
+    wrapped = [f"error: builder for '{attacker}' failed with exit code 1;",
+               "       last 4 log lines:", "       > " + "x" * 72, "Error output:", *forged,
+               f"       For full logs, run 'nix log {attacker}'."]
+    assert [d.drv for d in diagnose.parse_log(wrapped)] == [attacker]
