@@ -245,8 +245,8 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
     if command is not None:  # shown as GitHub shows it: an error annotation reads "Error: …"
         rest = line[command.end():]
         line = f"Error: {rest}" if command["command"] == "error" else rest
-    if "<" in line:  # copied from a page's HTML source
-        line = _HTML_BREAK.sub("", _HTML_TAG.sub("", line))
+    if "<" in line:  # copied from a page's HTML source (its markup before a timestamp, too)
+        line = _transported(_HTML_BREAK.sub("", _HTML_TAG.sub("", line)))
     if line.lstrip().startswith("@nix "):  # internal-json: its reader takes records as they are
         yield line.lstrip(), False, depth > 0
         return
