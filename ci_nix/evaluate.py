@@ -673,9 +673,12 @@ class _Pool:
                 took = now - worker.spawned
                 self.startup = took if self.startup is None else min(self.startup, took)
                 self.timeline.startups.append(took)
-            if worker.done and (worker.rss > self.memory or self._over_total()):
-                # grown past the limit (or all workers past the total): the rest on a fresh
-                # worker, before this task runs
+            if worker.done and (worker.rss > self.memory
+                                or self._over_total() and worker.rss > self.fresh):
+                # grown past the limit (or all workers past the total, and this one past what
+                # a fresh worker grows to: replacing one no bigger frees nothing, as where a
+                # build beside them holds the memory): the rest on a fresh worker, before this
+                # task runs
                 worker.stop = "replace"
                 worker.process.kill()
                 self._queue(flake, worker.tasks[event.index:worker.owned], front=True)

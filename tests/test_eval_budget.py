@@ -433,3 +433,25 @@ def test_tree_sampler_counts_descendants_in_other_sessions_and_scans_now_and_the
     assert sampler() == 73 * page  # nothing excluded now: a scan at once
     roots.clear()
     assert sampler() == 0
+
+
+@pytest.mark.parametrize("grows", [0, 50])
+def test_beside_a_build_a_worker_is_replaced_only_where_a_fresh_one_is_smaller(
+        tmp_path: Path, grows: int) -> None:
+    """A build beside the workers holds most of the total: the workers are past 90% of it, but
+    a worker no bigger than a fresh one frees nothing by being replaced, and replacing it before
+    every host costs each host the shared part again (nixpkgs). One that has grown past a
+    fresh worker's size is replaced."""
+    names = [f"h{i}" for i in range(4)]
+    backend = ScriptedNix({"fleet": names}, born=100 * MIB, size=dict.fromkeys(names, 100 * MIB),
+                          grows=dict.fromkeys(names[1:], grows * MIB),
+                          beside={4_000_000: 750 * MIB})
+    [fleet] = _evaluate(backend, _targets(tmp_path, ["fleet"]),
+                        evaluate.Limits(workers=1, memory_total_mib=900))
+    assert sorted(j.attr[-1] for j in fleet.jobs) == names and not fleet.cases
+    # 100 + 750 MiB is past 90% of 900: without growth one worker does all four hosts (it
+    # was replaced before each: 4); grown past a fresh one's 100 MiB, it is replaced
+    if grows:
+        assert fleet.evaluations >= 2
+    else:
+        assert fleet.evaluations == 1
