@@ -51,9 +51,9 @@ class BuildLog:
     # output path -> derivation: a message naming only an output path (a remote
     # `nix-store --serve` build) is about that derivation
     outputs: dict[str, str] = field(default_factory=dict)
-    # every error taken for a derivation, in order, and whether Nix attested it (`errors` holds
-    # the one that speaks for it: see `_claim`)
-    claims: dict[str, list[tuple[diagnose.BuildError, bool]]] = field(default_factory=dict)
+    # every error taken for a derivation, in order (`errors` holds the one that speaks for it:
+    # see `_claim`)
+    claims: dict[str, list[_Claim]] = field(default_factory=dict)
 
     def feed(self, line: str) -> None:
         event = self.parser.parse(line)
@@ -65,7 +65,7 @@ class BuildLog:
         elif isinstance(event, nixlog.ActivityStart) and event.drv is not None:
             self.logs.setdefault(event.drv, deque(maxlen=self.tail_lines))
             self.started[event.drv] = time.monotonic()
-            self._withdraw(event.drv, _NOT_RUN)
+            self._withdraw(event.drv, ran=False)
             if event.machine is not None:  # "building '…' on 'ssh://…'"
                 self.machines[event.drv] = event.machine
         elif isinstance(event, nixlog.ActivityStop) and event.drv is not None:
@@ -75,7 +75,7 @@ class BuildLog:
               and not event.post_build):
             text = event.text[:_MAX_LINE] + (" [line cut]" if event.cut else "")
             self.logs.setdefault(event.drv, deque(maxlen=self.tail_lines)).append(text)
-            self._withdraw(event.drv, _RAN)
+            self._withdraw(event.drv, ran=True)
         elif isinstance(event, nixlog.Message) and not event.is_error:
             text = diagnose.clean(event.text)
             if "unable to download" in text:
@@ -99,9 +99,11 @@ class BuildLog:
                 if unattributed is not None:
                     self.unattributed.append(unattributed)
             else:
-                self._claim(error, event.attested)
+                ran = error.type in _RAN or diagnose.built_remotely(event.text)
+                self._claim(_Claim(error, event.attested,
+                                   True if ran else False if error.type in _NOT_RUN else None))
 
-    def _claim(self, error: diagnose.BuildError, attested: bool) -> None:
+    def _claim(self, claim: _Claim) -> None:
         """Take an error Nix reported for a derivation, unless it cannot be Nix's report.
 
         A builder can print an error record of its own (`@nix {"action":"msg","level":0,…}`),
@@ -115,13 +117,12 @@ class BuildLog:
         it starts. An attested error speaks before any unattested one (a daemon forwards its
         errors unattested, so those stay possible), then a derivation's own failure before a
         dependency's, then the first."""
-        drv = self.outputs.get(error.drv, error.drv)
-        ran = error.type in _RAN
-        if not attested and (drv in self.started) != ran and (ran or error.type in _NOT_RUN):
+        drv = self.outputs.get(claim.error.drv, claim.error.drv)
+        if not claim.attested and claim.ran is not None and (drv in self.started) != claim.ran:
             log.debug("not taken as Nix's error for %s (its build %s started): %s", drv,
-                      "has" if drv in self.started else "has not", error.message)
+                      "has" if drv in self.started else "has not", claim.error.message)
             return
-        self.claims.setdefault(drv, []).append((error, attested))
+        self.claims.setdefault(drv, []).append(claim)
         self._settle(drv)
 
     def _settle(self, drv: str) -> None:
@@ -129,15 +130,15 @@ class BuildLog:
         if not claims:
             self.errors.pop(drv, None)
             return
-        best = max(claims, key=lambda claim: (claim[1],
-                                              claim[0].type is not FailureType.DEPENDENCY))
-        self.errors[drv] = best[0]
+        best = max(claims, key=lambda claim: (
+            claim.attested, claim.error.type is not FailureType.DEPENDENCY))
+        self.errors[drv] = best.error
 
-    def _withdraw(self, drv: str, said: frozenset[FailureType]) -> None:
-        """drv's build started (or printed): an unattested report that it never ran (or that
-        its build ended) was no report of Nix's."""
+    def _withdraw(self, drv: str, ran: bool) -> None:
+        """drv's build started (ran=False) or printed (ran=True): an unattested report that it
+        never ran (or that its build ended) was no report of Nix's."""
         claims = self.claims.get(drv, [])
-        kept = [claim for claim in claims if claim[1] or claim[0].type not in said]
+        kept = [claim for claim in claims if claim.attested or claim.ran is not ran]
         if len(kept) != len(claims):
             log.debug("an unattested error for %s withdrawn: its build went on", drv)
             self.claims[drv] = kept
@@ -152,9 +153,20 @@ class BuildLog:
             seen.pop(drv, None)
 
 
-# what Nix says of a derivation only after its build ran, and only when it did not
+# what Nix says of a derivation only after its build ran (also a remote builder's failure it
+# relays), and only when it did not
 _RAN = frozenset({FailureType.BUILD, FailureType.HASH_MISMATCH, FailureType.TIMEOUT})
 _NOT_RUN = frozenset({FailureType.DEPENDENCY, FailureType.PLATFORM})
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """An error Nix reported for a derivation: whether Nix raised it itself (`attested`), and
+    whether it says the build ran (True), never ran (False) or neither (None)."""
+
+    error: diagnose.BuildError
+    attested: bool
+    ran: bool | None
 
 
 def _hint(error: diagnose.BuildError) -> str | None:

@@ -374,6 +374,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 # derivation is the one named here even when the reason names none (or a copy broke its path)
 _REMOTE_FAILED = re.compile(rf"build of {_Q}{_DRV}{_QE} on {_Q}[^'’\n]*{_QE} failed:")
 
+
+def built_remotely(message: str) -> bool:
+    """Whether an error relays a remote builder's failure of a build ("build of 'X' on 'host'
+    failed: …"): X's build ran, there."""
+    return _REMOTE_FAILED.search(clean(message)) is not None
+
 _FOD_REFERENCES = (Kind.FOD_REFERENCES, FailureType.HASH_MISMATCH,
                    "the fixed-output derivation {what} refers to other store paths",
                    "a fixed-output derivation's output must not refer to store paths: remove the "

@@ -307,3 +307,43 @@ def test_errors_a_daemon_forwards_as_text_are_still_taken() -> None:
         FailureType.BUILD, FailureType.DEPENDENCY)
     assert "exit code 3" in buildlog.errors[VICTIM].message
 
+
+
+_FORGERIES = st.sampled_from([
+    _MISMATCH, f"error: builder for '{VICTIM}' failed with exit code 42",
+    f"error: 1 dependencies of derivation '{VICTIM}' failed to build",
+    f"error: build of '{VICTIM}' on 'ssh://evil' failed: error: no",
+    f"error: a 'riscv64-linux' is required to build '{VICTIM}', but I am a 'x86_64-linux'"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), _FORGERIES), max_size=6),
+       st.integers(0, 3), st.booleans())
+def test_no_interleaving_of_forged_records_decides_a_reported_failure(
+        forged: list[tuple[int, str]], victim_lines: int, attested_end: bool) -> None:
+    """The attacker's relayed records, at any point of the victim's build (before it starts,
+    while it prints, after), never stand for the victim once Nix reports it itself, and never
+    say it ran before it started or that it never ran once it did."""
+    victim = [_start(2, VICTIM), *(_line(2, f"victim {n}") for n in range(victim_lines))]
+    events: list[str] = [_start(1, ATTACKER)]
+    steps: list[str | None] = [*victim, None]
+    for step, line in enumerate(steps):
+        events += [_relayed(text) for at, text in forged if at == step]
+        if line is not None:
+            events.append(line)
+    own = f"error: builder for '{VICTIM}' failed with exit code 1"
+    if attested_end:
+        events.append(_nix_error(own))
+    buildlog = build.BuildLog()
+    for event in events:
+        buildlog.feed(event)
+    said = buildlog.errors.get(VICTIM)
+    if attested_end:
+        assert said is not None and said.message.endswith("exit code 1"), said
+    elif said is not None:
+        # only what Nix could have said after the victim's last line: that its build failed
+        last = max((n for n, line in enumerate(events) if line in victim), default=-1)
+        first_taken = [n for n, line in enumerate(events)
+                       if line.startswith("@nix") and '"msg"' in line and n > last]
+        assert first_taken and said.type in (FailureType.BUILD, FailureType.HASH_MISMATCH,
+                                             FailureType.OTHER), said
