@@ -363,9 +363,10 @@ class Earlier:
 
 
 def _stopped_early(nix: Nix, buildlog: BuildLog, jobs: Sequence[Job], drvs: Sequence[str],
-                   closures: dict[str, set[str]]) -> list[str]:
+                   closures: dict[str, set[str]]) -> tuple[list[str], set[str] | None]:
     """The derivations of this pass that Nix left unattempted when it stopped, to build again
-    without the ones that failed; empty when there is nothing new to try.
+    without the ones that failed (empty when there is nothing new to try), and the jobs' valid
+    outputs when it asked (they hold when no other pass follows: build() needs them too).
 
     `--keep-going` does not keep going past a derivation that needs a system no builder can
     give it (a remote builder that is down): Nix stops the whole build there, killing builds
@@ -373,7 +374,7 @@ def _stopped_early(nix: Nix, buildlog: BuildLog, jobs: Sequence[Job], drvs: Sequ
     """
     named = {drv for drv, err in buildlog.errors.items() if err.type is not FailureType.DEPENDENCY}
     if not named:
-        return []  # nothing failed by name: another pass would stop at the same place
+        return [], None  # nothing failed by name: another pass would stop at the same place
     outputs = {job.drv_path: job.out_paths for job in jobs}
     valid = nix.valid_paths(path for job in jobs for path in job.out_paths)
     # Builds in progress when a builder error stopped Nix were killed, not failed. Without one,
@@ -391,10 +392,10 @@ def _stopped_early(nix: Nix, buildlog: BuildLog, jobs: Sequence[Job], drvs: Sequ
             closures[drv] = drv_closure(graph, drv)
     again = [drv for drv in unresolved if not closures[drv] & named]
     if len(again) == len(drvs):
-        return []
+        return [], valid
     for drv in killed:
         buildlog.forget(drv)
-    return again
+    return again, valid
 
 
 def build(nix: Nix, jobs: Sequence[Job], *,
@@ -415,18 +416,21 @@ def build(nix: Nix, jobs: Sequence[Job], *,
     drvs = sorted({job.drv_path for job in jobs} - known.keys())
     closures: dict[str, set[str]] = {}
     result = proc.Result((), 0, "", "")  # nothing to build: every job failed before
+    asked: set[str] | None = None  # the jobs' valid outputs since the last pass, if asked
     while drvs:
         result = nix.build([nix.drv_installable(drv) for drv in drvs], buildlog.feed)
         for name in [n for n in buildlog.errors if n in by_output]:
             buildlog.errors.setdefault(by_output[name], buildlog.errors.pop(name))
         if result.returncode == 0 or cancelled() or nix.remote_store is not None:
             break
-        drvs = _stopped_early(nix, buildlog, jobs, drvs, closures)
+        drvs, asked = _stopped_early(nix, buildlog, jobs, drvs, closures)
         if not drvs:
             break
+        asked = None  # another pass builds more
         log.warning("nix build stopped at a failure it does not keep going past; building the "
                     "%s it did not attempt in another pass", count(len(drvs), "derivation"))
-    valid, store_down = _valid_outputs(nix, jobs)
+    # one question less after a failure: what _stopped_early asked still holds
+    valid, store_down = (asked, None) if asked is not None else _valid_outputs(nix, jobs)
     unreported = set() if cancelled() else _unreported(nix, buildlog, valid, jobs)
     failed_builders = {drv for drv, err in buildlog.errors.items()
                        if err.type is not FailureType.DEPENDENCY} | unreported

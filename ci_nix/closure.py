@@ -48,22 +48,34 @@ def of(infos: Mapping[str, PathInfo], roots: Sequence[str]) -> Closure:
     return Closure(tuple(roots), tuple(paths))
 
 
-def sizes(nix: Nix, groups: Iterable[Sequence[str]], *, substituters: bool = True
-          ) -> dict[tuple[str, ...], Closure]:
+def sizes(nix: Nix, groups: Iterable[Sequence[str]], *, substituters: bool = True,
+          built: bool = False) -> dict[tuple[str, ...], Closure]:
     """The runtime closure of each group of store paths (an attribute's outputs) that is valid
     in the local store or, with `substituters`, in one of Nix's substituters (a binary cache
     answers with narinfos: nothing is built or downloaded to find out). Groups found nowhere
-    are left out. One `path-info` call per store asked, however many groups."""
+    are left out. One `path-info` call per store asked, however many groups, and one more to
+    learn which are there first (`built`: the groups were just found valid in the local store,
+    so that is asked only when asking their closures fails)."""
     remaining = list(dict.fromkeys(tuple(group) for group in groups if group))
     found: dict[tuple[str, ...], Closure] = {}
     for store in (None, *(nix.substituters if substituters else ())):
         if not remaining:
             break
         try:
-            present = nix.valid_paths({p for group in remaining for p in group}, store=store)
-            ready = [group for group in remaining if set(group) <= present]
-            infos = nix.path_infos({p for group in ready for p in group}, recursive=True,
-                                   store=store)
+            ready, infos = remaining, None
+            if built and store is None:
+                try:
+                    infos = nix.path_infos({p for group in ready for p in group},
+                                           recursive=True)
+                except NixCommandError:  # one was collected meanwhile: ask which are there
+                    infos = None
+                if infos is not None and any(p not in infos for group in ready for p in group):
+                    infos = None  # newer Nix leaves an invalid path out instead
+            if infos is None:
+                present = nix.valid_paths({p for group in remaining for p in group}, store=store)
+                ready = [group for group in remaining if set(group) <= present]
+                infos = nix.path_infos({p for group in ready for p in group}, recursive=True,
+                                       store=store)
         except (NixCommandError, ValueError, KeyError, TypeError) as err:  # or odd JSON
             log.debug("no closure sizes from %s: %s", store or "the local store", err)
             continue

@@ -394,7 +394,7 @@ def _with_closure_sizes(nix: Nix, jobs: Sequence[Job], cases: Sequence[Case]) ->
         (j.flake, j.name, j.system): j.out_paths for j in jobs}
     passed = [outputs[key] for c in cases if c.status is Status.PASSED
               and (key := (c.flake, c.name, c.system)) in outputs]
-    found = closure.sizes(nix, passed, substituters=False)
+    found = closure.sizes(nix, passed, substituters=False, built=True)
     sized = []
     for case in cases:
         got = found.get(tuple(outputs.get((case.flake, case.name, case.system), ())))

@@ -53,14 +53,14 @@ def load(path: Path, git: Git, config_file: Path | None = None,
         root = config.file.parent
         repos = tuple(_repo_from_spec(spec, git) for spec in config.repos)
     else:
-        top = git.toplevel(path if path.is_dir() else path.parent)
-        if top is None:
+        found_root = git.checkout_root(path if path.is_dir() else path.parent)
+        if found_root is None:
             raise WorkspaceError(
                 f"{path} is not inside a git repository and no ci-nix.yaml with 'repos:' was "
                 "found; run ci-nix in a flake repo (git init && git add flake.nix) or write a "
                 "ci-nix.yaml listing the repos")
-        root = top
-        repos = (Repo(name=top.name, path=top, shallow=git.is_shallow(top)),)
+        root, shallow = found_root
+        repos = (Repo(name=root.name, path=root, shallow=shallow),)
 
     names = [repo.name for repo in repos]
     duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -91,12 +91,11 @@ def _repo_from_spec(spec: config_mod.RepoSpec, git: Git) -> Repo:
                                  "or give the repo a 'url:' in ci-nix.yaml to clone it")
         log.info("cloning %s into %s", name, spec.path)
         git.check(spec.path.parent, ["clone", "--depth", "1", "--", spec.url, str(spec.path)])
-    top = git.toplevel(spec.path)
-    if top is None or top.resolve() != spec.path.resolve():
+    found = git.checkout_root(spec.path)
+    if found is None or found[0].resolve() != spec.path.resolve():
         raise WorkspaceError(f"repo '{name}': {spec.path} is not the root of a git checkout; "
                              "point 'path:' at the repository's top directory")
-    return Repo(name=name, path=spec.path.resolve(), url=spec.url,
-                shallow=git.is_shallow(spec.path))
+    return Repo(name=name, path=spec.path.resolve(), url=spec.url, shallow=found[1])
 
 
 def _flakes(repo: Repo, git: Git) -> list[Flake]:

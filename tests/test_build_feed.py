@@ -388,6 +388,10 @@ def test_a_derivation_that_failed_in_a_batch_is_not_built_by_a_later_one(
                                   "failed with exit code 1; ")
     assert "failed earlier in this run, building f#packages.x86_64-linux.broken" in dep.message
     assert len(fake_proc.ran("nix", "derivation", "show")) == 1
+    # one question per batch of which outputs are valid, the failed batch's too (the answer
+    # build._stopped_early got is the one build() needs: no other pass followed)
+    asked = [c for c in fake_proc.ran("nix", "path-info") if "--derivation" not in c.argv]
+    assert len(asked) == 2, [c.argv for c in asked]
     # the run's total counts broken's build once (Nix ran no other builder here)
     assert caplog.messages[-1] == "built 1 derivation for 4 attributes: 1 passed, 3 failed"
     assert fed.error is None and fed.unbuilt == ()

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from conftest import Cli
+from fakeproc import Call, FakeProc, Reply
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ci_nix import closure
 from ci_nix.closure import Growth
 from ci_nix.errors import ConfigError
-from ci_nix.tools.nix import PathInfo
+from ci_nix.tools.nix import Nix, PathInfo
 
 A, B, C, D = (f"/nix/store/{c * 32}-{n}"
               for c, n in zip("abcd", ("app", "lib", "glibc", "x"), strict=True))
@@ -83,3 +85,33 @@ def test_the_growth_message_names_the_three_largest_new_paths() -> None:
         f"; largest new paths: {new4} (2.0 KiB), {new2} (400 B), {new3} (30 B)")
     assert new1 not in message and D not in message and C not in message
     assert closure.growth_message(Growth.parse("10%"), head, head) is None
+
+
+@pytest.mark.parametrize("answer", ["all there", "Nix fails", "Nix leaves one out"])
+def test_sizes_of_outputs_just_built_ask_one_path_info_unless_that_goes_wrong(
+        fake_proc: FakeProc, answer: str) -> None:
+    """`run` sizes what it just found valid: their closures are asked at once; only when that
+    fails (2.8, a path collected meanwhile) or leaves a root out (newer Nix) is validity asked
+    first, and a group no longer there gets no size rather than a wrong one."""
+    infos = {A: {"narSize": 100, "references": [B]}, B: {"narSize": 50, "references": []},
+             D: {"narSize": 7, "references": []}}
+    gone = D if answer != "all there" else None
+
+    def path_info(call: Call) -> Reply:
+        asked = [p for p in call.argv if p.startswith("/nix/store/")]
+        if answer == "Nix fails" and gone in asked and "--recursive" in call.argv:
+            return Reply(returncode=1, stderr=f"error: path '{gone}' is not valid\n")
+        return Reply(stdout=json.dumps([{"path": p, **infos[p]} for p in
+                                        ({A, B} | set(asked) if "--recursive" in call.argv
+                                         else set(asked)) if p != gone]))
+
+    fake_proc.strict = True
+    fake_proc.on("nix", "path-info", handler=path_info)
+    found = closure.sizes(Nix(("nix",)), [(A,), (D,)], substituters=False, built=True)
+    asked = fake_proc.ran("nix", "path-info")
+    if gone is None:
+        assert [c.argv[-3:] for c in asked] == [("--recursive", A, D)]
+        assert found[(A,)].size == 150 and found[(D,)].size == 7
+    else:
+        assert len(asked) == 3  # closures, then which are valid, then the valid ones' closures
+        assert found.keys() == {(A,)} and found[(A,)].size == 150

@@ -370,6 +370,17 @@ def shallow_clone(tmp_path: Path) -> tuple[Path, str]:
     return clone, base
 
 
+def test_a_workspace_repo_says_its_root_and_shallowness_in_one_git_call(tmp_path: Path) -> None:
+    clone, _ = shallow_clone(tmp_path)
+    tool = Git.from_env({})
+    assert tool.checkout_root(clone / "b") == (clone, True)  # from a subdirectory too
+    assert tool.checkout_root(tmp_path / "src") == (tmp_path / "src", False)
+    assert tool.checkout_root(tmp_path / "remote.git") is None  # bare: no work tree
+    assert tool.checkout_root(tmp_path) is None
+    (repo,) = workspace_mod.load(clone, tool).repos
+    assert repo.path == clone and repo.shallow
+
+
 def test_shallow_clone_fetches_the_base(tmp_path: Path) -> None:
     clone, base = shallow_clone(tmp_path)
     detection = run_detect(clone, base, "HEAD")

@@ -67,6 +67,15 @@ class Git:
         result = self.run(path, ["rev-parse", "--show-toplevel"])
         return Path(result.stdout.strip()) if result.ok else None
 
+    def checkout_root(self, path: Path) -> tuple[Path, bool] | None:
+        """The root of the git work tree containing path and whether that clone is shallow (one
+        git call, for each repo of a workspace), or None outside a work tree."""
+        result = self.run(path, ["rev-parse", "--show-toplevel", "--is-shallow-repository"])
+        lines = result.stdout.splitlines() if result.ok else []
+        if len(lines) != 2 or lines[1].strip() not in ("true", "false"):
+            return None
+        return Path(lines[0].strip()), lines[1].strip() == "true"
+
     def tracked(self, repo: Path, *pathspecs: str) -> list[str]:
         """Tracked files matching the pathspecs, relative to the repo root."""
         out = self.check(repo, ["ls-files", "-z", "--", *pathspecs])
