@@ -1980,8 +1980,8 @@ FAILURE_MARK = re.compile(
     + "|" + _CRASH.pattern,
     re.IGNORECASE)
 # lines that say it and are no failure: Nix's warnings and traces, an error Nix ignored
-_NOT_A_FAILURE = re.compile(r"^\s*(?:warning:|evaluation warning:|trace:|error \(ignored\):)",
-                            re.IGNORECASE)
+_NOT_A_FAILURE = re.compile(r"^[\s*_`]*(?:warning|evaluation warning|trace|error \(ignored\))"
+                            r"[*_`]*:", re.IGNORECASE)  # (also with markdown's marks)
 
 
 def _a_record(text: str) -> bool:
@@ -2007,11 +2007,27 @@ def _says_failed(line: logshape.Line) -> str | None:
             return None
     else:
         text = line.text
-    m = FAILURE_MARK.search(text)
+    text, m = _failure_mark(text)
     bar = logshape.BAR.search(text)
-    if m is None or (bar is not None and bar.start() < m.start()):
+    if m is None or (bar is not None and bar.start() < m.start()) or _NOT_A_FAILURE.match(text):
         return None
     return text
+
+
+# markdown's emphasis and code marks, which a page's copy may put inside Nix's words
+# ("**error**: …", "`error`: …", "__Error__:")
+_MARKUP = re.compile(r"[*_`]+")
+
+
+def _failure_mark(text: str) -> tuple[str, re.Match[str] | None]:
+    """(text, where it says something failed): as it is, else without markdown's marks, which
+    split a word from its colon (the text is then returned without them)."""
+    m = FAILURE_MARK.search(text)
+    if m is None and _MARKUP.search(text):
+        plain = _MARKUP.sub("", text)
+        m = FAILURE_MARK.search(plain)
+        text = plain if m is not None else text
+    return text, m
 
 
 def failure_line(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> tuple[int, str] | None:
@@ -2031,8 +2047,9 @@ def failure_line(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> tuple[i
     for origin, captured in enumerate(raw):
         if origin in excluded:
             continue
-        text = clean(captured)  # every part, also what a carriage return hid on a terminal
-        if FAILURE_MARK.search(text) and not _NOT_A_FAILURE.match(text):
+        # every part, also what a carriage return hid on a terminal
+        text, m = _failure_mark(clean(captured))
+        if m is not None and not _NOT_A_FAILURE.match(text):
             return origin, text.strip()
     return None
 

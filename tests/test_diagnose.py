@@ -909,3 +909,22 @@ def test_an_error_line_not_about_a_build_directory_stays_what_it_was() -> None:
                  "Error: Process completed with exit code 1."]:
         [found] = diagnose.parse_log([line])
         assert found.type is FailureType.OTHER, line
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["**", "__", "`", "*", "_"]), st.sampled_from(["error", "Error", "ERROR"]),
+       st.sampled_from(["inside", "around", "colon"]),
+       st.sampled_from(["attribute 'x' missing", "something broke", "opening lock file "
+                        "'/nix/var/nix/db/big-lock': Permission denied"]),
+       st.text(alphabet="abc XYZ.,", max_size=20))
+def test_markdown_marks_inside_an_error_line_are_no_silent_zero(mark: str, word: str, where: str,
+                                                                message: str,
+                                                                before: str) -> None:
+    """A page's copy puts markdown's marks inside Nix's words ("**error**: …", "`error`: …"):
+    the line still says something failed."""
+    said = {"inside": f"{mark}{word}{mark}: {message}", "around": f"{mark}{word}:{mark} {message}",
+            "colon": f"{word} {mark}:{mark} {message}"}[where]
+    found = diagnose.parse_log([f"{before} {said}".strip(), ""])
+    assert found and found[0].log_line == 1
+    # a warning so marked stays none
+    assert diagnose.parse_log([f"{mark}warning{mark}: {word}: {message}"]) == []
