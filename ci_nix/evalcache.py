@@ -34,7 +34,7 @@ import re
 import stat
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -192,13 +192,17 @@ class Keys:
         clean (see _tree_source)."""
         return self._key(target, by_tree=True, to_read=to_read)
 
-    def reread(self) -> Keys:
+    def reread(self, only: Collection[str] | None = None) -> Keys:
         """Keys for the repos as they are now, read the way the caller read them: each repo the
         caller knew gets its commit and dirtiness again (one git call; a dirty one is read
         whole, as before); the rest is read afresh. A commit's tree is the commit's for good,
-        and whether a tree substitutes its commit depends on the tree alone: both are kept."""
+        and whether a tree substitutes its commit depends on the tree alone: both are kept.
+        only: the known repos to read again (see unconfirmed); the others keep their state."""
         known: dict[str, tuple[str | None, bool]] = {}
         for path in self.known:
+            if only is not None and path not in only:
+                known[path] = self.known[path]
+                continue
             state = self.git.head_status(Path(path))
             if state is None:
                 continue  # no commit now (or no answer): read afresh below
@@ -207,6 +211,28 @@ class Keys:
                  if rev is not None and rev in self.trees}
         return Keys(self.nix, self.git, self.selection, known, trees,
                     _substs=dict(self._substs), cache=self.cache)
+
+    def unconfirmed(self, target: Target, revs: Sequence[str | None] | None) -> set[str] | None:
+        """The repos whose state target's key read that must be read again to know the
+        evaluation read that state, given revs (FlakeEval.source_revs: the commit each Nix
+        process that evaluated it read the flake's source at); None when revs say a process
+        read another state than the key's. The flake's own repo needs no second look when
+        the key read it clean at commit C and every process said it read C: Nix names a
+        commit only for a clean checkout (not for uncommitted changes) and then reads that
+        commit's files, so it read what the key says. Override inputs' repos are not said."""
+        paths: set[str] = set()
+        for position, ref in enumerate([target.flake.ref, *(o.ref for o in target.overrides)]):
+            parsed = urllib.parse.urlsplit(ref)
+            if parsed.scheme != "git+file" or "rev" in urllib.parse.parse_qs(parsed.query):
+                continue  # a locked reference: no checkout state in the key
+            path = str(Path(urllib.parse.unquote(parsed.path)))  # as _read_state looks it up
+            rev, dirty = self.known.get(path, (None, True))
+            if position == 0 and revs and rev is not None and not dirty:
+                if any(read != rev for read in revs):
+                    return None
+                continue
+            paths.add(path)
+        return paths
 
     def impure(self) -> bool:
         """Whether Nix evaluates impurely: `pure-eval = false` (builtins.getEnv, currentTime,
@@ -877,7 +903,19 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
     # The checkouts as they are now, read afresh: one that changed while Nix read it (a
     # branch switched, a file saved, another run's `git checkout`) may have given Nix the new
     # state, which must not be remembered under the old state's key.
-    after = keys.reread() if store_key else None
+    # Nix said which commit it read each flake at (eval.nix): only the repos it did not vouch
+    # for are read again (P8: 1 git call instead of one per repo).
+    again: set[str] = set()
+    for index in list(store_key):
+        needed = keys.unconfirmed(targets[index], fresh[index].source_revs)
+        if needed is None:
+            log.warning("evaluation cache: %s was read at another commit than the one it was "
+                        "keyed by (it changed while it was evaluated); not remembered",
+                        targets[index].flake.id)
+            del store_key[index]
+            continue
+        again |= needed
+    after = keys.reread(again) if store_key else None
     for index in list(store_key):
         if after is not None and after.of(targets[index]) != key_of[index]:
             log.warning("evaluation cache: %s changed while it was evaluated; not remembered",

@@ -56,6 +56,7 @@ from ci_nix.tools.nix import (
     Listed,
     ListingDone,
     Nix,
+    SourceRead,
     WorkerEvent,
     parse_worker_line,
 )
@@ -277,6 +278,7 @@ class _Flake:
     stopped: dict[Task, Failure] = field(default_factory=dict)  # past --eval-timeout/-memory
     costs: dict[Task, EvalCost] = field(default_factory=dict)
     commit_read: set[str] = field(default_factory=set)  # CommitRead names, from every worker
+    sources: list[str | None] = field(default_factory=list)  # SourceRead revs, one per worker
     retried: set[Task] = field(default_factory=set)  # killed once, tried again alone
     failure: Failure | None = None  # the flake as a whole: not even its attributes
     evaluations: int = 0  # Nix processes started for it
@@ -645,6 +647,8 @@ class _Pool:
         flake, now = worker.flake, time.monotonic()
         if isinstance(event, CommitRead):
             flake.commit_read.add(event.name)
+        elif isinstance(event, SourceRead):
+            flake.sources.append(event.rev)
         elif isinstance(event, Listed) and worker.lists:
             flake.attrs.append(event.path)
             if not self.selection.filtered:
@@ -944,7 +948,10 @@ class _Pool:
                       if not t.group and t in flake.costs)
         return FlakeEval(flake.target, tuple(jobs), tuple(cases), flake.evaluations, elapsed,
                          flake.attr_evaluations, tuple(attr_display(p) for p in flake.attrs),
-                         costs=costs, commit_read=tuple(sorted(flake.commit_read)))
+                         costs=costs, commit_read=tuple(sorted(flake.commit_read)),
+                         # known only when every Nix process started for it said
+                         source_revs=(tuple(flake.sources)
+                                      if len(flake.sources) == flake.evaluations else None))
 
 
 def _stale_lock(flake: _Flake, lock: lockfile.Lock | None,

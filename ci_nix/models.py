@@ -241,6 +241,9 @@ class FlakeEval:
     # what the evaluation read of the flake's commit (rev, lastModified, ...; eval.nix): () for
     # nothing, so another commit of the same tree evaluates the same; None when not known
     commit_read: tuple[str, ...] | None = None
+    # the commit each Nix process that evaluated it read the flake's source at (None: no
+    # commit, a dirty work tree); None when not every process said (eval.nix's "source")
+    source_revs: tuple[str | None, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,15 @@ from ci_nix import config, evaluate
 from ci_nix.models import FLAKE_CASE, FlakeEval, Target
 from ci_nix.tools import proc
 from ci_nix.tools.git import Git
-from ci_nix.tools.nix import WORKER_LINE, Begin, Done, HelperResult, Nix, parse_worker_line
+from ci_nix.tools.nix import (
+    WORKER_LINE,
+    Begin,
+    Done,
+    HelperResult,
+    Nix,
+    SourceRead,
+    parse_worker_line,
+)
 from ci_nix.workspace import load
 
 X86 = "x86_64-linux"
@@ -223,6 +231,8 @@ def test_worker_lines() -> None:
     assert done == Done(0, HelperResult(("packages", "x", "a"), "/nix/store/a.drv", "x",
                                         (("out", "/nix/store/a"),)))
     assert parse_worker_line("trace: something of the user's") is None
+    assert parse_worker_line(WORKER_LINE + '{"source":"' + "a" * 40 + '"}') == SourceRead("a" * 40)
+    assert parse_worker_line(WORKER_LINE + '{"source":null}') == SourceRead(None)
     assert parse_worker_line(WORKER_LINE + '{"begin":') is None  # cut: plain text
     # a flake's own trace in the untagged shape is the flake's text, not an answer
     assert parse_worker_line('trace: ci-nix:{"begin":3}') is None
@@ -320,6 +330,10 @@ def test_hosts_read_from_fresh_outputs_have_nix_own_drv_paths(tmp_path: Path,
         f"{json.dumps(hosts).replace(',', '')}"], "bare eval"))
     assert [job.drv_path for job in result.jobs] == bare
     assert all(job.system == X86 for job in result.jobs), result.jobs
+    # every Nix process said the commit it read the clean checkout at (the evaluation cache
+    # then need not ask git whether it changed meanwhile)
+    head = Git.from_env().commit(flake, "HEAD")
+    assert result.source_revs == (head,) * result.evaluations and result.evaluations > 1
 
 
 @pytest.mark.nix
@@ -336,12 +350,15 @@ def test_hosts_of_a_flake_in_a_subdirectory(tmp_path: Path, nix_bin: str) -> Non
     for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@e",
                                                    "commit", "-qm", "hosts"]):
         subprocess.run(["git", "-C", str(repo), *args], check=True)
+    (repo / "README").write_text("hosts live in hosts/, uncommitted\n")
     ws = load(repo, Git.from_env())
     [flake] = ws.flakes
     assert flake.subdir == "hosts"
     selection = evaluate.Selection(systems=(X86,), outputs=ws.config.outputs)
     [result] = evaluate.evaluate(Nix.from_env(), [Target(flake)], selection)
     assert not result.cases, result.cases
+    # a work tree with uncommitted changes is read at no commit: no process names one
+    assert result.source_revs == (None,) * result.evaluations
     bare = Nix.from_env().check(["eval", "--raw", f"{flake.ref}#nixosConfigurations.h01.config"
                                  ".system.build.toplevel.drvPath"], "bare eval").strip()
     assert {j.name: j.drv_path for j in result.jobs}["nixosConfigurations.h01"] == bare

@@ -675,11 +675,14 @@ def test_a_checkout_that_changes_during_evaluation_is_not_remembered(
     assert not list((tmp_path / "cache").rglob("*.json"))
 
 
+@pytest.mark.parametrize("said", [None, "keyed", "other"])
 @pytest.mark.parametrize("change", ["commit", "edit", "staged", "none"])
 def test_a_known_checkout_is_read_again_in_one_git_call(
-        tmp_path: Path, fake_proc: FakeProc, change: str) -> None:
+        tmp_path: Path, fake_proc: FakeProc, change: str, said: str | None) -> None:
     """The pipeline hands over each repo's commit, tree and dirtiness (inputs.checkouts);
-    after the evaluation one `git status` per repo says whether it is still that state."""
+    after the evaluation one `git status` per repo says whether it is still that state,
+    unless every Nix process said it read the keyed commit (eval.nix's "source": then what
+    changed afterwards does not matter), and nothing is remembered when one read another."""
     _fake_nix(fake_proc)
     fake_proc.on("nix", "derivation", "show", stdout="{}")
     fake_proc.on("nix", "show-derivation", stdout="{}")
@@ -702,15 +705,23 @@ def test_a_known_checkout_is_read_again_in_one_git_call(
         elif change == "staged":  # staged, then undone in the work tree: dirty to Nix 2.26
             git(repo, "add", "flake.nix")
             write(repo / "flake.nix", text)
-        return [replace(_eval(tmp_path), target=t, commit_read=()) for t in targets]
+        revs = None if said is None else (rev, rev if said == "keyed" else "f" * 40)
+        return [replace(_eval(tmp_path), target=t, commit_read=(), source_revs=revs)
+                for t in targets]
 
     (result,) = evalcache.evaluate([target], Selection(("x86_64-linux",), ("packages",)),
                                    evalcache.Settings(tmp_path / "cache"), Nix(("nix",)),
                                    Git(("git",)), evaluator, {str(repo): (rev, dirty)},
                                    {rev: tree})
     assert not result.cached
-    assert bool(list((tmp_path / "cache").rglob("*.json"))) is (change == "none")
-    if change in ("commit", "none"):  # read again: one call (a dirty repo is read whole)
+    stored = list((tmp_path / "cache").rglob("*.json"))
+    assert bool(stored) is (said == "keyed" or said is None and change == "none")
+    if said == "keyed":  # what Nix read is the keyed commit, whatever came after
+        assert not fake_proc.ran("git", "status"), fake_proc.calls
+        assert json.loads(stored[0].read_text())["key"] == evalcache.Keys(
+            Nix(("nix",)), Git(("git",)), Selection(("x86_64-linux",), ("packages",)),
+            {str(repo): (rev, dirty)}, {rev: tree}).by_tree(target)
+    elif said is None and change in ("commit", "none"):  # one call (a dirty repo: read whole)
         assert len(fake_proc.ran("git", "status")) == 1, fake_proc.calls
         assert not fake_proc.ran("git", "rev-parse"), fake_proc.calls
 

@@ -7,6 +7,8 @@
 #                 {"listed": {"groupErrors": [PATH ...], "inputNames": [NAME ...]}}
 #   per task i:   {"begin": i} when the task starts, {"done": i, "result": RESULT} when it is done
 #   any time:     {"commit": NAME} when the evaluation first reads the flake's NAME (rev, ...)
+#   first:        {"source": REV} the commit Nix read the flake's source at (null: none, e.g. a
+#                 work tree with uncommitted changes), before any other answer
 #
 # The tasks are `tasks` (a list of { path; group ? false; }), or with tasks = null every listed
 # attribute in order. A PATH is a list of names: [ "packages" "x86_64-linux" "hello" ] or
@@ -134,7 +136,12 @@ let
   # The inputs flake.nix declares: ci-nix checks each is in the committed flake.lock.
   inputNames = attrNames (flake.inputs or { });
   groupErrors = concatMap (g: g.errors) groups;
+
+  # Read directly, not through `sourceInfo` above: eval.nix reading it is not the flake reading
+  # it. `callable` is what the evaluation forces first anyway (the flake itself).
+  source = if callable then flake.sourceInfo.rev or null else null;
 in
-if list
-then builtins.seq listing (trace (emit { listed = { inherit groupErrors inputNames; }; }) evaluateAll)
-else evaluateAll
+builtins.seq (trace (emit { inherit source; }) null) (
+  if list
+  then builtins.seq listing (trace (emit { listed = { inherit groupErrors inputNames; }; }) evaluateAll)
+  else evaluateAll)

@@ -145,7 +145,15 @@ class CommitRead:
     name: str
 
 
-WorkerEvent = Listed | ListingDone | Begin | Done | CommitRead
+@dataclass(frozen=True)
+class SourceRead:
+    """The commit the worker's Nix read the flake's source at (None: no commit, e.g. a work
+    tree with uncommitted changes), said before anything else."""
+
+    rev: str | None
+
+
+WorkerEvent = Listed | ListingDone | Begin | Done | CommitRead | SourceRead
 # A flake's own `builtins.trace "ci-nix:{...}"` must not pass for an answer (a forged "done"
 # made an attribute that throws pass): eval.nix tags its lines with this run's secret, which a
 # pure evaluation cannot read (it is in the worker's argv only).
@@ -171,6 +179,9 @@ def parse_worker_line(line: str) -> WorkerEvent | None:
                                tuple(str(n) for n in listed["inputNames"]))
         if set(data) == {"commit"}:
             return CommitRead(str(data["commit"]))
+        if set(data) == {"source"}:
+            rev = data["source"]
+            return SourceRead(rev if isinstance(rev, str) else None)
     except (ValueError, KeyError, TypeError, AttributeError):
         pass
     return None  # cut off: leave it in the text
