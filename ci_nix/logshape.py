@@ -63,6 +63,9 @@ _GITHUB_COMMAND = re.compile(r"^##\[(?P<command>group|endgroup|error|warning|not
 # line ("\e[32;1m$ nix build\e[0;m") and its verdict ("\e[31;1mERROR: Job failed: …")
 _GITLAB_OWN = re.compile(r"\x1b\[0K|section_(?:start|end):\d+:|"
                          r"\x1b\[3[12];1m(?:\$ |ERROR: Job failed)")
+# Buildkite's agent writes its own lines of a job log: groups ("~~~ ", "--- ", "+++ ", "^^^ +++"),
+# the echo of a command ("$ nix build") and its verdict ("🚨 Error: The command exited …")
+_BUILDKITE_OWN = re.compile(r"(?:~~~|---|\+\+\+|\^\^\^ \+\+\+)(?: |$)|\$ |🚨 ")
 _GITLAB_SECTION = re.compile(r"^section_(?:start|end):\d+:[^\s\r]{0,200}\r(?:\x1b\[0K)?")
 # journald in each of journalctl's short formats, then host and unit: short "May 01 12:00:00",
 # short-precise "May 01 12:00:00.123456", short-iso(-precise) "2024-05-01T12:00:00(.123456)+0200"
@@ -196,6 +199,8 @@ def _text_of(value: object) -> str | None:
 # print one before words of Nix's
 _HTML_TAG = re.compile(r"</?(?:pre|code|samp|kbd|tt|details|summary|p|div|span|b|strong|em|i|"
                        r"blockquote)(?:\s[^<>]{0,200})?>", re.IGNORECASE)
+_HTML_SUMMARY = re.compile(r"\s*(?:<details(?:\s[^<>]{0,200})?>\s*)?<summary>[^<>]{0,200}"
+                           r"</summary>\s*$", re.IGNORECASE)
 _HTML_BREAK = re.compile(r"<br\s{0,8}/?>\s*$", re.IGNORECASE)
 _ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|quot|apos|lt|gt|amp);")
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"'})
@@ -246,6 +251,8 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
         rest = line[command.end():]
         line = f"Error: {rest}" if command["command"] == "error" else rest
     if "<" in line:  # copied from a page's HTML source (its markup before a timestamp, too)
+        if _HTML_SUMMARY.match(line):  # the page's caption of the log, no line of it
+            return
         line = _transported(_HTML_BREAK.sub("", _HTML_TAG.sub("", line)))
     if line.lstrip().startswith("@nix "):  # internal-json: its reader takes records as they are
         yield line.lstrip(), False, depth > 0
@@ -474,9 +481,7 @@ def normalise(lines: Iterable[str]) -> list[Line]:
              for text, marked, inner in _unwrap(line)]
     # prefixes are learnt not from the CI system's own lines (GitHub's `##[group]`,
     # `##[error]`, GitLab's runner lines: what a tool in the step printed has the prefix)
-    ci_own = {index for index, line in enumerate(raw[:_LEARN_FROM])
-              if ("##[" in line[:64] and _GITHUB_COMMAND.match(_transported(line)))
-              or _GITLAB_OWN.match(_transported(line[:64]))}
+    ci_own = {index for index, line in enumerate(raw[:_LEARN_FROM]) if _ci_own(line[:120])}
     # and the lines a record held apart from the captured lines: a prefix of these (a
     # viewer's line numbers) never stood before those, and a record's may have its own
     found = sorted(_without_prefix([line for line in found if not line.inner], ci_own)
@@ -496,6 +501,15 @@ def normalise(lines: Iterable[str]) -> list[Line]:
         m = _BUILDER_PREFIX.match(line.text)
         result.append(replace(line, text=m["text"] or "", builder=m["name"]) if m else line)
     return result
+
+
+def _ci_own(start: str) -> bool:
+    """Whether a captured line (its start) is a CI system's own: GitHub's `##[group]`,
+    `##[error]`, GitLab's runner lines, Buildkite's agent lines (also inside a page's markup)."""
+    buildkite = start.startswith("\x1b_bk;")
+    start = _transported(_HTML_TAG.sub("", start) if "<" in start else start)
+    return bool(_GITHUB_COMMAND.match(start) or _GITLAB_OWN.match(start)
+                or (buildkite and _BUILDKITE_OWN.match(start)))
 
 
 def _margin_off(raw: list[str]) -> list[str]:
@@ -647,7 +661,9 @@ def _rejoined(found: list[Line]) -> list[Line]:
     in_error = False  # the last line joined to is (the rest of) an unindented error line
     piece = ""  # the captured line just taken: where it was cut says how it goes on
     for line in found:
-        last = joined[-1] if joined else None
+        # a line a structured record held and a captured line beside the record were never
+        # one line: no terminal broke them apart
+        last = joined[-1] if joined and line.inner == joined[-1].inner else None
         # a word wrap broke the line before a word that did not fit (a quoted store path is
         # a long one; Nix starts no line with it)
         pushed = width >= _MIN_WIDTH and len(piece) + 1 + len(line.text.split(" ", 1)[0]) > width \
