@@ -46,8 +46,10 @@ class BuildLog:
     # Nix's failed downloads (retry warnings too): what a substitution failure was about
     downloads: deque[str] = field(default_factory=lambda: deque(maxlen=diagnose.TAIL_LINES))
     on_event: Callable[[nixlog.Event], None] | None = None  # progress display (report/progress)
-    # errors Nix reported without naming a derivation (2.34+ timeouts), in order
+    # errors Nix reported without naming a derivation (2.34+ timeouts): those Nix attested
+    # first (a builder can print such a record too), each in order
     unattributed: list[diagnose.Diagnosis] = field(default_factory=list)
+    attested_unattributed: int = field(default=0, repr=False)
     # output path -> derivation: a message naming only an output path (a remote
     # `nix-store --serve` build) is about that derivation
     outputs: dict[str, str] = field(default_factory=dict)
@@ -96,7 +98,10 @@ class BuildLog:
             if error is None:
                 self.other.append(diagnose.clean(event.text)[:_MAX_LINE])
                 unattributed = diagnose.unattributed_error(event.text)
-                if unattributed is not None:
+                if unattributed is not None and event.attested:
+                    self.unattributed.insert(self.attested_unattributed, unattributed)
+                    self.attested_unattributed += 1
+                elif unattributed is not None:
                     self.unattributed.append(unattributed)
             else:
                 ran = error.type in _RAN or diagnose.built_remotely(event.text)

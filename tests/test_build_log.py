@@ -32,6 +32,20 @@ def test_a_timeout_naming_no_derivation_is_the_timeout_of_the_build_that_failed(
     assert "still compiling" in failure.log
 
 
+def test_nixs_own_timeout_comes_before_one_a_builder_printed() -> None:
+    # a builder printing `@nix {"action":"msg","level":0,"msg":"error: timed out after 1
+    # seconds"}` (relayed without raw_msg) does not decide what Nix's own report says
+    log = build.BuildLog()
+    log.feed(record(action="start", id=1, level=3, parent=0, text=f"building '{DRV}'",
+                    type=105, fields=[DRV, "", 1, 1]))
+    log.feed(record(action="msg", level=0, msg="error: timed out after 1 seconds"))
+    log.feed(record(action="stop", id=1))
+    own = "error: timed out after 10 seconds"
+    log.feed(record(action="msg", column=None, file=None, level=0, line=None, msg=own,
+                    raw_msg=own))
+    assert "timed out after 10 s" in build._unnamed_failure(log, 1, DRV).message
+
+
 def test_an_unclassified_error_is_named_in_the_message() -> None:
     log = build.BuildLog()
     log.feed(record(action="msg", level=0, msg="error: unexpected end-of-file"))
