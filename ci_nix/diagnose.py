@@ -214,6 +214,9 @@ _GAP = r".{0,1000}?"  # from a hash mismatch's first line to its "specified:" (L
 _STORE_PATH = rf"(?P<path>/nix/store/{_HASH}-[^'’\s]{{1,{_NAME}}}?)(?:[!^][^'’\s]*+)?"
 _Q = "['‘`]"  # Nix 1.x/2.0 used curly quotes
 _QE = "['’]"
+# What is quoted ([^'’‘`]+ between _Q and _QE) holds no opening quote either: from each of a
+# line's many "path ‘" a run to the closing quote went on to the line's end (a `throw` of
+# "path ‘" * 8000 took 20 s to classify); stopped at the next opening, the runs do not overlap.
 # one machine of build-remote's list: "([x86_64-linux, i686-linux], 4, [kvm], [])" (Nix <= 2.17
 # without the brackets: "(x86_64-linux, 4, kvm, )")
 _MACHINE = re.compile(r"\(\[?(?P<systems>[^\]()]*?)\]?, \d+, \[?(?P<features>[^\]()]*?)\]?, "
@@ -236,11 +239,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"{_GAP}(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)", re.DOTALL)),
     ("hash-mismatch-old", re.compile(
         rf"fixed-output derivation produced path {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE} with "
-        rf"(?P<algo>\w+) hash {_Q}(?P<got>[^'’]+){_QE} instead of the expected hash "
-        rf"{_Q}(?P<specified>[^'’]+){_QE}")),
+        rf"(?P<algo>\w+) hash {_Q}(?P<got>[^'’‘`]+){_QE} instead of the expected hash "
+        rf"{_Q}(?P<specified>[^'’‘`]+){_QE}")),
     # builtins.fetchurl / fetchTarball during evaluation
     ("hash-mismatch-download", re.compile(
-        rf"hash mismatch in file downloaded from {_Q}(?P<url>[^'’]+){_QE}:?\s*"
+        rf"hash mismatch in file downloaded from {_Q}(?P<url>[^'’‘`]+){_QE}:?\s*"
         r"specified:\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)")),
     ("cannot-build", re.compile(
         rf"Cannot build {_Q}{_DRV}{_QE}\.?\s*Reason:\s*(?P<reason>[^\n]*)")),
@@ -254,7 +257,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"builder for {_Q}?{_DRV}{_QE}? failed to produce output path")),
     # Named by the derivation (nix build) or by an output path (Hydra, `nix-store --serve`)
     ("timeout", re.compile(
-        rf"building of {_Q}{_STORE_PATH}{_QE}(?: from \.drv file)?(?: on {_Q}[^'’]*{_QE})? "
+        rf"building of {_Q}{_STORE_PATH}{_QE}(?: from \.drv file)?(?: on {_Q}[^'’‘`]*{_QE})? "
         r"timed out after (?P<secs>\d+) seconds(?P<silence> of silence)?")),
     # the same, reworded or wrapped by a remote builder: "build of '…drv' on '…' failed: …"
     ("timeout-other", re.compile(
@@ -262,9 +265,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         r"(?P<silence> of silence)?")),
     # Nix 1.x to 2.28, the features part since 2.1; messages get wrapped across lines
     ("platform", re.compile(
-        rf"a {_Q}(?P<wanted>[^'’]+){_QE}(?:\s+with features \{{(?P<features>[^}}]*)\}})?\s+is "
+        rf"a {_Q}(?P<wanted>[^'’‘`]+){_QE}(?:\s+with features \{{(?P<features>[^}}]*)\}})?\s+is "
         rf"required\s+to\s+build\s+{_Q}{_DRV}{_QE},\s+but\s+I\s+am\s+a\s+"
-        rf"{_Q}(?P<have>[^'’]+){_QE}")),
+        rf"{_Q}(?P<have>[^'’‘`]+){_QE}")),
     ("dependencies", re.compile(
         rf"(?<!\d)(?P<n>\d+) dependenc(?:y|ies) of derivation {_Q}{_DRV}{_QE} failed to build")),
     ("dependencies-cut", re.compile(
@@ -306,7 +309,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("fod-references-old", re.compile(
         rf"illegal path references in fixed-output derivation {_Q}{_DRV}{_QE}")),
     ("fod-references-name", re.compile(
-        rf"fixed output derivation {_Q}(?P<name>[^'’]+){_QE} is not allowed to refer to other "
+        rf"fixed output derivation {_Q}(?P<name>[^'’‘`]+){_QE} is not allowed to refer to other "
         r"store paths")),
     ("fod-references-lix", re.compile(
         rf"the fixed-output derivation {_Q}{_DRV}{_QE} must not reference store paths")),
@@ -332,7 +335,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("references-unrealised", re.compile(
         rf"some references of path {_Q}(?P<path>[^'’\s]+){_QE} could not be realised|"
         rf"reference {_Q}[^'’\s]+{_QE} of path {_Q}(?P<path2>[^'’\s]+){_QE} is not a valid path")),
-    ("transfer-interrupted", re.compile(rf"(?:download|upload) of {_Q}(?P<url>[^'’]+){_QE} was "
+    ("transfer-interrupted", re.compile(rf"(?:download|upload) of {_Q}(?P<url>[^'’‘`]+){_QE} was "
                                         r"interrupted")),
     # 2.21-2.29 print a raw string literal: a line break and indentation after the semicolon
     ("remote-features", re.compile(r"[Uu]nable to start any build;\s+remote machines may not "
@@ -638,9 +641,9 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
 
 
 _REQUIRED = re.compile(
-    rf"Required system:\s*{_Q}(?P<wanted>[^'’]+){_QE}"
+    rf"Required system:\s*{_Q}(?P<wanted>[^'’‘`]+){_QE}"
     rf"(?:\s+with features \{{(?P<features>[^}}]*)\}})?"
-    rf"\s+Current system:\s*{_Q}(?P<have>[^'’]+){_QE}")
+    rf"\s+Current system:\s*{_Q}(?P<have>[^'’‘`]+){_QE}")
 # Nix 2.34+: features in lines of their own
 _REQUIRED_FEATURES = re.compile(r"Required features:\s*\{(?P<features>[^}]*)\}"
                                 r"(?:\s+Available features:\s*\{(?P<have>[^}]*)\})?")
@@ -794,13 +797,16 @@ _SOURCE = re.compile(r"^/nix/store/(?P<hash>[a-z0-9]{32})-[^/]*source(?P<rel>/.*
 # not a profile or out-link Nix keeps (`nix build`'s result, a profile or a generation of it,
 # direnv's flake-profile, a link among the profiles or GC roots): Nix's own bookkeeping, where
 # Nix setting or reading one fails (`nix-env --set`, `print-dev-env --profile`)
-_PROFILE_LINK = (r"(?![^'’]*/nix/var/nix/(?:profiles|gcroots)/(?:per-user/[^/'’]+/)?[^/'’]+['’])"
-                 r"(?!(?:[^'’]*/)?(?:result(?:-[^'’/]*)?|[^'’/.]*profile(?:[-.](?!nix['’])"
-                 r"[^'’/.]*)*|[^'’/]*-\d+-link)['’])")
+_PROFILE_LINK = (r"(?![^'’‘`]*/nix/var/nix/(?:profiles|gcroots)/(?:per-user/[^/'’‘`]+/)?"
+                 r"[^/'’‘`]+['’])"
+                 r"(?!(?:[^'’‘`]*/)?(?:result(?:-[^'’‘`/]*)?|[^'’‘`/.]*profile(?:[-.](?!nix['’])"
+                 # possessive: each part takes all up to the next dot (a dash is in it: as
+                 # `*`, every way to cut a run of dashes was tried, exponential in them)
+                 r"[^'’‘`/.]*+)*|[^'’‘`/]*-\d+-link)['’])")
 _MISSING_PATH = re.compile(
     rf"(?:getting status of|opening file|path|reading file|"
-    rf"source tree referenced by {_Q}[^'’]*{_QE} does not contain a) {_Q}{_PROFILE_LINK}"
-    rf"(?P<path>[^'’]+){_QE}"
+    rf"source tree referenced by {_Q}[^'’‘`]*{_QE} does not contain a) {_Q}{_PROFILE_LINK}"
+    rf"(?P<path>[^'’‘`]+){_QE}"
     r"(?:: No such file or directory| does not exist(?! and cannot be created)| file)")
 _NOISE = (
     re.compile(r"^warning: not writing modified lock file of flake"),
@@ -1112,7 +1118,7 @@ _EVAL_MESSAGE = re.compile(
     # lock file" by newer Nix, bare by older)
     r"follows a non-existent input|circular import of flake|"
     r"/flake\.nix['’] does not exist|is not a (?:valid )?flake|"
-    r"while evaluating|\bbuiltins\.\w+|string ['‘][^'’]*['’] doesn't represent|" + "|".join(
+    r"while evaluating|\bbuiltins\.\w+|string ['‘][^'’‘`]*['’] doesn't represent|" + "|".join(
         # the evaluator's own messages with no other word above, read from Nix's libexpr
         # (eval.cc, primops*.cc, get-drvs.cc, attr-path.cc): also frameless, they are its
         (r"['’] is not equal to ", r"attribute names? (?:of attribute set )?['‘]",
@@ -1123,7 +1129,7 @@ _EVAL_MESSAGE = re.compile(
          r"does not evaluate to a derivation", r"selected by the selection path",
          r"requires a function", r"start position in ['‘]substring['’]",
          r"(?:has|its) context\b|context of string", r"cannot be appended to a path",
-         r"cannot create list of size", r"builtin ['‘][^'’]+['’] not found",
+         r"cannot create list of size", r"builtin ['‘][^'’‘`]+['’] not found",
          r"while parsing TOML", r"regular expression ['‘]", r"abort-on-warn",
          r"file names are not allowed to end in", r"may not reference derivations",
          # and Lix's (lix/libexpr) where its wording differs
@@ -1232,7 +1238,8 @@ def _untracked(flake: Flake, file: str, message: str) -> tuple[str, str]:
             "check the path that reads it: a file a flake reads must exist and be tracked by git")
 
 
-_DOWNLOAD = re.compile(rf"unable to download {_Q}(?P<url>[^'’]+){_QE}(?::\s*(?P<reason>[^\n;]*))?")
+_DOWNLOAD = re.compile(
+    rf"unable to download {_Q}(?P<url>[^'’‘`]+){_QE}(?::\s*(?P<reason>[^\n;]*))?")
 # what only a binary cache serves: substitutes, not sources
 _CACHE_URL = re.compile(r"\.narinfo$|/nar/|/nix-cache-info$|/realisations/|/log/")
 
@@ -1447,7 +1454,7 @@ _BLOCK_START = re.compile(
     r"cannot build derivation |hash mismatch in "
     r"fixed-output derivation|fixed-output derivation produced path|Killed$|"
     # not Nix's -vvvv "building of '…': woken up", only what ends a build
-    r"building of ['‘][^'’]*['’].*(?:timed out|killed after)|"
+    r"building of ['‘][^'’‘`]*['’].*(?:timed out|killed after)|"
     r"Cannot build '|Reason: |Required system: |Required features: |specified: |"
     r"Unable to start any build|unable to start any build|"
     r"Failed to find a machine for remote build!|"
@@ -1480,7 +1487,7 @@ _ERROR_ANYWHERE = re.compile(
     r"hash mismatch|timed out after|cannot build on '|killed after writing more than|"
     r"(?:transient failure|uncaught exception) building ")
 # "cannot build on 'ssh://host': <why>": a remote builder Nix could not use
-_BUILDER_DOWN = re.compile(r"cannot build on ['‘](?P<uri>[^'’]+)['’]: (?:error: )?(?P<why>.*)")
+_BUILDER_DOWN = re.compile(r"cannot build on ['‘](?P<uri>[^'’‘`]+)['’]: (?:error: )?(?P<why>.*)")
 # what a sentence about a log adds around Nix's words ("it stops with: Reason: **…**")
 _EMPHASIS = re.compile(r"\*\*|__|`")
 

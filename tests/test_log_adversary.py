@@ -102,6 +102,13 @@ _LINES: dict[str, Callable[[int], str]] = {
     "evaluator words": lambda n: "value is x while " * (n // 17),
     "string commands": lambda n: "\x1b_bk;t=1\x07" * (n // 10) + "\x1b_" * (n // 4),
     "quote marks": lambda n: "> " * (n // 2),
+    # "path ‘[^'’]+’": from each opening quote to the line's end (a `throw` of its own text)
+    "opened quotes": lambda n: "path ‘" * (n // 6),
+    "opened names": lambda n: "a ‘" * (n // 3),
+    "opened urls": lambda n: "unable to download `" * (n // 20),
+    # "…profile(?:[-.][^'’/.]*)*": every way to cut the dashes in two (exponential: 40 dashes
+    # held a run for good, deaf to SIGTERM)
+    "profile dashes": lambda n: "path ‘profile" + "-" * (n // 1000) + "/",
 }
 # prefixes a transport or wrapper stacks on a line, thousands deep: each taken away copied the
 # rest of the line (quadratic, but only visible from some 100 kB on)
