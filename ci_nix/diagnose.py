@@ -1222,9 +1222,15 @@ def diagnose_eval(stderr: str, flake: Flake | None = None,
     if repo is not None and flake is not None and repo != flake.repo.name:
         shown = f"{repo}/{file}"  # another repo of the workspace
     where = f" at {shown}:{line_no}:{column}" if line_no is not None else ""
+    # a fixed-output derivation built while evaluating (import from derivation) whose hash
+    # lines a copy cut: the message still names it
+    fixed = _FIXED_OUTPUT.search(message) if kind is Kind.HASH_MISMATCH else None
     return Diagnosis(kind_type, kind, _one_line(message + where), file=file, line=line_no,
-                     column=column, repo=repo, hint=hint,
+                     column=column, repo=repo, hint=hint, drv=fixed["drv"] if fixed else None,
                      log=tail(_without_helper_frames(lines)))
+
+
+_FIXED_OUTPUT = re.compile(rf"fixed-output derivation {_Q}{_DRV}{_QE}")
 
 
 def _untracked(flake: Flake, file: str, message: str) -> tuple[str, str]:
@@ -1739,6 +1745,11 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
             by_drv[found.drv] = replace(found, log=log or (previous.log if previous else ""))
         elif not previous.log and log:
             by_drv[found.drv] = replace(previous, log=log)
+    hinted: dict[str, Diagnosis] = {}
+    if all(d.type is FailureType.DEPENDENCY for d in by_drv.values()) \
+            and not any(d.type is FailureType.BUILD for d in others):
+        hinted = _named_by_hint(shaped, by_drv)
+        by_drv.update(hinted)
     failed = [d for d in by_drv.values() if d.type is not FailureType.DEPENDENCY]
     result = []
     for diag in by_drv.values():
@@ -1750,11 +1761,15 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
                            # (what stands before Nix's line is other builds' output)
                            log=culprit.log or diag.log)
         result.append(_with_oom_hint(diag))
+    # a build named only by its log's pointer comes after what Nix's own failure lines say (a
+    # dependency line whose path a copy cut stays, and first)
+    pointed = [d for d in result if d.drv in hinted]
+    result = [d for d in result if d.drv not in hinted]
     if result:
         # Nix 2.33+ says "Build failed due to failed dependency" naming no derivation: the
         # failures named above already say which
         others = [d for d in others if not (d.type is FailureType.DEPENDENCY and d.drv is None)]
-    found_all = result + others or tails[:1] or summaries[:1]
+    found_all = result + others + pointed or tails[:1] or summaries[:1]
     found_all = _evaluated_per_jobs(found_all, raw) or _fallback(shaped, raw, reader.named_logs)
     if any(_FRAMES_THROWS.search(line.text) for line in shaped):
         # a Nix that frames every throw printed this log: a message without the frame is its own
@@ -1762,6 +1777,33 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
                      if d.kind is Kind.THROW and not _THROWN.search(d.log) else d
                      for d in found_all]
     return found_all
+
+
+# Nix's pointer to a failed build's whole log, wherever it stands in a line (a copy that joined
+# the lines of Nix's report keeps it mid-line)
+_FULL_LOG_HINT = re.compile(rf"For full logs, run:?\s*['‘]?(?:\x1b\[[0-9;]*m)?"
+                            rf"(?:nix log|nix-store -l) {_DRV}")
+
+
+def _named_by_hint(shaped: Sequence[logshape.Line],
+                   by_drv: dict[str, Diagnosis]) -> dict[str, Diagnosis]:
+    """The builds a log names only by Nix's "For full logs, run 'nix log X.drv'", where it
+    reads nothing but dependency failures: Nix prints that pointer under a builder's failure
+    only, so X failed even where its "builder for"/"Cannot build" line is lost (the report's
+    lines joined into one, the copy cut). Nix's own lines only: a builder printing it is
+    no report of Nix's."""
+    named: dict[str, Diagnosis] = {}
+    for line in shaped:
+        if line.builder is not None:
+            continue
+        for m in _FULL_LOG_HINT.finditer(line.text):
+            drv = m["drv"]
+            if drv not in by_drv and drv not in named:
+                named[drv] = Diagnosis(
+                    FailureType.BUILD, Kind.BUILDER,
+                    f"builder for {short_drv(drv)} failed (the log names only its full log)",
+                    drv=drv, log_line=line.origin + 1, log=tail([line.text]))
+    return named
 
 
 # a record of nix-eval-jobs (Hydra's, nix-fast-build's, buildbot-nix's evaluator): one attribute
@@ -1936,7 +1978,10 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
     said = _EMPHASIS.sub("", text[m.start():] if m else text)
     found = _build_diagnosis(_EMPHASIS.sub("", text)) or _build_diagnosis(said)
     at = text.lower().find("error:")
-    if found is None and at >= 0:
+    if found is None and at >= 0 and not _CRASH.search(text[:at + len("error")]):
+        # (not after a crash banner: "terminating due to unexpected unrecoverable internal
+        # error: Unexpected condition in … at <Nix's source>:1205" is Nix dying, whatever its
+        # message names; read below as Nix's own)
         found = diagnose_eval(_quoted_error(text, at))
         # the evaluator's own words in the quoted message say `eval` (the evidence rule), as do
         # finer kinds; what nothing fits stays the line as it is
@@ -1978,7 +2023,12 @@ _SHELL_FATAL = (r"(?<!\S)[^\s:]{1,4096}: line \d{1,9}: "
 # a Haskell `show` (`DecodeError {message = …}`), Rust's `{:?}` (`Error { kind: … }`), Node
 # (`SystemError [ERR_…]`) or Python/Java/JS (`ValueError:`, `java.io.IOException:`) print it; in
 # words of its own, so case-sensitive (a lower-case `error` is a word, `decodeerror` is none)
-_ERROR_VALUE = r"(?-i:\b(?:[A-Z][A-Za-z0-9]{0,60}[a-z0-9])?(?:Error|Exception)(?= ?[{\[:]))"
+_ERROR_VALUE = (r"(?-i:\b(?:[A-Z][A-Za-z0-9]{0,60}[a-z0-9])?(?:Error|Exception)(?= ?[{\[:])|"
+                # a constructor named for a step that failed, shown with its contents: Rust's
+                # `ShellFailed { shell: Sh, … }` (Determinate's installer), `CommandFailed(…)`,
+                # Haskell's `BuildFailure {…}`; its name has more than the word, whose plain
+                # `Failed: 0` (a test summary) is no value
+                r"\b[A-Z][A-Za-z0-9]{0,60}[a-z0-9](?:Failed|Failure)(?= ?[{(]))")
 FAILURE_MARK = re.compile(
     _NIX_HINT.pattern + "|"
     r"error\s?:|cannot build|reason:|builder for\b|hash mismatch|timed out|"

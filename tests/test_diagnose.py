@@ -928,3 +928,68 @@ def test_markdown_marks_inside_an_error_line_are_no_silent_zero(mark: str, word:
     assert found and found[0].log_line == 1
     # a warning so marked stays none
     assert diagnose.parse_log([f"{mark}warning{mark}: {word}: {message}"]) == []
+
+H = "0" * 32
+
+
+@pytest.mark.parametrize("banner", [
+    "terminating due to unexpected unrecoverable internal error",
+    "Assertion `x' failed. terminating due to unexpected unrecoverable internal error"])
+def test_a_crash_banner_before_error_is_nixs_own_whatever_its_message_names(banner: str) -> None:
+    # Determinate Nix / Nix 2.24+ dying: the message names a position in Nix's own source,
+    # which is no evaluation's position (nix-src#553)
+    [found] = diagnose.parse_log([
+        f"{banner}: Unexpected condition in T nix::Value::getStorage() const at "
+        f"/nix/store/{H}-nix-expr-dev/include/nix/expr/value.hh:1205",
+        "Stack trace:", f" 0# nix::onTerminate() in /nix/store/{H}-nix/bin/nix"])
+    assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
+    # an evaluator's message that merely says "unrecoverable" stays the evaluation's
+    [evaluated] = diagnose.parse_log([
+        "error: unrecoverable state", f"       at /nix/store/{H}-source/flake.nix:3:5:"])
+    assert evaluated.type is FailureType.EVAL
+
+
+@pytest.mark.parametrize("cut", ["", "         specified: sha256-AAAA"])
+def test_a_hash_mismatch_under_a_trace_names_its_derivation(cut: str) -> None:
+    # import from derivation: a fixed-output derivation built while evaluating, its hash lines
+    # cut by a copy (todomvc-nix#54)
+    [found] = diagnose.parse_log([
+        "error:", "       … while evaluating the option `packages':", "",
+        f"       error: hash mismatch in fixed-output derivation '/nix/store/{H}-src.toml.drv':",
+        cut])
+    assert found.type is FailureType.HASH_MISMATCH
+    assert found.drv == f"/nix/store/{H}-src.toml.drv"
+
+
+@pytest.mark.parametrize("joined", [True, False])
+def test_nixs_pointer_to_a_full_log_names_the_failed_build_its_lines_lost(joined: bool) -> None:
+    # Nix prints "For full logs, run 'nix log X'" only under X's builder failure: where a copy
+    # joined the report's lines (or cut its header), X failed and the dependencies after it
+    # failed for it (nixpkgs#442859)
+    a, b = f"/nix/store/{H}-lib-1.0.drv", f"/nix/store/{'1' * 32}-system-path.drv"
+    lines = ["> ninja: build stopped: subcommand failed.",
+             f"For full logs, run 'nix log {a}'.",
+             f"error: 1 dependencies of derivation '{b}' failed to build"]
+    found = diagnose.parse_log([" ".join(lines)] if joined else lines)
+    built = [d for d in found if d.drv == a]
+    assert built and built[0].type is FailureType.BUILD
+    # a builder printing the pointer names nothing: Nix's own lines only
+    quoted = diagnose.parse_log([f"lib> For full logs, run 'nix log {a}'.",
+                                 f"error: 1 dependencies of derivation '{b}' failed to build"])
+    assert all(d.drv != a for d in quoted)
+    # where Nix's failure line names the build, the pointer adds nothing
+    named = diagnose.parse_log([f"error: builder for '{a}' failed with exit code 2;",
+                                f"       For full logs, run 'nix log {a}'."])
+    assert [(d.drv, d.exit_code) for d in named] == [(a, 2)]
+
+
+@pytest.mark.parametrize("value", ["WARN SelfTest([ShellFailed { shell: Sh, output: Output {",
+                                   "error value: CommandFailed(ExitStatus(1))",
+                                   "BuildFailure {reason = \"x\"}"])
+def test_a_failed_steps_value_printed_as_a_program_died_is_no_silent_zero(value: str) -> None:
+    [found] = diagnose.parse_log([value])
+    assert found.type is FailureType.OTHER
+
+
+def test_a_test_summarys_failed_count_is_no_failure() -> None:
+    assert diagnose.parse_log(["Passed: 10 Failed: 0", "TestsFailed: 0"]) == []
