@@ -23,6 +23,7 @@ import html
 import json
 import re
 from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
 from ci_nix.tools.nix import strip_ansi
@@ -66,6 +67,11 @@ _GITLAB_OWN = re.compile(r"\x1b\[0K|section_(?:start|end):\d+:|"
 # Buildkite's agent writes its own lines of a job log: groups ("~~~ ", "--- ", "+++ ", "^^^ +++"),
 # the echo of a command ("$ nix build") and its verdict ("🚨 Error: The command exited …")
 _BUILDKITE_OWN = re.compile(r"(?:~~~|---|\+\+\+|\^\^\^ \+\+\+)(?: |$)|\$ |🚨 ")
+# Azure Pipelines' header of a script task, between rulers of "=" (as in
+# microsoft/azure-pipelines-tasks#8848): "Task         : Bash", "Generating script.", …
+_AZURE_OWN = re.compile(r"={20,}$|(?:Task|Description|Version|Author|Help) +: |"
+                        r"Generating script\.$|Script contents:$|\[command\]|"
+                        r"=+ Starting Command Output =+$")
 _GITLAB_SECTION = re.compile(r"^section_(?:start|end):\d+:[^\s\r]{0,200}\r(?:\x1b\[0K)?")
 # journald in each of journalctl's short formats, then host and unit: short "May 01 12:00:00",
 # short-precise "May 01 12:00:00.123456", short-iso(-precise) "2024-05-01T12:00:00(.123456)+0200"
@@ -187,7 +193,7 @@ def _text_of(value: object) -> str | None:
     MESSAGE holding a control character as (an ANSI colour, a carriage return)."""
     if isinstance(value, str):
         return value
-    if isinstance(value, list) and 0 < len(value) <= _MAX_FIELD_BYTES \
+    if isinstance(value, list) and len(value) <= _MAX_FIELD_BYTES \
             and all(type(byte) is int and 0 <= byte < 256 for byte in value):
         return bytes(value).decode("utf-8", errors="replace")
     return None
@@ -481,7 +487,7 @@ def normalise(lines: Iterable[str]) -> list[Line]:
              for text, marked, inner in _unwrap(line)]
     # prefixes are learnt not from the CI system's own lines (GitHub's `##[group]`,
     # `##[error]`, GitLab's runner lines: what a tool in the step printed has the prefix)
-    ci_own = {index for index, line in enumerate(raw[:_LEARN_FROM]) if _ci_own(line[:120])}
+    ci_own = {index for index, line in enumerate(raw) if _ci_own(line[:120])}
     # and the lines a record held apart from the captured lines: a prefix of these (a
     # viewer's line numbers) never stood before those, and a record's may have its own
     found = sorted(_without_prefix([line for line in found if not line.inner], ci_own)
@@ -497,7 +503,7 @@ def normalise(lines: Iterable[str]) -> list[Line]:
             break
         found = unquoted
     result = []
-    for line in _rejoined(found):
+    for line in _rejoined(found, ci_own):
         m = _BUILDER_PREFIX.match(line.text)
         result.append(replace(line, text=m["text"] or "", builder=m["name"]) if m else line)
     return result
@@ -505,10 +511,11 @@ def normalise(lines: Iterable[str]) -> list[Line]:
 
 def _ci_own(start: str) -> bool:
     """Whether a captured line (its start) is a CI system's own: GitHub's `##[group]`,
-    `##[error]`, GitLab's runner lines, Buildkite's agent lines (also inside a page's markup)."""
+    `##[error]`, GitLab's runner lines, Buildkite's agent lines, Azure Pipelines' task header
+    (also inside a page's markup)."""
     buildkite = start.startswith("\x1b_bk;")
     start = _transported(_HTML_TAG.sub("", start) if "<" in start else start)
-    return bool(_GITHUB_COMMAND.match(start) or _GITLAB_OWN.match(start)
+    return bool(_GITHUB_COMMAND.match(start) or _GITLAB_OWN.match(start) or _AZURE_OWN.match(start)
                 or (buildkite and _BUILDKITE_OWN.match(start)))
 
 
@@ -639,14 +646,15 @@ _WRAP_SLACK = 12  # a word wrap leaves at most about a word's width free at a li
 _MIN_WIDTH = 60
 
 
-def _rejoined(found: list[Line]) -> list[Line]:
+def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset()) -> list[Line]:
     """Lines a terminal, pager or nix-output-monitor broke at a fixed width, joined again.
 
     A log is taken as broken at width W when no line is longer than W and at least three lines
     (and a tenth of them) end within a word of W; such a line continues on the next one unless
     that starts a line of its own. A cut at exactly W fell inside a word (a terminal's hard
-    wrap, which may split a store path); a shorter one at a blank the wrap dropped."""
-    texts = [line.text for line in found if line.text.strip()]
+    wrap, which may split a store path); a shorter one at a blank the wrap dropped. A CI
+    system's own lines (origins in ci_own: rulers, a task's header) were never broken."""
+    texts = [line.text for line in found if line.text.strip() and line.origin not in ci_own]
     width = max((len(text) for text in texts), default=0)
     full = sum(1 for text in texts if len(text) >= width - _WRAP_SLACK)
     wrapped = width >= _MIN_WIDTH and full >= 3 and 10 * full >= len(texts)
@@ -663,7 +671,8 @@ def _rejoined(found: list[Line]) -> list[Line]:
     for line in found:
         # a line a structured record held and a captured line beside the record were never
         # one line: no terminal broke them apart
-        last = joined[-1] if joined and line.inner == joined[-1].inner else None
+        last = joined[-1] if joined and line.inner == joined[-1].inner and not (
+            {line.origin, joined[-1].origin} & ci_own) else None
         # a word wrap broke the line before a word that did not fit (a quoted store path is
         # a long one; Nix starts no line with it)
         pushed = width >= _MIN_WIDTH and len(piece) + 1 + len(line.text.split(" ", 1)[0]) > width \

@@ -95,6 +95,23 @@ def github(text: str) -> str:  # the raw log download of GitHub Actions
     return per_line(lambda i, line: f"2024-05-01T12:00:{i % 60:02d}.{i:07d}Z {line}")(step)
 
 
+# an Azure Pipelines script task's log (microsoft/azure-pipelines-tasks#8848): its header between
+# rulers, the script echoed, then what ran, each line timestamped as GitHub's
+AZURE_HEAD = ("##[section]Starting: nix build\n" + "=" * 78 + "\nTask         : Bash\n"
+              "Description  : Run a Bash script on macOS, Linux, or Windows\n"
+              "Version      : 3.142.1\nAuthor       : Microsoft Corporation\n"
+              "Help         : [More Information](https://go.microsoft.com/fwlink/?LinkID=613738)\n"
+              + "=" * 78 + "\nGenerating script.\nScript contents:\nnix build .#default\n"
+              "========================== Starting Command Output ===========================\n"
+              "[command]/bin/bash --noprofile --norc /home/vsts/work/_temp/76626739.sh")
+
+
+def azure(text: str) -> str:
+    step = (f"{AZURE_HEAD}\n{text}\n##[error]Bash exited with code '1'.\n"
+            "##[section]Finishing: nix build")
+    return per_line(lambda i, line: f"2018-11-15T14:48:56.{i:07d}Z {line}")(step)
+
+
 def timestamps(text: str) -> str:  # a timestamp on every line, nothing else
     return per_line(lambda i, line: f"2025-01-01T00:00:00.0000000Z {line}")(text)
 
@@ -325,7 +342,7 @@ RECORD: dict[str, Wrap] = {"json-records": json_records, "json-record": json_rec
                            "stackdriver": stackdriver, "journal-json": journal_json,
                            "docker-json": docker_json, "escaped": escaped}
 TRANSPORT: dict[str, Wrap] = {"github": github, "timestamps": timestamps, "gitlab": gitlab,
-                              "journald": journald, "buildkite": buildkite,
+                              "journald": journald, "buildkite": buildkite, "azure": azure,
                               "kubectl": kubectl}
 # internal-json comes straight from Nix to a file: only records and transport wrap it
 FOR_JSON = {"one-space", "indented", "dedented"} | set(RECORD) | set(TRANSPORT)
@@ -337,7 +354,7 @@ LINES_AFTER = {"ansi": 0, "nom": 0, "nom-tree": 1, "miette": 1, "colmena": 1,
                **dict.fromkeys(PREFIX, 0), "json-records": 0, "journal-json": 0,
                "docker-json": 0, "github": 1, "timestamps": 0,
                "gitlab": GITLAB_HEAD.count("\n") + 1, "journald": 0, "kubectl": 0,
-               "buildkite": 4}
+               "buildkite": 4, "azure": AZURE_HEAD.count("\n") + 1}
 
 
 def applies(name: str, text: str) -> bool:
@@ -536,7 +553,10 @@ def test_internal_json_is_not_unescaped() -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.text(alphabet=st.characters(codec="utf-8")) | st.sampled_from([
     "@nix {", '{"message": "error: x\\n  y"}', "┃ error:", "hello> error: x", "\r\x1b[K",
-    "2024-05-01T12:00:00Z ", "##[error]", "> error: builder for '/nix/store/x", "`error: a`"]),
+    "2024-05-01T12:00:00Z ", "##[error]", "> error: builder for '/nix/store/x", "`error: a`",
+    "\x1b_bk;t=1745322209921\x07", "section_start:1:x\r\x1b[0K", "<pre><code>", "</summary>",
+    '{"MESSAGE":[101,114,114,111,114,58,32,120]}', "> > ", ">>", "[12:00] <alice> ",
+    "May 01 12:00:00.123456 host unit[1]: ", "      > ", "Error output:", "<br>"]),
     max_size=12))
 def test_any_text_normalises_and_parses(lines: list[str]) -> None:
     """Odd bytes, half records, glyphs and prefixes in any order: no exception, origins valid."""
@@ -763,3 +783,15 @@ def test_a_builders_quoted_lines_stay_its_own_behind_any_intro() -> None:
                "       last 4 log lines:", "       > " + "x" * 72, "Error output:", *forged,
                f"       For full logs, run 'nix log {attacker}'."]
     assert [d.drv for d in diagnose.parse_log(wrapped)] == [attacker]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8")),
+       st.lists(st.integers(-2, 300), max_size=40))
+def test_a_journal_message_as_bytes_reads_as_the_text_it_holds(text: str, junk: list[int]) -> None:
+    """`journalctl -o json` writes a MESSAGE holding control characters as its bytes: read as
+    the same text a string MESSAGE gives; any other array is no message (and raises nothing)."""
+    def texts(message: object) -> list[str]:
+        return [line.text for line in logshape.normalise([json.dumps({"MESSAGE": message})])]
+    assert texts(list(text.encode())) == texts(text)
+    texts(junk)
