@@ -204,7 +204,7 @@ def test_a_max_jobs_set_anywhere_is_kept_even_at_nix_s_default(
 
 @pytest.mark.parametrize("case", ["set to 4", "remote store", "no defaultValue",
                                   "files not said", "unreadable file", "include cycle",
-                                  "settings fail"])
+                                  "symlink loop", "settings fail"])
 def test_max_jobs_is_left_to_nix_when_ci_nix_cannot_tell_or_it_is_set(
         fake_proc: FakeProc, tmp_path: Path, case: str) -> None:
     nix = _max_jobs_nix(fake_proc, tmp_path, value=4 if case == "set to 4" else 1,
@@ -217,6 +217,9 @@ def test_max_jobs_is_left_to_nix_when_ci_nix_cannot_tell_or_it_is_set(
         (tmp_path / "home" / "nix.conf").mkdir(parents=True)
     elif case == "include cycle":
         (tmp_path / "etc" / "nix.conf").write_text("include nix.conf\n")
+    elif case == "symlink loop":  # Nix skips a file it cannot read; Path.resolve() raised
+        (tmp_path / "etc" / "nix.conf").write_text("include loop.conf\n")
+        (tmp_path / "etc" / "loop.conf").symlink_to("loop.conf")
     elif case == "settings fail":
         fake_proc.on("nix", "show-config", stderr="error: bad config\n", returncode=1)
     argv = _build_argv(fake_proc, nix)

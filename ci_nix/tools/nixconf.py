@@ -54,7 +54,7 @@ def _read(file: Path, found: set[str], seen: list[Path]) -> None:
         data = read_regular(file.resolve(), _MAX_BYTES)
     except FileNotFoundError:
         return
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RuntimeError) as err:  # RuntimeError: resolve() in a link loop
         raise Unknown(f"cannot read {file}: {err}") from err
     _parse(data.decode("utf-8", "replace"), file.parent, found, seen)
 
