@@ -76,7 +76,9 @@ class CacheConfig:
     push: Push = setting(Choice(Push), Push.CLOSURE)
     substituter: str | None = setting(STR, trusted=True)
     required: bool = setting(BOOL, False)
-    secret_key_file: str | None = setting(STR, trusted=True)
+    # relative to ci-nix.yaml (the trusted file's place, not the working directory); its links
+    # are kept for the reader, who refuses one inside a checkout (bundle/key.py)
+    secret_key_file: Path | None = setting(FilePath(follow=False), trusted=True)
     # seconds asking the cache what it has may take in all (every narinfo, retries included)
     timeout: float = setting(SECONDS, DEFAULT_TIMEOUT)
 

@@ -34,6 +34,7 @@ from ci_nix.cache.client import Verdict
 from ci_nix.cache.skip import CACHED, refused_note, skip_cached
 from ci_nix.ci import CiEnv
 from ci_nix.closure import Growth
+from ci_nix.config import Push
 from ci_nix.errors import Cancelled, CiNixError, SelectionError, internal_error
 from ci_nix.evaluate import EvalFlags
 from ci_nix.mask import mask
@@ -543,7 +544,9 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
             raise SelectionError(f"--only: no flake {unknown[0]!r} in the workspace; flakes: "
                                  + ", ".join(f.id for f in ws.flakes))
     # Before evaluating, so that a bad cache URL or token costs nothing and loses nothing.
-    cache = open_cache(ws.config.cache, environ)
+    cache = open_cache(ws.config.cache, environ, [repo.path for repo in ws.repos],
+                       pushing=isinstance(options, RunOptions)
+                       and push_mod.push_mode(ws.config.cache, options.push) != Push.NONE)
     # ci-nix.yaml's nix-options first, so the command line's --option overrides them.
     nix = nix.with_options((*ws.config.nix_options, *options.nix_options), options.eval_store)
     log.info("workspace %s: %s, %s (%s)", ws.root, count(len(ws.repos), "repo"),

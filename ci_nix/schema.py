@@ -14,6 +14,7 @@ known keys: ...`). Fields without `setting(...)` are not read from the file.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -168,15 +169,18 @@ class DictOf(Schema[dict[str, T]]):
 
 class FilePath(Schema[Path]):
     """A path, relative to the directory of the file that names it; `inside`: it may not leave
-    that directory (`../../..`, an absolute path, a symlink out)."""
+    that directory (`../../..`, an absolute path, a symlink out). `follow=False` keeps the
+    links in it (only `..` is taken away), for a reader that judges them (a key file)."""
 
-    def __init__(self, inside: bool = False) -> None:
+    def __init__(self, inside: bool = False, follow: bool = True) -> None:
         self.inside = inside
+        self.follow = follow
 
     def check(self, node: yaml.Node, at: Where) -> Path:
         text = STR.check(node, at)
-        path = (at.file.parent / text).resolve(strict=False)
         top = at.file.parent.resolve(strict=False)
+        path = ((at.file.parent / text).resolve(strict=False) if self.follow
+                else Path(os.path.normpath(top / text)))
         if self.inside and path != top and top not in path.parents:
             raise at.fail(node, f"'{at.key}' is {text!r}, which leaves {top}; give a directory "
                           "in it (relative to this file)")

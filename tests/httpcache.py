@@ -53,6 +53,13 @@ class Key:
         return f"{self.name}:{base64.b64encode(raw).decode()}"
 
     @property
+    def secret(self) -> str:
+        """The secret key file's text, as nix-store --generate-binary-cache-key writes it."""
+        raw = Ed25519PrivateKey.from_private_bytes(self.seed).public_key().public_bytes(
+            Encoding.Raw, PublicFormat.Raw)
+        return f"{self.name}:{base64.b64encode(self.seed + raw).decode()}"
+
+    @property
     def trust(self) -> narinfo.Trust:
         """Nix's settings with this key in trusted-public-keys and require-sigs on."""
         return narinfo.Trust(True, (narinfo.parse_public_key(self.public),))

@@ -7,11 +7,17 @@ import json
 import logging
 import os
 import re
+import shutil
 import tomllib
+import urllib.parse
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import make_workspace
 import pytest
+from conftest import Cli, xml_attr, xml_find
+from fakeproc import FakeProc, Reply
 from httpcache import TEST_KEY, BinaryCache, Key, entry, narinfo_for
 
 from ci_nix.cache import backends, push
@@ -329,3 +335,99 @@ def test_every_cache_type_has_one_backend_and_its_needs_are_checked() -> None:
             (CacheConfig(type=CacheType.NIX), "cache.type nix needs cache.server (the store URL)")):
         with pytest.raises(ConfigError, match=re.escape(message)):
             backends.open_cache(config, {})
+
+
+def test_a_nix_push_signs_with_a_private_copy_and_never_through_a_link_in_a_checkout(
+        tmp_path: Path, fake_proc: FakeProc, caplog: pytest.LogCaptureFixture) -> None:
+    """cache.secret-key-file is read by ci-nix, not by Nix (which follows links): a link a pull
+    request commits in a checkout, on the file or a directory on the way, would sign its
+    outputs with another key the runner can read. Refused when the run starts (pushing runs
+    only) and again at the push, where it is a failed push: the build results stand. Nix gets
+    a private copy; the key is in no argv and no log line."""
+    runner = tmp_path / "etc" / "nix" / "cache.sec"  # the runner's own, more trusted, key
+    runner.parent.mkdir(parents=True)
+    other = Key("runner-key-1", bytes(range(1, 33)))
+    runner.write_text(other.secret)
+    checkout = tmp_path / "checkout"
+    (checkout / "keys").mkdir(parents=True)
+    (checkout / "keys" / "cache.sec").write_text(TEST_KEY.secret)
+    seen: list[str] = []
+    copies: list[Path] = []
+
+    def given(key_file: str) -> Reply:
+        copies.append(Path(key_file))
+        seen.append(copies[-1].read_text())
+        assert copies[-1].stat().st_mode & 0o077 == 0
+        return Reply()
+
+    fake_proc.on("nix", "copy", handler=lambda call: next(
+        (given(urllib.parse.unquote(arg.split("secret-key=", 1)[1])) for arg in call.argv
+         if "secret-key=" in arg), Reply()))  # ssh:// keeps the signatures `store sign` made
+    fake_proc.on("nix", "store", "sign", handler=lambda call: given(
+        call.argv[call.argv.index("--key-file") + 1]))
+    jobs, cases = jobs_and_cases((OUT,))
+    for server in ("file:///srv/cache", "ssh://builder.example"):
+        config = CacheConfig(type=CacheType.NIX, server=server,
+                             secret_key_file=checkout / "keys" / "cache.sec")
+        with caplog.at_level(logging.DEBUG, logger="ci_nix"):
+            done = push.push(backends.open_cache(config, {}, [checkout], pushing=True), None,
+                             jobs, cases, Nix(("nix",)), {})
+        assert not done.cases and done.paths == (OUT,)
+    assert seen == [TEST_KEY.secret] * 2  # file:: copy signs; ssh:: store sign first
+    argv = [arg for call in fake_proc.calls for arg in call.argv]
+    assert not any(str(checkout) in arg or TEST_KEY.secret in arg for arg in argv)
+    assert TEST_KEY.secret.partition(":")[2] not in caplog.text
+    assert " copy --to 'file:///srv/cache?secret-key=/" in caplog.text
+    assert not any(copy.exists() for copy in copies)  # removed after the call
+
+    config = CacheConfig(type=CacheType.NIX, server="file:///srv/cache",
+                         secret_key_file=checkout / "keys" / "cache.sec")
+    opened = backends.open_cache(config, {}, [checkout], pushing=True)
+    shutil.rmtree(checkout / "keys")
+    (checkout / "keys").symlink_to(runner.parent)  # the pull request's commit
+    with pytest.raises(ConfigError) as raised:
+        backends.open_cache(config, {}, [checkout], pushing=True)
+    message = str(raised.value)
+    assert message.startswith(f"cache.secret-key-file {checkout / 'keys' / 'cache.sec'}: "
+                              f"{checkout / 'keys'} is a symbolic link inside a checkout")
+    assert "--no-push" in message and "\n" not in message
+    assert backends.open_cache(config, {}, [checkout], pushing=False) is not None
+    # a link that appears after the start: a failed push, never a signature by the runner's key
+    seen.clear()
+    late = push.push(opened, None, jobs, cases, Nix(("nix",)), {})
+    assert seen == [] and late.paths == (OUT,)
+    [case] = late.cases
+    assert case.flake == push.CACHE_CLASSNAME and case.failure is not None
+    assert "symbolic link inside a checkout" in case.failure.message
+    assert other.secret.partition(":")[2] not in repr(late)
+
+
+def test_a_signing_key_linked_from_a_checkout_stops_a_pushing_run_before_nix_runs(
+        tmp_path: Path, fake_proc: FakeProc, cli: Cli) -> None:
+    """The run's view: exit 2 with one line naming the setting, the JUnit report written,
+    nothing evaluated or built; the key the link points to is never shown. A relative
+    cache.secret-key-file is ci-nix.yaml's neighbour, wherever ci-nix runs from."""
+    runner = tmp_path / "etc" / "nix"
+    runner.mkdir(parents=True)
+    (runner / "cache.sec").write_text(Key("runner-key-1", bytes(range(1, 33))).secret)
+    repo = tmp_path / "hosts"
+    repo.mkdir()
+    (repo / "flake.nix").write_text("{ outputs = { self }: { }; }\n")
+    (repo / "ci-nix.yaml").write_text(
+        f"cache:\n  type: nix\n  server: file://{tmp_path / 'cache'}\n"
+        "  secret-key-file: keys/cache.sec\n")
+    (repo / "keys").symlink_to(runner)
+    make_workspace.init_repo(repo, "a pull request's head")
+    junit = tmp_path / "junit.xml"
+    result = cli("run", "--all", repo, "--junit", junit, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "error" in line]
+    assert (f"cache.secret-key-file {repo / 'keys' / 'cache.sec'}: {repo / 'keys'} is a "
+            "symbolic link inside a checkout") in line
+    assert "runner-key-1:" not in result.stderr + result.stdout + junit.read_text()
+    assert not fake_proc.ran("nix")
+    error = xml_find(ET.parse(junit), ".//testcase[@classname='ci-nix']/error")
+    assert "symbolic link inside a checkout" in xml_attr(error, "message")
+    # not pushing: the key is not used, so not looked at
+    assert "symbolic link" not in cli("run", "--all", repo, "--no-push", "--junit", junit,
+                                      cwd=tmp_path).stderr

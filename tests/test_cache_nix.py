@@ -71,6 +71,10 @@ def test_second_run_with_filled_cache_builds_and_pushes_nothing(
         assert report["totals"] == {"passed": 6, "failed": 0, "skipped": 0}
         assert any(n.startswith("cache: pushed ") and "(closure)" in n for n in report["notes"])
         assert " copy --to " in first.stderr
+        # Nix signs with ci-nix's private copy of the key (read without links), never reads
+        # the configured file itself; the key is in no log line
+        assert "?secret-key=/" in first.stderr and f"secret-key={key}" not in first.stderr
+        assert key.read_text().strip().partition(":")[2] not in first.stderr + first.stdout
         # the test's NIX_CONFIG sets no max-jobs: ci-nix builds one per CPU (README "Parallel
         # builds"), and says so
         assert " build --option max-jobs auto --keep-going " in first.stderr

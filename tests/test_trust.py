@@ -213,6 +213,26 @@ def test_a_new_ci_nix_yaml_in_a_pull_request_may_not_point_secrets_anywhere(
     assert load(repo, pull_request(base)).config.systems == ("x86_64-linux",)
 
 
+def test_a_relative_signing_key_is_the_trusted_files_neighbour(tmp_path: Path) -> None:
+    """cache.secret-key-file relative to the ci-nix.yaml that sets it: a pull request's nearer
+    file with the same words names another file (its own directory's), so it differs from the
+    base; naming the base's file from there is the same setting. Links are kept for the key's
+    reader to refuse (never resolved here)."""
+    yaml_text = "cache: {type: nix, server: 'file:///srv/cache', secret-key-file: %s}\n"
+    repo, base = pr_repo(tmp_path, base_yaml=yaml_text % "keys/ci.sec")
+    assert load(repo, pull_request(base)).config.cache.secret_key_file == repo / "keys/ci.sec"
+    nearer = repo / "hosts"
+    nearer.mkdir()
+    (nearer / "ci-nix.yaml").write_text(yaml_text % "keys/ci.sec")
+    with pytest.raises(ConfigError, match="'cache.secret-key-file' differs from the base"):
+        workspace_mod.load(nearer, Git.from_env(), trusted=pull_request(base))
+    (nearer / "ci-nix.yaml").write_text(yaml_text % "../keys/ci.sec")
+    ws = workspace_mod.load(nearer, Git.from_env(), trusted=pull_request(base))
+    assert ws.config.cache.secret_key_file == repo / "keys/ci.sec"
+    (repo / "keys").symlink_to(tmp_path)
+    assert load(repo, pull_request(base)).config.cache.secret_key_file == repo / "keys/ci.sec"
+
+
 def test_a_pull_request_cannot_drop_the_trusted_file(tmp_path: Path) -> None:
     """The base's file is the one ci-nix's lookup finds at the base: deleting it, or adding a
     nearer one, does not leave the head's defaults unchecked."""

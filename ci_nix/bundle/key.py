@@ -56,16 +56,13 @@ class SigningKey:
             shutil.rmtree(directory, ignore_errors=True)
 
 
-def load(key_file: Path | None, key_env: str | None, config_file: str | None,
+def load(key_file: Path | None, key_env: str | None, config_file: str | Path | None,
          environ: Mapping[str, str], checkouts: Sequence[Path] = ()) -> SigningKey:
     """The signing key from the first source given (--key-file, --key-env, the config's
     `cache.secret-key-file`); ConfigError naming the source (never the key) otherwise.
 
     --key-file is the operator's: a symlink is followed and a pipe read (`<(pass show …)`,
-    within files.PIPE_TIMEOUT). The config's file may lie in a checkout (`checkouts`: the
-    workspace's repos), whose files a pull request decides: a symlink there, in the file's
-    name or any directory below the checkout, would sign with whatever it points to (the
-    runner's own cache key), so it is refused, as is anything but a regular file."""
+    within files.PIPE_TIMEOUT). The config's file is read as from_setting reads it."""
     if key_file is not None:
         return _parse(_read(key_file, "--key-file", given=True), f"--key-file {key_file}")
     if key_env is not None:
@@ -75,16 +72,33 @@ def load(key_file: Path | None, key_env: str | None, config_file: str | None,
                               "the secret key (nix-store --generate-binary-cache-key)")
         return _parse(text, f"${key_env}")
     if config_file:
-        path = Path(config_file)
-        link = files.symlink_under(path, checkouts)
-        if link is not None:
-            raise ConfigError(f"cache.secret-key-file {path}: {link} is a symbolic link inside "
-                              "a checkout, which a pull request can point anywhere; keep the "
-                              "key outside the repositories (or give --key-file / --key-env)")
-        return _parse(_read(path, "cache.secret-key-file"), f"cache.secret-key-file {path}")
+        return from_setting(config_file, checkouts, "or give --key-file / --key-env")
     raise ConfigError("a bundle is signed: give --key-file FILE or --key-env NAME, or set "
                       "cache.secret-key-file in ci-nix.yaml (make a key with "
                       "`nix-store --generate-binary-cache-key NAME secret public`)")
+
+
+def check_setting(config_file: str | Path, checkouts: Sequence[Path], instead: str) -> Path:
+    """`cache.secret-key-file` as the path to read (`..` taken away, as it was checked), or
+    ConfigError: the file may lie in a checkout (`checkouts`: the workspace's repos), whose
+    files a pull request decides, and a symlink there, in the file's name or any directory
+    below the checkout, would sign with whatever it points to (the runner's own cache key).
+    `instead`: what else the command can do, for the message."""
+    path = Path(os.path.abspath(config_file))
+    link = files.symlink_under(path, checkouts)
+    if link is not None:
+        raise ConfigError(f"cache.secret-key-file {path}: {link} is a symbolic link inside "
+                          "a checkout, which a pull request can point anywhere; keep the "
+                          f"key outside the repositories ({instead})")
+    return path
+
+
+def from_setting(config_file: str | Path, checkouts: Sequence[Path], instead: str
+                 ) -> SigningKey:
+    """The key `cache.secret-key-file` names, refused as check_setting says, read as a regular
+    file only (a FIFO would hang); ConfigError naming the file (never the key) otherwise."""
+    path = check_setting(config_file, checkouts, instead)
+    return _parse(_read(path, "cache.secret-key-file"), f"cache.secret-key-file {path}")
 
 
 def _read(path: Path, source: str, *, given: bool = False) -> str:

@@ -8,6 +8,7 @@ import os
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from ci_nix.cache.client import display_url
@@ -95,7 +96,7 @@ class _NixCopy:
 
     def push(self, cache: Cache, mode: Push, paths: Sequence[str], nix: Nix,
              environ: Mapping[str, str], timeout: float) -> proc.Result:
-        return _nix_copy(nix, cache.config, paths, timeout)
+        return _nix_copy(nix, cache, paths, timeout)
 
 
 BACKENDS: Mapping[CacheType, Backend] = {
@@ -110,6 +111,8 @@ class Cache:
     token: str | None
     substituter: str | None
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    # the workspace's repos: a cache.secret-key-file below one is read without links
+    checkouts: tuple[Path, ...] = ()
 
     @property
     def backend(self) -> Backend:
@@ -146,8 +149,11 @@ def default_substituter(config: CacheConfig) -> str | None:
     return BACKENDS[config.type].substituter(config) if config.type is not None else None
 
 
-def open_cache(config: CacheConfig, environ: Mapping[str, str] = os.environ) -> Cache | None:
-    """The workspace's cache, or None when ci-nix.yaml configures none."""
+def open_cache(config: CacheConfig, environ: Mapping[str, str] = os.environ,
+               checkouts: Sequence[Path] = (), *, pushing: bool = False) -> Cache | None:
+    """The workspace's cache, or None when ci-nix.yaml configures none. `pushing`: this run
+    will push, so a signing key a pull request could redirect stops it here (ConfigError),
+    before anything is evaluated or built."""
     if config.type is None:
         return None
     for key, what in BACKENDS[config.type].needs:
@@ -156,8 +162,16 @@ def open_cache(config: CacheConfig, environ: Mapping[str, str] = os.environ) -> 
     for key, url in (("cache.server", config.server), ("cache.substituter", config.substituter)):
         if url:
             _check_url(key, url)
+    if pushing and config.type is CacheType.NIX and config.secret_key_file:
+        from ci_nix.bundle import key as key_mod  # cryptography: only where a key is used
+
+        key_mod.check_setting(config.secret_key_file, checkouts, _INSTEAD)
     token = secret_from_env(environ, config.token_env) if config.token_env else None
-    return Cache(config, token or None, default_substituter(config), RetryPolicy.from_env(environ))
+    return Cache(config, token or None, default_substituter(config), RetryPolicy.from_env(environ),
+                 tuple(checkouts))
+
+
+_INSTEAD = "or run with --no-push"
 
 
 def _check_url(key: str, url: str) -> None:
@@ -174,23 +188,33 @@ def _check_url(key: str, url: str) -> None:
 
 
 
-def copy_url(config: CacheConfig) -> str:
-    """The `nix copy --to` URL: cache.server, signing with secret-key-file where it can."""
+def copy_url(config: CacheConfig, key_file: Path | None = None) -> str:
+    """The `nix copy --to` URL: cache.server, signing with key_file where it can."""
     assert config.server
     url = config.server
-    scheme = urllib.parse.urlsplit(url).scheme
-    if config.secret_key_file and scheme in ("http", "https", "file", "s3"):
-        # Binary cache stores sign what they receive with their `secret-key` setting.
+    if key_file is not None and _signs_on_upload(config):
         sep = "&" if "?" in url else "?"
-        url += f"{sep}secret-key={urllib.parse.quote(config.secret_key_file)}"
+        url += f"{sep}secret-key={urllib.parse.quote(str(key_file))}"
     return url
 
 
-def _nix_copy(nix: Nix, config: CacheConfig, paths: Sequence[str],
-              timeout: float) -> proc.Result:
-    scheme = urllib.parse.urlsplit(config.server or "").scheme
-    if config.secret_key_file and scheme not in ("http", "https", "file", "s3"):
-        # Other stores (ssh://, local) keep the signatures the paths carry: sign them here.
-        nix.check(["store", "sign", "--key-file", config.secret_key_file, "--recursive", *paths],
-                  "signing the paths to push")
-    return nix.run(["copy", "--to", copy_url(config), *paths], timeout=timeout)
+def _signs_on_upload(config: CacheConfig) -> bool:
+    """Binary cache stores sign what they receive with their `secret-key` setting; other
+    stores (ssh://, local) keep the signatures the paths carry."""
+    return urllib.parse.urlsplit(config.server or "").scheme in ("http", "https", "file", "s3")
+
+
+def _nix_copy(nix: Nix, cache: Cache, paths: Sequence[str], timeout: float) -> proc.Result:
+    config = cache.config
+    if not config.secret_key_file:
+        return nix.run(["copy", "--to", copy_url(config), *paths], timeout=timeout)
+    from ci_nix.bundle import key as key_mod
+
+    # Read here, not by Nix: Nix follows links, and a pull request decides the checkouts' files
+    # (ConfigError: the push fails, the build results stand). Nix gets a private copy.
+    signing = key_mod.from_setting(config.secret_key_file, cache.checkouts, _INSTEAD)
+    with signing.file() as key_file:
+        if not _signs_on_upload(config):
+            nix.check(["store", "sign", "--key-file", str(key_file), "--recursive", *paths],
+                      "signing the paths to push")
+        return nix.run(["copy", "--to", copy_url(config, key_file), *paths], timeout=timeout)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from ci_nix.cache.backends import Cache
 from ci_nix.config import CacheConfig, Push
-from ci_nix.errors import ToolError
+from ci_nix.errors import ConfigError, ToolError
 from ci_nix.mask import mask
 from ci_nix.models import Case, Failure, FailureType, Job, Status
-from ci_nix.tools.nix import Nix, last_error_line
+from ci_nix.tools.nix import Nix, NixCommandError, last_error_line
 from ci_nix.words import count
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,10 @@ def _push_once(cache: Cache, mode: Push, paths: Sequence[str], nix: Nix,
                environ: Mapping[str, str], timeout: float) -> None:
     try:
         result = cache.backend.push(cache, mode, paths, nix, environ, timeout)
+    except ConfigError as err:  # the signing key cannot be used (now): asking again cannot help
+        raise PushError(str(err), transient=False) from None
+    except NixCommandError as err:  # `nix store sign` before the copy
+        raise PushError(f"{err}\n{err.stderr}", transient=is_transient(err.stderr)) from None
     except ToolError as err:
         if "no answer within" in str(err):
             raise PushError(str(err), transient=True) from None

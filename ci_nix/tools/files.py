@@ -75,20 +75,22 @@ def read_given(path: str | Path, limit: int, timeout: float | None = None) -> by
 def symlink_under(path: str | Path, roots: Sequence[str | Path]) -> Path | None:
     """The first symlink among path's components below any of `roots` (a checkout whose files
     a pull request decides), None when there is none; components above a root are not looked
-    at (a machine's own /run/secrets may well be a link)."""
+    at (a machine's own /run/secrets may well be a link). Where a component lies is judged by
+    where its directory really is: a path that reaches a checkout through a link above it
+    (/tmp -> /private/tmp, a runner's work directory) is looked at all the same."""
+    tops = [os.path.realpath(root) for root in roots]
     target = Path(os.path.abspath(path))
-    for root in roots:
-        top = Path(os.path.abspath(root))
-        if target == top or top not in target.parents:
+    directory = Path(target.anchor)
+    for part in target.parts[1:]:
+        real = os.path.realpath(directory)
+        directory = directory / part
+        if not any(real == top or real.startswith(top.rstrip("/") + "/") for top in tops):
             continue
-        current = top
-        for part in target.relative_to(top).parts:
-            current = current / part
-            try:
-                if stat.S_ISLNK(os.lstat(current).st_mode):
-                    return current
-            except OSError:
-                return None  # not there: opening it fails and says so
+        try:
+            if stat.S_ISLNK(os.lstat(directory).st_mode):
+                return directory
+        except OSError:
+            return None  # not there: opening it fails and says so
     return None
 
 
