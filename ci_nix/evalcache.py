@@ -219,7 +219,9 @@ class Keys:
         read another state than the key's. The flake's own repo needs no second look when
         the key read it clean at commit C and every process said it read C: Nix names a
         commit only for a clean checkout (not for uncommitted changes) and then reads that
-        commit's files, so it read what the key says. Override inputs' repos are not said."""
+        commit's files, so it read what the key says. Override inputs' repos are not said, and
+        a checkout with submodules is always read again (Nix reads their work trees, which
+        the superproject's commit does not name)."""
         paths: set[str] = set()
         for position, ref in enumerate([target.flake.ref, *(o.ref for o in target.overrides)]):
             parsed = urllib.parse.urlsplit(ref)
@@ -227,7 +229,8 @@ class Keys:
                 continue  # a locked reference: no checkout state in the key
             path = str(Path(urllib.parse.unquote(parsed.path)))  # as _read_state looks it up
             rev, dirty = self.known.get(path, (None, True))
-            if position == 0 and revs and rev is not None and not dirty:
+            if (position == 0 and revs and rev is not None and not dirty
+                    and not (Path(path) / ".gitmodules").exists()):
                 if any(read != rev for read in revs):
                     return None
                 continue

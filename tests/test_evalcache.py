@@ -1070,6 +1070,32 @@ def test_a_submodule_change_misses_or_is_not_cached(tmp_path: Path, fake_proc: F
     assert not [c for c in fake_proc.ran("git") if "submodule" in c.argv]
 
 
+def test_a_submodule_moved_during_evaluation_is_not_remembered(tmp_path: Path,
+                                                               fake_proc: FakeProc) -> None:
+    """Nix saying it read the superproject at the keyed commit says nothing of the submodules'
+    work trees it reads too: a checkout with submodules is read again after the evaluation."""
+    _fake_nix(fake_proc)
+    fake_proc.on("nix", "show-derivation", stdout="{}")
+    repo, _ = _with_submodule(tmp_path)
+    target = Target(Flake(Repo("a", repo), ""))
+    state = Git(("git",)).head_state(repo)
+    assert state is not None
+    rev, tree, dirty = state
+
+    def evaluator(targets: Sequence[Target]) -> list[FlakeEval]:
+        write(repo / "s" / "s.txt", "b")  # meanwhile the submodule moves on
+        git(repo / "s", "commit", "-q", "-am", "b")
+        return [replace(_eval(tmp_path), target=t, commit_read=(), source_revs=(rev,))
+                for t in targets]
+
+    (result,) = evalcache.evaluate([target], Selection(("x86_64-linux",), ("packages",)),
+                                   evalcache.Settings(tmp_path / "cache"), Nix(("nix",)),
+                                   Git(("git",)), evaluator, {str(repo): (rev, dirty)},
+                                   {rev: tree})
+    assert not result.cached and not list((tmp_path / "cache").rglob("*.json"))
+    assert fake_proc.ran("git", "status", "--porcelain=v2")
+
+
 @pytest.mark.nix
 def test_an_input_fetched_with_its_submodules_is_read_from_the_checkout(
         tmp_path: Path, nix_bin: str, cli: Cli) -> None:
