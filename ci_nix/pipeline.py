@@ -283,10 +283,21 @@ def check_planned(evals: Sequence[FlakeEval],
 
 def _missing(wanted: Collection[tuple[str, str]],
              evals: Sequence[FlakeEval]) -> list[tuple[str, str]]:
-    """The (flake id, attribute) pairs wanted that these evaluations have no result for."""
+    """The (flake id, attribute) pairs wanted that these evaluations have no result for; a
+    broken flake's (_broken) are not missing: nobody can tell whether they exist."""
     seen = {(e.target.flake.id, name) for e in evals
             for name in [j.name for j in e.jobs] + [c.name for c in e.cases]}
-    return sorted(set(wanted) - seen)
+    broken = _broken(evals)
+    return sorted(pair for pair in set(wanted) - seen if pair[0] not in broken)
+
+
+def _broken(evals: Sequence[FlakeEval]) -> dict[str, str]:
+    """Flake id -> the first line of why, for the flakes that did not even list their
+    attributes (flake.nix or flake.lock does not evaluate, an input cannot be had, the listing
+    ran out of time or memory): their failed flake.nix case says so."""
+    return {e.target.flake.id: (c.failure.message.splitlines() or [""])[0]
+            for e in evals if not e.jobs and not e.listed
+            for c in e.cases if c.name == FLAKE_CASE and c.failure is not None}
 
 
 def run(options: RunOptions, environ: Mapping[str, str] = os.environ) -> RunReport:
@@ -592,6 +603,10 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
                              and handover.names_attributes else None,
                              beside=early.doing if early is not None else None)
     if only is not None:
+        broken = _broken(evals)
+        progress.notes += [f"--only {flake}#{attr}: not evaluated: the flake {flake} is broken "
+                           f"({broken[flake]}); fix it first (the {flake}#{FLAKE_CASE} failure "
+                           "has Nix's error)" for flake, attr in sorted(only) if flake in broken]
         missing = _missing(only, evals)
         if missing:
             flake, attr = missing[0]

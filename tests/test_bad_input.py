@@ -209,8 +209,11 @@ CASES: dict[str, Case] = {
     "unwritable-report": Case(in_ws("--junit", "/proc/ci-nix-report.xml"), 2,
                               "cannot write report /proc/ci-nix-report.xml", "writable"),
     # flakes and locks (flake failures: exit 1, the flake's JUnit case says why)
+    # under --only: the flake is broken, not the attribute missing (flake-without-outputs and
+    # the lock cases take --all)
     "flake-syntax-error": Case(edit("modules/flake.nix",
-                                    lambda t: t.replace("outputs =", "outputs = = ")),
+                                    lambda t: t.replace("outputs =", "outputs = = "),
+                                    "--only", "modules#packages.x86_64-linux.greeting"),
                                1, "syntax error", ""),
     "flake-without-outputs": Case(edit("modules/flake.nix", lambda t: "{ description = \"x\"; }"),
                                   1, "outputs", ""),
@@ -265,6 +268,10 @@ def test_bad_input(name: str, fixture_ws: Path, tmp_path: Path, cli: Cli) -> Non
     else:
         messages = [f.get("message", "") for f in ET.parse(junit).iter("failure")]
         assert any(case.expect in m and case.fix in m for m in messages), messages
+    if name == "flake-syntax-error":
+        assert "no such attribute" not in result.stderr + result.stdout
+        assert ("note: --only modules#packages.x86_64-linux.greeting: not evaluated: the flake "
+                "modules is broken (syntax error, unexpected") in result.stderr + result.stdout
     if name != "unwritable-report":
         errors = ET.parse(junit).findall(".//error") + ET.parse(junit).findall(".//failure")
         assert errors, "the JUnit report names the problem"
