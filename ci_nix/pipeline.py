@@ -28,6 +28,7 @@ from ci_nix import evaluate as evaluate_mod
 from ci_nix import inputs as inputs_mod
 from ci_nix import origins as origins_mod
 from ci_nix import workspace as workspace_mod
+from ci_nix.bundle import key as key_mod
 from ci_nix.cache import push as push_mod
 from ci_nix.cache.backends import open_cache
 from ci_nix.cache.client import Verdict
@@ -558,6 +559,9 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
     cache = open_cache(ws.config.cache, environ, [repo.path for repo in ws.repos],
                        pushing=isinstance(options, RunOptions)
                        and push_mod.push_mode(ws.config.cache, options.push) != Push.NONE)
+    checkouts = [repo.path for repo in ws.repos]
+    key_mod.check_nix_options(ws.config.nix_options, checkouts, "nix-options.")
+    key_mod.check_nix_options(options.nix_options, checkouts, "--option ")
     # ci-nix.yaml's nix-options first, so the command line's --option overrides them.
     nix = nix.with_options((*ws.config.nix_options, *options.nix_options), options.eval_store)
     log.info("workspace %s: %s, %s (%s)", ws.root, count(len(ws.repos), "repo"),

@@ -431,3 +431,20 @@ def test_a_signing_key_linked_from_a_checkout_stops_a_pushing_run_before_nix_run
     # not pushing: the key is not used, so not looked at
     assert "symbolic link" not in cli("run", "--all", repo, "--no-push", "--junit", junit,
                                       cwd=tmp_path).stderr
+    # every other key file ci-nix hands to Nix, which reads it itself: nix-options (Nix signs
+    # every path it builds with secret-key-files: pushing or not), --option, a store URL
+    linked = repo / "keys" / "cache.sec"
+    ran = len(fake_proc.ran("nix"))
+    for yaml_text, argv, setting in (
+            (f"nix-options:\n  extra-secret-key-files: /run/k.sec {linked}\n", ["--no-push"],
+             "nix-options.extra-secret-key-files"),
+            ("", ["--no-push", "--option", "secret-key-files", str(linked)],
+             "--option secret-key-files"),
+            (f"cache:\n  type: nix\n  server: file://{tmp_path / 'c'}?secret-key={linked}\n",
+             [], "cache.server's secret-key")):
+        (repo / "ci-nix.yaml").write_text(yaml_text)
+        result = cli("run", "--all", repo, *argv, cwd=tmp_path)
+        assert result.returncode == 2, (setting, result.stderr)
+        assert (f"{setting} {linked}: {repo / 'keys'} is a symbolic link inside a checkout"
+                in result.stderr.splitlines()[-1])
+        assert len(fake_proc.ran("nix")) == ran  # stopped before Nix was asked anything

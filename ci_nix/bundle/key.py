@@ -13,7 +13,8 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+import urllib.parse
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,19 +79,44 @@ def load(key_file: Path | None, key_env: str | None, config_file: str | Path | N
                       "`nix-store --generate-binary-cache-key NAME secret public`)")
 
 
-def check_setting(config_file: str | Path, checkouts: Sequence[Path], instead: str) -> Path:
-    """`cache.secret-key-file` as the path to read (`..` taken away, as it was checked), or
-    ConfigError: the file may lie in a checkout (`checkouts`: the workspace's repos), whose
-    files a pull request decides, and a symlink there, in the file's name or any directory
-    below the checkout, would sign with whatever it points to (the runner's own cache key).
-    `instead`: what else the command can do, for the message."""
+def check_setting(config_file: str | Path, checkouts: Sequence[Path], instead: str,
+                  setting: str = "cache.secret-key-file") -> Path:
+    """`cache.secret-key-file` (or another `setting` naming a key file) as the path to read
+    (`..` taken away, as it was checked), or ConfigError: the file may lie in a checkout
+    (`checkouts`: the workspace's repos), whose files a pull request decides, and a symlink
+    there, in the file's name or any directory below the checkout, would sign with whatever
+    it points to (the runner's own cache key). `instead`: what else to do, for the message."""
     path = Path(os.path.abspath(config_file))
     link = files.symlink_under(path, checkouts)
     if link is not None:
-        raise ConfigError(f"cache.secret-key-file {path}: {link} is a symbolic link inside "
-                          "a checkout, which a pull request can point anywhere; keep the "
-                          f"key outside the repositories ({instead})")
+        raise ConfigError(f"{setting} {path}: {link} is a symbolic link inside a checkout, "
+                          "which a pull request can point anywhere; keep the key outside the "
+                          f"repositories ({instead})")
     return path
+
+
+def check_nix_options(options: Iterable[tuple[str, str]], checkouts: Sequence[Path],
+                      source: str) -> None:
+    """check_setting for the key files Nix reads itself from the settings ci-nix hands it
+    (`source`: "nix-options." or "--option "): `secret-key-files` (Nix signs every path it
+    builds with them) and a store URL's `secret-key=` (a binary cache store signs what it
+    receives)."""
+    for name, value in options:
+        bare = name.removeprefix("extra-")
+        if bare == "secret-key-files":
+            named = value.split()
+        elif bare == "store":
+            named = store_key_files(value)
+        else:
+            continue
+        for word in named:
+            check_setting(word, checkouts, "name the file itself, outside them",
+                          f"{source}{name}")
+
+
+def store_key_files(url: str) -> list[str]:
+    """The `secret-key=` files of a Nix store URL."""
+    return urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("secret-key", [])
 
 
 def from_setting(config_file: str | Path, checkouts: Sequence[Path], instead: str

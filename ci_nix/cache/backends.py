@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from ci_nix.bundle import key as key_mod
 from ci_nix.cache.client import display_url
 from ci_nix.cache.retry import RetryPolicy
 from ci_nix.config import CacheConfig, CacheType, Push
@@ -162,10 +163,11 @@ def open_cache(config: CacheConfig, environ: Mapping[str, str] = os.environ,
     for key, url in (("cache.server", config.server), ("cache.substituter", config.substituter)):
         if url:
             _check_url(key, url)
-    if pushing and config.type is CacheType.NIX and config.secret_key_file:
-        from ci_nix.bundle import key as key_mod  # cryptography: only where a key is used
-
-        key_mod.check_setting(config.secret_key_file, checkouts, _INSTEAD)
+    if pushing and config.type is CacheType.NIX:
+        if config.secret_key_file:
+            key_mod.check_setting(config.secret_key_file, checkouts, _INSTEAD)
+        for named in key_mod.store_key_files(config.server or ""):  # file:///c?secret-key=…
+            key_mod.check_setting(named, checkouts, _INSTEAD, "cache.server's secret-key")
     token = secret_from_env(environ, config.token_env) if config.token_env else None
     return Cache(config, token or None, default_substituter(config), RetryPolicy.from_env(environ),
                  tuple(checkouts))
@@ -208,8 +210,6 @@ def _nix_copy(nix: Nix, cache: Cache, paths: Sequence[str], timeout: float) -> p
     config = cache.config
     if not config.secret_key_file:
         return nix.run(["copy", "--to", copy_url(config), *paths], timeout=timeout)
-    from ci_nix.bundle import key as key_mod
-
     # Read here, not by Nix: Nix follows links, and a pull request decides the checkouts' files
     # (ConfigError: the push fails, the build results stand). Nix gets a private copy.
     signing = key_mod.from_setting(config.secret_key_file, cache.checkouts, _INSTEAD)
