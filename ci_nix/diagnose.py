@@ -1770,7 +1770,9 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         # failures named above already say which
         others = [d for d in others if not (d.type is FailureType.DEPENDENCY and d.drv is None)]
     found_all = result + others + pointed or tails[:1] or summaries[:1]
-    found_all = _evaluated_per_jobs(found_all, raw) or _fallback(shaped, raw, reader.named_logs)
+    # (nix-eval-jobs' records read also as normalising left them: a wrapper's prefix taken off)
+    found_all = _evaluated_per_jobs(found_all, [*raw, *(line.text for line in shaped)]) \
+        or _fallback(shaped, raw, reader.named_logs)
     if any(_FRAMES_THROWS.search(line.text) for line in shaped):
         # a Nix that frames every throw printed this log: a message without the frame is its own
         found_all = [replace(d, type=FailureType.OTHER, kind=Kind.ERROR)
@@ -1808,7 +1810,7 @@ def _named_by_hint(shaped: Sequence[logshape.Line],
 
 # a record of nix-eval-jobs (Hydra's, nix-fast-build's, buildbot-nix's evaluator): one attribute
 # and, where it failed to evaluate, "error" (kept also when a copy cut the record short)
-_EVAL_JOBS_ERROR = re.compile(r'^\s*\{"attr":"[^"\n]{0,1000}",.{0,4000}?"error":"'
+_EVAL_JOBS_ERROR = re.compile(r'\{"attr":"[^"\n]{0,1000}",.{0,4000}?"error":"'
                               r'(?P<error>(?:[^"\\\n]|\\.){1,4000})')
 
 
@@ -1816,7 +1818,7 @@ def _evaluated_per_jobs(found: list[Diagnosis], raw: Sequence[str]) -> list[Diag
     """`found`, where nix-eval-jobs records an error as an attribute's evaluation error: Nix's
     message there (`other` for want of a frame, e.g. a bare `throw`) is the evaluation's."""
     said = [" ".join(m["error"].replace("\\n", " ").replace('\\"', '"').split())
-            for line in raw if (m := _EVAL_JOBS_ERROR.match(line))]
+            for line in raw if (m := _EVAL_JOBS_ERROR.search(line))]
     if not said:
         return found
     def by_jobs(d: Diagnosis) -> bool:
@@ -1833,6 +1835,13 @@ _EXEC_FAILED = re.compile(r"^\s*error: executing ['‘](?P<program>[^'’\n]{1,4
 # a shell's "<script>: line 149: nix-build: command not found"
 _SHELL_NOT_FOUND = re.compile(r"(?<!\S)[^\s:]{1,4096}: line \d{1,9}: [^\n:]{1,200}: "
                               r"command not found\s*$")
+# a wrapper's verdict on the command it ran, after that command's last line: nixos-rebuild-ng's
+# (Python's CalledProcessError: "Command '[…]' returned non-zero exit status 1."), nom's status
+# line ("┗━ ∑ ⚠ Exited with 1 errors reported by nix at …")
+_WRAPPER_VERDICT = re.compile(r"^Command .{1,4096} returned non-zero exit status -?\d{1,9}\.?\s*$|"
+                              r"^\s*(?:[\u2500-\u257f]+\s*)*∑ |"
+                              # and its box's headings ("┣━━━ Builds")
+                              r"^\s*[\u2500-\u257f]*━━━ ?(?:Builds|Downloads|Uploads)\s*$")
 _WRAPPER_ERROR = re.compile(r"^\s*(?:Error:|ERROR\b|\[ERROR ?\]|✖|×|\S+ ❌)")
 
 
@@ -1888,8 +1897,19 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
         return [found]  # Nix's own words say what failed, a wrapper's line only that it did
     for line in shaped:
         if line.builder is None and (line.marked or _WRAPPER_ERROR.match(line.text)):
-            return [_builders_own(_unclassified(line.text, line.origin + 1), line.text)]
-    last = next((line for line in reversed(shaped) if line.text.strip()), None)
+            # a build's own error line about its build directory, quoted under the wrapper's
+            # verdict (devenv's "× Command `nix build` failed", colmena's "Failed to build
+            # host - Last 20 lines of logs:"), says what failed where the verdict says only that
+            built = next((found for later in shaped if later.origin > line.origin
+                          and later.builder is None and FAILURE_MARK.search(later.text)
+                          and (found := _builders_own(_unclassified(later.text, later.origin + 1),
+                                                      later.text)).type is FailureType.BUILD),
+                         None)
+            return [built or _builders_own(_unclassified(line.text, line.origin + 1), line.text)]
+    last = next((line for line in reversed(shaped)
+                 if line.text.strip() and not _WRAPPER_VERDICT.search(line.text)
+                 and not _WRAPPER_VERDICT.search(raw[line.origin] if line.origin < len(raw)
+                                                 else "")), None)
     if found is None and last is not None and last.builder is None \
             and _SHELL_NOT_FOUND.search(last.text):
         # a script's "command not found" is no failure of its own (configure scripts print it

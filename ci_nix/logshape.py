@@ -634,6 +634,12 @@ _OWN_LINE = re.compile(
     r"… |\[\d+/|\$ |# |Reason:|Required|Current|For full|Last \d+|last \d+|curl: |trying |"
     r"while |\(use |Try |Did you mean|[A-Z][a-z]+(?: [A-Z][a-z]+)*:|at \S|\d+\||\||"
     r"specified: |got: |wanted: |```|"
+    # an elision mark alone on its line ("...", "…", "[...]"): the reporter's, or journalctl's
+    # between records, never the rest of a line
+    r"(?:\.{3}|…|\[(?:\.{3}|…)\])\s*$|"
+    # a tool's own verdict ("ERROR: process \"/bin/sh -c nix run\" did not complete …", BuildKit)
+    # and a rule of dashes under it: lines of their own after Nix's error
+    r"ERROR\b|-{4,}\s*$|={4,}\s*$|"
     # build-remote's "Failed to find a machine for remote build!" and the lines it lists
     r"Failed to find|derivation: |required \(system|\d+ available machines|\(systems, |\(\[)")
 _ERROR_START = re.compile(r"^\s*error: \S")  # (indented: the continuation is then less so)
@@ -679,7 +685,10 @@ def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset()) -> list
             and (wrapped or _QUOTED_PATH.match(line.text) is not None)
         # a terminal's cut that fell on a blank: the rest starts with it (Nix indents by more)
         cut_at_blank = hard and len(piece) == width and _ONE_BLANK.match(line.text) is not None
-        if last is not None and (cut_at_blank or (not _OWN_LINE.match(line.text) and (
+        # (never a line of Nix's error, whatever indentation a quote's mark left it: devenv pads
+        # "Reason:" into a column, so its lines fill one width as a terminal's would)
+        if last is not None and not _ERROR_START.match(line.text) and (
+                cut_at_blank or (not _OWN_LINE.match(line.text) and (
                 in_error or pushed or (wrapped and len(piece) >= width - _WRAP_SLACK)))):
             # Nix indents what continues an error; an unindented line right after one that
             # starts no line of its own is the rest of it

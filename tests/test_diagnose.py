@@ -993,3 +993,53 @@ def test_a_failed_steps_value_printed_as_a_program_died_is_no_silent_zero(value:
 
 def test_a_test_summarys_failed_count_is_no_failure() -> None:
     assert diagnose.parse_log(["Passed: 10 Failed: 0", "TestsFailed: 0"]) == []
+
+
+@pytest.mark.parametrize("after", ["...", "…", "[...]", 'ERROR: process "/bin/sh -c nix run" did '
+                                   "not complete successfully: exit code: 1", "------"])
+def test_an_elision_or_a_tools_verdict_after_an_error_is_no_part_of_its_message(after: str) -> None:
+    # journalctl's "..." between records (nix#2794), BuildKit's verdict and rule (nix-installer
+    # #1066): lines of their own, not the rest of Nix's unindented error line
+    [found] = diagnose.parse_log(["error: interrupted by the user", after])
+    assert found.message.endswith("interrupted by the user"), found.message
+
+
+@pytest.mark.parametrize("quote", ["", ">", "> "])
+def test_error_lines_padded_to_one_width_are_not_a_terminals_wrap(quote: str) -> None:
+    # devenv pads "Reason:" into a column, so its lines fill one width as a terminal's would;
+    # a quote's mark taken off leaves one blank before each (devenv#3155): four failures
+    text = (DATA / "fresh/heldout-capt-2/devenv-3155-indented-cannot-build.text.log").read_text()
+    found = diagnose.parse_log([f"{quote}{line}" for line in text.split("\n")])
+    assert len([d for d in found if d.drv]) == 4
+    assert not any("realize" in d.message for d in found)
+
+
+@pytest.mark.parametrize("verdict", [
+    "Command '['nix', 'build', '.#x']' returned non-zero exit status 1.",
+    "┣━━━ Builds", "┗━ ∑ ⚠ Exited with 1 errors reported by nix at 12:00:00 after 3s"])
+def test_a_capture_ending_on_command_not_found_before_a_wrappers_verdict(verdict: str) -> None:
+    # nix-darwin#1412 under nixos-rebuild-ng or nom: the activation script died of it
+    found = diagnose.parse_log(["Starting Home Manager activation",
+                                "/nix/store/x-hm/activate: line 149: nix-build: command not found",
+                                "", verdict])
+    assert [d.type for d in found] == [FailureType.OTHER]
+    assert "command not found" in found[0].message
+
+
+def test_a_builds_own_error_under_a_wrappers_verdict_is_that_builds() -> None:
+    # omen-space#236 relayed by devenv (miette) or colmena: the verdict says only that it failed
+    for verdict in ["Error:   × Command `nix build` failed", "[ERROR] Failed to build host - "
+                    "Last 20 lines of logs:"]:
+        [found] = diagnose.parse_log([
+            verdict, "  ╰─▶ > ERROR: Missing Cargo.lock from src. Expected to find it at: "
+            "/build/source/Cargo.lock"])
+        assert found.type is FailureType.BUILD, verdict
+
+
+def test_a_nix_eval_jobs_record_after_a_prefix_is_still_its_record() -> None:
+    record = ('{"attr":"pkg","attrPath":["pkg"],"error":"error: Please be informed that this '
+              'pseudo-package is not the only part of\\n       Nixpkgs"}')
+    for prefix in ["", "builder_1  | ", "remote: "]:
+        found = diagnose.parse_log(["error: Please be informed that this pseudo-package is not "
+                                    "the only part of", f"{prefix}{record}"])
+        assert found[0].type is FailureType.EVAL, prefix
