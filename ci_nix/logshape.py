@@ -72,6 +72,7 @@ _BUILDKITE_OWN = re.compile(r"(?:~~~|---|\+\+\+|\^\^\^ \+\+\+)(?: |$)|\$ |🚨 "
 _AZURE_OWN = re.compile(r"={20,}$|(?:Task|Description|Version|Author|Help) +: |"
                         r"Generating script\.$|Script contents:$|\[command\]|"
                         r"=+ Starting Command Output =+$")
+_CAST_HEADER = re.compile(r'\s*\{.{0,2000}"version"\s*:\s*[23]\b')
 _GITLAB_SECTION = re.compile(r"^section_(?:start|end):\d+:[^\s\r]{0,200}\r(?:\x1b\[0K)?")
 # journald in each of journalctl's short formats, then host and unit: short "May 01 12:00:00",
 # short-precise "May 01 12:00:00.123456", short-iso(-precise) "2024-05-01T12:00:00(.123456)+0200"
@@ -483,6 +484,9 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # a whole capture indented (a one-space paste) or quoted (a reply, an email: "> ", "> > ",
     # ">> "): before any prefix a line's text starts with
     raw = _whole_quote_off(list(lines))
+    # a terminal recording (asciinema): what the terminal was sent, cut into its own lines
+    cast = _cast_lines(raw)
+    raw = raw if cast is None else _whole_quote_off(cast[0])
     found = [Line(text, index, marked=marked, inner=inner) for index, line in enumerate(raw)
              for text, marked, inner in _unwrap(line)]
     # prefixes are learnt not from the CI system's own lines (GitHub's `##[group]`,
@@ -506,7 +510,50 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     for line in _rejoined(found, ci_own):
         m = _BUILDER_PREFIX.match(line.text)
         result.append(replace(line, text=m["text"] or "", builder=m["name"]) if m else line)
+    if cast is not None:  # each line points at the event that brought its end
+        result = [replace(line, origin=cast[1][line.origin]) for line in result]
     return result
+
+
+def _cast_lines(captured: list[str]) -> tuple[list[str], list[int]] | None:
+    """The lines a terminal recording (asciinema's asciicast v2 or v3: a JSON header, then an
+    event a line, `[time, "o", "what the terminal was sent"]`) shows, each with the index of
+    the event line its end came in; None when the capture is no recording."""
+    first = next((index for index, line in enumerate(captured) if line.strip()), None)
+    if first is None or not _CAST_HEADER.match(captured[first]):
+        return None
+    try:
+        header = json.loads(captured[first])
+    except ValueError:
+        return None
+    if not (isinstance(header, dict) and (header.get("version"), "width" in header or "term"
+                                          in header) in ((2, True), (3, True))):
+        return None
+    lines: list[str] = []
+    origins: list[int] = []
+    pending: list[str] = []  # what came of the line not yet ended
+    for index in range(first + 1, len(captured)):
+        event = captured[index].strip()
+        if not event or event.startswith("#"):  # v3's comments
+            continue
+        try:
+            parsed = json.loads(event)
+        except ValueError:
+            parsed = None
+        if not (isinstance(parsed, list) and len(parsed) == 3):
+            return None  # a line no recording has: a log that only starts like one
+        if parsed[1] != "o" or not isinstance(parsed[2], str):
+            continue  # input, markers, resizes, the exit status
+        *ended, rest = parsed[2].split("\n")
+        for part in ended:
+            lines.append("".join([*pending, part]))
+            origins.append(index)
+            pending = []
+        pending.append(rest)
+    if any(pending):
+        lines.append("".join(pending))
+        origins.append(len(captured) - 1)
+    return lines, origins
 
 
 def _ci_own(start: str) -> bool:

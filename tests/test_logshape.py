@@ -112,6 +112,19 @@ def azure(text: str) -> str:
     return per_line(lambda i, line: f"2018-11-15T14:48:56.{i:07d}Z {line}")(step)
 
 
+def asciinema(text: str) -> str:
+    """A terminal recording (docs.asciinema.org, asciicast v2 and v3): a JSON header, then
+    what the terminal was sent in chunks that end anywhere, as `[time, "o", data]` events."""
+    data = f"$ nix build\r\n{text}".replace("\n", "\r\n").replace("\r\r\n", "\r\n")
+    size = 23 + zlib.crc32(text.encode()) % 75
+    events = [json.dumps([0.1 * k, "o", data[k:k + size]]) for k in range(0, len(data), size)]
+    if size % 2:
+        return "\n".join([json.dumps({"version": 2, "width": 120, "height": 40,
+                                      "env": {"TERM": "xterm-256color"}}), *events])
+    return "\n".join([json.dumps({"version": 3, "term": {"cols": 80, "rows": 24}}),
+                      "# event stream follows the header", *events, '[0.5, "x", "1"]'])
+
+
 def timestamps(text: str) -> str:  # a timestamp on every line, nothing else
     return per_line(lambda i, line: f"2025-01-01T00:00:00.0000000Z {line}")(text)
 
@@ -343,6 +356,7 @@ RECORD: dict[str, Wrap] = {"json-records": json_records, "json-record": json_rec
                            "docker-json": docker_json, "escaped": escaped}
 TRANSPORT: dict[str, Wrap] = {"github": github, "timestamps": timestamps, "gitlab": gitlab,
                               "journald": journald, "buildkite": buildkite, "azure": azure,
+                              "asciinema": asciinema,
                               "kubectl": kubectl}
 # internal-json comes straight from Nix to a file: only records and transport wrap it
 FOR_JSON = {"one-space", "indented", "dedented"} | set(RECORD) | set(TRANSPORT)
@@ -414,6 +428,8 @@ def test_stacked_wrappings_keep_classification(expected: Path, tool: str | None,
     # Known limit: a prefix before a terminal's redraws ("web_1 | \\r\\e[K[1/0/3 built] …\\r\\e[K
     # error: …") is lost the way a terminal loses it, from some lines and not others
     assume(tool != "bar-redrawn" or prefix is None)
+    # a terminal recording is a file, pasted as it is: never into a page's HTML source
+    assume(transport != "asciinema" or copy != "html")
     text, own, bare, _ = plain(expected)
     wrapped, used = text, tuple(name for name in (tool, prefix, record, transport, copy)
                                 if name is not None and applies(name, text))
@@ -795,3 +811,16 @@ def test_a_journal_message_as_bytes_reads_as_the_text_it_holds(text: str, junk: 
         return [line.text for line in logshape.normalise([json.dumps({"MESSAGE": message})])]
     assert texts(list(text.encode())) == texts(text)
     texts(junk)
+
+
+def test_a_terminal_recording_is_read_as_the_terminal_showed_it() -> None:
+    drv = "/nix/store/" + "a" * 32 + "-x.drv"
+    cast = [json.dumps({"version": 2, "width": 80, "height": 24}),
+            json.dumps([0.1, "o", f"\x1b[31;1merror:\x1b[0m builder for '{drv}' fai"]),
+            json.dumps([0.2, "i", "\r"]), json.dumps([0.3, "o", "led with exit code 1\r\n$ "])]
+    [found] = diagnose.parse_log(cast)
+    assert (found.type.value, found.drv, found.exit_code, found.log_line) == ("build", drv, 1, 4)
+    # a log that only starts like a recording (a logger's record with a version) is a log
+    log = [json.dumps({"version": 2, "width": 80, "msg": "starting"}),
+           f"error: builder for '{drv}' failed with exit code 1"]
+    assert [d.type.value for d in diagnose.parse_log(log)] == ["build"]
