@@ -491,7 +491,7 @@ def normalise(lines: Iterable[str]) -> list[Line]:
              for text, marked, inner in _unwrap(line)]
     # prefixes are learnt not from the CI system's own lines (GitHub's `##[group]`,
     # `##[error]`, GitLab's runner lines: what a tool in the step printed has the prefix)
-    ci_own = {index for index, line in enumerate(raw) if _ci_own(line[:120])}
+    ci_own = _ci_own_lines(raw)
     # and the lines a record held apart from the captured lines: a prefix of these (a
     # viewer's line numbers) never stood before those, and a record's may have its own
     found = sorted(_without_prefix([line for line in found if not line.inner], ci_own)
@@ -554,6 +554,30 @@ def _cast_lines(captured: list[str]) -> tuple[list[str], list[int]] | None:
         lines.append("".join(pending))
         origins.append(len(captured) - 1)
     return lines, origins
+
+
+# the sections GitLab's runner opens for its own work (what it prints there is its own, plain
+# lines too: "Running on runner-… via …", "Fetching changes with git depth set to 20…")
+_GITLAB_RUNNER_SECTIONS = frozenset({
+    "resolve_secrets", "prepare_executor", "prepare_script", "get_sources", "restore_cache",
+    "download_artifacts", "archive_cache", "archive_cache_on_failure",
+    "upload_artifacts_on_success", "upload_artifacts_on_failure", "cleanup_file_variables"})
+_GITLAB_SECTION_NAME = re.compile(r"section_(start|end):\d+:([A-Za-z0-9_.-]{1,100})")
+
+
+def _ci_own_lines(raw: list[str]) -> set[int]:
+    """The captured lines a CI system wrote itself (by their index)."""
+    own = set()
+    runner = False  # inside a section GitLab's runner opened for its own work
+    for index, line in enumerate(raw):
+        start = line[:120]
+        # (a marker where GitLab writes one: at a line's start, behind its timestamp)
+        if "section_" in start and (section := _GITLAB_SECTION_NAME.match(_transported(start))):
+            runner = section[1] == "start" and section[2] in _GITLAB_RUNNER_SECTIONS
+            own.add(index)
+        elif runner or _ci_own(start):
+            own.add(index)
+    return own
 
 
 def _ci_own(start: str) -> bool:
