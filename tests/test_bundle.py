@@ -750,6 +750,29 @@ def test_a_key_file_given_as_a_pipe_is_read_and_a_silent_one_does_not_hang(
     assert isinstance(error, ConfigError) and "not written and closed within 0.3s" in str(error)
 
 
+def test_a_pipe_nobody_writes_to_gives_way_to_sigterm(tmp_path: Path) -> None:
+    """SIGTERM while `--key-file` waits for a FIFO nobody writes to: the command stops
+    (Cancelled: exit 143, its JUnit written) rather than waiting out the pipe's timeout
+    (files.PIPE_TIMEOUT is 30 s, past a CI runner's grace before it kills the job unreported)."""
+    import os
+    import signal
+    import threading
+
+    from ci_nix.errors import Cancelled
+    from ci_nix.tools import files, proc
+
+    fifo = tmp_path / "key.fifo"
+    os.mkfifo(fifo)
+    timer = threading.Timer(0.2, proc.cancel, args=(signal.SIGTERM,), kwargs={"grace": 0})
+    timer.start()
+    try:
+        with pytest.raises(Cancelled):
+            files.read_given(fifo, 100, timeout=5)  # waited the 5 s, then ValueError
+    finally:
+        timer.cancel()
+        proc.reset_cancellation()
+
+
 @pytest.mark.parametrize("link", ["file", "directory", "fifo", None])
 def test_the_config_key_file_is_never_read_through_a_link_in_a_checkout(
         tmp_path: Path, link: str | None) -> None:

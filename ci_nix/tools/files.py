@@ -11,8 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from ci_nix.errors import Cancelled
+from ci_nix.tools import proc
+
 _CHUNK = 1 << 16
 PIPE_TIMEOUT = 30.0  # seconds a pipe the operator named may take to be written and closed
+_CANCEL_POLL = 0.2  # how often a wait on such a pipe looks whether the run was cancelled
 
 
 def open_regular(path: str | Path) -> BinaryIO:
@@ -40,8 +44,9 @@ def read_given(path: str | Path, limit: int, timeout: float | None = None) -> by
     """A file the operator named on the command line: a symlink is followed (theirs to choose,
     and `<(…)` is /dev/fd/N); a pipe (process substitution, a FIFO) is read to its end, for at
     most `timeout` seconds (default PIPE_TIMEOUT: one nobody writes to or closes does not hang
-    the run); a regular file as it is. OSError when it cannot be opened, ValueError for another
-    kind of file, a pipe not closed in time, or more than limit bytes."""
+    the run, nor a cancelled one: Cancelled); a regular file as it is. OSError when it cannot be
+    opened, ValueError for another kind of file, a pipe not closed in time, or more than limit
+    bytes."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as file:
         mode = os.fstat(fd).st_mode
@@ -56,9 +61,12 @@ def read_given(path: str | Path, limit: int, timeout: float | None = None) -> by
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ValueError(f"a pipe not written and closed within {timeout:g}s")
+            signum = proc.cancelled()
+            if signum is not None:  # SIGTERM: select() alone would resume its wait
+                raise Cancelled(signum)
             # a read before select says so would take a FIFO no writer has opened yet for
             # its end
-            if not select.select([fd], [], [], left)[0]:
+            if not select.select([fd], [], [], min(left, _CANCEL_POLL))[0]:
                 continue
             try:
                 data = os.read(fd, _CHUNK)
