@@ -355,8 +355,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         r"\s*specified:\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)")),
     # nixpkgs' buildEnv (a NixOS system-path, home-manager-path, a user environment) dying on
     # two packages with the same file: a builder's own words, copied without its failure line
-    ("collision", re.compile(rf"collision between {_Q}(?P<path>/nix/store/[^'’\s]+){_QE} and "
-                             rf"{_Q}(?P<other>/nix/store/[^'’\s]+){_QE}")),
+    # (Nix 0.x-1.x's buildenv builder.pl spelt it "collission" and quoted `so'; a page may
+    # have taken its backquotes for markdown's, and home-manager's docs print it unquoted)
+    ("collision", re.compile(rf"collis?sion between {_Q}?(?P<path>/nix/store/[^'’\s]+){_QE}? "
+                             rf"and {_Q}?(?P<other>/nix/store/[^'’\s]+){_QE}?")),
     # Nix 2.34+: the derivation is the one it was building (parse_log knows which)
     ("bare-timeout", re.compile(r"^(?:error: )?timed out after (?P<secs>\d+) seconds"
                                 r"(?P<silence> of silence)?")),
@@ -1388,7 +1390,9 @@ _HOST_PROBLEMS = (
 
 
 # the frame Nix 2.13+ (and Lix) print around a `throw`/`abort`: the message is the expression's
-_THROWN = re.compile(r"while calling the '(?:throw|abort)' builtin|caused by explicit throw")
+# (Nix 1.x: "error: user-thrown exception: <the throw's message>")
+_THROWN = re.compile(r"while calling the '(?:throw|abort)' builtin|caused by explicit throw|"
+                     r"user-thrown exception: ")
 
 
 def host_problem(stderr: str, tmpdir: str) -> str | None:
@@ -1474,7 +1478,7 @@ _BLOCK_START = re.compile(
 # build" block; a message wrapped by the terminal continues with the quoted store path or
 # "but I am a"
 _CONTINUATION = re.compile(
-    r"^(?:while |infinite recursion encountered|undefined variable|> |>$|"
+    r"^(?:while [a-z]+ing\b|infinite recursion encountered|undefined variable|> |>$|"
     r"['‘`]/nix/store/|but I am a |Reason: |Required system: |Current system: |"
     r"Required features: |Available features: |Output paths:|/nix/store/|Last \d+ log lines:|"
     r"last \d+ log lines:|For full logs, run|nix log |nix-store -l |Note: |Hint: |wanted: |"
@@ -2053,6 +2057,8 @@ FAILURE_MARK = re.compile(
     _NIX_HINT.pattern + "|"
     r"error\s?:|cannot build|reason:|builder for\b|hash mismatch|timed out|"
     r"failed with exit code|failed to find a machine|required (?:system|features):|"
+    # two packages of a user environment or buildEnv with one file: its builder dies of it
+    rf"collis?sion between {_Q}?/nix/store/|"
     r"specified:\s*\S+\s+got:|" + _SHELL_FATAL + "|" + _ERROR_VALUE + "|" + _REFUSAL.pattern
     + "|" + _CRASH.pattern,
     re.IGNORECASE)

@@ -1043,3 +1043,32 @@ def test_a_nix_eval_jobs_record_after_a_prefix_is_still_its_record() -> None:
         found = diagnose.parse_log(["error: Please be informed that this pseudo-package is not "
                                     "the only part of", f"{prefix}{record}"])
         assert found[0].type is FailureType.EVAL, prefix
+
+
+def test_nix_1x_user_thrown_exception_is_a_throw() -> None:
+    for message in ["The unique option `time.timeZone' is defined multiple times, in `/a.nix' "
+                    "and `/b.nix'.", "Multiple definitions of string. Only one is allowed."]:
+        [found] = diagnose.parse_log([f"error: user-thrown exception: {message}"])
+        assert (found.type, found.kind) == (FailureType.EVAL, Kind.THROW), message
+
+
+@pytest.mark.parametrize("quote", [("`", "'"), ("‘", "’"), ("", "'"), ("", "")])
+@pytest.mark.parametrize("word", ["collision", "collission"])
+def test_a_user_environments_collision_however_quoted_is_its_builds(
+        quote: tuple[str, str], word: str) -> None:
+    # Nix 0.x-1.x's builder.pl ("collission between `…' and `…'"), a page that took its
+    # backquotes for markdown's, home-manager's docs printing it unquoted
+    o, c = quote
+    [found] = diagnose.parse_log([
+        f"you get an error message such as {word} between {o}/nix/store/{H}-a-1/bin/x{c} and "
+        f"{o}/nix/store/{'1' * 32}-b-2/bin/x{c} at /nix/store/...-builder.pl line 62."])
+    assert found.type is FailureType.BUILD
+
+
+def test_a_sentence_starting_with_while_is_no_trace_frame() -> None:
+    # Nix's old frames are "while <verb>ing …"; prose between two quoted errors ("while
+    # previously you got:") starts a line of its own
+    found = diagnose.parse_log(["error: user-thrown exception: A is set twice.",
+                                "while previously you got:",
+                                "error: user-thrown exception: B is set twice."])
+    assert [d.message.split(": ", 1)[1] for d in found] == ["A is set twice.", "B is set twice."]
