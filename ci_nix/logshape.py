@@ -22,6 +22,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
@@ -444,6 +445,15 @@ _KNOWN_INSIDE = re.compile("|".join(f"(?:{pattern.pattern.removeprefix('^')})"
                                     for pattern in (_TIMESTAMP, _JOURNALD)) + f"|{_GLYPH}")
 
 
+def _head(text: str) -> str:
+    """A line's first word, each run of digits in it as one 0."""
+    words = text.split(maxsplit=1)
+    return _DIGIT_RUNS.sub("0", words[0][:_MAX_PREFIX]) if words else ""
+
+
+_DIGIT_RUNS = re.compile(r"\d+")
+
+
 def _common_prefix(texts: list[str]) -> re.Pattern[str] | None:
     """A prefix most lines have, also where too few lines hold Nix's known words to learn it
     from them (a short log, Nix's lesser-known messages): the longest start of one of the first
@@ -465,13 +475,13 @@ def _common_prefix(texts: list[str]) -> re.Pattern[str] | None:
                     or _BUILDER_NAME.search(before)
                     or (words is not None and words.start() < blank.end())):
                 candidates[before] = None
+    # what each line starts with, its digits aside (a chat's or viewer's "[12:00] ", a
+    # timestamp, a line number change from line to line)
+    heads = Counter(_head(text) for text in texts)
     # the longest first: a short line's only blank may stand inside the prefix
     for before in sorted(candidates, key=len, reverse=True)[:2 * _MAX_SHAPES]:
-        # what it starts with literally, on enough lines, before its shape is compiled
-        # (up to its first digit: a chat's or viewer's "[12:00] " changes from line to line)
-        lead = before.lstrip().split(maxsplit=1)[0]
-        lead = lead[:next((i for i, char in enumerate(lead) if char.isdigit()), len(lead))]
-        if 3 * sum(1 for text in texts if text.lstrip().startswith(lead)) < 2 * len(texts):
+        # on enough lines, before its shape is compiled and tried on every line
+        if 3 * heads[_head(before)] < 2 * len(texts):
             continue
         shape = _prefix_shape(before)
         if 3 * sum(1 for text in texts if shape.match(text)) >= 2 * len(texts):
