@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import ci_nix
-from ci_nix import outputs
+from ci_nix import lockfile, outputs
 from ci_nix.evaluate import Selection
 from ci_nix.models import (
     FLAKE_CASE,
@@ -278,8 +278,8 @@ class Keys:
         cannot read it either."""
         if flake.repo.rev is None:
             try:
-                return (flake.path / "flake.lock").read_bytes()
-            except OSError:
+                return lockfile.read_bytes(flake.path / "flake.lock")
+            except (OSError, ValueError):
                 return None
         name = f"{flake.subdir}/flake.lock" if flake.subdir else "flake.lock"
         memo = f"{flake.repo.path}\0{flake.repo.rev}:{name}"

@@ -9,6 +9,10 @@ from pathlib import Path
 
 from ci_nix.errors import CiNixError
 from ci_nix.flakeref import FlakeRef
+from ci_nix.tools import files
+
+# nixpkgs-sized workspaces lock in kilobytes; past this it is no lock (a link to /dev/zero)
+MAX_BYTES = 64 * 1024 * 1024
 
 SUPPORTED_VERSIONS = (5, 6, 7)
 
@@ -135,11 +139,19 @@ def parse(text: str, source: str = "flake.lock") -> Lock:
 def read(path: Path) -> Lock | None:
     """The lock next to a flake.nix, or None when the flake has none."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bytes(path).decode("utf-8")
     except FileNotFoundError:
         return None
     except UnicodeDecodeError:
         raise LockError(f"{path}: not UTF-8 text; run `nix flake lock` to regenerate it") from None
     except OSError as err:
         raise LockError(f"{path}: cannot read: {err.strerror}") from None
+    except ValueError as err:
+        raise LockError(f"{path}: {err}; a flake.lock is a file `nix flake lock` writes") from None
     return parse(text, str(path))
+
+
+def read_bytes(path: Path) -> bytes:
+    """A flake.lock's bytes: a pull request decides the file, a symlink too (git keeps them),
+    so only a regular file is read, and at most MAX_BYTES (OSError, ValueError otherwise)."""
+    return files.read_linked(path, MAX_BYTES)

@@ -24,10 +24,12 @@ from typing import Any, Generic, TypeVar
 import yaml
 
 from ci_nix.errors import ConfigError
+from ci_nix.tools import files
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
 _SCHEMA = "ci_nix.schema"
+MAX_BYTES = 16 * 1024 * 1024  # a config file read past this is no config
 
 
 @dataclass(frozen=True)
@@ -321,9 +323,12 @@ def compose(file: Path, data: bytes | None = None) -> yaml.Node | None:
     """
     if data is None:
         try:
-            data = file.read_bytes()
+            # a pull request's config may be a symlink (to /dev/zero, a FIFO): a file, bounded
+            data = files.read_linked(file, MAX_BYTES)
         except OSError as err:
             raise ConfigError(f"{file}: cannot read: {err.strerror}") from None
+        except ValueError as err:
+            raise ConfigError(f"{file}: {err}; a config is a YAML file") from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:

@@ -145,3 +145,41 @@ def test_eval_settings(tmp_path: Path) -> None:
                           ("eval: {memory: true}\n", "'eval.memory' must be a whole number")):
         with pytest.raises(ConfigError, match=message):
             load(tmp_path, text)
+
+
+def test_a_config_linked_to_a_fifo_or_device_is_refused_not_read_for_good(
+        tmp_path: Path) -> None:
+    """A pull request's ci-nix.yaml may be a symlink: to a FIFO config.load waited for good, to
+    /dev/zero it read until memory ran out. Only a regular file is read (a link to one is)."""
+    import os
+    import threading
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    path = tmp_path / "ci-nix.yaml"
+    for target in (fifo, Path("/dev/zero")):
+        path.unlink(missing_ok=True)
+        path.symlink_to(target)
+        outcome: list[object] = []
+
+        def run(outcome: list[object] = outcome) -> None:
+            try:
+                outcome.append(config.load(path))
+            except ConfigError as err:
+                outcome.append(err)
+        thread = threading.Thread(target=run, daemon=True)
+        if target == fifo:  # /dev/zero on the old code: memory, not a hang; not run there
+            thread.start()
+            thread.join(10)
+            if thread.is_alive():
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+                thread.join(10)
+                pytest.fail("reading a config that links to a FIFO blocked")
+        else:
+            run()
+        [found] = outcome
+        assert isinstance(found, ConfigError) and "ci-nix.yaml" in str(found), found
+    path.unlink()
+    (tmp_path / "real.yaml").write_text("systems: [x86_64-linux]\n")
+    path.symlink_to("real.yaml")
+    assert config.load(path).systems == ("x86_64-linux",)

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -80,3 +84,50 @@ def test_locked_refs_as_urls_pin_the_same_revision() -> None:
         "tarball+https://h/a.tar.gz")
     assert ref({"type": "path", "path": "/srv/p"}).locked_url() == "path:/srv/p"
     assert ref({"type": "indirect", "id": "nixpkgs"}).locked_url() is None
+
+
+def _read_in_time(read: Callable[[], object], fifo: Path) -> object:
+    """read() in a thread; a read blocked on the FIFO (no writer) is let go and fails."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(read())
+        except Exception as err:  # noqa: BLE001 - what it raised is the answer
+            outcome.append(err)
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(10)
+    if thread.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # let it go
+        thread.join(10)
+        pytest.fail("reading a flake.lock that links to a FIFO blocked")
+    [found] = outcome
+    return found
+
+
+@pytest.mark.parametrize("target", ["fifo", "/dev/zero", "big"])
+def test_a_lock_a_pull_request_links_elsewhere_is_refused_not_read_for_good(
+        tmp_path: Path, target: str) -> None:
+    """A pull request commits flake.lock as a symlink (git keeps links): to /dev/zero ci-nix
+    read until memory ran out (MemoryError, or the runner's OOM killer: no report), to a FIFO
+    it waited for good. Only a regular file is read, and only up to lockfile.MAX_BYTES; a link
+    inside the repo to its own lock is still followed."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    if target == "big":
+        where = tmp_path / "big.lock"
+        where.write_text(" " * (lockfile.MAX_BYTES + 1) + json.dumps(LOCK))
+    else:
+        where = fifo if target == "fifo" else Path(target)
+    (repo / "flake.lock").symlink_to(where)
+    found = _read_in_time(lambda: lockfile.read(repo / "flake.lock"), fifo)
+    assert isinstance(found, lockfile.LockError), found
+    assert "flake.lock" in str(found)
+    (repo / "shared.lock").write_text(json.dumps(LOCK))
+    (repo / "flake.lock").unlink()
+    (repo / "flake.lock").symlink_to("shared.lock")
+    lock = lockfile.read(repo / "flake.lock")
+    assert lock is not None and lock.root == "root"

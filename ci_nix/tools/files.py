@@ -40,6 +40,14 @@ def read_regular(path: str | Path, limit: int | None = None) -> bytes:
     return _bounded(data, limit)
 
 
+def read_linked(path: str | Path, limit: int) -> bytes:
+    """A regular file's bytes through any symlinks on the way (a repo's flake.lock or config may
+    link to another file of it): OSError when it cannot be opened, ValueError where the link
+    ends on anything but a regular file (a pull request's link to /dev/zero never ends, to a
+    FIFO blocks) or the file has more than limit bytes."""
+    return read_regular(os.path.realpath(path), limit)
+
+
 def read_given(path: str | Path, limit: int, timeout: float | None = None) -> bytes:
     """A file the operator named on the command line: a symlink is followed (theirs to choose,
     and `<(…)` is /dev/fd/N); a pipe (process substitution, a FIFO) is read to its end, for at
