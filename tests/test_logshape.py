@@ -21,7 +21,7 @@ DATA = Path(__file__).resolve().parent / "data"
 # the fresh batches measured once (tests/data/fresh/README.md): the regression corpus, and those
 # whose misses keep them out of it; a batch still held out is for measuring only, never run here
 MEASURED = frozenset({*SPENT, "heldout-8", "heldout-13", "heldout-capt", "heldout-24",
-                      "heldout-26", "heldout-27", "heldout-capt-6"})
+                      "heldout-26", "heldout-27", "heldout-29", "heldout-capt-6"})
 # every recorded sample with a sidecar: both Nix versions' captures, the source wordings, the
 # public logs and the measured fresh batches (ci-nix's own eval helper output aside)
 SAMPLES = sorted(p for p in [*DATA.glob("*/*.expected.json"),
