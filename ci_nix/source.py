@@ -246,7 +246,10 @@ def parse_url(url: str, hosts: Mapping[str, str] = {}) -> Source | None:
         kind = {"git": Kind.GIT, "hg": Kind.MERCURIAL, "tarball": Kind.TARBALL,
                 "file": Kind.FILE}.get(prefix, Kind.OTHER)
         base = base.split("+", 1)[1]
-    parsed = urllib.parse.urlsplit(base)
+    try:
+        parsed = urllib.parse.urlsplit(base)
+    except ValueError:  # "Invalid IPv6 URL": a bracket left open (a lock's URL is a PR's)
+        return None
     if transport == "file":
         return Source(Kind.GIT if kind is Kind.OTHER else kind, local(parsed.path), subdir)
     if transport in ("http", "https", "ssh", "git") and parsed.netloc:
