@@ -110,8 +110,9 @@ def test_only_what_nix_would_substitute_counts() -> None:
     """No Sig, a bogus Sig, a key Nix does not trust, a NAR that is gone or short: each is
     "not cached" (so built), and said so, with require-sigs on; with it off, only the NAR
     counts."""
-    paths = [f"/nix/store/{c * 32}-p" for c in "abcdfghijk"]
-    unsigned, bogus, untrusted, no_nar, short, elsewhere, good, other_host, sub, bad_port = paths
+    paths = [f"/nix/store/{c * 32}-p" for c in "abcdfghijkl"]
+    (unsigned, bogus, untrusted, no_nar, short, elsewhere, good, other_host, sub, bad_port,
+     bad_host) = paths
     with BinaryCache() as server:
         for path in paths:
             server.add(path)
@@ -129,7 +130,9 @@ def test_only_what_nix_would_substitute_counts() -> None:
         for path, url in ((elsewhere, "http://cache.invalid/nar/x.nar"),
                           (other_host, "https://127.0.0.1/nar/x.nar"),
                           (sub, f"{server.url}/nar/sub/x.nar"),
-                          (bad_port, "http://127.0.0.1:99999/nar/x.nar")):
+                          (bad_port, "http://127.0.0.1:99999/nar/x.nar"),
+                          # a bracket left open: urlsplit raises (a traceback, no run)
+                          (bad_host, "http://[::1/nar/x.nar")):
             name = "/" + narinfo_name(path)
             old = server.files[name].decode().split("URL: ")[1].split("\n")[0]
             server.files[name] = server.files[name].decode().replace(old, url).encode()
@@ -141,7 +144,7 @@ def test_only_what_nix_would_substitute_counts() -> None:
         assert answer.error is None
         assert answer.cached == {good, sub}
         assert dict(answer.refused) == {
-            Verdict.UNSIGNED: 3, Verdict.NO_NAR: 2, Verdict.NAR_ELSEWHERE: 3}
+            Verdict.UNSIGNED: 3, Verdict.NO_NAR: 2, Verdict.NAR_ELSEWHERE: 4}
         off = query(server.url, paths, trust=Trust(require_sigs=False))
         assert off.cached == {unsigned, bogus, untrusted, good, sub}
 

@@ -185,7 +185,10 @@ class _HttpCache:
     def _same_origin(self, url: str) -> str | None:
         """The request target of a narinfo's URL: relative to the cache, as Nix takes it; an
         absolute URL only on the cache's own host (the token goes nowhere else)."""
-        parts = urllib.parse.urlsplit(url)
+        try:
+            parts = urllib.parse.urlsplit(url)
+        except ValueError:  # "Invalid IPv6 URL": the URL is not signed, a server may say anything
+            return None
         if not parts.scheme:
             return f"{self.prefix}/{urllib.parse.quote(url.lstrip('/'), safe='/@:+=,;~!$&()*')}"
         scheme = "https" if self.https else "http"
