@@ -162,6 +162,7 @@ def p1(tmp: Path, reps: int, flakes: int, attrs: int, max_jobs: str | None = Non
                     ", each with its default max-jobs"),
                  target="<=0.50" if max_jobs is None else "")
     early = []
+    cpu: tuple[list[float], list[float]] = ([], [])
     for _ in range(reps):
         # build failures only: both sides then do exactly the same builds
         ours = fresh(tmp, "p1-ours", flakes=flakes, attrs=attrs, broken=("build",))
@@ -183,6 +184,12 @@ def p1(tmp: Path, reps: int, flakes: int, attrs: int, max_jobs: str | None = Non
         assert base.returncode != 0, "the bare build should see the broken attribute"
         fig.baseline.append(base.seconds)
         fig.counts["bare nix build's max-jobs"] = max_jobs or "1 (Nix's default)"
+        # CPU (user + system, children included): what the ratio tends to when other work
+        # holds the cores, since each side then gets a share of them
+        cpu[0].append(result.cpu)
+        cpu[1].append(base.cpu)
+        fig.counts["CPU s ours / bare (medians)"] = (
+            f"{statistics.median(cpu[0]):.2f} / {statistics.median(cpu[1]):.2f}")
         fig.counts["attributes"] = len(ours.attrs)
     return fig
 

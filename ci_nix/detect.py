@@ -407,7 +407,7 @@ class _Resolver:
         self.repos = {repo.path.resolve(): repo for repo in workspace.repos}
         self.by_key: dict[str, Repo] = {}
         for repo in workspace.repos:
-            for url in [*git.remote_urls(repo.path), *([repo.url] if repo.url else [])]:
+            for url in [*workspace.remote_urls(repo, git), *([repo.url] if repo.url else [])]:
                 found = normalise_url(url)
                 if found is not None:
                     self.by_key.setdefault(found[0], repo)

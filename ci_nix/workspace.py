@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ci_nix import config as config_mod
@@ -25,6 +25,16 @@ class Workspace:
     repos: tuple[Repo, ...]
     primary: Repo | None  # the repo containing PATH: --base/--head refer to it
     flakes: tuple[Flake, ...]
+    # each repo's remote URLs as git has them, read once (a run resolves flake.lock inputs to
+    # workspace repos more than once: change detection, overrides, input origins)
+    _remotes: dict[Path, tuple[str, ...]] = field(default_factory=dict, init=False,
+                                                  compare=False, repr=False)
+
+    def remote_urls(self, repo: Repo, git: Git) -> tuple[str, ...]:
+        """The repo's remote URLs (`remote.*.url`), from git the first time only."""
+        if repo.path not in self._remotes:
+            self._remotes[repo.path] = tuple(git.remote_urls(repo.path))
+        return self._remotes[repo.path]
 
     def flake(self, flake_id: str) -> Flake | None:
         return next((flake for flake in self.flakes if flake.id == flake_id), None)

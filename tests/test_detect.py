@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Cli
+from fakeproc import FakeProc
 from helpers import commit, git
 
 from ci_nix import detect as detect_mod
@@ -379,6 +380,21 @@ def test_a_workspace_repo_says_its_root_and_shallowness_in_one_git_call(tmp_path
     assert tool.checkout_root(tmp_path) is None
     (repo,) = workspace_mod.load(clone, tool).repos
     assert repo.path == clone and repo.shallow
+
+
+def test_a_run_asks_git_for_each_repo_s_remotes_once(monorepo: tuple[Path, str],
+                                                    fake_proc: FakeProc) -> None:
+    """Lock inputs are matched to workspace repos by remote URL in detection, for the
+    overrides and for input origins: one `git config` per repo, not one per use."""
+    repo, base = monorepo
+    git_tool = Git.from_env({})
+    ws = workspace_mod.load(repo, git_tool)
+    detect_mod.detect(ws, git_tool, base, None, NO_CI)
+    edges = detect_mod.lock_edges(ws, git_tool)
+    detect_mod.workspace_flake_of(ws, git_tool)  # input origins build one resolver more
+    assert [(e.dependent.id, e.dependency.id) for e in edges] == [("mono/app", "mono/lib")]
+    asked = fake_proc.ran("git", "config", "--get-regexp")
+    assert len(asked) == len(ws.repos) == 1, [c.argv for c in asked]
 
 
 def test_shallow_clone_fetches_the_base(tmp_path: Path) -> None:
