@@ -125,8 +125,10 @@ def asciinema(text: str) -> str:
                       "# event stream follows the header", *events, '[0.5, "x", "1"]'])
 
 
-def timestamps(text: str) -> str:  # a timestamp on every line, nothing else
-    return per_line(lambda i, line: f"2025-01-01T00:00:00.0000000Z {line}")(text)
+def timestamps(text: str) -> str:  # a timestamp on every line, in either RFC 3339 form
+    stamp = ("2025-01-01T00:00:00.0000000Z", "2025-01-01T01:00:00.000+01:00")[
+        zlib.crc32(text.encode()) % 2]
+    return per_line(lambda i, line: f"{stamp} {line}")(text)
 
 
 # GitLab's raw job log (as downloaded): the runner's own lines, collapsible sections
