@@ -750,6 +750,16 @@ def test_a_key_file_given_as_a_pipe_is_read_and_a_silent_one_does_not_hang(
     assert isinstance(error, ConfigError) and "not written and closed within 0.3s" in str(error)
 
 
+def test_a_manifest_nested_past_the_recursion_limit_is_no_manifest(tmp_path: Path) -> None:
+    """`bundle --verify` reads a bundle from elsewhere: a manifest.json of '[[[[…' made it an
+    internal error with a traceback (json.loads raises RecursionError, not ValueError)."""
+    from ci_nix.bundle.manifest import ManifestError
+
+    (tmp_path / "manifest.json").write_text("[" * 100_000)
+    with pytest.raises(ManifestError, match="not a bundle manifest"):
+        read(tmp_path)
+
+
 def test_a_pipe_nobody_writes_to_gives_way_to_sigterm(tmp_path: Path) -> None:
     """SIGTERM while `--key-file` waits for a FIFO nobody writes to: the command stops
     (Cancelled: exit 143, its JUnit written) rather than waiting out the pipe's timeout

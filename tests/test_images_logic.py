@@ -152,6 +152,8 @@ def test_a_manifest_names_its_image_by_config() -> None:
     assert found.config == "sha256:abc" and found.digest.startswith("sha256:")
     assert Manifest.parse(json.dumps({"manifests": []})).config is None  # an index
     assert Manifest.parse("not json").config is None
+    # a registry's answer nested past Python's recursion limit (json.loads: RecursionError)
+    assert Manifest.parse("[" * 100_000).config is None
 
 
 def test_images_config(tmp_path: Path) -> None:

@@ -84,7 +84,7 @@ def read(path: Path) -> tuple[Manifest, str]:
         raise ManifestError(f"{path}: {err}, not a bundle manifest") from None
     try:
         return parse(json.loads(data)), digest(data)
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:  # '[[[[…': no manifest
         raise ManifestError(f"{path}: not a bundle manifest: {err}") from None
 
 

@@ -55,7 +55,7 @@ class Manifest:
         digest = "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
         try:
             data: Any = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # a registry's '[[[[…': no manifest either
             return cls(digest, None)
         config = data.get("config") if isinstance(data, dict) else None
         found = config.get("digest") if isinstance(config, dict) else None
