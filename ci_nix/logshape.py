@@ -75,18 +75,23 @@ _AZURE_OWN = re.compile(r"={20,}$|(?:Task|Description|Version|Author|Help) +: |"
                         r"=+ Starting Command Output =+$")
 _CAST_HEADER = re.compile(r'\s*\{.{0,2000}"version"\s*:\s*[23]\b')
 _GITLAB_SECTION = re.compile(r"^section_(?:start|end):\d+:[^\s\r]{0,200}\r(?:\x1b\[0K)?")
+# Nix's own two words before a colon, which a line of its own may start with (a copy may have
+# dedented "Required features: {…}")
+_NIX_LABEL = r"(?:Required|Available|Current|Output|evaluation|Last) "
 # journald in each of journalctl's short formats, then host and unit: short "May 01 12:00:00",
 # short-precise "May 01 12:00:00.123456", short-iso(-precise) "2024-05-01T12:00:00(.123456)+0200"
 # (rsyslog's RFC 3339 has "+02:00"), short-full "Wed 2024-05-01 12:00:00 CEST", short-unix
 # "1714564800.123456", short-monotonic "[ 1234.567890]"; "… host nixos-upgrade[1234]: "
-# (after an RFC 3339 time, which CI systems write before any line too, only with the unit's
-# pid: "2024-05-01T12:00:00+00:00 - broken: …" is a timestamp before Nix's words)
+# (host and unit start with a word character: "May 01 12:00:00 - broken: …" is moreutils' `ts`
+# before Nix's words; after an RFC 3339 time, which CI systems write before any line too, only
+# with the unit's pid)
 _JOURNALD = re.compile(
     r"^(?:(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9})?"
     r"|[A-Z][a-z]{2} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})? [A-Z][A-Za-z0-9+-]{0,5}"
-    r"|\d{9,11}\.\d{1,9}|\[ {0,12}\d{1,12}\.\d{1,9}\]) [^\s:>]+ [^\s:\[]+(?:\[\d+\])?: "
+    r"|\d{9,11}\.\d{1,9}|\[ {0,12}\d{1,12}\.\d{1,9}\]) (?!{_NIX_LABEL})\w[^\s:>]* "
+    r"\w[^\s:\[]*(?:\[\d+\])?: "
     r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d{1,9})?[+-]\d\d:?\d\d "
-    r"[^\s:>]+ [^\s:\[]+\[\d+\]: )")
+    r"\w[^\s:>]* \w[^\s:\[]*\[\d+\]: )".replace("{_NIX_LABEL}", _NIX_LABEL))
 # a terminal's string commands carry no text: Buildkite's raw log starts each line with one
 # ("ESC _bk;t=1745322209921 BEL"), before whatever else the line has
 _MAX_STACK = 8  # prefixes stacked on one line, at most

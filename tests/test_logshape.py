@@ -313,6 +313,10 @@ def bracket_time(text: str) -> str:  # Buildkite, Jenkins' timestamper
         text)
 
 
+def moreutils_ts(text: str) -> str:  # `nix build 2>&1 | ts`: moreutils' "%b %d %H:%M:%S"
+    return per_line(lambda i, line: f"May 01 12:{i // 60 % 60:02d}:{i % 60:02d} {line}")(text)
+
+
 def chat(text: str) -> str:  # an IRC or Matrix log: the time and the speaker's nick
     return per_line(lambda i, line: f"[12:{i % 60:02d}] <alice> {line}")(text)
 
@@ -352,7 +356,7 @@ COPY: dict[str, Wrap] = {"one-space": one_space, "indented": indented, "dedented
 # (on a single line it cannot be told from a sentence around Nix's words)
 PREFIX: dict[str, Wrap] = {"compose": compose, "git-remote": git_remote,
                            "bracket-time": bracket_time, "line-numbers": line_numbers,
-                           "chat": chat}
+                           "chat": chat, "ts": moreutils_ts}
 RECORD: dict[str, Wrap] = {"json-records": json_records, "json-record": json_record,
                            "stackdriver": stackdriver, "journal-json": journal_json,
                            "docker-json": docker_json, "escaped": escaped}
@@ -826,3 +830,15 @@ def test_a_terminal_recording_is_read_as_the_terminal_showed_it() -> None:
     log = [json.dumps({"version": 2, "width": 80, "msg": "starting"}),
            f"error: builder for '{drv}' failed with exit code 1"]
     assert [d.type.value for d in diagnose.parse_log(log)] == ["build"]
+
+
+def test_a_timestamp_before_nixs_own_label_keeps_it() -> None:
+    # journald's "host unit: " after a time is two words and a colon, as some lines of Nix's
+    for stamp in ("May 01 12:00:00", "2024-05-01T12:00:00.000+01:00", "2024-05-01T12:00:00Z"):
+        for text in ("Required features: {kvm}", "- broken: This package is broken.",
+                     "evaluation warning: x is deprecated", "Output paths: /nix/store/x"):
+            # (a single line's unknown prefix may stay: it cannot be told from a sentence)
+            [line] = logshape.normalise([f"{stamp} {text}"])
+            assert line.text.endswith(text)
+    assert [line.text for line in logshape.normalise(
+        ["May 01 12:00:00 web nixos-upgrade[12]: error: x"])] == ["error: x"]
