@@ -266,7 +266,9 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
         rest = line[command.end():]
         line = f"Error: {rest}" if command["command"] == "error" else rest
     if "<" in line:  # copied from a page's HTML source (its markup before a timestamp, too)
-        if _HTML_SUMMARY.match(line):  # the page's caption of the log, no line of it
+        # the page's caption of the log is no line of it (unless it says something failed:
+        # never a silent zero)
+        if _HTML_SUMMARY.match(line) and not _ERRORISH.search(line):
             return
         line = _transported(_HTML_BREAK.sub("", _HTML_TAG.sub("", line)))
     if line.lstrip().startswith("@nix "):  # internal-json: its reader takes records as they are

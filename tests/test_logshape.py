@@ -842,3 +842,10 @@ def test_a_timestamp_before_nixs_own_label_keeps_it() -> None:
             assert line.text.endswith(text)
     assert [line.text for line in logshape.normalise(
         ["May 01 12:00:00 web nixos-upgrade[12]: error: x"])] == ["error: x"]
+
+
+def test_a_pages_caption_is_no_line_of_the_log_unless_it_says_something_failed() -> None:
+    log = ["<details><summary>Build log</summary>", "<pre><code>warning: x", "</code></pre>"]
+    assert [line.text for line in logshape.normalise(log) if line.text] == ["warning: x"]
+    said = ["<details><summary>error: attribute 'x' missing</summary>", "<pre>", "</pre>"]
+    assert diagnose.parse_log(said)
