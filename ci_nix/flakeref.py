@@ -50,24 +50,12 @@ def needs_encoding(path: Path) -> bool:
     return urllib.parse.quote(resolved) != resolved
 
 
-def for_old_nix(ref: str) -> str:
-    """A checkout's reference as Nix before 2.10 must be given it: one whose path is
-    percent-encoded names `ref=HEAD` (such a Nix takes the path for a remote and fetches its
-    branch `master`, whatever is checked out), so Nix reads the checkout's last commit."""
-    parsed = urllib.parse.urlsplit(ref)
-    if (parsed.scheme != "git+file" or "%" not in parsed.path
-            or "ref" in urllib.parse.parse_qs(parsed.query)):
-        return ref
-    base, _, query = ref.partition("?")
-    return f"{base}?ref=HEAD" + (f"&{query}" if query else "")
-
-
 def checkout(path: Path, subdir: str, rev: str | None = None, shallow: bool = False) -> str:
     """The reference Nix evaluates for a flake in a git checkout: tracked files only (with
     rev: that commit of it, not the work tree; shallow: the checkout is a shallow clone). A
     percent-encoded path (a space, a non-ASCII character) is read as any other by Nix 2.10+
-    (NixOS/nix#6614); Nix.flake_ref gives older Nix for_old_nix's, which reads the last commit
-    (inputs.check_readable refuses uncommitted changes there)."""
+    (NixOS/nix#6614); Nix.flake_ref gives older Nix tools.nix.for_old_nix's, which reads the
+    last commit (inputs.check_readable refuses uncommitted changes there)."""
     quoted = urllib.parse.quote(str(path.resolve()))
     params = []
     if rev is not None:

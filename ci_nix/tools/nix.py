@@ -12,13 +12,13 @@ import secrets
 import shlex
 import shutil
 import tempfile
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ci_nix import flakeref
 from ci_nix.errors import ToolError
 from ci_nix.mask import add_secret
 from ci_nix.tools import machines, nixconf, proc
@@ -28,6 +28,18 @@ log = logging.getLogger(__name__)
 
 MIN_VERSION = (2, 4)
 _TOOL_HINT = "install Nix (e.g. `apt-get install -y nix-bin`) or set CI_NIX_NIX to the nix binary"
+
+
+def for_old_nix(ref: str) -> str:
+    """A checkout's reference as Nix before 2.10 must be given it: one whose path is
+    percent-encoded names `ref=HEAD` (such a Nix takes the path for a remote and fetches its
+    branch `master`, whatever is checked out), so Nix reads the checkout's last commit."""
+    parsed = urllib.parse.urlsplit(ref)
+    if (parsed.scheme != "git+file" or "%" not in parsed.path
+            or "ref" in urllib.parse.parse_qs(parsed.query)):
+        return ref
+    base, _, query = ref.partition("?")
+    return f"{base}?ref=HEAD" + (f"&{query}" if query else "")
 
 
 @dataclass(frozen=True)
@@ -391,8 +403,8 @@ class Nix:
 
     def flake_ref(self, ref: str) -> str:
         """A flake reference as this Nix reads it: before 2.10, a checkout at a path that is
-        percent-encoded names its HEAD (flakeref.for_old_nix)."""
-        return ref if self.version.at_least(2, 10) else flakeref.for_old_nix(ref)
+        percent-encoded names its HEAD (for_old_nix)."""
+        return ref if self.version.at_least(2, 10) else for_old_nix(ref)
 
     def eval_worker(self, flake_ref: str, args: Mapping[str, Any],
                     overrides: Sequence[tuple[str, str]] = ()) -> proc.Running:
