@@ -115,8 +115,10 @@ def check_nix_options(options: Iterable[tuple[str, str]], checkouts: Sequence[Pa
 
 
 def store_key_files(url: str) -> list[str]:
-    """The `secret-key=` files of a Nix store URL."""
-    return urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("secret-key", [])
+    """The `secret-key=` files of a Nix store URL: its query, after the first `?` (not through
+    urlsplit, which refuses a bracket left open: an internal error, and no key checked)."""
+    query = url.partition("?")[2].partition("#")[0]
+    return urllib.parse.parse_qs(query).get("secret-key", [])
 
 
 def from_setting(config_file: str | Path, checkouts: Sequence[Path], instead: str
