@@ -584,6 +584,12 @@ _GITLAB_RUNNER_SECTIONS = frozenset({
 _GITLAB_SECTION_NAME = re.compile(r"section_(start|end):\d+:([A-Za-z0-9_.-]{1,100})")
 
 
+# what a line _ci_own takes for a CI system's own holds somewhere (a cheap test first)
+_CI_HINT = re.compile(r"##\[|\x1b|={20}|\[command\]|~~~|---|\+\+\+|\^\^\^|\$ |🚨|"
+                      r"(?:Task|Description|Version|Author|Help) +: |Generating script|"
+                      r"Script contents|Starting Command Output")
+
+
 def _ci_own_lines(raw: list[str]) -> set[int]:
     """The captured lines a CI system wrote itself (by their index)."""
     own = set()
@@ -594,7 +600,7 @@ def _ci_own_lines(raw: list[str]) -> set[int]:
         if "section_" in start and (section := _GITLAB_SECTION_NAME.match(_transported(start))):
             runner = section[1] == "start" and section[2] in _GITLAB_RUNNER_SECTIONS
             own.add(index)
-        elif runner or _ci_own(start):
+        elif runner or (_CI_HINT.search(start) and _ci_own(start)):
             own.add(index)
     return own
 

@@ -213,7 +213,12 @@ def miette(text: str) -> str:  # devenv
                      + [f"  ╰─▶ {lines[0]}"] + [f"      │ {line}" for line in lines[1:]])
 
 
-def json_records(text: str) -> str:  # one structured record a line (Stackdriver-style)
+def json_records(text: str) -> str:
+    """One structured record a line: Stackdriver-style, `journalctl -o json` or Docker's
+    json-file log, one per log."""
+    kind = zlib.crc32(text.encode()) % 3
+    if kind:
+        return (journal_json, docker_json)[kind - 1](text)
     return per_line(lambda i, line: json.dumps({"severity": "ERROR", "message": line}))(text)
 
 
@@ -300,7 +305,9 @@ def print_build_logs(text: str) -> str:  # `nix build -L` output of another buil
     return "\n".join(["helper> compiling", "helper> error: not this one", "helper>"]) + "\n" + text
 
 
-def compose(text: str) -> str:  # docker compose: the service before every line
+def compose(text: str) -> str:  # docker compose's service before every line, or a chat's nick
+    if zlib.crc32(text.encode()) % 3 == 0:
+        return chat(text)
     return per_line(lambda i, line: f"builder_1  | {line}")(text)
 
 
@@ -308,7 +315,9 @@ def git_remote(text: str) -> str:  # a build in a git hook: git prefixes what th
     return per_line(lambda i, line: f"remote: {line}")(text)
 
 
-def bracket_time(text: str) -> str:  # Buildkite, Jenkins' timestamper
+def bracket_time(text: str) -> str:  # Buildkite's, Jenkins' timestamper, or moreutils' ts
+    if zlib.crc32(text.encode()) % 3 == 0:
+        return moreutils_ts(text)
     return per_line(lambda i, line: f"[2024-05-01 12:{i // 60 % 60:02d}:{i % 60:02d}] {line}")(
         text)
 
@@ -355,11 +364,9 @@ COPY: dict[str, Wrap] = {"one-space": one_space, "indented": indented, "dedented
 # a prefix on every line, unknown to the normaliser: learnt from the lines, so it takes two
 # (on a single line it cannot be told from a sentence around Nix's words)
 PREFIX: dict[str, Wrap] = {"compose": compose, "git-remote": git_remote,
-                           "bracket-time": bracket_time, "line-numbers": line_numbers,
-                           "chat": chat, "ts": moreutils_ts}
+                           "bracket-time": bracket_time, "line-numbers": line_numbers}
 RECORD: dict[str, Wrap] = {"json-records": json_records, "json-record": json_record,
-                           "stackdriver": stackdriver, "journal-json": journal_json,
-                           "docker-json": docker_json, "escaped": escaped}
+                           "stackdriver": stackdriver, "escaped": escaped}
 TRANSPORT: dict[str, Wrap] = {"github": github, "timestamps": timestamps, "gitlab": gitlab,
                               "journald": journald, "buildkite": buildkite, "azure": azure,
                               "asciinema": asciinema,
@@ -371,8 +378,7 @@ WRAPPINGS = TOOL | COPY | RECORD | TRANSPORT | PREFIX
 LINES_AFTER = {"ansi": 0, "nom": 0, "nom-tree": 1, "miette": 1, "colmena": 1,
                "nixos-rebuild-ng": 1, "nh": 1, "progress-bar": 0, "bar-glued": 0,
                "bar-redrawn": 0, "build-logs": 3, **dict.fromkeys(COPY, 0), "html": 1,
-               **dict.fromkeys(PREFIX, 0), "json-records": 0, "journal-json": 0,
-               "docker-json": 0, "github": 1, "timestamps": 0,
+               **dict.fromkeys(PREFIX, 0), "json-records": 0, "github": 1, "timestamps": 0,
                "gitlab": GITLAB_HEAD.count("\n") + 1, "journald": 0, "kubectl": 0,
                "buildkite": 4, "azure": AZURE_HEAD.count("\n") + 1}
 
