@@ -183,7 +183,7 @@ def _record_message(line: str) -> str | None:
         return None
     try:
         record = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past the limit: no logger's record
         return None
     if not isinstance(record, dict):
         return None
@@ -543,7 +543,7 @@ def _cast_lines(captured: list[str]) -> tuple[list[str], list[int]] | None:
         return None
     try:
         header = json.loads(captured[first])
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not (isinstance(header, dict) and (header.get("version"), "width" in header or "term"
                                           in header) in ((2, True), (3, True))):
@@ -557,7 +557,7 @@ def _cast_lines(captured: list[str]) -> tuple[list[str], list[int]] | None:
             continue
         try:
             parsed = json.loads(event)
-        except ValueError:
+        except (ValueError, RecursionError):
             parsed = None
         if not (isinstance(parsed, list) and len(parsed) == 3):
             return None  # a line no recording has: a log that only starts like one

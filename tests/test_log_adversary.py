@@ -353,3 +353,20 @@ def test_no_interleaving_of_forged_records_decides_a_reported_failure(
                        if line.startswith("@nix") and '"msg"' in line and n > last]
         assert first_taken and said.type in (FailureType.BUILD, FailureType.HASH_MISMATCH,
                                              FailureType.OTHER), said
+
+
+@pytest.mark.parametrize("log", [
+    # an asciinema recording's header, then an "event" nested past Python's recursion limit
+    ['{"version": 2, "width": 80}', "[" * 100_000],
+    ['{"version": 2, "width": 80}', '[0.1, "o", "x"]', "[" * 100_000 + "]" * 100_000],
+    ['{"version": 2, "width": 80, "x": ' + "[" * 100_000 + "]" * 100_000 + "}"],
+    # a logger's JSON record whose fields nest as deep
+    ['{"log":' + "[" * 100_000 + "}"],
+], ids=["cast event", "cast event closed", "cast header", "record"])
+def test_a_log_nested_past_the_recursion_limit_is_read_as_text(log: list[str]) -> None:
+    """`nix log X.drv > f; ci-nix junit f`: every line is the builder's. JSON nested deeper than
+    Python's recursion limit is no record of a logger, a recording or Nix: read as text, never
+    a traceback (json.loads raises RecursionError, not ValueError)."""
+    log = [*log, f"error: builder for '{VICTIM}' failed with exit code 1"]
+    assert [d.drv for d in diagnose.parse_log(log)] == [VICTIM]
+    junit_command.log_cases("build.log", log)
