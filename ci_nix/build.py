@@ -101,7 +101,11 @@ class BuildLog:
                 if unattributed is not None and event.attested:
                     self.unattributed.insert(self.attested_unattributed, unattributed)
                     self.attested_unattributed += 1
-                elif unattributed is not None:
+                elif unattributed is not None and all(
+                        had.type is not unattributed.type
+                        for had in self.unattributed[self.attested_unattributed:]):
+                    # only the first of a type is ever read (_unnamed_failure): a builder
+                    # repeating a record must not grow the list
                     self.unattributed.append(unattributed)
             else:
                 ran = error.type in _RAN or diagnose.built_remotely(event.text)
@@ -127,7 +131,10 @@ class BuildLog:
             log.debug("not taken as Nix's error for %s (its build %s started): %s", drv,
                       "has" if drv in self.started else "has not", claim.error.message)
             return
-        self.claims.setdefault(drv, []).append(claim)
+        claims = self.claims.setdefault(drv, [])
+        if any(_twins(kept, claim) for kept in claims):
+            return  # the earlier twin speaks first and is withdrawn with it: this one never speaks
+        claims.append(claim)
         self._settle(drv)
 
     def _settle(self, drv: str) -> None:
@@ -172,6 +179,12 @@ class _Claim:
     error: diagnose.BuildError
     attested: bool
     ran: bool | None
+
+
+def _twins(a: _Claim, b: _Claim) -> bool:
+    """Claims that rank alike (`_settle`) and are withdrawn together (`_withdraw`)."""
+    return (a.attested, a.ran, a.error.type is FailureType.DEPENDENCY) == (
+        b.attested, b.ran, b.error.type is FailureType.DEPENDENCY)
 
 
 def _hint(error: diagnose.BuildError) -> str | None:
