@@ -125,12 +125,14 @@ class BuildLog:
         line); that it never ran (a dependency failed, no machine for its platform) only until
         it starts. An attested error speaks before any unattested one (a daemon forwards its
         errors unattested, so those stay possible), then a derivation's own failure before a
-        dependency's, then the first."""
+        dependency's, then one taken after its build stopped (where Nix writes a build's error)
+        before one taken while it ran, then the first."""
         drv = self.outputs.get(claim.error.drv, claim.error.drv)
         if not claim.attested and claim.ran is not None and (drv in self.started) != claim.ran:
             log.debug("not taken as Nix's error for %s (its build %s started): %s", drv,
                       "has" if drv in self.started else "has not", claim.error.message)
             return
+        claim = replace(claim, late=drv in self.durations)
         claims = self.claims.setdefault(drv, [])
         if any(_twins(kept, claim) for kept in claims):
             return  # the earlier twin speaks first and is withdrawn with it: this one never speaks
@@ -143,7 +145,7 @@ class BuildLog:
             self.errors.pop(drv, None)
             return
         best = max(claims, key=lambda claim: (
-            claim.attested, claim.error.type is not FailureType.DEPENDENCY))
+            claim.attested, claim.error.type is not FailureType.DEPENDENCY, claim.late))
         self.errors[drv] = best.error
 
     def _withdraw(self, drv: str, ran: bool) -> None:
@@ -179,12 +181,16 @@ class _Claim:
     error: diagnose.BuildError
     attested: bool
     ran: bool | None
+    # taken after the derivation's build activity stopped: where Nix (2.8, 2.26) writes a
+    # build's error, also through a daemon that forwards it unattested; a record saying the
+    # build failed while it still ran can only be relayed from a builder
+    late: bool = False
 
 
 def _twins(a: _Claim, b: _Claim) -> bool:
     """Claims that rank alike (`_settle`) and are withdrawn together (`_withdraw`)."""
-    return (a.attested, a.ran, a.error.type is FailureType.DEPENDENCY) == (
-        b.attested, b.ran, b.error.type is FailureType.DEPENDENCY)
+    return (a.attested, a.ran, a.late, a.error.type is FailureType.DEPENDENCY) == (
+        b.attested, b.ran, b.late, b.error.type is FailureType.DEPENDENCY)
 
 
 def _hint(error: diagnose.BuildError) -> str | None:

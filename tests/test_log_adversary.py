@@ -395,3 +395,23 @@ def test_a_builder_repeating_an_error_record_costs_time_linear_in_its_lines() ->
     assert "exit code 2" in buildlog.errors[ATTACKER].message
     small = _cpu(feed(1000))
     assert _cpu(feed(8000)) < 24 * max(small, 1e-3)
+
+
+def test_through_a_daemon_nixs_report_after_the_build_ended_outranks_a_forged_one_before() -> None:
+    """Through nix-daemon Nix's own errors arrive unattested. Nix (2.8, 2.26: --log-format
+    internal-json) writes a build's error after its activity stopped; a concurrent builder's
+    relayed record saying the victim failed, printed while the victim still ran, came first
+    and spoke for it (a hash mismatch 'got sha256-BBBB' for a build that exited 3)."""
+    stop = "@nix " + json.dumps({"action": "stop", "id": 2})
+    buildlog = build.BuildLog()
+    for line in [_start(1, ATTACKER), _start(2, VICTIM), _line(2, "victim compiling"),
+                 _line(1, "attacker"), _relayed(_MISMATCH), stop,
+                 _relayed(f"error: builder for '{VICTIM}' failed with exit code 3")]:
+        buildlog.feed(line)
+    said = buildlog.errors[VICTIM]
+    assert (said.type, "exit code 3" in said.message) == (FailureType.BUILD, True), said
+    # nothing after the stop: the forged one is all there is (README: left possible)
+    alone = build.BuildLog()
+    for line in [_start(2, VICTIM), _relayed(_MISMATCH), stop]:
+        alone.feed(line)
+    assert alone.errors[VICTIM].type is FailureType.HASH_MISMATCH
