@@ -187,6 +187,18 @@ def test_any_input_parses_without_raising(lines: list[str]) -> None:
         parser.parse(line[: len(line) // 2])
 
 
+def test_a_cut_after_an_escaped_backslash_keeps_the_backslash() -> None:
+    # what Hypothesis found: the text's last characters looked like a cut escape
+    for text, cut_after in (("00000000\r\\", '\\\\'), ("a\\u12", "u12"), ("a\\u", "u")):
+        line = "@nix " + json.dumps({"action": "msg", "level": 0, "msg": text},
+                                    separators=(",", ":"))
+        event = nixlog.LogParser().parse(line[:line.rindex(cut_after) + len(cut_after)])
+        assert isinstance(event, Message) and event.text == text, (text, event)
+    half = '@nix {"action":"msg","level":0,"msg":"a\\u00'  # a \u escape cut in its digits
+    cut = nixlog.LogParser().parse(half)
+    assert isinstance(cut, Message) and (cut.level, cut.text) == (nixlog.Verbosity.ERROR, "a")
+
+
 @settings(deadline=None)
 @given(st.text(max_size=30), st.integers(0, 7), st.booleans(), st.data())
 def test_a_message_record_cut_inside_its_text_keeps_what_is_left(

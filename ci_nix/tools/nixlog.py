@@ -215,9 +215,12 @@ _CUT_LOG_LINE = re.compile(
 # A message record a copy (or a line limit) cut inside its text: Nix writes its keys sorted, so
 # the level comes before the text, and what is left of the text is still the message's start
 # ("error: builder for '…-x.drv" of a build failure).
+# The text is whole escapes only; what a cut left of the last one (a lone backslash, `\u` and
+# up to three hex digits) is outside it. Read escape by escape, never by the text's last
+# characters: `\\` then `u12` ends like a cut `\u12` but is a backslash and "u12".
 _CUT_MESSAGE = re.compile(r'^@nix \{"action":"msg",(?P<before>(?:[^"]|"[^"]*")*?)"msg":"'
-                          r'(?P<text>(?:[^"\\]|\\.)*)\\?$')
-_PARTIAL_ESCAPE = re.compile(r'\\u[0-9a-fA-F]{0,3}$|\\$')
+                          r'(?P<text>(?:[^"\\]|\\[^u]|\\u[0-9a-fA-F]{4})*)'
+                          r'(?:\\u[0-9a-fA-F]{0,3}|\\)?$')
 _LEVEL = re.compile(r'"level":(\d+)')
 _HIGH_SURROGATES = "".join(map(chr, range(0xD800, 0xDC00)))
 
@@ -286,7 +289,7 @@ class LogParser:
         level = _LEVEL.search(message["before"]) if message is not None else None
         if message is not None and level is not None:
             try:
-                text = json.loads(f'"{_PARTIAL_ESCAPE.sub("", message["text"])}"')
+                text = json.loads(f'"{message["text"]}"')
             except json.JSONDecodeError:  # an escape the JSON decoder does not take
                 return Unreadable(line)
             # a cut between the two halves of an escaped surrogate pair leaves half a character
