@@ -1837,8 +1837,11 @@ def _evaluated_per_jobs(found: list[Diagnosis], raw: Sequence[str]) -> list[Diag
 _EXEC_FAILED = re.compile(r"^\s*error: executing ['‘](?P<program>[^'’\n]{1,4096})['’]: "
                           r"(?P<why>[^\n]{1,500})")
 # a shell's "<script>: line 149: nix-build: command not found"
-_SHELL_NOT_FOUND = re.compile(r"(?<!\S)[^\s:]{1,4096}: line \d{1,9}: [^\n:]{1,200}: "
+_SHELL_NOT_FOUND = re.compile(r"(?<!\S)(?P<script>[^\s:]{1,4096}): line \d{1,9}: [^\n:]{1,200}: "
                               r"command not found\s*$")
+# a script a build runs: named relative to the build's directory ("./configure", "../libtool",
+# "config.status"), or in it; a shell run with `-c` ("bash: line 1: …") is whoever ran it
+_BUILDS_SCRIPT = re.compile(r"^(?!/|(?:ba|da|z|k|c|tc)?sh$)")
 # a wrapper's verdict on the command it ran, after that command's last line: nixos-rebuild-ng's
 # (Python's CalledProcessError: "Command '[…]' returned non-zero exit status 1."), nom's status
 # line ("┗━ ∑ ⚠ Exited with 1 errors reported by nix at …")
@@ -1916,9 +1919,20 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                                                  else "")), None)
     if found is None and last is not None and last.builder is None \
             and _SHELL_NOT_FOUND.search(last.text):
-        # a script's "command not found" is no failure of its own (configure scripts print it
-        # and go on), but a capture that ends on it ended there: the wrapper died of it
+        # a script's "command not found" is no failure of its own where a build's script
+        # printed it (configure scripts print it and go on), but a capture that ends on it
+        # ended there: the wrapper died of it
         return [_unclassified(last.text, last.origin + 1)]
+    if found is None:
+        # a script no build runs (an activation script in the store, a CI step's, `bash -c`)
+        # that could not find a command died of it (exit 127) whatever lines follow: the
+        # wrapper's own, a journal's (nix-darwin#1412 under any tool)
+        died = next((line for line in reversed(shaped) if line.builder is None
+                     and (m := _SHELL_NOT_FOUND.search(line.text)) is not None
+                     and not (_BUILDS_SCRIPT.match(m["script"])
+                              or _BUILD_DIR.search(m["script"]))), None)
+        if died is not None:
+            return [_unclassified(died.text, died.origin + 1)]
     return [] if found is None or said is None else [_builders_own(found, said[1])]
 
 

@@ -605,6 +605,32 @@ def test_a_capture_that_ends_on_a_scripts_command_not_found_ended_of_it() -> Non
                                "checking for cc... cc"]) == []
 
 
+@pytest.mark.parametrize("script", [
+    "/nix/store/x-home-manager-generation/activate", "bash", "/home/runner/work/_temp/1a2b.sh",
+    "/etc/profiles/per-user/u/bin/rebuild"])
+@pytest.mark.parametrize("after", ["Activating checkLinkTargets", "", "Post job cleanup.",
+                                   "May 01 12:00:01 web systemd[1]: x.service: Failed."])
+def test_a_script_no_build_runs_dies_of_command_not_found_whatever_follows(
+        script: str, after: str) -> None:
+    # nix-darwin#1412's activation script, system-manager#341's `bash -c` over ssh: exit 127,
+    # then the wrapper's or the journal's lines (before: no failure at all, a silent zero)
+    line = f"{script}: line 149: nix-build: command not found"
+    found = diagnose.parse_log(["Starting Home Manager activation", line, after, "done"])
+    assert [(d.type, d.message, d.log_line) for d in found] == [(FailureType.OTHER, line, 2)]
+
+
+@pytest.mark.parametrize("script", ["./configure", "../libtool", "config.status",
+                                    "/build/source/autogen.sh",
+                                    "/tmp/nix-build-hello-2.12.drv-0/hello-2.12/configure"])
+def test_a_builds_script_not_finding_a_command_goes_on(script: str) -> None:
+    # configure checks for programs that way: a build's script (relative to or in the build's
+    # directory) is no failure where the log goes on; `-L`'s lines never are
+    assert diagnose.parse_log([f"{script}: line 9: xyz: command not found",
+                               "checking for cc... cc"]) == []
+    assert diagnose.parse_log(["hello> /nix/store/x/activate: line 9: xyz: command not found",
+                               "hello> checking for cc... cc"]) == []
+
+
 def test_an_error_nix_eval_jobs_records_for_an_attribute_is_the_evaluations() -> None:
     # a bare throw (no frame: `other` alone), which nix-eval-jobs' record, cut short by the
     # copy, files under an attribute
