@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ci_nix import config, lockfile, source
+from ci_nix.bundle import key as key_mod
 from ci_nix.config import DEFAULT_TIMEOUT, ForgeType, UpdateConfig
 from ci_nix.errors import CiNixError, ConfigError
 from ci_nix.forge import ForgeTarget, connect, resolve
@@ -239,6 +240,10 @@ def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
                     remote_url=repo.clone, update=repo.update, inputs=repo.inputs,
                     base=repo.base, hosts=hosts, repo_urls=web, verify=repo.update.verify,
                     config=settings)
+                # key files Nix reads itself, as `run` checks them: a repo's links (its own
+                # or another clone's) must not aim them at the runner's signing key
+                key_mod.check_nix_settings(settings.nix_options, nix_options, nix.eval_store,
+                                           list(checkouts.values()))
                 repo_nix = nix.with_options((*settings.nix_options, *nix_options))
                 outcomes = update_repo.run(target, repo_nix, git, forge, token, dry_run,
                                            environ)

@@ -560,8 +560,8 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
                        pushing=isinstance(options, RunOptions)
                        and push_mod.push_mode(ws.config.cache, options.push) != Push.NONE)
     checkouts = [repo.path for repo in ws.repos]
-    key_mod.check_nix_options(ws.config.nix_options, checkouts, "nix-options.")
-    key_mod.check_nix_options(options.nix_options, checkouts, "--option ")
+    key_mod.check_nix_settings(ws.config.nix_options, options.nix_options, options.eval_store,
+                               checkouts)
     # ci-nix.yaml's nix-options first, so the command line's --option overrides them.
     nix = nix.with_options((*ws.config.nix_options, *options.nix_options), options.eval_store)
     log.info("workspace %s: %s, %s (%s)", ws.root, count(len(ws.repos), "repo"),

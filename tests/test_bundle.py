@@ -780,6 +780,33 @@ def test_a_store_url_python_cannot_split_still_has_its_key_files_checked(
     assert key_mod.store_key_files("file:///c?secret-key=/k&secret-key=/j") == ["/k", "/j"]
 
 
+@pytest.mark.parametrize(("query", "named"), [
+    ("secret-key=/k+y", ["/k+y"]),  # Nix keeps a '+' (parse_qs read '/k y': not Nix's file)
+    ("secret-key=/%6Bq&x=1", ["/kq"]),  # percent-decoded, as Nix does
+    ("secret-keys=/a,/b&secret-key=/c", ["/a", "/b", "/c"]),  # newer Nix: a list
+    ("x=1#&secret-key=/h", []),  # after a '#': Nix 2.8 and 2.26 read no key there
+    ("secret-key=/h#f", ["/h"]),
+    ("secret%2Dkey=/e&secret-key", []),  # Nix decodes no names; a name alone is no setting
+])
+def test_a_store_urls_key_files_are_the_ones_nix_opens(
+        tmp_path: Path, query: str, named: list[str]) -> None:
+    """The key files of a store URL are read off it as Nix reads them (checked by hand with
+    `nix store ping --store URL` on 2.8 and 2.26): a '+' in the path stays a '+', so a link at
+    `keys+x` in a checkout is found, not a `keys x` that does not exist."""
+    from ci_nix.bundle import key as key_mod
+    from ci_nix.errors import ConfigError
+
+    assert key_mod.store_key_files(f"file:///c?{query}") == named
+    repo, outside = tmp_path / "repo", tmp_path / "outside"
+    repo.mkdir()
+    outside.mkdir()
+    (repo / "keys+x").symlink_to(outside)
+    for param in ("secret-key", "secret-keys"):
+        with pytest.raises(ConfigError, match="symbolic link inside a checkout"):
+            key_mod.check_nix_options(
+                [("store", f"file:///c?{param}={repo}/keys+x/k.sec")], [repo], "--option ")
+
+
 def test_a_pipe_nobody_writes_to_gives_way_to_sigterm(tmp_path: Path) -> None:
     """SIGTERM while `--key-file` waits for a FIFO nobody writes to: the command stops
     (Cancelled: exit 143, its JUnit written) rather than waiting out the pipe's timeout

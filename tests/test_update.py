@@ -17,6 +17,7 @@ import forgefakes
 import make_workspace
 import pytest
 from conftest import Cli
+from fakeproc import FakeProc
 from helpers import git
 
 from ci_nix import bots
@@ -228,6 +229,62 @@ def test_missing_token_is_a_one_line_error(tmp_path: Path, cli: Cli) -> None:
     result = cli("update", repo, "--config", config, env={"NO_SUCH_TOKEN_VAR": ""})
     assert result.returncode == 2
     assert "NO_SUCH_TOKEN_VAR is not set" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_bots_repo_whose_nix_options_key_is_reached_through_a_link_in_a_clone_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_proc: FakeProc) -> None:
+    """bots.yaml: a repo's ci-nix.yaml nix-options (and --option) reach Nix, which reads
+    secret-key-files itself and follows links. As in `run`, a key named through a symlink
+    inside a clone (a directory the repo committed as a link to the runner's keys) is refused
+    for that repo, one line naming the setting, before any Nix call; the other repos go on."""
+    import contextlib
+    import shutil
+    import tempfile
+
+    from ci_nix.tools.git import Git
+    from ci_nix.tools.nix import Nix
+
+    runner = tmp_path / "etc" / "nix"  # the runner's own signing key
+    runner.mkdir(parents=True)
+    (runner / "cache.sec").write_text("runner-key-1:c2VjcmV0\n")
+    clones = tmp_path / "clones"  # where bots clones: a random name, fixed here
+    clones.mkdir()
+    monkeypatch.setattr(tempfile, "TemporaryDirectory",
+                        lambda **_: contextlib.nullcontext(str(clones)))
+    linked = clones / "app" / "keys" / "cache.sec"
+    remotes = tmp_path / "remotes"
+    for name, options in (("app", f"nix-options:\n  secret-key-files: /run/k.sec {linked}\n"),
+                          ("lib", "")):
+        src = tmp_path / "src" / name
+        src.mkdir(parents=True)
+        (src / "flake.nix").write_text("{ outputs = _: { }; }\n")
+        (src / "ci-nix.yaml").write_text(options)
+        (src / "keys").symlink_to(runner)
+        git(src, "init", "-q", "-b", "main")
+        git(src, "add", "-A")
+        git(src, "commit", "-qm", "a link in the repo")
+        git(tmp_path, "clone", "-q", "--bare", str(src), str(remotes / f"{name}.git"))
+    config = tmp_path / "bots.yaml"
+    config.write_text("forges:\n  gl: {type: gitlab, url: 'http://127.0.0.1:9'}\nrepos:\n"
+                      + "".join(f"  - {{name: {n}, forge: gl, project: g/{n}, "
+                                f"clone: 'file://{remotes / n}.git'}}\n" for n in ("app", "lib")))
+    fake_proc.on("nix", returncode=1, stderr="error: no Nix in this test\n")
+    results = {r.repo: r for r in bots.run(config, Nix(("nix",)), Git.from_env(), dry_run=True,
+                                           environ={})}
+    error = results["app"].error or ""
+    assert error.startswith(f"nix-options.secret-key-files {linked}: {clones / 'app' / 'keys'} "
+                            "is a symbolic link inside a checkout"), error
+    assert "runner-key-1" not in error and "\n" not in error
+    assert "symbolic link" not in (results["lib"].error or "")
+    assert not any("app" in arg for call in fake_proc.ran("nix") for arg in call.argv)
+    # the command line's --option is checked against the clones too
+    shutil.rmtree(clones)
+    clones.mkdir()
+    results = {r.repo: r for r in bots.run(
+        config, Nix(("nix",)), Git.from_env(), dry_run=True, environ={},
+        nix_options=(("extra-secret-key-files", str(clones / "lib" / "keys" / "k.sec")),))}
+    assert (results["lib"].error or "").startswith(
+        f"--option extra-secret-key-files {clones / 'lib' / 'keys' / 'k.sec'}: ")
 
 
 def test_bots_yaml_errors_name_the_line(tmp_path: Path, cli: Cli) -> None:

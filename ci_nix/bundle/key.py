@@ -114,11 +114,34 @@ def check_nix_options(options: Iterable[tuple[str, str]], checkouts: Sequence[Pa
                           f"{source}{name}")
 
 
+def check_nix_settings(configured: Iterable[tuple[str, str]], given: Iterable[tuple[str, str]],
+                       eval_store: str | None, checkouts: Sequence[Path]) -> None:
+    """check_nix_options for everything a command hands Nix: ci-nix.yaml's nix-options, the
+    command line's --option/--store, and --eval-store (a binary cache store there signs the
+    derivations written to it)."""
+    check_nix_options(configured, checkouts, "nix-options.")
+    check_nix_options(given, checkouts, "--option ")
+    if eval_store:
+        check_nix_options([("store", eval_store)], checkouts, "--eval-")
+
+
 def store_key_files(url: str) -> list[str]:
-    """The `secret-key=` files of a Nix store URL: its query, after the first `?` (not through
-    urlsplit, which refuses a bracket left open: an internal error, and no key checked)."""
+    """The key files a Nix store URL names, as Nix reads them: `secret-key=` (and newer Nix's
+    comma-separated `secret-keys=`) in its query, after the first `?` (not through urlsplit,
+    which refuses a bracket left open: an internal error, and no key checked) and before a
+    `#`. Values are percent-decoded as Nix decodes them: a `+` stays a `+` (parse_qs would
+    read a space and check another file than Nix opens)."""
     query = url.partition("?")[2].partition("#")[0]
-    return urllib.parse.parse_qs(query).get("secret-key", [])
+    named: list[str] = []
+    for pair in query.split("&"):
+        name, equals, value = pair.partition("=")
+        if not equals:
+            continue
+        if name == "secret-key":
+            named.append(urllib.parse.unquote(value))
+        elif name == "secret-keys":
+            named += [word for word in urllib.parse.unquote(value).split(",") if word]
+    return [word for word in named if word]
 
 
 def from_setting(config_file: str | Path, checkouts: Sequence[Path], instead: str

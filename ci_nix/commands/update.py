@@ -147,8 +147,8 @@ def _single(args: argparse.Namespace, nix: Nix, git: Git, what: list[str],
         raise WorkspaceError(f"{args.path} is not inside one of the workspace's repos; run "
                              "`ci-nix update` in the repo to update (or use a bots.yaml)")
     what[0] = repo.name
-    key_mod.check_nix_options(ws.config.nix_options, [r.path for r in ws.repos], "nix-options.")
-    key_mod.check_nix_options(nix_options(args), [r.path for r in ws.repos], "--option ")
+    key_mod.check_nix_settings(ws.config.nix_options, nix_options(args), nix.eval_store,
+                               [r.path for r in ws.repos])
     # ci-nix.yaml's nix-options first, so the command line's --option overrides them
     nix = nix.with_options((*ws.config.nix_options, *nix_options(args)))
     remote = _remote_name(git, repo.path)
