@@ -19,6 +19,13 @@ from ci_nix.tools.nix import Nix, NixVersion, parse_version
     ("nix (Lix, like Nix) 2.93.0-pre20250101\n",
      NixVersion(2, 93, 0, "lix", "nix (Lix, like Nix) 2.93.0-pre20250101")),
     ("nix-env (Nix) 2.3\n", NixVersion(2, 3, 0, "nix", "nix-env (Nix) 2.3")),
+    # `nix -v --version` (ci-nix's one question, version and configuration files): the lines
+    # after the first are paths, which may hold "lix" or a version-like number
+    ("nix (Nix) 2.26.3\nSystem type: x86_64-linux\nFeatures: gc, signed-caches\n"
+     "System configuration file: /etc/nix-3.1/nix.conf\n"
+     "User configuration files: /home/felix/.config/nix/nix.conf:/etc/xdg/nix/nix.conf\n"
+     "Store directory: /nix/store\nState directory: /nix/var/nix\nData directory: /usr/share\n",
+     NixVersion(2, 26, 3, "nix", "nix (Nix) 2.26.3")),
 ])
 def test_versions(output: str, expected: NixVersion) -> None:
     found = parse_version(output)
@@ -29,6 +36,26 @@ def test_versions(output: str, expected: NixVersion) -> None:
 def test_not_a_version() -> None:
     with pytest.raises(ToolError, match="is CI_NIX_NIX a nix binary"):
         parse_version("bash: nix: command not found")
+    with pytest.raises(ToolError, match="printed 'hello'; is CI_NIX_NIX"):
+        parse_version("hello\nState directory: /nix/var/nix-2.8\n")
+
+
+def test_one_nix_start_tells_the_version_and_the_configuration_files(
+        fake_proc: FakeProc) -> None:
+    """`nix -v --version` says both: the version (every run) and the files Nix reads (whether
+    Nix's configuration sets max-jobs, before a build), so Nix starts once for them."""
+    fake_proc.strict = True
+    fake_proc.on("nix", "-v", "--version", stdout=(
+        "nix (Nix) 2.8.0\nSystem type: x86_64-linux\n"
+        "System configuration file: /nonexistent/etc/nix.conf\n"
+        "User configuration files: /nonexistent/home/nix.conf\n"))
+    fake_proc.on("nix", "show-config", stdout=json.dumps({"max-jobs": {
+        "aliases": ["build-max-jobs"], "defaultValue": 1, "value": 1}}))
+    nix = Nix(("nix",))
+    assert nix.version.at_least(2, 8)
+    assert nix.with_options([("max-silent-time", "5")]).build_max_jobs == "auto"
+    assert [call.argv for call in fake_proc.ran("nix", "--version")] == [
+        ("nix", "-v", "--version")]
 
 
 @pytest.mark.parametrize(("settings", "expected", "evaluates"), [

@@ -58,13 +58,16 @@ class NixVersion:
 
 
 def parse_version(output: str) -> NixVersion:
-    """Parse `nix --version` output: `nix (Nix) 2.8.0`, `nix (Lix, like Nix) 2.91.1`."""
-    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", output)
+    """Parse `nix --version` output: `nix (Nix) 2.8.0`, `nix (Lix, like Nix) 2.91.1`. Only
+    its first line: `nix -v --version` (and Lix's `--version` since 2.92) go on with the
+    installation's details, paths that may hold any word (a user named felix)."""
+    line = output.strip().partition("\n")[0].strip()
+    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", line)
     if not match:
-        raise ToolError(f"nix --version printed {output.strip()!r}; is CI_NIX_NIX a nix binary?")
-    flavor = "lix" if "lix" in output.lower() else "nix"
+        raise ToolError(f"nix --version printed {line!r}; is CI_NIX_NIX a nix binary?")
+    flavor = "lix" if "lix" in line.lower() else "nix"
     major, minor, patch = int(match[1]), int(match[2]), int(match[3] or 0)
-    return NixVersion(major, minor, patch, flavor, output.strip().splitlines()[0])
+    return NixVersion(major, minor, patch, flavor, line)
 
 
 class NixCommandError(ToolError):
@@ -238,8 +241,9 @@ class Nix:
             add_secret(token.partition("=")[2])  # never in -v's command lines
         new = replace(self, options=tuple(merged.items()),
                       eval_store=eval_store or self.eval_store)
-        if "version" in self.__dict__:  # the binary is the same: keep its version
-            new.__dict__["version"] = self.__dict__["version"]
+        for known in ("_about", "version"):  # the binary is the same: keep what it said
+            if known in self.__dict__:
+                new.__dict__[known] = self.__dict__[known]
         return new
 
     def option(self, name: str) -> str | None:
@@ -279,12 +283,20 @@ class Nix:
         return result.stdout
 
     @functools.cached_property
-    def version(self) -> NixVersion:
-        result = proc.run([*self.argv0, "--version"], tool_hint=_TOOL_HINT)
+    def _about(self) -> str:
+        """`nix -v --version`: the version on its first line (as `nix --version` prints it),
+        then, verbose, the configuration files Nix reads (nixconf.files): one Nix start for
+        both. Lix >= 2.92 prints those lines without -v too."""
+        result = proc.run([*self.argv0, "-v", "--version"], env=dict(self.extra_env) or None,
+                          tool_hint=_TOOL_HINT)
         if not result.ok:
-            raise ToolError(f"`{shlex.join(self.argv0)} --version` failed: "
+            raise ToolError(f"`{shlex.join(self.argv0)} -v --version` failed: "
                             f"{last_error_line(result.stderr)}; {_TOOL_HINT}")
-        version = parse_version(result.stdout)
+        return result.stdout
+
+    @functools.cached_property
+    def version(self) -> NixVersion:
+        version = parse_version(self._about)
         if not version.at_least(*MIN_VERSION):
             raise ToolError(f"{version} is too old: ci-nix needs Nix >= 2.4 (flakes); "
                             "upgrade Nix or set CI_NIX_NIX to a newer one")
@@ -382,9 +394,7 @@ class Nix:
         named = {"max-jobs", *(aliases if isinstance(aliases, list) else ())}
         if any(name.removeprefix("extra-") in named for name, _ in self.options):
             return None
-        said = proc.run([*self.argv0, "-v", "--version"], env=dict(self.extra_env) or None,
-                        tool_hint=_TOOL_HINT)
-        files = nixconf.files(said.stdout) if said.ok else None
+        files = nixconf.files(self._about)
         environ = {**os.environ, **dict(self.extra_env)}
         try:
             if files is None or nixconf.names(files, environ.get("NIX_CONFIG")) & named:
