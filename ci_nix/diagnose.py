@@ -1086,11 +1086,33 @@ def _bare_throw(message: str, lines: list[str]) -> bool:
     2.12 print one: its message alone, no frame, no position, on Nix's own `error: ` line. Only
     a message written as a sentence (`_SENTENCE`) counts, and not where the text shows a Nix
     that frames throws."""
-    first = message.strip().split("\n", 1)[0].strip()
+    head = message.strip().split("\n", 1)[0].strip()
     # Nix's own line, "error: " as Nix writes it (a wrapper's "Error: …" is no throw of Nix's)
-    said = any(line.lstrip().startswith(f"error: {first}") for line in lines)
-    return said and _SENTENCE.match(first) is not None and not _NIX_SENTENCE.search(first) \
-        and not any(_FRAMES_THROWS.search(line) or _OLD_FRAME.match(line) for line in lines)
+    at = next((i for i, line in enumerate(lines) if line.lstrip().startswith(f"error: {head}")),
+              None)
+    if at is None or any(_FRAMES_THROWS.search(line) or _OLD_FRAME.match(line) for line in lines):
+        return False
+    first = _first_sentence(head, lines[at + 1:at + 12])
+    return _SENTENCE.match(first) is not None and not _NIX_SENTENCE.search(first)
+
+
+def _first_sentence(head: str, after: list[str]) -> str:
+    """A message's first sentence: Nix breaks a long message over indented lines, a copy that
+    lost the indentation joins them into one, so the sentence, not the line, is what reads alike
+    in both (nixpkgs' "Please be informed that this pseudo-package is not the only part of" /
+    "Nixpkgs that fails to evaluate. You should …")."""
+    text = head
+    for line in after:
+        if _SENTENCE_END.search(text) or not line.startswith(" ") or not line.strip() \
+                or _ERROR_LINE.match(line) or _FRAME.match(line):
+            break
+        text += " " + line.strip()
+    end = _SENTENCE_END.search(text)
+    return text[:end.start() + 2] if end else text
+
+
+# a full stop ending a sentence (not one inside a name: "nixpkgs.hostPlatform")
+_SENTENCE_END = re.compile(r"[a-z0-9)]\.(?:\s|$)")
 
 
 # What only the evaluator says, in the message itself: the errors of the Nix language and its
@@ -1224,6 +1246,8 @@ def diagnose_eval(stderr: str, flake: Flake | None = None,
     if repo is not None and flake is not None and repo != flake.repo.name:
         shown = f"{repo}/{file}"  # another repo of the workspace
     where = f" at {shown}:{line_no}:{column}" if line_no is not None else ""
+    if where and message.rstrip().endswith(where.removeprefix(" at ")):
+        where = ""  # Nix <= 2.3 ends a syntax error's message with its position
     # a fixed-output derivation built while evaluating (import from derivation) whose hash
     # lines a copy cut: the message still names it
     fixed = _FIXED_OUTPUT.search(message) if kind is Kind.HASH_MISMATCH else None

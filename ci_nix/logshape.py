@@ -57,6 +57,11 @@ class Line:
 _TIMESTAMP = re.compile(
     r"^\ufeff?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)"
     r"(?: \d\d[OE]\+?| (?:stdout|stderr) [FP])?(?: |$)")
+# BuildKit's plain progress (`docker build --progress=plain`, a CI's docker step): the step's
+# number and the seconds since it started before each line its command printed ("#11 0.174 "),
+# the number alone before BuildKit's own lines of the step ("#11 [7/7] RUN …", "#11 ERROR: …",
+# "#11 DONE 0.5s", "#11 CACHED")
+_BUILDKIT = re.compile(r"^#\d{1,5} (?:\d{1,6}\.\d{3}(?: |$)|(?=\[|ERROR\b|DONE \d|CACHED\s*$))")
 # GitHub's log commands as a raw download keeps them: "##[group]Run nix build", "##[error]…"
 _GITHUB_COMMAND = re.compile(r"^##\[(?P<command>group|endgroup|error|warning|notice|debug|section|"
                              r"command)\]")
@@ -107,6 +112,7 @@ def _transported(line: str) -> str:
         # journald first: its ISO forms are a timestamp too, and the host and unit follow
         stripped = _JOURNALD.sub("", stripped, count=1)
         stripped = _JOURNALD.sub("", _TIMESTAMP.sub("", stripped, count=1), count=1)
+        stripped = _BUILDKIT.sub("", stripped, count=1)
         if stripped == line:
             break
         line = stripped

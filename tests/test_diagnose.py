@@ -56,6 +56,17 @@ def test_failure_carries_hint_and_position() -> None:
     assert "git add" in (failure.hint or "")
 
 
+def test_a_position_nix_wrote_into_the_message_is_not_added_again() -> None:
+    # Nix <= 2.3 ends a message with its position (", at FILE:LINE:COL"); 2.4+ prints it apart
+    for nix23 in ("error: syntax error, unexpected ',', expecting $end, at /home/u/shell.nix:6:1",
+                  "error: undefined variable 'x' at /etc/nixos/web.nix:287:23"):
+        [found] = diagnose.parse_log([nix23])
+        assert found.message == nix23.removeprefix("error: ") and found.line in (6, 287)
+    [found] = diagnose.parse_log(["error: undefined variable 'x'",
+                                  "       at /etc/nixos/web.nix:287:23:"])
+    assert found.message == "undefined variable 'x' at /etc/nixos/web.nix:287:23"
+
+
 @pytest.mark.parametrize("nix", ["nix-2.8", "nix-2.26"])
 def test_untracked_file_is_named_by_its_workspace_path(tmp_path: Path, nix: str) -> None:
     """#23: Nix names the store copy; the user needs the file in the checkout."""
@@ -634,10 +645,10 @@ def test_a_builds_script_not_finding_a_command_goes_on(script: str) -> None:
 def test_an_error_nix_eval_jobs_records_for_an_attribute_is_the_evaluations() -> None:
     # a bare throw (no frame: `other` alone), which nix-eval-jobs' record, cut short by the
     # copy, files under an attribute
-    stderr = ["error: Please be informed that this pseudo-package is not the only part of",
+    stderr = ["error: please be informed that this pseudo-package is not the only part of",
               "       Nixpkgs that fails to evaluate."]
     assert diagnose.parse_log(stderr)[0].type is FailureType.OTHER
-    record = ('{"attr":"AAA","attrPath":["AAA"],"error":"error: Please be informed that this '
+    record = ('{"attr":"AAA","attrPath":["AAA"],"error":"error: please be informed that this '
               'pseudo-package is not the only part of\\n       Nixpkgs that fa')
     [found] = diagnose.parse_log([*stderr, record])
     assert found.type is FailureType.EVAL
@@ -835,6 +846,30 @@ def test_a_bare_sentence_is_a_throw_as_nix_2_4_to_2_12_print_it(first: str, word
                 f"{message[:-1]} ({first.lower()})?"):
         [found] = diagnose.parse_log([f"error: {own}"])
         assert found.kind is not Kind.THROW, own  # (the evaluator's own words may still say eval)
+
+
+@settings(max_examples=100, deadline=None)
+# (words unlike: lines starting alike are read as a tool's prefix on them, `logshape`)
+@given(st.lists(st.from_regex(r"[a-z]{1,9}", fullmatch=True), min_size=4, max_size=30,
+                unique=True),
+       st.integers(1, 3), st.sampled_from(["", "       "]))
+def test_a_throws_sentence_broken_over_lines_is_read_whole(words: list[str], lines: int,
+                                                          indent: str) -> None:
+    """Nix indents the lines of a long message under its first; a copy that lost the indentation
+    runs them together (nixpkgs' "Please be informed that this pseudo-package is not the only
+    part of" / "Nixpkgs that fails to evaluate. You should not …"): the first sentence decides
+    in both, wherever the lines break it, whatever follows it."""
+    said = ["Please", *words[:-1], words[-1] + "."]
+    cut = [len(said) * k // (lines + 1) for k in range(1, lines + 1)]
+    parts = [" ".join(said[a:b]) for a, b in zip([0, *cut], [*cut, len(said)], strict=True)]
+    parts[-1] += " You should not evaluate it in /nix/store."
+    stderr = [f"{indent}error: {parts[0]}", *(f"{indent}       {part}" for part in parts[1:])]
+    for log in (stderr, [line.lstrip() for line in stderr]):
+        [found] = diagnose.parse_log(log)
+        assert (found.type, found.kind) == (FailureType.EVAL, Kind.THROW), (log, found)
+    # a message that is no sentence (no capital first) stays Nix's own, on one line or more
+    [found] = diagnose.parse_log([stderr[0].replace("Please", "please"), *stderr[1:]])
+    assert found.kind is not Kind.THROW
 
 
 def test_a_bare_sentence_is_nixs_own_where_the_log_shows_a_nix_framing_throws() -> None:
