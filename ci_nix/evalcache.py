@@ -830,8 +830,8 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
     target, in order. With settings.verify, up to VERIFY_SAMPLE hits are evaluated again: an
     entry that differs is removed and its flake fails (`other`), the fresh evaluation is used.
     known: repo directory (resolved) -> (HEAD commit, dirty), as the caller read them; trees:
-    commit -> its tree, where the caller read it. on_hit: hears of each entry found, before
-    `evaluator` runs."""
+    commit -> its tree, where the caller read it. on_hit: hears of each entry found and used
+    (not one evaluated again to verify it), before `evaluator` runs."""
     if settings is None or settings.directory is None or not targets:
         return evaluator(targets)
     cache = EvalCache(settings.directory, settings.max_bytes)
@@ -873,8 +873,8 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
         log.info("evaluation cache %s: %d of %d flakes%s", settings.directory, len(found),
                  len(targets), f"; evaluating {len(sample)} again to verify" if sample else "")
     todo = [i for i in range(len(targets)) if i not in found or i in sample]
-    if on_hit is not None:
-        for index in sorted(found):
+    if on_hit is not None:  # a sampled entry's flake is evaluated: that result is told
+        for index in sorted(set(found) - set(sample)):
             on_hit(found[index])
     fresh = dict(zip(todo, evaluator([targets[i] for i in todo]), strict=True)) if todo else {}
     for index in sample:

@@ -242,9 +242,10 @@ def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
     attribute counts when its listing ends and as each attribute's result comes back (progress).
     on_job: hears of each attribute that evaluated to a derivation, as its result comes back
     (the same Job its FlakeEval will hold). on_listed: hears each flake's attribute names as
-    its listing ends; given, on_job hears of nothing before every flake has been listed (or
-    has failed), so that a selection naming an attribute no flake has (--only) stops the caller
-    before it acts on any (run builds nothing).
+    its listing ends (and, without --only, the groups that failed to list: each will be a
+    case); given, on_job hears of nothing before every flake has been listed (or has failed),
+    so that a selection naming an attribute no flake has (--only) stops the caller before it
+    acts on any (run builds nothing); an exception it raises stops every worker and is raised.
     limits.memory_total_mib: what all workers together may use (None: half the machine's).
     """
     given = limits.memory_total_mib is not None
@@ -541,7 +542,9 @@ class _Pool:
             return
         self.unlisted.discard(flake)
         if self.on_listed is not None and flake.listing is not None:
-            self.on_listed(flake.target, tuple(flake.attrs))
+            # what can have a result: without --only, a group that failed to list is a case
+            groups = flake.listing.group_errors if self.selection.only is None else ()
+            self.on_listed(flake.target, (*flake.attrs, *groups))
         if not self.unlisted and self.on_job is not None:
             held, self.held_jobs = self.held_jobs, []
             for target, job in held:

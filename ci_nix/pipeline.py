@@ -598,13 +598,14 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
     handover = (None if early is None else
                 _Handover(early, skeleton, only, expected, {t.flake.id for t in detection.pruned},
                           progress.unfinished))
+    named = _Named(only, expected, handover) if only or expected else None
     evals = evaluate_targets(ws, nix, git, targets, tuple(systems), only, limits, environ,
                              remembered, tuple(states.values()),
                              display=early.display if early is not None else None,
-                             on_flake=handover.flake if handover is not None else None,
+                             on_flake=(named.flake if named is not None else
+                                       handover.flake if handover is not None else None),
                              on_job=handover.job if handover is not None else None,
-                             on_listed=handover.listed if handover is not None
-                             and handover.names_attributes else None,
+                             on_listed=named.listed if named is not None else None,
                              beside=early.doing if early is not None else None)
     if only is not None:
         broken = _broken(evals)
@@ -614,12 +615,9 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
         missing = _missing(only, evals)
         if missing:
             flake, attr = missing[0]
-            near = nearest_attrs(attr, [name for e in evals if e.target.flake.id == flake
-                                        for name in e.listed])
-            guess = ("did you mean " + " or ".join(f"{flake}#{name}" for name in near) + "? "
-                     if near else "")
-            raise SelectionError(f"--only {flake}#{attr}: no such attribute; {guess}"
-                                 f"`ci-nix matrix --format json` lists what can be built")
+            raise _no_such_attribute(flake, attr, [name for e in evals
+                                                   if e.target.flake.id == flake
+                                                   for name in e.listed])
 
     evals = check_planned(evals, expected)
     progress.evaluated(evals)
@@ -637,6 +635,57 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
     if any(e.cached for e in planned.evals):
         planned = _settle_cached(planned, git, only, options, environ, remembered, progress)
     return planned
+
+
+def _no_such_attribute(flake: str, attr: str, listed: Sequence[str]) -> SelectionError:
+    """--only FLAKE#ATTR naming an attribute the flake does not list, with the nearest ones."""
+    near = nearest_attrs(attr, listed)
+    guess = ("did you mean " + " or ".join(f"{flake}#{name}" for name in near) + "? "
+             if near else "")
+    return SelectionError(f"--only {flake}#{attr}: no such attribute; {guess}"
+                          f"`ci-nix matrix --format json` lists what can be built")
+
+
+class _Named:
+    """The attributes --only and --expect-drv name, checked as each flake's names become known
+    (its listing, its evaluation cache entry, or its evaluation's end): one that a flake does
+    not have stops the evaluation there with plan()'s own error (exit 2), before the other
+    flakes' attributes are evaluated; nothing is built (the handover, told too, holds every job
+    until all flakes are listed). Names a listing cannot settle (flake.nix's own case) wait for
+    the end."""
+
+    def __init__(self, only: frozenset[tuple[str, str]] | None,
+                 expected: Mapping[tuple[str, str], str], handover: _Handover | None) -> None:
+        self.only, self.expected, self.handover = only or frozenset(), expected, handover
+
+    def _wanted(self, flake: str) -> list[tuple[str, str]]:
+        return sorted(key for key in {*self.only, *self.expected}
+                      if key[0] == flake and key[1] != FLAKE_CASE)
+
+    def _fail(self, flake: str, attr: str, listed: Sequence[str]) -> SelectionError:
+        if (flake, attr) in self.only:
+            return _no_such_attribute(flake, attr, listed)
+        return SelectionError(f"--expect-drv {flake}#{attr}: not evaluated; select it with "
+                              f"--only {flake}#{attr}")
+
+    def listed(self, target: Target, attrs: Sequence[AttrPath]) -> None:
+        if self.handover is not None:
+            self.handover.listed(target, attrs)
+        flake = target.flake.id
+        names = [attr_display(path) for path in attrs]
+        for key in self._wanted(flake):
+            if key[1] not in names:
+                log.info("%s: its attributes are listed without %s: the evaluation stops",
+                         flake, key[1])
+                raise self._fail(flake, key[1], names)
+
+    def flake(self, flake_eval: FlakeEval) -> None:
+        if self.handover is not None:
+            self.handover.flake(flake_eval)
+        flake = flake_eval.target.flake.id
+        missing = _missing(self._wanted(flake), [flake_eval])
+        if missing:
+            raise self._fail(flake, missing[0][1], flake_eval.listed)
 
 
 class _Handover:

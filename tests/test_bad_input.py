@@ -261,6 +261,8 @@ def test_bad_input(name: str, fixture_ws: Path, tmp_path: Path, cli: Cli) -> Non
     if name.startswith("only-"):
         assert not re.search(r"^ci-nix: building \d", result.stderr, re.M), \
             "an unknown selection builds nothing"
+        # nor evaluates the rest: the listing (or a cache entry) without it stops there
+        assert "evaluated 1 flake with" not in result.stderr
     if case.code == 2:
         last = result.stderr.strip().splitlines()[-1]
         assert last.startswith("ci-nix: error: ")

@@ -189,6 +189,45 @@ def test_an_only_attribute_no_flake_has_stops_everything_before_it_is_handed_ove
         assert sorted(j.attr[-1] for p in taken.parts for j in p.jobs) == ["a", "b", "c"]
 
 
+@pytest.mark.parametrize("flag", ["only", "expect"])
+def test_a_listing_without_a_named_attribute_stops_the_evaluation_there(
+        tmp_path: Path, flag: str) -> None:
+    """--only f#typo (or --expect-drv): f's listing lacks it, so plan()'s error is raised from
+    the listing: every worker stops, g is never listed and no attribute is evaluated (before,
+    the rest was evaluated and the run then failed the same way)."""
+    from test_eval_budget import ScriptedNix
+
+    from ci_nix.errors import SelectionError
+
+    # unopened gates: an attribute begun is never done, whenever the pool hears of the listing
+    backend = ScriptedNix({"f": ["a", "b"], "g": ["c"]},
+                          gates={name: threading.Event() for name in "abc"})
+    targets = [Target(Flake(Repo("ws", tmp_path), name)) for name in ("f", "g")]
+    for name in ("f", "g"):
+        (tmp_path / name).mkdir()
+    typo, real = ("ws/f", "packages.x86_64-linux.typo"), ("ws/g", "packages.x86_64-linux.c")
+    only = frozenset({typo, real}) if flag == "only" else None
+    expected = {typo: "/nix/store/x-typo.drv"} if flag == "expect" else {}
+    taken = Taken()
+    named = pipeline._Named(only, expected,
+                            _handover(taken, only=only, expected=expected))
+    with pytest.raises(SelectionError) as raised:
+        evaluate.evaluate(
+            cast(Nix, None), targets,
+            evaluate.Selection(("x86_64-linux",), ("packages",), only=only),
+            evaluate.Limits(workers=1), backend=backend, probe=backend.probe(),
+            on_listed=named.listed, on_flake=named.flake)
+    assert str(raised.value).startswith(
+        "--only ws/f#packages.x86_64-linux.typo: no such attribute" if flag == "only" else
+        "--expect-drv ws/f#packages.x86_64-linux.typo: not evaluated")
+    assert [w.flake for w in backend.workers] == ["ws/f"] and not backend.alive
+    assert not any(event == "done" for event, _ in backend.history)  # nothing evaluated
+    assert not taken.parts
+    # a cached flake (on_flake, before any worker) without it stops everything the same way
+    with pytest.raises(SelectionError):
+        named.flake(_eval("ws/f", _job("ws/f", "a")))
+
+
 def test_an_attribute_not_as_planned_is_not_handed_over() -> None:
     taken = Taken()
     good, moved = _job("a", "x"), _job("a", "y")
