@@ -968,6 +968,15 @@ def _store_hash(store_path: str) -> str:
 
 # nixpkgs refusing a broken, unfree, insecure or unsupported package: an evaluation error
 _REFUSAL = re.compile(r"[Rr]efusing to evaluate")  # nixpkgs 25.05+ starts with it
+# nixpkgs' module system's own messages (lib/modules.nix): thrown by the evaluator with "error:"
+# before them, and pasted without it too (bare, in inline code, a fence); the option's name is
+# quoted as the module system quotes it, `…' (a sentence's `…` is prose about an option)
+_MODULE_MESSAGE = re.compile(
+    rf"\bA definition for option {_Q}[^'’\n]{{1,1000}}['’] is not of type {_Q}|"
+    rf"\bThe option {_Q}[^'’\n]{{1,1000}}['’] (?:is used but not defined|"
+    r"was accessed but has no value defined|does not exist|has conflicting definition values|"
+    r"is read-only, but it's set multiple times|defined in \S.{0,1000}? does not exist|"
+    r"in \S.{0,1000}? is already declared in|can no longer be used since)")
 # a program that crashed: a C assertion (its backquote may be gone: a copy read it as markdown),
 # a signal, an uncaught C++ exception, a Rust panic
 _CRASH = re.compile(r"Assertion [`']?[^']*' failed|Segmentation fault|core dumped|Nix crashed|"
@@ -1797,6 +1806,13 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         # Nix 2.33+ says "Build failed due to failed dependency" naming no derivation: the
         # failures named above already say which
         others = [d for d in others if not (d.type is FailureType.DEPENDENCY and d.drv is None)]
+    crashed = _nix_crashed(shaped, reader.blocks, [*result, *others, *pointed])
+    if crashed is not None:
+        # Nix dying is a failure of its own also where the log holds error blocks besides (an
+        # issue's expected output after it, a trace Nix printed before it died): the first of
+        # the failures no derivation names, since nothing Nix said is whole after it (and a
+        # structured record's lines, sharing one origin, keep no order to place it by)
+        others = [crashed, *others]
     found_all = result + others + pointed or tails[:1] or summaries[:1]
     # (nix-eval-jobs' records read also as normalising left them: a wrapper's prefix taken off)
     found_all = _evaluated_per_jobs(found_all, [*raw, *(line.text for line in shaped)]) \
@@ -1807,6 +1823,33 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
                      if d.kind is Kind.THROW and not _THROWN.search(d.log) else d
                      for d in found_all]
     return found_all
+
+
+# Nix's own words as it dies (Nix 2.2x's panic, its crash handler, an uncaught exception of its
+# own): no builder prints them, unlike a crashed program's report in a build log
+_NIX_CRASHED = re.compile(r"unexpected unrecoverable internal error|"
+                          r"^(?:Determinate )?Nix crashed\. This is a bug|"
+                          r"terminate called after throwing an instance of '?nix::")
+
+
+def _nix_crashed(shaped: Sequence[logshape.Line], blocks: Sequence[_Block],
+                 found: Sequence[Diagnosis]) -> Diagnosis | None:
+    """Nix's first report that it crashed, where the error blocks gave failures that do not say
+    it: outside those blocks and builders' output, and not right before the error it died of
+    ("what(): error: …", "Exception: …: error: …", which is that failure); None for none.
+    (Without failures from blocks, `_fallback` reads the crash.) By the lines' text, not their
+    origin: a structured record's lines share one."""
+    if not found:
+        return None
+    inside = {text for block in blocks for text in block.lines}
+    for at, line in enumerate(shaped):
+        if line.builder is None and line.text not in inside and _NIX_CRASHED.search(line.text):
+            crash = _line_failure(line.text, line.origin)
+            if any(d.message == crash.message for d in found) or any(
+                    _ERROR_ANYWHERE.search(after.text) for after in shaped[at + 1:at + 3]):
+                return None
+            return crash
+    return None
 
 
 # Nix's pointer to a failed build's whole log, wherever it stands in a line (a copy that joined
@@ -2063,6 +2106,10 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
     if found is None and _REFUSAL.search(text):  # nixpkgs' check-meta throw, its prefix cut
         return replace(diagnose_eval(f"error: {_EMPHASIS.sub('', text).strip()}"),
                        log_line=origin + 1, log=tail([text]))
+    module = _MODULE_MESSAGE.search(text) if found is None and at < 0 else None
+    if module is not None:  # the module system's message, "error:" lost: from its first word
+        return replace(diagnose_eval(f"error: {text[module.start():].strip()}"),
+                       log_line=origin + 1, log=tail([text]))
     if _NIX_ITSELF.search(text):  # Nix crashed (a C assertion, a signal) or its store failed
         return replace(_unclassified(text, origin + 1), kind=Kind.NIX, hint=HINTS[Kind.NIX],
                        log=tail([text]))
@@ -2098,7 +2145,7 @@ FAILURE_MARK = re.compile(
     # two packages of a user environment or buildEnv with one file: its builder dies of it
     rf"collis?sion between {_Q}?/nix/store/|"
     r"specified:\s*\S+\s+got:|" + _SHELL_FATAL + "|" + _ERROR_VALUE + "|" + _REFUSAL.pattern
-    + "|" + _CRASH.pattern,
+    + "|" + _MODULE_MESSAGE.pattern + "|" + _CRASH.pattern,
     re.IGNORECASE)
 # lines that say it and are no failure: Nix's warnings and traces, an error Nix ignored
 _NOT_A_FAILURE = re.compile(r"^[\s*_`]*(?:warning|evaluation warning|trace|error \(ignored\))"

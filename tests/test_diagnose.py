@@ -1010,6 +1010,48 @@ def test_a_crash_banner_before_error_is_nixs_own_whatever_its_message_names(bann
     assert evaluated.type is FailureType.EVAL
 
 
+def test_nix_crashing_is_a_failure_of_its_own_beside_an_error_block() -> None:
+    # a report's crash, then the output the reporter expected (nix#13448): both are failures,
+    # the crash first; a crash right before the exception it died of is that one failure
+    crash = ("terminating due to unexpected unrecoverable internal error: Unexpected condition "
+             "in getStorage at ../include/nix/expr/value.hh:844")
+    expected = ["error:", "       … from call site", "         at «string»:1:1:", "",
+                "       error: function 'anonymous lambda' called with unexpected argument 'b'"]
+    found = diagnose.parse_log(["```", crash, "zsh: IOT instruction (core dumped)  nix run", "```",
+                                "Expected:", "```", *expected, "```"])
+    assert [(d.type, d.kind) for d in found] == [(FailureType.OTHER, Kind.NIX),
+                                                 (FailureType.EVAL, Kind.ERROR)]
+    assert found[0].message.startswith("terminating due to") and found[0].log_line == 2
+    assert [d.type for d in diagnose.parse_log(expected)] == [FailureType.EVAL]
+    # a builder's own crash in its output is its build's, not Nix's
+    built = diagnose.parse_log([
+        "hello> terminate called after throwing an instance of 'nix::Error'",
+        f"error: builder for '/nix/store/{H}-hello-1.0.drv' failed with exit code 134"])
+    drv = f"/nix/store/{H}-hello-1.0.drv"
+    assert [(d.type, d.drv) for d in built] == [(FailureType.BUILD, drv)]
+    # Nix's crash handler before the exception it died of: one failure
+    [one] = diagnose.parse_log([
+        "Nix crashed. This is a bug. Please report this at https://github.com/NixOS/nix/issues",
+        "error: unexpected end-of-file", "warning: x"])
+    assert one.kind is Kind.NIX
+
+
+@pytest.mark.parametrize("line", [
+    "A definition for option `services.k3s.role' is not of type `one of \"server\", \"agent\"'.",
+    "A definition for option 'module.acm.source' is not of type 'bool, int, float or str'",
+    "nix build fails with `The option `wsl.extraBin.*.src' is used but not defined.`",
+    "The option `x.y' was accessed but has no value defined. Try setting the option.",
+    "    The option `a.b' is read-only, but it's set multiple times. Definition values:",
+    "The option `fileSystems' defined in `/etc/nixos/configuration.nix' does not exist."])
+def test_the_module_systems_message_without_error_is_an_evaluation_failure(line: str) -> None:
+    # nixpkgs' lib/modules.nix throws them; a paste without "error:" is no silent zero
+    [found] = diagnose.parse_log(["I get:", "", line, "", "Any idea?"])
+    assert found.type is FailureType.EVAL and found.log_line == 3
+    assert found.message.startswith(("A definition", "The option"))
+    # prose about an option, its name quoted as markdown quotes it, says nothing failed
+    assert diagnose.parse_log(["The option `x.y` does not exist in 24.05, use `x.z`."]) == []
+
+
 @pytest.mark.parametrize("cut", ["", "         specified: sha256-AAAA"])
 def test_a_hash_mismatch_under_a_trace_names_its_derivation(cut: str) -> None:
     # import from derivation: a fixed-output derivation built while evaluating, its hash lines
