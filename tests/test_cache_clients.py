@@ -17,7 +17,7 @@ from typing import Any
 import make_workspace
 import pytest
 from conftest import Cli, xml_attr, xml_find
-from fakeproc import FakeProc, Reply
+from fakeproc import Call, FakeProc, Reply
 from httpcache import TEST_KEY, BinaryCache, Key, entry, narinfo_for
 
 from ci_nix.cache import backends, push
@@ -403,6 +403,52 @@ def test_a_nix_push_signs_with_a_private_copy_and_never_through_a_link_in_a_chec
     assert case.flake == push.CACHE_CLASSNAME and case.failure is not None
     assert "symbolic link inside a checkout" in case.failure.message
     assert other.secret.partition(":")[2] not in repr(late)
+
+
+def test_a_server_urls_own_key_is_read_by_ci_nix_at_the_push(
+        tmp_path: Path, fake_proc: FakeProc, caplog: pytest.LogCaptureFixture) -> None:
+    """cache.server `file:///c?secret-key=FILE`: Nix reads FILE when the store opens, at the
+    push, long after the start's check; a link a checkout gains meanwhile would be followed.
+    ci-nix reads it at the push instead, refused through a link as at the start, and Nix gets
+    a private copy in the same place of the URL (the other parameters kept)."""
+    runner = tmp_path / "etc" / "nix" / "cache.sec"  # the runner's own, more trusted, key
+    runner.parent.mkdir(parents=True)
+    runner.write_text(Key("runner-key-1", bytes(range(1, 33))).secret)
+    checkout = tmp_path / "checkout"
+    (checkout / "keys").mkdir(parents=True)
+    (checkout / "keys" / "cache.sec").write_text(TEST_KEY.secret)
+    urls: list[str] = []
+
+    def copy(call: Call) -> Reply:
+        url = call.argv[call.argv.index("--to") + 1]
+        urls.append(url)
+        named = urllib.parse.unquote(url.split("secret-key=", 1)[1].split("&")[0])
+        urls.append(Path(named).read_text())  # what Nix would sign with
+        return Reply()
+
+    fake_proc.on("nix", "copy", handler=copy)
+    jobs, cases = jobs_and_cases((OUT,))
+    config = CacheConfig(type=CacheType.NIX, server="file:///srv/c?compression=none&secret-key="
+                         f"{checkout / 'keys' / 'cache.sec'}&parallel-compression=true")
+    opened = backends.open_cache(config, {}, [checkout], pushing=True)
+    with caplog.at_level(logging.DEBUG, logger="ci_nix"):
+        done = push.push(opened, None, jobs, cases, Nix(("nix",)), {})
+    assert not done.cases and done.paths == (OUT,)
+    [url, signed_with] = urls
+    assert signed_with == TEST_KEY.secret
+    assert str(checkout) not in url and url.startswith("file:///srv/c?compression=none&secret-key=")
+    assert url.endswith("&parallel-compression=true")
+    assert TEST_KEY.secret.partition(":")[2] not in caplog.text
+    # the pull request's link, made after the start's check: a failed push, no Nix call
+    shutil.rmtree(checkout / "keys")
+    (checkout / "keys").symlink_to(runner.parent)
+    urls.clear()
+    late = push.push(opened, None, jobs, cases, Nix(("nix",)), {})
+    assert urls == [] and late.paths == (OUT,)
+    [case] = late.cases
+    assert case.flake == push.CACHE_CLASSNAME and case.failure is not None
+    assert (f"cache.server's secret-key {checkout / 'keys' / 'cache.sec'}: {checkout / 'keys'} "
+            "is a symbolic link inside a checkout") in case.failure.message
 
 
 def test_a_signing_key_linked_from_a_checkout_stops_a_pushing_run_before_nix_runs(

@@ -131,25 +131,58 @@ def store_key_files(url: str) -> list[str]:
     which refuses a bracket left open: an internal error, and no key checked) and before a
     `#`. Values are percent-decoded as Nix decodes them: a `+` stays a `+` (parse_qs would
     read a space and check another file than Nix opens)."""
+    return [word for _, words in _store_key_params(url)[1] for word in words]
+
+
+_KEY_PARAMS = ("secret-key", "secret-keys")
+
+
+def _store_key_params(url: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The URL's query fields (split at `&`) and, for each that names key files, its index and
+    the files."""
     query = url.partition("?")[2].partition("#")[0]
-    named: list[str] = []
-    for pair in query.split("&"):
+    fields = query.split("&")
+    named = []
+    for index, pair in enumerate(fields):
         name, equals, value = pair.partition("=")
-        if not equals:
-            continue
-        if name == "secret-key":
-            named.append(urllib.parse.unquote(value))
-        elif name == "secret-keys":
-            named += [word for word in urllib.parse.unquote(value).split(",") if word]
-    return [word for word in named if word]
+        if equals and name in _KEY_PARAMS:
+            words = urllib.parse.unquote(value)
+            named.append((index, [w for w in (words.split(",") if name == "secret-keys"
+                                              else [words]) if w]))
+    return fields, named
 
 
-def from_setting(config_file: str | Path, checkouts: Sequence[Path], instead: str
-                 ) -> SigningKey:
-    """The key `cache.secret-key-file` names, refused as check_setting says, read as a regular
-    file only (a FIFO would hang); ConfigError naming the file (never the key) otherwise."""
-    path = check_setting(config_file, checkouts, instead)
-    return _parse(_read(path, "cache.secret-key-file"), f"cache.secret-key-file {path}")
+@contextlib.contextmanager
+def private_store_url(url: str, checkouts: Sequence[Path], instead: str, setting: str
+                      ) -> Iterator[str]:
+    """The store URL with each key file it names read now, by ci-nix (refused as
+    from_setting refuses it: `setting` names the URL in the message) and replaced by a
+    private copy: Nix, which follows links, reads the file when the store opens, which for
+    a push is long after the run started; what a checkout holds by then is not what was
+    checked. A URL naming no key file is given back as it is."""
+    fields, named = _store_key_params(url)
+    if not named:
+        yield url
+        return
+    with contextlib.ExitStack() as stack:
+        for index, words in named:
+            copies = [str(stack.enter_context(from_setting(word, checkouts, instead,
+                                                           setting).file()))
+                      for word in words]
+            name = fields[index].partition("=")[0]
+            fields[index] = f"{name}={urllib.parse.quote(','.join(copies))}"
+        base, _, rest = url.partition("?")
+        fragment = rest.partition("#")[1:]
+        yield f"{base}?{'&'.join(fields)}{''.join(fragment)}"
+
+
+def from_setting(config_file: str | Path, checkouts: Sequence[Path], instead: str,
+                 setting: str = "cache.secret-key-file") -> SigningKey:
+    """The key `cache.secret-key-file` (or another `setting`) names, refused as check_setting
+    says, read as a regular file only (a FIFO would hang); ConfigError naming the file (never
+    the key) otherwise."""
+    path = check_setting(config_file, checkouts, instead, setting)
+    return _parse(_read(path, setting), f"{setting} {path}")
 
 
 def _read(path: Path, source: str, *, given: bool = False) -> str:

@@ -190,31 +190,36 @@ def _check_url(key: str, url: str) -> None:
 
 
 
-def copy_url(config: CacheConfig, key_file: Path | None = None) -> str:
-    """The `nix copy --to` URL: cache.server, signing with key_file where it can."""
-    assert config.server
-    url = config.server
-    if key_file is not None and _signs_on_upload(config):
+def copy_url(server: str, key_file: Path | None = None) -> str:
+    """The `nix copy --to` URL: the server, signing with key_file where it can."""
+    url = server
+    if key_file is not None and _signs_on_upload(server):
         sep = "&" if "?" in url else "?"
         url += f"{sep}secret-key={urllib.parse.quote(str(key_file))}"
     return url
 
 
-def _signs_on_upload(config: CacheConfig) -> bool:
+def _signs_on_upload(server: str) -> bool:
     """Binary cache stores sign what they receive with their `secret-key` setting; other
     stores (ssh://, local) keep the signatures the paths carry."""
-    return urllib.parse.urlsplit(config.server or "").scheme in ("http", "https", "file", "s3")
+    return urllib.parse.urlsplit(server).scheme in ("http", "https", "file", "s3")
 
 
 def _nix_copy(nix: Nix, cache: Cache, paths: Sequence[str], timeout: float) -> proc.Result:
     config = cache.config
-    if not config.secret_key_file:
-        return nix.run(["copy", "--to", copy_url(config), *paths], timeout=timeout)
-    # Read here, not by Nix: Nix follows links, and a pull request decides the checkouts' files
-    # (ConfigError: the push fails, the build results stand). Nix gets a private copy.
-    signing = key_mod.from_setting(config.secret_key_file, cache.checkouts, _INSTEAD)
-    with signing.file() as key_file:
-        if not _signs_on_upload(config):
-            nix.check(["store", "sign", "--key-file", str(key_file), "--recursive", *paths],
-                      "signing the paths to push")
-        return nix.run(["copy", "--to", copy_url(config, key_file), *paths], timeout=timeout)
+    assert config.server
+    # Key files are read here, not by Nix: Nix follows links, and a pull request decides the
+    # checkouts' files (ConfigError: the push fails, the build results stand). Nix gets private
+    # copies: of cache.secret-key-file, and of the server URL's own secret-key= (checked when
+    # the run started too, but a link made since would be followed).
+    with key_mod.private_store_url(config.server, cache.checkouts, _INSTEAD,
+                                   "cache.server's secret-key") as server:
+        if not config.secret_key_file:
+            return nix.run(["copy", "--to", server, *paths], timeout=timeout)
+        signing = key_mod.from_setting(config.secret_key_file, cache.checkouts, _INSTEAD)
+        with signing.file() as key_file:
+            if not _signs_on_upload(server):
+                nix.check(["store", "sign", "--key-file", str(key_file), "--recursive", *paths],
+                          "signing the paths to push")
+            return nix.run(["copy", "--to", copy_url(server, key_file), *paths],
+                           timeout=timeout)
