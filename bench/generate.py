@@ -297,10 +297,11 @@ in {
 
 
 VALUES_PER_MB = 4000  # small attribute sets per MiB of a host's memory (Nix 2.8, measured)
+SHARED = 300_000  # entries of the table every host reads (shared.nix)
 
 
 def generate_fleet(dest: Path, hosts: int = 8, *, host_mb: int = 256, host_work: int = 0,
-                   shared: int = 300_000, broken: str | None = None,
+                   shared: int = SHARED, broken: str | None = None,
                    nonce: str | None = None) -> Generated:
     """One flake `fleet` with `hosts` heavy nixosConfigurations (h00, h01, ...); with
     `broken` (missing | forever), host h01 is broken that way."""
