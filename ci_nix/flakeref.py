@@ -42,14 +42,6 @@ def query_dir(query: str) -> str:
     return urllib.parse.parse_qs(query).get("dir", [""])[0].strip("/")
 
 
-def needs_encoding(path: Path) -> bool:
-    """Whether a checkout's path is percent-encoded in its flake URL (a space, a non-ASCII
-    character): Nix before 2.10 (NixOS/nix#6614) reads such a checkout at its last commit,
-    never its work tree."""
-    resolved = str(path.resolve())
-    return urllib.parse.quote(resolved) != resolved
-
-
 def checkout(path: Path, subdir: str, rev: str | None = None, shallow: bool = False) -> str:
     """The reference Nix evaluates for a flake in a git checkout: tracked files only (with
     rev: that commit of it, not the work tree; shallow: the checkout is a shallow clone). A

@@ -19,11 +19,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from ci_nix import detect as detect_mod
-from ci_nix import flakeref, lockfile
+from ci_nix import lockfile
 from ci_nix.errors import SelectionError, ToolError
 from ci_nix.models import Flake, Override, Repo, Target
 from ci_nix.tools.git import Git
-from ci_nix.tools.nix import NixVersion
+from ci_nix.tools.nix import NixVersion, needs_encoding
 from ci_nix.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def check_readable(workspace: Workspace, states: Mapping[str, Checkout],
         return
     for repo in workspace.repos:
         state = states.get(repo.name)
-        if state is not None and state.dirty and flakeref.needs_encoding(repo.path):
+        if state is not None and state.dirty and needs_encoding(repo.path):
             raise ToolError(
                 f"{repo.path}: uncommitted changes in a checkout whose path has a space or a "
                 f"non-ASCII character, which Nix {version.major}.{version.minor} cannot read "

@@ -13,12 +13,11 @@ from ci_nix import source
 from ci_nix.flakeref import (
     FlakeRef,
     checkout,
-    needs_encoding,
     query_dir,
     typed_url,
     with_query,
 )
-from ci_nix.tools.nix import for_old_nix
+from ci_nix.tools.nix import for_old_nix, needs_encoding
 
 
 def test_typed_url_prefixes_only_a_bare_transport() -> None:

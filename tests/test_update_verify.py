@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import platform
 import re
+import tempfile
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import make_workspace
@@ -68,11 +70,41 @@ def app(tmp_path: Path, nix_bin: str) -> Path:
     return app
 
 
+@pytest.fixture
+def spaced_tmpdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """TMPDIR with a space, where ci-nix copies its evaluation helper flake and update puts
+    its private checkout (set as tempfile reads it: the CLI runs in this process)."""
+    from ci_nix.tools import nix as nix_mod
+
+    spaced = tmp_path / "tmp dir"
+    spaced.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spaced))
+    nix_mod._helper_flake.cache_clear()
+    yield spaced
+    nix_mod._helper_flake.cache_clear()
+
+
 @pytest.mark.nix
-def test_verify_holds_back_the_input_that_breaks_a_package(app: Path, tmp_path: Path,
-                                                           nix_bin: str, cli: Cli) -> None:
+def test_verify_holds_back_the_input_that_breaks_a_package(
+        app: Path, tmp_path: Path, nix_bin: str, cli: Cli, spaced_tmpdir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a TMPDIR holding a space: Nix 2.26 reads the helper and the checkout there (the
+    helper's `path:` was not encoded: every flake failed to evaluate on both sides, so
+    nothing was held back); Nix 2.8 cannot, and says so with the fix before any work."""
+    from ci_nix.tools import nix as nix_mod
+
     lock_before = (app / "flake.lock").read_text()
     junit = tmp_path / "r.xml"
+    if nix_bin == NIX_PARAMS[0]:
+        refused = cli("update", app, "--dry-run", "--verify", "--junit", junit)
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.strip().splitlines()[-1] == (
+            f"ci-nix: error: temporary directory {spaced_tmpdir}: a path with a space or a "
+            "non-ASCII character, where Nix 2.8 cannot read a flake (the update's private "
+            "checkout goes there); set TMPDIR to a plain directory (e.g. TMPDIR=/tmp), or use "
+            "Nix 2.10 or later")
+        monkeypatch.setattr(tempfile, "tempdir", None)  # the rest with the plain one
+        nix_mod._helper_flake.cache_clear()
     result = cli("update", app, "--dry-run", "--verify", "--junit", junit)
     out = result.stdout
     assert result.returncode == 1, out + result.stderr  # something was held back

@@ -42,6 +42,14 @@ def for_old_nix(ref: str) -> str:
     return f"{base}?ref=HEAD" + (f"&{query}" if query else "")
 
 
+def needs_encoding(path: Path) -> bool:
+    """Whether a path is percent-encoded in a flake URL (a space, a non-ASCII character): Nix
+    before 2.10 (NixOS/nix#6614) reads a checkout there at its last commit, never its work
+    tree, and takes a `path:` flake there for no URL (unencoded) or another path (encoded)."""
+    resolved = str(path.resolve())
+    return urllib.parse.quote(resolved) != resolved
+
+
 @dataclass(frozen=True)
 class NixVersion:
     major: int
@@ -411,6 +419,16 @@ class Nix:
         self.version  # noqa: B018 - fail early on a missing/old nix
         return f"{drv_path}^*" if self.version.at_least(2, 13) else drv_path
 
+    def check_temp_dir(self, what: str) -> None:
+        """ToolError where this Nix cannot read a flake under the temporary directory (before
+        2.10, a path with a space or a non-ASCII character); `what`: what ci-nix puts there."""
+        place = Path(tempfile.gettempdir())
+        if not self.version.at_least(2, 10) and needs_encoding(place):
+            raise ToolError(f"temporary directory {place}: a path with a space or a non-ASCII "
+                            f"character, where Nix {self.version.major}.{self.version.minor} "
+                            f"cannot read a flake ({what} there); set TMPDIR to a plain "
+                            "directory (e.g. TMPDIR=/tmp), or use Nix 2.10 or later")
+
     def flake_ref(self, ref: str) -> str:
         """A flake reference as this Nix reads it: before 2.10, a checkout at a path that is
         percent-encoded names its HEAD (for_old_nix)."""
@@ -427,9 +445,13 @@ class Nix:
         for name, ref in [("flake", flake_ref), *((f"flake/{n}", r) for n, r in overrides)]:
             override_args += ["--override-input", name, self.flake_ref(ref)]
         apply = f"f: f (builtins.fromJSON {nix_string(json.dumps({**args, 'tag': WORKER_TAG}))})"
+        self.check_temp_dir("ci-nix's evaluation helper is copied")
+        # encoded: a TMPDIR with a space was 'path:/tmp/a b/…', which Nix 2.26 read as a
+        # relative path (every flake failed to evaluate, on both sides of update --verify)
+        helper = urllib.parse.quote(str(_helper_flake()))
         return proc.start(
             self.argv(["eval", "--json", "--no-write-lock-file", "--show-trace",
-                        *override_args, f"path:{_helper_flake()}#lib.ciNix", "--apply", apply]),
+                        *override_args, f"path:{helper}#lib.ciNix", "--apply", apply]),
             env=dict(self.extra_env) or None, tool_hint=_TOOL_HINT)
 
     def build(self, installables: Sequence[str], on_line: Callable[[str], None]) -> proc.Result:

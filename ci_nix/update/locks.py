@@ -62,12 +62,16 @@ def input_names(repo: Path, dirs: list[str]) -> list[str]:
 
 
 @contextmanager
-def private_checkout(git: Git, repo: Path) -> Iterator[tuple[Path, str]]:
+def private_checkout(git: Git, repo: Path, nix: Nix) -> Iterator[tuple[Path, str]]:
     """A detached worktree of the repo's HEAD in a temporary directory: (its path, HEAD).
 
     Nix updates the locks there, so the user's tree is never written and two runs on one
-    checkout cannot read each other's half-updated flake.lock.
+    checkout cannot read each other's half-updated flake.lock. ToolError, before anything is
+    done, where `nix` could not update a flake there (Nix before 2.10 and a temporary
+    directory whose path has a space or a non-ASCII character: it takes the path for no URL,
+    and would read `--verify`'s new locks at the last commit).
     """
+    nix.check_temp_dir("the update's private checkout goes")
     head = git.check(repo, ["rev-parse", "--verify", "HEAD^{commit}"]).strip()
     # ignore_cleanup_errors: a Nix that runs in its own mount namespace (a chroot store) can
     # keep the directory busy for a moment after it exits; a leftover temp dir is harmless.

@@ -49,7 +49,7 @@ def run(target: UpdateTarget, nix: Nix, git: Git, forge: Forge | None, token: st
     """Update one repo's inputs and bring its merge request(s) in line with the result;
     environ: the command's (--verify's progress display and CI detection read it)."""
     outcomes = []
-    with private_checkout(git, target.checkout) as (work, head):
+    with private_checkout(git, target.checkout, nix) as (work, head):
         dirs = flake_dirs(git, work)
         if not dirs:
             log.info("%s: no flake with a committed flake.lock; nothing to update", target.name)
