@@ -22,7 +22,8 @@ DATA = Path(__file__).resolve().parent / "data"
 # whose misses keep them out of it; a batch still held out is for measuring only, never run here
 MEASURED = frozenset({*SPENT, "heldout-8", "heldout-13", "heldout-capt", "heldout-24",
                       "heldout-26", "heldout-27", "heldout-29", "heldout-capt-2",
-                      "heldout-capt-4", "heldout-capt-6", "heldout-capt-7"})
+                      "heldout-capt-4", "heldout-capt-6", "heldout-capt-7", "heldout-capt-8",
+                      "heldout-capt-9"})
 # every recorded sample with a sidecar: both Nix versions' captures, the source wordings, the
 # public logs and the measured fresh batches (ci-nix's own eval helper output aside)
 SAMPLES = sorted(p for p in [*DATA.glob("*/*.expected.json"),
@@ -463,7 +464,8 @@ ERROR_WORDS = re.compile(r"(?:^|(?<=[\s`'\"(*_>|\]]))(?:error:|Cannot build '|Re
                          r"builder for \S+ failed|hash mismatch|timed out after)")
 # what says so and is not Nix reporting a failure: a warning, a trace, an error Nix ignored
 NOT_NIXS = re.compile(r"\b(?:warning|trace):|error \(ignored\)")
-BUILDER_LINE = re.compile(r"(?:^|\s)[A-Za-z0-9+_.?=-]+> ")  # `nix build -L`'s `name> `
+# `nix build -L`'s `name> ` (also right after a quote's mark: ">helper> error: …")
+BUILDER_LINE = re.compile(r"(?:^|[\s>])[A-Za-z0-9+_.?=-]+> ")
 PROGRESS = re.compile(r"\[(?:\d+/)*\d+ (?:built|copied)[^\]]*\]")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
