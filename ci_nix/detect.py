@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -405,12 +406,20 @@ class _Resolver:
     def __init__(self, workspace: Workspace, git: Git) -> None:
         self.flakes = {(f.repo.path.resolve(), f.subdir): f for f in workspace.flakes}
         self.repos = {repo.path.resolve(): repo for repo in workspace.repos}
-        self.by_key: dict[str, Repo] = {}
-        for repo in workspace.repos:
-            for url in [*workspace.remote_urls(repo, git), *([repo.url] if repo.url else [])]:
+        self.workspace, self.git = workspace, git
+
+    @functools.cached_property
+    def by_key(self) -> dict[str, Repo]:
+        """The repos by their remotes' identities: read only for a node that names no
+        checkout of the workspace (git calls)."""
+        by_key: dict[str, Repo] = {}
+        remotes = self.workspace.remote_urls(self.git)
+        for repo in self.workspace.repos:
+            for url in [*remotes[repo.path], *([repo.url] if repo.url else [])]:
                 found = normalise_url(url)
                 if found is not None:
-                    self.by_key.setdefault(found[0], repo)
+                    by_key.setdefault(found[0], repo)
+        return by_key
 
     def flake(self, node: lockfile.Node, dependent: Flake) -> Flake | None:
         ref = node.locked or node.original

@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import random
-import re
 import stat
 import time
 import urllib.parse
@@ -54,7 +53,7 @@ from ci_nix.models import (
     Target,
 )
 from ci_nix.tools.files import read_regular
-from ci_nix.tools.git import Git
+from ci_nix.tools.git import OBJECT_NAME, Git
 from ci_nix.tools.nix import Nix, NixCommandError, closure, read_input_graph
 
 log = logging.getLogger(__name__)
@@ -63,7 +62,6 @@ FORMAT = 1  # the entry layout; another one is ignored
 MAX_BYTES = 512 * 1024 * 1024  # the directory's bound: past it, the oldest entries go
 MAX_ENTRY_BYTES = 64 * 1024 * 1024  # an entry past it is not read (a restored cache is data)
 _HELPER = Path(ci_nix.__file__).parent / "nix"
-_GIT_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # sha1 or sha256 object names
 
 # Nix settings that decide how derivations are built or fetched, never what a pure flake
 # evaluation gives; every other setting is part of the key (an unknown one misses rather than
@@ -623,7 +621,7 @@ class EvalCache:
 
     def _checked_path(self, tree: str) -> Path | None:
         # beside the entries (bounded and evicted with them: _files), named apart from them
-        if not _GIT_HASH.fullmatch(tree):
+        if not OBJECT_NAME.fullmatch(tree):
             return None
         return self._path(tree).with_suffix(".clean")
 

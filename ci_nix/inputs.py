@@ -22,6 +22,7 @@ from ci_nix import detect as detect_mod
 from ci_nix import lockfile
 from ci_nix.errors import SelectionError, ToolError
 from ci_nix.models import Flake, Override, Repo, Target
+from ci_nix.tools import proc
 from ci_nix.tools.git import Git
 from ci_nix.tools.nix import NixVersion, needs_encoding
 from ci_nix.workspace import Workspace
@@ -112,10 +113,10 @@ def head_pins(workspace: Workspace, git: Git, head: str | None) -> tuple[tuple[s
 
 def checkouts(workspace: Workspace, git: Git) -> dict[str, Checkout]:
     """Each repo's state as Nix reads it (a pinned repo: its pinned commit, clean)."""
-    found = {}
-    for repo in workspace.repos:
-        found[repo.name] = _checkout(repo, git)
-    return found
+    # each repo's git call beside the others' (proc.each)
+    states = proc.each(lambda repo: _checkout(repo, git, workspace.heads.get(repo.path)),
+                       workspace.repos)
+    return {repo.name: state for repo, state in zip(workspace.repos, states, strict=True)}
 
 
 def check_readable(workspace: Workspace, states: Mapping[str, Checkout],
@@ -135,9 +136,16 @@ def check_readable(workspace: Workspace, states: Mapping[str, Checkout],
                 "use Nix 2.10 or later")
 
 
-def _checkout(repo: Repo, git: Git) -> Checkout:
+def _checkout(repo: Repo, git: Git, head: tuple[str, str] | None = None) -> Checkout:
+    """head: HEAD's commit and tree as the workspace's loading read them, if it did. Then one
+    `git status` says the commit and whether tracked files differ from it, and the tree is that
+    commit's (HEAD moved meanwhile: read as if nothing was known)."""
     if repo.rev is not None:
         return Checkout(repo.name, repo.rev, False)
+    if head is not None:
+        status = git.head_status(repo.path)
+        if status is not None and status[0] == head[0]:
+            return Checkout(repo.name, status[0], status[1], head[1])
     state = git.head_state(repo.path)
     if state is None:
         return Checkout(repo.name, None, False, None)

@@ -542,6 +542,9 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
     progress = Progress() if progress is None else progress
     nix = nix or Nix.from_env(environ)
     git = Git.from_env(environ)
+    # Nix's answers that the plan needs come while git reads the repos (proc.ahead)
+    binary = nix
+    versioned = proc.ahead(lambda: binary.version)
     loaded = workspace_mod.load(options.path, git, options.config_file,
                                 trust.side(options.base, environ))
     ws = inputs_mod.as_evaluated(loaded, git, options.head, options.pins)
@@ -563,7 +566,10 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
     key_mod.check_nix_settings(ws.config.nix_options, options.nix_options, options.eval_store,
                                checkouts)
     # ci-nix.yaml's nix-options first, so the command line's --option overrides them.
+    versioned()  # with_options hands the version on when it is known
     nix = nix.with_options((*ws.config.nix_options, *options.nix_options), options.eval_store)
+    configured_nix = nix
+    configured = proc.ahead(lambda: configured_nix.current_system)  # Nix's settings
     log.info("workspace %s: %s, %s (%s)", ws.root, count(len(ws.repos), "repo"),
              count(len(ws.flakes), "flake"), nix.version)
     # --only narrows detection rather than replacing it: a matrix job still builds a dependent
@@ -588,6 +594,7 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
     progress.cases += [Case(flake.id, FLAKE_CASE, Status.SKIPPED, skip_reason=f"unaffected: {why}")
                        for flake, why in detection.unaffected]
 
+    configured()
     systems = options.systems or ws.config.systems or (nix.current_system,)
     limits = options.eval.limits(ws.config.eval)
     remembered = eval_cache(options.eval, ws, environ)

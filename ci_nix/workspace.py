@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -13,6 +14,7 @@ from ci_nix.config import Config
 from ci_nix.errors import WorkspaceError
 from ci_nix.mask import withhold
 from ci_nix.models import Flake, Repo
+from ci_nix.tools import proc
 from ci_nix.tools.git import Git
 
 log = logging.getLogger(__name__)
@@ -29,12 +31,18 @@ class Workspace:
     # workspace repos more than once: change detection, overrides, input origins)
     _remotes: dict[Path, tuple[str, ...]] = field(default_factory=dict, init=False,
                                                   compare=False, repr=False)
+    # each repo's HEAD (commit, tree) as loading read it (None: nothing committed), so that
+    # reading its state (inputs.checkouts) needs one git call, not two
+    heads: Mapping[Path, tuple[str, str] | None] = field(default_factory=dict, compare=False,
+                                                          repr=False)
 
-    def remote_urls(self, repo: Repo, git: Git) -> tuple[str, ...]:
-        """The repo's remote URLs (`remote.*.url`), from git the first time only."""
-        if repo.path not in self._remotes:
-            self._remotes[repo.path] = tuple(git.remote_urls(repo.path))
-        return self._remotes[repo.path]
+    def remote_urls(self, git: Git) -> dict[Path, tuple[str, ...]]:
+        """Each repo's remote URLs (`remote.*.url`), from git the first time only (the repos'
+        calls beside each other)."""
+        unread = [repo.path for repo in self.repos if repo.path not in self._remotes]
+        for path, urls in zip(unread, proc.each(git.remote_urls, unread), strict=True):
+            self._remotes[path] = tuple(urls)
+        return {repo.path: self._remotes[repo.path] for repo in self.repos}
 
     def flake(self, flake_id: str) -> Flake | None:
         return next((flake for flake in self.flakes if flake.id == flake_id), None)
@@ -61,16 +69,22 @@ def load(path: Path, git: Git, config_file: Path | None = None,
     if config.has_repos:
         assert config.file is not None
         root = config.file.parent
-        repos = tuple(_repo_from_spec(spec, git) for spec in config.repos)
+        for spec in config.repos:
+            _clone_missing(spec, git)
+        # each repo's git calls beside the others' (proc.each)
+        probed = proc.each(lambda spec: _repo_from_spec(spec, git), config.repos)
+        repos = tuple(repo for repo, _ in probed)
+        heads = {repo.path: head for repo, head in probed}
     else:
-        found_root = git.checkout_root(path if path.is_dir() else path.parent)
-        if found_root is None:
+        tree = git.work_tree(path if path.is_dir() else path.parent)
+        if tree is None:
             raise WorkspaceError(
                 f"{path} is not inside a git repository and no ci-nix.yaml with 'repos:' was "
                 "found; run ci-nix in a flake repo (git init && git add flake.nix) or write a "
                 "ci-nix.yaml listing the repos")
-        root, shallow = found_root
-        repos = (Repo(name=root.name, path=root, shallow=shallow),)
+        root = tree.root
+        repos = (Repo(name=root.name, path=root, shallow=tree.shallow),)
+        heads = {root: tree.head}
 
     names = [repo.name for repo in repos]
     duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -85,27 +99,36 @@ def load(path: Path, git: Git, config_file: Path | None = None,
                           start=None if config_file is not None else path)
     for variable in (config.cache.token_env, config.forge.token_env, config.images.token_env):
         withhold(variable)  # no Nix, git or builder process inherits a token
-    flakes = tuple(flake for repo in repos for flake in _flakes(repo, git))
+    flakes = tuple(flake for listed in proc.each(lambda repo: _flakes(repo, git), repos)
+                   for flake in listed)
     if not flakes:
         where = ", ".join(str(repo.path) for repo in repos)
         raise WorkspaceError(f"no tracked flake.nix in {where}; add one and `git add flake.nix` "
                              "(flakes only see files git tracks)")
-    return Workspace(root=root, config=config, repos=repos, primary=primary, flakes=flakes)
+    return Workspace(root=root, config=config, repos=repos, primary=primary, flakes=flakes,
+                     heads=heads)
 
 
-def _repo_from_spec(spec: config_mod.RepoSpec, git: Git) -> Repo:
-    name = spec.name or spec.path.name
+def _clone_missing(spec: config_mod.RepoSpec, git: Git) -> None:
     if not spec.path.exists():
+        name = spec.name or spec.path.name
         if not spec.url:
             raise WorkspaceError(f"repo '{name}': {spec.path} does not exist; check it out there "
                                  "or give the repo a 'url:' in ci-nix.yaml to clone it")
         log.info("cloning %s into %s", name, spec.path)
         git.check(spec.path.parent, ["clone", "--depth", "1", "--", spec.url, str(spec.path)])
-    found = git.checkout_root(spec.path)
-    if found is None or found[0].resolve() != spec.path.resolve():
+
+
+def _repo_from_spec(spec: config_mod.RepoSpec, git: Git
+                    ) -> tuple[Repo, tuple[str, str] | None]:
+    """The repo and its HEAD's commit and tree (None: nothing committed)."""
+    name = spec.name or spec.path.name
+    found = git.work_tree(spec.path)
+    if found is None or found.root.resolve() != spec.path.resolve():
         raise WorkspaceError(f"repo '{name}': {spec.path} is not the root of a git checkout; "
                              "point 'path:' at the repository's top directory")
-    return Repo(name=name, path=spec.path.resolve(), url=spec.url, shallow=found[1])
+    return Repo(name=name, path=spec.path.resolve(), url=spec.url, shallow=found.shallow), \
+        found.head
 
 
 def _flakes(repo: Repo, git: Git) -> list[Flake]:

@@ -150,3 +150,52 @@ def test_a_command_starting_as_the_signal_comes_is_stopped_too(
         for pid in processes_with(nonce):
             os.kill(pid, signal.SIGKILL)
     assert not processes_with(nonce)
+
+
+def test_each_runs_the_items_side_by_side_and_answers_as_a_loop_would() -> None:
+    """proc.each (a workspace's per-repo git calls): the items run at once (each waits here
+    until all four have begun: one after another, the first would wait in vain), the results
+    come in the items' order, and of two failures the first item's is raised."""
+    import threading
+
+    from ci_nix.tools import proc
+
+    together = threading.Barrier(4, timeout=60)
+
+    def work(item: int) -> int:
+        together.wait()
+        return item * 10
+
+    assert proc.each(work, [1, 2, 3, 4], threads=4) == [10, 20, 30, 40]
+
+    def failing(item: int) -> int:
+        if item in (2, 3):
+            raise ValueError(f"item {item}")
+        return item
+
+    with pytest.raises(ValueError, match="item 2"):
+        proc.each(failing, [1, 2, 3, 4], threads=4)
+
+
+def test_a_query_asked_ahead_leaves_its_failure_to_the_caller(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """proc.ahead (Nix's version while git reads the repos): the caller waits for it to end,
+    and a failure stays on its thread unsaid: the caller asks again where it needs the answer
+    and meets the error there."""
+    import threading
+
+    from ci_nix.tools import proc
+
+    raised: list[object] = []
+    monkeypatch.setattr(threading, "excepthook", raised.append)
+    asked, done = threading.Event(), []
+
+    def query() -> None:
+        asked.wait(60)
+        done.append("asked")
+        raise RuntimeError("no nix")
+
+    wait = proc.ahead(query)
+    asked.set()
+    wait()
+    assert done == ["asked"] and raised == []

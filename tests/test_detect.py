@@ -17,7 +17,7 @@ from ci_nix import inputs as inputs_mod
 from ci_nix import workspace as workspace_mod
 from ci_nix.errors import SelectionError
 from ci_nix.models import Target
-from ci_nix.tools.git import Git
+from ci_nix.tools.git import Git, WorkTree
 
 FLAKE = "{ outputs = { self }: { }; }\n"
 NO_CI: dict[str, str] = {}
@@ -371,30 +371,81 @@ def shallow_clone(tmp_path: Path) -> tuple[Path, str]:
     return clone, base
 
 
-def test_a_workspace_repo_says_its_root_and_shallowness_in_one_git_call(tmp_path: Path) -> None:
+def test_a_workspace_repo_says_its_root_shallowness_and_head_in_one_git_call(
+        tmp_path: Path) -> None:
     clone, _ = shallow_clone(tmp_path)
     tool = Git.from_env({})
-    assert tool.checkout_root(clone / "b") == (clone, True)  # from a subdirectory too
-    assert tool.checkout_root(tmp_path / "src") == (tmp_path / "src", False)
-    assert tool.checkout_root(tmp_path / "remote.git") is None  # bare: no work tree
-    assert tool.checkout_root(tmp_path) is None
-    (repo,) = workspace_mod.load(clone, tool).repos
-    assert repo.path == clone and repo.shallow
+    head = (git(clone, "rev-parse", "HEAD"), git(clone, "rev-parse", "HEAD^{tree}"))
+    assert tool.work_tree(clone / "b") == WorkTree(clone, True, head)  # from a subdirectory too
+    src = tool.work_tree(tmp_path / "src")
+    assert src is not None and (src.root, src.shallow) == (tmp_path / "src", False)
+    assert tool.work_tree(tmp_path / "remote.git") is None  # bare: no work tree
+    assert tool.work_tree(tmp_path) is None
+    git(tmp_path, "init", "-q", str(tmp_path / "empty"))
+    assert tool.work_tree(tmp_path / "empty") == WorkTree(tmp_path / "empty", False, None)
+    ws = workspace_mod.load(clone, tool)
+    (repo,) = ws.repos
+    assert repo.path == clone and repo.shallow and ws.heads == {clone: head}
 
 
-def test_a_run_asks_git_for_each_repo_s_remotes_once(monorepo: tuple[Path, str],
-                                                    fake_proc: FakeProc) -> None:
-    """Lock inputs are matched to workspace repos by remote URL in detection, for the
-    overrides and for input origins: one `git config` per repo, not one per use."""
+def test_a_repo_s_state_after_loading_takes_one_git_call(tmp_path: Path,
+                                                         fake_proc: FakeProc) -> None:
+    """Loading read each repo's HEAD (commit and tree): its state as Nix reads it is one
+    `git status` more, which says the commit and whether tracked files changed; a HEAD that
+    moved meanwhile is read afresh."""
+    root = tmp_path / "ws"
+    for name in ("a", "b"):
+        make_repo(root / name, {"flake.nix": FLAKE})
+    (root / "ci-nix.yaml").write_text("repos:\n  - path: a\n  - path: b\n")
+    tool = Git.from_env({})
+    ws = workspace_mod.load(root, tool)
+    write(root / "a", {"flake.nix": FLAKE + "# changed\n"})
+    moved = commit(root / "b", files={"x.nix": "1\n"})
+    fake_proc.calls.clear()
+    states = inputs_mod.checkouts(ws, tool)
+    assert states["a"] == inputs_mod.Checkout("a", git(root / "a", "rev-parse", "HEAD"), True,
+                                              git(root / "a", "rev-parse", "HEAD^{tree}"))
+    assert states["b"] == inputs_mod.Checkout("b", moved, False,
+                                              git(root / "b", "rev-parse", "HEAD^{tree}"))
+    per_repo = {repo: [c.argv[3:] for c in fake_proc.ran("git") if c.argv[2] == str(root / repo)]
+                for repo in ("a", "b")}
+    assert [argv[:2] for argv in per_repo["a"]] == [("--no-optional-locks", "status")]
+    assert len(per_repo["b"]) > 1  # HEAD moved after loading: read afresh
+
+
+def test_a_lock_naming_only_checkouts_asks_git_for_no_remote(monorepo: tuple[Path, str],
+                                                             fake_proc: FakeProc) -> None:
+    """Lock inputs are matched to workspace repos by remote URL only where a node names no
+    checkout of the workspace: app locks lib by relative path."""
     repo, base = monorepo
     git_tool = Git.from_env({})
     ws = workspace_mod.load(repo, git_tool)
     detect_mod.detect(ws, git_tool, base, None, NO_CI)
     edges = detect_mod.lock_edges(ws, git_tool)
-    detect_mod.workspace_flake_of(ws, git_tool)  # input origins build one resolver more
     assert [(e.dependent.id, e.dependency.id) for e in edges] == [("mono/app", "mono/lib")]
+    assert not fake_proc.ran("git", "config", "--get-regexp")
+
+
+def test_a_run_asks_git_for_each_repo_s_remotes_once(tmp_path: Path,
+                                                    fake_proc: FakeProc) -> None:
+    """A lock naming a repository by its forge URL is matched to the workspace repo with that
+    remote: one `git config` per repo in detection, the overrides and input origins, not one
+    per use."""
+    root = tmp_path / "ws"
+    make_repo(root / "lib", {"flake.nix": FLAKE})
+    git(root / "lib", "remote", "add", "origin", "https://github.com/acme/lib.git")
+    rev = git(root / "lib", "rev-parse", "HEAD")
+    make_repo(root / "app", {"flake.nix": FLAKE, "flake.lock": lock(
+        lib={"type": "github", "owner": "acme", "repo": "lib", "rev": rev})})
+    (root / "ci-nix.yaml").write_text("repos:\n  - path: lib\n  - path: app\n")
+    git_tool = Git.from_env({})
+    ws = workspace_mod.load(root, git_tool)
+    edges = detect_mod.lock_edges(ws, git_tool)
+    detect_mod.lock_edges(ws, git_tool)
+    detect_mod.workspace_flake_of(ws, git_tool)  # input origins build one resolver more
+    assert [(e.dependent.id, e.dependency.id) for e in edges] == [("app", "lib")]
     asked = fake_proc.ran("git", "config", "--get-regexp")
-    assert len(asked) == len(ws.repos) == 1, [c.argv for c in asked]
+    assert sorted(c.argv[2] for c in asked) == sorted(str(r.path) for r in ws.repos)
 
 
 def test_shallow_clone_fetches_the_base(tmp_path: Path) -> None:

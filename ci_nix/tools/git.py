@@ -38,6 +38,18 @@ def _telling_line(stderr: str) -> str:
     return lines[-1] if lines else ""
 
 
+OBJECT_NAME = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # sha1 or sha256 object names
+
+
+@dataclass(frozen=True)
+class WorkTree:
+    """A checkout as one git call tells it (Git.work_tree)."""
+
+    root: Path
+    shallow: bool
+    head: tuple[str, str] | None  # HEAD's commit and its tree; None: nothing committed
+
+
 @dataclass(frozen=True)
 class Git:
     argv0: tuple[str, ...]
@@ -67,14 +79,19 @@ class Git:
         result = self.run(path, ["rev-parse", "--show-toplevel"])
         return Path(result.stdout.strip()) if result.ok else None
 
-    def checkout_root(self, path: Path) -> tuple[Path, bool] | None:
-        """The root of the git work tree containing path and whether that clone is shallow (one
-        git call, for each repo of a workspace), or None outside a work tree."""
-        result = self.run(path, ["rev-parse", "--show-toplevel", "--is-shallow-repository"])
-        lines = result.stdout.splitlines() if result.ok else []
-        if len(lines) != 2 or lines[1].strip() not in ("true", "false"):
+    def work_tree(self, path: Path) -> WorkTree | None:
+        """The git work tree containing path: its root, whether the clone is shallow and HEAD's
+        commit and tree, in one git call (for each repo of a workspace); None outside a work
+        tree."""
+        result = self.run(path, ["rev-parse", "--show-toplevel", "--is-shallow-repository",
+                                 "HEAD^{commit}", "HEAD^{tree}"])
+        # Nothing committed: git prints the root and the shallowness, then fails on HEAD.
+        lines = [line.strip() for line in result.stdout.splitlines()]
+        if len(lines) < 2 or lines[1] not in ("true", "false"):
             return None
-        return Path(lines[0].strip()), lines[1].strip() == "true"
+        head = ((lines[2], lines[3]) if result.ok and len(lines) == 4
+                and all(OBJECT_NAME.fullmatch(name) for name in lines[2:]) else None)
+        return WorkTree(Path(lines[0]), lines[1] == "true", head)
 
     def tracked(self, repo: Path, *pathspecs: str) -> list[str]:
         """Tracked files matching the pathspecs, relative to the repo root."""
@@ -120,7 +137,7 @@ class Git:
                 head = line.removeprefix("# branch.oid ").strip()
             elif line and not line.startswith("#"):  # a changed entry ("1 ", "2 ", "u ")
                 dirty = True
-        if head is None or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", head):
+        if head is None or not OBJECT_NAME.fullmatch(head):
             return None  # "(initial)": nothing committed
         return head, dirty
 

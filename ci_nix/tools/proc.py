@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import shlex
@@ -11,9 +12,10 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from ci_nix.errors import Cancelled, ToolError, ToolTimeout
 from ci_nix.mask import child_environ, mask
@@ -79,31 +81,70 @@ def _spawn(
     # which may hand a secret on deliberately (CACHIX_AUTH_TOKEN to cachix)
     full_env = (dict(env or {}) if not inherit_env
                 else {**child_environ(os.environ), **(env or {})})
-    # Checked, started and recorded under the lock cancel() takes to mark the run cancelled and
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=full_env,
+            stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            # Own process group, so cancellation can stop the whole tree (nix spawns
+            # builders).
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise ToolError(f"{argv[0]}: not found; install it or {tool_hint}") from None
+    except PermissionError:
+        raise ToolError(f"{argv[0]}: not executable; check the path ({tool_hint})") from None
+    # Recorded, and checked again, under the lock cancel() takes to mark the run cancelled and
     # to collect the children it stops: a command that starts while a signal comes is either
-    # refused or stopped, never left running (a worker's Nix spinning on, with ci-nix waiting
-    # for it for good: SIGINT/SIGTERM then hung the run).
+    # stopped by cancel() or, recorded after it, stopped here, never left running (a worker's
+    # Nix spinning on, with ci-nix waiting for it for good: SIGINT/SIGTERM then hung the run).
+    # Not started under it: a process start takes milliseconds on a busy machine, and the
+    # threads that start commands side by side (proc.each) would wait for each other there.
     with _children_lock:
-        if _cancelled and not essential:
-            raise Cancelled(_cancelled[0])
-        try:
-            proc = subprocess.Popen(
-                list(argv),
-                cwd=cwd,
-                env=full_env,
-                stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=subprocess.PIPE,
-                # Own process group, so cancellation can stop the whole tree (nix spawns
-                # builders).
-                start_new_session=True,
-            )
-        except FileNotFoundError:
-            raise ToolError(f"{argv[0]}: not found; install it or {tool_hint}") from None
-        except PermissionError:
-            raise ToolError(f"{argv[0]}: not executable; check the path ({tool_hint})") from None
         _children.add(proc)
+        late = bool(_cancelled) and not essential
+    if late:
+        _kill_group(proc, signal.SIGKILL)
+        proc.communicate()
+        _forget(proc)
+        raise Cancelled(_cancelled[0])
     return proc
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def each(work: Callable[[_T], _R], items: Iterable[_T], threads: int = 4) -> list[_R]:
+    """work(item) for every item, on a few threads, the results in the items' order: for short
+    commands per item (a few git calls per workspace repo), which one after another leave the
+    other cores idle while each process starts. An item's exception is raised as a loop would
+    have raised it: the first item's in order (the items after it may have run meanwhile)."""
+    items = list(items)
+    if len(items) < 2 or threads < 2:
+        return [work(item) for item in items]
+    pool = ThreadPoolExecutor(min(threads, len(items)), thread_name_prefix="ci-nix-each")
+    try:
+        return list(pool.map(work, items))
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def ahead(work: Callable[[], object]) -> Callable[[], None]:
+    """Start work on a thread now, for a query whose answer it keeps (e.g. Nix's version, a
+    cached property) while the caller does other work; returns what waits for it to end.
+    Its failure is dropped: the caller asks again where it needs the answer and gets the
+    error there, where it always came."""
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            work()
+
+    thread = threading.Thread(target=run, name="ci-nix-ahead", daemon=True)
+    thread.start()
+    return thread.join
 
 
 def _forget(proc: subprocess.Popen[bytes]) -> None:
