@@ -993,7 +993,10 @@ _NIX_ITSELF = re.compile(
     r"cannot connect to (?:socket|daemon)|could not connect to any \S+ socket|"
     r"cannot open connection to remote store|lacks a valid signature|"
     r"not signed by any of the keys|invalid character in Base64|compressed (?:log )?file|"
-    r"No space left on device|database is locked|SQLite database|cannot allocate memory|"
+    r"No space left on device|database is locked|cannot allocate memory|"
+    # the store's database and Nix's caches ("executing SQLite statement '…': unable to open
+    # database file (in '/nix/var/nix/db/db.sqlite')", "SQLite database '…' is busy")
+    r"\bSQLite (?:database|statement|error)\b|"
     r"Too many open files|unable to start build process|read-only file system|"
     r"unexpected end-of-file|preallocating file|error: interrupted by the user|"
     r"unable to execute 'ssh'|failed to start SSH connection|Host key verification failed|"
@@ -1787,12 +1790,16 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
             and not any(d.type is FailureType.BUILD for d in others):
         hinted = _named_by_hint(shaped, by_drv)
         by_drv.update(hinted)
-    failed = [d for d in by_drv.values() if d.type is not FailureType.DEPENDENCY]
+    # a build that failed naming only its output (an output check: Nix names the output path,
+    # not its derivation) is what the dependency failures named by derivation are about, where
+    # no derivation's own build failed
+    unnamed = [d for d in others if d.type is FailureType.BUILD and d.drv is None]
+    failed = [d for d in by_drv.values() if d.type is not FailureType.DEPENDENCY] or unnamed
     result = []
     for diag in by_drv.values():
         if diag.type is FailureType.DEPENDENCY and failed:
             culprit = failed[0]
-            names = ", ".join(short_drv(d.drv or "") for d in failed)
+            names = ", ".join(dict.fromkeys(short_drv(d.drv or d.output or "") for d in failed))
             diag = replace(diag, dependency=culprit.drv, exit_code=culprit.exit_code,
                            message=f"dependency failed: {names} ({culprit.message})",
                            # (what stands before Nix's line is other builds' output)
@@ -1806,6 +1813,10 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         # Nix 2.33+ says "Build failed due to failed dependency" naming no derivation: the
         # failures named above already say which
         others = [d for d in others if not (d.type is FailureType.DEPENDENCY and d.drv is None)]
+    if failed is unnamed and any(d.type is FailureType.DEPENDENCY for d in result):
+        # (the culprit first, as a build named by its derivation stands before its dependents)
+        result = [*unnamed, *result]
+        others = [d for d in others if d not in unnamed]
     crashed = _nix_crashed(shaped, reader.blocks, [*result, *others, *pointed])
     if crashed is not None:
         # Nix dying is a failure of its own also where the log holds error blocks besides (an

@@ -1036,6 +1036,30 @@ def test_nix_crashing_is_a_failure_of_its_own_beside_an_error_block() -> None:
     assert one.kind is Kind.NIX
 
 
+def test_an_output_check_naming_its_output_is_the_culprit_of_the_dependency_failure() -> None:
+    # Nix names the output an output check refused, not its derivation (nixpkgs#473559): that
+    # build comes first, and the dependency failure after it says which
+    out = f"/nix/store/{H}-coreboot"
+    found = diagnose.parse_log([
+        f"error: output '{out}' is not allowed to refer to the following paths:",
+        f"         {out}",
+        f"error: Cannot build '/nix/store/{H}-coreboot-toolchain-25.09.drv'.",
+        "       Reason: 1 dependency failed.", "       Output paths:",
+        f"         /nix/store/{H}-coreboot-toolchain-25.09"])
+    assert [(d.type, d.kind) for d in found] == [(FailureType.BUILD, Kind.OUTPUT_CHECK),
+                                                 (FailureType.DEPENDENCY, Kind.DEPENDENCY)]
+    assert found[0].output == out and "coreboot (the output coreboot" in found[1].message
+
+
+@pytest.mark.parametrize("line", [
+    "error: executing SQLite statement 'pragma synchronous = normal': unable to open database "
+    "file, unable to open database file (in '/nix/var/nix/db/db.sqlite')",
+    "unexpected Nix daemon error: error: SQLite database '/nix/var/nix/db/db.sqlite' is busy"])
+def test_the_stores_database_failing_is_nixs_own(line: str) -> None:
+    [found] = diagnose.parse_log([line])
+    assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
+
+
 @pytest.mark.parametrize("line", [
     "A definition for option `services.k3s.role' is not of type `one of \"server\", \"agent\"'.",
     "A definition for option 'module.acm.source' is not of type 'bool, int, float or str'",
