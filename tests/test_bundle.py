@@ -807,6 +807,33 @@ def test_a_store_urls_key_files_are_the_ones_nix_opens(
                 [("store", f"file:///c?{param}={repo}/keys+x/k.sec")], [repo], "--option ")
 
 
+@pytest.mark.parametrize("name", ["post-build-hook", "extra-plugin-files", "builders"])
+def test_a_program_nix_runs_from_a_checkout_is_refused(tmp_path: Path, name: str) -> None:
+    """A hook (run by Nix with the run's environment, its tokens included), a plugin or a
+    build machines file (`builders = @FILE`: where builds go, with which ssh keys) named in a
+    trusted nix-options but lying in a checkout is the pull request's version of it: refused,
+    link or not; outside the checkouts, or a bare program name Nix looks up in PATH, it is
+    handed to Nix as before."""
+    from ci_nix.bundle import key as key_mod
+    from ci_nix.errors import ConfigError
+
+    repo, outside = tmp_path / "repo", tmp_path / "etc"
+    (repo / "ci").mkdir(parents=True)
+    outside.mkdir()
+    (repo / "linked").symlink_to(outside)
+    at = "@" if name == "builders" else ""
+    for named, where in ((repo / "ci" / "upload.sh", f"inside the checkout {repo}"),
+                         (repo / "linked" / "upload.sh",
+                          f"{repo / 'linked'} is a symbolic link inside a checkout")):
+        value = f"ssh://a x86_64-linux; {at}{named}" if at else f"/etc/nix/first {named}"
+        with pytest.raises(ConfigError) as raised:
+            key_mod.check_nix_options([(name, value)], [repo], "nix-options.")
+        assert str(raised.value).startswith(f"nix-options.{name} {named}: {where}, whose "
+                                            "files a pull request decides"), raised.value
+    key_mod.check_nix_options([(name, f"{at}{outside / 'upload.sh'}"), ("build-hook", "nix")],
+                              [repo], "--option ")
+
+
 def test_a_pipe_nobody_writes_to_gives_way_to_sigterm(tmp_path: Path) -> None:
     """SIGTERM while `--key-file` waits for a FIFO nobody writes to: the command stops
     (Cancelled: exit 143, its JUnit written) rather than waiting out the pipe's timeout

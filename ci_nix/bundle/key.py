@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 import urllib.parse
@@ -95,23 +96,59 @@ def check_setting(config_file: str | Path, checkouts: Sequence[Path], instead: s
     return path
 
 
+# Settings naming a program Nix runs (a hook runs with this run's environment, tokens
+# included; a plugin inside Nix) or the file that says where builds go (`builders = @FILE`):
+# anywhere in a checkout, link or not, a pull request decides what it does.
+_PROGRAMS = frozenset({"post-build-hook", "pre-build-hook", "build-hook", "diff-hook",
+                       "plugin-files"})
+
+
 def check_nix_options(options: Iterable[tuple[str, str]], checkouts: Sequence[Path],
                       source: str) -> None:
     """check_setting for the key files Nix reads itself from the settings ci-nix hands it
     (`source`: "nix-options." or "--option "): `secret-key-files` (Nix signs every path it
     builds with them) and a store URL's `secret-key=` (a binary cache store signs what it
-    receives)."""
+    receives); check_outside for the programs and build machines files Nix is given."""
     for name, value in options:
         bare = name.removeprefix("extra-")
         if bare == "secret-key-files":
             named = value.split()
         elif bare == "store":
             named = store_key_files(value)
+        elif bare in _PROGRAMS:  # a word without a '/' is a program Nix looks up in PATH
+            for word in value.split():
+                if "/" in word:
+                    check_outside(word, checkouts, f"{source}{name}")
+            continue
+        elif bare == "builders":
+            for spec in re.split(r"[;\n]", value):
+                words = spec.split()
+                if words and words[0].startswith("@"):
+                    check_outside(words[0][1:], checkouts, f"{source}{name}")
+            continue
         else:
             continue
         for word in named:
             check_setting(word, checkouts, "name the file itself, outside them",
                           f"{source}{name}")
+
+
+def check_outside(named: str, checkouts: Sequence[Path], setting: str) -> None:
+    """ConfigError where a program Nix runs (a hook, a plugin) or a file that routes its
+    builds lies in a checkout, through a link or not: a pull request decides its contents, so
+    Nix would run the pull request's program with this run's environment (or send its builds
+    where it says)."""
+    path = Path(os.path.abspath(named))
+    link = files.symlink_under(path, checkouts)
+    real = Path(os.path.realpath(path))
+    inside = [top for top in checkouts if path.is_relative_to(os.path.abspath(top))
+              or real.is_relative_to(os.path.realpath(top))]
+    if link is not None or inside:
+        where = (f"{link} is a symbolic link inside a checkout" if link is not None
+                 else f"inside the checkout {inside[0]}")
+        raise ConfigError(f"{setting} {path}: {where}, whose files a pull request decides (Nix "
+                          "would run its version with this run's environment); keep it "
+                          "outside the repositories")
 
 
 def check_nix_settings(configured: Iterable[tuple[str, str]], given: Iterable[tuple[str, str]],
