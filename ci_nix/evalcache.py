@@ -61,6 +61,10 @@ log = logging.getLogger(__name__)
 FORMAT = 1  # the entry layout; another one is ignored
 MAX_BYTES = 512 * 1024 * 1024  # the directory's bound: past it, the oldest entries go
 MAX_ENTRY_BYTES = 64 * 1024 * 1024  # an entry past it is not read (a restored cache is data)
+# A run looks whether the directory is past MAX_BYTES unless one did within this many seconds
+# (the file LOOKED in DIR/v1 says when): between looks it grows only by what runs write.
+EVICT_EVERY = 10 * 60
+LOOKED = "looked"
 _HELPER = Path(ci_nix.__file__).parent / "nix"
 
 # Nix settings that decide how derivations are built or fetched, never what a pure flake
@@ -648,11 +652,15 @@ class EvalCache:
         with contextlib.suppress(OSError):
             self._path(key).unlink()
 
-    def evict(self) -> int:
+    def evict(self, every: float = 0) -> int:
         """Remove the least recently used entries (and stale temporary files) until the
-        directory is within its bound; how many entries went."""
-        entries: list[tuple[float, int, Path]] = []
+        directory is within its bound; how many entries went. every: not when a run looked
+        within that many seconds (EVICT_EVERY: a look reads every file's size, a few thousand
+        system calls, which most runs on one machine can leave to the last one that looked)."""
         now = time.time()
+        if every > 0 and self._looked_within(every, now):
+            return 0
+        entries: list[tuple[float, int, Path]] = []
         for path in _files(self.directory):
             try:
                 info = path.lstat()
@@ -676,7 +684,44 @@ class EvalCache:
         if removed:
             log.info("evaluation cache: removed %d least recently used entries (bound %d MiB)",
                      removed, self.max_bytes // (1024 * 1024))
+        self._looked(now)
         return removed
+
+    def _looked_within(self, seconds: float, now: float) -> bool:
+        """Whether a run looked at the bound within `seconds` (LOOKED's mtime; a marker from the
+        future, or anything but a regular file, says it did not)."""
+        try:
+            info = (self.root / LOOKED).lstat()
+        except OSError:
+            return False
+        return stat.S_ISREG(info.st_mode) and now - seconds < info.st_mtime <= now + 1
+
+    def _looked(self, now: float) -> None:
+        """Mark the look (LOOKED's mtime), never through a symlink (a restored cache is data)."""
+        marker = self.root / LOOKED
+        try:
+            if not stat.S_ISDIR(self.root.lstat().st_mode):
+                return  # nothing stored yet, or a symlink (_linked removes it)
+        except OSError:
+            return
+        for _ in range(2):
+            try:
+                fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK,
+                             0o600)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    marker.unlink()  # a symlink, a pipe: removed, then made anew once
+                continue
+            try:
+                if stat.S_ISREG(os.fstat(fd).st_mode):
+                    os.utime(fd, (now, now))
+                    return
+            except OSError:
+                return
+            finally:
+                os.close(fd)
+            with contextlib.suppress(OSError):
+                marker.unlink()
 
 
 def _files(directory: Path) -> Iterator[Path]:
@@ -935,7 +980,7 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
         fresh[index] = replace(flake_eval, closures=tuple(
             (job.drv_path, tuple(closures[job.drv_path])) for job in flake_eval.jobs
             if job.drv_path in closures))
-    cache.evict()
+    cache.evict(every=EVICT_EVERY)
     return [found.get(i) or fresh[i] for i in range(len(targets))]
 
 

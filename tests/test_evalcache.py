@@ -369,6 +369,36 @@ def test_the_directory_stays_within_its_bound(tmp_path: Path) -> None:
     assert small.load(f"{0:064d}", flake_eval.target) is not None
 
 
+def test_a_run_looks_at_the_bound_unless_one_did_lately(tmp_path: Path) -> None:
+    """A look at the bound reads every file's size: a run leaves it to the last one that
+    looked within EVICT_EVERY seconds (the directory grows meanwhile only by what runs write).
+    The marker is never written through a symlink, and one from the future does not count."""
+    cache = evalcache.EvalCache(tmp_path / "cache")
+    flake_eval = _eval(tmp_path)
+    for index in range(4):
+        assert cache.store(f"{index:064d}", flake_eval)
+    marker = tmp_path / "cache" / "v1" / evalcache.LOOKED
+    assert cache.evict(every=evalcache.EVICT_EVERY) == 0 and marker.is_file()  # looked
+    small = evalcache.EvalCache(tmp_path / "cache", max_bytes=1)
+    assert small.evict(every=evalcache.EVICT_EVERY) == 0  # one looked just now
+    assert len(list((tmp_path / "cache").rglob("*.json"))) == 4
+    later = time.time() + evalcache.EVICT_EVERY + 1
+    os.utime(marker, (later, later))  # from the future: no look at all
+    assert small.evict(every=evalcache.EVICT_EVERY) == 4
+    for index in range(2):
+        assert cache.store(f"{index:064d}", flake_eval)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("x")
+    os.utime(elsewhere, (0, 0))
+    marker.unlink()
+    marker.symlink_to(elsewhere)
+    assert small.evict(every=evalcache.EVICT_EVERY) == 2  # a symlink says nothing
+    assert elsewhere.stat().st_mtime == 0 and marker.is_file() and not marker.is_symlink()
+    os.utime(marker, (time.time() - evalcache.EVICT_EVERY - 1,) * 2)  # looked long ago
+    assert cache.store(f"{0:064d}", flake_eval)
+    assert small.evict(every=evalcache.EVICT_EVERY) == 1
+
+
 def test_settings_follow_flags_config_and_xdg(tmp_path: Path) -> None:
     env = {"XDG_CACHE_HOME": str(tmp_path), "HOME": "/home/u"}
     resolve = evalcache.Settings.resolve
