@@ -430,14 +430,20 @@ class Keys:
         for line in listed.stdout.splitlines():
             # "<state><commit> <path>[ (<describe>)]"; state: ' ', '-' (not checked out), '+'
             # (checked out at another commit than the superproject records), 'U' (conflict)
-            state, commit, rest = line[:1], line[1:41], line[42:]
+            # the commit is 40 or 64 digits (a SHA-256 repository's): cut at the space
+            state, (commit, _, rest) = line[:1], line[1:].partition(" ")
             where = rest.rsplit(" (", 1)[0] if rest.endswith(")") else rest
-            if state in ("+", " ") and self.git.run(
-                    repo / where, ["--no-optional-locks", "status", "--porcelain",
-                                   "--untracked-files=no"]).stdout.strip():
-                log.info("evaluation cache: %s has uncommitted changes in its submodule %s, "
-                         "which Nix reads and no key holds; not cached", repo, where)
-                return None
+            if state in ("+", " "):
+                status = self.git.run(repo / where, ["--no-optional-locks", "status",
+                                                     "--porcelain", "--untracked-files=no"])
+                if not status.ok:  # what Nix reads there is not known: no key
+                    log.info("evaluation cache: cannot read the submodule %s of %s; not "
+                             "cached", where, repo)
+                    return None
+                if status.stdout.strip():
+                    log.info("evaluation cache: %s has uncommitted changes in its submodule "
+                             "%s, which Nix reads and no key holds; not cached", repo, where)
+                    return None
             found.append([state, commit, where])
         return found
 

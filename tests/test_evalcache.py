@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Cli
-from fakeproc import FakeProc
+from fakeproc import Call, FakeProc, Reply
 from helpers import git, json_cases, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -1070,6 +1070,32 @@ def _with_submodule(tmp_path: Path, name: str = "a") -> tuple[Path, Path]:
     git(repo, "-c", "protocol.file.allow=always", "submodule", "-q", "add", str(source), "s")
     git(repo, "commit", "-q", "-m", "submodule")
     return repo, source
+
+
+def test_a_submodule_git_cannot_look_into_is_not_cached(tmp_path: Path,
+                                                       fake_proc: FakeProc) -> None:
+    """Whether a submodule has uncommitted changes is asked of git in it: an answer that is
+    no answer (git failed there) was taken for "clean", so its work tree, which Nix reads, was
+    keyed as its commit. So was every submodule of a SHA-256 repository: its 64-digit commit
+    was cut at 40, the rest taken for the path, and git asked in a directory that is none."""
+    _fake_nix(fake_proc)
+    repo, _ = _with_submodule(tmp_path)
+    target = Target(Flake(Repo("a", repo), ""))
+    assert _keys().of(target) is not None
+    fake_proc.on("git", "status", "--untracked-files=no", returncode=128,
+                 stderr="fatal: not a git repository\n")
+    assert _keys().of(target) is None
+    # a SHA-256 repository's status line, as git 2.39 prints it
+    line = f" {'c7' * 32} s (heads/master)\n"
+    fake_proc.on("git", "submodule", "status", stdout=line)
+    seen: list[str] = []
+
+    def dirty(call: Call) -> Reply:
+        seen.append(call.argv[call.argv.index("-C") + 1])
+        return Reply(stdout=" M s.txt\n")
+
+    fake_proc.on("git", "status", "--untracked-files=no", handler=dirty)
+    assert _keys().of(target) is None and seen == [str(repo / "s")]
 
 
 @pytest.mark.parametrize("submodules", ["", "?submodules=1"])
