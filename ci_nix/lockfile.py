@@ -139,16 +139,25 @@ def parse(text: str, source: str = "flake.lock") -> Lock:
 def read(path: Path) -> Lock | None:
     """The lock next to a flake.nix, or None when the flake has none."""
     try:
-        text = read_bytes(path).decode("utf-8")
+        text = read_text(path)
     except FileNotFoundError:
         return None
+    return parse(text, str(path))
+
+
+def read_text(path: Path) -> str:
+    """A flake.lock's text, read as read_bytes reads it; LockError naming the file when it
+    cannot be had (FileNotFoundError as it is)."""
+    try:
+        return read_bytes(path).decode("utf-8")
+    except FileNotFoundError:
+        raise
     except UnicodeDecodeError:
         raise LockError(f"{path}: not UTF-8 text; run `nix flake lock` to regenerate it") from None
     except OSError as err:
         raise LockError(f"{path}: cannot read: {err.strerror}") from None
     except ValueError as err:
         raise LockError(f"{path}: {err}; a flake.lock is a file `nix flake lock` writes") from None
-    return parse(text, str(path))
 
 
 def read_bytes(path: Path) -> bytes:

@@ -146,7 +146,7 @@ def update_locks(nix: Nix, git: Git, target: UpdateTarget, work: Path, dirs: lis
     for subdir in dirs:
         flake_dir = work / subdir if subdir else work
         lock_path = flake_dir / "flake.lock"
-        before_text = lock_path.read_text(encoding="utf-8")
+        before_text = lockfile.read_text(lock_path)
         before = lockfile.parse(before_text, str(lock_path))
         names = [name for name in inputs if name in before.nodes[before.root].inputs]
         if inputs and not names:
@@ -154,7 +154,7 @@ def update_locks(nix: Nix, git: Git, target: UpdateTarget, work: Path, dirs: lis
         flake_id = target.name if not subdir else f"{target.name}/{subdir}"
         try:
             nix.flake_update(flake_dir, names)
-            after_text = lock_path.read_text(encoding="utf-8")
+            after_text = lockfile.read_text(lock_path)
         finally:
             lock_path.write_text(before_text, encoding="utf-8")
         after = lockfile.parse(after_text, str(lock_path))

@@ -82,7 +82,7 @@ def run(target: UpdateTarget, nix: Nix, git: Git, forge: Forge | None, token: st
 def _verify(nix: Nix, git: Git, target: UpdateTarget, work: Path, dirs: list[str],
             result: LockUpdate, environ: Mapping[str, str]) -> Verification:
     """Build the update in the private worktree, holding back inputs that break attributes."""
-    originals = {subdir: (work / subdir / "flake.lock").read_text(encoding="utf-8")
+    originals = {subdir: lockfile.read_text(work / subdir / "flake.lock")
                  for subdir in dirs}
 
     def apply(inputs: tuple[str, ...]) -> list[str]:
@@ -94,7 +94,7 @@ def _verify(nix: Nix, git: Git, target: UpdateTarget, work: Path, dirs: list[str
             names = [name for name in inputs if name in lock.nodes[lock.root].inputs]
             if names:
                 nix.flake_update(lock_path.parent, names)
-                if lock_path.read_text(encoding="utf-8") != text:
+                if lockfile.read_text(lock_path) != text:
                     moved.append(subdir)
         return moved
 
