@@ -834,6 +834,28 @@ def test_a_program_nix_runs_from_a_checkout_is_refused(tmp_path: Path, name: str
                               [repo], "--option ")
 
 
+def test_a_link_a_dot_dot_climbs_out_of_is_still_a_link(tmp_path: Path) -> None:
+    """`secret-key-files = /w/repo/keys/../k.sec`: Nix opens the path as given, so the system
+    climbs from where the pull request's link `keys` points (its parent's k.sec: the runner's
+    key), while the check read it by the letters as /w/repo/k.sec (no link: passed)."""
+    from ci_nix.bundle import key as key_mod
+    from ci_nix.errors import ConfigError
+
+    runner = tmp_path / "etc"
+    (runner / "sub").mkdir(parents=True)
+    (runner / "k.sec").write_text(_secret_text(TEST_KEY))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "keys").symlink_to(runner / "sub")
+    named = f"{repo}/keys/../k.sec"
+    assert Path(named).read_text() == _secret_text(TEST_KEY)  # what Nix would sign with
+    with pytest.raises(ConfigError, match=f"{repo / 'keys'} is a symbolic link inside a "):
+        key_mod.check_nix_options([("secret-key-files", named)], [repo], "nix-options.")
+    (repo / "sub").mkdir()  # a plain directory climbed out of is no link
+    key_mod.check_nix_options([("secret-key-files", f"{repo}/sub/../k.sec")], [repo],
+                              "nix-options.")
+
+
 def test_a_pipe_nobody_writes_to_gives_way_to_sigterm(tmp_path: Path) -> None:
     """SIGTERM while `--key-file` waits for a FIFO nobody writes to: the command stops
     (Cancelled: exit 143, its JUnit written) rather than waiting out the pipe's timeout

@@ -88,7 +88,7 @@ def check_setting(config_file: str | Path, checkouts: Sequence[Path], instead: s
     there, in the file's name or any directory below the checkout, would sign with whatever
     it points to (the runner's own cache key). `instead`: what else to do, for the message."""
     path = Path(os.path.abspath(config_file))
-    link = files.symlink_under(path, checkouts)
+    link = files.symlink_under(config_file, checkouts)  # as given: `link/..` is the link's
     if link is not None:
         raise ConfigError(f"{setting} {path}: {link} is a symbolic link inside a checkout, "
                           "which a pull request can point anywhere; keep the key outside the "
@@ -139,8 +139,8 @@ def check_outside(named: str, checkouts: Sequence[Path], setting: str) -> None:
     Nix would run the pull request's program with this run's environment (or send its builds
     where it says)."""
     path = Path(os.path.abspath(named))
-    link = files.symlink_under(path, checkouts)
-    real = Path(os.path.realpath(path))
+    link = files.symlink_under(named, checkouts)
+    real = Path(os.path.realpath(named))
     inside = [top for top in checkouts if path.is_relative_to(os.path.abspath(top))
               or real.is_relative_to(os.path.realpath(top))]
     if link is not None or inside:

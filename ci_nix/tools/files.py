@@ -93,9 +93,12 @@ def symlink_under(path: str | Path, roots: Sequence[str | Path]) -> Path | None:
     a pull request decides), None when there is none; components above a root are not looked
     at (a machine's own /run/secrets may well be a link). Where a component lies is judged by
     where its directory really is: a path that reaches a checkout through a link above it
-    (/tmp -> /private/tmp, a runner's work directory) is looked at all the same."""
+    (/tmp -> /private/tmp, a runner's work directory) is looked at all the same, and so is a
+    link a `..` later climbs out of (`keys/../k.sec` opens what `keys` points to's parent)."""
     tops = [os.path.realpath(root) for root in roots]
-    target = Path(os.path.abspath(path))
+    # not abspath: it drops `link/..` by the letters, while the system (and Nix, which opens
+    # the path as it is given) goes up from where the link points
+    target = Path(os.getcwd()) / path
     directory = Path(target.anchor)
     for part in target.parts[1:]:
         real = os.path.realpath(directory)
