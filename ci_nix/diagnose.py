@@ -494,6 +494,10 @@ _TAIL_INTRO = re.compile(r"[Ll]ast \d+ log lines:")
 _FULL_LOGS = re.compile(r"^\s*For full logs, run")
 
 
+# a line of Nix's broken after its colon, the quoted store path it goes on with indented below
+_WRAPPED_AT_COLON = re.compile(r":[ \t]*\n[ \t]+(?=['‘`]/nix/store/)")
+
+
 def _nix_words(text: str) -> str:
     """An error text without the builder output Nix quotes in it: a build prints what it likes
     there ("error: hash mismatch in fixed-output derivation '…-other.drv'"), which must not
@@ -512,6 +516,10 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
     """Classify an error about a derivation; None when the text names none."""
     text = _nix_words(text)
     found = _pattern_diagnosis(text)
+    if found is None and _WRAPPED_AT_COLON.search(text):
+        # a copy (a page, a gist) that wrapped Nix's one-line message after its colon and
+        # indented the quoted store path: read as Nix printed it
+        found = _pattern_diagnosis(_WRAPPED_AT_COLON.sub(": ", text))
     remote = _REMOTE_FAILED.search(text)
     if remote is None:
         return found
@@ -1843,6 +1851,11 @@ _NIX_CRASHED = re.compile(r"unexpected unrecoverable internal error|"
                           r"terminate called after throwing an instance of '?nix::")
 
 
+# the error a crash report goes on with: C++'s "  what():  error: …" (also a bare "error:" before
+# a trace), Nix's crash handler's "Exception: nix::…: error: …", an error line
+_DIED_OF = re.compile(r"\bwhat\(\):|^\s*Exception: |(?:^|\s)error:(?:\s|$)")
+
+
 def _nix_crashed(shaped: Sequence[logshape.Line], blocks: Sequence[_Block],
                  found: Sequence[Diagnosis]) -> Diagnosis | None:
     """Nix's first report that it crashed, where the error blocks gave failures that do not say
@@ -1857,7 +1870,7 @@ def _nix_crashed(shaped: Sequence[logshape.Line], blocks: Sequence[_Block],
         if line.builder is None and line.text not in inside and _NIX_CRASHED.search(line.text):
             crash = _line_failure(line.text, line.origin)
             if any(d.message == crash.message for d in found) or any(
-                    _ERROR_ANYWHERE.search(after.text) for after in shaped[at + 1:at + 3]):
+                    _DIED_OF.search(after.text) for after in shaped[at + 1:at + 3]):
                 return None
             return crash
     return None

@@ -1036,6 +1036,27 @@ def test_nix_crashing_is_a_failure_of_its_own_beside_an_error_block() -> None:
     assert one.kind is Kind.NIX
 
 
+def test_a_program_dying_of_nixs_error_is_that_error() -> None:
+    # a tool linking libnix (nix-inspect#23) dies of an uncaught nix::Error: C++ prints
+    # "what():" and the error, here the evaluation's (so no second failure for the crash)
+    [found] = diagnose.parse_log([
+        "terminate called after throwing an instance of 'nix::Error'", "what():  error:",
+        "… while calling the 'getFlake' builtin", "            at «string»:1:1:",
+        " error: unexpected flake input attribute 'submodules', at "
+        f"/nix/store/{H}-source/flake.nix:18:5"])
+    assert found.type is FailureType.EVAL
+
+
+def test_a_message_a_copy_wrapped_after_its_colon_is_read_as_nix_printed_it() -> None:
+    # a gist broke Nix's one line before the quoted derivation (its hash elided)
+    [found] = diagnose.parse_log([
+        "error: fixed-output derivations must not reference store paths:",
+        "  '/nix/store/...-haskell-csmt-80e41c8.drv' references 1 distinct paths,",
+        f"  e.g. '/nix/store/{H}-bash-5.3p3'"])
+    assert (found.type, found.kind) == (FailureType.HASH_MISMATCH, Kind.FOD_REFERENCES)
+    assert found.drv == "/nix/store/...-haskell-csmt-80e41c8.drv"
+
+
 def test_an_output_check_naming_its_output_is_the_culprit_of_the_dependency_failure() -> None:
     # Nix names the output an output check refused, not its derivation (nixpkgs#473559): that
     # build comes first, and the dependency failure after it says which
