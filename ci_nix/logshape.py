@@ -7,7 +7,8 @@ Users hand `ci-nix junit` logs the way they got them, not the way Nix printed th
   `May 01 12:00:00 host unit[123]: `, ANSI colours, carriage returns and a progress bar that
   a message got glued to;
 - as structured records: one JSON object a line (devbox, Stackdriver-style loggers,
-  `journalctl -o json`) whose message holds Nix's stderr, or text with `\\n` escapes;
+  `journalctl -o json`, Loki's logcli) whose message holds Nix's stderr, or text with `\\n`
+  escapes; a journal's export (`journalctl -o export`);
 - through a wrapper: nix-output-monitor (and nh, which runs it) puts tree and box glyphs in
   front of lines, devenv shows errors in miette boxes, tracing-style loggers prefix a level;
 - copied into an issue: every line indented, or dedented, by the same amount;
@@ -53,9 +54,11 @@ class Line:
 
 
 # GitHub: "2024-05-01T12:00:00.1234567Z "; GitLab adds a stream tag: "00O ", "01E+"; containerd
-# and Kubernetes (`kubectl logs` of a CI pod) add "stderr F "
+# and Kubernetes (`kubectl logs` of a CI pod) add "stderr F "; Jenkins' Pipeline with
+# `timestamps()` writes it in brackets ("[2025-06-25T14:31:12.339Z] ")
+_ISO_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)"
 _TIMESTAMP = re.compile(
-    r"^\ufeff?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)"
+    rf"^\ufeff?(?:{_ISO_TIME}|\[{_ISO_TIME}\])"
     r"(?: \d\d[OE]\+?| (?:stdout|stderr) [FP])?(?: |$)")
 # BuildKit's plain progress (`docker build --progress=plain`, a CI's docker step): the step's
 # number and the seconds since it started before each line its command printed ("#11 0.174 "),
@@ -78,6 +81,12 @@ _BUILDKITE_OWN = re.compile(r"(?:~~~|---|\+\+\+|\^\^\^ \+\+\+)(?: |$)|\$ |🚨 "
 _AZURE_OWN = re.compile(r"={20,}$|(?:Task|Description|Version|Author|Help) +: |"
                         r"Generating script\.$|Script contents:$|\[command\]|"
                         r"=+ Starting Command Output =+$")
+# Jenkins' own lines of a Pipeline's console log (`consoleText`): its steps ("[Pipeline] sh"),
+# the run's start and end ("Started by user …", "Running on agent-1 in /var/lib/…",
+# "Finished: FAILURE") and a failed `sh` step's verdict ("ERROR: script returned exit code 1")
+_JENKINS_OWN = re.compile(r"\[Pipeline\] |Started by |Running on \S+ in /|"
+                          r"Finished: (?:SUCCESS|FAILURE|UNSTABLE|ABORTED|NOT_BUILT)\s*$|"
+                          r"ERROR: script returned exit code \d+\s*$")
 _CAST_HEADER = re.compile(r'\s*\{.{0,2000}"version"\s*:\s*[23]\b')
 _GITLAB_SECTION = re.compile(r"^section_(?:start|end):\d+:[^\s\r]{0,200}\r(?:\x1b\[0K)?")
 # Nix's own two words before a colon, which a line of its own may start with (a copy may have
@@ -156,7 +165,7 @@ _ERRORISH = re.compile(r"error:|[Cc]annot build|Reason:|builder for|hash mismatc
                        # what is left of a "Cannot build" block or a hash mismatch cut short
                        r"Required (?:system|features):|specified:", re.IGNORECASE)
 _CODE_BULLET = re.compile(r"^\s*(?:[-*+]|\d+\.)\s+`(?P<code>[^`]+)`\s*$")
-_MESSAGE_KEYS = ("message", "msg", "MESSAGE", "textPayload", "log", "text", "error", "err")
+_MESSAGE_KEYS = ("message", "msg", "MESSAGE", "textPayload", "log", "line", "text", "error", "err")
 _NESTED_KEYS = ("jsonPayload", "fields", "payload", "data")
 _MAX_DEPTH = 3
 
@@ -280,10 +289,15 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
     if line.lstrip().startswith("@nix "):  # internal-json: its reader takes records as they are
         yield line.lstrip(), False, depth > 0
         return
-    if depth < _MAX_DEPTH:
+    # an internal-json record behind a prefix normalising does not know (`kubectl logs
+    # --prefix`'s "[pod/x/nix] ", logcli's labels) is kept whole, as learning the prefix needs
+    # it: no logger's record, nor escaped text
+    if depth < _MAX_DEPTH and not _after_prefix_record(line):
         # a record copied from a page's HTML source has its quotes as entities
         source = html.unescape(line) if _ENTITY.search(line) else line
         message = _record_message(clean(source))
+        if message is None:
+            message = _prefixed_record_message(clean(source))
         field = _logfmt_message(source) if message is None else None
         if field is not None and not _builders(source, source.find(field)):
             message = _unescape(field)
@@ -304,6 +318,40 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
     shown = _unprefixed(terminal_line(line.translate(_QUOTES)))
     if shown is not None:
         yield shown[0], shown[1], depth > 0
+
+
+_MAX_BRACES = 3
+
+
+def _prefixed_record_message(line: str) -> str | None:
+    """The message of a structured record behind a prefix normalising does not know
+    (`kubectl logs --prefix`'s "[pod/x/nix] ", logcli's "{job=…} " labels): where a short
+    prefix without Nix's words stands before a whole record."""
+    text = line.rstrip()
+    if not text.endswith("}"):
+        return None
+    at = -1
+    for _ in range(_MAX_BRACES):
+        at = text.find("{", at + 1)
+        if at < 0 or at > _MAX_TOOL_PREFIX or _NIX_START.search(text, 0, at):
+            return None
+        message = _record_message(text[at:])
+        if message is not None:
+            return message
+    return None
+
+
+def _after_prefix_record(line: str) -> bool:
+    """Whether a line is an internal-json record (a whole JSON object) behind some prefix; not
+    one quoted inside another record's string (Docker's `{"log":"@nix {\\"action\\"…`)."""
+    at = line.find(_RECORD)
+    if at <= 0:
+        return False
+    try:
+        record = json.loads(line[at + len(PREFIX):])
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(record, dict)
 
 
 # a `nix build -L` name ("hello> ") at a word's start: what follows it is a builder's output
@@ -427,8 +475,9 @@ def _tool_prefix(texts: list[str]) -> re.Pattern[str] | None:
         m = _NIX_START.search(text)
         # in an internal-json record Nix's words are inside it: what precedes the record is
         # the prefix (a record's own start is not: two error records alike would lose theirs)
-        start = min(m.start(), text.find(_RECORD)) if m and _RECORD in text else (
-            m.start() if m else 0)
+        record = text.find(_RECORD)
+        start = min(m.start(), record) if m and record >= 0 else (
+            m.start() if m else max(record, 0))
         # (no tool's prefix is longer than a few fields: what stands before Nix's words in a
         # long line is text, and compiling its shape costs more than linear time)
         if start == 0 or start > _MAX_TOOL_PREFIX:
@@ -457,7 +506,8 @@ _MAX_PREFIX = 48
 _LEARN_FROM = 4000
 # prefixes normalising knows, which go with what follows a tool's prefix (compose around nom)
 _KNOWN_INSIDE = re.compile("|".join(f"(?:{pattern.pattern.removeprefix('^')})"
-                                    for pattern in (_TIMESTAMP, _JOURNALD)) + f"|{_GLYPH}")
+                                    for pattern in (_TIMESTAMP, _JOURNALD)) + f"|{_GLYPH}|"
+                           + re.escape(_RECORD))
 
 
 def _head(text: str) -> str:
@@ -509,8 +559,9 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # a whole capture indented (a one-space paste) or quoted (a reply, an email: "> ", "> > ",
     # ">> "): before any prefix a line's text starts with
     raw = _whole_quote_off(list(lines))
-    # a terminal recording (asciinema): what the terminal was sent, cut into its own lines
-    cast = _cast_lines(raw)
+    # a terminal recording (asciinema): what the terminal was sent, cut into its own lines; or
+    # a journal's export: the messages of its entries
+    cast = _cast_lines(raw) or _export_lines(raw)
     raw = raw if cast is None else _whole_quote_off(cast[0])
     found = [Line(text, index, marked=marked, inner=inner) for index, line in enumerate(raw)
              for text, marked, inner in _unwrap(line)]
@@ -538,6 +589,51 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     if cast is not None:  # each line points at the event that brought its end
         result = [replace(line, origin=cast[1][line.origin]) for line in result]
     return result
+
+
+# `journalctl -o export` (systemd's Journal Export Format, systemd.io/JOURNAL_EXPORT_FORMATS):
+# an entry is `FIELD=value` lines, entries apart by an empty line; a field holding a control
+# character (Nix's colours) or a line end is its name alone on a line, then its size (8 bytes,
+# little-endian), its bytes and a line end. An export from journal files starts with its cursor.
+_EXPORT_START = re.compile(r"__(?:CURSOR|REALTIME_TIMESTAMP)=")
+_EXPORT_FIELD = re.compile(r"[A-Z_][A-Z0-9_]{0,63}(?:=|$)")
+_EXPORT_SIZE = 8
+
+
+def _export_lines(captured: list[str]) -> tuple[list[str], list[int]] | None:
+    """The MESSAGE of each entry of a journal export, each line with the index of the captured
+    line it starts on; None when the capture is no export. The size before a binary field is
+    not read (a byte of it may have been a line end, or no UTF-8): its value ends at the line
+    end before the next field or entry."""
+    first = next((index for index, line in enumerate(captured) if line.strip()), None)
+    if first is None or not _EXPORT_START.match(captured[first]):
+        return None
+    lines: list[str] = []
+    origins: list[int] = []
+    index = first
+    while index < len(captured):
+        line = captured[index]
+        if line.startswith("MESSAGE="):
+            lines.append(line[len("MESSAGE="):])
+            origins.append(index)
+        elif line == "MESSAGE":
+            # its size: 8 bytes, each one character (a line end among them split the line)
+            at, skip = index + 1, _EXPORT_SIZE
+            while at < len(captured) and skip > len(captured[at]):
+                skip -= len(captured[at]) + 1
+                at += 1
+            start = at
+            parts = [captured[at][skip:]] if at < len(captured) else []
+            at += 1
+            while at < len(captured) and captured[at] and not _EXPORT_FIELD.match(captured[at]):
+                parts.append(captured[at])
+                at += 1
+            lines += parts
+            origins += range(start, start + len(parts))
+            index = at
+            continue
+        index += 1
+    return (lines, origins) if lines else None
 
 
 def _cast_lines(captured: list[str]) -> tuple[list[str], list[int]] | None:
@@ -591,7 +687,8 @@ _GITLAB_SECTION_NAME = re.compile(r"section_(start|end):\d+:([A-Za-z0-9_.-]{1,10
 
 
 # what a line _ci_own takes for a CI system's own holds somewhere (a cheap test first)
-_CI_HINT = re.compile(r"##\[|\x1b|={20}|\[command\]|~~~|---|\+\+\+|\^\^\^|\$ |🚨|"
+_CI_HINT = re.compile(r"##\[|\x1b|={20}|\[command\]|~~~|---|\+\+\+|\^\^\^|\$ |🚨|\[Pipeline\] |"
+                      r"Started by |Running on |Finished: |ERROR: script |"
                       r"(?:Task|Description|Version|Author|Help) +: |Generating script|"
                       r"Script contents|Starting Command Output")
 
@@ -618,7 +715,7 @@ def _ci_own(start: str) -> bool:
     buildkite = start.startswith("\x1b_bk;")
     start = _transported(_HTML_TAG.sub("", start) if "<" in start else start)
     return bool(_GITHUB_COMMAND.match(start) or _GITLAB_OWN.match(start) or _AZURE_OWN.match(start)
-                or (buildkite and _BUILDKITE_OWN.match(start)))
+                or _JENKINS_OWN.match(start) or (buildkite and _BUILDKITE_OWN.match(start)))
 
 
 def _margin_off(raw: list[str]) -> list[str]:
@@ -644,7 +741,7 @@ def _without_prefix(found: list[Line], ci_own: set[int]) -> list[Line]:
     """Lines without a prefix on most of them, then one on many (stacked: docker compose
     around buildkit), learnt from the first lines (bounded work on a huge log), not from the
     CI system's own (origins in ci_own)."""
-    for learn in (_common_prefix, _tool_prefix):
+    for learn in (_common_prefix, _common_prefix, _tool_prefix):
         prefix = learn([line.text for line in found[:_LEARN_FROM]
                         if line.text.strip() and line.origin not in ci_own])
         if prefix is not None:  # and what stood behind it (journald, nom, a level)

@@ -6,6 +6,7 @@ import functools
 import html
 import json
 import re
+import struct
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -164,14 +165,53 @@ def buildkite(text: str) -> str:
 
 
 def kubectl(text: str) -> str:
-    """A CI pod's log as containerd writes it; in every other one a `docker build` ran Nix
-    (BuildKit's plain progress: the step and its seconds before each line, its verdict after)."""
+    """A CI pod's log as containerd writes it, or as `kubectl logs --prefix --timestamps` shows
+    it (the pod and container in brackets, kubernetes/kubectl's logs.go); in every other one a
+    `docker build` ran Nix (BuildKit's plain progress: the step and its seconds before each
+    line, its verdict after)."""
     if zlib.crc32(text.encode()) % 2:
         text = per_line(lambda i, line: f"#11 {0.174 + 0.05 * i:.3f} {line}")(text) + (
             '\n#11 ERROR: process "/bin/sh -c nix build" did not complete successfully: exit '
             "code: 1\n------")
+    if zlib.adler32(text.encode()) % 2:
+        return per_line(lambda i, line: f"[pod/nix-ci-7d9f4/nix] 2024-05-01T12:00:{i % 60:02d}"
+                        f".000000001Z {line}")(text)
     return per_line(lambda i, line: f"2024-05-01T12:00:{i % 60:02d}.000000001Z stderr F {line}")(
         text)
+
+
+# Jenkins' Pipeline console log (`consoleText`): its steps around what `sh` printed, the
+# failed step's verdict, and with `timestamps()` a bracketed time on each line it wrote
+JENKINS_HEAD = ("Started by user admin\n[Pipeline] Start of Pipeline\n[Pipeline] node\n"
+                "Running on agent-1 in /var/lib/jenkins/workspace/nix\n[Pipeline] {\n"
+                "[Pipeline] stage\n[Pipeline] { (Build)\n[Pipeline] sh\n+ nix build .#default")
+JENKINS_TAIL = ("[Pipeline] }\n[Pipeline] // stage\n[Pipeline] }\n[Pipeline] // node\n"
+                "[Pipeline] End of Pipeline\nERROR: script returned exit code 1\nFinished: FAILURE")
+
+
+def jenkins(text: str) -> str:
+    log = f"{JENKINS_HEAD}\n{text}\n{JENKINS_TAIL}"
+    if zlib.crc32(text.encode()) % 2:
+        return log
+    return per_line(lambda i, line: f"[2025-06-25T14:31:{i % 60:02d}.{i % 1000:03d}Z] {line}")(log)
+
+
+def journal_export(text: str) -> str:
+    """`journalctl -o export` (systemd.io/JOURNAL_EXPORT_FORMATS): an entry a line; a MESSAGE
+    holding a control character (Nix's colours) is its name, its size as 8 bytes little-endian,
+    its bytes; read as `ci-nix junit` reads a file (a byte no UTF-8 replaced)."""
+    out = []
+    for i, line in enumerate(text.split("\n")):
+        data = re.sub(r"^(\s*)(error:)", "\\1\x1b[31;1m\\2\x1b[0m", line).encode()
+        binary = any(byte < 32 and byte != 9 for byte in data)
+        out.append(f"__CURSOR=s=739ad463348b4ceca5a9e69c95a3c93f;i={4000 + i:x};b=6f2b1c1d;"
+                   f"m={i:x};t=5f6b;x=1f\n__REALTIME_TIMESTAMP={1714564800000000 + 997 * i}\n"
+                   f"__MONOTONIC_TIMESTAMP={23000000 + i}\n_BOOT_ID=6f2b1c1d9a2e4c1f8b0e7d6c5b4a"
+                   "3928\nPRIORITY=6\n_TRANSPORT=stdout\n".encode()
+                   + (b"MESSAGE\n" + struct.pack("<Q", len(data)) if binary else b"MESSAGE=")
+                   + data + b"\n_PID=1234\n_COMM=nixos-rebuild\nSYSLOG_IDENTIFIER=nixos-upgrade\n"
+                   b"_HOSTNAME=web\n")
+    return b"\n".join(out).decode("utf-8", errors="replace")
 
 
 # journalctl's short output formats (journalctl(1); short-iso's offset has no colon,
@@ -207,7 +247,17 @@ def indented(text: str) -> str:  # pasted into a quote or a YAML block
     return per_line(lambda i, line: "    " + line if line else line)(text)
 
 
-def dedented(text: str) -> str:  # copied without its indentation
+def dedented(text: str) -> str:
+    """Copied without its indentation, or read from Grafana Loki by `logcli query --forward`,
+    whose default output trims each line after its time and labels (grafana/loki's
+    cmd/logcli output/default.go; with every label common to all lines, `{}`)."""
+    kind = zlib.crc32(text.encode()) % 3
+    if kind == 1:
+        return per_line(lambda i, line: f'2024-05-01T12:00:{i % 60:02d}Z {{host="runner-1", '
+                        f'job="nix"}} {line.strip()}')(text)
+    if kind == 2:
+        return per_line(lambda i, line: f"2024-05-01T14:00:{i % 60:02d}+02:00 {{}} "
+                        f"{line.strip()}")(text)
     return per_line(lambda i, line: line.lstrip(" "))(text)
 
 
@@ -222,12 +272,19 @@ def miette(text: str) -> str:  # devenv
 
 
 def json_records(text: str) -> str:
-    """One structured record a line: Stackdriver-style, `journalctl -o json` or Docker's
-    json-file log, one per log."""
-    kind = zlib.crc32(text.encode()) % 3
+    """One structured record a line: Stackdriver-style, `journalctl -o json`, Docker's
+    json-file log or `logcli query --output=jsonl` (grafana/loki's output/jsonl.go), one per
+    log."""
+    kind = zlib.crc32(text.encode()) % 4
     if kind:
-        return (journal_json, docker_json)[kind - 1](text)
+        return (journal_json, docker_json, logcli_jsonl)[kind - 1](text)
     return per_line(lambda i, line: json.dumps({"severity": "ERROR", "message": line}))(text)
+
+
+def logcli_jsonl(text: str) -> str:
+    return per_line(lambda i, line: json.dumps({
+        "labels": {"host": "runner-1", "job": "nix"}, "line": line,
+        "timestamp": f"2024-05-01T12:00:{i % 60:02d}Z"}))(text)
 
 
 def journal_json(text: str) -> str:
@@ -377,8 +434,8 @@ RECORD: dict[str, Wrap] = {"json-records": json_records, "json-record": json_rec
                            "stackdriver": stackdriver, "escaped": escaped}
 TRANSPORT: dict[str, Wrap] = {"github": github, "timestamps": timestamps, "gitlab": gitlab,
                               "journald": journald, "buildkite": buildkite, "azure": azure,
-                              "asciinema": asciinema,
-                              "kubectl": kubectl}
+                              "asciinema": asciinema, "jenkins": jenkins,
+                              "journal-export": journal_export, "kubectl": kubectl}
 # internal-json comes straight from Nix to a file: only records and transport wrap it
 FOR_JSON = {"one-space", "indented", "dedented"} | set(RECORD) | set(TRANSPORT)
 WRAPPINGS = TOOL | COPY | RECORD | TRANSPORT | PREFIX
@@ -388,6 +445,7 @@ LINES_AFTER = {"ansi": 0, "nom": 0, "nom-tree": 1, "miette": 1, "colmena": 1,
                "bar-redrawn": 0, "build-logs": 3, **dict.fromkeys(COPY, 0), "html": 1,
                **dict.fromkeys(PREFIX, 0), "json-records": 0, "github": 1, "timestamps": 0,
                "gitlab": GITLAB_HEAD.count("\n") + 1, "journald": 0, "kubectl": 0,
+               "jenkins": JENKINS_HEAD.count("\n") + 1,
                "buildkite": 4, "azure": AZURE_HEAD.count("\n") + 1}
 
 
@@ -448,8 +506,9 @@ def test_stacked_wrappings_keep_classification(expected: Path, tool: str | None,
     # Known limit: a prefix before a terminal's redraws ("web_1 | \\r\\e[K[1/0/3 built] …\\r\\e[K
     # error: …") is lost the way a terminal loses it, from some lines and not others
     assume(tool != "bar-redrawn" or prefix is None)
-    # a terminal recording is a file, pasted as it is: never into a page's HTML source
-    assume(transport != "asciinema" or copy != "html")
+    # a terminal recording or a journal's export is a file, pasted as it is: never into a
+    # page's HTML source, nor read back from Loki (`dedented`'s logcli variants)
+    assume(transport not in ("asciinema", "journal-export") or copy not in ("html", "dedented"))
     text, own, bare, _ = plain(expected)
     wrapped, used = text, tuple(name for name in (tool, prefix, record, transport, copy)
                                 if name is not None and applies(name, text))
@@ -864,3 +923,80 @@ def test_a_pages_caption_is_no_line_of_the_log_unless_it_says_something_failed()
     assert [line.text for line in logshape.normalise(log) if line.text] == ["warning: x"]
     said = ["<details><summary>error: attribute 'x' missing</summary>", "<pre>", "</pre>"]
     assert diagnose.parse_log(said)
+
+
+def test_internal_json_behind_a_prefix_learnt_from_its_lines_is_read() -> None:
+    # `kubectl logs --prefix` ("[pod/x/container] ") and logcli's labels before each record:
+    # the prefix ends where the record starts (it had taken "@nix " along: no record read)
+    text = (DATA / "nix-2.26/builder-exit.json.log").read_text()
+    own = signature(text.split("\n"))
+    assert own and own[0][0] == "build"
+    for prefix in ("[pod/nix-ci-7d9f4/nix] ", '{host="runner-1", job="nix"} ', "{} "):
+        assert signature([f"{prefix}{line}" if line else line
+                          for line in text.split("\n")]) == own
+
+
+def test_a_structured_record_behind_an_unknown_prefix_is_read() -> None:
+    # `kubectl logs --prefix` of a pod logging JSON, logcli's labels before a Docker record
+    drv = "/nix/store/" + "a" * 32 + "-x.drv"
+    lines = ["error: builder for '" + drv + "' failed with exit code 2;",
+             "       last 1 log lines:", "       > make: *** [all] Error 2"]
+    for prefix in ("[pod/nix-ci-7d9f4/nix] ", '{host="runner-1"} '):
+        records = [prefix + json.dumps({"log": line + "\n", "stream": "stderr"})
+                   for line in lines]
+        [found] = diagnose.parse_log(records)
+        assert (found.type.value, found.drv, found.exit_code) == ("build", drv, 2)
+    # Nix's own line quoting braces is no record behind a prefix
+    assert logshape.normalise(['error: {"message": "x"}'])[0].text == 'error: {"message": "x"}'
+
+
+def test_a_logcli_jsonl_record_is_read_from_its_line() -> None:
+    # `logcli query --output=jsonl`: the text is the record's "line"
+    for sample in ("builder-exit", "dependency", "hash-mismatch"):
+        text = (DATA / f"nix-2.26/{sample}.text.log").read_text()
+        own = signature(text.split("\n"))
+        assert own and signature(logcli_jsonl(text).split("\n")) == own
+
+
+@pytest.mark.parametrize("variant", [0, 1])
+def test_jenkins_own_lines_leave_a_prefix_learnt_and_a_cut_trace_read(variant: int) -> None:
+    # coolify#5752's BuildKit lines ("#8 1063.5 error:") between Jenkins' own lines: its
+    # "[Pipeline] …" lines and "ERROR: script returned exit code 1" counted against the prefix,
+    # which then went unlearnt, and the verdict was read as the failure
+    expected = DATA / "fresh/dev-3/coolify-5752-buildkit-trace.text.expected.json"
+    text, own, _, _ = plain(expected)
+    log = f"{JENKINS_HEAD}\n{text}\n{JENKINS_TAIL}"
+    if variant:  # with `timestamps()`: "[2025-06-25T14:31:12.339Z] " on each line
+        log = per_line(lambda i, line: f"[2025-06-25T14:31:{i % 60:02d}.339Z] {line}")(log)
+    assert signature(log.split("\n")) == own == [
+        ("eval", "error", None, None, "2025-May-02 02:37:22.532408")]
+
+
+def test_a_journal_export_reads_each_entrys_message_at_its_line() -> None:
+    """`journalctl -o export`: text MESSAGE= fields and binary ones, whose 8-byte size may hold
+    a line end (a 10-byte message) or a byte that is no UTF-8 (a 200-byte one)."""
+    drv = "/nix/store/" + "b" * 32 + "-y.drv"
+    short = b"\x1b[1merr\x1b[0m"  # 10 bytes: its size's first byte is a line end
+    long = f"\x1b[31;1merror:\x1b[0m builder for '{drv}' failed with exit code 1;".encode()
+    long += b" " * (200 - len(long))
+    def entry(i: int, field: bytes) -> bytes:
+        return (f"__CURSOR=s=1;i={i}\n__REALTIME_TIMESTAMP=17145648000{i:05d}\nPRIORITY=3\n"
+                .encode() + field + b"\n_HOSTNAME=web\n")
+    export = b"\n".join([
+        entry(0, b"MESSAGE=building '" + drv.encode() + b"'..."),
+        entry(1, b"MESSAGE\n" + struct.pack("<Q", len(short)) + short),
+        entry(2, b"MESSAGE\n" + struct.pack("<Q", len(long)) + long),
+        entry(3, b"MESSAGE=       last 1 log lines:"),
+        entry(4, b"MESSAGE=       > make: *** [all] Error 1")])
+    lines = export.decode("utf-8", errors="replace").split("\n")
+    shaped = logshape.normalise(lines)
+    assert [line.text.strip() for line in shaped][:3] == [
+        f"building '{drv}'...", "err", long.decode().replace("\x1b[31;1m", "").replace(
+            "\x1b[0m", "").strip()]
+    [found] = diagnose.parse_log(lines)
+    assert (found.type.value, found.drv, found.exit_code) == ("build", drv, 1)
+    assert found.log_line is not None
+    assert "failed with exit code 1;" in lines[found.log_line - 1]
+    # a log whose first line only looks like a field is read as a log
+    assert diagnose.parse_log(["__CURSOR is unset", f"error: builder for '{drv}' failed "
+                               "with exit code 1"])[0].drv == drv
