@@ -340,6 +340,34 @@ def test_every_cache_type_has_one_backend_and_its_needs_are_checked() -> None:
             backends.open_cache(config, {})
 
 
+def test_a_secret_key_file_that_is_a_pipe_does_not_hang_the_cached_check(
+        tmp_path: Path) -> None:
+    """Nix trusts the public halves of its secret-key-files, so ci-nix reads them to judge
+    what is cached: one that is a FIFO (or a device) blocked the run there for good (open()
+    then read() to the end); it is now a warning, and the other keys count."""
+    import threading
+
+    from ci_nix.cache import skip
+
+    fifo, good = tmp_path / "k.fifo", tmp_path / "k.sec"
+    os.mkfifo(fifo)
+    good.write_text(TEST_KEY.secret + "\n")
+    nix = Nix(("nix",))
+    nix.__dict__["_settings"] = {"require-sigs": {"value": True},
+                                 "trusted-public-keys": {"value": []},
+                                 "secret-key-files": {"value": [str(fifo), str(good)]}}
+    found: list[Trust] = []
+    thread = threading.Thread(target=lambda: found.append(skip.trust(nix)), daemon=True)
+    thread.start()
+    thread.join(5)
+    hung = thread.is_alive()
+    if hung:  # a writer lets a blocked open() go, so the test process ends
+        with open(fifo, "w"):
+            pass
+    assert not hung, "blocked on the FIFO"
+    assert [key.name for key in found[0].keys] == [TEST_KEY.name]
+
+
 def test_a_nix_push_signs_with_a_private_copy_and_never_through_a_link_in_a_checkout(
         tmp_path: Path, fake_proc: FakeProc, caplog: pytest.LogCaptureFixture) -> None:
     """cache.secret-key-file is read by ci-nix, not by Nix (which follows links): a link a pull

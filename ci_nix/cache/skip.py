@@ -7,8 +7,9 @@ from collections import Counter
 
 from ci_nix import narinfo
 from ci_nix.cache.client import Verdict, display_url, query
+from ci_nix.mask import add_secret
 from ci_nix.plan import Plan
-from ci_nix.tools import proc
+from ci_nix.tools import files, proc
 from ci_nix.tools.nix import Nix
 from ci_nix.words import count
 
@@ -61,6 +62,9 @@ def refused_note(substituter: str, refused: Counter[Verdict]) -> str:
     return note
 
 
+_KEY_BYTES = 4096  # `name:base64(64 bytes)`
+
+
 def trust(nix: Nix) -> narinfo.Trust:
     """Nix's own rule for substituting (`require-sigs`, the keys of `trusted-public-keys` and
     of `secret-key-files`), read from the Nix this run uses, with ci-nix's options."""
@@ -74,9 +78,11 @@ def trust(nix: Nix) -> narinfo.Trust:
             log.warning("trusted-public-keys: %s; nothing signed with it counts", err)
     for file in nix.secret_key_files:
         try:
-            with open(file, encoding="utf-8") as secret:
-                keys.append(narinfo.public_key_of_secret(secret.read()))
-        except (OSError, UnicodeDecodeError, narinfo.NarInfoError):
+            # a key file is a line: a FIFO (which would hang the run) or a device is not read
+            secret = files.read_linked(file, _KEY_BYTES).decode("utf-8")
+            add_secret(secret.strip())
+            keys.append(narinfo.public_key_of_secret(secret))
+        except (OSError, ValueError, narinfo.NarInfoError):  # UnicodeDecodeError among them
             log.warning("secret-key-files: cannot read a public key from %s", file)
     log.info("cache: Nix substitutes only what is signed by %s (require-sigs)",
              ", ".join(key.name for key in keys) or "no key")
