@@ -869,18 +869,36 @@ VERIFY_SAMPLE = 3  # --verify-eval-cache: flakes evaluated again, chosen at rand
 Evaluator = Callable[[Sequence[Target]], list[FlakeEval]]
 
 
+class Pending:
+    """Entries to write later (evaluate's `later`): `diff` writes the head's while Nix reads
+    the closure sizes, rather than before it can compare. run() writes them, once."""
+
+    def __init__(self) -> None:
+        self._writes: list[Callable[[], None]] = []
+
+    def add(self, write: Callable[[], None]) -> None:
+        self._writes.append(write)
+
+    def run(self) -> None:
+        while self._writes:
+            self._writes.pop(0)()
+
+
 def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings | None,
              nix: Nix, git: Git, evaluator: Evaluator,
              known: Mapping[str, tuple[str | None, bool]] | None = None,
              trees: Mapping[str, str] | None = None,
-             on_hit: Callable[[FlakeEval], None] | None = None) -> list[FlakeEval]:
+             on_hit: Callable[[FlakeEval], None] | None = None,
+             later: Pending | None = None) -> list[FlakeEval]:
     """What each target evaluates to: from the cache where it has an entry, else from
     `evaluator` (which then is remembered, with its derivation closures); one FlakeEval per
     target, in order. With settings.verify, up to VERIFY_SAMPLE hits are evaluated again: an
     entry that differs is removed and its flake fails (`other`), the fresh evaluation is used.
     known: repo directory (resolved) -> (HEAD commit, dirty), as the caller read them; trees:
     commit -> its tree, where the caller read it. on_hit: hears of each entry found and used
-    (not one evaluated again to verify it), before `evaluator` runs."""
+    (not one evaluated again to verify it), before `evaluator` runs. later: the fresh
+    evaluations are remembered when it runs, not before this returns (their checkouts are read
+    again then: still after the evaluation)."""
     if settings is None or settings.directory is None or not targets:
         return evaluator(targets)
     cache = EvalCache(settings.directory, settings.max_bytes)
@@ -949,44 +967,52 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
                 f"evaluation ({difference}); the entry is removed and the fresh result used",
                 hint="the cache directory holds an entry ci-nix did not write for this "
                 "source: find who writes to it (README: Evaluation cache)"))))
-    # an evaluation that read nothing of its commit is remembered by its tree
-    store_key = {i: (tree_key(i) if e.commit_read == () else None) or key_of[i]
-                 for i, e in fresh.items() if key_of[i] is not None and i not in sample}
-    # The checkouts as they are now, read afresh: one that changed while Nix read it (a
-    # branch switched, a file saved, another run's `git checkout`) may have given Nix the new
-    # state, which must not be remembered under the old state's key.
-    # Nix said which commit it read each flake at (eval.nix): only the repos it did not vouch
-    # for are read again (P8: 1 git call instead of one per repo).
-    again: set[str] = set()
-    for index in list(store_key):
-        needed = keys.unconfirmed(targets[index], fresh[index].source_revs)
-        if needed is None:
-            log.warning("evaluation cache: %s was read at another commit than the one it was "
-                        "keyed by (it changed while it was evaluated); not remembered",
-                        targets[index].flake.id)
-            del store_key[index]
-            continue
-        again |= needed
-    after = keys.reread(again) if store_key else None
-    for index in list(store_key):
-        if after is not None and after.of(targets[index]) != key_of[index]:
-            log.warning("evaluation cache: %s changed while it was evaluated; not remembered",
-                        targets[index].flake.id)
-            del store_key[index]
-    stored = {i: fresh[i] for i in store_key}
-    closures = closures_of(nix, [job for e in stored.values() for job in e.jobs])
-    for index, flake_eval in stored.items():
-        key = store_key[index]
-        assert key is not None
-        if flake_eval.commit_read:
-            log.debug("evaluation cache: %s reads its commit (%s): remembered by commit",
-                      flake_eval.target.flake.id, ", ".join(flake_eval.commit_read))
-        cache.store(key, flake_eval, closures)
+    keyed = [i for i in fresh if key_of[i] is not None and i not in sample]
+    closures = closures_of(nix, [job for i in keyed for job in fresh[i].jobs])
+    for index in keyed:
         # known now: a diff of this evaluation need not read the .drv files again
-        fresh[index] = replace(flake_eval, closures=tuple(
-            (job.drv_path, tuple(closures[job.drv_path])) for job in flake_eval.jobs
+        fresh[index] = replace(fresh[index], closures=tuple(
+            (job.drv_path, tuple(closures[job.drv_path])) for job in fresh[index].jobs
             if job.drv_path in closures))
-    cache.evict(every=EVICT_EVERY)
+
+    def remember() -> None:
+        # an evaluation that read nothing of its commit is remembered by its tree
+        store_key = {i: (tree_key(i) if fresh[i].commit_read == () else None) or key_of[i]
+                     for i in keyed}
+        # The checkouts as they are now, read afresh: one that changed while Nix read it (a
+        # branch switched, a file saved, another run's `git checkout`) may have given Nix the
+        # new state, which must not be remembered under the old state's key.
+        # Nix said which commit it read each flake at (eval.nix): only the repos it did not
+        # vouch for are read again (P8: 1 git call instead of one per repo).
+        again: set[str] = set()
+        for index in list(store_key):
+            needed = keys.unconfirmed(targets[index], fresh[index].source_revs)
+            if needed is None:
+                log.warning("evaluation cache: %s was read at another commit than the one it "
+                            "was keyed by (it changed while it was evaluated); not remembered",
+                            targets[index].flake.id)
+                del store_key[index]
+                continue
+            again |= needed
+        after = keys.reread(again) if store_key else None
+        for index in list(store_key):
+            if after is not None and after.of(targets[index]) != key_of[index]:
+                log.warning("evaluation cache: %s changed while it was evaluated; not "
+                            "remembered", targets[index].flake.id)
+                del store_key[index]
+        for index, key in store_key.items():
+            assert key is not None
+            read = fresh[index].commit_read
+            if read:
+                log.debug("evaluation cache: %s reads its commit (%s): remembered by commit",
+                          fresh[index].target.flake.id, ", ".join(read))
+            cache.store(key, fresh[index], closures)
+        cache.evict(every=EVICT_EVERY)
+
+    if later is None:
+        remember()
+    else:
+        later.add(remember)
     return [found.get(i) or fresh[i] for i in range(len(targets))]
 
 

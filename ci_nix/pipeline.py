@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from ci_nix import build as build_mod
 from ci_nix import changes as changes_mod
@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from ci_nix import images as images_mod
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 SBOM_CLASSNAME = "ci-nix.sbom"  # README "SBOM": SBOMs that could not be written
 
@@ -535,10 +536,13 @@ def _skip_unchanged(planned: Plan, options: RunOptions, environ: Mapping[str, st
 
 def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
          progress: Progress | None = None, nix: Nix | None = None,
-         early: EarlyBuild | None = None) -> Plan:
+         early: EarlyBuild | None = None, later: evalcache.Pending | None = None,
+         beside: Callable[[Plan, Sequence[Target]], None] | None = None) -> Plan:
     """Detection, selection, systems and evaluation: what `run` builds and `matrix` fans out.
     With `early`, each attribute goes to its builder as its evaluation returns a derivation
-    (see _Handover); the Plan returned then holds only the jobs it was not given."""
+    (see _Handover); the Plan returned then holds only the jobs it was not given. later: the
+    evaluation cache's new entries wait for it (evalcache.evaluate). beside: told the plan so
+    far (no evaluations) and the targets just before they are evaluated."""
     progress = Progress() if progress is None else progress
     nix = nix or Nix.from_env(environ)
     git = Git.from_env(environ)
@@ -606,8 +610,10 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
                 _Handover(early, skeleton, only, expected, {t.flake.id for t in detection.pruned},
                           progress.unfinished))
     named = _Named(only, expected, handover) if only or expected else None
+    if beside is not None:
+        beside(skeleton, targets)
     evals = evaluate_targets(ws, nix, git, targets, tuple(systems), only, limits, environ,
-                             remembered, tuple(states.values()),
+                             remembered, tuple(states.values()), later=later,
                              display=early.display if early is not None else None,
                              on_flake=(named.flake if named is not None else
                                        handover.flake if handover is not None else None),
@@ -916,6 +922,7 @@ def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
                      environ: Mapping[str, str] = os.environ,
                      cache: evalcache.Settings | None = None,
                      checkouts: Sequence[inputs_mod.Checkout] = (), *,
+                     later: evalcache.Pending | None = None,
                      display: live.Display | None = None,
                      on_flake: Callable[[FlakeEval], None] | None = None,
                      on_job: evaluate_mod.OnJob | None = None,
@@ -928,7 +935,7 @@ def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
     of each attribute that evaluated to a derivation, as it did (not of cached flakes); given
     on_listed (each evaluated flake's attribute names as they are listed), on_job hears of none
     before every flake is listed and on_flake hears of the cached flakes first; beside: what
-    else runs meanwhile (a run's builds), for the status line."""
+    else runs meanwhile (a run's builds), for the status line; later: see evalcache.evaluate."""
     log.info("evaluating %s for %s", count(len(targets), "flake"), ", ".join(systems))
     selection = _selection(ws, systems, only)
 
@@ -955,7 +962,7 @@ def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
     # the repos' states as the plan read them: the cache's keys need no second look
     known, trees = _known_states(ws, checkouts)
     evals = evalcache.evaluate(targets, selection, cache, nix, git, evaluate, known, trees,
-                               on_hit=on_flake if on_listed is not None else None)
+                               on_hit=on_flake if on_listed is not None else None, later=later)
     # tests and benchmarks read this line: "evaluated N flakes with M Nix evaluations"
     log.info("evaluated %s with %s", count(len(evals), "flake"),
              count(evaluate_mod.count_evaluations(evals), "Nix evaluation"))
@@ -1033,25 +1040,33 @@ def comparison_base(comparison: changes_mod.Comparison) -> str:
 
 
 def _evaluate_base(planned: Plan, evals: Sequence[FlakeEval], options: PlanOptions,
-                   environ: Mapping[str, str]) -> tuple[diff_mod.Base, list[FlakeEval]]:
+                   environ: Mapping[str, str], looked_up: BaseLookup | None = None
+                   ) -> tuple[diff_mod.Base, list[FlakeEval]]:
     """The head's flakes evals evaluated at the merge-base, with the run's selection and limits;
     flakes the plan already evaluated there are not evaluated again. Raises SelectionError when
-    there is no base."""
+    there is no base. looked_up: the evaluation cache asked while the head evaluated."""
     git = Git.from_env(environ)
     revs = detect_mod.revisions(options.base, options.head, environ)
     if revs.base is None:
         raise SelectionError(f"nothing to compare with: {revs.source}")
     ws = planned.workspace
-    base = _base_of(planned, git, revs)
     wanted = {e.target.flake.id for e in evals}
     done = [e for e in planned.base_evals if e.target.flake.id in wanted]
     todo = [e for e in evals if e.target.flake.id not in {d.target.flake.id for d in done}]
+    took = looked_up.take([e.target for e in todo]) if looked_up is not None and todo else None
+    if took is not None:
+        log.debug("the base's evaluation cache entries were looked up while the head was "
+                  "evaluated")
+        _told_cached(*took)
+        return took[0], [*done, *took[1]]
+    base = _base_of(planned, git, revs)
     fresh: list[FlakeEval] = []
     if todo:
         only = parse_only(options.only, {flake.id for flake in ws.flakes})
         cache = eval_cache(options.eval, ws, environ)
         cached = _cached_base(planned, git, base, [e.target for e in todo], only, cache)
         if cached is not None:
+            _told_cached(base, cached)
             return base, [*done, *cached]
         with diff_mod.worktrees(git, base) as trees:
             # the same evaluation stage as the head's: selection, limits, positions, progress
@@ -1100,28 +1115,83 @@ def _cached_base(planned: Plan, git: Git, base: diff_mod.Base, targets: Sequence
                                    planned.nix, git, evaluate, known, trees)
     except _NotCached:
         return None
-    log.info("at the base %s: %s from the evaluation cache (no worktree)", base.sha[:12],
-             count(len(found), "flake"))
-    log.info("evaluated %s with 0 Nix evaluations", count(len(found), "flake"))
     return found
 
 
+def _told_cached(base: diff_mod.Base, found: Sequence[FlakeEval]) -> None:
+    log.info("at the base %s: %s from the evaluation cache (no worktree)", base.sha[:12],
+             count(len(found), "flake"))
+    log.info("evaluated %s with 0 Nix evaluations", count(len(found), "flake"))
+
+
+class BaseLookup:
+    """`diff`'s base looked up in the evaluation cache while the head evaluates (plan's
+    `beside`): git and file reads in a thread while Nix's workers evaluate, rather than after
+    them. Only a base the cache has whole is taken; anything else (a flake not cached, an
+    error) is done again after the head's evaluation, as without it, and reported there."""
+
+    def __init__(self, options: PlanOptions, environ: Mapping[str, str]) -> None:
+        self.options, self.environ = options, environ
+        self._thread: threading.Thread | None = None
+        self._found: tuple[diff_mod.Base, frozenset[Target], list[FlakeEval]] | None = None
+
+    def start(self, skeleton: Plan, targets: Sequence[Target]) -> None:
+        """Look the targets' base up (plan's `beside`)."""
+        self._thread = threading.Thread(target=self._look, args=(skeleton, tuple(targets)),
+                                        name="ci-nix-base", daemon=True)
+        self._thread.start()
+
+    def _look(self, skeleton: Plan, targets: tuple[Target, ...]) -> None:
+        try:
+            git = Git.from_env(self.environ)
+            revs = detect_mod.revisions(self.options.base, self.options.head, self.environ)
+            if revs.base is None or not targets:
+                return
+            ws = skeleton.workspace
+            base = _base_of(skeleton, git, revs)
+            found = _cached_base(skeleton, git, base, targets,
+                                 parse_only(self.options.only, {f.id for f in ws.flakes}),
+                                 eval_cache(self.options.eval, ws, self.environ))
+            if found is not None:
+                self._found = (base, frozenset(targets), found)
+        except Exception as err:  # noqa: BLE001 - looked up again after the evaluation
+            log.debug("the base's evaluation cache lookup beside the evaluation failed: %s", err)
+
+    def take(self, targets: Sequence[Target]) -> tuple[diff_mod.Base, list[FlakeEval]] | None:
+        """The base's evaluations of these targets, when the lookup found them all."""
+        if self._thread is None:
+            return None
+        self._thread.join()
+        if self._found is None:
+            return None
+        base, looked, found = self._found
+        if not set(targets) <= looked:
+            return None
+        ids = {target.flake.id for target in targets}
+        return base, [e for e in found if e.target.flake.id in ids]
+
+
 def compare_with_base(planned: Plan, options: DiffOptions,
-                      environ: Mapping[str, str] = os.environ) -> changes_mod.Comparison:
+                      environ: Mapping[str, str] = os.environ,
+                      later: evalcache.Pending | None = None,
+                      looked_up: BaseLookup | None = None) -> changes_mod.Comparison:
     """The planned (head) evaluation against the same attributes at the merge-base, with
-    package changes for what changed. Raises SelectionError when there is no base."""
+    package changes for what changed. Raises SelectionError when there is no base. later: the
+    head's evaluation cache entries, written while Nix reads the closure sizes; looked_up: the
+    base as the evaluation cache had it while the head evaluated."""
     nix = planned.nix
     git = Git.from_env(environ)
     ws = planned.workspace
-    base, base_evals = _evaluate_base(planned, planned.evals, options, environ)
+    base, base_evals = _evaluate_base(planned, planned.evals, options, environ, looked_up)
     head = diff_mod.head_commit(ws, git, options.head, planned.checkouts)
     comparison = replace(changes_mod.compare(base_evals, planned.evals, base.sha, head),
                          base_source=f"{base.rev} from {base.source}",
                          repos=diff_mod.repo_revisions(ws, git, base, options.head,
                                                        planned.checkouts))
     # closures the evaluation cache remembers need no .drv read (nor the .drv files)
-    comparison = diff_mod.with_packages(nix, comparison,
-                                        diff_mod.remembered(*base_evals, *planned.evals))
+    remembered = diff_mod.remembered(*base_evals, *planned.evals)
+    comparison = _meanwhile(lambda: diff_mod.with_packages(nix, comparison, remembered),
+                            later.run if later is not None else None)
     if options.comment:
         from ci_nix import comment as comment_mod  # a forge client: loaded only for --comment
 
@@ -1136,7 +1206,38 @@ def diff(options: DiffOptions, environ: Mapping[str, str] = os.environ) -> chang
     revs = detect_mod.revisions(options.base, options.head, environ)
     if revs.base is None:  # before evaluating anything: the comparison is the whole point
         raise SelectionError(f"nothing to compare with: {revs.source}")
-    return compare_with_base(plan(options, environ), options, environ)
+    later = evalcache.Pending()
+    looked_up = BaseLookup(options, environ)
+    try:
+        planned = plan(options, environ, later=later, beside=looked_up.start)
+        return compare_with_base(planned, options, environ, later, looked_up)
+    finally:
+        later.run()  # the head's entries, whatever the comparison did (done: nothing)
+
+
+def _meanwhile(work: Callable[[], _T], other: Callable[[], None] | None) -> _T:
+    """work(), with other() run in this thread meanwhile (work in another one): Python's work
+    while a Nix process of work's runs. work's exception, if any, is raised after other()."""
+    if other is None:
+        return work()
+    result: list[_T] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(work())
+        except BaseException as err:  # noqa: BLE001 - raised in the caller's thread
+            error.append(err)
+
+    thread = threading.Thread(target=run, name="ci-nix-meanwhile", daemon=True)
+    thread.start()
+    try:
+        other()
+    finally:
+        thread.join()
+    if error:
+        raise error[0]
+    return result[0]
 
 
 def _check_writable(options: RunOptions) -> None:

@@ -300,6 +300,9 @@ def test_closure_size_from_a_binary_cache(fixture_ws: Path, tmp_path: Path, cli:
     # from the evaluation cache, looked up at the base commit with no worktree checked out
     assert "from the evaluation cache (no worktree)" in found.stderr, found.stderr
     assert "worktree add" not in found.stderr
+    # looked up beside the head's evaluation (P8), not after it, and not again
+    assert "entries were looked up while the head was evaluated" in found.stderr
+    assert found.stderr.count(" of 1 flake") == 2, found.stderr  # the head's, the base's
     # the merge-base change detection found is the base's; the head's commit and state are
     # the checkouts the plan read (modules, hosts): git is asked each once
     assert found.stderr.count(" merge-base ") == 1, found.stderr

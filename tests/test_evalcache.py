@@ -1195,3 +1195,42 @@ def test_an_input_fetched_with_its_submodules_is_read_from_the_checkout(
         (job,) = json.loads(result.stdout)["jobs"]
         drvs.append(job["drvPath"])
     assert drvs[0].endswith(f"p-{nonce}-c.drv") and drvs[1].endswith(f"p-{nonce}-d.drv")
+
+
+def test_entries_can_wait_and_then_remember_the_checkout_as_it_is(
+        tmp_path: Path, fake_proc: FakeProc, caplog: pytest.LogCaptureFixture) -> None:
+    """`diff` has the head's entries written while Nix reads closure sizes (evaluate's
+    `later`): nothing is written before later.run(), the evaluation already carries its
+    closures, and the checkout is read at run() (still after the evaluation): a change made
+    in between is not remembered under the key of what Nix read."""
+    _fake_nix(fake_proc)
+    repo = _repo(tmp_path / "a")
+    target = Target(Flake(Repo("a", repo), ""))
+    entries = tmp_path / "cache" / f"v{evalcache.FORMAT}"
+
+    def run(later: evalcache.Pending | None) -> FlakeEval:
+        (result,) = evalcache.evaluate(
+            [target], Selection(("x86_64-linux",), ("packages",)),
+            evalcache.Settings(tmp_path / "cache"), Nix(("nix",)), Git(("git",)),
+            lambda targets: [replace(_eval(tmp_path), target=t) for t in targets],
+            later=later)
+        return result
+
+    later = evalcache.Pending()
+    evaluated = run(later)
+    assert not evaluated.cached and not list(entries.glob("*/*.json"))
+    # the .drv is not in /nix/store here: Nix is asked, and says nothing (no closure)
+    assert evaluated.closures == ()
+    later.run()
+    later.run()  # once
+    assert len(list(entries.glob("*/*.json"))) == 1 and run(None).cached
+    # changed between the evaluation and the writing: not remembered
+    write(repo / "flake.nix", "{ outputs = _: { x = 1; }; }")
+    git(repo, "commit", "-qam", "x")
+    later = evalcache.Pending()
+    assert not run(later).cached
+    write(repo / "flake.nix", "{ outputs = _: { x = 2; }; }")
+    with caplog.at_level(logging.WARNING, "ci_nix.evalcache"):
+        later.run()
+    assert "changed while it was evaluated; not remembered" in caplog.text
+    assert len(list(entries.glob("*/*.json"))) == 1

@@ -64,8 +64,8 @@ def _closure_size(p: PackageChanges | None) -> dict[str, Any]:
 
 
 def write_json(comparison: Comparison, out: TextIO) -> None:
-    json.dump(to_json(comparison), out, indent=2)
-    out.write("\n")
+    # one string, then one write: json.dump writes each of its ~10,000 pieces on its own
+    out.write(json.dumps(to_json(comparison), indent=2) + "\n")
 
 
 def _counts(comparison: Comparison) -> str:
