@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, TextIO, TypeVar
+from typing import TYPE_CHECKING, TextIO
 
 from ci_nix import build as build_mod
 from ci_nix import changes as changes_mod
@@ -71,7 +71,6 @@ if TYPE_CHECKING:
     from ci_nix import images as images_mod
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 SBOM_CLASSNAME = "ci-nix.sbom"  # README "SBOM": SBOMs that could not be written
 
@@ -1132,36 +1131,31 @@ class BaseLookup:
 
     def __init__(self, options: PlanOptions, environ: Mapping[str, str]) -> None:
         self.options, self.environ = options, environ
-        self._thread: threading.Thread | None = None
+        self._done: Callable[[], None] | None = None
         self._found: tuple[diff_mod.Base, frozenset[Target], list[FlakeEval]] | None = None
 
     def start(self, skeleton: Plan, targets: Sequence[Target]) -> None:
         """Look the targets' base up (plan's `beside`)."""
-        self._thread = threading.Thread(target=self._look, args=(skeleton, tuple(targets)),
-                                        name="ci-nix-base", daemon=True)
-        self._thread.start()
+        self._done = proc.ahead(lambda: self._look(skeleton, tuple(targets)))
 
     def _look(self, skeleton: Plan, targets: tuple[Target, ...]) -> None:
-        try:
-            git = Git.from_env(self.environ)
-            revs = detect_mod.revisions(self.options.base, self.options.head, self.environ)
-            if revs.base is None or not targets:
-                return
-            ws = skeleton.workspace
-            base = _base_of(skeleton, git, revs)
-            found = _cached_base(skeleton, git, base, targets,
-                                 parse_only(self.options.only, {f.id for f in ws.flakes}),
-                                 eval_cache(self.options.eval, ws, self.environ))
-            if found is not None:
-                self._found = (base, frozenset(targets), found)
-        except Exception as err:  # noqa: BLE001 - looked up again after the evaluation
-            log.debug("the base's evaluation cache lookup beside the evaluation failed: %s", err)
+        git = Git.from_env(self.environ)
+        revs = detect_mod.revisions(self.options.base, self.options.head, self.environ)
+        if revs.base is None or not targets:
+            return
+        ws = skeleton.workspace
+        base = _base_of(skeleton, git, revs)
+        found = _cached_base(skeleton, git, base, targets,
+                             parse_only(self.options.only, {f.id for f in ws.flakes}),
+                             eval_cache(self.options.eval, ws, self.environ))
+        if found is not None:
+            self._found = (base, frozenset(targets), found)
 
     def take(self, targets: Sequence[Target]) -> tuple[diff_mod.Base, list[FlakeEval]] | None:
         """The base's evaluations of these targets, when the lookup found them all."""
-        if self._thread is None:
+        if self._done is None:
             return None
-        self._thread.join()
+        self._done()
         if self._found is None:
             return None
         base, looked, found = self._found
@@ -1190,8 +1184,14 @@ def compare_with_base(planned: Plan, options: DiffOptions,
                                                        planned.checkouts))
     # closures the evaluation cache remembers need no .drv read (nor the .drv files)
     remembered = diff_mod.remembered(*base_evals, *planned.evals)
-    comparison = _meanwhile(lambda: diff_mod.with_packages(nix, comparison, remembered),
-                            later.run if later is not None else None)
+    described: list[changes_mod.Comparison] = []
+    if later is not None:  # the head's entries are written while Nix reads closure sizes
+        done = proc.ahead(lambda: described.append(
+            diff_mod.with_packages(nix, comparison, remembered)))
+        later.run()
+        done()
+    comparison = described[0] if described else diff_mod.with_packages(nix, comparison,
+                                                                       remembered)
     if options.comment:
         from ci_nix import comment as comment_mod  # a forge client: loaded only for --comment
 
@@ -1214,30 +1214,6 @@ def diff(options: DiffOptions, environ: Mapping[str, str] = os.environ) -> chang
     finally:
         later.run()  # the head's entries, whatever the comparison did (done: nothing)
 
-
-def _meanwhile(work: Callable[[], _T], other: Callable[[], None] | None) -> _T:
-    """work(), with other() run in this thread meanwhile (work in another one): Python's work
-    while a Nix process of work's runs. work's exception, if any, is raised after other()."""
-    if other is None:
-        return work()
-    result: list[_T] = []
-    error: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            result.append(work())
-        except BaseException as err:  # noqa: BLE001 - raised in the caller's thread
-            error.append(err)
-
-    thread = threading.Thread(target=run, name="ci-nix-meanwhile", daemon=True)
-    thread.start()
-    try:
-        other()
-    finally:
-        thread.join()
-    if error:
-        raise error[0]
-    return result[0]
 
 
 def _check_writable(options: RunOptions) -> None:
