@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import string
+import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
+from fakeproc import FakeProc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +20,7 @@ from ci_nix.flakeref import (
     typed_url,
     with_query,
 )
-from ci_nix.tools.nix import for_old_nix, needs_encoding
+from ci_nix.tools.nix import Nix, for_old_nix, needs_encoding
 
 
 def test_typed_url_prefixes_only_a_bare_transport() -> None:
@@ -82,3 +85,40 @@ def test_a_locked_url_names_the_repository_its_lock_node_does(kind: str, owner: 
     assert parsed is not None, url
     assert parsed.key == source.of_ref(ref).key, url
     assert parsed.subdir == (subdir or ""), url
+
+
+@pytest.mark.parametrize(("name", "old_nix_reads_a_flake"), [
+    ("tmp+dir@host", True), ("tmp dir", False), ("tmpö", False), ("tmp%41", False)])
+def test_the_temporary_directory_as_each_nix_reads_a_flake_there(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_proc: FakeProc, name: str,
+        old_nix_reads_a_flake: bool) -> None:
+    """ci-nix's helper flake lies under TMPDIR. Nix 2.10+ decodes a `path:` URL: the path is
+    encoded (a space was read as a relative path there). Nix 2.8 takes it as it is: a `+` or
+    `@` is fine (the first check refused them: every run on such a TMPDIR was exit 2), a space
+    or unicode is exit 2 with the fix. A checkout there (update's, with uncommitted locks)
+    is refused on 2.8 for a `+` too: its encoded flake URL is read at the last commit."""
+    from ci_nix.errors import ToolError
+    from ci_nix.tools import nix as nix_mod
+
+    place = tmp_path / name
+    place.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(place))
+    nix_mod._helper_flake.cache_clear()
+    fake_proc.on("nix", "eval", stdout="")
+    try:
+        for text, decodes in (("nix (Nix) 2.8.0", False), ("nix (Nix) 2.26.3", True)):
+            nix = Nix(("nix",))
+            nix.__dict__["version"] = nix_mod.parse_version(text)
+            if not decodes and not old_nix_reads_a_flake:
+                with pytest.raises(ToolError, match="set TMPDIR to a plain directory"):
+                    nix.eval_worker("git+file:///w/hosts", {})
+                continue
+            nix.eval_worker("git+file:///w/hosts", {}).wait()
+            helper = str(nix_mod._helper_flake())
+            assert f"path:{quote(helper) if decodes else helper}#lib.ciNix" in (
+                fake_proc.ran("nix", "eval")[-1].argv)
+            if not decodes:
+                with pytest.raises(ToolError, match=r"\+, @"):
+                    nix.check_temp_dir("a checkout goes", work_tree=True)
+    finally:
+        nix_mod._helper_flake.cache_clear()

@@ -96,13 +96,18 @@ def test_verify_holds_back_the_input_that_breaks_a_package(
     lock_before = (app / "flake.lock").read_text()
     junit = tmp_path / "r.xml"
     if nix_bin == NIX_PARAMS[0]:
-        refused = cli("update", app, "--dry-run", "--verify", "--junit", junit)
-        assert refused.returncode == 2, refused.stderr
-        assert refused.stderr.strip().splitlines()[-1] == (
-            f"ci-nix: error: temporary directory {spaced_tmpdir}: a path with a space or a "
-            "non-ASCII character, where Nix 2.8 cannot read a flake (the update's private "
-            "checkout goes there); set TMPDIR to a plain directory (e.g. TMPDIR=/tmp), or use "
-            "Nix 2.10 or later")
+        # a '+' too: Nix 2.8 updates the locks there, but a checkout whose flake URL is
+        # encoded is read at its last commit: the old locks were verified (dep passed)
+        for place in (spaced_tmpdir, tmp_path / "tmp+dir"):
+            place.mkdir(exist_ok=True)
+            monkeypatch.setattr(tempfile, "tempdir", str(place))
+            refused = cli("update", app, "--dry-run", "--verify", "--junit", junit)
+            assert refused.returncode == 2, refused.stdout + refused.stderr
+            assert refused.stderr.strip().splitlines()[-1] == (
+                f"ci-nix: error: temporary directory {place}: Nix 2.8 cannot read a flake "
+                "there (the update's private checkout goes there), as its path holds a "
+                "character a flake URL encodes (a space, unicode, +, @, ...); set TMPDIR to a "
+                "plain directory (e.g. TMPDIR=/tmp), or use Nix 2.10 or later")
         monkeypatch.setattr(tempfile, "tempdir", None)  # the rest with the plain one
         nix_mod._helper_flake.cache_clear()
     result = cli("update", app, "--dry-run", "--verify", "--junit", junit)

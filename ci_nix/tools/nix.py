@@ -42,6 +42,14 @@ def for_old_nix(ref: str) -> str:
     return f"{base}?ref=HEAD" + (f"&{query}" if query else "")
 
 
+def _not_url_path(path: Path) -> bool:
+    """Whether a path holds a character a URL's path may not hold as it is (RFC 3986: besides
+    letters, digits and `-._~`, only `/!$&'()*+,;=:@`): a space, a non-ASCII character, `%`,
+    `#`, `?`, ... which Nix before 2.10 cannot read in a `path:` flake."""
+    resolved = str(path.resolve())
+    return urllib.parse.quote(resolved, safe="/!$&'()*+,;=:@~") != resolved
+
+
 def needs_encoding(path: Path) -> bool:
     """Whether a path is percent-encoded in a flake URL (a space, a non-ASCII character): Nix
     before 2.10 (NixOS/nix#6614) reads a checkout there at its last commit, never its work
@@ -419,15 +427,20 @@ class Nix:
         self.version  # noqa: B018 - fail early on a missing/old nix
         return f"{drv_path}^*" if self.version.at_least(2, 13) else drv_path
 
-    def check_temp_dir(self, what: str) -> None:
-        """ToolError where this Nix cannot read a flake under the temporary directory (before
-        2.10, a path with a space or a non-ASCII character); `what`: what ci-nix puts there."""
+    def check_temp_dir(self, what: str, *, work_tree: bool = False) -> None:
+        """ToolError where this Nix cannot read a flake under the temporary directory: before
+        2.10, a path with a space, a non-ASCII character or another one a URL's path may not
+        hold as it is; with work_tree (a checkout whose uncommitted changes must be read),
+        any a checkout's flake URL encodes (for_old_nix: Nix would read its last commit).
+        `what`: what ci-nix puts there."""
         place = Path(tempfile.gettempdir())
-        if not self.version.at_least(2, 10) and needs_encoding(place):
-            raise ToolError(f"temporary directory {place}: a path with a space or a non-ASCII "
-                            f"character, where Nix {self.version.major}.{self.version.minor} "
-                            f"cannot read a flake ({what} there); set TMPDIR to a plain "
-                            "directory (e.g. TMPDIR=/tmp), or use Nix 2.10 or later")
+        unreadable = needs_encoding if work_tree else _not_url_path
+        if not self.version.at_least(2, 10) and unreadable(place):
+            raise ToolError(f"temporary directory {place}: Nix {self.version.major}."
+                            f"{self.version.minor} cannot read a flake there ({what} there), "
+                            "as its path holds a character a flake URL encodes (a space, "
+                            "unicode, +, @, ...); set TMPDIR to a plain directory (e.g. "
+                            "TMPDIR=/tmp), or use Nix 2.10 or later")
 
     def flake_ref(self, ref: str) -> str:
         """A flake reference as this Nix reads it: before 2.10, a checkout at a path that is
@@ -446,9 +459,11 @@ class Nix:
             override_args += ["--override-input", name, self.flake_ref(ref)]
         apply = f"f: f (builtins.fromJSON {nix_string(json.dumps({**args, 'tag': WORKER_TAG}))})"
         self.check_temp_dir("ci-nix's evaluation helper is copied")
-        # encoded: a TMPDIR with a space was 'path:/tmp/a b/…', which Nix 2.26 read as a
-        # relative path (every flake failed to evaluate, on both sides of update --verify)
-        helper = urllib.parse.quote(str(_helper_flake()))
+        # encoded where Nix decodes it (2.10+): a TMPDIR with a space was 'path:/tmp/a b/…',
+        # which Nix 2.26 read as a relative path (every flake failed to evaluate, on both
+        # sides of update --verify); older Nix takes a `path:` URL's path as it is
+        helper = str(_helper_flake())
+        helper = urllib.parse.quote(helper) if self.version.at_least(2, 10) else helper
         return proc.start(
             self.argv(["eval", "--json", "--no-write-lock-file", "--show-trace",
                         *override_args, f"path:{helper}#lib.ciNix", "--apply", apply]),

@@ -71,7 +71,9 @@ def private_checkout(git: Git, repo: Path, nix: Nix) -> Iterator[tuple[Path, str
     directory whose path has a space or a non-ASCII character: it takes the path for no URL,
     and would read `--verify`'s new locks at the last commit).
     """
-    nix.check_temp_dir("the update's private checkout goes")
+    # its new locks are uncommitted: a Nix that reads the last commit there would verify the
+    # old ones (a breaking update built green)
+    nix.check_temp_dir("the update's private checkout goes", work_tree=True)
     head = git.check(repo, ["rev-parse", "--verify", "HEAD^{commit}"]).strip()
     # ignore_cleanup_errors: a Nix that runs in its own mount namespace (a chroot store) can
     # keep the directory busy for a moment after it exits; a leftover temp dir is harmless.
