@@ -999,6 +999,9 @@ _CRASH = re.compile(r"Assertion [`']?[^']*' failed|Segmentation fault|core dumpe
 # evaluation too (a trace is printed around them), but no change to the code fixes them
 _NIX_ITSELF = re.compile(
     r"cannot connect to (?:socket|daemon)|could not connect to any \S+ socket|"
+    # the daemon going away under the client, or unable to listen (Nix 2.20+'s wording for
+    # the end-of-file a crashed daemon leaves; its own log's "unexpected Nix daemon error")
+    r"Nix daemon disconnected unexpectedly|unexpected Nix daemon error|cannot bind to socket|"
     r"cannot open connection to remote store|lacks a valid signature|"
     r"not signed by any of the keys|invalid character in Base64|compressed (?:log )?file|"
     r"No space left on device|database is locked|cannot allocate memory|"

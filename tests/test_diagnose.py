@@ -1073,6 +1073,14 @@ def test_an_output_check_naming_its_output_is_the_culprit_of_the_dependency_fail
 
 
 @pytest.mark.parametrize("line", [
+    "error: Nix daemon disconnected unexpectedly (maybe it crashed?)",
+    "error: cannot bind to socket at '/nix/var/nix/daemon-socket/socket': Address already in use"])
+def test_the_daemon_going_away_is_nixs_own(line: str) -> None:
+    [found] = diagnose.parse_log(["$ nix-shell -p hello", line])
+    assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
+
+
+@pytest.mark.parametrize("line", [
     "error: executing SQLite statement 'pragma synchronous = normal': unable to open database "
     "file, unable to open database file (in '/nix/var/nix/db/db.sqlite')",
     "unexpected Nix daemon error: error: SQLite database '/nix/var/nix/db/db.sqlite' is busy"])
