@@ -113,8 +113,8 @@ def head_pins(workspace: Workspace, git: Git, head: str | None) -> tuple[tuple[s
 
 def checkouts(workspace: Workspace, git: Git) -> dict[str, Checkout]:
     """Each repo's state as Nix reads it (a pinned repo: its pinned commit, clean)."""
-    # each repo's git call beside the others' (proc.each)
-    states = proc.each(lambda repo: _checkout(repo, git, workspace.heads.get(repo.path)),
+    # what loading the workspace read needs no second look; the rest beside each other
+    states = proc.each(lambda repo: _checkout(repo, git, workspace.states.get(repo.path)),
                        workspace.repos)
     return {repo.name: state for repo, state in zip(workspace.repos, states, strict=True)}
 
@@ -136,16 +136,13 @@ def check_readable(workspace: Workspace, states: Mapping[str, Checkout],
                 "use Nix 2.10 or later")
 
 
-def _checkout(repo: Repo, git: Git, head: tuple[str, str] | None = None) -> Checkout:
-    """head: HEAD's commit and tree as the workspace's loading read them, if it did. Then one
-    `git status` says the commit and whether tracked files differ from it, and the tree is that
-    commit's (HEAD moved meanwhile: read as if nothing was known)."""
+def _checkout(repo: Repo, git: Git, known: tuple[str, str, bool] | None = None) -> Checkout:
+    """known: the repo's commit, tree and dirtiness as the workspace's loading read them."""
     if repo.rev is not None:
         return Checkout(repo.name, repo.rev, False)
-    if head is not None:
-        status = git.head_status(repo.path)
-        if status is not None and status[0] == head[0]:
-            return Checkout(repo.name, status[0], status[1], head[1])
+    if known is not None:
+        rev, tree, dirty = known
+        return Checkout(repo.name, rev, dirty, tree)
     state = git.head_state(repo.path)
     if state is None:
         return Checkout(repo.name, None, False, None)

@@ -31,10 +31,11 @@ class Workspace:
     # workspace repos more than once: change detection, overrides, input origins)
     _remotes: dict[Path, tuple[str, ...]] = field(default_factory=dict, init=False,
                                                   compare=False, repr=False)
-    # each repo's HEAD (commit, tree) as loading read it (None: nothing committed), so that
-    # reading its state (inputs.checkouts) needs one git call, not two
-    heads: Mapping[Path, tuple[str, str] | None] = field(default_factory=dict, compare=False,
-                                                          repr=False)
+    # each repo's state as loading read it, as Git.head_state tells it: HEAD's commit, its
+    # tree, and whether tracked files differ (inputs.checkouts asks git no more); a repo with
+    # nothing committed, or one git did not answer for, is not here
+    states: Mapping[Path, tuple[str, str, bool]] = field(default_factory=dict, compare=False,
+                                                         repr=False)
 
     def remote_urls(self, git: Git) -> dict[Path, tuple[str, ...]]:
         """Each repo's remote URLs (`remote.*.url`), from git the first time only (the repos'
@@ -99,14 +100,18 @@ def load(path: Path, git: Git, config_file: Path | None = None,
                           start=None if config_file is not None else path)
     for variable in (config.cache.token_env, config.forge.token_env, config.images.token_env):
         withhold(variable)  # no Nix, git or builder process inherits a token
-    flakes = tuple(flake for listed in proc.each(lambda repo: _flakes(repo, git), repos)
-                   for flake in listed)
+    # each repo's git calls beside the others' (proc.each); its state too, while at it
+    listed = proc.each(lambda repo: (_flakes(repo, git), _state(repo, heads.get(repo.path), git)),
+                       repos)
+    flakes = tuple(flake for found_flakes, _ in listed for flake in found_flakes)
+    states = {repo.path: state for repo, (_, state) in zip(repos, listed, strict=True)
+              if state is not None}
     if not flakes:
         where = ", ".join(str(repo.path) for repo in repos)
         raise WorkspaceError(f"no tracked flake.nix in {where}; add one and `git add flake.nix` "
                              "(flakes only see files git tracks)")
     return Workspace(root=root, config=config, repos=repos, primary=primary, flakes=flakes,
-                     heads=heads)
+                     states=states)
 
 
 def _clone_missing(spec: config_mod.RepoSpec, git: Git) -> None:
@@ -129,6 +134,18 @@ def _repo_from_spec(spec: config_mod.RepoSpec, git: Git
                              "point 'path:' at the repository's top directory")
     return Repo(name=name, path=spec.path.resolve(), url=spec.url, shallow=found.shallow), \
         found.head
+
+
+def _state(repo: Repo, head: tuple[str, str] | None, git: Git) -> tuple[str, str, bool] | None:
+    """The repo's state from its HEAD as read before (head: commit and tree) and one `git
+    status`, which says the commit again (HEAD moved meanwhile: None) and whether tracked files
+    differ from it."""
+    if head is None:
+        return None
+    status = git.head_status(repo.path)
+    if status is None or status[0] != head[0]:
+        return None
+    return status[0], head[1], status[1]
 
 
 def _flakes(repo: Repo, git: Git) -> list[Flake]:

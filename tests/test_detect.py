@@ -385,32 +385,44 @@ def test_a_workspace_repo_says_its_root_shallowness_and_head_in_one_git_call(
     assert tool.work_tree(tmp_path / "empty") == WorkTree(tmp_path / "empty", False, None)
     ws = workspace_mod.load(clone, tool)
     (repo,) = ws.repos
-    assert repo.path == clone and repo.shallow and ws.heads == {clone: head}
+    assert repo.path == clone and repo.shallow and ws.states == {clone: (*head, False)}
 
 
-def test_a_repo_s_state_after_loading_takes_one_git_call(tmp_path: Path,
-                                                         fake_proc: FakeProc) -> None:
-    """Loading read each repo's HEAD (commit and tree): its state as Nix reads it is one
-    `git status` more, which says the commit and whether tracked files changed; a HEAD that
-    moved meanwhile is read afresh."""
+def test_loading_reads_each_repo_s_state_in_two_git_calls(
+        tmp_path: Path, fake_proc: FakeProc, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading a workspace reads each repo's state as Nix reads it (HEAD's commit and tree,
+    whether tracked files differ) beside its flakes: `rev-parse` (root, shallowness, HEAD)
+    and, with `ls-files`, one `git status`, which says HEAD again (moved meanwhile: not known,
+    read afresh). The run's checkouts then ask git nothing."""
     root = tmp_path / "ws"
-    for name in ("a", "b"):
+    for name in ("a", "b", "c"):
         make_repo(root / name, {"flake.nix": FLAKE})
-    (root / "ci-nix.yaml").write_text("repos:\n  - path: a\n  - path: b\n")
-    tool = Git.from_env({})
-    ws = workspace_mod.load(root, tool)
+    (root / "ci-nix.yaml").write_text("repos:\n  - path: a\n  - path: b\n  - path: c\n")
     write(root / "a", {"flake.nix": FLAKE + "# changed\n"})
-    moved = commit(root / "b", files={"x.nix": "1\n"})
+    write(root / "c", {"flake.nix": FLAKE + "# staged\n"})
+    git(root / "c", "add", "flake.nix")  # staged, then undone in the work tree: differs too
+    write(root / "c", {"flake.nix": FLAKE})
+    tool = Git.from_env({})
+    real = Git.head_status
+
+    def moving(self: Git, repo: Path) -> tuple[str, bool] | None:
+        if repo.name == "b":  # HEAD moves between rev-parse and status
+            commit(repo, files={"x.nix": "1\n"})
+        return real(self, repo)
+
+    monkeypatch.setattr(Git, "head_status", moving)
+    ws = workspace_mod.load(root, tool)
+    per_repo = {name: [c.argv[3] for c in fake_proc.ran("git") if c.argv[2] == str(root / name)]
+                for name in ("a", "b", "c")}
+    assert per_repo["a"] == ["rev-parse", "ls-files", "--no-optional-locks"], per_repo
     fake_proc.calls.clear()
     states = inputs_mod.checkouts(ws, tool)
-    assert states["a"] == inputs_mod.Checkout("a", git(root / "a", "rev-parse", "HEAD"), True,
-                                              git(root / "a", "rev-parse", "HEAD^{tree}"))
-    assert states["b"] == inputs_mod.Checkout("b", moved, False,
-                                              git(root / "b", "rev-parse", "HEAD^{tree}"))
-    per_repo = {repo: [c.argv[3:] for c in fake_proc.ran("git") if c.argv[2] == str(root / repo)]
-                for repo in ("a", "b")}
-    assert [argv[:2] for argv in per_repo["a"]] == [("--no-optional-locks", "status")]
-    assert len(per_repo["b"]) > 1  # HEAD moved after loading: read afresh
+    tree = {name: git(root / name, "rev-parse", "HEAD^{tree}") for name in ("a", "b", "c")}
+    head = {name: git(root / name, "rev-parse", "HEAD") for name in ("a", "b", "c")}
+    assert states["a"] == inputs_mod.Checkout("a", head["a"], True, tree["a"])
+    assert states["b"] == inputs_mod.Checkout("b", head["b"], False, tree["b"])  # read afresh
+    assert states["c"] == inputs_mod.Checkout("c", head["c"], True, tree["c"])
+    assert {c.argv[2] for c in fake_proc.ran("git")} == {str(root / "b")}
 
 
 def test_a_lock_naming_only_checkouts_asks_git_for_no_remote(monorepo: tuple[Path, str],
