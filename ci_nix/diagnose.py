@@ -985,6 +985,12 @@ _MODULE_MESSAGE = re.compile(
     r"was accessed but has no value defined|does not exist|has conflicting definition values|"
     r"is read-only, but it's set multiple times|defined in \S.{0,1000}? does not exist|"
     r"in \S.{0,1000}? is already declared in|can no longer be used since)")
+# the evaluator refusing what its mode forbids (eval.cc, primops, fetchTree: "in pure evaluation
+# mode, 'fetchTarball' requires a 'sha256' argument", "access to canonical path '…' is forbidden
+# in restricted mode"): also pasted without their "error:"
+_EVAL_MODE_REFUSAL = re.compile(
+    r"\bin pure evaluation mode, ['‘][^'’\n]{1,200}['’] requires\b|"
+    r"\bis (?:forbidden|not allowed) in (?:pure|restricted) (?:evaluation )?mode\b")
 # a program that crashed: a C assertion (its backquote may be gone: a copy read it as markdown),
 # a signal, an uncaught C++ exception, a Rust panic
 _CRASH = re.compile(r"Assertion [`']?[^']*' failed|Segmentation fault|core dumped|Nix crashed|"
@@ -1152,7 +1158,7 @@ _EVAL_MESSAGE = re.compile(
     r"attempt to call something which is not a function|is not a function|"
     r"[Tt]he option (?:definition )?[`'‘]|is not of type|Failed assertions:|"
     r"was not found in the Nix search path|"
-    r"is forbidden in (?:pure|restricted) (?:evaluation )?mode|"
+    r"is forbidden in (?:pure|restricted) (?:evaluation )?mode|\bin pure evaluation mode, |"
     r"access to (?:absolute |canonical )?path .{0,1000} is forbidden|" + _REFUSAL.pattern + "|"
     r"is not available on the requested hostPlatform|marked (?:as )?broken|"
     r"is not a (?:derivation|string|store path)\b|flake reference|"
@@ -2137,6 +2143,11 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
     if module is not None:  # the module system's message, "error:" lost: from its first word
         return replace(diagnose_eval(f"error: {text[module.start():].strip()}"),
                        log_line=origin + 1, log=tail([text]))
+    refused = _EVAL_MODE_REFUSAL.search(text) if found is None and at < 0 else None
+    if refused is not None:  # the evaluator's refusal, "error:" lost: the inline code it is in
+        said = text[text.rfind("`", 0, refused.start()) + 1:]
+        said = said[:said.find("`")] if "`" in said else said
+        return replace(diagnose_eval(f"error: {said}"), log_line=origin + 1, log=tail([text]))
     if _NIX_ITSELF.search(text):  # Nix crashed (a C assertion, a signal) or its store failed
         return replace(_unclassified(text, origin + 1), kind=Kind.NIX, hint=HINTS[Kind.NIX],
                        log=tail([text]))
@@ -2172,7 +2183,7 @@ FAILURE_MARK = re.compile(
     # two packages of a user environment or buildEnv with one file: its builder dies of it
     rf"collis?sion between {_Q}?/nix/store/|"
     r"specified:\s*\S+\s+got:|" + _SHELL_FATAL + "|" + _ERROR_VALUE + "|" + _REFUSAL.pattern
-    + "|" + _MODULE_MESSAGE.pattern + "|" + _CRASH.pattern,
+    + "|" + _MODULE_MESSAGE.pattern + "|" + _EVAL_MODE_REFUSAL.pattern + "|" + _CRASH.pattern,
     re.IGNORECASE)
 # lines that say it and are no failure: Nix's warnings and traces, an error Nix ignored
 _NOT_A_FAILURE = re.compile(r"^[\s*_`]*(?:warning|evaluation warning|trace|error \(ignored\))"

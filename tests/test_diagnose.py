@@ -1073,6 +1073,18 @@ def test_an_output_check_naming_its_output_is_the_culprit_of_the_dependency_fail
 
 
 @pytest.mark.parametrize("line", [
+    "we get the error `in pure evaluation mode, 'fetchTarball' requires a 'sha256' argument`.",
+    "error: in pure evaluation mode, 'fetchTarball' requires a 'sha256' argument",
+    "fails with the error `access to canonical path '[path]' is forbidden in restricted mode`",
+    "access to URI 'https://example.org/x.tar.gz' is forbidden in restricted mode"])
+def test_the_evaluators_refusal_by_its_mode_is_an_evaluation_failure(line: str) -> None:
+    # also pasted without "error:" (opam-nix#35, home-manager#3960): no silent zero
+    [found] = diagnose.parse_log(["Since the update:", line])
+    assert found.type is FailureType.EVAL and found.log_line == 2
+    assert found.message.startswith(("in pure", "access to")) and "`" not in found.message
+
+
+@pytest.mark.parametrize("line", [
     "error: Nix daemon disconnected unexpectedly (maybe it crashed?)",
     "error: cannot bind to socket at '/nix/var/nix/daemon-socket/socket': Address already in use"])
 def test_the_daemon_going_away_is_nixs_own(line: str) -> None:
