@@ -284,6 +284,15 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("check-build", re.compile(
         rf"failed to build attribute {_Q}[^'’\n]{{1,{_NAME}}}{_QE}, build of {_Q}{_DRV}{_QE} "
         r"failed")),
+    # an output the build registered is not what its derivation declares (Nix master, 2.36
+    # to be: derivation-check.cc, derivation-builder.cc, BuildResult's OutputRejected): a
+    # content address of another method or algorithm, or none for a floating one; another
+    # name; an output it does not have, or none submitted (builder-rpc)
+    ("output-rejected", re.compile(
+        rf"(?:content-addressing derivation|derivation|builder for) {_Q}{_DRV}{_QE} "
+        rf"(?:output {_Q}(?P<output>[^'’\s]{{1,{_NAME}}}){_QE} \(at {_Q}{_STORE_PATH}{_QE}\) was "
+        r"(?:not content-addressed|hashed with (?:method|algorithm)|named)|submitted unknown "
+        r"output|failed to submit output path)")),
     # the rest name no derivation, or name it in a wording only some versions use
     ("builder-other", re.compile(
         rf"builder for {_Q}{_DRV}{_QE} (?P<status>failed[^;\n]*|died abnormally)")),
@@ -419,6 +428,9 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
                     "{closure}{what} is too large ({size} bytes; the derivation allows "
                     "{limit})",
                     _OUTPUT_CHECK_HINT),
+    "output-rejected": (Kind.OUTPUT_CHECK, FailureType.BUILD,
+                        "{drv} registered an output its derivation does not declare so "
+                        "(its name, output or content address)", _OUTPUT_CHECK_HINT),
     "not-deterministic": (Kind.OUTPUT_CHECK, FailureType.BUILD,
                           "{drv} is not reproducible: a rebuild (--check) gave different output",
                           _OUTPUT_CHECK_HINT),
@@ -1491,6 +1503,7 @@ _NIX_MESSAGE = re.compile(
     r"build '|[Uu]nable to build with a primary store|output '/nix/store/[^']*' is not allowed "
     r"to|cycle detected in build of '|(?:closure of )?path '[^']*' is too large at|"
     r"derivation '[^']*' may not be deterministic|illegal path references in fixed-output|"
+    r"(?:floating )?content-addressing derivation '|derivation '[^']*' output '[^']*' \(at '|"
     r"fixed-output derivations must not reference|fixed output derivation '[^']*' is not "
     r"allowed to refer|the fixed-output derivation '[^']*' must not reference|"
     r"(?:(?:ca )?hash|size) mismatch importing path '|hash mismatch in file downloaded from '|"
