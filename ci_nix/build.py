@@ -7,7 +7,7 @@ import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from ci_nix import diagnose
@@ -197,11 +197,12 @@ def _hint(error: diagnose.BuildError) -> str | None:
     return error.diagnosis.hint if error.diagnosis is not None else None
 
 
-def _valid_outputs(nix: Nix, jobs: Sequence[Job]) -> tuple[set[str], str | None]:
-    """The valid outputs; with `--store` on another machine that cannot be reached: none, and
-    a message naming that store (each job fails with it, rather than the run stopping)."""
+def _valid_outputs(nix: Nix, paths: Iterable[str]) -> tuple[set[str], str | None]:
+    """The valid ones of these outputs; with `--store` on another machine that cannot be
+    reached: none, and a message naming that store (each job fails with it, rather than the run
+    stopping)."""
     try:
-        return nix.valid_paths(path for job in jobs for path in job.out_paths), None
+        return nix.valid_paths(paths), None
     except NixCommandError as err:
         if nix.remote_store is None:
             raise
@@ -233,24 +234,42 @@ class BuildOutcome:
     built: tuple[str, ...]  # derivations Nix actually ran a builder for
 
 
-def _unreported(nix: Nix, buildlog: BuildLog, valid: set[str],
-                jobs: Sequence[Job]) -> set[str]:
+def _unreported(nix: Nix, buildlog: BuildLog, valid: set[str], jobs: Sequence[Job],
+                others: Mapping[str, tuple[str, ...]] | None = None) -> set[str]:
     """Derivations whose build started and whose outputs are not valid, though Nix named none.
 
     Nix starts a build only once every dependency is built, so such a derivation failed its own
     build. Nix 2.8 with --keep-going prints "builder for … failed" for only one of several
     failing builds; the others are these.
+    others: the outputs of the other derivations the build started (_other_outputs), whose
+    validity `valid` holds too; None: asked of Nix here.
     """
     silent = set(buildlog.started) - set(buildlog.errors)
     if not silent:
         return set()
     outputs = {job.drv_path: job.out_paths for job in jobs if job.drv_path in silent}
-    others = silent - set(outputs)
-    if others:
-        outputs |= {drv: d.outputs for drv, d in nix.derivations(others).items()}
-        valid = valid | nix.valid_paths(p for drv in others for p in outputs.get(drv, ()))
+    if others is None:
+        others = _other_outputs(nix, buildlog, jobs)
+        valid = valid | nix.valid_paths(p for paths in others.values() for p in paths)
+    outputs |= others
     return {drv for drv in silent
             if outputs.get(drv) and not all(path in valid for path in outputs[drv])}
+
+
+def _other_outputs(nix: Nix, buildlog: BuildLog, jobs: Sequence[Job],
+                   outputs_of: Callable[[str], tuple[str, ...] | None] | None = None
+                   ) -> dict[str, tuple[str, ...]]:
+    """The outputs of the derivations the build started besides the jobs' and that reported no
+    error (their dependencies: _unreported checks them too), from `outputs_of` (the run's
+    other evaluated jobs: a dependency is often an attribute of a later batch) where it knows
+    them, else from the .drv files (one Nix call)."""
+    others = set(buildlog.started) - set(buildlog.errors) - {job.drv_path for job in jobs}
+    found = {drv: paths for drv in others
+             if outputs_of is not None and (paths := outputs_of(drv))}
+    unknown = others - set(found)
+    if unknown:
+        found |= {drv: d.outputs for drv, d in nix.derivations(unknown).items()}
+    return found
 
 
 def _unreported_failure(buildlog: BuildLog, drv: str) -> Failure:
@@ -425,11 +444,13 @@ def _stopped_early(nix: Nix, buildlog: BuildLog, jobs: Sequence[Job], drvs: Sequ
 def build(nix: Nix, jobs: Sequence[Job], *,
           cancelled: Callable[[], bool] = lambda: False,
           on_event: Callable[[nixlog.Event], None] | None = None,
-          earlier: Earlier | None = None) -> BuildOutcome:
+          earlier: Earlier | None = None,
+          outputs_of: Callable[[str], tuple[str, ...] | None] | None = None) -> BuildOutcome:
     """Build all jobs with `nix build --keep-going` (another pass for what Nix did not attempt
     after a builder error); a job's result is the validity of its outputs. earlier: what the
     run's earlier builds found (a job needing what failed there is not built), and is told
-    what failed in this one."""
+    what failed in this one. outputs_of: a derivation's outputs where the run knows them (its
+    other evaluated jobs), for the dependencies this build ran."""
     # a message naming an output path (a remote `nix-store --serve` build) is its job's
     by_output = {path: job.drv_path for job in jobs for path in job.out_paths}
     buildlog = BuildLog(on_event=on_event, outputs=by_output)
@@ -453,9 +474,17 @@ def build(nix: Nix, jobs: Sequence[Job], *,
         asked = None  # another pass builds more
         log.warning("nix build stopped at a failure it does not keep going past; building the "
                     "%s it did not attempt in another pass", count(len(drvs), "derivation"))
+    # the other derivations it built (dependencies) are checked too (_unreported): their
+    # outputs asked about in the same question as the jobs'
+    others = None if cancelled() else _other_outputs(nix, buildlog, jobs, outputs_of)
+    other_paths = [path for paths in (others or {}).values() for path in paths]
     # one question less after a failure: what _stopped_early asked still holds
-    valid, store_down = (asked, None) if asked is not None else _valid_outputs(nix, jobs)
-    unreported = set() if cancelled() else _unreported(nix, buildlog, valid, jobs)
+    if asked is not None:
+        valid, store_down = asked | (nix.valid_paths(other_paths) if other_paths else set()), None
+    else:
+        valid, store_down = _valid_outputs(
+            nix, [*(path for job in jobs for path in job.out_paths), *other_paths])
+    unreported = set() if others is None else _unreported(nix, buildlog, valid, jobs, others)
     failed_builders = {drv for drv, err in buildlog.errors.items()
                        if err.type is not FailureType.DEPENDENCY} | unreported
     cases = []

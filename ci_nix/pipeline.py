@@ -770,6 +770,9 @@ class EarlyBuild:
         self._built = 0  # derivations Nix ran a builder for
         self._earlier = build_mod.Earlier()  # what failed in a batch is not built again
         self._refused: Counter[Verdict] = Counter()  # outputs the cache has, Nix would not take
+        # each evaluated job's outputs: a batch that builds one as a dependency checks them
+        # without reading its .drv (build.build's outputs_of)
+        self._outputs: dict[str, tuple[str, ...]] = {}
 
     def doing(self) -> str:
         """The builds, for the evaluation's status line while they overlap it ("" before)."""
@@ -779,7 +782,12 @@ class EarlyBuild:
         """Evaluated jobs, as a Plan (for the run's Nix and binary cache)."""
         with self._lock:
             self._skeleton = part
+            self._outputs.update((job.drv_path, job.out_paths) for job in part.jobs)
         self.feed.submit(part.jobs)
+
+    def _outputs_of(self, drv: str) -> tuple[str, ...] | None:
+        with self._lock:
+            return self._outputs.get(drv)
 
     def finish(self, planned: Plan | None) -> build_mod.Fed:
         """The plan's own jobs (their cache already asked) after the handed-over ones; once
@@ -820,7 +828,8 @@ class EarlyBuild:
         log.info("building %s", count(len(ready), "attribute"))
         self.monitor.add(ready)
         outcome = build_mod.build(skeleton.nix, ready, cancelled=self.cancelled,
-                                  on_event=self.monitor.event, earlier=self._earlier)
+                                  on_event=self.monitor.event, earlier=self._earlier,
+                                  outputs_of=self._outputs_of)
         self.monitor.finish(outcome.cases)
         with self._lock:
             self._built += len(outcome.built)

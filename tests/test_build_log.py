@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fakeproc import FakeProc
+from fakeproc import FakeProc, Reply
 
 from ci_nix import build
 from ci_nix.models import FailureType, Job, Status
@@ -106,3 +106,46 @@ def test_a_red_nix_build_whose_outputs_are_all_valid_is_a_failure_of_its_own(
     fake_proc.on("nix", "build", stderr="", returncode=0)  # the same, green: nothing extra
     assert [c.status for c in build.build(Nix.from_env({"CI_NIX_NIX": "nix"}),
                                           [JOB]).cases] == [Status.PASSED]
+
+
+DEP = Job("lib", ("packages", "x86_64-linux", "dep"), "x86_64-linux",
+          "/nix/store/1kc1fnxqy8ryh2bjaflf0fmzp4hyry10-dep.drv",
+          (("out", "/nix/store/1d7wjxrvf0r3ikl9imydf6ffrw4hhnmz-dep"),))
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_a_dependency_the_run_evaluated_is_checked_in_the_jobs_question(
+        fake_proc: FakeProc, known: bool) -> None:
+    """A batch that builds a dependency that is no job of its own (an attribute of a later
+    batch, say) checks that its outputs are valid too (a build Nix did not report as failed):
+    where the run evaluated it (outputs_of), in the one `path-info` that asks about the jobs'
+    outputs, without reading its .drv; else as before, from the .drv and a question more.
+    Either way a dependency built with invalid outputs fails its dependents as the builder that
+    failed."""
+    fake_proc.on("nix", "--version", stdout="nix (Nix) 2.26.3\n")
+    fake_proc.on("nix", "config", "show", stdout="{}")
+    # the dependency's build ran and said nothing; its outputs are not valid (nor the job's,
+    # which Nix then never began)
+    built = [record(action="start", id=1, level=3, parent=0, text=f"building '{DEP.drv_path}'",
+                    type=105, fields=[DEP.drv_path, "", 1, 1]), record(action="stop", id=1)]
+    fake_proc.on("nix", "build", stderr="\n".join(built) + "\n", returncode=1)
+    fake_proc.on("nix", "derivation", "show", stdout=json.dumps(
+        {DEP.drv_path: {"outputs": {"out": {"path": DEP.out_paths[0]}}, "inputDrvs": {}}}))
+    fake_proc.on("nix", "path-info", handler=lambda call: Reply(stdout=json.dumps(
+        {path: None for path in call.argv if path.startswith("/nix/store/")})))
+    fake_proc.on("nix", "path-info", "--derivation", "--recursive",
+                 stdout=f"{JOB.drv_path}\n{DEP.drv_path}\n")
+    outputs = {DEP.drv_path: DEP.out_paths} if known else {}
+    [case] = build.build(Nix.from_env({"CI_NIX_NIX": "nix"}), [JOB],
+                         outputs_of=outputs.get).cases
+    assert case.status is Status.FAILED and case.failure is not None
+    assert case.failure.type is FailureType.DEPENDENCY, case.failure
+    assert "dep" in case.failure.message
+    asked = [call.argv for call in fake_proc.ran("nix", "path-info")
+             if "--derivation" not in call.argv]
+    if known:
+        assert not fake_proc.ran("nix", "derivation", "show")
+        assert [sorted(a for a in argv if a.startswith("/nix/store/"))
+                for argv in asked] == [sorted([*JOB.out_paths, *DEP.out_paths])]
+    else:
+        assert fake_proc.ran("nix", "derivation", "show") and len(asked) == 1
