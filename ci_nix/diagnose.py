@@ -293,6 +293,14 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"(?:output {_Q}(?P<output>[^'’\s]{{1,{_NAME}}}){_QE} \(at {_Q}{_STORE_PATH}{_QE}\) was "
         r"(?:not content-addressed|hashed with (?:method|algorithm)|named)|submitted unknown "
         r"output|failed to submit output path)")),
+    # an output path the build left that Nix rejects (2.18-2.35, derivation-builder.cc and
+    # local-derivation-goal.cc; 2.35's PathFmt quotes the path with double quotes): setuid or
+    # group-writable files, a text-hashed output referring to itself, a flat fixed output that
+    # is no plain file
+    ("output-path-rejected", re.compile(
+        rf"(?:suspicious ownership or permission on |output path )[\"'‘`]?{_STORE_PATH}[\"'’]?"
+        rf"(?: for output {_Q}[^'’\s]{{1,{_NAME}}}{_QE}; rejecting this build output| has "
+        r"illegal content address| should be a non-executable regular file)")),
     # the rest name no derivation, or name it in a wording only some versions use
     ("builder-other", re.compile(
         rf"builder for {_Q}{_DRV}{_QE} (?P<status>failed[^;\n]*|died abnormally)")),
@@ -428,6 +436,10 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
                     "{closure}{what} is too large ({size} bytes; the derivation allows "
                     "{limit})",
                     _OUTPUT_CHECK_HINT),
+    "output-path-rejected": (Kind.OUTPUT_CHECK, FailureType.BUILD,
+                             "the output {path} was rejected: its files are not what Nix "
+                             "accepts as an output (permissions, content address or file type)",
+                             _OUTPUT_CHECK_HINT),
     "output-rejected": (Kind.OUTPUT_CHECK, FailureType.BUILD,
                         "{drv} registered an output its derivation does not declare so "
                         "(its name, output or content address)", _OUTPUT_CHECK_HINT),
@@ -1040,6 +1052,7 @@ _NIX_ITSELF = re.compile(
     r"sandbox network setup|sandboxed build|sandboxing|kernel namespaces|user namespace|"
     r"(?:mount|network|pid|ipc|uts|cgroup) namespace|\bsandbox\b|"
     r"seccomp|unable to make '/' private|cannot pivot old root|setgroups failed|landlock|"
+    r"while waiting for the build environment for |"
     # the machine refused Nix (a store, profile or lock file it may not touch), or the store
     # lacks a path it was told is there: store and system errors, never the expression's
     r"Permission denied|Operation not permitted|opening lock file|big-lock|"
@@ -1417,7 +1430,8 @@ _FETCHING_FRAME = re.compile(r"^\s*… while fetching (?:the input|the source|fr
 # a frame of Nix <= 2.3's traces: "while evaluating ‘f’ at "…":1:2, called from …:"
 # a path inside a build's sandbox (Nix's `<drv>.chroot` directory): Nix setting up a build
 _SANDBOX_PATH = re.compile(r"\.drv\.chroot/")
-_BUILD_SETUP_FRAME = re.compile(r"^\s*… while setting up the build environment")
+# (Nix 2.3's "while setting up the build environment"; 2.18+'s child not coming up)
+_BUILD_SETUP_FRAME = re.compile(r"^\s*… while (?:setting up|waiting for) the build environment")
 _OLD_FRAME = re.compile(r"^while (?:evaluating|calling|checking) .*\bat \S+:\d+:\d+")
 
 
@@ -1504,6 +1518,9 @@ _NIX_MESSAGE = re.compile(
     r"to|cycle detected in build of '|(?:closure of )?path '[^']*' is too large at|"
     r"derivation '[^']*' may not be deterministic|illegal path references in fixed-output|"
     r"(?:floating )?content-addressing derivation '|derivation '[^']*' output '[^']*' \(at '|"
+    r"suspicious ownership or permission on |output path [\"']?/nix/store/[^\"'\s]*[\"']? "
+    r"(?:has illegal "
+    r"content|should be a non-executable)|while waiting for the build environment for '|"
     r"fixed-output derivations must not reference|fixed output derivation '[^']*' is not "
     r"allowed to refer|the fixed-output derivation '[^']*' must not reference|"
     r"(?:(?:ca )?hash|size) mismatch importing path '|hash mismatch in file downloaded from '|"

@@ -1240,3 +1240,12 @@ def test_a_sentence_starting_with_while_is_no_trace_frame() -> None:
                                 "while previously you got:",
                                 "error: user-thrown exception: B is set twice."])
     assert [d.message.split(": ", 1)[1] for d in found] == ["A is set twice.", "B is set twice."]
+
+
+def test_a_trace_cut_while_nix_waited_for_the_build_environment_is_nixs_own() -> None:
+    # Nix 2.18-2.35's frame on the error that ended the build child's setup: no evaluation
+    frame = ("       … while waiting for the build environment for '/nix/store/"
+             "9kc1fnxqy8ryh2bjaflf0fmzp4hyry10-hello-2.12.drv' to initialize (exit code 1, "
+             "previous messages: mounting /proc)")
+    [found] = diagnose.parse_log(["error:", frame])
+    assert (found.type, found.kind) == (FailureType.OTHER, diagnose.Kind.NIX)
