@@ -1095,6 +1095,11 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         return FailureType.OTHER, Kind.DOWNLOAD, HINTS[Kind.DOWNLOAD]
     if _NIX_ITSELF.search(message):
         return FailureType.OTHER, Kind.NIX, HINTS[Kind.NIX]
+    if re.search(r"\bunsupported (?:[\w-]+ )?input attribute ['‘]", message):
+        # a fetcher refusing an input's attributes as a lock file or a flake reference spells
+        # them (libfetchers: "unsupported tarball input attribute 'lastModified'"), often a lock
+        # file a newer Nix wrote: Nix's own reading of the input, not the evaluator's
+        return FailureType.OTHER, Kind.ERROR, None
     if re.search(r"assertion .{0,1000} failed", message) or "condition of the assertion" in trace:
         return FailureType.EVAL, Kind.ASSERT, None
     if message.startswith("undefined variable"):
@@ -1195,7 +1200,7 @@ _EVAL_MESSAGE = re.compile(
     # libflake computing the lock file (flake.cc, lockfile.cc; framed "… while updating the
     # lock file" by newer Nix, bare by older)
     r"follows a non-existent input|circular import of flake|"
-    r"/flake\.nix['’] does not exist|is not a (?:valid )?flake|"
+    r"/flake\.nix['’] does not exist|is not a (?:valid )?flake|could not find a flake\.nix file|"
     r"while evaluating|\bbuiltins\.\w+|string ['‘][^'’‘`]*['’] doesn't represent|" + "|".join(
         # the evaluator's own messages with no other word above, read from Nix's libexpr
         # (eval.cc, primops*.cc, get-drvs.cc, attr-path.cc): also frameless, they are its

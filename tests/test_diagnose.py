@@ -1072,6 +1072,25 @@ def test_an_output_check_naming_its_output_is_the_culprit_of_the_dependency_fail
     assert found[0].output == out and "coreboot (the output coreboot" in found[1].message
 
 
+def test_a_fetcher_refusing_an_inputs_attribute_is_nixs_not_the_evaluators() -> None:
+    # libfetchers on a lock file a newer Nix wrote (toolchain-nix#18, garnix issues#76): the
+    # words "attribute '…'" are no evaluator's here
+    for scheme in ("tarball", "Git", "GitHub"):
+        [found] = diagnose.parse_log([
+            f"error: unsupported {scheme} input attribute 'lastModified'",
+            "       … while updating the lock file of flake 'github:o/r/0e13b65a'"])
+        assert found.type is FailureType.OTHER, scheme
+    # a flake's own input spec with its position stays the evaluation's
+    [flake] = diagnose.parse_log([
+        f"error: unexpected flake input attribute 'submodules', at /nix/store/{H}-source/"
+        "flake.nix:18:5"])
+    assert flake.type is FailureType.EVAL
+    # a flake reference whose directory holds no flake.nix is the flake's (as its path's
+    # "flake.nix does not exist")
+    [none] = diagnose.parse_log(["error: could not find a flake.nix file"])
+    assert none.type is FailureType.EVAL
+
+
 @pytest.mark.parametrize("line", [
     "we get the error `in pure evaluation mode, 'fetchTarball' requires a 'sha256' argument`.",
     "error: in pure evaluation mode, 'fetchTarball' requires a 'sha256' argument",
