@@ -823,7 +823,9 @@ def build_error(message: str) -> BuildError | None:
 
 _ERROR_LINE = re.compile(r"^\s*error:\s?(.*)$")
 _POS = re.compile(
-    r"\bat (?:\"(?P<qpath>[^\"]+)\"|(?P<path>«[^»]*»|<[^>]*>|/[^:\s]+|[A-Za-z]:[^:\s]+))"
+    # «…» and <…> hold no opening mark of their own kind: a run from each "at «" to the line's
+    # end (no » comes) overlapped all the others (quadratic in a `throw`n text's length)
+    r"\bat (?:\"(?P<qpath>[^\"]+)\"|(?P<path>«[^»«]*»|<[^<>]*>|/[^:\s]+|[A-Za-z]:[^:\s]+))"
     r":(?P<line>\d+):(?P<col>\d+)")
 _SOURCE = re.compile(r"^/nix/store/(?P<hash>[a-z0-9]{32})-[^/]*source(?P<rel>/.*)?$")
 # a file the evaluator looked for; not the store's "does not exist and cannot be created" (a path
@@ -1225,7 +1227,7 @@ _EVAL_MESSAGE = re.compile(
 _EVAL_FRAME = re.compile(
     r"^\s*… (?!while (?:fetching|setting up the build environment|copying|querying|"
     r"downloading|adding|uploading|building|realising (?!the context)))|"
-    r"\bat (?:«[^»]*»|/\S+|\S+\.nix):\d+(?::\d+)?|^\s*\d+\| |"
+    r"\bat (?:«[^»«]*»|/\S+|\S+\.nix):\d+(?::\d+)?|^\s*\d+\| |"
     r"\(use '--show-trace'|\(stack trace truncated|"
     r"^while (?:evaluating|calling|checking) .*\bat \S+:\d+:\d+")  # Nix <= 2.3
 
@@ -1736,7 +1738,7 @@ _FETCHING = re.compile(r"curl: \(\d+\)|\*\*\* Downloading|unable to download|HTT
 
 def _looks_evaluated(lines: Sequence[str]) -> bool:
     """Whether an error text comes from the evaluator: a trace, a position or a code frame."""
-    return any(re.search(r"^\s*… |\bat (?:«[^»]*»|\S+):\d+:\d+|^\s*\d+\| |while evaluating|"
+    return any(re.search(r"^\s*… |\bat (?:«[^»«]*»|\S+):\d+:\d+|^\s*\d+\| |while evaluating|"
                          r"while calling|--show-trace", line) for line in lines)
 
 

@@ -106,6 +106,9 @@ _LINES: dict[str, Callable[[int], str]] = {
     "opened quotes": lambda n: "path ‘" * (n // 6),
     "opened names": lambda n: "a ‘" * (n // 3),
     "opened urls": lambda n: "unable to download `" * (n // 20),
+    # a position "at «…»:L:C" (or "at <…>"): from each "at «" to the line's end
+    "opened positions": lambda n: "at «" * (n // 4),
+    "opened angles": lambda n: "at <" * (n // 4),
     # "…profile(?:[-.][^'’/.]*)*": every way to cut the dashes in two (exponential: 40 dashes
     # held a run for good, deaf to SIGTERM)
     "profile dashes": lambda n: "path ‘profile" + "-" * (n // 1000) + "/",
