@@ -97,8 +97,9 @@ def symlink_under(path: str | Path, roots: Sequence[str | Path]) -> Path | None:
     link a `..` later climbs out of (`keys/../k.sec` opens what `keys` points to's parent)."""
     tops = [os.path.realpath(root) for root in roots]
     # not abspath: it drops `link/..` by the letters, while the system (and Nix, which opens
-    # the path as it is given) goes up from where the link points
-    target = Path(os.getcwd()) / path
+    # the path as it is given) goes up from where the link points; and cut at a NUL, as a C
+    # program (Nix, given `secret-key=/w/r%00x`) opens the path (Python refuses it instead)
+    target = Path(os.getcwd()) / str(path).split("\0", 1)[0]
     directory = Path(target.anchor)
     for part in target.parts[1:]:
         real = os.path.realpath(directory)
