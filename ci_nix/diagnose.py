@@ -352,6 +352,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("references-unrealised", re.compile(
         rf"some references of path {_Q}(?P<path>[^'’\s]+){_QE} could not be realised|"
         rf"reference {_Q}[^'’\s]+{_QE} of path {_Q}(?P<path2>[^'’\s]+){_QE} is not a valid path")),
+    # Lix 2.95+: a download resumed after a retry whose ETag or immutable URL differs
+    ("transfer-changed", re.compile(
+        r"uri (?P<url>\S{1,4096}) changed (?P<how>ETag|immutable url|final destination) from "
+        r"[^\n]{0,4096}? to [^\n]{0,4096}? during transfer")),
     ("transfer-interrupted", re.compile(rf"(?:download|upload) of {_Q}(?P<url>[^'’‘`]+){_QE} was "
                                         r"interrupted")),
     # 2.21-2.29 print a raw string literal: a line break and indentation after the semicolon
@@ -459,6 +463,8 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
     "references-unrealised": (Kind.SUBSTITUTION, FailureType.OTHER,
                               "the references of {what} could not be substituted",
                               HINTS[Kind.SUBSTITUTION]),
+    "transfer-changed": (Kind.DOWNLOAD, FailureType.OTHER,
+                         "{url} changed ({how}) while it was downloaded", HINTS[Kind.DOWNLOAD]),
     "transfer-interrupted": (Kind.DOWNLOAD, FailureType.OTHER,
                              "the download of {url} was interrupted", HINTS[Kind.DOWNLOAD]),
     "remote-features": (Kind.PLATFORM, FailureType.PLATFORM,
@@ -1532,7 +1538,8 @@ _NIX_MESSAGE = re.compile(
     r"allowed to refer|the fixed-output derivation '[^']*' must not reference|"
     r"(?:(?:ca )?hash|size) mismatch importing path '|hash mismatch in file downloaded from '|"
     r"NAR hash mismatch in input '|unable to (?:download|upload) '|(?:download|upload) of '[^']*' "
-    r"was interrupted|cannot download '[^']*' because|some substitutes for the outputs of "
+    r"was interrupted|uri \S+ changed (?:ETag|immutable url|final destination) from|"
+    r"cannot download '[^']*' because|some substitutes for the outputs of "
     r"derivation '|path '[^']*' is required, but there is no substituter|some references of "
     r"path '|reference '[^']*' of path '[^']*' is not a valid path|substituter '[^']*' is "
     r"disabled|file '[^']*' does not exist in binary cache|'[^']*' does not appear to be a "
