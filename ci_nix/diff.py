@@ -173,21 +173,35 @@ def _at_base(workspace: Workspace, targets: Sequence[Target], moved: Callable[[F
     return result
 
 
-def remembered(*evals: FlakeEval) -> dict[str, tuple[Sequence[str], tuple[str, ...]]]:
-    """drvPath -> (its closure's .drv base names, its outputs) where the evaluations know the
-    closure (the evaluation cache keeps it): with_packages need not read those .drv files."""
-    outputs_of = {job.drv_path: job.out_paths for e in evals for job in e.jobs}
-    return {drv: (closure, outputs_of.get(drv, ())) for e in evals
-            for drv, closure in e.closures}
+Remembered = Mapping[str, tuple[Sequence[str] | None, tuple[str, ...]]]
 
 
-def with_packages(nix: Nix, comparison: Comparison,
-                  remembered: Mapping[str, tuple[Sequence[str], tuple[str, ...]]] | None = None
-                  ) -> Comparison:
+def remembered(*evals: FlakeEval, closures: Mapping[str, Sequence[str]] | None = None
+               ) -> dict[str, tuple[Sequence[str] | None, tuple[str, ...]]]:
+    """drvPath -> (its closure's .drv base names where the evaluations know it (the evaluation
+    cache keeps it) or `closures` does, else None; its outputs), for every job: with_packages
+    need not read those .drv files, nor ask their outputs."""
+    known: dict[str, Sequence[str]] = {drv: closure for e in evals for drv, closure in e.closures}
+    known.update(closures or {})
+    return {job.drv_path: (known.get(job.drv_path), job.out_paths) for e in evals
+            for job in e.jobs}
+
+
+def closure_sizes(nix: Nix, comparison: Comparison,
+                  remembered: Remembered) -> dict[tuple[str, ...], closure.Closure]:
+    """The runtime closures of the changed attributes' outputs on both sides, as with_packages
+    would ask them (one `path-info` per store), for outputs `remembered` knows."""
+    return closure.sizes(nix, [remembered[drv][1] for a in comparison.of(Change.CHANGED)
+                               for drv in (a.base_drv, a.head_drv)
+                               if drv is not None and drv in remembered])
+
+
+def with_packages(nix: Nix, comparison: Comparison, remembered: Remembered | None = None,
+                  sizes: Mapping[tuple[str, ...], closure.Closure] | None = None) -> Comparison:
     """Package changes for each changed attribute, from the two derivation closures, and the
     runtime closure's size change where both sides' outputs are valid. Three Nix calls in all,
-    however many attributes changed. remembered: drvPath -> (its closure's .drv base names,
-    its outputs), from the evaluation cache: such a derivation is not read from the store."""
+    however many attributes changed. remembered: see remembered(); a derivation whose closure
+    it holds is not read from the store. sizes: closure_sizes(), asked already."""
     remembered = remembered or {}
     changed = comparison.of(Change.CHANGED)
     if not changed:
@@ -195,7 +209,8 @@ def with_packages(nix: Nix, comparison: Comparison,
     pairs = [(a.base_drv, a.head_drv) for a in changed]
     drvs = {drv for pair in pairs for drv in pair if drv is not None}
     try:
-        graph = nix.derivations(drvs - set(remembered), recursive=True)
+        graph = nix.derivations({d for d in drvs if remembered.get(d, (None,))[0] is None},
+                                recursive=True)
     except NixCommandError as err:
         log.warning("cannot read the derivation closures: %s", err)
         return comparison
@@ -204,19 +219,21 @@ def with_packages(nix: Nix, comparison: Comparison,
         return remembered[drv][1] if drv in remembered else graph.get(drv, _NONE).outputs
 
     def drvs_of(drv: str) -> set[str]:
-        if drv not in remembered:
+        names = remembered.get(drv, (None,))[0]
+        if names is None:
             return drv_closure(graph, drv)
         store = drv.rsplit("/", 1)[0]
-        return {f"{store}/{name}" for name in remembered[drv][0]}
+        return {f"{store}/{name}" for name in names}
 
-    found = closure.sizes(nix, [outputs(d) for pair in pairs for d in pair if d is not None])
+    found = sizes if sizes is not None else closure.sizes(
+        nix, [outputs(d) for pair in pairs for d in pair if d is not None])
     described = {}
     for attr in changed:
         assert attr.base_drv is not None and attr.head_drv is not None
         before, after = found.get(outputs(attr.base_drv)), found.get(outputs(attr.head_drv))
-        sizes = (before.size, after.size) if before and after else None
+        sizes_of = (before.size, after.size) if before and after else None
         packages = changes.package_changes(drvs_of(attr.base_drv), drvs_of(attr.head_drv),
-                                           sizes)
+                                           sizes_of)
         described[attr] = replace(attr, packages=packages)
     return replace(comparison,
                    attributes=tuple(described.get(a, a) for a in comparison.attributes))

@@ -875,6 +875,9 @@ class Pending:
 
     def __init__(self) -> None:
         self._writes: list[Callable[[], None]] = []
+        # the derivation closures (.drv names) read for the entries, once run() has run: the
+        # evaluations returned do not carry them (diff.remembered takes them from here)
+        self.closures: dict[str, tuple[str, ...]] = {}
 
     def add(self, write: Callable[[], None]) -> None:
         self._writes.append(write)
@@ -898,7 +901,7 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
     commit -> its tree, where the caller read it. on_hit: hears of each entry found and used
     (not one evaluated again to verify it), before `evaluator` runs. later: the fresh
     evaluations are remembered when it runs, not before this returns (their checkouts are read
-    again then: still after the evaluation)."""
+    again then: still after the evaluation), and their closures are in later.closures then."""
     if settings is None or settings.directory is None or not targets:
         return evaluator(targets)
     cache = EvalCache(settings.directory, settings.max_bytes)
@@ -968,14 +971,16 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
                 hint="the cache directory holds an entry ci-nix did not write for this "
                 "source: find who writes to it (README: Evaluation cache)"))))
     keyed = [i for i in fresh if key_of[i] is not None and i not in sample]
-    closures = closures_of(nix, [job for i in keyed for job in fresh[i].jobs])
-    for index in keyed:
-        # known now: a diff of this evaluation need not read the .drv files again
-        fresh[index] = replace(fresh[index], closures=tuple(
-            (job.drv_path, tuple(closures[job.drv_path])) for job in fresh[index].jobs
-            if job.drv_path in closures))
 
     def remember() -> None:
+        closures = closures_of(nix, [job for i in keyed for job in fresh[i].jobs])
+        if later is not None:
+            later.closures.update((drv, tuple(names)) for drv, names in closures.items())
+        else:  # known now: a diff of this evaluation need not read the .drv files again
+            for index in keyed:
+                fresh[index] = replace(fresh[index], closures=tuple(
+                    (job.drv_path, tuple(closures[job.drv_path])) for job in fresh[index].jobs
+                    if job.drv_path in closures))
         # an evaluation that read nothing of its commit is remembered by its tree
         store_key = {i: (tree_key(i) if fresh[i].commit_read == () else None) or key_of[i]
                      for i in keyed}

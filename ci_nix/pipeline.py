@@ -1192,15 +1192,17 @@ def compare_with_base(planned: Plan, options: DiffOptions,
                          repos=diff_mod.repo_revisions(ws, git, base, options.head,
                                                        planned.checkouts))
     # closures the evaluation cache remembers need no .drv read (nor the .drv files)
-    remembered = diff_mod.remembered(*base_evals, *planned.evals)
-    described: list[changes_mod.Comparison] = []
-    if later is not None:  # the head's entries are written while Nix reads closure sizes
-        done = proc.ahead(lambda: described.append(
-            diff_mod.with_packages(nix, comparison, remembered)))
+    sizes: list[dict[tuple[str, ...], closure.Closure]] = []
+    if later is not None:  # the head's entries (and closures) are read while Nix reads sizes
+        outputs = diff_mod.remembered(*base_evals, *planned.evals)
+        done = proc.ahead(lambda: sizes.append(diff_mod.closure_sizes(nix, comparison,
+                                                                       outputs)))
         later.run()
         done()
-    comparison = described[0] if described else diff_mod.with_packages(nix, comparison,
-                                                                       remembered)
+    remembered = diff_mod.remembered(*base_evals, *planned.evals,
+                                     closures=later.closures if later is not None else None)
+    comparison = diff_mod.with_packages(nix, comparison, remembered,
+                                        sizes[0] if sizes else None)
     if options.comment:
         from ci_nix import comment as comment_mod  # a forge client: loaded only for --comment
 

@@ -1219,8 +1219,8 @@ def test_entries_can_wait_and_then_remember_the_checkout_as_it_is(
     later = evalcache.Pending()
     evaluated = run(later)
     assert not evaluated.cached and not list(entries.glob("*/*.json"))
-    # the .drv is not in /nix/store here: Nix is asked, and says nothing (no closure)
-    assert evaluated.closures == ()
+    # the closures are read with the entries (into later.closures), not before
+    assert evaluated.closures == () and later.closures == {}
     later.run()
     later.run()  # once
     assert len(list(entries.glob("*/*.json"))) == 1 and run(None).cached
