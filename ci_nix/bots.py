@@ -16,6 +16,7 @@ from ci_nix.bundle import key as key_mod
 from ci_nix.config import DEFAULT_TIMEOUT, ForgeType, UpdateConfig
 from ci_nix.errors import CiNixError, ConfigError
 from ci_nix.forge import ForgeTarget, connect, resolve
+from ci_nix.mask import add_secret, withhold
 from ci_nix.models import Case, Failure, FailureType, Status
 from ci_nix.report import junit as junit_report
 from ci_nix.schema import (
@@ -205,6 +206,12 @@ def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
     nix_options: the command line's, which `nix` has already; they win over a repo's
     nix-options as they do in `run`."""
     repos = load(file)
+    # no Nix, git or builder process inherits a forge's token (as workspace.load does for
+    # ci-nix.yaml's): a repo's --verify evaluation (its own nix-options, e.g. pure-eval false
+    # and builtins.getEnv) ran before the next forge's token was known as a secret
+    for repo in repos:
+        withhold(repo.forge.token_env)
+        add_secret(environ.get(repo.forge.token_env) if repo.forge.token_env else None)
     results: dict[str, RepoResult] = {}
     # ignore_cleanup_errors: a Nix that runs in its own mount namespace (a chroot store) can
     # keep a checkout busy for a moment after it exits; a leftover temp dir is harmless.

@@ -17,7 +17,7 @@ import forgefakes
 import make_workspace
 import pytest
 from conftest import Cli
-from fakeproc import FakeProc
+from fakeproc import Call, FakeProc, Reply
 from helpers import git
 
 from ci_nix import bots
@@ -285,6 +285,50 @@ def test_a_bots_repo_whose_nix_options_key_is_reached_through_a_link_in_a_clone_
         nix_options=(("extra-secret-key-files", str(clones / "lib" / "keys" / "k.sec")),))}
     assert (results["lib"].error or "").startswith(
         f"--option extra-secret-key-files {clones / 'lib' / 'keys' / 'k.sec'}: ")
+
+
+def test_no_forges_token_reaches_a_repos_nix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             fake_proc: FakeProc) -> None:
+    """bots.yaml: each repo's Nix runs with that repo's own nix-options (from its default
+    branch: `pure-eval: false` lets its flake read the environment, and a fixed-output build
+    has the network). No forge's token may be in that environment: the first repo's Nix saw
+    every token not yet used (in a dry run: all of them)."""
+    import os
+
+    from ci_nix import mask
+    from ci_nix.tools.git import Git
+    from ci_nix.tools.nix import Nix
+
+    tokens = {"BOTS_GH_TOKEN": "ghp_" + "a" * 36, "BOTS_GL_TOKEN": "glpat-" + "b" * 20}
+    for name, value in tokens.items():
+        monkeypatch.setenv(name, value)
+    remotes = tmp_path / "remotes"
+    for name in ("a", "b"):
+        src = tmp_path / "src" / name
+        src.mkdir(parents=True)
+        (src / "flake.nix").write_text("{ outputs = _: { }; }\n")
+        (src / "flake.lock").write_text('{"nodes": {"root": {}}, "root": "root", "version": 7}\n')
+        git(src, "init", "-q", "-b", "main")
+        git(src, "add", "-A")
+        git(src, "commit", "-qm", "a flake")
+        git(tmp_path, "clone", "-q", "--bare", str(src), str(remotes / f"{name}.git"))
+    config = tmp_path / "bots.yaml"
+    config.write_text("forges:\n"
+                      "  gl: {type: gitlab, url: 'http://127.0.0.1:9', token-env: BOTS_GL_TOKEN}\n"
+                      "  gh: {type: github, url: 'http://127.0.0.1:9', token-env: BOTS_GH_TOKEN}\n"
+                      "repos:\n"
+                      + "".join(f"  - {{name: {n}, forge: {f}, project: g/{n}, "
+                                f"clone: 'file://{remotes / n}.git'}}\n"
+                                for n, f in (("a", "gl"), ("b", "gh"))))
+    seen: list[set[str]] = []
+
+    def nix(call: Call) -> Reply:  # the environment the real spawn gives Nix
+        seen.append({name for name in tokens if name in mask.child_environ(os.environ)})
+        return Reply(returncode=1, stderr="error: no Nix in this test\n")
+
+    fake_proc.on("nix", handler=nix)
+    bots.run(config, Nix(("nix",)), Git.from_env(), dry_run=True, environ=dict(os.environ))
+    assert seen and all(not names for names in seen), seen
 
 
 def test_bots_yaml_errors_name_the_line(tmp_path: Path, cli: Cli) -> None:
