@@ -2150,7 +2150,18 @@ def _quoted_error(text: str, at: int) -> str:
     end = text.find(close, at) if close is not None else -1
     if end > at:
         return "error:" + text[at + len("error:"):end]
-    return _EMPHASIS.sub("", "error:" + text[at + len("error:"):])
+    return _EMPHASIS.sub(_unless_nixos_quote, "error:" + text[at + len("error:"):])
+
+
+# a backtick opening a quote as NixOS' messages write one ("The option `a.b' does not exist"):
+# after a blank, before the text and the apostrophe closing it on the line (not one opening a
+# quote of its own: "`function 'anonymous lambda' called …`" is markdown's code span)
+_NIXOS_QUOTE = re.compile(r"(?<=\s)`(?=[^\s`'][^`'\n]{0,500}'(?!\w))")
+
+
+def _unless_nixos_quote(m: re.Match[str]) -> str:
+    """Markdown's emphasis and code marks taken away, a NixOS quote's opening backtick kept."""
+    return m[0] if _NIXOS_QUOTE.match(m.string, m.start()) else ""
 
 
 def _line_failure(text: str, origin: int) -> Diagnosis:

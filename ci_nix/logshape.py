@@ -326,14 +326,16 @@ _MAX_BRACES = 3
 def _prefixed_record_message(line: str) -> str | None:
     """The message of a structured record behind a prefix normalising does not know
     (`kubectl logs --prefix`'s "[pod/x/nix] ", logcli's "{job=…} " labels): where a short
-    prefix without Nix's words stands before a whole record."""
+    prefix without Nix's words stands before a whole record; never after a `nix build -L`
+    name (a builder prints what it likes, a forged record too: its output is its own)."""
     text = line.rstrip()
     if not text.endswith("}"):
         return None
     at = -1
     for _ in range(_MAX_BRACES):
         at = text.find("{", at + 1)
-        if at < 0 or at > _MAX_TOOL_PREFIX or _NIX_START.search(text, 0, at):
+        if at < 0 or at > _MAX_TOOL_PREFIX or _NIX_START.search(text, 0, at) \
+                or _builders(text, at):
             return None
         message = _record_message(text[at:])
         if message is not None:

@@ -56,6 +56,20 @@ def test_failure_carries_hint_and_position() -> None:
     assert "git add" in (failure.hint or "")
 
 
+@pytest.mark.parametrize("before", ["    #   stderr) ", "# ", "web_1  | ", "I got "])
+def test_a_nixos_quote_inside_a_line_keeps_its_backtick(before: str) -> None:
+    # NixOS quotes option names `like this'; taking the backtick for markdown's left the
+    # evaluator's words ("The option `…'") unreadable: `other` for a module system error
+    message = "The option `services.x.listeners.\"[definition 1-entry 2]\".resources' is used " \
+              "but not defined."
+    [found] = diagnose.parse_log([f"{before}error: {message}"])
+    assert (found.type, found.message) == (FailureType.EVAL, message)
+    # a code span holding a quote of its own is markdown's, taken away as before
+    [found] = diagnose.parse_log(
+        [f"{before}`error: function 'anonymous lambda' called without required argument 'lib'`"])
+    assert found.message.startswith("function 'anonymous lambda'")
+
+
 def test_a_position_nix_wrote_into_the_message_is_not_added_again() -> None:
     # Nix <= 2.3 ends a message with its position (", at FILE:LINE:COL"); 2.4+ prints it apart
     for nix23 in ("error: syntax error, unexpected ',', expecting $end, at /home/u/shell.nix:6:1",
@@ -848,23 +862,29 @@ def test_a_bare_sentence_is_a_throw_as_nix_2_4_to_2_12_print_it(first: str, word
         assert found.kind is not Kind.THROW, own  # (the evaluator's own words may still say eval)
 
 
+# ordinary words: none Nix starts a line of its own with ("at …" is a position), none naming
+# Nix's machinery (_NIX_SENTENCE); unlike, as lines starting alike are read as a tool's prefix
+WORDS = ["package", "option", "value", "please", "enable", "host", "user", "version", "file",
+         "set", "the", "only", "part", "fails", "to", "evaluate", "special", "measures", "handle",
+         "failing", "packages", "like", "those", "taken", "by", "hydra", "entire", "some"]
+
+
 @settings(max_examples=100, deadline=None)
-# (words unlike: lines starting alike are read as a tool's prefix on them, `logshape`)
-@given(st.lists(st.from_regex(r"[a-z]{1,9}", fullmatch=True), min_size=4, max_size=30,
-                unique=True),
+@given(st.lists(st.sampled_from(WORDS), min_size=4, max_size=20, unique=True),
        st.integers(1, 3), st.sampled_from(["", "       "]))
 def test_a_throws_sentence_broken_over_lines_is_read_whole(words: list[str], lines: int,
                                                           indent: str) -> None:
-    """Nix indents the lines of a long message under its first; a copy that lost the indentation
-    runs them together (nixpkgs' "Please be informed that this pseudo-package is not the only
-    part of" / "Nixpkgs that fails to evaluate. You should not …"): the first sentence decides
-    in both, wherever the lines break it, whatever follows it."""
+    """Nix indents the lines of a long message under its first (nixpkgs' "Please be informed
+    that this pseudo-package is not the only part of" / "Nixpkgs that fails to evaluate. You
+    should not …"): the first sentence decides, wherever the lines break it, whatever follows
+    it, as in a copy that lost the indentation and ran the lines together (test_logshape's
+    `dedented` wrapping of morph-228 and nix-eval-jobs-158)."""
     said = ["Please", *words[:-1], words[-1] + "."]
     cut = [len(said) * k // (lines + 1) for k in range(1, lines + 1)]
     parts = [" ".join(said[a:b]) for a, b in zip([0, *cut], [*cut, len(said)], strict=True)]
     parts[-1] += " You should not evaluate it in /nix/store."
     stderr = [f"{indent}error: {parts[0]}", *(f"{indent}       {part}" for part in parts[1:])]
-    for log in (stderr, [line.lstrip() for line in stderr]):
+    for log in (stderr, [" ".join(line.strip() for line in stderr)]):
         [found] = diagnose.parse_log(log)
         assert (found.type, found.kind) == (FailureType.EVAL, Kind.THROW), (log, found)
     # a message that is no sentence (no capital first) stays Nix's own, on one line or more
