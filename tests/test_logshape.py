@@ -247,8 +247,10 @@ def one_space(text: str) -> str:
 def indented(text: str) -> str:
     """Pasted into a quote or a YAML block, or (every other log) into a code comment, as a
     config keeps the failure a workaround is for."""
-    # (not what is written to a file as it is: internal-json, a recording, JSON records)
-    if zlib.crc32(text.encode()) % 2 and not text.lstrip().startswith(("@nix ", "{", "[")):
+    # (not what is written to a file as it is: internal-json, a recording, JSON records,
+    # journalctl's export format)
+    if zlib.crc32(text.encode()) % 2 \
+            and not text.lstrip().startswith(("@nix ", "{", "[", "__CURSOR=")):
         return per_line(lambda i, line: "    # " + line if line else "    #")(text)
     return per_line(lambda i, line: "    " + line if line else line)(text)
 
