@@ -231,6 +231,24 @@ def test_missing_token_is_a_one_line_error(tmp_path: Path, cli: Cli) -> None:
     assert "NO_SUCH_TOKEN_VAR is not set" in result.stderr and "Traceback" not in result.stderr
 
 
+def _bare_remote(tmp_path: Path, name: str, files: dict[str, str],
+                 links: dict[str, Path] | None = None) -> Path:
+    """A repo holding these files (and symlinks) committed on main, cloned bare to
+    tmp_path/remotes/NAME.git: a bots.yaml `clone:`."""
+    src = tmp_path / "src" / name
+    src.mkdir(parents=True)
+    for rel, text in files.items():
+        (src / rel).write_text(text)
+    for rel, target in (links or {}).items():
+        (src / rel).symlink_to(target)
+    git(src, "init", "-q", "-b", "main")
+    git(src, "add", "-A")
+    git(src, "commit", "-qm", "a bots fixture")
+    remote = tmp_path / "remotes" / f"{name}.git"
+    git(tmp_path, "clone", "-q", "--bare", str(src), str(remote))
+    return remote
+
+
 def test_a_bots_repo_whose_nix_options_key_is_reached_through_a_link_in_a_clone_is_refused(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_proc: FakeProc) -> None:
     """bots.yaml: a repo's ci-nix.yaml nix-options (and --option) reach Nix, which reads
@@ -255,15 +273,8 @@ def test_a_bots_repo_whose_nix_options_key_is_reached_through_a_link_in_a_clone_
     remotes = tmp_path / "remotes"
     for name, options in (("app", f"nix-options:\n  secret-key-files: /run/k.sec {linked}\n"),
                           ("lib", "")):
-        src = tmp_path / "src" / name
-        src.mkdir(parents=True)
-        (src / "flake.nix").write_text("{ outputs = _: { }; }\n")
-        (src / "ci-nix.yaml").write_text(options)
-        (src / "keys").symlink_to(runner)
-        git(src, "init", "-q", "-b", "main")
-        git(src, "add", "-A")
-        git(src, "commit", "-qm", "a link in the repo")
-        git(tmp_path, "clone", "-q", "--bare", str(src), str(remotes / f"{name}.git"))
+        _bare_remote(tmp_path, name, {"flake.nix": "{ outputs = _: { }; }\n",
+                                      "ci-nix.yaml": options}, {"keys": runner})
     config = tmp_path / "bots.yaml"
     config.write_text("forges:\n  gl: {type: gitlab, url: 'http://127.0.0.1:9'}\nrepos:\n"
                       + "".join(f"  - {{name: {n}, forge: gl, project: g/{n}, "
@@ -304,14 +315,9 @@ def test_no_forges_token_reaches_a_repos_nix(tmp_path: Path, monkeypatch: pytest
         monkeypatch.setenv(name, value)
     remotes = tmp_path / "remotes"
     for name in ("a", "b"):
-        src = tmp_path / "src" / name
-        src.mkdir(parents=True)
-        (src / "flake.nix").write_text("{ outputs = _: { }; }\n")
-        (src / "flake.lock").write_text('{"nodes": {"root": {}}, "root": "root", "version": 7}\n')
-        git(src, "init", "-q", "-b", "main")
-        git(src, "add", "-A")
-        git(src, "commit", "-qm", "a flake")
-        git(tmp_path, "clone", "-q", "--bare", str(src), str(remotes / f"{name}.git"))
+        _bare_remote(tmp_path, name, {
+            "flake.nix": "{ outputs = _: { }; }\n",
+            "flake.lock": '{"nodes": {"root": {}}, "root": "root", "version": 7}\n'})
     config = tmp_path / "bots.yaml"
     config.write_text("forges:\n"
                       "  gl: {type: gitlab, url: 'http://127.0.0.1:9', token-env: BOTS_GL_TOKEN}\n"
