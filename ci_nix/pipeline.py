@@ -545,9 +545,12 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
     progress = Progress() if progress is None else progress
     nix = nix or Nix.from_env(environ)
     git = Git.from_env(environ)
-    # Nix's answers that the plan needs come while git reads the repos (proc.ahead)
+    # Nix's answers that the plan needs come while git reads the repos (proc.ahead): its
+    # version, and its settings as they are without options (those of a workspace with no
+    # nix-options and no --option; with them, asked again once they are checked)
     binary = nix
-    versioned = proc.ahead(lambda: binary.version)
+    versioned = proc.ahead(lambda: binary.version if options.nix_options or options.eval_store
+                           else binary.current_system)
     loaded = workspace_mod.load(options.path, git, options.config_file,
                                 trust.side(options.base, environ))
     ws = inputs_mod.as_evaluated(loaded, git, options.head, options.pins)

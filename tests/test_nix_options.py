@@ -46,6 +46,23 @@ def test_later_options_win_and_keep_one_flag_per_name() -> None:
     assert nix.options == (("cores", "2"), ("max-jobs", "4"))
 
 
+def test_no_options_more_is_the_same_nix_whose_settings_hold(fake_proc: FakeProc) -> None:
+    """A workspace without nix-options and a command line without --option: plan() asks Nix
+    for its settings while git reads the repos, and the Nix it runs with is that one (no second
+    `show-config`); options more are another Nix, asked again."""
+    fake_proc.on("nix", "--version", stdout="nix (Nix) 2.8.0\n")
+    fake_proc.on("nix", "show-config", stdout=json.dumps({"system": {"value": "x86_64-linux"}}))
+    nix = Nix.from_env({"CI_NIX_NIX": "nix"})
+    assert nix.current_system == "x86_64-linux"
+    same = nix.with_options(())
+    assert same is nix and same.current_system == "x86_64-linux"
+    assert len(fake_proc.ran("nix", "show-config")) == 1
+    other = nix.with_options([("cores", "2")])
+    assert other is not nix and other.current_system == "x86_64-linux"
+    assert len(fake_proc.ran("nix", "show-config")) == 2
+    assert nix.with_options((), eval_store="local?root=/x") is not nix
+
+
 def test_access_tokens_are_masked() -> None:
     from ci_nix.mask import mask
     Nix(("nix",)).with_options([("access-tokens", "github.com=ghp_secretvalue1")])

@@ -255,6 +255,8 @@ class Nix:
             merged[name] = value
         for token in merged.get("access-tokens", "").split():
             add_secret(token.partition("=")[2])  # never in -v's command lines
+        if tuple(merged.items()) == self.options and eval_store in (None, self.eval_store):
+            return self  # the same Nix: what it said (its settings too) holds
         new = replace(self, options=tuple(merged.items()),
                       eval_store=eval_store or self.eval_store)
         for known in ("_about", "version"):  # the binary is the same: keep what it said
