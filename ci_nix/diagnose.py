@@ -1255,6 +1255,26 @@ def _evaluated(message: str, lines: list[str]) -> bool:
     return any(_EVAL_FRAME.search(line) for line in own)
 
 
+# a message about a file inside a store tree (a flake's source, an input), cut right after
+# the path's closing quote inside its next word: of Nix's wordings after "path '…' " (2.18-2.35,
+# libutil/libexpr/libfetchers) the evaluator's about such a file that start with "d" read
+# "does not exist"; the store's about a store path itself ("does not exist and cannot be
+# created", "disappeared") never name a file inside one
+_CUT_PATH = re.compile(r"(?:^|\berror: *)path ['‘]/nix/store/[0-9a-z]{32}-[^/'’\s]+/[^'’\n]+['’] "
+                       r"(?P<cut>d[a-z ]{0,12})$")
+_DOES_NOT_EXIST = "does not exist"
+
+
+def _cut_path_message(message: str) -> str:
+    """A message cut inside the word after a store tree's file, read as the one wording of
+    Nix's it can be the start of ("path '/nix/store/…-source/flake.nix' d": does not exist)."""
+    said = message.strip()
+    m = _CUT_PATH.search(said)
+    if m is None or not _DOES_NOT_EXIST.startswith(m["cut"]):
+        return message
+    return f"{said[:m.start('cut')]}{_DOES_NOT_EXIST} (the log is cut after '{m['cut']}')"
+
+
 def diagnose_eval(stderr: str, flake: Flake | None = None,
                   sources: Sequence[SourceTree] = ()) -> Diagnosis:
     """An evaluation error (a failed `nix eval` or the eval part of `nix build`).
@@ -1275,6 +1295,7 @@ def diagnose_eval(stderr: str, flake: Flake | None = None,
                                   or _BUILD_SETUP_FRAME.match(innermost)):
         return _trace_only(innermost, lines)  # Nix's own step, not the evaluation
     at, message = _message(lines)
+    message = _cut_path_message(message)
     if innermost is not None:  # its position comes from the frames, as for any trace
         message = _trace_only(innermost, lines).message
     built = _build_diagnosis("\n".join(lines[at:]))
@@ -1590,13 +1611,13 @@ _STATUS = re.compile(r"^(?:building '|building path|these |this |  /nix/store/|c
 _BUILDING = re.compile(rf"^\s*building {_Q}{_DRV}{_QE}")
 # what makes a line an error report, wherever it is: the rule against a silent zero
 _ERROR_ANYWHERE = re.compile(
-    r"^\s*error:|(?<=[\s`'\"(*_])error: |Cannot build '|Reason: |builder for \S+ failed|"
+    r"^\s*error:|(?<=[\s`'\"(*_~])error: |Cannot build '|Reason: |builder for \S+ failed|"
     r"hash mismatch|timed out after|cannot build on '|killed after writing more than|"
     r"(?:transient failure|uncaught exception) building ")
 # "cannot build on 'ssh://host': <why>": a remote builder Nix could not use
 _BUILDER_DOWN = re.compile(r"cannot build on ['‘](?P<uri>[^'’‘`]+)['’]: (?:error: )?(?P<why>.*)")
 # what a sentence about a log adds around Nix's words ("it stops with: Reason: **…**")
-_EMPHASIS = re.compile(r"\*\*|__|`")
+_EMPHASIS = re.compile(r"\*\*|__|`|~~")  # (~~: GitHub's strikethrough)
 
 
 def _indent(line: str) -> int:

@@ -1288,3 +1288,19 @@ def test_a_trace_cut_while_nix_waited_for_the_build_environment_is_nixs_own() ->
              "previous messages: mounting /proc)")
     [found] = diagnose.parse_log(["error:", frame])
     assert (found.type, found.kind) == (FailureType.OTHER, diagnose.Kind.NIX)
+
+
+@pytest.mark.parametrize("cut", ["d", "does", "does not e"])
+def test_a_message_about_a_store_trees_file_cut_in_its_next_word_reads_as_nix_worded_it(
+        cut: str) -> None:
+    # nix#13035 (struck through in markdown): "path '…-source/flake.nix' d" can only be the
+    # evaluator's "does not exist" (the store's own wordings name a store path, never a file in it)
+    path = "/nix/store/0ccnxa25whszw7mgbgyzdm4nqc0zwnm8-source/flake.nix"
+    for line in (f"error: path '{path}' {cut}", f"~~error: path '{path}' {cut}"):
+        [found] = diagnose.parse_log([line])
+        assert (found.type, found.kind) == (FailureType.EVAL, diagnose.Kind.UNTRACKED_FILE)
+        assert found.message.endswith(f"(the log is cut after '{cut}')")
+    # a store path itself, another word, or a whole message: as they are
+    for line in ["error: path '/nix/store/0ccnxa25whszw7mgbgyzdm4nqc0zwnm8-source' d",
+                 f"error: path '{path}' i", f"error: path '{path}' dx"]:
+        assert diagnose.parse_log([line])[0].type is FailureType.OTHER
