@@ -1025,13 +1025,17 @@ _EVAL_MODE_REFUSAL = re.compile(
     r"\bis (?:forbidden|not allowed) in (?:pure|restricted) (?:evaluation )?mode\b")
 # a program that crashed: a C assertion (its backquote may be gone: a copy read it as markdown),
 # a signal, an uncaught C++ exception, a Rust panic
+# an interactive shell's report of the job a signal killed (zsh's own names, fish's): no build
+# runs those shells (a builder's shell is bash), so the job is the command the user ran
+_JOB_KILLED = (r"\bzsh: (?:segmentation fault|bus error|illegal hardware instruction|abort|"
+               r"floating point exception)\b|\bfish: Job \d+, .{1,200} terminated by signal SIG")
 _CRASH = re.compile(r"Assertion [`']?[^']*' failed|Segmentation fault|core dumped|Nix crashed|"
                     r"unexpected unrecoverable internal error|"
                     r"terminate called after throwing|died with <Signals\.SIG|panicked at|"
                     # a shell's report of a child a signal killed: "script: line 226:  5362
                     # Bus error   nix-build …" (strsignal's words, after the job's pid)
                     r"\bline \d+: +\d+ (?:Bus error|Segmentation fault|Illegal instruction|"
-                    r"Aborted|Floating point exception|Killed|Terminated)\b")
+                    r"Aborted|Floating point exception|Killed|Terminated)\b|" + _JOB_KILLED)
 
 # Errors of Nix itself, its store, daemon or configuration, not of the expression: they end an
 # evaluation too (a trace is printed around them), but no change to the code fixes them
@@ -1908,8 +1912,13 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         others = [crashed, *others]
     found_all = result + others + pointed or tails[:1] or summaries[:1]
     # (nix-eval-jobs' records read also as normalising left them: a wrapper's prefix taken off)
-    found_all = _evaluated_per_jobs(found_all, [*raw, *(line.text for line in shaped)]) \
-        or _fallback(shaped, raw, reader.named_logs)
+    found_all = _evaluated_per_jobs(found_all, [*raw, *(line.text for line in shaped)])
+    if not found_all:
+        found_all = _fallback(shaped, raw, reader.named_logs)
+        # (the line that said something failed is not Nix dying: a shell's report that it did,
+        # before another error the log quotes, is a failure of its own as beside blocks)
+        crashed = _nix_crashed(shaped, reader.blocks, found_all)
+        found_all = [crashed, *found_all] if crashed is not None else found_all
     if any(_FRAMES_THROWS.search(line.text) for line in shaped):
         # a Nix that frames every throw printed this log: a message without the frame is its own
         found_all = [replace(d, type=FailureType.OTHER, kind=Kind.ERROR)
@@ -1922,7 +1931,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
 # own): no builder prints them, unlike a crashed program's report in a build log
 _NIX_CRASHED = re.compile(r"unexpected unrecoverable internal error|"
                           r"^(?:Determinate )?Nix crashed\. This is a bug|"
-                          r"terminate called after throwing an instance of '?nix::")
+                          r"terminate called after throwing an instance of '?nix::|" + _JOB_KILLED)
 
 
 # the error a crash report goes on with: C++'s "  what():  error: …" (also a bare "error:" before

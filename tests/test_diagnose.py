@@ -1304,3 +1304,20 @@ def test_a_message_about_a_store_trees_file_cut_in_its_next_word_reads_as_nix_wo
     for line in ["error: path '/nix/store/0ccnxa25whszw7mgbgyzdm4nqc0zwnm8-source' d",
                  f"error: path '{path}' i", f"error: path '{path}' dx"]:
         assert diagnose.parse_log([line])[0].type is FailureType.OTHER
+
+
+@pytest.mark.parametrize("report", [
+    "{ a = { a = ..... { a = zsh: segmentation fault",
+    "zsh: bus error  nix repl",
+    "fish: Job 1, 'nix repl' terminated by signal SIGSEGV (Address boundary error)"])
+def test_an_interactive_shells_report_of_a_killed_job_is_nix_dying(report: str) -> None:
+    # nix#8281: the repl's output cut by zsh's job report, then a comment quoting another
+    # machine's error: Nix dying comes first (it came out as only the quoted stack overflow)
+    found = diagnose.parse_log(["nix-repl> :p let a = _: { a = a a; }; in a {}", report, "```",
+                                "I get", "{ a = { a = error: stack overflow (possible infinite "
+                                "recursion)"])
+    assert [(d.type, d.kind) for d in found] == [
+        (FailureType.OTHER, diagnose.Kind.NIX), (FailureType.EVAL, diagnose.Kind.ERROR)]
+    assert report.split(":")[0].split()[-1] + ":" in found[0].message
+    # a builder's shell is bash: its own report stays its own (`-L`)
+    assert diagnose.parse_log([f"hello> {report}"]) == []
