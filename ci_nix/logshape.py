@@ -733,10 +733,19 @@ def _whole_quote_off(raw: list[str]) -> list[str]:
     raw = _margin_off(raw)
     for _ in range(_MAX_QUOTES):
         shown = [line for line in raw if line.strip()]
+        if shown and all(_COMMENT_MARK.match(line) for line in shown):
+            # a capture kept in a code comment ("# " or "// " before every line: a config
+            # noting the failure a workaround is for), taken off as a quote's marks are
+            raw = _margin_off([_COMMENT_MARK.sub("", line, count=1) for line in raw])
+            continue
         if not shown or not all(line.startswith(">") for line in shown):
             break
         raw = _margin_off([line[2:] if line.startswith("> ") else line[1:] for line in raw])
     return raw
+
+
+# a comment's mark: "#" or "//" before a blank or the line's end (not BuildKit's "#11 ")
+_COMMENT_MARK = re.compile(r"^(?:#|//)(?: |$)")
 
 
 def _without_prefix(found: list[Line], ci_own: set[int]) -> list[Line]:

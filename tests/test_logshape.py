@@ -631,6 +631,21 @@ def test_a_github_step_that_failed_without_nix_saying_why_is_other() -> None:
     assert found.log_line == len(lines)
 
 
+def test_a_capture_kept_in_a_code_comment_is_read_as_the_capture() -> None:
+    # "# " (or "// ") before every line is a comment's, taken off before anything else, so a
+    # CI system's own lines inside are still known as its own (a prefix is not learnt from them)
+    log = ["error: hash mismatch in fixed-output derivation '/nix/store/"
+           "jzwazf6r7y7qba566zfrzjwdwiimx1n2-x-vendor.drv':",
+           "         specified: sha256-wPV+ZY34OMbBrjmhvwjljbwmcUiPdWNHFU3ac7aVbIQ=",
+           "            got:    sha256-oGpe+kBf6kBboyx/YfbQBt1vvjtXd1n2pOH6FNcbF8M="]
+    captured = azure(git_remote("\n".join(log))).split("\n")
+    for mark in ("    # ", "// "):
+        assert signature([mark + line for line in captured]) == signature(log), mark
+    # BuildKit's step numbers are no comment's mark
+    step = ["#11 [7/7] RUN nix build", *(f"#11 0.174 {line}" for line in log)]
+    assert [line.text for line in logshape.normalise(step)][1:] == log
+
+
 def test_a_record_after_another_tools_prefix_is_read() -> None:
     # docker compose's service before a JSON logger's records, a comment's mark before a CI
     # download of them: the record is read, not its fields taken for a prefix
