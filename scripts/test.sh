@@ -24,8 +24,12 @@ if [[ -x $modern ]]; then
   "$modern" setup
 fi
 export NIX_CONFIG=$'substituters =\nsandbox = false\nbuild-users-group ='
-# One pytest worker per core (CI_NIX_TEST_WORKERS=0 runs serially); a test file stays on one
-# worker, in order, so files that share a fake server are not split, but each `slow` test is
-# handed out on its own, first (tests/conftest.py's pytest_collection_modifyitems orders them).
-exec .venv/bin/python -m pytest -q -p no:cacheprovider -n "${CI_NIX_TEST_WORKERS:-auto}" \
+# One pytest worker more than there are cores (CI_NIX_TEST_WORKERS=N sets it, 0 runs serially):
+# a good part of the suite's time is spent waiting (for a hanging server's timeout, a process
+# to start, a signal to land), which a third worker on 2 cores fills with another test's work.
+# A test file stays on one worker, in order, so files that share a fake server are not split,
+# but each `slow` test is handed out on its own, first (tests/conftest.py's
+# pytest_collection_modifyitems orders them).
+workers=${CI_NIX_TEST_WORKERS:-$(($(nproc) + 1))}
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n "$workers" \
   --dist loadgroup --no-loadscope-reorder "$@"
