@@ -2023,7 +2023,10 @@ _WRAPPER_VERDICT = re.compile(r"^Command .{1,4096} returned non-zero exit status
                               r"^\s*(?:[\u2500-\u257f]+\s*)*∑ |"
                               # and its box's headings ("┣━━━ Builds")
                               r"^\s*[\u2500-\u257f]*━━━ ?(?:Builds|Downloads|Uploads)\s*$")
-_WRAPPER_ERROR = re.compile(r"^\s*(?:Error:|ERROR\b|\[ERROR ?\]|✖|×|\S+ ❌)")
+# (and a CI system's own verdict on the run: garnix's build page "status: Failure", Jenkins'
+# "Finished: FAILURE")
+_WRAPPER_ERROR = re.compile(r"^\s*(?:Error:|ERROR\b|\[ERROR ?\]|✖|×|\S+ ❌|"
+                            r"status: Fail(?:ure|ed)\s*$|Finished: (?:FAILURE|ABORTED)\s*$)")
 
 
 def _builder_down(m: re.Match[str]) -> Diagnosis:

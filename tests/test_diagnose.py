@@ -1321,3 +1321,13 @@ def test_an_interactive_shells_report_of_a_killed_job_is_nix_dying(report: str) 
     assert report.split(":")[0].split()[-1] + ":" in found[0].message
     # a builder's shell is bash: its own report stays its own (`-L`)
     assert diagnose.parse_log([f"hello> {report}"]) == []
+
+
+@pytest.mark.parametrize("verdict", ["status: Failure", "Finished: FAILURE"])
+def test_a_ci_systems_own_verdict_that_the_run_failed_is_no_silent_zero(verdict: str) -> None:
+    # garnix's build page ("status: Failure", "No logs available": garnix-io/issues#7),
+    # Jenkins' console end: nothing of Nix's in the log, the run failed all the same
+    [found] = diagnose.parse_log(["package: alejandra-x86_64-apple-darwin", verdict,
+                                  "No logs available"])
+    assert (found.type, found.message) == (FailureType.OTHER, verdict)
+    assert diagnose.parse_log(["status: Success", "Finished: SUCCESS"]) == []
