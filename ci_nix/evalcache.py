@@ -174,6 +174,10 @@ class Keys:
     _substs: dict[str, bool] = field(default_factory=dict)
     _submods: dict[str, list[list[str]] | None] = field(default_factory=dict)
     _locks: dict[str, bytes | None] = field(default_factory=dict)
+    # a reference's source and a repo's info/attributes, as read once by this reading of the
+    # repos (a key by commit and one by tree both ask them; so do the dependents of one input)
+    _sources: dict[str, str | None] = field(default_factory=dict)
+    _infos: dict[str, bool] = field(default_factory=dict)
     _common: str | None = None
     # where trees found free of export-subst are remembered across runs
     cache: EvalCache | None = None
@@ -279,10 +283,13 @@ class Keys:
         without a worktree) or the work tree's; None: none (a flake without inputs), or Nix
         cannot read it either."""
         if flake.repo.rev is None:
-            try:
-                return lockfile.read_bytes(flake.path / "flake.lock")
-            except (OSError, ValueError):
-                return None
+            here = f"{flake.path}\0"
+            if here not in self._locks:
+                try:
+                    self._locks[here] = lockfile.read_bytes(flake.path / "flake.lock")
+                except (OSError, ValueError):
+                    self._locks[here] = None
+            return self._locks[here]
         name = f"{flake.subdir}/flake.lock" if flake.subdir else "flake.lock"
         memo = f"{flake.repo.path}\0{flake.repo.rev}:{name}"
         if memo not in self._locks:
@@ -310,6 +317,11 @@ class Keys:
         """What Nix reads for a flake reference: a git checkout's commit (and its tracked
         files' tree when they have uncommitted changes), independent of where it is checked
         out; a locked reference as it is. None: an unlocked reference ci-nix cannot pin."""
+        if ref not in self._sources:
+            self._sources[ref] = self._read_source(ref)
+        return self._sources[ref]
+
+    def _read_source(self, ref: str) -> str | None:
         parsed = urllib.parse.urlsplit(ref)
         query = urllib.parse.parse_qs(parsed.query)
         if parsed.scheme != "git+file":
@@ -402,11 +414,13 @@ class Keys:
         """Whether the repo's own info/attributes (not in any tree) names export-subst."""
         if not self._archived():
             return False
-        info = Path(path) / ".git" / "info" / "attributes"
-        try:
-            return b"export-subst" in info.read_bytes()
-        except OSError:
-            return False  # none (or a linked worktree's, not read: rare)
+        if path not in self._infos:
+            info = Path(path) / ".git" / "info" / "attributes"
+            try:
+                self._infos[path] = b"export-subst" in info.read_bytes()
+            except OSError:
+                self._infos[path] = False  # none (or a linked worktree's, not read: rare)
+        return self._infos[path]
 
     def _submodules(self, path: str) -> list[list[str]] | None:
         """The checkout's submodules as Nix reads them from its work tree (`submodules=1`, or
@@ -414,11 +428,10 @@ class Keys:
         nested ones too; [] without a .gitmodules (no git call). None where one has
         uncommitted changes to tracked files: Nix reads them, but `git stash create` of the
         superproject holds none of them, so no key can (not cached)."""
-        if not (Path(path) / ".gitmodules").is_file():
-            return []
         memo = f"{path}\0submodules"
         if memo not in self._submods:
-            self._submods[memo] = self._read_submodules(Path(path))
+            self._submods[memo] = (self._read_submodules(Path(path))
+                                   if (Path(path) / ".gitmodules").is_file() else [])
         return self._submods[memo]
 
     def _read_submodules(self, repo: Path) -> list[list[str]] | None:

@@ -1234,3 +1234,33 @@ def test_entries_can_wait_and_then_remember_the_checkout_as_it_is(
         later.run()
     assert "changed while it was evaluated; not remembered" in caplog.text
     assert len(list(entries.glob("*/*.json"))) == 1
+
+
+def test_one_reading_of_the_repos_reads_each_lock_and_source_once(
+        tmp_path: Path, fake_proc: FakeProc, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's keys by commit and by tree, and the dependents of one input (P8: 19 flakes
+    overriding the root), read each flake.lock and each checkout's source once per reading;
+    a reading after the evaluation (reread) reads them again."""
+    _fake_nix(fake_proc)
+    dep = _repo(tmp_path / "dep")
+    targets = [Target(Flake(Repo(name, _repo(tmp_path / name)), ""),
+                      overrides=(Override("dep", Flake(Repo("dep", dep), "").ref),))
+               for name in ("a", "b")]
+    locks: list[Path] = []
+    real_read = evalcache.lockfile.read_bytes
+
+    def read_bytes(path: Path, *args: object) -> bytes:
+        locks.append(path)
+        return real_read(path)
+
+    monkeypatch.setattr(evalcache.lockfile, "read_bytes", read_bytes)
+    keys = _keys()
+    first = [(keys.of(t), keys.by_tree(t, to_read=True), keys.by_tree(t)) for t in targets]
+    assert all(key is not None for triple in first for key in triple)
+    assert sorted(p.parent.name for p in locks) == ["a", "b"]
+    assert len(keys._sources) == 3  # a, b and dep, each read once
+    locks.clear()
+    again = keys.reread()
+    assert [(again.of(t), again.by_tree(t, to_read=True), again.by_tree(t))
+            for t in targets] == first
+    assert sorted(p.parent.name for p in locks) == ["a", "b"]
