@@ -541,7 +541,8 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
     With `early`, each attribute goes to its builder as its evaluation returns a derivation
     (see _Handover); the Plan returned then holds only the jobs it was not given. later: the
     evaluation cache's new entries wait for it (evalcache.evaluate). beside: told the plan so
-    far (no evaluations) and the targets just before they are evaluated."""
+    far (no evaluations) and the targets once their workers report (after the evaluation
+    where none runs)."""
     progress = Progress() if progress is None else progress
     nix = nix or Nix.from_env(environ)
     git = Git.from_env(environ)
@@ -612,16 +613,20 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
                 _Handover(early, skeleton, only, expected, {t.flake.id for t in detection.pruned},
                           progress.unfinished))
     named = _Named(only, expected, handover) if only or expected else None
-    if beside is not None:
-        beside(skeleton, targets)
+    # beside's work waits until the workers run: before that, this thread's own Python work
+    # (the head's cache lookup, the workers' start) is what they wait for
+    told: list[Callable[[], None]] = [] if beside is None else [
+        lambda: beside(skeleton, targets)]
     evals = evaluate_targets(ws, nix, git, targets, tuple(systems), only, limits, environ,
                              remembered, tuple(states.values()), later=later,
+                             on_started=lambda: _first(told),
                              display=early.display if early is not None else None,
                              on_flake=(named.flake if named is not None else
                                        handover.flake if handover is not None else None),
                              on_job=handover.job if handover is not None else None,
                              on_listed=named.listed if named is not None else None,
                              beside=early.doing if early is not None else None)
+    _first(told)  # no worker ran (every flake from the evaluation cache): now
     if only is not None:
         broken = _broken(evals)
         progress.notes += [f"--only {flake}#{attr}: not evaluated: the flake {flake} is broken "
@@ -701,6 +706,15 @@ class _Named:
         missing = _missing(self._wanted(flake), [flake_eval])
         if missing:
             raise self._fail(flake, missing[0][1], flake_eval.listed)
+
+
+def _first(calls: list[Callable[[], None]]) -> None:
+    """Call what calls holds, the first time only (from any thread: pop is atomic)."""
+    try:
+        call = calls.pop()
+    except IndexError:
+        return
+    call()
 
 
 class _Handover:
@@ -934,6 +948,7 @@ def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
                      cache: evalcache.Settings | None = None,
                      checkouts: Sequence[inputs_mod.Checkout] = (), *,
                      later: evalcache.Pending | None = None,
+                     on_started: Callable[[], None] | None = None,
                      display: live.Display | None = None,
                      on_flake: Callable[[FlakeEval], None] | None = None,
                      on_job: evaluate_mod.OnJob | None = None,
@@ -946,7 +961,8 @@ def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
     of each attribute that evaluated to a derivation, as it did (not of cached flakes); given
     on_listed (each evaluated flake's attribute names as they are listed), on_job hears of none
     before every flake is listed and on_flake hears of the cached flakes first; beside: what
-    else runs meanwhile (a run's builds), for the status line; later: see evalcache.evaluate."""
+    else runs meanwhile (a run's builds), for the status line; later: see evalcache.evaluate;
+    on_started: called as the workers report progress (on each report: it must be cheap)."""
     log.info("evaluating %s for %s", count(len(targets), "flake"), ", ".join(systems))
     selection = _selection(ws, systems, only)
 
@@ -963,11 +979,16 @@ def evaluate_targets(ws: workspace_mod.Workspace, nix: Nix, git: Git,
             if on_flake is not None:
                 on_flake(result)
 
+        def progress(target: Target, done: int, total: int) -> None:
+            monitor.attr_progress(target, done, total)
+            if on_started is not None:
+                on_started()
+
         with monitor.running():
             return evaluate_mod.evaluate(nix, todo, selection, limits, sources=origins.of,
                                          on_flake=done,
                                          on_start=monitor.flake_started,
-                                         on_attr=monitor.attr_progress, on_job=on_job,
+                                         on_attr=progress, on_job=on_job,
                                          on_listed=on_listed)
 
     # the repos' states as the plan read them: the cache's keys need no second look

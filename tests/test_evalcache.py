@@ -19,7 +19,7 @@ from helpers import git, json_cases, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ci_nix import evalcache, inputs, pipeline
+from ci_nix import evalcache, inputs, lockfile, pipeline
 from ci_nix.evaluate import EvalFlags, Selection
 from ci_nix.models import (
     Case,
@@ -1247,13 +1247,13 @@ def test_one_reading_of_the_repos_reads_each_lock_and_source_once(
                       overrides=(Override("dep", Flake(Repo("dep", dep), "").ref),))
                for name in ("a", "b")]
     locks: list[Path] = []
-    real_read = evalcache.lockfile.read_bytes
+    real_read = lockfile.read_bytes
 
     def read_bytes(path: Path, *args: object) -> bytes:
         locks.append(path)
         return real_read(path)
 
-    monkeypatch.setattr(evalcache.lockfile, "read_bytes", read_bytes)
+    monkeypatch.setattr(lockfile, "read_bytes", read_bytes)
     keys = _keys()
     first = [(keys.of(t), keys.by_tree(t, to_read=True), keys.by_tree(t)) for t in targets]
     assert all(key is not None for triple in first for key in triple)
