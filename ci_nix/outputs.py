@@ -10,9 +10,10 @@ own files are appended to (other steps write them too) in one write, taken back 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
-import tempfile
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -72,18 +73,30 @@ def _replace(path: Path, data: bytes) -> None:
         with open(path, "wb") as file:
             file.write(data)
         return
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, temporary = _temporary(path)
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # what open() would have created
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _temporary(path: Path) -> tuple[int, str]:
+    """A new file beside path (a name no other run or thread takes) with the mode open() gives
+    (0666 less the umask, applied by the kernel): the umask is never read by setting it, as it
+    is the whole process's and other threads start Nix and git meanwhile (a child started while
+    it was 0 would create world-writable files)."""
+    for _ in range(100):
+        temporary = str(path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp")
+        try:
+            return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                           | os.O_CLOEXEC, 0o666), temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path.parent))
 
 
 def append(path: Path, text: str, what: str) -> bool:

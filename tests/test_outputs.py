@@ -136,3 +136,34 @@ def test_bots_junit_keeps_hints_and_properties() -> None:
         assert props["drvPath"] == "/nix/store/aaaa-pkg.drv"
     assert xml_attr(xml_find(checked[1], "failure"), "message").startswith(
         "held back dep: its update breaks app#packages.x86_64-linux.pkg: builder failed")
+
+
+def test_a_write_leaves_the_process_umask_alone(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file is written with the mode open() gives it (0666 less the umask), without setting
+    the umask to 0 to read it: the umask is the whole process's, and other threads start Nix
+    and git (the evaluation pool, diff's base lookup, a build) and create directories
+    meanwhile: a child started then ran with umask 0 (world-writable files in its caches)."""
+    import os
+    import stat
+
+    old = os.umask(0o027)
+    changed: list[int] = []
+    real_umask = os.umask
+
+    def umask(mask: int) -> int:
+        changed.append(mask)
+        return real_umask(mask)
+
+    monkeypatch.setattr(os, "umask", umask)
+    try:
+        assert outputs.write_file(tmp_path / "report.xml", "<x/>") is None
+        (tmp_path / "again.xml").write_text("old")
+        assert outputs.write_file(tmp_path / "again.xml", "<y/>") is None
+    finally:
+        real_umask(old)
+    assert changed == []
+    for name, text in (("report.xml", "<x/>"), ("again.xml", "<y/>")):
+        assert (tmp_path / name).read_text() == text
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again.xml", "report.xml"]
