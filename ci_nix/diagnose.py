@@ -1638,6 +1638,10 @@ class _Block:
     retried: str | None = None
 
 
+# "error: Cannot build '/nix/store/…'." as the end of a line that other text starts
+_CANNOT_BUILD_AT_END = re.compile(r"(?:error: )?Cannot build '/nix/store/[^'\s]+'\.?\s*$")
+
+
 @dataclass
 class _LogReader:
     """Folds a captured log into error blocks and per-derivation build output."""
@@ -1694,6 +1698,12 @@ class _LogReader:
             # one line of a paste quoted in markdown, outside any error block: Nix's own line
             # ("> error: cannot download … from any mirror" before the builder's failure)
             self.current = self.start_block([quoted], origin)
+            return
+        header = _CANNOT_BUILD_AT_END.search(line)
+        if header is not None and line[:header.start()].strip():
+            # Nix's 2.29+ header ending a line after what a copy put before it (a code span's
+            # "`", a test table's "{`", a list's bullet): its Reason lines follow
+            self.current = self.start_block([line[header.start():]], origin)
             return
         building = _BUILDING.match(line)
         if building is not None:

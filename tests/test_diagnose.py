@@ -1331,3 +1331,19 @@ def test_a_ci_systems_own_verdict_that_the_run_failed_is_no_silent_zero(verdict:
                                   "No logs available"])
     assert (found.type, found.message) == (FailureType.OTHER, verdict)
     assert diagnose.parse_log(["status: Success", "Finished: SUCCESS"]) == []
+
+
+def test_a_cannot_build_header_after_a_copys_opening_names_its_derivation() -> None:
+    # heldout-capt-13's spindrift: Nix's header after a Go test table's "{`" (or a code span's
+    # backtick, a list's bullet); its Reason lines follow as Nix printed them
+    for opening in ("\t\t{`", "`", "- ", "* `"):
+        [found] = diagnose.parse_log([
+            f"{opening}error: Cannot build '/nix/store/{H}-base.json.drv'.",
+            "       Reason: platform mismatch", "       Required system: 'aarch64-linux'",
+            "       Current system: 'aarch64-darwin'`, true},"])
+        assert (found.type, found.drv) == (FailureType.PLATFORM,
+                                           f"/nix/store/{H}-base.json.drv"), opening
+    # a line naming such a header inside other words starts no block (only the fallback's
+    # line of text)
+    [other] = diagnose.parse_log([f"see Cannot build '/nix/store/{H}-x.drv' in the docs"])
+    assert (other.type, other.drv) == (FailureType.OTHER, None)
