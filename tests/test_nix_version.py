@@ -74,3 +74,23 @@ def test_the_current_system_comes_from_the_settings(fake_proc: FakeProc, setting
     fake_proc.on("nix", "eval", stdout="riscv64-linux")
     assert Nix(("nix",)).current_system == expected
     assert bool(fake_proc.ran("nix", "eval")) is evaluates
+
+
+@pytest.mark.parametrize(("line", "system"), [
+    ("System configuration file: /etc/nix/nix.conf", "/etc/nix/nix.conf"),
+    # Nix 2.33.0 to 2.34.x stream a std::filesystem::path there: std::quoted, '"' and '\'
+    # escaped (2.35 prints it plain again)
+    ('System configuration file: "/etc/nix/nix.conf"', "/etc/nix/nix.conf"),
+    ('System configuration file: "/etc/a \\"b\\" \\\\c/nix.conf"', '/etc/a "b" \\c/nix.conf'),
+])
+def test_the_system_configuration_file_as_each_nix_prints_it(line: str, system: str) -> None:
+    """A quoted path read as the path (its quotes in the name: a file that is not there, so
+    the max-jobs of /etc/nix/nix.conf went unseen and ci-nix built with max-jobs = auto)."""
+    from pathlib import Path
+
+    from ci_nix.tools import nixconf
+
+    text = (f"nix (Nix) 2.34.0\nSystem type: x86_64-linux\n{line}\n"
+            "User configuration files: /root/.config/nix/nix.conf:/etc/xdg/nix/nix.conf\n")
+    assert nixconf.files(text) == (Path(system), Path("/root/.config/nix/nix.conf"),
+                                   Path("/etc/xdg/nix/nix.conf"))

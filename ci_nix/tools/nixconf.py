@@ -4,6 +4,7 @@ default value looks the same there as one nobody set (README "Parallel builds").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,12 +26,21 @@ def files(version_text: str) -> tuple[Path, ...] | None:
     system = user = None
     for line in version_text.splitlines():
         if line.startswith(_SYSTEM):
-            system = line.removeprefix(_SYSTEM).strip()
+            system = _unquoted(line.removeprefix(_SYSTEM).strip())
         elif line.startswith(_USER):
             user = line.removeprefix(_USER).strip()
     if not system or user is None:
         return None
     return (Path(system), *(Path(name) for name in user.split(":") if name))
+
+
+def _unquoted(text: str) -> str:
+    """A path as Nix 2.33.0 to 2.34.x print it there, streaming a std::filesystem::path:
+    std::quoted, between double quotes with '"' and '\\' escaped by a backslash (2.35 prints it
+    plain again); a plain path as it is."""
+    if len(text) < 2 or not (text.startswith('"') and text.endswith('"')):
+        return text
+    return re.sub(r"\\(.)", r"\1", text[1:-1])
 
 
 def names(conf_files: Iterable[Path], nix_config: str | None) -> frozenset[str]:
