@@ -1924,7 +1924,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     # (nix-eval-jobs' records read also as normalising left them: a wrapper's prefix taken off)
     found_all = _evaluated_per_jobs(found_all, [*raw, *(line.text for line in shaped)])
     if not found_all:
-        found_all = _fallback(shaped, raw, reader.named_logs)
+        found_all = _hydras_build(_fallback(shaped, raw, reader.named_logs), shaped)
         # (the line that said something failed is not Nix dying: a shell's report that it did,
         # before another error the log quotes, is a failure of its own as beside blocks)
         crashed = _nix_crashed(shaped, reader.blocks, found_all)
@@ -2121,6 +2121,28 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
         if died is not None:
             return [_unclassified(died.text, died.origin + 1)]
     return [] if found is None or said is None else [_builders_own(found, said[1])]
+
+
+# Hydra's log page (hydra's src/root/log.tt) before the derivation's own build log: "Below is
+# the build log (raw) of derivation /nix/store/….drv.", "Below are the last lines of …", older
+# Hydra's "This is the build log of derivation …"
+_HYDRA_LOG_INTRO = re.compile(rf"(?:Below (?:is|are the last lines of) the build log(?: \(raw\))?|"
+                              rf"This is the build log) of derivation {_DRV}")
+
+
+def _hydras_build(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> list[Diagnosis]:
+    """Failures nothing finer fits read from the lines after Hydra's intro to a derivation's
+    build log: those lines are that build's own output (Hydra shows no line of Nix's), so an
+    error line among them says that build failed (`build`, the derivation Hydra names)."""
+    intro = next(((line.origin, m["drv"]) for line in shaped
+                  if (m := _HYDRA_LOG_INTRO.search(line.text))), None)
+    if intro is None:
+        return found
+    return [replace(d, type=FailureType.BUILD, kind=Kind.BUILDER, drv=intro[1],
+                    message=f"{short_drv(intro[1])} failed (Hydra's log of it): {d.message}")
+            if (d.type, d.kind, d.drv) == (FailureType.OTHER, Kind.ERROR, None)
+            # (at or after its line: a structured record holding the page has one line)
+            and d.log_line is not None and d.log_line - 1 >= intro[0] else d for d in found]
 
 
 # a path in the directory Nix runs a build in: the sandbox's `/build` (sandbox-build-dir), or

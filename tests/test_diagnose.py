@@ -1347,3 +1347,16 @@ def test_a_cannot_build_header_after_a_copys_opening_names_its_derivation() -> N
     # line of text)
     [other] = diagnose.parse_log([f"see Cannot build '/nix/store/{H}-x.drv' in the docs"])
     assert (other.type, other.drv) == (FailureType.OTHER, None)
+
+
+def test_an_error_line_in_the_build_log_hydra_shows_is_that_builds_failure() -> None:
+    # Hydra's log page (src/root/log.tt) names the derivation, then shows its own build log:
+    # a compiler's error line there is that build failing, not an error of Nix's (read `other`)
+    drv = "/nix/store/9kc1fnxqy8ryh2bjaflf0fmzp4hyry10-hello-2.12.1.drv"
+    log = [f"Below is the build log (raw) of derivation {drv}.", "gcc -c src/hello.c",
+           "src/hello.c:42:1: error: expected ';' before '}' token"]
+    [found] = diagnose.parse_log(log)
+    assert (found.type, found.drv, found.log_line) == (FailureType.BUILD, drv, 3)
+    # the same lines without Hydra's intro (or before it) stay what nothing finer fits
+    for lines in (log[1:], [*log[1:], f"Below is the build log of derivation {drv}."]):
+        assert diagnose.parse_log(lines)[0].type is FailureType.OTHER
