@@ -316,7 +316,11 @@ def run(options: RunOptions, environ: Mapping[str, str] = os.environ) -> RunRepo
             log.error("%s", mask(traceback.format_exc()).rstrip())
             report = progress.report(error=mask(internal_error(err)))
     if cancellation.signum is not None:
-        report = replace(report, error=report.error or f"cancelled by signal {cancellation.signum}")
+        # the stop first: a step whose command it killed fails as if its input were bad (git
+        # answering nothing reads as "not the root of a git checkout; point 'path:' at …")
+        stopped = f"cancelled by signal {cancellation.signum}"
+        report = replace(report, error=stopped if report.error is None else
+                         f"{stopped} (the step it stopped then failed: {report.error})")
     write_reports(report, options, environ, progress.comparison)
     if cancellation.signum is not None:
         raise Cancelled(cancellation.signum)

@@ -199,3 +199,32 @@ def test_a_query_asked_ahead_leaves_its_failure_to_the_caller(
     asked.set()
     wait()
     assert done == ["asked"] and raised == []
+
+
+def test_an_error_the_stop_caused_is_reported_as_the_stop(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A git call killed by SIGTERM (workspace loading: 'rev-parse' answers nothing) makes the
+    step fail with a workspace error ("… is not the root of a git checkout; point 'path:' at
+    …"): the JUnit report must say the run was cancelled, first, not send the user to fix a
+    ci-nix.yaml that is fine."""
+    from ci_nix import pipeline
+    from ci_nix.errors import Cancelled, WorkspaceError
+    from ci_nix.tools import proc
+
+    def interrupted(*args: object) -> None:
+        proc.cancel(signal.SIGTERM, grace=0)  # what the signal watcher does
+        raise WorkspaceError("repo 'a': /w/a is not the root of a git checkout; point 'path:' "
+                             "at the repository's top directory")
+
+    monkeypatch.setattr(pipeline, "_run", interrupted)
+    junit = tmp_path / "report.xml"
+    try:
+        with pytest.raises(Cancelled):
+            pipeline.run(pipeline.RunOptions(path=tmp_path, junit=junit))
+    finally:
+        proc.reset_cancellation()
+    error = ET.parse(junit).find(".//error")
+    assert error is not None
+    message = error.get("message", "")
+    assert message.startswith("cancelled by signal 15"), message
+    assert "not the root of a git checkout" in message  # what the stopped step said, after it
