@@ -30,12 +30,12 @@ from ci_nix import origins as origins_mod
 from ci_nix import workspace as workspace_mod
 from ci_nix.bundle import key as key_mod
 from ci_nix.cache import push as push_mod
-from ci_nix.cache.backends import open_cache
+from ci_nix.cache.backends import Cache, open_cache
 from ci_nix.cache.client import Verdict
 from ci_nix.cache.skip import CACHED, refused_note, skip_cached
 from ci_nix.ci import CiEnv
 from ci_nix.closure import Growth
-from ci_nix.config import Push
+from ci_nix.config import Config, Push
 from ci_nix.errors import Cancelled, CiNixError, SelectionError, internal_error
 from ci_nix.evaluate import EvalFlags
 from ci_nix.mask import mask
@@ -48,6 +48,7 @@ from ci_nix.models import (
     FlakeEval,
     Job,
     Override,
+    Repo,
     RunReport,
     Status,
     Target,
@@ -548,16 +549,29 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
     far (no evaluations) and the targets once their workers report (after the evaluation
     where none runs)."""
     progress = Progress() if progress is None else progress
-    nix = nix or Nix.from_env(environ)
+    nix = binary = nix or Nix.from_env(environ)
     git = Git.from_env(environ)
-    # Nix's answers that the plan needs come while git reads the repos (proc.ahead): its
-    # version, and its settings as they are without options (those of a workspace with no
-    # nix-options and no --option; with them, asked again once they are checked)
-    binary = nix
-    versioned = proc.ahead(lambda: binary.version if options.nix_options or options.eval_store
-                           else binary.current_system)
+    opened: list[Cache | None] = []
+    waits: list[Callable[[], None]] = []
+
+    def settled(config: Config, repos: tuple[Repo, ...]) -> None:
+        # Before any Nix runs (it would see a pull request's key file or program) and before
+        # evaluating, so that a bad cache URL or token costs nothing and loses nothing.
+        paths = [repo.path for repo in repos]
+        opened.append(open_cache(config.cache, environ, paths,
+                                 pushing=isinstance(options, RunOptions)
+                                 and push_mod.push_mode(config.cache, options.push) != Push.NONE))
+        key_mod.check_nix_settings(config.nix_options, options.nix_options, options.eval_store,
+                                   paths)
+        # Nix's answers that the plan needs come while git reads the repos (proc.ahead): its
+        # version, and its settings as they are without options (those of a workspace with no
+        # nix-options and no --option; with them, asked again with them)
+        waits.append(proc.ahead(lambda: binary.version if config.nix_options
+                                or options.nix_options or options.eval_store
+                                else binary.current_system))
+
     loaded = workspace_mod.load(options.path, git, options.config_file,
-                                trust.side(options.base, environ))
+                                trust.side(options.base, environ), settled)
     ws = inputs_mod.as_evaluated(loaded, git, options.head, options.pins)
     flake_ids = {flake.id for flake in ws.flakes}
     only = parse_only(options.only, flake_ids)
@@ -569,15 +583,10 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
         if unknown:
             raise SelectionError(f"--only: no flake {unknown[0]!r} in the workspace; flakes: "
                                  + ", ".join(f.id for f in ws.flakes))
-    # Before evaluating, so that a bad cache URL or token costs nothing and loses nothing.
-    cache = open_cache(ws.config.cache, environ, [repo.path for repo in ws.repos],
-                       pushing=isinstance(options, RunOptions)
-                       and push_mod.push_mode(ws.config.cache, options.push) != Push.NONE)
-    checkouts = [repo.path for repo in ws.repos]
-    key_mod.check_nix_settings(ws.config.nix_options, options.nix_options, options.eval_store,
-                               checkouts)
+    [cache] = opened
     # ci-nix.yaml's nix-options first, so the command line's --option overrides them.
-    versioned()  # with_options hands the version on when it is known
+    for wait in waits:
+        wait()  # with_options hands the version on when it is known
     nix = nix.with_options((*ws.config.nix_options, *options.nix_options), options.eval_store)
     configured_nix = nix
     configured = proc.ahead(lambda: configured_nix.current_system)  # Nix's settings

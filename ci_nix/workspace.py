@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -53,9 +53,12 @@ class Workspace:
 
 
 def load(path: Path, git: Git, config_file: Path | None = None,
-         trusted: trust.Side | None = None) -> Workspace:
+         trusted: trust.Side | None = None,
+         settled: Callable[[Config, tuple[Repo, ...]], None] | None = None) -> Workspace:
     """The workspace around PATH, as the README describes; its trusted settings checked
-    against `trusted` (default: this process's CI environment, no --base)."""
+    against `trusted` (default: this process's CI environment, no --base). settled: told the
+    settled config and the repos as soon as both are known and the config's token variables
+    withheld (what may run Nix starts there, beside the repos' remaining git calls)."""
     path = path.resolve()
     if not path.exists():
         raise WorkspaceError(f"{path}: no such directory; pass the workspace or repo directory")
@@ -100,6 +103,8 @@ def load(path: Path, git: Git, config_file: Path | None = None,
                           start=None if config_file is not None else path)
     for variable in (config.cache.token_env, config.forge.token_env, config.images.token_env):
         withhold(variable)  # no Nix, git or builder process inherits a token
+    if settled is not None:
+        settled(config, repos)
     # each repo's git calls beside the others' (proc.each); its state too, while at it
     listed = proc.each(lambda repo: (_flakes(repo, git), _state(repo, heads.get(repo.path), git)),
                        repos)

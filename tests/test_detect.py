@@ -383,6 +383,9 @@ def test_a_workspace_repo_says_its_root_shallowness_and_head_in_one_git_call(
     assert tool.work_tree(tmp_path) is None
     git(tmp_path, "init", "-q", str(tmp_path / "empty"))
     assert tool.work_tree(tmp_path / "empty") == WorkTree(tmp_path / "empty", False, None)
+    for odd in ("spaced ", " lead", "cr\r"):  # the root as git says it, nothing stripped
+        git(tmp_path, "init", "-q", str(tmp_path / odd))
+        assert tool.work_tree(tmp_path / odd) == WorkTree(tmp_path / odd, False, None)
     ws = workspace_mod.load(clone, tool)
     (repo,) = ws.repos
     assert repo.path == clone and repo.shallow and ws.states == {clone: (*head, False)}

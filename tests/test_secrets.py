@@ -254,3 +254,24 @@ def test_masked_stream_sees_a_secret_written_in_pieces(monkeypatch: pytest.Monke
     stream.flush()
     assert raw.getvalue() == ("status: \n::add-mask::SENTINEL-piece-9911\n"
                               "token *** and https://***@h/x\rnext")
+
+
+@pytest.mark.nix
+def test_no_nix_process_inherits_a_token_the_config_names(tmp_path: Path, cli: Cli,
+                                                           nix_bin: str) -> None:
+    """A token variable ci-nix.yaml names (cache/forge/images token-env) is withheld from every
+    Nix process, those asked ahead while git reads the repos (version, settings) included."""
+    record = tmp_path / "seen.txt"
+    wrapper = tmp_path / "nix"
+    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "${{MY_AUDIT_TOKEN-unset}}" >> {record}\n'
+                       f'exec {nix_bin} "$@"\n')
+    wrapper.chmod(0o755)
+    repo = flake_repo(tmp_path / "repo", "{ outputs = { self }: { }; }\n")
+    (repo / "ci-nix.yaml").write_text(
+        "cache: {type: attic, server: 'http://127.0.0.1:9', name: x, "
+        "token-env: MY_AUDIT_TOKEN}\n")
+    result = cli("matrix", "--format", "json", repo,
+                 env={"CI_NIX_NIX": str(wrapper), "MY_AUDIT_TOKEN": "SENTINEL-audit-1"})
+    assert result.returncode == 0, result.stderr
+    seen = record.read_text().split()
+    assert len(seen) >= 2 and set(seen) == {"unset"}, seen

@@ -86,7 +86,8 @@ class Git:
         result = self.run(path, ["rev-parse", "--show-toplevel", "--is-shallow-repository",
                                  "HEAD^{commit}", "HEAD^{tree}"])
         # Nothing committed: git prints the root and the shallowness, then fails on HEAD.
-        lines = [line.strip() for line in result.stdout.splitlines()]
+        # Lines as git ends them, nothing stripped: a root may end in a space (or hold a \r).
+        lines = result.stdout.split("\n")[:-1]
         if len(lines) < 2 or lines[1] not in ("true", "false"):
             return None
         head = ((lines[2], lines[3]) if result.ok and len(lines) == 4
