@@ -417,8 +417,9 @@ def _indent(text: str) -> int:
 # Where Nix's own text starts in a line; what stands before it on many lines is a prefix some
 # tool put there (docker compose's "web_1  | ", Jenkins' or Buildkite's timestamps, git's
 # "remote: ", kubectl's "… stderr F ", a viewer's line numbers, a markdown list)
-_NIX_START = re.compile(r"(?:error|warning):|building ['‘]|these \d+ |copying path |"
-                        r"Cannot build |builder for |hash mismatch|… (?:while|from|in|caused)|"
+_NIX_START = re.compile(r"(?:error|warning):|building ['‘]|these \d+ |"
+                        r"copying (?:path |\d+ paths)|Cannot build |builder for |hash mismatch|"
+                        r"… (?:while|from|in|caused)|"
                         r"evaluating flake|while (?:evaluating|calling) |Killed$|Reason: |"
                         r"Required (?:system|features)|Current system|specified: |got: |"
                         r"Failed to find a machine|required \(system, features\)|"

@@ -646,6 +646,21 @@ def test_a_capture_kept_in_a_code_comment_is_read_as_the_capture() -> None:
     assert [line.text for line in logshape.normalise(step)][1:] == log
 
 
+def test_nix_copys_count_of_paths_is_nixs_line_not_part_of_a_tools_prefix() -> None:
+    # `nix copy`'s "copying 5 paths..." then its "copying path '…'" lines behind docker
+    # compose's prefix (six lines in nine start "copying "): the prefix is "web_1  | " alone,
+    # not "web_1  | copying ", which would leave it on the error line a progress bar ran into
+    # and on the empty last line, then joined to the message
+    lines = ["web_1  | $ nix copy --all --from file:///tmp/c", "web_1  | copying 5 paths...",
+             *(f"web_1  | copying path '/nix/store/{c * 32}-x' from 'file:///tmp/c'..."
+               for c in "abcde"),
+             "web_1  | [1/0/2 built] building x: make[1]: Leavingerror: path '/nix/store/"
+             + "f" * 32 + "-y' is not valid", "web_1  | "]
+    [found] = diagnose.parse_log(lines)
+    assert (found.type.value, found.message) == (
+        "other", f"path '/nix/store/{'f' * 32}-y' is not valid")
+
+
 def test_a_record_after_another_tools_prefix_is_read() -> None:
     # docker compose's service before a JSON logger's records, a comment's mark before a CI
     # download of them: the record is read, not its fields taken for a prefix
