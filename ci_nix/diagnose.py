@@ -1044,6 +1044,7 @@ _NIX_ITSELF = re.compile(
     # the daemon going away under the client, or unable to listen (Nix 2.20+'s wording for
     # the end-of-file a crashed daemon leaves; its own log's "unexpected Nix daemon error")
     r"Nix daemon disconnected unexpectedly|unexpected Nix daemon error|cannot bind to socket|"
+    r"is not allowed to connect to the Nix daemon|"
     r"cannot open connection to remote store|lacks a valid signature|"
     r"not signed by any of the keys|invalid character in Base64|compressed (?:log )?file|"
     r"No space left on device|database is locked|cannot allocate memory|"
@@ -1579,7 +1580,10 @@ _NIX_MESSAGE = re.compile(
     r"any \S+ socket|don't know how to open Nix store|this system does not support the kernel "
     r"namespaces|cannot perform a sandboxed build|unable to start build process|sandbox network "
     r"setup timed out|bad machine specification|error parsing derivation '|Not all outputs of '|"
-    r"'[^']*' has no valid outputs registered|pasta (?:exited|killed))")
+    r"'[^']*' has no valid outputs registered|pasta (?:exited|killed)|"
+    # the daemon's own log (journald, syslog) on a connection it gave up: Nix <= 2.3 printed
+    # it without "error: " (nix-daemon.cc's printError("error processing connection: %1%"))
+    r"error processing connection: )")
 _LOG_TAIL = re.compile(r"^\s*(?:[Ll]ast \d+ log lines:|For full logs, run)")
 _BLOCK_START = re.compile(
     r"^\s*(?:error:|builder for '|builder for ‘|builder for /nix/store/|"

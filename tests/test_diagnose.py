@@ -1360,3 +1360,13 @@ def test_an_error_line_in_the_build_log_hydra_shows_is_that_builds_failure() -> 
     # the same lines without Hydra's intro (or before it) stay what nothing finer fits
     for lines in (log[1:], [*log[1:], f"Below is the build log of derivation {drv}."]):
         assert diagnose.parse_log(lines)[0].type is FailureType.OTHER
+
+
+def test_the_daemons_own_log_of_a_connection_it_gave_up_is_nix_itself() -> None:
+    # heldout-capt-14: Nix <= 2.3's daemon printed "error processing connection: …" without
+    # "error: " into its journal; what follows is its own refusal, not the expression's
+    for message in ("user 'nixbld1' is not allowed to connect to the Nix daemon",
+                    "writing to file: Broken pipe"):
+        [found] = diagnose.parse_log([
+            f"Jun 17 15:42:59 x1 nix-daemon[6810]: error processing connection: {message}"])
+        assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX), message
