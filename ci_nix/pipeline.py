@@ -320,7 +320,7 @@ def run(options: RunOptions, environ: Mapping[str, str] = os.environ) -> RunRepo
         # the stop first: a step whose command it killed fails as if its input were bad (git
         # answering nothing reads as "not the root of a git checkout; point 'path:' at …")
         stopped = f"cancelled by signal {cancellation.signum}"
-        report = replace(report, error=stopped if report.error is None else
+        report = replace(report, error=stopped if report.error in (None, stopped) else
                          f"{stopped} (the step it stopped then failed: {report.error})")
     write_reports(report, options, environ, progress.comparison)
     if cancellation.signum is not None:

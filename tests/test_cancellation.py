@@ -201,18 +201,21 @@ def test_a_query_asked_ahead_leaves_its_failure_to_the_caller(
     assert done == ["asked"] and raised == []
 
 
-def test_an_error_the_stop_caused_is_reported_as_the_stop(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("killed_step", [True, False])
+def test_an_error_the_stop_caused_is_reported_as_the_stop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, killed_step: bool) -> None:
     """A git call killed by SIGTERM (workspace loading: 'rev-parse' answers nothing) makes the
     step fail with a workspace error ("… is not the root of a git checkout; point 'path:' at
     …"): the JUnit report must say the run was cancelled, first, not send the user to fix a
-    ci-nix.yaml that is fine."""
+    ci-nix.yaml that is fine. A step that stopped for the stop itself (Cancelled) says it once."""
     from ci_nix import pipeline
     from ci_nix.errors import Cancelled, WorkspaceError
     from ci_nix.tools import proc
 
     def interrupted(*args: object) -> None:
         proc.cancel(signal.SIGTERM, grace=0)  # what the signal watcher does
+        if not killed_step:
+            raise Cancelled(signal.SIGTERM)
         raise WorkspaceError("repo 'a': /w/a is not the root of a git checkout; point 'path:' "
                              "at the repository's top directory")
 
@@ -226,5 +229,8 @@ def test_an_error_the_stop_caused_is_reported_as_the_stop(tmp_path: Path,
     error = ET.parse(junit).find(".//error")
     assert error is not None
     message = error.get("message", "")
-    assert message.startswith("cancelled by signal 15"), message
+    if not killed_step:
+        assert message == "cancelled by signal 15"
+        return
+    assert message.startswith("cancelled by signal 15 ("), message
     assert "not the root of a git checkout" in message  # what the stopped step said, after it
