@@ -93,10 +93,13 @@ def _main(argv: Sequence[str] | None) -> int:
     except Cancelled as err:
         return err.exit_code
     except CiNixError as err:
-        print(f"ci-nix: error: {log_line(mask(str(err)))}", file=sys.stderr)
         # A command killed by the stop (git dying mid-way reads as "not a repository") is the
-        # interruption, not a broken workspace: CI must see 130/143, not 2.
+        # interruption, not a broken workspace: CI must see 130/143, not 2, and the stop first.
         signum = proc.cancelled()
+        said = log_line(mask(str(err)))
+        print(f"ci-nix: error: {said}" if signum is None else
+              f"ci-nix: cancelled by signal {signum} (the step it stopped then failed: {said})",
+              file=sys.stderr)
         return err.exit_code if signum is None else 128 + signum
     except KeyboardInterrupt:
         return 130

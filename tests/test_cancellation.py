@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import flake_repo
+from conftest import Cli, flake_repo
 from helpers import processes_with, wait_for
 
 pytestmark = pytest.mark.nix
@@ -234,3 +234,27 @@ def test_an_error_the_stop_caused_is_reported_as_the_stop(
         return
     assert message.startswith("cancelled by signal 15 ("), message
     assert "not the root of a git checkout" in message  # what the stopped step said, after it
+
+
+def test_a_command_without_a_report_names_the_stop_first(tmp_path: Path, cli: Cli,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`matrix` (no JUnit report): the error line a step the stop cut short raised is printed
+    after the stop, not as the run's own error (CI's log showed "ci-nix: error: repo 'a': … is
+    not the root of a git checkout; point 'path:' at …" under exit 143)."""
+    from ci_nix import pipeline
+    from ci_nix.errors import WorkspaceError
+    from ci_nix.tools import proc
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        proc.cancel(signal.SIGTERM, grace=0)  # what the signal watcher does
+        raise WorkspaceError("repo 'a': /w/a is not the root of a git checkout")
+
+    monkeypatch.setattr(pipeline, "plan", interrupted)
+    try:
+        result = cli("matrix", "--all", str(tmp_path))
+    finally:
+        proc.reset_cancellation()
+    assert result.returncode == 143
+    assert "ci-nix: error: repo 'a'" not in result.stderr
+    assert ("ci-nix: cancelled by signal 15 (the step it stopped then failed: repo 'a': /w/a is "
+            "not the root of a git checkout)") in result.stderr
