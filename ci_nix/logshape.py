@@ -819,16 +819,20 @@ def _unquoted(found: list[Line]) -> list[Line]:
         first = next((text for text in body if text.strip()), "")
         # (never the rest of a quoted line a terminal's wrap broke: that follows a quote)
         prior = found[start - 2].text if start > 1 else ""
-        introduced = not indent or (before.rstrip().endswith(":") and _indent(before) < indent
-                                    and not _CUT_INTRO.search(before)
-                                    and prior[indent:indent + 1] != ">"
-                                    and (_NIX_START.match(first.lstrip()) is not None
-                                         or any(_NIX_OWN.match(text) for text in body)))
+        intro = bool(indent) and before.rstrip().endswith(":") and _indent(before) < indent \
+            and not _CUT_INTRO.search(before) and prior[indent:indent + 1] != ">" \
+            and not _LOG_INTRO.search(before)
+        introduced = not indent or (intro and (_NIX_START.match(first.lstrip()) is not None
+                                               or any(_NIX_OWN.match(text) for text in body)))
+        # a tool's intro and an indented quote from there to the log's end: the tool quoting
+        # what the command it ran printed, whole (Bazel's "    Error output:" last in its
+        # report), whatever its first line
+        to_the_end = intro and not any(line.text.strip() for line in found[end:])
         # (Nix's words under the marks of the quotes inside it)
-        if (whole and not indent) or introduced and (any(_ERRORISH.search(text) for text in body)
-                                      and any(_NIX_START.match(_QUOTE_MARKS.sub("", text).lstrip())
-                                              for text in body)
-                                      and not _LOG_INTRO.search(before)):
+        if (whole and not indent) or to_the_end or introduced and (
+                any(_ERRORISH.search(text) for text in body)
+                and any(_NIX_START.match(_QUOTE_MARKS.sub("", text).lstrip()) for text in body)
+                and not _LOG_INTRO.search(before)):
             result[start:end] = [replace(line, text=text)
                                  for line, text in zip(found[start:end], body, strict=True)]
         start = end

@@ -919,6 +919,18 @@ def test_a_tools_indented_quote_of_nixs_output_is_nixs_output() -> None:
                                             "with exit code 1;") + 1
 
 
+@pytest.mark.parametrize("sample", ["fresh/dev-2/nix-15002-assert-sigabrt",
+                                    "fresh/dev/nix-bitcoin-681-frames-only",
+                                    "fresh/dev/nix-396-nar-gone-eof"])
+def test_a_tools_indented_quote_to_the_logs_end_is_the_commands_whole_output(sample: str) -> None:
+    """Bazel's report ends on its quote of what nix-build printed: read whole, whatever it starts
+    with (a crash, a trace whose message was cut, a store error: they stayed quoted before)."""
+    text, own, _, _ = plain(DATA / f"{sample}.text.expected.json")
+    quoted = [*BAZEL[:BAZEL.index("    Error output:") + 1],
+              *("      > " + line if line else "      >" for line in text.split("\n"))]
+    assert signature(quoted) == own
+
+
 def test_a_builders_quoted_lines_stay_its_own_behind_any_intro() -> None:
     """A builder's lines Nix quotes never become Nix's, also where a terminal's wrap of one of
     them left a line ending in ":" before the rest of the quote (a tool's intro to its quote
