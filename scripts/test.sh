@@ -24,6 +24,10 @@ if [[ -x $modern ]]; then
   "$modern" setup
 fi
 export NIX_CONFIG=$'substituters =\nsandbox = false\nbuild-users-group ='
+# Python keeps the bytecode it compiles (beside the modules, as it does by default): under a
+# development shell's PYTHONDONTWRITEBYTECODE=1 every `python -m ci_nix` the suite starts (the
+# bench, act and gitlab-ci-local jobs, signal tests) compiled all of ci-nix again
+unset PYTHONDONTWRITEBYTECODE
 # One pytest worker more than there are cores (CI_NIX_TEST_WORKERS=N sets it, 0 runs serially):
 # a good part of the suite's time is spent waiting (for a hanging server's timeout, a process
 # to start, a signal to land), which a third worker on 2 cores fills with another test's work.
