@@ -1016,7 +1016,11 @@ _MODULE_MESSAGE = re.compile(
     rf"\bThe option {_Q}[^'’\n]{{1,1000}}['’] (?:is used but not defined|"
     r"was accessed but has no value defined|does not exist|has conflicting definition values|"
     r"is read-only, but it's set multiple times|defined in \S.{0,1000}? does not exist|"
-    r"in \S.{0,1000}? is already declared in|can no longer be used since)")
+    r"in \S.{0,1000}? is already declared in|can no longer be used since)|"
+    # its ends, where a copy cut a message before its first line: the advice after conflicting
+    # definitions, the heading of the values listed after "is not of type" (alone on its line)
+    r"\bUse `lib\.mkForce value` or `lib\.mkDefault value` to change the priority\b|"
+    r"^[^\w`'\n]{0,40}Definition values:\s*$")
 # the evaluator refusing what its mode forbids (eval.cc, primops, fetchTree: "in pure evaluation
 # mode, 'fetchTarball' requires a 'sha256' argument", "access to canonical path '…' is forbidden
 # in restricted mode"): also pasted without their "error:"
@@ -1977,6 +1981,7 @@ def _nix_crashed(shaped: Sequence[logshape.Line], blocks: Sequence[_Block],
 # the lines of Nix's report keeps it mid-line)
 _FULL_LOG_HINT = re.compile(rf"For full logs, run:?\s*['‘]?(?:\x1b\[[0-9;]*m)?"
                             rf"(?:nix log|nix-store -l) {_DRV}")
+_FULL_LOG_HINT_SPLIT = re.compile(r"For full logs, run:\s*$")
 
 
 def _named_by_hint(shaped: Sequence[logshape.Line],
@@ -1987,10 +1992,15 @@ def _named_by_hint(shaped: Sequence[logshape.Line],
     lines joined into one, the copy cut). Nix's own lines only: a builder printing it is
     no report of Nix's."""
     named: dict[str, Diagnosis] = {}
-    for line in shaped:
+    for at, line in enumerate(shaped):
         if line.builder is not None:
             continue
-        for m in _FULL_LOG_HINT.finditer(line.text):
+        text = line.text
+        # Nix 2.24+ puts the command on the line after "For full logs, run:"
+        if _FULL_LOG_HINT_SPLIT.search(text) and at + 1 < len(shaped) \
+                and shaped[at + 1].builder is None:
+            text = f"{text} {shaped[at + 1].text.strip()}"
+        for m in _FULL_LOG_HINT.finditer(text):
             drv = m["drv"]
             if drv not in by_drv and drv not in named:
                 named[drv] = Diagnosis(
@@ -2265,8 +2275,9 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
                        log_line=origin + 1, log=tail([text]))
     module = _MODULE_MESSAGE.search(text) if found is None and at < 0 else None
     if module is not None:  # the module system's message, "error:" lost: from its first word
+        # (the evaluator's, also where only its end survived a copy)
         return replace(diagnose_eval(f"error: {text[module.start():].strip()}"),
-                       log_line=origin + 1, log=tail([text]))
+                       type=FailureType.EVAL, log_line=origin + 1, log=tail([text]))
     refused = _EVAL_MODE_REFUSAL.search(text) if found is None and at < 0 else None
     if refused is not None:  # the evaluator's refusal, "error:" lost: the inline code it is in
         said = text[text.rfind("`", 0, refused.start()) + 1:]

@@ -1156,6 +1156,34 @@ def test_the_module_systems_message_without_error_is_an_evaluation_failure(line:
     assert diagnose.parse_log(["The option `x.y` does not exist in 24.05, use `x.z`."]) == []
 
 
+@pytest.mark.parametrize("box", ["", "┃ ", "       "])
+def test_the_module_systems_message_cut_to_its_tail_is_an_evaluation_failure(box: str) -> None:
+    # lib/modules.nix ends "has conflicting definition values" with its advice and lists a
+    # "not of type" error's values under "Definition values:": a copy that kept only the end of
+    # the message (nom's box, expert-lsp/expert#95) still says the evaluation failed
+    tail = [f"{box}Definition values:", f"{box}- In `/nix/store/{H}-source/flake.nix':",
+            f"{box}    {{", f"{box}      mkExpert = <function, args: {{erlang}}>;", f"{box}    }}",
+            f"{box}Use `lib.mkForce value` or `lib.mkDefault value` to change the priority on "
+            "any of these definitions."]
+    for lines in (tail, tail[:-1]):
+        [found] = diagnose.parse_log(lines)
+        assert found.type is FailureType.EVAL
+    # the words in prose are no failure
+    assert diagnose.parse_log(["Definition values: see the manual for mkForce."]) == []
+
+
+def test_a_full_log_pointer_on_two_lines_names_the_failed_build() -> None:
+    # Nix 2.24+ prints "For full logs, run:" and the command on the next line; a copy that cut
+    # the builder's "builder for"/"Cannot build" header (uv2nix#238's "...") keeps the pointer
+    lines = ["...", "       >   x Failed to build `/build/source`",
+             "       >       environment.", "       For full logs, run:",
+             f"         nix log /nix/store/{H}-hello-world-0.1.0.drv",
+             f"error: 1 dependencies of derivation '/nix/store/{H}-hello-env.drv' failed to build"]
+    found = diagnose.parse_log(lines)
+    built = [d for d in found if d.drv and d.drv.endswith("-hello-world-0.1.0.drv")]
+    assert [(d.type, d.log_line) for d in built] == [(FailureType.BUILD, 4)]
+
+
 @pytest.mark.parametrize("cut", ["", "         specified: sha256-AAAA"])
 def test_a_hash_mismatch_under_a_trace_names_its_derivation(cut: str) -> None:
     # import from derivation: a fixed-output derivation built while evaluating, its hash lines
