@@ -833,10 +833,19 @@ def _unquoted(found: list[Line]) -> list[Line]:
                 any(_ERRORISH.search(text) for text in body)
                 and any(_NIX_START.match(_QUOTE_MARKS.sub("", text).lstrip()) for text in body)
                 and not _LOG_INTRO.search(before)):
+            if intro:  # a tool's quote of a capture: its lines as any captured line's
+                body = [_reshaped(text) for text in body]
             result[start:end] = [replace(line, text=text)
                                  for line, text in zip(found[start:end], body, strict=True)]
         start = end
     return result
+
+
+def _reshaped(text: str) -> str:
+    """A line a tool quoted, without the marks normalising takes off a captured line's start
+    (nom's glyphs, a level, inline code); a wrapper's own status line as it is."""
+    unprefixed = _unprefixed(text)
+    return unprefixed[0] if unprefixed is not None else text
 
 
 # what starts a line of its own in a Nix log (Nix's messages, its status lines, a quoted or
