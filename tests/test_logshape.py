@@ -588,10 +588,23 @@ def texts_of(raw: str, depth: int = 0) -> list[str]:
     return [text for line in unescaped for text in texts_of(line, depth + 1)]
 
 
+def is_recording(lines: list[str]) -> bool:
+    """A terminal recording: its events are chunks of what the terminal was sent, which end
+    anywhere (inside a record too), no lines to read one by one."""
+    first = next((line for line in lines if line.strip()), "")
+    try:
+        header = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(header, dict) and header.get("version") in (2, 3)
+
+
 def holds_error_line(lines: list[str]) -> bool:
     """Read two ways: each captured line (and what a record in it holds) as it is, and Nix's
-    lines as the normaliser gives them (a line it takes apart); either finds one."""
-    return any(says_it_failed(text) for raw in lines for text in texts_of(raw)) or any(
+    lines as the normaliser gives them (a line it takes apart); either finds one (a terminal
+    recording only the second way)."""
+    return (not is_recording(lines) and any(
+        says_it_failed(text) for raw in lines for text in texts_of(raw))) or any(
         says_it_failed(line.text) for line in logshape.normalise(lines)
         if line.builder is None and not line.text.startswith("@nix "))
 
