@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from fakeproc import FakeProc
@@ -86,11 +87,38 @@ def test_the_current_system_comes_from_the_settings(fake_proc: FakeProc, setting
 def test_the_system_configuration_file_as_each_nix_prints_it(line: str, system: str) -> None:
     """A quoted path read as the path (its quotes in the name: a file that is not there, so
     the max-jobs of /etc/nix/nix.conf went unseen and ci-nix built with max-jobs = auto)."""
-    from pathlib import Path
-
     from ci_nix.tools import nixconf
 
     text = (f"nix (Nix) 2.34.0\nSystem type: x86_64-linux\n{line}\n"
             "User configuration files: /root/.config/nix/nix.conf:/etc/xdg/nix/nix.conf\n")
     assert nixconf.files(text) == (Path(system), Path("/root/.config/nix/nix.conf"),
                                    Path("/etc/xdg/nix/nix.conf"))
+
+
+def test_a_nix_that_never_says_its_version_is_an_error(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`nix -v --version` is the one start every command waits on (now on a thread the plan
+    joins): a Nix that never answers (a wrapper waiting on a lock) was a run that never ended;
+    it is a one-line error naming the command (exit 2, the report written)."""
+    import ci_nix.tools.nix as nix_mod
+    from ci_nix.errors import ToolTimeout
+
+    hanging = tmp_path / "nix"
+    hanging.write_text("#!/bin/sh\nexec sleep 60\n")
+    hanging.chmod(0o755)
+    monkeypatch.setattr(nix_mod, "QUERY_TIMEOUT", 0.5)
+    with pytest.raises(ToolTimeout, match=r"no answer within 0s|no answer within 1s"):
+        Nix((str(hanging),)).version  # noqa: B018 - the query is the test
+
+
+def test_settings_that_are_not_json_are_an_error_naming_the_command(
+        fake_proc: FakeProc) -> None:
+    """A Nix (or a wrapper) printing something else than JSON for its settings: an error
+    naming the command, not an internal error with a traceback."""
+    fake_proc.on("nix", "-v", "--version", stdout="nix (Nix) 2.8.0\n")
+    fake_proc.on("nix", "show-config", stdout='{"max-jobs": {"value": 1')
+    with pytest.raises(ToolError, match="show-config --json` printed no JSON"):
+        Nix(("nix",)).current_system  # noqa: B018 - the query is the test
+    fake_proc.on("nix", "show-config", stdout="[" * 100_000)
+    with pytest.raises(ToolError, match="printed no JSON"):
+        Nix(("nix",)).current_system  # noqa: B018 - the query is the test

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 MIN_VERSION = (2, 4)
 _TOOL_HINT = "install Nix (e.g. `apt-get install -y nix-bin`) or set CI_NIX_NIX to the nix binary"
+# seconds Nix may take to say its version or its settings (it builds nothing, fetches nothing):
+# one that never answers (a wrapper waiting on a lock) is an error naming it, not a run that
+# never ends; every command waits on these answers
+QUERY_TIMEOUT = 120.0
 
 
 def for_old_nix(ref: str) -> str:
@@ -292,9 +296,9 @@ class Nix:
                         tool_hint=_TOOL_HINT, essential=essential, timeout=timeout)
 
     def check(self, args: Sequence[str], what: str, *, cwd: Path | None = None,
-              essential: bool = False) -> str:
+              essential: bool = False, timeout: float | None = None) -> str:
         """Run and return stdout; raise NixCommandError (with Nix's stderr) on failure."""
-        result = self.run(args, cwd=cwd, essential=essential)
+        result = self.run(args, cwd=cwd, essential=essential, timeout=timeout)
         if not result.ok:
             raise NixCommandError(f"{what} failed: {last_error_line(result.stderr)}",
                                   result.stderr, result.returncode)
@@ -306,7 +310,7 @@ class Nix:
         then, verbose, the configuration files Nix reads (nixconf.files): one Nix start for
         both. Lix >= 2.92 prints those lines without -v too."""
         result = proc.run([*self.argv0, "-v", "--version"], env=dict(self.extra_env) or None,
-                          tool_hint=_TOOL_HINT)
+                          tool_hint=_TOOL_HINT, timeout=QUERY_TIMEOUT)
         if not result.ok:
             raise ToolError(f"`{shlex.join(self.argv0)} -v --version` failed: "
                             f"{last_error_line(result.stderr)}; {_TOOL_HINT}")
@@ -336,8 +340,13 @@ class Nix:
         # `show-config` became `config show` in 2.20 (the old name still works, with a warning).
         args = ["config", "show"] if self.version.at_least(2, 20) else ["show-config"]
         # essential: a build that was cancelled still reports which builder failed
-        settings = json.loads(self.check([*args, "--json"], "reading Nix's settings",
-                                         essential=True))
+        said = self.check([*args, "--json"], "reading Nix's settings", essential=True,
+                          timeout=QUERY_TIMEOUT)
+        try:
+            settings = json.loads(said)
+        except (ValueError, RecursionError):
+            raise ToolError(f"`{shlex.join([*self.argv0, *args])} --json` printed no JSON "
+                            f"({said.strip()[:80]!r}); is CI_NIX_NIX a nix binary?") from None
         return settings if isinstance(settings, dict) else {}
 
     def setting_values(self) -> dict[str, Any]:
