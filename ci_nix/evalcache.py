@@ -52,6 +52,7 @@ from ci_nix.models import (
     Status,
     Target,
 )
+from ci_nix.tools import proc
 from ci_nix.tools.files import read_regular
 from ci_nix.tools.git import OBJECT_NAME, Git
 from ci_nix.tools.nix import Nix, NixCommandError, closure, read_input_graph
@@ -985,15 +986,8 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
                 "source: find who writes to it (README: Evaluation cache)"))))
     keyed = [i for i in fresh if key_of[i] is not None and i not in sample]
 
-    def remember() -> None:
-        closures = closures_of(nix, [job for i in keyed for job in fresh[i].jobs])
-        if later is not None:
-            later.closures.update((drv, tuple(names)) for drv, names in closures.items())
-        else:  # known now: a diff of this evaluation need not read the .drv files again
-            for index in keyed:
-                fresh[index] = replace(fresh[index], closures=tuple(
-                    (job.drv_path, tuple(closures[job.drv_path])) for job in fresh[index].jobs
-                    if job.drv_path in closures))
+    def checked() -> dict[int, str]:
+        """The keys to remember the fresh evaluations under, after git's second look."""
         # an evaluation that read nothing of its commit is remembered by its tree
         store_key = {i: (tree_key(i) if fresh[i].commit_read == () else None) or key_of[i]
                      for i in keyed}
@@ -1018,8 +1012,26 @@ def evaluate(targets: Sequence[Target], selection: Selection, settings: Settings
                 log.warning("evaluation cache: %s changed while it was evaluated; not "
                             "remembered", targets[index].flake.id)
                 del store_key[index]
-        for index, key in store_key.items():
-            assert key is not None
+        return {i: key for i, key in store_key.items() if key is not None}
+
+    def remember() -> None:
+        # git's look (a new tree's export-subst, the checkouts again) runs while the .drv
+        # files are read here; a failure there is met again below, where it always came
+        if not keyed:
+            cache.evict(every=EVICT_EVERY)
+            return
+        keyed_by: list[dict[int, str]] = []
+        done = proc.ahead(lambda: keyed_by.append(checked()))
+        closures = closures_of(nix, [job for i in keyed for job in fresh[i].jobs])
+        if later is not None:
+            later.closures.update((drv, tuple(names)) for drv, names in closures.items())
+        else:  # known now: a diff of this evaluation need not read the .drv files again
+            for index in keyed:
+                fresh[index] = replace(fresh[index], closures=tuple(
+                    (job.drv_path, tuple(closures[job.drv_path])) for job in fresh[index].jobs
+                    if job.drv_path in closures))
+        done()
+        for index, key in (keyed_by[0] if keyed_by else checked()).items():
             read = fresh[index].commit_read
             if read:
                 log.debug("evaluation cache: %s reads its commit (%s): remembered by commit",
