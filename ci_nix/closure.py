@@ -85,6 +85,24 @@ def sizes(nix: Nix, groups: Iterable[Sequence[str]], *, substituters: bool = Tru
     return found
 
 
+def nowhere(nix: Nix, groups: Iterable[Sequence[str]], *,
+            substituters: bool = True) -> frozenset[tuple[str, ...]]:
+    """The groups of store paths that are valid neither whole in the local store nor whole in
+    one of Nix's substituters (as sizes() asks: its query would leave them out), asked without
+    reading any closure. A store that cannot be asked rules nothing out."""
+    remaining = list(dict.fromkeys(tuple(group) for group in groups if group))
+    for store in (None, *(nix.substituters if substituters else ())):
+        if not remaining:
+            break
+        try:
+            present = nix.valid_paths({p for group in remaining for p in group}, store=store)
+        except (NixCommandError, ValueError, KeyError, TypeError) as err:  # or odd JSON
+            log.debug("cannot tell which outputs %s has: %s", store or "the local store", err)
+            return frozenset()
+        remaining = [group for group in remaining if not set(group) <= present]
+    return frozenset(remaining)
+
+
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
           "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
 _LIMIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|[a-zA-Z]*)\s*$", re.ASCII)  # ASCII: no ٣%

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -187,13 +187,19 @@ def remembered(*evals: FlakeEval, closures: Mapping[str, Sequence[str]] | None =
             for job in e.jobs}
 
 
-def closure_sizes(nix: Nix, comparison: Comparison,
-                  remembered: Remembered) -> dict[tuple[str, ...], closure.Closure]:
+def closure_sizes(nix: Nix, comparison: Comparison, remembered: Remembered,
+                  nowhere: Collection[tuple[str, ...]] = ()
+                  ) -> dict[tuple[str, ...], closure.Closure]:
     """The runtime closures of the changed attributes' outputs on both sides, as with_packages
-    would ask them (one `path-info` per store), for outputs `remembered` knows."""
-    return closure.sizes(nix, [remembered[drv][1] for a in comparison.of(Change.CHANGED)
-                               for drv in (a.base_drv, a.head_drv)
-                               if drv is not None and drv in remembered])
+    would ask them (one `path-info` per store), for outputs `remembered` knows. nowhere: base
+    outputs known to be in no store (closure.nowhere): such an attribute gets no size, so
+    neither side of it is asked; with all of them so, Nix is not started."""
+    pairs = [(remembered[base][1], remembered[head][1])
+             for base, head in ((a.base_drv, a.head_drv) for a in comparison.of(Change.CHANGED))
+             if base is not None and head is not None and base in remembered
+             and head in remembered]
+    return closure.sizes(nix, [group for pair in pairs if pair[0] not in nowhere
+                               for group in pair])
 
 
 def with_packages(nix: Nix, comparison: Comparison, remembered: Remembered | None = None,

@@ -1179,6 +1179,10 @@ class BaseLookup:
         self.options, self.environ = options, environ
         self._done: Callable[[], None] | None = None
         self._found: tuple[diff_mod.Base, frozenset[Target], list[FlakeEval]] | None = None
+        # the base's outputs in no store (closure.nowhere), asked beside the evaluation too:
+        # once the base is taken, the diff asks no closure size of those attributes
+        self.nowhere: frozenset[tuple[str, ...]] = frozenset()
+        self._nowhere: frozenset[tuple[str, ...]] = frozenset()
 
     def start(self, skeleton: Plan, targets: Sequence[Target]) -> None:
         """Look the targets' base up (plan's `beside`)."""
@@ -1195,6 +1199,8 @@ class BaseLookup:
                              parse_only(self.options.only, {f.id for f in ws.flakes}),
                              eval_cache(self.options.eval, ws, self.environ))
         if found is not None:
+            self._nowhere = closure.nowhere(skeleton.nix, [job.out_paths for e in found
+                                                           for job in e.jobs])
             self._found = (base, frozenset(targets), found)
 
     def take(self, targets: Sequence[Target]) -> tuple[diff_mod.Base, list[FlakeEval]] | None:
@@ -1208,6 +1214,7 @@ class BaseLookup:
         if not set(targets) <= looked:
             return None
         ids = {target.flake.id for target in targets}
+        self.nowhere = self._nowhere
         return base, [e for e in found if e.target.flake.id in ids]
 
 
@@ -1232,8 +1239,9 @@ def compare_with_base(planned: Plan, options: DiffOptions,
     sizes: list[dict[tuple[str, ...], closure.Closure]] = []
     if later is not None:  # the head's entries (and closures) are read while Nix reads sizes
         outputs = diff_mod.remembered(*base_evals, *planned.evals)
+        nowhere = looked_up.nowhere if looked_up is not None else frozenset()
         done = proc.ahead(lambda: sizes.append(diff_mod.closure_sizes(nix, comparison,
-                                                                       outputs)))
+                                                                       outputs, nowhere)))
         later.run()
         done()
     remembered = diff_mod.remembered(*base_evals, *planned.evals,

@@ -12,7 +12,8 @@ from fakeproc import Call, FakeProc, Reply
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ci_nix import closure
+from ci_nix import closure, diff
+from ci_nix.changes import AttrChange, Change, Comparison
 from ci_nix.closure import Growth
 from ci_nix.errors import ConfigError
 from ci_nix.tools.nix import Nix, PathInfo
@@ -115,3 +116,35 @@ def test_sizes_of_outputs_just_built_ask_one_path_info_unless_that_goes_wrong(
     else:
         assert len(asked) == 3  # closures, then which are valid, then the valid ones' closures
         assert found.keys() == {(A,)} and found[(A,)].size == 150
+
+
+def test_outputs_in_no_store_are_told_and_then_not_sized(fake_proc: FakeProc) -> None:
+    """`diff` asks, beside the head's evaluation, which base outputs no store has (the local
+    one, then each substituter, no closure read); a changed attribute whose base outputs are
+    nowhere gets no size, so neither side is asked after the evaluation, and with all of them
+    so Nix is not started at all (P8's case: nothing built, no substituters)."""
+    cache = "http://127.0.0.1:9/cache"
+
+    def path_info(call: Call) -> Reply:
+        asked = [p for p in call.argv if p.startswith("/nix/store/")]
+        valid = {A} if "--store" not in call.argv else {B}  # A here, B in the cache
+        return Reply(stdout=json.dumps([{"path": p, "valid": p in valid} for p in asked]))
+
+    fake_proc.strict = True
+    fake_proc.on("nix", "--version", stdout="nix (Nix) 2.8.0\n")
+    fake_proc.on("nix", "show-config", stdout=json.dumps({"substituters": {"value": [cache]}}))
+    fake_proc.on("nix", "path-info", handler=path_info)
+    nix = Nix(("nix",))
+    assert nix.substituters == (cache,)
+    assert closure.nowhere(nix, [(A,), (B,), (C,), (A, C), ()]) == {(C,), (A, C)}
+    assert len(fake_proc.ran("nix", "path-info")) == 2
+    assert closure.nowhere(nix, [(A,)], substituters=False) == frozenset()
+    fake_proc.on("nix", "path-info", returncode=1, stderr="error: cannot open the store\n")
+    assert closure.nowhere(nix, [(C,)]) == frozenset()  # cannot tell: nothing ruled out
+    fake_proc.calls.clear()
+    base, head = "/nix/store/" + "e" * 32 + "-x.drv", "/nix/store/" + "f" * 32 + "-x.drv"
+    comparison = Comparison("b" * 40, "h" * 40, (AttrChange(
+        "f", "packages.x86_64-linux.x", "x86_64-linux", Change.CHANGED, base, head),))
+    remembered = {base: (None, (C,)), head: (None, (D,))}
+    assert diff.closure_sizes(nix, comparison, remembered, frozenset({(C,)})) == {}
+    assert fake_proc.calls == []
