@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NIX_CONFIG, Cli, flake_repo
+from conftest import NIX_CONFIG, NIX_PARAMS, NIXES, Cli, flake_repo
+from fakeproc import FakeProc
 from helpers import git, processes_with, wait_for, write
 
 from ci_nix import config, pipeline
@@ -241,10 +242,36 @@ CASES: dict[str, Case] = {
         NIX_CONFIG=NIX_CONFIG + "download-attempts = 1\n"), 1, "github", ""),
 }
 
+# The cases ci-nix refuses before it starts the Nix under test (ci-nix.yaml, the workspace, the
+# command line, a CI_NIX_NIX of the case's own): what they report cannot depend on which Nix made
+# the fixture, so they run on one Nix (the other's run repeated it), and their test checks that
+# the Nix under test never ran.
+BEFORE_NIX = {"yaml-syntax", "yaml-list-as-key", "yaml-not-utf8", "yaml-python-tag",
+              "yaml-bad-int-tag", "yaml-nested-too-deep", "unknown-key", "unknown-nested-key",
+              "wrong-type", "bad-enum", "bad-bool", "repo-missing", "repo-not-git-root",
+              "duplicate-repo-names", "cache-port-out-of-range", "cache-token-control-char",
+              "cache-token-inner-newline", "cache-timeout-nan", "cache-attempts-inf",
+              "config-missing", "non-git-dir", "nix-missing", "nix-too-old", "nix-not-nix",
+              "unwritable-report"}
+
 
 @pytest.mark.nix
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", sorted(set(CASES) - BEFORE_NIX))
 def test_bad_input(name: str, fixture_ws: Path, tmp_path: Path, cli: Cli) -> None:
+    check_bad_input(name, fixture_ws, tmp_path, cli)
+
+
+@pytest.mark.nix
+@pytest.mark.parametrize("nix_bin", NIX_PARAMS[:1], ids=[label for label, _ in NIXES[:1]] or
+                         ["no-nix"], indirect=True)
+@pytest.mark.parametrize("name", sorted(BEFORE_NIX))
+def test_bad_input_refused_before_nix(name: str, nix_bin: str, fixture_ws: Path, tmp_path: Path,
+                                      cli: Cli, fake_proc: FakeProc) -> None:
+    check_bad_input(name, fixture_ws, tmp_path, cli)
+    assert not [call for call in fake_proc.calls if call.argv[0] == nix_bin], fake_proc.calls
+
+
+def check_bad_input(name: str, fixture_ws: Path, tmp_path: Path, cli: Cli) -> None:
     case = CASES[name]
     argv, env = case.prepare(fixture_ws, tmp_path)
     junit = tmp_path / "report.xml"
