@@ -1218,7 +1218,10 @@ _EVAL_MESSAGE = re.compile(
     # lock file" by newer Nix, bare by older)
     r"follows a non-existent input|circular import of flake|"
     r"/flake\.nix['’] does not exist|is not a (?:valid )?flake|could not find a flake\.nix file|"
-    r"while evaluating|\bbuiltins\.\w+|string ['‘][^'’‘`]*['’] doesn't represent|" + "|".join(
+    r"while evaluating|\bbuiltins\.\w+|string ['‘][^'’‘`]*['’] doesn't represent|"
+    # a function of nixpkgs' lib throwing names itself ("lib.fileset.unions: …",
+    # "lib.customisation.callPackageWith: …")
+    r"(?<![\w./-])lib\.[a-z]\w*\.[A-Za-z]\w*: |" + "|".join(
         # the evaluator's own messages with no other word above, read from Nix's libexpr
         # (eval.cc, primops*.cc, get-drvs.cc, attr-path.cc): also frameless, they are its
         (r"['’] is not equal to ", r"attribute names? (?:of attribute set )?['‘]",

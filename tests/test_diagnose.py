@@ -1172,6 +1172,21 @@ def test_the_module_systems_message_cut_to_its_tail_is_an_evaluation_failure(box
     assert diagnose.parse_log(["Definition values: see the manual for mkForce."]) == []
 
 
+@pytest.mark.parametrize("message", [
+    f"lib.fileset.unions: Element 10 (/nix/store/{H}-source/LICENSE.md) is a path that does "
+    "not exist.",
+    "lib.customisation.callPackageWith: Function called without required argument \"boost173\" "
+    f"at /nix/store/{H}-source/yuzu/base.nix:10",
+    "lib.strings.toInt: Could not convert \"x\" to int."])
+def test_a_nixpkgs_library_functions_throw_is_the_evaluations(message: str) -> None:
+    # nixpkgs' lib names the function that threw ("lib.<set>.<function>: …"), framed or bare
+    # (yt-dlp-web-ui#208's indented copy): the evaluation failed
+    [found] = diagnose.parse_log(["       error: " + message,
+                                  "           To create a file set from a path that may not "
+                                  "exist, use `lib.fileset.maybeMissing`."])
+    assert found.type is FailureType.EVAL
+
+
 def test_a_full_log_pointer_on_two_lines_names_the_failed_build() -> None:
     # Nix 2.24+ prints "For full logs, run:" and the command on the next line; a copy that cut
     # the builder's "builder for"/"Cannot build" header (uv2nix#238's "...") keeps the pointer
