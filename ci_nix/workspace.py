@@ -69,6 +69,7 @@ def load(path: Path, git: Git, config_file: Path | None = None,
     else:
         found = config_mod.find(path)
     config = config_mod.load(found) if found else Config()
+    _withhold_tokens(config)  # before the first git call (a clone the file names, rev-parse)
 
     if config.has_repos:
         assert config.file is not None
@@ -101,8 +102,7 @@ def load(path: Path, git: Git, config_file: Path | None = None,
     config = trust.settle(config, git, primary,
                           trusted if trusted is not None else trust.side(None, os.environ),
                           start=None if config_file is not None else path)
-    for variable in (config.cache.token_env, config.forge.token_env, config.images.token_env):
-        withhold(variable)  # no Nix, git or builder process inherits a token
+    _withhold_tokens(config)  # the settled file's names too
     if settled is not None:
         settled(config, repos)
     # each repo's git calls beside the others' (proc.each); its state too, while at it
@@ -117,6 +117,12 @@ def load(path: Path, git: Git, config_file: Path | None = None,
                              "(flakes only see files git tracks)")
     return Workspace(root=root, config=config, repos=repos, primary=primary, flakes=flakes,
                      states=states)
+
+
+def _withhold_tokens(config: Config) -> None:
+    """No Nix, git or builder process inherits a token variable the config names."""
+    for variable in (config.cache.token_env, config.forge.token_env, config.images.token_env):
+        withhold(variable)
 
 
 def _clone_missing(spec: config_mod.RepoSpec, git: Git) -> None:

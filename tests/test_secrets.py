@@ -275,3 +275,28 @@ def test_no_nix_process_inherits_a_token_the_config_names(tmp_path: Path, cli: C
     assert result.returncode == 0, result.stderr
     seen = record.read_text().split()
     assert len(seen) >= 2 and set(seen) == {"unset"}, seen
+
+
+def test_no_git_process_inherits_a_token_the_config_names(tmp_path: Path, cli: Cli) -> None:
+    """The git calls that load the workspace before its config is settled (the clone of a
+    repo the config names by url:, each repo's rev-parse, the trust check's reads) run
+    without the token variables ci-nix.yaml names too: they are withheld as soon as the file
+    is read, not only once it is settled."""
+    record = tmp_path / "seen.txt"
+    wrapper = tmp_path / "git"
+    wrapper.write_text('#!/bin/sh\nprintf "%s %s\\n" "${MY_AUDIT_TOKEN-unset}" "$3" '
+                       f'>> {record}\nexec git "$@"\n')
+    wrapper.chmod(0o755)
+    source = flake_repo(tmp_path / "source", "{ outputs = { self }: { }; }\n")
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "ci-nix.yaml").write_text(
+        f"repos:\n  - path: r\n    url: file://{source}\n"
+        "cache: {type: attic, server: 'http://127.0.0.1:9', name: x, "
+        "token-env: MY_AUDIT_TOKEN}\n")
+    result = cli("detect", "--all", workspace,
+                 env={"CI_NIX_GIT": str(wrapper), "MY_AUDIT_TOKEN": "SENTINEL-audit-2"})
+    assert result.returncode == 0, result.stderr
+    seen = record.read_text().splitlines()
+    assert any(line.endswith(" clone") for line in seen), seen
+    assert seen and all(line.startswith("unset ") for line in seen), seen
