@@ -26,7 +26,7 @@ MEASURED = frozenset({*SPENT, "heldout-8", "heldout-13", "heldout-capt", "heldou
                       "heldout-capt-4", "heldout-capt-6", "heldout-capt-7", "heldout-capt-8",
                       "heldout-capt-9", "heldout-capt-10", "heldout-32", "heldout-35",
                       "heldout-capt-11", "heldout-capt-12", "heldout-capt-13",
-                      "heldout-capt-14"})
+                      "heldout-capt-14", "heldout-capt-15"})
 # every recorded sample with a sidecar: both Nix versions' captures, the source wordings, the
 # public logs and the measured fresh batches (ci-nix's own eval helper output aside)
 SAMPLES = sorted(p for p in [*DATA.glob("*/*.expected.json"),
