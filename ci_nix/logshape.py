@@ -465,8 +465,15 @@ def _prefix_shape(prefix: str) -> re.Pattern[str]:
             shape.append(r"\s*" if index == 0 else r"\s+")
         else:
             shape.append(re.escape(part))
+    if len(parts) >= 3 and parts[-2] in _COPY_MARKS and parts[-3].isspace():
+        # a copy's mark (a comment's, a quote's) behind a tool's prefix: an empty line of the
+        # capture may have the tool's part alone ("[12:04] <alice> " for an empty "# " line)
+        shape[-3:] = [rf"(?:\s+{re.escape(parts[-2])}(?:[ \t]|\s*$)|\s*$)"]
     # padding before it may differ from line to line (right-aligned line numbers)
     return re.compile(("" if shape[0] == r"\s*" else r"\s*") + "".join(shape))
+
+
+_COPY_MARKS = frozenset({"#", "//", ">"})
 
 
 def _tool_prefix(texts: list[str]) -> re.Pattern[str] | None:
@@ -552,9 +559,20 @@ def _common_prefix(texts: list[str]) -> re.Pattern[str] | None:
         if 3 * heads[_head(before)] < 2 * len(texts):
             continue
         shape = _prefix_shape(before)
-        if 3 * sum(1 for text in texts if shape.match(text)) >= 2 * len(texts):
+        count = sum(1 for text in texts if shape.match(text))
+        if 3 * count >= 2 * len(texts):
+            # a list's bullet at its end that fewer lines have than the rest of it: Nix's own
+            # list ("- CONFIG_NET is not enabled!" on most lines of a long message, not on its
+            # first ones), which the tool's prefix alone stands before on every line
+            bare = _BULLET_END.sub("", before)
+            if bare != before and bare in candidates and count < sum(
+                    1 for text in texts if _prefix_shape(bare).match(text)):
+                continue
             return shape
     return None
+
+
+_BULLET_END = re.compile(r"(?<=\s)[-*]\s+$")
 
 
 def normalise(lines: Iterable[str]) -> list[Line]:

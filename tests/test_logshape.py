@@ -660,6 +660,30 @@ def test_a_capture_kept_in_a_code_comment_is_read_as_the_capture() -> None:
     assert [line.text for line in logshape.normalise(step)][1:] == log
 
 
+def test_a_tools_part_alone_on_a_commented_captures_empty_line_is_no_text() -> None:
+    # heldout-capt-15's relago under a chat's or a journal's prefix: the prefix learnt holds
+    # the comment's "#"; the capture's empty last line has the tool's part alone, and was glued
+    # to the error line before it as the rest of its message
+    for tool in ("[12:04] <alice> ", "May 01 12:00:04 "):
+        lines = [f"{tool}# a", f"{tool}# error: flake 'x' does not provide attribute 'y'", tool]
+        assert [line.text for line in logshape.normalise(lines)] == [
+            "a", "error: flake 'x' does not provide attribute 'y'", ""], tool
+
+
+def test_nixs_own_list_is_no_part_of_a_tools_prefix() -> None:
+    # heldout-capt-15's ghaf under line numbers: "- CONFIG_… is not enabled!" on most lines was
+    # learnt with the numbers as the prefix, so the first lines kept theirs and Nix's "error:"
+    # was read a line late
+    lines = [" 1 ❯ nix build .#x", " 2     error:", " 3        Failed assertions:",
+             *(f"{n:>2}        - CONFIG_{name} is not enabled!" for n, name in enumerate(
+                 ("DEVTMPFS", "CGROUPS", "INOTIFY_USER", "SIGNALFD", "TIMERFD", "EPOLL", "NET",
+                  "SYSFS", "PROC_FS", "FHANDLE", "DMIID", "SECCOMP"), 4))]
+    shown = [line.text for line in logshape.normalise(lines)]
+    assert shown[1].strip() == "error:" and shown[3].endswith("CONFIG_DEVTMPFS is not enabled!")
+    [found] = diagnose.parse_log(lines)
+    assert (found.type.value, found.log_line) == ("eval", 2)
+
+
 def test_nix_copys_count_of_paths_is_nixs_line_not_part_of_a_tools_prefix() -> None:
     # `nix copy`'s "copying 5 paths..." then its "copying path '…'" lines behind docker
     # compose's prefix (six lines in nine start "copying "): the prefix is "web_1  | " alone,
