@@ -771,9 +771,15 @@ def _without_prefix(found: list[Line], ci_own: set[int]) -> list[Line]:
     """Lines without a prefix on most of them, then one on many (stacked: docker compose
     around buildkit), learnt from the first lines (bounded work on a huge log), not from the
     CI system's own (origins in ci_own)."""
+    learnt = None
     for learn in (_common_prefix, _common_prefix, _tool_prefix):
+        if learn is _common_prefix and learnt is False:
+            continue  # (the same lines again: no prefix again)
         prefix = learn([line.text for line in found[:_LEARN_FROM]
                         if line.text.strip() and line.origin not in ci_own])
+        # a second common prefix only behind a first (two tools' unknown prefixes stacked,
+        # `kubectl logs --prefix` around git's "remote: ")
+        learnt = prefix is not None if learn is _common_prefix else learnt
         if prefix is not None:  # and what stood behind it (journald, nom, a level)
             found = [replace(line, text=text, marked=line.marked or marked) for line in found
                      if (unprefixed := _unprefixed(_after(prefix, line.text))) is not None
