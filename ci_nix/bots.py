@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from ci_nix import config, lockfile, source
+from ci_nix import config, lockfile, source, trust
 from ci_nix.bundle import key as key_mod
 from ci_nix.config import DEFAULT_TIMEOUT, ForgeType, UpdateConfig
 from ci_nix.errors import CiNixError, ConfigError
@@ -192,9 +192,21 @@ def upstreams_of(repo: BotRepo, checkout: Path, repos: tuple[BotRepo, ...], git:
 
 def repo_config(checkout: Path) -> config.Config:
     """The repo's own ci-nix.yaml as cloned (its default or `base:` branch, not a pull request):
-    the systems, outputs, `eval:` limits and nix-options `--verify` builds with, as `run` would."""
+    the systems, outputs, `eval:` limits and nix-options `--verify` builds with, as `run` would.
+
+    Only the nix-options a pull request may set are taken from it: the bots runner is the
+    platform's, not the repo's, so a repo's team must not decide its privileged settings
+    (whose key signs, which hook runs, which substituters fill the store); those come from
+    the bots job's `--option`."""
     file = checkout / config.CONFIG_NAME
-    return config.load(file) if file.is_file() else config.Config()
+    settings = config.load(file) if file.is_file() else config.Config()
+    taken = [name for name, _ in settings.nix_options if trust.privileged(name)]
+    if taken:
+        raise ConfigError(
+            f"{config.CONFIG_NAME}: nix-options.{taken[0]} is a privileged Nix setting, which a "
+            "bots run does not take from a repo's own ci-nix.yaml (the runner is not the "
+            "repo's); pass it with --option in the bots job if the platform allows it")
+    return settings
 
 
 def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
