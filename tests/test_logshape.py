@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import html
 import json
+import os
 import re
 import struct
 import zlib
@@ -475,12 +476,33 @@ def test_every_sample_is_classified() -> None:
     assert [p for p in SAMPLES if not plain(p)[1]] == []
 
 
+# The fresh batches (740 public logs and growing) meet each wrapping by a stable third, picked
+# per sample and wrapping, so each of them meets about a third of the wrappings and each wrapping
+# a third of them: the cross product cost 36 CPU-s, which the suite's budget cannot carry. The
+# recorded samples (both Nix versions' captures, the source wordings, the public logs) meet
+# every wrapping. CI_NIX_FULL_CORPUS=1 runs the whole cross product (run it when a wrapping or
+# the normaliser changes).
+FULL_CORPUS = os.environ.get("CI_NIX_FULL_CORPUS") == "1"
+
+
+def meets(expected: Path, name: str) -> bool:
+    if FULL_CORPUS or expected.parent.parent.name != "fresh":
+        return True
+    return zlib.crc32(f"{expected.parent.name}/{expected.name}:{name}".encode()) % 3 == 0
+
+
+def test_every_fresh_sample_meets_wrappings_and_every_wrapping_fresh_samples() -> None:
+    fresh = [p for p in SAMPLES if p.parent.parent.name == "fresh"]
+    assert all(sum(meets(p, name) for name in WRAPPINGS) >= 3 for p in fresh)
+    assert all(sum(meets(p, name) for p in fresh) >= len(fresh) // 4 for name in WRAPPINGS)
+
+
 @pytest.mark.parametrize("name", WRAPPINGS)
 def test_a_wrapping_keeps_every_samples_classification(name: str) -> None:
     """Every recorded sample under one wrapping (one case per wrapping: a case per sample and
     wrapping would cost more in pytest than in parsing); every change reported at once."""
     changed, moved = [], []
-    for expected in SAMPLES:
+    for expected in (p for p in SAMPLES if meets(p, name)):
         text, own, bare, plain_at = plain(expected)
         if applies(name, text):
             found = diagnose.parse_log(WRAPPINGS[name](text).split("\n"))
