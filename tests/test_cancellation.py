@@ -201,6 +201,24 @@ def test_a_query_asked_ahead_leaves_its_failure_to_the_caller(
     assert done == ["asked"] and raised == []
 
 
+def test_a_query_asked_ahead_that_ran_out_of_time_is_not_asked_again() -> None:
+    """A query that timed out (a Nix that never says its version: QUERY_TIMEOUT) raises from
+    the wait: the caller asking again would wait as long a second time."""
+    from ci_nix.errors import ToolTimeout
+    from ci_nix.tools import proc
+
+    asked: list[str] = []
+
+    def query() -> None:
+        asked.append("asked")
+        raise ToolTimeout("nix: no answer within 120s")
+
+    wait = proc.ahead(query)
+    with pytest.raises(ToolTimeout, match="no answer"):
+        wait()
+    assert asked == ["asked"]
+
+
 @pytest.mark.parametrize("killed_step", [True, False])
 def test_an_error_the_stop_caused_is_reported_as_the_stop(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, killed_step: bool) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
 import shlex
@@ -137,14 +136,26 @@ def ahead(work: Callable[[], object]) -> Callable[[], None]:
     """Start work on a thread now, for a query whose answer it keeps (e.g. Nix's version, a
     cached property) while the caller does other work; returns what waits for it to end.
     Its failure is dropped: the caller asks again where it needs the answer and gets the
-    error there, where it always came."""
+    error there, where it always came. But a query that ran out of time raises its ToolTimeout
+    from the wait: asked again, it would keep the run waiting as long again."""
+    timed_out: list[ToolTimeout] = []
+
     def run() -> None:
-        with contextlib.suppress(Exception):
+        try:
             work()
+        except ToolTimeout as err:
+            timed_out.append(err)
+        except Exception:  # noqa: BLE001, S110 - met again where the answer is needed
+            pass
 
     thread = threading.Thread(target=run, name="ci-nix-ahead", daemon=True)
     thread.start()
-    return thread.join
+
+    def wait() -> None:
+        thread.join()
+        if timed_out:
+            raise timed_out[0]
+    return wait
 
 
 def _forget(proc: subprocess.Popen[bytes]) -> None:
