@@ -46,20 +46,24 @@ def for_old_nix(ref: str) -> str:
     return f"{base}?ref=HEAD" + (f"&{query}" if query else "")
 
 
+def _encoded(path: Path, safe: str = "/") -> bool:
+    """Whether percent-encoding changes the resolved path, `safe` left as it is."""
+    resolved = str(path.resolve())
+    return urllib.parse.quote(resolved, safe=safe) != resolved
+
+
 def _not_url_path(path: Path) -> bool:
     """Whether a path holds a character a URL's path may not hold as it is (RFC 3986: besides
     letters, digits and `-._~`, only `/!$&'()*+,;=:@`): a space, a non-ASCII character, `%`,
     `#`, `?`, ... which Nix before 2.10 cannot read in a `path:` flake."""
-    resolved = str(path.resolve())
-    return urllib.parse.quote(resolved, safe="/!$&'()*+,;=:@~") != resolved
+    return _encoded(path, safe="/!$&'()*+,;=:@~")
 
 
 def needs_encoding(path: Path) -> bool:
     """Whether a path is percent-encoded in a flake URL (a space, a non-ASCII character): Nix
     before 2.10 (NixOS/nix#6614) reads a checkout there at its last commit, never its work
     tree, and takes a `path:` flake there for no URL (unencoded) or another path (encoded)."""
-    resolved = str(path.resolve())
-    return urllib.parse.quote(resolved) != resolved
+    return _encoded(path)
 
 
 @dataclass(frozen=True)
