@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from ci_nix.tools.files import read_regular
+from ci_nix.tools.files import read_linked
 
 _SYSTEM = "System configuration file: "
 _USER = "User configuration files: "
@@ -61,10 +61,10 @@ def _read(file: Path, found: set[str], seen: list[Path]) -> None:
     seen.append(file)
     try:
         # through symlinks (NixOS links /etc/nix/nix.conf to /etc/static), to a regular file
-        data = read_regular(file.resolve(), _MAX_BYTES)
+        data = read_linked(file, _MAX_BYTES)
     except FileNotFoundError:
         return
-    except (OSError, ValueError, RuntimeError) as err:  # RuntimeError: resolve() in a link loop
+    except (OSError, ValueError) as err:  # a link loop: OSError (ELOOP)
         raise Unknown(f"cannot read {file}: {err}") from err
     _parse(data.decode("utf-8", "replace"), file.parent, found, seen)
 
