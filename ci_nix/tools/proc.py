@@ -439,8 +439,9 @@ class TreeSampler:
         now = self.clock()
         # a new command (a build) is looked for at once; workers come and go too often for a
         # scan each: what they start is found by the next one
-        if roots - left_out != self.found or now - self.scanned >= self.rescan:
-            self.found, self.scanned = roots - left_out, now
+        watched = roots - left_out
+        if watched != self.found or now - self.scanned >= self.rescan:
+            self.found, self.scanned = watched, now
             return self._scan(roots, left_out)
         total = 0
         for pid in list(self.members):
