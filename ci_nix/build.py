@@ -480,7 +480,7 @@ def build(nix: Nix, jobs: Sequence[Job], *,
     other_paths = [path for paths in (others or {}).values() for path in paths]
     # one question less after a failure: what _stopped_early asked still holds
     if asked is not None:
-        valid, store_down = asked | (nix.valid_paths(other_paths) if other_paths else set()), None
+        valid, store_down = asked | nix.valid_paths(other_paths), None
     else:
         valid, store_down = _valid_outputs(
             nix, [*(path for job in jobs for path in job.out_paths), *other_paths])

@@ -190,15 +190,6 @@ def _check_url(key: str, url: str) -> None:
 
 
 
-def copy_url(server: str, key_file: Path | None = None) -> str:
-    """The `nix copy --to` URL: the server, signing with key_file where it can."""
-    url = server
-    if key_file is not None and _signs_on_upload(server):
-        sep = "&" if "?" in url else "?"
-        url += f"{sep}secret-key={urllib.parse.quote(str(key_file))}"
-    return url
-
-
 def _signs_on_upload(server: str) -> bool:
     """Binary cache stores sign what they receive with their `secret-key` setting; other
     stores (ssh://, local) keep the signatures the paths carry."""
@@ -218,8 +209,10 @@ def _nix_copy(nix: Nix, cache: Cache, paths: Sequence[str], timeout: float) -> p
             return nix.run(["copy", "--to", server, *paths], timeout=timeout)
         signing = key_mod.from_setting(config.secret_key_file, cache.checkouts, _INSTEAD)
         with signing.file() as key_file:
-            if not _signs_on_upload(server):
+            if _signs_on_upload(server):  # the store signs what it receives with secret-key=
+                sep = "&" if "?" in server else "?"
+                server += f"{sep}secret-key={urllib.parse.quote(str(key_file))}"
+            else:
                 nix.check(["store", "sign", "--key-file", str(key_file), "--recursive", *paths],
                           "signing the paths to push")
-            return nix.run(["copy", "--to", copy_url(server, key_file), *paths],
-                           timeout=timeout)
+            return nix.run(["copy", "--to", server, *paths], timeout=timeout)
