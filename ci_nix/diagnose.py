@@ -229,6 +229,11 @@ _NO_MACHINE = re.compile(
     r"required \(system, features\): \((?P<wanted>[^,()]+), \[?(?P<features>[^\]()]*)\]?\)"
     r"(?P<machines>(?:\s*\d+ available machines:\s*\(systems[^)]*\))?"
     r"(?:\s*\(\[?[^\]()]*\]?, \d+, \[?[^\]()]*\]?, \[?[^\]()]*\]?\))*)")
+# Nix's pointer to a failed build's whole log, wherever it stands in a line (a copy that joined
+# the lines of Nix's report keeps it mid-line)
+_FULL_LOG_HINT = re.compile(rf"For full logs, run:?\s*['‘]?(?:\x1b\[[0-9;]*m)?"
+                            rf"(?:nix log|nix-store -l) {_DRV}")
+
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("hash-mismatch", re.compile(
         rf"hash mismatch in fixed-output derivation {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE}:"
@@ -387,8 +392,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("reason", re.compile(r"^\s*Reason:\s*(?P<reason>[^\n]*)")),
     ("required", re.compile(r"^\s*(?:Required system|Required features):")),
     # Nix prints a builder's last log lines, and where to find the rest, only when it failed
-    ("log-tail-named", re.compile(
-        rf"For full logs, run:?\s*['‘]?(?:\x1b\[[0-9;]*m)?(?:nix log|nix-store -l) {_DRV}")),
+    ("log-tail-named", _FULL_LOG_HINT),
     ("log-tail", re.compile(r"^\s*[Ll]ast \d+ log lines:")),
     # Lix 2.92+ adds it to its platform refusal only
     ("platform-hint", re.compile(r"the failing derivation has \S+ set to \S+, forcing it to be "
@@ -1940,7 +1944,8 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         # before another error the log quotes, is a failure of its own as beside blocks)
         crashed = _nix_crashed(shaped, reader.blocks, found_all)
         found_all = [crashed, *found_all] if crashed is not None else found_all
-    if any(_FRAMES_THROWS.search(line.text) for line in shaped):
+    if any(d.kind is Kind.THROW for d in found_all) \
+            and any(_FRAMES_THROWS.search(line.text) for line in shaped):
         # a Nix that frames every throw printed this log: a message without the frame is its own
         found_all = [replace(d, type=FailureType.OTHER, kind=Kind.ERROR)
                      if d.kind is Kind.THROW and not _THROWN.search(d.log) else d
@@ -1980,10 +1985,6 @@ def _nix_crashed(shaped: Sequence[logshape.Line], blocks: Sequence[_Block],
     return None
 
 
-# Nix's pointer to a failed build's whole log, wherever it stands in a line (a copy that joined
-# the lines of Nix's report keeps it mid-line)
-_FULL_LOG_HINT = re.compile(rf"For full logs, run:?\s*['‘]?(?:\x1b\[[0-9;]*m)?"
-                            rf"(?:nix log|nix-store -l) {_DRV}")
 _FULL_LOG_HINT_SPLIT = re.compile(r"For full logs, run:\s*$")
 
 

@@ -295,9 +295,10 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
     if depth < _MAX_DEPTH and not _after_prefix_record(line):
         # a record copied from a page's HTML source has its quotes as entities
         source = html.unescape(line) if _ENTITY.search(line) else line
-        message = _record_message(clean(source))
+        cleaned = clean(source)
+        message = _record_message(cleaned)
         if message is None:
-            message = _prefixed_record_message(clean(source))
+            message = _prefixed_record_message(cleaned)
         field = _logfmt_message(source) if message is None else None
         if field is not None and not _builders(source, source.find(field)):
             message = _unescape(field)
@@ -565,9 +566,10 @@ def _common_prefix(texts: list[str]) -> re.Pattern[str] | None:
             # list ("- CONFIG_NET is not enabled!" on most lines of a long message, not on its
             # first ones), which the tool's prefix alone stands before on every line
             bare = _BULLET_END.sub("", before)
-            if bare != before and bare in candidates and count < sum(
-                    1 for text in texts if _prefix_shape(bare).match(text)):
-                continue
+            if bare != before and bare in candidates:
+                bare_shape = _prefix_shape(bare)
+                if count < sum(1 for text in texts if bare_shape.match(text)):
+                    continue
             return shape
     return None
 
