@@ -260,8 +260,9 @@ def run(file: Path, nix: Nix, git: Git, dry_run: bool = False,
                     base=repo.base, hosts=hosts, repo_urls=web, verify=repo.update.verify,
                     config=settings)
                 # key files Nix reads itself, as `run` checks them: a repo's links (its own
-                # or another clone's) must not aim them at the runner's signing key
-                key_mod.check_nix_settings(settings.nix_options, nix_options, nix.eval_store,
+                # or another clone's) must not aim the command line's at the runner's signing
+                # key (the repo's own nix-options name none: repo_config refused privileged ones)
+                key_mod.check_nix_settings((), nix_options, nix.eval_store,
                                            list(checkouts.values()))
                 repo_nix = nix.with_options((*settings.nix_options, *nix_options))
                 outcomes = update_repo.run(target, repo_nix, git, forge, token, dry_run,
