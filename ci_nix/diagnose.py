@@ -2409,5 +2409,9 @@ def _with_oom_hint(diag: Diagnosis) -> Diagnosis:
 
 
 def read_log(path: Path) -> list[str]:
-    """A captured log's lines (undecodable bytes replaced; Nix logs are not always UTF-8)."""
-    return path.read_bytes().decode("utf-8", errors="replace").splitlines()
+    """A captured log's lines (undecodable bytes replaced; Nix logs are not always UTF-8),
+    split at line feeds only, as an editor numbers them: a terminal capture's carriage returns
+    (Nix's progress bar redrawn over itself) and a page's line separators stay inside a line,
+    where the normaliser reads them as the terminal showed them."""
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    return text.removesuffix("\n").split("\n") if text else []

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from conftest import Cli
 
+from ci_nix import diagnose
 from ci_nix.commands.junit import log_cases
 from ci_nix.models import Case, Failure, FailureType, RunReport, Status
 from ci_nix.report import junit
@@ -102,3 +103,18 @@ def test_junit_case_points_at_the_line_of_the_log_as_captured() -> None:
     assert case.failure is not None
     at = next(i for i, line in enumerate(lines, 1) if "error:" in line)
     assert case.failure.log.endswith(f"(reported at line {at} of build.log)")
+
+
+def test_a_terminal_captures_line_is_numbered_as_an_editor_numbers_it(tmp_path: Path) -> None:
+    """Nix's progress bar redrawn over itself ("\\r\\e[K") is one line of the file: the case
+    points at the line an editor shows (a line end of any other kind was counted before)."""
+    log = tmp_path / "build.log"
+    log.write_bytes((DATA / "nix-2.26/progress-bar.tty.log").read_bytes()
+                    + b"warning: after\xe2\x80\xa8the bar\r\n")
+    lines = diagnose.read_log(log)
+    assert len(lines) == 7 and lines[-1] == "warning: after\u2028the bar\r"
+    [case] = log_cases("build.log", lines)
+    assert case.failure is not None
+    assert case.failure.log.endswith("(reported at line 1 of build.log)")
+    log.write_bytes(b"")
+    assert diagnose.read_log(log) == []
