@@ -19,7 +19,7 @@ DATA = Path(__file__).resolve().parent / "data"
 SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     "", "-2", "-3", "-4", "-5", "-6", "-7", "-9", "-10", "-11", "-12", "-14", "-15", "-16", "-17",
     "-18", "-19", "-20", "-21", "-22", "-23", "-25", "-26", "-28", "-29", "-30", "-31", "-33",
-    "-34", "-36", "-37", "-38", "-39", "-40", "-50", "-capt-3",
+    "-34", "-36", "-37", "-38", "-39", "-40", "-50", "-51", "-capt-3",
     "-capt-5")))
 CORPUS = sorted([*DATA.glob("*/*.expected.json"),
                  *(p for part in SPENT for p in DATA.glob(f"fresh/{part}/*.expected.json"))])
