@@ -20,6 +20,10 @@ from ci_nix.tools.nix import Nix, NixVersion, parse_version
     ("nix (Lix, like Nix) 2.93.0-pre20250101\n",
      NixVersion(2, 93, 0, "lix", "nix (Lix, like Nix) 2.93.0-pre20250101")),
     ("nix-env (Nix) 2.3\n", NixVersion(2, 3, 0, "nix", "nix-env (Nix) 2.3")),
+    # Determinate Nix names its own version in the parentheses: the Nix version follows
+    ("nix (Determinate Nix 3.8.2) 2.30.0\n",
+     NixVersion(2, 30, 0, "nix", "nix (Determinate Nix 3.8.2) 2.30.0")),
+    ("nix (Lix, like Nix) 2.93.0\n", NixVersion(2, 93, 0, "lix", "nix (Lix, like Nix) 2.93.0")),
     # `nix -v --version` (ci-nix's one question, version and configuration files): the lines
     # after the first are paths, which may hold "lix" or a version-like number
     ("nix (Nix) 2.26.3\nSystem type: x86_64-linux\nFeatures: gc, signed-caches\n"

@@ -86,10 +86,13 @@ def parse_version(output: str) -> NixVersion:
     its first line: `nix -v --version` (and Lix's `--version` since 2.92) go on with the
     installation's details, paths that may hold any word (a user named felix)."""
     line = output.strip().partition("\n")[0].strip()
-    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", line)
+    # the Nix version follows the distribution's name in parentheses, which may hold a
+    # version of its own: `nix (Determinate Nix 3.8.2) 2.30.0`
+    named = re.match(r"\S+ \(([^()]*)\)", line)
+    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", line[named.end():] if named else line)
     if not match:
         raise ToolError(f"nix --version printed {line!r}; is CI_NIX_NIX a nix binary?")
-    flavor = "lix" if "lix" in line.lower() else "nix"
+    flavor = "lix" if "lix" in (named[1] if named else line).lower() else "nix"
     major, minor, patch = int(match[1]), int(match[2]), int(match[3] or 0)
     return NixVersion(major, minor, patch, flavor, line)
 
