@@ -74,6 +74,11 @@ def plain_dir(ws: Path, tmp: Path) -> tuple[list[str], dict[str, str]]:
     return ["run", "--all", str(tmp / "plain")], {}
 
 
+def newline_in_path(ws: Path, tmp: Path) -> tuple[list[str], dict[str, str]]:
+    repo = flake_repo(tmp / "a\nb", '{ outputs = { self }: { }; }')
+    return ["run", "--all", str(repo)], {}
+
+
 def repo_without_flake(ws: Path, tmp: Path) -> tuple[list[str], dict[str, str]]:
     repo = tmp / "noflake"
     repo.mkdir()
@@ -184,6 +189,8 @@ CASES: dict[str, Case] = {
                                              str(ws)], {}), 2, "config file not found", "--config"),
     # workspace
     "non-git-dir": Case(plain_dir, 2, "not inside a git repository", "git init"),
+    "newline-in-path": Case(newline_in_path, 2, "a\\nb: the checkout's path holds a newline",
+                            "move"),
     "no-flake": Case(repo_without_flake, 2, "no tracked flake.nix", "git add"),
     "untracked-flake": Case(untracked_flake, 2, "no tracked flake.nix", "git add"),
     "empty-repo": Case(empty_repo, 2, "no tracked flake.nix", "git add"),
@@ -251,8 +258,8 @@ BEFORE_NIX = {"yaml-syntax", "yaml-list-as-key", "yaml-not-utf8", "yaml-python-t
               "wrong-type", "bad-enum", "bad-bool", "repo-missing", "repo-not-git-root",
               "duplicate-repo-names", "cache-port-out-of-range", "cache-token-control-char",
               "cache-token-inner-newline", "cache-timeout-nan", "cache-attempts-inf",
-              "config-missing", "non-git-dir", "nix-missing", "nix-too-old", "nix-not-nix",
-              "unwritable-report"}
+              "config-missing", "non-git-dir", "newline-in-path", "nix-missing", "nix-too-old",
+              "nix-not-nix", "unwritable-report"}
 
 
 @pytest.mark.nix

@@ -88,6 +88,13 @@ class Git:
         # Nothing committed: git prints the root and the shallowness, then fails on HEAD.
         # Lines as git ends them, nothing stripped: a root may end in a space (or hold a \r).
         lines = result.stdout.split("\n")[:-1]
+        shallow = next((at for at, line in enumerate(lines) if line in ("true", "false")), None)
+        if shallow is not None and shallow > 1:
+            # git prints the root as it is, so a newline in it splits it into lines
+            shown = "\\n".join(lines[:shallow])
+            raise GitError(f"{shown}: the checkout's path holds a newline, which git's "
+                           "answers (a path a line) cannot carry; move the checkout to a path "
+                           "without one")
         if len(lines) < 2 or lines[1] not in ("true", "false"):
             return None
         head = ((lines[2], lines[3]) if result.ok and len(lines) == 4
