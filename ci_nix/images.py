@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import lzma
 import os
 import re
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -29,7 +31,7 @@ from ci_nix.config import ImagePush, ImagesConfig
 from ci_nix.errors import ConfigError, ToolError, ToolTimeout
 from ci_nix.mask import add_secret, mask, secret_from_env
 from ci_nix.models import Case, Failure, FailureType, Job, Status
-from ci_nix.tools import proc
+from ci_nix.tools import files, proc
 from ci_nix.tools.nix import Nix, NixCommandError, last_error_line
 from ci_nix.tools.skopeo import Manifest, Skopeo, auth_file
 from ci_nix.words import count
@@ -48,8 +50,14 @@ class Format(StrEnum):
     STREAM = "stream"  # dockerTools.streamLayeredImage: a script that writes a docker-archive
 
 
+# an image archive holds a few files per layer; a real one unpacks to a few times its size
+_TAR_MEMBERS = 10_000
+_TAR_RATIO = 100
+
+
 def recognise(path: Path) -> Format | None:
-    """The image format of a build output, or None when it holds no image."""
+    """The image format of a build output, or None when it holds no image; ImageError for an
+    archive past the bounds it is read within."""
     if path.is_dir():
         found = (path / "oci-layout").is_file() and (path / "index.json").is_file()
         return Format.OCI if found else None
@@ -59,16 +67,21 @@ def recognise(path: Path) -> Format | None:
         head = f.read(2)
     if head == b"#!":
         return Format.STREAM if os.access(path, os.X_OK) else None
+    oci: set[str] = set()
     try:
-        with tarfile.open(path, "r:*") as archive:  # plain, gzip, bzip2 or xz
-            names = {member.name.removeprefix("./") for member in archive}
-    except (tarfile.TarError, OSError, EOFError):
+        for name in files.tar_names(path, _TAR_MEMBERS, _TAR_RATIO):
+            name = name.removeprefix("./")
+            if name == "manifest.json":  # whatever else it holds (docker save's OCI files)
+                return Format.DOCKER_ARCHIVE
+            if name in ("oci-layout", "index.json"):
+                oci.add(name)
+    except files.PastBound as err:
+        raise ImageError(f"{path}: not read as an image further: {err} (ci-nix reads at most "
+                         f"{_TAR_MEMBERS} members, {_TAR_RATIO} times the file's size "
+                         "unpacked)") from None
+    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError):
         return None
-    if "manifest.json" in names:
-        return Format.DOCKER_ARCHIVE
-    if "oci-layout" in names and "index.json" in names:
-        return Format.OCI_ARCHIVE
-    return None
+    return Format.OCI_ARCHIVE if len(oci) == 2 else None
 
 
 def is_image(config: ImagesConfig, job: Job) -> bool:

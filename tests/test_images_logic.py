@@ -13,6 +13,7 @@ import socket
 import tarfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from fakeproc import Call, FakeProc, Reply
@@ -69,13 +70,47 @@ def test_image_outputs_are_recognised(tmp_path: Path) -> None:
     assert images.recognise(tmp_path / "empty") is None
 
 
-@given(st.binary(max_size=300))
-def test_any_bytes_are_an_image_or_not_never_an_error(data: bytes) -> None:
+@given(st.sampled_from([b"", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"]), st.binary(max_size=300))
+def test_any_bytes_are_an_image_or_not_never_an_error(magic: bytes, data: bytes) -> None:
     import tempfile
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "out"
-        path.write_bytes(data)
+        path.write_bytes(magic + data)
         assert images.recognise(path) in (None, *Format)
+
+
+@pytest.mark.parametrize("mode", ["w:xz", "w:bz2"])
+def test_every_compression_tarfile_reads_is_recognised(
+        tmp_path: Path, mode: Literal["w:xz", "w:bz2"]) -> None:
+    archive = tmp_path / "d.tar"
+    with tarfile.open(archive, mode) as out:
+        for name in ("abc/layer.tar", "manifest.json"):
+            out.addfile(tarfile.TarInfo(name), io.BytesIO())
+    assert images.recognise(archive) is Format.DOCKER_ARCHIVE
+
+
+def test_an_archive_is_read_within_bounds(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build output is the pull request's: a compression bomb (or a tar of endless members)
+    is not unpacked (nor listed in memory) without bound, looking for an image in it; it is an
+    ImageError naming the file and the bound."""
+    bomb = tmp_path / "bomb.tar.gz"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        zeros = tarfile.TarInfo("zeros")
+        zeros.size = 16 << 20
+        archive.addfile(zeros, io.BytesIO(bytes(zeros.size)))
+        archive.addfile(tarfile.TarInfo("manifest.json"), io.BytesIO())
+    bomb.write_bytes(gzip.compress(buffer.getvalue()))
+    with pytest.raises(images.ImageError, match=rf"^{bomb}: not read as an image further: "
+                       r"unpacks to more than \d+ MiB \(.*100 times the file's size"):
+        images.recognise(bomb)
+    monkeypatch.setattr(images, "_TAR_MEMBERS", 3)
+    many = _tar(tmp_path / "many.tar", ["a", "b", "c", "d", "manifest.json"])
+    with pytest.raises(images.ImageError, match=r"more than 3 members \(ci-nix reads at most 3"):
+        images.recognise(many)
+    assert images.recognise(_tar(tmp_path / "few.tar", ["a", "b", "manifest.json"])) \
+        is Format.DOCKER_ARCHIVE
 
 
 def _job(attr: str = "image", system: str = "x86_64-linux", out: str = "/nix/store/x") -> Job:

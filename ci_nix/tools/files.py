@@ -3,13 +3,18 @@ their kind, and files the operator names on the command line (a key passed as `<
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
+import lzma
 import os
 import select
 import stat
+import tarfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO, cast
 
 from ci_nix.errors import Cancelled
 from ci_nix.tools import proc
@@ -86,6 +91,51 @@ def read_given(path: str | Path, limit: int, timeout: float | None = None) -> by
             size += len(data)
             if size > limit:
                 raise ValueError(f"larger than {limit} bytes")
+
+
+class PastBound(ValueError):
+    """A file ci-nix reads within a bound went past it (the message names the bound)."""
+
+
+# the compressions `tarfile.open(mode="r:*")` reads, by their magic bytes
+_UNPACKERS: tuple[tuple[bytes, Callable[[BinaryIO], io.BufferedIOBase]], ...] = (
+    (b"\x1f\x8b", lambda file: gzip.GzipFile(fileobj=file)), (b"BZh", bz2.BZ2File),
+    (b"\xfd7zXZ\x00", lzma.LZMAFile))
+
+
+class _Unpacked:
+    """A decompressing reader that stops past `limit` bytes (a compression bomb)."""
+
+    def __init__(self, file: io.BufferedIOBase, limit: int) -> None:
+        self.file, self.limit, self.done = file, limit, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.file.read(size if 0 <= size <= self.limit - self.done
+                              else self.limit - self.done + 1)
+        self.done += len(data)
+        if self.done > self.limit:
+            raise PastBound(f"unpacks to more than {self.limit // (1024 * 1024)} MiB")
+        return data
+
+
+def tar_names(path: str | Path, members: int, ratio: int) -> Iterator[str]:
+    """The member names of a tar archive (plain, gzip, bzip2 or xz) a build wrote, in order:
+    PastBound past `members` members (each one is kept in memory) or, compressed, past `ratio`
+    times its own size unpacked; tarfile.TarError, OSError, EOFError, zlib.error or
+    lzma.LZMAError for what is no such archive."""
+    with open(path, "rb") as raw:
+        magic = raw.read(6)
+        raw.seek(0)
+        unpack = next((opener for start, opener in _UNPACKERS if magic.startswith(start)), None)
+        # compressed, it is read as a stream (a skip unpacks what it skips): bounded; plain,
+        # a skip is a seek, and nothing is read past the file's end
+        source = raw if unpack is None else cast(IO[bytes], _Unpacked(
+            unpack(raw), ratio * max(os.fstat(raw.fileno()).st_size, _CHUNK)))
+        with tarfile.open(fileobj=source, mode="r:" if unpack is None else "r|") as archive:
+            for count, member in enumerate(archive, 1):
+                if count > members:
+                    raise PastBound(f"more than {members} members")
+                yield member.name
 
 
 def symlink_under(path: str | Path, roots: Sequence[str | Path]) -> Path | None:
