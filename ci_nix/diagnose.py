@@ -1099,6 +1099,12 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         return FailureType.EVAL, Kind.MISSING_FLAKE_OUTPUT, hint
     if re.search(r"attribute '[^']*' missing", message):
         return FailureType.EVAL, Kind.MISSING_ATTRIBUTE, HINTS[Kind.MISSING_ATTRIBUTE]
+    frames = [line for line in lines if _FRAME.match(line)]
+    if frames and _THROWN.search(frames[-1]):
+        # the innermost frame is the `throw`/`abort` call itself: the message is the flake's
+        # own text, whatever it names (`throw "No space left on device"`, "… binary cache …"
+        # is no failure of Nix's, the machine's or a download)
+        return FailureType.EVAL, Kind.THROW, None
     if "hash mismatch" in message:
         return FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH, None
     if "option 'allow-import-from-derivation' is disabled" in message:
@@ -1109,7 +1115,6 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
     if re.search(r"\bsubstituter\b|binary cache|NAR for '[^']*' fetched from|NAR info file",
                  message):  # disabled, died, unreachable, corrupt: not the code
         return FailureType.OTHER, Kind.SUBSTITUTION, HINTS[Kind.SUBSTITUTION]
-    frames = [line for line in lines if _FRAME.match(line)]
     if frames and _FETCHING_FRAME.match(frames[-1]) and not _MISSING_PATH.search(message):
         # the innermost frame: Nix was fetching a flake input or a source, not evaluating
         # (git failing, a fetcher's own error)
@@ -1508,13 +1513,15 @@ def _without_helper_frames(lines: list[str]) -> list[str]:
 # from them. (pattern, what to do). libarchive says "Write failed" when Nix 2.8 unpacks a flake's
 # source into a full TMPDIR.
 _HOST_PROBLEMS = (
-    (re.compile(r"No space left on device|Disk quota exceeded|"
+    # (after the ": " of Nix's SysError, "<what>: <strerror>": a message that is the strerror
+    # alone is no error of the machine's, but a flake's `throw` as Nix 2.4-2.12 print it)
+    (re.compile(r"(?<=: )(?:No space left on device|Disk quota exceeded)|"
                 r"failed to extract archive \(Write failed\)"),
      "free space on the disk of TMPDIR ({tmpdir}) and of the Nix store, or point TMPDIR at a "
      "disk with room"),
-    (re.compile(r"Read-only file system"),
+    (re.compile(r"(?<=: )Read-only file system"),
      "make TMPDIR ({tmpdir}) and the Nix store writable"),
-    (re.compile(r"Too many open files"), "raise the open-file limit (ulimit -n)"),
+    (re.compile(r"(?<=: )Too many open files"), "raise the open-file limit (ulimit -n)"),
 )
 
 

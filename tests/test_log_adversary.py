@@ -236,6 +236,32 @@ def test_a_thrown_message_is_no_problem_of_the_machine() -> None:
         assert diagnose.host_problem(thrown, "/tmp") is None
 
 
+def test_a_thrown_message_naming_nix_or_the_machine_is_the_flakes_throw() -> None:
+    # Nix 2.4-2.12 print `throw "No space left on device"` as its message alone; the machine's
+    # own errors are Nix's SysError, "<what>: <strerror>"
+    assert diagnose.host_problem("error: No space left on device\n", "/tmp") is None
+    assert diagnose.host_problem("error: opening file '/x': Too many open files", "/tmp")
+    # Nix 2.13+ and Lix frame a throw (and an abort): whatever its text names, the innermost
+    # frame says the flake threw it; `eval`, never Nix's own failure, a download or a cache
+    frames = ("… while calling the 'throw' builtin", "… caused by explicit throw",
+              "… while calling the 'abort' builtin")
+    for frame in frames:
+        for said in ("No space left on device", "cannot connect to socket at '/nix/var'",
+                     "the binary cache is down", "unable to download 'https://x/y': 404",
+                     "Permission denied"):
+            thrown = (f"error:\n       … while evaluating the attribute 'packages.x86_64-linux.x'"
+                      f"\n\n       {frame}\n         at /nix/store/{'a' * 32}-source/flake.nix:5:9:"
+                      f"\n\n       error: {said}")
+            found = diagnose.diagnose_eval(thrown)
+            assert (found.type, found.kind) == (FailureType.EVAL, diagnose.Kind.THROW), said
+            assert found.hint is None
+    # the throw's message failing to evaluate is an error of its own (its frame is innermost)
+    failed = ("error:\n       … while calling the 'throw' builtin\n\n       … while evaluating "
+              "the error message passed to builtin.throw\n\n       error: cannot coerce a set to "
+              "a string")
+    assert diagnose.diagnose_eval(failed).kind is diagnose.Kind.TYPE
+
+
 def _nix_error(text: str) -> str:
     """An error record as Nix 2.8 and 2.26 write one of their own (`JSONLogger::logEI`)."""
     return "@nix " + json.dumps({"action": "msg", "column": None, "file": None, "level": 0,
