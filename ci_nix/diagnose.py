@@ -7,6 +7,7 @@ and the stderr of a failed `nix eval` through ci-nix's helper flake.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
@@ -18,7 +19,7 @@ from ci_nix import logshape
 from ci_nix.logshape import clean as clean
 from ci_nix.models import Failure, FailureType, Flake
 from ci_nix.report import untrusted
-from ci_nix.tools import nixlog
+from ci_nix.tools import files, nixlog
 from ci_nix.words import count
 
 TAIL_LINES = 40
@@ -2415,10 +2416,16 @@ def _with_oom_hint(diag: Diagnosis) -> Diagnosis:
     return diag
 
 
+MAX_LOG_BYTES = 256 * 1024 * 1024  # a captured log is read whole, into memory
+
+
 def read_log(path: Path) -> list[str]:
     """A captured log's lines (undecodable bytes replaced; Nix logs are not always UTF-8),
     split at line feeds only, as an editor numbers them: a terminal capture's carriage returns
     (Nix's progress bar redrawn over itself) and a page's line separators stay inside a line,
-    where the normaliser reads them as the terminal showed them."""
-    text = path.read_bytes().decode("utf-8", errors="replace")
+    where the normaliser reads them as the terminal showed them. A file, or a pipe
+    (`<(nix build … 2>&1)`) read to its end however long the build takes: OSError when it
+    cannot be opened, ValueError for anything else or past MAX_LOG_BYTES."""
+    text = files.read_given(path, MAX_LOG_BYTES, timeout=math.inf).decode(
+        "utf-8", errors="replace")
     return text.removesuffix("\n").split("\n") if text else []

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 from conftest import Cli
 
 from ci_nix import diagnose
@@ -85,6 +88,29 @@ def test_junit_command_exit_codes(tmp_path: Path, cli: Cli) -> None:
     assert evaluation.returncode == 1
     assert cases(evaluation.stdout) == [
         ("evaluation", "eval", "attribute 'nope' missing at flake.nix:12:39")]
+
+
+def test_junit_reads_a_log_within_a_bound(tmp_path: Path, cli: Cli,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log is read whole: one past MAX_LOG_BYTES (or /dev/zero, which never ends) is exit 2
+    with one line naming the file and the bound, not memory without end; a pipe is read to its
+    end."""
+    monkeypatch.setattr(diagnose, "MAX_LOG_BYTES", 2 << 20)
+    big = tmp_path / "big.log"
+    big.write_bytes(b"building '/nix/store/aaaa-x.drv'...\n" * (70 << 10))
+    for path in (big, Path("/dev/zero")):
+        result = cli("junit", path, "--output", tmp_path / "r.xml")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.splitlines()[-1].startswith(f"ci-nix: error: cannot read log {path}:")
+        assert "at most 2 MiB" in result.stderr
+    fifo = tmp_path / "fifo.log"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(
+        (DATA / "nix-2.8/missing-attribute.text.log").read_bytes()))
+    writer.start()
+    piped = cli("junit", fifo)
+    writer.join()
+    assert piped.returncode == 1 and len(cases(piped.stdout)) == 1
 
 
 def test_junit_names_a_timeout_hydra_reports_by_output_path_after_its_package() -> None:

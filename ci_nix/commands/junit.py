@@ -66,6 +66,11 @@ def handle(args: argparse.Namespace) -> int:
         except OSError as err:
             raise CiNixError(f"cannot read log {path}: {err.strerror}; pass the file "
                              "`nix build ... 2>&1 | tee` wrote") from None
+        except ValueError as err:
+            raise CiNixError(f"cannot read log {path}: {err} (ci-nix junit reads a file or a "
+                             f"pipe of at most {diagnose.MAX_LOG_BYTES // (1024 * 1024)} MiB); "
+                             "pass the file `nix build ... 2>&1 | tee` wrote, or its end "
+                             "(`tail -c 100M`)") from None
         suites.append(str(path))
         cases += log_cases(str(path), lines)
     report = RunReport(suites=tuple(suites), cases=tuple(cases))
