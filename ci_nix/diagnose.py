@@ -854,7 +854,9 @@ _MISSING_PATH = re.compile(
     rf"(?:getting status of|opening file|path|reading file|"
     rf"source tree referenced by {_Q}[^'’‘`]*{_QE} does not contain a) {_Q}{_PROFILE_LINK}"
     rf"(?P<path>[^'’‘`]+){_QE}"
-    r"(?:: No such file or directory| does not exist(?! and cannot be created)| file)")
+    # (not "does not exist in the store / in the Lix database / in NAR / in Git repository …":
+    # the store's or a fetcher's own lookup, libstore and libfetchers 2.18-2.35, Lix 2.93+)
+    r"(?:: No such file or directory| does not exist(?! and cannot be created| in )| file)")
 _NOISE = (
     re.compile(r"^warning: not writing modified lock file of flake"),
     re.compile(r"^warning: Git tree '.*' is dirty$"),
@@ -1064,6 +1066,7 @@ _NIX_ITSELF = re.compile(
     r"unexpected end-of-file|preallocating file|error: interrupted by the user|"
     r"unable to execute 'ssh'|failed to start SSH connection|Host key verification failed|"
     r"unable to open SSH connection|experimental Nix feature '[^']*' is disabled|"
+    r"syntax error in configuration line|"
     r"SSH to '[^']*' failed|lacks a signature by a trusted key|"
     r"protocol mismatch|cannot connect to '|remote machine failed to import closure|"
     r"failed to add path '[^']*' to remote host|don't know how to open Nix store|"
@@ -1086,6 +1089,20 @@ _NIX_ITSELF = re.compile(
     r"cloning builder process|unable to fork|cannot fork|(?:user|group) '[^']*' .{0,200}does not "
     r"exist|suspicious ownership or permission|requires non-existent output|"
     r"some outputs of '[^']*' are not valid|" + _CRASH.pattern)
+
+
+# A fetcher's own reading of an input's attributes as a lock file or a flake reference spells
+# them, and of a Git repository's history (libfetchers fetchers.cc, git.cc, git-utils.cc,
+# Nix 2.18-2.35, Lix 2.90-2.95): "input attribute 'rev' is not a string", "'narHash' attribute
+# mismatch in input …", "Failed to retrieve the parent of Git commit '…'. This may be due to an
+# incomplete repository history … builtins.fetchGit …" (advice naming a builtin, not the
+# evaluator's words), "cannot convert '…' to a Git OID". `flake input attribute` is libflake's.
+_FLAG_SUBJECT = re.compile(r"['‘]?--[a-z][\w-]*['’]? (?:has been|was|is|are) ")
+_FETCHER_OWN = re.compile(
+    r"\bunsupported (?:[\w-]+ )?input attribute ['‘]|(?<!flake )\binput attribute ['‘]|"
+    r"['’] attribute mismatch in input ['‘]|attribute to specify input scheme|"
+    r"input attribute type in lock file|\bparent of Git commit\b|"
+    r"incomplete repository history|to a Git OID\b")
 
 
 def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str | None]:
@@ -1122,7 +1139,11 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         return FailureType.OTHER, Kind.DOWNLOAD, HINTS[Kind.DOWNLOAD]
     if _NIX_ITSELF.search(message):
         return FailureType.OTHER, Kind.NIX, HINTS[Kind.NIX]
-    if re.search(r"\bunsupported (?:[\w-]+ )?input attribute ['‘]", message):
+    if _FLAG_SUBJECT.match(message.strip()):
+        # Nix's command line about one of its flags ("--write-to has been removed because it
+        # was insecure and broken", Lix 2.95), not a removed attribute a `throw` names
+        return FailureType.OTHER, Kind.ERROR, None
+    if _FETCHER_OWN.search(message):
         # a fetcher refusing an input's attributes as a lock file or a flake reference spells
         # them (libfetchers: "unsupported tarball input attribute 'lastModified'"), often a lock
         # file a newer Nix wrote: Nix's own reading of the input, not the evaluator's
@@ -1133,7 +1154,7 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         return FailureType.EVAL, Kind.UNDEFINED_VARIABLE, None
     if message.startswith("syntax error"):
         return FailureType.EVAL, Kind.SYNTAX, None
-    if re.search(r"^(?:cannot (?:add|coerce|compare|convert)|value is .{0,200} while .{0,200} "
+    if re.search(r"^(?:cannot (?:add (?!path ['‘])|coerce|compare|convert)|value is .{0,200} while .{0,200} "
                  r"was expected|expected a .{0,200} but found)", message):
         return FailureType.EVAL, Kind.TYPE, None
     # Lix names the frame of a `throw` "… caused by explicit throw"
@@ -1160,7 +1181,8 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
 # throw in any version.
 _SENTENCE = re.compile(r"^[A-Z][^'‘’\"`/\n]{0,1000}?[a-z0-9)]\.$")
 _NIX_SENTENCE = re.compile(r"\b(?:[Bb]uild(?:s|ing)?|[Dd]erivations?|[Ss]tore|[Dd]aemon|"
-                           r"[Ss]andbox(?:ing|ed)?|cgroups?|Nix|Lix|specified)\b|::")
+                           r"[Ss]andbox(?:ing|ed)?|cgroups?|Nix|Lix|specified|still alive|"
+                           r"GC roots?)\b|::")
 # what only Nix 2.13+ and Lix print, which frame every throw ("… while calling the 'throw'
 # builtin", "… caused by explicit throw")
 _FRAMES_THROWS = re.compile(r"^\s*… |\(stack trace truncated|^\s*Reason: |Cannot build '|"
@@ -1210,7 +1232,8 @@ _EVAL_MESSAGE = re.compile(
     # an unbounded `.*` would try the rest of it, and two of them every pair of places)
     r"assertion .{0,1000}failed|syntax error|"
     r"value is .{0,200} while .{0,200} was expected|expected a .{0,200} but (?:found|got)|"
-    r"cannot (?:coerce|compare|convert|add .{0,200} to|call 'getFlake')|"
+    # (not the store's "cannot add path '…' to the Nix store because …")
+    r"cannot (?:coerce|compare|convert|add (?!path ['‘]).{0,200} to|call 'getFlake')|"
     r"called (?:without required argument|with unexpected argument) ['‘]|"
     r"attempt to call something which is not a function|is not a function|"
     r"[Tt]he option (?:definition )?[`'‘]|is not of type|Failed assertions:|"
@@ -1226,7 +1249,17 @@ _EVAL_MESSAGE = re.compile(
     r"lock file|flake input|does not contain a ['‘]flake\.nix['’]|"
     # libflake computing the lock file (flake.cc, lockfile.cc; framed "… while updating the
     # lock file" by newer Nix, bare by older)
-    r"follows a non-existent input|circular import of flake|"
+    r"follows a non-existent input|circular import of flake|follow cycle detected|"
+    # libflake reading a flake reference, its flake.nix and its lock file ("flake URL '…' has an
+    # inconsistent 'dir' parameter", "invalid flakeref '…'", "Could not parse '…/flake.lock'",
+    # "'self' input attribute not allowed at …", "input attribute path '…' at … must be in the
+    # same source tree", "path '…' is not part of a flake", "unable to find a flake before
+    # encountering filesystem boundary", "'flake.nix' file of flake '…' escapes from '…'")
+    r"\bflake (?:URL|ID|ref)\b|\bflakeref\b|flake\.lock['’]|input attributes? (?:path|not allowed)|"
+    r"not part of a flake|find a flake before|\bfile of flake\b|"
+    # a flake's file Git does not track (libfetchers git.cc 2.29+: "Path '…' in the repository
+    # '…' is not tracked by Git. To make it visible to Nix, run: git -C … add …")
+    r"is not tracked by Git\b|"
     r"/flake\.nix['’] does not exist|is not a (?:valid )?flake|could not find a flake\.nix file|"
     r"while evaluating|\bbuiltins\.\w+|string ['‘][^'’‘`]*['’] doesn't represent|"
     # a function of nixpkgs' lib throwing names itself ("lib.fileset.unions: …",
@@ -1239,7 +1272,7 @@ _EVAL_MESSAGE = re.compile(
          r"expected an? \w+ but found", r"derivation name missing",
          r"invalid derivation (?:output )?name", r"derivation cannot (?:be|have) ",
          r"duplicate derivation output", r"not supported in fixed-output derivations",
-         r"does not evaluate to a derivation", r"selected by the selection path",
+         r"(?:does|did) not evaluate to a derivation", r"selected by the selection path",
          r"requires a function", r"start position in ['‘]substring['’]",
          r"(?:has|its) context\b|context of string", r"cannot be appended to a path",
          r"cannot create list of size", r"builtin ['‘][^'’‘`]+['’] not found",

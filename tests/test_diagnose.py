@@ -1413,3 +1413,53 @@ def test_the_daemons_own_log_of_a_connection_it_gave_up_is_nix_itself() -> None:
         [found] = diagnose.parse_log([
             f"Jun 17 15:42:59 x1 nix-daemon[6810]: error processing connection: {message}"])
         assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX), message
+
+
+# Error wordings of Nix's libstore, libfetchers, libflake and command line, as the sources put
+# them (tests/data/sources/wordings/README.md): each read the other way round before
+@pytest.mark.parametrize(("message", "expected"), [
+    # a store path missing from the store, its database, a NAR or a Git repository: the store's
+    # or a fetcher's own lookup, not a file the evaluation reads
+    ("path '/nix/store/5c0pz7nmqbyxvzsd0lf6sxmxwqm1bq7w-hello-2.12' does not exist in the store",
+     FailureType.OTHER),
+    ("path '/nix/store/5c0pz7nmqbyxvzsd0lf6sxmxwqm1bq7w-hello-2.12' does not exist in the Lix "
+     "database", FailureType.OTHER),
+    ("path '/nix/store/g2ysyzdx76m4z7lnmyddcwdz25lx7kn1-source' does not exist in Git repository "
+     "'https://github.com/acme/infra.git'", FailureType.OTHER),
+    # a fetcher's reading of an input's attributes and of a repository's history
+    ("input attribute 'rev' is not a string", FailureType.OTHER),
+    ("'narHash' attribute mismatch in input 'github:acme/infra', expected 'sha256-A='",
+     FailureType.OTHER),
+    ("'type' attribute to specify input scheme is required but not provided", FailureType.OTHER),
+    ("cannot convert 'main' to a Git OID", FailureType.OTHER),
+    ("Failed to retrieve the parent of Git commit 'a1bf3a613f451af7fc0a59411c56abc47fe8e8e1': "
+     "object not found. This may be due to an incomplete repository history. To resolve this, "
+     "either enable the shallow parameter in your flake URL (?shallow=1) or add set the shallow "
+     "parameter to true in builtins.fetchGit, or fetch the complete history for this branch.",
+     FailureType.OTHER),
+    # the store, its garbage collector, nix.conf, a removed flag
+    ("cannot add path '/nix/store/5c0pz7nmqbyxvzsd0lf6sxmxwqm1bq7w-hello-2.12' to the Nix store "
+     "because it claims to be content-addressed but isn't", FailureType.OTHER),
+    ("Cannot delete some of the given paths because they are still alive. Paths not deleted:",
+     FailureType.OTHER),
+    ("syntax error in configuration line 'max-jobs 4' in '/etc/nix/nix.conf'", FailureType.OTHER),
+    ("--write-to has been removed because it was insecure and broken, please use structured "
+     "output formats", FailureType.OTHER),
+    # libflake: a flake reference, its flake.nix, its lock file; Git not tracking a file
+    ("flake URL 'git+https://example.org/infra?dir=a' has an inconsistent 'dir' parameter",
+     FailureType.EVAL),
+    ("invalid flakeref 'github:'", FailureType.EVAL),
+    ("'self' input attribute not allowed at /nix/store/g2ysyzdx76m4z7lnmyddcwdz25lx7kn1-source/"
+     "flake.nix", FailureType.EVAL),
+    ("Could not parse '/home/ci/infra/flake.lock': [json.exception.parse_error.101] parse error",
+     FailureType.EVAL),
+    ("path '/home/ci' is not part of a flake (neither it nor its parent directories contain a "
+     "'flake.nix' file)", FailureType.EVAL),
+    ("follow cycle detected: [nixpkgs/nixpkgs]", FailureType.EVAL),
+    ("Path 'modules/x.nix' in the repository \"/home/ci/infra\" is not tracked by Git.",
+     FailureType.EVAL),
+])
+def test_the_sources_wordings_of_nixs_own_parts_read_as_whose_they_are(
+        message: str, expected: FailureType) -> None:
+    [found] = diagnose.parse_log([f"error: {message}"])
+    assert found.type == expected, found

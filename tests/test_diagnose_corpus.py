@@ -112,6 +112,28 @@ def test_sources_table_matches_the_samples() -> None:
     assert recorded - named == set(), "samples without a row in the table"
 
 
+# every other error wording of the sources' libexpr, libflake, libfetchers, libstore, libmain,
+# libutil and command line (tests/data/sources/wordings/README.md): one in-process pass, no
+# wrappings (a thousand samples under every wrapping would cost the suite seconds)
+WORDINGS = sorted((SOURCES / "wordings").glob("*.expected.json"))
+
+
+def test_every_wording_of_the_sources_is_classified() -> None:
+    """Each sample classifies as its sidecar says (type, and kind where given), but those whose
+    sidecar says why it is `left`; a left one that starts classifying must lose its `left`."""
+    assert len(WORDINGS) >= 900
+    wrong, left = {}, set()
+    for expected_file in WORDINGS:
+        text, expected = load(expected_file)
+        found = diagnose.parse_log(text.split("\n"))
+        got = (found[0].type.value, str(found[0].kind)) if found else None
+        if "left" in expected:
+            left.add(expected_file.name)
+        if got is None or got[0] != expected["type"] or expected.get("kind", got[1]) != got[1]:
+            wrong[expected_file.name] = got
+    assert set(wrong) == left, {name: wrong.get(name) for name in set(wrong) ^ left}
+
+
 _RED, _MAGENTA, _NORMAL = "\x1b[31;1m", "\x1b[35;1m", "\x1b[0m"
 # what survives when a copy keeps only the indented part of Nix's block: a line that says why
 _BLOCK_BODY = re.compile(
