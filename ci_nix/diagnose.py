@@ -1154,8 +1154,9 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         return FailureType.EVAL, Kind.UNDEFINED_VARIABLE, None
     if message.startswith("syntax error"):
         return FailureType.EVAL, Kind.SYNTAX, None
-    if re.search(r"^(?:cannot (?:add (?!path ['‘])|coerce|compare|convert)|value is .{0,200} while .{0,200} "
-                 r"was expected|expected a .{0,200} but found)", message):
+    if re.search(r"^(?:cannot (?:add (?!path ['‘])|coerce|compare|convert)|"
+                 r"value is .{0,200} while .{0,200} was expected|expected a .{0,200} but found)",
+                 message):
         return FailureType.EVAL, Kind.TYPE, None
     # Lix names the frame of a `throw` "… caused by explicit throw"
     if _THROWN.search(trace):
