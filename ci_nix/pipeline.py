@@ -623,7 +623,7 @@ def plan(options: PlanOptions, environ: Mapping[str, str] = os.environ,
                        cache=cache, merge_bases=detection.merge_bases)
     # flakes path rules left out wait for their comparison with the base
     handover = (None if early is None else
-                _Handover(early, skeleton, only, expected, {t.flake.id for t in detection.pruned},
+                _Handover(early, skeleton, expected, {t.flake.id for t in detection.pruned},
                           progress.unfinished))
     named = _Named(only, expected, handover) if only or expected else None
     # beside's work waits until the workers run: before that, this thread's own Python work
@@ -683,31 +683,35 @@ class _Named:
     """The attributes --only and --expect-drv name, checked as each flake's names become known
     (its listing, its evaluation cache entry, or its evaluation's end): one that a flake does
     not have stops the evaluation there with plan()'s own error (exit 2), before the other
-    flakes' attributes are evaluated; nothing is built (the handover, told too, holds every job
-    until all flakes are listed). Names a listing cannot settle (flake.nix's own case) wait for
-    the end."""
+    flakes' attributes are evaluated; nothing is built: the handover holds every job until all
+    flakes are listed, and is stopped here first. Names a listing cannot settle (flake.nix's
+    own case) wait for the end, and stop the handover meanwhile."""
 
     def __init__(self, only: frozenset[tuple[str, str]] | None,
                  expected: Mapping[tuple[str, str], str], handover: _Handover | None) -> None:
         self.only, self.expected, self.handover = only or frozenset(), expected, handover
 
     def _wanted(self, flake: str) -> list[tuple[str, str]]:
-        return sorted(key for key in {*self.only, *self.expected}
-                      if key[0] == flake and key[1] != FLAKE_CASE)
+        return sorted(key for key in {*self.only, *self.expected} if key[0] == flake)
+
+    def _stop(self) -> None:
+        if self.handover is not None:
+            self.handover.stopped = True
 
     def _fail(self, flake: str, attr: str, listed: Sequence[str]) -> SelectionError:
+        self._stop()
         if (flake, attr) in self.only:
             return _no_such_attribute(flake, attr, listed)
         return SelectionError(f"--expect-drv {flake}#{attr}: not evaluated; select it with "
                               f"--only {flake}#{attr}")
 
     def listed(self, target: Target, attrs: Sequence[AttrPath]) -> None:
-        if self.handover is not None:
-            self.handover.listed(target, attrs)
         flake = target.flake.id
         names = [attr_display(path) for path in attrs]
         for key in self._wanted(flake):
-            if key[1] not in names:
+            if key[1] == FLAKE_CASE:
+                self._stop()
+            elif key[1] not in names:
                 log.info("%s: its attributes are listed without %s: the evaluation stops",
                          flake, key[1])
                 raise self._fail(flake, key[1], names)
@@ -718,7 +722,10 @@ class _Named:
         flake = flake_eval.target.flake.id
         missing = _missing(self._wanted(flake), [flake_eval])
         if missing:
-            raise self._fail(flake, missing[0][1], flake_eval.listed)
+            self._stop()
+        attr = next((attr for _, attr in missing if attr != FLAKE_CASE), None)
+        if attr is not None:
+            raise self._fail(flake, attr, flake_eval.listed)
 
 
 def _first(calls: list[Callable[[], None]]) -> None:
@@ -734,18 +741,16 @@ class _Handover:
     """What a run that builds while it evaluates hands to `early`: each attribute as its
     evaluation returns a derivation (evaluate's on_job), unless --expect-drv plans another one
     (check_planned then fails it). Where --only or --expect-drv name attributes, nothing is
-    handed over before every flake's attributes are listed (evaluate's on_listed; a flake from
-    the evaluation cache is told as on_flake): a flake without one of those attributes stops
-    the handing over, and plan() then fails (exit 2) with nothing built. Flakes in `held` are
-    not handed over."""
+    handed over before every flake's attributes are listed (evaluate's on_listed): a flake
+    without one of those attributes stops the handing over (_Named, which checks the names),
+    and plan() then fails (exit 2) with nothing built. Flakes in `held` are not handed over."""
 
-    def __init__(self, early: EarlyBuild, skeleton: Plan, only: frozenset[tuple[str, str]] | None,
+    def __init__(self, early: EarlyBuild, skeleton: Plan,
                  expected: Mapping[tuple[str, str], str], held: Collection[str],
                  unfinished: set[str] | None = None) -> None:
-        self.early, self.skeleton, self.only, self.expected = early, skeleton, only, expected
-        self.held = held
+        self.early, self.skeleton, self.expected, self.held = early, skeleton, expected, held
         self.jobs: set[Job] = set()  # handed over: the plan leaves them out
-        self.stopped = False
+        self.stopped = False  # by _Named: a flake lacks a name the selection gives
         # flakes with jobs handed over whose evaluation has not ended (Progress.unfinished)
         self.unfinished = unfinished if unfinished is not None else set()
 
@@ -758,24 +763,8 @@ class _Handover:
         self.unfinished.add(target.flake.id)
         self.early.take(replace(self.skeleton, jobs=(job,)))
 
-    @property
-    def names_attributes(self) -> bool:
-        """Whether the selection names attributes (--only, --expect-drv) a flake may lack."""
-        return bool(self.only or self.expected)
-
-    def _wanted(self, flake: str) -> list[tuple[str, str]]:
-        return [key for key in [*(self.only or ()), *self.expected] if key[0] == flake]
-
-    def listed(self, target: Target, attrs: Sequence[AttrPath]) -> None:
-        names = {(target.flake.id, attr_display(path)) for path in attrs}
-        if any(key not in names for key in self._wanted(target.flake.id)):
-            self.stopped = True
-
     def flake(self, flake_eval: FlakeEval) -> None:
-        flake = flake_eval.target.flake.id
-        self.unfinished.discard(flake)
-        if _missing(self._wanted(flake), [flake_eval]):
-            self.stopped = True
+        self.unfinished.discard(flake_eval.target.flake.id)
 
 
 class EarlyBuild:

@@ -121,18 +121,19 @@ def _skeleton() -> Plan:
                 nix=Nix(("nix",)))
 
 
-def _handover(taken: Taken, *, only: frozenset[tuple[str, str]] | None = None,
-              expected: dict[tuple[str, str], str] | None = None,
+def _handover(taken: Taken, *, expected: dict[tuple[str, str], str] | None = None,
               held: set[str] | None = None) -> pipeline._Handover:
-    return pipeline._Handover(taken, _skeleton(), only, expected or {},  # type: ignore[arg-type]
+    return pipeline._Handover(taken, _skeleton(), expected or {},  # type: ignore[arg-type]
                               held or set())
 
 
-def _evaluated(handover: pipeline._Handover, flake_eval: FlakeEval) -> None:
-    """As the pool tells it: each attribute as it evaluates, then the flake."""
+def _evaluated(handover: pipeline._Handover, flake_eval: FlakeEval,
+               named: pipeline._Named | None = None) -> None:
+    """As the pool tells it: each attribute as it evaluates, then the flake (to `named`, which
+    tells the handover, where the selection names attributes)."""
     for job in flake_eval.jobs:
         handover.job(flake_eval.target, job)
-    handover.flake(flake_eval)
+    (named or handover).flake(flake_eval)
 
 
 def test_each_evaluated_attribute_is_handed_over_once() -> None:
@@ -149,13 +150,17 @@ def test_each_evaluated_attribute_is_handed_over_once() -> None:
 
 
 def test_a_flake_missing_an_only_attribute_stops_the_handing_over() -> None:
+    from ci_nix.errors import SelectionError
+
     taken = Taken()
     only = frozenset({("a", "packages.x86_64-linux.x"), ("b", "packages.x86_64-linux.typo")})
-    handover = _handover(taken, only=only)
-    _evaluated(handover, _eval("a", _job("a", "x")))
-    _evaluated(handover, _eval("b"))  # plan() fails on the typo: nothing more is built
-    _evaluated(handover, _eval("c", _job("c", "w")))
-    assert handover.jobs == {_job("a", "x")} and len(taken.parts) == 1
+    handover = _handover(taken)
+    named = pipeline._Named(only, {}, handover)
+    _evaluated(handover, _eval("a", _job("a", "x")), named)
+    with pytest.raises(SelectionError, match="typo: no such attribute"):
+        _evaluated(handover, _eval("b"), named)  # plan() fails on the typo
+    _evaluated(handover, _eval("c", _job("c", "w")))  # a worker's job meanwhile: not built
+    assert handover.stopped and handover.jobs == {_job("a", "x")} and len(taken.parts) == 1
 
 
 @pytest.mark.parametrize("typo", [True, False])
@@ -173,18 +178,26 @@ def test_an_only_attribute_no_flake_has_stops_everything_before_it_is_handed_ove
     last = "typo" if typo else "b"
     only = frozenset({("ws/f", "packages.x86_64-linux.a"), ("ws/g", "packages.x86_64-linux.c"),
                       ("ws/f", f"packages.x86_64-linux.{last}")})
+    from ci_nix.errors import SelectionError
+
     taken = Taken()
-    handover = _handover(taken, only=only)
-    assert handover.names_attributes
-    evals = evaluate.evaluate(
-        cast(Nix, None), targets, evaluate.Selection(("x86_64-linux",), ("packages",), only=only),
-        evaluate.Limits(workers=2), backend=backend, probe=backend.probe(),
-        on_job=handover.job, on_flake=handover.flake, on_listed=handover.listed)
-    assert [sorted(j.attr[-1] for j in e.jobs) for e in evals] == (
-        [["a"], ["c"]] if typo else [["a", "b"], ["c"]])
+    handover = _handover(taken)
+    named = pipeline._Named(only, {}, handover)
+
+    def evaluated() -> list[FlakeEval]:
+        return evaluate.evaluate(
+            cast(Nix, None), targets,
+            evaluate.Selection(("x86_64-linux",), ("packages",), only=only),
+            evaluate.Limits(workers=2), backend=backend, probe=backend.probe(),
+            on_job=handover.job, on_flake=named.flake, on_listed=named.listed)
+
     if typo:
+        with pytest.raises(SelectionError, match="typo: no such attribute"):
+            evaluated()
         assert handover.stopped and not taken.parts and not handover.jobs
     else:
+        evals = evaluated()
+        assert [sorted(j.attr[-1] for j in e.jobs) for e in evals] == [["a", "b"], ["c"]]
         assert not handover.stopped
         assert sorted(j.attr[-1] for p in taken.parts for j in p.jobs) == ["a", "b", "c"]
 
@@ -209,8 +222,7 @@ def test_a_listing_without_a_named_attribute_stops_the_evaluation_there(
     only = frozenset({typo, real}) if flag == "only" else None
     expected = {typo: "/nix/store/x-typo.drv"} if flag == "expect" else {}
     taken = Taken()
-    named = pipeline._Named(only, expected,
-                            _handover(taken, only=only, expected=expected))
+    named = pipeline._Named(only, expected, _handover(taken, expected=expected))
     with pytest.raises(SelectionError) as raised:
         evaluate.evaluate(
             cast(Nix, None), targets,
