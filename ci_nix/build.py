@@ -234,23 +234,20 @@ class BuildOutcome:
     built: tuple[str, ...]  # derivations Nix actually ran a builder for
 
 
-def _unreported(nix: Nix, buildlog: BuildLog, valid: set[str], jobs: Sequence[Job],
-                others: Mapping[str, tuple[str, ...]] | None = None) -> set[str]:
+def _unreported(buildlog: BuildLog, valid: set[str], jobs: Sequence[Job],
+                others: Mapping[str, tuple[str, ...]]) -> set[str]:
     """Derivations whose build started and whose outputs are not valid, though Nix named none.
 
     Nix starts a build only once every dependency is built, so such a derivation failed its own
     build. Nix 2.8 with --keep-going prints "builder for … failed" for only one of several
     failing builds; the others are these.
     others: the outputs of the other derivations the build started (_other_outputs), whose
-    validity `valid` holds too; None: asked of Nix here.
+    validity `valid` holds too.
     """
     silent = set(buildlog.started) - set(buildlog.errors)
     if not silent:
         return set()
     outputs = {job.drv_path: job.out_paths for job in jobs if job.drv_path in silent}
-    if others is None:
-        others = _other_outputs(nix, buildlog, jobs)
-        valid = valid | nix.valid_paths(p for paths in others.values() for p in paths)
     outputs |= others
     return {drv for drv in silent
             if outputs.get(drv) and not all(path in valid for path in outputs[drv])}
@@ -405,11 +402,22 @@ class Earlier:
             self.failed[drv] = _Failed(failure, f"{needing.flake}#{needing.name}")
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """What _stopped_early asked of Nix, still true when no other pass follows: the valid ones
+    among the jobs' outputs and others' (_other_outputs; None: not asked)."""
+
+    valid: set[str]
+    others: dict[str, tuple[str, ...]] | None
+
+
 def _stopped_early(nix: Nix, buildlog: BuildLog, jobs: Sequence[Job], drvs: Sequence[str],
-                   closures: dict[str, set[str]]) -> tuple[list[str], set[str] | None]:
+                   closures: dict[str, set[str]],
+                   outputs_of: Callable[[str], tuple[str, ...] | None] | None = None
+                   ) -> tuple[list[str], _Asked | None]:
     """The derivations of this pass that Nix left unattempted when it stopped, to build again
-    without the ones that failed (empty when there is nothing new to try), and the jobs' valid
-    outputs when it asked (they hold when no other pass follows: build() needs them too).
+    without the ones that failed (empty when there is nothing new to try), and what it asked
+    of Nix (build() needs it too when no other pass follows).
 
     `--keep-going` does not keep going past a derivation that needs a system no builder can
     give it (a remote builder that is down): Nix stops the whole build there, killing builds
@@ -419,14 +427,17 @@ def _stopped_early(nix: Nix, buildlog: BuildLog, jobs: Sequence[Job], drvs: Sequ
     if not named:
         return [], None  # nothing failed by name: another pass would stop at the same place
     outputs = {job.drv_path: job.out_paths for job in jobs}
-    valid = nix.valid_paths(path for job in jobs for path in job.out_paths)
     # Builds in progress when a builder error stopped Nix were killed, not failed. Without one,
     # a build that started and reported nothing failed on its own (see _unreported).
     builder_error = bool(buildlog.builder_errors) or any(
         buildlog.errors[drv].type is FailureType.PLATFORM for drv in named)
-    killed = _unreported(nix, buildlog, valid, jobs) if builder_error else set()
+    others = _other_outputs(nix, buildlog, jobs, outputs_of) if builder_error else None
+    asked = _Asked(nix.valid_paths([*(path for job in jobs for path in job.out_paths),
+                                    *(path for paths in (others or {}).values()
+                                      for path in paths)]), others)
+    killed = _unreported(buildlog, asked.valid, jobs, others) if others is not None else set()
     unresolved = [drv for drv in drvs
-                  if not all(path in valid for path in outputs[drv])
+                  if not all(path in asked.valid for path in outputs[drv])
                   and drv not in buildlog.errors
                   and (drv not in buildlog.started or drv in killed)]
     graph = nix.derivations((d for d in unresolved if d not in closures), recursive=True)
@@ -435,10 +446,10 @@ def _stopped_early(nix: Nix, buildlog: BuildLog, jobs: Sequence[Job], drvs: Sequ
             closures[drv] = drv_closure(graph, drv)
     again = [drv for drv in unresolved if not closures[drv] & named]
     if len(again) == len(drvs):
-        return [], valid
+        return [], asked
     for drv in killed:
         buildlog.forget(drv)
-    return again, valid
+    return again, asked
 
 
 def build(nix: Nix, jobs: Sequence[Job], *,
@@ -461,14 +472,14 @@ def build(nix: Nix, jobs: Sequence[Job], *,
     drvs = sorted({job.drv_path for job in jobs} - known.keys())
     closures: dict[str, set[str]] = {}
     result = proc.Result((), 0, "", "")  # nothing to build: every job failed before
-    asked: set[str] | None = None  # the jobs' valid outputs since the last pass, if asked
+    asked: _Asked | None = None  # what the last pass's stop asked of Nix, if it did
     while drvs:
         result = nix.build([nix.drv_installable(drv) for drv in drvs], buildlog.feed)
         for name in [n for n in buildlog.errors if n in by_output]:
             buildlog.errors.setdefault(by_output[name], buildlog.errors.pop(name))
         if result.returncode == 0 or cancelled() or nix.remote_store is not None:
             break
-        drvs, asked = _stopped_early(nix, buildlog, jobs, drvs, closures)
+        drvs, asked = _stopped_early(nix, buildlog, jobs, drvs, closures, outputs_of)
         if not drvs:
             break
         asked = None  # another pass builds more
@@ -476,15 +487,21 @@ def build(nix: Nix, jobs: Sequence[Job], *,
                     "%s it did not attempt in another pass", count(len(drvs), "derivation"))
     # the other derivations it built (dependencies) are checked too (_unreported): their
     # outputs asked about in the same question as the jobs'
-    others = None if cancelled() else _other_outputs(nix, buildlog, jobs, outputs_of)
+    if cancelled():
+        others = None
+    elif asked is not None and asked.others is not None:
+        others = asked.others
+    else:
+        others = _other_outputs(nix, buildlog, jobs, outputs_of)
     other_paths = [path for paths in (others or {}).values() for path in paths]
-    # one question less after a failure: what _stopped_early asked still holds
+    # fewer questions after a failure: what _stopped_early asked still holds
     if asked is not None:
-        valid, store_down = asked | nix.valid_paths(other_paths), None
+        valid, store_down = asked.valid | (nix.valid_paths(other_paths) if asked.others is None
+                                           else set()), None
     else:
         valid, store_down = _valid_outputs(
             nix, [*(path for job in jobs for path in job.out_paths), *other_paths])
-    unreported = set() if others is None else _unreported(nix, buildlog, valid, jobs, others)
+    unreported = set() if others is None else _unreported(buildlog, valid, jobs, others)
     failed_builders = {drv for drv, err in buildlog.errors.items()
                        if err.type is not FailureType.DEPENDENCY} | unreported
     cases = []

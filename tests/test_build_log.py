@@ -149,3 +149,39 @@ def test_a_dependency_the_run_evaluated_is_checked_in_the_jobs_question(
                 for argv in asked] == [sorted([*JOB.out_paths, *DEP.out_paths])]
     else:
         assert fake_proc.ran("nix", "derivation", "show") and len(asked) == 1
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_a_build_stopped_at_a_builder_error_asks_nix_once_about_what_it_ran(
+        fake_proc: FakeProc, known: bool) -> None:
+    """Nix stopped at a builder that is down (NixOS/nix#8321) after a dependency's build ran
+    and said nothing: what the stop asked to tell killed builds from failed ones (the
+    dependency's outputs, the validity of all outputs) is what the cases are made of too, so
+    it is asked once: one `path-info` for the jobs' and the dependency's outputs, and the
+    dependency's .drv read at most once (never where the run evaluated it)."""
+    fake_proc.on("nix", "--version", stdout="nix (Nix) 2.26.3\n")
+    fake_proc.on("nix", "config", "show", stdout="{}")
+    built = [record(action="start", id=1, level=3, parent=0, text=f"building '{DEP.drv_path}'",
+                    type=105, fields=[DEP.drv_path, "", 1, 1]), record(action="stop", id=1),
+             record(action="msg", level=0, msg="cannot build on 'ssh://arm': error: failed to "
+                    "start SSH connection to 'arm'"),
+             record(action="msg", level=0, msg=f"error: a 'aarch64-linux' with features {{}} "
+                    f"is required to build '{JOB.drv_path}', but I am a 'x86_64-linux' with "
+                    "features {}")]
+    fake_proc.on("nix", "build", stderr="\n".join(built) + "\n", returncode=1)
+    fake_proc.on("nix", "derivation", "show", stdout=json.dumps(
+        {DEP.drv_path: {"outputs": {"out": {"path": DEP.out_paths[0]}}, "inputDrvs": {}}}))
+    fake_proc.on("nix", "path-info", handler=lambda call: Reply(stdout=json.dumps(
+        {path: None for path in call.argv if path.startswith("/nix/store/")})))
+    fake_proc.on("nix", "path-info", "--derivation", "--recursive", stdout="")
+    outputs = {DEP.drv_path: DEP.out_paths} if known else {}
+    [case] = build.build(Nix.from_env({"CI_NIX_NIX": "nix"}), [JOB],
+                         outputs_of=outputs.get).cases
+    assert case.status is Status.FAILED and case.failure is not None
+    assert case.failure.type is FailureType.PLATFORM, case.failure
+    assert len(fake_proc.ran("nix", "build")) == 1
+    asked = [call.argv for call in fake_proc.ran("nix", "path-info")
+             if "--derivation" not in call.argv]
+    assert [sorted(a for a in argv if a.startswith("/nix/store/")) for argv in asked] == [
+        sorted([*JOB.out_paths, *DEP.out_paths])]
+    assert len(fake_proc.ran("nix", "derivation", "show")) == (0 if known else 1)
