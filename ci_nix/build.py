@@ -46,10 +46,10 @@ class BuildLog:
     # Nix's failed downloads (retry warnings too): what a substitution failure was about
     downloads: deque[str] = field(default_factory=lambda: deque(maxlen=diagnose.TAIL_LINES))
     on_event: Callable[[nixlog.Event], None] | None = None  # progress display (report/progress)
-    # errors Nix reported without naming a derivation (2.34+ timeouts): those Nix attested
-    # first (a builder can print such a record too), each in order
-    unattributed: list[diagnose.Diagnosis] = field(default_factory=list)
-    attested_unattributed: int = field(default=0, repr=False)
+    # errors Nix reported without naming a derivation (2.34+ timeouts), in order: those Nix
+    # attested, and (a builder can print such a record too) the others, the first of each type
+    attested_unattributed: list[diagnose.Diagnosis] = field(default_factory=list)
+    unattested_unattributed: list[diagnose.Diagnosis] = field(default_factory=list)
     # output path -> derivation: a message naming only an output path (a remote
     # `nix-store --serve` build) is about that derivation
     outputs: dict[str, str] = field(default_factory=dict)
@@ -99,18 +99,22 @@ class BuildLog:
                 self.other.append(diagnose.clean(event.text)[:_MAX_LINE])
                 unattributed = diagnose.unattributed_error(event.text)
                 if unattributed is not None and event.attested:
-                    self.unattributed.insert(self.attested_unattributed, unattributed)
-                    self.attested_unattributed += 1
+                    self.attested_unattributed.append(unattributed)
                 elif unattributed is not None and all(
                         had.type is not unattributed.type
-                        for had in self.unattributed[self.attested_unattributed:]):
+                        for had in self.unattested_unattributed):
                     # only the first of a type is ever read (_unnamed_failure): a builder
                     # repeating a record must not grow the list
-                    self.unattributed.append(unattributed)
+                    self.unattested_unattributed.append(unattributed)
             else:
                 ran = error.type in _RAN or diagnose.built_remotely(event.text)
                 self._claim(_Claim(error, event.attested,
                                    True if ran else False if error.type in _NOT_RUN else None))
+
+    @property
+    def unattributed(self) -> list[diagnose.Diagnosis]:
+        """The errors naming no derivation, those Nix attested first."""
+        return [*self.attested_unattributed, *self.unattested_unattributed]
 
     def _claim(self, claim: _Claim) -> None:
         """Take an error Nix reported for a derivation, unless it cannot be Nix's report.
