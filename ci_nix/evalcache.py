@@ -704,7 +704,7 @@ class EvalCache:
         if removed:
             log.info("evaluation cache: removed %d least recently used entries (bound %d MiB)",
                      removed, self.max_bytes // (1024 * 1024))
-        self._looked(now)
+        self._looked()
         return removed
 
     def _looked_within(self, seconds: float, now: float) -> bool:
@@ -716,32 +716,15 @@ class EvalCache:
             return False
         return stat.S_ISREG(info.st_mode) and now - seconds < info.st_mtime <= now + 1
 
-    def _looked(self, now: float) -> None:
-        """Mark the look (LOOKED's mtime), never through a symlink (a restored cache is data)."""
-        marker = self.root / LOOKED
+    def _looked(self) -> None:
+        """Mark the look (LOOKED's mtime), as an entry is written (_write: never through a
+        symlink; a restored cache is data)."""
         try:
             if not stat.S_ISDIR(self.root.lstat().st_mode):
                 return  # nothing stored yet, or a symlink (_linked removes it)
         except OSError:
             return
-        for _ in range(2):
-            try:
-                fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK,
-                             0o600)
-            except OSError:
-                with contextlib.suppress(OSError):
-                    marker.unlink()  # a symlink, a pipe: removed, then made anew once
-                continue
-            try:
-                if stat.S_ISREG(os.fstat(fd).st_mode):
-                    os.utime(fd, (now, now))
-                    return
-            except OSError:
-                return
-            finally:
-                os.close(fd)
-            with contextlib.suppress(OSError):
-                marker.unlink()
+        self._write(self.root / LOOKED, "")
 
 
 def _files(directory: Path) -> Iterator[Path]:
