@@ -32,14 +32,13 @@ import os
 import random
 import stat
 import time
-import urllib.parse
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import ci_nix
-from ci_nix import lockfile, outputs
+from ci_nix import flakeref, lockfile, outputs
 from ci_nix.evaluate import Selection
 from ci_nix.models import (
     FLAKE_CASE,
@@ -231,10 +230,10 @@ class Keys:
         the superproject's commit does not name)."""
         paths: set[str] = set()
         for position, ref in enumerate([target.flake.ref, *(o.ref for o in target.overrides)]):
-            parsed = urllib.parse.urlsplit(ref)
-            if parsed.scheme != "git+file" or "rev" in urllib.parse.parse_qs(parsed.query):
+            checkout = flakeref.read_checkout(ref)
+            if checkout is None or checkout.rev is not None:
                 continue  # a locked reference: no checkout state in the key
-            path = str(Path(urllib.parse.unquote(parsed.path)))  # as _read_state looks it up
+            path = str(Path(checkout.path))  # as _read_state looks it up
             rev, dirty = self.known.get(path, (None, True))
             if (position == 0 and revs and rev is not None and not dirty
                     and not (Path(path) / ".gitmodules").exists()):
@@ -323,18 +322,15 @@ class Keys:
         return self._sources[ref]
 
     def _read_source(self, ref: str) -> str | None:
-        parsed = urllib.parse.urlsplit(ref)
-        query = urllib.parse.parse_qs(parsed.query)
-        if parsed.scheme != "git+file":
-            return ref if ("rev" in query or "narHash" in query) else None
+        checkout = flakeref.read_checkout(ref)
+        if checkout is None:
+            return ref if flakeref.pinned(ref) else None
         # a commit named by rev= reads as a clean checkout at that commit does (Nix gives the
         # flake the same source, rev and revCount): a base worktree finds its own run's entry
-        params = _params(query)
-        if "rev" in query:
-            return json.dumps(["git", query["rev"][0], params])
-        path = urllib.parse.unquote(parsed.path)
-        # ref=HEAD: Nix reads the commit, never the work tree
-        work_tree = query.get("ref") != ["HEAD"]
+        params = _params(checkout.query)
+        if checkout.rev is not None:
+            return json.dumps(["git", checkout.rev, params])
+        path, work_tree = checkout.path, checkout.work_tree  # ref=HEAD: the commit
         state = self._repo_state(path, work_tree=work_tree)
         submodules = self._submodules(path) if work_tree else ()
         if state is None or submodules is None:
@@ -352,16 +348,15 @@ class Keys:
         it) and the Nix version and flavor are all in the key: an entry under this key was
         written by a run that asked git about the very same tree and found it clean. The
         repo's own info/attributes is outside the tree, so it is read (a file) either way."""
-        parsed = urllib.parse.urlsplit(ref)
-        query = urllib.parse.parse_qs(parsed.query)
-        if parsed.scheme != "git+file":
+        checkout = flakeref.read_checkout(ref)
+        if checkout is None:
             return None
-        path = urllib.parse.unquote(parsed.path)
+        path = checkout.path
         submodules: list[list[str]] | None = []
-        if "rev" in query:
-            tree, dirty = self._tree(path, query["rev"][0]), False
+        if checkout.rev is not None:
+            tree, dirty = self._tree(path, checkout.rev), False
         else:
-            work_tree = query.get("ref") != ["HEAD"]
+            work_tree = checkout.work_tree
             state = self._repo_state(path, work_tree=work_tree)
             submodules = self._submodules(path) if work_tree else []
             if state is None or submodules is None:
@@ -374,7 +369,7 @@ class Keys:
             return None
         # "checked": keys written before the tree was checked (ci-nix 0.1.0 had tree keys
         # for trees with export-subst) are never read as checked ones
-        return json.dumps(["git-tree", tree, dirty, _params(query), "checked",
+        return json.dumps(["git-tree", tree, dirty, _params(checkout.query), "checked",
                            *([submodules] if submodules else [])])
 
     def _substitutes(self, path: str, tree: str) -> bool:

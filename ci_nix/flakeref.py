@@ -61,6 +61,39 @@ def checkout(path: Path, subdir: str, rev: str | None = None, shallow: bool = Fa
     return f"git+file://{quoted}" + (f"?{'&'.join(params)}" if params else "")
 
 
+@dataclass(frozen=True)
+class Checkout:
+    """A `git+file` reference (checkout's, or an override's) as Nix reads it: the checkout's
+    path (percent-decoded) and the query's parameters."""
+
+    path: str
+    query: dict[str, list[str]]
+
+    @property
+    def rev(self) -> str | None:
+        """The commit `rev=` pins, read as a clean checkout at it; None: the checkout."""
+        return self.query["rev"][0] if "rev" in self.query else None
+
+    @property
+    def work_tree(self) -> bool:
+        """Whether Nix reads the checkout's work tree (not a rev= nor a ref=HEAD: a commit)."""
+        return self.rev is None and self.query.get("ref") != ["HEAD"]
+
+
+def read_checkout(ref: str) -> Checkout | None:
+    """A `git+file` flake reference split; None for any other."""
+    parsed = urllib.parse.urlsplit(ref)
+    if parsed.scheme != "git+file":
+        return None
+    return Checkout(urllib.parse.unquote(parsed.path), urllib.parse.parse_qs(parsed.query))
+
+
+def pinned(ref: str) -> bool:
+    """Whether a flake reference pins what it names (a `rev=` or `narHash=`)."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(ref).query)
+    return "rev" in query or "narHash" in query
+
+
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 

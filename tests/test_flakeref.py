@@ -12,7 +12,7 @@ from fakeproc import FakeProc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ci_nix import source
+from ci_nix import flakeref, source
 from ci_nix.flakeref import (
     FlakeRef,
     checkout,
@@ -122,3 +122,17 @@ def test_the_temporary_directory_as_each_nix_reads_a_flake_there(
                     nix.check_temp_dir("a checkout goes", work_tree=True)
     finally:
         nix_mod._helper_flake.cache_clear()
+
+
+def test_a_checkout_reference_reads_back_as_written(tmp_path: Path) -> None:
+    where = tmp_path / "a b"
+    read = flakeref.read_checkout(flakeref.checkout(where, "sub dir"))
+    assert read is not None and read.path == str(where.resolve())
+    assert read.rev is None and read.work_tree and read.query["dir"] == ["sub dir"]
+    pinned = flakeref.read_checkout(flakeref.checkout(where, "", rev="c" * 40))
+    assert pinned is not None and pinned.rev == "c" * 40 and not pinned.work_tree
+    head = flakeref.read_checkout(f"git+file://{where}?ref=HEAD")
+    assert head is not None and head.rev is None and not head.work_tree
+    assert flakeref.read_checkout("github:o/r") is None
+    assert flakeref.pinned("github:o/r?rev=" + "c" * 40) and flakeref.pinned(
+        "https://x/y.tar.gz?narHash=sha256-x") and not flakeref.pinned("github:o/r")
