@@ -1849,6 +1849,38 @@ def _unclassified(line: str, origin: int | None = None) -> Diagnosis:
     return Diagnosis(FailureType.OTHER, Kind.ERROR, _one_line(text or line), log_line=origin)
 
 
+# A warning whose message has several lines: Nix (libutil's showErrorInfo, 2.4+) indents each
+# line after the first to where the first one's text starts ("evaluation warning: a" then
+# "                    error: b" from `builtins.warn "a\nerror: b"`, a `lib.warn` of nixpkgs)
+_WARNING_TAG = re.compile(r"^\s*(?:evaluation )?warning: (?=\S)")
+
+
+def _without_warning_lines(shaped: list[logshape.Line],
+                           raw: list[str]) -> tuple[list[logshape.Line], list[str]]:
+    """The lines of a log without the lines of its warnings' messages after their first:
+    what a warning says is no error of Nix's, whatever words it holds (a successful run's log
+    yields no failure from it). The captured lines that held only such lines are left empty
+    in the raw lines returned, which the rule against a silent zero reads too."""
+    dropped: set[int] = set()
+    kept: list[logshape.Line] = []
+    column: int | None = None  # where the text of the warning above starts
+    for line in shaped:
+        if line.builder is None:
+            tag = _WARNING_TAG.match(line.text)
+            if tag is not None:
+                column = tag.end()
+            elif column is not None and line.text.strip() and _indent(line.text) >= column:
+                dropped.add(line.origin)
+                continue
+            elif line.text.strip():
+                column = None
+        kept.append(line)
+    if not dropped:
+        return shaped, raw
+    dropped -= {line.origin for line in kept}  # (a record's other lines are read as ever)
+    return kept, ["" if origin in dropped else text for origin, text in enumerate(raw)]
+
+
 def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     """Every failure a captured Nix log reports: one per derivation, evaluation errors after.
 
@@ -1856,7 +1888,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     with that line as its message.
     """
     raw = list(lines)
-    shaped = logshape.normalise(raw)
+    shaped, raw = _without_warning_lines(logshape.normalise(raw), raw)
     reader = _LogReader()
     for line in shaped:
         reader.feed(line)

@@ -262,6 +262,22 @@ def test_a_thrown_message_naming_nix_or_the_machine_is_the_flakes_throw() -> Non
     assert diagnose.diagnose_eval(failed).kind is diagnose.Kind.TYPE
 
 
+def test_the_lines_of_a_warning_after_its_first_say_no_error() -> None:
+    # Nix 2.26 (captured: `nix eval --expr 'builtins.warn "deprecated thing\nerror: …" 1'`)
+    # indents a warning's further lines to its text; a flake's warning says what it likes
+    warned = ["evaluation warning: deprecated thing",
+              "                    error: this is part of a warning", "",
+              "                    builder for '" + VICTIM + "' failed with exit code 1", "1"]
+    assert diagnose.parse_log(warned) == []
+    assert junit_command.log_cases("build.log", [f"  {line}" for line in warned]) == []
+    said = ["warning: deprecated thing", "         error: this is part of a warning"]
+    assert diagnose.parse_log(said) == []
+    # what comes after the warning is read as ever; a line less indented ends it
+    failed = diagnose.parse_log([*warned, "error: boom", *said, "        error: bang"])
+    assert [(d.type, d.message) for d in failed] == [(FailureType.OTHER, "boom"),
+                                                     (FailureType.OTHER, "bang")]
+
+
 def _nix_error(text: str) -> str:
     """An error record as Nix 2.8 and 2.26 write one of their own (`JSONLogger::logEI`)."""
     return "@nix " + json.dumps({"action": "msg", "column": None, "file": None, "level": 0,
