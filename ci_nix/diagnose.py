@@ -1241,6 +1241,11 @@ _EVAL_MESSAGE = re.compile(
     r"was not found in the Nix search path|"
     r"is forbidden in (?:pure|restricted) (?:evaluation )?mode|\bin pure evaluation mode, |"
     r"access to (?:absolute |canonical )?path .{0,1000} is forbidden|" + _REFUSAL.pattern + "|"
+    # nixpkgs' meta check before 25.05 named the package first and refused last ("Package ‘…’ in
+    # …/default.nix:86 has an unfree license (‘unfree’), refusing to evaluate."): its head also
+    # where a copy cut the refusal off. Only as the message's start: 25.05+ prints the same head
+    # as an evaluation warning, a line that decides nothing about another error
+    r"^(?:error: *)?Package ['‘][^'’\n]{1,300}['’] in \S{1,1000} (?:has|is|contains) |"
     r"is not available on the requested hostPlatform|marked (?:as )?broken|"
     r"is not a (?:derivation|string|store path)\b|flake reference|"
     r"(?:has been|was) (?:removed|renamed|deprecated|dropped)|evaluation aborted|"

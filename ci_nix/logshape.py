@@ -269,6 +269,21 @@ def _unescape(text: str) -> str:
     return _ESCAPE.sub(one, text)
 
 
+# a character of UTF-8 written byte by byte as backslash-hex escapes, its lead byte (C2-F4) and
+# one to three continuation bytes (80-BF): "\E2\80\A6" for Nix's "…" (agenix-rekey#89's
+# nixos-rebuild run), "\E2\9D\AF" for a prompt's "❯"
+_BYTE_ESCAPES = re.compile(r"(?:\\[C-Fc-f][0-9A-Fa-f](?:\\[89ABab][0-9A-Fa-f]){1,3})+")
+
+
+def _utf8_of(escaped: re.Match[str]) -> str:
+    """The characters a run of byte escapes spells, or the run as it was where its bytes are no
+    UTF-8 (a Windows path, a regular expression's own escapes)."""
+    try:
+        return bytes.fromhex(escaped[0].replace("\\", "")).decode("utf-8")
+    except ValueError:
+        return escaped[0]
+
+
 def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
     """The lines of Nix's text one captured line holds (a JSON record can hold many), each
     with whether a wrapper marked it as its error and whether it came from inside a record."""
@@ -315,6 +330,8 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
             return
     if _ENTITY.search(line):  # copied from a page's HTML source or an HTML-escaping logger
         line = html.unescape(line)
+    if "\\" in line:  # a terminal or tool that wrote each byte above ASCII as an escape
+        line = _BYTE_ESCAPES.sub(_utf8_of, line)
     # typographic quotes a chat, forum or editor put in (and Nix 1.x's own): as Nix writes now
     shown = _unprefixed(terminal_line(line.translate(_QUOTES)))
     if shown is not None:

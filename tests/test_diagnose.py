@@ -1187,6 +1187,29 @@ def test_a_nixpkgs_library_functions_throw_is_the_evaluations(message: str) -> N
     assert found.type is FailureType.EVAL
 
 
+@pytest.mark.parametrize("cut", ["has an unfree lic", "is marked as broken", "is marked as ins",
+                                 "has an invalid meta attrset:"])
+def test_nixpkgs_meta_checks_refusal_cut_before_refusing_is_the_evaluations(cut: str) -> None:
+    # nixpkgs before 25.05: "Package ‘…’ in <pos> has an unfree license (‘…’), refusing to
+    # evaluate." (check-meta.nix); nixinate#48's copy ends inside "license"
+    [found] = diagnose.parse_log([
+        "building the system configuration...",
+        f"error: Package ‘tetrio-desktop-8.0.0’ in /nix/store/{H}-source/pkgs/games/"
+        f"tetrio-desktop/default.nix:86 {cut}"])
+    assert found.type is FailureType.EVAL
+
+
+def test_the_meta_checks_warning_with_the_same_head_leaves_another_error_alone() -> None:
+    # 25.05+ prints "Package '…' in <pos> …" as an evaluation warning: it says nothing about the
+    # daemon's error after it
+    [found] = diagnose.parse_log([
+        f"evaluation warning: Package 'foo-1.0' in /nix/store/{H}-source/pkgs/foo/default.nix:5 "
+        "is marked as insecure",
+        "error: cannot connect to socket at '/nix/var/nix/daemon-socket/socket': "
+        "Connection refused"])
+    assert found.type is FailureType.OTHER
+
+
 def test_a_full_log_pointer_on_two_lines_names_the_failed_build() -> None:
     # Nix 2.24+ prints "For full logs, run:" and the command on the next line; a copy that cut
     # the builder's "builder for"/"Cannot build" header (uv2nix#238's "...") keeps the pointer

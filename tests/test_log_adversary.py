@@ -112,6 +112,8 @@ _LINES: dict[str, Callable[[int], str]] = {
     # "…profile(?:[-.][^'’/.]*)*": every way to cut the dashes in two (exponential: 40 dashes
     # held a run for good, deaf to SIGTERM)
     "profile dashes": lambda n: "path ‘profile" + "-" * (n // 1000) + "/",
+    # bytes written as escapes: lead bytes each short of its continuations
+    "byte escapes": lambda n: "\\E2\\80" * (n // 6),
 }
 # prefixes a transport or wrapper stacks on a line, thousands deep: each taken away copied the
 # rest of the line (quadratic, but only visible from some 100 kB on)

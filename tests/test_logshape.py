@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from test_diagnose_corpus import SPENT
 
 from ci_nix import diagnose, logshape
+from ci_nix.models import FailureType
 
 DATA = Path(__file__).resolve().parent / "data"
 # the fresh batches measured once (tests/data/fresh/README.md): the regression corpus, and those
@@ -1128,3 +1129,17 @@ def test_a_journal_export_reads_each_entrys_message_at_its_line() -> None:
     # a log whose first line only looks like a field is read as a log
     assert diagnose.parse_log(["__CURSOR is unset", f"error: builder for '{drv}' failed "
                                "with exit code 1"])[0].drv == drv
+
+
+def test_bytes_a_tool_wrote_as_escapes_are_read_as_their_characters() -> None:
+    # agenix-rekey#89: a run whose "…" came out as "\E2\80\A6", dedented as a copy or logcli
+    # leaves it; the frame is the evaluator's only as "…"
+    store = "/nix/store/" + "0" * 32 + "-source/lib/attrsets.nix:1534:13"
+    lines = ["\\E2\\9D\\AF sudo nixos-rebuild switch --flake .#nomad", "error:",
+             "\\E2\\80\\A6 while calling the 'head' builtin", f"at {store}"]
+    assert "… while calling the 'head' builtin" in [line.text for line in logshape.normalise(lines)]
+    [found] = diagnose.parse_log(lines)
+    assert found.type is FailureType.EVAL
+    # escapes that spell no UTF-8 (a lead byte short of its continuations) stay as written
+    short = "error: path 'C:\\E2\\80' x"
+    assert logshape.normalise([short])[0].text == short
