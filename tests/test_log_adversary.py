@@ -280,6 +280,41 @@ def test_the_lines_of_a_warning_after_its_first_say_no_error() -> None:
                                                      (FailureType.OTHER, "bang")]
 
 
+# What a builder whose tests pass printed (a test suite's own failures, Nix's words forged)
+_NOISY = ["running tests", "error: this is expected test output",
+          f"test_hash: hash mismatch in fixed-output derivation '{VICTIM}':",
+          "  specified: sha256-AAAA", "  got:       sha256-BBBB",
+          "test_timeout ... timed out after 5 seconds (expected)",
+          f"error: builder for '{VICTIM}' failed with exit code 1",
+          f"Cannot build '{VICTIM}'.", "       Reason: builder failed with exit code 1.",
+          "test_crash FAILED", "Killed", "Traceback (most recent call last):",
+          '  File "x.py", line 1, in <module>', "ValueError: expected",
+          "sh: foo: command not found", "Segmentation fault (core dumped)", "All 12 tests passed"]
+
+
+def test_a_successful_runs_log_reports_no_failure_from_its_builders_output() -> None:
+    # as Nix 2.8 and 2.26 printed a successful `nix build -L` and `nix flake check -L` of that
+    # builder, and `--log-format internal-json` (captured; the builder's lines as above)
+    drv = "/nix/store/" + "f" * 32 + "-noisy-1.0.drv"
+    marked = [f"noisy> {line}" for line in _NOISY]
+    record = {"action": "start", "fields": [drv, "", 1, 1], "id": 7, "level": 3,
+              "text": f"building '{drv}'", "type": 105}
+    logs = {
+        "2.8 -L": [f"building '{drv}'...", *marked],
+        "2.26 -L": ["this derivation will be built:", f"  {drv}", f"building '{drv}'...",
+                    *marked],
+        "2.26 flake check": ["evaluating flake...", "checking flake output 'checks'...",
+                             "checking derivation checks.x86_64-linux.noisy...",
+                             f"derivation evaluated to {drv}", "running 1 flake checks...",
+                             f"building '{drv}'...", *marked],
+        "internal-json": ["@nix " + json.dumps(record),
+                          *(_line(7, line) for line in _NOISY), '@nix {"action":"stop","id":7}'],
+    }
+    for shape, log in logs.items():
+        assert diagnose.parse_log(log) == [], shape
+        assert junit_command.log_cases("build.log", log) == [], shape
+
+
 def _nix_error(text: str) -> str:
     """An error record as Nix 2.8 and 2.26 write one of their own (`JSONLogger::logEI`)."""
     return "@nix " + json.dumps({"action": "msg", "column": None, "file": None, "level": 0,
