@@ -1356,9 +1356,9 @@ def diagnose_eval(stderr: str, flake: Flake | None = None,
                                   or _BUILD_SETUP_FRAME.match(innermost)):
         return _trace_only(innermost, lines)  # Nix's own step, not the evaluation
     at, message = _message(lines)
-    message = _cut_path_message(message)
-    if innermost is not None:  # its position comes from the frames, as for any trace
-        message = _trace_only(innermost, lines).message
+    # a trace's position comes from its frames, as for any trace
+    message = (_trace_only(innermost, lines).message if innermost is not None
+               else _cut_path_message(message))
     built = _build_diagnosis("\n".join(lines[at:]))
     if built is not None and built.kind != Kind.SUMMARY:
         # a build during evaluation (import-from-derivation, fetchers): same classification
