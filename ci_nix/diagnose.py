@@ -2284,9 +2284,6 @@ def _announced(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> tuple[
     return text, origin
 
 
-_DIGITS = re.compile(r"\d+")
-
-
 def _after_shared_start(line: str, announcing: str) -> str:
     """line without the leading words it shares with the announcing line: a tool's prefix
     normalising did not learn from so few lines (`remote: `, a viewer's line number, a
@@ -2294,7 +2291,7 @@ def _after_shared_start(line: str, announcing: str) -> str:
     words, theirs = line.split(), announcing.split()
     shared = 0
     while shared < min(len(words), len(theirs)) and \
-            _DIGITS.sub("0", words[shared]) == _DIGITS.sub("0", theirs[shared]):
+            logshape.numbers_as_zero(words[shared]) == logshape.numbers_as_zero(theirs[shared]):
         shared += 1
     return " ".join(words[shared:]) if shared else line
 

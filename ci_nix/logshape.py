@@ -541,10 +541,16 @@ _KNOWN_INSIDE = re.compile("|".join(f"(?:{pattern.pattern.removeprefix('^')})"
 def _head(text: str) -> str:
     """A line's first word, each run of digits in it as one 0."""
     words = text.split(maxsplit=1)
-    return _DIGIT_RUNS.sub("0", words[0][:_MAX_PREFIX]) if words else ""
+    return numbers_as_zero(words[0][:_MAX_PREFIX]) if words else ""
 
 
 _DIGIT_RUNS = re.compile(r"\d+")
+
+
+def numbers_as_zero(text: str) -> str:
+    """text with each run of digits as one 0: words that differ only in their numbers (a
+    timestamp, a counter, a line number) read alike."""
+    return _DIGIT_RUNS.sub("0", text)
 
 
 def _common_prefix(texts: list[str]) -> re.Pattern[str] | None:
