@@ -71,8 +71,9 @@ _GITHUB_COMMAND = re.compile(r"^##\[(?P<command>group|endgroup|error|warning|not
 # GitLab's runner writes its own lines of a job log with an erase code, a section marker
 # ("section_start:1730000001:step_script\r\e[0K"), or in bold colours: the echo of a script
 # line ("\e[32;1m$ nix build\e[0;m") and its verdict ("\e[31;1mERROR: Job failed: …")
-_GITLAB_OWN = re.compile(r"\x1b\[0K|section_(?:start|end):\d+:|"
-                         r"\x1b\[3[12];1m(?:\$ |ERROR: Job failed)")
+# GitLab's section marker: where a section starts or ends, when (a Unix time), then its name
+_SECTION_MARK = r"section_(?P<edge>start|end):\d+:"
+_GITLAB_OWN = re.compile(rf"\x1b\[0K|{_SECTION_MARK}|\x1b\[3[12];1m(?:\$ |ERROR: Job failed)")
 # Buildkite's agent writes its own lines of a job log: groups ("~~~ ", "--- ", "+++ ", "^^^ +++"),
 # the echo of a command ("$ nix build") and its verdict ("🚨 Error: The command exited …")
 _BUILDKITE_OWN = re.compile(r"(?:~~~|---|\+\+\+|\^\^\^ \+\+\+)(?: |$)|\$ |🚨 ")
@@ -88,7 +89,7 @@ _JENKINS_OWN = re.compile(r"\[Pipeline\] |Started by |Running on \S+ in /|"
                           r"Finished: (?:SUCCESS|FAILURE|UNSTABLE|ABORTED|NOT_BUILT)\s*$|"
                           r"ERROR: script returned exit code \d+\s*$")
 _CAST_HEADER = re.compile(r'\s*\{.{0,2000}"version"\s*:\s*[23]\b')
-_GITLAB_SECTION = re.compile(r"^section_(?:start|end):\d+:[^\s\r]{0,200}\r(?:\x1b\[0K)?")
+_GITLAB_SECTION = re.compile(rf"^{_SECTION_MARK}[^\s\r]{{0,200}}\r(?:\x1b\[0K)?")
 # Nix's own two words before a colon, which a line of its own may start with (a copy may have
 # dedented "Required features: {…}")
 _NIX_LABEL = r"(?:Required|Available|Current|Output|evaluation|Last) "
@@ -729,7 +730,7 @@ _GITLAB_RUNNER_SECTIONS = frozenset({
     "resolve_secrets", "prepare_executor", "prepare_script", "get_sources", "restore_cache",
     "download_artifacts", "archive_cache", "archive_cache_on_failure",
     "upload_artifacts_on_success", "upload_artifacts_on_failure", "cleanup_file_variables"})
-_GITLAB_SECTION_NAME = re.compile(r"section_(start|end):\d+:([A-Za-z0-9_.-]{1,100})")
+_GITLAB_SECTION_NAME = re.compile(rf"{_SECTION_MARK}(?P<name>[A-Za-z0-9_.-]{{1,100}})")
 
 
 # what a line _ci_own takes for a CI system's own holds somewhere (a cheap test first)
@@ -747,7 +748,7 @@ def _ci_own_lines(raw: list[str]) -> set[int]:
         start = line[:120]
         # (a marker where GitLab writes one: at a line's start, behind its timestamp)
         if "section_" in start and (section := _GITLAB_SECTION_NAME.match(_transported(start))):
-            runner = section[1] == "start" and section[2] in _GITLAB_RUNNER_SECTIONS
+            runner = section["edge"] == "start" and section["name"] in _GITLAB_RUNNER_SECTIONS
             own.add(index)
         elif runner or (_CI_HINT.search(start) and _ci_own(start)):
             own.add(index)
