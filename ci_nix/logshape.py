@@ -733,8 +733,10 @@ _GITLAB_RUNNER_SECTIONS = frozenset({
 _GITLAB_SECTION_NAME = re.compile(rf"{_SECTION_MARK}(?P<name>[A-Za-z0-9_.-]{{1,100}})")
 
 
-# what a line _ci_own takes for a CI system's own holds somewhere (a cheap test first)
-_CI_HINT = re.compile(r"##\[|\x1b|={20}|\[command\]|~~~|---|\+\+\+|\^\^\^|\$ |🚨|\[Pipeline\] |"
+# what a line _ci_own takes for a CI system's own holds somewhere (a cheap test first; of
+# the escape codes, only GitLab's: any coloured line has one)
+_CI_HINT = re.compile(r"##\[|\x1b\[(?:0K|3[12];1m)|={20}|\[command\]|~~~|---|\+\+\+|\^\^\^|\$ |"
+                      r"🚨|\[Pipeline\] |"
                       r"Started by |Running on |Finished: |ERROR: script |"
                       r"(?:Task|Description|Version|Author|Help) +: |Generating script|"
                       r"Script contents|Starting Command Output")
