@@ -149,8 +149,10 @@ _GLUED_ERROR = re.compile(r"(?:(?<=\S)|(?<=\] ))error:|(?<= )error: (?=builder f
                           r"hash mismatch|build of|\d+ dependenc|$)")
 # a message carried with its line ends escaped (logfmt, a Python repr, a JSON string cut out):
 # a line that holds an escaped line end and an error, unless it is an error line of Nix's own
-# (its message may quote a string with "\n" in it)
-_ESCAPED = re.compile(r"\\n")
+# (its message may quote a string with "\n" in it), nor an escape shown as code, alone in its
+# backticks: Lix 2.93+'s lexer says "CR (`\r`) and CRLF (`\r\n`) line endings are not supported",
+# also behind a prefix that hides its "error:" from that test
+_ESCAPED = re.compile(r"(?<!`)(?<!`\\r)\\n|\\n(?!`)")
 # text copied from GitHub's log viewer: digits that happen to look like a line number of the
 # step became links to it ("x8[6](https://github.com/o/r/actions/runs/1/job/2#step:5:7)_64")
 _STEP_LINK = re.compile(r"\[(\d+)\]\(https://github\.com/[^)\s]*#step:\d+:\d+\)")

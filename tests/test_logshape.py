@@ -1143,3 +1143,19 @@ def test_bytes_a_tool_wrote_as_escapes_are_read_as_their_characters() -> None:
     # escapes that spell no UTF-8 (a lead byte short of its continuations) stay as written
     short = "error: path 'C:\\E2\\80' x"
     assert logshape.normalise([short])[0].text == short
+
+
+@pytest.mark.parametrize("prefix", ["", "remote: ", "[12:00:01] ", "web_1  | "])
+def test_an_escape_nix_shows_as_code_is_no_escaped_line_end(prefix: str) -> None:
+    # Lix 2.93+'s lexer (lix/libexpr/parser/grammar.hh) names line ends by their escapes, each
+    # alone in backticks: no escaped record of lines to split there, also behind a prefix
+    lines = [f"{prefix}error: CR (`\\r`) and CRLF (`\\r\\n`) line endings are not supported. "
+             "Please inspect the file and normalize it to use LF (`\\n`) line endings instead.",
+             f"{prefix}",
+             f"{prefix}       at /nix/store/g2ysyzdx76m4z7lnmyddcwdz25lx7kn1-source/a.nix:4:5:"]
+    [found] = diagnose.parse_log(lines)
+    assert (found.type.value, found.message.split(" line endings")[0]) == (
+        "eval", "CR (`\\r`) and CRLF (`\\r\\n`)")
+    # an escape with text around it is still a record's line end
+    [found] = diagnose.parse_log([f"{prefix}msg='building\\nerror: undefined variable `x`'"])
+    assert found.message.startswith("undefined variable")
