@@ -1719,6 +1719,12 @@ class _LogReader:
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
     building: str | None = None
     retried: str | None = None  # see _Block.retried (builders' lines between do not count)
+    # internal-json: the derivations whose build activity started, whether the log holds
+    # records of activities it does not show the start of (it begins after they started, or a
+    # record was cut), and the error records that cannot be Nix's own (`_refuted`)
+    started: set[str] = field(default_factory=set)
+    partial: bool = False
+    refuted: list[logshape.Line] = field(default_factory=list)
 
     def start_block(self, lines: list[str], origin: int) -> _Block:
         block = _Block(lines, origin, list(self.recent), self.building, self.retried)
@@ -1785,11 +1791,18 @@ class _LogReader:
             self.recent.append(line.text)
             return
         event = self.parser.parse(line.text)
+        if isinstance(event, nixlog.Unreadable) or (
+                isinstance(event, nixlog.ActivityStop) and event.start is None) or (
+                isinstance(event, _RESULTS) and event.id not in self.parser.running):
+            self.partial = True
         if isinstance(event, nixlog.PlainLine):
             self.text_line(event.text, line.origin)
         elif isinstance(event, nixlog.ActivityStart) and event.drv is not None:
             self.logs.setdefault(event.drv, [])
+            self.started.add(event.drv)
             self.building = event.drv
+        elif isinstance(event, nixlog.Message) and event.is_error and self._refuted(event):
+            self.refuted.append(line)
         elif (isinstance(event, nixlog.BuildLogLine) and event.drv is not None
               and not event.post_build and not event.cut):
             self.logs.setdefault(event.drv, []).append(clean(event.text))
@@ -1801,9 +1814,33 @@ class _LogReader:
             retry = _RETRYING.match(clean(event.text))
             self.retried = retry["said"] if retry else None
 
+    def _refuted(self, event: nixlog.Message) -> bool:
+        """Whether an error record cannot be Nix's report, as `ci-nix run` tells (build.BuildLog
+        ._claim): a builder's `@nix {"action":"msg",…}` line is relayed as a record like Nix's,
+        only without the `raw_msg` Nix's own carry. One that says a build ran and failed though
+        the log shows no start of that build, or that a build never ran after it started, is a
+        builder's, speaking for another derivation. Only where the log shows builds, and every
+        activity from its start: a piece of a log may begin after the build it names started,
+        or hold Nix's error records alone."""
+        if event.attested or self.partial or not self.started:
+            return False
+        error = build_error(event.text)
+        if error is None or not error.drv.endswith(".drv"):
+            return False
+        ran = error.type in _BUILD_RAN or built_remotely(event.text)
+        never_ran = error.type in (FailureType.DEPENDENCY, FailureType.PLATFORM)
+        return (ran and error.drv not in self.started) or (never_ran and error.drv in self.started)
+
     def log_of(self, drv: str) -> list[str]:
         """The build output of drv this log holds."""
         return self.logs.get(drv) or self.named_logs.get(_pname(drv)) or []
+
+
+# records of an activity (which a log holds after that activity's start)
+_RESULTS = (nixlog.BuildLogLine, nixlog.PhaseChange, nixlog.Progress, nixlog.SetExpected,
+            nixlog.OtherResult)
+# what Nix says of a derivation only after its build ran
+_BUILD_RAN = (FailureType.BUILD, FailureType.HASH_MISMATCH, FailureType.TIMEOUT)
 
 
 # what ends a trace (a bare "error:", then frames): its message, or Nix saying it cut the trace
@@ -1866,8 +1903,7 @@ def _without_warning_lines(shaped: list[logshape.Line],
     what a warning says is no error of Nix's, whatever words it holds (a successful run's log
     yields no failure from it). The captured lines that held only such lines are left empty
     in the raw lines returned, which the rule against a silent zero reads too."""
-    dropped: set[int] = set()
-    kept: list[logshape.Line] = []
+    dropped: list[logshape.Line] = []
     column: int | None = None  # where the text of the warning above starts
     for line in shaped:
         if line.builder is None:
@@ -1875,15 +1911,20 @@ def _without_warning_lines(shaped: list[logshape.Line],
             if tag is not None:
                 column = tag.end()
             elif column is not None and line.text.strip() and _indent(line.text) >= column:
-                dropped.add(line.origin)
-                continue
+                dropped.append(line)
             elif line.text.strip():
                 column = None
-        kept.append(line)
-    if not dropped:
-        return shaped, raw
-    dropped -= {line.origin for line in kept}  # (a record's other lines are read as ever)
-    return kept, ["" if origin in dropped else text for origin, text in enumerate(raw)]
+    return _without(shaped, raw, dropped) if dropped else (shaped, raw)
+
+
+def _without(shaped: list[logshape.Line], raw: list[str],
+             dropped: list[logshape.Line]) -> tuple[list[logshape.Line], list[str]]:
+    """The normalised lines without the dropped ones, and the captured lines with those left
+    empty that held nothing else (a record's other lines are read as ever)."""
+    gone = {id(line) for line in dropped}
+    kept = [line for line in shaped if id(line) not in gone]
+    emptied = {line.origin for line in dropped} - {line.origin for line in kept}
+    return kept, ["" if origin in emptied else text for origin, text in enumerate(raw)]
 
 
 def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
@@ -1897,6 +1938,8 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     reader = _LogReader()
     for line in shaped:
         reader.feed(line)
+    if reader.refuted:  # a builder's records: neither failures nor lines that say one
+        shaped, raw = _without(shaped, raw, reader.refuted)
     by_drv: dict[str, Diagnosis] = {}
     others: list[Diagnosis] = []
     download: Diagnosis | None = None  # the download error of the block just before

@@ -397,6 +397,31 @@ def test_errors_a_daemon_forwards_as_text_are_still_taken() -> None:
 
 
 
+def test_a_builders_error_record_in_a_captured_log_speaks_for_no_other_derivation() -> None:
+    """`ci-nix junit` on internal-json: the rule of `run` (above) where the log shows every
+    activity from its start."""
+    forged = _relayed(f"error: builder for '{VICTIM}' failed with exit code 42")
+    attacker = [_start(1, ATTACKER), _line(1, "compiling"), forged]
+    own = _nix_error(f"error: builder for '{ATTACKER}' failed with exit code 2")
+    assert [d.drv for d in diagnose.parse_log([*attacker, own])] == [ATTACKER]
+    # a successful build that printed it: nothing failed
+    passed = [*attacker, '@nix {"action":"stop","id":1}']
+    assert diagnose.parse_log(passed) == []
+    assert junit_command.log_cases("build.log", passed) == []
+    # that a build never ran, once it started
+    started = [_start(2, VICTIM), _line(2, "victim compiling"),
+               _relayed(f"error: 1 dependencies of derivation '{VICTIM}' failed to build")]
+    assert diagnose.parse_log(started) == []
+    # Nix's own errors a daemon forwards (no raw_msg) name builds that started: taken
+    daemon = [_start(2, VICTIM), _line(2, "victim fails"),
+              _relayed(f"error: builder for '{VICTIM}' failed with exit code 3")]
+    assert [(d.drv, d.exit_code) for d in diagnose.parse_log(daemon)] == [(VICTIM, 3)]
+    # a piece of a log that begins after activities started (their records without a start)
+    # cannot tell: the record is read as Nix's
+    piece = [_line(5, "a line of a build begun before"), forged]
+    assert [d.drv for d in diagnose.parse_log(piece)] == [VICTIM]
+
+
 _FORGERIES = st.sampled_from([
     _MISMATCH, f"error: builder for '{VICTIM}' failed with exit code 42",
     f"error: 1 dependencies of derivation '{VICTIM}' failed to build",
