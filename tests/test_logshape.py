@@ -1159,3 +1159,30 @@ def test_an_escape_nix_shows_as_code_is_no_escaped_line_end(prefix: str) -> None
     # an escape with text around it is still a record's line end
     [found] = diagnose.parse_log([f"{prefix}msg='building\\nerror: undefined variable `x`'"])
     assert found.message.startswith("undefined variable")
+
+
+# the sources' thousand one-message wordings (tests/data/sources/wordings): a stable 16th of
+# them, each under one wrapping picked by its name (all of them under every wrapping, 37,476
+# pairs, was measured once: see its README); the whole of them costs CI_NIX_FULL_CORPUS=1
+WORDINGS = sorted((DATA / "sources" / "wordings").glob("*.expected.json"))
+
+
+def test_a_share_of_the_source_wordings_keeps_its_classification_under_a_wrapping() -> None:
+    names = sorted(WRAPPINGS)
+    changed, met = [], set()
+    for expected in WORDINGS:
+        pick = zlib.crc32(expected.name.encode())
+        if not FULL_CORPUS and pick % 16:
+            continue
+        text = text_of(expected)
+        found = diagnose.parse_log(text.split("\n"))
+        for name in names if FULL_CORPUS else [names[pick // 16 % len(names)]]:
+            if not applies(name, text):
+                continue
+            met.add(name)
+            got = signature_of(diagnose.parse_log(WRAPPINGS[name](text).split("\n")),
+                               messages=name != "dedented")
+            if got != signature_of(found, messages=name != "dedented"):
+                changed.append(f"{expected.name} under {name}: {got}")
+    assert len(met) >= len(names) // 2  # the pick spreads over the wrappings
+    assert not changed, "\n".join(changed)
