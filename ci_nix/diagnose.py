@@ -285,6 +285,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("substitution-path", re.compile(
         rf"could not download {_Q}(?P<path>/nix/store/[^'’\s]+){_QE} from any binary cache")),
     ("build-summary", re.compile(rf"^(?:error: )?build of {_Q}?/nix/store/.*{_QE}? failed$")),
+    # the same recap cut by a copy inside its list of derivations, before its "failed"
+    # (nixpkgs#378797's second quote): still the recap, no error of its own
+    ("build-summary-cut", re.compile(
+        rf"^(?:error: )?build of {_Q}/nix/store/[^'’\s]*(?:{_QE}, {_Q}/nix/store/[^'’\s]*)*"
+        rf"{_QE}?$")),
     # `nix flake check`: "failed to build attribute 'checks.…', build of '….drv^*' failed: <why>"
     # (a why the patterns above read comes first; without one, that build failed)
     ("check-build", re.compile(
@@ -673,7 +678,7 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
             return Diagnosis(FailureType.OTHER, Kind.SUBSTITUTION,
                              f"could not substitute {what} from the binary cache", drv=drv,
                              hint=HINTS[Kind.SUBSTITUTION])
-        if name == "build-summary":
+        if name.startswith("build-summary"):
             # nix-build's recap of what failed, where the log keeps nothing else (parse_log):
             # a derivation's build; output paths (nix-store -r) failed to be substituted
             first = re.search(_DRV, text)
@@ -1105,6 +1110,13 @@ _FETCHER_OWN = re.compile(
     r"incomplete repository history|to a Git OID\b")
 
 
+# a final (locked) input whose fetched NAR hash differs from its lock: libfetchers' checkLocks
+# (fetchers.cc, Nix 2.29+) names the field ("mismatch in field 'narHash' of input '{…}', got
+# '{…}'") where it said "NAR hash mismatch in input" of an input not final; another field
+# ('rev', 'lastModified') is no hash
+_NAR_HASH_FIELD = re.compile(r"\bmismatch in field ['‘]narHash['’] of input\b")
+
+
 def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str | None]:
     """(type, kind, hint) for an evaluation error message."""
     trace = "\n".join(lines)
@@ -1123,7 +1135,7 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         # own text, whatever it names (`throw "No space left on device"`, "… binary cache …"
         # is no failure of Nix's, the machine's or a download)
         return FailureType.EVAL, Kind.THROW, None
-    if "hash mismatch" in message:
+    if "hash mismatch" in message or _NAR_HASH_FIELD.search(message):
         return FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH, None
     if "option 'allow-import-from-derivation' is disabled" in message:
         return FailureType.EVAL, Kind.IMPORT_FROM_DERIVATION, HINTS[Kind.IMPORT_FROM_DERIVATION]

@@ -1210,6 +1210,32 @@ def test_the_meta_checks_warning_with_the_same_head_leaves_another_error_alone()
     assert found.type is FailureType.OTHER
 
 
+@pytest.mark.parametrize(("field", "expected"), [("narHash", FailureType.HASH_MISMATCH),
+                                               ("lastModified", FailureType.OTHER)])
+def test_a_final_inputs_field_mismatch_is_a_hash_mismatch_only_for_its_nar_hash(
+        field: str, expected: FailureType) -> None:
+    # libfetchers' checkLocks (Nix 2.29+) of a final input: "mismatch in field '<f>' of input
+    # '{…}', got '{…}'" (nix#15350, narHash of a git+lfs input)
+    [found] = diagnose.parse_log([
+        f"error: mismatch in field '{field}' of input '{{\"__final\":true,\"{field}\":\"a\"}}', "
+        f"got '{{\"__final\":true,\"{field}\":\"b\"}}'"])
+    assert found.type is expected
+
+
+def test_nix_builds_recap_cut_inside_its_list_is_still_the_recap() -> None:
+    # nixpkgs#378797 quotes two recaps, the second cut inside its list of derivations: no
+    # error of its own beside the first, which names the builds that failed
+    lines = [f"> error: build of '/nix/store/{H}-vm-test-run-a.drv', '/nix/store/{H}-vm-test-run-"
+             "b.drv' failed", "", "but every run since then:", "",
+             f"> error: build of '/nix/store/{H}-vm-test-run-c.drv', '/nix/store/5"]
+    found = diagnose.parse_log(lines)
+    assert [(d.type, d.drv) for d in found] == [
+        (FailureType.BUILD, f"/nix/store/{H}-vm-test-run-a.drv")]
+    # alone, the cut recap names the build it names
+    [alone] = diagnose.parse_log(lines[-1:])
+    assert (alone.type, alone.drv) == (FailureType.BUILD, f"/nix/store/{H}-vm-test-run-c.drv")
+
+
 def test_a_full_log_pointer_on_two_lines_names_the_failed_build() -> None:
     # Nix 2.24+ prints "For full logs, run:" and the command on the next line; a copy that cut
     # the builder's "builder for"/"Cannot build" header (uv2nix#238's "...") keeps the pointer
