@@ -206,13 +206,16 @@ def _platform_hint(wanted: str, features: str, have: str) -> str:
 # the hash part: Nix's 32 characters, or what people put there when they paste ("<hash>", "...")
 _HASH = r"(?:[a-z0-9]{32}|<hash>|\.\.\.|…|x{1,32})"
 _NAME = 255  # a store path's name is at most 211 characters (a name read from a search stops)
-_DRV = rf"(?P<drv>/nix/store/{_HASH}-[^'’\s]{{1,{_NAME}}}?\.drv)(?:[!^][^'’\s]*+)?"
+# (the outputs after a derivation, "!out", "^out,dev", "^*": output names only; any text up to
+# the next quote or blank was scanned from each "!" of a line anew, from each of its many starts)
+_OUTPUTS = r"(?:[!^][\w+.?=*,-]{0,1000}+)?"
+_DRV = rf"(?P<drv>/nix/store/{_HASH}-[^'’\s]{{1,{_NAME}}}?\.drv){_OUTPUTS}"
 # How far apart the parts of one message of Nix's stand, at most (a regex that looks further
 # from each of many starts in one line takes time quadratic in the line: a build prints those)
 _NEAR = 500
 _GAP = r".{0,1000}?"  # from a hash mismatch's first line to its "specified:" (Lix: a URL between)
 # a derivation (with an optional !out/^out) or an output path
-_STORE_PATH = rf"(?P<path>/nix/store/{_HASH}-[^'’\s]{{1,{_NAME}}}?)(?:[!^][^'’\s]*+)?"
+_STORE_PATH = rf"(?P<path>/nix/store/{_HASH}-[^'’\s]{{1,{_NAME}}}?){_OUTPUTS}"
 _Q = "['‘`]"  # Nix 1.x/2.0 used curly quotes
 _QE = "['’]"
 # What is quoted ([^'’‘`]+ between _Q and _QE) holds no opening quote either: from each of a

@@ -95,6 +95,8 @@ _LINES: dict[str, Callable[[int], str]] = {
     "digits": lambda n: "1" * n,  # "(?P<n>\d+) dependenc…" from every digit
     "quoted paths": lambda n: f"'{ATTACKER}' " * (n // 60),  # "'…drv'[^\n]*?timed out"
     "backquoted names": lambda n: ("`/nix/store/" + "a" * 32 + "-x") * (n // 45),
+    # "'…(?:[!^][^'’\s]*+)?'": from each "!" after a path to the run's end (no quote closes)
+    "outputs after paths": lambda n: ("!`/nix/store/" + "a" * 32 + "-x") * (n // 46),
     "hash mismatches": lambda n: (f"hash mismatch in fixed-output derivation '{VICTIM}':"
                                   * (n // 90)),
     "blank lines": lambda n: "\n" * n,  # "^\s*specified:" from every line start
