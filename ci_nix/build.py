@@ -9,8 +9,9 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from ci_nix import diagnose
+from ci_nix import logtext
 from ci_nix.models import Case, Failure, FailureType, Job, Status
 from ci_nix.tools import machines, nixlog, proc
 from ci_nix.tools.nix import (
@@ -23,6 +24,9 @@ from ci_nix.tools.nix import (
 from ci_nix.tools.nix import closure as graph_closure
 from ci_nix.words import count
 
+if TYPE_CHECKING:  # imported where a failure is read: a run without one never loads it
+    from ci_nix import diagnose
+
 log = logging.getLogger(__name__)
 
 _MAX_LINE = 4000
@@ -34,17 +38,17 @@ _CANNOT_BUILD_ON = re.compile(r"^cannot build on '([^']+)': (?:error: )?(.*)", r
 class BuildLog:
     """Folds Nix's internal-json events into per-derivation log tails, errors and timings."""
 
-    tail_lines: int = diagnose.TAIL_LINES
+    tail_lines: int = logtext.TAIL_LINES
     parser: nixlog.LogParser = field(default_factory=nixlog.LogParser)
     logs: dict[str, deque[str]] = field(default_factory=dict)
     errors: dict[str, diagnose.BuildError] = field(default_factory=dict)
     started: dict[str, float] = field(default_factory=dict)
     durations: dict[str, float] = field(default_factory=dict)
-    other: deque[str] = field(default_factory=lambda: deque(maxlen=diagnose.TAIL_LINES))
+    other: deque[str] = field(default_factory=lambda: deque(maxlen=logtext.TAIL_LINES))
     machines: dict[str, str] = field(default_factory=dict)  # drv -> remote builder that built it
     builder_errors: dict[str, str] = field(default_factory=dict)  # builder URI -> why it failed
     # Nix's failed downloads (retry warnings too): what a substitution failure was about
-    downloads: deque[str] = field(default_factory=lambda: deque(maxlen=diagnose.TAIL_LINES))
+    downloads: deque[str] = field(default_factory=lambda: deque(maxlen=logtext.TAIL_LINES))
     on_event: Callable[[nixlog.Event], None] | None = None  # progress display (report/progress)
     # errors Nix reported without naming a derivation (2.34+ timeouts), in order: those Nix
     # attested, and (a builder can print such a record too) the others, the first of each type
@@ -79,37 +83,43 @@ class BuildLog:
             self.logs.setdefault(event.drv, deque(maxlen=self.tail_lines)).append(text)
             self._withdraw(event.drv, ran=True)
         elif isinstance(event, nixlog.Message) and not event.is_error:
-            text = diagnose.clean(event.text)
+            text = logtext.clean(event.text)
             if "unable to download" in text:
                 self.downloads.append(text[:_MAX_LINE])
         elif isinstance(event, nixlog.Message) and event.is_error:
-            cannot = _CANNOT_BUILD_ON.match(diagnose.clean(event.text))
-            if cannot:
-                self.builder_errors[cannot[1]] = " ".join(cannot[2].split())[:_MAX_LINE]
-            error = diagnose.build_error(event.text)
-            if error is not None and error.diagnosis is not None:
-                # a fetcher's builder failing on its download: its log (already here) says so
-                fetch = diagnose.explained_by_log(error.diagnosis,
-                                                 self.logs.get(error.drv, ()))
-                fetch = diagnose.with_failed_download(fetch, self.downloads)
-                if fetch is not error.diagnosis:
-                    error = replace(error, type=fetch.type, message=fetch.message,
-                                    diagnosis=fetch)
-            if error is None:
-                self.other.append(diagnose.clean(event.text)[:_MAX_LINE])
-                unattributed = diagnose.unattributed_error(event.text)
-                if unattributed is not None and event.attested:
-                    self.attested_unattributed.append(unattributed)
-                elif unattributed is not None and all(
-                        had.type is not unattributed.type
-                        for had in self.unattested_unattributed):
-                    # only the first of a type is ever read (_unnamed_failure): a builder
-                    # repeating a record must not grow the list
-                    self.unattested_unattributed.append(unattributed)
-            else:
-                ran = error.type in _RAN or diagnose.built_remotely(event.text)
-                self._claim(_Claim(error, event.attested,
-                                   True if ran else False if error.type in _NOT_RUN else None))
+            self._error(event)
+
+    def _error(self, event: nixlog.Message) -> None:
+        """An error Nix reported: whose it is, and what it says."""
+        from ci_nix import diagnose  # the classifier: loaded where Nix reports an error
+
+        cannot = _CANNOT_BUILD_ON.match(logtext.clean(event.text))
+        if cannot:
+            self.builder_errors[cannot[1]] = " ".join(cannot[2].split())[:_MAX_LINE]
+        error = diagnose.build_error(event.text)
+        if error is not None and error.diagnosis is not None:
+            # a fetcher's builder failing on its download: its log (already here) says so
+            fetch = diagnose.explained_by_log(error.diagnosis,
+                                             self.logs.get(error.drv, ()))
+            fetch = diagnose.with_failed_download(fetch, self.downloads)
+            if fetch is not error.diagnosis:
+                error = replace(error, type=fetch.type, message=fetch.message,
+                                diagnosis=fetch)
+        if error is None:
+            self.other.append(logtext.clean(event.text)[:_MAX_LINE])
+            unattributed = diagnose.unattributed_error(event.text)
+            if unattributed is not None and event.attested:
+                self.attested_unattributed.append(unattributed)
+            elif unattributed is not None and all(
+                    had.type is not unattributed.type
+                    for had in self.unattested_unattributed):
+                # only the first of a type is ever read (_unnamed_failure): a builder
+                # repeating a record must not grow the list
+                self.unattested_unattributed.append(unattributed)
+        else:
+            ran = error.type in _RAN or diagnose.built_remotely(event.text)
+            self._claim(_Claim(error, event.attested,
+                               True if ran else False if error.type in _NOT_RUN else None))
 
     @property
     def unattributed(self) -> list[diagnose.Diagnosis]:
@@ -163,7 +173,7 @@ class BuildLog:
             self._settle(drv)
 
     def tail(self, drv: str) -> str:
-        return diagnose.tail(self.logs.get(drv, ()))
+        return logtext.tail(self.logs.get(drv, ()))
 
     def forget(self, drv: str) -> None:
         """drv's build was killed, not failed: it is built again from scratch."""
@@ -275,7 +285,7 @@ def _other_outputs(nix: Nix, buildlog: BuildLog, jobs: Sequence[Job],
 
 def _unreported_failure(buildlog: BuildLog, drv: str) -> Failure:
     return Failure(type=FailureType.BUILD,
-                   message=f"builder for {diagnose.short_drv(drv)} failed; Nix did not report "
+                   message=f"builder for {logtext.short_drv(drv)} failed; Nix did not report "
                            "its exit status",
                    log=buildlog.tail(drv), drv=drv)
 
@@ -292,7 +302,7 @@ def _unnamed_failure(buildlog: BuildLog, returncode: int, drv: str) -> Failure:
                    message=f"not built: nix build exited {returncode} without naming this "
                            "derivation" + (f": {said[:300]}" if said
                                            else " and printed nothing about it"),
-                   log=diagnose.tail(buildlog.other), drv=drv, hint=hint)
+                   log=logtext.tail(buildlog.other), drv=drv, hint=hint)
 
 
 def _red_nix_case(buildlog: BuildLog, returncode: int) -> Case:
@@ -303,7 +313,7 @@ def _red_nix_case(buildlog: BuildLog, returncode: int) -> Case:
         FailureType.OTHER,
         f"nix build exited {returncode} although every attribute's outputs are valid"
         + (f": {said[:300]}" if said else ", and printed nothing about why"),
-        log=diagnose.tail(buildlog.other),
+        log=logtext.tail(buildlog.other),
         hint=hint or "the attributes were built; what failed is Nix's own step around the "
         "builds (a post-build hook, the store, the daemon): see Nix's lines in the log"))
 
@@ -313,6 +323,8 @@ def _best_error_line(lines: list[str]) -> tuple[str | None, str | None]:
     last `error:` line, else the line the log reader finds that says something failed (a crash,
     `Killed`, a timeout; classified where it can be: Nix's own errors get their hint), else its
     last line. Never nothing while Nix printed anything (no silent zero in `run` either)."""
+    from ci_nix import diagnose  # the classifier: loaded where Nix failed (ci_nix.logtext)
+
     found = diagnose.parse_log(lines)
     hint = found[0].hint if found and found[0].type is FailureType.OTHER else None
     said = next((line for line in reversed(lines) if "error:" in line), None)
@@ -321,7 +333,7 @@ def _best_error_line(lines: list[str]) -> tuple[str | None, str | None]:
         said = lines[at - 1] if at is not None and 0 < at <= len(lines) else found[0].message
     if said is None:
         said = next((line for line in reversed(lines) if line.strip()), None)
-    return (diagnose.clean(said).strip() if said is not None else None), hint
+    return (logtext.clean(said).strip() if said is not None else None), hint
 
 
 def _failure_of(nix: Nix, buildlog: BuildLog, drv: str) -> Failure:
@@ -340,7 +352,7 @@ def _failure_of(nix: Nix, buildlog: BuildLog, drv: str) -> Failure:
 def _dependency_failure(drv: str, culprits: Sequence[str], first: Failure,
                         earlier: str = "") -> Failure:
     """drv failed (or is not built) because the culprits, its dependencies, failed."""
-    names = ", ".join(diagnose.short_drv(culprit) for culprit in culprits)
+    names = ", ".join(logtext.short_drv(culprit) for culprit in culprits)
     return Failure(type=FailureType.DEPENDENCY,
                    message=f"dependency failed: {names} ({first.message}{earlier})",
                    log=first.log, drv=drv, hint=first.hint, cause=culprits[0])

@@ -16,37 +16,16 @@ from enum import StrEnum
 from pathlib import Path
 
 from ci_nix import logshape
-from ci_nix.logshape import clean as clean
-from ci_nix.models import Failure, FailureType, Flake
+from ci_nix.logtext import TAIL_LINES, clean, drv_name, short_drv, tail
+from ci_nix.models import Failure, FailureType, Flake, SourceTree
 from ci_nix.report import untrusted
 from ci_nix.tools import files, nixlog
 from ci_nix.words import count
-
-TAIL_LINES = 40
-TAIL_CHARS = 8000
-
-
-def tail(lines: Iterable[str], max_lines: int = TAIL_LINES, max_chars: int = TAIL_CHARS) -> str:
-    """The last lines of a log, cleaned and bounded in size."""
-    kept = [clean(line) for line in list(lines)[-max_lines:]]
-    text = "\n".join(kept)
-    return text if len(text) <= max_chars else "…" + text[-max_chars:]
 
 
 def _one_line(text: str, limit: int = 300) -> str:
     line = " ".join(clean(text).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def short_drv(drv: str) -> str:
-    """hello-1.0.drv for /nix/store/<hash>-hello-1.0.drv."""
-    name = drv.rsplit("/", 1)[-1]
-    return name.split("-", 1)[1] if "-" in name else name
-
-
-def drv_name(drv: str) -> str:
-    """hello-1.0 for /nix/store/<hash>-hello-1.0.drv: a name stable across Nix versions."""
-    return short_drv(drv).removesuffix(".drv")
 
 
 class Kind(StrEnum):
@@ -112,19 +91,6 @@ class Diagnosis:
         return Failure(type=self.type, message=self.message, log=self.log, drv=self.drv,
                        hint=self.hint, file=self.file, line=self.line, column=self.column,
                        repo=self.repo)
-
-
-@dataclass(frozen=True)
-class SourceTree:
-    """A store path an evaluation reads Nix files from, and the workspace repo they are from.
-
-    The flake's own source, its inputs as locked and as overridden with workspace checkouts:
-    /nix/store/<hash>-source/<rel> is <rel> in `repo`. repo None: outside the workspace
-    (nixpkgs, any other input), where no user of this workspace can change anything.
-    """
-
-    store_path: str
-    repo: str | None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ci_nix import diagnose, lockfile
+from ci_nix import lockfile
 from ci_nix.config import DEFAULT_EVAL_MEMORY_MIB, EvalConfig
 from ci_nix.errors import Cancelled, ConfigError, ToolError
 from ci_nix.models import (
@@ -42,6 +42,7 @@ from ci_nix.models import (
     FailureType,
     FlakeEval,
     Job,
+    SourceTree,
     Status,
     Target,
     attr_display,
@@ -214,7 +215,7 @@ class Probe:
 
 
 # target -> the store trees its evaluation reads, each with its workspace repo (origins.Origins.of)
-SourcesOf = Callable[[Target], Sequence[diagnose.SourceTree]]
+SourcesOf = Callable[[Target], Sequence[SourceTree]]
 # (target, attributes evaluated, attributes to evaluate) for a flake, once its listing is known
 OnAttr = Callable[[Target, int, int], None]
 # an attribute that evaluated to a derivation, as its result comes (run builds it meanwhile)
@@ -729,7 +730,7 @@ class _Pool:
         if (self.on_job is None or task.group or result.stderr is not None
                 or self.selection.filtered and not self.selection.wants(flake.id, task.path)):
             return
-        found = _to_job(flake, result, lambda text: diagnose.simple_eval_failure(text))
+        found = _to_job(flake, result, _simple_failure)
         if isinstance(found, Job) and self.unlisted:
             self.held_jobs.append((flake.target, found))
         elif isinstance(found, Job):
@@ -836,6 +837,8 @@ class _Pool:
         Raises ToolError when the error is the machine's (a full disk): blaming the flake would
         be wrong, and a comparison that lost both sides to it would look green.
         """
+        from ci_nix import diagnose  # the classifier: loaded where an evaluation failed
+
         problem = diagnose.host_problem(stderr, os.environ.get("TMPDIR") or "/tmp")
         if problem is not None:
             raise ToolError(f"Nix could not evaluate {flake.id} on this machine: {problem}")
@@ -981,17 +984,23 @@ def _stale_lock(flake: _Flake, lock: lockfile.Lock | None,
                    "fetched at whatever version it resolves to today", file=where)
 
 
+def _simple_failure(text: str) -> Failure:
+    from ci_nix import diagnose  # the classifier: loaded where an evaluation failed
+
+    return diagnose.simple_eval_failure(text)
+
+
 def _to_job(flake: _Flake, result: HelperResult,
             failure: Callable[[str], Failure]) -> Job | Case:
     name = attr_display(result.path)
     if result.stderr is not None:
         return Case(flake.id, name, Status.FAILED, failure=failure(result.stderr))
     if result.error is not None or result.drv_path is None:
-        return Case(flake.id, name, Status.FAILED, failure=diagnose.simple_eval_failure(
+        return Case(flake.id, name, Status.FAILED, failure=_simple_failure(
             result.error or "evaluated to no derivation path"))
     if not result.system:
         # A guessed system would be skipped as unsupported or routed nowhere: a false green.
-        return Case(flake.id, name, Status.FAILED, failure=diagnose.simple_eval_failure(
+        return Case(flake.id, name, Status.FAILED, failure=_simple_failure(
             f"{name}: cannot tell which system it is for: set nixpkgs.hostPlatform in the "
             "configuration (its toplevel derivation names no system either)"))
     return Job(flake=flake.id, attr=result.path, system=result.system,

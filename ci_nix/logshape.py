@@ -28,15 +28,8 @@ from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
-from ci_nix.tools.nix import strip_ansi
+from ci_nix.logtext import clean
 from ci_nix.tools.nixlog import PREFIX
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def clean(text: str) -> str:
-    """Plain text: no ANSI escapes or control characters (JUnit and XML need this)."""
-    return _CONTROL.sub("", strip_ansi(text))
 
 
 @dataclass(frozen=True)

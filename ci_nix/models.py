@@ -278,3 +278,16 @@ class RunReport:
         if self.error is not None:
             return 2
         return 1 if any(case.required for case in self.failed) else 0
+
+
+@dataclass(frozen=True)
+class SourceTree:
+    """A store path an evaluation reads Nix files from, and the workspace repo they are from.
+
+    The flake's own source, its inputs as locked and as overridden with workspace checkouts:
+    /nix/store/<hash>-source/<rel> is <rel> in `repo`. repo None: outside the workspace
+    (nixpkgs, any other input), where no user of this workspace can change anything.
+    """
+
+    store_path: str
+    repo: str | None

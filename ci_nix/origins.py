@@ -16,8 +16,7 @@ import threading
 from collections.abc import Callable
 
 from ci_nix import lockfile
-from ci_nix.diagnose import SourceTree
-from ci_nix.models import Flake, Target
+from ci_nix.models import Flake, SourceTree, Target
 from ci_nix.tools.nix import Nix, NixCommandError
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ci_nix import diagnose
+from ci_nix import diagnose, logtext
 from ci_nix.diagnose import Kind
 from ci_nix.models import FailureType, Flake, Repo
 
@@ -106,10 +106,10 @@ def test_build_error_keeps_the_entry_point_build_py_uses() -> None:
 
 def test_tail_is_clean_and_bounded() -> None:
     lines = [f"\x1b[1mline {i}\x07\x00" for i in range(1000)]
-    text = diagnose.tail(lines)
+    text = logtext.tail(lines)
     assert "\x1b" not in text and "\x07" not in text and "\x00" not in text
-    assert text.endswith("line 999") and len(text.splitlines()) == diagnose.TAIL_LINES
-    assert len(diagnose.tail(["x" * 20000])) <= diagnose.TAIL_CHARS + 1
+    assert text.endswith("line 999") and len(text.splitlines()) == logtext.TAIL_LINES
+    assert len(logtext.tail(["x" * 20000])) <= logtext.TAIL_CHARS + 1
 
 
 # Hydra names a timed-out build by its output path (https://github.com/NixOS/nixpkgs/pull/99119)
@@ -131,7 +131,7 @@ def test_error_glued_to_the_progress_bar_is_found_and_builder_output_is_not(
     # A log viewer that drops "\r" and the erase codes glues Nix's message to its progress bar
     # (on 2.8, to the bar that showed the builder's own "error: boom" a moment before).
     capture = (DATA / f"nix-{version}/progress-bar.tty.log").read_bytes().decode()
-    glued = diagnose.clean(capture).split("\n")
+    glued = logtext.clean(capture).split("\n")
     assert any("built] building slow-broken-1.0: " in line and "error: builder for" in line
                for line in glued)
     found = diagnose.parse_log(glued)
@@ -205,7 +205,7 @@ def test_clean_removes_every_terminal_escape(pieces: list[tuple[str, str]]) -> N
     # colours, cursor moves, hyperlinks (OSC 8) and short escapes leave the text alone
     plain = "".join(text for text, _ in pieces)
     drawn = "".join(text + escape for text, escape in pieces)
-    assert diagnose.clean(drawn) == diagnose.clean(plain)
+    assert logtext.clean(drawn) == logtext.clean(plain)
 
 
 def test_kinds_are_one_enum() -> None:

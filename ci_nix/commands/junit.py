@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from ci_nix import diagnose, outputs
+from ci_nix import logtext, outputs
 from ci_nix.commands.common import INTERRUPTED, Subcommands, exit_codes, subparser
 from ci_nix.errors import CiNixError
 from ci_nix.models import Case, FailureType, RunReport, Status
@@ -36,13 +36,15 @@ def register(commands: Subcommands) -> None:
 
 def log_cases(suite: str, lines: Sequence[str]) -> list[Case]:
     """One failed case per failure the log reports, named by derivation where it has one."""
+    from ci_nix import diagnose  # the classifier: loaded by this command, not at every start
+
     cases: list[Case] = []
     seen: dict[str, int] = {}
     for found in diagnose.parse_log(lines):
         if found.drv is not None:
-            name = diagnose.drv_name(found.drv)
+            name = logtext.drv_name(found.drv)
         elif found.output is not None:  # Hydra names a timed-out build by its output path
-            name = diagnose.drv_name(found.output)
+            name = logtext.drv_name(found.output)
         else:
             name = "evaluation" if found.type is FailureType.EVAL else found.kind
         seen[name] = seen.get(name, 0) + 1
@@ -58,6 +60,8 @@ def log_cases(suite: str, lines: Sequence[str]) -> list[Case]:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from ci_nix import diagnose  # the classifier: loaded by this command, not at every start
+
     suites: list[str] = []
     cases: list[Case] = []
     for path in args.logs:

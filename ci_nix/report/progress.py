@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TextIO
 
-from ci_nix import diagnose
+from ci_nix import logtext
 from ci_nix.ci import CiEnv
 from ci_nix.errors import ConfigError
 from ci_nix.models import Case, FlakeEval, Job, Status, Target
@@ -210,7 +210,7 @@ class BuildMonitor:
     def label(self, drv: str) -> str:
         names = self.labels.get(drv)
         if not names:
-            return diagnose.drv_name(drv)
+            return logtext.drv_name(drv)
         return names[0] + (f" (+{len(names) - 1})" if len(names) > 1 else "")
 
     # --- events (the thread reading Nix's stderr) --------------------------------------------
@@ -268,7 +268,7 @@ class BuildMonitor:
 
     def _log_line(self, drv: str, text: str) -> None:
         label = self.builds[drv].label if drv in self.builds else self.label(drv)
-        text = diagnose.clean(text)
+        text = logtext.clean(text)
         if self.display.ci is not None and self._group != drv:
             self._close_group()
             self._open_group(drv, label)
