@@ -71,3 +71,19 @@ def test_no_back_arrows() -> None:
     # the pipeline is used by the commands, and by update --verify, which builds with its stages
     assert _importers("ci_nix.pipeline") <= {"ci_nix.cli", "ci_nix.update.verify"} | {
         name for name in GRAPH if name.startswith("ci_nix.commands")}
+
+
+def test_the_failure_classifier_loads_only_where_a_failure_is_read() -> None:
+    """diagnose and logshape compile a few hundred regular expressions: a fifth of ci-nix's
+    start. The modules every command loads import them in the functions that read a failure
+    (a run without one never loads them; ci_nix.logtext shows Nix's lines)."""
+    loaded: set[str] = set()
+    todo = ["ci_nix.cli"]
+    while todo:
+        name = todo.pop()
+        if name not in loaded:
+            loaded.add(name)
+            todo += GRAPH[name]
+    assert not loaded & {"ci_nix.diagnose", "ci_nix.logshape"}, sorted(
+        name for name in loaded if "ci_nix.diagnose" in GRAPH[name]
+        or "ci_nix.logshape" in GRAPH[name])
