@@ -1020,7 +1020,11 @@ _CRASH = re.compile(r"Assertion [`']?[^']*' failed|Segmentation fault|core dumpe
                     # a shell's report of a child a signal killed: "script: line 226:  5362
                     # Bus error   nix-build …" (strsignal's words, after the job's pid)
                     r"\bline \d+: +\d+ (?:Bus error|Segmentation fault|Illegal instruction|"
-                    r"Aborted|Floating point exception|Killed|Terminated)\b|" + _JOB_KILLED)
+                    r"Aborted|Floating point exception|Killed|Terminated)\b|"
+                    # libstore aborting a program that links it uninitialised (nix-serve's Perl,
+                    # attic's Rust): globals.cc's assertLibStoreInitialized printError()s this
+                    # and abort()s, with no "error:" before it
+                    r"must call nix::initNix\(\) before|" + _JOB_KILLED)
 
 # Errors of Nix itself, its store, daemon or configuration, not of the expression: they end an
 # evaluation too (a trace is printed around them), but no change to the code fixes them
@@ -2409,14 +2413,25 @@ _SHELL_FATAL = (r"(?<!\S)[^\s:]{1,4096}: line \d{1,9}: "
 # a Haskell `show` (`DecodeError {message = …}`), Rust's `{:?}` (`Error { kind: … }`), Node
 # (`SystemError [ERR_…]`) or Python/Java/JS (`ValueError:`, `java.io.IOException:`) print it; in
 # words of its own, so case-sensitive (a lower-case `error` is a word, `decodeerror` is none)
-_ERROR_VALUE = (r"(?-i:\b(?:[A-Z][A-Za-z0-9]{0,60}[a-z0-9])?(?:Error|Exception)(?= ?[{\[:])|"
+# (Haskell shows a constructor's positional fields after a blank, `CppStdException "path '…' is
+# not valid" (Just "nix::InvalidPath")` — a binding relaying libstore's error —, Python's repr and
+# Rust's tuple structs in parentheses, `ValueError('…')`, `Error("…")`; not MSBuild's `Error(s)`)
+_ERROR_VALUE = (r"(?-i:\b(?:[A-Z][A-Za-z0-9]{0,60}[a-z0-9])?(?:Error|Exception)"
+                r"(?= ?[{\[:\"]|\((?!s\)))|"
                 # a constructor named for a step that failed, shown with its contents: Rust's
                 # `ShellFailed { shell: Sh, … }` (Determinate's installer), `CommandFailed(…)`,
                 # Haskell's `BuildFailure {…}`; its name has more than the word, whose plain
                 # `Failed: 0` (a test summary) is no value
                 r"\b[A-Z][A-Za-z0-9]{0,60}[a-z0-9](?:Failed|Failure)(?= ?[{(]))")
+# a system call's failure on Nix's own state (its database, daemon socket, profiles, GC roots):
+# Nix's SysError is "<what>: <strerror>", and a tool relaying it may drop the "error:" before it
+# ("error getting status of /nix/var/nix/daemon-socket/socket: Permission denied.")
+_NIX_STATE_ERRNO = (r"/nix/var/nix/[^\s'’:]{0,512}+['’]?: (?:Permission denied|Operation not "
+                    r"permitted|Connection refused|No such file or directory|Read-only file "
+                    r"system|No space left on device|Too many open files|Input/output error|"
+                    r"Resource temporarily unavailable|Disk quota exceeded|Stale file handle)")
 FAILURE_MARK = re.compile(
-    _NIX_HINT.pattern + "|"
+    _NIX_HINT.pattern + "|" + _NIX_STATE_ERRNO + "|"
     r"error\s?:|cannot build|reason:|builder for\b|hash mismatch|timed out|"
     r"failed with exit code|failed to find a machine|required (?:system|features):|"
     # two packages of a user environment or buildEnv with one file: its builder dies of it

@@ -752,12 +752,20 @@ def _ci_own_lines(raw: list[str]) -> set[int]:
     return own
 
 
+_STREAM_LABELS = re.compile(r'\{[A-Za-z_]\w{0,100}="[^"\n]{0,200}"(?:, ?[A-Za-z_]\w{0,100}='
+                            r'"[^"\n]{0,200}"){0,20}\} ')
+
+
 def _ci_own(start: str) -> bool:
     """Whether a captured line (its start) is a CI system's own: GitHub's `##[group]`,
     `##[error]`, GitLab's runner lines, Buildkite's agent lines, Azure Pipelines' task header
     (also inside a page's markup)."""
     buildkite = start.startswith("\x1b_bk;")
     start = _transported(_HTML_TAG.sub("", start) if "<" in start else start)
+    # a log collector's stream labels after its timestamp (Loki's logcli: `{host="…", job="…"} `),
+    # which normalising learns as a prefix: the CI system's line follows them
+    labels = _STREAM_LABELS.match(start)
+    start = _transported(start[labels.end():]) if labels else start
     return bool(_GITHUB_COMMAND.match(start) or _GITLAB_OWN.match(start) or _AZURE_OWN.match(start)
                 or _JENKINS_OWN.match(start) or (buildkite and _BUILDKITE_OWN.match(start)))
 
@@ -902,7 +910,10 @@ _OWN_LINE = re.compile(
     r"building|builder for|cannot build|Cannot build|build of|these |this |copying |querying |"
     r"fetching |downloading |unpacking |evaluating |installing |replacing |created |"
     r"hash mismatch|fixed-output|some |\d+ dependenc|don't know|path |Killed|\S+> |> |"
-    r"… |\[\d+/|\$ |# |Reason:|Required|Current|For full|Last \d+|last \d+|curl: |trying |"
+    # Nix's progress bar, whose counters a download shows in MiB ("[1/0/3 built, …]", "[0.0/0.1
+    # MiB DL, 1/0/1 paths verified]"): it is redrawn from a line's start
+    r"… |\[\d+(?:\.\d+)?(?:/|\s[KMG]iB)|\$ |# |Reason:|Required|Current|For full|Last \d+|"
+    r"last \d+|curl: |trying |"
     r"while |\(use |Try |Did you mean|[A-Z][a-z]+(?: [A-Z][a-z]+)*:|at \S|\d+\||\||"
     r"specified: |got: |wanted: |```|"
     # an elision mark alone on its line ("...", "…", "[...]"): the reporter's, or journalctl's

@@ -1512,3 +1512,27 @@ def test_the_sources_wordings_of_nixs_own_parts_read_as_whose_they_are(
         message: str, expected: FailureType) -> None:
     [found] = diagnose.parse_log([f"error: {message}"])
     assert found.type == expected, found
+
+
+@pytest.mark.parametrize("line", [
+    # cachix#547: a Haskell binding's `show` of libstore's exception, its C++ type in a Maybe
+    f'CppStdException "path \'/nix/store/{H}-libidn2-2.3.4\' is not valid" '
+    '(Just "nix::InvalidPath")',
+    # lazy-lsp.nvim#27: an editor's log joining "error" to Nix's SysError with a blank
+    "error getting status of /nix/var/nix/daemon-socket/socket: Permission denied.",
+    # nix#7704, attic#22: libstore's abort of a program that links it uninitialised
+    "The program must call nix::initNix() before calling any libstore library functions.",
+])
+def test_nixs_error_relayed_without_its_error_prefix_is_a_failure(line: str) -> None:
+    # a tool relaying Nix's words drops the "error: " Nix prints before them: still no silent
+    # zero (heldout-60's three)
+    found = diagnose.parse_log(["some tool's line", line, "the tool's next line"])
+    assert [(d.type, d.log_line) for d in found] == [(FailureType.OTHER, 2)]
+
+
+@pytest.mark.parametrize("line", [
+    "Build succeeded.    0 Warning(s)    0 Error(s)",
+    "using the profile /nix/var/nix/profiles/default: installing packages",
+])
+def test_an_error_count_or_a_state_path_alone_is_no_failure(line: str) -> None:
+    assert diagnose.parse_log([line]) == []

@@ -118,6 +118,8 @@ _LINES: dict[str, Callable[[int], str]] = {
     "byte escapes": lambda n: "\\E2\\80" * (n // 6),
     # nix-build's recap cut inside its list of derivations: every path of the list
     "recap lists": lambda n: "build of '/nix/store/a" + "', '/nix/store/a" * (n // 15) + "'x",
+    # "/nix/var/nix/<path>: <strerror>": from each start of Nix's state directory on
+    "state paths": lambda n: "/nix/var/nix/" * (n // 13),
 }
 # prefixes a transport or wrapper stacks on a line, thousands deep: each taken away copied the
 # rest of the line (quadratic, but only visible from some 100 kB on)

@@ -1186,3 +1186,27 @@ def test_a_share_of_the_source_wordings_keeps_its_classification_under_a_wrappin
                 changed.append(f"{expected.name} under {name}: {got}")
     assert len(met) >= len(names) // 2  # the pick spreads over the wrappings
     assert not changed, "\n".join(changed)
+
+
+def test_nixs_progress_bar_counting_mib_starts_a_line_of_its_own() -> None:
+    # nix-serve#55: retries long enough to look like a terminal's wrap at one width, then the
+    # bar of `nix store verify` ("[0.0/0.1 MiB DL, …]") with Nix's error glued to it: the bar is
+    # redrawn from a line's start, never the rest of the warning before it
+    retry = ("warning: error: unable to download 'http://192.168.1.2:5000/nar/" + "a" * 52
+             + ".nar': HTTP error 200 (curl error: Transferred a partial file); retrying in {} ms")
+    bar = ("[0.0/0.1 MiB DL, 1/0/1 paths verified] downloading 'http://192.168.1.2:5000/nar/aaa"
+           " error: interrupted by the user")
+    lines = [retry.format(ms) for ms in (278, 621, 1223, 2694)] + [bar, "```"]
+    assert [line.text for line in logshape.normalise(lines)][4] == bar
+    [found] = diagnose.parse_log(lines)
+    assert (found.type.value, found.kind, found.message) == ("other", diagnose.Kind.NIX, bar)
+
+
+def test_a_ci_systems_own_lines_behind_stream_labels_teach_no_prefix() -> None:
+    # Azure Pipelines' task header read back from Loki (logcli: timestamp, `{…}` labels, then
+    # the CI's own timestamp): still the CI system's own lines, so docker compose's prefix on
+    # Nix's lines alone is learnt (heldout-15's nixpkgs-419585 under compose, azure and logcli)
+    text = text_of(DATA / "fresh/heldout-15/nixpkgs-419585-remote-fod.text.expected.json")
+    wrapped = WRAPPINGS["dedented"](WRAPPINGS["azure"](WRAPPINGS["compose"](text)))
+    assert classified(wrapped, ("compose", "azure", "dedented")) == plain(
+        DATA / "fresh/heldout-15/nixpkgs-419585-remote-fod.text.expected.json")[2]
