@@ -1088,6 +1088,7 @@ _FETCHER_OWN = re.compile(
 # '{…}'") where it said "NAR hash mismatch in input" of an input not final; another field
 # ('rev', 'lastModified') is no hash
 _NAR_HASH_FIELD = re.compile(r"\bmismatch in field ['‘]narHash['’] of input\b")
+_NOT_IN_STORE = re.compile(r"path ['‘][^'’]*['’] is not in the Nix store")
 
 
 def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str | None]:
@@ -1122,6 +1123,11 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         # the innermost frame: Nix was fetching a flake input or a source, not evaluating
         # (git failing, a fetcher's own error)
         return FailureType.OTHER, Kind.DOWNLOAD, HINTS[Kind.DOWNLOAD]
+    if _NOT_IN_STORE.match(message) and any(_EVAL_FRAME.search(frame) for frame in frames):
+        # libstore's toStorePath refusing a path outside the store: Nix's own for its command
+        # line (`nix copy ./x`), the expression's under the evaluator's frames
+        # (`builtins.storePath`, a string coerced to a store path)
+        return FailureType.EVAL, Kind.ERROR, None
     if _NIX_ITSELF.search(message):
         return FailureType.OTHER, Kind.NIX, HINTS[Kind.NIX]
     if _FLAG_SUBJECT.match(message.strip()):
@@ -1232,7 +1238,8 @@ _EVAL_MESSAGE = re.compile(
     # as an evaluation warning, a line that decides nothing about another error
     r"^(?:error: *)?Package ['‘][^'’\n]{1,300}['’] in \S{1,1000} (?:has|is|contains) |"
     r"is not available on the requested hostPlatform|marked (?:as )?broken|"
-    r"is not a (?:derivation|string|store path)\b|flake reference|"
+    # (a named thing: not `nix develop`'s "bash variable is not a string" about its shell)
+    r"(?:['’]|\bwhich) is not a (?:derivation|string|store path)\b|flake reference|"
     r"(?:has been|was) (?:removed|renamed|deprecated|dropped)|evaluation aborted|"
     r"stack overflow|"
     r"max-call-depth|list index .{0,100} is out of bounds|division by zero|"

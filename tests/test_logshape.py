@@ -1162,8 +1162,8 @@ def test_an_escape_nix_shows_as_code_is_no_escaped_line_end(prefix: str) -> None
 
 
 # the sources' thousand one-message wordings (tests/data/sources/wordings): a stable 16th of
-# them, each under one wrapping picked by its name (all of them under every wrapping, 37,476
-# pairs, was measured once: see its README); the whole of them costs CI_NIX_FULL_CORPUS=1
+# them, each under one wrapping picked by its name (all of them under every wrapping was
+# measured once: see its README); CI_NIX_FULL_CORPUS=1 runs all of them under every wrapping
 WORDINGS = sorted((DATA / "sources" / "wordings").glob("*.expected.json"))
 
 
