@@ -1536,3 +1536,22 @@ def test_nixs_error_relayed_without_its_error_prefix_is_a_failure(line: str) -> 
 ])
 def test_an_error_count_or_a_state_path_alone_is_no_failure(line: str) -> None:
     assert diagnose.parse_log([line]) == []
+
+
+def test_nix_develops_bash_variable_is_nixs_and_a_path_outside_the_store_is_whose_frames_say(
+        ) -> None:
+    # nix develop reading its shell's variables (src/nix/develop.cc): no named thing of the
+    # expression "is not a string"
+    [found] = diagnose.parse_log(["error: bash variable is not a string"])
+    assert found.type == FailureType.OTHER
+    [found] = diagnose.parse_log(["error: 'foo' is not a string"])
+    assert found.type == FailureType.EVAL
+    # libstore's toStorePath: Nix's own for `nix copy ./x`, the expression's under its frames
+    refusal = "error: path '/home/ci/infra/result' is not in the Nix store"
+    [found] = diagnose.parse_log([refusal])
+    assert found.type == FailureType.OTHER
+    [found] = diagnose.parse_log([
+        "error:", "       … while calling the 'storePath' builtin",
+        "         at /nix/store/g2ysyzdx76m4z7lnmyddcwdz25lx7kn1-source/flake.nix:12:7:", "",
+        "       " + refusal])
+    assert found.type == FailureType.EVAL
