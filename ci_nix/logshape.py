@@ -29,7 +29,77 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
 from ci_nix.logtext import clean
+from ci_nix.tools.nix import strip_ansi
 from ci_nix.tools.nixlog import PREFIX
+
+# UTF-8 read as Windows-1252 or Latin-1 (a download or viewer that guessed the encoding): each
+# character of Nix's beyond ASCII became two to four ("‘" "â€˜", "…" "â€¦", nom's "┃" "â”ƒ"):
+# a lead byte's character, then continuation bytes' (0x80-0xBF as Latin-1 or Windows-1252 has
+# them). Only a run that decodes as UTF-8 again is taken back: text that is Latin-1 stays
+_CONTINUATION = "[\x80-\xbf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ]"
+_MOJIBAKE = re.compile(f"[\xc2-\xdf]{_CONTINUATION}|[\xe0-\xef]{_CONTINUATION}{{2}}|"
+                       f"[\xf0-\xf4]{_CONTINUATION}{{3}}")
+_WINDOWS_1252 = {chr(byte).encode("latin-1").decode("cp1252", errors="ignore"): byte
+                 for byte in range(0x80, 0xa0)}
+# a page's spaces: no-break ones (HTML's &nbsp;, an indentation a rich text editor kept) are
+# blanks, zero-width ones and soft hyphens (which a page may put inside a long store path to
+# let it break) are nothing; Nix writes none of them
+_SPACES = str.maketrans({"\xa0": " ", "\u2007": " ", "\u202f": " ", "\u200b": None,
+                         "\u2060": None, "\ufeff": None, "\xad": None})
+_ODD_SPACE = re.compile("[\xa0\u2007\u202f\u200b\u2060\ufeff\xad]")
+# a colour code whose ESC a copy dropped ("[31;1merror:[0m builder for '[35;1m/nix/store/…"):
+# one no text has (several numbers, a colour's, a reset), then any code in that line (a
+# builder's "x[1m]" alone stays), and an erase at a line's start. A program's own spelling of
+# the ESC before it goes too (Haskell's `show` writes "\\ESC[31;1m")
+_SPELT_ESC = r"(?:\\(?:ESC|e|033|x1[bB]|u001[bB]))?(?<!\x1b)\["
+_BARE_COLOUR = re.compile(rf"{_SPELT_ESC}(?:(?:\d{{1,3}};){{1,15}}\d{{0,3}}|[349]\d|10\d|0;?)m")
+_BARE_SGR = re.compile(rf"{_SPELT_ESC}(?:\d{{0,3}}m|[0-2]?K)|{_BARE_COLOUR.pattern}")
+_BARE_ERASE = re.compile(r"^\[[0-2]?K")
+
+
+def _unmangled(text: str) -> str:
+    """A line's characters as Nix wrote them, where a transport re-encoded them."""
+    def one(m: re.Match[str]) -> str:
+        try:
+            return bytes(_WINDOWS_1252.get(char, ord(char)) for char in m[0]).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):  # no UTF-8: Latin-1 text of its own
+            return m[0]
+    return text if text.isascii() else _MOJIBAKE.sub(one, text)
+
+
+def _overstruck(text: str) -> str:
+    """What a terminal shows of text with backspaces: each takes back the character before it
+    (a spinner's "|\b/\b", a pager's bold "e\be"), but never a blank: Nix passes a builder's
+    backspaces on, and those after its `name> ` would take the name away on a terminal, making
+    the builder's words look like Nix's own line."""
+    kept: list[str] = []
+    for char in text:
+        if char == "\b":
+            if kept and kept[-1] != " ":
+                kept.pop()
+        else:
+            kept.append(char)
+    return "".join(kept)
+
+
+def _plain(text: str) -> str:
+    """A line's plain text (`logtext.clean`) as a terminal showed it where a copy or transport
+    changed its characters: overstruck characters taken back, no page's odd spaces, and UTF-8
+    a transport read as Windows-1252 decoded again (what a JSON record's source may go through
+    too). Colour codes go first: one between two bytes' characters keeps them apart."""
+    text = _unmangled(strip_ansi(text))
+    if "\b" in text:
+        text = _overstruck(text)
+    text = clean(text)
+    return text.translate(_SPACES) if _ODD_SPACE.search(text) else text
+
+
+def _uncoded(text: str) -> str:
+    """A shown line without the colour codes a copy left without their ESC (never a record's
+    source, whose escaped ESC is no copy's loss)."""
+    if "[" in text and _BARE_COLOUR.search(text):
+        return _BARE_SGR.sub("", text)
+    return _BARE_ERASE.sub("", text, count=1) if text.startswith("[") else text
 
 
 @dataclass(frozen=True)
@@ -103,7 +173,9 @@ _JOURNALD = re.compile(
 # a terminal's string commands carry no text: Buildkite's raw log starts each line with one
 # ("ESC _bk;t=1745322209921 BEL"), before whatever else the line has
 _MAX_STACK = 8  # prefixes stacked on one line, at most
-_STRING_COMMANDS = re.compile(r"^(?:\x1b[P^_X\]][^\x07\x1b]*(?:\x07|\x1b\\))+")
+# (Buildkite's also where a copy dropped its ESC and BEL: "_bk;t=1745322209921", milliseconds
+# since 1970 in 13 digits, which a line's own digits may follow)
+_STRING_COMMANDS = re.compile(r"^(?:\x1b[P^_X\]][^\x07\x1b]*(?:\x07|\x1b\\)|_bk;t=\d{13}\x07?)+")
 
 
 def _transported(line: str) -> str:
@@ -172,7 +244,7 @@ def terminal_line(raw: str) -> str:
     Nix redraws its progress bar with "\\r\\e[K", so a message printed while the bar is up
     shares the bar's line in a captured log.
     """
-    segments = [clean(segment).rstrip() for segment in raw.split("\r")]
+    segments = [_uncoded(_plain(segment)).rstrip() for segment in raw.split("\r")]
     shown = [segment for segment in segments if segment.strip()]
     line = shown[-1] if shown else ""
     bars = list(BAR.finditer(line))
@@ -228,9 +300,14 @@ _HTML_TAG = re.compile(r"</?(?:pre|code|samp|kbd|tt|details|summary|p|div|span|b
 _HTML_SUMMARY = re.compile(r"\s*(?:<details(?:\s[^<>]{0,200})?>\s*)?<summary>[^<>]{0,200}"
                            r"</summary>\s*$", re.IGNORECASE)
 _HTML_BREAK = re.compile(r"<br\s{0,8}/?>\s*$", re.IGNORECASE)
-_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|quot|apos|lt|gt|amp);")
+_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|quot|apos|lt|gt|amp|nbsp|hellip|[lr][sd]quo);")
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"'})
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)")
+# `cat -v` (or a pager without -R) shows ESC as "^[", a carriage return as "^M", BEL as "^G".
+# A "^M" is dropped, not read as a carriage return: text after one would hide what stands
+# before it, and a builder can print "^[" and "^M" after its `name> `
+_CARET = re.compile(r"\^[\[MG]")
+_CARETS = {"^[": "\x1b", "^M": "", "^G": ""}
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "e": "\x1b"}
 
 
@@ -284,6 +361,9 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
     """The lines of Nix's text one captured line holds (a JSON record can hold many), each
     with whether a wrapper marked it as its error and whether it came from inside a record."""
     line = _STEP_LINK.sub(r"\1", raw) if "](https://github.com/" in raw else raw
+    if "^[" in line:  # `cat -v`'s spelling of a terminal's controls: the controls again
+        line = _CARET.sub(lambda m: _CARETS[m[0]], line)
+    line = _unmangled(line)  # (before typographic quotes are read: "”" is a byte of "│")
     line = _transported(line)
     if line.startswith("section_"):  # GitLab shows a section's header, never its markers
         line = _GITLAB_SECTION.sub("", line, count=1)
@@ -306,7 +386,7 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
     if depth < _MAX_DEPTH and not _after_prefix_record(line):
         # a record copied from a page's HTML source has its quotes as entities
         source = html.unescape(line) if _ENTITY.search(line) else line
-        cleaned = clean(source)
+        cleaned = _plain(source)
         message = _record_message(cleaned)
         if message is None:
             message = _prefixed_record_message(cleaned)
@@ -384,7 +464,7 @@ def _builders(line: str, end: int) -> bool:
 
 def _shown_start(line: str) -> str:
     """How a line starts past the prefixes of wrappers (whose own lines may hold an error)."""
-    unprefixed = _unprefixed(clean(line))
+    unprefixed = _unprefixed(_plain(line))
     return unprefixed[0] if unprefixed else ""
 
 

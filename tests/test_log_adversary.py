@@ -80,6 +80,17 @@ def test_a_builders_escaped_line_end_starts_no_line_of_nix() -> None:
     assert [d.drv for d in diagnose.parse_log([record])] == [VICTIM]
 
 
+def test_a_builders_backspaces_or_spelt_controls_never_take_its_name_away() -> None:
+    # Nix passes a builder's backspaces on (only its carriage returns it reads): on a terminal
+    # they erase the `name> ` before them. The normaliser reads backspaces and `cat -v`'s "^[",
+    # "^M" as a terminal would, but never past a blank, nor a "^M" as a carriage return
+    forged = f"error: builder for '{VICTIM}' failed with exit code 2"
+    for erase in ("\b" * 12, "x\b\b\b\b\b\b\b\b\b\b", "^[[K^M", "^[[2K^M^G", "^[^H" * 12):
+        passed = [f"building '{ATTACKER}'...", f"attacker> {erase}{forged}", "attacker> done"]
+        assert diagnose.parse_log(passed) == [], erase
+        assert [line.builder for line in logshape.normalise(passed)][1] == "attacker", erase
+
+
 def _cpu(call: Callable[[], object]) -> float:
     best = float("inf")
     for _ in range(3):  # the least of three: another process's time slice is not ours
@@ -104,6 +115,12 @@ _LINES: dict[str, Callable[[int], str]] = {
     "evaluator words": lambda n: "value is x while " * (n // 17),
     "string commands": lambda n: "\x1b_bk;t=1\x07" * (n // 10) + "\x1b_" * (n // 4),
     "quote marks": lambda n: "> " * (n // 2),
+    # what a copy or transport left of a terminal's codes and of UTF-8: colour codes without
+    # their ESC (one taken, then any), `cat -v`'s carets, backspaces, Windows-1252 mojibake
+    "bare codes": lambda n: "[1;" * (n // 3) + "[31;1m" + "[1;2" * (n // 4),
+    "carets": lambda n: "^[[" * (n // 3),
+    "backspaces": lambda n: "x\b\b" * (n // 3),
+    "mojibake": lambda n: "â€" * (n // 2) + "â”ƒ",
     # "path ‘[^'’]+’": from each opening quote to the line's end (a `throw` of its own text)
     "opened quotes": lambda n: "path ‘" * (n // 6),
     "opened names": lambda n: "a ‘" * (n // 3),

@@ -164,10 +164,13 @@ def gitlab(text: str) -> str:  # GitLab's timestamped raw job log
 def buildkite(text: str) -> str:
     """Buildkite's raw log: each line starts with an APC string command holding a timestamp
     ("\\x1b_bk;t=1745322209921\\x07", github.com/buildkite/buildkite-logs' README), groups
-    (`~~~`, `+++`) and the agent's "$ command" echo."""
+    (`~~~`, `+++`) and the agent's "$ command" echo; in every third log as a copy that dropped
+    the string command's ESC and BEL ("_bk;t=1745322209921error: …")."""
     step = ("~~~ Running global environment hook\n$ /buildkite/hooks/environment\n"
             f"+++ :nix: Build\n$ nix build .#default\n{text}\n"
             "🚨 Error: The command exited with status 1")
+    if zlib.crc32(text.encode()) % 3 == 0:
+        return per_line(lambda i, line: f"_bk;t={1745322209921 + 37 * i}{line}")(step)
     return per_line(lambda i, line: f"\x1b_bk;t={1745322209921 + 37 * i}\x07{line}")(step)
 
 
@@ -421,10 +424,53 @@ def quoted(text: str) -> str:  # a reply quoting the log, or quoting a quote of 
     return per_line(lambda i, line: mark + line if line else mark.rstrip())(text)
 
 
-def html_escaped(text: str) -> str:  # copied from a page's HTML source, markup and all
-    return "<details><summary>Build log</summary>\n<pre><code>" + text.replace(
-        "&", "&amp;").replace("'", "&#39;").replace('"', "&quot;").replace("<", "&lt;").replace(
-        ">", "&gt;") + "</code></pre>\n</details>"
+def html_escaped(text: str) -> str:
+    """Copied from a page's HTML source, markup and all: entities named, decimal or hex (as
+    each site's escaper writes them), in every third log the indentation as `&nbsp;`."""
+    kind = zlib.crc32(text.encode()) % 3
+    body = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    body = body.replace("'", ("&#39;", "&#x27;", "&apos;")[kind]).replace(
+        '"', ("&quot;", "&#x22;", "&#34;")[kind])
+    if kind == 2:
+        body = per_line(lambda i, line: re.sub(r"^ +", lambda m: "&nbsp;" * len(m[0]), line))(
+            body)
+    return f"<details><summary>Build log</summary>\n<pre><code>{body}</code></pre>\n</details>"
+
+
+def web_spaces(text: str) -> str:
+    """A page's or rich text editor's spaces: the indentation (or every blank) as no-break
+    spaces, or zero-width spaces and soft hyphens put where a long word may break."""
+    kind = zlib.crc32(text.encode()) % 3
+    if kind == 0:
+        return per_line(lambda i, line: re.sub(r"^ +", lambda m: "\xa0" * len(m[0]), line))(
+            text)
+    if kind == 1:
+        return text.replace(" ", "\xa0")
+    return per_line(lambda i, line: "\u200b" + line.replace("/nix/store/", "/nix/\u200bstore/")
+                    .replace("-", "\xad-"))(text)
+
+
+def escapes_lost(text: str) -> str:
+    """A terminal's colours where the copy dropped each ESC ("[31;1merror:[0m"), or as
+    `cat -v` spells them ("^[[31;1m", "^M" for a carriage return)."""
+    coloured = ansi(text)
+    if zlib.crc32(text.encode()) % 2:
+        return coloured.replace("\x1b", "")
+    return coloured.replace("\x1b", "^[")
+
+
+def mojibake(text: str) -> str:
+    """Downloaded or shown by a tool that took its UTF-8 for Windows-1252 or Latin-1: "…" reads
+    "â€¦", "‘" "â€˜", nom's "┃" "â”ƒ" (a byte Windows-1252 leaves out as Latin-1 has it)."""
+    data = text.encode()
+    if zlib.crc32(data) % 2:
+        return data.decode("latin-1")
+    return "".join(bytes([byte]).decode("cp1252", errors="ignore") or chr(byte) for byte in data)
+
+
+def spinner(text: str) -> str:  # a wrapper's spinner taken back by backspaces (a typescript)
+    return per_line(lambda i, line: f"|\b/\b-\b\\\b{line}" if MESSAGE_START.match(line)
+                    else line)(text)
 
 
 def smart_quotes(text: str) -> str:  # a forum or chat that typesets quotes
@@ -436,10 +482,12 @@ TOOL: dict[str, Wrap] = {"ansi": ansi, "nom": nom, "miette": miette, "colmena": 
                          "progress-bar": progress_bar, "bar-glued": bar_glued,
                          "bar-redrawn": bar_redrawn, "nom-tree": nom_tree,
                          "build-logs": print_build_logs, "parallel-builds": parallel_builds,
-                         }
+                         "spinner": spinner}
 # what copying a log into an issue, chat or page does to it (last, around everything else)
 COPY: dict[str, Wrap] = {"one-space": one_space, "indented": indented, "dedented": dedented,
-                         "html": html_escaped, "smart-quotes": smart_quotes, "quoted": quoted}
+                         "html": html_escaped, "smart-quotes": smart_quotes, "quoted": quoted,
+                         "web-spaces": web_spaces, "escapes-lost": escapes_lost,
+                         "mojibake": mojibake}
 # a prefix on every line, unknown to the normaliser: learnt from the lines, so it takes two
 # (on a single line it cannot be told from a sentence around Nix's words)
 PREFIX: dict[str, Wrap] = {"compose": compose, "git-remote": git_remote,
@@ -456,7 +504,7 @@ WRAPPINGS = TOOL | COPY | RECORD | TRANSPORT | PREFIX
 # how many lines a wrapping adds before the sample's own (line for line after that)
 LINES_AFTER = {"ansi": 0, "nom": 0, "nom-tree": 1, "miette": 1, "colmena": 1,
                "nixos-rebuild-ng": 1, "nh": 1, "progress-bar": 0, "bar-glued": 0,
-               "bar-redrawn": 0, "build-logs": 3, **dict.fromkeys(COPY, 0), "html": 1,
+               "bar-redrawn": 0, "build-logs": 3, "spinner": 0, **dict.fromkeys(COPY, 0), "html": 1,
                **dict.fromkeys(PREFIX, 0), "json-records": 0, "github": 1, "timestamps": 0,
                "gitlab": GITLAB_HEAD.count("\n") + 1, "journald": 0, "kubectl": 0,
                "jenkins": JENKINS_HEAD.count("\n") + 1,
@@ -542,8 +590,9 @@ def test_stacked_wrappings_keep_classification(expected: Path, tool: str | None,
     # error: …") is lost the way a terminal loses it, from some lines and not others
     assume(tool != "bar-redrawn" or prefix is None)
     # a terminal recording or a journal's export is a file, pasted as it is: never into a
-    # page's HTML source, nor read back from Loki (`dedented`'s logcli variants)
-    assume(transport not in ("asciinema", "journal-export") or copy not in ("html", "dedented"))
+    # page's HTML source or rich text, nor read back from Loki (`dedented`'s logcli variants)
+    assume(transport not in ("asciinema", "journal-export")
+           or copy not in ("html", "dedented", "web-spaces"))
     text, own, bare, _ = plain(expected)
     wrapped, used = text, tuple(name for name in (tool, prefix, record, transport, copy)
                                 if name is not None and applies(name, text))
@@ -767,7 +816,8 @@ def test_internal_json_is_not_unescaped() -> None:
     "2024-05-01T12:00:00Z ", "##[error]", "> error: builder for '/nix/store/x", "`error: a`",
     "\x1b_bk;t=1745322209921\x07", "section_start:1:x\r\x1b[0K", "<pre><code>", "</summary>",
     '{"MESSAGE":[101,114,114,111,114,58,32,120]}', "> > ", ">>", "[12:00] <alice> ",
-    "May 01 12:00:00.123456 host unit[1]: ", "      > ", "Error output:", "<br>"]),
+    "May 01 12:00:00.123456 host unit[1]: ", "      > ", "Error output:", "<br>",
+    "[31;1merror:[0m ", "^[[0m^M", "\b", "â€˜", "\xa0", "\u200b", "&nbsp;", "_bk;t=1745322209921"]),
     max_size=12))
 def test_any_text_normalises_and_parses(lines: list[str]) -> None:
     """Odd bytes, half records, glyphs and prefixes in any order: no exception, origins valid."""
