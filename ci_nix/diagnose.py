@@ -825,8 +825,11 @@ _PROFILE_LINK = (r"(?![^'’‘`]*/nix/var/nix/(?:profiles|gcroots)/(?:per-user/
                  # `*`, every way to cut a run of dashes was tried, exponential in them)
                  r"[^'’‘`/.]*+)*|[^'’‘`/]*-\d+-link)['’])")
 _MISSING_PATH = re.compile(
-    rf"(?:getting status of|opening file|path|reading file|"
+    rf"(?:(?:getting status of|opening file|path|reading file|"
     rf"source tree referenced by {_Q}[^'’‘`]*{_QE} does not contain a) {_Q}{_PROFILE_LINK}"
+    # a directory the evaluation reads inside a store tree (an input's source: readDir, an
+    # import), as a file there; not one of the store's or the machine's own
+    rf"|opening directory {_Q}(?=/nix/store/[0-9a-z]{{32}}-[^/'’\s]+/[^'’\s]))"
     rf"(?P<path>[^'’‘`]+){_QE}"
     # (not "does not exist in the store / in the Lix database / in NAR / in Git repository …":
     # the store's or a fetcher's own lookup, libstore and libfetchers 2.18-2.35, Lix 2.93+)
@@ -988,7 +991,13 @@ def _store_hash(store_path: str) -> str:
 
 
 # nixpkgs refusing a broken, unfree, insecure or unsupported package: an evaluation error
-_REFUSAL = re.compile(r"[Rr]efusing to evaluate")  # nixpkgs 25.05+ starts with it
+# (nixpkgs 25.05+ starts with its refusal); the advice after the reason (remediations.nix:
+# "You can install it anyway by allowing this package", "a) To temporarily allow unfree
+# packages, you can use an environment variable") says the same where a copy kept only that
+_REFUSAL = re.compile(
+    r"[Rr]efusing to evaluate|You can install it anyway by (?:allowing|whitelisting) this "
+    r"package|To temporarily allow (?:all insecure packages|unfree packages|packages that are "
+    r"unsupported for this system|packages not built from source)")
 # nixpkgs' module system's own messages (lib/modules.nix): thrown by the evaluator with "error:"
 # before them, and pasted without it too (bare, in inline code, a fence); the option's name is
 # quoted as the module system quotes it, `…' (a sentence's `…` is prose about an option)
@@ -2385,9 +2394,13 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
     if found is None and at < 0 and _NIX_HINT.search(text):  # Nix's message, "error:" lost
         return replace(diagnose_eval(f"error: {_EMPHASIS.sub('', text).strip()}"),
                        log_line=origin + 1, log=tail([text]))
-    if found is None and _REFUSAL.search(text):  # nixpkgs' check-meta throw, its prefix cut
-        return replace(diagnose_eval(f"error: {_EMPHASIS.sub('', text).strip()}"),
-                       log_line=origin + 1, log=tail([text]))
+    refusal = _REFUSAL.search(text) if found is None else None
+    if refusal is not None:  # nixpkgs' check-meta throw, its prefix cut
+        said = _EMPHASIS.sub("", text).strip()
+        if not refusal[0].lower().startswith("refusing"):
+            said = (f"nixpkgs refused to evaluate a package (the log keeps only the advice after "
+                    f"its reason: {said})")
+        return replace(diagnose_eval(f"error: {said}"), log_line=origin + 1, log=tail([text]))
     module = _MODULE_MESSAGE.search(text) if found is None and at < 0 else None
     if module is not None:  # the module system's message, "error:" lost: from its first word
         # (the evaluator's, also where only its end survived a copy)

@@ -1236,6 +1236,30 @@ def test_nix_builds_recap_cut_inside_its_list_is_still_the_recap() -> None:
     assert (alone.type, alone.drv) == (FailureType.BUILD, f"/nix/store/{H}-vm-test-run-c.drv")
 
 
+@pytest.mark.parametrize("advice", [
+    "       You can install it anyway by allowing this package, using the",
+    "    a) To temporarily allow unfree packages, you can use an environment variable"])
+def test_nixpkgs_advice_after_a_refused_package_is_the_evaluations_failure(advice: str) -> None:
+    # nixpkgs#320362 pasted nixos-rebuild's output from "Known issues:" on: the refusal's own
+    # line lost, its advice (remediations.nix) is no silent zero
+    found = diagnose.parse_log(["       Known issues:", "        - Electron version 27.3.11 is EOL",
+                                "", advice, "       following methods:"])
+    assert [d.type for d in found] == [FailureType.EVAL]
+    assert "refused" in found[0].message
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    (f"/nix/store/{H}-source/snowfall-lib", FailureType.EVAL),
+    ("/nix/var/nix/profiles/per-user/alice", FailureType.OTHER),
+    (f"/nix/store/{H}-nautilus-42.0-dev", FailureType.OTHER)])
+def test_a_missing_directory_inside_a_store_tree_is_one_the_evaluation_reads(
+        path: str, expected: FailureType) -> None:
+    # Solaar-Flake#9: a directory inside an input's source (readDir, an import); a profile's
+    # directory or a store path itself stays Nix's own
+    [found] = diagnose.parse_log([f"error: opening directory '{path}': No such file or directory"])
+    assert found.type is expected
+
+
 def test_a_full_log_pointer_on_two_lines_names_the_failed_build() -> None:
     # Nix 2.24+ prints "For full logs, run:" and the command on the next line; a copy that cut
     # the builder's "builder for"/"Cannot build" header (uv2nix#238's "...") keeps the pointer
