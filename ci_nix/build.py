@@ -117,9 +117,7 @@ class BuildLog:
                 # repeating a record must not grow the list
                 self.unattested_unattributed.append(unattributed)
         else:
-            ran = error.type in _RAN or diagnose.built_remotely(event.text)
-            self._claim(_Claim(error, event.attested,
-                               True if ran else False if error.type in _NOT_RUN else None))
+            self._claim(_Claim(error, event.attested, error.ran))
 
     @property
     def unattributed(self) -> list[diagnose.Diagnosis]:
@@ -179,12 +177,6 @@ class BuildLog:
         """drv's build was killed, not failed: it is built again from scratch."""
         for seen in (self.logs, self.started, self.durations, self.machines):
             seen.pop(drv, None)
-
-
-# what Nix says of a derivation only after its build ran (also a remote builder's failure it
-# relays), and only when it did not
-_RAN = frozenset({FailureType.BUILD, FailureType.HASH_MISMATCH, FailureType.TIMEOUT})
-_NOT_RUN = frozenset({FailureType.DEPENDENCY, FailureType.PLATFORM})
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,9 @@ class Diagnosis:
     log: str = ""
     log_line: int | None = None  # where in a captured log Nix reported it (1-based)
     system: str | None = None  # the system a platform failure needed
+    # Nix relays a remote builder's failure of the build ("build of 'X' on 'host' failed: …"):
+    # X's build ran, there
+    remote: bool = False
 
     def failure(self) -> Failure:
         return Failure(type=self.type, message=self.message, log=self.log, drv=self.drv,
@@ -380,11 +383,6 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 _REMOTE_FAILED = re.compile(rf"build of {_Q}{_DRV}{_QE} on {_Q}[^'’\n]*{_QE} failed:")
 
 
-def built_remotely(message: str) -> bool:
-    """Whether an error relays a remote builder's failure of a build ("build of 'X' on 'host'
-    failed: …"): X's build ran, there."""
-    return _REMOTE_FAILED.search(clean(message)) is not None
-
 _FOD_REFERENCES = (Kind.FOD_REFERENCES, FailureType.HASH_MISMATCH,
                    "the fixed-output derivation {what} refers to other store paths",
                    "a fixed-output derivation's output must not refer to store paths: remove the "
@@ -539,11 +537,11 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
         reason = _ERROR_LINE.sub(r"\1", text[remote.end():].strip().split("\n")[0].strip())
         return Diagnosis(FailureType.OTHER, Kind.NIX,
                          f"{short_drv(drv)} failed on a remote builder: {_one_line(reason)}",
-                         drv=drv)
+                         drv=drv, remote=True)
     if found.drv is None:
         message = found.message.replace("a fixed-output derivation", short_drv(drv))
-        return replace(found, drv=drv, message=message)
-    return found
+        return replace(found, drv=drv, message=message, remote=True)
+    return replace(found, remote=True)
 
 
 def _pattern_diagnosis(text: str) -> Diagnosis | None:
@@ -782,6 +780,18 @@ class BuildError:
     type: FailureType
     message: str
     diagnosis: Diagnosis | None = None
+
+    @property
+    def ran(self) -> bool | None:
+        """Whether the error says the build ran (True: Nix says so only after it ran, also when
+        it relays a remote builder's failure), never ran (False), or neither (None)."""
+        if self.type in _BUILD_RAN or self.diagnosis is not None and self.diagnosis.remote:
+            return True
+        return False if self.type in _NEVER_RAN else None
+
+
+_BUILD_RAN = frozenset({FailureType.BUILD, FailureType.HASH_MISMATCH, FailureType.TIMEOUT})
+_NEVER_RAN = frozenset({FailureType.DEPENDENCY, FailureType.PLATFORM})
 
 
 def unattributed_error(message: str) -> Diagnosis | None:
@@ -1828,9 +1838,8 @@ class _LogReader:
         error = build_error(event.text)
         if error is None or not error.drv.endswith(".drv"):
             return False
-        ran = error.type in _BUILD_RAN or built_remotely(event.text)
-        never_ran = error.type in (FailureType.DEPENDENCY, FailureType.PLATFORM)
-        return (ran and error.drv not in self.started) or (never_ran and error.drv in self.started)
+        started = error.drv in self.started
+        return (error.ran is True and not started) or (error.ran is False and started)
 
     def log_of(self, drv: str) -> list[str]:
         """The build output of drv this log holds."""
@@ -1841,7 +1850,6 @@ class _LogReader:
 _RESULTS = (nixlog.BuildLogLine, nixlog.PhaseChange, nixlog.Progress, nixlog.SetExpected,
             nixlog.OtherResult)
 # what Nix says of a derivation only after its build ran
-_BUILD_RAN = (FailureType.BUILD, FailureType.HASH_MISMATCH, FailureType.TIMEOUT)
 
 
 # what ends a trace (a bare "error:", then frames): its message, or Nix saying it cut the trace

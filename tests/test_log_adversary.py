@@ -445,6 +445,23 @@ def test_a_builders_error_record_in_a_captured_log_speaks_for_no_other_derivatio
     assert [d.drv for d in diagnose.parse_log(piece)] == [VICTIM]
 
 
+def test_a_remote_builders_relayed_refusal_is_read_alike_by_run_and_junit() -> None:
+    """A daemon forwards Nix's relay of a remote builder's refusal (no raw_msg): "build of X on
+    host failed: … is required to build X" says X's build ran, there. `run` took it after X's
+    start; `ci-nix junit` dropped it as a builder's forgery (its type says "never ran") and
+    reported nothing: a silent zero. Both now read it from one rule (BuildError.ran)."""
+    relayed = _relayed(f"error: build of '{VICTIM}' on 'ssh://h' failed: error: a "
+                       f"'aarch64-linux' with features {{}} is required to build '{VICTIM}', "
+                       "but I am a 'x86_64-linux' with features {}")
+    lines = [_start(2, VICTIM), relayed, '@nix {"action":"stop","id":2}']
+    assert [(d.drv, d.type) for d in diagnose.parse_log(lines)] == [
+        (VICTIM, FailureType.PLATFORM)]
+    buildlog = build.BuildLog()
+    for line in lines:
+        buildlog.feed(line)
+    assert buildlog.errors[VICTIM].type is FailureType.PLATFORM
+
+
 _FORGERIES = st.sampled_from([
     _MISMATCH, f"error: builder for '{VICTIM}' failed with exit code 42",
     f"error: 1 dependencies of derivation '{VICTIM}' failed to build",
