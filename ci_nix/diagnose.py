@@ -2234,6 +2234,9 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     if frames:  # a trace whose message was cut off: its innermost frame says what Nix did
         return [replace(_trace_only(frames[-1].text, [line.text for line in shaped]),
                         log_line=frames[0].origin + 1)]
+    installer = _installer_failure(shaped)
+    if installer is not None:
+        return [installer]
     said = failure_line(shaped, raw)
     found = None if said is None else _line_failure(*_announced(said, shaped))
     if found is not None and (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR):
@@ -2270,6 +2273,31 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
         if died is not None:
             return [_unclassified(died.text, died.origin + 1)]
     return [] if found is None or said is None else [_builders_own(found, said[1])]
+
+
+# Nix's install scripts (scripts/install-multi-user.sh, install-darwin-multi-user.sh) give up
+# under a header of their own, "---- oh no! -----…", and then say why; where that is only that
+# something went wrong ("Oh no, something went wrong. If you can take all the output…", 2.3's
+# "Jeeze, …"), the failed step's own output, the last line before the header, says what
+_INSTALLER_GAVE_UP = re.compile(r"^-{4} oh no! -{4,}\s*$")
+_INSTALLER_HEADER = re.compile(r"^-{4} .{1,80} -{4,}\s*$")
+_SOMETHING_WENT_WRONG = re.compile(r"^(?:Oh no|Jeeze), something went wrong\b")
+
+
+def _installer_failure(shaped: Sequence[logshape.Line]) -> Diagnosis | None:
+    """The failure Nix's install script gave up on, None where it did not: its own reason
+    after its "oh no!" header, else the last line the failed step printed before it."""
+    at = next((i for i, line in enumerate(shaped) if line.builder is None
+               and _INSTALLER_GAVE_UP.match(line.text.strip())), None)
+    if at is None:
+        return None
+    after = next((line for line in shaped[at + 1:] if line.text.strip()), None)
+    if after is not None and not _SOMETHING_WENT_WRONG.match(after.text.strip()):
+        return _line_failure(after.text.strip(), after.origin)
+    before = next((line for line in reversed(shaped[:at]) if line.text.strip()
+                   and not _INSTALLER_HEADER.match(line.text.strip())), None)
+    chosen = before or after or shaped[at]
+    return _line_failure(chosen.text.strip(), chosen.origin)
 
 
 # Hydra's log page (hydra's src/root/log.tt) before the derivation's own build log: "Below is

@@ -1010,6 +1010,7 @@ _QUOTED_PATH = re.compile(r"^['‘`]/nix/store/")
 _OPEN_PATH = re.compile(r"/nix/store/[0-9a-z]{0,32}(?:-[A-Za-z0-9+._?=-]*)?$")
 _PATH_CHARS = 300  # a store path is at most 11 + 32 + 1 + 211 characters: where one can end
 _TERMINAL_WIDTHS = frozenset({80, 100, 120, 132})
+_RULED = re.compile(r"(?:^|\s)-{4,}$")
 _WRAP_SLACK = 12  # a word wrap leaves at most about a word's width free at a line's end
 _MIN_WIDTH = 60
 
@@ -1049,7 +1050,10 @@ def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset()) -> list
         cut_at_blank = hard and len(piece) == width and _ONE_BLANK.match(line.text) is not None
         # (never a line of Nix's error, whatever indentation a quote's mark left it: devenv pads
         # "Reason:" into a column, so its lines fill one width as a terminal's would)
-        if last is not None and not _ERROR_START.match(line.text) and (
+        # (never after a header ruled to the width, "---- oh no! -----…" of Nix's install
+        # scripts: it ends its line, whatever width it fills)
+        if last is not None and not _ERROR_START.match(line.text) \
+                and not _RULED.search(piece) and (
                 cut_at_blank or (not _OWN_LINE.match(line.text) and (
                 in_error or pushed or (wrapped and len(piece) >= width - _WRAP_SLACK)))):
             # Nix indents what continues an error; an unindented line right after one that

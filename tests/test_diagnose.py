@@ -1579,3 +1579,27 @@ def test_nix_develops_bash_variable_is_nixs_and_a_path_outside_the_store_is_whos
         "         at /nix/store/g2ysyzdx76m4z7lnmyddcwdz25lx7kn1-source/flake.nix:12:7:", "",
         "       " + refusal])
     assert found.type == FailureType.EVAL
+
+
+_RULER = "-" * 68
+
+
+@pytest.mark.parametrize("reason, said", [
+    # nix#12721/nix#9969: only the failed step's own line before the header says what failed
+    (["Oh no, something went wrong. If you can take all the output and open",
+      "an issue, we'd love to fix the problem so nobody else has this issue."],
+     'Could not kickstart service "org.nixos.nix-daemon": 1: Operation not permitted'),
+    # nix#4915: the script's own reason after its header
+    (["It seems the build group nixbld already exists, but", "with the UID 967."],
+     "It seems the build group nixbld already exists, but"),
+])
+def test_nixs_install_script_giving_up_is_a_failure(reason: list[str], said: str) -> None:
+    # scripts/install-multi-user.sh's "---- oh no! ----…" header, ruled to 80 columns, ends its
+    # line (a terminal's wrap at 80 joins nothing to it) and says the script gave up
+    lines = ["---- sudo execution " + "-" * 60, "I am executing:", "",
+             "    $ sudo launchctl kickstart -k system/org.nixos.nix-daemon", "",
+             "to start the nix-daemon", "",
+             'Could not kickstart service "org.nixos.nix-daemon": 1: Operation not permitted', "",
+             f"---- oh no! {_RULER}", *reason, "", ":(", ""]
+    [found] = diagnose.parse_log(lines)
+    assert (found.type, found.message) == (FailureType.OTHER, said)

@@ -1260,3 +1260,14 @@ def test_a_ci_systems_own_lines_behind_stream_labels_teach_no_prefix() -> None:
     wrapped = WRAPPINGS["dedented"](WRAPPINGS["azure"](WRAPPINGS["compose"](text)))
     assert classified(wrapped, ("compose", "azure", "dedented")) == plain(
         DATA / "fresh/heldout-15/nixpkgs-419585-remote-fod.text.expected.json")[2]
+
+
+def test_a_header_ruled_to_the_terminals_width_ends_its_line() -> None:
+    # Nix's install script rules its headers to 80 columns ("---- sudo execution ----…"): three
+    # of them look like a terminal's wrap at 80, but what follows each starts a line (nix#9969)
+    header = "---- sudo execution " + "-" * 60
+    lines = [header, "I am executing:", "", "    $ sudo launchctl load x.plist", "",
+             header, "I am executing:", "", header, "I am executing:", "",
+             "---- oh no! " + "-" * 68, "Oh no, something went wrong."]
+    texts = [line.text for line in logshape.normalise(lines)]
+    assert texts.count("I am executing:") == 3 and "Oh no, something went wrong." in texts
