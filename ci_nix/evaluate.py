@@ -213,6 +213,12 @@ class Probe:
     process: Callable[[int], int] = proc.rss
     beside: Callable[[Collection[int]], int] = field(default_factory=proc.TreeSampler)
 
+    @classmethod
+    def of_proc(cls) -> Probe:
+        """Read from /proc, the groups and what runs beside them from one scan a tick."""
+        scan = proc.ProcScan()
+        return cls(groups=proc.GroupSampler(scan=scan), beside=proc.TreeSampler(scan=scan))
+
 
 # target -> the store trees its evaluation reads, each with its workspace repo (origins.Origins.of)
 SourcesOf = Callable[[Target], Sequence[SourceTree]]
@@ -258,7 +264,7 @@ def evaluate(nix: Nix, targets: Sequence[Target], selection: Selection,
     free = None if given else proc.machine_memory(key="MemAvailable")
     pool = _Pool(backend or NixBackend(nix), selection, workers,
                  limits.memory_mib * _MIB, limits.timeout, sources, on_flake, on_start,
-                 total=None if total is None else total * _MIB, probe=probe or Probe(),
+                 total=None if total is None else total * _MIB, probe=probe or Probe.of_proc(),
                  learn_size=free is None or workers * limits.memory_mib * _MIB > free)
     pool.on_attr, pool.on_job, pool.on_listed = on_attr, on_job, on_listed
     return pool.run(targets)
@@ -403,7 +409,7 @@ class _Pool:
         self.backend, self.selection = backend, selection
         # a worker alone past the total is past the limit too
         memory = min(memory, total) if total is not None else memory
-        self.total, self.probe = total, probe or Probe()
+        self.total, self.probe = total, probe or Probe.of_proc()
         self.sources, self.on_flake, self.on_start = sources, on_flake, on_start
         self.size, self.memory, self.timeout = max(1, workers), memory, timeout
         self.events: queue.Queue[tuple[_Worker, _Line | _Exit]] = queue.Queue()

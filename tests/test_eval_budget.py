@@ -435,6 +435,44 @@ def test_tree_sampler_counts_descendants_in_other_sessions_and_scans_now_and_the
     assert sampler() == 0
 
 
+def test_the_pools_two_samplers_read_all_of_proc_once_a_tick(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool reads its workers' groups, then what runs beside them, each tick: one scan of
+    /proc serves both (it read every process's stat file twice a second and more). A young
+    worker's group is scanned each tick for its first second, then once a second; what runs
+    beside is read from the same scans, so a builder started meanwhile is found at the next."""
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def process(pid: int, parent: int, group: int, pages: int) -> None:
+        (tmp_path / str(pid)).mkdir(exist_ok=True)
+        (tmp_path / str(pid) / "stat").write_text(
+            f"{pid} (nix) S {parent} {group} {group} 0 -1 0 " + " ".join(["0"] * 14)
+            + f" {pages} 0")
+
+    scans = []
+    listdir = os.listdir
+
+    def counted(path: Path) -> list[str]:
+        scans.append(path)
+        return listdir(path)
+
+    monkeypatch.setattr(os, "listdir", counted)
+    now = [0.0]
+    process(100, 1, 100, 10)  # a worker
+    process(200, 1, 200, 4)  # a nix build beside it
+    scan = proc.ProcScan(tmp_path, lambda: now[0])
+    groups = proc.GroupSampler(scan=scan)
+    beside = proc.TreeSampler(scan=scan, roots=lambda: [100, 200])
+    for tick in range(25):  # an eighth of a second each
+        now[0] = tick / 8
+        if tick == 10:
+            process(201, 200, 201, 6)  # the build's builder, setsid()
+        assert groups([100]) == {100: 10 * page}
+        assert beside([100]) == (10 if tick >= 15 else 4) * page
+    # the group's first second (8 ticks), then once a second (15, 23): none more for beside
+    assert scans == [tmp_path] * 10
+
+
 @pytest.mark.parametrize("grows", [0, 50])
 def test_beside_a_build_a_worker_is_replaced_only_where_a_fresh_one_is_smaller(
         tmp_path: Path, grows: int) -> None:

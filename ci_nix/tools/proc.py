@@ -352,17 +352,52 @@ def group_rss(groups: Iterable[int], proc_dir: Path = Path("/proc")) -> dict[int
     return GroupSampler(proc_dir=proc_dir)(groups)
 
 
+class ProcScan:
+    """All of /proc: every process's (parent, process group, resident bytes). A scan reads
+    every process's stat file; the samplers of one evaluation pool share one ProcScan, so one
+    scan serves both in a tick (each scans when the other has, so their scans stay in step).
+    For one thread (the pool's)."""
+
+    # the samplers of one tick ask microseconds apart; a tick is 20 ms at the least
+    FRESH = 0.005
+
+    def __init__(self, proc_dir: Path = Path("/proc"),
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.proc_dir, self.clock = proc_dir, clock
+        self.taken = float("-inf")  # when the table was read
+        self.table: dict[int, tuple[int, int, int]] = {}
+
+    def __call__(self) -> dict[int, tuple[int, int, int]]:
+        """The table, read now unless another sampler read it just now (FRESH)."""
+        now = self.clock()
+        if now - self.taken >= self.FRESH:
+            self.table, self.taken = {}, now
+            try:
+                entries = os.listdir(self.proc_dir)
+            except OSError:
+                entries = []
+            for entry in entries:
+                if entry.isdigit():
+                    try:
+                        self.table[int(entry)] = _stat(_read_stat(self.proc_dir, entry))
+                    except (OSError, ValueError, IndexError):
+                        continue  # gone meanwhile, or not a process we can read
+        return self.table
+
+
 class GroupSampler:
     """group_rss for a loop that asks every tenth of a second: the whole of /proc is read
     while a group is new to it (its first `rescan` seconds, when a wrapper starts the real
     Nix) and every `rescan` seconds after (to find what a group's processes have started
     since), and in between only the processes found then. A scan reads every process's stat
     file: on a runner with hundreds of processes, ten scans a second cost the evaluation pool
-    more CPU than all else it does, CPU its Nix workers could use."""
+    more CPU than all else it does, CPU its Nix workers could use. scan: one shared with the
+    pool's TreeSampler."""
 
     def __init__(self, rescan: float = 1.0, proc_dir: Path = Path("/proc"),
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.rescan, self.proc_dir, self.clock = rescan, proc_dir, clock
+                 clock: Callable[[], float] = time.monotonic, scan: ProcScan | None = None) -> None:
+        self.scan = scan or ProcScan(proc_dir, clock)
+        self.rescan, self.proc_dir, self.clock = rescan, self.scan.proc_dir, self.scan.clock
         self.members: dict[int, set[int]] = {}  # group -> the pids last found in it
         self.seen: dict[int, float] = {}  # group -> when it was first asked for
         self.scanned = float("-inf")
@@ -371,8 +406,8 @@ class GroupSampler:
         wanted = set(groups)
         now = self.clock()
         young = any(now - self.seen.setdefault(group, now) < self.rescan for group in wanted)
-        if young or now - self.scanned >= self.rescan or not wanted <= set(self.members):
-            self.scanned = now
+        if (young or now - self.scanned >= self.rescan or not wanted <= set(self.members)
+                or self.scan.taken > self.scanned):  # the other sampler scanned: in step
             return self._scan(wanted)
         total = dict.fromkeys(wanted, 0)
         for group in wanted:
@@ -388,22 +423,14 @@ class GroupSampler:
         return total
 
     def _scan(self, wanted: set[int]) -> dict[int, int]:
+        table = self.scan()
+        self.scanned = self.scan.taken
         total = dict.fromkeys(wanted, 0)
         self.members = {group: set() for group in wanted}
-        try:
-            entries = os.listdir(self.proc_dir)
-        except OSError:
-            return total
-        for entry in entries:
-            if not entry.isdigit():
-                continue
-            try:
-                group, size = parse_stat(_read_stat(self.proc_dir, entry))
-            except (OSError, ValueError, IndexError):
-                continue  # gone meanwhile, or not a process we can read
+        for pid, (_, group, size) in table.items():
             if group in wanted:
                 total[group] += size
-                self.members[group].add(int(entry))
+                self.members[group].add(pid)
         return total
 
 
@@ -421,12 +448,15 @@ class TreeSampler:
     of its own (setsid), so neither a `nix build`'s group nor a worker's holds the builders
     it runs (a build, or an evaluation's import-from-derivation). Descent needs all of /proc,
     read at most every `rescan` seconds (and when the commands change); in between only the
-    processes found then are read again, as GroupSampler does."""
+    processes found then are read again, as GroupSampler does (and with its scan, shared)."""
 
     def __init__(self, rescan: float = 1.0, proc_dir: Path = Path("/proc"),
                  clock: Callable[[], float] = time.monotonic,
-                 roots: Callable[[], Iterable[int]] = child_groups) -> None:
-        self.rescan, self.proc_dir, self.clock, self.roots = rescan, proc_dir, clock, roots
+                 roots: Callable[[], Iterable[int]] = child_groups,
+                 scan: ProcScan | None = None) -> None:
+        self.scan = scan or ProcScan(proc_dir, clock)
+        self.rescan, self.proc_dir, self.clock = rescan, self.scan.proc_dir, self.scan.clock
+        self.roots = roots
         self.found: frozenset[int] = frozenset()  # the commands of the last scan, but workers
         self.members: set[int] = set()  # the pids it counted at the last scan
         self.scanned = float("-inf")
@@ -440,8 +470,9 @@ class TreeSampler:
         # a new command (a build) is looked for at once; workers come and go too often for a
         # scan each: what they start is found by the next one
         watched = roots - left_out
-        if watched != self.found or now - self.scanned >= self.rescan:
-            self.found, self.scanned = watched, now
+        if (watched != self.found or now - self.scanned >= self.rescan
+                or self.scan.taken > self.scanned):  # the other sampler scanned: in step
+            self.found = watched
             return self._scan(roots, left_out)
         total = 0
         for pid in list(self.members):
@@ -452,17 +483,8 @@ class TreeSampler:
         return total
 
     def _scan(self, roots: frozenset[int], left_out: frozenset[int]) -> int:
-        stats: dict[int, tuple[int, int, int]] = {}
-        try:
-            entries = os.listdir(self.proc_dir)
-        except OSError:
-            entries = []
-        for entry in entries:
-            if entry.isdigit():
-                try:
-                    stats[int(entry)] = _stat(_read_stat(self.proc_dir, entry))
-                except (OSError, ValueError, IndexError):
-                    continue  # gone meanwhile, or not a process we can read
+        stats = self.scan()
+        self.scanned = self.scan.taken
         under: dict[int, bool] = {}
 
         def ours(pid: int) -> bool:  # in a command's group, or below one
