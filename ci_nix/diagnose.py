@@ -2179,7 +2179,7 @@ _BUILDS_SCRIPT = re.compile(r"^(?!/|(?:ba|da|z|k|c|tc)?sh$)")
 # (Python's CalledProcessError: "Command '[…]' returned non-zero exit status 1."), nom's status
 # line ("┗━ ∑ ⚠ Exited with 1 errors reported by nix at …")
 _WRAPPER_VERDICT = re.compile(r"^Command .{1,4096} returned non-zero exit status -?\d{1,9}\.?\s*$|"
-                              r"^\s*(?:[\u2500-\u257f]+\s*)*∑ |"
+                              r"^[\s\u2500-\u257f]*∑ |"
                               # and its box's headings ("┣━━━ Builds")
                               r"^\s*[\u2500-\u257f]*━━━ ?(?:Builds|Downloads|Uploads)\s*$")
 # (and a CI system's own verdict on the run: garnix's build page "status: Failure", Jenkins'

@@ -202,7 +202,9 @@ _GLYPH = "[\u2500-\u257f\u25b6\u25b8\u276f×]"
 _GLYPHS = re.compile(rf"^\s*(?:(?:Error:\s+)?(?:{_GLYPH}+ ?)+)+")
 # nix-output-monitor's own status line ("┗━ ∑ ⚠ Exited with 1 errors reported by nix at …"):
 # no line of Nix's, and one that would end a trace whose message it is waiting for
-_NOM_STATUS = re.compile(r"^\s*(?:[\u2500-\u257f]+\s*)*∑ ")
+# (glyphs and blanks as one class: a repetition of glyph runs, "(?:[─-╿]+\s*)*", tried every way
+# to split a run that no "∑ " follows: a rule of 40 glyphs took hours, deaf to SIGTERM)
+_NOM_STATUS = re.compile(r"^[\s\u2500-\u257f]*∑ ")
 # `nix build -L` (and nom): "hello> text"; the name is a derivation name (no version)
 _DRV_NAME = r"[A-Za-z0-9+_.?=][A-Za-z0-9+_.?=-]*"
 _BUILDER_PREFIX = re.compile(rf"^(?P<name>{_DRV_NAME})>(?: (?P<text>.*))?$")

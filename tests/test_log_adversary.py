@@ -166,6 +166,15 @@ def test_classifying_a_line_takes_time_linear_in_its_length(name: str) -> None:
 
 
 
+def test_a_rule_of_box_glyphs_takes_no_time_exponential_in_its_length() -> None:
+    # nom's status line was read as glyph runs repeated: every way to split a rule that no
+    # "∑ " follows was tried (26 glyphs: seconds; a rule of 40 at a log's end: hours, deaf to
+    # SIGTERM, in normalising every line and in the fallback's look at the last one)
+    def classify(n: int) -> Callable[[], object]:
+        return lambda: diagnose.parse_log(["built fine", "─" * n, "┣" + "━" * n + " x"])
+    assert _cpu(classify(26)) < 24 * max(_cpu(classify(6)), 1e-3)
+
+
 def test_a_log_of_lines_broken_at_one_width_takes_time_linear_in_its_lines() -> None:
     # every line as long as the longest: read as a terminal's wrap, all of them continue one
     # line, whose end was searched for a cut store path again at each line joined to it
