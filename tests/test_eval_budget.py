@@ -400,15 +400,20 @@ def test_what_runs_beside_the_workers_is_every_command_and_all_it_started() -> N
     assert sampler() == 0
 
 
+def _fake_proc(root: Path, name: str = "nix") -> Callable[[int, int, int, int], None]:
+    """process(pid, parent, group, pages): a process's stat file in a /proc of root's."""
+    def process(pid: int, parent: int, group: int, pages: int) -> None:
+        (root / str(pid)).mkdir(exist_ok=True)
+        (root / str(pid) / "stat").write_text(
+            f"{pid} ({name}) S {parent} {group} {group} 0 -1 0 " + " ".join(["0"] * 14)
+            + f" {pages} 0")
+    return process
+
+
 def test_tree_sampler_counts_descendants_in_other_sessions_and_scans_now_and_then(
         tmp_path: Path) -> None:
     page = os.sysconf("SC_PAGE_SIZE")
-
-    def process(pid: int, parent: int, group: int, pages: int) -> None:
-        (tmp_path / str(pid)).mkdir(exist_ok=True)
-        (tmp_path / str(pid) / "stat").write_text(
-            f"{pid} (n ) x) S {parent} {group} {group} 0 -1 0 " + " ".join(["0"] * 14)
-            + f" {pages} 0")
+    process = _fake_proc(tmp_path, "n ) x")  # a command name may hold parentheses
 
     now, roots = [0.0], [100, 300]
     process(100, 1, 100, 10)  # nix build
@@ -442,13 +447,7 @@ def test_the_pools_two_samplers_read_all_of_proc_once_a_tick(
     worker's group is scanned each tick for its first second, then once a second; what runs
     beside is read from the same scans, so a builder started meanwhile is found at the next."""
     page = os.sysconf("SC_PAGE_SIZE")
-
-    def process(pid: int, parent: int, group: int, pages: int) -> None:
-        (tmp_path / str(pid)).mkdir(exist_ok=True)
-        (tmp_path / str(pid) / "stat").write_text(
-            f"{pid} (nix) S {parent} {group} {group} 0 -1 0 " + " ".join(["0"] * 14)
-            + f" {pages} 0")
-
+    process = _fake_proc(tmp_path)
     scans = []
     listdir = os.listdir
 
