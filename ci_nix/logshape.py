@@ -181,7 +181,10 @@ _STRING_COMMANDS = re.compile(r"^(?:\x1b[P^_X\]][^\x07\x1b]*(?:\x07|\x1b\\)|_bk;
 def _transported(line: str) -> str:
     """A line without what CI systems and log collectors put before it, stacked in any order
     (journald inside a CI log, a timestamp inside journald); a few deep, not a line of
-    thousands of timestamps (each taken away copies the line: quadratic)."""
+    thousands of timestamps (each taken away copies the line: quadratic). A page's odd spaces
+    are read first: the blank after a timestamp may be a no-break one a copy made."""
+    if _ODD_SPACE.search(line):
+        line = line.translate(_SPACES)
     for _ in range(_MAX_STACK):
         stripped = _STRING_COMMANDS.sub("", line.lstrip("\ufeff"), count=1)
         # journald first: its ISO forms are a timestamp too, and the host and unit follow

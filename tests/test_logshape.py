@@ -1195,6 +1195,25 @@ def test_bytes_a_tool_wrote_as_escapes_are_read_as_their_characters() -> None:
     assert logshape.normalise([short])[0].text == short
 
 
+def test_a_no_break_space_after_a_ci_timestamp_still_ends_it() -> None:
+    # an Azure Pipelines log of docker compose relaying Nix, copied from a page that kept its
+    # blanks as no-break spaces (heldout-21's elephant-121 under compose, azure, web-spaces):
+    # the timestamps still go, so Azure's own lines are known as its own and the compose prefix
+    # is learnt from the others, and the hash mismatch keeps the hash it got
+    nbsp, drv = "\xa0", "/nix/store/" + "0" * 32 + "-x-go-modules.drv"
+    shown = ["##[section]Starting: nix build",
+             f"builder_1  | error: hash mismatch in fixed-output derivation '{drv}':",
+             "builder_1  |          specified: sha256-zKKkPfmW2b70loESRxAIi+5TZNBmNV/mpM/8zOTfpdo=",
+             "builder_1  |          got:    sha256-JlpT89foOGArcND+3ZEAc3rlbY1Y4mZDKQ39srCI4jI=",
+             "##[error]Bash exited with code '1'."]
+    lines = [f"2018-11-15T14:48:56.{n:07}Z {text}".replace(" ", nbsp)
+             for n, text in enumerate(shown)]
+    assert [line.text for line in logshape.normalise(lines)][:2] == [
+        "Starting: nix build", f"error: hash mismatch in fixed-output derivation '{drv}':"]
+    [found] = diagnose.parse_log(lines)
+    assert found.message.endswith("got sha256-JlpT89foOGArcND+3ZEAc3rlbY1Y4mZDKQ39srCI4jI=")
+
+
 @pytest.mark.parametrize("prefix", ["", "remote: ", "[12:00:01] ", "web_1  | "])
 def test_an_escape_nix_shows_as_code_is_no_escaped_line_end(prefix: str) -> None:
     # Lix 2.93+'s lexer (lix/libexpr/parser/grammar.hh) names line ends by their escapes, each
