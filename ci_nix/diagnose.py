@@ -1088,13 +1088,20 @@ _NIX_ITSELF = re.compile(
     r"some outputs of '[^']*' are not valid|" + _CRASH.pattern)
 
 
+# libstore's checks of a derivation's structured attributes as it builds it: "attribute
+# 'allowedReferences' of derivation '…' must be a list of strings" (parsed-derivations.cc
+# 2.18-2.28), "attribute 'preferLocalBuild' must be a Boolean" (derivation-options.cc 2.29+)
+_DRV_OPTION = re.compile(r"attribute ['‘][^'’\n]{1,1000}['’] "
+                         r"(?:of derivation ['‘][^'’\n]*['’] |of )?"
+                         r"must be an? (?:Boolean|list of strings|string|integer)\b")
+# a message whose subject is a command-line flag
+_FLAG_SUBJECT = re.compile(r"['‘]?--[a-z][\w-]*['’]? (?:has been|was|is|are) ")
 # A fetcher's own reading of an input's attributes as a lock file or a flake reference spells
 # them, and of a Git repository's history (libfetchers fetchers.cc, git.cc, git-utils.cc,
 # Nix 2.18-2.35, Lix 2.90-2.95): "input attribute 'rev' is not a string", "'narHash' attribute
 # mismatch in input …", "Failed to retrieve the parent of Git commit '…'. This may be due to an
 # incomplete repository history … builtins.fetchGit …" (advice naming a builtin, not the
 # evaluator's words), "cannot convert '…' to a Git OID". `flake input attribute` is libflake's.
-_FLAG_SUBJECT = re.compile(r"['‘]?--[a-z][\w-]*['’]? (?:has been|was|is|are) ")
 _FETCHER_OWN = re.compile(
     r"\bunsupported (?:[\w-]+ )?input attribute ['‘]|(?<!flake )\binput attribute ['‘]|"
     r"['’] attribute mismatch in input ['‘]|attribute to specify input scheme|"
@@ -1149,6 +1156,11 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         return FailureType.EVAL, Kind.ERROR, None
     if _NIX_ITSELF.search(message):
         return FailureType.OTHER, Kind.NIX, HINTS[Kind.NIX]
+    if _DRV_OPTION.match(message.strip()):
+        # libstore checking a derivation's structured attributes when it builds it
+        # (parsed-derivations.cc 2.18-2.28, derivation-options.cc 2.29+): its settings refused
+        # after the evaluation, as the store reads them
+        return FailureType.OTHER, Kind.ERROR, None
     if _FLAG_SUBJECT.match(message.strip()):
         # Nix's command line about one of its flags ("--write-to has been removed because it
         # was insecure and broken", Lix 2.95), not a removed attribute a `throw` names
@@ -1164,7 +1176,7 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         return FailureType.EVAL, Kind.UNDEFINED_VARIABLE, None
     if message.startswith("syntax error"):
         return FailureType.EVAL, Kind.SYNTAX, None
-    if re.search(r"^(?:cannot (?:add (?!path ['‘])|coerce|compare|convert)|"
+    if re.search(r"^(?:cannot (?:add (?!path ['‘])|coerce|compare|convert .{0,200} to )|"
                  r"value is .{0,200} while .{0,200} was expected|expected a .{0,200} but found)",
                  message):
         return FailureType.EVAL, Kind.TYPE, None
@@ -1193,7 +1205,7 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
 _SENTENCE = re.compile(r"^[A-Z][^'‘’\"`/\n]{0,1000}?[a-z0-9)]\.$")
 _NIX_SENTENCE = re.compile(r"\b(?:[Bb]uild(?:s|ing)?|[Dd]erivations?|[Ss]tore|[Dd]aemon|"
                            r"[Ss]andbox(?:ing|ed)?|cgroups?|Nix|Lix|specified|still alive|"
-                           r"GC roots?)\b|::")
+                           r"GC roots?|[Ss]tack size|ulimit)\b|::|C\+\+")
 # what only Nix 2.13+ and Lix print, which frame every throw ("… while calling the 'throw'
 # builtin", "… caused by explicit throw")
 _FRAMES_THROWS = re.compile(r"^\s*… |\(stack trace truncated|^\s*Reason: |Cannot build '|"
@@ -1244,7 +1256,8 @@ _EVAL_MESSAGE = re.compile(
     r"assertion .{0,1000}failed|syntax error|"
     r"value is .{0,200} while .{0,200} was expected|expected a .{0,200} but (?:found|got)|"
     # (not the store's "cannot add path '…' to the Nix store because …")
-    r"cannot (?:coerce|compare|convert|add (?!path ['‘]).{0,200} to|call 'getFlake')|"
+    r"cannot (?:coerce|compare|convert .{0,200} to|add (?!path ['‘]).{0,200} to|"
+    r"call 'getFlake')|"
     r"called (?:without required argument|with unexpected argument) ['‘]|"
     r"attempt to call something which is not a function|is not a function|"
     r"[Tt]he option (?:definition )?[`'‘]|is not of type|Failed assertions:|"
@@ -1272,7 +1285,8 @@ _EVAL_MESSAGE = re.compile(
     # "'self' input attribute not allowed at …", "input attribute path '…' at … must be in the
     # same source tree", "path '…' is not part of a flake", "unable to find a flake before
     # encountering filesystem boundary", "'flake.nix' file of flake '…' escapes from '…'")
-    r"\bflake (?:URL|ID|ref)\b|\bflakeref\b|flake\.lock['’]|input attributes? (?:path|not allowed)|"
+    r"\bflake (?:URL|ID|ref)\b|\binvalid flakeref\b|flake\.lock['’]|"
+    r"input attributes? (?:path|not allowed)|"
     r"not part of a flake|find a flake before|\bfile of flake\b|"
     # a flake's file Git does not track (libfetchers git.cc 2.29+: "Path '…' in the repository
     # '…' is not tracked by Git. To make it visible to Nix, run: git -C … add …")

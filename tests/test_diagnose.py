@@ -1603,3 +1603,21 @@ def test_nixs_install_script_giving_up_is_a_failure(reason: list[str], said: str
              f"---- oh no! {_RULER}", *reason, "", ":(", ""]
     [found] = diagnose.parse_log(lines)
     assert (found.type, found.message) == (FailureType.OTHER, said)
+
+
+# the third batch of the sources' wordings (tests/data/sources/wordings/README.md): libstore's
+# checks of a derivation's attributes as it builds, Nix's command line and its startup
+@pytest.mark.parametrize("message", [
+    "attribute 'allowedReferences' of derivation '/nix/store/9kc1fnxqy8ryh2bjaflf0fmzp4hyry10-"
+    "hello-2.12.drv' must be a list of strings",
+    "attribute 'preferLocalBuild' must be a Boolean",
+    "'from-url' argument must be an indirect flakeref like 'nixpkgs' or 'flake:nixpkgs'",
+    "cannot convert time",
+    "C++ exception handling is broken. This would appear to be a problem with the way Nix was "
+    "compiled and/or linked and/or loaded.",
+    "Stack size hard limit is 8388608, which is less than the desired 67108864. If possible, "
+    "increase the hard limit, e.g. with 'ulimit -Hs 65536'.",
+])
+def test_nixs_own_checks_worded_like_the_evaluators_are_nixs(message: str) -> None:
+    [found] = diagnose.parse_log([f"error: {message}"])
+    assert found.type == FailureType.OTHER, found
