@@ -830,6 +830,10 @@ def _ci_own_lines(raw: list[str]) -> set[int]:
     runner = False  # inside a section GitLab's runner opened for its own work
     for index, line in enumerate(raw):
         start = line[:120]
+        # (a page's no-break spaces between a timestamp and the CI's own words are blanks, as
+        # normalising reads them; colour and escape codes, which some CI systems' own lines
+        # carry, are kept)
+        start = start.translate(_SPACES) if _ODD_SPACE.search(start) else start
         # (a marker where GitLab writes one: at a line's start, behind its timestamp)
         if "section_" in start and (section := _GITLAB_SECTION_NAME.match(_transported(start))):
             runner = section["edge"] == "start" and section["name"] in _GITLAB_RUNNER_SECTIONS

@@ -1290,3 +1290,15 @@ def test_a_header_ruled_to_the_terminals_width_ends_its_line() -> None:
              "---- oh no! " + "-" * 68, "Oh no, something went wrong."]
     texts = [line.text for line in logshape.normalise(lines)]
     assert texts.count("I am executing:") == 3 and "Oh no, something went wrong." in texts
+
+
+def test_a_ci_systems_own_lines_behind_no_break_spaces_teach_no_prefix() -> None:
+    # Azure Pipelines' task header pasted from a page that turned blanks into no-break spaces
+    # (between its timestamp and its words): still the CI system's own lines, so docker
+    # compose's prefix on Nix's lines alone is learnt (heldout-21's elephant-121)
+    expected = DATA / "fresh/heldout-21/elephant-121-go-modules.text.expected.json"
+    used = ("compose", "azure", "web-spaces")
+    wrapped = text_of(expected)
+    for name in used:
+        wrapped = WRAPPINGS[name](wrapped)
+    assert classified(wrapped, used) == plain(expected)[1]
