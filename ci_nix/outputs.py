@@ -21,6 +21,7 @@ from typing import TextIO
 from ci_nix.ci import CiEnv
 from ci_nix.errors import CiNixError
 from ci_nix.mask import mask
+from ci_nix.report.untrusted import log_line
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,8 @@ def write_files(files: Sequence[tuple[str, Path, str]], announce: TextIO) -> lis
     for label, path, text in files:
         problem = write_file(path, text)
         if problem is None:
-            announce.write(f"{label}: {path}\n")
+            # (a path's line break or `::` would start a line the CI runs as a command)
+            announce.write(f"{label}: {log_line(str(path))}\n")
         else:
             problems.append(f"cannot write report {path}: {problem}")
     return problems

@@ -167,3 +167,13 @@ def test_a_write_leaves_the_process_umask_alone(tmp_path: Path,
         assert (tmp_path / name).read_text() == text
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again.xml", "report.xml"]
+
+
+def test_a_written_report_is_announced_on_one_line_that_runs_no_command(tmp_path: Path) -> None:
+    # a path with a line break and `::` (or `##[`) printed raw starts a workflow command line
+    path = tmp_path / "r\n::warning::pwn ##[error]x.xml"
+    announce = io.StringIO()
+    assert outputs.write_files([("JUnit report", path, "<testsuites/>")], announce) == []
+    assert path.read_text() == "<testsuites/>"
+    [line] = announce.getvalue().splitlines()
+    assert line.startswith("JUnit report: ") and "\\n::warning::" in line and "##[" not in line
