@@ -185,3 +185,23 @@ def test_a_build_stopped_at_a_builder_error_asks_nix_once_about_what_it_ran(
     assert [sorted(a for a in argv if a.startswith("/nix/store/")) for argv in asked] == [
         sorted([*JOB.out_paths, *DEP.out_paths])]
     assert len(fake_proc.ran("nix", "derivation", "show")) == (0 if known else 1)
+
+
+def test_a_green_nix_build_fails_nothing_whatever_its_log_says(fake_proc: FakeProc) -> None:
+    # Nix exited 0 and the outputs are valid: no line of its log (a builder's output, a relayed
+    # or even an attested error record, a plain error line) fails the attribute or adds a case
+    said = f"error: builder for '{DRV}' failed with exit code 1"
+    stderr = "\n".join([
+        record(action="start", id=1, type=105, level=3, text=f"building '{DRV}'",
+               fields=[DRV, "", 1, 1]),
+        record(action="result", id=1, type=101, fields=[said]),
+        record(action="msg", level=0, msg=said),
+        record(action="msg", level=0, msg=said, raw_msg=said),
+        record(action="stop", id=1), "error: the frobnicator gave up", "Killed", ""])
+    fake_proc.on("nix", "--version", stdout="nix (Nix) 2.26.3\n")
+    fake_proc.on("nix", "config", "show", stdout="{}")
+    fake_proc.on("nix", "build", stderr=stderr, returncode=0)
+    fake_proc.on("nix", "path-info", stdout=json.dumps({JOB.out_paths[0]: {"narSize": 1}}))
+    outcome = build.build(Nix.from_env({"CI_NIX_NIX": "nix"}), [JOB])
+    assert [(c.name, c.status, c.failure) for c in outcome.cases] == [
+        (JOB.name, Status.PASSED, None)]
