@@ -834,9 +834,14 @@ _PROFILE_LINK = (r"(?![^'’‘`]*/nix/var/nix/(?:profiles|gcroots)/(?:per-user/
                  # possessive: each part takes all up to the next dot (a dash is in it: as
                  # `*`, every way to cut a run of dashes was tried, exponential in them)
                  r"[^'’‘`/.]*+)*|[^'’‘`/]*-\d+-link)['’])")
+# nor a flake reference Nix's command line took for a relative path ("nixpkgs/<rev>" stat'ed as
+# './nixpkgs/<rev>' when devbox fetches its registry): no file the evaluator reads is named by a
+# bare Git revision
+_REVISION_PATH = r"(?![^'’‘`]*/[0-9a-f]{40}['’])"
 _MISSING_PATH = re.compile(
     rf"(?:(?:getting status of|opening file|path|reading file|"
     rf"source tree referenced by {_Q}[^'’‘`]*{_QE} does not contain a) {_Q}{_PROFILE_LINK}"
+    rf"{_REVISION_PATH}"
     # a directory the evaluation reads inside a store tree (an input's source: readDir, an
     # import), as a file there; not one of the store's or the machine's own
     rf"|opening directory {_Q}(?=/nix/store/[0-9a-z]{{32}}-[^/'’\s]+/[^'’\s]))"
@@ -2456,6 +2461,10 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
         # (the evaluator's, also where only its end survived a copy)
         return replace(diagnose_eval(f"error: {text[module.start():].strip()}"),
                        type=FailureType.EVAL, log_line=origin + 1, log=tail([text]))
+    if found is None and at < 0 and _EVAL_ALONE.search(text):  # the evaluator's, "error:" lost
+        said = _EMPHASIS.sub("", text).strip(' >"')
+        return replace(diagnose_eval(f"error: {said}"),
+                       type=FailureType.EVAL, log_line=origin + 1, log=tail([text]))
     refused = _EVAL_MODE_REFUSAL.search(text) if found is None and at < 0 else None
     if refused is not None:  # the evaluator's refusal, "error:" lost: the inline code it is in
         said = text[text.rfind("`", 0, refused.start()) + 1:]
@@ -2500,8 +2509,21 @@ _NIX_STATE_ERRNO = (r"/nix/var/nix/[^\s'’:]{0,512}+['’]?: (?:Permission deni
                     r"permitted|Connection refused|No such file or directory|Read-only file "
                     r"system|No space left on device|Too many open files|Input/output error|"
                     r"Resource temporarily unavailable|Disk quota exceeded|Stale file handle)")
+# the evaluator's message alone on its line, without the "error:" before it (a reporter typed it
+# from a screenshot, a tool relaying Nix dropped the prefix): libexpr's whole messages (eval.cc,
+# parser: "attribute '…' missing", "undefined variable '…'", "infinite recursion encountered",
+# "value is … while … was expected", "cannot coerce … to a string", "syntax error, unexpected
+# …"), older Nix's ", at <file>:L:C" kept; only as the line's whole text, so a sentence naming
+# the error is no failure
+_EVAL_ALONE = re.compile(r"(?m:^[\s>*_`\"]*(?:(?:attribute ['‘][^'’\n]{1,300}['’] missing|"
+                         r"undefined variable ['‘][^'’\n]{1,300}['’]|"
+                         r"infinite recursion encountered|"
+                         r"value is (?:an?|the) [\w ]{1,60} while (?:an?|the) [\w ]{1,60} "
+                         r"was expected|cannot coerce (?:an?|the) [\w ]{1,60} to a string)"
+                         r"(?:,? at \S{1,1000}:\d+:\d+:?)?[\s*_`\".]*|"
+                         r"syntax error, unexpected [^\n]{1,300})$)", re.IGNORECASE)
 FAILURE_MARK = re.compile(
-    _NIX_HINT.pattern + "|" + _NIX_STATE_ERRNO + "|"
+    _NIX_HINT.pattern + "|" + _NIX_STATE_ERRNO + "|" + _EVAL_ALONE.pattern + "|"
     r"error\s?:|cannot build|reason:|builder for\b|hash mismatch|timed out|"
     r"failed with exit code|failed to find a machine|required (?:system|features):|"
     # two packages of a user environment or buildEnv with one file: its builder dies of it

@@ -1621,3 +1621,35 @@ def test_nixs_install_script_giving_up_is_a_failure(reason: list[str], said: str
 def test_nixs_own_checks_worded_like_the_evaluators_are_nixs(message: str) -> None:
     [found] = diagnose.parse_log([f"error: {message}"])
     assert found.type == FailureType.OTHER, found
+
+
+@pytest.mark.parametrize("line", [
+    "attribute 'https://github.com/well-typed/plutonomy.git' missing",
+    "> undefined variable 'pkgs'",
+    "**infinite recursion encountered**",
+    "value is a set while a string was expected",
+    "cannot coerce a function to a string",
+    "syntax error, unexpected '}', expecting ';'",
+    f"attribute 'ghc' missing, at /nix/store/{H}-source/shell.nix:9:5"])
+def test_the_evaluators_message_alone_on_its_line_is_an_evaluation_failure(line: str) -> None:
+    # a reporter typing Nix's message from a screenshot (nixpkgs#219638), a tool dropping the
+    # "error:" before it: the line that is wholly libexpr's message says the evaluation failed
+    [found] = diagnose.parse_log(["When run `nix-shell` I have got below error", "", line])
+    assert found.type is FailureType.EVAL
+    # the same words inside a sentence name the error and are none
+    assert diagnose.parse_log([f"I keep seeing {line.strip('>* ')} in the docs"]) == []
+
+
+def test_a_flake_reference_stated_as_a_relative_path_is_nixs_command_line_not_eval() -> None:
+    # devbox passes Nix "nixpkgs/<rev>", which Nix stat'ed as a path under the current directory
+    # (jetify-com/devbox#2765): no file of the evaluation, Nix's own
+    rev = "bde09022887110deb780067364a0818e89258968"
+    [found] = diagnose.parse_log([
+        "Ensuring nixpkgs registry is downloaded.",
+        f"error: getting status of '/my/current/path/nixpkgs/{rev}': No such file or directory",
+        "Ensuring nixpkgs registry is downloaded: Fail"])
+    assert found.type is FailureType.OTHER
+    # a Nix file the evaluation reads stays the evaluation's
+    [found] = diagnose.parse_log(
+        ["error: getting status of '/tmp/test/default.nix': No such file or directory"])
+    assert found.type is FailureType.EVAL

@@ -138,6 +138,10 @@ _LINES: dict[str, Callable[[int], str]] = {
     "recap lists": lambda n: "build of '/nix/store/a" + "', '/nix/store/a" * (n // 15) + "'x",
     # "/nix/var/nix/<path>: <strerror>": from each start of Nix's state directory on
     "state paths": lambda n: "/nix/var/nix/" * (n // 13),
+    # the evaluator's message alone on a line: a position tried after each " at " in it
+    "lone messages": lambda n: ("syntax error, unexpected " + " at x:1" * 60 + "\n"
+                                + "attribute '" + "a" * 290 + "' missing at " + "x:1" * 300
+                                + "\n") * (n // 1700),
 }
 # prefixes a transport or wrapper stacks on a line, thousands deep: each taken away copied the
 # rest of the line (quadratic, but only visible from some 100 kB on)
