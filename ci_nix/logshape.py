@@ -205,11 +205,12 @@ _LEVEL = re.compile(r"^\s*(?:ERROR|WARN|INFO|DEBUG|TRACE)\s+(?:[\w:]+: )?(?=\S)|
 # crosses. Nix itself never starts a line with them; "…" and "•" (its own) are not among them.
 _GLYPH = "[\u2500-\u257f\u25b6\u25b8\u276f×]"
 _GLYPHS = re.compile(rf"^\s*(?:(?:Error:\s+)?(?:{_GLYPH}+ ?)+)+")
-# nix-output-monitor's own status line ("┗━ ∑ ⚠ Exited with 1 errors reported by nix at …"):
-# no line of Nix's, and one that would end a trace whose message it is waiting for
+# nix-output-monitor's own status line ("┗━ ∑ ⚠ Exited with 1 errors reported by nix at …")
+# and its box's headings ("┣━━━ Builds"): no line of Nix's, and one that would end a trace
+# whose message it is waiting for, or continue a line a copy cut
 # (glyphs and blanks as one class: a repetition of glyph runs, "(?:[─-╿]+\s*)*", tried every way
 # to split a run that no "∑ " follows: a rule of 40 glyphs took hours, deaf to SIGTERM)
-_NOM_STATUS = re.compile(r"^[\s\u2500-\u257f]*∑ ")
+_NOM_STATUS = re.compile(r"^[\s\u2500-\u257f]*(?:∑ |━━━ ?(?:Builds|Downloads|Uploads)\s*$)")
 # `nix build -L` (and nom): "hello> text"; the name is a derivation name (no version)
 _DRV_NAME = r"[A-Za-z0-9+_.?=][A-Za-z0-9+_.?=-]*"
 _BUILDER_PREFIX = re.compile(rf"^(?P<name>{_DRV_NAME})>(?: (?P<text>.*))?$")

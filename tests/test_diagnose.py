@@ -1349,6 +1349,17 @@ def test_a_capture_ending_on_command_not_found_before_a_wrappers_verdict(verdict
     assert "command not found" in found[0].message
 
 
+@pytest.mark.parametrize("heading", ["┣━━━ Builds", "┣━━━ Downloads", "┃ ┣━━━ Uploads"],
+                         ids=["builds", "downloads", "uploads"])
+def test_noms_box_heading_continues_no_line_a_copy_cut(heading: str) -> None:
+    # heldout-41's nixpkgs#253872 under nom's tree: its last line cut mid-path is no terminal's
+    # wrap that the heading after it continues ("…'/nix/store/h Builds")
+    found = diagnose.parse_log(["┣━ error: builder for '/nix/store/h", heading,
+                                "┗━ ∑ ⚠ Exited with 1 errors reported by nix at 12:00:00 after 3s"])
+    assert [d.type for d in found] == [FailureType.BUILD]
+    assert "Builds" not in found[0].message
+
+
 def test_a_builds_own_error_under_a_wrappers_verdict_is_that_builds() -> None:
     # omen-space#236 relayed by devenv (miette) or colmena: the verdict says only that it failed
     for verdict in ["Error:   × Command `nix build` failed", "[ERROR] Failed to build host - "
