@@ -1765,6 +1765,8 @@ class _LogReader:
 
     def text_line(self, line: str, origin: int) -> None:
         current = self.current
+        if current is not None and _shallower_error(line, current.lines):
+            current = self.current = None
         if current is not None and (
                 not line.strip() or _CONTINUATION.match(line.lstrip())
                 or _indent(line) > _indent(current.lines[0])
@@ -1869,6 +1871,17 @@ class _LogReader:
 _RESULTS = (nixlog.BuildLogLine, nixlog.PhaseChange, nixlog.Progress, nixlog.SetExpected,
             nixlog.OtherResult)
 # what Nix says of a derivation only after its build ran
+
+
+def _shallower_error(line: str, lines: list[str]) -> bool:
+    """Whether an indented `error:` line starts an error of its own after a block whose lines
+    go on deeper: a copy that indented every line after the first (aagl-213's paste glued its
+    first to a fence: " error: builder for …" after the first failure's lines at 8), where a
+    trace's or a relayed error's message stands as deep as the block's lines, or deeper."""
+    if len(lines) < 2 or not line.lstrip().startswith("error:") or _awaits_message(lines):
+        return False
+    deeper = [_indent(x) for x in lines[1:] if x.strip()]
+    return bool(deeper) and 0 < _indent(line) < min(deeper)
 
 
 # what ends a trace (a bare "error:", then frames): its message, or Nix saying it cut the trace

@@ -365,6 +365,35 @@ def _utf8_of(escaped: re.Match[str]) -> str:
         return escaped[0]
 
 
+# a markdown fence glued to a line of the capture ("```error: builder for …", "```2024-05-01T…Z
+# …", "┃ ```error: …" behind a tool's prefix, "…failed```"): the paste put no line end between the
+# fence and the log. At a line's start it is glued where more than its language follows
+# ("```console" alone opens the block); after other text, where Nix's own text follows.
+_FENCE_OPEN = re.compile(r"`{3,}(?=[^`\s:]*(?:[\s:]\s*\S|:\s*$))")
+
+
+def _captured_unfenced(line: str) -> str:
+    """A captured line without a markdown fence glued to its start, or to the end of a
+    structured record: taken off before anything else reads the line (a recording's header, a
+    timestamp, a JSON record may be what the fence is glued to)."""
+    opening = _FENCE_OPEN.match(line)
+    line = line[opening.end():] if opening else line
+    before = line.rstrip("`")
+    return before if len(line) - len(before) >= 3 and before.endswith("}") else line
+
+
+def _unfenced(line: str) -> str:
+    """A shown line without a markdown fence glued to it (a closing one read only here, after
+    a terminal's controls: a fence after a line erase is alone on its line)."""
+    opening = _FENCE_OPEN.match(line)
+    line = line[opening.end():] if opening else line
+    if "```" in line:  # (from a run's first backtick only: linear in a run of them)
+        line = _FENCE_BEFORE_NIX.sub("", line)
+    before = line.rstrip("`")  # (not a pattern: a run of backticks inside would backtrack)
+    glued = len(line) - len(before) >= 3 and before[-1:].strip() != ""
+    return before if glued else line
+
+
 def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
     """The lines of Nix's text one captured line holds (a JSON record can hold many), each
     with whether a wrapper marked it as its error and whether it came from inside a record."""
@@ -480,6 +509,7 @@ def _code(shown: str) -> str:
     """A line pasted as inline code or a markdown list of it, as the log had it."""
     bullet = _CODE_BULLET.match(shown)  # "- `error: …`": a line of the log in a markdown list
     shown = bullet["code"] if bullet else shown
+    shown = _unfenced(shown) if "```" in shown else shown  # (behind a prefix, in a record)
     # a line pasted as inline code ("`error: …`"), or the ends of a code span cut by a line break
     if shown.startswith("`") and not shown.startswith("``"):
         shown = shown[1:]
@@ -527,6 +557,7 @@ _NIX_START = re.compile(r"(?:error|warning):|building ['‘]|these \d+ |"
                         r"Failed to find a machine|required \(system, features\)|"
                         r"Unable to start any build|Unable to build with a primary store",
                         re.IGNORECASE)
+_FENCE_BEFORE_NIX = re.compile(rf"(?<!`)`{{3,}}(?=(?i:{_NIX_START.pattern}))")
 # what is no tool's prefix: Nix's own words, a `nix build -L` name, a markdown quote, the mark
 # of an internal-json record or of a frame of Nix's traces
 _NOT_PREFIX = re.compile(r"error|warning|trace|>\s*$|^\s*$|^@nix |…", re.IGNORECASE)
@@ -688,7 +719,9 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     """Nix's own lines of a captured log, each with the index of the line it came from."""
     # a whole capture indented (a one-space paste) or quoted (a reply, an email: "> ", "> > ",
     # ">> "): before any prefix a line's text starts with
-    raw = _whole_quote_off(list(lines))
+    # (a markdown fence glued to a line taken off first: a recording's header may be that line)
+    raw = _whole_quote_off([_captured_unfenced(line) if "```" in line else line
+                            for line in lines])
     # a terminal recording (asciinema): what the terminal was sent, cut into its own lines; or
     # a journal's export: the messages of its entries
     cast = _cast_lines(raw) or _export_lines(raw)

@@ -1476,6 +1476,25 @@ def test_a_cannot_build_header_after_a_copys_opening_names_its_derivation() -> N
     assert (other.type, other.drv) == (FailureType.OTHER, None)
 
 
+def test_an_error_line_shallower_than_the_block_before_starts_a_failure_of_its_own() -> None:
+    # heldout-capt-20's aagl-213: the paste glued its first line to a fence and indented every
+    # other line by one: the second builder failure, at one space after the first's lines at
+    # eight, is a failure of its own (it was read as a line of the first's block)
+    def failed(name: str, indent: str) -> list[str]:
+        drv = f"/nix/store/{H}-{name}.drv"
+        return [f"{indent}error: builder for '{drv}' failed with exit code 1;",
+                f"{indent}       last 1 log lines:", f"{indent}       > no source",
+                f"{indent}       For full logs, run 'nix log {drv}'."]
+    log = [*failed("cargo-1.90", ""), *failed("rust-docs-1.90", " ")]
+    assert [diagnose.drv_name(d.drv or "") for d in diagnose.parse_log(log)] == [
+        "cargo-1.90", "rust-docs-1.90"]
+    # a trace's message stands as deep as its frames: still the trace's
+    trace = ["error:", "       … while calling the 'throw' builtin", "         at /x.nix:1:1:",
+             "       error: builder for '/nix/store/" + H + "-ifd.drv' failed with exit code 1"]
+    [found] = diagnose.parse_log(trace)
+    assert found.type is FailureType.BUILD
+
+
 def test_an_error_line_in_the_build_log_hydra_shows_is_that_builds_failure() -> None:
     # Hydra's log page (src/root/log.tt) names the derivation, then shows its own build log:
     # a compiler's error line there is that build failing, not an error of Nix's (read `other`)
