@@ -374,12 +374,12 @@ _FENCE_OPEN = re.compile(r"`{3,}(?=[^`\s:]*(?:[\s:]\s*\S|:\s*$))")
 
 def _captured_unfenced(line: str) -> str:
     """A captured line without a markdown fence glued to its start, or to the end of a
-    structured record: taken off before anything else reads the line (a recording's header, a
-    timestamp, a JSON record may be what the fence is glued to)."""
+    structured record (a JSON object, a recording's event): taken off before anything else
+    reads the line (a recording's header, a timestamp, a record may be what it is glued to)."""
     opening = _FENCE_OPEN.match(line)
     line = line[opening.end():] if opening else line
     before = line.rstrip("`")
-    return before if len(line) - len(before) >= 3 and before.endswith("}") else line
+    return before if len(line) - len(before) >= 3 and before.endswith(("}", "]")) else line
 
 
 def _unfenced(line: str) -> str:

@@ -1486,7 +1486,7 @@ def test_an_error_line_shallower_than_the_block_before_starts_a_failure_of_its_o
                 f"{indent}       last 1 log lines:", f"{indent}       > no source",
                 f"{indent}       For full logs, run 'nix log {drv}'."]
     log = [*failed("cargo-1.90", ""), *failed("rust-docs-1.90", " ")]
-    assert [diagnose.drv_name(d.drv or "") for d in diagnose.parse_log(log)] == [
+    assert [logtext.drv_name(d.drv or "") for d in diagnose.parse_log(log)] == [
         "cargo-1.90", "rust-docs-1.90"]
     # a trace's message stands as deep as its frames: still the trace's
     trace = ["error:", "       … while calling the 'throw' builtin", "         at /x.nix:1:1:",
