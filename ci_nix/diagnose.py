@@ -521,12 +521,16 @@ def _nix_words(text: str) -> str:
 
 def _build_diagnosis(text: str) -> Diagnosis | None:
     """Classify an error about a derivation; None when the text names none."""
+    said = text
     text = _nix_words(text)
     found = _pattern_diagnosis(text)
     if found is None and _WRAPPED_AT_COLON.search(text):
         # a copy (a page, a gist) that wrapped Nix's one-line message after its colon and
         # indented the quoted store path: read as Nix printed it
         found = _pattern_diagnosis(_WRAPPED_AT_COLON.sub(": ", text))
+    refused = _refused_by_nix(found, said)
+    if refused is not None:
+        return refused
     remote = _REMOTE_FAILED.search(text)
     if remote is None:
         return found
@@ -542,6 +546,35 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
         message = found.message.replace("a fixed-output derivation", short_drv(drv))
         return replace(found, drv=drv, message=message, remote=True)
     return replace(found, remote=True)
+
+
+# the Nix daemon that was to run a build refusing it (daemon.cc: an untrusted user's build of a
+# derivation; a path without a trusted signature; a user not in allowed-users): Nix 2.3's build
+# hook passes the remote daemon's refusal on as the last log line of a "builder" that "failed with
+# exit code 1", though no builder ran
+_REFUSED_BY_NIX = re.compile(r"^(?:> ?)?error: (?:you are not privileged to build |cannot add path "
+                             r"'[^'\n]{1,4096}' because it lacks a (?:valid )?signature|"
+                             r"[^\n]{0,4096}is not allowed to connect to the Nix daemon)")
+
+
+def _refused_by_nix(found: Diagnosis | None, text: str) -> Diagnosis | None:
+    """A builder's failure whose whole quoted log is the Nix daemon refusing the build: Nix's
+    own failure (`other`/`nix`) of that derivation, not its builder's; None otherwise."""
+    if found is None or found.kind is not Kind.BUILDER:
+        return None
+    intro = _TAIL_INTRO.search(text)
+    if intro is None:
+        return None
+    said = [line.strip() for line in text[intro.end():].split("\n")
+            if line.strip() and not _FULL_LOGS.match(line)]
+    if not said or not all(_REFUSED_BY_NIX.match(line) for line in said):
+        return None
+    # (without a progress bar a terminal left glued to the line)
+    reason = logshape.BAR.sub("", _ERROR_LINE.sub(r"\1", said[-1].removeprefix(">").strip()))
+    return Diagnosis(FailureType.OTHER, Kind.NIX, _one_line(
+        f"{short_drv(found.drv or '')}: the Nix daemon that was to build it refused: "
+        f"{reason.strip()}"),
+        drv=found.drv, hint=HINTS[Kind.NIX])
 
 
 def _pattern_diagnosis(text: str) -> Diagnosis | None:

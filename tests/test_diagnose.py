@@ -1683,3 +1683,22 @@ def test_a_flake_reference_stated_as_a_relative_path_is_nixs_command_line_not_ev
     [found] = diagnose.parse_log(
         ["error: getting status of '/tmp/test/default.nix': No such file or directory"])
     assert found.type is FailureType.EVAL
+
+
+@pytest.mark.parametrize("quoted", [
+    # Nix 2.3's build hook: the remote daemon's refusal as the "builder's" last log line
+    "  error: you are not privileged to build derivations",
+    # 2.4+'s `> ` and newer daemons' wording; an unsigned input the remote store refused
+    "       > error: you are not privileged to build input-addressed derivations",
+    f"       > error: cannot add path '/nix/store/{H}-src' because it lacks a valid signature",
+])
+def test_a_builder_whose_whole_log_is_the_daemon_refusing_is_nixs_failure(quoted: str) -> None:
+    # (ianthehenry's remote build: no builder ran; the Nix daemon that was to run it refused)
+    lines = [f"builder for '/nix/store/{H}-foo.drv' failed with exit code 1; last 1 log lines:",
+             quoted]
+    [found] = diagnose.parse_log(lines)
+    assert (found.type, found.kind, found.drv) == (
+        FailureType.OTHER, Kind.NIX, f"/nix/store/{H}-foo.drv")
+    # a builder that printed its own error (and then Nix's words) is still the builder's
+    [found] = diagnose.parse_log(lines + ["       > error: could not compile `foo`"])
+    assert (found.type, found.exit_code) == (FailureType.BUILD, 1)
