@@ -616,8 +616,9 @@ ERROR_WORDS = re.compile(r"(?:^|(?<=[\s`'\"(*_>|\]]))(?:error:|Cannot build '|Re
                          r"builder for \S+ failed|hash mismatch|timed out after)")
 # what says so and is not Nix reporting a failure: a warning, a trace, an error Nix ignored
 NOT_NIXS = re.compile(r"\b(?:warning|trace):|error \(ignored\)")
-# `nix build -L`'s `name> ` (also right after a quote's mark: ">helper> error: …")
-BUILDER_LINE = re.compile(r"(?:^|[\s>])[A-Za-z0-9+_.?=-]+> ")
+# `nix build -L`'s `name> ` (also right after a quote's mark: ">helper> error: …"; with a page's
+# no-break space, zero-width space or soft hyphens in it, as web-spaces makes them)
+BUILDER_LINE = re.compile(r"(?:^|[\s>\u200b])[A-Za-z0-9+_.?=\xad-]+>[ \xa0]")
 PROGRESS = re.compile(r"\[(?:\d+/)*\d+ (?:built|copied)[^\]]*\]")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
