@@ -1555,6 +1555,11 @@ _NO_NETWORK = re.compile(
 _IMAGE_PULL = re.compile(r"docker://|skopeo|container registry|registry-1\.docker\.io")
 
 
+def _last(lines: Iterable[str], count: int) -> Sequence[str]:
+    """The last `count` of lines, without copying a list whole (a deque cannot be sliced)."""
+    return (lines if isinstance(lines, list | tuple) else list(lines))[-count:]
+
+
 def explained_by_log(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
     """A builder failure explained by the end of its own log.
 
@@ -1564,7 +1569,9 @@ def explained_by_log(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
     (`skopeo copy docker://…` in a runCommand, a `git clone`, a package manager's install)."""
     if found.kind != Kind.BUILDER:
         return found
-    lines = [clean(line) for line in log][-TAIL_LINES:]
+    # (the tail cleaned, not the whole log: a log holds a derivation's output once, and is
+    # asked again for each failure Nix reports of it)
+    lines = [clean(line) for line in _last(log, TAIL_LINES)]
     for line in reversed(lines[-8:]):
         if _DOWNLOAD.search(line) or _MIRRORS.search(line):
             message, hint = _download(line, lines)

@@ -22,7 +22,10 @@ def clean(text: str) -> str:
 
 def tail(lines: Iterable[str], max_lines: int = TAIL_LINES, max_chars: int = TAIL_CHARS) -> str:
     """The last lines of a log, cleaned and bounded in size."""
-    kept = [clean(line) for line in list(lines)[-max_lines:]]
+    # (a list sliced, not copied whole: a failure's log is a build's whole output; a deque
+    # cannot be sliced)
+    last = (lines if isinstance(lines, list | tuple) else list(lines))[-max_lines:]
+    kept = [clean(line) for line in last]
     text = "\n".join(kept)
     return text if len(text) <= max_chars else "…" + text[-max_chars:]
 

@@ -180,6 +180,16 @@ def test_a_rule_of_box_glyphs_takes_no_time_exponential_in_its_length() -> None:
     assert _cpu(classify(26)) < 24 * max(_cpu(classify(6)), 1e-3)
 
 
+def test_many_failures_of_one_build_take_time_linear_in_its_log() -> None:
+    # the build's whole output was cleaned again for each failure reported of it (in a plain
+    # `-L` log a builder's relayed `@nix` error records print as Nix's own lines)
+    cut = "/nix/store/" + "a" * 32 + "-x-1.0.drv"
+
+    def classify(n: int) -> Callable[[], object]:
+        return lambda: diagnose.parse_log([*["x> output"] * 4, f"error: Cannot build '{cut}'."] * n)
+    assert _cpu(classify(2400)) < 24 * max(_cpu(classify(300)), 1e-3)
+
+
 def test_a_normalised_line_holds_no_dict() -> None:
     # `ci-nix junit` holds several lists of them, one entry a captured line (a 69 MB log of 5 M
     # lines peaked at 2.7 GB; a __dict__ each was some 450 MB of it)
