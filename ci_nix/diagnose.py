@@ -1223,12 +1223,42 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         return FailureType.EVAL, Kind.THROW, None
     if (frames and _BUILD_SETUP_FRAME.match(frames[-1])) or _SANDBOX_PATH.search(message):
         return FailureType.OTHER, Kind.NIX, HINTS[Kind.NIX]  # Nix preparing a build's sandbox
+    if _JSON_LIBRARY.match(message) and not any(_EVAL_FRAME.search(line) for line in lines):
+        # the JSON library's own parse error on Nix's line, no frame of the evaluator's: Nix
+        # reading a JSON file of its own (a lock file holding a merge's conflict markers); its
+        # "syntax error while parsing …" is no Nix syntax error. `builtins.fromJSON`'s comes
+        # under the evaluator's frames
+        return FailureType.OTHER, Kind.ERROR, None
     if _evaluated(message, lines):
         return FailureType.EVAL, Kind.ERROR, None
-    if _bare_throw(message, lines):
+    if _bare_throw(message, lines) or _cut_trace_message(message, lines):
         return FailureType.EVAL, Kind.THROW, None
     # no sign of the evaluator: Nix's own command line, store, fetcher or daemon said it
     return FailureType.OTHER, Kind.ERROR, None
+
+
+# nlohmann::json's exceptions as Nix prints them ("[json.exception.parse_error.101] parse error at
+# line 154, column 1: syntax error while parsing object key - invalid literal; …")
+_JSON_LIBRARY = re.compile(r"^\[json\.exception\.[a-z_]+\.\d+\] ")
+# the message of a trace as Nix 2.13+ prints it (libutil's showErrorInfo): after the frames,
+# at their indentation of seven blanks ("error:", "       … while …", "       error: <message>");
+# an error without frames is printed at the line's start
+_TRACE_MESSAGE = re.compile(r"^ {7}error: (?=\S)")
+
+
+def _cut_trace_message(message: str, lines: list[str]) -> bool:
+    """Whether an error is the message of a trace whose frames a copy cut: its `error:` line
+    indented as only a trace's message is, no frame left above it, and no word of Nix's own
+    machinery in it (`_NIX_SENTENCE`). What Nix reports under its own frames (fetching an input,
+    setting up a build) names that machinery or is read before this; what is left is the
+    evaluation's, read as a bare `throw` is (nixos-anywhere's question whether the hardware
+    configuration was generated): where the log keeps a frame elsewhere (a fetcher's, its
+    message's block apart), parse_log gives it back to Nix as it does a bare throw's."""
+    head = message.strip().split("\n", 1)[0].strip()
+    at = next((i for i, line in enumerate(lines) if _TRACE_MESSAGE.match(line)
+               and line.lstrip().startswith(f"error: {head}")), None)
+    return (at is not None and not any(_FRAME.match(line) for line in lines[:at])
+            and _NIX_SENTENCE.search(head) is None)
 
 
 # A message written as a sentence: a capital first, a full stop last, and nothing Nix's own
@@ -2036,8 +2066,10 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         found = _build_diagnosis(text)
         if found is None:
             # a message of Nix's whose "error: " a copy lost: read as Nix printed it
+            # (the first line as indented as Nix printed it: a trace's message is indented)
             found = diagnose_eval(f"error: {text}" if _NIX_MESSAGE.match(text)
-                                  and not _ERROR_LINE.match(text) else text)
+                                  and not _ERROR_LINE.match(text)
+                                  else "\n".join(block).strip("\n").rstrip())
             retried = block_.retried if _cut_trace(block) is not None else None
             if retried is not None:
                 # a trace cut before its message, right after Nix retried a download: the

@@ -1702,3 +1702,44 @@ def test_a_builder_whose_whole_log_is_the_daemon_refusing_is_nixs_failure(quoted
     # a builder that printed its own error (and then Nix's words) is still the builder's
     [found] = diagnose.parse_log(lines + ["       > error: could not compile `foo`"])
     assert (found.type, found.exit_code) == (FailureType.BUILD, 1)
+
+
+@pytest.mark.parametrize(("prefix", "indent", "message", "expected"), [
+    # nixos-anywhere#588: terraform's box relays a configuration's `throw`, its frames cut
+    ("│ ", " " * 7, "Have you forgotten to run nixos-anywhere with `--generate-hardware-config "
+     "nixos-generate-config ./hardware-configuration.nix`?", FailureType.EVAL),
+    ("", " " * 7, "Have you forgotten to run nixos-anywhere with `--generate-hardware-config "
+     "nixos-generate-config ./hardware-configuration.nix`?", FailureType.EVAL),
+    # not indented as a trace's message: Nix's own line or a bare one, as before
+    ("", "", "Have you forgotten to run nixos-anywhere with `--generate-hardware-config "
+     "nixos-generate-config ./hardware-configuration.nix`?", FailureType.OTHER),
+    # what names Nix's own machinery stays Nix's, also under a trace's indentation
+    ("", " " * 7, "cannot connect to the daemon's socket: connection refused by the store",
+     FailureType.OTHER),
+])
+def test_a_traces_message_whose_frames_a_copy_cut_is_the_evaluations(
+        prefix: str, indent: str, message: str, expected: FailureType) -> None:
+    # Nix 2.13+ prints a trace's message after its frames, indented as they are; an error
+    # without frames starts at the line's start (a log of that line alone loses its indentation
+    # as a copy's margin)
+    [found] = diagnose.parse_log([f"{prefix}$ nix build .#nixosConfigurations.web.config",
+                                  f"{prefix}{indent}error: {message}", f"{prefix}",
+                                  f"{prefix}State: exit status 1"])
+    assert found.type == expected, found
+
+
+@pytest.mark.parametrize(("frames", "expected"), [
+    # divnix/digga#501: a lock file with a merge's conflict markers, as Nix reads it itself
+    ([], FailureType.OTHER),
+    # builtins.fromJSON: the same library's words under the evaluator's frames
+    (["error:", "       … while calling the 'fromJSON' builtin",
+      "         at /nix/store/" + "0" * 32 + "-source/flake.nix:3:9:", ""], FailureType.EVAL),
+])
+def test_the_json_librarys_syntax_error_is_no_nix_syntax_error(frames: list[str],
+                                                                 expected: FailureType) -> None:
+    said = ("[json.exception.parse_error.101] parse error at line 154, column 1: syntax error "
+            "while parsing object key - invalid literal; last read: '\"nixlib\"<U+000A>        "
+            "],<U+000A><'; expected string literal")
+    lines = [*frames, f"{'       ' if frames else ''}error: {said}"]
+    [found] = diagnose.parse_log(lines)
+    assert found.type == expected, found
