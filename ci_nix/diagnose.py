@@ -2258,15 +2258,26 @@ _EVAL_JOBS_ERROR = re.compile(r'\{"attr":"[^"\n]{0,1000}",.{0,4000}?"error":"'
 def _evaluated_per_jobs(found: list[Diagnosis], raw: Sequence[str]) -> list[Diagnosis]:
     """`found`, where nix-eval-jobs records an error as an attribute's evaluation error: Nix's
     message there (`other` for want of a frame, e.g. a bare `throw`) is the evaluation's."""
-    said = [" ".join(m["error"].replace("\\n", " ").replace('\\"', '"').split())
-            for line in raw if (m := _EVAL_JOBS_ERROR.search(line))]
+    said = [_jobs_error(m) for line in raw if (m := _EVAL_JOBS_ERROR.search(line))]
     if not said:
         return found
     def by_jobs(d: Diagnosis) -> bool:
         message = " ".join(d.message.split())
-        return (d.type, d.kind) == (FailureType.OTHER, Kind.ERROR) and len(message) >= 20 \
-            and any(message in error for error in said)
+        if (d.type, d.kind) != (FailureType.OTHER, Kind.ERROR) or len(message) < 20:
+            return False
+        # the record on its own line first: asking every record for every failure is
+        # quadratic in a nix-eval-jobs log, a record (and often a failure) per attribute
+        own = raw[d.log_line - 1] if d.log_line is not None and 0 < d.log_line <= len(raw) \
+            else ""
+        record = _EVAL_JOBS_ERROR.search(own)
+        return (record is not None and message in _jobs_error(record)) \
+            or any(message in error for error in said)
     return [replace(d, type=FailureType.EVAL) if by_jobs(d) else d for d in found]
+
+
+def _jobs_error(m: re.Match[str]) -> str:
+    """A nix-eval-jobs record's error, its escapes read and its blanks as one."""
+    return " ".join(m["error"].replace("\\n", " ").replace('\\"', '"').split())
 
 
 # the build's child after setting up the sandbox (libstore's "executing '%1%'"): the builder

@@ -190,6 +190,20 @@ def test_many_failures_of_one_build_take_time_linear_in_its_log() -> None:
     assert _cpu(classify(2400)) < 24 * max(_cpu(classify(300)), 1e-3)
 
 
+def test_a_log_of_nix_eval_jobs_records_takes_time_linear_in_its_failures() -> None:
+    # each failure was looked for in every record of the log (nixpkgs' evaluation: thousands)
+    def classify(n: int) -> Callable[[], object]:
+        raw = [json.dumps({"attr": f"p{i}", "error": f"error: the frobnicator {i} gave up"},
+                          separators=(",", ":")) for i in range(n)]
+        found = [diagnose.Diagnosis(FailureType.OTHER, diagnose.Kind.ERROR,
+                                    f"the frobnicator {i} gave up", log_line=i + 1)
+                 for i in range(n)]
+        return lambda: diagnose._evaluated_per_jobs(found, raw)
+    assert _cpu(classify(4000)) < 24 * max(_cpu(classify(500)), 1e-3)
+    [retyped] = diagnose.parse_log(['{"attr":"p","error":"error: the frobnicator gave up"}'])
+    assert retyped.type is FailureType.EVAL
+
+
 def test_a_normalised_line_holds_no_dict() -> None:
     # `ci-nix junit` holds several lists of them, one entry a captured line (a 69 MB log of 5 M
     # lines peaked at 2.7 GB; a __dict__ each was some 450 MB of it)
