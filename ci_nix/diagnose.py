@@ -1800,8 +1800,12 @@ class _Block:
     retried: str | None = None
 
 
-# "error: Cannot build '/nix/store/…'." as the end of a line that other text starts
-_CANNOT_BUILD_AT_END = re.compile(r"(?:error: )?Cannot build '/nix/store/[^'\s]+'\.?\s*$")
+# Nix's header of a failure whose lines follow, as the end of a line that other text starts:
+# "error: Cannot build '/nix/store/…'." (2.29+), "error: builder for '/nix/store/…' failed with
+# exit code N;" (2.4-2.28, before "last N log lines:")
+_HEADER_AT_END = re.compile(r"(?:(?:error: )?Cannot build '/nix/store/[^'\s]+'\.?|"
+                            r"error: builder for '/nix/store/[^'\s]+' failed with exit code "
+                            r"\d{1,9};)\s*$")
 
 
 @dataclass
@@ -1869,10 +1873,11 @@ class _LogReader:
             # ("> error: cannot download … from any mirror" before the builder's failure)
             self.current = self.start_block([quoted], origin)
             return
-        header = _CANNOT_BUILD_AT_END.search(line)
+        header = _HEADER_AT_END.search(line)
         if header is not None and line[:header.start()].strip():
-            # Nix's 2.29+ header ending a line after what a copy put before it (a code span's
-            # "`", a test table's "{`", a list's bullet): its Reason lines follow
+            # Nix's header ending a line after what a copy put before it (a code span's "`", a
+            # test table's "{`", a list's bullet, a sentence): its Reason lines or the
+            # builder's last lines follow
             self.current = self.start_block([line[header.start():]], origin)
             return
         building = _BUILDING.match(line)

@@ -1476,6 +1476,23 @@ def test_a_cannot_build_header_after_a_copys_opening_names_its_derivation() -> N
     assert (other.type, other.drv) == (FailureType.OTHER, None)
 
 
+def test_a_builder_failure_header_after_a_copys_words_keeps_its_exit_code() -> None:
+    # heldout-42's nixpkgs#333213: Nix's "error: builder for … failed with exit code 2;" in a
+    # numbered list item's code span, its last lines and full-log pointer after it: one
+    # failure with its exit code, not the build the pointer alone names
+    drv = f"/nix/store/{H}-julia-1.10.4.drv"
+    for opening in ("2. Build failed with message `", "Build failed with message: ", "- `"):
+        [found] = diagnose.parse_log([
+            f"{opening}error: builder for '{drv}' failed with exit code 2;",
+            "       last 1 log lines:", "       > make: *** [Makefile:79: julia-deps] Error 2",
+            f"       For full logs, run 'nix log {drv}'.`"])
+        assert (found.type, found.drv, found.exit_code) == (FailureType.BUILD, drv, 2), opening
+    # a sentence naming such a line inside other words starts no block of its own
+    [other] = diagnose.parse_log([f"see error: builder for '{drv}' failed with exit code 2; "
+                                  "in the docs"])
+    assert other.exit_code == 2
+
+
 def test_an_error_line_shallower_than_the_block_before_starts_a_failure_of_its_own() -> None:
     # heldout-capt-20's aagl-213: the paste glued its first line to a fence and indented every
     # other line by one: the second builder failure, at one space after the first's lines at

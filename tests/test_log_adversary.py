@@ -138,6 +138,9 @@ _LINES: dict[str, Callable[[int], str]] = {
     "recap lists": lambda n: "build of '/nix/store/a" + "', '/nix/store/a" * (n // 15) + "'x",
     # "/nix/var/nix/<path>: <strerror>": from each start of Nix's state directory on
     "state paths": lambda n: "/nix/var/nix/" * (n // 13),
+    # a builder failure's header ending a line: from each "error: builder for '" to its quote
+    "builder headers": lambda n: (f"x error: builder for '{ATTACKER}' failed with exit code 1;"
+                                  * (n // 100)),
     # the evaluator's message alone on a line: a position tried after each " at " in it
     "lone messages": lambda n: ("syntax error, unexpected " + " at x:1" * 60 + "\n"
                                 + "attribute '" + "a" * 290 + "' missing at " + "x:1" * 300
