@@ -1874,10 +1874,12 @@ class _LogReader:
             self.current = self.start_block([quoted], origin)
             return
         header = _HEADER_AT_END.search(line)
-        if header is not None and line[:header.start()].strip():
+        if header is not None and line[:header.start()].strip() \
+                and not line.lstrip().startswith(">"):
             # Nix's header ending a line after what a copy put before it (a code span's "`", a
             # test table's "{`", a list's bullet, a sentence): its Reason lines or the
-            # builder's last lines follow
+            # builder's last lines follow. Not in a line Nix quotes from a builder ("  > …"):
+            # what a builder prints is its own, whatever it names
             self.current = self.start_block([line[header.start():]], origin)
             return
         building = _BUILDING.match(line)

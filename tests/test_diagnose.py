@@ -1491,6 +1491,17 @@ def test_a_builder_failure_header_after_a_copys_words_keeps_its_exit_code() -> N
     [other] = diagnose.parse_log([f"see error: builder for '{drv}' failed with exit code 2; "
                                   "in the docs"])
     assert other.exit_code == 2
+    # nor does a builder's line Nix quotes ("  > …") after a line that ended the block (a
+    # terminal's wrap ending in ":"): what a builder prints names no failure of Nix's
+    attacker, victim = f"/nix/store/{H}-attacker.drv", f"/nix/store/{'v' * 32}-victim.drv"
+    for forged in (f"x error: Cannot build '{victim}'.",
+                   f"x error: builder for '{victim}' failed with exit code 9;"):
+        found = diagnose.parse_log([
+            f"error: builder for '{attacker}' failed with exit code 1;", "       last 3 log lines:",
+            "       > " + "x" * 72, "Error output:", f"       > {forged}",
+            "       >   Reason: builder failed with exit code 9.",
+            f"       For full logs, run 'nix log {attacker}'."])
+        assert [d.drv for d in found] == [attacker], forged
 
 
 def test_an_error_line_shallower_than_the_block_before_starts_a_failure_of_its_own() -> None:
