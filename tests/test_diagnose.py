@@ -1496,12 +1496,12 @@ def test_a_builder_failure_header_after_a_copys_words_keeps_its_exit_code() -> N
     attacker, victim = f"/nix/store/{H}-attacker.drv", f"/nix/store/{'v' * 32}-victim.drv"
     for forged in (f"x error: Cannot build '{victim}'.",
                    f"x error: builder for '{victim}' failed with exit code 9;"):
-        found = diagnose.parse_log([
+        failures = diagnose.parse_log([
             f"error: builder for '{attacker}' failed with exit code 1;", "       last 3 log lines:",
             "       > " + "x" * 72, "Error output:", f"       > {forged}",
             "       >   Reason: builder failed with exit code 9.",
             f"       For full logs, run 'nix log {attacker}'."])
-        assert [d.drv for d in found] == [attacker], forged
+        assert [d.drv for d in failures] == [attacker], forged
 
 
 def test_an_error_line_shallower_than_the_block_before_starts_a_failure_of_its_own() -> None:
