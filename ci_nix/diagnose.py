@@ -871,10 +871,14 @@ _PROFILE_LINK = (r"(?![^'’‘`]*/nix/var/nix/(?:profiles|gcroots)/(?:per-user/
 # './nixpkgs/<rev>' when devbox fetches its registry): no file the evaluator reads is named by a
 # bare Git revision
 _REVISION_PATH = r"(?![^'’‘`]*/[0-9a-f]{40}['’])"
+# nor a store derivation itself (`/nix/store/…-x.drv`, nothing under it): Nix writes and reads
+# those (the garbage collector, `nix-store --optimise`, a build), the evaluator reads files of
+# source trees
+_STORE_DERIVATION = r"(?!/nix/store/[0-9a-z]{32}-[^/'’‘`\s]{1,255}\.drv['’])"
 _MISSING_PATH = re.compile(
     rf"(?:(?:getting status of|opening file|path|reading file|"
     rf"source tree referenced by {_Q}[^'’‘`]*{_QE} does not contain a) {_Q}{_PROFILE_LINK}"
-    rf"{_REVISION_PATH}"
+    rf"{_REVISION_PATH}{_STORE_DERIVATION}"
     # a directory the evaluation reads inside a store tree (an input's source: readDir, an
     # import), as a file there; not one of the store's or the machine's own
     rf"|opening directory {_Q}(?=/nix/store/[0-9a-z]{{32}}-[^/'’\s]+/[^'’\s]))"
@@ -1123,7 +1127,11 @@ _NIX_ITSELF = re.compile(
     r"\bprogram ['‘][^'’\n]{1,4096}['’] failed with exit code|"
     r"cloning builder process|unable to fork|cannot fork|(?:user|group) '[^']*' .{0,200}does not "
     r"exist|suspicious ownership or permission|requires non-existent output|"
-    r"some outputs of '[^']*' are not valid|" + _CRASH.pattern)
+    r"some outputs of '[^']*' are not valid|"
+    # the uncaught exception a program linking libnix died of: C++'s `what():` of a nix::Error,
+    # whose text Nix formats as "error: …" ("terminate called after throwing an instance of
+    # 'nix::Error'" on the line before)
+    r"\bwhat\(\):\s+error: |" + _CRASH.pattern)
 
 
 # libstore's checks of a derivation's structured attributes as it builds it: "attribute

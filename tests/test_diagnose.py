@@ -1771,3 +1771,24 @@ def test_the_json_librarys_syntax_error_is_no_nix_syntax_error(frames: list[str]
     lines = [*frames, f"{'       ' if frames else ''}error: {said}"]
     [found] = diagnose.parse_log(lines)
     assert found.type == expected, found
+
+
+def test_a_missing_store_derivation_is_the_stores_not_the_evaluators() -> None:
+    # nixpkgs#329604: `nix-collect-garbage -d` and `nix-store --optimise` opening a .drv the
+    # store lost; the evaluator reads files of source trees (those stay `eval`)
+    drv = f"/nix/store/{H}-webcord-vencord-4.9.1.drv"
+    [found] = diagnose.parse_log([f"error: opening file '{drv}': No such file or directory"])
+    assert found.type is FailureType.OTHER
+    [found] = diagnose.parse_log(
+        [f"error: opening file '/nix/store/{H}-source/default.nix': No such file or directory"])
+    assert found.type is FailureType.EVAL
+
+
+def test_the_uncaught_nix_error_a_program_died_of_is_nixs_own() -> None:
+    # nixpkgs#429791: nix-serve-ng (linking libnixstore) in the journal
+    lines = ["nix-serve-start[1100421]: terminate called after throwing an instance of "
+             "'nix::Error'",
+             "nix-serve-start[1100421]:   what():  error: cannot determine user's home directory",
+             "systemd[1]: nix-serve.service: Main process exited, code=dumped, status=6/ABRT"]
+    found = diagnose.parse_log(lines)
+    assert [(d.type, d.kind) for d in found][:1] == [(FailureType.OTHER, Kind.NIX)]
