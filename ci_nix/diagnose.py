@@ -1127,11 +1127,7 @@ _NIX_ITSELF = re.compile(
     r"\bprogram ['‘][^'’\n]{1,4096}['’] failed with exit code|"
     r"cloning builder process|unable to fork|cannot fork|(?:user|group) '[^']*' .{0,200}does not "
     r"exist|suspicious ownership or permission|requires non-existent output|"
-    r"some outputs of '[^']*' are not valid|"
-    # the uncaught exception a program linking libnix died of: C++'s `what():` of a nix::Error,
-    # whose text Nix formats as "error: …" ("terminate called after throwing an instance of
-    # 'nix::Error'" on the line before)
-    r"\bwhat\(\):\s+error: |" + _CRASH.pattern)
+    r"some outputs of '[^']*' are not valid|" + _CRASH.pattern)
 
 
 # libstore's checks of a derivation's structured attributes as it builds it: "attribute

@@ -1783,12 +1783,3 @@ def test_a_missing_store_derivation_is_the_stores_not_the_evaluators() -> None:
         [f"error: opening file '/nix/store/{H}-source/default.nix': No such file or directory"])
     assert found.type is FailureType.EVAL
 
-
-def test_the_uncaught_nix_error_a_program_died_of_is_nixs_own() -> None:
-    # nixpkgs#429791: nix-serve-ng (linking libnixstore) in the journal
-    lines = ["nix-serve-start[1100421]: terminate called after throwing an instance of "
-             "'nix::Error'",
-             "nix-serve-start[1100421]:   what():  error: cannot determine user's home directory",
-             "systemd[1]: nix-serve.service: Main process exited, code=dumped, status=6/ABRT"]
-    found = diagnose.parse_log(lines)
-    assert [(d.type, d.kind) for d in found][:1] == [(FailureType.OTHER, Kind.NIX)]
