@@ -1802,6 +1802,18 @@ class _Block:
     building: str | None  # the derivation Nix said it was building last
     # what Nix said last before it, when that was retrying a download ("unable to download …")
     retried: str | None = None
+    # the least indentation of its lines after the first (blank ones aside), over the first
+    # `_seen` of them: kept as lines come, not computed again over the block for each line
+    _least: int | None = None
+    _seen: int = 1
+
+    def least_indent_after_first(self) -> int | None:
+        for line in self.lines[self._seen:]:
+            if line.strip():
+                indent = _indent(line)
+                self._least = indent if self._least is None else min(self._least, indent)
+        self._seen = max(len(self.lines), 1)
+        return self._least
 
 
 # Nix's header of a failure whose lines follow, as the end of a line that other text starts:
@@ -1843,7 +1855,7 @@ class _LogReader:
 
     def text_line(self, line: str, origin: int) -> None:
         current = self.current
-        if current is not None and _shallower_error(line, current.lines):
+        if current is not None and _shallower_error(line, current):
             current = self.current = None
         if current is not None and (
                 not line.strip() or _CONTINUATION.match(line.lstrip())
@@ -1954,15 +1966,16 @@ _RESULTS = (nixlog.BuildLogLine, nixlog.PhaseChange, nixlog.Progress, nixlog.Set
 # what Nix says of a derivation only after its build ran
 
 
-def _shallower_error(line: str, lines: list[str]) -> bool:
+def _shallower_error(line: str, block: _Block) -> bool:
     """Whether an indented `error:` line starts an error of its own after a block whose lines
     go on deeper: a copy that indented every line after the first (aagl-213's paste glued its
     first to a fence: " error: builder for …" after the first failure's lines at 8), where a
     trace's or a relayed error's message stands as deep as the block's lines, or deeper."""
+    lines = block.lines
     if len(lines) < 2 or not line.lstrip().startswith("error:") or _awaits_message(lines):
         return False
-    deeper = [_indent(x) for x in lines[1:] if x.strip()]
-    return bool(deeper) and 0 < _indent(line) < min(deeper)
+    deeper = block.least_indent_after_first()
+    return deeper is not None and 0 < _indent(line) < deeper
 
 
 # what ends a trace (a bare "error:", then frames): its message, or Nix saying it cut the trace

@@ -207,6 +207,13 @@ def test_a_log_of_nix_eval_jobs_records_takes_time_linear_in_its_failures() -> N
     assert retyped.type is FailureType.EVAL
 
 
+def test_a_long_error_block_takes_time_linear_in_its_lines() -> None:
+    # each line joining a block measured the indentation of all the block's lines again
+    def classify(n: int) -> Callable[[], object]:
+        return lambda: diagnose.parse_log(["error:"] * n)
+    assert _cpu(classify(9600)) < 24 * max(_cpu(classify(1200)), 1e-3)
+
+
 def test_a_normalised_line_holds_no_dict() -> None:
     # `ci-nix junit` holds several lists of them, one entry a captured line (a 69 MB log of 5 M
     # lines peaked at 2.7 GB; a __dict__ each was some 450 MB of it)
