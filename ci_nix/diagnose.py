@@ -1334,7 +1334,10 @@ _EVAL_MESSAGE = re.compile(
     r"attempt to call something which is not a function|is not a function|"
     r"[Tt]he option (?:definition )?[`'‘]|is not of type|Failed assertions:|"
     r"was not found in the Nix search path|"
-    r"is forbidden in (?:pure|restricted) (?:evaluation )?mode|\bin pure evaluation mode, |"
+    # (every refusal libexpr makes in pure mode names it: "in pure evaluation mode, 'fetchTarball'
+    # requires …", findFile's "cannot look up '<nixgl>' in pure evaluation mode (use '--impure' to
+    # override)", also without the position and code frame a copy cut)
+    r"is forbidden in (?:pure|restricted) (?:evaluation )?mode|\bin pure evaluation mode\b|"
     r"access to (?:absolute |canonical )?path .{0,1000} is forbidden|" + _REFUSAL.pattern + "|"
     # nixpkgs' meta check before 25.05 named the package first and refused last ("Package ‘…’ in
     # …/default.nix:86 has an unfree license (‘unfree’), refusing to evaluate."): its head also

@@ -1783,3 +1783,12 @@ def test_a_missing_store_derivation_is_the_stores_not_the_evaluators() -> None:
         [f"error: opening file '/nix/store/{H}-source/default.nix': No such file or directory"])
     assert found.type is FailureType.EVAL
 
+
+def test_a_pure_mode_search_path_refusal_without_its_code_frame_is_the_evaluations() -> None:
+    # libexpr's findFile refuses "<nixgl>" in pure mode (ublue-os/fleek#195, copied without
+    # its position and code frame): the evaluator's refusal, as its "in pure evaluation mode, …"
+    # ones are
+    [found] = diagnose.parse_log(["leads to this:", "```",
+                                  "       error: cannot look up '<nixgl>' in pure evaluation mode "
+                                  "(use '--impure' to override)", "```"])
+    assert found.type is FailureType.EVAL
