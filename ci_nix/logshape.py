@@ -693,7 +693,15 @@ def _common_prefix(texts: list[str]) -> re.Pattern[str] | None:
     # timestamp, a line number change from line to line)
     heads = Counter(_head(text) for text in texts)
     # the longest first: a short line's only blank may stand inside the prefix
-    for before in sorted(candidates, key=len, reverse=True)[:2 * _MAX_SHAPES]:
+    ordered = sorted(candidates, key=len, reverse=True)
+    if len(ordered) > 2 * _MAX_SHAPES:
+        # more than are tried: only those whose words (digits as 0) start enough lines, which
+        # each one's shape needs (a viewer's line numbers before an issue's prose were crowded
+        # out by the longer starts of its sentences, and never tried)
+        starts = [tuple(numbers_as_zero(text).split()[:_MAX_PREFIX]) for text in texts]
+        ordered = [before for before in ordered
+                   if 3 * _starting(before, starts) >= 2 * len(texts)]
+    for before in ordered[:2 * _MAX_SHAPES]:
         # on enough lines, before its shape is compiled and tried on every line
         if 3 * heads[_head(before)] < 2 * len(texts):
             continue
@@ -713,6 +721,14 @@ def _common_prefix(texts: list[str]) -> re.Pattern[str] | None:
 
 
 _BULLET_END = re.compile(r"(?<=\s)[-*]\s+$")
+
+
+def _starting(before: str, starts: list[tuple[str, ...]]) -> int:
+    """How many lines (their words, digits as 0) start with the words of a prefix: a line its
+    shape matches does (an empty line of a capture may lack a copy's mark at its end)."""
+    words = tuple(numbers_as_zero(before).split())
+    bare = words[:-1] if words and words[-1] in _COPY_MARKS else None
+    return sum(1 for start in starts if start[:len(words)] == words or start == bare)
 
 
 def normalise(lines: Iterable[str]) -> list[Line]:

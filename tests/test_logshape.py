@@ -1312,3 +1312,20 @@ def test_a_ci_systems_own_lines_behind_no_break_spaces_teach_no_prefix() -> None
     for name in used:
         wrapped = WRAPPINGS[name](wrapped)
     assert classified(wrapped, used) == plain(expected)[1]
+
+
+def test_a_viewers_line_numbers_before_an_issues_prose_are_taken_away() -> None:
+    # a copy with its viewer's line numbers of an issue whose first lines are long sentences
+    # (nixpkgs#320362 under the line-numbers wrapping): the sentences' own starts, longer, were
+    # the only prefixes tried, and the numbers stayed in the reported message
+    prose = ["When running `nixos-rebuild` it fails due to an insecure package and more words",
+             "To resolve this the output of `nixos-rebuild` recommends adding a line to it",
+             "This is incorrect as the correct line that should be added must name the version",
+             "I followed the steps the output gave and it still refused the package every time",
+             "", "```", "       You can install it anyway by allowing this package, using the",
+             "       following methods:", "```"]
+    numbered = [f"{i + 1:4d} {line}" for i, line in enumerate(prose)]
+    texts = [line.text for line in logshape.normalise(numbered)]
+    assert not [text for text in texts if re.match(r"\s*\d", text)]
+    [found] = diagnose.parse_log(numbered)
+    assert found.message == diagnose.parse_log(prose)[0].message
