@@ -871,6 +871,10 @@ _PROFILE_LINK = (r"(?![^'’‘`]*/nix/var/nix/(?:profiles|gcroots)/(?:per-user/
 # './nixpkgs/<rev>' when devbox fetches its registry): no file the evaluator reads is named by a
 # bare Git revision
 _REVISION_PATH = r"(?![^'’‘`]*/[0-9a-f]{40}['’])"
+# nor a derivation (`….drv`, with its outputs `^*` or `!out`): an installable Nix's command line
+# was given and looked for as a file (comin handing `nix build` a store path without its store
+# directory, heldout-capt-23's comin-135), not a file an evaluation reads
+_DRV_FILE = r"(?![^'’‘`]*\.drv(?:[\^!][^'’‘`]*)?['’])"
 # nor a store derivation itself (`/nix/store/…-x.drv`, nothing under it): Nix writes and reads
 # those (the garbage collector, `nix-store --optimise`, a build), the evaluator reads files of
 # source trees
@@ -878,7 +882,7 @@ _STORE_DERIVATION = r"(?!/nix/store/[0-9a-z]{32}-[^/'’‘`\s]{1,255}\.drv['’
 _MISSING_PATH = re.compile(
     rf"(?:(?:getting status of|opening file|path|reading file|"
     rf"source tree referenced by {_Q}[^'’‘`]*{_QE} does not contain a) {_Q}{_PROFILE_LINK}"
-    rf"{_REVISION_PATH}{_STORE_DERIVATION}"
+    rf"{_REVISION_PATH}{_STORE_DERIVATION}{_DRV_FILE}"
     # a directory the evaluation reads inside a store tree (an input's source: readDir, an
     # import), as a file there; not one of the store's or the machine's own
     rf"|opening directory {_Q}(?=/nix/store/[0-9a-z]{{32}}-[^/'’\s]+/[^'’\s]))"
@@ -1104,6 +1108,9 @@ _NIX_ITSELF = re.compile(
     r"Too many open files|unable to start build process|read-only file system|"
     r"unexpected end-of-file|preallocating file|error: interrupted by the user|"
     r"unable to execute 'ssh'|failed to start SSH connection|Host key verification failed|"
+    # a program Nix must run itself not on its PATH (ssh for a remote store or builder, git
+    # for a fetcher: libutil's ExecutableLookupError, Nix 2.24+)
+    r"Could not find executable ['‘]|"
     r"unable to open SSH connection|experimental Nix feature '[^']*' is disabled|"
     r"syntax error in configuration line|"
     r"SSH to '[^']*' failed|lacks a signature by a trusted key|"

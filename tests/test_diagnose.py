@@ -1523,6 +1523,22 @@ def test_an_error_line_shallower_than_the_block_before_starts_a_failure_of_its_o
     assert found.type is FailureType.BUILD
 
 
+def test_a_program_nix_runs_missing_and_a_derivation_looked_for_as_a_file_are_nixs_own() -> None:
+    # heldout-capt-23's comin journals: Nix could not find the ssh it needs for its remote
+    # builder (libutil's ExecutableLookupError), and `nix build` was handed a derivation's path
+    # without its store directory: neither is a file an evaluation reads
+    [ssh] = diagnose.parse_log(["error: Could not find executable 'ssh'"])
+    assert (ssh.type, ssh.kind) == (FailureType.OTHER, Kind.NIX)
+    for drv in (f"/{H}-nixos-system-x-26.05.drv", f"/{H}-nixos-system-x-26.05.drv^*"):
+        [found] = diagnose.parse_log(
+            [f"error: getting status of '{drv}': No such file or directory"])
+        assert found.type is FailureType.OTHER, drv
+    # a Nix file the evaluation looked for is still the evaluation's
+    [nix_file] = diagnose.parse_log(
+        ["error: getting status of '/home/u/default.nix': No such file or directory"])
+    assert nix_file.type is FailureType.EVAL
+
+
 def test_an_error_line_in_the_build_log_hydra_shows_is_that_builds_failure() -> None:
     # Hydra's log page (src/root/log.tt) names the derivation, then shows its own build log:
     # a compiler's error line there is that build failing, not an error of Nix's (read `other`)
