@@ -487,15 +487,18 @@ def _after_prefix_record(line: str) -> bool:
     return isinstance(record, dict)
 
 
-# a `nix build -L` name ("hello> ") at a word's start: what follows it is a builder's output
-_BUILDER_NAME = re.compile(rf"(?:^|\s){_DRV_NAME}> ")
+# a `nix build -L` name ("hello> ") at a word's start, or the bare "> " Nix quotes a failed
+# build's last log lines with: what follows it is a builder's output
+_BUILDER_NAME = re.compile(rf"(?:^|\s)(?:{_DRV_NAME})?> ")
 
 
 def _builders(line: str, end: int) -> bool:
-    """Whether escaped text that starts at `end` is a builder's own: a `nix build -L` name
-    stands before it. Nix puts the builder's name before every line it prints, so a builder can
-    print "\\n" but never start a line of Nix's; read as a line end, its "\\nerror: builder
-    for '…-other.drv' failed" would be another derivation's failure."""
+    """Whether escaped text that starts at `end` is a builder's own: a `nix build -L` name, or
+    the "> " of a failed build's log tail Nix quotes, stands before it. Nix puts either before
+    every line of a builder's it prints, so a builder can print "\\n" but never start a line of
+    Nix's; read as a line end, its "\\nerror: builder for '…-other.drv' failed" would be
+    another derivation's failure (heldout-capt-12's cumulus: cargo's escaped stderr in the log
+    tail, inside a JSON record, read as an error of Nix's)."""
     return _BUILDER_NAME.search(line, 0, end) is not None
 
 

@@ -76,6 +76,12 @@ def test_a_builders_escaped_line_end_starts_no_line_of_nix() -> None:
         passed = [f"building '{ATTACKER}'...", *[f"attacker> {start}{forged}"] * 30,
                   "attacker> done"]
         assert diagnose.parse_log(passed) == [], start
+    # nor one in a failed build's log tail, where Nix quotes each of its lines with "> " (also
+    # inside a logger's record)
+    tail = [f"error: builder for '{ATTACKER}' failed with exit code 1;",
+            "       last 1 log lines:", f"       > note\\n{forged}"]
+    for log in (tail, [json.dumps({"line": line}) for line in tail]):
+        assert [d.drv for d in diagnose.parse_log(log)] == [ATTACKER]
     # a logger's record with escaped line ends is still read (no builder's name before them)
     record = f'time=1 level=error msg="nix build failed:\\n{forged}"'
     assert [d.drv for d in diagnose.parse_log([record])] == [VICTIM]
