@@ -430,8 +430,8 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
         field = _logfmt_message(source) if message is None else None
         if field is not None and not _builders(source, source.find(field)):
             message = _unescape(field)
-        elif message is None and (escape := _ESCAPED.search(line)) and _ERRORISH.search(line) \
-                and not _builders(line, escape.start()) \
+        elif message is None and (escape := _ESCAPED.search(source)) and _ERRORISH.search(line) \
+                and not _builders(source, escape.start(), quoted=True) \
                 and not _shown_start(line).startswith("error:"):  # Nix's own may quote "\n"
             message = _unescape(line)
         if message is not None:
@@ -487,19 +487,21 @@ def _after_prefix_record(line: str) -> bool:
     return isinstance(record, dict)
 
 
-# a `nix build -L` name ("hello> ") at a word's start, or the bare "> " Nix quotes a failed
-# build's last log lines with: what follows it is a builder's output
-_BUILDER_NAME = re.compile(rf"(?:^|\s)(?:{_DRV_NAME})?> ")
+# a `nix build -L` name ("hello> ") at a word's start: what follows it is a builder's output
+_BUILDER_NAME = re.compile(rf"(?:^|\s){_DRV_NAME}> ")
+# or the bare "> " Nix quotes each line of a failed build's log tail with
+_BUILDER_QUOTED = re.compile(rf"(?:^|\s)(?:{_DRV_NAME})?> ")
 
 
-def _builders(line: str, end: int) -> bool:
+def _builders(line: str, end: int, quoted: bool = False) -> bool:
     """Whether escaped text that starts at `end` is a builder's own: a `nix build -L` name, or
     the "> " of a failed build's log tail Nix quotes, stands before it. Nix puts either before
     every line of a builder's it prints, so a builder can print "\\n" but never start a line of
     Nix's; read as a line end, its "\\nerror: builder for '…-other.drv' failed" would be
     another derivation's failure (heldout-capt-12's cumulus: cargo's escaped stderr in the log
-    tail, inside a JSON record, read as an error of Nix's)."""
-    return _BUILDER_NAME.search(line, 0, end) is not None
+    tail, inside a JSON record, read as an error of Nix's). The log tail's "> " counts only with
+    `quoted` (a record a tool prefixed may follow a markdown quote's "> ")."""
+    return (_BUILDER_QUOTED if quoted else _BUILDER_NAME).search(line, 0, end) is not None
 
 
 def _shown_start(line: str) -> str:
