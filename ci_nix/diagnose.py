@@ -1118,6 +1118,8 @@ _NIX_ITSELF = re.compile(
     r"failed to add path '[^']*' to remote host|don't know how to open Nix store|"
     r"error reading daemon response|bad machine specification|error parsing derivation|"
     r"has no valid outputs registered|are registered and valid in this store|"
+    # libutil's NAR reader refusing what it was given (`nix nar ls` on an export, a cut NAR)
+    r"\bbad archive: |doesn't look like a Nix archive|"
     r"pasta (?:exited|killed)|"
     # the build sandbox could not be set up: the machine's kernel or Nix's settings
     r"sandbox network setup|sandboxed build|sandboxing|kernel namespaces|user namespace|"

@@ -1729,6 +1729,16 @@ def test_a_flake_reference_stated_as_a_relative_path_is_nixs_command_line_not_ev
     assert found.type is FailureType.EVAL
 
 
+@pytest.mark.parametrize("line", [
+    # nix#8727: `nix nar ls` on what `nix-store --export` wrote (libutil's archive.cc)
+    "error: bad archive: input doesn't look like a Nix archive",
+    "error: bad archive: expected open tag",
+])
+def test_nixs_archive_reader_refusing_its_input_is_nixs_own_failure(line: str) -> None:
+    [found] = diagnose.parse_log(["$ nix nar ls out /", line])
+    assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
+
+
 @pytest.mark.parametrize("quoted", [
     # Nix 2.3's build hook: the remote daemon's refusal as the "builder's" last log line
     "  error: you are not privileged to build derivations",
