@@ -35,6 +35,17 @@ SAMPLES = sorted(p for p in [*DATA.glob("*/*.expected.json"),
                              *(p for part in MEASURED for p in DATA.glob(f"fresh/{part}/*.json"))]
                  if p.name.endswith(".expected.json")
                  and json.loads(p.read_text())["mode"] != "helper")
+# the samples wrappings are stacked on: the fresh batches of MEASURED as it stood at 72888eb
+# (2026-12-05), frozen, because the stacked test draws a fixed 150 from this list and a round
+# joining the corpus would redraw every other sample's combination; a later round meets each
+# wrapping alone (test_a_wrapping_keeps_every_samples_classification)
+STACKED_ROUNDS = frozenset({*SPENT, *MEASURED} & {
+    "dev", "dev-2", "dev-3", "heldout", *(f"heldout-{n}" for n in range(2, 43)),
+    *(f"heldout-{n}" for n in (50, 51, 52, 53, 54, 55, 56, 60, 61, 62, 63, 70, 71)),
+    "heldout-capt", *(f"heldout-capt-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+                                                     20, 23))})
+STACKED = [p for p in SAMPLES
+           if p.parent.parent.name != "fresh" or p.parent.name in STACKED_ROUNDS]
 # every input in tests/data a user could hand `ci-nix junit`: logs and internal-json captures
 # (the sources' thousand one-message wordings aside: test_diagnose_corpus reads each of them,
 # and here they would be most of the corpus and a second of the suite)
@@ -584,7 +595,7 @@ def test_a_wrapping_keeps_every_samples_classification(name: str) -> None:
 # a CI system's own lines leave on too few lines to learn it from)
 @settings(max_examples=150, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(SAMPLES), st.sampled_from([None, *TOOL]), st.sampled_from([None, *PREFIX]),
+@given(st.sampled_from(STACKED), st.sampled_from([None, *TOOL]), st.sampled_from([None, *PREFIX]),
        st.sampled_from([None, *RECORD]), st.sampled_from([None, *TRANSPORT]),
        st.sampled_from([None, *COPY]))
 def test_stacked_wrappings_keep_classification(expected: Path, tool: str | None,
