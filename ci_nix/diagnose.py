@@ -1401,7 +1401,9 @@ _EVAL_MESSAGE = re.compile(
 # A frame of a trace the evaluator printed, and a position in Nix code with its code frame.
 # Frames Nix adds outside evaluation (fetching a source, setting up a build) are no sign of it.
 _EVAL_FRAME = re.compile(
-    r"^\s*… (?!while (?:fetching|setting up the build environment|copying|querying|"
+    # (a frame a copy cut right after its "…" is one too: what it names is gone, and only the
+    # frames of Nix's own steps below are not the evaluator's)
+    r"^\s*…$|^\s*… (?!while (?:fetching|setting up the build environment|copying|querying|"
     r"downloading|adding|uploading|building|realising (?!the context)))|"
     r"\bat (?:«[^»«]*»|/\S+|\S+\.nix):\d+(?::\d+)?|^\s*\d+\| |"
     r"\(use '--show-trace'|\(stack trace truncated|"

@@ -1818,3 +1818,15 @@ def test_a_pure_mode_search_path_refusal_without_its_code_frame_is_the_evaluatio
                                   "       error: cannot look up '<nixgl>' in pure evaluation mode "
                                   "(use '--impure' to override)", "```"])
     assert found.type is FailureType.EVAL
+
+
+@pytest.mark.parametrize(("frame", "expected"), [
+    # Arcanyx-org/NiXium#150: a trace a copy cut right after its first frame's "…"
+    ("       …", FailureType.EVAL),
+    # what a frame of Nix's own steps says stays Nix's, as before
+    ("       … while fetching the input 'github:acme/infra'", FailureType.OTHER),
+])
+def test_a_frame_cut_right_after_its_ellipsis_is_still_a_frame(frame: str,
+                                                               expected: FailureType) -> None:
+    [found] = diagnose.parse_log(["$ nixos-rebuild build-vm --flake .#ignucius", "error:", frame])
+    assert found.type == expected, found
