@@ -207,6 +207,8 @@ _NO_MACHINE = re.compile(
 _FULL_LOG_HINT = re.compile(rf"For full logs, run:?\s*['‘]?(?:\x1b\[[0-9;]*m)?"
                             rf"(?:nix log|nix-store -l) {_DRV}")
 
+_DISK_SPACE_NOTE = re.compile(r"note: build failure may have been caused by lack of free disk "
+                              r"space")
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("hash-mismatch", re.compile(
         rf"hash mismatch in fixed-output derivation {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE}:"
@@ -377,6 +379,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
                                  r"built rather than substituted")),
     ("hash-bare", re.compile(r"^[ \t]*(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*"
                              r"(?P<got>\S+)", re.MULTILINE)),
+    # Nix's note after a builder's failure when the store's disk is nearly full
+    # (derivation-goal.cc): alone, a copy kept nothing of the failure it follows
+    ("disk-space-note", _DISK_SPACE_NOTE),
 ]
 # a remote builder's failure relayed: "build of '…drv' on 'ssh://…' failed: <its reason>"; the
 # derivation is the one named here even when the reason names none (or a copy broke its path)
@@ -476,6 +481,11 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
     "builder-cut": (Kind.BUILDER, FailureType.BUILD,
                     "a builder failed (the log is cut off before it says which)", None),
     "builder-unnamed": (Kind.BUILDER, FailureType.BUILD, "builder for {quoted} {status}", None),
+    "disk-space-note": (Kind.BUILDER, FailureType.BUILD,
+                        "a builder failed, maybe for lack of free disk space (the log holds only "
+                        "Nix's note after it)",
+                        "free space on the disk of the Nix store and of the build directory "
+                        "(TMPDIR, `build-dir`)"),
     "check-build": (Kind.BUILDER, FailureType.BUILD,
                     "build of {drv} failed (nix flake check leaves out why)", None),
     "resolved": (Kind.DEPENDENCY, FailureType.DEPENDENCY,
@@ -2639,10 +2649,15 @@ _ERROR_VALUE = (r"(?-i:\b(?:[A-Z][A-Za-z0-9]{0,60}[a-z0-9])?(?:Error|Exception)"
 # a system call's failure on Nix's own state (its database, daemon socket, profiles, GC roots):
 # Nix's SysError is "<what>: <strerror>", and a tool relaying it may drop the "error:" before it
 # ("error getting status of /nix/var/nix/daemon-socket/socket: Permission denied.")
-_NIX_STATE_ERRNO = (r"/nix/var/nix/[^\s'’:]{0,512}+['’]?: (?:Permission denied|Operation not "
-                    r"permitted|Connection refused|No such file or directory|Read-only file "
-                    r"system|No space left on device|Too many open files|Input/output error|"
-                    r"Resource temporarily unavailable|Disk quota exceeded|Stale file handle)")
+_ERRNO = (r"(?:Permission denied|Operation not permitted|Connection refused|No such file or "
+          r"directory|Read-only file system|No space left on device|Too many open files|"
+          r"Input/output error|Resource temporarily unavailable|Disk quota exceeded|Stale file "
+          r"handle)")
+# (and the store optimiser's hard link from its own directory of links, /nix/store/.links:
+# "cannot link '/nix/store/.links/…' to '…': No space left on device", optimise-store.cc)
+_NIX_STATE_ERRNO = (r"/nix/var/nix/[^\s'’:]{0,512}+['’]?: " + _ERRNO + "|"
+                    r"cannot link ['‘]/nix/store/\.links/[^\s'’]{1,512}['’] to ['‘][^'’\n]{1,4096}"
+                    r"['’]: " + _ERRNO)
 # the evaluator's message alone on its line, without the "error:" before it (a reporter typed it
 # from a screenshot, a tool relaying Nix dropped the prefix): libexpr's whole messages (eval.cc,
 # parser: "attribute '…' missing", "undefined variable '…'", "infinite recursion encountered",
@@ -2659,6 +2674,7 @@ _EVAL_ALONE = re.compile(r"(?m:^[\s>*_`\"]*(?:(?:attribute ['‘][^'’\n]{1,300
 FAILURE_MARK = re.compile(
     _NIX_HINT.pattern + "|" + _NIX_STATE_ERRNO + "|" + _EVAL_ALONE.pattern + "|"
     r"error\s?:|cannot build|reason:|builder for\b|hash mismatch|timed out|"
+    + _DISK_SPACE_NOTE.pattern + "|"
     r"failed with exit code|failed to find a machine|required (?:system|features):|"
     # two packages of a user environment or buildEnv with one file: its builder dies of it
     rf"collis?sion between {_Q}?/nix/store/|"

@@ -1504,6 +1504,25 @@ def test_a_builder_failure_header_after_a_copys_words_keeps_its_exit_code() -> N
         assert [d.drv for d in failures] == [attacker], forged
 
 
+def test_nixs_words_about_a_full_disk_without_error_are_still_a_failure() -> None:
+    # heldout-43's silent zeros: Nix's note after a builder's failure, alone in a markdown quote
+    # (jovian#468), and the store optimiser's SysError whose "error: " a log viewer dropped
+    # (nix-community/infra#1322)
+    for quote in ("", "> "):
+        [found] = diagnose.parse_log([
+            f"{quote}note: build failure may have been caused by lack of free disk space", "",
+            "I expected that."])
+        assert (found.type, found.drv) == (FailureType.BUILD, None), quote
+        assert found.hint is not None and "disk" in found.hint
+    [found] = diagnose.parse_log([
+        f"cannot link '/nix/store/.links/{'0' * 52}' to '/nix/store/{H}-source/default.nix': "
+        "No space left on device"])
+    assert (found.type, found.kind) == (FailureType.OTHER, diagnose.Kind.NIX)
+    # a builder's own "cannot link" of other paths is no report of Nix's
+    assert diagnose.parse_log(["ln: cannot link '/build/a' to '/build/b': No space left on "
+                               "device"]) == []
+
+
 def test_an_error_line_shallower_than_the_block_before_starts_a_failure_of_its_own() -> None:
     # heldout-capt-20's aagl-213: the paste glued its first line to a fence and indented every
     # other line by one: the second builder failure, at one space after the first's lines at

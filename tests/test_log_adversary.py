@@ -144,6 +144,8 @@ _LINES: dict[str, Callable[[int], str]] = {
     "recap lists": lambda n: "build of '/nix/store/a" + "', '/nix/store/a" * (n // 15) + "'x",
     # "/nix/var/nix/<path>: <strerror>": from each start of Nix's state directory on
     "state paths": lambda n: "/nix/var/nix/" * (n // 13),
+    # the store optimiser's "cannot link '/nix/store/.links/…' to '…': …" with no quote closing
+    "optimiser links": lambda n: "cannot link '/nix/store/.links/a' to '" * (n // 40),
     # a builder failure's header ending a line: from each "error: builder for '" to its quote
     "builder headers": lambda n: (f"x error: builder for '{ATTACKER}' failed with exit code 1;"
                                   * (n // 100)),
