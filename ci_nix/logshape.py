@@ -1068,6 +1068,9 @@ _OWN_LINE = re.compile(
     # a tool's own verdict ("ERROR: process \"/bin/sh -c nix run\" did not complete …", BuildKit)
     # and a rule of dashes under it: lines of their own after Nix's error
     r"ERROR\b|-{4,}\s*$|={4,}\s*$|"
+    # nixos-rebuild-ng's verdict on the command it ran (Python's CalledProcessError), after
+    # Nix's last line: never its rest, also where that line was cut short
+    r"Command '\[|"
     # build-remote's "Failed to find a machine for remote build!" and the lines it lists
     r"Failed to find|derivation: |required \(system|\d+ available machines|\(systems, |\(\[)")
 _ERROR_START = re.compile(r"^\s*error: \S")  # (indented: the continuation is then less so)

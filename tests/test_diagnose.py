@@ -1360,6 +1360,17 @@ def test_noms_box_heading_continues_no_line_a_copy_cut(heading: str) -> None:
     assert "Builds" not in found[0].message
 
 
+def test_nixos_rebuild_ngs_verdict_continues_no_line_a_copy_cut() -> None:
+    # heldout-43's home-manager#6100 under nixos-rebuild-ng: its last line, cut mid-URL in a log
+    # whose lines fill a width, is no terminal's wrap that the verdict after it continues
+    text = (DATA / "fresh/heldout-43/home-manager-6100-vm-test-machine-prefix-download.text.log"
+            ).read_text()
+    [found] = diagnose.parse_log([*text.split("\n"), "Command '['nix', 'build', '.#x']' returned "
+                                  "non-zero exit status 1."])
+    assert (found.type, found.kind) == (FailureType.OTHER, diagnose.Kind.DOWNLOAD)
+    assert "Command" not in found.message, found.message
+
+
 def test_a_builds_own_error_under_a_wrappers_verdict_is_that_builds() -> None:
     # omen-space#236 relayed by devenv (miette) or colmena: the verdict says only that it failed
     for verdict in ["Error:   × Command `nix build` failed", "[ERROR] Failed to build host - "
