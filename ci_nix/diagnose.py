@@ -1414,7 +1414,10 @@ _EVAL_FRAME = re.compile(
     # (a frame a copy cut right after its "…" is one too: what it names is gone, and only the
     # frames of Nix's own steps below are not the evaluator's)
     r"^\s*…$|^\s*… (?!while (?:fetching|setting up the build environment|copying|querying|"
-    r"downloading|adding|uploading|building|realising (?!the context)))|"
+    r"downloading|adding|uploading|building|realising (?!the context))|"
+    # `nix-prefetch-url`'s and `nix store prefetch-file`'s own frame (prefetch.cc) over the
+    # store path name it took from the URL
+    r"file name '[^'\n]*' was extracted from URL )|"
     r"\bat (?:«[^»«]*»|/\S+|\S+\.nix):\d+(?::\d+)?|^\s*\d+\| |"
     r"\(use '--show-trace'|\(stack trace truncated|"
     r"^while (?:evaluating|calling|checking) .*\bat \S+:\d+:\d+")  # Nix <= 2.3

@@ -1759,6 +1759,26 @@ def test_a_flake_reference_stated_as_a_relative_path_is_nixs_command_line_not_ev
     assert found.type is FailureType.EVAL
 
 
+def test_a_name_nix_prefetch_url_took_from_a_url_is_its_own_failure_not_eval() -> None:
+    # nix#16232: prefetch.cc's own frame over libstore's store path name check; no evaluation
+    [found, _] = diagnose.parse_log([
+        "$ nix-prefetch-url file://x_1.sh",
+        "error:",
+        "       … file name 'x_1.sh' was extracted from URL 'file://x_1.sh'",
+        "",
+        "       error: name 'x_1.sh' contains illegal character ''",
+        "",
+        "error: unable to download 'file:///x_1.sh': URL using bad/illegal format (3)"])
+    assert found.type is FailureType.OTHER
+    # the same name check under an evaluator's frame stays the evaluation's
+    [found] = diagnose.parse_log([
+        "error:",
+        "       … while evaluating the attribute 'name'",
+        "",
+        "       error: name 'a b' contains illegal character ' '"])
+    assert found.type is FailureType.EVAL
+
+
 @pytest.mark.parametrize("line", [
     # nix#8727: `nix nar ls` on what `nix-store --export` wrote (libutil's archive.cc)
     "error: bad archive: input doesn't look like a Nix archive",
