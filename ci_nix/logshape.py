@@ -130,9 +130,17 @@ _TIMESTAMP = re.compile(
 # the number alone before BuildKit's own lines of the step ("#11 [7/7] RUN …", "#11 ERROR: …",
 # "#11 DONE 0.5s", "#11 CACHED")
 _BUILDKIT = re.compile(r"^#\d{1,5} (?:\d{1,6}\.\d{3}(?: |$)|(?=\[|ERROR\b|DONE \d|CACHED\s*$))")
-# GitHub's log commands as a raw download keeps them: "##[group]Run nix build", "##[error]…"
-_GITHUB_COMMAND = re.compile(r"^##\[(?P<command>group|endgroup|error|warning|notice|debug|section|"
-                             r"command)\]")
+# GitHub's log commands as a raw download keeps them: "##[group]Run nix build", "##[error]…";
+# and as a step prints them, which a run outside GitHub (`act`, a script run by hand) shows:
+# "::group::nix build", "::error file=flake.nix,line=3::…"
+_GITHUB_COMMAND = re.compile(r"^(?:##\[(?P<command>group|endgroup|error|warning|notice|debug|"
+                             r"section|command)\]|::(?P<workflow>group|endgroup|error|warning|"
+                             r"notice|debug)(?: [^:\n]{0,500})?::)")
+# VS Code's own lines around a task's output in its terminal: " *  Executing task: nix build ",
+# its verdict " *  The terminal process "/bin/bash '-c', 'nix build'" terminated with exit code:
+# 1. " and " *  Terminal will be reused by tasks, press any key to close it. "
+_VSCODE_OWN = re.compile(r"^ ?\*  (?:(?P<verdict>The terminal process .{0,4096}terminated with "
+                         r"exit code: -?\d{1,9}\.?)|Executing task\b|Terminal will be reused )")
 # GitLab's runner writes its own lines of a job log with an erase code, a section marker
 # ("section_start:1730000001:step_script\r\e[0K"), or in bold colours: the echo of a script
 # line ("\e[32;1m$ nix build\e[0;m") and its verdict ("\e[31;1mERROR: Job failed: …")
@@ -407,7 +415,11 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
     command = _GITHUB_COMMAND.match(line)
     if command is not None:  # shown as GitHub shows it: an error annotation reads "Error: …"
         rest = line[command.end():]
-        line = f"Error: {rest}" if command["command"] == "error" else rest
+        line = f"Error: {rest}" if "error" in (command["command"], command["workflow"]) else rest
+    elif line.startswith(("*", " *")) and (vscode := _VSCODE_OWN.match(line)):
+        if vscode["verdict"] is None:
+            return  # its echo of the task and its prompt to close the terminal: no line of Nix's
+        line = f"Error: {vscode['verdict']}"  # its verdict, as a CI system's
     if "<" in line:  # copied from a page's HTML source (its markup before a timestamp, too)
         # the page's caption of the log is no line of it (unless it says something failed:
         # never a silent zero)
@@ -743,10 +755,16 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # (a markdown fence glued to a line taken off first: a recording's header may be that line)
     raw = _whole_quote_off([_captured_unfenced(line) if "```" in line else line
                             for line in lines])
+    # a viewer's or editor's mark at the end of each piece of a line it wrapped: one line again
+    # (whatever the lines hold: a recording's events, a journal's export)
+    wraps = _marked_wraps(raw)
+    raw = raw if wraps is None else wraps[0]
     # a terminal recording (asciinema): what the terminal was sent, cut into its own lines; or
     # a journal's export: the messages of its entries
     cast = _cast_lines(raw) or _export_lines(raw)
     raw = raw if cast is None else _whole_quote_off(cast[0])
+    if wraps is not None:  # each line points at the captured line it starts on
+        cast = (raw, wraps[1] if cast is None else [wraps[1][origin] for origin in cast[1]])
     found = [Line(text, index, marked=marked, inner=inner) for index, line in enumerate(raw)
              for text, marked, inner in _unwrap(line)]
     # prefixes are learnt not from the CI system's own lines (GitHub's `##[group]`,
@@ -770,9 +788,46 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     for line in _rejoined(found, ci_own):
         m = _BUILDER_PREFIX.match(line.text)
         result.append(replace(line, text=m["text"] or "", builder=m["name"]) if m else line)
-    if cast is not None:  # each line points at the event that brought its end
+    if cast is not None:  # each line points at the event that brought its end (or its start)
         result = [replace(line, origin=cast[1][line.origin]) for line in result]
     return result
+
+
+# the mark a viewer or editor puts where it wrapped a line ("↵", "⏎"), and terminal Emacs' "\"
+# in a window's last column (the mark also ends shell commands and C macros: only where lines
+# end in it at one width, the longest, three of them or at a terminal's usual width, and never
+# before a line that starts with Nix's words)
+_WRAP_MARKS = ("↵", "⏎")
+_MIN_MARKED = 3
+
+
+def _marked_wraps(raw: list[str]) -> tuple[list[str], list[int]] | None:
+    """The lines a viewer wrapped and marked, each joined again, with the index of the captured
+    line each starts on; None when no line ends in a wrap's mark."""
+    ends = [line.rstrip("\r") for line in raw]
+    marked = [end.endswith(_WRAP_MARKS) for end in ends]
+    if not any(marked):
+        width = max((len(end) for end in ends), default=0)
+        marked = [end.endswith("\\") and len(end) == width
+                  and not _NIX_START.match(ends[index + 1].lstrip() if index + 1 < len(ends)
+                                           else "")
+                  for index, end in enumerate(ends)]
+        if not (sum(marked) >= _MIN_MARKED or (any(marked) and width in _TERMINAL_WIDTHS)):
+            return None
+    lines: list[str] = []
+    origins: list[int] = []
+    pieces: list[str] = []
+    for index, (end, cut) in enumerate(zip(ends, marked, strict=True)):
+        if not pieces:
+            origins.append(index)
+        if cut:
+            pieces.append(end[:-1])
+            continue
+        lines.append("".join([*pieces, raw[index]]))
+        pieces = []
+    if pieces:  # a mark on the last line: nothing follows it
+        lines.append("".join(pieces))
+    return lines, origins
 
 
 # `journalctl -o export` (systemd's Journal Export Format, systemd.io/JOURNAL_EXPORT_FORMATS):
@@ -872,7 +927,8 @@ _GITLAB_SECTION_NAME = re.compile(rf"{_SECTION_MARK}(?P<name>[A-Za-z0-9_.-]{{1,1
 
 # what a line _ci_own takes for a CI system's own holds somewhere (a cheap test first; of
 # the escape codes, only GitLab's: any coloured line has one)
-_CI_HINT = re.compile(r"##\[|\x1b\[(?:0K|3[12];1m)|={20}|\[command\]|~~~|---|\+\+\+|\^\^\^|\$ |"
+_CI_HINT = re.compile(r"##\[|::|\*  |"
+                      r"\x1b\[(?:0K|3[12];1m)|={20}|\[command\]|~~~|---|\+\+\+|\^\^\^|\$ |"
                       r"🚨|\[Pipeline\] |"
                       r"Started by |Running on |Finished: |ERROR: script |"
                       r"(?:Task|Description|Version|Author|Help) +: |Generating script|"
@@ -913,7 +969,8 @@ def _ci_own(start: str) -> bool:
     labels = _STREAM_LABELS.match(start)
     start = _transported(start[labels.end():]) if labels else start
     return bool(_GITHUB_COMMAND.match(start) or _GITLAB_OWN.match(start) or _AZURE_OWN.match(start)
-                or _JENKINS_OWN.match(start) or (buildkite and _BUILDKITE_OWN.match(start)))
+                or _JENKINS_OWN.match(start) or (buildkite and _BUILDKITE_OWN.match(start))
+                or _VSCODE_OWN.match(start))
 
 
 def _margin_off(raw: list[str]) -> list[str]:

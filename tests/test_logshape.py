@@ -110,10 +110,29 @@ def per_line(f: Callable[[int, str], str]) -> Wrap:
     return lambda text: "\n".join(f(i, line) for i, line in enumerate(text.split("\n")))
 
 
-def github(text: str) -> str:  # the raw log download of GitHub Actions
+def github(text: str) -> str:
+    """The raw log download of GitHub Actions; or (every third log) the step's workflow commands
+    as a run outside GitHub prints them (`act`, the script run by hand): "::group::…"."""
+    if zlib.crc32(text.encode()) % 3 == 0:
+        return (f"::group::Run nix build\n{text}\n::endgroup::\n"
+                "::error file=flake.nix,line=1::Process completed with exit code 1.")
     step = (f"##[group]Run nix build\n{text}\n##[endgroup]\n"
             "##[error]Process completed with exit code 1.")
     return per_line(lambda i, line: f"2024-05-01T12:00:{i % 60:02d}.{i:07d}Z {line}")(step)
+
+
+def vscode(text: str) -> str:  # a VS Code task's output in its terminal, its own lines around
+    return (" *  Executing task: nix build .#default \n\n" + text + "\n\n *  The terminal "
+            "process \"/bin/bash '-c', 'nix build .#default'\" terminated with exit code: 1. \n"
+            " *  Terminal will be reused by tasks, press any key to close it. \n")
+
+
+def soft_wrapped(text: str) -> str:
+    """Copied from a viewer or editor that wrapped long lines at its width and marked each
+    piece but the last ("↵" at 80 columns, "⏎" at 100)."""
+    mark, width = (("↵", 80), ("⏎", 100))[zlib.crc32(text.encode()) % 2]
+    return "\n".join(mark.join(line[k:k + width] for k in range(0, max(len(line), 1), width))
+                     .replace(mark, mark + "\n") for line in text.split("\n"))
 
 
 # an Azure Pipelines script task's log (microsoft/azure-pipelines-tasks#8848): its header between
@@ -500,12 +519,13 @@ TOOL: dict[str, Wrap] = {"ansi": ansi, "nom": nom, "miette": miette, "colmena": 
                          "progress-bar": progress_bar, "bar-glued": bar_glued,
                          "bar-redrawn": bar_redrawn, "nom-tree": nom_tree,
                          "build-logs": print_build_logs, "parallel-builds": parallel_builds,
-                         "spinner": spinner}
+                         "spinner": spinner, "vscode": vscode}
 # what copying a log into an issue, chat or page does to it (last, around everything else)
 COPY: dict[str, Wrap] = {"one-space": one_space, "indented": indented, "dedented": dedented,
                          "html": html_escaped, "smart-quotes": smart_quotes, "quoted": quoted,
                          "web-spaces": web_spaces, "escapes-lost": escapes_lost,
-                         "mojibake": mojibake, "fence-glued": fence_glued}
+                         "mojibake": mojibake, "fence-glued": fence_glued,
+                         "soft-wrapped": soft_wrapped}
 # a prefix on every line, unknown to the normaliser: learnt from the lines, so it takes two
 # (on a single line it cannot be told from a sentence around Nix's words)
 PREFIX: dict[str, Wrap] = {"compose": compose, "git-remote": git_remote,
@@ -522,11 +542,13 @@ WRAPPINGS = TOOL | COPY | RECORD | TRANSPORT | PREFIX
 # how many lines a wrapping adds before the sample's own (line for line after that)
 LINES_AFTER = {"ansi": 0, "nom": 0, "nom-tree": 1, "miette": 1, "colmena": 1,
                "nixos-rebuild-ng": 1, "nh": 1, "progress-bar": 0, "bar-glued": 0,
-               "bar-redrawn": 0, "build-logs": 3, "spinner": 0, **dict.fromkeys(COPY, 0), "html": 1,
+               "bar-redrawn": 0, "build-logs": 3, "spinner": 0, "vscode": 2, **dict.fromkeys(COPY, 0), "html": 1,
                **dict.fromkeys(PREFIX, 0), "json-records": 0, "github": 1, "timestamps": 0,
                "gitlab": GITLAB_HEAD.count("\n") + 1, "journald": 0, "kubectl": 0,
                "jenkins": JENKINS_HEAD.count("\n") + 1,
                "buildkite": 4, "azure": AZURE_HEAD.count("\n") + 1}
+# (a line a viewer wrapped is reported at its first piece: lines are no longer line for line)
+del LINES_AFTER["soft-wrapped"]
 
 
 def applies(name: str, text: str) -> bool:
@@ -1340,3 +1362,35 @@ def test_a_viewers_line_numbers_before_an_issues_prose_are_taken_away() -> None:
     assert not [text for text in texts if re.match(r"\s*\d", text)]
     [found] = diagnose.parse_log(numbered)
     assert found.message == diagnose.parse_log(prose)[0].message
+
+
+def test_terminal_emacs_wrap_marks_join_lines_and_a_scripts_continuation_stays() -> None:
+    # Emacs in a terminal ends each piece of a line it wrapped with "\" in the window's last
+    # column; a shell's or a macro's "\" is no such mark where it stands at no common width
+    drv = "/nix/store/" + "a" * 32 + "-hello-2.12.1.drv"
+    said = f"error: builder for '{drv}' failed with exit code 2;"
+    pieces = [said[k:k + 79] for k in range(0, len(said), 79)]
+    wrapped = ["-*- mode: compilation; default-directory: \"~/src/\" -*-",
+               *(piece + "\\" for piece in pieces[:-1]), pieces[-1], "       last 1 log lines:",
+               "       > make: *** [Makefile:3: all] Error 2"]
+    [found] = diagnose.parse_log(wrapped)
+    assert (found.type.value, found.drv, found.exit_code, found.log_line) == ("build", drv, 2, 2)
+    script = ["hello> ./configure --prefix=/nix/store/x \\", "hello>   --enable-foo",
+              f"error: builder for '{drv}' failed with exit code 2;"]
+    assert [line.text for line in logshape.normalise(script)][0] == \
+        "./configure --prefix=/nix/store/x \\"
+    # nor does a mark at the width join Nix's own line to the one before it
+    cut = ["x" * 79 + "\\", "error: attribute 'x' missing", "y" * 79 + "\\", "z"]
+    assert logshape._marked_wraps(cut) == (
+        ["x" * 79 + "\\", "error: attribute 'x' missing", "y" * 79 + "z"], [0, 1, 2])
+
+
+def test_vscode_and_workflow_command_lines_are_the_wrappers_own() -> None:
+    log = vscode(github("error: attribute 'x' missing"))
+    shaped = [line.text for line in logshape.normalise(log.split("\n"))]
+    assert "error: attribute 'x' missing" in shaped
+    assert not any("Executing task" in text or "reused" in text for text in shaped)
+    [found] = diagnose.parse_log(vscode("building '/nix/store/x.drv'...").split("\n"))
+    assert (found.type.value, found.message) == (
+        "other", "The terminal process \"/bin/bash '-c', 'nix build .#default'\" terminated "
+        "with exit code: 1.")
