@@ -542,7 +542,8 @@ WRAPPINGS = TOOL | COPY | RECORD | TRANSPORT | PREFIX
 # how many lines a wrapping adds before the sample's own (line for line after that)
 LINES_AFTER = {"ansi": 0, "nom": 0, "nom-tree": 1, "miette": 1, "colmena": 1,
                "nixos-rebuild-ng": 1, "nh": 1, "progress-bar": 0, "bar-glued": 0,
-               "bar-redrawn": 0, "build-logs": 3, "spinner": 0, "vscode": 2, **dict.fromkeys(COPY, 0), "html": 1,
+               "bar-redrawn": 0, "build-logs": 3, "spinner": 0, "vscode": 2,
+               **dict.fromkeys(COPY, 0), "html": 1,
                **dict.fromkeys(PREFIX, 0), "json-records": 0, "github": 1, "timestamps": 0,
                "gitlab": GITLAB_HEAD.count("\n") + 1, "journald": 0, "kubectl": 0,
                "jenkins": JENKINS_HEAD.count("\n") + 1,
