@@ -1130,6 +1130,8 @@ _NIX_ITSELF = re.compile(
     r"has no valid outputs registered|are registered and valid in this store|"
     # libutil's NAR reader refusing what it was given (`nix nar ls` on an export, a cut NAR)
     r"\bbad archive: |doesn't look like a Nix archive|"
+    # a signing key of Nix's configuration it cannot read (libutil's signature code)
+    r"^(?:secret |public )?key is corrupt|"
     r"pasta (?:exited|killed)|"
     # the build sandbox could not be set up: the machine's kernel or Nix's settings
     r"sandbox network setup|sandboxed build|sandboxing|kernel namespaces|user namespace|"
@@ -1417,7 +1419,9 @@ _EVAL_FRAME = re.compile(
     r"downloading|adding|uploading|building|realising (?!the context))|"
     # `nix-prefetch-url`'s and `nix store prefetch-file`'s own frame (prefetch.cc) over the
     # store path name it took from the URL
-    r"file name '[^'\n]*' was extracted from URL )|"
+    r"file name '[^'\n]*' was extracted from URL |"
+    # libutil's frame over a signing key it read (`secret-key-files`, `trusted-public-keys`)
+    r"while decoding key named )|"
     r"\bat (?:«[^»«]*»|/\S+|\S+\.nix):\d+(?::\d+)?|^\s*\d+\| |"
     r"\(use '--show-trace'|\(stack trace truncated|"
     r"^while (?:evaluating|calling|checking) .*\bat \S+:\d+:\d+")  # Nix <= 2.3

@@ -1759,6 +1759,16 @@ def test_a_flake_reference_stated_as_a_relative_path_is_nixs_command_line_not_ev
     assert found.type is FailureType.EVAL
 
 
+def test_a_signing_key_nix_could_not_decode_is_nixs_own_failure_not_eval() -> None:
+    # nix#15106: an empty `secret-key-files` file; libutil's frame over its key check
+    [found] = diagnose.parse_log([
+        "error:",
+        "       … while decoding key named ''",
+        "",
+        "       error: key is corrupt"])
+    assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
+
+
 def test_a_name_nix_prefetch_url_took_from_a_url_is_its_own_failure_not_eval() -> None:
     # nix#16232: prefetch.cc's own frame over libstore's store path name check; no evaluation
     [found, _] = diagnose.parse_log([
