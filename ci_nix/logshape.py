@@ -962,7 +962,8 @@ def _ci_own(start: str) -> bool:
     """Whether a captured line (its start) is a CI system's own: GitHub's `##[group]`,
     `##[error]`, GitLab's runner lines, Buildkite's agent lines, Azure Pipelines' task header
     (also inside a page's markup)."""
-    buildkite = start.startswith("\x1b_bk;")
+    # (also a copy that dropped the string command's ESC and BEL: "_bk;t=1745322209921~~~ …")
+    buildkite = start.startswith(("\x1b_bk;", "_bk;t="))
     start = _transported(_HTML_TAG.sub("", start) if "<" in start else start)
     # a log collector's stream labels after its timestamp (Loki's logcli: `{host="…", job="…"} `),
     # which normalising learns as a prefix: the CI system's line follows them
