@@ -954,8 +954,9 @@ def _ci_own_lines(raw: list[str]) -> set[int]:
     return own
 
 
-_STREAM_LABELS = re.compile(r'\{[A-Za-z_]\w{0,100}="[^"\n]{0,200}"(?:, ?[A-Za-z_]\w{0,100}='
-                            r'"[^"\n]{0,200}"){0,20}\} ')
+# (`{}` when every label is common to all lines)
+_STREAM_LABELS = re.compile(r'\{(?:[A-Za-z_]\w{0,100}="[^"\n]{0,200}"(?:, ?[A-Za-z_]\w{0,100}='
+                            r'"[^"\n]{0,200}"){0,20})?\} ')
 
 
 def _ci_own(start: str) -> bool:

@@ -651,6 +651,10 @@ KNOWN_STACKS = [
     # agent's own lines are no lines of the step's, and leave too few to learn a chat's prefix
     ("dev-2/nix-15002-assert-sigabrt", ("compose", "buildkite")),
     ("heldout-41/nixpkgs-253872-pyproject-expected-builder-cut", ("buildkite",)),
+    # GitLab's log read back by logcli with every label common (`{} `): the runner's own lines
+    # are no lines of the step's, and leave too few to learn git's "remote: " from
+    ("heldout-31/haskell-nix-1934-not-allowed-to-refer-bare", ("git-remote", "gitlab",
+                                                              "dedented")),
 ]
 
 
