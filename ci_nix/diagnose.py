@@ -1115,7 +1115,15 @@ _NIX_ITSELF = re.compile(
     # the store's database and Nix's caches ("executing SQLite statement '…': unable to open
     # database file (in '/nix/var/nix/db/db.sqlite')", "SQLite database '…' is busy")
     r"\bSQLite (?:database|statement|error)\b|"
-    r"Too many open files|unable to start build process|read-only file system|"
+    # (strerror's "Read-only file system" as Nix's SysError ends with it, "creating directory
+    # '/nix/store/…': Read-only file system", and the lower case a tool's wording has)
+    r"Too many open files|unable to start build process|[Rr]ead-only file system|"
+    # libstdc++'s std::filesystem error Nix lets through from its own file operations (the
+    # optimiser's hard links, a build's renames): "filesystem error: cannot create hard link:
+    # <strerror> [path] [path]", with or without the "error: " before it
+    r"\bfilesystem error: cannot [a-z ]{1,40}: |"
+    # libstore's build users (UserLock): the group Nix is told to take them from is empty
+    r"\bbuild users group ['‘][^'’\n]{1,200}['’] has no members|"
     r"unexpected end-of-file|preallocating file|error: interrupted by the user|"
     r"unable to execute 'ssh'|failed to start SSH connection|Host key verification failed|"
     # a program Nix must run itself not on its PATH (ssh for a remote store or builder, git

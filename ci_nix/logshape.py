@@ -172,12 +172,13 @@ _NIX_LABEL = r"(?:Required|Available|Current|Output|evaluation|Last) "
 # "1714564800.123456", short-monotonic "[ 1234.567890]"; "… host nixos-upgrade[1234]: "
 # (host and unit start with a word character: "May 01 12:00:00 - broken: …" is moreutils' `ts`
 # before Nix's words; after an RFC 3339 time, which CI systems write before any line too, only
-# with the unit's pid)
+# with the unit's pid; no unit is called "error": "May 01 12:00:00 filesystem error: cannot …"
+# is `ts` before a program's "<word> error: ", libstdc++'s filesystem_error Nix relays)
 _JOURNALD = re.compile(
     r"^(?:(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9})?"
     r"|[A-Z][a-z]{2} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})? [A-Z][A-Za-z0-9+-]{0,5}"
     r"|\d{9,11}\.\d{1,9}|\[ {0,12}\d{1,12}\.\d{1,9}\]) (?!{_NIX_LABEL})\w[^\s:>]* "
-    r"\w[^\s:\[]*(?:\[\d+\])?: "
+    r"(?!error: )\w[^\s:\[]*(?:\[\d+\])?: "
     r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d{1,9})?[+-]\d\d:?\d\d "
     r"\w[^\s:>]* \w[^\s:\[]*\[\d+\]: )".replace("{_NIX_LABEL}", _NIX_LABEL))
 # a terminal's string commands carry no text: Buildkite's raw log starts each line with one

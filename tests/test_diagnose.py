@@ -1799,6 +1799,29 @@ def test_nixs_archive_reader_refusing_its_input_is_nixs_own_failure(line: str) -
     assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
 
 
+@pytest.mark.parametrize("line", [
+    # comma#62: Nix creating its cache directory under a read-only store path (a SysError)
+    f"error: creating directory '/nix/store/{H}-comma-with-db-1.6.0/share/cache/nix': "
+    "Read-only file system",
+    # nix#12343: libstore's build users group with no members (the install script's nix-env)
+    "error: the build users group 'nixbld' has no members",
+    # nix#15904: libstdc++'s filesystem_error from the optimiser's hard link, relayed bare
+    "filesystem error: cannot create hard link: No such file or directory "
+    f"[/nix/store/.links/{H}] [/nix/store/.tmp-link-1196778-845337060]",
+])
+def test_nixs_own_system_errors_on_its_store_and_build_users_are_kind_nix(line: str) -> None:
+    [found] = diagnose.parse_log(["$ nix store optimise", line])
+    assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
+
+
+def test_a_builders_read_only_file_system_stays_the_builds() -> None:
+    [found] = diagnose.parse_log([
+        f"error: builder for '/nix/store/{H}-foo.drv' failed with exit code 1;",
+        "       last 1 log lines:",
+        "       > mkdir: cannot create directory '/homeless-shelter': Read-only file system"])
+    assert (found.type, found.drv) == (FailureType.BUILD, f"/nix/store/{H}-foo.drv")
+
+
 @pytest.mark.parametrize("quoted", [
     # Nix 2.3's build hook: the remote daemon's refusal as the "builder's" last log line
     "  error: you are not privileged to build derivations",
