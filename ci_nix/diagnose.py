@@ -1152,6 +1152,11 @@ _NIX_ITSELF = re.compile(
     r"^path '[^']*' is not (?:valid|in the Nix store)|don't know how to build these paths|"
     r"the store is not owned by|Input/output error|Resource temporarily unavailable|"
     r"Broken pipe|Connection reset by peer|Disk quota exceeded|Cannot allocate memory|"
+    # strerror(3) of the calls only Nix's own work on its store and locks makes (removing,
+    # renaming, locking: the GC's "cannot unlink '/nix/store/…': Directory not empty",
+    # "acquiring/releasing lock: Bad file descriptor"), never an evaluation's reading a file
+    r"Directory not empty|Bad file descriptor|Invalid cross-device link|Stale file handle|"
+    r"Device or resource busy|Structure needs cleaning|"
     # a program Nix itself ran for one of its steps (git for a lock file, a post-build hook)
     r"\bprogram ['‘][^'’\n]{1,4096}['’] failed with exit code|"
     r"cloning builder process|unable to fork|cannot fork|(?:user|group) '[^']*' .{0,200}does not "

@@ -1808,6 +1808,10 @@ def test_nixs_archive_reader_refusing_its_input_is_nixs_own_failure(line: str) -
     # nix#15904: libstdc++'s filesystem_error from the optimiser's hard link, relayed bare
     "filesystem error: cannot create hard link: No such file or directory "
     f"[/nix/store/.links/{H}] [/nix/store/.tmp-link-1196778-845337060]",
+    # nix#11134: the GC removing a path (ENOTEMPTY); nix#15858: the GC lock (EBADF)
+    f"error: cannot unlink '/nix/store/{H}-steam-usr-target/share/man/man3': "
+    "Directory not empty",
+    "error: acquiring/releasing lock: Bad file descriptor",
 ])
 def test_nixs_own_system_errors_on_its_store_and_build_users_are_kind_nix(line: str) -> None:
     [found] = diagnose.parse_log(["$ nix store optimise", line])
