@@ -1953,8 +1953,11 @@ class _LogReader:
     def feed(self, line: logshape.Line) -> None:
         if line.builder is not None:
             # Nix writes an error whole: another build's line inside a trace still awaiting
-            # its message is where a terminal interleaved them, and the trace goes on after it
-            if self.current is not None and not _awaits_message(self.current.lines):
+            # its message, or after a line ending in a colon (which text_line reads the next
+            # line of as its rest, indented or not), is where a terminal interleaved them, and
+            # the error goes on after it
+            if self.current is not None and not _awaits_message(self.current.lines) \
+                    and not self.current.lines[-1].rstrip().endswith(":"):
                 self.current = None
             self.named_logs.setdefault(line.builder, []).append(line.text)
             self.recent.append(line.text)

@@ -1917,3 +1917,24 @@ def test_a_frame_cut_right_after_its_ellipsis_is_still_a_frame(frame: str,
                                                                expected: FailureType) -> None:
     [found] = diagnose.parse_log(["$ nixos-rebuild build-vm --flake .#ignucius", "error:", frame])
     assert found.type == expected, found
+
+
+
+def test_a_builders_line_after_a_line_ending_in_a_colon_does_not_end_the_error() -> None:
+    """heldout-62 (a changelog page, no indentation): an error, prose ending in a colon, then
+    another error line, which the colon makes the rest of the first (as in a copy that lost
+    Nix's indentation: "… failed with exit code 1:" then "error: executing 'git'"); a `-L`
+    line of another build between them is a terminal's interleaving, as inside a trace."""
+    page = ["error: cannot find flake 'flake:bar' in the flake registries",
+            "With this release, Nix no longer creates a parent override.",
+            "Here's some example error output:",
+            "error: Cannot delete path '/nix/store/6fcrjgfjip2ww3sx51rrmmghfsf60jvi-patchelf' "
+            "because it's referenced by the GC root '/home/u/result'."]
+    plain = diagnose.parse_log(page)
+    interleaved = diagnose.parse_log([*page[:3], "other-1.0> compiling 3", page[3]])
+    assert len(plain) == 1
+    assert [(d.type, d.kind, d.message, d.log_line) for d in interleaved] == \
+        [(d.type, d.kind, d.message, d.log_line) for d in plain]
+    # a line of Nix's own after its error's last line ends it, `-L` lines between or not
+    done = ["error: attribute 'x' missing", "other-1.0> compiling 3", "error: another one"]
+    assert len(diagnose.parse_log(done)) == 2

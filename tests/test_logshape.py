@@ -655,6 +655,12 @@ KNOWN_STACKS = [
     # are no lines of the step's, and leave too few to learn git's "remote: " from
     ("heldout-31/haskell-nix-1934-not-allowed-to-refer-bare", ("git-remote", "gitlab",
                                                               "dedented")),
+    # a chat's "[12:31] <alice> " behind a progress bar's glued line: too many starts of the
+    # prose's sentences to try crowded the nick's shape out (fixed by d8de6c2)
+    ("heldout-37/magic-nix-cache-marketplace-418-example", ("progress-bar", "compose")),
+    # two example errors with prose between, its last line ending in a colon: one failure (the
+    # colon makes the next line its rest), also with `-L` lines between them
+    ("heldout-62/determinate-changelog-370-registry-and-delete-examples", ("parallel-builds",)),
 ]
 
 
