@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
+from itertools import pairwise
 
 from ci_nix.logtext import clean
 from ci_nix.tools.nix import strip_ansi
@@ -1144,6 +1145,18 @@ _WRAP_SLACK = 12  # a word wrap leaves at most about a word's width free at a li
 _MIN_WIDTH = 60
 
 
+_STORE_HASH = re.compile(r"/nix/store/[0-9a-z]{32}-")
+
+
+def _cut_in_hash(end: str, rest: str) -> bool:
+    """Whether a line ending inside a store path's hash (`end`: its last characters) and the
+    next line are one path cut in two: together they make a whole hash and its dash (which a
+    line ending in a path a copy cut short, and the line after it, do only by chance)."""
+    cut = _OPEN_PATH.search(end)
+    return cut is not None and "-" not in cut.group(0) \
+        and _STORE_HASH.match(cut.group(0) + rest[:44]) is not None
+
+
 def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset()) -> list[Line]:
     """Lines a terminal, pager or nix-output-monitor broke at a fixed width, joined again.
 
@@ -1158,7 +1171,14 @@ def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset()) -> list
     wrapped = width >= _MIN_WIDTH and full >= 3 and 10 * full >= len(texts)
     # a terminal's hard wrap cuts many lines at exactly the width, inside words
     # (three different ones: a message repeated is no wrap)
-    hard = wrapped and len({text for text in texts if len(text) == width}) >= 3
+    # (or one such cut proven: a store path's hash the next line completes, at a width
+    # logshape does not know, 72 or 90 columns, a tmux pane's; then every line cut at that
+    # width was cut inside a word, however few of them)
+    hard = (wrapped and len({text for text in texts if len(text) == width}) >= 3) or (
+        width >= _MIN_WIDTH and any(
+            len(line.text) == width and following.inner == line.inner
+            and _cut_in_hash(line.text[-_PATH_CHARS:], following.text)
+            for line, following in pairwise(found)))
     joined: list[Line] = []
     # the text of each joined line in pieces, joined once at the end (appending to one string
     # each time copies it: quadratic in a long run of continued lines), and its last characters
@@ -1184,7 +1204,8 @@ def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset()) -> list
         if last is not None and not _ERROR_START.match(line.text) \
                 and not _RULED.search(piece) and (
                 cut_at_blank or (not _OWN_LINE.match(line.text) and (
-                in_error or pushed or (wrapped and len(piece) >= width - _WRAP_SLACK)))):
+                in_error or pushed or (wrapped and len(piece) >= width - _WRAP_SLACK)
+                or (hard and len(piece) == width)))):
             # Nix indents what continues an error; an unindented line right after one that
             # starts no line of its own is the rest of it
             # cut inside a word: at the width many lines fill, or at a terminal's usual width

@@ -1075,6 +1075,52 @@ def test_lines_broken_at_a_width_keep_type_and_derivation(expected: Path) -> Non
     assert first(hard_wrapped(text)) == first(text)
 
 
+STORE_HASH = re.compile(r"/nix/store/[0-9a-z]{32}-")
+
+
+def cut_in_a_hash(text: str) -> str | None:
+    """A terminal of a width logshape does not know (72, 90 columns, a tmux pane), the one
+    that cuts the log's longest line inside its first store path's hash; None where that
+    line has no path there (or the width would be under 60)."""
+    m = STORE_HASH.search(max(text.split("\n"), key=len))
+    return hard_wrapped(text, m.start() + 27) if m and m.start() + 27 >= 60 else None
+
+
+# the recorded samples a terminal's columns are characters of (no colour codes, no tabs)
+PLAIN_RECORDED = [p for p in SAMPLES
+                  if p.parent.name in ("nix-2.8", "nix-2.26", "sources", "public")
+                  and not is_json(text := text_of(p)) and not {"\x1b", "\t"} & set(text)]
+
+
+def test_a_hard_wrap_at_any_width_cutting_a_store_paths_hash_keeps_classification() -> None:
+    """A cut inside a hash that the next line completes proves a terminal's hard wrap at that
+    width, however few lines reach it: every line cut there is joined without a blank."""
+    changed, met = [], 0
+    for expected in PLAIN_RECORDED:
+        wrapped = cut_in_a_hash(text_of(expected))
+        if wrapped is not None:
+            met += 1
+            if classified(wrapped, ("dedented",)) != plain(expected)[2]:
+                changed.append(f"{expected.parent.name}/{expected.name}")
+    assert met >= 40 and changed == []
+
+
+def test_a_path_a_copy_cut_short_in_its_name_is_no_wrap() -> None:
+    # nixpkgs#419585: the reporter's line lost "9." of "lix-doc-2.91.2"; the line is the
+    # log's longest, but the cut is in the name, which no hash proves: a blank stays
+    drv = "/nix/store/faq4pwsviv51h41w860wycxwi4qa191a-lix-doc-2.91.2-vendor.tar.gz.drv"
+    lines = [f"error: hash mismatch in fixed-output derivation '{drv[:drv.index('.91')]}",
+             "1.2-vendor.tar.gz.drv':", "         specified: sha256-AAAA",
+             "            got:    sha256-BBBB"]
+    [found] = diagnose.parse_log(lines)
+    assert found.drv != drv.replace("2.91.2", "21.2")
+    # the same log cut inside the hash is joined as one path
+    cut = [f"error: hash mismatch in fixed-output derivation '{drv[:30]}", f"{drv[30:]}':",
+           *lines[2:]]
+    [found] = diagnose.parse_log(cut)
+    assert found.drv == drv
+
+
 # Bazel's rules_nixpkgs quoting the output of the nix-build it ran, indented after its own intro
 # (the shape of tweag/rules_nixpkgs#389's description)
 BAZEL_DRV = "/nix/store/" + "q" * 32 + "-foo-1.0.drv"
