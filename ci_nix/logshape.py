@@ -750,13 +750,23 @@ def _starting(before: str, starts: list[tuple[str, ...]]) -> int:
     return sum(1 for start in starts if start[:len(words)] == words or start == bare)
 
 
+# a markdown fence of tildes alone on its line ("~~~", "~~~console"), at most three blanks in
+# as markdown allows: a compiler's "~~~^~~~" under a quoted line is never one
+_TILDE_FENCE = re.compile(r"^( {0,3})~{3,}([\w+-]*\s*)$")
+
+
+def _backtick_fence(line: str) -> str:
+    return _TILDE_FENCE.sub(r"\1```\2", line) if "~~~" in line else line
+
+
 def normalise(lines: Iterable[str]) -> list[Line]:
     """Nix's own lines of a captured log, each with the index of the line it came from."""
     # a whole capture indented (a one-space paste) or quoted (a reply, an email: "> ", "> > ",
     # ">> "): before any prefix a line's text starts with
     # (a markdown fence glued to a line taken off first: a recording's header may be that line)
+    # (a fence of tildes, markdown's other spelling, read as one of backticks)
     raw = _whole_quote_off([_captured_unfenced(line) if "```" in line else line
-                            for line in lines])
+                            for line in map(_backtick_fence, lines)])
     # a viewer's or editor's mark at the end of each piece of a line it wrapped: one line again
     # (whatever the lines hold: a recording's events, a journal's export)
     wraps = _marked_wraps(raw)

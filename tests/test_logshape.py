@@ -514,6 +514,15 @@ def fence_glued(text: str) -> str:
     return f"```{body}```{text[len(body):]}" if body.strip() else text
 
 
+FENCE_LINE = re.compile(r"^( {0,3})`{3,}([\w+-]*\s*)$", re.MULTILINE)
+
+
+def tilde_fences(text: str) -> str:
+    """Pasted between markdown's other fences, of tildes ("~~~console" … "~~~"), the fences
+    the text held spelt so too."""
+    return "~~~console\n" + FENCE_LINE.sub(r"\1~~~\2", text) + "\n~~~\n"
+
+
 TOOL: dict[str, Wrap] = {"ansi": ansi, "nom": nom, "miette": miette, "colmena": colmena,
                          "nixos-rebuild-ng": nixos_rebuild_ng, "nh": nh,
                          "progress-bar": progress_bar, "bar-glued": bar_glued,
@@ -538,12 +547,15 @@ TRANSPORT: dict[str, Wrap] = {"github": github, "timestamps": timestamps, "gitla
                               "journal-export": journal_export, "kubectl": kubectl}
 # internal-json comes straight from Nix to a file: only records and transport wrap it
 FOR_JSON = {"one-space", "indented", "dedented"} | set(RECORD) | set(TRANSPORT)
-WRAPPINGS = TOOL | COPY | RECORD | TRANSPORT | PREFIX
+# a copy's wrappings the stacked test's frozen draws do not know (a wrapping added to COPY
+# would redraw its every combination)
+LATER_COPY: dict[str, Wrap] = {"tilde-fences": tilde_fences}
+WRAPPINGS = TOOL | COPY | RECORD | TRANSPORT | PREFIX | LATER_COPY
 # how many lines a wrapping adds before the sample's own (line for line after that)
 LINES_AFTER = {"ansi": 0, "nom": 0, "nom-tree": 1, "miette": 1, "colmena": 1,
                "nixos-rebuild-ng": 1, "nh": 1, "progress-bar": 0, "bar-glued": 0,
                "bar-redrawn": 0, "build-logs": 3, "spinner": 0, "vscode": 2,
-               **dict.fromkeys(COPY, 0), "html": 1,
+               **dict.fromkeys(COPY, 0), "html": 1, "tilde-fences": 1,
                **dict.fromkeys(PREFIX, 0), "json-records": 0, "github": 1, "timestamps": 0,
                "gitlab": GITLAB_HEAD.count("\n") + 1, "journald": 0, "kubectl": 0,
                "jenkins": JENKINS_HEAD.count("\n") + 1,
