@@ -1121,10 +1121,12 @@ def _reshaped(text: str) -> str:
 
 
 # what starts a line of its own in a Nix log (Nix's messages, its status lines, a quoted or
-# indented line): never the rest of a line a terminal or pager broke
+# indented line): never the rest of a line a terminal or pager broke ("this derivation will be
+# built:", not any "this": "in\nthis case it must …" of a message that lost its indentation)
 _OWN_LINE = re.compile(
     r"^(?:\s|$|(?:error|warning|trace|note|evaluation warning):|error \(ignored\)|"
-    r"building|builder for|cannot build|Cannot build|build of|these |this |copying |querying |"
+    r"building|builder for|cannot build|Cannot build|build of|these |this (?:derivation|path) |"
+    r"copying |querying |"
     r"fetching |downloading |unpacking |evaluating |installing |replacing |created |"
     r"hash mismatch|fixed-output|some |\d+ dependenc|don't know|path |Killed|\S+> |> |"
     # Nix's progress bar, whose counters a download shows in MiB ("[1/0/3 built, …]", "[0.0/0.1

@@ -673,6 +673,9 @@ KNOWN_STACKS = [
     # two example errors with prose between, its last line ending in a colon: one failure (the
     # colon makes the next line its rest), also with `-L` lines between them
     ("heldout-62/determinate-changelog-370-registry-and-delete-examples", ("parallel-builds",)),
+    # Nix's message without its indentation: "this case it must …" goes on the line before
+    # (only "this derivation/path …" starts a line of Nix's own)
+    ("heldout-73/zephyr-nix-51-nix-shell-argument-without-a-value", ("dedented",)),
 ]
 
 
