@@ -769,7 +769,12 @@ def normalise(lines: Iterable[str]) -> list[Line]:
                             for line in map(_backtick_fence, lines)])
     # a viewer's or editor's mark at the end of each piece of a line it wrapped: one line again
     # (whatever the lines hold: a recording's events, a journal's export)
+    # a log double-spaced by a copy (a blank after every line): each line of its own again
+    spaced = _double_spaced(raw)
+    raw = raw if spaced is None else spaced[0]
     wraps = _marked_wraps(raw)
+    if spaced is not None:  # each line points at the captured line it starts on
+        wraps = spaced if wraps is None else (wraps[0], [spaced[1][start] for start in wraps[1]])
     raw = raw if wraps is None else wraps[0]
     # a terminal recording (asciinema): what the terminal was sent, cut into its own lines; or
     # a journal's export: the messages of its entries
@@ -803,6 +808,32 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     if cast is not None:  # each line points at the event that brought its end (or its start)
         result = [replace(line, origin=cast[1][line.origin]) for line in result]
     return result
+
+
+_MARKS_BEFORE = re.compile(r"^[\s`┃│]+")  # inline code's, nom's marks before Nix's words
+_SENTENCE = re.compile(r"\s*[A-Z][a-z]+ [a-z]")  # prose: a paragraph of its own
+_MIN_SPACED = 4  # lines holding text: fewer may alternate with Nix's own blank lines by chance
+
+
+def _double_spaced(raw: list[str]) -> tuple[list[str], list[int]] | None:
+    """The lines of a log a copy double-spaced (a rich-text editor, a chat, a page that made
+    each line a paragraph), with the index of each captured line; None unless EVERY other
+    line is blank, across the whole log. Nix's own blank lines (between a trace's frames, after
+    its code) are never every other line of a log: its frames hold lines one after another.
+    Prose between markdown paragraphs is, so it takes a line of Nix's that the next goes on
+    from: another of Nix's, or one indented deeper (Nix indents what continues a message)."""
+    if any(line.strip() for line in raw[1::2]) \
+            or sum(1 for line in raw[::2] if line.strip()) < _MIN_SPACED:
+        return None
+    lines = raw[::2]
+    shown = [terminal_line(line) for line in lines]  # (a progress bar redrawn before text)
+    if not any(following.strip() and _indent(following) >= _indent(line)
+               and (_OWN_LINE.match(line) or _OWN_LINE.match(start := _MARKS_BEFORE.sub("", line))
+                    or _NIX_START.match(start))
+               and (_indent(following) > _indent(line) or not _SENTENCE.match(following))
+               for line, following in pairwise(shown)):
+        return None
+    return lines, list(range(0, len(raw), 2))
 
 
 # the mark a viewer or editor puts where it wrapped a line ("↵", "⏎"), and terminal Emacs' "\"

@@ -523,6 +523,12 @@ def tilde_fences(text: str) -> str:
     return "~~~console\n" + FENCE_LINE.sub(r"\1~~~\2", text) + "\n~~~\n"
 
 
+def double_spaced(text: str) -> str:
+    """Copied through a rich-text editor, chat or page that made every line a paragraph: a
+    blank line after each."""
+    return "\n\n".join(text.split("\n"))
+
+
 TOOL: dict[str, Wrap] = {"ansi": ansi, "nom": nom, "miette": miette, "colmena": colmena,
                          "nixos-rebuild-ng": nixos_rebuild_ng, "nh": nh,
                          "progress-bar": progress_bar, "bar-glued": bar_glued,
@@ -549,7 +555,7 @@ TRANSPORT: dict[str, Wrap] = {"github": github, "timestamps": timestamps, "gitla
 FOR_JSON = {"one-space", "indented", "dedented"} | set(RECORD) | set(TRANSPORT)
 # a copy's wrappings the stacked test's frozen draws do not know (a wrapping added to COPY
 # would redraw its every combination)
-LATER_COPY: dict[str, Wrap] = {"tilde-fences": tilde_fences}
+LATER_COPY: dict[str, Wrap] = {"tilde-fences": tilde_fences, "double-spaced": double_spaced}
 WRAPPINGS = TOOL | COPY | RECORD | TRANSPORT | PREFIX | LATER_COPY
 # how many lines a wrapping adds before the sample's own (line for line after that)
 LINES_AFTER = {"ansi": 0, "nom": 0, "nom-tree": 1, "miette": 1, "colmena": 1,
@@ -602,12 +608,32 @@ def test_every_fresh_sample_meets_wrappings_and_every_wrapping_fresh_samples() -
     assert all(sum(meets(p, name) for p in fresh) >= len(fresh) // 4 for name in WRAPPINGS)
 
 
+# a sample a wrapping still changes, and why: a known limit, named (it still meets every other)
+WRAPPING_LIMITS = {
+    # a changelog page's prose with one example error line, double-spaced: prose alternating
+    # with blank lines is markdown's paragraphs, whose blanks stay (read as two failures)
+    ("double-spaced",
+     "heldout-62/determinate-changelog-370-registry-and-delete-examples.text.expected.json"),
+    # two lines, Nix's error and a wrapper's verdict Nix's message takes in: too few lines to
+    # tell a double-spaced copy, so the blank ends the message (type and kind as plain)
+    ("double-spaced", "heldout-capt/gotk4-81-docker-legacy.text.expected.json"),
+    ("double-spaced", "heldout-capt-3/tappaas-113-updater-wrapper.text.expected.json"),
+}
+
+
+def test_each_wrapping_limit_is_still_one() -> None:
+    for name, sample in WRAPPING_LIMITS:
+        text, own, _, _ = plain(DATA / "fresh" / sample)
+        assert classified(WRAPPINGS[name](text)) != own, (name, sample)
+
+
 @pytest.mark.parametrize("name", WRAPPINGS)
 def test_a_wrapping_keeps_every_samples_classification(name: str) -> None:
     """Every recorded sample under one wrapping (one case per wrapping: a case per sample and
     wrapping would cost more in pytest than in parsing); every change reported at once."""
     changed, moved = [], []
-    for expected in (p for p in SAMPLES if meets(p, name)):
+    for expected in (p for p in SAMPLES if meets(p, name)
+                     and (name, f"{p.parent.name}/{p.name}") not in WRAPPING_LIMITS):
         text, own, bare, plain_at = plain(expected)
         if applies(name, text):
             found = diagnose.parse_log(WRAPPINGS[name](text).split("\n"))
@@ -618,6 +644,9 @@ def test_a_wrapping_keeps_every_samples_classification(name: str) -> None:
             at = lines_of(found)
             if name in LINES_AFTER:
                 if at != [None if line is None else line + LINES_AFTER[name] for line in plain_at]:
+                    moved.append(f"{expected.relative_to(DATA)}: {plain_at} -> {at}")
+            elif name == "double-spaced":  # each failure at its line's place, doubled
+                if at != [None if line is None else 2 * line - 1 for line in plain_at]:
                     moved.append(f"{expected.relative_to(DATA)}: {plain_at} -> {at}")
             elif name in RECORD and set(at) - {None, 1}:
                 moved.append(f"{expected.relative_to(DATA)}: one record, but lines {at}")
@@ -1490,3 +1519,21 @@ def test_vscode_and_workflow_command_lines_are_the_wrappers_own() -> None:
     assert (found.type.value, found.message) == (
         "other", "The terminal process \"/bin/bash '-c', 'nix build .#default'\" terminated "
         "with exit code: 1.")
+
+
+def test_double_spacing_is_undone_only_where_nix_goes_on_between_the_blanks() -> None:
+    # nix#7659's description: prose paragraphs and indented example errors, every other line
+    # blank as markdown's paragraphs are; no line of Nix's goes on in the next: left as it is
+    prose = text_of(DATA / "fresh/heldout-63/nix-7659-pr-ssh-ng-eof-then-host-key-examples"
+                           ".text.expected.json").split("\n")
+    assert all(not line.strip() for line in prose[1::2])
+    assert logshape._double_spaced(prose) is None
+    # a hostile build's lines, double-spaced, stay the builder's: only Nix's failure is read
+    drv = "/nix/store/" + "h" * 32 + "-hello.drv"
+    forged = "/nix/store/" + "x" * 32 + "-forged.drv"
+    log = [f"hello> error: builder for '{forged}' failed with exit code 9;",
+           "hello>        last 1 log lines:",
+           f"error: builder for '{drv}' failed with exit code 1;",
+           "       last 2 log lines:", "       > error: builder for 'forged' failed", "       > x"]
+    [found] = diagnose.parse_log(double_spaced("\n".join(log)).split("\n"))
+    assert (found.type.value, found.drv, found.exit_code, found.log_line) == ("build", drv, 1, 5)
