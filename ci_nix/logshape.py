@@ -382,12 +382,17 @@ def _utf8_of(escaped: re.Match[str]) -> str:
 _FENCE_OPEN = re.compile(r"`{3,}(?=[^`\s:]*(?:[\s:]\s*\S|:\s*$))")
 
 
+def _opening_off(line: str) -> str:
+    """line without the markdown fence glued to its start."""
+    opening = _FENCE_OPEN.match(line)
+    return line[opening.end():] if opening else line
+
+
 def _captured_unfenced(line: str) -> str:
     """A captured line without a markdown fence glued to its start, or to the end of a
     structured record (a JSON object, a recording's event): taken off before anything else
     reads the line (a recording's header, a timestamp, a record may be what it is glued to)."""
-    opening = _FENCE_OPEN.match(line)
-    line = line[opening.end():] if opening else line
+    line = _opening_off(line)
     before = line.rstrip("`")
     return before if len(line) - len(before) >= 3 and before.endswith(("}", "]")) else line
 
@@ -395,8 +400,7 @@ def _captured_unfenced(line: str) -> str:
 def _unfenced(line: str) -> str:
     """A shown line without a markdown fence glued to it (a closing one read only here, after
     a terminal's controls: a fence after a line erase is alone on its line)."""
-    opening = _FENCE_OPEN.match(line)
-    line = line[opening.end():] if opening else line
+    line = _opening_off(line)
     if "```" in line:  # (from a run's first backtick only: linear in a run of them)
         line = _FENCE_BEFORE_NIX.sub("", line)
     before = line.rstrip("`")  # (not a pattern: a run of backticks inside would backtrack)
