@@ -1381,7 +1381,14 @@ _EVAL_MESSAGE = re.compile(
     r"is not available on the requested hostPlatform|marked (?:as )?broken|"
     # (a named thing: not `nix develop`'s "bash variable is not a string" about its shell)
     r"(?:['’]|\bwhich) is not a (?:derivation|string|store path)\b|flake reference|"
-    r"(?:has been|was) (?:removed|renamed|deprecated|dropped)|evaluation aborted|"
+    # nixpkgs' throw for an attribute it no longer provides (pkgs/top-level/aliases.nix and the
+    # package sets' aliases): what became of the package, in that file's own verbs ("has been
+    # removed", "was abandoned by upstream", "is now maintained out-of-tree", "goes end of
+    # life"); not "replaced by" or "no longer supported", Nix's and Lix's own about their flags
+    r"(?:has been|was) (?:removed|renamed|deprecated|dropped|abandoned|archived|"
+    r"discontinued|sunset|merged|redesigned)\b|is now (?:part of|maintained out[- ]of[- ]tree)|"
+    r"(?:\bis|goes|reached|past) (?:its )?end of life\b|is not needed anymore|"
+    r"evaluation aborted|"
     r"stack overflow|"
     r"max-call-depth|list index .{0,100} is out of bounds|division by zero|"
     r"not allowed to refer to a store path|has a context|does not have attribute|"

@@ -1187,6 +1187,31 @@ def test_a_nixpkgs_library_functions_throw_is_the_evaluations(message: str) -> N
     assert found.type is FailureType.EVAL
 
 
+@pytest.mark.parametrize("message", [
+    # nixpkgs' throws for attributes it no longer provides (pkgs/top-level/aliases.nix), in that
+    # file's verbs beyond "has been removed/renamed": openconnect-sso#180's poetry2nix, and others
+    "poetry2nix is now maintained out-of-tree. Please use https://github.com/nix-community/"
+    "poetry2nix/",
+    "cargo-embed is now part of the probe-rs package",
+    "cawbird has been abandoned upstream and is broken anyways due to Twitter closing its API",
+    "gometalinter was abandoned by upstream. Consider switching to golangci-lint instead",
+    "alertmanager-bot is broken and has been archived by upstream",
+    "jbidwatcher was discontinued in march 2021",
+    "Ansible 2.13 goes end of life in 2023/11",
+    "mbedtls_1_3 is end of life, see https://tls.mbed.org/kb/how-to/upgrade-2.0",
+    "kbdKeymaps is not needed anymore since dvp and neo are now part of kbd"])
+def test_nixpkgs_throw_for_an_attribute_it_no_longer_provides_is_the_evaluations(
+        message: str) -> None:
+    # printed bare, without a trace (Nix 2.4-2.12, or a copy of the message alone)
+    [found] = diagnose.parse_log([f"error: {message}"])
+    assert found.type is FailureType.EVAL
+    # Nix's and Lix's own about their flags and operations stay theirs
+    for own in ["`nix flake lock --update-input nixpkgs` has been replaced by `nix flake update "
+                "nixpkgs`", "ExportPath is not supported in Lix, client usage were removed in 2017",
+                "CA derivations are no longer supported"]:
+        assert [d.type for d in diagnose.parse_log([f"error: {own}"])] == [FailureType.OTHER]
+
+
 @pytest.mark.parametrize("cut", ["has an unfree lic", "is marked as broken", "is marked as ins",
                                  "has an invalid meta attrset:"])
 def test_nixpkgs_meta_checks_refusal_cut_before_refusing_is_the_evaluations(cut: str) -> None:
