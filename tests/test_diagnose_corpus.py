@@ -22,7 +22,8 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     "-33", "-34", "-36", "-37", "-38", "-39", "-40", "-41", "-42", "-43", "-44", "-50", "-51",
     "-52", "-53", "-54", "-55", "-56", "-58", "-59", "-60", "-61", "-62", "-63", "-66", "-67",
     "-70", "-71", "-72", "-73", "-80", "-81", "-90", "-91", "-92", "-capt-3", "-capt-5",
-    "-capt-20", "-capt-23", "-capt-24", "-capt-25", "-capt-27", "-capt-28")))
+    "-capt-20", "-capt-23", "-capt-24", "-capt-25", "-capt-27", "-capt-28",
+    "-capt-29")))
 CORPUS = sorted([*DATA.glob("*/*.expected.json"),
                  *(p for part in SPENT for p in DATA.glob(f"fresh/{part}/*.expected.json"))])
 
