@@ -144,3 +144,43 @@ def test_a_terminal_captures_line_is_numbered_as_an_editor_numbers_it(tmp_path: 
     assert case.failure.log.endswith("(reported at line 1 of build.log)")
     log.write_bytes(b"")
     assert diagnose.read_log(log) == []
+
+
+def test_what_a_reader_sees_shows_bidi_and_invisible_characters_names_stay(
+        tmp_path: Path, cli: Cli) -> None:
+    """A log (or a PR's attribute name) holding a bidi override or a zero-width character
+    cannot reorder or hide what the JUnit report's reader sees: messages, failure text, skip
+    reasons and the terminal summary show them as escapes; a test case's name stays exactly
+    the attribute path, which tools match on (audit 41, row 15)."""
+    text = (DATA / "nix-2.26/hash-mismatch.text.log").read_text()
+    log = tmp_path / "bidi.log"
+    log.write_text(text.replace("got:    sha256-", "got:    sha256-\u202eevil\u2066")
+                   + "note: the\u200bhash\ufeff is\u200f here\n")
+    out = tmp_path / "r.xml"
+    result = cli("junit", log, "--output", out)
+    assert result.returncode == 1, result.stderr
+    [failure] = ET.parse(out).getroot().iter("failure")
+    shown = f"{failure.get('message')}\n{failure.text}"
+    assert "\\u202eevil\\u2066" in shown, shown
+    assert not any(char in shown or char in result.stdout
+                   for char in "\u202e\u2066\u200b\ufeff\u200f")
+    attribute = "packages.x86_64-linux.\u202ebad\u200b"
+    report = RunReport(("f",), (
+        Case("f", attribute, Status.FAILED, failure=Failure(
+            FailureType.BUILD, f"{attribute} \u061cfailed", log="x\u200dy\u2069\nz")),
+        Case("f", "skipped", Status.SKIPPED, skip_reason="why\u200e"),
+        Case("f", "output", Status.PASSED, output="captured\u2060 ok")), error="e\u202a")
+    written = io.StringIO()
+    junit.write(report, written)
+    root = ET.fromstring(written.getvalue())
+    failed, skipped, passed, _ = root.iter("testcase")
+    assert failed.get("name") == attribute  # the contract's attribute path, as given to Nix
+    fail = failed.find("failure")
+    assert fail is not None and fail.text is not None
+    assert fail.get("message") == "packages.x86_64-linux.\\u202ebad\\u200b \\u061cfailed"
+    assert fail.text == "x\\u200dy\\u2069\nz"
+    assert skipped.find("skipped") is not None
+    assert skipped.find("skipped").get("message") == "why\\u200e"  # type: ignore[union-attr]
+    assert passed.findtext("system-out") == "captured\\u2060 ok"
+    assert root.find("./testsuite[@name='ci-nix']/testcase/error").get(  # type: ignore[union-attr]
+        "message") == "e\\u202a"

@@ -195,7 +195,7 @@ def test_junit_is_valid_xml_whatever_the_text(name: str, message: str, log: str)
     assert case is not None and case.get("name") == untrusted.xml(name, attribute=True)
     failure = case.find("failure")
     assert failure is not None
-    assert failure.get("message") == (untrusted.xml(message, attribute=True) or "build")
+    assert failure.get("message") == (untrusted.xml_shown(message, attribute=True) or "build")
 
 
 # --- markdown ------------------------------------------------------------------------------

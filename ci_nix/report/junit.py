@@ -11,7 +11,7 @@ import junit_xml
 
 from ci_nix.models import Case, RunReport, Status
 from ci_nix.report import failures
-from ci_nix.report.untrusted import xml
+from ci_nix.report.untrusted import xml, xml_shown
 
 ERROR_SUITE = "ci-nix"
 
@@ -19,10 +19,12 @@ ERROR_SUITE = "ci-nix"
 def _case(case: Case, root: Case | None = None) -> junit_xml.TestCase:
     """root: the failure this one is a dependent of; its message points there and the root's
     log is not repeated."""
-    # every text is the build's: characters XML cannot hold are escaped, not dropped
+    # every text is the build's: characters XML cannot hold are escaped, not dropped; what a
+    # reader sees (messages, logs) also shows bidi and invisible characters as escapes, while
+    # names stay the attribute path and flake id tools match on
     test = junit_xml.TestCase(name=xml(case.name, attribute=True),
                               classname=xml(case.flake, attribute=True),
-                              elapsed_sec=case.time, stdout=xml(case.output) or None)
+                              elapsed_sec=case.time, stdout=xml_shown(case.output) or None)
     if case.status is Status.FAILED and case.failure is not None:
         failure = case.failure
         text = failure.log
@@ -33,11 +35,12 @@ def _case(case: Case, root: Case | None = None) -> junit_xml.TestCase:
         if failure.hint:
             text = f"hint: {failure.hint}\n\n{text}" if text else f"hint: {failure.hint}"
         # junit-xml writes no <failure> for an empty message and output: a pass
-        test.add_failure_info(message=xml(failure.message, attribute=True) or failure.type.value,
-                              output=xml(text),
+        test.add_failure_info(message=xml_shown(failure.message, attribute=True)
+                              or failure.type.value,
+                              output=xml_shown(text),
                               failure_type=failure.type.value)
     elif case.status is Status.SKIPPED:
-        test.add_skipped_info(message=xml(case.skip_reason or "skipped", attribute=True))
+        test.add_skipped_info(message=xml_shown(case.skip_reason or "skipped", attribute=True))
     return test
 
 
@@ -86,7 +89,7 @@ def write_suites(named: Sequence[tuple[str, Sequence[Case]]], out: TextIO,
               for name, cases in named]
     if error is not None:
         error_case = junit_xml.TestCase(name="ci-nix", classname=ERROR_SUITE)
-        error_case.add_error_info(message=xml(error, attribute=True), error_type="ci-nix")
+        error_case.add_error_info(message=xml_shown(error, attribute=True), error_type="ci-nix")
         suites.append(junit_xml.TestSuite(name=ERROR_SUITE, test_cases=[error_case]))
     # junit-xml has no per-testcase <properties>: add them to the tree it builds, in its order
     root = ET.fromstring(junit_xml.to_xml_report_string(suites, encoding="utf-8"))

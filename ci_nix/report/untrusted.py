@@ -11,7 +11,7 @@ lone surrogate makes the JUnit report unreadable. One function per channel, used
   logs; `json_for_log` / `xml_for_log`: a JSON or XML document printed into such a log;
 - `github_command`, `stop_commands`, `github_block`: GitHub workflow commands around them;
 - `gitlab_section_start` / `gitlab_section_end`: a collapsed GitLab job-log section;
-- `xml`: JUnit;
+- `xml` (names) / `xml_shown` (messages, logs): JUnit;
 - `md_text`, `md_code`, `md_html`, `md_fence`: markdown (step summary, PR/MR comment).
 """
 
@@ -179,6 +179,15 @@ def xml(value: str, *, attribute: bool = False) -> str:
     value (a name, a message) on one line: a parser turns its line breaks and tabs into spaces."""
     value = _NOT_XML.sub(_escape, value)
     return re.sub("[\t\n]", _escape, value) if attribute else value
+
+
+def xml_shown(value: str, *, attribute: bool = False) -> str:
+    """Text a reader of the JUnit report sees (a failure's message and log, a skip's reason,
+    captured output): as `xml` makes it, and what `text` shows as escapes (bidi controls that
+    would reorder it, zero-width and other invisible characters, a lone carriage return) shown
+    so too, as on every other channel. Names (a test case's attribute path, a flake id) are
+    `xml`'s alone: tools match on them, and the contract pins them to what Nix is given."""
+    return xml(name(value) if attribute else text(value), attribute=attribute)
 
 
 # --- Markdown (GitHub/GitLab flavoured) --------------------------------------------------------
