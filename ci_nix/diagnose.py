@@ -382,6 +382,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # Nix's note after a builder's failure when the store's disk is nearly full
     # (derivation-goal.cc): alone, a copy kept nothing of the failure it follows
     ("disk-space-note", _DISK_SPACE_NOTE),
+    # nix-output-monitor's line for a build that failed (NOM.Print: "⚠ NAME [on HOST] failed
+    # with exit code N|hash mismatch after ⏱ T [in PHASE]"): in a copy that kept nothing of
+    # Nix's own report, it is what says which build failed and how (the name is no store path)
+    ("nom-failed", re.compile(rf"⚠ (?P<name>[^\s`'’]{{1,{_NAME}}})(?: on [^\s`]{{1,4096}})? failed "
+                              r"with (?:exit code (?P<code>\d+)|(?P<hash>hash mismatch)) after ⏱")),
 ]
 # a remote builder's failure relayed: "build of '…drv' on 'ssh://…' failed: <its reason>"; the
 # derivation is the one named here even when the reason names none (or a copy broke its path)
@@ -647,6 +652,16 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
                              f"hash mismatch in a fixed-output derivation: got {m['got']}",
                              specified=m["specified"], got=m["got"],
                              hint=_hash_hint(m["specified"], m["got"]))
+        if name == "nom-failed":
+            if m["hash"]:
+                return Diagnosis(FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH,
+                                 f"hash mismatch in {m['name']} (the log keeps only "
+                                 "nix-output-monitor's line, not the hashes)")
+            status = int(m["code"])
+            kind, hint = (Kind.OOM, HINTS[Kind.OOM]) if status == 137 else (Kind.BUILDER, None)
+            return Diagnosis(FailureType.BUILD, kind,
+                             f"builder for {m['name']} failed with exit code {status}",
+                             exit_code=status, hint=hint)
         if name == "builder-exit":
             status = int(m["code"])
             # 137 = 128 + SIGKILL: a shell reporting its child killed, usually by the OOM killer

@@ -1385,6 +1385,20 @@ def test_noms_box_heading_continues_no_line_a_copy_cut(heading: str) -> None:
     assert "Builds" not in found[0].message
 
 
+@pytest.mark.parametrize(("line", "type_", "code"), [
+    ("`⚠ deno-2.3.5 failed with exit code 101 after ⏱ 21m33s in checkPhase`",
+     FailureType.BUILD, 101),
+    ("┃    │  ┌─ ⚠ hello-2.12 on ssh://builder failed with exit code 2 after ⏱ 3s",
+     FailureType.BUILD, 2),
+    ("┃ ┌─ ⚠ source failed with hash mismatch after ⏱ 1s", FailureType.HASH_MISMATCH, None)],
+    ids=["in-backticks", "remote-in-tree", "hash-mismatch"])
+def test_noms_failed_build_line_alone_is_that_builds_failure(line: str, type_: FailureType,
+                                                             code: int | None) -> None:
+    # heldout-74's nvf#952: nom's line for a failed build is all a copy kept of the failure
+    [found] = diagnose.parse_log(["It just won't build, stopping with the error code:", line])
+    assert (found.type, found.exit_code) == (type_, code)
+
+
 def test_nixos_rebuild_ngs_verdict_continues_no_line_a_copy_cut() -> None:
     # heldout-43's home-manager#6100 under nixos-rebuild-ng: its last line, cut mid-URL in a log
     # whose lines fill a width, is no terminal's wrap that the verdict after it continues
