@@ -2442,6 +2442,9 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     if frames:  # a trace whose message was cut off: its innermost frame says what Nix did
         return [replace(_trace_only(frames[-1].text, [line.text for line in shaped]),
                         log_line=frames[0].origin + 1)]
+    assertions = _assertions_without_header(shaped, raw)
+    if assertions is not None:
+        return [assertions]
     installer = _installer_failure(shaped)
     if installer is not None:
         return [installer]
@@ -2481,6 +2484,45 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
         if died is not None:
             return [_unclassified(died.text, died.origin + 1)]
     return [] if found is None or said is None else [_builders_own(found, said[1])]
+
+
+# home-manager's NixOS and nix-darwin modules put "<user> profile: " before each assertion of a
+# user's configuration (nixos/common.nix), which the module system lists as "- <message>" under
+# "Failed assertions:"; a copy may keep only the list (a fence opening on its first bullet)
+_HM_ASSERTION = re.compile(r"^ {0,8}- [^\s:]{1,64} profile: (?=\S)")
+# a markdown fence alone on its line (with a language, an opening one)
+_FENCE_LINE = re.compile(r"^ {0,3}`{3,}(?P<language>[\w+-]*)\s*$")
+
+
+def _assertions_without_header(shaped: Sequence[logshape.Line],
+                               raw: Sequence[str]) -> Diagnosis | None:
+    """The module system's failed assertions of a home-manager user, where a copy kept only
+    their list: its first bullet opens what was pasted (the log's first line, or the first in a
+    fence), as the list Nix printed under its header does; a bullet of prose in a markdown list
+    (after a paragraph, a heading, another item) is none. None where no such list opens."""
+    opened = True  # (the log's start opens what was pasted; of bare fences, every other one,
+    fences = 0     # and one with its language, also inside another's block)
+    for at, line in enumerate(shaped):
+        if at > 0:
+            fence = _FENCE_LINE.match(shaped[at - 1].text)
+            fences += fence is not None
+            opened = fence is not None and (fences % 2 == 1 or bool(fence["language"]))
+        if not opened or line.builder is not None:
+            continue
+        # (a list of bullets alone: the normaliser may have learnt "- <user> profile: " as a
+        # prefix of its lines, which the captured line still shows)
+        captured = raw[line.origin] if line.origin < len(raw) else ""
+        if _HM_ASSERTION.match(line.text) or (captured.endswith(line.text) and _HM_ASSERTION.match(
+                captured[:len(captured) - len(line.text)] + "x")):
+            bullets = [line.text.strip()]
+            for later in shaped[at + 1:at + 20]:
+                if not later.text.strip() or _FENCE_LINE.match(later.text):
+                    break
+                bullets.append(later.text.strip())
+            return Diagnosis(FailureType.EVAL, Kind.ERROR, _one_line(
+                f"Failed assertions (the log keeps only their list): {' '.join(bullets)}"),
+                log_line=line.origin + 1, log=tail(bullets))
+    return None
 
 
 # Nix's install scripts (scripts/install-multi-user.sh, install-darwin-multi-user.sh) give up

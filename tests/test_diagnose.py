@@ -1156,6 +1156,25 @@ def test_the_module_systems_message_without_error_is_an_evaluation_failure(line:
     assert diagnose.parse_log(["The option `x.y` does not exist in 24.05, use `x.z`."]) == []
 
 
+@pytest.mark.parametrize("opening", [[], ["### Issue description", "```nix"]])
+def test_home_managers_failed_assertions_pasted_without_their_header_are_evaluation_failures(
+        opening: list[str]) -> None:
+    # home-manager's NixOS module lists a user's failed assertions as "- <user> profile: …"
+    # under "Failed assertions:"; a paste of the list alone (home-manager#7410) opens with it
+    bullets = ["- alice profile: Must have exactly one default Firefox profile but found 2",
+               "- alice profile: Using 'programs.firefox.profiles.a.extensions.settings' will "
+               "override all previous extensions settings.",
+               "Enable 'programs.firefox.profiles.a.extensions.force' to acknowledge this."]
+    [found] = diagnose.parse_log([*opening, *bullets, *(["```"] if opening else [])])
+    assert (found.type, found.log_line) == (FailureType.EVAL, len(opening) + 1)
+    assert "Must have exactly one" in found.message and "to acknowledge" in found.log
+    # the same bullet in a markdown list of prose (after a paragraph, a heading, a closed
+    # fence, another item) says nothing failed
+    for before in (["Profiles I tried:"], ["## Setup", ""], ["```", "x", "```"],
+                   ["- bob profile: ok"]):
+        assert diagnose.parse_log([*before, "- work profile: Firefox 128, no extensions"]) == []
+
+
 @pytest.mark.parametrize("box", ["", "┃ ", "       "])
 def test_the_module_systems_message_cut_to_its_tail_is_an_evaluation_failure(box: str) -> None:
     # lib/modules.nix ends "has conflicting definition values" with its advice and lists a
