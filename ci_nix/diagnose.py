@@ -1104,7 +1104,7 @@ _EVAL_MODE_REFUSAL = re.compile(
 # runs those shells (a builder's shell is bash), so the job is the command the user ran
 _JOB_KILLED = (r"\bzsh: (?:segmentation fault|bus error|illegal hardware instruction|abort|"
                r"floating point exception)\b|\bfish: Job \d+, .{1,200} terminated by signal SIG")
-_CRASH = re.compile(r"Assertion [`']?[^']*' failed|Segmentation fault|core dumped|Nix crashed|"
+_CRASH = re.compile(r"Assertion [`']?[^']*' failed|Segmentation fault|core dumped|[NL]ix crashed|"
                     r"unexpected unrecoverable internal error|"
                     r"terminate called after throwing|died with <Signals\.SIG|panicked at|"
                     # a shell's report of a child a signal killed: "script: line 226:  5362
@@ -1176,7 +1176,11 @@ _NIX_ITSELF = re.compile(
     r"\bprogram ['‘][^'’\n]{1,4096}['’] failed with exit code|"
     r"cloning builder process|unable to fork|cannot fork|(?:user|group) '[^']*' .{0,200}does not "
     r"exist|suspicious ownership or permission|requires non-existent output|"
-    r"some outputs of '[^']*' are not valid|" + _CRASH.pattern)
+    r"some outputs of '[^']*' are not valid|"
+    # the crash handler of Nix, Lix and Determinate Nix (libmain's onTerminate: "Exception:
+    # <type>: <what>" before "Stack trace:") names what it died of by its C++ type, whatever
+    # that is ("std::__1::system_error: mutex lock failed", "nix::Unsupported: …"): Nix dying
+    r"(?:^|\s)Exception: (?:[A-Za-z_]\w{0,100}::)+[A-Za-z_]|" + _CRASH.pattern)
 
 
 # libstore's checks of a derivation's structured attributes as it builds it: "attribute
@@ -2284,13 +2288,28 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
 # Nix's own words as it dies (Nix 2.2x's panic, its crash handler, an uncaught exception of its
 # own): no builder prints them, unlike a crashed program's report in a build log
 _NIX_CRASHED = re.compile(r"unexpected unrecoverable internal error|"
-                          r"^(?:Determinate )?Nix crashed\. This is a bug|"
+                          r"^(?:Determinate )?[NL]ix crashed\. This is a bug|"
                           r"terminate called after throwing an instance of '?nix::|" + _JOB_KILLED)
 
 
 # the error a crash report goes on with: C++'s "  what():  error: …" (also a bare "error:" before
 # a trace), Nix's crash handler's "Exception: nix::…: error: …", an error line
 _DIED_OF = re.compile(r"\bwhat\(\):|^\s*Exception: |(?:^|\s)error:(?:\s|$)")
+
+
+# the crash handler's line naming what Nix died of, after its "… crashed. This is a bug" header
+_EXCEPTION = re.compile(r"^\s*Exception: ")
+
+
+def _died_of(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> tuple[int, str]:
+    """The line that says something failed, or, where that is Nix's crash header, the line
+    right after it naming the exception Nix died of (which says what)."""
+    origin, text = said
+    if not _NIX_CRASHED.search(text):
+        return said
+    at = next((i for i, line in enumerate(shaped) if line.origin == origin), len(shaped))
+    return next(((line.origin, line.text) for line in shaped[at + 1:at + 3]
+                 if line.builder is None and _EXCEPTION.match(line.text)), said)
 
 
 def _nix_crashed(shaped: Sequence[logshape.Line], blocks: Sequence[_Block],
@@ -2449,7 +2468,7 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     if installer is not None:
         return [installer]
     said = failure_line(shaped, raw)
-    found = None if said is None else _line_failure(*_announced(said, shaped))
+    found = None if said is None else _line_failure(*_announced(_died_of(said, shaped), shaped))
     if found is not None and (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR):
         return [found]  # Nix's own words say what failed, a wrapper's line only that it did
     for line in shaped:

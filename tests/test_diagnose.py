@@ -1067,6 +1067,36 @@ def test_a_program_dying_of_nixs_error_is_that_error() -> None:
     assert found.type is FailureType.EVAL
 
 
+@pytest.mark.parametrize("report", [
+    # Determinate Nix 3.x on macOS (nix-src#361; nix#14300 pasted it without the header)
+    ["Determinate Nix crashed. This is a bug. Please report this at https://github.com/"
+     "DeterminateSystems/nix-src/issues with the following information included:", "",
+     "Exception: std::__1::system_error: mutex lock failed: Invalid argument", "Stack trace:"],
+    ["Exception: std::__1::system_error: mutex lock failed: Invalid argument", "Stack trace:",
+     " 0# nix::(anonymous namespace)::onTerminate() in /nix/store/x-nix-3.8.2/bin/nix"],
+    # Lix 2.96's own header (nix-serve-ng#66), Nix 2.35's libstore exception (nix#6070)
+    ["Lix crashed. This is a bug. We would appreciate if you report it along with what caused it "
+     "at https://git.lix.systems/lix-project/lix/issues with the following information included:",
+     "", "Exception: std::__exception_ptr::exception_ptr:", "Stack trace:"],
+    ["Nix crashed. This is a bug. Please report this at https://github.com/NixOS/nix/issues with "
+     "the following information included:", "",
+     "Exception: nix::Unsupported: error: operation 'queryRealisation' is not supported by store "
+     "'ssh://localhost'", "Stack trace:"],
+])
+def test_nixs_crash_report_of_any_exception_is_nixs_own_failure(report: list[str]) -> None:
+    # (heldout-82/-83: the crash handler names what Nix died of by its C++ type)
+    [found] = diagnose.parse_log(report)
+    assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
+    assert found.message.startswith("Exception: ")
+
+
+def test_an_exception_a_builder_or_a_script_prints_is_not_nixs_crash() -> None:
+    # Python's own base class, unqualified: no crash of Nix's
+    [found] = diagnose.parse_log(["Traceback (most recent call last):",
+                                  "Exception: the test VM did not come up"])
+    assert (found.type, found.kind) == (FailureType.OTHER, Kind.ERROR)
+
+
 def test_a_message_a_copy_wrapped_after_its_colon_is_read_as_nix_printed_it() -> None:
     # a gist broke Nix's one line before the quoted derivation (its hash elided)
     [found] = diagnose.parse_log([
