@@ -2307,7 +2307,9 @@ def _died_of(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> tuple[in
     origin, text = said
     if not _NIX_CRASHED.search(text):
         return said
-    at = next((i for i, line in enumerate(shaped) if line.origin == origin), len(shaped))
+    # (the lines a record held share its origin: the one said is found by its text too)
+    at = next((i for i, line in enumerate(shaped) if line.origin == origin
+               and line.text.strip() == text.strip()), len(shaped))
     return next(((line.origin, line.text) for line in shaped[at + 1:at + 3]
                  if line.builder is None and _EXCEPTION.match(line.text)), said)
 
