@@ -135,6 +135,8 @@ class Cancellation:
         # taking one here can deadlock the run for good. So the handler only writes the signal
         # to a pipe, a syscall; the watcher thread logs and cancels.
         os.write(self._pipe[1], bytes([signum]))
+        # work that holds no lock (reading a captured log) stops here and now, as it asked
+        proc.stop_pure_work(signum)
 
     def _watch(self) -> None:
         while (signum := os.read(self._pipe[0], 1)[0]) != 0:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import signal
+import subprocess
+import sys
 import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -184,3 +187,57 @@ def test_what_a_reader_sees_shows_bidi_and_invisible_characters_names_stay(
     assert passed.findtext("system-out") == "captured\\u2060 ok"
     assert root.find("./testsuite[@name='ci-nix']/testcase/error").get(  # type: ignore[union-attr]
         "message") == "e\\u202a"
+
+
+def test_sigterm_stops_reading_a_huge_log_at_once_and_the_report_says_so(tmp_path: Path) -> None:
+    """SIGTERM while `ci-nix junit` reads a log too big to classify in a moment: it stops then
+    (not after the parse, which a CI's SIGKILL would cut with no report at all: audit 41,
+    row 9), exits 143 and writes the report whole, the log cut saying so as a failure (a cut
+    report never looks green), the logs after it as not read."""
+    big = tmp_path / "big.log"
+    os.mkfifo(big)  # (ci-nix has read it all, handlers installed, once the writer is done)
+    lines = "".join(f"hello> compiling part {i}\n" for i in range(300_000))
+    text = (f"building '/nix/store/{'a' * 32}-hello-1.0.drv'...\n{lines}error: builder for "
+            f"'/nix/store/{'a' * 32}-hello-1.0.drv' failed with exit code 1\n")
+    report = tmp_path / "r.xml"
+    proc = subprocess.Popen([sys.executable, "-m", "ci_nix", "junit", str(big),
+                             str(DATA / "nix-2.8/missing-attribute.text.log"),
+                             "--output", str(report)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    big.write_text(text)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)  # (exits, not hangs)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    root = ET.parse(report).getroot()
+    found = [(case.get("classname"), case.get("name"), failure.get("type"), failure.get("message"))
+             for case in root.iter("testcase") for failure in case.iter("failure")]
+    assert found == [
+        (str(big), "interrupted", "other", "not read whole: SIGTERM stopped ci-nix while it "
+         "read this log; the failures it reports are not in this report"),
+        (str(DATA / "nix-2.8/missing-attribute.text.log"), "interrupted", "other",
+         "not read: SIGTERM stopped ci-nix before it read this log")]
+    assert len(list(root.iter("testcase"))) == 2
+    assert sorted(os.listdir(tmp_path)) == ["big.log", "r.xml"]  # no temporary file left
+    assert "FAIL" in out and "interrupted" in out
+
+
+def test_sigint_in_the_middle_of_classifying_ends_it_there(
+        tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signal that arrives while the log is classified (here: as normalising starts) ends
+    the classification there, not after it: the failure it would have found is not reported,
+    the cut is (in-process: the signal handler ci-nix installs raises where the work is)."""
+    from ci_nix import logshape
+
+    whole = logshape.normalise
+
+    def signalled(lines: list[str]) -> list[logshape.Line]:
+        os.kill(os.getpid(), signal.SIGINT)
+        return whole(lines)
+
+    monkeypatch.setattr(logshape, "normalise", signalled)
+    out = tmp_path / "r.xml"
+    result = cli("junit", DATA / "nix-2.8/missing-attribute.text.log", "--output", out)
+    assert result.returncode == 130, result.stderr
+    assert cases(out) == [("interrupted", "other", "not read whole: SIGINT stopped ci-nix while "
+                           "it read this log; the failures it reports are not in this report")]

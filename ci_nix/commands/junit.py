@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -11,10 +12,11 @@ from pathlib import Path
 
 from ci_nix import logtext, outputs
 from ci_nix.commands.common import INTERRUPTED, Subcommands, exit_codes, subparser
-from ci_nix.errors import CiNixError
-from ci_nix.models import Case, FailureType, RunReport, Status
+from ci_nix.errors import Cancelled, CiNixError
+from ci_nix.models import Case, Failure, FailureType, RunReport, Status
 from ci_nix.report import junit, text
 from ci_nix.report.untrusted import xml_for_log
+from ci_nix.tools import proc
 
 
 def register(commands: Subcommands) -> None:
@@ -59,24 +61,53 @@ def log_cases(suite: str, lines: Sequence[str]) -> list[Case]:
     return cases
 
 
-def handle(args: argparse.Namespace) -> int:
+def _cases_of(path: Path) -> list[Case]:
     from ci_nix import diagnose  # the classifier: loaded by this command, not at every start
+
+    try:
+        lines = diagnose.read_log(path)
+    except OSError as err:
+        raise CiNixError(f"cannot read log {path}: {err.strerror}; pass the file "
+                         "`nix build ... 2>&1 | tee` wrote") from None
+    except ValueError as err:
+        raise CiNixError(f"cannot read log {path}: {err} (ci-nix junit reads a file or a "
+                         f"pipe of at most {diagnose.MAX_LOG_BYTES // (1024 * 1024)} MiB); "
+                         "pass the file `nix build ... 2>&1 | tee` wrote, or its end "
+                         "(`tail -c 100M`)") from None
+    return log_cases(str(path), lines)
+
+
+def _interrupted(suite: str, signum: int, *, started: bool) -> Case:
+    """A log a signal kept ci-nix from reading whole: a failure, never a pass (its own
+    failures are unknown), so a report cut short never looks green."""
+    said = signal.Signals(signum).name
+    message = (f"not read whole: {said} stopped ci-nix while it read this log; the failures "
+               "it reports are not in this report" if started else
+               f"not read: {said} stopped ci-nix before it read this log")
+    return Case(suite, "interrupted", Status.FAILED,
+                failure=Failure(FailureType.OTHER, message,
+                                hint="run `ci-nix junit` on it again, to its end"))
+
+
+def handle(args: argparse.Namespace) -> int:
+    # (the classifier loaded before a signal can stop the read: no import is cut midway)
+    from ci_nix import diagnose  # noqa: F401
 
     suites: list[str] = []
     cases: list[Case] = []
-    for path in args.logs:
+    for at, path in enumerate(args.logs):
         try:
-            lines = diagnose.read_log(path)
-        except OSError as err:
-            raise CiNixError(f"cannot read log {path}: {err.strerror}; pass the file "
-                             "`nix build ... 2>&1 | tee` wrote") from None
-        except ValueError as err:
-            raise CiNixError(f"cannot read log {path}: {err} (ci-nix junit reads a file or a "
-                             f"pipe of at most {diagnose.MAX_LOG_BYTES // (1024 * 1024)} MiB); "
-                             "pass the file `nix build ... 2>&1 | tee` wrote, or its end "
-                             "(`tail -c 100M`)") from None
+            # SIGINT/SIGTERM end the read at once (a huge log takes minutes): the report is
+            # still written, with what was read and the logs not read as failures
+            with proc.pure_work():
+                found = _cases_of(path)
+        except Cancelled as stop:
+            suites += [str(log) for log in args.logs[at:]]
+            cases += [_interrupted(str(log), stop.signum, started=not later)
+                      for later, log in enumerate(args.logs[at:])]
+            break
         suites.append(str(path))
-        cases += log_cases(str(path), lines)
+        cases += found
     report = RunReport(suites=tuple(suites), cases=tuple(cases))
     if args.output is None:  # maybe into a CI log: the log's lines run no command
         xml = io.StringIO()

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeVar
@@ -584,6 +585,33 @@ def reset_cancellation() -> None:
 def cancelled() -> int | None:
     """The signal that cancelled this process, if any."""
     return _cancelled[0] if _cancelled else None
+
+
+_pure_work: list[bool] = []  # inside `pure_work()` in the main thread (see there)
+
+
+@contextmanager
+def pure_work() -> Iterator[None]:
+    """Work in the main thread that SIGINT/SIGTERM end at once, Cancelled raised wherever it
+    is, rather than after it returns: reading and classifying a captured log (`ci-nix junit`),
+    which takes seconds to minutes on a huge one and starts no command. A check between lines
+    would need one in every pass over them (and in each one added later); the work holds no
+    lock, child or output of its own that an exception raised anywhere inside could strand."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # (signal handlers run in the main thread: nothing to stop here)
+        return
+    _pure_work.append(True)
+    try:
+        yield
+    finally:
+        _pure_work.clear()
+
+
+def stop_pure_work(signum: int) -> None:
+    """Called by the signal handler: end the main thread's `pure_work()`, if it is in one."""
+    if _pure_work:
+        _pure_work.clear()  # (once: a second signal meets the report being written)
+        raise Cancelled(signum)
 
 
 def terminate_all(grace: float = 5.0) -> None:
