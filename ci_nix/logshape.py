@@ -121,11 +121,15 @@ class Line:
 
 # GitHub: "2024-05-01T12:00:00.1234567Z "; GitLab adds a stream tag: "00O ", "01E+"; containerd
 # and Kubernetes (`kubectl logs` of a CI pod) add "stderr F "; Jenkins' Pipeline with
-# `timestamps()` writes it in brackets ("[2025-06-25T14:31:12.339Z] ")
+# `timestamps()` writes it in brackets ("[2025-06-25T14:31:12.339Z] "). GitHub's CLI (`gh run
+# view --log`, `--log-failed`) puts the job's and the step's names, each before a tab, before
+# GitHub's timestamp: "build\tRun nix build\t2024-05-01T12:00:00.1234567Z " ("UNKNOWN STEP"
+# where it cannot tell); a name holds no tab, so each is read once (linear)
 _ISO_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)"
+_STAMP = (rf"(?:{_ISO_TIME}|\[{_ISO_TIME}\])"
+          r"(?: \d\d[OE]\+?| (?:stdout|stderr) [FP])?(?: |$)")
 _TIMESTAMP = re.compile(
-    rf"^\ufeff?(?:{_ISO_TIME}|\[{_ISO_TIME}\])"
-    r"(?: \d\d[OE]\+?| (?:stdout|stderr) [FP])?(?: |$)")
+    rf"^\ufeff?(?:[^\t\n]{{1,300}}\t[^\t\n]{{1,300}}\t(?={_ISO_TIME}(?: |$)))?{_STAMP}")
 # BuildKit's plain progress (`docker build --progress=plain`, a CI's docker step): the step's
 # number and the seconds since it started before each line its command printed ("#11 0.174 "),
 # the number alone before BuildKit's own lines of the step ("#11 [7/7] RUN …", "#11 ERROR: …",
@@ -671,9 +675,10 @@ def _tool_prefix(texts: list[str]) -> re.Pattern[str] | None:
 _MAX_PREFIX = 48
 _LEARN_FROM = 4000
 # prefixes normalising knows, which go with what follows a tool's prefix (compose around nom)
-_KNOWN_INSIDE = re.compile("|".join(f"(?:{pattern.pattern.removeprefix('^')})"
-                                    for pattern in (_TIMESTAMP, _JOURNALD)) + f"|{_GLYPH}|"
-                           + re.escape(_RECORD))
+# (a timestamp without the CLI's job and step: searched for at every place of a line, their
+# names would be tried at each)
+_KNOWN_INSIDE = re.compile(f"(?:\ufeff?{_STAMP})|(?:{_JOURNALD.pattern.removeprefix('^')})"
+                           f"|{_GLYPH}|" + re.escape(_RECORD))
 
 
 def _head(text: str) -> str:

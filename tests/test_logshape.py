@@ -839,6 +839,31 @@ def test_a_github_step_that_failed_without_nix_saying_why_is_other() -> None:
     assert found.log_line == len(lines)
 
 
+def github_cli(text: str, step: str) -> str:
+    """A job's log as GitHub's CLI prints it (`gh run view --log`, `--log-failed`): the job's
+    and the step's names and a tab after each before the raw download's timestamp (seen in
+    heldout-capt-29's mdixon47 job log; "UNKNOWN STEP" where the CLI cannot name it)."""
+    raw = (f"##[group]Run nix build\n{text}\n##[endgroup]\n"
+           "##[error]Process completed with exit code 1.")
+    return "\n".join(f"build\t{step}\t2024-05-01T12:00:{i % 60:02d}.{i:07d}Z {line}"
+                     for i, line in enumerate(raw.split("\n")))
+
+
+# samples GitHub's CLI changed before its names were read as the timestamp's: a silent zero
+# (an output check's failure in a two-line log), builder failures cut short read as `other`,
+# and names glued into a message
+@pytest.mark.parametrize("sample", [
+    "heldout-31/haskell-nix-1934-not-allowed-to-refer-bare",
+    "heldout-41/nixpkgs-253872-pyproject-expected-builder-cut",
+    "heldout-44/crane-1051-prefixup-deps-builder-cut-after-path",
+    "heldout-54/home-manager-4664-bare-marked-insecure"])
+def test_github_clis_job_and_step_names_are_part_of_its_timestamp(sample: str) -> None:
+    expected = DATA / "fresh" / f"{sample}.text.expected.json"
+    text, own, _, _ = plain(expected)
+    for step in ("Run nix build", "UNKNOWN STEP"):
+        assert classified(github_cli(text, step)) == own, step
+
+
 def test_a_capture_kept_in_a_code_comment_is_read_as_the_capture() -> None:
     # "# " (or "// ") before every line is a comment's, taken off before anything else, so a
     # CI system's own lines inside are still known as its own (a prefix is not learnt from them)
