@@ -586,8 +586,10 @@ _NIX_START = re.compile(r"(?:error|warning):|building ['‘]|these \d+ |"
                         re.IGNORECASE)
 _FENCE_BEFORE_NIX = re.compile(rf"(?<!`)`{{3,}}(?=(?i:{_NIX_START.pattern}))")
 # what is no tool's prefix: Nix's own words, a `nix build -L` name, a markdown quote, the mark
-# of an internal-json record or of a frame of Nix's traces
-_NOT_PREFIX = re.compile(r"error|warning|trace|>\s*$|^\s*$|^@nix |…", re.IGNORECASE)
+# of an internal-json record or of a frame of Nix's traces, a shell's prompt (a session pasted
+# with more commands than lines of output: each "$ " starts a command, which ends the output
+# before it)
+_NOT_PREFIX = re.compile(r"error|warning|trace|>\s*$|^\s*$|^@nix |…|^\s*\$\s+$", re.IGNORECASE)
 # a chat log's speaker ("[12:00] <alice> "), whose ">" is no markdown quote
 _NICK = re.compile(r"<[^<>\s]{1,32}>\s*$")
 
@@ -1171,7 +1173,10 @@ _OWN_LINE = re.compile(
     r"hash mismatch|fixed-output|some |\d+ dependenc|don't know|path |Killed|\S+> |> |"
     # Nix's progress bar, whose counters a download shows in MiB ("[1/0/3 built, …]", "[0.0/0.1
     # MiB DL, 1/0/1 paths verified]"): it is redrawn from a line's start
-    r"… |\[\d+(?:\.\d+)?(?:/|\s[KMG]iB)|\$ |# |Reason:|Required|Current|For full|Last \d+|"
+    # (a shell's prompt, also bash's "user@host:~$ ", and its `set -x` trace of a command:
+    # "+ out=", "++ echo", a "+" a level of nesting)
+    r"… |\[\d+(?:\.\d+)?(?:/|\s[KMG]iB)|\$ |# |\++ |Reason:|Required|Current|For full|"
+    r"[\w.-]{1,64}@[\w.-]{1,255}:[^\s$#]{0,4096}[$#] |Last \d+|"
     r"last \d+|curl: |trying |"
     r"while |\(use |Try |Did you mean|[A-Z][a-z]+(?: [A-Z][a-z]+)*:|at \S|\d+\||\||"
     r"specified: |got: |wanted: |```|"

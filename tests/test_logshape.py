@@ -1450,6 +1450,25 @@ def test_a_share_of_the_source_wordings_keeps_its_classification_under_a_wrappin
     assert not changed, "\n".join(changed)
 
 
+@pytest.mark.parametrize(("lines", "message"), [
+    # a pasted session with more commands than output lines (nix#8727): "$ " is a prompt, no
+    # tool's prefix, and the next command is no rest of the error
+    ([f"$ nix-store --export /nix/store/{'z' * 32}-cffi-1.14.5 > out",
+      f"$ nix-store --dump /nix/store/{'z' * 32}-cffi-1.14.5 > out2", "$ nix nar ls out /",
+      "error: bad archive: input doesn't look like a Nix archive", "$ nix nar ls out2 /",
+      "./lib"], "bad archive: input doesn't look like a Nix archive"),
+    # bash's prompt with user and host, and its `set -x` trace of the next command
+    (["error: unable to fork: Cannot allocate memory", "alice@box:~$ gdb --args nix-env -i x",
+      "+ gdb --args nix-env -i x"], "unable to fork: Cannot allocate memory"),
+    # a script's `set -x` line after a trace's message (nixos-anywhere#588, in terraform's box)
+    (["│        error: Have you forgotten to run nixos-anywhere?", "│ + out=", "│"],
+     "Have you forgotten to run nixos-anywhere?")])
+def test_a_shells_prompt_or_trace_of_a_command_ends_the_message_before_it(
+        lines: list[str], message: str) -> None:
+    [found] = diagnose.parse_log(lines)
+    assert found.message == message
+
+
 def test_nixs_progress_bar_counting_mib_starts_a_line_of_its_own() -> None:
     # nix-serve#55: retries long enough to look like a terminal's wrap at one width, then the
     # bar of `nix store verify` ("[0.0/0.1 MiB DL, …]") with Nix's error glued to it: the bar is
