@@ -881,6 +881,10 @@ _POS = re.compile(
     r"\bat (?:\"(?P<qpath>[^\"]+)\"|(?P<path>«[^»«]*»|<[^<>]*>|/[^:\s]+|[A-Za-z]:[^:\s]+))"
     r":(?P<line>\d+):(?P<col>\d+)")
 _SOURCE = re.compile(r"^/nix/store/(?P<hash>[a-z0-9]{32})-[^/]*source(?P<rel>/.*)?$")
+# the same with a reporter's stand-in for the hash ("<hash>", "...", "…"): what a copy that hid
+# the hash says of the path is unchanged (a flake's source tree and a file in it)
+_SOURCE_STANDIN = re.compile(r"^/nix/store/(?:<[^/<>\s]{1,40}>|\.\.\.|…)-?[^/\s]*source"
+                             r"(?P<rel>/.*)?$")
 # a file the evaluator looked for; not the store's "does not exist and cannot be created" (a path
 # it failed to realise or substitute, e.g. `nix upgrade-nix`, `nix-store -r`)
 # not a profile or out-link Nix keeps (`nix build`'s result, a profile or a generation of it,
@@ -1536,7 +1540,7 @@ def diagnose_eval(stderr: str, flake: Flake | None = None,
     file = line_no = column = None
     missing = _MISSING_PATH.search(message) if kind_type is FailureType.EVAL else None
     if missing is not None:
-        source = _SOURCE.match(missing["path"])
+        source = _SOURCE.match(missing["path"]) or _SOURCE_STANDIN.match(missing["path"])
         if source is not None and source["rel"] and source["rel"] != "/":
             kind, hint = Kind.UNTRACKED_FILE, HINTS[Kind.UNTRACKED_FILE]
             file = source["rel"].lstrip("/")
@@ -2081,6 +2085,9 @@ def _pname(drv: str) -> str:
 # Nix's warning before it tries a download again (older Nix without the inner "error: ")
 _RETRYING = re.compile(r"^\s*warning: (?:error: )?(?P<said>unable to download .{0,4096}); "
                        r"retrying in \d+ ms")
+# a lock update's frames (libflake), and git's own line saying it failed (before Nix's error)
+_LOCK_FRAME = re.compile(r"^\s*… while updating the (?:lock file of flake|flake input) ")
+_GIT_FATAL = re.compile(r"^\s*fatal: \S")
 _FETCHING = re.compile(r"curl: \(\d+\)|\*\*\* Downloading|unable to download|HTTP error \d+|"
                        r"Couldn't resolve host|Could not resolve host")
 
@@ -2175,6 +2182,15 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
                 found = Diagnosis(FailureType.OTHER, Kind.DOWNLOAD, _one_line(
                     f"{message} (retried; the log is cut off before Nix's error)"), hint=hint,
                     log=found.log)
+            innermost = _cut_trace(block)
+            fatal = next((line.strip() for line in before if _GIT_FATAL.match(line)), None)
+            if retried is None and innermost is not None and _LOCK_FRAME.match(innermost) \
+                    and fatal is not None:
+                # a trace cut in a lock update's frames right after git said it failed: git's
+                # fetch of an input is what failed (Nix wraps that failure in those frames)
+                found = Diagnosis(FailureType.OTHER, Kind.ERROR, _one_line(
+                    f"git failed while Nix updated the lock file: {fatal} (the log is cut off "
+                    "before Nix's error)"), log=found.log)
             if found.kind in (Kind.ERROR, Kind.NIX) and not _looks_evaluated(block) \
                     and any(_FETCHING.search(line) for line in before):
                 # Nix 1.x's substituter piping curl into bzip2: "error: unexpected

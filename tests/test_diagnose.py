@@ -1448,6 +1448,28 @@ def test_noms_failed_build_line_alone_is_that_builds_failure(line: str, type_: F
     assert (found.type, found.exit_code) == (type_, code)
 
 
+@pytest.mark.parametrize("stand_in", ["<hash>", "...", "…"])
+def test_a_flake_source_path_with_a_stand_in_hash_is_still_a_flakes_file(stand_in: str) -> None:
+    # heldout-76's hackmd nix-ux note: "getting status of '/nix/store/<hash>-source/flake.nix'"
+    [found] = diagnose.parse_log([
+        f"error: getting status of '/nix/store/{stand_in}-source/flake.nix': No such file or "
+        "directory"])
+    assert (found.type, found.kind) == (FailureType.EVAL, diagnose.Kind.UNTRACKED_FILE)
+
+
+@pytest.mark.parametrize(("before", "type_"), [
+    (["fatal: '/nixpkgs' does not appear to be a git repository",
+      "fatal: Could not read from remote repository."], FailureType.OTHER),
+    ([], FailureType.EVAL)], ids=["after-git-fatal", "alone"])
+def test_a_lock_update_trace_cut_after_gits_failure_is_the_fetchs(before: list[str],
+                                                                  type_: FailureType) -> None:
+    # heldout-76's nix#9708: git's "fatal:" lines, then a trace cut in the lock update's frame
+    [found] = diagnose.parse_log([*before, "error:",
+                                  "       … while updating the lock file of flake 'git+fil"])
+    assert found.type is type_
+    assert ("does not appear" in found.message) is bool(before)
+
+
 def test_nixos_rebuild_ngs_verdict_continues_no_line_a_copy_cut() -> None:
     # heldout-43's home-manager#6100 under nixos-rebuild-ng: its last line, cut mid-URL in a log
     # whose lines fill a width, is no terminal's wrap that the verdict after it continues
