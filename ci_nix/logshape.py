@@ -874,6 +874,9 @@ def _marked_wraps(raw: list[str]) -> tuple[list[str], list[int]] | None:
     for index, (end, cut) in enumerate(zip(ends, marked, strict=True)):
         if not pieces:
             origins.append(index)
+        if cut and index + 1 < len(ends) and _own_after_mark(pieces[0] if pieces else end,
+                                                             ends[index + 1]):
+            cut = False  # (the mark is the line's own: a builder printed it, say)
         if cut:
             pieces.append(end[:-1])
             continue
@@ -882,6 +885,31 @@ def _marked_wraps(raw: list[str]) -> tuple[list[str], list[int]] | None:
     if pieces:  # a mark on the last line: nothing follows it
         lines.append("".join(pieces))
     return lines, origins
+
+
+def _own_after_mark(first: str, following: str) -> bool:
+    """Whether the line after one ending in a wrap's mark is a line of its own: it starts with
+    Nix's words, or with the marked line's first words (digits as 0: a timestamp, a transport's
+    prefix) and then Nix's words or a builder's name or Nix's "> " quote of a builder's line. The
+    rest of a line cut at a width starts with neither. A builder prints what it likes, a mark
+    at its line's end too: its line never takes Nix's next one in ("attacker> x↵" and then
+    "error: Cannot build '…-victim.drv'."), nor another line of a builder's."""
+    if _NIX_START.match(following):
+        return True
+    if _indent(first) != _indent(following):
+        return False
+    shared = 0
+    for mine, theirs in zip(_WORD.finditer(first, 0, _MAX_TOOL_PREFIX),
+                            _WORD.finditer(following, 0, _MAX_TOOL_PREFIX), strict=False):
+        if numbers_as_zero(mine[0]) != numbers_as_zero(theirs[0]):
+            break
+        if mine[0].endswith(">"):  # both a builder's lines (`-L`'s name, Nix's quote)
+            return True
+        shared = theirs.end()
+    return shared > 0 and _NIX_START.match(following[shared:].lstrip()) is not None
+
+
+_WORD = re.compile(r"\S+")
 
 
 # `journalctl -o export` (systemd's Journal Export Format, systemd.io/JOURNAL_EXPORT_FORMATS):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import json
 import re
 import time
@@ -96,6 +97,25 @@ def test_a_builders_backspaces_or_spelt_controls_never_take_its_name_away() -> N
         passed = [f"building '{ATTACKER}'...", f"attacker> {erase}{forged}", "attacker> done"]
         assert diagnose.parse_log(passed) == [], erase
         assert [line.builder for line in logshape.normalise(passed)][1] == "attacker", erase
+
+
+def test_a_builders_wrap_mark_takes_no_line_of_nix_in() -> None:
+    # a viewer's mark at the end of a wrapped line's piece ("↵", "⏎") joins the next line to it;
+    # a builder printing one at its line's end made Nix's next line (also behind a transport's
+    # timestamp) the rest of the builder's: 2.29+'s failure named no derivation, 2.26's lost
+    # its exit code
+    said = {"2.26": [f"error: builder for '{VICTIM}' failed with exit code 1;",
+                     f"       For full logs, run 'nix log {VICTIM}'."],
+            "2.29": [f"error: Cannot build '{VICTIM}'.",
+                     "       Reason: builder failed with exit code 1."]}
+    for mark, stamp, (version, nix) in itertools.product(
+            ("↵", "⏎"), ("", "2024-05-01T12:00:00.1234567Z "), said.items()):
+        log = [f"building '{ATTACKER}'...", f"building '{VICTIM}'...", f"attacker> x{mark}",
+               *nix, f"attacker> y{mark}", "attacker> done"]
+        found = diagnose.parse_log([stamp + line for line in log])
+        assert [(d.drv, d.exit_code) for d in found] == [(VICTIM, 1)], (mark, stamp, version)
+        # and a builder's line stays as it printed it, mark and all
+        assert [line.text for line in logshape.normalise(log)][-2] == f"y{mark}"
 
 
 def _cpu(call: Callable[[], object]) -> float:
