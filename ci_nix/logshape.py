@@ -244,9 +244,12 @@ _ESCAPED = re.compile(r"(?<!`)(?<!`\\r)\\n|\\n(?!`)")
 # step became links to it ("x8[6](https://github.com/o/r/actions/runs/1/job/2#step:5:7)_64")
 _STEP_LINK = re.compile(r"\[(\d+)\]\(https://github\.com/[^)\s]*#step:\d+:\d+\)")
 # a logfmt field a message can be in (also under a namespace: Go's slog writes `cmd.stderr="…"`),
-# its value up to its closing quote or, where a copy cut the record, to the line's end
-_QUOTED_FIELD = re.compile(r'(?<![\w.-])(?:[\w-]+\.)*(?P<key>msg|message|error|err|stderr|output)'
-                           r'="(?P<value>(?:[^"\\]|\\.)*)(?:"|\\?$)')
+# or a Rust `Debug` struct's (`Output { status: …, stdout: "", stderr: "…" }`, the Determinate
+# installer's report of a Nix command it ran), its value up to its closing quote or, where a
+# copy cut the record, to the line's end: the record's own `" }` after it is no text of Nix's
+_QUOTED_FIELD = re.compile(r'(?<![\w.-])(?:[\w-]+\.)*(?P<key>msg|message|error|err|stderr|output|'
+                           r'stdout)(?P<sep>=|(?<=stderr|stdout): )'
+                           r'"(?P<value>(?:[^"\\]|\\.)*)(?:"|\\?$)')
 # the fields that hold a child process's own output, not the logger's summary of it
 _OUTPUT_KEYS = frozenset({"stderr", "error", "err", "output"})
 _LOGFMT_KEY = re.compile(r'(?:^|\s)[\w.-]+=')
@@ -333,10 +336,10 @@ _CARETS = {"^[": "\x1b", "^M": "", "^G": ""}
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "e": "\x1b"}
 
 
-def _logfmt_message(line: str) -> str | None:
-    """Of a logfmt record (`time=… level=… msg="…" cmd.stderr="…"`), the field holding Nix's
-    text, still escaped; None when no field holds lines or a child's output, or the line is
-    not such a record.
+def _logfmt_message(line: str) -> re.Match[str] | None:
+    """Of a logfmt record (`time=… level=… msg="…" cmd.stderr="…"`) or a Rust `Debug` struct's
+    `stderr: "…"`, the field holding Nix's text (its `value`, still escaped); None when no field
+    holds lines or a child's output, or the line is not such a record.
 
     A record holds its message on one line with `\\n` escapes; a field holding a child
     process's stderr (devbox logs each Nix command's) is Nix's own text even on one line and
@@ -348,10 +351,10 @@ def _logfmt_message(line: str) -> str | None:
                                       bool(_ERRORISH.search(f["value"])),
                                       f["key"] in _OUTPUT_KEYS, len(f["value"])))
     if _ESCAPED.search(best["value"]):
-        return best["value"]
-    if len(_LOGFMT_KEY.findall(line)) >= 2 and best["value"].strip() \
+        return best
+    if best["sep"] == "=" and len(_LOGFMT_KEY.findall(line)) >= 2 and best["value"].strip() \
             and (best["key"] in _OUTPUT_KEYS or _ERRORISH.search(best["value"])):
-        return best["value"]
+        return best
     return None
 
 
@@ -450,8 +453,11 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
         if message is None:
             message = _prefixed_record_message(cleaned)
         field = _logfmt_message(source) if message is None else None
-        if field is not None and not _builders(source, source.find(field)):
-            message = _unescape(field)
+        # (a Rust struct's escaped field counts the log tail's "> " before it, as escaped text
+        # below does; a logfmt record may follow a markdown quote's)
+        if field is not None \
+                and not _builders(source, field.start("value"), quoted=field["sep"] != "="):
+            message = _unescape(field["value"])
         elif message is None and (escape := _ESCAPED.search(source)) and _ERRORISH.search(line) \
                 and not _builders(source, escape.start(), quoted=True) \
                 and not _shown_start(line).startswith("error:"):  # Nix's own may quote "\n"

@@ -1027,6 +1027,29 @@ def test_a_child_stderr_field_of_a_logfmt_record_is_nix_text_on_one_line_and_cut
     assert [line.text for line in logshape.normalise([summary])] == [summary]
 
 
+def test_a_rust_structs_stderr_field_holds_nix_text_and_its_closing_quote_is_the_structs() -> None:
+    # the Determinate installer reports a Nix command it ran as Rust's `Debug` of its Output
+    # (nix-installer#1770): Nix's stderr is the field's escaped value, the `" }` after it and the
+    # installer's own words before it are the installer's
+    drv = "/nix/store/54c5vy89yc5cam9c8f47q874j0d801hi-user-environment.drv"
+    stderr = (f"this derivation will be built:\\n  {drv}\\nerror:\\n       … while waiting for "
+              f"the build environment for '{drv}' to initialize (succeeded, previous messages: "
+              ")\\n\\n       error: reading a line: Input/output error\\n")
+    line = ("   4: Failed to run the nix command `nix build-ing an empty profile`: Output { "
+            f'status: ExitStatus(unix_wait_status(256)), stdout: "", stderr: "{stderr}" }}')
+    [found] = diagnose.parse_log(["Error: ", "   0: Install failure", line])
+    assert (found.type.value, found.message) == ("other", "reading a line: Input/output error")
+    # cut inside the value, as a copy ends
+    [found] = diagnose.parse_log([line[:line.index("Input/output")] + "Input/out"])
+    assert found.message.endswith("Input/out")
+    # the same struct in a failed build's log tail is the builder's (a program's panic)
+    tail = (f"       > panicked: Output {{ stdout: \"\", stderr: \"error: builder for '{drv}' "
+            "failed\\n\" }")
+    found = diagnose.parse_log([f"error: builder for '{drv}' failed with exit code 101;",
+                                "       last 1 log lines:", tail])
+    assert [d.exit_code for d in found] == [101]
+
+
 def test_a_prefix_of_the_captured_lines_is_not_taken_from_the_lines_a_record_held() -> None:
     # devbox's records copied from a viewer with its line numbers: "1 dependencies …" read
     # from a record's field never had "   1 " before it, its count is Nix's
