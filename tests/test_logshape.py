@@ -1045,9 +1045,9 @@ def test_a_rust_structs_stderr_field_holds_nix_text_and_its_closing_quote_is_the
     # the same struct in a failed build's log tail is the builder's (a program's panic)
     tail = (f"       > panicked: Output {{ stdout: \"\", stderr: \"error: builder for '{drv}' "
             "failed\\n\" }")
-    found = diagnose.parse_log([f"error: builder for '{drv}' failed with exit code 101;",
-                                "       last 1 log lines:", tail])
-    assert [d.exit_code for d in found] == [101]
+    failures = diagnose.parse_log([f"error: builder for '{drv}' failed with exit code 101;",
+                                   "       last 1 log lines:", tail])
+    assert [d.exit_code for d in failures] == [101]
 
 
 def test_a_prefix_of_the_captured_lines_is_not_taken_from_the_lines_a_record_held() -> None:
