@@ -1919,6 +1919,9 @@ class _LogReader:
     started: set[str] = field(default_factory=set)
     partial: bool = False
     refuted: list[logshape.Line] = field(default_factory=list)
+    # a trace whose opening bare "error:" a copy cut: its frames (and their positions and code
+    # frames) outside any error block, up to the error line that is their message
+    orphans: list[str] = field(default_factory=list)
 
     def start_block(self, lines: list[str], origin: int) -> _Block:
         block = _Block(lines, origin, list(self.recent), self.building, self.retried)
@@ -1955,7 +1958,13 @@ class _LogReader:
                 self.recent.append(line)
             return
         if _BLOCK_START.match(line):
-            self.current = self.start_block([line], origin)
+            orphans, self.orphans = self.orphans, []
+            if orphans and _ERROR_LINE.match(line) and line.strip() != "error:":
+                # Nix prints its frames only after a bare "error:" and before the message:
+                # frames before an error line, no opener seen, are its trace cut at the top
+                self.current = self.start_block(["error:", *orphans, line], origin)
+            else:
+                self.current = self.start_block([line], origin)
             return
         quoted = line[2:] if line.startswith("> ") else ""
         if _BLOCK_START.match(quoted) and not _CONTINUATION.match(quoted):
@@ -1972,6 +1981,11 @@ class _LogReader:
             # what a builder prints is its own, whatever it names
             self.current = self.start_block([line[header.start():]], origin)
             return
+        if _FRAME.match(line) or (self.orphans and (
+                not line.strip() or _FRAME_DETAIL.match(line.lstrip()))):
+            self.orphans.append(line)
+        else:
+            self.orphans.clear()
         building = _BUILDING.match(line)
         if building is not None:
             self.building = building["drv"]
@@ -1991,6 +2005,7 @@ class _LogReader:
                 self.current = None
             self.named_logs.setdefault(line.builder, []).append(line.text)
             self.recent.append(line.text)
+            self.orphans.clear()  # (a builder's frames are its own: a nested Nix's)
             return
         event = self.parser.parse(line.text)
         if isinstance(event, nixlog.Unreadable) or (
@@ -2055,6 +2070,9 @@ def _shallower_error(line: str, block: _Block) -> bool:
     return deeper is not None and 0 < _indent(line) < deeper
 
 
+# what goes with a frame of a trace: its position, its code frame, Nix's note that it cut
+# frames
+_FRAME_DETAIL = re.compile(r"at \S|\d+\||\||\(stack trace truncated|\(\d+ duplicate frames")
 # what ends a trace (a bare "error:", then frames): its message, or Nix saying it cut the trace
 # (and the lines of its frames a copy lost the indentation of)
 _TRACE_END = re.compile(r"error:|\(stack trace truncated|whose name attribute is located at |"

@@ -1090,6 +1090,30 @@ def test_nixs_crash_report_of_any_exception_is_nixs_own_failure(report: list[str
     assert found.message.startswith("Exception: ")
 
 
+@pytest.mark.parametrize("indent", ["", " " * 7, "> "])
+def test_a_trace_cut_above_its_frames_is_still_the_evaluators(indent: str) -> None:
+    # (heldout-85 nix-16212: flake-compat#95 quoted from its first frame on, "error:" lost)
+    trace = ["… while evaluating the attribute 'revCount'", "",
+             "… while calling the '__forceLazyFetcherAttr' builtin", "",
+             "error: '/src' is a shallow Git repository, so 'revCount' is not available"]
+    [found] = diagnose.parse_log([indent + line for line in trace])
+    assert (found.type, found.message) == (
+        FailureType.EVAL, "'/src' is a shallow Git repository, so 'revCount' is not available")
+    # the innermost frame still says what Nix was doing: a fetch is no evaluation
+    [found] = diagnose.parse_log([
+        indent + "… while fetching the input 'github:o/r/abc'", "",
+        indent + "error: failed to extract archive (truncated gzip input)"])
+    assert (found.type, found.kind) == (FailureType.OTHER, Kind.DOWNLOAD)
+
+
+def test_a_builders_frames_are_no_trace_of_nixs_next_error() -> None:
+    # a nested Nix in a build printed frames; Nix's own error after them is the build's
+    [found] = diagnose.parse_log([
+        "nix-tests> … while evaluating the attribute 'x'",
+        f"error: builder for '/nix/store/{H}-nix-tests.drv' failed with exit code 1"])
+    assert (found.type, found.exit_code) == (FailureType.BUILD, 1)
+
+
 def test_an_exception_a_builder_or_a_script_prints_is_not_nixs_crash() -> None:
     # Python's own base class, unqualified: no crash of Nix's
     [found] = diagnose.parse_log(["Traceback (most recent call last):",
