@@ -2469,13 +2469,14 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     something failed (see `failure_line`) in words of Nix's that say what (a crash, nixpkgs
     refusing a package, a missing derivation, without `error:`); a wrapper's own error line
     (devenv, nh, colmena, a CI step); last, the line that says something failed, as it is."""
-    for line in shaped:
+    for at, line in enumerate(shaped):
         m = _ERROR_ANYWHERE.search(line.text) if line.builder is None \
             and not _NOT_A_FAILURE.match(line.text) and not _a_record(line.text) else None
         if m is not None and line.text[:m.start()].strip() and logshape.BAR.search(line.text):
             continue  # a progress bar showing a builder's last line: the builder's words
         if m is not None:
-            return [_builders_own(_line_failure(line.text, line.origin), line.text)]
+            return [_uncaught_nix(_builders_own(_line_failure(line.text, line.origin), line.text),
+                                  shaped, at)]
     for output in named_logs.values():
         for text in output:
             if _MIRRORS.search(text):
@@ -2578,6 +2579,29 @@ def _assertions_without_header(shaped: Sequence[logshape.Line],
                 f"Failed assertions (the log keeps only their list): {' '.join(bullets)}"),
                 log_line=line.origin + 1, log=tail(bullets))
     return None
+
+
+# libstdc++'s report of an exception nothing caught, "terminate called after throwing an
+# instance of 'nix::Error'" and then "  what():  error: …": a program linking Nix's libraries
+# (the daemon, nix-serve, a tool) died of an error of Nix's own
+_UNCAUGHT_NIX = re.compile(r"terminate called after throwing an instance of '?nix::\w")
+_WHAT = re.compile(r"\bwhat\(\):\s+(?:error:\s+)?(?P<message>\S.*)")
+
+
+def _uncaught_nix(found: Diagnosis, shaped: Sequence[logshape.Line], at: int) -> Diagnosis:
+    """found, where nothing finer fits the `what():` line (shaped[at]) of an uncaught
+    exception of Nix's: Nix's own failure (`other`/`nix`), its message Nix's error after it.
+    (By the report's words wherever they stand in their lines: a prefix normalising kept on
+    one of them changes nothing.)"""
+    what = _WHAT.search(shaped[at].text)
+    if (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR) or what is None:
+        return found
+    before = next((line for line in reversed(shaped[max(0, at - 3):at]) if line.text.strip()),
+                  None)
+    if before is None or not _UNCAUGHT_NIX.search(before.text):
+        return found
+    return replace(found, kind=Kind.NIX, hint=HINTS[Kind.NIX],
+                   message=_one_line(what["message"]))
 
 
 # Nix's install scripts (scripts/install-multi-user.sh, install-darwin-multi-user.sh) give up

@@ -1065,6 +1065,18 @@ def test_a_program_dying_of_nixs_error_is_that_error() -> None:
         " error: unexpected flake input attribute 'submodules', at "
         f"/nix/store/{H}-source/flake.nix:18:5"])
     assert found.type is FailureType.EVAL
+    # an error of Nix's store or settings nothing finer fits (nixpkgs#429791: nix-serve in a
+    # journal, a prefix kept on its lines or not): Nix's own failure, its message Nix's error
+    for prefix in ("", "nix-serve-start[1100421]: "):
+        [found] = diagnose.parse_log([
+            f"{prefix}terminate called after throwing an instance of 'nix::Error'",
+            f"{prefix}  what():  error: cannot determine user's home directory", ""])
+        assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
+        assert found.message == "cannot determine user's home directory"
+    # the same words a program of its own prints about no exception of Nix's stay its own
+    [found] = diagnose.parse_log(["terminate called after throwing an instance of "
+                                  "'std::runtime_error'", "  what():  error: no home"])
+    assert found.kind is Kind.ERROR
 
 
 @pytest.mark.parametrize("report", [
