@@ -248,6 +248,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"a {_Q}(?P<wanted>[^'’‘`]+){_QE}(?:\s+with features \{{(?P<features>[^}}]*)\}})?\s+is "
         rf"required\s+to\s+build\s+{_Q}{_DRV}{_QE},\s+but\s+I\s+am\s+a\s+"
         rf"{_Q}(?P<have>[^'’‘`]+){_QE}")),
+    # the same with the derivation's path elided by a copy ("'/nix/store/'", "'/nix/store/…'",
+    # "'<drv>'"): the platforms are what the refusal says, the derivation is not known
+    ("platform-elided", re.compile(
+        rf"a {_Q}(?P<wanted>[^'’‘`]+){_QE}(?:\s+with features \{{(?P<features>[^}}]*)\}})?\s+is "
+        rf"required\s+to\s+build\s+{_Q}(?:/nix/store/(?:\.\.\.|…)?|<[^'’<>\s]{{1,40}}>){_QE},"
+        rf"\s+but\s+I\s+am\s+a\s+{_Q}(?P<have>[^'’‘`]+){_QE}")),
     ("dependencies", re.compile(
         rf"(?<!\d)(?P<n>\d+) dependenc(?:y|ies) of derivation {_Q}{_DRV}{_QE} failed to build")),
     ("dependencies-cut", re.compile(
@@ -690,8 +696,9 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
             return Diagnosis(FailureType.TIMEOUT, Kind.TIMEOUT,
                              f"{short_drv(path)} timed out after {secs} s (timeout)",
                              drv=drv, output=output, hint=_TIMEOUT_HINT)
-        if name == "platform":
-            return _platform_diagnosis(m["drv"], m["wanted"], m["features"] or "", m["have"])
+        if name in ("platform", "platform-elided"):
+            return _platform_diagnosis(groups.get("drv"), m["wanted"], m["features"] or "",
+                                       m["have"])
         if name.startswith("dependencies"):
             return Diagnosis(FailureType.DEPENDENCY, Kind.DEPENDENCY,
                              f"{count(int(m['n']), 'dependency')} of {_what(groups.get('drv'))} "
@@ -1784,8 +1791,13 @@ def simple_eval_failure(message: str) -> Failure:
 # How Nix's failure messages begin (tests/data/sources/README.md lists them by file and
 # version): a copy that lost the "error: " before one (cut at it, a tool printing the message
 # alone) still starts an error block with it, classified as if the prefix were there.
+# nixpkgs' throw for a renamed attribute (pkgs/top-level/aliases.nix and the package sets'
+# aliases print it in this one form): its own words, a copy often quotes without "error:"
+_ALIAS_THROW = r"['‘][^'’\s]{1,200}['’] has been renamed to/replaced by ['‘]"
 _NIX_MESSAGE = re.compile(
     r"^\s*(?:\d+ dependenc(?:y|ies) of derivation '|Build failed due to failed dependency|"
+    # nixpkgs' alias throw (_ALIAS_THROW), also as a markdown quote's line
+    r"(?:> )?" + _ALIAS_THROW + "|"
     r"build of '/nix/store/|"
     r"build of resolved derivation '|some dependencies of '|dependency '[^']*' of '|"
     r"cannot build missing derivation '|a '[^']*'(?: with features \{[^}]*\})? is required to "
@@ -2844,7 +2856,8 @@ FAILURE_MARK = re.compile(
     r"failed with exit code|failed to find a machine|required (?:system|features):|"
     # two packages of a user environment or buildEnv with one file: its builder dies of it
     rf"collis?sion between {_Q}?/nix/store/|"
-    r"specified:\s*\S+\s+got:|" + _SHELL_FATAL + "|" + _ERROR_VALUE + "|" + _REFUSAL.pattern
+    r"specified:\s*\S+\s+got:|" + _ALIAS_THROW + "|" + _SHELL_FATAL + "|" + _ERROR_VALUE + "|"
+    + _REFUSAL.pattern
     + "|" + _MODULE_MESSAGE.pattern + "|" + _EVAL_MODE_REFUSAL.pattern + "|" + _CRASH.pattern,
     re.IGNORECASE)
 # lines that say it and are no failure: Nix's warnings and traces, an error Nix ignored

@@ -1506,6 +1506,29 @@ def test_a_lock_update_trace_cut_after_gits_failure_is_the_fetchs(before: list[s
     assert ("does not appear" in found.message) is bool(before)
 
 
+@pytest.mark.parametrize("path", ["/nix/store/", "/nix/store/…", "<drv>"])
+def test_a_platform_refusal_with_an_elided_derivation_is_still_platform(path: str) -> None:
+    # heldout-77's discourse#12062: Nix 2.4pre's box around "… is required to build
+    # '/nix/store/', but I am a …", the poster having cut the derivation's path
+    [found] = diagnose.parse_log([
+        "error: --- Error ----------------------------------------------------- nix",
+        f"a 'aarch64-linux' with features {{}} is required to build '{path}', but I am a "
+        "'x86_64-linux' with features {benchmark, big-parallel, kvm, nixos-test}"])
+    assert (found.type, found.drv) == (FailureType.PLATFORM, None)
+    assert "aarch64-linux" in found.message
+
+
+@pytest.mark.parametrize("line", [
+    "> 'wrapGAppsHook' has been renamed to/replaced by 'wrapGAppsHook3'",
+    "'wrapGAppsHook' has been renamed to/replaced by 'wrapGAppsHook3'"], ids=["quoted", "bare"])
+def test_nixpkgs_alias_throw_without_error_prefix_is_an_evaluation_error(line: str) -> None:
+    # heldout-77's rags#8: the alias throw quoted in a PR without "error:" was a silent zero
+    [found] = diagnose.parse_log(["fixes the build error on nixos-unstable", "", line, "",
+                                  "also bumps flake inputs"])
+    assert found.type is FailureType.EVAL
+    assert "wrapGAppsHook3" in found.message
+
+
 def test_nixos_rebuild_ngs_verdict_continues_no_line_a_copy_cut() -> None:
     # heldout-43's home-manager#6100 under nixos-rebuild-ng: its last line, cut mid-URL in a log
     # whose lines fill a width, is no terminal's wrap that the verdict after it continues
