@@ -212,8 +212,10 @@ def _transported(line: str) -> str:
         line = stripped
     return line
 # tracing / log-level prefixes of wrappers (nh's tracing output, Python loggers), and
-# colmena's "[ERROR]   stderr) " before each line of the Nix output it relays
-_LEVEL = re.compile(r"^\s*(?:ERROR|WARN|INFO|DEBUG|TRACE)\s+(?:[\w:]+: )?(?=\S)|"
+# colmena's "[ERROR]   stderr) " before each line of the Nix output it relays; a target after
+# the level ("INFO nh::commands: ") is the prefix's also where Nix's line is blank or indented
+# (what follows it may be blanks or nothing)
+_LEVEL = re.compile(r"^\s*(?:ERROR|WARN|INFO|DEBUG|TRACE)\s+(?:[\w:]+:(?: |$)|(?=\S|$))|"
                     r"^\[(?:ERROR|WARN|INFO|DEBUG|TRACE) ?\] +(?:(?:stderr|stdout)\) ?)?")
 # nix-output-monitor's tree and box glyphs (U+2500-U+257F) and miette's (devenv) arrows and
 # crosses. Nix itself never starts a line with them; "…" and "•" (its own) are not among them.

@@ -864,6 +864,23 @@ def test_github_clis_job_and_step_names_are_part_of_its_timestamp(sample: str) -
         assert classified(github_cli(text, step)) == own, step
 
 
+# a Rust tool logging each line of Nix's stderr through `tracing`'s default format (devenv's
+# and nh's tracing logs): time, level padded to five, target; Nix's blank lines leave the
+# prefix alone on its line, Nix's indented lines keep their blanks after it. Before, both kept
+# the target ("nh::commands:") as text: a silent zero, kinds and types changed
+@pytest.mark.parametrize("sample", [
+    "fresh/heldout-capt-6/nix-darwin-1412-hm-activate-not-found",
+    "fresh/heldout-42/ziggy-33-zig-fetch-dns-in-sandbox",
+    "fresh/heldout-17/attic-230-dont-know-how",
+    "sources/nix-2.35-build-summary"])
+def test_a_tracing_logs_target_before_a_blank_or_indented_line_of_nix_is_its_prefix(
+        sample: str) -> None:
+    text, own, _, _ = plain(DATA / f"{sample}.text.expected.json")
+    logged = "\n".join(f"2025-11-13T22:00:{i % 60:02d}.{i:06d}Z  INFO nh::commands: {line}"
+                       for i, line in enumerate(text.split("\n")))
+    assert classified(logged) == own
+
+
 def test_a_capture_kept_in_a_code_comment_is_read_as_the_capture() -> None:
     # "# " (or "// ") before every line is a comment's, taken off before anything else, so a
     # CI system's own lines inside are still known as its own (a prefix is not learnt from them)
