@@ -25,6 +25,7 @@ workspaces (a nonce in every derivation), so no run is a no-op by accident.
   P9 no-op: a second `run --all` of an unchanged fleet (outputs in a local HTTP cache,
      evaluation cache warm) vs the first run's evaluation; P9c the same with the evaluation
      cache restored into a fresh XDG_CACHE_HOME and a fresh store (a new runner)
+  P10 `ci-nix junit`'s peak RSS per MiB of a log of a million short `-L` lines (no Nix)
 """
 
 from __future__ import annotations
@@ -250,6 +251,45 @@ def p5(tmp: Path, sizes: Sequence[tuple[int, int]]) -> Figure:
     return fig
 
 
+def peak_mb(*args: str | Path) -> tuple[float, Timed]:
+    """Run ci-nix in a process that reports its own high-water mark in MiB (not its children's)."""
+    probe = ("import sys\nfrom ci_nix.cli import main\ncode = main(sys.argv[1:])\n"
+             "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+             "print('VMHWM', int(hwm.split()[1]))\nsys.exit(code)\n")  # (kB)
+    result = timed([sys.executable, "-c", probe, *map(str, args)], cwd=ROOT)
+    hwm = re.search(r"VMHWM (\d+)", result.stdout)
+    assert hwm is not None, f"the probe printed no VMHWM line: {result.stdout[-2000:]}"
+    return int(hwm.group(1)) / 1024, result
+
+
+def p10(tmp: Path, reps: int, lines: int) -> Figure:
+    """P10: `ci-nix junit`'s peak RSS on a log of `lines` short `nix build -L` lines (the worst
+    case per byte: Python holds each line as objects), above its peak on a one-line log (the
+    interpreter and the classifier), per MiB of the log: the baseline is the log's size."""
+    fig = Figure("P10", f"ci-nix junit peak RSS above its start, per MiB of a log of {lines} "
+                 "short -L lines", unit="MiB", target="<=3")
+    drv = f"/nix/store/{'a' * 32}-hello-1.0.drv"
+    log, tiny = tmp / "p10.log", tmp / "p10-tiny.log"
+    log.write_text(f"building '{drv}'...\n" + "".join(f"hello> l {i}\n" for i in range(lines))
+                   + f"error: builder for '{drv}' failed with exit code 1\n")
+    tiny.write_text(f"error: builder for '{drv}' failed with exit code 1\n")
+    size = log.stat().st_size / (1 << 20)
+    seconds = []
+    for _ in range(reps):
+        start, _timed = peak_mb("junit", tiny, "--output", tmp / "p10-tiny.xml")
+        peak, result = peak_mb("junit", log, "--output", tmp / "p10.xml")
+        assert result.returncode == 1 and "FAIL" in result.stdout, result.stderr[-2000:]
+        fig.ours.append(peak - start)
+        fig.baseline.append(size)
+        seconds.append(result.seconds)
+    fig.counts.update({"lines": lines, "log MiB": round(size, 1),
+                       "peak RSS MiB": round(peak), "one-line log's peak MiB": round(start),
+                       "bytes per line above start": round(
+                           statistics.median(fig.ours) * (1 << 20) / lines),
+                       "seconds (median)": round(statistics.median(seconds), 1)})
+    return fig
+
+
 def p6(tmp: Path, megabytes: int) -> Figure:
     fig = Figure("P6", f"ci-nix peak RSS while builds stream {megabytes} MB of logs", unit="MB",
                  target="<=150MB")
@@ -268,15 +308,9 @@ def p6(tmp: Path, megabytes: int) -> Figure:
                "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@e"}
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "loud"]):
         subprocess.run(["git", "-C", str(repo), *args], check=True, env=git_env)
-    # Run ci-nix in a process that reports its own high-water mark (not Nix's).
-    probe = ("import sys, runpy\nfrom ci_nix.cli import main\ncode = main(sys.argv[1:])\n"
-             "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
-             "print('VMHWM', int(hwm.split()[1]) // 1024)\nsys.exit(code)\n")
-    result = timed([sys.executable, "-c", probe, "run", "--all", str(repo)], cwd=ROOT)
+    peak_mib, result = peak_mb("run", "--all", repo)
     assert result.returncode == 0, result.stderr[-2000:]
-    hwm = re.search(r"VMHWM (\d+)", result.stdout)
-    assert hwm is not None, f"the probe printed no VMHWM line: {result.stdout[-2000:]}"
-    peak = int(hwm.group(1))
+    peak = int(peak_mib)
     fig.ours.append(float(peak))
     fig.counts.update({"peak RSS MB": peak, "log MB": megabytes,
                        "seconds": round(result.seconds, 1), "met": peak <= 150})
@@ -744,7 +778,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repetition")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--only", action="append", default=[],
-                        help="P1..P9, P1j, P1s, P7s, P7q, P7t (repeatable; P9 measures P9c too)")
+                        help="P1..P10, P1j, P1s, P7s, P7q, P7t (repeatable; P9 measures P9c too)")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args(argv)
     reps = 1 if args.smoke else args.reps
@@ -771,6 +805,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                4, 1536, shared),
         "P8": lambda tmp: p8(tmp, reps, flakes, attrs, 1 if args.smoke else 3),
         "P9": lambda tmp: p9(tmp, reps, 4 if args.smoke else 32, 8 if args.smoke else 256, shared),
+        "P10": lambda tmp: p10(tmp, reps, 5000 if args.smoke else 1_000_000),
     }
     wanted = args.only or list(steps)
     figures = []

@@ -2954,6 +2954,8 @@ def read_log(path: Path) -> list[str]:
     where the normaliser reads them as the terminal showed them. A file, or a pipe
     (`<(nix build … 2>&1)`) read to its end however long the build takes: OSError when it
     cannot be opened, ValueError for anything else or past MAX_LOG_BYTES."""
-    text = files.read_given(path, MAX_LOG_BYTES, timeout=math.inf).decode(
-        "utf-8", errors="replace")
-    return text.removesuffix("\n").split("\n") if text else []
+    lines = files.read_given(path, MAX_LOG_BYTES, timeout=math.inf).decode(
+        "utf-8", errors="replace").split("\n")
+    if lines[-1] == "":  # the last line's end (taken off the list: off the text copies it all)
+        lines.pop()
+    return lines

@@ -23,6 +23,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
@@ -476,7 +477,8 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
     if "\\" in line:  # a terminal or tool that wrote each byte above ASCII as an escape
         line = _BYTE_ESCAPES.sub(_utf8_of, line)
     # typographic quotes a chat, forum or editor put in (and Nix 1.x's own): as Nix writes now
-    shown = _unprefixed(terminal_line(line.translate(_QUOTES)))
+    # (an ASCII line kept as it is, not copied: a huge log holds millions of these)
+    shown = _unprefixed(terminal_line(line if line.isascii() else line.translate(_QUOTES)))
     if shown is not None:
         yield shown[0], shown[1], depth > 0
 
@@ -820,10 +822,16 @@ def normalise(lines: Iterable[str]) -> list[Line]:
         if unquoted == found:
             break
         found = unquoted
-    result = []
-    for line in _rejoined(found, ci_own):
+    result = _rejoined(found, ci_own)
+    # (each line given its builder in place, the one before it let go, and each builder's
+    # name held once: a huge log of `-L` lines would otherwise hold both lines for a moment,
+    # and a name for every line)
+    del found, unquoted
+    for at, line in enumerate(result):
         m = _BUILDER_PREFIX.match(line.text)
-        result.append(replace(line, text=m["text"] or "", builder=m["name"]) if m else line)
+        if m:
+            result[at] = Line(m["text"] or "", line.origin, sys.intern(m["name"]), line.marked,
+                              line.inner)
     if cast is not None:  # each line points at the event that brought its end (or its start)
         result = [replace(line, origin=cast[1][line.origin]) for line in result]
     return result
@@ -1273,9 +1281,10 @@ def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset()) -> list
             and _cut_in_hash(line.text[-_PATH_CHARS:], following.text)
             for line, following in pairwise(found)))
     joined: list[Line] = []
-    # the text of each joined line in pieces, joined once at the end (appending to one string
-    # each time copies it: quadratic in a long run of continued lines), and its last characters
-    pieces: list[list[str]] = []
+    # the text of each line joined from several in pieces (by its index in `joined`), joined
+    # once at the end (appending to one string each time copies it: quadratic in a long run of
+    # continued lines; a list for every line would hold a huge log twice), and its last characters
+    pieces: dict[int, list[str]] = {}
     end = ""
     in_error = False  # the last line joined to is (the rest of) an unindented error line
     piece = ""  # the captured line just taken: where it was cut says how it goes on
@@ -1308,14 +1317,14 @@ def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset()) -> list
             # copy's indentation or a colour code left the cut)
             gap = "" if inside or cut_at_blank or (wrapped and _OPEN_PATH.search(end)) \
                 else " "
-            pieces[-1] += [gap, line.text]
+            pieces.setdefault(len(joined) - 1, [last.text]).extend((gap, line.text))
             end = (end + gap + line.text)[-_PATH_CHARS:]
             piece = line.text
             continue
         in_error = _ERROR_START.match(line.text) is not None
         joined.append(line)
-        pieces.append([line.text])
         end = line.text[-_PATH_CHARS:]
         piece = line.text
-    return [replace(line, text="".join(texts)) if len(texts) > 1 else line
-            for line, texts in zip(joined, pieces, strict=True)]
+    for at, texts in pieces.items():
+        joined[at] = replace(joined[at], text="".join(texts))
+    return joined
