@@ -418,9 +418,27 @@ def _unfenced(line: str) -> str:
     return before if glued else line
 
 
-def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
+def _unwrapped(lines: Iterable[str], depth: int = 0
+               ) -> Iterator[tuple[int, tuple[str, bool, bool]]]:
+    """(index, _unwrap's line) of each line's; the lines Nix quotes of a failed build after
+    "last N log lines:" are read as a builder's own (no record, logfmt field or escaped text
+    of theirs is a line of Nix's: a build printing `{"msg":"error: builder for '…-other.drv'
+    failed …"}` as its last lines made that another derivation's failure)."""
+    quoted = 0
+    for index, line in enumerate(lines):
+        tail, quoted = quoted > 0, max(quoted - 1, 0)
+        for part in _unwrap(line, depth, tail):
+            # (Nix's intro: not a builder's `-L` line, nor one a record inside the line held)
+            if not tail and _TAIL_COUNT.search(line) and not _BUILDER_PREFIX.match(part[0]) \
+                    and (m := _TAIL_COUNT.search(part[0])) is not None:
+                quoted = int(m[1])
+            yield index, part
+
+
+def _unwrap(raw: str, depth: int = 0, tail: bool = False) -> Iterator[tuple[str, bool, bool]]:
     """The lines of Nix's text one captured line holds (a JSON record can hold many), each
-    with whether a wrapper marked it as its error and whether it came from inside a record."""
+    with whether a wrapper marked it as its error and whether it came from inside a record
+    (`tail`: a builder's line Nix quotes, whose record or escaped text is the builder's)."""
     line = _STEP_LINK.sub(r"\1", raw) if "](https://github.com/" in raw else raw
     if "^[" in line:  # `cat -v`'s spelling of a terminal's controls: the controls again
         line = _CARET.sub(lambda m: _CARETS[m[0]], line)
@@ -448,7 +466,7 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
     # an internal-json record behind a prefix normalising does not know (`kubectl logs
     # --prefix`'s "[pod/x/nix] ", logcli's labels) is kept whole, as learning the prefix needs
     # it: no logger's record, nor escaped text
-    if depth < _MAX_DEPTH and not _after_prefix_record(line):
+    if depth < _MAX_DEPTH and not tail and not _after_prefix_record(line):
         # a record copied from a page's HTML source has its quotes as entities
         source = html.unescape(line) if _ENTITY.search(line) else line
         cleaned = _plain(source)
@@ -469,8 +487,8 @@ def _unwrap(raw: str, depth: int = 0) -> Iterator[tuple[str, bool, bool]]:
             # a record of one line of output keeps its line end (Docker's json-file log
             # driver: {"log":"error: …\n","stream":"stderr"}): no empty line after it
             one_line = message.endswith("\n") and message.count("\n") == 1
-            for part in (message[:-1] if one_line else message).split("\n"):
-                yield from _unwrap(part, depth + 1)
+            parts = (message[:-1] if one_line else message).split("\n")
+            yield from (part for _, part in _unwrapped(parts, depth + 1))
             return
     if _ENTITY.search(line):  # copied from a page's HTML source or an HTML-escaping logger
         line = html.unescape(line)
@@ -803,8 +821,8 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     raw = raw if cast is None else _whole_quote_off(cast[0])
     if wraps is not None:  # each line points at the captured line it starts on
         cast = (raw, wraps[1] if cast is None else [wraps[1][origin] for origin in cast[1]])
-    found = [Line(text, index, marked=marked, inner=inner) for index, line in enumerate(raw)
-             for text, marked, inner in _unwrap(line)]
+    found = [Line(text, index, marked=marked, inner=inner)
+             for index, (text, marked, inner) in _unwrapped(raw)]
     # prefixes are learnt not from the CI system's own lines (GitHub's `##[group]`,
     # `##[error]`, GitLab's runner lines: what a tool in the step printed has the prefix)
     ci_own = _ci_own_lines(raw)
@@ -1109,8 +1127,7 @@ def _without_prefix(found: list[Line], ci_own: set[int]) -> list[Line]:
     for learn in (_common_prefix, _common_prefix, _tool_prefix):
         if learn is _common_prefix and learnt is False:
             continue  # (the same lines again: no prefix again)
-        prefix = learn([line.text for line in found[:_LEARN_FROM]
-                        if line.text.strip() and line.origin not in ci_own])
+        prefix = learn(_learnable(found[:_LEARN_FROM], ci_own))
         # a second common prefix only behind a first (two tools' unknown prefixes stacked,
         # `kubectl logs --prefix` around git's "remote: ")
         learnt = prefix is not None if learn is _common_prefix else learnt
@@ -1119,6 +1136,28 @@ def _without_prefix(found: list[Line], ci_own: set[int]) -> list[Line]:
                      if (unprefixed := _unprefixed(_after(prefix, line.text))) is not None
                      for text, marked in [unprefixed]]
     return found
+
+
+# Nix's intro to a failed build's last lines, with how many it quotes (2.3: at its header's end)
+_TAIL_COUNT = re.compile(r"(?:last|Last) (\d{1,5}) log lines:\s*$")
+
+
+def _learnable(found: list[Line], ci_own: AbstractSet[int]) -> list[str]:
+    """The lines a prefix is learnt from: not the CI system's own (origins in ci_own), nor the
+    builder's lines Nix quotes after "last N log lines:" (a build printing one start before
+    "error: builder for '…-other.drv' failed" on its last lines made that start a tool's
+    prefix, and the rest of each line Nix's own: another derivation's failure)."""
+    texts: list[str] = []
+    quoted = 0
+    for line in found:
+        if quoted:
+            quoted -= 1
+            continue
+        if line.text.strip() and line.origin not in ci_own:
+            texts.append(line.text)
+            if (m := _TAIL_COUNT.search(line.text)) is not None:
+                quoted = int(m[1])
+    return texts
 
 
 def _after(prefix: re.Pattern[str], text: str) -> str:

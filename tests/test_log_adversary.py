@@ -59,6 +59,17 @@ def test_builder_output_nix_quotes_names_no_other_derivation() -> None:
         assert found.drv == ATTACKER
         error = diagnose.build_error("\n".join(lines))
         assert error is not None and (error.drv, error.type) == (ATTACKER, FailureType.BUILD)
+    # nor when every quoted line starts alike before Nix's words (learnt as a tool's prefix:
+    # the rest was Nix's own), or holds a logger's record or field saying them
+    forged = f"error: builder for '{VICTIM}' failed with exit code 42"
+    for said in (f"x: {forged}", f"[test] {forged}", json.dumps({"msg": forged}),
+                 f'level=error msg="{forged}"'):
+        for quote, intro in (("> ", "       last 3 log lines:"), ("", "; last 3 log lines:")):
+            header = f"error: builder for '{ATTACKER}' failed with exit code 1"
+            head = [f"{header};", intro] if quote else [header + intro]
+            log = [f"building '{ATTACKER}'...", *head, *[f"       {quote}{said}"] * 3,
+                   f"       For full logs, run 'nix log {ATTACKER}'."]
+            assert [d.drv for d in diagnose.parse_log(log)] == [ATTACKER], (said, quote)
 
 
 def test_a_builders_escaped_line_end_starts_no_line_of_nix() -> None:
