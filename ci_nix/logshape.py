@@ -333,8 +333,10 @@ _QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"'})
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)")
 # `cat -v` (or a pager without -R) shows ESC as "^[", a carriage return as "^M", BEL as "^G".
 # A "^M" is dropped, not read as a carriage return: text after one would hide what stands
-# before it, and a builder can print "^[" and "^M" after its `name> `
-_CARET = re.compile(r"\^[\[MG]")
+# before it, and a builder can print "^[" and "^M" after its `name> `. A "^[" is ESC only where
+# a terminal's code follows it (a CSI of digits, ";" or "?" and a letter, a charset's "(B", an
+# OSC's "]"): a regular expression's "^[0-9]+" or "^[[:alpha:]]" in Nix's message stays as it is
+_CARET = re.compile(r"\^\[(?=\[[0-9;?]{0,32}[A-Za-z]|[()][0-9A-Za-z]|\])|\^[MG]")
 _CARETS = {"^[": "\x1b", "^M": "", "^G": ""}
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "e": "\x1b"}
 

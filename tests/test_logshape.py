@@ -1426,6 +1426,13 @@ def test_bytes_a_tool_wrote_as_escapes_are_read_as_their_characters() -> None:
     # escapes that spell no UTF-8 (a lead byte short of its continuations) stay as written
     short = "error: path 'C:\\E2\\80' x"
     assert logshape.normalise([short])[0].text == short
+    # `cat -v`'s "^[" is ESC only before a terminal's code: a regular expression's "^[0-9]"
+    # or "^[[:alpha:]]" in Nix's message is no colour code (the message lost its start)
+    # (one spelling a CSI, "^[[A-Z]" as cursor-up and "-Z]", cannot be told from one)
+    for regex in ("^[0-9]+\\.[0-9]+$", "^[[:alpha:]]+$", "^[a-z][0-9]*"):
+        said = f"error: invalid regular expression '{regex}'"
+        assert [line.text for line in logshape.normalise([said])] == [said], regex
+    assert logshape.normalise(["^[[31;1merror:^[[0m x^[[K^M"])[0].text == "error: x"
 
 
 def test_a_no_break_space_after_a_ci_timestamp_still_ends_it() -> None:
