@@ -2274,11 +2274,10 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
             by_drv[found.drv] = replace(found, log=log or (previous.log if previous else ""))
         elif not previous.log and log:
             by_drv[found.drv] = replace(previous, log=log)
-    hinted: dict[str, Diagnosis] = {}
-    if all(d.type is FailureType.DEPENDENCY for d in by_drv.values()) \
-            and not any(d.type is FailureType.BUILD for d in others):
-        hinted = _named_by_hint(shaped, by_drv)
-        by_drv.update(hinted)
+    # (also beside other builds' failures: a copy that cut one builder's report above its
+    # pointer keeps the others whole, heldout-78's nixpkgs#164420)
+    hinted = _named_by_hint(shaped, by_drv)
+    by_drv.update(hinted)
     # a build that failed naming only its output (an output check: Nix names the output path,
     # not its derivation) is what the dependency failures named by derivation are about, where
     # no derivation's own build failed
@@ -2385,11 +2384,10 @@ _FULL_LOG_HINT_SPLIT = re.compile(r"For full logs, run:\s*$")
 
 def _named_by_hint(shaped: Sequence[logshape.Line],
                    by_drv: dict[str, Diagnosis]) -> dict[str, Diagnosis]:
-    """The builds a log names only by Nix's "For full logs, run 'nix log X.drv'", where it
-    reads nothing but dependency failures: Nix prints that pointer under a builder's failure
-    only, so X failed even where its "builder for"/"Cannot build" line is lost (the report's
-    lines joined into one, the copy cut). Nix's own lines only: a builder printing it is
-    no report of Nix's."""
+    """The builds a log names only by Nix's "For full logs, run 'nix log X.drv'", X not among
+    the failures read already: Nix prints that pointer under a builder's failure only, so X
+    failed even where its "builder for"/"Cannot build" line is lost (the report's lines joined
+    into one, the copy cut). Nix's own lines only: a builder printing it is no report of Nix's."""
     named: dict[str, Diagnosis] = {}
     for at, line in enumerate(shaped):
         if line.builder is not None:

@@ -1529,6 +1529,21 @@ def test_nixpkgs_alias_throw_without_error_prefix_is_an_evaluation_error(line: s
     assert "wrapGAppsHook3" in found.message
 
 
+def test_a_build_named_only_by_its_pointer_beside_other_builders_failures() -> None:
+    # heldout-78's nixpkgs#164420: a tail cut above its builder's line, its pointer, then
+    # another builder's whole report: both builds failed
+    found = diagnose.parse_log([
+        "       > or",
+        "       For full logs, run 'nix log /nix/store/p5zr70sglisvh6yy1fz7n8zwmcxwb37h-a-1.drv'.",
+        "error: builder for '/nix/store/d1yxy8jjf9pkh8l8xfkvxi6aqh7mxwrs-b-1.drv' failed with "
+        "exit code 1;",
+        "       last 1 log lines:",
+        "       > boom",
+        "       For full logs, run 'nix log /nix/store/d1yxy8jjf9pkh8l8xfkvxi6aqh7mxwrs-b-1.drv'."])
+    assert sorted((d.drv or "")[-7:] for d in found if d.type is FailureType.BUILD) == [
+        "a-1.drv", "b-1.drv"]
+
+
 def test_nixos_rebuild_ngs_verdict_continues_no_line_a_copy_cut() -> None:
     # heldout-43's home-manager#6100 under nixos-rebuild-ng: its last line, cut mid-URL in a log
     # whose lines fill a width, is no terminal's wrap that the verdict after it continues
