@@ -1260,6 +1260,12 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         # line (`nix copy ./x`), the expression's under the evaluator's frames
         # (`builtins.storePath`, a string coerced to a store path)
         return FailureType.EVAL, Kind.ERROR, None
+    if frames and _LOCK_UPDATE_FRAME.match(frames[-1]) and (
+            "/flake.lock'" in message or "/flake.lock’" in message):
+        # Nix writing the lock file it updated failed on that file ("opening file
+        # '…/flake.lock': Permission denied"): the flake's lock file cannot be written, the
+        # evaluation's failure as "cannot write modified lock file" is (round 11's convention)
+        return FailureType.EVAL, Kind.ERROR, None
     if _NIX_ITSELF.search(message):
         return FailureType.OTHER, Kind.NIX, HINTS[Kind.NIX]
     if _DRV_OPTION.match(message.strip()):
@@ -1707,6 +1713,7 @@ def explained_by_log(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
 
 _FRAME = re.compile(r"^\s*… ")
 _FETCHING_FRAME = re.compile(r"^\s*… while fetching (?:the input|the source|from) ")
+_LOCK_UPDATE_FRAME = re.compile(r"^\s*… while updating the lock file of flake ")
 # a frame of Nix <= 2.3's traces: "while evaluating ‘f’ at "…":1:2, called from …:"
 # a path inside a build's sandbox (Nix's `<drv>.chroot` directory): Nix setting up a build
 _SANDBOX_PATH = re.compile(r"\.drv\.chroot/")

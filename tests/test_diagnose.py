@@ -551,6 +551,15 @@ def test_a_flake_lock_computation_error_is_evaluation_also_without_its_frame() -
     [found] = diagnose.parse_log(
         ["error: input 'emanote/nixpkgs' follows a non-existent input 'ema/nixpkgs'"])
     assert found.type is FailureType.EVAL
+    # Nix writing the lock file it updated, refused that file (nix-darwin#1484): a lock file
+    # that cannot be written, as "cannot write modified lock file" (round 11's convention); the
+    # same refusal of a file of Nix's own under the frame is Nix's
+    frame = "       … while updating the lock file of flake 'path:/private/etc/nix-darwin'"
+    for path, type_ in (("/private/etc/nix-darwin/flake.lock", FailureType.EVAL),
+                        ("/nix/var/nix/gcroots/auto/x", FailureType.OTHER)):
+        [found] = diagnose.parse_log(
+            ["error:", frame, "", f"       error: opening file '{path}': Permission denied"])
+        assert found.type is type_, path
 
 
 def test_a_cannot_build_whose_reason_a_copy_left_out_is_that_derivations_build_failure() -> None:
