@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.nix, pytest.mark.slow]
 
 
 # One Nix: this proves the bench harness and its counts; how each Nix version evaluates, fails
-# and is cancelled is tested on both by test_eval_pool, test_matrix_scale and the rest.
+# and is cancelled is tested on both by test_eval_pool, test_evaluate and the rest.
 @pytest.mark.parametrize("nix_bin", NIX_PARAMS[:1], ids=[label for label, _ in NIXES[:1]] or
                          ["no-nix"], indirect=True)
 def test_bench_smoke(tmp_path: Path, nix_bin: str) -> None:
