@@ -32,7 +32,8 @@ def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
     return {name for name in found if name in modules and name != "ci_nix"}
 
 
-GRAPH = {name: _imports(path, _modules()) - {name} for name, path in _modules().items()}
+MODULES = _modules()  # (once: it walks the package)
+GRAPH = {name: _imports(path, MODULES) - {name} for name, path in MODULES.items()}
 
 
 def test_no_import_cycles() -> None:
