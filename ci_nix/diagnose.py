@@ -1188,6 +1188,10 @@ _NIX_ITSELF = re.compile(
     r"cloning builder process|unable to fork|cannot fork|(?:user|group) '[^']*' .{0,200}does not "
     r"exist|suspicious ownership or permission|requires non-existent output|"
     r"some outputs of '[^']*' are not valid|"
+    # the store optimiser's hard links between its own directory of links and a store path,
+    # either way ("cannot link '/nix/store/.tmp-link-…' to '/nix/store/.links/…': File exists")
+    r"\bcannot link ['‘][^'’\n]{0,4096}['’] to ['‘]/nix/store/\.links/|"
+    r"\bcannot link ['‘]/nix/store/\.(?:links/|tmp-link)|"
     # the crash handler of Nix, Lix and Determinate Nix (libmain's onTerminate: "Exception:
     # <type>: <what>" before "Stack trace:") names what it died of by its C++ type, whatever
     # that is ("std::__1::system_error: mutex lock failed", "nix::Unsupported: …"): Nix dying
@@ -2797,10 +2801,14 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
         said = text[text.rfind("`", 0, refused.start()) + 1:]
         said = said[:said.find("`")] if "`" in said else said
         return replace(diagnose_eval(f"error: {said}"), log_line=origin + 1, log=tail([text]))
+    # (an error a sentence quotes is what the quote holds, not the sentence around it; unless
+    # the line goes on to say another error: the quote was a cut copy of it, as strace's)
+    quoted = _quoted_error(text, at) if at > 0 and text[at - 1] in _QUOTE_CLOSE else text
+    quoted = text if "error:" in text[at + len(quoted):].lower() else quoted
     if _NIX_ITSELF.search(text):  # Nix crashed (a C assertion, a signal) or its store failed
-        return replace(_unclassified(text, origin + 1), kind=Kind.NIX, hint=HINTS[Kind.NIX],
+        return replace(_unclassified(quoted, origin + 1), kind=Kind.NIX, hint=HINTS[Kind.NIX],
                        log=tail([text]))
-    return _unclassified(text, origin + 1)
+    return _unclassified(quoted, origin + 1)
 
 
 # The rule against a silent zero: words that say something failed, in any case, wherever they

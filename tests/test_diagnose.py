@@ -2005,10 +2005,26 @@ def test_nixs_archive_reader_refusing_its_input_is_nixs_own_failure(line: str) -
     f"error: cannot unlink '/nix/store/{H}-steam-usr-target/share/man/man3': "
     "Directory not empty",
     "error: acquiring/releasing lock: Bad file descriptor",
+    # nixpkgs#339808: the optimiser linking a store path's temporary link into .links (EEXIST)
+    f"error: cannot link '/nix/store/.tmp-link-1-2' to '/nix/store/.links/{H}': File exists",
 ])
 def test_nixs_own_system_errors_on_its_store_and_build_users_are_kind_nix(line: str) -> None:
     [found] = diagnose.parse_log(["$ nix store optimise", line])
     assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
+
+
+def test_an_error_a_sentence_quotes_is_what_the_quote_holds() -> None:
+    # (nixpkgs#339808) the sentence around an inline quote is no part of Nix's message
+    [found] = diagnose.parse_log([
+        "Abbreviated from the linked issue: `error: cannot link '/nix/store/.tmp-link-1' to "
+        "'/nix/store/.links/2': File exists` vs above"])
+    assert (found.kind, found.message) == (
+        Kind.NIX, "cannot link '/nix/store/.tmp-link-1' to '/nix/store/.links/2': File exists")
+    # a line that goes on to another error after the quote keeps it all (strace's cut copy)
+    [found] = diagnose.parse_log([
+        'write(2, "error: setting up a private moun"..., 69error: setting up a private mount '
+        'namespace: Operation not permitted'])
+    assert found.message.endswith("namespace: Operation not permitted")
 
 
 def test_a_builders_read_only_file_system_stays_the_builds() -> None:

@@ -189,6 +189,8 @@ _LINES: dict[str, Callable[[int], str]] = {
     "state paths": lambda n: "/nix/var/nix/" * (n // 13),
     # the store optimiser's "cannot link '/nix/store/.links/…' to '…': …" with no quote closing
     "optimiser links": lambda n: "cannot link '/nix/store/.links/a' to '" * (n // 40),
+    # and into its links, from any path: from each "cannot link '" to a quote not closing it
+    "links into": lambda n: "cannot link 'a' to 'a" * (n // 21) + "cannot link '" + "a" * n,
     # a builder failure's header ending a line: from each "error: builder for '" to its quote
     "builder headers": lambda n: (f"x error: builder for '{ATTACKER}' failed with exit code 1;"
                                   * (n // 100)),
