@@ -1111,10 +1111,36 @@ def _whole_quote_off(raw: list[str]) -> list[str]:
             # noting the failure a workaround is for), taken off as a quote's marks are
             raw = _margin_off([_COMMENT_MARK.sub("", line, count=1) for line in raw])
             continue
+        diffed = _diff_mark_off(raw, shown)
+        if diffed is not None:
+            raw = diffed
+            continue
         if not shown or not all(line.startswith(">") for line in shown):
             break
         raw = _margin_off([line[2:] if line.startswith("> ") else line[1:] for line in raw])
     return raw
+
+
+# a unified diff's own lines around a file it adds or deletes ("diff --git a/x b/x", "new file
+# mode 100644", "index 0000000..e69de29", "--- /dev/null", "+++ b/x", "@@ -0,0 +1,12 @@")
+_DIFF_OWN = re.compile(r"^(?:diff --git |(?:new|deleted) file mode \d|index [0-9a-f]{7,}\.\.|"
+                       r"--- (?:a/|/dev/null)|\+\+\+ (?:b/|/dev/null)|@@ -\d+(?:,\d+)? \+\d)")
+
+
+def _diff_mark_off(raw: list[str], shown: list[str]) -> list[str] | None:
+    """The captured lines without a unified diff's mark glued to each ("+error: …", a log a
+    pull request adds, or "-" one it deletes), the diff's own lines blank; None where the
+    capture is no such diff. Nix starts no line with "+" or "-"; a markdown list's "- " and a
+    shell's `set -x` "+ " are no diff's mark: it is glued to a line's text somewhere, or the
+    diff's hunk header stands before the lines."""
+    body = [line for line in shown if not _DIFF_OWN.match(line)]
+    mark = body[0][0] if body and body[0][0] in "+-" else None
+    if mark is None or not all(line.startswith(mark) for line in body) or not (
+            any(len(line) > 1 and not line[1].isspace() and line[1] not in "+-" for line in body)
+            or any(line.startswith("@@ -") and _DIFF_OWN.match(line) for line in shown)):
+        return None
+    return [line[1:] if line.startswith(mark) and not _DIFF_OWN.match(line)
+            else "" if _DIFF_OWN.match(line) else line for line in raw]
 
 
 # a comment's mark: "#" or "//" before a blank or the line's end (not BuildKit's "#11 ")

@@ -537,6 +537,19 @@ def double_spaced(text: str) -> str:
     return "\n\n".join(text.split("\n"))
 
 
+def diffed(text: str) -> str:
+    """Seen in a pull request's diff that adds the log as a file (or, every other log, deletes
+    it): the diff's own lines, then "+" (or "-") glued before each line of the log."""
+    mark = "+-"[zlib.crc32(text.encode()) % 2]
+    lines = text.split("\n")
+    span = f"-1,{len(lines)} +0,0" if mark == "-" else f"-0,0 +1,{len(lines)}"
+    head = ["diff --git a/build.log b/build.log",
+            "deleted file mode 100644" if mark == "-" else "new file mode 100644",
+            "--- a/build.log" if mark == "-" else "--- /dev/null",
+            "+++ /dev/null" if mark == "-" else "+++ b/build.log", f"@@ {span} @@"]
+    return "\n".join([*head, *(mark + line for line in lines)])
+
+
 TOOL: dict[str, Wrap] = {"ansi": ansi, "nom": nom, "miette": miette, "colmena": colmena,
                          "nixos-rebuild-ng": nixos_rebuild_ng, "nh": nh,
                          "progress-bar": progress_bar, "bar-glued": bar_glued,
@@ -563,13 +576,14 @@ TRANSPORT: dict[str, Wrap] = {"github": github, "timestamps": timestamps, "gitla
 FOR_JSON = {"one-space", "indented", "dedented"} | set(RECORD) | set(TRANSPORT)
 # a copy's wrappings the stacked test's frozen draws do not know (a wrapping added to COPY
 # would redraw its every combination)
-LATER_COPY: dict[str, Wrap] = {"tilde-fences": tilde_fences, "double-spaced": double_spaced}
+LATER_COPY: dict[str, Wrap] = {"tilde-fences": tilde_fences, "double-spaced": double_spaced,
+                               "diffed": diffed}
 WRAPPINGS = TOOL | COPY | RECORD | TRANSPORT | PREFIX | LATER_COPY
 # how many lines a wrapping adds before the sample's own (line for line after that)
 LINES_AFTER = {"ansi": 0, "nom": 0, "nom-tree": 1, "miette": 1, "colmena": 1,
                "nixos-rebuild-ng": 1, "nh": 1, "progress-bar": 0, "bar-glued": 0,
                "bar-redrawn": 0, "build-logs": 3, "spinner": 0, "vscode": 2,
-               **dict.fromkeys(COPY, 0), "html": 1, "tilde-fences": 1,
+               **dict.fromkeys(COPY, 0), "html": 1, "tilde-fences": 1, "diffed": 5,
                **dict.fromkeys(PREFIX, 0), "json-records": 0, "github": 1, "timestamps": 0,
                "gitlab": GITLAB_HEAD.count("\n") + 1, "journald": 0, "kubectl": 0,
                "jenkins": JENKINS_HEAD.count("\n") + 1,
