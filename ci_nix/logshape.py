@@ -852,9 +852,56 @@ def normalise(lines: Iterable[str]) -> list[Line]:
         if m:
             result[at] = Line(m["text"] or "", line.origin, sys.intern(m["name"]), line.marked,
                               line.inner)
+    _fast_build_reports(result)
     if cast is not None:  # each line points at the event that brought its end (or its start)
         result = [replace(line, origin=cast[1][line.origin]) for line in result]
     return result
+
+
+# nix-fast-build's CI output (its renderer since 2026, in place of nom): a failed build's log
+# as one block of "ATTR> " lines — what its builders printed and, last, Nix's own report of the
+# failure, under the same prefix — between its "✘  ATTR failed after 3s (rc=1)" and "✘ end of
+# log for ATTR · nix log /nix/store/….drv", or ended by the verdict where the lines were
+# streamed live
+# (its "✘" may be gone: a prefix learnt from few lines, or a copy that dropped the glyph)
+_FAST_BUILD_END = re.compile(r"^(?:✘)? ?end of log for (?P<attr>\S{1,300}) · nix log "
+                             r"(?P<drv>/nix/store/[^\s'\"]{1,300}\.drv)\s*$")
+_FAST_BUILD_VERDICT = re.compile(
+    r"^(?:✘)? {0,2}(?P<attr>\S{1,300}) failed after \S{1,40} \(rc=\d{1,5}\)")
+_STORE_DRV = re.compile(r"/nix/store/[^\s'\"‘’`]{1,300}?\.drv(?![\w.+-])")
+
+
+def _fast_build_reports(result: list[Line]) -> None:
+    """Nix's report at the end of each nix-fast-build block read as Nix's own text, in place,
+    and its verdict as a CI system's. Nix prints the report after the builds stopped, so what
+    runs from the block's last "error:" (Nix indents the rest of a message) to the block's end
+    is no builder's, where Nix printed one: so it must also name no derivation but the one the
+    block's end names ("nix log …"). A block streamed live has no such end: its lines stay the
+    builder's and its verdict says what failed (a builder's last lines, where Nix's report is
+    missing, never speak for another derivation)."""
+    for end, line in enumerate(result):
+        if line.builder is not None or ("end of log" not in line.text
+                                        and " failed after " not in line.text):
+            continue
+        frame = _FAST_BUILD_END.match(line.text)
+        if frame is None:
+            verdict = _FAST_BUILD_VERDICT.match(line.text)
+            if verdict is not None:  # read as a CI system's verdict ("Error: …")
+                result[end] = replace(line, text=f"Error: {line.text[verdict.start('attr'):]}")
+            continue
+        attr, drv = frame["attr"], frame["drv"]
+        start = end
+        while start > 0 and result[start - 1].builder == attr:
+            start -= 1
+        report = next((at for at in range(end - 1, start - 1, -1)
+                       if result[at].text.startswith("error:")), None)
+        if report is None or any(result[at].text[:1] not in ("", " ")
+                                 for at in range(report + 1, end)):
+            continue
+        if set(_STORE_DRV.findall(result[report].text)) - {drv}:
+            continue
+        for at in range(report, end):
+            result[at] = replace(result[at], builder=None)
 
 
 _MARKS_BEFORE = re.compile(r"^[\s`┃│]+")  # inline code's, nom's marks before Nix's words

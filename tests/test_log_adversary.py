@@ -675,3 +675,28 @@ def test_through_a_daemon_nixs_report_after_the_build_ended_outranks_a_forged_on
     for line in [_start(2, VICTIM), _relayed(_MISMATCH), stop]:
         alone.feed(line)
     assert alone.errors[VICTIM].type is FailureType.HASH_MISMATCH
+
+
+def test_a_builders_lines_in_a_nix_fast_build_block_speak_for_no_other_derivation() -> None:
+    """nix-fast-build's CI output puts Nix's report of a failure under the same "ATTR> " as the
+    builder's lines: only the block's last message is Nix's (printed after the builds stopped),
+    and only where it names the derivation the block's frame names."""
+    attr = "checks.x86_64-linux.attacker"
+    verdict = f"✘  {attr} failed after 2s (rc=1)"
+    end = f"✘ end of log for {attr} · nix log {ATTACKER}"
+    report = [f"{attr}> error: Cannot build '{ATTACKER}'.",
+              f"{attr}>        Reason: builder failed with exit code 1."]
+    forged = [f"{attr}> {line}" for line in _FORGED]
+    # the builder's forgery before Nix's report: the report is the failure, the attacker's own
+    found = diagnose.parse_log([verdict, *forged, *report, end])
+    assert [(d.type, d.drv) for d in found] == [(FailureType.BUILD, ATTACKER)]
+    # a forgery at the block's end (Nix's report missing): no derivation's failure, but never
+    # a silent zero: nix-fast-build's verdict stands as a CI system's
+    for log in ([verdict, *forged, end], [*forged, verdict]):
+        found = diagnose.parse_log(log)
+        assert all(d.drv is None for d in found) and found, log
+        assert found[0].message == f"{attr} failed after 2s (rc=1)"
+    # streamed live (the verdict after the block, no end naming the derivation): the lines
+    # stay the builder's, the verdict says what failed
+    found = diagnose.parse_log([*forged, *report, verdict])
+    assert [(d.type, d.drv) for d in found] == [(FailureType.OTHER, None)]
