@@ -1350,6 +1350,8 @@ _OWN_LINE = re.compile(
     # build-remote's "Failed to find a machine for remote build!" and the lines it lists
     r"Failed to find|derivation: |required \(system|\d+ available machines|\(systems, |\(\[)")
 _ERROR_START = re.compile(r"^\s*error: \S")  # (indented: the continuation is then less so)
+_MID_SENTENCE = re.compile(r"[\w,]\s*$")  # a line that ends inside a sentence
+_LOWER_START = re.compile(r"[a-z]")
 _ONE_BLANK = re.compile(r" \S")
 _QUOTED_PATH = re.compile(r"^['‘`]/nix/store/")
 _OPEN_PATH = re.compile(r"/nix/store/[0-9a-z]{0,32}(?:-[A-Za-z0-9+._?=-]*)?$")
@@ -1413,10 +1415,23 @@ def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset()) -> list
             and (wrapped or _QUOTED_PATH.match(line.text) is not None)
         # a terminal's cut that fell on a blank: the rest starts with it (Nix indents by more)
         cut_at_blank = hard and len(piece) == width and _ONE_BLANK.match(line.text) is not None
+        # an indented error's message a copy broke where its indentation goes on (a markdown
+        # code block indented by four): the rest at that indentation, in lower case, after a
+        # piece that ended mid-sentence (Nix's own lines under an error start otherwise)
+        margin = _indent(piece)
+        rest = line.text[margin:]
+        indented_rest = in_error and margin > 0 and _indent(line.text) == margin \
+            and _MID_SENTENCE.search(piece) is not None and _LOWER_START.match(rest) is not None \
+            and not _OWN_LINE.match(rest)
         # (never a line of Nix's error, whatever indentation a quote's mark left it: devenv pads
         # "Reason:" into a column, so its lines fill one width as a terminal's would)
         # (never after a header ruled to the width, "---- oh no! -----…" of Nix's install
         # scripts: it ends its line, whatever width it fills)
+        if last is not None and indented_rest:
+            pieces.setdefault(len(joined) - 1, [last.text]).extend((" ", rest))
+            end = (end + " " + rest)[-_PATH_CHARS:]
+            piece = line.text
+            continue
         if last is not None and not _ERROR_START.match(line.text) \
                 and not _RULED.search(piece) and (
                 cut_at_blank or (not _OWN_LINE.match(line.text) and (

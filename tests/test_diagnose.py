@@ -1553,6 +1553,23 @@ def test_a_build_named_only_by_its_pointer_beside_other_builders_failures() -> N
         "a-1.drv", "b-1.drv"]
 
 
+def test_an_indented_errors_message_broken_at_its_indentation_is_one_message() -> None:
+    # heldout-76's nixos-anywhere#499: a markdown block indented by four, the message broken
+    # mid-sentence at that indentation, then the reporter's prose; Nix's own next line is not
+    # the rest of it
+    found = diagnose.parse_log([
+        "Then it results in", "",
+        "    error: Trying to retrieve system-dependent attributes for input nixpkgs, but this",
+        "    input is not a flake. Perhaps flake = false was added by",
+        "    mistake.", "", "I'm on a Debian machine."])
+    assert [(d.type, d.message[-31:]) for d in found] == [
+        (FailureType.EVAL, "is not a flake. Perhaps flake = false was added by mistake."[-31:])]
+    # (a message that ended its sentence: what follows at its indentation is not its rest)
+    [found] = diagnose.parse_log(["Then:", "", "    error: cannot connect to socket.",
+                                  "    it worked yesterday", "", "Why?"])
+    assert found.message == "cannot connect to socket."
+
+
 def test_nixos_rebuild_ngs_verdict_continues_no_line_a_copy_cut() -> None:
     # heldout-43's home-manager#6100 under nixos-rebuild-ng: its last line, cut mid-URL in a log
     # whose lines fill a width, is no terminal's wrap that the verdict after it continues
