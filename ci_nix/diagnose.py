@@ -1115,8 +1115,8 @@ _EVAL_MODE_REFUSAL = re.compile(
 # runs those shells (a builder's shell is bash), so the job is the command the user ran
 _JOB_KILLED = (r"\bzsh: (?:segmentation fault|bus error|illegal hardware instruction|abort|"
                r"floating point exception)\b|\bfish: Job \d+, .{1,200} terminated by signal SIG")
-_CRASH = re.compile(r"Assertion [`']?[^']*' failed|Segmentation fault|core dumped|[NL]ix crashed|"
-                    r"unexpected unrecoverable internal error|"
+_CRASH = re.compile(r"Assertion [`']?[^']*' failed|Segmentation [Ff]ault|core dumped|"
+                    r"[NL]ix crashed|unexpected unrecoverable internal error|"
                     r"terminate called after throwing|died with <Signals\.SIG|panicked at|"
                     # a shell's report of a child a signal killed: "script: line 226:  5362
                     # Bus error   nix-build …" (strsignal's words, after the job's pid)
@@ -2353,6 +2353,24 @@ _NIX_CRASHED = re.compile(r"unexpected unrecoverable internal error|"
 _DIED_OF = re.compile(r"\bwhat\(\):|^\s*Exception: |(?:^|\s)error:(?:\s|$)")
 
 
+# the crash words in any case (a failure mark is read so): "a segmentation fault" of a sentence
+_CRASH_NAMED = re.compile(_CRASH.pattern, re.IGNORECASE)
+
+
+def _reported_crash(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> tuple[int, str]:
+    """The line that says something failed, or, where it says so only by naming a crash not as
+    a program or shell reports one ("… will yield a segmentation fault"), a later line of Nix's
+    that reports one in its own case ("Segmentation fault (core dumped)")."""
+    origin, text = said
+    if _CRASH.search(text) or not _CRASH_NAMED.search(text):
+        return said
+    # (the lines a record held share its origin: the one said is found by its text too)
+    at = next((i for i, line in enumerate(shaped) if line.origin == origin
+               and line.text.strip() == text.strip()), len(shaped))
+    return next(((line.origin, line.text) for line in shaped[at + 1:]
+                 if line.builder is None and _CRASH.search(line.text)), said)
+
+
 # the crash handler's line naming what Nix died of, after its "… crashed. This is a bug" header
 _EXCEPTION = re.compile(r"^\s*Exception: ")
 
@@ -2526,6 +2544,7 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     if installer is not None:
         return [installer]
     said = failure_line(shaped, raw)
+    said = None if said is None else _reported_crash(said, shaped)
     found = None if said is None else _line_failure(*_announced(_died_of(said, shaped), shaped))
     if found is not None and (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR):
         return [found]  # Nix's own words say what failed, a wrapper's line only that it did

@@ -1654,6 +1654,16 @@ def test_a_message_about_a_store_trees_file_cut_in_its_next_word_reads_as_nix_wo
         assert diagnose.parse_log([line])[0].type is FailureType.OTHER
 
 
+@pytest.mark.parametrize("report", ["Segmentation fault (core dumped)", "Segmentation Fault: 11"])
+def test_a_sentence_naming_a_crash_is_no_report_of_one(report: str) -> None:
+    # (heldout-88 nix-src-216) the description names the crash before the log that reports it;
+    # macOS's "Segmentation Fault: 11" is a report in its own case
+    [found] = diagnose.parse_log([
+        "Using `builtins.parallel` will yield a segmentation fault for some values:",
+        "$ nix eval --json --eval-cores 0 .#legacyPackages.x86_64-linux", "[]", report])
+    assert (found.type, found.kind, found.message) == (FailureType.OTHER, Kind.NIX, report)
+
+
 @pytest.mark.parametrize("report", [
     "{ a = { a = ..... { a = zsh: segmentation fault",
     "zsh: bus error  nix repl",
