@@ -253,6 +253,9 @@ _STEP_LINK = re.compile(r"\[(\d+)\]\(https://github\.com/[^)\s]*#step:\d+:\d+\)"
 _QUOTED_FIELD = re.compile(r'(?<![\w.-])(?:[\w-]+\.)*(?P<key>msg|message|error|err|stderr|output|'
                            r'stdout)(?P<sep>=|(?<=stderr|stdout): )'
                            r'"(?P<value>(?:[^"\\]|\\.)*)(?:"|\\?$)')
+# a child's output a tool relays unquoted, Nix's first line glued after the field's name
+_UNQUOTED_RELAY = re.compile(r"(?<![\w.-])(?:[\w-]+\.)*(?:stderr|stdout|output)="
+                             r"(?=(?:error|warning):)")
 # the fields that hold a child process's own output, not the logger's summary of it
 _OUTPUT_KEYS = frozenset({"stderr", "error", "err", "output"})
 _LOGFMT_KEY = re.compile(r'(?:^|\s)[\w.-]+=')
@@ -462,6 +465,13 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False) -> Iterator[tuple[str,
         if _HTML_SUMMARY.match(line) and not _ERRORISH.search(line):
             return
         line = _transported(_HTML_BREAK.sub("", _HTML_TAG.sub("", line)))
+    if "=" in line and (relay := _UNQUOTED_RELAY.search(line)) is not None:
+        # a child's stderr a tool's error relays as it is, its first line glued after the
+        # field's name (omnix's "… exit_code=Some(1) stderr=error: …", its lines after
+        # on lines of their own): the tool's part and Nix's first line, each a line
+        yield from _unwrap(line[:relay.end()], depth)
+        yield from _unwrap(line[relay.end():], depth)
+        return
     if line.lstrip().startswith("@nix "):  # internal-json: its reader takes records as they are
         yield line.lstrip(), False, depth > 0
         return

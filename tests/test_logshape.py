@@ -890,6 +890,21 @@ def test_github_clis_job_and_step_names_are_part_of_its_timestamp(sample: str) -
         assert classified(github_cli(text, step)) == own, step
 
 
+@pytest.mark.parametrize("sample", [
+    "fresh/dev/nixpkgs-290897-pantum-source",
+    "fresh/heldout/foundry-25-hash-source",
+    "fresh/dev-2/nix-src-47-dependency-of-path",
+    "fresh/dev/nixvim-73-attr-missing"])
+def test_a_childs_stderr_a_tool_relays_unquoted_is_nixs_from_its_first_line(sample: str) -> None:
+    # omnix's (nix_rs') CommandError: "Process exited unsuccessfully. exit_code=Some(1)
+    # stderr={stderr}", Nix's stderr as it is, its first line glued after "stderr=". Before,
+    # that line was the tool's: the first failure lost (a dependency's read first), or its
+    # message the tool's words
+    text, own, _, _ = plain(DATA / f"{sample}.text.expected.json")
+    relayed = "Error: Command error: Process exited unsuccessfully. exit_code=Some(1) stderr="
+    assert classified(relayed + text) == own
+
+
 # a Rust tool logging each line of Nix's stderr through `tracing`'s default format (devenv's
 # and nh's tracing logs): time, level padded to five, target; Nix's blank lines leave the
 # prefix alone on its line, Nix's indented lines keep their blanks after it. Before, both kept
