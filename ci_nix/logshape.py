@@ -1360,7 +1360,8 @@ _OWN_LINE = re.compile(
     # build-remote's "Failed to find a machine for remote build!" and the lines it lists
     r"Failed to find|derivation: |required \(system|\d+ available machines|\(systems, |\(\[)")
 _ERROR_START = re.compile(r"^\s*error: \S")  # (indented: the continuation is then less so)
-_MID_SENTENCE = re.compile(r"[\w,]\s*$")  # a line that ends inside a sentence
+# how a line that ends inside a sentence ends: a word's letter or digit, or a comma
+_MID_SENTENCE_ENDS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_,")
 _LOWER_START = re.compile(r"[a-z]")
 _ONE_BLANK = re.compile(r" \S")
 _QUOTED_PATH = re.compile(r"^['‘`]/nix/store/")
@@ -1428,10 +1429,11 @@ def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset()) -> list
         # an indented error's message a copy broke where its indentation goes on (a markdown
         # code block indented by four): the rest at that indentation, in lower case, after a
         # piece that ended mid-sentence (Nix's own lines under an error start otherwise)
-        margin = _indent(piece)
-        rest = line.text[margin:]
-        indented_rest = in_error and margin > 0 and _indent(line.text) == margin \
-            and _MID_SENTENCE.search(piece) is not None and _LOWER_START.match(rest) is not None \
+        # (only under an error: no work on the lines of a long build log)
+        margin = _indent(piece) if in_error and last is not None else 0
+        rest = line.text[margin:] if margin else ""
+        indented_rest = margin > 0 and _indent(line.text) == margin \
+            and piece.rstrip()[-1:] in _MID_SENTENCE_ENDS and _LOWER_START.match(rest) is not None \
             and not _OWN_LINE.match(rest)
         # (never a line of Nix's error, whatever indentation a quote's mark left it: devenv pads
         # "Reason:" into a column, so its lines fill one width as a terminal's would)
