@@ -865,61 +865,54 @@ def test_a_github_step_that_failed_without_nix_saying_why_is_other() -> None:
     assert found.log_line == len(lines)
 
 
-def github_cli(text: str, step: str) -> str:
+def github_cli(step: str) -> Wrap:
     """A job's log as GitHub's CLI prints it (`gh run view --log`, `--log-failed`): the job's
     and the step's names and a tab after each before the raw download's timestamp (seen in
     heldout-capt-29's mdixon47 job log; "UNKNOWN STEP" where the CLI cannot name it)."""
-    raw = (f"##[group]Run nix build\n{text}\n##[endgroup]\n"
-           "##[error]Process completed with exit code 1.")
-    return "\n".join(f"build\t{step}\t2024-05-01T12:00:{i % 60:02d}.{i:07d}Z {line}"
-                     for i, line in enumerate(raw.split("\n")))
+    def relay(text: str) -> str:
+        raw = (f"##[group]Run nix build\n{text}\n##[endgroup]\n"
+               "##[error]Process completed with exit code 1.")
+        return "\n".join(f"build\t{step}\t2024-05-01T12:00:{i % 60:02d}.{i:07d}Z {line}"
+                         for i, line in enumerate(raw.split("\n")))
+    return relay
 
 
-# samples GitHub's CLI changed before its names were read as the timestamp's: a silent zero
-# (an output check's failure in a two-line log), builder failures cut short read as `other`,
-# and names glued into a message
-@pytest.mark.parametrize("sample", [
-    "heldout-31/haskell-nix-1934-not-allowed-to-refer-bare",
-    "heldout-41/nixpkgs-253872-pyproject-expected-builder-cut",
-    "heldout-44/crane-1051-prefixup-deps-builder-cut-after-path",
-    "heldout-54/home-manager-4664-bare-marked-insecure"])
-def test_github_clis_job_and_step_names_are_part_of_its_timestamp(sample: str) -> None:
-    expected = DATA / "fresh" / f"{sample}.text.expected.json"
-    text, own, _, _ = plain(expected)
-    for step in ("Run nix build", "UNKNOWN STEP"):
-        assert classified(github_cli(text, step)) == own, step
+# how tools relay Nix's lines, each with samples it changed before it was read (a test each,
+# failing before): GitHub's CLI (a silent zero in a two-line log, builder failures cut short
+# read as `other`, names glued into a message); omnix's (nix_rs') CommandError, "Process exited
+# unsuccessfully. exit_code=Some(1) stderr={stderr}", Nix's stderr as it is, its first line
+# glued after "stderr=" (a dependency's failure read first, the tool's words as the message); a
+# Rust tool logging each line of Nix's stderr through `tracing`'s default format (devenv's and
+# nh's tracing logs: time, level padded to five, target; Nix's blank lines leave the prefix
+# alone on its line, its indented lines keep their blanks after it: a silent zero, kinds and
+# types changed)
+TOOL_RELAYS: dict[str, Wrap] = {
+    "gh-run-view": github_cli("Run nix build"),
+    "gh-run-view-unknown": github_cli("UNKNOWN STEP"),
+    "omnix": lambda text: ("Error: Command error: Process exited unsuccessfully. "
+                           "exit_code=Some(1) stderr=" + text),
+    "tracing": lambda text: "\n".join(
+        f"2025-11-13T22:00:{i % 60:02d}.{i:06d}Z  INFO nh::commands: {line}"
+        for i, line in enumerate(text.split("\n")))}
 
 
-@pytest.mark.parametrize("sample", [
-    "fresh/dev/nixpkgs-290897-pantum-source",
-    "fresh/heldout/foundry-25-hash-source",
-    "fresh/dev-2/nix-src-47-dependency-of-path",
-    "fresh/dev/nixvim-73-attr-missing"])
-def test_a_childs_stderr_a_tool_relays_unquoted_is_nixs_from_its_first_line(sample: str) -> None:
-    # omnix's (nix_rs') CommandError: "Process exited unsuccessfully. exit_code=Some(1)
-    # stderr={stderr}", Nix's stderr as it is, its first line glued after "stderr=". Before,
-    # that line was the tool's: the first failure lost (a dependency's read first), or its
-    # message the tool's words
+@pytest.mark.parametrize(("relay", "sample"), [
+    *((relay, sample) for relay in ("gh-run-view", "gh-run-view-unknown") for sample in (
+        "fresh/heldout-31/haskell-nix-1934-not-allowed-to-refer-bare",
+        "fresh/heldout-41/nixpkgs-253872-pyproject-expected-builder-cut",
+        "fresh/heldout-44/crane-1051-prefixup-deps-builder-cut-after-path",
+        "fresh/heldout-54/home-manager-4664-bare-marked-insecure")),
+    *(("omnix", sample) for sample in (
+        "fresh/dev/nixpkgs-290897-pantum-source", "fresh/heldout/foundry-25-hash-source",
+        "fresh/dev-2/nix-src-47-dependency-of-path", "fresh/dev/nixvim-73-attr-missing")),
+    *(("tracing", sample) for sample in (
+        "fresh/heldout-capt-6/nix-darwin-1412-hm-activate-not-found",
+        "fresh/heldout-42/ziggy-33-zig-fetch-dns-in-sandbox",
+        "fresh/heldout-17/attic-230-dont-know-how", "sources/nix-2.35-build-summary"))])
+def test_a_tools_relay_of_nixs_lines_keeps_each_samples_classification(relay: str,
+                                                                      sample: str) -> None:
     text, own, _, _ = plain(DATA / f"{sample}.text.expected.json")
-    relayed = "Error: Command error: Process exited unsuccessfully. exit_code=Some(1) stderr="
-    assert classified(relayed + text) == own
-
-
-# a Rust tool logging each line of Nix's stderr through `tracing`'s default format (devenv's
-# and nh's tracing logs): time, level padded to five, target; Nix's blank lines leave the
-# prefix alone on its line, Nix's indented lines keep their blanks after it. Before, both kept
-# the target ("nh::commands:") as text: a silent zero, kinds and types changed
-@pytest.mark.parametrize("sample", [
-    "fresh/heldout-capt-6/nix-darwin-1412-hm-activate-not-found",
-    "fresh/heldout-42/ziggy-33-zig-fetch-dns-in-sandbox",
-    "fresh/heldout-17/attic-230-dont-know-how",
-    "sources/nix-2.35-build-summary"])
-def test_a_tracing_logs_target_before_a_blank_or_indented_line_of_nix_is_its_prefix(
-        sample: str) -> None:
-    text, own, _, _ = plain(DATA / f"{sample}.text.expected.json")
-    logged = "\n".join(f"2025-11-13T22:00:{i % 60:02d}.{i:06d}Z  INFO nh::commands: {line}"
-                       for i, line in enumerate(text.split("\n")))
-    assert classified(logged) == own
+    assert classified(TOOL_RELAYS[relay](text)) == own
 
 
 def test_a_capture_kept_in_a_code_comment_is_read_as_the_capture() -> None:
