@@ -1115,7 +1115,9 @@ _EVAL_MODE_REFUSAL = re.compile(
 # runs those shells (a builder's shell is bash), so the job is the command the user ran
 _JOB_KILLED = (r"\bzsh: (?:segmentation fault|bus error|illegal hardware instruction|abort|"
                r"floating point exception)\b|\bfish: Job \d+, .{1,200} terminated by signal SIG")
-_CRASH = re.compile(r"Assertion [`']?[^']*' failed|Segmentation [Ff]ault|core dumped|"
+# (an assertion's expression is on its line and short: "[^']*" ran from each "Assertion " to the
+# text's end, quadratic in a throw's message of them, 512 kB 38 s)
+_CRASH = re.compile(r"Assertion [`']?[^'\n]{0,1000}' failed|Segmentation [Ff]ault|core dumped|"
                     r"[NL]ix crashed|unexpected unrecoverable internal error|"
                     r"terminate called after throwing|died with <Signals\.SIG|panicked at|"
                     # a shell's report of a child a signal killed: "script: line 226:  5362

@@ -185,6 +185,8 @@ _LINES: dict[str, Callable[[int], str]] = {
     "byte escapes": lambda n: "\\E2\\80" * (n // 6),
     # nix-build's recap cut inside its list of derivations: every path of the list
     "recap lists": lambda n: "build of '/nix/store/a" + "', '/nix/store/a" * (n // 15) + "'x",
+    # a C assertion's "Assertion `…' failed": from each "Assertion " to the text's end
+    "assertions": lambda n: "Assertion `" * (n // 2),
     # "/nix/var/nix/<path>: <strerror>": from each start of Nix's state directory on
     "state paths": lambda n: "/nix/var/nix/" * (n // 13),
     # the store optimiser's "cannot link '/nix/store/.links/…' to '…': …" with no quote closing
