@@ -1565,9 +1565,9 @@ def test_an_indented_errors_message_broken_at_its_indentation_is_one_message() -
     assert [(d.type, d.message[-31:]) for d in found] == [
         (FailureType.EVAL, "is not a flake. Perhaps flake = false was added by mistake."[-31:])]
     # (a message that ended its sentence: what follows at its indentation is not its rest)
-    [found] = diagnose.parse_log(["Then:", "", "    error: cannot connect to socket.",
+    [ended] = diagnose.parse_log(["Then:", "", "    error: cannot connect to socket.",
                                   "    it worked yesterday", "", "Why?"])
-    assert found.message == "cannot connect to socket."
+    assert ended.message == "cannot connect to socket."
 
 
 def test_nixos_rebuild_ngs_verdict_continues_no_line_a_copy_cut() -> None:
