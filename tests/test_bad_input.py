@@ -262,10 +262,31 @@ BEFORE_NIX = {"yaml-syntax", "yaml-list-as-key", "yaml-not-utf8", "yaml-python-t
               "nix-not-nix", "unwritable-report"}
 
 
+# The cases ci-nix refuses once it has asked the Nix under test only what it asks on every run
+# (its version, its settings: `nix --version`, `nix show-config`), before Nix reads a flake:
+# the workspace's repos and the selection. How each Nix version answers those questions is
+# proved by every run on both; so they run on one Nix, and their test checks that Nix was asked
+# nothing else.
+PROBED_ONLY = {"no-flake", "untracked-flake", "empty-repo", "only-unknown-flake",
+               "only-malformed", "bad-base-ref"}
+
+
 @pytest.mark.nix
-@pytest.mark.parametrize("name", sorted(set(CASES) - BEFORE_NIX))
+@pytest.mark.parametrize("name", sorted(set(CASES) - BEFORE_NIX - PROBED_ONLY))
 def test_bad_input(name: str, fixture_ws: Path, tmp_path: Path, cli: Cli) -> None:
     check_bad_input(name, fixture_ws, tmp_path, cli)
+
+
+@pytest.mark.nix
+@pytest.mark.parametrize("nix_bin", NIX_PARAMS[:1], ids=[label for label, _ in NIXES[:1]] or
+                         ["no-nix"], indirect=True)
+@pytest.mark.parametrize("name", sorted(PROBED_ONLY))
+def test_bad_input_refused_before_nix_reads_a_flake(name: str, nix_bin: str, fixture_ws: Path,
+                                                    tmp_path: Path, cli: Cli,
+                                                    fake_proc: FakeProc) -> None:
+    check_bad_input(name, fixture_ws, tmp_path, cli)
+    asked = [call.argv for call in fake_proc.calls if call.argv[0] == nix_bin]
+    assert asked and all("--version" in argv or "show-config" in argv for argv in asked), asked
 
 
 @pytest.mark.nix
