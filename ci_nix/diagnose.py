@@ -2355,6 +2355,13 @@ _NIX_CRASHED = re.compile(r"unexpected unrecoverable internal error|"
 _DIED_OF = re.compile(r"\bwhat\(\):|^\s*Exception: |(?:^|\s)error:(?:\s|$)")
 
 
+def _said_at(origin: int, text: str, shaped: Sequence[logshape.Line]) -> int:
+    """The index in `shaped` of the line that said something failed (len(shaped) for none):
+    by its origin and, since the lines a record held share its origin, by its text too."""
+    return next((i for i, line in enumerate(shaped) if line.origin == origin
+                 and line.text.strip() == text.strip()), len(shaped))
+
+
 # the crash words in any case (a failure mark is read so): "a segmentation fault" of a sentence
 _CRASH_NAMED = re.compile(_CRASH.pattern, re.IGNORECASE)
 
@@ -2366,9 +2373,7 @@ def _reported_crash(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> t
     origin, text = said
     if _CRASH.search(text) or not _CRASH_NAMED.search(text):
         return said
-    # (the lines a record held share its origin: the one said is found by its text too)
-    at = next((i for i, line in enumerate(shaped) if line.origin == origin
-               and line.text.strip() == text.strip()), len(shaped))
+    at = _said_at(origin, text, shaped)
     return next(((line.origin, line.text) for line in shaped[at + 1:]
                  if line.builder is None and _CRASH.search(line.text)), said)
 
@@ -2383,9 +2388,7 @@ def _died_of(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> tuple[in
     origin, text = said
     if not _NIX_CRASHED.search(text):
         return said
-    # (the lines a record held share its origin: the one said is found by its text too)
-    at = next((i for i, line in enumerate(shaped) if line.origin == origin
-               and line.text.strip() == text.strip()), len(shaped))
+    at = _said_at(origin, text, shaped)
     return next(((line.origin, line.text) for line in shaped[at + 1:at + 3]
                  if line.builder is None and _EXCEPTION.match(line.text)), said)
 
@@ -2722,10 +2725,8 @@ def _announced(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> tuple[
     origin, text = said
     if not _ANNOUNCES.search(_EMPHASIS.sub("", text).rstrip()):
         return text, origin
-    # (the lines a record held share its origin: the one said is found by its text too)
-    at = next((i for i, line in enumerate(shaped) if line.origin == origin
-               and line.text.strip() == text.strip()), None)
-    for line in shaped[at + 1:] if at is not None else ():
+    at = _said_at(origin, text, shaped)
+    for line in shaped[at + 1:]:
         if line.builder is not None:
             continue
         shown = _EMPHASIS.sub("", _QUOTE_MARK.sub("", _after_shared_start(line.text, text)))
