@@ -2953,13 +2953,18 @@ def failure_line(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> tuple[i
     field it did not take the message from, a prefix it misread), at each captured line whose
     normalised lines are neither such a report nor what is excluded from it (`_says_failed`)."""
     excluded: set[int] = set()
+    # a terminal recording's line comes in the events from the one the line before it ended
+    # in: a builder's line is theirs too (its `name> ` may stand in an event before its words)
+    recording = logshape.recording_header(raw) is not None
+    after = 0
     for line in shaped:
         text = _says_failed(line)
         if text is not None:
             return line.origin, text
         if line.builder is not None or _NOT_A_FAILURE.match(line.text) \
                 or line.text.startswith(nixlog.PREFIX) or logshape.BAR.search(line.text):
-            excluded.add(line.origin)
+            excluded.update(range(after, line.origin + 1) if recording else (line.origin,))
+        after = line.origin
     for origin, captured in enumerate(raw):
         if origin in excluded:
             continue

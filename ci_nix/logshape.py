@@ -25,7 +25,7 @@ import json
 import re
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from itertools import pairwise
@@ -1050,10 +1050,9 @@ def _export_lines(captured: list[str]) -> tuple[list[str], list[int]] | None:
     return (lines, origins) if lines else None
 
 
-def _cast_lines(captured: list[str]) -> tuple[list[str], list[int]] | None:
-    """The lines a terminal recording (asciinema's asciicast v2 or v3: a JSON header, then an
-    event a line, `[time, "o", "what the terminal was sent"]`) shows, each with the index of
-    the event line its end came in; None when the capture is no recording."""
+def recording_header(captured: Sequence[str]) -> int | None:
+    """The index of a terminal recording's header (asciinema's asciicast v2 or v3), None when
+    the capture does not start with one."""
     first = next((index for index, line in enumerate(captured) if line.strip()), None)
     if first is None or not _CAST_HEADER.match(captured[first]):
         return None
@@ -1063,6 +1062,16 @@ def _cast_lines(captured: list[str]) -> tuple[list[str], list[int]] | None:
         return None
     if not (isinstance(header, dict) and (header.get("version"), "width" in header or "term"
                                           in header) in ((2, True), (3, True))):
+        return None
+    return first
+
+
+def _cast_lines(captured: list[str]) -> tuple[list[str], list[int]] | None:
+    """The lines a terminal recording (asciinema's asciicast v2 or v3: a JSON header, then an
+    event a line, `[time, "o", "what the terminal was sent"]`) shows, each with the index of
+    the event line its end came in; None when the capture is no recording."""
+    first = recording_header(captured)
+    if first is None:
         return None
     lines: list[str] = []
     origins: list[int] = []

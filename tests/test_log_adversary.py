@@ -448,6 +448,12 @@ def test_a_successful_runs_log_reports_no_failure_from_its_builders_output() -> 
         "internal-json": ["@nix " + json.dumps(record),
                           *(_line(7, line) for line in _NOISY), '@nix {"action":"stop","id":7}'],
     }
+    # and a terminal's recording of the -L run (asciinema), its chunks ending anywhere: a line's
+    # `noisy> ` may come in an event before its words
+    shown = "\r\n".join(logs["2.26 -L"]) + "\r\n"
+    logs["recorded"] = [json.dumps({"version": 2, "width": 80, "height": 24}),
+                        *(json.dumps([0.1 * k, "o", shown[k:k + 23]])
+                          for k in range(0, len(shown), 23))]
     for shape, log in logs.items():
         assert diagnose.parse_log(log) == [], shape
         assert junit_command.log_cases("build.log", log) == [], shape
