@@ -181,7 +181,8 @@ _NIX_LABEL = r"(?:Required|Available|Current|Output|evaluation|Last) "
 # with the unit's pid; no unit is called "error": "May 01 12:00:00 filesystem error: cannot …"
 # is `ts` before a program's "<word> error: ", libstdc++'s filesystem_error Nix relays)
 _JOURNALD = re.compile(
-    r"^(?:(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9})?"
+    # (the month as the machine's locale abbreviates it: "May", "мая", "déc.", "Mär")
+    r"^(?:(?:(?:[A-Z][a-z]{2}|[^\W\d_]{3,4}\.?) [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9})?"
     r"|[A-Z][a-z]{2} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})? [A-Z][A-Za-z0-9+-]{0,5}"
     r"|\d{9,11}\.\d{1,9}|\[ {0,12}\d{1,12}\.\d{1,9}\]) (?!{_NIX_LABEL})\w[^\s:>]* "
     r"(?!error: )\w[^\s:\[]*(?:\[\d+\])?: "

