@@ -1905,6 +1905,18 @@ class _Block:
     # `_seen` of them: kept as lines come, not computed again over the block for each line
     _least: int | None = None
     _seen: int = 1
+    # the index of the last line of a builder's Nix quotes after "last N log lines:", as far as
+    # the first `_scanned` lines tell
+    _quoted_to: int = -1
+    _scanned: int = 0
+
+    def quoting(self) -> bool:
+        """Whether a line that comes next is one of the builder's lines Nix quotes."""
+        for index in range(self._scanned, len(self.lines)):
+            if (m := logshape.TAIL_COUNT.search(self.lines[index])) is not None:
+                self._quoted_to = index + int(m[1])
+        self._scanned = len(self.lines)
+        return len(self.lines) <= self._quoted_to
 
     def least_indent_after_first(self) -> int | None:
         for line in self.lines[self._seen:]:
@@ -2089,7 +2101,8 @@ def _shallower_error(line: str, block: _Block) -> bool:
     first to a fence: " error: builder for …" after the first failure's lines at 8), where a
     trace's or a relayed error's message stands as deep as the block's lines, or deeper."""
     lines = block.lines
-    if len(lines) < 2 or not line.lstrip().startswith("error:") or _awaits_message(lines):
+    if len(lines) < 2 or not line.lstrip().startswith("error:") or _awaits_message(lines) \
+            or block.quoting():  # (a builder's own line: 2.3 quotes it indented, no "> ")
         return False
     deeper = block.least_indent_after_first()
     return deeper is not None and 0 < _indent(line) < deeper

@@ -435,8 +435,8 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
         tail, quoted = quoted > 0, max(quoted - 1, 0)
         for part in _unwrap(line, depth, tail):
             # (Nix's intro: not a builder's `-L` line, nor one a record inside the line held)
-            if not tail and _TAIL_COUNT.search(line) and not _BUILDER_PREFIX.match(part[0]) \
-                    and (m := _TAIL_COUNT.search(part[0])) is not None:
+            if not tail and TAIL_COUNT.search(line) and not _BUILDER_PREFIX.match(part[0]) \
+                    and (m := TAIL_COUNT.search(part[0])) is not None:
                 quoted = int(m[1])
             yield index, part
 
@@ -1234,7 +1234,7 @@ def _without_prefix(found: list[Line], ci_own: set[int]) -> list[Line]:
 
 
 # Nix's intro to a failed build's last lines, with how many it quotes (2.3: at its header's end)
-_TAIL_COUNT = re.compile(r"(?:last|Last) (\d{1,5}) log lines:\s*$")
+TAIL_COUNT = re.compile(r"(?:last|Last) (\d{1,5}) log lines:\s*$")
 
 
 def _learnable(found: list[Line], ci_own: AbstractSet[int]) -> list[str]:
@@ -1250,7 +1250,7 @@ def _learnable(found: list[Line], ci_own: AbstractSet[int]) -> list[str]:
             continue
         if line.text.strip() and line.origin not in ci_own:
             texts.append(line.text)
-            if (m := _TAIL_COUNT.search(line.text)) is not None:
+            if (m := TAIL_COUNT.search(line.text)) is not None:
                 quoted = int(m[1])
     return texts
 

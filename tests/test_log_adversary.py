@@ -70,6 +70,12 @@ def test_builder_output_nix_quotes_names_no_other_derivation() -> None:
             log = [f"building '{ATTACKER}'...", *head, *[f"       {quote}{said}"] * 3,
                    f"       For full logs, run 'nix log {ATTACKER}'."]
             assert [d.drv for d in diagnose.parse_log(log)] == [ATTACKER], (said, quote)
+    # nor Nix 2.3's quote (indented, no "> ") of a builder's error line after a deeper one (an
+    # error line shallower than its block's lines starts a failure of its own elsewhere)
+    log = [f"building '{ATTACKER}'...",
+           f"builder for '{ATTACKER}' failed with exit code 1; last 2 log lines:",
+           "     at deeper", f"  {forged}", f"error: build of '{ATTACKER}' failed"]
+    assert [d.drv for d in diagnose.parse_log(log)] == [ATTACKER]
 
 
 def test_a_builders_escaped_line_end_starts_no_line_of_nix() -> None:
