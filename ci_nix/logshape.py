@@ -817,8 +817,13 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # ">> "): before any prefix a line's text starts with
     # (a markdown fence glued to a line taken off first: a recording's header may be that line)
     # (a fence of tildes, markdown's other spelling, read as one of backticks)
+    # (a mail archive's quoted-printable body decoded first: each line then points at the
+    # captured line it starts on)
+    captured = list(lines)
+    printable = _quoted_printable(captured)
     raw = _whole_quote_off([_captured_unfenced(line) if "```" in line else line
-                            for line in map(_backtick_fence, lines)])
+                            for line in map(_backtick_fence, captured if printable is None
+                                            else printable[0])])
     # a viewer's or editor's mark at the end of each piece of a line it wrapped: one line again
     # (whatever the lines hold: a recording's events, a journal's export)
     # a log double-spaced by a copy (a blank after every line): each line of its own again
@@ -866,6 +871,8 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     _fast_build_reports(result)
     if cast is not None:  # each line points at the event that brought its end (or its start)
         result = [replace(line, origin=cast[1][line.origin]) for line in result]
+    if printable is not None:
+        result = [replace(line, origin=printable[1][line.origin]) for line in result]
     return result
 
 
@@ -913,6 +920,45 @@ def _fast_build_reports(result: list[Line]) -> None:
             continue
         for at in range(report, end):
             result[at] = replace(result[at], builder=None)
+
+
+# quoted-printable (RFC 2045, a mail archive's copy of a message): "=XX" for a byte, "=" ending a
+# line that goes on in the next (a soft break), no line longer than 76 characters. Told by what
+# no log holds: "=3D" (an "=", which SRI hashes and options hold), a UTF-8 character in escapes
+# ("=E2=80=98", older Nix's ‘), a soft break where an encoder breaks (at 73-76 characters: a
+# hash's padding ending a shorter line is none)
+_QP_LINE = 76
+_QP_ESCAPES = re.compile(r"(?:=[0-9A-F]{2})+")
+_QP_EVIDENCE = re.compile(r"=3D|=[C-F][0-9A-F]=[89AB][0-9A-F]")
+
+
+def _quoted_printable(captured: list[str]) -> tuple[list[str], list[int]] | None:
+    """A quoted-printable body decoded: its soft breaks joined, its escapes as the characters
+    their UTF-8 bytes make, with the index of the captured line each line starts on; None for
+    a capture that is none (a line too long for it, no sign of its encoding)."""
+    ends = [line.rstrip("\r") for line in captured]
+    if any(len(end) > _QP_LINE for end in ends) or not any(
+            _QP_EVIDENCE.search(end) or (end.endswith("=") and len(end) >= _QP_LINE - 3)
+            for end in ends):
+        return None
+    lines: list[str] = []
+    origins: list[int] = []
+    pieces: list[str] = []
+    for index, end in enumerate(ends):
+        if not pieces:
+            origins.append(index)
+        if end.endswith("="):
+            pieces.append(end[:-1])
+            continue
+        lines.append(_QP_ESCAPES.sub(_qp_bytes, "".join([*pieces, end])))
+        pieces = []
+    if pieces:
+        lines.append(_QP_ESCAPES.sub(_qp_bytes, "".join(pieces)))
+    return lines, origins
+
+
+def _qp_bytes(escaped: re.Match[str]) -> str:
+    return bytes.fromhex(escaped[0].replace("=", "")).decode("utf-8", errors="replace")
 
 
 _MARKS_BEFORE = re.compile(r"^[\s`┃│]+")  # inline code's, nom's marks before Nix's words

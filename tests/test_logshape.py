@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.quoprimime
 import functools
 import html
 import json
@@ -550,6 +551,12 @@ def diffed(text: str) -> str:
     return "\n".join([*head, *(mark + line for line in lines)])
 
 
+def quoted_printable(text: str) -> str:
+    """A mail archive's copy of a message carrying the log: its UTF-8 body quoted-printable (RFC
+    2045, as Python's `email` encodes one: "=XX" for each byte, "=" soft breaks at 76)."""
+    return email.quoprimime.body_encode(text.encode().decode("latin-1"))
+
+
 TOOL: dict[str, Wrap] = {"ansi": ansi, "nom": nom, "miette": miette, "colmena": colmena,
                          "nixos-rebuild-ng": nixos_rebuild_ng, "nh": nh,
                          "progress-bar": progress_bar, "bar-glued": bar_glued,
@@ -577,7 +584,7 @@ FOR_JSON = {"one-space", "indented", "dedented"} | set(RECORD) | set(TRANSPORT)
 # a copy's wrappings the stacked test's frozen draws do not know (a wrapping added to COPY
 # would redraw its every combination)
 LATER_COPY: dict[str, Wrap] = {"tilde-fences": tilde_fences, "double-spaced": double_spaced,
-                               "diffed": diffed}
+                               "diffed": diffed, "quoted-printable": quoted_printable}
 WRAPPINGS = TOOL | COPY | RECORD | TRANSPORT | PREFIX | LATER_COPY
 # how many lines a wrapping adds before the sample's own (line for line after that)
 LINES_AFTER = {"ansi": 0, "nom": 0, "nom-tree": 1, "miette": 1, "colmena": 1,
