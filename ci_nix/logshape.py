@@ -925,11 +925,12 @@ def _fast_build_reports(result: list[Line]) -> None:
 # quoted-printable (RFC 2045, a mail archive's copy of a message): "=XX" for a byte, "=" ending a
 # line that goes on in the next (a soft break), no line longer than 76 characters. Told by what
 # no log holds: "=3D" (an "=", which SRI hashes and options hold), a UTF-8 character in escapes
-# ("=E2=80=98", older Nix's ‘), a soft break where an encoder breaks (at 73-76 characters: a
-# hash's padding ending a shorter line is none)
+# ("=E2=80=98", older Nix's ‘), a soft break where an encoder breaks (at 73-76 characters; an
+# SRI hash's padding ending a line is none, however long the line)
 _QP_LINE = 76
 _QP_ESCAPES = re.compile(r"(?:=[0-9A-F]{2})+")
 _QP_EVIDENCE = re.compile(r"=3D|=[C-F][0-9A-F]=[89AB][0-9A-F]")
+_BASE64_END = re.compile(r"\bsha(?:1|256|384|512)-[A-Za-z0-9+/]{1,86}={1,2}$")  # SRI's padding
 
 
 def _quoted_printable(captured: list[str]) -> tuple[list[str], list[int]] | None:
@@ -938,8 +939,8 @@ def _quoted_printable(captured: list[str]) -> tuple[list[str], list[int]] | None
     a capture that is none (a line too long for it, no sign of its encoding)."""
     ends = [line.rstrip("\r") for line in captured]
     if any(len(end) > _QP_LINE for end in ends) or not any(
-            _QP_EVIDENCE.search(end) or (end.endswith("=") and len(end) >= _QP_LINE - 3)
-            for end in ends):
+            _QP_EVIDENCE.search(end) or (end.endswith("=") and len(end) >= _QP_LINE - 3
+                                         and not _BASE64_END.search(end)) for end in ends):
         return None
     lines: list[str] = []
     origins: list[int] = []
