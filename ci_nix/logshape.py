@@ -819,7 +819,7 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # (a fence of tildes, markdown's other spelling, read as one of backticks)
     # (a mail archive's quoted-printable body decoded first: each line then points at the
     # captured line it starts on)
-    captured = list(lines)
+    captured = lines if isinstance(lines, list) else list(lines)
     printable = _quoted_printable(captured)
     raw = _whole_quote_off([_captured_unfenced(line) if "```" in line else line
                             for line in map(_backtick_fence, captured if printable is None
@@ -930,17 +930,24 @@ def _fast_build_reports(result: list[Line]) -> None:
 _QP_LINE = 76
 _QP_ESCAPES = re.compile(r"(?:=[0-9A-F]{2})+")
 _QP_EVIDENCE = re.compile(r"=3D|=[C-F][0-9A-F]=[89AB][0-9A-F]")
-_BASE64_END = re.compile(r"\bsha(?:1|256|384|512)-[A-Za-z0-9+/]{1,86}={1,2}$")  # SRI's padding
+# an SRI hash's base64 (sha1's 27 characters, sha256's 43, sha512's 86) and its padding; not
+# a store path cut after its hash ("/nix/store/" and 32 characters are 43 too)
+_BASE64_END = re.compile(r"(?<![A-Za-z0-9+/])(?!/)(?:[A-Za-z0-9+/]{27}=|[A-Za-z0-9+/]{43}=|"
+                         r"[A-Za-z0-9+/]{86}==)$")
 
 
 def _quoted_printable(captured: list[str]) -> tuple[list[str], list[int]] | None:
     """A quoted-printable body decoded: its soft breaks joined, its escapes as the characters
     their UTF-8 bytes make, with the index of the captured line each line starts on; None for
     a capture that is none (a line too long for it, no sign of its encoding)."""
-    ends = [line.rstrip("\r") for line in captured]
-    if any(len(end) > _QP_LINE for end in ends) or not any(
+    # (no copy of the lines before it is one: a huge log's every line is held already)
+    if any(len(line) > _QP_LINE + 1 for line in captured) or not any(
             _QP_EVIDENCE.search(end) or (end.endswith("=") and len(end) >= _QP_LINE - 3
-                                         and not _BASE64_END.search(end)) for end in ends):
+                                         and not _BASE64_END.search(end))
+            for end in (line.rstrip("\r") for line in captured)):
+        return None
+    ends = [line.rstrip("\r") for line in captured]
+    if any(len(end) > _QP_LINE for end in ends):
         return None
     lines: list[str] = []
     origins: list[int] = []
