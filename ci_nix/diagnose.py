@@ -2347,6 +2347,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         # before another error the log quotes, is a failure of its own as beside blocks)
         crashed = _nix_crashed(shaped, reader.blocks, found_all)
         found_all = [crashed, *found_all] if crashed is not None else found_all
+    found_all = _died_in_crash(shaped, found_all)
     if any(d.kind is Kind.THROW for d in found_all) \
             and any(_FRAMES_THROWS.search(line.text) for line in shaped):
         # a Nix that frames every throw printed this log: a message without the frame is its own
@@ -2404,6 +2405,23 @@ def _died_of(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> tuple[in
     at = _said_at(origin, text, shaped)
     return next(((line.origin, line.text) for line in shaped[at + 1:at + 3]
                  if line.builder is None and _EXCEPTION.match(line.text)), said)
+
+
+def _died_in_crash(shaped: Sequence[logshape.Line], found: list[Diagnosis]) -> list[Diagnosis]:
+    """An error of Nix's that its crash handler then reports it died of is Nix's own failure,
+    whatever its wording: "error: interrupted by the user", then "Determinate Nix crashed. This
+    is a bug. …" and "Exception: nix::Interrupted: error: interrupted by the user" (Nix let
+    it go uncaught). Nix's own lines only: a builder's output holds a nested Nix's."""
+    died = [after.text for at, line in enumerate(shaped)
+            if line.builder is None and "crashed. This is a bug" in line.text
+            and _NIX_CRASHED.search(line.text)
+            for after in shaped[at + 1:at + 4]
+            if after.builder is None and _EXCEPTION.match(after.text)]
+    if not died:
+        return found
+    return [replace(d, kind=Kind.NIX, hint=HINTS[Kind.NIX])
+            if d.type is FailureType.OTHER and d.kind is Kind.ERROR and d.message
+            and any(d.message in text for text in died) else d for d in found]
 
 
 def _nix_crashed(shaped: Sequence[logshape.Line], blocks: Sequence[_Block],

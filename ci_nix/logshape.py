@@ -1422,7 +1422,10 @@ _OWN_LINE = re.compile(
     # Nix's last line: never its rest, also where that line was cut short
     r"Command '\[|"
     # build-remote's "Failed to find a machine for remote build!" and the lines it lists
-    r"Failed to find|derivation: |required \(system|\d+ available machines|\(systems, |\(\[)")
+    r"Failed to find|derivation: |required \(system|\d+ available machines|\(systems, |\(\[|"
+    # Nix's crash handler's header, after the error it died of ("error: interrupted by the
+    # user", then "Determinate Nix crashed. This is a bug. …")
+    r"(?:Determinate )?[NL]ix crashed\. )")
 _ERROR_START = re.compile(r"^\s*error: \S")  # (indented: the continuation is then less so)
 # how a line that ends inside a sentence ends: a word's letter or digit, or a comma
 _MID_SENTENCE_ENDS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_,")

@@ -1111,6 +1111,19 @@ def test_nixs_crash_report_of_any_exception_is_nixs_own_failure(report: list[str
     assert found.message.startswith("Exception: ")
 
 
+def test_an_error_nixs_crash_handler_says_it_died_of_is_nixs_own_failure() -> None:
+    # (heldout-83 nix-src-426: Determinate Nix prints the error, then its crash report of it;
+    # the header starts a line of its own, never the rest of the error's)
+    [found] = diagnose.parse_log([
+        "error: interrupted by the user",
+        "Determinate Nix crashed. This is a bug. Please report this at https://github.com/"
+        "DeterminateSystems/nix-src/issues with the following information included:", "",
+        "Exception: nix::Interrupted: error: interrupted by the user", "Stack trace:",
+        " 0# nix::(anonymous namespace)::onTerminate() in /nix/store/x-determinate-nix/bin/nix"])
+    assert (found.type, found.kind, found.message) == (
+        FailureType.OTHER, Kind.NIX, "interrupted by the user")
+
+
 @pytest.mark.parametrize("indent", ["", " " * 7, "> "])
 def test_a_trace_cut_above_its_frames_is_still_the_evaluators(indent: str) -> None:
     # (heldout-85 nix-16212: flake-compat#95 quoted from its first frame on, "error:" lost)
