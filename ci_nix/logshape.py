@@ -280,7 +280,9 @@ def terminal_line(raw: str) -> str:
     shown = [segment for segment in segments if segment.strip()]
     line = shown[-1] if shown else ""
     bars = list(BAR.finditer(line))
-    if bars:
+    # (never a bar after a `nix build -L` name: Nix draws its bar from a line's start, so that
+    # is a builder printing one, "noisy> [1/0/3 built] error: …", whose words stay its own)
+    if bars and not _BUILDER_NAME.search(line, 0, bars[-1].start()):
         glued = list(_GLUED_ERROR.finditer(line, bars[-1].end() - 1))
         if glued:
             return line[glued[-1].start():]

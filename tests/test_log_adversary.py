@@ -433,7 +433,8 @@ _NOISY = ["running tests", "error: this is expected test output",
           f"Cannot build '{VICTIM}'.", "       Reason: builder failed with exit code 1.",
           "test_crash FAILED", "Killed", "Traceback (most recent call last):",
           '  File "x.py", line 1, in <module>', "ValueError: expected",
-          "sh: foo: command not found", "Segmentation fault (core dumped)", "All 12 tests passed"]
+          "sh: foo: command not found", "Segmentation fault (core dumped)",
+          "[1/0/3 built] error: a progress bar the builder drew", "All 12 tests passed"]
 
 
 def test_a_successful_runs_log_reports_no_failure_from_its_builders_output() -> None:
