@@ -78,6 +78,34 @@ def test_builder_output_nix_quotes_names_no_other_derivation() -> None:
     assert [d.drv for d in diagnose.parse_log(log)] == [ATTACKER]
 
 
+# what a failing build can print as its last lines, which Nix quotes in its error
+_TAIL_PARTS = st.sampled_from([
+    f"error: builder for '{VICTIM}' failed with exit code 42", f"error: Cannot build '{VICTIM}'.",
+    "Reason: builder failed with exit code 9.", *_FORGED[:3], "x: ", "[t] ", "web_1  | ", "> ",
+    "  ", "   at deeper", '{"msg": "', '"}', 'level=error msg="', "\\n", "↵", "\\", "~~~",
+    "::error::", "^[[31m", "last 3 log lines:", "For full logs, run 'nix log x'.", "victim> ",
+    "… while evaluating", "2024-05-01T12:00:00.1234567Z ", "[1/0/3 built] ", "`", "'"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(_TAIL_PARTS, min_size=1, max_size=5).map("".join), min_size=1,
+                max_size=6), st.sampled_from(["2.3", "2.8", "2.29"]))
+def test_no_last_lines_of_a_build_name_another_derivation(lines: list[str], nix: str) -> None:
+    # a deeper line and then "error: builder for '…victim.drv'" in 2.3's quote forged victim's
+    # failure (an error line shallower than its block's lines starts a failure of its own)
+    quoted = [f"  {line}" if nix == "2.3" else f"       > {line}" for line in lines]
+    head = {"2.3": [f"builder for '{ATTACKER}' failed with exit code 1; last {len(lines)} log "
+                    "lines:"],
+            "2.8": [f"error: builder for '{ATTACKER}' failed with exit code 1;",
+                    f"       last {len(lines)} log lines:"],
+            "2.29": [f"error: Cannot build '{ATTACKER}'.",
+                     "       Reason: builder failed with exit code 1.",
+                     f"       Last {len(lines)} log lines:"]}[nix]
+    log = [f"building '{ATTACKER}'...", *head, *quoted,
+           f"       For full logs, run 'nix log {ATTACKER}'."]
+    assert [(d.drv, d.type) for d in diagnose.parse_log(log)] == [(ATTACKER, FailureType.BUILD)]
+
+
 def test_a_builders_escaped_line_end_starts_no_line_of_nix() -> None:
     # `nix build -L` puts the builder's name before each of its lines: a "\n" it prints (as
     # text, or in a logfmt field) is no line end of Nix's log
