@@ -2687,6 +2687,7 @@ def _uncaught_nix(found: Diagnosis, shaped: Sequence[logshape.Line], at: int) ->
 _INSTALLER_GAVE_UP = re.compile(r"^-{4} oh no! -{4,}\s*$")
 _INSTALLER_HEADER = re.compile(r"^-{4} .{1,80} -{4,}\s*$")
 _SOMETHING_WENT_WRONG = re.compile(r"^(?:Oh no|Jeeze), something went wrong\b")
+_INSTALLER_REASON_LINES = 8
 
 
 def _installer_failure(shaped: Sequence[logshape.Line]) -> Diagnosis | None:
@@ -2696,9 +2697,19 @@ def _installer_failure(shaped: Sequence[logshape.Line]) -> Diagnosis | None:
                and _INSTALLER_GAVE_UP.match(line.text.strip())), None)
     if at is None:
         return None
-    after = next((line for line in shaped[at + 1:] if line.text.strip()), None)
-    if after is not None and not _SOMETHING_WENT_WRONG.match(after.text.strip()):
-        return _line_failure(after.text.strip(), after.origin)
+    start = next((i for i in range(at + 1, len(shaped)) if shaped[i].text.strip()), None)
+    after = shaped[start] if start is not None else None
+    if start is not None and after is not None \
+            and not _SOMETHING_WENT_WRONG.match(after.text.strip()):
+        # (the script's reason is a paragraph it wrapped by hand, up to the blank line it
+        # prints after it: "It seems the build group nixbld already exists, but" / "with the
+        # UID 957. …")
+        reason = [after.text.strip()]
+        for line in shaped[start + 1:start + _INSTALLER_REASON_LINES]:
+            if not line.text.strip() or line.builder is not None:
+                break
+            reason.append(line.text.strip())
+        return _line_failure(" ".join(reason), after.origin)
     before = next((line for line in reversed(shaped[:at]) if line.text.strip()
                    and not _INSTALLER_HEADER.match(line.text.strip())), None)
     chosen = before or after or shaped[at]
