@@ -270,11 +270,12 @@ _NESTED_KEYS = ("jsonPayload", "fields", "payload", "data")
 _MAX_DEPTH = 3
 
 
-def terminal_line(raw: str) -> str:
+def terminal_line(raw: str, quoted: bool = False) -> str:
     """What a terminal shows of one line: the text after the last carriage return, cleaned.
 
     Nix redraws its progress bar with "\\r\\e[K", so a message printed while the bar is up
-    shares the bar's line in a captured log.
+    shares the bar's line in a captured log (not in a builder's line Nix `quoted` in its error:
+    a bar there is the builder's text).
     """
     segments = [_uncoded(_plain(segment)).rstrip() for segment in raw.split("\r")]
     shown = [segment for segment in segments if segment.strip()]
@@ -282,7 +283,7 @@ def terminal_line(raw: str) -> str:
     bars = list(BAR.finditer(line))
     # (never a bar after a `nix build -L` name: Nix draws its bar from a line's start, so that
     # is a builder printing one, "noisy> [1/0/3 built] error: …", whose words stay its own)
-    if bars and not _BUILDER_NAME.search(line, 0, bars[-1].start()):
+    if bars and not quoted and not _BUILDER_NAME.search(line, 0, bars[-1].start()):
         glued = list(_GLUED_ERROR.finditer(line, bars[-1].end() - 1))
         if glued:
             return line[glued[-1].start():]
@@ -511,7 +512,8 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False) -> Iterator[tuple[str,
         line = _BYTE_ESCAPES.sub(_utf8_of, line)
     # typographic quotes a chat, forum or editor put in (and Nix 1.x's own): as Nix writes now
     # (an ASCII line kept as it is, not copied: a huge log holds millions of these)
-    shown = _unprefixed(terminal_line(line if line.isascii() else line.translate(_QUOTES)))
+    shown = _unprefixed(terminal_line(line if line.isascii() else line.translate(_QUOTES),
+                                      quoted=tail))
     if shown is not None:
         yield shown[0], shown[1], depth > 0
 
