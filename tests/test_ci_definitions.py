@@ -111,11 +111,19 @@ def system_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 # --- validators --------------------------------------------------------------------------------
 
+# One worker runs the three schema checks in turn: check-jsonschema's first call in a process
+# imports ~1 CPU second of validators, which each of them paid on a worker of its own (`slow`
+# hands every test here out alone)
+SCHEMAS = pytest.mark.xdist_group("test_ci_definitions-schemas")
+
+
+@SCHEMAS
 def test_action_matches_the_github_actions_schema() -> None:
     code, output = check_jsonschema("vendor.github-actions", ROOT / "action.yml")
     assert code == 0, output
 
 
+@SCHEMAS
 def test_example_pipelines_match_their_schemas() -> None:
     workflows = sorted((EXAMPLES / "github").glob("*.yml"))
     assert len(workflows) >= 4, workflows  # one call checks each file (it names a bad one)
@@ -125,6 +133,7 @@ def test_example_pipelines_match_their_schemas() -> None:
     assert code == 0, output
 
 
+@SCHEMAS
 def test_gitlab_template_header_and_body_each_validate(tmp_path: Path) -> None:
     header, body = yaml.safe_load_all((ROOT / "gitlab-ci-template.yml").read_text())
     assert set(header) == {"spec"}

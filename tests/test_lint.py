@@ -36,3 +36,15 @@ def test_mypy_checks_the_tests_too() -> None:
     assert mypy["strict"] is True
     assert {"ci_nix", "tests", "bench", "fixtures"} <= set(mypy["files"]), mypy["files"]
     assert "exclude" not in mypy, mypy["exclude"]
+
+
+def test_the_suites_xdist_groups_take_effect(request: pytest.FixtureRequest) -> None:
+    """Under scripts/test.sh (`--dist loadgroup`) each test goes out with its group
+    (tests/conftest.py: a file on one worker, its module fixtures and caches built once), its id
+    ending in it. pytest 9.2's structured ids made pytest-xdist 3.8 drop every group without a
+    word (pytest-dev/pytest-xdist#1386), so pyproject keeps pytest below 9.2 until xdist reads
+    them; a serial run (-n0) has no groups to check."""
+    if getattr(request.config.option, "loadgroup", False):
+        assert "@" in request.node.nodeid, (
+            f"{request.node.nodeid}: xdist's loadgroup lost tests/conftest.py's group "
+            "(pytest-dev/pytest-xdist#1386: use pytest below 9.2)")
