@@ -47,6 +47,11 @@ def available_nixes() -> list[tuple[str, str]]:
 
 NIXES = available_nixes()
 NIX_PARAMS: list[str | None] = [value for _, value in NIXES] or [None]  # None: skip, no Nix
+# A test whose point does not depend on the Nix version runs on the first Nix only (the comment
+# above it says which tests prove the version's part, on both): `@ONE_NIX` with a nix_bin argument
+ONE_NIX = pytest.mark.parametrize("nix_bin", NIX_PARAMS[:1],
+                                  ids=[label for label, _ in NIXES[:1]] or ["no-nix"],
+                                  indirect=True)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups

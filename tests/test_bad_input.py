@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NIX_CONFIG, NIX_PARAMS, NIXES, Cli, flake_repo
+from conftest import NIX_CONFIG, ONE_NIX, Cli, flake_repo
 from fakeproc import FakeProc
 from helpers import git, processes_with, wait_for, write
 
@@ -278,8 +278,7 @@ def test_bad_input(name: str, fixture_ws: Path, tmp_path: Path, cli: Cli) -> Non
 
 
 @pytest.mark.nix
-@pytest.mark.parametrize("nix_bin", NIX_PARAMS[:1], ids=[label for label, _ in NIXES[:1]] or
-                         ["no-nix"], indirect=True)
+@ONE_NIX
 @pytest.mark.parametrize("name", sorted(PROBED_ONLY))
 def test_bad_input_refused_before_nix_reads_a_flake(name: str, nix_bin: str, fixture_ws: Path,
                                                     tmp_path: Path, cli: Cli,
@@ -290,8 +289,7 @@ def test_bad_input_refused_before_nix_reads_a_flake(name: str, nix_bin: str, fix
 
 
 @pytest.mark.nix
-@pytest.mark.parametrize("nix_bin", NIX_PARAMS[:1], ids=[label for label, _ in NIXES[:1]] or
-                         ["no-nix"], indirect=True)
+@ONE_NIX
 @pytest.mark.parametrize("name", sorted(BEFORE_NIX))
 def test_bad_input_refused_before_nix(name: str, nix_bin: str, fixture_ws: Path, tmp_path: Path,
                                       cli: Cli, fake_proc: FakeProc) -> None:
@@ -515,8 +513,7 @@ def test_a_pasted_token_with_a_trailing_newline_works_and_never_shows(
 # building what the cache does not hold) is test_a_cache_answering_garbage_is_not_a_cache_hit's,
 # on both
 @pytest.mark.nix
-@pytest.mark.parametrize("nix_bin", NIX_PARAMS[:1], ids=[label for label, _ in NIXES[:1]] or
-                         ["no-nix"], indirect=True)
+@ONE_NIX
 @pytest.mark.parametrize("fault", ["hang", "500"])
 def test_sigterm_while_the_cache_stalls_stops_the_run(tmp_path: Path, nix_bin: str,
                                                       fault: str) -> None:

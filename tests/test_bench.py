@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import NIX_PARAMS, NIXES
+from conftest import ONE_NIX
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,8 +17,7 @@ pytestmark = [pytest.mark.nix, pytest.mark.slow]
 
 # One Nix: this proves the bench harness and its counts; how each Nix version evaluates, fails
 # and is cancelled is tested on both by test_eval_pool, test_evaluate and the rest.
-@pytest.mark.parametrize("nix_bin", NIX_PARAMS[:1], ids=[label for label, _ in NIXES[:1]] or
-                         ["no-nix"], indirect=True)
+@ONE_NIX
 def test_bench_smoke(tmp_path: Path, nix_bin: str) -> None:
     output = tmp_path / "bench.json"
     figures_wanted = ["P1", "P3", "P4", "P5", "P6", "P7", "P7t", "P8", "P9", "P9c"]

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import NIX_PARAMS, NIXES, Cli, flake_repo
+from conftest import ONE_NIX, Cli, flake_repo
 
 from ci_nix import evaluate
 from ci_nix.models import Flake, FlakeEval, Repo, Target
@@ -107,8 +107,7 @@ def test_a_ci_log_ends_evaluation_with_the_count(tmp_path: Path, nix_bin: str,
 @pytest.mark.slow
 @pytest.mark.nix
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
-@pytest.mark.parametrize("nix_bin", NIX_PARAMS[:1], ids=[label for label, _ in NIXES[:1]] or
-                         ["no-nix"], indirect=True)
+@ONE_NIX
 def test_a_terminal_shows_the_count_on_its_status_line(tmp_path: Path, nix_bin: str) -> None:
     repo = flake_repo(tmp_path / "slow", slow_flake(os.urandom(4).hex(), size=2000000))
     session = f"ci-nix-{os.urandom(4).hex()}"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import NIX_PARAMS, NIXES, Cli
+from conftest import ONE_NIX, Cli
 from helpers import check_jsonschema
 
 pytestmark = [pytest.mark.nix, pytest.mark.slow]
@@ -32,8 +32,7 @@ def evaluations_logged(stderr: str) -> int:
 # (generate's missing, throw, ...: text, position, evaluation count) is test_evaluate's
 # test_every_failing_attribute_is_isolated_with_its_own_error, on both; a build failure's
 # report on both is test_run_fixtures' and test_junit_ci_reports'.
-@pytest.mark.parametrize("nix_bin", NIX_PARAMS[:1], ids=[label for label, _ in NIXES[:1]] or
-                         ["no-nix"], indirect=True)
+@ONE_NIX
 def test_twenty_flakes_matrix_and_run(tmp_path: Path, nix_bin: str, cli: Cli) -> None:
     gen = generate.generate(tmp_path / "ws", flakes=20, attrs=15,
                             broken=("throw", "build", "missing"),

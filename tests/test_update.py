@@ -16,7 +16,7 @@ from pathlib import Path
 import forgefakes
 import make_workspace
 import pytest
-from conftest import NIX_PARAMS, NIXES, Cli
+from conftest import ONE_NIX, Cli
 from fakeproc import Call, FakeProc, Reply
 from helpers import git
 
@@ -485,8 +485,7 @@ def test_concurrent_updates_of_one_checkout_each_see_the_committed_lock(
 # One Nix: what is cut short is ci-nix's wait for the forge; Nix only updated the lock before it
 # (which each Nix version's update does is test_nightly_opens_updates_and_closes', on both)
 @pytest.mark.nix
-@pytest.mark.parametrize("nix_bin", NIX_PARAMS[:1], ids=[label for label, _ in NIXES[:1]] or
-                         ["no-nix"], indirect=True)
+@ONE_NIX
 @pytest.mark.parametrize("status", [502, 429])
 def test_sigterm_ends_a_forge_retry_wait(
         estate: tuple[Path, Path], fakes: Fakes,
