@@ -2792,6 +2792,7 @@ def _after_shared_start(line: str, announcing: str) -> str:
 
 # a quote a sentence opens right before the "error:" it quotes, and the mark that closes it
 _QUOTE_CLOSE = {'"': '"', "`": "`", "“": "”", "«": "»", "„": "“"}
+_PRINTED_ERROR = "«error:"  # the value printer's «error: …» (see _line_failure)
 
 
 def _quoted_error(text: str, at: int) -> str:
@@ -2823,6 +2824,16 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
     m = _ERROR_ANYWHERE.search(text) or FAILURE_MARK.search(text)
     said = _EMPHASIS.sub("", text[m.start():] if m else text)
     found = _build_diagnosis(_EMPHASIS.sub("", text)) or _build_diagnosis(said)
+    printed = text.find(_PRINTED_ERROR)
+    if found is None and printed >= 0:
+        # Nix's value printer (libexpr print.cc) shows a value whose evaluation threw as
+        # «error: MSG» (`nix eval`, the repl, `nix flake show`): the evaluator's failure,
+        # whatever its words ("outPath = «error: fetcher called without `hash`»"); finer kinds
+        # (a download the evaluation needed) stay
+        found = diagnose_eval(_quoted_error(text, printed + 1))
+        found = replace(found, type=FailureType.EVAL) if found.kind in (
+            Kind.ERROR, Kind.THROW) else found
+        return replace(found, log_line=origin + 1, log=tail([text]))
     at = text.lower().find("error:")
     if found is None and at >= 0 and not _CRASH.search(text[:at + len("error")]):
         # (not after a crash banner: "terminating due to unexpected unrecoverable internal

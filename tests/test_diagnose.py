@@ -2188,3 +2188,15 @@ def test_a_builders_line_after_a_line_ending_in_a_colon_does_not_end_the_error()
     # a line of Nix's own after its error's last line ends it, `-L` lines between or not
     done = ["error: attribute 'x' missing", "other-1.0> compiling 3", "error: another one"]
     assert len(diagnose.parse_log(done)) == 2
+
+
+@pytest.mark.parametrize("lines", [
+    ["outPath = «error: fetcher called without `hash`»"],
+    ["Without this, I get the following error:", "outPath = «error: fetcher called without hash»"],
+    ["{ a = 1; b = «error: Custom failure»; }"]])
+def test_the_value_printers_error_is_the_evaluators(lines: list[str]) -> None:
+    # heldout-102's npins#201: Nix's value printer shows a value whose evaluation threw as
+    # «error: MSG», the evaluator's failure whatever MSG says (a frameless throw reads `other`)
+    [found] = diagnose.parse_log(lines)
+    assert found.type is FailureType.EVAL
+    assert found.message.startswith(("fetcher called without", "Custom failure"))
