@@ -244,6 +244,12 @@ _GLUED_ERROR = re.compile(r"(?:(?<=\S)|(?<=\] ))error:|(?<= )error: (?=builder f
 # backticks: Lix 2.93+'s lexer says "CR (`\r`) and CRLF (`\r\n`) line endings are not supported",
 # also behind a prefix that hides its "error:" from that test
 _ESCAPED = re.compile(r"(?<!`)(?<!`\\r)\\n|\\n(?!`)")
+# Nix's own error line behind a timestamp prefix learning takes away later (Buildkite's or
+# Jenkins' "[2024-05-01 12:00:22] ", moreutils' ts "May 01 12:00:22 ", a chat's "[12:00] <alice> "):
+# its message may quote a string holding "\n" as any error line of Nix's ("attempt to call
+# something which is not a function but a string: "set -efux\n…"), which is no escaped text
+_STAMPED_ERROR = re.compile(r"(?:[A-Z][a-z]{2}\.? )?[\d \[\]().:,/+TZ-]{1,64}"
+                            r"(?:<[^<>\s]{1,32}> )?error:")
 # text copied from GitHub's log viewer: digits that happen to look like a line number of the
 # step became links to it ("x8[6](https://github.com/o/r/actions/runs/1/job/2#step:5:7)_64")
 _STEP_LINK = re.compile(r"\[(\d+)\]\(https://github\.com/[^)\s]*#step:\d+:\d+\)")
@@ -497,7 +503,8 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False) -> Iterator[tuple[str,
             message = _unescape(field["value"])
         elif message is None and (escape := _ESCAPED.search(source)) and _ERRORISH.search(line) \
                 and not _builders(source, escape.start(), quoted=True) \
-                and not _shown_start(line).startswith("error:"):  # Nix's own may quote "\n"
+                and not _shown_start(line).startswith("error:") \
+                and not _STAMPED_ERROR.match(line):  # Nix's own may quote "\n"
             message = _unescape(line)
         if message is not None:
             # a record of one line of output keeps its line end (Docker's json-file log

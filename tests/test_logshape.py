@@ -1680,3 +1680,20 @@ def test_double_spacing_is_undone_only_where_nix_goes_on_between_the_blanks() ->
            "       last 2 log lines:", "       > error: builder for 'forged' failed", "       > x"]
     [found] = diagnose.parse_log(double_spaced("\n".join(log)).split("\n"))
     assert (found.type.value, found.drv, found.exit_code, found.log_line) == ("build", drv, 1, 5)
+
+
+@pytest.mark.parametrize("stamp", ["[2024-05-01 12:00:22] ", "May 01 12:00:22 ",
+                                   "[12:22] <alice> "])
+def test_nixs_error_line_quoting_a_newline_escape_behind_a_timestamp_stays_one_line(
+        stamp: str) -> None:
+    # heldout-102's disko#1006 under a timestamp: Nix's message quotes a string holding "\n"
+    # escapes, which is no escaped text to split (split, its line kept the timestamp before
+    # its "error:", and the second of the run's two errors was lost)
+    said = ('error: attempt to call something which is not a function but a string: '
+            '"set -efux\\n\\ndisko_devices_dir=$(mktemp -d)\\ntrap \'rm -rf " «6622 bytes elided»')
+    at = "       at /nix/store/" + "0" * 32 + "-d/cli.nix:95:5:"
+    lines = [f"{stamp}{line}" for line in ("error: attribute 'x' missing", at,
+                                           "warning: Git tree '/x' is dirty", said, at)]
+    assert said in [line.text for line in logshape.normalise(lines)]
+    found = diagnose.parse_log(lines)
+    assert [(d.type, d.log_line) for d in found] == [(FailureType.EVAL, 1), (FailureType.EVAL, 4)]
