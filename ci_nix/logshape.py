@@ -308,7 +308,13 @@ def _record_message(line: str) -> str | None:
     try:
         record = json.loads(text)
     except (ValueError, RecursionError):  # nested past the limit: no logger's record
-        return None
+        record = None
+        if _TYPESET_QUOTES.search(text):
+            # a record a forum or chat typeset: its quotes as “ and ” (no JSON without them)
+            try:
+                record = json.loads(text.translate(_PLAIN_QUOTES))
+            except (ValueError, RecursionError):
+                return None
     if not isinstance(record, dict):
         return None
     holders = [record] + [record[k] for k in _NESTED_KEYS if isinstance(record.get(k), dict)]
@@ -319,6 +325,9 @@ def _record_message(line: str) -> str | None:
 
 
 _MAX_FIELD_BYTES = 1 << 20
+# a record's key as typesetting quotes it, “message”: (what a JSON record opens with)
+_TYPESET_QUOTES = re.compile(r"^\{\s*“[^“”\n]{1,200}”\s*:")
+_PLAIN_QUOTES = str.maketrans("“”", '""')
 
 
 def _text_of(value: object) -> str | None:

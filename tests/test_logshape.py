@@ -516,6 +516,14 @@ def smart_quotes(text: str) -> str:  # a forum or chat that typesets quotes
     return re.sub(r"'([^'\n]*)'", "\u2018\\1\u2019", text)
 
 
+def typeset_records(text: str) -> str:
+    """JSON records (one a line, json-records' loggers) pasted into a forum or chat that typesets
+    every quote: a double quote as “ after a blank or a record's punctuation, else as ” (also
+    one escaped inside a field: \\”), a single one as smart-quotes does."""
+    return re.sub(r'(?<=[\s{\[:,])"|^"', "\u201c", smart_quotes(json_records(text)),
+                  flags=re.MULTILINE).replace('"', "\u201d")
+
+
 def fence_glued(text: str) -> str:
     """Pasted between markdown fences with no line end after the opening one nor before the
     closing one (heldout-capt-20's aagl-213: "```error: builder for …")."""
@@ -584,13 +592,15 @@ FOR_JSON = {"one-space", "indented", "dedented"} | set(RECORD) | set(TRANSPORT)
 # a copy's wrappings the stacked test's frozen draws do not know (a wrapping added to COPY
 # would redraw its every combination)
 LATER_COPY: dict[str, Wrap] = {"tilde-fences": tilde_fences, "double-spaced": double_spaced,
-                               "diffed": diffed, "quoted-printable": quoted_printable}
+                               "diffed": diffed, "quoted-printable": quoted_printable,
+                               "typeset-records": typeset_records}
 WRAPPINGS = TOOL | COPY | RECORD | TRANSPORT | PREFIX | LATER_COPY
 # how many lines a wrapping adds before the sample's own (line for line after that)
 LINES_AFTER = {"ansi": 0, "nom": 0, "nom-tree": 1, "miette": 1, "colmena": 1,
                "nixos-rebuild-ng": 1, "nh": 1, "progress-bar": 0, "bar-glued": 0,
                "bar-redrawn": 0, "build-logs": 3, "spinner": 0, "vscode": 2,
                **dict.fromkeys(COPY, 0), "html": 1, "tilde-fences": 1, "diffed": 5,
+               "typeset-records": 0,
                **dict.fromkeys(PREFIX, 0), "json-records": 0, "github": 1, "timestamps": 0,
                "gitlab": GITLAB_HEAD.count("\n") + 1, "journald": 0, "kubectl": 0,
                "jenkins": JENKINS_HEAD.count("\n") + 1,
