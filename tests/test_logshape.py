@@ -810,6 +810,8 @@ def texts_of(raw: str, depth: int = 0) -> list[str]:
     """The lines of text one captured line holds: a record's (wherever it starts), else the
     line itself with escaped line ends taken as line ends (and each of those read again)."""
     shown = html.unescape(ANSI.sub("", raw).split("\r")[-1]).strip()
+    if shown.startswith("{\u201c"):  # a record whose quotes were typeset (typeset-records)
+        shown = shown.translate(str.maketrans("\u201c\u201d", '""'))
     for mark in ("@nix {", "{"):
         at = shown.find(mark)
         held = record_texts(shown[at:]) if at >= 0 else None
