@@ -7,6 +7,7 @@ and the stderr of a failed `nix eval` through ci-nix's helper flake.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import defaultdict, deque
@@ -16,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from ci_nix import logshape
-from ci_nix.logtext import TAIL_LINES, clean, drv_name, short_drv, tail
+from ci_nix.logtext import TAIL_LINES, CapturedLines, clean, drv_name, short_drv, tail
 from ci_nix.models import Failure, FailureType, Flake, SourceTree
 from ci_nix.report import untrusted
 from ci_nix.tools import files, nixlog
@@ -2168,8 +2169,8 @@ def _unclassified(line: str, origin: int | None = None) -> Diagnosis:
 _WARNING_TAG = re.compile(r"^\s*(?:evaluation )?warning: (?=\S)")
 
 
-def _without_warning_lines(shaped: list[logshape.Line],
-                           raw: list[str]) -> tuple[list[logshape.Line], list[str]]:
+def _without_warning_lines(shaped: list[logshape.Line], raw: Sequence[str]
+                           ) -> tuple[list[logshape.Line], Sequence[str]]:
     """The lines of a log without the lines of its warnings' messages after their first:
     what a warning says is no error of Nix's, whatever words it holds (a successful run's log
     yields no failure from it). The captured lines that held only such lines are left empty
@@ -2188,8 +2189,8 @@ def _without_warning_lines(shaped: list[logshape.Line],
     return _without(shaped, raw, dropped) if dropped else (shaped, raw)
 
 
-def _without(shaped: list[logshape.Line], raw: list[str],
-             dropped: list[logshape.Line]) -> tuple[list[logshape.Line], list[str]]:
+def _without(shaped: list[logshape.Line], raw: Sequence[str],
+             dropped: list[logshape.Line]) -> tuple[list[logshape.Line], Sequence[str]]:
     """The normalised lines without the dropped ones, and the captured lines with those left
     empty that held nothing else (a record's other lines are read as ever)."""
     gone = {id(line) for line in dropped}
@@ -2204,7 +2205,8 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     Never none for a log that holds an error line: what nothing finer fits is type other,
     with that line as its message.
     """
-    raw = list(lines)
+    # (a sequence as it is: `ci-nix junit`'s lines are held compactly, each a str only as read)
+    raw = lines if isinstance(lines, Sequence) else list(lines)
     shaped, raw = _without_warning_lines(logshape.normalise(raw), raw)
     reader = _LogReader()
     for line in shaped:
@@ -2340,7 +2342,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         others = [crashed, *others]
     found_all = result + others + pointed or tails[:1] or summaries[:1]
     # (nix-eval-jobs' records read also as normalising left them: a wrapper's prefix taken off)
-    found_all = _evaluated_per_jobs(found_all, [*raw, *(line.text for line in shaped)])
+    found_all = _evaluated_per_jobs(found_all, raw, [line.text for line in shaped])
     if not found_all:
         found_all = _hydras_build(_fallback(shaped, raw, reader.named_logs), shaped)
         # (the line that said something failed is not Nix dying: a shell's report that it did,
@@ -2478,10 +2480,14 @@ _EVAL_JOBS_ERROR = re.compile(r'\{"attr":"[^"\n]{0,1000}",.{0,4000}?"error":"'
                               r'(?P<error>(?:[^"\\\n]|\\.){1,4000})')
 
 
-def _evaluated_per_jobs(found: list[Diagnosis], raw: Sequence[str]) -> list[Diagnosis]:
+def _evaluated_per_jobs(found: list[Diagnosis], raw: Sequence[str],
+                        shown: Sequence[str] = ()) -> list[Diagnosis]:
     """`found`, where nix-eval-jobs records an error as an attribute's evaluation error: Nix's
-    message there (`other` for want of a frame, e.g. a bare `throw`) is the evaluation's."""
-    said = [_jobs_error(m) for line in raw if (m := _EVAL_JOBS_ERROR.search(line))]
+    message there (`other` for want of a frame, e.g. a bare `throw`) is the evaluation's. The
+    records are looked for in the captured lines `raw` and also in `shown` (the lines as
+    normalising left them: a wrapper's prefix taken off)."""
+    said = [_jobs_error(m) for line in itertools.chain(raw, shown)
+            if (m := _EVAL_JOBS_ERROR.search(line))]
     if not said:
         return found
     def by_jobs(d: Diagnosis) -> bool:
@@ -2490,8 +2496,9 @@ def _evaluated_per_jobs(found: list[Diagnosis], raw: Sequence[str]) -> list[Diag
             return False
         # the record on its own line first: asking every record for every failure is
         # quadratic in a nix-eval-jobs log, a record (and often a failure) per attribute
-        own = raw[d.log_line - 1] if d.log_line is not None and 0 < d.log_line <= len(raw) \
-            else ""
+        at = -1 if d.log_line is None else d.log_line - 1
+        own = raw[at] if 0 <= at < len(raw) else shown[at - len(raw)] \
+            if 0 <= at - len(raw) < len(shown) else ""
         record = _EVAL_JOBS_ERROR.search(own)
         return (record is not None and message in _jobs_error(record)) \
             or any(message in error for error in said)
@@ -3040,15 +3047,11 @@ def _with_oom_hint(diag: Diagnosis) -> Diagnosis:
 MAX_LOG_BYTES = 256 * 1024 * 1024  # a captured log is read whole, into memory
 
 
-def read_log(path: Path) -> list[str]:
+def read_log(path: Path) -> CapturedLines:
     """A captured log's lines (undecodable bytes replaced; Nix logs are not always UTF-8),
     split at line feeds only, as an editor numbers them: a terminal capture's carriage returns
     (Nix's progress bar redrawn over itself) and a page's line separators stay inside a line,
     where the normaliser reads them as the terminal showed them. A file, or a pipe
     (`<(nix build … 2>&1)`) read to its end however long the build takes: OSError when it
     cannot be opened, ValueError for anything else or past MAX_LOG_BYTES."""
-    lines = files.read_given(path, MAX_LOG_BYTES, timeout=math.inf).decode(
-        "utf-8", errors="replace").split("\n")
-    if lines[-1] == "":  # the last line's end (taken off the list: off the text copies it all)
-        lines.pop()
-    return lines
+    return CapturedLines(files.read_given(path, MAX_LOG_BYTES, timeout=math.inf))

@@ -879,20 +879,23 @@ def normalise(lines: Iterable[str]) -> list[Line]:
             break
         found = unquoted
     result = _rejoined(found, ci_own)
+    origins = None if cast is None else cast[1]
+    printed = None if printable is None else printable[1]
     # (each line given its builder in place, the one before it let go, and each builder's
     # name held once: a huge log of `-L` lines would otherwise hold both lines for a moment,
-    # and a name for every line)
-    del found, unquoted
+    # and a name for every line; the captured lines let go too, each with its line: a caller
+    # may hold the log compactly, as `ci-nix junit` does)
+    del found, unquoted, raw, spaced, wraps, cast, captured, printable
     for at, line in enumerate(result):
         m = _BUILDER_PREFIX.match(line.text)
         if m:
             result[at] = Line(m["text"] or "", line.origin, sys.intern(m["name"]), line.marked,
                               line.inner)
     _fast_build_reports(result)
-    if cast is not None:  # each line points at the event that brought its end (or its start)
-        result = [replace(line, origin=cast[1][line.origin]) for line in result]
-    if printable is not None:
-        result = [replace(line, origin=printable[1][line.origin]) for line in result]
+    if origins is not None:  # each line points at the event that brought its end (or its start)
+        result = [replace(line, origin=origins[line.origin]) for line in result]
+    if printed is not None:
+        result = [replace(line, origin=printed[line.origin]) for line in result]
     return result
 
 

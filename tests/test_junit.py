@@ -146,7 +146,7 @@ def test_a_terminal_captures_line_is_numbered_as_an_editor_numbers_it(tmp_path: 
     assert case.failure is not None
     assert case.failure.log.endswith("(reported at line 1 of build.log)")
     log.write_bytes(b"")
-    assert diagnose.read_log(log) == []
+    assert list(diagnose.read_log(log)) == []
 
 
 def test_what_a_reader_sees_shows_bidi_and_invisible_characters_names_stay(

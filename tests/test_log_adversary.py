@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ci_nix import build, diagnose, logshape
+from ci_nix import build, diagnose, logshape, logtext
 from ci_nix.commands import junit as junit_command
 from ci_nix.models import Case, Failure, FailureType, RunReport, Status
 from ci_nix.report import failures, github, gitlab, junit
@@ -743,3 +743,22 @@ def test_a_builders_lines_in_a_nix_fast_build_block_speak_for_no_other_derivatio
     # stay the builder's, the verdict says what failed
     found = diagnose.parse_log([*forged, *report, verdict])
     assert [(d.type, d.drv) for d in found] == [(FailureType.OTHER, None)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=6), st.sampled_from(
+    [b"\n", b"\r\n", b"\xe2\x82", b"\xe2\x80\xa8", b"\xff", b"\xf0\x9f\x98\x80", b"caf\xc3\xa9"])),
+    max_size=12))
+def test_a_logs_lines_held_compactly_are_the_lines_of_its_text(pieces: list[bytes]) -> None:
+    """`ci-nix junit` holds a log as its bytes and where each line starts: the lines it gives
+    are those of the whole text decoded and split at line feeds (its last line end no line),
+    undecodable bytes replaced alike, by index, slice and iteration."""
+    data = b"".join(pieces)
+    text = data.decode("utf-8", errors="replace")
+    lines = text.removesuffix("\n").split("\n") if text else []
+    held = logtext.CapturedLines(data)
+    assert list(held) == lines and len(held) == len(lines)
+    assert [held[at] for at in range(-len(lines), len(lines))] == lines + lines
+    assert held[1:-1] == lines[1:-1] and held[::-1] == lines[::-1]
+    with pytest.raises(IndexError):
+        held[len(lines)]
