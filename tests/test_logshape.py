@@ -679,7 +679,9 @@ def test_a_wrapping_keeps_every_samples_classification(name: str) -> None:
                      and (name, f"{p.parent.name}/{p.name}") not in WRAPPING_LIMITS):
         text, own, bare, plain_at = plain(expected)
         if applies(name, text):
-            found = diagnose.parse_log(WRAPPINGS[name](text).split("\n"))
+            wrapped = WRAPPINGS[name](text)
+            # (a wrapping with nothing to change in a sample, 5% of readings: the plain reading)
+            found = parsed(text) if wrapped == text else diagnose.parse_log(wrapped.split("\n"))
             got = signature_of(found, messages=name != "dedented")
             if got != (bare if name == "dedented" else own):
                 changed.append(f"{expected.relative_to(DATA)}:\n  plain:   {own}\n  wrapped: {got}")
