@@ -1103,7 +1103,10 @@ _MODULE_MESSAGE = re.compile(
     # its ends, where a copy cut a message before its first line: the advice after conflicting
     # definitions, the heading of the values listed after "is not of type" (alone on its line)
     r"\bUse `lib\.mkForce value` or `lib\.mkDefault value` to change the priority\b|"
-    r"^[^\w`'\n]{0,40}Definition values:\s*$")
+    r"^[^\w`'\n]{0,40}Definition values:\s*$|"
+    # and a definition the values list names (lib/options.nix showDefs: "- In `FILE': VALUE",
+    # NixOS' quotes, the file a path or "<unknown-file>"), where only the list survived
+    r"^[^\w`'\n]{0,40}- In `[/<][^`'\n]{0,1000}'(?::|$)")
 # the evaluator refusing what its mode forbids (eval.cc, primops, fetchTree: "in pure evaluation
 # mode, 'fetchTarball' requires a 'sha256' argument", "access to canonical path '…' is forbidden
 # in restricted mode"): also pasted without their "error:"

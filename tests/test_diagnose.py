@@ -2200,3 +2200,16 @@ def test_the_value_printers_error_is_the_evaluators(lines: list[str]) -> None:
     [found] = diagnose.parse_log(lines)
     assert found.type is FailureType.EVAL
     assert found.message.startswith(("fetcher called without", "Custom failure"))
+
+
+@pytest.mark.parametrize("entry", [
+    "      - In `/nix/store/rylbwfijn3hlys53yq6gai3rvsdq4rff-source/nix/home/packages.nix':",
+    "┃        - In `<unknown-file>': true"])
+def test_a_module_errors_values_list_alone_is_the_evaluators(entry: str) -> None:
+    # heldout-103's nixpkgs#392297: a copy kept only the values list lib/options.nix's showDefs
+    # prints under the module system's message ("- In `FILE': VALUE"), a silent zero before
+    [found] = diagnose.parse_log(["I came across a similar error message:", "", entry,
+                                  "           {", "             CN = 1;", "           }"])
+    assert found.type is FailureType.EVAL
+    # a markdown list naming a file in code is no such entry
+    assert diagnose.parse_log(["- In `flake.nix`: the inputs", "- In `/etc/nixos`: the host"]) == []
