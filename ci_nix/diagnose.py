@@ -2556,7 +2556,8 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     (devenv, nh, colmena, a CI step); last, the line that says something failed, as it is."""
     for at, line in enumerate(shaped):
         m = _ERROR_ANYWHERE.search(line.text) if line.builder is None \
-            and not _NOT_A_FAILURE.match(line.text) and not _a_record(line.text) else None
+            and not _NOT_A_FAILURE.match(line.text) and not _a_record(line.text) \
+            and not _relays_output(line.text) else None
         if m is not None and line.text[:m.start()].strip() and logshape.BAR.search(line.text):
             continue  # a progress bar showing a builder's last line: the builder's words
         if m is not None:
@@ -2963,6 +2964,19 @@ _NOT_A_FAILURE = re.compile(r"^[\s*_`]*(?:warning|evaluation warning|trace|error
                             r"[*_`]*:", re.IGNORECASE)  # (also with markdown's marks)
 
 
+# the field a tool's error ends on where the child's output it relays follows (logshape puts
+# the child's first line, glued after it, on a line of its own)
+_RELAY_FIELDS = ("stderr=", "stdout=", "output=")
+
+
+def _relays_output(text: str) -> bool:
+    """Whether a tool's line only introduces the output of a child it relays (omnix's "Error:
+    Command error: Process exited unsuccessfully. exit_code=Some(1) stderr=", Nix's stderr
+    after it): it says that the child failed; what failed, the child's lines say (its own
+    "error:" there is no error line of Nix's, but a wrapper's)."""
+    return text.rstrip().endswith(_RELAY_FIELDS)
+
+
 def _a_record(text: str) -> bool:
     """Whether a line is a whole internal-json record (which its reader has read)."""
     return text.startswith(nixlog.PREFIX) and not isinstance(nixlog.LogParser().parse(text),
@@ -2974,7 +2988,8 @@ def _says_failed(line: logshape.Line) -> str | None:
     or is not Nix's own report: a builder's output (`nix build -L`'s `name> `, or a progress bar
     showing a build's last line), a warning, trace or ignored error, an internal-json record
     other than an error message."""
-    if line.builder is not None or _NOT_A_FAILURE.match(line.text):
+    if line.builder is not None or _NOT_A_FAILURE.match(line.text) \
+            or _relays_output(line.text):
         return None
     if line.text.startswith(nixlog.PREFIX):
         event = nixlog.LogParser().parse(line.text)
@@ -3025,7 +3040,8 @@ def failure_line(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> tuple[i
         if text is not None:
             return line.origin, text
         if line.builder is not None or _NOT_A_FAILURE.match(line.text) \
-                or line.text.startswith(nixlog.PREFIX) or logshape.BAR.search(line.text):
+                or line.text.startswith(nixlog.PREFIX) or logshape.BAR.search(line.text) \
+                or _relays_output(line.text):
             excluded.update(range(after, line.origin + 1) if recording else (line.origin,))
         after = line.origin
     for origin, captured in enumerate(raw):

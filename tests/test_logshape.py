@@ -906,7 +906,9 @@ def github_cli(step: str) -> Wrap:
 # failing before): GitHub's CLI (a silent zero in a two-line log, builder failures cut short
 # read as `other`, names glued into a message); omnix's (nix_rs') CommandError, "Process exited
 # unsuccessfully. exit_code=Some(1) stderr={stderr}", Nix's stderr as it is, its first line
-# glued after "stderr=" (a dependency's failure read first, the tool's words as the message); a
+# glued after "stderr=" (a dependency's failure read first, the tool's words as the message;
+# Nix's first line not an error ("building '…'…", "Failed to find a machine …"): its words lost,
+# the tool's "Command error: …" read as Nix's error line); a
 # Rust tool logging each line of Nix's stderr through `tracing`'s default format (devenv's and
 # nh's tracing logs: time, level padded to five, target; Nix's blank lines leave the prefix
 # alone on its line, its indented lines keep their blanks after it: a silent zero, kinds and
@@ -929,7 +931,10 @@ TOOL_RELAYS: dict[str, Wrap] = {
         "fresh/heldout-54/home-manager-4664-bare-marked-insecure")),
     *(("omnix", sample) for sample in (
         "fresh/dev/nixpkgs-290897-pantum-source", "fresh/heldout/foundry-25-hash-source",
-        "fresh/dev-2/nix-src-47-dependency-of-path", "fresh/dev/nixvim-73-attr-missing")),
+        "fresh/dev-2/nix-src-47-dependency-of-path", "fresh/dev/nixvim-73-attr-missing",
+        # (a first line without "error:": where Nix starts, what the tool's line says is not)
+        "sources/nix-2.34-timeout", "sources/nix-2.24-no-machine",
+        "sources/nix-2.24-remote-unusable", "fresh/heldout-27/nix-src-553-repl-crash-dylib-trace")),
     *(("tracing", sample) for sample in (
         "fresh/heldout-capt-6/nix-darwin-1412-hm-activate-not-found",
         "fresh/heldout-42/ziggy-33-zig-fetch-dns-in-sandbox",
