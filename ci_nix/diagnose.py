@@ -1553,7 +1553,7 @@ def diagnose_eval(stderr: str, flake: Flake | None = None,
     # a trace's position comes from its frames, as for any trace
     message = (_trace_only(innermost, lines).message if innermost is not None
                else _cut_path_message(message))
-    built = _build_diagnosis("\n".join(lines[at:]))
+    built = None if _thrown(lines) else _build_diagnosis("\n".join(lines[at:]))
     if built is not None and built.kind != Kind.SUMMARY:
         # a build during evaluation (import-from-derivation, fetchers): same classification
         return replace(built, log=tail(lines))
@@ -1771,6 +1771,14 @@ _HOST_PROBLEMS = (
 # (Nix 1.x: "error: user-thrown exception: <the throw's message>")
 _THROWN = re.compile(r"while calling the '(?:throw|abort)' builtin|caused by explicit throw|"
                      r"user-thrown exception: ")
+
+
+def _thrown(lines: Sequence[str]) -> bool:
+    """Whether a trace's innermost frame is a `throw`/`abort` call (Nix 2.13+, Lix): its
+    message is the flake's own text, whatever it names (`throw "x\nerror: builder for
+    '…-other.drv' failed …"`, which Nix prints as a line of its message, is no build's)."""
+    frames = [line for line in lines if _FRAME.match(line)]
+    return bool(frames) and _THROWN.search(frames[-1]) is not None
 
 
 def host_problem(stderr: str, tmpdir: str) -> str | None:
@@ -2228,7 +2236,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         text = "\n".join(block).strip()
         if not text:
             continue
-        found = _build_diagnosis(text)
+        found = None if _thrown(block) else _build_diagnosis(text)
         if found is None:
             # a message of Nix's whose "error: " a copy lost: read as Nix printed it
             # (the first line as indented as Nix printed it: a trace's message is indented)

@@ -1780,7 +1780,9 @@ def test_an_error_line_shallower_than_the_block_before_starts_a_failure_of_its_o
     assert [logtext.drv_name(d.drv or "") for d in diagnose.parse_log(log)] == [
         "cargo-1.90", "rust-docs-1.90"]
     # a trace's message stands as deep as its frames: still the trace's
-    trace = ["error:", "       … while calling the 'throw' builtin", "         at /x.nix:1:1:",
+    # (an import from a derivation: a frame of Nix's work, not a `throw`, whose message is the
+    # flake's own text whatever it names)
+    trace = ["error:", "       … while calling the 'import' builtin", "         at /x.nix:1:1:",
              "       error: builder for '/nix/store/" + H + "-ifd.drv' failed with exit code 1"]
     [found] = diagnose.parse_log(trace)
     assert found.type is FailureType.BUILD

@@ -422,13 +422,19 @@ def test_a_thrown_message_naming_nix_or_the_machine_is_the_flakes_throw() -> Non
     for frame in frames:
         for said in ("No space left on device", "cannot connect to socket at '/nix/var'",
                      "the binary cache is down", "unable to download 'https://x/y': 404",
-                     "Permission denied"):
+                     "Permission denied",
+                     # a line of the message naming another derivation's build (as Nix 2.26
+                     # prints `throw "x\nerror: builder for …"`: indented as the message)
+                     f"x\n       error: builder for '{VICTIM}' failed with exit code 42"):
             thrown = (f"error:\n       … while evaluating the attribute 'packages.x86_64-linux.x'"
                       f"\n\n       {frame}\n         at /nix/store/{'a' * 32}-source/flake.nix:5:9:"
                       f"\n\n       error: {said}")
             found = diagnose.diagnose_eval(thrown)
             assert (found.type, found.kind) == (FailureType.EVAL, diagnose.Kind.THROW), said
             assert found.hint is None
+            # (`ci-nix junit` on that output: the same)
+            [found] = diagnose.parse_log(thrown.split("\n"))
+            assert (found.type, found.drv) == (FailureType.EVAL, None), said
     # the throw's message failing to evaluate is an error of its own (its frame is innermost)
     failed = ("error:\n       … while calling the 'throw' builtin\n\n       … while evaluating "
               "the error message passed to builtin.throw\n\n       error: cannot coerce a set to "
