@@ -2132,15 +2132,25 @@ _TRACE_END = re.compile(r"error:|\(stack trace truncated|whose name attribute is
 # an error line whose message is another error still to come: a bare "error:", or one that
 # wraps the error it relays ("… does not have valid outputs: error:", nix-eval-jobs' and Hydra's)
 _AWAITING = re.compile(r"^error:$|\S:\s*error:$")
+# an error line that says only where, its message on a later error line after the code frame
+# ("error: at /nix/store/…/php.nix:39:36:", "39| …", "error: attribute 'currentSystem' missing"
+# in a trace as devenv's Nix 2.21 printed it): no message of its own
+_WHERE_ONLY = re.compile(r"^\s*error: at \S+:\d+:\d+:\s*$")
+_CODE_FRAME = re.compile(r"^\s*\d*\|")
 
 
 def _awaits_message(lines: list[str]) -> bool:
     """Whether an error block is a trace (a bare `error:`, or an error relaying the one that
-    follows, then frames) still without its message: the next `error:` line is that message,
-    even where a copy lost its indentation."""
-    return (_AWAITING.search(lines[0].strip()) is not None and len(lines) < 400
-            and not any(_ERROR_LINE.match(x) for x in lines[1:])
-            and (len(lines) == 1 or any(x.lstrip().startswith("… ") for x in lines[1:])))
+    follows, then frames) or an error that said only where, still without its message: the
+    next `error:` line is that message, even where a copy lost its indentation."""
+    if (_AWAITING.search(lines[0].strip()) is None and not _WHERE_ONLY.match(lines[0])) \
+            or len(lines) >= 400 \
+            or any(_ERROR_LINE.match(x) and not _WHERE_ONLY.match(x) for x in lines[1:]):
+        return False
+    where = [i for i, x in enumerate(lines) if _WHERE_ONLY.match(x)]
+    if where:  # only its code frame after it: any other line is a message of sorts
+        return all(not x.strip() or _CODE_FRAME.match(x) for x in lines[where[-1] + 1:])
+    return len(lines) == 1 or any(x.lstrip().startswith("… ") for x in lines[1:])
 
 
 def _pname(drv: str) -> str:

@@ -1138,6 +1138,16 @@ def test_a_trace_cut_above_its_frames_is_still_the_evaluators(indent: str) -> No
         indent + "… while fetching the input 'github:o/r/abc'", "",
         indent + "error: failed to extract archive (truncated gzip input)"])
     assert (found.type, found.kind) == (FailureType.OTHER, Kind.DOWNLOAD)
+    # cut at an error that says only where (devenv's Nix 2.21): the next error line, as deep
+    # as it, is its message (heldout-34 devenv-shopware-94, dedented)
+    [found] = diagnose.parse_log([indent + line if line else line for line in [
+        "error: at /nix/store/" + H + "-source/modules/php.nix:39:36:",
+        "   39|   package = inputs.phps.packages.${builtins.currentSystem};",
+        "     |                                    ^", "",
+        "error: attribute 'currentSystem' missing"]])
+    assert (found.type, found.kind, found.message) == (
+        FailureType.EVAL, Kind.MISSING_ATTRIBUTE,
+        "attribute 'currentSystem' missing at modules/php.nix:39:36")
 
 
 def test_a_builders_frames_are_no_trace_of_nixs_next_error() -> None:

@@ -750,6 +750,9 @@ KNOWN_STACKS = [
     # Nix's message without its indentation: "this case it must …" goes on the line before
     # (only "this derivation/path …" starts a line of Nix's own)
     ("heldout-73/zephyr-nix-51-nix-shell-argument-without-a-value", ("dedented",)),
+    # a trace whose "error: at …:" says only where, its message on the next error line: without
+    # the indentation that made the message part of the block it read as two failures
+    ("heldout-34/devenv-shopware-94-current-system-devenv-box", ("dedented",)),
 ]
 
 
