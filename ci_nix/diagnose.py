@@ -1777,8 +1777,14 @@ def _thrown(lines: Sequence[str]) -> bool:
     """Whether a trace's innermost frame is a `throw`/`abort` call (Nix 2.13+, Lix): its
     message is the flake's own text, whatever it names (`throw "x\nerror: builder for
     '…-other.drv' failed …"`, which Nix prints as a line of its message, is no build's)."""
-    frames = [line for line in lines if _FRAME.match(line)]
+    # (the frames before the message: its own lines may look like frames)
+    message = next((at for at, line in enumerate(lines)
+                    if at and _INDENTED_ERROR.match(line)), len(lines))
+    frames = [line for line in lines[:message] if _FRAME.match(line)]
     return bool(frames) and _THROWN.search(frames[-1]) is not None
+
+
+_INDENTED_ERROR = re.compile(r"\s+error:")
 
 
 def host_problem(stderr: str, tmpdir: str) -> str | None:

@@ -425,7 +425,9 @@ def test_a_thrown_message_naming_nix_or_the_machine_is_the_flakes_throw() -> Non
                      "Permission denied",
                      # a line of the message naming another derivation's build (as Nix 2.26
                      # prints `throw "x\nerror: builder for …"`: indented as the message)
-                     f"x\n       error: builder for '{VICTIM}' failed with exit code 42"):
+                     f"x\n       error: builder for '{VICTIM}' failed with exit code 42",
+                     # and a line of it that looks like a frame of Nix's
+                     f"x\n       … while evaluating\n       error: Cannot build '{VICTIM}'."):
             thrown = (f"error:\n       … while evaluating the attribute 'packages.x86_64-linux.x'"
                       f"\n\n       {frame}\n         at /nix/store/{'a' * 32}-source/flake.nix:5:9:"
                       f"\n\n       error: {said}")
