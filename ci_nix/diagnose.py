@@ -2568,6 +2568,29 @@ def _builder_down(m: re.Match[str]) -> Diagnosis:
                      "host key, and the key has no passphrase (`nix store ping --store URI`)")
 
 
+# nix-output-monitor's box of the errors Nix reported ("┏━ 1 Errors:", then each error's lines
+# behind "┃ "), its heading normalised to "1 Errors:": nom's word that Nix failed, also where a
+# copy kept none of the messages' first lines (nom's "⋮" elides a long one's head)
+_NOM_ERRORS = re.compile(r"^\s*[1-9]\d{0,5} Errors?:\s*$")
+_NOM_BOX_TOP = "┏━"
+_NOM_ELIDED = re.compile(r"^[\s⋮]*$")
+
+
+def _nom_error_box(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> Diagnosis | None:
+    """`other` from nom's error box where nothing else in the log says what failed: its
+    heading, and the first line the copy kept of what it holds."""
+    for at, line in enumerate(shaped):
+        if line.builder is None and _NOM_ERRORS.match(line.text) \
+                and line.origin < len(raw) and _NOM_BOX_TOP in raw[line.origin]:
+            kept = next((later.text.strip() for later in shaped[at + 1:]
+                         if later.builder is None and not _NOM_ELIDED.match(later.text)), "")
+            return Diagnosis(FailureType.OTHER, Kind.ERROR, _one_line(
+                f"nix-output-monitor reported {line.text.strip()[:-1].lower()} of Nix's"
+                + (f"; its box kept: {kept}" if kept else "")),
+                log_line=line.origin + 1, log=tail([raw[line.origin]]))
+    return None
+
+
 def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
               named_logs: dict[str, list[str]]) -> list[Diagnosis]:
     """What a log whose errors fit no block says failed: never nothing when it says anything.
@@ -2619,6 +2642,9 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     found = None if said is None else _line_failure(*_announced(_died_of(said, shaped), shaped))
     if found is not None and (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR):
         return [found]  # Nix's own words say what failed, a wrapper's line only that it did
+    boxed = _nom_error_box(shaped, raw) if found is None else None
+    if boxed is not None:
+        return [boxed]
     for line in shaped:
         if line.builder is None and (line.marked or _WRAPPER_ERROR.match(line.text)):
             # a build's own error line about its build directory, quoted under the wrapper's

@@ -2225,3 +2225,15 @@ def test_a_module_errors_values_list_alone_is_the_evaluators(entry: str) -> None
     assert found.type is FailureType.EVAL
     # a markdown list naming a file in code is no such entry
     assert diagnose.parse_log(["- In `flake.nix`: the inputs", "- In `/etc/nixos`: the host"]) == []
+
+
+def test_noms_error_box_whose_messages_were_cut_is_no_silent_zero() -> None:
+    # heldout-104's nix-darwin#1451: nom's "┏━ 1 Errors:" box kept, after nom's "⋮", only the
+    # body of an assertion; nom's heading says Nix failed, the first kept line what it said
+    box = ["```", "┏━ 1 Errors: ", " ⋮ ", "┃        * `system.defaults.dock.tilesize`", "┃ ",
+           "┃        To continue using these options, set `system.primaryUser` to the name", "```"]
+    [found] = diagnose.parse_log(box)
+    assert (found.type, found.log_line) == (FailureType.OTHER, 2)
+    assert "system.defaults.dock.tilesize" in found.message
+    # the same words without nom's box are no failure
+    assert diagnose.parse_log(["1 Errors:", "* `system.defaults.dock.tilesize`"]) == []
