@@ -1479,6 +1479,36 @@ def _cut_in_hash(end: str, rest: str) -> bool:
         and _STORE_HASH.match(cut.group(0) + rest[:44]) is not None
 
 
+# a store path's name open at a line's end (its hash whole), and the rest of a name that goes on
+# at the next line's start, to its closing quote
+_OPEN_NAME = re.compile(r"/nix/store/[0-9a-z]{32}-(?P<name>[A-Za-z0-9+._?=-]*)$")
+_NAME_REST = re.compile(r"[A-Za-z0-9+._?=-]+(?=['’])")
+_MIN_NAME = 8  # a name spelt elsewhere by chance is shorter
+_MAX_CUTS = 8
+
+
+def _cut_in_spelt_name(found: list[Line], width: int) -> bool:
+    """Whether a line at the log's longest width ends inside a store path's name whose rest the
+    next line starts with, and the name so joined without a blank is one the log spells
+    elsewhere ("…-llvm-16." and "0.6.drv'" where a builder's line names "llvm-16.0.6.drv"): a
+    terminal cut it inside a word. A copy that lost characters there joins into a name the log
+    spells nowhere (nixpkgs#419585's "lix-doc-2." and "1.2-vendor…": a blank stays)."""
+    if width < _MIN_WIDTH:
+        return False
+    cuts = []
+    for at, (line, following) in enumerate(pairwise(found)):
+        if len(line.text) == width and following.inner == line.inner:
+            open_name = _OPEN_NAME.search(line.text, max(0, width - _PATH_CHARS))
+            rest = _NAME_REST.match(following.text) if open_name else None
+            if open_name is not None and rest is not None \
+                    and len(name := open_name["name"] + rest[0]) >= _MIN_NAME:
+                cuts.append((at, name))
+                if len(cuts) == _MAX_CUTS:
+                    break
+    return any(name in other.text for at, name in cuts
+               for index, other in enumerate(found) if index not in (at, at + 1))
+
+
 def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset()) -> list[Line]:
     """Lines a terminal, pager or nix-output-monitor broke at a fixed width, joined again.
 
@@ -1500,7 +1530,7 @@ def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset()) -> list
         width >= _MIN_WIDTH and any(
             len(line.text) == width and following.inner == line.inner
             and _cut_in_hash(line.text[-_PATH_CHARS:], following.text)
-            for line, following in pairwise(found)))
+            for line, following in pairwise(found)) or _cut_in_spelt_name(found, width))
     joined: list[Line] = []
     # the text of each line joined from several in pieces (by its index in `joined`), joined
     # once at the end (appending to one string each time copies it: quadratic in a long run of

@@ -1295,6 +1295,12 @@ def test_a_path_a_copy_cut_short_in_its_name_is_no_wrap() -> None:
            *lines[2:]]
     [found] = diagnose.parse_log(cut)
     assert found.drv == drv
+    # and cut in the name where nothing was lost, a name the log spells elsewhere: one path
+    spelt = [f"building '{drv}'...",
+             f"error: hash mismatch in fixed-output derivation '{drv[:drv.index('.91')]}",
+             f"{drv[drv.index('.91'):]}':", *lines[2:]]
+    [found] = diagnose.parse_log(spelt)
+    assert found.drv == drv
 
 
 # Bazel's rules_nixpkgs quoting the output of the nix-build it ran, indented after its own intro
