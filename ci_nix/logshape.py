@@ -263,9 +263,11 @@ _QUOTED_FIELD = re.compile(r'(?<![\w.-])(?:[\w-]+\.)*(?P<key>msg|message|error|e
 # a child's output a tool relays unquoted, its first line (whatever Nix printed first: "error:",
 # "building '…'…", "Failed to find a machine …") glued after the field's name: a value with a
 # blank in it, unquoted, is no logfmt value (nor one before another field, nor a quoted one,
-# its quote escaped by a record around it or as a page's entity, nor a Python repr's b'…')
+# its quote escaped by a record around it, as a page's entity or typeset by a forum, nor a
+# Python repr's b'…')
 _UNQUOTED_RELAY = re.compile(r"(?<![\w.-])(?:[\w-]+\.)*(?:stderr|stdout|output)="
-                             r"(?=(?:error|warning):|(?![bBrRuU]?(?:\\*['\"]|&(?:quot|apos|#3[49]|#[xX]2[27]);))"
+                             r"(?=(?:error|warning):|(?![bBrRuU]?(?:\\*['\"“”‘’]|"
+                             r"&(?:quot|apos|#3[49]|#[xX]2[27]);))"
                              r"\S+ (?![\w.-]+=))")
 # the fields that hold a child process's own output, not the logger's summary of it
 _OUTPUT_KEYS = frozenset({"stderr", "error", "err", "output"})
