@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import xml.etree.ElementTree as ET
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import make_workspace
 import pytest
-from conftest import NIX_CONFIG, ONE_NIX, Cli, flake_repo
+from conftest import NIX_CONFIG, NIX_PARAMS, ONE_NIX, Cli, flake_repo
 from fakeproc import FakeProc
 from helpers import git, processes_with, wait_for, write
 
@@ -288,12 +290,25 @@ def test_bad_input_refused_before_nix_reads_a_flake(name: str, nix_bin: str, fix
     assert asked and all("--version" in argv or "show-config" in argv for argv in asked), asked
 
 
+@pytest.fixture(scope="module")
+def built_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture workspace made once (git repos, hosts' lock by the first Nix) for the cases
+    refused before Nix runs, each of which gets a copy: nothing in it is built or evaluated."""
+    if NIX_PARAMS[0] is None:
+        pytest.skip("no Nix on this machine")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CI_NIX_NIX", NIX_PARAMS[0])
+        return make_workspace.make(tmp_path_factory.mktemp("built") / "ws")
+
+
 @pytest.mark.nix
 @ONE_NIX
 @pytest.mark.parametrize("name", sorted(BEFORE_NIX))
-def test_bad_input_refused_before_nix(name: str, nix_bin: str, fixture_ws: Path, tmp_path: Path,
+def test_bad_input_refused_before_nix(name: str, nix_bin: str, built_ws: Path, tmp_path: Path,
                                       cli: Cli, fake_proc: FakeProc) -> None:
-    check_bad_input(name, fixture_ws, tmp_path, cli)
+    ws = tmp_path / "ws"
+    shutil.copytree(built_ws, ws, symlinks=True)
+    check_bad_input(name, ws, tmp_path, cli)
     assert not [call for call in fake_proc.calls if call.argv[0] == nix_bin], fake_proc.calls
 
 
