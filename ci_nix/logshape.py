@@ -448,20 +448,32 @@ def _unfenced(line: str) -> str:
     return before if glued else line
 
 
+# Nix 2.4+'s mark before each line of a failed build's log it quotes ("       > "), as a wrapper
+# or a record around the line leaves it
+_QUOTE_MARK = re.compile(r"(?:^|\s)>(?: |$)")
+
+
 def _unwrapped(lines: Iterable[str], depth: int = 0
                ) -> Iterator[tuple[int, tuple[str, bool, bool]]]:
     """(index, _unwrap's line) of each line's; the lines Nix quotes of a failed build after
     "last N log lines:" are read as a builder's own (no record, logfmt field or escaped text
     of theirs is a line of Nix's: a build printing `{"msg":"error: builder for '…-other.drv'
     failed …"}` as its last lines made that another derivation's failure)."""
-    quoted = 0
+    quoted, marked = 0, False
     for index, line in enumerate(lines):
+        if quoted and marked and line.strip() \
+                and not _QUOTE_MARK.search(line[:line.find("\r")] if "\r" in line else line):
+            quoted = 0  # a copy cut the quote short: what follows the cut is no builder's
         tail, quoted = quoted > 0, max(quoted - 1, 0)
         for part in _unwrap(line, depth, tail):
             # (Nix's intro: not a builder's `-L` line, nor one a record inside the line held)
             if not tail and TAIL_COUNT.search(line) and not _BUILDER_PREFIX.match(part[0]) \
                     and (m := TAIL_COUNT.search(part[0])) is not None:
                 quoted = int(m[1])
+                # 2.4+ prints its intro on a line of its own and marks each line it quotes,
+                # before whatever the builder wrote (a "\r" too); 2.3 ends its header's line
+                # with it and marks none
+                marked = not part[0][:m.start()].strip()
             yield index, part
 
 

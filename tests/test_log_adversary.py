@@ -76,6 +76,12 @@ def test_builder_output_nix_quotes_names_no_other_derivation() -> None:
            f"builder for '{ATTACKER}' failed with exit code 1; last 2 log lines:",
            "     at deeper", f"  {forged}", f"error: build of '{ATTACKER}' failed"]
     assert [d.drv for d in diagnose.parse_log(log)] == [ATTACKER]
+    # nor a bar after a carriage return in a quoted line (the quote's "> " is before it: a quote
+    # a copy cut short ends only at a line without the mark)
+    log = [f"building '{ATTACKER}'...", f"error: builder for '{ATTACKER}' failed with exit code 1;",
+           "       last 2 log lines:", "       > \r[1/0/3 built] x",
+           f"       > [1/0/3 built] {forged}", f"       For full logs, run 'nix log {ATTACKER}'."]
+    assert [d.drv for d in diagnose.parse_log(log)] == [ATTACKER]
 
 
 # what a failing build can print as its last lines, which Nix quotes in its error
