@@ -264,11 +264,13 @@ _QUOTED_FIELD = re.compile(r'(?<![\w.-])(?:[\w-]+\.)*(?P<key>msg|message|error|e
 # "building '…'…", "Failed to find a machine …") glued after the field's name: a value with a
 # blank in it, unquoted, is no logfmt value (nor one before another field, nor a quoted one,
 # its quote escaped by a record around it, as a page's entity or typeset by a forum, nor a
-# Python repr's b'…')
-_UNQUOTED_RELAY = re.compile(r"(?<![\w.-])(?:[\w-]+\.)*(?:stderr|stdout|output)="
+# Python repr's b'…'); or after Go's error of the command ("nix eval …: exit status 1: error:
+# …", a Go tool's `fmt.Errorf("%s: %w: %s", cmd, err, stderr)`), where Nix's "error:" or
+# "warning:" follows
+_UNQUOTED_RELAY = re.compile(r"(?<![\w.-])(?:(?:[\w-]+\.)*(?:stderr|stdout|output)="
                              r"(?=(?:error|warning):|(?![bBrRuU]?(?:\\*['\"“”‘’]|"
                              r"&(?:quot|apos|#3[49]|#[xX]2[27]);))"
-                             r"\S+ (?![\w.-]+=))")
+                             r"\S+ (?![\w.-]+=))|exit status -?\d{1,9}: (?=(?:error|warning):))")
 # the fields that hold a child process's own output, not the logger's summary of it
 _OUTPUT_KEYS = frozenset({"stderr", "error", "err", "output"})
 _LOGFMT_KEY = re.compile(r'(?:^|\s)[\w.-]+=')
@@ -502,7 +504,8 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False) -> Iterator[tuple[str,
         if _HTML_SUMMARY.match(line) and not _ERRORISH.search(line):
             return
         line = _transported(_HTML_BREAK.sub("", _HTML_TAG.sub("", line)))
-    if "=" in line and (relay := _UNQUOTED_RELAY.search(line)) is not None:
+    if ("=" in line or "exit status " in line) \
+            and (relay := _UNQUOTED_RELAY.search(line)) is not None:
         # a child's stderr a tool's error relays as it is, its first line glued after the
         # field's name (omnix's "… exit_code=Some(1) stderr=error: …", its lines after
         # on lines of their own): the tool's part and Nix's first line, each a line

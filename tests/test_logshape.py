@@ -914,7 +914,9 @@ def github_cli(step: str) -> Wrap:
 # unsuccessfully. exit_code=Some(1) stderr={stderr}", Nix's stderr as it is, its first line
 # glued after "stderr=" (a dependency's failure read first, the tool's words as the message;
 # Nix's first line not an error ("building '…'…", "Failed to find a machine …"): its words lost,
-# the tool's "Command error: …" read as Nix's error line); a
+# the tool's "Command error: …" read as Nix's error line); a Go tool's error of the command
+# with its stderr ("nix eval …: exit status 1: error: …", `fmt.Errorf("%s: %w: %s", …)`; the
+# same: a dependency first, a download's other mirror); a
 # Rust tool logging each line of Nix's stderr through `tracing`'s default format (devenv's and
 # nh's tracing logs: time, level padded to five, target; Nix's blank lines leave the prefix
 # alone on its line, its indented lines keep their blanks after it: a silent zero, kinds and
@@ -924,6 +926,7 @@ TOOL_RELAYS: dict[str, Wrap] = {
     "gh-run-view-unknown": github_cli("UNKNOWN STEP"),
     "omnix": lambda text: ("Error: Command error: Process exited unsuccessfully. "
                            "exit_code=Some(1) stderr=" + text),
+    "go-exit": lambda text: "Error: nix build .#default: exit status 1: " + text,
     "tracing": lambda text: "\n".join(
         f"2025-11-13T22:00:{i % 60:02d}.{i:06d}Z  INFO nh::commands: {line}"
         for i, line in enumerate(text.split("\n")))}
@@ -941,6 +944,9 @@ TOOL_RELAYS: dict[str, Wrap] = {
         # (a first line without "error:": where Nix starts, what the tool's line says is not)
         "sources/nix-2.34-timeout", "sources/nix-2.24-no-machine",
         "sources/nix-2.24-remote-unusable", "fresh/heldout-27/nix-src-553-repl-crash-dylib-trace")),
+    *(("go-exit", sample) for sample in (
+        "fresh/dev/nixos-cosmic-544-dependencies", "fresh/dev/nixpkgs-11782-ftp-downloads",
+        "fresh/dev-2/nix-home-3-hm-attr", "fresh/heldout/zero-to-nix-348-hash-npm")),
     *(("tracing", sample) for sample in (
         "fresh/heldout-capt-6/nix-darwin-1412-hm-activate-not-found",
         "fresh/heldout-42/ziggy-33-zig-fetch-dns-in-sandbox",
