@@ -534,7 +534,8 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False) -> Iterator[tuple[str,
         elif message is None and (escape := _ESCAPED.search(source)) and _ERRORISH.search(line) \
                 and not _builders(source, escape.start(), quoted=True) \
                 and not _shown_start(line).startswith("error:") \
-                and not _STAMPED_ERROR.match(line):  # Nix's own may quote "\n"
+                and not _STAMPED_ERROR.match(line) \
+                and not _quoted_by_error(source, escape.start()):  # Nix's own may quote "\n"
             message = _unescape(line)
         if message is not None:
             # a record of one line of output keeps its line end (Docker's json-file log
@@ -553,6 +554,18 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False) -> Iterator[tuple[str,
                                       quoted=tail))
     if shown is not None:
         yield shown[0], shown[1], depth > 0
+
+
+def _quoted_by_error(line: str, escape: int) -> bool:
+    """Whether an escape stands inside a string an error's message quotes ('error: attempt to
+    call something which is not a function but a string: "set -efux\\n…'), behind whatever
+    prefix (a bar, a tool's, a logger's labels): Nix's own line. Escaped text escapes the
+    quotes its message holds (logfmt's msg="error: …: \\"set -efux\\n…")."""
+    start = line.find("error:", 0, escape)
+    if start < 0:
+        return False
+    between = line[start:escape]
+    return (between.count('"') - between.count('\\"')) % 2 == 1
 
 
 _MAX_BRACES = 3
