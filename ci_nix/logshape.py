@@ -462,12 +462,15 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
     of theirs is a line of Nix's: a build printing `{"msg":"error: builder for '…-other.drv'
     failed …"}` as its last lines made that another derivation's failure)."""
     quoted, marked = 0, False
+    message = False  # after an error line of Nix's, while lines go on at its message's indent
     for index, line in enumerate(lines):
         if quoted and marked and line.strip() \
                 and not _QUOTE_MARK.search(line[:line.find("\r")] if "\r" in line else line):
             quoted = 0  # a copy cut the quote short: what follows the cut is no builder's
         tail, quoted = quoted > 0, max(quoted - 1, 0)
-        for part in _unwrap(line, depth, tail):
+        if message and line.strip():
+            message = _indent(_transported(line)) >= _MESSAGE_INDENT
+        for part in _unwrap(line, depth, tail or message):
             # (Nix's intro: not a builder's `-L` line, nor one a record inside the line held)
             if not tail and TAIL_COUNT.search(line) and not _BUILDER_PREFIX.match(part[0]) \
                     and (m := TAIL_COUNT.search(part[0])) is not None:
@@ -476,7 +479,17 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
                 # before whatever the builder wrote (a "\r" too); 2.3 ends its header's line
                 # with it and marks none
                 marked = not part[0][:m.start()].strip()
+            # (a captured line's, not one a record held: what a record holds is read as ever)
+            message = message or (not depth and not part[2]
+                                  and _NIX_ERROR.match(part[0]) is not None)
             yield index, part
+
+
+# Nix's error line, and how deep it indents its message's further lines ("error: " is 7 wide):
+# they are the message's text (a flake's `throw "x\n[1/0/3 built] error: builder for '…'"`,
+# a logfmt or JSON record line in it), never a line a transport or tool wrapped
+_NIX_ERROR = re.compile(r"\s*error: ")
+_MESSAGE_INDENT = 7
 
 
 def _unwrap(raw: str, depth: int = 0, tail: bool = False) -> Iterator[tuple[str, bool, bool]]:

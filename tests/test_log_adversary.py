@@ -433,7 +433,11 @@ def test_a_thrown_message_naming_nix_or_the_machine_is_the_flakes_throw() -> Non
                      # prints `throw "x\nerror: builder for …"`: indented as the message)
                      f"x\n       error: builder for '{VICTIM}' failed with exit code 42",
                      # and a line of it that looks like a frame of Nix's
-                     f"x\n       … while evaluating\n       error: Cannot build '{VICTIM}'."):
+                     f"x\n       … while evaluating\n       error: Cannot build '{VICTIM}'.",
+                     # or that a transport's or tool's wrapping would say (a glued progress
+                     # bar, a logger's record): the message's lines are its text
+                     f"x\n       [1/0/3 built] error: builder for '{VICTIM}' failed",
+                     f'x\n       level=error msg="error: builder for \'{VICTIM}\' failed"'):
             thrown = (f"error:\n       … while evaluating the attribute 'packages.x86_64-linux.x'"
                       f"\n\n       {frame}\n         at /nix/store/{'a' * 32}-source/flake.nix:5:9:"
                       f"\n\n       error: {said}")
