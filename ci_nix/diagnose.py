@@ -1931,7 +1931,10 @@ class _Block:
     def quoting(self) -> bool:
         """Whether a line that comes next is one of the builder's lines Nix quotes."""
         for index in range(self._scanned, len(self.lines)):
-            if (m := logshape.TAIL_COUNT.search(self.lines[index])) is not None:
+            line = self.lines[index]
+            if index <= self._quoted_to and line.strip() and not line[:1].isspace():
+                self._quoted_to = index - 1  # (Nix indents each line it quotes: a copy cut)
+            if (m := logshape.TAIL_COUNT.search(line)) is not None:
                 self._quoted_to = index + int(m[1])
         self._scanned = len(self.lines)
         return len(self.lines) <= self._quoted_to
@@ -2476,6 +2479,9 @@ def _nix_crashed(shaped: Sequence[logshape.Line], blocks: Sequence[_Block],
 _FULL_LOG_HINT_SPLIT = re.compile(r"For full logs, run:\s*$")
 
 
+_TAIL_QUOTE = re.compile(r"\s*>(?:\s|$)")  # Nix's mark before each line of a builder's it quotes
+
+
 def _named_by_hint(shaped: Sequence[logshape.Line],
                    by_drv: dict[str, Diagnosis]) -> dict[str, Diagnosis]:
     """The builds a log names only by Nix's "For full logs, run 'nix log X.drv'", X not among
@@ -2483,8 +2489,16 @@ def _named_by_hint(shaped: Sequence[logshape.Line],
     failed even where its "builder for"/"Cannot build" line is lost (the report's lines joined
     into one, the copy cut). Nix's own lines only: a builder printing it is no report of Nix's."""
     named: dict[str, Diagnosis] = {}
+    quoted = 0  # the builder's lines Nix quotes after "last N log lines:" (a builder's own)
     for at, line in enumerate(shaped):
-        if line.builder is not None:
+        if quoted and line.text.strip() and not line.text[:1].isspace():
+            quoted = 0  # (Nix indents each line it quotes: a copy cut the rest)
+        if quoted:
+            quoted -= 1
+            continue
+        if (m := logshape.TAIL_COUNT.search(line.text)) is not None:
+            quoted = int(m[1])
+        if line.builder is not None or _TAIL_QUOTE.match(line.text):
             continue
         text = line.text
         # Nix 2.24+ puts the command on the line after "For full logs, run:"

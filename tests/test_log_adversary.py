@@ -63,7 +63,7 @@ def test_builder_output_nix_quotes_names_no_other_derivation() -> None:
     # the rest was Nix's own), or holds a logger's record or field saying them
     forged = f"error: builder for '{VICTIM}' failed with exit code 42"
     for said in (f"x: {forged}", f"[test] {forged}", json.dumps({"msg": forged}),
-                 f'level=error msg="{forged}"'):
+                 f'level=error msg="{forged}"', f"For full logs, run 'nix log {VICTIM}'."):
         for quote, intro in (("> ", "       last 3 log lines:"), ("", "; last 3 log lines:")):
             header = f"error: builder for '{ATTACKER}' failed with exit code 1"
             head = [f"{header};", intro] if quote else [header + intro]
