@@ -1773,6 +1773,9 @@ _THROWN = re.compile(r"while calling the '(?:throw|abort)' builtin|caused by exp
                      r"user-thrown exception: ")
 
 
+_INDENTED_ERROR = re.compile(r"\s+error:")  # (a trace's message: Nix indents it under frames)
+
+
 def _thrown(lines: Sequence[str]) -> bool:
     """Whether a trace's innermost frame is a `throw`/`abort` call (Nix 2.13+, Lix): its
     message is the flake's own text, whatever it names (`throw "x\nerror: builder for
@@ -1782,9 +1785,6 @@ def _thrown(lines: Sequence[str]) -> bool:
                     if at and _INDENTED_ERROR.match(line)), len(lines))
     frames = [line for line in lines[:message] if _FRAME.match(line)]
     return bool(frames) and _THROWN.search(frames[-1]) is not None
-
-
-_INDENTED_ERROR = re.compile(r"\s+error:")
 
 
 def host_problem(stderr: str, tmpdir: str) -> str | None:
@@ -3030,7 +3030,7 @@ _NOT_A_FAILURE = re.compile(r"^[\s*_`]*(?:warning|evaluation warning|trace|error
 
 # the field a tool's error ends on where the child's output it relays follows (logshape puts
 # the child's first line, glued after it, on a line of its own)
-_RELAY_FIELDS = ("stderr=", "stdout=", "output=")
+_RELAY_FIELDS = tuple(f"{key}=" for key in logshape.RELAY_KEYS)
 
 
 def _relays_output(text: str) -> bool:

@@ -266,11 +266,14 @@ _QUOTED_FIELD = re.compile(r'(?<![\w.-])(?:[\w-]+\.)*(?P<key>msg|message|error|e
 # its quote escaped by a record around it, as a page's entity or typeset by a forum, nor a
 # Python repr's b'…'); or after Go's error of the command ("nix eval …: exit status 1: error:
 # …", a Go tool's `fmt.Errorf("%s: %w: %s", cmd, err, stderr)`), where Nix's "error:" or
-# "warning:" follows
-_UNQUOTED_RELAY = re.compile(r"(?<![\w.-])(?:(?:[\w-]+\.)*(?:stderr|stdout|output)="
+# "warning:" follows. (The first word a bounded run: each field's name starts a look to the
+# next blank, and a line of names without one made that quadratic, 96 kB 0.7 s)
+RELAY_KEYS = ("stderr", "stdout", "output")  # (diagnose reads a line ending in one as a relay)
+_UNQUOTED_RELAY = re.compile(r"(?<![\w.-])(?:(?:[\w-]+\.)*(?:" + "|".join(RELAY_KEYS) + ")="
                              r"(?=(?:error|warning):|(?![bBrRuU]?(?:\\*['\"“”‘’]|"
                              r"&(?:quot|apos|#3[49]|#[xX]2[27]);))"
-                             r"\S+ (?![\w.-]+=))|exit status -?\d{1,9}: (?=(?:error|warning):))")
+                             r"\S{1,300} (?![\w.-]+=))|"
+                             r"exit status -?\d{1,9}: (?=(?:error|warning):))")
 # the fields that hold a child process's own output, not the logger's summary of it
 _OUTPUT_KEYS = frozenset({"stderr", "error", "err", "output"})
 _LOGFMT_KEY = re.compile(r'(?:^|\s)[\w.-]+=')
@@ -451,8 +454,8 @@ def _unfenced(line: str) -> str:
 
 
 # Nix 2.4+'s mark before each line of a failed build's log it quotes ("       > "), as a wrapper
-# or a record around the line leaves it
-_QUOTE_MARK = re.compile(r"(?:^|\s)>(?: |$)")
+# or a record around the line leaves it (not a markdown quote's, _QUOTE_MARKS)
+_TAIL_MARK = re.compile(r"(?:^|\s)>(?: |$)")
 
 
 def _unwrapped(lines: Iterable[str], depth: int = 0
@@ -465,7 +468,7 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
     message = False  # after an error line of Nix's, while lines go on at its message's indent
     for index, line in enumerate(lines):
         if quoted and marked and line.strip() \
-                and not _QUOTE_MARK.search(line[:line.find("\r")] if "\r" in line else line):
+                and not _TAIL_MARK.search(line[:line.find("\r")] if "\r" in line else line):
             quoted = 0  # a copy cut the quote short: what follows the cut is no builder's
         tail, quoted = quoted > 0, max(quoted - 1, 0)
         if message and line.strip():

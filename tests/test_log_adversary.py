@@ -242,8 +242,10 @@ _LINES: dict[str, Callable[[int], str]] = {
                                 + "\n") * (n // 1700),
 }
 # prefixes a transport or wrapper stacks on a line, thousands deep: each taken away copied the
-# rest of the line (quadratic, but only visible from some 100 kB on)
-_STACKED = ("May 01 12:00:00 host unit[1]: ", "┃ ERROR ")
+# rest of the line (quadratic, but only visible from some 100 kB on); and a tool's field that
+# relays a child's output unquoted ("stderr=building …"), named thousands of times without a
+# blank: each name looked to the line's end for one
+_STACKED = ("May 01 12:00:00 host unit[1]: ", "┃ ERROR ", "x.stderr=")
 
 
 def test_a_line_of_stacked_prefixes_takes_time_linear_in_its_length() -> None:
