@@ -478,10 +478,10 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
             if not tail and TAIL_COUNT.search(line) and not _BUILDER_PREFIX.match(part[0]) \
                     and (m := TAIL_COUNT.search(part[0])) is not None:
                 quoted = int(m[1])
-                # 2.4+ prints its intro on a line of its own and marks each line it quotes,
-                # before whatever the builder wrote (a "\r" too); 2.3 ends its header's line
-                # with it and marks none
-                marked = not part[0][:m.start()].strip()
+                # 2.4+ prints its intro on a line of its own (behind a tool's prefix, too) and
+                # marks each line it quotes, before whatever the builder wrote (a "\r" too);
+                # 2.3 ends its header's line with it ("…; last 10 log lines:") and marks none
+                marked = not part[0][:m.start()].rstrip().endswith(";")
             # (a captured line's, not one a record held: what a record holds is read as ever)
             message = message or (not depth and not part[2]
                                   and _NIX_ERROR.match(part[0]) is not None)

@@ -754,8 +754,10 @@ KNOWN_STACKS = [
     # the indentation that made the message part of the block it read as two failures
     ("heldout-34/devenv-shopware-94-current-system-devenv-box", ("dedented",)),
     # a copy that cut Nix's quote of "last 10 log lines:" after four: the bar glued to Nix's
-    # next error was read as a builder's line of the quote, and the error lost
-    ("heldout-5/nixpkgs-207075-httpie-tests", ("bar-glued",)),
+    # next error was read as a builder's line of the quote, and the error lost (also where a
+    # tool's prefix stands before the quote's intro)
+    *(("heldout-5/nixpkgs-207075-httpie-tests", names)
+      for names in (("bar-glued",), ("bar-glued", "compose"))),
     # Nix's error line quoting a string with "\n" in it ('… but a string: "set -efux\n…'),
     # behind a bar, a tool's prefix or logcli's labels: read as escaped text and split
     *(("heldout-102/disko-1006-destroy-format-mount-attribute-missing-cli", (name,))
