@@ -1400,6 +1400,9 @@ _NIX_OWN = re.compile(r"(?:error: )?(?:builder for |Cannot build |build of |\d+ 
                       r"building ['‘]|these \d+ (?:derivations|paths)|this (?:derivation|path) |"
                       r"copying path |… (?:while|from|in|caused)|while evaluating ")
 _QUOTE_MARKS = re.compile(r"^[ \t]{0,8}(?:>[ \t]?)+")
+# a frame of Nix's trace, which Nix prints only in an error: a quote of one says a failure as
+# an error line would (2.3's "while evaluating … at …:" lines alone, 2.4+'s "… while …")
+_TRACE_FRAME = re.compile(r"\s*(?:… (?:while|from|in|caused) |while (?:evaluating|calling) )")
 # what introduces a builder's own output quoted by Nix ("> …" once a copy lost its indentation)
 _LOG_INTRO = re.compile(r"(?:last|Last) \d+ log lines:\s*$")
 
@@ -1449,7 +1452,8 @@ def _unquoted(found: list[Line]) -> list[Line]:
         to_the_end = intro and not any(line.text.strip() for line in found[end:])
         # (Nix's words under the marks of the quotes inside it)
         if (whole and not indent) or to_the_end or introduced and (
-                any(_ERRORISH.search(text) for text in body)
+                any(_ERRORISH.search(text) or _TRACE_FRAME.match(_QUOTE_MARKS.sub("", text))
+                    for text in body)
                 and any(_NIX_START.match(_QUOTE_MARKS.sub("", text).lstrip()) for text in body)
                 and not _LOG_INTRO.search(before)):
             if intro:  # a tool's quote of a capture: its lines as any captured line's

@@ -762,6 +762,11 @@ KNOWN_STACKS = [
     # behind a bar, a tool's prefix or logcli's labels: read as escaped text and split
     *(("heldout-102/disko-1006-destroy-format-mount-attribute-missing-cli", (name,))
       for name in ("bar-glued", "compose", "dedented")),
+    # a markdown quote of a trace alone (2.3's "while evaluating … at …:" frames): Nix's lines
+    # also where a wrapper's own lines stand around the quote (a silent zero after another
+    # build's `-L` lines)
+    *(("heldout-76/nixpkgs-97176-quoted-old-while-evaluating-chain-undated", (name,))
+      for name in ("build-logs", "miette")),
 ]
 
 
