@@ -2537,9 +2537,9 @@ def _evaluated_per_jobs(found: list[Diagnosis], raw: Sequence[str],
             return False
         # the record on its own line first: asking every record for every failure is
         # quadratic in a nix-eval-jobs log, a record (and often a failure) per attribute
+        # (a log line is a captured line's: its record is searched for behind any prefix)
         at = -1 if d.log_line is None else d.log_line - 1
-        own = raw[at] if 0 <= at < len(raw) else shown[at - len(raw)] \
-            if 0 <= at - len(raw) < len(shown) else ""
+        own = raw[at] if 0 <= at < len(raw) else ""
         record = _EVAL_JOBS_ERROR.search(own)
         return (record is not None and message in _jobs_error(record)) \
             or any(message in error for error in said)
