@@ -2396,9 +2396,11 @@ _NIX_CRASHED = re.compile(r"unexpected unrecoverable internal error|"
                           r"terminate called after throwing an instance of '?nix::|" + _JOB_KILLED)
 
 
+# the crash handler's line naming what Nix died of, after its "… crashed. This is a bug" header
+_EXCEPTION = re.compile(r"^\s*Exception: ")
 # the error a crash report goes on with: C++'s "  what():  error: …" (also a bare "error:" before
 # a trace), Nix's crash handler's "Exception: nix::…: error: …", an error line
-_DIED_OF = re.compile(r"\bwhat\(\):|^\s*Exception: |(?:^|\s)error:(?:\s|$)")
+_DIED_OF = re.compile(rf"\bwhat\(\):|{_EXCEPTION.pattern}|(?:^|\s)error:(?:\s|$)")
 
 
 def _said_at(origin: int, text: str, shaped: Sequence[logshape.Line]) -> int:
@@ -2422,10 +2424,6 @@ def _reported_crash(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> t
     at = _said_at(origin, text, shaped)
     return next(((line.origin, line.text) for line in shaped[at + 1:]
                  if line.builder is None and _CRASH.search(line.text)), said)
-
-
-# the crash handler's line naming what Nix died of, after its "… crashed. This is a bug" header
-_EXCEPTION = re.compile(r"^\s*Exception: ")
 
 
 def _died_of(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> tuple[int, str]:
