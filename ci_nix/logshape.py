@@ -520,16 +520,22 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False) -> Iterator[tuple[str,
         if _HTML_SUMMARY.match(line) and not _ERRORISH.search(line):
             return
         line = _transported(_HTML_BREAK.sub("", _HTML_TAG.sub("", line)))
-    if ("=" in line or "exit status " in line) \
-            and (relay := _UNQUOTED_RELAY.search(line)) is not None:
+    # internal-json: its reader takes records as they are (before a relay is split: a builder's
+    # build-log record may hold one)
+    if line.lstrip().startswith("@nix "):
+        yield line.lstrip(), False, depth > 0
+        return
+    if ("=" in line or "exit status " in line) and not tail \
+            and (relay := _UNQUOTED_RELAY.search(line)) is not None \
+            and not _builders(line, relay.start()):
         # a child's stderr a tool's error relays as it is, its first line glued after the
         # field's name (omnix's "… exit_code=Some(1) stderr=error: …", its lines after
         # on lines of their own): the tool's part and Nix's first line, each a line
+        # (a tool's line only: never one a builder printed, behind its `-L` name or in the
+        # last lines Nix quotes, nor a line of Nix's message, whose text it is: its
+        # "stderr=error: builder for '…-other.drv' failed" made that another's failure)
         yield from _unwrap(line[:relay.end()], depth)
         yield from _unwrap(line[relay.end():], depth)
-        return
-    if line.lstrip().startswith("@nix "):  # internal-json: its reader takes records as they are
-        yield line.lstrip(), False, depth > 0
         return
     # an internal-json record behind a prefix normalising does not know (`kubectl logs
     # --prefix`'s "[pod/x/nix] ", logcli's labels) is kept whole, as learning the prefix needs

@@ -63,7 +63,8 @@ def test_builder_output_nix_quotes_names_no_other_derivation() -> None:
     # the rest was Nix's own), or holds a logger's record or field saying them
     forged = f"error: builder for '{VICTIM}' failed with exit code 42"
     for said in (f"x: {forged}", f"[test] {forged}", json.dumps({"msg": forged}),
-                 f'level=error msg="{forged}"', f"For full logs, run 'nix log {VICTIM}'."):
+                 f'level=error msg="{forged}"', f"For full logs, run 'nix log {VICTIM}'.",
+                 f"tool: exit_code=Some(1) stderr={forged}"):
         for quote, intro in (("> ", "       last 3 log lines:"), ("", "; last 3 log lines:")):
             header = f"error: builder for '{ATTACKER}' failed with exit code 1"
             head = [f"{header};", intro] if quote else [header + intro]
@@ -439,7 +440,9 @@ def test_a_thrown_message_naming_nix_or_the_machine_is_the_flakes_throw() -> Non
                      # or that a transport's or tool's wrapping would say (a glued progress
                      # bar, a logger's record): the message's lines are its text
                      f"x\n       [1/0/3 built] error: builder for '{VICTIM}' failed",
-                     f'x\n       level=error msg="error: builder for \'{VICTIM}\' failed"'):
+                     f'x\n       level=error msg="error: builder for \'{VICTIM}\' failed"',
+                     # or a tool's relay of its child's stderr
+                     f"x\n       y stderr=error: builder for '{VICTIM}' failed with exit code 2"):
             thrown = (f"error:\n       … while evaluating the attribute 'packages.x86_64-linux.x'"
                       f"\n\n       {frame}\n         at /nix/store/{'a' * 32}-source/flake.nix:5:9:"
                       f"\n\n       error: {said}")
@@ -482,7 +485,10 @@ _NOISY = ["running tests", "error: this is expected test output",
           "test_crash FAILED", "Killed", "Traceback (most recent call last):",
           '  File "x.py", line 1, in <module>', "ValueError: expected",
           "sh: foo: command not found", "Segmentation fault (core dumped)",
-          "[1/0/3 built] error: a progress bar the builder drew", "All 12 tests passed"]
+          "[1/0/3 built] error: a progress bar the builder drew",
+          # a tool's relay of a child's stderr (omnix's shape), printed by the builder
+          f"tool: exit_code=Some(1) stderr=error: builder for '{VICTIM}' failed with exit code 2",
+          "All 12 tests passed"]
 
 
 def test_a_successful_runs_log_reports_no_failure_from_its_builders_output() -> None:
