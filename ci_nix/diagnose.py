@@ -1398,6 +1398,33 @@ def _first_sentence(head: str, after: list[str]) -> str:
 _SENTENCE_END = re.compile(r"[a-z0-9)]\.(?:\s|$)")
 
 
+# nixpkgs' throw for an attribute it no longer provides (pkgs/top-level/aliases.nix and the
+# package sets' aliases): what became of the package, in that file's own verbs ("has been
+# removed", "was abandoned by upstream", "is now maintained out-of-tree", "goes end of life");
+# not "replaced by" or "no longer supported", Nix's and Lix's own about their flags
+_ALIAS_VERBS = (
+    r"(?:has been|was) (?:removed|renamed|deprecated|dropped|abandoned|archived|"
+    r"discontinued|sunset|merged|redesigned)\b|is now (?:part of|maintained out[- ]of[- ]tree)|"
+    r"(?:\bis|goes|reached|past) (?:its )?end of life\b|is not needed anymore")
+# ... where a copy lost its "error:" (bare in a post's prose, wrapped by it): the throw opens
+# with the attribute it names as nixpkgs spells one, quoted ('foo', ‘foo’) or bare in a shape
+# no word of a sentence has (a dotted attribute path, a digit, "_" or "-", an inner capital:
+# darwin.apple_sdk_11_0, nix_2_25, nixUnstable), lower-case first, never in markdown's code
+# marks; "It has been removed", "The package was dropped", "`foo` has been removed" are prose.
+# Read only where the line opens a paragraph (_LogReader.text_line): inside one, the line goes
+# on with its sentence
+_REMOVAL_THROW = re.compile(
+    r" {0,8}(?:> )?(?:['‘][\w.'+-]{1,200}['’]|(?P<bare>[a-z_][\w'+-]{0,200}"
+    r"(?:\.[a-zA-Z_][\w'+-]{0,200}){0,20})) (?:" + _ALIAS_VERBS + ")")
+_NAME_SHAPE = re.compile(r"[.\d_-]|[a-z][A-Z]")
+
+
+def _removal_throw(line: str) -> bool:
+    """Whether a line opens as nixpkgs' removal throw does (_REMOVAL_THROW)."""
+    m = _REMOVAL_THROW.match(line)
+    return m is not None and (m["bare"] is None or _NAME_SHAPE.search(m["bare"]) is not None)
+
+
 # What only the evaluator says, in the message itself: the errors of the Nix language and its
 # builtins, of nixpkgs' module system and meta checks, and of a flake's outputs and lock file
 _EVAL_MESSAGE = re.compile(
@@ -1427,13 +1454,8 @@ _EVAL_MESSAGE = re.compile(
     r"is not available on the requested hostPlatform|marked (?:as )?broken|"
     # (a named thing: not `nix develop`'s "bash variable is not a string" about its shell)
     r"(?:['’]|\bwhich) is not a (?:derivation|string|store path)\b|flake reference|"
-    # nixpkgs' throw for an attribute it no longer provides (pkgs/top-level/aliases.nix and the
-    # package sets' aliases): what became of the package, in that file's own verbs ("has been
-    # removed", "was abandoned by upstream", "is now maintained out-of-tree", "goes end of
-    # life"); not "replaced by" or "no longer supported", Nix's and Lix's own about their flags
-    r"(?:has been|was) (?:removed|renamed|deprecated|dropped|abandoned|archived|"
-    r"discontinued|sunset|merged|redesigned)\b|is now (?:part of|maintained out[- ]of[- ]tree)|"
-    r"(?:\bis|goes|reached|past) (?:its )?end of life\b|is not needed anymore|"
+    # nixpkgs' throw for an attribute it no longer provides (_ALIAS_VERBS)
+    + _ALIAS_VERBS + "|"
     r"evaluation aborted|"
     r"stack overflow|"
     r"max-call-depth|list index .{0,100} is out of bounds|division by zero|"
@@ -1980,6 +2002,7 @@ class _LogReader:
     # a trace whose opening bare "error:" a copy cut: its frames (and their positions and code
     # frames) outside any error block, up to the error line that is their message
     orphans: list[str] = field(default_factory=list)
+    opens: bool = True  # whether the next plain line opens a paragraph (see _REMOVAL_THROW)
 
     def start_block(self, lines: list[str], origin: int) -> _Block:
         block = _Block(lines, origin, list(self.recent), self.building, self.retried)
@@ -1989,6 +2012,8 @@ class _LogReader:
         return block
 
     def text_line(self, line: str, origin: int) -> None:
+        opens, self.opens = self.opens, not line.strip() or line.strip() == ">" \
+            or _FENCE_LINE.match(line) is not None
         current = self.current
         if current is not None and _shallower_error(line, current):
             current = self.current = None
@@ -2005,7 +2030,10 @@ class _LogReader:
                     len(current.lines) == 1 or _TRACE_END.match(line.lstrip())))
                 # Nix 2.4pre: "error: --- Error --- nix", then the message unindented
                 or (len(current.lines) == 1 and _PRE_HEADER.match(
-                    current.lines[0].lstrip().removeprefix("error:").lstrip()))):
+                    current.lines[0].lstrip().removeprefix("error:").lstrip()))
+                # a removal throw a copy wrapped: its paragraph is its message
+                or (line.strip() not in ("", ">") and current.lines[-1].strip()
+                    and _removal_throw(current.lines[0]))):
             current.lines.append(line)
             return
         self.current = None
@@ -2023,6 +2051,11 @@ class _LogReader:
                 self.current = self.start_block(["error:", *orphans, line], origin)
             else:
                 self.current = self.start_block([line], origin)
+            return
+        if opens and _removal_throw(line):
+            # nixpkgs' removal throw whose "error:" a copy lost, opening a paragraph (of a
+            # markdown quote too: its mark is no part of it)
+            self.current = self.start_block([line.lstrip().removeprefix("> ")], origin)
             return
         quoted = line[2:] if line.startswith("> ") else ""
         if _BLOCK_START.match(quoted) and not _CONTINUATION.match(quoted):
@@ -2259,7 +2292,11 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         if found is None:
             # a message of Nix's whose "error: " a copy lost: read as Nix printed it
             # (the first line as indented as Nix printed it: a trace's message is indented)
-            found = diagnose_eval(f"error: {text}" if _NIX_MESSAGE.match(text)
+            if _removal_throw(text):  # (one line of nixpkgs', which a copy wrapped)
+                text = " ".join(line.strip().removeprefix("> ") for line in block
+                                if line.strip())
+            found = diagnose_eval(f"error: {text}" if (_NIX_MESSAGE.match(text)
+                                                      or _removal_throw(text))
                                   and not _ERROR_LINE.match(text)
                                   else "\n".join(block).strip("\n").rstrip())
             retried = block_.retried if _cut_trace(block) is not None else None

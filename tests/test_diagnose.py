@@ -1561,6 +1561,33 @@ def test_nixpkgs_alias_throw_without_error_prefix_is_an_evaluation_error(line: s
     assert "wrapGAppsHook3" in found.message
 
 
+@pytest.mark.parametrize("paragraph", [
+    # heldout-77's ofborg#717: the darwin stub's throw bare in a PR's prose, wrapped by it
+    ["darwin.apple_sdk_11_0 has been removed as", "it was a legacy compatibility stub; see",
+     "<https://nixos.org/manual/nixpkgs/stable/#sec-darwin-legacy-frameworks> for migration"],
+    ["nix_2_25 has been removed. use nix_2_28."], ["nixUnstable was dropped"],
+    ["> 'foo' has been removed from nixpkgs as it was broken"],
+    ["    python3Packages.bar is now maintained out-of-tree"]])
+def test_a_removal_throw_without_error_opening_a_paragraph_is_an_evaluation_error(
+        paragraph: list[str]) -> None:
+    found = diagnose.parse_log(["Accessing it on nixpkgs-25.11 and newer fails", "",
+                                *paragraph, "", "Any idea?"])
+    assert [(d.type, d.message) for d in found] == [
+        (FailureType.EVAL, " ".join(line.strip() for line in paragraph).removeprefix("> "))]
+
+
+@pytest.mark.parametrize("prose", [
+    ["It has been removed upstream, so the build fails."], ["it was removed in #1234"],
+    ["The package was dropped."], ["`foo.bar` has been removed"], ["- foo_bar has been removed"],
+    ["bitwarden has been removed"],  # (a plain word: a sentence's subject as well)
+    # (inside a paragraph the line goes on with its sentence)
+    ["Since the last release the old", "darwin.apple_sdk_11_0 has been removed as a stub"],
+    # (a builder's own line)
+    ["foo> config.h has been removed"]])
+def test_removal_wording_in_prose_is_no_failure(prose: list[str]) -> None:
+    assert diagnose.parse_log(["Some context:", "", *prose, "", "Thanks!"]) == []
+
+
 def test_a_build_named_only_by_its_pointer_beside_other_builders_failures() -> None:
     # heldout-78's nixpkgs#164420: a tail cut above its builder's line, its pointer, then
     # another builder's whole report: both builds failed
