@@ -1802,9 +1802,10 @@ def _thrown(lines: Sequence[str]) -> bool:
     """Whether a trace's innermost frame is a `throw`/`abort` call (Nix 2.13+, Lix): its
     message is the flake's own text, whatever it names (`throw "x\nerror: builder for
     '…-other.drv' failed …"`, which Nix prints as a line of its message, is no build's)."""
-    # (the frames before the message: its own lines may look like frames)
-    message = next((at for at, line in enumerate(lines)
-                    if at and _INDENTED_ERROR.match(line)), len(lines))
+    # (the frames before the message: its own lines may look like frames, and so may a failed
+    # build's last lines Nix quotes after "last N log lines:", 2.3's unmarked: a builder's)
+    message = next((at for at, line in enumerate(lines) if (at and _INDENTED_ERROR.match(line))
+                    or logshape.TAIL_COUNT.search(line)), len(lines))
     frames = [line for line in lines[:message] if _FRAME.match(line)]
     return bool(frames) and _THROWN.search(frames[-1]) is not None
 

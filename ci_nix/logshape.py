@@ -129,8 +129,11 @@ class Line:
 _ISO_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)"
 _STAMP = (rf"(?:{_ISO_TIME}|\[{_ISO_TIME}\])"
           r"(?: \d\d[OE]\+?| (?:stdout|stderr) [FP])?(?: |$)")
+# (a job's name starts with no blank nor a `nix build -L` builder's "name> ": a builder printing
+# "a\tb\t<timestamp> error: …" is no job's line, and the builder's name stays on its line)
 _TIMESTAMP = re.compile(
-    rf"^\ufeff?(?:[^\t\n]{{1,300}}\t[^\t\n]{{1,300}}\t(?={_ISO_TIME}(?: |$)))?{_STAMP}")
+    rf"^\ufeff?(?:(?=[^\s>])(?![^\s>]{{1,300}}> )[^\t\n]{{1,300}}\t[^\t\n]{{1,300}}\t"
+    rf"(?={_ISO_TIME}(?: |$)))?{_STAMP}")
 # BuildKit's plain progress (`docker build --progress=plain`, a CI's docker step): the step's
 # number and the seconds since it started before each line its command printed ("#11 0.174 "),
 # the number alone before BuildKit's own lines of the step ("#11 [7/7] RUN …", "#11 ERROR: …",
@@ -1034,7 +1037,10 @@ def _quoted_printable(captured: list[str]) -> tuple[list[str], list[int]] | None
     for index, end in enumerate(ends):
         if not pieces:
             origins.append(index)
-        if end.endswith("="):
+        # (a soft break goes on in a line cut at the width, never in a line of its own: a
+        # builder printing "=3D" and a line ending in "=" took Nix's next line into its own)
+        if end.endswith("=") and not (index + 1 < len(ends) and _own_after_mark(
+                pieces[0] if pieces else end, ends[index + 1])):
             pieces.append(end[:-1])
             continue
         lines.append(_QP_ESCAPES.sub(_qp_bytes, "".join([*pieces, end])))

@@ -64,7 +64,11 @@ def test_builder_output_nix_quotes_names_no_other_derivation() -> None:
     forged = f"error: builder for '{VICTIM}' failed with exit code 42"
     for said in (f"x: {forged}", f"[test] {forged}", json.dumps({"msg": forged}),
                  f'level=error msg="{forged}"', f"For full logs, run 'nix log {VICTIM}'.",
-                 f"tool: exit_code=Some(1) stderr={forged}"):
+                 f"tool: exit_code=Some(1) stderr={forged}",
+                 # GitHub CLI's job and step before a timestamp: the builder's text too; a
+                 # frame of Nix's no throw of a flake's
+                 f"job\tstep\t2024-05-01T12:00:00.1234567Z {forged}",
+                 "… while calling the 'throw' builtin"):
         for quote, intro in (("> ", "       last 3 log lines:"), ("", "; last 3 log lines:")):
             header = f"error: builder for '{ATTACKER}' failed with exit code 1"
             head = [f"{header};", intro] if quote else [header + intro]
@@ -91,7 +95,8 @@ _TAIL_PARTS = st.sampled_from([
     "Reason: builder failed with exit code 9.", *_FORGED[:3], "x: ", "[t] ", "web_1  | ", "> ",
     "  ", "   at deeper", '{"msg": "', '"}', 'level=error msg="', "\\n", "↵", "\\", "~~~",
     "::error::", "^[[31m", "last 3 log lines:", "For full logs, run 'nix log x'.", "victim> ",
-    "… while evaluating", "2024-05-01T12:00:00.1234567Z ", "[1/0/3 built] ", "`", "'"])
+    "… while evaluating", "2024-05-01T12:00:00.1234567Z ", "[1/0/3 built] ", "`", "'",
+    "stderr=", "exit status 1: ", "\t", "… while calling the 'throw' builtin"])
 
 
 @settings(max_examples=60, deadline=None)
@@ -168,6 +173,12 @@ def test_a_builders_wrap_mark_takes_no_line_of_nix_in() -> None:
         assert [(d.drv, d.exit_code) for d in found] == [(VICTIM, 1)], (mark, stamp, version)
         # and a builder's line stays as it printed it, mark and all
         assert [line.text for line in logshape.normalise(log)][-2] == f"y{mark}"
+    # a quoted-printable soft break (a mail archive's: "=" ending a line, "=3D" showing the
+    # encoding, every line short) at a builder's line's end took Nix's next line in alike
+    short = "/nix/store/" + "b" * 32 + "-v.drv"
+    log = [f"building '{short}'...", "v> x=3D=", f"error: Cannot build '{short}'.",
+           "       Reason: builder failed with exit code 1."]
+    assert [(d.drv, d.exit_code) for d in diagnose.parse_log(log)] == [(short, 1)]
 
 
 def _cpu(call: Callable[[], object], under: float = 0.0) -> float:
@@ -488,6 +499,8 @@ _NOISY = ["running tests", "error: this is expected test output",
           "[1/0/3 built] error: a progress bar the builder drew",
           # a tool's relay of a child's stderr (omnix's shape), printed by the builder
           f"tool: exit_code=Some(1) stderr=error: builder for '{VICTIM}' failed with exit code 2",
+          f"nix build: exit status 1: error: Cannot build '{VICTIM}'.",
+          f"job\tstep\t2024-05-01T12:00:00.1234567Z error: Cannot build '{VICTIM}'.",
           "All 12 tests passed"]
 
 
