@@ -1037,10 +1037,9 @@ def _quoted_printable(captured: list[str]) -> tuple[list[str], list[int]] | None
     for index, end in enumerate(ends):
         if not pieces:
             origins.append(index)
-        # (a soft break goes on in a line cut at the width, never in a line of its own: a
-        # builder printing "=3D" and a line ending in "=" took Nix's next line into its own)
-        if end.endswith("=") and not (index + 1 < len(ends) and _own_after_mark(
-                pieces[0] if pieces else end, ends[index + 1])):
+        # (an encoder breaks a line only at its width: a builder printing "=3D" and a short line
+        # ending in "=" took Nix's next line into its own)
+        if end.endswith("=") and len(end) >= _QP_LINE - 3:
             pieces.append(end[:-1])
             continue
         lines.append(_QP_ESCAPES.sub(_qp_bytes, "".join([*pieces, end])))
