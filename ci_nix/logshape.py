@@ -232,8 +232,10 @@ _GLYPHS = re.compile(rf"^\s*(?:(?:Error:\s+)?(?:{_GLYPH}+ ?)+)+")
 # (glyphs and blanks as one class: a repetition of glyph runs, "(?:[─-╿]+\s*)*", tried every way
 # to split a run that no "∑ " follows: a rule of 40 glyphs took hours, deaf to SIGTERM)
 _NOM_STATUS = re.compile(r"^[\s\u2500-\u257f]*(?:∑ |━━━ ?(?:Builds|Downloads|Uploads)\s*$)")
-# `nix build -L` (and nom): "hello> text"; the name is a derivation name (no version)
-_DRV_NAME = r"[A-Za-z0-9+_.?=][A-Za-z0-9+_.?=-]*"
+# `nix build -L` (and nom): "hello> text"; the name is a derivation name (no version), never
+# one that starts with "=": that is an arrow, Ansible's "fatal: [web]: FAILED! => {…}" (or
+# makepkg's "==> "), not a builder's output after it
+_DRV_NAME = r"[A-Za-z0-9+_.?][A-Za-z0-9+_.?=-]*"
 _BUILDER_PREFIX = re.compile(rf"^(?P<name>{_DRV_NAME})>(?: (?P<text>.*))?$")
 # a progress bar ("[1/0/3 built, 2 copied (1.5 MiB)] building foo: <its last log line>"). When a
 # log viewer drops the carriage return and erase codes Nix draws before a message, the message
@@ -285,7 +287,10 @@ _ERRORISH = re.compile(r"error:|[Cc]annot build|Reason:|builder for|hash mismatc
                        # what is left of a "Cannot build" block or a hash mismatch cut short
                        r"Required (?:system|features):|specified:", re.IGNORECASE)
 _CODE_BULLET = re.compile(r"^\s*(?:[-*+]|\d+\.)\s+`(?P<code>[^`]+)`\s*$")
-_MESSAGE_KEYS = ("message", "msg", "MESSAGE", "textPayload", "log", "line", "text", "error", "err")
+# (and a child process's output a record carries: Ansible's task result, `fatal: [host]: FAILED! =>
+# {"msg": "non-zero return code", "stderr": …, "stderr_lines": […]}`, holds Nix's stderr there)
+_MESSAGE_KEYS = ("message", "msg", "MESSAGE", "textPayload", "log", "line", "text", "error", "err",
+                 *RELAY_KEYS)
 _NESTED_KEYS = ("jsonPayload", "fields", "payload", "data")
 _MAX_DEPTH = 3
 
