@@ -279,6 +279,8 @@ _UNQUOTED_RELAY = re.compile(r"(?<![\w.-])(?:(?:[\w-]+\.)*(?:" + "|".join(RELAY_
                              r"&(?:quot|apos|#3[49]|#[xX]2[27]);))"
                              r"\S{1,300} (?![\w.-]+=))|"
                              r"exit status -?\d{1,9}: (?=(?:error|warning):))")
+# a double quote as a record or a forum's typesetting spells it, not one a string escaped
+_DOUBLE_QUOTE = re.compile(r'(?<!\\)["“”]')
 # the fields that hold a child process's own output, not the logger's summary of it
 _OUTPUT_KEYS = frozenset({"stderr", "error", "err", "output"})
 _LOGFMT_KEY = re.compile(r'(?:^|\s)[\w.-]+=')
@@ -533,9 +535,12 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False) -> Iterator[tuple[str,
     if line.lstrip().startswith("@nix "):
         yield line.lstrip(), False, depth > 0
         return
+    # (nor inside a string a record holds: a Docker or logfmt record of a `-L` line,
+    # {"log":"attacker> x stderr=error: …"}, is read as its line first, the builder's)
     if ("=" in line or "exit status " in line) and not tail \
             and (relay := _UNQUOTED_RELAY.search(line)) is not None \
-            and not _builders(line, relay.start()):
+            and not _builders(line, relay.start()) \
+            and len(_DOUBLE_QUOTE.findall(line, 0, relay.start())) % 2 == 0:
         # a child's stderr a tool's error relays as it is, its first line glued after the
         # field's name (omnix's "… exit_code=Some(1) stderr=error: …", its lines after
         # on lines of their own): the tool's part and Nix's first line, each a line

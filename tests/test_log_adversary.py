@@ -524,6 +524,9 @@ def test_a_successful_runs_log_reports_no_failure_from_its_builders_output() -> 
     }
     # and a terminal's recording of the -L run (asciinema), its chunks ending anywhere: a line's
     # `noisy> ` may come in an event before its words
+    # and Docker's json-file log of it, a record a line (`docker logs` reads them so)
+    logs["docker"] = [json.dumps({"log": f"{line}\n", "stream": "stderr"})
+                      for line in logs["2.26 -L"]]
     shown = "\r\n".join(logs["2.26 -L"]) + "\r\n"
     logs["recorded"] = [json.dumps({"version": 2, "width": 80, "height": 24}),
                         *(json.dumps([0.1 * k, "o", shown[k:k + 23]])
