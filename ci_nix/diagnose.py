@@ -1744,6 +1744,10 @@ def explained_by_log(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
 
 
 _FRAME = re.compile(r"^\s*… ")
+# the position a frame of a trace (or its message) names, alone on its line: Nix prints it only
+# inside an error, so a copy that cut a trace's frames above it left it as the trace's top
+_POSITION_LINE = re.compile(r"^\s*at (?:«[^»«\n]{0,300}»|/\S{1,4096}|\S{1,4096}\.nix):\d+:\d+:"
+                            r"(?: \(source not available\))?\s*$")
 _FETCHING_FRAME = re.compile(r"^\s*… while fetching (?:the input|the source|from) ")
 _LOCK_UPDATE_FRAME = re.compile(r"^\s*… while updating the lock file of flake ")
 # a frame of Nix <= 2.3's traces: "while evaluating ‘f’ at "…":1:2, called from …:"
@@ -2073,7 +2077,7 @@ class _LogReader:
             # what a builder prints is its own, whatever it names
             self.current = self.start_block([line[header.start():]], origin)
             return
-        if _FRAME.match(line) or (self.orphans and (
+        if _FRAME.match(line) or _POSITION_LINE.match(line) or (self.orphans and (
                 not line.strip() or _FRAME_DETAIL.match(line.lstrip()))):
             self.orphans.append(line)
         else:

@@ -1150,6 +1150,25 @@ def test_a_trace_cut_above_its_frames_is_still_the_evaluators(indent: str) -> No
         "attribute 'currentSystem' missing at modules/php.nix:39:36")
 
 
+@pytest.mark.parametrize("indent", ["", " " * 7])
+def test_a_trace_cut_down_to_its_last_position_is_still_the_evaluators(indent: str) -> None:
+    # (heldout-121 l-lin blog: a copy kept a trace from its last frame's position on, the
+    # code frame's indentation lost; the message is a nixpkgs throw in its own words)
+    [found] = diagnose.parse_log([
+        "Unfortunately, it's not working either:",
+        indent + "at /nix/store/" + "a" * 32 + "-source/pkgs/stdenv/make-derivation.nix:376:7:",
+        indent + "376| nativeBuildInputs = elemAt (elemAt dependencies 0) 1;",
+        indent + "| ^",
+        indent + "(stack trace truncated; use '--show-trace' to show the full trace)",
+        "error: Python version mismatch in 'python3.12-x-0.2.3':"])
+    assert found.type is FailureType.EVAL
+    assert found.message.startswith("Python version mismatch in 'python3.12-x-0.2.3':")
+    # a sentence that ends in a place is no position of Nix's
+    [found] = diagnose.parse_log(["it broke at /home/me/x.nix:1:2: again",
+                                  "error: Python version mismatch in 'python3.12-x-0.2.3':"])
+    assert found.type is FailureType.OTHER
+
+
 def test_a_builders_frames_are_no_trace_of_nixs_next_error() -> None:
     # a nested Nix in a build printed frames; Nix's own error after them is the build's
     [found] = diagnose.parse_log([
