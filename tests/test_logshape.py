@@ -1563,6 +1563,9 @@ def test_bytes_a_tool_wrote_as_escapes_are_read_as_their_characters() -> None:
         said = f"error: invalid regular expression '{regex}'"
         assert [line.text for line in logshape.normalise([said])] == [said], regex
     assert logshape.normalise(["^[[31;1merror:^[[0m x^[[K^M"])[0].text == "error: x"
+    # and `tput sgr0`'s reset, a character set's designation before the colour code
+    reset = ["error: boom\x1b(B\x1b[m", "^[(B^[[merror: x"]
+    assert [line.text for line in logshape.normalise(reset)] == ["error: boom", "error: x"]
 
 
 def test_a_no_break_space_after_a_ci_timestamp_still_ends_it() -> None:

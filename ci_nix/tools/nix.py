@@ -824,10 +824,11 @@ def _path_info_entries(data: Any) -> list[dict[str, Any]]:
 
 # CSI (colours, cursor moves, erase: ESC [ … final), OSC (hyperlinks: ESC ] … BEL or ESC \\),
 # the other string commands (DCS, SOS, PM, APC: Buildkite's raw log starts every line with
-# "ESC _bk;t=<ms> BEL") up to their terminator, and the two-byte escapes (ESC M, ESC 7, …) that
-# terminals and progress bars use
+# "ESC _bk;t=<ms> BEL") up to their terminator, the two-byte escapes (ESC M, ESC 7, …) that
+# terminals and progress bars use, and a character set's designation (`tput sgr0`'s "ESC ( B"
+# before its "ESC [ m": "error: boom(B" otherwise)
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|"
-                   r"[P^_X][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\^_]|[0-9=>])")
+                   r"[P^_X][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\^_]|[0-9=>]|[()*+][0-~])")
 
 
 def strip_ansi(text: str) -> str:
