@@ -232,10 +232,8 @@ _GLYPHS = re.compile(rf"^\s*(?:(?:Error:\s+)?(?:{_GLYPH}+ ?)+)+")
 # (glyphs and blanks as one class: a repetition of glyph runs, "(?:[─-╿]+\s*)*", tried every way
 # to split a run that no "∑ " follows: a rule of 40 glyphs took hours, deaf to SIGTERM)
 _NOM_STATUS = re.compile(r"^[\s\u2500-\u257f]*(?:∑ |━━━ ?(?:Builds|Downloads|Uploads)\s*$)")
-# `nix build -L` (and nom): "hello> text"; the name is a derivation name (no version), never
-# one that starts with "=": that is an arrow, Ansible's "fatal: [web]: FAILED! => {…}" (or
-# makepkg's "==> "), not a builder's output after it
-_DRV_NAME = r"[A-Za-z0-9+_.?][A-Za-z0-9+_.?=-]*"
+# `nix build -L` (and nom): "hello> text"; the name is a derivation name (no version)
+_DRV_NAME = r"[A-Za-z0-9+_.?=][A-Za-z0-9+_.?=-]*"
 _BUILDER_PREFIX = re.compile(rf"^(?P<name>{_DRV_NAME})>(?: (?P<text>.*))?$")
 # a progress bar ("[1/0/3 built, 2 copied (1.5 MiB)] building foo: <its last log line>"). When a
 # log viewer drops the carriage return and erase codes Nix draws before a message, the message
@@ -604,6 +602,10 @@ def _quoted_by_error(line: str, escape: int) -> bool:
 
 
 _MAX_BRACES = 3
+# the arrow before a task's result Ansible writes ("fatal: [web]: FAILED! => {…}", "ok: [web] =>
+# {…}", "failed: [web] (item=x) => {…}"): after its "!", "]" or ")", never a builder named "="
+# (whose "=> " starts a line or follows a blank, and what stands before it is still looked at)
+_RESULT_ARROW = re.compile(r"[!\])] => $")
 
 
 def _prefixed_record_message(line: str) -> str | None:
@@ -618,7 +620,7 @@ def _prefixed_record_message(line: str) -> str | None:
     for _ in range(_MAX_BRACES):
         at = text.find("{", at + 1)
         if at < 0 or at > _MAX_TOOL_PREFIX or _NIX_START.search(text, 0, at) \
-                or _builders(text, at):
+                or _builders(text, at - 4 if _RESULT_ARROW.match(text, max(at - 5, 0), at) else at):
             return None
         message = _record_message(text[at:])
         if message is not None:

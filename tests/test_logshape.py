@@ -994,6 +994,20 @@ def test_a_tools_relay_of_nixs_lines_keeps_each_samples_classification(relay: st
     assert classified(TOOL_RELAYS[relay](text)) == own
 
 
+def test_ansibles_arrow_before_a_result_is_no_builders_name() -> None:
+    # Ansible's "=> " after "FAILED!", "]" or ")" is its own: the result's "stderr" is Nix's
+    # lines; a builder named "=" prints its "=> " at a line's start (or after a blank): its
+    # record stays its own output, never another derivation's failure
+    victim = "/nix/store/" + "v" * 32 + "-victim.drv"
+    stderr = [f"error: builder for '{victim}' failed with exit code 9;",
+              "       last 1 log lines:", "       > make: *** [all] Error 2"]
+    record = json.dumps({"msg": "non-zero return code", "stderr": "\n".join(stderr)})
+    for tool in ("fatal: [web]: FAILED! => ", "failed: [web] (item=x) => "):
+        assert [line.text for line in logshape.normalise([tool + record])] == stderr, tool
+    for forged in (f"=> {record}", f"=> x => {record}"):
+        assert all(d.drv != victim for d in diagnose.parse_log([forged])), forged
+
+
 def test_a_capture_kept_in_a_code_comment_is_read_as_the_capture() -> None:
     # "# " (or "// ") before every line is a comment's, taken off before anything else, so a
     # CI system's own lines inside are still known as its own (a prefix is not learnt from them)
