@@ -191,6 +191,14 @@ _JOURNALD = re.compile(
     r"(?!error: )\w[^\s:\[]*(?:\[\d+\])?: "
     r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d{1,9})?[+-]\d\d:?\d\d "
     r"\w[^\s:>]* \w[^\s:\[]*\[\d+\]: )".replace("{_NIX_LABEL}", _NIX_LABEL))
+# Terraform's (and OpenTofu's) provisioners relay what their command printed each line after
+# the resource's address and the provisioner ("module.deploy_nixos.null_resource.deploy_nixos
+# (local-exec): error: unknown flag …", nix-community/terraform-nixos#48; nixos-anywhere's
+# modules run Nix so): an address is names, each maybe with an index ("module.x["a"]"), joined
+# by dots, and longer than a prefix learnt from the lines may be
+_ADDRESS_PART = r"[A-Za-z_][\w-]{0,200}(?:\[[^\]\n]{0,200}\])?"
+_TERRAFORM = re.compile(rf"^(?:{_ADDRESS_PART}\.){{1,32}}{_ADDRESS_PART} "
+                        r"\((?:local|remote)-exec\):(?: |$)")
 # a terminal's string commands carry no text: Buildkite's raw log starts each line with one
 # ("ESC _bk;t=1745322209921 BEL"), before whatever else the line has
 _MAX_STACK = 8  # prefixes stacked on one line, at most
@@ -212,6 +220,8 @@ def _transported(line: str) -> str:
         stripped = _JOURNALD.sub("", stripped, count=1)
         stripped = _JOURNALD.sub("", _TIMESTAMP.sub("", stripped, count=1), count=1)
         stripped = _BUILDKIT.sub("", stripped, count=1)
+        if "-exec)" in stripped:
+            stripped = _TERRAFORM.sub("", stripped, count=1)
         if stripped == line:
             break
         line = stripped

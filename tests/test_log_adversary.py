@@ -256,8 +256,10 @@ _LINES: dict[str, Callable[[int], str]] = {
 # prefixes a transport or wrapper stacks on a line, thousands deep: each taken away copied the
 # rest of the line (quadratic, but only visible from some 100 kB on); and a tool's field that
 # relays a child's output unquoted ("stderr=building …"), named thousands of times without a
-# blank: each name looked to the line's end for one
-_STACKED = ("May 01 12:00:00 host unit[1]: ", "┃ ERROR ", "x.stderr=")
+# blank: each name looked to the line's end for one; a Terraform provisioner's address, and
+# names and dots that never end in one
+_STACKED = ("May 01 12:00:00 host unit[1]: ", "┃ ERROR ", "x.stderr=",
+            'module.m["k"].null_resource.r[0] (local-exec): ', "a.b[c].d-e.", "a" * 201 + ".")
 
 
 def test_a_line_of_stacked_prefixes_takes_time_linear_in_its_length() -> None:

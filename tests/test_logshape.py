@@ -939,6 +939,22 @@ def ansible(text: str) -> str:
             "ok=3    changed=1    unreachable=0    failed=1    skipped=0    rescued=0    ignored=0")
 
 
+def terraform(text: str) -> str:
+    """Terraform's (or OpenTofu's) `local-exec` provisioner running Nix: the resource's address
+    and the provisioner before each line the command printed ("module.deploy_nixos.null_resource
+    .deploy_nixos (local-exec): error: unknown flag …", nix-community/terraform-nixos#48), its
+    verdict in a box after them (nix-community/nixos-anywhere#389)."""
+    at = 'module.deploy.module.nixos-rebuild["web"].terraform_data.nixos-rebuild (local-exec): '
+    return (f"{at[:-15]}: Provisioning with 'local-exec'...\n{at}Executing: [\"/bin/sh\" \"-c\" "
+            "\"nixos-rebuild switch --flake .#web\"]\n"
+            + "\n".join(at + line for line in text.split("\n"))
+            + "\n╷\n│ Error: local-exec provisioner error\n│ \n│   with module.deploy.module."
+            'nixos-rebuild["web"].terraform_data.nixos-rebuild,\n│   on modules/deploy/main.tf '
+            'line 12, in resource "terraform_data" "nixos-rebuild":\n│   12:   provisioner '
+            '"local-exec" {\n│ \n│ Error running command \'nixos-rebuild switch --flake .#web\': '
+            "exit status 1. Output:\n╵")
+
+
 # how tools relay Nix's lines, each with samples it changed before it was read (a test each,
 # failing before): GitHub's CLI (a silent zero in a two-line log, builder failures cut short
 # read as `other`, names glued into a message); omnix's (nix_rs') CommandError, "Process exited
@@ -953,7 +969,9 @@ def ansible(text: str) -> str:
 # alone on its line, its indented lines keep their blanks after it: a silent zero, kinds and
 # types changed); Ansible's record of a failed task (its "=> " read as a `-L` builder's name
 # "=", and Nix's text in "stderr", a field no record was read from: 1,259 of 1,608 samples
-# changed, most read as `other` or nothing)
+# changed, most read as `other` or nothing); Terraform's provisioner (its resource's address
+# before each line, longer than a prefix learnt from the lines: Nix's crash and assertion
+# lines, a cut log's last words read with the address or lost, 13 of 1,608)
 TOOL_RELAYS: dict[str, Wrap] = {
     "gh-run-view": github_cli("Run nix build"),
     "gh-run-view-unknown": github_cli("UNKNOWN STEP"),
@@ -963,7 +981,7 @@ TOOL_RELAYS: dict[str, Wrap] = {
     "tracing": lambda text: "\n".join(
         f"2025-11-13T22:00:{i % 60:02d}.{i:06d}Z  INFO nh::commands: {line}"
         for i, line in enumerate(text.split("\n"))),
-    "ansible": ansible}
+    "ansible": ansible, "terraform": terraform}
 
 
 @pytest.mark.parametrize(("relay", "sample"), [
@@ -987,7 +1005,11 @@ TOOL_RELAYS: dict[str, Wrap] = {
         "fresh/heldout-17/attic-230-dont-know-how", "sources/nix-2.35-build-summary")),
     *(("ansible", sample) for sample in (
         "fresh/dev/detsys-72-unmet-dependency", "fresh/dev/eventlog2html-143-hash-plan",
-        "fresh/dev/autofirma-743-dns-mirror", "fresh/dev/beyermatthias-hash-placeholders"))])
+        "fresh/dev/autofirma-743-dns-mirror", "fresh/dev/beyermatthias-hash-placeholders")),
+    *(("terraform", sample) for sample in (
+        "fresh/dev-2/nix-15002-assert-sigabrt", "fresh/heldout-12/nix-10343-lock-write-quoted",
+        "fresh/heldout-31/haskell-nix-1934-not-allowed-to-refer-bare",
+        "fresh/heldout-60/attic-22-initnix-libstore-abort"))])
 def test_a_tools_relay_of_nixs_lines_keeps_each_samples_classification(relay: str,
                                                                       sample: str) -> None:
     text, own, _, _ = plain(DATA / f"{sample}.text.expected.json")
