@@ -228,6 +228,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         r"specified:\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)")),
     ("cannot-build", re.compile(
         rf"Cannot build {_Q}{_DRV}{_QE}\.?\s*Reason:\s*(?P<reason>[^\n]*)")),
+    # the same with the derivation's path elided by a copy ("'/nix/store/...name.drv'",
+    # "'/nix/store/…-name.drv'", "'<drv>'"): the Reason is Nix's, the derivation is not known
+    ("cannot-build-elided", re.compile(
+        rf"Cannot build {_Q}(?:/nix/store/(?:\.\.\.|…)[^'’\s]{{0,{_NAME}}}|<[^'’<>\s]{{1,40}}>)"
+        rf"{_QE}\.?\s*Reason:\s*(?P<reason>[^\n]*)")),
     # (the path's quotes may be lost: a page's rendering takes ‘…’ or `…' for markup)
     ("builder-exit", re.compile(
         rf"builder for {_Q}?{_DRV}{_QE}? failed with exit code (?P<code>\d+)")),
@@ -619,7 +624,7 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
             return Diagnosis(FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH,
                              f"hash mismatch in {short_drv(drv or '')}: got {got}", drv=drv,
                              specified=specified, got=got, hint=_hash_hint(specified, got))
-        if name in ("cannot-build", "reason"):
+        if name in ("cannot-build", "cannot-build-elided", "reason"):
             return _reason_diagnosis(groups.get("drv"), m["reason"], text)
         if name == "required":
             return _platform(None, text)
@@ -889,10 +894,11 @@ _POS = re.compile(
     r"\bat (?:\"(?P<qpath>[^\"]+)\"|(?P<path>«[^»«]*»|<[^<>]*>|/[^:\s]+|[A-Za-z]:[^:\s]+))"
     r":(?P<line>\d+):(?P<col>\d+)")
 _SOURCE = re.compile(r"^/nix/store/(?P<hash>[a-z0-9]{32})-[^/]*source(?P<rel>/.*)?$")
-# the same with a reporter's stand-in for the hash ("<hash>", "...", "…"): what a copy that hid
-# the hash says of the path is unchanged (a flake's source tree and a file in it)
-_SOURCE_STANDIN = re.compile(r"^/nix/store/(?:<[^/<>\s]{1,40}>|\.\.\.|…)-?[^/\s]*source"
-                             r"(?P<rel>/.*)?$")
+# the same with a reporter's stand-in for the hash ("<hash>", "...", "…", or a hash cut short
+# with an ellipsis: "xyz...", "w1v4…"): what a copy that hid the hash says of the path is
+# unchanged (a flake's source tree and a file in it)
+_SOURCE_STANDIN = re.compile(r"^/nix/store/(?:<[^/<>\s]{1,40}>|[a-z0-9]{0,31}(?:\.\.\.|…))-?"
+                             r"[^/\s]*source(?P<rel>/.*)?$")
 # a file the evaluator looked for; not the store's "does not exist and cannot be created" (a path
 # it failed to realise or substitute, e.g. `nix upgrade-nix`, `nix-store -r`)
 # not a profile or out-link Nix keeps (`nix build`'s result, a profile or a generation of it,

@@ -1535,7 +1535,7 @@ def test_noms_failed_build_line_alone_is_that_builds_failure(line: str, type_: F
     assert (found.type, found.exit_code) == (type_, code)
 
 
-@pytest.mark.parametrize("stand_in", ["<hash>", "...", "…"])
+@pytest.mark.parametrize("stand_in", ["<hash>", "...", "…", "xyz...", "w1v41…"])
 def test_a_flake_source_path_with_a_stand_in_hash_is_still_a_flakes_file(stand_in: str) -> None:
     # heldout-76's hackmd nix-ux note: "getting status of '/nix/store/<hash>-source/flake.nix'"
     [found] = diagnose.parse_log([
@@ -1567,6 +1567,16 @@ def test_a_platform_refusal_with_an_elided_derivation_is_still_platform(path: st
         "'x86_64-linux' with features {benchmark, big-parallel, kvm, nixos-test}"])
     assert (found.type, found.drv) == (FailureType.PLATFORM, None)
     assert "aarch64-linux" in found.message
+
+
+@pytest.mark.parametrize("path", ["/nix/store/...kryxd-0.2.1-env.drv", "/nix/store/…-env.drv",
+                                  "<drv>"])
+def test_a_cannot_build_block_with_an_elided_derivation_keeps_its_reason(path: str) -> None:
+    # heldout-123's kryxd baseline report: 2.29+'s block, its indentation lost and its store
+    # paths elided by the writer, read other
+    [found] = diagnose.parse_log([f"error: Cannot build '{path}'.", "Reason: 1 dependency failed.",
+                                  "", "Output paths:", "  /nix/store/...kryxd-0.2.1-env"])
+    assert found.type is FailureType.DEPENDENCY
 
 
 @pytest.mark.parametrize("line", [
