@@ -25,7 +25,7 @@ import json
 import re
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from itertools import pairwise
@@ -945,10 +945,16 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # prefixes are learnt not from the CI system's own lines (GitHub's `##[group]`,
     # `##[error]`, GitLab's runner lines: what a tool in the step printed has the prefix)
     ci_own = _ci_own_lines(raw)
+    # and a message glued to a progress bar is learnt from with what stood before the bar: the
+    # bar took the tool's prefix with it (terminal_line), so that the prefix stood on too few of
+    # a short log's lines to be learnt, and the lines that kept it were read as broken at a
+    # width and joined
+    before_bar = _before_bar(found, raw)
     # and the lines a record held apart from the captured lines: a prefix of these (a
     # viewer's line numbers) never stood before those, and a record's may have its own
-    found = sorted(_without_prefix([line for line in found if not line.inner], ci_own)
-                   + _without_prefix([line for line in found if line.inner], ci_own),
+    found = sorted(_without_prefix([line for line in found if not line.inner], ci_own,
+                                   before_bar)
+                   + _without_prefix([line for line in found if line.inner], ci_own, before_bar),
                    key=lambda line: line.origin)
     # a whole log indented (copied from a quote, a YAML block, a one-space paste) is dedented,
     # before and after taking away the marks of a markdown quote, level by level (a reply
@@ -1325,6 +1331,17 @@ def _margin_off(raw: list[str]) -> list[str]:
     return [line[margin:] for line in raw] if margin else raw
 
 
+def _before_bar(found: list[Line], raw: list[str]) -> dict[int, str]:
+    """By origin, what stood before the progress bar a message was glued to (terminal_line
+    keeps only the message), of the lines a prefix is learnt from."""
+    cut = {}
+    for line in found[:_LEARN_FROM]:
+        if line.text.startswith("error:") and not line.inner and line.origin < len(raw) \
+                and (bar := BAR.search(shown := _transported(_plain(raw[line.origin])))):
+            cut[line.origin] = shown[:bar.start()]
+    return cut
+
+
 def _whole_quote_off(raw: list[str]) -> list[str]:
     """The captured lines without a common indentation and the marks of quotes around the
     whole capture, level by level (Nix quotes a builder's lines only after lines of its own,
@@ -1374,15 +1391,17 @@ def _diff_mark_off(raw: list[str], shown: list[str]) -> list[str] | None:
 _COMMENT_MARK = re.compile(r"^(?:#|//)(?: |$)")
 
 
-def _without_prefix(found: list[Line], ci_own: set[int]) -> list[Line]:
+def _without_prefix(found: list[Line], ci_own: set[int],
+                    before_bar: Mapping[int, str]) -> list[Line]:
     """Lines without a prefix on most of them, then one on many (stacked: docker compose
     around buildkit), learnt from the first lines (bounded work on a huge log), not from the
-    CI system's own (origins in ci_own)."""
+    CI system's own (origins in ci_own); a line glued to a progress bar with what stood
+    before the bar (before_bar), which loses each prefix learnt as the lines do."""
     learnt = None
     for learn in (_common_prefix, _common_prefix, _tool_prefix):
         if learn is _common_prefix and learnt is False:
             continue  # (the same lines again: no prefix again)
-        prefix = learn(_learnable(found[:_LEARN_FROM], ci_own))
+        prefix = learn(_learnable(found[:_LEARN_FROM], ci_own, before_bar))
         # a second common prefix only behind a first (two tools' unknown prefixes stacked,
         # `kubectl logs --prefix` around git's "remote: ")
         learnt = prefix is not None if learn is _common_prefix else learnt
@@ -1390,6 +1409,7 @@ def _without_prefix(found: list[Line], ci_own: set[int]) -> list[Line]:
             found = [replace(line, text=text, marked=line.marked or marked) for line in found
                      if (unprefixed := _unprefixed(_after(prefix, line.text))) is not None
                      for text, marked in [unprefixed]]
+            before_bar = {origin: _after(prefix, before) for origin, before in before_bar.items()}
     return found
 
 
@@ -1397,7 +1417,8 @@ def _without_prefix(found: list[Line], ci_own: set[int]) -> list[Line]:
 TAIL_COUNT = re.compile(r"(?:last|Last) (\d{1,5}) log lines:\s*$")
 
 
-def _learnable(found: list[Line], ci_own: AbstractSet[int]) -> list[str]:
+def _learnable(found: list[Line], ci_own: AbstractSet[int],
+               before_bar: Mapping[int, str]) -> list[str]:
     """The lines a prefix is learnt from: not the CI system's own (origins in ci_own), nor the
     builder's lines Nix quotes after "last N log lines:" (a build printing one start before
     "error: builder for '…-other.drv' failed" on its last lines made that start a tool's
@@ -1409,7 +1430,7 @@ def _learnable(found: list[Line], ci_own: AbstractSet[int]) -> list[str]:
             quoted -= 1
             continue
         if line.text.strip() and line.origin not in ci_own:
-            texts.append(line.text)
+            texts.append(before_bar.get(line.origin, "") + line.text)
             if (m := TAIL_COUNT.search(line.text)) is not None:
                 quoted = int(m[1])
     return texts

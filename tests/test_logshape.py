@@ -772,6 +772,13 @@ KNOWN_STACKS = [
     # build's `-L` lines)
     *(("heldout-76/nixpkgs-97176-quoted-old-while-evaluating-chain-undated", (name,))
       for name in ("build-logs", "miette")),
+    # a message glued to a progress bar behind a tool's prefix: the bar took the prefix with
+    # it, too few lines of a short log kept it to learn it from, and those that did were read
+    # as broken at a width and joined (the quoted lines that say the builder was killed, too)
+    ("heldout-6/chisel-4170-circt-tests", ("bar-glued", "git-remote")),
+    ("heldout-6/chisel-4170-circt-tests", ("bar-glued", "kubectl")),
+    ("../public/nixpkgs-304011-oom-exit", ("bar-glued", "compose")),
+    ("heldout-9/nix-9749-substituter-disabled", ("bar-glued", "line-numbers")),
 ]
 
 
