@@ -1066,8 +1066,13 @@ def _quoted_printable(captured: list[str]) -> tuple[list[str], list[int]] | None
         if not pieces:
             origins.append(index)
         # (an encoder breaks a line only at its width: a builder printing "=3D" and a short line
-        # ending in "=" took Nix's next line into its own)
-        if end.endswith("=") and len(end) >= _QP_LINE - 3:
+        # ending in "=" took Nix's next line into its own; nor a `nix build -L` line before a
+        # line of Nix's or of a builder's, which a builder ends in "=" as it likes: its line took
+        # the next in, Nix's report or its own "error: …", a green log's failure)
+        if end.endswith("=") and len(end) >= _QP_LINE - 3 and not (
+                index + 1 < len(ends) and _BUILDER_PREFIX.match(pieces[0] if pieces else end)
+                and (_BUILDER_PREFIX.match(ends[index + 1])
+                     or _own_after_mark(pieces[0] if pieces else end, ends[index + 1]))):
             pieces.append(end[:-1])
             continue
         lines.append(_QP_ESCAPES.sub(_qp_bytes, "".join([*pieces, end])))

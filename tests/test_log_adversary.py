@@ -176,9 +176,13 @@ def test_a_builders_wrap_mark_takes_no_line_of_nix_in() -> None:
     # a quoted-printable soft break (a mail archive's: "=" ending a line, "=3D" showing the
     # encoding, every line short) at a builder's line's end took Nix's next line in alike
     short = "/nix/store/" + "b" * 32 + "-v.drv"
-    log = [f"building '{short}'...", "v> x=3D=", f"error: Cannot build '{short}'.",
-           "       Reason: builder failed with exit code 1."]
-    assert [(d.drv, d.exit_code) for d in diagnose.parse_log(log)] == [(short, 1)]
+    report = [f"error: Cannot build '{short}'.", "       Reason: builder failed with exit code 1."]
+    padded = "v> " + "x" * 70 + "="  # (at an encoder's width)
+    for forged in (["v> x=3D="], ["v> x=3D", padded]):
+        log = [f"building '{short}'...", *forged, *report]
+        assert [(d.drv, d.exit_code) for d in diagnose.parse_log(log)] == [(short, 1)], forged
+    # nor its next line, its own "error: …": a green log's failure
+    assert diagnose.parse_log([f"building '{short}'...", padded, "v> error: expected"]) == []
 
 
 def _cpu(call: Callable[[], object], under: float = 0.0) -> float:
