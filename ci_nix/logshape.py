@@ -287,6 +287,7 @@ _UNQUOTED_RELAY = re.compile(r"(?<![\w.-])(?:(?:[\w-]+\.)*(?:" + "|".join(RELAY_
                              r"&(?:quot|apos|#3[49]|#[xX]2[27]);))"
                              r"\S{1,300} (?![\w.-]+=))|"
                              r"exit status -?\d{1,9}: (?=(?:error|warning):))")
+_MAX_RELAYS = 8  # a tool's relay of a tool's relay…, at most, on one line
 # a double quote as a record or a forum's typesetting spells it, not one a string escaped
 _DOUBLE_QUOTE = re.compile(r'(?<!\\)["“”]')
 # the fields that hold a child process's own output, not the logger's summary of it
@@ -513,7 +514,8 @@ _NIX_ERROR = re.compile(r"\s*error: ")
 _MESSAGE_INDENT = 7
 
 
-def _unwrap(raw: str, depth: int = 0, tail: bool = False) -> Iterator[tuple[str, bool, bool]]:
+def _unwrap(raw: str, depth: int = 0, tail: bool = False,
+            relayed: int = 0) -> Iterator[tuple[str, bool, bool]]:
     """The lines of Nix's text one captured line holds (a JSON record can hold many), each
     with whether a wrapper marked it as its error and whether it came from inside a record
     (`tail`: a builder's line Nix quotes, whose record or escaped text is the builder's)."""
@@ -545,7 +547,7 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False) -> Iterator[tuple[str,
         return
     # (nor inside a string a record holds: a Docker or logfmt record of a `-L` line,
     # {"log":"attacker> x stderr=error: …"}, is read as its line first, the builder's)
-    if ("=" in line or "exit status " in line) and not tail \
+    if ("=" in line or "exit status " in line) and not tail and relayed < _MAX_RELAYS \
             and (relay := _UNQUOTED_RELAY.search(line)) is not None \
             and not _builders(line, relay.start()) \
             and len(_DOUBLE_QUOTE.findall(line, 0, relay.start())) % 2 == 0:
@@ -555,8 +557,10 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False) -> Iterator[tuple[str,
         # (a tool's line only: never one a builder printed, behind its `-L` name or in the
         # last lines Nix quotes, nor a line of Nix's message, whose text it is: its
         # "stderr=error: builder for '…-other.drv' failed" made that another's failure)
-        yield from _unwrap(line[:relay.end()], depth)
-        yield from _unwrap(line[relay.end():], depth)
+        # (a few relays deep: each split reads the rest again, and a line of a thousand, a
+        # flake's `throw` of them, ran past Python's recursion limit: `ci-nix junit` died)
+        yield from _unwrap(line[:relay.end()], depth, relayed=relayed + 1)
+        yield from _unwrap(line[relay.end():], depth, relayed=relayed + 1)
         return
     # an internal-json record behind a prefix normalising does not know (`kubectl logs
     # --prefix`'s "[pod/x/nix] ", logcli's labels) is kept whole, as learning the prefix needs
