@@ -2743,30 +2743,39 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
 # user's configuration (nixos/common.nix), which the module system lists as "- <message>" under
 # "Failed assertions:"; a copy may keep only the list (a fence opening on its first bullet)
 _HM_ASSERTION = re.compile(r"^ {0,8}- [^\s:]{1,64} profile: (?=\S)")
+# any assertion's bullet where Nix 2.4+ prints it: indented under "error: " as every line of its
+# message is (7 columns; a markdown or YAML list in a paste stands at 0-4, a builder's line
+# after Nix's "> ")
+_INDENTED_ASSERTION = re.compile(r"^ {7}- (?=\S)")
 # a markdown fence alone on its line (with a language, an opening one)
 _FENCE_LINE = re.compile(r"^ {0,3}`{3,}(?P<language>[\w+-]*)\s*$")
 
 
 def _assertions_without_header(shaped: Sequence[logshape.Line],
                                raw: Sequence[str]) -> Diagnosis | None:
-    """The module system's failed assertions of a home-manager user, where a copy kept only
-    their list: its first bullet opens what was pasted (the log's first line, or the first in a
-    fence), as the list Nix printed under its header does; a bullet of prose in a markdown list
-    (after a paragraph, a heading, another item) is none. None where no such list opens."""
-    opened = True  # (the log's start opens what was pasted; of bare fences, every other one,
-    fences = 0     # and one with its language, also inside another's block)
+    """The module system's failed assertions, where a copy kept only their list: its first
+    bullet opens what was pasted (the log's first line, or the first in a fence), as the list
+    Nix printed under its header does, and is a home-manager user's ("<user> profile: …") or
+    stands at the indentation of Nix's message (there also after a fence that may be a closing
+    one: a paste between fences of tildes holding its own fences reads as nested); a bullet of
+    prose in a markdown list (after a paragraph, a heading, another item) is none. None where
+    no such list opens."""
+    opened = fenced = True  # (the log's start opens what was pasted; of bare fences, every
+    fences = 0              # other one, and one with its language, also inside another's block)
     for at, line in enumerate(shaped):
         if at > 0:
             fence = _FENCE_LINE.match(shaped[at - 1].text)
             fences += fence is not None
-            opened = fence is not None and (fences % 2 == 1 or bool(fence["language"]))
-        if not opened or line.builder is not None:
+            fenced = fence is not None
+            opened = fenced and (fences % 2 == 1 or bool(fence and fence["language"]))
+        if not fenced or line.builder is not None:
             continue
         # (a list of bullets alone: the normaliser may have learnt "- <user> profile: " as a
         # prefix of its lines, which the captured line still shows)
         captured = raw[line.origin] if line.origin < len(raw) else ""
-        if _HM_ASSERTION.match(line.text) or (captured.endswith(line.text) and _HM_ASSERTION.match(
-                captured[:len(captured) - len(line.text)] + "x")):
+        if _INDENTED_ASSERTION.match(line.text) or opened and (_HM_ASSERTION.match(line.text) or (
+                captured.endswith(line.text) and _HM_ASSERTION.match(
+                    captured[:len(captured) - len(line.text)] + "x"))):
             bullets = [line.text.strip()]
             for later in shaped[at + 1:at + 20]:
                 if not later.text.strip() or _FENCE_LINE.match(later.text):

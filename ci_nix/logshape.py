@@ -1415,11 +1415,36 @@ def _without_prefix(found: list[Line], ci_own: set[int],
         # `kubectl logs --prefix` around git's "remote: ")
         learnt = prefix is not None if learn is _common_prefix else learnt
         if prefix is not None:  # and what stood behind it (journald, nom, a level)
-            found = [replace(line, text=text, marked=line.marked or marked) for line in found
-                     if (unprefixed := _unprefixed(_after(prefix, line.text))) is not None
+            own = _listed_by_error(found) if _a_bullet(prefix) else frozenset()
+            found = [replace(line, text=text, marked=line.marked or marked)
+                     for at, line in enumerate(found)
+                     if (unprefixed := _unprefixed(
+                         line.text if at in own else _after(prefix, line.text))) is not None
                      for text, marked in [unprefixed]]
             before_bar = {origin: _after(prefix, before) for origin, before in before_bar.items()}
     return found
+
+
+def _a_bullet(prefix: re.Pattern[str]) -> bool:
+    """Whether a prefix learnt is a markdown list's bullet alone (a paste of list items)."""
+    return any(prefix.fullmatch(bullet) for bullet in ("- ", "* "))
+
+
+def _listed_by_error(found: list[Line]) -> frozenset[int]:
+    """The lines (their places in found) that go on an error line of Nix's without a blank or
+    a fence between: its message's own list (lib/options.nix's values, "- In `FILE': VALUE",
+    the bullets under "Failed assertions:"), which a bullet learnt as the prefix of a paste's
+    list items is not taken off. (An error line that is itself an item has the bullet.)"""
+    own: set[int] = set()
+    in_error = False
+    for at, line in enumerate(found):
+        if not line.text.strip() or line.text.lstrip().startswith("```"):
+            in_error = False
+        elif _ERROR_START.match(line.text):
+            in_error = True
+        elif in_error:
+            own.add(at)
+    return frozenset(own)
 
 
 # Nix's intro to a failed build's last lines, with how many it quotes (2.3: at its header's end)

@@ -1292,6 +1292,28 @@ def test_home_managers_failed_assertions_pasted_without_their_header_are_evaluat
         assert diagnose.parse_log([*before, "- work profile: Firefox 128, no extensions"]) == []
 
 
+@pytest.mark.parametrize("opening", [["Otherwise we run into errors like:", "```"],
+                                     ["~~~console", "~~~"]])
+def test_any_failed_assertion_pasted_alone_at_nixs_message_indentation_is_the_evaluators(
+        opening: list[str]) -> None:
+    # Nix 2.4+ indents an error's message under "error: " (7 columns), the module system's
+    # "Failed assertions:" list too; a paste of a NixOS assertion's bullet alone
+    # (TUM-DSE/doctor-cluster-config#863, heldout-125) is the evaluator's failure, also after a
+    # fence that reads as a closing one (a paste between tilde fences holding its own); a log
+    # of nothing but such lines is a whole paste indented, which normalising dedents
+    bullet = ["       - 25.05.20251202.cdff0c1 is an invalid value for 'system.stateVersion'; "
+              'it must be in the format "YY.MM",',
+              "       which corresponds to a prior release of NixOS."]
+    [found] = diagnose.parse_log([*opening, *bullet, "```"])
+    assert (found.type, found.log_line) == (FailureType.EVAL, len(opening) + 1)
+    assert "invalid value for 'system.stateVersion'" in found.message
+    assert "prior release of NixOS" in found.message
+    # a bullet of a markdown or YAML list (0-4 columns), in a fence or after prose, is nobody's
+    for text in ("- 25.05 is an invalid value", "    - name: build"):
+        assert diagnose.parse_log(["```", text, "```"]) == []
+    assert diagnose.parse_log(["Steps:", "       - run the switch"]) == []
+
+
 @pytest.mark.parametrize("box", ["", "┃ ", "       "])
 def test_the_module_systems_message_cut_to_its_tail_is_an_evaluation_failure(box: str) -> None:
     # lib/modules.nix ends "has conflicting definition values" with its advice and lists a

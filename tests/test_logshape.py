@@ -666,6 +666,10 @@ WRAPPING_LIMITS = {
     # less than dedented, where it is a line of its own (the dedented reading is the truer)
     ("dedented", "heldout-77/wawona-106-prefixed-error-then-builder-lines-glued-deps.text"
                  ".expected.json"),
+    # a NixOS assertion's bullet alone, in a fence: without Nix's 7-column indentation it is
+    # anyone's list item (read as nothing)
+    ("dedented", "heldout-125/doctor-cluster-config-pr-863-stateversion-assertion-line-alone"
+     ".text.expected.json"),
 }
 
 
