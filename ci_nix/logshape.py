@@ -199,6 +199,16 @@ _JOURNALD = re.compile(
 _ADDRESS_PART = r"[A-Za-z_][\w-]{0,200}(?:\[[^\]\n]{0,200}\])?"
 _TERRAFORM = re.compile(rf"^(?:{_ADDRESS_PART}\.){{1,32}}{_ADDRESS_PART} "
                         r"\((?:local|remote)-exec\):(?: |$)")
+# Google Cloud Build's log of a build (as `gcloud builds submit` streams it, or its log viewer's
+# download): "Step #0: " before each line a step printed, with the step's id where it has one
+# ('Step #1 - "nix-build": '); its own lines around them ("Starting Step #0", "Finished Step
+# #0", the phases "BUILD"/"ERROR", its verdict 'ERROR: build step 0 "nixos/nix" failed: step
+# exited with non-zero status: 1')
+_CLOUD_BUILD_STEP = r'Step #\d{1,4}(?: - "[^"\n]{0,200}")?'
+_CLOUD_BUILD = re.compile(rf"^{_CLOUD_BUILD_STEP}:(?: |$)")
+_CLOUD_BUILD_OWN = re.compile(rf"(?:Starting|Finished) {_CLOUD_BUILD_STEP}\s*$|"
+                              r"(?:FETCHSOURCE|BUILD|PUSH|DONE|ERROR)\s*$|"
+                              r'ERROR: build step \d{1,4} "[^"\n]{0,500}" failed: ')
 # a terminal's string commands carry no text: Buildkite's raw log starts each line with one
 # ("ESC _bk;t=1745322209921 BEL"), before whatever else the line has
 _MAX_STACK = 8  # prefixes stacked on one line, at most
@@ -222,6 +232,8 @@ def _transported(line: str) -> str:
         stripped = _BUILDKIT.sub("", stripped, count=1)
         if "-exec)" in stripped:
             stripped = _TERRAFORM.sub("", stripped, count=1)
+        if stripped.startswith("Step #"):
+            stripped = _CLOUD_BUILD.sub("", stripped, count=1)
         if stripped == line:
             break
         line = stripped
@@ -1292,7 +1304,8 @@ _CI_HINT = re.compile(r"##\[|::|\*  |"
                       r"🚨|\[Pipeline\] |"
                       r"Started by |Running on |Finished: |ERROR: script |"
                       r"(?:Task|Description|Version|Author|Help) +: |Generating script|"
-                      r"Script contents|Starting Command Output")
+                      r"Script contents|Starting Command Output|"
+                      r"Step #|FETCHSOURCE|BUILD|PUSH|DONE|ERROR")
 
 
 def _ci_own_lines(raw: list[str]) -> set[int]:
@@ -1321,8 +1334,8 @@ _STREAM_LABELS = re.compile(r'\{(?:[A-Za-z_]\w{0,100}="[^"\n]{0,200}"(?:, ?[A-Za
 
 def _ci_own(start: str) -> bool:
     """Whether a captured line (its start) is a CI system's own: GitHub's `##[group]`,
-    `##[error]`, GitLab's runner lines, Buildkite's agent lines, Azure Pipelines' task header
-    (also inside a page's markup)."""
+    `##[error]`, GitLab's runner lines, Buildkite's agent lines, Azure Pipelines' task header,
+    Cloud Build's step lines (also inside a page's markup)."""
     # (also a copy that dropped the string command's ESC and BEL: "_bk;t=1745322209921~~~ …")
     buildkite = start.startswith(("\x1b_bk;", "_bk;t="))
     start = _transported(_HTML_TAG.sub("", start) if "<" in start else start)
@@ -1332,7 +1345,7 @@ def _ci_own(start: str) -> bool:
     start = _transported(start[labels.end():]) if labels else start
     return bool(_GITHUB_COMMAND.match(start) or _GITLAB_OWN.match(start) or _AZURE_OWN.match(start)
                 or _JENKINS_OWN.match(start) or (buildkite and _BUILDKITE_OWN.match(start))
-                or _VSCODE_OWN.match(start))
+                or _VSCODE_OWN.match(start) or _CLOUD_BUILD_OWN.match(start))
 
 
 def _margin_off(raw: list[str]) -> list[str]:

@@ -266,7 +266,7 @@ _STACKED = ("May 01 12:00:00 host unit[1]: ", "┃ ERROR ", "x.stderr=",
             'module.m["k"].null_resource.r[0] (local-exec): ', "a.b[c].d-e.", "a" * 201 + ".",
             # a tool's relay of its child's stderr, again and again (a flake's `throw` of them:
             # each split read the rest again, a thousand ran past Python's recursion limit)
-            "a stderr=b c ")
+            "a stderr=b c ", 'Step #1 - "nix-build": ')
 
 
 def test_a_line_of_stacked_prefixes_takes_time_linear_in_its_length() -> None:

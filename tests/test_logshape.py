@@ -966,6 +966,22 @@ def terraform(text: str) -> str:
             "exit status 1. Output:\n╵")
 
 
+def cloud_build(step: str) -> Wrap:
+    """Google Cloud Build's log (as `gcloud builds submit` streams it): its phases and step
+    lines around what the step printed, each line of which after "Step #0: " (or, for a step
+    with an id, 'Step #0 - "nix-build": '), its verdict last (the file index's 70203070469, a
+    test of what Cloud Build streams back, "Step #0: ERROR: failed to solve: …" then 'ERROR:
+    build step 0 "gcr.io/cloud-builders/docker" failed: step exited with non-zero status: 1')."""
+    def relay(text: str) -> str:
+        return "\n".join([
+            'starting build "5f0c2d1e-7a4b-4c1e-9d2f-3b8a1e6c0f42"', "", "FETCHSOURCE",
+            "Fetching storage object: gs://proj_cloudbuild/source/1714564800.tgz#1714564800",
+            "BUILD", f"Starting {step}", f"{step}: Already have image: nixos/nix:2.24.9",
+            *(f"{step}: {line}" for line in text.split("\n")), f"Finished {step}", "ERROR",
+            'ERROR: build step 0 "nixos/nix:2.24.9" failed: step exited with non-zero status: 1'])
+    return relay
+
+
 # how tools relay Nix's lines, each with samples it changed before it was read (a test each,
 # failing before): GitHub's CLI (a silent zero in a two-line log, builder failures cut short
 # read as `other`, names glued into a message); omnix's (nix_rs') CommandError, "Process exited
@@ -982,7 +998,9 @@ def terraform(text: str) -> str:
 # "=", and Nix's text in "stderr", a field no record was read from: 1,259 of 1,608 samples
 # changed, most read as `other` or nothing); Terraform's provisioner (its resource's address
 # before each line, longer than a prefix learnt from the lines: Nix's crash and assertion
-# lines, a cut log's last words read with the address or lost, 13 of 1,608)
+# lines, a cut log's last words read with the address or lost, 13 of 1,608); Google Cloud
+# Build's step prefix and own lines (a prefix not learnt among its own lines, a cut log's last
+# builder line followed by its phase and verdict: 17 of 1,608)
 TOOL_RELAYS: dict[str, Wrap] = {
     "gh-run-view": github_cli("Run nix build"),
     "gh-run-view-unknown": github_cli("UNKNOWN STEP"),
@@ -992,7 +1010,8 @@ TOOL_RELAYS: dict[str, Wrap] = {
     "tracing": lambda text: "\n".join(
         f"2025-11-13T22:00:{i % 60:02d}.{i:06d}Z  INFO nh::commands: {line}"
         for i, line in enumerate(text.split("\n"))),
-    "ansible": ansible, "terraform": terraform}
+    "ansible": ansible, "terraform": terraform, "cloud-build": cloud_build("Step #0"),
+    "cloud-build-id": cloud_build('Step #0 - "nix-build"')}
 
 
 @pytest.mark.parametrize(("relay", "sample"), [
@@ -1020,7 +1039,12 @@ TOOL_RELAYS: dict[str, Wrap] = {
     *(("terraform", sample) for sample in (
         "fresh/dev-2/nix-15002-assert-sigabrt", "fresh/heldout-12/nix-10343-lock-write-quoted",
         "fresh/heldout-31/haskell-nix-1934-not-allowed-to-refer-bare",
-        "fresh/heldout-60/attic-22-initnix-libstore-abort"))])
+        "fresh/heldout-60/attic-22-initnix-libstore-abort")),
+    *((relay, sample) for relay in ("cloud-build", "cloud-build-id") for sample in (
+        "fresh/dev-2/nix-15002-assert-sigabrt",
+        "fresh/heldout-41/nixpkgs-253872-pyproject-expected-builder-cut",
+        "fresh/heldout-43/somewm-143-meson-not-found-cannot-build-cut",
+        "fresh/heldout-capt-4/nix-installer-1066-buildkit-step"))])
 def test_a_tools_relay_of_nixs_lines_keeps_each_samples_classification(relay: str,
                                                                       sample: str) -> None:
     text, own, _, _ = plain(DATA / f"{sample}.text.expected.json")
