@@ -961,6 +961,9 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # prefixes are learnt not from the CI system's own lines (GitHub's `##[group]`,
     # `##[error]`, GitLab's runner lines: what a tool in the step printed has the prefix)
     ci_own = _ci_own_lines(raw)
+    # (a Rust error's causes read first: their numbers, on a few lines before Nix's words, are
+    # no tool's prefix; behind a tool's prefix they are read once it is taken off)
+    found, chained = _causes_unindented(found)
     # and a message glued to a progress bar is learnt from with what stood before the bar: the
     # bar took the tool's prefix with it (terminal_line), so that the prefix stood on too few of
     # a short log's lines to be learnt, and the lines that kept it were read as broken at a
@@ -981,7 +984,7 @@ def normalise(lines: Iterable[str]) -> list[Line]:
         if unquoted == found:
             break
         found = unquoted
-    result = _rejoined(found, ci_own)
+    result = _rejoined(found if chained else _causes_unindented(found)[0], ci_own)
     origins = None if cast is None else cast[1]
     printed = None if printable is None else printable[1]
     # (each line given its builder in place, the one before it let go, and each builder's
@@ -1486,6 +1489,50 @@ def _learnable(found: list[Line], ci_own: AbstractSet[int],
 def _after(prefix: re.Pattern[str], text: str) -> str:
     m = prefix.match(text)  # at the start only: a line that lost it may have its shape inside
     return text[m.end():] if m else text
+
+
+# a Rust tool's report of an error and its causes (anyhow's and eyre's `{:?}`: "Error: …", then
+# "Caused by:" and each cause numbered "    0: " — a number right-aligned in five — or a cause
+# alone indented by four), where the tool relays Nix's stderr as a cause (attic, devenv, nh,
+# mvmctl: "1: nix build failed: …" or Nix's lines themselves); each cause's further lines are
+# indented to the text after its number, before Nix's own indentation
+_CAUSED_BY = re.compile(r"\s*Caused by:\s*$")
+_CAUSE_NUMBER = re.compile(r" {0,4}\d{1,3}: ")
+_MAX_CAUSE_WIDTH = 8
+
+
+def _causes_unindented(found: list[Line]) -> tuple[list[Line], bool]:
+    """Lines with each cause of a Rust error's "Caused by:" list at Nix's own indentation: its
+    number taken off its first line, the indentation to that number's text off the others
+    (blank ones kept); and whether there was such a list. The list ends at the first line the
+    causes' indentation does not stand before (the report's "Stack backtrace:", a shell's next
+    prompt)."""
+    if not any("Caused by:" in line.text for line in found):
+        return found, False
+    result, chained = list(found), False
+    at = 0
+    while at < len(result):
+        if not _CAUSED_BY.match(result[at].text):
+            at += 1
+            continue
+        head = _indent(result[at].text)
+        at += 1
+        width = None  # the indentation of the cause being read
+        while at < len(result):
+            text = result[at].text
+            number = _CAUSE_NUMBER.match(text, head)
+            if number is not None and number.end() - head <= _MAX_CAUSE_WIDTH:
+                width, chained = number.end(), True
+                result[at] = replace(result[at], text=text[width:])
+            elif width is None and text[:head + 4].isspace() and text[head + 4:head + 5].strip():
+                width, chained = head + 4, True  # one cause alone: indented by four, no number
+                result[at] = replace(result[at], text=text[width:])
+            elif width is not None and (not text.strip() or text[:width].isspace()):
+                result[at] = replace(result[at], text=text[width:] if text.strip() else "")
+            else:
+                break
+            at += 1
+    return result, chained
 
 
 def _dedented(found: list[Line]) -> list[Line]:

@@ -982,6 +982,15 @@ def cloud_build(step: str) -> Wrap:
     return relay
 
 
+def anyhow(text: str) -> str:
+    """A Rust tool's anyhow (or eyre) report relaying Nix's stderr as its last cause: each
+    cause numbered right-aligned in five, its further lines indented to the number's text
+    (anyhow's fmt.rs, blank lines too)."""
+    first, *rest = text.split("\n")
+    return ("Error: building the flake\n\nCaused by:\n    0: running nix build\n    1: " + first
+            + "".join(f"\n       {line}" for line in rest))
+
+
 # how tools relay Nix's lines, each with samples it changed before it was read (a test each,
 # failing before): GitHub's CLI (a silent zero in a two-line log, builder failures cut short
 # read as `other`, names glued into a message); omnix's (nix_rs') CommandError, "Process exited
@@ -1011,7 +1020,8 @@ TOOL_RELAYS: dict[str, Wrap] = {
         f"2025-11-13T22:00:{i % 60:02d}.{i:06d}Z  INFO nh::commands: {line}"
         for i, line in enumerate(text.split("\n"))),
     "ansible": ansible, "terraform": terraform, "cloud-build": cloud_build("Step #0"),
-    "cloud-build-id": cloud_build('Step #0 - "nix-build"')}
+    "cloud-build-id": cloud_build('Step #0 - "nix-build"'),
+    "anyhow": anyhow}
 
 
 @pytest.mark.parametrize(("relay", "sample"), [
@@ -1044,11 +1054,34 @@ TOOL_RELAYS: dict[str, Wrap] = {
         "fresh/dev-2/nix-15002-assert-sigabrt",
         "fresh/heldout-41/nixpkgs-253872-pyproject-expected-builder-cut",
         "fresh/heldout-43/somewm-143-meson-not-found-cannot-build-cut",
-        "fresh/heldout-capt-4/nix-installer-1066-buildkit-step"))])
+        "fresh/heldout-capt-4/nix-installer-1066-buildkit-step")),
+    # (Nix's lines indented to the cause's number: a quoted tail's intro, a hash's "got:", a
+    # message's position read as Nix printed them, not as a tool's prefix or deeper lines)
+    *(("anyhow", sample) for sample in (
+        "public/easy-purescript-86-hash-wanted", "public/narya-70-hash-specified",
+        "public/nix-13509-cannot-build", "public/lix-tests-eval-fail-remove"))])
 def test_a_tools_relay_of_nixs_lines_keeps_each_samples_classification(relay: str,
                                                                       sample: str) -> None:
     text, own, _, _ = plain(DATA / f"{sample}.text.expected.json")
     assert classified(TOOL_RELAYS[relay](text)) == own
+
+
+def test_a_rust_reports_single_cause_is_nixs_lines_and_the_list_ends_where_it_does() -> None:
+    # anyhow's one cause alone, indented by four (no number); its backtrace after it is no
+    # line of the cause's; a builder's own "Caused by:" (a Rust build's panic, `-L`) stays its
+    drv = "/nix/store/" + "h" * 32 + "-hello-2.12.drv"
+    lines = ["Error: nix build failed", "", "Caused by:",
+             f"    error: builder for '{drv}' failed with exit code 2;",
+             "           last 1 log lines:", "           > make: *** [all] Error 2", "",
+             "Stack backtrace:", "   0: main"]
+    assert [line.text for line in logshape.normalise(lines)][3:8] == [
+        f"error: builder for '{drv}' failed with exit code 2;", "       last 1 log lines:",
+        "       > make: *** [all] Error 2", "", "Stack backtrace:"]
+    [found] = diagnose.parse_log(lines)
+    assert (found.drv, found.exit_code) == (drv, 2)
+    built = logshape.normalise(["hello> Caused by:", "hello>     0: error: x"])
+    assert [(line.builder, line.text) for line in built] == [
+        ("hello", "Caused by:"), ("hello", "    0: error: x")]
 
 
 def test_ansibles_arrow_before_a_result_is_no_builders_name() -> None:
