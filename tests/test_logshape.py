@@ -1113,6 +1113,25 @@ def test_a_capture_kept_in_a_code_comment_is_read_as_the_capture() -> None:
     assert [line.text for line in logshape.normalise(step)][1:] == log
 
 
+def test_a_capture_kept_in_a_comment_among_code_is_read_as_the_capture() -> None:
+    # heldout-117: a Nix file's "# FIX:" comment keeping the 2.29+ block Nix printed; the
+    # comment's lines lose their marks, the code around keeps its text
+    block = [f"error: Cannot build '/nix/store/{'a' * 32}-from-yaml.drv'.",
+             "       Reason: required system or feature not available",
+             "       Required system: 'x86_64-linux' with features {}",
+             "       Current system: 'aarch64-darwin' with features {}"]
+    around = ["  configPath = path: ../config/${path};", "",  # (more code than comment)
+              "  readConfig = path: builtins.readFile ../config/${path};", "",
+              "  hex = n: numeric \"0x\" n;", "  bin = n: numeric \"0b\" n;"]
+    code = ["{ pkgs, ... }:", "{", *around, *(f"  # {line}" for line in block), *around, "}"]
+    assert [line.text for line in logshape.normalise(code)] == [
+        "{ pkgs, ... }:", "{", *around, *block, *around, "}"]
+    assert [line.text for line in logshape.normalise(["# a", "x = 1;", *code])][:1] == ["# a"]
+    # one comment line alone keeps its mark: "# error: …" is as often an issue's title
+    assert [line.text for line in logshape.normalise(["# error: x", "", "text"])][0] == \
+        "# error: x"
+
+
 def test_a_tools_part_alone_on_a_commented_captures_empty_line_is_no_text() -> None:
     # heldout-capt-15's relago under a chat's or a journal's prefix: the prefix learnt holds
     # the comment's "#"; the capture's empty last line has the tool's part alone, and was glued
