@@ -235,11 +235,13 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"{_QE}\.?\s*Reason:\s*(?P<reason>[^\n]*)")),
     # the same block where a copy left no quoted store path to name: a bare name, a path
     # without its quotes, an elision ("Cannot build ... Reason: 1 dependency failed."), and
-    # its lines maybe joined (the name holds no blank: from each "Cannot build " the run to
-    # "Reason:" is one name long)
+    # its lines maybe joined; only as the message the text starts with (such a name is weak
+    # evidence: in a copy that joined a log's lines it may follow the error that failed first,
+    # a hash mismatch of "REDACTED.drv") (the name holds no blank: the run to "Reason:" is one
+    # name long)
     ("cannot-build-loose", re.compile(
-        rf"Cannot build {_Q}?(?P<subject>[^\s'’‘`]{{1,{_NAME}}}?){_QE}?\.?[ \t]*(?:\n[ \t]*)?"
-        r"Reason:[ \t]*(?P<reason>[^\n]*)")),
+        rf"\A\s*(?:error:\s*)?Cannot build {_Q}?(?P<subject>[^\s'’‘`]{{1,{_NAME}}}?){_QE}?\.?"
+        r"[ \t]*(?:\n[ \t]*)?Reason:[ \t]*(?P<reason>[^\n]*)")),
     # (the path's quotes may be lost: a page's rendering takes ‘…’ or `…' for markup)
     ("builder-exit", re.compile(
         rf"builder for {_Q}?{_DRV}{_QE}? failed with exit code (?P<code>\d+)")),

@@ -596,6 +596,13 @@ def test_a_cannot_build_block_copied_without_a_quoted_store_path_is_read_by_its_
     for log, (type_, drv) in cases.items():
         [found] = diagnose.parse_log(list(log))
         assert (found.type, found.drv) == (type_, drv), log
+    # such a block only as the message a text starts with: in a copy that joined a log's lines
+    # (heldout-113's agent session) the hash mismatch before it is what failed first
+    [joined] = diagnose.parse_log([
+        "error: hash mismatch in fixed-output derivation 'REDACTED.drv': specified: "
+        "sha256-AAAA= got: REDACTED error: Cannot build 'REDACTED.drv'. Reason: 1 dependency "
+        "failed. Output paths: REDACTED"])
+    assert joined.type is FailureType.HASH_MISMATCH
     # a reason Nix does not print under such a line leaves the line what it says
     [attribute] = diagnose.parse_log(["error: attribute 'x' missing",
                                       "       Reason: the input was renamed"])
