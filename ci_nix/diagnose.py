@@ -1198,9 +1198,12 @@ _NIX_ITSELF = re.compile(
     # a signing key of Nix's configuration it cannot read (libutil's signature code)
     r"^(?:secret |public )?key is corrupt|"
     r"pasta (?:exited|killed)|"
-    # the build sandbox could not be set up: the machine's kernel or Nix's settings
+    # the build sandbox could not be set up: the machine's kernel or Nix's settings (its
+    # cgroups too: the daemon's own, set up before the builder's child starts, so without the
+    # "… while setting up the build environment" frame: "cannot determine the cgroups file
+    # system", "expected cgroup directory '…'", "creating cgroup '…'")
     r"sandbox network setup|sandboxed build|sandboxing|kernel namespaces|user namespace|"
-    r"(?:mount|network|pid|ipc|uts|cgroup) namespace|\bsandbox\b|"
+    r"(?:mount|network|pid|ipc|uts) namespace|\bcgroups?\b|\bsandbox\b|"
     r"seccomp|unable to make '/' private|cannot pivot old root|setgroups failed|landlock|"
     r"while waiting for the build environment for |"
     # the machine refused Nix (a store, profile or lock file it may not touch), or the store

@@ -844,8 +844,12 @@ def test_a_line_ending_on_error_says_what_on_the_next(sentence: str, mark: str, 
 
 def test_nixs_sandbox_and_namespace_setup_failing_is_nixs_own() -> None:
     # nix-installer#1666: the build's sandbox could not be set up (the machine, not the build)
+    # heldout-118: the daemon's own cgroup setup (before the builder's child, so without the
+    # "… while setting up the build environment" frame)
     for message in ("getting sandbox mount namespace: No such file or directory",
-                    "setting up a private network namespace: Operation not supported"):
+                    "setting up a private network namespace: Operation not supported",
+                    "cannot determine the cgroups file system",
+                    'expected cgroup directory "/sys/fs/cgroup/system.slice/nix-daemon.service"'):
         [found] = diagnose.parse_log([f"error: {message}"])
         assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
 
