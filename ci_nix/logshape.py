@@ -1395,7 +1395,7 @@ _CODE_COMMENT = re.compile(r"^([ \t]*)(#|//)(?: |$)")
 
 
 def _comment_runs_off(raw: list[str]) -> list[str]:
-    """The captured lines with the marks taken off each run of comment lines (one indentation,
+    """The captured lines with the marks blanked in each run of comment lines (one indentation,
     one mark) that holds Nix's words: a failure kept in a comment among code ("  # FIX:
     error: Cannot build '…'." over "  #      Reason: …"), whose lines then read as the
     block Nix printed. A run without Nix's words stays as it is, and so does one line alone:
@@ -1412,7 +1412,11 @@ def _comment_runs_off(raw: list[str]) -> list[str]:
                 end += 1
             if end - at > 1 and any(_NIX_START.search(line) for line in raw[at:end]):
                 out = list(raw) if out is None else out
-                out[at:end] = [line[len(first[1]) + len(first[2]):].removeprefix(" ")
+                # (the mark becomes blanks: each line keeps its column, so what the comment
+                # held is indented as written, and no line of it reads as glued to the one
+                # before, as a hard wrap's rest at the line start does)
+                cut = len(first[1]) + len(first[2])
+                out[at:end] = [f"{first[1]}{' ' * len(first[2])}{line[cut:]}"
                                for line in raw[at:end]]
         at = end
     return raw if out is None else out

@@ -1125,7 +1125,7 @@ def test_a_capture_kept_in_a_comment_among_code_is_read_as_the_capture() -> None
               "  hex = n: numeric \"0x\" n;", "  bin = n: numeric \"0b\" n;"]
     code = ["{ pkgs, ... }:", "{", *around, *(f"  # {line}" for line in block), *around, "}"]
     assert [line.text for line in logshape.normalise(code)] == [
-        "{ pkgs, ... }:", "{", *around, *block, *around, "}"]
+        "{ pkgs, ... }:", "{", *around, *(f"    {line}" for line in block), *around, "}"]
     assert [line.text for line in logshape.normalise(["# a", "x = 1;", *code])][:1] == ["# a"]
     # one comment line alone keeps its mark: "# error: …" is as often an issue's title
     assert [line.text for line in logshape.normalise(["# error: x", "", "text"])][0] == \
