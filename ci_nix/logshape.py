@@ -1396,12 +1396,13 @@ _CODE_COMMENT = re.compile(r"^([ \t]*)(#|//)(?: |$)")
 
 def _comment_runs_off(raw: list[str]) -> list[str]:
     """The captured lines with the marks blanked in each run of comment lines (one indentation,
-    one mark) that holds Nix's words: a failure kept in a comment among code ("  # FIX:
-    error: Cannot build '…'." over "  #      Reason: …"), whose lines then read as the
-    block Nix printed. A run without Nix's words stays as it is, and so does one line alone:
-    "# error: …" is as often a markdown heading (an issue's title) as a comment, and a line
-    reads as well with its mark as without."""
-    out: list[str] | None = None
+    one mark) that holds Nix's words, where such runs are a few lines among code: a failure
+    kept in a comment ("  # FIX: error: Cannot build '…'." over "  #      Reason: …"), whose
+    lines then read as the block Nix printed. A capture that is mostly comment lines is read
+    as it was (its marks are a prefix on most lines, learnt as any tool's); a run without Nix's
+    words stays as it is, and so does one line alone: "# error: …" is as often a markdown
+    heading (an issue's title) as a comment, and a line reads as well with its mark as without."""
+    runs: list[tuple[int, int, int, int]] = []  # (first line, end, the mark's start and end)
     at = 0
     while at < len(raw):
         first = _CODE_COMMENT.match(raw[at])
@@ -1411,15 +1412,18 @@ def _comment_runs_off(raw: list[str]) -> list[str]:
                     and m[1] == first[1] and m[2] == first[2]:
                 end += 1
             if end - at > 1 and any(_NIX_START.search(line) for line in raw[at:end]):
-                out = list(raw) if out is None else out
-                # (the mark becomes blanks: each line keeps its column, so what the comment
-                # held is indented as written, and no line of it reads as glued to the one
-                # before, as a hard wrap's rest at the line start does)
-                cut = len(first[1]) + len(first[2])
-                out[at:end] = [f"{first[1]}{' ' * len(first[2])}{line[cut:]}"
-                               for line in raw[at:end]]
+                runs.append((at, end, first.start(2), first.end(2)))
         at = end
-    return raw if out is None else out
+    shown = sum(1 for line in raw if line.strip())
+    if not runs or 2 * sum(end - at for at, end, _, _ in runs) >= shown:
+        return raw
+    out = list(raw)
+    for at, end, mark, cut in runs:
+        # (the mark becomes blanks: each line keeps its column, so what the comment held is
+        # indented as written, and no line of it reads as glued to the one before, as a hard
+        # wrap's rest at the line start does)
+        out[at:end] = [f"{line[:mark]}{' ' * (cut - mark)}{line[cut:]}" for line in raw[at:end]]
+    return out
 
 
 # a unified diff's own lines around a file it adds or deletes ("diff --git a/x b/x", "new file
