@@ -1529,10 +1529,11 @@ def _after(prefix: re.Pattern[str], text: str) -> str:
 
 # a Rust tool's report of an error and its causes (anyhow's and eyre's `{:?}`: "Error: …", then
 # "Caused by:" and each cause numbered "    0: " — a number right-aligned in five — or a cause
-# alone indented by four), where the tool relays Nix's stderr as a cause (attic, devenv, nh,
-# mvmctl: "1: nix build failed: …" or Nix's lines themselves); each cause's further lines are
-# indented to the text after its number, before Nix's own indentation
-_CAUSED_BY = re.compile(r"\s*Caused by:\s*$")
+# alone indented by four; color-eyre's "Error:" alone, then "   0: …" right-aligned in four),
+# where the tool relays Nix's stderr as a cause (attic, nh, mvmctl: "1: nix build failed: …" or
+# Nix's lines themselves); each cause's further lines are indented to the text after its number,
+# before Nix's own indentation
+_CAUSED_BY = re.compile(r"\s*(?:Caused by|(?P<eyre>Error)):\s*$")
 _CAUSE_NUMBER = re.compile(r" {0,4}\d{1,3}: ")
 _MAX_CAUSE_WIDTH = 8
 
@@ -1543,16 +1544,18 @@ def _causes_unindented(found: list[Line]) -> tuple[list[Line], bool]:
     (blank ones kept); and whether there was such a list. The list ends at the first line the
     causes' indentation does not stand before (the report's "Stack backtrace:", a shell's next
     prompt)."""
-    if not any("Caused by:" in line.text for line in found):
+    if not any("Caused by:" in line.text or "Error:" in line.text for line in found):
         return found, False
     result, chained = list(found), False
     at = 0
     while at < len(result):
-        if not _CAUSED_BY.match(result[at].text):
-            at += 1
-            continue
+        caused = _CAUSED_BY.match(result[at].text)
         head = _indent(result[at].text)
         at += 1
+        # (color-eyre's report has no "Caused by:": its "Error:" alone, then "   0: …")
+        if caused is None or (caused["eyre"] and not (
+                at < len(result) and _CAUSE_NUMBER.match(result[at].text, head))):
+            continue
         width = None  # the indentation of the cause being read
         while at < len(result):
             text = result[at].text

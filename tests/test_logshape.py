@@ -991,6 +991,15 @@ def anyhow(text: str) -> str:
             + "".join(f"\n       {line}" for line in rest))
 
 
+def color_eyre(text: str) -> str:
+    """A Rust tool's color-eyre report (nh's, the Determinate installer's) relaying Nix's
+    stderr as its last cause: "Error:" alone, each cause numbered right-aligned in four, its
+    further lines indented by six; then where it was raised."""
+    first, *rest = text.split("\n")
+    return ("Error: \n   0: Failed to build configuration\n   1: " + first
+            + "".join(f"\n      {line}" for line in rest) + "\n\nLocation:\n   src/commands.rs:57")
+
+
 # how tools relay Nix's lines, each with samples it changed before it was read (a test each,
 # failing before): GitHub's CLI (a silent zero in a two-line log, builder failures cut short
 # read as `other`, names glued into a message); omnix's (nix_rs') CommandError, "Process exited
@@ -1021,7 +1030,7 @@ TOOL_RELAYS: dict[str, Wrap] = {
         for i, line in enumerate(text.split("\n"))),
     "ansible": ansible, "terraform": terraform, "cloud-build": cloud_build("Step #0"),
     "cloud-build-id": cloud_build('Step #0 - "nix-build"'),
-    "anyhow": anyhow}
+    "anyhow": anyhow, "color-eyre": color_eyre}
 
 
 @pytest.mark.parametrize(("relay", "sample"), [
@@ -1059,7 +1068,10 @@ TOOL_RELAYS: dict[str, Wrap] = {
     # message's position read as Nix printed them, not as a tool's prefix or deeper lines)
     *(("anyhow", sample) for sample in (
         "public/easy-purescript-86-hash-wanted", "public/narya-70-hash-specified",
-        "public/nix-13509-cannot-build", "public/lix-tests-eval-fail-remove"))])
+        "public/nix-13509-cannot-build", "public/lix-tests-eval-fail-remove")),
+    *(("color-eyre", sample) for sample in (
+        "sources/nix-2.18-hash-mismatch", "sources/lix-2.94-remote-silence",
+        "sources/nix-2.29-reason-builder-only", "public/nixos-unstable-7707-old-trace"))])
 def test_a_tools_relay_of_nixs_lines_keeps_each_samples_classification(relay: str,
                                                                       sample: str) -> None:
     text, own, _, _ = plain(DATA / f"{sample}.text.expected.json")
