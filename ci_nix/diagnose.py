@@ -1138,6 +1138,11 @@ _MODULE_MESSAGE = re.compile(
 _EVAL_MODE_REFUSAL = re.compile(
     r"\bin pure evaluation mode, ['‘][^'’\n]{1,200}['’] requires\b|"
     r"\bis (?:forbidden|not allowed) in (?:pure|restricted) (?:evaluation )?mode\b")
+# libstore's InvalidPath ("path '%s' is not valid", store-api.cc, local-store.cc): a store path
+# Nix was asked about that the store does not hold; a copy quoting it without "error:" (a
+# sentence's code span, a writer who elided the hash, its closing quote lost with it) still names
+# Nix's own failure
+_INVALID_PATH = re.compile(r"\bpath ['‘]/nix/store/[^\s'’`]{1,512}['’]? is not valid\b")
 # a program that crashed: a C assertion (its backquote may be gone: a copy read it as markdown),
 # a signal, an uncaught C++ exception, a Rust panic
 # an interactive shell's report of the job a signal killed (zsh's own names, fish's): no build
@@ -3028,6 +3033,12 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
         said = text[text.rfind("`", 0, refused.start()) + 1:]
         said = said[:said.find("`")] if "`" in said else said
         return replace(diagnose_eval(f"error: {said}"), log_line=origin + 1, log=tail([text]))
+    invalid = _INVALID_PATH.search(text) if found is None and at < 0 else None
+    if invalid is not None:  # the store's InvalidPath, "error:" lost: its words alone (Nix's
+        # message ends there; the sentence or code span around it is the writer's), Nix's own
+        # store's failure also where the writer lost the path's closing quote
+        return replace(diagnose_eval(f"error: {invalid[0]}"), kind=Kind.NIX,
+                       hint=HINTS[Kind.NIX], log_line=origin + 1, log=tail([text]))
     # (an error a sentence quotes is what the quote holds, not the sentence around it; unless
     # the line goes on to say another error: the quote was a cut copy of it, as strace's)
     quoted = _quoted_error(text, at) if at > 0 and text[at - 1] in _QUOTE_CLOSE else text
@@ -3098,7 +3109,8 @@ FAILURE_MARK = re.compile(
     rf"collis?sion between {_Q}?/nix/store/|"
     r"specified:\s*\S+\s+got:|" + _ALIAS_THROW + "|" + _SHELL_FATAL + "|" + _ERROR_VALUE + "|"
     + _REFUSAL.pattern
-    + "|" + _MODULE_MESSAGE.pattern + "|" + _EVAL_MODE_REFUSAL.pattern + "|" + _CRASH.pattern,
+    + "|" + _MODULE_MESSAGE.pattern + "|" + _EVAL_MODE_REFUSAL.pattern + "|" + _CRASH.pattern
+    + "|" + _INVALID_PATH.pattern,
     re.IGNORECASE)
 # lines that say it and are no failure: Nix's warnings and traces, an error Nix ignored
 _NOT_A_FAILURE = re.compile(r"^[\s*_`]*(?:warning|evaluation warning|trace|error \(ignored\))"

@@ -2017,6 +2017,27 @@ def test_nixs_error_relayed_without_its_error_prefix_is_a_failure(line: str) -> 
 
 
 @pytest.mark.parametrize("line", [
+    # heldout-122's nix-vscode-extensions#150: a PR's sentence quoting it in a code span, the
+    # hash elided and the closing quote lost with it
+    "This change prevents downstream consumers from hitting `path '/nix/store/...-nix-dev is "
+    "not valid` during flake evaluation.",
+    f"path '/nix/store/{H}-nix-dev' is not valid",
+    f"> path ‘/nix/store/{H}-nix-dev’ is not valid, so the copy failed",
+])
+def test_the_stores_invalid_path_quoted_without_error_is_nixs_failure(line: str) -> None:
+    # libstore's InvalidPath whose "error: " a copy left out: no silent zero, Nix's words alone
+    found = diagnose.parse_log(["Use a proper flake input declaration.", "", line, "",
+                                "Fixes #149"])
+    assert [(d.type, d.kind, d.log_line) for d in found] == [(FailureType.OTHER, Kind.NIX, 3)]
+    assert found[0].message.startswith("path ") and found[0].message.endswith("is not valid")
+
+
+def test_a_path_said_to_be_not_valid_without_a_store_path_is_no_failure() -> None:
+    assert diagnose.parse_log(["the path ./foo is not valid as an input here, use path:./foo"]) \
+        == []
+
+
+@pytest.mark.parametrize("line", [
     "Build succeeded.    0 Warning(s)    0 Error(s)",
     "using the profile /nix/var/nix/profiles/default: installing packages",
 ])

@@ -25,7 +25,7 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     "-52", "-53", "-54", "-55", "-56", "-58", "-59", "-60", "-61", "-62", "-63", "-66", "-67",
     "-70", "-71", "-72", "-73", "-74", "-75", "-80", "-81", "-35",
     "-76", "-77", "-78", "-79",  # build74's rounds (builds and the flake layer)
-    "-120", "-121", "-123", "-124",  # build120's rounds (builds and the flake layer)
+    "-120", "-121", "-122", "-123", "-124",  # build120's rounds (builds and the flake layer)
     "-82", "-83", "-84", "-85", "-86", "-87", "-88", "-89",  # fresh82's rounds (Nix itself)
     "-100", "-101", "-102", "-103", "-105",  # sys100's rounds (the system layer)
     "-125",  # sys125's rounds (the system layer)
