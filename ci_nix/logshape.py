@@ -610,7 +610,7 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False,
     # typographic quotes a chat, forum or editor put in (and Nix 1.x's own): as Nix writes now
     # (an ASCII line kept as it is, not copied: a huge log holds millions of these)
     shown = _unprefixed(terminal_line(line if line.isascii() else line.translate(_QUOTES),
-                                      quoted=tail))
+                                      quoted=tail), quoted=tail)
     if shown is not None:
         yield shown[0], shown[1], depth > 0
 
@@ -706,10 +706,16 @@ def _code(shown: str) -> str:
 _MARK = re.compile(r"Error:|×|ERROR")
 
 
-def _unprefixed(shown: str) -> tuple[str, bool] | None:
+def _unprefixed(shown: str, quoted: bool = False) -> tuple[str, bool] | None:
     """A shown line without the prefixes wrappers and transports put before it, in any order
     (nom around journald, a level inside a timestamp) and without markdown code marks, and
-    whether one of them marked it as an error; None for a wrapper's own status line."""
+    whether one of them marked it as an error; None for a wrapper's own status line. A
+    builder's line Nix `quoted` under its own indentation (2.3's, no "> ") keeps what the
+    builder printed: its "INFO " or "┃ " taken away with the indentation made the rest a line
+    of Nix's ("INFO error: builder for '…-other.drv' failed": another's failure). (A wrapper's
+    prefix stands before Nix's indentation, which is left after it.)"""
+    indented = quoted and shown.startswith("  ")
+    original = shown
     marked = False
     for _ in range(_MAX_STACK):
         if _NOM_STATUS.match(shown):
@@ -724,6 +730,8 @@ def _unprefixed(shown: str) -> tuple[str, bool] | None:
         if stripped == shown:
             break
         shown = stripped
+    if indented and not shown.startswith(" "):
+        return _code(original), False
     return _code(shown), marked
 
 

@@ -68,7 +68,9 @@ def test_builder_output_nix_quotes_names_no_other_derivation() -> None:
                  # GitHub CLI's job and step before a timestamp: the builder's text too; a
                  # frame of Nix's no throw of a flake's
                  f"job\tstep\t2024-05-01T12:00:00.1234567Z {forged}",
-                 "… while calling the 'throw' builtin"):
+                 "… while calling the 'throw' builtin",
+                 # a logger's level or nom's glyph, no prefix of a line Nix indented (2.3)
+                 f"INFO {forged}", f"┃ {forged}", f"━For full logs, run 'nix log {VICTIM}'."):
         for quote, intro in (("> ", "       last 3 log lines:"), ("", "; last 3 log lines:")):
             header = f"error: builder for '{ATTACKER}' failed with exit code 1"
             head = [f"{header};", intro] if quote else [header + intro]
@@ -96,7 +98,7 @@ _TAIL_PARTS = st.sampled_from([
     "  ", "   at deeper", '{"msg": "', '"}', 'level=error msg="', "\\n", "↵", "\\", "~~~",
     "::error::", "^[[31m", "last 3 log lines:", "For full logs, run 'nix log x'.", "victim> ",
     "… while evaluating", "2024-05-01T12:00:00.1234567Z ", "[1/0/3 built] ", "`", "'",
-    "stderr=", "exit status 1: ", "\t", "… while calling the 'throw' builtin"])
+    "stderr=", "exit status 1: ", "\t", "… while calling the 'throw' builtin", "INFO ", "┃ "])
 
 
 @settings(max_examples=60, deadline=None)
