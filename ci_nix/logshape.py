@@ -209,6 +209,14 @@ _CLOUD_BUILD = re.compile(rf"^{_CLOUD_BUILD_STEP}:(?: |$)")
 _CLOUD_BUILD_OWN = re.compile(rf"(?:Starting|Finished) {_CLOUD_BUILD_STEP}\s*$|"
                               r"(?:FETCHSOURCE|BUILD|PUSH|DONE|ERROR)\s*$|"
                               r'ERROR: build step \d{1,4} "[^"\n]{0,500}" failed: ')
+# Ansible's own lines of a playbook's run: a play's and a task's header ruled with stars to the
+# terminal's width ("TASK [build the system] ****…"), a task's result on a host ("fatal: [web]:
+# FAILED! => …", "ok: [web] => …", "changed: [web]"), the recap and each host's counts in it
+_ANSIBLE_OWN = re.compile(r"(?:PLAY|TASK|RUNNING HANDLER) \[[^\]\n]{0,500}\] \*{3,}\s*$|"
+                          r"PLAY RECAP \*{3,}\s*$|"
+                          r"(?:fatal|failed|ok|changed|skipping|unreachable|ignoring): "
+                          r"\[[^\]\n]{1,300}\]|"
+                          r"\S{1,300} +: ok=\d+ +changed=\d+ +unreachable=\d+ +failed=\d+")
 # a terminal's string commands carry no text: Buildkite's raw log starts each line with one
 # ("ESC _bk;t=1745322209921 BEL"), before whatever else the line has
 _MAX_STACK = 8  # prefixes stacked on one line, at most
@@ -986,13 +994,13 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # a whole log indented (copied from a quote, a YAML block, a one-space paste) is dedented,
     # before and after taking away the marks of a markdown quote, level by level (a reply
     # quoting a quote: "> > error: …", an email's ">> ")
-    found = _dedented(found)
+    found, keys = _block_scalars(_dedented(found))
     for _ in range(_MAX_QUOTES):
         unquoted = _dedented(_unquoted(found))
         if unquoted == found:
             break
         found = unquoted
-    result = _rejoined(found if chained else _causes_unindented(found)[0], ci_own)
+    result = _rejoined(found if chained else _causes_unindented(found)[0], ci_own | keys)
     origins = None if cast is None else cast[1]
     printed = None if printable is None else printable[1]
     # (each line given its builder in place, the one before it let go, and each builder's
@@ -1316,7 +1324,7 @@ _CI_HINT = re.compile(r"##\[|::|\*  |"
                       r"Started by |Running on |Finished: |ERROR: script |"
                       r"(?:Task|Description|Version|Author|Help) +: |Generating script|"
                       r"Script contents|Starting Command Output|"
-                      r"Step #|FETCHSOURCE|BUILD|PUSH|DONE|ERROR")
+                      r"Step #|FETCHSOURCE|BUILD|PUSH|DONE|ERROR|\*\*\*|: \[| : ok=")
 
 
 def _ci_own_lines(raw: list[str]) -> set[int]:
@@ -1356,7 +1364,8 @@ def _ci_own(start: str) -> bool:
     start = _transported(start[labels.end():]) if labels else start
     return bool(_GITHUB_COMMAND.match(start) or _GITLAB_OWN.match(start) or _AZURE_OWN.match(start)
                 or _JENKINS_OWN.match(start) or (buildkite and _BUILDKITE_OWN.match(start))
-                or _VSCODE_OWN.match(start) or _CLOUD_BUILD_OWN.match(start))
+                or _VSCODE_OWN.match(start) or _CLOUD_BUILD_OWN.match(start)
+                or _ANSIBLE_OWN.match(start))
 
 
 def _margin_off(raw: list[str]) -> list[str]:
@@ -1580,6 +1589,51 @@ def _causes_unindented(found: list[Line]) -> tuple[list[Line], bool]:
                 break
             at += 1
     return result, chained
+
+
+# a YAML block scalar's key ("  stderr: |-"): the lines after it indented deeper are its text,
+# as deep as its first line (YAML 1.2 §8.1.1.1): Ansible's YAML output of a failed task
+# (`stdout_callback = yaml`, or the default callback's `result_format = yaml`) holds Nix's
+# stderr so, deeper than the result's other keys, which a whole-log dedent leaves
+_BLOCK_KEY = re.compile(r"^(?P<indent> {0,64})(?:- )?[\w.-]{1,200}: [|>][+-]?(?P<width>[1-9])?"
+                        r"[+-]?\s*$")
+_MAPPING_KEY = re.compile(r"^ {0,64}(?:- )?[\w.-]{1,200}:(?: |$)")
+
+
+def _block_scalars(found: list[Line]) -> tuple[list[Line], set[int]]:
+    """Each YAML block scalar's text dedented as YAML reads it (from the indentation of its
+    first line, the lines after its key indented deeper than the key, and blank ones); the
+    mapping's keys, the block's and those after it, taken to the margin and returned (their
+    origins) as the tool's own lines: no part of the text's last message, never a line a
+    terminal broke."""
+    keys: set[int] = set()
+    if not any(": |" in line.text or ": >" in line.text for line in found):
+        return found, keys
+    result = list(found)
+    at = 0
+    while at < len(result):
+        key = _BLOCK_KEY.match(result[at].text)
+        at += 1
+        if key is None:
+            continue
+        # (an indentation indicator where the text's first line starts with a blank: "|2-")
+        first = next((result[i] for i in range(at, len(result)) if result[i].text.strip()), None)
+        shift = len(key["indent"]) + int(key["width"]) if key["width"] else \
+            0 if first is None else _indent(first.text)
+        if shift <= len(key["indent"]):
+            continue
+        keys.add(result[at - 1].origin)
+        while at < len(result) and (not result[at].text.strip()
+                                    or _indent(result[at].text) >= shift):
+            result[at] = replace(result[at], text=result[at].text[shift:])
+            at += 1
+        while at < len(result) and _MAPPING_KEY.match(result[at].text) \
+                and not _BLOCK_KEY.match(result[at].text) \
+                and not _NIX_START.match(result[at].text.lstrip(" ")):
+            keys.add(result[at].origin)
+            result[at] = replace(result[at], text=result[at].text.lstrip(" "))
+            at += 1
+    return result, keys
 
 
 def _dedented(found: list[Line]) -> list[Line]:

@@ -950,6 +950,23 @@ def ansible(text: str) -> str:
             "ok=3    changed=1    unreachable=0    failed=1    skipped=0    rescued=0    ignored=0")
 
 
+def ansible_yaml(text: str) -> str:
+    """Ansible's YAML output of the same result (`stdout_callback = yaml`, or the default
+    callback's `result_format = yaml`): Nix's stderr a literal block scalar under "stderr: |-",
+    two deeper than the result's keys, with an indentation indicator ("|2-") where its first
+    line starts with a blank, as PyYAML writes one."""
+    width = "2" if text[:1] in " \t" else ""
+    return "\n".join([
+        "TASK [build the system] " + "*" * 56, "fatal: [web]: FAILED! => changed=true ",
+        "  cmd:", "  - nix", "  - build", "  - .#default", "  delta: '0:00:03.104212'",
+        "  end: '2025-05-01 12:00:03.104290'", "  msg: non-zero return code", "  rc: 1",
+        "  start: '2025-05-01 12:00:00.000078'", f"  stderr: |{width}-",
+        *("    " + line if line.strip() else "" for line in text.rstrip("\n").split("\n")),
+        "  stderr_lines: <omitted>", "  stdout: ''", "  stdout_lines: <omitted>", "",
+        "PLAY RECAP " + "*" * 67,
+        "web                        : ok=3    changed=1    unreachable=0    failed=1"])
+
+
 def terraform(text: str) -> str:
     """Terraform's (or OpenTofu's) `local-exec` provisioner running Nix: the resource's address
     and the provisioner before each line the command printed ("module.deploy_nixos.null_resource
@@ -1014,7 +1031,9 @@ def color_eyre(text: str) -> str:
 # alone on its line, its indented lines keep their blanks after it: a silent zero, kinds and
 # types changed); Ansible's record of a failed task (its "=> " read as a `-L` builder's name
 # "=", and Nix's text in "stderr", a field no record was read from: 1,259 of 1,608 samples
-# changed, most read as `other` or nothing); Terraform's provisioner (its resource's address
+# changed, most read as `other` or nothing), and in its YAML output (Nix's lines a block
+# scalar deeper than the result's keys, the keys after it taken into Nix's last message: 92,
+# a silent zero among them); Terraform's provisioner (its resource's address
 # before each line, longer than a prefix learnt from the lines: Nix's crash and assertion
 # lines, a cut log's last words read with the address or lost, 13 of 1,608); Google Cloud
 # Build's step prefix and own lines (a prefix not learnt among its own lines, a cut log's last
@@ -1028,8 +1047,8 @@ TOOL_RELAYS: dict[str, Wrap] = {
     "tracing": lambda text: "\n".join(
         f"2025-11-13T22:00:{i % 60:02d}.{i:06d}Z  INFO nh::commands: {line}"
         for i, line in enumerate(text.split("\n"))),
-    "ansible": ansible, "terraform": terraform, "cloud-build": cloud_build("Step #0"),
-    "cloud-build-id": cloud_build('Step #0 - "nix-build"'),
+    "ansible": ansible, "ansible-yaml": ansible_yaml, "terraform": terraform,
+    "cloud-build": cloud_build("Step #0"), "cloud-build-id": cloud_build('Step #0 - "nix-build"'),
     "anyhow": anyhow, "color-eyre": color_eyre}
 
 
@@ -1055,6 +1074,10 @@ TOOL_RELAYS: dict[str, Wrap] = {
     *(("ansible", sample) for sample in (
         "fresh/dev/detsys-72-unmet-dependency", "fresh/dev/eventlog2html-143-hash-plan",
         "fresh/dev/autofirma-743-dns-mirror", "fresh/dev/beyermatthias-hash-placeholders")),
+    *(("ansible-yaml", sample) for sample in (
+        "fresh/dev-2/nix-561-old-frames", "fresh/dev/install-nix-action-61-syserror",
+        "fresh/dev-2/nixpkgs-19592-broken-roxterm",
+        "fresh/heldout-16/deployrs-260-socket-refused")),
     *(("terraform", sample) for sample in (
         "fresh/dev-2/nix-15002-assert-sigabrt", "fresh/heldout-12/nix-10343-lock-write-quoted",
         "fresh/heldout-31/haskell-nix-1934-not-allowed-to-refer-bare",
