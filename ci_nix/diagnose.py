@@ -208,6 +208,8 @@ _NO_MACHINE = re.compile(
 _FULL_LOG_HINT = re.compile(rf"For full logs, run:?\s*['‘]?(?:\x1b\[[0-9;]*m)?"
                             rf"(?:nix log|nix-store -l) {_DRV}")
 
+# a "Cannot build '…'." line with no "Reason:" after it (the line may be cut at its path's end)
+_UNREASONED = re.compile(rf"(?m)^[ \t]*(?:error: )?Cannot build {_Q}{_DRV}(?:{_QE}\.?)?[ \t]*$")
 _DISK_SPACE_NOTE = re.compile(r"note: build failure may have been caused by lack of free disk "
                               r"space")
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
@@ -321,8 +323,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"(?P<status>failed (?:with exit code \d+|due to signal \d+|to produce output path)|"
         r"died abnormally)")),
     # a "Cannot build" whose Reason line a copy left out: the build of it failed, how is not said
-    ("cannot-build-unreasoned",
-     re.compile(rf"(?m)^[ \t]*(?:error: )?Cannot build {_Q}{_DRV}{_QE}\.?[ \t]*$")),
+    # (its closing quote may be cut off with the rest of the line, as a "builder for" line's)
+    ("cannot-build-unreasoned", _UNREASONED),
     ("log-limit", re.compile(rf"{_Q}(?:{_DRV}|{_STORE_PATH}){_QE}[^\n]{{0,{_NEAR}}} killed after "
                              r"writing more "
                              r"than (?P<bytes>\d+) bytes of log output")),
@@ -2306,6 +2308,12 @@ def _without(shaped: list[logshape.Line], raw: Sequence[str],
     return kept, ["" if origin in emptied else text for origin, text in enumerate(raw)]
 
 
+def _unreasoned(found: Diagnosis) -> bool:
+    """Whether a failure is a "Cannot build '…'." whose reason the log leaves out."""
+    kind, _, message, _ = DRVLESS["cannot-build-unreasoned"]
+    return found.kind is kind and found.message == message.format(drv=short_drv(found.drv or ""))
+
+
 def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     """Every failure a captured Nix log reports: one per derivation, evaluation errors after.
 
@@ -2323,6 +2331,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     by_drv: dict[str, Diagnosis] = {}
     others: list[Diagnosis] = []
     download: Diagnosis | None = None  # the download error of the block just before
+    own: Diagnosis | None = None  # an error of Nix's own (no derivation) of the block before
     # what stands for failures only when nothing else in the log does: a builder's log tail
     # outside its error block, nix-build's "build of … failed" recap
     tails: list[Diagnosis] = []
@@ -2391,7 +2400,12 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
             # builtin:fetchurl reports the download and then its builder's exit: one failure
             others.remove(download)
             found = replace(download, drv=found.drv, exit_code=found.exit_code)
-        download = None
+        if own is not None and found.drv is not None and _unreasoned(found):
+            # a "Cannot build '…'." without its Reason right after an error of Nix's own (a
+            # remote store it could not open): that error is why, Nix printed it first
+            others.remove(own)
+            found = replace(own, drv=found.drv)
+        download = own = None
         quoted = [m[1] for m in map(_LOG_LINE.match, block[1:]) if m]
         if found.drv is not None:
             found = explained_by_log(found, reader.log_of(found.drv) or quoted or before)
@@ -2405,6 +2419,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
             else:
                 others.append(replace(found, log=found.log if quoted or not before
                                       else tail(before + block)))
+                own = others[-1] if found.kind is Kind.NIX else None
             continue
         log = tail(reader.log_of(found.drv) or quoted or before) or found.log
         previous = by_drv.get(found.drv)

@@ -944,6 +944,38 @@ def _backtick_fence(line: str) -> str:
     return _TILDE_FENCE.sub(r"\1```\2", line) if "~~~" in line else line
 
 
+# a documentation tool's mark for a code block's hidden lines, glued before each line of the
+# block in the page's source (mdBook's `output.html.code.hidelines`: a command's output kept
+# hidden until the reader expands it; "~" is usual for shell and Nix blocks, "#" is Rust's);
+# Nix starts no line with either right before its own words
+_HIDDEN_MARKS = frozenset("~#")
+_FENCE = re.compile(r"\s{0,3}`{3,}")
+
+
+def _hidden_marks_off(raw: list[str]) -> list[str]:
+    """The captured lines without the hidden-line mark glued before the lines of a code block
+    (or of the whole capture, unfenced) where one of them holds Nix's words right after it
+    ("~error: …"; then "~       at …", "~" alone for an empty line; the command the block
+    shows before the hidden output has none)."""
+    if not any(line[:1] in _HIDDEN_MARKS for line in raw):
+        return raw
+    fences = [index for index, line in enumerate(raw) if _FENCE.match(line)]
+    # (a block whose closing fence was cut off goes on to the capture's end)
+    blocks = list(zip(fences[::2], [*fences[1::2], len(raw)], strict=False)) if fences \
+        else [(-1, len(raw))]
+    result = raw
+    for opening, closing in blocks:
+        glued = next((line for line in raw[opening + 1:closing]
+                      if line[:1] in _HIDDEN_MARKS and _NIX_START.match(line, 1)), None)
+        if glued is None:
+            continue
+        mark = glued[0]
+        result = result if result is not raw else list(raw)
+        result[opening + 1:closing] = [line[1:] if line.startswith(mark) else line
+                                       for line in raw[opening + 1:closing]]
+    return result
+
+
 def normalise(lines: Iterable[str]) -> list[Line]:
     """Nix's own lines of a captured log, each with the index of the line it came from."""
     # a whole capture indented (a one-space paste) or quoted (a reply, an email: "> ", "> > ",
@@ -954,9 +986,10 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # captured line it starts on)
     captured = lines if isinstance(lines, list) else list(lines)
     printable = _quoted_printable(captured)
-    raw = _whole_quote_off([_captured_unfenced(line) if "```" in line else line
-                            for line in map(_backtick_fence, captured if printable is None
-                                            else printable[0])])
+    raw = _whole_quote_off(_hidden_marks_off([_captured_unfenced(line) if "```" in line
+                                              else line for line in map(
+                                                  _backtick_fence, captured if printable is None
+                                                  else printable[0])]))
     # a viewer's or editor's mark at the end of each piece of a line it wrapped: one line again
     # (whatever the lines hold: a recording's events, a journal's export)
     # a log double-spaced by a copy (a blank after every line): each line of its own again

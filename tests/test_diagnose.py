@@ -2400,3 +2400,32 @@ def test_noms_error_box_whose_messages_were_cut_is_no_silent_zero() -> None:
     assert "system.defaults.dock.tilesize" in found.message
     # the same words without nom's box are no failure
     assert diagnose.parse_log(["1 Errors:", "* `system.defaults.dock.tilesize`"]) == []
+
+
+@pytest.mark.parametrize("line", [
+    "> > Cannot build '/nix/store/lghszxcp38ydvdlmcmkk7w1fsszyp7cp-swift-5.10.1.drv",
+    "error: Cannot build '/nix/store/lghszxcp38ydvdlmcmkk7w1fsszyp7cp-swift-5.10.1.drv'."])
+def test_a_cannot_build_line_cut_at_its_paths_end_still_names_it(line: str) -> None:
+    # heldout-110's flox#4004: a reply quoting a CI failure, the line cut before its closing
+    # quote; as a cut "builder for '…" line, it names the derivation whose build failed
+    [found] = diagnose.parse_log([line])
+    assert (found.type, found.kind, found.drv) == (
+        FailureType.BUILD, Kind.BUILDER,
+        "/nix/store/lghszxcp38ydvdlmcmkk7w1fsszyp7cp-swift-5.10.1.drv")
+
+
+def test_a_cannot_build_without_reason_after_an_error_of_nixs_own_is_that_error() -> None:
+    # heldout-113's incident report (Nix 2.34.8): the remote store could not be opened, then
+    # "Cannot build '…'." with no Reason: one failure, Nix's own, for that derivation
+    drv = "/nix/store/8pcxdrymg4hl191c0jr8xxdj7c4h0y7p-linux-rpi-6.18.34-stable_20260609.drv"
+    store = ("error: cannot open connection to remote store 'ssh-ng://build@10.88.127.43': "
+             "protocol mismatch, got 'started'")
+    [found] = diagnose.parse_log([store, f"error: Cannot build '{drv}'."])
+    assert (found.type, found.kind, found.drv) == (FailureType.OTHER, Kind.NIX, drv)
+    assert found.message.startswith("cannot open connection to remote store")
+    # with its Reason, or after an error that is not Nix's own, the build failure stands
+    reasoned = diagnose.parse_log([store, f"error: Cannot build '{drv}'.",
+                                   "       Reason: builder failed with exit code 2."])
+    assert (reasoned[0].type, reasoned[0].drv, len(reasoned)) == (FailureType.BUILD, drv, 2)
+    other = diagnose.parse_log(["error: the user's own words", f"error: Cannot build '{drv}'."])
+    assert (other[0].type, other[0].drv, len(other)) == (FailureType.BUILD, drv, 2)

@@ -1166,6 +1166,22 @@ def test_a_capture_kept_in_a_comment_among_code_is_read_as_the_capture() -> None
     assert [line.text for line in logshape.normalise(["# error: x", "", "text"])][0] == \
         "# error: x"
 
+def test_a_code_blocks_hidden_line_marks_are_taken_off_around_nixs_lines() -> None:
+    # heldout-113's saylesss88 book (mdBook's hidelines): the output under the command shown,
+    # "~" glued before each of its lines; a block whose marked lines hold none of Nix's words
+    # ("~/src" a path) keeps them, as does the same block without fences
+    block = ["$ nix-build hello.nix",
+             "~error: cannot evaluate a function that has an argument without a value ('stdenv')",
+             "~", "~       at /home/nix-user/hello.nix:3:3:", "~", "~            2| {",
+             "~            3|   stdenv,", "~             |   ^"]
+    texts = [line.text for line in logshape.normalise(["Run it:", "```nix", *block, "```"])]
+    assert texts[3:5] == [block[1][1:], ""]
+    assert texts[-2] == block[-1][1:]
+    [found] = diagnose.parse_log(["```nix", *block])  # (its closing fence cut off)
+    assert found.type is FailureType.EVAL
+    paths = ["```", "~/src", "~/src/flake.nix", "```"]
+    assert [line.text for line in logshape.normalise(paths)] == paths
+
 
 def test_a_tools_part_alone_on_a_commented_captures_empty_line_is_no_text() -> None:
     # heldout-capt-15's relago under a chat's or a journal's prefix: the prefix learnt holds
