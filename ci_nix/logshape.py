@@ -952,25 +952,25 @@ _HIDDEN_MARKS = frozenset("~#")
 _FENCE = re.compile(r"\s{0,3}`{3,}")
 
 
-def _hidden_marks_off(raw: list[str]) -> list[str]:
-    """The captured lines without the hidden-line mark glued before the lines of a code block
-    (or of the whole capture, unfenced) where one of them holds Nix's words right after it
-    ("~error: …"; then "~       at …", "~" alone for an empty line; the command the block
-    shows before the hidden output has none)."""
+def _hidden_marks_off(raw: list[str]) -> list[str] | None:
+    """The lines without the hidden-line mark glued before the lines of a code block (or of the
+    whole capture, unfenced) where one of them holds Nix's words right after it ("~error: …";
+    then "~       at …", "~" alone for an empty line; the command the block shows before the
+    hidden output has none); None where no block has it."""
     if not any(line[:1] in _HIDDEN_MARKS for line in raw):
-        return raw
-    fences = [index for index, line in enumerate(raw) if _FENCE.match(line)]
-    # (a block whose closing fence was cut off goes on to the capture's end)
-    blocks = list(zip(fences[::2], [*fences[1::2], len(raw)], strict=False)) if fences \
-        else [(-1, len(raw))]
-    result = raw
+        return None
+    # the lines between one fence and the next (a block, or prose between two; fences are not
+    # paired: a capture pasted between fences of its own holds more), and before the first
+    fences = [-1, *(index for index, line in enumerate(raw) if _FENCE.match(line)), len(raw)]
+    blocks = pairwise(fences)
+    result = None
     for opening, closing in blocks:
         glued = next((line for line in raw[opening + 1:closing]
                       if line[:1] in _HIDDEN_MARKS and _NIX_START.match(line, 1)), None)
         if glued is None:
             continue
         mark = glued[0]
-        result = result if result is not raw else list(raw)
+        result = result if result is not None else list(raw)
         result[opening + 1:closing] = [line[1:] if line.startswith(mark) else line
                                        for line in raw[opening + 1:closing]]
     return result
@@ -986,10 +986,9 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # captured line it starts on)
     captured = lines if isinstance(lines, list) else list(lines)
     printable = _quoted_printable(captured)
-    raw = _whole_quote_off(_hidden_marks_off([_captured_unfenced(line) if "```" in line
-                                              else line for line in map(
-                                                  _backtick_fence, captured if printable is None
-                                                  else printable[0])]))
+    raw = _whole_quote_off([_captured_unfenced(line) if "```" in line else line
+                            for line in map(_backtick_fence, captured if printable is None
+                                            else printable[0])])
     # a viewer's or editor's mark at the end of each piece of a line it wrapped: one line again
     # (whatever the lines hold: a recording's events, a journal's export)
     # a log double-spaced by a copy (a blank after every line): each line of its own again
@@ -1024,6 +1023,10 @@ def normalise(lines: Iterable[str]) -> list[Line]:
                                    before_bar)
                    + _without_prefix([line for line in found if line.inner], ci_own, before_bar),
                    key=lambda line: line.origin)
+    # (behind whatever a transport or tool put before them: the page's source was wrapped)
+    unmarked = _hidden_marks_off([line.text for line in found])
+    if unmarked is not None:
+        found = [replace(line, text=text) for line, text in zip(found, unmarked, strict=True)]
     # a whole log indented (copied from a quote, a YAML block, a one-space paste) is dedented,
     # before and after taking away the marks of a markdown quote, level by level (a reply
     # quoting a quote: "> > error: …", an email's ">> ")

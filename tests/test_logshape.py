@@ -670,6 +670,12 @@ WRAPPING_LIMITS = {
     # anyone's list item (read as nothing)
     ("dedented", "heldout-125/doctor-cluster-config-pr-863-stateversion-assertion-line-alone"
      ".text.expected.json"),
+    # a terminal's hard wrap at 157 columns, proven by a store path cut inside its name, under
+    # nixos-rebuild-ng's verdict line, longer: the width is taken from the longest line, so the
+    # cut is not seen and the third failure's message ends at the cut (every failure's type,
+    # kind and derivation as plain)
+    ("nixos-rebuild-ng",
+     "heldout-113/martins3-notes-home-manager-path-collision-exit-25.text.expected.json"),
 }
 
 
@@ -1169,7 +1175,7 @@ def test_a_capture_kept_in_a_comment_among_code_is_read_as_the_capture() -> None
 def test_a_code_blocks_hidden_line_marks_are_taken_off_around_nixs_lines() -> None:
     # heldout-113's saylesss88 book (mdBook's hidelines): the output under the command shown,
     # "~" glued before each of its lines; a block whose marked lines hold none of Nix's words
-    # ("~/src" a path) keeps them, as does the same block without fences
+    # ("~/src" a path) keeps them
     block = ["$ nix-build hello.nix",
              "~error: cannot evaluate a function that has an argument without a value ('stdenv')",
              "~", "~       at /home/nix-user/hello.nix:3:3:", "~", "~            2| {",
@@ -1181,6 +1187,10 @@ def test_a_code_blocks_hidden_line_marks_are_taken_off_around_nixs_lines() -> No
     assert found.type is FailureType.EVAL
     paths = ["```", "~/src", "~/src/flake.nix", "```"]
     assert [line.text for line in logshape.normalise(paths)] == paths
+    # the whole page pasted between fences of its own: blocks read between any two fences
+    outer = ["```console", "Run it:", "```nix", *block, "```", "```"]
+    [found] = diagnose.parse_log(outer)
+    assert found.type is FailureType.EVAL
 
 
 def test_a_tools_part_alone_on_a_commented_captures_empty_line_is_no_text() -> None:
