@@ -1172,6 +1172,7 @@ def test_a_capture_kept_in_a_comment_among_code_is_read_as_the_capture() -> None
     assert [line.text for line in logshape.normalise(["# error: x", "", "text"])][0] == \
         "# error: x"
 
+
 def test_a_code_blocks_hidden_line_marks_are_taken_off_around_nixs_lines() -> None:
     # heldout-113's saylesss88 book (mdBook's hidelines): the output under the command shown,
     # "~" glued before each of its lines; a block whose marked lines hold none of Nix's words
