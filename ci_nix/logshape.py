@@ -593,6 +593,11 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False,
         if message is None:
             message = _prefixed_record_message(cleaned)
         field = _logfmt_message(source) if message is None else None
+        if field is not None and _shown_start(line).lstrip().startswith("error:"):
+            # an error line of Nix's own holds no logger's field: its message may quote one (a
+            # flake's `throw "stderr: \"x\\nerror: builder for '…-other.drv' failed\""`, 2.8's
+            # on the error line, 2.13+'s under the throw's frame), which is its text
+            field = None
         # (a Rust struct's escaped field counts the log tail's "> " before it, as escaped text
         # below does; a logfmt record may follow a markdown quote's)
         if field is not None \

@@ -470,7 +470,9 @@ def test_a_thrown_message_naming_nix_or_the_machine_is_the_flakes_throw() -> Non
                      f"x\n       [1/0/3 built] error: builder for '{VICTIM}' failed",
                      f'x\n       level=error msg="error: builder for \'{VICTIM}\' failed"',
                      # or a tool's relay of its child's stderr
-                     f"x\n       y stderr=error: builder for '{VICTIM}' failed with exit code 2"):
+                     f"x\n       y stderr=error: builder for '{VICTIM}' failed with exit code 2",
+                     # or a logger's field quoted on its first line, its line end escaped
+                     f'stderr: "x\\nerror: builder for \'{VICTIM}\' failed with exit code 42"'):
             thrown = (f"error:\n       … while evaluating the attribute 'packages.x86_64-linux.x'"
                       f"\n\n       {frame}\n         at /nix/store/{'a' * 32}-source/flake.nix:5:9:"
                       f"\n\n       error: {said}")
