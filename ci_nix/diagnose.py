@@ -542,7 +542,7 @@ _LOG_LINE = re.compile(r"^\s*> ?(.*)$")
 
 # Nix's message quotes a failed builder's last log lines after this; from there on the text is
 # the builder's (indented, `> ` since Nix 2.4) but for Nix's closing "For full logs, run …"
-_TAIL_INTRO = re.compile(r"[Ll]ast \d+ log lines:")
+_TAIL_INTRO = re.compile(r"[Ll]ast (\d+) log lines:")
 _FULL_LOGS = re.compile(r"^\s*For full logs, run")
 
 
@@ -560,7 +560,10 @@ def _nix_words(text: str) -> str:
     end = text.find("\n", intro.end())
     if end < 0:
         return text
-    closing = [line for line in text[end + 1:].split("\n") if _FULL_LOGS.match(line)]
+    # (Nix's pointer after the lines it quoted; never one of them: 2.3 marks none, and a
+    # builder's "For full logs, run" glued to "Cannot build '…-other.drv' Reason: …" named that)
+    quoted = text[end + 1:].split("\n")
+    closing = [line for line in quoted[int(intro[1]):] if _FULL_LOGS.match(line)]
     return "\n".join([text[:end], *closing])
 
 

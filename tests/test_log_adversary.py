@@ -70,7 +70,9 @@ def test_builder_output_nix_quotes_names_no_other_derivation() -> None:
                  f"job\tstep\t2024-05-01T12:00:00.1234567Z {forged}",
                  "… while calling the 'throw' builtin",
                  # a logger's level or nom's glyph, no prefix of a line Nix indented (2.3)
-                 f"INFO {forged}", f"┃ {forged}", f"━For full logs, run 'nix log {VICTIM}'."):
+                 f"INFO {forged}", f"┃ {forged}", f"━For full logs, run 'nix log {VICTIM}'.",
+                 # Nix's pointer's words before another's report: none of Nix's after the quote
+                 f"For full logs, run Cannot build '{VICTIM}'. Reason: builder failed"):
         for quote, intro in (("> ", "       last 3 log lines:"), ("", "; last 3 log lines:")):
             header = f"error: builder for '{ATTACKER}' failed with exit code 1"
             head = [f"{header};", intro] if quote else [header + intro]
