@@ -1994,21 +1994,6 @@ class _Block:
     # `_seen` of them: kept as lines come, not computed again over the block for each line
     _least: int | None = None
     _seen: int = 1
-    # the index of the last line of a builder's Nix quotes after "last N log lines:", as far as
-    # the first `_scanned` lines tell
-    _quoted_to: int = -1
-    _scanned: int = 0
-
-    def quoting(self) -> bool:
-        """Whether a line that comes next is one of the builder's lines Nix quotes."""
-        for index in range(self._scanned, len(self.lines)):
-            line = self.lines[index]
-            if index <= self._quoted_to and line.strip() and not line[:1].isspace():
-                self._quoted_to = index - 1  # (Nix indents each line it quotes: a copy cut)
-            if (m := logshape.TAIL_COUNT.search(line)) is not None:
-                self._quoted_to = index + int(m[1])
-        self._scanned = len(self.lines)
-        return len(self.lines) <= self._quoted_to
 
     def least_indent_after_first(self) -> int | None:
         for line in self.lines[self._seen:]:
@@ -2060,11 +2045,13 @@ class _LogReader:
         self.retried = None
         return block
 
-    def text_line(self, line: str, origin: int) -> None:
+    def text_line(self, line: str, origin: int, tail: bool = False) -> None:
+        """Read a plain line of the log (`tail`: one of the builder's lines Nix quotes, as
+        `logshape.Line.quoted` says: it starts no failure of its own)."""
         opens, self.opens = self.opens, not line.strip() or line.strip() == ">" \
             or _FENCE_LINE.match(line) is not None
         current = self.current
-        if current is not None and _shallower_error(line, current):
+        if current is not None and not tail and _shallower_error(line, current):
             current = self.current = None
         if current is not None and (
                 not line.strip() or _CONTINUATION.match(line.lstrip())
@@ -2153,7 +2140,7 @@ class _LogReader:
                 isinstance(event, _RESULTS) and event.id not in self.parser.running):
             self.partial = True
         if isinstance(event, nixlog.PlainLine):
-            self.text_line(event.text, line.origin)
+            self.text_line(event.text, line.origin, line.quoted)
         elif isinstance(event, nixlog.ActivityStart) and event.drv is not None:
             self.logs.setdefault(event.drv, [])
             self.started.add(event.drv)
@@ -2204,8 +2191,7 @@ def _shallower_error(line: str, block: _Block) -> bool:
     first to a fence: " error: builder for …" after the first failure's lines at 8), where a
     trace's or a relayed error's message stands as deep as the block's lines, or deeper."""
     lines = block.lines
-    if len(lines) < 2 or not line.lstrip().startswith("error:") or _awaits_message(lines) \
-            or block.quoting():  # (a builder's own line: 2.3 quotes it indented, no "> ")
+    if len(lines) < 2 or not line.lstrip().startswith("error:") or _awaits_message(lines):
         return False
     deeper = block.least_indent_after_first()
     return deeper is not None and 0 < _indent(line) < deeper
@@ -2586,16 +2572,8 @@ def _named_by_hint(shaped: Sequence[logshape.Line],
     failed even where its "builder for"/"Cannot build" line is lost (the report's lines joined
     into one, the copy cut). Nix's own lines only: a builder printing it is no report of Nix's."""
     named: dict[str, Diagnosis] = {}
-    quoted = 0  # the builder's lines Nix quotes after "last N log lines:" (a builder's own)
     for at, line in enumerate(shaped):
-        if quoted and line.text.strip() and not line.text[:1].isspace():
-            quoted = 0  # (Nix indents each line it quotes: a copy cut the rest)
-        if quoted:
-            quoted -= 1
-            continue
-        if (m := logshape.TAIL_COUNT.search(line.text)) is not None:
-            quoted = int(m[1])
-        if line.builder is not None or _TAIL_QUOTE.match(line.text):
+        if line.quoted or line.builder is not None or _TAIL_QUOTE.match(line.text):
             continue
         text = line.text
         # Nix 2.24+ puts the command on the line after "For full logs, run:"

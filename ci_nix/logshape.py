@@ -118,6 +118,11 @@ class Line:
     # read from inside a structured record (a JSON or logfmt field): the captured line's
     # prefixes stood before the record, not before these lines
     inner: bool = False
+    # one of the builder's lines Nix quotes after "last N log lines:" (a failed build's last
+    # lines: 2.3's indented, 2.4+'s "> "-marked), the builder's data: it names, and hides, no
+    # failure of Nix's. Decided here only (`_unwrapped` counts the quote on the captured lines,
+    # `_quote_cut` ends it where a copy cut it); every reader of a quote reads this
+    quoted: bool = False
 
 
 # GitHub: "2024-05-01T12:00:00.1234567Z "; GitLab adds a stream tag: "00O ", "01E+"; containerd
@@ -498,11 +503,14 @@ _TAIL_MARK = re.compile(r"(?:^|\s)>(?: |$)")
 
 
 def _unwrapped(lines: Iterable[str], depth: int = 0
-               ) -> Iterator[tuple[int, tuple[str, bool, bool]]]:
-    """(index, _unwrap's line) of each line's; the lines Nix quotes of a failed build after
-    "last N log lines:" are read as a builder's own (no record, logfmt field or escaped text
-    of theirs is a line of Nix's: a build printing `{"msg":"error: builder for '…-other.drv'
-    failed …"}` as its last lines made that another derivation's failure)."""
+               ) -> Iterator[tuple[int, tuple[str, bool, bool, bool]]]:
+    """(index, _unwrap's line) of each line's, and whether it is one of the lines Nix quotes
+    of a failed build after "last N log lines:" (`Line.quoted`). Those are read as a builder's
+    own (no record, logfmt field, relay or escaped text of theirs is a line of Nix's: a build
+    printing `{"msg":"error: builder for '…-other.drv' failed …"}` as its last lines made that
+    another derivation's failure). The quote is counted in captured lines (a record's lines
+    within the record), from an intro of Nix's own: not a builder's `-L` line, nor one inside
+    a quote or one a record inside the line held."""
     quoted, marked = 0, False
     message = False  # after an error line of Nix's, while lines go on at its message's indent
     for index, line in enumerate(lines):
@@ -512,19 +520,18 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
         tail, quoted = quoted > 0, max(quoted - 1, 0)
         if message and line.strip():
             message = _indent(_transported(line)) >= _MESSAGE_INDENT
-        for part in _unwrap(line, depth, tail or message):
-            # (Nix's intro: not a builder's `-L` line, nor one a record inside the line held)
-            if not tail and TAIL_COUNT.search(line) and not _BUILDER_PREFIX.match(part[0]) \
-                    and (m := TAIL_COUNT.search(part[0])) is not None:
+        for text, wrapper_marked, inner, held_quoted in _unwrap(line, depth, tail or message):
+            if not tail and not held_quoted and TAIL_COUNT.search(line) \
+                    and not _BUILDER_PREFIX.match(text) \
+                    and (m := TAIL_COUNT.search(text)) is not None:
                 quoted = int(m[1])
                 # 2.4+ prints its intro on a line of its own (behind a tool's prefix, too) and
                 # marks each line it quotes, before whatever the builder wrote (a "\r" too);
                 # 2.3 ends its header's line with it ("…; last 10 log lines:") and marks none
-                marked = not part[0][:m.start()].rstrip().endswith(";")
+                marked = not text[:m.start()].rstrip().endswith(";")
             # (a captured line's, not one a record held: what a record holds is read as ever)
-            message = message or (not depth and not part[2]
-                                  and _NIX_ERROR.match(part[0]) is not None)
-            yield index, part
+            message = message or (not depth and not inner and _NIX_ERROR.match(text) is not None)
+            yield index, (text, wrapper_marked, inner, tail or held_quoted)
 
 
 # Nix's error line, and how deep it indents its message's further lines ("error: " is 7 wide):
@@ -535,10 +542,11 @@ _MESSAGE_INDENT = 7
 
 
 def _unwrap(raw: str, depth: int = 0, tail: bool = False,
-            relayed: int = 0) -> Iterator[tuple[str, bool, bool]]:
+            relayed: int = 0) -> Iterator[tuple[str, bool, bool, bool]]:
     """The lines of Nix's text one captured line holds (a JSON record can hold many), each
-    with whether a wrapper marked it as its error and whether it came from inside a record
-    (`tail`: a builder's line Nix quotes, whose record or escaped text is the builder's)."""
+    with whether a wrapper marked it as its error, whether it came from inside a record and
+    whether that record's own text quotes it as a builder's (`tail`: a builder's line Nix
+    quotes, or a line of Nix's message, whose record or escaped text is its text)."""
     line = _STEP_LINK.sub(r"\1", raw) if "](https://github.com/" in raw else raw
     if "^[" in line:  # `cat -v`'s spelling of a terminal's controls: the controls again
         line = _CARET.sub(lambda m: _CARETS[m[0]], line)
@@ -563,7 +571,7 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False,
     # internal-json: its reader takes records as they are (before a relay is split: a builder's
     # build-log record may hold one)
     if line.lstrip().startswith("@nix "):
-        yield line.lstrip(), False, depth > 0
+        yield line.lstrip(), False, depth > 0, False
         return
     # (nor inside a string a record holds: a Docker or logfmt record of a `-L` line,
     # {"log":"attacker> x stderr=error: …"}, is read as its line first, the builder's)
@@ -625,7 +633,7 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False,
     shown = _unprefixed(terminal_line(line if line.isascii() else line.translate(_QUOTES),
                                       quoted=tail), quoted=tail)
     if shown is not None:
-        yield shown[0], shown[1], depth > 0
+        yield shown[0], shown[1], depth > 0, False
 
 
 def _quoted_by_error(line: str, escape: int) -> bool:
@@ -1009,8 +1017,8 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     raw = raw if cast is None else _whole_quote_off(cast[0])
     if wraps is not None:  # each line points at the captured line it starts on
         cast = (raw, wraps[1] if cast is None else [wraps[1][origin] for origin in cast[1]])
-    found = [Line(text, index, marked=marked, inner=inner)
-             for index, (text, marked, inner) in _unwrapped(raw)]
+    found = [Line(text, index, marked=marked, inner=inner, quoted=quoted)
+             for index, (text, marked, inner, quoted) in _unwrapped(raw)]
     # prefixes are learnt not from the CI system's own lines (GitHub's `##[group]`,
     # `##[error]`, GitLab's runner lines: what a tool in the step printed has the prefix)
     ci_own = _ci_own_lines(raw)
@@ -1042,6 +1050,7 @@ def normalise(lines: Iterable[str]) -> list[Line]:
             break
         found = unquoted
     result = _rejoined(found if chained else _causes_unindented(found)[0], ci_own | keys)
+    _quote_cut(result)
     origins = None if cast is None else cast[1]
     printed = None if printable is None else printable[1]
     # (each line given its builder in place, the one before it let go, and each builder's
@@ -1053,13 +1062,29 @@ def normalise(lines: Iterable[str]) -> list[Line]:
         m = _BUILDER_PREFIX.match(line.text)
         if m:
             result[at] = Line(m["text"] or "", line.origin, sys.intern(m["name"]), line.marked,
-                              line.inner)
+                              line.inner, line.quoted)
     _fast_build_reports(result)
     if origins is not None:  # each line points at the event that brought its end (or its start)
         result = [replace(line, origin=origins[line.origin]) for line in result]
     if printed is not None:
         result = [replace(line, origin=printed[line.origin]) for line in result]
     return result
+
+
+def _quote_cut(result: list[Line]) -> None:
+    """The builder's lines Nix quotes (`Line.quoted`, counted on the captured lines) ending, in
+    place, at the first line Nix did not indent, nor mark as quoted: a copy cut the quote short
+    there, and what follows is Nix's (Nix indents each line it quotes, 2.3 by two, 2.4+ before
+    its "> "; a builder's line cannot start further left). Only now, with the prefixes of tools
+    and transports gone: before, they hid a line's indentation."""
+    cut = False
+    for at, line in enumerate(result):
+        if not line.quoted:
+            cut = False
+        elif cut or (line.text.strip() and not line.text[:1].isspace()
+                     and not line.text.startswith(">")):
+            cut = True
+            result[at] = replace(line, quoted=False)
 
 
 # nix-fast-build's CI output (its renderer since 2026, in place of nom): a failed build's log
@@ -1564,20 +1589,11 @@ TAIL_COUNT = re.compile(r"(?:last|Last) (\d{1,5}) log lines:\s*$")
 def _learnable(found: list[Line], ci_own: AbstractSet[int],
                before_bar: Mapping[int, str]) -> list[str]:
     """The lines a prefix is learnt from: not the CI system's own (origins in ci_own), nor the
-    builder's lines Nix quotes after "last N log lines:" (a build printing one start before
-    "error: builder for '…-other.drv' failed" on its last lines made that start a tool's
-    prefix, and the rest of each line Nix's own: another derivation's failure)."""
-    texts: list[str] = []
-    quoted = 0
-    for line in found:
-        if quoted:
-            quoted -= 1
-            continue
-        if line.text.strip() and line.origin not in ci_own:
-            texts.append(before_bar.get(line.origin, "") + line.text)
-            if (m := TAIL_COUNT.search(line.text)) is not None:
-                quoted = int(m[1])
-    return texts
+    builder's lines Nix quotes (`Line.quoted`: a build printing one start before "error:
+    builder for '…-other.drv' failed" on its last lines made that start a tool's prefix, and
+    the rest of each line Nix's own: another derivation's failure)."""
+    return [before_bar.get(line.origin, "") + line.text for line in found
+            if line.text.strip() and line.origin not in ci_own and not line.quoted]
 
 
 def _after(prefix: re.Pattern[str], text: str) -> str:

@@ -1902,6 +1902,13 @@ def test_an_error_line_shallower_than_the_block_before_starts_a_failure_of_its_o
     log = [*failed("cargo-1.90", ""), *failed("rust-docs-1.90", " ")]
     assert [logtext.drv_name(d.drv or "") for d in diagnose.parse_log(log)] == [
         "cargo-1.90", "rust-docs-1.90"]
+    # also where the copy cut the first's quote of the builder's last lines short (1 of its 3
+    # kept): the quote ends at the first line without Nix's "> ", which no builder's line lacks
+    # (it was read as a quoted line, the second failure lost)
+    cut = [failed("cargo-1.90", "")[0], "       last 3 log lines:", "       > no source"]
+    assert [logtext.drv_name(d.drv or "")
+            for d in diagnose.parse_log([*cut, *failed("rust-docs-1.90", " ")[:3]])] == [
+        "cargo-1.90", "rust-docs-1.90"]
     # a trace's message stands as deep as its frames: still the trace's
     # (an import from a derivation: a frame of Nix's work, not a `throw`, whose message is the
     # flake's own text whatever it names)
