@@ -300,7 +300,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"(?:content-addressing derivation|derivation|builder for) {_Q}{_DRV}{_QE} "
         rf"(?:output {_Q}(?P<output>[^'’\s]{{1,{_NAME}}}){_QE} \(at {_Q}{_STORE_PATH}{_QE}\) was "
         r"(?:not content-addressed|hashed with (?:method|algorithm)|named)|submitted unknown "
-        r"output|failed to submit output path)")),
+        # (2.18-2.2x's registerOutputs: an output the builder left that the derivation's
+        # initial outputs do not hold, "builder for '….drv' has no initial output for 'out'")
+        r"output|failed to submit output path|has no initial output for)")),
     # an output path the build left that Nix rejects (2.18-2.35, derivation-builder.cc and
     # local-derivation-goal.cc; 2.35's PathFmt quotes the path with double quotes): setuid or
     # group-writable files, a text-hashed output referring to itself, a flat fixed output that
@@ -308,7 +310,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("output-path-rejected", re.compile(
         rf"(?:suspicious ownership or permission on |output path )[\"'‘`]?{_STORE_PATH}[\"'’]?"
         rf"(?: for output {_Q}[^'’\s]{{1,{_NAME}}}{_QE}; rejecting this build output| has "
-        r"illegal content address| should be a non-executable regular file)")),
+        r"illegal content address| should be a non-executable regular file|"
+        # (2.18-2.2x's registerOutputs on an output it found no stat of: "output path
+        # /nix/store/… without valid stats info", the path unquoted)
+        r" without valid stats info)")),
     # the rest name no derivation, or name it in a wording only some versions use
     ("builder-other", re.compile(
         rf"builder for {_Q}{_DRV}{_QE} (?P<status>failed[^;\n]*|died abnormally)")),
@@ -378,6 +383,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("failed-dependency", re.compile(r"Build failed due to failed dependency")),
     ("dependencies-missing", re.compile(rf"some dependencies of {_Q}{_DRV}{_QE} are missing")),
     ("missing-derivation", re.compile(rf"cannot build missing derivation {_Q}{_DRV}{_QE}")),
+    # Nix 2.30+'s trampoline goal (derivation-trampoline-goal.cc): the goal that was to build or
+    # substitute the .drv itself failed (BuildResult DependencyFailed)
+    ("drv-unobtained", re.compile(rf"failed to obtain derivation of {_Q}{_DRV}{_QE}")),
     # a substituted or imported path whose NAR is not what its narinfo (or the import) says
     ("import-mismatch", re.compile(
         rf"(?P<what>(?:ca )?hash|size) mismatch importing path {_Q}(?P<path>[^'’\s]+){_QE};?"
@@ -497,6 +505,8 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
                         "build with a local `--store`, or configure remote `builders`"),
     "dependencies-missing": (Kind.DEPENDENCY, FailureType.DEPENDENCY,
                              "dependencies of {drv} are missing after they were built", None),
+    "drv-unobtained": (Kind.DEPENDENCY, FailureType.DEPENDENCY,
+                       "{drv} could not be obtained: building or substituting it failed", None),
     "missing-derivation": (Kind.SUBSTITUTION, FailureType.OTHER,
                            "{drv} is not in the store and could not be substituted",
                            HINTS[Kind.MISSING_STORE_PATH]),
@@ -1219,6 +1229,9 @@ _NIX_ITSELF = re.compile(
     # "… while setting up the build environment" frame: "cannot determine the cgroups file
     # system", "expected cgroup directory '…'", "creating cgroup '…'")
     r"sandbox network setup|sandboxed build|sandboxing|kernel namespaces|user namespace|"
+    # Determinate Nix's WASI builder setting up its sandbox ("cannot add store directory to WASI
+    # config", wasi-derivation-builder.cc v3.18+)
+    r"\bto WASI config\b|"
     r"(?:mount|network|pid|ipc|uts) namespace|\bcgroups?\b|\bsandbox\b|"
     r"seccomp|unable to make '/' private|cannot pivot old root|setgroups failed|landlock|"
     r"while waiting for the build environment for |"
@@ -1238,6 +1251,28 @@ _NIX_ITSELF = re.compile(
     r"cloning builder process|unable to fork|cannot fork|(?:user|group) '[^']*' .{0,200}does not "
     r"exist|suspicious ownership or permission|requires non-existent output|"
     r"some outputs of '[^']*' are not valid|"
+    # the store's own state, as libstore checks it (local-store.cc, worker.cc, derivation-goal.cc,
+    # Nix 2.18-master, Lix): its database's schema or format ("current Nix store schema is
+    # version 11, but I only support 10", "Your Nix store has a database in Berkeley DB format",
+    # "need to migrate to content-addressed schema, but …"), a path it finds broken while
+    # repairing or verifying ("path '…' is corrupted or missing!", "found corrupted or missing
+    # path '…' in the output closure of '…'", "… disappeared, but it still has valid
+    # referrers!", "some paths in the output closure of … could not be repaired"), a
+    # content-addressed realisation it registers, a path too large to copy in (Determinate)
+    r"\bNix store (?:(?:ca-)?schema is version|has a database in)|content-addressed schema|"
+    r"\bcorrupted or missing\b|still has valid referrers|in the output closure of|"
+    r"\bregister(?:ing)? a realisation\b|won't copy large path|"
+    # Nix's settings and hooks named as Nix names them ("'build-hook' setting is empty", "check
+    # the `allowed-users` setting in the daemon", "unknown pre-build hook command '…'"; not a
+    # setting a flake's lock file is refused by, "… but the `allow-dirty` setting is set to
+    # false", libflake's), and the daemon refusing a user
+    r"['‘`][a-z][a-z0-9-]{1,60}['’`] setting is empty\b|"
+    r"\bcheck the ['‘`][a-z][a-z0-9-]{1,60}['’`] setting\b|\bpre-build hook\b|"
+    r"access denied by the (?:Nix|Lix) daemon|"
+    # the machine's terminal and process table as only Nix's own work reads them (the build's
+    # pseudoterminal, `nix ps` parsing /proc/<pid>/stat)
+    r"pseudoterminal|Inappropriate ioctl for device|"
+    r"\b(?:parse|read|open)\w{0,3} /proc/(?:self|\d+)/|"
     # the store optimiser's hard links between its own directory of links and a store path,
     # either way ("cannot link '/nix/store/.tmp-link-…' to '/nix/store/.links/…': File exists")
     r"\bcannot link ['‘][^'’\n]{0,4096}['’] to ['‘]/nix/store/\.links/|"
@@ -1274,6 +1309,10 @@ _FETCHER_OWN = re.compile(
 # '{…}'") where it said "NAR hash mismatch in input" of an input not final; another field
 # ('rev', 'lastModified') is no hash
 _NAR_HASH_FIELD = re.compile(r"\bmismatch in field ['‘]narHash['’] of input\b")
+# a file of a flake Git does not track (libfetchers git.cc 2.29+, master quoting the repository
+# in double quotes): the file the user must `git add`, relative to that repository
+_UNTRACKED_IN_REPO = re.compile(r"\bPath ['‘](?P<rel>[^'’\n/][^'’\n]{0,4095})['’] in the "
+                                r"repository [^\n]{1,4096}? is not tracked by Git\b")
 _NOT_IN_STORE = re.compile(r"path ['‘][^'’]*['’] is not in the Nix store")
 
 
@@ -1300,7 +1339,11 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
     if "option 'allow-import-from-derivation' is disabled" in message:
         return FailureType.EVAL, Kind.IMPORT_FROM_DERIVATION, HINTS[Kind.IMPORT_FROM_DERIVATION]
     if re.search(r"unable to download|error: Couldn't resolve host|HTTP error \d+|"
-                 r"cannot download \S+ from any mirror|is not built with S3 support", message):
+                 r"cannot download \S+ from any mirror|is not built with S3 support|"
+                 # the file transfer's own machinery (filetransfer.cc, Lix 2.91+): its thread
+                 # shutting down under a request, curl's handle not telling its scheme
+                 r"\bdownload request\b|download thread is shutting down|\bcurl handle\b",
+                 message):
         return FailureType.OTHER, Kind.DOWNLOAD, HINTS[Kind.DOWNLOAD]
     if re.search(r"\bsubstituter\b|binary cache|NAR for '[^']*' fetched from|NAR info file",
                  message):  # disabled, died, unreachable, corrupt: not the code
@@ -1519,6 +1562,10 @@ _EVAL_MESSAGE = re.compile(
     # a flake's file Git does not track (libfetchers git.cc 2.29+: "Path '…' in the repository
     # '…' is not tracked by Git. To make it visible to Nix, run: git -C … add …")
     r"is not tracked by Git\b|"
+    # Determinate Nix's flake schemas checking a flake's outputs (flake-schemas.cc,
+    # installable-flake.cc: "flake output '…' should exist according to its schema, but it
+    # doesn't", "Flake '…' does not have any schema that provides a default output for …")
+    r"\baccording to its schema\b|\bany schema that provides\b|"
     r"/flake\.nix['’] does not exist|is not a (?:valid )?flake|could not find a flake\.nix file|"
     r"while evaluating|\bbuiltins\.\w+|string ['‘][^'’‘`]*['’] doesn't represent|"
     # a function of nixpkgs' lib throwing names itself ("lib.fileset.unions: …",
@@ -1641,6 +1688,10 @@ def diagnose_eval(stderr: str, flake: Flake | None = None,
             file = missing["path"].lstrip("/")
         elif missing["path"].startswith("/nix/store/"):
             kind, hint = Kind.MISSING_STORE_PATH, HINTS[Kind.MISSING_STORE_PATH]
+    untracked = (_UNTRACKED_IN_REPO.search(message)
+                 if kind_type is FailureType.EVAL and missing is None else None)
+    if untracked is not None:
+        kind, hint, file = Kind.UNTRACKED_FILE, HINTS[Kind.UNTRACKED_FILE], untracked["rel"]
     if kind == Kind.UNTRACKED_FILE and file is not None and flake is not None:
         message, hint = _untracked(flake, file, message)
     if "condition of the assertion" in "\n".join(lines) and "assertion" not in message:

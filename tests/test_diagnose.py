@@ -854,6 +854,66 @@ def test_nixs_sandbox_and_namespace_setup_failing_is_nixs_own() -> None:
         assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
 
 
+def test_the_stores_own_state_settings_and_registration_read_as_the_sources_say() -> None:
+    """heldout-135..139 (rebuilt from Lix, Determinate, Nix master and 2.18-2.24): libstore's
+    own words about its store, settings and registration of outputs, each family in a wording
+    of its own (the samples hold others)."""
+    drv = "/nix/store/b1r9kd7vxq2n0c4mzh6p8ls5wy3gfj0a-hello-2.12.2.drv"
+    out = "/nix/store/7q3xkzv0m2b9h4d1sfn8clyp6wgr5ja0-hello-2.12.2"
+    expected = {
+        # the store's schema and format, paths it finds broken while repairing or verifying
+        "current Nix store schema is version 7, but I only support 10":
+            (FailureType.OTHER, Kind.NIX),
+        "Your Nix store has a database in flat file format,": (FailureType.OTHER, Kind.NIX),
+        f"path '{out}' is corrupted or missing!": (FailureType.OTHER, Kind.NIX),
+        f"path '{out}' disappeared, but it still has valid referrers!":
+            (FailureType.OTHER, Kind.NIX),
+        f"some paths in the output closure of derivation '{drv}' could not be repaired":
+            (FailureType.OTHER, Kind.NIX),
+        "Trying to register a realisation of 'sha256:1b4s!out', but we already have another one "
+        "locally.": (FailureType.OTHER, Kind.NIX),
+        # settings, hooks, the daemon's refusal, the terminal and /proc Nix itself reads
+        "'pre-build-hook' setting is empty": (FailureType.OTHER, Kind.NIX),
+        "access denied by the Lix daemon (check the `allowed-users` setting in the daemon)":
+            (FailureType.OTHER, Kind.NIX),
+        "unknown pre-build hook command 'sandbox-paths'": (FailureType.OTHER, Kind.NIX),
+        "putting pseudoterminal into raw mode: Inappropriate ioctl for device":
+            (FailureType.OTHER, Kind.NIX),
+        "failed to parse /proc/self/stat": (FailureType.OTHER, Kind.NIX),
+        "cannot add temporary directory to WASI config": (FailureType.OTHER, Kind.NIX),
+        # the file transfer's own machinery
+        "cannot enqueue download request because the download thread is shutting down":
+            (FailureType.OTHER, Kind.DOWNLOAD),
+        # registerOutputs' errors of an output, and the trampoline goal's failed .drv
+        f"builder for '{drv}' has no initial output for 'dev'":
+            (FailureType.BUILD, Kind.OUTPUT_CHECK),
+        f"output path {out} without valid stats info": (FailureType.BUILD, Kind.OUTPUT_CHECK),
+        f"failed to obtain derivation of '{drv}'": (FailureType.DEPENDENCY, Kind.DEPENDENCY),
+        # Determinate's flake schemas: the flake's outputs, the evaluation's
+        "flake output 'checks.x86_64-linux' should exist according to its schema, but it doesn't":
+            (FailureType.EVAL, Kind.ERROR),
+    }
+    read = {message: (found.type, found.kind)
+            for message in expected for found in diagnose.parse_log([f"error: {message}"])[:1]}
+    assert read == expected
+    # a lock file refused under a setting is the flake's (libflake), not Nix's own settings
+    [flake] = diagnose.parse_log(["error: reference lock file was provided, but the "
+                                  "`allow-dirty` setting is set to false"])
+    assert flake.type is FailureType.EVAL
+
+
+def test_a_file_git_does_not_track_is_named_as_the_one_to_add() -> None:
+    # Nix 2.29+ (master quotes the repository in double quotes): the file to `git add`
+    [found] = diagnose.parse_log([
+        'error: Path \'modules/ssh.nix\' in the repository "/home/u/cfg" is not tracked by Git.',
+        "",
+        "       To make it visible to Nix, run:",
+        "",
+        '       git -C "/home/u/cfg" add "modules/ssh.nix"'])
+    assert (found.type, found.kind, found.file) == (
+        FailureType.EVAL, Kind.UNTRACKED_FILE, "modules/ssh.nix")
+
+
 def test_flake_checks_failed_build_names_its_derivation() -> None:
     """`nix flake check`: "failed to build attribute 'checks.…', build of '….drv^*' failed:"; a
     reason after it that says more decides (deploy-rs#362 printed none)."""
