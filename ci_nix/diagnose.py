@@ -2183,7 +2183,8 @@ class _LogReader:
                 self.current = None
             self.named_logs.setdefault(line.builder, []).append(line.text)
             self.recent.append(line.text)
-            self.orphans.clear()  # (a builder's frames are its own: a nested Nix's)
+            # (a builder's frames are its own, a nested Nix's, and never orphans; Nix's own cut
+            # trace before it still awaits its message, as a trace block does above)
             return
         event = self.parser.parse(line.text)
         if isinstance(event, nixlog.Unreadable) or (

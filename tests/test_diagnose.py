@@ -1264,6 +1264,27 @@ def test_a_trace_cut_down_to_its_last_position_is_still_the_evaluators(indent: s
     assert found.type is FailureType.OTHER
 
 
+def test_another_builds_line_inside_a_cut_trace_leaves_it_the_evaluators() -> None:
+    # (heldout-121 l-lin blog under test_logshape's parallel-builds wrapping: `-L` output of
+    # another build between the cut trace and its message, as inside a whole trace, is where a
+    # terminal interleaved them; the trace still awaits its message)
+    [found] = diagnose.parse_log([
+        "at /nix/store/" + "a" * 32 + "-source/pkgs/stdenv/make-derivation.nix:376:7:",
+        "376| nativeBuildInputs = elemAt (elemAt dependencies 0) 1;", "| ^",
+        "(stack trace truncated; use '--show-trace' to show the full trace)",
+        "other-1.0> compiling 5",
+        "error: Python version mismatch in 'python3.12-x-0.2.3':"])
+    assert found.type is FailureType.EVAL
+    # a builder's failure after them stays the builder's (as right after frames)
+    [found] = diagnose.parse_log([
+        "       … while evaluating derivation 'x'",
+        "         at /nix/store/" + "a" * 32 + "-source/default.nix:3:5:",
+        "            3|   x = 1;", "             |     ^",
+        "foo> make: *** [all] Error 2",
+        f"error: builder for '/nix/store/{H}-foo.drv' failed with exit code 2"])
+    assert (found.type, found.exit_code) == (FailureType.BUILD, 2)
+
+
 def test_a_builders_frames_are_no_trace_of_nixs_next_error() -> None:
     # a nested Nix in a build printed frames; Nix's own error after them is the build's
     [found] = diagnose.parse_log([
