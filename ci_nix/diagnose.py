@@ -2009,7 +2009,7 @@ _CONTINUATION = re.compile(
     r"['‘`]/nix/store/|but I am a |Reason: |Required system: |Current system: |"
     r"Required features: |Available features: |Output paths:|/nix/store/|Last \d+ log lines:|"
     r"last \d+ log lines:|For full logs, run|nix log |nix-store -l |Note: |Hint: |wanted: |"
-    r"specified: |got: |likely URL: |expected path: |got path: |… |at \S+:\d+:\d+:|\d*\||"
+    r"specified: |got:\s|likely URL: |expected path: |got path: |… |at \S+:\d+:\d+:|\d*\||"
     # build-remote's "Failed to find a machine" lines; 2.21-2.29's raw string literals dedented
     r"derivation: |required \(system, features\)|\d+ available machines:|\(systems, |\(\[|"
     r"either (?:increase|set|pass) '--|remote machines may not have|For more information )")

@@ -517,6 +517,19 @@ def test_a_hash_mismatch_whose_path_lost_its_quotes_still_names_its_derivation()
     assert (found.type, found.drv) == (FailureType.HASH_MISMATCH, drv)
 
 
+GOT = "0z7mc1l0qhimhsq9sxhf4a3w1i2rn9k75zqc8yj1i62aa6p7nq03"
+
+
+def test_a_dedented_23_mismatch_whose_got_a_copy_tabbed_keeps_its_hash() -> None:
+    # (heldout-123's Nix cheat sheet under test_logshape's dedented wrapping: 2.3's "got:    "
+    # written with a tab, its indentation lost, ended the message before the hash it got)
+    [found] = diagnose.parse_log([
+        "hash mismatch in fixed-output derivation '/nix/store/" + "a" * 32 + "-source':",
+        "wanted: sha256:" + "0" * 52, f"got:\tsha256:{GOT}"])
+    assert found.type is FailureType.HASH_MISMATCH
+    assert found.message.endswith(f"got sha256:{GOT}")
+
+
 def test_an_error_relaying_the_next_one_takes_its_message() -> None:
     # nix-eval-jobs (buildbot-nix, Hydra): "…: error:", the relayed error's trace, its message
     [found] = diagnose.parse_log([
