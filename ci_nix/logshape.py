@@ -541,6 +541,16 @@ _NIX_ERROR = re.compile(r"\s*error: ")
 _MESSAGE_INDENT = 7
 
 
+def _vscode_shown(line: str) -> str | None:
+    """A line as VS Code's own lines around a task's output are read: its echo of the task and
+    its prompt to close the terminal are no lines of Nix's (None), its verdict is read as a CI
+    system's ("Error: …"); any other line as it is."""
+    vscode = _VSCODE_OWN.match(line) if line.startswith(("*", " *")) else None
+    if vscode is None:
+        return line
+    return None if vscode["verdict"] is None else f"Error: {vscode['verdict']}"
+
+
 def _unwrap(raw: str, depth: int = 0, tail: bool = False,
             relayed: int = 0) -> Iterator[tuple[str, bool, bool, bool]]:
     """The lines of Nix's text one captured line holds (a JSON record can hold many), each
@@ -558,10 +568,11 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False,
     if command is not None:  # shown as GitHub shows it: an error annotation reads "Error: …"
         rest = line[command.end():]
         line = f"Error: {rest}" if "error" in (command["command"], command["workflow"]) else rest
-    elif line.startswith(("*", " *")) and (vscode := _VSCODE_OWN.match(line)):
-        if vscode["verdict"] is None:
-            return  # its echo of the task and its prompt to close the terminal: no line of Nix's
-        line = f"Error: {vscode['verdict']}"  # its verdict, as a CI system's
+    elif line.startswith(("*", " *")):
+        own = _vscode_shown(line)
+        if own is None:
+            return
+        line = own
     if "<" in line:  # copied from a page's HTML source (its markup before a timestamp, too)
         # the page's caption of the log is no line of it (unless it says something failed:
         # never a silent zero)
@@ -1237,11 +1248,23 @@ def _marked_wraps(raw: list[str]) -> tuple[list[str], list[int]] | None:
     lines: list[str] = []
     origins: list[int] = []
     pieces: list[str] = []
+    # of the line being joined: whether it opens a structured record, the quotes of its pieces
+    # so far, whether the last ended in an escape's backslash (see _record_quotes)
+    record, quotes, carry = False, 0, False
+    # (a piece the viewer cut fills its width: a builder's short line ending in a mark, its
+    # record's string left open, takes no line of Nix's in)
+    width = max((len(end) for end, cut in zip(ends, marked, strict=True) if cut), default=0)
     for index, (end, cut) in enumerate(zip(ends, marked, strict=True)):
         if not pieces:
             origins.append(index)
+            record, quotes, carry = _RECORD_OPEN.match(_transported(end).lstrip()) is not None, \
+                0, False
+        if cut and record:
+            more, carry = _record_quotes(end[:-1], carry)
+            quotes += more
         if cut and index + 1 < len(ends) and _own_after_mark(pieces[0] if pieces else end,
-                                                             ends[index + 1]):
+                                                             ends[index + 1]) \
+                and not (record and quotes % 2 == 1 and len(end) == width):
             cut = False  # (the mark is the line's own: a builder printed it, say)
         if cut:
             pieces.append(end[:-1])
@@ -1251,6 +1274,24 @@ def _marked_wraps(raw: list[str]) -> tuple[list[str], list[int]] | None:
     if pieces:  # a mark on the last line: nothing follows it
         lines.append("".join(pieces))
     return lines, origins
+
+
+# a structured record's start (a logger's JSON line, Nix's internal-json, a logfmt line's first
+# field), and what counts a string's quotes in it (an escaped one is none)
+_RECORD_OPEN = re.compile(r"(?:@nix )?\{\s*\"|[\w.-]{1,64}=")
+_QUOTE_OR_ESCAPE = re.compile(r'\\.|"')
+
+
+def _record_quotes(piece: str, carry: bool) -> tuple[int, bool]:
+    """The double quotes of a piece of a structured record that open or close a string (an
+    escaped one is none; `carry`: the piece before ended in an escape's backslash), and whether
+    this piece ends in one. A line a viewer cut inside a record's string goes on with the
+    string whatever words its next piece starts with ('{"message": "…\\n↵' and then 'error: …'
+    is one record a viewer cut, as a logging agent wrote Nix's stderr; no line of Nix's own
+    starts inside a record's string)."""
+    text = "\\" + piece if carry else piece
+    count = sum(1 for m in _QUOTE_OR_ESCAPE.finditer(text) if m[0] == '"')
+    return count, (len(text) - len(text.rstrip("\\"))) % 2 == 1
 
 
 def _own_after_mark(first: str, following: str) -> bool:
@@ -1549,14 +1590,17 @@ def _without_prefix(found: list[Line], ci_own: set[int],
         # a second common prefix only behind a first (two tools' unknown prefixes stacked,
         # `kubectl logs --prefix` around git's "remote: ")
         learnt = prefix is not None if learn is _common_prefix else learnt
-        if prefix is not None:  # and what stood behind it (journald, nom, a level)
+        if prefix is not None:  # and what stood behind it (journald, nom, a level, VS Code's
+            # own lines, which only their start tells)
             own = _listed_by_error(found) if _a_bullet(prefix) else frozenset()
             found = [replace(line, text=text, marked=line.marked or marked)
                      for at, line in enumerate(found)
-                     if (unprefixed := _unprefixed(
+                     if (shown := _vscode_shown(
                          line.text if at in own else _after(prefix, line.text))) is not None
+                     and (unprefixed := _unprefixed(shown)) is not None
                      for text, marked in [unprefixed]]
-            before_bar = {origin: _after(prefix, before) for origin, before in before_bar.items()}
+            before_bar = {origin: (_unprefixed(_after(prefix, before)) or ("",))[0]
+                          for origin, before in before_bar.items()}
     return found
 
 

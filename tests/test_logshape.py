@@ -720,9 +720,13 @@ def test_a_wrapping_keeps_every_samples_classification(name: str) -> None:
     assert not moved, f"{len(moved)} reported at another line:\n" + "\n".join(moved)
 
 
-# derandomized: a fixed set of combinations per run, so the suite is not flaky; one in about
-# 3,000 random combinations still differs (a two-line log whose tool prefix a progress bar and
-# a CI system's own lines leave on too few lines to learn it from)
+# derandomized: a fixed set of combinations per run, so the suite is not flaky. Random draws of
+# the same combinations (the same samples, wrappings and assumptions, Python's random with
+# seeds 1, 2, 7 and 101, 3,000 each; left110, 2026-12-05) differ on about 1 in 1,200: 10 of
+# 12,000, from 32 before a bar's glued line kept its tool's prefix to learn from, a record a
+# viewer wrapped was read whole and VS Code's lines were known behind a prefix. What differs
+# still: a bar glued inside a structured record behind a transport, kubectl's BuildKit steps
+# around a prefix learnt from few lines, a redrawn bar or nom's tree under a dedent
 @settings(max_examples=150, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(STACKED), st.sampled_from([None, *TOOL]), st.sampled_from([None, *PREFIX]),
@@ -795,6 +799,18 @@ KNOWN_STACKS = [
     ("heldout-6/chisel-4170-circt-tests", ("bar-glued", "kubectl")),
     ("../public/nixpkgs-304011-oom-exit", ("bar-glued", "compose")),
     ("heldout-9/nix-9749-substituter-disabled", ("bar-glued", "line-numbers")),
+    # a structured record a viewer wrapped and marked ("↵"), cut inside its string right before
+    # Nix's words: the piece after the mark was read as a line of Nix's own, the record lost
+    ("heldout/nixinate-42-show-tree", ("bracket-time", "stackdriver", "soft-wrapped")),
+    ("heldout-9/nixpkgs-18783-boot-disk-2016", ("nom-tree", "git-remote", "json-records",
+                                                "soft-wrapped")),
+    # VS Code's own lines around a task behind a prefix learnt later (a viewer's line numbers):
+    # its verdict and echo were read as lines of Nix's, 189 pairs over every sample
+    ("../nix-2.8/fod-references", ("vscode", "line-numbers")),
+    ("heldout-63/attic-124-h2-framing-retries-then-download-error", ("vscode", "compose")),
+    # a bar glued behind two prefixes, a transport's known one inside a tool's: what stood
+    # before the bar lost the first as the lines did, but not the transport's after it
+    ("dev/nixpkgs-11782-ftp-downloads", ("bar-glued", "git-remote", "kubectl")),
 ]
 
 
