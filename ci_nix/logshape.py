@@ -1120,8 +1120,10 @@ def _fast_build_reports(result: list[Line]) -> None:
     builder's and its verdict says what failed (a builder's last lines, where Nix's report is
     missing, never speak for another derivation)."""
     for end, line in enumerate(result):
-        if line.builder is not None or ("end of log" not in line.text
-                                        and " failed after " not in line.text):
+        # (never a builder's line Nix quotes: 2.3's "  x failed after 1s (rc=1)" read as a
+        # verdict ended the quote, and a quoted "For full logs … other.drv" named that)
+        if line.builder is not None or line.quoted or (
+                "end of log" not in line.text and " failed after " not in line.text):
             continue
         frame = _FAST_BUILD_END.match(line.text)
         if frame is None:

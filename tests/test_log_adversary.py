@@ -85,6 +85,13 @@ def test_builder_output_nix_quotes_names_no_other_derivation() -> None:
            f"builder for '{ATTACKER}' failed with exit code 1; last 2 log lines:",
            "     at deeper", f"  {forged}", f"error: build of '{ATTACKER}' failed"]
     assert [d.drv for d in diagnose.parse_log(log)] == [ATTACKER]
+    # nor a builder's line in nix-fast-build's verdict's shape (read as a CI system's verdict,
+    # it ended 2.3's quote: a quoted pointer after it named victim, an "error:" failed anew)
+    log = [f"building '{ATTACKER}'...",
+           f"builder for '{ATTACKER}' failed with exit code 1; last 4 log lines:", "  ",
+           "  x failed after 1s (rc=1)", f"  For full logs, run 'nix log {VICTIM}'.", "  error:",
+           f"error: build of '{ATTACKER}' failed"]
+    assert [d.drv for d in diagnose.parse_log(log)] == [ATTACKER]
     # nor a bar after a carriage return in a quoted line (the quote's "> " is before it: a quote
     # a copy cut short ends only at a line without the mark)
     log = [f"building '{ATTACKER}'...", f"error: builder for '{ATTACKER}' failed with exit code 1;",
