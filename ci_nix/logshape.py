@@ -1540,8 +1540,13 @@ def _comment_runs_off(raw: list[str]) -> list[str]:
             if end - at > 1 and any(_NIX_START.search(line) for line in raw[at:end]):
                 runs.append((at, end, first.start(2), first.end(2)))
         at = end
-    shown = sum(1 for line in raw if line.strip())
-    if not runs or 2 * sum(end - at for at, end, _, _ in runs) >= shown:
+    if not runs:
+        return raw
+    # (the capture's own lines: a CI system's around it are no code, and the comments may be
+    # all of what the step printed, a prefix learnt as any tool's)
+    own = _ci_own_lines(raw)
+    shown = sum(1 for index, line in enumerate(raw) if line.strip() and index not in own)
+    if 2 * sum(end - at for at, end, _, _ in runs) >= shown:
         return raw
     out = list(raw)
     for at, end, mark, cut in runs:

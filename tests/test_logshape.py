@@ -811,6 +811,10 @@ KNOWN_STACKS = [
     # a bar glued behind two prefixes, a transport's known one inside a tool's: what stood
     # before the bar lost the first as the lines did, but not the transport's after it
     ("dev/nixpkgs-11782-ftp-downloads", ("bar-glued", "git-remote", "kubectl")),
+    # a capture kept in a comment, all of what the step printed, inside a CI system's own lines:
+    # its comments were counted as a few among code, their marks blanked in place, and the
+    # error's second line no longer its rest
+    ("heldout-capt-12/purenix-overlay-comment-ifd-disabled", ("jenkins",)),
 ]
 
 
