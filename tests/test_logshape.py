@@ -725,8 +725,10 @@ def test_a_wrapping_keeps_every_samples_classification(name: str) -> None:
 # seeds 1, 2, 7 and 101, 3,000 each; left110, 2026-12-05) differ on about 1 in 1,200: 10 of
 # 12,000, from 32 before a bar's glued line kept its tool's prefix to learn from, a record a
 # viewer wrapped was read whole and VS Code's lines were known behind a prefix. What differs
-# still: a bar glued inside a structured record behind a transport, kubectl's BuildKit steps
-# around a prefix learnt from few lines, a redrawn bar or nom's tree under a dedent
+# still (the least of each draw's wrappings that does): a bar glued behind a prefix inside a
+# structured record (3: the record's lines keep no prefix to learn from); a two-line log of a
+# builder's quoted lines under a relay or copy inside a record (3); a redrawn bar behind
+# BuildKit's step prefix (1); three stacks of four or five that no fewer of theirs change
 @settings(max_examples=150, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(STACKED), st.sampled_from([None, *TOOL]), st.sampled_from([None, *PREFIX]),
