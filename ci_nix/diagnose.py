@@ -411,7 +411,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         r"[^\n]*)")),
     # Nix prints a builder's last log lines, and where to find the rest, only when it failed
     ("log-tail-named", _FULL_LOG_HINT),
-    ("log-tail", re.compile(r"^\s*[Ll]ast \d+ log lines:")),
+    ("log-tail", re.compile(r"^\s*" + logshape.TAIL_INTRO)),
     # Lix 2.92+ adds it to its platform refusal only
     ("platform-hint", re.compile(r"the failing derivation has \S+ set to \S+, forcing it to be "
                                  r"built rather than substituted")),
@@ -552,7 +552,7 @@ _LOG_LINE = re.compile(r"^\s*> ?(.*)$")
 
 # Nix's message quotes a failed builder's last log lines after this; from there on the text is
 # the builder's (indented, `> ` since Nix 2.4) but for Nix's closing "For full logs, run …"
-_TAIL_INTRO = re.compile(r"[Ll]ast (\d+) log lines:")
+_TAIL_INTRO = re.compile(logshape.TAIL_INTRO)
 _FULL_LOGS = re.compile(r"^\s*For full logs, run")
 
 
@@ -573,7 +573,7 @@ def _nix_words(text: str) -> str:
     # (Nix's pointer after the lines it quoted; never one of them: 2.3 marks none, and a
     # builder's "For full logs, run" glued to "Cannot build '…-other.drv' Reason: …" named that)
     quoted = text[end + 1:].split("\n")
-    closing = [line for line in quoted[int(intro[1]):] if _FULL_LOGS.match(line)]
+    closing = [line for line in quoted[logshape.quoted_lines(intro):] if _FULL_LOGS.match(line)]
     return "\n".join([text[:end], *closing])
 
 
@@ -1985,7 +1985,7 @@ _NIX_MESSAGE = re.compile(
     # the daemon's own log (journald, syslog) on a connection it gave up: Nix <= 2.3 printed
     # it without "error: " (nix-daemon.cc's printError("error processing connection: %1%"))
     r"error processing connection: )")
-_LOG_TAIL = re.compile(r"^\s*(?:[Ll]ast \d+ log lines:|For full logs, run)")
+_LOG_TAIL = re.compile(rf"^\s*(?:{logshape.TAIL_INTRO}|For full logs, run)")
 _BLOCK_START = re.compile(
     r"^\s*(?:error:|builder for '|builder for ‘|builder for /nix/store/|"
     r"cannot build derivation |hash mismatch in "
@@ -1998,7 +1998,7 @@ _BLOCK_START = re.compile(
     # Nix itself failing an assertion: "nix: src/libstore/….cc:188: …: Assertion `…' failed."
     r"nix(?:-[a-z]+)?: \S+\.cc:\d+: |"
     # a builder's log tail, all that is left of its failure
-    r"[Ll]ast \d+ log lines:|For full logs, run|Hint: the failing derivation has|"
+    + logshape.TAIL_INTRO + r"|For full logs, run|Hint: the failing derivation has|"
     r"(?:\S+ )?timed out after \d+ seconds)|" + _NIX_MESSAGE.pattern)
 # Nix <= 2.3 printed traces and the final message unindented; quoted build log lines (`> ...`)
 # lose their indentation when pasted into an issue, and so do the lines of a 2.29+ "Cannot
@@ -2007,8 +2007,8 @@ _BLOCK_START = re.compile(
 _CONTINUATION = re.compile(
     r"^(?:while [a-z]+ing\b|infinite recursion encountered|undefined variable|> |>$|"
     r"['‘`]/nix/store/|but I am a |Reason: |Required system: |Current system: |"
-    r"Required features: |Available features: |Output paths:|/nix/store/|Last \d+ log lines:|"
-    r"last \d+ log lines:|For full logs, run|nix log |nix-store -l |Note: |Hint: |wanted: |"
+    r"Required features: |Available features: |Output paths:|/nix/store/|"
+    + logshape.TAIL_INTRO + r"|For full logs, run|nix log |nix-store -l |Note: |Hint: |wanted: |"
     r"specified: |got:\s|likely URL: |expected path: |got path: |… |at \S+:\d+:\d+:|\d*\||"
     # build-remote's "Failed to find a machine" lines; 2.21-2.29's raw string literals dedented
     r"derivation: |required \(system, features\)|\d+ available machines:|\(systems, |\(\[|"

@@ -497,6 +497,19 @@ def _unfenced(line: str) -> str:
     return before if glued else line
 
 
+# Nix's intro to the last lines of a failed build's log it quotes ("last 10 log lines:", "Last 25
+# log lines:" since 2.24): the one spelling every pattern that reads it is built from. (The count
+# is Nix's log-lines setting: five digits at most, so `int` never meets a thousand-digit one.)
+TAIL_INTRO = r"[Ll]ast \d{1,5} log lines:"
+# ... ending its line (2.3: its header's line, "…; last 10 log lines:"; 2.4+: a line of its own)
+TAIL_COUNT = re.compile(TAIL_INTRO + r"\s*$")
+
+
+def quoted_lines(intro: re.Match[str]) -> int:
+    """How many of the builder's lines Nix quotes after an intro TAIL_INTRO matched."""
+    return int(intro[0].split()[1])
+
+
 # Nix 2.4+'s mark before each line of a failed build's log it quotes ("       > "), as a wrapper
 # or a record around the line leaves it (not a markdown quote's, _QUOTE_MARKS)
 _TAIL_MARK = re.compile(r"(?:^|\s)>(?: |$)")
@@ -524,7 +537,7 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
             if not tail and not held_quoted and TAIL_COUNT.search(line) \
                     and not _BUILDER_PREFIX.match(text) \
                     and (m := TAIL_COUNT.search(text)) is not None:
-                quoted = int(m[1])
+                quoted = quoted_lines(m)
                 # 2.4+ prints its intro on a line of its own (behind a tool's prefix, too) and
                 # marks each line it quotes, before whatever the builder wrote (a "\r" too);
                 # 2.3 ends its header's line with it ("…; last 10 log lines:") and marks none
@@ -1633,10 +1646,6 @@ def _listed_by_error(found: list[Line]) -> frozenset[int]:
     return frozenset(own)
 
 
-# Nix's intro to a failed build's last lines, with how many it quotes (2.3: at its header's end)
-TAIL_COUNT = re.compile(r"(?:last|Last) (\d{1,5}) log lines:\s*$")
-
-
 def _learnable(found: list[Line], ci_own: AbstractSet[int],
                before_bar: Mapping[int, str]) -> list[str]:
     """The lines a prefix is learnt from: not the CI system's own (origins in ci_own), nor the
@@ -1760,8 +1769,6 @@ _QUOTE_MARKS = re.compile(r"^[ \t]{0,8}(?:>[ \t]?)+")
 # a frame of Nix's trace, which Nix prints only in an error: a quote of one says a failure as
 # an error line would (2.3's "while evaluating … at …:" lines alone, 2.4+'s "… while …")
 _TRACE_FRAME = re.compile(r"\s*(?:… (?:while|from|in|caused) |while (?:evaluating|calling) )")
-# what introduces a builder's own output quoted by Nix ("> …" once a copy lost its indentation)
-_LOG_INTRO = re.compile(r"(?:last|Last) \d+ log lines:\s*$")
 
 
 def _unquoted(found: list[Line]) -> list[Line]:
@@ -1800,7 +1807,7 @@ def _unquoted(found: list[Line]) -> list[Line]:
         prior = found[start - 2].text if start > 1 else ""
         intro = bool(indent) and before.rstrip().endswith(":") and _indent(before) < indent \
             and not _CUT_INTRO.search(before) and prior[indent:indent + 1] != ">" \
-            and not _LOG_INTRO.search(before)
+            and not TAIL_COUNT.search(before)
         introduced = not indent or (intro and (_NIX_START.match(first.lstrip()) is not None
                                                or any(_NIX_OWN.match(text) for text in body)))
         # a tool's intro and an indented quote from there to the log's end: the tool quoting
@@ -1812,7 +1819,7 @@ def _unquoted(found: list[Line]) -> list[Line]:
                 any(_ERRORISH.search(text) or _TRACE_FRAME.match(_QUOTE_MARKS.sub("", text))
                     for text in body)
                 and any(_NIX_START.match(_QUOTE_MARKS.sub("", text).lstrip()) for text in body)
-                and not _LOG_INTRO.search(before)):
+                and not TAIL_COUNT.search(before)):
             if intro:  # a tool's quote of a capture: its lines as any captured line's
                 body = [_reshaped(text) for text in body]
             result[start:end] = [replace(line, text=text)

@@ -832,3 +832,13 @@ def test_a_logs_lines_held_compactly_are_the_lines_of_its_text(pieces: list[byte
     assert held[1:-1] == lines[1:-1] and held[::-1] == lines[::-1]
     with pytest.raises(IndexError):
         held[len(lines)]
+
+
+def test_an_intro_counting_more_lines_than_nix_can_quote_is_no_intro() -> None:
+    # a count Nix's log-lines setting never gives: read as a number it raised (ValueError:
+    # Python converts at most 4300 digits), and `ci-nix junit` and `run` died on the log
+    log = [f"builder for '{ATTACKER}' failed with exit code 1; last {'9' * 5000} log lines:",
+           "  x"]
+    assert [d.drv for d in diagnose.parse_log(log)] == [ATTACKER]
+    error = diagnose.build_error("\n".join(log))
+    assert error is not None and error.drv == ATTACKER
