@@ -80,6 +80,23 @@ def test_a_new_run_starts_uncancelled() -> None:
         proc.reset_cancellation()
 
 
+def test_pure_work_inside_pure_work_leaves_the_outer_one_stoppable() -> None:
+    # a signal ends the main thread's pure work at once (`ci-nix junit` classifying a log):
+    # also after a nested pure_work() inside it ended, and only once for all of them
+    from ci_nix.errors import Cancelled
+    from ci_nix.tools import proc
+
+    with proc.pure_work():
+        with proc.pure_work():
+            pass
+        with pytest.raises(Cancelled):
+            proc.stop_pure_work(signal.SIGTERM)
+        proc.stop_pure_work(signal.SIGTERM)  # (a second signal meets the report being written)
+    with proc.pure_work(), pytest.raises(Cancelled), proc.pure_work():
+        proc.stop_pure_work(signal.SIGINT)
+    proc.stop_pure_work(signal.SIGTERM)  # outside any: nothing to end
+
+
 def test_a_cancellation_ends_a_long_wait_at_once() -> None:
     # Retry waits (cache, forge) sleep through proc.sleep: a signal ends an hour's wait at once,
     # so a cancelled run never waits out a Retry-After or a backoff.

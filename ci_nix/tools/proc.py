@@ -587,7 +587,8 @@ def cancelled() -> int | None:
     return _cancelled[0] if _cancelled else None
 
 
-_pure_work: list[bool] = []  # inside `pure_work()` in the main thread (see there)
+# one entry for each `pure_work()` the main thread is inside (see there), nested ones too
+_pure_work: list[bool] = []
 
 
 @contextmanager
@@ -604,7 +605,10 @@ def pure_work() -> Iterator[None]:
     try:
         yield
     finally:
-        _pure_work.clear()
+        # (only its own entry: a nested one ending left the outer one's work unstoppable; none
+        # left where a signal ended them all)
+        if _pure_work:
+            _pure_work.pop()
 
 
 def stop_pure_work(signum: int) -> None:
