@@ -2729,8 +2729,9 @@ def _nom_error_box(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> Diagn
                 and line.origin < len(raw) and _NOM_BOX_TOP in raw[line.origin]:
             kept = next((later.text.strip() for later in shaped[at + 1:]
                          if later.builder is None and not _NOM_ELIDED.match(later.text)), "")
+            count = int(line.text.split()[0])  # (nom writes "1 Errors:")
             return Diagnosis(FailureType.OTHER, Kind.ERROR, _one_line(
-                f"nix-output-monitor reported {line.text.strip()[:-1].lower()} of Nix's"
+                f"nix-output-monitor reported {count} error{'' if count == 1 else 's'} of Nix's"
                 + (f"; its box kept: {kept}" if kept else "")),
                 log_line=line.origin + 1, log=tail([raw[line.origin]]))
     return None

@@ -2498,7 +2498,8 @@ def test_noms_error_box_whose_messages_were_cut_is_no_silent_zero() -> None:
            "┃        To continue using these options, set `system.primaryUser` to the name", "```"]
     [found] = diagnose.parse_log(box)
     assert (found.type, found.log_line) == (FailureType.OTHER, 2)
-    assert "system.defaults.dock.tilesize" in found.message
+    assert found.message == ("nix-output-monitor reported 1 error of Nix's; its box kept: "
+                             "system.defaults.dock.tilesize")  # (one error: "1 Errors:" is nom's)
     # the same words without nom's box are no failure
     assert diagnose.parse_log(["1 Errors:", "* `system.defaults.dock.tilesize`"]) == []
 
