@@ -270,6 +270,9 @@ _LINES: dict[str, Callable[[int], str]] = {
     # a builder failure's header ending a line: from each "error: builder for '" to its quote
     "builder headers": lambda n: (f"x error: builder for '{ATTACKER}' failed with exit code 1;"
                                   * (n // 100)),
+    # libstore's InvalidPath without "error:": from each "path '/nix/store/" along a name to
+    # an " is not valid" that never comes
+    "invalid paths": lambda n: ("path '/nix/store/" + "a" * 600 + "' is not") * (n // 630),
     # the evaluator's message alone on a line: a position tried after each " at " in it
     "lone messages": lambda n: ("syntax error, unexpected " + " at x:1" * 60 + "\n"
                                 + "attribute '" + "a" * 290 + "' missing at " + "x:1" * 300
