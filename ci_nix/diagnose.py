@@ -2528,8 +2528,9 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
 
 # Nix's own words as it dies (Nix 2.2x's panic, its crash handler, an uncaught exception of its
 # own): no builder prints them, unlike a crashed program's report in a build log
+_CRASH_HEADER = re.compile(rf"^{logshape.CRASH_HEADER}This is a bug")
 _NIX_CRASHED = re.compile(r"unexpected unrecoverable internal error|"
-                          r"^(?:Determinate )?[NL]ix crashed\. This is a bug|"
+                          rf"{_CRASH_HEADER.pattern}|"
                           r"terminate called after throwing an instance of '?nix::|" + _JOB_KILLED)
 
 
@@ -2580,8 +2581,7 @@ def _died_in_crash(shaped: Sequence[logshape.Line], found: list[Diagnosis]) -> l
     is a bug. …" and "Exception: nix::Interrupted: error: interrupted by the user" (Nix let
     it go uncaught). Nix's own lines only: a builder's output holds a nested Nix's."""
     died = [after.text for at, line in enumerate(shaped)
-            if line.builder is None and "crashed. This is a bug" in line.text
-            and _NIX_CRASHED.search(line.text)
+            if line.builder is None and _CRASH_HEADER.match(line.text)
             for after in shaped[at + 1:at + 4]
             if after.builder is None and _EXCEPTION.match(after.text)]
     if not died:

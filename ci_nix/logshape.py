@@ -1835,6 +1835,9 @@ def _reshaped(text: str) -> str:
     return unprefixed[0] if unprefixed is not None else text
 
 
+# the header of Nix's crash handler (Nix 2.2x, Lix, Determinate Nix: "Nix crashed. This is a
+# bug. …"), at a line's start: the one spelling every reader of it is built from
+CRASH_HEADER = r"(?:Determinate )?[NL]ix crashed\. "
 # what starts a line of its own in a Nix log (Nix's messages, its status lines, a quoted or
 # indented line): never the rest of a line a terminal or pager broke ("this derivation will be
 # built:", not any "this": "in\nthis case it must …" of a message that lost its indentation)
@@ -1866,7 +1869,7 @@ _OWN_LINE = re.compile(
     r"Failed to find|derivation: |required \(system|\d+ available machines|\(systems, |\(\[|"
     # Nix's crash handler's header, after the error it died of ("error: interrupted by the
     # user", then "Determinate Nix crashed. This is a bug. …")
-    r"(?:Determinate )?[NL]ix crashed\. )")
+    + CRASH_HEADER + ")")
 _ERROR_START = re.compile(r"^\s*error: \S")  # (indented: the continuation is then less so)
 # how a line that ends inside a sentence ends: a word's letter or digit, or a comma
 _MID_SENTENCE_ENDS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_,")
