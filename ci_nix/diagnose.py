@@ -2791,13 +2791,14 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     boxed = _nom_error_box(shaped, raw) if found is None else None
     if boxed is not None:
         return [boxed]
-    for line in shaped:
+    for at, line in enumerate(shaped):
         if line.builder is None and (line.marked or _WRAPPER_ERROR.match(line.text)):
             # a build's own error line about its build directory, quoted under the wrapper's
             # verdict (devenv's "× Command `nix build` failed", colmena's "Failed to build
             # host - Last 20 lines of logs:"), says what failed where the verdict says only that
-            built = next((found for later in shaped if later.origin > line.origin
-                          and later.builder is None and FAILURE_MARK.search(later.text)
+            # (the lines after it: one record may hold them all, one captured line)
+            built = next((found for later in shaped[at + 1:]
+                          if later.builder is None and FAILURE_MARK.search(later.text)
                           and (found := _builders_own(_unclassified(later.text, later.origin + 1),
                                                       later.text)).type is FailureType.BUILD),
                          None)

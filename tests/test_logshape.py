@@ -722,13 +722,14 @@ def test_a_wrapping_keeps_every_samples_classification(name: str) -> None:
 
 # derandomized: a fixed set of combinations per run, so the suite is not flaky. Random draws of
 # the same combinations (the same samples, wrappings and assumptions, Python's random with
-# seeds 1, 2, 7 and 101, 3,000 each; left110, 2026-12-05) differ on about 1 in 1,200: 10 of
+# seeds 1, 2, 7 and 101, 3,000 each; left110, 2026-12-05) differ on about 1 in 1,300: 9 of
 # 12,000, from 32 before a bar's glued line kept its tool's prefix to learn from, a record a
-# viewer wrapped was read whole and VS Code's lines were known behind a prefix. What differs
+# viewer wrapped was read whole, VS Code's lines were known behind a prefix and a wrapper's
+# verdict found a builder's line after it inside one record. What differs
 # still (the least of each draw's wrappings that does): a bar glued behind a prefix inside a
-# structured record (3: the record's lines keep no prefix to learn from); a two-line log of a
-# builder's quoted lines under a relay or copy inside a record (3); a redrawn bar behind
-# BuildKit's step prefix (1); three stacks of four or five that no fewer of theirs change
+# structured record (3: the record's lines keep no prefix to learn from); devbox's logfmt
+# record inside another record under a copy (2); a redrawn bar behind BuildKit's step prefix
+# (1); three stacks of four or five that no fewer of theirs change
 @settings(max_examples=150, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(STACKED), st.sampled_from([None, *TOOL]), st.sampled_from([None, *PREFIX]),
@@ -817,6 +818,9 @@ KNOWN_STACKS = [
     # its comments were counted as a few among code, their marks blanked in place, and the
     # error's second line no longer its rest
     ("heldout-capt-12/purenix-overlay-comment-ifd-disabled", ("jenkins",)),
+    # a builder's quoted lines under a wrapper's verdict, all held by one record (one captured
+    # line): "the lines after the verdict" were sought by their captured line, which is its own
+    ("heldout-capt-7/omen-space-236-text-fence-tail", ("colmena", "stackdriver")),
 ]
 
 
