@@ -3248,7 +3248,14 @@ def failure_line(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> tuple[i
     # in: a builder's line is theirs too (its `name> ` may stand in an event before its words)
     recording = logshape.recording_header(raw) is not None
     after = 0
+    # the captured lines a line excluded was joined from (a viewer's wrap marks, a mail's soft
+    # breaks): up to the next line's, theirs too (a builder's long line a viewer wrapped put its
+    # rest, "…-victim-2.0.drv' failed with exit code 2", on a captured line of its own)
+    joined: int | None = None
     for line in shaped:
+        if joined is not None and not recording:
+            excluded.update(range(joined + 1, line.origin))
+        joined = None
         text = _says_failed(line)
         if text is not None:
             return line.origin, text
@@ -3256,7 +3263,10 @@ def failure_line(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> tuple[i
                 or line.text.startswith(nixlog.PREFIX) or logshape.BAR.search(line.text) \
                 or _relays_output(line.text):
             excluded.update(range(after, line.origin + 1) if recording else (line.origin,))
+            joined = line.origin
         after = line.origin
+    if joined is not None and not recording:
+        excluded.update(range(joined + 1, len(raw)))
     for origin, captured in enumerate(raw):
         if origin in excluded:
             continue

@@ -134,11 +134,12 @@ class Line:
 _ISO_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)"
 _STAMP = (rf"(?:{_ISO_TIME}|\[{_ISO_TIME}\])"
           r"(?: \d\d[OE]\+?| (?:stdout|stderr) [FP])?(?: |$)")
-# (a job's name starts with no blank nor a `nix build -L` builder's "name> ": a builder printing
-# "a\tb\t<timestamp> error: …" is no job's line, and the builder's name stays on its line)
+# (a job's or step's name starts with no blank and holds no `nix build -L` builder's "name> ",
+# also behind a transport's prefix: a builder printing "a\tb\t<timestamp> error: …" is no job's
+# line, and the builder's name stays on its line)
+_GH_NAME = r"(?:(?!> |&gt; )[^\t\n]){1,300}"
 _TIMESTAMP = re.compile(
-    rf"^\ufeff?(?:(?=[^\s>])(?![^\s>]{{1,300}}> )[^\t\n]{{1,300}}\t[^\t\n]{{1,300}}\t"
-    rf"(?={_ISO_TIME}(?: |$)))?{_STAMP}")
+    rf"^\ufeff?(?:(?=[^\s>]){_GH_NAME}\t{_GH_NAME}\t(?={_ISO_TIME}(?: |$)))?{_STAMP}")
 # BuildKit's plain progress (`docker build --progress=plain`, a CI's docker step): the step's
 # number and the seconds since it started before each line its command printed ("#11 0.174 "),
 # the number alone before BuildKit's own lines of the step ("#11 [7/7] RUN …", "#11 ERROR: …",
@@ -601,7 +602,7 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False,
     # {"log":"attacker> x stderr=error: …"}, is read as its line first, the builder's)
     if ("=" in line or "exit status " in line) and not tail and relayed < _MAX_RELAYS \
             and (relay := _UNQUOTED_RELAY.search(line)) is not None \
-            and not _builders(line, relay.start()) \
+            and not _builders(seen := _as_shown(line[:relay.start()]), len(seen)) \
             and len(_DOUBLE_QUOTE.findall(line, 0, relay.start())) % 2 == 0:
         # a child's stderr a tool's error relays as it is, its first line glued after the
         # field's name (omnix's "… exit_code=Some(1) stderr=error: …", its lines after
@@ -658,6 +659,14 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False,
                                       quoted=tail), quoted=tail)
     if shown is not None:
         yield shown[0], shown[1], depth > 0, False
+
+
+def _as_shown(text: str) -> str:
+    """Text as a terminal or a page shows it: after its last carriage return, without colour
+    codes, its entities read (a builder's `-L` name behind a progress bar Nix redrew, or in a
+    page's HTML source, "noisy&gt; ", is still its name)."""
+    text = _plain(text[text.rfind("\r") + 1:])
+    return html.unescape(text) if "&" in text else text
 
 
 def _quoted_by_error(line: str, escape: int) -> bool:

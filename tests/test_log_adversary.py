@@ -8,6 +8,7 @@ hide the builder's own failure, or cost more than time linear in the log.
 from __future__ import annotations
 
 import dataclasses
+import html
 import io
 import itertools
 import json
@@ -558,6 +559,13 @@ def test_a_successful_runs_log_reports_no_failure_from_its_builders_output() -> 
     # and Docker's json-file log of it, a record a line (`docker logs` reads them so)
     logs["docker"] = [json.dumps({"log": f"{line}\n", "stream": "stderr"})
                       for line in logs["2.26 -L"]]
+    # and behind GitHub's timestamps, in a page's HTML source, under a progress bar Nix redrew
+    logs["timestamped"] = [f"2024-05-01T12:00:00.1234567Z {line}" for line in logs["2.26 -L"]]
+    logs["page"] = ["<pre><code>", *map(html.escape, logs["2.26 -L"]), "</code></pre>"]
+    logs["redrawn"] = [f"\r\x1b[K[1/0/3 built] building\r\x1b[K{line}" for line in logs["2.26 -L"]]
+    # and a viewer's wrap of a long line, its rest on a captured line of its own
+    logs["wrapped"] = [part for line in logs["2.26 -L"]
+                       for part in ([line] if len(line) < 80 else [line[:60] + "↵", line[60:]])]
     shown = "\r\n".join(logs["2.26 -L"]) + "\r\n"
     logs["recorded"] = [json.dumps({"version": 2, "width": 80, "height": 24}),
                         *(json.dumps([0.1 * k, "o", shown[k:k + 23]])
