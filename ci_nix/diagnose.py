@@ -2614,7 +2614,7 @@ def _nix_crashed(shaped: Sequence[logshape.Line], blocks: Sequence[_Block],
 _FULL_LOG_HINT_SPLIT = re.compile(r"For full logs, run:\s*$")
 
 
-_TAIL_QUOTE = re.compile(r"\s*>(?:\s|$)")  # Nix's mark before each line of a builder's it quotes
+_TAIL_QUOTE = re.compile(r"\s*" + logshape.TAIL_MARK)  # (a line Nix quotes of a builder's)
 
 
 def _named_by_hint(shaped: Sequence[logshape.Line],

@@ -511,9 +511,12 @@ def quoted_lines(intro: re.Match[str]) -> int:
     return int(intro[0].split()[1])
 
 
-# Nix 2.4+'s mark before each line of a failed build's log it quotes ("       > "), as a wrapper
-# or a record around the line leaves it (not a markdown quote's, _QUOTE_MARKS)
-_TAIL_MARK = re.compile(r"(?:^|\s)>(?: |$)")
+# Nix 2.4+'s mark before each line of a failed build's log it quotes ("       > ", ">" alone
+# before an empty line): the one spelling its readers build on (not a markdown quote's,
+# _QUOTE_MARKS)
+TAIL_MARK = r">(?: |$)"
+# ... as a wrapper or a record around the line leaves it
+_TAIL_MARK = re.compile(r"(?:^|\s)" + TAIL_MARK)
 
 
 def _unwrapped(lines: Iterable[str], depth: int = 0
