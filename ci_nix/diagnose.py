@@ -2834,6 +2834,9 @@ _HM_ASSERTION = re.compile(r"^ {0,8}- [^\s:]{1,64} profile: (?=\S)")
 # message is (7 columns; a markdown or YAML list in a paste stands at 0-4, a builder's line
 # after Nix's "> ")
 _INDENTED_ASSERTION = re.compile(r"^ {7}- (?=\S)")
+# and the header the module system prints them under (nixos/modules/system/activation/top-level.nix,
+# "Failed assertions:" alone on its line, then "- …"), where a copy kept it without "error:"
+_ASSERTIONS_HEADER = re.compile(r"^[\s>*_`]{0,20}Failed assertions:[*_`]*\s*$")
 # a markdown fence alone on its line (with a language, an opening one)
 _FENCE_LINE = re.compile(r"^ {0,3}`{3,}(?P<language>[\w+-]*)\s*$")
 
@@ -2855,6 +2858,14 @@ def _assertions_without_header(shaped: Sequence[logshape.Line],
             fences += fence is not None
             fenced = fence is not None
             opened = fenced and (fences % 2 == 1 or bool(fence and fence["language"]))
+        if line.builder is None and _ASSERTIONS_HEADER.match(line.text):
+            listed = [later.text.strip() for later in itertools.takewhile(
+                lambda later: later.text.strip() and not _FENCE_LINE.match(later.text),
+                shaped[at + 1:at + 21])]
+            if listed and listed[0].startswith("- "):
+                return Diagnosis(FailureType.EVAL, Kind.ERROR, _one_line(
+                    f"Failed assertions: {' '.join(listed)}"),
+                    log_line=line.origin + 1, log=tail(["Failed assertions:", *listed]))
         if not fenced or line.builder is not None:
             continue
         # (a list of bullets alone: the normaliser may have learnt "- <user> profile: " as a

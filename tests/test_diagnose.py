@@ -2490,6 +2490,21 @@ def test_a_module_message_cut_before_its_options_name_is_the_evaluators(tail: st
         assert diagnose.parse_log([text]) == []
 
 
+@pytest.mark.parametrize("opening", [["I get", "```"], ["I get"], ["```console", "> nix build"]])
+def test_the_module_systems_failed_assertions_header_without_error_is_the_evaluators(
+        opening: list[str]) -> None:
+    # NixOS' "Failed assertions:" and its bullets, pasted without the "error:" before them
+    # (nix-community/nix-on-droid#342, heldout-141)
+    assertions = ["Failed assertions:", "- In a flake setup, the options nixpkgs.* should not be",
+                  " used. Instead, rely on the provided flake outputs"]
+    [found] = diagnose.parse_log([*opening, *assertions, "```"])
+    assert (found.type, found.log_line) == (FailureType.EVAL, len(opening) + 1)
+    assert "In a flake setup" in found.message and "flake outputs" in found.message
+    # the header with no bullet after it, or a sentence naming it, says nothing failed
+    assert diagnose.parse_log(["Failed assertions:", "", "none today"]) == []
+    assert diagnose.parse_log(["It printed Failed assertions: and a list", "- a"]) == []
+
+
 def test_noms_error_box_whose_messages_were_cut_is_no_silent_zero() -> None:
     # heldout-104's nix-darwin#1451: nom's "┏━ 1 Errors:" box kept, after nom's "⋮", only the
     # body of an assertion; nom's heading says Nix failed, the first kept line what it said
