@@ -1232,6 +1232,16 @@ _NIX_ITSELF = re.compile(
     # Determinate Nix's WASI builder setting up its sandbox ("cannot add store directory to WASI
     # config", wasi-derivation-builder.cc v3.18+)
     r"\bto WASI config\b|"
+    # the namespaces as Lix's sandbox names them ("failed to open userns"), the system paths
+    # Darwin's sandbox requires ("getting attributes of required path \"…\""), and what Nix's
+    # own build machinery cannot do or needs a setting of Nix's for ("building using a diverted
+    # store is not supported …", "'recursive-nix' is not supported yet by external derivation
+    # builders", recursive Nix's "unsupported build mode", "feature 'uid-range' requires the
+    # setting '…' to be enabled"); Lix's scan of /proc for GC roots ("overly long symlink
+    # starting with '…'")
+    r"\b(?:user|net)ns\b|\bof required path\b|\bdiverted store\b|"
+    r"\bexternal derivation builders?\b|\bunsupported build mode\b|"
+    r"\brequires the setting ['‘`][a-z][a-z0-9-]{1,60}['’`]|\boverly long symlink\b|"
     r"(?:mount|network|pid|ipc|uts) namespace|\bcgroups?\b|\bsandbox\b|"
     r"seccomp|unable to make '/' private|cannot pivot old root|setgroups failed|landlock|"
     r"while waiting for the build environment for |"
