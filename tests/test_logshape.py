@@ -676,6 +676,12 @@ WRAPPING_LIMITS = {
     # kind and derivation as plain)
     ("nixos-rebuild-ng",
      "heldout-113/martins3-notes-home-manager-path-collision-exit-25.text.expected.json"),
+    # a pastebin copy numbered "- " per line: plain, a message goes on into the next line that
+    # is no line of Nix's (nixos-rebuild's "/tmp/nixos-rebuild.…/nix", pastebin's "Advertisement
+    # Add Comment …"); double-spaced, the blank after each line ends it there, the truer reading
+    # (every failure's type and kind as plain, two messages shorter)
+    ("double-spaced",
+     "heldout-112/pastebin-dTuZUF7v-search-path-nixpkgs-nixos-listed.text.expected.json"),
     # a Cannot build block's quoted builder lines with the writer's "..." among them: dedented,
     # the one "> error: cannot download … from any mirror" after the elision reads as a
     # markdown quote of Nix's line, its own block, which the next Cannot build (herdr's) takes
