@@ -134,12 +134,13 @@ class Line:
 _ISO_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)"
 _STAMP = (rf"(?:{_ISO_TIME}|\[{_ISO_TIME}\])"
           r"(?: \d\d[OE]\+?| (?:stdout|stderr) [FP])?(?: |$)")
-# (a job's or step's name starts with no blank and holds no `nix build -L` builder's "name> ",
-# also behind a transport's prefix: a builder printing "a\tb\t<timestamp> error: …" is no job's
-# line, and the builder's name stays on its line)
+# (a job's or step's name starts with no blank nor a transport's timestamp, and holds no
+# `nix build -L` builder's "name> ", also behind a transport's prefix: a builder printing
+# "a\tb\t<timestamp> error: …" is no job's line, and the builder's name stays on its line)
 _GH_NAME = r"(?:(?!> |&gt; )[^\t\n]){1,300}"
 _TIMESTAMP = re.compile(
-    rf"^\ufeff?(?:(?=[^\s>]){_GH_NAME}\t{_GH_NAME}\t(?={_ISO_TIME}(?: |$)))?{_STAMP}")
+    rf"^\ufeff?(?:(?=[^\s>])(?!\d{{4}}-\d\d-\d\dT){_GH_NAME}\t{_GH_NAME}\t"
+    rf"(?={_ISO_TIME}(?: |$)))?{_STAMP}")
 # BuildKit's plain progress (`docker build --progress=plain`, a CI's docker step): the step's
 # number and the seconds since it started before each line its command printed ("#11 0.174 "),
 # the number alone before BuildKit's own lines of the step ("#11 [7/7] RUN …", "#11 ERROR: …",
@@ -605,7 +606,7 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False,
     # {"log":"attacker> x stderr=error: …"}, is read as its line first, the builder's)
     if ("=" in line or "exit status " in line) and not tail and relayed < _MAX_RELAYS \
             and (relay := _UNQUOTED_RELAY.search(line)) is not None \
-            and not _builders(seen := _as_shown(line[:relay.start()]), len(seen)) \
+            and not _builders(seen := _as_shown(line[:relay.start()]), len(seen), quoted=True) \
             and len(_DOUBLE_QUOTE.findall(line, 0, relay.start())) % 2 == 0:
         # a child's stderr a tool's error relays as it is, its first line glued after the
         # field's name (omnix's "… exit_code=Some(1) stderr=error: …", its lines after
@@ -1629,7 +1630,7 @@ def _without_prefix(found: list[Line], ci_own: set[int],
                      for at, line in enumerate(found)
                      if (shown := _vscode_shown(
                          line.text if at in own else _after(prefix, line.text))) is not None
-                     and (unprefixed := _unprefixed(shown)) is not None
+                     and (unprefixed := _unprefixed(shown, quoted=line.quoted)) is not None
                      for text, marked in [unprefixed]]
             before_bar = {origin: (_unprefixed(_after(prefix, before)) or ("",))[0]
                           for origin, before in before_bar.items()}

@@ -86,6 +86,16 @@ def test_builder_output_nix_quotes_names_no_other_derivation() -> None:
            f"builder for '{ATTACKER}' failed with exit code 1; last 2 log lines:",
            "     at deeper", f"  {forged}", f"error: build of '{ATTACKER}' failed"]
     assert [d.drv for d in diagnose.parse_log(log)] == [ATTACKER]
+    # nor behind a transport's timestamp or a tool's prefix on every line (2.3's quote: what
+    # is taken off leaves the quote's indentation, and what follows it is the builder's)
+    for wrap, said in (("2025-01-01T01:00:00.000+01:00 ",
+                        f"job\tstep\t2024-05-01T12:00:00.1234567Z {forged}"),
+                       ("builder_1  | ", f"INFO {forged}")):
+        log = [f"building '{ATTACKER}'...",
+               f"builder for '{ATTACKER}' failed with exit code 1; last 2 log lines:",
+               f"  For full logs, run 'nix log {VICTIM}'.", f"  {said}",
+               f"error: build of '{ATTACKER}' failed"]
+        assert [d.drv for d in diagnose.parse_log([wrap + line for line in log])] == [ATTACKER]
     # nor a builder's line in nix-fast-build's verdict's shape (read as a CI system's verdict,
     # it ended 2.3's quote: a quoted pointer after it named victim, an "error:" failed anew)
     log = [f"building '{ATTACKER}'...",
