@@ -1180,6 +1180,10 @@ def _fast_build_reports(result: list[Line]) -> None:
 _QP_LINE = 76
 _QP_ESCAPES = re.compile(r"(?:=[0-9A-F]{2})+")
 _QP_EVIDENCE = re.compile(r"=3D|=[C-F][0-9A-F]=[89AB][0-9A-F]")
+# and what none holds: an "=" that starts no escape and ends no line (the encoding writes each
+# "=" of the text as "=3D"), which any log of a build's configure flags or an SRI hash in quotes
+# has: one "=3D" a builder printed turned the whole log's "=XX" into bytes
+_QP_BARE = re.compile(r"=(?![0-9A-F]{2}|$)")
 # an SRI hash's base64 (sha1's 27 characters, sha256's 43, sha512's 86) and its padding; not
 # a store path cut after its hash ("/nix/store/" and 32 characters are 43 too)
 _BASE64_END = re.compile(r"(?<![A-Za-z0-9+/])(?!/)(?:[A-Za-z0-9+/]{27}=|[A-Za-z0-9+/]{43}=|"
@@ -1197,7 +1201,7 @@ def _quoted_printable(captured: list[str]) -> tuple[list[str], list[int]] | None
             for end in (line.rstrip("\r") for line in captured)):
         return None
     ends = [line.rstrip("\r") for line in captured]
-    if any(len(end) > _QP_LINE for end in ends):
+    if any(len(end) > _QP_LINE or ("=" in end and _QP_BARE.search(end)) for end in ends):
         return None
     lines: list[str] = []
     origins: list[int] = []

@@ -205,6 +205,11 @@ def test_a_builders_wrap_mark_takes_no_line_of_nix_in() -> None:
         assert [(d.drv, d.exit_code) for d in diagnose.parse_log(log)] == [(short, 1)], forged
     # nor its next line, its own "error: …": a green log's failure
     assert diagnose.parse_log([f"building '{short}'...", padded, "v> error: expected"]) == []
+    # nor is a log with an "=" that starts no escape quoted-printable (the encoding writes each
+    # "=" as "=3D"): a builder's "=3D" beside its flags made Nix's "=C3=A9" a character
+    log = ["v> CFLAGS=-O2 x=3D", "error: the value 'K=C3=A9' is bad"]
+    assert [line.text for line in logshape.normalise(log)] == [
+        "CFLAGS=-O2 x=3D", "error: the value 'K=C3=A9' is bad"]
 
 
 def _cpu(call: Callable[[], object], under: float = 0.0) -> float:
