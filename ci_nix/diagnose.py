@@ -2396,11 +2396,11 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         if found is None:
             # a message of Nix's whose "error: " a copy lost: read as Nix printed it
             # (the first line as indented as Nix printed it: a trace's message is indented)
-            if _removal_throw(text):  # (one line of nixpkgs', which a copy wrapped)
+            removal = _removal_throw(text)
+            if removal:  # (one line of nixpkgs', which a copy wrapped: its paragraph joined)
                 text = " ".join(line.strip().removeprefix("> ") for line in block
                                 if line.strip())
-            found = diagnose_eval(f"error: {text}" if (_NIX_MESSAGE.match(text)
-                                                      or _removal_throw(text))
+            found = diagnose_eval(f"error: {text}" if (_NIX_MESSAGE.match(text) or removal)
                                   and not _ERROR_LINE.match(text)
                                   else "\n".join(block).strip("\n").rstrip())
             retried = block_.retried if _cut_trace(block) is not None else None
