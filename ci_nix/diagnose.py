@@ -2517,7 +2517,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         # the failures no derivation names, since nothing Nix said is whole after it (and a
         # structured record's lines, sharing one origin, keep no order to place it by)
         others = [crashed, *others]
-    found_all = result + others + pointed or tails[:1] or summaries[:1]
+    found_all = _said_what(result + others + pointed) or tails[:1] or summaries[:1]
     # (nix-eval-jobs' records read also as normalising left them: a wrapper's prefix taken off)
     found_all = _evaluated_per_jobs(found_all, raw, [line.text for line in shaped])
     if not found_all:
@@ -2534,6 +2534,19 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
                      if d.kind is Kind.THROW and not _THROWN.search(d.log) else d
                      for d in found_all]
     return found_all
+
+
+# an error line that is the word alone, its block holding nothing after it: a paragraph's last
+# word wrapped onto a line of its own ("… to introduce the syntax\nerror:"), or a copy cut right
+# after Nix's bare "error:" (whose trace and message follow it when Nix prints it)
+_BARE_ERROR = re.compile(r"^\s*error:\s*$")
+
+
+def _said_what(found: list[Diagnosis]) -> list[Diagnosis]:
+    """The failures that say what failed: a bare `error:` says only that something did, so it
+    stands for a failure only where no other failure of the log says more."""
+    said = [d for d in found if not _BARE_ERROR.match(d.message)]
+    return said or found
 
 
 # Nix's own words as it dies (Nix 2.2x's panic, its crash handler, an uncaught exception of its

@@ -2555,3 +2555,16 @@ def test_a_cannot_build_without_reason_after_an_error_of_nixs_own_is_that_error(
     assert (reasoned[0].type, reasoned[0].drv, len(reasoned)) == (FailureType.BUILD, drv, 2)
     other = diagnose.parse_log(["error: the user's own words", f"error: Cannot build '{drv}'."])
     assert (other[0].type, other[0].drv, len(other)) == (FailureType.BUILD, drv, 2)
+
+
+def test_a_bare_error_word_gives_way_to_a_failure_that_says_what() -> None:
+    # heldout-153's rst notes: prose wrapped its last word onto a line of its own ("… to
+    # introduce the syntax" / "error:"), above the syntax error nixos-rebuild printed
+    syntax = ["  error: syntax error, unexpected ';', expecting end of file",
+              "  at /nix/store/5lld1qw2m272giszwpx588fn0ml03jdw-source/configuration.nix:8:2:"]
+    found = diagnose.parse_log(["Let's add a semicolon to introduce the syntax", "error:", "",
+                                ".. code-block:: nix", "", *syntax])
+    assert [(d.type, d.kind) for d in found] == [(FailureType.EVAL, Kind.SYNTAX)]
+    # alone, the bare word is still a failure (never a silent zero)
+    [alone] = diagnose.parse_log(["the log ends on", "error:"])
+    assert (alone.type, alone.message) == (FailureType.OTHER, "error:")
