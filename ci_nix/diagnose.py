@@ -1152,7 +1152,15 @@ _MODULE_MESSAGE = re.compile(
     # sentence quotes a whole name, `like this`)
     r"(?:^|(?<=[\s`\"]))[A-Za-z_][\w-]{0,100}(?:\.[\w\"<>*-]{1,100}){1,30}['’] "
     r"(?:does not exist|is used but not defined|was accessed but has no value defined|"
-    r"has conflicting definition values)\b")
+    r"has conflicting definition values)\b|"
+    # and any of its throws that opens a line (after indentation, a bullet, markdown's marks):
+    # every one names the option first, quoted as NixOS quotes (lib/modules.nix, options.nix:
+    # "… in module `…' would be a parent of the following options", "… is defined multiple
+    # times while it's expected to be unique", mkRemovedOptionModule's "The option definition
+    # `…' … no longer has any effect"); not the rename warnings of mkRenamedOptionModule and
+    # mkChangedOptionModule, whose "evaluation warning:" a wrapped copy may have lost
+    rf"^[^\w`'\n]{{0,40}}The option (?:definition )?`[^`'’\n]{{1,1000}}' "
+    r"(?!(?:defined in [^\n]{0,1000}? )?has been (?:renamed|changed)\b)")
 # the evaluator refusing what its mode forbids (eval.cc, primops, fetchTree: "in pure evaluation
 # mode, 'fetchTarball' requires a 'sha256' argument", "access to canonical path '…' is forbidden
 # in restricted mode"): also pasted without their "error:"
@@ -2760,6 +2768,28 @@ def _nom_error_box(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> Diagn
     return None
 
 
+def _traced_below(found: Diagnosis, shaped: Sequence[logshape.Line], at: int) -> Diagnosis:
+    """found, for the error line shaped[at] where nothing finer fits it (`other`), typed by the
+    evaluator's trace frames that follow it with no other error line between: they are its
+    trace, cut before the message they lead to (Nix before 2.20 printed a message above its
+    frames; a report's title or summary line says the message above a pasted trace), so the
+    innermost frame says what Nix was doing (`_trace_only`); the message stays the line's."""
+    if (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR):
+        return found
+    frames = []
+    for line in shaped[at + 1:]:
+        if line.builder is not None:
+            continue
+        if _FRAME.match(line.text) or _OLD_FRAME.match(line.text):
+            frames.append(line.text)
+        elif _ERROR_ANYWHERE.search(line.text) and not _NOT_A_FAILURE.match(line.text):
+            break
+    if not frames:
+        return found
+    traced = _trace_only(frames[-1], [line.text for line in shaped])
+    return replace(found, type=traced.type, kind=traced.kind, hint=traced.hint)
+
+
 def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
               named_logs: dict[str, list[str]]) -> list[Diagnosis]:
     """What a log whose errors fit no block says failed: never nothing when it says anything.
@@ -2777,8 +2807,8 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
         if m is not None and line.text[:m.start()].strip() and logshape.BAR.search(line.text):
             continue  # a progress bar showing a builder's last line: the builder's words
         if m is not None:
-            return [_uncaught_nix(_builders_own(_line_failure(line.text, line.origin), line.text),
-                                  shaped, at)]
+            return [_traced_below(_uncaught_nix(_builders_own(
+                _line_failure(line.text, line.origin), line.text), shaped, at), shaped, at)]
     for output in named_logs.values():
         for text in output:
             if _MIRRORS.search(text):

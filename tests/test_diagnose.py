@@ -2515,6 +2515,39 @@ def test_the_module_systems_failed_assertions_header_without_error_is_the_evalua
     assert diagnose.parse_log(["It printed Failed assertions: and a list", "- a"]) == []
 
 
+@pytest.mark.parametrize("line", [
+    " The option `boot.loader.raspberryPi' in module `/nix/store/1dwky0bis4bkl3qngsc6pmq902swa9b6"
+    "-source/nixos/modules/rename.nix' would be a parent of the following options, but its type "
+    "`<no description>' does not support nested options.",
+    "- The option definition `services.foo.bar' in `/etc/nixos/foo.nix' no longer has any "
+    "effect; please remove it."])
+def test_any_module_system_throw_opening_a_line_without_error_is_the_evaluators(line: str) -> None:
+    # lib/modules.nix names the option first, quoted `NAME'; a paste that lost "error:" keeps
+    # that opening (NixOS/nixpkgs#398456, heldout-167)
+    [found] = diagnose.parse_log(["results in the following errors:", "```", line, "```"])
+    assert (found.type, found.log_line) == (FailureType.EVAL, 3)
+    # mkRenamedOptionModule's warning, its "evaluation warning:" lost, says nothing failed; nor
+    # does prose quoting an option as markdown does
+    assert diagnose.parse_log([
+        "The option `services.foo' defined in `/etc/nixos/x.nix' has been renamed to "
+        "`services.bar'.",
+        "The option `services.foo` would be a parent of things"]) == []
+
+
+def test_an_error_line_nothing_types_over_the_evaluators_frames_is_theirs() -> None:
+    # a report's title holding nixpkgs' throw, above a pasted trace cut before its message
+    # (divnix/digga#383, heldout-167): the frames are that error's, the evaluator's
+    lines = ["# error: brotlicffi-1.0.9.2 not supported for interpreter python2.7", "", "```",
+             "       … while evaluating the option `environment.etc.dbus-1.source':", "",
+             "       … while evaluating anonymous lambda", "```"]
+    [found] = diagnose.parse_log(lines)
+    assert (found.type, found.log_line) == (FailureType.EVAL, 1)
+    assert "not supported for interpreter" in found.message
+    # without frames below it (none, or only above it) the line stays Nix's own
+    assert diagnose.parse_log(lines[:3])[0].type is FailureType.OTHER
+    assert diagnose.parse_log([*lines[2:], "", lines[0]])[0].type is FailureType.OTHER
+
+
 def test_noms_error_box_whose_messages_were_cut_is_no_silent_zero() -> None:
     # heldout-104's nix-darwin#1451: nom's "┏━ 1 Errors:" box kept, after nom's "⋮", only the
     # body of an assertion; nom's heading says Nix failed, the first kept line what it said
