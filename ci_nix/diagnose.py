@@ -2003,6 +2003,16 @@ _NIX_MESSAGE = re.compile(
     # the daemon's own log (journald, syslog) on a connection it gave up: Nix <= 2.3 printed
     # it without "error: " (nix-daemon.cc's printError("error processing connection: %1%"))
     r"error processing connection: )")
+# a markdown code span (bounded: each backtick looks at most that far for its closing one)
+_CODE_SPAN = re.compile(r"(?<!`)`([^`\n]{1,1000})`")
+
+
+def _quoted_nix_message(text: str) -> re.Match[str] | None:
+    """The code span of a sentence that holds one of Nix's messages, "error:" left out ("Nix
+    reported `failed to start SSH connection to 'host'`."): a writer quoting Nix's words."""
+    return next((m for m in _CODE_SPAN.finditer(text) if _NIX_MESSAGE.match(m[1])), None)
+
+
 _LOG_TAIL = re.compile(rf"^\s*(?:{logshape.TAIL_INTRO}|For full logs, run)")
 _BLOCK_START = re.compile(
     r"^\s*(?:error:|builder for '|builder for ‘|builder for /nix/store/|"
@@ -3157,6 +3167,12 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
         said = text[text.rfind("`", 0, refused.start()) + 1:]
         said = said[:said.find("`")] if "`" in said else said
         return replace(diagnose_eval(f"error: {said}"), log_line=origin + 1, log=tail([text]))
+    spoken = _quoted_nix_message(text) if found is None and at < 0 else None
+    if spoken is not None:  # Nix's message in a sentence's code span, "error:" lost: the span
+        # alone (what stands around it is the writer's), read as Nix printed it
+        said = spoken[1].strip()
+        found = _build_diagnosis(said) or diagnose_eval(f"error: {said}")
+        return replace(found, log_line=origin + 1, log=tail([text]))
     invalid = _INVALID_PATH.search(text) if found is None and at < 0 else None
     if invalid is not None:  # the store's InvalidPath, "error:" lost: its words alone (Nix's
         # message ends there; the sentence or code span around it is the writer's), Nix's own
@@ -3293,7 +3309,7 @@ _MARKUP = re.compile(r"[*_`]+")
 def _failure_mark(text: str) -> tuple[str, re.Match[str] | None]:
     """(text, where it says something failed): as it is, else without markdown's marks, which
     split a word from its colon (the text is then returned without them)."""
-    m = FAILURE_MARK.search(text)
+    m = FAILURE_MARK.search(text) or _quoted_nix_message(text)
     if m is None and _MARKUP.search(text):
         plain = _MARKUP.sub("", text)
         m = FAILURE_MARK.search(plain)

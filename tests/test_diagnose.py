@@ -2142,6 +2142,25 @@ def test_the_stores_invalid_path_quoted_without_error_is_nixs_failure(line: str)
     assert found[0].message.startswith("path ") and found[0].message.endswith("is not valid")
 
 
+@pytest.mark.parametrize(("line", "kind", "message"), [
+    # heldout-162's engineering note: Nix's remote builder failure quoted in a sentence
+    ("Nix reported `failed to start SSH connection to 'aspen1.local'`. The job", Kind.NIX,
+     "failed to start SSH connection to 'aspen1.local'"),
+    ("then `cannot open connection to remote store 'ssh-ng://b': failed to start SSH connection"
+     " to 'b'` again", Kind.NIX,
+     "cannot open connection to remote store 'ssh-ng://b': failed to start SSH connection to 'b'"),
+])
+def test_nixs_message_in_a_sentences_code_span_without_error_is_nixs_failure(
+        line: str, kind: Kind, message: str) -> None:
+    # a writer quoting Nix's message in a code span, its "error: " left out: no silent zero,
+    # the span alone read as Nix printed it
+    [found] = diagnose.parse_log(["## Follow-up", "", line, "", "(no exit code)"])
+    assert (found.type, found.kind, found.message, found.log_line) == (
+        FailureType.OTHER, kind, message, 3)
+    # a code span of anything else is no failure
+    assert diagnose.parse_log(["run `nix build .#x` and `failed` builds go `here`"]) == []
+
+
 def test_a_path_said_to_be_not_valid_without_a_store_path_is_no_failure() -> None:
     assert diagnose.parse_log(["the path ./foo is not valid as an input here, use path:./foo"]) \
         == []
