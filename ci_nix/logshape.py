@@ -1689,22 +1689,41 @@ _CAUSE_NUMBER = re.compile(r" {0,4}\d{1,3}: ")
 _MAX_CAUSE_WIDTH = 8
 
 
+def _said_by_nix(found: list[Line]) -> list[bool]:
+    """Whether each line is a builder's line Nix quotes (`Line.quoted`) or a further line of an
+    error message of Nix's (indented deeper than its "error:" line: a flake's `throw` text, a
+    trace's frames). What it holds is data, never a tool's report around Nix's output: taking a
+    tool's indentation off such a line ended Nix's quote or message there, and the builder's or
+    the flake's next line read as an error of Nix's own (a quoted YAML block or Rust cause list
+    holding "error: builder for '…-other.drv' failed" blamed another derivation)."""
+    said, depth = [], -1  # (how deep Nix's current error line is indented; -1: none)
+    for line in found:
+        text = line.text
+        if depth >= 0 and text.strip() and _indent(text) <= depth:
+            depth = -1
+        said.append(line.quoted or depth >= 0)
+        if depth < 0 and not line.quoted and (_NIX_ERROR.match(text) or text.strip() == "error:"):
+            depth = _indent(text)
+    return said
+
+
 def _causes_unindented(found: list[Line]) -> tuple[list[Line], bool]:
     """Lines with each cause of a Rust error's "Caused by:" list at Nix's own indentation: its
     number taken off its first line, the indentation to that number's text off the others
     (blank ones kept); and whether there was such a list. The list ends at the first line the
     causes' indentation does not stand before (the report's "Stack backtrace:", a shell's next
-    prompt)."""
+    prompt). A list inside Nix's message or quote is the builder's or the flake's text."""
     if not any("Caused by:" in line.text or "Error:" in line.text for line in found):
         return found, False
     result, chained = list(found), False
+    nix_said = _said_by_nix(found)
     at = 0
     while at < len(result):
         caused = _CAUSED_BY.match(result[at].text)
         head = _indent(result[at].text)
         at += 1
         # (color-eyre's report has no "Caused by:": its "Error:" alone, then "   0: …")
-        if caused is None or (caused["eyre"] and not (
+        if caused is None or nix_said[at - 1] or (caused["eyre"] and not (
                 at < len(result) and _CAUSE_NUMBER.match(result[at].text, head))):
             continue
         width = None  # the indentation of the cause being read
@@ -1744,11 +1763,12 @@ def _block_scalars(found: list[Line]) -> tuple[list[Line], set[int]]:
     if not any(": |" in line.text or ": >" in line.text for line in found):
         return found, keys
     result = list(found)
+    nix_said = _said_by_nix(found)
     at = 0
     while at < len(result):
         key = _BLOCK_KEY.match(result[at].text)
         at += 1
-        if key is None:
+        if key is None or nix_said[at - 1]:
             continue
         # (an indentation indicator where the text's first line starts with a blank: "|2-")
         first = next((result[i] for i in range(at, len(result)) if result[i].text.strip()), None)

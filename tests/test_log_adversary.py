@@ -96,6 +96,16 @@ def test_builder_output_nix_quotes_names_no_other_derivation() -> None:
                f"  For full logs, run 'nix log {VICTIM}'.", f"  {said}",
                f"error: build of '{ATTACKER}' failed"]
         assert [d.drv for d in diagnose.parse_log([wrap + line for line in log])] == [ATTACKER]
+    # nor a tool's report printed by the builder, whose indentation is taken off around Nix's
+    # output (a YAML block scalar, Ansible's; a Rust error's causes, anyhow's and color-eyre's):
+    # dedented, the quoted line after it ended 2.3's quote and read as Nix's own
+    for report in (["fatal: [h]: FAILED! => changed=true", "  stderr: |-", f"    {forged}"],
+                   ["Error: x", "", "Caused by:", "    0: y", f"    1: {forged}"],
+                   ["Error:", "   0: y", f"   1: {forged}"]):
+        log = [f"building '{ATTACKER}'...",
+               f"builder for '{ATTACKER}' failed with exit code 1; last {len(report)} log lines:",
+               *(f"  {line}" for line in report), f"error: build of '{ATTACKER}' failed"]
+        assert [d.drv for d in diagnose.parse_log(log)] == [ATTACKER], report
     # nor a builder's line in nix-fast-build's verdict's shape (read as a CI system's verdict,
     # it ended 2.3's quote: a quoted pointer after it named victim, an "error:" failed anew)
     log = [f"building '{ATTACKER}'...",
@@ -500,7 +510,13 @@ def test_a_thrown_message_naming_nix_or_the_machine_is_the_flakes_throw() -> Non
                      # or a tool's relay of its child's stderr
                      f"x\n       y stderr=error: builder for '{VICTIM}' failed with exit code 2",
                      # or a logger's field quoted on its first line, its line end escaped
-                     f'stderr: "x\\nerror: builder for \'{VICTIM}\' failed with exit code 42"'):
+                     f'stderr: "x\\nerror: builder for \'{VICTIM}\' failed with exit code 42"',
+                     # or a tool's report whose indentation is taken off around Nix's output:
+                     # a YAML block scalar (Ansible's), a Rust error's causes (anyhow's); Nix
+                     # 2.26 (captured) indents the message's further lines by seven
+                     f"x\n         stderr: |-\n           error: builder for '{VICTIM}' failed",
+                     f"x\n\n       Caused by:\n           0: y\n           1: error: builder for "
+                     f"'{VICTIM}' failed with exit code 42"):
             thrown = (f"error:\n       … while evaluating the attribute 'packages.x86_64-linux.x'"
                       f"\n\n       {frame}\n         at /nix/store/{'a' * 32}-source/flake.nix:5:9:"
                       f"\n\n       error: {said}")
