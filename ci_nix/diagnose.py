@@ -1359,8 +1359,11 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
     if re.search(r"unable to download|error: Couldn't resolve host|HTTP error \d+|"
                  r"cannot download \S+ from any mirror|is not built with S3 support|"
                  # the file transfer's own machinery (filetransfer.cc, Lix 2.91+): its thread
-                 # shutting down under a request, curl's handle not telling its scheme
-                 r"\bdownload request\b|download thread is shutting down|\bcurl handle\b",
+                 # shutting down under a request, curl's handle not telling its scheme; the AWS
+                 # client and credentials it signs S3 requests with (aws-creds.cc, Nix 2.33+:
+                 # "failed to create AWS client bootstrap")
+                 r"\bdownload request\b|download thread is shutting down|\bcurl handle\b|"
+                 r"\bAWS (?:client|credentials?)\b",
                  message):
         return FailureType.OTHER, Kind.DOWNLOAD, HINTS[Kind.DOWNLOAD]
     if re.search(r"\bsubstituter\b|binary cache|NAR for '[^']*' fetched from|NAR info file",
@@ -1422,9 +1425,75 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         return FailureType.EVAL, Kind.ERROR, None
     if _bare_throw(message, lines) or _cut_trace_message(message, lines):
         return FailureType.EVAL, Kind.THROW, None
+    if _about_nix_itself(message):
+        # no sign of the evaluator, and what it is about is Nix's own machinery
+        return FailureType.OTHER, Kind.NIX, HINTS[Kind.NIX]
     # no sign of the evaluator: Nix's own command line, store, fetcher or daemon said it
     return FailureType.OTHER, Kind.ERROR, None
 
+
+
+# Kind `nix` by the subsystem a message is about, not by its wording (issue 26; rounds 172-176 of
+# tests/data/fresh): asked only of an error no finer reading claimed and with no sign of the
+# evaluator (the last step of _eval_kind), so an evaluation, a build, a download or a tool's own
+# error never gets here. Four structural marks of libstore's failures (Nix 2.18-master, Lix,
+# Determinate):
+# - what it is about is one of Nix's own subsystems, by the noun libstore uses for it: a store
+#   named as a store (by kind or URI: "… is not supported for 'dummy://' store"); a store path
+#   as the subject the store refuses ("store path '…' starts with illegal character '.'", not a
+#   command line's "output selection on non-derivation store path '…'"); its database and
+#   schema (not a Git object database, libfetchers', nor S3's XML schema); its derivation
+#   files' ATerm format ('Derive'); the daemon and the trust it gives (its trusted status, "not
+#   privileged to"); build users (nixbld, UIDs/GIDs); the jail or chroot a sandbox builds in;
+#   SSH (Nix's connection to remote stores and builders: the capitalised name, not an ssh://
+#   URL a fetcher clones); the build hook and remote machines or builders (not a deployment
+#   tool's "remote host"); realisations; the build results a daemon or builder reports back
+#   (BuildResult); the garbage collector; signatures (not Git's commit signatures) and a
+#   signing key as the subject ("secret key is not valid", not "you must specify a secret key
+#   file");
+# - the data it refuses is Nix's own, written by another version of Nix (a schema, a manifest, a
+#   format "version N is no longer supported", a daemon "too old");
+# - a path of Nix's own state (/nix/var/nix outside the user's profiles, /etc/nix, nix.conf, the
+#   store's .links/.trash, a build's chroot or home, /proc, the cgroup file system);
+# - a system call's failure about no object of the user's (libutil's SysError: a lowercase
+#   phrase of what Nix was doing, no quote, no path, then strerror's words): Nix's own process,
+#   pipe, lock or sandbox work ("duping over stdin: Bad file descriptor").
+_NIX_SUBSYSTEM = re.compile(
+    r"\b(?:Nix|Lix|local|remote|binary cache|dummy|daemon|SSH) store\b|"
+    r"['‘][a-z][\w+.-]{0,30}://[^'’\s]{0,1000}['’] store\b|\bby store ['‘]|"
+    r"^store path ['‘]|(?<!object )\bdatabase\b|\b(?:store|CA|ca-) ?schema\b|\bschema version\b|"
+    r"['‘]Derive['’(]|\bATerm\b|"
+    r"\b(?:Nix|Lix) daemon\b|\bnix-daemon\b|\bthe daemon\b|\btrusted (?:status|users?)\b|"
+    r"\bnot privileged to\b|\bfrom remote\b|"
+    r"\bbuild users?\b|\bnixbld\b|\b[UG]IDs?\b|\b(?:setuid|setgid|setgroups)\b|"
+    r"\bjail\b|\bchroot\b|"
+    r"\bSSH\b|\bbuild hook\b|\bremote (?:machine|builder)s?\b|"
+    r"\brealisations?\b|\bbuil[dt] results?\b|\bgarbage collector\b|"
+    r"(?<!commit )\bsignatures?\b|^(?:the )?(?:secret|public|signing) keys?\b|"
+    r"\b(?:is no longer supported|only supports?|unsupported|too old|too new)\b"
+    r"[^\n]{0,80}\bversion\b|"
+    r"\bversion\b[^\n]{0,80}\b(?:is no longer supported|is not supported|only supports?|"
+    r"is too old|is too new)\b|"
+    r"/nix/var/nix/(?!profiles\b)|/etc/nix/|\bnix\.conf\b|/nix/store/\.(?:links|trash)\b|"
+    r"\.drv\.chroot\b|/homeless-shelter\b|/proc/|/sys/fs/cgroup\b")
+_STRERROR = (
+    r"(?:No such file or directory|Permission denied|Operation not permitted|Invalid argument|"
+    r"Bad file descriptor|No space left on device|Not a directory|Is a directory|File exists|"
+    r"Too many open files|Resource temporarily unavailable|Function not implemented|"
+    r"Operation not supported|No such process|Interrupted system call|Input/output error|"
+    r"Read-only file system|Directory not empty|Broken pipe|No child processes|"
+    r"Device or resource busy|Cannot allocate memory|Inappropriate ioctl for device|"
+    r"Too many links|Text file busy|Invalid cross-device link|No such device|Bad address|"
+    r"Value too large for defined data type|Disk quota exceeded|Stale file handle)")
+_OWN_SYSCALL = re.compile(r"[a-z][^'\"‘’“”`/\n:]{2,120}(?:: [^'\"‘’“”`/\n:]{1,120})?: "
+                          + _STRERROR + r"\s*$")
+
+
+def _about_nix_itself(message: str) -> bool:
+    """Whether an error no finer reading claimed is about Nix's own machinery (see
+    `_NIX_SUBSYSTEM`): its store, daemon, settings, sandbox, users, remote builders."""
+    text = message.strip()
+    return bool(_NIX_SUBSYSTEM.search(text) or _OWN_SYSCALL.fullmatch(text.split("\n", 1)[0]))
 
 # nlohmann::json's exceptions as Nix prints them ("[json.exception.parse_error.101] parse error at
 # line 154, column 1: syntax error while parsing object key - invalid literal; …")
@@ -2323,6 +2392,8 @@ _RETRYING = re.compile(r"^\s*warning: (?:error: )?(?P<said>unable to download .{
 # a lock update's frames (libflake), and git's own line saying it failed (before Nix's error)
 _LOCK_FRAME = re.compile(r"^\s*… while updating the (?:lock file of flake|flake input) ")
 _GIT_FATAL = re.compile(r"^\s*fatal: \S")
+# the ssh client's own lines (Nix runs ssh for SSH stores, the build hook's machines, copies)
+_SSH_CLIENT = re.compile(r"^\s*ssh: ")
 _FETCHING = re.compile(r"curl: \(\d+\)|\*\*\* Downloading|unable to download|HTTP error \d+|"
                        r"Couldn't resolve host|Could not resolve host")
 
@@ -2439,9 +2510,12 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
                     f"git failed while Nix updated the lock file: {fatal} (the log is cut off "
                     "before Nix's error)"), log=found.log)
             if found.kind in (Kind.ERROR, Kind.NIX) and not _looks_evaluated(block) \
-                    and any(_FETCHING.search(line) for line in before):
+                    and any(_FETCHING.search(line) and not _SSH_CLIENT.match(line)
+                            for line in before):
                 # Nix 1.x's substituter piping curl into bzip2: "error: unexpected
                 # end-of-file" after curl's own error is a failed download, not evaluation
+                # (the ssh client's own line, "ssh: Could not resolve hostname …", is Nix's
+                # connection to a remote store or builder failing: no download)
                 found = replace(found, type=FailureType.OTHER, kind=Kind.DOWNLOAD,
                                 hint=HINTS[Kind.DOWNLOAD])
         found = replace(found, log_line=block_.origin + 1)
@@ -2961,7 +3035,8 @@ def _uncaught_nix(found: Diagnosis, shaped: Sequence[logshape.Line], at: int) ->
     (By the report's words wherever they stand in their lines: a prefix normalising kept on
     one of them changes nothing.)"""
     what = _WHAT.search(shaped[at].text)
-    if (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR) or what is None:
+    if found.type is not FailureType.OTHER or found.kind not in (Kind.ERROR, Kind.NIX) \
+            or what is None:
         return found
     before = next((line for line in reversed(shaped[max(0, at - 3):at]) if line.text.strip()),
                   None)
@@ -3126,6 +3201,7 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
             Kind.ERROR, Kind.THROW) else found
         return replace(found, log_line=origin + 1, log=tail([text]))
     at = text.lower().find("error:")
+    family = False
     if found is None and at >= 0 and not _CRASH.search(text[:at + len("error")]):
         # (not after a crash banner: "terminating due to unexpected unrecoverable internal
         # error: Unexpected condition in … at <Nix's source>:1205" is Nix dying, whatever its
@@ -3136,8 +3212,13 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
         # (a sentence after "error:" in a line of prose or a wrapper's is no bare throw: that
         # is Nix's own error line alone)
         bare = found.kind is Kind.THROW and not _THROWN.search(text)
-        found = found if not bare and (found.type is FailureType.EVAL or found.kind not in (
-            Kind.ERROR, Kind.SUMMARY)) else None
+        # (kind `nix` by the subsystem family alone is no finer reading than the line's own:
+        # the line keeps its words as the message, its kind `nix` below; the crash handler's
+        # "Exception: std::system_error: mutex lock failed: …" stays whole)
+        family = found.kind is Kind.NIX and not _NIX_ITSELF.search(found.message) \
+            and _about_nix_itself(found.message)
+        found = found if not bare and not family and (found.type is FailureType.EVAL or (
+            found.kind not in (Kind.ERROR, Kind.SUMMARY))) else None
     down = _BUILDER_DOWN.search(said)
     if found is None and down is not None:
         found = _builder_down(down)
@@ -3183,7 +3264,9 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
     # the line goes on to say another error: the quote was a cut copy of it, as strace's)
     quoted = _quoted_error(text, at) if at > 0 and text[at - 1] in _QUOTE_CLOSE else text
     quoted = text if "error:" in text[at + len(quoted):].lower() else quoted
-    if _NIX_ITSELF.search(text):  # Nix crashed (a C assertion, a signal) or its store failed
+    if _NIX_ITSELF.search(text) or family:
+        # Nix crashed (a C assertion, a signal) or its store failed; or what its error is about
+        # is Nix's own machinery (_about_nix_itself)
         return replace(_unclassified(quoted, origin + 1), kind=Kind.NIX, hint=HINTS[Kind.NIX],
                        log=tail([text]))
     return _unclassified(quoted, origin + 1)

@@ -867,6 +867,58 @@ def test_nixs_sandbox_and_namespace_setup_failing_is_nixs_own() -> None:
         assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
 
 
+@pytest.mark.parametrize(("log", "kind"), [
+    # heldout-172/173's family, by subsystem: none of these words is listed anywhere, each is
+    # another wording of its mark (the samples hold others). A store named by its URI, a store
+    # path as the subject the store refuses, the store's database and schema, Nix's own data of
+    # another version, the daemon's trust, a system call about no object of the user's, Nix's
+    # state under /nix/var/nix, SSH as Nix's connection (ssh's own line no download)
+    (["error: querying path info is not supported for 'file:///srv/cache' store"], Kind.NIX),
+    (["error: store path 'q7375xm60a582561sq84mxyx13j79cjb-a b' contains illegal character ' '"],
+     Kind.NIX),
+    (["error: the database row of path '/nix/store/x' was deleted under us"], Kind.NIX),
+    (["error: nario format version 9 is too new"], Kind.NIX),
+    (["error: the daemon gave us an unknown trusted status 7"], Kind.NIX),
+    (["error: creating anonymous pipe: Invalid argument"], Kind.NIX),
+    (["error: cannot stat '/nix/var/nix/temproots/4242'"], Kind.NIX),
+    (["ssh: Could not resolve hostname b1: Name or service not known",
+      "error: failed to start SSH connection to 'b1'"], Kind.NIX),
+    # a build result a daemon or builder reports back; the file transfer's AWS credentials
+    (["error: the remote builder's build result has no status"], Kind.NIX),
+    (["error: cannot load AWS credentials for profile 'ci'"], Kind.DOWNLOAD),
+    # user-caused errors stay `error`: the command line, a registry miss, a fetcher's Git
+    # (commit signatures, its object database), a store path the command line misuses, S3's XML
+    # schema, a key file not given, a program the user runs (a SysError naming its file)
+    (["error: unrecognised flag '--impure'"], Kind.ERROR),
+    (["error: cannot find flake 'flake:foo' in the flake registries"], Kind.ERROR),
+    (["error: Can't fetch from a dirty workdir with commit signature verification enabled."],
+     Kind.ERROR),
+    (["error: getting Git object database: unexpected EOF"], Kind.ERROR),
+    (["error: cannot use output selection ('out') on non-derivation store path "
+      "'/nix/store/q7375xm60a582561sq84mxyx13j79cjb-x'"], Kind.ERROR),
+    (["error: AWS error uploading 'nix-cache-info': MalformedXML: the XML did not validate "
+      "against our published schema"], Kind.ERROR),
+    (["error: you must specify a secret key file using '-k'"], Kind.ERROR),
+    (["error: unable to execute '/nix/store/q7375xm60a582561sq84mxyx13j79cjb-x/bin/x': Exec "
+      "format error"], Kind.ERROR),
+])
+def test_nixs_own_machinery_is_kind_nix_by_what_the_error_is_about(log: list[str],
+                                                                    kind: Kind) -> None:
+    [found] = diagnose.parse_log(log)
+    assert (found.type, found.kind) == (FailureType.OTHER, kind)
+
+
+def test_an_error_about_nixs_machinery_under_the_evaluators_frames_stays_the_evaluations() -> None:
+    # the family is asked only where no sign of the evaluator is: a flake's own throw naming the
+    # daemon or the store's schema is the evaluation's
+    for message in ("the Nix daemon version is too old for this flake",
+                    "this module needs the store schema of Nix 2.30"):
+        [found] = diagnose.parse_log([
+            "error:", "       … while evaluating the attribute 'packages.x86_64-linux.default'",
+            "         at /home/u/proj/flake.nix:5:7:", "", f"       error: {message}"])
+        assert found.type is FailureType.EVAL
+
+
 def test_the_stores_own_state_settings_and_registration_read_as_the_sources_say() -> None:
     """heldout-135..139 (rebuilt from Lix, Determinate, Nix master and 2.18-2.24): libstore's
     own words about its store, settings and registration of outputs, each family in a wording
