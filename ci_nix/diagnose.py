@@ -1440,8 +1440,9 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
 # Determinate):
 # - what it is about is one of Nix's own subsystems, by the noun libstore uses for it: a store
 #   named as a store (by kind or URI: "… is not supported for 'dummy://' store"); a store path
-#   as the subject the store refuses ("store path '…' starts with illegal character '.'", not a
-#   command line's "output selection on non-derivation store path '…'"); its database and
+#   as the subject the store refuses ("store path '…' starts with illegal character '.'", "path
+#   '/nix/store/…' already exists"; not a command line's "output selection on non-derivation
+#   store path '…'"); its database and
 #   schema (not a Git object database, libfetchers', nor S3's XML schema); its derivation
 #   files' ATerm format ('Derive'); the daemon and the trust it gives (its trusted status, "not
 #   privileged to"); build users (nixbld, UIDs/GIDs); the jail or chroot a sandbox builds in;
@@ -1461,7 +1462,8 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
 _NIX_SUBSYSTEM = re.compile(
     r"\b(?:Nix|Lix|local|remote|binary cache|dummy|daemon|SSH) store\b|"
     r"['‘][a-z][\w+.-]{0,30}://[^'’\s]{0,1000}['’] store\b|\bby store ['‘]|"
-    r"^store path ['‘]|(?<!object )\bdatabase\b|\b(?:store|CA|ca-) ?schema\b|\bschema version\b|"
+    r"^(?:store path ['‘]|path ['‘]/nix/store/)|(?<!object )\bdatabase\b|"
+    r"\b(?:store|CA|ca-) ?schema\b|\bschema version\b|"
     r"['‘]Derive['’(]|\bATerm\b|"
     r"\b(?:Nix|Lix) daemon\b|\bnix-daemon\b|\bthe daemon\b|\btrusted (?:status|users?)\b|"
     r"\bnot privileged to\b|\bfrom remote\b|"

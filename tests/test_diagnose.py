@@ -876,6 +876,8 @@ def test_nixs_sandbox_and_namespace_setup_failing_is_nixs_own() -> None:
     (["error: querying path info is not supported for 'file:///srv/cache' store"], Kind.NIX),
     (["error: store path 'q7375xm60a582561sq84mxyx13j79cjb-a b' contains illegal character ' '"],
      Kind.NIX),
+    (["error: path '/nix/store/q7375xm60a582561sq84mxyx13j79cjb-x.lock' is held by PID 7"],
+     Kind.NIX),
     (["error: the database row of path '/nix/store/x' was deleted under us"], Kind.NIX),
     (["error: nario format version 9 is too new"], Kind.NIX),
     (["error: the daemon gave us an unknown trusted status 7"], Kind.NIX),
