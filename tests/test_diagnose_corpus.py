@@ -32,7 +32,7 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     "-115", "-118", "-157",  # newer115's, newer157's rounds (newer Nix, Lix, Determinate)
     "-167", "-168", "-170",  # sys167's rounds (the system layer)
     "-110", "-112", "-113", "-114", "-130", "-131", "-150", "-151",  # mix110's (mixed)
-    "-152", "-154", "-155", "-156",  # mix152's (mixed)
+    "-152", "-153", "-154", "-155", "-156",  # mix152's (mixed)
     "-135", "-136", "-137", "-138", "-139", "-146", "-147",  # src135's (rebuilt from sources)
     "-172", "-173",  # kind172's (rebuilt from libstore's unsampled wordings)
     "-90", "-91", "-92", "-93", "-94", "-95", "-97", "-98", "-99", "-57", "-capt-3", "-capt-5",
