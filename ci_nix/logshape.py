@@ -538,9 +538,11 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
         tail, quoted = quoted > 0, max(quoted - 1, 0)
         if message and line.strip():
             message = _indent(_transported(line)) >= _MESSAGE_INDENT
+        # (asked of the captured line once, not again for each line a record in it holds: a
+        # record of many escaped line ends read the whole line again for each)
+        intro = not tail and TAIL_COUNT.search(line) is not None
         for text, wrapper_marked, inner, held_quoted in _unwrap(line, depth, tail or message):
-            if not tail and not held_quoted and TAIL_COUNT.search(line) \
-                    and not _BUILDER_PREFIX.match(text) \
+            if intro and not held_quoted and not _BUILDER_PREFIX.match(text) \
                     and (m := TAIL_COUNT.search(text)) is not None:
                 quoted = quoted_lines(m)
                 # 2.4+ prints its intro on a line of its own (behind a tool's prefix, too) and

@@ -338,6 +338,18 @@ def test_classifying_a_line_takes_time_linear_in_its_length(name: str) -> None:
 
 
 
+def test_a_records_many_escaped_line_ends_take_time_linear_in_its_length() -> None:
+    # a tool's record of its child's output (Ansible's "stderr", a JSON or logfmt "msg") holding
+    # thousands of escaped line ends, as an unprefixed builder (`nix-build`) can print one: the
+    # captured line was searched again for Nix's "last N log lines:" for each line the record
+    # held (a record of 1 MB: most of an hour)
+    def classify(n: int) -> Callable[[], object]:
+        log = ['fatal: [h]: FAILED! => {"stderr": "' + "a\\n" * n + 'error: x"}']
+        return lambda: diagnose.parse_log(log)
+    small, big = _costs(classify(1000), classify(8000))
+    assert big < 24 * max(small, 1e-3), (small, big)
+
+
 def test_a_rule_of_box_glyphs_takes_no_time_exponential_in_its_length() -> None:
     # nom's status line was read as glyph runs repeated: every way to split a rule that no
     # "∑ " follows was tried (26 glyphs: seconds; a rule of 40 at a log's end: hours, deaf to
