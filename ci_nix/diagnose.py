@@ -1415,13 +1415,19 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         return FailureType.EVAL, Kind.THROW, None
     if (frames and _BUILD_SETUP_FRAME.match(frames[-1])) or _SANDBOX_PATH.search(message):
         return FailureType.OTHER, Kind.NIX, HINTS[Kind.NIX]  # Nix preparing a build's sandbox
-    if _JSON_LIBRARY.match(message) and not any(_EVAL_FRAME.search(line) for line in lines):
+    json = _JSON_LIBRARY.search(message)
+    if json is not None and json.start() == 0 \
+            and not any(_EVAL_FRAME.search(line) for line in lines):
         # the JSON library's own parse error on Nix's line, no frame of the evaluator's: Nix
         # reading a JSON file of its own (a lock file holding a merge's conflict markers); its
         # "syntax error while parsing …" is no Nix syntax error. `builtins.fromJSON`'s comes
         # under the evaluator's frames
         return FailureType.OTHER, Kind.ERROR, None
-    if _evaluated(message, lines):
+    # (the JSON library's words inside Nix's message, "cannot process __json attribute of '…':
+    # [json.exception.parse_error.101] … syntax error while parsing …", are no evidence: only
+    # what Nix says before them, "Could not parse '…/flake.lock'" is the lock file's)
+    if _evaluated(message, lines) if json is None else _evaluated(
+            message[:json.start()], [line.split("[json.exception.", 1)[0] for line in lines]):
         return FailureType.EVAL, Kind.ERROR, None
     if _bare_throw(message, lines) or _cut_trace_message(message, lines):
         return FailureType.EVAL, Kind.THROW, None
@@ -1449,13 +1455,15 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
 #   SSH (Nix's connection to remote stores and builders: the capitalised name, not an ssh://
 #   URL a fetcher clones); the build hook and remote machines or builders (not a deployment
 #   tool's "remote host"); realisations; the build results a daemon or builder reports back
-#   (BuildResult); the garbage collector; signatures (not Git's commit signatures) and a
+#   (BuildResult); the garbage collector (GC); NARs, Nix's archives; the loopback of a sandbox's
+#   network; signatures (not Git's commit signatures) and a
 #   signing key as the subject ("secret key is not valid", not "you must specify a secret key
 #   file");
 # - the data it refuses is Nix's own, written by another version of Nix (a schema, a manifest, a
 #   format "version N is no longer supported", a daemon "too old");
 # - a path of Nix's own state (/nix/var/nix outside the user's profiles, /etc/nix, nix.conf, the
-#   store's .links/.trash, a build's chroot or home, /proc, the cgroup file system);
+#   store's .links/.trash, a build's chroot or home, /proc, the cgroup file system, a cache
+#   directory of Nix's: ~/.cache/nix, /var/cache/nix);
 # - a system call's failure about no object of the user's (libutil's SysError: a lowercase
 #   phrase of what Nix was doing, no quote, no path, then strerror's words): Nix's own process,
 #   pipe, lock or sandbox work ("duping over stdin: Bad file descriptor").
@@ -1470,14 +1478,15 @@ _NIX_SUBSYSTEM = re.compile(
     r"\bbuild users?\b|\bnixbld\b|\b[UG]IDs?\b|\b(?:setuid|setgid|setgroups)\b|"
     r"\bjail\b|\bchroot\b|"
     r"\bSSH\b|\bbuild hook\b|\bremote (?:machine|builder)s?\b|"
-    r"\brealisations?\b|\bbuil[dt] results?\b|\bgarbage collector\b|"
+    r"\brealisations?\b|\bbuil[dt] results?\b|\bgarbage collector\b|\bGC\b|\bNAR\b|"
+    r"\bloopback\b|"
     r"(?<!commit )\bsignatures?\b|^(?:the )?(?:secret|public|signing) keys?\b|"
     r"\b(?:is no longer supported|only supports?|unsupported|too old|too new)\b"
     r"[^\n]{0,80}\bversion\b|"
     r"\bversion\b[^\n]{0,80}\b(?:is no longer supported|is not supported|only supports?|"
     r"is too old|is too new)\b|"
     r"/nix/var/nix/(?!profiles\b)|/etc/nix/|\bnix\.conf\b|/nix/store/\.(?:links|trash)\b|"
-    r"\.drv\.chroot\b|/homeless-shelter\b|/proc/|/sys/fs/cgroup\b")
+    r"\.drv\.chroot\b|/homeless-shelter\b|/proc/|/sys/fs/cgroup\b|/\.?cache/nix/")
 _STRERROR = (
     r"(?:No such file or directory|Permission denied|Operation not permitted|Invalid argument|"
     r"Bad file descriptor|No space left on device|Not a directory|Is a directory|File exists|"
@@ -1499,7 +1508,9 @@ def _about_nix_itself(message: str) -> bool:
 
 # nlohmann::json's exceptions as Nix prints them ("[json.exception.parse_error.101] parse error at
 # line 154, column 1: syntax error while parsing object key - invalid literal; …")
-_JSON_LIBRARY = re.compile(r"^\[json\.exception\.[a-z_]+\.\d+\] ")
+# (also inside Nix's message about what it parsed: "cannot process __json attribute of '…':
+# [json.exception.parse_error.101] …")
+_JSON_LIBRARY = re.compile(r"(?:^|(?<=: ))\[json\.exception\.[a-z_]+\.\d+\] ")
 # the message of a trace as Nix 2.13+ prints it (libutil's showErrorInfo): after the frames,
 # at their indentation of seven blanks ("error:", "       … while …", "       error: <message>");
 # an error without frames is printed at the line's start

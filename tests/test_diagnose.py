@@ -885,6 +885,15 @@ def test_nixs_sandbox_and_namespace_setup_failing_is_nixs_own() -> None:
     (["error: cannot stat '/nix/var/nix/temproots/4242'"], Kind.NIX),
     (["ssh: Could not resolve hostname b1: Name or service not known",
       "error: failed to start SSH connection to 'b1'"], Kind.NIX),
+    # (heldout-174/175) the GC, NARs, a sandbox's loopback, a cache directory of Nix's
+    (["error: the GC refused a root outside the store"], Kind.NIX),
+    (["error: NAR ends before its closing parenthesis"], Kind.NIX),
+    (["error: configuring the loopback alias failed with exit code 2"], Kind.NIX),
+    (["error: reading '/home/u/.cache/nix/fetcher-cache-v3.db-journal' gave 0 bytes"], Kind.NIX),
+    # the JSON library's parse error inside Nix's message is no syntax error of the evaluator's
+    (["error: cannot parse the structured attributes of '/nix/store/x.drv': "
+      "[json.exception.parse_error.101] parse error at line 1, column 1: syntax error while "
+      "parsing value - invalid literal"], Kind.ERROR),
     # a build result a daemon or builder reports back; the file transfer's AWS credentials
     (["error: the remote builder's build result has no status"], Kind.NIX),
     (["error: cannot load AWS credentials for profile 'ci'"], Kind.DOWNLOAD),
