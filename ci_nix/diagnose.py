@@ -1160,7 +1160,12 @@ _MODULE_MESSAGE = re.compile(
     # `…' … no longer has any effect"); not the rename warnings of mkRenamedOptionModule and
     # mkChangedOptionModule, whose "evaluation warning:" a wrapped copy may have lost
     rf"^[^\w`'\n]{{0,40}}The option (?:definition )?`[^`'’\n]{{1,1000}}' "
-    r"(?!(?:defined in [^\n]{0,1000}? )?has been (?:renamed|changed)\b)")
+    r"(?!(?:defined in [^\n]{0,1000}? )?has been (?:renamed|changed)\b)|"
+    # and the throws about a module itself, not an option (lib/modules.nix: unifyModuleSyntax,
+    # loadModule, the class check, pushDownProperties' "You're trying to declare …")
+    r"^[^\w`'\n]{0,40}(?:Module `[^`'’\n]{1,1000}' has an unsupported attribute `|"
+    r"Module imports can't be nested lists\b|You're trying to declare a value of type `|"
+    r"The module \S{1,1000} was imported into \S{1,200} instead of \S)")
 # the evaluator refusing what its mode forbids (eval.cc, primops, fetchTree: "in pure evaluation
 # mode, 'fetchTarball' requires a 'sha256' argument", "access to canonical path '…' is forbidden
 # in restricted mode"): also pasted without their "error:"
@@ -2823,6 +2828,9 @@ _WRAPPER_VERDICT = re.compile(r"^Command .{1,4096} returned non-zero exit status
                               r"^[\s\u2500-\u257f]*∑ |"
                               # and its box's headings ("┣━━━ Builds")
                               r"^\s*[\u2500-\u257f]*━━━ ?(?:Builds|Downloads|Uploads)\s*$")
+# the first of them where the command it names is one of Nix's (nix, nix-build, nix-store, …)
+_NIX_COMMAND_FAILED = re.compile(r"^Command [\['\"(]{1,3}nix(?:-[a-z-]{1,30})?['\"]?[ ,].{0,4096}? "
+                                 r"returned non-zero exit status -?\d{1,9}\.?\s*$")
 # (and a CI system's own verdict on the run: garnix's build page "status: Failure", Jenkins'
 # "Finished: FAILURE")
 # (a level also after the tool's own marks and bracketed name: deploy-rs' "🚀 ❌ [deploy]
@@ -2973,6 +2981,13 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                               or _BUILD_DIR.search(m["script"]))), None)
         if died is not None:
             return [_unclassified(died.text, died.origin + 1)]
+        # a wrapper's verdict on a Nix command it ran, where the copy kept nothing of that
+        # command's own (nixos-rebuild-ng's CalledProcessError, "Command 'nix … build …'
+        # returned non-zero exit status 1."): that the command failed is all the log says
+        ran = next((line for line in shaped if line.builder is None
+                    and _NIX_COMMAND_FAILED.match(line.text)), None)
+        if ran is not None:
+            return [_unclassified(ran.text, ran.origin + 1)]
     return [] if found is None or said is None else [_builders_own(found, said[1])]
 
 

@@ -2602,7 +2602,13 @@ def test_the_module_systems_failed_assertions_header_without_error_is_the_evalua
     "-source/nixos/modules/rename.nix' would be a parent of the following options, but its type "
     "`<no description>' does not support nested options.",
     "- The option definition `services.foo.bar' in `/etc/nixos/foo.nix' no longer has any "
-    "effect; please remove it."])
+    "effect; please remove it.",
+    # the throws about a module itself (lib/modules.nix), read from the source
+    "Module `/etc/nixos/foo.nix' has an unsupported attribute `boot'. This is caused by "
+    "introducing a top-level `config' or `options' attribute.",
+    "Module imports can't be nested lists. Perhaps you meant to remove one level of lists?",
+    "You're trying to declare a value of type `string'",
+    "The module /etc/nixos/hm.nix was imported into nixos instead of homeManager."])
 def test_any_module_system_throw_opening_a_line_without_error_is_the_evaluators(line: str) -> None:
     # lib/modules.nix names the option first, quoted `NAME'; a paste that lost "error:" keeps
     # that opening (NixOS/nixpkgs#398456, heldout-167)
@@ -2614,6 +2620,20 @@ def test_any_module_system_throw_opening_a_line_without_error_is_the_evaluators(
         "The option `services.foo' defined in `/etc/nixos/x.nix' has been renamed to "
         "`services.bar'.",
         "The option `services.foo` would be a parent of things"]) == []
+
+
+def test_a_wrappers_verdict_on_a_nix_command_alone_is_no_silent_zero() -> None:
+    # nixos-rebuild-ng's CalledProcessError where the copy kept nothing of Nix's own output
+    verdict = ("Command 'nix --extra-experimental-features 'nix-command flakes' build "
+               "--print-out-paths '.#nixosConfigurations.\"x\".config.system.build.toplevel' "
+               "--no-link' returned non-zero exit status 1.")
+    [found] = diagnose.parse_log(["building the system configuration...", verdict])
+    assert (found.type, found.log_line) == (FailureType.OTHER, 2)
+    # with Nix's error in the log, that error is the failure, not the verdict after it
+    [nix] = diagnose.parse_log(["error: attribute 'x' missing", verdict])
+    assert nix.type is FailureType.EVAL and nix.log_line == 1
+    # a verdict on a command not of Nix's is another tool's business
+    assert diagnose.parse_log(["Command 'ls -l' returned non-zero exit status 2."]) == []
 
 
 def test_an_error_line_nothing_types_over_the_evaluators_frames_is_theirs() -> None:
