@@ -402,11 +402,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # a 2.29+ "Cannot build" block of which only the indented lines survived a copy
     ("reason", re.compile(r"^\s*Reason:\s*(?P<reason>[^\n]*)")),
     ("required", re.compile(r"^\s*(?:Required system|Required features):")),
-    # the block's Reason line indented under another error line (a tool's own "error: failed
-    # to build attribute '…'" in front of what Nix said): why the build failed, in the words
-    # Nix 2.29+ and Determinate print after "Reason:" (derivation-building-goal.cc)
+    # the block's Reason line under another error line (a tool's own "error: failed to build
+    # attribute '…'" in front of what Nix said), indented or where a copy dedented it: why the
+    # build failed, in the words Nix 2.29+ and Determinate print after "Reason:"
+    # (derivation-building-goal.cc)
     ("reason-under", re.compile(
-        r"(?m)^[ \t]+Reason:[ \t]*(?P<reason>(?:builder |\d+ dependenc|required system|"
+        r"(?m)(?<=\n)[ \t]*Reason:[ \t]*(?P<reason>(?:builder |\d+ dependenc|required system|"
         r"platform mismatch|missing system features|unmet system|local builds are disabled)"
         r"[^\n]*)")),
     # Nix prints a builder's last log lines, and where to find the rest, only when it failed
@@ -429,6 +430,16 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 # a remote builder's failure relayed: "build of '…drv' on 'ssh://…' failed: <its reason>"; the
 # derivation is the one named here even when the reason names none (or a copy broke its path)
 _REMOTE_FAILED = re.compile(rf"build of {_Q}{_DRV}{_QE} on {_Q}[^'’\n]*{_QE} failed:")
+# `nix flake check` 2.29+ (and a recap of one build): "build of '….drv^*' failed: Cannot build
+# '…'." with the Reason lines under it; a copy may keep only "build of '…' failed" over them. The
+# derivation is the one named here where what Nix said after it names none
+_BUILD_OF = re.compile(rf"build of {_Q}{_DRV}{_QE} failed\b")
+# Nix's reasons after "Reason:" (derivation-building-goal.cc) cut inside their fixed words by a
+# hard wrap ("Reason: builder" / "failed with exit code 101."): the rest is on the next line
+_CUT_REASON = re.compile(
+    r"Reason:[ \t]*(?:builder(?: failed(?: with(?: exit(?: code)?)?| due(?: to(?: signal)?)?)?)?|"
+    r"\d{1,5}(?: dependenc(?:y|ies))?|required(?: system(?: or(?: feature(?: not)?)?)?)?|"
+    r"platform|missing(?: system)?|local(?: builds(?: are)?)?)[ \t]*$")
 
 
 _FOD_REFERENCES = (Kind.FOD_REFERENCES, FailureType.HASH_MISMATCH,
@@ -591,7 +602,11 @@ def _build_diagnosis(text: str) -> Diagnosis | None:
         return refused
     remote = _REMOTE_FAILED.search(text)
     if remote is None:
-        return found
+        named = _BUILD_OF.search(text) if found is not None and found.drv is None else None
+        if found is None or named is None:
+            return found
+        return replace(found, drv=named["drv"], message=found.message.replace(
+            _what(None), short_drv(named["drv"]), 1))
     drv = remote["drv"]
     if found is None:
         # a reason nothing finer fits (the remote Nix refusing, its store failing): still the
@@ -656,10 +671,10 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
                              f"hash mismatch in {short_drv(drv or '')}: got {got}", drv=drv,
                              specified=specified, got=got, hint=_hash_hint(specified, got))
         if name in ("cannot-build", "cannot-build-elided", "reason", "reason-under"):
-            return _reason_diagnosis(groups.get("drv"), m["reason"], text)
+            return _reason_diagnosis(groups.get("drv"), _whole_reason(m, text), text)
         if name == "cannot-build-loose":
             drv = m["subject"] if re.fullmatch(_DRV, m["subject"]) else None
-            return _reason_diagnosis(drv, m["reason"], text)
+            return _reason_diagnosis(drv, _whole_reason(m, text), text)
         if name == "required":
             return _platform(None, text)
         if name == "no-machine":
@@ -773,6 +788,16 @@ _REQUIRED_FEATURES = re.compile(r"Required features:\s*\{(?P<features>[^}]*)\}"
 
 def _what(drv: str | None) -> str:
     return short_drv(drv) if drv else "the derivation"
+
+
+def _whole_reason(m: re.Match[str], text: str) -> str:
+    """The reason a "Reason:" line gives, with its rest from the next line where a hard wrap cut
+    it inside Nix's fixed words."""
+    reason = m["reason"]
+    if not _CUT_REASON.search("Reason: " + reason.strip()):
+        return reason
+    rest = text[m.end():].lstrip("\n").split("\n", 1)[0]
+    return f"{reason.strip()} {rest.strip()}"
 
 
 def _reason_diagnosis(drv: str | None, reason: str, text: str) -> Diagnosis:
@@ -1849,6 +1874,8 @@ _CURL = re.compile(r"curl: \(\d+\) (?P<reason>.*)$")
 
 
 # what curl prints while it tries a URL: its progress meter, its errors and retries
+# a line of curl's progress meter: "% Total" first ("  0  123M    0 1244k    0 …")
+_METER = re.compile(r"^\s*+(?:> )?(?P<percent>\d{1,3})\s++\d[\d.]*+[kMG]?\s++\d")
 _CURL_OUTPUT = re.compile(r"^\s*+(?:> )?(?:$|[\d\s%.:kMG-]++$|% Total|Dload|curl: \(\d+\)|"
                           r"Warning: )")
 
@@ -1862,7 +1889,16 @@ def _fetch_cut_short(lines: list[str]) -> tuple[str, str] | None:
         return None
     errors = [m["reason"].strip() for line in lines[at + 1:] if (m := _CURL.search(line))]
     tried = _TRYING.search(lines[at])
-    return (tried["url"], errors[-1]) if errors and tried else None
+    if tried is None:
+        return None
+    if errors:
+        return tried["url"], errors[-1]
+    # no error of curl's: its meter's last line, where the transfer stopped short of the whole
+    # (a fetch killed or timed out mid-transfer; a whole transfer reads 100 and goes on)
+    meter = next((m for line in reversed(lines[at + 1:]) if (m := _METER.match(line))), None)
+    if meter is None or int(meter["percent"]) >= 100:
+        return None
+    return tried["url"], f"the transfer stopped at {meter['percent']} % (the log ends inside it)"
 
 
 def _download(message: str, context: Iterable[str] = ()) -> tuple[str, str]:
@@ -2222,9 +2258,14 @@ class _LogReader:
         if current is not None and (
                 not line.strip() or _CONTINUATION.match(line.lstrip())
                 or _indent(line) > _indent(current.lines[0])
-                # a message that goes on after a colon ("… failed with exit code 1:"), also
+                # a message that goes on after a colon ("… failed with exit code 1:") or a
+                # comma (a copy wrapping `nix flake check`'s "failed to build attribute '…',"
+                # before its "build of '…' failed"), also where a copy lost the indentation of
+                # the line it goes on with
+                or current.lines[-1].rstrip().endswith((":", ","))
+                # a Reason a hard wrap cut inside Nix's fixed words ("Reason: builder"), also
                 # where a copy lost the indentation of the line it goes on with
-                or current.lines[-1].rstrip().endswith(":")
+                or _CUT_REASON.search(current.lines[-1]) is not None
                 # a bare "error:"'s message, also where a copy lost its indentation; after
                 # frames, not a wrapper's line after a trace cut short ("Command '[…]' returned
                 # non-zero exit status 1.")
@@ -2912,8 +2953,12 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
         if m is not None and line.text[:m.start()].strip() and logshape.BAR.search(line.text):
             continue  # a progress bar showing a builder's last line: the builder's words
         if m is not None:
+            whole = line.text
+            if _CUT_REASON.search(whole) and at + 1 < len(shaped) \
+                    and shaped[at + 1].builder is None:
+                whole += "\n" + shaped[at + 1].text  # the Reason's rest, after a hard wrap
             return [_traced_below(_uncaught_nix(_builders_own(
-                _line_failure(line.text, line.origin), line.text), shaped, at), shaped, at)]
+                _line_failure(whole, line.origin), line.text), shaped, at), shaped, at)]
     for output in named_logs.values():
         for text in output:
             if _MIRRORS.search(text):

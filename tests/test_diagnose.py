@@ -470,6 +470,48 @@ def test_a_fetchurl_log_cut_inside_curls_retries_is_that_download_failing() -> N
         "       > curl: (22) The requested URL returned error: 404",
         "       > make: *** [Makefile:3: all] Error 2"])
     assert built[0].type is FailureType.BUILD
+    # heldout-158: no error of curl's, its meter stopped short of the whole transfer (a fetch
+    # killed mid-way); a meter at 100 is a transfer that went through, what failed came after
+    meter = [f"error: builder for '{drv}' failed with exit code 1;", "       last 3 log lines:",
+             "       > trying https://example.org/x.dmg",
+             "       >   % Total    % Received % Xferd  Average Speed   Time    Time     Time",
+             "       >   0  123M    0 1244k    0     0  41338      0  0:52:16  0:00:29  0:54:05"]
+    [cut] = diagnose.parse_log(meter)
+    assert (cut.type, cut.kind, cut.drv) == (FailureType.OTHER, Kind.DOWNLOAD, drv)
+    assert "stopped at 0 %" in cut.message
+    whole = [*meter[:-1], "       > 100  123M  100  123M    0     0  4133k      0  0:00:29"]
+    assert diagnose.parse_log(whole)[0].type is FailureType.BUILD
+
+
+def test_a_cannot_build_block_under_build_of_or_hard_wrapped_keeps_its_derivation_and_code(
+) -> None:
+    """heldout-158: `nix flake check`'s "build of '….drv^*' failed" over the 2.29+ Reason lines
+    (a copy dropped ": Cannot build '…'.") names the derivation the Reason is about; a Reason a
+    text's hard wrap cut inside Nix's words ("Reason: builder" / "failed with exit code 101.")
+    reads on with the next line."""
+    drv = f"/nix/store/{H}-example-uberjar.drv"
+    [found] = diagnose.parse_log([f"error: build of '{drv}^*' failed",
+                                  "       Reason: builder failed with exit code 1.",
+                                  f"       Output paths: /nix/store/{H}-example-uberjar"])
+    assert (found.type, found.drv, found.exit_code) == (FailureType.BUILD, drv, 1)
+    [wrapped] = diagnose.parse_log([
+        "    The captured output ends with Nix's own conclusive verdict",
+        "    (`error: Cannot build '.../codex-0.157.0.drv'. Reason: builder",
+        "    failed with exit code 101.` then `error: Cannot build"])
+    assert (wrapped.type, wrapped.exit_code) == (FailureType.BUILD, 101)
+    for cut in (["       Reason: builder", "       failed with exit code 101."],
+                ["Reason: builder", "failed with exit code 101."]):  # (a copy's dedent)
+        [block] = diagnose.parse_log([f"error: Cannot build '{drv}'.", *cut])
+        assert (block.drv, block.exit_code) == (drv, 101), cut
+    # copied dedented (test_logshape's wrapping): the Reason lines at the line start, the flake
+    # check's message wrapped after its comma
+    [dedented] = diagnose.parse_log([f"error: build of '{drv}^*' failed",
+                                     "Reason: builder failed with exit code 1."])
+    assert (dedented.type, dedented.drv) == (FailureType.BUILD, drv)
+    [check] = diagnose.parse_log(["error: failed to build attribute 'checks.x86_64-linux.fmt',",
+                                  "build of '.../nixfmt-check.drv' failed.",
+                                  "Reason: builder failed with exit code 123."])
+    assert (check.type, check.exit_code) == (FailureType.BUILD, 123)
 
 
 def test_nixpkgs_refusal_starting_the_message_is_evaluation() -> None:
