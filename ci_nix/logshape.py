@@ -790,8 +790,13 @@ def _unprefixed(shown: str, quoted: bool = False) -> tuple[str, bool] | None:
         if stripped == shown:
             break
         shown = stripped
-    if indented and not shown.startswith(" "):
-        return _code(original), False
+    if indented:
+        if not shown.startswith(" "):
+            shown, marked = original, False
+        # (its code marks go, its indentation stays: "  - `x`" read as a list's code span
+        # lost the quote's indentation too, and ended the quote there)
+        text = shown.lstrip(" ")
+        return shown[:len(shown) - len(text)] + _code(text), marked
     return _code(shown), marked
 
 

@@ -97,11 +97,12 @@ def test_builder_output_nix_quotes_names_no_other_derivation() -> None:
                f"error: build of '{ATTACKER}' failed"]
         assert [d.drv for d in diagnose.parse_log([wrap + line for line in log])] == [ATTACKER]
     # nor a tool's report printed by the builder, whose indentation is taken off around Nix's
-    # output (a YAML block scalar, Ansible's; a Rust error's causes, anyhow's and color-eyre's):
-    # dedented, the quoted line after it ended 2.3's quote and read as Nix's own
+    # output (a YAML block scalar, Ansible's; a Rust error's causes, anyhow's and color-eyre's),
+    # nor a markdown list's code span: dedented, the quoted line ended 2.3's quote, and the
+    # builder's next line read as Nix's own
     for report in (["fatal: [h]: FAILED! => changed=true", "  stderr: |-", f"    {forged}"],
                    ["Error: x", "", "Caused by:", "    0: y", f"    1: {forged}"],
-                   ["Error:", "   0: y", f"   1: {forged}"]):
+                   ["Error:", "   0: y", f"   1: {forged}"], ["- `-`", forged]):
         log = [f"building '{ATTACKER}'...",
                f"builder for '{ATTACKER}' failed with exit code 1; last {len(report)} log lines:",
                *(f"  {line}" for line in report), f"error: build of '{ATTACKER}' failed"]
