@@ -793,10 +793,10 @@ def _unprefixed(shown: str, quoted: bool = False) -> tuple[str, bool] | None:
     if indented:
         if not shown.startswith(" "):
             shown, marked = original, False
-        # (its code marks go, its indentation stays: "  - `x`" read as a list's code span
-        # lost the quote's indentation too, and ended the quote there)
-        text = shown.lstrip(" ")
-        return shown[:len(shown) - len(text)] + _code(text), marked
+        if _CODE_BULLET.match(shown):
+            # (a list's code marks go, its indentation stays: "  - `x`" lost the quote's
+            # indentation too, and ended the quote there)
+            return shown[:_indent(shown)] + _code(shown.lstrip(" ")), marked
     return _code(shown), marked
 
 
