@@ -1543,7 +1543,15 @@ def _about_nix_itself(message: str) -> bool:
     """Whether an error no finer reading claimed is about Nix's own machinery (see
     `_NIX_SUBSYSTEM`): its store, daemon, settings, sandbox, users, remote builders."""
     text = message.strip()
+    if _FLAG_NAMED.search(text):
+        # the command line's: what it refuses is a flag the user gave or must give ("building on
+        # an SSH store is incompatible with '--eval-store'", "… try running the command again
+        # with `--store local`")
+        return False
     return bool(_NIX_SUBSYSTEM.search(text) or _OWN_SYSCALL.fullmatch(text.split("\n", 1)[0]))
+
+
+_FLAG_NAMED = re.compile(r"['‘`]--[a-z][a-z-]{0,60}\b")
 
 # nlohmann::json's exceptions as Nix prints them ("[json.exception.parse_error.101] parse error at
 # line 154, column 1: syntax error while parsing object key - invalid literal; …")

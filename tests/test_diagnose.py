@@ -941,7 +941,8 @@ def test_nixs_sandbox_and_namespace_setup_failing_is_nixs_own() -> None:
     (["error: cannot load AWS credentials for profile 'ci'"], Kind.DOWNLOAD),
     # user-caused errors stay `error`: the command line, a registry miss, a fetcher's Git
     # (commit signatures, its object database), a store path the command line misuses, S3's XML
-    # schema, a key file not given, a program the user runs (a SysError naming its file)
+    # schema, a key file not given, a flag the command line names, a program the user runs
+    # (a SysError naming its file)
     (["error: unrecognised flag '--impure'"], Kind.ERROR),
     (["error: cannot find flake 'flake:foo' in the flake registries"], Kind.ERROR),
     (["error: Can't fetch from a dirty workdir with commit signature verification enabled."],
@@ -952,6 +953,7 @@ def test_nixs_sandbox_and_namespace_setup_failing_is_nixs_own() -> None:
     (["error: AWS error uploading 'nix-cache-info': MalformedXML: the XML did not validate "
       "against our published schema"], Kind.ERROR),
     (["error: you must specify a secret key file using '-k'"], Kind.ERROR),
+    (["error: a daemon store cannot be used with '--store-dir'"], Kind.ERROR),
     (["error: unable to execute '/nix/store/q7375xm60a582561sq84mxyx13j79cjb-x/bin/x': Exec "
       "format error"], Kind.ERROR),
 ])
