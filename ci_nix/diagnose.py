@@ -271,6 +271,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"a {_Q}(?P<wanted>[^'’‘`]+){_QE}(?:\s+with features \{{(?P<features>[^}}]*)\}})?\s+is "
         rf"required\s+to\s+build\s+{_Q}(?:/nix/store/(?:\.\.\.|…)?|<[^'’<>\s]{{1,40}}>){_QE},"
         rf"\s+but\s+I\s+am\s+a\s+{_Q}(?P<have>[^'’‘`]+){_QE}")),
+    # the same cut by a copy after "required to build" (a task list's quote, a cut line): the
+    # system wanted is what it says, the derivation and this machine are not known
+    ("platform-cut", re.compile(
+        rf"a {_Q}(?P<wanted>[^'’‘`]+){_QE}(?:\s+with features \{{(?P<features>[^}}]*)\}})?\s+is "
+        rf"required\s+to\s+build\b(?:\s+{_Q}{_DRV}{_QE})?")),
     ("dependencies", re.compile(
         rf"(?<!\d)(?P<n>\d+) dependenc(?:y|ies) of derivation {_Q}{_DRV}{_QE} failed to build")),
     ("dependencies-cut", re.compile(
@@ -407,7 +412,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
                                 r"(?P<silence> of silence)?")),
     # a 2.29+ "Cannot build" block of which only the indented lines survived a copy
     ("reason", re.compile(r"^\s*Reason:\s*(?P<reason>[^\n]*)")),
-    ("required", re.compile(r"^\s*(?:Required system|Required features):")),
+    # (also under another error line, as "reason-under": a copy that joined flake check's "build
+    # of '…' failed:" with the Reason's words and kept the Required line under it)
+    ("required", re.compile(r"(?m)(?:\A|(?<=\n))[ \t]*(?:Required system|Required features):")),
     # the block's Reason line under another error line (a tool's own "error: failed to build
     # attribute '…'" in front of what Nix said), indented or where a copy dedented it: why the
     # build failed, in the words Nix 2.29+ and Determinate print after "Reason:"
@@ -763,6 +770,16 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
         if name in ("platform", "platform-elided"):
             return _platform_diagnosis(groups.get("drv"), m["wanted"], m["features"] or "",
                                        m["have"])
+        if name == "platform-cut":
+            # (whether the system or the features are what this machine lacks, the cut left out)
+            features = " ".join((m["features"] or "").split())
+            return Diagnosis(FailureType.PLATFORM, Kind.PLATFORM,
+                             f"{_what(groups.get('drv'))} needs {m['wanted']}"
+                             + (f" with features {{{features}}}" if features else "")
+                             + " (the copy cut Nix's line before what this machine is)",
+                             drv=groups.get("drv"), hint="add a builder that has them (remote "
+                             "`builders`), or leave that system out of `systems:` in ci-nix.yaml",
+                             system=m["wanted"])
         if name.startswith("dependencies"):
             return Diagnosis(FailureType.DEPENDENCY, Kind.DEPENDENCY,
                              f"{count(int(m['n']), 'dependency')} of {_what(groups.get('drv'))} "
@@ -3527,6 +3544,12 @@ def failure_line(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> tuple[i
         text, m = _failure_mark(clean(captured))
         if m is not None and not _NOT_A_FAILURE.match(text):
             return origin, text.strip()
+        if text.count("`") % 2 and origin + 1 < len(raw):
+            # a code span a hard wrap broke (markdown reads its lines joined by a blank), one of
+            # Nix's messages inside it ("report `failed to" / "start SSH connection to …`")
+            wrapped = f"{text.rstrip()} {clean(raw[origin + 1]).lstrip()}"
+            if _quoted_nix_message(wrapped) is not None:
+                return origin, wrapped.strip()
     return None
 
 

@@ -514,6 +514,27 @@ def test_a_cannot_build_block_under_build_of_or_hard_wrapped_keeps_its_derivatio
     assert (check.type, check.exit_code) == (FailureType.BUILD, 123)
 
 
+def test_platform_refusals_cut_or_joined_and_nix_quoted_across_a_wrap_are_read() -> None:
+    """heldout-159: Nix 2.x's refusal cut after "required to build" (with or without the
+    derivation); flake check's "build of '…' failed:" joined to the Reason's words with the
+    Required line under it; Nix's message in a code span a hard wrap broke."""
+    [cut] = diagnose.parse_log(
+        ["- [x] Fix `error: a 'x86_64-darwin' with features {} is required to build` on m1"])
+    assert (cut.type, cut.system) == (FailureType.PLATFORM, "x86_64-darwin")
+    drv = f"/nix/store/{H}-x.drv"
+    [named] = diagnose.parse_log([f"error: a 'i686-linux' with features {{}} is required to build "
+                                  f"'{drv}'"])
+    assert (named.type, named.drv) == (FailureType.PLATFORM, drv)
+    [joined] = diagnose.parse_log([
+        "error: build of '…-10-acme.conf.drv^*' failed: platform mismatch",
+        "       Required system: 'x86_64-linux'   Current system: 'aarch64-darwin'"])
+    assert (joined.type, joined.system) == (FailureType.PLATFORM, "x86_64-linux")
+    [spoken] = diagnose.parse_log([
+        "Brief: diagnose why the actor saw `nix flake check -L` report `failed to",
+        "start SSH connection to 'prometheus'` and fall back to local."])
+    assert (spoken.type, spoken.kind) == (FailureType.OTHER, Kind.NIX)
+
+
 def test_nixpkgs_refusal_starting_the_message_is_evaluation() -> None:
     """nixpkgs 25.05+ words it "Refusing to evaluate package '…' in … because it has problems"
     (cachix/devenv-nixpkgs#33)."""
