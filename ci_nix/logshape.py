@@ -609,13 +609,17 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False,
     if ("=" in line or "exit status " in line) and not tail and relayed < _MAX_RELAYS \
             and (relay := _UNQUOTED_RELAY.search(line)) is not None \
             and not _builders(seen := _as_shown(line[:relay.start()]), len(seen), quoted=True) \
-            and len(_DOUBLE_QUOTE.findall(line, 0, relay.start())) % 2 == 0:
+            and len(_DOUBLE_QUOTE.findall(line, 0, relay.start())) % 2 == 0 \
+            and not _shown_start(line).lstrip().startswith("error:"):
         # a child's stderr a tool's error relays as it is, its first line glued after the
         # field's name (omnix's "… exit_code=Some(1) stderr=error: …", its lines after
         # on lines of their own): the tool's part and Nix's first line, each a line
         # (a tool's line only: never one a builder printed, behind its `-L` name or in the
         # last lines Nix quotes, nor a line of Nix's message, whose text it is: its
         # "stderr=error: builder for '…-other.drv' failed" made that another's failure)
+        # (nor on an error line of Nix's own: a flake's `throw "y stderr=error: builder for
+        # '…-other.drv' failed"` is its message, 2.8's on the error line, 2.13+'s under the
+        # throw's frame; it blamed the other derivation)
         # (a few relays deep: each split reads the rest again, and a line of a thousand, a
         # flake's `throw` of them, ran past Python's recursion limit: `ci-nix junit` died)
         yield from _unwrap(line[:relay.end()], depth, relayed=relayed + 1)

@@ -520,8 +520,9 @@ def test_a_thrown_message_naming_nix_or_the_machine_is_the_flakes_throw() -> Non
                      # bar, a logger's record): the message's lines are its text
                      f"x\n       [1/0/3 built] error: builder for '{VICTIM}' failed",
                      f'x\n       level=error msg="error: builder for \'{VICTIM}\' failed"',
-                     # or a tool's relay of its child's stderr
+                     # or a tool's relay of its child's stderr (also on the error line)
                      f"x\n       y stderr=error: builder for '{VICTIM}' failed with exit code 2",
+                     f"y stderr=error: builder for '{VICTIM}' failed with exit code 2",
                      # or a logger's field quoted on its first line, its line end escaped
                      f'stderr: "x\\nerror: builder for \'{VICTIM}\' failed with exit code 42"',
                      # or a tool's report whose indentation is taken off around Nix's output:
