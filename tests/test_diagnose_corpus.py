@@ -49,11 +49,21 @@ def load(expected_file: Path) -> tuple[str, dict[str, Any]]:
     return log.read_bytes().decode(), json.loads(expected_file.read_text())
 
 
+# This file and tests/test_logshape.py read the same samples plain: one worker runs both (under
+# scripts/test.sh's `--dist loadgroup`), so each sample is read once for the session there
+pytestmark = pytest.mark.xdist_group("corpus")
+
+
 @functools.cache
+def parsed_text(text: str) -> list[Diagnosis]:
+    """What parse_log finds in a log's text, its lines as a pipe delivers them (split at line
+    feeds only), read once per process for every test that asks: here and test_logshape's."""
+    return diagnose.parse_log(text.split("\n"))
+
+
 def parsed(expected_file: Path) -> list[Diagnosis]:
-    """What parse_log finds in a sample's log, read once for every test here that asks."""
-    # lines as a pipe delivers them: split at line feeds only
-    return diagnose.parse_log(load(expected_file)[0].split("\n"))
+    """What parse_log finds in a sample's log (parsed_text's reading, shared)."""
+    return parsed_text(load(expected_file)[0])
 
 
 def diagnosis_for(expected_file: Path) -> tuple[Diagnosis, list[Diagnosis], dict[str, Any]]:

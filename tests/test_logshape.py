@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_diagnose_corpus import SPENT
+from test_diagnose_corpus import SPENT, parsed_text
 
 from ci_nix import diagnose, logshape
 from ci_nix.models import FailureType
@@ -55,6 +55,11 @@ ALL_LOGS = sorted(p for pattern in ("*.log", "*.jsonl") for p in DATA.rglob(patt
                   and p.parent.name != "wordings")
 
 
+# the plain readings are test_diagnose_corpus's (parsed_text, shared): both files on one worker
+pytestmark = pytest.mark.xdist_group("corpus")
+
+
+@functools.cache
 def text_of(expected: Path) -> str:
     return Path(str(expected).removesuffix(".expected.json") + ".log").read_bytes().decode()
 
@@ -102,12 +107,11 @@ def plain(expected: Path) -> tuple[str, Signature, Signature, list[int | None]]:
     return text, signature_of(found), signature_of(found, False), lines_of(found)
 
 
-@functools.cache
 def parsed(text: str) -> list[diagnose.Diagnosis]:
-    """What parse_log finds in a log's lines (split at line feeds), once per text: a sample's
-    plain reading serves every test that asks (test_no_log_with_an_error_line_yields_nothing
-    reads the same logs)."""
-    return diagnose.parse_log(text.split("\n"))
+    """What parse_log finds in a log's lines (split at line feeds), once per text and process: a
+    sample's plain reading serves every test that asks (test_no_log_with_an_error_line_yields_
+    nothing reads the same logs, test_diagnose_corpus the same samples: parsed_text's cache)."""
+    return parsed_text(text)
 
 
 Wrap = Callable[[str], str]
