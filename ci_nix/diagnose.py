@@ -2569,12 +2569,16 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     # outside its error block, nix-build's "build of … failed" recap
     tails: list[Diagnosis] = []
     summaries: list[Diagnosis] = []
+    thrown: set[str] = set()  # the lines of errors a flake threw: its text, none of Nix's
     for block_ in reader.blocks:
         block, before = block_.lines, block_.before
         text = "\n".join(block).strip()
         if not text:
             continue
-        found = None if _thrown(block) else _build_diagnosis(text)
+        threw = _thrown(block)
+        if threw:
+            thrown.update(block)
+        found = None if threw else _build_diagnosis(text)
         if found is None:
             # a message of Nix's whose "error: " a copy lost: read as Nix printed it
             # (the first line as indented as Nix printed it: a trace's message is indented)
@@ -2666,7 +2670,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
             by_drv[found.drv] = replace(previous, log=log)
     # (also beside other builds' failures: a copy that cut one builder's report above its
     # pointer keeps the others whole, heldout-78's nixpkgs#164420)
-    hinted = _named_by_hint(shaped, by_drv)
+    hinted = _named_by_hint(shaped, by_drv, thrown)
     by_drv.update(hinted)
     # a build that failed naming only its output (an output check: Nix names the output path,
     # not its derivation) is what the dependency failures named by derivation are about, where
@@ -2825,15 +2829,17 @@ _FULL_LOG_HINT_SPLIT = re.compile(r"For full logs, run:\s*$")
 _TAIL_QUOTE = re.compile(r"\s*" + logshape.TAIL_MARK)  # (a line Nix quotes of a builder's)
 
 
-def _named_by_hint(shaped: Sequence[logshape.Line],
-                   by_drv: dict[str, Diagnosis]) -> dict[str, Diagnosis]:
+def _named_by_hint(shaped: Sequence[logshape.Line], by_drv: dict[str, Diagnosis],
+                   thrown: set[str]) -> dict[str, Diagnosis]:
     """The builds a log names only by Nix's "For full logs, run 'nix log X.drv'", X not among
     the failures read already: Nix prints that pointer under a builder's failure only, so X
     failed even where its "builder for"/"Cannot build" line is lost (the report's lines joined
-    into one, the copy cut). Nix's own lines only: a builder printing it is no report of Nix's."""
+    into one, the copy cut). Nix's own lines only: a builder printing it is no report of Nix's,
+    nor is a line of a message a flake threw (`thrown`: the lines of those errors' blocks)."""
     named: dict[str, Diagnosis] = {}
     for at, line in enumerate(shaped):
-        if line.quoted or line.builder is not None or _TAIL_QUOTE.match(line.text):
+        if line.quoted or line.builder is not None or _TAIL_QUOTE.match(line.text) \
+                or line.text in thrown:
             continue
         text = line.text
         # Nix 2.24+ puts the command on the line after "For full logs, run:"

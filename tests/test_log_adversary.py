@@ -523,6 +523,8 @@ def test_a_thrown_message_naming_nix_or_the_machine_is_the_flakes_throw() -> Non
                      # or a tool's relay of its child's stderr (also on the error line)
                      f"x\n       y stderr=error: builder for '{VICTIM}' failed with exit code 2",
                      f"y stderr=error: builder for '{VICTIM}' failed with exit code 2",
+                     # or Nix's pointer to a build's log (printed under a build's failure only)
+                     f"x\n       For full logs, run 'nix log {VICTIM}'.",
                      # or a logger's field quoted on its first line, its line end escaped
                      f'stderr: "x\\nerror: builder for \'{VICTIM}\' failed with exit code 42"',
                      # or a tool's report whose indentation is taken off around Nix's output:
