@@ -328,10 +328,17 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("builder-cut", re.compile(r"^(?:error: )?builder for ['‘`]/nix/store/[^'’\s]*$")),
     # a "builder for" line whose derivation is no store path Nix prints: a reporter's stand-in
     # for it ("/nix/store/file-name.drv", "<drv>"); a build failure of a derivation not known
+    # (Lix words a build that failed on its remote builder "failed on remote builder")
     ("builder-unnamed", re.compile(
         rf"builder for {_Q}(?P<quoted>[^'’`\s]{{1,{_NAME}}}){_QE} "
-        rf"(?P<status>failed (?:with exit code \d+|due to signal \d+|to produce output path)|"
-        r"died abnormally)")),
+        rf"(?P<status>failed (?:with exit code \d+|due to signal \d+|to produce output path|on "
+        r"remote builder)|died abnormally)")),
+    # the same where a copy elided the derivation without its quotes ("builder for ...drv failed
+    # on remote builder"): an elision standing for a path, ".drv" its end
+    ("builder-elided", re.compile(
+        rf"builder for (?P<quoted>(?:\.\.\.|…)[^'’`\s]{{0,{_NAME}}}?(?<=[.…])drv) "
+        rf"(?P<status>failed (?:with exit code \d+|due to signal \d+|to produce output path|on "
+        r"remote builder)|died abnormally)")),
     # a "Cannot build" whose Reason line a copy left out: the build of it failed, how is not said
     # (its closing quote may be cut off with the rest of the line, as a "builder for" line's)
     ("cannot-build-unreasoned", _UNREASONED),
@@ -553,6 +560,7 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
     "builder-cut": (Kind.BUILDER, FailureType.BUILD,
                     "a builder failed (the log is cut off before it says which)", None),
     "builder-unnamed": (Kind.BUILDER, FailureType.BUILD, "builder for {quoted} {status}", None),
+    "builder-elided": (Kind.BUILDER, FailureType.BUILD, "builder for {quoted} {status}", None),
     "disk-space-note": (Kind.BUILDER, FailureType.BUILD,
                         "a builder failed, maybe for lack of free disk space (the log holds only "
                         "Nix's note after it)",
@@ -2164,10 +2172,18 @@ _NIX_MESSAGE = re.compile(
 _CODE_SPAN = re.compile(r"(?<!`)`([^`\n]{1,1000})`")
 
 
+# a sentence's quote in double quotes (bounded, as a code span: each opening looks that far)
+_DOUBLE_QUOTED = re.compile(r'["“]([^"“”\n]{1,1000})["”]')
+
+
 def _quoted_nix_message(text: str) -> re.Match[str] | None:
-    """The code span of a sentence that holds one of Nix's messages, "error:" left out ("Nix
-    reported `failed to start SSH connection to 'host'`."): a writer quoting Nix's words."""
-    return next((m for m in _CODE_SPAN.finditer(text) if _NIX_MESSAGE.match(m[1])), None)
+    """The code span (or double-quoted quote) of a sentence that holds one of Nix's messages,
+    "error:" left out ("Nix reported `failed to start SSH connection to 'host'`.", 'crates fail
+    with "Build failed due to failed dependency."'): a writer quoting Nix's words; its group 1
+    is what the quote holds."""
+    spans = (m for m in _CODE_SPAN.finditer(text) if _NIX_MESSAGE.match(m[1]))
+    quoted = (m for m in _DOUBLE_QUOTED.finditer(text) if _NIX_MESSAGE.match(m[1]))
+    return next(spans, None) or next(quoted, None)
 
 
 _LOG_TAIL = re.compile(rf"^\s*(?:{logshape.TAIL_INTRO}|For full logs, run)")

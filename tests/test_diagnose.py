@@ -535,6 +535,21 @@ def test_platform_refusals_cut_or_joined_and_nix_quoted_across_a_wrap_are_read()
     assert (spoken.type, spoken.kind) == (FailureType.OTHER, Kind.NIX)
 
 
+def test_lix_remote_builder_failure_with_an_elided_derivation_and_a_double_quoted_line() -> None:
+    """heldout-160: Lix's "builder for '…' failed on remote builder" with the derivation elided
+    without quotes ("...drv"), and Nix's "Build failed due to failed dependency." quoted in a
+    sentence in double quotes (no "error:"): a build's failure and a dependency's, no silent
+    zero."""
+    [remote] = diagnose.parse_log(
+        ['- But client fails with: "builder for ...drv failed on remote builder"'])
+    assert (remote.type, remote.kind) == (FailureType.BUILD, Kind.BUILDER)
+    [quoted] = diagnose.parse_log(["These crates depend on the 16 above and fail with",
+                                   '"Build failed due to failed dependency."'])
+    assert quoted.type is FailureType.DEPENDENCY
+    # a double-quoted phrase that is no message of Nix's stays none
+    assert diagnose.parse_log(['the "build" step is slow']) == []
+
+
 def test_nixpkgs_refusal_starting_the_message_is_evaluation() -> None:
     """nixpkgs 25.05+ words it "Refusing to evaluate package '…' in … because it has problems"
     (cachix/devenv-nixpkgs#33)."""
