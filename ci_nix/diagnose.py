@@ -3221,9 +3221,12 @@ _HYDRA_LOG_INTRO = re.compile(rf"(?:Below (?:is|are the last lines of) the build
 def _hydras_build(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> list[Diagnosis]:
     """Failures nothing finer fits read from the lines after Hydra's intro to a derivation's
     build log: those lines are that build's own output (Hydra shows no line of Nix's), so an
-    error line among them says that build failed (`build`, the derivation Hydra names)."""
+    error line among them says that build failed (`build`, the derivation Hydra names). The
+    page's line only: a builder printing the intro (its `-L` line, a line Nix quotes) names
+    nothing (it blamed the derivation it named for any failure after it)."""
     intro = next(((line.origin, m["drv"]) for line in shaped
-                  if (m := _HYDRA_LOG_INTRO.search(line.text))), None)
+                  if line.builder is None and not line.quoted
+                  and (m := _HYDRA_LOG_INTRO.search(line.text))), None)
     if intro is None:
         return found
     return [replace(d, type=FailureType.BUILD, kind=Kind.BUILDER, drv=intro[1],

@@ -620,6 +620,11 @@ def test_a_successful_runs_log_reports_no_failure_from_its_builders_output() -> 
     for shape, log in logs.items():
         assert diagnose.parse_log(log) == [], shape
         assert junit_command.log_cases("build.log", log) == [], shape
+    # nor, where a CI system's verdict fails the job anyway, a builder's line in Hydra's intro
+    # to a derivation's log page (that derivation was blamed for the verdict)
+    log = [*logs["2.26 -L"], f"noisy> Below is the build log (raw) of derivation {VICTIM}.",
+           "##[error]Process completed with exit code 1."]
+    assert [d.drv for d in diagnose.parse_log(log)] == [None]
 
 
 def _nix_error(text: str) -> str:
