@@ -2932,6 +2932,10 @@ _NIX_COMMAND_FAILED = re.compile(r"^Command [\['\"(]{1,3}nix(?:-[a-z-]{1,30})?['
 # "Finished: FAILURE")
 # (a level also after the tool's own marks and bracketed name: deploy-rs' "🚀 ❌ [deploy]
 # [ERROR]", which a copy may have lost its first glyph of)
+# a wrapper's error line with nothing after its level word, and how many of the causes after it
+# make its message
+_BARE_LEVEL = re.compile(r"^\s*(?:Error|ERROR):\s*$")
+_MAX_CAUSES = 5
 _WRAPPER_ERROR = re.compile(r"^\s*(?:Error:|ERROR\b|"
                             r"(?:[^\w\s\[]{1,8} )?(?:❌ )?(?:\[[\w.-]{1,40}\] )?\[ERROR ?\]|"
                             r"✖|×|\S+ ❌|"
@@ -3061,7 +3065,15 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                           and (found := _builders_own(_unclassified(later.text, later.origin + 1),
                                                       later.text)).type is FailureType.BUILD),
                          None)
-            return [built or _builders_own(_unclassified(line.text, line.origin + 1), line.text)]
+            told = line.text
+            if _BARE_LEVEL.match(told):
+                # color-eyre's report (nh, nix-installer): "Error:" alone, what failed in its
+                # numbered causes after it (the normaliser took their numbers off), up to a blank
+                causes = [later.text.strip() for later in itertools.takewhile(
+                    lambda later: later.builder is None and bool(later.text.strip()),
+                    shaped[at + 1:at + 1 + _MAX_CAUSES])]
+                told = f"{told.strip()} {'; '.join(causes)}" if causes else told
+            return [built or _builders_own(_unclassified(told, line.origin + 1), line.text)]
     last = next((line for line in reversed(shaped)
                  if line.text.strip() and not _WRAPPER_VERDICT.search(line.text)
                  and not _WRAPPER_VERDICT.search(raw[line.origin] if line.origin < len(raw)

@@ -2725,6 +2725,16 @@ def test_a_wrappers_verdict_on_a_nix_command_alone_is_no_silent_zero() -> None:
     assert diagnose.parse_log(["Command 'ls -l' returned non-zero exit status 2."]) == []
 
 
+def test_a_bare_error_line_of_color_eyre_says_its_causes() -> None:
+    # nh's and nix-installer's color-eyre report: "Error:" alone, then numbered causes
+    # (heldout-capt-6's nh-562): the message says what failed, not "Error:"
+    [found] = diagnose.parse_log(["> Copying closure to remote host 'kharon'", "Error: ",
+                                  "   0: Closure validation failed on remote host 'kharon'.", "",
+                                  "Location:", "   src/commands.rs:57"])
+    assert found.type is FailureType.OTHER
+    assert found.message == "Closure validation failed on remote host 'kharon'."
+
+
 def test_an_error_line_nothing_types_over_the_evaluators_frames_is_theirs() -> None:
     # a report's title holding nixpkgs' throw, above a pasted trace cut before its message
     # (divnix/digga#383, heldout-167): the frames are that error's, the evaluator's
