@@ -532,8 +532,7 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
     quoted, marked = 0, False
     message = False  # after an error line of Nix's, while lines go on at its message's indent
     for index, line in enumerate(lines):
-        if quoted and marked and line.strip() \
-                and not _TAIL_MARK.search(line[:line.find("\r")] if "\r" in line else line):
+        if quoted and marked and line.strip() and not _TAIL_MARK.search(_marked_part(line)):
             quoted = 0  # a copy cut the quote short: what follows the cut is no builder's
         tail, quoted = quoted > 0, max(quoted - 1, 0)
         if message and line.strip():
@@ -552,6 +551,14 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
             # (a captured line's, not one a record held: what a record holds is read as ever)
             message = message or (not depth and not inner and _NIX_ERROR.match(text) is not None)
             yield index, (text, wrapper_marked, inner, tail or held_quoted)
+
+
+def _marked_part(line: str) -> str:
+    """Where a captured line of Nix's quote holds its "> " mark: before any carriage return
+    (2.4+ marks each line it quotes before what the builder wrote, a "\r" too), its entities
+    read (copied from a page's HTML source: "&gt; ", which is no cut of the quote)."""
+    part = line[:line.find("\r")] if "\r" in line else line
+    return html.unescape(part) if "&" in part else part
 
 
 # Nix's error line, and how deep it indents its message's further lines ("error: " is 7 wide):

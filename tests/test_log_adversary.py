@@ -107,6 +107,15 @@ def test_builder_output_nix_quotes_names_no_other_derivation() -> None:
                f"builder for '{ATTACKER}' failed with exit code 1; last {len(report)} log lines:",
                *(f"  {line}" for line in report), f"error: build of '{ATTACKER}' failed"]
         assert [d.drv for d in diagnose.parse_log(log)] == [ATTACKER], report
+    # nor as copied from a page's HTML source ("&gt; " marks the quote there too): a builder's
+    # comment or list marks after it were taken off with it, and the quote's line read as Nix's
+    for said in (f"# {forged}", f"* {forged}", f"x.y (local-exec): {forged}"):
+        log = [f"building '{ATTACKER}'...",
+               f"error: builder for '{ATTACKER}' failed with exit code 1;",
+               "       last 3 log lines:", *[f"       > {said}"] * 3,
+               f"       For full logs, run 'nix log {ATTACKER}'."]
+        page = ["<pre><code>", *map(html.escape, log), "</code></pre>"]
+        assert [d.drv for d in diagnose.parse_log(page)] == [ATTACKER], said
     # nor a builder's line in nix-fast-build's verdict's shape (read as a CI system's verdict,
     # it ended 2.3's quote: a quoted pointer after it named victim, an "error:" failed anew)
     log = [f"building '{ATTACKER}'...",
