@@ -3503,6 +3503,23 @@ def _a_record(text: str) -> bool:
                                                              nixlog.Unreadable)
 
 
+def _span_wrapped(line: logshape.Line, following: Sequence[logshape.Line]) -> str | None:
+    """A line whose last code span a hard wrap broke (markdown reads its lines joined by a
+    blank), one of Nix's messages inside it ("report `failed to" / "start SSH connection to
+    …`"): the two lines joined; None otherwise. The span is what follows the line's last
+    backtick and what precedes the next line's first (normalising may have taken a span's mark
+    at a line's start, so the marks are not counted)."""
+    if line.builder is not None or not following or following[0].builder is not None:
+        return None
+    before, mark, tail = line.text.rpartition("`")
+    head, closes, _ = following[0].text.partition("`")
+    if not mark or not closes or not tail.strip() or not head.strip():
+        return None
+    if not _NIX_MESSAGE.match(f"{tail.strip()} {head.strip()}"):
+        return None
+    return f"{line.text.rstrip()} {following[0].text.lstrip()}".strip()
+
+
 def _says_failed(line: logshape.Line) -> str | None:
     """The text of a normalised line that says something failed; None for a line that does not,
     or is not Nix's own report: a builder's output (`nix build -L`'s `name> `, or a progress bar
@@ -3559,11 +3576,11 @@ def failure_line(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> tuple[i
     # breaks): up to the next line's, theirs too (a builder's long line a viewer wrapped put its
     # rest, "…-victim-2.0.drv' failed with exit code 2", on a captured line of its own)
     joined: int | None = None
-    for line in shaped:
+    for at, line in enumerate(shaped):
         if joined is not None and not recording:
             excluded.update(range(joined + 1, line.origin))
         joined = None
-        text = _says_failed(line)
+        text = _says_failed(line) or _span_wrapped(line, shaped[at + 1:at + 2])
         if text is not None:
             return line.origin, text
         if line.builder is not None or _NOT_A_FAILURE.match(line.text) \
@@ -3581,12 +3598,6 @@ def failure_line(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> tuple[i
         text, m = _failure_mark(clean(captured))
         if m is not None and not _NOT_A_FAILURE.match(text):
             return origin, text.strip()
-        if text.count("`") % 2 and origin + 1 < len(raw):
-            # a code span a hard wrap broke (markdown reads its lines joined by a blank), one of
-            # Nix's messages inside it ("report `failed to" / "start SSH connection to …`")
-            wrapped = f"{text.rstrip()} {clean(raw[origin + 1]).lstrip()}"
-            if _quoted_nix_message(wrapped) is not None:
-                return origin, wrapped.strip()
     return None
 
 
