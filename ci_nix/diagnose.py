@@ -3506,7 +3506,7 @@ def _a_record(text: str) -> bool:
 def _span_wrapped(line: logshape.Line, following: Sequence[logshape.Line]) -> str | None:
     """A line whose last code span a hard wrap broke (markdown reads its lines joined by a
     blank), one of Nix's messages inside it ("report `failed to" / "start SSH connection to
-    …`"): the two lines joined; None otherwise. The span is what follows the line's last
+    …`"): the span, rejoined; None otherwise. The span is what follows the line's last
     backtick and what precedes the next line's first (normalising may have taken a span's mark
     at a line's start, so the marks are not counted)."""
     if line.builder is not None or not following or following[0].builder is not None:
@@ -3515,9 +3515,9 @@ def _span_wrapped(line: logshape.Line, following: Sequence[logshape.Line]) -> st
     head, closes, _ = following[0].text.partition("`")
     if not mark or not closes or not tail.strip() or not head.strip():
         return None
-    if not _NIX_MESSAGE.match(f"{tail.strip()} {head.strip()}"):
-        return None
-    return f"{line.text.rstrip()} {following[0].text.lstrip()}".strip()
+    span = f"{tail.strip()} {head.strip()}"
+    # (the span alone, as the writer quoted it: what stands around it is the writer's)
+    return f"`{span}`" if _NIX_MESSAGE.match(span) else None
 
 
 def _says_failed(line: logshape.Line) -> str | None:
