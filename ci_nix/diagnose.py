@@ -276,6 +276,15 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("platform-cut", re.compile(
         rf"a {_Q}(?P<wanted>[^'’‘`]+){_QE}(?:\s+with features \{{(?P<features>[^}}]*)\}})?\s+is "
         rf"required\s+to\s+build\b(?:\s+{_Q}{_DRV}{_QE})?")),
+    # Nix 2.24-2.28's refusal on an aarch64-darwin without Rosetta, in place of the one above
+    # (local-derivation-goal.cc): the two systems it names
+    ("platform-rosetta", re.compile(
+        r"--install-rosetta`? to enable your (?P<have>[\w.-]{1,60}) to run programs for "
+        r"(?P<wanted>[\w.-]{1,60})")),
+    # a system feature the derivation requires that this platform cannot give (2.18+,
+    # local-derivation-goal.cc: "feature 'uid-range' is not supported on this platform")
+    ("feature-unsupported", re.compile(
+        rf"\bfeature {_Q}(?P<feature>[\w.-]{{1,60}}){_QE} is not supported on this platform")),
     ("dependencies", re.compile(
         rf"(?<!\d)(?P<n>\d+) dependenc(?:y|ies) of derivation {_Q}{_DRV}{_QE} failed to build")),
     ("dependencies-cut", re.compile(
@@ -778,6 +787,18 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
         if name in ("platform", "platform-elided"):
             return _platform_diagnosis(groups.get("drv"), m["wanted"], m["features"] or "",
                                        m["have"])
+        if name == "platform-rosetta":  # Nix's own advice is the hint
+            return replace(_platform_diagnosis(groups.get("drv"), m["wanted"], "", m["have"]),
+                           hint="install Rosetta 2 (`/usr/sbin/softwareupdate --install-rosetta`)"
+                           f" so this {m['have']} machine can build for {m['wanted']}, or add a "
+                           "builder for it (`builders`)")
+        if name == "feature-unsupported":
+            return Diagnosis(FailureType.PLATFORM, Kind.SYSTEM_FEATURE,
+                             f"{_what(groups.get('drv'))} requires the system feature "
+                             f"'{m['feature']}', which this platform does not support",
+                             drv=groups.get("drv"), hint="build it on a machine whose platform "
+                             "has the feature (remote `builders`), or leave that system out of "
+                             "`systems:` in ci-nix.yaml")
         if name == "platform-cut":
             # (whether the system or the features are what this machine lacks, the cut left out)
             features = " ".join((m["features"] or "").split())
@@ -1495,8 +1516,9 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         return FailureType.EVAL, Kind.ERROR, None
     if _bare_throw(message, lines) or _cut_trace_message(message, lines):
         return FailureType.EVAL, Kind.THROW, None
-    if _about_nix_itself(message):
-        # no sign of the evaluator, and what it is about is Nix's own machinery
+    if _about_nix_itself(message) or (frames and _about_nix_itself(frames[-1].strip())):
+        # no sign of the evaluator, and what it is about is Nix's own machinery (or the
+        # innermost frame, libstore's "… while parsing derivation '…'", says it was at it)
         return FailureType.OTHER, Kind.NIX, HINTS[Kind.NIX]
     # no sign of the evaluator: Nix's own command line, store, fetcher or daemon said it
     return FailureType.OTHER, Kind.ERROR, None
@@ -1521,30 +1543,31 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
 #   tool's "remote host"); realisations; the build results a daemon or builder reports back
 #   (BuildResult); the garbage collector (GC); NARs, Nix's archives; the loopback of a sandbox's
 #   network; signatures (not Git's commit signatures) and a
-#   signing key as the subject ("secret key is not valid", not "you must specify a secret key
-#   file");
+#   signing key as the subject ("secret key is not valid", "key generation failed"; not "you
+#   must specify a secret key file", nor a key named in quotes); a derived path (the store's
+#   DerivedPath, as the worker protocol names it); a sandbox's impure (host) paths;
 # - the data it refuses is Nix's own, written by another version of Nix (a schema, a manifest, a
 #   format "version N is no longer supported", a daemon "too old");
 # - a path of Nix's own state (/nix/var/nix outside the user's profiles, /etc/nix, nix.conf, the
 #   store's .links/.trash, a build's chroot or home, /proc, the cgroup file system, a cache
 #   directory of Nix's: ~/.cache/nix, /var/cache/nix);
-# - a system call's failure about no object of the user's (libutil's SysError: a lowercase
-#   phrase of what Nix was doing, no quote, no path, then strerror's words): Nix's own process,
+# - a system call's failure about no object of the user's (libutil's SysError: a phrase of
+#   what Nix was doing, no quote, no path, then strerror's words): Nix's own process,
 #   pipe, lock or sandbox work ("duping over stdin: Bad file descriptor").
 _NIX_SUBSYSTEM = re.compile(
     r"\b(?:Nix|Lix|local|remote|binary cache|dummy|daemon|SSH) store\b|"
     r"['‘][a-z][\w+.-]{0,30}://[^'’\s]{0,1000}['’] store\b|\bby store ['‘]|"
     r"^(?:store path ['‘]|path ['‘]/nix/store/)|(?<!object )\bdatabase\b|"
     r"\b(?:store|CA|ca-) ?schema\b|\bschema version\b|"
-    r"['‘]Derive['’(]|\bATerm\b|"
+    r"['‘]Derive['’(]|\bATerm\b|\bparsing derivation ['‘]|"
     r"\b(?:Nix|Lix) daemon\b|\bnix-daemon\b|\bthe daemon\b|\btrusted (?:status|users?)\b|"
     r"\bnot privileged to\b|\bfrom remote\b|"
     r"\bbuild users?\b|\bnixbld\b|\b[UG]IDs?\b|\b(?:setuid|setgid|setgroups)\b|"
     r"\bjail\b|\bchroot\b|"
     r"\bSSH\b|\bbuild hook\b|\bremote (?:machine|builder)s?\b|"
     r"\brealisations?\b|\bbuil[dt] results?\b|\bgarbage collector\b|\bGC\b|\bNAR\b|"
-    r"\bloopback\b|"
-    r"(?<!commit )\bsignatures?\b|^(?:the )?(?:secret|public|signing) keys?\b|"
+    r"\bloopback\b|\bderived paths?\b|\bimpure (?:host )?paths?\b|"
+    r"(?<!commit )\bsignatures?\b|^(?:the )?(?:(?:secret|public|signing) )?keys?\b(?! ['‘\"])|"
     r"\b(?:is no longer supported|only supports?|unsupported|too old|too new)\b"
     r"[^\n]{0,80}\bversion\b|"
     r"\bversion\b[^\n]{0,80}\b(?:is no longer supported|is not supported|only supports?|"
@@ -1559,8 +1582,10 @@ _STRERROR = (
     r"Read-only file system|Directory not empty|Broken pipe|No child processes|"
     r"Device or resource busy|Cannot allocate memory|Inappropriate ioctl for device|"
     r"Too many links|Text file busy|Invalid cross-device link|No such device|Bad address|"
-    r"Value too large for defined data type|Disk quota exceeded|Stale file handle)")
-_OWN_SYSCALL = re.compile(r"[a-z][^'\"‘’“”`/\n:]{2,120}(?:: [^'\"‘’“”`/\n:]{1,120})?: "
+    r"Value too large for defined data type|Disk quota exceeded|Stale file handle|"
+    r"Protocol not supported|Address family not supported by protocol|"
+    r"No buffer space available|Operation not supported by device)")
+_OWN_SYSCALL = re.compile(r"[A-Za-z][^'\"‘’“”`/\n:]{2,120}(?:: [^'\"‘’“”`/\n:]{1,120})?: "
                           + _STRERROR + r"\s*$")
 
 
@@ -1767,7 +1792,9 @@ _EVAL_FRAME = re.compile(
     # (a frame a copy cut right after its "…" is one too: what it names is gone, and only the
     # frames of Nix's own steps below are not the evaluator's)
     r"^\s*…$|^\s*… (?!while (?:fetching|setting up the build environment|copying|querying|"
-    r"downloading|adding|uploading|building|realising (?!the context))|"
+    r"downloading|adding|uploading|building|realising (?!the context)|"
+    # libstore's goals reading a .drv of the store (derivation-goal.cc, misc.cc, master)
+    r"parsing derivation ['‘])|"
     # `nix-prefetch-url`'s and `nix store prefetch-file`'s own frame (prefetch.cc) over the
     # store path name it took from the URL
     r"file name '[^'\n]*' was extracted from URL |"

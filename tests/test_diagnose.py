@@ -972,6 +972,14 @@ def test_nixs_sandbox_and_namespace_setup_failing_is_nixs_own() -> None:
     (["error: cannot parse the structured attributes of '/nix/store/x.drv': "
       "[json.exception.parse_error.101] parse error at line 1, column 1: syntax error while "
       "parsing value - invalid literal"], Kind.ERROR),
+    # (heldout-142/143) a key as the subject, a SysError in capitals with another strerror, a
+    # derived path, a sandbox's impure paths
+    (["error: key 'name' is missing in the JSON object"], Kind.ERROR),
+    (["error: key pair generation failed: out of entropy"], Kind.NIX),
+    (["error: Failed to open routing socket: Address family not supported by protocol"],
+     Kind.NIX),
+    (["error: cannot resolve derived path 'x.drv^out' in a read-only store"], Kind.NIX),
+    (["error: impure host path '/usr/lib' cannot be shared"], Kind.NIX),
     # a build result a daemon or builder reports back; the file transfer's AWS credentials
     (["error: the remote builder's build result has no status"], Kind.NIX),
     (["error: cannot load AWS credentials for profile 'ci'"], Kind.DOWNLOAD),
@@ -1006,6 +1014,23 @@ def test_a_derivations_malformed_output_checks_fail_its_build() -> None:
                                   "output name 'doc', but this is not a valid output of this "
                                   "derivation"])
     assert (found.type, found.kind, found.drv) == (FailureType.BUILD, Kind.OUTPUT_CHECK, drv)
+
+
+def test_a_platform_nix_refuses_by_its_feature_or_rosetta_is_platform() -> None:
+    # heldout-142/143: 2.18's feature refusal, 2.24-2.28's Rosetta advice (other wordings here)
+    [found] = diagnose.parse_log(["error: feature 'kvm' is not supported on this platform"])
+    assert (found.type, found.kind) == (FailureType.PLATFORM, Kind.SYSTEM_FEATURE)
+    [found] = diagnose.parse_log(["error: run `/usr/sbin/softwareupdate --install-rosetta` to "
+                                  "enable your aarch64-darwin to run programs for x86_64-darwin"])
+    assert (found.type, found.system) == (FailureType.PLATFORM, "x86_64-darwin")
+    assert "--install-rosetta" in (found.hint or "")
+
+
+def test_libstores_frame_over_a_derivation_it_parses_is_not_the_evaluators() -> None:
+    drv = "/nix/store/b1r9kd7vxq2n0c4mzh6p8ls5wy3gfj0a-hello-2.12.2.drv"
+    [found] = diagnose.parse_log(["error:", f"       … while parsing derivation '{drv}'", "",
+                                  "       error: expected string 'Derive(['"])
+    assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
 
 
 def test_an_error_about_nixs_machinery_under_the_evaluators_frames_stays_the_evaluations() -> None:
