@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import os
 import shutil
@@ -133,13 +134,21 @@ def _ci_nix_loggers() -> Iterator[None]:
         logger.setLevel(level)
 
 
+_XDG_CACHES = itertools.count()
+
+
 @pytest.fixture(autouse=True)
 def _nix_config(monkeypatch: pytest.MonkeyPatch,
                 tmp_path_factory: pytest.TempPathFactory) -> None:
     # No test reaches the internet: no substituters, no sandbox (root, single-user).
     monkeypatch.setenv("NIX_CONFIG", NIX_CONFIG)
-    # Each test its own evaluation cache (ci_nix/evalcache.py): no test answers another's.
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    # Each test its own evaluation cache (ci_nix/evalcache.py): no test answers another's. Made
+    # by a count of this process's own (each xdist worker has its own base directory), not by
+    # mktemp, which lists the whole base directory for the next free number: for every test,
+    # so the hundreds a worker runs made it quadratic (~0.3 CPU-s a thousand tests)
+    cache = tmp_path_factory.getbasetemp() / "xdg-cache" / str(next(_XDG_CACHES))
+    cache.mkdir(parents=True)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
 
 
 @pytest.fixture(autouse=True)
