@@ -539,7 +539,7 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
             message = _indent(_transported(line)) >= _MESSAGE_INDENT
         # (asked of the captured line once, not again for each line a record in it holds: a
         # record of many escaped line ends read the whole line again for each)
-        intro = not tail and TAIL_COUNT.search(line) is not None
+        intro = not tail and TAIL_COUNT.search(_spaced(line)) is not None
         for text, wrapper_marked, inner, held_quoted in _unwrap(line, depth, tail or message):
             if intro and not held_quoted and not _BUILDER_PREFIX.match(text) \
                     and (m := TAIL_COUNT.search(text)) is not None:
@@ -558,7 +558,13 @@ def _marked_part(line: str) -> str:
     (2.4+ marks each line it quotes before what the builder wrote, a "\r" too), its entities
     read (copied from a page's HTML source: "&gt; ", which is no cut of the quote)."""
     part = line[:line.find("\r")] if "\r" in line else line
-    return html.unescape(part) if "&" in part else part
+    return _spaced(html.unescape(part) if "&" in part else part)
+
+
+def _spaced(line: str) -> str:
+    """A captured line with a page's spaces as Nix wrote them (no-break ones blanks, zero-width
+    ones nothing): Nix's "last N log lines:" and its quote's "> " copied from a page."""
+    return line if line.isascii() else line.translate(_SPACES)
 
 
 # Nix's error line, and how deep it indents its message's further lines ("error: " is 7 wide):

@@ -116,6 +116,9 @@ def test_builder_output_nix_quotes_names_no_other_derivation() -> None:
                f"       For full logs, run 'nix log {ATTACKER}'."]
         page = ["<pre><code>", *map(html.escape, log), "</code></pre>"]
         assert [d.drv for d in diagnose.parse_log(page)] == [ATTACKER], said
+        # (or from a page's text, its blanks no-break spaces: the intro was not read)
+        spaced = [line.replace(" ", "\xa0") for line in log]
+        assert [d.drv for d in diagnose.parse_log(spaced)] == [ATTACKER], said
     # nor a builder's line in nix-fast-build's verdict's shape (read as a CI system's verdict,
     # it ended 2.3's quote: a quoted pointer after it named victim, an "error:" failed anew)
     log = [f"building '{ATTACKER}'...",
