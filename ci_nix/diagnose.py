@@ -381,6 +381,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("not-deterministic", re.compile(
         rf"derivation {_Q}(?P<name>(?:/nix/store/)?[^'’\s/]+\.drv){_QE} may not be "
         r"deterministic")),
+    # the same with the store directory and hash a copy elided ("'.../name.drv'"): the name is
+    # what is left, the derivation is not known
+    ("not-deterministic-elided", re.compile(
+        rf"derivation {_Q}(?:/nix/store/)?(?:\.\.\.|…)/(?P<elided>[^'’\s/]{{1,{_NAME}}}?\.drv)"
+        rf"{_QE} may not be deterministic")),
     ("no-substituter", re.compile(
         rf"(?:path|derivation output) {_Q}(?P<path>[^'’\s]+){_QE} is required, but there is no "
         r"substituter that can (?:build|provide) it")),
@@ -518,6 +523,9 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
     "not-deterministic": (Kind.OUTPUT_CHECK, FailureType.BUILD,
                           "{drv} is not reproducible: a rebuild (--check) gave different output",
                           _OUTPUT_CHECK_HINT),
+    "not-deterministic-elided": (Kind.OUTPUT_CHECK, FailureType.BUILD,
+                                 "{elided} is not reproducible: a rebuild (--check) gave "
+                                 "different output", _OUTPUT_CHECK_HINT),
     "no-substituter": (Kind.SUBSTITUTION, FailureType.OTHER,
                        "{path} is required, but no substituter can provide it",
                        HINTS[Kind.SUBSTITUTION]),
@@ -2591,7 +2599,8 @@ def _unreasoned(found: Diagnosis) -> bool:
 
 
 def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
-    """Every failure a captured Nix log reports: one per derivation, evaluation errors after.
+    """Every failure a captured Nix log reports: one per derivation, evaluation errors after
+    (but one printed above every build's failure, which comes first).
 
     Never none for a log that holds an error line: what nothing finer fits is type other,
     with that line as its message.
@@ -2749,7 +2758,14 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         # the failures no derivation names, since nothing Nix said is whole after it (and a
         # structured record's lines, sharing one origin, keep no order to place it by)
         others = [crashed, *others]
-    found_all = _said_what(result + others + pointed) or tails[:1] or summaries[:1]
+    # an evaluation error Nix printed above every build failure the log holds is its first
+    # failure: Nix evaluates before it builds, so such a build's report below is a later run's
+    # (a README or notes page pasting several), not what the evaluation error came from
+    built = min((d.log_line for d in result if d.log_line), default=None)
+    earlier = [d for d in others if d.type is FailureType.EVAL and built is not None
+               and d.log_line and d.log_line < built]
+    others = [d for d in others if d not in earlier]
+    found_all = _said_what(earlier + result + others + pointed) or tails[:1] or summaries[:1]
     # (nix-eval-jobs' records read also as normalising left them: a wrapper's prefix taken off)
     found_all = _evaluated_per_jobs(found_all, raw, [line.text for line in shaped])
     if not found_all:
@@ -2867,6 +2883,12 @@ def _nix_crashed(shaped: Sequence[logshape.Line], blocks: Sequence[_Block],
 
 
 _FULL_LOG_HINT_SPLIT = re.compile(r"For full logs, run:\s*$")
+# that command alone on its line, where a copy kept the line Nix puts it on but not the
+# "For full logs, run:" above it (a comment keeping a build's quoted tail and its pointer)
+# (a source comment's "#" before both lines kept, where the normaliser left it: under a
+# transport's prefix or a fence a comment run is not taken for the capture's own)
+_FULL_LOG_COMMAND = re.compile(rf"^\s*(?:#\s*)?nix log {_DRV}\s*$")
+_COMMENTED_TAIL_QUOTE = re.compile(r"\s*(?:#\s*)?" + logshape.TAIL_MARK)
 
 
 _TAIL_QUOTE = re.compile(r"\s*" + logshape.TAIL_MARK)  # (a line Nix quotes of a builder's)
@@ -2889,6 +2911,10 @@ def _named_by_hint(shaped: Sequence[logshape.Line], by_drv: dict[str, Diagnosis]
         if _FULL_LOG_HINT_SPLIT.search(text) and at + 1 < len(shaped) \
                 and shaped[at + 1].builder is None:
             text = f"{text} {shaped[at + 1].text.strip()}"
+        lone = _FULL_LOG_COMMAND.match(text)
+        if lone is not None and at > 0 and _COMMENTED_TAIL_QUOTE.match(shaped[at - 1].text):
+            # right under the builder's last line as Nix quotes it: the pointer's second line
+            text = f"For full logs, run: nix log {lone['drv']}"
         for m in _FULL_LOG_HINT.finditer(text):
             drv = m["drv"]
             if drv not in by_drv and drv not in named:

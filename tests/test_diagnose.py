@@ -2338,6 +2338,56 @@ def test_nixs_message_in_a_sentences_code_span_without_error_is_nixs_failure(
     assert diagnose.parse_log(["run `nix build .#x` and `failed` builds go `here`"]) == []
 
 
+def test_what_a_copy_cut_or_elided_of_a_platform_refusal_or_a_check_still_says() -> None:
+    # heldout-164: a comment keeping the refusal cut before ", but I am a …" (the lines after it
+    # joined to it as a wrapped message's are); the platform it wants is known, this machine's not
+    drv = "/nix/store/" + "q" * 32 + "-nvidia-vaapi-driver-0.0.5.drv"
+    [found] = diagnose.parse_log([
+        f"      # error: a 'i686-linux' with features {{}} is required to build '{drv}'",
+        "      #libva # vaapiVdpau should install this", "      libva-utils"])
+    assert (found.type, found.kind, found.drv, found.system) == (
+        FailureType.PLATFORM, Kind.PLATFORM, drv, "i686-linux")
+    # --check's refusal with the store directory and hash elided ('.../name.drv'), wrapped
+    [found] = diagnose.parse_log([
+        "error: derivation '.../nixos-disk-image.drv' may not be deterministic: output",
+        '".../nixos-disk-image" differs'])
+    assert (found.type, found.kind, found.drv) == (FailureType.BUILD, Kind.OUTPUT_CHECK, None)
+    assert found.message.startswith("nixos-disk-image.drv is not reproducible")
+
+
+def test_the_full_log_pointers_second_line_under_a_quoted_tail_names_the_failed_build() -> None:
+    # heldout-164: a comment kept the builder's lines as Nix quotes them and "nix log DRV", the
+    # line 2.24+ puts under "For full logs, run:", without that line
+    drv = "/nix/store/" + "w" * 32 + "-vkquake-1.32.3.1.drv"
+    found = diagnose.parse_log([
+        "  #  > meson.build:51:14: ERROR: Program 'spirv-remap' not found or not executable",
+        f"  #  nix log {drv}", "  #"])
+    assert [(d.type, d.drv) for d in found] == [(FailureType.BUILD, drv)]
+    # the command alone, not under a quoted line, names no failure
+    assert diagnose.parse_log(["to see why, run:", f"nix log {drv}"]) == []
+
+
+def test_an_evaluation_error_above_every_builds_failure_is_the_logs_first() -> None:
+    # heldout-162/-164: a README or blog pasting one run's evaluation error, then a later run's
+    # build failure; Nix evaluates before it builds, so the evaluation error came first
+    drv = "/nix/store/" + "d" * 32 + "-healthcheck-commands.txt.drv"
+    kernel = "/nix/store/" + "z" * 32 + "-nixpkgs/pkgs/os-specific/linux/kernel/generic.nix"
+    found = diagnose.parse_log([
+        "```bash", "error: assertion '(stdenv).isLinux' failed", "",
+        f"       at {kernel}:70:1:", "", "           69|",
+        "           70| assert stdenv.isLinux;", "             | ^", "```", "",
+        "Now the build fails with:", "", "```",
+        f"error: a 'aarch64-linux' with features {{}} is required to build '{drv}', but I am a "
+        "'aarch64-darwin' with features {benchmark}", "```"])
+    assert [d.type for d in found] == [FailureType.EVAL, FailureType.PLATFORM]
+    # one printed after a build failed stays after it (a build's failure, then Nix's own trace)
+    found = diagnose.parse_log([
+        "```", f"error: a 'aarch64-linux' with features {{}} is required to build '{drv}', but "
+        "I am a 'aarch64-darwin' with features {benchmark}", "```", "", "```bash",
+        "error: assertion '(stdenv).isLinux' failed", "", f"       at {kernel}:70:1:", "```"])
+    assert [d.type for d in found] == [FailureType.PLATFORM, FailureType.EVAL]
+
+
 def test_a_path_said_to_be_not_valid_without_a_store_path_is_no_failure() -> None:
     assert diagnose.parse_log(["the path ./foo is not valid as an input here, use path:./foo"]) \
         == []

@@ -26,6 +26,7 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     "-70", "-71", "-72", "-73", "-74", "-75", "-80", "-81", "-35",
     "-76", "-77", "-78", "-79",  # build74's rounds (builds and the flake layer)
     "-120", "-121", "-122", "-123", "-124",  # build120's rounds (builds and the flake layer)
+    "-162", "-164",  # build162's rounds (builds and the flake layer; -163 holds two left misses)
     "-82", "-83", "-84", "-85", "-86", "-87", "-88", "-89",  # fresh82's rounds (Nix itself)
     "-100", "-101", "-102", "-103", "-105",  # sys100's rounds (the system layer)
     "-125", "-126", "-127", "-128", "-129", "-140", "-141",  # sys125's rounds (the system layer)

@@ -679,6 +679,23 @@ def test_every_fresh_sample_meets_wrappings_and_every_wrapping_fresh_samples() -
 
 # a sample a wrapping still changes, and why: a known limit, named (it still meets every other)
 WRAPPING_LIMITS = {
+    # a source comment pasting a mismatch ("# error: hash mismatch …", "# specified:", "#    got:")
+    # under a wrapper's prefix or lines: the comment run is not taken for the capture's own, its
+    # "# " stays, so the "specified:"/"got:" lines are not read as the message's (type and kind as
+    # plain; the message is Nix's first line, soft-wrapped also loses the derivation)
+    *((name, "heldout-162/index-671106797-o1js-flake-comment-npm-deps-mismatch.text"
+             ".expected.json")
+      for name in ("nom", "miette", "colmena", "nh", "nom-tree", "web-spaces", "soft-wrapped",
+                   "json-records", "json-record", "stackdriver", "escaped", "timestamps",
+                   "gitlab", "journald", "buildkite", "azure", "kubectl", "compose",
+                   "git-remote", "bracket-time", "line-numbers", "double-spaced",
+                   "typeset-records")),
+    # a page's evaluation error above a later run's build failure, in one structured record: the
+    # record's lines share one origin, so which came first is not known (the builds first)
+    *((name, sample) for name in ("json-record", "stackdriver", "escaped") for sample in (
+        "heldout-162/index-27756365597-k-framework-readme-follows-non-existent-input.text"
+        ".expected.json",
+        "heldout-164/index-33268954098-blog-morph-darwin-assertion-isLinux.text.expected.json")),
     # a changelog page's prose with one example error line, double-spaced: prose alternating
     # with blank lines is markdown's paragraphs, whose blanks stay (read as two failures)
     ("double-spaced",
