@@ -945,7 +945,10 @@ def texts_of(raw: str, depth: int = 0) -> list[str]:
         at = shown.find(mark)
         held = record_texts(shown[at:]) if at >= 0 else None
         if held is not None:
-            return held
+            # a string of the record that is itself a record (a tool's JSON log line relayed in
+            # another's field) is read again, as the normaliser reads it
+            return [text for h in held for text in (
+                texts_of(h, depth + 1) if depth < 3 and h.lstrip().startswith("{") else [h])]
     if depth or "\\n" not in shown:
         return [shown]
     unescaped = shown.replace('\\"', '"').replace("\\n", "\n").split("\n")
