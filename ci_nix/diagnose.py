@@ -289,6 +289,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"(?<!\d)(?P<n>\d+) dependenc(?:y|ies) of derivation {_Q}{_DRV}{_QE} failed to build")),
     ("dependencies-cut", re.compile(
         r"(?<!\d)(?P<n>\d+) dependenc(?:y|ies) of derivation ['‘`]/nix/store/[^'’\s]*$")),
+    # the same with the store path elided by a copy ("'.../gui-apps-guard.drv'",
+    # "'/nix/store/…-x.drv'"): a dependent's failure, the derivation not known
+    ("dependencies-elided", re.compile(
+        rf"(?<!\d)(?P<n>\d+) dependenc(?:y|ies) of derivation {_Q}(?:/nix/store/)?(?:\.\.\.|…)"
+        rf"[^'’‘`\s]{{0,{_NAME}}}{_QE} failed to build")),
     ("dependencies-old", re.compile(
         rf"cannot build derivation {_Q}{_DRV}{_QE}: (?P<n>\d+) dependencies couldn't be built")),
     ("substitution", re.compile(
@@ -1128,6 +1133,9 @@ def _helper_hashes(lines: list[str]) -> set[str]:
 
 # Nix 2.4pre's header before a message on the next line: "--- Error --- nix", "---SysError---"
 _PRE_HEADER = re.compile(r"-{3}\s*\w*\s*-{3}")
+# the same header ending a line after other words: a remote build's "build of '…' on
+# 'ssh://…' failed: error: --- Error --- nix-daemon", the remote daemon's message on the next line
+_PRE_HEADER_AFTER = re.compile(r"\berror: -{3}\s*\w*\s*-{3,}\s*\w[\w-]*\s*$")
 
 
 def _message(lines: list[str]) -> tuple[int, str]:
@@ -2359,6 +2367,8 @@ class _LogReader:
                 # Nix 2.4pre: "error: --- Error --- nix", then the message unindented
                 or (len(current.lines) == 1 and _PRE_HEADER.match(
                     current.lines[0].lstrip().removeprefix("error:").lstrip()))
+                # (also where it ends a line: the message after a remote build's "failed: ")
+                or (line.strip() != "" and _PRE_HEADER_AFTER.search(current.lines[-1]) is not None)
                 # a removal throw a copy wrapped: its paragraph is its message
                 or (line.strip() not in ("", ">") and current.lines[-1].strip()
                     and _removal_throw(current.lines[0]))):
@@ -2765,7 +2775,13 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     earlier = [d for d in others if d.type is FailureType.EVAL and built is not None
                and d.log_line and d.log_line < built]
     others = [d for d in others if d not in earlier]
-    found_all = _said_what(earlier + result + others + pointed) or tails[:1] or summaries[:1]
+    said = _said_what(earlier + result + others + pointed)
+    if tails and said and all(d.type is FailureType.DEPENDENCY for d in said):
+        # only dependents failed, no build of the log named as failed: the builder's log tail
+        # the log holds apart from any error block (a copy cut its "builder for …" header) is
+        # that build, the culprit, first as a named one stands before its dependents
+        said = [tails[0], *said]
+    found_all = said or tails[:1] or summaries[:1]
     # (nix-eval-jobs' records read also as normalising left them: a wrapper's prefix taken off)
     found_all = _evaluated_per_jobs(found_all, raw, [line.text for line in shaped])
     if not found_all:

@@ -2877,3 +2877,38 @@ def test_a_bare_error_word_gives_way_to_a_failure_that_says_what() -> None:
     # alone, the bare word is still a failure (never a silent zero)
     [alone] = diagnose.parse_log(["the log ends on", "error:"])
     assert (alone.type, alone.message) == (FailureType.OTHER, "error:")
+
+
+def test_a_remote_builds_2_4pre_header_ending_its_line_reads_the_builders_failure_after() -> None:
+    # heldout-177's haskell-hacknix README (Nix 2.4pre): the remote daemon's message stands on
+    # the line after "… failed: error: --- Error --- nix-daemon"; the header is no reason
+    drv = "/nix/store/66jc2bi1k3a6xhllq5hfaj2bsm6m3sfm-hhp-plan-to-nix-pkgs.drv"
+    [found] = diagnose.parse_log([
+        f"build of '{drv}' on 'ssh://remote-builder@builder-b' failed: error: --- Error --- "
+        "nix-daemon",
+        f"builder for '{drv}' failed with exit code 1; last 1 log lines:",
+        "  Materialized nix used for hhp-plan-to-nix-pkgs is missing."])
+    assert (found.type, found.drv, found.exit_code, found.remote) == (
+        FailureType.BUILD, drv, 1, True)
+
+
+def test_a_builders_tail_without_its_header_is_the_build_its_dependents_name() -> None:
+    # heldout-177's migration record: `nix build … | tail -8` cut Nix's "error: builder for"
+    # header; the builder's tail, then a dependent's line whose path the writer elided
+    tail = ["       last 6 log lines:", "       > seahorse ships GSettings schemas but no "
+            "wrapped binary.", "       >   Expected a .<name>-wrapped sibling in bin/."]
+    found = diagnose.parse_log(
+        [*tail, "error: 1 dependencies of derivation '.../gui-apps-guard.drv' failed to build"])
+    assert [(d.type, d.kind) for d in found] == [
+        (FailureType.BUILD, Kind.BUILDER), (FailureType.DEPENDENCY, Kind.DEPENDENCY)]
+    # a dependent named in full gives way to the tail alike; a build failure named by Nix
+    # keeps its place and the tail stays out
+    dependent = "/nix/store/" + "a" * 32 + "-gui-apps-guard.drv"
+    named = diagnose.parse_log([*tail, f"error: 1 dependencies of derivation '{dependent}' "
+                                       "failed to build"])
+    assert [d.type for d in named] == [FailureType.BUILD, FailureType.DEPENDENCY]
+    culprit = "/nix/store/" + "b" * 32 + "-seahorse-wrapped.drv"
+    builds = diagnose.parse_log([
+        *tail, f"error: builder for '{culprit}' failed with exit code 1",
+        f"error: 1 dependencies of derivation '{dependent}' failed to build"])
+    assert [(d.type, d.drv) for d in builds][0] == (FailureType.BUILD, culprit)
