@@ -505,6 +505,7 @@ def _unfenced(line: str) -> str:
 TAIL_INTRO = r"[Ll]ast \d{1,5} log lines:"
 # ... ending its line (2.3: its header's line, "…; last 10 log lines:"; 2.4+: a line of its own)
 TAIL_COUNT = re.compile(TAIL_INTRO + r"\s*$")
+_TAIL_INTRO = re.compile(TAIL_INTRO)
 
 
 def quoted_lines(intro: re.Match[str]) -> int:
@@ -539,7 +540,8 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
             message = _indent(_transported(line)) >= _MESSAGE_INDENT
         # (asked of the captured line once, not again for each line a record in it holds: a
         # record of many escaped line ends read the whole line again for each)
-        intro = not tail and TAIL_COUNT.search(_spaced(line)) is not None
+        # (anywhere in it: a transport's record of the line ends after it, '…lines:\n"}')
+        intro = not tail and _TAIL_INTRO.search(_spaced(line)) is not None
         for text, wrapper_marked, inner, held_quoted in _unwrap(line, depth, tail or message):
             if intro and not held_quoted and not _BUILDER_PREFIX.match(text) \
                     and (m := TAIL_COUNT.search(text)) is not None:
@@ -637,6 +639,14 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False,
         # flake's `throw` of them, ran past Python's recursion limit: `ci-nix junit` died)
         yield from _unwrap(line[:relay.end()], depth, relayed=relayed + 1)
         yield from _unwrap(line[relay.end():], depth, relayed=relayed + 1)
+        return
+    # a transport's record of one captured line (Docker's json-file log, `logcli --output
+    # jsonl`, a journal's JSON) holding a line of Nix's quote: read as that line, a builder's
+    # (Nix indents each line it quotes: a builder's own record of it never starts a line)
+    if tail and depth < _MAX_DEPTH and line.startswith("{") \
+            and (held := _record_message(_plain(line))) is not None \
+            and "\n" not in held.removesuffix("\n"):
+        yield from _unwrap(held.removesuffix("\n"), depth + 1, tail)
         return
     # an internal-json record behind a prefix normalising does not know (`kubectl logs
     # --prefix`'s "[pod/x/nix] ", logcli's labels) is kept whole, as learning the prefix needs
