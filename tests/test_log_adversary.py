@@ -119,6 +119,17 @@ def test_builder_output_nix_quotes_names_no_other_derivation() -> None:
         # (or from a page's text, its blanks no-break spaces: the intro was not read)
         spaced = [line.replace(" ", "\xa0") for line in log]
         assert [d.drv for d in diagnose.parse_log(spaced)] == [ATTACKER], said
+    # nor in a log of one transport record a line (Docker's json-file, logcli's jsonl): the
+    # quote is Nix's inside the records too (its intro was not read, nor a record in it)
+    for head in ([f"error: builder for '{ATTACKER}' failed with exit code 1;",
+                  f"       last {len(_NOISY)} log lines:"],
+                 [f"builder for '{ATTACKER}' failed with exit code 1; last {len(_NOISY)} log "
+                  "lines:"]):
+        quote = "       > " if len(head) == 2 else "  "
+        log = [f"building '{ATTACKER}'...", *head, *(quote + line for line in _NOISY),
+               f"       For full logs, run 'nix log {ATTACKER}'."]
+        docker = [json.dumps({"log": f"{line}\n", "stream": "stderr"}) for line in log]
+        assert [d.drv for d in diagnose.parse_log(docker)] == [ATTACKER], head
     # nor a builder's line in nix-fast-build's verdict's shape (read as a CI system's verdict,
     # it ended 2.3's quote: a quoted pointer after it named victim, an "error:" failed anew)
     log = [f"building '{ATTACKER}'...",
