@@ -2056,6 +2056,12 @@ def explained_by_log(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
         return replace(found, type=FailureType.OTHER, kind=Kind.DOWNLOAD,
                        message=f"unable to download {tried[0]}: {tried[1]}",
                        hint=HINTS[Kind.DOWNLOAD])
+    setup = next((m for line in reversed(lines[-3:]) if (m := _SETUP_FAILED.match(line))), None)
+    if setup is not None:
+        # Nix <= 2.3 wrote its own failure to set up the build (before the builder ran) to the
+        # build's log, as its last line, the builder's exit following: Nix's, not the builder's
+        return replace(found, type=FailureType.OTHER, kind=Kind.NIX,
+                       message=f"{_what(found.drv)}: {_one_line(setup[0].strip())}", hint=None)
     offline = [line for line in lines[-15:] if _NO_NETWORK.search(line)]
     if offline:
         image = any(_IMAGE_PULL.search(line) for line in lines)
@@ -2074,6 +2080,8 @@ _LOCK_UPDATE_FRAME = re.compile(r"^\s*… while updating the lock file of flake 
 # a frame of Nix <= 2.3's traces: "while evaluating ‘f’ at "…":1:2, called from …:"
 # a path inside a build's sandbox (Nix's `<drv>.chroot` directory): Nix setting up a build
 _SANDBOX_PATH = re.compile(r"\.drv\.chroot/")
+# Nix <= 2.3's own line in a build's log when it could not set the build up (unframed)
+_SETUP_FAILED = re.compile(r"^\s*while setting up the build environment: \S")
 # (Nix 2.3's "while setting up the build environment"; 2.18+'s child not coming up)
 _BUILD_SETUP_FRAME = re.compile(r"^\s*… while (?:setting up|waiting for) the build environment")
 _OLD_FRAME = re.compile(r"^while (?:evaluating|calling|checking) .*\bat \S+:\d+:\d+")
@@ -2802,13 +2810,16 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
 
 # an error line that is the word alone, its block holding nothing after it: a paragraph's last
 # word wrapped onto a line of its own ("… to introduce the syntax\nerror:"), or a copy cut right
-# after Nix's bare "error:" (whose trace and message follow it when Nix prints it)
-_BARE_ERROR = re.compile(r"^\s*error:\s*$")
+# after Nix's bare "error:" (whose trace and message follow it when Nix prints it); or one whose
+# message is a frame's words alone ("error: while setting up the build environment"), the error
+# it is the context of on the next error line
+_BARE_ERROR = re.compile(r"^\s*(?:error:|while [a-z][^:\n]{0,200})\s*$")
 
 
 def _said_what(found: list[Diagnosis]) -> list[Diagnosis]:
-    """The failures that say what failed: a bare `error:` says only that something did, so it
-    stands for a failure only where no other failure of the log says more."""
+    """The failures that say what failed: a bare `error:` says only that something did (and a
+    frame's words alone only where), so it stands for a failure only where no other failure of
+    the log says more."""
     said = [d for d in found if not _BARE_ERROR.match(d.message)]
     return said or found
 

