@@ -731,6 +731,12 @@ WRAPPING_LIMITS = {
     # as its download error (the first failure, the crate's download, as plain)
     ("dedented", "heldout-123/index-63111683918-wbox-notes-crate-fetchurl-403-cannot-build.text"
      ".expected.json"),
+    # a bot's abbreviated log: Nix's quoted tail without its "last N log lines:" intro (cut to
+    # "..."), then the two-line "For full logs, run:" pointer; dedented, the quote's "> error:
+    # could not compile …" is a markdown quote of an error line, read first (the build failure
+    # of the pointer's derivation still read, second)
+    ("dedented", "heldout-181/nixpkgs-416071-ryantm-abbreviated-log-full-logs-pointer.text"
+     ".expected.json"),
 }
 
 
