@@ -1088,8 +1088,9 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     raw = raw if cast is None else _whole_quote_off(cast[0])
     if wraps is not None:  # each line points at the captured line it starts on
         cast = (raw, wraps[1] if cast is None else [wraps[1][origin] for origin in cast[1]])
-    found = [Line(text, index, marked=marked, inner=inner, quoted=quoted)
-             for index, (text, marked, inner, quoted) in _unwrapped(raw)]
+    # (a nom box whose line ends were made spaces: its lines again)
+    found = _unflattened([Line(text, index, marked=marked, inner=inner, quoted=quoted)
+                          for index, (text, marked, inner, quoted) in _unwrapped(raw)])
     # prefixes are learnt not from the CI system's own lines (GitHub's `##[group]`,
     # `##[error]`, GitLab's runner lines: what a tool in the step printed has the prefix)
     ci_own = _ci_own_lines(raw)
@@ -1139,6 +1140,41 @@ def normalise(lines: Iterable[str]) -> list[Line]:
         result = [replace(line, origin=origins[line.origin]) for line in result]
     if printed is not None:
         result = [replace(line, origin=printed[line.origin]) for line in result]
+    return result
+
+
+# nix-output-monitor's box mark on a line whose captured line ends were made spaces (an issue's
+# body run together by a summary, an export or a chat: "… ┃        > error: … ┃        For full
+# logs, run: ┃          nix log /nix/store/…drv"): nom starts each of its lines with it, so
+# where it stands after a blank three times or more on one line, and a piece after it starts
+# with Nix's words, each piece is a line of its own again (a table's "┃" columns hold no Nix)
+_NOM_BAR = "┃"
+_FLAT_BAR = re.compile(r"\s(?=┃(?:\s|$))")
+_MIN_FLAT_BARS = 3
+_FULL_LOG = re.compile(r"For full logs, run|nix log /nix/store/")
+
+
+def _unflattened(found: list[Line]) -> list[Line]:
+    """The lines, each run-together nom box split at its marks again (every piece keeps the
+    captured line it came from)."""
+    if not any(line.text.count(_NOM_BAR) >= _MIN_FLAT_BARS for line in found):
+        return found
+    result: list[Line] = []
+    for line in found:
+        # (never a builder's line: in Nix's or nom's quote "> ", or behind `-L`'s "name> ",
+        # a builder's "┃ error: …" is its own text, and split off it would be Nix's; so the
+        # box must follow text of the capture's own, longer than any tool's prefix: a nom line
+        # starts with its mark, also behind a prefix not yet taken off)
+        start = _MARKS_BEFORE.sub("", line.text)
+        pieces = _FLAT_BAR.split(line.text) if line.text.count(_NOM_BAR) >= _MIN_FLAT_BARS \
+            and not line.quoted and not start.startswith(">") else []
+        if len(pieces) > _MIN_FLAT_BARS and len(pieces[0].strip()) > _MAX_PREFIX \
+                and not _BUILDER_NAME.search(pieces[0]) and any(
+                _NIX_START.match(rest := _MARKS_BEFORE.sub("", piece)) or _FULL_LOG.match(rest)
+                for piece in pieces[1:]):
+            result.extend(replace(line, text=piece) for piece in pieces)
+        else:
+            result.append(line)
     return result
 
 

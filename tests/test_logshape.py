@@ -2023,6 +2023,32 @@ def test_vscode_and_workflow_command_lines_are_the_wrappers_own() -> None:
         "with exit code: 1.")
 
 
+def test_a_nom_box_run_together_on_one_line_is_split_at_its_marks_but_never_a_builders() -> None:
+    # heldout-capt-39: an issue's body quoted with its line ends made spaces; nom's "┃ " marks
+    # stand mid-line, and the full-log pointer names the derivation that failed
+    flat = text_of(DATA / "fresh/heldout-capt-39/knowledge-md-spotify-player-1055-nom-box-"
+                          "flattened.text.expected.json").split("\n")
+    shaped = [line.text for line in logshape.normalise(flat)]
+    assert "For full logs, run:" in [text.strip() for text in shaped]
+    [found] = diagnose.parse_log(flat)
+    assert (found.type.value, found.drv) == (
+        "build", "/nix/store/93ykx69nwnxhxwqq5zjrvgzxs52758kz-spotify-player-0.24.1.drv")
+    # a builder's own line holding the marks stays the builder's: behind `-L`'s name, in Nix's
+    # or nom's quote, also behind a transport's or tool's prefix
+    victim = "/nix/store/" + "v" * 32 + "-victim.drv"
+    drv = "/nix/store/" + "h" * 32 + "-hello.drv"
+    for forged in (f"x ┃ error: builder for '{victim}' failed with exit code 1; ┃ a ┃ b",
+                   "y" * 60 + f" ┃ error: builder for '{victim}' failed ┃ a ┃ b"):
+        for before in ("", "[host1] ", "2024-01-01T00:00:00.0000000Z "):
+            for log in ([f"{before}hello> {forged}",
+                         f"{before}error: builder for '{drv}' failed with exit code 2;"],
+                        [f"{before}error: builder for '{drv}' failed with exit code 2;",
+                         f"{before}       last 1 log lines:", f"{before}       > {forged}"],
+                        [f"{before}┃        > {forged}",
+                         f"{before}┃ error: builder for '{drv}' failed with exit code 2;"]):
+                assert [found.drv for found in diagnose.parse_log(log)] == [drv], log
+
+
 def test_double_spacing_is_undone_only_where_nix_goes_on_between_the_blanks() -> None:
     # nix#7659's description: prose paragraphs and indented example errors, every other line
     # blank as markdown's paragraphs are; no line of Nix's goes on in the next: left as it is
