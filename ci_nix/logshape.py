@@ -572,7 +572,9 @@ def _spaced(line: str) -> str:
 # Nix's error line, and how deep it indents its message's further lines ("error: " is 7 wide):
 # they are the message's text (a flake's `throw "x\n[1/0/3 built] error: builder for '…'"`,
 # a logfmt or JSON record line in it), never a line a transport or tool wrapped
-_NIX_ERROR = re.compile(r"\s*error: ")
+# (its message may start on the next line: 2.13+'s "error:" over the trace, and a throw whose
+# text starts with a line end, "       error:" under the throw's frame)
+_NIX_ERROR = re.compile(r"\s*error:(?: |\s*$)")
 _MESSAGE_INDENT = 7
 
 
@@ -1772,7 +1774,7 @@ def _said_by_nix(found: list[Line]) -> list[bool]:
         if depth >= 0 and text.strip() and _indent(text) <= depth:
             depth = -1
         said.append(line.quoted or depth >= 0)
-        if depth < 0 and not line.quoted and (_NIX_ERROR.match(text) or text.strip() == "error:"):
+        if depth < 0 and not line.quoted and _NIX_ERROR.match(text):
             depth = _indent(text)
     return said
 
