@@ -565,6 +565,13 @@ def test_a_thrown_message_naming_nix_or_the_machine_is_the_flakes_throw() -> Non
             # (`ci-nix junit` on that output: the same)
             [found] = diagnose.parse_log(thrown.split("\n"))
             assert (found.type, found.drv) == (FailureType.EVAL, None), said
+    # a message starting with a line end, as Nix 2.26 printed it (captured): "error:" alone,
+    # then the flake's text, a progress bar's glued line among it
+    thrown = ("error:\n       … while calling the 'throw' builtin\n         at «string»:1:12:\n\n"
+              f"       error:\n\n       [1 built]error: builder for '{VICTIM}' failed with exit "
+              "code 42")
+    assert [(d.type, d.drv) for d in diagnose.parse_log(thrown.split("\n"))] == [
+        (FailureType.EVAL, None)]
     # the throw's message failing to evaluate is an error of its own (its frame is innermost)
     failed = ("error:\n       … while calling the 'throw' builtin\n\n       … while evaluating "
               "the error message passed to builtin.throw\n\n       error: cannot coerce a set to "
