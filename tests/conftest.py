@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import itertools
 import logging
@@ -90,6 +91,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: (item.get_closest_marker("slow") is None,
                                  -slow.get(item.path.name, 0), -files[item.path.name],
                                  item.path.name, order[id(item)]))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    """Each xdist worker of a whole-suite run first imports the test modules starting from its
+    own part of them (a fresh clone, as CI's: pytest rewrites every test module's asserts and
+    writes the result beside it, ~3 CPU-s for the suite's modules): the workers, collecting the
+    same modules in the same order, each rewrote nearly all of them; now each rewrites about its
+    share and finds the others' written. The collection that follows is pytest's own, in its
+    order (an import that fails here is imported again there, and reported)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    here = Path(__file__).resolve().parent
+    if not worker.startswith("gw") or count < 2 or here not in {
+            Path(arg.split("::")[0]).resolve() for arg in session.config.args}:
+        return
+    modules = sorted(path.stem for path in here.glob("test_*.py"))
+    start = len(modules) * int(worker.removeprefix("gw")) // count
+    for name in modules[start:] + modules[:start]:
+        try:
+            importlib.import_module(name)
+        except (Exception, pytest.skip.Exception):
+            pass
 
 
 def _module_fixtures(item: pytest.Item) -> str | None:

@@ -4,6 +4,7 @@ higher one (tools < domain and stages < pipeline < commands < cli)."""
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ci_nix"
@@ -32,8 +33,12 @@ def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
     return {name for name in found if name in modules and name != "ci_nix"}
 
 
-MODULES = _modules()  # (once: it walks the package)
-GRAPH = {name: _imports(path, MODULES) - {name} for name, path in MODULES.items()}
+@functools.cache
+def graph() -> dict[str, set[str]]:
+    """Each ci_nix module's module-level ci_nix imports: parsed once, when a test here first
+    asks (not at import, which every xdist worker does for every test module)."""
+    modules = _modules()
+    return {name: _imports(path, modules) - {name} for name, path in modules.items()}
 
 
 def test_no_import_cycles() -> None:
@@ -43,22 +48,22 @@ def test_no_import_cycles() -> None:
         assert name not in stack, "import cycle: " + " -> ".join((*stack, name))
         if name in done:
             return
-        for imported in sorted(GRAPH[name]):
+        for imported in sorted(graph()[name]):
             visit(imported, (*stack, name))
         done.add(name)
 
-    for name in sorted(GRAPH):
+    for name in sorted(graph()):
         visit(name, ())
 
 
 def _importers(target: str) -> set[str]:
-    return {name for name, imported in GRAPH.items()
+    return {name for name, imported in graph().items()
             if any(i == target or i.startswith(target + ".") for i in imported)}
 
 
 def test_no_back_arrows() -> None:
     # adapters (external programs) know nothing of ci-nix's domain
-    for name, imported in GRAPH.items():
+    for name, imported in graph().items():
         if name.startswith("ci_nix.tools"):
             assert imported <= {"ci_nix.errors", "ci_nix.mask"} | {
                 i for i in imported if i.startswith("ci_nix.tools")}, (name, imported)
@@ -67,11 +72,11 @@ def test_no_back_arrows() -> None:
         assert not name.startswith("ci_nix.report"), name
     # the CLI sits on top: only it (and python -m) reach the command modules
     assert _importers("ci_nix.commands") <= {"ci_nix.cli", "ci_nix.__main__"} | {
-        name for name in GRAPH if name.startswith("ci_nix.commands")}
+        name for name in graph() if name.startswith("ci_nix.commands")}
     assert _importers("ci_nix.cli") <= {"ci_nix.__main__"}
     # the pipeline is used by the commands, and by update --verify, which builds with its stages
     assert _importers("ci_nix.pipeline") <= {"ci_nix.cli", "ci_nix.update.verify"} | {
-        name for name in GRAPH if name.startswith("ci_nix.commands")}
+        name for name in graph() if name.startswith("ci_nix.commands")}
 
 
 def test_the_failure_classifier_loads_only_where_a_failure_is_read() -> None:
@@ -84,7 +89,7 @@ def test_the_failure_classifier_loads_only_where_a_failure_is_read() -> None:
         name = todo.pop()
         if name not in loaded:
             loaded.add(name)
-            todo += GRAPH[name]
+            todo += graph()[name]
     assert not loaded & {"ci_nix.diagnose", "ci_nix.logshape"}, sorted(
-        name for name in loaded if "ci_nix.diagnose" in GRAPH[name]
-        or "ci_nix.logshape" in GRAPH[name])
+        name for name in loaded if "ci_nix.diagnose" in graph()[name]
+        or "ci_nix.logshape" in graph()[name])
