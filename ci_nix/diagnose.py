@@ -1165,8 +1165,28 @@ def _message_at(lines: list[str]) -> tuple[int, str] | None:
                 and not _ERROR_LINE.match(lines[index + 1]):
             text = lines[index + 1].strip()  # Nix 2.4pre: "error: --- Error --- nix", then it
         if text and not _PRE_HEADER.match(text):
-            best = (index, text)
+            best = _old_trace_message(lines, index) or (index, text)
     return best
+
+
+def _old_trace_message(lines: list[str], index: int) -> tuple[int, str] | None:
+    """Nix <= 2.3's trace: "error: while evaluating … at …:" and frames of its own lines,
+    each ending in a colon; its message is the line after the last (none when cut before it)."""
+    text = _ERROR_LINE.match(lines[index])[1].strip()  # type: ignore[index]
+    if not (_OLD_FRAME.match(text) and text.endswith(":")):
+        return None
+    blank = 0
+    for at in range(index + 1, len(lines)):
+        line = lines[at].strip()
+        blank = blank + 1 if not line else 0
+        if blank > 1:  # (one blank line: a copy that double-spaced the lines)
+            return None
+        if not line or (_OLD_FRAME.match(line) and line.endswith(":")):
+            continue
+        if line.startswith("while ") or _ERROR_LINE.match(line) or _FRAME.match(line):
+            return None
+        return (at, line)
+    return None
 
 
 def _cut_trace(lines: list[str]) -> str | None:
@@ -2371,7 +2391,9 @@ class _LogReader:
                 # frames, not a wrapper's line after a trace cut short ("Command '[…]' returned
                 # non-zero exit status 1.")
                 or (_awaits_message(current.lines) and (
-                    len(current.lines) == 1 or _TRACE_END.match(line.lstrip())))
+                    len(current.lines) == 1 or _TRACE_END.match(line.lstrip())
+                    # a writer's mark of frames left out ("...") in a trace awaiting its message
+                    or _ELISION.match(line) is not None))
                 # Nix 2.4pre: "error: --- Error --- nix", then the message unindented
                 or (len(current.lines) == 1 and _PRE_HEADER.match(
                     current.lines[0].lstrip().removeprefix("error:").lstrip()))
@@ -2513,6 +2535,8 @@ def _shallower_error(line: str, block: _Block) -> bool:
 _FRAME_DETAIL = re.compile(r"at \S|\d+\||\||\(stack trace truncated|\(\d+ duplicate frames")
 # what ends a trace (a bare "error:", then frames): its message, or Nix saying it cut the trace
 # (and the lines of its frames a copy lost the indentation of)
+# a line a writer put for lines left out of a paste: "...", "…", "[...]"
+_ELISION = re.compile(r"^\s*(?:\.{3}|…|\[(?:\.{3}|…)\]|\((?:\.{3}|…)\))\s*$")
 _TRACE_END = re.compile(r"error:|\(stack trace truncated|whose name attribute is located at |"
                         r"at \S")
 

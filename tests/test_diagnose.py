@@ -2935,3 +2935,42 @@ def test_an_error_line_of_a_frames_words_alone_gives_way_to_the_error_after_it()
                                 "error: cannot set host name: Operation not permitted"])
     assert [(d.type, d.kind, d.message) for d in found] == [
         (FailureType.OTHER, Kind.NIX, "cannot set host name: Operation not permitted")]
+
+
+def test_nix_2_3s_trace_has_its_message_on_the_line_after_its_last_frame() -> None:
+    # heldout-179's wiki dump: Nix <= 2.3 put the first frame on the "error:" line and the
+    # message, without "error:", after the frames, each frame a line ending in a colon
+    found = diagnose.parse_log([
+        "error: while evaluating the attribute 'buildInputs' of the derivation 'nix-shell' at "
+        "/nix/store/b93cq865x6qxpn4dw9ivrk3yjcsm8r97-nixos-19.09/pkgs/build-support/mkshell/"
+        "default.nix:28:3:",
+        "while evaluating 'getOutput' at /nix/store/b93cq865x6qxpn4dw9ivrk3yjcsm8r97-nixos-19.09/"
+        "lib/attrsets.nix:464:23, called from undefined position:",
+        "program 'git' failed with exit code 128"])
+    assert [(d.type, d.kind) for d in found] == [(FailureType.OTHER, Kind.NIX)]
+    assert found[0].message.startswith("program 'git' failed with exit code 128")
+    # cut before its message: still only its trace
+    cut = diagnose.parse_log([
+        "error: while evaluating 'getOutput' at /nix/store/b93cq865x6qxpn4dw9ivrk3yjcsm8r97-"
+        "nixos-19.09/lib/attrsets.nix:464:23, called from undefined position:",
+        "while evaluating 'flip' a"])
+    assert [d.type for d in cut] == [FailureType.EVAL]
+
+
+def test_a_writers_elision_lines_inside_a_trace_keep_it_whole() -> None:
+    # heldout-179's NUR notes: "..." lines put for frames left out of a 2.4+ trace; the trace
+    # goes on to its message
+    found = diagnose.parse_log([
+        "error:",
+        "       … while evaluating the attribute 'buildInputs' of the derivation 'x-1.0'",
+        "",
+        "...",
+        "",
+        "       … while calling 'node_modules'",
+        "",
+        "...",
+        "",
+        "       error: path '/nix/store/683zi3g8a2qd490lyvgrbz94yccmsbkb-source.drv' is not valid"])
+    assert [(d.type, d.kind, d.message) for d in found] == [
+        (FailureType.OTHER, Kind.NIX,
+         "path '/nix/store/683zi3g8a2qd490lyvgrbz94yccmsbkb-source.drv' is not valid")]
