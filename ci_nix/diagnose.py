@@ -12,6 +12,7 @@ import math
 import re
 from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -607,43 +608,31 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
 _LOG_LINE = re.compile(r"^\s*> ?(.*)$")
 
 
-# Nix's message quotes a failed builder's last log lines after this; from there on the text is
-# the builder's (indented, `> ` since Nix 2.4) but for Nix's closing "For full logs, run …"
-_TAIL_INTRO = re.compile(logshape.TAIL_INTRO)
-_FULL_LOGS = re.compile(r"^\s*For full logs, run")
-
-
 # a line of Nix's broken after its colon, the quoted store path it goes on with indented below
 _WRAPPED_AT_COLON = re.compile(r":[ \t]*\n[ \t]+(?=['‘`]/nix/store/)")
 
 
-def _nix_words(text: str) -> str:
-    """An error text without the builder output Nix quotes in it: a build prints what it likes
-    there ("error: hash mismatch in fixed-output derivation '…-other.drv'"), which must not
-    name another derivation as failed, nor hide the builder's own failure."""
-    intro = _TAIL_INTRO.search(text)
-    if intro is None:
-        return text
-    end = text.find("\n", intro.end())
-    if end < 0:
-        return text
-    # (Nix's pointer after the lines it quoted; never one of them: 2.3 marks none, and a
-    # builder's "For full logs, run" glued to "Cannot build '…-other.drv' Reason: …" named that)
-    quoted = text[end + 1:].split("\n")
-    closing = [line for line in quoted[logshape.quoted_lines(intro):] if _FULL_LOGS.match(line)]
-    return "\n".join([text[:end], *closing])
+def _nix_words(lines: Sequence[str], quoted: AbstractSet[int]) -> str:
+    """An error text without the builder output Nix quotes in it (`quoted`: which lines): a
+    build prints what it likes there ("error: hash mismatch in fixed-output derivation
+    '…-other.drv'", "For full logs, run Cannot build '…-other.drv'"), which must not name
+    another derivation as failed, nor hide the builder's own failure."""
+    return "\n".join(line for at, line in enumerate(lines) if at not in quoted)
 
 
-def _build_diagnosis(text: str) -> Diagnosis | None:
-    """Classify an error about a derivation; None when the text names none."""
-    said = text
-    text = _nix_words(text)
+def _build_diagnosis(text: str, quoted: AbstractSet[int] | None = None) -> Diagnosis | None:
+    """Classify an error about a derivation; None when the text names none. quoted: which of
+    its lines are a failed build's lines Nix quotes (`logshape.Line.quoted`, where the text is
+    a captured log's block); else decided on its lines the same way (`logshape.quoted_in`)."""
+    said = text.split("\n")
+    quoted = logshape.quoted_in(said) if quoted is None else quoted
+    text = _nix_words(said, quoted)
     found = _pattern_diagnosis(text)
     if found is None and _WRAPPED_AT_COLON.search(text):
         # a copy (a page, a gist) that wrapped Nix's one-line message after its colon and
         # indented the quoted store path: read as Nix printed it
         found = _pattern_diagnosis(_WRAPPED_AT_COLON.sub(": ", text))
-    refused = _refused_by_nix(found, said)
+    refused = _refused_by_nix(found, [line for at, line in enumerate(said) if at in quoted])
     if refused is not None:
         return refused
     remote = _REMOTE_FAILED.search(text)
@@ -676,16 +665,13 @@ _REFUSED_BY_NIX = re.compile(r"^(?:> ?)?error: (?:you are not privileged to buil
                              r"[^\n]{0,4096}is not allowed to connect to the Nix daemon)")
 
 
-def _refused_by_nix(found: Diagnosis | None, text: str) -> Diagnosis | None:
-    """A builder's failure whose whole quoted log is the Nix daemon refusing the build: Nix's
-    own failure (`other`/`nix`) of that derivation, not its builder's; None otherwise."""
+def _refused_by_nix(found: Diagnosis | None, quoted: Sequence[str]) -> Diagnosis | None:
+    """A builder's failure whose whole quoted log (`quoted`: the lines Nix quotes) is the Nix
+    daemon refusing the build: Nix's own failure (`other`/`nix`) of that derivation, not its
+    builder's; None otherwise."""
     if found is None or found.kind is not Kind.BUILDER:
         return None
-    intro = _TAIL_INTRO.search(text)
-    if intro is None:
-        return None
-    said = [line.strip() for line in text[intro.end():].split("\n")
-            if line.strip() and not _FULL_LOGS.match(line)]
+    said = [line.strip() for line in quoted if line.strip()]
     if not said or not all(_REFUSED_BY_NIX.match(line) for line in said):
         return None
     # (without a progress bar a terminal left glued to the line)
@@ -2151,14 +2137,16 @@ _THROWN = re.compile(r"while calling the '(?:throw|abort)' builtin|caused by exp
 _INDENTED_ERROR = re.compile(r"\s+error:")  # (a trace's message: Nix indents it under frames)
 
 
-def _thrown(lines: Sequence[str]) -> bool:
+def _thrown(lines: Sequence[str], quoted: AbstractSet[int] | None = None) -> bool:
     """Whether a trace's innermost frame is a `throw`/`abort` call (Nix 2.13+, Lix): its
     message is the flake's own text, whatever it names (`throw "x\nerror: builder for
-    '…-other.drv' failed …"`, which Nix prints as a line of its message, is no build's)."""
+    '…-other.drv' failed …"`, which Nix prints as a line of its message, is no build's).
+    quoted: as for _build_diagnosis."""
     # (the frames before the message: its own lines may look like frames, and so may a failed
     # build's last lines Nix quotes after "last N log lines:", 2.3's unmarked: a builder's)
+    quoted = logshape.quoted_in(lines) if quoted is None else quoted
     message = next((at for at, line in enumerate(lines) if (at and _INDENTED_ERROR.match(line))
-                    or logshape.TAIL_COUNT.search(line)), len(lines))
+                    or at in quoted), len(lines))
     frames = [line for line in lines[:message] if _FRAME.match(line)]
     return bool(frames) and _THROWN.search(frames[-1]) is not None
 
@@ -2313,6 +2301,9 @@ class _Block:
     building: str | None  # the derivation Nix said it was building last
     # what Nix said last before it, when that was retrying a download ("unable to download …")
     retried: str | None = None
+    # which of its lines are a failed build's lines Nix quotes (`logshape.Line.quoted`); None
+    # where its lines are one record's message, decided on them (`logshape.quoted_in`)
+    quoted: set[int] | None = None
     # the least indentation of its lines after the first (blank ones aside), over the first
     # `_seen` of them: kept as lines come, not computed again over the block for each line
     _least: int | None = None
@@ -2361,8 +2352,8 @@ class _LogReader:
     orphans: list[str] = field(default_factory=list)
     opens: bool = True  # whether the next plain line opens a paragraph (see _REMOVAL_THROW)
 
-    def start_block(self, lines: list[str], origin: int) -> _Block:
-        block = _Block(lines, origin, list(self.recent), self.building, self.retried)
+    def start_block(self, lines: list[str], origin: int, quoted: set[int] | None) -> _Block:
+        block = _Block(lines, origin, list(self.recent), self.building, self.retried, quoted)
         self.blocks.append(block)
         self.recent.clear()
         self.retried = None
@@ -2402,9 +2393,16 @@ class _LogReader:
                 # a removal throw a copy wrapped: its paragraph is its message
                 or (line.strip() not in ("", ">") and current.lines[-1].strip()
                     and _removal_throw(current.lines[0]))):
+            if tail and current.quoted is not None:
+                current.quoted.add(len(current.lines))
             current.lines.append(line)
             return
         self.current = None
+        if tail:  # (the builder's data: it starts no failure, nor a trace, of Nix's)
+            if line.strip():
+                self.recent.append(line)
+            self.orphans.clear()
+            return
         if _SKIP.match(line):
             retry = _RETRYING.match(line)
             self.retried = retry["said"] if retry else None
@@ -2416,20 +2414,20 @@ class _LogReader:
             if orphans and _ERROR_LINE.match(line) and line.strip() != "error:":
                 # Nix prints its frames only after a bare "error:" and before the message:
                 # frames before an error line, no opener seen, are its trace cut at the top
-                self.current = self.start_block(["error:", *orphans, line], origin)
+                self.current = self.start_block(["error:", *orphans, line], origin, set())
             else:
-                self.current = self.start_block([line], origin)
+                self.current = self.start_block([line], origin, set())
             return
         if opens and _removal_throw(line):
             # nixpkgs' removal throw whose "error:" a copy lost, opening a paragraph (of a
             # markdown quote too: its mark is no part of it)
-            self.current = self.start_block([line.lstrip().removeprefix("> ")], origin)
+            self.current = self.start_block([line.lstrip().removeprefix("> ")], origin, set())
             return
         quoted = line[2:] if line.startswith("> ") else ""
         if _BLOCK_START.match(quoted) and not _CONTINUATION.match(quoted):
             # one line of a paste quoted in markdown, outside any error block: Nix's own line
             # ("> error: cannot download … from any mirror" before the builder's failure)
-            self.current = self.start_block([quoted], origin)
+            self.current = self.start_block([quoted], origin, set())
             return
         header = _HEADER_AT_END.search(line)
         if header is not None and line[:header.start()].strip() \
@@ -2438,7 +2436,7 @@ class _LogReader:
             # test table's "{`", a list's bullet, a sentence): its Reason lines or the
             # builder's last lines follow. Not in a line Nix quotes from a builder ("  > …"):
             # what a builder prints is its own, whatever it names
-            self.current = self.start_block([line[header.start():]], origin)
+            self.current = self.start_block([line[header.start():]], origin, set())
             return
         if _FRAME.match(line) or _POSITION_LINE.match(line) or (self.orphans and (
                 not line.strip() or _FRAME_DETAIL.match(line.lstrip()))):
@@ -2485,7 +2483,7 @@ class _LogReader:
             self.logs.setdefault(event.drv, []).append(clean(event.text))
         elif isinstance(event, nixlog.Message) and event.is_error:
             self.current = None
-            self.start_block(clean(event.text).splitlines(), line.origin)
+            self.start_block(clean(event.text).splitlines(), line.origin, quoted=None)
         elif isinstance(event, nixlog.Message) and "unable to download" in clean(event.text):
             self.recent.append(clean(event.text))  # a retry warning
             retry = _RETRYING.match(clean(event.text))
@@ -2669,10 +2667,10 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         text = "\n".join(block).strip()
         if not text:
             continue
-        threw = _thrown(block)
+        threw = _thrown(block, block_.quoted)
         if threw:
             thrown.update(block)
-        found = None if threw else _build_diagnosis(text)
+        found = None if threw else _build_diagnosis(text, block_.quoted)
         if found is None:
             # a message of Nix's whose "error: " a copy lost: read as Nix printed it
             # (the first line as indented as Nix printed it: a trace's message is indented)

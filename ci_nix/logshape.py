@@ -505,7 +505,6 @@ def _unfenced(line: str) -> str:
 TAIL_INTRO = r"[Ll]ast \d{1,5} log lines:"
 # ... ending its line (2.3: its header's line, "…; last 10 log lines:"; 2.4+: a line of its own)
 TAIL_COUNT = re.compile(TAIL_INTRO + r"\s*$")
-_TAIL_INTRO = re.compile(TAIL_INTRO)
 
 
 def quoted_lines(intro: re.Match[str]) -> int:
@@ -529,27 +528,38 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
     printing `{"msg":"error: builder for '…-other.drv' failed …"}` as its last lines made that
     another derivation's failure). The quote is counted in captured lines (a record's lines
     within the record), from an intro of Nix's own: not a builder's `-L` line, nor one inside
-    a quote or one a record inside the line held."""
-    quoted, marked = 0, False
+    a quote, nor one a record's lines go on after (the record's own quote, counted in it)."""
+    quoted, marked, seen = 0, False, False
     message = False  # after an error line of Nix's, while lines go on at its message's indent
     for index, line in enumerate(lines):
-        if quoted and marked and line.strip() and not _TAIL_MARK.search(_marked_part(line)):
-            quoted = 0  # a copy cut the quote short: what follows the cut is no builder's
+        if quoted and marked and line.strip():
+            if _marked(line):
+                seen = True
+            elif seen:
+                quoted = 0  # a copy cut the quote short: what follows the cut is no builder's
+            else:
+                # no line of it marked (a copy took every mark): no cut shows, the count
+                # stands, and the quote ends as an unmarked one does (`_quote_cut`)
+                marked = False
         tail, quoted = quoted > 0, max(quoted - 1, 0)
         if message and line.strip():
             message = _indent(_transported(line)) >= _MESSAGE_INDENT
-        # (asked of the captured line once, not again for each line a record in it holds: a
-        # record of many escaped line ends read the whole line again for each)
-        # (anywhere in it: a transport's record of the line ends after it, '…lines:\n"}')
-        intro = not tail and _TAIL_INTRO.search(_spaced(line)) is not None
-        for text, wrapper_marked, inner, held_quoted in _unwrap(line, depth, tail or message):
-            if intro and not held_quoted and not _BUILDER_PREFIX.match(text) \
-                    and (m := TAIL_COUNT.search(text)) is not None:
+        pieces = list(_unwrap(line, depth, tail or message))
+        for at, (text, wrapper_marked, inner, held_quoted) in enumerate(pieces, 1):
+            # (the intro of the line's last piece, with a page's spaces as blanks: a
+            # transport's record of the line ends after it, '…lines:\n"}', a journal's may hold
+            # it as bytes; a record's lines before its last have their own quote, counted in
+            # it; asked of each piece's own text, not of the captured line again for each line
+            # a record in it holds: a record of many escaped line ends read the whole line
+            # again for each)
+            if not tail and not held_quoted and at == len(pieces) and "lines:" in text \
+                    and not _BUILDER_PREFIX.match(text) \
+                    and (m := TAIL_COUNT.search(spaced := _spaced(text))) is not None:
                 quoted = quoted_lines(m)
                 # 2.4+ prints its intro on a line of its own (behind a tool's prefix, too) and
                 # marks each line it quotes, before whatever the builder wrote (a "\r" too);
                 # 2.3 ends its header's line with it ("…; last 10 log lines:") and marks none
-                marked = not text[:m.start()].rstrip().endswith(";")
+                marked, seen = not spaced[:m.start()].rstrip().endswith(";"), False
             # (a captured line's, not one a record held: what a record holds is read as ever)
             message = message or (not depth and not inner and _NIX_ERROR.match(text) is not None)
             yield index, (text, wrapper_marked, inner, tail or held_quoted)
@@ -567,6 +577,15 @@ def _spaced(line: str) -> str:
     """A captured line with a page's spaces as Nix wrote them (no-break ones blanks, zero-width
     ones nothing): Nix's "last N log lines:" and its quote's "> " copied from a page."""
     return line if line.isascii() else line.translate(_SPACES)
+
+
+def _marked(line: str) -> bool:
+    """Whether a captured line holds Nix's mark of a quoted line (`_marked_part`), also inside
+    a transport's record of the line (journald writes a MESSAGE holding colours as its bytes)."""
+    if _TAIL_MARK.search(_marked_part(line)):
+        return True
+    held = _record_message(_plain(line)) if line.startswith("{") else None
+    return held is not None and _TAIL_MARK.search(_marked_part(held)) is not None
 
 
 # Nix's error line, and how deep it indents its message's further lines ("error: " is 7 wide):
@@ -1180,12 +1199,27 @@ def _unflattened(found: list[Line]) -> list[Line]:
     return result
 
 
+def quoted_in(message: Sequence[str]) -> frozenset[int]:
+    """Which lines of one message of Nix's are a failed build's lines it quotes after "last N
+    log lines:", decided as `Line.quoted` is for a captured log (the same count and cut), for
+    text that was never a captured log's lines: an internal-json record's message, `ci-nix
+    run`'s reading of Nix's stderr. So `run` and `junit` read one quote alike."""
+    found = [Line(text, index, quoted=quoted)
+             for index, (text, _, _, quoted) in _unwrapped(message)]
+    _quote_cut(found)
+    return frozenset(line.origin for line in found if line.quoted)
+
+
 def _quote_cut(result: list[Line]) -> None:
     """The builder's lines Nix quotes (`Line.quoted`, counted on the captured lines) ending, in
     place, at the first line Nix did not indent, nor mark as quoted: a copy cut the quote short
     there, and what follows is Nix's (Nix indents each line it quotes, 2.3 by two, 2.4+ before
     its "> "; a builder's line cannot start further left). Only now, with the prefixes of tools
-    and transports gone: before, they hid a line's indentation."""
+    and transports gone: before, they hid a line's indentation. Not in a copy that kept no
+    line's indentation at all (a page or a log collector that dedented every line): there no
+    line shows it, and Nix's count of the lines it quotes stands (2.3 marks none)."""
+    if not any(line.text[:1].isspace() for line in result):
+        return
     cut = False
     for at, line in enumerate(result):
         if not line.quoted:

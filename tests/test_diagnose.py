@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ci_nix import diagnose, logtext
+from ci_nix import build, diagnose, logshape, logtext
 from ci_nix.diagnose import Kind
 from ci_nix.models import FailureType, Flake, Repo
 
@@ -2587,14 +2587,67 @@ def test_a_builders_read_only_file_system_stays_the_builds() -> None:
 ])
 def test_a_builder_whose_whole_log_is_the_daemon_refusing_is_nixs_failure(quoted: str) -> None:
     # (ianthehenry's remote build: no builder ran; the Nix daemon that was to run it refused)
-    lines = [f"builder for '/nix/store/{H}-foo.drv' failed with exit code 1; last 1 log lines:",
-             quoted]
-    [found] = diagnose.parse_log(lines)
+    header = f"builder for '/nix/store/{H}-foo.drv' failed with exit code 1; last %d log lines:"
+    [found] = diagnose.parse_log([header % 1, quoted])
     assert (found.type, found.kind, found.drv) == (
         FailureType.OTHER, Kind.NIX, f"/nix/store/{H}-foo.drv")
     # a builder that printed its own error (and then Nix's words) is still the builder's
-    [found] = diagnose.parse_log(lines + ["       > error: could not compile `foo`"])
+    [found] = diagnose.parse_log([header % 2, quoted, "       > error: could not compile `foo`"])
     assert (found.type, found.exit_code) == (FailureType.BUILD, 1)
+
+
+def _run_and_junit(captured: list[str], message: list[str], drv: str) -> list[tuple[object, ...]]:
+    """What `ci-nix run` (Nix's error record, read by build.BuildLog) and `ci-nix junit` (the
+    captured text, and the record) say of drv's failure: (type, kind, exit code) each."""
+    said = "\n".join(message)
+    record = "@nix " + json.dumps({"action": "msg", "level": 0, "msg": said,
+                                   "raw_msg": said.removeprefix("error: ")})
+    # (as `run` gets them: the build's start, its lines, its end, then Nix's error)
+    built = [line.strip().removeprefix(">").strip() for line in message if "> " in line]
+    buildlog = build.BuildLog()
+    for line in ["@nix " + json.dumps({"action": "start", "id": 1, "level": 3, "type": 105,
+                                       "text": f"building '{drv}'", "fields": [drv, "", 1, 1]}),
+                 *("@nix " + json.dumps({"action": "result", "id": 1, "type": 101,
+                                         "fields": [text]}) for text in built),
+                 '@nix {"action":"stop","id":1}', record]:
+        buildlog.feed(line)
+    run = buildlog.errors[drv].diagnosis
+    assert run is not None
+    return [(found.type, found.kind, found.exit_code) for found in (
+        run, *(next(d for d in diagnose.parse_log(log) if d.drv == drv)
+               for log in (captured, [record])))]
+
+
+@pytest.mark.parametrize("nix", ["nix-2.8", "nix-2.26"])
+def test_run_and_junit_read_one_quote_of_a_failed_builds_last_lines(nix: str) -> None:
+    """The builder's lines Nix quotes after "last N log lines:" are decided once
+    (`logshape.Line.quoted`): `run`, which reads Nix's message and no captured log, asks the
+    same count (`logshape.quoted_in`), on the recorded captures of both Nix versions."""
+    for case in ("builder-exit", "signal", "dependency", "fetchurl"):
+        captured = (DATA / nix / f"{case}.text.log").read_text().split("\n")
+        start = next(at for at, line in enumerate(captured) if line.startswith("error: builder"))
+        end = next(at for at in range(start + 1, len(captured))
+                   if not captured[at].startswith(" "))
+        message = captured[start:end]
+        assert logshape.quoted_in(message) == {
+            line.origin - start for line in logshape.normalise(captured) if line.quoted}, case
+        drv = diagnose.parse_log(captured)[0].drv
+        assert drv is not None
+        [run, *junit] = _run_and_junit(captured, message, drv)
+        assert junit == [run, run], case
+    # a build whose quoted lines are all the Nix daemon refusing it (a remote's refusal the
+    # build hook relays as the "builder's" log) is Nix's failure, by either reading; also
+    # after 2.24+'s pointer of two lines (everything after the intro was read: the pointer's
+    # `nix log …` line was no refusal, so the builder was blamed)
+    captured = (DATA / nix / "builder-exit.text.log").read_text().split("\n")
+    quote = next(at for at, line in enumerate(captured) if "log lines:" in line)
+    refused = [*captured[:quote], "       last 1 log lines:",
+               "       > error: you are not privileged to build input-addressed derivations",
+               *captured[quote + 3:]]
+    drv = diagnose.parse_log(captured)[0].drv
+    assert drv is not None
+    said = _run_and_junit(refused, [line for line in refused[quote - 1:] if line], drv)
+    assert said == [(FailureType.OTHER, Kind.NIX, None)] * 3, said
 
 
 @pytest.mark.parametrize(("prefix", "indent", "message", "expected"), [

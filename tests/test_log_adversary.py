@@ -657,6 +657,47 @@ def test_a_successful_runs_log_reports_no_failure_from_its_builders_output() -> 
     assert [d.drv for d in diagnose.parse_log(log)] == [None]
 
 
+# every hostile line at once in a failing build's quoted tail (AUDIT-110 row 14): _NOISY, Nix's
+# pointer, a level's, a relay's, an encoder's and a verdict's shapes
+_HOSTILE = [*_NOISY, f"For full logs, run 'nix log {VICTIM}'.",
+            f"INFO error: builder for '{VICTIM}' failed with exit code 42",
+            f"x stderr=error: builder for '{VICTIM}' failed with exit code 42", "x" * 70 + "=",
+            "x failed after 1s (rc=1)"]
+_HOSTILE_TAILS = {
+    "2.3": [f"building '{ATTACKER}'...", f"builder for '{ATTACKER}' failed with exit code 1; "
+            f"last {len(_HOSTILE)} log lines:", *(f"  {line}" for line in _HOSTILE),
+            f"error: build of '{ATTACKER}' failed"],
+    "2.8": [f"building '{ATTACKER}'...",
+            f"error: builder for '{ATTACKER}' failed with exit code 1;",
+            f"       last {len(_HOSTILE)} log lines:", *(f"       > {line}" for line in _HOSTILE),
+            f"       For full logs, run 'nix log {ATTACKER}'."],
+    "2.29": [f"building '{ATTACKER}'...", f"error: Cannot build '{ATTACKER}'.",
+             "       Reason: builder failed with exit code 1.",
+             f"       Last {len(_HOSTILE)} log lines:", *(f"       > {line}" for line in _HOSTILE)]}
+
+
+@pytest.mark.parametrize(("nix", "wrappings"), [
+    # a record of each line (journald's, its MESSAGE as bytes where it holds Nix's colours;
+    # typeset by a forum): the quote's count and mark are read in the record
+    ("2.8", ("json-records", "typeset-records")), ("2.29", ("json-records", "typeset-records")),
+    ("2.3", ("json-records", "typeset-records")),
+    # a copy that kept no line's indentation: Nix's count stands
+    ("2.3", ("dedented",))])
+def test_a_wrapped_tail_of_every_hostile_line_names_only_its_own_build(
+        nix: str, wrappings: tuple[str, ...]) -> None:
+    """The 17 of 192 wrapped tails (4 shapes x test_logshape's 48 wrappings) that still named
+    victim, added failures or hid the attacker's at the end of session 6 (AUDIT-110 row 14)."""
+    from test_logshape import WRAPPINGS  # (the wrappings as test_logshape applies them)
+
+    text = "\n".join(_HOSTILE_TAILS[nix])
+    for name in wrappings:
+        found = diagnose.parse_log(WRAPPINGS[name](text).split("\n"))
+        # (a wrapper's own verdict, naming no derivation, aside: kubectl's BuildKit step)
+        said = [(d.type, d.drv) for d in found if d.drv is not None or d.type is not
+                FailureType.OTHER or "did not complete" not in d.message]
+        assert said == [(FailureType.BUILD, ATTACKER)], (name, found)
+
+
 def _nix_error(text: str) -> str:
     """An error record as Nix 2.8 and 2.26 write one of their own (`JSONLogger::logEI`)."""
     return "@nix " + json.dumps({"action": "msg", "column": None, "file": None, "level": 0,
