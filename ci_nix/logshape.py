@@ -134,12 +134,14 @@ class Line:
 _ISO_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)"
 _STAMP = (rf"(?:{_ISO_TIME}|\[{_ISO_TIME}\])"
           r"(?: \d\d[OE]\+?| (?:stdout|stderr) [FP])?(?: |$)")
-# (a job's or step's name starts with no blank nor a transport's timestamp, and holds no
-# `nix build -L` builder's "name> ", also behind a transport's prefix: a builder printing
-# "a\tb\t<timestamp> error: …" is no job's line, and the builder's name stays on its line)
-_GH_NAME = r"(?:(?!> |&gt; )[^\t\n]){1,300}"
+# (a job's or step's name starts with no blank (a page's "&nbsp;" either) nor a transport's
+# timestamp, and holds no `nix build -L` builder's "name> ", also behind a transport's prefix:
+# a builder printing "a\tb\t<timestamp> error: …" is no job's line, and the builder's name
+# stays on its line; nor two blanks in a row: a tool's prefix learnt later, compose's
+# "web_1  | ", a viewer's line number, then Nix's indentation of a quoted builder's line)
+_GH_NAME = r"(?:(?!> |&gt; |\s\s)[^\t\n]){1,300}"
 _TIMESTAMP = re.compile(
-    rf"^\ufeff?(?:(?=[^\s>])(?!\d{{4}}-\d\d-\d\dT){_GH_NAME}\t{_GH_NAME}\t"
+    rf"^\ufeff?(?:(?=[^\s>])(?!&nbsp;|\d{{4}}-\d\d-\d\dT){_GH_NAME}\t{_GH_NAME}\t"
     rf"(?={_ISO_TIME}(?: |$)))?{_STAMP}")
 # BuildKit's plain progress (`docker build --progress=plain`, a CI's docker step): the step's
 # number and the seconds since it started before each line its command printed ("#11 0.174 "),
@@ -822,29 +824,32 @@ def _unprefixed(shown: str, quoted: bool = False) -> tuple[str, bool] | None:
     builder printed: its "INFO " or "┃ " taken away with the indentation made the rest a line
     of Nix's ("INFO error: builder for '…-other.drv' failed": another's failure). (A wrapper's
     prefix stands before Nix's indentation, which is left after it.)"""
-    indented = quoted and shown.startswith("  ")
-    original = shown
     marked = False
     for _ in range(_MAX_STACK):
         if _NOM_STATUS.match(shown):
             return None
         glyphs = _GLYPHS.match(shown)
-        stripped = shown[glyphs.end():] if glyphs else shown
-        level = _LEVEL.match(stripped)
-        marked = marked or bool(glyphs and _MARK.search(glyphs[0])) \
-            or bool(level and _MARK.search(level[0]))
-        stripped = stripped[level.end():] if level else stripped
-        stripped = _transported(stripped)
+        after_glyphs = shown[glyphs.end():] if glyphs else shown
+        level = _LEVEL.match(after_glyphs)
+        after_level = after_glyphs[level.end():] if level else after_glyphs
+        steps = (shown, after_glyphs, after_level, _transported(after_level))
+        # (each prefix alone: nom's "┃ " leaves Nix's indentation, "INFO " after it must not
+        # take it; a transport's prefix likewise)
+        done = next((at for at in range(1, len(steps)) if quoted
+                     and steps[at - 1].startswith("  ") and not steps[at].startswith(" ")),
+                    len(steps))
+        marked = marked or bool(done > 1 and glyphs and _MARK.search(glyphs[0])) \
+            or bool(done > 2 and level and _MARK.search(level[0]))
+        stripped = steps[done - 1]
         if stripped == shown:
             break
         shown = stripped
-    if indented:
-        if not shown.startswith(" "):
-            shown, marked = original, False
-        if _CODE_BULLET.match(shown):
-            # (a list's code marks go, its indentation stays: "  - `x`" lost the quote's
-            # indentation too, and ended the quote there)
-            return shown[:_indent(shown)] + _code(shown.lstrip(" ")), marked
+        if done < len(steps):
+            break
+    if quoted and shown.startswith("  ") and _CODE_BULLET.match(shown):
+        # (a list's code marks go, its indentation stays: "  - `x`" lost the quote's
+        # indentation too, and ended the quote there)
+        return shown[:_indent(shown)] + _code(shown.lstrip(" ")), marked
     return _code(shown), marked
 
 
