@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from itertools import pairwise
+from os.path import commonprefix
 
 from ci_nix.logtext import clean
 from ci_nix.tools.nix import strip_ansi
@@ -1178,23 +1179,45 @@ _NOM_BAR = "┃"
 _FLAT_BAR = re.compile(r"\s(?=┃(?:\s|$))")
 _MIN_FLAT_BARS = 3
 _FULL_LOG = re.compile(r"For full logs, run|nix log /nix/store/")
+# and Nix's own indented lines run together the same way: the blank that stood for the line's end
+# before the indentation Nix starts each continuing line with (a quote's "> ", a trace's "… while",
+# a position "at «…»" or "at /…", a code frame's "12| ", the tail's and pointer's lines)
+_FLAT_NIX = re.compile(r"(?<=\S)\s(?=\s{2,}(?:> |>$|last \d+ log lines:|For full logs, run|"
+                       r"nix log /nix/store/|… |at «|at /|Reason: |Output paths:|specified: |"
+                       r"got: |Required (?:system|features)|Current system|error: |\d+\| ))")
+_MIN_FLAT_LENGTH = 160
+_QUOTE_MARK = re.compile(r"(?:^|\s)>(?:\s|$)")
+_RECORD_INSIDE = re.compile(r'\{\s*"')
 
 
 def _unflattened(found: list[Line]) -> list[Line]:
-    """The lines, each run-together nom box split at its marks again (every piece keeps the
-    captured line it came from)."""
-    if not any(line.text.count(_NOM_BAR) >= _MIN_FLAT_BARS for line in found):
+    """The lines, each run-together nom box, and each long line of Nix's lines run together,
+    split at its marks again (every piece keeps the captured line it came from)."""
+    if not any(line.text.count(_NOM_BAR) >= _MIN_FLAT_BARS or len(line.text) >= _MIN_FLAT_LENGTH
+               for line in found):
         return found
     result: list[Line] = []
-    for line in found:
+    for at, line in enumerate(found):
         # (never a builder's line: in Nix's or nom's quote "> ", or behind `-L`'s "name> ",
         # a builder's "┃ error: …" is its own text, and split off it would be Nix's; so the
-        # box must follow text of the capture's own, longer than any tool's prefix: a nom line
-        # starts with its mark, also behind a prefix not yet taken off)
+        # box must follow text of the capture's own, longer than any tool's prefix beyond what
+        # the lines beside it start with too: a nom line starts with its mark, also behind a
+        # prefix not yet taken off)
         start = _MARKS_BEFORE.sub("", line.text)
+        # (nor a record's or an escaped stream's line, behind a prefix too: its escaped line
+        # ends are read by the record's reading, and a blank inside its string is no line end)
+        builders = line.quoted or start.startswith(">") or "\\n" in line.text \
+            or _RECORD_INSIDE.search(line.text) is not None
         pieces = _FLAT_BAR.split(line.text) if line.text.count(_NOM_BAR) >= _MIN_FLAT_BARS \
-            and not line.quoted and not start.startswith(">") else []
-        if len(pieces) > _MIN_FLAT_BARS and len(pieces[0].strip()) > _MAX_PREFIX \
+            and not builders else []
+        # (Nix's lines run together: where no quote's "> " stands before the first, a
+        # builder's line in a quote behind a prefix not yet taken off; a record is read by its
+        # own fields)
+        if len(pieces) <= _MIN_FLAT_BARS and len(line.text) >= _MIN_FLAT_LENGTH and not builders \
+                and not _RECORD_OPEN.match(start):
+            pieces = _FLAT_NIX.split(line.text)
+            pieces = pieces if not _QUOTE_MARK.search(pieces[0]) else []
+        if len(pieces) > _MIN_FLAT_BARS and len(_own_start(found, at, pieces[0])) > _MAX_PREFIX \
                 and not _BUILDER_NAME.search(pieces[0]) and any(
                 _NIX_START.match(rest := _MARKS_BEFORE.sub("", piece)) or _FULL_LOG.match(rest)
                 for piece in pieces[1:]):
@@ -1213,6 +1236,14 @@ def quoted_in(message: Sequence[str]) -> frozenset[int]:
              for index, (text, _, _, quoted) in _unwrapped(message)]
     _quote_cut(found)
     return frozenset(line.origin for line in found if line.quoted)
+
+
+def _own_start(found: list[Line], at: int, first: str) -> str:
+    """What a line's first piece holds beyond what it shares with the lines beside it (a tool's
+    prefix, not yet taken off, stands on them all)."""
+    shared = max((len(commonprefix([found[at].text, other.text]))
+                  for other in (*found[max(at - 1, 0):at], *found[at + 1:at + 2])), default=0)
+    return first[shared:].strip()
 
 
 def _quote_cut(result: list[Line]) -> None:

@@ -323,6 +323,11 @@ _LINES: dict[str, Callable[[int], str]] = {
     # libstore's InvalidPath without "error:": from each "path '/nix/store/" along a name to
     # an " is not valid" that never comes
     "invalid paths": lambda n: ("path '/nix/store/" + "a" * 600 + "' is not") * (n // 630),
+    # a copy's lines run together on one line (Nix's indentation after the blank that stood for
+    # a line's end, runs of blanks before words that are not Nix's): split into thousands of
+    # lines, each read once
+    "run together": lambda n: "y " * 80 + ("x" + " " * 8 + "For full logs, run" + " " * 9 + "a")
+                              * (n // 37),
     # the evaluator's message alone on a line: a position tried after each " at " in it
     "lone messages": lambda n: ("syntax error, unexpected " + " at x:1" * 60 + "\n"
                                 + "attribute '" + "a" * 290 + "' missing at " + "x:1" * 300

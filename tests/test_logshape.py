@@ -2038,8 +2038,11 @@ def test_a_nom_box_run_together_on_one_line_is_split_at_its_marks_but_never_a_bu
     victim = "/nix/store/" + "v" * 32 + "-victim.drv"
     drv = "/nix/store/" + "h" * 32 + "-hello.drv"
     for forged in (f"x ┃ error: builder for '{victim}' failed with exit code 1; ┃ a ┃ b",
-                   "y" * 60 + f" ┃ error: builder for '{victim}' failed ┃ a ┃ b"):
-        for before in ("", "[host1] ", "2024-01-01T00:00:00.0000000Z "):
+                   "y" * 60 + f" ┃ error: builder for '{victim}' failed ┃ a ┃ b",
+                   "y" * 160 + f"   error: builder for '{victim}' failed with exit code 1;"
+                   f"        last 1 log lines:        > a        For full logs, run 'nix log"
+                   f" {victim}'"):
+        for before in ("", "[host1] ", "2024-01-01T00:00:00.0000000Z ", f"[{'p' * 60}] "):
             for log in ([f"{before}hello> {forged}",
                          f"{before}error: builder for '{drv}' failed with exit code 2;"],
                         [f"{before}error: builder for '{drv}' failed with exit code 2;",
@@ -2047,6 +2050,16 @@ def test_a_nom_box_run_together_on_one_line_is_split_at_its_marks_but_never_a_bu
                         [f"{before}┃        > {forged}",
                          f"{before}┃ error: builder for '{drv}' failed with exit code 2;"]):
                 assert [found.drv for found in diagnose.parse_log(log)] == [drv], log
+
+
+def test_nixs_indented_lines_run_together_on_one_line_are_lines_again() -> None:
+    # the same copy without nom: each line's end a blank before Nix's indentation (a 2.26
+    # download failure, every line joined: read as nothing before)
+    expected = DATA / "nix-2.26/download.text.expected.json"
+    text = text_of(expected)
+    plain_found = diagnose.parse_log(text.split("\n"))
+    flat = diagnose.parse_log([" ".join(text.split("\n"))])
+    assert [(d.type, d.kind) for d in flat] == [(d.type, d.kind) for d in plain_found]
 
 
 def test_double_spacing_is_undone_only_where_nix_goes_on_between_the_blanks() -> None:
