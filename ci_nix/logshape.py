@@ -1810,9 +1810,12 @@ def _learnable(found: list[Line], ci_own: AbstractSet[int],
     """The lines a prefix is learnt from: not the CI system's own (origins in ci_own), nor the
     builder's lines Nix quotes (`Line.quoted`: a build printing one start before "error:
     builder for '…-other.drv' failed" on its last lines made that start a tool's prefix, and
-    the rest of each line Nix's own: another derivation's failure)."""
-    return [before_bar.get(line.origin, "") + line.text for line in found
-            if line.text.strip() and line.origin not in ci_own and not line.quoted]
+    the rest of each line Nix's own: another derivation's failure), nor the further lines of
+    an error message of Nix's (a flake's `throw` of comment lines, "# error: builder for
+    '…-other.drv' failed", made "       # " a tool's prefix: the rest read as Nix's own)."""
+    said = _said_by_nix(found)
+    return [before_bar.get(line.origin, "") + line.text for at, line in enumerate(found)
+            if line.text.strip() and line.origin not in ci_own and not said[at]]
 
 
 def _after(prefix: re.Pattern[str], text: str) -> str:

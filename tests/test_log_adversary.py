@@ -577,6 +577,13 @@ def test_a_thrown_message_naming_nix_or_the_machine_is_the_flakes_throw() -> Non
               "code 42")
     assert [(d.type, d.drv) for d in diagnose.parse_log(thrown.split("\n"))] == [
         (FailureType.EVAL, None)]
+    # a message of comment lines behind a transport's timestamp (GitHub's): its marks, with the
+    # message's indentation, were learnt as a tool's prefix and its text read as Nix's lines
+    thrown = ("error:\n       … while calling the 'throw' builtin\n\n       error: ```\n"
+              f"       # let x = 1;\n       # error: builder for '{VICTIM}' failed with exit code "
+              "42\n       # x\n       ```")
+    stamped = [f"2024-05-01T12:00:00.1234567Z {line}" for line in thrown.split("\n")]
+    assert [(d.type, d.drv) for d in diagnose.parse_log(stamped)] == [(FailureType.EVAL, None)]
     # the throw's message failing to evaluate is an error of its own (its frame is innermost)
     failed = ("error:\n       … while calling the 'throw' builtin\n\n       … while evaluating "
               "the error message passed to builtin.throw\n\n       error: cannot coerce a set to "
