@@ -156,6 +156,15 @@ def local(path: str) -> Repository:
     return Repository("", _strip_git_local(os.path.realpath(urllib.parse.unquote(path))))
 
 
+def _local_named(path: str) -> Repository | None:
+    """`local(path)` for a path a flake reference names; None where it can name no directory.
+
+    A NUL byte (raw or %00) is the one thing no file system path holds: realpath raises on it,
+    and a lock file or flake.nix saying so is a pull request's data, not ci-nix's crash.
+    """
+    return None if "\0" in urllib.parse.unquote(path) else local(path)
+
+
 def _strip_git_local(path: str) -> str:
     path = path.rstrip("/") or "/"
     return path[:-4] if path.lower().endswith(".git") and len(path) > 4 else path
@@ -237,9 +246,9 @@ def parse_url(url: str, hosts: Mapping[str, str] = {}) -> Source | None:
     if sep and scheme == "flake" or (not sep and re.fullmatch(r"[A-Za-z][\w-]*", base)):
         return Source(Kind.INDIRECT, id=rest if sep else base)
     if sep and scheme == "path":
-        return Source(Kind.PATH, local(rest) if rest.startswith("/") else None, subdir)
+        return Source(Kind.PATH, _local_named(rest) if rest.startswith("/") else None, subdir)
     if base.startswith("/"):
-        return Source(Kind.PATH, local(base), subdir)
+        return Source(Kind.PATH, _local_named(base), subdir)
     kind, transport = Kind.OTHER, scheme
     if sep and "+" in scheme:
         prefix, transport = scheme.split("+", 1)
@@ -251,7 +260,8 @@ def parse_url(url: str, hosts: Mapping[str, str] = {}) -> Source | None:
     except ValueError:  # "Invalid IPv6 URL": a bracket left open (a lock's URL is a PR's)
         return None
     if transport == "file":
-        return Source(Kind.GIT if kind is Kind.OTHER else kind, local(parsed.path), subdir)
+        return Source(Kind.GIT if kind is Kind.OTHER else kind, _local_named(parsed.path),
+                      subdir)
     if transport in ("http", "https", "ssh", "git") and parsed.netloc:
         host = parsed.hostname or ""
         if kind in (Kind.TARBALL, Kind.FILE, Kind.OTHER) and transport in ("http", "https"):
@@ -299,7 +309,7 @@ def of_ref(ref: FlakeRef, hosts: Mapping[str, str] = {}) -> Source:
         return Source(Kind.INDIRECT, id=ref.id)
     if kind == "path":
         path = ref.path or ""
-        return Source(Kind.PATH, local(path) if path.startswith("/") else None, subdir)
+        return Source(Kind.PATH, _local_named(path) if path.startswith("/") else None, subdir)
     own = _URL_KINDS.get(kind)
     if own is not None:
         found = parse_url(typed_url(kind, ref.url), hosts) if ref.url else None

@@ -132,9 +132,25 @@ def test_the_two_old_normalisers_agree_now(tmp_path: Path) -> None:
 @example("http://[::1/x")
 @example("git+https://[x/y?dir=a")
 @example("ssh://[::1")
+# a NUL byte: realpath's "embedded null byte" (Hypothesis drew '/\x00' in a suite run)
+@example("/\x00")
 def test_any_text_gives_a_source_or_none(text: str) -> None:
     found = source.parse_url(text)
     assert found is None or isinstance(found.kind, Kind)
+
+
+@pytest.mark.parametrize("url", ["/a\x00b", "path:/a\x00b", "path:/a%00b", "git+file:///r%00.git",
+                                 "file:///r\x00"])
+def test_a_path_holding_a_nul_byte_names_no_repository(url: str) -> None:
+    # no file system path holds NUL: a lock saying one is a pull request's data, never a crash
+    found = source.parse_url(url)
+    assert found is not None and found.repository is None
+
+
+@pytest.mark.parametrize("path", ["/a\x00b", "/a%00b"])
+def test_a_locked_path_holding_a_nul_byte_names_no_repository(path: str) -> None:
+    found = source.of_ref(FlakeRef.from_json({"type": "path", "path": path}))
+    assert found.kind is Kind.PATH and found.repository is None
 
 
 @settings(max_examples=200, deadline=None)
