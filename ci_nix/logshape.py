@@ -546,7 +546,9 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
                 marked = False
         tail, quoted = quoted > 0, max(quoted - 1, 0)
         if message and line.strip():
-            message = _indent(_transported(line)) >= _MESSAGE_INDENT
+            # (a transport's record of the line: the indentation of the line it holds)
+            held = _held_line(line)
+            message = _indent(_transported(line) if held is None else held) >= _MESSAGE_INDENT
         pieces = list(_unwrap(line, depth, tail or message))
         for at, (text, wrapper_marked, inner, held_quoted) in enumerate(pieces, 1):
             # (the intro of the line's last piece, with a page's spaces as blanks: a
@@ -563,9 +565,23 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
                 # marks each line it quotes, before whatever the builder wrote (a "\r" too);
                 # 2.3 ends its header's line with it ("…; last 10 log lines:") and marks none
                 marked, seen = not spaced[:m.start()].rstrip().endswith(";"), False
-            # (a captured line's, not one a record held: what a record holds is read as ever)
-            message = message or (not depth and not inner and _NIX_ERROR.match(text) is not None)
+            # (a captured line's, or the one line a transport's record of it holds; not one of
+            # the lines a record of many holds: what those hold is read as ever)
+            message = message or (not depth and _NIX_ERROR.match(text) is not None
+                                  and (not inner or len(pieces) == 1
+                                       and _held_line(line) is not None))
             yield index, (text, wrapper_marked, inner, tail or held_quoted)
+
+
+def _held_line(line: str) -> str | None:
+    """The one line a transport's record of a captured line holds (Docker's json-file log,
+    `logcli --output jsonl`, a journal's JSON: a record opening the line, behind a known
+    transport's prefix); None for any other line."""
+    shown = _transported(line)
+    if not shown.startswith("{"):
+        return None
+    held = _record_message(_plain(shown))
+    return None if held is None or "\n" in held.removesuffix("\n") else held.removesuffix("\n")
 
 
 def _marked_part(line: str) -> str:
@@ -667,10 +683,8 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False,
     # a transport's record of one captured line (Docker's json-file log, `logcli --output
     # jsonl`, a journal's JSON) holding a line of Nix's quote: read as that line, a builder's
     # (Nix indents each line it quotes: a builder's own record of it never starts a line)
-    if tail and depth < _MAX_DEPTH and line.startswith("{") \
-            and (held := _record_message(_plain(line))) is not None \
-            and "\n" not in held.removesuffix("\n"):
-        yield from _unwrap(held.removesuffix("\n"), depth + 1, tail)
+    if tail and depth < _MAX_DEPTH and (held := _held_line(line)) is not None:
+        yield from _unwrap(held, depth + 1, tail)
         return
     # an internal-json record behind a prefix normalising does not know (`kubectl logs
     # --prefix`'s "[pod/x/nix] ", logcli's labels) is kept whole, as learning the prefix needs

@@ -584,6 +584,11 @@ def test_a_thrown_message_naming_nix_or_the_machine_is_the_flakes_throw() -> Non
               "42\n       # x\n       ```")
     stamped = [f"2024-05-01T12:00:00.1234567Z {line}" for line in thrown.split("\n")]
     assert [(d.type, d.drv) for d in diagnose.parse_log(stamped)] == [(FailureType.EVAL, None)]
+    # nor in a log of one transport record a line (Docker's json-file): a relay in the message
+    thrown = ("error:\n       … while calling the 'throw' builtin\n\n       error: x\n       "
+              f"y stderr=error: builder for '{VICTIM}' failed with exit code 2")
+    docker = [json.dumps({"log": f"{line}\n", "stream": "stderr"}) for line in thrown.split("\n")]
+    assert [(d.type, d.drv) for d in diagnose.parse_log(docker)] == [(FailureType.EVAL, None)]
     # the throw's message failing to evaluate is an error of its own (its frame is innermost)
     failed = ("error:\n       … while calling the 'throw' builtin\n\n       … while evaluating "
               "the error message passed to builtin.throw\n\n       error: cannot coerce a set to "
