@@ -1149,8 +1149,10 @@ def _message_at(lines: list[str]) -> tuple[int, str] | None:
             continue
         text = m[1].strip()
         if not text and index + 1 < len(lines):
-            # Nix 2.8 put a bare "error:" line before messages that start on the next line
-            nxt = lines[index + 1].strip()
+            # Nix 2.8 put a bare "error:" line before messages that start on the next line (a
+            # writer's mark of lines left out, "...", between them is no message)
+            after = next((x for x in lines[index + 1:] if not _ELISION.match(x)), "")
+            nxt = after.strip()
             if nxt and not nxt.startswith("…"):
                 text = nxt
         if _PRE_HEADER.match(text) and index + 1 < len(lines) and lines[index + 1].strip() \
@@ -2391,7 +2393,7 @@ class _LogReader:
                 # frames, not a wrapper's line after a trace cut short ("Command '[…]' returned
                 # non-zero exit status 1.")
                 or (_awaits_message(current.lines) and (
-                    len(current.lines) == 1 or _TRACE_END.match(line.lstrip())
+                    _elided_only(current.lines) or _TRACE_END.match(line.lstrip())
                     # a writer's mark of frames left out ("...") in a trace awaiting its message
                     or _ELISION.match(line) is not None))
                 # Nix 2.4pre: "error: --- Error --- nix", then the message unindented
@@ -2569,7 +2571,13 @@ def _awaits_message(lines: list[str]) -> bool:
     where = [i for i, x in enumerate(lines) if _WHERE_ONLY.match(x)]
     if where:  # only its code frame after it: any other line is a message of sorts
         return all(not x.strip() or _CODE_FRAME.match(x) for x in lines[where[-1] + 1:])
-    return len(lines) == 1 or any(x.lstrip().startswith("… ") for x in lines[1:])
+    return _elided_only(lines) or any(x.lstrip().startswith("… ") for x in lines[1:])
+
+
+def _elided_only(lines: list[str]) -> bool:
+    """Whether an error block is its opening line and nothing after it but a writer's marks
+    of lines left out ("error:" then "..."): a mark is no message, what follows it may be."""
+    return all(_ELISION.match(x) for x in lines[1:])
 
 
 def _pname(drv: str) -> str:

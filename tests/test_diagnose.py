@@ -3020,6 +3020,19 @@ def test_nix_2_3s_trace_has_its_message_on_the_line_after_its_last_frame() -> No
     assert [d.type for d in cut] == [FailureType.EVAL]
 
 
+def test_a_writers_elision_right_after_a_bare_error_is_no_message() -> None:
+    # heldout-189's nixpkgs#342717: Nix's bare "error:" (its message comes after the trace),
+    # the writer's "..." for lines left out, then nom's error box with one evaluator frame
+    boxed = diagnose.parse_log([
+        "error:", "...", "┏━ 1 Errors: ", " ⋮ ",
+        "┃        … while evaluating the option `home-manager.users.u.programs.waybar.style"])
+    assert [d.type for d in boxed] == [FailureType.EVAL]
+    [framed] = diagnose.parse_log([
+        "error:", "…", "       … while evaluating the option `services.x.style'"])
+    assert framed.type is FailureType.EVAL and "…" != framed.message != "..."
+    assert "services.x.style" in framed.message
+
+
 def test_a_writers_elision_lines_inside_a_trace_keep_it_whole() -> None:
     # heldout-179's NUR notes: "..." lines put for frames left out of a 2.4+ trace; the trace
     # goes on to its message
