@@ -1212,6 +1212,12 @@ def _unflattened(found: list[Line]) -> list[Line]:
         return found
     result: list[Line] = []
     for at, line in enumerate(found):
+        # (a line of neither shape left as it is at once: a long log holds many long lines; a
+        # line end made a blank before Nix's indentation leaves three blanks at least)
+        nom = line.text.count(_NOM_BAR) >= _MIN_FLAT_BARS
+        if not nom and (len(line.text) < _MIN_FLAT_LENGTH or "   " not in line.text):
+            result.append(line)
+            continue
         # (never a builder's line: in Nix's or nom's quote "> ", or behind `-L`'s "name> ",
         # a builder's "┃ error: …" is its own text, and split off it would be Nix's; so the
         # box must follow text of the capture's own, longer than any tool's prefix beyond what
@@ -1222,13 +1228,12 @@ def _unflattened(found: list[Line]) -> list[Line]:
         # ends are read by the record's reading, and a blank inside its string is no line end)
         builders = line.quoted or start.startswith(">") or "\\n" in line.text \
             or _RECORD_INSIDE.search(line.text) is not None
-        pieces = _FLAT_BAR.split(line.text) if line.text.count(_NOM_BAR) >= _MIN_FLAT_BARS \
-            and not builders else []
+        pieces = _FLAT_BAR.split(line.text) if nom and not builders else []
         # (Nix's lines run together: where no quote's "> " stands before the first, a
         # builder's line in a quote behind a prefix not yet taken off; a record is read by its
         # own fields)
-        if len(pieces) <= _MIN_FLAT_BARS and len(line.text) >= _MIN_FLAT_LENGTH and not builders \
-                and not _RECORD_OPEN.match(start):
+        if len(pieces) <= _MIN_FLAT_BARS and len(line.text) >= _MIN_FLAT_LENGTH \
+                and "   " in line.text and not builders and not _RECORD_OPEN.match(start):
             pieces = _FLAT_NIX.split(line.text)
             pieces = pieces if not _QUOTE_MARK.search(pieces[0]) else []
         if len(pieces) > _MIN_FLAT_BARS and len(_own_start(found, at, pieces[0])) > _MAX_PREFIX \
