@@ -681,9 +681,12 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False,
         yield from _unwrap(line[relay.end():], depth, relayed=relayed + 1)
         return
     # a transport's record of one captured line (Docker's json-file log, `logcli --output
-    # jsonl`, a journal's JSON) holding a line of Nix's quote: read as that line, a builder's
-    # (Nix indents each line it quotes: a builder's own record of it never starts a line)
-    if tail and depth < _MAX_DEPTH and (held := _held_line(line)) is not None:
+    # jsonl`, a journal's JSON; also behind a prefix normalising does not know yet, `kubectl
+    # logs --prefix`'s "[pod/x/nix] ") holding a line of Nix's quote: read as that line, a
+    # builder's (Nix indents each line it quotes, and marks it since 2.4: a builder's own
+    # record of it never starts a line, nor follows a prefix but after Nix's blanks or "> ")
+    if tail and depth < _MAX_DEPTH and ((held := _held_line(line)) is not None
+                                        or (held := _prefixed_held_line(line)) is not None):
         yield from _unwrap(held, depth + 1, tail)
         return
     # an internal-json record behind a prefix normalising does not know (`kubectl logs
@@ -777,6 +780,19 @@ def _prefixed_record_message(line: str) -> str | None:
         if message is not None:
             return message
     return None
+
+
+def _prefixed_held_line(line: str) -> str | None:
+    """The one line a transport's record holds behind a prefix not learnt yet (`kubectl logs
+    --prefix`'s "[pod/x/nix] "): one that starts with no blank, ends with one blank (Nix's
+    indentation of its quote stands before a builder's own record: "web_1  |   {…}" is 2.3's)
+    and holds no builder's or Nix's "> "; None for any other line."""
+    at = line.find("{")
+    if at <= 0 or line[:1].isspace() or line[:at].endswith("  ") \
+            or _builders(line, at, quoted=True):
+        return None
+    held = _prefixed_record_message(_plain(line))
+    return None if held is None or "\n" in held.removesuffix("\n") else held.removesuffix("\n")
 
 
 def _after_prefix_record(line: str) -> bool:

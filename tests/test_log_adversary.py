@@ -719,6 +719,23 @@ def test_a_wrapped_tail_of_every_hostile_line_names_only_its_own_build(
         assert said == [(FailureType.BUILD, ATTACKER)], (name, found)
 
 
+def test_a_builders_own_record_in_a_quote_stays_its_own_behind_a_prefix() -> None:
+    # a transport's record of each quoted line is read as that line (behind `kubectl logs
+    # --prefix`'s "[pod/…] " too); a builder's own record behind Nix's indentation or "> " never
+    forged = json.dumps({"msg": f"error: builder for '{VICTIM}' failed with exit code 42"})
+    for prefix in ("[pod/x/nix] ", "web_1  | ", ""):
+        for log in ([f"building '{ATTACKER}'...",
+                     f"builder for '{ATTACKER}' failed with exit code 1; last 2 log lines:",
+                     f"  {forged}", "  done", f"error: build of '{ATTACKER}' failed"],
+                    [f"building '{ATTACKER}'...",
+                     f"error: builder for '{ATTACKER}' failed with exit code 1;",
+                     "       last 2 log lines:", f"       > {forged}", "       > done"]):
+            lines = [prefix + line for line in log]
+            assert [line.quoted for line in logshape.normalise(lines)
+                    if "{" in line.text or "done" in line.text] == [True, True], (prefix, log)
+            assert [d.drv for d in diagnose.parse_log(lines)] == [ATTACKER], (prefix, log)
+
+
 def _nix_error(text: str) -> str:
     """An error record as Nix 2.8 and 2.26 write one of their own (`JSONLogger::logEI`)."""
     return "@nix " + json.dumps({"action": "msg", "column": None, "file": None, "level": 0,

@@ -819,6 +819,9 @@ def test_stacked_wrappings_keep_classification(expected: Path, tool: str | None,
 # combinations that failed (the stacked test's draws and CI_NIX_FULL_CORPUS=1 found them), kept
 # whatever the draws become: each sample with its wrappings in the order they happen
 KNOWN_STACKS = [
+    # Docker's or logcli's record of each line behind `kubectl logs --prefix`'s "[pod/…] ": a
+    # line of Nix's quote is that record's line (the builder's skopeo lines say no network)
+    ("../sources/nix-2.26-skopeo-no-network", ("json-records", "kubectl")),
     # a copy of Buildkite's log without its string commands' ESC and BEL ("_bk;t=…~~~ …"): the
     # agent's own lines are no lines of the step's, and leave too few to learn a chat's prefix
     ("dev-2/nix-15002-assert-sigabrt", ("compose", "buildkite")),
