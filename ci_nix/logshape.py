@@ -900,11 +900,13 @@ _NIX_START = re.compile(r"(?:error|warning):|building ['‘]|these \d+ |"
                         r"Unable to start any build|Unable to build with a primary store",
                         re.IGNORECASE)
 _FENCE_BEFORE_NIX = re.compile(rf"(?<!`)`{{3,}}(?=(?i:{_NIX_START.pattern}))")
-# what is no tool's prefix: Nix's own words, a `nix build -L` name, a markdown quote, the mark
-# of an internal-json record or of a frame of Nix's traces, a shell's prompt (a session pasted
-# with more commands than lines of output: each "$ " starts a command, which ends the output
-# before it)
-_NOT_PREFIX = re.compile(r"error|warning|trace|>\s*$|^\s*$|^@nix |…|^\s*\$\s+$", re.IGNORECASE)
+# what is no tool's prefix: Nix's own words or another program's level word (git's "fatal: "
+# on its two lines before a cut error: learnt and taken off, the fetch's failure was lost), a
+# `nix build -L` name, a markdown quote, the mark of an internal-json record or of a frame of
+# Nix's traces, a shell's prompt (a session pasted with more commands than lines of output:
+# each "$ " starts a command, which ends the output before it)
+_NOT_PREFIX = re.compile(r"error|warning|fatal|trace|>\s*$|^\s*$|^@nix |…|^\s*\$\s+$",
+                         re.IGNORECASE)
 # a chat log's speaker ("[12:00] <alice> "), whose ">" is no markdown quote
 _NICK = re.compile(r"<[^<>\s]{1,32}>\s*$")
 
