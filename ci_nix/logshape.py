@@ -855,6 +855,9 @@ def _unprefixed(shown: str, quoted: bool = False) -> tuple[str, bool] | None:
     builder printed: its "INFO " or "┃ " taken away with the indentation made the rest a line
     of Nix's ("INFO error: builder for '…-other.drv' failed": another's failure). (A wrapper's
     prefix stands before Nix's indentation, which is left after it.)"""
+    # (a line that starts with Nix's indentation keeps it whole, as before any prefix went;
+    # one behind a wrapper's prefix keeps what each step leaves of it)
+    indented, original = quoted and shown.startswith("  "), shown
     marked = False
     for _ in range(_MAX_STACK):
         if _NOM_STATUS.match(shown):
@@ -866,7 +869,7 @@ def _unprefixed(shown: str, quoted: bool = False) -> tuple[str, bool] | None:
         steps = (shown, after_glyphs, after_level, _transported(after_level))
         # (each prefix alone: nom's "┃ " leaves Nix's indentation, "INFO " after it must not
         # take it; a transport's prefix likewise)
-        done = next((at for at in range(1, len(steps)) if quoted
+        done = next((at for at in range(1, len(steps)) if quoted and not indented
                      and steps[at - 1].startswith("  ") and not steps[at].startswith(" ")),
                     len(steps))
         marked = marked or bool(done > 1 and glyphs and _MARK.search(glyphs[0])) \
@@ -877,6 +880,8 @@ def _unprefixed(shown: str, quoted: bool = False) -> tuple[str, bool] | None:
         shown = stripped
         if done < len(steps):
             break
+    if indented and not shown.startswith(" "):
+        shown, marked = original, False
     if quoted and shown.startswith("  ") and _CODE_BULLET.match(shown):
         # (a list's code marks go, its indentation stays: "  - `x`" lost the quote's
         # indentation too, and ended the quote there)

@@ -2113,3 +2113,14 @@ def test_nixs_error_line_quoting_a_newline_escape_behind_a_timestamp_stays_one_l
     assert said in [line.text for line in logshape.normalise(lines)]
     found = diagnose.parse_log(lines)
     assert [(d.type, d.log_line) for d in found] == [(FailureType.EVAL, 1), (FailureType.EVAL, 4)]
+
+
+def test_a_line_nix_indented_keeps_its_indentation_whole_or_not_at_all() -> None:
+    # a line of Nix's message or quote that starts with Nix's indentation is kept whole where
+    # taking every prefix off would unindent it (nom's tree relayed in an error's message:
+    # "       ┃    ┌─ ✔ x" kept "   ┌─ ✔ x" after a683671d, and a Rust cause chain holding nh's
+    # box lost four of its five errors); one behind a wrapper's prefix ("┃   INFO error: …")
+    # keeps what each step leaves of Nix's indentation
+    line = "       ┃    ┌─ ✔ user-environment"
+    assert logshape._unprefixed(line, quoted=True) == (line, False)
+    assert logshape._unprefixed("┃   INFO error: x", quoted=True) == ("  INFO error: x", False)
