@@ -25,7 +25,7 @@ import json
 import re
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from itertools import pairwise
@@ -1807,7 +1807,7 @@ def _without_prefix(found: list[Line], ci_own: set[int],
     for learn in (_common_prefix, _common_prefix, _tool_prefix):
         if learn is _common_prefix and learnt is False:
             continue  # (the same lines again: no prefix again)
-        prefix = learn(_learnable(found[:_LEARN_FROM], ci_own, before_bar))
+        prefix = _learnt(learn, found[:_LEARN_FROM], ci_own, before_bar)
         # a second common prefix only behind a first (two tools' unknown prefixes stacked,
         # `kubectl logs --prefix` around git's "remote: ")
         learnt = prefix is not None if learn is _common_prefix else learnt
@@ -1845,6 +1845,27 @@ def _listed_by_error(found: list[Line]) -> frozenset[int]:
         elif in_error:
             own.add(at)
     return frozenset(own)
+
+
+def _learnt(learn: Callable[[list[str]], re.Pattern[str] | None], found: list[Line],
+            ci_own: AbstractSet[int], before_bar: Mapping[int, str]) -> re.Pattern[str] | None:
+    """learn's prefix from the lines that may teach one (`_learnable`); failing that, from the
+    further lines of Nix's error messages too, where it also stands before each message's
+    error line, as a tool's prefix does (a viewer's line numbers before a bar-glued "error:"
+    and the trace below it: without them too few lines were left to learn from, and every
+    frame read as the message) and one inside a message does not (a `throw`'s "       # ")."""
+    prefix = learn(_learnable(found, ci_own, before_bar))
+    if prefix is not None:
+        return prefix
+    said = _said_by_nix(found)
+    openers = [before_bar.get(line.origin, "") + line.text for at, line in enumerate(found[:-1])
+               if not said[at] and said[at + 1] and not found[at + 1].quoted]
+    # (an error line Nix's words start, as in most logs, has no prefix any lines could teach)
+    if not openers or any(_NIX_ERROR.match(text) for text in openers):
+        return None
+    wider = learn([before_bar.get(line.origin, "") + line.text for line in found
+                   if line.text.strip() and line.origin not in ci_own and not line.quoted])
+    return wider if wider is not None and all(wider.match(text) for text in openers) else None
 
 
 def _learnable(found: list[Line], ci_own: AbstractSet[int],
