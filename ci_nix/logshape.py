@@ -580,8 +580,16 @@ def _held_line(line: str) -> str | None:
     shown = _transported(line)
     if not shown.startswith("{"):
         return None
-    held = _record_message(_plain(shown))
-    return None if held is None or "\n" in held.removesuffix("\n") else held.removesuffix("\n")
+    return _one_line(_record_message(_plain(shown)))
+
+
+def _one_line(held: str | None) -> str | None:
+    """A record's message as the one captured line it holds (its line end off); None where it
+    holds none or several."""
+    if held is None:
+        return None
+    held = held.removesuffix("\n")
+    return None if "\n" in held else held
 
 
 def _marked_part(line: str) -> str:
@@ -791,8 +799,7 @@ def _prefixed_held_line(line: str) -> str | None:
     if at <= 0 or line[:1].isspace() or line[:at].endswith("  ") \
             or _builders(line, at, quoted=True):
         return None
-    held = _prefixed_record_message(_plain(line))
-    return None if held is None or "\n" in held.removesuffix("\n") else held.removesuffix("\n")
+    return _one_line(_prefixed_record_message(_plain(line)))
 
 
 def _after_prefix_record(line: str) -> bool:
@@ -1849,36 +1856,29 @@ def _listed_by_error(found: list[Line]) -> frozenset[int]:
 
 def _learnt(learn: Callable[[list[str]], re.Pattern[str] | None], found: list[Line],
             ci_own: AbstractSet[int], before_bar: Mapping[int, str]) -> re.Pattern[str] | None:
-    """learn's prefix from the lines that may teach one (`_learnable`); failing that, from the
-    further lines of Nix's error messages too, where it also stands before each message's
-    error line, as a tool's prefix does (a viewer's line numbers before a bar-glued "error:"
-    and the trace below it: without them too few lines were left to learn from, and every
-    frame read as the message) and one inside a message does not (a `throw`'s "       # ")."""
-    prefix = learn(_learnable(found, ci_own, before_bar))
+    """learn's prefix from the lines that may teach one: not the CI system's own (origins in
+    ci_own), nor the builder's lines Nix quotes (`Line.quoted`: a build printing one start
+    before "error: builder for '…-other.drv' failed" on its last lines made that start a
+    tool's prefix, and the rest of each line Nix's own: another derivation's failure), nor the
+    further lines of an error message of Nix's (a flake's `throw` of comment lines, "# error:
+    builder for '…-other.drv' failed", made "       # " a tool's prefix: the rest read as
+    Nix's own). Failing that, from those further lines too, where the prefix also stands
+    before each message's error line, as a tool's prefix does (a viewer's line numbers before
+    a bar-glued "error:" and the trace below it: without them too few lines were left to learn
+    from, and every frame read as the message) and one inside a message does not."""
+    said = _said_by_nix(found)  # (a quoted line is said too)
+    shown = [(at, before_bar.get(line.origin, "") + line.text) for at, line in enumerate(found)
+             if line.text.strip() and line.origin not in ci_own and not line.quoted]
+    prefix = learn([text for at, text in shown if not said[at]])
     if prefix is not None:
         return prefix
-    said = _said_by_nix(found)
     openers = [before_bar.get(line.origin, "") + line.text for at, line in enumerate(found[:-1])
                if not said[at] and said[at + 1] and not found[at + 1].quoted]
     # (an error line Nix's words start, as in most logs, has no prefix any lines could teach)
     if not openers or any(_NIX_ERROR.match(text) for text in openers):
         return None
-    wider = learn([before_bar.get(line.origin, "") + line.text for line in found
-                   if line.text.strip() and line.origin not in ci_own and not line.quoted])
+    wider = learn([text for _, text in shown])
     return wider if wider is not None and all(wider.match(text) for text in openers) else None
-
-
-def _learnable(found: list[Line], ci_own: AbstractSet[int],
-               before_bar: Mapping[int, str]) -> list[str]:
-    """The lines a prefix is learnt from: not the CI system's own (origins in ci_own), nor the
-    builder's lines Nix quotes (`Line.quoted`: a build printing one start before "error:
-    builder for '…-other.drv' failed" on its last lines made that start a tool's prefix, and
-    the rest of each line Nix's own: another derivation's failure), nor the further lines of
-    an error message of Nix's (a flake's `throw` of comment lines, "# error: builder for
-    '…-other.drv' failed", made "       # " a tool's prefix: the rest read as Nix's own)."""
-    said = _said_by_nix(found)
-    return [before_bar.get(line.origin, "") + line.text for at, line in enumerate(found)
-            if line.text.strip() and line.origin not in ci_own and not said[at]]
 
 
 def _after(prefix: re.Pattern[str], text: str) -> str:
