@@ -2378,32 +2378,16 @@ class _LogReader:
         current = self.current
         if current is not None and not tail and _shallower_error(line, current):
             current = self.current = None
+        # (what the block's last line says decides whether a line of Nix's goes on with it only
+        # where that last line is Nix's too: after the builder's last line Nix quotes, ending
+        # in ":" or ",", a cut "Reason: builder", a bare "error:", Nix's next line is its own,
+        # as 2.3 prints it unindented: another derivation's failure was taken into the block)
+        said = tail or current is None or current.quoted is None \
+            or len(current.lines) - 1 not in current.quoted
         if current is not None and (
                 not line.strip() or _CONTINUATION.match(line.lstrip())
                 or _indent(line) > _indent(current.lines[0])
-                # a message that goes on after a colon ("… failed with exit code 1:") or a
-                # comma (a copy wrapping `nix flake check`'s "failed to build attribute '…',"
-                # before its "build of '…' failed"), also where a copy lost the indentation of
-                # the line it goes on with
-                or current.lines[-1].rstrip().endswith((":", ","))
-                # a Reason a hard wrap cut inside Nix's fixed words ("Reason: builder"), also
-                # where a copy lost the indentation of the line it goes on with
-                or _CUT_REASON.search(current.lines[-1]) is not None
-                # a bare "error:"'s message, also where a copy lost its indentation; after
-                # frames, not a wrapper's line after a trace cut short ("Command '[…]' returned
-                # non-zero exit status 1.")
-                or (_awaits_message(current.lines) and (
-                    _elided_only(current.lines) or _TRACE_END.match(line.lstrip())
-                    # a writer's mark of frames left out ("...") in a trace awaiting its message
-                    or _ELISION.match(line) is not None))
-                # Nix 2.4pre: "error: --- Error --- nix", then the message unindented
-                or (len(current.lines) == 1 and _PRE_HEADER.match(
-                    current.lines[0].lstrip().removeprefix("error:").lstrip()))
-                # (also where it ends a line: the message after a remote build's "failed: ")
-                or (line.strip() != "" and _PRE_HEADER_AFTER.search(current.lines[-1]) is not None)
-                # a removal throw a copy wrapped: its paragraph is its message
-                or (line.strip() not in ("", ">") and current.lines[-1].strip()
-                    and _removal_throw(current.lines[0]))):
+                or (said and _goes_on(current.lines, line))):
             if tail and current.quoted is not None:
                 current.quoted.add(len(current.lines))
             current.lines.append(line)
@@ -2572,6 +2556,31 @@ def _awaits_message(lines: list[str]) -> bool:
     if where:  # only its code frame after it: any other line is a message of sorts
         return all(not x.strip() or _CODE_FRAME.match(x) for x in lines[where[-1] + 1:])
     return _elided_only(lines) or any(x.lstrip().startswith("… ") for x in lines[1:])
+
+
+def _goes_on(lines: list[str], line: str) -> bool:
+    """Whether a line goes on with an error block (lines) by what the block's lines say, also
+    where a copy lost the indentation it goes on with."""
+    # a message that goes on after a colon ("… failed with exit code 1:") or a comma (a copy
+    # wrapping `nix flake check`'s "failed to build attribute '…'," before its "build of '…'
+    # failed")
+    return (lines[-1].rstrip().endswith((":", ","))
+            # a Reason a hard wrap cut inside Nix's fixed words ("Reason: builder")
+            or _CUT_REASON.search(lines[-1]) is not None
+            # a bare "error:"'s message; after frames, not a wrapper's line after a trace cut
+            # short ("Command '[…]' returned non-zero exit status 1.")
+            or (_awaits_message(lines) and (
+                _elided_only(lines) or _TRACE_END.match(line.lstrip()) is not None
+                # a writer's mark of frames left out ("...") in a trace awaiting its message
+                or _ELISION.match(line) is not None))
+            # Nix 2.4pre: "error: --- Error --- nix", then the message unindented
+            or (len(lines) == 1 and _PRE_HEADER.match(
+                lines[0].lstrip().removeprefix("error:").lstrip()) is not None)
+            # (also where it ends a line: the message after a remote build's "failed: ")
+            or (line.strip() != "" and _PRE_HEADER_AFTER.search(lines[-1]) is not None)
+            # a removal throw a copy wrapped: its paragraph is its message
+            or (line.strip() not in ("", ">") and bool(lines[-1].strip())
+                and _removal_throw(lines[0])))
 
 
 def _elided_only(lines: list[str]) -> bool:
@@ -2972,7 +2981,9 @@ def _named_by_hint(shaped: Sequence[logshape.Line], by_drv: dict[str, Diagnosis]
         if line.quoted or line.builder is not None or _TAIL_QUOTE.match(line.text) \
                 or line.text in thrown:
             continue
-        text = line.text
+        text = _nix_said(line.text)
+        if text is None:
+            continue
         # Nix 2.24+ puts the command on the line after "For full logs, run:"
         if _FULL_LOG_HINT_SPLIT.search(text) and at + 1 < len(shaped) \
                 and shaped[at + 1].builder is None:
@@ -2989,6 +3000,20 @@ def _named_by_hint(shaped: Sequence[logshape.Line], by_drv: dict[str, Diagnosis]
                     f"builder for {short_drv(drv)} failed (the log names only its full log)",
                     drv=drv, log_line=line.origin + 1, log=tail([line.text]))
     return named
+
+
+def _nix_said(text: str) -> str | None:
+    """What a normalised line says as Nix's own: the line, or for an internal-json record the
+    message of an error record without the builder's lines it quotes; None for any other record
+    (a build-log record is what a builder printed: its "For full logs, run 'nix log
+    …-other.drv'" named that derivation as failed in a green log)."""
+    if not text.startswith(nixlog.PREFIX):
+        return text
+    event = nixlog.LogParser().parse(text)
+    if not isinstance(event, nixlog.Message) or not event.is_error:
+        return None
+    lines = clean(event.text).split("\n")
+    return _nix_words(lines, logshape.quoted_in(lines))
 
 
 # a record of nix-eval-jobs (Hydra's, nix-fast-build's, buildbot-nix's evaluator): one attribute

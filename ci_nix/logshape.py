@@ -1266,8 +1266,10 @@ def _unflattened(found: list[Line]) -> list[Line]:
                 and "   " in line.text and not builders and not _RECORD_OPEN.match(start):
             pieces = _FLAT_NIX.split(line.text)
             pieces = pieces if not _QUOTE_MARK.search(pieces[0]) else []
+        # (a `nix build -L` name ending the first piece is a builder's line: the split took the
+        # blank after its "> ", which the name is found with)
         if len(pieces) > _MIN_FLAT_BARS and len(_own_start(found, at, pieces[0])) > _MAX_PREFIX \
-                and not _BUILDER_NAME.search(pieces[0]) and any(
+                and not _BUILDER_NAME.search(line.text, 0, len(pieces[0]) + 1) and any(
                 _NIX_START.match(rest := _MARKS_BEFORE.sub("", piece)) or _FULL_LOG.match(rest)
                 for piece in pieces[1:]):
             result.extend(replace(line, text=piece) for piece in pieces)

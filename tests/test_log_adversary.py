@@ -672,6 +672,16 @@ def test_a_successful_runs_log_reports_no_failure_from_its_builders_output() -> 
     log = [*logs["2.26 -L"], f"noisy> Below is the build log (raw) of derivation {VICTIM}.",
            "##[error]Process completed with exit code 1."]
     assert [d.drv for d in diagnose.parse_log(log)] == [None]
+    # nor Nix's pointer in a build-log record (internal-json: Nix's own come in error records),
+    # nor a nom box run together on a builder's line behind a prefix longer than a tool's
+    # (kubectl's and BuildKit's around GitHub's timestamps): AUDIT-190 rows 1 and 2
+    pointer = f"For full logs, run 'nix log {VICTIM}'."
+    assert diagnose.parse_log(["@nix " + json.dumps(record), _line(7, pointer)]) == []
+    box = "┃ x " * 3 + f"┃        > error: builder for '{VICTIM}' failed ┃        {pointer}"
+    log = [f"[pod/ci-7d9f4/nix] 2024-05-01T12:00:0{n}.000000001Z #11 0.{n}74 "
+           f"2024-05-01T12:00:00.1234567Z {line}"
+           for n, line in enumerate([f"building '{drv}'...", f"noisy> {box}", "All passed"])]
+    assert diagnose.parse_log(log) == []
 
 
 # every hostile line at once in a failing build's quoted tail (AUDIT-110 row 14): _NOISY, Nix's
@@ -734,6 +744,23 @@ def test_a_builders_own_record_in_a_quote_stays_its_own_behind_a_prefix() -> Non
             assert [line.quoted for line in logshape.normalise(lines)
                     if "{" in line.text or "done" in line.text] == [True, True], (prefix, log)
             assert [d.drv for d in diagnose.parse_log(lines)] == [ATTACKER], (prefix, log)
+
+
+def test_a_builders_last_quoted_line_takes_no_line_of_nix_after_it() -> None:
+    # Nix 2.3 prints its next line unindented right after the last line it quotes: a builder's
+    # last line ending as a line of Nix's does that goes on below (a colon, a comma, a cut
+    # Reason, a bare "error:", 2.4pre's header) took Nix's next failure into the builder's
+    # block, where it was none (AUDIT-190 row 3)
+    real = "/nix/store/" + "r" * 32 + "-real-3.0.drv"
+    for last in ("see below:", "first,", "Reason: builder", "error:",
+                 "error: --- Error --- nix-daemon"):
+        quote = [f"builder for '{ATTACKER}' failed with exit code 1; last 2 log lines:", "  x",
+                 f"  {last}"]
+        for after in ([f"builder for '{real}' failed with exit code 2; last 1 log lines:",
+                       "  broke"],
+                      [f"cannot build derivation '{real}': 1 dependencies couldn't be built"]):
+            found = diagnose.parse_log([*quote, *after, f"error: build of '{real}' failed"])
+            assert {d.drv for d in found} == {ATTACKER, real}, (last, after)
 
 
 def _nix_error(text: str) -> str:
