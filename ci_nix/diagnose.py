@@ -1430,11 +1430,23 @@ _FLAG_SUBJECT = re.compile(r"['‘]?--[a-z][\w-]*['’]? (?:has been|was|is|are)
 # mismatch in input …", "Failed to retrieve the parent of Git commit '…'. This may be due to an
 # incomplete repository history … builtins.fetchGit …" (advice naming a builtin, not the
 # evaluator's words), "cannot convert '…' to a Git OID". `flake input attribute` is libflake's.
+# And the Git fetcher failing to reach a revision or a reference of the repository it fetches
+# (git.cc, git-utils.cc, github.cc, Nix 2.18-2.35; Lix's git.cc and github.cc): "Cannot find Git
+# revision '…' in ref '…' of repository '…'!", "Failed to fetch git repository '…'",
+# "resolving Git reference '…': …", "checking git reference '…': …", GitLab's "No commits
+# returned by GitLab API -- does the (git) ref really exist?", Lix's "in '…', couldn't find ref
+# '…'" / "couldn't resolve HEAD ref '…'". The fetcher's own words decide over the evaluator's
+# frames around them (the fetchGit call, a derivation's inputs, a truncated trace), as
+# "program 'git' failed" and "unable to download" already do (fresh README, the lead's
+# conventions of 18:45; heldout-190's purs-nix-64).
 _FETCHER_OWN = re.compile(
     r"\bunsupported (?:[\w-]+ )?input attribute ['‘]|(?<!flake )\binput attribute ['‘]|"
     r"['’] attribute mismatch in input ['‘]|attribute to specify input scheme|"
     r"input attribute type in lock file|\bparent of Git commit\b|"
-    r"incomplete repository history|to a Git OID\b")
+    r"incomplete repository history|to a Git OID\b|"
+    r"\bCannot find (?i:git) revision ['‘]|\bFailed to fetch (?i:git) repository ['‘]|"
+    r"\b(?:resolving|checking) (?i:git) reference ['‘]|"
+    r"does the (?:git )?ref really exist\?|\bcouldn't (?:find|resolve HEAD) ref ['‘]")
 
 
 # a final (locked) input whose fetched NAR hash differs from its lock: libfetchers' checkLocks

@@ -3050,3 +3050,32 @@ def test_a_writers_elision_lines_inside_a_trace_keep_it_whole() -> None:
     assert [(d.type, d.kind, d.message) for d in found] == [
         (FailureType.OTHER, Kind.NIX,
          "path '/nix/store/683zi3g8a2qd490lyvgrbz94yccmsbkb-source.drv' is not valid")]
+
+
+@pytest.mark.parametrize("message", [
+    # heldout-190's purs-nix#64 (Nix 2.2x, the trace truncated before any fetching frame)
+    "Cannot find Git revision '53410dd57e9b350d6c233f48f7aa46317c4faa21' in ref "
+    "'refs/heads/master' of repository 'https://example.org/x.git'! Please make sure that the "
+    "rev exists on the ref you've specified or add allRefs = true; to fetchGit.",
+    "Failed to fetch git repository 'https://example.org/x.git'",
+    "resolving Git reference 'refs/heads/main': reference not found",
+    "No commits returned by GitLab API -- does the git ref really exist?",
+    "in 'https://example.org/x.git', couldn't find ref 'v1'",  # Lix
+])
+def test_the_git_fetchers_own_failure_decides_over_the_evaluators_frames(message: str) -> None:
+    trace = [
+        "error:",
+        "       … while calling the 'derivationStrict' builtin",
+        "",
+        "         at /builtin/derivation.nix:9:12: (source not available)",
+        "",
+        "       … while evaluating attribute 'nativeBuildInputs' of derivation 'nix-shell'",
+        "",
+        "       (stack trace truncated; use '--show-trace' to show the full trace)",
+        "",
+        f"       error: {message}"]
+    assert [d.type for d in diagnose.parse_log(trace)] == [FailureType.OTHER]
+    # a file the evaluation reads, named inside the fetched tree, stays the evaluation's
+    [looked_up] = diagnose.parse_log([*trace[:-1], "       error: looking up file "
+                                      "'«git+https://example.org/x»/src/a.c': object not found"])
+    assert looked_up.type is FailureType.EVAL
