@@ -838,13 +838,21 @@ def _shown_start(line: str) -> str:
     return unprefixed[0] if unprefixed else ""
 
 
+_SPAN_CLOSED = re.compile(r"`[^`]*`(?=[^\w`])")
+
+
 def _code(shown: str) -> str:
     """A line pasted as inline code or a markdown list of it, as the log had it."""
     bullet = _CODE_BULLET.match(shown)  # "- `error: …`": a line of the log in a markdown list
     shown = bullet["code"] if bullet else shown
     shown = _unfenced(shown) if "```" in shown else shown  # (behind a prefix, in a record)
     # a line pasted as inline code ("`error: …`"), or the ends of a code span cut by a line break
+    # (not a span that the line's next backtick closes, prose after it: "`error: …` in the
+    # stage-tree phase"; one before a word may open Nix's own quote, "`services.foo'", and a
+    # line holding one is read as before)
     if shown.startswith("`") and not shown.startswith("``"):
+        if _SPAN_CLOSED.match(shown):
+            return shown
         shown = shown[1:]
     if shown.endswith("`") and not shown.endswith("``"):
         shown = shown[:-1]
@@ -1183,6 +1191,9 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     unmarked = _hidden_marks_off([line.text for line in found])
     if unmarked is not None:
         found = [replace(line, text=text) for line, text in zip(found, unmarked, strict=True)]
+    # (and a failure kept in comments among code, behind a prefix: its marks stood after it)
+    found = [replace(line, text=text) for line, text
+             in zip(found, _comment_runs_off([line.text for line in found]), strict=True)]
     # a whole log indented (copied from a quote, a YAML block, a one-space paste) is dedented,
     # before and after taking away the marks of a markdown quote, level by level (a reply
     # quoting a quote: "> > error: …", an email's ">> ")

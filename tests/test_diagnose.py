@@ -2348,6 +2348,20 @@ def test_nixs_message_in_a_sentences_code_span_without_error_is_nixs_failure(
     assert diagnose.parse_log(["run `nix build .#x` and `failed` builds go `here`"]) == []
 
 
+def test_a_line_opening_with_nixs_line_in_a_code_span_ends_the_message_at_the_span() -> None:
+    # heldout-117 and heldout-80: "`error: …` in the stage-tree phase." opens a list item's line,
+    # the prose after the span (and the line a hard wrap joined to it) the writer's
+    [found] = diagnose.parse_log([
+        "   `error: Nix daemon disconnected unexpectedly (maybe it crashed?)` in the stage phase.",
+        "   **THE FULL PREFIX CANNOT COMPLETE ON THIS BOX. The kernel OOM-killed nix-daemon,",
+        "   and LOWER parallelism made it worse:**"])
+    assert (found.type, found.kind, found.message) == (
+        FailureType.OTHER, Kind.NIX, "Nix daemon disconnected unexpectedly (maybe it crashed?)")
+    # a backtick before a word inside opens NixOS' own quote: the line is read as before
+    [found] = diagnose.parse_log(["`error: The option `a.b' does not exist`. Options show none."])
+    assert found.type is FailureType.EVAL and found.message.startswith("The option `a.b' does")
+
+
 def test_what_a_copy_cut_or_elided_of_a_platform_refusal_or_a_check_still_says() -> None:
     # heldout-164: a comment keeping the refusal cut before ", but I am a …" (the lines after it
     # joined to it as a wrapped message's are); the platform it wants is known, this machine's not

@@ -30,6 +30,7 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     "-82", "-83", "-84", "-85", "-86", "-87", "-88", "-89",  # fresh82's rounds (Nix itself)
     "-100", "-101", "-102", "-103", "-105",  # sys100's rounds (the system layer)
     "-125", "-126", "-127", "-128", "-129", "-140", "-141",  # sys125's rounds (the system layer)
+    "-117", "-119",  # newer115's, once left out (-117 mended, -119 a record slip)
     "-115", "-118", "-157", "-158", "-161",  # newer115's, newer157's (newer Nix, Lix, Determinate)
     "-167", "-168", "-170", "-171", "-148", "-149",  # sys167's rounds (the system layer)
     "-110", "-112", "-113", "-114", "-130", "-131", "-150", "-151",  # mix110's (mixed)
