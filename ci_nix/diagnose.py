@@ -1612,6 +1612,9 @@ _NIX_SUBSYSTEM = re.compile(
     r"\bSSH\b|\bbuild hook\b|\bremote (?:machine|builder)s?\b|"
     r"\brealisations?\b|\bbuil[dt] results?\b|\bgarbage collector\b|\bGC\b|\bNAR\b|"
     r"\bloopback\b|\bderived paths?\b|\bimpure (?:host )?paths?\b|"
+    # the daemon's record of the builds it runs (Determinate's `nix ps`); a remote builder's
+    # speed factor, a column of the builders setting (heldout-205)
+    r"\bactive builds?\b|\bspeed factor\b|"
     r"(?<!commit )\bsignatures?\b|^(?:the )?(?:(?:secret|public|signing) )?keys?\b(?! ['‘\"])|"
     r"\b(?:is no longer supported|only supports?|unsupported|too old|too new)\b"
     r"[^\n]{0,80}\bversion\b|"
@@ -1634,6 +1637,15 @@ _OWN_SYSCALL = re.compile(r"[A-Za-z][^'\"‘’“”`/\n:]{2,120}(?:: [^'\"‘�
                           + _STRERROR + r"\s*$")
 
 
+# - where it is thrown: Nix's serialisers (worker-, serve- and common-protocol, build results)
+#   refuse a value read from the other side as a capitalised "Invalid <what>" naming no value
+#   of the user's ("Invalid build mode", "Invalid tag 7 for single derived path", "Invalid GC
+#   action", "Invalid BuildMode", "Invalid trusted status from remote"); the other messages
+#   of Nix, Lix and Determinate that open so quote their value or give it after a colon (Lix's
+#   settings, its completions), and libexpr's fromJSON ("Invalid JSON Value") is kept out
+_SERIALISER_REFUSAL = re.compile(r"Invalid (?!JSON\b)[A-Za-z][A-Za-z0-9 ]{2,80}")
+
+
 def _about_nix_itself(message: str) -> bool:
     """Whether an error no finer reading claimed is about Nix's own machinery (see
     `_NIX_SUBSYSTEM`): its store, daemon, settings, sandbox, users, remote builders."""
@@ -1643,7 +1655,9 @@ def _about_nix_itself(message: str) -> bool:
         # an SSH store is incompatible with '--eval-store'", "… try running the command again
         # with `--store local`")
         return False
-    return bool(_NIX_SUBSYSTEM.search(text) or _OWN_SYSCALL.fullmatch(text.split("\n", 1)[0]))
+    head = text.split("\n", 1)[0]
+    return bool(_NIX_SUBSYSTEM.search(text) or _OWN_SYSCALL.fullmatch(head)
+                or _SERIALISER_REFUSAL.fullmatch(head))
 
 
 _FLAG_NAMED = re.compile(r"['‘`]--[a-z][a-z-]{0,60}\b")

@@ -989,6 +989,14 @@ def test_nixs_sandbox_and_namespace_setup_failing_is_nixs_own() -> None:
     # a build result a daemon or builder reports back; the file transfer's AWS credentials
     (["error: the remote builder's build result has no status"], Kind.NIX),
     (["error: cannot load AWS credentials for profile 'ci'"], Kind.DOWNLOAD),
+    # (heldout-205/206) a serialiser's capitalised "Invalid <what>" naming no value (the
+    # worker protocol's refusals); the daemon's active builds, a builder's speed factor; a
+    # look-alike that names its value (Lix's completions) or libexpr's fromJSON stays `error`
+    (["error: Invalid substitution mode"], Kind.NIX),
+    (["error: the active build record of PID 4242 is unreadable"], Kind.NIX),
+    (["error: speed factor of 'ssh://b1' is not a number"], Kind.NIX),
+    (["error: Invalid value for environment variable NIX_GET_COMPLETIONS: x"], Kind.ERROR),
+    (["error: Invalid JSON Value"], Kind.ERROR),
     # user-caused errors stay `error`: the command line, a registry miss, a fetcher's Git
     # (commit signatures, its object database), a store path the command line misuses, S3's XML
     # schema, a key file not given, a flag the command line names, a program the user runs
