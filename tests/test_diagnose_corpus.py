@@ -45,7 +45,8 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     "-90", "-91", "-92", "-93", "-94", "-95", "-97", "-98", "-99", "-57", "-capt-3", "-capt-5",
     "-capt-20", "-capt-23", "-capt-24", "-capt-25", "-capt-27", "-capt-28", "-capt-29",
     "-capt-31", "-capt-32", "-capt-35", "-capt-39",
-    "-195", "-196", "-197", "-198", "-199",  # name195's (by ecosystem and NixOS-side name)
+    "-195", "-196", "-197", "-198", "-199", "-217", "-218", "-219",  # name195's (by ecosystem
+    # and NixOS-side name)
 )))
 CORPUS = sorted([*DATA.glob("*/*.expected.json"),
                  *(p for part in SPENT for p in DATA.glob(f"fresh/{part}/*.expected.json"))])
