@@ -41,7 +41,7 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     "-190", "-191", "-192", "-193", "-194",  # name190's (by a flake-shipping application's name)
     "-135", "-136", "-137", "-138", "-139", "-146", "-147",  # src135's (rebuilt from sources)
     "-172", "-173", "-174", "-175", "-176", "-142", "-143", "-144", "-145",  # kind172's
-    "-205",  # kind205's (rebuilt from libstore's unsampled wordings; -206 holds a left miss)
+    "-205", "-207",  # kind205's (rebuilt from libstore; -206 holds a left miss)
     "-90", "-91", "-92", "-93", "-94", "-95", "-97", "-98", "-99", "-57", "-capt-3", "-capt-5",
     "-capt-20", "-capt-23", "-capt-24", "-capt-25", "-capt-27", "-capt-28", "-capt-29",
     "-capt-31", "-capt-32", "-capt-35", "-capt-39",
