@@ -343,6 +343,13 @@ def terminal_line(raw: str, quoted: bool = False) -> str:
     shares the bar's line in a captured log (not in a builder's line Nix `quoted` in its error:
     a bar there is the builder's text).
     """
+    return _terminal_parts(raw, quoted)[0]
+
+
+def _terminal_parts(raw: str, quoted: bool = False) -> tuple[str, str]:
+    """What a terminal shows of one line (`terminal_line`), and what stood before the progress
+    bar a message shown so was glued to ("" where none was): a prefix a tool put before the
+    line, which the bar took with it."""
     segments = [_uncoded(_plain(segment)).rstrip() for segment in raw.split("\r")]
     shown = [segment for segment in segments if segment.strip()]
     line = shown[-1] if shown else ""
@@ -352,8 +359,8 @@ def terminal_line(raw: str, quoted: bool = False) -> str:
     if bars and not quoted and not _BUILDER_NAME.search(line, 0, bars[-1].start()):
         glued = list(_GLUED_ERROR.finditer(line, bars[-1].end() - 1))
         if glued:
-            return line[glued[-1].start():]
-    return line
+            return line[glued[-1].start():], line[:bars[0].start()]
+    return line, ""
 
 
 def _record_message(line: str) -> str | None:
@@ -524,7 +531,7 @@ _TAIL_MARK = re.compile(r"(?:^|\s)" + TAIL_MARK)
 
 
 def _unwrapped(lines: Iterable[str], depth: int = 0
-               ) -> Iterator[tuple[int, tuple[str, bool, bool, bool]]]:
+               ) -> Iterator[tuple[int, tuple[str, bool, bool, bool, str]]]:
     """(index, _unwrap's line) of each line's, and whether it is one of the lines Nix quotes
     of a failed build after "last N log lines:" (`Line.quoted`). Those are read as a builder's
     own (no record, logfmt field, relay or escaped text of theirs is a line of Nix's: a build
@@ -550,7 +557,7 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
             held = _held_line(line)
             message = _indent(_transported(line) if held is None else held) >= _MESSAGE_INDENT
         pieces = list(_unwrap(line, depth, tail or message))
-        for at, (text, wrapper_marked, inner, held_quoted) in enumerate(pieces, 1):
+        for at, (text, wrapper_marked, inner, held_quoted, before_bar) in enumerate(pieces, 1):
             # (the intro of the line's last piece, with a page's spaces as blanks: a
             # transport's record of the line ends after it, '…lines:\n"}', a journal's may hold
             # it as bytes; a record's lines before its last have their own quote, counted in
@@ -570,7 +577,7 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
             message = message or (not depth and _NIX_ERROR.match(text) is not None
                                   and (not inner or len(pieces) == 1
                                        and _held_line(line) is not None))
-            yield index, (text, wrapper_marked, inner, tail or held_quoted)
+            yield index, (text, wrapper_marked, inner, tail or held_quoted, before_bar)
 
 
 def _held_line(line: str) -> str | None:
@@ -635,11 +642,12 @@ def _vscode_shown(line: str) -> str | None:
 
 
 def _unwrap(raw: str, depth: int = 0, tail: bool = False,
-            relayed: int = 0) -> Iterator[tuple[str, bool, bool, bool]]:
+            relayed: int = 0) -> Iterator[tuple[str, bool, bool, bool, str]]:
     """The lines of Nix's text one captured line holds (a JSON record can hold many), each
-    with whether a wrapper marked it as its error, whether it came from inside a record and
+    with whether a wrapper marked it as its error, whether it came from inside a record,
     whether that record's own text quotes it as a builder's (`tail`: a builder's line Nix
-    quotes, or a line of Nix's message, whose record or escaped text is its text)."""
+    quotes, or a line of Nix's message, whose record or escaped text is its text) and what
+    stood before a progress bar it was glued to (`_terminal_parts`)."""
     line = _STEP_LINK.sub(r"\1", raw) if "](https://github.com/" in raw else raw
     if "^[" in line:  # `cat -v`'s spelling of a terminal's controls: the controls again
         line = _CARET.sub(lambda m: _CARETS[m[0]], line)
@@ -665,7 +673,7 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False,
     # internal-json: its reader takes records as they are (before a relay is split: a builder's
     # build-log record may hold one)
     if line.lstrip().startswith("@nix "):
-        yield line.lstrip(), False, depth > 0, False
+        yield line.lstrip(), False, depth > 0, False, ""
         return
     # (nor inside a string a record holds: a Docker or logfmt record of a `-L` line,
     # {"log":"attacker> x stderr=error: …"}, is read as its line first, the builder's)
@@ -737,10 +745,11 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False,
         line = _BYTE_ESCAPES.sub(_utf8_of, line)
     # typographic quotes a chat, forum or editor put in (and Nix 1.x's own): as Nix writes now
     # (an ASCII line kept as it is, not copied: a huge log holds millions of these)
-    shown = _unprefixed(terminal_line(line if line.isascii() else line.translate(_QUOTES),
-                                      quoted=tail), quoted=tail)
+    terminal, before_bar = _terminal_parts(line if line.isascii() else line.translate(_QUOTES),
+                                           quoted=tail)
+    shown = _unprefixed(terminal, quoted=tail)
     if shown is not None:
-        yield shown[0], shown[1], depth > 0, False
+        yield shown[0], shown[1], depth > 0, False, before_bar
 
 
 def _as_shown(text: str) -> str:
@@ -1167,20 +1176,26 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     raw = raw if cast is None else _whole_quote_off(cast[0])
     if wraps is not None:  # each line points at the captured line it starts on
         cast = (raw, wraps[1] if cast is None else [wraps[1][origin] for origin in cast[1]])
+    # a message glued to a progress bar is learnt from with what stood before the bar (by
+    # its captured line and text: a record's lines share one captured line), of the lines a
+    # prefix is learnt from: the bar took the tool's prefix with it (terminal_line), so that
+    # the prefix stood on too few of a short log's lines to be learnt, and the lines that kept
+    # it were read as broken at a width and joined; inside a record too, where a viewer's line
+    # numbers stood before the bar and the trace under it was read as the message
+    found: list[Line] = []
+    before_bar: dict[tuple[int, str], str] = {}
+    for index, (text, marked, inner, quoted, before) in _unwrapped(raw):
+        if before and len(found) < _LEARN_FROM:
+            before_bar[index, text] = before
+        found.append(Line(text, index, marked=marked, inner=inner, quoted=quoted))
     # (a nom box whose line ends were made spaces: its lines again)
-    found = _unflattened([Line(text, index, marked=marked, inner=inner, quoted=quoted)
-                          for index, (text, marked, inner, quoted) in _unwrapped(raw)])
+    found = _unflattened(found)
     # prefixes are learnt not from the CI system's own lines (GitHub's `##[group]`,
     # `##[error]`, GitLab's runner lines: what a tool in the step printed has the prefix)
     ci_own = _ci_own_lines(raw)
     # (a Rust error's causes read first: their numbers, on a few lines before Nix's words, are
     # no tool's prefix; behind a tool's prefix they are read once it is taken off)
     found, chained = _causes_unindented(found)
-    # and a message glued to a progress bar is learnt from with what stood before the bar: the
-    # bar took the tool's prefix with it (terminal_line), so that the prefix stood on too few of
-    # a short log's lines to be learnt, and the lines that kept it were read as broken at a
-    # width and joined
-    before_bar = _before_bar(found, raw)
     # and the lines a record held apart from the captured lines: a prefix of these (a
     # viewer's line numbers) never stood before those, and a record's may have its own
     found = sorted(_without_prefix([line for line in found if not line.inner], ci_own,
@@ -1295,7 +1310,7 @@ def quoted_in(message: Sequence[str]) -> frozenset[int]:
     text that was never a captured log's lines: an internal-json record's message, `ci-nix
     run`'s reading of Nix's stderr. So `run` and `junit` read one quote alike."""
     found = [Line(text, index, quoted=quoted)
-             for index, (text, _, _, quoted) in _unwrapped(message)]
+             for index, (text, _, _, quoted, _) in _unwrapped(message)]
     _quote_cut(found)
     return frozenset(line.origin for line in found if line.quoted)
 
@@ -1716,17 +1731,6 @@ def _margin_off(raw: list[str]) -> list[str]:
     return [line[margin:] for line in raw] if margin else raw
 
 
-def _before_bar(found: list[Line], raw: list[str]) -> dict[int, str]:
-    """By origin, what stood before the progress bar a message was glued to (terminal_line
-    keeps only the message), of the lines a prefix is learnt from."""
-    cut = {}
-    for line in found[:_LEARN_FROM]:
-        if line.text.startswith("error:") and not line.inner and line.origin < len(raw) \
-                and (bar := BAR.search(shown := _transported(_plain(raw[line.origin])))):
-            cut[line.origin] = shown[:bar.start()]
-    return cut
-
-
 def _whole_quote_off(raw: list[str]) -> list[str]:
     """The captured lines without a common indentation and the marks of quotes around the
     whole capture, level by level (Nix quotes a builder's lines only after lines of its own,
@@ -1818,11 +1822,12 @@ _COMMENT_MARK = re.compile(r"^(?:#|//)(?: |$)")
 
 
 def _without_prefix(found: list[Line], ci_own: set[int],
-                    before_bar: Mapping[int, str]) -> list[Line]:
+                    before_bar: Mapping[tuple[int, str], str]) -> list[Line]:
     """Lines without a prefix on most of them, then one on many (stacked: docker compose
     around buildkit), learnt from the first lines (bounded work on a huge log), not from the
     CI system's own (origins in ci_own); a line glued to a progress bar with what stood
-    before the bar (before_bar), which loses each prefix learnt as the lines do."""
+    before the bar (before_bar, by the line's origin and text), which loses each prefix
+    learnt as the lines do."""
     learnt = None
     for learn in (_common_prefix, _common_prefix, _tool_prefix):
         if learn is _common_prefix and learnt is False:
@@ -1834,14 +1839,19 @@ def _without_prefix(found: list[Line], ci_own: set[int],
         if prefix is not None:  # and what stood behind it (journald, nom, a level, VS Code's
             # own lines, which only their start tells)
             own = _listed_by_error(found) if _a_bullet(prefix) else frozenset()
-            found = [replace(line, text=text, marked=line.marked or marked)
-                     for at, line in enumerate(found)
-                     if (shown := _vscode_shown(
-                         line.text if at in own else _after(prefix, line.text))) is not None
-                     and (unprefixed := _unprefixed(shown, quoted=line.quoted)) is not None
-                     for text, marked in [unprefixed]]
-            before_bar = {origin: (_unprefixed(_after(prefix, before)) or ("",))[0]
-                          for origin, before in before_bar.items()}
+            unglued = {key: (_unprefixed(_after(prefix, before)) or ("",))[0]
+                       for key, before in before_bar.items()}
+            kept, before_bar = [], {}
+            for at, line in enumerate(found):
+                shown = _vscode_shown(line.text if at in own else _after(prefix, line.text))
+                unprefixed = None if shown is None else _unprefixed(shown, quoted=line.quoted)
+                if unprefixed is None:
+                    continue
+                text, marked = unprefixed
+                kept.append(replace(line, text=text, marked=line.marked or marked))
+                if (key := (line.origin, line.text)) in unglued:
+                    before_bar[line.origin, text] = unglued[key]
+            found = kept
     return found
 
 
@@ -1868,7 +1878,8 @@ def _listed_by_error(found: list[Line]) -> frozenset[int]:
 
 
 def _learnt(learn: Callable[[list[str]], re.Pattern[str] | None], found: list[Line],
-            ci_own: AbstractSet[int], before_bar: Mapping[int, str]) -> re.Pattern[str] | None:
+            ci_own: AbstractSet[int], before_bar: Mapping[tuple[int, str], str]
+            ) -> re.Pattern[str] | None:
     """learn's prefix from the lines that may teach one: not the CI system's own (origins in
     ci_own), nor the builder's lines Nix quotes (`Line.quoted`: a build printing one start
     before "error: builder for '…-other.drv' failed" on its last lines made that start a
@@ -1880,12 +1891,14 @@ def _learnt(learn: Callable[[list[str]], re.Pattern[str] | None], found: list[Li
     a bar-glued "error:" and the trace below it: without them too few lines were left to learn
     from, and every frame read as the message) and one inside a message does not."""
     said = _said_by_nix(found)  # (a quoted line is said too)
-    shown = [(at, before_bar.get(line.origin, "") + line.text) for at, line in enumerate(found)
+    glued = [before_bar.get((line.origin, line.text), "") + line.text if before_bar
+             else line.text for line in found]
+    shown = [(at, glued[at]) for at, line in enumerate(found)
              if line.text.strip() and line.origin not in ci_own and not line.quoted]
     prefix = learn([text for at, text in shown if not said[at]])
     if prefix is not None:
         return prefix
-    openers = [before_bar.get(line.origin, "") + line.text for at, line in enumerate(found[:-1])
+    openers = [glued[at] for at in range(len(found) - 1)
                if not said[at] and said[at + 1] and not found[at + 1].quoted]
     # (an error line Nix's words start, as in most logs, has no prefix any lines could teach)
     if not openers or any(_NIX_ERROR.match(text) for text in openers):

@@ -823,6 +823,11 @@ KNOWN_STACKS = [
     # "       # "), but the numbers stand before its error line too (else every frame read as
     # the message; 11 -> 60 of 12,000 stacked draws after 3029420d)
     ("../public/nixpkgs-391426-lix-unexpected-argument", ("bar-glued", "line-numbers", "github")),
+    # ... also inside a record: one holding the whole stderr (logfmt's escaped line ends), or
+    # one a line (a journal's JSON); what stood before the bar was sought on the captured line,
+    # the record's, and a record's lines share one (35 of 12,000 stacked draws)
+    ("../public/lix-tests-eval-fail-not-throws", ("progress-bar", "line-numbers", "escaped")),
+    ("../nix-2.26/untracked-file", ("bar-glued", "line-numbers", "json-records")),
     # Docker's or logcli's record of each line behind `kubectl logs --prefix`'s "[pod/…] ": a
     # line of Nix's quote is that record's line (the builder's skopeo lines say no network)
     ("../sources/nix-2.26-skopeo-no-network", ("json-records", "kubectl")),
