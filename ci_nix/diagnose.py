@@ -466,8 +466,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("disk-space-note", _DISK_SPACE_NOTE),
     # nix-output-monitor's line for a build that failed (NOM.Print: "⚠ NAME [on HOST] failed
     # with exit code N|hash mismatch after ⏱ T [in PHASE]"): in a copy that kept nothing of
-    # Nix's own report, it is what says which build failed and how (the name is no store path)
-    ("nom-failed", re.compile(rf"⚠ (?P<name>[^\s`'’]{{1,{_NAME}}})(?: on [^\s`]{{1,4096}})? failed "
+    # Nix's own report, it is what says which build failed and how (the name is no store path).
+    # A writer quoting it in a sentence often leaves its leading glyph out (an emoji a
+    # terminal's selection or a page's font drops): "after ⏱" alone is nom's, so the glyph is
+    # optional and the name then starts a word
+    ("nom-failed", re.compile(rf"(?:⚠\ufe0f? |(?<![^\s`'\"(]))(?P<name>[^\s`'’\"⚠]{{1,{_NAME}}})"
+                              rf"(?: on [^\s`]{{1,4096}})? failed "
                               r"with (?:exit code (?P<code>\d+)|(?P<hash>hash mismatch)) after ⏱")),
 ]
 # a remote builder's failure relayed: "build of '…drv' on 'ssh://…' failed: <its reason>"; the

