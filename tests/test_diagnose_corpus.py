@@ -38,7 +38,8 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     "-152", "-153", "-154", "-155", "-156", "-177", "-178", "-179", "-186", "-187",
     "-180", "-181", "-185", "-188", "-189",  # mix180's (mixed, by project name; -182/-183
     # gave no sample; -184 holds a left miss)
-    "-190", "-191", "-192", "-193", "-194",  # name190's (by a flake-shipping application's name)
+    "-190", "-191", "-192", "-193", "-194",  # name190's (by an application's name)
+    "-220", "-221", "-222", "-223", "-224",
     "-135", "-136", "-137", "-138", "-139", "-146", "-147",  # src135's (rebuilt from sources)
     "-172", "-173", "-174", "-175", "-176", "-142", "-143", "-144", "-145",  # kind172's
     "-205", "-207",  # kind205's (rebuilt from libstore; -206 holds a left miss)

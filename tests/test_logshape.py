@@ -736,6 +736,11 @@ WRAPPING_LIMITS = {
     # intro, then the pointer)
     ("dedented", "heldout-193/nyx-pr-1023-tail-and-log-pointer-without-builder-line.text"
      ".expected.json"),
+    # a copy cut right after the last block's "Reason" (no colon): with Nix's indentation gone it
+    # is read as the Cannot build line's message going on (`other`), where indented it is the
+    # block's cut Reason (that derivation's build, the log leaving out why); first failures as plain
+    ("dedented", "heldout-224/jovian-579-indented-cannot-build-then-L-line-and-dependents.text"
+     ".expected.json"),
 }
 
 
