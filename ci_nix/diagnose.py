@@ -3683,7 +3683,10 @@ def _span_wrapped(line: logshape.Line, following: Sequence[logshape.Line]) -> st
     …`"): the span, rejoined; None otherwise. The span is what follows the line's last
     backtick and what precedes the next line's first (normalising may have taken a span's mark
     at a line's start, so the marks are not counted)."""
-    if line.builder is not None or not following or following[0].builder is not None:
+    # (nor an internal-json record's: a build-log record is a builder's line, an error
+    # record's message is read whole as Nix's, `_says_failed`)
+    if line.builder is not None or not following or following[0].builder is not None \
+            or line.text.startswith(nixlog.PREFIX) or following[0].text.startswith(nixlog.PREFIX):
         return None
     before, mark, tail = line.text.rpartition("`")
     head, closes, _ = following[0].text.partition("`")

@@ -2152,6 +2152,8 @@ _PATH_CHARS = 300  # a store path is at most 11 + 32 + 1 + 211 characters: where
 _TERMINAL_WIDTHS = frozenset({80, 100, 120, 132})
 _RULED = re.compile(r"(?:^|\s)-{4,}$")
 _WRAP_SLACK = 12  # a word wrap leaves at most about a word's width free at a line's end
+_IJ_RECORD = re.compile(r"@nix \{")  # an internal-json record's start, and a whole one
+_IJ_WHOLE = re.compile(r"@nix \{.*\}\s*$")
 _MIN_WIDTH = 60
 
 
@@ -2256,8 +2258,12 @@ def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset()) -> list
             end = (end + " " + rest)[-_PATH_CHARS:]
             piece = line.text
             continue
+        # (nor an internal-json record, before or after: Nix writes each whole on a line of
+        # its own, and a builder's lines of one width made its build-log records read as a
+        # wrap's pieces, joined into text read as Nix's, "error: builder for …-other.drv")
         if last is not None and not _ERROR_START.match(line.text) \
-                and not _RULED.search(piece) and (
+                and not _RULED.search(piece) and not _IJ_RECORD.match(line.text) \
+                and not _IJ_WHOLE.match(piece) and (
                 cut_at_blank or (not _OWN_LINE.match(line.text) and (
                 in_error or pushed or (wrapped and len(piece) >= width - _WRAP_SLACK)
                 or (hard and len(piece) == width)))):

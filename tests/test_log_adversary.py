@@ -686,6 +686,15 @@ def test_a_successful_runs_log_reports_no_failure_from_its_builders_output() -> 
            f"2024-05-01T12:00:00.1234567Z {line}"
            for n, line in enumerate([f"building '{drv}'...", f"noisy> {box}", "All passed"])]
     assert diagnose.parse_log(log) == []
+    # nor a code span a builder's two records hold between them (read as one a hard wrap broke),
+    # nor its records of one width (read as a terminal's wrap and joined into Nix's text):
+    # AUDIT-190 rows 4 and 5
+    span = ["`failed to start SSH connection to 'victim'", "` was expected"]
+    wide = [f"error: builder for '{VICTIM}' failed with exit code 42 ".ljust(200, "x"),
+            *["y" * 200] * 2]
+    for lines in (span, wide):
+        log = ["@nix " + json.dumps(record), *(_line(7, line) for line in lines)]
+        assert diagnose.parse_log(log) == [], lines
 
 
 # every hostile line at once in a failing build's quoted tail (AUDIT-110 row 14): _NOISY, Nix's
