@@ -1426,8 +1426,11 @@ _NIX_ITSELF = re.compile(
 _DRV_OPTION = re.compile(r"attribute ['‘][^'’\n]{1,1000}['’] "
                          r"(?:of derivation ['‘][^'’\n]*['’] |of )?"
                          r"must be an? (?:Boolean|list of strings|string|integer)\b")
-# a message whose subject is a command-line flag
-_FLAG_SUBJECT = re.compile(r"['‘]?--[a-z][\w-]*['’]? (?:has been|was|is|are) ")
+# a message whose subject is a command-line flag, or a command the user typed that Nix refuses
+# to run as given (the repl's "cannot use ':load-flake' on unlocked flake reference '…' (use
+# --impure to override)": the command, not the flake, is what is refused)
+_FLAG_SUBJECT = re.compile(r"['‘]?--[a-z][\w-]*['’]? (?:has been|was|is|are) |"
+                           r"cannot use ['‘](?:--|:)[a-z][\w-]*['’] ")
 # A fetcher's own reading of an input's attributes as a lock file or a flake reference spells
 # them, and of a Git repository's history (libfetchers fetchers.cc, git.cc, git-utils.cc,
 # Nix 2.18-2.35, Lix 2.90-2.95): "input attribute 'rev' is not a string", "'narHash' attribute
@@ -1539,7 +1542,9 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
     if message.startswith("syntax error"):
         return FailureType.EVAL, Kind.SYNTAX, None
     if re.search(r"^(?:cannot (?:add (?!path ['‘])|coerce|compare|convert .{0,200} to )|"
-                 r"value is .{0,200} while .{0,200} was expected|expected a .{0,200} but found)",
+                 r"value is .{0,200} while .{0,200} was expected|expected a .{0,200} but found|"
+                 r"[Ee]xpected [^\n]{1,200}? to be an? [\w ]{1,60} but found "
+                 r"(?:an? [a-zA-Z]|null\b))",
                  message):
         return FailureType.EVAL, Kind.TYPE, None
     # Lix names the frame of a `throw` "… caused by explicit throw"
@@ -1781,6 +1786,11 @@ _EVAL_MESSAGE = re.compile(
     # an unbounded `.*` would try the rest of it, and two of them every pair of places)
     r"assertion .{0,1000}failed|syntax error|"
     r"value is .{0,200} while .{0,200} was expected|expected a .{0,200} but (?:found|got)|"
+    # (Lix's and libflake's "Expected `repl-overlays` entry … to be a lambda but found a set: …",
+    # "expected flake output attribute '…' to be a derivation or path but found …": the value's
+    # type as the evaluator's printer names it, not "expected 42 but got 3" nor "expected type
+    # 'build' but got '…'")
+    r"\b[Ee]xpected [^\n]{1,200}? to be an? [\w ]{1,60} but found (?:an? [a-zA-Z]|null\b)|"
     # (not the store's "cannot add path '…' to the Nix store because …")
     r"cannot (?:coerce|compare|convert .{0,200} to|add (?!path ['‘]).{0,200} to|"
     r"call 'getFlake')|"

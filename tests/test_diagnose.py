@@ -1021,6 +1021,23 @@ def test_nixs_own_machinery_is_kind_nix_by_what_the_error_is_about(log: list[str
     assert (found.type, found.kind) == (FailureType.OTHER, kind)
 
 
+def test_a_command_the_user_typed_is_refused_and_a_values_type_is_the_evaluators() -> None:
+    """heldout-208 (rebuilt from libcmd): the repl refusing a command as typed is the command
+    line's, whatever flake reference it names; Lix's type error names the type it found."""
+    for message in ("cannot use ':load-flake' with flake reference 'path:/srv/x' here",
+                    "cannot use '--profile' with flake reference 'github:a/b'"):
+        [found] = diagnose.parse_log([f"error: {message}"])
+        assert (found.type, found.kind) == (FailureType.OTHER, Kind.ERROR), message
+    [found] = diagnose.parse_log(["error: Expected `repl-overlays` entry /home/u/r.nix to be a "
+                                  "function but found an integer: 3"])
+    assert (found.type, found.kind) == (FailureType.EVAL, Kind.TYPE)
+    # "expected … but got" of Nix's own reading (a size, a record's type tag) stays Nix's
+    for message in ("size mismatch while fetching x: expected 42 but got 3",
+                    "invalid active build JSON: expected type 'build' but got 'eval'"):
+        [found] = diagnose.parse_log([f"error: {message}"])
+        assert found.type is FailureType.OTHER, message
+
+
 def test_a_derivations_malformed_output_checks_fail_its_build() -> None:
     # heldout-176 (2.26's "illegal reference specifier"); here master's other wording of it
     drv = "/nix/store/b1r9kd7vxq2n0c4mzh6p8ls5wy3gfj0a-hello-2.12.2.drv"

@@ -332,6 +332,9 @@ _LINES: dict[str, Callable[[int], str]] = {
     # a host to the "after ⏱" that never comes
     "nom verdicts": lambda n: ("x on " + "y" * 300 + " failed with exit code 1 after ")
                               * (n // 336),
+    # a value's type the evaluator names ("Expected `…` to be a lambda but found a set"): from
+    # each "Expected " along the line to a " to be a " whose " but found" never comes
+    "type expectations": lambda n: "Expected x" + " to be a b" * (n // 10),
     # the evaluator's message alone on a line: a position tried after each " at " in it
     "lone messages": lambda n: ("syntax error, unexpected " + " at x:1" * 60 + "\n"
                                 + "attribute '" + "a" * 290 + "' missing at " + "x:1" * 300
