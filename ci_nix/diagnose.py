@@ -2900,8 +2900,10 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
 # word wrapped onto a line of its own ("… to introduce the syntax\nerror:"), or a copy cut right
 # after Nix's bare "error:" (whose trace and message follow it when Nix prints it); or one whose
 # message is a frame's words alone ("error: while setting up the build environment"), the error
-# it is the context of on the next error line
-_BARE_ERROR = re.compile(r"^\s*(?:error:|while [a-z][^:\n]{0,200})\s*$")
+# it is the context of on the next error line; or Nix 2.4pre's header alone ("error: --- Error
+# --- nix"), its message on the next line, which another tool's `-L` line stood in (or a cut)
+_BARE_ERROR = re.compile(r"^\s*(?:error:|while [a-z][^:\n]{0,200}|"
+                         r"error: -{3} ?\w{0,40} ?-{3,} ?(?:\w[\w-]*)?)\s*$")
 
 
 def _said_what(found: list[Diagnosis]) -> list[Diagnosis]:

@@ -357,6 +357,12 @@ def _terminal_parts(raw: str, quoted: bool = False) -> tuple[str, str]:
     # (never a bar after a `nix build -L` name: Nix draws its bar from a line's start, so that
     # is a builder printing one, "noisy> [1/0/3 built] error: …", whose words stay its own)
     if bars and not quoted and not _BUILDER_NAME.search(line, 0, bars[-1].start()):
+        # (right after the bar's counts, the message starts there: the bar showed no build's
+        # line, which may hold an "error:" of its own; a message may hold more, a copy that
+        # ran Nix's lines together: "…result'.error: Cannot delete path …")
+        after = bars[-1].end() + 1
+        if line.startswith("error:", after) and line[after - 1] == " ":
+            return line[after:], line[:bars[0].start()]
         glued = list(_GLUED_ERROR.finditer(line, bars[-1].end() - 1))
         if glued:
             return line[glued[-1].start():], line[:bars[0].start()]

@@ -726,6 +726,18 @@ WRAPPING_LIMITS = {
     # as its download error (the first failure, the crate's download, as plain)
     ("dedented", "heldout-123/index-63111683918-wbox-notes-crate-fetchurl-403-cannot-build.text"
      ".expected.json"),
+    # a pull request's examples of one message its writer broke over two lines ("error: Cannot
+    # delete path '…' " and "  because it's referenced by the GC root '…'."): dedented, the
+    # second line is the message's rest and names the GC root, kind nix (the truer reading);
+    # plain, the message is its first line alone, kind error (type as plain)
+    ("dedented", "heldout-39/nix-src-130-delete-referenced-by-gc-root-examples.text"
+     ".expected.json"),
+    # a README's markdown quote of Nix 2.2's two error lines, inside a list item and under its
+    # intro at the item's indentation: plain, the quote keeps its marks and its lines read as
+    # one error block (one failure); dedented, the quote is the capture's own and its two error
+    # lines two failures (the first, other/nix, as plain)
+    ("dedented", "heldout-186/math-comp-analysis-nix-readme-installer-cloning-builder-quoted"
+     ".text.expected.json"),
     # a bot's abbreviated log: Nix's quoted tail without its "last N log lines:" intro (cut to
     # "..."), then the two-line "For full logs, run:" pointer; dedented, the quote's "> error:
     # could not compile …" is a markdown quote of an error line, read first (the build failure
@@ -850,6 +862,14 @@ KNOWN_STACKS = [
     # two example errors with prose between, its last line ending in a colon: one failure (the
     # colon makes the next line its rest), also with `-L` lines between them
     ("heldout-62/determinate-changelog-370-registry-and-delete-examples", ("parallel-builds",)),
+    # a page's example errors run together after a bar glued to the first: the message starts
+    # right after the bar's counts, not at the last "error:" the run holds (the bar showed no
+    # build's line, whose own "error:" the message would follow)
+    ("heldout-62/determinate-changelog-370-registry-and-delete-examples", ("bar-glued",)),
+    # Nix 2.4pre's two headers of one message ("error: --- Error --- nix", then the daemon's)
+    # with another build's `-L` line between them: the first header alone says only that
+    # something failed, and the failure the daemon's message says is said
+    ("dev/devshell-9-no-output-2.4pre", ("parallel-builds",)),
     # Nix's message without its indentation: "this case it must …" goes on the line before
     # (only "this derivation/path …" starts a line of Nix's own)
     ("heldout-73/zephyr-nix-51-nix-shell-argument-without-a-value", ("dedented",)),
