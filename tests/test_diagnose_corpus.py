@@ -47,7 +47,7 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     "-capt-20", "-capt-23", "-capt-24", "-capt-25", "-capt-27", "-capt-28", "-capt-29",
     "-capt-31", "-capt-32", "-capt-35", "-capt-39",
     "-195", "-196", "-197", "-198", "-199", "-217", "-218", "-219",  # name195's (by ecosystem
-    # and NixOS-side name)
+    "-235", "-236", "-237",  # and NixOS-side name; desktop, toolchain and window-manager names)
     "-200", "-201", "-202", "-203", "-204",  # newer200's (newer Nix, Lix and Determinate)
 )))
 CORPUS = sorted([*DATA.glob("*/*.expected.json"),
