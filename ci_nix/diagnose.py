@@ -1651,8 +1651,11 @@ _OWN_SYSCALL = re.compile(r"[A-Za-z][^'\"‘’“”`/\n:]{2,120}(?:: [^'\"‘�
 #   of the user's ("Invalid build mode", "Invalid tag 7 for single derived path", "Invalid GC
 #   action", "Invalid BuildMode", "Invalid trusted status from remote"); the other messages
 #   of Nix, Lix and Determinate that open so quote their value or give it after a colon (Lix's
-#   settings, its completions), and libexpr's fromJSON ("Invalid JSON Value") is kept out
-_SERIALISER_REFUSAL = re.compile(r"Invalid (?!JSON\b)[A-Za-z][A-Za-z0-9 ]{2,80}")
+#   settings, its completions), and libexpr's fromJSON ("Invalid JSON Value") is kept out. The
+#   value it read may follow as one unquoted token (the serve protocol's "Invalid derivation
+#   output id sha256:…!out")
+_SERIALISER_REFUSAL = re.compile(
+    r"Invalid (?!JSON\b)[A-Za-z][A-Za-z0-9 ]{2,80}(?: [\w:!+.-]{1,200})?")
 
 
 def _about_nix_itself(message: str) -> bool:

@@ -993,6 +993,7 @@ def test_nixs_sandbox_and_namespace_setup_failing_is_nixs_own() -> None:
     # worker protocol's refusals); the daemon's active builds, a builder's speed factor; a
     # look-alike that names its value (Lix's completions) or libexpr's fromJSON stays `error`
     (["error: Invalid substitution mode"], Kind.NIX),
+    (["error: Invalid output id sha256:1b4sb93wp679q4zx9k1ignby1yna3z7c!dev"], Kind.NIX),
     (["error: the active build record of PID 4242 is unreadable"], Kind.NIX),
     (["error: speed factor of 'ssh://b1' is not a number"], Kind.NIX),
     (["error: Invalid value for environment variable NIX_GET_COMPLETIONS: x"], Kind.ERROR),
