@@ -40,6 +40,7 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     # gave no sample; -184 holds a left miss)
     "-190", "-191", "-192", "-193", "-194",  # name190's (by an application's name)
     "-220", "-221", "-222", "-223", "-224",
+    "-251", "-253", "-254",
     "-135", "-136", "-137", "-138", "-139", "-146", "-147",  # src135's (rebuilt from sources)
     "-172", "-173", "-174", "-175", "-176", "-142", "-143", "-144", "-145",  # kind172's
     "-205", "-207", "-208", "-209",  # kind205's (rebuilt; -206 holds a left miss)
