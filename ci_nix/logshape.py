@@ -2082,9 +2082,13 @@ def _unquoted(found: list[Line]) -> list[Line]:
         first = next((text for text in body if text.strip()), "")
         # (never the rest of a quoted line a terminal's wrap broke: that follows a quote)
         prior = found[start - 2].text if start > 1 else ""
+        # (nor where the intro or the run is a builder's line Nix quotes: "  x:" then "       >
+        # error: builder for '…-other.drv' …" in 2.3's quote are the builder's; the run taken
+        # for a tool's quote lost 2.3's indentation, ended the quote and read as Nix's)
         intro = bool(indent) and before.rstrip().endswith(":") and _indent(before) < indent \
             and not _CUT_INTRO.search(before) and prior[indent:indent + 1] != ">" \
-            and not TAIL_COUNT.search(before)
+            and not TAIL_COUNT.search(before) and not found[start - 1].quoted \
+            and not found[start].quoted
         introduced = not indent or (intro and (_NIX_START.match(first.lstrip()) is not None
                                                or any(_NIX_OWN.match(text) for text in body)))
         # a tool's intro and an indented quote from there to the log's end: the tool quoting

@@ -102,7 +102,10 @@ def test_builder_output_nix_quotes_names_no_other_derivation() -> None:
     # builder's next line read as Nix's own
     for report in (["fatal: [h]: FAILED! => changed=true", "  stderr: |-", f"    {forged}"],
                    ["Error: x", "", "Caused by:", "    0: y", f"    1: {forged}"],
-                   ["Error:", "   0: y", f"   1: {forged}"], ["- `-`", forged]):
+                   ["Error:", "   0: y", f"   1: {forged}"], ["- `-`", forged],
+                   # (a line ending in ":" before a deeper "> ": a tool's intro to its quote of
+                   # Nix's output elsewhere, AUDIT-190 row 6)
+                   ["x:", f"     > {forged}"]):
         log = [f"building '{ATTACKER}'...",
                f"builder for '{ATTACKER}' failed with exit code 1; last {len(report)} log lines:",
                *(f"  {line}" for line in report), f"error: build of '{ATTACKER}' failed"]
