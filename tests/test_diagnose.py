@@ -1039,6 +1039,22 @@ def test_a_command_the_user_typed_is_refused_and_a_values_type_is_the_evaluators
         assert found.type is FailureType.OTHER, message
 
 
+def test_nixs_own_error_while_it_built_comes_before_the_build_it_failed() -> None:
+    """heldout-206: an error of Nix's own machinery printed above a build's failure, and in none
+    of the builds' logs, is Nix's while it built, its first failure; the same line in the
+    build's last log lines is the builder's own output, and the build's failure stays first."""
+    drv = "/nix/store/b1r9kd7vxq2n0c4mzh6p8ls5wy3gfj0a-rec-1.drv"
+    def log(tail: str) -> list[str]:
+        return ["error: joining the sandbox's mount namespace: Operation not permitted",
+                f"error: builder for '{drv}' failed with exit code 1;", "       last 1 log lines:",
+                f"       > {tail}", f"       For full logs, run 'nix log {drv}'."]
+    first = diagnose.parse_log(log("error: could not add path '/nix/store/x' to sandbox"))[0]
+    assert (first.type, first.kind) == (FailureType.OTHER, Kind.NIX)
+    echoed = diagnose.parse_log(
+        log("error: joining the sandbox's mount namespace: Operation not permitted"))[0]
+    assert (echoed.type, echoed.drv) == (FailureType.BUILD, drv)
+
+
 def test_a_derivations_malformed_output_checks_fail_its_build() -> None:
     # heldout-176 (2.26's "illegal reference specifier"); here master's other wording of it
     drv = "/nix/store/b1r9kd7vxq2n0c4mzh6p8ls5wy3gfj0a-hello-2.12.2.drv"
