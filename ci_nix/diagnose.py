@@ -481,6 +481,8 @@ _REMOTE_FAILED = re.compile(rf"build of {_Q}{_DRV}{_QE} on {_Q}[^'’\n]*{_QE} f
 # '…'." with the Reason lines under it; a copy may keep only "build of '…' failed" over them. The
 # derivation is the one named here where what Nix said after it names none
 _BUILD_OF = re.compile(rf"build of {_Q}{_DRV}{_QE} failed\b")
+# Nix's words opening a builder's failure, as a remote build's reason begins with them
+_BUILDER_REASON = re.compile(r"(?:builder for|Cannot build) ['‘]")
 # Nix's reasons after "Reason:" (derivation-building-goal.cc) cut inside their fixed words by a
 # hard wrap ("Reason: builder" / "failed with exit code 101."): the rest is on the next line
 _CUT_REASON = re.compile(
@@ -654,9 +656,16 @@ def _build_diagnosis(text: str, quoted: AbstractSet[int] | None = None) -> Diagn
             _what(None), short_drv(named["drv"]), 1))
     drv = remote["drv"]
     if found is None:
+        reason = _ERROR_LINE.sub(r"\1", text[remote.end():].strip().split("\n")[0].strip())
+        if _BUILDER_REASON.match(reason):
+            # the reason Nix passes on is its builder's failure ("builder for '…' failed with
+            # …", "Cannot build '…'."), which a copy cut before any pattern of it could match
+            # ("… failed: builder for '/nix/store/…-"): that derivation's build, there
+            return Diagnosis(FailureType.BUILD, Kind.BUILDER,
+                             f"{short_drv(drv)} failed on a remote builder: its builder failed "
+                             "(the copy ends inside Nix's line)", drv=drv, remote=True)
         # a reason nothing finer fits (the remote Nix refusing, its store failing): still the
         # failure of that derivation, and Nix's own, not its builder's
-        reason = _ERROR_LINE.sub(r"\1", text[remote.end():].strip().split("\n")[0].strip())
         return Diagnosis(FailureType.OTHER, Kind.NIX,
                          f"{short_drv(drv)} failed on a remote builder: {_one_line(reason)}",
                          drv=drv, remote=True)
@@ -1861,7 +1870,18 @@ _EVAL_MESSAGE = re.compile(
          r"['’] is not an? (?:Boolean|list|attribute set|integer|float|function)\b",
          r"called on an empty list", r"out of range for Nix integer",
          r"derivation names are not allowed to end in", r"indexed in the selection path",
-         r"expected to be a derivation or collection of derivations")))
+         r"expected to be a derivation or collection of derivations",
+         # the rest of get-drvs.cc (Nix 2.18-2.35, Lix 2.93; its name, drvPath and outPath
+         # messages are read above): libexpr reading a value as a package, its outputs and
+         # meta.outputsToInstall; nix-env and nix-build print these with no frame above them
+         # ("installing 'reaper-7.24'" then "error: this derivation has bad
+         # 'meta.outputsToInstall'"). The general words only as the message's start
+         r"has bad ['‘]meta\.outputsToInstall['’]",
+         r"building more than one derivation output is not supported",
+         r"\bCA derivations are not yet supported",
+         r"^(?:error: *)?derivation does not have output ['‘]",
+         r"^(?:error: *)?output ['‘][^'’\n]{1,200}['’] does not exist",
+         r"^(?:error: *)?element is [^\n]{1,200}? where a string was expected")))
 # A frame of a trace the evaluator printed, and a position in Nix code with its code frame.
 # Frames Nix adds outside evaluation (fetching a source, setting up a build) are no sign of it.
 _EVAL_FRAME = re.compile(

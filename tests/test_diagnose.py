@@ -433,6 +433,43 @@ def test_a_remote_builders_own_refusal_is_that_derivations_failure_of_nix() -> N
     assert "__noChroot" in found[0].message
 
 
+@pytest.mark.parametrize("cut", [
+    "builder for '/nix/store/sajb4padk9l68dphna18339jdjcblss4-",
+    "builder for '/nix/store/sajb4padk9l68dphna18339jdjcblss4-libreoffice-7.6.4.1.drv' fail",
+    "Cannot build '/nix/store/sajb4padk9l68dphna18339jdjcblss4-libreoff"])
+def test_a_remote_builds_reason_cut_inside_its_builders_failure_is_that_build(cut: str) -> None:
+    """build-remote relays the remote builder's failure as its reason ("… failed: builder for
+    'X' failed with exit code 1;"); a copy cut inside that line (heldout-252 nixpkgs#288307) still
+    says X's builder failed there: X's build, not Nix's own failure."""
+    drv = "/nix/store/sajb4padk9l68dphna18339jdjcblss4-libreoffice-7.6.4.1.drv"
+    found = diagnose.parse_log([
+        "./config.status: line 532: syntax error near unexpected token `newline'",
+        f"error: build of '{drv}' on 'ssh://nix-builder@192.168.0.22' failed: {cut}"])
+    assert [(d.type, d.kind, d.drv, d.remote) for d in found] == [
+        (FailureType.BUILD, Kind.BUILDER, drv, True)]
+
+
+@pytest.mark.parametrize("message", [
+    "this derivation has bad 'meta.outputsToInstall'",
+    "derivation does not have output 'man'",
+    "building more than one derivation output is not supported, in '/home/u/default.nix'",
+    "CA derivations are not yet supported",
+    "output 'man' does not exist",
+    "element is 42 where a string was expected"])
+def test_get_drvs_messages_are_the_evaluators_also_without_a_frame(message: str) -> None:
+    """libexpr's get-drvs.cc (the evaluator reading a value as a package) throws these; nix-env
+    and nix-build print them with no frame above (heldout-250 nixpkgs#362900: "installing
+    'reaper-7.24'" then "error: this derivation has bad 'meta.outputsToInstall'")."""
+    [found] = diagnose.parse_log([
+        "warning: name collision in input Nix expressions, skipping '/nix/store/rwhmcsxik8q191mbbhz"
+        "hgbz5xxygbg62-nixos-24.11/nixos'", "installing 'reaper-7.24'", f"error: {message}"])
+    assert found.type is FailureType.EVAL
+    # the general words decide only as the message's start
+    [other] = diagnose.parse_log(["error: cannot add path '/nix/store/x' to the store: output "
+                                  "'man' does not exist"])
+    assert other.type is not FailureType.EVAL
+
+
 def test_a_message_quoted_without_error_keeps_nixs_flag_hint_and_is_no_silent_zero() -> None:
     """Nix ends a message with the flag that avoids or explains it ("(use '--no-write-lock-file'
     to ignore)"); quoted without its "error:" (NixOS/nix#10343) it still says Nix failed."""

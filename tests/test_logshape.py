@@ -758,6 +758,13 @@ WRAPPING_LIMITS = {
     # block's cut Reason (that derivation's build, the log leaving out why); first failures as plain
     ("dedented", "heldout-224/jovian-579-indented-cannot-build-then-L-line-and-dependents.text"
      ".expected.json"),
+    # the builder's `> ` tail and its "For full logs, run 'nix-store -l …'" pointer without the
+    # builder line (cut above), then three "1 dependencies … failed to build": indented, the
+    # pointer closes the cut block, whose build the dependency lines name and which is read
+    # after them; dedented, the pointer is read where it stands, before them (the same four
+    # failures, another order), as heldout-181's nixpkgs-416071 and heldout-193's nyx-pr-1023
+    ("dedented", "heldout-252/nixpkgs-279029-sage-gcc-tail-pointer-then-dependencies.text"
+     ".expected.json"),
 }
 
 
