@@ -3274,6 +3274,9 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     found = None if said is None else _line_failure(*_announced(_died_of(said, shaped), shaped))
     if found is not None and (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR):
         return [found]  # Nix's own words say what failed, a wrapper's line only that it did
+    finer = None if said is None else _finer_failure_after(said, shaped)
+    if finer is not None:
+        return [finer]
     boxed = _nom_error_box(shaped, raw) if found is None else None
     if boxed is not None:
         return [boxed]
@@ -3549,6 +3552,29 @@ _NIXOS_QUOTE = re.compile(r"(?<=\s)`(?=[^\s`'][^`'\n]{0,500}'(?!\w))")
 def _unless_nixos_quote(m: re.Match[str]) -> str:
     """Markdown's emphasis and code marks taken away, a NixOS quote's opening backtick kept."""
     return m[0] if _NIXOS_QUOTE.match(m.string, m.start()) else ""
+
+
+def _finer_failure_after(said: tuple[int, str],
+                         shaped: Sequence[logshape.Line]) -> Diagnosis | None:
+    """A later line saying something failed in Nix's own words that say what, where the first
+    such line said only that something did (a notes page's heading "Agent-error: …", a sentence
+    about an error, before the refusal it quotes in double quotes): Nix's words outrank a
+    writer's; None where no later line says more. Only lines outside any builder's output, as
+    `failure_line` reads them, each read alone (a line announcing the next is followed by it,
+    read in turn: no search back for either, so a log of many such lines costs linear time)."""
+    # (after it in the shaped lines, not by origin: the lines one record held share one; by
+    # origin where the line's text was read with its marks taken off)
+    start = _said_at(*said, shaped) + 1
+    if start > len(shaped):
+        start = next((at for at, line in enumerate(shaped) if line.origin > said[0]), start)
+    for at, line in enumerate(shaped[start:], start):
+        text = _says_failed(line) or _span_wrapped(line, shaped[at + 1:at + 2])
+        if text is None:
+            continue
+        found = _line_failure(text, line.origin)
+        if (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR):
+            return found
+    return None
 
 
 def _line_failure(text: str, origin: int) -> Diagnosis:

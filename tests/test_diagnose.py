@@ -572,6 +572,21 @@ def test_platform_refusals_cut_or_joined_and_nix_quoted_across_a_wrap_are_read()
     assert (spoken.type, spoken.kind) == (FailureType.OTHER, Kind.NIX)
 
 
+@pytest.mark.parametrize(("words", "type_"), [
+    ("\"platform mismatch Required system: 'aarch64-linux' Current system: 'aarch64-darwin'\"",
+     FailureType.PLATFORM),
+    ("`Build failed due to failed dependency`", FailureType.DEPENDENCY)],
+    ids=["platform-double-quoted", "dependency-code-span"])
+def test_nixs_quoted_words_outrank_a_writers_earlier_compound_error_label(
+        words: str, type_: FailureType) -> None:
+    # heldout-246's evidence appendix: a heading's "Agent-error:" (a writer's label, which says
+    # only that something failed) came first; the refusal it quotes later says what
+    found = diagnose.parse_log([
+        "### B7. Agent-error: wrong UTC conversion in the peer broadcast", "",
+        f"- **Observed:** `nix develop -c nim c -r t.nim` → {words} — reproduced."])
+    assert [d.type for d in found] == [type_]
+
+
 def test_lix_remote_builder_failure_with_an_elided_derivation_and_a_double_quoted_line() -> None:
     """heldout-160: Lix's "builder for '…' failed on remote builder" with the derivation elided
     without quotes ("...drv"), and Nix's "Build failed due to failed dependency." quoted in a
