@@ -1882,6 +1882,24 @@ _EVAL_MESSAGE = re.compile(
          r"^(?:error: *)?derivation does not have output ['‘]",
          r"^(?:error: *)?output ['‘][^'’\n]{1,200}['’] does not exist",
          r"^(?:error: *)?element is [^\n]{1,200}? where a string was expected")))
+# The words after "… " of the frames Nix's store, utility and fetcher libraries add to an error
+# they pass on, read from the sources' addTrace calls (src/libstore, src/libutil,
+# src/libfetchers of Nix 2.18-2.35 and Determinate Nix, lix/libstore and lix/libutil of Lix);
+# libexpr's, libflake's and libcmd's ("while evaluating …", "while checking the …", "while
+# parsing the …", "while searching for …") are the evaluator's and are not among them.
+_LIBSTORE_FRAMES = (
+    r"while (?:reading (?:the (?:response|machine name) from the build hook|key ['‘])|"
+    r"waiting for the build environment |processing (?:sandbox path |['‘]sandbox-paths)|"
+    r"running (?:the )?(?:post|pre)-build-hook |resolving the ['‘]build-hook|"
+    r"parsing (?:attribute [\"'‘]|machine specification |S3 URI|file ['‘][^'’\n]{1,4096}['’] "
+    r"as a build trace)|checking derivation (?:['‘]|from JSON)|"
+    r"decoding (?:key |ssh public host key |public key ['‘][^'’\n]{1,4096}['’] used for git)|"
+    r"splitting NIX_SSHOPTS |resolving possibly-relative url |finishing an S3 multipart|"
+    r"making directory \S[^\n]{0,4096}? accessible for deletion|smudging git-lfs file |"
+    r"creating (?:file|directory|regular file|symlink|a hard link) |writing \.gitmodules )|"
+    r"writing file |during [a-z]+ of ['‘]|in download thread$|reading build trace |"
+    r"looking up realisation for |While (?:decoding hash|deleting (?:store path|garbage) )")
+_LIBSTORE_FRAME = re.compile(r"^\s*… (?:" + _LIBSTORE_FRAMES + ")")
 # A frame of a trace the evaluator printed, and a position in Nix code with its code frame.
 # Frames Nix adds outside evaluation (fetching a source, setting up a build) are no sign of it.
 _EVAL_FRAME = re.compile(
@@ -1894,8 +1912,10 @@ _EVAL_FRAME = re.compile(
     # `nix-prefetch-url`'s and `nix store prefetch-file`'s own frame (prefetch.cc) over the
     # store path name it took from the URL
     r"file name '[^'\n]*' was extracted from URL |"
-    # libutil's frame over a signing key it read (`secret-key-files`, `trusted-public-keys`)
-    r"while decoding key named )|"
+    # the rest of the frames Nix's libraries outside the evaluator add (addTrace in libstore,
+    # libutil, libfetchers of Nix 2.18-2.35, Lix, Determinate): a build hook, the sandbox, a
+    # derivation's or path info's fields, machines, SSH, S3, keys, files, a download
+    + _LIBSTORE_FRAMES + r")|"
     r"\bat (?:«[^»«]*»|/\S+|\S+\.nix):\d+(?::\d+)?|^\s*\d+\| |"
     r"\(use '--show-trace'|\(stack trace truncated|"
     r"^while (?:evaluating|calling|checking) .*\bat \S+:\d+:\d+")  # Nix <= 2.3
@@ -1907,7 +1927,10 @@ def _evaluated(message: str, lines: list[str]) -> bool:
     evaluation, also Nix's own). Without either, the error is Nix's (command line, store,
     fetcher, daemon, configuration). Nix 2.13+ prints a `throw` with its frame; 2.4-2.12 print
     it bare, so such a message is `other` there unless its words are the evaluator's."""
-    own = [line for line in _without_helper_frames(lines) if not _SKIP.match(line)]
+    # (a frame of Nix's own libraries is no evidence by its words either: libstore's "… while
+    # parsing attribute \"outputChecks\"" names a derivation's attribute, not the evaluator's)
+    own = [line for line in _without_helper_frames(lines)
+           if not _SKIP.match(line) and not _LIBSTORE_FRAME.match(line)]
     # the message as Nix wrote it, also where a terminal or pager broke it over lines; each
     # line without its "error:", and the message apart, so that no words join across them
     # ("… syntax" + "error: …" is no "syntax error")

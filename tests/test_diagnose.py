@@ -1137,6 +1137,31 @@ def test_libstores_frame_over_a_derivation_it_parses_is_not_the_evaluators() -> 
     assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
 
 
+@pytest.mark.parametrize("frame", [
+    # heldout-231 Polar-241: the build hook's nix could not start (derivation-goal.cc, 2.18+)
+    "while reading the response from the build hook",
+    "while reading the machine name from the build hook",
+    "while processing 'sandbox-paths'",  # 2.18-2.24, Lix
+    "while processing sandbox path '/etc/ssl'",  # 2.3x
+    "while reading key 'outputs'",  # a derivation's or path info's JSON
+    "while parsing attribute \"outputChecks\"",  # derivation-options.cc
+    "while parsing machine specification at a column #3 in a row: 'x'",
+    "while running the post-build-hook /etc/hook for derivation /nix/store/x.drv",  # Lix
+    "writing file '/nix/var/nix/gcroots/auto/x'",
+    "during download of 'https://cache.example/nar/x.nar.xz'",
+])
+def test_the_frames_nixs_store_and_utility_libraries_add_are_not_the_evaluators(
+        frame: str) -> None:
+    # libstore's, libutil's and libfetchers' addTrace frames (read from the sources) say which
+    # of Nix's own steps failed; only libexpr's frames are the evaluator's evidence
+    [found] = diagnose.parse_log(["error:", f"       … {frame}", "",
+                                  "       error: unexpected EOF reading a line"])
+    assert found.type is FailureType.OTHER
+    [found] = diagnose.parse_log(["error:", "       … while evaluating the attribute 'x'", "",
+                                  "       error: unexpected EOF reading a line"])
+    assert found.type is FailureType.EVAL
+
+
 def test_an_error_about_nixs_machinery_under_the_evaluators_frames_stays_the_evaluations() -> None:
     # the family is asked only where no sign of the evaluator is: a flake's own throw naming the
     # daemon or the store's schema is the evaluation's

@@ -51,6 +51,8 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     "-235", "-236", "-237",  # and NixOS-side name; desktop, toolchain and window-manager names)
     "-200", "-201", "-202", "-203", "-204", "-245", "-249",  # newer200's (newer Nix, Lix
     # and Determinate; -246 holds a left miss)
+    "-230", "-231", "-233", "-234",  # name230's (by Nix-adjacent tools' and Nix-built
+    # infrastructure's names; -232 gave no sample)
 )))
 CORPUS = sorted([*DATA.glob("*/*.expected.json"),
                  *(p for part in SPENT for p in DATA.glob(f"fresh/{part}/*.expected.json"))])
