@@ -729,11 +729,17 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False,
             field = None
         # (a Rust struct's escaped field counts the log tail's "> " before it, as escaped text
         # below does; a logfmt record may follow a markdown quote's)
-        if field is not None \
-                and not _builders(source, field.start("value"), quoted=field["sep"] != "="):
+        # (the builder's name as a terminal shows the line: behind a progress bar Nix redrew,
+        # "\r\x1b[K[1/0/3 built] …\r\x1b[Kname> ", it stands after no blank; its escaped
+        # "\n" read as a line end made the rest a line of Nix's, "error: builder for
+        # '…-other.drv' failed": AUDIT-190 row 7)
+        if field is not None and not _builders(
+                seen := _as_shown(source[:field.start("value")]), len(seen),
+                quoted=field["sep"] != "="):
             message = _unescape(field["value"])
         elif message is None and (escape := _ESCAPED.search(source)) and _ERRORISH.search(line) \
-                and not _builders(source, escape.start(), quoted=True) \
+                and not _builders(seen := _as_shown(source[:escape.start()]), len(seen),
+                                  quoted=True) \
                 and not _shown_start(line).startswith("error:") \
                 and not _STAMPED_ERROR.match(line) \
                 and not _quoted_by_error(source, escape.start()):  # Nix's own may quote "\n"

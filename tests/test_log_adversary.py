@@ -701,6 +701,12 @@ def test_a_successful_runs_log_reports_no_failure_from_its_builders_output() -> 
     for lines in (span, wide):
         log = ["@nix " + json.dumps(record), *(_line(7, line) for line in lines)]
         assert diagnose.parse_log(log) == [], lines
+    # nor an escaped line end in a builder's line behind the progress bar Nix redrew (its name
+    # after the bar's "\x1b[K", no blank): read as a line end, the rest was Nix's (row 7)
+    escaped = f"noisy> x\\nerror: builder for '{VICTIM}' failed with exit code 42"
+    log = [f"\r\x1b[K[1/0/3 built] building\r\x1b[K{line}"
+           for line in (f"building '{drv}'...", escaped)]
+    assert diagnose.parse_log(log) == []
 
 
 # every hostile line at once in a failing build's quoted tail (AUDIT-110 row 14): _NOISY, Nix's
