@@ -1585,7 +1585,6 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
     return FailureType.OTHER, Kind.ERROR, None
 
 
-
 # Kind `nix` by the subsystem a message is about, not by its wording (issue 26; rounds 172-176 of
 # tests/data/fresh): asked only of an error no finer reading claimed and with no sign of the
 # evaluator (the last step of _eval_kind), so an evaluation, a build, a download or a tool's own
@@ -1666,6 +1665,10 @@ _OWN_SYSCALL = re.compile(r"[A-Za-z][^'\"‘’“”`/\n:]{2,120}(?:: [^'\"‘�
 _SERIALISER_REFUSAL = re.compile(
     r"Invalid (?!JSON\b)[A-Za-z][A-Za-z0-9 ]{2,80}(?: [\w:!+.-]{1,200})?")
 
+# a command-line flag quoted in a message: what the message refuses is then the command line's
+# (asked before the subsystem's nouns, which a flag's advice names too: "… with `--store local`")
+_FLAG_NAMED = re.compile(r"['‘`]--[a-z][a-z-]{0,60}\b")
+
 
 def _about_nix_itself(message: str) -> bool:
     """Whether an error no finer reading claimed is about Nix's own machinery (see
@@ -1680,8 +1683,6 @@ def _about_nix_itself(message: str) -> bool:
     return bool(_NIX_SUBSYSTEM.search(text) or _OWN_SYSCALL.fullmatch(head)
                 or _SERIALISER_REFUSAL.fullmatch(head))
 
-
-_FLAG_NAMED = re.compile(r"['‘`]--[a-z][a-z-]{0,60}\b")
 
 # nlohmann::json's exceptions as Nix prints them ("[json.exception.parse_error.101] parse error at
 # line 154, column 1: syntax error while parsing object key - invalid literal; …")
@@ -2180,13 +2181,13 @@ _POSITION_LINE = re.compile(r"^\s*at (?:«[^»«\n]{0,300}»|/\S{1,4096}|\S{1,40
                             r"(?: \(source not available\))?\s*$")
 _FETCHING_FRAME = re.compile(r"^\s*… while fetching (?:the input|the source|from) ")
 _LOCK_UPDATE_FRAME = re.compile(r"^\s*… while updating the lock file of flake ")
-# a frame of Nix <= 2.3's traces: "while evaluating ‘f’ at "…":1:2, called from …:"
 # a path inside a build's sandbox (Nix's `<drv>.chroot` directory): Nix setting up a build
 _SANDBOX_PATH = re.compile(r"\.drv\.chroot/")
 # Nix <= 2.3's own line in a build's log when it could not set the build up (unframed)
 _SETUP_FAILED = re.compile(r"^\s*while setting up the build environment: \S")
 # (Nix 2.3's "while setting up the build environment"; 2.18+'s child not coming up)
 _BUILD_SETUP_FRAME = re.compile(r"^\s*… while (?:setting up|waiting for) the build environment")
+# a frame of Nix <= 2.3's traces: "while evaluating ‘f’ at "…":1:2, called from …:"
 _OLD_FRAME = re.compile(r"^while (?:evaluating|calling|checking) .*\bat \S+:\d+:\d+")
 
 

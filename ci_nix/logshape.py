@@ -678,7 +678,7 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False,
         line = _transported(_HTML_BREAK.sub("", _HTML_TAG.sub("", line)))
     # internal-json: its reader takes records as they are (before a relay is split: a builder's
     # build-log record may hold one)
-    if line.lstrip().startswith("@nix "):
+    if line.lstrip().startswith(PREFIX):
         yield line.lstrip(), False, depth > 0, False, ""
         return
     # (nor inside a string a record holds: a Docker or logfmt record of a `-L` line,
@@ -2168,8 +2168,7 @@ _PATH_CHARS = 300  # a store path is at most 11 + 32 + 1 + 211 characters: where
 _TERMINAL_WIDTHS = frozenset({80, 100, 120, 132})
 _RULED = re.compile(r"(?:^|\s)-{4,}$")
 _WRAP_SLACK = 12  # a word wrap leaves at most about a word's width free at a line's end
-_IJ_RECORD = re.compile(r"@nix \{")  # an internal-json record's start, and a whole one
-_IJ_WHOLE = re.compile(r"@nix \{.*\}\s*$")
+_WHOLE_RECORD = re.compile(re.escape(_RECORD) + r".*\}\s*$")  # an internal-json record, whole
 _MIN_WIDTH = 60
 
 
@@ -2278,8 +2277,8 @@ def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset()) -> list
         # its own, and a builder's lines of one width made its build-log records read as a
         # wrap's pieces, joined into text read as Nix's, "error: builder for …-other.drv")
         if last is not None and not _ERROR_START.match(line.text) \
-                and not _RULED.search(piece) and not _IJ_RECORD.match(line.text) \
-                and not _IJ_WHOLE.match(piece) and (
+                and not _RULED.search(piece) and not line.text.startswith(_RECORD) \
+                and not _WHOLE_RECORD.match(piece) and (
                 cut_at_blank or (not _OWN_LINE.match(line.text) and (
                 in_error or pushed or (wrapped and len(piece) >= width - _WRAP_SLACK)
                 or (hard and len(piece) == width)))):
