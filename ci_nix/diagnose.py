@@ -354,6 +354,13 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"builder for (?P<quoted>(?:\.\.\.|…)[^'’`\s]{{0,{_NAME}}}?(?<=[.…])drv) "
         rf"(?P<status>failed (?:with exit code \d+|due to signal \d+|to produce output path|on "
         r"remote builder)|died abnormally)")),
+    # the same where a copy damaged the store path itself (a hand or OCR transcription of a
+    # screen: its opening quote lost, its name no longer ending in ".drv", "…-x.dru'"): Nix's
+    # builder line all the same, and its exit code; the derivation not named (the name is no
+    # longer the one Nix printed)
+    ("builder-exit-damaged", re.compile(
+        rf"builder for {_Q}?(?P<path>/nix/store/[^'’`\s]{{1,{_NAME}}}){_QE}? "
+        r"failed with exit code (?P<code>\d+)")),
     # a "Cannot build" whose Reason line a copy left out: the build of it failed, how is not said
     # (its closing quote may be cut off with the rest of the line, as a "builder for" line's)
     ("cannot-build-unreasoned", _UNREASONED),
@@ -774,6 +781,12 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
             return Diagnosis(FailureType.BUILD, kind,
                              f"builder for {m['name']} failed with exit code {status}",
                              exit_code=status, hint=hint)
+        if name == "builder-exit-damaged":
+            status = int(m["code"])
+            kind, hint = (Kind.OOM, HINTS[Kind.OOM]) if status == 137 else (Kind.BUILDER, None)
+            return Diagnosis(FailureType.BUILD, kind,
+                             f"builder for {m['path'].removeprefix('/nix/store/')} failed with "
+                             f"exit code {status}", exit_code=status, hint=hint)
         if name == "builder-exit":
             status = int(m["code"])
             # 137 = 128 + SIGKILL: a shell reporting its child killed, usually by the OOM killer

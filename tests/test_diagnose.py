@@ -602,6 +602,29 @@ def test_lix_remote_builder_failure_with_an_elided_derivation_and_a_double_quote
     assert diagnose.parse_log(['the "build" step is slow']) == []
 
 
+@pytest.mark.parametrize("line", [
+    # heldout-259's nixpkgs#288074: a builder block transcribed from a screen, its opening quote
+    # lost and ".drv" read as ".dru"
+    "error: builder for /nix/store/1r14knch2zmryp42x5x8mbcfu7y8h6g8-nerdfonts-3.1.1.dru' failed "
+    "with exit code 1: last 10 log lines:",
+    # both quotes lost and the suffix cut by the transcription
+    "error: builder for /nix/store/ph3kzyfmyg7jzqfjxfqkblwqmy8dgvj5-fontconfig-conf.dr failed "
+    "with exit code 2;",
+    # (a control: a path without its quotes but whole is named as before)
+    "error: builder for /nix/store/ph3kzyfmyg7jzqfjxfqkblwqmy8dgvj5-fontconfig-conf.drv failed "
+    "with exit code 2",
+])
+def test_a_builder_line_whose_store_path_a_transcription_damaged_is_still_a_build(
+        line: str) -> None:
+    """Nix's builder line whose store path a copy damaged (its quote lost, its name no longer
+    ending in .drv) is the build's failure with its exit code, not an error of no kind; the
+    derivation is named only where the path is still one Nix prints."""
+    [found] = diagnose.parse_log([line, "       > tar: Error is not recoverable: exiting now"])
+    assert (found.type, found.kind) == (FailureType.BUILD, Kind.BUILDER)
+    assert found.exit_code in (1, 2)
+    assert found.drv is None or found.drv.endswith(".drv")
+
+
 def test_nixpkgs_refusal_starting_the_message_is_evaluation() -> None:
     """nixpkgs 25.05+ words it "Refusing to evaluate package '…' in … because it has problems"
     (cachix/devenv-nixpkgs#33)."""
