@@ -364,6 +364,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # a "Cannot build" whose Reason line a copy left out: the build of it failed, how is not said
     # (its closing quote may be cut off with the rest of the line, as a "builder for" line's)
     ("cannot-build-unreasoned", _UNREASONED),
+    # the same line cut inside its path (the copy ends there, as "builder-cut"'s): a build that
+    # failed, of a derivation not known; the log's failure only where it reports no other
+    # (parse_log), since Nix prints a failed build's block first and its dependents' after
+    ("cannot-build-cut", re.compile(r"^(?:error: )?Cannot build ['‘`]/nix/store/[^'’\s]*$")),
     ("log-limit", re.compile(rf"{_Q}(?:{_DRV}|{_STORE_PATH}){_QE}[^\n]{{0,{_NEAR}}} killed after "
                              r"writing more "
                              r"than (?P<bytes>\d+) bytes of log output")),
@@ -601,6 +605,9 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
                                 "{drv} could not be built (the log leaves out why)", None),
     "builder-cut": (Kind.BUILDER, FailureType.BUILD,
                     "a builder failed (the log is cut off before it says which)", None),
+    "cannot-build-cut": (Kind.BUILDER, FailureType.BUILD,
+                         "a derivation could not be built (the log is cut off before it says "
+                         "which)", None),
     "builder-unnamed": (Kind.BUILDER, FailureType.BUILD, "builder for {quoted} {status}", None),
     "builder-elided": (Kind.BUILDER, FailureType.BUILD, "builder for {quoted} {status}", None),
     "disk-space-note": (Kind.BUILDER, FailureType.BUILD,
@@ -2787,6 +2794,9 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     # outside its error block, nix-build's "build of … failed" recap
     tails: list[Diagnosis] = []
     summaries: list[Diagnosis] = []
+    # a "Cannot build" line a copy cut inside its path: which derivation, and why, is lost (its
+    # Reason may be a dependency's), so it stands for a failure only when nothing else does
+    cut: list[Diagnosis] = []
     thrown: set[str] = set()  # the lines of errors a flake threw: its text, none of Nix's
     for block_ in reader.blocks:
         block, before = block_.lines, block_.before
@@ -2836,6 +2846,9 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         found = replace(found, log_line=block_.origin + 1)
         if found.kind == Kind.SUMMARY:
             summaries.append(replace(found, log=tail(before + block)))
+            continue
+        if found.drv is None and found.message == DRVLESS["cannot-build-cut"][2]:
+            cut.append(replace(found, log=tail(before + block)))
             continue
         if _LOG_TAIL.match(block[0]):
             # a builder's log tail outside its error block: what failed, when nothing else
@@ -2937,7 +2950,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         # the log holds apart from any error block (a copy cut its "builder for …" header) is
         # that build, the culprit, first as a named one stands before its dependents
         said = [tails[0], *said]
-    found_all = said or tails[:1] or summaries[:1]
+    found_all = said or tails[:1] or cut[:1] or summaries[:1]
     # (nix-eval-jobs' records read also as normalising left them: a wrapper's prefix taken off)
     found_all = _evaluated_per_jobs(found_all, raw, [line.text for line in shaped])
     if not found_all:

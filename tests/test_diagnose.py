@@ -449,6 +449,30 @@ def test_a_remote_builds_reason_cut_inside_its_builders_failure_is_that_build(cu
         (FailureType.BUILD, Kind.BUILDER, drv, True)]
 
 
+def test_a_cannot_build_line_cut_inside_its_path_is_a_build_only_where_nothing_else_is() -> None:
+    """A copy ending inside "Cannot build '/nix/store/…" (heldout-266 minegrub-45) names no
+    derivation and no Reason: alone, it is the failed build Nix printed first; after other
+    failures it is one of their dependents' blocks cut short, no failure of its own."""
+    cut = "error: Cannot build '/nix/store/mifavwsr361wn2r5dfav8a2ia7nan4r2-mi"
+    [alone] = diagnose.parse_log([
+        "building the system configuration...",
+        "evaluation warning: The option `hardware.opengl.enable' defined in `/etc/nixos' has been "
+        "renamed to `hardware.graphics.enable'.", cut])
+    assert (alone.type, alone.kind, alone.drv) == (FailureType.BUILD, Kind.BUILDER, None)
+    drv = "/nix/store/y83b8xb9lmni57jym7p69g3pprwch4rb-inir-2.27.0.drv"
+    after = diagnose.parse_log([
+        f"error: Cannot build '{drv}'.", "       Reason: builder failed with exit code 1.",
+        "       Output paths:", "         /nix/store/kz5hq8p49b1mxg61a3apzlgvfd9vy27h-inir-2.27.0",
+        "error: Cannot build '/nix/store/cs713mg22mjqdpbfh"])
+    assert [(d.type, d.drv) for d in after] == [(FailureType.BUILD, drv)]
+    dependent = "/nix/store/a186qswyssa8zhj0pdx4b7maj2pkh8m0-darwin-system-26.11.aabb203.drv"
+    dependents = diagnose.parse_log([
+        f"error: Cannot build '{dependent}'.", "       Reason: 1 dependency failed.",
+        "       Output paths:", "         /nix/store/8h2lsrrzr9bpbdr2mqjyhrdzarmxmwl8-darwin",
+        "error: Cannot build '/nix/store/jqayiz9n6rzafq2ddx5f7c5pf0s4bkrz-zed-editor-1.8.0-n"])
+    assert [(d.type, d.drv) for d in dependents] == [(FailureType.DEPENDENCY, dependent)]
+
+
 @pytest.mark.parametrize("message", [
     "this derivation has bad 'meta.outputsToInstall'",
     "derivation does not have output 'man'",
