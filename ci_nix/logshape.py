@@ -733,13 +733,11 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False,
         # "\r\x1b[K[1/0/3 built] …\r\x1b[Kname> ", it stands after no blank; its escaped
         # "\n" read as a line end made the rest a line of Nix's, "error: builder for
         # '…-other.drv' failed": AUDIT-190 row 7)
-        if field is not None and not _builders(
-                seen := _as_shown(source[:field.start("value")]), len(seen),
-                quoted=field["sep"] != "="):
+        if field is not None and not _builders_either(source, field.start("value"),
+                                                      quoted=field["sep"] != "="):
             message = _unescape(field["value"])
         elif message is None and (escape := _ESCAPED.search(source)) and _ERRORISH.search(line) \
-                and not _builders(seen := _as_shown(source[:escape.start()]), len(seen),
-                                  quoted=True) \
+                and not _builders_either(source, escape.start(), quoted=True) \
                 and not _shown_start(line).startswith("error:") \
                 and not _STAMPED_ERROR.match(line) \
                 and not _quoted_by_error(source, escape.start()):  # Nix's own may quote "\n"
@@ -851,6 +849,13 @@ def _builders(line: str, end: int, quoted: bool = False) -> bool:
     tail, inside a JSON record, read as an error of Nix's). The log tail's "> " counts only with
     `quoted` (a record a tool prefixed may follow a markdown quote's "> ")."""
     return (_BUILDER_QUOTED if quoted else _BUILDER_NAME).search(line, 0, end) is not None
+
+
+def _builders_either(line: str, end: int, quoted: bool = False) -> bool:
+    """`_builders`, on the line as captured or as a terminal shows it (`_as_shown`: the name
+    behind a progress bar Nix redrew stands after its "\x1b[K", no blank)."""
+    return _builders(line, end, quoted) or _builders(seen := _as_shown(line[:end]), len(seen),
+                                                     quoted)
 
 
 def _shown_start(line: str) -> str:
