@@ -51,6 +51,7 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     "-195", "-196", "-197", "-198", "-199", "-217", "-218", "-219",  # name195's (by ecosystem
     "-235", "-236", "-237",  # and NixOS-side name; desktop, toolchain and window-manager names)
     "-258", "-259", "-260", "-261",  # name195's (builders', ecosystems', NixOS components' names)
+    "-272", "-274", "-275", "-276",  # name195's (kernel modules', system parts' names)
     "-200", "-201", "-202", "-203", "-204", "-245", "-249",  # newer200's (newer Nix, Lix
     # and Determinate; -246 holds a left miss)
     "-230", "-231", "-233", "-234",  # name230's (by Nix-adjacent tools' and Nix-built

@@ -690,7 +690,9 @@ WRAPPING_LIMITS = {
     *((name, sample) for name in ("json-record", "stackdriver", "escaped") for sample in (
         "heldout-162/index-27756365597-k-framework-readme-follows-non-existent-input.text"
         ".expected.json",
-        "heldout-164/index-33268954098-blog-morph-darwin-assertion-isLinux.text.expected.json")),
+        "heldout-164/index-33268954098-blog-morph-darwin-assertion-isLinux.text.expected.json",
+        "heldout-274/wind3x-14-inline-code-trace-throw-then-second-run-hash-mismatch.text"
+        ".expected.json")),
     # Nix's own error printed while it built, above the builder's failure it caused, in one
     # structured record: the same, its place before the build's report is not known (the build
     # first)
