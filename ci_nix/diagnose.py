@@ -783,11 +783,7 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
                 return Diagnosis(FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH,
                                  f"hash mismatch in {m['name']} (the log keeps only "
                                  "nix-output-monitor's line, not the hashes)")
-            status = int(m["code"])
-            kind, hint = (Kind.OOM, HINTS[Kind.OOM]) if status == 137 else (Kind.BUILDER, None)
-            return Diagnosis(FailureType.BUILD, kind,
-                             f"builder for {m['name']} failed with exit code {status}",
-                             exit_code=status, hint=hint)
+            return _exit_failure(m["name"], None, int(m["code"]))
         if name == "builder-exit-damaged":
             status = int(m["code"])
             kind, hint = (Kind.OOM, HINTS[Kind.OOM]) if status == 137 else (Kind.BUILDER, None)
@@ -795,12 +791,7 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
                              f"builder for {m['path'].removeprefix('/nix/store/')} failed with "
                              f"exit code {status}", exit_code=status, hint=hint)
         if name == "builder-exit":
-            status = int(m["code"])
-            # 137 = 128 + SIGKILL: a shell reporting its child killed, usually by the OOM killer
-            kind, hint = (Kind.OOM, HINTS[Kind.OOM]) if status == 137 else (Kind.BUILDER, None)
-            return Diagnosis(FailureType.BUILD, kind,
-                             f"builder for {short_drv(m['drv'])} failed with exit code {status}",
-                             drv=m["drv"], exit_code=status, hint=hint)
+            return _exit_failure(short_drv(m["drv"]), m["drv"], int(m["code"]))
         if name == "signal":
             return _signal_or_other(m["drv"], f"killed by signal {m['signal']}"
                                     + (f" ({m['name']})" if m["name"] else ""))
@@ -893,30 +884,41 @@ def _whole_reason(m: re.Match[str], text: str) -> str:
     return f"{reason.strip()} {rest.strip()}"
 
 
+# what a "Reason:" line says, in Nix's fixed words (derivation-building-goal.cc)
+_PLATFORM_REASON = re.compile(r"required system or feature not available|platform mismatch|"
+                              r"unmet system or feature|missing system features")
+_TIMED_OUT_REASON = re.compile(r"timed out after (\d+) seconds( of silence)?")
+_EXIT_CODE_REASON = re.compile(r"exit code (\d+)")
+_SIGNAL_REASON = re.compile(r"signal (\d+)")
+
+
+def _exit_failure(what: str, drv: str | None, status: int) -> Diagnosis:
+    """A builder's failure with its exit code (Nix's "builder for", its 2.29+ Reason, nom's
+    line): 137 = 128 + SIGKILL is a shell reporting its child killed, usually by the OOM
+    killer."""
+    kind, hint = (Kind.OOM, HINTS[Kind.OOM]) if status == 137 else (Kind.BUILDER, None)
+    return Diagnosis(FailureType.BUILD, kind, f"builder for {what} failed with exit code {status}",
+                     drv=drv, exit_code=status, hint=hint)
+
+
 def _reason_diagnosis(drv: str | None, reason: str, text: str) -> Diagnosis:
     """Nix 2.29+: "Cannot build '…'." and a "Reason:" line (drv None: only the lines from
     "Reason:" on survived)."""
     reason = reason.strip().rstrip(".")
-    if re.search(r"required system or feature not available|platform mismatch|"
-                 r"unmet system or feature|"
-                 r"missing system features", reason):
+    if _PLATFORM_REASON.search(reason):
         return _platform(drv, text)
     if "local builds are disabled" in reason:
         return Diagnosis(FailureType.PLATFORM, Kind.PLATFORM,
                          f"{_what(drv)} cannot be built here: {reason}", drv=drv,
                          hint="local builds are disabled (`max-jobs = 0`): configure remote "
                          "`builders`, or set `max-jobs` above 0")
-    if late := re.search(r"timed out after (\d+) seconds( of silence)?", reason):
+    if late := _TIMED_OUT_REASON.search(reason):
         silent = late[2] is not None
         return Diagnosis(FailureType.TIMEOUT, Kind.MAX_SILENT_TIME if silent else Kind.TIMEOUT,
                          f"{_what(drv)} {reason}", drv=drv,
                          hint=_SILENCE_HINT if silent else _TIMEOUT_HINT)
-    if code := re.search(r"exit code (\d+)", reason):
-        status = int(code[1])
-        kind, hint = (Kind.OOM, HINTS[Kind.OOM]) if status == 137 else (Kind.BUILDER, None)
-        return Diagnosis(FailureType.BUILD, kind,
-                         f"builder for {_what(drv)} failed with exit code {status}", drv=drv,
-                         exit_code=status, hint=hint)
+    if code := _EXIT_CODE_REASON.search(reason):
+        return _exit_failure(_what(drv), drv, int(code[1]))
     if "dependenc" in reason:
         return Diagnosis(FailureType.DEPENDENCY, Kind.DEPENDENCY, f"{_what(drv)}: {reason}",
                          drv=drv)
@@ -985,7 +987,7 @@ def _no_machine(m: re.Match[str]) -> Diagnosis:
 
 
 def _signal_or_other(drv: str | None, reason: str) -> Diagnosis:
-    sig = re.search(r"signal (\d+)", reason)
+    sig = _SIGNAL_REASON.search(reason)
     if sig:
         number = int(sig[1])
         oom = number == 9
