@@ -186,6 +186,7 @@ _DRV = rf"(?P<drv>/nix/store/{_HASH}-[^'’\s]{{1,{_NAME}}}?\.drv){_OUTPUTS}"
 _NEAR = 500
 _GAP = r".{0,1000}?"  # from a hash mismatch's first line to its "specified:" (Lix: a URL between)
 # a derivation (with an optional !out/^out) or an output path
+_DRV_PATH = re.compile(_DRV)
 _STORE_PATH = rf"(?P<path>/nix/store/{_HASH}-[^'’\s]{{1,{_NAME}}}?){_OUTPUTS}"
 _Q = "['‘`]"  # Nix 1.x/2.0 used curly quotes
 _QE = "['’]"
@@ -738,7 +739,7 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
         if name in ("cannot-build", "cannot-build-elided", "reason", "reason-under"):
             return _reason_diagnosis(groups.get("drv"), _whole_reason(m, text), text)
         if name == "cannot-build-loose":
-            drv = m["subject"] if re.fullmatch(_DRV, m["subject"]) else None
+            drv = m["subject"] if _DRV_PATH.fullmatch(m["subject"]) else None
             return _reason_diagnosis(drv, _whole_reason(m, text), text)
         if name == "required":
             return _platform(None, text)
@@ -852,7 +853,7 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
         if name.startswith("build-summary"):
             # nix-build's recap of what failed, where the log keeps nothing else (parse_log):
             # a derivation's build; output paths (nix-store -r) failed to be substituted
-            first = re.search(_DRV, text)
+            first = _DRV_PATH.search(text)
             if first is None:
                 return Diagnosis(FailureType.OTHER, Kind.SUMMARY, _one_line(text))
             return Diagnosis(FailureType.BUILD, Kind.SUMMARY, f"the build of "
@@ -1498,18 +1499,38 @@ _UNTRACKED_IN_REPO = re.compile(r"\bPath ['‘](?P<rel>[^'’\n/][^'’\n]{0,409
                                 r"repository [^\n]{1,4096}? is not tracked by Git\b")
 _NOT_IN_STORE = re.compile(r"path ['‘][^'’]*['’] is not in the Nix store")
 
+# the evaluator's and Nix's messages _eval_kind reads a kind from
+_DID_YOU_MEAN = re.compile(r"Did you mean ([^?]+)\?")
+_MISSING_ATTRIBUTE = re.compile(r"attribute '[^']*' missing")
+_DOWNLOAD_FAILED = re.compile(
+    r"unable to download|error: Couldn't resolve host|HTTP error \d+|"
+    r"cannot download \S+ from any mirror|is not built with S3 support|"
+    # the file transfer's own machinery (filetransfer.cc, Lix 2.91+): its thread shutting down
+    # under a request, curl's handle not telling its scheme; the AWS client and credentials it
+    # signs S3 requests with (aws-creds.cc, Nix 2.33+: "failed to create AWS client bootstrap")
+    r"\bdownload request\b|download thread is shutting down|\bcurl handle\b|"
+    r"\bAWS (?:client|credentials?)\b|\bcurl (?:\w+ ){0,2}(?:handle|socket)\b|"
+    r"\bS3 (?:URI|URL|bucket)\b")
+_SUBSTITUTER_FAILED = re.compile(
+    r"\bsubstituter\b|binary cache|NAR for '[^']*' fetched from|NAR info file")
+_ASSERTION_FAILED = re.compile(r"assertion .{0,1000} failed")
+_TYPE_ERROR = re.compile(
+    r"^(?:cannot (?:add (?!path ['‘])|coerce|compare|convert .{0,200} to )|"
+    r"value is .{0,200} while .{0,200} was expected|expected a .{0,200} but found|"
+    r"[Ee]xpected [^\n]{1,200}? to be an? [\w ]{1,60} but found (?:an? [a-zA-Z]|null\b))")
+
 
 def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str | None]:
     """(type, kind, hint) for an evaluation error message."""
     trace = "\n".join(lines)
     if "infinite recursion encountered" in trace:
         return FailureType.EVAL, Kind.INFINITE_RECURSION, HINTS[Kind.INFINITE_RECURSION]
-    if re.search(r"does not provide attribute", message):
-        did = re.search(r"Did you mean ([^?]+)\?", trace)
+    if "does not provide attribute" in message:
+        did = _DID_YOU_MEAN.search(trace)
         hint = HINTS[Kind.MISSING_FLAKE_OUTPUT] + (
             f"; did you mean {did[1].strip()}?" if did else "")
         return FailureType.EVAL, Kind.MISSING_FLAKE_OUTPUT, hint
-    if re.search(r"attribute '[^']*' missing", message):
+    if _MISSING_ATTRIBUTE.search(message):
         return FailureType.EVAL, Kind.MISSING_ATTRIBUTE, HINTS[Kind.MISSING_ATTRIBUTE]
     frames = [line for line in lines if _FRAME.match(line)]
     if frames and _THROWN.search(frames[-1]):
@@ -1521,19 +1542,9 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         return FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH, None
     if "option 'allow-import-from-derivation' is disabled" in message:
         return FailureType.EVAL, Kind.IMPORT_FROM_DERIVATION, HINTS[Kind.IMPORT_FROM_DERIVATION]
-    if re.search(r"unable to download|error: Couldn't resolve host|HTTP error \d+|"
-                 r"cannot download \S+ from any mirror|is not built with S3 support|"
-                 # the file transfer's own machinery (filetransfer.cc, Lix 2.91+): its thread
-                 # shutting down under a request, curl's handle not telling its scheme; the AWS
-                 # client and credentials it signs S3 requests with (aws-creds.cc, Nix 2.33+:
-                 # "failed to create AWS client bootstrap")
-                 r"\bdownload request\b|download thread is shutting down|\bcurl handle\b|"
-                 r"\bAWS (?:client|credentials?)\b|\bcurl (?:\w+ ){0,2}(?:handle|socket)\b|"
-                 r"\bS3 (?:URI|URL|bucket)\b",
-                 message):
+    if _DOWNLOAD_FAILED.search(message):
         return FailureType.OTHER, Kind.DOWNLOAD, HINTS[Kind.DOWNLOAD]
-    if re.search(r"\bsubstituter\b|binary cache|NAR for '[^']*' fetched from|NAR info file",
-                 message):  # disabled, died, unreachable, corrupt: not the code
+    if _SUBSTITUTER_FAILED.search(message):  # disabled, died, unreachable, corrupt: not the code
         return FailureType.OTHER, Kind.SUBSTITUTION, HINTS[Kind.SUBSTITUTION]
     if frames and _FETCHING_FRAME.match(frames[-1]) and not _MISSING_PATH.search(message):
         # the innermost frame: Nix was fetching a flake input or a source, not evaluating
@@ -1566,17 +1577,13 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         # them (libfetchers: "unsupported tarball input attribute 'lastModified'"), often a lock
         # file a newer Nix wrote: Nix's own reading of the input, not the evaluator's
         return FailureType.OTHER, Kind.ERROR, None
-    if re.search(r"assertion .{0,1000} failed", message) or "condition of the assertion" in trace:
+    if _ASSERTION_FAILED.search(message) or "condition of the assertion" in trace:
         return FailureType.EVAL, Kind.ASSERT, None
     if message.startswith("undefined variable"):
         return FailureType.EVAL, Kind.UNDEFINED_VARIABLE, None
     if message.startswith("syntax error"):
         return FailureType.EVAL, Kind.SYNTAX, None
-    if re.search(r"^(?:cannot (?:add (?!path ['‘])|coerce|compare|convert .{0,200} to )|"
-                 r"value is .{0,200} while .{0,200} was expected|expected a .{0,200} but found|"
-                 r"[Ee]xpected [^\n]{1,200}? to be an? [\w ]{1,60} but found "
-                 r"(?:an? [a-zA-Z]|null\b))",
-                 message):
+    if _TYPE_ERROR.search(message):
         return FailureType.EVAL, Kind.TYPE, None
     # Lix names the frame of a `throw` "… caused by explicit throw"
     if _THROWN.search(trace):
@@ -1983,6 +1990,8 @@ def _cut_path_message(message: str) -> str:
         return message
     return f"{said[:m.start('cut')]}{_DOES_NOT_EXIST} (the log is cut after '{m['cut']}')"
 
+_ASSERTION_CONDITION = re.compile(r"condition of the assertion '(.*)'")
+
 
 def diagnose_eval(stderr: str, flake: Flake | None = None,
                   sources: Sequence[SourceTree] = ()) -> Diagnosis:
@@ -2036,7 +2045,7 @@ def diagnose_eval(stderr: str, flake: Flake | None = None,
     if kind == Kind.UNTRACKED_FILE and file is not None and flake is not None:
         message, hint = _untracked(flake, file, message)
     if "condition of the assertion" in "\n".join(lines) and "assertion" not in message:
-        cond = re.search(r"condition of the assertion '(.*)'", "\n".join(lines))
+        cond = _ASSERTION_CONDITION.search("\n".join(lines))
         message = f"assertion '{cond[1]}' failed: {message}" if cond else message
     pos = _choose_position(_positions(lines, sources), at, flake, sources)
     repo = None
@@ -2697,11 +2706,13 @@ def _elided_only(lines: list[str]) -> bool:
     of lines left out ("error:" then "..."): a mark is no message, what follows it may be."""
     return all(_ELISION.match(x) for x in lines[1:])
 
+_PNAME = re.compile(r"^(.*?)-[^A-Za-z]")
+
 
 def _pname(drv: str) -> str:
     """hello for /nix/store/<hash>-hello-1.0.drv: the name `nix build -L` prefixes lines with
     (as Nix's DrvName splits it: the version starts at the first dash not followed by a letter)."""
-    m = re.match(r"^(.*?)-[^A-Za-z]", drv_name(drv))
+    m = _PNAME.match(drv_name(drv))
     return m[1] if m else drv_name(drv)
 
 
@@ -2715,12 +2726,13 @@ _GIT_FATAL = re.compile(r"^\s*fatal: \S")
 _SSH_CLIENT = re.compile(r"^\s*ssh: ")
 _FETCHING = re.compile(r"curl: \(\d+\)|\*\*\* Downloading|unable to download|HTTP error \d+|"
                        r"Couldn't resolve host|Could not resolve host")
+_EVALUATOR_SIGN = re.compile(r"^\s*… |\bat (?:«[^»«]*»|\S+):\d+:\d+|^\s*\d+\| |while evaluating|"
+                             r"while calling|--show-trace")
 
 
 def _looks_evaluated(lines: Sequence[str]) -> bool:
     """Whether an error text comes from the evaluator: a trace, a position or a code frame."""
-    return any(re.search(r"^\s*… |\bat (?:«[^»«]*»|\S+):\d+:\d+|^\s*\d+\| |while evaluating|"
-                         r"while calling|--show-trace", line) for line in lines)
+    return any(_EVALUATOR_SIGN.search(line) for line in lines)
 
 
 def _unclassified(line: str, origin: int | None = None) -> Diagnosis:
@@ -3904,12 +3916,13 @@ def failure_line(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> tuple[i
             return origin, text.strip()
     return None
 
+_OOM_WORDS = re.compile(r"Killed signal terminated program|Out of memory|out of memory|"
+                        r"std::bad_alloc|signal: 9, SIGKILL")
+
 
 def _with_oom_hint(diag: Diagnosis) -> Diagnosis:
     # compilers killed by the OOM killer often make the builder exit non-zero, not by signal
-    if diag.hint is None and re.search(r"Killed signal terminated program|Out of memory|"
-                                       r"out of memory|std::bad_alloc|signal: 9, SIGKILL",
-                                       diag.log):
+    if diag.hint is None and _OOM_WORDS.search(diag.log):
         return replace(diag, kind=Kind.OOM, hint=HINTS[Kind.OOM])
     return diag
 

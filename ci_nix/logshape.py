@@ -1053,6 +1053,7 @@ def _head(text: str) -> str:
 
 
 _DIGIT_RUNS = re.compile(r"\d+")
+_BLANKS = re.compile(r"\s+")
 
 
 def numbers_as_zero(text: str) -> str:
@@ -1074,7 +1075,7 @@ def _common_prefix(texts: list[str]) -> re.Pattern[str] | None:
         words = _NIX_START.search(first)
         known = _KNOWN_INSIDE.search(first)
         end = min(_MAX_PREFIX, known.start() if known else _MAX_PREFIX)
-        for blank in re.finditer(r"\s+", first[:end]):
+        for blank in _BLANKS.finditer(first, 0, end):
             before = first[:blank.end()]
             # (never past a `nix build -L` name: what follows it is the builder's, which a
             # build can print on most lines of a log, "error: …" and all)
