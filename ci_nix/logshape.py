@@ -547,6 +547,7 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
     a quote, nor one a record's lines go on after (the record's own quote, counted in it)."""
     quoted, marked, seen = 0, False, False
     message = False  # after an error line of Nix's, while lines go on at its message's indent
+    lead: re.Pattern[str] | None = None  # the prefix its error line stood behind, unknown yet
     for index, line in enumerate(lines):
         if quoted and marked and line.strip():
             if _marked(line):
@@ -559,10 +560,22 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
                 marked = False
         tail, quoted = quoted > 0, max(quoted - 1, 0)
         if message and line.strip():
-            # (a transport's record of the line: the indentation of the line it holds)
+            # (a transport's record of the line: the indentation of the line it holds; any
+            # other line's past the prefixes a wrapper puts before it, nom's "┃ ", colmena's
+            # level: past the prefixes its error line was read behind, a tool's not learnt yet
+            # too, compose's "web_1  | ", a viewer's line numbers)
             held = _held_line(line)
-            message = _indent(_transported(line) if held is None else held) >= _MESSAGE_INDENT
-        pieces = list(_unwrap(line, depth, tail or message))
+            shown = _transported(line) if held is None else held
+            if held is None and lead is None and _indent(shown) < _MESSAGE_INDENT:
+                # (and a page's source: its entities, "&nbsp;" for Nix's indentation, read)
+                shown = _shown_start(html.unescape(line) if "&" in line
+                                     and _ENTITY.search(line) else line)
+            elif held is None and lead is not None:
+                shown = _after(lead, _shown_start(line))
+            # (an empty line of the message's with its prefix alone: as an empty line)
+            message = not shown.strip() or _indent(shown) >= _MESSAGE_INDENT
+        pieces = list(_unwrap(line, depth, tail or message,
+                              in_message=(lead, ) if message and not tail else None))
         for at, (text, wrapper_marked, inner, held_quoted, before_bar) in enumerate(pieces, 1):
             # (the intro of the line's last piece, with a page's spaces as blanks: a
             # transport's record of the line ends after it, '…lines:\n"}', a journal's may hold
@@ -580,10 +593,26 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
                 marked, seen = not spaced[:m.start()].rstrip().endswith(";"), False
             # (a captured line's, or the one line a transport's record of it holds; not one of
             # the lines a record of many holds: what those hold is read as ever)
-            message = message or (not depth and _NIX_ERROR.match(text) is not None
-                                  and (not inner or len(pieces) == 1
-                                       and _held_line(line) is not None))
+            if not message and (not inner or depth > 0 or len(pieces) == 1
+                                and _held_line(line) is not None):
+                lead = None if _NIX_ERROR.match(text) else _error_lead(text)
+                message = lead is not None or _NIX_ERROR.match(text) is not None
             yield index, (text, wrapper_marked, inner, tail or held_quoted, before_bar)
+
+
+def _error_lead(text: str) -> re.Pattern[str] | None:
+    """The shape of a prefix not learnt yet (a tool's, a viewer's line numbers) that an error
+    line of Nix's stands behind ("web_1  |        error: x"), as learning would take it (Nix's
+    indentation after it kept); None where no error line of Nix's stands behind one."""
+    at = text.find("error:", 0, _MAX_TOOL_PREFIX)
+    if at <= 0 or not _NIX_ERROR.match(text, at) or not text[at - 1].isspace():
+        return None
+    before = text[:at].rstrip()
+    before = text[:len(before) + 1]  # (the separator: Nix's indentation stays after it)
+    if not before.strip() or _not_prefix(before) or _WORDS.fullmatch(before) \
+            or _BUILDER_NAME.search(before) or _QUOTED_AFTER.match(before):
+        return None
+    return _prefix_shape(before)
 
 
 def _held_line(line: str) -> str | None:
@@ -635,6 +664,7 @@ def _marked(line: str) -> bool:
 # text starts with a line end, "       error:" under the throw's frame)
 _NIX_ERROR = re.compile(r"\s*error:(?: |\s*$)")
 _MESSAGE_INDENT = 7
+_MESSAGE_BLANKS = " " * _MESSAGE_INDENT
 
 
 def _vscode_shown(line: str) -> str | None:
@@ -647,13 +677,16 @@ def _vscode_shown(line: str) -> str | None:
     return None if vscode["verdict"] is None else f"Error: {vscode['verdict']}"
 
 
-def _unwrap(raw: str, depth: int = 0, tail: bool = False,
-            relayed: int = 0) -> Iterator[tuple[str, bool, bool, bool, str]]:
+def _unwrap(raw: str, depth: int = 0, tail: bool = False, relayed: int = 0,
+            in_message: tuple[re.Pattern[str] | None] | None = None
+            ) -> Iterator[tuple[str, bool, bool, bool, str]]:
     """The lines of Nix's text one captured line holds (a JSON record can hold many), each
     with whether a wrapper marked it as its error, whether it came from inside a record,
     whether that record's own text quotes it as a builder's (`tail`: a builder's line Nix
     quotes, or a line of Nix's message, whose record or escaped text is its text) and what
-    stood before a progress bar it was glued to (`_terminal_parts`)."""
+    stood before a progress bar it was glued to (`_terminal_parts`). `in_message`: the line is
+    one of Nix's message's (not quoted), with the prefix not learnt yet its error line stood
+    behind, if any."""
     line = _STEP_LINK.sub(r"\1", raw) if "](https://github.com/" in raw else raw
     if "^[" in line:  # `cat -v`'s spelling of a terminal's controls: the controls again
         line = _CARET.sub(lambda m: _CARETS[m[0]], line)
@@ -758,6 +791,16 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False,
     terminal, before_bar = _terminal_parts(line if line.isascii() else line.translate(_QUOTES),
                                            quoted=tail)
     shown = _unprefixed(terminal, quoted=tail)
+    if in_message is not None and shown is not None and shown[0] == terminal \
+            and terminal.startswith(" ") and not terminal.startswith(_MESSAGE_BLANKS):
+        # a line of Nix's message behind a wrapper's prefix that starts with blanks (miette's
+        # "      │ "): the prefix goes where the message's indentation stays after it (and
+        # after the prefix not learnt yet): the blanks were the wrapper's, not Nix's
+        wrapper = _unprefixed(terminal)
+        past = None if wrapper is None else wrapper[0] if in_message[0] is None \
+            else _after(in_message[0], wrapper[0])
+        if past is not None and (not past.strip() or _indent(past) >= _MESSAGE_INDENT):
+            shown = wrapper
     if shown is not None:
         yield shown[0], shown[1], depth > 0, False, before_bar
 
@@ -921,7 +964,8 @@ def _unprefixed(shown: str, quoted: bool = False) -> tuple[str, bool] | None:
         shown = stripped
         if done < len(steps):
             break
-    if indented and not shown.startswith(" "):
+    # (a prefix alone, on an empty line of the quote or message, goes)
+    if indented and shown.strip() and not shown.startswith(" "):
         shown, marked = original, False
     if quoted and shown.startswith("  ") and _CODE_BULLET.match(shown):
         # (a list's code marks go, its indentation stays: "  - `x`" lost the quote's
@@ -1768,7 +1812,11 @@ def _whole_quote_off(raw: list[str]) -> list[str]:
             continue
         if not shown or not all(line.startswith(">") for line in shown):
             break
-        raw = _margin_off([line[2:] if line.startswith("> ") else line[1:] for line in raw])
+        # (a quote marked ">" alone, glued to its lines' text: a blank after it is the line's
+        # own, Nix's indentation of its message's lines, as the line ">error:" shows)
+        glued = any(line[1:2].strip() and line[1] != ">" for line in shown)
+        raw = _margin_off([line[2:] if line.startswith("> ") and not glued else line[1:]
+                           for line in raw])
     return _comment_runs_off(raw)
 
 

@@ -692,6 +692,8 @@ WRAPPING_LIMITS = {
         ".expected.json",
         "heldout-164/index-33268954098-blog-morph-darwin-assertion-isLinux.text.expected.json",
         "heldout-274/wind3x-14-inline-code-trace-throw-then-second-run-hash-mismatch.text"
+        ".expected.json",
+        "heldout-117/index-58219842739-pi-blog-search-path-then-platform-mismatch.text"
         ".expected.json")),
     # Nix's own error printed while it built, above the builder's failure it caused, in one
     # structured record: the same, its place before the build's report is not known (the build
