@@ -1229,6 +1229,32 @@ def _cut_trace(lines: list[str]) -> str | None:
     return frames[-1]
 
 
+# a numbered line of Nix's code frame ("   4| { owner, repo, …"), not its caret line
+_NUMBERED_CODE_LINE = re.compile(r"^\s*\d+\|")
+
+
+def _framed_position(shaped: Sequence[logshape.Line]) -> Diagnosis | None:
+    """An evaluation error a copy cut above its message: Nix's position of it (`at <file>:L:C:`
+    alone on its line, which Nix prints only inside an error) with the code frame Nix prints
+    under it (numbered source lines). Nothing else prints that pair; the message is lost, the
+    position is the evaluator's (heldout-239's nix-update-304: the excerpt starts at it and a
+    tool's Python traceback follows)."""
+    texts = [line.text if line.builder is None else "" for line in shaped]
+    for at, text in enumerate(texts):
+        if not _POSITION_LINE.match(text):
+            continue
+        below = next((t for t in texts[at + 1:at + 4] if t.strip()), "")
+        # (the line it hangs from, the first one less indented above it: a warning's position
+        # is no error's, as Lix prints one for a deprecated feature)
+        above = next((t for t in reversed(texts[:at])
+                      if t.strip() and _indent(t) < _indent(text)), "")
+        if _NUMBERED_CODE_LINE.match(below) and not _WARNING_TAG.match(above):
+            return Diagnosis(FailureType.EVAL, Kind.ERROR, _one_line(
+                f"evaluation failed {text.strip().rstrip(':')} (the log is cut off above "
+                "its message)"), log_line=shaped[at].origin + 1, log=tail(texts[at:]))
+    return None
+
+
 def _trace_only(innermost: str, lines: list[str]) -> Diagnosis:
     """A trace without its message: its innermost frame says what Nix was doing."""
     fetching, setup = _FETCHING_FRAME.match(innermost), _BUILD_SETUP_FRAME.match(innermost)
@@ -3327,6 +3353,9 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     if frames:  # a trace whose message was cut off: its innermost frame says what Nix did
         return [replace(_trace_only(frames[-1].text, [line.text for line in shaped]),
                         log_line=frames[0].origin + 1)]
+    framed = _framed_position(shaped)
+    if framed is not None:
+        return [framed]
     assertions = _assertions_without_header(shaped, raw)
     if assertions is not None:
         return [assertions]

@@ -1209,6 +1209,21 @@ def test_the_frames_nixs_store_and_utility_libraries_add_are_not_the_evaluators(
     assert found.type is FailureType.EVAL
 
 
+def test_nixs_error_position_with_its_code_frame_is_an_evaluation_error_cut_above() -> None:
+    # heldout-239 nix-update-304: a copy starting at the position of Nix's error (its message
+    # above the cut) and its code frame, then a tool's traceback: no error line, still a failure
+    frame = ["       at /home/u/nixpkgs/pkgs/build-support/fetchgithub/default.nix:4:1:",
+             "            3| lib.makeOverridable (", "            4| { owner, repo, rev",
+             "             | ^"]
+    [found] = diagnose.parse_log([*frame, "Traceback (most recent call last):"])
+    assert (found.type, found.log_line) == (FailureType.EVAL, 1)
+    assert "fetchgithub/default.nix:4:1" in found.message
+    # a warning's position and code frame (Lix's deprecations) is no error; nor a position
+    # alone, which a sentence can hold
+    assert diagnose.parse_log(["warning: URL literals are deprecated", *frame]) == []
+    assert diagnose.parse_log([frame[0], "and then it stopped"]) == []
+
+
 def test_an_error_about_nixs_machinery_under_the_evaluators_frames_stays_the_evaluations() -> None:
     # the family is asked only where no sign of the evaluator is: a flake's own throw naming the
     # daemon or the store's schema is the evaluation's
