@@ -786,11 +786,7 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
                                  "nix-output-monitor's line, not the hashes)")
             return _exit_failure(m["name"], None, int(m["code"]))
         if name == "builder-exit-damaged":
-            status = int(m["code"])
-            kind, hint = (Kind.OOM, HINTS[Kind.OOM]) if status == 137 else (Kind.BUILDER, None)
-            return Diagnosis(FailureType.BUILD, kind,
-                             f"builder for {m['path'].removeprefix('/nix/store/')} failed with "
-                             f"exit code {status}", exit_code=status, hint=hint)
+            return _exit_failure(m["path"].removeprefix("/nix/store/"), None, int(m["code"]))
         if name == "builder-exit":
             return _exit_failure(short_drv(m["drv"]), m["drv"], int(m["code"]))
         if name == "signal":
@@ -2745,7 +2741,9 @@ def _pname(drv: str) -> str:
 # Nix's warning before it tries a download again (older Nix without the inner "error: ")
 _RETRYING = re.compile(r"^\s*warning: (?:error: )?(?P<said>unable to download .{0,4096}); "
                        r"retrying in \d+ ms")
-# a lock update's frames (libflake), and git's own line saying it failed (before Nix's error)
+# a lock update's frames (libflake; also updating one input, where _LOCK_UPDATE_FRAME, asking
+# whether Nix was writing the lock file, takes only the file's), and git's own line saying it
+# failed (before Nix's error)
 _LOCK_FRAME = re.compile(r"^\s*… while updating the (?:lock file of flake|flake input) ")
 _GIT_FATAL = re.compile(r"^\s*fatal: \S")
 # the ssh client's own lines (Nix runs ssh for SSH stores, the build hook's machines, copies)
@@ -3587,7 +3585,8 @@ def _builders_own(found: Diagnosis, text: str) -> Diagnosis:
 # a line that ends on its error mark ("… produce the very confusing error:"): what it announces
 # follows, as Nix's own bare "error:" is followed by its trace and message
 _ANNOUNCES = re.compile(r"\berror:$", re.IGNORECASE)
-_QUOTE_MARK = re.compile(r"^\s*(?:>\s?)+|^\s*`{3}\w*\s*$")
+# a markdown quote's marks, or a fence alone on its line: no line's words
+_QUOTE_OR_FENCE = re.compile(r"^\s*(?:>\s?)+|^\s*`{3}\w*\s*$")
 
 
 def _announced(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> tuple[str, int]:
@@ -3600,7 +3599,7 @@ def _announced(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> tuple[
     for line in shaped[at + 1:]:
         if line.builder is not None:
             continue
-        shown = _EMPHASIS.sub("", _QUOTE_MARK.sub("", _after_shared_start(line.text, text)))
+        shown = _EMPHASIS.sub("", _QUOTE_OR_FENCE.sub("", _after_shared_start(line.text, text)))
         if shown.strip():
             shown = shown.strip()
             return (text if _NOT_A_FAILURE.match(shown) else f"error: {shown}"), line.origin

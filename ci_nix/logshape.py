@@ -545,19 +545,19 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
     another derivation's failure). The quote is counted in captured lines (a record's lines
     within the record), from an intro of Nix's own: not a builder's `-L` line, nor one inside
     a quote, nor one a record's lines go on after (the record's own quote, counted in it)."""
-    quoted, marked, seen = 0, False, False
+    quoted, nix_marks, mark_seen = 0, False, False
     message = False  # after an error line of Nix's, while lines go on at its message's indent
     lead: re.Pattern[str] | None = None  # the prefix its error line stood behind, unknown yet
     for index, line in enumerate(lines):
-        if quoted and marked and line.strip():
-            if _marked(line):
-                seen = True
-            elif seen:
+        if quoted and nix_marks and line.strip():
+            if _holds_tail_mark(line):
+                mark_seen = True
+            elif mark_seen:
                 quoted = 0  # a copy cut the quote short: what follows the cut is no builder's
             else:
                 # no line of it marked (a copy took every mark): no cut shows, the count
                 # stands, and the quote ends as an unmarked one does (`_quote_cut`)
-                marked = False
+                nix_marks = False
         tail, quoted = quoted > 0, max(quoted - 1, 0)
         if message and line.strip():
             # (a transport's record of the line: the indentation of the line it holds; any
@@ -590,7 +590,7 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
                 # 2.4+ prints its intro on a line of its own (behind a tool's prefix, too) and
                 # marks each line it quotes, before whatever the builder wrote (a "\r" too);
                 # 2.3 ends its header's line with it ("…; last 10 log lines:") and marks none
-                marked, seen = not spaced[:m.start()].rstrip().endswith(";"), False
+                nix_marks, mark_seen = not spaced[:m.start()].rstrip().endswith(";"), False
             # (a captured line's, or the one line a transport's record of it holds; not one of
             # the lines a record of many holds: what those hold is read as ever)
             if not message and (not inner or depth > 0 or len(pieces) == 1
@@ -634,7 +634,7 @@ def _one_line(held: str | None) -> str | None:
     return None if "\n" in held else held
 
 
-def _marked_part(line: str) -> str:
+def _tail_mark_part(line: str) -> str:
     """Where a captured line of Nix's quote holds its "> " mark: before any carriage return
     (2.4+ marks each line it quotes before what the builder wrote, a "\r" too), its entities
     read (copied from a page's HTML source: "&gt; ", which is no cut of the quote)."""
@@ -648,13 +648,13 @@ def _spaced(line: str) -> str:
     return line if line.isascii() else line.translate(_SPACES)
 
 
-def _marked(line: str) -> bool:
-    """Whether a captured line holds Nix's mark of a quoted line (`_marked_part`), also inside
+def _holds_tail_mark(line: str) -> bool:
+    """Whether a captured line holds Nix's mark of a quoted line (`_tail_mark_part`), also inside
     a transport's record of the line (journald writes a MESSAGE holding colours as its bytes)."""
-    if _TAIL_MARK.search(_marked_part(line)):
+    if _TAIL_MARK.search(_tail_mark_part(line)):
         return True
     held = _record_message(_plain(line)) if line.startswith("{") else None
-    return held is not None and _TAIL_MARK.search(_marked_part(held)) is not None
+    return held is not None and _TAIL_MARK.search(_tail_mark_part(held)) is not None
 
 
 # Nix's error line, and how deep it indents its message's further lines ("error: " is 7 wide):
