@@ -1334,12 +1334,20 @@ _MODULE_MESSAGE = re.compile(
     r"^[^\w`'\n]{0,40}(?:Module `[^`'’\n]{1,1000}' has an unsupported attribute `|"
     r"Module imports can't be nested lists\b|You're trying to declare a value of type `|"
     r"The module \S{1,1000} was imported into \S{1,200} instead of \S)")
-# the evaluator refusing what its mode forbids (eval.cc, primops, fetchTree: "in pure evaluation
-# mode, 'fetchTarball' requires a 'sha256' argument", "access to canonical path '…' is forbidden
-# in restricted mode"): also pasted without their "error:"
+# the evaluator refusing what its mode or settings forbid (eval.cc, primops, fetchTree: "in pure
+# evaluation mode, 'fetchTarball' requires a 'sha256' argument", "access to canonical path '…' is
+# forbidden in restricted mode", the import-from-derivation refusal): also pasted without their
+# "error:"
+# The evaluator's refusal to build while it evaluates (primops.cc, eval.cc: "cannot build '%s'
+# during evaluation because the option 'allow-import-from-derivation' is disabled"; Lix the same):
+# its head alone names it, as a copy keeps it (cut before "because", its path elided, in a
+# sentence's code span: "`.drvPath` fails with `cannot build '…-source.drv^out' during
+# evaluation`")
+_IFD_REFUSAL = re.compile(r"\bcannot build ['‘][^'’\n]{1,1000}['’] during evaluation\b")
 _EVAL_MODE_REFUSAL = re.compile(
     r"\bin pure evaluation mode, ['‘][^'’\n]{1,200}['’] requires\b|"
-    r"\bis (?:forbidden|not allowed) in (?:pure|restricted) (?:evaluation )?mode\b")
+    r"\bis (?:forbidden|not allowed) in (?:pure|restricted) (?:evaluation )?mode\b|"
+    + _IFD_REFUSAL.pattern)
 # libstore's InvalidPath ("path '%s' is not valid", store-api.cc, local-store.cc): a store path
 # Nix was asked about that the store does not hold; a copy quoting it without "error:" (a
 # sentence's code span, a writer who elided the hash, its closing quote lost with it) still names
@@ -1562,7 +1570,8 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         return FailureType.EVAL, Kind.THROW, None
     if "hash mismatch" in message or _NAR_HASH_FIELD.search(message):
         return FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH, None
-    if "option 'allow-import-from-derivation' is disabled" in message:
+    if "option 'allow-import-from-derivation' is disabled" in message \
+            or _IFD_REFUSAL.search(message):
         return FailureType.EVAL, Kind.IMPORT_FROM_DERIVATION, HINTS[Kind.IMPORT_FROM_DERIVATION]
     if _DOWNLOAD_FAILED.search(message):
         return FailureType.OTHER, Kind.DOWNLOAD, HINTS[Kind.DOWNLOAD]
@@ -2944,6 +2953,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     # a build that failed naming only its output (an output check: Nix names the output path,
     # not its derivation) is what the dependency failures named by derivation are about, where
     # no derivation's own build failed
+    by_drv = dict(zip(by_drv, _reasons_apart(list(by_drv.values()), shaped), strict=True))
     unnamed = [d for d in others if d.type is FailureType.BUILD and d.drv is None]
     failed = [d for d in by_drv.values() if d.type is not FailureType.DEPENDENCY] or unnamed
     result = []
@@ -3005,6 +3015,58 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
                      if d.kind is Kind.THROW and not _THROWN.search(d.log) else d
                      for d in found_all]
     return found_all
+
+
+# the 2.29+ block's Reason in Nix's words wherever a line quotes it: its own line, a sentence's
+# code span or double quotes, a bullet ("… matches the wrong line (`Reason: builder failed with
+# exit code 143` — separate line, no drv path)")
+_REASON_QUOTED = re.compile(
+    r"(?:^|(?<=[\s`'\"“(*_>]))Reason:[ \t]*(?P<reason>(?:builder |\d+ dependenc|required system|"
+    r"platform mismatch|missing system features|unmet system|local builds are disabled)"
+    r"[^`\"”\n]*)")
+_HEADER_DRV = re.compile(rf"Cannot build {_Q}{_DRV}")
+# what opens a failure of its own in a line: another header's words, Nix's "error:"
+_HEADER_WORDS = re.compile(r"Cannot build ['‘`]|builder for ['‘`]?/nix/store/|\berror:",
+                           re.IGNORECASE)
+
+
+def _reasons_apart(found: list[Diagnosis],
+                   shaped: Sequence[logshape.Line]) -> list[Diagnosis]:
+    """Each "Cannot build '…'." whose reason the log leaves out, with the Reason a writer quoted
+    apart from it (the header fenced, its Reason in the sentence after: "the wrong line
+    (`Reason: builder failed with exit code 143` — separate line, no drv path)"): the next line
+    after the header that says something failed, where that line gives a Reason with no header
+    of its own before it. Any other failure's line first (a header, an error), or a builder's
+    output, and the failure stays as the log said it. Each scan ends at the next line saying
+    something failed, so the lines are read about once for all the failures."""
+    wanted = {(d.log_line or 0) - 1 for d in found if _unreasoned(d)}
+    if not wanted:
+        return found
+    # each header's own line: the first of its origin naming its derivation (one record's lines
+    # share one origin), else its origin's first
+    header: dict[tuple[int, str | None], int] = {}
+    for at, line in enumerate(shaped):
+        if line.origin in wanted:
+            header.setdefault((line.origin, None), at)
+            if (m := _HEADER_DRV.search(line.text)) is not None:
+                header.setdefault((line.origin, m["drv"]), at)
+    result = []
+    for diag in found:
+        origin = (diag.log_line or 0) - 1
+        start = header.get((origin, diag.drv), header.get((origin, None), -1)) \
+            if _unreasoned(diag) else -1
+        for line in shaped[start + 1:] if start >= 0 else ():
+            text = _says_failed(line)
+            if text is None:
+                continue
+            m = None if _LOG_LINE.match(text) else _REASON_QUOTED.search(text)
+            if m is not None and not _HEADER_WORDS.search(text, 0, m.start()):
+                reason = _whole_reason(m, text)
+                diag = replace(_reason_diagnosis(diag.drv, reason, text),
+                               log_line=diag.log_line, log=diag.log)
+            break
+        result.append(diag)
+    return result
 
 
 def _nix_while_building(found: Diagnosis, builds: list[Diagnosis]) -> bool:

@@ -611,6 +611,40 @@ def test_nixs_quoted_words_outrank_a_writers_earlier_compound_error_label(
     assert [d.type for d in found] == [type_]
 
 
+def test_a_reason_a_writer_quoted_apart_from_its_header_is_that_builds_reason() -> None:
+    """heldout-267's plan: Nix 2.29+'s "Cannot build '…'." fenced, its Reason line quoted in the
+    sentence after, in a code span ("the wrong line (`Reason: builder failed with exit code
+    143` — separate line, no drv path)"): the build's reason, not "the log leaves out why"."""
+    drv = "/nix/store/lbb1v37c1dm9dmx0ghcy3zzjwk6kzywd-vm-test-run-rio-lifecycle-recovery.drv"
+    [found] = diagnose.parse_log([
+        "Actual CI log line:", "", "```", f"error: Cannot build '{drv}'.", "```", "",
+        "Single-line top-level nix error. The proposed regex matches the wrong line "
+        "(`Reason: builder failed with exit code 143` — separate line, no drv path). Add:"])
+    assert (found.type, found.drv, found.exit_code) == (FailureType.BUILD, drv, 143)
+    # a builder's output quoted under the header, or another failure's line between, is no
+    # reason of it: the failure stays as the log said it
+    for between in (["       > Reason: builder failed with exit code 9"],
+                     ["foo> Reason: builder failed with exit code 9"],
+                     ["error: builder for '/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-bar.drv' "
+                      "failed with exit code 3", "Reason: builder failed with exit code 9"]):
+        found_all = diagnose.parse_log([f"error: Cannot build '{drv}'.", *between])
+        assert found_all[0].drv == drv and found_all[0].exit_code is None
+
+
+def test_the_import_from_derivation_refusal_quoted_without_its_clause_is_evaluation() -> None:
+    """heldout-268's fragment: "`.drvPath` fails with `cannot build '…-source.drv^out' during
+    evaluation`" — the evaluator's refusal to build while it evaluates, its path elided, cut
+    before "because the option 'allow-import-from-derivation' is disabled", no "error:"."""
+    [found] = diagnose.parse_log([
+        "ever forced. Measured with `--option allow-import-from-derivation false`: `.version` "
+        "evaluates clean,",
+        "`.drvPath` fails with `cannot build '…-source.drv^out' during evaluation`. That"])
+    assert (found.type, found.kind) == (FailureType.EVAL, Kind.IMPORT_FROM_DERIVATION)
+    [cut] = diagnose.parse_log(["error: cannot build '/nix/store/kqzbn0bbbbbbbbbbbbbbbbbbbbbbbbbb-"
+                                "source.drv^out' during evaluation"])
+    assert (cut.type, cut.kind) == (FailureType.EVAL, Kind.IMPORT_FROM_DERIVATION)
+
+
 def test_lix_remote_builder_failure_with_an_elided_derivation_and_a_double_quoted_line() -> None:
     """heldout-160: Lix's "builder for '…' failed on remote builder" with the derivation elided
     without quotes ("...drv"), and Nix's "Build failed due to failed dependency." quoted in a

@@ -377,6 +377,18 @@ def test_classifying_a_line_takes_time_linear_in_its_length(name: str) -> None:
 
 
 
+def test_many_headers_without_their_reason_take_time_linear_in_the_log() -> None:
+    # each "Cannot build '…'." whose Reason the log leaves out looks on for a Reason quoted apart
+    # from it (heldout-267): only to the next line saying something failed, so thousands of such
+    # headers, a sentence after each and one Reason at the end, are read about once
+    def classify(n: int) -> Callable[[], object]:
+        log = [line for i in range(n) for line in (
+            f"error: Cannot build '/nix/store/{i:032d}-x.drv'.", "a sentence about it")]
+        return lambda: diagnose.parse_log([*log, "(`Reason: builder failed with exit code 1`)"])
+    small, big = _costs(classify(300), classify(2400))
+    assert big < 24 * max(small, 1e-3), (small, big)
+
+
 def test_a_records_many_escaped_line_ends_take_time_linear_in_its_length() -> None:
     # a tool's record of its child's output (Ansible's "stderr", a JSON or logfmt "msg") holding
     # thousands of escaped line ends, as an unprefixed builder (`nix-build`) can print one: the
