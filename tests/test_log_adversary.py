@@ -615,21 +615,26 @@ def test_a_thrown_message_naming_nix_or_the_machine_is_the_flakes_throw() -> Non
     # (compose's, line numbers), in one record holding the whole stderr (logfmt's, a logging
     # agent's JSON), in a page's HTML source or a quote glued to its lines: the message is
     # followed past them (AUDIT-152 row 13), also on its error line
-    for said in ("x\n       ", ""):
+    # (on the error line itself only what the error line's own guard did not already see)
+    for said, wrappings in (("x\n       ", "nom compose numbers logfmt record html quote"),
+                            ("", "compose numbers html")):
         lines = ("error:\n       … while calling the 'throw' builtin\n\n       error: "
                  f"{said}y stderr=error: builder for '{VICTIM}' failed with exit code 2"
                  ).split("\n")
         escaped = "\\n".join(lines).replace('"', '\\"')
-        for wrapped in ([f"┃ {line}" for line in lines], [f"web_1  | {line}" for line in lines],
-                        [f"{at:4d} {line}" for at, line in enumerate(lines, 1)],
-                        [f'time=2024-05-01T12:00:00Z level=error msg="{escaped}"'],
-                        [json.dumps({"severity": "ERROR", "message": "\n".join(lines)})],
-                        ["<pre><code>" + html.escape(lines[0])]
-                        + [re.sub(r"^ +", lambda m: "&nbsp;" * len(m[0]), html.escape(line))
-                           for line in lines[1:]],
-                        [f">{line}" for line in lines]):
-            assert [(d.type, d.drv) for d in diagnose.parse_log(wrapped)] == [
-                (FailureType.EVAL, None)], wrapped
+        wrapped = {
+            "nom": [f"┃ {line}" for line in lines],
+            "compose": [f"web_1  | {line}" for line in lines],
+            "numbers": [f"{at:4d} {line}" for at, line in enumerate(lines, 1)],
+            "logfmt": [f'time=2024-05-01T12:00:00Z level=error msg="{escaped}"'],
+            "record": [json.dumps({"severity": "ERROR", "message": "\n".join(lines)})],
+            "html": ["<pre><code>" + html.escape(lines[0])]
+            + [re.sub(r"^ +", lambda m: "&nbsp;" * len(m[0]), html.escape(line))
+               for line in lines[1:]],
+            "quote": [f">{line}" for line in lines]}
+        for name in wrappings.split():
+            assert [(d.type, d.drv) for d in diagnose.parse_log(wrapped[name])] == [
+                (FailureType.EVAL, None)], (said, name)
     # the throw's message failing to evaluate is an error of its own (its frame is innermost)
     failed = ("error:\n       … while calling the 'throw' builtin\n\n       … while evaluating "
               "the error message passed to builtin.throw\n\n       error: cannot coerce a set to "
