@@ -1073,10 +1073,17 @@ _DRV_FILE = r"(?![^'’‘`]*\.drv(?:[\^!][^'’‘`]*)?['’])"
 # those (the garbage collector, `nix-store --optimise`, a build), the evaluator reads files of
 # source trees
 _STORE_DERIVATION = r"(?!/nix/store/[0-9a-z]{32}-[^/'’‘`\s]{1,255}\.drv['’])"
+# nor a temporary directory's root itself (`/tmp`, `/var/tmp`, macOS's `/private/tmp` and
+# `/var/folders/…/T`, a login's runtime directory `/run/user/<uid>`, which nix-shell hands on as
+# TMPDIR): Nix resolves its own temporary directory (libutil/libstore's defaultTempDir, TMPDIR or
+# the `temp-dir` setting, 2.18-2.35, Lix) before it builds, fetches or prefetches anything, and
+# a missing one stops `nix-prefetch-url` as much as an evaluation; no file the evaluator reads
+_TEMP_ROOT = (r"(?!(?:/run/user/\d+|/(?:private/)?tmp|/var/tmp"
+              r"|(?:/private)?/var/folders/[^/'’‘`]+/[^/'’‘`]+/T)/?['’])")
 _MISSING_PATH = re.compile(
     rf"(?:(?:getting status of|opening file|path|reading file|"
     rf"source tree referenced by {_Q}[^'’‘`]*{_QE} does not contain a) {_Q}{_PROFILE_LINK}"
-    rf"{_REVISION_PATH}{_STORE_DERIVATION}{_DRV_FILE}"
+    rf"{_REVISION_PATH}{_STORE_DERIVATION}{_DRV_FILE}{_TEMP_ROOT}"
     # a directory the evaluation reads inside a store tree (an input's source: readDir, an
     # import), as a file there; not one of the store's or the machine's own
     rf"|opening directory {_Q}(?=/nix/store/[0-9a-z]{{32}}-[^/'’\s]+/[^'’\s]))"

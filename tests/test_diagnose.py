@@ -1258,6 +1258,23 @@ def test_nixs_error_position_with_its_code_frame_is_an_evaluation_error_cut_abov
     assert diagnose.parse_log([frame[0], "and then it stopped"]) == []
 
 
+@pytest.mark.parametrize("root", [
+    "/run/user/501", "/run/user/1000/", "/tmp", "/private/tmp", "/var/tmp",
+    "/var/folders/zz/zyxvpxvq6csfxvn_n0000000000000/T",
+    "/private/var/folders/3k/9w2l_0cn4fd1h1pvq8qdn1v40000gn/T/"])
+def test_a_missing_temporary_directory_root_is_nixs_own_not_a_file_the_evaluation_reads(
+        root: str) -> None:
+    # heldout-240 niv-391: nix-prefetch-url (no evaluation) stopped by its TMPDIR, a login's
+    # runtime directory that is not there; Nix resolves its temporary directory first, whatever
+    # the command
+    [found] = diagnose.parse_log([f"error: getting status of '{root}': No such file or directory"])
+    assert (found.type, found.kind) == (FailureType.OTHER, Kind.ERROR)
+    # a file below one is still a file the evaluation may read (an --impure import)
+    below = f"{root.rstrip('/')}/flake/default.nix"
+    [found] = diagnose.parse_log([f"error: getting status of '{below}': No such file or directory"])
+    assert found.type is FailureType.EVAL
+
+
 def test_an_error_about_nixs_machinery_under_the_evaluators_frames_stays_the_evaluations() -> None:
     # the family is asked only where no sign of the evaluator is: a flake's own throw naming the
     # daemon or the store's schema is the evaluation's
