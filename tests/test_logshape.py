@@ -769,6 +769,11 @@ WRAPPING_LIMITS = {
     # failures, another order), as heldout-181's nixpkgs-416071 and heldout-193's nyx-pr-1023
     ("dedented", "heldout-252/nixpkgs-279029-sage-gcc-tail-pointer-then-dependencies.text"
      ".expected.json"),
+    # the same with Nix 2.26+'s two-line pointer and a 2.29+ dependent's "Cannot build" block
+    # after it (a continued turn: the tail and pointer of river's block, desktops' block): the
+    # dependent first as captured, the build first dedented (the same failures, another order)
+    ("dedented", "heldout-296/chaotic-nyx-1170-continued-turn-river-block-tail-then-cannot-build"
+     "-dependents.text.expected.json"),
     # every line behind BuildKit's "101.0 " and the log's last line Nix's message cut inside a
     # URL: a wrapper's prefix on the empty line after the final newline (which BuildKit never
     # prefixed) is not the stacked prefix learnt, so its rest ("37", "remote:", a date) is read
