@@ -622,7 +622,9 @@ def _held_line(line: str) -> str | None:
     shown = _transported(line)
     if not shown.startswith("{"):
         return None
-    return _one_line(_record_message(_plain(shown)))
+    # (copied from a page's HTML source: its quotes as entities, `{&quot;log&quot;: …}`)
+    return _one_line(_record_message(_plain(html.unescape(shown) if "&" in shown
+                                            and _ENTITY.search(shown) else shown)))
 
 
 def _one_line(held: str | None) -> str | None:

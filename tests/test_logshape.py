@@ -879,6 +879,10 @@ KNOWN_STACKS = [
     # the record's, and a record's lines share one (35 of 12,000 stacked draws)
     ("../public/lix-tests-eval-fail-not-throws", ("progress-bar", "line-numbers", "escaped")),
     ("../nix-2.26/untracked-file", ("bar-glued", "line-numbers", "json-records")),
+    # a journal's or Docker's record of each line copied from a page's HTML source, its quotes
+    # as entities: a line of Nix's quote is still that record's line, the builder's (a retried
+    # download's warning above it was read as the failure)
+    ("heldout-capt-8/nixpkgs-509878-prompt-forgejo-go-log", ("json-records", "html")),
     # Docker's or logcli's record of each line behind `kubectl logs --prefix`'s "[pod/…] ": a
     # line of Nix's quote is that record's line (the builder's skopeo lines say no network)
     ("../sources/nix-2.26-skopeo-no-network", ("json-records", "kubectl")),
