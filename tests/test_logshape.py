@@ -747,6 +747,13 @@ WRAPPING_LIMITS = {
     # lines two failures (the first, other/nix, as plain)
     ("dedented", "heldout-186/math-comp-analysis-nix-readme-installer-cloning-builder-quoted"
      ".text.expected.json"),
+    # a witness report's prose quoting benign evaluation errors in a code span two spaces in
+    # ("  `error: substituter '…' is disabled`" under "five expected"), then the build's blocks:
+    # plain, the indented span is the sentence's and the builds are all; dedented, the span opens
+    # a line and reads as an error line of its own, a fourth failure after the three (the first,
+    # the builder's exit 65, as plain)
+    ("dedented", "heldout-287/index-70226970624-witness-report-substituter-disabled-span-then-"
+     "cannot-build-65.text.expected.json"),
     # a bot's abbreviated log: Nix's quoted tail without its "last N log lines:" intro (cut to
     # "..."), then the two-line "For full logs, run:" pointer; dedented, the quote's "> error:
     # could not compile …" is a markdown quote of an error line, read first (the build failure
