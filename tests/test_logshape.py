@@ -694,7 +694,9 @@ WRAPPING_LIMITS = {
         "heldout-274/wind3x-14-inline-code-trace-throw-then-second-run-hash-mismatch.text"
         ".expected.json",
         "heldout-117/index-58219842739-pi-blog-search-path-then-platform-mismatch.text"
-        ".expected.json")),
+        ".expected.json",
+        "heldout-288/index-69050771180-pitfalls-infinite-recursion-fenced-then-kvm-missing-"
+        "features.text.expected.json")),
     # Nix's own error printed while it built, above the builder's failure it caused, in one
     # structured record: the same, its place before the build's report is not known (the build
     # first)
