@@ -722,7 +722,7 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False, relayed: int = 0,
             and (relay := _UNQUOTED_RELAY.search(line)) is not None \
             and not _builders(seen := _as_shown(line[:relay.start()]), len(seen), quoted=True) \
             and len(_DOUBLE_QUOTE.findall(line, 0, relay.start())) % 2 == 0 \
-            and not _shown_start(line).lstrip().startswith("error:"):
+            and not _opens_nix_error(line):
         # a child's stderr a tool's error relays as it is, its first line glued after the
         # field's name (omnix's "… exit_code=Some(1) stderr=error: …", its lines after
         # on lines of their own): the tool's part and Nix's first line, each a line
@@ -757,7 +757,7 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False, relayed: int = 0,
         if message is None:
             message = _prefixed_record_message(cleaned)
         field = _logfmt_message(source) if message is None else None
-        if field is not None and _shown_start(line).lstrip().startswith("error:"):
+        if field is not None and _opens_nix_error(line):
             # an error line of Nix's own holds no logger's field: its message may quote one (a
             # flake's `throw "stderr: \"x\\nerror: builder for '…-other.drv' failed\""`, 2.8's
             # on the error line, 2.13+'s under the throw's frame), which is its text
@@ -907,6 +907,13 @@ def _shown_start(line: str) -> str:
     """How a line starts past the prefixes of wrappers (whose own lines may hold an error)."""
     unprefixed = _unprefixed(_plain(line))
     return unprefixed[0] if unprefixed else ""
+
+
+def _opens_nix_error(line: str) -> bool:
+    """Whether a captured line is an error line of Nix's own past the wrappers' prefixes (also
+    indented: 2.13+'s message under a throw's frame): what it holds after "error:" is Nix's
+    message, never a tool's relay nor a logger's field it quotes."""
+    return _shown_start(line).lstrip().startswith("error:")
 
 
 _SPAN_CLOSED = re.compile(r"`[^`]*`(?=[^\w`])")
