@@ -1003,8 +1003,9 @@ _FENCE_BEFORE_NIX = re.compile(rf"(?<!`)`{{3,}}(?=(?i:{_NIX_START.pattern}))")
 # on its two lines before a cut error: learnt and taken off, the fetch's failure was lost), a
 # `nix build -L` name, a markdown quote, the mark of an internal-json record or of a frame of
 # Nix's traces, a shell's prompt (a session pasted with more commands than lines of output:
-# each "$ " starts a command, which ends the output before it)
-_NOT_PREFIX = re.compile(r"error|warning|fatal|trace|>\s*$|^\s*$|^@nix |…|^\s*\$\s+$",
+# each "$ " starts a command, which ends the output before it), markdown's backticks alone (a
+# fence's and a code span's: "```console" over "`error: …` in prose" over "```")
+_NOT_PREFIX = re.compile(r"error|warning|fatal|trace|>\s*$|^\s*$|^@nix |…|^\s*\$\s+$|^\s*`+\s*$",
                          re.IGNORECASE)
 # a chat log's speaker ("[12:00] <alice> "), whose ">" is no markdown quote
 _NICK = re.compile(r"<[^<>\s]{1,32}>\s*$")

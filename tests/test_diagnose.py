@@ -2595,6 +2595,11 @@ def test_a_line_opening_with_nixs_line_in_a_code_span_ends_the_message_at_the_sp
         "   and LOWER parallelism made it worse:**"])
     assert (found.type, found.kind, found.message) == (
         FailureType.OTHER, Kind.NIX, "Nix daemon disconnected unexpectedly (maybe it crashed?)")
+    # and between fences, whose lines then all start with a backtick: no prefix of a tool's
+    line = "`error: cannot connect to socket at '/x/socket': Connection refused`."
+    for fence in ("```", "~~~"):
+        [found] = diagnose.parse_log([f"{fence}console", line, fence])
+        assert found.message == "cannot connect to socket at '/x/socket': Connection refused"
     # a backtick before a word inside opens NixOS' own quote: the line is read as before
     [found] = diagnose.parse_log(["`error: The option `a.b' does not exist`. Options show none."])
     assert found.type is FailureType.EVAL and found.message.startswith("The option `a.b' does")
