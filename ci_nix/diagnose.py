@@ -1301,11 +1301,18 @@ def _store_hash(store_path: str) -> str:
 # nixpkgs refusing a broken, unfree, insecure or unsupported package: an evaluation error
 # (nixpkgs 25.05+ starts with its refusal); the advice after the reason (remediations.nix:
 # "You can install it anyway by allowing this package", "a) To temporarily allow unfree
-# packages, you can use an environment variable") says the same where a copy kept only that
+# packages, you can use an environment variable") says the same where a copy kept only that;
+# so does check-meta.nix's older advice (before 2021: "a) For `nixos-rebuild` you can set
+# { nixpkgs.config.allowUnfree = true; } in configuration.nix to override this. b) For `nix-env`,
+# `nix-build`, `nix-shell` or any other Nix command you can add { allowUnfree = true; } to
+# ~/.config/nixpkgs/config.nix."), by its sentences, their code marks kept or dropped (a
+# configuration setting the option is none)
 _REFUSAL = re.compile(
     r"[Rr]efusing to evaluate|You can install it anyway by (?:allowing|whitelisting) this "
     r"package|To temporarily allow (?:all insecure packages|unfree packages|packages that are "
-    r"unsupported for this system|packages not built from source)")
+    r"unsupported for this system|packages not built from source)|"
+    r"\bFor `?nixos-rebuild`? you can set\b|\bin configuration\.nix to override this\b|"
+    r"\bFor `?nix-env`?, `?nix-build`?, `?nix-shell`? or any other Nix command you can add\b")
 # nixpkgs' module system's own messages (lib/modules.nix): thrown by the evaluator with "error:"
 # before them, and pasted without it too (bare, in inline code, a fence); the option's name is
 # quoted as the module system quotes it, `…' (a sentence's `…` is prose about an option)

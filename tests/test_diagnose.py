@@ -1988,6 +1988,27 @@ def test_nixpkgs_advice_after_a_refused_package_is_the_evaluations_failure(advic
     assert "refused" in found[0].message
 
 
+@pytest.mark.parametrize("advice", [
+    ["a) For `nixos-rebuild` you can set", "  { nixpkgs.config.allowUnfree = true; }",
+     "in configuration.ni"],
+    ["", "a) For `nixos-rebuild` you can set",
+     "  { nixpkgs.config.allowUnsupportedSystem = true; }",
+     "in configuration.nix to override this.", "",
+     "b) For `nix-env`, `nix-build`, `nix-shell` or any other Nix command you can add",
+     "  { allowUnsupportedSystem = true; }", "to ~/.config/nixpkgs/config.nix."]])
+def test_the_older_meta_checks_advice_alone_is_the_evaluations_failure(advice: list[str]) -> None:
+    # nixpkgs PR#47412, PR#49806 (heldout-306): ofborg's "No attempt" logs kept only the advice
+    # check-meta.nix printed before 2021 under its refusal ("a) For `nixos-rebuild` you can set
+    # { nixpkgs.config.allowX = true; } in configuration.nix to override this. b) For `nix-env`,
+    # … you can add"), the refusal's own line cut off above: no silent zero
+    found = diagnose.parse_log(advice)
+    assert [d.type for d in found] == [FailureType.EVAL]
+    assert "refused" in found[0].message
+    # a configuration setting the same option is no advice (a module list's inline attrset)
+    assert diagnose.parse_log(["  modules = [", "    { nixpkgs.config.allowUnfree = true; }",
+                               "  ];"]) == []
+
+
 @pytest.mark.parametrize(("path", "expected"), [
     (f"/nix/store/{H}-source/snowfall-lib", FailureType.EVAL),
     ("/nix/var/nix/profiles/per-user/alice", FailureType.OTHER),
