@@ -2494,9 +2494,11 @@ class _Block:
 
 # Nix's header of a failure whose lines follow, as the end of a line that other text starts:
 # "error: Cannot build '/nix/store/…'." (2.29+), "error: builder for '/nix/store/…' failed with
-# exit code N;" (2.4-2.28, before "last N log lines:")
+# exit code N;" (2.4-2.28, before "last N log lines:"). The builder's header also where the copy
+# ate into its "error: " (a paste that lost the line's first letters, "rror: builder for …;"):
+# its ";" at the line's end is 2.4+'s header all the same, the builder's last lines under it
 _HEADER_AT_END = re.compile(r"(?:(?:error: )?Cannot build '/nix/store/[^'\s]+'\.?|"
-                            r"error: builder for '/nix/store/[^'\s]+' failed with exit code "
+                            r"(?:error: )?builder for '/nix/store/[^'\s]+' failed with exit code "
                             r"\d{1,9};)\s*$")
 
 

@@ -142,6 +142,20 @@ def test_error_glued_to_the_progress_bar_is_found_and_builder_output_is_not(
     assert diagnose.parse_log([bar_only]) == []
 
 
+@pytest.mark.parametrize("lost", ["rror: ", "ror: ", "r: "])
+def test_builder_header_whose_error_prefix_a_copy_ate_still_heads_its_block(lost: str) -> None:
+    # heldout-307's nixpkgs#310121: a paste lost the first letters of 2.4+'s header; its ";"
+    # at the end is still the header, the builder's last lines under it, not a headerless tail
+    drv = "/nix/store/" + "a" * 32 + "-mod-1.0-6.9.drv"
+    log = [f"{lost}builder for '{drv}' failed with exit code 2;",
+           "       last 3 log lines:",
+           "       > make[2]: Leaving directory '/build'",
+           "       > make: *** [Makefile:10: all] Error 2",
+           f"       For full logs, run 'nix log {drv}'."]
+    found = diagnose.parse_log(log)
+    assert [(d.type, d.drv, d.exit_code) for d in found] == [(FailureType.BUILD, drv, 2)]
+
+
 def test_platform_of_nix_2_29_is_read_from_build_py_messages() -> None:
     # as build.py receives it: one internal-json message (https://github.com/cpick/nix-rosetta-builder/issues/37)
     err = diagnose.build_error(
