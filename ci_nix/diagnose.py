@@ -358,9 +358,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # the same where a copy damaged the store path itself (a hand or OCR transcription of a
     # screen: its opening quote lost, its name no longer ending in ".drv", "…-x.dru'"): Nix's
     # builder line all the same, and its exit code; the derivation not named (the name is no
-    # longer the one Nix printed)
+    # longer the one Nix printed); also where a character recognition put a space inside it
+    # (one space between two characters of the path, "…-pSsluf40rx9ma5z4jsfaxl 7nph119p13-…")
     ("builder-exit-damaged", re.compile(
-        rf"builder for {_Q}?(?P<path>/nix/store/[^'’`\s]{{1,{_NAME}}}){_QE}? "
+        rf"builder for {_Q}?(?P<path>/nix/store/(?:[^'’`\s]| (?=[^'’`\s])){{1,{_NAME}}}){_QE}? "
         r"failed with exit code (?P<code>\d+)")),
     # a "Cannot build" whose Reason line a copy left out: the build of it failed, how is not said
     # (its closing quote may be cut off with the rest of the line, as a "builder for" line's)
@@ -2990,8 +2991,11 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         # Nix 2.33+ says "Build failed due to failed dependency" naming no derivation: the
         # failures named above already say which
         others = [d for d in others if not (d.type is FailureType.DEPENDENCY and d.drv is None)]
-    if failed is unnamed and any(d.type is FailureType.DEPENDENCY for d in result):
-        # (the culprit first, as a build named by its derivation stands before its dependents)
+    if failed is unnamed and unnamed:
+        # (the culprit first, as a build named by its derivation stands before its dependents;
+        # and before the errors that name no derivation, as a named build does: above a build
+        # line nix-build printed the builder's own output unprefixed, its "error: …" lines the
+        # builder's, heldout-309's nixos-hardware#895)
         result = [*unnamed, *result]
         others = [d for d in others if d not in unnamed]
     crashed = _nix_crashed(shaped, reader.blocks, [*result, *others, *pointed])

@@ -697,6 +697,25 @@ def test_a_builder_line_whose_store_path_a_transcription_damaged_is_still_a_buil
     assert found.drv is None or found.drv.endswith(".drv")
 
 
+@pytest.mark.parametrize("path", [
+    "'/nix/store/abcdefghijklmnopqrstuv wxyz012345-linux-config-6.5.drv'",  # a space in the hash
+    "/nix/store/abcdefghijklmnopqrstuvwxyz012345-linux-config-6.5.dru'",  # quote and name damaged
+])
+def test_a_builder_line_whose_hash_a_transcription_broke_with_a_space_leads_the_log(
+        path: str) -> None:
+    """heldout-309's nixos-hardware#895, a screen retyped by character recognition: a space
+    inside the store hash leaves Nix's builder line all the same (build, its exit code, the
+    derivation not named); and a build whose derivation is not known stands before the errors
+    that name none, as a named one does: above it, nix-build printed the builder's own output
+    unprefixed, its "error: …" lines the builder's and not Nix's."""
+    found = diagnose.parse_log([
+        "error: unused option: SOME_KERNEL_OPTION",
+        f"error: builder for {path} failed with exit code 255",
+        "error: 1 dependencies of derivation"])
+    assert [(d.type, d.drv, d.exit_code) for d in found[:1]] == [(FailureType.BUILD, None, 255)]
+    assert "unused option" in found[1].message
+
+
 def test_nixpkgs_refusal_starting_the_message_is_evaluation() -> None:
     """nixpkgs 25.05+ words it "Refusing to evaluate package '…' in … because it has problems"
     (cachix/devenv-nixpkgs#33)."""
