@@ -1859,6 +1859,29 @@ _REMOVAL_THROW = re.compile(
 _NAME_SHAPE = re.compile(r"[.\d_-]|[a-z][A-Z]")
 
 
+# ... and nixpkgs' check-meta refusal whose "error:" a copy lost (ofborg's reports print it bare:
+# "Package ‘mgba-0.6.1’ in …/default.nix:34 is not supported on ‘x86_64-darwin’, refusing to
+# evaluate."), whole on its line, or only the first sentence of its older advice (before 2021),
+# the reason above it cut off: opening a paragraph (_LogReader.text_line), it is a failure of
+# its own, first where it stands above a build's (ofborg's comment holds each platform's log);
+# not where the log read a refusal before it (Nix before 2.4 printed the advice after its
+# "error:" line unindented; 21.11+'s advice names `nixos-rebuild` second, "b) For …")
+_REFUSAL_ALONE = re.compile(
+    r" {0,8}(?:(?P<head>Package ['‘][^'’\n]{1,300}['’] in \S{1,1000} [^\n]{1,1000}?"
+    r"refusing to evaluate\.?)|(?P<advice>(?:a\) )?For `nixos-rebuild` you can set))\s*$")
+
+
+def _refusal_alone(line: str) -> str | None:
+    """The error line a refusal alone on its line stands for (_REFUSAL_ALONE), if it is one."""
+    m = _REFUSAL_ALONE.match(line)
+    if m is None:
+        return None
+    if m["head"]:
+        return f"error: {m['head']}"
+    return (f"error: nixpkgs refused to evaluate a package (the log keeps only the advice after "
+            f"its reason: {_EMPHASIS.sub('', m['advice'])})")
+
+
 def _removal_throw(line: str) -> bool:
     """Whether a line opens as nixpkgs' removal throw does (_REMOVAL_THROW)."""
     m = _REMOVAL_THROW.match(line)
@@ -2583,6 +2606,17 @@ class _LogReader:
             # nixpkgs' removal throw whose "error:" a copy lost, opening a paragraph (of a
             # markdown quote too: its mark is no part of it)
             self.current = self.start_block([line.lstrip().removeprefix("> ")], origin, set())
+            return
+        # (the refusal's own line also right after the frames of the trace it ends, Nix before
+        # 2.4 printing the message unindented under them)
+        refused = _refusal_alone(line) if opens or (
+            line.lstrip().startswith("Package ") and (self.orphans or (
+                self.recent and _OLD_FRAME.match(self.recent[-1])))) else None
+        if refused is not None and not any(_REFUSAL.search("\n".join(block.lines))
+                                           for block in self.blocks):
+            # nixpkgs' refusal, "error:" lost, the first the log reads (_REFUSAL_ALONE)
+            self.orphans.clear()
+            self.current = self.start_block([refused], origin, set())
             return
         quoted = line[2:] if line.startswith("> ") else ""
         if _BLOCK_START.match(quoted) and not _CONTINUATION.match(quoted):

@@ -2042,6 +2042,46 @@ def test_the_older_meta_checks_advice_alone_is_the_evaluations_failure(advice: l
                                "  ];"]) == []
 
 
+_OLD_ADVICE = ["a) For `nixos-rebuild` you can set", "  { nixpkgs.config.allowBroken = true; }",
+               "in configuration.nix to override this.", "",
+               "b) For `nix-env`, `nix-build`, `nix-shell` or any other Nix command you can add",
+               "  { allowBroken = true; }", "to ~/.config/nixpkgs/config.nix."]
+
+
+def test_an_error_less_refusal_above_a_builds_failure_is_the_first_failure() -> None:
+    # nixpkgs PR#33835 (heldout-302): ofborg's comment holds a darwin log with only the older
+    # advice (its refusal cut off above), then a linux log's builder line: the refusal came first
+    found = diagnose.parse_log(["```", "", *_OLD_ADVICE, "", "```", "", "```",
+                                "make: *** [Makefile:141: all] Error 2",
+                                f"builder for '/nix/store/{H}-maxscale-2.1.14.drv' failed with "
+                                "exit code 2"])
+    assert [d.type for d in found] == [FailureType.EVAL, FailureType.BUILD]
+    # ofborg's bare refusal line the same (PR#33292's, "error:" never printed)
+    [refused, built] = diagnose.parse_log([
+        "```", "Package ‘mgba-0.6.1’ in /x/pkgs/mgba/default.nix:34 is not supported on "
+        "‘x86_64-darwin’, refusing to evaluate.", "", *_OLD_ADVICE, "```",
+        f"builder for '/nix/store/{H}-mgba-0.6.1.drv' failed with exit code 2"])
+    assert (refused.type, built.type) == (FailureType.EVAL, FailureType.BUILD)
+    assert "mgba-0.6.1" in refused.message
+
+
+def test_a_refusal_printed_whole_is_one_failure_and_its_own_line_says_it() -> None:
+    # Nix before 2.4 printed the advice unindented after "error: Package …": one failure; and
+    # nixpkgs#66468 (heldout-8): the frames' "error:" cut, the refusal's line under them says
+    # what failed, not the advice after it
+    whole = diagnose.parse_log([
+        "error: Package ‘hpack-0.31.2’ in /x/hackage-packages.nix:119517 is marked as broken, "
+        "refusing to evaluate.", "", *_OLD_ADVICE])
+    assert [d.type for d in whole] == [FailureType.EVAL]
+    [cut] = diagnose.parse_log([
+        "...", "while evaluating 'handleEvalIssue' at <nixpkgs>/pkgs/stdenv/generic/check-meta"
+        ".nix:146:38, called from <nixpkgs>/pkgs/stdenv/generic/check-meta.nix:251:14:",
+        "Package ‘hpack-0.31.2’ in /x/hackage-packages.nix:119517 is marked as broken, refusing "
+        "to evaluate.", "", *_OLD_ADVICE])
+    assert cut.type is FailureType.EVAL
+    assert "hpack-0.31.2" in cut.message
+
+
 @pytest.mark.parametrize(("path", "expected"), [
     (f"/nix/store/{H}-source/snowfall-lib", FailureType.EVAL),
     ("/nix/var/nix/profiles/per-user/alice", FailureType.OTHER),
