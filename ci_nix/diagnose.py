@@ -3788,6 +3788,10 @@ def _finer_failure_after(said: tuple[int, str],
 def _line_failure(text: str, origin: int) -> Diagnosis:
     """One line that says something failed, outside any error block: classified where Nix's
     words in it (inside a sentence or markdown) say enough, else `other` with it as message."""
+
+    def placed(found: Diagnosis) -> Diagnosis:  # (every reading names this line, and keeps it)
+        return replace(found, log_line=origin + 1, log=tail([text]))
+
     m = _ERROR_ANYWHERE.search(text) or FAILURE_MARK.search(text)
     said = _EMPHASIS.sub("", text[m.start():] if m else text)
     found = _build_diagnosis(_EMPHASIS.sub("", text)) or _build_diagnosis(said)
@@ -3800,7 +3804,7 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
         found = diagnose_eval(_quoted_error(text, printed + 1))
         found = replace(found, type=FailureType.EVAL) if found.kind in (
             Kind.ERROR, Kind.THROW) else found
-        return replace(found, log_line=origin + 1, log=tail([text]))
+        return placed(found)
     at = text.lower().find("error:")
     family = False
     if found is None and at >= 0 and not _CRASH.search(text[:at + len("error")]):
@@ -3824,43 +3828,40 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
     if found is None and down is not None:
         found = _builder_down(down)
     if found is not None and found.kind != Kind.SUMMARY:
-        return replace(found, log_line=origin + 1, log=tail([text]))
+        return placed(found)
     if found is None and at < 0 and _NIX_HINT.search(text):  # Nix's message, "error:" lost
-        return replace(diagnose_eval(f"error: {_EMPHASIS.sub('', text).strip()}"),
-                       log_line=origin + 1, log=tail([text]))
+        return placed(diagnose_eval(f"error: {_EMPHASIS.sub('', text).strip()}"))
     refusal = _REFUSAL.search(text) if found is None else None
     if refusal is not None:  # nixpkgs' check-meta throw, its prefix cut
         said = _EMPHASIS.sub("", text).strip()
         if not refusal[0].lower().startswith("refusing"):
             said = (f"nixpkgs refused to evaluate a package (the log keeps only the advice after "
                     f"its reason: {said})")
-        return replace(diagnose_eval(f"error: {said}"), log_line=origin + 1, log=tail([text]))
+        return placed(diagnose_eval(f"error: {said}"))
     module = _MODULE_MESSAGE.search(text) if found is None and at < 0 else None
     if module is not None:  # the module system's message, "error:" lost: from its first word
         # (the evaluator's, also where only its end survived a copy)
-        return replace(diagnose_eval(f"error: {text[module.start():].strip()}"),
-                       type=FailureType.EVAL, log_line=origin + 1, log=tail([text]))
+        return placed(replace(diagnose_eval(f"error: {text[module.start():].strip()}"),
+                              type=FailureType.EVAL))
     if found is None and at < 0 and _EVAL_ALONE.search(text):  # the evaluator's, "error:" lost
         said = _EMPHASIS.sub("", text).strip(' >"')
-        return replace(diagnose_eval(f"error: {said}"),
-                       type=FailureType.EVAL, log_line=origin + 1, log=tail([text]))
+        return placed(replace(diagnose_eval(f"error: {said}"), type=FailureType.EVAL))
     refused = _EVAL_MODE_REFUSAL.search(text) if found is None and at < 0 else None
     if refused is not None:  # the evaluator's refusal, "error:" lost: the inline code it is in
         said = text[text.rfind("`", 0, refused.start()) + 1:]
         said = said[:said.find("`")] if "`" in said else said
-        return replace(diagnose_eval(f"error: {said}"), log_line=origin + 1, log=tail([text]))
+        return placed(diagnose_eval(f"error: {said}"))
     spoken = _quoted_nix_message(text) if found is None and at < 0 else None
     if spoken is not None:  # Nix's message in a sentence's code span, "error:" lost: the span
         # alone (what stands around it is the writer's), read as Nix printed it
         said = spoken[1].strip()
-        found = _build_diagnosis(said) or diagnose_eval(f"error: {said}")
-        return replace(found, log_line=origin + 1, log=tail([text]))
+        return placed(_build_diagnosis(said) or diagnose_eval(f"error: {said}"))
     invalid = _INVALID_PATH.search(text) if found is None and at < 0 else None
     if invalid is not None:  # the store's InvalidPath, "error:" lost: its words alone (Nix's
         # message ends there; the sentence or code span around it is the writer's), Nix's own
         # store's failure also where the writer lost the path's closing quote
-        return replace(diagnose_eval(f"error: {invalid[0]}"), kind=Kind.NIX,
-                       hint=HINTS[Kind.NIX], log_line=origin + 1, log=tail([text]))
+        return placed(replace(diagnose_eval(f"error: {invalid[0]}"), kind=Kind.NIX,
+                              hint=HINTS[Kind.NIX]))
     # (an error a sentence quotes is what the quote holds, not the sentence around it; unless
     # the line goes on to say another error: the quote was a cut copy of it, as strace's)
     quoted = _quoted_error(text, at) if at > 0 and text[at - 1] in _QUOTE_CLOSE else text
