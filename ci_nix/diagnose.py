@@ -11,7 +11,7 @@ import itertools
 import math
 import re
 from collections import defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -2896,7 +2896,11 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     # Reason may be a dependency's), so it stands for a failure only when nothing else does
     cut: list[Diagnosis] = []
     thrown: set[str] = set()  # the lines of errors a flake threw: its text, none of Nix's
-    for block_ in reader.blocks:
+    # which block each failure came from first, by derivation or (no derivation) as found: a
+    # structured record holds a whole stderr on one captured line, whose blocks' order is its
+    # lines' order (see _first_in_log)
+    block_of: dict[str | Diagnosis, int] = {}
+    for index, block_ in enumerate(reader.blocks):
         block, before = block_.lines, block_.before
         text = "\n".join(block).strip()
         if not text:
@@ -2989,12 +2993,14 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
                 others.append(replace(found, log=found.log if quoted or not before
                                       else tail(before + block)))
                 own = others[-1] if found.kind is Kind.NIX else None
+            block_of.setdefault(others[-1], index)
             continue
         log = tail(reader.log_of(found.drv) or quoted or before) or found.log
         previous = by_drv.get(found.drv)
         if previous is None or (previous.type is FailureType.DEPENDENCY
                                 and found.type is not FailureType.DEPENDENCY):
             by_drv[found.drv] = replace(found, log=log or (previous.log if previous else ""))
+            block_of[found.drv] = index
         elif not previous.log and log:
             by_drv[found.drv] = replace(previous, log=log)
     # (also beside other builds' failures: a copy that cut one builder's report above its
@@ -3042,9 +3048,9 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     # an evaluation error Nix printed above every build failure the log holds is its first
     # failure: Nix evaluates before it builds, so such a build's report below is a later run's
     # (a README or notes page pasting several), not what the evaluation error came from
-    built = min((d.log_line for d in result if d.log_line), default=None)
+    built = min((_first_in_log(d, block_of) for d in result if d.log_line), default=None)
     earlier = [d for d in others if (d.type is FailureType.EVAL or _nix_while_building(d, result))
-               and built is not None and d.log_line and d.log_line < built]
+               and built is not None and d.log_line and _first_in_log(d, block_of) < built]
     others = [d for d in others if d not in earlier]
     said = _said_what(earlier + result + others + pointed)
     if tails and said and all(d.type is FailureType.DEPENDENCY for d in said):
@@ -3069,6 +3075,14 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
                      if d.kind is Kind.THROW and not _THROWN.search(d.log) else d
                      for d in found_all]
     return found_all
+
+
+def _first_in_log(found: Diagnosis, block_of: Mapping[str | Diagnosis, int]) -> tuple[int, int]:
+    """Where a failure stands in the log: its line, then (on one captured line, a structured
+    record holding the whole stderr: json-record, Stackdriver, an escaped field) the order of
+    its error block among the record's, which is the order Nix printed them in."""
+    return (found.log_line or 0,
+            block_of.get(found.drv if found.drv is not None else found, len(block_of)))
 
 
 # the 2.29+ block's Reason in Nix's words wherever a line quotes it: its own line, a sentence's

@@ -685,23 +685,6 @@ WRAPPING_LIMITS = {
     # wrapper's prefix or lines the marks are blanked behind the prefix, as plain)
     ("soft-wrapped", "heldout-162/index-671106797-o1js-flake-comment-npm-deps-mismatch.text"
                      ".expected.json"),
-    # a page's evaluation error above a later run's build failure, in one structured record: the
-    # record's lines share one origin, so which came first is not known (the builds first)
-    *((name, sample) for name in ("json-record", "stackdriver", "escaped") for sample in (
-        "heldout-162/index-27756365597-k-framework-readme-follows-non-existent-input.text"
-        ".expected.json",
-        "heldout-164/index-33268954098-blog-morph-darwin-assertion-isLinux.text.expected.json",
-        "heldout-274/wind3x-14-inline-code-trace-throw-then-second-run-hash-mismatch.text"
-        ".expected.json",
-        "heldout-117/index-58219842739-pi-blog-search-path-then-platform-mismatch.text"
-        ".expected.json",
-        "heldout-288/index-69050771180-pitfalls-infinite-recursion-fenced-then-kvm-missing-"
-        "features.text.expected.json")),
-    # Nix's own error printed while it built, above the builder's failure it caused, in one
-    # structured record: the same, its place before the build's report is not known (the build
-    # first)
-    *((name, "heldout-206/nix-2.18.9-entering-sandbox-user-namespace.text.expected.json")
-      for name in ("json-record", "stackdriver", "escaped")),
     # a changelog page's prose with one example error line, double-spaced: prose alternating
     # with blank lines is markdown's paragraphs, whose blanks stay (read as two failures)
     ("double-spaced",
@@ -749,6 +732,13 @@ WRAPPING_LIMITS = {
     # lines two failures (the first, other/nix, as plain)
     ("dedented", "heldout-186/math-comp-analysis-nix-readme-installer-cloning-builder-quoted"
      ".text.expected.json"),
+    # a witness report's prose quoting benign evaluation errors in a code span two spaces in
+    # ("  `error: substituter '…' is disabled`" under "five expected"), then the build's blocks:
+    # plain, the indented span is the sentence's and the builds are all; dedented, the span opens
+    # a line and reads as an error line of its own, a fourth failure after the three (the first,
+    # the builder's exit 65, as plain)
+    ("dedented", "heldout-287/index-70226970624-witness-report-substituter-disabled-span-then-"
+     "cannot-build-65.text.expected.json"),
     # a bot's abbreviated log: Nix's quoted tail without its "last N log lines:" intro (cut to
     # "..."), then the two-line "For full logs, run:" pointer; dedented, the quote's "> error:
     # could not compile …" is a markdown quote of an error line, read first (the build failure
@@ -1864,6 +1854,24 @@ def test_a_structured_record_behind_an_unknown_prefix_is_read() -> None:
         assert (found.type.value, found.drv, found.exit_code) == ("build", drv, 2)
     # Nix's own line quoting braces is no record behind a prefix
     assert logshape.normalise(['error: {"message": "x"}'])[0].text == 'error: {"message": "x"}'
+
+
+def test_a_record_holding_the_whole_stderr_keeps_its_failures_order() -> None:
+    """One record holding every line (devbox's logfmt, Stackdriver, an escaped field) puts
+    them all on one captured line: which failure came first is the order of its error blocks
+    inside the record, so an evaluation error (or Nix's own, printed while it built) above a
+    build's report is first there as plain, and one below it is not (heldout-117/-162/-164/
+    -206/-274 under json-record, stackdriver and escaped)."""
+    build = ("error: builder for '/nix/store/" + "b" * 32 + "-a.drv' failed with exit code 1;\n"
+             "       last 1 log lines:\n       > make: *** [all] Error 1\n")
+    evaluation = ("error: undefined variable 'pkgs'\n       at /home/u/flake.nix:3:5:\n"
+                  "            2|   outputs = { self }: {\n")
+    nixs = "error: entering sandbox user namespace: Invalid argument\n"
+    for text in (evaluation + build, nixs + build, build + evaluation):
+        own = classified(text)
+        assert len(own) == 2
+        for name in ("json-record", "stackdriver", "escaped"):
+            assert classified(WRAPPINGS[name](text)) == own, (name, text)
 
 
 def test_a_logcli_jsonl_record_is_read_from_its_line() -> None:
