@@ -1230,9 +1230,14 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # captured line it starts on)
     captured = lines if isinstance(lines, list) else list(lines)
     printable = _quoted_printable(captured)
-    raw = _whole_quote_off([_captured_unfenced(line) if "```" in line else line
-                            for line in map(_backtick_fence, captured if printable is None
-                                            else printable[0])])
+    pasted = [_captured_unfenced(line) if "```" in line else line
+              for line in map(_backtick_fence, captured if printable is None else printable[0])]
+    # a viewer's wrap marks joined first: the viewer wrapped the lines as shown, marks of a
+    # comment or quote and all, so the rest of a wrapped line stands without them (a comment's
+    # run of lines, a quote of the whole capture, is whole again only once the pieces are)
+    viewed = _marked_wraps(pasted) if any(line.rstrip("\r").endswith(_WRAP_MARKS)
+                                          for line in pasted) else None
+    raw = _whole_quote_off(pasted if viewed is None else viewed[0])
     # a viewer's or editor's mark at the end of each piece of a line it wrapped: one line again
     # (whatever the lines hold: a recording's events, a journal's export)
     # a log double-spaced by a copy (a blank after every line): each line of its own again
@@ -1298,7 +1303,9 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # name held once: a huge log of `-L` lines would otherwise hold both lines for a moment,
     # and a name for every line; the captured lines let go too, each with its line: a caller
     # may hold the log compactly, as `ci-nix junit` does)
-    del found, unquoted, raw, spaced, wraps, cast, captured, printable
+    del found, unquoted, raw, spaced, wraps, cast, captured, printable, pasted
+    joined_at = None if viewed is None else viewed[1]
+    del viewed
     for at, line in enumerate(result):
         m = _BUILDER_PREFIX.match(line.text)
         if m:
@@ -1307,6 +1314,8 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     _fast_build_reports(result)
     if origins is not None:  # each line points at the event that brought its end (or its start)
         result = [replace(line, origin=origins[line.origin]) for line in result]
+    if joined_at is not None:  # (and at the captured line it starts on)
+        result = [replace(line, origin=joined_at[line.origin]) for line in result]
     if printed is not None:
         result = [replace(line, origin=printed[line.origin]) for line in result]
     return result

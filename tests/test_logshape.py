@@ -679,12 +679,6 @@ def test_every_fresh_sample_meets_wrappings_and_every_wrapping_fresh_samples() -
 
 # a sample a wrapping still changes, and why: a known limit, named (it still meets every other)
 WRAPPING_LIMITS = {
-    # a source comment pasting a mismatch ("# error: hash mismatch …", "# specified:", "#    got:"),
-    # soft-wrapped: the wrap's pieces stand without the comment's mark, so the run is not one
-    # comment and its "# " stays; the mismatch reads without its derivation (under every other
-    # wrapper's prefix or lines the marks are blanked behind the prefix, as plain)
-    ("soft-wrapped", "heldout-162/index-671106797-o1js-flake-comment-npm-deps-mismatch.text"
-                     ".expected.json"),
     # a changelog page's prose with one example error line, double-spaced: prose alternating
     # with blank lines is markdown's paragraphs, whose blanks stay (read as two failures)
     ("double-spaced",
@@ -2093,6 +2087,28 @@ def test_a_viewers_line_numbers_before_an_issues_prose_are_taken_away() -> None:
     assert not [text for text in texts if re.match(r"\s*\d", text)]
     [found] = diagnose.parse_log(numbered)
     assert found.message == diagnose.parse_log(prose)[0].message
+
+
+def test_a_viewers_wrap_inside_a_comment_run_keeps_the_run_one_comment() -> None:
+    """A failure kept in a code comment among code, copied from a viewer that wrapped its long
+    line: the wrap's rest stands at the line's start without the comment's mark, and the run of
+    comment lines is one again only once the viewer's pieces are joined (heldout-162's o1js
+    flake comment under soft-wrapped: the mismatch read without its derivation)."""
+    drv = "/nix/store/" + "a" * 32 + "-o1js-npm-deps.drv"
+    comment = ["      # You should get an output like this:", "",
+               f"      # error: hash mismatch in fixed-output derivation '{drv}':",
+               "      # specified: sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+               "      #    got:    sha256-8EPvXpOgn0nvm/pFKN3h6EMjabOeBqfy5optIfe8E8Q=",
+               "      # replace npmDepsHash below with the new hash"]
+    code = ["    o1js-npm-deps = pkgs.buildNpmPackage {", '      name = "o1js";', *comment,
+            '      npmDepsHash = "sha256-QLnSfX6JwYQXyHGNSxXdzqbhkbFl67sDrmlW/F6D/pw=";',
+            "      dontNpmBuild = true;", "    };", "  };", "}"]
+    own = classified("\n".join(code))
+    assert [(kind, found) for _, kind, found, _, _ in own] == [("hash-mismatch", drv)]
+    assert classified(soft_wrapped("\n".join(code))) == own
+    # (the rest of the wrapped line is reported where it starts)
+    [found] = diagnose.parse_log(soft_wrapped("\n".join(code)).split("\n"))
+    assert found.log_line == 5
 
 
 def test_terminal_emacs_wrap_marks_join_lines_and_a_scripts_continuation_stays() -> None:
