@@ -117,8 +117,9 @@ class Line:
     # a wrapper's own error mark stood before it (devenv's "Error: ×", colmena's "[ERROR]")
     marked: bool = False
     # read from inside a structured record (a JSON or logfmt field): the captured line's
-    # prefixes stood before the record, not before these lines
-    inner: bool = False
+    # prefixes stood before the record, not before these lines; how deep (2: a record in a
+    # record's line), 0 for a captured line's own
+    inner: int = 0
     # one of the builder's lines Nix quotes after "last N log lines:" (a failed build's last
     # lines: 2.3's indented, 2.4+'s "> "-marked), the builder's data: it names, and hides, no
     # failure of Nix's. Decided here only (`_unwrapped` counts the quote on the captured lines,
@@ -537,7 +538,7 @@ _TAIL_MARK = re.compile(r"(?:^|\s)" + TAIL_MARK)
 
 
 def _unwrapped(lines: Iterable[str], depth: int = 0
-               ) -> Iterator[tuple[int, tuple[str, bool, bool, bool, str]]]:
+               ) -> Iterator[tuple[int, tuple[str, bool, int, bool, str]]]:
     """(index, _unwrap's line) of each line's, and whether it is one of the lines Nix quotes
     of a failed build after "last N log lines:" (`Line.quoted`). Those are read as a builder's
     own (no record, logfmt field, relay or escaped text of theirs is a line of Nix's: a build
@@ -681,7 +682,7 @@ def _vscode_shown(line: str) -> str | None:
 
 def _unwrap(raw: str, depth: int = 0, tail: bool = False, relayed: int = 0,
             in_message: tuple[re.Pattern[str] | None] | None = None
-            ) -> Iterator[tuple[str, bool, bool, bool, str]]:
+            ) -> Iterator[tuple[str, bool, int, bool, str]]:
     """The lines of Nix's text one captured line holds (a JSON record can hold many), each
     with whether a wrapper marked it as its error, whether it came from inside a record,
     whether that record's own text quotes it as a builder's (`tail`: a builder's line Nix
@@ -714,7 +715,7 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False, relayed: int = 0,
     # internal-json: its reader takes records as they are (before a relay is split: a builder's
     # build-log record may hold one)
     if line.lstrip().startswith(PREFIX):
-        yield line.lstrip(), False, depth > 0, False, ""
+        yield line.lstrip(), False, depth, False, ""
         return
     # (nor inside a string a record holds: a Docker or logfmt record of a `-L` line,
     # {"log":"attacker> x stderr=error: …"}, is read as its line first, the builder's)
@@ -804,7 +805,7 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False, relayed: int = 0,
         if past is not None and (not past.strip() or _indent(past) >= _MESSAGE_INDENT):
             shown = wrapper
     if shown is not None:
-        yield shown[0], shown[1], depth > 0, False, before_bar
+        yield shown[0], shown[1], depth, False, before_bar
 
 
 def _as_shown(text: str) -> str:
@@ -1275,10 +1276,13 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     found, chained = _causes_unindented(found)
     # and the lines a record held apart from the captured lines: a prefix of these (a
     # viewer's line numbers) never stood before those, and a record's may have its own
+    # (and those a record in a record's line held apart from that record's own: a viewer's
+    # line numbers before a logger's record never stood before what a field in it holds)
+    held = [line for line in found if line.inner]
+    for depth in sorted({line.inner for line in held}):
+        held = _without_prefix(held, ci_own, before_bar, depth)
     found = sorted(_without_prefix([line for line in found if not line.inner], ci_own,
-                                   before_bar)
-                   + _without_prefix([line for line in found if line.inner], ci_own, before_bar),
-                   key=lambda line: line.origin)
+                                   before_bar) + held, key=lambda line: line.origin)
     # (behind whatever a transport or tool put before them: the page's source was wrapped)
     unmarked = _hidden_marks_off([line.text for line in found])
     if unmarked is not None:
@@ -1907,17 +1911,20 @@ _COMMENT_MARK = re.compile(r"^(?:#|//)(?: |$)")
 
 
 def _without_prefix(found: list[Line], ci_own: set[int],
-                    before_bar: Mapping[tuple[int, str], str]) -> list[Line]:
+                    before_bar: Mapping[tuple[int, str], str], depth: int | None = None
+                    ) -> list[Line]:
     """Lines without a prefix on most of them, then one on many (stacked: docker compose
     around buildkit), learnt from the first lines (bounded work on a huge log), not from the
     CI system's own (origins in ci_own); a line glued to a progress bar with what stood
     before the bar (before_bar, by the line's origin and text), which loses each prefix
-    learnt as the lines do."""
+    learnt as the lines do. With `depth`, learnt from and taken off the lines a record held
+    that deep only (the others kept as they are, in place)."""
     learnt = None
     for learn in (_common_prefix, _common_prefix, _tool_prefix):
         if learn is _common_prefix and learnt is False:
             continue  # (the same lines again: no prefix again)
-        prefix = _learnt(learn, found[:_LEARN_FROM], ci_own, before_bar)
+        prefix = _learnt(learn, [line for line in found[:_LEARN_FROM]
+                                 if depth is None or line.inner == depth], ci_own, before_bar)
         # a second common prefix only behind a first (two tools' unknown prefixes stacked,
         # `kubectl logs --prefix` around git's "remote: ")
         learnt = prefix is not None if learn is _common_prefix else learnt
@@ -1928,6 +1935,9 @@ def _without_prefix(found: list[Line], ci_own: set[int],
                        for key, before in before_bar.items()}
             kept, before_bar = [], {}
             for at, line in enumerate(found):
+                if depth is not None and line.inner != depth:
+                    kept.append(line)
+                    continue
                 shown = _vscode_shown(line.text if at in own else _after(prefix, line.text))
                 unprefixed = None if shown is None else _unprefixed(shown, quoted=line.quoted)
                 if unprefixed is None:
