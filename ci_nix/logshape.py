@@ -1934,11 +1934,15 @@ def _without_prefix(found: list[Line], ci_own: set[int],
             unglued = {key: (_unprefixed(_after(prefix, before)) or ("",))[0]
                        for key, before in before_bar.items()}
             kept, before_bar = [], {}
+            learnt_on = next((m[0] for line in found if (m := prefix.match(line.text))), "")
             for at, line in enumerate(found):
                 if depth is not None and line.inner != depth:
                     kept.append(line)
                     continue
                 shown = _vscode_shown(line.text if at in own else _after(prefix, line.text))
+                if shown is not None and shown == line.text and _prefix_alone(line.text,
+                                                                               learnt_on):
+                    shown = ""  # (an empty line the outer of stacked prefixes alone stood on)
                 unprefixed = None if shown is None else _unprefixed(shown, quoted=line.quoted)
                 if unprefixed is None:
                     continue
@@ -1948,6 +1952,20 @@ def _without_prefix(found: list[Line], ci_own: set[int],
                     before_bar[line.origin, text] = unglued[key]
             found = kept
     return found
+
+
+def _prefix_alone(text: str, learnt_on: str) -> bool:
+    """Whether a line holds nothing but the start of a prefix learnt (as it stood on a line
+    that had it, numbers as 0), up to one of its blanks: an empty line that the outer of two
+    stacked prefixes alone stood on (docker compose's "web_1  | ", a viewer's line number
+    before BuildKit's "#12 101.0 " on the others), which the inner tool never printed. Its
+    rest is no text of Nix's: read as the rest of a message cut at the log's end, it ran on
+    into the outer prefix (heldout-241's template-nixos-3)."""
+    # (a viewer's right-aligned numbers pad each to its width: the padding is no shape)
+    stub = numbers_as_zero(text.strip())
+    shape = numbers_as_zero(learnt_on.lstrip())
+    return bool(stub) and len(stub) < len(shape) and shape.startswith(stub) \
+        and shape[len(stub)].isspace() and not _NIX_START.match(text.lstrip())
 
 
 def _a_bullet(prefix: re.Pattern[str]) -> bool:

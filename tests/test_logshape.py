@@ -760,13 +760,6 @@ WRAPPING_LIMITS = {
     # dependent first as captured, the build first dedented (the same failures, another order)
     ("dedented", "heldout-296/chaotic-nyx-1170-continued-turn-river-block-tail-then-cannot-build"
      "-dependents.text.expected.json"),
-    # every line behind BuildKit's "101.0 " and the log's last line Nix's message cut inside a
-    # URL: a wrapper's prefix on the empty line after the final newline (which BuildKit never
-    # prefixed) is not the stacked prefix learnt, so its rest ("37", "remote:", a date) is read
-    # as the cut URL's wrapped remainder; type and kind as plain, the message longer
-    *((name, "heldout-241/template-nixos-3-docker-step-prefix-trace-types-string-deprecated"
-             ".text.expected.json")
-      for name in ("compose", "git-remote", "bracket-time", "line-numbers")),
     # nix-index's Rust Debug error holding nix-env's stderr escaped ("error: QueryPackages {
     # source: Command(\"…\\nerror: attribute …") : plain, the message starts at nix-index's
     # own "error:"; behind a progress bar that line is not an error line's start and the
@@ -2090,6 +2083,23 @@ def test_a_viewers_line_numbers_before_an_issues_prose_are_taken_away() -> None:
     assert not [text for text in texts if re.match(r"\s*\d", text)]
     [found] = diagnose.parse_log(numbered)
     assert found.message == diagnose.parse_log(prose)[0].message
+
+
+def test_an_empty_line_the_outer_of_stacked_prefixes_alone_stood_on_is_empty() -> None:
+    """BuildKit's "#12 101.0 " before each line the step printed, and another tool's prefix
+    around it (compose, git's remote, a chat's time and nick, a viewer's numbers), and the
+    log's last line Nix's message cut inside a URL: a last line holding the outer prefix alone
+    (the line after the final line end, which BuildKit never prefixed) is an empty line, not
+    the cut message's rest (heldout-241's template-nixos-3)."""
+    text = "\n".join(["#12 101.0 error:", "#12 101.0        … while evaluating the option",
+                      "#12 101.0          at /nix/store/" + "a" * 32 + "-lib/modules.nix:916:2:",
+                      "#12 101.0           915|   x", "#12 101.0 ",
+                      "#12 101.0        error: The type `types.string` is deprecated. See "
+                      "https://github.com/NixOS/nixpkgs/pull/", ""])
+    own = classified(text)
+    assert [kind for kind, *_ in own] == ["eval"]
+    for name in PREFIX:
+        assert classified(WRAPPINGS[name](text)) == own, name
 
 
 def test_a_viewers_wrap_inside_a_comment_run_keeps_the_run_one_comment() -> None:
