@@ -3704,12 +3704,20 @@ def _builders_own(found: Diagnosis, text: str) -> Diagnosis:
     """A failure nothing finer fits whose line is a build's own output: a builder's (or its
     setup hook's) error line about a file in the build directory (omen-space#236, a text fence
     of Nix's log tail without its header: "> ERROR: Missing Cargo.lock from src. Expected to find
-    it at: /build/source/Cargo.lock") says that build failed, not Nix: `build`. Nix's own
-    `error:` lines (it names the build directory when it cannot set it up) stay as they are."""
+    it at: /build/source/Cargo.lock") says that build failed, not Nix: `build`; so does an error
+    line indented as Nix quotes a builder's in its block. Nix's own `error:` lines (it names the
+    build directory when it cannot set it up) stay as they are."""
     if (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR) or _ERROR_LINE.match(text) \
-            or not _BUILD_DIR.search(text):
+            or not (_BUILD_DIR.search(text) or _NIX_QUOTES_BUILDER.match(text)):
         return found
     return replace(found, type=FailureType.BUILD, kind=Kind.BUILDER)
+
+
+# a line as Nix quotes a builder's in its failure's block (2.4+: seven columns, then "> "): the
+# builder's own words wherever the copy left the block's header out (nixpkgs#297613, heldout-312:
+# meson's "> meson.build:95:17: ERROR: Dependency … not found" under no header); a markdown quote
+# ("> " at the margin, or indented as a list's) is a writer's
+_NIX_QUOTES_BUILDER = re.compile(r"^ {7}> ")
 
 
 # a line that ends on its error mark ("… produce the very confusing error:"): what it announces

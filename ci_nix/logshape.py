@@ -2274,6 +2274,8 @@ _MIN_WIDTH = 60
 
 
 _STORE_HASH = re.compile(r"/nix/store/[0-9a-z]{32}-")
+# 2.4+'s builder header whole at a line's end: the words a wrap's cut can fall inside
+_HEADER_WHOLE = re.compile(r"builder for '/nix/store/[^'\s]+' failed with exit code \d{1,9};?\s*$")
 
 
 def _cut_in_hash(end: str, rest: str) -> bool:
@@ -2392,6 +2394,12 @@ def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset()) -> list
             # copy's indentation or a colour code left the cut)
             gap = "" if inside or cut_at_blank or (wrapped and _OPEN_PATH.search(end)) \
                 else " "
+            if gap and in_error and _HEADER_WHOLE.search(end + line.text) \
+                    and not _HEADER_WHOLE.search(end + gap + line.text):
+                # a cut inside one of the header's own words, at a width no other line proves
+                # (nixpkgs#429117, heldout-312: "….drv' f" / "ailed with exit code 1;"): the
+                # words are whole again only without a blank
+                gap = ""
             pieces.setdefault(len(joined) - 1, [last.text]).extend((gap, line.text))
             end = (end + gap + line.text)[-_PATH_CHARS:]
             piece = line.text

@@ -156,6 +156,20 @@ def test_builder_header_whose_error_prefix_a_copy_ate_still_heads_its_block(lost
     assert [(d.type, d.drv, d.exit_code) for d in found] == [(FailureType.BUILD, drv, 2)]
 
 
+@pytest.mark.parametrize("cut", [1, 3, 9, 14, 19])  # inside a word: "f|ailed", "ex|it"
+def test_builder_header_a_paste_wrapped_inside_its_words_is_whole_again(cut: int) -> None:
+    # heldout-312's nixpkgs PR#429117: "….drv' f" / "ailed with exit code 1;", a width no other
+    # line of the log proves (the issue's prose is longer): joined without a blank
+    drv = "/nix/store/" + "c" * 32 + "-python3.12-xformers-0.0.32.post2.drv"
+    header = f"error: builder for '{drv}' failed with exit code 1;"
+    at = header.index("failed") + cut
+    log = ["A sentence of the issue that is longer than any line of the pasted log below it, by far"
+           " and away, so no width is learnt from it.", "```", header[:at], header[at:],
+           "       last 25 log lines:", "       >   File \"setup.py\", line 3, in <module>", "```"]
+    found = diagnose.parse_log(log)
+    assert [(d.type, d.drv, d.exit_code) for d in found] == [(FailureType.BUILD, drv, 1)]
+
+
 def test_platform_of_nix_2_29_is_read_from_build_py_messages() -> None:
     # as build.py receives it: one internal-json message (https://github.com/cpick/nix-rosetta-builder/issues/37)
     err = diagnose.build_error(
@@ -1559,6 +1573,20 @@ def test_an_error_line_about_the_build_directory_is_the_builds_own(quote: str, s
     (omen-space#236: a text fence of the log tail), is that build failing."""
     [found] = diagnose.parse_log([f"{quote}{said.format(where)}", ""])
     assert (found.type, found.kind) == (FailureType.BUILD, Kind.BUILDER), found
+
+
+@pytest.mark.parametrize("said", ["meson.build:95:17: ERROR: Dependency \"libfoo-0.4\" not found",
+                                  "main.c:3:1: error: expected ';' before '}' token"])
+def test_an_error_line_as_nix_quotes_a_builders_is_the_builds_own(said: str) -> None:
+    """heldout-312's nixpkgs#297613: the tail of Nix's block without its header, each line as
+    Nix quotes a builder's (seven columns, then "> "): its error line is that build failing,
+    whatever file it names; the same line quoted at the margin (a writer's) stays other."""
+    tail = ["> Run-time dependency zlib found: YES 1.3", "       > Run-time dependency libfoo"
+            "-0.4 found: NO (tried pkgconfig)", "       >", f"       > {said}", "       >"]
+    [found] = diagnose.parse_log(["```", *tail, "```"])
+    assert (found.type, found.kind) == (FailureType.BUILD, Kind.BUILDER), found
+    [found] = diagnose.parse_log([f"> {said}"])
+    assert found.type is not FailureType.BUILD
 
 
 def test_an_error_line_not_about_a_build_directory_stays_what_it_was() -> None:

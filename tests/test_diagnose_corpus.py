@@ -57,6 +57,7 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     "-272", "-274", "-275", "-276",  # name195's (kernel modules', system parts' names)
     "-292", "-293", "-294", "-295", "-296",  # name195's (modules', devices', toolchains' names)
     "-307", "-308", "-309", "-310", "-311",  # name195's (modules, GPUs, boards, kernels, VMs)
+    "-312", "-313",  # name195's (heavy and desktop libraries, boot components)
     "-200", "-201", "-202", "-203", "-204", "-245", "-249",  # newer200's (newer Nix, Lix
     "-267", "-268", "-269", "-270", "-287", "-288",  # and Determinate; -246: a left miss)
     "-230", "-231", "-233", "-234", "-238", "-239", "-240", "-241", "-283",  # name230's (by
