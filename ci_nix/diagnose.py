@@ -3816,7 +3816,15 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
 
     m = _ERROR_ANYWHERE.search(text) or FAILURE_MARK.search(text)
     said = _EMPHASIS.sub("", text[m.start():] if m else text)
+    # (a sentence's code span that holds Nix's build failure whole, its "error: " left out or
+    # in the sentence before it: "I'm getting this error: `build of '…-neuron.drv' failed` when
+    # running …" (neuron#504): the span alone, the sentence around it the writer's)
     found = _build_diagnosis(_EMPHASIS.sub("", text)) or _build_diagnosis(said)
+    spanned = None if found is not None else next(
+        (spanned for span in _CODE_SPAN.finditer(text)
+         if (spanned := _build_diagnosis(span[1].strip())) is not None), None)
+    if spanned is not None:  # (a recap too: the span is all the line says of Nix's)
+        return placed(spanned)
     printed = text.find(_PRINTED_ERROR)
     if found is None and printed >= 0:
         # Nix's value printer (libexpr print.cc) shows a value whose evaluation threw as

@@ -142,8 +142,11 @@ _STAMP = (rf"(?:{_ISO_TIME}|\[{_ISO_TIME}\])"
 # stays on its line; nor two blanks in a row: a tool's prefix learnt later, compose's
 # "web_1  | ", a viewer's line number, then Nix's indentation of a quoted builder's line)
 _GH_NAME = r"(?:(?!> |&gt; |\s\s)[^\t\n]){1,300}"
+# (a markdown quote's ">" a copy glued to the first line's timestamp, no blank between: never
+# Nix's quote of a builder's line, which has one; nixd#53's ">2023-06-02T08:04:05.4886792Z
+# error: builder for …")
 _TIMESTAMP = re.compile(
-    rf"^\ufeff?(?:(?=[^\s>])(?!&nbsp;|\d{{4}}-\d\d-\d\dT){_GH_NAME}\t{_GH_NAME}\t"
+    rf"^\ufeff?(?:>(?={_ISO_TIME}))?(?:(?=[^\s>])(?!&nbsp;|\d{{4}}-\d\d-\d\dT){_GH_NAME}\t{_GH_NAME}\t"
     rf"(?={_ISO_TIME}(?: |$)))?{_STAMP}")
 # BuildKit's plain progress (`docker build --progress=plain`, a CI's docker step): the step's
 # number and the seconds since it started before each line its command printed ("#11 0.174 "),
@@ -234,6 +237,10 @@ _MAX_STACK = 8  # prefixes stacked on one line, at most
 # (Buildkite's also where a copy dropped its ESC and BEL: "_bk;t=1745322209921", milliseconds
 # since 1970 in 13 digits, which a line's own digits may follow)
 _STRING_COMMANDS = re.compile(r"^(?:\x1b[P^_X\]][^\x07\x1b]*(?:\x07|\x1b\\)|_bk;t=\d{13}\x07?)+")
+# git's relay of the remote side's output (a push-to-deploy hook that runs Nix: "remote: " before
+# every line it printed, "remote:" alone for an empty one), as known as a CI's timestamp: a log
+# that holds more of the writer's prose than of the hook's lines teaches no prefix
+_GIT_REMOTE = re.compile(r"^remote:(?: |$)")
 
 
 def _transported(line: str) -> str:
@@ -249,6 +256,7 @@ def _transported(line: str) -> str:
         stripped = _JOURNALD.sub("", stripped, count=1)
         stripped = _JOURNALD.sub("", _TIMESTAMP.sub("", stripped, count=1), count=1)
         stripped = _BUILDKIT.sub("", stripped, count=1)
+        stripped = _GIT_REMOTE.sub("", stripped, count=1)
         if "-exec)" in stripped:
             stripped = _TERRAFORM.sub("", stripped, count=1)
         if stripped.startswith("Step #"):

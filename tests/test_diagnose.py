@@ -3458,3 +3458,37 @@ def test_the_git_fetchers_own_failure_decides_over_the_evaluators_frames(message
     [looked_up] = diagnose.parse_log([*trace[:-1], "       error: looking up file "
                                       "'«git+https://example.org/x»/src/a.c': object not found"])
     assert looked_up.type is FailureType.EVAL
+
+
+def test_a_markdown_quote_glued_to_a_ci_timestamp_is_the_copys() -> None:
+    # nixd#53 (heldout-316): a paste of a CI's timestamped lines whose first line a markdown
+    # quote's ">" was glued to, no blank between (never Nix's quote of a builder's line)
+    [found] = diagnose.parse_log([
+        f">2023-06-02T08:04:05.4886792Z error: builder for '/nix/store/{H}-nixd-0.0.1.drv' "
+        "failed with exit code 1;",
+        "2023-06-02T08:04:05.4893892Z        last 10 log lines:",
+        "2023-06-02T08:04:05.4934995Z        > ninja: build stopped: subcommand failed.",
+        f"2023-06-02T08:04:05.4935446Z        For full logs, run 'nix log /nix/store/{H}-nixd"])
+    assert (found.type, found.drv, found.exit_code) == (
+        FailureType.BUILD, f"/nix/store/{H}-nixd-0.0.1.drv", 1)
+
+
+def test_gits_remote_prefix_is_a_transports_even_under_much_prose() -> None:
+    # nixpkgs#130932 (heldout-316): a push-to-deploy hook's Nix output relayed by git, "remote: "
+    # before each line, in an issue with more of the writer's lines than of the hook's Nix
+    # reads itself (its quoted builder's lines teach no prefix): the header was not read
+    sample = (Path(__file__).parent / "data/fresh/heldout-316"
+              / "nixpkgs-130932-prometheus-remote-prefixed-go-test-fail.text.log")
+    found = diagnose.parse_log(sample.read_text().splitlines())
+    assert [(d.type, d.exit_code) for d in found] == [(FailureType.BUILD, 1)]
+    assert found[0].drv is not None and found[0].drv.endswith("-prometheus-2.27.1.drv")
+
+
+def test_a_code_span_holding_a_build_recap_in_a_sentence_is_that_build() -> None:
+    # neuron#504 (heldout-317): "this error: `build of '…' failed` when running `…`": the span
+    # holds Nix's recap whole, the sentence around it is the writer's
+    [found] = diagnose.parse_log([
+        f"I'm getting this error: `build of '/nix/store/{H}-neuron-1.9.1.5.drv' failed` when "
+        "running `nix-env -if https://example.org/master.tar.gz`. It looks like x isn't "
+        "compiling."])
+    assert (found.type, found.drv) == (FailureType.BUILD, f"/nix/store/{H}-neuron-1.9.1.5.drv")
