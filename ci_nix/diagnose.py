@@ -2574,7 +2574,7 @@ class _LogReader:
         said = tail or current is None or current.quoted is None \
             or len(current.lines) - 1 not in current.quoted
         if current is not None and (
-                not line.strip() or _CONTINUATION.match(line.lstrip())
+                tail or not line.strip() or _CONTINUATION.match(line.lstrip())
                 or _indent(line) > _indent(current.lines[0])
                 or (said and _goes_on(current.lines, line))):
             if tail and current.quoted is not None:
@@ -2729,7 +2729,7 @@ _FRAME_DETAIL = re.compile(r"at \S|\d+\||\||\(stack trace truncated|\(\d+ duplic
 # what ends a trace (a bare "error:", then frames): its message, or Nix saying it cut the trace
 # (and the lines of its frames a copy lost the indentation of)
 # a line a writer put for lines left out of a paste: "...", "…", "[...]"
-_ELISION = re.compile(r"^\s*(?:\.{3}|…|\[(?:\.{3}|…)\]|\((?:\.{3}|…)\))\s*$")
+_ELISION = logshape.ELISION
 _TRACE_END = re.compile(r"error:|\(stack trace truncated|whose name attribute is located at |"
                         r"at \S")
 

@@ -545,6 +545,11 @@ TAIL_MARK = r">(?: |$)"
 _TAIL_MARK = re.compile(r"(?:^|\s)" + TAIL_MARK)
 
 
+# an elision mark alone on its line ("...", "…", "[...]", "(…)"): a writer's, where they left out
+# lines of what they copied
+ELISION = re.compile(r"^\s*(?:\.{3}|…|\[(?:\.{3}|…)\]|\((?:\.{3}|…)\))\s*$")
+
+
 def _unwrapped(lines: Iterable[str], depth: int = 0
                ) -> Iterator[tuple[int, tuple[str, bool, int, bool, str]]]:
     """(index, _unwrap's line) of each line's, and whether it is one of the lines Nix quotes
@@ -555,12 +560,15 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
     within the record), from an intro of Nix's own: not a builder's `-L` line, nor one inside
     a quote, nor one a record's lines go on after (the record's own quote, counted in it)."""
     quoted, nix_marks, mark_seen = 0, False, False
+    marked_line = ""  # the quote's last line that held Nix's mark
     message = False  # after an error line of Nix's, while lines go on at its message's indent
     lead: re.Pattern[str] | None = None  # the prefix its error line stood behind, unknown yet
     for index, line in enumerate(lines):
         if quoted and nix_marks and line.strip():
             if _holds_tail_mark(line):
-                mark_seen = True
+                mark_seen, marked_line = True, line
+            elif mark_seen and _elides(line, marked_line):
+                pass  # (a writer left out some of the quoted lines: the quote goes on)
             elif mark_seen:
                 quoted = 0  # a copy cut the quote short: what follows the cut is no builder's
             else:
@@ -607,6 +615,16 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
                 lead = None if _NIX_ERROR.match(text) else _error_lead(text)
                 message = lead is not None or _NIX_ERROR.match(text) is not None
             yield index, (text, wrapper_marked, inner, tail or held_quoted, before_bar)
+
+
+def _elides(line: str, marked: str) -> bool:
+    """Whether a captured line inside Nix's quote is a writer's elision mark alone, past what
+    it shares with the quote's marked line before it (a transport's or tool's prefix, its
+    numbers as 0, or Nix's indentation): "...", "…", "[...]" where some lines were left out
+    (heldout-123's wbox notes), no cut of the quote."""
+    zeroed = numbers_as_zero(line)
+    return ELISION.match(zeroed[len(commonprefix([zeroed, numbers_as_zero(marked)])):]) \
+        is not None
 
 
 def _error_lead(text: str) -> re.Pattern[str] | None:
