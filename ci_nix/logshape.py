@@ -1319,6 +1319,7 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # a whole log indented (copied from a quote, a YAML block, a one-space paste) is dedented,
     # before and after taking away the marks of a markdown quote, level by level (a reply
     # quoting a quote: "> > error: …", an email's ">> ")
+    pointed = _pointed_quote(found)
     found, keys = _block_scalars(_dedented(found))
     for _ in range(_MAX_QUOTES):
         unquoted = _dedented(_unquoted(found))
@@ -1327,6 +1328,9 @@ def normalise(lines: Iterable[str]) -> list[Line]:
         found = unquoted
     result = _rejoined(found if chained else _causes_unindented(found)[0], ci_own | keys)
     _quote_cut(result)
+    if pointed:  # (after the cut: their marks are off now, taken as a markdown quote's)
+        result = [replace(line, quoted=True) if line.origin in pointed else line
+                  for line in result]
     origins = None if cast is None else cast[1]
     printed = None if printable is None else printable[1]
     # (each line given its builder in place, the one before it let go, and each builder's
@@ -1452,6 +1456,31 @@ def _quote_cut(result: list[Line]) -> None:
                      and not line.text.startswith(">")):
             cut = True
             result[at] = replace(line, quoted=False)
+
+
+def _pointed_quote(result: list[Line]) -> frozenset[int]:
+    """The "> " lines right above Nix's "For full logs, run" pointer (their captured lines): the
+    builder's lines Nix quotes (`Line.quoted`), where a copy cut the block's header and its
+    "last N log lines:" intro above them and lost Nix's indentation: the pointer ends Nix's
+    quote and nothing else, so they are no markdown quote of a line of Nix's (heldout-181's
+    and -193's abbreviated logs read their "> error: could not compile …" as a failure). A
+    writer's elision among them ("...") is no end of them."""
+    pointed: set[int] = set()
+    for at, line in enumerate(result):
+        if not line.text.startswith("For full logs, run") or line.quoted:
+            continue
+        start = at
+        while start > 0 and (result[start - 1].text.startswith(">")
+                             or ELISION.match(result[start - 1].text)):
+            start -= 1
+        if not any(result[k].quoted for k in range(start, at)):
+            pointed.update(result[k].origin for k in range(start, at)
+                           if result[k].text.startswith(">"))
+    if not pointed:
+        return frozenset()
+    # (only a captured line that is one line: a record's lines, a nom box's pieces share theirs)
+    shared = Counter(line.origin for line in result)
+    return frozenset(origin for origin in pointed if shared[origin] == 1)
 
 
 # nix-fast-build's CI output (its renderer since 2026, in place of nom): a failed build's log

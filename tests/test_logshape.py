@@ -735,33 +735,11 @@ WRAPPING_LIMITS = {
     # the builder's exit 65, as plain)
     ("dedented", "heldout-287/index-70226970624-witness-report-substituter-disabled-span-then-"
      "cannot-build-65.text.expected.json"),
-    # a bot's abbreviated log: Nix's quoted tail without its "last N log lines:" intro (cut to
-    # "..."), then the two-line "For full logs, run:" pointer; dedented, the quote's "> error:
-    # could not compile …" is a markdown quote of an error line, read first (the build failure
-    # of the pointer's derivation still read, second)
-    ("dedented", "heldout-181/nixpkgs-416071-ryantm-abbreviated-log-full-logs-pointer.text"
-     ".expected.json"),
-    # the same shape copied by hand (heldout-193: the tail's "> error: test failed …" without its
-    # intro, then the pointer)
-    ("dedented", "heldout-193/nyx-pr-1023-tail-and-log-pointer-without-builder-line.text"
-     ".expected.json"),
     # a copy cut right after the last block's "Reason" (no colon): with Nix's indentation gone it
     # is read as the Cannot build line's message going on (`other`), where indented it is the
     # block's cut Reason (that derivation's build, the log leaving out why); first failures as plain
     ("dedented", "heldout-224/jovian-579-indented-cannot-build-then-L-line-and-dependents.text"
      ".expected.json"),
-    # the builder's `> ` tail and its "For full logs, run 'nix-store -l …'" pointer without the
-    # builder line (cut above), then three "1 dependencies … failed to build": indented, the
-    # pointer closes the cut block, whose build the dependency lines name and which is read
-    # after them; dedented, the pointer is read where it stands, before them (the same four
-    # failures, another order), as heldout-181's nixpkgs-416071 and heldout-193's nyx-pr-1023
-    ("dedented", "heldout-252/nixpkgs-279029-sage-gcc-tail-pointer-then-dependencies.text"
-     ".expected.json"),
-    # the same with Nix 2.26+'s two-line pointer and a 2.29+ dependent's "Cannot build" block
-    # after it (a continued turn: the tail and pointer of river's block, desktops' block): the
-    # dependent first as captured, the build first dedented (the same failures, another order)
-    ("dedented", "heldout-296/chaotic-nyx-1170-continued-turn-river-block-tail-then-cannot-build"
-     "-dependents.text.expected.json"),
     # nix-index's Rust Debug error holding nix-env's stderr escaped ("error: QueryPackages {
     # source: Command(\"…\\nerror: attribute …") : plain, the message starts at nix-index's
     # own "error:"; behind a progress bar that line is not an error line's start and the
@@ -2102,6 +2080,20 @@ def test_an_empty_line_the_outer_of_stacked_prefixes_alone_stood_on_is_empty() -
     assert [kind for kind, *_ in own] == ["eval"]
     for name in PREFIX:
         assert classified(WRAPPINGS[name](text)) == own, name
+
+
+def test_a_tail_above_nixs_pointer_is_its_quote_without_indentation_too() -> None:
+    """A builder's last lines as Nix quotes them and its "For full logs, run" pointer, the
+    block's header and "last N log lines:" cut above (a bot's abbreviated log, a hand copy):
+    without Nix's indentation the "> " lines above the pointer are still its quote, not a
+    markdown quote of an error line of Nix's (heldout-181/-193/-252/-296 under dedented)."""
+    for sample in ("heldout-181/nixpkgs-416071-ryantm-abbreviated-log-full-logs-pointer",
+                   "heldout-193/nyx-pr-1023-tail-and-log-pointer-without-builder-line",
+                   "heldout-252/nixpkgs-279029-sage-gcc-tail-pointer-then-dependencies",
+                   "heldout-296/chaotic-nyx-1170-continued-turn-river-block-tail-then-cannot-"
+                   "build-dependents"):
+        text, _, bare, _ = plain(DATA / "fresh" / f"{sample}.text.expected.json")
+        assert classified(dedented(text), ("dedented",)) == bare, sample
 
 
 def test_a_writers_elision_inside_nixs_quote_does_not_end_it() -> None:
