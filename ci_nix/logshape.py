@@ -2294,7 +2294,9 @@ _OWN_LINE = re.compile(
     # MiB DL, 1/0/1 paths verified]"): it is redrawn from a line's start
     # (a shell's prompt, also bash's "user@host:~$ ", and its `set -x` trace of a command:
     # "+ out=", "++ echo", a "+" a level of nesting)
-    r"… |\[\d+(?:\.\d+)?(?:/|\s[KMG]iB)|\$ |# |\++ |Reason:|Required|Current|For full|"
+    r"… |\[\d+(?:\.\d+)?(?:/|\s[KMG]iB)|\$ |# |\++ |Required|Current|For full|"
+    # (Nix's "Reason:", also where a copy cut the line right after the word: no line's rest)
+    r"Reason(?::|\s*$)|"
     r"[\w.-]{1,64}@[\w.-]{1,255}:[^\s$#]{0,4096}[$#] |Last \d+|"
     r"last \d+|curl: |trying |"
     r"while |\(use |Try |Did you mean|[A-Z][a-z]+(?: [A-Z][a-z]+)*:|at \S|\d+\||\||"

@@ -735,11 +735,6 @@ WRAPPING_LIMITS = {
     # the builder's exit 65, as plain)
     ("dedented", "heldout-287/index-70226970624-witness-report-substituter-disabled-span-then-"
      "cannot-build-65.text.expected.json"),
-    # a copy cut right after the last block's "Reason" (no colon): with Nix's indentation gone it
-    # is read as the Cannot build line's message going on (`other`), where indented it is the
-    # block's cut Reason (that derivation's build, the log leaving out why); first failures as plain
-    ("dedented", "heldout-224/jovian-579-indented-cannot-build-then-L-line-and-dependents.text"
-     ".expected.json"),
     # nix-index's Rust Debug error holding nix-env's stderr escaped ("error: QueryPackages {
     # source: Command(\"…\\nerror: attribute …") : plain, the message starts at nix-index's
     # own "error:"; behind a progress bar that line is not an error line's start and the
@@ -2094,6 +2089,17 @@ def test_a_tail_above_nixs_pointer_is_its_quote_without_indentation_too() -> Non
                    "build-dependents"):
         text, _, bare, _ = plain(DATA / "fresh" / f"{sample}.text.expected.json")
         assert classified(dedented(text), ("dedented",)) == bare, sample
+
+
+def test_a_reason_cut_after_its_word_is_no_rest_of_the_line_above() -> None:
+    """A copy cut right after a 2.29+ block's "Reason" (no colon): without Nix's indentation
+    it is still the block's cut Reason, a line of its own, not the rest of the "Cannot build"
+    line a terminal broke (heldout-224's jovian-579 under dedented read it as other)."""
+    drv = "/nix/store/" + "z" * 32 + "-gamescope-session-prologue.drv"
+    text = f"error: Cannot build '{drv}'.\n       Reason"
+    own = classified(text, ("dedented",))
+    assert [(kind, found) for _, kind, found, _, _ in own] == [("builder", drv)]
+    assert classified(dedented(text), ("dedented",)) == own
 
 
 def test_a_writers_elision_inside_nixs_quote_does_not_end_it() -> None:
