@@ -32,12 +32,13 @@ from bench import generate  # noqa: E402
 TAKE_OVER = "%s: a new worker takes %d of %d unbegun attributes"  # evaluate._Pool._steal's log
 
 
-def test_every_failing_attribute_is_isolated_with_its_own_error(tmp_path: Path,
-                                                                nix_bin: str) -> None:
+def test_every_failing_attribute_is_isolated_with_its_own_error(
+        tmp_path: Path, nix_bin: str, caplog: pytest.LogCaptureFixture) -> None:
     kinds = ("missing", "type", "recursion", "throw", "assert")
     gen = generate.generate(tmp_path / "ws", flakes=1, attrs=40, broken=kinds)
     ws = load(gen.root, Git.from_env())
     selection = evaluate.Selection(systems=(X86,), outputs=ws.config.outputs)
+    caplog.set_level(logging.DEBUG, logger="ci_nix.evaluate")
     [result] = evaluate.evaluate(Nix.from_env(), [Target(ws.flakes[0])], selection)
 
     assert sorted(j.name for j in result.jobs) == sorted(a.path for a in gen.good)
@@ -58,9 +59,11 @@ def test_every_failing_attribute_is_isolated_with_its_own_error(tmp_path: Path,
         assert failure.file == "flake.nix" and failure.line, (attr, failure)
 
     # no re-evaluation: each attribute is begun once; a failing one ends its worker and a fresh
-    # one takes the rest (plus the odd worker that takes over the tail of a busy one)
+    # one takes the rest, plus one per take-over the pool logged (how many depends on how fast
+    # each worker goes: a slow start saw five, and a fixed `+ 4` failed)
     assert result.attr_evaluations == 40
-    assert result.evaluations <= 1 + len(kinds) + 4
+    took_over = sum(1 for record in caplog.records if record.msg == TAKE_OVER)
+    assert 1 + took_over <= result.evaluations <= 1 + len(kinds) + took_over, took_over
 
 
 def test_clean_flake_costs_one_evaluation(tmp_path: Path, nix_bin: str,
