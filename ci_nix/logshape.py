@@ -1313,9 +1313,12 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     unmarked = _hidden_marks_off([line.text for line in found])
     if unmarked is not None:
         found = [replace(line, text=text) for line, text in zip(found, unmarked, strict=True)]
-    # (and a failure kept in comments among code, behind a prefix: its marks stood after it)
-    found = [replace(line, text=text) for line, text
-             in zip(found, _comment_runs_off([line.text for line in found]), strict=True)]
+    # (and a failure kept in comments among code, behind a prefix: its marks stood after it;
+    # the lines copied only where a run was found: a huge log holds no comment run)
+    texts = [line.text for line in found]
+    uncommented = _comment_runs_off(texts)
+    if uncommented is not texts:
+        found = [replace(line, text=text) for line, text in zip(found, uncommented, strict=True)]
     # a whole log indented (copied from a quote, a YAML block, a one-space paste) is dedented,
     # before and after taking away the marks of a markdown quote, level by level (a reply
     # quoting a quote: "> > error: …", an email's ">> ")
