@@ -2502,6 +2502,10 @@ class _Block:
     # which of its lines are a failed build's lines Nix quotes (`logshape.Line.quoted`); None
     # where its lines are one record's message, decided on them (`logshape.quoted_in`)
     quoted: set[int] | None = None
+    # the lines of `before` no `nix build -L` prefix gives to a build (Nix's own, a builder's
+    # unprefixed), over as many lines back: another build's `-L` lines, interleaved, are not
+    # the failing build's log and push none of these out (see _LogReader.unclaimed)
+    unclaimed: list[str] = field(default_factory=list)
     # the least indentation of its lines after the first (blank ones aside), over the first
     # `_seen` of them: kept as lines come, not computed again over the block for each line
     _least: int | None = None
@@ -2539,6 +2543,7 @@ class _LogReader:
     # the plain lines before each block: a builder's output and Nix's retry warnings, which in
     # a text log without `> ` quoting are the only log of a failure
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+    unclaimed: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
     building: str | None = None
     retried: str | None = None  # see _Block.retried (builders' lines between do not count)
     # internal-json: the derivations whose build activity started, whether the log holds
@@ -2553,11 +2558,18 @@ class _LogReader:
     opens: bool = True  # whether the next plain line opens a paragraph (see _REMOVAL_THROW)
 
     def start_block(self, lines: list[str], origin: int, quoted: set[int] | None) -> _Block:
-        block = _Block(lines, origin, list(self.recent), self.building, self.retried, quoted)
+        block = _Block(lines, origin, list(self.recent), self.building, self.retried, quoted,
+                       list(self.unclaimed))
         self.blocks.append(block)
         self.recent.clear()
+        self.unclaimed.clear()
         self.retried = None
         return block
+
+    def remember(self, line: str) -> None:
+        """Keep a plain line no `-L` prefix gives to a build for the next block's `before`."""
+        self.recent.append(line)
+        self.unclaimed.append(line)
 
     def text_line(self, line: str, origin: int, tail: bool = False) -> None:
         """Read a plain line of the log (`tail`: one of the builder's lines Nix quotes, as
@@ -2584,14 +2596,14 @@ class _LogReader:
         self.current = None
         if tail:  # (the builder's data: it starts no failure, nor a trace, of Nix's)
             if line.strip():
-                self.recent.append(line)
+                self.remember(line)
             self.orphans.clear()
             return
         if _SKIP.match(line):
             retry = _RETRYING.match(line)
             self.retried = retry["said"] if retry else None
             if "unable to download" in line:  # a retry: part of the download error that follows
-                self.recent.append(line)
+                self.remember(line)
             return
         if _BLOCK_START.match(line):
             orphans, self.orphans = self.orphans, []
@@ -2644,7 +2656,7 @@ class _LogReader:
         if line.strip():
             self.retried = None  # Nix went on after its retries
         if line.strip() and not _STATUS.match(line) and not logshape.BAR.search(line):
-            self.recent.append(line)
+            self.remember(line)
 
     def feed(self, line: logshape.Line) -> None:
         if line.builder is not None:
@@ -2680,7 +2692,7 @@ class _LogReader:
             self.current = None
             self.start_block(clean(event.text).splitlines(), line.origin, quoted=None)
         elif isinstance(event, nixlog.Message) and "unable to download" in clean(event.text):
-            self.recent.append(clean(event.text))  # a retry warning
+            self.remember(clean(event.text))  # a retry warning
             retry = _RETRYING.match(clean(event.text))
             self.retried = retry["said"] if retry else None
 
@@ -2981,7 +2993,8 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         download = own = None
         quoted = [m[1] for m in map(_LOG_LINE.match, block[1:]) if m]
         if found.drv is not None:
-            found = explained_by_log(found, reader.log_of(found.drv) or quoted or before)
+            found = explained_by_log(found, reader.log_of(found.drv) or quoted
+                                     or block_.unclaimed)
             found = with_failed_download(found, before)
         if found.drv is None:
             if found.kind == Kind.DOWNLOAD:

@@ -3368,6 +3368,15 @@ def test_nix_2_3s_own_setup_failure_in_a_builds_log_is_nixs_not_the_builders() -
     own = diagnose.parse_log([f"building '{drv}'...", "> setting up the build environment...",
                               f"builder for '{drv}' failed with exit code 1"])
     assert [(d.type, d.kind) for d in own] == [(FailureType.BUILD, Kind.BUILDER)]
+    # another build's `-L` lines between (parallel builds) are that build's, not this one's:
+    # however many, they push Nix's line out of no window of this build's log
+    for others in (3, 60):
+        interleaved = diagnose.parse_log([
+            f"building '{drv}'...", setup,
+            *(f"other-1.0> compiling {i}" for i in range(others)),
+            f"builder for '{drv}' failed with exit code 1"])
+        assert [(d.type, d.kind, d.drv) for d in interleaved] == [
+            (FailureType.OTHER, Kind.NIX, drv)], others
 
 
 def test_an_error_line_of_a_frames_words_alone_gives_way_to_the_error_after_it() -> None:
