@@ -3525,6 +3525,12 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                           and (found := _builders_own(_unclassified(later.text, later.origin + 1),
                                                       later.text)).type is FailureType.BUILD),
                          None)
+            if built is None and found is not None and said is not None \
+                    and said[0] < line.origin:
+                # the build's own line before the verdict (a CI step's, nh's, ending the log
+                # after Nix's lines) says what failed just as well
+                built = _builders_own(found, said[1])
+                built = built if built.type is FailureType.BUILD else None
             told = line.text
             if _BARE_LEVEL.match(told):
                 # color-eyre's report (nh, nix-installer): "Error:" alone, what failed in its

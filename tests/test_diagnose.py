@@ -1587,6 +1587,16 @@ def test_an_error_line_as_nix_quotes_a_builders_is_the_builds_own(said: str) -> 
     assert (found.type, found.kind) == (FailureType.BUILD, Kind.BUILDER), found
     [found] = diagnose.parse_log([f"> {said}"])
     assert found.type is not FailureType.BUILD
+    # a wrapper's verdict after it (a CI step's, nh's) says only that the command failed: the
+    # build's own line before it says what, as one after a verdict does (devenv, colmena)
+    for verdict in ["##[error]Process completed with exit code 1.", "ERROR: Job failed: exit "
+                    "code 1", "Error:\n   0: Failed to build configuration"]:
+        [found] = diagnose.parse_log(["```", *tail, "```", *verdict.split("\n")])
+        assert (found.type, found.kind, found.log_line) == (
+            FailureType.BUILD, Kind.BUILDER, 5), (verdict, found)
+    # a writer's quote at the margin before a verdict is no build's
+    [found] = diagnose.parse_log([f"> {said}", "ERROR: Job failed: exit code 1"])
+    assert found.type is FailureType.OTHER
 
 
 def test_an_error_line_not_about_a_build_directory_stays_what_it_was() -> None:
