@@ -3911,6 +3911,9 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
         # store's failure also where the writer lost the path's closing quote
         return placed(replace(diagnose_eval(f"error: {invalid[0]}"), kind=Kind.NIX,
                               hint=HINTS[Kind.NIX]))
+    read = _read_nix_words(text) if found is None else None
+    if read is not None:  # Nix's words elsewhere in the line, or as a copy damaged them
+        return placed(read)
     # (an error a sentence quotes is what the quote holds, not the sentence around it; unless
     # the line goes on to say another error: the quote was a cut copy of it, as strace's)
     quoted = _quoted_error(text, at) if at > 0 and text[at - 1] in _QUOTE_CLOSE else text
@@ -3974,6 +3977,99 @@ _EVAL_ALONE = re.compile(r"(?m:^[\s>*_`\"]*(?:(?:attribute ['‘][^'’\n]{1,300
                          r"was expected|cannot coerce (?:an?|the) [\w ]{1,60} to a string)"
                          r"(?:,? at \S{1,1000}:\d+:\d+:?)?[\s*_`\".]*|"
                          r"syntax error, unexpected [^\n]{1,300})$)", re.IGNORECASE)
+# The general reader of Nix's words (issue #26): Nix's own phrases that open a failure message,
+# found anywhere in a line (a writer's sentence, a code span, a table cell, a list item, after a
+# tool's prefix or glued to other text) and as a copy damaged them (a line's first letters eaten:
+# "ilder for", "annot build", "rror: "; a store path whose quote was lost, hash OCR'd or ".drv"
+# misread, the line cut). Each head is read with what Nix prints after it, as Nix printed it,
+# and classified by the patterns above (_build_diagnosis, diagnose_eval). Against false reds
+# (a manual, a changelog, prose explaining an error, Nix's own format strings): a build's head
+# counts only with its subject, a store path (what prose about Nix has none of); the evaluator's
+# words (no store path to say a run printed them) only with Nix's "error:" before them (read
+# as such in `_line_failure`) or alone on their line (`_EVAL_ALONE`): a sentence naming
+# "undefined variable 'x'" or "infinite recursion encountered", in a code span too, is a
+# manual's or a writer's explanation as often as a report.
+_SUBJECT = r"['‘`\"]?/nix/store/"
+
+
+def _eaten(word: str, keep: int) -> str:
+    """A word of Nix's whole, or with up to its first letters but `keep` eaten by a copy."""
+    return "|".join(re.escape(word[at:]) for at in range(len(word) - keep + 1))
+
+
+# (a head's first word as a copy may hold it is group "w_WORD", eaten into, or "g_WORD", whole,
+# glued to what stands before it: `_as_nix_printed` puts it back as Nix printed it)
+_HEADS = (
+    rf"(?:(?<![A-Za-z])(?P<w_builder>{_eaten('builder', 4)})|(?P<g_builder>builder))"
+    rf"(?= for {_SUBJECT})",
+    # (2.29+ "Cannot build '…'.", older "cannot build derivation '…': N dependencies couldn't be
+    # built", "cannot build missing derivation '…'"; the case as the copy holds it)
+    rf"(?:(?<![A-Za-z])(?P<w_Cannot>{_eaten('annot', 4)})|(?P<g_Cannot>[Cc]annot))"
+    rf"(?= build (?:(?:missing )?derivation )?{_SUBJECT})",
+    rf"(?:(?<![A-Za-z])(?P<w_build>{_eaten('uild', 4)})|(?<![A-Za-z-])(?P<g_build>build))"
+    rf"(?= of {_SUBJECT})",
+    rf"(?:(?<![A-Za-z])(?P<w_hash>{_eaten('ash', 3)})|(?P<g_hash>hash))"
+    rf"(?= mismatch in fixed-output derivation {_SUBJECT})",
+    rf"(?<!\d)\d{{1,6}} dependenc(?:y|ies) of derivation {_SUBJECT}",
+    rf"fixed-output derivation produced path {_SUBJECT}",
+    rf"building of ['‘`]/nix/store/[^'’\s]{{1,{_NAME}}}['’][^\n]{{0,{_NEAR}}}? timed out "
+    r"after \d",
+    r"\ba ['‘][\w.-]{1,60}['’](?: with features \{[^}\n]{0,1000}\})? is required to build "
+    + _SUBJECT,
+    # (nixpkgs' check-meta names the package and where it is defined, a file and its line)
+    r"\bPackage ['‘][^'’\n]{1,300}['’] in \S{1,1000}:\d+ is not available on the requested "
+    r"hostPlatform",
+    # Nix's "error:" with its first letters eaten, opening the line (after markdown's marks)
+    r"^[\s>*_`|-]{0,20}(?P<w_error>r?ror)(?=: \S)",
+)
+_NIX_HEAD = re.compile("|".join(f"(?:{pattern})" for pattern in _HEADS))
+_HEADS_READ = 8
+_FAILED_WORD = re.compile(r"\bfailed\b(?::[^\n]*)?")
+# the end of a head's subject, a store path in its quotes (and the full stop after it)
+_SUBJECT_END = re.compile(r"^[^'’‘`]{0,40}?['‘`]?/nix/store/[^'’\s]{1,255}['’]\.?")
+
+
+def _as_nix_printed(m: re.Match[str]) -> str:
+    """The text from a head as Nix printed it: its first word whole (`_HEADS`' groups "w_WORD",
+    the word a copy may have eaten into, and "g_WORD", the word whole), up to the end of the
+    code span the head stands in (what follows it is the writer's)."""
+    text = m.string
+    held = next(((name[2:], m.start(name), value) for name, value in m.groupdict().items()
+                 if value is not None), None)
+    start = m.start() if held is None else held[1]
+    said = text[start:]
+    if held is not None:
+        word, _, value = held
+        if word == "Cannot" and (value[0] == "c" or said.startswith(
+                (f"{value} build derivation", f"{value} build missing"))):
+            word = "cannot"  # (before 2.29: "cannot build derivation '…': N dependencies …")
+        said = word + said[len(value):]
+    if text.count("`", 0, start) % 2 == 1 and "`" in said:
+        said = said[:said.index("`")]  # (the code span it stands in ends there)
+    return said.strip()
+
+
+def _read_nix_words(text: str) -> Diagnosis | None:
+    """The failure Nix's own words say anywhere in one line (`_NIX_HEAD`), classified as Nix
+    printed them: the first head that says more than that something failed; None where no
+    head is in the line or none says what failed."""
+    summary = None
+    # (the first few: each is read to the line's end, so a line of many costs no square time)
+    for m in itertools.islice(_NIX_HEAD.finditer(text), _HEADS_READ):
+        said = _as_nix_printed(m)
+        # (as it is; else cut where Nix's line ends, after "failed" or after its subject: what
+        # follows in the line is the writer's)
+        cuts = (_FAILED_WORD.search(said), _SUBJECT_END.search(said))
+        for candidate in dict.fromkeys([said, *(said[:cut.end()] for cut in cuts if cut)]):
+            found = _build_diagnosis(candidate) or diagnose_eval(
+                candidate if _ERROR_LINE.match(candidate) else f"error: {candidate}")
+            if found.kind is Kind.SUMMARY:
+                summary = summary or found
+            elif (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR):
+                return replace(found, log="")
+    return summary
+
+
 FAILURE_MARK = re.compile(
     _NIX_HINT.pattern + "|" + _NIX_STATE_ERRNO + "|" + _EVAL_ALONE.pattern + "|"
     r"error\s?:|cannot build|reason:|builder for\b|hash mismatch|timed out|"
@@ -3984,7 +4080,7 @@ FAILURE_MARK = re.compile(
     r"specified:\s*\S+\s+got:|" + _ALIAS_THROW + "|" + _SHELL_FATAL + "|" + _ERROR_VALUE + "|"
     + _REFUSAL.pattern
     + "|" + _MODULE_MESSAGE.pattern + "|" + _EVAL_MODE_REFUSAL.pattern + "|" + _CRASH.pattern
-    + "|" + _INVALID_PATH.pattern,
+    + "|" + _INVALID_PATH.pattern + "|" + _NIX_HEAD.pattern,
     re.IGNORECASE)
 # lines that say it and are no failure: Nix's warnings and traces, an error Nix ignored
 _NOT_A_FAILURE = re.compile(r"^[\s*_`]*(?:warning|evaluation warning|trace|error \(ignored\))"

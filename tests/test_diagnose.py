@@ -2498,9 +2498,11 @@ def test_a_cannot_build_header_after_a_copys_opening_names_its_derivation() -> N
         assert (found.type, found.drv) == (FailureType.PLATFORM,
                                            f"/nix/store/{H}-base.json.drv"), opening
     # a line naming such a header inside other words starts no block (only the fallback's
-    # line of text)
+    # line of text, read by the general reader: Nix's head with its subject, the build that
+    # could not be built, its Reason left out)
     [other] = diagnose.parse_log([f"see Cannot build '/nix/store/{H}-x.drv' in the docs"])
-    assert (other.type, other.drv) == (FailureType.OTHER, None)
+    assert (other.type, other.drv, other.log_line) == (FailureType.BUILD,
+                                                       f"/nix/store/{H}-x.drv", 1)
 
 
 def test_a_builder_failure_header_after_a_copys_words_keeps_its_exit_code() -> None:
@@ -3511,3 +3513,51 @@ def test_a_code_span_holding_a_build_recap_in_a_sentence_is_that_build() -> None
         "running `nix-env -if https://example.org/master.tar.gz`. It looks like x isn't "
         "compiling."])
     assert (found.type, found.drv) == (FailureType.BUILD, f"/nix/store/{H}-neuron-1.9.1.5.drv")
+
+
+# the general reader of Nix's words (issue #26): Nix's heads anywhere in a line, as a copy
+# damaged them, read as Nix printed them (each line a log of its own; the old reader found
+# nothing in most, or only the line as `other`)
+_READ_DRV = f"/nix/store/{H}-foo-1.0.drv"
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    # a header's first letters eaten, at a line's start or after a writer's words
+    (f"ilder for '{_READ_DRV}' failed with exit code 1;", (FailureType.BUILD, _READ_DRV, 1)),
+    (f"the log says: uilder for '{_READ_DRV}' failed with exit code 3",
+     (FailureType.BUILD, _READ_DRV, 3)),
+    (f"annot build '{_READ_DRV}'.", (FailureType.BUILD, _READ_DRV, None)),
+    (f"it says Cannot build '{_READ_DRV}'. and stops", (FailureType.BUILD, _READ_DRV, None)),
+    (f"ash mismatch in fixed-output derivation '{_READ_DRV}':",
+     (FailureType.HASH_MISMATCH, _READ_DRV, None)),
+    # inside a writer's sentence, a table cell, a list item: no "error:" before them
+    (f"nix says 1 dependencies of derivation '{_READ_DRV}' failed to build",
+     (FailureType.DEPENDENCY, _READ_DRV, None)),
+    (f"| x86_64 | a 'aarch64-linux' with features {{}} is required to build '{_READ_DRV}', but "
+     "I am a 'x86_64-linux' with features {} |", (FailureType.PLATFORM, _READ_DRV, None)),
+    (f"then build of '{_READ_DRV}' failed and it stops", (FailureType.BUILD, _READ_DRV, None)),
+    ("I get Package ‘foo-1.0’ in /x/default.nix:5 is not available on the requested "
+     "hostPlatform:", (FailureType.EVAL, None, None)),
+    # Nix's "error:" eaten into, the evaluator's message after it
+    ("rror: undefined variable 'pkgs'", (FailureType.EVAL, None, None)),
+    ("> ror: attribute 'x' missing", (FailureType.EVAL, None, None)),
+])
+def test_nixs_words_anywhere_in_a_line_are_read_as_nix_printed_them(
+        line: str, expected: tuple[FailureType, str | None, int | None]) -> None:
+    [found] = diagnose.parse_log(["Some context.", "", line, "", "Thanks!"])
+    assert (found.type, found.drv, found.exit_code) == expected, found
+    assert found.log_line == 3 and (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR)
+
+
+@pytest.mark.parametrize("line", [
+    # the same words with no subject a run printed (a manual's, a writer's explanation, Nix's
+    # own format strings) stay no failure of their own
+    "Nix says `dependencies of derivation` when a build of a dependency fails first.",
+    "the build of a derivation can fail; Nix then prints which one failed",
+    "will crash with an `infinite recursion encountered` error message.",
+    "I keep seeing undefined variable 'pkgs' in the docs",
+    "        \"%d dependencies of derivation '%s' failed to build\",",
+    "a mirror of the old build of nixpkgs (rebuild of '/nix/store' done)",
+])
+def test_nixs_words_without_their_subject_are_no_failure(line: str) -> None:
+    assert diagnose.parse_log(["Some context.", "", line, "", "Thanks!"]) == []

@@ -335,6 +335,11 @@ _LINES: dict[str, Callable[[int], str]] = {
     # a host to the "after ⏱" that never comes
     "nom verdicts": lambda n: ("x on " + "y" * 300 + " failed with exit code 1 after ")
                               * (n // 336),
+    # Nix's heads in a writer's line, eaten into (the general reader): each read to the line's
+    # end, only the first few; and subjects whose quote never closes
+    "eaten heads": lambda n: ("x ilder for '/nix/store/" + "a" * 32 + "-x.drv' y ") * (n // 60),
+    "open subjects": lambda n: ("1 dependencies of derivation '/nix/store/" + "a" * 40)
+                               * (n // 81),
     # a value's type the evaluator names ("Expected `…` to be a lambda but found a set"): from
     # each "Expected " along the line to a " to be a " whose " but found" never comes
     "type expectations": lambda n: "Expected x" + " to be a b" * (n // 10),
