@@ -288,8 +288,10 @@ _BUILDER_PREFIX = re.compile(rf"^(?P<name>{_DRV_NAME})>(?: (?P<text>.*))?$")
 # log viewer drops the carriage return and erase codes Nix draws before a message, the message
 # is glued to the bar: it starts at an "error:" right after a non-blank or right after "] ".
 BAR = re.compile(r"\[(?:\d+/)*\d+ (?:built|copied)[^\]]*\]")
-_GLUED_ERROR = re.compile(r"(?:(?<=\S)|(?<=\] ))error:|(?<= )error: (?=builder for|Cannot build|"
-                          r"hash mismatch|build of|\d+ dependenc|$)")
+# (never right after an escaped line end: a message carrying another's stderr escaped, nix-index's
+# "QueryPackages { … exit status: 1:\nerror: attribute …", holds it; it is no message of its own)
+_GLUED_ERROR = re.compile(r"(?:(?<=\S)(?<!\\n)|(?<=\] ))error:|(?<= )error: (?=builder for|"
+                          r"Cannot build|hash mismatch|build of|\d+ dependenc|$)")
 # a message carried with its line ends escaped (logfmt, a Python repr, a JSON string cut out):
 # a line that holds an escaped line end and an error, unless it is an error line of Nix's own
 # (its message may quote a string with "\n" in it), nor an escape shown as code, alone in its

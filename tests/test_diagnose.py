@@ -142,6 +142,17 @@ def test_error_glued_to_the_progress_bar_is_found_and_builder_output_is_not(
     assert diagnose.parse_log([bar_only]) == []
 
 
+def test_an_error_glued_to_the_bar_keeps_the_escaped_errors_its_message_carries() -> None:
+    # heldout-231's nix-index#297 behind a bar: its error holds nix-env's stderr escaped
+    # ("…exit status: 1:\nerror: attribute …"); the message glued to the bar starts at the
+    # first "error:" after it, an escaped one inside it is the message's
+    message = ('error: QueryPackages { source: Command("nix-env failed with exit status: 1:\\n'
+               "error: attribute 'xorg' in selection path 'xorg' not found\\n\") }")
+    [found] = diagnose.parse_log(["[1/0/2 built] building hello: make[1]: Leaving directory"
+                                  + message])
+    assert found.message.startswith("QueryPackages {"), found
+
+
 @pytest.mark.parametrize("lost", ["rror: ", "ror: ", "r: "])
 def test_builder_header_whose_error_prefix_a_copy_ate_still_heads_its_block(lost: str) -> None:
     # heldout-307's nixpkgs#310121: a paste lost the first letters of 2.4+'s header; its ";"

@@ -745,12 +745,6 @@ WRAPPING_LIMITS = {
         ".expected.json")),
     ("dedented", "heldout-117/index-59332828267-decision-note-inline-required-system-kvm.text"
                  ".expected.json"),
-    # nix-index's Rust Debug error holding nix-env's stderr escaped ("error: QueryPackages {
-    # source: Command(\"…\\nerror: attribute …") : plain, the message starts at nix-index's
-    # own "error:"; behind a progress bar that line is not an error line's start and the
-    # escaped "error:" inside it is read (Nix's own message): type and kind as plain
-    ("progress-bar", "heldout-231/nix-index-297-querypackages-escaped-nix-env-selection-path"
-                     ".text.expected.json"),
 }
 
 
