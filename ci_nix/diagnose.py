@@ -2645,6 +2645,18 @@ class _LogReader:
             # what a builder prints is its own, whatever it names
             self.current = self.start_block([line[header.start():]], origin, set())
             return
+        head = _NIX_HEAD.search(line) if not line.lstrip().startswith(">") else None
+        read = _nix_words_read(line) if head is not None \
+            and _WHOLE_SUBJECT.match(line, head.start()) else None
+        if read is not None and read[0].type is not FailureType.DEPENDENCY \
+                and read[0].kind is not Kind.SUMMARY:
+            # Nix's words saying what failed inside a writer's line, or eaten into by a copy
+            # (the general reader, `_read_nix_words`), naming a store path as Nix printed it:
+            # an error block from them, so what Nix printed under them (a Reason, the builder's
+            # last lines) is theirs. (Not a dependent's line or a recap: those only stand for
+            # what failed where nothing else does, and the fallback reads them.)
+            self.current = self.start_block([read[1]], origin, set())
+            return
         if _FRAME.match(line) or _POSITION_LINE.match(line) or (self.orphans and (
                 not line.strip() or _FRAME_DETAIL.match(line.lstrip()))):
             self.orphans.append(line)
@@ -4024,8 +4036,12 @@ _HEADS = (
 )
 _NIX_HEAD = re.compile("|".join(f"(?:{pattern})" for pattern in _HEADS))
 _HEADS_READ = 8
+# a head's subject as Nix printed it, hash and all (after the head's word: no writer's stand-in
+# "…-name.drv", "<hash>-name.drv")
+_WHOLE_SUBJECT = re.compile(r"[^\n]{0,120}?/nix/store/[0-9a-z]{32}-")
 _FAILED_WORD = re.compile(r"\bfailed\b(?::[^\n]*)?")
 # the end of a head's subject, a store path in its quotes (and the full stop after it)
+_EXIT_CODE_END = re.compile(r"[^\n]{0,600}? failed with exit code \d{1,9}")
 _SUBJECT_END = re.compile(r"^[^'’‘`]{0,40}?['‘`]?/nix/store/[^'’\s]{1,255}['’]\.?")
 
 
@@ -4053,6 +4069,13 @@ def _read_nix_words(text: str) -> Diagnosis | None:
     """The failure Nix's own words say anywhere in one line (`_NIX_HEAD`), classified as Nix
     printed them: the first head that says more than that something failed; None where no
     head is in the line or none says what failed."""
+    read = _nix_words_read(text)
+    return None if read is None else read[0]
+
+
+def _nix_words_read(text: str) -> tuple[Diagnosis, str] | None:
+    """`_read_nix_words`' failure and Nix's words it read it from (the head to where Nix's line
+    ends)."""
     summary = None
     # (the first few: each is read to the line's end, so a line of many costs no square time)
     for m in itertools.islice(_NIX_HEAD.finditer(text), _HEADS_READ):
@@ -4064,10 +4087,18 @@ def _read_nix_words(text: str) -> Diagnosis | None:
             found = _build_diagnosis(candidate) or diagnose_eval(
                 candidate if _ERROR_LINE.match(candidate) else f"error: {candidate}")
             if found.kind is Kind.SUMMARY:
-                summary = summary or found
+                summary = summary or (found, candidate)
             elif (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR):
-                return replace(found, log="")
+                return replace(found, log=""), _nix_line_end(candidate)
     return summary
+
+
+def _nix_line_end(said: str) -> str:
+    """Nix's words up to where Nix's line ends: a builder's header ends at its exit code where
+    a writer's words follow it ("… failed with exit code 2 when I run it:"; 2.3's "; last N
+    log lines:" and 2.4+'s ";" are Nix's own)."""
+    end = _EXIT_CODE_END.match(said)
+    return said if end is None or said[end.end():].startswith(";") else said[:end.end()]
 
 
 FAILURE_MARK = re.compile(

@@ -3572,3 +3572,26 @@ def test_nixs_words_anywhere_in_a_line_are_read_as_nix_printed_them(
 ])
 def test_nixs_words_without_their_subject_are_no_failure(line: str) -> None:
     assert diagnose.parse_log(["Some context.", "", line, "", "Thanks!"]) == []
+
+
+_READ_DEPENDENT = f"/nix/store/{'b' * 32}-bar-1.0.drv"
+
+
+@pytest.mark.parametrize("head", [
+    # a writer's sentence around the header (its trailing words ending in ":" took Nix's next
+    # line in), a header eaten into over its builder's last lines, a 2.29+ header in a list item
+    # with its Reason under it
+    [f"The build fails, I get builder for '{_READ_DRV}' failed with exit code 2 when running "
+     "nix build:"],
+    [f"ilder for '{_READ_DRV}' failed with exit code 2;", "       last 1 log lines:",
+     "       > make: *** [all] Error 2", f"       For full logs, run 'nix log {_READ_DRV}'."],
+    [f"- it says Cannot build '{_READ_DRV}'. when I run it",
+     "  Reason: builder failed with exit code 2."],
+])
+def test_nixs_words_in_a_writers_line_open_the_error_block_they_head(head: list[str]) -> None:
+    # what Nix printed under them is theirs, and the build they name is the culprit its
+    # dependents' lines after them name
+    found = diagnose.parse_log(
+        [*head, f"error: 1 dependencies of derivation '{_READ_DEPENDENT}' failed to build"])
+    assert [(d.type, d.drv, d.exit_code) for d in found] == [
+        (FailureType.BUILD, _READ_DRV, 2), (FailureType.DEPENDENCY, _READ_DEPENDENT, 2)]
