@@ -16,6 +16,7 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -1107,3 +1108,20 @@ def test_an_intro_counting_more_lines_than_nix_can_quote_is_no_intro() -> None:
     assert [d.drv for d in diagnose.parse_log(log)] == [ATTACKER]
     error = diagnose.build_error("\n".join(log))
     assert error is not None and error.drv == ATTACKER
+
+
+# Texts that only talk about Nix (its manual, release notes, a wiki page, a nixpkgs manual page,
+# a forum question, an agent's checklist, Nix's own source with its format strings): gathered
+# with the search tool, each named in tests/data/guard/README.md. expected.json says, per text,
+# the lines that hold output of Nix's the text quotes (a release note's example error: that
+# failure the text holds) and the lines read as failures the text does not hold, known when the
+# guard set was gathered (false reds; a change may only take from them).
+_GUARD = Path(__file__).resolve().parent / "data" / "guard"
+
+
+@pytest.mark.parametrize("name", sorted(json.loads((_GUARD / "expected.json").read_text())))
+def test_a_text_only_talking_about_nix_gains_no_failure_it_does_not_hold(name: str) -> None:
+    expected = json.loads((_GUARD / "expected.json").read_text())[name]
+    found = diagnose.parse_log((_GUARD / name).read_text().split("\n"))
+    allowed = {*expected["holds"], *expected["known_false_red"]}
+    assert all(d.log_line in allowed for d in found), [(d.log_line, d.message) for d in found]
