@@ -1092,6 +1092,9 @@ _MISSING_PATH = re.compile(
     # (not "does not exist in the store / in the Lix database / in NAR / in Git repository …":
     # the store's or a fetcher's own lookup, libstore and libfetchers 2.18-2.35, Lix 2.93+)
     r"(?:: No such file or directory| does not exist(?! and cannot be created| in )| file)")
+# Nix 2.3-2.12's line after an error that went through the evaluator (libmain/shared.cc's
+# handleExceptions prints it where the error has a trace and --show-trace is off)
+_TRACE_HINT = re.compile(r"^\s*\(use '--show-trace' to show detailed location information\)\s*$")
 _NOISE = (
     re.compile(r"^warning: not writing modified lock file of flake"),
     re.compile(r"^warning: Git tree '.*' is dirty$"),
@@ -1101,7 +1104,7 @@ _NOISE = (
     re.compile(r"^\s+'[^']*' \(\d{4}-\d\d-\d\d\)$"),
     re.compile(r"^\s+(?:→|\u2192) '"),
     re.compile(r"^\s+follows '"),
-    re.compile(r"^\(use '--show-trace' to show detailed location information\)$"),
+    _TRACE_HINT,
     re.compile(r"^trace: ci-nix:"),  # the evaluation worker's own answers
     re.compile(r"^\s*… while updating the "
                r"(?:lock file of flake 'path:[^']*ci-nix-helper-|flake input 'flake')"),
@@ -2085,11 +2088,18 @@ def diagnose_eval(stderr: str, flake: Flake | None = None,
     # a trace's position comes from its frames, as for any trace
     message = (_trace_only(innermost, lines).message if innermost is not None
                else _cut_path_message(message))
-    built = None if _thrown(lines) else _build_diagnosis("\n".join(lines[at:]))
+    quoting = _quotes_a_build(lines) and any(
+        _TRACE_HINT.match(line) for line in clean(stderr).splitlines())
+    built = None if _thrown(lines) or quoting else _build_diagnosis("\n".join(lines[at:]))
     if built is not None and built.kind != Kind.SUMMARY:
         # a build during evaluation (import-from-derivation, fetchers): same classification
         return replace(built, log=tail(lines))
-    kind_type, kind, hint = _eval_kind(message, lines)
+    if quoting:  # (the thrown text: its first line, an "error:" on a later one its own)
+        at = next(at for at, line in enumerate(lines) if _ERROR_LINE.match(line))
+        message = "\n".join(line.strip() for line in itertools.takewhile(
+            str.strip, lines[at:])).removeprefix("error:").strip()
+    kind_type, kind, hint = (FailureType.EVAL, Kind.THROW, None) if quoting \
+        else _eval_kind(message, lines)
     if kind == Kind.DOWNLOAD:
         message, hint = _download(message, lines)
     file = line_no = column = None
@@ -2349,6 +2359,36 @@ def _thrown(lines: Sequence[str], quoted: AbstractSet[int] | None = None) -> boo
     return bool(frames) and _THROWN.search(frames[-1]) is not None
 
 
+# Nix's report of a builder's failure, wherever it stands
+_BUILDER_FAILED = re.compile(r"builder for ['‘]/nix/store/[^'’\s]+['’] failed|"
+                             r"Cannot build ['‘]/nix/store/")
+
+
+def _quotes_a_build(lines: Sequence[str], quoted: AbstractSet[int] | None = None) -> bool:
+    """Whether a frameless error's message names a builder's failure after words of its own
+    (further on its first line, or on a later line of it that Nix does not quote from a
+    builder's log): where the error went through the evaluator (Nix 2.3-2.12's _TRACE_HINT
+    after it), the text of a `throw` as Nix 2.4-2.12 print one, message alone, naming another
+    derivation's failure (a test harness quoting what failed); no report of that build, which
+    starts its message (a build reached through evaluation: import from derivation), nor
+    Nix relaying one (a remote build, a builder it could not use, 2.3's frames before it)."""
+    quoted = logshape.quoted_in(lines) if quoted is None else quoted
+    first = next((at for at, line in enumerate(lines) if _ERROR_LINE.match(line)), None)
+    if first is None:
+        return False
+    message = re.sub(r"^(?:error:\s?)+", "", lines[first].strip()).strip()
+    if _PRE_HEADER.match(message) and first + 1 < len(lines):
+        first += 1  # Nix 2.4pre's "error: --- Error --- nix-build": the message on the next line
+        message = lines[first].strip()
+    if not message or _BUILDER_FAILED.match(message) or message.startswith("while ") \
+            or _REMOTE_FAILED.search(message) or _BUILDER_DOWN.search(message):
+        return False
+    rest = [line for at, line in enumerate(lines[first + 1:], first + 1) if at not in quoted]
+    if any(_FRAME.match(line) or line.strip().startswith("while ") for line in rest):
+        return False
+    return any(_BUILDER_FAILED.search(line) for line in [message, *rest])
+
+
 def host_problem(stderr: str, tmpdir: str) -> str | None:
     """What to do, when Nix failed because of the machine (a full or read-only disk, too many
     open files) rather than the flake; None for any other error. tmpdir: the TMPDIR Nix had.
@@ -2506,6 +2546,7 @@ class _Block:
     # unprefixed), over as many lines back: another build's `-L` lines, interleaved, are not
     # the failing build's log and push none of these out (see _LogReader.unclaimed)
     unclaimed: list[str] = field(default_factory=list)
+    traced: bool = False  # Nix 2.3-2.12's _TRACE_HINT right after it: it went through evaluation
     # the least indentation of its lines after the first (blank ones aside), over the first
     # `_seen` of them: kept as lines come, not computed again over the block for each line
     _least: int | None = None
@@ -2579,6 +2620,8 @@ class _LogReader:
         current = self.current
         if current is not None and not tail and _shallower_error(line, current):
             current = self.current = None
+        if current is not None and _TRACE_HINT.match(line):
+            current.traced = True
         # (what the block's last line says decides whether a line of Nix's goes on with it only
         # where that last line is Nix's too: after the builder's last line Nix quotes, ending
         # in ":" or ",", a cut "Reason: builder", a bare "error:", Nix's next line is its own,
@@ -2929,7 +2972,8 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         text = "\n".join(block).strip()
         if not text:
             continue
-        threw = _thrown(block, block_.quoted)
+        threw = _thrown(block, block_.quoted) or (
+            block_.traced and _quotes_a_build(block, block_.quoted))
         if threw:
             thrown.update(block)
         found = None if threw else _build_diagnosis(text, block_.quoted)
@@ -2940,9 +2984,12 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
             if removal:  # (one line of nixpkgs', which a copy wrapped: its paragraph joined)
                 text = " ".join(line.strip().removeprefix("> ") for line in block
                                 if line.strip())
-            found = diagnose_eval(f"error: {text}" if (_NIX_MESSAGE.match(text) or removal)
-                                  and not _ERROR_LINE.match(text)
-                                  else "\n".join(block).strip("\n").rstrip())
+            found = diagnose_eval((f"error: {text}" if (_NIX_MESSAGE.match(text) or removal)
+                                   and not _ERROR_LINE.match(text)
+                                   else "\n".join(block).strip("\n").rstrip())
+                                  # (the hint after it, which says it went through evaluation)
+                                  + ("\n(use '--show-trace' to show detailed location "
+                                     "information)" if block_.traced else ""))
             retried = block_.retried if _cut_trace(block) is not None else None
             if retried is not None:
                 # a trace cut before its message, right after Nix retried a download: the
