@@ -2561,16 +2561,6 @@ class _Block:
         return self._least
 
 
-# Nix's header of a failure whose lines follow, as the end of a line that other text starts:
-# "error: Cannot build '/nix/store/…'." (2.29+), "error: builder for '/nix/store/…' failed with
-# exit code N;" (2.4-2.28, before "last N log lines:"). The builder's header also where the copy
-# ate into its "error: " (a paste that lost the line's first letters, "rror: builder for …;"):
-# its ";" at the line's end is 2.4+'s header all the same, the builder's last lines under it
-_HEADER_AT_END = re.compile(r"(?:(?:error: )?Cannot build '/nix/store/[^'\s]+'\.?|"
-                            r"(?:error: )?builder for '/nix/store/[^'\s]+' failed with exit code "
-                            r"\d{1,9};)\s*$")
-
-
 @dataclass
 class _LogReader:
     """Folds a captured log into error blocks and per-derivation build output."""
@@ -2679,15 +2669,6 @@ class _LogReader:
             # ("> error: cannot download … from any mirror" before the builder's failure)
             self.current = self.start_block([quoted], origin, set())
             return
-        header = _HEADER_AT_END.search(line)
-        if header is not None and line[:header.start()].strip() \
-                and not line.lstrip().startswith(">"):
-            # Nix's header ending a line after what a copy put before it (a code span's "`", a
-            # test table's "{`", a list's bullet, a sentence): its Reason lines or the
-            # builder's last lines follow. Not in a line Nix quotes from a builder ("  > …"):
-            # what a builder prints is its own, whatever it names
-            self.current = self.start_block([line[header.start():]], origin, set())
-            return
         head = _NIX_HEAD.search(line) if not line.lstrip().startswith(">") else None
         read = _nix_words_read(line) if head is not None \
             and _WHOLE_SUBJECT.match(line, head.start()) else None
@@ -2696,8 +2677,12 @@ class _LogReader:
             # Nix's words saying what failed inside a writer's line, or eaten into by a copy
             # (the general reader, `_read_nix_words`), naming a store path as Nix printed it:
             # an error block from them, so what Nix printed under them (a Reason, the builder's
-            # last lines) is theirs. (Not a dependent's line or a recap: those only stand for
-            # what failed where nothing else does, and the fallback reads them.)
+            # last lines) is theirs; also a header ending a line that other text starts (a code
+            # span's "`", a test table's "{`", a list's bullet, a sentence: "error: Cannot build
+            # '…'.", "rror: builder for '…' failed with exit code N;"). Not in a line Nix quotes
+            # from a builder ("  > …"): what a builder prints is its own, whatever it names. (Nor
+            # a dependent's line or a recap: those only stand for what failed where nothing
+            # else does, and the fallback reads them.)
             self.current = self.start_block([read[1]], origin, set())
             return
         if _FRAME.match(line) or _POSITION_LINE.match(line) or (self.orphans and (
@@ -3894,15 +3879,15 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
 
     m = _ERROR_ANYWHERE.search(text) or FAILURE_MARK.search(text)
     said = _EMPHASIS.sub("", text[m.start():] if m else text)
-    # (a sentence's code span that holds Nix's build failure whole, its "error: " left out or
-    # in the sentence before it: "I'm getting this error: `build of '…-neuron.drv' failed` when
-    # running …" (neuron#504): the span alone, the sentence around it the writer's)
     found = _build_diagnosis(_EMPHASIS.sub("", text)) or _build_diagnosis(said)
-    spanned = None if found is not None else next(
-        (spanned for span in _CODE_SPAN.finditer(text)
-         if (spanned := _build_diagnosis(span[1].strip())) is not None), None)
-    if spanned is not None:  # (a recap too: the span is all the line says of Nix's)
-        return placed(spanned)
+    # Nix's words anywhere else in the line, or as a copy damaged them (the general reader): a
+    # sentence's code span that holds Nix's build failure whole, its "error: " left out or in
+    # the sentence before it ("I'm getting this error: `build of '…-neuron.drv' failed` when
+    # running …", neuron#504: the span alone, the sentence around it the writer's), a header
+    # whose first letters a copy ate; a recap too (the span is all the line says of Nix's)
+    read = None if found is not None else _read_nix_words(text)
+    if read is not None:
+        return placed(read)
     printed = text.find(_PRINTED_ERROR)
     if found is None and printed >= 0:
         # Nix's value printer (libexpr print.cc) shows a value whose evaluation threw as
@@ -3970,9 +3955,6 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
         # store's failure also where the writer lost the path's closing quote
         return placed(replace(diagnose_eval(f"error: {invalid[0]}"), kind=Kind.NIX,
                               hint=HINTS[Kind.NIX]))
-    read = _read_nix_words(text) if found is None else None
-    if read is not None:  # Nix's words elsewhere in the line, or as a copy damaged them
-        return placed(read)
     # (an error a sentence quotes is what the quote holds, not the sentence around it; unless
     # the line goes on to say another error: the quote was a cut copy of it, as strace's)
     quoted = _quoted_error(text, at) if at > 0 and text[at - 1] in _QUOTE_CLOSE else text
