@@ -287,11 +287,19 @@ _BUILDER_PREFIX = re.compile(rf"^(?P<name>{_DRV_NAME})>(?: (?P<text>.*))?$")
 # a progress bar ("[1/0/3 built, 2 copied (1.5 MiB)] building foo: <its last log line>"). When a
 # log viewer drops the carriage return and erase codes Nix draws before a message, the message
 # is glued to the bar: it starts at an "error:" right after a non-blank or right after "] ".
-BAR = re.compile(r"\[(?:\d+/)*\d+ (?:built|copied)[^\]]*\]")
+# (its first item whichever has activity, libmain/progress-bar.cc getStatus: builds, copies,
+# downloads, "MiB DL" in 2.x, each size with its own unit where they differ in 2.2x, verified or
+# optimised paths)
+BAR = re.compile(r"\[(?:(?:\d+/)*\d+ (?:built|copied|paths (?:verified|optimised))|"
+                 r"(?:\d+(?:\.\d+)?(?: [KMGTPE]iB)?/)*\d+(?:\.\d+)? [KMGTPE]iB DL)[^\]]*\]")
 # (never right after an escaped line end: a message carrying another's stderr escaped, nix-index's
 # "QueryPackages { … exit status: 1:\nerror: attribute …", holds it; it is no message of its own)
 _GLUED_ERROR = re.compile(r"(?:(?<=\S)(?<!\\n)|(?<=\] ))error:|(?<= )error: (?=builder for|"
                           r"Cannot build|hash mismatch|build of|\d+ dependenc|$)")
+# the activities Nix's bar shows a build log's last line after (progress-bar.cc: only build and
+# post-build-hook log lines become an activity's lastLine)
+_SHOWS_A_BUILDERS_LINE = re.compile(r"(?:building|post-build) ")
+_SPACED_ERROR = re.compile(r"(?<= )error: ")
 # a message carried with its line ends escaped (logfmt, a Python repr, a JSON string cut out):
 # a line that holds an escaped line end and an error, unless it is an error line of Nix's own
 # (its message may quote a string with "\n" in it), nor an escape shown as code, alone in its
@@ -375,6 +383,11 @@ def _terminal_parts(raw: str, quoted: bool = False) -> tuple[str, str]:
         if line.startswith("error:", after) and line[after - 1] == " ":
             return line[after:], line[:bars[0].start()]
         glued = list(_GLUED_ERROR.finditer(line, bars[-1].end() - 1))
+        if not glued and not _SHOWS_A_BUILDERS_LINE.match(line, after):
+            # a bar whose activity shows no builder's line (a download, a query: Nix puts only
+            # build logs' lines there) holds no "error:" of a builder's: one after a blank is
+            # the message (where the terminal cut the bar's line short of its width)
+            glued = list(_SPACED_ERROR.finditer(line, bars[-1].end()))
         if glued:
             return line[glued[-1].start():], line[:bars[0].start()]
     return line, ""

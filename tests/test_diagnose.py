@@ -142,6 +142,23 @@ def test_error_glued_to_the_progress_bar_is_found_and_builder_output_is_not(
     assert diagnose.parse_log([bar_only]) == []
 
 
+@pytest.mark.parametrize("bar", [
+    "[0.0/0.1 MiB DL] downloading 'https://example.org/x.tar.gz'",  # 2.x: a download alone
+    "[0.0/0.1 MiB DL]", "[2/5 paths verified] checking '/nix/store/x'",
+    "[512.0 KiB/1.2 MiB DL] downloading 'https://example.org/x.tar.gz'"])  # 2.2x: units each
+def test_a_message_glued_to_a_bar_of_any_first_item_is_read_as_plain(bar: str) -> None:
+    # Nix's bar (libmain/progress-bar.cc, getStatus) starts with whichever of its items has
+    # activity: builds, copies, downloads ("MiB DL"), verified or optimised paths; a message
+    # glued to a bar without builds or copies was read as part of the bar's line
+    message = ["error: undefined variable 'foo'", "", "       at /home/u/flake.nix:3:5:", "",
+               "            2|   outputs = _: {", "            3|     x = foo;",
+               "             |     ^"]
+    want = [(d.type, d.kind, d.message) for d in diagnose.parse_log(message)]
+    found = diagnose.parse_log(["copying path '/nix/store/x' from 'https://cache.nixos.org'...",
+                                bar + message[0], *message[1:]])
+    assert [(d.type, d.kind, d.message) for d in found] == want
+
+
 def test_an_error_glued_to_the_bar_keeps_the_escaped_errors_its_message_carries() -> None:
     # heldout-231's nix-index#297 behind a bar: its error holds nix-env's stderr escaped
     # ("…exit status: 1:\nerror: attribute …"); the message glued to the bar starts at the

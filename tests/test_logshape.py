@@ -2016,10 +2016,13 @@ def test_nixs_progress_bar_counting_mib_starts_a_line_of_its_own() -> None:
              + ".nar': HTTP error 200 (curl error: Transferred a partial file); retrying in {} ms")
     bar = ("[0.0/0.1 MiB DL, 1/0/1 paths verified] downloading 'http://192.168.1.2:5000/nar/aaa"
            " error: interrupted by the user")
+    # (and the message after it is split off it: a bar showing a download holds no builder's
+    # line, so its "error:" after a blank, where the terminal cut the bar short, is Nix's)
     lines = [retry.format(ms) for ms in (278, 621, 1223, 2694)] + [bar, "```"]
-    assert [line.text for line in logshape.normalise(lines)][4] == bar
+    assert [line.text for line in logshape.normalise(lines)][4] == \
+        "error: interrupted by the user"
     [found] = diagnose.parse_log(lines)
-    assert (found.type.value, found.kind, found.message) == ("other", diagnose.Kind.NIX, bar)
+    assert (found.type.value, found.message) == ("other", "interrupted by the user")
 
 
 def test_a_ci_systems_own_lines_behind_stream_labels_teach_no_prefix() -> None:
