@@ -758,6 +758,10 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
             return Diagnosis(FailureType.TIMEOUT, Kind.MAX_SILENT_TIME,
                              f"printed nothing for {m['secs']} s (max-silent-time)",
                              hint=_SILENCE_HINT)
+        code = _EXIT_CODE_REASON.search(m["status"]) \
+            if name in ("builder-unnamed", "builder-elided") else None
+        if code is not None:  # (a stand-in for the derivation, its exit code Nix's all the same)
+            return _exit_failure(m["quoted"], None, int(code[1]))
         if name in DRVLESS:
             kind, type_, message, hint = DRVLESS[name]
             if (groups.get("name") or "").endswith(".drv") and not groups.get("drv"):

@@ -3645,3 +3645,15 @@ def test_nixs_words_in_a_writers_line_open_the_error_block_they_head(head: list[
         [*head, f"error: 1 dependencies of derivation '{_READ_DEPENDENT}' failed to build"])
     assert [(d.type, d.drv, d.exit_code) for d in found] == [
         (FailureType.BUILD, _READ_DRV, 2), (FailureType.DEPENDENCY, _READ_DEPENDENT, 2)]
+
+
+@pytest.mark.parametrize("line", [
+    # a store path a transcription damaged (".dru"), a writer's stand-in, an elision: Nix's
+    # exit code is stated all the same (measure_diagnosis compares it where a label states it)
+    f"error: builder for '/nix/store/{H}-foo-1.0.dru' failed with exit code 2",
+    "I see builder for '/nix/store/foo-1.0.drv' failed with exit code 2 here",
+    "error: builder for ...-foo-1.0.drv failed with exit code 2",
+])
+def test_a_builder_line_naming_no_derivation_keeps_its_exit_code(line: str) -> None:
+    [found] = diagnose.parse_log([line])
+    assert (found.type, found.drv, found.exit_code) == (FailureType.BUILD, None, 2), found
