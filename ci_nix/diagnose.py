@@ -296,6 +296,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("dependencies-elided", re.compile(
         rf"(?<!\d)(?P<n>\d+) dependenc(?:y|ies) of derivation {_Q}(?:/nix/store/)?(?:\.\.\.|…)"
         rf"[^'’‘`\s]{{0,{_NAME}}}{_QE} failed to build")),
+    # the same where a copy damaged the path (its quotes lost, a space a recognition put in its
+    # hash): a dependent's failure, of the derivation named where the path is still one
+    ("dependencies-damaged", re.compile(
+        rf"(?<!\d)(?P<n>\d+) dependenc(?:y|ies) of derivation {_Q}?(?:{_DRV}|/nix/store/"
+        rf"(?:[^'’`\s]| (?=[^'’`\s])){{1,{_NAME}}}){_QE}? failed to build")),
     ("dependencies-old", re.compile(
         rf"cannot build derivation {_Q}{_DRV}{_QE}: (?P<n>\d+) dependencies couldn't be built")),
     ("substitution", re.compile(
@@ -4064,6 +4069,9 @@ _HEADS = (
     # (nixpkgs' check-meta names the package and where it is defined, a file and its line)
     r"\bPackage ['‘][^'’\n]{1,300}['’] in \S{1,1000}:\d+ is not available on the requested "
     r"hostPlatform",
+    # 2.29+'s "Reason:" eaten into, before one of Nix's reasons (derivation-building-goal.cc)
+    r"(?:^|(?<=[\s>`*_|]))(?P<w_Reason>eason|ason)(?=: (?:builder |\d+ dependenc|required "
+    r"system|platform mismatch|missing system features|local builds are disabled))",
     # Nix's "error:" with its first letters eaten, opening the line (after markdown's marks)
     r"^[\s>*_`|-]{0,20}(?P<w_error>r?ror)(?=: \S)",
 )

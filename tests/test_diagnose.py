@@ -3657,3 +3657,21 @@ def test_nixs_words_in_a_writers_line_open_the_error_block_they_head(head: list[
 def test_a_builder_line_naming_no_derivation_keeps_its_exit_code(line: str) -> None:
     [found] = diagnose.parse_log([line])
     assert (found.type, found.drv, found.exit_code) == (FailureType.BUILD, None, 2), found
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a dependent's line whose path a copy damaged: its quotes lost (the derivation still one),
+    # a space a recognition put in its hash, a hash one character short (none named)
+    (f"error: 1 dependencies of derivation {_READ_DRV}' failed to build",
+     (FailureType.DEPENDENCY, _READ_DRV, None)),
+    (f"error: 1 dependencies of derivation '/nix/store/{H[:12]} {H[12:]}-foo-1.0.drv' failed to "
+     "build", (FailureType.DEPENDENCY, None, None)),
+    (f"error: 1 dependencies of derivation '/nix/store/{H[1:]}-etc.drv' failed to build",
+     (FailureType.DEPENDENCY, None, None)),
+    # 2.29+'s Reason eaten into by a copy, before one of Nix's reasons
+    ("eason: builder failed with exit code 2.", (FailureType.BUILD, None, 2)),
+])
+def test_a_damaged_dependency_line_or_eaten_reason_is_read_as_nix_printed_it(
+        text: str, expected: tuple[FailureType, str | None, int | None]) -> None:
+    [found] = diagnose.parse_log([text])
+    assert (found.type, found.drv, found.exit_code) == expected, found
