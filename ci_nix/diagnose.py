@@ -2825,7 +2825,12 @@ def _goes_on(lines: list[str], line: str) -> bool:
     # a message that goes on after a colon ("… failed with exit code 1:") or a comma (a copy
     # wrapping `nix flake check`'s "failed to build attribute '…'," before its "build of '…'
     # failed")
-    return (lines[-1].rstrip().endswith((":", ","))
+    # (not a position line's colon, "at /path:3:5:", before which the error said its message:
+    # Nix's code frame follows it, and an error line after it, where a copy left that out, is
+    # an error of its own; a trace's message still follows its last frame's position)
+    return (lines[-1].rstrip().endswith((":", ",")) and not (
+                _POSITION_LINE.match(lines[-1]) and _ERROR_LINE.match(line)
+                and not _awaits_message(lines))
             # a Reason a hard wrap cut inside Nix's fixed words ("Reason: builder")
             or _CUT_REASON.search(lines[-1]) is not None
             # a bare "error:"'s message; after frames, not a wrapper's line after a trace cut

@@ -3461,6 +3461,24 @@ def test_an_error_line_of_a_frames_words_alone_gives_way_to_the_error_after_it()
         (FailureType.OTHER, Kind.NIX, "cannot set host name: Operation not permitted")]
 
 
+def test_a_position_line_ending_an_error_with_its_message_takes_no_error_line_after_it() -> None:
+    # Nix 2.4+ (libutil/error.cc) ends the position line with a colon, "at /path:3:5:", and
+    # prints the code frame after it: a copy that left the frame out, then the next error
+    # (a build's, at the margin), has two failures, not the build's alone
+    drv = "/nix/store/" + "a" * 32 + "-foo-1.0.drv"
+    for blank in ([], [""]):
+        found = diagnose.parse_log([
+            "error: undefined variable 'x'", *blank, "       at /home/u/flake.nix:3:5:",
+            f"error: builder for '{drv}' failed with exit code 2"])
+        assert [(d.type, d.kind, d.drv) for d in found] == [
+            (FailureType.EVAL, Kind.UNDEFINED_VARIABLE, None),
+            (FailureType.BUILD, Kind.BUILDER, drv)], (blank, found)
+    # a trace still awaiting its message takes it after the position (a copy without indents)
+    [trace] = diagnose.parse_log(["error:", "… while evaluating the attribute 'x'",
+                                  "at /home/u/flake.nix:3:5:", "error: undefined variable 'y'"])
+    assert (trace.type, trace.kind) == (FailureType.EVAL, Kind.UNDEFINED_VARIABLE), trace
+
+
 def test_nix_2_3s_trace_has_its_message_on_the_line_after_its_last_frame() -> None:
     # heldout-179's wiki dump: Nix <= 2.3 put the first frame on the "error:" line and the
     # message, without "error:", after the frames, each frame a line ending in a colon
