@@ -3693,3 +3693,10 @@ def test_a_damaged_dependency_line_or_eaten_reason_is_read_as_nix_printed_it(
         text: str, expected: tuple[FailureType, str | None, int | None]) -> None:
     [found] = diagnose.parse_log([text])
     assert (found.type, found.drv, found.exit_code) == expected, found
+
+
+def test_a_red_nixs_own_case_names_the_line_holding_nixs_words_mid_line() -> None:
+    # `ci-nix run`: Nix exited non-zero with every attribute built; its own case says why with
+    # the line the reader finds Nix's words in (before: the log's last line, "done")
+    line = f"nix says 1 dependencies of derivation '{_READ_DRV}' failed to build"
+    assert build._best_error_line(["copying path x", line, "done"]) == (line, None)
