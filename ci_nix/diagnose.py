@@ -1713,7 +1713,8 @@ _NIX_SUBSYSTEM = re.compile(
     r"\bbuild users?\b|\bnixbld\d*\b|\bplugin(?:-files| files?)\b|\b[UG]IDs?\b|"
     r"\b(?:setuid|setgid|setgroups)\b|"
     r"\bjail\b|\bchroot\b|"
-    r"\bSSH\b|\bbuild hook\b|\bremote (?:machine|builder)s?\b|"
+    # (not an SSH key: one a flake input's publicKeys hold is the user's, libfetchers')
+    r"\bSSH\b(?! keys?\b)|\bbuild hook\b|\bremote (?:machine|builder)s?\b|"
     r"\brealisations?\b|\bbuil[dt] results?\b|\bgarbage collector\b|\bGC\b|\bNAR\b|"
     r"\bloopback\b|\bderived paths?\b|\bimpure (?:host )?paths?\b|"
     # the daemon's record of the builds it runs (Determinate's `nix ps`); a remote builder's

@@ -1214,6 +1214,10 @@ def test_nixs_sandbox_and_namespace_setup_failing_is_nixs_own() -> None:
     (["error: cannot find flake 'flake:foo' in the flake registries"], Kind.ERROR),
     (["error: Can't fetch from a dirty workdir with commit signature verification enabled."],
      Kind.ERROR),
+    # (libfetchers' git-utils.cc, 2.33+: a flake input's publicKeys, for its commits'
+    # signatures, hold a key type Nix does not know: the user's input, no connection of Nix's)
+    (["error: Invalid SSH key type 'ssh-foo' in publicKeys.", "       Please use one of:",
+      "         ssh-ed25519", "         ssh-rsa"], Kind.ERROR),
     (["error: getting Git object database: unexpected EOF"], Kind.ERROR),
     (["error: cannot use output selection ('out') on non-derivation store path "
       "'/nix/store/q7375xm60a582561sq84mxyx13j79cjb-x'"], Kind.ERROR),
