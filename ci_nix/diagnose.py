@@ -3565,6 +3565,9 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     said = failure_line(shaped, raw)
     said = None if said is None else _reported_crash(said, shaped)
     found = None if said is None else _line_failure(*_announced(_died_of(said, shaped), shaped))
+    if found is not None and said is not None \
+            and (found.type, found.kind) == (FailureType.OTHER, Kind.ERROR):
+        found = _read_on_wrapped(said, shaped) or found
     if found is not None and (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR):
         return [found]  # Nix's own words say what failed, a wrapper's line only that it did
     finer = None if said is None else _finer_failure_after(said, shaped)
@@ -3627,6 +3630,20 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
         if ran is not None:
             return [_unclassified(ran.text, ran.origin + 1)]
     return [] if found is None or said is None else [_builders_own(found, said[1])]
+
+
+def _read_on_wrapped(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> Diagnosis | None:
+    """Nix's words a hard wrap broke inside a writer's line ("… I get builder for" / "'….drv'
+    failed with exit code 1 and …"): the line that said something failed, read on with the next
+    (no builder's line) by the general reader; None where that reads nothing finer."""
+    at = _said_at(*said, shaped)
+    following = shaped[at + 1] if at + 1 < len(shaped) else None
+    if following is None or following.builder is not None or not following.text.strip():
+        return None
+    joined = f"{said[1].rstrip()} {following.text.strip()}"
+    read = _read_nix_words(joined)
+    return None if read is None else replace(read, log_line=said[0] + 1,
+                                             log=tail([said[1], following.text]))
 
 
 # home-manager's NixOS and nix-darwin modules put "<user> profile: " before each assertion of a

@@ -3704,3 +3704,16 @@ def test_a_red_nixs_own_case_names_the_line_holding_nixs_words_mid_line() -> Non
     # the line the reader finds Nix's words in (before: the log's last line, "done")
     line = f"nix says 1 dependencies of derivation '{_READ_DRV}' failed to build"
     assert build._best_error_line(["copying path x", line, "done"]) == (line, None)
+
+
+@pytest.mark.parametrize("lines", [
+    # a writer's line a hard wrap broke inside Nix's words: the head at its end, or its subject
+    ["When I run nix build I get builder for",
+     f"'{_READ_DRV}' failed with exit code 1 and then it stops."],
+    [f"When I run nix build I get builder for '{_READ_DRV}'",
+     "failed with exit code 1 and then it stops."],
+])
+def test_nixs_words_a_hard_wrap_broke_in_a_writers_line_are_read_on(lines: list[str]) -> None:
+    [found] = diagnose.parse_log(lines)
+    assert (found.type, found.drv, found.exit_code, found.log_line) == (
+        FailureType.BUILD, _READ_DRV, 1, 1)
