@@ -4089,6 +4089,16 @@ _HEADS = (
     r"after \d",
     r"\ba ['‘][\w.-]{1,60}['’](?: with features \{[^}\n]{0,1000}\})? is required to build "
     + _SUBJECT,
+    # Nix's other messages about a store path it names first (substitution, output checks, a
+    # build's result, a dependency missing): the same words _PATTERNS reads
+    r"(?:some substitutes for the outputs of derivation|cannot substitute path|could not download|"
+    r"illegal path references in fixed-output derivation|fixed-output derivations must not "
+    r"reference store paths:|build of resolved derivation|failed to obtain derivation of|"
+    r"(?:(?:ca )?hash|size) mismatch importing path|suspicious ownership or permission on|some "
+    r"dependencies of|some references of path) " + _SUBJECT,
+    r"\b(?:(?:closure of )?path|derivation output|output|derivation|dependency) ['‘]/nix/store/"
+    r"[^'’\s]{1,255}['’] (?=is required, but there is no substituter|is too large at|is not "
+    r"allowed to (?:refer to|have direct)|may not be deterministic|of ['‘]/nix/store/)",
     # (nixpkgs' check-meta names the package and where it is defined, a file and its line)
     r"\bPackage ['‘][^'’\n]{1,300}['’] in \S{1,1000}:\d+ is not available on the requested "
     r"hostPlatform",

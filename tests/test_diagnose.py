@@ -3717,3 +3717,23 @@ def test_nixs_words_a_hard_wrap_broke_in_a_writers_line_are_read_on(lines: list[
     [found] = diagnose.parse_log(lines)
     assert (found.type, found.drv, found.exit_code, found.log_line) == (
         FailureType.BUILD, _READ_DRV, 1, 1)
+
+
+_READ_OUT = f"/nix/store/{H}-foo-1.0"
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    # Nix's other messages about a store path it names, in a writer's sentence (no "error:")
+    (f"it says some substitutes for the outputs of derivation '{_READ_DRV}' failed (usually "
+     "happens due to networking issues)", (FailureType.OTHER, Kind.SUBSTITUTION)),
+    (f"then path '{_READ_OUT}' is required, but there is no substituter that can build it",
+     (FailureType.OTHER, Kind.SUBSTITUTION)),
+    (f"I get derivation '{_READ_DRV}' may not be deterministic: output '{_READ_OUT}' differs",
+     (FailureType.BUILD, Kind.OUTPUT_CHECK)),
+    (f"and output '{_READ_OUT}' is not allowed to refer to the following paths:",
+     (FailureType.BUILD, Kind.OUTPUT_CHECK)),
+])
+def test_nixs_messages_about_a_store_path_in_a_writers_line_are_read(
+        line: str, expected: tuple[FailureType, Kind]) -> None:
+    [found] = diagnose.parse_log(["Some context.", "", line])
+    assert (found.type, found.kind, found.log_line) == (*expected, 3), found
