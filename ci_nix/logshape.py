@@ -1355,7 +1355,7 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # name held once: a huge log of `-L` lines would otherwise hold both lines for a moment,
     # and a name for every line; the captured lines let go too, each with its line: a caller
     # may hold the log compactly, as `ci-nix junit` does)
-    del found, unquoted, raw, spaced, wraps, cast, captured, printable, pasted
+    del found, unquoted, raw, spaced, wraps, cast, captured, printable, pasted, texts, uncommented
     joined_at = None if viewed is None else viewed[1]
     del viewed
     for at, line in enumerate(result):
