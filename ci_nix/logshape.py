@@ -12,7 +12,9 @@ Users hand `ci-nix junit` logs the way they got them, not the way Nix printed th
 - through a wrapper: nix-output-monitor (and nh, which runs it) puts tree and box glyphs in
   front of lines, devenv shows errors in miette boxes, tracing-style loggers prefix a level;
 - copied into an issue: every line indented, or dedented, by the same amount;
-- with `nix build -L`: each line of a builder's output prefixed `name> `.
+- with `nix build -L`: each line of a builder's output prefixed `name> `;
+- damaged by the copy itself: a line's first letters eaten, Nix's lines run together, store
+  paths a transcription of a screen broke (`_mended`).
 
 `normalise` undoes all of that. Each resulting `Line` keeps the index of the captured line it
 came from, so a report can point back into the log the user has.
@@ -134,8 +136,10 @@ class Line:
 # GitHub's timestamp: "build\tRun nix build\t2024-05-01T12:00:00.1234567Z " ("UNKNOWN STEP"
 # where it cannot tell); a name holds no tab, so each is read once (linear)
 _ISO_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)"
+# (or a copy lost the blank after it: "…Zerror: …", "…Z> error: …", "…Z```": no time goes on
+# after its zone)
 _STAMP = (rf"(?:{_ISO_TIME}|\[{_ISO_TIME}\])"
-          r"(?: \d\d[OE]\+?| (?:stdout|stderr) [FP])?(?: |$)")
+          r"(?: \d\d[OE]\+?| (?:stdout|stderr) [FP])?(?: |$|(?=\S))")
 # (a job's or step's name starts with no blank (a page's "&nbsp;" either) nor a transport's
 # timestamp, and holds no `nix build -L` builder's "name> ", also behind a transport's prefix:
 # a builder printing "a\tb\t<timestamp> error: …" is no job's line, and the builder's name
@@ -1344,6 +1348,9 @@ def normalise(lines: Iterable[str]) -> list[Line]:
         if unquoted == found:
             break
         found = unquoted
+    # (a copy's damage to Nix's lines mended first: a line whose head it ate is no wrapped
+    # line's rest, and Nix's lines it ran together are lines again)
+    found = _mended(found)
     result = _rejoined(found if chained else _causes_unindented(found)[0], ci_own | keys)
     _quote_cut(result)
     if pointed:  # (after the cut: their marks are off now, taken as a markdown quote's)
@@ -1370,6 +1377,128 @@ def normalise(lines: Iterable[str]) -> list[Line]:
         result = [replace(line, origin=joined_at[line.origin]) for line in result]
     if printed is not None:
         result = [replace(line, origin=printed[line.origin]) for line in result]
+    return result
+
+
+# A copy's damage to a line of Nix's (tests/test_copy_damage.py's DAMAGES): a selection that
+# started a little late, a paste into a widget, ate the first letters of the line it starts
+# on. No line starts with what is left of "error:" ("rror:", "ror:", "or:": no word a line of
+# prose or a config starts with, lowercase and glued to its colon; "r:", a key, only before
+# Nix's quote of a name or a store path), nor with what is left of a failure's head before its
+# store path ("uilder for '/nix/store/…", "nnot build '/nix/store/…"; cut inside a word: Nix
+# 2.3's and 2.4pre's own "builder for '…' failed" has no "error: "): that line is Nix's, its
+# head whole again (before lines broken at a width are joined: it is no broken line's rest).
+_HEADS = ("error: builder for ", "error: Cannot build ", "error: build of ",
+          "error: hash mismatch in fixed-output derivation ")
+_EATEN = re.compile(r"(?P<indent>\s*)(?:(?P<error>r?r?or:|r:(?=\s.*?['‘\"]))(?=\s|$)|"
+                    r"(?P<head>" + "|".join(sorted({re.escape(head[k:]) for head in _HEADS
+                                                    for k in range(1, len(head) - 4)
+                                                    if " " not in head[k - 1:k + 1]},
+                                                   key=len, reverse=True))
+                    + r")(?=['‘\"]?/nix/store/))")
+
+
+# and a copy that lost the line ends of Nix's lines (a page, a chat, a summary run them together
+# with single blanks, the indentation gone): Nix starts each of its messages on a line of its
+# own, so where a line that is Nix's own (its start is a message's or the repl's prompt) goes on
+# with another message of Nix's after a blank, or any unindented line goes on with a failure's
+# head before its quoted store path, the rest is a line again. Never inside a code span, a
+# record's or an escaped stream's line, nor in a builder's line (`nix build -L`'s `name> `, Nix's
+# quote of a builder's lines): a builder's "error: " is its own.
+_FLAT_OWN = re.compile(rf"\s*(?:nix-repl> |(?:{_NIX_START.pattern}))", re.IGNORECASE)
+# (Nix nests a cause's "error: " inside its message, "…: error: …", "(curl error: …)", "AWS
+# authentication error: …", "Lzma library error: …": another message starts after what ends a
+# line of Nix's, a quote, a period, a bracket, a warning's "is dirty"; after the repl's prompt
+# and what was typed at it, at its first "error: ")
+_FLAT_NEXT = re.compile(r"(?:(?<=['’\".)\]])|(?<= dirty)) (?=(?:error|warning|trace): )|"
+                        r"(?<=[^\s:]) (?=… (?:while|from call site) )")
+_REPL_NEXT = re.compile(r"(?<=\S) (?=error: )")
+_FLAT_HEAD = re.compile(r"(?<=[^\s>]) (?=error: (?:builder for |Cannot build |build of |"
+                        r"hash mismatch in fixed-output derivation )?['‘]/nix/store/)")
+
+
+def _unjoined(line: Line) -> list[Line] | None:
+    """A line run together of Nix's lines as its lines (None: one line)."""
+    text = line.text
+    if "error: " not in text and "… " not in text or line.quoted or "`" in text \
+            or "\\n" in text or _RECORD_INSIDE.search(text) \
+            or _BUILDER_PREFIX.match(text) and not text.startswith("nix-repl> "):
+        return None
+    # (up to a builder's line Nix quotes in it: its "error: " is the builder's)
+    quote = _QUOTE_MARK.search(text)
+    end = len(text) if quote is None else quote.start()
+    own = _FLAT_OWN.match(text)
+    if own is None and text[:1].isspace():  # (a run of lines has no indentation: a message's
+        return None  # own indented line is its text, a thrown message's "error: builder …")
+    flat = _FLAT_HEAD if own is None else _REPL_NEXT if "nix-repl>" in own[0] else _FLAT_NEXT
+    cuts = [m.start() for m in flat.finditer(text, 0, end)]
+    if flat is _REPL_NEXT:
+        cuts = cuts[:1]
+    if not cuts:
+        return None
+    # (each cut at the blank before the next message, which goes with no piece)
+    return [replace(line, text=text[start:cut]) for start, cut in pairwise(
+        [0, *(cut + 1 for cut in cuts), len(text) + 1])]
+
+
+# and the store paths in Nix's own lines that a transcription of a screen damaged: a space that
+# character recognition put inside a hash (its 32 characters, split in two), the opening
+# quote lost before a path whose closing one stands ("builder for /nix/store/…drv' failed"),
+# a derivation's ".drv" read ".dru" (or ".drw", ".dnv") before the quote that ends the path.
+# (Not in a builder's line: its words are the builder's.)
+_BASE32 = "[0-9a-df-np-sv-z]"  # Nix's base-32 digits (no e, o, t, u)
+_SPLIT_HASH = re.compile(rf"(?<=/nix/store/)({_BASE32}{{1,31}}) ({_BASE32}{{1,31}})(?=-)")
+_UNOPENED = re.compile(rf"(?<=\s)(?=/nix/store/{_BASE32}{{32}}-[^\s'‘’\"]*(?P<close>['’])"
+                       r"(?:[\s:;,.]|$))")
+_OCR_DRV = re.compile(r"(?<=[\w+-])\.d[rn][uwy](?=['’`])")
+
+
+def _opening(text: str, m: re.Match[str]) -> str:
+    """The opening quote a path lost (none where a quote before it is open: it closes that)."""
+    if m["close"] == "’":
+        return "" if text.count("‘", 0, m.start()) > text.count("’", 0, m.start()) else "‘"
+    return "" if text.count("'", 0, m.start()) % 2 else "'"
+
+
+def _mended_paths(text: str) -> str:
+    """A line of Nix's with each store path a transcription damaged mended."""
+    if "/nix/store/" not in text:
+        return text
+    if " " in text:
+        text = _SPLIT_HASH.sub(lambda m: m[1] + m[2] if len(m[1]) + len(m[2]) == 32 else m[0],
+                               text)
+    text = _UNOPENED.sub(lambda m: _opening(text, m), text)
+    return _OCR_DRV.sub(".drv", text)
+
+
+def _mended(found: list[Line]) -> list[Line]:
+    """The lines, each whose head a copy ate whole again, each a copy ran Nix's lines together
+    in split again (never a builder's line: its words are the builder's)."""
+    if any("error: " in line.text or "… " in line.text for line in found):
+        split: list[Line] = []
+        for line in found:
+            pieces = _unjoined(line)
+            if pieces is None:
+                split.append(line)
+            else:
+                split.extend(pieces)
+        found = split
+    result = found
+    for at, line in enumerate(found):
+        if line.quoted:
+            continue
+        text = line.text
+        start = text.lstrip()[:64]  # (a cheap look first: a huge log's every line)
+        m = _EATEN.match(text) if ":" in start[:5] or "/nix/store/" in start else None
+        if m is not None:
+            head = "error:" if m["error"] else next(h for h in _HEADS if h.endswith(m["head"]))
+            text = m["indent"] + head + text[m.end():]
+        if "/nix/store/" in text and not _BUILDER_PREFIX.match(text):
+            text = _mended_paths(text)
+        if text != line.text:
+            if result is found:
+                result = list(found)
+            result[at] = replace(line, text=text)
     return result
 
 
