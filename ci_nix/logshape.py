@@ -1316,6 +1316,12 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # prefixes are learnt not from the CI system's own lines (GitHub's `##[group]`,
     # `##[error]`, GitLab's runner lines: what a tool in the step printed has the prefix)
     ci_own = _ci_own_lines(raw)
+    # (the captured lines, and every list of them, let go once each is read: `found` holds what
+    # is left of each line; what a line came from is kept, each line's index)
+    origins = None if cast is None else cast[1]
+    printed = None if printable is None else printable[1]
+    joined_at = None if viewed is None else viewed[1]
+    del raw, spaced, wraps, cast, captured, printable, pasted, viewed
     # (a Rust error's causes read first: their numbers, on a few lines before Nix's words, are
     # no tool's prefix; behind a tool's prefix they are read once it is taken off)
     found, chained = _causes_unindented(found)
@@ -1356,15 +1362,11 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     if pointed:  # (after the cut: their marks are off now, taken as a markdown quote's)
         result = [replace(line, quoted=True) if line.origin in pointed else line
                   for line in result]
-    origins = None if cast is None else cast[1]
-    printed = None if printable is None else printable[1]
     # (each line given its builder in place, the one before it let go, and each builder's
     # name held once: a huge log of `-L` lines would otherwise hold both lines for a moment,
     # and a name for every line; the captured lines let go too, each with its line: a caller
     # may hold the log compactly, as `ci-nix junit` does)
-    del found, unquoted, raw, spaced, wraps, cast, captured, printable, pasted, texts, uncommented
-    joined_at = None if viewed is None else viewed[1]
-    del viewed
+    del found, unquoted, texts, uncommented
     for at, line in enumerate(result):
         m = _BUILDER_PREFIX.match(line.text)
         if m:
