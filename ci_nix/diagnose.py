@@ -1646,7 +1646,8 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
     # Lix names the frame of a `throw` "… caused by explicit throw"
     if _THROWN.search(trace):
         return FailureType.EVAL, Kind.THROW, None
-    if (frames and _BUILD_SETUP_FRAME.match(frames[-1])) or _SANDBOX_PATH.search(message):
+    if (frames and _BUILD_SETUP_FRAME.match(frames[-1])) or _SANDBOX_PATH.search(message) \
+            or _SETUP_FAILED.match(message):  # (Nix <= 2.3: the frame's words on the error line)
         return FailureType.OTHER, Kind.NIX, HINTS[Kind.NIX]  # Nix preparing a build's sandbox
     json = _JSON_LIBRARY.search(message)
     if json is not None and json.start() == 0 \

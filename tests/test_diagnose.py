@@ -3456,6 +3456,17 @@ def test_nix_2_3s_own_setup_failure_in_a_builds_log_is_nixs_not_the_builders() -
             (FailureType.OTHER, Kind.NIX, drv)], others
 
 
+def test_nix_2_2s_unframed_setup_failure_on_an_error_line_is_nixs_own() -> None:
+    # Nix 2.0-2.3 printed a build's setup failure as one error line, the frame's words and the
+    # reason joined by a colon ("error: while setting up the build environment: getting
+    # attributes of path '': No such file or directory", Nix 2.2.1 stated): Nix preparing the
+    # sandbox, as the framed 2.4+ wording and the unframed line in a build's log already read
+    for why in ("getting attributes of path '': No such file or directory",
+                "executing 'none': No such file or directory"):
+        found = diagnose.parse_log([f"error: while setting up the build environment: {why}"])
+        assert [(d.type, d.kind) for d in found] == [(FailureType.OTHER, Kind.NIX)], why
+
+
 def test_an_error_line_of_a_frames_words_alone_gives_way_to_the_error_after_it() -> None:
     # heldout-178's container doc: "error: while setting up the build environment", then the
     # message on an error line of its own; the frame's words are where, not what, failed
