@@ -3682,7 +3682,21 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                     and _NIX_COMMAND_FAILED.match(line.text)), None)
         if ran is not None:
             return [_unclassified(ran.text, ran.origin + 1)]
+        # a copy that kept only a builder's last lines as Nix quotes them under its report of a
+        # failed build ("       > …", Nix 2.4+'s own indentation), that report cut off above
+        # the excerpt: Nix quotes a builder's lines only for a build that failed
+        kept = [line for line in shaped
+                if line.builder is None and _NIX_TAIL_QUOTE.match(line.text)]
+        if kept:
+            kind, type_, what, advice = DRVLESS["log-tail"]
+            return [Diagnosis(type_, kind, what, hint=advice, log_line=kept[0].origin + 1,
+                              log=tail([line.text for line in kept]))]
     return [] if found is None or said is None else [_builders_own(found, said[1])]
+
+
+# a builder's line as Nix 2.4+ quotes it after "last N log lines:" (seven spaces, "> "), not a
+# markdown quote's ">" at a line's start
+_NIX_TAIL_QUOTE = re.compile(r"^ {7}" + logshape.TAIL_MARK)
 
 
 def _read_on_wrapped(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> Diagnosis | None:

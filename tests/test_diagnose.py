@@ -3785,3 +3785,24 @@ def test_a_message_under_old_frames_without_their_head_decides(
               f"called from /nix/store/{H}-source/lib/customisation.nix:74:12:"]
     [found] = diagnose.parse_log(["```", *frames, message, "```"])
     assert (found.type, found.kind) == expected, found
+
+
+@pytest.mark.parametrize("lines", [
+    # a thread's later turn keeping only the builder's lines Nix quoted, its report above the
+    # excerpt (one line of them, or many)
+    ["[turn 0 by someone, continued]", "```log", "n=/build/src/target/release/build/out` "
+     "(exit status: 101)", "       > warning: build failed, waiting for other jobs to finish..."],
+    ["```console", "       > Running phase: buildPhase", "       > ninja: Entering directory "
+     "`/build/source/build'", "       > FAILED: kernel_all.c", "       >", "```"],
+])
+def test_nixs_quoted_builder_lines_alone_are_a_failed_build(lines: list[str]) -> None:
+    [found] = diagnose.parse_log(lines)
+    assert (found.type, found.kind, found.drv) == (FailureType.BUILD, Kind.BUILDER, None), found
+
+
+@pytest.mark.parametrize("lines", [
+    ["> a markdown quote of someone's words", "> over two lines"],  # (no Nix indentation)
+    ["  > indented a little: a list item's quote"],
+])
+def test_a_markdown_quote_is_no_quoted_builder_line(lines: list[str]) -> None:
+    assert diagnose.parse_log(lines) == []
