@@ -3126,6 +3126,11 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
                and built is not None and d.log_line and _first_in_log(d, block_of) < built]
     others = [d for d in others if d not in earlier]
     said = _said_what(earlier + result + others + pointed)
+    if not tails and said and all(d.type is FailureType.DEPENDENCY for d in said):
+        # only dependents failed: Nix 2.0-2.3 printed the substitution that failed under them
+        # without "error: " (see _SUBSTITUTE_FAILED_BARE), the culprit, first
+        substituted = _substitution_failed(shaped)
+        said = [substituted, *said] if substituted is not None else said
     if tails and said and all(d.type is FailureType.DEPENDENCY for d in said):
         # only dependents failed, no build of the log named as failed: the builder's log tail
         # the log holds apart from any error block (a copy cut its "builder for …" header) is
@@ -3148,6 +3153,31 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
                      if d.kind is Kind.THROW and not _THROWN.search(d.log) else d
                      for d in found_all]
     return found_all
+
+
+# Nix 2.0-2.3's substitution goal printed what failed it without "error: " (printError of the
+# exception, build.cc's SubstitutionGoal::finished) after its "copying path '…' from '…'..."
+# line: the NAR's archive or its decompression (libutil's archive.cc, compression.cc)
+_SUBSTITUTE_FAILED_BARE = re.compile(
+    r"^(?:bad archive: \S|error \d+ while decompressing (?:xz|bzip2|brotli|zstd) file|"
+    r"error while decompressing (?:xz|bzip2|brotli|zstd) file)")
+_COPYING_FROM = re.compile(r"^\s*copying path ['‘]/\S+['’] from ['‘]\S+['’]")
+
+
+def _substitution_failed(shaped: Sequence[logshape.Line]) -> Diagnosis | None:
+    """Nix 2.0-2.3's unprefixed line saying a substitution failed, below a path being copied
+    (a few of Nix's own lines between: its download's retry warning, other paths' copying)."""
+    copying = False
+    for at, line in enumerate(shaped):
+        text = line.text.strip()
+        if _COPYING_FROM.match(text):
+            copying = True
+        elif copying and _SUBSTITUTE_FAILED_BARE.match(text):
+            return Diagnosis(FailureType.OTHER, Kind.SUBSTITUTION, _one_line(
+                f"substituting a path failed: {text}"), hint=HINTS[Kind.SUBSTITUTION],
+                log=tail([line.text for line in shaped[max(0, at - 5):at + 1]]),
+                log_line=line.origin + 1)
+    return None
 
 
 def _first_in_log(found: Diagnosis, block_of: Mapping[str | Diagnosis, int]) -> tuple[int, int]:

@@ -3812,3 +3812,27 @@ def test_nixs_quoted_builder_lines_alone_are_a_failed_build(lines: list[str]) ->
 ])
 def test_a_markdown_quote_is_no_quoted_builder_line(lines: list[str]) -> None:
     assert diagnose.parse_log(lines) == []
+
+def test_nix_2_3s_unprefixed_substitution_failure_is_the_culprit_of_its_dependents() -> None:
+    # Nix 2.0-2.3 printed a substitution goal's failure without "error: " (SubstitutionGoal's
+    # printError(e.what())) after its "copying path … from …" line; the derivations needing the
+    # path then fail as dependents ("cannot build derivation …: 1 dependencies couldn't be
+    # built"): the substitution is what failed, first
+    h, h2 = "a" * 32, "b" * 32
+    dependents = [f"cannot build derivation '/nix/store/{h2}-bar-1.0.drv': 1 dependencies "
+                  "couldn't be built", f"error: build of '/nix/store/{h2}-bar-1.0.drv' failed"]
+    for failure in ("bad archive: input doesn't look like a Nix archive",
+                    "error 9 while decompressing xz file"):
+        for between in ([], [f"warning: unable to download 'https://cache.example.org/nar/{h}"
+                             ".nar.xz': HTTP error 200; retrying in 265 ms"]):
+            found = diagnose.parse_log([
+                f"copying path '/nix/store/{h}-foo-1.0' from 'https://cache.example.org'...",
+                *between, failure, *dependents])
+            assert [(d.type, d.kind) for d in found[:2]] == [
+                (FailureType.OTHER, Kind.SUBSTITUTION), (FailureType.DEPENDENCY,
+                                                         Kind.DEPENDENCY)], (failure, between)
+            assert failure in found[0].message
+        # without a path being copied before it, the line is nobody's: the dependents stand
+        alone = diagnose.parse_log([f"building '/nix/store/{h}-foo-1.0.drv'...", failure,
+                                    *dependents])
+        assert alone[0].type is not FailureType.OTHER or alone[0].kind is not Kind.SUBSTITUTION
