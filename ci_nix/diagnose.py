@@ -2495,6 +2495,9 @@ def _quoted_nix_message(text: str) -> re.Match[str] | None:
 
 
 _LOG_TAIL = re.compile(rf"^\s*(?:{logshape.TAIL_INTRO}|For full logs, run)")
+# the end of 2.4+'s builder line, "….drv' failed with exit code N;", its head cut off (a copy's
+# elision, a relay): right over "last N log lines:" it is that builder's line all the same
+_CUT_BUILDER_END = re.compile(r"\.drv['’]? failed with exit code (\d{1,9});?\s*$")
 _BLOCK_START = re.compile(
     r"^\s*(?:error:|builder for '|builder for ‘|builder for /nix/store/|"
     r"cannot build derivation |hash mismatch in "
@@ -3026,8 +3029,11 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
             continue
         if _LOG_TAIL.match(block[0]):
             # a builder's log tail outside its error block: what failed, when nothing else
-            # in the log says
-            tails.append(replace(found, log=tail(block)))
+            # in the log says (with the exit code the end of its builder line, cut above its
+            # path, says right over it)
+            code = _CUT_BUILDER_END.search(before[-1]) if before else None
+            tails.append(replace(found, log=tail(block), exit_code=int(code[1]) if code
+                                 and found.exit_code is None else found.exit_code))
             continue
         down = next((m for line in reversed(before) if (m := _BUILDER_DOWN.search(line))), None)
         if found.type is FailureType.PLATFORM and down is not None and (

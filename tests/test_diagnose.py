@@ -3836,3 +3836,20 @@ def test_nix_2_3s_unprefixed_substitution_failure_is_the_culprit_of_its_dependen
         alone = diagnose.parse_log([f"building '/nix/store/{h}-foo-1.0.drv'...", failure,
                                     *dependents])
         assert alone[0].type is not FailureType.OTHER or alone[0].kind is not Kind.SUBSTITUTION
+
+
+def test_a_builder_line_cut_above_its_path_keeps_its_exit_code_over_the_log_tail() -> None:
+    # Nix 2.4+'s "error: builder for '/nix/store/…-x.drv' failed with exit code 1;" then "last
+    # N log lines:": a copy (an excerpt's "…", a relay that cut the line's head) left only the
+    # line's end, "…cert-3.98.drv' failed with exit code 1;", over the builder's quoted tail:
+    # the build failed with that exit code, whichever derivation it was
+    for end in ("/nix/store/4…cert-3.98.drv' failed with exit code 1;",
+                "cert-3.98.drv' failed with exit code 1;"):
+        found = diagnose.parse_log([f"/nix/store/{'a' * 32}-nix.conf.drv", end,
+                                    "last 10 log lines:", "> Traceback (most recent call last):",
+                                    ">   File \"/nix/st"])
+        assert [(d.type, d.kind, d.exit_code) for d in found[:1]] == [
+            (FailureType.BUILD, Kind.BUILDER, 1)], end
+    # a line over the tail that says no exit code leaves it unknown
+    plain = diagnose.parse_log(["some output", "last 10 log lines:", "> boom"])
+    assert [d.exit_code for d in plain[:1]] == [None]
