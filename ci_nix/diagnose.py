@@ -1577,8 +1577,10 @@ _TYPE_ERROR = re.compile(
     r"[Ee]xpected [^\n]{1,200}? to be an? [\w ]{1,60} but found (?:an? [a-zA-Z]|null\b))")
 
 
-def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str | None]:
-    """(type, kind, hint) for an evaluation error message."""
+def _eval_kind(message: str, lines: list[str],
+               traced: bool = False) -> tuple[FailureType, Kind, str | None]:
+    """(type, kind, hint) for an evaluation error message (`traced`: Nix 2.3-2.12's _TRACE_HINT
+    followed it)."""
     trace = "\n".join(lines)
     if "infinite recursion encountered" in trace:
         return FailureType.EVAL, Kind.INFINITE_RECURSION, HINTS[Kind.INFINITE_RECURSION]
@@ -1669,6 +1671,13 @@ def _eval_kind(message: str, lines: list[str]) -> tuple[FailureType, Kind, str |
         # no sign of the evaluator, and what it is about is Nix's own machinery (or the
         # innermost frame, libstore's "… while parsing derivation '…'", says it was at it)
         return FailureType.OTHER, Kind.NIX, HINTS[Kind.NIX]
+    if traced and _WRITERS_WORD.match(message.strip()) and not _NIX_SENTENCE.search(message):
+        # no finer reading, Nix 2.3-2.12's --show-trace hint after it (the error went through
+        # the evaluator, its frames hidden), and it opens with a capitalised word, as an
+        # expression's `throw` does and none of Nix's own messages there ("failed to extract
+        # archive (…)" is a fetcher's under the evaluator): nixpkgs' `throw "Unsupported
+        # system"`, poetry2nix's "Missing suitable source/wheel file entry for …"
+        return FailureType.EVAL, Kind.THROW, None
     # no sign of the evaluator: Nix's own command line, store, fetcher or daemon said it
     return FailureType.OTHER, Kind.ERROR, None
 
@@ -1809,6 +1818,8 @@ def _cut_trace_message(message: str, lines: list[str]) -> bool:
 # Lix by name, a C++ name, and "No packages specified." (_NIX_SENTENCE); such a sentence is no
 # throw in any version.
 _SENTENCE = re.compile(r"^[A-Z][^'‘’\"`/\n]{0,1000}?[a-z0-9)]\.$")
+# a capitalised word opening a message (not an acronym: "SQLite", "NAR")
+_WRITERS_WORD = re.compile(r"[A-Z][a-z]+\b")
 _NIX_SENTENCE = re.compile(r"\b(?:[Bb]uild(?:s|ing)?|[Dd]erivations?|[Ss]tore|[Dd]aemon|"
                            r"[Ss]andbox(?:ing|ed)?|cgroups?|Nix|Lix|specified|still alive|"
                            r"GC roots?|[Ss]tack size|ulimit)\b|::|C\+\+")
@@ -1859,7 +1870,9 @@ _SENTENCE_END = re.compile(r"[a-z0-9)]\.(?:\s|$)")
 _ALIAS_VERBS = (
     r"(?:has been|was) (?:removed|renamed|deprecated|dropped|abandoned|archived|"
     r"discontinued|sunset|merged|redesigned)\b|is now (?:part of|maintained out[- ]of[- ]tree)|"
-    r"(?:\bis|goes|reached|past) (?:its )?end of life\b|is not needed anymore")
+    r"(?:\bis|goes|reached|past) (?:its )?end of life\b|is not needed anymore|"
+    # ("fcitx-engines is deprecated, please use fcitx5 instead.": aliases.nix's present tense)
+    r"\bis deprecated\b")
 # ... where a copy lost its "error:" (bare in a post's prose, wrapped by it): the throw opens
 # with the attribute it names as nixpkgs spells one, quoted ('foo', ‘foo’) or bare in a shape
 # no word of a sentence has (a dotted attribute path, a digit, "_" or "-", an inner capital:
@@ -2110,7 +2123,8 @@ def diagnose_eval(stderr: str, flake: Flake | None = None,
         message = "\n".join(line.strip() for line in itertools.takewhile(
             str.strip, lines[at:])).removeprefix("error:").strip()
     kind_type, kind, hint = (FailureType.EVAL, Kind.THROW, None) if quoting \
-        else _eval_kind(message, lines)
+        else _eval_kind(message, lines, traced=any(
+            _TRACE_HINT.match(line) for line in clean(stderr).splitlines()))
     if kind == Kind.DOWNLOAD:
         message, hint = _download(message, lines)
     file = line_no = column = None

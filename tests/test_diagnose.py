@@ -3853,3 +3853,33 @@ def test_a_builder_line_cut_above_its_path_keeps_its_exit_code_over_the_log_tail
     # a line over the tail that says no exit code leaves it unknown
     plain = diagnose.parse_log(["some output", "last 10 log lines:", "> boom"])
     assert [d.exit_code for d in plain[:1]] == [None]
+
+
+
+def test_an_alias_throw_in_the_present_tense_is_nixpkgs_evaluated() -> None:
+    # aliases.nix's "is deprecated, please use … instead", no frame (Nix 2.4-2.12, a CI's line)
+    [found] = diagnose.parse_log(["In the CI:",
+                                  "`error: fcitx-engines is deprecated, please use fcitx5 "
+                                  "instead.`"])
+    assert found.type is FailureType.EVAL, found
+
+
+_HIDDEN_TRACE = "(use '--show-trace' to show detailed location information)"
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    # an expression's throw, its frames hidden behind 2.3-2.12's hint
+    ("Unsupported system", FailureType.EVAL),
+    ("Missing suitable source/wheel file entry for pyside2", FailureType.EVAL),
+    # a fetcher's own failure under the evaluator, and Nix's own sentence: not the expression's
+    ("failed to extract archive (truncated gzip input)", FailureType.OTHER),
+    ("Build failed.", FailureType.OTHER),
+])
+def test_a_message_under_the_trace_hint_opening_as_a_writer_does_is_evaluated(
+        message: str, expected: FailureType) -> None:
+    [found] = diagnose.parse_log(["$ pynixify numpy", f"error: {message}", _HIDDEN_TRACE,
+                                  "Traceback (most recent call last):"])
+    assert found.type is expected, found
+    # (without the hint nothing says the evaluator was there)
+    [alone] = diagnose.parse_log([f"error: {message}"])
+    assert alone.type is FailureType.OTHER, alone
