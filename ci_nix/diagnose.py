@@ -1951,6 +1951,12 @@ _EVAL_MESSAGE = re.compile(
     r"(?:['’]|\bwhich) is not a (?:derivation|string|store path)\b|flake reference|"
     # nixpkgs' throw for an attribute it no longer provides (_ALIAS_VERBS)
     + _ALIAS_VERBS + "|"
+    # and two more of nixpkgs' own throws, in words no message of Nix's has: its python and lua
+    # package sets refusing a package for the interpreter (`disabled`, "${name} not supported
+    # for interpreter ${python.executable}": "cqueues not supported for interpreter lua"), and
+    # an alias naming the attribute to use instead (python-aliases.nix, "Please use
+    # pkgs.mailman")
+    r"\bnot supported for interpreter \S|\b[Pp]lease use pkgs\.[A-Za-z_]|"
     r"evaluation aborted|"
     r"stack overflow|"
     r"max-call-depth|list index .{0,100} is out of bounds|division by zero|"

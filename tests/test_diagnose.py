@@ -3341,9 +3341,13 @@ def test_an_error_line_nothing_types_over_the_evaluators_frames_is_theirs() -> N
     [found] = diagnose.parse_log(lines)
     assert (found.type, found.log_line) == (FailureType.EVAL, 1)
     assert "not supported for interpreter" in found.message
-    # without frames below it (none, or only above it) the line stays Nix's own
-    assert diagnose.parse_log(lines[:3])[0].type is FailureType.OTHER
-    assert diagnose.parse_log([*lines[2:], "", lines[0]])[0].type is FailureType.OTHER
+    # without frames below it (none, or only above it) a line of no known wording stays Nix's
+    # own; nixpkgs' "not supported for interpreter" is the evaluator's also alone (the 20:16
+    # convention: nixpkgs' own throws are `eval` with or without frames)
+    unknown = ["# error: brotlicffi-1.0.9.2 cannot be used here", *lines[1:]]
+    assert diagnose.parse_log(unknown[:3])[0].type is FailureType.OTHER
+    assert diagnose.parse_log([*unknown[2:], "", unknown[0]])[0].type is FailureType.OTHER
+    assert diagnose.parse_log(lines[:3])[0].type is FailureType.EVAL
 
 
 def test_noms_error_box_whose_messages_were_cut_is_no_silent_zero() -> None:
@@ -3883,3 +3887,16 @@ def test_a_message_under_the_trace_hint_opening_as_a_writer_does_is_evaluated(
     # (without the hint nothing says the evaluator was there)
     [alone] = diagnose.parse_log([f"error: {message}"])
     assert alone.type is FailureType.OTHER, alone
+
+
+@pytest.mark.parametrize("message", [
+    # nixpkgs' python and lua package sets refusing a package for the interpreter (`disabled`)
+    "cqueues not supported for interpreter lua",
+    "brotlicffi-1.0.9.2 not supported for interpreter python2.7",
+    # an alias naming the attribute to use instead (python-aliases.nix)
+    "Please use pkgs.mailman",
+    "Please use pkgs.mailmanPackages.hyperkitty",
+])
+def test_nixpkgs_own_throws_without_frames_are_evaluation_errors(message: str) -> None:
+    [found] = diagnose.parse_log(["$ nix-build -A knot-resolver", f"error: {message}"])
+    assert found.type is FailureType.EVAL, found
