@@ -1898,6 +1898,10 @@ _REFUSAL_ALONE = re.compile(
     r"refusing to evaluate\.?)|(?P<advice>(?:a\) )?For `nixos-rebuild` you can set))\s*$")
 
 
+# the same refusal's head alone, a copy ending inside its path ("Package ‘x-1.0’ in /var/lib/…")
+_REFUSAL_CUT = re.compile(r" {0,8}Package ['‘][^'’\s]{1,300}['’] in /\S{1,1000}\s*$")
+
+
 def _refusal_alone(line: str) -> str | None:
     """The error line a refusal alone on its line stands for (_REFUSAL_ALONE), if it is one."""
     m = _REFUSAL_ALONE.match(line)
@@ -3747,6 +3751,12 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
             kind, type_, what, advice = DRVLESS["log-tail"]
             return [Diagnosis(type_, kind, what, hint=advice, log_line=kept[0].origin + 1,
                               log=tail([line.text for line in kept]))]
+        if last is not None and last.builder is None and _REFUSAL_CUT.match(last.text):
+            # nixpkgs' check-meta refusal printed bare (ofborg's partial log), the copy ending
+            # inside its path: the log's last line is the refusal's head, its reason cut off
+            return [Diagnosis(FailureType.EVAL, Kind.ERROR, _one_line(
+                f"{last.text.strip()} … (the log is cut off inside nixpkgs' refusal to evaluate "
+                "it)"), log_line=last.origin + 1, log=last.text)]
     return [] if found is None or said is None else [_builders_own(found, said[1])]
 
 

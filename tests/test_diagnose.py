@@ -3900,3 +3900,16 @@ def test_a_message_under_the_trace_hint_opening_as_a_writer_does_is_evaluated(
 def test_nixpkgs_own_throws_without_frames_are_evaluation_errors(message: str) -> None:
     [found] = diagnose.parse_log(["$ nix-build -A knot-resolver", f"error: {message}"])
     assert found.type is FailureType.EVAL, found
+
+def test_a_check_meta_refusal_the_copy_ends_inside_is_still_a_refusal() -> None:
+    # ofborg's "Partial log" of a refusal (nixpkgs' check-meta, printed bare: "Package ‘x-1.0’
+    # in …/default.nix:3 is not supported on ‘aarch64-linux’, refusing to evaluate."), the copy
+    # ending inside its path: what is left is the refusal's head, the log's last line
+    for quote in ("‘’", "''"):
+        head = f"Package {quote[0]}jailbreak-cabal-1.3.2{quote[1]} in /var/lib/gc-of-borg/repo/grah"
+        found = diagnose.parse_log(["Failure on aarch64-linux [(full log)](https://logs.example)",
+                                    "", "<details><summary>Partial log</summary><p>", "",
+                                    "```", head])
+        assert [(d.type, d.kind) for d in found] == [(FailureType.EVAL, Kind.ERROR)], quote
+        # with lines after it, the head is no copy's end (a sentence naming a package)
+        assert diagnose.parse_log([head, "and that is where it lives"]) == []
