@@ -226,6 +226,17 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"fixed-output derivation produced path {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE} with "
         rf"(?P<algo>\w+) hash {_Q}(?P<got>[^'’‘`]+){_QE} instead of the expected hash "
         rf"{_Q}(?P<specified>[^'’‘`]+){_QE}")),
+    # Nix 1.x checking a fixed output, which it names by its output path (no derivation):
+    # "output path ‘…’ should have sha256 hash ‘…’, instead has ‘…’" (to 1.11; `…' before 1.8;
+    # "r:sha256" for a recursive hash) and 1.12pre's "output path ‘…’ has sha256 hash ‘…’ when
+    # ‘…’ was expected" (the path also in a store outside /nix/store, a store under $HOME)
+    ("hash-mismatch-1x", re.compile(
+        rf"output path {_Q}(?P<path>/[^'’‘`\s]{{1,4096}}){_QE} should have "
+        rf"(?P<algo>(?:r:)?\w+) hash {_Q}(?P<specified>[^'’‘`]+){_QE}, instead has "
+        rf"{_Q}(?P<got>[^'’‘`]+){_QE}")),
+    ("hash-mismatch-1x-when", re.compile(
+        rf"output path {_Q}(?P<path>/[^'’‘`\s]{{1,4096}}){_QE} has (?P<algo>(?:r:)?\w+) hash "
+        rf"{_Q}(?P<got>[^'’‘`]+){_QE} when {_Q}(?P<specified>[^'’‘`]+){_QE} was expected")),
     # builtins.fetchurl / fetchTarball during evaluation
     ("hash-mismatch-download", re.compile(
         rf"hash mismatch in file downloaded from {_Q}(?P<url>[^'’‘`]+){_QE}:?\s*"
@@ -722,6 +733,20 @@ def _refused_by_nix(found: Diagnosis | None, quoted: Sequence[str]) -> Diagnosis
         drv=found.drv, hint=HINTS[Kind.NIX])
 
 
+def _output_hash_mismatch(m: re.Match[str], text: str) -> Diagnosis:
+    """Nix 1.x's hash mismatch of a fixed output (hash-mismatch-1x): the derivation is the one
+    of the output's name where the text names it (nix-build's plan, "these derivations will be
+    built:"), else unknown; the output path is the failure's."""
+    path, algo = m["path"], m["algo"].removeprefix("r:")
+    name = path.rsplit("/", 1)[-1].split("-", 1)[-1]
+    drv = next((d["drv"] for d in _DRV_PATH.finditer(text) if drv_name(d["drv"]) == name), None)
+    specified, got = f"{algo}:{m['specified']}", f"{algo}:{m['got']}"
+    return Diagnosis(FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH,
+                     f"hash mismatch in {short_drv(drv) if drv else short_drv(path)}: got {got}",
+                     drv=drv, output=path, specified=specified, got=got,
+                     hint=_hash_hint(specified, got))
+
+
 def _pattern_diagnosis(text: str) -> Diagnosis | None:
     for name, pattern in _PATTERNS:
         m = pattern.search(text)
@@ -733,6 +758,8 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
             specified, got = m["specified"], m["got"]
             if name == "hash-mismatch-old":
                 specified, got = f"{m['algo']}:{specified}", f"{m['algo']}:{got}"
+            if name.startswith("hash-mismatch-1x"):
+                return _output_hash_mismatch(m, text)
             if name == "hash-mismatch-download":
                 return Diagnosis(FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH,
                                  f"hash mismatch in the file downloaded from {m['url']}: got "
@@ -2476,6 +2503,8 @@ _NIX_MESSAGE = re.compile(
     r"suspicious ownership or permission on |output path [\"']?/nix/store/[^\"'\s]*[\"']? "
     r"(?:has illegal "
     r"content|should be a non-executable)|while waiting for the build environment for '|"
+    # Nix 1.x's hash mismatch of a fixed output (hash-mismatch-1x), also in a store elsewhere
+    r"output path ['‘]/[^'’\s]*['’] (?:should have|has) (?:r:)?\w+ hash ['‘]|"
     r"fixed-output derivations must not reference|fixed output derivation '[^']*' is not "
     r"allowed to refer|the fixed-output derivation '[^']*' must not reference|"
     r"(?:(?:ca )?hash|size) mismatch importing path '|hash mismatch in file downloaded from '|"
@@ -3182,7 +3211,26 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         found_all = [replace(d, type=FailureType.OTHER, kind=Kind.ERROR)
                      if d.kind is Kind.THROW and not _THROWN.search(d.log) else d
                      for d in found_all]
-    return found_all
+    return _named_by_plan(found_all, shaped)
+
+
+def _named_by_plan(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> list[Diagnosis]:
+    """A failure Nix named only by its output path (Nix 1.x's hash mismatch of a fixed output,
+    "output path ‘…-tipsy-0.1.7’ should have …"), named by its derivation where the log names
+    one derivation of that name (nix-build's plan, "these derivations will be built:")."""
+    if not any(d.drv is None and d.output and d.type is FailureType.HASH_MISMATCH
+               for d in found):
+        return found
+    drvs = {m["drv"] for line in shaped for m in _DRV_PATH.finditer(line.text)}
+    named: list[Diagnosis] = []
+    for d in found:
+        if d.drv is None and d.output and d.type is FailureType.HASH_MISMATCH:
+            name = d.output.rsplit("/", 1)[-1].split("-", 1)[-1]
+            same = [drv for drv in drvs if drv_name(drv) == name]
+            if len(same) == 1:
+                d = replace(d, drv=same[0])
+        named.append(d)
+    return named
 
 
 # Nix 2.0-2.3's substitution goal printed what failed it without "error: " (printError of the
@@ -4240,6 +4288,10 @@ _HEADS = (
     r"system|platform mismatch|missing system features|local builds are disabled))",
     # Nix's "error:" with its first letters eaten, opening the line (after markdown's marks)
     r"^[\s>*_`|-]{0,20}(?P<w_error>r?ror)(?=: \S)",
+    # Nix 1.x's hash mismatch of a fixed output, named by its output path (hash-mismatch-1x),
+    # also glued to the end of the builder's last line (no newline before it)
+    r"output path " + _SUBJECT + r"[^'’\s]{1,255}['’] (?=(?:should have|has) (?:r:)?\w{1,20} "
+    r"hash ['‘])",
 )
 _NIX_HEAD = re.compile("|".join(f"(?:{pattern})" for pattern in _HEADS))
 _HEADS_READ = 8

@@ -3760,6 +3760,42 @@ def test_nixs_messages_about_a_store_path_in_a_writers_line_are_read(
     assert (found.type, found.kind, found.log_line) == (*expected, 3), found
 
 
+_TARBALL = f"/nix/store/{H}-mpc-1.0.1.tar.gz"
+_TARBALL_DRV = f"/nix/store/{'a' * 32}-mpc-1.0.1.tar.gz.drv"
+_DEPENDENT = f"/nix/store/{'d' * 32}-gcc-4.9.drv"
+
+
+@pytest.mark.parametrize("lines", [
+    # Nix 1.x's fixed-output check (to 1.11), named by the output path, its derivation in the plan
+    ["these derivations will be built:", f"  {_TARBALL_DRV}", f"  {_DEPENDENT}",
+     f"building path(s) ‘{_TARBALL}’",
+     f"output path ‘{_TARBALL}’ should have r:sha256 hash ‘{'0' * 52}’, instead has ‘{'1' * 52}’",
+     f"cannot build derivation ‘{_DEPENDENT}’: 1 dependencies couldn't be built",
+     f"error: build of ‘{_DEPENDENT}’ failed"],
+    # glued to the end of the builder's last line (no newline before it)
+    ["these derivations will be built:", f"  {_TARBALL_DRV}", f"  {_DEPENDENT}",
+     f'{{"name":"mpc"}}output path ‘{_TARBALL}’ should have sha256 hash ‘{"0" * 52}’, '
+     f"instead has ‘{'1' * 52}’",
+     f"cannot build derivation ‘{_DEPENDENT}’: 1 dependencies couldn't be built"],
+    # 1.12pre's wording
+    ["these derivations will be built:", f"  {_TARBALL_DRV}",
+     f"output path ‘{_TARBALL}’ has sha256 hash ‘{'1' * 52}’ when ‘{'0' * 52}’ was expected"],
+])
+def test_nix_1x_hash_mismatch_of_an_output_path_is_its_derivations(lines: list[str]) -> None:
+    found = diagnose.parse_log(lines)
+    [mismatch] = [d for d in found if d.type is FailureType.HASH_MISMATCH]
+    assert (mismatch.drv, mismatch.got) == (_TARBALL_DRV, f"sha256:{'1' * 52}"), found
+
+
+def test_nix_1x_hash_mismatch_in_a_store_outside_nix_store_is_read() -> None:
+    store = "/home/james/nix/store"
+    [first, *_] = diagnose.parse_log([
+        f"> output path ‘{store}/{H}-mpc-1.0.1.tar.gz’ should have sha1 hash ‘{'0' * 32}’, "
+        f"instead has ‘{'1' * 32}’",
+        f"> cannot build derivation ‘{store}/{H}-mpc-1.0.1.drv’: 1 dependencies couldn't be built"])
+    assert (first.type, first.got) == (FailureType.HASH_MISMATCH, f"sha1:{'1' * 32}"), first
+
+
 def test_nixs_error_glued_after_a_progress_line_onto_a_trace_is_read() -> None:
     # heldout-325's cardano-explorer-278: a code span holding a whole run on one line, a
     # haskell.nix trace first, then "building '…drv'..." and Nix's own error: before, no failure
