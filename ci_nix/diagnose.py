@@ -2323,7 +2323,13 @@ def explained_by_log(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
     # asked again for each failure Nix reports of it)
     lines = [clean(line) for line in _last(log, TAIL_LINES)]
     for line in reversed(lines[-8:]):
-        if _DOWNLOAD.search(line) or _MIRRORS.search(line):
+        fetched = _DOWNLOAD.search(line)
+        if fetched is not None and _CACHE_URL.search(fetched["url"]):
+            # a binary cache's NAR or narinfo: the substituter's download, Nix's own before the
+            # build (2.x's "warning: unable to download '…/nar/….nar.xz': …; retrying"), which
+            # a copy left above the builder's report: no builder fetches from a cache
+            continue
+        if fetched is not None or _MIRRORS.search(line):
             message, hint = _download(line, lines)
             return replace(found, type=FailureType.OTHER, kind=Kind.DOWNLOAD, message=message,
                            hint=hint)

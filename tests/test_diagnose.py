@@ -3949,3 +3949,21 @@ def test_a_check_meta_refusal_the_copy_ends_inside_is_still_a_refusal() -> None:
         assert [(d.type, d.kind) for d in found] == [(FailureType.EVAL, Kind.ERROR)], quote
         # with lines after it, the head is no copy's end (a sentence naming a package)
         assert diagnose.parse_log([head, "and that is where it lives"]) == []
+
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    # the substituter's NAR, Nix's own download before the build: not the builder's failure
+    ("https://cache.nixos.org/nar/1m6mi9lqicbr35dz9f446xzl371x0qndv1fngky6br4va7gd9gkb.nar.xz",
+     FailureType.BUILD),
+    # a source's URL (builtin:fetchurl's retries in the build's log): the builder's download
+    ("https://example.org/foo-1.0.tar.gz", FailureType.OTHER),
+])
+def test_a_failed_download_above_a_builders_report_is_its_own_only_for_a_source(
+        url: str, expected: FailureType) -> None:
+    found = diagnose.parse_log([
+        f"warning: unable to download '{url}': HTTP error 200 (curl error: Timeout was "
+        "reached); retrying in 340 ms",
+        f"builder for '{_READ_DRV}' failed with exit code 1; last 2 log lines:",
+        "  building", "  Error: Failed finding Lua library."])
+    assert (found[0].type, found[0].drv) == (expected, _READ_DRV), found
