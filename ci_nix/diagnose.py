@@ -174,8 +174,9 @@ def _platform_hint(wanted: str, features: str, have: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # One error message -> Diagnosis.
 
-# the hash part: Nix's 32 characters, or what people put there when they paste ("<hash>", "...")
-_HASH = r"(?:[a-z0-9]{32}|<hash>|\.\.\.|…|x{1,32})"
+# the hash part: Nix's 32 characters, or what people put there when they paste ("<hash>", "...",
+# "(...)")
+_HASH = r"(?:[a-z0-9]{32}|<hash>|\.\.\.|…|\((?:\.\.\.|…)\)|x{1,32})"
 _NAME = 255  # a store path's name is at most 211 characters (a name read from a search stops)
 # (the outputs after a derivation, "!out", "^out,dev", "^*": output names only; any text up to
 # the next quote or blank was scanned from each "!" of a line anew, from each of its many starts)

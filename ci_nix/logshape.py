@@ -2465,6 +2465,11 @@ _OWN_LINE = re.compile(
     # user", then "Determinate Nix crashed. This is a bug. …")
     + CRASH_HEADER + ")")
 _ERROR_START = re.compile(r"^\s*error: \S")  # (indented: the continuation is then less so)
+# Nix's recap of the builds that failed ("error: build of '…' failed", of one or more: 1.x to
+# 2.3, `nix build`): a message whole on its line, which nothing continues (nix-review's URL and
+# package lists, nix-shell's "failed to build all dependencies" follow it unindented)
+_WHOLE_RECAP = re.compile(r"^\s*error: build of ['‘]/nix/store/[^'’\s]+['’]"
+                          r"(?:, ['‘]/nix/store/[^'’\s]+['’])* failed\s*$")
 # how a line that ends inside a sentence ends: a word's letter or digit, or a comma
 _MID_SENTENCE_ENDS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_,")
 _LOWER_START = re.compile(r"[a-z]")
@@ -2610,7 +2615,8 @@ def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset()) -> list
             end = (end + gap + line.text)[-_PATH_CHARS:]
             piece = line.text
             continue
-        in_error = _ERROR_START.match(line.text) is not None
+        in_error = _ERROR_START.match(line.text) is not None \
+            and _WHOLE_RECAP.match(line.text) is None
         joined.append(line)
         end = line.text[-_PATH_CHARS:]
         piece = line.text

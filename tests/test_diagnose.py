@@ -3967,3 +3967,30 @@ def test_a_failed_download_above_a_builders_report_is_its_own_only_for_a_source(
         f"builder for '{_READ_DRV}' failed with exit code 1; last 2 log lines:",
         "  building", "  Error: Failed finding Lua library."])
     assert (found[0].type, found[0].drv) == (expected, _READ_DRV), found
+
+
+@pytest.mark.parametrize("after", [
+    # nix-review's own lines after its run's recap (nixpkgs PR#70473, #71711, #74902, heldout-340/
+    # 343/350): unindented, none of Nix's
+    ["https://github.com/NixOS/nixpkgs/pull/70473", "1 package are marked as broken and were "
+     "skipped:", "python37Packages.foo python38Packages.foo"],
+    # nix-shell's own line after it (unisonweb/unison#33, heldout-401), Nix 1.x's curly quotes
+    ["/Users/u/.nix-profile/bin/nix-shell: failed to build all dependencies"],
+])
+def test_nixs_one_line_build_recap_is_not_continued_by_the_lines_after_it(
+        after: list[str]) -> None:
+    # Nix's "error: build of '…' failed" is whole on its line: an unindented line after it is
+    # not its rest (which hid the recap: other/eval with the lines after it as its message)
+    curly = after[0].startswith("/Users")
+    drv = f"/nix/store/{H}-env.drv"
+    recap = f"error: build of ‘{drv}’ failed" if curly else f"error: build of '{drv}' failed"
+    [found] = diagnose.parse_log(["[63 built (6 failed)]", recap, *after])
+    assert (found.type, found.kind, found.drv) == (FailureType.BUILD, Kind.SUMMARY, drv), found
+
+
+def test_a_writers_elided_hash_in_parentheses_still_names_the_derivation() -> None:
+    # hnix#496 (heldout-347): "`error: build of '/nix/store/(...)-cabal2nix-hnix.drv' failed`"
+    [found] = diagnose.parse_log(["Info for anyone coming here after `nix-build` fails with ",
+                                  "`error: build of '/nix/store/(...)-cabal2nix-hnix.drv' "
+                                  "failed`: "])
+    assert (found.type, found.drv) == (FailureType.BUILD, "/nix/store/(...)-cabal2nix-hnix.drv")
