@@ -3197,6 +3197,13 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         # without "error: " (see _SUBSTITUTE_FAILED_BARE), the culprit, first
         substituted = _substitution_failed(shaped)
         said = [substituted, *said] if substituted is not None else said
+    substitutions = [d for d in said if (d.type, d.kind) == (FailureType.OTHER, Kind.SUBSTITUTION)]
+    if substitutions and said[0] not in substitutions and all(
+            d.type is FailureType.DEPENDENCY for d in said if d not in substitutions):
+        # only dependents failed beside a substitution Nix said failed (1.x's "could not download
+        # '…' from any binary cache", before its dependents' "cannot build derivation"): the
+        # substitution, the culprit, first
+        said = [*substitutions, *(d for d in said if d not in substitutions)]
     if tails and said and all(d.type is FailureType.DEPENDENCY for d in said):
         # only dependents failed, no build of the log named as failed: the builder's log tail
         # the log holds apart from any error block (a copy cut its "builder for …" header) is

@@ -3994,3 +3994,19 @@ def test_a_writers_elided_hash_in_parentheses_still_names_the_derivation() -> No
                                   "`error: build of '/nix/store/(...)-cabal2nix-hnix.drv' "
                                   "failed`: "])
     assert (found.type, found.drv) == (FailureType.BUILD, "/nix/store/(...)-cabal2nix-hnix.drv")
+
+
+def test_a_substitution_that_failed_before_only_dependents_failed_comes_first() -> None:
+    # SimulaVR/Simula#11 (heldout-347), Nix 1.11: the download of glib's NAR fails, then only
+    # dependents' lines: the substitution is the culprit, not weston's dependency failure
+    glib = f"/nix/store/{H}-glib-2.54.0"
+    weston = f"/nix/store/{H}-weston-2.0.0.drv"
+    found = diagnose.parse_log([
+        "/nix/store/x-xz-5.2.3-bin/bin/xz: (stdin): File format not recognized",
+        "error: unexpected end-of-file",
+        f"could not download ‘{glib}’ from any binary cache",
+        f"fetching path ‘{glib}’ failed with exit code 1",
+        f"cannot build derivation ‘{weston}’: 1 dependencies couldn't be built",
+        f"error: build of ‘{weston}’ failed"])
+    assert [(d.type, d.kind) for d in found[:2]] == [
+        (FailureType.OTHER, Kind.SUBSTITUTION), (FailureType.DEPENDENCY, Kind.DEPENDENCY)]
