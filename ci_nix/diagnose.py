@@ -188,6 +188,9 @@ _NEAR = 500
 _GAP = r".{0,1000}?"  # from a hash mismatch's first line to its "specified:" (Lix: a URL between)
 # a derivation (with an optional !out/^out) or an output path
 _DRV_PATH = re.compile(_DRV)
+# a derivation in a store at another directory than /nix/store (NIX_STORE_DIR, a private store
+# under a home: "/home/u/opt/nix/store/<hash>-x.drv"), as a builder line names it
+_OTHER_STORE_DRV = re.compile(r"(?:/[^'’`\s/]+)+/nix/store/[0-9a-z]{32}-[^'’`\s/]+\.drv")
 _STORE_PATH = rf"(?P<path>/nix/store/{_HASH}-[^'’\s]{{1,{_NAME}}}?){_OUTPUTS}"
 _Q = "['‘`]"  # Nix 1.x/2.0 used curly quotes
 _QE = "['’]"
@@ -794,7 +797,9 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
         code = _EXIT_CODE_REASON.search(m["status"]) \
             if name in ("builder-unnamed", "builder-elided") else None
         if code is not None:  # (a stand-in for the derivation, its exit code Nix's all the same)
-            return _exit_failure(m["quoted"], None, int(code[1]))
+            # (or a derivation in a store at another directory, 1.x's private store: that one)
+            other = _OTHER_STORE_DRV.fullmatch(m["quoted"])
+            return _exit_failure(m["quoted"], other[0] if other else None, int(code[1]))
         if name in DRVLESS:
             kind, type_, message, hint = DRVLESS[name]
             if (groups.get("name") or "").endswith(".drv") and not groups.get("drv"):

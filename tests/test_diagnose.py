@@ -4010,3 +4010,17 @@ def test_a_substitution_that_failed_before_only_dependents_failed_comes_first() 
         f"error: build of ‘{weston}’ failed"])
     assert [(d.type, d.kind) for d in found[:2]] == [
         (FailureType.OTHER, Kind.SUBSTITUTION), (FailureType.DEPENDENCY, Kind.DEPENDENCY)]
+
+
+def test_a_builder_line_of_a_store_at_another_directory_names_its_derivation() -> None:
+    # nixpkgs#31369 (heldout-350): Nix 1.11 with a private store under a home directory
+    drv = f"/home/u/opt/nix/store/{H}-libuv-1.15.0.drv"
+    found = diagnose.parse_log([
+        "make: *** [Makefile:4737: check-am] Error 2",
+        f"builder for ‘{drv}’ failed with exit code 2",
+        f"cannot build derivation ‘/home/u/opt/nix/store/{H}-cmake-3.9.4.drv’: 1 dependencies "
+        "couldn't be built"])
+    assert (found[0].type, found[0].drv, found[0].exit_code) == (FailureType.BUILD, drv, 2)
+    # a reporter's stand-in, no store path, still names none
+    [alone] = diagnose.parse_log(["builder for '/nix/store/file-name.drv' failed with exit code 2"])
+    assert (alone.type, alone.drv, alone.exit_code) == (FailureType.BUILD, None, 2)
