@@ -3703,7 +3703,8 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                     and shaped[at + 1].builder is None:
                 whole += "\n" + shaped[at + 1].text  # the Reason's rest, after a hard wrap
             return [_traced_below(_uncaught_nix(_builders_own(
-                _line_failure(whole, line.origin), text), shaped, at), shaped, at)]
+                _line_failure(whole, line.origin), text, _fenced(raw, line.origin)), shaped, at),
+                shaped, at)]
     for output in named_logs.values():
         for text in output:
             if _MIRRORS.search(text):
@@ -3995,13 +3996,22 @@ def _hydras_build(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> li
 _BUILD_DIR = re.compile(r"(?<![\w./-])/build/|(?<![\w-])nix-build-[^/\s'\"]{1,255}?\.drv-\d+/")
 
 
-def _builders_own(found: Diagnosis, text: str) -> Diagnosis:
+def _builders_own(found: Diagnosis, text: str, fenced: bool = False) -> Diagnosis:
     """A failure nothing finer fits whose line is a build's own output: a builder's (or its
     setup hook's) error line about a file in the build directory (omen-space#236, a text fence
     of Nix's log tail without its header: "> ERROR: Missing Cargo.lock from src. Expected to find
     it at: /build/source/Cargo.lock") says that build failed, not Nix: `build`; so does an error
     line indented as Nix quotes a builder's in its block. Nix's own `error:` lines (it names the
-    build directory when it cannot set it up) stay as they are."""
+    build directory when it cannot set it up) stay as they are. fenced: whether the line
+    stands inside a markdown code fence, where "> " is no markdown quote but text."""
+    if fenced and found.type is FailureType.OTHER and found.kind in (Kind.ERROR, Kind.NIX) \
+            and _QUOTED_COMPILER_ERROR.match(text):
+        # a compiler's diagnostic behind the quote mark inside a fence (Nix's "> " that lost
+        # its indentation in a copy; at the margin outside one, a writer's markdown quote): the
+        # build's own, also where the file it names is in the store (nixpkgs#177508: "> /nix/
+        # store/…-lua/src/ngx_http_lua_common.h:27:10: fatal error: pcre.h: No such file or
+        # directory", read as Nix's own about its store)
+        return replace(found, type=FailureType.BUILD, kind=Kind.BUILDER)
     if (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR) or _ERROR_LINE.match(text) \
             or not (_BUILD_DIR.search(text) or _NIX_QUOTES_BUILDER.match(text)):
         return found
@@ -4013,6 +4023,17 @@ def _builders_own(found: Diagnosis, text: str) -> Diagnosis:
 # meson's "> meson.build:95:17: ERROR: Dependency … not found" under no header); a markdown quote
 # ("> " at the margin, or indented as a list's) is a writer's
 _NIX_QUOTES_BUILDER = re.compile(r"^ {7}> ")
+def _fenced(raw: Sequence[str], origin: int) -> bool:
+    """Whether the captured line at `origin` stands inside a markdown code fence (an odd number
+    of fence lines above it, _FENCE_LINE)."""
+    return sum(1 for line in itertools.islice(raw, origin) if _FENCE_LINE.match(line)) % 2 == 1
+
+
+# a compiler's diagnostic as gcc and clang print it ("FILE:LINE[:COLUMN]: [fatal ]error: …"),
+# behind a quote mark: no message of Nix's has that form (its positions follow its message,
+# "at FILE:LINE:COLUMN"), a builder's log lines as Nix quotes them do
+_QUOTED_COMPILER_ERROR = re.compile(r"^\s{0,8}> ?[^\s:]{1,1000}:\d{1,7}(?::\d{1,5})?: "
+                                    r"(?:fatal )?error: \S")
 
 
 # a line that ends on its error mark ("… produce the very confusing error:"): what it announces

@@ -3787,6 +3787,20 @@ def test_nix_1x_hash_mismatch_of_an_output_path_is_its_derivations(lines: list[s
     assert (mismatch.drv, mismatch.got) == (_TARBALL_DRV, f"sha256:{'1' * 52}"), found
 
 
+@pytest.mark.parametrize("line", [
+    # nixpkgs#177508 (heldout-370): Nix's quoted builder lines in a fence, their indentation lost
+    f"> /nix/store/{H}-lua/src/ngx_http_lua_common.h:27:10: fatal error: pcre.h: No such file or "
+    "directory",
+    "> src/main.c:12:5: error: implicit declaration of function 'foo'",
+])
+def test_a_compilers_error_behind_a_quote_mark_is_the_builds(line: str) -> None:
+    [found] = diagnose.parse_log(["fails with:", "", "```", line, ">    27 | #include <pcre.h>",
+                                  "> compilation terminated.", "```"])
+    assert (found.type, found.kind, found.log_line) == (FailureType.BUILD, Kind.BUILDER, 4), found
+    # outside a fence, "> " at the margin is a writer's markdown quote (heldout-312's rule)
+    assert diagnose.parse_log(["fails with:", "", line])[0].type is not FailureType.BUILD
+
+
 def test_nix_1x_hash_mismatch_in_a_store_outside_nix_store_is_read() -> None:
     store = "/home/james/nix/store"
     [first, *_] = diagnose.parse_log([
