@@ -357,6 +357,10 @@ _MESSAGE_KEYS = ("message", "msg", "MESSAGE", "textPayload", "log", "line", "tex
                  *RELAY_KEYS)
 _NESTED_KEYS = ("jsonPayload", "fields", "payload", "data")
 _MAX_DEPTH = 3
+# a whole line that is one double-quoted string literal holding an escaped quote (\' or \"),
+# a comma after it or not: a tool printed a list of lines as literals (Rust's `Debug`, a repr)
+_STRING_LITERAL_LINE = re.compile(r'^\s*"(?P<body>(?:[^"\\\n]|\\.)*)",?\s*$')
+_ESCAPED_QUOTE = re.compile(r"\\['\"]")
 
 
 def terminal_line(raw: str, quoted: bool = False) -> str:
@@ -791,6 +795,14 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False, relayed: int = 0,
     if tail and depth < _MAX_DEPTH and ((held := _held_line(line)) is not None
                                         or (held := _prefixed_held_line(line)) is not None):
         yield from _unwrap(held, depth + 1, tail)
+        return
+    # a line printed as a string literal (a tool's list of Nix's lines: lorri 0.1's Rust
+    # `Debug`, "\"building \\'/nix/store/….drv\\'...\","): the literal's text, its escapes undone
+    if depth < _MAX_DEPTH and not tail and '\\' in line \
+            and (literal := _STRING_LITERAL_LINE.match(line)) is not None \
+            and _ESCAPED_QUOTE.search(literal["body"]):
+        yield from (part for _, part in _unwrapped(
+            _unescape(literal["body"]).split("\n"), depth + 1))
         return
     # an internal-json record behind a prefix normalising does not know (`kubectl logs
     # --prefix`'s "[pod/x/nix] ", logcli's labels) is kept whole, as learning the prefix needs

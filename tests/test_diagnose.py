@@ -4038,3 +4038,20 @@ def test_a_builder_line_of_a_store_at_another_directory_names_its_derivation() -
     # a reporter's stand-in, no store path, still names none
     [alone] = diagnose.parse_log(["builder for '/nix/store/file-name.drv' failed with exit code 2"])
     assert (alone.type, alone.drv, alone.exit_code) == (FailureType.BUILD, None, 2)
+
+def test_a_log_printed_as_string_literals_is_read_as_its_lines() -> None:
+    # a tool printing Nix's output as a list of string literals (lorri 0.1's Rust `Debug` of its
+    # lines: each in double quotes, its quotes escaped "\'", a comma after): Nix's lines as the
+    # literals hold them
+    drv = f"/nix/store/{'a' * 32}-hack-shell.drv"
+    out = f"/nix/store/{'b' * 32}-hack-shell"
+    found = diagnose.parse_log([
+        "```",
+        f"\"building \\'{drv}\\'...\",",
+        "\"/nix/store/x-patch-shebangs.sh: line 64: syntax error near unexpected token `<\\'\",",
+        f"\"builder for \\'{drv}\\' failed to produce output path \\'{out}\\'\",",
+        f"\"error: build of \\'{drv}\\' failed\"",
+        "```"])
+    assert [(d.type, d.drv) for d in found[:1]] == [(FailureType.BUILD, drv)], found
+    # a string literal without escaped quotes is left as it is (a list of arguments, a setting)
+    assert diagnose.parse_log(['"--option", "sandbox", "false",']) == []
