@@ -1485,6 +1485,19 @@ def _mended_paths(text: str) -> str:
     return _OCR_DRV.sub(".drv", text)
 
 
+# (what a copy ate to "or:" or "r:", words and keys a line of a usage text or of prose starts
+# with, "Usage: cp …" / "  or:  cp [OPTION]… DIRECTORY": only the first line of a paste, where
+# a selection starts: the log's first line, or one after a blank or a fence; or right under a
+# line of Nix's own, its level word first)
+_LEVEL_FIRST = re.compile(r"\s*(?:error|warning|trace):")
+
+
+def _opens_a_paste(found: list[Line], at: int) -> bool:
+    before = found[at - 1].text if at else ""
+    return not before.strip() or _FENCE.match(before) is not None \
+        or _TILDE_FENCE.match(before) is not None or _LEVEL_FIRST.match(before) is not None
+
+
 def _mended(found: list[Line]) -> list[Line]:
     """The lines, each whose head a copy ate whole again, each a copy ran Nix's lines together
     in split again (never a builder's line: its words are the builder's)."""
@@ -1504,6 +1517,8 @@ def _mended(found: list[Line]) -> list[Line]:
         text = line.text
         start = text.lstrip()[:64]  # (a cheap look first: a huge log's every line)
         m = _EATEN.match(text) if ":" in start[:5] or "/nix/store/" in start else None
+        if m is not None and m["error"] in ("or:", "r:") and not _opens_a_paste(found, at):
+            m = None  # (a usage text's "  or: cp [OPTION]…", git's "   or: git stash show …")
         if m is not None:
             head = "error:" if m["error"] else next(h for h in _HEADS if h.endswith(m["head"]))
             text = m["indent"] + head + text[m.end():]

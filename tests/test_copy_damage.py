@@ -62,12 +62,23 @@ def at_line(f: Callable[[str, str], str | None]) -> Damage:
 EATABLE = re.compile(r"\s*(?:error: |(?:builder for |Cannot build |build of )['‘]/nix/store/)")
 
 
-def _eaten(line: str, key: str) -> str | None:
+def _eaten(line: str, key: str, opens: bool = True) -> str | None:
     """The first letters of the line's text lost (a selection started a little late, a paste
-    into a widget that ate them): "rror: ", "ror: ", "or: "."""
+    into a widget that ate them): "rror: ", "ror: ", "or: " (this last only where the line
+    opens a paste, `opens`: "or:" is also the start of a usage text's line, "  or:  cp …")."""
     text = line.lstrip()
-    k = 1 + pick(key, "eaten", 3)
+    k = 1 + pick(key, "eaten", 3 if opens else 2)
     return line[:len(line) - len(text)] + text[k:] if EATABLE.match(text) else None
+
+
+def _letters_eaten(lines: list[str], at: int, key: str) -> str | None:
+    """`_eaten` at the failure's line, which opens a paste where the line before it is blank, a
+    fence or a line of Nix's own (its level word first), or there is none."""
+    before = lines[at - 1].strip() if at else ""
+    line = _eaten(lines[at], key, not before or before.startswith(("```", "~~~", "error:",
+                                                                    "warning:", "trace:")))
+    return None if line is None or line == lines[at] else "\n".join(
+        [*lines[:at], line, *lines[at + 1:]])
 
 
 def _word_eaten(line: str, key: str) -> str | None:
@@ -208,7 +219,7 @@ def stamp_glued(lines: list[str], at: int, key: str) -> str | None:
 
 
 DAMAGES: dict[str, Damage] = {
-    "letters-eaten": at_line(_eaten), "word-eaten": at_line(_word_eaten),
+    "letters-eaten": _letters_eaten, "word-eaten": at_line(_word_eaten),
     "selection-late": selection_late, "head-cut": head_cut, "tail-cut": tail_cut,
     "tail-cut-mid-line": tail_cut_mid_line, "frame-cut": frame_cut, "headerless": headerless,
     "quote-lost": at_line(_quote_lost), "ocr-space": at_line(_ocr_space), "dru": at_line(_dru),

@@ -1125,3 +1125,14 @@ def test_a_text_only_talking_about_nix_gains_no_failure_it_does_not_hold(name: s
     found = diagnose.parse_log((_GUARD / name).read_text().split("\n"))
     allowed = {*expected["holds"], *expected["known_false_red"]}
     assert all(d.log_line in allowed for d in found), [(d.log_line, d.message) for d in found]
+
+
+def test_a_usage_texts_or_lines_are_no_error_a_copy_ate_into() -> None:
+    # (coreutils' and git's usage: "Usage: …" and then "or: …" lines, which a test, a CI step or
+    # a builder prints; a copy's eaten "error:" is "or:" only where a paste starts)
+    usage = ["Usage: cp [OPTION]... [-T] SOURCE DEST", "  or:  cp [OPTION]... SOURCE... DIRECTORY",
+             "usage: git stash list [<options>]", "   or: git stash show [<options>] [<stash>]"]
+    assert diagnose.parse_log([f"building '{ATTACKER}'...", *usage,
+                               ATTACKER.removesuffix(".drv")]) == []
+    found = diagnose.parse_log([*usage, f"error: builder for '{ATTACKER}' failed with exit code 2"])
+    assert [(d.drv, d.exit_code) for d in found] == [(ATTACKER, 2)]
