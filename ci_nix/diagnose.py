@@ -2666,6 +2666,10 @@ class _LogReader:
     # frames) outside any error block, up to the error line that is their message
     orphans: list[str] = field(default_factory=list)
     opens: bool = True  # whether the next plain line opens a paragraph (see _REMOVAL_THROW)
+    # the derivation whose "building '…'" line was Nix's last word before the lines that follow,
+    # no error block since: what nix-build (and `nix log`) prints after it unprefixed is that
+    # builder's own output, whatever it names
+    output_of: str | None = None
 
     def start_block(self, lines: list[str], origin: int, quoted: set[int] | None) -> _Block:
         block = _Block(lines, origin, list(self.recent), self.building, self.retried, quoted,
@@ -2674,6 +2678,7 @@ class _LogReader:
         self.recent.clear()
         self.unclaimed.clear()
         self.retried = None
+        self.output_of = None
         return block
 
     def remember(self, line: str) -> None:
@@ -2748,11 +2753,13 @@ class _LogReader:
             # ("> error: cannot download … from any mirror" before the builder's failure)
             self.current = self.start_block([quoted], origin, set())
             return
-        head = _NIX_HEAD.search(line) if not line.lstrip().startswith(">") else None
+        head = _nix_head(line) if not line.lstrip().startswith(">") else None
         read = _nix_words_read(line) if head is not None \
-            and _WHOLE_SUBJECT.match(line, head.start()) else None
+            and _WHOLE_SUBJECT.match(line, head.start()) \
+            and _HEAD_FAILS.search(line, head.start()) else None
         if read is not None and read[0].type is not FailureType.DEPENDENCY \
-                and read[0].kind is not Kind.SUMMARY:
+                and read[0].kind is not Kind.SUMMARY \
+                and self.output_of in (None, read[0].drv):
             # Nix's words saying what failed inside a writer's line, or eaten into by a copy
             # (the general reader, `_read_nix_words`), naming a store path as Nix printed it:
             # an error block from them, so what Nix printed under them (a Reason, the builder's
@@ -2761,7 +2768,10 @@ class _LogReader:
             # '…'.", "rror: builder for '…' failed with exit code N;"). Not in a line Nix quotes
             # from a builder ("  > …"): what a builder prints is its own, whatever it names. (Nor
             # a dependent's line or a recap: those only stand for what failed where nothing
-            # else does, and the fallback reads them.)
+            # else does, and the fallback reads them. Nor in the lines after Nix's "building
+            # '…'", which nix-build and `nix log` print unprefixed, where they name another
+            # derivation: a builder's own output, a test echoing Nix's words, which would be
+            # read before the build that failed and take Nix's own lines after it as theirs.)
             self.current = self.start_block([read[1]], origin, set())
             return
         if _FRAME.match(line) or _POSITION_LINE.match(line) or (self.orphans and (
@@ -2771,7 +2781,7 @@ class _LogReader:
             self.orphans.clear()
         building = _BUILDING.match(line)
         if building is not None:
-            self.building = building["drv"]
+            self.building = self.output_of = building["drv"]
         if line.strip():
             self.retried = None  # Nix went on after its retries
         if line.strip() and not _STATUS.match(line) and not logshape.BAR.search(line):
@@ -3764,7 +3774,7 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
             # host - Last 20 lines of logs:"), says what failed where the verdict says only that
             # (the lines after it: one record may hold them all, one captured line)
             built = next((found for later in shaped[at + 1:]
-                          if later.builder is None and FAILURE_MARK.search(later.text)
+                          if later.builder is None and _says_a_failure_at(later.text)
                           and (found := _builders_own(_unclassified(later.text, later.origin + 1),
                                                       later.text)).type is FailureType.BUILD),
                          None)
@@ -4130,7 +4140,7 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
     def placed(found: Diagnosis) -> Diagnosis:  # (every reading names this line, and keeps it)
         return replace(found, log_line=origin + 1, log=tail([text]))
 
-    m = _ERROR_ANYWHERE.search(text) or FAILURE_MARK.search(text)
+    m = _ERROR_ANYWHERE.search(text) or _says_a_failure_at(text)
     said = _EMPHASIS.sub("", text[m.start():] if m else text)
     found = _build_diagnosis(_EMPHASIS.sub("", text)) or _build_diagnosis(said)
     # Nix's words anywhere else in the line, or as a copy damaged them (the general reader): a
@@ -4292,7 +4302,8 @@ def _eaten(word: str, keep: int) -> str:
 
 
 # (a head's first word as a copy may hold it is group "w_WORD", eaten into, or "g_WORD", whole,
-# glued to what stands before it: `_as_nix_printed` puts it back as Nix printed it)
+# glued to what stands before it: `_as_nix_printed` puts it back as Nix printed it. A new head
+# needs a word of its own in `_HEAD_WORDS`, and one of `_HEAD_FAILS` after its start)
 _HEADS = (
     rf"(?:(?<![A-Za-z])(?P<w_builder>{_eaten('builder', 4)})|(?P<g_builder>builder))"
     rf"(?= for {_SUBJECT})",
@@ -4334,6 +4345,22 @@ _HEADS = (
     r"hash ['‘])",
 )
 _NIX_HEAD = re.compile("|".join(f"(?:{pattern})" for pattern in _HEADS))
+# words one of which each of `_HEADS` holds: a cheap look first (a huge log's every line; the
+# heads' alternation costs some 20 times as much on a line holding none)
+_HEAD_WORDS = re.compile(r"lder for |nnot build |uild of |sh mismatch in fixed-output derivation "
+                         r"| dependenc|produced path |building of |is required|substitut|could "
+                         r"not download|illegal path references|must not reference|failed to "
+                         r"obtain|mismatch importing|suspicious ownership|references of path|is "
+                         r"too large at|is not allowed to|may not be deterministic|of ['‘]/nix/"
+                         r"store/|not available on the requested|ason: |ror: |output path ")
+# a head's reading needs no more of the line than Nix's own line can hold: what a writer, or a
+# hostile builder, puts after it is not classified again for each head
+_SAID_MAX = 1000
+
+
+def _nix_head(text: str) -> re.Match[str] | None:
+    """The first of Nix's heads in a line (`_NIX_HEAD`)."""
+    return _NIX_HEAD.search(text) if _HEAD_WORDS.search(text) else None
 _HEADS_READ = 8
 # a head's subject as Nix printed it, hash and all (after the head's word: no writer's stand-in
 # "…-name.drv", "<hash>-name.drv")
@@ -4352,7 +4379,7 @@ def _as_nix_printed(m: re.Match[str]) -> str:
     held = next(((name[2:], m.start(name), value) for name, value in m.groupdict().items()
                  if value is not None), None)
     start = m.start() if held is None else held[1]
-    said = text[start:]
+    said = text[start:start + _SAID_MAX]
     if held is not None:
         word, _, value = held
         if word == "Cannot" and (value[0] == "c" or said.startswith(
@@ -4410,8 +4437,27 @@ FAILURE_MARK = re.compile(
     r"specified:\s*\S+\s+got:|" + _ALIAS_THROW + "|" + _SHELL_FATAL + "|" + _ERROR_VALUE + "|"
     + _REFUSAL.pattern
     + "|" + _MODULE_MESSAGE.pattern + "|" + _EVAL_MODE_REFUSAL.pattern + "|" + _CRASH.pattern
-    + "|" + _INVALID_PATH.pattern + "|" + _NIX_HEAD.pattern,
+    + "|" + _INVALID_PATH.pattern,
     re.IGNORECASE)
+
+
+def _says_a_failure_at(text: str) -> re.Match[str] | None:
+    """Where a line says something failed (`FAILURE_MARK`), or the first of Nix's heads in it
+    (`_NIX_HEAD`) where the general reader reads a failure from them: a head alone says none
+    ("Successful build of '/nix/store/…'", "copying output '…' of '/nix/store/…'")."""
+    m = FAILURE_MARK.search(text)
+    if m is None and (m := _nix_head(text)) is not None \
+            and _HEAD_FAILS.search(text, m.start()) is None:
+        return None
+    return m
+
+
+# the words of failure Nix's messages under `_HEADS` hold from the head on, one at least (2.3's
+# "output '…' of '…' differs from '…' from previous round" too, which no pattern reads): a
+# head without any says none, and is not read (a line of a huge log each)
+_HEAD_FAILS = re.compile(r"fail|differ|mismatch|\bnot\b|cannot|nnot build|couldn't|missing|invalid|"
+                         r"refus|timed out|too large|illegal|suspicious|required|instead|"
+                         r"was expected|ror: ", re.IGNORECASE)
 # lines that say it and are no failure: Nix's warnings and traces, an error Nix ignored
 _NOT_A_FAILURE = re.compile(r"^[\s*_`]*(?:warning|evaluation warning|trace|error \(ignored\))"
                             r"[*_`]*:", re.IGNORECASE)  # (also with markdown's marks)
@@ -4489,10 +4535,10 @@ _MARKUP = re.compile(r"[*_`]+")
 def _failure_mark(text: str) -> tuple[str, re.Match[str] | None]:
     """(text, where it says something failed): as it is, else without markdown's marks, which
     split a word from its colon (the text is then returned without them)."""
-    m = FAILURE_MARK.search(text) or _quoted_nix_message(text)
+    m = _says_a_failure_at(text) or _quoted_nix_message(text)
     if m is None and _MARKUP.search(text):
         plain = _MARKUP.sub("", text)
-        m = FAILURE_MARK.search(plain)
+        m = _says_a_failure_at(plain)
         text = plain if m is not None else text
     return text, m
 

@@ -1127,6 +1127,24 @@ def test_a_text_only_talking_about_nix_gains_no_failure_it_does_not_hold(name: s
     assert all(d.log_line in allowed for d in found), [(d.log_line, d.message) for d in found]
 
 
+# nix-build (and `nix log`) prints a builder's output unprefixed after Nix's "building '…'": a
+# test there echoing Nix's words about another derivation inside its line (audit300: the
+# general reader opened an error block at them, read that derivation first and took Nix's own
+# header of the build that failed, after a "…:", as their rest: the failure was lost)
+@pytest.mark.parametrize("echo", [
+    f"FAIL: stderr was: builder for '{VICTIM}' failed with exit code 1; last 10 log lines:",
+    f"log: Cannot build '{VICTIM}'. Reason:",
+    f"  checking: hash mismatch in fixed-output derivation '{VICTIM}': detected",
+    f"assert ilder for '{VICTIM}' failed with exit code 3",
+])
+def test_a_builders_unprefixed_line_naming_another_derivation_inside_it_speaks_for_none(
+        echo: str) -> None:
+    found = diagnose.parse_log([f"building '{ATTACKER}'...", echo,
+                                f"error: builder for '{ATTACKER}' failed with exit code 2;",
+                                "       last 1 log lines:", "       > boom"])
+    assert [(d.drv, d.exit_code) for d in found] == [(ATTACKER, 2)]
+
+
 def test_a_usage_texts_or_lines_are_no_error_a_copy_ate_into() -> None:
     # (coreutils' and git's usage: "Usage: …" and then "or: …" lines, which a test, a CI step or
     # a builder prints; a copy's eaten "error:" is "or:" only where a paste starts)
@@ -1136,3 +1154,70 @@ def test_a_usage_texts_or_lines_are_no_error_a_copy_ate_into() -> None:
                                ATTACKER.removesuffix(".drv")]) == []
     found = diagnose.parse_log([*usage, f"error: builder for '{ATTACKER}' failed with exit code 2"])
     assert [(d.drv, d.exit_code) for d in found] == [(ATTACKER, 2)]
+
+
+@pytest.mark.parametrize("line", [
+    f"Successful build of '{VICTIM}'",
+    f"Finished build of {VICTIM} in 3s",
+    f"SKIPPING BUILD OF {VICTIM.removesuffix('.drv')} (cached)",
+    f"copying output '/nix/store/{'c' * 32}-victim-2.0' of '{VICTIM}' from 'ssh://b'",
+    f"We skip 1 dependencies of derivation '{VICTIM}' when they are cached.",
+])
+def test_nixs_head_without_its_failure_words_says_no_failure(line: str) -> None:
+    # (the general reader's heads, found anywhere in a line, say a failure only where it reads
+    # one from them: a head alone, a store path its subject, is a tool's or a writer's line)
+    assert diagnose.parse_log([line]) == []
+
+
+@pytest.mark.parametrize("heads", [
+    "x build of '/nix/store/" + "a" * 32 + "-x.drv' y ",
+    "x 1 dependencies of derivation '/nix/store/" + "a" * 32 + "-x.drv' y ",
+    "x ilder for /nix/store/-x.drv failed ",
+])
+def test_a_line_of_nixs_heads_costs_about_what_a_line_without_them_does(heads: str) -> None:
+    # (each of a line's first heads was classified to the line's end, twice: 40 times the
+    # CPU of a line as long without them, minutes for a builder's line of a few MB; now to
+    # the end of what Nix's own line can hold)
+    n = 40_000
+    plain = [("x copying path '/nix/store/" + "a" * 32 + "-x' from y ") * (n // 55)]
+    line = [heads * (n // len(heads))]
+    base = _cpu(lambda: diagnose.parse_log(plain))
+    cost = _cpu(lambda: diagnose.parse_log(line), under=8 * max(base, 1e-3))
+    assert cost < 8 * max(base, 1e-3), (base, cost)
+
+
+
+_P = "'/nix/store/" + "a" * 32 + "-x.drv'"
+# one line a head of each of diagnose._HEADS opens (eaten ones too), its words of failure after it
+_HEAD_LINES = [
+    [f"x builder for {_P} failed with exit code 1", f"x ilder for {_P} failed with exit code 1"],
+    [f"x Cannot build {_P}.", f"x nnot build {_P}.", f"x cannot build derivation {_P}: 1 "
+     "dependencies couldn't be built"],
+    [f"x build of {_P} failed", f"x uild of {_P} failed"],
+    [f"x hash mismatch in fixed-output derivation {_P}:", f"x ash mismatch in fixed-output "
+     f"derivation {_P}:"],
+    [f"x 1 dependencies of derivation {_P} failed to build"],
+    [f"x fixed-output derivation produced path {_P} with sha256 hash 'a' instead of 'b'"],
+    [f"x building of {_P} timed out after 1 seconds"],
+    [f"x a 'aarch64-linux' is required to build {_P}, but I am a 'x86_64-linux'"],
+    [f"x cannot substitute path {_P}", f"x some substitutes for the outputs of derivation {_P} "
+     "failed", f"x suspicious ownership or permission on {_P}; rejecting this build output"],
+    [f"x path {_P} is required, but there is no substituter that can build it", f"x output {_P} "
+     f"of {_P} differs from {_P} from previous round"],
+    ["x Package 'x-1' in /f.nix:3 is not available on the requested hostPlatform:"],
+    ["x eason: builder failed with exit code 2."],
+    ["rror: attribute 'x' missing", "ror: attribute 'x' missing"],
+    [f"x output path {_P} should have sha256 hash 'a', instead has 'b'", f"x output path {_P} has "
+     "sha256 hash 'b' when 'a' was expected"],
+]
+
+
+@pytest.mark.parametrize("line", [line for lines in _HEAD_LINES for line in lines])
+def test_the_heads_cheap_looks_find_every_head(line: str) -> None:
+    # (_HEAD_WORDS, a word every head holds, is looked for before _NIX_HEAD's alternation, and a
+    # head counts only with one of _HEAD_FAILS after it: a head added without its words there
+    # would be a head no line is read for; its line goes into _HEAD_LINES)
+    assert len(_HEAD_LINES) == len(diagnose._HEADS)
+    head = diagnose._NIX_HEAD.search(line)
+    assert head is not None and diagnose._HEAD_WORDS.search(line) is not None
+    assert diagnose._HEAD_FAILS.search(line, head.start()) is not None
