@@ -3667,17 +3667,20 @@ def _glued_after_progress(text: str) -> str:
     return text if glued is None else text[glued.end():]
 
 
-def _after_old_frames(shaped: Sequence[logshape.Line],
+def _after_old_frames(shaped: Sequence[logshape.Line], raw: Sequence[str],
                       last: logshape.Line) -> logshape.Line | None:
     """The message under Nix <= 2.3's last frame ("while evaluating … at …:", ending in a
     colon) of a trace whose "error: " head a copy cut (heldout-324's obelisk-197: frames, then
     "unexpected EOF reading a line"); None when the trace is cut before it (as
-    `_old_trace_message` reads a headed one)."""
+    `_old_trace_message` reads a headed one). Nix prints the message at its frames' column: a
+    line a relay printed at another (Ansible's YAML "stderr_lines: <omitted>" under its
+    "stderr: |-" block, dev-2's nix-561-old-frames relayed) is none of Nix's; nor is one more
+    lines follow (Nix's last line: a CI system's own after it)."""
     if not (_OLD_FRAME.match(last.text.strip()) and last.text.rstrip().endswith(":")):
         return None
     blank = 0
     at = next(at for at, line in enumerate(shaped) if line is last)
-    for line in shaped[at + 1:]:
+    for below, line in enumerate(shaped[at + 1:], at + 2):
         text = line.text.strip()
         blank = blank + 1 if not text else 0
         if blank > 1 or line.builder is not None:  # (one blank: a copy double-spaced it)
@@ -3686,7 +3689,12 @@ def _after_old_frames(shaped: Sequence[logshape.Line],
             continue
         if text.startswith("while ") or _ERROR_LINE.match(text) or _FRAME.match(text):
             return None
-        return line
+        column = [_indent(raw[o]) if o < len(raw) else 0 for o in (last.origin, line.origin)]
+        # (and the log's last words there: a paragraph's end or a fence's; a CI system's own
+        # lines after a cut trace, Jenkins' "[Pipeline] }" and the rest, are not)
+        after = shaped[below].text.strip() if below < len(shaped) else ""
+        return line if column[0] == column[1] and (
+            not after or after.startswith(("```", "~~~"))) else None
     return None
 
 
@@ -3734,7 +3742,7 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     frames = [line for line in shaped if line.builder is None and (
         _FRAME.match(line.text) or _OLD_FRAME.match(line.text))]
     if frames:  # a trace whose message was cut off: its innermost frame says what Nix did
-        under = _after_old_frames(shaped, frames[-1])
+        under = _after_old_frames(shaped, raw, frames[-1])
         read = None if under is None else diagnose_eval(f"error: {under.text.strip()}")
         if read is not None and under is not None and read.type is not FailureType.EVAL:
             # (a copy cut the trace's "error: " head: its message decides, heldout-53's and

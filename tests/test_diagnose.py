@@ -4039,6 +4039,7 @@ def test_a_builder_line_of_a_store_at_another_directory_names_its_derivation() -
     [alone] = diagnose.parse_log(["builder for '/nix/store/file-name.drv' failed with exit code 2"])
     assert (alone.type, alone.drv, alone.exit_code) == (FailureType.BUILD, None, 2)
 
+
 def test_a_log_printed_as_string_literals_is_read_as_its_lines() -> None:
     # a tool printing Nix's output as a list of string literals (lorri 0.1's Rust `Debug` of its
     # lines: each in double quotes, its quotes escaped "\'", a comma after): Nix's lines as the
@@ -4055,3 +4056,13 @@ def test_a_log_printed_as_string_literals_is_read_as_its_lines() -> None:
     assert [(d.type, d.drv) for d in found[:1]] == [(FailureType.BUILD, drv)], found
     # a string literal without escaped quotes is left as it is (a list of arguments, a setting)
     assert diagnose.parse_log(['"--option", "sandbox", "false",']) == []
+
+
+def test_a_relays_line_under_old_frames_at_another_column_is_no_message() -> None:
+    # Ansible's YAML result: Nix's stderr a block under "stderr: |-", its next key after it (at
+    # the result's column, not the frames'): the trace stays one cut before its message
+    frames = [f"    while evaluating 'drvScope' at /nix/store/{H}-source/m.nix:87:18, called from "
+              f"/nix/store/{H}-source/lib/customisation.nix:74:12:"] * 2
+    [found] = diagnose.parse_log(["fatal: [web]: FAILED! => changed=true ", "  rc: 1",
+                                  "  stderr: |-", *frames, "  stderr_lines: <omitted>"])
+    assert found.type is FailureType.EVAL, found
