@@ -3764,8 +3764,10 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     said = failure_line(shaped, raw)
     said = None if said is None else _reported_crash(said, shaped)
     found = None if said is None else _line_failure(*_announced(_died_of(said, shaped), shaped))
-    if found is not None and said is not None \
-            and (found.type, found.kind) == (FailureType.OTHER, Kind.ERROR):
+    if found is not None and said is not None and (
+            (found.type, found.kind) == (FailureType.OTHER, Kind.ERROR)
+            or (found.kind is Kind.BUILDER and found.drv is None
+                and _ENDS_IN_A_PATH.search(said[1]) is not None)):
         found = _read_on_wrapped(said, shaped) or found
     if found is not None and (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR):
         return [found]  # Nix's own words say what failed, a wrapper's line only that it did
@@ -3851,6 +3853,11 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
 _NIX_TAIL_QUOTE = re.compile(r"^ {7}" + logshape.TAIL_MARK)
 
 
+# a line a hard wrap broke inside a store path ("… builder for '/nix/store/<hash>-" over
+# "name.drv' failed with exit code 1 …"): the builder's failure it reads names no derivation
+_ENDS_IN_A_PATH = re.compile(r"/nix/store/[^'’`\s]*$")
+
+
 def _read_on_wrapped(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> Diagnosis | None:
     """Nix's words a hard wrap broke inside a writer's line ("… I get builder for" / "'….drv'
     failed with exit code 1 and …"): the line that said something failed, read on with the next
@@ -3859,8 +3866,12 @@ def _read_on_wrapped(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> 
     following = shaped[at + 1] if at + 1 < len(shaped) else None
     if following is None or following.builder is not None or not following.text.strip():
         return None
-    joined = f"{said[1].rstrip()} {following.text.strip()}"
+    # (a wrap inside a store path breaks no word: its two parts are one again without a blank)
+    inside = _ENDS_IN_A_PATH.search(said[1]) is not None
+    joined = f"{said[1].rstrip()}{'' if inside else ' '}{following.text.strip()}"
     read = _read_nix_words(joined)
+    if inside and (read is None or read.drv is None):
+        return None  # (a builder's failure whose derivation the joined path does not name)
     return None if read is None else replace(read, log_line=said[0] + 1,
                                              log=tail([said[1], following.text]))
 

@@ -4066,3 +4066,14 @@ def test_a_relays_line_under_old_frames_at_another_column_is_no_message() -> Non
     [found] = diagnose.parse_log(["fatal: [web]: FAILED! => changed=true ", "  rc: 1",
                                   "  stderr: |-", *frames, "  stderr_lines: <omitted>"])
     assert found.type is FailureType.EVAL, found
+
+
+@pytest.mark.parametrize("cut", [len("/nix/store/") + 33, len("/nix/store/") + 10])
+def test_a_hard_wrap_inside_a_store_path_in_a_writers_line_is_read_on(cut: int) -> None:
+    """A writer's line a hard wrap broke inside the store path of Nix's builder line (after the
+    hash's dash, inside the hash): read on with the next line, its derivation and exit code are
+    Nix's (audit300; the line alone reads a builder cut before it says which)."""
+    drv = "/nix/store/0c5l8jn6sx5hfs1mcfkwbgaqnx0lwxxp-victim-1.0.drv"
+    [found] = diagnose.parse_log([f"when I run nix build I get builder for '{drv[:cut]}",
+                                  f"{drv[cut:]}' failed with exit code 1 and nothing else"])
+    assert (found.type, found.drv, found.exit_code) == (FailureType.BUILD, drv, 1)
