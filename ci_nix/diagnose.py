@@ -3794,6 +3794,11 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                 # after Nix's lines) says what failed just as well
                 built = _builders_own(found, said[1])
                 built = built if built.type is FailureType.BUILD else None
+            if built is None and (found is None or said is None or said[0] >= line.origin):
+                # a build's last lines as Nix quoted them, its report cut off above them, where
+                # nothing before the wrapper's verdict (nh's, a CI step's) said what failed: that
+                # build failed, what the verdict says only of itself
+                built = _kept_tail(shaped)
             told = line.text
             if _BARE_LEVEL.match(told):
                 # color-eyre's report (nh, nix-installer): "Error:" alone, what failed in its
@@ -3830,15 +3835,9 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                     and _NIX_COMMAND_FAILED.match(line.text)), None)
         if ran is not None:
             return [_unclassified(ran.text, ran.origin + 1)]
-        # a copy that kept only a builder's last lines as Nix quotes them under its report of a
-        # failed build ("       > …", Nix 2.4+'s own indentation), that report cut off above
-        # the excerpt: Nix quotes a builder's lines only for a build that failed
-        kept = [line for line in shaped
-                if line.builder is None and _NIX_TAIL_QUOTE.match(line.text)]
-        if kept:
-            kind, type_, what, advice = DRVLESS["log-tail"]
-            return [Diagnosis(type_, kind, what, hint=advice, log_line=kept[0].origin + 1,
-                              log=tail([line.text for line in kept]))]
+        kept = _kept_tail(shaped)
+        if kept is not None:
+            return [kept]
         if last is not None and last.builder is None and _REFUSAL_CUT.match(last.text):
             # nixpkgs' check-meta refusal printed bare (ofborg's partial log), the copy ending
             # inside its path: the log's last line is the refusal's head, its reason cut off
@@ -3846,6 +3845,19 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                 f"{last.text.strip()} … (the log is cut off inside nixpkgs' refusal to evaluate "
                 "it)"), log_line=last.origin + 1, log=last.text)]
     return [] if found is None or said is None else [_builders_own(found, said[1])]
+
+
+def _kept_tail(shaped: Sequence[logshape.Line]) -> Diagnosis | None:
+    """A copy that kept only a builder's last lines as Nix quotes them under its report of a
+    failed build ("       > …", Nix 2.4+'s own indentation), that report cut off above the
+    excerpt: Nix quotes a builder's lines only for a build that failed, so a build failed;
+    None where no such line is in the log."""
+    kept = [line for line in shaped if line.builder is None and _NIX_TAIL_QUOTE.match(line.text)]
+    if not kept:
+        return None
+    kind, type_, what, advice = DRVLESS["log-tail"]
+    return Diagnosis(type_, kind, what, hint=advice, log_line=kept[0].origin + 1,
+                     log=tail([line.text for line in kept]))
 
 
 # a builder's line as Nix 2.4+ quotes it after "last N log lines:" (seven spaces, "> "), not a
