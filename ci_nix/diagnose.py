@@ -737,12 +737,18 @@ def _refused_by_nix(found: Diagnosis | None, quoted: Sequence[str]) -> Diagnosis
         drv=found.drv, hint=HINTS[Kind.NIX])
 
 
+def _output_name(path: str) -> str:
+    """The name of an output path ("tipsy-0.1.7" of "/nix/store/<hash>-tipsy-0.1.7"), as the
+    derivation that builds it is named (its ".drv" off)."""
+    return path.rsplit("/", 1)[-1].split("-", 1)[-1]
+
+
 def _output_hash_mismatch(m: re.Match[str], text: str) -> Diagnosis:
     """Nix 1.x's hash mismatch of a fixed output (hash-mismatch-1x): the derivation is the one
     of the output's name where the text names it (nix-build's plan, "these derivations will be
     built:"), else unknown; the output path is the failure's."""
     path, algo = m["path"], m["algo"].removeprefix("r:")
-    name = path.rsplit("/", 1)[-1].split("-", 1)[-1]
+    name = _output_name(path)
     drv = next((d["drv"] for d in _DRV_PATH.finditer(text) if drv_name(d["drv"]) == name), None)
     specified, got = f"{algo}:{m['specified']}", f"{algo}:{m['got']}"
     return Diagnosis(FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH,
@@ -2155,8 +2161,9 @@ def diagnose_eval(stderr: str, flake: Flake | None = None,
     # a trace's position comes from its frames, as for any trace
     message = (_trace_only(innermost, lines).message if innermost is not None
                else _cut_path_message(message))
-    quoting = _quotes_a_build(lines) and any(
-        _TRACE_HINT.match(line) for line in clean(stderr).splitlines())
+    # (Nix 2.3-2.12's hint after the error, which says it went through the evaluator)
+    traced = any(_TRACE_HINT.match(line) for line in clean(stderr).splitlines())
+    quoting = traced and _quotes_a_build(lines)
     built = None if _thrown(lines) or quoting else _build_diagnosis("\n".join(lines[at:]))
     if built is not None and built.kind != Kind.SUMMARY:
         # a build during evaluation (import-from-derivation, fetchers): same classification
@@ -2166,8 +2173,7 @@ def diagnose_eval(stderr: str, flake: Flake | None = None,
         message = "\n".join(line.strip() for line in itertools.takewhile(
             str.strip, lines[at:])).removeprefix("error:").strip()
     kind_type, kind, hint = (FailureType.EVAL, Kind.THROW, None) if quoting \
-        else _eval_kind(message, lines, traced=any(
-            _TRACE_HINT.match(line) for line in clean(stderr).splitlines()))
+        else _eval_kind(message, lines, traced=traced)
     if kind == Kind.DOWNLOAD:
         message, hint = _download(message, lines)
     file = line_no = column = None
@@ -3254,7 +3260,7 @@ def _named_by_plan(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> l
     named: list[Diagnosis] = []
     for d in found:
         if d.drv is None and d.output and d.type is FailureType.HASH_MISMATCH:
-            name = d.output.rsplit("/", 1)[-1].split("-", 1)[-1]
+            name = _output_name(d.output)
             same = [drv for drv in drvs if drv_name(drv) == name]
             if len(same) == 1:
                 d = replace(d, drv=same[0])
@@ -3861,7 +3867,10 @@ def _kept_tail(shaped: Sequence[logshape.Line]) -> Diagnosis | None:
 
 
 # a builder's line as Nix 2.4+ quotes it after "last N log lines:" (seven spaces, "> "), not a
-# markdown quote's ">" at a line's start
+# markdown quote's ">" at a line's start: the builder's own words wherever the copy left the
+# block's header out (nixpkgs#297613, heldout-312: meson's "> meson.build:95:17: ERROR:
+# Dependency … not found" under no header); a markdown quote ("> " at the margin, or indented as
+# a list's) is a writer's
 _NIX_TAIL_QUOTE = re.compile(r"^ {7}" + logshape.TAIL_MARK)
 
 
@@ -4054,16 +4063,11 @@ def _builders_own(found: Diagnosis, text: str, fenced: bool = False) -> Diagnosi
         # directory", read as Nix's own about its store)
         return replace(found, type=FailureType.BUILD, kind=Kind.BUILDER)
     if (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR) or _ERROR_LINE.match(text) \
-            or not (_BUILD_DIR.search(text) or _NIX_QUOTES_BUILDER.match(text)):
+            or not (_BUILD_DIR.search(text) or _NIX_TAIL_QUOTE.match(text)):
         return found
     return replace(found, type=FailureType.BUILD, kind=Kind.BUILDER)
 
 
-# a line as Nix quotes a builder's in its failure's block (2.4+: seven columns, then "> "): the
-# builder's own words wherever the copy left the block's header out (nixpkgs#297613, heldout-312:
-# meson's "> meson.build:95:17: ERROR: Dependency … not found" under no header); a markdown quote
-# ("> " at the margin, or indented as a list's) is a writer's
-_NIX_QUOTES_BUILDER = re.compile(r"^ {7}> ")
 def _fenced(raw: Sequence[str], origin: int) -> bool:
     """Whether the captured line at `origin` stands inside a markdown code fence (an odd number
     of fence lines above it, _FENCE_LINE)."""
@@ -4392,6 +4396,8 @@ _SAID_MAX = 1000
 def _nix_head(text: str) -> re.Match[str] | None:
     """The first of Nix's heads in a line (`_NIX_HEAD`)."""
     return _NIX_HEAD.search(text) if _HEAD_WORDS.search(text) else None
+
+
 _HEADS_READ = 8
 # a head's subject as Nix printed it, hash and all (after the head's word: no writer's stand-in
 # "…-name.drv", "<hash>-name.drv")
