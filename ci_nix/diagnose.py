@@ -1907,7 +1907,8 @@ _SENTENCE_END = re.compile(r"[a-z0-9)]\.(?:\s|$)")
 # removed", "was abandoned by upstream", "is now maintained out-of-tree", "goes end of life");
 # not "replaced by" or "no longer supported", Nix's and Lix's own about their flags
 _ALIAS_VERBS = (
-    r"(?:has been|was) (?:removed|renamed|deprecated|dropped|abandoned|archived|"
+    # ("apacheKafka_2_8 through _3_6 have been removed from nixpkgs as outdated", drop-in-26.05)
+    r"(?:ha(?:s|ve) been|was) (?:removed|renamed|deprecated|dropped|abandoned|archived|"
     r"discontinued|sunset|merged|redesigned)\b|is now (?:part of|maintained out[- ]of[- ]tree)|"
     r"(?:\bis|goes|reached|past) (?:its )?end of life\b|is not needed anymore|"
     # ("fcitx-engines is deprecated, please use fcitx5 instead.": aliases.nix's present tense)
@@ -1919,6 +1920,10 @@ _ALIAS_VERBS = (
 # marks; "It has been removed", "The package was dropped", "`foo` has been removed" are prose.
 # Read only where the line opens a paragraph (_LogReader.text_line): inside one, the line goes
 # on with its sentence
+# the attribute a throw of aliases.nix opens with, as nixpkgs spells one: quoted, or bare (a
+# dotted attribute path at most, no blank)
+_ALIAS_SUBJECT = (r"(?:['‘][\w.'+-]{1,200}['’]|[A-Za-z_][\w'+-]{0,200}"
+                  r"(?:\.[A-Za-z_][\w'+-]{0,200}){0,20})")
 _REMOVAL_THROW = re.compile(
     r" {0,8}(?:> )?(?:['‘][\w.'+-]{1,200}['’]|(?P<bare>[a-z_][\w'+-]{0,200}"
     r"(?:\.[a-zA-Z_][\w'+-]{0,200}){0,20})) (?:" + _ALIAS_VERBS + ")")
@@ -2000,6 +2005,30 @@ _EVAL_MESSAGE = re.compile(
     # an alias naming the attribute to use instead (python-aliases.nix, "Please use
     # pkgs.mailman")
     r"\bnot supported for interpreter \S|\b[Pp]lease use pkgs\.[A-Za-z_]|"
+    # and the rest of aliases.nix's verbs, only where the message opens with the attribute it
+    # names (_ALIAS_SUBJECT: "ankisyncd is dead, use anki-sync-server instead", "fish-foreign-env
+    # has been replaced with fishPlugins.foreign-env", "azureus is now known as vuze"; not Nix's
+    # "`nix flake lock --update-input nixpkgs` has been replaced by `nix flake update nixpkgs`")
+    r"^(?:error: *)?" + _ALIAS_SUBJECT + r" (?:is dead\b|has been replaced (?:with|by)\b|"
+    r"is now known as\b)|"
+    # nixpkgs' lib: asserts.nix's assertOneOf and assertEachOneOf ("sslLibrary must be one of
+    # [ … ], but is: \"libressl\""), trivial.nix's checkListOfEnum ("color variants: bright
+    # unexpected; valid ones: standard, light, dark"), modules.nix's "‘mkIf’ called with a
+    # non-Boolean condition", systems/parse.nix's "Target specification with 3 components is
+    # ambiguous" and "system string has invalid number of hyphen-separated components"
+    r"\bmust be one of .{1,2000}?\bbut is: |\bunexpected; valid ones: |"
+    r"\bcalled with a non-Boolean condition\b|"
+    r"\bTarget specification with \d+ components? is ambiguous\b|"
+    r"\bhas invalid number of hyphen-separated components\b|"
+    # (and fetchurl's refusal of a source without a hash: "fetchurl requires a hash for
+    # fixed-output derivation: https://…", pkgs/build-support/fetchurl/default.nix)
+    r"\brequires a hash for fixed-output derivation\b|"
+    # and a package's own refusal of the platform it is evaluated for, the whole message (`throw
+    # "Unsupported system: ${stdenv.hostPlatform.system}"`, a binary package choosing its
+    # source by system; "Unsupported platform", "unsupported architecture"): no message of
+    # Nix's, Lix's or Determinate's is worded so
+    r"^(?:error: *)?[Uu]nsupported (?:system|platform|architecture|host ?[Pp]latform)"
+    r"(?:[:,]? ['‘\"]?[\w.-]{1,100}['’\"]?)?\.?$|"
     r"evaluation aborted|"
     r"stack overflow|"
     r"max-call-depth|list index .{0,100} is out of bounds|division by zero|"

@@ -3923,7 +3923,6 @@ _HIDDEN_TRACE = "(use '--show-trace' to show detailed location information)"
 
 @pytest.mark.parametrize(("message", "expected"), [
     # an expression's throw, its frames hidden behind 2.3-2.12's hint
-    ("Unsupported system", FailureType.EVAL),
     ("Missing suitable source/wheel file entry for pyside2", FailureType.EVAL),
     # a fetcher's own failure under the evaluator, and Nix's own sentence: not the expression's
     ("failed to extract archive (truncated gzip input)", FailureType.OTHER),
@@ -3939,6 +3938,19 @@ def test_a_message_under_the_trace_hint_opening_as_a_writer_does_is_evaluated(
     assert alone.type is FailureType.OTHER, alone
 
 
+def test_a_packages_unsupported_system_throw_is_evaluated_with_or_without_the_hint() -> None:
+    # nixpkgs' binary packages choosing their source by system (`throw "Unsupported system:
+    # ${system}"`): its words are no message of Nix's, so also alone (the 20:16 convention)
+    for message in ("Unsupported system", "Unsupported system: aarch64-darwin",
+                    "unsupported platform x86_64-darwin", "Unsupported architecture"):
+        for lines in ([f"error: {message}", _HIDDEN_TRACE], [f"error: {message}"]):
+            [found] = diagnose.parse_log(lines)
+            assert found.type is FailureType.EVAL, (lines, found)
+    # (not a message that only starts so, a tool's own about its argument)
+    [other] = diagnose.parse_log(["error: unsupported platform-specific flag --foo given"])
+    assert other.type is FailureType.OTHER, other
+
+
 @pytest.mark.parametrize("message", [
     # nixpkgs' python and lua package sets refusing a package for the interpreter (`disabled`)
     "cqueues not supported for interpreter lua",
@@ -3946,10 +3958,33 @@ def test_a_message_under_the_trace_hint_opening_as_a_writer_does_is_evaluated(
     # an alias naming the attribute to use instead (python-aliases.nix)
     "Please use pkgs.mailman",
     "Please use pkgs.mailmanPackages.hyperkitty",
+    # the rest of aliases.nix's verbs, the message opening with the attribute it names
+    "ankisyncd is dead, use anki-sync-server instead",
+    "apacheKafka_2_8 through _3_6 have been removed from nixpkgs as outdated",
+    "fish-foreign-env has been replaced with fishPlugins.foreign-env",
+    "azureus is now known as vuze and the version in nixpkgs was really outdated",
+    # nixpkgs' lib (asserts.nix, trivial.nix, modules.nix, systems/parse.nix) and fetchurl
+    'sslLibrary must be one of [ "openssl" "bearssl" ], but is: "libressl"',
+    "color variants: bright, black unexpected; valid ones: standard, light, dark",
+    "‘mkIf’ called with a non-Boolean condition",
+    "Target specification with 3 components is ambiguous",
+    "system string has invalid number of hyphen-separated components",
+    "fetchurl requires a hash for fixed-output derivation: https://example.org/x-1.0.tar.gz",
 ])
 def test_nixpkgs_own_throws_without_frames_are_evaluation_errors(message: str) -> None:
     [found] = diagnose.parse_log(["$ nix-build -A knot-resolver", f"error: {message}"])
     assert found.type is FailureType.EVAL, found
+
+
+@pytest.mark.parametrize("message", [
+    # Nix's own, about its command line: a subject with blanks, not an attribute
+    "`nix flake lock --update-input nixpkgs` has been replaced by `nix flake update nixpkgs`",
+    "the daemon is dead, restart it",
+    "ExportPath is not supported in Lix, client usage were removed in 2017",
+])
+def test_nixs_own_messages_in_an_alias_throws_words_stay_nixs(message: str) -> None:
+    [found] = diagnose.parse_log([f"error: {message}"])
+    assert found.type is FailureType.OTHER, found
 
 def test_a_check_meta_refusal_the_copy_ends_inside_is_still_a_refusal() -> None:
     # ofborg's "Partial log" of a refusal (nixpkgs' check-meta, printed bare: "Package ‘x-1.0’
