@@ -3263,7 +3263,8 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
     # (nix-eval-jobs' records read also as normalising left them: a wrapper's prefix taken off)
     found_all = _evaluated_per_jobs(found_all, raw, [line.text for line in shaped])
     if not found_all:
-        found_all = _hydras_build(_fallback(shaped, raw, reader.named_logs), shaped)
+        found_all = _recapped(_hydras_build(_fallback(shaped, raw, reader.named_logs),
+                                            shaped), shaped, raw)
         # (the line that said something failed is not Nix dying: a shell's report that it did,
         # before another error the log quotes, is a failure of its own as beside blocks)
         crashed = _nix_crashed(shaped, reader.blocks, found_all)
@@ -4068,6 +4069,129 @@ def _hydras_build(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> li
             if (d.type, d.kind, d.drv) == (FailureType.OTHER, Kind.ERROR, None)
             # (at or after its line: a structured record holding the page has one line)
             and d.log_line is not None and d.log_line - 1 >= intro[0] else d for d in found]
+
+
+# A tool's own recap of what failed, in its words as its sources print them (where a copy kept
+# the recap and none of Nix's lines that say what failed, the recap says it, typed as the tool
+# types it): (pattern, {the words of its group "status" or "" -> (type, kind)}). A group "drv"
+# names the derivation. Each holds only where the line is the tool's own (anchored to its form,
+# not a phrase in prose) and is read only where nothing finer fits (see `_recapped`). Not here:
+# a wrapper's verdict on the command it ran (colmena's "Failed to build HOST", deploy-rs' "Nix
+# build command resulted in a bad exit code", nix-fast-build's "✘  ATTR failed after 3s
+# (rc=1)"): that the command failed, `other` (heldout-3 colmena-272, heldout-126 deploy-rs-398),
+# as a CI step's.
+_AS_BUILD = (FailureType.BUILD, Kind.SUMMARY)
+_AS_EVAL = (FailureType.EVAL, Kind.ERROR)
+_RECAPS: tuple[tuple[re.Pattern[str], dict[str, tuple[FailureType, Kind]]], ...] = (
+    # nixpkgs-review (nixpkgs_review/report.py, print_number and html_pkgs_section, 2.x-3.x;
+    # nix-review's the same): "1 package failed to build:" over the attributes' names, in the
+    # terminal, the markdown report's <summary> (":x: 2 packages failed to build:") and the page
+    # that renders it ("❌ 2 packages …"); "N tests failed to build:" for NixOS tests
+    (re.compile(r"^(?:<summary>\s*)?(?::x:|❌|✖️?)?\s*[1-9]\d{0,5} (?:package|test)s? "
+                r"failed to build:?(?:\s*</summary>)?$"), {"": _AS_BUILD}),
+    # ofborg (ofborg/src/tasks/githubcommentposter.rs, its comment "{status} on {system}"
+    # before check runs, and BuildStatus's words): nix-build's exit 100, 101, 102
+    (re.compile(r"^(?P<status>Failure|Timed out, unknown build status|A fixed output "
+                r"derivation's hash was incorrect) on [a-z0-9_]{1,20}-[a-z0-9_]{1,20}\b"),
+     {"Failure": _AS_BUILD, "Timed out, unknown build status": (FailureType.TIMEOUT, Kind.TIMEOUT),
+      "A fixed output derivation's hash was incorrect": (FailureType.HASH_MISMATCH,
+                                                        Kind.HASH_MISMATCH)}),
+    # Hydra's build steps table (root/build-common.tt, renderStepStatus): "Build of
+    # /nix/store/….drv", its duration and machine, then the step's status
+    (re.compile(rf"\bBuild of {_DRV}\s.{{0,300}}?\b(?P<status>Failed|Timed out|Cached failure|"
+                r"Log limit exceeded|Output limit exceeded|Non-determinism detected|"
+                r"Unsupported system type|Aborted)\b"),
+     {"Failed": (FailureType.BUILD, Kind.BUILDER),
+      "Cached failure": (FailureType.BUILD, Kind.BUILDER),
+      # (Hydra's own failure: "Aborted: unexpected EOF reading a line")
+      "Aborted": (FailureType.OTHER, Kind.ERROR),
+      "Timed out": (FailureType.TIMEOUT, Kind.TIMEOUT),
+      "Log limit exceeded": (FailureType.BUILD, Kind.LOG_LIMIT),
+      "Output limit exceeded": (FailureType.BUILD, Kind.OUTPUT_CHECK),
+      "Non-determinism detected": (FailureType.BUILD, Kind.OUTPUT_CHECK),
+      "Unsupported system type": (FailureType.PLATFORM, Kind.PLATFORM)}),
+    # Hydra's build page (root/common.tt, renderStatus; its mails' "Dependency failed"): the
+    # long texts alone on their line, the short ones after the page's "Status:"
+    (re.compile(r"^(?:Status:\s*)?(?P<status>Build returned a non-zero exit code|A dependency "
+                r"of the build failed|Build failed with output)\.?$|"
+                r"^Status:\s*(?P<short>Dependency failed|Timed out|Log limit exceeded|"
+                r"Output limit exceeded|Non-deterministic build|Unsupported system type)$"),
+     {"Build returned a non-zero exit code": (FailureType.BUILD, Kind.BUILDER),
+      "Build failed with output": (FailureType.BUILD, Kind.BUILDER),
+      "A dependency of the build failed": (FailureType.DEPENDENCY, Kind.DEPENDENCY),
+      "Dependency failed": (FailureType.DEPENDENCY, Kind.DEPENDENCY),
+      "Timed out": (FailureType.TIMEOUT, Kind.TIMEOUT),
+      "Log limit exceeded": (FailureType.BUILD, Kind.LOG_LIMIT),
+      "Output limit exceeded": (FailureType.BUILD, Kind.OUTPUT_CHECK),
+      "Non-deterministic build": (FailureType.BUILD, Kind.OUTPUT_CHECK),
+      "Unsupported system type": (FailureType.PLATFORM, Kind.PLATFORM)}),
+    # nix-fast-build (nix_fast_build/__init__.py's counts by result type, logging's default
+    # "ERROR:nix_fast_build:" before them; report.py's CI summary headings; not ci_renderer.py's
+    # verdict "✘  ATTR failed after 3s (rc=1)", a CI system's on its build step, see above)
+    (re.compile(r"^(?:ERROR:nix_fast_build:)?(?P<status>BUILD|EVAL): \d{1,9} successes, "
+                r"[1-9]\d{0,8} failures$|^#{1,4} Failed (?P<short>Builds|Evaluations)$"),
+     {"BUILD": _AS_BUILD, "EVAL": _AS_EVAL, "Builds": _AS_BUILD, "Evaluations": _AS_EVAL}),
+    # buildbot-nix's scheduler log (buildbot_nix/build_trigger.py): "\t- ATTR failed eval",
+    # "\t- skipping ATTR due to cached failure, first failed at …"
+    (re.compile(r"^-\s(?:\S{1,500} failed (?P<status>eval)|skipping \S{1,500} due to cached "
+                r"failure, first failed at\b)"), {"eval": _AS_EVAL, "": _AS_BUILD}),
+)
+# nix-output-monitor's last line (lib/NOM/Print.hs), which normalising leaves out as nom's status
+# line: "┗━ ∑ ⚠ Exited after 2 build failures …", "… Exited with 1 errors reported by nix …"
+_NOM_RECAP = re.compile(r"∑ .{0,40}?Exited (?:after [1-9]\d{0,8} (?P<builds>build) failures?|"
+                        r"with [1-9]\d{0,8} errors reported by nix)\b")
+_MARKUP_TAG = re.compile(r"<[^<>\n]{1,100}>")
+
+
+def _tools_recap(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> Diagnosis | None:
+    """The first recap of a tool's own in the log (`_RECAPS`): the failure it says, typed as
+    the tool types it, its line the message (with the names a list under it holds: nixpkgs-
+    review's); None where the log holds none."""
+    for at, line in enumerate(shaped):
+        text = line.text.strip()
+        if line.builder is not None or not text or len(text) > 1000:
+            continue
+        for pattern, types in _RECAPS:
+            m = pattern.search(text)
+            if m is None:
+                continue
+            said = next((word for word in m.groups() if word and word in types), "")
+            type_, kind = types.get(said, types.get("", _AS_BUILD))
+            # (a list's first name or a heading's first item after it: nixpkgs-review's
+            # attributes, nix-fast-build's "**ATTR** (duration: 3.10s)")
+            named = next((shown for later in shaped[at + 1:at + 4] if later.builder is None
+                          and (shown := _MARKUP_TAG.sub("", later.text).strip())), "")
+            message = f"{text} {named.replace('**', '')}" if named and (
+                text.endswith(":") or text.startswith("#")) else text
+            drv = m.groupdict().get("drv")
+            return Diagnosis(type_, kind, _one_line(message), drv=drv,
+                             hint=HINTS.get(kind) if kind is not Kind.ERROR else None,
+                             log_line=line.origin + 1,
+                             log=tail([later.text for later in shaped[at:at + TAIL_LINES]]))
+    for origin, captured in enumerate(raw):
+        m = _NOM_RECAP.search(captured) if "∑" in captured else None
+        if m is not None:
+            said = clean(captured).strip()
+            return Diagnosis(*(_AS_BUILD if m["builds"] else (FailureType.OTHER, Kind.ERROR)),
+                             _one_line(said), log_line=origin + 1, log=said)
+    return None
+
+
+def _recapped(found: list[Diagnosis], shaped: Sequence[logshape.Line],
+              raw: Sequence[str]) -> list[Diagnosis]:
+    """found, or a tool's recap in its place (`_tools_recap`) where found is nothing or only a
+    line nothing finer fits that is not Nix's own error line (a builder's line, a wrapper's
+    verdict: the tool's recap says more of what failed than they do)."""
+    if len(found) > 1 or (found and ((found[0].type, found[0].kind)
+                                     != (FailureType.OTHER, Kind.ERROR) or any(
+            _ERROR_LINE.match(line.text) for line in shaped
+            if found[0].log_line is not None and line.origin == found[0].log_line - 1))):
+        return found
+    recap = _tools_recap(shaped, raw)
+    # (a recap saying only that something failed, nom's "Exited with 1 errors reported by nix",
+    # stands only where nothing else does: the line that said what is the better message)
+    return found if recap is None or (found and (recap.type, recap.kind) == (
+        FailureType.OTHER, Kind.ERROR)) else [recap]
 
 
 # a path in the directory Nix runs a build in: the sandbox's `/build` (sandbox-build-dir), or

@@ -1127,6 +1127,33 @@ def test_a_text_only_talking_about_nix_gains_no_failure_it_does_not_hold(name: s
     assert all(d.log_line in allowed for d in found), [(d.log_line, d.message) for d in found]
 
 
+# a tool's recap that says nothing failed (diagnose._RECAPS reads the ones that say what did):
+# nixpkgs-review's lists of what it skipped or built, ofborg's success with attributes it skipped
+# for not evaluating on a platform, Hydra's succeeded steps, nix-fast-build's counts without a
+# failure, nom's last line of a run that passed, buildbot-nix's jobs without a cached failure
+@pytest.mark.parametrize("recap", [
+    ["--------- Report for 'x86_64-linux' ---------", "1 package marked as broken and skipped:",
+     "libfoo", "", "2 packages built:", "bar baz"],
+    ["<summary>:fast_forward: 1 package present in ofBorg's evaluation, but not found in the "
+     "checkout:</summary>", "<summary>:white_check_mark: 1 package built:</summary>"],
+    ["Success on x86_64-linux [(full log)](https://logs.nix.ci/?key=nixos/nixpkgs.1)", "",
+     "Attempted: foo", "", "The following builds were skipped because they don't evaluate on "
+     "x86_64-linux: bar"],
+    ["#\tWhat\tDuration\tMachine\tStatus",
+     f"1\tBuild of {VICTIM}\t3m 12s\tbuilder-7\tSucceeded (log, raw, tail)"],
+    ["Status:\tSuccess", "Build returned a zero exit code, as every build here did"],
+    ["# nix-fast-build Results", "## ✅ All Checks Passed (4 successful)"],
+    ["┗━ ∑ ⏵ 0 │ ✔ 12 │ ⏸ 0 │ Finished at 14:02:11 after 1m14s"],
+    ["\t- not skipping checks.x86_64-linux.unit with cached failure due to rebuild, first failed "
+     "at 2026-11-30 09:12:44"],
+    # prose about the tools' words: no line of theirs
+    ["When a package failed to build, nixpkgs-review lists it under its report's failures.",
+     "Hydra shows Cached failure or Log limit exceeded in a build step's status column."],
+])
+def test_a_tools_recap_saying_nothing_failed_is_no_failure(recap: list[str]) -> None:
+    assert diagnose.parse_log(recap) == []
+
+
 # nix-build (and `nix log`) prints a builder's output unprefixed after Nix's "building '…'": a
 # test there echoing Nix's words about another derivation inside its line (audit300: the
 # general reader opened an error block at them, read that derivation first and took Nix's own
