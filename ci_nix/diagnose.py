@@ -1963,6 +1963,63 @@ def _removal_throw(line: str) -> bool:
     return m is not None and (m["bare"] is None or _NAME_SHAPE.search(m["bare"]) is not None)
 
 
+# nixpkgs' own throws whole, in the shapes read from its sources (tests/data/sources/wordings,
+# nixpkgs-*): what each opens with and says, as a writer quotes it without Nix's "error:"
+# (_quoted_nixpkgs_throw); each in words a sentence about something else has not, or opening
+# with the attribute it names
+_NIXPKGS_SAYS = (
+    # the python and lua package sets' `disabled`; python-aliases' "Please use pkgs.ATTR"
+    r"[\w.+-]{1,200} not supported for interpreter [\w.+-]{1,100}|"
+    r"Please use pkgs\.[A-Za-z_][\w.-]{0,200}[\s.]*$|"
+    # lib: asserts.nix, trivial.nix's checkListOfEnum, modules.nix, systems/parse.nix
+    r"(?:each element in )?[\w.-]{1,200} must be one of .{1,2000}?\bbut is: |"
+    r"[^:`\n]{1,200}: [^`\n]{1,1000}? unexpected; valid ones: |"
+    r"['‘]mkIf['’] called with a non-Boolean condition|"
+    r"Target specification with \d+ components? is ambiguous|"
+    r"system string has invalid number of hyphen-separated components|"
+    # NixOS' nixpkgs module without a platform (nixos/modules/misc/nixpkgs.nix)
+    r"Neither nixpkgs\.hostPlatform nor the legacy option nixpkgs\.system has been set\b|"
+    # fetchurl without a hash
+    r"fetchurl requires a hash for fixed-output derivation\b")
+# ... and in a quote, where the writer's marks say it is one: aliases.nix's throws (the
+# attribute first, then what became of it), a package's "Unsupported system" and a lib
+# function naming itself ("lib.customisation.callPackageWith: Function called without required
+# argument …"), whose words a writer's own line may have unquoted (a reference manual's "lib.
+# strings.toInt: Parse a string as an int.")
+_NIXPKGS_QUOTED = re.compile(
+    r"\s{0,8}(?:" + _NIXPKGS_SAYS + r"|lib\.[a-z]\w*\.[A-Za-z]\w*: \S|"
+    r"(?:['‘][\w.'+-]{1,200}['’]|(?P<bare>[A-Za-z_][\w'+-]{0,200}"
+    r"(?:\.[A-Za-z_][\w'+-]{0,200}){0,20})) (?:" + _ALIAS_VERBS
+    + r"|is dead\b|has been replaced (?:with|by)\b|is now known as\b)|"
+    r"[Uu]nsupported (?:system|platform|architecture)(?:[:,]? ['‘\"]?[\w.-]{1,100}['’\"]?)?"
+    r"\.?\s*$)")
+# ... alone on its line (a markdown quote's or list's marks, emphasis around it), nothing after
+# the words that end it but the rest of its own message
+_NIXPKGS_ALONE = re.compile(r"^[\s>*_`-]{0,12}((?:" + _NIXPKGS_SAYS + r")[^\n]{0,2000})")
+
+
+def _quoted_nixpkgs_throw(text: str) -> re.Match[str] | None:
+    """One of nixpkgs' own throws (_NIXPKGS_SAYS, _NIXPKGS_QUOTED) a writer quoted without
+    Nix's "error:": a sentence's code span or double-quoted quote holding it whole (its group 1
+    the quote: "I get `cqueues not supported for interpreter lua` on 23.05", "it says \"fcitx-
+    engines is deprecated, please use fcitx5 instead.\""), or the line holding it alone (its
+    group 1 from the throw's first word on). Not a quote of the attribute alone ("`foo` has been
+    removed"), nor the words in a sentence of the writer's own."""
+    for quote in (*_CODE_SPAN.finditer(text), *_DOUBLE_QUOTED.finditer(text)):
+        m = _NIXPKGS_QUOTED.match(quote[1])
+        # (an alias throw's attribute bare: in a code span any lower-case name, the writer's
+        # mark says it is quoted; in double quotes, which a sentence's own words stand in as
+        # well ("it was removed"), only in a shape no word has)
+        if m is not None and (m["bare"] is None or _NAME_SHAPE.search(m["bare"]) or (
+                quote[0].startswith("`") and m["bare"][0].islower()
+                and m["bare"] not in _PRONOUNS)):
+            return quote
+    return _NIXPKGS_ALONE.match(text)
+
+
+_PRONOUNS = frozenset(("it", "this", "that", "which", "there", "what", "everything", "nothing"))
+
+
 # What only the evaluator says, in the message itself: the errors of the Nix language and its
 # builtins, of nixpkgs' module system and meta checks, and of a flake's outputs and lock file
 _EVAL_MESSAGE = re.compile(
@@ -4400,6 +4457,11 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
         # alone (what stands around it is the writer's), read as Nix printed it
         said = spoken[1].strip()
         return placed(_build_diagnosis(said) or diagnose_eval(f"error: {said}"))
+    thrown = _quoted_nixpkgs_throw(text) if found is None and at < 0 else None
+    if thrown is not None:  # nixpkgs' own throw a writer quoted, "error:" lost: the quote alone
+        # (its words are nixpkgs', thrown while it is evaluated: the 20:16 convention)
+        said = _EMPHASIS.sub("", thrown[1]).strip()
+        return placed(replace(diagnose_eval(f"error: {said}"), type=FailureType.EVAL))
     invalid = _INVALID_PATH.search(text) if found is None and at < 0 else None
     if invalid is not None:  # the store's InvalidPath, "error:" lost: its words alone (Nix's
         # message ends there; the sentence or code span around it is the writer's), Nix's own
@@ -4725,7 +4787,7 @@ _MARKUP = re.compile(r"[*_`]+")
 def _failure_mark(text: str) -> tuple[str, re.Match[str] | None]:
     """(text, where it says something failed): as it is, else without markdown's marks, which
     split a word from its colon (the text is then returned without them)."""
-    m = _says_a_failure_at(text) or _quoted_nix_message(text)
+    m = _says_a_failure_at(text) or _quoted_nix_message(text) or _quoted_nixpkgs_throw(text)
     if m is None and _MARKUP.search(text):
         plain = _MARKUP.sub("", text)
         m = _says_a_failure_at(plain)

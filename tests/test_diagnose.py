@@ -3976,6 +3976,30 @@ def test_nixpkgs_own_throws_without_frames_are_evaluation_errors(message: str) -
     assert found.type is FailureType.EVAL, found
 
 
+@pytest.mark.parametrize("line", [
+    # a writer quoting one of nixpkgs' throws in a sentence's code span or double quotes, Nix's
+    # "error:" left out (the shapes of tests/data/sources/wordings/nixpkgs-*)
+    "When I rebuild I get `fcitx-engines is deprecated, please use fcitx5 instead.` and stop",
+    'it says "fcitx-engines is deprecated, please use fcitx5 instead."',
+    "Building knot-resolver fails with `cqueues not supported for interpreter lua` on 23.05",
+    "`aesop has been removed from nixpkgs, as it was unmaintained.` after the update",
+    "The step fails: `Please use pkgs.mailman`",
+    'It errors with "Unsupported system: aarch64-darwin" on my M1',
+    "fails with `lib.customisation.callPackageWith: Function called without required argument "
+    '"boost" at /nix/store/…/a.nix:3`',
+    # ... or alone on its line
+    "cqueues not supported for interpreter lua",
+    "> Please use pkgs.mailman",
+    'sslLibrary must be one of [ "openssl" "bearssl" ], but is: "libressl"',
+    "- color variants: bright unexpected; valid ones: standard, light, dark",
+    "Neither nixpkgs.hostPlatform nor the legacy option nixpkgs.system has been set.",
+])
+def test_a_nixpkgs_throw_a_writer_quoted_without_error_is_the_evaluations(line: str) -> None:
+    found = diagnose.parse_log(["I updated my flake.", "", line, "", "Any idea?"])
+    assert [d.type for d in found] == [FailureType.EVAL], found
+    assert "Any idea" not in found[0].message and "I updated" not in found[0].message
+
+
 @pytest.mark.parametrize("message", [
     # Nix's own, about its command line: a subject with blanks, not an attribute
     "`nix flake lock --update-input nixpkgs` has been replaced by `nix flake update nixpkgs`",

@@ -1248,3 +1248,25 @@ def test_the_heads_cheap_looks_find_every_head(line: str) -> None:
     head = diagnose._NIX_HEAD.search(line)
     assert head is not None and diagnose._HEAD_WORDS.search(line) is not None
     assert diagnose._HEAD_FAILS.search(line, head.start()) is not None
+
+
+@pytest.mark.parametrize("line", [
+    # a writer's own words about a removal, a deprecation or nixpkgs' functions: a quote of the
+    # attribute alone, a pronoun's sentence in double quotes, a format string's placeholders,
+    # advice, a reference manual's entry (nixpkgs' throws are read only whole, in a quote or
+    # alone on a line: diagnose._quoted_nixpkgs_throw)
+    "The `fcitx-engines` package is deprecated, please use `fcitx5` instead.",
+    "- `python3Packages.foo-bar` has been removed",
+    'He said "it was removed in 2023" and closed the issue.',
+    'The "foo was removed" note in the changelog is wrong.',
+    "`disabled` throws `${name} not supported for interpreter ${python.executable}`.",
+    "Please use pkgs.hello instead of the overlay, it is simpler.",
+    "lib.strings.toInt: Parse a string as an int.",
+    "Unsupported system",
+    "Note that `nixUnstable` is deprecated upstream.",
+    "`mkIf` takes a Boolean condition.",
+    "This package is not supported for interpreter versions older than 3.8.",
+    "`this was removed` in the last release",
+])
+def test_a_writers_words_about_a_removal_are_no_nixpkgs_throw(line: str) -> None:
+    assert diagnose.parse_log(["Some context:", "", line, "", "Thanks!"]) == []
