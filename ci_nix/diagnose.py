@@ -1963,6 +1963,26 @@ def _removal_throw(line: str) -> bool:
     return m is not None and (m["bare"] is None or _NAME_SHAPE.search(m["bare"]) is not None)
 
 
+# nixpkgs' builders refusing their arguments while they are evaluated: the builder naming itself
+# first ("buildGoModule: vendorHash is missing", "buildGoModule: Expect vendorHash instead of
+# vendorSha256", pkgs/build-support/go/module.nix), or the hash attributes one of which it needs
+# ("cargoSha256, cargoHash, cargoVendorDir, or cargoLock must be set", build-rust-package): a
+# builder's camel-cased name or attributes, as no message of Nix's opens, and words of refusal
+# after it (a writer's "`buildGoModule: use vendorHash = null`" is none)
+_CAMEL = r"[a-z]{2,30}[A-Z][A-Za-z0-9]{1,60}"
+_NIXPKGS_BUILDER = (
+    r"^(?:error: *)?(?:build|fetch|mk|make|write)[A-Z][A-Za-z0-9]{1,60}: [^\n]{0,200}?"
+    r"\b(?:is missing|must|[Ee]xpect(?:s|ed)?|requires?|cannot|can't|not|no longer|deprecated|"
+    r"removed|invalid|unsupported|only)\b|"
+    r"^(?:error: *)?" + _CAMEL + r"(?:,? (?:or )?" + _CAMEL + r"){0,8} must be "
+    r"(?:set|specified|provided)\b|"
+    # (and its attributes in code marks: "either `vendorHash` or `vendorSha256` is required",
+    # "both `vendorHash` and `vendorSha256` set. only one can be set.", "`goPackagePath` is not
+    # needed with `buildGoModule`")
+    r"^(?:error: *)?(?:either |both )?`" + _CAMEL + r"`(?: (?:or|and) `" + _CAMEL + r"`)? "
+    r"(?:is (?:required|not needed|deprecated)\b|set\. only one\b|must be\b)")
+
+
 # nixpkgs' own throws whole, in the shapes read from its sources (tests/data/sources/wordings,
 # nixpkgs-*): what each opens with and says, as a writer quotes it without Nix's "error:"
 # (_quoted_nixpkgs_throw); each in words a sentence about something else has not, or opening
@@ -1988,6 +2008,7 @@ _NIXPKGS_SAYS = (
 # strings.toInt: Parse a string as an int.")
 _NIXPKGS_QUOTED = re.compile(
     r"\s{0,8}(?:" + _NIXPKGS_SAYS + r"|lib\.[a-z]\w*\.[A-Za-z]\w*: \S|"
+    + _NIXPKGS_BUILDER.replace("^(?:error: *)?", "") + "|"
     r"(?:['‘][\w.'+-]{1,200}['’]|(?P<bare>[A-Za-z_][\w'+-]{0,200}"
     r"(?:\.[A-Za-z_][\w'+-]{0,200}){0,20})) (?:" + _ALIAS_VERBS
     + r"|is dead\b|has been replaced (?:with|by)\b|is now known as\b)|"
@@ -2080,6 +2101,8 @@ _EVAL_MESSAGE = re.compile(
     # (and fetchurl's refusal of a source without a hash: "fetchurl requires a hash for
     # fixed-output derivation: https://…", pkgs/build-support/fetchurl/default.nix)
     r"\brequires a hash for fixed-output derivation\b|"
+    # and nixpkgs' builders checking their arguments (_NIXPKGS_BUILDER)
+    + _NIXPKGS_BUILDER + "|"
     # and a package's own refusal of the platform it is evaluated for, the whole message (`throw
     # "Unsupported system: ${stdenv.hostPlatform.system}"`, a binary package choosing its
     # source by system; "Unsupported platform", "unsupported architecture"): no message of

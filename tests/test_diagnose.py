@@ -3970,6 +3970,12 @@ def test_a_packages_unsupported_system_throw_is_evaluated_with_or_without_the_hi
     "Target specification with 3 components is ambiguous",
     "system string has invalid number of hyphen-separated components",
     "fetchurl requires a hash for fixed-output derivation: https://example.org/x-1.0.tar.gz",
+    # nixpkgs' builders refusing their arguments (go/module.nix, build-rust-package)
+    "buildGoModule: vendorHash is missing",
+    "buildGoModule: Expect vendorHash instead of vendorSha256",
+    "cargoSha256, cargoHash, cargoVendorDir, or cargoLock must be set",
+    "either `vendorHash` or `vendorSha256` is required",
+    "`goPackagePath` is not needed with `buildGoModule`",
 ])
 def test_nixpkgs_own_throws_without_frames_are_evaluation_errors(message: str) -> None:
     [found] = diagnose.parse_log(["$ nix-build -A knot-resolver", f"error: {message}"])
@@ -3993,6 +3999,9 @@ def test_nixpkgs_own_throws_without_frames_are_evaluation_errors(message: str) -
     'sslLibrary must be one of [ "openssl" "bearssl" ], but is: "libressl"',
     "- color variants: bright unexpected; valid ones: standard, light, dark",
     "Neither nixpkgs.hostPlatform nor the legacy option nixpkgs.system has been set.",
+    # (a builder's refusal only quoted: alone, its name and a colon open a writer's line too)
+    "The build stops at `buildGoModule: vendorHash is missing` now",
+    'the error is "cargoHash, cargoVendorDir, or cargoLock must be set"',
 ])
 def test_a_nixpkgs_throw_a_writer_quoted_without_error_is_the_evaluations(line: str) -> None:
     found = diagnose.parse_log(["I updated my flake.", "", line, "", "Any idea?"])

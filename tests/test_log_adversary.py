@@ -1267,6 +1267,8 @@ def test_the_heads_cheap_looks_find_every_head(line: str) -> None:
     "`mkIf` takes a Boolean condition.",
     "This package is not supported for interpreter versions older than 3.8.",
     "`this was removed` in the last release",
+    "The step `buildGoModule: use vendorHash = null;` is what I did.",
+    "buildGoModule: vendorHash is missing",
 ])
 def test_a_writers_words_about_a_removal_are_no_nixpkgs_throw(line: str) -> None:
     assert diagnose.parse_log(["Some context:", "", line, "", "Thanks!"]) == []
