@@ -1990,6 +1990,9 @@ _NIXPKGS_BUILDER = (
 _NIXPKGS_SAYS = (
     # the python and lua package sets' `disabled`; python-aliases' "Please use pkgs.ATTR"
     r"[\w.+-]{1,200} not supported for interpreter [\w.+-]{1,100}|"
+    # the OCaml and Coq package sets' ("merlin 4.7 is not available for OCaml 5.1.0")
+    r"(?!(?:[Tt]his|[Ii]t|[Tt]hat|[Tt]he|[Ww]hich|[Ss]omething)\b)"
+    r"[\w.+-]{1,200}(?: [\w.+-]{1,60})? is not available for (?:OCaml|Coq) \d|"
     r"Please use pkgs\.[A-Za-z_][\w.-]{0,200}[\s.]*$|"
     # lib: asserts.nix, trivial.nix's checkListOfEnum, modules.nix, systems/parse.nix
     r"(?:each element in )?[\w.-]{1,200} must be one of .{1,2000}?\bbut is: |"
@@ -2083,6 +2086,9 @@ _EVAL_MESSAGE = re.compile(
     # an alias naming the attribute to use instead (python-aliases.nix, "Please use
     # pkgs.mailman")
     r"\bnot supported for interpreter \S|\b[Pp]lease use pkgs\.[A-Za-z_]|"
+    # (the OCaml and Coq package sets' own: "dune 3 is not available for OCaml 4.05.0",
+    # "bignums is not available for Coq 8.4")
+    r"\bis not available for (?:OCaml|Coq) \d|"
     # and the rest of aliases.nix's verbs, only where the message opens with the attribute it
     # names (_ALIAS_SUBJECT: "ankisyncd is dead, use anki-sync-server instead", "fish-foreign-env
     # has been replaced with fishPlugins.foreign-env", "azureus is now known as vuze"; not Nix's

@@ -3976,6 +3976,9 @@ def test_a_packages_unsupported_system_throw_is_evaluated_with_or_without_the_hi
     "cargoSha256, cargoHash, cargoVendorDir, or cargoLock must be set",
     "either `vendorHash` or `vendorSha256` is required",
     "`goPackagePath` is not needed with `buildGoModule`",
+    # the OCaml and Coq package sets refusing a package for the compiler's version
+    "dune 3 is not available for OCaml 4.05.0",
+    "bignums is not available for Coq 8.4",
 ])
 def test_nixpkgs_own_throws_without_frames_are_evaluation_errors(message: str) -> None:
     [found] = diagnose.parse_log(["$ nix-build -A knot-resolver", f"error: {message}"])
@@ -4002,6 +4005,7 @@ def test_nixpkgs_own_throws_without_frames_are_evaluation_errors(message: str) -
     # (a builder's refusal only quoted: alone, its name and a colon open a writer's line too)
     "The build stops at `buildGoModule: vendorHash is missing` now",
     'the error is "cargoHash, cargoVendorDir, or cargoLock must be set"',
+    "merlin 4.7 is not available for OCaml 5.1.0",
 ])
 def test_a_nixpkgs_throw_a_writer_quoted_without_error_is_the_evaluations(line: str) -> None:
     found = diagnose.parse_log(["I updated my flake.", "", line, "", "Any idea?"])

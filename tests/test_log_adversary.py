@@ -1269,6 +1269,7 @@ def test_the_heads_cheap_looks_find_every_head(line: str) -> None:
     "`this was removed` in the last release",
     "The step `buildGoModule: use vendorHash = null;` is what I did.",
     "buildGoModule: vendorHash is missing",
+    "This is not available for OCaml 5 yet, I think.",
 ])
 def test_a_writers_words_about_a_removal_are_no_nixpkgs_throw(line: str) -> None:
     assert diagnose.parse_log(["Some context:", "", line, "", "Thanks!"]) == []
