@@ -29,6 +29,10 @@ settings.register_profile("ci-nix", deadline=None)
 settings.load_profile("ci-nix")
 
 ROOT = Path(__file__).resolve().parent.parent
+# No test module lives in tests/data (the corpus: 9,100 files and growing by every held-out
+# round), which pytest walked in every process that collects, each xdist worker of a run
+# (~0.4 CPU-s each, the files' names matched against test_*.py one by one)
+collect_ignore = ["data"]
 sys.path.insert(0, str(ROOT / "fixtures"))
 
 import fakeproc  # noqa: E402
