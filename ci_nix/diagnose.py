@@ -3842,8 +3842,10 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
             if _CUT_REASON.search(whole) and at + 1 < len(shaped) \
                     and shaped[at + 1].builder is None:
                 whole += "\n" + shaped[at + 1].text  # the Reason's rest, after a hard wrap
+            # (as Nix quoted it where normalising took its quote mark off: every line had it)
+            own = f"       > {text.strip()}" if _quoted_by_nix(line, raw) else text
             return [_traced_below(_uncaught_nix(_builders_own(
-                _line_failure(whole, line.origin), text, _fenced(raw, line.origin)), shaped, at),
+                _line_failure(whole, line.origin), own, _fenced(raw, line.origin)), shaped, at),
                 shaped, at)]
     for output in named_logs.values():
         for text in output:
@@ -3920,7 +3922,7 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                 # a build's last lines as Nix quoted them, its report cut off above them, where
                 # nothing before the wrapper's verdict (nh's, a CI step's) said what failed: that
                 # build failed, what the verdict says only of itself
-                built = _kept_tail(shaped)
+                built = _kept_tail(shaped, raw)
             told = line.text
             if _BARE_LEVEL.match(told):
                 # color-eyre's report (nh, nix-installer): "Error:" alone, what failed in its
@@ -3957,7 +3959,7 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                     and _NIX_COMMAND_FAILED.match(line.text)), None)
         if ran is not None:
             return [_unclassified(ran.text, ran.origin + 1)]
-        kept = _kept_tail(shaped)
+        kept = _kept_tail(shaped, raw)
         if kept is not None:
             return [kept]
         if last is not None and last.builder is None and _REFUSAL_CUT.match(last.text):
@@ -3969,12 +3971,12 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     return [] if found is None or said is None else [_builders_own(found, said[1])]
 
 
-def _kept_tail(shaped: Sequence[logshape.Line]) -> Diagnosis | None:
+def _kept_tail(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> Diagnosis | None:
     """A copy that kept only a builder's last lines as Nix quotes them under its report of a
     failed build ("       > …", Nix 2.4+'s own indentation), that report cut off above the
     excerpt: Nix quotes a builder's lines only for a build that failed, so a build failed;
     None where no such line is in the log."""
-    kept = [line for line in shaped if line.builder is None and _NIX_TAIL_QUOTE.match(line.text)]
+    kept = [line for line in shaped if line.builder is None and _quoted_by_nix(line, raw)]
     if not kept:
         return None
     kind, type_, what, advice = DRVLESS["log-tail"]
@@ -3988,6 +3990,23 @@ def _kept_tail(shaped: Sequence[logshape.Line]) -> Diagnosis | None:
 # Dependency … not found" under no header); a markdown quote ("> " at the margin, or indented as
 # a list's) is a writer's
 _NIX_TAIL_QUOTE = re.compile(r"^ {7}" + logshape.TAIL_MARK)
+# ... as a captured line holds it, also behind a CI system's or a tool's prefix (a timestamp and
+# its blank, nom's "┃ "): seven blanks exactly, the mark, then the builder's words
+_NIX_TAIL_CAPTURED = re.compile(r"(?:^|\S ) {7}" + logshape.TAIL_MARK)
+
+
+def _quoted_by_nix(line: logshape.Line, raw: Sequence[str]) -> bool:
+    """Whether a normalised line is a builder's line as Nix quotes it ("       > …"): in its
+    text, or in the captured line it came from where normalising took the quote mark off
+    (every line of the text had it, read as a whole log's markdown quote; a markdown quote
+    stands at most three blanks in, Nix's seven)."""
+    if _NIX_TAIL_QUOTE.match(line.text):
+        return True
+    if line.origin >= len(raw) or not line.text.strip():
+        return False
+    captured = raw[line.origin]
+    m = _NIX_TAIL_CAPTURED.search(captured) if ">" in captured else None
+    return m is not None and clean(captured[m.end():]).strip() == line.text.strip()
 
 
 # a line a hard wrap broke inside a store path ("… builder for '/nix/store/<hash>-" over

@@ -1135,7 +1135,8 @@ def _tool_prefix(texts: list[str]) -> re.Pattern[str] | None:
         before = quoted[1] if quoted else before
         # "web_1  | [ERROR] …": a level the tool relayed, which goes with what follows
         before = before[:level.start()] if (level := _LEVEL_INSIDE.search(before)) else before
-        if _not_prefix(before) or _WORDS.fullmatch(before) or _BUILDER_NAME.search(before):
+        if _not_prefix(before) or _WORDS.fullmatch(before) or _BUILDER_NAME.search(before) \
+                or _NIX_QUOTE_START.match(before):  # (a builder's words Nix quoted: no tool's)
             continue
         shape = _prefix_shape(before)
         if shape.pattern in tried:
@@ -1360,9 +1361,11 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # before and after taking away the marks of a markdown quote, level by level (a reply
     # quoting a quote: "> > error: …", an email's ">> ")
     pointed = _pointed_quote(found)
-    found, keys = _block_scalars(_dedented(found))
+    # (not Nix's own quote of a builder's lines, all a copy kept: see _whole_quote_off)
+    quoted_by_nix = _nix_quoted_throughout([line.text for line in found])
+    found, keys = _block_scalars(found if quoted_by_nix else _dedented(found))
     for _ in range(_MAX_QUOTES):
-        unquoted = _dedented(_unquoted(found))
+        unquoted = found if quoted_by_nix else _dedented(_unquoted(found))
         if unquoted == found:
             break
         found = unquoted
@@ -2047,11 +2050,27 @@ def _margin_off(raw: list[str]) -> list[str]:
     return [line[margin:] for line in raw] if margin else raw
 
 
+
+
+# a line as Nix 2.4+ quotes a builder's (its error's indentation, seven blanks, then the mark)
+_NIX_QUOTE_START = re.compile(r"^ {7}" + TAIL_MARK)
+
+
+def _nix_quoted_throughout(texts: list[str]) -> bool:
+    """Whether every line holding anything is a builder's line as Nix quotes it: a copy of
+    only Nix's quote (its header cut off), no whole log's markdown quote or indentation."""
+    shown = [text for text in texts if text.strip()]
+    return bool(shown) and all(_NIX_QUOTE_START.match(text) for text in shown)
 def _whole_quote_off(raw: list[str]) -> list[str]:
     """The captured lines without a common indentation and the marks of quotes around the
     whole capture, level by level (Nix quotes a builder's lines only after lines of its own,
     so a capture quoted throughout is a quote of the whole log). What a quote holds is then
-    read as any captured line: a CI system's timestamps, journald, nom's glyphs."""
+    read as any captured line: a CI system's timestamps, journald, nom's glyphs. Not Nix's own
+    quote of a builder's lines ("       > …": seven blanks in, where a markdown quote stands at
+    most three), which a copy of only its lines keeps throughout, its header cut off: those are
+    the builder's lines as Nix quoted them (a quoted "configure: error:" no line of Nix's)."""
+    if _nix_quoted_throughout(raw):
+        return _comment_runs_off(raw)
     raw = _margin_off(raw)
     for _ in range(_MAX_QUOTES):
         shown = [line for line in raw if line.strip()]
