@@ -244,7 +244,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # builtins.fetchurl / fetchTarball during evaluation
     ("hash-mismatch-download", re.compile(
         rf"hash mismatch in file downloaded from {_Q}(?P<url>[^'’‘`]+){_QE}:?\s*"
-        r"specified:\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)")),
+        r"(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)")),
+    # (Nix 2.1: "…: got hash '…' instead of the expected hash '…'")
+    ("hash-mismatch-download-got", re.compile(
+        rf"hash mismatch in file downloaded from {_Q}(?P<url>[^'’‘`]+){_QE}: got hash "
+        rf"{_Q}(?P<got>[^'’‘`]+){_QE} instead of the expected hash {_Q}(?P<specified>[^'’‘`]+)"
+        rf"{_QE}")),
     ("cannot-build", re.compile(
         rf"Cannot build {_Q}{_DRV}{_QE}\.?\s*Reason:\s*(?P<reason>[^\n]*)")),
     # the same with the derivation's path elided by a copy ("'/nix/store/...name.drv'",
@@ -269,6 +274,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         r"(?: \((?P<name>[^)]*)\))?")),
     ("no-output", re.compile(
         rf"builder for {_Q}?{_DRV}{_QE}? failed to produce output path")),
+    # Nix 1.x's cache of failed builds (build-cache-failure): an output path whose build failed
+    # before is not built again (build.cc's DerivationGoal)
+    ("cached-failure", re.compile(
+        rf"builder for {_Q}{_STORE_PATH}{_QE} failed previously \(cached\)")),
     # Named by the derivation (nix build) or by an output path (Hydra, `nix-store --serve`)
     ("timeout", re.compile(
         rf"building of {_Q}{_STORE_PATH}{_QE}(?: from \.drv file)?(?: on {_Q}[^'’‘`]*{_QE})? "
@@ -321,7 +330,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("substitution", re.compile(
         rf"some substitutes for the outputs of derivation {_Q}{_DRV}{_QE} failed")),
     ("substitution-path", re.compile(
-        rf"could not download {_Q}(?P<path>/nix/store/[^'’\s]+){_QE} from any binary cache")),
+        rf"could not download {_Q}(?P<path>/nix/store/[^'’\s]+){_QE} from any binary cache|"
+        # (Nix 1.x's substituter process failing, or leaving nothing, SubstitutionGoal::finished:
+        # "fetching path ‘…’ failed with exit code 1", "substitute did not produce path ‘…’")
+        rf"(?:fetching path {_Q}(?=/nix/store/[^'’\s]+{_QE} (?:failed|died))|substitute did "
+        rf"not produce path {_Q})(?P<produced>/nix/store/[^'’\s]+){_QE}")),
     ("build-summary", re.compile(rf"^(?:error: )?build of {_Q}?/nix/store/.*{_QE}? failed$")),
     # the same recap cut by a copy inside its list of derivations, before its "failed"
     # (nixpkgs#378797's second quote): still the recap, no error of its own
@@ -350,7 +363,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # is no plain file
     ("output-path-rejected", re.compile(
         rf"(?:suspicious ownership or permission on |output path )[\"'‘`]?{_STORE_PATH}[\"'’]?"
-        rf"(?: for output {_Q}[^'’\s]{{1,{_NAME}}}{_QE}; rejecting this build output| has "
+        rf"(?:(?: for output {_Q}[^'’\s]{{1,{_NAME}}}{_QE})?; rejecting this build output| has "
         r"illegal content address| should be a non-executable regular file|"
         # (2.18-2.2x's registerOutputs on an output it found no stat of: "output path
         # /nix/store/… without valid stats info", the path unquoted)
@@ -403,10 +416,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         r"store paths")),
     ("fod-references-lix", re.compile(
         rf"the fixed-output derivation {_Q}{_DRV}{_QE} must not reference store paths")),
-    # output checks of the build's result (Nix names the output path or the derivation)
+    # output checks of the build's result (Nix names the output path or the derivation; 1.x
+    # each path it refers to: "output ‘…’ is not allowed to refer to path ‘…’")
     ("output-references", re.compile(
         rf"output {_Q}{_STORE_PATH}{_QE} is not allowed to (?P<how>refer to|have direct "
-        r"references to) the following paths")),
+        rf"references to) (?:the following paths|path {_Q})")),
     ("output-cycle", re.compile(rf"cycle detected in build of {_Q}{_DRV}{_QE}")),
     # the derivation's own outputChecks naming what is no store path nor output of its (Nix 2.26+
     # "contains an illegal reference specifier '…'", master "contains output name '…', but …",
@@ -423,6 +437,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("not-deterministic", re.compile(
         rf"derivation {_Q}(?P<name>(?:/nix/store/)?[^'’\s/]+\.drv){_QE} may not be "
         r"deterministic")),
+    # the same found by `--repeat` (Nix 1.x-2.3): "output ‘…’ of ‘…’ differs [from ‘…’] from
+    # previous round"
+    ("not-deterministic-round", re.compile(
+        rf"output {_Q}{_STORE_PATH}{_QE} of {_Q}{_DRV}{_QE} differs from "
+        rf"(?:{_Q}[^'’‘`\n]{{1,{_NAME}}}{_QE} from )?previous round")),
     # the same with the store directory and hash a copy elided ("'.../name.drv'"): the name is
     # what is left, the derivation is not known
     ("not-deterministic-elided", re.compile(
@@ -431,8 +450,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("no-substituter", re.compile(
         rf"(?:path|derivation output) {_Q}(?P<path>[^'’\s]+){_QE} is required, but there is no "
         r"substituter that can (?:build|provide) it")),
-    ("dependency-missing", re.compile(
-        rf"dependency {_Q}(?P<path>[^'’\s]+){_QE} of {_Q}{_DRV}{_QE} does not exist, and "
+    ("dependency-missing", re.compile(  # (1.x: "dependency of ‘…’ of ‘…’")
+        rf"dependency (?:of )?{_Q}(?P<path>[^'’\s]+){_QE} of {_Q}{_DRV}{_QE} does not exist, and "
         r"substitution is disabled")),
     ("no-write-access", re.compile(rf"cannot substitute path {_Q}(?P<path>[^'’\s]+){_QE} - no "
                                    r"write access to the Nix store")),
@@ -449,7 +468,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("remote-features", re.compile(r"[Uu]nable to start any build;\s+remote machines may not "
                                    r"have all required system features")),
     ("no-local-builds", re.compile(r"[Uu]nable to start any build;\s+either (?:increase|set) "
-                                   r"'--max-jobs'")),
+                                   r"'--max-jobs'|"
+                                   # (2.3, before building: Worker::run's own check)
+                                   r"\bneed to be built, but neither local builds \('--max-jobs'\) "
+                                   r"nor remote builds")),
     ("store-not-local", re.compile(r"[Uu]nable to build with a primary store that isn't a local "
                                    r"store")),
     ("no-machine", _NO_MACHINE),
@@ -463,7 +485,14 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # a substituted or imported path whose NAR is not what its narinfo (or the import) says
     ("import-mismatch", re.compile(
         rf"(?P<what>(?:ca )?hash|size) mismatch importing path {_Q}(?P<path>[^'’\s]+){_QE};?"
-        r"\s*specified:\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)")),
+        r"\s*(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)")),
+    # the same as Nix 2.0-2.1 word it ("…; expected hash '…', got '…'", a size unquoted), and
+    # Nix 1.x's check of what its substituter fetched ("hash mismatch in downloaded path ‘…’:
+    # expected …, got …", build.cc's SubstitutionGoal)
+    ("import-mismatch-expected", re.compile(
+        rf"(?P<what>hash|size) mismatch (?:importing|in downloaded) path {_Q}(?P<path>[^'’\s]+)"
+        rf"{_QE}[;:] expected (?:hash )?{_Q}?(?P<specified>[^'’,\s]+){_QE}?, got "
+        rf"{_Q}?(?P<got>[^'’\s]+){_QE}?")),
     # nixpkgs' buildEnv (a NixOS system-path, home-manager-path, a user environment) dying on
     # two packages with the same file: a builder's own words, copied without its failure line
     # (Nix 0.x-1.x's buildenv builder.pl spelt it "collission" and quoted `so'; a page may
@@ -574,6 +603,13 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
     "not-deterministic": (Kind.OUTPUT_CHECK, FailureType.BUILD,
                           "{drv} is not reproducible: a rebuild (--check) gave different output",
                           _OUTPUT_CHECK_HINT),
+    "not-deterministic-round": (Kind.OUTPUT_CHECK, FailureType.BUILD,
+                                "{drv} is not reproducible: its rounds (--repeat) gave "
+                                "different output", _OUTPUT_CHECK_HINT),
+    "cached-failure": (Kind.BUILDER, FailureType.BUILD,
+                       "the build of {path} failed before, and Nix 1.x cached that failure",
+                       "Nix did not build it again: clear its cache of failed builds "
+                       "(`nix-store --clear-failed-paths '*'`) and look at that build's log"),
     "not-deterministic-elided": (Kind.OUTPUT_CHECK, FailureType.BUILD,
                                  "{elided} is not reproducible: a rebuild (--check) gave "
                                  "different output", _OUTPUT_CHECK_HINT),
@@ -770,7 +806,7 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
                 specified, got = f"{m['algo']}:{specified}", f"{m['algo']}:{got}"
             if name.startswith("hash-mismatch-1x"):
                 return _output_hash_mismatch(m, text)
-            if name == "hash-mismatch-download":
+            if name.startswith("hash-mismatch-download"):
                 return Diagnosis(FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH,
                                  f"hash mismatch in the file downloaded from {m['url']}: got "
                                  f"{got}", specified=specified, got=got,
@@ -788,7 +824,7 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
             return _platform(None, text)
         if name == "no-machine":
             return _no_machine(m)
-        if name == "import-mismatch":
+        if name.startswith("import-mismatch"):
             what = "size" if m["what"] == "size" else "hash"
             return Diagnosis(FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH,
                              f"{what} mismatch importing {short_drv(m['path'])}: got {m['got']}",
@@ -891,7 +927,7 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
                              drv=groups.get("drv"))
         if name.startswith("substitution"):
             drv = groups.get("drv")
-            what = short_drv(drv) if drv else m["path"].rsplit("/", 1)[-1]
+            what = short_drv(drv) if drv else (m["path"] or m["produced"]).rsplit("/", 1)[-1]
             return Diagnosis(FailureType.OTHER, Kind.SUBSTITUTION,
                              f"could not substitute {what} from the binary cache", drv=drv,
                              hint=HINTS[Kind.SUBSTITUTION])
@@ -1589,6 +1625,10 @@ _FETCHER_OWN = re.compile(
 # '{…}'") where it said "NAR hash mismatch in input" of an input not final; another field
 # ('rev', 'lastModified') is no hash
 _NAR_HASH_FIELD = re.compile(r"\bmismatch in field ['‘]narHash['’] of input\b")
+# Nix 2.0-2.3's hash check of a fetched file or an added path with an expected hash, by the store
+# path that hash gives (download.cc's downloadCached, primops.cc's builtins.path)
+_STORE_PATH_MISMATCH = re.compile(r"\bstore path mismatch in (?:file downloaded|\(possibly "
+                                  r"filtered\) path added) from ['‘]")
 # a file of a flake Git does not track (libfetchers git.cc 2.29+, master quoting the repository
 # in double quotes): the file the user must `git add`, relative to that repository
 _UNTRACKED_IN_REPO = re.compile(r"\bPath ['‘](?P<rel>[^'’\n/][^'’\n]{0,4095})['’] in the "
@@ -1601,6 +1641,7 @@ _MISSING_ATTRIBUTE = re.compile(r"attribute '[^']*' missing")
 _DOWNLOAD_FAILED = re.compile(
     r"unable to download|error: Couldn't resolve host|HTTP error \d+|"
     r"cannot download \S+ from any mirror|is not built with S3 support|"
+    r"S3 object ['‘]s3://[^'’\s]+['’] does not exist|"
     # the file transfer's own machinery (filetransfer.cc, Lix 2.91+): its thread shutting down
     # under a request, curl's handle not telling its scheme; the AWS client and credentials it
     # signs S3 requests with (aws-creds.cc, Nix 2.33+: "failed to create AWS client bootstrap")
@@ -1636,7 +1677,8 @@ def _eval_kind(message: str, lines: list[str],
         # own text, whatever it names (`throw "No space left on device"`, "… binary cache …"
         # is no failure of Nix's, the machine's or a download)
         return FailureType.EVAL, Kind.THROW, None
-    if "hash mismatch" in message or _NAR_HASH_FIELD.search(message):
+    if "hash mismatch" in message or _NAR_HASH_FIELD.search(message) \
+            or _STORE_PATH_MISMATCH.search(message):
         return FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH, None
     if "option 'allow-import-from-derivation' is disabled" in message \
             or _IFD_REFUSAL.search(message):
@@ -2641,6 +2683,11 @@ _NIX_MESSAGE = re.compile(
     r"fixed-output derivations must not reference|fixed output derivation '[^']*' is not "
     r"allowed to refer|the fixed-output derivation '[^']*' must not reference|"
     r"(?:(?:ca )?hash|size) mismatch importing path '|hash mismatch in file downloaded from '|"
+    # Nix 1.x-2.3 print a build's own errors without "error: " (DerivationGoal's BuildError),
+    # and 1.x its substituter's
+    r"derivation contains an illegal reference specifier ['‘]|output ['‘]/nix/store/[^'’]*['’] "
+    r"of ['‘][^'’]*['’] differs from|hash mismatch in downloaded path ['‘]|fetching path "
+    r"['‘]/nix/store/[^'’]*['’] (?:failed|died)|substitute did not produce path ['‘]|"
     r"NAR hash mismatch in input '|unable to (?:download|upload) '|(?:download|upload) of '[^']*' "
     r"was interrupted|uri \S+ changed (?:ETag|immutable url|final destination) from|"
     r"cannot download '[^']*' because|some substitutes for the outputs of "
@@ -2651,6 +2698,8 @@ _NIX_MESSAGE = re.compile(
     r"binary cache|cannot add path '[^']*' because it lacks a signature|cannot substitute path "
     r"'|some outputs of '[^']*' are not valid|cannot open connection to remote store '|failed "
     r"to start SSH (?:master )?connection to '|'nix-store --serve' protocol mismatch|"
+    # (2.0's build hook, before 2.1's "cannot build on '…': …", and 1.x's build-remote.pl)
+    r"unable to open SSH connection to ['‘]|"
     # (the whole line: a builder's own "cannot connect to 'db': …" is no message of Nix's)
     r"cannot connect to '[^']*'$|failed to add path '[^']*' to remote host|remote machine failed "
     r"to import closure|build hook died unexpectedly|error reading daemon response|could not "
@@ -2710,7 +2759,9 @@ _CONTINUATION = re.compile(
     r"specified: |got:\s|likely URL: |expected path: |got path: |… |at \S+:\d+:\d+:|\d*\||"
     # build-remote's "Failed to find a machine" lines; 2.21-2.29's raw string literals dedented
     r"derivation: |required \(system, features\)|\d+ available machines:|\(systems, |\(\[|"
-    r"either (?:increase|set|pass) '--|remote machines may not have|For more information )")
+    r"either (?:increase|set|pass) '--|remote machines may not have|For more information |"
+    # Nix 1.x: its substituter's exit, after that substituter's own "could not download ‘…’"
+    r"fetching path ['‘]/nix/store/[^'’\s]*['’] (?:failed|died))")
 _SKIP = re.compile(r"^\s*(?:error \(ignored\)|warning:)")
 # Nix's status lines, which say nothing about why a build failed
 _STATUS = re.compile(r"^(?:building '|building path|these |this |  /nix/store/|copying path|"
@@ -2720,9 +2771,11 @@ _BUILDING = re.compile(rf"^\s*building {_Q}{_DRV}{_QE}")
 _ERROR_ANYWHERE = re.compile(
     r"^\s*error:|(?<=[\s`'\"(*_~])error: |Cannot build '|Reason: |builder for \S+ failed|"
     r"hash mismatch|timed out after|cannot build on '|killed after writing more than|"
+    r"unable to open SSH connection to ['‘]|"
     r"(?:transient failure|uncaught exception) building ")
 # "cannot build on 'ssh://host': <why>": a remote builder Nix could not use
-_BUILDER_DOWN = re.compile(r"cannot build on ['‘](?P<uri>[^'’‘`]+)['’]: (?:error: )?(?P<why>.*)")
+_BUILDER_DOWN = re.compile(r"(?:cannot build on|unable to open SSH connection to) "
+                           r"['‘](?P<uri>[^'’‘`]+)['’][:,] (?:error: )?(?P<why>.*)")
 # what a sentence about a log adds around Nix's words ("it stops with: Reason: **…**")
 _EMPHASIS = re.compile(r"\*\*|__|`|~~")  # (~~: GitHub's strikethrough)
 
@@ -4625,7 +4678,10 @@ _HEADS = (
     r"illegal path references in fixed-output derivation|fixed-output derivations must not "
     r"reference store paths:|build of resolved derivation|failed to obtain derivation of|"
     r"(?:(?:ca )?hash|size) mismatch importing path|suspicious ownership or permission on|some "
-    r"dependencies of|some references of path) " + _SUBJECT,
+    r"dependencies of|some references of path|hash mismatch in downloaded path|substitute did "
+    r"not produce path) " + _SUBJECT,
+    # (Nix 1.x's substituter process failing; "fetching path ‘…’..." alone is its progress)
+    r"fetching path ['‘]/nix/store/[^'’\s]{1,255}['’] (?=failed|died)",
     r"\b(?:(?:closure of )?path|derivation output|output|derivation|dependency) ['‘]/nix/store/"
     r"[^'’\s]{1,255}['’] (?=is required, but there is no substituter|is too large at|is not "
     r"allowed to (?:refer to|have direct)|may not be deterministic|of ['‘]/nix/store/)",
@@ -4648,9 +4704,10 @@ _NIX_HEAD = re.compile("|".join(f"(?:{pattern})" for pattern in _HEADS))
 _HEAD_WORDS = re.compile(r"lder for |nnot build |uild of |sh mismatch in fixed-output derivation "
                          r"| dependenc|produced path |building of |is required|substitut|could "
                          r"not download|illegal path references|must not reference|failed to "
-                         r"obtain|mismatch importing|suspicious ownership|references of path|is "
-                         r"too large at|is not allowed to|may not be deterministic|of ['‘]/nix/"
-                         r"store/|not available on the requested|ason: |ror: |output path ")
+                         r"obtain|mismatch importing|mismatch in downloaded|fetching path|"
+                         r"suspicious ownership|references of path|is too large at|is not "
+                         r"allowed to|may not be deterministic|of ['‘]/nix/store/|not "
+                         r"available on the requested|ason: |ror: |output path ")
 # a head's reading needs no more of the line than Nix's own line can hold: what a writer, or a
 # hostile builder, puts after it is not classified again for each head
 _SAID_MAX = 1000

@@ -1189,6 +1189,9 @@ def test_a_usage_texts_or_lines_are_no_error_a_copy_ate_into() -> None:
     f"SKIPPING BUILD OF {VICTIM.removesuffix('.drv')} (cached)",
     f"copying output '/nix/store/{'c' * 32}-victim-2.0' of '{VICTIM}' from 'ssh://b'",
     f"We skip 1 dependencies of derivation '{VICTIM}' when they are cached.",
+    # (Nix 1.x's progress, "fetching path ‘…’...", of a path whose name holds a failure's word)
+    f"fetching path ‘/nix/store/{'c' * 32}-failing-tests-1.0’...",
+    f"fetching path ‘/nix/store/{'c' * 32}-not-found-2.0’ from ‘https://cache.nixos.org’...",
 ])
 def test_nixs_head_without_its_failure_words_says_no_failure(line: str) -> None:
     # (the general reader's heads, found anywhere in a line, say a failure only where it reads
@@ -1228,7 +1231,10 @@ _HEAD_LINES = [
     [f"x building of {_P} timed out after 1 seconds"],
     [f"x a 'aarch64-linux' is required to build {_P}, but I am a 'x86_64-linux'"],
     [f"x cannot substitute path {_P}", f"x some substitutes for the outputs of derivation {_P} "
-     "failed", f"x suspicious ownership or permission on {_P}; rejecting this build output"],
+     "failed", f"x suspicious ownership or permission on {_P}; rejecting this build output",
+     f"x hash mismatch in downloaded path {_P}: expected a, got b",
+     f"x substitute did not produce path {_P}"],
+    [f"x fetching path {_P} failed with exit code 1"],
     [f"x path {_P} is required, but there is no substituter that can build it", f"x output {_P} "
      f"of {_P} differs from {_P} from previous round"],
     ["x Package 'x-1' in /f.nix:3 is not available on the requested hostPlatform:"],
