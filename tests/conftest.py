@@ -67,6 +67,23 @@ NIX_PARAMS: list[str | None] = [value for _, value in NIXES] or [None]  # None: 
 ONE_NIX = pytest.mark.parametrize("nix_bin", NIX_PARAMS[:1],
                                   ids=[label for label, _ in NIXES[:1]] or ["no-nix"],
                                   indirect=True)
+# The same for one case of a parametrised test (`pytest.param(..., marks=FIRST_NIX)`), where
+# another case proves each Nix version's part on both: that case runs on the first Nix only,
+# and its copies on the other Nixes are deselected before they are set up (a skip inside the
+# test paid for its fixtures: a workspace, a flake's lock)
+FIRST_NIX = pytest.mark.first_nix
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "first_nix: run this case on the first Nix only "
+                            "(conftest.FIRST_NIX)")
+
+
+def _on_other_nixes(item: pytest.Item) -> bool:
+    """A FIRST_NIX case's copy for a Nix other than the first."""
+    callspec = getattr(item, "callspec", None)
+    return (item.get_closest_marker("first_nix") is not None and callspec is not None
+            and callspec.params.get("nix_bin", NIX_PARAMS[0]) != NIX_PARAMS[0])
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
@@ -75,7 +92,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     stays on one worker, in order (files that share a fake server or a module fixture), except
     tests marked `slow`, each of which is a unit of its own; slow tests are handed out first and
     then the files, biggest first, so no long test starts last while the other worker idles.
-    A test that uses a module-scoped fixture stays with the others using it (built once)."""
+    A test that uses a module-scoped fixture stays with the others using it (built once).
+    FIRST_NIX cases' copies for the other Nixes are deselected first."""
+    others = [item for item in items if _on_other_nixes(item)]
+    if others:
+        config.hook.pytest_deselected(items=others)
+        items[:] = [item for item in items if not _on_other_nixes(item)]
     files: dict[str, int] = {}  # tests per file
     slow: dict[str, int] = {}  # slow tests per file
     for index, item in enumerate(items):

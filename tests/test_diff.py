@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Cli, flake_repo
+from conftest import ONE_NIX, Cli, flake_repo
 from fakeproc import FakeProc
 from helpers import git
 
@@ -200,12 +200,11 @@ def test_no_base_is_a_one_line_error(tmp_path: Path, cli: Cli, fake_proc: FakePr
     assert not fake_proc.ran("nix", "eval") and "evaluating" not in result.stderr
 
 
+# One Nix: the forge side does not depend on the Nix version
+@ONE_NIX
 def test_comment_once_then_edited_and_step_summary(fixture_ws: Path, tmp_path: Path,
                                                    cli: Cli, nix_bin: str) -> None:
     import forgefakes
-
-    if "nix-modern" in nix_bin:
-        pytest.skip("the forge side does not depend on the Nix version; one Nix is enough")
 
     modules = fixture_ws / "modules"
     base = git(modules, "rev-parse", "HEAD").strip()
@@ -241,12 +240,12 @@ def test_comment_once_then_edited_and_step_summary(fixture_ws: Path, tmp_path: P
     assert "**hosts**: --only" in text or "**hosts**: depends on modules" in text
 
 
+# One Nix: the forge side does not depend on the Nix version
+@ONE_NIX
 def test_run_comment_on_a_gitlab_merge_request(fixture_ws: Path, tmp_path: Path, cli: Cli,
                                                nix_bin: str) -> None:
     import forgefakes
 
-    if "nix-modern" in nix_bin:
-        pytest.skip("the forge side does not depend on the Nix version; one Nix is enough")
     modules = fixture_ws / "modules"
     base = git(modules, "rev-parse", "HEAD").strip()
     commit_edit(modules, OLD_GREETING, NEW_GREETING, "greeting 1.1")

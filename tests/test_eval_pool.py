@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import Cli, flake_repo
+from conftest import FIRST_NIX, ONE_NIX, Cli, flake_repo
 from helpers import json_cases, nix_processes_with, processes_with, wait_for
 from hypothesis import given
 from hypothesis import strategies as st
@@ -102,11 +102,13 @@ def test_a_flake_cannot_answer_for_the_evaluation_worker(tmp_path: Path, nix_bin
     assert case["status"] == "failed" and case["failure"]["type"] == "eval", case
 
 
+# How each Nix version's evaluation dies with ci-nix is matrix's cases, on both Nixes, for both
+# signals; run's and diff's (ci-nix's commands over the same pool of workers) on the first only
 @pytest.mark.nix
 @pytest.mark.parametrize("command, signum, code", [
     (("matrix", "--all"), signal.SIGTERM, 143), (("matrix", "--all"), signal.SIGINT, 130),
-    (("run", "--all"), signal.SIGTERM, 143), (("diff", "--all", "--base", "HEAD"), signal.SIGTERM,
-                                             143)])
+    pytest.param(("run", "--all"), signal.SIGTERM, 143, marks=FIRST_NIX),
+    pytest.param(("diff", "--all", "--base", "HEAD"), signal.SIGTERM, 143, marks=FIRST_NIX)])
 def test_a_signal_stops_every_worker(tmp_path: Path, nix_bin: str, command: tuple[str, ...],
                                      signum: int, code: int) -> None:
     repo = flake_repo(tmp_path / "repo", flake_text(
@@ -364,7 +366,9 @@ def test_hosts_of_a_flake_in_a_subdirectory(tmp_path: Path, nix_bin: str) -> Non
     assert {j.name: j.drv_path for j in result.jobs}["nixosConfigurations.h01"] == bare
 
 
+# One Nix: the flags are refused before any evaluation
 @pytest.mark.nix
+@ONE_NIX
 @pytest.mark.parametrize("flag, value, says", [
     ("--eval-timeout", "-1", "--eval-timeout -1: give seconds"),
     ("--eval-memory", "0", "--eval-memory 0: give the MiB"),

@@ -10,7 +10,7 @@ from pathlib import Path
 import forgefakes
 import make_workspace
 import pytest
-from conftest import Cli, flake_repo
+from conftest import ONE_NIX, Cli, flake_repo
 from httpcache import TEST_KEY, BinaryCache
 
 from ci_nix import config as config_mod
@@ -154,11 +154,11 @@ def test_a_cache_that_hangs_is_given_up_within_cache_timeout() -> None:
         "no complete answer within 1s in all (cache.timeout)")
 
 
+# One Nix: the git side does not depend on the Nix version
 @pytest.mark.nix
+@ONE_NIX
 def test_a_shallow_clone_without_the_base_is_named_as_the_cause(tmp_path: Path, cli: Cli,
                                                                 nix_bin: str) -> None:
-    if "nix-modern" in nix_bin:
-        pytest.skip("the git side does not depend on the Nix version")
     source = flake_repo(tmp_path / "source",
                         SHALLOW_FLAKE.replace("@NONCE@", uuid.uuid4().hex[:10]))
     base = make_workspace.git(source, "rev-parse", "HEAD").strip()

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import Cli, xml_attr, xml_find, xml_text
+from conftest import ONE_NIX, Cli, xml_attr, xml_find, xml_text
 
 pytestmark = pytest.mark.nix
 
@@ -75,6 +75,8 @@ def test_green_subset_exits_zero(fixture_ws: Path, tmp_path: Path, cli: Cli) -> 
     }
 
 
+# One Nix: the directory is refused before any Nix runs
+@ONE_NIX
 def test_not_a_workspace_exits_two_and_still_writes_junit(tmp_path: Path, cli: Cli,
                                                           nix_bin: str) -> None:
     empty = tmp_path / "plain dir"
@@ -88,6 +90,9 @@ def test_not_a_workspace_exits_two_and_still_writes_junit(tmp_path: Path, cli: C
     assert ET.parse(junit).find(".//error") is not None
 
 
+# One Nix: the run's CI_NIX_NIX is the case's own, a file that does not exist (the workspace's
+# Nix only made its lock)
+@ONE_NIX
 def test_missing_nix_exits_two(fixture_ws: Path, tmp_path: Path, cli: Cli) -> None:
     result = cli("run", "--all", fixture_ws, env={"CI_NIX_NIX": str(tmp_path / "no-such-nix")})
     assert result.returncode == 2

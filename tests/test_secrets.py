@@ -11,7 +11,7 @@ from pathlib import Path
 
 import forgefakes
 import pytest
-from conftest import Cli, flake_repo
+from conftest import ONE_NIX, Cli, flake_repo
 from httpcache import BinaryCache
 from hypothesis import given
 from hypothesis import strategies as st
@@ -186,10 +186,10 @@ def test_a_token_in_a_repo_url_is_masked_under_verbose(tmp_path: Path, cli: Cli)
     assert leaks("SENTINEL", {"stdout": result.stdout, "stderr": result.stderr}) == []
 
 
+# One Nix: where the mask goes does not depend on the Nix version
 @pytest.mark.nix
+@ONE_NIX
 def test_matrix_json_on_stdout_stays_clean_data(tmp_path: Path, cli: Cli, nix_bin: str) -> None:
-    if "nix-modern" in nix_bin:
-        pytest.skip("where the mask goes does not depend on the Nix version")
     repo = flake_repo(tmp_path / "repo", URL_FLAKE.replace("deploy:SENTINEL-url-9c2e@", "")
                       .replace("inputs.secret", "# inputs.secret").replace(", secret }", " }")
                       .replace("${secret}", "hi"))

@@ -16,7 +16,7 @@ from pathlib import Path
 import forgefakes
 import make_workspace
 import pytest
-from conftest import NIX_CONFIG, Cli, flake_repo
+from conftest import NIX_CONFIG, ONE_NIX, Cli, flake_repo
 from httpcache import BinaryCache
 from test_faults import SHALLOW_FLAKE
 
@@ -324,10 +324,10 @@ def pull_request_target(tmp_path: Path, base: str) -> dict[str, str]:
             "GITHUB_REPOSITORY": "acme/hosts", "GITHUB_STEP_SUMMARY": str(tmp_path / "s.md")}
 
 
+# One Nix: stops before Nix runs
+@ONE_NIX
 def test_the_cache_token_never_goes_to_a_server_the_pull_request_names(
         tmp_path: Path, cli: Cli, nix_bin: str) -> None:
-    if "nix-modern" in nix_bin:
-        pytest.skip("stops before Nix runs; one Nix is enough")
     repo, base = pr_repo(tmp_path, "cache: {type: attic, server: 'https://cache.corp.example', "
                          "name: infra, token-env: CACHE_TOKEN}\n")
     with BinaryCache() as mallory:
@@ -344,11 +344,11 @@ def test_the_cache_token_never_goes_to_a_server_the_pull_request_names(
     assert "cache.substituter" in (tmp_path / "r.xml").read_text()  # the report says why
 
 
+# One Nix: stops before Nix runs
 @pytest.mark.parametrize("command", [("diff", "--comment"), ("run", "--comment")])
+@ONE_NIX
 def test_the_forge_token_never_goes_to_a_forge_the_pull_request_names(
         tmp_path: Path, cli: Cli, command: tuple[str, str], nix_bin: str) -> None:
-    if "nix-modern" in nix_bin:
-        pytest.skip("stops before Nix runs; one Nix is enough")
     repo, base = pr_repo(tmp_path, "systems: [x86_64-linux]\n")
     mallory = forgefakes.start("github", "acme/hosts")
     try:
@@ -383,14 +383,14 @@ HOOKED_FLAKE = """{
 """
 
 
+# One Nix: which options apply does not depend on the Nix version here
 @pytest.mark.nix
+@ONE_NIX
 def test_a_pull_requests_flake_nixconfig_never_applies(tmp_path: Path, cli: Cli,
                                                        nix_bin: str) -> None:
     """A flake's nixConfig is the pull request's nix-options: ci-nix evaluates through its own
     helper flake (the PR's flake is an input), so it never applies, even where nix.conf says
     accept-flake-config = true. Guards that design."""
-    if "nix-modern" in nix_bin:
-        pytest.skip("which options apply does not depend on the Nix version here")
     marker = tmp_path / "HOOK-RAN"
     hook = tmp_path / "hook.sh"
     hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
@@ -429,11 +429,11 @@ def recording() -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
         server.server_close()
 
 
+# One Nix: where the token goes does not depend on the Nix version
 @pytest.mark.nix
+@ONE_NIX
 def test_the_cache_token_goes_only_to_the_push_host(tmp_path: Path, cli: Cli,
                                                     nix_bin: str) -> None:
-    if "nix-modern" in nix_bin:
-        pytest.skip("where the token goes does not depend on the Nix version")
     repo = flake_repo(tmp_path / "repo", SHALLOW_FLAKE.replace("@NONCE@", uuid.uuid4().hex[:10]))
     secret = "SENTINEL-query-6b1d"
     with recording() as (server, at_server), recording() as (mirror, at_mirror):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import forgefakes
 import pytest
-from conftest import Cli
+from conftest import ONE_NIX, Cli
 from helpers import git
 from test_update import estate, new_modules_commit  # noqa: F401 - estate is a fixture
 
@@ -24,11 +24,6 @@ def github() -> Iterator[forgefakes.FakeForge]:
     fake = forgefakes.start("github", "acme/hosts")
     yield fake
     fake.close()
-
-
-def one_nix(nix_bin: str) -> None:
-    if "nix-modern" in nix_bin:
-        pytest.skip("the branch rules do not depend on the Nix version; one Nix is enough")
 
 
 def checkout(tmp_path: Path, remotes: Path, github: forgefakes.FakeForge, update: str = ""
@@ -56,11 +51,13 @@ def tip(remotes: Path, branch: str) -> str:
     return git(remotes / "hosts-gh.git", "rev-parse", f"refs/heads/{branch}").strip()
 
 
+# One Nix: the branch rules do not depend on the Nix version (each Nix version's update is
+# test_update's test_nightly_opens_updates_and_closes, on both)
 @pytest.mark.nix
+@ONE_NIX
 def test_the_default_branch_is_refused_even_one_commit_behind(
         estate: tuple[Path, Path],  # noqa: F811 - the fixture
         github: forgefakes.FakeForge, tmp_path: Path, cli: Cli, nix_bin: str) -> None:
-    one_nix(nix_bin)
     _, remotes = estate
     repo, config = checkout(tmp_path, remotes, github, "{branch: main}")
     merged = someone_pushes(tmp_path, remotes, "main", "merged")  # the checkout is now behind
@@ -79,11 +76,13 @@ def test_the_default_branch_is_refused_even_one_commit_behind(
     assert github.pulls[0]["state"] == "open" and github.writes() == []
 
 
+# One Nix: the branch rules do not depend on the Nix version (each Nix version's update is
+# test_update's test_nightly_opens_updates_and_closes, on both)
 @pytest.mark.nix
+@ONE_NIX
 def test_a_protected_branch_and_the_remotes_head_are_refused(
         estate: tuple[Path, Path],  # noqa: F811 - the fixture
         github: forgefakes.FakeForge, tmp_path: Path, cli: Cli, nix_bin: str) -> None:
-    one_nix(nix_bin)
     _, remotes = estate
     github.protected.append("release/*")
     repo, config = checkout(tmp_path, remotes, github, "{branch: release/deps}")
@@ -102,11 +101,13 @@ def test_a_protected_branch_and_the_remotes_head_are_refused(
     assert github.writes() == []
 
 
+# One Nix: the branch rules do not depend on the Nix version (each Nix version's update is
+# test_update's test_nightly_opens_updates_and_closes, on both)
 @pytest.mark.nix
+@ONE_NIX
 def test_work_by_others_on_the_update_branch_is_never_dropped(
         estate: tuple[Path, Path],  # noqa: F811 - the fixture
         github: forgefakes.FakeForge, tmp_path: Path, cli: Cli, nix_bin: str) -> None:
-    one_nix(nix_bin)
     ws, remotes = estate
     repo, config = checkout(tmp_path, remotes, github)
     env = {"GITHUB_TOKEN": forgefakes.TOKEN}
@@ -128,11 +129,13 @@ def test_work_by_others_on_the_update_branch_is_never_dropped(
                                                                                      "main")
 
 
+# One Nix: the branch rules do not depend on the Nix version (each Nix version's update is
+# test_update's test_nightly_opens_updates_and_closes, on both)
 @pytest.mark.nix
+@ONE_NIX
 def test_a_rerun_completes_an_interrupted_one_and_leaves_others_prs_alone(
         estate: tuple[Path, Path],  # noqa: F811 - the fixture
         github: forgefakes.FakeForge, tmp_path: Path, cli: Cli, nix_bin: str) -> None:
-    one_nix(nix_bin)
     _, remotes = estate
     repo, config = checkout(tmp_path, remotes, github,
                             "{labels: [deps], reviewers: [bob, carol], auto-merge: true}")
