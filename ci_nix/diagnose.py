@@ -1410,6 +1410,11 @@ _MODULE_MESSAGE = re.compile(
     r"was accessed but has no value defined|does not exist|has conflicting definition values|"
     r"is read-only, but it's set multiple times|defined in \S.{0,1000}? does not exist|"
     r"in \S.{0,1000}? is already declared in|can no longer be used since)|"
+    # (lib/types.nix's nullOr quoting the option in code marks both sides, "The option `a.b` is
+    # defined both null and not null, in `…'"; the module system before 2020 naming the value,
+    # "The option value `a.b' in `/etc/nixos/configuration.nix' is not a list.")
+    r"\bThe option `[^`\n]{1,1000}` is defined both null and not null\b|"
+    rf"\bThe option value {_Q}[^'’\n]{{1,1000}}['’] in {_Q}[^'’\n]{{1,1000}}['’] is not an? \w|"
     # its ends, where a copy cut a message before its first line: the advice after conflicting
     # definitions, the heading of the values listed after "is not of type" (alone on its line)
     r"\bUse `lib\.mkForce value` or `lib\.mkDefault value` to change the priority\b|"
@@ -4542,9 +4547,12 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
         return placed(diagnose_eval(f"error: {said}"))
     module = _MODULE_MESSAGE.search(text) if found is None and at < 0 else None
     if module is not None:  # the module system's message, "error:" lost: from its first word
-        # (the evaluator's, also where only its end survived a copy)
-        return placed(replace(diagnose_eval(f"error: {text[module.start():].strip()}"),
-                              type=FailureType.EVAL))
+        # (the evaluator's, also where only its end survived a copy), to the close of the code
+        # span a sentence quoted it in ("I get `The option 'a' does not exist.` after …")
+        close = text.find("`", module.end()) if module.start() > 0 \
+            and text[module.start() - 1] == "`" else -1
+        said = text[module.start():close if close > 0 else len(text)].strip()
+        return placed(replace(diagnose_eval(f"error: {said}"), type=FailureType.EVAL))
     if found is None and at < 0 and _EVAL_ALONE.search(text):  # the evaluator's, "error:" lost
         said = _EMPHASIS.sub("", text).strip(' >"')
         return placed(replace(diagnose_eval(f"error: {said}"), type=FailureType.EVAL))

@@ -1959,12 +1959,20 @@ def test_the_stores_database_failing_is_nixs_own(line: str) -> None:
     "nix build fails with `The option `wsl.extraBin.*.src' is used but not defined.`",
     "The option `x.y' was accessed but has no value defined. Try setting the option.",
     "    The option `a.b' is read-only, but it's set multiple times. Definition values:",
-    "The option `fileSystems' defined in `/etc/nixos/configuration.nix' does not exist."])
+    "The option `fileSystems' defined in `/etc/nixos/configuration.nix' does not exist.",
+    # lib/types.nix's nullOr (the option in code marks both sides), and the module system
+    # before 2020 naming the value ("The option value `…' in `…' is not a list.")
+    "The option `home-manager.users.m.home.file.\"/x\".text` is defined both null and not "
+    "null, in `/nix/store/6zxkqbrcw5r5yi6hmk3xf17y6wqiqs0h-source/modules/misc/xdg.nix'.",
+    "The option value `services.foo.port' in `/etc/nixos/configuration.nix' is not a list.",
+    # (a sentence's code span holding it: the span alone is the message)
+    "After the upgrade I get `The option 'services.foo' does not exist.` and nothing else"])
 def test_the_module_systems_message_without_error_is_an_evaluation_failure(line: str) -> None:
     # nixpkgs' lib/modules.nix throws them; a paste without "error:" is no silent zero
     [found] = diagnose.parse_log(["I get:", "", line, "", "Any idea?"])
     assert found.type is FailureType.EVAL and found.log_line == 3
     assert found.message.startswith(("A definition", "The option"))
+    assert not found.message.endswith(("and nothing else", "`"))
     # prose about an option, its name quoted as markdown quotes it, says nothing failed
     assert diagnose.parse_log(["The option `x.y` does not exist in 24.05, use `x.z`."]) == []
 
