@@ -1450,7 +1450,11 @@ _MODULE_MESSAGE = re.compile(
 # its head alone names it, as a copy keeps it (cut before "because", its path elided, in a
 # sentence's code span: "`.drvPath` fails with `cannot build '…-source.drv^out' during
 # evaluation`")
-_IFD_REFUSAL = re.compile(r"\bcannot build ['‘][^'’\n]{1,1000}['’] during evaluation\b")
+_IFD_REFUSAL = re.compile(r"\bcannot build ['‘][^'’\n]{1,1000}['’] during evaluation\b|"
+                          # (Nix 2.3: "attempted to realize '…' during evaluation but
+                          # 'allow-import-from-derivation' is false")
+                          r"\bduring evaluation but ['‘]allow-import-from-derivation['’] is "
+                          r"false\b")
 _EVAL_MODE_REFUSAL = re.compile(
     r"\bin pure evaluation mode, ['‘][^'’\n]{1,200}['’] requires\b|"
     r"\bis (?:forbidden|not allowed) in (?:pure|restricted) (?:evaluation )?mode\b|"
@@ -1504,6 +1508,8 @@ _NIX_ITSELF = re.compile(
     # libstore's build users (UserLock): the group Nix is told to take them from is empty
     r"\bbuild users group ['‘][^'’\n]{1,200}['’] has no members|"
     r"unexpected end-of-file|preallocating file|error: interrupted by the user|"
+    # (libutil's readLine on the daemon's or the build hook's pipe, closed under it)
+    r"unexpected EOF reading a line|"
     r"unable to execute 'ssh'|failed to start SSH connection|Host key verification failed|"
     # a program Nix must run itself not on its PATH (ssh for a remote store or builder, git
     # for a fetcher: libutil's ExecutableLookupError, Nix 2.24+)
@@ -1639,6 +1645,8 @@ _STORE_PATH_MISMATCH = re.compile(r"\bstore path mismatch in (?:file downloaded|
 _UNTRACKED_IN_REPO = re.compile(r"\bPath ['‘](?P<rel>[^'’\n/][^'’\n]{0,4095})['’] in the "
                                 r"repository [^\n]{1,4096}? is not tracked by Git\b")
 _NOT_IN_STORE = re.compile(r"path ['‘][^'’]*['’] is not in the Nix store")
+# the evaluator's position at the end of its message, as Nix <= 2.3 printed it ("…, at /f.nix:4:8")
+_OLD_POSITION = re.compile(r",? at (?:/\S{1,4096}|\S{1,4096}\.nix):\d+:\d+$")
 
 # the evaluator's and Nix's messages _eval_kind reads a kind from
 _DID_YOU_MEAN = re.compile(r"Did you mean ([^?]+)\?")
@@ -1655,7 +1663,7 @@ _DOWNLOAD_FAILED = re.compile(
     r"\bS3 (?:URI|URL|bucket)\b")
 _SUBSTITUTER_FAILED = re.compile(
     r"\bsubstituter\b|binary cache|NAR for '[^']*' fetched from|NAR info file")
-_ASSERTION_FAILED = re.compile(r"assertion .{0,1000} failed")
+_ASSERTION_FAILED = re.compile(r"assertion (?:.{0,1000} )?failed")  # (Nix <= 2.2: no condition)
 _TYPE_ERROR = re.compile(
     r"^(?:cannot (?:add (?!path ['‘])|coerce|compare|convert .{0,200} to )|"
     r"value is .{0,200} while .{0,200} was expected|expected a .{0,200} but found|"
@@ -1696,7 +1704,8 @@ def _eval_kind(message: str, lines: list[str],
         # the innermost frame: Nix was fetching a flake input or a source, not evaluating
         # (git failing, a fetcher's own error)
         return FailureType.OTHER, Kind.DOWNLOAD, HINTS[Kind.DOWNLOAD]
-    if _NOT_IN_STORE.match(message) and any(_EVAL_FRAME.search(frame) for frame in frames):
+    if _NOT_IN_STORE.match(message) and (any(_EVAL_FRAME.search(frame) for frame in frames)
+                                         or _OLD_POSITION.search(message)):
         # libstore's toStorePath refusing a path outside the store: Nix's own for its command
         # line (`nix copy ./x`), the expression's under the evaluator's frames
         # (`builtins.storePath`, a string coerced to a store path)
@@ -2107,7 +2116,7 @@ _EVAL_MESSAGE = re.compile(
     r"\b[Ee]xpected [^\n]{1,200}? to be an? [\w ]{1,60} but found (?:an? [a-zA-Z]|null\b)|"
     # (not the store's "cannot add path '…' to the Nix store because …")
     r"cannot (?:coerce|compare|convert .{0,200} to|add (?!path ['‘]).{0,200} to|"
-    r"call 'getFlake')|"
+    r"call 'getFlake'|auto-call a function that has an argument without)|"
     r"called (?:without required argument|with unexpected argument) ['‘]|"
     r"attempt to call something which is not a function|is not a function|"
     r"[Tt]he option (?:definition )?[`'‘]|is not of type|Failed assertions:|"
@@ -3878,6 +3887,17 @@ def _after_old_frames(shaped: Sequence[logshape.Line], raw: Sequence[str],
     return None
 
 
+def _old_trace(shaped: Sequence[logshape.Line], under: logshape.Line) -> list[str]:
+    """The text of Nix <= 2.3's frames right above the message under them (`_after_old_frames`)
+    and of that message, a line each."""
+    at = next(at for at, line in enumerate(shaped) if line is under)
+    start = at
+    while start > 0 and (not shaped[start - 1].text.strip()
+                         or _OLD_FRAME.match(shaped[start - 1].text.strip())):
+        start -= 1
+    return [line.text.strip() for line in shaped[start:at + 1] if line.text.strip()]
+
+
 def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
               named_logs: dict[str, list[str]]) -> list[Diagnosis]:
     """What a log whose errors fit no block says failed: never nothing when it says anything.
@@ -3925,12 +3945,13 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
         _FRAME.match(line.text) or _OLD_FRAME.match(line.text))]
     if frames:  # a trace whose message was cut off: its innermost frame says what Nix did
         under = _after_old_frames(shaped, raw, frames[-1])
-        read = None if under is None else diagnose_eval(f"error: {under.text.strip()}")
-        if read is not None and under is not None and read.type is not FailureType.EVAL:
-            # (a copy cut the trace's "error: " head: its message decides, heldout-53's and
-            # -76's "unexpected EOF reading a line" other; a headed trace's frames still count
-            # as the evaluator's, see _eval_kind)
-            return [replace(read, log_line=under.origin + 1,
+        if under is not None:
+            # (a copy cut the trace's "error: " head: read as Nix printed it, head and all, so
+            # that the trace reads alike with and without it: its message decides where its
+            # words are Nix's own, heldout-324's "unexpected EOF reading a line", else the
+            # evaluator's frames, as _eval_kind reads a headed one)
+            trace = "\n".join(_old_trace(shaped, under))
+            return [replace(diagnose_eval(f"error: {trace}"), log_line=under.origin + 1,
                             log=tail([line.text for line in shaped]))]
         return [replace(_trace_only(frames[-1].text, [line.text for line in shaped]),
                         log_line=frames[0].origin + 1)]

@@ -1316,12 +1316,13 @@ def test_libstores_frame_over_a_derivation_it_parses_is_not_the_evaluators() -> 
 def test_the_frames_nixs_store_and_utility_libraries_add_are_not_the_evaluators(
         frame: str) -> None:
     # libstore's, libutil's and libfetchers' addTrace frames (read from the sources) say which
-    # of Nix's own steps failed; only libexpr's frames are the evaluator's evidence
+    # of Nix's own steps failed; only libexpr's frames are the evaluator's evidence (for a
+    # message with no words of its own: libutil's "unexpected EOF reading a line" is Nix's own)
     [found] = diagnose.parse_log(["error:", f"       … {frame}", "",
-                                  "       error: unexpected EOF reading a line"])
+                                  "       error: no such widget: frobnicator"])
     assert found.type is FailureType.OTHER
     [found] = diagnose.parse_log(["error:", "       … while evaluating the attribute 'x'", "",
-                                  "       error: unexpected EOF reading a line"])
+                                  "       error: no such widget: frobnicator"])
     assert found.type is FailureType.EVAL
 
 
@@ -3840,9 +3841,11 @@ def test_a_warnings_own_error_after_no_progress_line_stays_no_failure() -> None:
 @pytest.mark.parametrize(("message", "expected"), [
     # heldout-324's obelisk-197: Nix 2.0's frames without their "error: " head, then Nix's own
     # message (before: eval, "the log holds only its trace", the message unread)
-    ("unexpected EOF reading a line", (FailureType.OTHER, Kind.ERROR)),
-    # an evaluator's message under them stays evaluation
-    ("undefined variable 'foo'", (FailureType.EVAL, Kind.ERROR)),
+    ("unexpected EOF reading a line", (FailureType.OTHER, Kind.NIX)),
+    # an evaluator's message under them stays evaluation, read as the message it is
+    ("undefined variable 'foo'", (FailureType.EVAL, Kind.UNDEFINED_VARIABLE)),
+    # a `throw`'s text under them: the evaluator's frames decide (its words are no one's)
+    ("Unsupported system: aarch64-darwin", (FailureType.EVAL, Kind.ERROR)),
 ])
 def test_a_message_under_old_frames_without_their_head_decides(
         message: str, expected: tuple[FailureType, Kind]) -> None:
@@ -3853,6 +3856,10 @@ def test_a_message_under_old_frames_without_their_head_decides(
               f"called from /nix/store/{H}-source/lib/customisation.nix:74:12:"]
     [found] = diagnose.parse_log(["```", *frames, message, "```"])
     assert (found.type, found.kind) == expected, found
+    # the same trace with its "error: " head reads alike (Nix <= 2.3 put the head before the
+    # first frame; before, its frames made any message the evaluator's)
+    [headed] = diagnose.parse_log(["```", f"error: {frames[0]}", *frames[1:], message, "```"])
+    assert (headed.type, headed.kind) == expected, headed
 
 
 @pytest.mark.parametrize("lines", [
