@@ -3422,6 +3422,7 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         # before another error the log quotes, is a failure of its own as beside blocks)
         crashed = _nix_crashed(shaped, reader.blocks, found_all)
         found_all = [crashed, *found_all] if crashed is not None else found_all
+    found_all = _hydras_eval(found_all, shaped)
     found_all = _died_in_crash(shaped, found_all)
     if any(d.kind is Kind.THROW for d in found_all) \
             and any(_FRAMES_THROWS.search(line.text) for line in shaped):
@@ -3742,6 +3743,30 @@ def _evaluated_per_jobs(found: list[Diagnosis], raw: Sequence[str],
             or any(message in error for error in said)
     return [replace(d, type=FailureType.EVAL) if by_jobs(d) else d for d in found]
 
+
+
+# Hydra's evaluation errors (hydra-eval-jobset's evaluationErrorMsg: "in job ‘ATTR’:" or "at
+# top-level:" over the error nix-eval-jobs recorded for that attribute) and nix-eval-jobs' own
+# EvalError for an attribute whose outputs it could not query (drv.cc: "derivation 'ATTR' does
+# not have valid outputs: …"): that attribute's evaluation failed
+_HYDRA_JOB = re.compile(r"^(?:in job ['‘][^'’\n]{1,500}['’]|at top-level):$")
+_NO_VALID_OUTPUTS = re.compile(r"\bderivation ['‘][^'’\n]{1,500}['’] does not have valid outputs\b")
+
+
+def _hydras_eval(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> list[Diagnosis]:
+    """`found`, where an error nothing finer fits (`other`, naming no derivation) is an
+    attribute's evaluation error by Hydra's or nix-eval-jobs' words (`_HYDRA_JOB` above it,
+    `_NO_VALID_OUTPUTS` in it): `eval`, as a nix-eval-jobs record's (`_evaluated_per_jobs`).
+    Nix's own errors of a finer kind there (a download, the store) keep theirs."""
+    if not any((d.type, d.kind, d.drv) == (FailureType.OTHER, Kind.ERROR, None) for d in found):
+        return found
+    job = next((line.origin for line in shaped if line.builder is None
+                and _HYDRA_JOB.match(line.text.strip())), None)
+    return [replace(d, type=FailureType.EVAL)
+            if (d.type, d.kind, d.drv) == (FailureType.OTHER, Kind.ERROR, None) and (
+                _NO_VALID_OUTPUTS.search(d.message) is not None
+                or (job is not None and d.log_line is not None and d.log_line - 1 > job))
+            else d for d in found]
 
 def _jobs_error(m: re.Match[str]) -> str:
     """A nix-eval-jobs record's error, its escapes read and its blanks as one."""
