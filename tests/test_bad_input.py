@@ -574,7 +574,9 @@ def test_sigterm_while_the_cache_stalls_stops_the_run(tmp_path: Path, nix_bin: s
 
 
 
+# One Nix: what fails is ci-nix's write of its report, after Nix built
 @pytest.mark.nix
+@ONE_NIX
 def test_a_full_disk_under_the_report_is_one_line_and_the_rest_is_written(
         fixture_ws: Path, tmp_path: Path, cli: Cli) -> None:
     # /dev/full opens for writing (so the up-front check passes) and every write fails ENOSPC

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import Cli, flake_repo, xml_attr
+from conftest import ONE_NIX, Cli, flake_repo, xml_attr
 
 from ci_nix import evaluate
 from ci_nix.models import Target
@@ -86,6 +86,10 @@ def test_clean_flake_costs_one_evaluation(tmp_path: Path, nix_bin: str,
     assert all(len(r.jobs) == 6 and not r.cases for r in results)
 
 
+# One Nix: the selection by outputs, include, exclude, systems and runners is ci-nix's, over the
+# listing each Nix version gives (test_clean_flake_costs_one_evaluation's and the others', on
+# both)
+@ONE_NIX
 def test_outputs_include_exclude_and_systems_from_config(tmp_path: Path, nix_bin: str,
                                                          cli: Cli) -> None:
     gen = generate.generate(
@@ -147,6 +151,9 @@ ALIASES = """{
 """
 
 
+# One Nix: one build per derivation path, reported under each name, is ci-nix's grouping of the
+# paths each Nix version's evaluation gives (the other tests here, on both)
+@ONE_NIX
 def test_same_derivation_is_built_once_and_reported_under_each_name(tmp_path: Path,
                                                                     nix_bin: str, cli: Cli) -> None:
     repo = flake_repo(tmp_path / "aliases", ALIASES.replace("@NONCE@", os.urandom(6).hex()))

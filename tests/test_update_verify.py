@@ -12,7 +12,7 @@ from pathlib import Path
 
 import make_workspace
 import pytest
-from conftest import NIX_PARAMS, Cli, xml_attr, xml_find
+from conftest import NIX_PARAMS, ONE_NIX, Cli, xml_attr, xml_find
 
 SYSTEM = f"{platform.machine()}-linux"
 EVALUATED = re.compile(r"evaluated \d+ flakes? with (\d+) Nix evaluations?")
@@ -142,7 +142,11 @@ def test_verify_holds_back_the_input_that_breaks_a_package(
     assert message.startswith(f"held back dep: its update breaks {pkg}")
 
 
+# One Nix: a branch per input is ci-nix's split of the update that
+# test_verify_holds_back_the_input_that_breaks_a_package verifies on both Nixes (the same `app`,
+# the same inputs and verdicts)
 @pytest.mark.nix
+@ONE_NIX
 def test_verify_per_input_says_each_result(app: Path, tmp_path: Path, cli: Cli) -> None:
     config = tmp_path / "ci-nix.yaml"
     config.write_text("update: {group: false, verify: true}\n")
