@@ -4586,7 +4586,11 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
         return placed(diagnose_eval(f"error: {_EMPHASIS.sub('', text).strip()}"))
     refusal = _REFUSAL.search(text) if found is None else None
     if refusal is not None:  # nixpkgs' check-meta throw, its prefix cut
-        said = _EMPHASIS.sub("", text).strip()
+        # (the quote a sentence holds it in, where it is one: "I get `Package ‘x’ in … is marked
+        # as broken, refusing to evaluate.` on 23.05"; the sentence around it is the writer's)
+        quote = next((q for q in (*_CODE_SPAN.finditer(text), *_DOUBLE_QUOTED.finditer(text))
+                      if q.start(1) <= refusal.start() < q.end(1)), None)
+        said = _EMPHASIS.sub("", quote[1] if quote is not None else text).strip()
         if not refusal[0].lower().startswith("refusing"):
             said = (f"nixpkgs refused to evaluate a package (the log keeps only the advice after "
                     f"its reason: {said})")

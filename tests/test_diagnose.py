@@ -4038,6 +4038,20 @@ def test_nixs_own_messages_in_an_alias_throws_words_stay_nixs(message: str) -> N
     [found] = diagnose.parse_log([f"error: {message}"])
     assert found.type is FailureType.OTHER, found
 
+@pytest.mark.parametrize("quoted", [
+    "When I rebuild I get `Package ‘foo-1.0’ in /nix/store/{h}-source/default.nix:3 is marked as "
+    "broken, refusing to evaluate.` on 23.05",
+    'it says "Refusing to evaluate package \'foo-1.0\' in /nix/store/{h}-source/package.nix:40 '
+    'because it is marked as broken" since the bump'])
+def test_a_check_meta_refusal_a_sentence_quotes_is_the_quote_alone(quoted: str) -> None:
+    # nixpkgs' refusal in a writer's code span or double quotes, "error:" lost: the evaluation
+    # failed, and what it says is the quote, not the sentence around it
+    [found] = diagnose.parse_log(["Hi,", "", quoted.format(h="a" * 32), "", "Thanks"])
+    assert found.type is FailureType.EVAL, found
+    assert found.message.startswith(("Package", "Refusing")), found.message
+    assert not any(word in found.message for word in ("rebuild", "says", "since", "on 23.05"))
+
+
 def test_a_check_meta_refusal_the_copy_ends_inside_is_still_a_refusal() -> None:
     # ofborg's "Partial log" of a refusal (nixpkgs' check-meta, printed bare: "Package ‘x-1.0’
     # in …/default.nix:3 is not supported on ‘aarch64-linux’, refusing to evaluate."), the copy
