@@ -1964,8 +1964,11 @@ _SENTENCE_END = re.compile(r"[a-z0-9)]\.(?:\s|$)")
 # not "replaced by" or "no longer supported", Nix's and Lix's own about their flags
 _ALIAS_VERBS = (
     # ("apacheKafka_2_8 through _3_6 have been removed from nixpkgs as outdated", drop-in-26.05)
-    r"(?:ha(?:s|ve) been|was) (?:removed|renamed|deprecated|dropped|abandoned|archived|"
-    r"discontinued|sunset|merged|redesigned)\b|is now (?:part of|maintained out[- ]of[- ]tree)|"
+    # (and 2025's "'lxpanel' has been moved to top-level", "maple-mono-NF had been moved to
+    # maple-mono.NF", "mono-SC-NF had been superseded by maple-mono.NF-CN")
+    r"(?:ha(?:s|ve|d) been|was) (?:removed|renamed|deprecated|dropped|abandoned|archived|"
+    r"discontinued|sunset|merged|redesigned|moved|superseded)\b|"
+    r"is now (?:part of|maintained out[- ]of[- ]tree)|"
     r"(?:\bis|goes|reached|past) (?:its )?end of life\b|is not needed anymore|"
     # ("fcitx-engines is deprecated, please use fcitx5 instead.": aliases.nix's present tense)
     r"\bis deprecated\b")
@@ -2070,7 +2073,8 @@ _NIXPKGS_QUOTED = re.compile(
     + _NIXPKGS_BUILDER.replace("^(?:error: *)?", "") + "|"
     r"(?:['‘][\w.'+-]{1,200}['’]|(?P<bare>[A-Za-z_][\w'+-]{0,200}"
     r"(?:\.[A-Za-z_][\w'+-]{0,200}){0,20})) (?:" + _ALIAS_VERBS
-    + r"|is dead\b|has been replaced (?:with|by)\b|is now known as\b)|"
+    + r"|is dead\b|has been replaced (?:with|by)\b|is now known as\b|"
+    r"is no longer maintained\b)|"
     r"[Uu]nsupported (?:system|platform|architecture)(?:[:,]? ['‘\"]?[\w.-]{1,100}['’\"]?)?"
     r"\.?\s*$)")
 # ... alone on its line (a markdown quote's or list's marks, emphasis around it), nothing after
@@ -2150,7 +2154,7 @@ _EVAL_MESSAGE = re.compile(
     # has been replaced with fishPlugins.foreign-env", "azureus is now known as vuze"; not Nix's
     # "`nix flake lock --update-input nixpkgs` has been replaced by `nix flake update nixpkgs`")
     r"^(?:error: *)?" + _ALIAS_SUBJECT + r" (?:is dead\b|has been replaced (?:with|by)\b|"
-    r"is now known as\b)|"
+    r"is now known as\b|is no longer maintained\b)|"
     # nixpkgs' lib: asserts.nix's assertOneOf and assertEachOneOf ("sslLibrary must be one of
     # [ … ], but is: \"libressl\""), trivial.nix's checkListOfEnum ("color variants: bright
     # unexpected; valid ones: standard, light, dark"), modules.nix's "‘mkIf’ called with a

@@ -3978,6 +3978,10 @@ def test_a_packages_unsupported_system_throw_is_evaluated_with_or_without_the_hi
     "apacheKafka_2_8 through _3_6 have been removed from nixpkgs as outdated",
     "fish-foreign-env has been replaced with fishPlugins.foreign-env",
     "azureus is now known as vuze and the version in nixpkgs was really outdated",
+    "'lxappearance' has been moved to top-level. Use 'lxappearance' directly",
+    "maple-mono-NF had been moved to maple-mono.NF.",
+    "mono-SC-NF had been superseded by maple-mono.NF-CN.",
+    "quagga is no longer maintained upstream",
     # nixpkgs' lib (asserts.nix, trivial.nix, modules.nix, systems/parse.nix) and fetchurl
     'sslLibrary must be one of [ "openssl" "bearssl" ], but is: "libressl"',
     "color variants: bright, black unexpected; valid ones: standard, light, dark",
@@ -4021,6 +4025,8 @@ def test_nixpkgs_own_throws_without_frames_are_evaluation_errors(message: str) -
     "The build stops at `buildGoModule: vendorHash is missing` now",
     'the error is "cargoHash, cargoVendorDir, or cargoLock must be set"',
     "merlin 4.7 is not available for OCaml 5.1.0",
+    "It fails with `manticore is no longer maintained since 2020` now",
+    "'lxpanel' has been moved to top-level. Use 'lxpanel' directly",
 ])
 def test_a_nixpkgs_throw_a_writer_quoted_without_error_is_the_evaluations(line: str) -> None:
     found = diagnose.parse_log(["I updated my flake.", "", line, "", "Any idea?"])
