@@ -2059,6 +2059,11 @@ _NIXPKGS_SAYS = (
     r"['‘]mkIf['’] called with a non-Boolean condition|"
     r"Target specification with \d+ components? is ambiguous|"
     r"system string has invalid number of hyphen-separated components|"
+    # lib/customisation.nix's callPackageWith aborting on a missing argument (2020-2024, before
+    # it named itself: "Function called without required argument \"opus\" at …/default.nix:3,
+    # did you mean …?"; Nix prints it after "evaluation aborted with the following error
+    # message:", a writer quotes the words alone)
+    r"Function called without required argument \\?\"[^\"\n]{1,200}\"|"
     # NixOS' nixpkgs module without a platform (nixos/modules/misc/nixpkgs.nix)
     r"Neither nixpkgs\.hostPlatform nor the legacy option nixpkgs\.system has been set\b|"
     # fetchurl without a hash

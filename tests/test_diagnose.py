@@ -4027,6 +4027,9 @@ def test_nixpkgs_own_throws_without_frames_are_evaluation_errors(message: str) -
     "merlin 4.7 is not available for OCaml 5.1.0",
     "It fails with `manticore is no longer maintained since 2020` now",
     "'lxpanel' has been moved to top-level. Use 'lxpanel' directly",
+    # lib's callPackageWith before it named itself (its abort's words alone)
+    'the package fails to evaluate with `Function called without required argument "opus"`.',
+    'Function called without required argument "boost" at /nix/store/…-source/a.nix:3',
 ])
 def test_a_nixpkgs_throw_a_writer_quoted_without_error_is_the_evaluations(line: str) -> None:
     found = diagnose.parse_log(["I updated my flake.", "", line, "", "Any idea?"])
