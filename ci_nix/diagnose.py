@@ -4854,6 +4854,11 @@ def _nix_line_end(said: str) -> str:
 FAILURE_MARK = re.compile(
     _NIX_HINT.pattern + "|" + _NIX_STATE_ERRNO + "|" + _EVAL_ALONE.pattern + "|"
     r"error\s?:|cannot build|reason:|builder for\b|hash mismatch|timed out|"
+    # Nix 1.x's nix-build and nix-shell (Perl) dying after what they ran: "…/nix-shell: failed
+    # to build all dependencies", "nix-instantiate killed by signal 9", "…: a single derivation
+    # is required"
+    r"\bfailed to build all dependencies\b|\bnix-(?:instantiate|store) killed by signal \d|"
+    r"\ba single derivation is required\b|"
     + _DISK_SPACE_NOTE.pattern + "|"
     r"failed with exit code|failed to find a machine|required (?:system|features):|"
     # two packages of a user environment or buildEnv with one file: its builder dies of it
