@@ -2042,6 +2042,13 @@ _NIXPKGS_BUILDER = (
     r"(?:is (?:required|not needed|deprecated)\b|set\. only one\b|must be\b)")
 
 
+# a package refusing the system it is evaluated for by its `throwSystem` ("envoy-bin is not
+# available for x86_64-darwin.", pkgs/by-name/en/envoy-bin), the system as Nix spells one
+_NOT_FOR_SYSTEM = (r"\bis not (?:available|supported) (?:for|on) ['‘\"]?(?:x86_64|aarch64|i[3-6]86|"
+                   r"armv[5-7]\w{0,4}|riscv(?:32|64)|powerpc64(?:le)?|mips\w{0,10})-"
+                   r"(?:linux|darwin|freebsd|netbsd|openbsd|windows|cygwin)\b")
+
+
 # nixpkgs' own throws whole, in the shapes read from its sources (tests/data/sources/wordings,
 # nixpkgs-*): what each opens with and says, as a writer quotes it without Nix's "error:"
 # (_quoted_nixpkgs_throw); each in words a sentence about something else has not, or opening
@@ -2049,9 +2056,11 @@ _NIXPKGS_BUILDER = (
 _NIXPKGS_SAYS = (
     # the python and lua package sets' `disabled`; python-aliases' "Please use pkgs.ATTR"
     r"[\w.+-]{1,200} not supported for interpreter [\w.+-]{1,100}|"
-    # the OCaml and Coq package sets' ("merlin 4.7 is not available for OCaml 5.1.0")
+    # the OCaml and Coq package sets' ("merlin 4.7 is not available for OCaml 5.1.0"), a
+    # package's throwSystem ("envoy-bin is not available for x86_64-darwin.")
     r"(?!(?:[Tt]his|[Ii]t|[Tt]hat|[Tt]he|[Ww]hich|[Ss]omething)\b)"
-    r"[\w.+-]{1,200}(?: [\w.+-]{1,60})? is not available for (?:OCaml|Coq) \d|"
+    r"[\w.+-]{1,200}(?:(?: [\w.+-]{1,60})? is not available for (?:OCaml|Coq) \d| "
+    + _NOT_FOR_SYSTEM.removeprefix(r"\b") + ")|"
     r"Please use pkgs\.[A-Za-z_][\w.-]{0,200}[\s.]*$|"
     # lib: asserts.nix, trivial.nix's checkListOfEnum, modules.nix, systems/parse.nix
     r"(?:each element in )?[\w.-]{1,200} must be one of .{1,2000}?\bbut is: |"
@@ -2180,6 +2189,9 @@ _EVAL_MESSAGE = re.compile(
     # Nix's, Lix's or Determinate's is worded so
     r"^(?:error: *)?[Uu]nsupported (?:system|platform|architecture|host ?[Pp]latform)"
     r"(?:[:,]? ['‘\"]?[\w.-]{1,100}['’\"]?)?\.?$|"
+    # (its other wording, "envoy-bin is not available for x86_64-darwin.", naming the system as
+    # Nix spells one: no message of Nix's says a system is unavailable so)
+    + _NOT_FOR_SYSTEM + "|"
     r"evaluation aborted|"
     r"stack overflow|"
     r"max-call-depth|list index .{0,100} is out of bounds|division by zero|"

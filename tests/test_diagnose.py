@@ -3998,6 +3998,8 @@ def test_a_packages_unsupported_system_throw_is_evaluated_with_or_without_the_hi
     # the OCaml and Coq package sets refusing a package for the compiler's version
     "dune 3 is not available for OCaml 4.05.0",
     "bignums is not available for Coq 8.4",
+    # a package's throwSystem naming the system as Nix spells one
+    "envoy-bin is not available for x86_64-darwin.",
 ])
 def test_nixpkgs_own_throws_without_frames_are_evaluation_errors(message: str) -> None:
     [found] = diagnose.parse_log(["$ nix-build -A knot-resolver", f"error: {message}"])
@@ -4030,6 +4032,8 @@ def test_nixpkgs_own_throws_without_frames_are_evaluation_errors(message: str) -
     # lib's callPackageWith before it named itself (its abort's words alone)
     'the package fails to evaluate with `Function called without required argument "opus"`.',
     'Function called without required argument "boost" at /nix/store/…-source/a.nix:3',
+    "envoy-bin is not available for x86_64-darwin.",
+    "It fails: `envoy-bin is not available for aarch64-darwin.`",
 ])
 def test_a_nixpkgs_throw_a_writer_quoted_without_error_is_the_evaluations(line: str) -> None:
     found = diagnose.parse_log(["I updated my flake.", "", line, "", "Any idea?"])

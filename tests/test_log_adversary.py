@@ -1278,6 +1278,8 @@ def test_the_heads_cheap_looks_find_every_head(line: str) -> None:
     "This is not available for OCaml 5 yet, I think.",
     "The config had been moved to another file.",
     "Our fork is no longer maintained upstream.",
+    "This is not available for aarch64-darwin yet.",
+    "The package is not supported on x86_64-darwin, sadly.",
 ])
 def test_a_writers_words_about_a_removal_are_no_nixpkgs_throw(line: str) -> None:
     assert diagnose.parse_log(["Some context:", "", line, "", "Thanks!"]) == []
