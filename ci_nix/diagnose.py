@@ -3443,6 +3443,9 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         # before another error the log quotes, is a failure of its own as beside blocks)
         crashed = _nix_crashed(shaped, reader.blocks, found_all)
         found_all = [crashed, *found_all] if crashed is not None else found_all
+    elif len(found_all) == 1 and _cut_head(found_all[0].message):
+        # Nix's one error line, cut inside its head ("error: build"): a recap says what failed
+        found_all = _recapped(found_all, shaped, raw)
     found_all = _hydras_eval(found_all, shaped)
     found_all = _died_in_crash(shaped, found_all)
     if any(d.kind is Kind.THROW for d in found_all) \
@@ -4361,6 +4364,10 @@ _RECAPS: tuple[tuple[re.Pattern[str], dict[str, tuple[FailureType, Kind]]], ...]
     (re.compile(r"^(?:ERROR:nix_fast_build:)?(?P<status>BUILD|EVAL): \d{1,9} successes, "
                 r"[1-9]\d{0,8} failures$|^#{1,4} Failed (?P<short>Builds|Evaluations)$"),
      {"BUILD": _AS_BUILD, "EVAL": _AS_EVAL, "Builds": _AS_BUILD, "Evaluations": _AS_EVAL}),
+    # Nix's own progress bar, its last state a copy kept (libmain/progress-bar.cc's
+    # renderActivity: " (N failed)" after the builds' count): builds failed; not a transfer's
+    # "N copied (M failed)"
+    (re.compile(r"^\[(?:\d+/)*\d+ built \([1-9]\d{0,8} failed\)"), {"": _AS_BUILD}),
     # buildbot-nix's scheduler log (buildbot_nix/build_trigger.py): "\t- ATTR failed eval",
     # "\t- skipping ATTR due to cached failure, first failed at …"
     (re.compile(r"^-\s(?:\S{1,500} failed (?P<status>eval)|skipping \S{1,500} due to cached "
@@ -4407,14 +4414,27 @@ def _tools_recap(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> Diagnos
     return None
 
 
+# the heads of Nix's failure lines, which a copy may cut inside ("error: build")
+_HEADS_CUT = ("build of ", "builder for ", "Cannot build ", "cannot build ")
+
+
+def _cut_head(text: str) -> bool:
+    """Whether an error line of Nix's is cut inside the head of one of its failure lines (its
+    message a few letters of "build of '…'", "builder for '…'", …): it says nothing of what
+    failed."""
+    said = text.strip().removeprefix("error:").strip()
+    return len(said) >= 3 and any(head.startswith(said) for head in _HEADS_CUT)
+
+
 def _recapped(found: list[Diagnosis], shaped: Sequence[logshape.Line],
               raw: Sequence[str]) -> list[Diagnosis]:
     """found, or a tool's recap in its place (`_tools_recap`) where found is nothing or only a
     line nothing finer fits that is not Nix's own error line (a builder's line, a wrapper's
-    verdict: the tool's recap says more of what failed than they do)."""
+    verdict: the tool's recap says more of what failed than they do) or is one a copy cut
+    inside its head (`_cut_head`)."""
     if len(found) > 1 or (found and ((found[0].type, found[0].kind)
                                      != (FailureType.OTHER, Kind.ERROR) or any(
-            _ERROR_LINE.match(line.text) for line in shaped
+            _ERROR_LINE.match(line.text) and not _cut_head(line.text) for line in shaped
             if found[0].log_line is not None and line.origin == found[0].log_line - 1))):
         return found
     recap = _tools_recap(shaped, raw)
