@@ -2001,6 +2001,12 @@ _REFUSAL_ALONE = re.compile(
     r"refusing to evaluate\.?)|(?P<advice>(?:a\) )?For `nixos-rebuild` you can set))\s*$")
 
 
+# the refusal's head as nixpkgs before 25.05 opened it, its reason on the same line and its
+# "refusing to evaluate." after the lines that detail it (24.05-24.11's "… is not available on
+# the requested hostPlatform:", then the platforms, then ", refusing to evaluate."): a block a
+# copy opened with it, "error:" lost, is that message
+_REFUSAL_HEAD = re.compile(
+    r"\s{0,8}Package ['‘][^'’\n]{1,300}['’] in \S{1,1000} (?:has|is|contains) ")
 # the same refusal's head alone, a copy ending inside its path ("Package ‘x-1.0’ in /var/lib/…")
 _REFUSAL_CUT = re.compile(r" {0,8}Package ['‘][^'’\s]{1,300}['’] in /\S{1,1000}\s*$")
 
@@ -3272,7 +3278,8 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
             if removal:  # (one line of nixpkgs', which a copy wrapped: its paragraph joined)
                 text = " ".join(line.strip().removeprefix("> ") for line in block
                                 if line.strip())
-            found = diagnose_eval((f"error: {text}" if (_NIX_MESSAGE.match(text) or removal)
+            found = diagnose_eval((f"error: {text}" if (
+                _NIX_MESSAGE.match(text) or removal or _REFUSAL_HEAD.match(text))
                                    and not _ERROR_LINE.match(text)
                                    else "\n".join(block).strip("\n").rstrip())
                                   # (the hint after it, which says it went through evaluation)

@@ -4065,6 +4065,22 @@ def test_a_check_meta_refusal_a_sentence_quotes_is_the_quote_alone(quoted: str) 
     assert not any(word in found.message for word in ("rebuild", "says", "since", "on 23.05"))
 
 
+def test_a_check_meta_refusal_detailing_the_platforms_without_error_reads_from_its_head() -> None:
+    # nixpkgs 24.05-24.11 (check-meta.nix): "Package ‘x’ in POS is not available on the
+    # requested hostPlatform:", the platforms indented under it, then ", refusing to evaluate.";
+    # pasted without "error:", the message is its head, not the block's last detail
+    found = diagnose.parse_log([
+        "Building on my mac:", "",
+        f"Package ‘cudatoolkit-12.2’ in /nix/store/{'a' * 32}-source/pkgs/development/"
+        "cuda-modules/cudatoolkit/default.nix:383 is not available on the requested "
+        "hostPlatform:",
+        '  hostPlatform.config = "aarch64-apple-darwin"', "  package.meta.platforms = [",
+        '    "x86_64-linux"', "  ]", "  package.meta.badPlatforms = [ ]",
+        ", refusing to evaluate.", "", "Any idea?"])
+    assert [d.type for d in found] == [FailureType.EVAL], found
+    assert found[0].message.startswith("Package 'cudatoolkit-12.2' in "), found[0].message
+
+
 def test_a_check_meta_refusal_the_copy_ends_inside_is_still_a_refusal() -> None:
     # ofborg's "Partial log" of a refusal (nixpkgs' check-meta, printed bare: "Package ‘x-1.0’
     # in …/default.nix:3 is not supported on ‘aarch64-linux’, refusing to evaluate."), the copy
