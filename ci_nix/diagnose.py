@@ -2061,7 +2061,10 @@ _NOT_FOR_SYSTEM = (r"\bis not (?:available|supported) (?:for|on) ['‘\"]?(?:x86
 # with the attribute it names
 _NIXPKGS_SAYS = (
     # the python and lua package sets' `disabled`; python-aliases' "Please use pkgs.ATTR"
-    r"[\w.+-]{1,200} not supported for interpreter [\w.+-]{1,100}|"
+    # (mk-python-derivation 2021-2022 quoted both: "`python3.10-foo-1.0` is not supported for
+    # interpreter `python3.10`")
+    r"(?!(?:[Tt]his|[Ii]t|[Tt]hat|[Ww]hich|[Ss]omething)\b)"
+    r"`?[\w.+-]{1,200}`?(?: is)? not supported for interpreter `?[\w.+-]{1,100}|"
     # the OCaml and Coq package sets' ("merlin 4.7 is not available for OCaml 5.1.0"), a
     # package's throwSystem ("envoy-bin is not available for x86_64-darwin.")
     r"(?!(?:[Tt]his|[Ii]t|[Tt]hat|[Tt]he|[Ww]hich|[Ss]omething)\b)"

@@ -4034,6 +4034,8 @@ def test_nixpkgs_own_throws_without_frames_are_evaluation_errors(message: str) -
     'Function called without required argument "boost" at /nix/store/…-source/a.nix:3',
     "envoy-bin is not available for x86_64-darwin.",
     "It fails: `envoy-bin is not available for aarch64-darwin.`",
+    # (mk-python-derivation of 2021-2022 quoting both names in code marks)
+    "`python3.10-pyqt4-4.12.3` is not supported for interpreter `python3.10`",
 ])
 def test_a_nixpkgs_throw_a_writer_quoted_without_error_is_the_evaluations(line: str) -> None:
     found = diagnose.parse_log(["I updated my flake.", "", line, "", "Any idea?"])
