@@ -3982,7 +3982,8 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
             # (as Nix quoted it where normalising took its quote mark off: every line had it)
             own = f"       > {text.strip()}" if _quoted_by_nix(line, raw) else text
             return [_traced_below(_uncaught_nix(_builders_own(
-                _line_failure(whole, line.origin), own, _fenced(raw, line.origin)), shaped, at),
+                _line_failure(whole, line.origin), own, _fenced(raw, line.origin),
+                _fence_of_quotes(raw, line.origin)), shaped, at),
                 shaped, at)]
     for output in named_logs.values():
         for text in output:
@@ -4106,7 +4107,8 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
             return [Diagnosis(FailureType.EVAL, Kind.ERROR, _one_line(
                 f"{last.text.strip()} … (the log is cut off inside nixpkgs' refusal to evaluate "
                 "it)"), log_line=last.origin + 1, log=last.text)]
-    return [] if found is None or said is None else [_builders_own(found, said[1])]
+    return [] if found is None or said is None else [
+        _builders_own(found, said[1], _fenced(raw, said[0]), _fence_of_quotes(raw, said[0]))]
 
 
 def _kept_tail(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> Diagnosis | None:
@@ -4459,16 +4461,21 @@ def _recapped(found: list[Diagnosis], shaped: Sequence[logshape.Line],
 _BUILD_DIR = re.compile(r"(?<![\w./-])/build/|(?<![\w-])nix-build-[^/\s'\"]{1,255}?\.drv-\d+/")
 
 
-def _builders_own(found: Diagnosis, text: str, fenced: bool = False) -> Diagnosis:
+def _builders_own(found: Diagnosis, text: str, fenced: bool = False,
+                  quotes: bool = False) -> Diagnosis:
     """A failure nothing finer fits whose line is a build's own output: a builder's (or its
     setup hook's) error line about a file in the build directory (omen-space#236, a text fence
     of Nix's log tail without its header: "> ERROR: Missing Cargo.lock from src. Expected to find
     it at: /build/source/Cargo.lock") says that build failed, not Nix: `build`; so does an error
     line indented as Nix quotes a builder's in its block. Nix's own `error:` lines (it names the
     build directory when it cannot set it up) stay as they are. fenced: whether the line
-    stands inside a markdown code fence, where "> " is no markdown quote but text."""
+    stands inside a markdown code fence, where "> " is no markdown quote but text; quotes:
+    whether that fence holds nothing but such lines (`_fence_of_quotes`)."""
     if fenced and found.type is FailureType.OTHER and found.kind in (Kind.ERROR, Kind.NIX) \
-            and _QUOTED_COMPILER_ERROR.match(text):
+            and (_QUOTED_COMPILER_ERROR.match(text) or (quotes and _QUOTE_MARKED.match(text))):
+        # (or any error line of a fence holding only lines behind the mark: Nix's quote of a
+        # builder's last lines that lost its indentation in the copy, its header cut off; the
+        # text's convention of 23:05, build)
         # a compiler's diagnostic behind the quote mark inside a fence (Nix's "> " that lost
         # its indentation in a copy; at the margin outside one, a writer's markdown quote): the
         # build's own, also where the file it names is in the store (nixpkgs#177508: "> /nix/
@@ -4479,6 +4486,23 @@ def _builders_own(found: Diagnosis, text: str, fenced: bool = False) -> Diagnosi
             or not (_BUILD_DIR.search(text) or _NIX_TAIL_QUOTE.match(text)):
         return found
     return replace(found, type=FailureType.BUILD, kind=Kind.BUILDER)
+
+
+# a line behind a quote mark at most three blanks in (markdown's quote; in a fence, text)
+_QUOTE_MARKED = re.compile(r"^ {0,3}>(?: |$)")
+
+
+def _fence_of_quotes(raw: Sequence[str], origin: int) -> bool:
+    """Whether the fence the captured line at `origin` stands in (`_fenced`) holds two lines
+    or more and every one behind a quote mark: Nix's quote of a builder's lines ("> …") whose
+    indentation the copy lost, not a writer's markdown quote (in a fence it is text)."""
+    if not _fenced(raw, origin):
+        return False
+    start = next(at for at in range(origin, -1, -1) if _FENCE_LINE.match(raw[at]))
+    end = next((at for at in range(origin + 1, len(raw)) if _FENCE_LINE.match(raw[at])),
+               len(raw))
+    held = [line for line in raw[start + 1:end] if line.strip()]
+    return len(held) >= 2 and all(_QUOTE_MARKED.match(line) for line in held)
 
 
 def _fenced(raw: Sequence[str], origin: int) -> bool:
