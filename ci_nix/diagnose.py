@@ -2039,6 +2039,11 @@ _NIXPKGS_BUILDER = (
     r"^(?:error: *)?(?:build|fetch|mk|make|write)[A-Z][A-Za-z0-9]{1,60}: [^\n]{0,200}?"
     r"\b(?:is missing|must|[Ee]xpect(?:s|ed)?|requires?|cannot|can't|not|no longer|deprecated|"
     r"removed|invalid|unsupported|only)\b|"
+    # (or its name then what it requires: the fetchers' "fetchFromGitHub requires one of either
+    # `rev` or `tag` to be provided (not both).", fetchurl's "requires a hash …")
+    r"^(?:error: *)?(?:(?:build|fetch|mk|make|write)[A-Z][A-Za-z0-9]{1,60}|"
+    r"fetch(?:git|url|zip|svn|hg|patch|cvs|darcs|bzr|fossil|pijul)) requires "
+    r"(?:one of\b|either\b|an? \w|`)|"
     r"^(?:error: *)?" + _CAMEL + r"(?:,? (?:or )?" + _CAMEL + r"){0,8} must be "
     r"(?:set|specified|provided)\b|"
     # (and its attributes in code marks: "either `vendorHash` or `vendorSha256` is required",

@@ -3995,6 +3995,7 @@ def test_a_packages_unsupported_system_throw_is_evaluated_with_or_without_the_hi
     "cargoSha256, cargoHash, cargoVendorDir, or cargoLock must be set",
     "either `vendorHash` or `vendorSha256` is required",
     "`goPackagePath` is not needed with `buildGoModule`",
+    "fetchFromGitHub requires one of either `rev` or `tag` to be provided (not both).",
     # the OCaml and Coq package sets refusing a package for the compiler's version
     "dune 3 is not available for OCaml 4.05.0",
     "bignums is not available for Coq 8.4",
@@ -4036,6 +4037,7 @@ def test_nixpkgs_own_throws_without_frames_are_evaluation_errors(message: str) -
     "It fails: `envoy-bin is not available for aarch64-darwin.`",
     # (mk-python-derivation of 2021-2022 quoting both names in code marks)
     "`python3.10-pyqt4-4.12.3` is not supported for interpreter `python3.10`",
+    'It says "fetchgit requires one of either `rev` or `tag` to be provided (not both)." now',
 ])
 def test_a_nixpkgs_throw_a_writer_quoted_without_error_is_the_evaluations(line: str) -> None:
     found = diagnose.parse_log(["I updated my flake.", "", line, "", "Any idea?"])
