@@ -335,7 +335,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         # "fetching path ‘…’ failed with exit code 1", "substitute did not produce path ‘…’")
         rf"(?:fetching path {_Q}(?=/nix/store/[^'’\s]+{_QE} (?:failed|died))|substitute did "
         rf"not produce path {_Q})(?P<produced>/nix/store/[^'’\s]+){_QE}")),
-    ("build-summary", re.compile(rf"^(?:error: )?build of {_Q}?/nix/store/.*{_QE}? failed$")),
+    # (1.x's build-remote.pl relays the remote's recap with its host: "… failed on ‘host’")
+    ("build-summary", re.compile(rf"^(?:error: )?build of {_Q}?/nix/store/.*{_QE}? failed"
+                                 rf"(?: on {_Q}[^'’‘`\n]{{1,4096}}{_QE})?$")),
     # the same recap cut by a copy inside its list of derivations, before its "failed"
     # (nixpkgs#378797's second quote): still the recap, no error of its own
     ("build-summary-cut", re.compile(
@@ -2562,6 +2564,13 @@ def explained_by_log(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
         # build's log, as its last line, the builder's exit following: Nix's, not the builder's
         return replace(found, type=FailureType.OTHER, kind=Kind.NIX,
                        message=f"{_what(found.drv)}: {_one_line(setup[0].strip())}", hint=None)
+    said = [line for line in lines if line.strip()][-5:]
+    timed = next((m for line in reversed(said) if (m := _TIMED_OUT.search(line))), None)
+    if timed is not None and found.drv is not None and timed["path"] == found.drv:
+        # Nix 2.0-2.3's build hook: the remote Nix's own timeout of this build, its last words
+        # in the log Nix quotes (the hook's "build of '…' on '…' failed: " after it says no
+        # more; the hook's exit, 1, is the builder's exit code here)
+        return replace(_build_diagnosis(timed[0]) or found, remote=True)
     offline = [line for line in lines[-15:] if _NO_NETWORK.search(line)]
     if offline:
         image = any(_IMAGE_PULL.search(line) for line in lines)
@@ -2570,6 +2579,8 @@ def explained_by_log(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
     return found
 
 
+# Nix's worker timing a build out (the "timeout" pattern), in a build's own log
+_TIMED_OUT = next(pattern for name, pattern in _PATTERNS if name == "timeout")
 _FRAME = re.compile(r"^\s*… ")
 # the position a frame of a trace (or its message) names, alone on its line: Nix prints it only
 # inside an error, so a copy that cut a trace's frames above it left it as the trace's top
@@ -3358,8 +3369,10 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
         download = own = None
         quoted = [m[1] for m in map(_LOG_LINE.match, block[1:]) if m]
         if found.drv is not None:
-            found = explained_by_log(found, reader.log_of(found.drv) or quoted
-                                     or block_.unclaimed)
+            # (Nix 2.0-2.3 quote a builder's lines indented by 2, without "> ": those, after
+            # what the log said before the block)
+            found = explained_by_log(found, reader.log_of(found.drv) or quoted or [
+                *block_.unclaimed, *(block[at].strip() for at in sorted(block_.quoted or ()))])
             found = with_failed_download(found, before)
         if found.drv is None:
             if found.kind == Kind.DOWNLOAD:

@@ -4211,3 +4211,16 @@ def test_a_hard_wrap_inside_a_store_path_in_a_writers_line_is_read_on(cut: int) 
     [found] = diagnose.parse_log([f"when I run nix build I get builder for '{drv[:cut]}",
                                   f"{drv[cut:]}' failed with exit code 1 and nothing else"])
     assert (found.type, found.drv, found.exit_code) == (FailureType.BUILD, drv, 1)
+
+
+def test_nix_1x_build_remote_relays_the_remotes_recap_which_is_no_failure_of_its_own() -> None:
+    # build-remote.pl's "error: $msg on ‘$hostName’": the remote's own "build of ‘…’ failed"
+    # with the host it ran on, after the remote builder's own report: one failure, that one
+    drv = f"/nix/store/{H}-hello-2.10.drv"
+    found = diagnose.parse_log([f"building ‘{drv}’ on ‘builder.example.org’",
+                                f"builder for ‘{drv}’ failed with exit code 2",
+                                f"error: build of ‘{drv}’ failed on ‘builder.example.org’",
+                                f"builder for ‘{drv}’ failed with exit code 100",
+                                f"error: build of ‘{drv}’ failed"])
+    assert [(d.type, d.kind, d.drv, d.exit_code) for d in found] == [
+        (FailureType.BUILD, Kind.BUILDER, drv, 2)]
