@@ -2100,6 +2100,8 @@ _NIXPKGS_SAYS = (
 # strings.toInt: Parse a string as an int.")
 _NIXPKGS_QUOTED = re.compile(
     r"\s{0,8}(?:" + _NIXPKGS_SAYS + r"|lib\.[a-z]\w*\.[A-Za-z]\w*: \S|"
+    # (NixOS' top-level.nix: its header and the first assertion's bullet, one line in a quote)
+    r"Failed assertions:\s{0,8}- \S|"
     + _NIXPKGS_BUILDER.replace("^(?:error: *)?", "") + "|"
     r"(?:['‘][\w.'+-]{1,200}['’]|(?P<bare>[A-Za-z_][\w'+-]{0,200}"
     r"(?:\.[A-Za-z_][\w'+-]{0,200}){0,20})) (?:" + _ALIAS_VERBS

@@ -4038,6 +4038,9 @@ def test_nixpkgs_own_throws_without_frames_are_evaluation_errors(message: str) -
     # (mk-python-derivation of 2021-2022 quoting both names in code marks)
     "`python3.10-pyqt4-4.12.3` is not supported for interpreter `python3.10`",
     'It says "fetchgit requires one of either `rev` or `tag` to be provided (not both)." now',
+    # NixOS' failed assertions on one line in a code span (top-level.nix's header, a bullet)
+    "That target fails with `Failed assertions: - The 'fileSystems' option does not specify "
+    "your root file system.`",
 ])
 def test_a_nixpkgs_throw_a_writer_quoted_without_error_is_the_evaluations(line: str) -> None:
     found = diagnose.parse_log(["I updated my flake.", "", line, "", "Any idea?"])

@@ -1282,6 +1282,7 @@ def test_the_heads_cheap_looks_find_every_head(line: str) -> None:
     "The package is not supported on x86_64-darwin, sadly.",
     "It is not supported for interpreter lua5.1 yet.",
     "fetchFromGitHub requires a lot of arguments, see the manual.",
+    "The doc says `Failed assertions:` is printed first.",
 ])
 def test_a_writers_words_about_a_removal_are_no_nixpkgs_throw(line: str) -> None:
     assert diagnose.parse_log(["Some context:", "", line, "", "Thanks!"]) == []
