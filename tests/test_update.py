@@ -462,7 +462,11 @@ def test_forge_errors_keep_the_status_and_write_the_junit(estate: tuple[Path, Pa
         assert "attempt 5 of 5" in retries[-1]  # no retry announced before giving up
 
 
+# One Nix: what is proven is that three runs at once each update in a worktree of their own
+# and leave the shared checkout as committed (ci-nix's); each Nix version's update in such a
+# private worktree is test_nightly_opens_updates_and_closes', on both
 @pytest.mark.nix
+@ONE_NIX
 def test_concurrent_updates_of_one_checkout_each_see_the_committed_lock(
         estate: tuple[Path, Path], tmp_path: Path) -> None:
     _, remotes = estate
