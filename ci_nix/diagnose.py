@@ -4390,6 +4390,15 @@ _RECAPS: tuple[tuple[re.Pattern[str], dict[str, tuple[FailureType, Kind]]], ...]
       "Output limit exceeded": (FailureType.BUILD, Kind.OUTPUT_CHECK),
       "Non-deterministic build": (FailureType.BUILD, Kind.OUTPUT_CHECK),
       "Unsupported system type": (FailureType.PLATFORM, Kind.PLATFORM)}),
+    # Hydra's notification mail (lib/Hydra/Plugin/EmailNotification.pm, CatalystUtils'
+    # showStatus: "Failed" for every failure but a dependency's): its body's "The status of Hydra
+    # job ‘P:J:JOB’ (on SYSTEM) has changed from "Success" to "Failed"." and its subject
+    (re.compile(r"^The status of Hydra job ['‘][^'’\n]{1,500}['’] (?:\(on [\w-]{1,40}\) )?"
+                r"(?:has changed from \"[^\"\n]{1,40}\" to|is) \"(?P<status>Failed|Dependency "
+                r"failed|Failed with output)\"|^(?:Subject: )?(?P<short>Failed|Dependency failed|"
+                r"Failed with output): Hydra job \S"),
+     {"Failed": _AS_BUILD, "Failed with output": _AS_BUILD,
+      "Dependency failed": (FailureType.DEPENDENCY, Kind.DEPENDENCY)}),
     # nix-fast-build (nix_fast_build/__init__.py's counts by result type, logging's default
     # "ERROR:nix_fast_build:" before them; report.py's CI summary headings; not ci_renderer.py's
     # verdict "✘  ATTR failed after 3s (rc=1)", a CI system's on its build step, see above)
@@ -4409,6 +4418,9 @@ _RECAPS: tuple[tuple[re.Pattern[str], dict[str, tuple[FailureType, Kind]]], ...]
 # line: "┗━ ∑ ⚠ Exited after 2 build failures …", "… Exited with 1 errors reported by nix …"
 _NOM_RECAP = re.compile(r"∑ .{0,40}?Exited (?:after [1-9]\d{0,8} (?P<builds>build) failures?|"
                         r"with [1-9]\d{0,8} errors reported by nix)\b")
+# nixpkgs-review's heading over the failed builds' log tails in its report where it shows three
+# or more (report.py, html_logs_section), a <summary> normalising drops with the markup
+_REVIEW_LOGS = re.compile(r"<summary>Error logs: `[\w-]{1,40}`</summary>")
 _MARKUP_TAG = re.compile(r"<[^<>\n]{1,100}>")
 
 
@@ -4443,6 +4455,10 @@ def _tools_recap(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> Diagnos
             said = clean(captured).strip()
             return Diagnosis(*(_AS_BUILD if m["builds"] else (FailureType.OTHER, Kind.ERROR)),
                              _one_line(said), log_line=origin + 1, log=said)
+        m = _REVIEW_LOGS.search(captured) if "<summary>" in captured else None
+        if m is not None:
+            return Diagnosis(*_AS_BUILD, _one_line(_MARKUP_TAG.sub("", m[0])),
+                             log_line=origin + 1, log=clean(captured).strip())
     return None
 
 

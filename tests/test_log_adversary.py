@@ -1146,6 +1146,8 @@ def test_a_text_only_talking_about_nix_gains_no_failure_it_does_not_hold(name: s
     ["┗━ ∑ ⏵ 0 │ ✔ 12 │ ⏸ 0 │ Finished at 14:02:11 after 1m14s"],
     ["\t- not skipping checks.x86_64-linux.unit with cached failure due to rebuild, first failed "
      "at 2026-11-30 09:12:44"],
+    ["The status of Hydra job ‘nixpkgs:trunk:libfoo.x86_64-linux’ has changed from \"Failed\" to "
+     "\"Success\".  For details, see", "Subject: Success: Hydra job nixpkgs:trunk:libfoo"],
     # prose about the tools' words: no line of theirs
     ["When a package failed to build, nixpkgs-review lists it under its report's failures.",
      "Hydra shows Cached failure or Log limit exceeded in a build step's status column."],
