@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
-from ci_nix import logshape
-from ci_nix.logtext import TAIL_LINES, CapturedLines, clean, drv_name, short_drv, tail
+from ci_nix import logshape, logtext
+from ci_nix.logtext import TAIL_LINES, CondensedLog, clean, drv_name, short_drv, tail
 from ci_nix.models import Failure, FailureType, Flake, SourceTree
 from ci_nix.report import untrusted
 from ci_nix.tools import files, nixlog
@@ -3257,10 +3257,23 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
 
     Never none for a log that holds an error line: what nothing finer fits is type other,
     with that line as its message.
+
+    The log is read condensed (`logtext.condensed`: a long run of a builder's plain lines only
+    at its ends), as `ci-nix junit` reads a file (`read_log`); each failure's log_line is the
+    line of the log as given.
     """
-    # (a sequence as it is: `ci-nix junit`'s lines are held compactly, each a str only as read)
-    raw = lines if isinstance(lines, Sequence) else list(lines)
-    shaped, raw = _without_warning_lines(logshape.normalise(raw), raw)
+    log = lines if isinstance(lines, CondensedLog) else logtext.condensed(lines)
+    found = _parse_condensed(log)
+    if not log.elided:
+        return found
+    return [replace(d, log_line=log.captured_index(d.log_line - 1) + 1) if d.log_line else d
+            for d in found]
+
+
+def _parse_condensed(captured: CondensedLog) -> list[Diagnosis]:
+    """parse_log's reading of a condensed log (each log_line a line of it, as kept)."""
+    raw: Sequence[str] = captured
+    shaped, raw = _without_warning_lines(logshape.normalise(raw, captured.elided), raw)
     reader = _LogReader()
     for line in shaped:
         reader.feed(line)
@@ -5124,14 +5137,15 @@ def _with_oom_hint(diag: Diagnosis) -> Diagnosis:
     return diag
 
 
-MAX_LOG_BYTES = 256 * 1024 * 1024  # a captured log is read whole, into memory
+MAX_LOG_BYTES = 256 * 1024 * 1024  # a captured log read to its end (past it: pass its end)
 
 
-def read_log(path: Path) -> CapturedLines:
+def read_log(path: Path) -> CondensedLog:
     """A captured log's lines (undecodable bytes replaced; Nix logs are not always UTF-8),
     split at line feeds only, as an editor numbers them: a terminal capture's carriage returns
     (Nix's progress bar redrawn over itself) and a page's line separators stay inside a line,
-    where the normaliser reads them as the terminal showed them. A file, or a pipe
-    (`<(nix build … 2>&1)`) read to its end however long the build takes: OSError when it
-    cannot be opened, ValueError for anything else or past MAX_LOG_BYTES."""
-    return CapturedLines(files.read_given(path, MAX_LOG_BYTES, timeout=math.inf))
+    where the normaliser reads them as the terminal showed them. Read as it streams in,
+    condensed as parse_log reads it (`logtext.condensed`): a huge log is never held whole. A
+    file, or a pipe (`<(nix build … 2>&1)`) read to its end however long the build takes:
+    OSError when it cannot be opened, ValueError for anything else or past MAX_LOG_BYTES."""
+    return logtext.condensed_bytes(files.given_chunks(path, MAX_LOG_BYTES, timeout=math.inf))

@@ -1279,8 +1279,11 @@ def _hidden_marks_off(raw: list[str]) -> list[str] | None:
     return result
 
 
-def normalise(lines: Iterable[str]) -> list[Line]:
-    """Nix's own lines of a captured log, each with the index of the line it came from."""
+def normalise(lines: Iterable[str], elided: int = 0) -> list[Line]:
+    """Nix's own lines of a captured log, each with the index of the line it came from.
+    elided: how many lines of the log condensing left out (`logtext.CondensedLog`: a builder's
+    short plain lines, which no pass here changes), weighed where a pass weighs how many lines
+    hold a shape."""
     # a whole capture indented (a one-space paste) or quoted (a reply, an email: "> ", "> > ",
     # ">> "): before any prefix a line's text starts with
     # (a markdown fence glued to a line taken off first: a recording's header may be that line)
@@ -1296,7 +1299,7 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # run of lines, a quote of the whole capture, is whole again only once the pieces are)
     viewed = _marked_wraps(pasted) if any(line.rstrip("\r").endswith(_WRAP_MARKS)
                                           for line in pasted) else None
-    raw = _whole_quote_off(pasted if viewed is None else viewed[0])
+    raw = _whole_quote_off(pasted if viewed is None else viewed[0], elided)
     # a viewer's or editor's mark at the end of each piece of a line it wrapped: one line again
     # (whatever the lines hold: a recording's events, a journal's export)
     # a log double-spaced by a copy (a blank after every line): each line of its own again
@@ -1309,7 +1312,7 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # a terminal recording (asciinema): what the terminal was sent, cut into its own lines; or
     # a journal's export: the messages of its entries
     cast = _cast_lines(raw) or _export_lines(raw)
-    raw = raw if cast is None else _whole_quote_off(cast[0])
+    raw = raw if cast is None else _whole_quote_off(cast[0], elided)
     if wraps is not None:  # each line points at the captured line it starts on
         cast = (raw, wraps[1] if cast is None else [wraps[1][origin] for origin in cast[1]])
     # a message glued to a progress bar is learnt from with what stood before the bar (by
@@ -1354,7 +1357,7 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # (and a failure kept in comments among code, behind a prefix: its marks stood after it;
     # the lines copied only where a run was found: a huge log holds no comment run)
     texts = [line.text for line in found]
-    uncommented = _comment_runs_off(texts)
+    uncommented = _comment_runs_off(texts, elided)
     if uncommented is not texts:
         found = [replace(line, text=text) for line, text in zip(found, uncommented, strict=True)]
     # a whole log indented (copied from a quote, a YAML block, a one-space paste) is dedented,
@@ -1372,7 +1375,7 @@ def normalise(lines: Iterable[str]) -> list[Line]:
     # (a copy's damage to Nix's lines mended first: a line whose head it ate is no wrapped
     # line's rest, and Nix's lines it ran together are lines again)
     found = _mended(found)
-    result = _rejoined(found if chained else _causes_unindented(found)[0], ci_own | keys)
+    result = _rejoined(found if chained else _causes_unindented(found)[0], ci_own | keys, elided)
     _quote_cut(result)
     if pointed:  # (after the cut: their marks are off now, taken as a markdown quote's)
         result = [replace(line, quoted=True) if line.origin in pointed else line
@@ -2050,8 +2053,6 @@ def _margin_off(raw: list[str]) -> list[str]:
     return [line[margin:] for line in raw] if margin else raw
 
 
-
-
 # a line as Nix 2.4+ quotes a builder's (its error's indentation, seven blanks, then the mark)
 _NIX_QUOTE_START = re.compile(r"^ {7}" + TAIL_MARK)
 
@@ -2061,7 +2062,9 @@ def _nix_quoted_throughout(texts: list[str]) -> bool:
     only Nix's quote (its header cut off), no whole log's markdown quote or indentation."""
     shown = [text for text in texts if text.strip()]
     return bool(shown) and all(_NIX_QUOTE_START.match(text) for text in shown)
-def _whole_quote_off(raw: list[str]) -> list[str]:
+
+
+def _whole_quote_off(raw: list[str], elided: int = 0) -> list[str]:
     """The captured lines without a common indentation and the marks of quotes around the
     whole capture, level by level (Nix quotes a builder's lines only after lines of its own,
     so a capture quoted throughout is a quote of the whole log). What a quote holds is then
@@ -2070,7 +2073,7 @@ def _whole_quote_off(raw: list[str]) -> list[str]:
     most three), which a copy of only its lines keeps throughout, its header cut off: those are
     the builder's lines as Nix quoted them (a quoted "configure: error:" no line of Nix's)."""
     if _nix_quoted_throughout(raw):
-        return _comment_runs_off(raw)
+        return _comment_runs_off(raw, elided)
     raw = _margin_off(raw)
     for _ in range(_MAX_QUOTES):
         shown = [line for line in raw if line.strip()]
@@ -2090,21 +2093,22 @@ def _whole_quote_off(raw: list[str]) -> list[str]:
         glued = any(line[1:2].strip() and line[1] != ">" for line in shown)
         raw = _margin_off([line[2:] if line.startswith("> ") and not glued else line[1:]
                            for line in raw])
-    return _comment_runs_off(raw)
+    return _comment_runs_off(raw, elided)
 
 
 # a comment's mark behind the code's indentation ("  # ", "    // ")
 _CODE_COMMENT = re.compile(r"^([ \t]*)(#|//)(?: |$)")
 
 
-def _comment_runs_off(raw: list[str]) -> list[str]:
+def _comment_runs_off(raw: list[str], elided: int = 0) -> list[str]:
     """The captured lines with the marks blanked in each run of comment lines (one indentation,
     one mark) that holds Nix's words, where such runs are a few lines among code: a failure
     kept in a comment ("  # FIX: error: Cannot build '…'." over "  #      Reason: …"), whose
     lines then read as the block Nix printed. A capture that is mostly comment lines is read
     as it was (its marks are a prefix on most lines, learnt as any tool's); a run without Nix's
     words stays as it is, and so does one line alone: "# error: …" is as often a markdown
-    heading (an issue's title) as a comment, and a line reads as well with its mark as without."""
+    heading (an issue's title) as a comment, and a line reads as well with its mark as without.
+    (elided: the lines of the capture condensing left out, none a comment; see normalise.)"""
     runs: list[tuple[int, int, int, int]] = []  # (first line, end, the mark's start and end)
     at = 0
     while at < len(raw):
@@ -2122,7 +2126,7 @@ def _comment_runs_off(raw: list[str]) -> list[str]:
     # (the capture's own lines: a CI system's around it are no code, and the comments may be
     # all of what the step printed, a prefix learnt as any tool's)
     own = _ci_own_lines(raw)
-    shown = sum(1 for index, line in enumerate(raw) if line.strip() and index not in own)
+    shown = elided + sum(1 for index, line in enumerate(raw) if line.strip() and index not in own)
     if 2 * sum(end - at for at, end, _, _ in runs) >= shown:
         return raw
     out = list(raw)
@@ -2574,18 +2578,21 @@ def _cut_in_spelt_name(found: list[Line], width: int) -> bool:
                for index, other in enumerate(found) if index not in (at, at + 1))
 
 
-def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset()) -> list[Line]:
+def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset(), elided: int = 0
+              ) -> list[Line]:
     """Lines a terminal, pager or nix-output-monitor broke at a fixed width, joined again.
 
     A log is taken as broken at width W when no line is longer than W and at least three lines
     (and a tenth of them) end within a word of W; such a line continues on the next one unless
     that starts a line of its own. A cut at exactly W fell inside a word (a terminal's hard
     wrap, which may split a store path); a shorter one at a blank the wrap dropped. A CI
-    system's own lines (origins in ci_own: rulers, a task's header) were never broken."""
+    system's own lines (origins in ci_own: rulers, a task's header) were never broken. (elided:
+    the lines condensing left out, each shorter than any width a wrap is read at; see
+    normalise.)"""
     texts = [line.text for line in found if line.text.strip() and line.origin not in ci_own]
     width = max((len(text) for text in texts), default=0)
     full = sum(1 for text in texts if len(text) >= width - _WRAP_SLACK)
-    wrapped = width >= _MIN_WIDTH and full >= 3 and 10 * full >= len(texts)
+    wrapped = width >= _MIN_WIDTH and full >= 3 and 10 * full >= len(texts) + elided
     # a terminal's hard wrap cuts many lines at exactly the width, inside words
     # (three different ones: a message repeated is no wrap)
     # (or one such cut proven: a store path's hash the next line completes, at a width

@@ -8,13 +8,14 @@ import signal
 import subprocess
 import sys
 import threading
+import tracemalloc
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from conftest import Cli
 
-from ci_nix import diagnose
+from ci_nix import diagnose, logtext
 from ci_nix.commands.junit import log_cases
 from ci_nix.models import Case, Failure, FailureType, RunReport, Status
 from ci_nix.report import junit
@@ -149,6 +150,33 @@ def test_a_terminal_captures_line_is_numbered_as_an_editor_numbers_it(tmp_path: 
     assert list(diagnose.read_log(log)) == []
 
 
+def test_a_huge_log_of_a_builders_short_lines_is_read_in_a_fraction_of_its_size(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bench P10 in small: `ci-nix junit` on a log of many short `nix build -L` lines needs
+    memory a fraction of the log's size (it held every line as objects, some 200 bytes a line:
+    14 times the log), and still reports the builder's failure with the builder's last lines,
+    at the line of the file."""
+    # (the first lines of a log, which it reads whole, fewer: the log here is small)
+    monkeypatch.setattr(logtext, "CONDENSE_AFTER", 100, raising=False)
+    drv = f"/nix/store/{'a' * 32}-hello-1.0.drv"
+    failed = f"error: builder for '{drv}' failed with exit code 1\n"
+    log = tmp_path / "build.log"
+    log.write_text(failed)
+    log_cases("build.log", diagnose.read_log(log))  # (what a first read compiles and caches)
+    log.write_text(f"building '{drv}'...\n" + "".join(f"hello> l {i}\n" for i in range(30_000))
+                   + failed)
+    tracemalloc.start()
+    try:
+        [case] = log_cases("build.log", diagnose.read_log(log))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < log.stat().st_size // 2, (peak, log.stat().st_size)
+    assert case.name == "hello-1.0" and case.failure is not None
+    assert case.failure.log == "\n".join(f"l {i}" for i in range(30_000 - 40, 30_000)) \
+        + "\n(reported at line 30002 of build.log)"
+
+
 def test_what_a_reader_sees_shows_bidi_and_invisible_characters_names_stay(
         tmp_path: Path, cli: Cli) -> None:
     """A log (or a PR's attribute name) holding a bidi override or a zero-width character
@@ -196,7 +224,8 @@ def test_sigterm_stops_reading_a_huge_log_at_once_and_the_report_says_so(tmp_pat
     report never looks green), the logs after it as not read."""
     big = tmp_path / "big.log"
     os.mkfifo(big)  # (ci-nix has read it all, handlers installed, once the writer is done)
-    lines = "".join(f"hello> compiling part {i}\n" for i in range(300_000))
+    # (lines it reads each of: a builder's plain lines it reads in a moment, logtext.condensed)
+    lines = "".join(f"hello> compiling part {i}: ok\n" for i in range(300_000))
     text = (f"building '/nix/store/{'a' * 32}-hello-1.0.drv'...\n{lines}error: builder for "
             f"'/nix/store/{'a' * 32}-hello-1.0.drv' failed with exit code 1\n")
     report = tmp_path / "r.xml"
@@ -235,9 +264,9 @@ def test_sigint_in_the_middle_of_classifying_ends_it_there(
 
     whole = logshape.normalise
 
-    def signalled(lines: list[str]) -> list[logshape.Line]:
+    def signalled(lines: list[str], elided: int = 0) -> list[logshape.Line]:
         os.kill(os.getpid(), signal.SIGINT)
-        return whole(lines)
+        return whole(lines, elided)
 
     monkeypatch.setattr(logshape, "normalise", signalled)
     out = tmp_path / "r.xml"

@@ -15,6 +15,7 @@ import json
 import re
 import time
 import xml.etree.ElementTree as ET
+from array import array
 from collections.abc import Callable
 from pathlib import Path
 
@@ -1098,6 +1099,45 @@ def test_a_logs_lines_held_compactly_are_the_lines_of_its_text(pieces: list[byte
     assert held[1:-1] == lines[1:-1] and held[::-1] == lines[::-1]
     with pytest.raises(IndexError):
         held[len(lines)]
+
+
+def test_a_condensed_log_holds_its_own_lines_at_their_indices() -> None:
+    """parse_log reads a long run of a builder's short plain `-L` lines only at its ends (after
+    the log's first lines, read whole): each line it keeps is the log's line at the index it
+    keeps (a failure's line number is the file's), the lines a quote's intro counts are kept,
+    and read from a file's bytes the same lines are kept."""
+    lines = [f"hello> l {i}" for i in range(logtext.CONDENSE_AFTER + 1000)]
+    lines += ["error: builder for 'x' failed; last 200 log lines:",
+              *(f"{('hello', 'world')[i % 2]}> l {i}" for i in range(1000)), "done: ok",
+              *(f"hello> {'l' * (i % 40)}" for i in range(500))]
+    held = logtext.condensed(lines)
+    kept = [held.captured_index(at) for at in range(len(held))]
+    assert [lines[at] for at in kept] == list(held) and kept == sorted(set(kept))
+    assert len(held) + held.elided == len(lines) and held.elided > 1500
+    intro = lines.index("error: builder for 'x' failed; last 200 log lines:")
+    assert set(range(intro, intro + 202)) <= set(kept)  # (and each builder's last lines)
+    world = [at for at in range(intro + 202, lines.index("done: ok")) if at % 2 == 0]
+    assert set(world[-logtext.CONDENSE_KEPT:]) <= set(kept)
+    assert max(map(len, held)) == max(map(len, lines))  # (its widest line read too)
+    read = logtext.condensed_bytes(["\n".join(lines).encode()[at:at + 1000] for at in range(
+        0, len("\n".join(lines)), 1000)])
+    assert list(read) == list(held) and read.elided == held.elided
+
+
+def test_a_log_reads_alike_condensed_and_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log read condensed (a long run of a builder's plain lines only at its ends) says what
+    the same log read whole says, each failure at the same line: a run inside a sample's report
+    and after it (here from the log's start: the first lines, read whole in a real log, are
+    where a prefix is learnt, which these samples have none of)."""
+    monkeypatch.setattr(logtext, "CONDENSE_AFTER", 0)
+    for sample in ("nix-2.26/dependency.text.log", "public/nix-7102-builder-exit.text.log",
+                   "public/nixpkgs-249710-curl-mirror-quoted.text.log"):
+        lines = (Path(__file__).resolve().parent / "data" / sample).read_text().split("\n")
+        for at in (len(lines) // 2, len(lines)):
+            log = [*lines[:at], *(f"pad> cc x{i}.c" for i in range(300)), *lines[at:]]
+            whole = logtext.CondensedLog(log, array("I", range(len(log))), 0)
+            assert len(logtext.condensed(log)) < len(log) - 100
+            assert diagnose.parse_log(log) == diagnose.parse_log(whole), (sample, at)
 
 
 def test_an_intro_counting_more_lines_than_nix_can_quote_is_no_intro() -> None:

@@ -60,14 +60,26 @@ def read_given(path: str | Path, limit: int, timeout: float | None = None) -> by
     the run, nor a cancelled one: Cancelled); a regular file as it is. OSError when it cannot be
     opened, ValueError for another kind of file, a pipe not closed in time, or more than limit
     bytes."""
+    return b"".join(given_chunks(path, limit, timeout))
+
+
+def given_chunks(path: str | Path, limit: int, timeout: float | None = None
+                 ) -> Iterator[bytes]:
+    """read_given's bytes in pieces as they are read (the file opened at the first): a huge
+    file or pipe is never held whole by the read."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as file:
         mode = os.fstat(fd).st_mode
         if stat.S_ISREG(mode):
-            return _bounded(file.read(limit + 1), limit)
+            size = 0
+            while data := file.read(min(_CHUNK, limit + 1 - size)):
+                size += len(data)
+                if size > limit:
+                    raise ValueError(_past(limit))
+                yield data
+            return
         if not stat.S_ISFIFO(mode):
             raise ValueError("not a file or a pipe")
-        chunks: list[bytes] = []
         timeout = PIPE_TIMEOUT if timeout is None else timeout
         size, deadline = 0, time.monotonic() + timeout
         while True:
@@ -86,11 +98,11 @@ def read_given(path: str | Path, limit: int, timeout: float | None = None) -> by
             except BlockingIOError:
                 continue
             if not data:
-                return b"".join(chunks)
-            chunks.append(data)
+                return
             size += len(data)
             if size > limit:
                 raise ValueError(f"larger than {limit} bytes")
+            yield data
 
 
 class PastBound(ValueError):
@@ -166,6 +178,10 @@ def symlink_under(path: str | Path, roots: Sequence[str | Path]) -> Path | None:
 
 def _bounded(data: bytes, limit: int | None) -> bytes:
     if limit is not None and len(data) > limit:
-        raise ValueError(f"larger than {limit // (1024 * 1024)} MiB" if limit >= 1 << 20
-                         else f"larger than {limit} bytes")
+        raise ValueError(_past(limit))
     return data
+
+
+def _past(limit: int) -> str:
+    return f"larger than {limit // (1024 * 1024)} MiB" if limit >= 1 << 20 \
+        else f"larger than {limit} bytes"
