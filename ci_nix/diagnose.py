@@ -338,6 +338,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # (1.x's build-remote.pl relays the remote's recap with its host: "… failed on ‘host’")
     ("build-summary", re.compile(rf"^(?:error: )?build of {_Q}?/nix/store/.*{_QE}? failed"
                                  rf"(?: on {_Q}[^'’‘`\n]{{1,4096}}{_QE})?$")),
+    # the same recap retyped with the derivations' names only, no store path (an issue's title:
+    # "error: build of a-1.0.drv, b-2.0.drv failed"): builds failed, none named
+    ("build-summary-bare", re.compile(
+        rf"^error: build of {_Q}?[\w.+-]{{1,211}}\.drv{_QE}?(?:, {_Q}?[\w.+-]{{1,211}}\.drv{_QE}?)"
+        r"{0,50} failed$")),
     # the same recap cut by a copy inside its list of derivations, before its "failed"
     # (nixpkgs#378797's second quote): still the recap, no error of its own
     ("build-summary-cut", re.compile(
@@ -937,6 +942,9 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
             # nix-build's recap of what failed, where the log keeps nothing else (parse_log):
             # a derivation's build; output paths (nix-store -r) failed to be substituted
             first = _DRV_PATH.search(text)
+            if first is None and name == "build-summary-bare":
+                return Diagnosis(FailureType.BUILD, Kind.SUMMARY, _one_line(
+                    f"{text.removeprefix('error: ')} (no store path shows which)"))
             if first is None:
                 return Diagnosis(FailureType.OTHER, Kind.SUMMARY, _one_line(text))
             return Diagnosis(FailureType.BUILD, Kind.SUMMARY, f"the build of "
@@ -4704,7 +4712,8 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
     down = _BUILDER_DOWN.search(said)
     if found is None and down is not None:
         found = _builder_down(down)
-    if found is not None and found.kind != Kind.SUMMARY:
+    if found is not None and (found.kind != Kind.SUMMARY or (found.type, found.drv) == (
+            FailureType.BUILD, None)):  # (a recap naming no store path: all it says, builds failed)
         return placed(found)
     if found is None and at < 0 and _NIX_HINT.search(text):  # Nix's message, "error:" lost
         return placed(diagnose_eval(f"error: {_EMPHASIS.sub('', text).strip()}"))

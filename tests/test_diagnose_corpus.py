@@ -74,6 +74,9 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     "-360", "-361", "-362", "-363", "-364", "-365", "-366", "-367", "-368", "-369", "-370",
     "-371", "-372", "-373", "-374", "-375", "-376", "-377", "-378", "-379",  # sys360's rounds
     # (NixOS services and system parts by name; no left miss: the four measured misses mended)
+    "-351", "-404",  # lib340's and org400's, their left misses mended by recap10's tools'
+    # recaps (-351 nixpkgs-pr-65740, -404 robonomics-45; -405 reads right, daedalus-3292 mended,
+    # but its lorri-73 reads other under test_logshape's colmena and nom-tree wrappings)
 )))
 CORPUS = sorted([*DATA.glob("*/*.expected.json"),
                  *(p for part in SPENT for p in DATA.glob(f"fresh/{part}/*.expected.json"))])
@@ -240,7 +243,7 @@ def test_every_tools_recap_from_its_sources_is_classified() -> None:
     where a copy kept nothing else: classified as its sidecar says (every check
     `misclassified` makes)."""
     wrong = {p.name: misses for p in TOOLS if (misses := misclassified(p))}
-    assert len(TOOLS) >= 30 and not wrong, wrong
+    assert len(TOOLS) >= 31 and not wrong, wrong
 
 
 _RED, _MAGENTA, _NORMAL = "\x1b[31;1m", "\x1b[35;1m", "\x1b[0m"
