@@ -3821,10 +3821,12 @@ def _evaluated_per_jobs(found: list[Diagnosis], raw: Sequence[str],
 
 
 # Hydra's evaluation errors (hydra-eval-jobset's evaluationErrorMsg: "in job ‘ATTR’:" or "at
-# top-level:" over the error nix-eval-jobs recorded for that attribute) and nix-eval-jobs' own
-# EvalError for an attribute whose outputs it could not query (drv.cc: "derivation 'ATTR' does
-# not have valid outputs: …"): that attribute's evaluation failed
-_HYDRA_JOB = re.compile(r"^(?:in job ['‘][^'’\n]{1,500}['’]|at top-level):$")
+# top-level:" over the error nix-eval-jobs recorded for that attribute; buildbot-nix's
+# EvalErrorStep the same, "ATTR failed to evaluate:") and nix-eval-jobs' own EvalError for an
+# attribute whose outputs it could not query (drv.cc: "derivation 'ATTR' does not have valid
+# outputs: …"): that attribute's evaluation failed
+_HYDRA_JOB = re.compile(r"^(?:in job ['‘][^'’\n]{1,500}['’]|at top-level|"
+                        r"[\w.\"'-]{1,500} failed to evaluate):$")
 _NO_VALID_OUTPUTS = re.compile(r"\bderivation ['‘][^'’\n]{1,500}['’] does not have valid outputs\b")
 
 
@@ -4434,6 +4436,12 @@ _RECAPS: tuple[tuple[re.Pattern[str], dict[str, tuple[FailureType, Kind]]], ...]
     # "\t- skipping ATTR due to cached failure, first failed at …"
     (re.compile(r"^-\s(?:\S{1,500} failed (?P<status>eval)|skipping \S{1,500} due to cached "
                 r"failure, first failed at\b)"), {"eval": _AS_EVAL, "": _AS_BUILD}),
+    # ... and its build steps' logs (buildbot_nix/nix_error.py): DependencyFailedStep's "ATTR
+    # was failed because it depends on a failed build of DEP.", CachedFailureStep's "ATTR was
+    # failed because it has failed previously and its failure has been cached."
+    (re.compile(r"^\S{1,500} was failed because it (?:(?P<status>depends) on a failed build of "
+                r"\S|has failed previously and its failure has been cached\b)"),
+     {"depends": (FailureType.DEPENDENCY, Kind.DEPENDENCY), "": _AS_BUILD}),
 )
 # nix-output-monitor's last line (lib/NOM/Print.hs), which normalising leaves out as nom's status
 # line: "┗━ ∑ ⚠ Exited after 2 build failures …", "… Exited with 1 errors reported by nix …"
