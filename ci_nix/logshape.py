@@ -22,6 +22,7 @@ came from, so a report can point back into the log the user has.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -32,10 +33,36 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from itertools import pairwise
 from os.path import commonprefix
+from typing import ParamSpec, TypeVar, cast
 
 from ci_nix.logtext import clean
 from ci_nix.tools.nix import strip_ansi
 from ci_nix.tools.nixlog import PREFIX
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+# The passes over a log read each of its lines again and again, through the same few functions
+# of one line (what a terminal shows of it, without its transport's and wrapper's prefixes):
+# 330,000 calls of _transported for 35,000 distinct lines in a sample of test_logshape's
+# wrappings. Those functions depend on their arguments alone and give an immutable result, so
+# a short line's is kept for the next pass (the last _LINE_MEMO lines'; a long line, a hostile
+# one or a huge record, is read each time, never kept).
+_LINE_MEMO = 1 << 13
+_MEMO_LENGTH = 1000
+
+
+def _per_line(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """function, its result for a line of up to _MEMO_LENGTH characters (its first argument)
+    kept for the next call with the same arguments."""
+    kept: Callable[..., _R] = functools.lru_cache(maxsize=_LINE_MEMO)(function)
+
+    @functools.wraps(function)
+    def read(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if len(cast(str, args[0])) <= _MEMO_LENGTH:
+            return kept(*args, **kwargs)
+        return function(*args, **kwargs)
+    return read
+
 
 # UTF-8 read as Windows-1252 or Latin-1 (a download or viewer that guessed the encoding): each
 # character of Nix's beyond ASCII became two to four ("‘" "â€˜", "…" "â€¦", nom's "┃" "â”ƒ"):
@@ -87,6 +114,7 @@ def _overstruck(text: str) -> str:
     return "".join(kept)
 
 
+@_per_line
 def _plain(text: str) -> str:
     """A line's plain text (`logtext.clean`) as a terminal showed it where a copy or transport
     changed its characters: overstruck characters taken back, no page's odd spaces, and UTF-8
@@ -247,6 +275,7 @@ _STRING_COMMANDS = re.compile(r"^(?:\x1b[P^_X\]][^\x07\x1b]*(?:\x07|\x1b\\)|_bk;
 _GIT_REMOTE = re.compile(r"^remote:(?: |$)")
 
 
+@_per_line
 def _transported(line: str) -> str:
     """A line without what CI systems and log collectors put before it, stacked in any order
     (journald inside a CI log, a timestamp inside journald); a few deep, not a line of
@@ -373,6 +402,7 @@ def terminal_line(raw: str, quoted: bool = False) -> str:
     return _terminal_parts(raw, quoted)[0]
 
 
+@_per_line
 def _terminal_parts(raw: str, quoted: bool = False) -> tuple[str, str]:
     """What a terminal shows of one line (`terminal_line`), and what stood before the progress
     bar a message shown so was glued to ("" where none was): a prefix a tool put before the
@@ -614,8 +644,8 @@ def _unwrapped(lines: Iterable[str], depth: int = 0
                 shown = _after(lead, _shown_start(line))
             # (an empty line of the message's with its prefix alone: as an empty line)
             message = not shown.strip() or _indent(shown) >= _MESSAGE_INDENT
-        pieces = list(_unwrap(line, depth, tail or message,
-                              in_message=(lead, ) if message and not tail else None))
+        pieces = _unwrap_line(line, depth, tail or message,
+                              (lead, ) if message and not tail else None)
         for at, (text, wrapper_marked, inner, held_quoted, before_bar) in enumerate(pieces, 1):
             # (the intro of the line's last piece, with a page's spaces as blanks: a
             # transport's record of the line ends after it, '…lines:\n"}', a journal's may hold
@@ -727,6 +757,14 @@ def _vscode_shown(line: str) -> str | None:
     if vscode is None:
         return line
     return None if vscode["verdict"] is None else f"Error: {vscode['verdict']}"
+
+
+@_per_line
+def _unwrap_line(raw: str, depth: int, tail: bool,
+                 in_message: tuple[re.Pattern[str] | None] | None
+                 ) -> tuple[tuple[str, bool, int, bool, str], ...]:
+    """All of `_unwrap`'s lines of one captured line (kept for the next pass: `_per_line`)."""
+    return tuple(_unwrap(raw, depth, tail, in_message=in_message))
 
 
 def _unwrap(raw: str, depth: int = 0, tail: bool = False, relayed: int = 0,
@@ -998,6 +1036,7 @@ def _code(shown: str) -> str:
 _MARK = re.compile(r"Error:|×|ERROR")
 
 
+@_per_line
 def _unprefixed(shown: str, quoted: bool = False) -> tuple[str, bool] | None:
     """A shown line without the prefixes wrappers and transports put before it, in any order
     (nom around journald, a level inside a timestamp) and without markdown code marks, and
