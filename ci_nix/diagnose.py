@@ -4443,6 +4443,9 @@ _RECAPS: tuple[tuple[re.Pattern[str], dict[str, tuple[FailureType, Kind]]], ...]
                 r"\S|has failed previously and its failure has been cached\b)"),
      {"depends": (FailureType.DEPENDENCY, Kind.DEPENDENCY), "": _AS_BUILD}),
 )
+# a word every recap of _RECAPS holds (each line of a log nothing else failed in is asked)
+_RECAP_WORDS = re.compile(r"[Ff]ail|Timed out|incorrect|exceeded|[Nn]on-(?:zero|determinis)|"
+                          r"Unsupported|Aborted")
 # nix-output-monitor's last line (lib/NOM/Print.hs), which normalising leaves out as nom's status
 # line: "┗━ ∑ ⚠ Exited after 2 build failures …", "… Exited with 1 errors reported by nix …"
 _NOM_RECAP = re.compile(r"∑ .{0,40}?Exited (?:after [1-9]\d{0,8} (?P<builds>build) failures?|"
@@ -4458,8 +4461,10 @@ def _tools_recap(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> Diagnos
     the tool types it, its line the message (with the names a list under it holds: nixpkgs-
     review's); None where the log holds none."""
     for at, line in enumerate(shaped):
+        if line.builder is not None or not _RECAP_WORDS.search(line.text):
+            continue
         text = line.text.strip()
-        if line.builder is not None or not text or len(text) > 1000:
+        if len(text) > 1000:
             continue
         for pattern, types in _RECAPS:
             m = pattern.search(text)
@@ -4509,11 +4514,14 @@ def _recapped(found: list[Diagnosis], shaped: Sequence[logshape.Line],
     line nothing finer fits that is not Nix's own error line (a builder's line, a wrapper's
     verdict: the tool's recap says more of what failed than they do) or is one a copy cut
     inside its head (`_cut_head`)."""
-    if len(found) > 1 or (found and ((found[0].type, found[0].kind)
-                                     != (FailureType.OTHER, Kind.ERROR) or any(
-            _ERROR_LINE.match(line.text) and not _cut_head(line.text) for line in shaped
-            if found[0].log_line is not None and line.origin == found[0].log_line - 1))):
+    if len(found) > 1:
         return found
+    if found:
+        only = found[0]
+        said_by_nix = any(_ERROR_LINE.match(line.text) and not _cut_head(line.text)
+                          for line in shaped if line.origin + 1 == only.log_line)
+        if (only.type, only.kind) != (FailureType.OTHER, Kind.ERROR) or said_by_nix:
+            return found
     recap = _tools_recap(shaped, raw)
     # (a recap saying only that something failed, nom's "Exited with 1 errors reported by nix",
     # stands only where nothing else does: the line that said what is the better message)
