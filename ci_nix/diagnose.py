@@ -3281,7 +3281,8 @@ def parse_log(lines: Iterable[str]) -> list[Diagnosis]:
 def _parse_condensed(captured: CondensedLog) -> list[Diagnosis]:
     """parse_log's reading of a condensed log (each log_line a line of it, as kept)."""
     raw: Sequence[str] = captured
-    shaped, raw = _without_warning_lines(logshape.normalise(raw, captured.elided), raw)
+    shaped, raw = _without_warning_lines(
+        logshape.normalise(raw, captured.elided, captured.widths), raw)
     reader = _LogReader()
     for line in shaped:
         reader.feed(line)

@@ -1318,11 +1318,12 @@ def _hidden_marks_off(raw: list[str]) -> list[str] | None:
     return result
 
 
-def normalise(lines: Iterable[str], elided: int = 0) -> list[Line]:
+def normalise(lines: Iterable[str], elided: int = 0,
+              widths: Mapping[int, tuple[int, AbstractSet[str]]] | None = None) -> list[Line]:
     """Nix's own lines of a captured log, each with the index of the line it came from.
     elided: how many lines of the log condensing left out (`logtext.CondensedLog`: a builder's
-    short plain lines, which no pass here changes), weighed where a pass weighs how many lines
-    hold a shape."""
+    plain lines, which no pass here changes), weighed where a pass weighs how many lines hold a
+    shape; widths: of each width, how many of them and some of their texts (_rejoined's)."""
     # a whole capture indented (a one-space paste) or quoted (a reply, an email: "> ", "> > ",
     # ">> "): before any prefix a line's text starts with
     # (a markdown fence glued to a line taken off first: a recording's header may be that line)
@@ -1414,7 +1415,8 @@ def normalise(lines: Iterable[str], elided: int = 0) -> list[Line]:
     # (a copy's damage to Nix's lines mended first: a line whose head it ate is no wrapped
     # line's rest, and Nix's lines it ran together are lines again)
     found = _mended(found)
-    result = _rejoined(found if chained else _causes_unindented(found)[0], ci_own | keys, elided)
+    result = _rejoined(found if chained else _causes_unindented(found)[0], ci_own | keys, elided,
+                       widths)
     _quote_cut(result)
     if pointed:  # (after the cut: their marks are off now, taken as a markdown quote's)
         result = [replace(line, quoted=True) if line.origin in pointed else line
@@ -2617,27 +2619,29 @@ def _cut_in_spelt_name(found: list[Line], width: int) -> bool:
                for index, other in enumerate(found) if index not in (at, at + 1))
 
 
-def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset(), elided: int = 0
-              ) -> list[Line]:
+def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset(), elided: int = 0,
+              widths: Mapping[int, tuple[int, AbstractSet[str]]] | None = None) -> list[Line]:
     """Lines a terminal, pager or nix-output-monitor broke at a fixed width, joined again.
 
     A log is taken as broken at width W when no line is longer than W and at least three lines
     (and a tenth of them) end within a word of W; such a line continues on the next one unless
     that starts a line of its own. A cut at exactly W fell inside a word (a terminal's hard
     wrap, which may split a store path); a shorter one at a blank the wrap dropped. A CI
-    system's own lines (origins in ci_own: rulers, a task's header) were never broken. (elided:
-    the lines condensing left out, each shorter than any width a wrap is read at; see
-    normalise.)"""
+    system's own lines (origins in ci_own: rulers, a task's header) were never broken. (elided,
+    widths: the lines condensing left out, none longer than the longest kept; see normalise.)"""
     texts = [line.text for line in found if line.text.strip() and line.origin not in ci_own]
     width = max((len(text) for text in texts), default=0)
-    full = sum(1 for text in texts if len(text) >= width - _WRAP_SLACK)
+    widths = widths or {}
+    full = sum(1 for text in texts if len(text) >= width - _WRAP_SLACK) + sum(
+        count for at, (count, _) in widths.items() if at >= width - _WRAP_SLACK)
     wrapped = width >= _MIN_WIDTH and full >= 3 and 10 * full >= len(texts) + elided
     # a terminal's hard wrap cuts many lines at exactly the width, inside words
     # (three different ones: a message repeated is no wrap)
     # (or one such cut proven: a store path's hash the next line completes, at a width
     # logshape does not know, 72 or 90 columns, a tmux pane's; then every line cut at that
     # width was cut inside a word, however few of them)
-    hard = (wrapped and len({text for text in texts if len(text) == width}) >= 3) or (
+    at_width = {text for text in texts if len(text) == width} | set(widths.get(width, (0, ()))[1])
+    hard = (wrapped and len(at_width) >= 3) or (
         width >= _MIN_WIDTH and any(
             len(line.text) == width and following.inner == line.inner
             and _cut_in_hash(line.text[-_PATH_CHARS:], following.text)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import chain, islice
 from typing import AnyStr, Generic, overload
 
@@ -99,16 +99,18 @@ class CapturedLines(Sequence[str]):
 # builders' output (`nix build -L`: "hello> …"), which the classifier needs only the end of
 # (each builder's last lines are a failure's log; no line of it says what failed); held as
 # objects while normalised, every line costs some 200 bytes however short it is. So a run of a
-# builder's short plain lines (no failure's or Nix's words, no mark any normalising pass reads:
+# builder's plain lines (no failure's or Nix's words, no mark any normalising pass reads:
 # quotes, colons, equals signs, escapes, fences, markup) is read only at its ends: its first
 # CONDENSE_KEPT lines, its last, and each builder's first and last lines in it (and the longest
 # one, whose width normalising reads as the log's widest), after the log's first
 # CONDENSE_AFTER lines, which are read whole (normalising learns a tool's prefix from a log's
 # first 4,000 lines). What is left out counts where normalising weighs how many lines hold a
-# shape (`CondensedLog.elided`), and each line kept keeps the index of the line it was.
+# shape (`CondensedLog.elided`, and by width, `widths`: a terminal's wrap is told by how many
+# lines end near one width), and each line kept keeps the index of the line it was.
 CONDENSE_AFTER = 12_000
 CONDENSE_KEPT = 64
-_CONDENSE_WIDTH = 48  # (shorter than any width normalising reads a wrap at: 60 less a word)
+_CONDENSE_WIDTH = 160  # (shorter than a line normalising splits at nom's or Nix's marks)
+_WIDTH_SAMPLES = 3  # texts of a width normalising tells a terminal's hard wrap by
 _PLAIN_BUILDER_LINE = r"(?P<name>[A-Za-z0-9_][A-Za-z0-9+_.-]{0,40})> [A-Za-z0-9 .,_+/()%-]*"
 _FAILURE_WORDS = (
     r"error|warn|fail|fatal|kill|abort|panic|denied|refus|time|hash|mismatch|nix|store|drv|"
@@ -146,10 +148,13 @@ _BYTES: _Dialect[bytes] = _Dialect(str.encode, lambda line: line.translate(None,
 class CondensedLog(Sequence[str]):
     """A captured log's lines as the classifier reads them (see CONDENSE_AFTER): the lines
     kept, in order, each with the index of the captured line it is (`captured_index`), and how
-    many were left out (`elided`)."""
+    many were left out (`elided`), and of each width how many were left out and up to three
+    texts of that width among the lines of the runs (`widths`: normalising weighs them)."""
 
-    def __init__(self, kept: Sequence[str], origins: array[int], elided: int) -> None:
+    def __init__(self, kept: Sequence[str], origins: array[int], elided: int,
+                 widths: Mapping[int, tuple[int, frozenset[str]]] | None = None) -> None:
         self._kept, self._origins, self.elided = kept, origins, elided
+        self.widths: Mapping[int, tuple[int, frozenset[str]]] = widths or {}
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -195,6 +200,9 @@ class _Condenser(Generic[AnyStr]):
         self._first_of: dict[AnyStr, tuple[int, AnyStr]] = {}
         self._last_of: dict[AnyStr, deque[tuple[int, AnyStr]]] = {}
         self._longest: tuple[int, AnyStr] | None = None
+        self._run_widths: Counter[int] = Counter()  # of the run's lines past its first
+        self._widths: Counter[int] = Counter()  # of the lines left out
+        self._samples: dict[int, set[AnyStr]] = {}  # (up to _WIDTH_SAMPLES texts a width)
 
     def line(self, index: int, line: AnyStr, plain: re.Match[AnyStr] | None) -> None:
         """Read the line at index (plain: its match of the dialect's plain line, if any)."""
@@ -240,6 +248,10 @@ class _Condenser(Generic[AnyStr]):
         self._last_of.setdefault(name, deque(maxlen=CONDENSE_KEPT)).append((index, line))
         if self._longest is None or len(line) > len(self._longest[1]):
             self._longest = (index, line)
+        self._run_widths[len(line)] += 1
+        samples = self._samples.setdefault(len(line), set())
+        if len(samples) < _WIDTH_SAMPLES:
+            samples.add(line)
 
     def end_run(self) -> None:
         """Keep what is kept of the run read last, if any."""
@@ -253,6 +265,8 @@ class _Condenser(Generic[AnyStr]):
             if self._longest is not None:
                 kept.update((self._longest,))
             self.elided += self._run - CONDENSE_KEPT - len(kept)
+            self._run_widths.subtract(len(line) for line in kept.values())
+            self._widths.update(self._run_widths)
             for index in sorted(kept):
                 self.origins.append(index)
                 self._keep(kept[index])
@@ -261,6 +275,13 @@ class _Condenser(Generic[AnyStr]):
         self._first_of.clear()
         self._last_of.clear()
         self._longest = None
+        self._run_widths.clear()
+
+    def widths(self, text: Callable[[AnyStr], str]) -> dict[int, tuple[int, frozenset[str]]]:
+        """How many lines of each width were left out, and texts of that width (see
+        CondensedLog.widths)."""
+        return {width: (count, frozenset(map(text, self._samples[width])))
+                for width, count in self._widths.items() if count > 0}
 
 
 def condensed(lines: Iterable[str]) -> CondensedLog:
@@ -273,7 +294,7 @@ def condensed(lines: Iterable[str]) -> CondensedLog:
     for index, line in enumerate(lines):
         condenser.line(index, line, fullmatch(line) if index >= CONDENSE_AFTER else None)
     condenser.end_run()
-    return CondensedLog(kept, condenser.origins, condenser.elided)
+    return CondensedLog(kept, condenser.origins, condenser.elided, condenser.widths(str))
 
 
 def condensed_bytes(chunks: Iterable[bytes]) -> CondensedLog:
@@ -291,10 +312,12 @@ def condensed_bytes(chunks: Iterable[bytes]) -> CondensedLog:
     index = 0  # of the first line of the lines read next
     pending: list[bytes] = []  # the start of a line a piece ended inside (a line may span many)
 
-    def read(lines: bytes) -> int:
-        """Read lines (a line end between each, none after the last): how many there are."""
+    def read(lines: bytes, stop: int) -> int:
+        """Read the lines of lines[:stop] (a line end between each, none after the last): how
+        many there are. (A piece read up to a point, not a copy of it: a huge log is read a
+        piece at a time, each held once.)"""
         at, start = index, 0
-        for plain in _PLAIN_LINES.finditer(lines):
+        for plain in _PLAIN_LINES.finditer(lines, 0, stop):
             if plain.start() > start:  # (the lines before it, no plain one among them)
                 condenser.end_run()
                 taken = lines.count(b"\n", start, plain.start())
@@ -304,12 +327,12 @@ def condensed_bytes(chunks: Iterable[bytes]) -> CondensedLog:
                 at += taken
             condenser.line(at, plain[0], plain)
             at, start = at + 1, plain.end() + 1
-        if start <= len(lines):  # (the lines after the last plain one)
+        if start <= stop:  # (the lines after the last plain one)
             condenser.end_run()
-            taken = lines.count(b"\n", start) + 1
-            condenser.notice(lines, at, start, len(lines))
+            taken = lines.count(b"\n", start, stop) + 1
+            condenser.notice(lines, at, start, stop)
             condenser.origins.extend(range(at, at + taken))
-            kept.extend(memoryview(lines)[start:])
+            kept.extend(memoryview(lines)[start:stop])
             kept.extend(b"\n")
             at += taken
         return at - index
@@ -319,12 +342,18 @@ def condensed_bytes(chunks: Iterable[bytes]) -> CondensedLog:
         if end == -1:
             pending += [chunk] if chunk else []
             continue
-        index += read(b"".join([*pending, chunk[:end]]) if pending else chunk[:end])
+        if pending:
+            lines = b"".join([*pending, chunk])
+            index += read(lines, len(lines) - (len(chunk) - end))
+        else:
+            index += read(chunk, end)
         pending = [chunk[end + 1:]] if end + 1 < len(chunk) else []
     if pending:  # (a line feed ends a line: after the last one, no line starts)
-        index += read(b"".join(pending))
+        lines = b"".join(pending)
+        index += read(lines, len(lines))
     condenser.end_run()
-    return CondensedLog(CapturedLines(kept), condenser.origins, condenser.elided)
+    return CondensedLog(CapturedLines(kept), condenser.origins, condenser.elided,
+                        condenser.widths(bytes.decode))
 
 
 _PLAIN_LINES = re.compile(b"(?m)^" + _PLAIN_BUILDER_LINE.encode() + b"$")

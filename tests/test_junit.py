@@ -11,6 +11,7 @@ import threading
 import tracemalloc
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Cli
@@ -163,7 +164,7 @@ def test_a_huge_log_of_a_builders_short_lines_is_read_in_a_fraction_of_its_size(
     log = tmp_path / "build.log"
     log.write_text(failed)
     log_cases("build.log", diagnose.read_log(log))  # (what a first read compiles and caches)
-    log.write_text(f"building '{drv}'...\n" + "".join(f"hello> l {i}\n" for i in range(30_000))
+    log.write_text(f"building '{drv}'...\n" + "".join(f"hello> l {i}\n" for i in range(50_000))
                    + failed)
     tracemalloc.start()
     try:
@@ -173,8 +174,8 @@ def test_a_huge_log_of_a_builders_short_lines_is_read_in_a_fraction_of_its_size(
         tracemalloc.stop()
     assert peak < log.stat().st_size // 2, (peak, log.stat().st_size)
     assert case.name == "hello-1.0" and case.failure is not None
-    assert case.failure.log == "\n".join(f"l {i}" for i in range(30_000 - 40, 30_000)) \
-        + "\n(reported at line 30002 of build.log)"
+    assert case.failure.log == "\n".join(f"l {i}" for i in range(50_000 - 40, 50_000)) \
+        + "\n(reported at line 50002 of build.log)"
 
 
 def test_what_a_reader_sees_shows_bidi_and_invisible_characters_names_stay(
@@ -264,9 +265,9 @@ def test_sigint_in_the_middle_of_classifying_ends_it_there(
 
     whole = logshape.normalise
 
-    def signalled(lines: list[str], elided: int = 0) -> list[logshape.Line]:
+    def signalled(lines: list[str], *condensed: Any) -> list[logshape.Line]:
         os.kill(os.getpid(), signal.SIGINT)
-        return whole(lines, elided)
+        return whole(lines, *condensed)
 
     monkeypatch.setattr(logshape, "normalise", signalled)
     out = tmp_path / "r.xml"

@@ -1124,17 +1124,45 @@ def test_a_condensed_log_holds_its_own_lines_at_their_indices() -> None:
     assert list(read) == list(held) and read.elided == held.elided
 
 
+def test_a_wrap_the_lines_left_out_decide_is_read_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log is taken as wrapped at a width where a tenth of its lines end near it: where the
+    lines a condensed log leaves out are those (a run whose ends are short), they count, and
+    a wrapped line is joined as in the whole log (not two lines: the condensed log alone has
+    too few lines near the width)."""
+    monkeypatch.setattr(logtext, "CONDENSE_AFTER", 0)
+    log = ["note: some tool printed a sentence long enough that the terminal wrapped it at",
+           "its width and went on here", "done", *(f"pad> cc x{i}.c" for i in range(64)),
+           *(f"pad> {'y' * 70} {i}" for i in range(200)), *(f"pad> cc y{i}.c" for i in range(80))]
+    held = logtext.condensed(log)
+    kept = {held.captured_index(at) for at in range(len(held))}
+    assert held.elided > 150
+    whole = [(line.origin, line.text, line.builder) for line in logshape.normalise(log)]
+    assert [(held.captured_index(line.origin), line.text, line.builder)
+            for line in logshape.normalise(list(held), held.elided, held.widths)] == [
+        line for line in whole if line[0] in kept]
+    assert whole[0][1].endswith("wrapped it at its width and went on here")
+
+
 def test_a_log_reads_alike_condensed_and_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     """A log read condensed (a long run of a builder's plain lines only at its ends) says what
     the same log read whole says, each failure at the same line: a run inside a sample's report
     and after it (here from the log's start: the first lines, read whole in a real log, are
     where a prefix is learnt, which these samples have none of)."""
     monkeypatch.setattr(logtext, "CONDENSE_AFTER", 0)
-    for sample in ("nix-2.26/dependency.text.log", "public/nix-7102-builder-exit.text.log",
-                   "public/nixpkgs-249710-curl-mirror-quoted.text.log"):
-        lines = (Path(__file__).resolve().parent / "data" / sample).read_text().split("\n")
+    data = Path(__file__).resolve().parent / "data"
+    samples = {sample: (data / sample).read_text().split("\n") for sample in (
+        "nix-2.26/dependency.text.log", "public/nix-7102-builder-exit.text.log",
+        "public/nixpkgs-249710-curl-mirror-quoted.text.log")}
+    # (and one a terminal broke at 80 columns, whose lines near that width decide it was: the
+    # builder's lines left out count among them)
+    samples["80 columns"] = [line[at:at + 80] for line in samples["nix-2.26/dependency.text.log"]
+                             for at in range(0, max(len(line), 1), 80)]
+    # (the run's ends short, its middle near the width: only the lines left out say it wrapped)
+    run = [*(f"pad> cc x{i}.c" for i in range(64)), *(f"pad> {'y' * 70} {i}" for i in range(200)),
+           *(f"pad> cc y{i}.c" for i in range(80))]
+    for sample, lines in samples.items():
         for at in (len(lines) // 2, len(lines)):
-            log = [*lines[:at], *(f"pad> cc x{i}.c" for i in range(300)), *lines[at:]]
+            log = [*lines[:at], *run, *lines[at:]]
             whole = logtext.CondensedLog(log, array("I", range(len(log))), 0)
             assert len(logtext.condensed(log)) < len(log) - 100
             assert diagnose.parse_log(log) == diagnose.parse_log(whole), (sample, at)
