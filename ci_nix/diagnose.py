@@ -3828,7 +3828,13 @@ def _evaluated_per_jobs(found: list[Diagnosis], raw: Sequence[str],
 # outputs: …"): that attribute's evaluation failed
 _HYDRA_JOB = re.compile(r"^(?:in job ['‘][^'’\n]{1,500}['’]|at top-level|"
                         r"[\w.\"'-]{1,500} failed to evaluate):$")
-_NO_VALID_OUTPUTS = re.compile(r"\bderivation ['‘][^'’\n]{1,500}['’] does not have valid outputs\b")
+# (and its worker the kernel killed while it evaluated an attribute, nix-eval-jobs.cc: "while
+# reading result for attrPath '…', evaluation worker got killed by SIGKILL, maybe memory limit
+# reached?": an evaluation out of memory, `eval` as CONTRACT has it; its other signals, Nix
+# crashing, stay as they are)
+_NO_VALID_OUTPUTS = re.compile(r"\bderivation ['‘][^'’\n]{1,500}['’] does not have valid outputs\b|"
+                               r"\bevaluation worker got killed by SIGKILL, maybe memory limit "
+                               r"reached\b")
 
 
 def _hydras_eval(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> list[Diagnosis]:
