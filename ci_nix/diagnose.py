@@ -4167,11 +4167,37 @@ def _kept_tail(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> Diagnosis
     excerpt: Nix quotes a builder's lines only for a build that failed, so a build failed;
     None where no such line is in the log."""
     kept = [line for line in shaped if line.builder is None and _quoted_by_nix(line, raw)]
-    if not kept:
-        return None
     kind, type_, what, advice = DRVLESS["log-tail"]
+    if not kept:
+        fenced = _fenced_phases(raw)
+        return None if fenced is None else Diagnosis(
+            type_, kind, what, hint=advice, log_line=fenced[0] + 1,
+            log=tail([clean(line) for line in fenced[1]]))
     return Diagnosis(type_, kind, what, hint=advice, log_line=kept[0].origin + 1,
                      log=tail([line.text for line in kept]))
+
+
+# a line of nixpkgs stdenv's own about its phases (setup.sh: "Running phase: buildPhase" since
+# 2022, the older "unpacking sources", "patching sources", "post-installation fixup"; not its
+# one-word headers, "building", which a prompt's "> building" reads the same), which only a
+# builder prints
+_STDENV_PHASE = re.compile(r"^(?:Running phase: \w+Phase|unpacking sources|patching sources|"
+                           r"post-installation fixup)\s*$|^unpacking source archive /")
+
+
+def _fenced_phases(raw: Sequence[str]) -> tuple[int, list[str]] | None:
+    """(first line, lines) of a markdown fence holding only lines behind a quote mark, two or
+    more, one of them stdenv's line about its phases: Nix's quote of a builder's last lines that
+    lost its indentation in the copy, its header cut off (no prompt-style "> command" fence
+    holds a phase line); None where the log has no such fence."""
+    fences = [at for at, line in enumerate(raw) if _FENCE_LINE.match(line)]
+    for start, end in zip(fences[::2], fences[1::2], strict=False):
+        held = [line for line in raw[start + 1:end] if line.strip()]
+        if len(held) >= 2 and all(_QUOTE_MARKED.match(line) for line in held) and any(
+                _STDENV_PHASE.match(_QUOTE_MARKED.sub("", line, count=1).strip())
+                for line in held):
+            return start + 1, held
+    return None
 
 
 # a builder's line as Nix 2.4+ quotes it after "last N log lines:" (seven spaces, "> "), not a

@@ -1224,6 +1224,17 @@ def test_a_tools_recap_saying_nothing_failed_is_no_failure(recap: list[str]) -> 
     assert diagnose.parse_log(recap) == []
 
 
+@pytest.mark.parametrize("fence", [
+    ["```", "> nix build .#foo", "> ls result", "```"],
+    ["```console", "> nix-build", "> building", "> installing", "```"],
+    ["```", "> configuring", "```"],
+])
+def test_a_fence_of_prompt_lines_is_no_quoted_builder_tail(fence: list[str]) -> None:
+    # (diagnose._fenced_phases: a fence of "> " lines is Nix's quote of a builder's tail only
+    # where one of them is stdenv's line about its phases, "Running phase: buildPhase")
+    assert diagnose.parse_log(["I ran:", *fence, "and it worked."]) == []
+
+
 # nix-build (and `nix log`) prints a builder's output unprefixed after Nix's "building '…'": a
 # test there echoing Nix's words about another derivation inside its line (audit300: the
 # general reader opened an error block at them, read that derivation first and took Nix's own
