@@ -4417,6 +4417,12 @@ _RECAPS: tuple[tuple[re.Pattern[str], dict[str, tuple[FailureType, Kind]]], ...]
      {"Failure": _AS_BUILD, "Timed out, unknown build status": (FailureType.TIMEOUT, Kind.TIMEOUT),
       "A fixed output derivation's hash was incorrect": (FailureType.HASH_MISMATCH,
                                                         Kind.HASH_MISMATCH)}),
+    # ... and its evaluation's statuses (ofborg/src/tasks/eval/nixpkgs.rs, over a gist of
+    # nix-env's output): the PR's or its target branch's packages failed to evaluate
+    # (also after the status's context, as GitHub's checks list shows it: "ofborg-eval — …")
+    (re.compile(r"(?:^|\s[—–-]\s)(?:This PR does not cleanly list package outputs after "
+                r"merging|The branch this PR will merge in to does not cleanly evaluate|Failed to "
+                r"validate package metadata)\b"), {"": _AS_EVAL}),
     # Hydra's build steps table (root/build-common.tt, renderStepStatus): "Build of
     # /nix/store/….drv", its duration and machine, then the step's status
     (re.compile(rf"\bBuild of {_DRV}\s.{{0,300}}?\b(?P<status>Failed|Timed out|Cached failure|"
@@ -4478,7 +4484,7 @@ _RECAPS: tuple[tuple[re.Pattern[str], dict[str, tuple[FailureType, Kind]]], ...]
 )
 # a word every recap of _RECAPS holds (each line of a log nothing else failed in is asked)
 _RECAP_WORDS = re.compile(r"[Ff]ail|Timed out|incorrect|exceeded|[Nn]on-(?:zero|determinis)|"
-                          r"Unsupported|Aborted")
+                          r"Unsupported|Aborted|does not cleanly")
 # nix-output-monitor's last line (lib/NOM/Print.hs), which normalising leaves out as nom's status
 # line: "┗━ ∑ ⚠ Exited after 2 build failures …", "… Exited with 1 errors reported by nix …"
 _NOM_RECAP = re.compile(r"∑ .{0,40}?Exited (?:after [1-9]\d{0,8} (?P<builds>build) failures?|"
