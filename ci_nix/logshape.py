@@ -33,7 +33,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from itertools import pairwise
 from os.path import commonprefix
-from typing import ParamSpec, TypeVar, cast
+from typing import Concatenate, ParamSpec, TypeVar
 
 from ci_nix.logtext import clean
 from ci_nix.tools.nix import strip_ansi
@@ -51,16 +51,17 @@ _LINE_MEMO = 1 << 13
 _MEMO_LENGTH = 1000
 
 
-def _per_line(function: Callable[_P, _R]) -> Callable[_P, _R]:
+def _per_line(function: Callable[Concatenate[str, _P], _R]
+              ) -> Callable[Concatenate[str, _P], _R]:
     """function, its result for a line of up to _MEMO_LENGTH characters (its first argument)
     kept for the next call with the same arguments."""
     kept: Callable[..., _R] = functools.lru_cache(maxsize=_LINE_MEMO)(function)
 
     @functools.wraps(function)
-    def read(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        if len(cast(str, args[0])) <= _MEMO_LENGTH:
-            return kept(*args, **kwargs)
-        return function(*args, **kwargs)
+    def read(line: str, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if len(line) <= _MEMO_LENGTH:
+            return kept(line, *args, **kwargs)
+        return function(line, *args, **kwargs)
     return read
 
 
