@@ -4874,6 +4874,12 @@ _NIX_STATE_ERRNO = (r"/nix/var/nix/[^\s'’:]{0,512}+['’]?: " + _ERRNO + "|"
 _EVAL_ALONE = re.compile(r"(?m:^[\s>*_`\"]*(?:(?:attribute ['‘][^'’\n]{1,300}['’] missing|"
                          r"undefined variable ['‘][^'’\n]{1,300}['’]|"
                          r"infinite recursion encountered|"
+                         # (a call's missing or extra argument: "anonymous function at …:1:1
+                         # called without required argument 'rocm-cmake'", 2.4+ "function
+                         # 'mkDerivation' called with unexpected argument 'sha256'")
+                         r"(?:anonymous function|function ['‘][^'’\n]{1,300}['’])"
+                         r"(?: at \S{1,1000}:\d+:\d+)? called (?:without required|with "
+                         r"unexpected) argument ['‘][^'’\n]{1,300}['’]|"
                          r"value is (?:an?|the) [\w ]{1,60} while (?:an?|the) [\w ]{1,60} "
                          r"was expected|cannot coerce (?:an?|the) [\w ]{1,60} to a string)"
                          r"(?:,? at \S{1,1000}:\d+:\d+:?)?[\s*_`\".]*|"

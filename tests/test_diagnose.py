@@ -2948,7 +2948,14 @@ def test_nixs_own_checks_worded_like_the_evaluators_are_nixs(message: str) -> No
     "value is a set while a string was expected",
     "cannot coerce a function to a string",
     "syntax error, unexpected '}', expecting ';'",
-    f"attribute 'ghc' missing, at /nix/store/{H}-source/shell.nix:9:5"])
+    f"attribute 'ghc' missing, at /nix/store/{H}-source/shell.nix:9:5",
+    # (a call's argument missing or extra, older Nix's position inside the message: nixos-
+    # rocm#30)
+    f"anonymous function at /nix/store/{H}-source/pkgs/rocm-opencl-runtime.nix:1:1 called "
+    "without required argument 'rocm-cmake'",
+    "anonymous function at /home/u/pkgs/foo.nix:1:1 called with unexpected argument 'sha256', "
+    "at /home/u/default.nix:3:9",
+    "`function 'mkDerivation' called with unexpected argument 'src'`"])
 def test_the_evaluators_message_alone_on_its_line_is_an_evaluation_failure(line: str) -> None:
     # a reporter typing Nix's message from a screenshot (nixpkgs#219638), a tool dropping the
     # "error:" before it: the line that is wholly libexpr's message says the evaluation failed
