@@ -45,10 +45,12 @@ _R = TypeVar("_R")
 # of one line (what a terminal shows of it, without its transport's and wrapper's prefixes):
 # 330,000 calls of _transported for 35,000 distinct lines in a sample of test_logshape's
 # wrappings. Those functions depend on their arguments alone and give an immutable result, so
-# a short line's is kept for the next pass (the last _LINE_MEMO lines'; a long line, a hostile
-# one or a huge record, is read each time, never kept).
-_LINE_MEMO = 1 << 13
-_MEMO_LENGTH = 1000
+# a short line's is kept for the next pass: the last _LINE_MEMO lines' (a log's next pass
+# comes soon after; more kept hit no more often over the corpus, and held ~8 MiB on a long
+# log, bench P10's), each of up to _MEMO_LENGTH characters (a long line, a hostile one or a
+# huge record, is read each time, never kept)
+_LINE_MEMO = 512
+_MEMO_LENGTH = 300
 
 
 def _per_line(function: Callable[Concatenate[str, _P], _R]
