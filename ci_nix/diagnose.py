@@ -2161,7 +2161,10 @@ _EVAL_MESSAGE = re.compile(
     # (not the store's "cannot add path '…' to the Nix store because …")
     r"cannot (?:coerce|compare|convert .{0,200} to|add (?!path ['‘]).{0,200} to|"
     r"call 'getFlake'|auto-call a function that has an argument without)|"
-    r"called (?:without required argument|with unexpected argument) ['‘]|"
+    # (nixpkgs' lib/customisation.nix callPackageWith quotes the argument in double quotes:
+    # "Function called without required argument \"PCSC\" at …/default.nix:5", its abort's
+    # words bare where a copy or a wrapper left "evaluation aborted …" off)
+    r"called (?:without required argument|with unexpected argument) ['‘\"]|"
     r"attempt to call something which is not a function|is not a function|"
     r"[Tt]he option (?:definition )?[`'‘]|is not of type|Failed assertions:|"
     r"was not found in the Nix search path|"
