@@ -228,8 +228,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"{_GAP}(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)", re.DOTALL)),
     ("hash-mismatch-old", re.compile(
         rf"fixed-output derivation produced path {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE} with "
-        rf"(?P<algo>\w+) hash {_Q}(?P<got>[^'’‘`]+){_QE} instead of the expected hash "
-        rf"{_Q}(?P<specified>[^'’‘`]+){_QE}")),
+        rf"(?P<algo>\w+) hash {_Q}(?P<got>[^'’‘`]+){_QE} instead of(?: the expected hash "
+        # (or a copy cut after "instead of" or inside the words before the expected hash: the
+        # line Nix prints only for a hash that differs, the got hash whole)
+        rf"{_Q}(?P<specified>[^'’‘`]+){_QE}|[a-z ]{{0,20}}(?:\n|$))")),
     # Nix 1.x checking a fixed output, which it names by its output path (no derivation):
     # "output path ‘…’ should have sha256 hash ‘…’, instead has ‘…’" (to 1.11; `…' before 1.8;
     # "r:sha256" for a recursive hash) and 1.12pre's "output path ‘…’ has sha256 hash ‘…’ when
@@ -811,6 +813,10 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
             specified, got = m["specified"], m["got"]
             if name == "hash-mismatch-old":
                 specified, got = f"{m['algo']}:{specified}", f"{m['algo']}:{got}"
+                if m["specified"] is None:  # (cut before the expected hash)
+                    return Diagnosis(FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH,
+                                     f"hash mismatch in {short_drv(drv or '')}: got {got}",
+                                     drv=drv, got=got, hint=_hash_hint("the old hash", got))
             if name.startswith("hash-mismatch-1x"):
                 return _output_hash_mismatch(m, text)
             if name.startswith("hash-mismatch-download"):

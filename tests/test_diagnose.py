@@ -809,6 +809,23 @@ def test_a_hash_mismatch_whose_path_lost_its_quotes_still_names_its_derivation()
 GOT = "0z7mc1l0qhimhsq9sxhf4a3w1i2rn9k75zqc8yj1i62aa6p7nq03"
 
 
+@pytest.mark.parametrize("cut", ["instead of the expec", "instead of", "instead of the "])
+def test_nix_20s_fixed_output_mismatch_cut_before_the_expected_hash_is_still_one(cut: str) -> None:
+    # Nix 2.0-2.1's "fixed-output derivation produced path '…' with sha256 hash '…' instead of
+    # the expected hash '…'", a comment's copy cut before the expected hash (nixpkgs#51500): the
+    # line Nix prints only for a hash that differs, the got hash whole
+    out = f"/nix/store/{H}-noto-fonts-extra-2018-11-30"
+    got = "0l94aiy1b3qirg2mmbagbr0014vqk32za79pzck1acy2hgy716kq"
+    [found] = diagnose.parse_log(["```", f"fixed-output derivation produced path '{out}' with "
+                                  f"sha256 hash '{got}' {cut}"])
+    assert (found.type, found.got, found.specified) == (
+        FailureType.HASH_MISMATCH, f"sha256:{got}", None)
+    # whole, as before
+    [found] = diagnose.parse_log([f"error: fixed-output derivation produced path '{out}' with "
+                                  f"sha256 hash '{got}' instead of the expected hash '{GOT}'"])
+    assert (found.type, found.specified) == (FailureType.HASH_MISMATCH, f"sha256:{GOT}")
+
+
 def test_a_dedented_23_mismatch_whose_got_a_copy_tabbed_keeps_its_hash() -> None:
     # (heldout-123's Nix cheat sheet under test_logshape's dedented wrapping: 2.3's "got:    "
     # written with a tab, its indentation lost, ended the message before the hash it got)
