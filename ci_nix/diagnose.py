@@ -226,6 +226,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("hash-mismatch-unquoted", re.compile(
         r"hash mismatch in fixed-output derivation (?P<drv>/nix/store/[^'’\s:]+):"
         rf"{_GAP}(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)", re.DOTALL)),
+    # the same first line where a copy cut the pair after it (a paste that stopped at
+    # "wanted:", or before it): the mismatch and its path, its hashes unknown
+    ("hash-mismatch-cut", re.compile(
+        rf"hash mismatch in fixed-output derivation {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE}:"
+        r"(?=[ \t]*(?:\n[ \t]*(?:(?:specified|wanted):[^\n]*)?)?\Z)")),
     ("hash-mismatch-old", re.compile(
         rf"fixed-output derivation produced path {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE} with "
         rf"(?P<algo>\w+) hash {_Q}(?P<got>[^'’‘`]+){_QE} instead of(?: the expected hash "
@@ -810,6 +815,12 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
         groups = m.groupdict()
         drv = groups.get("drv")
         if name.startswith("hash-mismatch"):
+            if name == "hash-mismatch-cut":
+                return Diagnosis(FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH,
+                                 f"hash mismatch in {short_drv(drv or '')} (no hashes read "
+                                 "after it)", drv=drv,
+                                 hint="the fixed-output hash is out of date: rebuild to see "
+                                 "the hash it got, and replace the one in the derivation")
             specified, got = m["specified"], m["got"]
             if name == "hash-mismatch-old":
                 specified, got = f"{m['algo']}:{specified}", f"{m['algo']}:{got}"

@@ -829,6 +829,18 @@ def test_a_hash_mismatch_whose_path_lost_its_quotes_still_names_its_derivation()
     assert (found.type, found.drv) == (FailureType.HASH_MISMATCH, drv)
 
 
+def test_a_23_mismatch_a_copy_cut_before_its_got_line_is_still_the_mismatch() -> None:
+    # (Nix 2.3's "hash mismatch in fixed-output derivation '<output path>':" and its "wanted:"
+    # line, the "got:" line lost to a review's paste: heldout-449 nixpkgs PR#68460's shape)
+    path = "/nix/store/2059g3x5gz3df0kmk125h80wpzbzw3fg-lazydocker-0.7.4-go-modules"
+    for tail in (["  wanted: sha256:16idjsh0mlh2xra434ywvgy1l9wzhgmbc5kx32b8jzx7"], []):
+        [found] = diagnose.parse_log(
+            [f"hash mismatch in fixed-output derivation '{path}':", *tail])
+        assert (found.type, found.kind, found.drv) == (
+            FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH, path)
+        assert found.got is None
+
+
 GOT = "0z7mc1l0qhimhsq9sxhf4a3w1i2rn9k75zqc8yj1i62aa6p7nq03"
 
 
