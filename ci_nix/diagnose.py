@@ -546,9 +546,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # A writer quoting it in a sentence often leaves its leading glyph out (an emoji a
     # terminal's selection or a page's font drops): "after ⏱" alone is nom's, so the glyph is
     # optional and the name then starts a word
-    ("nom-failed", re.compile(rf"(?:⚠\ufe0f? |(?<![^\s`'\"(]))(?P<name>[^\s`'’\"⚠]{{1,{_NAME}}})"
-                              rf"(?: on [^\s`]{{1,4096}})? failed "
-                              r"with (?:exit code (?P<code>\d+)|(?P<hash>hash mismatch)) after ⏱")),
+    # (an older nom drew a table: the name and the host padded with runs of spaces, the
+    # time after "⏲": "┃ ⚠      gmp-6.2.1 on ssh://builder1   failed with exit code 2 after ⏲ …")
+    ("nom-failed", re.compile(rf"(?:⚠\ufe0f? +|(?<![^\s`'\"(]))(?P<name>[^\s`'’\"⚠]{{1,{_NAME}}})"
+                              rf"(?: on [^\s`]{{1,4096}})? +failed "
+                              r"with (?:exit code (?P<code>\d+)|(?P<hash>hash mismatch)) after "
+                              r"[⏱⏲]")),
 ]
 # a remote builder's failure relayed: "build of '…drv' on 'ssh://…' failed: <its reason>"; the
 # derivation is the one named here even when the reason names none (or a copy broke its path)

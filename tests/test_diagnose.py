@@ -2371,9 +2371,12 @@ def test_noms_box_heading_continues_no_line_a_copy_cut(heading: str) -> None:
     ("but then aborts with the message `niri-25.08 failed with exit code 2 after ⏱ 11m32s in "
      "installPhase`.", FailureType.BUILD, 2),
     ('it ends with "source failed with hash mismatch after ⏱ 1s" every time',
-     FailureType.HASH_MISMATCH, None)],
+     FailureType.HASH_MISMATCH, None),
+    # heldout-399's mold#81: an older nom's table, padded with runs of spaces, timed after "⏲"
+    ("┃ ⚠            valgrind-3.16.1 on ssh://builder1   failed with exit code 2 after ⏲ 00:01:03",
+     FailureType.BUILD, 2)],
     ids=["in-backticks", "remote-in-tree", "hash-mismatch", "glyph-left-out-in-a-code-span",
-         "glyph-left-out-double-quoted"])
+         "glyph-left-out-double-quoted", "older-table-padded"])
 def test_noms_failed_build_line_alone_is_that_builds_failure(line: str, type_: FailureType,
                                                              code: int | None) -> None:
     # heldout-74's nvf#952: nom's line for a failed build is all a copy kept of the failure
