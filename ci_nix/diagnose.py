@@ -2028,7 +2028,15 @@ _NAME_SHAPE = re.compile(r"[.\d_-]|[a-z][A-Z]")
 # "error:" line unindented; 21.11+'s advice names `nixos-rebuild` second, "b) For …")
 _REFUSAL_ALONE = re.compile(
     r" {0,8}(?:(?P<head>Package ['‘][^'’\n]{1,300}['’] in \S{1,1000} [^\n]{1,1000}?"
-    r"refusing to evaluate\.?)|(?P<advice>(?:a\) )?For `nixos-rebuild` you can set))\s*$")
+    r"refusing to evaluate\.?)|(?P<advice>(?:a\) )?For `nixos-rebuild` you can set)|"
+    # (or the head with its reason, as check-meta.nix words each, where a copy cut the line
+    # inside its ", refusing to evaluate." after the reason: "… is not supported on
+    # ‘aarch64-linux’, refusing")
+    r"(?P<reasoned>Package ['‘][^'’\n]{1,300}['’] in \S{1,1000} (?:is not supported on ['‘]|"
+    r"is marked as (?:broken|insecure)\b|has an? (?:unfree|blocklisted|blacklisted) license\b|"
+    r"is not available on the requested hostPlatform\b|has an invalid meta attrset\b|"
+    r"has invalid meta\.outputsToInstall\b|contains elements not built from source\b)"
+    r"[^\n]{0,1000}?))\s*$")
 
 
 # the refusal's head as nixpkgs before 25.05 opened it, its reason on the same line and its
@@ -2046,8 +2054,8 @@ def _refusal_alone(line: str) -> str | None:
     m = _REFUSAL_ALONE.match(line)
     if m is None:
         return None
-    if m["head"]:
-        return f"error: {m['head']}"
+    if m["head"] or m["reasoned"]:
+        return f"error: {m['head'] or m['reasoned']}"
     return (f"error: nixpkgs refused to evaluate a package (the log keeps only the advice after "
             f"its reason: {_EMPHASIS.sub('', m['advice'])})")
 

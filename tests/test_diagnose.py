@@ -4152,6 +4152,22 @@ def test_a_check_meta_refusal_detailing_the_platforms_without_error_reads_from_i
     assert found[0].message.startswith("Package 'cudatoolkit-12.2' in "), found[0].message
 
 
+@pytest.mark.parametrize("reason", [
+    "is not supported on ‘aarch64-linux’, refusing", "is marked as broken",
+    "has an unfree license (‘unfree’)", "is marked as insecure,"])
+def test_a_check_meta_head_with_its_reason_cut_before_refusing_is_a_refusal(reason: str) -> None:
+    # check-meta.nix's "Package ‘x’ in POS <reason>, refusing to evaluate.", a copy (ofborg's
+    # partial log in a review, a title) cut after the reason: still nixpkgs' refusal
+    line = (f"Package ‘ldcBuild-1.10.0’ in /var/lib/ofborg/checkout/repo/{'a' * 32}/mr-est/pkgs/"
+            f"development/compilers/ldc/default.nix:13 {reason}")
+    [found] = diagnose.parse_log(["The review says:", "", line])
+    assert found.type is FailureType.EVAL, found
+    assert found.message.startswith("Package 'ldcBuild-1.10.0' in "), found.message
+    # (the head without a reason of check-meta's is a sentence naming a package)
+    assert diagnose.parse_log(["The review says:", "",
+                               line.removesuffix(reason) + "is what I changed."]) == []
+
+
 def test_a_check_meta_refusal_the_copy_ends_inside_is_still_a_refusal() -> None:
     # ofborg's "Partial log" of a refusal (nixpkgs' check-meta, printed bare: "Package ‘x-1.0’
     # in …/default.nix:3 is not supported on ‘aarch64-linux’, refusing to evaluate."), the copy
