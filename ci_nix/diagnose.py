@@ -4465,6 +4465,12 @@ _RECAPS: tuple[tuple[re.Pattern[str], dict[str, tuple[FailureType, Kind]]], ...]
      {"Failure": _AS_BUILD, "Timed out, unknown build status": (FailureType.TIMEOUT, Kind.TIMEOUT),
       "A fixed output derivation's hash was incorrect": (FailureType.HASH_MISMATCH,
                                                         Kind.HASH_MISMATCH)}),
+    # ... its "No attempt on SYSTEM" (BuildStatus::Skipped: tasks/build.rs build_not_attempted,
+    # since e857352 of 2018-03-10, where no attribute could be nix-instantiated for SYSTEM; its
+    # partial log the last lines of each "Cannot nix-instantiate `ATTR' because:" and the
+    # instantiation's errors, nixpkgs' refusals): the attributes failed to evaluate
+    (re.compile(r"^No attempt on [a-z0-9_]{1,20}-[a-z0-9_]{1,20}\b|"
+                r"^Cannot nix-instantiate `[^`'\n]{1,500}' because:$"), {"": _AS_EVAL}),
     # ... and its evaluation's statuses (ofborg/src/tasks/eval/nixpkgs.rs, over a gist of
     # nix-env's output): the PR's or its target branch's packages failed to evaluate
     # (also after the status's context, as GitHub's checks list shows it: "ofborg-eval — …")
@@ -4532,7 +4538,7 @@ _RECAPS: tuple[tuple[re.Pattern[str], dict[str, tuple[FailureType, Kind]]], ...]
 )
 # a word every recap of _RECAPS holds (each line of a log nothing else failed in is asked)
 _RECAP_WORDS = re.compile(r"[Ff]ail|Timed out|incorrect|exceeded|[Nn]on-(?:zero|determinis)|"
-                          r"Unsupported|Aborted|does not cleanly")
+                          r"Unsupported|Aborted|does not cleanly|No attempt|nix-instantiate")
 # nix-output-monitor's last line (lib/NOM/Print.hs), which normalising leaves out as nom's status
 # line: "┗━ ∑ ⚠ Exited after 2 build failures …", "… Exited with 1 errors reported by nix …"
 _NOM_RECAP = re.compile(r"∑ .{0,40}?Exited (?:after [1-9]\d{0,8} (?P<builds>build) failures?|"
@@ -4610,10 +4616,26 @@ def _recapped(found: list[Diagnosis], shaped: Sequence[logshape.Line],
         if (only.type, only.kind) != (FailureType.OTHER, Kind.ERROR) or said_by_nix:
             return found
     recap = _tools_recap(shaped, raw)
+    refused = None if recap is None else next(
+        (line for line in shaped if line.builder is None and _CHECK_META.search(line.text)), None)
+    if recap is not None and refused is not None:
+        # a line of nixpkgs' refusal to evaluate a package, cut (ofborg's partial log: "… is not
+        # supported on ‘aarch64-li"): the tool's recap says only that something failed
+        # (ofborg's "Failure" before 2018-03-10 covered evaluation too); the refusal is
+        # nixpkgs' throw, eval (20:16)
+        return [replace(_unclassified(refused.text.strip(), refused.origin + 1),
+                        type=FailureType.EVAL, log=tail([refused.text]))]
     # (a recap saying only that something failed, nom's "Exited with 1 errors reported by nix",
     # stands only where nothing else does: the line that said what is the better message)
     return found if recap is None or (found and (recap.type, recap.kind) == (
         FailureType.OTHER, Kind.ERROR)) else [recap]
+
+
+# nixpkgs' check-meta refusal's own words (pkgs/stdenv/generic/check-meta.nix), also in a line a
+# copy cut: "… is not supported on ‘SYSTEM’", "… is marked as broken", "has an unfree license",
+# "is marked as insecure", "refusing to evaluate"
+_CHECK_META = re.compile(r"\bis not supported on ['‘`]|\brefusing to evaluate\b|\bis marked as "
+                         r"(?:broken|insecure)\b|\bhas an unfree license\b")
 
 
 # a path in the directory Nix runs a build in: the sandbox's `/build` (sandbox-build-dir), or
