@@ -2491,6 +2491,8 @@ _CACHE_URL = re.compile(r"\.narinfo$|/nar/|/nix-cache-info$|/realisations/|/log/
 # nixpkgs' fetchurl (curl in a builder): "trying URL", "curl: (22) …", "error: cannot download
 # NAME from any mirror"
 _MIRRORS = re.compile(r"cannot download (?P<name>\S+) from any mirror")
+# the same line a copy cut before "from any mirror" (a log's last line)
+_MIRRORS_CUT = re.compile(r"^\s*+(?:> )?error: cannot download \S*$")
 _TRYING = re.compile(r"^\s*(?:> )?trying (?P<url>\S+://\S+)")
 _CURL = re.compile(r"curl: \(\d+\) (?P<reason>.*)$")
 
@@ -2505,11 +2507,16 @@ _CURL_OUTPUT = re.compile(r"^\s*+(?:> )?(?:$|[\d\s%.:kMG-]++$|% Total|Dload|curl
 def _fetch_cut_short(lines: list[str]) -> tuple[str, str] | None:
     """(URL, curl's last error) where a builder's log ends inside nixpkgs' fetchurl: its last
     "trying URL" followed by nothing but curl's own output, one error at least (a log tail cut
-    before fetchurl's "cannot download … from any mirror")."""
+    before fetchurl's "cannot download … from any mirror", or inside that line's words)."""
     at = next((i for i in range(len(lines) - 1, -1, -1) if _TRYING.search(lines[i])), None)
-    if at is None or not all(_CURL_OUTPUT.match(line) for line in lines[at + 1:]):
+    if at is None:
         return None
-    errors = [m["reason"].strip() for line in lines[at + 1:] if (m := _CURL.search(line))]
+    after = lines[at + 1:]
+    if after and _MIRRORS_CUT.match(after[-1]):  # fetchurl's own last word, cut
+        after = after[:-1]
+    if not all(_CURL_OUTPUT.match(line) for line in after):
+        return None
+    errors = [m["reason"].strip() for line in after if (m := _CURL.search(line))]
     tried = _TRYING.search(lines[at])
     if tried is None:
         return None
@@ -2517,7 +2524,7 @@ def _fetch_cut_short(lines: list[str]) -> tuple[str, str] | None:
         return tried["url"], errors[-1]
     # no error of curl's: its meter's last line, where the transfer stopped short of the whole
     # (a fetch killed or timed out mid-transfer; a whole transfer reads 100 and goes on)
-    meter = next((m for line in reversed(lines[at + 1:]) if (m := _METER.match(line))), None)
+    meter = next((m for line in reversed(after) if (m := _METER.match(line))), None)
     if meter is None or int(meter["percent"]) >= 100:
         return None
     return tried["url"], f"the transfer stopped at {meter['percent']} % (the log ends inside it)"

@@ -618,6 +618,15 @@ def test_a_fetchurl_log_cut_inside_curls_retries_is_that_download_failing() -> N
              "       >   0  123M    0 1244k    0     0  41338      0  0:52:16  0:00:29  0:54:05"]
     [cut] = diagnose.parse_log(meter)
     assert (cut.type, cut.kind, cut.drv) == (FailureType.OTHER, Kind.DOWNLOAD, drv)
+    # heldout-419 nixpkgs-351314: the tail ends in fetchurl's own "error: cannot download NAME"
+    # cut before "from any mirror" (a copy's end), curl's errors above it
+    mirrors = [f"error: builder for '{drv}' failed with exit code 1;", "       last 4 log lines:",
+               "       > trying https://example.org/x.whl",
+               "       > curl: (77) error setting certificate file: /etc/ssl/certs/ca.crt",
+               "       > error: cannot download x.w"]
+    [fetch] = diagnose.parse_log(mirrors)
+    assert (fetch.type, fetch.kind, fetch.drv) == (FailureType.OTHER, Kind.DOWNLOAD, drv)
+    assert "https://example.org/x.whl" in fetch.message
     assert "stopped at 0 %" in cut.message
     whole = [*meter[:-1], "       > 100  123M  100  123M    0     0  4133k      0  0:00:29"]
     assert diagnose.parse_log(whole)[0].type is FailureType.BUILD
