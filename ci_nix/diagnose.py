@@ -334,6 +334,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"(?:[^'’`\s]| (?=[^'’`\s])){{1,{_NAME}}}){_QE}? failed to build")),
     ("dependencies-old", re.compile(
         rf"cannot build derivation {_Q}{_DRV}{_QE}: (?P<n>\d+) dependencies couldn't be built")),
+    # (a copy cut inside its words, "…-system-units.drv': 3 de", the end of the excerpt: no
+    # other message of Nix's opens "cannot build derivation '…': N ")
+    ("dependencies-old-cut", re.compile(
+        rf"cannot build derivation {_Q}{_DRV}{_QE}: (?P<n>\d+) (?:"
+        + "|".join(re.escape("dependencies couldn't be built"[:end]) for end in range(29, 0, -1))
+        + r")(?:\n|$)")),
     ("substitution", re.compile(
         rf"some substitutes for the outputs of derivation {_Q}{_DRV}{_QE} failed")),
     ("substitution-path", re.compile(

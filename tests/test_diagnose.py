@@ -850,6 +850,19 @@ def test_a_23_mismatch_a_copy_cut_before_its_got_line_is_still_the_mismatch() ->
         assert found.got is None
 
 
+@pytest.mark.parametrize("cut", ["3 de", "3 d", "3 dependencies couldn",
+                                 "3 dependencies couldn't be bu"])
+def test_older_nixs_dependents_line_cut_inside_its_words_is_still_a_dependency(cut: str) -> None:
+    # ofborg's partial log of one line, Nix <=2.3's "cannot build derivation '…': 3 dependencies
+    # couldn't be built" cut inside its words (nixpkgs#36870): the dependent, as whole
+    drv = f"/nix/store/{H}-system-units.drv"
+    [found] = diagnose.parse_log(["```", f"cannot build derivation '{drv}': {cut}"])
+    assert (found.type, found.drv) == (FailureType.DEPENDENCY, drv)
+    # (other words after the count are no cut of it)
+    [found] = diagnose.parse_log(["```", f"cannot build derivation '{drv}': 3 dx"])
+    assert found.type is not FailureType.DEPENDENCY
+
+
 GOT = "0z7mc1l0qhimhsq9sxhf4a3w1i2rn9k75zqc8yj1i62aa6p7nq03"
 
 
