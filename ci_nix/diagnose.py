@@ -3560,12 +3560,26 @@ _CUT_DRV_PATH = re.compile(r"^(?:error: )?(?:builder for|Cannot build) ['‘`](?
 _CUT_MESSAGES = (DRVLESS["builder-cut"][2], DRVLESS["cannot-build-cut"][2])
 
 
+# Nix 2.x starting a build ("building '/nix/store/…-x.drv'..."; also on a remote machine)
+_BUILDING_DRV = re.compile(r"^\s*building ['‘](?P<drv>/nix/store/[^'’\s]+\.drv)['’]")
+
+
 def _named_by_plan(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> list[Diagnosis]:
     """A failure Nix named only by its output path (Nix 1.x's hash mismatch of a fixed output,
     "output path ‘…-tipsy-0.1.7’ should have …"), named by its derivation where the log names
-    one derivation of that name (nix-build's plan, "these derivations will be built:"); and a
+    one derivation of that name (nix-build's plan, "these derivations will be built:"); a
     builder's failure whose line a copy cut inside its path, named by the one derivation of the
-    log (its plan, its "building '…'" line) whose path begins with what the cut kept."""
+    log (its plan, its "building '…'" line) whose path begins with what the cut kept; and Nix's
+    one error line cut inside a build's head ("error: builde", `_cut_head`), the build of the
+    one derivation the log started ("building '…-x.drv'..." and only it)."""
+    if len(found) == 1 and (found[0].type, found[0].kind) == (FailureType.OTHER, Kind.ERROR) \
+            and _cut_head(found[0].message) and not re.search(
+                r"(?i)^(?:error:\s*)?c", found[0].message.strip()):
+        started = {m["drv"] for line in shaped if (m := _BUILDING_DRV.match(line.text))}
+        if len(started) == 1:
+            drv = started.pop()
+            return [replace(found[0], type=FailureType.BUILD, kind=Kind.BUILDER, drv=drv,
+                            message=DRVLESS["builder-cut-named"][2].format(drv=short_drv(drv)))]
     if not any(d.drv is None and (d.output and d.type is FailureType.HASH_MISMATCH
                                   or d.message in _CUT_MESSAGES) for d in found):
         return found

@@ -863,6 +863,23 @@ def test_older_nixs_dependents_line_cut_inside_its_words_is_still_a_dependency(c
     assert found.type is not FailureType.DEPENDENCY
 
 
+def test_an_error_line_cut_inside_the_builders_head_is_the_one_started_builds() -> None:
+    # nix-build's plan and its one "building '…'" line, the builder's output, then Nix's line
+    # cut inside its head by the excerpt's end ("error: builde", nixcrpkgs#19): that build
+    drv = f"/nix/store/{H}-qtbase-raw-5.12.12-i686-w64-mingw32.drv"
+    lines = ["$ nix-build -A win32.qt", "these 2 derivations will be built:", f"  {drv}",
+             f"  /nix/store/{H[:-1]}1-qtbase-5.12.12-i686-w64-mingw32.drv",
+             f"building '{drv}'...", "mv: cannot stat 'qtbase-everywhere-src-*': No such file or "
+             "directory", "error: builde"]
+    [found] = diagnose.parse_log(lines)
+    assert (found.type, found.kind, found.drv) == (FailureType.BUILD, Kind.BUILDER, drv)
+    # two builds started: which one failed is not known
+    two = [*lines[:5], f"building '/nix/store/{H[:-1]}1-qtbase-5.12.12-i686-w64-mingw32.drv'...",
+           *lines[5:]]
+    [found] = diagnose.parse_log(two)
+    assert found.drv is None and found.type is not FailureType.BUILD
+
+
 GOT = "0z7mc1l0qhimhsq9sxhf4a3w1i2rn9k75zqc8yj1i62aa6p7nq03"
 
 
