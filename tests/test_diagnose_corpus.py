@@ -75,7 +75,8 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     "-371", "-372", "-373", "-374", "-375", "-376", "-377", "-378", "-379",  # sys360's rounds
     # (NixOS services and system parts by name; no left miss: the four measured misses mended)
     "-330", "-333", "-335", "-336", "-338", "-339",  # g330's (games, emulators, GPU stacks,
-    # desktops, window managers, fonts; 331, 332, 334, 337 wait on their measured misses)
+    "-332", "-334",  # desktops, window managers, fonts; 331, 337 hold left misses: the fresh
+    # README's "Rounds 330-339 as measured")
     "-351", "-404",  # lib340's and org400's, their left misses mended by recap10's tools'
     # recaps (-351 nixpkgs-pr-65740, -404 robonomics-45; -405 reads right, daedalus-3292 mended,
     # but its lorri-73 reads other under test_logshape's colmena and nom-tree wrappings)
