@@ -473,6 +473,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("dependency-missing", re.compile(  # (1.x: "dependency of ‘…’ of ‘…’")
         rf"dependency (?:of )?{_Q}(?P<path>[^'’\s]+){_QE} of {_Q}{_DRV}{_QE} does not exist, and "
         r"substitution is disabled")),
+    # Nix 1.x's Perl tools (nix-channel, nix-push, nix-prefetch-url, …) loading their Nix::Store
+    # binding (an XS module linked to libnixstore): Perl's XSLoader failing is Nix's own install
+    ("perl-store-unloadable", re.compile(
+        r"Can't load '[^'\n]*/auto/Nix/Store/Store\.so' for module Nix::Store: "
+        r"(?P<reason>[^\n]*?)(?: at \S+ line \d+\.)?$", re.MULTILINE)),
     ("no-write-access", re.compile(rf"cannot substitute path {_Q}(?P<path>[^'’\s]+){_QE} - no "
                                    r"write access to the Nix store")),
     ("references-unrealised", re.compile(
@@ -642,6 +647,11 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
     "dependency-missing": (Kind.SUBSTITUTION, FailureType.OTHER,
                            "{path} is missing and substitution is disabled",
                            HINTS[Kind.MISSING_STORE_PATH]),
+    "perl-store-unloadable": (Kind.NIX, FailureType.OTHER,
+                              "Nix's Perl binding (Nix::Store) does not load: {reason}",
+                              "this Nix installation is broken: its library cannot be loaded "
+                              "(a C++ runtime older than the one it was built with): reinstall "
+                              "Nix, or put the libraries it was built against on its path"),
     "no-write-access": (Kind.NIX, FailureType.OTHER,
                         "cannot substitute {path}: no write access to the Nix store",
                         "the Nix store is read-only to this process: run the build through the "
@@ -5042,6 +5052,8 @@ _HEADS = (
     r"system|platform mismatch|missing system features|local builds are disabled))",
     # Nix's "error:" with its first letters eaten, opening the line (after markdown's marks)
     r"^[\s>*_`|-]{0,20}(?P<w_error>r?ror)(?=: \S)",
+    # Nix 1.x's Perl tools failing to load their Nix::Store binding (perl-store-unloadable)
+    r"Can't load '[^'\n]{1,1000}/auto/Nix/Store/Store\.so' (?=for module Nix::Store: )",
     # Nix 1.x's hash mismatch of a fixed output, named by its output path (hash-mismatch-1x),
     # also glued to the end of the builder's last line (no newline before it)
     r"output path " + _SUBJECT + r"[^'’\s]{1,255}['’] (?=(?:should have|has) (?:r:)?\w{1,20} "
@@ -5056,7 +5068,7 @@ _HEAD_WORDS = re.compile(r"lder for |nnot build |uild of |sh mismatch in fixed-o
                          r"obtain|mismatch importing|mismatch in downloaded|fetching path|"
                          r"suspicious ownership|references of path|is too large at|is not "
                          r"allowed to|may not be deterministic|of ['‘]/nix/store/|not "
-                         r"available on the requested|ason: |ror: |output path ")
+                         r"available on the requested|ason: |ror: |output path |Can't load ")
 # a head's reading needs no more of the line than Nix's own line can hold: what a writer, or a
 # hostile builder, puts after it is not classified again for each head
 _SAID_MAX = 1000

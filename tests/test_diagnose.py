@@ -838,6 +838,20 @@ def test_a_hash_mismatch_whose_path_lost_its_quotes_still_names_its_derivation()
     assert (found.type, found.drv) == (FailureType.HASH_MISMATCH, drv)
 
 
+def test_nix_1x_perl_tools_failing_to_load_their_store_binding_is_nix_broken() -> None:
+    # (Nix 1.x's nix-channel/nix-push/nix-prefetch-url are Perl, their Nix::Store an XS module
+    # linked to libnixstore: heldout-411 nix-512's install whose libstdc++ is too old)
+    so = "/opt/nix/lib/perl5/site_perl/5.10.1/x86_64-linux-thread-multi/auto/Nix/Store/Store.so"
+    [found] = diagnose.parse_log([
+        "$ nix-channel --add http://nixos.org/channels/nixpkgs-unstable",
+        f"Can't load '{so}' for module Nix::Store: /usr/lib64/libstdc++.so.6: version "
+        f"`GLIBCXX_3.4.15' not found (required by {so}) at /usr/lib64/perl5/XSLoader.pm line 70.",
+        " at /opt/nix/lib/perl5/site_perl/5.10.1/x86_64-linux-thread-multi/Nix/Store.pm line 38",
+        "BEGIN failed--compilation aborted at /opt/nix/bin/nix-channel line 8."])
+    assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
+    assert "GLIBCXX_3.4.15" in found.message
+
+
 def test_a_23_mismatch_a_copy_cut_before_its_got_line_is_still_the_mismatch() -> None:
     # (Nix 2.3's "hash mismatch in fixed-output derivation '<output path>':" and its "wanted:"
     # line, the "got:" line lost to a review's paste: heldout-449 nixpkgs PR#68460's shape)
