@@ -543,6 +543,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # Nix prints a builder's last log lines, and where to find the rest, only when it failed
     ("log-tail-named", _FULL_LOG_HINT),
     ("log-tail", re.compile(r"^\s*" + logshape.TAIL_INTRO)),
+    # (2.24+'s pointer under it, "For full logs, run:", its command on the next line lost to a
+    # copy's cut: Nix prints it under a failed builder's block only)
+    ("log-tail", re.compile(r"^\s*For full logs, run:[ \t]*(?:\n|$)")),
     # Lix 2.92+ adds it to its platform refusal only
     ("platform-hint", re.compile(r"the failing derivation has \S+ set to \S+, forcing it to be "
                                  r"built rather than substituted")),

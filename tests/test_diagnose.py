@@ -894,6 +894,18 @@ def test_an_error_line_cut_inside_the_builders_head_is_the_one_started_builds() 
     assert found.drv is None and found.type is not FailureType.BUILD
 
 
+@pytest.mark.parametrize("after", [["```"], []])
+def test_a_headless_tail_with_the_full_log_pointer_cut_before_its_command_is_a_build(
+        after: list[str]) -> None:
+    # Nix's quoted tail without its head, then 2.24+'s "For full logs, run:" whose command the
+    # copy lost (raphamorim/rio#1582): a builder failed, as the tail alone says
+    tail_ = ["```", "       > error: failed to run custom build command for `sugarloaf v0.4.2`",
+             "       > warning: build failed, waiting for other jobs to finish...",
+             "       For full logs, run:", *after]
+    [found] = diagnose.parse_log(tail_)
+    assert (found.type, found.kind) == (FailureType.BUILD, Kind.BUILDER)
+
+
 GOT = "0z7mc1l0qhimhsq9sxhf4a3w1i2rn9k75zqc8yj1i62aa6p7nq03"
 
 
