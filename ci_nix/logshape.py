@@ -1111,8 +1111,18 @@ _NOT_PREFIX = re.compile(r"error|warning|fatal|trace|>\s*$|^\s*$|^@nix |…|^\s*
 _NICK = re.compile(r"<[^<>\s]{1,32}>\s*$")
 
 
+@_per_line
 def _not_prefix(before: str) -> bool:
     return _NOT_PREFIX.search(_NICK.sub("", before) if ">" in before else before) is not None
+
+
+@_per_line
+def _nix_start_at(text: str) -> int:
+    """Where Nix's own words (_NIX_START) first start in a line, -1 where nowhere: learning a
+    prefix reads the same lines again (each pass, each learner), and this search is its
+    costliest."""
+    m = _NIX_START.search(text)
+    return m.start() if m else -1
 
 
 _PREFIX_PARTS = re.compile(r"(\d+|\s+)")
@@ -1161,12 +1171,12 @@ def _tool_prefix(texts: list[str]) -> re.Pattern[str] | None:
     best: tuple[int, re.Pattern[str]] | None = None
     tried: set[str] = set()
     for text in texts:
-        m = _NIX_START.search(text)
+        words = _nix_start_at(text)
         # in an internal-json record Nix's words are inside it: what precedes the record is
         # the prefix (a record's own start is not: two error records alike would lose theirs)
         record = text.find(_RECORD)
-        start = min(m.start(), record) if m and record >= 0 else (
-            m.start() if m else max(record, 0))
+        start = min(words, record) if words >= 0 and record >= 0 else (
+            words if words >= 0 else max(record, 0))
         # (no tool's prefix is longer than a few fields: what stands before Nix's words in a
         # long line is text, and compiling its shape costs more than linear time)
         if start == 0 or start > _MAX_TOOL_PREFIX:
@@ -1201,6 +1211,14 @@ _KNOWN_INSIDE = re.compile(f"(?:\ufeff?{_STAMP})|(?:{_JOURNALD.pattern.removepre
                            f"|{_GLYPH}|" + re.escape(_RECORD))
 
 
+@_per_line
+def _known_inside_at(text: str) -> int:
+    """Where a prefix normalising knows (_KNOWN_INSIDE) first starts in a line, -1 where
+    nowhere (the same first lines are read by each pass)."""
+    m = _KNOWN_INSIDE.search(text)
+    return m.start() if m else -1
+
+
 def _head(text: str) -> str:
     """A line's first word, each run of digits in it as one 0."""
     words = text.split(maxsplit=1)
@@ -1227,16 +1245,16 @@ def _common_prefix(texts: list[str]) -> re.Pattern[str] | None:
     candidates: dict[str, None] = {}
     for first in texts[:8]:
         # where Nix's own words or a prefix normalising knows start, the prefix ends
-        words = _NIX_START.search(first)
-        known = _KNOWN_INSIDE.search(first)
-        end = min(_MAX_PREFIX, known.start() if known else _MAX_PREFIX)
+        words = _nix_start_at(first)
+        known = _known_inside_at(first)
+        end = min(_MAX_PREFIX, known if known >= 0 else _MAX_PREFIX)
         for blank in _BLANKS.finditer(first, 0, end):
             before = first[:blank.end()]
             # (never past a `nix build -L` name: what follows it is the builder's, which a
             # build can print on most lines of a log, "error: …" and all)
             if not (before.isspace() or _not_prefix(before) or _WORDS.fullmatch(before)
                     or _BUILDER_NAME.search(before)
-                    or (words is not None and words.start() < blank.end())):
+                    or (words >= 0 and words < blank.end())):
                 candidates[before] = None
     # what each line starts with, its digits aside (a chat's or viewer's "[12:00] ", a
     # timestamp, a line number change from line to line)
@@ -2573,6 +2591,14 @@ _OPEN_PATH = re.compile(r"/nix/store/[0-9a-z]{0,32}(?:-[A-Za-z0-9+._?=-]*)?$")
 _PATH_CHARS = 300  # a store path is at most 11 + 32 + 1 + 211 characters: where one can end
 _TERMINAL_WIDTHS = frozenset({80, 100, 120, 132})
 _RULED = re.compile(r"(?:^|\s)-{4,}$")
+
+
+def _ruled(piece: str) -> bool:
+    """Whether a line ends in a rule (_RULED), which a line can only where it ends in four
+    dashes (before a line end or none: what `$` allows): tested first, the search is costly."""
+    return piece.endswith(("----", "----\n")) and _RULED.search(piece) is not None
+
+
 _WRAP_SLACK = 12  # a word wrap leaves at most about a word's width free at a line's end
 _WHOLE_RECORD = re.compile(re.escape(_RECORD) + r".*\}\s*$")  # an internal-json record, whole
 _MIN_WIDTH = 60
@@ -2690,7 +2716,7 @@ def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset(), elided:
         # its own, and a builder's lines of one width made its build-log records read as a
         # wrap's pieces, joined into text read as Nix's, "error: builder for …-other.drv")
         if last is not None and not _ERROR_START.match(line.text) \
-                and not _RULED.search(piece) and not line.text.startswith(_RECORD) \
+                and not _ruled(piece) and not line.text.startswith(_RECORD) \
                 and not _WHOLE_RECORD.match(piece) and (
                 cut_at_blank or (not _OWN_LINE.match(line.text) and (
                 in_error or pushed or (wrapped and len(piece) >= width - _WRAP_SLACK)
