@@ -3552,8 +3552,10 @@ def _parse_condensed(captured: CondensedLog) -> list[Diagnosis]:
         # before another error the log quotes, is a failure of its own as beside blocks)
         crashed = _nix_crashed(shaped, reader.blocks, found_all)
         found_all = [crashed, *found_all] if crashed is not None else found_all
-    elif len(found_all) == 1 and _cut_head(found_all[0].message):
-        # Nix's one error line, cut inside its head ("error: build"): a recap says what failed
+    elif len(found_all) == 1 and (_cut_head(found_all[0].message)
+                                  or _in_review_log(raw, found_all[0].log_line)):
+        # Nix's one error line, cut inside its head ("error: build"), or the one "error:" a
+        # nixpkgs-review report's package log opens with (the builder's): a recap says what failed
         found_all = _recapped(found_all, shaped, raw)
     found_all = _hydras_eval(found_all, shaped)
     found_all = _died_in_crash(shaped, found_all)
@@ -4641,6 +4643,17 @@ def _cut_head(text: str) -> bool:
     return len(said) >= 3 and any(head.startswith(said) for head in _HEADS_CUT)
 
 
+def _in_review_log(raw: Sequence[str], log_line: int | None) -> bool:
+    """Whether a report's line is the first of a failed package's log in nixpkgs-review's
+    report ("<details>", "<summary>PKG</summary>", then "<pre>" and the log on its line): the
+    package's `nix log`, the builder's own lines, where an "error:" is the builder's, not Nix's."""
+    if log_line is None or not 2 <= log_line <= len(raw):
+        return False
+    return raw[log_line - 1].lstrip().startswith("<pre>") and any(
+        re.fullmatch(r"\s*<summary>[\w.+-]{1,100}</summary>\s*", line)
+        for line in raw[max(0, log_line - 3):log_line - 1])
+
+
 def _recapped(found: list[Diagnosis], shaped: Sequence[logshape.Line],
               raw: Sequence[str]) -> list[Diagnosis]:
     """found, or a tool's recap in its place (`_tools_recap`) where found is nothing or only a
@@ -4652,7 +4665,8 @@ def _recapped(found: list[Diagnosis], shaped: Sequence[logshape.Line],
     if found:
         only = found[0]
         said_by_nix = any(_ERROR_LINE.match(line.text) and not _cut_head(line.text)
-                          for line in shaped if line.origin + 1 == only.log_line)
+                          for line in shaped if line.origin + 1 == only.log_line) \
+            and not _in_review_log(raw, only.log_line)
         if (only.type, only.kind) != (FailureType.OTHER, Kind.ERROR) or said_by_nix:
             return found
     recap = _tools_recap(shaped, raw)

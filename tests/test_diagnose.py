@@ -906,6 +906,20 @@ def test_a_headless_tail_with_the_full_log_pointer_cut_before_its_command_is_a_b
     assert (found.type, found.kind) == (FailureType.BUILD, Kind.BUILDER)
 
 
+def test_an_error_opening_a_review_reports_package_log_is_the_builders() -> None:
+    # nixpkgs-review-gha's report, one package failed, its log (the builder's, `nix log`'s) in a
+    # <pre> opening with CMake's indented "  error: …" (nixpkgs#532953): the report's recap
+    report = ["## `nixpkgs-review` result", "", "### `x86_64-linux`", "<details>",
+              "  <summary>:x: 1 package failed to build:</summary>", "  <ul>",
+              "    <li>shader-slang</li>", "  </ul>", "</details>", "", "---", "<details>",
+              "<summary>shader-slang</summary>",
+              "<pre>  error: could not find git for clone of dxc_source-populate",
+              "Call Stack (most recent call first):", "-- Configuring incomplete, errors occurred!"]
+    [found] = diagnose.parse_log(report)
+    assert (found.type, found.kind) == (FailureType.BUILD, Kind.SUMMARY)
+    assert "shader-slang" in found.message
+
+
 GOT = "0z7mc1l0qhimhsq9sxhf4a3w1i2rn9k75zqc8yj1i62aa6p7nq03"
 
 
