@@ -4915,8 +4915,9 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
             and text[module.start() - 1] == "`" else -1
         said = text[module.start():close if close > 0 else len(text)].strip()
         return placed(replace(diagnose_eval(f"error: {said}"), type=FailureType.EVAL))
-    if found is None and at < 0 and _EVAL_ALONE.search(text):  # the evaluator's, "error:" lost
-        said = _EMPHASIS.sub("", text).strip(' >"')
+    if found is None and at < 0 and (_EVAL_ALONE.search(text) or _EVAL_TITLE.search(text)):
+        # the evaluator's, "error:" lost (a report's title: its markdown heading's marks dropped)
+        said = _EMPHASIS.sub("", text).strip(' >"').lstrip("# \t")
         return placed(replace(diagnose_eval(f"error: {said}"), type=FailureType.EVAL))
     refused = _EVAL_MODE_REFUSAL.search(text) if found is None and at < 0 else None
     if refused is not None:  # the evaluator's refusal, "error:" lost: the inline code it is in
@@ -5008,6 +5009,13 @@ _EVAL_ALONE = re.compile(r"(?m:^[\s>*_`\"]*(?:(?:attribute ['‘][^'’\n]{1,300
                          r"was expected|cannot coerce (?:an?|the) [\w ]{1,60} to a string)"
                          r"(?:,? at \S{1,1000}:\d+:\d+:?)?[\s*_`\".]*|"
                          r"syntax error, unexpected [^\n]{1,300})$)", re.IGNORECASE)
+# The same call's message as a report's title, a markdown heading ("# anonymous function at
+# /nix/store/…-source/pkgs/…/gnutls/default.nix:1:1 called with unexpected argument 'guile'"):
+# only with the function's position, which a run printed (a manual's heading names no file).
+_EVAL_TITLE = re.compile(r"(?m:^[ \t]{0,3}#{1,6}[ \t]+[*_`\"]*(?:anonymous function|function "
+                         r"['‘][^'’\n]{1,300}['’]) at \S{1,1000}:\d+:\d+ called (?:without "
+                         r"required|with unexpected) argument ['‘][^'’\n]{1,300}['’][\s*_`\".]*$)",
+                         re.IGNORECASE)
 # The general reader of Nix's words (issue #26): Nix's own phrases that open a failure message,
 # found anywhere in a line (a writer's sentence, a code span, a table cell, a list item, after a
 # tool's prefix or glued to other text) and as a copy damaged them (a line's first letters eaten:
@@ -5164,6 +5172,7 @@ def _nix_line_end(said: str) -> str:
 
 FAILURE_MARK = re.compile(
     _NIX_HINT.pattern + "|" + _NIX_STATE_ERRNO + "|" + _EVAL_ALONE.pattern + "|"
+    + _EVAL_TITLE.pattern + "|"
     r"error\s?:|cannot build|reason:|builder for\b|hash mismatch|timed out|"
     # Nix 1.x's nix-build and nix-shell (Perl) dying after what they ran: "…/nix-shell: failed
     # to build all dependencies", "nix-instantiate killed by signal 9", "…: a single derivation

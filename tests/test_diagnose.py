@@ -3099,6 +3099,19 @@ def test_the_evaluators_message_alone_on_its_line_is_an_evaluation_failure(line:
     assert diagnose.parse_log([f"I keep seeing {line.strip('>* ')} in the docs"]) == []
 
 
+def test_a_reports_title_that_is_a_calls_message_with_its_position_is_evaluation() -> None:
+    # an issue's title is Nix's message, "error:" dropped, as a markdown heading
+    # (foo-dogsquared/nix-overlay-guix#10): the function's position says a run printed it
+    title = (f"# anonymous function at /nix/store/{H}-source/pkgs/development/libraries/gnutls/"
+             "default.nix:1:1 called with unexpected argument 'guile'")
+    [found] = diagnose.parse_log(["foo/bar · issue #10 · closed · Nix", title, "", "me · x"])
+    assert found.type is FailureType.EVAL
+    assert found.message.startswith("anonymous function at /nix/store/"), found
+    # a heading naming the call's message without a position (a manual's) says none
+    assert diagnose.parse_log(
+        ["## anonymous function called with unexpected argument 'guile'"]) == []
+
+
 def test_a_flake_reference_stated_as_a_relative_path_is_nixs_command_line_not_eval() -> None:
     # devbox passes Nix "nixpkgs/<rev>", which Nix stat'ed as a path under the current directory
     # (jetify-com/devbox#2765): no file of the evaluation, Nix's own
