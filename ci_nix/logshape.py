@@ -342,6 +342,14 @@ _SPACED_ERROR = re.compile(r"(?<= )error: ")
 # backticks: Lix 2.93+'s lexer says "CR (`\r`) and CRLF (`\r\n`) line endings are not supported",
 # also behind a prefix that hides its "error:" from that test
 _ESCAPED = re.compile(r"(?<!`)(?<!`\\r)\\n|\\n(?!`)")
+
+
+def _escaped(text: str) -> bool:
+    """Whether text holds an escaped line end (_ESCAPED), which needs a backslash and "n"
+    (tested first: the search is the costlier)."""
+    return "\\n" in text and _ESCAPED.search(text) is not None
+
+
 # Nix's own error line behind a timestamp prefix learning takes away later (Buildkite's or
 # Jenkins' "[2024-05-01 12:00:22] ", moreutils' ts "May 01 12:00:22 ", a chat's "[12:00] <alice> "):
 # its message may quote a string holding "\n" as any error line of Nix's ("attempt to call
@@ -512,10 +520,10 @@ def _logfmt_message(line: str) -> re.Match[str] | None:
     fields = list(_QUOTED_FIELD.finditer(line))
     if not fields:
         return None
-    best = max(fields, key=lambda f: (bool(_ESCAPED.search(f["value"])),
+    best = max(fields, key=lambda f: (_escaped(f["value"]),
                                       bool(_ERRORISH.search(f["value"])),
                                       f["key"] in _OUTPUT_KEYS, len(f["value"])))
-    if _ESCAPED.search(best["value"]):
+    if _escaped(best["value"]):
         return best
     if best["sep"] == "=" and len(_LOGFMT_KEY.findall(line)) >= 2 and best["value"].strip() \
             and (best["key"] in _OUTPUT_KEYS or _ERRORISH.search(best["value"])):
@@ -870,7 +878,8 @@ def _unwrap(raw: str, depth: int = 0, tail: bool = False, relayed: int = 0,
         if field is not None and not _builders_either(source, field.start("value"),
                                                       quoted=field["sep"] != "="):
             message = _unescape(field["value"])
-        elif message is None and (escape := _ESCAPED.search(source)) and _ERRORISH.search(line) \
+        elif message is None and "\\n" in source and (escape := _ESCAPED.search(source)) \
+                and _ERRORISH.search(line) \
                 and not _builders_either(source, escape.start(), quoted=True) \
                 and not _shown_start(line).startswith("error:") \
                 and not _STAMPED_ERROR.match(line) \
