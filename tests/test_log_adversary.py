@@ -1321,6 +1321,8 @@ _HEAD_LINES = [
     ["x Package 'x-1' in /f.nix:3 is not available on the requested hostPlatform:"],
     ["x eason: builder failed with exit code 2."],
     ["rror: attribute 'x' missing", "ror: attribute 'x' missing"],
+    ["x Can't load '/p/lib/perl5/site_perl/auto/Nix/Store/Store.so' for module Nix::Store: "
+     "libstdc++.so.6: cannot open shared object file: No such file or directory"],
     [f"x output path {_P} should have sha256 hash 'a', instead has 'b'", f"x output path {_P} has "
      "sha256 hash 'b' when 'a' was expected"],
 ]
