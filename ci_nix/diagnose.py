@@ -4649,8 +4649,9 @@ def _in_review_log(raw: Sequence[str], log_line: int | None) -> bool:
     package's `nix log`, the builder's own lines, where an "error:" is the builder's, not Nix's."""
     if log_line is None or not 2 <= log_line <= len(raw):
         return False
-    return raw[log_line - 1].lstrip().startswith("<pre>") and any(
-        re.fullmatch(r"\s*<summary>[\w.+-]{1,100}</summary>\s*", line)
+    # (a transport's prefix before each line kept: a CI's timestamps, a pager's marks)
+    return "<pre>" in raw[log_line - 1] and any(
+        re.search(r"<summary>[\w.+-]{1,100}</summary>\s*$", line)
         for line in raw[max(0, log_line - 3):log_line - 1])
 
 
