@@ -218,6 +218,9 @@ _FULL_LOG_HINT = re.compile(rf"For full logs, run:?\s*['‘]?(?:\x1b\[[0-9;]*m)?
 _UNREASONED = re.compile(rf"(?m)^[ \t]*(?:error: )?Cannot build {_Q}{_DRV}(?:{_QE}\.?)?[ \t]*$")
 _DISK_SPACE_NOTE = re.compile(r"note: build failure may have been caused by lack of free disk "
                               r"space")
+# a store path cut by a copy anywhere after its opening quote, "/nix/store/" itself included
+# ("builder for '/nix", "Cannot build '/nix/st"): the line ends there
+_CUT_STORE_PATH = r"(?:/(?:n(?:i(?:x(?:/(?:s(?:t(?:o(?:r(?:e(?:/[^'’\s]*)?)?)?)?)?)?)?)?)?)?)?"
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("hash-mismatch", re.compile(
         rf"hash mismatch in fixed-output derivation {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE}:"
@@ -285,10 +288,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # before is not built again (build.cc's DerivationGoal)
     ("cached-failure", re.compile(
         rf"builder for {_Q}{_STORE_PATH}{_QE} failed previously \(cached\)")),
-    # Named by the derivation (nix build) or by an output path (Hydra, `nix-store --serve`)
+    # Named by the derivation (nix build) or by an output path (Hydra, `nix-store --serve`);
+    # also cut by a copy after the number, inside "seconds" (an ofborg partial log's last line)
     ("timeout", re.compile(
         rf"building of {_Q}{_STORE_PATH}{_QE}(?: from \.drv file)?(?: on {_Q}[^'’‘`]*{_QE})? "
-        r"timed out after (?P<secs>\d+) seconds(?P<silence> of silence)?")),
+        r"timed out after (?P<secs>\d+)(?: seconds(?P<silence> of silence)?"
+        r"|(?: s(?:e(?:c(?:o(?:n(?:ds?)?)?)?)?)?)?(?![^\n]))")),
     # the same, reworded or wrapped by a remote builder: "build of '…drv' on '…' failed: …"
     ("timeout-other", re.compile(
         rf"{_Q}{_DRV}{_QE}[^\n]{{0,{_NEAR}}}?\btimed out after (?P<secs>\d+) seconds"
@@ -394,7 +399,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # a "builder for" line cut short by a copy: a build failure, of the derivation its path
     # names where the cut came after it, else of one not known
     ("builder-cut-named", re.compile(rf"^(?:error: )?builder for {_Q}{_DRV}$")),
-    ("builder-cut", re.compile(r"^(?:error: )?builder for ['‘`]/nix/store/[^'’\s]*$")),
+    ("builder-cut", re.compile(rf"^(?:error: )?builder for ['‘`]{_CUT_STORE_PATH}$")),
     # a "builder for" line whose derivation is no store path Nix prints: a reporter's stand-in
     # for it ("/nix/store/file-name.drv", "<drv>"); a build failure of a derivation not known
     # (Lix words a build that failed on its remote builder "failed on remote builder")
@@ -422,7 +427,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # the same line cut inside its path (the copy ends there, as "builder-cut"'s): a build that
     # failed, of a derivation not known; the log's failure only where it reports no other
     # (parse_log), since Nix prints a failed build's block first and its dependents' after
-    ("cannot-build-cut", re.compile(r"^(?:error: )?Cannot build ['‘`]/nix/store/[^'’\s]*$")),
+    ("cannot-build-cut", re.compile(rf"^(?:error: )?Cannot build ['‘`]{_CUT_STORE_PATH}$")),
     ("log-limit", re.compile(rf"{_Q}(?:{_DRV}|{_STORE_PATH}){_QE}[^\n]{{0,{_NEAR}}} killed after "
                              r"writing more "
                              r"than (?P<bytes>\d+) bytes of log output")),
@@ -3573,6 +3578,10 @@ def _parse_condensed(captured: CondensedLog) -> list[Diagnosis]:
 _CUT_DRV_PATH = re.compile(r"^(?:error: )?(?:builder for|Cannot build) ['‘`](?P<kept>/nix/store/"
                        r"[0-9a-df-np-sv-z]{8}[^'’\s]*)$")
 _CUT_MESSAGES = (DRVLESS["builder-cut"][2], DRVLESS["cannot-build-cut"][2])
+# the same "builder for" line cut before its path's hash ("builder for '/nix", heldout-460
+# nixpkgs-37294 after nix-build's keep-failed note): no part of the path left to tell by
+_CUT_BEFORE_HASH = re.compile(r"^(?:error: )?builder for ['‘`]"
+                              r"(?:/(?:n(?:i(?:x(?:/(?:s(?:t(?:o(?:r(?:e/?)?)?)?)?)?)?)?)?)?)?$")
 
 
 # Nix 2.x starting a build ("building '/nix/store/…-x.drv'..."; also on a remote machine)
@@ -3614,6 +3623,15 @@ def _named_by_plan(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> l
             if len(same) == 1:
                 message = DRVLESS["builder-cut-named"][2].format(drv=short_drv(same[0]))
                 d = replace(d, drv=same[0], message=message)
+        elif d.drv is None and d.message == DRVLESS["builder-cut"][2] and not kept and any(
+                _CUT_BEFORE_HASH.match(line.text.strip()) for line in shaped):
+            # (cut before the hash: the build of the one derivation the log started, as a head
+            # cut before its path is, above)
+            started = {m["drv"] for line in shaped if (m := _BUILDING_DRV.match(line.text))}
+            if len(started) == 1:
+                drv = started.pop()
+                d = replace(d, drv=drv,
+                            message=DRVLESS["builder-cut-named"][2].format(drv=short_drv(drv)))
         named.append(d)
     return named
 
@@ -4611,8 +4629,11 @@ def _tools_recap(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> Diagnos
             # attributes, nix-fast-build's "**ATTR** (duration: 3.10s)")
             named = next((shown for later in shaped[at + 1:at + 4] if later.builder is None
                           and (shown := _MARKUP_TAG.sub("", later.text).strip())), "")
-            message = f"{text} {named.replace('**', '')}" if named and (
-                text.endswith(":") or text.startswith("#")) else text
+            # (its markup left out, as normalising leaves it out of a page's rendered copy: a
+            # <summary> copied from the page's source says what its rendering says)
+            said_line = _MARKUP_TAG.sub("", text).strip() or text
+            message = f"{said_line} {named.replace('**', '')}" if named and (
+                said_line.endswith(":") or said_line.startswith("#")) else said_line
             drv = m.groupdict().get("drv")
             return Diagnosis(type_, kind, _one_line(message), drv=drv,
                              hint=HINTS.get(kind) if kind is not Kind.ERROR else None,

@@ -505,6 +505,52 @@ def test_a_remote_builds_reason_cut_inside_its_builders_failure_is_that_build(cu
         (FailureType.BUILD, Kind.BUILDER, drv, True)]
 
 
+@pytest.mark.parametrize("cut", ["/nix", "/n", "/nix/st", "/nix/store/", ""])
+def test_a_builder_line_cut_at_its_store_prefix_is_the_build_nix_said_it_was_building(
+        cut: str) -> None:
+    """A copy ending inside the "/nix/store/" of Nix 2.0-2.3's "builder for '…" (heldout-460
+    nixpkgs-37294, after nix-build's "note: keeping build directory") is still that builder's
+    failure, of the derivation whose "building '…'" line Nix printed last; "Cannot build '/nix"
+    likewise a build (heldout-411 robotnix-343); the head quoted mid-line in prose is no build."""
+    drv = "/nix/store/nz722nxxn86xhzzyvfnx7j77crjk8r50-python2.7-pyslurm-20171102.drv"
+    [found] = diagnose.parse_log([
+        "these derivations will be built:", f"  {drv}", f"building '{drv}'...",
+        "ERROR:root:Fatal: Build - Incorrect slurm version detected",
+        "note: keeping build directory '/tmp/nix-build-python2.7-pyslurm-20171102.drv-3'",
+        f"builder for '{cut}"])
+    assert (found.type, found.kind, found.drv) == (FailureType.BUILD, Kind.BUILDER, drv)
+    [alone] = diagnose.parse_log(["```", f"error: Cannot build '{cut}"])
+    assert (alone.type, alone.kind, alone.drv) == (FailureType.BUILD, Kind.BUILDER, None)
+    assert all(d.type is not FailureType.BUILD for d in diagnose.parse_log(
+        [f"the builder for '{cut} is what I meant, not a failure"]))
+
+
+def test_a_review_summary_copied_from_the_page_source_names_its_first_attribute() -> None:
+    """nixpkgs-review's report copied from a page's HTML source (its own tags as entities inside
+    <pre>): the recap says what the rendered copy says, its first attribute named (heldout-466
+    nixpkgs-pr-419583 under test_logshape's html wrapping)."""
+    body = "\n".join(["### `x86_64-linux`", "<details>",
+                      "  <summary>:x: 2 packages failed to build:</summary>", "  <ul>",
+                      "    <li>micronucleus</li>", "  </ul>", "</details>"])
+    escaped = body.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    for text in (body, f"<details><summary>Build log</summary>\n<pre><code>{escaped}</code></pre>"
+                       "\n</details>"):
+        [found] = diagnose.parse_log(text.split("\n"))
+        assert (found.type, found.kind, found.message) == (
+            FailureType.BUILD, Kind.SUMMARY, ":x: 2 packages failed to build: micronucleus")
+
+
+@pytest.mark.parametrize("end", ["", " ", " s", " sec", " second"])
+def test_a_timeout_line_cut_after_its_number_is_still_that_timeout(end: str) -> None:
+    """An ofborg partial log cut inside "seconds" (heldout-460 nixpkgs-pr-46019 geant4, "…timed
+    out after 1800 s"): the timeout of that derivation all the same."""
+    drv = "/nix/store/g57qrm21h1rqwrr43kicvif42g85g9p8-geant4-10.4.1.drv"
+    [found] = diagnose.parse_log(
+        ["[ 70%] Building CXX object source/processes/G4ParticleHPFission.cc.o",
+         f"building of '{drv}' timed out after 1800{end}"])
+    assert (found.type, found.kind, found.drv) == (FailureType.TIMEOUT, Kind.TIMEOUT, drv)
+
+
 def test_a_cannot_build_line_cut_inside_its_path_is_a_build_only_where_nothing_else_is() -> None:
     """A copy ending inside "Cannot build '/nix/store/…" (heldout-266 minegrub-45) names no
     derivation and no Reason: alone, it is the failed build Nix printed first; after other

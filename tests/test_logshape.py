@@ -764,11 +764,6 @@ WRAPPING_LIMITS = {
     # line after it ("Command '[…]' returned non-zero exit status 1.") is read instead (g330)
     ("nixos-rebuild-ng", "heldout-333/nixpkgs-353777-wl-screenrec-continued-turn-one-builder-"
                          "quote-carets.text.expected.json"),
-    # a nixpkgs-review report (its own <details>, <summary> and <li> markup) copied as a page's
-    # source inside <pre><code>: the report's tags are the block's text, so the recap's message
-    # keeps "<summary>…</summary>" and names no package (type and kind as plain) (g330)
-    ("html", "heldout-339/nixpkgs-pr-542537-ioquake3-review-darwin-four-failed-builder-called-"
-             "die-cannot-wrap.text.expected.json"),
 }
 
 
