@@ -3599,11 +3599,8 @@ def _named_by_plan(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> l
     if len(found) == 1 and (found[0].type, found[0].kind) == (FailureType.OTHER, Kind.ERROR) \
             and _cut_head(found[0].message) and not re.search(
                 r"(?i)^(?:error:\s*)?c", found[0].message.strip()):
-        started = {m["drv"] for line in shaped if (m := _BUILDING_DRV.match(line.text))}
-        if len(started) == 1:
-            drv = started.pop()
-            return [replace(found[0], type=FailureType.BUILD, kind=Kind.BUILDER, drv=drv,
-                            message=DRVLESS["builder-cut-named"][2].format(drv=short_drv(drv)))]
+        if drv := _the_one_started(shaped):
+            return [replace(_cut_named(found[0], drv), type=FailureType.BUILD, kind=Kind.BUILDER)]
     if not any(d.drv is None and (d.output and d.type is FailureType.HASH_MISMATCH
                                   or d.message in _CUT_MESSAGES) for d in found):
         return found
@@ -3621,19 +3618,27 @@ def _named_by_plan(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> l
             if len(same) == 1 and any(other.drv == same[0] for other in found):
                 continue  # (the same builder's failure again, printed whole above: no other)
             if len(same) == 1:
-                message = DRVLESS["builder-cut-named"][2].format(drv=short_drv(same[0]))
-                d = replace(d, drv=same[0], message=message)
+                d = _cut_named(d, same[0])
         elif d.drv is None and d.message == DRVLESS["builder-cut"][2] and not kept and any(
                 _CUT_BEFORE_HASH.match(line.text.strip()) for line in shaped):
             # (cut before the hash: the build of the one derivation the log started, as a head
             # cut before its path is, above)
-            started = {m["drv"] for line in shaped if (m := _BUILDING_DRV.match(line.text))}
-            if len(started) == 1:
-                drv = started.pop()
-                d = replace(d, drv=drv,
-                            message=DRVLESS["builder-cut-named"][2].format(drv=short_drv(drv)))
+            if drv := _the_one_started(shaped):
+                d = _cut_named(d, drv)
         named.append(d)
     return named
+
+
+def _the_one_started(shaped: Sequence[logshape.Line]) -> str | None:
+    """The derivation the log started building ("building '…-x.drv'..."), where it started
+    that one only."""
+    started = {m["drv"] for line in shaped if (m := _BUILDING_DRV.match(line.text))}
+    return started.pop() if len(started) == 1 else None
+
+
+def _cut_named(d: Diagnosis, drv: str) -> Diagnosis:
+    """A builder's failure whose line a copy cut, named by the derivation the log shows it was."""
+    return replace(d, drv=drv, message=DRVLESS["builder-cut-named"][2].format(drv=short_drv(drv)))
 
 
 # Nix 2.0-2.3's substitution goal printed what failed it without "error: " (printError of the
@@ -4511,6 +4516,12 @@ def _hydras_build(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> li
 # as a CI step's.
 _AS_BUILD = (FailureType.BUILD, Kind.SUMMARY)
 _AS_EVAL = (FailureType.EVAL, Kind.ERROR)
+# the statuses Hydra's build steps and build pages both show for a build stopped by a limit or
+# a platform (Hydra's BuildStatus/BuildStepStatus, rendered in root/build-common.tt, common.tt)
+_HYDRA_LIMITS = {"Timed out": (FailureType.TIMEOUT, Kind.TIMEOUT),
+                 "Log limit exceeded": (FailureType.BUILD, Kind.LOG_LIMIT),
+                 "Output limit exceeded": (FailureType.BUILD, Kind.OUTPUT_CHECK),
+                 "Unsupported system type": (FailureType.PLATFORM, Kind.PLATFORM)}
 _RECAPS: tuple[tuple[re.Pattern[str], dict[str, tuple[FailureType, Kind]]], ...] = (
     # nixpkgs-review (nixpkgs_review/report.py, print_number and html_pkgs_section, 2.x-3.x;
     # nix-review's the same): "1 package failed to build:" over the attributes' names, in the
@@ -4546,11 +4557,8 @@ _RECAPS: tuple[tuple[re.Pattern[str], dict[str, tuple[FailureType, Kind]]], ...]
       "Cached failure": (FailureType.BUILD, Kind.BUILDER),
       # (Hydra's own failure: "Aborted: unexpected EOF reading a line")
       "Aborted": (FailureType.OTHER, Kind.ERROR),
-      "Timed out": (FailureType.TIMEOUT, Kind.TIMEOUT),
-      "Log limit exceeded": (FailureType.BUILD, Kind.LOG_LIMIT),
-      "Output limit exceeded": (FailureType.BUILD, Kind.OUTPUT_CHECK),
       "Non-determinism detected": (FailureType.BUILD, Kind.OUTPUT_CHECK),
-      "Unsupported system type": (FailureType.PLATFORM, Kind.PLATFORM)}),
+      **_HYDRA_LIMITS}),
     # Hydra's build page (root/common.tt, renderStatus; its mails' "Dependency failed"): the
     # long texts alone on their line, the short ones after the page's "Status:"
     (re.compile(r"^(?:Status:\s*)?(?P<status>Build returned a non-zero exit code|A dependency "
@@ -4561,11 +4569,8 @@ _RECAPS: tuple[tuple[re.Pattern[str], dict[str, tuple[FailureType, Kind]]], ...]
       "Build failed with output": (FailureType.BUILD, Kind.BUILDER),
       "A dependency of the build failed": (FailureType.DEPENDENCY, Kind.DEPENDENCY),
       "Dependency failed": (FailureType.DEPENDENCY, Kind.DEPENDENCY),
-      "Timed out": (FailureType.TIMEOUT, Kind.TIMEOUT),
-      "Log limit exceeded": (FailureType.BUILD, Kind.LOG_LIMIT),
-      "Output limit exceeded": (FailureType.BUILD, Kind.OUTPUT_CHECK),
       "Non-deterministic build": (FailureType.BUILD, Kind.OUTPUT_CHECK),
-      "Unsupported system type": (FailureType.PLATFORM, Kind.PLATFORM)}),
+      **_HYDRA_LIMITS}),
     # Hydra's notification mail (lib/Hydra/Plugin/EmailNotification.pm, CatalystUtils'
     # showStatus: "Failed" for every failure but a dependency's): its body's "The status of Hydra
     # job ‘P:J:JOB’ (on SYSTEM) has changed from "Success" to "Failed"." and its subject
