@@ -4942,9 +4942,12 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
             and text[module.start() - 1] == "`" else -1
         said = text[module.start():close if close > 0 else len(text)].strip()
         return placed(replace(diagnose_eval(f"error: {said}"), type=FailureType.EVAL))
-    if found is None and at < 0 and (_EVAL_ALONE.search(text) or _EVAL_TITLE.search(text)):
-        # the evaluator's, "error:" lost (a report's title: its markdown heading's marks dropped)
-        said = _EMPHASIS.sub("", text).strip(' >"').lstrip("# \t")
+    evaluators = _evaluators_words(text) if found is None and at < 0 else None
+    if found is None and at < 0 and (evaluators is not None or _EVAL_ALONE.search(text)):
+        # the evaluator's, "error:" lost: its quote, or the line from its first word (a
+        # report's title: its markdown heading's marks dropped)
+        said = _EMPHASIS.sub("", text if evaluators is None else evaluators[1])
+        said = said.strip(' >"').lstrip("# \t")
         return placed(replace(diagnose_eval(f"error: {said}"), type=FailureType.EVAL))
     refused = _EVAL_MODE_REFUSAL.search(text) if found is None and at < 0 else None
     if refused is not None:  # the evaluator's refusal, "error:" lost: the inline code it is in
@@ -5018,31 +5021,87 @@ _NIX_STATE_ERRNO = (r"/nix/var/nix/[^\s'’:]{0,512}+['’]?: " + _ERRNO + "|"
                     r"cannot link ['‘]/nix/store/\.links/[^\s'’]{1,512}['’] to ['‘][^'’\n]{1,4096}"
                     r"['’]: " + _ERRNO)
 # the evaluator's message alone on its line, without the "error:" before it (a reporter typed it
-# from a screenshot, a tool relaying Nix dropped the prefix): libexpr's whole messages (eval.cc,
-# parser: "attribute '…' missing", "undefined variable '…'", "infinite recursion encountered",
-# "value is … while … was expected", "cannot coerce … to a string", "syntax error, unexpected
-# …"), older Nix's ", at <file>:L:C" kept; only as the line's whole text, so a sentence naming
-# the error is no failure
-_EVAL_ALONE = re.compile(r"(?m:^[\s>*_`\"]*(?:(?:attribute ['‘][^'’\n]{1,300}['’] missing|"
-                         r"undefined variable ['‘][^'’\n]{1,300}['’]|"
-                         r"infinite recursion encountered|"
-                         # (a call's missing or extra argument: "anonymous function at …:1:1
-                         # called without required argument 'rocm-cmake'", 2.4+ "function
-                         # 'mkDerivation' called with unexpected argument 'sha256'")
-                         r"(?:anonymous function|function ['‘][^'’\n]{1,300}['’])"
-                         r"(?: at \S{1,1000}:\d+:\d+)? called (?:without required|with "
-                         r"unexpected) argument ['‘][^'’\n]{1,300}['’]|"
-                         r"value is (?:an?|the) [\w ]{1,60} while (?:an?|the) [\w ]{1,60} "
-                         r"was expected|cannot coerce (?:an?|the) [\w ]{1,60} to a string)"
+# from a screenshot, a tool relaying Nix dropped the prefix), where its words name nothing of
+# the code's ("infinite recursion encountered", "syntax error, unexpected …"): older Nix's ", at
+# <file>:L:C" kept; only as the line's whole text, so a sentence naming the error is no failure
+# (the messages that name something, _EVALUATOR_SAYS, also open a line or stand quoted)
+_EVAL_ALONE = re.compile(r"(?m:^[\s>*_`\"]*(?:infinite recursion encountered"
                          r"(?:,? at \S{1,1000}:\d+:\d+:?)?[\s*_`\".]*|"
                          r"syntax error, unexpected [^\n]{1,300})$)", re.IGNORECASE)
-# The same call's message as a report's title, a markdown heading ("# anonymous function at
-# /nix/store/…-source/pkgs/…/gnutls/default.nix:1:1 called with unexpected argument 'guile'"):
-# only with the function's position, which a run printed (a manual's heading names no file).
-_EVAL_TITLE = re.compile(r"(?m:^[ \t]{0,3}#{1,6}[ \t]+[*_`\"]*(?:anonymous function|function "
-                         r"['‘][^'’\n]{1,300}['’]) at \S{1,1000}:\d+:\d+ called (?:without "
-                         r"required|with unexpected) argument ['‘][^'’\n]{1,300}['’][\s*_`\".]*$)",
-                         re.IGNORECASE)
+# The evaluator's messages that name what they are about, in Nix's quotes or its type names
+# (libexpr's eval.cc, primops.cc, eval-inline.hh, attr-path.cc, libflake, libcmd; Nix 1.x-2.3,
+# 2.4-2.35 and master, Lix 2.90-2.95, Determinate: tests/data/sources/wordings/README.md,
+# "The evaluator's messages without `error:`"): no writer words a sentence so, so the message
+# opening a line (after indentation and markdown's marks, whatever follows it), a writer's quote
+# of it (a code span, double quotes) and a report's title holding it (a markdown heading) are
+# Nix's message whose "error:" a copy lost. A name is a name: no placeholder of a manual's or of
+# the sources' ('%s', '%1%', '{}', '…', '...', '<name>').
+_NAMED = r"['‘](?!%|\{|…|\.\.\.|<[\w -]{1,20}>['’])[^'’\n]{1,300}['’]"
+# a value's type as libexpr's showType names it (eval.cc; Lix the same), and "the built-in
+# function 'x'" where the value is a builtin
+_SHOWN_TYPE = (r"(?:null|an? (?:integer|Boolean|string|path|set|list|function|float|thunk|"
+               r"external value|black hole|function application)\b|"
+               r"(?:the|a) (?:partially applied )?built-in function\b)")
+_POSITION = r"(?: at \S{1,1000}:\d+:\d+)?"
+_EVALUATOR_SAYS = (
+    # eval.cc: a variable, an attribute, a call's arguments (Nix <= 2.3 "anonymous function at
+    # …:1:1 called …", "function 'f' at …"; Lix 2.93+ "called without required arguments 'a'
+    # and 'b'")
+    rf"undefined variable {_NAMED}",
+    rf"(?:required )?attribute {_NAMED} missing\b",
+    rf"(?:anonymous function|function {_NAMED}){_POSITION} called (?:without required|with "
+    rf"unexpected) arguments? {_NAMED}",
+    rf"(?:dynamic )?attribute {_NAMED} already defined at \S",
+    rf"assertion {_NAMED} failed",
+    r"evaluation aborted with the following error message: ['‘]",
+    rf"the string {_NAMED} is not allowed to refer to a store path",
+    # the type errors, each value's type as showType names it (<= 2.19 "value is … while … was
+    # expected", 2.20+ and Lix "expected … but found …: VALUE"), in Nix's lower case (a
+    # writer's sentence opens with "Expected a set but found a list of …")
+    rf"(?-i:attempt to call something which is not a function but {_SHOWN_TYPE})",
+    rf"(?-i:cannot coerce {_SHOWN_TYPE} to a string)",
+    rf"(?-i:value is {_SHOWN_TYPE}.{{0,200}}? while {_SHOWN_TYPE} was expected)",
+    rf"(?-i:expected {_SHOWN_TYPE} but found {_SHOWN_TYPE}[^\n:]{{0,200}}:)",
+    r"cannot (?:auto-call|evaluate) a function that has an argument without a value \(['‘]",
+    r"list index -?\d{1,20} is out of bounds",
+    rf"string {_NAMED} doesn't represent an absolute path",
+    r"stack overflow \(possible infinite recursion\)",
+    # attr-path.cc (nix-build -A, nix-instantiate -A), findFile, libflake
+    rf"attribute {_NAMED} in selection path {_NAMED} not found",
+    rf"file {_NAMED} was not found in the Nix search path",
+    rf"flake {_NAMED} does not provide attribute ",
+    r"cannot call ['‘]getFlake['’] on unlocked flake reference",
+)
+# words one of which each of _EVALUATOR_SAYS holds (its first letter left off: a title may
+# capitalise it): a cheap look before the patterns
+_EVALUATOR_WORDS = ("ndefined variable", "issing", "alled with", "lready defined at",
+                    "ssertion ", "rror message: ", "llowed to refer to a store path",
+                    "not a function but", "to a string", "was expected", "but found",
+                    "without a value", "out of bounds", "t represent an absolute path",
+                    "ossible infinite recursion", "n selection path", "Nix search path",
+                    "oes not provide attribute", "getFlake")
+_EVALUATOR_SAID = "(?:" + "|".join(_EVALUATOR_SAYS) + ")"
+# ... quoted: a code span's or double quotes' whole text
+_EVALUATOR_QUOTED = re.compile(r"\s{0,8}" + _EVALUATOR_SAID, re.IGNORECASE)
+# ... opening a line (its group 1 from the message on), or in a markdown heading (a report's
+# title: "# Upgrade to 24.05: attribute 'x' missing"; "# anonymous function at …:1:1 called with
+# unexpected argument 'guile'")
+_EVALUATOR_OPENS = re.compile(r"^[\s>*_`\"-]{0,12}(" + _EVALUATOR_SAID + r"[^\n]{0,2000})",
+                              re.IGNORECASE)
+_EVALUATOR_TITLE = re.compile(r"^ {0,3}#{1,6}[ \t][^\n]{0,300}?(" + _EVALUATOR_SAID
+                              + r"[^\n]{0,2000})", re.IGNORECASE)
+
+
+def _evaluators_words(text: str) -> re.Match[str] | None:
+    """One of the evaluator's messages that name what they are about (_EVALUATOR_SAYS), its
+    "error:" lost: quoted whole in a sentence (its group 1 the quote), opening the line or in a
+    report's title (its group 1 from the message on); not the words in a writer's sentence."""
+    if not any(word in text for word in _EVALUATOR_WORDS):
+        return None
+    for quote in (*_CODE_SPAN.finditer(text), *_DOUBLE_QUOTED.finditer(text)):
+        if _EVALUATOR_QUOTED.match(quote[1]):
+            return quote
+    return _EVALUATOR_OPENS.match(text) or _EVALUATOR_TITLE.match(text)
 # The general reader of Nix's words (issue #26): Nix's own phrases that open a failure message,
 # found anywhere in a line (a writer's sentence, a code span, a table cell, a list item, after a
 # tool's prefix or glued to other text) and as a copy damaged them (a line's first letters eaten:
@@ -5199,7 +5258,6 @@ def _nix_line_end(said: str) -> str:
 
 FAILURE_MARK = re.compile(
     _NIX_HINT.pattern + "|" + _NIX_STATE_ERRNO + "|" + _EVAL_ALONE.pattern + "|"
-    + _EVAL_TITLE.pattern + "|"
     r"error\s?:|cannot build|reason:|builder for\b|hash mismatch|timed out|"
     # Nix 1.x's nix-build and nix-shell (Perl) dying after what they ran: "…/nix-shell: failed
     # to build all dependencies", "nix-instantiate killed by signal 9", "…: a single derivation
@@ -5311,7 +5369,8 @@ _MARKUP = re.compile(r"[*_`]+")
 def _failure_mark(text: str) -> tuple[str, re.Match[str] | None]:
     """(text, where it says something failed): as it is, else without markdown's marks, which
     split a word from its colon (the text is then returned without them)."""
-    m = _says_a_failure_at(text) or _quoted_nix_message(text) or _quoted_nixpkgs_throw(text)
+    m = _says_a_failure_at(text) or _quoted_nix_message(text) or _quoted_nixpkgs_throw(text) \
+        or _evaluators_words(text)
     if m is None and _MARKUP.search(text):
         plain = _MARKUP.sub("", text)
         m = _says_a_failure_at(plain)

@@ -3141,8 +3141,46 @@ def test_the_evaluators_message_alone_on_its_line_is_an_evaluation_failure(line:
     # "error:" before it: the line that is wholly libexpr's message says the evaluation failed
     [found] = diagnose.parse_log(["When run `nix-shell` I have got below error", "", line])
     assert found.type is FailureType.EVAL
-    # the same words inside a sentence name the error and are none
-    assert diagnose.parse_log([f"I keep seeing {line.strip('>* ')} in the docs"]) == []
+    # the same words inside a writer's sentence, unquoted, name the error and are none
+    assert diagnose.parse_log([f"I keep seeing {line.strip('>*` ')} in the docs"]) == []
+
+
+@pytest.mark.parametrize("line, message", [
+    # (opening a line, whatever follows: 2.20+'s and Lix's value after the type error, an
+    # indentation a relay kept, a writer's words after it)
+    ("       expected a set but found null: null", "expected a set but found null: null"),
+    ("cannot coerce a set to a string: { outPath = «thunk»; }",
+     "cannot coerce a set to a string: { outPath = «thunk»; }"),
+    ("assertion '(stdenv.isLinux)' failed", "assertion '(stdenv.isLinux)' failed"),
+    ("- attribute 'nodejs-14_x' missing (after the update)",
+     "attribute 'nodejs-14_x' missing (after the update)"),
+    ("evaluation aborted with the following error message: 'unsupported platform'",
+     "evaluation aborted with the following error message: 'unsupported platform'"),
+    ("attribute 'hello' in selection path 'pkgs.hello' not found",
+     "attribute 'hello' in selection path 'pkgs.hello' not found"),
+    ("file 'nixpkgs' was not found in the Nix search path (add it using $NIX_PATH or -I)",
+     "file 'nixpkgs' was not found in the Nix search path (add it using $NIX_PATH or -I)"),
+    ("function 'anonymous lambda' called without required arguments 'lib' and 'pkgs'",
+     "function 'anonymous lambda' called without required arguments 'lib' and 'pkgs'"),
+    # (quoted whole in a writer's sentence: a code span, double quotes)
+    ("After the update I get `attribute 'src' missing` from nix build.",
+     "attribute 'src' missing"),
+    ('nix-shell says "undefined variable \'pkgs\'" on 24.05', "undefined variable 'pkgs'"),
+    ("Then `value is null while a set was expected`, at the same line.",
+     "value is null while a set was expected"),
+    ("It fails with `flake 'git+file:///src' does not provide attribute "
+     "'packages.x86_64-linux.default'`", "flake 'git+file:///src' does not provide attribute "
+     "'packages.x86_64-linux.default'"),
+    # (a report's title, a markdown heading holding it anywhere)
+    ("# nixos-rebuild: function 'mkDerivation' called without required argument 'name'",
+     "function 'mkDerivation' called without required argument 'name'"),
+])
+def test_the_evaluators_named_message_without_error_is_an_evaluation_failure(
+        line: str, message: str) -> None:
+    # libexpr's and libflake's messages that name what they are about (diagnose._EVALUATOR_SAYS,
+    # from Nix's and Lix's sources), "error:" lost: opening a line, quoted, a title
+    [found] = diagnose.parse_log(["nix-foo · issue #12 · open · Nix", "", line, "", "Thanks"])
+    assert (found.type, found.message) == (FailureType.EVAL, message)
 
 
 def test_a_reports_title_that_is_a_calls_message_with_its_position_is_evaluation() -> None:
@@ -3153,9 +3191,12 @@ def test_a_reports_title_that_is_a_calls_message_with_its_position_is_evaluation
     [found] = diagnose.parse_log(["foo/bar · issue #10 · closed · Nix", title, "", "me · x"])
     assert found.type is FailureType.EVAL
     assert found.message.startswith("anonymous function at /nix/store/"), found
-    # a heading naming the call's message without a position (a manual's) says none
-    assert diagnose.parse_log(
-        ["## anonymous function called with unexpected argument 'guile'"]) == []
+    # a heading naming the call's argument reads alike (the name is the call's, as
+    # _EVALUATOR_SAYS reads it); one naming no argument, or a placeholder, says none
+    [found] = diagnose.parse_log(["## anonymous function called with unexpected argument 'guile'"])
+    assert found.type is FailureType.EVAL
+    assert diagnose.parse_log(["## anonymous function called with unexpected argument"]) == []
+    assert diagnose.parse_log(["## function '%1%' called with unexpected argument '%2%'"]) == []
 
 
 def test_a_flake_reference_stated_as_a_relative_path_is_nixs_command_line_not_eval() -> None:

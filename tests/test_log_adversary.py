@@ -1369,3 +1369,31 @@ def test_the_heads_cheap_looks_find_every_head(line: str) -> None:
 ])
 def test_a_writers_words_about_a_removal_are_no_nixpkgs_throw(line: str) -> None:
     assert diagnose.parse_log(["Some context:", "", line, "", "Thanks!"]) == []
+
+
+# prose that talks about the evaluator's messages (diagnose._EVALUATOR_SAYS reads them without
+# "error:" only opening a line, quoted whole, or in a title): a writer's sentence naming them
+# unquoted, a quote of the message's words without what it names or with a placeholder, a
+# manual's or the source's format string, a line opening with the general words
+@pytest.mark.parametrize("line", [
+    "The attribute 'src' missing from the set is what the builder wanted.",
+    "You get an `infinite recursion encountered` error when an overlay refers to itself.",
+    "Nix says infinite recursion encountered when a module imports itself.",
+    "Why does Nix report undefined variable 'pkgs' here?",
+    "Expected a set but found a list of modules, so I wrapped it.",
+    "Value is a set while a string was expected here, says the doc.",
+    "`attribute '%s' missing`",
+    "`undefined variable '...'`",
+    "error(\"attribute '%1%' missing\", state.symbols[name])",
+    "\"function '%1%' called without required argument '%2%'\",",
+    "`called without required argument`",
+    "## Called with unexpected argument",
+    "Assertion failed in the test suite, see below.",
+    "expected 42 but found 3",
+    "cannot coerce it to a string, it seems",
+    "The string is not allowed to refer to a store path in this context.",
+    "list index out of bounds",
+])
+def test_prose_about_the_evaluators_messages_is_no_evaluation_failure(line: str) -> None:
+    assert diagnose.parse_log(["Some context:", "", line, "", "Thanks!"]) == []
+
