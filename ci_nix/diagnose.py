@@ -5051,8 +5051,12 @@ _EVALUATOR_SAYS = (
     rf"(?:required )?attribute {_NAMED} missing\b",
     rf"(?:anonymous function|function {_NAMED}){_POSITION} called (?:without required|with "
     rf"unexpected) arguments? {_NAMED}",
-    rf"(?:dynamic )?attribute {_NAMED} already defined at \S",
+    # (<= 2.3: an attribute defined twice named with both positions, an assertion's condition
+    # unquoted or none, a division by zero with its position)
+    rf"(?:dynamic )?attribute {_NAMED}{_POSITION} already defined at \S",
     rf"assertion {_NAMED} failed",
+    r"assertion (?:\(.{1,1000}?\) )?failed at \S{1,1000}:\d+:\d+",
+    r"division by zero, at \S{1,1000}:\d+:\d+",
     r"evaluation aborted with the following error message: ['‘]",
     rf"the string {_NAMED} is not allowed to refer to a store path",
     # the type errors, each value's type as showType names it (<= 2.19 "value is … while … was
@@ -5062,10 +5066,22 @@ _EVALUATOR_SAYS = (
     rf"(?-i:cannot coerce {_SHOWN_TYPE} to a string)",
     rf"(?-i:value is {_SHOWN_TYPE}.{{0,200}}? while {_SHOWN_TYPE} was expected)",
     rf"(?-i:expected {_SHOWN_TYPE} but found {_SHOWN_TYPE}[^\n:]{{0,200}}:)",
-    r"cannot (?:auto-call|evaluate) a function that has an argument without a value \(['‘]",
+    rf"(?-i:cannot (?:add {_SHOWN_TYPE} to (?:an integer|a float|a path)|compare "
+    rf"{_SHOWN_TYPE} with {_SHOWN_TYPE}|convert {_SHOWN_TYPE} to JSON))",
+    # (<= 2.3 "without a default value")
+    r"cannot (?:auto-call|evaluate) a function that has an argument without a (?:default )?"
+    r"value \(['‘]",
     r"list index -?\d{1,20} is out of bounds",
+    r"['‘]tail['’] called on an empty list",
     rf"string {_NAMED} doesn't represent an absolute path",
-    r"stack overflow \(possible infinite recursion\)",
+    r"stack overflow(?: \(possible infinite recursion\)|; max-call-depth exceeded)",
+    r"expression does not evaluate to a derivation \(or a set or list of those\)",
+    # a file of a source tree the evaluation reads (a flake's, an input's: "…-source"), missing
+    # (2.20+ "path '…' does not exist", 2.4-2.19 "getting status of '…': No such file or
+    # directory")
+    r"(?:path ['‘]/nix/store/[0-9a-z]{32}-source/[^'’\n]{1,4096}['’] does not exist\b(?! in )|"
+    r"getting status of ['‘]/nix/store/[0-9a-z]{32}-source/[^'’\n]{1,4096}['’]: No such file or "
+    r"directory)",
     # attr-path.cc (nix-build -A, nix-instantiate -A), findFile, libflake
     rf"attribute {_NAMED} in selection path {_NAMED} not found",
     rf"file {_NAMED} was not found in the Nix search path",
@@ -5075,11 +5091,13 @@ _EVALUATOR_SAYS = (
 # words one of which each of _EVALUATOR_SAYS holds (its first letter left off: a title may
 # capitalise it): a cheap look before the patterns
 _EVALUATOR_WORDS = ("ndefined variable", "issing", "alled with", "lready defined at",
-                    "ssertion ", "rror message: ", "llowed to refer to a store path",
-                    "not a function but", "to a string", "was expected", "but found",
-                    "without a value", "out of bounds", "t represent an absolute path",
-                    "ossible infinite recursion", "n selection path", "Nix search path",
-                    "oes not provide attribute", "getFlake")
+                    "ssertion ", "ivision by zero", "rror message: ",
+                    "llowed to refer to a store path", "not a function but", "to a string",
+                    "was expected", "but found", "annot add ", "annot compare ", " to JSON",
+                    "rgument without a", "out of bounds", "n empty list",
+                    "t represent an absolute path", "tack overflow",
+                    "oes not evaluate to a derivation", "-source/", "n selection path",
+                    "Nix search path", "oes not provide attribute", "getFlake")
 _EVALUATOR_SAID = "(?:" + "|".join(_EVALUATOR_SAYS) + ")"
 # ... quoted: a code span's or double quotes' whole text
 _EVALUATOR_QUOTED = re.compile(r"\s{0,8}" + _EVALUATOR_SAID, re.IGNORECASE)

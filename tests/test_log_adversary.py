@@ -1393,6 +1393,11 @@ def test_a_writers_words_about_a_removal_are_no_nixpkgs_throw(line: str) -> None
     "cannot coerce it to a string, it seems",
     "The string is not allowed to refer to a store path in this context.",
     "list index out of bounds",
+    "Division by zero, at least in Python, raises an exception.",
+    "cannot add a dependency to an integer field",
+    "The expression does not evaluate to a derivation, so I wrapped it in a set.",
+    "path `/nix/store/...-source/foo.nix` does not exist until you git add it",
+    "Stack overflow; the answer there helped.",
 ])
 def test_prose_about_the_evaluators_messages_is_no_evaluation_failure(line: str) -> None:
     assert diagnose.parse_log(["Some context:", "", line, "", "Thanks!"]) == []
