@@ -5104,8 +5104,10 @@ _EVALUATOR_QUOTED = re.compile(r"\s{0,8}" + _EVALUATOR_SAID, re.IGNORECASE)
 # ... opening a line (its group 1 from the message on), or in a markdown heading (a report's
 # title: "# Upgrade to 24.05: attribute 'x' missing"; "# anonymous function at …:1:1 called with
 # unexpected argument 'guile'")
-_EVALUATOR_OPENS = re.compile(r"^[\s>*_`\"-]{0,12}(" + _EVALUATOR_SAID + r"[^\n]{0,2000})",
-                              re.IGNORECASE)
+# (also after "error:" eaten to its last letters, "or: ", "r: ", ": "; "rror: " and "ror: "
+# are _HEADS' eaten head)
+_EVALUATOR_OPENS = re.compile(r"^[\s>*_`\"-]{0,12}(?:(?:or|r)?: )?(" + _EVALUATOR_SAID
+                              + r"[^\n]{0,2000})", re.IGNORECASE)
 _EVALUATOR_TITLE = re.compile(r"^ {0,3}#{1,6}[ \t][^\n]{0,300}?(" + _EVALUATOR_SAID
                               + r"[^\n]{0,2000})", re.IGNORECASE)
 

@@ -3181,6 +3181,10 @@ def test_the_evaluators_message_alone_on_its_line_is_an_evaluation_failure(line:
      f"path '/nix/store/{H}-source/hosts/hardware.nix' does not exist"),
     (f"getting status of '/nix/store/{H}-source/overlay.nix': No such file or directory",
      f"getting status of '/nix/store/{H}-source/overlay.nix': No such file or directory"),
+    # (after "error:" a copy ate to its last letters)
+    ("r: value is a set while a string was expected",
+     "value is a set while a string was expected"),
+    ("       : attribute 'x' missing", "attribute 'x' missing"),
     # (quoted whole in a writer's sentence: a code span, double quotes)
     ("After the update I get `attribute 'src' missing` from nix build.",
      "attribute 'src' missing"),
