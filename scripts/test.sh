@@ -28,6 +28,11 @@ export NIX_CONFIG=$'substituters =\nsandbox = false\nbuild-users-group ='
 # development shell's PYTHONDONTWRITEBYTECODE=1 every `python -m ci_nix` the suite starts (the
 # bench, act and gitlab-ci-local jobs, signal tests) compiled all of ci-nix again
 unset PYTHONDONTWRITEBYTECODE
+# mypy's incremental cache outside the checkout, beside the wheelhouse: test_lint's strict check
+# of ci_nix, tests, bench and fixtures is ~8.5 CPU-s in a fresh clone's empty .mypy_cache, ~2
+# from another clone's cache (another venv: its third-party modules are checked again), ~0.3
+# from the same venv's; mypy re-checks what changed by each file's hash, so any clone may use it
+export MYPY_CACHE_DIR=${MYPY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ci-nix/mypy}
 # One pytest worker more than there are cores (CI_NIX_TEST_WORKERS=N sets it, 0 runs serially):
 # a good part of the suite's time is spent waiting (for a hanging server's timeout, a process
 # to start, a signal to land), which a third worker on 2 cores fills with another test's work.
