@@ -2217,6 +2217,10 @@ _EVAL_MESSAGE = re.compile(
     # "Function called without required argument \"PCSC\" at …/default.nix:5", its abort's
     # words bare where a copy or a wrapper left "evaluation aborted …" off)
     r"called (?:without required argument|with unexpected argument) ['‘\"]|"
+    # (and a function's call with nothing after the words: a copy's end, or a report's title as
+    # a writer put it, "error: Function called without required argument"; not build-remote's
+    # usage error "called without required arguments", no function's)
+    r"\b[Ff]unction called (?:without required|with unexpected) arguments?[.!]?[ \t]*(?:\n|$)|"
     r"attempt to call something which is not a function|is not a function|"
     r"[Tt]he option (?:definition )?[`'‘]|is not of type|Failed assertions:|"
     r"was not found in the Nix search path|"
@@ -4947,7 +4951,9 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
         # the evaluator's, "error:" lost: its quote, or the line from its first word (a
         # report's title: its markdown heading's marks dropped)
         said = _EMPHASIS.sub("", text if evaluators is None else evaluators[1])
-        said = said.strip(' >"').lstrip("# \t")
+        said = said.strip(" >").lstrip("# \t")
+        # (a quote around it is the writer's; one inside it, nixpkgs' "argument \"boost\"")
+        said = said[1:-1].strip() if said[:1] == '"' and said[-1:] == '"' else said
         return placed(replace(diagnose_eval(f"error: {said}"), type=FailureType.EVAL))
     refused = _EVAL_MODE_REFUSAL.search(text) if found is None and at < 0 else None
     if refused is not None:  # the evaluator's refusal, "error:" lost: the inline code it is in
@@ -5020,13 +5026,19 @@ _ERRNO = (r"(?:Permission denied|Operation not permitted|Connection refused|No s
 _NIX_STATE_ERRNO = (r"/nix/var/nix/[^\s'’:]{0,512}+['’]?: " + _ERRNO + "|"
                     r"cannot link ['‘]/nix/store/\.links/[^\s'’]{1,512}['’] to ['‘][^'’\n]{1,4096}"
                     r"['’]: " + _ERRNO)
-# the evaluator's message alone on its line, without the "error:" before it (a reporter typed it
-# from a screenshot, a tool relaying Nix dropped the prefix), where its words name nothing of
-# the code's ("infinite recursion encountered", "syntax error, unexpected …"): older Nix's ", at
-# <file>:L:C" kept; only as the line's whole text, so a sentence naming the error is no failure
-# (the messages that name something, _EVALUATOR_SAYS, also open a line or stand quoted)
-_EVAL_ALONE = re.compile(r"(?m:^[\s>*_`\"]*(?:infinite recursion encountered"
-                         r"(?:,? at \S{1,1000}:\d+:\d+:?)?[\s*_`\".]*|"
+# the evaluator's message alone on its line (or a markdown heading's), without the "error:" before
+# it (a reporter typed it from a screenshot, a tool relaying Nix dropped the prefix, a report's
+# title), where its words name nothing of the code's ("infinite recursion encountered", "syntax
+# error, unexpected …"): older Nix's ", at <file>:L:C" kept; only as the line's whole text, so a
+# sentence naming the error is no failure (the messages that name something, _EVALUATOR_SAYS,
+# also open a line or stand quoted)
+_EVAL_ALONE = re.compile(r"(?m:^[\s>*_`\"#]*(?:(?:infinite recursion encountered"
+                         r"(?:,? at \S{1,1000}:\d+:\d+:?)?|"
+                         # (the call's words naming neither the function nor the argument:
+                         # nixpkgs' "Function called without required argument" as a report's
+                         # title or a copy cut it)
+                         r"(?:anonymous )?function called (?:without required|with unexpected) "
+                         r"arguments?)[\s*_`\".!]*|"
                          r"syntax error, unexpected [^\n]{1,300})$)", re.IGNORECASE)
 # The evaluator's messages that name what they are about, in Nix's quotes or its type names
 # (libexpr's eval.cc, primops.cc, eval-inline.hh, attr-path.cc, libflake, libcmd; Nix 1.x-2.3,
@@ -5051,6 +5063,9 @@ _EVALUATOR_SAYS = (
     rf"(?:required )?attribute {_NAMED} missing\b",
     rf"(?:anonymous function|function {_NAMED}){_POSITION} called (?:without required|with "
     rf"unexpected) arguments? {_NAMED}",
+    # (nixpkgs' lib/customisation.nix callPackageWith, aborting: 'Function called without
+    # required argument "boost" at …')
+    r"function called without required argument \"[^\"\n]{1,300}\"",
     # (<= 2.3: an attribute defined twice named with both positions, an assertion's condition
     # unquoted or none, a division by zero with its position)
     rf"(?:dynamic )?attribute {_NAMED}{_POSITION} already defined at \S",

@@ -3217,11 +3217,22 @@ def test_a_reports_title_that_is_a_calls_message_with_its_position_is_evaluation
     assert found.type is FailureType.EVAL
     assert found.message.startswith("anonymous function at /nix/store/"), found
     # a heading naming the call's argument reads alike (the name is the call's, as
-    # _EVALUATOR_SAYS reads it); one naming no argument, or a placeholder, says none
-    [found] = diagnose.parse_log(["## anonymous function called with unexpected argument 'guile'"])
-    assert found.type is FailureType.EVAL
-    assert diagnose.parse_log(["## anonymous function called with unexpected argument"]) == []
+    # _EVALUATOR_SAYS reads it), and one that is wholly the call's words (nixpkgs' "Function
+    # called without required argument" as a report's title); a placeholder says none
+    for heading in ("## anonymous function called with unexpected argument 'guile'",
+                    "## anonymous function called with unexpected argument",
+                    "# Function called without required argument",
+                    '# Function called without required argument "boost"',
+                    "# **infinite recursion encountered**"):
+        [found] = diagnose.parse_log([heading])
+        assert found.type is FailureType.EVAL, heading
     assert diagnose.parse_log(["## function '%1%' called with unexpected argument '%2%'"]) == []
+    # with "error:" (a title as a writer put it), the call's words alone are the evaluation's
+    [found] = diagnose.parse_log(["# error: Function called without required argument"])
+    assert found.type is FailureType.EVAL
+    # (no function's: build-remote's usage error, Nix's own)
+    [found] = diagnose.parse_log(["error: called without required arguments"])
+    assert found.type is FailureType.OTHER
 
 
 def test_a_flake_reference_stated_as_a_relative_path_is_nixs_command_line_not_eval() -> None:

@@ -1398,6 +1398,9 @@ def test_a_writers_words_about_a_removal_are_no_nixpkgs_throw(line: str) -> None
     "The expression does not evaluate to a derivation, so I wrapped it in a set.",
     "path `/nix/store/...-source/foo.nix` does not exist until you git add it",
     "Stack overflow; the answer there helped.",
+    "### Infinite recursion",
+    "## Infinite recursion and stack overflow",
+    "# Calling a function without its required arguments",
 ])
 def test_prose_about_the_evaluators_messages_is_no_evaluation_failure(line: str) -> None:
     assert diagnose.parse_log(["Some context:", "", line, "", "Thanks!"]) == []
