@@ -7,6 +7,7 @@ and the stderr of a failed `nix eval` through ci-nix's helper flake.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -20,6 +21,7 @@ from pathlib import Path
 from ci_nix import logshape, logtext
 from ci_nix.logtext import TAIL_LINES, CondensedLog, clean, drv_name, short_drv, tail
 from ci_nix.models import Failure, FailureType, Flake, SourceTree
+from ci_nix.regex_literal import required_literal
 from ci_nix.report import untrusted
 from ci_nix.tools import files, nixlog
 from ci_nix.words import count
@@ -834,9 +836,18 @@ def _output_hash_mismatch(m: re.Match[str], text: str) -> Diagnosis:
                      hint=_hash_hint(specified, got))
 
 
+@functools.cache
+def _patterns_needing() -> tuple[tuple[str, re.Pattern[str], str], ...]:
+    """_PATTERNS, each with the characters every match of it holds (`required_literal`; "" where
+    none is known: always searched), read once all of them are defined."""
+    return tuple((name, pattern, required_literal(pattern)) for name, pattern in _PATTERNS)
+
+
 def _pattern_diagnosis(text: str) -> Diagnosis | None:
-    for name, pattern in _PATTERNS:
-        m = pattern.search(text)
+    # (a text without a pattern's literal cannot match it: most searches fail, and `in` is the
+    # cheaper way to see that)
+    for name, pattern, needs in _patterns_needing():
+        m = pattern.search(text) if needs in text else None
         if m is None:
             continue
         groups = m.groupdict()
