@@ -25,11 +25,22 @@ install_gitlab_ci_local() {
   # before the suite runs)
   if [[ ! -x $glcl ]] || ! installed gitlab-ci-local "$GITLAB_CI_LOCAL" ||
      ! installed @actions/cache "$ACTIONS_CACHE" || ! installed @actions/core "$ACTIONS_CORE"; then
-    echo "ci-tools: npm install gitlab-ci-local@$GITLAB_CI_LOCAL @actions/cache@$ACTIONS_CACHE"
-    mkdir -p .venv/ci-tools
-    npm install -s --prefix .venv/ci-tools --no-audit --no-fund --save-exact \
-      "gitlab-ci-local@$GITLAB_CI_LOCAL" "@actions/cache@$ACTIONS_CACHE" \
-      "@actions/core@$ACTIONS_CORE" >/dev/null
+    # The packages kept per version outside the checkout, as scripts/setup.sh keeps its wheels:
+    # a fresh clone's .venv/ci-tools links to them (npm's install, ~12 CPU s beside pip's, is
+    # done once per machine). Only read from then on. CI_NIX_CI_TOOLS=DIR moves them.
+    kept=${CI_NIX_CI_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/ci-nix/ci-tools}
+    kept+=/gitlab-ci-local-$GITLAB_CI_LOCAL-cache-$ACTIONS_CACHE-core-$ACTIONS_CORE
+    if [[ ! -f $kept/complete ]]; then
+      echo "ci-tools: npm install gitlab-ci-local@$GITLAB_CI_LOCAL @actions/cache@$ACTIONS_CACHE"
+      rm -rf "$kept.tmp.$$" && mkdir -p "$kept.tmp.$$"
+      npm install -s --prefix "$kept.tmp.$$" --no-audit --no-fund --save-exact \
+        "gitlab-ci-local@$GITLAB_CI_LOCAL" "@actions/cache@$ACTIONS_CACHE" \
+        "@actions/core@$ACTIONS_CORE" >/dev/null
+      touch "$kept.tmp.$$/complete"
+      # another setup may have kept them meanwhile: the first one's stay
+      mv -T "$kept.tmp.$$" "$kept" 2>/dev/null || rm -rf "$kept.tmp.$$"
+    fi
+    mkdir -p .venv && rm -rf .venv/ci-tools && ln -sfn "$kept" .venv/ci-tools
   fi
 }
 if [[ ${1:-} == gitlab-ci-local ]]; then
