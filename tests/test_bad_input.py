@@ -277,10 +277,17 @@ PROBED_ONLY = {"no-flake", "untracked-flake", "empty-repo", "only-unknown-flake"
 # as every run lists them (on both Nixes): ci-nix's check, on the first Nix only
 ON_THE_LISTING = {"only-unknown-attr", "only-misspelt-attr"}
 
+# A flake.lock ci-nix cannot read (not JSON, cut short, not UTF-8, a version it does not read) is
+# refused by ci-nix's own reading of it (lockfile.read) before a worker starts for that flake:
+# its message is ci-nix's, whichever Nix made the lock; the other flake's evaluation and build
+# beside it are every run's (test_run_fixtures', on both). On the first Nix only. (An out-of-date
+# lock is found against the inputs Nix listed: on both.)
+UNREADABLE_LOCK = {"lock-corrupt", "lock-truncated", "lock-not-utf8", "lock-wrong-version"}
+
 
 @pytest.mark.nix
 @pytest.mark.parametrize("name", [
-    pytest.param(name, marks=FIRST_NIX) if name in ON_THE_LISTING else name
+    pytest.param(name, marks=FIRST_NIX) if name in ON_THE_LISTING | UNREADABLE_LOCK else name
     for name in sorted(set(CASES) - BEFORE_NIX - PROBED_ONLY)])
 def test_bad_input(name: str, fixture_ws: Path, tmp_path: Path, cli: Cli) -> None:
     check_bad_input(name, fixture_ws, tmp_path, cli)

@@ -144,8 +144,6 @@ def test_a_head_that_no_longer_parses_fails(fixture_ws: Path, tmp_path: Path,
 def full_tmpdir(tmp_path: Path, nix_bin: str) -> Iterator[Path]:
     """A TMPDIR on a tmpfs with no space left (root only)."""
     if nix_bin != "nix":
-        # nix-modern's chroot binds /tmp without its submounts, and Nix 2.26 reads a git flake
-        # without unpacking it into TMPDIR: only the system Nix meets the full disk
         pytest.skip("only the system Nix (2.8) writes a flake's source to TMPDIR")
     full = tmp_path / "full"
     full.mkdir()
@@ -161,6 +159,11 @@ def full_tmpdir(tmp_path: Path, nix_bin: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(full)], check=True)
 
 
+# One Nix, the first (Debian's 2.8): nix-modern's chroot binds /tmp without its submounts, and
+# Nix 2.26 reads a git flake without unpacking it into TMPDIR, so only the system Nix meets the
+# full disk (its copy for 2.26 was skipped inside the fixture, after the workspace was made);
+# Nix 2.26's wording of a full disk is test_no_space_is_a_tool_failure_on_any_nix's
+@ONE_NIX
 def test_a_full_tmpdir_is_a_tool_failure(fixture_ws: Path, full_tmpdir: Path,
                                          cli: Cli) -> None:
     hosts = fixture_ws / "hosts"
@@ -174,6 +177,9 @@ def test_a_full_tmpdir_is_a_tool_failure(fixture_ws: Path, full_tmpdir: Path,
     assert "nothing evaluated" not in result.stdout
 
 
+# One Nix: the evaluation that fails is answered by the fake (each wording as a Nix says it),
+# the same on any Nix; what is tested is ci-nix's reading of it
+@ONE_NIX
 def test_no_space_is_a_tool_failure_on_any_nix(fixture_ws: Path, nix_bin: str, cli: Cli,
                                                fake_proc: FakeProc) -> None:
     """The other wordings of a full disk, as Nix 2.26 (or a full store) would say them."""

@@ -54,7 +54,11 @@ def without_mask_lines(stderr: str, secret: str) -> str:
     return "\n".join(line for line in lines if line != f"::add-mask::{secret}")
 
 
+# One Nix: the token goes to the cache client (a fake here) and never to Nix (each Nix's
+# processes never get it: test_no_nix_process_inherits_a_token_the_config_names, on both);
+# what is shown is ci-nix's handling of the client's echo. The build before it is every run's
 @pytest.mark.nix
+@ONE_NIX
 @pytest.mark.parametrize("client", ["attic", "cachix"])
 def test_run_never_shows_the_cache_token(client: str, fixture_ws: Path, tmp_path: Path,
                                          cli: Cli) -> None:
@@ -89,7 +93,10 @@ def test_run_never_shows_the_cache_token(client: str, fixture_ws: Path, tmp_path
         assert all(c["env"]["CACHIX_AUTH_TOKEN"] == secret for c in calls)
 
 
+# One Nix: the token is the forge's (its API and ci-nix's git push), never Nix's; each Nix's
+# update of the lock is test_update's test_nightly_opens_updates_and_closes, on both
 @pytest.mark.nix
+@ONE_NIX
 def test_update_never_shows_the_forge_token(
         estate: tuple[Path, Path], tmp_path: Path, cli: Cli) -> None:  # noqa: F811
     _, remotes = estate
