@@ -2228,6 +2228,19 @@ _EVAL_MESSAGE = re.compile(
     # "Function called without required argument \"PCSC\" at …/default.nix:5", its abort's
     # words bare where a copy or a wrapper left "evaluation aborted …" off)
     r"called (?:without required argument|with unexpected argument) ['‘\"]|"
+    # the heads of the evaluator's named messages (_EVALUATOR_SAYS) that are its own before any
+    # cut a copy's end made after them ("error: function 'mkDerivation' called without required
+    # arg", "error: value is a set while a str", "error: assertion '(x)' fai"); none of
+    # libstore's, libutil's or the command line's is worded so (their sources, 2.18-2.35, Lix)
+    r"\b(?:anonymous function|function ['‘][^'’\n]{1,300}['’])(?: at \S{1,1000}:\d+:\d+)? "
+    r"called\b|\bvalue is (?:null|an? \w[\w ]{0,40}?|the [^\n]{1,120}?) while\b|"
+    r"\bexpected an? (?:set|list|string|integer|float|Boolean|function|path) but\b|"
+    r"\bassertion ['‘]|\blist index -?\d{1,20} is\b|"
+    r"\bfile ['‘][^'’\n]{1,300}['’] was not found\b|"
+    r"\bflake ['‘][^'’\n]{1,300}['’] does not provide\b|\battempt to call something which\b|"
+    r"\bcannot (?:auto-call|evaluate) a function that has an argument\b|"
+    r"\bthe string ['‘][^'’\n]{0,4096}['’] is not\b|['‘]tail['’] called on\b|"
+    r"\bexpression does not evaluate to a\b|"
     # (and a function's call with nothing after the words: a copy's end, or a report's title as
     # a writer put it, "error: Function called without required argument"; not build-remote's
     # usage error "called without required arguments", no function's)

@@ -3208,6 +3208,28 @@ def test_the_evaluators_named_message_without_error_is_an_evaluation_failure(
     assert found.type is FailureType.EVAL and found.message.startswith(message), found
 
 
+@pytest.mark.parametrize("message", [
+    "function 'mkDerivation' called without required arg",
+    "value is a set while a str",
+    "expected a set but fo",
+    "assertion '(stdenv.isLinux)' fai",
+    "list index 3 is out of bo",
+    "file 'nixpkgs' was not found in the Ni",
+    "flake 'git+file:///x' does not provide attri",
+    "attempt to call something which is not a fun",
+    "cannot evaluate a function that has an argument without a val",
+    "the string '/nix/store/abc-bash/bin/bash' is not allowed to ref",
+    "'tail' called on an empty li",
+    "expression does not evaluate to a deriv",
+])
+def test_the_evaluators_named_message_cut_at_the_texts_end_is_the_evaluations(
+        message: str) -> None:
+    # a copy's end (the search tool's excerpt) cut the message after a head that is the
+    # evaluator's alone (diagnose._EVAL_MESSAGE): the evaluation failed, as the whole message says
+    [found] = diagnose.parse_log(["$ nix build .#default", f"error: {message}"])
+    assert found.type is FailureType.EVAL, found
+
+
 def test_a_reports_title_that_is_a_calls_message_with_its_position_is_evaluation() -> None:
     # an issue's title is Nix's message, "error:" dropped, as a markdown heading
     # (foo-dogsquared/nix-overlay-guix#10): the function's position says a run printed it
