@@ -17,6 +17,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from ci_nix import logshape, logtext
 from ci_nix.logtext import TAIL_LINES, CondensedLog, clean, drv_name, short_drv, tail
@@ -220,9 +221,6 @@ _FULL_LOG_HINT = re.compile(rf"For full logs, run:?\s*['‘]?(?:\x1b\[[0-9;]*m)?
 _UNREASONED = re.compile(rf"(?m)^[ \t]*(?:error: )?Cannot build {_Q}{_DRV}(?:{_QE}\.?)?[ \t]*$")
 _DISK_SPACE_NOTE = re.compile(r"note: build failure may have been caused by lack of free disk "
                               r"space")
-# a store path cut by a copy anywhere after its opening quote, "/nix/store/" itself included
-# ("builder for '/nix", "Cannot build '/nix/st"): the line ends there
-_CUT_STORE_PATH = r"(?:/(?:n(?:i(?:x(?:/(?:s(?:t(?:o(?:r(?:e(?:/[^'’\s]*)?)?)?)?)?)?)?)?)?)?)?"
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("hash-mismatch", re.compile(
         rf"hash mismatch in fixed-output derivation {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE}:"
@@ -231,11 +229,6 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("hash-mismatch-unquoted", re.compile(
         r"hash mismatch in fixed-output derivation (?P<drv>/nix/store/[^'’\s:]+):"
         rf"{_GAP}(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)", re.DOTALL)),
-    # the same first line where a copy cut the pair after it (a paste that stopped at
-    # "wanted:", or before it): the mismatch and its path, its hashes unknown
-    ("hash-mismatch-cut", re.compile(
-        rf"hash mismatch in fixed-output derivation {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE}:"
-        r"(?=[ \t]*(?:\n[ \t]*(?:(?:specified|wanted):[^\n]*)?)?\Z)")),
     ("hash-mismatch-old", re.compile(
         rf"fixed-output derivation produced path {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE} with "
         rf"(?P<algo>\w+) hash {_Q}(?P<got>[^'’‘`]+){_QE} instead of(?: the expected hash "
@@ -290,12 +283,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # before is not built again (build.cc's DerivationGoal)
     ("cached-failure", re.compile(
         rf"builder for {_Q}{_STORE_PATH}{_QE} failed previously \(cached\)")),
-    # Named by the derivation (nix build) or by an output path (Hydra, `nix-store --serve`);
-    # also cut by a copy after the number, inside "seconds" (an ofborg partial log's last line)
+    # Named by the derivation (nix build) or by an output path (Hydra, `nix-store --serve`)
     ("timeout", re.compile(
         rf"building of {_Q}{_STORE_PATH}{_QE}(?: from \.drv file)?(?: on {_Q}[^'’‘`]*{_QE})? "
-        r"timed out after (?P<secs>\d+)(?: seconds(?P<silence> of silence)?"
-        r"|(?: s(?:e(?:c(?:o(?:n(?:ds?)?)?)?)?)?)?(?![^\n]))")),
+        r"timed out after (?P<secs>\d+) seconds(?P<silence> of silence)?")),
     # the same, reworded or wrapped by a remote builder: "build of '…drv' on '…' failed: …"
     ("timeout-other", re.compile(
         rf"{_Q}{_DRV}{_QE}[^\n]{{0,{_NEAR}}}?\btimed out after (?P<secs>\d+) seconds"
@@ -341,12 +332,6 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"(?:[^'’`\s]| (?=[^'’`\s])){{1,{_NAME}}}){_QE}? failed to build")),
     ("dependencies-old", re.compile(
         rf"cannot build derivation {_Q}{_DRV}{_QE}: (?P<n>\d+) dependencies couldn't be built")),
-    # (a copy cut inside its words, "…-system-units.drv': 3 de", the end of the excerpt: no
-    # other message of Nix's opens "cannot build derivation '…': N ")
-    ("dependencies-old-cut", re.compile(
-        rf"cannot build derivation {_Q}{_DRV}{_QE}: (?P<n>\d+) (?:"
-        + "|".join(re.escape("dependencies couldn't be built"[:end]) for end in range(29, 0, -1))
-        + r")(?:\n|$)")),
     ("substitution", re.compile(
         rf"some substitutes for the outputs of derivation {_Q}{_DRV}{_QE} failed")),
     ("substitution-path", re.compile(
@@ -398,10 +383,6 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # the rest name no derivation, or name it in a wording only some versions use
     ("builder-other", re.compile(
         rf"builder for {_Q}{_DRV}{_QE} (?P<status>failed[^;\n]*|died abnormally)")),
-    # a "builder for" line cut short by a copy: a build failure, of the derivation its path
-    # names where the cut came after it, else of one not known
-    ("builder-cut-named", re.compile(rf"^(?:error: )?builder for {_Q}{_DRV}$")),
-    ("builder-cut", re.compile(rf"^(?:error: )?builder for ['‘`]{_CUT_STORE_PATH}$")),
     # a "builder for" line whose derivation is no store path Nix prints: a reporter's stand-in
     # for it ("/nix/store/file-name.drv", "<drv>"); a build failure of a derivation not known
     # (Lix words a build that failed on its remote builder "failed on remote builder")
@@ -426,10 +407,6 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # a "Cannot build" whose Reason line a copy left out: the build of it failed, how is not said
     # (its closing quote may be cut off with the rest of the line, as a "builder for" line's)
     ("cannot-build-unreasoned", _UNREASONED),
-    # the same line cut inside its path (the copy ends there, as "builder-cut"'s): a build that
-    # failed, of a derivation not known; the log's failure only where it reports no other
-    # (parse_log), since Nix prints a failed build's block first and its dependents' after
-    ("cannot-build-cut", re.compile(rf"^(?:error: )?Cannot build ['‘`]{_CUT_STORE_PATH}$")),
     ("log-limit", re.compile(rf"{_Q}(?:{_DRV}|{_STORE_PATH}){_QE}[^\n]{{0,{_NEAR}}} killed after "
                              r"writing more "
                              r"than (?P<bytes>\d+) bytes of log output")),
@@ -700,6 +677,8 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
                       "its system (`builders`)"),
     "log-tail": (Kind.BUILDER, FailureType.BUILD,
                  "a builder failed (the log holds only its last lines)", None),
+    # (a "builder for" or "Cannot build" line a copy cut: `_cut_reading`'s words, which
+    # parse_log's naming by the log's plan and its `cut` list look for)
     "builder-cut-named": (Kind.BUILDER, FailureType.BUILD,
                           "builder for {drv} failed (the log is cut off before its reason)", None),
     "cannot-build-unreasoned": (Kind.BUILDER, FailureType.BUILD,
@@ -853,12 +832,6 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
         groups = m.groupdict()
         drv = groups.get("drv")
         if name.startswith("hash-mismatch"):
-            if name == "hash-mismatch-cut":
-                return Diagnosis(FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH,
-                                 f"hash mismatch in {short_drv(drv or '')} (no hashes read "
-                                 "after it)", drv=drv,
-                                 hint="the fixed-output hash is out of date: rebuild to see "
-                                 "the hash it got, and replace the one in the derivation")
             specified, got = m["specified"], m["got"]
             if name == "hash-mismatch-old":
                 specified, got = f"{m['algo']}:{specified}", f"{m['algo']}:{got}"
@@ -3394,6 +3367,14 @@ def _parse_condensed(captured: CondensedLog) -> list[Diagnosis]:
     # structured record holds a whole stderr on one captured line, whose blocks' order is its
     # lines' order (see _first_in_log)
     block_of: dict[str | Diagnosis, int] = {}
+    # (the last block holding text: where an excerpt's cut line stands, `_cut_reading`; and a
+    # copy's right edge, where a page cut every long line of a code block at one width: the
+    # length of its longest line, where two lines or more have it)
+    last = max((index for index, block_ in enumerate(reader.blocks)
+                if any(line.strip() for line in block_.lines)), default=-1)
+    widths = [len(line.text.rstrip()) for line in shaped]
+    edge = max(widths, default=0)
+    edge = edge if widths.count(edge) >= 2 else -1
     for index, block_ in enumerate(reader.blocks):
         block, before = block_.lines, block_.before
         text = "\n".join(block).strip()
@@ -3404,6 +3385,7 @@ def _parse_condensed(captured: CondensedLog) -> list[Diagnosis]:
         if threw:
             thrown.update(block)
         found = None if threw else _build_diagnosis(text, block_.quoted)
+        unread = found is None and not threw
         if found is None:
             # a message of Nix's whose "error: " a copy lost: read as Nix printed it
             # (the first line as indented as Nix printed it: a trace's message is indented)
@@ -3444,6 +3426,18 @@ def _parse_condensed(captured: CondensedLog) -> list[Diagnosis]:
                 # connection to a remote store or builder failing: no download)
                 found = replace(found, type=FailureType.OTHER, kind=Kind.DOWNLOAD,
                                 hint=HINTS[Kind.DOWNLOAD])
+        ending = _nix_words(block, block_.quoted or set()).rstrip() if unread and (
+            found.kind is Kind.ERROR or found.type is not FailureType.EVAL) \
+            and found.drv is None else ""
+        if ending and (index == last or len(ending) - ending.rfind("\n") - 1 == edge):
+            # the text's last block, which no pattern read, ending in a line of Nix's a copy
+            # cut (an excerpt ends mid-line; or a page cut its lines at the copy's right edge):
+            # that message's type, where nothing finer was read (the line's words alone, or
+            # that type without the derivation the cut kept)
+            cut_reading = _cut_reading(ending)
+            if cut_reading is not None and (found.kind is Kind.ERROR
+                                            or found.type is cut_reading.type):
+                found = replace(cut_reading, log=found.log)
         found = replace(found, log_line=block_.origin + 1)
         if found.kind == Kind.SUMMARY:
             summaries.append(replace(found, log=tail(before + block)))
@@ -3667,6 +3661,271 @@ def _the_one_started(shaped: Sequence[logshape.Line]) -> str | None:
 def _cut_named(d: Diagnosis, drv: str) -> Diagnosis:
     """A builder's failure whose line a copy cut, named by the derivation the log shows it was."""
     return replace(d, drv=drv, message=DRVLESS["builder-cut-named"][2].format(drv=short_drv(drv)))
+
+
+# ---------------------------------------------------------------------------------------------
+# A line of Nix's cut at the text's end: a public excerpt (an issue's search result, a CI log
+# view) ends mid-line ("Cannot build '/nix", "…': 3 de", "timed out after 1800 s"). Each message
+# `_PATTERNS` reads is also read cut: the pattern's own regex turned into one that matches every
+# prefix of what it matches (`_prefix_form`), so every wording any version prints gets it at once.
+
+# (re's own parser: the patterns' syntax tree, which the prefix form is built from)
+_OP = re._constants  # type: ignore[attr-defined]
+_CATEGORY = {_OP.CATEGORY_DIGIT: r"\d", _OP.CATEGORY_NOT_DIGIT: r"\D",
+             _OP.CATEGORY_SPACE: r"\s", _OP.CATEGORY_NOT_SPACE: r"\S",
+             _OP.CATEGORY_WORD: r"\w", _OP.CATEGORY_NOT_WORD: r"\W"}
+_AT = {_OP.AT_BEGINNING: "^", _OP.AT_BEGINNING_STRING: r"\A", _OP.AT_END: "$",
+       _OP.AT_END_STRING: r"\Z", _OP.AT_BOUNDARY: r"\b", _OP.AT_NON_BOUNDARY: r"\B"}
+_REPEATS = {_OP.MAX_REPEAT: "", _OP.MIN_REPEAT: "?", _OP.POSSESSIVE_REPEAT: "+"}
+_FLAG_LETTERS = ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"), (re.VERBOSE, "x"))
+
+
+def _in_class(code: int) -> str:
+    char = chr(code)
+    return "\\" + char if char in "\\]^-[" else char
+
+
+def _whole(items: Any, names: dict[int, str] | None) -> str:
+    """A parsed regex (`re._parser`'s items) written back; group names kept where `names`."""
+    out = []
+    for op, av in items:
+        if op is _OP.LITERAL:
+            out.append(re.escape(chr(av)))
+        elif op is _OP.NOT_LITERAL:
+            out.append(f"[^{_in_class(av)}]")
+        elif op is _OP.ANY:
+            out.append(".")
+        elif op is _OP.IN:
+            inside = []
+            for kind, value in av:
+                if kind is _OP.NEGATE:
+                    inside.append("^")
+                elif kind is _OP.LITERAL:
+                    inside.append(_in_class(value))
+                elif kind is _OP.RANGE:
+                    inside.append(f"{_in_class(value[0])}-{_in_class(value[1])}")
+                else:
+                    inside.append(_CATEGORY[value])
+            out.append(f"[{''.join(inside)}]")
+        elif op in _REPEATS:
+            low, high, sub = av
+            bound = "*" if (low, high) == (0, _OP.MAXREPEAT) else (
+                f"{{{low},}}" if high == _OP.MAXREPEAT else f"{{{low},{high}}}")
+            out.append(f"(?:{_whole(sub, names)}){bound}{_REPEATS[op]}")
+        elif op is _OP.SUBPATTERN:
+            group, add, remove, sub = av
+            flags = "".join(letter for flag, letter in _FLAG_LETTERS if add & flag)
+            off = "".join(letter for flag, letter in _FLAG_LETTERS if remove & flag)
+            name = names.get(group) if names is not None and group else None
+            out.append(f"(?P<{name}>{_whole(sub, names)})" if name else
+                       f"(?{flags}{'-' + off if off else ''}:{_whole(sub, names)})")
+        elif op is _OP.BRANCH:
+            out.append("(?:" + "|".join(_whole(sub, names) for sub in av[1]) + ")")
+        elif op is _OP.AT:
+            out.append(_AT[av])
+        elif op in (_OP.ASSERT, _OP.ASSERT_NOT):
+            direction, sub = av
+            sign = ("=" if direction == 1 else "<=") if op is _OP.ASSERT else (
+                "!" if direction == 1 else "<!")
+            out.append(f"(?{sign}{_whole(sub, names)})")
+        elif op is _OP.ATOMIC_GROUP:
+            out.append(f"(?>{_whole(av, names)})")
+        elif op is _OP.CATEGORY:
+            out.append(_CATEGORY[av])
+        else:  # (a back reference: no pattern of Nix's messages has one)
+            raise ValueError(f"no prefix form for {op}")
+    return "".join(out)
+
+
+def _lookahead(op: Any, av: Any) -> bool:
+    return op in (_OP.ASSERT, _OP.ASSERT_NOT) and av[0] == 1
+
+
+def _prefixes(items: Any, names: dict[int, str] | None) -> str:
+    """A regex matching every prefix of what `items` match (the empty one and the whole
+    included): each item whole and a prefix of the rest, or a prefix of that item. A lookahead
+    looks past the cut: left out. Group names only where the group is whole (`names`)."""
+    items = [(op, av) for op, av in items if not _lookahead(op, av)]
+    if not items:
+        return ""
+    op, av = items[0]
+    if op is _OP.LITERAL:  # (a run of letters: each of its shorter prefixes, longest first)
+        run = 0
+        while run < len(items) and items[run][0] is _OP.LITERAL:
+            run += 1
+        said = "".join(chr(code) for _, code in items[:run])
+        rest = _prefixes(items[run:], names)
+        shorter = ""
+        for char in reversed(said[:-1]):
+            shorter = f"(?:{re.escape(char)}{shorter})?"
+        return f"(?:{re.escape(said)}{rest}|{shorter})"
+    first = _whole([items[0]], names)
+    rest = _prefixes(items[1:], names)
+    return f"(?:{first}{rest}|{_prefix_of(op, av)})"
+
+
+def _prefix_of(op: Any, av: Any) -> str:
+    """A regex matching every proper prefix of what one item matches (group names left out)."""
+    if op in _REPEATS:
+        _, high, sub = av
+        times = "*" if high == _OP.MAXREPEAT else f"{{0,{max(high - 1, 0)}}}"
+        return f"(?:{_whole(sub, None)}){times}{_prefixes(sub, None)}"
+    if op is _OP.SUBPATTERN:
+        return f"(?:{_prefixes(av[3], None)})"
+    if op is _OP.BRANCH:
+        return "(?:" + "|".join(_prefixes(sub, None) for sub in av[1]) + ")"
+    return ""  # (one character, or what takes none: a proper prefix is the empty one)
+
+
+def _prefix_form(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """A regex matching, from a line's start to its end, a prefix of what `pattern` matches."""
+    parsed = re._parser.parse(pattern.pattern, pattern.flags)  # type: ignore[attr-defined]
+    names = {group: name for name, group in parsed.state.groupdict.items()}
+    return re.compile(rf"(?:{_prefixes(list(parsed), names)})[ \t]*\Z",
+                      pattern.flags & ~re.MULTILINE)
+
+
+def _head(pattern: re.Pattern[str]) -> str:
+    """The fixed words a pattern's messages open with (what may come before them, an optional
+    "error: " or a line's indentation, aside): "builder for ", "cannot build derivation "."""
+    parsed = re._parser.parse(pattern.pattern, pattern.flags)  # type: ignore[attr-defined]
+    said = []
+    for op, av in parsed:
+        if op is _OP.LITERAL:
+            said.append(chr(av))
+        elif said or not (op in (_OP.AT, _OP.ASSERT, _OP.ASSERT_NOT)
+                          or op in _REPEATS and av[0] == 0):
+            break
+    return "".join(said)
+
+
+# What a message cut before the words that decide its type reads as: nothing (a "Cannot build"
+# block's Reason says whether it was the build or a dependency, 2.29+'s "Reason:" lines name
+# it; nom's line says "exit code" or "hash mismatch" after the name). A "Cannot build '…" cut
+# before its Reason is the unreasoned line's, as it was read whole: a build, only where nothing
+# else in the log is (parse_log's `cut`).
+_CUT_UNREAD = frozenset(("cannot-build", "cannot-build-elided", "cannot-build-loose", "reason",
+                         "reason-under", "required", "nom-failed"))
+# the type and kind a cut of a pattern's message reads as, by its name's start (DRVLESS's own
+# for the names it holds): the type the whole message has, whatever its variable parts say
+_CUT_TYPES = (
+    (("hash-mismatch", "import-mismatch", "hash-bare"), FailureType.HASH_MISMATCH,
+     Kind.HASH_MISMATCH),
+    (("builder-", "signal", "no-output", "check-build"), FailureType.BUILD, Kind.BUILDER),
+    (("timeout",), FailureType.TIMEOUT, Kind.TIMEOUT),
+    (("platform", "no-machine"), FailureType.PLATFORM, Kind.PLATFORM),
+    (("feature-unsupported",), FailureType.PLATFORM, Kind.SYSTEM_FEATURE),
+    (("dependencies",), FailureType.DEPENDENCY, Kind.DEPENDENCY),
+    (("substitution",), FailureType.OTHER, Kind.SUBSTITUTION),
+    (("build-summary",), FailureType.BUILD, Kind.SUMMARY),
+)
+
+
+def _cut_type(name: str) -> tuple[FailureType, Kind] | None:
+    """The type and kind `name`'s message has however it ends; None for one `_CUT_UNREAD`."""
+    if name in _CUT_UNREAD:
+        return None
+    if name in DRVLESS:
+        kind, type_, _, _ = DRVLESS[name]
+        return type_, kind
+    for starts, type_, kind in _CUT_TYPES:
+        if name.startswith(starts):
+            return type_, kind
+    raise KeyError(f"_PATTERNS' {name!r} has no type for its cut (_CUT_TYPES)")
+
+
+@functools.cache
+def _cut_forms() -> list[tuple[str, str, str, tuple[FailureType, Kind]]]:
+    """Each pattern's name, the head a cut must keep ("" where none is read from a cut), the
+    fixed words its messages open with (`_head`) and the type its cut reads as (built once, on
+    the first text that ends in a line nothing read: few do)."""
+    forms = []
+    for name, pattern in _PATTERNS:
+        type_ = _cut_type(name)
+        if type_ is None:
+            continue
+        head = _head(pattern)
+        # (a cut keeps the whole head and more, the head two words at least: "builder for '",
+        # "cannot build derivation '"; a pattern that opens with fewer fixed words, "a '…' is
+        # required", "123 dependencies", or holds nothing but fixed words ("Build failed due
+        # to failed dependency": cut, English words only), is read from no cut, but its prefix
+        # still makes a cut that could be of it ambiguous)
+        forms.append((name, head if re.match(r"\S+ \S", head) else "", head, type_))
+    return forms
+
+
+@functools.cache
+def _cut_heads() -> tuple[str, ...]:
+    """The heads a cut must keep (`_cut_forms`), one of which a line that is one opens with."""
+    return tuple({words for _, words, _, _ in _cut_forms() if words})
+
+
+@functools.cache
+def _cut_form(name: str) -> re.Pattern[str]:
+    """The prefix form of the pattern `name` (compiled when a line could be its cut: each
+    takes some milliseconds)."""
+    return _prefix_form(dict(_PATTERNS)[name])
+
+
+# what may stand before a line of Nix's where a copy keeps it: indentation, a markdown quote,
+# list or emphasis marks, Nix's "error: "
+_BEFORE_NIX = re.compile(r"^[\s>*_`|-]{0,20}(?:error:\s*)?")
+# how many of the text's last lines a message cut at its end may span (a hash mismatch: its
+# head, Lix's URL, "specified:", "got:")
+_CUT_LINES = 4
+
+
+def _cut_reading(text: str) -> Diagnosis | None:
+    """The failure a message of Nix's cut at the text's end says: a prefix, from a line's start
+    (one of the text's last `_CUT_LINES`: Nix's hash mismatch and its hashes) to the text's end,
+    of a message `_PATTERNS` reads, that keeps at least its head's first two words ("Cannot
+    build '/nix", "…': 3 de", "timed out after 1800 s"), read as that message's type where every
+    message it could be a cut of has that type; the derivation named only where the cut left its
+    path whole. None for any other text."""
+    lines = text.split("\n")[-_CUT_LINES:]
+    for start in range(len(lines) - 1, -1, -1):
+        found = _cut_of("\n".join(lines[start:]))
+        if found is not None:
+            return found
+    return None
+
+
+def _cut_of(text: str) -> Diagnosis | None:
+    """`_cut_reading` of the text from its first line on."""
+    kept = _BEFORE_NIX.sub("", text.strip(), count=1)
+    if not kept.startswith(_cut_heads()):  # (a cheap look first: most lines open with none)
+        return None
+    readings = []
+    for name, words, head, reads in _cut_forms():
+        # (what opens with other fixed words than the line cannot be its cut: not compiled)
+        if kept[:len(head)] != head[:len(kept)]:
+            continue
+        m = _cut_form(name).match(kept)
+        if m is not None:
+            readings.append((name, words, m, reads))
+    read = [(name, m, reads) for name, words, m, reads in readings
+            if words and kept.startswith(words) and len(kept) > len(words)]
+    if not read or len({reads[0] for _, _, _, reads in readings}) > 1:
+        return None
+    name, m, (type_, kind) = read[0]
+    groups = {key: value for key, value in m.groupdict().items() if value is not None}
+    path = groups.get("drv") or groups.get("path") or ""
+    drv = path if path.endswith(".drv") or kind is Kind.HASH_MISMATCH and path else None
+    if name.startswith(("builder-", "signal", "no-output")):
+        # (the words parse_log's naming of a cut builder line by the log's plan looks for)
+        said = DRVLESS["builder-cut-named" if drv else "builder-cut"][2]
+        return Diagnosis(type_, kind, said.format(drv=short_drv(drv or "")), drv=drv)
+    if name.startswith("cannot-build"):  # (the Reason cut off may be a dependency's: no name)
+        return Diagnosis(type_, kind, DRVLESS["cannot-build-cut"][2])
+    hint = {Kind.TIMEOUT: _TIMEOUT_HINT, Kind.HASH_MISMATCH: "the fixed-output hash is out of "
+            "date: rebuild to see the hash it got, and replace the one in the derivation"}.get(kind)
+    said = _STORE_DIR.sub("", " ".join(kept.split()))
+    return Diagnosis(type_, kind, _one_line(f"{said}… (the copy ends inside Nix's line)"),
+                     drv=drv, hint=hint or HINTS.get(kind))
+
+
+# a store path's directory and hash (or a cut of them), which a message names it without
+_STORE_DIR = re.compile(r"/nix/store/(?:[0-9a-z]{32}-|[0-9a-z]{0,32}$)")
 
 
 # Nix 2.0-2.3's substitution goal printed what failed it without "error: " (printError of the
@@ -5304,6 +5563,10 @@ def _nix_words_read(text: str) -> tuple[Diagnosis, str] | None:
                 summary = summary or (found, candidate)
             elif (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR):
                 return replace(found, log=""), _nix_line_end(candidate)
+        cut = _cut_reading(said) if summary is None and text.count("`", 0, m.start()) % 2 == 1 \
+            and "`" in text[m.start():m.start() + _SAID_MAX] else None
+        if cut is not None:  # (Nix's line cut where the writer's code span ends, as a text's end)
+            return cut, said
     return summary
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -4544,3 +4545,103 @@ def test_nix_1x_build_remote_relays_the_remotes_recap_which_is_no_failure_of_its
                                 f"error: build of ‘{drv}’ failed"])
     assert [(d.type, d.kind, d.drv, d.exit_code) for d in found] == [
         (FailureType.BUILD, Kind.BUILDER, drv, 2)]
+
+
+# ---------------------------------------------------------------------------------------------
+# One cut-tolerant reader: every message _PATTERNS reads, cut at the text's end.
+
+def _example(items: object) -> str:
+    """The shortest text the parsed regex `items` matches (`re._parser`'s form), choosing the
+    first branch and the fewest repetitions (one where none would leave a part empty)."""
+    op = re._constants  # type: ignore[attr-defined]
+    out = []
+    for code, av in items:  # type: ignore[attr-defined]
+        if code is op.LITERAL:
+            out.append(chr(av))
+        elif code is op.NOT_LITERAL or code is op.ANY:
+            out.append("x" if code is op.ANY or av != ord("x") else "y")
+        elif code is op.IN:
+            negated = any(kind is op.NEGATE for kind, _ in av)
+            first = next((value for kind, value in av if kind is not op.NEGATE), None)
+            if negated:
+                out.append("x")
+            elif isinstance(first, tuple):
+                out.append(chr(first[0]))
+            elif first in (op.CATEGORY_DIGIT,):
+                out.append("1")
+            elif first in (op.CATEGORY_SPACE,):
+                out.append(" ")
+            elif first in (op.CATEGORY_NOT_SPACE, op.CATEGORY_WORD, op.CATEGORY_NOT_DIGIT):
+                out.append("x")
+            else:
+                out.append(chr(first))  # type: ignore[arg-type]
+        elif code in (op.MAX_REPEAT, op.MIN_REPEAT, op.POSSESSIVE_REPEAT):
+            low, _, sub = av
+            out.append(_example(sub) * low)
+        elif code is op.SUBPATTERN:
+            out.append(_example(av[3]))
+        elif code is op.BRANCH:
+            out.append(_example(av[1][0]))
+        elif code is op.ATOMIC_GROUP:
+            out.append(_example(av))
+    return "".join(out)
+
+
+def _head_words(items: object) -> str:
+    """The fixed words a parsed pattern's messages open with (what may stand before them,
+    "error: ", indentation, aside); "" where they are fewer than two."""
+    op = re._constants  # type: ignore[attr-defined]
+    said = ""
+    for code, av in items:  # type: ignore[attr-defined]
+        if code is op.LITERAL:
+            said += chr(av)
+        elif said or not (code in (op.AT, op.ASSERT, op.ASSERT_NOT)
+                          or code is op.MAX_REPEAT and av[0] == 0):
+            break
+    return said if re.match(r"\S+ \S", said) else ""
+
+
+def _whole_messages() -> list[tuple[str, str, str]]:
+    """Each pattern whose messages open with two fixed words or more: its name, those words and
+    the shortest message it reads whole."""
+    messages = []
+    for name, pattern in diagnose._PATTERNS:
+        parsed = re._parser.parse(pattern.pattern, pattern.flags)  # type: ignore[attr-defined]
+        head = _head_words(parsed)
+        if head:
+            said = _example(parsed)
+            m = pattern.search(said)
+            assert m is not None, (name, said)
+            messages.append((name, head, said[m.start():]))
+    return messages
+
+
+@pytest.mark.parametrize(("name", "head", "message"), _whole_messages(),
+                         ids=[name for name, _, _ in _whole_messages()])
+def test_every_message_nix_prints_cut_at_the_texts_end_reads_as_that_message(
+        name: str, head: str, message: str) -> None:
+    """Each of `_PATTERNS`' messages (any version's wording) cut anywhere after its fixed head
+    ("builder for '", "cannot build derivation '…': 3 de", "timed out after 1800 s") reads as
+    that message's type where it ends the text: an excerpt's cut. Cut inside its head (English
+    words only, "Build failed du"), or where the cut could be of messages of another type too
+    ("output path '…" of a hash mismatch or of an output check), it reads as no such type."""
+    if name in diagnose._CUT_UNREAD:  # (its type is what the cut left out: no reading)
+        assert diagnose._cut_type(name) is None
+        return
+    type_, _ = diagnose._cut_type(name)  # type: ignore[misc]
+    # (inside the head, past its first word; right after it; in the middle of the rest; a
+    # letter before the end)
+    ends = sorted({message.index(" ") + 2, len(head) + 1,
+                   (len(head) + len(message)) // 2, len(message) - 1})
+    for end in ends:
+        cut = message[:end]
+        if any(pattern.search(cut) for _, pattern in diagnose._PATTERNS):
+            continue  # (a whole message of its own, read as ever)
+        found = diagnose.parse_log(["```", "make: *** [all] Error 2", f"error: {cut}"])
+        readings = {diagnose._cut_type(other)[0]  # type: ignore[index]
+                    for other, _, _, _ in diagnose._cut_forms()
+                    if diagnose._cut_form(other).match(cut)}
+        if end > len(head) and readings == {type_}:
+            assert [d.type for d in found] == [type_], (cut, found)
+        else:  # (cut inside its head, English words only; or a cut of either of two types)
+            assert all(d.type is FailureType.OTHER for d in found), (cut, found)

@@ -1405,3 +1405,27 @@ def test_a_writers_words_about_a_removal_are_no_nixpkgs_throw(line: str) -> None
 def test_prose_about_the_evaluators_messages_is_no_evaluation_failure(line: str) -> None:
     assert diagnose.parse_log(["Some context:", "", line, "", "Thanks!"]) == []
 
+
+@pytest.mark.parametrize("last", [
+    # prose ending in a cut of Nix's words, or in the words alone
+    "We then got error: the build", "so I guess it Cannot", "Cannot", "Cannot build",
+    "It failed to build", "Build failed du", "error: the build",
+    "the builder for '/nix/store/", "I think this is a hash mismatch in fixed-output derivation",
+    # a green log's last line
+    "building", f"building '{VICTIM}'...", "building of",
+    f"copying path '{VICTIM[:-4]}' from 'https://cache.nixos.org'...",
+    # a builder's own line, cut, as a successful `nix build -L` prints it
+    f"victim> error: builder for '{VICTIM[:25]}",
+    f"victim> cannot build derivation '{VICTIM}': 3 de",
+])
+def test_a_text_ending_in_words_a_cut_of_nix_could_be_reports_no_failure(last: str) -> None:
+    """A cut of Nix's line reads only where it opens a line of Nix's own and keeps its whole
+    head and more ("Cannot build '/nix"): a sentence ending in its words, a green log's last
+    progress line, a builder's line are no failure of its type (an "error:" line stays a
+    failure nothing finer fits, as ever; main read "the builder for '/nix/store/" a build)."""
+    drv = "/nix/store/" + "f" * 32 + "-noisy-1.0.drv"
+    for log in (["I tried the flake again.", last],
+                [f"building '{drv}'...", "noisy> All 12 tests passed", last]):
+        found = diagnose.parse_log(log)
+        assert all((d.type, d.kind) == (FailureType.OTHER, diagnose.Kind.ERROR)
+                   for d in found), log
