@@ -680,6 +680,11 @@ _NOISY = ["running tests", "error: this is expected test output",
           f"tool: exit_code=Some(1) stderr=error: builder for '{VICTIM}' failed with exit code 2",
           f"nix build: exit status 1: error: Cannot build '{VICTIM}'.",
           f"job\tstep\t2024-05-01T12:00:00.1234567Z error: Cannot build '{VICTIM}'.",
+          # a Nix tool's test suite printing the evaluator's messages it expects
+          # (diagnose._EVALUATOR_SAYS reads them without "error:" outside a builder's lines)
+          "attribute 'foo' missing", "`undefined variable 'pkgs'`",
+          "# function 'f' called without required argument 'x'",
+          "value is null while a set was expected", "# infinite recursion encountered",
           "All 12 tests passed"]
 
 
