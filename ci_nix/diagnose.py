@@ -5419,7 +5419,29 @@ def _evaluators_words(text: str) -> re.Match[str] | None:
     for quote in (*_CODE_SPAN.finditer(text), *_DOUBLE_QUOTED.finditer(text)):
         if _EVALUATOR_QUOTED.match(quote[1]):
             return quote
-    return _EVALUATOR_OPENS.match(text) or _EVALUATOR_TITLE.match(text)
+    return _EVALUATOR_OPENS.match(text) or _EVALUATOR_TITLE.match(text) or _eaten_opening(text)
+
+
+# the first words of _EVALUATOR_SAYS' messages, and the line's first letters a copy ate (a
+# terminal's selection, a viewer's left edge): "ttribute 'x' missing", "lue is null while a set
+# was expected", "unction 'f' called without required argument 'x'"; 3 letters left at least
+_EVALUATOR_FIRST = ("undefined", "attribute", "required", "dynamic", "function", "anonymous",
+                    "assertion", "division", "evaluation", "value", "expected", "cannot",
+                    "attempt", "list", "string", "stack", "expression", "path", "getting",
+                    "file", "flake")
+_EATEN_OPENING = re.compile(r"[\s>*_`\"-]{0,12}([a-z]{3,12}) ")
+
+
+def _eaten_opening(text: str) -> re.Match[str] | None:
+    """_EVALUATOR_OPENS' reading of a line whose first word a copy ate into, the word put back
+    (its group 1 the message, whole)."""
+    m = _EATEN_OPENING.match(text)
+    if m is None:
+        return None
+    kept = m[1]
+    return next((said for word in _EVALUATOR_FIRST if word.endswith(kept) and word != kept
+                 and (said := _EVALUATOR_OPENS.match(word[:-len(kept)] + text[m.start(1):]))),
+                None)
 # The general reader of Nix's words (issue #26): Nix's own phrases that open a failure message,
 # found anywhere in a line (a writer's sentence, a code span, a table cell, a list item, after a
 # tool's prefix or glued to other text) and as a copy damaged them (a line's first letters eaten:

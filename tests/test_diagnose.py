@@ -3186,6 +3186,11 @@ def test_the_evaluators_message_alone_on_its_line_is_an_evaluation_failure(line:
     ("r: value is a set while a string was expected",
      "value is a set while a string was expected"),
     ("       : attribute 'x' missing", "attribute 'x' missing"),
+    # (its first word eaten into by a copy: a terminal's selection, a viewer's left edge)
+    ("ttribute 'nodejs' missing", "attribute 'nodejs' missing"),
+    ("       lue is null while a set was expected", "value is null while a set was expected"),
+    ("ing status of '/nix/store/" + H + "-source/a.nix': No such file or directory",
+     "getting status of '/nix/store/" + H + "-source/a.nix': No such file or directory"),
     # (quoted whole in a writer's sentence: a code span, double quotes)
     ("After the update I get `attribute 'src' missing` from nix build.",
      "attribute 'src' missing"),

@@ -1406,6 +1406,8 @@ def test_a_writers_words_about_a_removal_are_no_nixpkgs_throw(line: str) -> None
     "### Infinite recursion",
     "## Infinite recursion and stack overflow",
     "# Calling a function without its required arguments",
+    "not a set while a string was expected, as I read it",
+    "tribute to 'x' is missing from the changelog",
 ])
 def test_prose_about_the_evaluators_messages_is_no_evaluation_failure(line: str) -> None:
     assert diagnose.parse_log(["Some context:", "", line, "", "Thanks!"]) == []
