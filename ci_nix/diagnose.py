@@ -5442,6 +5442,8 @@ def _eaten_opening(text: str) -> re.Match[str] | None:
     return next((said for word in _EVALUATOR_FIRST if word.endswith(kept) and word != kept
                  and (said := _EVALUATOR_OPENS.match(word[:-len(kept)] + text[m.start(1):]))),
                 None)
+
+
 # The general reader of Nix's words (issue #26): Nix's own phrases that open a failure message,
 # found anywhere in a line (a writer's sentence, a code span, a table cell, a list item, after a
 # tool's prefix or glued to other text) and as a copy damaged them (a line's first letters eaten:
