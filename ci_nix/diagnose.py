@@ -1042,7 +1042,29 @@ def _reason_diagnosis(drv: str | None, reason: str, text: str) -> Diagnosis:
     if "dependenc" in reason:
         return Diagnosis(FailureType.DEPENDENCY, Kind.DEPENDENCY, f"{_what(drv)}: {reason}",
                          drv=drv)
+    cut = _cut_reason(reason) if text.rstrip().rstrip(".").endswith(reason) else None
+    if cut is FailureType.PLATFORM:
+        return _platform(drv, text)
+    if cut is FailureType.TIMEOUT:
+        return Diagnosis(FailureType.TIMEOUT, Kind.TIMEOUT, f"{_what(drv)} {reason}… (the copy "
+                         "ends inside Nix's reason)", drv=drv, hint=_TIMEOUT_HINT)
     return _signal_or_other(drv, reason)
+
+
+# Nix's reasons whose type the words after "Reason:" decide, as `_reason_diagnosis` reads them
+# whole (its platform refusals, "local builds are disabled", a timeout)
+_REASONS = ((re.compile(_PLATFORM_REASON.pattern + "|local builds are disabled"),
+             FailureType.PLATFORM), (_TIMED_OUT_REASON, FailureType.TIMEOUT))
+
+
+def _cut_reason(reason: str) -> FailureType | None:
+    """The type of Nix's reason a copy cut at the text's end ("required system or feature not
+    avai", "timed out after 1800 seco"): a prefix of one of `_REASONS`, keeping its first word
+    whole and more (it stands after Nix's own "Reason:": no writer's words); None otherwise."""
+    if not re.match(r"\S+ \S", reason):
+        return None
+    return next((type_ for pattern, type_ in _REASONS
+                 if _prefix_form(pattern).match(reason)), None)
 
 
 def _platform(drv: str | None, text: str) -> Diagnosis:
@@ -3777,6 +3799,7 @@ def _prefix_of(op: Any, av: Any) -> str:
     return ""  # (one character, or what takes none: a proper prefix is the empty one)
 
 
+@functools.cache
 def _prefix_form(pattern: re.Pattern[str]) -> re.Pattern[str]:
     """A regex matching, from a line's start to its end, a prefix of what `pattern` matches."""
     parsed = re._parser.parse(pattern.pattern, pattern.flags)  # type: ignore[attr-defined]

@@ -4650,3 +4650,29 @@ def test_every_message_nix_prints_cut_at_the_texts_end_reads_as_that_message(
             assert [d.type for d in found] == [type_], (cut, found)
         else:  # (cut inside its head, English words only; or a cut of either of two types)
             assert all(d.type is FailureType.OTHER for d in found), (cut, found)
+
+
+@pytest.mark.parametrize(("reason", "type_"), [
+    ("required system or feature not available", FailureType.PLATFORM),
+    ("platform mismatch", FailureType.PLATFORM),
+    ("missing system features", FailureType.PLATFORM),
+    ("local builds are disabled", FailureType.PLATFORM),
+    ("timed out after 1800 seconds", FailureType.TIMEOUT)])
+def test_a_2_29_reason_cut_at_the_texts_end_reads_as_that_reason(
+        reason: str, type_: FailureType) -> None:
+    """2.29+'s "Cannot build '…'." block whose "Reason:" line a copy cut inside Nix's words
+    (heldout-249 home-manager-8156's second block, "Reason: required system or feature no"): the
+    reason's type, from its first word whole on; not where the block goes on below it."""
+    drv = f"/nix/store/{H}-hello-2.12.drv"
+    first = reason.index(" ") + 2
+    for end in sorted({first, (first + len(reason)) // 2, len(reason) - 1}):
+        block = [f"error: Cannot build '{drv}'.", f"       Reason: {reason[:end]}"]
+        [found] = diagnose.parse_log(block)
+        assert (found.type, found.drv) == (type_, drv), block
+    # (a cut inside the first word says nothing; Nix's block going on under it, no cut)
+    [found] = diagnose.parse_log([f"error: Cannot build '{drv}'.", f"       Reason: {reason[:3]}"])
+    assert found.type is FailureType.BUILD
+    [found] = diagnose.parse_log([f"error: Cannot build '{drv}'.",
+                                  f"       Reason: {reason[:first]}", "       Output paths:",
+                                  "         /nix/store/x"])
+    assert found.type is FailureType.BUILD
