@@ -180,9 +180,13 @@ _GH_NAME = r"(?:(?!> |&gt; |\s\s)[^\t\n]){1,300}"
 # (a markdown quote's ">" a copy glued to the first line's timestamp, no blank between: never
 # Nix's quote of a builder's line, which has one; nixd#53's ">2023-06-02T08:04:05.4886792Z
 # error: builder for …")
+_STAMP_LEAD = rf"^\ufeff?(?:>(?={_ISO_TIME}))?"
 _TIMESTAMP = re.compile(
-    rf"^\ufeff?(?:>(?={_ISO_TIME}))?(?:(?=[^\s>])(?!&nbsp;|\d{{4}}-\d\d-\d\dT){_GH_NAME}\t{_GH_NAME}\t"
+    rf"{_STAMP_LEAD}(?:(?=[^\s>])(?!&nbsp;|\d{{4}}-\d\d-\d\dT){_GH_NAME}\t{_GH_NAME}\t"
     rf"(?={_ISO_TIME}(?: |$)))?{_STAMP}")
+# the same for a line without a tab, where no job's and step's names can end (read so, the
+# search tried each of the line's first 300 characters as a name's: most of a line's reading)
+_TIMESTAMP_UNNAMED = re.compile(_STAMP_LEAD + _STAMP)
 # BuildKit's plain progress (`docker build --progress=plain`, a CI's docker step): the step's
 # number and the seconds since it started before each line its command printed ("#11 0.174 "),
 # the number alone before BuildKit's own lines of the step ("#11 [7/7] RUN …", "#11 ERROR: …",
@@ -290,7 +294,8 @@ def _transported(line: str) -> str:
         stripped = _STRING_COMMANDS.sub("", line.lstrip("\ufeff"), count=1)
         # journald first: its ISO forms are a timestamp too, and the host and unit follow
         stripped = _JOURNALD.sub("", stripped, count=1)
-        stripped = _JOURNALD.sub("", _TIMESTAMP.sub("", stripped, count=1), count=1)
+        stamp = _TIMESTAMP if "\t" in stripped else _TIMESTAMP_UNNAMED
+        stripped = _JOURNALD.sub("", stamp.sub("", stripped, count=1), count=1)
         stripped = _BUILDKIT.sub("", stripped, count=1)
         stripped = _GIT_REMOTE.sub("", stripped, count=1)
         if "-exec)" in stripped:
@@ -517,7 +522,8 @@ def _logfmt_message(line: str) -> re.Match[str] | None:
     A record holds its message on one line with `\\n` escapes; a field holding a child
     process's stderr (devbox logs each Nix command's) is Nix's own text even on one line and
     even cut short, where a logger's `msg=` beside it is its own summary."""
-    fields = list(_QUOTED_FIELD.finditer(line))
+    # (a field's value opens with '="' or ': "': a line without either holds none)
+    fields = list(_QUOTED_FIELD.finditer(line)) if '="' in line or ': "' in line else []
     if not fields:
         return None
     best = max(fields, key=lambda f: (_escaped(f["value"]),
@@ -2069,13 +2075,15 @@ _GITLAB_SECTION_NAME = re.compile(rf"{_SECTION_MARK}(?P<name>[A-Za-z0-9_.-]{{1,1
 
 # what a line _ci_own takes for a CI system's own holds somewhere (a cheap test first; of
 # the escape codes, only GitLab's: any coloured line has one)
+# (each alternative opens with a character, no repeat, group or blank: re then tries only the
+# places where one of those characters stands, a third of the cost of trying each place)
 _CI_HINT = re.compile(r"##\[|::|\*  |"
-                      r"\x1b\[(?:0K|3[12];1m)|={20}|\[command\]|~~~|---|\+\+\+|\^\^\^|\$ |"
-                      r"🚨|\[Pipeline\] |"
+                      r"\x1b\[(?:0K|3[12];1m)|" + "=" * 20 + r"|\[command\]|~~~|---|\+\+\+|"
+                      r"\^\^\^|\$ |🚨|\[Pipeline\] |"
                       r"Started by |Running on |Finished: |ERROR: script |"
-                      r"(?:Task|Description|Version|Author|Help) +: |Generating script|"
+                      r"Task +: |Description +: |Version +: |Author +: |Help +: |Generating script|"
                       r"Script contents|Starting Command Output|"
-                      r"Step #|FETCHSOURCE|BUILD|PUSH|DONE|ERROR|\*\*\*|: \[| : ok=")
+                      r"Step #|FETCHSOURCE|BUILD|PUSH|DONE|ERROR|\*\*\*|: \[|: ok=(?<= : ok=)")
 
 
 def _ci_own_lines(raw: list[str]) -> set[int]:
