@@ -231,10 +231,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"{_GAP}(?:specified|wanted):\s*(?P<specified>\S+)\s+got:\s*(?P<got>\S+)", re.DOTALL)),
     ("hash-mismatch-old", re.compile(
         rf"fixed-output derivation produced path {_Q}(?P<drv>/nix/store/[^'’\s]+){_QE} with "
-        rf"(?P<algo>\w+) hash {_Q}(?P<got>[^'’‘`]+){_QE} instead of(?: the expected hash "
-        # (or a copy cut after "instead of" or inside the words before the expected hash: the
-        # line Nix prints only for a hash that differs, the got hash whole)
-        rf"{_Q}(?P<specified>[^'’‘`]+){_QE}|[a-z ]{{0,20}}(?:\n|$))")),
+        rf"(?P<algo>\w+) hash {_Q}(?P<got>[^'’‘`]+){_QE} instead of the expected hash "
+        rf"{_Q}(?P<specified>[^'’‘`]+){_QE}")),
     # Nix 1.x checking a fixed output, which it names by its output path (no derivation):
     # "output path ‘…’ should have sha256 hash ‘…’, instead has ‘…’" (to 1.11; `…' before 1.8;
     # "r:sha256" for a recursive hash) and 1.12pre's "output path ‘…’ has sha256 hash ‘…’ when
@@ -835,10 +833,6 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
             specified, got = m["specified"], m["got"]
             if name == "hash-mismatch-old":
                 specified, got = f"{m['algo']}:{specified}", f"{m['algo']}:{got}"
-                if m["specified"] is None:  # (cut before the expected hash)
-                    return Diagnosis(FailureType.HASH_MISMATCH, Kind.HASH_MISMATCH,
-                                     f"hash mismatch in {short_drv(drv or '')}: got {got}",
-                                     drv=drv, got=got, hint=_hash_hint("the old hash", got))
             if name.startswith("hash-mismatch-1x"):
                 return _output_hash_mismatch(m, text)
             if name.startswith("hash-mismatch-download"):
@@ -3942,9 +3936,15 @@ def _cut_of(text: str) -> Diagnosis | None:
         return Diagnosis(type_, kind, DRVLESS["cannot-build-cut"][2])
     hint = {Kind.TIMEOUT: _TIMEOUT_HINT, Kind.HASH_MISMATCH: "the fixed-output hash is out of "
             "date: rebuild to see the hash it got, and replace the one in the derivation"}.get(kind)
+    # (a hash the cut left whole: Nix 2.0-2.1's got hash before "instead of the expec…")
+    algo = f"{groups['algo']}:" if "algo" in groups else ""
+    got, specified = (f"{algo}{groups[key]}" if key in groups and kind is Kind.HASH_MISMATCH
+                      else None for key in ("got", "specified"))
+    if got is not None:
+        hint = _hash_hint(specified or "the old hash", got)
     said = _STORE_DIR.sub("", " ".join(kept.split()))
     return Diagnosis(type_, kind, _one_line(f"{said}… (the copy ends inside Nix's line)"),
-                     drv=drv, hint=hint or HINTS.get(kind))
+                     drv=drv, hint=hint or HINTS.get(kind), got=got, specified=specified)
 
 
 # a store path's directory and hash (or a cut of them), which a message names it without
