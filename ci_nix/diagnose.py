@@ -5408,6 +5408,21 @@ _EVALUATOR_SAYS = (
     rf"file {_NAMED} was not found in the Nix search path",
     rf"flake {_NAMED} does not provide attribute ",
     r"cannot call ['‘]getFlake['’] on unlocked flake reference",
+    # libflake computing a flake's lock file, and the command line checking a flake's outputs
+    # (flake.cc, lockfile.cc, installable-flake.cc, flake-command's check and app/template
+    # checks; 2.4-2.35, Lix): each names the flake, input, file or attribute it is about
+    rf"flake {_NAMED} requires lock file changes but they're not allowed",
+    rf"input {_NAMED} follows a non-existent input {_NAMED}",
+    rf"path {_NAMED} is not part of a flake",
+    rf"['‘]flake\.nix['’] file of flake {_NAMED} escapes from",
+    rf"lock file contains (?:unlocked input|mutable lock) {_NAMED}",
+    rf"cannot update unlocked flake input {_NAMED}",
+    rf"found circular import of flake {_NAMED}",
+    rf"(?:flake|app|template) {_NAMED} lacks attribute {_NAMED}",
+    rf"flake (?:output )?attribute {_NAMED} is not a derivation",
+    r"expression does not evaluate to a derivation, so I can't build it",
+    r"unable to find a flake before encountering filesystem boundary at ['‘]",
+    r"could not parse ['‘][^'’\n]{0,4096}flake\.lock['’]",
 )
 # words one of which each of _EVALUATOR_SAYS holds (its first letter left off: a title may
 # capitalise it): a cheap look before the patterns
@@ -5418,7 +5433,10 @@ _EVALUATOR_WORDS = ("ndefined variable", "issing", "alled with", "lready defined
                     "rgument without a", "out of bounds", "n empty list",
                     "t represent an absolute path", "tack overflow",
                     "oes not evaluate to a derivation", "-source/", "n selection path",
-                    "Nix search path", "oes not provide attribute", "getFlake")
+                    "Nix search path", "oes not provide attribute", "getFlake",
+                    "lock file", "non-existent input", "part of a flake", "file of flake",
+                    "flake input", "mport of flake", "lacks attribute", " is not a derivation",
+                    "t build it", "ilesystem boundary", "flake.lock")
 _EVALUATOR_SAID = "(?:" + "|".join(_EVALUATOR_SAYS) + ")"
 # ... quoted: a code span's or double quotes' whole text
 _EVALUATOR_QUOTED = re.compile(r"\s{0,8}" + _EVALUATOR_SAID, re.IGNORECASE)

@@ -3186,6 +3186,15 @@ def test_the_evaluators_message_alone_on_its_line_is_an_evaluation_failure(line:
     ("r: value is a set while a string was expected",
      "value is a set while a string was expected"),
     ("       : attribute 'x' missing", "attribute 'x' missing"),
+    # (libflake's lock file and the command line's checks of a flake's outputs)
+    ("flake 'git+file:///src' requires lock file changes but they're not allowed due to "
+     "'--no-update-lock-file'", "flake 'git+file:///src' requires lock file changes"),
+    ("input 'home-manager/nixpkgs' follows a non-existent input 'nixpkgs-unstable'",
+     "input 'home-manager/nixpkgs' follows a non-existent input 'nixpkgs-unstable'"),
+    ("Then `path '/home/u/src' is not part of a flake (neither it nor its parent directories "
+     "contain a 'flake.nix' file)`", "path '/home/u/src' is not part of a flake"),
+    ("# flake attribute 'packages.x86_64-linux.hello' is not a derivation",
+     "flake attribute 'packages.x86_64-linux.hello' is not a derivation"),
     # (its first word eaten into by a copy: a terminal's selection, a viewer's left edge)
     ("ttribute 'nodejs' missing", "attribute 'nodejs' missing"),
     ("       lue is null while a set was expected", "value is null while a set was expected"),
