@@ -3443,15 +3443,15 @@ def _parse_condensed(captured: CondensedLog) -> list[Diagnosis]:
                 found = replace(found, type=FailureType.OTHER, kind=Kind.DOWNLOAD,
                                 hint=HINTS[Kind.DOWNLOAD])
         ending = _nix_words(block, block_.quoted or set()).rstrip() if unread and (
-            found.kind is Kind.ERROR or found.type is not FailureType.EVAL) \
+            found.kind in (Kind.ERROR, Kind.NIX) or found.type is not FailureType.EVAL) \
             and found.drv is None else ""
         if ending and (index == last or len(ending) - ending.rfind("\n") - 1 == edge):
             # the text's last block, which no pattern read, ending in a line of Nix's a copy
             # cut (an excerpt ends mid-line; or a page cut its lines at the copy's right edge):
-            # that message's type, where nothing finer was read (the line's words alone, or
-            # that type without the derivation the cut kept)
+            # that message's type, where nothing finer was read (the line's words alone, Nix's
+            # own failure guessed from them, or that type without the derivation the cut kept)
             cut_reading = _cut_reading(ending)
-            if cut_reading is not None and (found.kind is Kind.ERROR
+            if cut_reading is not None and (found.kind in (Kind.ERROR, Kind.NIX)
                                             or found.type is cut_reading.type):
                 found = replace(cut_reading, log=found.log)
         found = replace(found, log_line=block_.origin + 1)
@@ -3802,18 +3802,39 @@ def _prefix_form(pattern: re.Pattern[str]) -> re.Pattern[str]:
                       pattern.flags & ~re.MULTILINE)
 
 
-def _head(pattern: re.Pattern[str]) -> str:
+def _head(pattern: re.Pattern[str]) -> tuple[str, str, str]:
     """The fixed words a pattern's messages open with (what may come before them, an optional
-    "error: " or a line's indentation, aside): "builder for ", "cannot build derivation "."""
+    "error: " or a line's indentation, aside), as a regex: its letters, a choice of letters
+    ("dependenc(?:y|ies)"), the count a message opens with ("3 dependencies of derivation ");
+    the same as Nix prints it one way ("3 dependency of derivation "), to count its words; and
+    its letters up to the first choice (a cheap look)."""
     parsed = re._parser.parse(pattern.pattern, pattern.flags)  # type: ignore[attr-defined]
-    said = []
+    items: list[tuple[Any, Any]] = []
     for op, av in parsed:
-        if op is _OP.LITERAL:
-            said.append(chr(av))
-        elif said or not (op in (_OP.AT, _OP.ASSERT, _OP.ASSERT_NOT)
-                          or op in _REPEATS and av[0] == 0):
+        if op is _OP.LITERAL or op is _OP.BRANCH and all(
+                sub and all(code is _OP.LITERAL for code, _ in sub) for sub in av[1]) or (
+                not items and _count(op, av)):
+            items.append((op, av))
+        elif items or not (op in (_OP.AT, _OP.ASSERT, _OP.ASSERT_NOT)
+                           or op in _REPEATS and av[0] == 0):
             break
-    return "".join(said)
+    # (a choice counted by its shortest: "derivation " of "(?:content-addressing derivation|
+    # derivation|builder for) " is one word)
+    said = "".join(chr(av) if op is _OP.LITERAL else "3" if op is not _OP.BRANCH
+                   else min(("".join(chr(code) for _, code in sub) for sub in av[1]), key=len)
+                   for op, av in items)
+    lead = "".join(chr(av) for op, av in itertools.takewhile(
+        lambda item: item[0] is _OP.LITERAL, items))
+    return _whole(items, None), said, lead
+
+
+def _count(op: Any, av: Any) -> bool:
+    """Whether a parsed item is a count ("\\d+", or that in a group: "(?P<n>\\d+)"), as one of
+    Nix's messages opens with one ("3 dependencies of derivation '…' failed to build")."""
+    if op is _OP.SUBPATTERN and len(av[3]) == 1:
+        op, av = av[3][0]
+    return op in _REPEATS and av[0] >= 1 and list(av[2]) == [
+        (_OP.IN, [(_OP.CATEGORY, _OP.CATEGORY_DIGIT)])]
 
 
 # What a message cut before the words that decide its type reads as: nothing (a "Cannot build"
@@ -3852,29 +3873,30 @@ def _cut_type(name: str) -> tuple[FailureType, Kind] | None:
 
 
 @functools.cache
-def _cut_forms() -> list[tuple[str, str, str, tuple[FailureType, Kind]]]:
-    """Each pattern's name, the head a cut must keep ("" where none is read from a cut), the
-    fixed words its messages open with (`_head`) and the type its cut reads as (built once, on
-    the first text that ends in a line nothing read: few do)."""
+def _cut_forms() -> list[tuple[str, re.Pattern[str] | None, str, tuple[FailureType, Kind]]]:
+    """Each pattern's name, the head a cut must keep (None where none is read from a cut), the
+    letters its messages open with (`_head`) and the type its cut reads as (built once, on the
+    first text that ends in a line nothing read: few do)."""
     forms = []
     for name, pattern in _PATTERNS:
         type_ = _cut_type(name)
         if type_ is None:
             continue
-        head = _head(pattern)
+        head, said, lead = _head(pattern)
         # (a cut keeps the whole head and more, the head two words at least: "builder for '",
-        # "cannot build derivation '"; a pattern that opens with fewer fixed words, "a '…' is
-        # required", "123 dependencies", or holds nothing but fixed words ("Build failed due
-        # to failed dependency": cut, English words only), is read from no cut, but its prefix
-        # still makes a cut that could be of it ambiguous)
-        forms.append((name, head if re.match(r"\S+ \S", head) else "", head, type_))
+        # "cannot build derivation '", "3 dependencies of derivation '"; a pattern that opens
+        # with fewer fixed words, "a '…' is required", or holds nothing but fixed words ("Build
+        # failed due to failed dependency": cut, English words only), is read from no cut, but
+        # its prefix still makes a cut that could be of it ambiguous)
+        kept = re.compile(head) if re.match(r"\S+ \S", said) else None
+        forms.append((name, kept, lead, type_))
     return forms
 
 
 @functools.cache
-def _cut_heads() -> tuple[str, ...]:
+def _cut_heads() -> re.Pattern[str]:
     """The heads a cut must keep (`_cut_forms`), one of which a line that is one opens with."""
-    return tuple({words for _, words, _, _ in _cut_forms() if words})
+    return re.compile("|".join(sorted({head.pattern for _, head, _, _ in _cut_forms() if head})))
 
 
 @functools.cache
@@ -3910,18 +3932,18 @@ def _cut_reading(text: str) -> Diagnosis | None:
 def _cut_of(text: str) -> Diagnosis | None:
     """`_cut_reading` of the text from its first line on."""
     kept = _BEFORE_NIX.sub("", text.strip(), count=1)
-    if not kept.startswith(_cut_heads()):  # (a cheap look first: most lines open with none)
+    if not _cut_heads().match(kept):  # (a cheap look first: most lines open with none)
         return None
     readings = []
-    for name, words, head, reads in _cut_forms():
-        # (what opens with other fixed words than the line cannot be its cut: not compiled)
-        if kept[:len(head)] != head[:len(kept)]:
+    for name, head, lead, reads in _cut_forms():
+        # (what opens with other letters than the line cannot be its cut: not compiled)
+        if kept[:len(lead)] != lead[:len(kept)]:
             continue
         m = _cut_form(name).match(kept)
         if m is not None:
-            readings.append((name, words, m, reads))
-    read = [(name, m, reads) for name, words, m, reads in readings
-            if words and kept.startswith(words) and len(kept) > len(words)]
+            readings.append((name, head, m, reads))
+    read = [(name, m, reads) for name, head, m, reads in readings
+            if head and (whole := head.match(kept)) and whole.end() < len(kept)]
     if not read or len({reads[0] for _, _, _, reads in readings}) > 1:
         return None
     name, m, (type_, kind) = read[0]

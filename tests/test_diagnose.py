@@ -4603,16 +4603,26 @@ def _example(items: object) -> str:
 
 def _head_words(items: object) -> str:
     """The fixed words a parsed pattern's messages open with (what may stand before them,
-    "error: ", indentation, aside); "" where they are fewer than two."""
+    "error: ", indentation, aside; a count, "3 dependencies of derivation ", and a choice of
+    words, its first, counted), as `_example` writes them; "" where they are fewer than two
+    (a choice counted by its shortest)."""
     op = re._constants  # type: ignore[attr-defined]
-    said = ""
+    said, fewest = "", ""
     for code, av in items:  # type: ignore[attr-defined]
+        digits = code is op.SUBPATTERN and _example(av[3]).isdigit() or (
+            code is op.MAX_REPEAT and av[0] >= 1 and _example(av[2]).isdigit())
         if code is op.LITERAL:
-            said += chr(av)
+            said, fewest = said + chr(av), fewest + chr(av)
+        elif code is op.BRANCH and all(sub and all(c is op.LITERAL for c, _ in sub)
+                                       for sub in av[1]):
+            said += _example(av[1][0])
+            fewest += min((_example(sub) for sub in av[1]), key=len)
+        elif digits and not said:
+            said, fewest = "1", "1"
         elif said or not (code in (op.AT, op.ASSERT, op.ASSERT_NOT)
                           or code is op.MAX_REPEAT and av[0] == 0):
             break
-    return said if re.match(r"\S+ \S", said) else ""
+    return said if re.match(r"\S+ \S", fewest) else ""
 
 
 def _whole_messages() -> list[tuple[str, str, str]]:
