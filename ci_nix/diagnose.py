@@ -5360,7 +5360,12 @@ _NIX_STATE_ERRNO = (r"/nix/var/nix/[^\s'’:]{0,512}+['’]?: " + _ERRNO + "|"
 # error, unexpected …"): older Nix's ", at <file>:L:C" kept; only as the line's whole text, so a
 # sentence naming the error is no failure (the messages that name something, _EVALUATOR_SAYS,
 # also open a line or stand quoted)
-_EVAL_ALONE = re.compile(r"(?m:^[\s>*_`\"#]*(?:(?:infinite recursion encountered"
+# a markdown quote's marks before a line's text (at most 3 blanks before them): not Nix's own
+# quote of a builder's line ("       > …", 7 blanks), which is the builder's output, whatever
+# it says (a test suite printing the evaluator's messages)
+_QUOTE_MARKS = r"(?: {0,3}>[ \t>]{0,8})?"
+_EVAL_ALONE = re.compile(r"(?m:^" + _QUOTE_MARKS + r"[ \t*_`\"#]*"
+                         r"(?:(?:infinite recursion encountered"
                          r"(?:,? at \S{1,1000}:\d+:\d+:?)?|"
                          # (the call's words naming neither the function nor the argument:
                          # nixpkgs' "Function called without required argument" as a report's
@@ -5467,8 +5472,8 @@ _EVALUATOR_QUOTED = re.compile(r"\s{0,8}" + _EVALUATOR_SAID, re.IGNORECASE)
 # unexpected argument 'guile'")
 # (also after "error:" eaten to its last letters, "or: ", "r: ", ": "; "rror: " and "ror: "
 # are _HEADS' eaten head)
-_EVALUATOR_OPENS = re.compile(r"^[\s>*_`\"-]{0,12}(?:(?:or|r)?: )?(" + _EVALUATOR_SAID
-                              + r"[^\n]{0,2000})", re.IGNORECASE)
+_EVALUATOR_OPENS = re.compile(r"^" + _QUOTE_MARKS + r"[ \t*_`\"-]{0,12}(?:(?:or|r)?: )?("
+                              + _EVALUATOR_SAID + r"[^\n]{0,2000})", re.IGNORECASE)
 _EVALUATOR_TITLE = re.compile(r"^ {0,3}#{1,6}[ \t][^\n]{0,300}?(" + _EVALUATOR_SAID
                               + r"[^\n]{0,2000})", re.IGNORECASE)
 
@@ -5492,7 +5497,7 @@ _EVALUATOR_FIRST = ("undefined", "attribute", "required", "dynamic", "function",
                     "assertion", "division", "evaluation", "value", "expected", "cannot",
                     "attempt", "list", "string", "stack", "expression", "path", "getting",
                     "file", "flake")
-_EATEN_OPENING = re.compile(r"[\s>*_`\"-]{0,12}([a-z]{3,12}) ")
+_EATEN_OPENING = re.compile(_QUOTE_MARKS + r"[ \t*_`\"-]{0,12}([a-z]{3,12}) ")
 
 
 def _eaten_opening(text: str) -> re.Match[str] | None:

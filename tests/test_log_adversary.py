@@ -1436,3 +1436,15 @@ def test_a_text_ending_in_words_a_cut_of_nix_could_be_reports_no_failure(last: s
         found = diagnose.parse_log(log)
         assert all((d.type, d.kind) == (FailureType.OTHER, diagnose.Kind.ERROR)
                    for d in found), log
+
+
+@pytest.mark.parametrize("said", ["attribute 'foo' missing (expected)", "undefined variable 'pkgs'",
+                                  "infinite recursion encountered"])
+def test_a_builders_line_nix_quoted_saying_the_evaluators_words_is_the_builders(said: str) -> None:
+    # Nix's quote of a builder's last lines ("       > …"), its head cut off: a test suite
+    # printing the evaluator's messages is the build's output, not an evaluation of Nix's
+    # (a markdown quote, "> …" at most 3 blanks in, is a writer's quote of Nix: read)
+    tail = ["       > running tests", f"       > {said}", "       > FAIL: 1 test failed"]
+    assert [d.type for d in diagnose.parse_log(tail)] == [FailureType.BUILD]
+    [found] = diagnose.parse_log(["It says:", "", f"> {said}"])
+    assert found.type is FailureType.EVAL
