@@ -60,3 +60,34 @@ def test_a_line_without_a_quoted_fields_opening_holds_no_field(line: str,
                                                                value: str | None) -> None:
     field = logshape._logfmt_message(line)
     assert (field["value"] if field else None) == value
+
+
+FOLDED_LINES = [*LINES, "ERROR: x", "Error: builder for x", "these 3 derivations will be built:",
+                "COPYING 2 PATHS", "web_1  | Killed", "killed", "x killed\n", "Reason: x",
+                "REQUIRED (SYSTEM, FEATURES)", "unable to START any build", "  trace: x",
+                "@nix {", "@NIX {", "  $  ", " ``` ", "fatal: x", "… while evaluating",
+                "warning:", "got: x", "web_1  | > ", "[12:00] <alice> ", "x\u212ailled",
+                "\u017fpecified: "]
+
+
+@pytest.mark.parametrize("line", FOLDED_LINES)
+def test_an_ascii_line_lowercased_reads_as_case_ignored(line: str) -> None:
+    full = logshape._NIX_START.search(line)
+    assert logshape._nix_start_at(line) == (full.start() if full else -1)
+    assert logshape._not_prefix(line) == (logshape._NOT_PREFIX.search(
+        logshape._NICK.sub("", line) if ">" in line else line) is not None)
+
+
+@pytest.mark.parametrize("source", [r"\S+error", r"[A-z]", "\u212a", r"x\Bkilled"])
+def test_a_pattern_whose_case_is_meaning_is_not_folded(source: str) -> None:
+    with pytest.raises(ValueError, match="no ASCII fold"):
+        logshape._ascii_folded(re.compile(source, re.IGNORECASE))
+
+
+@pytest.mark.parametrize("line", [
+    *FOLDED_LINES, "May 01 12:00:00 host nixos-upgrade[1234]: x", "1714564800.123456 host u[1]: x",
+    "[ 1234.567890] host unit: x", "┃ error: x", "× x", "[pod/x] @nix {\"action\":\"msg\"}",
+    "web_1  | 2024-05-01T12:00:00Z x", "web_1  | May 01 12:00:00 host unit: x"])
+def test_a_known_prefix_is_found_inside_where_the_search_finds_it(line: str) -> None:
+    full = logshape._KNOWN_INSIDE.search(line)
+    assert logshape._known_inside_at(line) == (full.start() if full else -1)
