@@ -3930,10 +3930,22 @@ def _cut_reading(text: str) -> Diagnosis | None:
 
 
 def _cut_of(text: str) -> Diagnosis | None:
-    """`_cut_reading` of the text from its first line on."""
+    """`_cut_reading` of the text from its first line on (and without the ellipsis a writer, or
+    a tool, put where it cut: "timed out after…", "3 dependencies [...]")."""
     kept = _BEFORE_NIX.sub("", text.strip(), count=1)
     if not _cut_heads().match(kept):  # (a cheap look first: most lines open with none)
         return None
+    mark = next((mark for mark in _CUT_MARKS if kept.endswith(mark)), None)
+    return _cut_kept(kept) or (_cut_kept(kept.removesuffix(mark).rstrip()) if mark else None)
+
+
+# an ellipsis after the words a writer or a tool cut (a string's end, not a regex's search: a
+# run of blanks before the line's end would be tried from each of its blanks)
+_CUT_MARKS = ("[...]", "[…]", "...", "…")
+
+
+def _cut_kept(kept: str) -> Diagnosis | None:
+    """`_cut_of` of the kept words (what stood before them, "error: ", taken off)."""
     readings = []
     for name, head, lead, reads in _cut_forms():
         # (what opens with other letters than the line cannot be its cut: not compiled)

@@ -4695,3 +4695,14 @@ def test_a_2_29_reason_cut_at_the_texts_end_reads_as_that_reason(
                                   f"       Reason: {reason[:first]}", "       Output paths:",
                                   "         /nix/store/x"])
     assert found.type is FailureType.BUILD
+
+
+@pytest.mark.parametrize("mark", ["…", "...", " [...]"])
+def test_a_cut_line_of_nix_marked_with_an_ellipsis_still_reads_as_that_message(mark: str) -> None:
+    """A writer, or a tool, marking where it cut Nix's line ("…': 3 dependencies…", "timed out
+    after..."): the cut as it would read without the mark."""
+    drv = f"/nix/store/{H}-system-units.drv"
+    [found] = diagnose.parse_log(["```", f"cannot build derivation '{drv}': 3 dependencies{mark}"])
+    assert (found.type, found.drv) == (FailureType.DEPENDENCY, drv)
+    [found] = diagnose.parse_log(["```", f"building of '{drv}' timed out after{mark}"])
+    assert (found.type, found.drv) == (FailureType.TIMEOUT, drv)
