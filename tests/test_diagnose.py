@@ -4640,6 +4640,13 @@ def _whole_messages() -> list[tuple[str, str, str]]:
     return messages
 
 
+def test_every_pattern_says_what_its_cut_reads_as() -> None:
+    # a message _PATTERNS gains is read cut too, as its type (`_CUT_TYPES`, DRVLESS), or named
+    # in `_CUT_UNREAD` where the words a cut loses decide its type
+    assert [name for name, _ in diagnose._PATTERNS
+            if diagnose._cut_type(name) is None and name not in diagnose._CUT_UNREAD] == []
+
+
 @pytest.mark.parametrize(("name", "head", "message"), _whole_messages(),
                          ids=[name for name, _, _ in _whole_messages()])
 def test_every_message_nix_prints_cut_at_the_texts_end_reads_as_that_message(
