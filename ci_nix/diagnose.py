@@ -3589,8 +3589,8 @@ def _parse_condensed(captured: CondensedLog) -> list[Diagnosis]:
     # (nix-eval-jobs' records read also as normalising left them: a wrapper's prefix taken off)
     found_all = _evaluated_per_jobs(found_all, raw, [line.text for line in shaped])
     if not found_all:
-        found_all = _recapped(_hydras_build(_fallback(shaped, raw, reader.named_logs),
-                                            shaped), shaped, raw)
+        found_all = _cut_at_end(_recapped(_hydras_build(
+            _fallback(shaped, raw, reader.named_logs), shaped), shaped, raw), shaped)
         # (the line that said something failed is not Nix dying: a shell's report that it did,
         # before another error the log quotes, is a failure of its own as beside blocks)
         crashed = _nix_crashed(shaped, reader.blocks, found_all)
@@ -3883,11 +3883,13 @@ def _cut_forms() -> list[tuple[str, re.Pattern[str] | None, str, tuple[FailureTy
             continue
         head, said, lead = _head(pattern)
         # (a cut keeps the whole head and more, the head two words at least: "builder for '",
-        # "cannot build derivation '", "3 dependencies of derivation '"; a pattern that opens
-        # with fewer fixed words, "a '…' is required", or holds nothing but fixed words ("Build
-        # failed due to failed dependency": cut, English words only), is read from no cut, but
-        # its prefix still makes a cut that could be of it ambiguous)
-        kept = re.compile(head) if re.match(r"\S+ \S", said) else None
+        # "cannot build derivation '", "3 dependencies of derivation '"; or, of a head of four
+        # words or more, its first three and a letter of the next: "hash mismatch in f", "Build
+        # failed due t"; a pattern that opens with fewer fixed words, "a '…' is required", is
+        # read from no cut, but its prefix still makes a cut that could be of it ambiguous)
+        three = re.match(r"\S+ \S+ \S+ (?=\S)", lead)
+        kept = re.compile(head + (f"|{re.escape(three[0])}" if three else "")) \
+            if re.match(r"\S+ \S", said) else None
         forms.append((name, kept, lead, type_))
     return forms
 
@@ -3911,6 +3913,18 @@ _BEFORE_NIX = re.compile(r"^[\s>*_`|-]{0,20}(?:error:\s*)?")
 # how many of the text's last lines a message cut at its end may span (a hash mismatch: its
 # head, Lix's URL, "specified:", "got:")
 _CUT_LINES = 4
+
+
+def _cut_at_end(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> list[Diagnosis]:
+    """found, or, where it is only the text's last line read as a line nothing finer fits (no
+    error block: a line of Nix's without its "error: "), that line's cut (`_cut_reading`)."""
+    if len(found) != 1 or found[0].kind not in (Kind.ERROR, Kind.NIX) or found[0].drv:
+        return found
+    last = next((line for line in reversed(shaped) if line.text.strip()), None)
+    if last is None or last.origin + 1 != found[0].log_line or last.quoted or last.builder:
+        return found
+    cut = _cut_reading(last.text)
+    return found if cut is None else [replace(cut, log=found[0].log, log_line=found[0].log_line)]
 
 
 def _cut_reading(text: str) -> Diagnosis | None:

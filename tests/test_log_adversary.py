@@ -1418,6 +1418,7 @@ def test_prose_about_the_evaluators_messages_is_no_evaluation_failure(line: str)
     "We then got error: the build", "so I guess it Cannot", "Cannot", "Cannot build",
     "It failed to build", "Build failed du", "error: the build",
     "the builder for '/nix/store/", "I think this is a hash mismatch in fixed-output derivation",
+    "I saw a hash mismatch in f", "hash mismatch in", "error: the failing",
     # a green log's last line
     "building", f"building '{VICTIM}'...", "building of",
     f"copying path '{VICTIM[:-4]}' from 'https://cache.nixos.org'...",
