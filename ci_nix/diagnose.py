@@ -3383,14 +3383,10 @@ def _parse_condensed(captured: CondensedLog) -> list[Diagnosis]:
     # structured record holds a whole stderr on one captured line, whose blocks' order is its
     # lines' order (see _first_in_log)
     block_of: dict[str | Diagnosis, int] = {}
-    # (the last block holding text: where an excerpt's cut line stands, `_cut_reading`; and a
-    # copy's right edge, where a page cut every long line of a code block at one width: the
-    # length of its longest line, where two lines or more have it)
+    # (the last block holding text: where an excerpt's cut line stands, `_cut_reading`)
     last = max((index for index, block_ in enumerate(reader.blocks)
                 if any(line.strip() for line in block_.lines)), default=-1)
-    widths = [len(line.text.rstrip()) for line in shaped]
-    edge = max(widths, default=0)
-    edge = edge if widths.count(edge) >= 2 else -1
+    edge: int | None = None  # (`_right_edge`, where asked)
     for index, block_ in enumerate(reader.blocks):
         block, before = block_.lines, block_.before
         text = "\n".join(block).strip()
@@ -3445,6 +3441,8 @@ def _parse_condensed(captured: CondensedLog) -> list[Diagnosis]:
         ending = _nix_words(block, block_.quoted or set()).rstrip() if unread and (
             found.kind in (Kind.ERROR, Kind.NIX) or found.type is not FailureType.EVAL) \
             and found.drv is None else ""
+        if ending and index != last and edge is None:
+            edge = _right_edge(shaped)  # (once a text, where a block ends unread)
         if ending and (index == last or len(ending) - ending.rfind("\n") - 1 == edge):
             # the text's last block, which no pattern read, ending in a line of Nix's a copy
             # cut (an excerpt ends mid-line; or a page cut its lines at the copy's right edge):
@@ -3913,6 +3911,20 @@ _BEFORE_NIX = re.compile(r"^[\s>*_`|-]{0,20}(?:error:\s*)?")
 # how many of the text's last lines a message cut at its end may span (a hash mismatch: its
 # head, Lix's URL, "specified:", "got:")
 _CUT_LINES = 4
+
+
+def _right_edge(shaped: Sequence[logshape.Line]) -> int:
+    """A copy's right edge, where a page cut every long line of a code block at one width: the
+    length of the text's longest line, where two lines or more have it; -1 where one has (asked
+    only of a text with a block nothing read: counted without a list of every line's width)."""
+    edge, times = -1, 0
+    for line in shaped:
+        width = len(line.text.rstrip())
+        if width > edge:
+            edge, times = width, 1
+        elif width == edge:
+            times += 1
+    return edge if times >= 2 else -1
 
 
 def _cut_at_end(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> list[Diagnosis]:
