@@ -22,7 +22,7 @@ from typing import Any
 from ci_nix import logshape, logtext
 from ci_nix.logtext import TAIL_LINES, CondensedLog, clean, drv_name, short_drv, tail
 from ci_nix.models import Failure, FailureType, Flake, SourceTree
-from ci_nix.regex_literal import required_literal
+from ci_nix.regex_literal import holds, required_literal, required_literals
 from ci_nix.report import untrusted
 from ci_nix.tools import files, nixlog
 from ci_nix.words import count
@@ -4133,6 +4133,7 @@ _CRASH_HEADER = re.compile(rf"^{logshape.CRASH_HEADER}This is a bug")
 _NIX_CRASHED = re.compile(r"unexpected unrecoverable internal error|"
                           rf"{_CRASH_HEADER.pattern}|"
                           r"terminate called after throwing an instance of '?nix::|" + _JOB_KILLED)
+_NIX_CRASHED_NEEDS = required_literals(_NIX_CRASHED)  # (each line of a log is looked at)
 
 
 # the crash handler's line naming what Nix died of, after its "… crashed. This is a bug" header
@@ -4203,7 +4204,8 @@ def _nix_crashed(shaped: Sequence[logshape.Line], blocks: Sequence[_Block],
         return None
     inside = {text for block in blocks for text in block.lines}
     for at, line in enumerate(shaped):
-        if line.builder is None and line.text not in inside and _NIX_CRASHED.search(line.text):
+        if line.builder is None and line.text not in inside \
+                and holds(line.text, _NIX_CRASHED_NEEDS) and _NIX_CRASHED.search(line.text):
             crash = _line_failure(line.text, line.origin)
             if any(d.message == crash.message for d in found) or any(
                     _DIED_OF.search(after.text) for after in shaped[at + 1:at + 3]):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import html
+import inspect
 import json
 import re
 import sys
@@ -33,7 +34,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from itertools import pairwise
 from os.path import commonprefix
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar, cast
 
 from ci_nix.logtext import clean
 from ci_nix.tools.nix import strip_ansi
@@ -64,7 +65,13 @@ def _per_line(function: Callable[Concatenate[str, _P], _R]
         if len(line) <= _MEMO_LENGTH:
             return kept(line, *args, **kwargs)
         return function(line, *args, **kwargs)
-    return read
+
+    # (a function of the line alone called without packing the others: millions of calls)
+    @functools.wraps(function)
+    def read_line(line: str) -> _R:
+        return kept(line) if len(line) <= _MEMO_LENGTH else function(line)  # type: ignore[call-arg]
+    alone = len(inspect.signature(function).parameters) == 1
+    return cast(Callable[Concatenate[str, _P], _R], read_line) if alone else read
 
 
 # UTF-8 read as Windows-1252 or Latin-1 (a download or viewer that guessed the encoding): each

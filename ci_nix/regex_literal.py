@@ -1,10 +1,10 @@
 """The characters every match of a regular expression holds: a cheap test before its search.
 
 A text without them cannot match, and `literal in text` costs a fraction of a search that
-fails (most do: a log's block is read against dozens of Nix's messages). The run is read off
-the pattern's own parse, so a pattern written later has one without anyone stating it; where
-none can be read (a pattern of alternatives or classes only, one that ignores case) it is ""
-and the pattern is always searched.
+fails (most do: a log's block is read against dozens of Nix's messages). The literals are read
+off the pattern's own parse, so a pattern written later has them without anyone stating them;
+where none can be read (classes only, a case ignored) there are none and the pattern is always
+searched.
 """
 
 from __future__ import annotations
@@ -14,49 +14,86 @@ import re
 from typing import Any
 
 # the parser `re` compiles with (private; its parse is read only here, and any surprise in it
-# gives "": the pattern is searched as ever)
+# gives no literal: the pattern is searched as ever)
 _sre_parser = importlib.import_module("re._parser")
 _constants = importlib.import_module("re._constants")
 _SEQUENCES = (_constants.SUBPATTERN, _constants.ATOMIC_GROUP)
 _REPEATS = (_constants.MAX_REPEAT, _constants.MIN_REPEAT, _constants.POSSESSIVE_REPEAT)
 
+Needs = tuple[str, ...]  # every match holds one of these (none: nothing known)
+
+
+def required_literals(pattern: re.Pattern[str]) -> Needs:
+    """Runs of characters one of which every match of pattern holds (one run where the pattern
+    is a sequence, one for each alternative of a choice), () where none is known."""
+    try:
+        parsed = _sre_parser.parse(pattern.pattern, pattern.flags)
+        return _best(_needs(parsed, bool(parsed.state.flags & re.IGNORECASE)))
+    except Exception:  # noqa: BLE001 (re's private parser changed: no prefilter, no harm)
+        return ()
+
 
 def required_literal(pattern: re.Pattern[str]) -> str:
     """The longest run of characters every match of pattern holds, "" where none is known."""
-    try:
-        parsed = _sre_parser.parse(pattern.pattern, pattern.flags)
-        runs: list[str] = []
-        run: list[str] = []
-        _read(parsed, bool(parsed.state.flags & re.IGNORECASE), runs, run)
-        _end(runs, run)
-    except Exception:  # noqa: BLE001 (re's private parser changed: no prefilter, no harm)
-        return ""
-    return max(runs, key=len, default="")
+    needs = required_literals(pattern)
+    return needs[0] if len(needs) == 1 else ""
 
 
-def _read(items: Any, ignore_case: bool, runs: list[str], run: list[str]) -> None:
-    """Each item of a parsed sequence in turn: a literal goes on the run of characters the
-    match holds in a row; a group is part of the sequence; anything else (a class, a choice,
-    an optional part, an assertion) ends the run, and a part repeated at least once holds the
-    runs of its own."""
-    for op, av in items:
-        if op is _constants.LITERAL and not ignore_case:
-            run.append(chr(av))
-            continue
-        if op in _SEQUENCES:
-            body = av[-1] if op is _constants.SUBPATTERN else av
-            add, remove = (av[1], av[2]) if op is _constants.SUBPATTERN else (0, 0)
-            case = (ignore_case or bool(add & re.IGNORECASE)) and not remove & re.IGNORECASE
-            _read(body, case, runs, run)
-            continue
-        _end(runs, run)
-        if op in _REPEATS and av[0] >= 1:
-            inner: list[str] = []
-            _read(av[2], ignore_case, runs, inner)
-            _end(runs, inner)
+def holds(text: str, needs: Needs) -> bool:
+    """Whether text may match a pattern of these needs: it holds one of them (or none is known)."""
+    for literal in needs:  # (a loop, not any(): no generator made for each text)
+        if literal in text:
+            return True
+    return not needs
 
 
-def _end(runs: list[str], run: list[str]) -> None:
-    if run:
-        runs.append("".join(run))
-        run.clear()
+def _needs(items: Any, ignore_case: bool) -> list[Needs]:
+    """What a parsed sequence needs, each a run or a choice's runs: a literal goes on the run of
+    characters the match holds in a row; a group is part of the sequence; anything else (a
+    class, an optional part, an assertion) ends the run, a part repeated at least once needs
+    what it needs, and a choice one of what each alternative needs (if each needs one)."""
+    found: list[Needs] = []
+    run: list[str] = []
+
+    def end() -> None:
+        if run:
+            found.append(("".join(run),))
+            run.clear()
+
+    def read(items: Any, ignore_case: bool) -> None:
+        for op, av in items:
+            if op is _constants.LITERAL and not ignore_case:
+                run.append(chr(av))
+                continue
+            if op in _SEQUENCES:
+                body = av[-1] if op is _constants.SUBPATTERN else av
+                add, remove = (av[1], av[2]) if op is _constants.SUBPATTERN else (0, 0)
+                read(body, (ignore_case or bool(add & re.IGNORECASE))
+                     and not remove & re.IGNORECASE)
+                continue
+            end()
+            if op in _REPEATS and av[0] >= 1:
+                found.append(_best(_needs(av[2], ignore_case)))
+            elif op is _constants.BRANCH:
+                each = [_best(_needs(alternative, ignore_case)) for alternative in av[1]]
+                if all(each):
+                    found.append(_fewest([literal for needs in each for literal in needs]))
+
+    read(items, ignore_case)
+    end()
+    return found
+
+
+def _fewest(literals: list[str]) -> Needs:
+    """One of literals, without a literal that holds another (that one is in a text whenever
+    the longer one is)."""
+    unique = list(dict.fromkeys(literals))
+    return tuple(literal for literal in unique
+                 if not any(other != literal and other in literal for other in unique))
+
+
+def _best(found: list[Needs]) -> Needs:
+    """Of what a sequence needs (all of it), the cheapest test: the fewest runs to look for,
+    then the longest (the rarer)."""
+    return min((needs for needs in found if needs),
+               key=lambda needs: (len(needs), -min(map(len, needs))), default=())

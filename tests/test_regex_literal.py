@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ci_nix import diagnose
-from ci_nix.regex_literal import required_literal
+from ci_nix.regex_literal import holds, required_literal, required_literals
 
 SOURCES = Path(__file__).resolve().parent / "data" / "sources"
 
@@ -38,6 +38,28 @@ SOURCES = Path(__file__).resolve().parent / "data" / "sources"
 def test_the_literal_is_the_longest_run_every_match_holds(pattern: str, literal: str) -> None:
     assert required_literal(re.compile(pattern)) == literal
     assert required_literal(re.compile(pattern, re.IGNORECASE)) == ""
+
+
+@pytest.mark.parametrize(("pattern", "needs"), [
+    (r"abc", ("abc",)),
+    # a choice needs one of what each alternative needs (each must need one)
+    (r"x?(?:unexpected error|zsh: )", ("unexpected error", "zsh: ")),
+    (r"(?:Killed|y)z", ("z",)),  # (a run the whole sequence needs is the cheaper look)
+    (r"(?:abc|[0-9])", ()),
+    (r"(?:ab: |\]: )", ("ab: ", "]: ")),
+    (r"(?:x: |\]x: )", ("x: ",)),  # (a run that holds another is in a text only with it)
+    (r"(?:a(?:bc|de)f|gh)", ("a", "gh")),
+])
+def test_a_choice_needs_one_of_its_alternatives_literals(pattern: str, needs: tuple[str, ...]
+                                                         ) -> None:
+    assert required_literals(re.compile(pattern)) == needs
+    assert required_literal(re.compile(pattern)) == (needs[0] if len(needs) == 1 else "")
+
+
+def test_a_text_holds_the_needs_where_it_holds_one_of_them() -> None:
+    assert holds("x zsh: y", ("unexpected error", "zsh: "))
+    assert not holds("x zsh y", ("unexpected error", "zsh: "))
+    assert holds("anything", ())  # (nothing known: always searched)
 
 
 def test_every_pattern_is_searched_only_where_its_literal_is() -> None:
