@@ -22,7 +22,7 @@ from typing import Any
 from ci_nix import logshape, logtext
 from ci_nix.logtext import TAIL_LINES, CondensedLog, clean, drv_name, short_drv, tail
 from ci_nix.models import Failure, FailureType, Flake, SourceTree
-from ci_nix.regex_literal import holds, required_literal, required_literals
+from ci_nix.regex_literal import ascii_folded, holds, required_literal, required_literals
 from ci_nix.report import untrusted
 from ci_nix.tools import files, nixlog
 from ci_nix.words import count
@@ -5728,11 +5728,19 @@ FAILURE_MARK = re.compile(
     re.IGNORECASE)
 
 
+# (its "(?-i:…)" parts fold too: it finds a place before or at FAILURE_MARK's first, never after)
+_FAILURE_MARK_FOLDED = ascii_folded(FAILURE_MARK, exact=False)
+
+
 def _says_a_failure_at(text: str) -> re.Match[str] | None:
     """Where a line says something failed (`FAILURE_MARK`), or the first of Nix's heads in it
     (`_NIX_HEAD`) where the general reader reads a failure from them: a head alone says none
     ("Successful build of '/nix/store/…'", "copying output '…' of '/nix/store/…'")."""
-    m = FAILURE_MARK.search(text)
+    if text.isascii():  # (where the fold finds none, none is; else the first is from there on)
+        first = _FAILURE_MARK_FOLDED.search(text.lower())
+        m = None if first is None else FAILURE_MARK.search(text, first.start())
+    else:
+        m = FAILURE_MARK.search(text)
     if m is None and (m := _nix_head(text)) is not None \
             and _HEAD_FAILS.search(text, m.start()) is None:
         return None

@@ -37,6 +37,7 @@ from os.path import commonprefix
 from typing import Concatenate, ParamSpec, TypeVar, cast
 
 from ci_nix.logtext import clean
+from ci_nix.regex_literal import ascii_folded
 from ci_nix.tools.nix import strip_ansi
 from ci_nix.tools.nixlog import PREFIX
 
@@ -1121,23 +1122,7 @@ _NIX_START = re.compile(r"(?:error|warning):|building ['‘]|these \d+ |"
                         r"Unable to start any build|Unable to build with a primary store",
                         re.IGNORECASE)
 _FENCE_BEFORE_NIX = re.compile(rf"(?<!`)`{{3,}}(?=(?i:{_NIX_START.pattern}))")
-
-
-def _ascii_folded(pattern: re.Pattern[str]) -> re.Pattern[str]:
-    """A pattern that ignores case, as it reads an ASCII text lowercased: it matches at the same
-    places (lowercasing ASCII keeps each character in its place), without re folding the case
-    of each character at each place it tries (a third of the cost on a log's lines). For a
-    pattern read by where it matches only (a group's name is lowercased too)."""
-    source = pattern.pattern
-    # (an escape's case is its meaning, "\S"; a range's ends fold apart, "[A-z]"; a cased
-    # character beyond ASCII may fold onto one in it: "\u212a" Kelvin onto "k")
-    if re.search(r"\\[A-Z]|[A-Z]-|-[A-Z]", source) or any(
-            not char.isascii() and char.lower() != char.upper() for char in source):
-        raise ValueError(f"no ASCII fold of {source!r}")
-    return re.compile(source.lower(), pattern.flags & ~re.IGNORECASE)
-
-
-_NIX_START_FOLDED = _ascii_folded(_NIX_START)
+_NIX_START_FOLDED = ascii_folded(_NIX_START)  # (an ASCII line read lowercased)
 # what is no tool's prefix: Nix's own words or another program's level word (git's "fatal: "
 # on its two lines before a cut error: learnt and taken off, the fetch's failure was lost), a
 # `nix build -L` name, a markdown quote, the mark of an internal-json record or of a frame of
@@ -1146,7 +1131,7 @@ _NIX_START_FOLDED = _ascii_folded(_NIX_START)
 # fence's and a code span's: "```console" over "`error: …` in prose" over "```")
 _NOT_PREFIX = re.compile(r"error|warning|fatal|trace|>\s*$|^\s*$|^@nix |…|^\s*\$\s+$|^\s*`+\s*$",
                          re.IGNORECASE)
-_NOT_PREFIX_FOLDED = _ascii_folded(_NOT_PREFIX)
+_NOT_PREFIX_FOLDED = ascii_folded(_NOT_PREFIX)
 # a chat log's speaker ("[12:00] <alice> "), whose ">" is no markdown quote
 _NICK = re.compile(r"<[^<>\s]{1,32}>\s*$")
 

@@ -97,3 +97,73 @@ def _best(found: list[Needs]) -> Needs:
     then the longest (the rarer)."""
     return min((needs for needs in found if needs),
                key=lambda needs: (len(needs), -min(map(len, needs))), default=())
+
+
+def ascii_folded(pattern: re.Pattern[str], exact: bool = True) -> re.Pattern[str]:
+    """A pattern that ignores case, as it reads an ASCII text lowercased: it matches at the same
+    places (lowercasing ASCII keeps each character in its place), without re folding the case
+    of each character at each place it tries (a third of the cost on a log's lines). For where
+    it matches: a match's text is the lowered one (search the pattern itself from there for
+    the match). Not `exact`: a part that keeps case ("(?-i:…)") matches any case, so the fold
+    matches at every place the pattern does and maybe more (none before the pattern's first).
+    ValueError for a pattern whose case is meaning: one that keeps case, or (exact) a part of
+    it that does, a range whose ends fold apart ("[A-z]"), a cased character beyond ASCII
+    (Kelvin's "\\u212a" folds onto "k")."""
+    parsed = _sre_parser.parse(pattern.pattern, pattern.flags)
+    if not parsed.state.flags & re.IGNORECASE or not _foldable(parsed, exact):
+        raise ValueError(f"no ASCII fold of {pattern.pattern!r}")
+    return re.compile(_lowered(pattern.pattern), pattern.flags & ~re.IGNORECASE)
+
+
+def _foldable(items: Any, exact: bool) -> bool:
+    """Whether each part of a parsed pattern folds as ASCII does (see ascii_folded)."""
+    for op, av in items:
+        if op in (_constants.LITERAL, _constants.NOT_LITERAL):
+            parts: list[Any] = []
+            fine = _plain_case(chr(av))
+        elif op is _constants.RANGE:
+            low, high = chr(av[0]), chr(av[1])
+            parts, fine = [], _plain_case(low) and _plain_case(high) and (
+                (low.isascii() and high.isascii() and low.isalpha() and high.isalpha()
+                 and low.isupper() == high.isupper())
+                or not any(chr(code).isascii() and chr(code).isalpha()
+                           for code in range(av[0], av[1] + 1)))
+        elif op is _constants.SUBPATTERN:
+            parts, fine = [av[3]], not (exact and av[2] & re.IGNORECASE)
+        elif op is _constants.BRANCH:
+            parts, fine = list(av[1]), True
+        elif op is _constants.IN or op is _constants.ATOMIC_GROUP:
+            parts, fine = [av], True
+        elif op in _REPEATS:
+            parts, fine = [av[2]], True
+        elif op in (_constants.ASSERT, _constants.ASSERT_NOT):
+            parts, fine = [av[1]], True
+        elif op is _constants.GROUPREF_EXISTS:
+            parts, fine = [branch for branch in av[1:] if branch is not None], True
+        else:
+            parts, fine = [], True
+        if not fine or not all(_foldable(part, exact) for part in parts):
+            return False
+    return True
+
+
+def _plain_case(char: str) -> bool:
+    """Whether a character folds as ASCII does: ASCII, or beyond it without a case."""
+    return char.isascii() or char.lower() == char.upper()
+
+
+def _lowered(source: str) -> str:
+    """A pattern's source with its letters lowercase, but an escape's (its case is its
+    meaning: "\\S", "\\B", "\\N{…}")."""
+    out: list[str] = []
+    at = 0
+    while at < len(source):
+        char = source[at]
+        if char == "\\":
+            end = source.index("}", at) + 1 if source.startswith("N{", at + 1) else at + 2
+            out.append(source[at:end])
+            at = end
+        else:
+            out.append(char.lower())
+            at += 1
+    return "".join(out)

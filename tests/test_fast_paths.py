@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from ci_nix import logshape
+from ci_nix import diagnose, logshape
+from ci_nix.regex_literal import ascii_folded
 
 LINES = [
     "2024-05-01T12:00:00.1234567Z error: builder for '/nix/store/x.drv' failed",
@@ -78,10 +79,35 @@ def test_an_ascii_line_lowercased_reads_as_case_ignored(line: str) -> None:
         logshape._NICK.sub("", line) if ">" in line else line) is not None)
 
 
-@pytest.mark.parametrize("source", [r"\S+error", r"[A-z]", "\u212a", r"x\Bkilled"])
+@pytest.mark.parametrize("source", [r"[A-z]", r"[0-Z]", "\u212a", r"(?-i:Error)", r"x(?i:y)"])
 def test_a_pattern_whose_case_is_meaning_is_not_folded(source: str) -> None:
     with pytest.raises(ValueError, match="no ASCII fold"):
-        logshape._ascii_folded(re.compile(source, re.IGNORECASE))
+        ascii_folded(re.compile(source, re.IGNORECASE if "(?" not in source else 0))
+
+
+@pytest.mark.parametrize(("source", "folded"), [
+    (r"Error\S+\BX", r"error\S+\Bx"),
+    (r"[A-Z][a-z]\N{LATIN SMALL LETTER A}", r"[a-z][a-z]\N{LATIN SMALL LETTER A}"),
+    (r"[!-/]… (?:While)", r"[!-/]… (?:while)")])
+def test_a_patterns_letters_are_folded_but_an_escapes(source: str, folded: str) -> None:
+    assert ascii_folded(re.compile(source, re.IGNORECASE)).pattern == folded
+
+
+@pytest.mark.parametrize("line", FOLDED_LINES)
+def test_a_failure_mark_is_found_where_the_case_ignoring_search_finds_it(line: str) -> None:
+    full = diagnose.FAILURE_MARK.search(line)
+    found = diagnose._says_a_failure_at(line)
+    if full is not None:
+        assert found is not None and (found.span(), found[0]) == (full.span(), full[0])
+
+
+def test_a_part_that_keeps_case_folds_to_a_look_that_finds_more() -> None:
+    pattern = re.compile(r"x(?-i:Error)", re.IGNORECASE)
+    with pytest.raises(ValueError, match="no ASCII fold"):
+        ascii_folded(pattern)
+    loose = ascii_folded(pattern, exact=False)
+    assert loose.search("XERROR".lower()) and not pattern.search("XERROR")
+    assert loose.search("XError".lower()) and pattern.search("XError")
 
 
 @pytest.mark.parametrize("line", [
