@@ -3,18 +3,19 @@ sleep), writing files, a free loopback port."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from make_workspace import GIT_ENV, git
 
-__all__ = ["GIT_ENV", "check_jsonschema", "commit", "free_port", "git", "json_cases",
-           "processes_with", "wait_for", "write"]
+__all__ = ["GIT_ENV", "blocked", "check_jsonschema", "commit", "free_port", "git", "json_cases",
+           "never_answering", "processes_with", "wait_for", "write"]
 
 T = TypeVar("T")
 
@@ -99,3 +100,24 @@ def nix_processes_with(marker: str) -> list[int]:
         except OSError:
             pass  # gone meanwhile
     return found
+
+
+@contextlib.contextmanager
+def never_answering() -> Iterator[str]:
+    """An http URL on 127.0.0.1 whose server takes every connection and never answers: a
+    listening socket nobody accepts from (the kernel completes each connection into its queue,
+    and the request waits there), so a download of it waits with no process working on it, far
+    past any test (Nix gives up on a stalled download after 300 s). Closed on leaving, also when
+    the test fails: its queued connections are reset."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(64)
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/never-answered"
+
+
+def blocked(url: str) -> str:
+    """A Nix expression whose evaluation never ends and costs no CPU meanwhile: a fetch (pure
+    evaluation allows it: its hash is given) of a URL that never answers (`never_answering`).
+    What an evaluation timeout needs to fire; a test about stopping a Nix that computes spins
+    one instead (test_eval_pool's FOREVER)."""
+    return f'builtins.fetchurl {{ url = "{url}"; sha256 = "{"0" * 52}"; }}'

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 from conftest import FIRST_NIX, ONE_NIX, Cli, flake_repo
-from helpers import json_cases, nix_processes_with, processes_with, wait_for
+from helpers import (
+    blocked,
+    json_cases,
+    never_answering,
+    nix_processes_with,
+    processes_with,
+    wait_for,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -34,7 +41,11 @@ from ci_nix.workspace import load
 
 X86 = "x86_64-linux"
 
-# Never ends in practice (10^10 additions), in bounded memory.
+# Never ends in practice (10^10 additions), in bounded memory: a Nix that computes, spinning a
+# core, for the tests that stop one (a signal to ci-nix, coreutils' timeout, the OOM killer's
+# SIGKILL: test_a_signal_stops_every_worker, test_timeout_command_leaves_no_nix_behind, test_a_
+# worker_killed_by_sigkill_...). Where an evaluation only has to outlast --eval-timeout, it waits
+# on a fetch that never answers instead (helpers.blocked): the same timeout, no core spun for it.
 FOREVER = ("builtins.foldl' (a: i: a + builtins.foldl' (b: j: b + j) 0 "
            "(builtins.genList (x: x) 100000)) 0 (builtins.genList (x: x) 100000)")
 
@@ -59,10 +70,11 @@ def flake_text(attrs: dict[str, str], nonce: str) -> str:
 @pytest.mark.nix
 def test_a_never_ending_attribute_times_out_and_the_others_pass(tmp_path: Path, nix_bin: str,
                                                                 cli: Cli) -> None:
-    repo = flake_repo(tmp_path / "repo", flake_text(
-        {"a": "1", "forever": FOREVER, "z": "2"}, os.urandom(4).hex()))
-    result = cli("matrix", "--all", repo, "--format", "json", "--eval-timeout", "3",
-                 "--workers", "2", timeout=120)
+    with never_answering() as url:
+        repo = flake_repo(tmp_path / "repo", flake_text(
+            {"a": "1", "forever": blocked(url), "z": "2"}, os.urandom(4).hex()))
+        result = cli("matrix", "--all", repo, "--format", "json", "--eval-timeout", "3",
+                     "--workers", "2", timeout=120)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert sorted(j["attr"] for j in data["jobs"]) == [f"packages.{X86}.a", f"packages.{X86}.z"]
@@ -201,11 +213,12 @@ def test_an_attribute_that_alone_exceeds_the_limit_fails_as_out_of_memory(
 @pytest.mark.nix
 def test_a_flake_that_cannot_be_listed_in_time_fails_as_a_whole(tmp_path: Path,
                                                                 nix_bin: str) -> None:
-    repo = flake_repo(tmp_path / "repo", f"""{{
-  outputs = {{ self }}: builtins.seq ({FOREVER}) {{ packages.{X86} = {{ }}; }};
+    with never_answering() as url:
+        repo = flake_repo(tmp_path / "repo", f"""{{
+  outputs = {{ self }}: builtins.seq ({blocked(url)}) {{ packages.{X86} = {{ }}; }};
 }}
 """)
-    result = _evaluate(repo, timeout=2)
+        result = _evaluate(repo, timeout=2)
     [case] = result.cases
     assert case.name == FLAKE_CASE and case.failure is not None
     assert case.failure.type.value == "timeout"

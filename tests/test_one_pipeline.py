@@ -15,6 +15,7 @@ from typing import Any
 import make_workspace
 import pytest
 from conftest import ONE_NIX, Cli
+from helpers import blocked, never_answering
 
 from ci_nix import evaluate
 from ci_nix.models import FlakeEval, Target
@@ -22,21 +23,20 @@ from ci_nix.tools import proc
 from ci_nix.tools.nix import Nix
 
 SYSTEM = f"{platform.machine()}-linux"
-# Never ends in practice (10^10 additions), in bounded memory (as in test_eval_pool).
-FOREVER = ("builtins.foldl' (a: i: a + builtins.foldl' (b: j: b + j) 0 "
-           "(builtins.genList (x: x) 100000)) 0 (builtins.genList (x: x) 100000)")
 
 
-def app_with_input(tmp_path: Path, config: str, forever: bool = False) -> Path:
+def app_with_input(tmp_path: Path, config: str, never: str | None = None) -> Path:
     """`app` locks the plain repo `dep` (which `pkg` reads) and commits ci-nix.yaml; then `dep`
-    gets a harmless commit, so `update` has an input to move."""
+    gets a harmless commit, so `update` has an input to move. never: a URL that never answers
+    (helpers.never_answering), for an attribute `forever` whose evaluation never ends."""
     nonce = uuid.uuid4().hex[:12]
     dep, app = tmp_path / "dep", tmp_path / "app"
     dep.mkdir()
     (dep / "value.txt").write_text("v1\n")
     make_workspace.init_repo(dep, "first")
     app.mkdir()
-    slow = f'forever = builtins.seq ({FOREVER}) (sh "forever" "echo > $out");' if forever else ""
+    slow = (f'forever = builtins.seq ({blocked(never)}) (sh "forever" "echo > $out");'
+            if never is not None else "")
     (app / "flake.nix").write_text(f"""{{
   inputs.dep = {{ url = "git+file://{dep}?ref=main"; flake = false; }};
   outputs = {{ self, dep }}:
@@ -86,9 +86,10 @@ def stopped_after(seconds: float) -> Iterator[None]:
 def test_update_verify_keeps_the_repos_eval_timeout(tmp_path: Path, nix_bin: str,
                                                     cli: Cli) -> None:
     """The bug of #25: `update --verify` ignored `eval:`; a never-ending attribute hung it."""
-    app = app_with_input(tmp_path, "eval:\n  timeout: 2\n", forever=True)
-    with stopped_after(150):
-        result = cli("update", app, "--dry-run", "--verify")
+    with never_answering() as url:
+        app = app_with_input(tmp_path, "eval:\n  timeout: 2\n", never=url)
+        with stopped_after(150):
+            result = cli("update", app, "--dry-run", "--verify")
     out = result.stdout
     assert "cancelled" not in result.stderr, "the verification hung: eval.timeout was ignored"
     assert result.returncode == 1, out + result.stderr  # an attribute of the update fails
