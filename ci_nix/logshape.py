@@ -37,7 +37,7 @@ from os.path import commonprefix
 from typing import Concatenate, ParamSpec, TypeVar, cast
 
 from ci_nix.logtext import clean
-from ci_nix.regex_literal import ascii_folded
+from ci_nix.regex_literal import ascii_folded, holds, required_literals
 from ci_nix.tools.nix import strip_ansi
 from ci_nix.tools.nixlog import PREFIX
 
@@ -1238,22 +1238,32 @@ _LEARN_FROM = 4000
 # (each holds a colon, its time's or journald's after the unit, or a glyph beyond ASCII, or the
 # record's mark: _known_inside_at searches no line without one; an alternative added without
 # one must change that test too)
-_KNOWN_INSIDE = re.compile(f"(?:\ufeff?{_STAMP})|(?:{_JOURNALD.pattern.removeprefix('^')})"
-                           f"|{_GLYPH}|" + re.escape(_RECORD))
+_KNOWN_OTHER = f"(?:\ufeff?{_STAMP})|{_GLYPH}|" + re.escape(_RECORD)
+_KNOWN_INSIDE = re.compile(f"{_KNOWN_OTHER}|(?:{_JOURNALD.pattern.removeprefix('^')})")
+# where one starts within a line's first _MAX_PREFIX characters (all _common_prefix asks: the
+# search went on to a long line's end); and those but journald's, which need the ": " after
+# their unit (a line without it is searched for the others alone, at a fifth of the cost)
+_KNOWN_NEAR = re.compile(rf"(?s:.){{0,{_MAX_PREFIX - 1}}}?(?={_KNOWN_INSIDE.pattern})")
+_KNOWN_NOT_JOURNALD = re.compile(_KNOWN_OTHER)
+_JOURNALD_NEEDS = required_literals(_JOURNALD)
 
 
 @_per_line
 def _known_inside_at(text: str) -> int:
-    """Where a prefix normalising knows (_KNOWN_INSIDE) first starts in a line, -1 where
-    nowhere (the same first lines are read by each pass)."""
+    """Where a prefix normalising knows (_KNOWN_INSIDE) first starts in a line's first
+    _MAX_PREFIX characters, -1 where none does (the same first lines are read by each pass)."""
     if ":" not in text and _RECORD not in text and text.isascii():
         return -1
-    m = _KNOWN_INSIDE.search(text)
-    return m.start() if m else -1
+    if holds(text, _JOURNALD_NEEDS):
+        near = _KNOWN_NEAR.match(text)
+        return -1 if near is None else near.end()
+    m = _KNOWN_NOT_JOURNALD.search(text)
+    return m.start() if m is not None and m.start() < _MAX_PREFIX else -1
 
 
+@_per_line
 def _head(text: str) -> str:
-    """A line's first word, each run of digits in it as one 0."""
+    """A line's first word, each run of digits in it as one 0 (each learner reads each line's)."""
     words = text.split(maxsplit=1)
     return numbers_as_zero(words[0][:_MAX_PREFIX]) if words else ""
 
@@ -1289,6 +1299,8 @@ def _common_prefix(texts: list[str]) -> re.Pattern[str] | None:
                     or _BUILDER_NAME.search(before)
                     or (words >= 0 and words < blank.end())):
                 candidates[before] = None
+    if not candidates:
+        return None
     # what each line starts with, its digits aside (a chat's or viewer's "[12:00] ", a
     # timestamp, a line number change from line to line)
     heads = Counter(_head(text) for text in texts)

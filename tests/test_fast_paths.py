@@ -113,7 +113,12 @@ def test_a_part_that_keeps_case_folds_to_a_look_that_finds_more() -> None:
 @pytest.mark.parametrize("line", [
     *FOLDED_LINES, "May 01 12:00:00 host nixos-upgrade[1234]: x", "1714564800.123456 host u[1]: x",
     "[ 1234.567890] host unit: x", "┃ error: x", "× x", "[pod/x] @nix {\"action\":\"msg\"}",
-    "web_1  | 2024-05-01T12:00:00Z x", "web_1  | May 01 12:00:00 host unit: x"])
+    "web_1  | 2024-05-01T12:00:00Z x", "web_1  | May 01 12:00:00 host unit: x",
+    "x" * 47 + "May 01 12:00:00 host unit: x", "x" * 48 + "May 01 12:00:00 host unit: x",
+    "x: " + "y" * 44 + "2024-05-01T12:00:00Z", "x: " + "y" * 45 + "2024-05-01T12:00:00Z",
+    "y" * 47 + "2024-05-01T12:00:00Z x", "y" * 48 + "2024-05-01T12:00:00Z x"])
 def test_a_known_prefix_is_found_inside_where_the_search_finds_it(line: str) -> None:
+    """(within the first characters a prefix is learnt from: all _common_prefix reads)"""
     full = logshape._KNOWN_INSIDE.search(line)
-    assert logshape._known_inside_at(line) == (full.start() if full else -1)
+    near = full is not None and full.start() < logshape._MAX_PREFIX
+    assert logshape._known_inside_at(line) == (full.start() if full and near else -1)
