@@ -4654,9 +4654,13 @@ def _kept_tail(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> Diagnosis
     kind, type_, what, advice = DRVLESS["log-tail"]
     if not kept:
         fenced = _fenced_phases(raw)
-        return None if fenced is None else Diagnosis(
-            type_, kind, what, hint=advice, log_line=fenced[0] + 1,
-            log=tail([clean(line) for line in fenced[1]]))
+        if fenced is None:
+            printed = _fenced_builder_lines(shaped, raw)
+            return None if printed is None else Diagnosis(
+                type_, kind, what, hint=advice, log_line=printed[0].origin + 1,
+                log=tail([line.text for line in printed]))
+        return Diagnosis(type_, kind, what, hint=advice, log_line=fenced[0] + 1,
+                         log=tail([clean(line) for line in fenced[1]]))
     return Diagnosis(type_, kind, what, hint=advice, log_line=kept[0].origin + 1,
                      log=tail([line.text for line in kept]))
 
@@ -4681,6 +4685,47 @@ def _fenced_phases(raw: Sequence[str]) -> tuple[int, list[str]] | None:
                 _STDENV_PHASE.match(_QUOTE_MARKED.sub("", line, count=1).strip())
                 for line in held):
             return start + 1, held
+    return None
+
+
+# a markdown fence's line, backticks or tildes (a copy of a terminal's lines in an issue)
+_ANY_FENCE = re.compile(r"^ {0,3}(?:`{3,}|~{3,})[\w+-]*\s*$")
+# a writer's mark that lines were left out of a paste ("...", "…", "[...]")
+_WRITERS_ELISION = re.compile(r"^\s*\[?(?:\.{3,}|…)\]?\s*$")
+# the command that printed a build's lines so (its -L, --print-build-logs), a prompt before it
+_PRINTING_COMMAND = re.compile(r"^\S*[$#>❯λ]?\s*\S.*\s(?:-L|--print-build-logs)(?:\s|$)")
+
+
+def _fenced_builder_lines(shaped: Sequence[logshape.Line], raw: Sequence[str]
+                          ) -> list[logshape.Line] | None:
+    """The lines of a markdown fence (closed, or cut by the copy's end) holding only one
+    builder's lines as `nix build -L` / `--print-build-logs` prints them ("name> …"; a
+    writer's "..." between them): a writer's paste of a failed build's last lines, Nix's report
+    after them left out or cut off (a paste is made of a failure; a build's own words are no
+    report of Nix's, so nothing else in the log said what failed: `_fallback`); None where the
+    log has no such fence."""
+    fences = [at for at, line in enumerate(raw) if _ANY_FENCE.match(line)]
+    fences.append(len(raw))  # (a fence the copy cut off runs to its end)
+    by_origin: dict[int, list[logshape.Line]] = defaultdict(list)
+    for line in shaped:
+        by_origin[line.origin].append(line)
+    for start, end in zip(fences[::2], fences[1::2], strict=False):
+        held = [line for at in range(start + 1, end) for line in by_origin.get(at, ())
+                if line.text.strip() or line.builder is not None]
+        printed = [line for line in held if line.builder is not None]
+        names = {line.builder for line in printed}
+        if len(names) != 1:
+            continue
+        name = f"{names.pop()}>"
+        if end == len(raw) and held and held[-1].builder is None \
+                and name.startswith(held[-1].text.strip()):
+            held = held[:-1]  # the copy cut the last line inside the builder's name
+        first = held.index(printed[0])
+        if all(_PRINTING_COMMAND.match(line.text) or _WRITERS_ELISION.match(line.text)
+               for line in held[:first]) and all(
+                line.builder is not None or _WRITERS_ELISION.match(line.text)
+                for line in held[first:]):
+            return printed
     return None
 
 

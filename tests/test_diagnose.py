@@ -4717,3 +4717,36 @@ def test_a_cut_line_of_nix_marked_with_an_ellipsis_still_reads_as_that_message(m
     assert (found.type, found.drv) == (FailureType.DEPENDENCY, drv)
     [found] = diagnose.parse_log(["```", f"building of '{drv}' timed out after{mark}"])
     assert (found.type, found.drv) == (FailureType.TIMEOUT, drv)
+
+
+@pytest.mark.parametrize(("fence", "before", "after"), [
+    ("```", [], ["```"]),  # a closed fence (nixpkgs#348366)
+    ("```console", ["$ nixos-rebuild switch --print-build-logs", "[…]"], ["```"]),  # #420293
+    ("~~~", [], None),  # a tilde fence the copy cut off (nixpkgs PR#138616)
+    ("```", [], ["gotos", None]),  # the copy cut inside the next line's name (#175626)
+    ("```", [], ["...", "```"]),  # the writer's elision after them (quickgui#237)
+])
+def test_a_fence_holding_only_one_builders_print_build_logs_lines_is_a_failed_build(
+        fence: str, before: list[str], after: list[str | None] | None) -> None:
+    # a writer's paste of `nix build -L`'s lines of one build and nothing of Nix's (its report
+    # left out or cut off): that build failed, as a headerless quoted tail says (the round
+    # 480-529 measurement's 12 silent zeros of this shape)
+    lines = ["gotosocial> Running phase: buildPhase", "gotosocial> Building subPackage ./cmd",
+             "gotosocial> link: codeberg.org/gruf/go-fastcopy: invalid reference to x"]
+    # (None: the copy ends there)
+    end = [] if after is None else [line for line in after if line is not None] + (
+        [] if None in after else ["", "Thanks!"])
+    log = ["### Build log", "", fence, *before, *lines, *end]
+    [found] = diagnose.parse_log(log)
+    assert (found.type, found.kind, found.drv) == (FailureType.BUILD, Kind.BUILDER, None)
+    assert "invalid reference" in found.log
+
+
+@pytest.mark.parametrize("held", [
+    # two builders' lines, a writer's own line among them, a command that printed no -L lines
+    ["a> one", "b> two"], ["a> one", "and then it stops here", "a> two"],
+    ["$ nix build .#a", "a> one"],
+])
+def test_a_fence_holding_more_than_one_builders_lines_alone_says_no_failure(
+        held: list[str]) -> None:
+    assert diagnose.parse_log(["```", *held, "```", "", "it works now"]) == []
