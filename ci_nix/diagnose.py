@@ -4942,9 +4942,15 @@ _RECAPS: tuple[tuple[re.Pattern[str], dict[str, tuple[FailureType, Kind]]], ...]
     # nixpkgs-review (nixpkgs_review/report.py, print_number and html_pkgs_section, 2.x-3.x;
     # nix-review's the same): "1 package failed to build:" over the attributes' names, in the
     # terminal, the markdown report's <summary> (":x: 2 packages failed to build:") and the page
-    # that renders it ("❌ 2 packages …"); "N tests failed to build:" for NixOS tests
-    (re.compile(r"^(?:<summary>\s*)?(?::x:|❌|✖️?)?\s*[1-9]\d{0,5} (?:package|test)s? "
-                r"failed to build:?(?:\s*</summary>)?$"), {"": _AS_BUILD}),
+    # that renders it ("❌ 2 packages …"); "N tests failed to build:" for NixOS tests; its
+    # <details> on one line with it as nixpkgs-review-gha's comments show it ("<details><summary>
+    # :x: 1 package failed to build:</summary><ul>"); nixpkgs-review-checks' (its script's
+    # hydra-check sort, 2021-): "… failed to build and are new build failures:", "… failed to
+    # build and already failed to build on hydra master:"
+    (re.compile(r"^(?:<details>\s*)?(?:<summary>\s*)?(?::x:|❌|✖️?)?\s*[1-9]\d{0,5} "
+                r"(?:package|test)s? failed to build(?: and are new build failures?| and already "
+                r"failed to build on hydra master)?:?(?:\s*</summary>)?(?:\s*<ul>)?$"),
+     {"": _AS_BUILD}),
     # ofborg (ofborg/src/tasks/githubcommentposter.rs, its comment "{status} on {system}"
     # before check runs, and BuildStatus's words): nix-build's exit 100, 101, 102
     (re.compile(r"^(?P<status>Failure|Timed out, unknown build status|A fixed output "
@@ -5085,16 +5091,43 @@ def _cut_head(text: str) -> bool:
     return len(said) >= 3 and any(head.startswith(said) for head in _HEADS_CUT)
 
 
+# nixpkgs-review's block over one failed package's log in its report (report.py,
+# html_logs_section, 2025-05-08-: "<details>", "<summary>ATTR</summary>", "<pre>" and the last 20
+# lines of `nix log DRV^*` escaped, "</pre>", "</details>"): a log line's own (the builder's)
+_REVIEW_LOG_NAME = re.compile(r"<summary>[\w.+-]{1,100}</summary>\s*$")
+_REVIEW_TAIL = 20
+
+
 def _in_review_log(raw: Sequence[str], log_line: int | None) -> bool:
-    """Whether a report's line is the first of a failed package's log in nixpkgs-review's
-    report ("<details>", "<summary>PKG</summary>", then "<pre>" and the log on its line): the
-    package's `nix log`, the builder's own lines, where an "error:" is the builder's, not Nix's."""
-    if log_line is None or not 2 <= log_line <= len(raw):
+    """Whether a report's line is one of a failed package's log in nixpkgs-review's report
+    (`_REVIEW_LOG_NAME`: the "<pre>" it stands in, or opens, under the package's <summary>; or,
+    the report's head cut away, the "</pre>" it stands over before the next package's block):
+    the package's `nix log`, the builder's own lines, where an "error:" is the builder's, not
+    Nix's."""
+    if log_line is None or not 1 <= log_line <= len(raw):
         return False
+    at = log_line - 1
     # (a transport's prefix before each line kept: a CI's timestamps, a pager's marks)
-    return "<pre>" in raw[log_line - 1] and any(
-        re.search(r"<summary>[\w.+-]{1,100}</summary>\s*$", line)
-        for line in raw[max(0, log_line - 3):log_line - 1])
+    for opens in range(at, max(-1, at - _REVIEW_TAIL - 1), -1):
+        if "</pre>" in raw[opens] and opens < at:
+            return False
+        if "<pre>" in raw[opens]:
+            return any(_REVIEW_LOG_NAME.search(line) for line in raw[max(0, opens - 2):opens])
+    return _over_review_log(raw, at)
+
+
+def _over_review_log(raw: Sequence[str], at: int) -> bool:
+    """Whether the captured line at `at` stands in a log block of nixpkgs-review's report that
+    the next package's block follows ("</pre>", "</details>", "<details>", "<summary>ATTR
+    </summary>", "<pre>…": the chain of failed packages' logs only its report holds), no "<pre>"
+    between: a failed package's log whose opening a copy cut away."""
+    closes = next((later for later in range(at, min(len(raw), at + _REVIEW_TAIL + 1))
+                   if "</pre>" in raw[later] or "<pre>" in raw[later]), None)
+    if closes is None or "</pre>" not in raw[closes]:
+        return False
+    after = [line.strip() for line in raw[closes + 1:closes + 6] if line.strip()][:4]
+    return len(after) == 4 and after[0].endswith("</details>") and after[1].endswith(
+        "<details>") and bool(_REVIEW_LOG_NAME.search(after[2])) and "<pre>" in after[3]
 
 
 def _recapped(found: list[Diagnosis], shaped: Sequence[logshape.Line],
@@ -5107,11 +5140,22 @@ def _recapped(found: list[Diagnosis], shaped: Sequence[logshape.Line],
         return found
     if found:
         only = found[0]
+        in_review_log = _in_review_log(raw, only.log_line)
         said_by_nix = any(_ERROR_LINE.match(line.text) and not _cut_head(line.text)
                           for line in shaped if line.origin + 1 == only.log_line) \
-            and not _in_review_log(raw, only.log_line)
-        if (only.type, only.kind) != (FailureType.OTHER, Kind.ERROR) or said_by_nix:
+            and not in_review_log
+        # (a line of a package's log in nixpkgs-review's report is the builder's, whatever its
+        # words seemed to say of Nix: hatch's "OSError: Unable to locate executables directory
+        # within: /nix/var/nix/builds…", heldout-484 nixpkgs-pr-466399)
+        if not (in_review_log and only.type is FailureType.OTHER) and (
+                (only.type, only.kind) != (FailureType.OTHER, Kind.ERROR) or said_by_nix):
             return found
+        if in_review_log and only.log_line is not None and _over_review_log(
+                raw, only.log_line - 1) and _tools_recap(shaped, raw) is None:
+            # the report's head and its list of what failed cut away (a continued comment's
+            # copy: heldout-526 nixpkgs-pr-550438): a failed package's log, its build failed
+            return [replace(only, type=FailureType.BUILD, kind=Kind.BUILDER,
+                            hint=HINTS.get(Kind.BUILDER))]
     recap = _tools_recap(shaped, raw)
     refused = None if recap is None else next(
         (line for line in shaped if line.builder is None and _CHECK_META.search(line.text)), None)

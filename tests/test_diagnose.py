@@ -967,6 +967,56 @@ def test_an_error_opening_a_review_reports_package_log_is_the_builders() -> None
     assert "shader-slang" in found.message
 
 
+@pytest.mark.parametrize("summary", [
+    # nixpkgs-review-checks' hydra-check sort (heldout-471, 478, 494)
+    "  <summary>2 packages failed to build and are new build failures:</summary>",
+    "  <summary>1 package failed to build and are new build failure:</summary>",
+    "  <summary>14 packages failed to build and already failed to build on hydra master:</summary>",
+    # nixpkgs-review-gha's one-line <details> (heldout-527)
+    "<details><summary>:x: 1 package failed to build:</summary><ul>"])
+def test_review_recaps_in_their_tools_other_forms_say_a_build_failed(summary: str) -> None:
+    report = ["Result of `nixpkgs-review pr 1` run on x86_64-linux", "<details>", "", summary,
+              "  <ul>", "<li>foo: log was empty</li>", "  </ul>", "</details>"]
+    [found] = diagnose.parse_log(report)
+    assert (found.type, found.kind, found.drv) == (FailureType.BUILD, Kind.SUMMARY, None)
+    assert "foo" in found.message
+
+
+def test_any_line_of_a_review_reports_package_log_is_the_builders() -> None:
+    # not only the line its <pre> opens with: the builder's "error:" at the log's end
+    # (heldout-490 nixpkgs-pr-542688) and a line read as Nix's own (heldout-484 nixpkgs-pr-
+    # 466399's hatch tests: "… within: /nix/var/nix/builds…") yield to the report's recap
+    head = ["### `x86_64-linux`", "<details>",
+            "  <summary>:x: 1 package failed to build:</summary>", "  <ul>", "    <li>foo</li>",
+            "  </ul>", "</details>", "", "---", "<details>",
+            "<summary>foo</summary>"]
+    for log in (["<pre>   Compiling foo v0.1.0", "", "error: could not compile `foo` (bin &quot;foo"
+                 "&quot;)</pre>"],
+                ["<pre>FAILED tests/t.py::test_x - OSError: Unable to locate executables "
+                 "directory within: /nix/var/nix/builds...</pre>"]):
+        [found] = diagnose.parse_log([*head, *log, "</details>"])
+        assert (found.type, found.kind, found.message) == (
+            FailureType.BUILD, Kind.SUMMARY, ":x: 1 package failed to build: foo")
+
+
+def test_a_review_log_whose_report_head_a_copy_cut_is_the_builders() -> None:
+    # a continued comment's copy of nixpkgs-review's error logs (heldout-526 nixpkgs-pr-550438):
+    # one package's log tail closing, the next package's block after it; no recap left
+    tail_ = ["ERROR Backend subprocess exited when trying to invoke build_wheel</pre>",
+             "</details>", "<details>", "<summary>vpp</summary>",
+             "<pre>[ 90%] Built target acl_plugin",
+             "make: *** [Makefile:136: all] Error 2</pre>", "</details>"]
+    [found] = diagnose.parse_log(tail_)
+    assert (found.type, found.kind) == (FailureType.BUILD, Kind.BUILDER)
+    # a line no such chain follows, or a writer's own <details> log ("Build log", no
+    # attribute), is read as before
+    for text in (tail_[:1], ["<details>", "<summary>Build log</summary>",
+                             "<pre>ERROR Backend subprocess exited when trying to invoke "
+                             "build_wheel</pre>", "</details>"]):
+        [found] = diagnose.parse_log(text)
+        assert found.type is FailureType.OTHER
+
+
 GOT = "0z7mc1l0qhimhsq9sxhf4a3w1i2rn9k75zqc8yj1i62aa6p7nq03"
 
 
