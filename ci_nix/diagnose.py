@@ -179,7 +179,9 @@ def _platform_hint(wanted: str, features: str, have: str) -> str:
 
 # the hash part: Nix's 32 characters, or what people put there when they paste ("<hash>", "...",
 # "(...)")
-_HASH = r"(?:[a-z0-9]{32}|<hash>|\.\.\.|…|\((?:\.\.\.|…)\)|x{1,32})"
+# (and a writer's elision inside it, its head and tail kept: "psa[...]r5kj", "psa…r5kj")
+_HASH = (r"(?:[a-z0-9]{32}|<hash>|\.\.\.|…|\((?:\.\.\.|…)\)|x{1,32}|"
+         r"[a-z0-9]{1,31}(?:\[(?:\.\.\.|…)\]|\.\.\.|…)[a-z0-9]{1,31})")
 _NAME = 255  # a store path's name is at most 211 characters (a name read from a search stops)
 # (the outputs after a derivation, "!out", "^out,dev", "^*": output names only; any text up to
 # the next quote or blank was scanned from each "!" of a line anew, from each of its many starts)
@@ -2237,6 +2239,9 @@ _EVAL_MESSAGE = re.compile(
     r"attempt to call something which is not a function|is not a function|"
     r"[Tt]he option (?:definition )?[`'‘]|is not of type|Failed assertions:|"
     r"was not found in the Nix search path|"
+    # (the fetchers' primops refusing an argument, fetchTarball's, fetchurl's, fetchGit's: Nix
+    # 1.11 "unsupported argument ‘sha256’ to ‘fetchTarball’, at 0x7fd539d06478", no file named)
+    r"\bunsupported argument ['‘][^'’\n]{1,200}['’] to ['‘][^'’\n]{1,200}['’]|"
     # (every refusal libexpr makes in pure mode names it: "in pure evaluation mode, 'fetchTarball'
     # requires …", findFile's "cannot look up '<nixgl>' in pure evaluation mode (use '--impure' to
     # override)", also without the position and code frame a copy cut)
@@ -3638,7 +3643,8 @@ def _named_by_plan(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> l
         if drv := _the_one_started(shaped):
             return [replace(_cut_named(found[0], drv), type=FailureType.BUILD, kind=Kind.BUILDER)]
     if not any(d.drv is None and (d.output and d.type is FailureType.HASH_MISMATCH
-                                  or d.message in _CUT_MESSAGES) for d in found):
+                                  or d.message in _CUT_MESSAGES) or _cut_fixed_output(d)
+               for d in found):
         return found
     drvs = {m["drv"] for line in shaped for m in _DRV_PATH.finditer(line.text)}
     kept = [m["kept"] for line in shaped if (m := _CUT_DRV_PATH.match(line.text.strip()))]
@@ -3647,6 +3653,12 @@ def _named_by_plan(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> l
         if d.drv is None and d.output and d.type is FailureType.HASH_MISMATCH:
             name = _output_name(d.output)
             same = [drv for drv in drvs if drv_name(drv) == name]
+            if len(same) == 1:
+                d = replace(d, drv=same[0])
+        elif _cut_fixed_output(d):
+            # (a hash mismatch whose derivation's path the copy cut inside its hash: the one
+            # derivation of the log whose path begins so, its "building '…'" line's)
+            same = [drv for drv in drvs if drv.startswith(str(d.drv))]
             if len(same) == 1:
                 d = replace(d, drv=same[0])
         elif d.drv is None and d.message in _CUT_MESSAGES and kept:
@@ -3663,6 +3675,17 @@ def _named_by_plan(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> l
                 d = _cut_named(d, drv)
         named.append(d)
     return named
+
+
+# a store path a copy cut inside its hash (eight characters of it kept, at least: a prefix no
+# other path of one log shares)
+_CUT_IN_HASH = re.compile(r"/nix/store/[0-9a-df-np-sv-z]{8,31}")
+
+
+def _cut_fixed_output(d: Diagnosis) -> bool:
+    """Whether a hash mismatch names its derivation by a path the copy cut inside its hash."""
+    return d.type is FailureType.HASH_MISMATCH and d.drv is not None \
+        and _CUT_IN_HASH.fullmatch(d.drv) is not None
 
 
 def _the_one_started(shaped: Sequence[logshape.Line]) -> str | None:

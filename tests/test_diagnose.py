@@ -4800,3 +4800,31 @@ def test_a_fence_holding_only_one_builders_print_build_logs_lines_is_a_failed_bu
 def test_a_fence_holding_more_than_one_builders_lines_alone_says_no_failure(
         held: list[str]) -> None:
     assert diagnose.parse_log(["```", *held, "```", "", "it works now"]) == []
+
+
+@pytest.mark.parametrize("where", [", at 0x7fd539d06478", ""])
+def test_a_fetchers_unsupported_argument_is_the_evaluators_without_a_file(where: str) -> None:
+    # Nix 1.11's fetchTarball refusing 2.x's sha256 (nmattia/snack#31, heldout-513): a primop's
+    # error, its position printed as a pointer or not at all, no file to tell it by
+    [found] = diagnose.parse_log([f"error: unsupported argument ‘sha256’ to ‘fetchTarball’{where}"])
+    assert found.type is FailureType.EVAL
+
+
+def test_a_hash_mismatch_cut_inside_its_paths_hash_is_the_derivation_the_log_started() -> None:
+    # a --print-build-logs paste ending inside the mismatch's path (numtide/llm-agents.nix#1989,
+    # heldout-518): the one derivation the log names whose path begins so
+    drv = "/nix/store/fla37m1yzkwva8s0kdwjng58wql88psn-gemini-cli-0.24.0-npm-deps.drv"
+    log = [f"gemini-cli-0.24.0-npm-deps> building '{drv}'",
+           "gemini-cli-0.24.0-npm-deps> Running phase: buildPhase",
+           "error: hash mismatch in fixed-output derivation '/nix/store/fla37m1yzkwva"]
+    [found] = diagnose.parse_log(log)
+    assert (found.type, found.drv) == (FailureType.HASH_MISMATCH, drv)
+
+
+@pytest.mark.parametrize("elided", ["psa[...]r5kj", "psa…r5kj", "psa...r5kj"])
+def test_a_builder_line_whose_path_hash_a_writer_elided_names_its_derivation(elided: str) -> None:
+    # nixpkgs#20240 (heldout-518): 1.11's builder line, the hash shortened by hand
+    line = f"builder for ‘/nix/store/{elided}-purescript-0.10.1.drv’ failed with exit code 1"
+    [found] = diagnose.parse_log([line])
+    assert found.type is FailureType.BUILD and found.exit_code == 1
+    assert found.drv is not None and found.drv.endswith("-purescript-0.10.1.drv")
