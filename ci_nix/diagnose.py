@@ -2319,7 +2319,9 @@ _EVAL_MESSAGE = re.compile(
     # doesn't", "Flake '…' does not have any schema that provides a default output for …")
     r"\baccording to its schema\b|\bany schema that provides\b|"
     r"/flake\.nix['’] does not exist|is not a (?:valid )?flake|could not find a flake\.nix file|"
-    r"while evaluating|\bbuiltins\.\w+|string ['‘][^'’‘`]*['’] doesn't represent|"
+    # (a builtin by its name: not a file's that holds the word, a plugin's
+    # "libnix-extra-builtins.so" Nix failed to load)
+    r"while evaluating|(?<![\w./-])builtins\.\w+|string ['‘][^'’‘`]*['’] doesn't represent|"
     # a function of nixpkgs' lib throwing names itself ("lib.fileset.unions: …",
     # "lib.customisation.callPackageWith: …")
     r"(?<![\w./-])lib\.[a-z]\w*\.[A-Za-z]\w*: |" + "|".join(

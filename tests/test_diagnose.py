@@ -1423,6 +1423,12 @@ def test_nixs_sandbox_and_namespace_setup_failing_is_nixs_own() -> None:
     # curl sockets and S3 URIs are its own (download)
     (["error: account 'nixbld7' is locked"], Kind.NIX),
     (["error: plugin file '/usr/lib/nix/plugins/x.so' has no init symbol"], Kind.NIX),
+    # (heldout-479 nix-plugins-9) a plugin in the store whose file's name holds "builtins."
+    # (nix-plugins' libnix-extra-builtins.so): no builtin of the evaluator's by its name
+    (["error: could not dynamically open plugin file '/nix/store/q7375xm60a582561sq84mxyx13j79cjb"
+      "-nix-plugins-6.0.0/lib/nix/plugins/libnix-extra-builtins.so': /nix/store/q7375xm60a58256"
+      "1sq84mxyx13j79cjb-nix-plugins-6.0.0/lib/nix/plugins/libnix-extra-builtins.so: undefined "
+      "symbol: _ZN3nix11BaseSetting"], Kind.NIX),
     (["error: polling the curl multi socket: Invalid argument"], Kind.DOWNLOAD),
     (["error: S3 bucket name 'a' is too short"], Kind.DOWNLOAD),
     # a build result a daemon or builder reports back; the file transfer's AWS credentials
