@@ -5846,6 +5846,7 @@ FAILURE_MARK = re.compile(
 _FAILURE_MARK_FOLDED = ascii_folded(FAILURE_MARK, exact=False)
 
 
+@logshape.per_line  # (two in five asks are of a line asked before)
 def _says_a_failure_at(text: str) -> re.Match[str] | None:
     """Where a line says something failed (`FAILURE_MARK`), or the first of Nix's heads in it
     (`_NIX_HEAD`) where the general reader reads a failure from them: a head alone says none

@@ -75,6 +75,9 @@ def _per_line(function: Callable[Concatenate[str, _P], _R]
     return cast(Callable[Concatenate[str, _P], _R], read_line) if alone else read
 
 
+per_line = _per_line  # (diagnose's readers of one line keep theirs the same way)
+
+
 # UTF-8 read as Windows-1252 or Latin-1 (a download or viewer that guessed the encoding): each
 # character of Nix's beyond ASCII became two to four ("‘" "â€˜", "…" "â€¦", nom's "┃" "â”ƒ"):
 # a lead byte's character, then continuation bytes' (0x80-0xBF as Latin-1 or Windows-1252 has
