@@ -3646,13 +3646,20 @@ def _named_by_plan(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> l
             return [replace(_cut_named(found[0], drv), type=FailureType.BUILD, kind=Kind.BUILDER)]
     if not any(d.drv is None and (d.output and d.type is FailureType.HASH_MISMATCH
                                   or d.message in _CUT_MESSAGES) or _cut_fixed_output(d)
-               for d in found):
+               or _output_as_drv(d) for d in found):
         return found
     drvs = {m["drv"] for line in shaped for m in _DRV_PATH.finditer(line.text)}
     kept = [m["kept"] for line in shaped if (m := _CUT_DRV_PATH.match(line.text.strip()))]
     named: list[Diagnosis] = []
     for d in found:
-        if d.drv is None and d.output and d.type is FailureType.HASH_MISMATCH:
+        if _output_as_drv(d) and d.drv is not None:
+            # (Nix 2.0's "fixed-output derivation produced path '…' with …", its output path
+            # read as the failure's derivation: the derivation of its name the log names,
+            # heldout-495 nixpkgs-pr-41649's "building '…-source.drv'...", the path its output)
+            same = [drv for drv in drvs if drv_name(drv) == _output_name(d.drv)]
+            if len(same) == 1:
+                d = replace(d, drv=same[0], output=d.output or d.drv)
+        elif d.drv is None and d.output and d.type is FailureType.HASH_MISMATCH:
             name = _output_name(d.output)
             same = [drv for drv in drvs if drv_name(drv) == name]
             if len(same) == 1:
@@ -3688,6 +3695,13 @@ def _cut_fixed_output(d: Diagnosis) -> bool:
     """Whether a hash mismatch names its derivation by a path the copy cut inside its hash."""
     return d.type is FailureType.HASH_MISMATCH and d.drv is not None \
         and _CUT_IN_HASH.fullmatch(d.drv) is not None
+
+
+def _output_as_drv(d: Diagnosis) -> bool:
+    """Whether a hash mismatch names an output path where its derivation belongs (Nix 2.0's
+    "fixed-output derivation produced path '…'", hash-mismatch-old)."""
+    return d.type is FailureType.HASH_MISMATCH and d.drv is not None \
+        and not d.drv.endswith(".drv") and not _cut_fixed_output(d)
 
 
 def _the_one_started(shaped: Sequence[logshape.Line]) -> str | None:

@@ -1037,6 +1037,28 @@ def test_nix_20s_fixed_output_mismatch_cut_before_the_expected_hash_is_still_one
     assert (found.type, found.specified) == (FailureType.HASH_MISMATCH, f"sha256:{GOT}")
 
 
+@pytest.mark.parametrize("line", [
+    "fixed-output derivation produced path '{out}' with sha256 hash '{got}' instead of the "
+    "expected hash '{want}'",
+    "hash mismatch in fixed-output derivation '{out}':\n  wanted: sha256:{want}\n  got:    "
+    "sha256:{got}"])
+def test_a_mismatch_naming_the_output_path_is_the_derivation_the_log_built(line: str) -> None:
+    # Nix 2.0-2.3 name the fixed output's path, not its derivation (heldout-495 nixpkgs-pr-41649,
+    # ofborg's log: "building '…-source.drv'...", then "… produced path '…-source' …"): the
+    # derivation of that name the log built, the path its output; the dependent still linked
+    drv, out = f"/nix/store/{'1' * 32}-source.drv", f"/nix/store/{'2' * 32}-source"
+    dependent = f"/nix/store/{'3' * 32}-wireguard-tools-0.0.20180531.drv"
+    text = [f"building '{drv}'...", *line.format(out=out, got=GOT, want="0" * 52).split("\n"),
+            f"cannot build derivation '{dependent}': 1 dependencies couldn't be built",
+            f"error: build of '{dependent}' failed"]
+    found = diagnose.parse_log(text)
+    assert (found[0].type, found[0].drv, found[0].output) == (FailureType.HASH_MISMATCH, drv, out)
+    assert found[1].drv == dependent and "source" in found[1].message
+    # no derivation of its name in the log: the output path as before
+    [alone] = diagnose.parse_log(text[1:-2])
+    assert alone.drv == out
+
+
 def test_a_dedented_23_mismatch_whose_got_a_copy_tabbed_keeps_its_hash() -> None:
     # (heldout-123's Nix cheat sheet under test_logshape's dedented wrapping: 2.3's "got:    "
     # written with a tab, its indentation lost, ended the message before the hash it got)
