@@ -4599,6 +4599,10 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
         return [installer]
     said = failure_line(shaped, raw)
     said = None if said is None else _reported_crash(said, shaped)
+    if said is not None and _announces_a_kept_tail(_died_of(said, shaped), shaped):
+        kept = _kept_tail(shaped, raw)
+        if kept is not None:
+            return [kept]
     found = None if said is None else _line_failure(*_announced(_died_of(said, shaped), shaped))
     if found is not None and said is not None and (
             (found.type, found.kind) == (FailureType.OTHER, Kind.ERROR)
@@ -5302,6 +5306,20 @@ def _announced(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> tuple[
             shown = shown.strip()
             return (text if _NOT_A_FAILURE.match(shown) else f"error: {shown}"), line.origin
     return text, origin
+
+
+def _announces_a_kept_tail(said: tuple[int, str], shaped: Sequence[logshape.Line]) -> bool:
+    """Whether the line that says something failed ends on its `error:` and what it announces
+    is a builder's line as Nix quotes it ("       > …", a fence between them or not): the
+    builder's output under a report a copy cut off, no message of Nix's (heldout-475
+    caelestia-shell-586: "… with error:" over ninja's quoted "FAILED: …")."""
+    origin, text = said
+    if not _ANNOUNCES.search(_EMPHASIS.sub("", text).rstrip()):
+        return False
+    for line in shaped[_said_at(origin, text, shaped) + 1:]:
+        if line.builder is None and _QUOTE_OR_FENCE.sub("", line.text).strip():
+            return _NIX_TAIL_QUOTE.match(line.text) is not None
+    return False
 
 
 def _after_shared_start(line: str, announcing: str) -> str:

@@ -1394,6 +1394,21 @@ def test_a_line_ending_on_error_says_what_on_the_next(sentence: str, mark: str, 
     assert found.log_line == len(lines) - 1
 
 
+def test_a_line_ending_on_error_over_nixs_quote_of_a_builders_lines_is_that_build() -> None:
+    """heldout-475 caelestia-shell-586: a sentence ending on "error:" over a fence of builder
+    lines as Nix quotes them ("       > …", its report cut off above them) announces the build's
+    own output, not a message of Nix's: a build failed, as the quoted tail alone reads."""
+    tail = ["```sh", "       > FAILED: [code=1] plugin/src/x.cpp.o",
+            "       > /nix/store/q7375xm60a582561sq84mxyx13j79cjb-clang-19/bin/clang++ -c x.cpp",
+            "```"]
+    [found] = diagnose.parse_log(["It is failing on the `buildPhase` of `x` with error:", "",
+                                  *tail])
+    assert (found.type, found.kind) == (FailureType.BUILD, Kind.BUILDER)
+    # a markdown quote under it stays what the sentence announces (the evaluator's message)
+    [quoted] = diagnose.parse_log(["It fails with error:", "> attribute 'x' missing"])
+    assert quoted.type is FailureType.EVAL
+
+
 def test_nixs_sandbox_and_namespace_setup_failing_is_nixs_own() -> None:
     # nix-installer#1666: the build's sandbox could not be set up (the machine, not the build)
     # heldout-118: the daemon's own cgroup setup (before the builder's child, so without the
