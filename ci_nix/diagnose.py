@@ -3475,11 +3475,15 @@ def _parse_condensed(captured: CondensedLog) -> list[Diagnosis]:
                                  and found.exit_code is None else found.exit_code))
             continue
         down = next((m for line in reversed(before) if (m := _BUILDER_DOWN.search(line))), None)
-        if found.type is FailureType.PLATFORM and down is not None and (
-                found.drv is None or _NO_MACHINE.search(text)):
+        if down is not None and (found.type is FailureType.PLATFORM and (
+                found.drv is None or _NO_MACHINE.search(text)) or (
+                (found.type, found.kind) == (FailureType.OTHER, Kind.ERROR)
+                and block[0].strip() == "Failed to find a machine for remote build!")):
             # "unable to start any build" or build-remote's "Failed to find a machine" after a
             # remote builder could not be used: that builder is the reason, for the derivation
-            # Nix was offloading (so its local refusal of that derivation after is no other)
+            # Nix was offloading (so its local refusal of that derivation after is no other);
+            # also where a copy kept build-remote's line alone, none of its "derivation: …"
+            # lines after it (heldout-529 nixpkgs-pr-146626's journal)
             found = replace(_builder_down(down), log_line=found.log_line, drv=found.drv)
         if found.drv is None and found.kind in (Kind.TIMEOUT, Kind.MAX_SILENT_TIME) \
                 and block_.building is not None:

@@ -1059,6 +1059,21 @@ def test_a_mismatch_naming_the_output_path_is_the_derivation_the_log_built(line:
     assert alone.drv == out
 
 
+def test_build_remotes_line_alone_after_a_builder_it_could_not_use_is_that_builder() -> None:
+    # a journal's copy keeping build-remote's "Failed to find a machine for remote build!" and
+    # none of its "derivation: …" lines after (heldout-529 nixpkgs-pr-146626): the remote
+    # builder Nix could not use is why, as with the whole lines (tests/data/nix-2.8/builder-down)
+    text = ["cannot build on 'ssh://me@builder': error: cannot connect to 'me@builder': error: "
+            "unable to execute 'ssh': No such file or directory",
+            "Failed to find a machine for remote build!"]
+    [found] = diagnose.parse_log(text)
+    assert (found.type, found.kind) == (FailureType.OTHER, Kind.NIX)
+    assert "ssh://me@builder" in found.message
+    # the line alone, no builder named before it: as before
+    [alone] = diagnose.parse_log(text[1:])
+    assert (alone.type, alone.kind) == (FailureType.OTHER, Kind.ERROR)
+
+
 def test_a_dedented_23_mismatch_whose_got_a_copy_tabbed_keeps_its_hash() -> None:
     # (heldout-123's Nix cheat sheet under test_logshape's dedented wrapping: 2.3's "got:    "
     # written with a tab, its indentation lost, ended the message before the hash it got)
