@@ -4618,6 +4618,15 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
     finer = None if said is None else _finer_failure_after(said, shaped)
     if finer is not None:
         return [finer]
+    if found is not None and said is not None and not _marked_before(shaped, said[0]) \
+            and _builders_own(found, said[1], _fenced(raw, said[0]),
+                              _fence_of_quotes(raw, said[0])).type is not FailureType.BUILD:
+        # a line that says only that something failed (a writer's "I hit the following
+        # error:" over a paste), where the log kept a failed build's last lines (Nix's quote of
+        # them, a fence of one builder's -L lines): that build failed, as they say
+        kept = _kept_tail(shaped, raw)
+        if kept is not None:
+            return [kept]
     boxed = _nom_error_box(shaped, raw) if found is None else None
     if boxed is not None:
         return [boxed]
@@ -4690,6 +4699,13 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                 "it)"), log_line=last.origin + 1, log=last.text)]
     return [] if found is None or said is None else [
         _builders_own(found, said[1], _fenced(raw, said[0]), _fence_of_quotes(raw, said[0]))]
+
+
+def _marked_before(shaped: Sequence[logshape.Line], origin: int) -> bool:
+    """Whether a wrapper's own error line (devenv's, colmena's, a CI step's) stands in the log:
+    its verdict is read with the lines around it (`_fallback`), not passed over."""
+    return any(line.builder is None and (line.marked or _WRAPPER_ERROR.match(line.text))
+               for line in shaped)
 
 
 def _kept_tail(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> Diagnosis | None:

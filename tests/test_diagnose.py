@@ -4886,3 +4886,21 @@ def test_a_builder_line_whose_path_hash_a_writer_elided_names_its_derivation(eli
     [found] = diagnose.parse_log([line])
     assert found.type is FailureType.BUILD and found.exit_code == 1
     assert found.drv is not None and found.drv.endswith("-purescript-0.10.1.drv")
+
+
+@pytest.mark.parametrize("paste", [
+    # home-manager#2966 (heldout-498): a fence of one builder's -L lines
+    ["```", "neovim> Generating remote plugin manifest", "neovim> Generating rplugin.vim failed!",
+     "```"],
+    # caelestia-shell#586 (heldout-475): Nix's quote of a builder's lines, its header cut off
+    ["```", "       > FAILED: [code=1] plugin/src/x.cpp.o",
+     "       > ninja: build stopped: subcommand failed.", "```"],
+])
+def test_a_writers_line_saying_only_that_something_failed_yields_to_the_kept_build_tail(
+        paste: list[str]) -> None:
+    # the writer's "I hit the following error:" says no more than that something failed; the
+    # build's last lines under it say which: a build (its report left out of the paste)
+    log = ["When rebuilding I hit the following error:", *paste,
+           "This happens with the following config:", "```nix", "{ enable = true; }", "```"]
+    [found] = diagnose.parse_log(log)
+    assert (found.type, found.kind, found.drv) == (FailureType.BUILD, Kind.BUILDER, None)
