@@ -5085,6 +5085,15 @@ _RECAPS: tuple[tuple[re.Pattern[str], dict[str, tuple[FailureType, Kind]]], ...]
     (re.compile(r"^\S{1,500} was failed because it (?:(?P<status>depends) on a failed build of "
                 r"\S|has failed previously and its failure has been cached\b)"),
      {"depends": (FailureType.DEPENDENCY, Kind.DEPENDENCY), "": _AS_BUILD}),
+    # hydra-check (nix-community/hydra-check, its README's examples): a job's builds on Hydra,
+    # one a line, "✖ (Dependency failed) NAME [from DATE -] https://hydra.nixos.org/build/N",
+    # Hydra's status of each failed build in parentheses after the cross
+    (re.compile(r"^✖\s{0,4}\((?P<status>Failed|Failed with output|Cached failure|Dependency "
+                r"failed|Timed out|Log limit exceeded|Output limit exceeded|Unsupported system "
+                r"type|Aborted)\)\s{1,8}\S"),
+     {"Failed": _AS_BUILD, "Failed with output": _AS_BUILD, "Cached failure": _AS_BUILD,
+      "Dependency failed": (FailureType.DEPENDENCY, Kind.DEPENDENCY),
+      "Aborted": (FailureType.OTHER, Kind.ERROR), **_HYDRA_LIMITS}),
 )
 # a word every recap of _RECAPS holds (each line of a log nothing else failed in is asked)
 _RECAP_WORDS = re.compile(r"[Ff]ail|Timed out|incorrect|exceeded|[Nn]on-(?:zero|determinis)|"

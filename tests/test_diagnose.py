@@ -982,6 +982,27 @@ def test_review_recaps_in_their_tools_other_forms_say_a_build_failed(summary: st
     assert "foo" in found.message
 
 
+def test_hydra_checks_row_of_a_failed_build_is_hydras_status_of_it() -> None:
+    """heldout-472 nixpkgs-pr-403904: hydra-check's rows ("✖ (STATUS) NAME … URL") say Hydra's
+    status of each build of the job, a dependency's failure as such (here under a fence of a
+    builder's own lines, no line of Nix's); a row of a success is none."""
+    rows = ["```console", "> hydra-check optinix",
+            "Build Status for nixpkgs.optinix.x86_64-linux on jobset nixos/trunk-combined",
+            "✖ (Dependency failed)  optinix-0.1.4  2025-04-24  "
+            "https://hydra.nixos.org/build/295018317",
+            "✔                      optinix-0.1.3  2025-02-07  "
+            "https://hydra.nixos.org/build/287736653",
+            "```"]
+    [found] = diagnose.parse_log(["```", "Running phase: buildPhase",
+                                  "substitute(): ERROR: file 'a.go' does not exist", "```", "",
+                                  *rows])
+    assert (found.type, found.kind) == (FailureType.DEPENDENCY, Kind.DEPENDENCY)
+    [failed] = diagnose.parse_log(["✖ (Failed) vm-test-run-x from 2020-03-19 - "
+                                   "https://hydra.nixos.org/build/113892497"])
+    assert (failed.type, failed.kind) == (FailureType.BUILD, Kind.SUMMARY)
+    assert diagnose.parse_log(["✔ hello-2.10 https://hydra.nixos.org/build/113804835"]) == []
+
+
 def test_any_line_of_a_review_reports_package_log_is_the_builders() -> None:
     # not only the line its <pre> opens with: the builder's "error:" at the log's end
     # (heldout-490 nixpkgs-pr-542688) and a line read as Nix's own (heldout-484 nixpkgs-pr-
