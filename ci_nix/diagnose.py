@@ -1462,7 +1462,11 @@ _REFUSAL = re.compile(
 # quoted as the module system quotes it, `…' (a sentence's `…` is prose about an option)
 _MODULE_MESSAGE = re.compile(
     rf"\bA definition for option {_Q}[^'’\n]{{1,1000}}['’] is not of type {_Q}|"
-    rf"\bThe option {_Q}[^'’\n]{{1,1000}}['’] (?:is used but not defined|"
+    # (also its option in a writer's code span, the closing quote a backtick, where a sentence
+    # double-quotes the message as the error it got: "results in the error \"The option `a.b`
+    # does not exist\"", heldout-497 nixos-search-847; unquoted, such a line is prose)
+    rf"(?:\bThe option {_Q}[^'’\n]{{1,1000}}['’]|(?<=[\"“])The option `[^`'’\n]{{1,1000}}`) "
+    r"(?:is used but not defined|"
     r"was accessed but has no value defined|does not exist|has conflicting definition values|"
     r"is read-only, but it's set multiple times|defined in \S.{0,1000}? does not exist|"
     r"in \S.{0,1000}? is already declared in|can no longer be used since)|"
@@ -5484,8 +5488,10 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
     if module is not None:  # the module system's message, "error:" lost: from its first word
         # (the evaluator's, also where only its end survived a copy), to the close of the code
         # span a sentence quoted it in ("I get `The option 'a' does not exist.` after …")
-        close = text.find("`", module.end()) if module.start() > 0 \
-            and text[module.start() - 1] == "`" else -1
+        # (or the double quotes: "results in the error \"The option `a` does not exist\" …")
+        opened = text[module.start() - 1] if module.start() > 0 else ""
+        close = text.find({"“": "”"}.get(opened, opened), module.end()) \
+            if opened in ("`", '"', "“") else -1
         said = text[module.start():close if close > 0 else len(text)].strip()
         return placed(replace(diagnose_eval(f"error: {said}"), type=FailureType.EVAL))
     evaluators = _evaluators_words(text) if found is None and at < 0 else None

@@ -1095,6 +1095,16 @@ def test_build_remotes_line_alone_after_a_builder_it_could_not_use_is_that_build
     assert (alone.type, alone.kind) == (FailureType.OTHER, Kind.ERROR)
 
 
+def test_a_module_message_a_writer_quoted_with_its_option_in_a_code_span_is_eval() -> None:
+    # the module system's "The option `a.b' does not exist", a sentence's double-quoted copy
+    # with the option in a markdown code span (heldout-497 nixos-search-847): eval, the message
+    # to the writer's closing quote
+    [found] = diagnose.parse_log(['results in the error "The option `programs.zsh.foo` does not '
+                                  'exist" because the correct option is `programs.zsh.bar`'])
+    assert (found.type, found.message) == (
+        FailureType.EVAL, "The option `programs.zsh.foo` does not exist")
+
+
 def test_a_dedented_23_mismatch_whose_got_a_copy_tabbed_keeps_its_hash() -> None:
     # (heldout-123's Nix cheat sheet under test_logshape's dedented wrapping: 2.3's "got:    "
     # written with a tab, its indentation lost, ended the message before the hash it got)
