@@ -1309,6 +1309,7 @@ def _common_prefix(texts: list[str]) -> re.Pattern[str] | None:
     heads = Counter(_head(text) for text in texts)
     # the longest first: a short line's only blank may stand inside the prefix
     ordered = sorted(candidates, key=len, reverse=True)
+    starts: list[tuple[str, ...]] | None = None
     if len(ordered) > 2 * _MAX_SHAPES:
         # more than are tried: only those whose words (digits as 0) start enough lines, which
         # each one's shape needs (a viewer's line numbers before an issue's prose were crowded
@@ -1320,6 +1321,14 @@ def _common_prefix(texts: list[str]) -> re.Pattern[str] | None:
         # on enough lines, before its shape is compiled and tried on every line
         if 3 * heads[_head(before)] < 2 * len(texts):
             continue
+        # (and enough lines start with its words, as each line its shape matches does: counted
+        # before the shape is compiled, which costs more than the count; of an ASCII prefix
+        # only, whose digits are all its shape's \d reads as digits)
+        if before.isascii():
+            if starts is None:
+                starts = [tuple(numbers_as_zero(text).split()[:_MAX_PREFIX]) for text in texts]
+            if 3 * _starting(before, starts) < 2 * len(texts):
+                continue
         shape = _prefix_shape(before)
         count = sum(1 for text in texts if shape.match(text))
         if 3 * count >= 2 * len(texts):

@@ -122,3 +122,20 @@ def test_a_known_prefix_is_found_inside_where_the_search_finds_it(line: str) -> 
     full = logshape._KNOWN_INSIDE.search(line)
     near = full is not None and full.start() < logshape._MAX_PREFIX
     assert logshape._known_inside_at(line) == (full.start() if full and near else -1)
+
+
+@pytest.mark.parametrize("before", [
+    "web_1  | ", "[12:00] <alice> ", "  12 ", "web_1  | # ", "a1b  c ", "#11 0.174 ",
+    "builder_7   | ", "{host=\"runner-1\", job=\"nix\"} "])
+def test_a_line_a_prefixs_shape_matches_starts_with_its_words(before: str) -> None:
+    """(what _common_prefix counts before it compiles the shape: never fewer than match)"""
+    shape = logshape._prefix_shape(before)
+    texts = ["web_12   | error: x", "web_3 |x", "web_4  |", "[09:15] <alice> error: x",
+             "[09:15]<alice> x", "  7 error: x", "12", "web_1  | # error: x", "web_1  |",
+             "a22b c\tx", "a1b  c\u00a0x", "#3 1.5 x", "builder_10 | x",
+             "{host=\"runner-2\", job=\"nix\"} error: x", "\u0663 x"]
+    starts = [tuple(logshape.numbers_as_zero(text).split()[:logshape._MAX_PREFIX])
+              for text in texts]
+    for text, start in zip(texts, starts, strict=True):
+        if shape.match(text):
+            assert logshape._starting(before, [start]) == 1, (before, text)
