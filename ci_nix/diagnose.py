@@ -4745,7 +4745,7 @@ def _kept_tail(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> Diagnosis
     if not kept:
         fenced = _fenced_phases(raw)
         if fenced is None:
-            printed = _fenced_builder_lines(shaped, raw)
+            printed = _fenced_builder_lines(shaped)
             return None if printed is None else Diagnosis(
                 type_, kind, what, hint=advice, log_line=printed[0].origin + 1,
                 log=tail([line.text for line in printed]))
@@ -4786,28 +4786,25 @@ _WRITERS_ELISION = re.compile(r"^\s*\[?(?:\.{3,}|…)\]?\s*$")
 _PRINTING_COMMAND = re.compile(r"^\S*[$#>❯λ]?\s*\S.*\s(?:-L|--print-build-logs)(?:\s|$)")
 
 
-def _fenced_builder_lines(shaped: Sequence[logshape.Line], raw: Sequence[str]
-                          ) -> list[logshape.Line] | None:
+def _fenced_builder_lines(shaped: Sequence[logshape.Line]) -> list[logshape.Line] | None:
     """The lines of a markdown fence (closed, or cut by the copy's end) holding only one
     builder's lines as `nix build -L` / `--print-build-logs` prints them ("name> …"; a
     writer's "..." between them): a writer's paste of a failed build's last lines, Nix's report
     after them left out or cut off (a paste is made of a failure; a build's own words are no
     report of Nix's, so nothing else in the log said what failed: `_fallback`); None where the
-    log has no such fence."""
-    fences = [at for at, line in enumerate(raw) if _ANY_FENCE.match(line)]
-    fences.append(len(raw))  # (a fence the copy cut off runs to its end)
-    by_origin: dict[int, list[logshape.Line]] = defaultdict(list)
-    for line in shaped:
-        by_origin[line.origin].append(line)
+    log has no such fence. (Read on the normalised lines, a transport's prefixes off.)"""
+    fences = [at for at, line in enumerate(shaped)
+              if line.builder is None and _ANY_FENCE.match(line.text)]
+    fences.append(len(shaped))  # (a fence the copy cut off runs to its end)
     for start, end in zip(fences[::2], fences[1::2], strict=False):
-        held = [line for at in range(start + 1, end) for line in by_origin.get(at, ())
+        held = [line for line in shaped[start + 1:end]
                 if line.text.strip() or line.builder is not None]
         printed = [line for line in held if line.builder is not None]
         names = {line.builder for line in printed}
         if len(names) != 1:
             continue
         name = f"{names.pop()}>"
-        if end == len(raw) and held and held[-1].builder is None \
+        if end == len(shaped) and held and held[-1].builder is None \
                 and name.startswith(held[-1].text.strip()):
             held = held[:-1]  # the copy cut the last line inside the builder's name
         first = held.index(printed[0])

@@ -679,13 +679,8 @@ def test_every_fresh_sample_meets_wrappings_and_every_wrapping_fresh_samples() -
 
 # a sample a wrapping still changes, and why: a known limit, named (it still meets every other)
 WRAPPING_LIMITS = {
-    # a builder's tail as Nix quotes it ("       > …") with its report cut off above the excerpt
-    # (tool380's b097f2fe, session 9): read as a failed build bare and under nh, whose verdict
-    # names no other failure; buildkite's own verdict ("🚨 Error: The command exited with status
-    # 1") is read instead — a line after the tail saying, in no words of Nix's, that something
-    # failed wins (letting the tail win there moved vscode/stackdriver/github samples: left)
-    ("buildkite", "heldout-408/nixpkgs-pr-285233-continued-turn-headerless-tail-binlore-exec-"
-                  "format.text.expected.json"),
+    # (heldout-408 nixpkgs-pr-285233 under buildkite, a limit since session 9, reads as plain
+    # since g480's 45c5a013: a line saying only that something failed yields to the kept tail)
     # a compiler's diagnostic behind an unindented "> " read as the build's own only inside a
     # code fence (sys360's 4e35d227: outside one it is a writer's quote, heldout-312's rule);
     # kubectl's and git's prefixes stand before the fence marks, so no fence is seen
