@@ -2169,7 +2169,10 @@ _NIXPKGS_SAYS = (
     # NixOS' nixpkgs module without a platform (nixos/modules/misc/nixpkgs.nix)
     r"Neither nixpkgs\.hostPlatform nor the legacy option nixpkgs\.system has been set\b|"
     # fetchurl without a hash
-    r"fetchurl requires a hash for fixed-output derivation\b")
+    r"fetchurl requires a hash for fixed-output derivation\b|"
+    # mk-python-derivation's package without `format`/`pyproject` (2024+); a copy may cut it
+    # inside the option's name at the line's end, its fixed words before whole
+    r"`?[\w.+-]{1,200}`? does not configure a `(?:format`|\w{0,5}$)")
 # ... and in a quote, where the writer's marks say it is one: aliases.nix's throws (the
 # attribute first, then what became of it), a package's "Unsupported system" and a lib
 # function naming itself ("lib.customisation.callPackageWith: Function called without required
@@ -2278,6 +2281,9 @@ _EVAL_MESSAGE = re.compile(
     # an alias naming the attribute to use instead (python-aliases.nix, "Please use
     # pkgs.mailman")
     r"\bnot supported for interpreter \S|\b[Pp]lease use pkgs\.[A-Za-z_]|"
+    # (and mk-python-derivation's package without `format`/`pyproject`, 2024+, "${name} does
+    # not configure a `format`. To build with setuptools …", also cut inside the option's name)
+    r"\bdoes not configure a `(?:format`|\w{0,5}$)|"
     # (the OCaml and Coq package sets' own: "dune 3 is not available for OCaml 4.05.0",
     # "bignums is not available for Coq 8.4")
     r"\bis not available for (?:OCaml|Coq) \d|"

