@@ -2561,6 +2561,9 @@ _CACHE_URL = re.compile(r"\.narinfo$|/nar/|/nix-cache-info$|/realisations/|/log/
 # NAME from any mirror"
 _MIRRORS = re.compile(r"cannot download (?P<name>\S+) from any mirror")
 # the same line a copy cut before "from any mirror" (a log's last line)
+# ... opening a line, after a heading's, quote's or list's marks (an issue's title)
+_MIRRORS_OPENING = re.compile(r"^[\s#>*_`-]{0,12}(?:error: )?cannot download (?P<name>\S+) from "
+                              r"any mirror\b")
 _MIRRORS_CUT = re.compile(r"^\s*+(?:> )?error: cannot download \S*$")
 _TRYING = re.compile(r"^\s*(?:> )?trying (?P<url>\S+://\S+)")
 _CURL = re.compile(r"curl: \(\d+\) (?P<reason>.*)$")
@@ -4601,6 +4604,17 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                 message, hint = _download(text, output)
                 return [Diagnosis(FailureType.OTHER, Kind.DOWNLOAD, _one_line(message),
                                   hint=hint, log=tail(output))]
+    for line in shaped:
+        m = _MIRRORS_OPENING.match(line.text) if line.builder is None else None
+        if m is not None:
+            # fetchurl's last words opening a line without Nix's "error:" (an issue's title):
+            # that download failed, of the log's one derivation of its name where it names one
+            message, hint = _download(m[0].strip(" #>*_`-"), [])
+            same = {d["drv"] for other in shaped for d in _DRV_PATH.finditer(other.text)
+                    if drv_name(d["drv"]) == m["name"]}
+            return [Diagnosis(FailureType.OTHER, Kind.DOWNLOAD, _one_line(message), hint=hint,
+                              drv=same.pop() if len(same) == 1 else None,
+                              log_line=line.origin + 1, log=tail([line.text]))]
     for line in shaped:
         exec_failed = _EXEC_FAILED.match(line.text) if line.builder is not None else None
         if exec_failed is not None:

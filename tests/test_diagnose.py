@@ -4970,3 +4970,14 @@ def test_mk_python_derivations_throw_for_a_missing_format_is_the_evaluations(sai
                  f"python3.13-python-validity-0.14 {said}"):
         [found] = diagnose.parse_log(["I run into this error:", "", line])
         assert found.type is FailureType.EVAL, line
+
+
+def test_fetchurls_last_words_as_a_title_are_that_download_of_the_plans_derivation() -> None:
+    # an issue's title, fetchurl's "cannot download NAME from any mirror" without Nix's error:
+    # line, over nix-build's plan (heldout-498 vlaci-nix-doom-emacs-264): the download failed,
+    # of the plan's one derivation of that name; a sentence holding the words is none
+    drv = f"/nix/store/{H}-spinner-1.7.3.el.drv"
+    [found] = diagnose.parse_log(["# cannot download spinner-1.7.3.el from any mirror", "",
+                                  "```", "these derivations will be built:", f"  {drv}"])
+    assert (found.type, found.kind, found.drv) == (FailureType.OTHER, Kind.DOWNLOAD, drv)
+    assert diagnose.parse_log(["I cannot download spinner-1.7.3.el from any mirror today"]) == []
