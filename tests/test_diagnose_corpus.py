@@ -105,11 +105,11 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     # doubtful); 480 nixpacks-1134, 483 nixpkgs-pr-138616, 484 nixpkgs-pr-466399, 485
     # nixpkgs-175626 read right but change under test_logshape's wrappings; 519 has no sample)
     "-490", "-492", "-493", "-494", "-495", "-496", "-497", "-499", "-520", "-521", "-522",
-    "-527", "-528",  # g490's (CLIs/shells, editor plugins, networking/security tools; 106/122
-    # measured at 65cc2c28, 15 mended since: review reports, Nix 2.0-2.3's output path, build-
-    # remote alone, a quoted module message; g480's -L fence; cut11's shin-27 title; 498 holds
-    # a left miss, vlaci-nix-doom-emacs-264's title; 491, 523-525, 529 hold '-L'-only tails and
-    # 526 a review log's chain that read right plain but not under test_logshape's wrappings)
+    "-527", "-528", "-498",  # g490's (CLIs/shells, editor plugins, networking/security
+    # tools; 106/122 measured at 65cc2c28, all 16 mended since: review reports, Nix 2.0-2.3's
+    # output path, build-remote alone, a quoted module message; g480's -L fence; cut11's titles
+    # 82331705, 23b97f1b; 491, 523-525, 529 hold '-L'-only tails and 526 a review log's chain
+    # that read right plain but not under test_logshape's wrappings)
 )))
 CORPUS = sorted([*DATA.glob("*/*.expected.json"),
                  *(p for part in SPENT for p in DATA.glob(f"fresh/{part}/*.expected.json"))])
