@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ci_nix import logshape, logtext
+from ci_nix import logshape, logtext, regex_literal
 from ci_nix.logtext import TAIL_LINES, CondensedLog, clean, drv_name, short_drv, tail
 from ci_nix.models import Failure, FailureType, Flake, SourceTree
 from ci_nix.regex_literal import ascii_folded, holds, required_literal, required_literals
@@ -1071,7 +1071,7 @@ def _cut_reason(reason: str) -> FailureType | None:
     if not re.match(r"\S+ \S", reason):
         return None
     return next((type_ for pattern, type_ in _REASONS
-                 if _prefix_form(pattern).match(reason)), None)
+                 if regex_literal.prefix_form(pattern).match(reason)), None)
 
 
 def _platform(drv: str | None, text: str) -> Diagnosis:
@@ -3749,123 +3749,11 @@ def _cut_named(d: Diagnosis, drv: str) -> Diagnosis:
 # A line of Nix's cut at the text's end: a public excerpt (an issue's search result, a CI log
 # view) ends mid-line ("Cannot build '/nix", "…': 3 de", "timed out after 1800 s"). Each message
 # `_PATTERNS` reads is also read cut: the pattern's own regex turned into one that matches every
-# prefix of what it matches (`_prefix_form`), so every wording any version prints gets it at once.
+# prefix of what it matches (`regex_literal.prefix_form`), so every wording any version prints
+# gets it at once.
 
-# (re's own parser: the patterns' syntax tree, which the prefix form is built from)
-_OP = re._constants  # type: ignore[attr-defined]
-_CATEGORY = {_OP.CATEGORY_DIGIT: r"\d", _OP.CATEGORY_NOT_DIGIT: r"\D",
-             _OP.CATEGORY_SPACE: r"\s", _OP.CATEGORY_NOT_SPACE: r"\S",
-             _OP.CATEGORY_WORD: r"\w", _OP.CATEGORY_NOT_WORD: r"\W"}
-_AT = {_OP.AT_BEGINNING: "^", _OP.AT_BEGINNING_STRING: r"\A", _OP.AT_END: "$",
-       _OP.AT_END_STRING: r"\Z", _OP.AT_BOUNDARY: r"\b", _OP.AT_NON_BOUNDARY: r"\B"}
-_REPEATS = {_OP.MAX_REPEAT: "", _OP.MIN_REPEAT: "?", _OP.POSSESSIVE_REPEAT: "+"}
-_FLAG_LETTERS = ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"), (re.VERBOSE, "x"))
-
-
-def _in_class(code: int) -> str:
-    char = chr(code)
-    return "\\" + char if char in "\\]^-[" else char
-
-
-def _whole(items: Any, names: dict[int, str] | None) -> str:
-    """A parsed regex (`re._parser`'s items) written back; group names kept where `names`."""
-    out = []
-    for op, av in items:
-        if op is _OP.LITERAL:
-            out.append(re.escape(chr(av)))
-        elif op is _OP.NOT_LITERAL:
-            out.append(f"[^{_in_class(av)}]")
-        elif op is _OP.ANY:
-            out.append(".")
-        elif op is _OP.IN:
-            inside = []
-            for kind, value in av:
-                if kind is _OP.NEGATE:
-                    inside.append("^")
-                elif kind is _OP.LITERAL:
-                    inside.append(_in_class(value))
-                elif kind is _OP.RANGE:
-                    inside.append(f"{_in_class(value[0])}-{_in_class(value[1])}")
-                else:
-                    inside.append(_CATEGORY[value])
-            out.append(f"[{''.join(inside)}]")
-        elif op in _REPEATS:
-            low, high, sub = av
-            bound = "*" if (low, high) == (0, _OP.MAXREPEAT) else (
-                f"{{{low},}}" if high == _OP.MAXREPEAT else f"{{{low},{high}}}")
-            out.append(f"(?:{_whole(sub, names)}){bound}{_REPEATS[op]}")
-        elif op is _OP.SUBPATTERN:
-            group, add, remove, sub = av
-            flags = "".join(letter for flag, letter in _FLAG_LETTERS if add & flag)
-            off = "".join(letter for flag, letter in _FLAG_LETTERS if remove & flag)
-            name = names.get(group) if names is not None and group else None
-            out.append(f"(?P<{name}>{_whole(sub, names)})" if name else
-                       f"(?{flags}{'-' + off if off else ''}:{_whole(sub, names)})")
-        elif op is _OP.BRANCH:
-            out.append("(?:" + "|".join(_whole(sub, names) for sub in av[1]) + ")")
-        elif op is _OP.AT:
-            out.append(_AT[av])
-        elif op in (_OP.ASSERT, _OP.ASSERT_NOT):
-            direction, sub = av
-            sign = ("=" if direction == 1 else "<=") if op is _OP.ASSERT else (
-                "!" if direction == 1 else "<!")
-            out.append(f"(?{sign}{_whole(sub, names)})")
-        elif op is _OP.ATOMIC_GROUP:
-            out.append(f"(?>{_whole(av, names)})")
-        elif op is _OP.CATEGORY:
-            out.append(_CATEGORY[av])
-        else:  # (a back reference: no pattern of Nix's messages has one)
-            raise ValueError(f"no prefix form for {op}")
-    return "".join(out)
-
-
-def _lookahead(op: Any, av: Any) -> bool:
-    return op in (_OP.ASSERT, _OP.ASSERT_NOT) and av[0] == 1
-
-
-def _prefixes(items: Any, names: dict[int, str] | None) -> str:
-    """A regex matching every prefix of what `items` match (the empty one and the whole
-    included): each item whole and a prefix of the rest, or a prefix of that item. A lookahead
-    looks past the cut: left out. Group names only where the group is whole (`names`)."""
-    items = [(op, av) for op, av in items if not _lookahead(op, av)]
-    if not items:
-        return ""
-    op, av = items[0]
-    if op is _OP.LITERAL:  # (a run of letters: each of its shorter prefixes, longest first)
-        run = 0
-        while run < len(items) and items[run][0] is _OP.LITERAL:
-            run += 1
-        said = "".join(chr(code) for _, code in items[:run])
-        rest = _prefixes(items[run:], names)
-        shorter = ""
-        for char in reversed(said[:-1]):
-            shorter = f"(?:{re.escape(char)}{shorter})?"
-        return f"(?:{re.escape(said)}{rest}|{shorter})"
-    first = _whole([items[0]], names)
-    rest = _prefixes(items[1:], names)
-    return f"(?:{first}{rest}|{_prefix_of(op, av)})"
-
-
-def _prefix_of(op: Any, av: Any) -> str:
-    """A regex matching every proper prefix of what one item matches (group names left out)."""
-    if op in _REPEATS:
-        _, high, sub = av
-        times = "*" if high == _OP.MAXREPEAT else f"{{0,{max(high - 1, 0)}}}"
-        return f"(?:{_whole(sub, None)}){times}{_prefixes(sub, None)}"
-    if op is _OP.SUBPATTERN:
-        return f"(?:{_prefixes(av[3], None)})"
-    if op is _OP.BRANCH:
-        return "(?:" + "|".join(_prefixes(sub, None) for sub in av[1]) + ")"
-    return ""  # (one character, or what takes none: a proper prefix is the empty one)
-
-
-@functools.cache
-def _prefix_form(pattern: re.Pattern[str]) -> re.Pattern[str]:
-    """A regex matching, from a line's start to its end, a prefix of what `pattern` matches."""
-    parsed = re._parser.parse(pattern.pattern, pattern.flags)  # type: ignore[attr-defined]
-    names = {group: name for name, group in parsed.state.groupdict.items()}
-    return re.compile(rf"(?:{_prefixes(list(parsed), names)})[ \t]*\Z",
-                      pattern.flags & ~re.MULTILINE)
+# (re's own parse of the patterns, as `regex_literal` reads it: the heads below are read off it)
+_OP = regex_literal.OP
 
 
 def _head(pattern: re.Pattern[str]) -> tuple[str, str, str]:
@@ -3874,7 +3762,7 @@ def _head(pattern: re.Pattern[str]) -> tuple[str, str, str]:
     ("dependenc(?:y|ies)"), the count a message opens with ("3 dependencies of derivation ");
     the same as Nix prints it one way ("3 dependency of derivation "), to count its words; and
     its letters up to the first choice (a cheap look)."""
-    parsed = re._parser.parse(pattern.pattern, pattern.flags)  # type: ignore[attr-defined]
+    parsed = regex_literal.parse(pattern)
     items: list[tuple[Any, Any]] = []
     for op, av in parsed:
         if op is _OP.LITERAL or op is _OP.BRANCH and all(
@@ -3882,7 +3770,7 @@ def _head(pattern: re.Pattern[str]) -> tuple[str, str, str]:
                 not items and _count(op, av)):
             items.append((op, av))
         elif items or not (op in (_OP.AT, _OP.ASSERT, _OP.ASSERT_NOT)
-                           or op in _REPEATS and av[0] == 0):
+                           or op in regex_literal.REPEATS and av[0] == 0):
             break
     # (a choice counted by its shortest: "derivation " of "(?:content-addressing derivation|
     # derivation|builder for) " is one word)
@@ -3891,7 +3779,7 @@ def _head(pattern: re.Pattern[str]) -> tuple[str, str, str]:
                    for op, av in items)
     lead = "".join(chr(av) for op, av in itertools.takewhile(
         lambda item: item[0] is _OP.LITERAL, items))
-    return _whole(items, None), said, lead
+    return regex_literal.written(items), said, lead
 
 
 def _count(op: Any, av: Any) -> bool:
@@ -3899,7 +3787,7 @@ def _count(op: Any, av: Any) -> bool:
     Nix's messages opens with one ("3 dependencies of derivation '…' failed to build")."""
     if op is _OP.SUBPATTERN and len(av[3]) == 1:
         op, av = av[3][0]
-    return op in _REPEATS and av[0] >= 1 and list(av[2]) == [
+    return op in regex_literal.REPEATS and av[0] >= 1 and list(av[2]) == [
         (_OP.IN, [(_OP.CATEGORY, _OP.CATEGORY_DIGIT)])]
 
 
@@ -3970,7 +3858,7 @@ def _cut_heads() -> re.Pattern[str]:
 def _cut_form(name: str) -> re.Pattern[str]:
     """The prefix form of the pattern `name` (compiled when a line could be its cut: each
     takes some milliseconds)."""
-    return _prefix_form(dict(_PATTERNS)[name])
+    return regex_literal.prefix_form(dict(_PATTERNS)[name])
 
 
 # what may stand before a line of Nix's where a copy keeps it: indentation, a markdown quote,

@@ -1,4 +1,5 @@
-"""The characters every match of a regular expression holds: a cheap test before its search.
+"""What a regular expression's own parse tells: the characters every match of it holds (a cheap
+test before its search), and a regex matching every prefix of what it matches.
 
 A text without them cannot match, and `literal in text` costs a fraction of a search that
 fails (most do: a log's block is read against dozens of Nix's messages). The literals are read
@@ -9,6 +10,7 @@ searched.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from typing import Any
@@ -19,6 +21,13 @@ _sre_parser = importlib.import_module("re._parser")
 _constants = importlib.import_module("re._constants")
 _SEQUENCES = (_constants.SUBPATTERN, _constants.ATOMIC_GROUP)
 _REPEATS = (_constants.MAX_REPEAT, _constants.MIN_REPEAT, _constants.POSSESSIVE_REPEAT)
+OP = _constants  # (the parse's opcodes, for a reader of `parse`'s items)
+REPEATS = _REPEATS
+
+
+def parse(pattern: re.Pattern[str]) -> Any:
+    """The pattern's parse, as re compiles it: a sequence of (opcode, argument) items."""
+    return _sre_parser.parse(pattern.pattern, pattern.flags)
 
 Needs = tuple[str, ...]  # every match holds one of these (none: nothing known)
 
@@ -27,7 +36,7 @@ def required_literals(pattern: re.Pattern[str]) -> Needs:
     """Runs of characters one of which every match of pattern holds (one run where the pattern
     is a sequence, one for each alternative of a choice), () where none is known."""
     try:
-        parsed = _sre_parser.parse(pattern.pattern, pattern.flags)
+        parsed = parse(pattern)
         return _best(_needs(parsed, bool(parsed.state.flags & re.IGNORECASE)))
     except Exception:  # noqa: BLE001 (re's private parser changed: no prefilter, no harm)
         return ()
@@ -109,7 +118,7 @@ def ascii_folded(pattern: re.Pattern[str], exact: bool = True) -> re.Pattern[str
     ValueError for a pattern whose case is meaning: one that keeps case, or (exact) a part of
     it that does, a range whose ends fold apart ("[A-z]"), a cased character beyond ASCII
     (Kelvin's "\\u212a" folds onto "k")."""
-    parsed = _sre_parser.parse(pattern.pattern, pattern.flags)
+    parsed = parse(pattern)
     if not parsed.state.flags & re.IGNORECASE or not _foldable(parsed, exact):
         raise ValueError(f"no ASCII fold of {pattern.pattern!r}")
     return re.compile(_lowered(pattern.pattern), pattern.flags & ~re.IGNORECASE)
@@ -167,3 +176,129 @@ def _lowered(source: str) -> str:
             out.append(char.lower())
             at += 1
     return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# A pattern written back from its parse, and its prefix form: a regex matching every prefix of
+# what the pattern matches (diagnose reads a line of Nix's a copy cut at the text's end so).
+
+_CATEGORY = {_constants.CATEGORY_DIGIT: r"\d", _constants.CATEGORY_NOT_DIGIT: r"\D",
+             _constants.CATEGORY_SPACE: r"\s", _constants.CATEGORY_NOT_SPACE: r"\S",
+             _constants.CATEGORY_WORD: r"\w", _constants.CATEGORY_NOT_WORD: r"\W"}
+_AT = {_constants.AT_BEGINNING: "^", _constants.AT_BEGINNING_STRING: r"\A",
+       _constants.AT_END: "$", _constants.AT_END_STRING: r"\Z",
+       _constants.AT_BOUNDARY: r"\b", _constants.AT_NON_BOUNDARY: r"\B"}
+_REPEAT_MARK = {_constants.MAX_REPEAT: "", _constants.MIN_REPEAT: "?",
+                _constants.POSSESSIVE_REPEAT: "+"}
+_FLAG_LETTERS = ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"), (re.VERBOSE, "x"))
+
+
+def _in_class(code: int) -> str:
+    char = chr(code)
+    return "\\" + char if char in "\\]^-[" else char
+
+
+def _whole(items: Any, names: dict[int, str] | None) -> str:
+    """A parsed regex (`re._parser`'s items) written back; group names kept where `names`."""
+    out = []
+    for op, av in items:
+        if op is _constants.LITERAL:
+            out.append(re.escape(chr(av)))
+        elif op is _constants.NOT_LITERAL:
+            out.append(f"[^{_in_class(av)}]")
+        elif op is _constants.ANY:
+            out.append(".")
+        elif op is _constants.IN:
+            inside = []
+            for kind, value in av:
+                if kind is _constants.NEGATE:
+                    inside.append("^")
+                elif kind is _constants.LITERAL:
+                    inside.append(_in_class(value))
+                elif kind is _constants.RANGE:
+                    inside.append(f"{_in_class(value[0])}-{_in_class(value[1])}")
+                else:
+                    inside.append(_CATEGORY[value])
+            out.append(f"[{''.join(inside)}]")
+        elif op in _REPEATS:
+            low, high, sub = av
+            bound = "*" if (low, high) == (0, _constants.MAXREPEAT) else (
+                f"{{{low},}}" if high == _constants.MAXREPEAT else f"{{{low},{high}}}")
+            out.append(f"(?:{_whole(sub, names)}){bound}{_REPEAT_MARK[op]}")
+        elif op is _constants.SUBPATTERN:
+            group, add, remove, sub = av
+            flags = "".join(letter for flag, letter in _FLAG_LETTERS if add & flag)
+            off = "".join(letter for flag, letter in _FLAG_LETTERS if remove & flag)
+            name = names.get(group) if names is not None and group else None
+            out.append(f"(?P<{name}>{_whole(sub, names)})" if name else
+                       f"(?{flags}{'-' + off if off else ''}:{_whole(sub, names)})")
+        elif op is _constants.BRANCH:
+            out.append("(?:" + "|".join(_whole(sub, names) for sub in av[1]) + ")")
+        elif op is _constants.AT:
+            out.append(_AT[av])
+        elif op in (_constants.ASSERT, _constants.ASSERT_NOT):
+            direction, sub = av
+            sign = ("=" if direction == 1 else "<=") if op is _constants.ASSERT else (
+                "!" if direction == 1 else "<!")
+            out.append(f"(?{sign}{_whole(sub, names)})")
+        elif op is _constants.ATOMIC_GROUP:
+            out.append(f"(?>{_whole(av, names)})")
+        elif op is _constants.CATEGORY:
+            out.append(_CATEGORY[av])
+        else:  # (a back reference: no pattern of Nix's messages has one)
+            raise ValueError(f"no prefix form for {op}")
+    return "".join(out)
+
+
+def _lookahead(op: Any, av: Any) -> bool:
+    return op in (_constants.ASSERT, _constants.ASSERT_NOT) and av[0] == 1
+
+
+def _prefixes(items: Any, names: dict[int, str] | None) -> str:
+    """A regex matching every prefix of what `items` match (the empty one and the whole
+    included): each item whole and a prefix of the rest, or a prefix of that item. A lookahead
+    looks past the cut: left out. Group names only where the group is whole (`names`)."""
+    items = [(op, av) for op, av in items if not _lookahead(op, av)]
+    if not items:
+        return ""
+    op, av = items[0]
+    if op is _constants.LITERAL:  # (a run of letters: each of its shorter prefixes, longest first)
+        run = 0
+        while run < len(items) and items[run][0] is _constants.LITERAL:
+            run += 1
+        said = "".join(chr(code) for _, code in items[:run])
+        rest = _prefixes(items[run:], names)
+        shorter = ""
+        for char in reversed(said[:-1]):
+            shorter = f"(?:{re.escape(char)}{shorter})?"
+        return f"(?:{re.escape(said)}{rest}|{shorter})"
+    first = _whole([items[0]], names)
+    rest = _prefixes(items[1:], names)
+    return f"(?:{first}{rest}|{_prefix_of(op, av)})"
+
+
+def _prefix_of(op: Any, av: Any) -> str:
+    """A regex matching every proper prefix of what one item matches (group names left out)."""
+    if op in _REPEATS:
+        _, high, sub = av
+        times = "*" if high == _constants.MAXREPEAT else f"{{0,{max(high - 1, 0)}}}"
+        return f"(?:{_whole(sub, None)}){times}{_prefixes(sub, None)}"
+    if op is _constants.SUBPATTERN:
+        return f"(?:{_prefixes(av[3], None)})"
+    if op is _constants.BRANCH:
+        return "(?:" + "|".join(_prefixes(sub, None) for sub in av[1]) + ")"
+    return ""  # (one character, or what takes none: a proper prefix is the empty one)
+
+
+@functools.cache
+def prefix_form(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """A regex matching, from a line's start to its end, a prefix of what `pattern` matches."""
+    parsed = parse(pattern)
+    names = {group: name for name, group in parsed.state.groupdict.items()}
+    return re.compile(rf"(?:{_prefixes(list(parsed), names)})[ \t]*\Z",
+                      pattern.flags & ~re.MULTILINE)
+
+
+def written(items: Any) -> str:
+    """A parsed pattern's items (`parse`'s, or some of them) written back as a regex."""
+    return _whole(items, None)
