@@ -55,10 +55,11 @@ _LINE_MEMO = 512
 _MEMO_LENGTH = 300
 
 
-def _per_line(function: Callable[Concatenate[str, _P], _R]
-              ) -> Callable[Concatenate[str, _P], _R]:
+def per_line(function: Callable[Concatenate[str, _P], _R]
+             ) -> Callable[Concatenate[str, _P], _R]:
     """function, its result for a line of up to _MEMO_LENGTH characters (its first argument)
-    kept for the next call with the same arguments."""
+    kept for the next call with the same arguments (logshape's readers of one line, and
+    diagnose's)."""
     kept: Callable[..., _R] = functools.lru_cache(maxsize=_LINE_MEMO)(function)
 
     @functools.wraps(function)
@@ -74,8 +75,6 @@ def _per_line(function: Callable[Concatenate[str, _P], _R]
     alone = len(inspect.signature(function).parameters) == 1
     return cast(Callable[Concatenate[str, _P], _R], read_line) if alone else read
 
-
-per_line = _per_line  # (diagnose's readers of one line keep theirs the same way)
 
 
 # UTF-8 read as Windows-1252 or Latin-1 (a download or viewer that guessed the encoding): each
@@ -128,7 +127,7 @@ def _overstruck(text: str) -> str:
     return "".join(kept)
 
 
-@_per_line
+@per_line
 def _plain(text: str) -> str:
     """A line's plain text (`logtext.clean`) as a terminal showed it where a copy or transport
     changed its characters: overstruck characters taken back, no page's odd spaces, and UTF-8
@@ -293,7 +292,7 @@ _STRING_COMMANDS = re.compile(r"^(?:\x1b[P^_X\]][^\x07\x1b]*(?:\x07|\x1b\\)|_bk;
 _GIT_REMOTE = re.compile(r"^remote:(?: |$)")
 
 
-@_per_line
+@per_line
 def _transported(line: str) -> str:
     """A line without what CI systems and log collectors put before it, stacked in any order
     (journald inside a CI log, a timestamp inside journald); a few deep, not a line of
@@ -429,7 +428,7 @@ def terminal_line(raw: str, quoted: bool = False) -> str:
     return _terminal_parts(raw, quoted)[0]
 
 
-@_per_line
+@per_line
 def _terminal_parts(raw: str, quoted: bool = False) -> tuple[str, str]:
     """What a terminal shows of one line (`terminal_line`), and what stood before the progress
     bar a message shown so was glued to ("" where none was): a prefix a tool put before the
@@ -787,11 +786,11 @@ def _vscode_shown(line: str) -> str | None:
     return None if vscode["verdict"] is None else f"Error: {vscode['verdict']}"
 
 
-@_per_line
+@per_line
 def _unwrap_line(raw: str, depth: int, tail: bool,
                  in_message: tuple[re.Pattern[str] | None] | None
                  ) -> tuple[tuple[str, bool, int, bool, str], ...]:
-    """All of `_unwrap`'s lines of one captured line (kept for the next pass: `_per_line`)."""
+    """All of `_unwrap`'s lines of one captured line (kept for the next pass: `per_line`)."""
     return tuple(_unwrap(raw, depth, tail, in_message=in_message))
 
 
@@ -1065,7 +1064,7 @@ def _code(shown: str) -> str:
 _MARK = re.compile(r"Error:|×|ERROR")
 
 
-@_per_line
+@per_line
 def _unprefixed(shown: str, quoted: bool = False) -> tuple[str, bool] | None:
     """A shown line without the prefixes wrappers and transports put before it, in any order
     (nom around journald, a level inside a timestamp) and without markdown code marks, and
@@ -1139,7 +1138,7 @@ _NOT_PREFIX_FOLDED = ascii_folded(_NOT_PREFIX)
 _NICK = re.compile(r"<[^<>\s]{1,32}>\s*$")
 
 
-@_per_line
+@per_line
 def _not_prefix(before: str) -> bool:
     before = _NICK.sub("", before) if ">" in before else before
     if before.isascii():
@@ -1147,7 +1146,7 @@ def _not_prefix(before: str) -> bool:
     return _NOT_PREFIX.search(before) is not None
 
 
-@_per_line
+@per_line
 def _nix_start_at(text: str) -> int:
     """Where Nix's own words (_NIX_START) first start in a line, -1 where nowhere: learning a
     prefix reads the same lines again (each pass, each learner), and this search is its
@@ -1251,7 +1250,7 @@ _KNOWN_NOT_JOURNALD = re.compile(_KNOWN_OTHER)
 _JOURNALD_NEEDS = required_literals(_JOURNALD)
 
 
-@_per_line
+@per_line
 def _known_inside_at(text: str) -> int:
     """Where a prefix normalising knows (_KNOWN_INSIDE) first starts in a line's first
     _MAX_PREFIX characters, -1 where none does (the same first lines are read by each pass)."""
@@ -1264,7 +1263,7 @@ def _known_inside_at(text: str) -> int:
     return m.start() if m is not None and m.start() < _MAX_PREFIX else -1
 
 
-@_per_line
+@per_line
 def _head(text: str) -> str:
     """A line's first word, each run of digits in it as one 0 (each learner reads each line's)."""
     words = text.split(maxsplit=1)
