@@ -1184,8 +1184,10 @@ def test_an_intro_counting_more_lines_than_nix_can_quote_is_no_intro() -> None:
 
 
 # Texts that only talk about Nix (its manual, release notes, a wiki page, a nixpkgs manual page,
-# a forum question, an agent's checklist, Nix's own source with its format strings): gathered
-# with the search tool, each named in tests/data/guard/README.md. expected.json says, per text,
+# a forum question, an agent's checklist, Nix's own source with its format strings) and green
+# texts users paste around runs that did not fail (warnings, activation output, a passing build's
+# test summary, prose about errors): gathered with the search tool, each named in
+# tests/data/guard/README.md. expected.json says, per text,
 # the lines that hold output of Nix's the text quotes (a release note's example error: that
 # failure the text holds) and the lines read as failures the text does not hold, known when the
 # guard set was gathered (false reds; a change may only take from them).
