@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import importlib.util
 import io
 import itertools
 import json
@@ -1200,6 +1201,30 @@ def test_a_text_only_talking_about_nix_gains_no_failure_it_does_not_hold(name: s
     found = diagnose.parse_log((_GUARD / name).read_text().split("\n"))
     allowed = {*expected["holds"], *expected["known_false_red"]}
     assert all(d.log_line in allowed for d in found), [(d.log_line, d.message) for d in found]
+
+
+def test_the_false_red_count_is_every_failure_at_a_line_a_green_text_does_not_hold(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # scripts/measure_false_reds.py, which the lead runs on the held-out green texts: a failure
+    # at a held line is the text's own; one anywhere else counts, known or not
+    spec = importlib.util.spec_from_file_location(
+        "measure_false_reds", Path(__file__).resolve().parent.parent / "scripts"
+        / "measure_false_reds.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    failing = f"error: builder for '{VICTIM}' failed with exit code 2"
+    (tmp_path / "quoted.txt").write_text(f"It failed once:\n{failing}\nand passed since.")
+    (tmp_path / "unheld.txt").write_text(f"Building works.\n{failing}")
+    (tmp_path / "expected.json").write_text(json.dumps({
+        "quoted.txt": {"holds": [2], "known_false_red": []},
+        "unheld.txt": {"holds": [], "known_false_red": [2]}}))
+    assert script.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "FALSE RED unheld.txt line 2: build/" in out and "quoted.txt" not in out
+    assert out.endswith(": 1 of 2 texts with a false red, 1 false reds\n")
+    assert script.main([str(tmp_path / "missing")]) == 1
+    assert "expected.json: no such file" in capsys.readouterr().err
 
 
 # a tool's recap that says nothing failed (diagnose._RECAPS reads the ones that say what did):
