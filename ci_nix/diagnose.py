@@ -3634,6 +3634,12 @@ def _parse_condensed(captured: CondensedLog) -> list[Diagnosis]:
         # Nix's one error line, cut inside its head ("error: build"), or the one "error:" a
         # nixpkgs-review report's package log opens with (the builder's): a recap says what failed
         found_all = _recapped(found_all, shaped, raw)
+    if found_all and all((d.type, d.kind) == (FailureType.OTHER, Kind.ERROR)
+                         and _verdict_at(d.log_line, shaped) for d in found_all):
+        # each error read is a builder's own verdict that looks like a line of Nix's (cargo's
+        # "error: could not compile `x`", rustc's "error: aborting due to …"): no line of
+        # Nix's said what failed, the builder's output did
+        found_all = [verdict] if (verdict := _builders_verdict(shaped)) is not None else found_all
     found_all = _hydras_eval(found_all, shaped)
     found_all = _died_in_crash(shaped, found_all)
     if any(d.kind is Kind.THROW for d in found_all) \
@@ -4482,10 +4488,15 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                 whole += "\n" + shaped[at + 1].text  # the Reason's rest, after a hard wrap
             # (as Nix quoted it where normalising took its quote mark off: every line had it)
             own = f"       > {text.strip()}" if _quoted_by_nix(line, raw) else text
-            return [_traced_below(_uncaught_nix(_builders_own(
+            read = _traced_below(_uncaught_nix(_builders_own(
                 _line_failure(whole, line.origin), own, _fenced(raw, line.origin),
-                _fence_of_quotes(raw, line.origin)), shaped, at),
-                shaped, at)]
+                _fence_of_quotes(raw, line.origin)), shaped, at), shaped, at)
+            if read.type is FailureType.OTHER \
+                    and _VERDICT.match(_VERDICT_WRAPPING.sub("", text, count=1).rstrip()):
+                # the error line is a builder's own verdict (a compiler's "x.c:1:2: error:",
+                # cargo's "error: could not compile `x`"), no line of Nix's: that build failed
+                read = _builders_verdict(shaped) or read
+            return [read]
     for output in named_logs.values():
         for text in output:
             if _MIRRORS.search(text):
@@ -4587,6 +4598,8 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                 # nothing before the wrapper's verdict (nh's, a CI step's) said what failed: that
                 # build failed, what the verdict says only of itself
                 built = _kept_tail(shaped, raw)
+                if built is not None and _by_verdict(built) and built.log_line == line.origin + 1:
+                    built = None  # (the line is the builder's verdict itself: read as ever)
             told = line.text
             if _BARE_LEVEL.match(told):
                 # color-eyre's report (nh, nix-installer): "Error:" alone, what failed in its
@@ -4654,7 +4667,7 @@ def _kept_tail(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> Diagnosis
         fenced = _fenced_phases(raw)
         if fenced is None:
             printed = _fenced_builder_lines(shaped)
-            return None if printed is None else Diagnosis(
+            return _builders_verdict(shaped) if printed is None else Diagnosis(
                 type_, kind, what, hint=advice, log_line=printed[0].origin + 1,
                 log=tail([line.text for line in printed]))
         return Diagnosis(type_, kind, what, hint=advice, log_line=fenced[0] + 1,
@@ -4722,6 +4735,225 @@ def _fenced_builder_lines(shaped: Sequence[logshape.Line]) -> list[logshape.Line
                 for line in held[first:]):
             return printed
     return None
+
+
+# A builder's own verdict that its build failed, as the tools a build runs print it (README's
+# "A builder's own verdict"): each a whole line once the copy's wrapping is off it (a markdown
+# quote, Nix's "> ", an indentation, a `nix build -L` name), never a word in a sentence; each
+# says a step failed, not that errors exist ("-Werror", "0 errors", "checking for strerror...
+# yes", a test named test_error, a summary counting no failure say nothing of the kind).
+# (name, pattern): the names are what `_builders_verdict` reports and its tests cover.
+BUILDERS_VERDICTS: tuple[tuple[str, str], ...] = (
+    # make: a recipe failed (not one make was told to ignore, "(ignored)"), or no rule for it
+    ("make", r"(?:\S*/)?g?make(?:\[\d{1,5}\])?: \*\*\* (?:\[[^\n]{1,1000}\] (?:Error \d{1,3}|"
+             r"Segmentation fault|Killed|Terminated)(?!\d| \(ignored\))|[^\n]{0,1000}\bStop\.)"),
+    # a compiler's diagnostic at a source position: gcc, clang, javac, swiftc, zig, GHC (also its
+    # span "(12,3)-(14,5)" and "[GHC-12345]"), tsc/csc/nim's "(12,3)", a code after "error"
+    # (TS2304, CS0103); never a .nix file's (Nix names positions after its message)
+    ("compiler", r"[^\s:()]{1,1000}(?<!\.nix)(?::\d{1,7}(?::\d{1,5})?(?:-\d{1,5})?|"
+                 r":\(\d{1,7},\d{1,5}\)-\(\d{1,7},\d{1,5}\)|\(\d{1,7}, ?\d{1,5}\))"
+                 r"(?::| -) (?:fatal )?(?:error|Error)(?::| [A-Z]{2,6}\d{2,6}:| \[GHC-\d{1,6}\])"
+                 r"(?:\s|$)"),
+    # kotlinc ("e: file:///build/A.kt:12:3 Unresolved reference")
+    ("kotlinc", r"e: (?:file://)?/\S{1,1000}:\d{1,7}:\d{1,5} \S"),
+    # a compiler driver or linker about itself: "gcc: fatal error: no input files",
+    # "collect2: error: ld returned 1 exit status", "clang: error: linker command failed",
+    # lld's "ld.lld: error: undefined symbol"
+    ("driver", r"(?:\S*/)?(?:[\w.-]{0,60}-)?(?:gcc|g\+\+|cc|c\+\+|clang|clang\+\+|cpp|ld|"
+               r"ld\.\w{2,5}|lld|ld64\.lld|collect2|rustc|ghc|javac|swiftc)(?:-\d{1,3}(?:\.\d{1,3})*)?"
+               r": (?:fatal )?error: \S"),
+    # the linker's unresolved symbols and missing libraries
+    ("ld", r"\S[^\n]{0,1000}: undefined reference to [`'‘]|"
+           r"(?:\S*/)?ld(?:\.\w{2,5})?: cannot find -l\S|"
+           r"ld: symbol\(s\) not found for architecture"),
+    # rustc and cargo
+    ("rustc", r"error\[E\d{4}\]: \S|error: aborting due to (?:\d{1,5} )?previous errors?"),
+    ("cargo", r"error: (?:could not compile|failed to run custom build command for|"
+              r"failed to compile|linking with|failed to select a version for|failed to get|"
+              r"failed to load source for|failed to download|no matching package named) [`'\d]|"
+              r"error: test failed, to rerun pass |test result: FAILED\. "),
+    # build-system generators and runners
+    ("cmake", r"CMake Error(?: at [^\n]{1,1000})?:|-- Configuring incomplete, errors occurred!"),
+    # meson's (also at a position: "meson.build:95:17: ERROR: …"; not any "ERROR:": git's
+    # remote, Jenkins and GitLab's runner print theirs so)
+    ("meson", r"(?:[^\s:]{1,1000}:\d{1,7}:\d{1,5}: )ERROR: \S|"
+              r"ERROR: (?:Dependency [\"'][^\"'\n]{1,200}[\"'] not found|"
+              r"Program [\"'][^\"'\n]{1,200}[\"'] not found|Unknown options?:|"
+              r"Problem encountered:|Assert failed:|Could not (?:detect|execute)|"
+              r"[\w+# ]{1,40} compiler for the (?:host|build) machine)"),
+    # Python's packaging: pip's, pypa build's (its "ERROR " a level the normaliser may take off)
+    ("pip", r"ERROR: (?:Could not find a version that satisfies|Failed building wheel)|"
+            r"(?:ERROR )?Backend subprocess exited when trying to invoke \w"),
+    # nixpkgs' setup hooks: cargoSetupHook's, noBrokenSymlinks'
+    ("hook", r"ERROR: (?:Missing Cargo\.lock|cargo\w{0,20} is out of date|"
+             r"Cargo\.lock is not the same|noBrokenSymlinks: )"),
+    ("ninja", r"FAILED: \S|ninja: build stopped: subcommand failed\."),
+    ("gradle", r"BUILD FAILED\b|Build FAILED\.|FAILURE: Build failed with an exception\.|"
+               r"(?:\[(?:ERROR|INFO)\] )?BUILD FAILURE|(?:\[ERROR\] )?Failed to execute goal \S|"
+               r"\[error\] \([^)\n]{1,200}\) \S"),
+    ("cabal", r"(?:Error: )?cabal(?:-install)?: Failed to build \S"),
+    # test runners' failures: pytest, unittest, go test, ctest, jest, automake's and meson's
+    # harnesses, hspec, tasty, prove (a count of failures is never 0)
+    ("pytest", r"=+ (?:[^=\n]{0,200}\b)?[1-9]\d{0,5} (?:failed|errors?)\b[^=\n]{0,200} in "
+               r"[\d.]+s(?: \([^)\n]{0,40}\))? =+|(?:FAILED|ERROR) \S{1,1000}::\S"),
+    ("unittest", r"FAILED \((?:failures|errors)=[1-9]"),
+    ("go", r"--- FAIL: \S|FAIL(?:\s+\S{1,1000}\s+[\d.]+s)?$"),
+    ("ctest", r"The following tests FAILED:|\d{1,3}% tests passed, [1-9]\d{0,5} tests? failed out "
+              r"of \d"),
+    ("jest", r"Test(?:s| Suites):\s+[1-9]\d{0,5} failed"),
+    ("harness", r"(?:# ?)?FAIL:\s+[1-9]\d{0,5}$|FAIL: \S{1,1000}|Fail:\s+[1-9]\d{0,5}|"
+                r"\d{1,6} examples?, [1-9]\d{0,5} failures?|[1-9]\d{0,5} out of \d{1,6} tests "
+                r"failed|Result: FAIL$"),
+    # package managers: npm (before 9 "npm ERR!", after "npm error"), pnpm, yarn 1, pip
+    ("npm", r"npm (?:ERR!|error) \S|\s?ERR_PNPM_\w+|error Command failed with exit code \d|"
+            r"error: subprocess-exited-with-error"),
+    # a program's uncaught exception: distutils' failed command, Java's, Elixir's (Python's is
+    # a traceback's last line, `_builders_verdict`)
+    ("exception", r"error: command '[^'\n]{1,1000}' failed with exit (?:status|code) \d|"
+                  r"Exception in thread \"[^\"\n]{1,200}\" [\w.$]{1,300}(?:Exception|Error)\b|"
+                  r"\*\* \((?:\w+\.)*\w*(?:Error|Exception)\) \S"),
+    # stdenv's own phases failing: a source it cannot unpack, a patch that does not apply,
+    # autoPatchelfHook's unsatisfied dependencies
+    ("stdenv", r"do not know how to unpack source archive \S|Hunk #\d{1,5} FAILED at \d|"
+               r"\d{1,5} out of \d{1,5} hunks? FAILED|"
+               r"auto-patchelf: [1-9]\d{0,5} dependenc(?:y|ies) could not be satisfied|"
+               r"(?:error: )?auto-patchelf could not satisfy dependency "),
+    # a program's last words that its child failed (go run's)
+    ("exit status", r"exit status [1-9]\d{0,2}$"),
+)
+# (each a line's start: what follows it is the verdict's own words)
+_VERDICT = re.compile("|".join(f"(?P<v{at}>{pattern})"
+                               for at, (_, pattern) in enumerate(BUILDERS_VERDICTS)))
+# what a copy wrapped a builder's line in: markdown's or Nix's quote marks, an indentation, a
+# `nix build -L` name the normaliser did not take off (inside a quote)
+_VERDICT_WRAPPING = re.compile(r"^[\s>]*(?:[\w.+@-]{1,200}> ?(?=\S))?\s*")
+# a Python traceback: its header, and the exception it ends in (at the header's indentation)
+_TRACEBACK = re.compile(r"Traceback \(most recent call last\):\s*$")
+_EXCEPTION_LINE = re.compile(r"(?:[A-Za-z_]\w{0,100}\.){0,10}[A-Za-z_]\w{0,100}(?:Error|Exception|"
+                             r"Exit|Interrupt|Failure|Failed|Fault|Timeout|NotFound)(?::.*)?$")
+# a builder that went on after the line (a later phase of stdenv's, a summary of tests that
+# all passed): that step did not fail its build
+_WENT_ON = re.compile(r"^(?:Running phase: \w+|post-installation fixup|shrinking RPATHs|"
+                      r"stripping \(with command|patching script interpreter paths|"
+                      r"checking for references to /build/|All \d+ tests? passed|"
+                      r"100% tests passed|test result: ok\.|BUILD SUCCESSFUL|OK(?: \(|$)|"
+                      r"=+ (?![^=\n]*\b(?:failed|errors?)\b)[^=\n]*\bpassed\b[^=\n]* in [\d.]+s)")
+# how many lines a builder prints after the exception its traceback ends in (pytest's short
+# summary, a runner's last words), at most, for that exception to be what failed it
+_AFTER_EXCEPTION = 3
+# a writer presenting what follows as an example, not as what failed
+# (not "such as", "an example": "I get errors such as", "an example build log" say what failed)
+_EXAMPLE_LEAD = re.compile(r"(?i)\b(?:for example|for instance|e\.g\.)")
+
+
+def _builders_verdict(shaped: Sequence[logshape.Line]) -> Diagnosis | None:
+    """The first block of a builder's output in a log that holds a builder's own verdict that
+    its build failed (`BUILDERS_VERDICTS`, or a Python traceback's exception): a build failed,
+    its report of Nix's left out or cut off. A block is a markdown fence (closed, or cut by the
+    copy's end) or a run of lines without a blank one (`-L` lines count as lines however empty):
+    fenced, quoted, indented, `-L`-prefixed or bare. Not where the same builder goes on to a
+    later phase of stdenv's after it, nor in a block a writer's line presents as an example.
+    Read only where nothing of Nix's said what failed (`_kept_tail`, `_fallback`)."""
+    blocks: list[tuple[int, int]] = []
+    start: int | None = None
+    fenced = False
+    for at, line in enumerate(shaped):
+        if line.builder is None and _ANY_FENCE.match(line.text):
+            if start is not None:
+                blocks.append((start, at))
+            start, fenced = (at + 1 if not fenced else None), not fenced
+        elif fenced:
+            continue
+        elif line.builder is None and not line.text.strip():
+            if start is not None:
+                blocks.append((start, at))
+            start = None
+        elif start is None:
+            start = at
+    if start is not None:
+        blocks.append((start, len(shaped)))
+    for first, end in blocks:
+        found = _verdict_in(shaped, first, end)
+        if found is None or _presented_as_example(shaped, first):
+            continue
+        at, name = found
+        verdict = shaped[at]
+        kind, type_, _, advice = DRVLESS["log-tail"]
+        return Diagnosis(type_, kind, _one_line(
+            f"{_BY_VERDICT}, {name}'s verdict: "
+            f"{_VERDICT_WRAPPING.sub('', verdict.text, count=1).strip()})"),
+            drv=_named_builder(shaped, verdict.builder), hint=advice,
+            log_line=verdict.origin + 1, log=tail([line.text for line in shaped[first:end]]))
+    return None
+
+
+# how a failure `_builders_verdict` read begins its message
+_BY_VERDICT = "a builder failed (the log holds only its own output"
+
+
+def _by_verdict(found: Diagnosis) -> bool:
+    """Whether a failure is `_builders_verdict`'s reading (what a recap or Hydra's page of the
+    log names says more than)."""
+    return found.kind is Kind.BUILDER and found.message.startswith(_BY_VERDICT)
+
+
+def _verdict_words(found: Diagnosis) -> str:
+    """The builder's own line a `_builders_verdict` reading quotes in its message."""
+    return found.message.split("verdict: ", 1)[-1].removesuffix(")")
+
+
+def _verdict_at(log_line: int | None, shaped: Sequence[logshape.Line]) -> bool:
+    """Whether the line a failure was read at (1-based) is a builder's verdict of the table."""
+    return log_line is not None and any(
+        line.origin == log_line - 1
+        and _VERDICT.match(_VERDICT_WRAPPING.sub("", line.text, count=1).rstrip()) is not None
+        for line in shaped)
+
+
+def _verdict_in(shaped: Sequence[logshape.Line], first: int, end: int) -> tuple[int, str] | None:
+    """(index, table name) of the first builder's verdict in shaped[first:end] that its builder
+    did not go on after (a later phase of stdenv's, a summary of tests that passed); a Python
+    traceback's exception only where its builder printed at most a few lines after it (a test
+    suite that passes prints the tracebacks it expects, and goes on). None where there is none."""
+    traceback: tuple[str | None, int] | None = None  # (builder, indentation) of a traceback
+    for at in range(first, end):
+        line = shaped[at]
+        words = _VERDICT_WRAPPING.sub("", line.text, count=1)
+        m = _VERDICT.match(words.rstrip())
+        name = None if m is None or m.lastgroup is None \
+            else BUILDERS_VERDICTS[int(m.lastgroup[1:])][0]
+        unwrapped = line.text.lstrip(" \t>")
+        indent = len(unwrapped) - len(unwrapped.lstrip())
+        after = [later for later in shaped[at + 1:end] if later.builder == line.builder]
+        if _TRACEBACK.match(words):
+            traceback = (line.builder, indent)
+        elif name is None and traceback is not None and traceback[0] == line.builder \
+                and indent <= traceback[1] and _EXCEPTION_LINE.match(words) \
+                and sum(1 for later in after if later.text.strip()) <= _AFTER_EXCEPTION:
+            name = "python"
+        if name is not None and not any(
+                _WENT_ON.match(_VERDICT_WRAPPING.sub("", later.text, count=1)) for later in after):
+            return at, name
+    return None
+
+
+def _presented_as_example(shaped: Sequence[logshape.Line], first: int) -> bool:
+    """Whether the writer's line right above a block (past blank lines and its fence) presents
+    it as an example ("For example, building it prints:")."""
+    for line in reversed(shaped[:first]):
+        if line.builder is None and line.text.strip() and not _ANY_FENCE.match(line.text):
+            return _EXAMPLE_LEAD.search(line.text) is not None
+    return False
+
+
+def _named_builder(shaped: Sequence[logshape.Line], builder: str | None) -> str | None:
+    """The derivation a `nix build -L` name stands for: the one derivation of that name the
+    log names (its plan, its "building '…'" line); None where it names none or several."""
+    if builder is None:
+        return None
+    same = {m["drv"] for line in shaped for m in _DRV_PATH.finditer(line.text)
+            if _pname(m["drv"]) == builder or drv_name(m["drv"]) == builder}
+    return same.pop() if len(same) == 1 else None
 
 
 # a builder's line as Nix 2.4+ quotes it after "last N log lines:" (seven spaces, "> "), not a
@@ -4910,8 +5142,10 @@ def _hydras_build(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> li
     if intro is None:
         return found
     return [replace(d, type=FailureType.BUILD, kind=Kind.BUILDER, drv=intro[1],
-                    message=f"{short_drv(intro[1])} failed (Hydra's log of it): {d.message}")
-            if (d.type, d.kind, d.drv) == (FailureType.OTHER, Kind.ERROR, None)
+                    message=f"{short_drv(intro[1])} failed (Hydra's log of it): "
+                            f"{_verdict_words(d) if _by_verdict(d) else d.message}")
+            if ((d.type, d.kind) == (FailureType.OTHER, Kind.ERROR) or _by_verdict(d))
+            and d.drv is None
             # (at or after its line: a structured record holding the page has one line)
             and d.log_line is not None and d.log_line - 1 >= intro[0] else d for d in found]
 
@@ -5151,7 +5385,7 @@ def _recapped(found: list[Diagnosis], shaped: Sequence[logshape.Line],
         # (a line of a package's log in nixpkgs-review's report is the builder's, whatever its
         # words seemed to say of Nix: hatch's "OSError: Unable to locate executables directory
         # within: /nix/var/nix/builds…", heldout-484 nixpkgs-pr-466399)
-        if not (in_review_log and only.type is FailureType.OTHER) and (
+        if not (in_review_log and only.type is FailureType.OTHER) and not _by_verdict(only) and (
                 (only.type, only.kind) != (FailureType.OTHER, Kind.ERROR) or said_by_nix):
             return found
         if in_review_log and only.log_line is not None and _over_review_log(

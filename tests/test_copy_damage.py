@@ -367,17 +367,15 @@ SAMPLE_LIMITS = {
         ".text",
         "heldout-54/Solaar-Flake-9-opening-directory-in-input-source.text")),
     # a timestamp glued before an indented line takes its first blank (as a stamp's own): Nix's
-    # seven columns before the quote of a builder's line, or before a NixOS assertion's bullet,
-    # read six (what test_logshape's WRAPPING_LIMITS says of these two under dedented)
+    # seven columns before a NixOS assertion's bullet read six (what test_logshape's
+    # WRAPPING_LIMITS says of it under dedented)
     *(("stamp-glued", f"fresh/{sample}") for sample in (
-        "heldout-312/nixpkgs-297613-waybar-block-tail-without-header-meson-wireplumber.text",
-        "heldout-125/doctor-cluster-config-pr-863-stateversion-assertion-line-alone.text")),
+        "heldout-125/doctor-cluster-config-pr-863-stateversion-assertion-line-alone.text",)),
     # a list's mark before a line whose start carried its reading: 2.3's message without
-    # "error: " ("unable to start any build; …"), Nix's "> " quote of a builder's line, a
-    # progress bar a message is glued to, a bullet of NixOS's assertion list, a sentence
+    # "error: " ("unable to start any build; …"), a progress bar a message is glued to, a
+    # bullet of NixOS's assertion list, a sentence
     *(("md-list", f"fresh/{sample}") for sample in (
         "heldout/nix-2238-max-jobs.text", "heldout-19/yazelix-448-option-in-prose.text",
-        "heldout-312/nixpkgs-297613-waybar-block-tail-without-header-meson-wireplumber.text",
         "heldout-42/autofirma-nix-4-bar-glued-maven-deps-hash-mismatch.text",
         "heldout-capt-3/nocodb-12278-bar-glued-hash.text",
         "heldout-125/doctor-cluster-config-pr-863-stateversion-assertion-line-alone.text")),

@@ -1476,3 +1476,53 @@ def test_a_builders_line_nix_quoted_saying_the_evaluators_words_is_the_builders(
     assert [d.type for d in diagnose.parse_log(tail)] == [FailureType.BUILD]
     [found] = diagnose.parse_log(["It says:", "", f"> {said}"])
     assert found.type is FailureType.EVAL
+
+
+# A passing build's own output holding "error" words and summaries that count no failure: no
+# builder's verdict (diagnose.BUILDERS_VERDICTS), in whatever wrapping a copy gave it
+_PASSING = ["checking for strerror... yes", "checking for error_at_line... yes",
+            "gcc -Werror -Wall -c error.c -o error.o", "test_error_handling PASSED",
+            "0 errors, 0 warnings", "===== 12 passed, 1 skipped in 0.31s =====",
+            "test result: ok. 10 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out",
+            "100% tests passed, 0 tests failed out of 12", "# FAIL:  0", "# XFAIL: 1",
+            "Tests:       42 passed, 42 total", "ok  \tgithub.com/foo/bar\t0.123s",
+            "make: *** [Makefile:3: clean] Error 1 (ignored)", "OK (skipped=1)",
+            "Ran 12 tests in 0.010s", "BUILD SUCCESSFUL in 3s", "npm WARN deprecated x@1.0.0",
+            "Finished `release` profile [optimized] target(s) in 1m 02s"]
+
+
+@pytest.mark.parametrize("wrap", [
+    lambda lines: [f"hello> {line}" for line in lines],  # nix build -L
+    lambda lines: ["```", *lines, "```"], lambda lines: [f"> {line}" for line in lines],
+    lambda lines: [f"    {line}" for line in lines], lambda lines: lines])
+def test_a_passing_builds_error_words_are_no_builders_verdict(
+        wrap: Callable[[list[str]], list[str]]) -> None:
+    assert diagnose.parse_log(["Building it works:", "", *wrap(_PASSING)]) == []
+
+
+@pytest.mark.parametrize("went_on", [
+    # a verdict a build went on after (stdenv's next phase; the tests' summary: all passed)
+    ["x.c:1:2: fatal error: y.h: No such file or directory", "Running phase: installPhase"],
+    ["Traceback (most recent call last):", '  File "t.py", line 1, in <module>',
+     "ValueError: expected", "test_raises PASSED", "test_a PASSED", "test_b PASSED",
+     "test_c PASSED", "===== 4 passed in 0.10s ====="],
+    ["FAILED: flaky.o", "All 12 tests passed"],
+])
+def test_a_verdict_its_builder_went_on_after_is_no_failure(went_on: list[str]) -> None:
+    assert diagnose.parse_log([f"hello> {line}" for line in went_on]) == []
+
+
+@pytest.mark.parametrize("prose", [
+    ["For example, make stops with", "", "    make: *** [Makefile:2: all] Error 2", "",
+     "when a recipe fails."],
+    ["For instance, if a header is missing you will see", "```",
+     "x.c:3:10: fatal error: foo.h: No such file or directory", "```"],
+    ["E.g. a failing test suite prints:", "", "> 2 failed, 10 passed in 0.5s",
+     "> FAILED tests/test_x.py::test_y"],
+    ["The compiler said `error: could not compile` last week, but it is fixed now."],
+])
+def test_prose_quoting_a_builders_verdict_as_an_example_reads_no_failed_build(
+        prose: list[str]) -> None:
+    # (an `error:` in prose still says something failed, the rule against a silent zero: never
+    # a build failure of a builder's verdict)
+    assert all(d.type is not FailureType.BUILD for d in diagnose.parse_log(prose))

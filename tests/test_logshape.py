@@ -688,11 +688,6 @@ WRAPPING_LIMITS = {
                 ".text.expected.json"),
     ("git-remote", "heldout-370/nixpkgs-pr-177508-nginx-lua-unindented-headerless-tail-pcre-h"
                    ".text.expected.json"),
-    # the tail of Nix's block without its header, its error line (meson's "ERROR: …", naming no
-    # build directory) the builder's only by Nix's seven-column "> " quote: dedented, that mark
-    # is gone (read as a writer's quote: other)
-    ("dedented", "heldout-312/nixpkgs-297613-waybar-block-tail-without-header-meson-wireplumber"
-                 ".text.expected.json"),
     # a changelog page's prose with one example error line, double-spaced: prose alternating
     # with blank lines is markdown's paragraphs, whose blanks stay (read as two failures)
     ("double-spaced",

@@ -1,0 +1,129 @@
+"""A report holding no line of Nix's whose only failure evidence is a builder's own output.
+
+`diagnose.BUILDERS_VERDICTS` is a table of builders' verdict lines (make's, compilers', test
+runners' …); a block of a builder's output holding one reads as a failed build wherever the copy
+put it: fenced, markdown-quoted, indented, behind `nix build -L`'s `name> `, or bare. The false
+reds such a rule could bring are in tests/test_log_adversary.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ci_nix import diagnose
+from ci_nix.diagnose import Kind
+from ci_nix.models import FailureType
+
+# each verdict of the table as the tool prints it (the table's name for it, the line)
+VERDICTS = [
+    ("make", "make: *** [Makefile:12: all] Error 2"),
+    ("make", "make[2]: *** [src/CMakeFiles/hello.dir/build.make:76: src/hello.o] Error 1"),
+    ("make", "make: *** No rule to make target 'install'.  Stop."),
+    ("compiler", "src/main.c:12:5: error: 'foo' undeclared (first use in this function)"),
+    ("compiler", "lib/x.cpp:3:10: fatal error: boost/asio.hpp: No such file or directory"),
+    ("compiler", "src/Lib.hs:42:7: error: [GHC-88464]"),
+    ("compiler", "src/Lib.hs:(12,3)-(14,5): error:"),
+    ("compiler", "src/index.ts(3,7): error TS2322: Type 'string' is not assignable to 'number'."),
+    ("compiler", "Main.java:5: error: cannot find symbol"),
+    ("kotlinc", "e: file:///build/source/app/src/Main.kt:12:3 Unresolved reference: foo"),
+    ("driver", "collect2: error: ld returned 1 exit status"),
+    ("driver", "clang: error: linker command failed with exit code 1 (use -v to see invocation)"),
+    ("driver", "ld.lld: error: undefined symbol: ssl_init"),
+    ("ld", "/build/source/main.c:(.text+0x1a): undefined reference to `SSL_new'"),
+    ("ld", "ld: cannot find -lssl: No such file or directory"),
+    ("rustc", "error[E0425]: cannot find value `x` in this scope"),
+    ("rustc", "error: aborting due to 2 previous errors"),
+    ("cargo", "error: could not compile `hello` (bin \"hello\") due to 1 previous error"),
+    ("cargo", "error: failed to run custom build command for `openssl-sys v0.9.99`"),
+    ("cargo", "test result: FAILED. 10 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out"),
+    ("cmake", "CMake Error at CMakeLists.txt:20 (find_package):"),
+    ("cmake", "-- Configuring incomplete, errors occurred!"),
+    ("meson", "meson.build:95:17: ERROR: Dependency \"gtk4\" not found, tried pkgconfig"),
+    ("meson", "ERROR: Dependency \"libdrm\" not found, tried pkgconfig"),
+    ("pip", "ERROR: Could not find a version that satisfies the requirement hatchling"),
+    ("pip", "ERROR Backend subprocess exited when trying to invoke build_wheel"),
+    ("hook", "ERROR: Missing Cargo.lock from src. Expected to find it at: /build/Cargo.lock"),
+    ("ninja", "FAILED: src/libfoo.so.p/foo.c.o"),
+    ("ninja", "ninja: build stopped: subcommand failed."),
+    ("gradle", "BUILD FAILED in 12s"),
+    ("gradle", "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-compiler-plugin"),
+    ("cabal", "Error: cabal: Failed to build hello-0.1.0.0."),
+    ("pytest", "=========== 2 failed, 130 passed, 3 skipped in 12.34s ==========="),
+    ("pytest", "FAILED tests/test_api.py::test_login - AssertionError: assert 401 == 200"),
+    ("unittest", "FAILED (failures=1)"),
+    ("go", "--- FAIL: TestParse (0.00s)"),
+    ("go", "FAIL\tgithub.com/foo/bar\t0.123s"),
+    ("ctest", "The following tests FAILED:"),
+    ("ctest", "95% tests passed, 1 tests failed out of 20"),
+    ("jest", "Tests:       1 failed, 41 passed, 42 total"),
+    ("harness", "FAIL: tests/test-utf8.sh"),
+    ("harness", "# FAIL:  2"),
+    ("harness", "3 examples, 1 failure"),
+    ("npm", "npm ERR! code ELIFECYCLE"),
+    ("npm", "npm error code 1"),
+    ("npm", " ERR_PNPM_FETCH_404  GET https://registry.npmjs.org/x: Not Found - 404"),
+    ("exception", "error: command '/nix/store/aaaa-gcc-13/bin/gcc' failed with exit code 1"),
+    ("exception", "Exception in thread \"main\" java.lang.NoClassDefFoundError: org/foo/Bar"),
+    ("exception", "** (CompileError) lib/app.ex:3: undefined function foo/0"),
+    ("stdenv", "do not know how to unpack source archive /nix/store/aaaa-src.tar.zst"),
+    ("stdenv", "Hunk #1 FAILED at 12."),
+    ("stdenv", "1 out of 1 hunk FAILED -- saving rejects to file src/main.c.rej"),
+    ("stdenv", "auto-patchelf: 2 dependencies could not be satisfied"),
+    ("exit status", "exit status 1"),
+]
+# a Python traceback ending in its exception: the one verdict of several lines
+TRACEBACK = ["Traceback (most recent call last):",
+             '  File "/build/source/setup.py", line 3, in <module>',
+             "    import numpy",
+             "ModuleNotFoundError: No module named 'numpy'"]
+
+
+def _wrapped(lines: list[str]) -> dict[str, list[str]]:
+    """The builder's lines as a copy may hold them, no line of Nix's in any."""
+    return {
+        "fenced": ["Building it fails:", "", "```", *lines, "```"],
+        "quoted": ["Building it fails:", "", *(f"> {line}" for line in lines)],
+        "indented": ["Building it fails:", "", *(f"    {line}" for line in lines)],
+        "-L": ["hello> Running phase: buildPhase", *(f"hello> {line}" for line in lines)],
+        "bare": list(lines),
+    }
+
+
+def test_every_verdict_of_the_table_has_an_example() -> None:
+    assert {name for name, _ in diagnose.BUILDERS_VERDICTS} == {name for name, _ in VERDICTS}
+
+
+@pytest.mark.parametrize(("name", "lines"), [
+    *((name, [line]) for name, line in VERDICTS), ("python", TRACEBACK)])
+def test_a_builders_verdict_in_any_wrapping_is_a_failed_build(name: str, lines: list[str]) -> None:
+    for wrapping, log in _wrapped(lines).items():
+        [found] = diagnose.parse_log(log)
+        assert (found.type, found.kind, found.drv) == (
+            FailureType.BUILD, Kind.BUILDER, None), (wrapping, found)
+        # (a hook's line naming the build directory read so before, as the line itself)
+        assert f"{name}'s verdict" in found.message or found.message == lines[-1], found
+        assert lines[-1].split()[-1].strip("`") in (found.log or found.message), wrapping
+        assert found.log_line == len(log) - (wrapping == "fenced"), wrapping
+
+
+def test_a_verdict_behind_a_print_build_logs_name_names_the_derivation_the_log_names() -> None:
+    drv = "/nix/store/" + "a" * 32 + "-hello-2.12.drv"
+    other = "/nix/store/" + "b" * 32 + "-zlib-1.3.drv"
+    log = [f"building '{other}'...", f"building '{drv}'...", "zlib> installing",
+           "hello> x.c:3:10: error: foo", "hello> make: *** [Makefile:2: x.o] Error 1"]
+    [found] = diagnose.parse_log(log)
+    assert (found.type, found.drv, found.log_line) == (FailureType.BUILD, drv, 4)
+
+
+@pytest.mark.parametrize("over", [
+    ["I get this error:"],  # a writer's line that only says something failed
+    ["# Build fails on aarch64", ""],  # an issue's title
+    ["✖ Command `nix build` failed"],  # a wrapper's verdict, after the builder's lines
+])
+def test_a_writers_or_wrappers_line_about_a_failure_yields_to_the_builders_verdict(
+        over: list[str]) -> None:
+    block = ["```", "src/main.rs:3:5: error: x", "make: *** [Makefile:3: all] Error 2", "```"]
+    log = [*block, *over] if over[0].startswith("✖") else [*over, *block]
+    [found] = diagnose.parse_log(log)
+    assert (found.type, found.kind) == (FailureType.BUILD, Kind.BUILDER)
+    assert "src/main.rs:3:5: error: x" in found.message
