@@ -4914,25 +4914,32 @@ def _verdict_in(shaped: Sequence[logshape.Line], first: int, end: int) -> tuple[
     """(index, table name) of the first builder's verdict in shaped[first:end] that its builder
     did not go on after (a later phase of stdenv's, a summary of tests that passed); a Python
     traceback's exception only where its builder printed at most a few lines after it (a test
-    suite that passes prints the tracebacks it expects, and goes on). None where there is none."""
+    suite that passes prints the tracebacks it expects, and goes on). None where there is none.
+    (Linear: what each builder printed last is counted once, before.)"""
+    went_on: dict[str | None, int] = {}  # each builder's last line that shows it went on
+    printed: dict[str | None, int] = defaultdict(int)  # and how many lines it printed
+    for at in range(first, end):
+        line = shaped[at]
+        printed[line.builder] += bool(line.text.strip())
+        if _WENT_ON.match(_VERDICT_WRAPPING.sub("", line.text, count=1)):
+            went_on[line.builder] = at
     traceback: tuple[str | None, int] | None = None  # (builder, indentation) of a traceback
     for at in range(first, end):
         line = shaped[at]
+        printed[line.builder] -= bool(line.text.strip())  # (now: how many after this one)
         words = _VERDICT_WRAPPING.sub("", line.text, count=1)
         m = _VERDICT.match(words.rstrip())
         name = None if m is None or m.lastgroup is None \
             else BUILDERS_VERDICTS[int(m.lastgroup[1:])][0]
         unwrapped = line.text.lstrip(" \t>")
         indent = len(unwrapped) - len(unwrapped.lstrip())
-        after = [later for later in shaped[at + 1:end] if later.builder == line.builder]
         if _TRACEBACK.match(words):
             traceback = (line.builder, indent)
         elif name is None and traceback is not None and traceback[0] == line.builder \
                 and indent <= traceback[1] and _EXCEPTION_LINE.match(words) \
-                and sum(1 for later in after if later.text.strip()) <= _AFTER_EXCEPTION:
+                and printed[line.builder] <= _AFTER_EXCEPTION:
             name = "python"
-        if name is not None and not any(
-                _WENT_ON.match(_VERDICT_WRAPPING.sub("", later.text, count=1)) for later in after):
+        if name is not None and went_on.get(line.builder, -1) < at:
             return at, name
     return None
 

@@ -397,6 +397,17 @@ def test_many_headers_without_their_reason_take_time_linear_in_the_log() -> None
     assert big < 24 * max(small, 1e-3), (small, big)
 
 
+def test_a_builders_many_verdicts_it_went_on_after_take_time_linear_in_its_lines() -> None:
+    # every line of one builder a verdict of diagnose.BUILDERS_VERDICTS, stdenv's next phase at
+    # the end (so none is one): each line is looked at about once, not with every line after it
+    def classify(n: int) -> Callable[[], object]:
+        shaped = logshape.normalise([*(f"hello> make: *** [Makefile:{i}: all] Error 2"
+                                       for i in range(n)), "hello> Running phase: installPhase"])
+        return lambda: diagnose._builders_verdict(shaped)
+    small, big = _costs(classify(3000), classify(24000))
+    assert big < 24 * max(small, 1e-3), (small, big)
+
+
 def test_a_records_many_escaped_line_ends_take_time_linear_in_its_length() -> None:
     # a tool's record of its child's output (Ansible's "stderr", a JSON or logfmt "msg") holding
     # thousands of escaped line ends, as an unprefixed builder (`nix-build`) can print one: the
