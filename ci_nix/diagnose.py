@@ -4598,8 +4598,10 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                 # nothing before the wrapper's verdict (nh's, a CI step's) said what failed: that
                 # build failed, what the verdict says only of itself
                 built = _kept_tail(shaped, raw)
-                if built is not None and _by_verdict(built) and built.log_line == line.origin + 1:
-                    built = None  # (the line is the builder's verdict itself: read as ever)
+                if built is not None and _by_verdict(built) and built.log_line == line.origin + 1 \
+                        and _builders_own(_unclassified(line.text, line.origin + 1),
+                                          line.text).type is FailureType.BUILD:
+                    built = None  # (the builder's verdict itself, read as its own line as ever)
             told = line.text
             if _BARE_LEVEL.match(told):
                 # color-eyre's report (nh, nix-installer): "Error:" alone, what failed in its
@@ -4746,16 +4748,26 @@ def _fenced_builder_lines(shaped: Sequence[logshape.Line]) -> list[logshape.Line
 BUILDERS_VERDICTS: tuple[tuple[str, str], ...] = (
     # make: a recipe failed (not one make was told to ignore, "(ignored)"), or no rule for it
     ("make", r"(?:\S*/)?g?make(?:\[\d{1,5}\])?: \*\*\* (?:\[[^\n]{1,1000}\] (?:Error \d{1,3}|"
-             r"Segmentation fault|Killed|Terminated)(?!\d| \(ignored\))|[^\n]{0,1000}\bStop\.)"),
+             r"Segmentation fault|Killed|Terminated)(?!\d| \(ignored\))|[^\n]{0,1000}\bStop\.)|"
+             r"\*\*\* Error code [1-9]"),  # (BSD make's)
     # a compiler's diagnostic at a source position: gcc, clang, javac, swiftc, zig, GHC (also its
     # span "(12,3)-(14,5)" and "[GHC-12345]"), tsc/csc/nim's "(12,3)", a code after "error"
-    # (TS2304, CS0103); never a .nix file's (Nix names positions after its message)
+    # (TS2304, CS0103, dotnet's NU1101 naming a project), go's; never a .nix file's (Nix names
+    # positions after its message)
     ("compiler", r"[^\s:()]{1,1000}(?<!\.nix)(?::\d{1,7}(?::\d{1,5})?(?:-\d{1,5})?|"
                  r":\(\d{1,7},\d{1,5}\)-\(\d{1,7},\d{1,5}\)|\(\d{1,7}, ?\d{1,5}\))"
-                 r"(?::| -) (?:fatal )?(?:error|Error)(?::| [A-Z]{2,6}\d{2,6}:| \[GHC-\d{1,6}\])"
-                 r"(?:\s|$)"),
+                 r"(?::| -)? (?:fatal )?(?:error|Error)(?::| [A-Z]{2,6}\d{2,6}:| \[GHC-\d{1,6}\])"
+                 r"(?:\s|$)|\S{1,1000} : error [A-Z]{2,6}\d{2,6}: |"
+                 # go's (no "error" word: "./main.go:12:3: undefined: foo", always a column)
+                 r"[\w./-]{1,1000}\.go:\d{1,7}:\d{1,5}: \S"),
     # kotlinc ("e: file:///build/A.kt:12:3 Unresolved reference")
     ("kotlinc", r"e: (?:file://)?/\S{1,1000}:\d{1,7}:\d{1,5} \S"),
+    # JavaScript's compilers and bundlers: tsc's count, esbuild's, vite's, webpack's, Next's and
+    # create-react-app's; node's missing module
+    ("javascript", r"Found [1-9]\d{0,5} errors?(?: in \d{1,6} files?)?\.|✘ \[ERROR\] \S|"
+                   r"Build failed with [1-9]\d{0,5} errors?|error during build:|"
+                   r"webpack(?: [\d.]{1,20})? compiled with [1-9]\d{0,5} errors?|"
+                   r"Failed to compile\.|Error: Cannot find module [\"']"),
     # a compiler driver or linker about itself: "gcc: fatal error: no input files",
     # "collect2: error: ld returned 1 exit status", "clang: error: linker command failed",
     # lld's "ld.lld: error: undefined symbol"
@@ -4767,13 +4779,17 @@ BUILDERS_VERDICTS: tuple[tuple[str, str], ...] = (
            r"(?:\S*/)?ld(?:\.\w{2,5})?: cannot find -l\S|"
            r"ld: symbol\(s\) not found for architecture"),
     # rustc and cargo
-    ("rustc", r"error\[E\d{4}\]: \S|error: aborting due to (?:\d{1,5} )?previous errors?"),
+    ("rustc", r"error\[E\d{4}\]: \S|error: aborting due to (?:\d{1,5} )?previous errors?|"
+              r"error: linker [`'][^`'\n]{1,200}[`'] not found"),
     ("cargo", r"error: (?:could not compile|failed to run custom build command for|"
               r"failed to compile|linking with|failed to select a version for|failed to get|"
               r"failed to load source for|failed to download|no matching package named) [`'\d]|"
               r"error: test failed, to rerun pass |test result: FAILED\. "),
     # build-system generators and runners
     ("cmake", r"CMake Error(?: at [^\n]{1,1000})?:|-- Configuring incomplete, errors occurred!"),
+    ("configure", r"configure: error: \S|Project ERROR: \S"),  # (autoconf's, qmake's)
+    ("bazel", r"ERROR: (?:/\S{1,1000}|\S{0,1000}BUILD(?:\.bazel)?):\d{1,7}:\d{1,5}: \S"),
+    ("zig", r"error: the following (?:build )?command (?:failed|exited with error code)"),
     # meson's (also at a position: "meson.build:95:17: ERROR: …"; not any "ERROR:": git's
     # remote, Jenkins and GitLab's runner print theirs so)
     ("meson", r"(?:[^\s:]{1,1000}:\d{1,7}:\d{1,5}: )ERROR: \S|"
@@ -4782,20 +4798,36 @@ BUILDERS_VERDICTS: tuple[tuple[str, str], ...] = (
               r"Problem encountered:|Assert failed:|Could not (?:detect|execute)|"
               r"[\w+# ]{1,40} compiler for the (?:host|build) machine)"),
     # Python's packaging: pip's, pypa build's (its "ERROR " a level the normaliser may take off)
-    ("pip", r"ERROR: (?:Could not find a version that satisfies|Failed building wheel)|"
+    ("pip", r"ERROR: (?:Could not find a version that satisfies|Failed building wheel|"
+            r"No matching distribution found for|Could not build wheels for)|"
+            r"error: (?:metadata-generation-failed|invalid command [`']|Setup script exited)|"
+            # (not pip's "× … did not run successfully.": devenv's and miette's mark)
+
             r"(?:ERROR )?Backend subprocess exited when trying to invoke \w"),
-    # nixpkgs' setup hooks: cargoSetupHook's, noBrokenSymlinks'
-    ("hook", r"ERROR: (?:Missing Cargo\.lock|cargo\w{0,20} is out of date|"
-             r"Cargo\.lock is not the same|noBrokenSymlinks: )"),
+    # nixpkgs' setup hooks: cargoSetupHook's and the npm/cargo fetchers' (a hash "is out of
+    # date"), noBrokenSymlinks', substitute's
+    ("hook", r"ERROR: (?:Missing Cargo\.lock|[\w ]{1,60} is out of date|"
+             r"Cargo\.lock is not the same|noBrokenSymlinks: )|"
+             r"substitute\w{0,20}\(\)(?: in derivation \S{1,300})?: ERROR: "),
+    # other languages' package managers: R's, RubyGems' and Bundler's, go's
+    ("packages", r"ERROR: (?:dependenc(?:y|ies) [^\n]{1,500} (?:is|are) not available for package|"
+                 r"compilation failed for package|lazy loading failed for package|"
+                 r"Failed to build gem native extension\.)|"
+                 r"An error occurred while installing [^\n]{1,300}, and Bundler cannot continue\.|"
+                 r"go: (?:inconsistent vendoring|updates to go\.mod needed|cannot find main module|"
+                 r"\S{1,300}: missing go\.sum entry|\S{1,300}@\S{1,300}: (?:Get|reading|"
+                 r"verifying|unrecognized import path))"),
     ("ninja", r"FAILED: \S|ninja: build stopped: subcommand failed\."),
     ("gradle", r"BUILD FAILED\b|Build FAILED\.|FAILURE: Build failed with an exception\.|"
+               r"\* What went wrong:|"
                r"(?:\[(?:ERROR|INFO)\] )?BUILD FAILURE|(?:\[ERROR\] )?Failed to execute goal \S|"
                r"\[error\] \([^)\n]{1,200}\) \S"),
-    ("cabal", r"(?:Error: )?cabal(?:-install)?: Failed to build \S"),
+    ("cabal", r"(?:Error: )?cabal(?:-install)?: Failed to build \S|Error: \[Cabal-\d{1,6}\]"),
     # test runners' failures: pytest, unittest, go test, ctest, jest, automake's and meson's
     # harnesses, hspec, tasty, prove (a count of failures is never 0)
     ("pytest", r"=+ (?:[^=\n]{0,200}\b)?[1-9]\d{0,5} (?:failed|errors?)\b[^=\n]{0,200} in "
-               r"[\d.]+s(?: \([^)\n]{0,40}\))? =+|(?:FAILED|ERROR) \S{1,1000}::\S"),
+               r"[\d.]+s(?: \([^)\n]{0,40}\))? =+|(?:FAILED|ERROR) \S{1,1000}::\S|"
+               r"Interrupted: [1-9]\d{0,5} errors? during collection|ERROR collecting \S"),
     ("unittest", r"FAILED \((?:failures|errors)=[1-9]"),
     ("go", r"--- FAIL: \S|FAIL(?:\s+\S{1,1000}\s+[\d.]+s)?$"),
     ("ctest", r"The following tests FAILED:|\d{1,3}% tests passed, [1-9]\d{0,5} tests? failed out "
@@ -4806,6 +4838,7 @@ BUILDERS_VERDICTS: tuple[tuple[str, str], ...] = (
                 r"failed|Result: FAIL$"),
     # package managers: npm (before 9 "npm ERR!", after "npm error"), pnpm, yarn 1, pip
     ("npm", r"npm (?:ERR!|error) \S|\s?ERR_PNPM_\w+|error Command failed with exit code \d|"
+            r"error (?:Couldn't find (?:any versions|package)|An unexpected error occurred)|"
             r"error: subprocess-exited-with-error"),
     # a program's uncaught exception: distutils' failed command, Java's, Elixir's (Python's is
     # a traceback's last line, `_builders_verdict`)
@@ -4831,6 +4864,11 @@ _VERDICT_WRAPPING = re.compile(r"^[\s>]*(?:[\w.+@-]{1,200}> ?(?=\S))?\s*")
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\):\s*$")
 _EXCEPTION_LINE = re.compile(r"(?:[A-Za-z_]\w{0,100}\.){0,10}[A-Za-z_]\w{0,100}(?:Error|Exception|"
                              r"Exit|Interrupt|Failure|Failed|Fault|Timeout|NotFound)(?::.*)?$")
+# OCaml's position line, and the error it heads (dune's, ocamlfind's: "File "x.ml", line 3,
+# characters 4-5:" over the source line, then "Error: …")
+_OCAML_POSITION = re.compile(r'File "[^"\n]{1,1000}", lines? \d{1,7}(?:-\d{1,7})?, '
+                             r'characters \d{1,5}-\d{1,5}:\s*$')
+_OCAML_ERROR = re.compile(r"Error(?: \([^)\n]{1,200}\))?: \S")
 # a builder that went on after the line (a later phase of stdenv's, a summary of tests that
 # all passed): that step did not fail its build
 _WENT_ON = re.compile(r"^(?:Running phase: \w+|post-installation fixup|shrinking RPATHs|"
@@ -4914,7 +4952,8 @@ def _verdict_in(shaped: Sequence[logshape.Line], first: int, end: int) -> tuple[
     """(index, table name) of the first builder's verdict in shaped[first:end] that its builder
     did not go on after (a later phase of stdenv's, a summary of tests that passed); a Python
     traceback's exception only where its builder printed at most a few lines after it (a test
-    suite that passes prints the tracebacks it expects, and goes on). None where there is none.
+    suite that passes prints the tracebacks it expects, and goes on), OCaml's "Error:" only after
+    its position line. None where there is none.
     (Linear: what each builder printed last is counted once, before.)"""
     went_on: dict[str | None, int] = {}  # each builder's last line that shows it went on
     printed: dict[str | None, int] = defaultdict(int)  # and how many lines it printed
@@ -4924,6 +4963,7 @@ def _verdict_in(shaped: Sequence[logshape.Line], first: int, end: int) -> tuple[
         if _WENT_ON.match(_VERDICT_WRAPPING.sub("", line.text, count=1)):
             went_on[line.builder] = at
     traceback: tuple[str | None, int] | None = None  # (builder, indentation) of a traceback
+    positioned: set[str | None] = set()  # the builders that printed OCaml's position line
     for at in range(first, end):
         line = shaped[at]
         printed[line.builder] -= bool(line.text.strip())  # (now: how many after this one)
@@ -4935,6 +4975,11 @@ def _verdict_in(shaped: Sequence[logshape.Line], first: int, end: int) -> tuple[
         indent = len(unwrapped) - len(unwrapped.lstrip())
         if _TRACEBACK.match(words):
             traceback = (line.builder, indent)
+        elif _OCAML_POSITION.match(words):
+            positioned.add(line.builder)
+        elif name is None and line.builder in positioned and indent == 0 \
+                and _OCAML_ERROR.match(words):
+            name = "ocaml"
         elif name is None and traceback is not None and traceback[0] == line.builder \
                 and indent <= traceback[1] and _EXCEPTION_LINE.match(words) \
                 and printed[line.builder] <= _AFTER_EXCEPTION:

@@ -19,13 +19,23 @@ VERDICTS = [
     ("make", "make: *** [Makefile:12: all] Error 2"),
     ("make", "make[2]: *** [src/CMakeFiles/hello.dir/build.make:76: src/hello.o] Error 1"),
     ("make", "make: *** No rule to make target 'install'.  Stop."),
+    ("make", "*** Error code 1"),
     ("compiler", "src/main.c:12:5: error: 'foo' undeclared (first use in this function)"),
     ("compiler", "lib/x.cpp:3:10: fatal error: boost/asio.hpp: No such file or directory"),
     ("compiler", "src/Lib.hs:42:7: error: [GHC-88464]"),
     ("compiler", "src/Lib.hs:(12,3)-(14,5): error:"),
     ("compiler", "src/index.ts(3,7): error TS2322: Type 'string' is not assignable to 'number'."),
     ("compiler", "Main.java:5: error: cannot find symbol"),
+    ("compiler", "src/app.nim(12, 3) Error: undeclared identifier: 'foo'"),
+    ("compiler", "/build/src/App.csproj : error NU1101: Unable to find package Foo."),
+    ("compiler", "./cmd/main.go:12:3: undefined: foo"),
     ("kotlinc", "e: file:///build/source/app/src/Main.kt:12:3 Unresolved reference: foo"),
+    ("javascript", "Found 3 errors in 2 files."),
+    ("javascript", "✘ [ERROR] Could not resolve \"react\""),
+    ("javascript", "error during build:"),
+    ("javascript", "webpack 5.88.2 compiled with 1 error in 1234 ms"),
+    ("javascript", "Failed to compile."),
+    ("javascript", "Error: Cannot find module 'react'"),
     ("driver", "collect2: error: ld returned 1 exit status"),
     ("driver", "clang: error: linker command failed with exit code 1 (use -v to see invocation)"),
     ("driver", "ld.lld: error: undefined symbol: ssl_init"),
@@ -33,23 +43,40 @@ VERDICTS = [
     ("ld", "ld: cannot find -lssl: No such file or directory"),
     ("rustc", "error[E0425]: cannot find value `x` in this scope"),
     ("rustc", "error: aborting due to 2 previous errors"),
+    ("rustc", "error: linker `cc` not found"),
     ("cargo", "error: could not compile `hello` (bin \"hello\") due to 1 previous error"),
     ("cargo", "error: failed to run custom build command for `openssl-sys v0.9.99`"),
     ("cargo", "test result: FAILED. 10 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out"),
     ("cmake", "CMake Error at CMakeLists.txt:20 (find_package):"),
     ("cmake", "-- Configuring incomplete, errors occurred!"),
+    ("configure", "configure: error: C compiler cannot create executables"),
+    ("configure", "Project ERROR: Unknown module(s) in QT: webengine"),
+    ("bazel", "ERROR: /build/source/BUILD.bazel:12:3: Compiling src/x.cc failed: (Exit 1)"),
+    ("zig", "error: the following build command failed with exit code 1:"),
     ("meson", "meson.build:95:17: ERROR: Dependency \"gtk4\" not found, tried pkgconfig"),
     ("meson", "ERROR: Dependency \"libdrm\" not found, tried pkgconfig"),
     ("pip", "ERROR: Could not find a version that satisfies the requirement hatchling"),
     ("pip", "ERROR Backend subprocess exited when trying to invoke build_wheel"),
+    ("pip", "ERROR: No matching distribution found for setuptools>=61"),
+    ("pip", "error: metadata-generation-failed"),
     ("hook", "ERROR: Missing Cargo.lock from src. Expected to find it at: /build/Cargo.lock"),
+    ("hook", "ERROR: npmDepsHash is out of date"),
+    ("hook", "substituteStream() in derivation x-1.0: ERROR: pattern foo doesn't match anything"),
+    ("packages", "ERROR: dependency 'Rcpp' is not available for package 'foo'"),
+    ("packages", "ERROR: Failed to build gem native extension."),
+    ("packages", "An error occurred while installing nokogiri (1.15.4), and Bundler cannot "
+                 "continue."),
+    ("packages", "go: inconsistent vendoring in /build/source:"),
     ("ninja", "FAILED: src/libfoo.so.p/foo.c.o"),
     ("ninja", "ninja: build stopped: subcommand failed."),
     ("gradle", "BUILD FAILED in 12s"),
+    ("gradle", "* What went wrong:"),
     ("gradle", "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-compiler-plugin"),
     ("cabal", "Error: cabal: Failed to build hello-0.1.0.0."),
+    ("cabal", "Error: [Cabal-7125]"),
     ("pytest", "=========== 2 failed, 130 passed, 3 skipped in 12.34s ==========="),
     ("pytest", "FAILED tests/test_api.py::test_login - AssertionError: assert 401 == 200"),
+    ("pytest", "Interrupted: 1 error during collection"),
     ("unittest", "FAILED (failures=1)"),
     ("go", "--- FAIL: TestParse (0.00s)"),
     ("go", "FAIL\tgithub.com/foo/bar\t0.123s"),
@@ -61,6 +88,7 @@ VERDICTS = [
     ("harness", "3 examples, 1 failure"),
     ("npm", "npm ERR! code ELIFECYCLE"),
     ("npm", "npm error code 1"),
+    ("npm", "error Couldn't find any versions for \"left-pad\" that matches \"^9.0.0\""),
     ("npm", " ERR_PNPM_FETCH_404  GET https://registry.npmjs.org/x: Not Found - 404"),
     ("exception", "error: command '/nix/store/aaaa-gcc-13/bin/gcc' failed with exit code 1"),
     ("exception", "Exception in thread \"main\" java.lang.NoClassDefFoundError: org/foo/Bar"),
@@ -71,11 +99,14 @@ VERDICTS = [
     ("stdenv", "auto-patchelf: 2 dependencies could not be satisfied"),
     ("exit status", "exit status 1"),
 ]
-# a Python traceback ending in its exception: the one verdict of several lines
+# the verdicts of several lines: a Python traceback ending in its exception, OCaml's error
+# under its position line
 TRACEBACK = ["Traceback (most recent call last):",
              '  File "/build/source/setup.py", line 3, in <module>',
              "    import numpy",
              "ModuleNotFoundError: No module named 'numpy'"]
+OCAML = ['File "bin/main.ml", line 3, characters 2-5:', "3 |   foo ()", "      ^^^",
+         "Error: Unbound value foo"]
 
 
 def _wrapped(lines: list[str]) -> dict[str, list[str]]:
@@ -94,7 +125,7 @@ def test_every_verdict_of_the_table_has_an_example() -> None:
 
 
 @pytest.mark.parametrize(("name", "lines"), [
-    *((name, [line]) for name, line in VERDICTS), ("python", TRACEBACK)])
+    *((name, [line]) for name, line in VERDICTS), ("python", TRACEBACK), ("ocaml", OCAML)])
 def test_a_builders_verdict_in_any_wrapping_is_a_failed_build(name: str, lines: list[str]) -> None:
     for wrapping, log in _wrapped(lines).items():
         [found] = diagnose.parse_log(log)
