@@ -22,7 +22,7 @@ from typing import Any
 from ci_nix import logshape, logtext, regex_literal
 from ci_nix.logtext import TAIL_LINES, CondensedLog, clean, drv_name, short_drv, tail
 from ci_nix.models import Failure, FailureType, Flake, SourceTree
-from ci_nix.regex_literal import ascii_folded, holds, required_literal, required_literals
+from ci_nix.regex_literal import Choice, ascii_folded, holds, required_literal, required_literals
 from ci_nix.report import untrusted
 from ci_nix.tools import files, nixlog
 from ci_nix.words import count
@@ -1664,6 +1664,8 @@ _NIX_ITSELF = re.compile(
     # <type>: <what>" before "Stack trace:") names what it died of by its C++ type, whatever
     # that is ("std::__1::system_error: mutex lock failed", "nix::Unsupported: …"): Nix dying
     r"(?:^|\s)Exception: (?:[A-Za-z_]\w{0,100}::)+[A-Za-z_]|" + _CRASH.pattern)
+# (searched by its alternatives' literals: a message holds those of few)
+_NIX_ITSELF_CHOICE = Choice(_NIX_ITSELF)
 
 
 # libstore's checks of a derivation's structured attributes as it builds it: "attribute
@@ -1787,7 +1789,7 @@ def _eval_kind(message: str, lines: list[str],
         # '…/flake.lock': Permission denied"): the flake's lock file cannot be written, the
         # evaluation's failure as "cannot write modified lock file" is (round 11's convention)
         return FailureType.EVAL, Kind.ERROR, None
-    if _NIX_ITSELF.search(message):
+    if _NIX_ITSELF_CHOICE.found(message):
         return FailureType.OTHER, Kind.NIX, HINTS[Kind.NIX]
     if _DRV_OPTION.match(message.strip()):
         # libstore checking a derivation's structured attributes when it builds it
@@ -2375,6 +2377,8 @@ _EVAL_MESSAGE = re.compile(
          r"^(?:error: *)?derivation does not have output ['‘]",
          r"^(?:error: *)?output ['‘][^'’\n]{1,200}['’] does not exist",
          r"^(?:error: *)?element is [^\n]{1,200}? where a string was expected")))
+# (searched by its alternatives' literals: a message holds those of few)
+_EVAL_MESSAGE_CHOICE = Choice(_EVAL_MESSAGE)
 # The words after "… " of the frames Nix's store, utility and fetcher libraries add to an error
 # they pass on, read from the sources' addTrace calls (src/libstore, src/libutil,
 # src/libfetchers of Nix 2.18-2.35 and Determinate Nix, lix/libstore and lix/libutil of Lix);
@@ -2428,7 +2432,7 @@ def _evaluated(message: str, lines: list[str]) -> bool:
     # line without its "error:", and the message apart, so that no words join across them
     # ("… syntax" + "error: …" is no "syntax error")
     said = " ".join(" ".join(_ERROR_LINE.sub(r"\1", line) for line in own).split())
-    if any(_EVAL_MESSAGE.search(text) or _MISSING_PATH.search(text)
+    if any(_EVAL_MESSAGE_CHOICE.found(text) or _MISSING_PATH.search(text)
            for text in (" ".join(message.split()), said)):
         return True
     return any(_EVAL_FRAME.search(line) for line in own)
@@ -5675,7 +5679,7 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
         # (kind `nix` by the subsystem family alone is no finer reading than the line's own:
         # the line keeps its words as the message, its kind `nix` below; the crash handler's
         # "Exception: std::system_error: mutex lock failed: …" stays whole)
-        family = found.kind is Kind.NIX and not _NIX_ITSELF.search(found.message) \
+        family = found.kind is Kind.NIX and not _NIX_ITSELF_CHOICE.found(found.message) \
             and _about_nix_itself(found.message)
         found = found if not bare and not family and (found.type is FailureType.EVAL or (
             found.kind not in (Kind.ERROR, Kind.SUMMARY))) else None
@@ -5742,7 +5746,7 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
     # the line goes on to say another error: the quote was a cut copy of it, as strace's)
     quoted = _quoted_error(text, at) if at > 0 and text[at - 1] in _QUOTE_CLOSE else text
     quoted = text if "error:" in text[at + len(quoted):].lower() else quoted
-    if _NIX_ITSELF.search(text) or family:
+    if _NIX_ITSELF_CHOICE.found(text) or family:
         # Nix crashed (a C assertion, a signal) or its store failed; or what its error is about
         # is Nix's own machinery (_about_nix_itself)
         return replace(_unclassified(quoted, origin + 1), kind=Kind.NIX, hint=HINTS[Kind.NIX],
@@ -6015,6 +6019,7 @@ _HEADS = (
     r"hash ['‘])",
 )
 _NIX_HEAD = re.compile("|".join(f"(?:{pattern})" for pattern in _HEADS))
+_NIX_HEAD_CHOICE = Choice(_NIX_HEAD)  # (searched by its alternatives' literals)
 # words one of which each of `_HEADS` holds: a cheap look first (a huge log's every line; the
 # heads' alternation costs some 20 times as much on a line holding none)
 _HEAD_WORDS = re.compile(r"lder for |nnot build |uild of |sh mismatch in fixed-output derivation "
@@ -6031,7 +6036,7 @@ _SAID_MAX = 1000
 
 def _nix_head(text: str) -> re.Match[str] | None:
     """The first of Nix's heads in a line (`_NIX_HEAD`)."""
-    return _NIX_HEAD.search(text) if _HEAD_WORDS.search(text) else None
+    return _NIX_HEAD_CHOICE.search(text) if _HEAD_WORDS.search(text) else None
 
 
 _HEADS_READ = 8
@@ -6125,6 +6130,7 @@ FAILURE_MARK = re.compile(
 
 # (its "(?-i:…)" parts fold too: it finds a place before or at FAILURE_MARK's first, never after)
 _FAILURE_MARK_FOLDED = ascii_folded(FAILURE_MARK, exact=False)
+_FAILURE_MARK_FOLDED_CHOICE = Choice(_FAILURE_MARK_FOLDED)
 
 
 @logshape.per_line  # (two in five asks are of a line asked before)
@@ -6133,7 +6139,7 @@ def _says_a_failure_at(text: str) -> re.Match[str] | None:
     (`_NIX_HEAD`) where the general reader reads a failure from them: a head alone says none
     ("Successful build of '/nix/store/…'", "copying output '…' of '/nix/store/…'")."""
     if text.isascii():  # (where the fold finds none, none is; else the first is from there on)
-        first = _FAILURE_MARK_FOLDED.search(text.lower())
+        first = _FAILURE_MARK_FOLDED_CHOICE.search(text.lower())
         m = None if first is None else FAILURE_MARK.search(text, first.start())
     else:
         m = FAILURE_MARK.search(text)

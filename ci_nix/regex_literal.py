@@ -56,6 +56,77 @@ def holds(text: str, needs: Needs) -> bool:
     return not needs
 
 
+# how many searches a Choice makes whole before it splits (see there)
+_SPLIT_AFTER = 256
+
+
+class Choice:
+    """A pattern that is a choice of many alternatives (the wordings of a family of messages),
+    searched alternative by alternative in a text holding what each needs. re tries each
+    alternative at each place of a text, ~80 us for a message against a hundred of them; a
+    text holds the literals of few, and `literal in text` costs a fraction of a place tried.
+    Alternatives needing the same are searched together, in the pattern's order; one needing
+    nothing known is searched in every text; a pattern that is no choice, or one not written
+    back (a back reference), is searched as it is. Exact: the pattern matches at a place where
+    one of its alternatives does, so a text it matches holds what that alternative needs.
+
+    Split once searched `after` times (reading and compiling the alternatives costs some
+    hundreds of whole searches: a process that reads a log or two never pays it)."""
+
+    def __init__(self, pattern: re.Pattern[str], after: int = _SPLIT_AFTER) -> None:
+        self.pattern = pattern
+        self._parts: tuple[tuple[Needs, re.Pattern[str]], ...] | None = None
+        self._searched, self._after = 0, after
+
+    def _split(self) -> tuple[tuple[Needs, re.Pattern[str]], ...]:
+        whole = ((), self.pattern),
+        try:
+            parsed = parse(self.pattern)
+            items = list(parsed)
+            if len(items) != 1 or items[0][0] is not _constants.BRANCH:
+                return whole
+            ignore_case = bool(parsed.state.flags & re.IGNORECASE)
+            alike: dict[Needs, list[str]] = {}
+            for alternative in items[0][1][1]:
+                needs = _best(_needs(alternative, ignore_case))
+                alike.setdefault(needs, []).append(_whole(alternative, None))
+            return tuple((needs, re.compile("|".join(written), self.pattern.flags))
+                         for needs, written in alike.items())
+        except Exception:  # noqa: BLE001 (re's private parser changed: searched as it is)
+            return whole
+
+    def parts(self) -> tuple[tuple[Needs, re.Pattern[str]], ...] | None:
+        """The alternatives searched apart, by what they need (None until split)."""
+        if self._parts is None:
+            self._searched += 1
+            if self._searched > self._after:
+                self._parts = self._split()
+        return self._parts
+
+    def found(self, text: str) -> bool:
+        """Whether the pattern matches somewhere in text (`pattern.search(text)`)."""
+        parts = self.parts()
+        if parts is None:
+            return self.pattern.search(text) is not None
+        for needs, part in parts:
+            if holds(text, needs) and part.search(text) is not None:
+                return True
+        return False
+
+    def search(self, text: str) -> re.Match[str] | None:
+        """`pattern.search(text)`'s match: the pattern's own, searched from the first place
+        one of the alternatives matches (none matches before it; `Match.pos` is that place)."""
+        parts = self.parts()
+        if parts is None:
+            return self.pattern.search(text)
+        first = -1
+        for needs, part in parts:
+            if holds(text, needs) and (m := part.search(text)) is not None \
+                    and (first < 0 or m.start() < first):
+                first = m.start()
+        return None if first < 0 else self.pattern.search(text, first)
+
+
 def _needs(items: Any, ignore_case: bool) -> list[Needs]:
     """What a parsed sequence needs, each a run or a choice's runs: a literal goes on the run of
     characters the match holds in a row; a group is part of the sequence; anything else (a

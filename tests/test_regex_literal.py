@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ci_nix import diagnose
-from ci_nix.regex_literal import holds, required_literal, required_literals
+from ci_nix.regex_literal import Choice, holds, required_literal, required_literals
 
 SOURCES = Path(__file__).resolve().parent / "data" / "sources"
 
@@ -86,3 +86,64 @@ def test_no_pattern_matches_a_text_without_its_literal() -> None:
                 assert needs in m[0], (name, needs, m[0])
     # (the texts hold most of Nix's messages: the check is no empty one)
     assert len(matched) >= 40, sorted(matched)
+
+
+_CHOICE_TEXTS = ["", "x", "ab", "xxabyy", "a\nb", "cat dog", "catalog", "dog\ncat", "dogs",
+                 "the cat's dog", "abc abd", "zzz 12 zz", "Cat"]
+
+
+@pytest.mark.parametrize("pattern", [
+    r"cat|dog",
+    r"\bcat\b|dogs?$|ab[cd]",  # (boundaries and ends: the text around the place is the text's)
+    r"(?<=a)b|(?<!\w)dog|\d+ z",  # (a look behind sees before the place the search starts)
+    r"(?m)^cat|^dog",
+    r"(?P<word>cat)|(dog)(?=s)",  # (groups: the pattern's own match)
+    r"ab|[0-9]+|x",  # (an alternative needing no literal: searched in every text)
+    r"(?i)cat|DOG",
+    r"(cat)\1|dog",  # (a back reference: the pattern searched as it is)
+    r"catalog",  # (no choice)
+    r"c|ca|cat",  # (at one place, the first alternative that matches: the pattern's)
+])
+def test_a_choice_searched_by_its_alternatives_finds_what_the_pattern_does(pattern: str
+                                                                             ) -> None:
+    compiled = re.compile(pattern)
+    choice = Choice(compiled, after=len(_CHOICE_TEXTS) // 2)  # (whole, then split)
+    for text in _CHOICE_TEXTS:
+        m, got = compiled.search(text), choice.search(text)
+        assert choice.found(text) is (m is not None), (pattern, text)
+        assert (m is None) is (got is None), (pattern, text)
+        if m is not None and got is not None:
+            assert (m.span(), m.groups(), m.groupdict()) == (
+                got.span(), got.groups(), got.groupdict()), (pattern, text)
+
+
+def test_a_choice_is_searched_by_literals_only_where_they_are_read() -> None:
+    def needs(pattern: str) -> list[tuple[str, ...]]:
+        return [needs for needs, _ in Choice(re.compile(pattern), after=0).parts() or ()]
+    assert needs(r"cat|dogs?|ab[cd]|[0-9]+") == [("cat",), ("dog",), ("ab",), ()]
+    assert needs(r"ab[cd]|ab[ef]|y") == [("ab",), ("y",)]  # (alike: searched together)
+    assert needs(r"(cat)\1|dog") == [()]  # (a back reference: the pattern as it is)
+    # searched whole until searched `after` times
+    choice = Choice(re.compile(r"cat|dog"), after=2)
+    assert [choice.parts(), choice.parts(), choice.parts() is not None] == [None, None, True]
+
+
+def test_diagnoses_choices_find_what_their_patterns_do_in_the_sources() -> None:
+    """The big choices diagnose searches by their alternatives (what Nix itself says, the
+    evaluator's messages, the failure marks, Nix's heads), on each line of the sources'
+    wordings (each line once: a line of a log is what diagnose searches most)."""
+    lines = sorted({line for p in [*SOURCES.glob("*.log"), *(SOURCES / "wordings").glob("*.log")]
+                    for line in p.read_text(errors="replace").split("\n")})
+    for used, lower in ((diagnose._NIX_ITSELF_CHOICE, False),
+                        (diagnose._EVAL_MESSAGE_CHOICE, False),
+                        (diagnose._NIX_HEAD_CHOICE, False),
+                        (diagnose._FAILURE_MARK_FOLDED_CHOICE, True)):
+        pattern, choice = used.pattern, Choice(used.pattern, after=0)
+        assert len(choice.parts() or ()) > 10  # (split: no pattern searched whole)
+        found = 0
+        for text in lines:
+            text = text.lower() if lower else text
+            m, got = pattern.search(text), choice.search(text)
+            assert (None if m is None else m.span()) == (None if got is None else got.span())
+            found += m is not None
+        assert found >= 100, pattern.pattern[:40]
