@@ -3638,12 +3638,15 @@ def _parse_condensed(captured: CondensedLog) -> list[Diagnosis]:
         # Nix's one error line, cut inside its head ("error: build"), or the one "error:" a
         # nixpkgs-review report's package log opens with (the builder's): a recap says what failed
         found_all = _recapped(found_all, shaped, raw)
-    if found_all and all((d.type, d.kind) == (FailureType.OTHER, Kind.ERROR)
-                         and _verdict_at(d.log_line, shaped) for d in found_all):
+    if found_all and all((d.type, d.kind) == (FailureType.OTHER, Kind.ERROR) for d in found_all) \
+            and (held := _verdict_block(shaped)) is not None and all(
+                _verdict_at(d.log_line, shaped) or _within(d.log_line, shaped, held)
+                for d in found_all):
         # each error read is a builder's own verdict that looks like a line of Nix's (cargo's
-        # "error: could not compile `x`", rustc's "error: aborting due to …"): no line of
-        # Nix's said what failed, the builder's output did
-        found_all = [verdict] if (verdict := _builders_verdict(shaped)) is not None else found_all
+        # "error: could not compile `x`", rustc's "error: aborting due to …"), or a line of the
+        # block of a builder's output that holds one: no line of Nix's said what failed, the
+        # builder's output did
+        found_all = [held[0]]
     found_all = _hydras_eval(found_all, shaped)
     found_all = _died_in_crash(shaped, found_all)
     if any(d.kind is Kind.THROW for d in found_all) \
@@ -4495,11 +4498,16 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
             read = _traced_below(_uncaught_nix(_builders_own(
                 _line_failure(whole, line.origin), own, _fenced(raw, line.origin),
                 _fence_of_quotes(raw, line.origin)), shaped, at), shaped, at)
-            if read.type is FailureType.OTHER \
-                    and _VERDICT.match(_VERDICT_WRAPPING.sub("", text, count=1).rstrip()):
+            verdict = read.type is FailureType.OTHER \
+                and _VERDICT.match(_VERDICT_WRAPPING.sub("", text, count=1).rstrip()) is not None
+            if verdict or (read.type, read.kind) == (FailureType.OTHER, Kind.ERROR):
                 # the error line is a builder's own verdict (a compiler's "x.c:1:2: error:",
-                # cargo's "error: could not compile `x`"), no line of Nix's: that build failed
-                read = _builders_verdict(shaped) or read
+                # cargo's "error: could not compile `x`"), or a line of the block of a builder's
+                # output that holds one ("error: failed to build" over make's "*** … Error 2"):
+                # no line of Nix's, that build failed
+                block = _verdict_block(shaped)
+                if block is not None and (verdict or block[1] <= at < block[2]):
+                    read = block[0]
             return [read]
     for output in named_logs.values():
         for text in output:
@@ -4767,11 +4775,11 @@ BUILDERS_VERDICTS: tuple[tuple[str, str], ...] = (
     # kotlinc ("e: file:///build/A.kt:12:3 Unresolved reference")
     ("kotlinc", r"e: (?:file://)?/\S{1,1000}:\d{1,7}:\d{1,5} \S"),
     # JavaScript's compilers and bundlers: tsc's count, esbuild's, vite's, webpack's, Next's and
-    # create-react-app's; node's missing module
+    # create-react-app's
     ("javascript", r"Found [1-9]\d{0,5} errors?(?: in \d{1,6} files?)?\.|✘ \[ERROR\] \S|"
                    r"Build failed with [1-9]\d{0,5} errors?|error during build:|"
                    r"webpack(?: [\d.]{1,20})? compiled with [1-9]\d{0,5} errors?|"
-                   r"Failed to compile\.|Error: Cannot find module [\"']"),
+                   r"Failed to compile\."),
     # a compiler driver or linker about itself: "gcc: fatal error: no input files",
     # "collect2: error: ld returned 1 exit status", "clang: error: linker command failed",
     # lld's "ld.lld: error: undefined symbol"
@@ -4844,9 +4852,12 @@ BUILDERS_VERDICTS: tuple[tuple[str, str], ...] = (
     ("npm", r"npm (?:ERR!|error) \S|\s?ERR_PNPM_\w+|error Command failed with exit code \d|"
             r"error (?:Couldn't find (?:any versions|package)|An unexpected error occurred)|"
             r"error: subprocess-exited-with-error"),
-    # a program's uncaught exception: distutils' failed command, Java's, Elixir's (Python's is
-    # a traceback's last line, `_builders_verdict`)
-    ("exception", r"error: command '[^'\n]{1,1000}' failed with exit (?:status|code) \d|"
+    # distutils' failed compiler command
+    ("distutils", r"error: command '[^'\n]{1,1000}' failed with exit (?:status|code) \d"),
+    # a program's uncaught exception: Java's, Elixir's, node's missing module (Python's is a
+    # traceback's last line, `_verdict_in`); a program's last words that its child failed (go
+    # run's): any program's, so a builder's only in a builder's output (_IN_A_BUILDER)
+    ("exception", r"Error: Cannot find module [\"']|exit status [1-9]\d{0,2}$|"
                   r"Exception in thread \"[^\"\n]{1,200}\" [\w.$]{1,300}(?:Exception|Error)\b|"
                   r"\*\* \((?:\w+\.)*\w*(?:Error|Exception)\) \S"),
     # stdenv's own phases failing: a source it cannot unpack, a patch that does not apply,
@@ -4855,9 +4866,14 @@ BUILDERS_VERDICTS: tuple[tuple[str, str], ...] = (
                r"\d{1,5} out of \d{1,5} hunks? FAILED|"
                r"auto-patchelf: [1-9]\d{0,5} dependenc(?:y|ies) could not be satisfied|"
                r"(?:error: )?auto-patchelf could not satisfy dependency "),
-    # a program's last words that its child failed (go run's)
-    ("exit status", r"exit status [1-9]\d{0,2}$"),
 )
+# the verdicts any program prints as it dies (a user's tool relaying Nix's error in its
+# traceback, heldout-87 nix-heuristic-gc-6): a builder's only where the block is a builder's
+# output by its wrapping (`nix build -L`'s name, Nix's quote) or its words (the sandbox's
+# build directory, stdenv's phases)
+_IN_A_BUILDER = frozenset(("exception", "python"))
+_BUILDERS_WORDS = re.compile(r"/build/|/nix-build-|^(?:Running phase: |unpacking sources|"
+                             r"patching sources|configuring|building|installing)")
 # (each a line's start: what follows it is the verdict's own words)
 _VERDICT = re.compile("|".join(f"(?P<v{at}>{pattern})"
                                for at, (_, pattern) in enumerate(BUILDERS_VERDICTS)))
@@ -4889,13 +4905,20 @@ _EXAMPLE_LEAD = re.compile(r"(?i)\b(?:for example|for instance|e\.g\.)")
 
 
 def _builders_verdict(shaped: Sequence[logshape.Line]) -> Diagnosis | None:
-    """The first block of a builder's output in a log that holds a builder's own verdict that
-    its build failed (`BUILDERS_VERDICTS`, or a Python traceback's exception): a build failed,
-    its report of Nix's left out or cut off. A block is a markdown fence (closed, or cut by the
-    copy's end) or a run of lines without a blank one (`-L` lines count as lines however empty):
-    fenced, quoted, indented, `-L`-prefixed or bare. Not where the same builder goes on to a
-    later phase of stdenv's after it, nor in a block a writer's line presents as an example.
-    Read only where nothing of Nix's said what failed (`_kept_tail`, `_fallback`)."""
+    """`_verdict_block`'s failure."""
+    found = _verdict_block(shaped)
+    return None if found is None else found[0]
+
+
+def _verdict_block(shaped: Sequence[logshape.Line]) -> tuple[Diagnosis, int, int] | None:
+    """(failure, first line, end) of the first block of a builder's output in a log that holds
+    a builder's own verdict that its build failed (`BUILDERS_VERDICTS`, or a Python traceback's
+    exception): a build failed, its report of Nix's left out or cut off. A block is a markdown
+    fence (closed, or cut by the copy's end) or a run of lines without a blank one (`-L` lines
+    count as lines however empty): fenced, quoted, indented, `-L`-prefixed or bare. Not where
+    the same builder goes on to a later phase of stdenv's after it, nor in a block a writer's
+    line presents as an example. Read only where nothing of Nix's said what failed
+    (`_kept_tail`, `_fallback`, `_parse_condensed`)."""
     blocks: list[tuple[int, int]] = []
     start: int | None = None
     fenced = False
@@ -4925,7 +4948,8 @@ def _builders_verdict(shaped: Sequence[logshape.Line]) -> Diagnosis | None:
             f"{_BY_VERDICT}, {name}'s verdict: "
             f"{_VERDICT_WRAPPING.sub('', verdict.text, count=1).strip()})"),
             drv=_named_builder(shaped, verdict.builder), hint=advice,
-            log_line=verdict.origin + 1, log=tail([line.text for line in shaped[first:end]]))
+            log_line=verdict.origin + 1,
+            log=tail([line.text for line in shaped[first:end]])), first, end
     return None
 
 
@@ -4942,6 +4966,13 @@ def _by_verdict(found: Diagnosis) -> bool:
 def _verdict_words(found: Diagnosis) -> str:
     """The builder's own line a `_builders_verdict` reading quotes in its message."""
     return found.message.split("verdict: ", 1)[-1].removesuffix(")")
+
+
+def _within(log_line: int | None, shaped: Sequence[logshape.Line],
+            block: tuple[Diagnosis, int, int]) -> bool:
+    """Whether the line a failure was read at (1-based) is a line of a `_verdict_block`."""
+    return log_line is not None and any(
+        line.origin == log_line - 1 for line in shaped[block[1]:block[2]])
 
 
 def _verdict_at(log_line: int | None, shaped: Sequence[logshape.Line]) -> bool:
@@ -4968,6 +4999,7 @@ def _verdict_in(shaped: Sequence[logshape.Line], first: int, end: int) -> tuple[
             went_on[line.builder] = at
     traceback: tuple[str | None, int] | None = None  # (builder, indentation) of a traceback
     positioned: set[str | None] = set()  # the builders that printed OCaml's position line
+    builders: bool | None = None  # whether the block's words are a builder's
     for at in range(first, end):
         line = shaped[at]
         printed[line.builder] -= bool(line.text.strip())  # (now: how many after this one)
@@ -4988,6 +5020,13 @@ def _verdict_in(shaped: Sequence[logshape.Line], first: int, end: int) -> tuple[
                 and indent <= traceback[1] and _EXCEPTION_LINE.match(words) \
                 and printed[line.builder] <= _AFTER_EXCEPTION:
             name = "python"
+        if name in _IN_A_BUILDER and line.builder is None \
+                and not _NIX_TAIL_QUOTE.match(line.text):
+            if builders is None:  # (looked for once a block, where it is needed)
+                builders = any(
+                    _BUILDERS_WORDS.search(_VERDICT_WRAPPING.sub("", other.text, count=1))
+                    for other in shaped[first:end])
+            name = name if builders else None
         if name is not None and went_on.get(line.builder, -1) < at:
             return at, name
     return None

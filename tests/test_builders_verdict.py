@@ -8,6 +8,8 @@ reds such a rule could bring are in tests/test_log_adversary.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from ci_nix import diagnose
@@ -35,7 +37,6 @@ VERDICTS = [
     ("javascript", "error during build:"),
     ("javascript", "webpack 5.88.2 compiled with 1 error in 1234 ms"),
     ("javascript", "Failed to compile."),
-    ("javascript", "Error: Cannot find module 'react'"),
     ("driver", "collect2: error: ld returned 1 exit status"),
     ("driver", "clang: error: linker command failed with exit code 1 (use -v to see invocation)"),
     ("driver", "ld.lld: error: undefined symbol: ssl_init"),
@@ -90,14 +91,16 @@ VERDICTS = [
     ("npm", "npm error code 1"),
     ("npm", "error Couldn't find any versions for \"left-pad\" that matches \"^9.0.0\""),
     ("npm", " ERR_PNPM_FETCH_404  GET https://registry.npmjs.org/x: Not Found - 404"),
-    ("exception", "error: command '/nix/store/aaaa-gcc-13/bin/gcc' failed with exit code 1"),
+    ("distutils", "error: command '/nix/store/aaaa-gcc-13/bin/gcc' failed with exit code 1"),
+    # (any program's death: a builder's in a builder's output, stdenv's phase line above)
     ("exception", "Exception in thread \"main\" java.lang.NoClassDefFoundError: org/foo/Bar"),
     ("exception", "** (CompileError) lib/app.ex:3: undefined function foo/0"),
+    ("exception", "Error: Cannot find module 'react'"),
+    ("exception", "exit status 1"),
     ("stdenv", "do not know how to unpack source archive /nix/store/aaaa-src.tar.zst"),
     ("stdenv", "Hunk #1 FAILED at 12."),
     ("stdenv", "1 out of 1 hunk FAILED -- saving rejects to file src/main.c.rej"),
     ("stdenv", "auto-patchelf: 2 dependencies could not be satisfied"),
-    ("exit status", "exit status 1"),
 ]
 # the verdicts of several lines: a Python traceback ending in its exception, OCaml's error
 # under its position line
@@ -125,7 +128,8 @@ def test_every_verdict_of_the_table_has_an_example() -> None:
 
 
 @pytest.mark.parametrize(("name", "lines"), [
-    *((name, [line]) for name, line in VERDICTS), ("python", TRACEBACK), ("ocaml", OCAML)])
+    *((name, ["Running phase: buildPhase", line] if name in diagnose._IN_A_BUILDER else [line])
+      for name, line in VERDICTS), ("python", TRACEBACK), ("ocaml", OCAML)])
 def test_a_builders_verdict_in_any_wrapping_is_a_failed_build(name: str, lines: list[str]) -> None:
     for wrapping, log in _wrapped(lines).items():
         [found] = diagnose.parse_log(log)
@@ -158,3 +162,29 @@ def test_a_writers_or_wrappers_line_about_a_failure_yields_to_the_builders_verdi
     [found] = diagnose.parse_log(log)
     assert (found.type, found.kind) == (FailureType.BUILD, Kind.BUILDER)
     assert "src/main.rs:3:5: error: x" in found.message
+
+
+@pytest.mark.parametrize("died", [
+    [*TRACEBACK[:2], "RuntimeError: error: store path 'x-.platformio' starts with illegal …"],
+    *([line] for name, line in VERDICTS if name in diagnose._IN_A_BUILDER)])
+def test_a_program_dying_outside_a_builders_output_is_no_failed_build(died: list[str]) -> None:
+    # a tool the user ran died (nix-heuristic-gc's traceback relaying Nix's error, heldout-87):
+    # no builder's output by its wrapping (-L, Nix's quote) or its words (/build/, a phase)
+    lines = [line.replace("/build/source/", "/nix/store/aaaa-tool/lib/") for line in died]
+    for log in (lines, ["```", *lines, "```"], [f"> {line}" for line in lines]):
+        assert all(d.type is not FailureType.BUILD for d in diagnose.parse_log(log)), log
+
+
+@pytest.mark.parametrize("wrap", [lambda lines: ["```", *lines, "```"], lambda lines: lines])
+def test_an_error_line_of_a_block_holding_a_builders_verdict_is_that_builds(
+        wrap: Callable[[list[str]], list[str]]) -> None:
+    # an "error:" line nothing finer fits above the verdict in the same block (the builder's:
+    # a line of Nix's would be read by its own words), no line of Nix's anywhere
+    # (an unindented line right after it the normaliser joins to it, as it joins Nix's error
+    # lines a hard wrap broke: a verdict there is not read, a left limit)
+    log = ["The build stops with:", "", *wrap(["error: failed to build the docs",
+                                             "  in doc/index.rst",
+                                             "make: *** [Makefile:12: all] Error 2"])]
+    [found] = diagnose.parse_log(log)
+    assert (found.type, found.kind) == (FailureType.BUILD, Kind.BUILDER)
+    assert "make's verdict" in found.message
