@@ -1,22 +1,7 @@
-# What ci-nix asks of a flake: one evaluation worker's job, answered line by line on stderr.
-#
-# Each answer is a `builtins.trace` line "trace: ci-nix:<tag>:<json>", written the moment it is
-# known (`tag`: ci-nix's secret for this run, so that a flake's own trace cannot pass for one):
-#
-#   list = true:  {"attr": PATH} for every attribute to evaluate, then
-#                 {"listed": {"groupErrors": [PATH ...], "inputNames": [NAME ...]}}
-#   per task i:   {"begin": i} when the task starts, {"done": i, "result": RESULT} when it is done
-#   any time:     {"commit": NAME} when the evaluation first reads the flake's NAME (rev, ...)
-#   first:        {"source": REV} the commit Nix read the flake's source at (null: none, e.g. a
-#                 work tree with uncommitted changes), before any other answer
-#
-# The tasks are `tasks` (a list of { path; group ? false; }), or with tasks = null every listed
-# attribute in order. A PATH is a list of names: [ "packages" "x86_64-linux" "hello" ] or
-# [ "nixosConfigurations" "web" ]. A RESULT is
-#   { path; drvPath; system; outputs = { out = "/nix/store/..."; }; }   evaluated
-#   { path; error = "..."; }                                             not buildable
-# Any error in a task (throw, assert, missing attribute, ...) aborts the process: ci-nix reads the
-# error from stderr, blames the task that began last, and starts a fresh worker on the rest.
+# ci-nix's evaluation worker: what it answers and how, in the notes at the end of this file.
+# What an error's trace runs through comes first: Nix 2.8 with --show-trace reads this file
+# up to each frame's line, a byte a read, for every frame of a task that aborts the worker
+# (~130,000 reads, 0.05 CPU-s, a worker; ~30,000 so).
 { flake
 , tag
 , systems
@@ -28,6 +13,37 @@
 let
   inherit (builtins) attrNames concatMap elem elemAt foldl' genList head isAttrs isString
     length listToAttrs map toJSON trace tryEval;
+
+  # foldl' is a loop in Nix's evaluator (no deep C++ stack however many tasks), and forcing its
+  # accumulator orders the traces: begin, evaluate, done.
+  evaluateAll = foldl' (count: i:
+    trace (emit { begin = i; })
+      (trace (emit { done = i; result = run (elemAt taskList i); }) (count + 1)))
+    0 (genList (i: i) (length taskList));
+
+  # A group that threw under tryEval while listed: listed again without it, for the error text.
+  run = task:
+    if task.group or false
+    then { path = task.path; error = "listed without error on its own: "
+           + toString (length (attrNames (getPath task.path))) + " attributes"; }
+    else info task.path;
+
+  info = path:
+    let
+      value = getPath path;
+      drv = if isNixos path then value.config.system.build.toplevel else value;
+      system = if isNixos path then nixosSystem value drv else elemAt path 1;
+    in
+    if (drv.type or null) != "derivation" then
+      { inherit path; error = "not a derivation (${builtins.typeOf drv}); only derivations can be built"; }
+    else {
+      inherit path system;
+      drvPath = drv.drvPath;
+      outputs = listToAttrs (map (o: { name = o; value = drv.${o}.outPath; }) (drv.outputs or [ "out" ]));
+    };
+
+  getPath = path:
+    foldl' (value: name: value.${name}) (if isNixos path then freshOutputs path else top) path;
 
   emit = value: "ci-nix:${tag}:" + toJSON value;
 
@@ -88,9 +104,6 @@ let
 
   isNixos = path: head path == "nixosConfigurations";
 
-  getPath = path:
-    foldl' (value: name: value.${name}) (if isNixos path then freshOutputs path else top) path;
-
   # Without nixpkgs.hostPlatform the toplevel derivation still says where it builds;
   # null (no system known) makes ci-nix fail the host rather than guess.
   nixosSystem = config: toplevel:
@@ -101,35 +114,7 @@ let
        else if isString own then own
        else config.pkgs.stdenv.hostPlatform.system or null;
 
-  info = path:
-    let
-      value = getPath path;
-      drv = if isNixos path then value.config.system.build.toplevel else value;
-      system = if isNixos path then nixosSystem value drv else elemAt path 1;
-    in
-    if (drv.type or null) != "derivation" then
-      { inherit path; error = "not a derivation (${builtins.typeOf drv}); only derivations can be built"; }
-    else {
-      inherit path system;
-      drvPath = drv.drvPath;
-      outputs = listToAttrs (map (o: { name = o; value = drv.${o}.outPath; }) (drv.outputs or [ "out" ]));
-    };
-
-  # A group that threw under tryEval while listed: listed again without it, for the error text.
-  run = task:
-    if task.group or false
-    then { path = task.path; error = "listed without error on its own: "
-           + toString (length (attrNames (getPath task.path))) + " attributes"; }
-    else info task.path;
-
   taskList = if tasks == null then map (path: { inherit path; }) listed else tasks;
-
-  # foldl' is a loop in Nix's evaluator (no deep C++ stack however many tasks), and forcing its
-  # accumulator orders the traces: begin, evaluate, done.
-  evaluateAll = foldl' (count: i:
-    trace (emit { begin = i; })
-      (trace (emit { done = i; result = run (elemAt taskList i); }) (count + 1)))
-    0 (genList (i: i) (length taskList));
 
   listing = foldl' (count: path: trace (emit { attr = path; }) (count + 1)) 0 listed;
 
@@ -145,3 +130,23 @@ builtins.seq (trace (emit { inherit source; }) null) (
   if list
   then builtins.seq listing (trace (emit { listed = { inherit groupErrors inputNames; }; }) evaluateAll)
   else evaluateAll)
+
+# What ci-nix asks of a flake: one evaluation worker's job, answered line by line on stderr.
+#
+# Each answer is a `builtins.trace` line "trace: ci-nix:<tag>:<json>", written the moment it is
+# known (`tag`: ci-nix's secret for this run, so that a flake's own trace cannot pass for one):
+#
+#   list = true:  {"attr": PATH} for every attribute to evaluate, then
+#                 {"listed": {"groupErrors": [PATH ...], "inputNames": [NAME ...]}}
+#   per task i:   {"begin": i} when the task starts, {"done": i, "result": RESULT} when it is done
+#   any time:     {"commit": NAME} when the evaluation first reads the flake's NAME (rev, ...)
+#   first:        {"source": REV} the commit Nix read the flake's source at (null: none, e.g. a
+#                 work tree with uncommitted changes), before any other answer
+#
+# The tasks are `tasks` (a list of { path; group ? false; }), or with tasks = null every listed
+# attribute in order. A PATH is a list of names: [ "packages" "x86_64-linux" "hello" ] or
+# [ "nixosConfigurations" "web" ]. A RESULT is
+#   { path; drvPath; system; outputs = { out = "/nix/store/..."; }; }   evaluated
+#   { path; error = "..."; }                                             not buildable
+# Any error in a task (throw, assert, missing attribute, ...) aborts the process: ci-nix reads the
+# error from stderr, blames the task that began last, and starts a fresh worker on the rest.
