@@ -4870,6 +4870,11 @@ BUILDERS_VERDICTS: tuple[tuple[str, str], ...] = (
                r"auto-patchelf: [1-9]\d{0,5} dependenc(?:y|ies) could not be satisfied|"
                r"(?:error: )?auto-patchelf could not satisfy dependency "),
 )
+# a command of Nix's as a writer runs it (a prompt, sudo, before it or not): a make whose
+# verdict follows it in the block ran that command (`make switch` over nixos-rebuild), no build
+_RUNS_NIX = re.compile(r"^[\s>]*(?:\S{0,60}[$#❯λ] ?)?(?:sudo )?(?:nixos-rebuild(?:-ng)?|nix|"
+                       r"nix-build|nix-shell|nix-env|darwin-rebuild|home-manager|nh|colmena|"
+                       r"deploy|nixos-install|nixos-anywhere|nixops|morph) \S")
 # the verdicts any program prints as it dies (a user's tool relaying Nix's error in its
 # traceback, heldout-87 nix-heuristic-gc-6): a builder's only where the block is a builder's
 # output by its wrapping (`nix build -L`'s name, Nix's quote) or its words (the sandbox's
@@ -4998,11 +5003,14 @@ def _verdict_in(shaped: Sequence[logshape.Line], first: int, end: int) -> tuple[
     (Linear: what each builder printed last is counted once, before.)"""
     went_on: dict[str | None, int] = {}  # each builder's last line that shows it went on
     printed: dict[str | None, int] = defaultdict(int)  # and how many lines it printed
+    runs_nix = -1  # the last line of the block's own (no -L line) that runs a command of Nix's
     for at in range(first, end):
         line = shaped[at]
         printed[line.builder] += bool(line.text.strip())
         if _WENT_ON.match(_VERDICT_WRAPPING.sub("", line.text, count=1)):
             went_on[line.builder] = at
+        if line.builder is None and _RUNS_NIX.match(line.text):
+            runs_nix = at
     traceback: tuple[str | None, int] | None = None  # (builder, indentation) of a traceback
     positioned: set[str | None] = set()  # the builders that printed OCaml's position line
     builders: bool | None = None  # whether the block's words are a builder's
@@ -5033,6 +5041,8 @@ def _verdict_in(shaped: Sequence[logshape.Line], first: int, end: int) -> tuple[
                     _BUILDERS_WORDS.search(_VERDICT_WRAPPING.sub("", other.text, count=1))
                     for other in shaped[first:end])
             name = name if builders else None
+        if name == "make" and line.builder is None and runs_nix > -1:
+            name = None  # (a Makefile running Nix: `make switch`'s verdict on nixos-rebuild)
         if name is not None and went_on.get(line.builder, -1) < at:
             return at, name
     return None

@@ -200,3 +200,14 @@ def test_a_makefile_running_nix_is_no_builders_verdict_over_nixs_own_error(nixs:
            "> (use '--show-trace' to show detailed location information)",
            "> make: *** [Makefile:14: switch] Error 1"]
     assert all(d.type is not FailureType.BUILD for d in diagnose.parse_log(log))
+
+
+@pytest.mark.parametrize("ran", ["$ nixos-rebuild switch --flake .#host", "nix build .#foo",
+                                 "sudo darwin-rebuild switch --flake ."])
+def test_make_running_a_command_of_nixs_is_no_builders_verdict(ran: str) -> None:
+    # `make switch`: make's verdict on the Nix command its recipe ran, Nix's lines without an
+    # error (a copy kept none): no build's own output, no failed build
+    log = [ran, "building the system configuration...", "make: *** [Makefile:14: switch] Error 1"]
+    for wrapped in (log, ["```", *log, "```"], [f"> {line}" for line in log]):
+        assert all(d.type is not FailureType.BUILD for d in diagnose.parse_log(wrapped)), wrapped
+
