@@ -1030,12 +1030,15 @@ def test_a_review_log_whose_report_head_a_copy_cut_is_the_builders() -> None:
     [found] = diagnose.parse_log(tail_)
     assert (found.type, found.kind) == (FailureType.BUILD, Kind.BUILDER)
     # a line no such chain follows, or a writer's own <details> log ("Build log", no
-    # attribute), is read as before
+    # attribute), is no review log's: the builder's own verdict (pypa build's, one of
+    # diagnose.BUILDERS_VERDICTS) says a build failed, nothing more (before the general rule
+    # of issue #26 these read `other`, the line as its message)
     for text in (tail_[:1], ["<details>", "<summary>Build log</summary>",
                              "<pre>ERROR Backend subprocess exited when trying to invoke "
                              "build_wheel</pre>", "</details>"]):
         [found] = diagnose.parse_log(text)
-        assert found.type is FailureType.OTHER
+        assert (found.type, found.drv) == (FailureType.BUILD, None)
+        assert "pip's verdict" in found.message
 
 
 GOT = "0z7mc1l0qhimhsq9sxhf4a3w1i2rn9k75zqc8yj1i62aa6p7nq03"
@@ -1966,13 +1969,16 @@ def test_an_error_line_about_the_build_directory_is_the_builds_own(quote: str, s
 def test_an_error_line_as_nix_quotes_a_builders_is_the_builds_own(said: str) -> None:
     """heldout-312's nixpkgs#297613: the tail of Nix's block without its header, each line as
     Nix quotes a builder's (seven columns, then "> "): its error line is that build failing,
-    whatever file it names; the same line quoted at the margin (a writer's) stays other."""
+    whatever file it names; the same line quoted at the margin (a writer's) is a builder's
+    verdict quoted by a writer (diagnose.BUILDERS_VERDICTS), that build failing too."""
     tail = ["> Run-time dependency zlib found: YES 1.3", "       > Run-time dependency libfoo"
             "-0.4 found: NO (tried pkgconfig)", "       >", f"       > {said}", "       >"]
     [found] = diagnose.parse_log(["```", *tail, "```"])
     assert (found.type, found.kind) == (FailureType.BUILD, Kind.BUILDER), found
+    # (before issue #26's general rule, 15bf94e4, this read `other`: the rule reads a builder's
+    # verdict in any wrapping, a writer's markdown quote too, where nothing of Nix's is there)
     [found] = diagnose.parse_log([f"> {said}"])
-    assert found.type is not FailureType.BUILD
+    assert (found.type, found.kind) == (FailureType.BUILD, Kind.BUILDER), found
     # a wrapper's verdict after it (a CI step's, nh's) says only that the command failed: the
     # build's own line before it says what, as one after a verdict does (devenv, colmena)
     for verdict in ["##[error]Process completed with exit code 1.", "ERROR: Job failed: exit "
@@ -1980,9 +1986,10 @@ def test_an_error_line_as_nix_quotes_a_builders_is_the_builds_own(said: str) -> 
         [found] = diagnose.parse_log(["```", *tail, "```", *verdict.split("\n")])
         assert (found.type, found.kind, found.log_line) == (
             FailureType.BUILD, Kind.BUILDER, 5), (verdict, found)
-    # a writer's quote at the margin before a verdict is no build's
+    # a writer's quote at the margin before a CI runner's verdict: the builder's verdict it
+    # quotes says what failed, the runner's only that the job did (`other` before 15bf94e4)
     [found] = diagnose.parse_log([f"> {said}", "ERROR: Job failed: exit code 1"])
-    assert found.type is FailureType.OTHER
+    assert (found.type, found.log_line) == (FailureType.BUILD, 1), found
 
 
 def test_an_error_line_not_about_a_build_directory_stays_what_it_was() -> None:
@@ -3001,9 +3008,11 @@ def test_an_error_line_in_the_build_log_hydra_shows_is_that_builds_failure() -> 
            "src/hello.c:42:1: error: expected ';' before '}' token"]
     [found] = diagnose.parse_log(log)
     assert (found.type, found.drv, found.log_line) == (FailureType.BUILD, drv, 3)
-    # the same lines without Hydra's intro (or before it) stay what nothing finer fits
+    # the same lines without Hydra's intro (or before it) name no derivation: the compiler's
+    # verdict says a build failed, not which (`other` before issue #26's general rule, 15bf94e4)
     for lines in (log[1:], [*log[1:], f"Below is the build log of derivation {drv}."]):
-        assert diagnose.parse_log(lines)[0].type is FailureType.OTHER
+        [found] = diagnose.parse_log(lines)
+        assert (found.type, found.drv, found.log_line) == (FailureType.BUILD, None, 2), found
 
 
 def test_the_daemons_own_log_of_a_connection_it_gave_up_is_nix_itself() -> None:
@@ -4259,8 +4268,11 @@ def test_a_compilers_error_behind_a_quote_mark_is_the_builds(line: str) -> None:
     [found] = diagnose.parse_log(["fails with:", "", "```", line, ">    27 | #include <pcre.h>",
                                   "> compilation terminated.", "```"])
     assert (found.type, found.kind, found.log_line) == (FailureType.BUILD, Kind.BUILDER, 4), found
-    # outside a fence, "> " at the margin is a writer's markdown quote (heldout-312's rule)
-    assert diagnose.parse_log(["fails with:", "", line])[0].type is not FailureType.BUILD
+    # outside a fence, "> " at the margin is a writer's markdown quote (heldout-312's rule): of
+    # a compiler's error, the builder's verdict quoted, a build failing all the same where
+    # nothing of Nix's is there (issue #26's general rule, 15bf94e4; `other` before)
+    [found] = diagnose.parse_log(["fails with:", "", line])
+    assert (found.type, found.kind, found.log_line) == (FailureType.BUILD, Kind.BUILDER, 3)
 
 
 def test_nix_1x_hash_mismatch_in_a_store_outside_nix_store_is_read() -> None:
