@@ -4897,6 +4897,17 @@ _EXCEPTION_LINE = re.compile(r"(?:[A-Za-z_]\w{0,100}\.){0,10}[A-Za-z_]\w{0,100}(
 _OCAML_POSITION = re.compile(r'File "[^"\n]{1,1000}", lines? \d{1,7}(?:-\d{1,7})?, '
                              r'characters \d{1,5}-\d{1,5}:\s*$')
 _OCAML_ERROR = re.compile(r"Error(?: \([^)\n]{1,200}\))?: \S")
+# stdenv's lines about its phases, as a builder prints them (2022's "Running phase: …" and the
+# older headers)
+_PHASE_LINE = re.compile(r"Running phase: \w+|(?:unpacking sources|patching sources|"
+                         r"configuring|building|installing|post-installation fixup)\s*$")
+# a builder's last words that say a step failed, where they end what it printed after stdenv's
+# phases: a tool's error level first (after its name: "mv: ", "cp: error: "), or a system call's
+# failure, a shell's missing command, a program's failed child at its end
+_LAST_WORDS = re.compile(r"(?:[\w.+/-]{1,100}: ){0,3}(?:fatal error|error|Error|ERROR|fatal|"
+                         r"FATAL|Fatal)(?:\[\w{1,20}\])?:|[^\n]{0,2000}(?:: No such file or "
+                         r"directory|: command not found|: Permission denied|failed with exit "
+                         r"(?:code|status) \d{1,3}\.?)\s*$")
 # a builder that went on after the line (a later phase of stdenv's, a summary of tests that
 # all passed): that step did not fail its build
 _WENT_ON = re.compile(r"^(?:Running phase: \w+|post-installation fixup|shrinking RPATHs|"
@@ -5004,11 +5015,18 @@ def _verdict_in(shaped: Sequence[logshape.Line], first: int, end: int) -> tuple[
     went_on: dict[str | None, int] = {}  # each builder's last line that shows it went on
     printed: dict[str | None, int] = defaultdict(int)  # and how many lines it printed
     runs_nix = -1  # the last line of the block's own (no -L line) that runs a command of Nix's
+    phased: set[str | None] = set()  # the builders that printed a line of stdenv's phases
+    last: dict[str | None, int] = {}  # and each builder's last line
     for at in range(first, end):
         line = shaped[at]
         printed[line.builder] += bool(line.text.strip())
-        if _WENT_ON.match(_VERDICT_WRAPPING.sub("", line.text, count=1)):
+        words = _VERDICT_WRAPPING.sub("", line.text, count=1)
+        if _WENT_ON.match(words):
             went_on[line.builder] = at
+        if _PHASE_LINE.match(words):
+            phased.add(line.builder)
+        if line.text.strip():
+            last[line.builder] = at
         if line.builder is None and _RUNS_NIX.match(line.text):
             runs_nix = at
     traceback: tuple[str | None, int] | None = None  # (builder, indentation) of a traceback
@@ -5045,7 +5063,12 @@ def _verdict_in(shaped: Sequence[logshape.Line], first: int, end: int) -> tuple[
             name = None  # (a Makefile running Nix: `make switch`'s verdict on nixos-rebuild)
         if name is not None and went_on.get(line.builder, -1) < at:
             return at, name
-    return None
+    # stdenv's phases, then the builder's last words saying a step failed ("mv: cannot stat
+    # 'main': No such file or directory"), nothing after them: the copy's end is the build's
+    return next(((at, "stdenv") for builder, at in sorted(last.items(), key=lambda kv: kv[1])
+                 if builder in phased and went_on.get(builder, -1) < at
+                 and _LAST_WORDS.match(_VERDICT_WRAPPING.sub("", shaped[at].text, count=1))),
+                None)
 
 
 def _presented_as_example(shaped: Sequence[logshape.Line], first: int) -> bool:

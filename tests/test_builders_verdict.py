@@ -211,3 +211,21 @@ def test_make_running_a_command_of_nixs_is_no_builders_verdict(ran: str) -> None
     for wrapped in (log, ["```", *log, "```"], [f"> {line}" for line in log]):
         assert all(d.type is not FailureType.BUILD for d in diagnose.parse_log(wrapped)), wrapped
 
+
+
+@pytest.mark.parametrize("last", [
+    "mv: cannot stat 'main': No such file or directory",  # (heldout-390 llama-cpp-pr-380's line)
+    "cp: error: missing destination file operand after 'docs'",
+    "Error: Could not find the Android SDK",
+    "sh: line 3: autoreconf: command not found",
+    "the code generator failed with exit code 2",
+])
+def test_stdenvs_phases_then_the_builders_last_words_of_a_failure_are_a_failed_build(
+        last: str) -> None:
+    # no verdict of the table: stdenv's phase line, then the builder's last words say a step
+    # failed, nothing after them (the copy ends where the build did, Nix's report cut off)
+    for log in ([f"hello> {line}" for line in ("Running phase: buildPhase", last)],
+                ["```", "Running phase: installPhase", last, "```"]):
+        [found] = diagnose.parse_log(log)
+        assert (found.type, found.kind) == (FailureType.BUILD, Kind.BUILDER), log
+        assert "stdenv's verdict" in found.message

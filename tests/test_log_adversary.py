@@ -1518,6 +1518,10 @@ def test_a_passing_builds_error_words_are_no_builders_verdict(
      "ValueError: expected", "test_raises PASSED", "test_a PASSED", "test_b PASSED",
      "test_c PASSED", "===== 4 passed in 0.10s ====="],
     ["FAILED: flaky.o", "All 12 tests passed"],
+    # stdenv's phases, then words of a failure the builder went on after, or none at its end
+    ["Running phase: buildPhase", "sh: foo: command not found", "Running phase: installPhase"],
+    ["Running phase: configurePhase", "checking for error.h... yes"],
+    ["Running phase: checkPhase", "test_no_such_file_or_directory PASSED"],
 ])
 def test_a_verdict_its_builder_went_on_after_is_no_failure(went_on: list[str]) -> None:
     assert diagnose.parse_log([f"hello> {line}" for line in went_on]) == []
