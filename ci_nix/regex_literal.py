@@ -76,6 +76,8 @@ class Choice:
     def __init__(self, pattern: re.Pattern[str], after: int = _SPLIT_AFTER) -> None:
         self.pattern = pattern
         self._parts: tuple[tuple[Needs, re.Pattern[str]], ...] | None = None
+        self._looks: tuple[tuple[str, re.Pattern[str]], ...] = ()
+        self._always: tuple[re.Pattern[str], ...] = ()
         self._searched, self._after = 0, after
 
     def _split(self) -> tuple[tuple[Needs, re.Pattern[str]], ...]:
@@ -101,28 +103,36 @@ class Choice:
             self._searched += 1
             if self._searched > self._after:
                 self._parts = self._split()
+                # (each literal with its part, looked for in a loop of its own: no call a part)
+                self._looks = tuple((literal, part) for needs, part in self._parts
+                                    for literal in needs)
+                self._always = tuple(part for needs, part in self._parts if not needs)
         return self._parts
 
     def found(self, text: str) -> bool:
         """Whether the pattern matches somewhere in text (`pattern.search(text)`)."""
-        parts = self.parts()
-        if parts is None:
+        if self.parts() is None:
             return self.pattern.search(text) is not None
-        for needs, part in parts:
-            if holds(text, needs) and part.search(text) is not None:
+        for literal, part in self._looks:
+            if literal in text and part.search(text) is not None:
+                return True
+        for part in self._always:
+            if part.search(text) is not None:
                 return True
         return False
 
     def search(self, text: str) -> re.Match[str] | None:
         """`pattern.search(text)`'s match: the pattern's own, searched from the first place
         one of the alternatives matches (none matches before it; `Match.pos` is that place)."""
-        parts = self.parts()
-        if parts is None:
+        if self.parts() is None:
             return self.pattern.search(text)
         first = -1
-        for needs, part in parts:
-            if holds(text, needs) and (m := part.search(text)) is not None \
+        for literal, part in self._looks:
+            if literal in text and (m := part.search(text)) is not None \
                     and (first < 0 or m.start() < first):
+                first = m.start()
+        for part in self._always:
+            if (m := part.search(text)) is not None and (first < 0 or m.start() < first):
                 first = m.start()
         return None if first < 0 else self.pattern.search(text, first)
 
