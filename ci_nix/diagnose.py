@@ -1262,10 +1262,13 @@ _NOISE = (
 )
 
 
+# (each at a line's start: one search of them all, anchored there)
+_NOISE_START = re.compile("^(?:" + "|".join(p.pattern.removeprefix("^") for p in _NOISE) + ")")
+
+
 def strip_noise(text: str) -> list[str]:
     """Lines of Nix's stderr without what ci-nix's helper flake adds (lock file notes)."""
-    return [line for line in clean(text).splitlines()
-            if not any(p.search(line) for p in _NOISE)]
+    return [line for line in clean(text).splitlines() if not _NOISE_START.search(line)]
 
 
 @dataclass(frozen=True)

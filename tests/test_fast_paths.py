@@ -139,3 +139,33 @@ def test_a_line_a_prefixs_shape_matches_starts_with_its_words(before: str) -> No
     for text, start in zip(texts, starts, strict=True):
         if shape.match(text):
             assert logshape._starting(before, [start]) == 1, (before, text)
+
+
+_NOISY = [
+    "warning: not writing modified lock file of flake 'path:/tmp/ci-nix-helper-x':",
+    "warning: Git tree '/src/x' is dirty", "warning: Git tree '/src/x' is dirty!",
+    "warning: creating lock file '/x/flake.lock'", "warning: updating lock file '/x'",
+    "• Added input 'flake':", "  \u2022 Updated input 'nixpkgs':",
+    "    'path:/x' (2024-05-01)", "    'path:/x' (2024-05-01) ", "    → 'path:/x'",
+    "    follows 'nixpkgs'", "(use '--show-trace' to show detailed location information)",
+    "trace: ci-nix:abc:{}", " trace: ci-nix:abc:{}",
+    "       … while updating the lock file of flake 'path:/tmp/ci-nix-helper-1/x'",
+    "       … while updating the flake input 'flake'", "error: follows 'x'", *LINES]
+
+
+@pytest.mark.parametrize("line", _NOISY)
+def test_a_line_is_noise_where_one_of_the_helpers_notes_is_at_its_start(line: str) -> None:
+    assert (diagnose._NOISE_START.search(line) is not None) is any(
+        p.search(line) for p in diagnose._NOISE)
+
+
+def test_a_messages_quoted_lines_kept_are_read_anew_for_other_lines() -> None:
+    """quoted_in keeps its last answers by the lines' texts: the same lines read alike, a list
+    changed since is read anew, and a long message is read each time."""
+    tail = ["error: builder for '/nix/store/x.drv' failed with exit code 1;", "       last 2 log "
+            "lines:", "       > a", "       > error: b", "       For full logs, run 'nix log'"]
+    lines = list(tail)
+    assert logshape.quoted_in(lines) == logshape.quoted_in(tuple(tail)) == {2, 3}
+    lines[1] = "       last 1 log lines:"
+    assert logshape.quoted_in(lines) == {2}
+    assert logshape.quoted_in(["x"] * 200 + tail) == {202, 203}
