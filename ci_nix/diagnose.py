@@ -5085,9 +5085,11 @@ def _presented_as_example(shaped: Sequence[logshape.Line], first: int) -> bool:
 
 def _named_builder(shaped: Sequence[logshape.Line], builder: str | None) -> str | None:
     """The derivation a `nix build -L` name stands for: the one derivation of that name the
-    log names (its plan, its "building '…'" line); None where it names none or several."""
+    log names (its plan, its "building '…'" line); None where it names none or several. A
+    builder's lines without a name: the one derivation the log started building, where it
+    started one only (nix-build prints a builder's output so)."""
     if builder is None:
-        return None
+        return _the_one_started(shaped)
     same = {m["drv"] for line in shaped for m in _DRV_PATH.finditer(line.text)
             if _pname(m["drv"]) == builder or drv_name(m["drv"]) == builder}
     return same.pop() if len(same) == 1 else None

@@ -229,3 +229,14 @@ def test_stdenvs_phases_then_the_builders_last_words_of_a_failure_are_a_failed_b
         [found] = diagnose.parse_log(log)
         assert (found.type, found.kind) == (FailureType.BUILD, Kind.BUILDER), log
         assert "stdenv's verdict" in found.message
+
+
+def test_a_verdict_without_a_name_is_the_one_build_the_log_started() -> None:
+    # nix-build prints a builder's output without `-L`'s name: the one build the log started
+    drv = "/nix/store/" + "a" * 32 + "-hello-2.12.drv"
+    other = "/nix/store/" + "b" * 32 + "-zlib-1.3.drv"
+    lines = ["x.c:3:10: error: foo", "make: *** [Makefile:2: x.o] Error 1"]
+    [found] = diagnose.parse_log([f"building '{drv}'...", *lines])
+    assert (found.type, found.drv) == (FailureType.BUILD, drv)
+    [found] = diagnose.parse_log([f"building '{other}'...", f"building '{drv}'...", *lines])
+    assert (found.type, found.drv) == (FailureType.BUILD, None)
