@@ -4840,12 +4840,13 @@ BUILDERS_VERDICTS: tuple[tuple[str, str], ...] = (
                r"\* What went wrong:|"
                r"(?:\[(?:ERROR|INFO)\] )?BUILD FAILURE|(?:\[ERROR\] )?Failed to execute goal \S|"
                r"\[error\] \([^)\n]{1,200}\) \S"),
-    ("cabal", r"(?:Error: )?cabal(?:-install)?: Failed to build \S|Error: \[Cabal-\d{1,6}\]"),
+    ("cabal", r"(?:Error: )?cabal(?:-install)?: Failed to build \S|Error: \[Cabal-\d{1,6}\]|"
+              r"Setup: Encountered missing (?:or private )?(?:dependencies|packages)"),
     # test runners' failures: pytest, unittest, go test, ctest, jest, automake's and meson's
     # harnesses, hspec, tasty, prove (a count of failures is never 0)
     ("pytest", r"=+ (?:[^=\n]{0,200}\b)?[1-9]\d{0,5} (?:failed|errors?)\b[^=\n]{0,200} in "
                r"[\d.]+s(?: \([^)\n]{0,40}\))? =+|(?:FAILED|ERROR) \S{1,1000}::\S|"
-               r"Interrupted: [1-9]\d{0,5} errors? during collection|ERROR collecting \S"),
+               r"(?:!+ )?Interrupted: [1-9]\d{0,5} errors? during collection|ERROR collecting \S"),
     ("unittest", r"FAILED \((?:failures|errors)=[1-9]"),
     ("go", r"--- FAIL: \S|FAIL(?:\s+\S{1,1000}\s+[\d.]+s)?$"),
     ("ctest", r"The following tests FAILED:|\d{1,3}% tests passed, [1-9]\d{0,5} tests? failed out "
