@@ -4804,7 +4804,9 @@ BUILDERS_VERDICTS: tuple[tuple[str, str], ...] = (
               r"failed to load source for|failed to download|no matching package named) [`'\d]|"
               r"error: test failed, to rerun pass |test result: FAILED\. "),
     # build-system generators and runners
-    ("cmake", r"CMake Error(?: at [^\n]{1,1000})?:|-- Configuring incomplete, errors occurred!"),
+    ("cmake", r"CMake Error(?: at [^\n]{1,1000})?:|-- Configuring incomplete, errors occurred!|"
+              r"CMake Generate step failed\."),
+    ("scons", r"scons: (?:building terminated because of errors\.|\*\*\* \[[^\n]{1,1000}\] \S)"),
     ("configure", r"configure: error: \S|Project ERROR: \S"),  # (autoconf's, qmake's)
     ("bazel", r"ERROR: (?:/\S{1,1000}|\S{0,1000}BUILD(?:\.bazel)?):\d{1,7}:\d{1,5}: \S"),
     ("zig", r"error: the following (?:build )?command (?:failed|exited with error code)"),
@@ -4837,6 +4839,7 @@ BUILDERS_VERDICTS: tuple[tuple[str, str], ...] = (
                  r"verifying|unrecognized import path))"),
     ("ninja", r"FAILED: \S|ninja: build stopped: subcommand failed\."),
     ("gradle", r"BUILD FAILED\b|Build FAILED\.|FAILURE: Build failed with an exception\.|"
+               r"[1-9]\d{0,5} Error\(s\)|"  # (MSBuild's summary)
                r"\* What went wrong:|"
                r"(?:\[(?:ERROR|INFO)\] )?BUILD FAILURE|(?:\[ERROR\] )?Failed to execute goal \S|"
                r"\[error\] \([^)\n]{1,200}\) \S"),
@@ -4853,6 +4856,10 @@ BUILDERS_VERDICTS: tuple[tuple[str, str], ...] = (
               r"of \d"),
     ("jest", r"Test(?:s| Suites):\s+[1-9]\d{0,5} failed"),
     ("harness", r"(?:# ?)?FAIL:\s+[1-9]\d{0,5}$|FAIL: \S{1,1000}|Fail:\s+[1-9]\d{0,5}|"
+                # meson test's line of a test that failed; prove's of a test file, its summary
+                r"\d{1,6}/\d{1,6} [^\n]{1,500}\s(?:FAIL|TIMEOUT)\s+[\d.]+s|"
+                r"\S{1,500}\s+\(Wstat: \d{1,6} Tests: \d{1,6} Failed: [1-9]|"
+                r"Failed [1-9]\d{0,5}/\d{1,6} test programs|"
                 r"\d{1,6} examples?, [1-9]\d{0,5} failures?|[1-9]\d{0,5} out of \d{1,6} tests "
                 r"failed|Result: FAIL$"),
     # package managers: npm (before 9 "npm ERR!", after "npm error"), pnpm, yarn 1, pip

@@ -1499,7 +1499,9 @@ _PASSING = ["checking for strerror... yes", "checking for error_at_line... yes",
             "Tests:       42 passed, 42 total", "ok  \tgithub.com/foo/bar\t0.123s",
             "make: *** [Makefile:3: clean] Error 1 (ignored)", "OK (skipped=1)",
             "Ran 12 tests in 0.010s", "BUILD SUCCESSFUL in 3s", "npm WARN deprecated x@1.0.0",
-            "Finished `release` profile [optimized] target(s) in 1m 02s"]
+            "Finished `release` profile [optimized] target(s) in 1m 02s",
+            "    0 Error(s)", "12/183 nix-functional-tests:main / why-depends   OK   0.52s",
+            "t/redirect.t .. ok", "All tests successful."]
 
 
 @pytest.mark.parametrize("wrap", [
