@@ -4929,9 +4929,13 @@ _WENT_ON = re.compile(r"^(?:Running phase: \w+|post-installation fixup|shrinking
 # how many lines a builder prints after the exception its traceback ends in (pytest's short
 # summary, a runner's last words), at most, for that exception to be what failed it
 _AFTER_EXCEPTION = 3
-# a writer presenting what follows as an example, not as what failed
-# (not "such as", "an example": "I get errors such as", "an example build log" say what failed)
-_EXAMPLE_LEAD = re.compile(r"(?i)\b(?:for example|for instance|e\.g\.)")
+# a writer presenting what follows as an example, not as what failed: in those words, or as
+# what "you" would see, what a build would print (a tutorial's second person and conditional;
+# a report says what "I" got, what it printed: not "such as", "an example build log")
+_EXAMPLE_LEAD = re.compile(r"(?i)\b(?:for example|for instance|e\.g\.|"
+                           r"you(?:'ll| will| might| may| would| should| could| can) (?:see|get)\b|"
+                           r"(?:would|will|might|may|could) (?:fail|print|output|show|produce|"
+                           r"complain|look)\b)")
 
 
 def _builders_verdict(shaped: Sequence[logshape.Line]) -> Diagnosis | None:

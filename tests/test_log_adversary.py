@@ -1537,6 +1537,10 @@ def test_a_verdict_its_builder_went_on_after_is_no_failure(went_on: list[str]) -
     ["E.g. a failing test suite prints:", "", "> 2 failed, 10 passed in 0.5s",
      "> FAILED tests/test_x.py::test_y"],
     ["The compiler said `error: could not compile` last week, but it is fixed now."],
+    ["If you forget the dependency, you'll see:", "```", "make: *** [Makefile:2: all] Error 2",
+     "```"],
+    ["Without the hook the build would fail with", "", "    FAILED: src/main.c.o",
+     "    ninja: build stopped: subcommand failed."],
 ])
 def test_prose_quoting_a_builders_verdict_as_an_example_reads_no_failed_build(
         prose: list[str]) -> None:
