@@ -4506,13 +4506,14 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
             if verdict or ((read.type, read.kind) == (FailureType.OTHER, Kind.ERROR)
                            and not _ERROR_LINE.match(text)):
                 # the error line is a builder's own verdict (a compiler's "x.c:1:2: error:",
-                # cargo's "error: could not compile `x`"), or a line not headed as Nix's are
-                # ("sphinx-build: error: …") of the block of a builder's output that holds one:
-                # no line of Nix's, that build failed (a line of Nix's, "error: program 'git'
-                # failed …" over make's "*** [Makefile:14: i3] Error 1", is a Makefile running
-                # Nix: heldout-32 ryan4yin-9)
+                # cargo's "error: could not compile `x`"), or a line nothing finer fits not
+                # headed as Nix's are (a writer's "I get this error:", a title's "Build error:
+                # …", a builder's "sphinx-build: error: …"), where a block of a builder's output
+                # holds a verdict: no line of Nix's said what failed, that build did (a line of
+                # Nix's, "error: program 'git' failed …" over make's "*** [Makefile:14: i3]
+                # Error 1", is a Makefile running Nix: heldout-32 ryan4yin-9)
                 block = _verdict_block(shaped)
-                if block is not None and (verdict or block[1] <= at < block[2]):
+                if block is not None:
                     read = block[0]
             return [read]
     for output in named_logs.values():

@@ -161,6 +161,7 @@ def test_a_verdict_behind_a_print_build_logs_name_names_the_derivation_the_log_n
 
 @pytest.mark.parametrize("over", [
     ["I get this error:"],  # a writer's line that only says something failed
+    ["I get this error: (see below)", ""], ["# Build error: hello fails on aarch64", ""],
     ["# Build fails on aarch64", ""],  # an issue's title
     ["✖ Command `nix build` failed"],  # a wrapper's verdict, after the builder's lines
 ])
