@@ -1294,12 +1294,13 @@ def _common_prefix(texts: list[str]) -> re.Pattern[str] | None:
         known = _known_inside_at(first)
         end = min(_MAX_PREFIX, known if known >= 0 else _MAX_PREFIX)
         for blank in _BLANKS.finditer(first, 0, end):
+            if 0 <= words < blank.end():
+                break  # (and every later blank's start reaches past Nix's words)
             before = first[:blank.end()]
             # (never past a `nix build -L` name: what follows it is the builder's, which a
             # build can print on most lines of a log, "error: …" and all)
             if not (before.isspace() or _not_prefix(before) or _WORDS.fullmatch(before)
-                    or _BUILDER_NAME.search(before)
-                    or (words >= 0 and words < blank.end())):
+                    or _BUILDER_NAME.search(before)):
                 candidates[before] = None
     if not candidates:
         return None
