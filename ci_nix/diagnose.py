@@ -1705,6 +1705,7 @@ _FETCHER_OWN = re.compile(
     r"\bCannot find (?i:git) revision ['‘]|\bFailed to fetch (?i:git) repository ['‘]|"
     r"\b(?:resolving|checking) (?i:git) reference ['‘]|"
     r"does the (?:git )?ref really exist\?|\bcouldn't (?:find|resolve HEAD) ref ['‘]")
+_FETCHER_OWN_CHOICE = Choice(_FETCHER_OWN)  # (searched by its alternatives' literals)
 
 
 # a final (locked) input whose fetched NAR hash differs from its lock: libfetchers' checkLocks
@@ -1737,6 +1738,7 @@ _DOWNLOAD_FAILED = re.compile(
     r"\bdownload request\b|download thread is shutting down|\bcurl handle\b|"
     r"\bAWS (?:client|credentials?)\b|\bcurl (?:\w+ ){0,2}(?:handle|socket)\b|"
     r"\bS3 (?:URI|URL|bucket)\b")
+_DOWNLOAD_FAILED_CHOICE = Choice(_DOWNLOAD_FAILED)  # (searched by its alternatives' literals)
 _SUBSTITUTER_FAILED = re.compile(
     r"\bsubstituter\b|binary cache|NAR for '[^']*' fetched from|NAR info file")
 _ASSERTION_FAILED = re.compile(r"assertion (?:.{0,1000} )?failed")  # (Nix <= 2.2: no condition)
@@ -1772,7 +1774,7 @@ def _eval_kind(message: str, lines: list[str],
     if "option 'allow-import-from-derivation' is disabled" in message \
             or _IFD_REFUSAL.search(message):
         return FailureType.EVAL, Kind.IMPORT_FROM_DERIVATION, HINTS[Kind.IMPORT_FROM_DERIVATION]
-    if _DOWNLOAD_FAILED.search(message):
+    if _DOWNLOAD_FAILED_CHOICE.found(message):
         return FailureType.OTHER, Kind.DOWNLOAD, HINTS[Kind.DOWNLOAD]
     if _SUBSTITUTER_FAILED.search(message):  # disabled, died, unreachable, corrupt: not the code
         return FailureType.OTHER, Kind.SUBSTITUTION, HINTS[Kind.SUBSTITUTION]
@@ -1803,7 +1805,7 @@ def _eval_kind(message: str, lines: list[str],
         # Nix's command line about one of its flags ("--write-to has been removed because it
         # was insecure and broken", Lix 2.95), not a removed attribute a `throw` names
         return FailureType.OTHER, Kind.ERROR, None
-    if _FETCHER_OWN.search(message):
+    if _FETCHER_OWN_CHOICE.found(message):
         # a fetcher refusing an input's attributes as a lock file or a flake reference spells
         # them (libfetchers: "unsupported tarball input attribute 'lastModified'"), often a lock
         # file a newer Nix wrote: Nix's own reading of the input, not the evaluator's
@@ -1908,6 +1910,7 @@ _NIX_SUBSYSTEM = re.compile(
     r"is too old|is too new)\b|"
     r"/nix/var/nix/(?!profiles\b)|/etc/nix/|\bnix\.conf\b|/nix/store/\.(?:links|trash)\b|"
     r"\.drv\.chroot\b|/homeless-shelter\b|/proc/|/sys/fs/cgroup\b|/\.?cache/nix/")
+_NIX_SUBSYSTEM_CHOICE = Choice(_NIX_SUBSYSTEM)  # (searched by its alternatives' literals)
 _STRERROR = (
     r"(?:No such file or directory|Permission denied|Operation not permitted|Invalid argument|"
     r"Bad file descriptor|No space left on device|Not a directory|Is a directory|File exists|"
@@ -1949,7 +1952,7 @@ def _about_nix_itself(message: str) -> bool:
         # with `--store local`")
         return False
     head = text.split("\n", 1)[0]
-    return bool(_NIX_SUBSYSTEM.search(text) or _OWN_SYSCALL.fullmatch(head)
+    return bool(_NIX_SUBSYSTEM_CHOICE.found(text) or _OWN_SYSCALL.fullmatch(head)
                 or _SERIALISER_REFUSAL.fullmatch(head))
 
 

@@ -56,8 +56,8 @@ def holds(text: str, needs: Needs) -> bool:
     return not needs
 
 
-# how many searches a Choice makes whole before it splits (see there)
-_SPLIT_AFTER = 256
+# how many characters a Choice searches whole before it splits (see there)
+_SPLIT_AFTER = 20_000
 
 
 class Choice:
@@ -70,8 +70,9 @@ class Choice:
     back (a back reference), is searched as it is. Exact: the pattern matches at a place where
     one of its alternatives does, so a text it matches holds what that alternative needs.
 
-    Split once searched `after` times (reading and compiling the alternatives costs some
-    hundreds of whole searches: a process that reads a log or two never pays it)."""
+    Split once it searched `after` characters whole (reading and compiling the alternatives
+    costs ~20 ms, what the whole searches ~10,000 characters of a text: a process that reads a
+    log or two never pays it, one that reads a long line or many splits there)."""
 
     def __init__(self, pattern: re.Pattern[str], after: int = _SPLIT_AFTER) -> None:
         self.pattern = pattern
@@ -97,10 +98,11 @@ class Choice:
         except Exception:  # noqa: BLE001 (re's private parser changed: searched as it is)
             return whole
 
-    def parts(self) -> tuple[tuple[Needs, re.Pattern[str]], ...] | None:
-        """The alternatives searched apart, by what they need (None until split)."""
+    def parts(self, text: str = "") -> tuple[tuple[Needs, re.Pattern[str]], ...] | None:
+        """The alternatives searched apart, by what they need (None until split; a text to
+        search counts towards the split)."""
         if self._parts is None:
-            self._searched += 1
+            self._searched += len(text) + 1
             if self._searched > self._after:
                 self._parts = self._split()
                 # (each literal with its part, looked for in a loop of its own: no call a part)
@@ -111,7 +113,7 @@ class Choice:
 
     def found(self, text: str) -> bool:
         """Whether the pattern matches somewhere in text (`pattern.search(text)`)."""
-        if self.parts() is None:
+        if self.parts(text) is None:
             return self.pattern.search(text) is not None
         for literal, part in self._looks:
             if literal in text and part.search(text) is not None:
@@ -124,7 +126,7 @@ class Choice:
     def search(self, text: str) -> re.Match[str] | None:
         """`pattern.search(text)`'s match: the pattern's own, searched from the first place
         one of the alternatives matches (none matches before it; `Match.pos` is that place)."""
-        if self.parts() is None:
+        if self.parts(text) is None:
             return self.pattern.search(text)
         first = -1
         for literal, part in self._looks:
