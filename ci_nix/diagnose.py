@@ -4957,26 +4957,31 @@ def _verdict_block(shaped: Sequence[logshape.Line]) -> tuple[Diagnosis, int, int
     the same builder goes on to a later phase of stdenv's after it, nor in a block a writer's
     line presents as an example. Read only where nothing of Nix's said what failed
     (`_kept_tail`, `_fallback`, `_parse_condensed`)."""
-    blocks: list[tuple[int, int]] = []
+    blocks: list[tuple[int, int, bool]] = []  # (first, end, whether a fence)
     start: int | None = None
     fenced = False
     for at, line in enumerate(shaped):
         if line.builder is None and _ANY_FENCE.match(line.text):
             if start is not None:
-                blocks.append((start, at))
+                blocks.append((start, at, fenced))
             start, fenced = (at + 1 if not fenced else None), not fenced
         elif fenced:
             continue
         elif line.builder is None and not line.text.strip():
             if start is not None:
-                blocks.append((start, at))
+                blocks.append((start, at, False))
             start = None
         elif start is None:
             start = at
     if start is not None:
-        blocks.append((start, len(shaped)))
-    for first, end in blocks:
-        found = _verdict_in(shaped, first, end)
+        blocks.append((start, len(shaped), fenced))
+    for first, end, fence in blocks:
+        # (a fence holding only lines behind the quote mark is Nix's quote of a builder's last
+        # lines that lost its indentation, its header cut off: those are a builder's lines, as
+        # a stdenv phase line says they are, heldout-390 llama-cpp-pr-380's one line)
+        quote = fence and all(_QUOTE_MARKED.match(line.text)
+                              for line in shaped[first:end] if line.text.strip())
+        found = _verdict_in(shaped, first, end, quote)
         if found is None or _presented_as_example(shaped, first):
             continue
         at, name = found
@@ -5024,12 +5029,15 @@ def _verdict_at(log_line: int | None, shaped: Sequence[logshape.Line]) -> bool:
         for line in shaped)
 
 
-def _verdict_in(shaped: Sequence[logshape.Line], first: int, end: int) -> tuple[int, str] | None:
+def _verdict_in(shaped: Sequence[logshape.Line], first: int, end: int,
+                quote: bool = False) -> tuple[int, str] | None:
     """(index, table name) of the first builder's verdict in shaped[first:end] that its builder
     did not go on after (a later phase of stdenv's, a summary of tests that passed); a Python
     traceback's exception only where its builder printed at most a few lines after it (a test
     suite that passes prints the tracebacks it expects, and goes on), OCaml's "Error:" only after
-    its position line. None where there is none.
+    its position line; else a builder's last words that say a step failed, after stdenv's phase
+    line or in a fence of Nix's quote (quote: the block is a fence holding only lines behind the
+    quote mark). None where there is none.
     (Linear: what each builder printed last is counted once, before.)"""
     went_on: dict[str | None, int] = {}  # each builder's last line that shows it went on
     printed: dict[str | None, int] = defaultdict(int)  # and how many lines it printed
@@ -5085,7 +5093,8 @@ def _verdict_in(shaped: Sequence[logshape.Line], first: int, end: int) -> tuple[
     # stdenv's phases, then the builder's last words saying a step failed ("mv: cannot stat
     # 'main': No such file or directory"), nothing after them: the copy's end is the build's
     return next(((at, "stdenv") for builder, at in sorted(last.items(), key=lambda kv: kv[1])
-                 if builder in phased and went_on.get(builder, -1) < at
+                 if (builder in phased or quote and builder is None)
+                 and went_on.get(builder, -1) < at
                  and _LAST_WORDS.match(_VERDICT_WRAPPING.sub("", shaped[at].text, count=1))),
                 None)
 

@@ -250,3 +250,18 @@ def test_a_verdict_without_a_name_is_the_one_build_the_log_started() -> None:
     assert (found.type, found.drv) == (FailureType.BUILD, drv)
     [found] = diagnose.parse_log([f"building '{other}'...", f"building '{drv}'...", *lines])
     assert (found.type, found.drv) == (FailureType.BUILD, None)
+
+
+def test_a_fence_of_nixs_quote_ending_in_a_failure_is_a_failed_build() -> None:
+    # heldout-390 llama-cpp-pr-380: a fence holding one builder line behind Nix's quote mark, its
+    # indentation and header lost (the 23:05 headerless-tail convention: build, no drv)
+    log = ["I get the following error:", "", "```",
+           "> mv: cannot stat 'main': No such file or directory", "```", "",
+           "It seems the binaries are now `bin/main`?"]
+    [found] = diagnose.parse_log(log)
+    assert (found.type, found.drv, found.log_line) == (FailureType.BUILD, None, 4)
+    # a fence of such lines whose last says no failure, or a writer's quote outside a fence
+    assert diagnose.parse_log(["```", "> building", "> installing", "```"]) == []
+    quoted = diagnose.parse_log(["> mv: cannot stat 'main': No such file or directory"])
+    assert all(d.type is not FailureType.BUILD for d in quoted)
+
