@@ -4912,6 +4912,10 @@ _EXCEPTION_LINE = re.compile(r"(?:[A-Za-z_]\w{0,100}\.){0,10}[A-Za-z_]\w{0,100}(
 _OCAML_POSITION = re.compile(r'File "[^"\n]{1,1000}", lines? \d{1,7}(?:-\d{1,7})?, '
                              r'characters \d{1,5}-\d{1,5}:\s*$')
 _OCAML_ERROR = re.compile(r"Error(?: \([^)\n]{1,200}\))?: \S")
+# Nix 2.4+'s progress bar showing a build's last line ("[1/0/3 built] building NAME (PHASE):
+# LINE"): a copy that ends on it (Nix's report cut off, heldout-184 bun2nix-67) kept that much
+_BAR_BUILDING = re.compile(r"\s*\[[^\]\n]{1,200}\] building (?P<name>\S{1,300}) "
+                           r"\(\w{1,60}\): (?P<said>[^\n]{1,4096})")
 # stdenv's lines about its phases, as a builder prints them (2022's "Running phase: …" and the
 # older headers)
 _PHASE_LINE = re.compile(r"Running phase: \w+|(?:unpacking sources|patching sources|"
@@ -4987,9 +4991,11 @@ def _verdict_block(shaped: Sequence[logshape.Line]) -> tuple[Diagnosis, int, int
         at, name = found
         verdict = shaped[at]
         kind, type_, _, advice = DRVLESS["log-tail"]
+        bar = _BAR_BUILDING.match(verdict.text) if verdict.builder is None else None
+        said = bar["said"] if bar is not None \
+            else _VERDICT_WRAPPING.sub("", verdict.text, count=1)
         return Diagnosis(type_, kind, _one_line(
-            f"{_BY_VERDICT}, {name}'s verdict: "
-            f"{_VERDICT_WRAPPING.sub('', verdict.text, count=1).strip()})"),
+            f"{_BY_VERDICT}, {name}'s verdict: {said.strip()})"),
             drv=_named_builder(shaped, verdict.builder), hint=advice,
             log_line=verdict.origin + 1,
             log=tail([line.text for line in shaped[first:end]])), first, end
@@ -5044,9 +5050,16 @@ def _verdict_in(shaped: Sequence[logshape.Line], first: int, end: int,
     runs_nix = -1  # the last line of the block's own (no -L line) that runs a command of Nix's
     phased: set[str | None] = set()  # the builders that printed a line of stdenv's phases
     last: dict[str | None, int] = {}  # and each builder's last line
+    shown: dict[int, str] = {}  # a builder's line Nix's progress bar shows, at the bar's line
     for at in range(first, end):
         line = shaped[at]
         printed[line.builder] += bool(line.text.strip())
+        bar = _BAR_BUILDING.match(line.text) if line.builder is None else None
+        if bar is not None:
+            # (the bar's "building NAME (PHASE): …": that build's last line, in that phase)
+            shown[at] = bar["said"]
+            phased.add(f"bar {bar['name']}")
+            last[f"bar {bar['name']}"] = at
         words = _VERDICT_WRAPPING.sub("", line.text, count=1)
         if _WENT_ON.match(words):
             went_on[line.builder] = at
@@ -5062,7 +5075,7 @@ def _verdict_in(shaped: Sequence[logshape.Line], first: int, end: int,
     for at in range(first, end):
         line = shaped[at]
         printed[line.builder] -= bool(line.text.strip())  # (now: how many after this one)
-        words = _VERDICT_WRAPPING.sub("", line.text, count=1)
+        words = shown.get(at) or _VERDICT_WRAPPING.sub("", line.text, count=1)
         m = _VERDICT.match(words.rstrip())
         name = None if m is None or m.lastgroup is None \
             else BUILDERS_VERDICTS[int(m.lastgroup[1:])][0]
@@ -5095,7 +5108,8 @@ def _verdict_in(shaped: Sequence[logshape.Line], first: int, end: int,
     return next(((at, "stdenv") for builder, at in sorted(last.items(), key=lambda kv: kv[1])
                  if (builder in phased or quote and builder is None)
                  and went_on.get(builder, -1) < at
-                 and _LAST_WORDS.match(_VERDICT_WRAPPING.sub("", shaped[at].text, count=1))),
+                 and _LAST_WORDS.match(shown.get(at)
+                                       or _VERDICT_WRAPPING.sub("", shaped[at].text, count=1))),
                 None)
 
 

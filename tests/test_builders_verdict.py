@@ -265,3 +265,17 @@ def test_a_fence_of_nixs_quote_ending_in_a_failure_is_a_failed_build() -> None:
     quoted = diagnose.parse_log(["> mv: cannot stat 'main': No such file or directory"])
     assert all(d.type is not FailureType.BUILD for d in quoted)
 
+
+def test_a_progress_bar_showing_a_builders_last_words_of_a_failure_is_a_failed_build() -> None:
+    # heldout-184 bun2nix-67: the whole log a copy kept is Nix's bar showing the build's last line
+    bar = ("[1/0/1 built] building PACKAGE-VERSION (bunNodeModulesInstallPhase): error: "
+           "InstallFailed extracting tarball from @effect/workflow")
+    [found] = diagnose.parse_log(["**Error Log**:", "```console", bar, "```"])
+    assert (found.type, found.drv) == (FailureType.BUILD, None)
+    assert found.message.endswith("stdenv's verdict: error: InstallFailed extracting tarball "
+                                  "from @effect/workflow)")
+    # the bar moving on, or showing a builder's ordinary line, is no failure
+    for lines in ([bar, "[2/0/1 built] building other-1.0 (installPhase): installing"],
+                  ["[1/0/3 built] building hello-2.12 (checkPhase): test_error ... ok"]):
+        assert all(d.type is not FailureType.BUILD for d in diagnose.parse_log(lines)), lines
+
