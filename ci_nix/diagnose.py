@@ -825,17 +825,24 @@ def _output_hash_mismatch(m: re.Match[str], text: str) -> Diagnosis:
 
 
 @functools.cache
-def _patterns_needing() -> tuple[tuple[str, re.Pattern[str], str], ...]:
+def _patterns_needing() -> tuple[tuple[str, re.Pattern[str], str, tuple[str, ...]], ...]:
     """_PATTERNS, each with the characters every match of it holds (`required_literal`; "" where
-    none is known: always searched), read once all of them are defined."""
-    return tuple((name, pattern, required_literal(pattern)) for name, pattern in _PATTERNS)
+    none is known: always searched), read once all of them are defined; or, of a pattern of
+    alternatives, one of several runs every match holds (`required_literals`: "" and the
+    others)."""
+    found = []
+    for name, pattern in _PATTERNS:
+        needs = required_literal(pattern)
+        more = () if needs else required_literals(pattern)
+        found.append((name, pattern, more[0], more[1:]) if more else (name, pattern, needs, ()))
+    return tuple(found)
 
 
 def _pattern_diagnosis(text: str) -> Diagnosis | None:
     # (a text without a pattern's literal cannot match it: most searches fail, and `in` is the
     # cheaper way to see that)
-    for name, pattern, needs in _patterns_needing():
-        m = pattern.search(text) if needs in text else None
+    for name, pattern, needs, more in _patterns_needing():
+        m = pattern.search(text) if needs in text or more and holds(text, more) else None
         if m is None:
             continue
         groups = m.groupdict()
