@@ -91,7 +91,7 @@ _WINDOWS_1252 = {chr(byte).encode("latin-1").decode("cp1252", errors="ignore"): 
 # let it break) are nothing; Nix writes none of them
 _SPACES = str.maketrans({"\xa0": " ", "\u2007": " ", "\u202f": " ", "\u200b": None,
                          "\u2060": None, "\ufeff": None, "\xad": None})
-_ODD_SPACE = re.compile("[\xa0\u2007\u202f\u200b\u2060\ufeff\xad]")
+_ODD_SPACE = re.compile("[\xa0\u2007\u202f\u200b\u2060\ufeff\xad]")  # (an ASCII text: none)
 # a colour code whose ESC a copy dropped ("[31;1merror:[0m builder for '[35;1m/nix/store/…"):
 # one no text has (several numbers, a colour's, a reset), then any code in that line (a
 # builder's "x[1m]" alone stays), and an erase at a line's start. A program's own spelling of
@@ -137,7 +137,7 @@ def _plain(text: str) -> str:
     if "\b" in text:
         text = _overstruck(text)
     text = clean(text)
-    return text.translate(_SPACES) if _ODD_SPACE.search(text) else text
+    return text.translate(_SPACES) if not text.isascii() and _ODD_SPACE.search(text) else text
 
 
 def _uncoded(text: str) -> str:
@@ -298,7 +298,7 @@ def _transported(line: str) -> str:
     (journald inside a CI log, a timestamp inside journald); a few deep, not a line of
     thousands of timestamps (each taken away copies the line: quadratic). A page's odd spaces
     are read first: the blank after a timestamp may be a no-break one a copy made."""
-    if _ODD_SPACE.search(line):
+    if not line.isascii() and _ODD_SPACE.search(line):
         line = line.translate(_SPACES)
     for _ in range(_MAX_STACK):
         stripped = _STRING_COMMANDS.sub("", line.lstrip("\ufeff"), count=1)
@@ -2154,7 +2154,8 @@ def _ci_own_lines(raw: list[str]) -> set[int]:
         # (a page's no-break spaces between a timestamp and the CI's own words are blanks, as
         # normalising reads them; colour and escape codes, which some CI systems' own lines
         # carry, are kept)
-        start = start.translate(_SPACES) if _ODD_SPACE.search(start) else start
+        start = start.translate(_SPACES) if not start.isascii() and _ODD_SPACE.search(start) \
+            else start
         # (a marker where GitLab writes one: at a line's start, behind its timestamp)
         if "section_" in start and (section := _GITLAB_SECTION_NAME.match(_transported(start))):
             runner = section["edge"] == "start" and section["name"] in _GITLAB_RUNNER_SECTIONS
