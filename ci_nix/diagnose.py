@@ -3651,10 +3651,10 @@ def _parse_condensed(captured: CondensedLog) -> list[Diagnosis]:
         # Nix's one error line, cut inside its head ("error: build"), or the one "error:" a
         # nixpkgs-review report's package log opens with (the builder's): a recap says what failed
         found_all = _recapped(found_all, shaped, raw)
-    if found_all and all((d.type, d.kind) == (FailureType.OTHER, Kind.ERROR) for d in found_all) \
+    if found_all and all(d.type is FailureType.OTHER for d in found_all) \
             and (held := _verdict_block(shaped)) is not None and all(
-                _verdict_at(d.log_line, shaped) or _within(d.log_line, shaped, held)
-                for d in found_all):
+                _verdict_at(d.log_line, shaped) or d.kind is Kind.ERROR
+                and _within(d.log_line, shaped, held) for d in found_all):
         # each error read is a builder's own verdict that looks like a line of Nix's (cargo's
         # "error: could not compile `x`", rustc's "error: aborting due to …"), or a line of the
         # block of a builder's output that holds one: no line of Nix's said what failed, the
@@ -4588,6 +4588,12 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
             or (found.kind is Kind.BUILDER and found.drv is None
                 and _ENDS_IN_A_PATH.search(said[1]) is not None)):
         found = _read_on_wrapped(said, shaped) or found
+    if found is not None and said is not None and found.type is FailureType.OTHER \
+            and found.kind is not Kind.ERROR and _verdict_at(said[0] + 1, shaped):
+        # the line that says something failed is a builder's own verdict whose words read as
+        # Nix's ("make: *** [x] Segmentation fault", "…/stdenv-linux/setup: line 1315: 3888
+        # Killed ./Setup build"): that build failed
+        found = _builders_verdict(shaped) or found
     if found is not None and (found.type, found.kind) != (FailureType.OTHER, Kind.ERROR):
         return [found]  # Nix's own words say what failed, a wrapper's line only that it did
     finer = None if said is None else _finer_failure_after(said, shaped)
@@ -4801,7 +4807,7 @@ BUILDERS_VERDICTS: tuple[tuple[str, str], ...] = (
     # "collect2: error: ld returned 1 exit status", "clang: error: linker command failed",
     # lld's "ld.lld: error: undefined symbol"
     ("driver", r"(?:\S*/)?(?:[\w.-]{0,60}-)?(?:gcc|g\+\+|cc|c\+\+|clang|clang\+\+|cpp|ld|"
-               r"ld\.\w{2,5}|lld|ld64\.lld|collect2|rustc|ghc|javac|swiftc)(?:-\d{1,3}(?:\.\d{1,3})*)?"
+               r"emcc|em\+\+|ld\.\w{2,5}|lld|ld64\.lld|collect2|rustc|ghc|javac|swiftc)(?:-\d{1,3}(?:\.\d{1,3})*)?"
                r": (?:fatal )?error: \S"),
     # the linker's unresolved symbols and missing libraries
     ("ld", r"\S[^\n]{0,1000}: undefined reference to [`'‘]|"
@@ -4812,7 +4818,9 @@ BUILDERS_VERDICTS: tuple[tuple[str, str], ...] = (
               r"error: linker [`'][^`'\n]{1,200}[`'] not found"),
     ("cargo", r"error: (?:could not compile|failed to run custom build command for|"
               r"failed to compile|linking with|failed to select a version for|failed to get|"
-              r"failed to load source for|failed to download|no matching package named) [`'\d]|"
+              r"failed to load source for|failed to download|"
+              r"failed to load manifest for(?: workspace member)?|"
+              r"no matching (?:package named|version)) [`'\d=]|"
               r"error: test failed, to rerun pass |test result: FAILED\. "),
     # build-system generators and runners
     ("cmake", r"CMake Error(?: at [^\n]{1,1000})?:|-- Configuring incomplete, errors occurred!|"
@@ -4883,11 +4891,19 @@ BUILDERS_VERDICTS: tuple[tuple[str, str], ...] = (
     # traceback's last line, `_verdict_in`); a program's last words that its child failed (go
     # run's): any program's, so a builder's only in a builder's output (_IN_A_BUILDER)
     ("exception", r"Error: Cannot find module [\"']|exit status [1-9]\d{0,2}$|"
+                  r"thread '[^'\n]{1,200}' panicked at \S|"  # (Rust's: a build script's, a test's)
                   r"Exception in thread \"[^\"\n]{1,200}\" [\w.$]{1,300}(?:Exception|Error)\b|"
                   r"\*\* \((?:\w+\.)*\w*(?:Error|Exception)\) \S"),
     # stdenv's own phases failing: a source it cannot unpack, a patch that does not apply,
     # autoPatchelfHook's unsatisfied dependencies
     ("stdenv", r"do not know how to unpack source archive \S|Hunk #\d{1,5} FAILED at \d|"
+               # stdenv's setup, a setup hook, the compiler wrapper or the bootstrap shell
+               # reporting the child a signal killed (the builder's; an interactive shell's
+               # report is Nix dying, no build runs those)
+               r"/nix/store/\S{1,300}(?:-stdenv-[^/\s]{1,100}/setup|/nix-support/setup-hook|"
+               r"-(?:gcc|clang)-wrapper-[^/\s]{1,100}/bin/\S{1,100}|-bootstrap-tools/bin/sh): line "
+               r"\d{1,7}: +\d{1,9} (?:Killed|Aborted|Bus error|Illegal instruction|"
+               r"Segmentation fault)|"
                r"\d{1,5} out of \d{1,5} hunks? FAILED|"
                r"auto-patchelf: [1-9]\d{0,5} dependenc(?:y|ies) could not be satisfied|"
                r"(?:error: )?auto-patchelf could not satisfy dependency "),
