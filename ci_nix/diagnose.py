@@ -12,7 +12,7 @@ import itertools
 import math
 import re
 from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -1203,6 +1203,13 @@ _POS = re.compile(
     # end (no » comes) overlapped all the others (quadratic in a `throw`n text's length)
     r"\bat (?:\"(?P<qpath>[^\"]+)\"|(?P<path>«[^»«]*»|<[^<>]*>|/[^:\s]+|[A-Za-z]:[^:\s]+))"
     r":(?P<line>\d+):(?P<col>\d+)")
+
+
+def _positions_of(text: str) -> Iterator[re.Match[str]]:
+    """_POS's matches in a line (one without its "at " holds none: most lines, read at once)."""
+    return _POS.finditer(text) if "at " in text else iter(())
+
+
 _SOURCE = re.compile(r"^/nix/store/(?P<hash>[a-z0-9]{32})-[^/]*source(?P<rel>/.*)?$")
 # the same with a reporter's stand-in for the hash ("<hash>", "...", "…", or a hash cut short
 # with an ellipsis: "xyz...", "w1v4…"): what a copy that hid the hash says of the path is
@@ -1293,7 +1300,7 @@ def _positions(lines: list[str], sources: Sequence[SourceTree] = ()) -> list[_Po
     repos = {_store_hash(tree.store_path): tree.repo for tree in sources}
     found = []
     for index, text in enumerate(lines):
-        for m in _POS.finditer(text):
+        for m in _positions_of(text):
             path = m["qpath"] or m["path"]
             if path.startswith(("«", "<")):
                 continue  # «string», <nix/derivation-internal.nix>: nowhere a user can go
@@ -1317,7 +1324,7 @@ def _helper_hashes(lines: list[str]) -> set[str]:
     """The store hashes of ci-nix's helper flake among the positions of a trace."""
     found = set()
     for index, text in enumerate(lines):
-        for m in _POS.finditer(text):
+        for m in _positions_of(text):
             source = _SOURCE.match(m["qpath"] or m["path"] or "")
             if source is None:
                 continue
@@ -2745,7 +2752,7 @@ def _without_helper_frames(lines: list[str]) -> list[str]:
     helper = _helper_hashes(lines)
 
     def ours(frame: list[str]) -> bool:
-        hashes = {source["hash"] for line in frame for m in _POS.finditer(line)
+        hashes = {source["hash"] for line in frame for m in _positions_of(line)
                   if (source := _SOURCE.match(m["qpath"] or m["path"] or "")) is not None}
         return bool(hashes & helper) or any(_HELPER_APPLY in line for line in frame)
 

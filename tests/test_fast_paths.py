@@ -169,3 +169,12 @@ def test_a_messages_quoted_lines_kept_are_read_anew_for_other_lines() -> None:
     lines[1] = "       last 1 log lines:"
     assert logshape.quoted_in(lines) == {2}
     assert logshape.quoted_in(["x"] * 200 + tail) == {202, 203}
+
+
+@pytest.mark.parametrize("line", [*LINES, *_NOISY, "       at /nix/store/x-source/flake.nix:3:12:",
+                                  "at «string»:1:4:", "what at <nix/x.nix>:2:3", "x at C:\\a:1:2",
+                                  "while evaluating 'f' at \"/a b/c.nix\":1:2, called from x"])
+def test_a_lines_positions_are_found_as_the_search_finds_them(line: str) -> None:
+    assert diagnose._POS.pattern.startswith(r"\bat ")  # (a line without "at " holds none)
+    assert [m.span() for m in diagnose._positions_of(line)] == [
+        m.span() for m in diagnose._POS.finditer(line)]
