@@ -4644,6 +4644,15 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
                         and _builders_own(_unclassified(line.text, line.origin + 1),
                                           line.text).type is FailureType.BUILD:
                     built = None  # (the builder's verdict itself, read as its own line as ever)
+            if built is None:
+                # a builder's verdict anywhere in the log (before the wrapper's, a CI step's
+                # "Process completed with exit code 1", nh's "Failed to build configuration")
+                # says what failed, the wrapper's only that it did
+                builders = _builders_verdict(shaped)
+                built = builders if builders is not None and (
+                    builders.log_line != line.origin + 1
+                    or _builders_own(_unclassified(line.text, line.origin + 1),
+                                     line.text).type is not FailureType.BUILD) else None
             told = line.text
             if _BARE_LEVEL.match(told):
                 # color-eyre's report (nh, nix-installer): "Error:" alone, what failed in its
@@ -4679,7 +4688,9 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
         ran = next((line for line in shaped if line.builder is None
                     and _NIX_COMMAND_FAILED.match(line.text)), None)
         if ran is not None:
-            return [_unclassified(ran.text, ran.origin + 1)]
+            # (where a builder's verdict is in the log, it says what failed: nixos-rebuild-ng's
+            # CalledProcessError after a copy of the builder's output)
+            return [_builders_verdict(shaped) or _unclassified(ran.text, ran.origin + 1)]
         kept = _kept_tail(shaped, raw)
         if kept is not None:
             return [kept]

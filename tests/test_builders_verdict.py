@@ -286,3 +286,17 @@ def test_a_progress_bar_showing_a_builders_last_words_of_a_failure_is_a_failed_b
                   ["[1/0/3 built] building hello-2.12 (checkPhase): test_error ... ok"]):
         assert all(d.type is not FailureType.BUILD for d in diagnose.parse_log(lines)), lines
 
+
+
+@pytest.mark.parametrize("verdict", [
+    # a wrapper's own verdict after the builder's lines says only that its command failed
+    ["##[error]Process completed with exit code 1."],  # GitHub's
+    ["Command '['nix', 'build', '.#nixosConfigurations.web.config.system.build.toplevel']' "
+     "returned non-zero exit status 1."],  # nixos-rebuild-ng's
+    ["Error:", "   0: Failed to build configuration", "   1: Command exited with status 1"],  # nh
+])
+def test_a_wrappers_verdict_after_a_builders_yields_to_it(verdict: list[str]) -> None:
+    log = ["```", "Running phase: buildPhase", "FAILED tests/test_api.py::test_login - assert 0",
+           "```", *verdict]
+    [found] = diagnose.parse_log(log)
+    assert (found.type, found.kind, found.log_line) == (FailureType.BUILD, Kind.BUILDER, 3)
