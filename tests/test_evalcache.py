@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import Cli
+from conftest import ONE_NIX, Cli
 from fakeproc import Call, FakeProc, Reply
 from helpers import git, json_cases, write
 from hypothesis import HealthCheck, given, settings
@@ -468,6 +468,14 @@ def _workers(fake_proc: FakeProc, nix_bin: str) -> list[str]:
     return refs
 
 
+# One Nix: what a run remembers and when it evaluates again (a hit, a file left untracked, a
+# tracked change, forged and corrupt entries, --no-eval-cache) is ci-nix's own reading of the
+# checkout and the cache, the same on any Nix. Each Nix version's part is proven on both:
+# the entry its workers' answers make, found at the next run and missed where the commit is
+# read, by test_a_new_commit_of_the_same_tree_evaluates_only_what_reads_its_commit; the red
+# run's failures (an attribute missing, a broken build) by test_run_fixtures'
+# test_run_all_reports_every_attribute.
+@ONE_NIX
 def test_a_second_run_starts_no_evaluation_worker(fixture_ws: Path, nix_bin: str, cli: Cli,
                                                   fake_proc: FakeProc, tmp_path: Path) -> None:
     args = ("run", "--all", str(fixture_ws), "--system", "x86_64-linux")
