@@ -5396,10 +5396,14 @@ _RECAPS: tuple[tuple[re.Pattern[str], dict[str, tuple[FailureType, Kind]]], ...]
     # terminal, the markdown report's <summary> (":x: 2 packages failed to build:") and the page
     # that renders it ("❌ 2 packages …"); "N tests failed to build:" for NixOS tests; its
     # <details> on one line with it as nixpkgs-review-gha's comments show it ("<details><summary>
-    # :x: 1 package failed to build:</summary><ul>"); nixpkgs-review-checks' (its script's
+    # :x: 1 package failed to build:</summary><ul>"), also after the section before it closed
+    # on that line as its newer comments print them, a section's list and <details> each closed
+    # where the next opens ("</ul></details><details><summary>:x: 2 packages failed to build:
+    # </summary><ul>", heldout-536 nixpkgs-pr-540082); nixpkgs-review-checks' (its script's
     # hydra-check sort, 2021-): "… failed to build and are new build failures:", "… failed to
     # build and already failed to build on hydra master:"
-    (re.compile(r"^(?:<details>\s*)?(?:<summary>\s*)?(?::x:|❌|✖️?)?\s*[1-9]\d{0,5} "
+    (re.compile(r"^(?:</ul>\s*)?(?:</details>\s*)?(?:<details>\s*)?(?:<summary>\s*)?"
+                r"(?::x:|❌|✖️?)?\s*[1-9]\d{0,5} "
                 r"(?:package|test)s? failed to build(?: and are new build failures?| and already "
                 r"failed to build on hydra master)?:?(?:\s*</summary>)?(?:\s*<ul>)?$"),
      {"": _AS_BUILD}),
@@ -5803,6 +5807,14 @@ def _finer_failure_after(said: tuple[int, str],
     return None
 
 
+# a program's own message that it could not write its output, as gnulib's close_stdout prints it
+# at the exit of coreutils, tar, gzip, sed ("tr: write error: Broken pipe", "tar: write error: No
+# space left on device") and bash's builtins ("./configure: line 1666: printf: write error: No
+# space left on device"): the program's failure (a build's, where it ran in one), whatever the
+# strerror; Nix words its own failing write "writing to file: …"
+_PROGRAMS_WRITE_ERROR = re.compile(r"(?:^|[\s>])[^\s:]{1,200}: write error: ")
+
+
 def _line_failure(text: str, origin: int) -> Diagnosis:
     """One line that says something failed, outside any error block: classified where Nix's
     words in it (inside a sentence or markdown) say enough, else `other` with it as message."""
@@ -5833,7 +5845,10 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
         return placed(found)
     at = text.lower().find("error:")
     family = False
-    if found is None and at >= 0 and not _CRASH.search(text[:at + len("error")]):
+    # (a program's own "write error" is its failure to write its output, not Nix's: its message
+    # is no Nix error's, nor its strerror Nix's store or pipe failing)
+    written = _PROGRAMS_WRITE_ERROR.search(text) is not None
+    if found is None and at >= 0 and not written and not _CRASH.search(text[:at + len("error")]):
         # (not after a crash banner: "terminating due to unexpected unrecoverable internal
         # error: Unexpected condition in … at <Nix's source>:1205" is Nix dying, whatever its
         # message names; read below as Nix's own)
@@ -5913,7 +5928,7 @@ def _line_failure(text: str, origin: int) -> Diagnosis:
     # the line goes on to say another error: the quote was a cut copy of it, as strace's)
     quoted = _quoted_error(text, at) if at > 0 and text[at - 1] in _QUOTE_CLOSE else text
     quoted = text if "error:" in text[at + len(quoted):].lower() else quoted
-    if _NIX_ITSELF_CHOICE.found(text) or family:
+    if (_NIX_ITSELF_CHOICE.found(text) or family) and not written:
         # Nix crashed (a C assertion, a signal) or its store failed; or what its error is about
         # is Nix's own machinery (_about_nix_itself)
         return replace(_unclassified(quoted, origin + 1), kind=Kind.NIX, hint=HINTS[Kind.NIX],

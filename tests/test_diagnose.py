@@ -5011,3 +5011,43 @@ def test_fetchurls_last_words_as_a_title_are_that_download_of_the_plans_derivati
                                   "```", "these derivations will be built:", f"  {drv}"])
     assert (found.type, found.kind, found.drv) == (FailureType.OTHER, Kind.DOWNLOAD, drv)
     assert diagnose.parse_log(["I cannot download spinner-1.7.3.el from any mirror today"]) == []
+
+
+def test_a_review_summary_after_the_section_before_it_closed_on_its_line() -> None:
+    """Newer nixpkgs-review-gha comments print a section's closing tags and the next one's
+    opening on one line ("</ul></details><details><summary>:x: 2 packages failed to build:
+    </summary><ul>", heldout-536 nixpkgs-pr-540082): the recap all the same, a build failed."""
+    text = ["### `x86_64-linux`",
+            "<details><summary>:fast_forward: 2 packages blacklisted:</summary><ul>",
+            "<li>nixos-install-tools</li>",
+            "</ul></details><details><summary>:x: 2 packages failed to build:</summary><ul>",
+            "<li>haskellPackages.xgboost-haskell</li>", "<li>python313Packages.syne-tune</li>",
+            "</ul></details><details><summary>:white_check_mark: 20 packages built:</summary><ul>",
+            "<li>freqtrade</li>"]
+    [found] = diagnose.parse_log(text)
+    assert (found.type, found.kind, found.message) == (
+        FailureType.BUILD, Kind.SUMMARY,
+        ":x: 2 packages failed to build: haskellPackages.xgboost-haskell")
+
+
+@pytest.mark.parametrize("line", [
+    "tr: write error: Broken pipe", "tar: write error: No space left on device",
+    "./configure: line 1666: printf: write error: No space left on device"])
+def test_a_programs_own_write_error_is_not_nixs(line: str) -> None:
+    """A program's "write error" at its exit (gnulib's close_stdout in coreutils and tar, bash's
+    builtins) is that program's failure to write, not Nix's store or pipe failing whatever the
+    strerror: below a review's verdict (heldout-531 nixpkgs-pr-108164, the builder's make
+    install lines in a fence after "1 package failed to build and are new build failure:") the
+    verdict says what failed; Nix's own failing write ("error: writing to file: Broken pipe")
+    stays Nix's."""
+    [alone] = diagnose.parse_log([line])
+    assert alone.kind is not Kind.NIX
+    report = ["Result of `nixpkgs-review pr 108164` run on x86_64-linux", "<details>",
+              "  <summary>1 package failed to build and are new build failure:</summary>",
+              "  <ul>", "<li>solanum</li>", "  </ul>", "</details>", "", "```",
+              "make[2]: Entering directory '/build/source/help'", line,
+              "make[2]: Leaving directory '/build/source/help'"]
+    [found] = diagnose.parse_log(report)
+    assert (found.type, found.kind) == (FailureType.BUILD, Kind.SUMMARY)
+    [nixs] = diagnose.parse_log(["error: writing to file: Broken pipe"])
+    assert (nixs.type, nixs.kind) == (FailureType.OTHER, Kind.NIX)

@@ -110,6 +110,12 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     # output path, build-remote alone, a quoted module message; g480's -L fence; cut11's titles
     # 82331705, 23b97f1b; 491, 523-525, 529 hold '-L'-only tails and 526 a review log's chain
     # that read right plain but not under test_logshape's wrappings)
+    "-531", "-532", "-533", "-534", "-536", "-537", "-538", "-571", "-572", "-573",  # g530's
+    # (blockchain, finance and mobile names; 87/92 measured at 61762a54, 531 and 536 mended: a
+    # program's own "write error", a review's section after another closed on its line; 535,
+    # 539, 574 hold left misses: a store not at /nix/store, a review's verdict cut, a lone '> '
+    # line; 530 nixpkgs-pr-435576 and 570 llama-cpp-23067 read right but change under
+    # test_logshape's buildkite and json-records wrappings)
 )))
 CORPUS = sorted([*DATA.glob("*/*.expected.json"),
                  *(p for part in SPENT for p in DATA.glob(f"fresh/{part}/*.expected.json"))])
