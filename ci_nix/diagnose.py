@@ -3642,6 +3642,16 @@ def _parse_condensed(captured: CondensedLog) -> list[Diagnosis]:
         # '…' from any binary cache", before its dependents' "cannot build derivation"): the
         # substitution, the culprit, first
         said = [*substitutions, *(d for d in said if d not in substitutions)]
+    downloads = [d for d in said if (d.type, d.kind) == (FailureType.OTHER, Kind.DOWNLOAD)
+                 and d.drv is None]
+    if downloads and substitutions and said[0] in substitutions \
+            and 0 < (downloads[0].log_line or 0) < (said[0].log_line or 0) and all(
+                d in downloads or d in substitutions or d.type is FailureType.DEPENDENCY
+                for d in said):
+        # a download Nix gave up on ("error: unable to download '…/nar/…'", not a retry's
+        # warning), printed before the substitution it failed, only dependents besides: the
+        # first failure Nix printed, first (as where the substitution's line names no derivation)
+        said = [*downloads, *(d for d in said if d not in downloads)]
     if tails and said and all(d.type is FailureType.DEPENDENCY for d in said):
         # only dependents failed, no build of the log named as failed: the builder's log tail
         # the log holds apart from any error block (a copy cut its "builder for …" header) is

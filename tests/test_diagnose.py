@@ -4664,6 +4664,25 @@ def test_a_substitution_that_failed_before_only_dependents_failed_comes_first() 
         (FailureType.OTHER, Kind.SUBSTITUTION), (FailureType.DEPENDENCY, Kind.DEPENDENCY)]
 
 
+def test_a_download_nix_gave_up_on_before_the_substitution_it_failed_comes_first() -> None:
+    # Ruixi-rebirth/melted-flakes#42 (heldout-557), Nix 2.x: "error: unable to download" of a NAR,
+    # then the substitution it failed and only dependents: the download, the first failure Nix
+    # printed, comes first (as heldout-521's nix-1254 reads, its substitution line naming no
+    # derivation); a download Nix retried (a warning) stays in the substitution's message
+    nar = "https://mirror.example.org/nix-channels/store/nar/" + "1" * 52 + ".nar.xz"
+    drv = f"/nix/store/{H}-emanote-1.0.2.0.drv"
+    found = diagnose.parse_log([
+        f"error: unable to download '{nar}': HTTP error 200 (curl error: Transferred a partial "
+        "file)",
+        f"error: some substitutes for the outputs of derivation '{drv}' failed (usually happens "
+        "due to networking issues); try '--fallback' to build derivation from source",
+        f"error: 1 dependencies of derivation '/nix/store/{H}-home-manager-path.drv' failed to "
+        "build"])
+    assert [(d.type, d.kind, d.drv) for d in found[:2]] == [
+        (FailureType.OTHER, Kind.DOWNLOAD, None), (FailureType.OTHER, Kind.SUBSTITUTION, drv)]
+    assert found[0].message.startswith(f"unable to download {nar}: HTTP error 200")
+
+
 def test_a_builder_line_of_a_store_at_another_directory_names_its_derivation() -> None:
     # nixpkgs#31369 (heldout-350): Nix 1.11 with a private store under a home directory
     drv = f"/home/u/opt/nix/store/{H}-libuv-1.15.0.drv"
