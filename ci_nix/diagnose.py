@@ -5551,7 +5551,47 @@ def _tools_recap(shaped: Sequence[logshape.Line], raw: Sequence[str]) -> Diagnos
         if m is not None:
             return Diagnosis(*_AS_BUILD, _one_line(_MARKUP_TAG.sub("", m[0])),
                              log_line=origin + 1, log=clean(captured).strip())
-    return None
+    return _cut_recap(shaped)
+
+
+# what may stand before a recap a copy cut: indentation, a markdown quote, list or emphasis marks
+_BEFORE_RECAP = re.compile(r"^[\s>*_`|-]{0,20}")
+
+
+def _cut_recap(shaped: Sequence[logshape.Line]) -> Diagnosis | None:
+    """A tool's recap (`_RECAPS`) the text's end cut inside ("<summary>1 package failed",
+    "4 packages failed to", "Failure on x86_6"): its last line, from its start, a prefix of what
+    a recap matches that keeps the recap's own failure word whole (`_RECAP_WORDS`), read as the
+    recap's type where every status the kept words leave open has that type (a status word kept
+    whole, or the text ending inside it, decides); None for any other text. (The recaps read
+    from a line's start only: those a line holds after other words, Hydra's steps table, are
+    not read cut.)"""
+    last = next((line for line in reversed(shaped) if line.text.strip()), None)
+    if last is None or last.builder is not None or last.quoted:
+        return None
+    line = last.text.strip()
+    kept = _BEFORE_RECAP.sub("", line, count=1)
+    if not _RECAP_WORDS.search(kept) or len(kept) > 1000:
+        return None
+    readings: set[tuple[FailureType, Kind]] = set()
+    for pattern, types in _RECAPS:
+        # (the line as it is, or without the marks before it: buildbot-nix's recap opens
+        # with a list's "- " itself)
+        if not pattern.pattern.startswith("^") or pattern.search(line) or pattern.search(kept) \
+                or not any(regex_literal.prefix_form(pattern).match(text)
+                           for text in {line, kept}):
+            continue
+        # (the statuses the kept words name, whole or cut at their end, else any the recap has)
+        named = [types[status] for status in types if status and (status in kept or any(
+            kept.endswith(status[:end]) for end in range(1, len(status))))]
+        readings.update(named or types.values())
+    if len(readings) != 1:
+        return None
+    type_, kind = readings.pop()
+    return Diagnosis(type_, kind, _one_line(
+        f"{_MARKUP_TAG.sub('', kept).strip()} … (the text is cut off inside the tool's recap)"),
+        hint=HINTS.get(kind) if kind is not Kind.ERROR else None, log_line=last.origin + 1,
+        log=tail([last.text]))
 
 
 # the heads of Nix's failure lines, which a copy may cut inside ("error: build")

@@ -5070,3 +5070,46 @@ def test_a_programs_own_write_error_is_not_nixs(line: str) -> None:
     assert (found.type, found.kind) == (FailureType.BUILD, Kind.SUMMARY)
     [nixs] = diagnose.parse_log(["error: writing to file: Broken pipe"])
     assert (nixs.type, nixs.kind) == (FailureType.OTHER, Kind.NIX)
+
+
+# a line of each tool recap diagnose._RECAPS reads from a line's start, and the type it says
+_RECAP_LINES = [
+    ("<summary>:x: 2 packages failed to build:</summary>", FailureType.BUILD),  # nixpkgs-review
+    ("Failure on x86_64-linux (full log)", FailureType.BUILD),  # ofborg
+    ("Timed out, unknown build status on aarch64-linux", FailureType.TIMEOUT),
+    ("A fixed output derivation's hash was incorrect on x86_64-linux", FailureType.HASH_MISMATCH),
+    ("No attempt on x86_64-darwin (full log)", FailureType.EVAL),
+    ("Status: Dependency failed", FailureType.DEPENDENCY),  # Hydra's build page
+    ("Build returned a non-zero exit code", FailureType.BUILD),
+    ("The status of Hydra job ‘nixpkgs:trunk:hello.x86_64-linux’ has changed from \"Success\" "
+     "to \"Failed\".", FailureType.BUILD),  # Hydra's mail
+    ("ERROR:nix_fast_build:BUILD: 3 successes, 1 failures", FailureType.BUILD),
+    ("[1/0/3 built (1 failed)]", FailureType.BUILD),  # Nix's bar
+    ("- hello failed eval", FailureType.EVAL),  # buildbot-nix
+    ("hello was failed because it depends on a failed build of zlib.", FailureType.DEPENDENCY),
+    ("✖ (Dependency failed) hello-2.12 https://hydra.nixos.org/build/1", FailureType.DEPENDENCY),
+]
+
+
+@pytest.mark.parametrize(("line", "type_"), _RECAP_LINES)
+def test_a_tools_recap_cut_at_the_texts_end_reads_as_the_recap(line: str,
+                                                               type_: FailureType) -> None:
+    # a copy (an issue's search excerpt) that ends inside a tool's recap (heldout-539 nixpkgs-pr-
+    # 126218's "<summary>1 package failed", heldout-567 nixpkgs-pr-139315's "4 packages failed
+    # to"): a cut that keeps the recap's failure word whole reads as the recap's type, or as
+    # none where the words kept leave its status open; never another type (a line that says
+    # something failed stays `other` where nothing reads it finer, the rule against a silent
+    # zero: "Timed out", "ERROR"); a cut before the failure word reads no recap
+    [whole] = diagnose.parse_log(["See below.", "", line])
+    assert whole.type is type_
+    word = diagnose._RECAP_WORDS.search(line)
+    assert word is not None
+    # (cut inside the failure word, right after it, half-way on and one short of the end)
+    for end in sorted({word.end() - 1, word.end(), (word.end() + len(line)) // 2, len(line) - 1}):
+        found = [d.type for d in diagnose.parse_log(["See below.", "", line[:end]])]
+        allowed = ([], [FailureType.OTHER]) if end < word.end() else (
+            [], [FailureType.OTHER], [type_])
+        assert found in allowed, (line[:end], found)
+    # the longest cut (one character short) reads as the recap
+    [cut] = diagnose.parse_log(["See below.", "", line[:-1]])
+    assert cut.type is type_, cut
