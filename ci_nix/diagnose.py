@@ -4816,7 +4816,9 @@ BUILDERS_VERDICTS: tuple[tuple[str, str], ...] = (
     # make: a recipe failed (not one make was told to ignore, "(ignored)"), or no rule for it
     ("make", r"(?:\S*/)?g?make(?:\[\d{1,5}\])?: \*\*\* (?:\[[^\n]{1,1000}\] (?:Error \d{1,3}|"
              r"Segmentation fault|Killed|Terminated)(?!\d| \(ignored\))|[^\n]{0,1000}\bStop\.)|"
-             r"\*\*\* Error code [1-9]"),  # (BSD make's)
+             r"\*\*\* Error code [1-9]|"  # (BSD make's)
+             # a makefile's own $(error …): "make-linux.mk:162: *** FATAL: … .  Stop."
+             r"[^\s:]{1,1000}:\d{1,7}: \*\*\* [^\n]{1,1000}\bStop\.\s*$"),
     # a compiler's diagnostic at a source position: gcc, clang, javac, swiftc, zig, GHC (also its
     # span "(12,3)-(14,5)" and "[GHC-12345]"), tsc/csc/nim's "(12,3)", a code after "error"
     # (TS2304, CS0103, dotnet's NU1101 naming a project), go's; never a .nix file's (Nix names
@@ -4980,7 +4982,9 @@ _PHASE_LINE = re.compile(r"Running phase: \w+|(?:unpacking sources|patching sour
 # failure, a shell's missing command, a program's failed child at its end
 _LAST_WORDS = re.compile(r"(?:[\w.+/-]{1,100}: ){0,3}(?:fatal error|error|Error|ERROR|fatal|"
                          r"FATAL|Fatal)(?:\[\w{1,20}\])?:|[^\n]{0,2000}(?:: No such file or "
-                         r"directory|: command not found|: Permission denied|failed with exit "
+                         r"directory|: command not found|: Permission denied|: File exists|"
+                         r": Read-only file system|: Operation not permitted|: No space left on "
+                         r"device|: Not a directory|: Is a directory|failed with exit "
                          r"(?:code|status) \d{1,3}\.?)\s*$")
 # a builder that went on after the line (a later phase of stdenv's, a summary of tests that
 # all passed): that step did not fail its build

@@ -22,6 +22,7 @@ VERDICTS = [
     ("make", "make[2]: *** [src/CMakeFiles/hello.dir/build.make:76: src/hello.o] Error 1"),
     ("make", "make: *** No rule to make target 'install'.  Stop."),
     ("make", "*** Error code 1"),
+    ("make", "make-linux.mk:162: *** FATAL: architecture could not be determined.  Stop."),
     ("make", "make: *** [Makefile:178: build/emoji_u1f4ab.png] Segmentation fault"),
     ("compiler", "src/main.c:12:5: error: 'foo' undeclared (first use in this function)"),
     ("compiler", "lib/x.cpp:3:10: fatal error: boost/asio.hpp: No such file or directory"),
@@ -236,6 +237,7 @@ def test_make_running_a_command_of_nixs_is_no_builders_verdict(ran: str) -> None
     "Error: Could not find the Android SDK",
     "sh: line 3: autoreconf: command not found",
     "the code generator failed with exit code 2",
+    "ln: failed to create symbolic link './spotify': File exists",
 ])
 def test_stdenvs_phases_then_the_builders_last_words_of_a_failure_are_a_failed_build(
         last: str) -> None:
