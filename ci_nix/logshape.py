@@ -2683,7 +2683,20 @@ _MIN_WIDTH = 60
 
 _STORE_HASH = re.compile(r"/nix/store/[0-9a-z]{32}-")
 # 2.4+'s builder header whole at a line's end: the words a wrap's cut can fall inside
-_HEADER_WHOLE = re.compile(r"builder for '/nix/store/[^'\s]+' failed with exit code \d{1,9};?\s*$")
+_HEADER_WHOLE = re.compile(
+    r"builder for ['‘]/nix/store/[^'’\s]+['’] failed with exit code \d{1,9};?\s*$")
+# 1.x-2.3's builder header, unprefixed ("builder for '…' failed with exit code 1"): what follows
+# its path, which a wrap's cut before the exit code leaves a start of (heldout-548
+# nixpkgs#114854: "….drv' fail" / "ed with exit code 1")
+_HEADER_START = re.compile(r"\s*builder for ['‘]/nix/store/[^'’\s]+['’](.*)$")
+_HEADER_WORDS = "failed with exit code"
+
+
+def _header_open(text: str) -> bool:
+    """Whether a line is 1.x-2.3's builder header cut before its exit code: the rest of it is
+    on the next line, as an error's is (2.4+'s "error: builder for" is an error line)."""
+    start = _HEADER_START.match(text)
+    return start is not None and _HEADER_WORDS.startswith(start[1].strip())
 
 
 def _cut_in_hash(end: str, rest: str) -> bool:
@@ -2817,8 +2830,8 @@ def _rejoined(found: list[Line], ci_own: AbstractSet[int] = frozenset(), elided:
             end = (end + gap + line.text)[-_PATH_CHARS:]
             piece = line.text
             continue
-        in_error = _ERROR_START.match(line.text) is not None \
-            and _WHOLE_RECAP.match(line.text) is None
+        in_error = (_ERROR_START.match(line.text) is not None
+                    and _WHOLE_RECAP.match(line.text) is None) or _header_open(line.text)
         joined.append(line)
         end = line.text[-_PATH_CHARS:]
         piece = line.text

@@ -199,6 +199,24 @@ def test_builder_header_a_paste_wrapped_inside_its_words_is_whole_again(cut: int
     assert [(d.type, d.drv, d.exit_code) for d in found] == [(FailureType.BUILD, drv, 1)]
 
 
+@pytest.mark.parametrize("quotes", ["''", "‘’"])
+@pytest.mark.parametrize("cut", [0, 4, 9, 14, 19])  # "' |failed", "fail|ed", "ex|it", …
+def test_an_unprefixed_builder_header_wrapped_before_its_exit_code_is_whole_again(
+        quotes: str, cut: int) -> None:
+    # heldout-548's nixpkgs#114854: 1.x-2.3's "builder for '…' fail" / "ed with exit code 1"
+    # (no "error:" before it, unlike heldout-312's 2.4+ header), its recap wrapped too
+    drv = "/nix/store/" + "z" * 32 + "-MBdistortion-1.1.1-unstable.drv"  # no cut at 80 or 100
+    header = f"builder for {quotes[0]}{drv}{quotes[1]} failed with exit code 1"
+    at = header.index(" failed") + 1 + cut
+    log = ["A sentence of the issue that is longer than any line of the pasted log below it, by far"
+           " and away, so no width is learnt from it.", "```",
+           "ERROR : path '/MBdistortion/frequency_bands/low/Drive' is already used",
+           header[:at], header[at:], f"error: build of {quotes[0]}{drv}{quotes[1]} ", "failed",
+           "```"]
+    found = diagnose.parse_log(log)
+    assert [(d.type, d.drv, d.exit_code) for d in found] == [(FailureType.BUILD, drv, 1)]
+
+
 def test_platform_of_nix_2_29_is_read_from_build_py_messages() -> None:
     # as build.py receives it: one internal-json message (https://github.com/cpick/nix-rosetta-builder/issues/37)
     err = diagnose.build_error(
