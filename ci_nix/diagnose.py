@@ -2671,6 +2671,9 @@ _NO_NETWORK = re.compile(
     r"EAI_AGAIN|ENOTFOUND|Network is unreachable|Failed to establish a new connection|"
     r"unable to access '[^']*': Could not|Could not connect to [\w.-]+ port")
 _IMAGE_PULL = re.compile(r"docker://|skopeo|container registry|registry-1\.docker\.io")
+# curl's report of a server's HTTP error status ("curl: (22) The requested URL returned error:
+# 404"): a server was reached
+_SERVER_ANSWERED = re.compile(r"\(22\) The requested URL returned error: [1-5]\d\d\b")
 
 
 def _last(lines: Iterable[str], count: int) -> Sequence[str]:
@@ -2720,6 +2723,21 @@ def explained_by_log(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
         # more; the hook's exit, 1, is the builder's exit code here)
         return replace(_build_diagnosis(timed[0]) or found, remote=True)
     offline = [line for line in lines[-15:] if _NO_NETWORK.search(line)]
+    tried = next((m for line in reversed(lines) if (m := _TRYING.search(line))), None) \
+        if offline and any(_SERVER_ANSWERED.search(line) for line in lines) else None
+    if tried is not None:
+        # nixpkgs' fetchurl trying its URLs, a server answering one of them with an HTTP error
+        # and a host curl could not resolve among the others ("trying https://…", curl's 404,
+        # "trying .tar.gz", "curl: (6) Could not resolve host: .tar.gz", heldout-592
+        # nixpkgs-pr-325566, cut before "cannot download … from any mirror"): the network
+        # answered, so the URLs failed, the download's failure; where no server answered at all
+        # (heldout-43 nixos-wsl-777, "Could not resolve host: github.com" only), the build had
+        # no network
+        why = next((m["reason"].strip() for line in reversed(lines) if (m := _CURL.search(line))),
+                   offline[-1].strip())
+        return replace(found, type=FailureType.OTHER, kind=Kind.DOWNLOAD,
+                       message=_one_line(f"unable to download {tried['url']}: {why}"),
+                       hint=HINTS[Kind.DOWNLOAD])
     if offline:
         image = any(_IMAGE_PULL.search(line) for line in lines)
         return replace(found, kind=Kind.NO_NETWORK,

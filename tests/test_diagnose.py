@@ -5131,3 +5131,21 @@ def test_a_tools_recap_cut_at_the_texts_end_reads_as_the_recap(line: str,
     # the longest cut (one character short) reads as the recap
     [cut] = diagnose.parse_log(["See below.", "", line[:-1]])
     assert cut.type is type_, cut
+
+
+def test_a_fetch_whose_server_answered_then_a_host_failed_is_the_downloads() -> None:
+    """nixpkgs' fetchurl in the builder's tail, a server answering one URL with a 404 and
+    another "URL" a host curl could not resolve (heldout-592 nixpkgs-pr-325566, its tail cut
+    before "cannot download … from any mirror"): the network answered, the download failed —
+    `other`/download; with no server answering at all (only "Could not resolve host"), the
+    build had no network (heldout-43 nixos-wsl-777): `build`/no-network, as before."""
+    head = ["error: builder for '/nix/store/xqx91k2hvv3nr99qz15g8c1j0923gcvf-source.drv' failed "
+            "with exit code 1;", "       last 9 log lines:"]
+    answered = ["       > trying https://github.com/mydumper/mydumper/archive/refs/tags/v0.16.3-6",
+                "       > curl: (22) The requested URL returned error: 404", "       >",
+                "       > trying .tar.gz",
+                "       > curl: (6) Could not resolve host: .tar.gz",
+                "       > Warning: Problem : timeout. Will retry in 1 seconds. 3 retries left."]
+    [found] = diagnose.parse_log(head + answered)
+    assert (found.type, found.kind, found.exit_code) == (FailureType.OTHER, Kind.DOWNLOAD, 1)
+    # (heldout-43 nixos-wsl-777, in SPENT, keeps the other side: build/no-network)

@@ -116,6 +116,9 @@ SPENT = ("dev", "dev-2", "dev-3", *(f"heldout{n}" for n in (
     # 539, 574 hold left misses: a store not at /nix/store, a review's verdict cut, a lone '> '
     # line; 530 nixpkgs-pr-435576 and 570 llama-cpp-23067 read right but change under
     # test_logshape's buildkite and json-records wrappings)
+    "-591", "-592", "-593", "-594",  # g530's extra rounds (storage, finance apps, Android
+    # tools, app chains, bitcoin/nostr; 19/21 at 52e62bc9, 592 mended: a fetch a server answered
+    # is the download's; 590 holds a left miss, kubo-9752, nix-env's "matches no derivations")
     "-560", "-561", "-562", "-563", "-564", "-565", "-566", "-568", "-569", "-585", "-586",
     # g560's (desktop apps, Wayland/X11 tools, themes, KDE/GNOME apps, chat clients; 102/104
     # measured at 61762a54, nixpkgs-pr-118246 mended by 44c09eaf; 567 waits on nixpkgs-pr-139315,
