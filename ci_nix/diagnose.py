@@ -2723,9 +2723,9 @@ def explained_by_log(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
         # more; the hook's exit, 1, is the builder's exit code here)
         return replace(_build_diagnosis(timed[0]) or found, remote=True)
     offline = [line for line in lines[-15:] if _NO_NETWORK.search(line)]
-    tried = next((m for line in reversed(lines) if (m := _TRYING.search(line))), None) \
+    trying = next((m for line in reversed(lines) if (m := _TRYING.search(line))), None) \
         if offline and any(_SERVER_ANSWERED.search(line) for line in lines) else None
-    if tried is not None:
+    if trying is not None:
         # nixpkgs' fetchurl trying its URLs, a server answering one of them with an HTTP error
         # and a host curl could not resolve among the others ("trying https://…", curl's 404,
         # "trying .tar.gz", "curl: (6) Could not resolve host: .tar.gz", heldout-592
@@ -2736,7 +2736,7 @@ def explained_by_log(found: Diagnosis, log: Iterable[str]) -> Diagnosis:
         why = next((m["reason"].strip() for line in reversed(lines) if (m := _CURL.search(line))),
                    offline[-1].strip())
         return replace(found, type=FailureType.OTHER, kind=Kind.DOWNLOAD,
-                       message=_one_line(f"unable to download {tried['url']}: {why}"),
+                       message=_one_line(f"unable to download {trying['url']}: {why}"),
                        hint=HINTS[Kind.DOWNLOAD])
     if offline:
         image = any(_IMAGE_PULL.search(line) for line in lines)
