@@ -3742,7 +3742,6 @@ def _named_by_plan(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> l
                                   or d.message in _CUT_MESSAGES) or _cut_fixed_output(d)
                or _output_as_drv(d) for d in found):
         return found
-    drvs = {m["drv"] for line in shaped for m in _DRV_PATH.finditer(line.text)}
     kept = [m["kept"] for line in shaped if (m := _CUT_DRV_PATH.match(line.text.strip()))]
     named: list[Diagnosis] = []
     for d in found:
@@ -3750,26 +3749,22 @@ def _named_by_plan(found: list[Diagnosis], shaped: Sequence[logshape.Line]) -> l
             # (Nix 2.0's "fixed-output derivation produced path '…' with …", its output path
             # read as the failure's derivation: the derivation of its name the log names,
             # heldout-495 nixpkgs-pr-41649's "building '…-source.drv'...", the path its output)
-            same = [drv for drv in drvs if drv_name(drv) == _output_name(d.drv)]
-            if len(same) == 1:
-                d = replace(d, drv=same[0], output=d.output or d.drv)
+            if one := _one_drv(shaped, name=_output_name(d.drv)):
+                d = replace(d, drv=one, output=d.output or d.drv)
         elif d.drv is None and d.output and d.type is FailureType.HASH_MISMATCH:
-            name = _output_name(d.output)
-            same = [drv for drv in drvs if drv_name(drv) == name]
-            if len(same) == 1:
-                d = replace(d, drv=same[0])
+            if one := _one_drv(shaped, name=_output_name(d.output)):
+                d = replace(d, drv=one)
         elif _cut_fixed_output(d):
             # (a hash mismatch whose derivation's path the copy cut inside its hash: the one
             # derivation of the log whose path begins so, its "building '…'" line's)
-            same = [drv for drv in drvs if drv.startswith(str(d.drv))]
-            if len(same) == 1:
-                d = replace(d, drv=same[0])
+            if one := _one_drv(shaped, prefix=str(d.drv)):
+                d = replace(d, drv=one)
         elif d.drv is None and d.message in _CUT_MESSAGES and kept:
-            same = [drv for drv in drvs if drv.startswith(kept[-1])]
-            if len(same) == 1 and any(other.drv == same[0] for other in found):
+            one = _one_drv(shaped, prefix=kept[-1])
+            if one is not None and any(other.drv == one for other in found):
                 continue  # (the same builder's failure again, printed whole above: no other)
-            if len(same) == 1:
-                d = _cut_named(d, same[0])
+            if one is not None:
+                d = _cut_named(d, one)
         elif d.drv is None and d.message == DRVLESS["builder-cut"][2] and not kept and any(
                 _CUT_BEFORE_HASH.match(line.text.strip()) for line in shaped):
             # (cut before the hash: the build of the one derivation the log started, as a head
@@ -3796,6 +3791,17 @@ def _output_as_drv(d: Diagnosis) -> bool:
     "fixed-output derivation produced path '…'", hash-mismatch-old)."""
     return d.type is FailureType.HASH_MISMATCH and d.drv is not None \
         and not d.drv.endswith(".drv") and not _cut_fixed_output(d)
+
+
+def _one_drv(shaped: Sequence[logshape.Line], *, name: str | None = None, prefix: str = "",
+             pname: bool = False) -> str | None:
+    """The one derivation the log names (its plan, its "building '…'" lines, any line's path)
+    of this name (or, with pname, of this name without its version), its path beginning with
+    prefix; None where the log names none such or several."""
+    same = {drv for line in shaped for m in _DRV_PATH.finditer(line.text)
+            if (drv := m["drv"]).startswith(prefix) and (name is None or drv_name(drv) == name
+                                                         or pname and _pname(drv) == name)}
+    return same.pop() if len(same) == 1 else None
 
 
 def _the_one_started(shaped: Sequence[logshape.Line]) -> str | None:
@@ -4577,10 +4583,8 @@ def _fallback(shaped: Sequence[logshape.Line], raw: Sequence[str],
             # fetchurl's last words opening a line without Nix's "error:" (an issue's title):
             # that download failed, of the log's one derivation of its name where it names one
             message, hint = _download(m[0].strip(" #>*_`-"), [])
-            same = {d["drv"] for other in shaped for d in _DRV_PATH.finditer(other.text)
-                    if drv_name(d["drv"]) == m["name"]}
             return [Diagnosis(FailureType.OTHER, Kind.DOWNLOAD, _one_line(message), hint=hint,
-                              drv=same.pop() if len(same) == 1 else None,
+                              drv=_one_drv(shaped, name=m["name"]),
                               log_line=line.origin + 1, log=tail([line.text]))]
     for line in shaped:
         exec_failed = _EXEC_FAILED.match(line.text) if line.builder is not None else None
@@ -5206,9 +5210,7 @@ def _named_builder(shaped: Sequence[logshape.Line], builder: str | None) -> str 
     started one only (nix-build prints a builder's output so)."""
     if builder is None:
         return _the_one_started(shaped)
-    same = {m["drv"] for line in shaped for m in _DRV_PATH.finditer(line.text)
-            if _pname(m["drv"]) == builder or drv_name(m["drv"]) == builder}
-    return same.pop() if len(same) == 1 else None
+    return _one_drv(shaped, name=builder, pname=True)
 
 
 # a builder's line as Nix 2.4+ quotes it after "last N log lines:" (seven spaces, "> "), not a
